@@ -1,0 +1,66 @@
+"""python -m bench [--out out/bench.json] [--only NAME ...]"""
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+
+# Benchmark modules, each with run() -> [(key, value, unit, (op, limit) or None)].
+MODULES = ["bench.scheduler"]
+
+
+def _holds(value, limit):
+    if limit is None:
+        return None
+    op, bound = limit
+    return value <= bound if op == "<=" else value >= bound
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m bench", description="performance figures")
+    ap.add_argument("--out", default="out/bench.json")
+    ap.add_argument("--only", action="append", help="run only this module (e.g. scheduler)")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    data = {}
+    if out.exists():
+        try:
+            data = json.loads(out.read_text())
+        except ValueError:
+            data = {}
+    rows = []
+    failed_modules = []
+    for name in MODULES:
+        if args.only and name.split(".")[-1] not in args.only:
+            continue
+        print("bench: %s ..." % name, file=sys.stderr, flush=True)
+        t0 = time.time()
+        try:
+            results = importlib.import_module(name).run()
+        except Exception as e:  # report and go on: one broken bench must not hide others
+            print("bench: %s FAILED: %r" % (name, e), file=sys.stderr)
+            failed_modules.append(name)
+            continue
+        for key, value, unit, limit in results:
+            data[key] = value
+            rows.append((key, value, unit, limit))
+        print("bench: %s done in %.1f s" % (name, time.time() - t0), file=sys.stderr)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    print("%-42s %14s %-6s %-14s %s" % ("figure", "value", "unit", "limit", "holds"))
+    bad = 0
+    for key, value, unit, limit in rows:
+        h = _holds(value, limit)
+        if h is False:
+            bad += 1
+        lim = "%s %g" % limit if limit else "-"
+        print("%-42s %14.4g %-6s %-14s %s" % (key, value, unit, lim,
+                                             "-" if h is None else ("yes" if h else "NO")))
+    print("wrote %s" % out)
+    return 1 if (bad or failed_modules) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Vector payload flight application (runs on MicroPython and CPython)."""

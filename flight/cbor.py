@@ -1,0 +1,366 @@
+"""A strict CBOR (RFC 8949) subset for telecommand and telemetry bodies.
+
+Data model (both directions):
+
+=============  ==============================  ======================================
+CBOR           Python                          notes
+=============  ==============================  ======================================
+major 0 / 1    int                             -2**64 .. 2**64-1
+major 2        bytes                           encode also takes bytearray/memoryview
+major 3        str                             UTF-8, validated on decode
+major 4        list                            encode also takes tuple
+major 5        dict                            keys: int or str only, no duplicates
+0xF4/F5/F6     False / True / None
+0xF9/FA/FB     float                           encode: always 64-bit (0xFB)
+=============  ==============================  ======================================
+
+Encoding is deterministic and matches ``cbor2.dumps`` byte for byte for this data
+model except for the floats NaN and +-inf (cbor2 writes those as half floats): integers
+and lengths in the shortest form, maps in insertion order, floats as doubles.
+
+The decoder is strict.  It rejects, with :class:`CborError` (a ``ValueError`` whose
+message says what and at which offset, also in the ``offset`` attribute):
+truncated input, trailing bytes, indefinite lengths, tags, reserved additional
+information (28-30), a stray "break", simple values other than false/true/null
+(undefined included), **non-minimal integer or length encodings** (e.g. 0x18 0x05
+for 5; floats may be half, single or double whatever their value, since encoders differ
+there), invalid UTF-8 (overlong, surrogates, > U+10FFFF, truncated sequences), map keys
+other than int/str, duplicate map keys, and inputs over the limits ``max_depth``
+(nested arrays/maps), ``max_items`` (elements of one array, pairs of one map) and
+``max_str`` (octets of one byte or text string).  The total number of items is
+bounded by the input length (each item takes at least one octet).
+
+MicroPython notes: no ``int.to_bytes``/``from_bytes`` keywords, 64-bit values go
+through two 32-bit struct fields, half floats are decoded by hand, UTF-8 is validated
+here because MicroPython's ``bytes.decode`` may accept invalid sequences.
+"""
+
+import math
+import struct
+
+from flight.compat import const
+
+DEFAULT_MAX_DEPTH = const(16)
+DEFAULT_MAX_ITEMS = const(1024)
+DEFAULT_MAX_STR = const(4096)
+
+_U64_MAX = 0xFFFFFFFFFFFFFFFF
+_U32_LIMIT = 0x100000000
+
+
+class CborError(ValueError):
+    """Malformed, unsupported or over-limit CBOR; ``offset`` is where (or None)."""
+
+    def __init__(self, msg, offset=None):
+        if offset is not None:
+            msg = "%s at offset %d" % (msg, offset)
+        super().__init__(msg)
+        self.offset = offset
+
+
+# --------------------------------------------------------------------------- encode
+
+
+def _head(out, major, n):
+    m = major << 5
+    if n < 24:
+        out.append(m | n)
+    elif n < 0x100:
+        out.append(m | 24)
+        out.append(n)
+    elif n < 0x10000:
+        out.extend(struct.pack(">BH", m | 25, n))
+    elif n < _U32_LIMIT:
+        out.extend(struct.pack(">BI", m | 26, n))
+    else:
+        out.extend(struct.pack(">BII", m | 27, n >> 32, n & 0xFFFFFFFF))
+
+
+def _type_name(obj):
+    try:
+        return type(obj).__name__
+    except AttributeError:  # pragma: no cover - MicroPython builds without __name__
+        return "?"
+
+
+def _enc(out, obj, depth):
+    if obj is None:
+        out.append(0xF6)
+    elif obj is False:
+        out.append(0xF4)
+    elif obj is True:
+        out.append(0xF5)
+    elif isinstance(obj, int):
+        if obj >= 0:
+            if obj > _U64_MAX:
+                raise CborError("integer %d above 2**64-1" % obj)
+            _head(out, 0, obj)
+        else:
+            n = -1 - obj
+            if n > _U64_MAX:
+                raise CborError("integer %d below -2**64" % obj)
+            _head(out, 1, n)
+    elif isinstance(obj, str):
+        try:
+            b = obj.encode("utf-8")
+        except UnicodeError:
+            raise CborError("text not encodable as UTF-8")
+        _head(out, 3, len(b))
+        out.extend(b)
+    elif isinstance(obj, float):
+        out.append(0xFB)
+        out.extend(struct.pack(">d", obj))
+    elif isinstance(obj, (bytes, bytearray, memoryview)):
+        _head(out, 2, len(obj))
+        out.extend(obj)
+    elif isinstance(obj, (list, tuple)):
+        if depth <= 0:
+            raise CborError("nesting deeper than max_depth")
+        _head(out, 4, len(obj))
+        for x in obj:
+            _enc(out, x, depth - 1)
+    elif isinstance(obj, dict):
+        if depth <= 0:
+            raise CborError("nesting deeper than max_depth")
+        _head(out, 5, len(obj))
+        for k, v in obj.items():
+            if isinstance(k, bool) or not isinstance(k, (int, str)):
+                raise CborError("map key of type %s (must be int or str)" % _type_name(k))
+            _enc(out, k, depth - 1)
+            _enc(out, v, depth - 1)
+    else:
+        raise CborError("cannot encode type %s" % _type_name(obj))
+
+
+def encode(obj, max_depth=DEFAULT_MAX_DEPTH):
+    """Encode ``obj`` to CBOR bytes; CborError for unsupported types/values."""
+    out = bytearray()
+    _enc(out, obj, max_depth)
+    return bytes(out)
+
+
+# --------------------------------------------------------------------------- decode
+
+
+def _half_to_float(h):
+    e = (h >> 10) & 0x1F
+    m = h & 0x3FF
+    if e == 0:
+        v = math.ldexp(m, -24)
+    elif e == 31:
+        v = float("inf") if m == 0 else float("nan")
+    else:
+        v = math.ldexp(m | 0x400, e - 25)
+    return -v if h & 0x8000 else v
+
+
+def utf8_error(b, start, end):
+    """Offset of the first byte of an invalid UTF-8 sequence in ``b[start:end]``, or -1.
+
+    RFC 3629 well-formedness: no overlong forms, no surrogates (U+D800..U+DFFF), nothing
+    above U+10FFFF, no truncated sequence, no stray continuation octet.
+    """
+    i = start
+    while i < end:
+        c = b[i]
+        if c < 0x80:
+            i += 1
+            continue
+        if 0xC2 <= c <= 0xDF:
+            need = 1
+            lo = 0x80
+            hi = 0xBF
+        elif c == 0xE0:
+            need = 2
+            lo = 0xA0
+            hi = 0xBF
+        elif c == 0xED:
+            need = 2
+            lo = 0x80
+            hi = 0x9F
+        elif 0xE1 <= c <= 0xEF:
+            need = 2
+            lo = 0x80
+            hi = 0xBF
+        elif c == 0xF0:
+            need = 3
+            lo = 0x90
+            hi = 0xBF
+        elif c == 0xF4:
+            need = 3
+            lo = 0x80
+            hi = 0x8F
+        elif 0xF1 <= c <= 0xF3:
+            need = 3
+            lo = 0x80
+            hi = 0xBF
+        else:
+            return i
+        if i + need >= end:
+            return i
+        c = b[i + 1]
+        if c < lo or c > hi:
+            return i
+        for k in range(i + 2, i + need + 1):
+            c = b[k]
+            if c < 0x80 or c > 0xBF:
+                return i
+        i += need + 1
+    return -1
+
+
+class _Decoder:
+    def __init__(self, data, max_depth, max_items, max_str):
+        self.b = data
+        self.n = len(data)
+        self.p = 0
+        self.max_depth = max_depth
+        self.max_items = max_items
+        self.max_str = max_str
+
+    def _need(self, p, k):
+        if p + k > self.n:
+            raise CborError("truncated: %d octet(s) needed, %d left" % (k, self.n - p), p)
+
+    def item(self, depth):
+        b = self.b
+        p = self.p
+        start = p
+        self._need(p, 1)
+        ib = b[p]
+        p += 1
+        major = ib >> 5
+        ai = ib & 0x1F
+        if major == 7:
+            return self._simple(ai, start)
+        if major == 6:
+            raise CborError("tags not supported", start)
+        # Argument (count, length or integer value), minimal encoding required.
+        if ai < 24:
+            arg = ai
+        elif ai == 24:
+            self._need(p, 1)
+            arg = b[p]
+            p += 1
+            if arg < 24:
+                raise CborError("non-minimal encoding of %d" % arg, start)
+        elif ai == 25:
+            self._need(p, 2)
+            arg = (b[p] << 8) | b[p + 1]
+            p += 2
+            if arg < 0x100:
+                raise CborError("non-minimal encoding of %d" % arg, start)
+        elif ai == 26:
+            self._need(p, 4)
+            arg = struct.unpack_from(">I", b, p)[0]
+            p += 4
+            if arg < 0x10000:
+                raise CborError("non-minimal encoding of %d" % arg, start)
+        elif ai == 27:
+            self._need(p, 8)
+            hi, lo = struct.unpack_from(">II", b, p)
+            arg = (hi << 32) | lo
+            p += 8
+            if arg < _U32_LIMIT:
+                raise CborError("non-minimal encoding of %d" % arg, start)
+        elif ai == 31:
+            if major >= 2:
+                raise CborError("indefinite length not supported", start)
+            raise CborError("invalid additional information 31", start)
+        else:
+            raise CborError("reserved additional information %d" % ai, start)
+        self.p = p
+        if major == 0:
+            return arg
+        if major == 1:
+            return -1 - arg
+        if major == 2 or major == 3:
+            if arg > self.max_str:
+                raise CborError(
+                    "string of %d octets exceeds max_str %d" % (arg, self.max_str), start
+                )
+            self._need(p, arg)
+            end = p + arg
+            self.p = end
+            s = bytes(b[p:end])
+            if major == 2:
+                return s
+            # max() runs in C: pure-ASCII text (the usual case) skips the byte loop.
+            if arg and max(s) >= 0x80:
+                bad = utf8_error(s, 0, arg)
+                if bad >= 0:
+                    raise CborError("invalid UTF-8 in text string", p + bad)
+            return str(s, "utf-8")
+        # Arrays and maps.
+        if depth >= self.max_depth:
+            raise CborError("nesting deeper than max_depth %d" % self.max_depth, start)
+        if arg > self.max_items:
+            raise CborError(
+                "%s of %d items exceeds max_items %d"
+                % ("array" if major == 4 else "map", arg, self.max_items),
+                start,
+            )
+        left = self.n - p
+        if (arg if major == 4 else 2 * arg) > left:
+            raise CborError("truncated: %d items announced, %d octet(s) left" % (arg, left), start)
+        depth += 1
+        if major == 4:
+            lst = []
+            for _ in range(arg):
+                lst.append(self.item(depth))
+            return lst
+        d = {}
+        for _ in range(arg):
+            kp = self.p
+            k = self.item(depth)
+            if not isinstance(k, (int, str)) or isinstance(k, bool):
+                raise CborError("map key must be int or text", kp)
+            if k in d:
+                raise CborError("duplicate map key %r" % (k,), kp)
+            d[k] = self.item(depth)
+        return d
+
+    def _simple(self, ai, start):
+        b = self.b
+        p = start + 1
+        if ai == 20:
+            self.p = p
+            return False
+        if ai == 21:
+            self.p = p
+            return True
+        if ai == 22:
+            self.p = p
+            return None
+        if ai == 25:
+            self._need(p, 2)
+            self.p = p + 2
+            return _half_to_float((b[p] << 8) | b[p + 1])
+        if ai == 26:
+            self._need(p, 4)
+            self.p = p + 4
+            return struct.unpack_from(">f", b, p)[0]
+        if ai == 27:
+            self._need(p, 8)
+            self.p = p + 8
+            return struct.unpack_from(">d", b, p)[0]
+        if ai == 31:
+            raise CborError("unexpected break (0xff)", start)
+        if 28 <= ai <= 30:
+            raise CborError("reserved additional information %d" % ai, start)
+        if ai == 23:
+            raise CborError("unsupported simple value undefined", start)
+        if ai == 24:
+            self._need(p, 1)
+            raise CborError("unsupported simple value %d" % b[p], start)
+        raise CborError("unsupported simple value %d" % ai, start)
+
+
+def decode(data, max_depth=DEFAULT_MAX_DEPTH, max_items=DEFAULT_MAX_ITEMS,
+           max_str=DEFAULT_MAX_STR):
+    """Decode exactly one CBOR item filling ``data`` (bytes-like); CborError if not."""
+    d = _Decoder(data, max_depth, max_items, max_str)
+    obj = d.item(0)
+    if d.p != d.n:
+        raise CborError("trailing %d octet(s) after the item" % (d.n - d.p), d.p)
+    return obj

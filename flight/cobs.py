@@ -1,0 +1,220 @@
+"""Consistent Overhead Byte Stuffing (COBS) and a streaming deframer.
+
+Wire format (DESIGN §3.7): every packet is COBS-encoded, so it contains no 0x00
+octet, and is followed by one 0x00 delimiter.  :func:`encode` returns the encoded
+block *without* the delimiter; the sender appends it (``encode(p) + b"\\x00"``).
+A receiver that loses or corrupts octets resynchronises at the next 0x00.
+
+Encoding (Cheshire & Baker, 1999): the data is cut at its zero octets; each piece is
+sent as a code octet ``len(piece) + 1`` followed by the piece, the code standing for
+"this many octets, then an implied zero".  Pieces longer than 254 octets are split
+into 254-octet blocks with code 0xFF, which carries no implied zero.  The implied zero
+after the very last block is dropped.  The output is byte-for-byte that of the
+``cobs`` package (``cobs.cobs.encode``): ``len(data) + len(data) // 254 + 1`` octets at
+most, e.g. ``encode(b"") == b"\\x01"``, ``encode(b"\\x00") == b"\\x01\\x01"``, and 254
+non-zero octets encode to 255 octets (no trailing empty block).
+
+:func:`decode` rejects, with :class:`CobsError` (a ``ValueError``): empty input, a zero
+octet anywhere in the input, and a block whose code announces more octets than remain.
+"""
+
+from flight.compat import const
+
+_BLOCK = const(254)  # data octets in a full (code 0xFF) block
+_ZERO = b"\x00"
+
+DEFAULT_MAX_FRAME = const(1024)  # Deframer default bound on a decoded frame, octets
+
+
+class CobsError(ValueError):
+    """Malformed COBS input."""
+
+
+def max_encoded_len(n):
+    """Longest encoding of an ``n``-octet packet (delimiter not counted)."""
+    return n + n // _BLOCK + 1
+
+
+def encode(data):
+    """COBS-encode ``data`` (bytes-like); returns bytes without the 0x00 delimiter."""
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    n = len(data)
+    out = bytearray(n + n // _BLOCK + 1)
+    dst = memoryview(out)
+    src = memoryview(data)
+    w = 0
+    i = 0
+    while True:
+        j = data.find(_ZERO, i)
+        end = n if j < 0 else j
+        seg_start = i
+        while end - i >= _BLOCK:
+            out[w] = 0xFF
+            dst[w + 1 : w + 1 + _BLOCK] = src[i : i + _BLOCK]
+            w += _BLOCK + 1
+            i += _BLOCK
+        k = end - i
+        if j < 0 and k == 0 and end > seg_start:
+            # The data ends with a full 0xFF block: no trailing empty block.
+            break
+        out[w] = k + 1
+        if k:
+            dst[w + 1 : w + 1 + k] = src[i:end]
+        w += k + 1
+        if j < 0:
+            break
+        i = j + 1
+    return bytes(dst[:w])
+
+
+def _decode_into(src, n, dst, cap):
+    """Decode ``src[0:n]`` (zero-free) into ``dst``; returns the decoded length.
+
+    Returns -1 when the output would exceed ``cap`` octets.  Raises CobsError on a
+    truncated block.  The caller guarantees ``src`` holds no 0x00 octet.
+    """
+    r = 0
+    w = 0
+    while r < n:
+        code = src[r]
+        end = r + code
+        if end > n:
+            raise CobsError(
+                "truncated block at offset %d: code 0x%02x needs %d octets, %d left"
+                % (r, code, code - 1, n - r - 1)
+            )
+        k = code - 1
+        if k:
+            if w + k > cap:
+                return -1
+            dst[w : w + k] = src[r + 1 : end]
+            w += k
+        r = end
+        if code != 0xFF and r < n:
+            if w >= cap:
+                return -1
+            dst[w] = 0
+            w += 1
+    return w
+
+
+def decode(data):
+    """Decode one COBS block (without its 0x00 delimiter); returns bytes.
+
+    Raises :class:`CobsError` on empty input, on a 0x00 octet in the input, or on a
+    truncated block.
+    """
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    n = len(data)
+    if n == 0:
+        raise CobsError("empty input")
+    z = data.find(_ZERO)
+    if z >= 0:
+        raise CobsError("zero octet at offset %d" % z)
+    out = bytearray(n)
+    dst = memoryview(out)
+    w = _decode_into(memoryview(data), n, dst, n)
+    return bytes(dst[:w])
+
+
+class Deframer:
+    """Streaming receiver: 0x00-delimited COBS frames in, decoded packets out.
+
+    Incoming octets are accumulated in a buffer preallocated at construction (no
+    allocation per octet).  At each 0x00 the accumulated block is decoded into a
+    second preallocated buffer and the packet is returned as ``bytes``.
+
+    - Empty blocks (consecutive 0x00, e.g. a leading delimiter sent for sync) are
+      ignored and not counted.
+    - A block longer than a ``max_frame``-octet packet can encode to, or one that
+      decodes to more than ``max_frame`` octets, is dropped: counted in ``oversize``;
+      the octets are discarded up to the next 0x00 (the buffer never grows).
+    - A block that does not decode is dropped and counted in ``decode_errors``.
+    - Good packets are counted in ``frames``.
+
+    Any corrupted, lost or inserted octet therefore costs at most the frames it
+    touches: reception restarts cleanly after the next 0x00.
+    """
+
+    def __init__(self, max_frame=DEFAULT_MAX_FRAME):
+        if max_frame < 1:
+            raise ValueError("max_frame must be >= 1")
+        self.max_frame = max_frame
+        self._cap = max_frame + max_frame // _BLOCK + 1
+        self._enc = bytearray(self._cap)
+        self._enc_mv = memoryview(self._enc)
+        self._dec = bytearray(max_frame)
+        self._dec_mv = memoryview(self._dec)
+        self._len = 0
+        self._drop = False
+        self.frames = 0
+        self.oversize = 0
+        self.decode_errors = 0
+
+    def reset(self):
+        """Discard any partial frame (counters are kept)."""
+        self._len = 0
+        self._drop = False
+
+    def pending(self):
+        """Octets of the current, not yet delimited frame held in the buffer."""
+        return self._len
+
+    def feed(self, data):
+        """Consume ``data`` (bytes-like) entirely; return the packets it completed.
+
+        The result is a list of ``bytes`` (one per good frame, in order), or an empty
+        tuple when no frame was completed.  Bytes after the last 0x00 stay buffered
+        for the next call.
+        """
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        n = len(data)
+        src = memoryview(data)
+        enc = self._enc_mv
+        cap = self._cap
+        frames = None
+        i = 0
+        while i < n:
+            j = data.find(_ZERO, i)
+            end = n if j < 0 else j
+            k = end - i
+            if k and not self._drop:
+                m = self._len
+                if m + k > cap:
+                    self._drop = True
+                else:
+                    enc[m : m + k] = src[i:end]
+                    self._len = m + k
+            if j < 0:
+                break
+            # Delimiter at j.
+            if self._drop:
+                self.oversize += 1
+            elif self._len:
+                frame = self._finish()
+                if frame is not None:
+                    if frames is None:
+                        frames = [frame]
+                    else:
+                        frames.append(frame)
+            self._len = 0
+            self._drop = False
+            i = j + 1
+        if frames is None:
+            return ()
+        return frames
+
+    def _finish(self):
+        try:
+            w = _decode_into(self._enc_mv, self._len, self._dec_mv, self.max_frame)
+        except CobsError:
+            self.decode_errors += 1
+            return None
+        if w < 0:
+            self.oversize += 1
+            return None
+        self.frames += 1
+        return bytes(self._dec_mv[:w])

@@ -1,0 +1,72 @@
+"""What MicroPython has and CPython lacks: ``const`` and the ``ticks_*`` family.
+
+Flight code imports these names from here, never from ``time`` or ``micropython``
+directly, so the same source runs on the payload computer and on the host.
+
+Ticks follow MicroPython's semantics exactly: values live in ``[0, TICKS_PERIOD)``,
+wrap around, and must only be compared through :func:`ticks_diff`.  On CPython the
+tick counters can be shifted (``set_ticks_offset_us``) so tests can exercise the
+wrap-around without waiting 18 minutes.
+"""
+
+import sys as _sys
+import time as _time
+
+try:
+    from micropython import const  # type: ignore[import-not-found]
+except ImportError:  # CPython
+
+    def const(value):  # type: ignore[no-redef,misc]
+        return value
+
+
+IS_MICROPYTHON = _sys.implementation.name == "micropython"
+
+# MicroPython's ticks period on every port: 2**30 (TICKS_MAX = 2**30 - 1).
+TICKS_PERIOD = const(1 << 30)
+_TICKS_MASK = const((1 << 30) - 1)
+_TICKS_HALF = const(1 << 29)
+
+if IS_MICROPYTHON:
+    ticks_ms = _time.ticks_ms  # type: ignore[attr-defined]
+    ticks_us = _time.ticks_us  # type: ignore[attr-defined]
+    ticks_add = _time.ticks_add  # type: ignore[attr-defined]
+    ticks_diff = _time.ticks_diff  # type: ignore[attr-defined]
+
+    def set_ticks_offset_us(offset_us):
+        """Only meaningful on CPython; MicroPython's counters are the hardware's."""
+        raise NotImplementedError("tick offset is a CPython test facility")
+
+else:
+    _offset_us = 0
+
+    def set_ticks_offset_us(offset_us):
+        """Shift the host tick counters (tests use it to sit just before a wrap)."""
+        global _offset_us
+        _offset_us = int(offset_us)
+
+    _perf_ns = _time.perf_counter_ns  # type: ignore[attr-defined]
+
+    def ticks_us():
+        return (_perf_ns() // 1000 + _offset_us) & _TICKS_MASK
+
+    def ticks_ms():
+        return ((_perf_ns() // 1000 + _offset_us) // 1000) & _TICKS_MASK
+
+    def ticks_add(ticks, delta):
+        # Same contract as MicroPython: delta may be negative, result wraps.
+        return (ticks + delta) & _TICKS_MASK
+
+    def ticks_diff(ticks1, ticks2):
+        # Signed difference ticks1 - ticks2, valid while |diff| < TICKS_PERIOD/2.
+        return ((ticks1 - ticks2 + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
+
+
+def sleep_us(us):
+    """Sleep ``us`` microseconds (negative or zero returns at once)."""
+    if us <= 0:
+        return
+    if IS_MICROPYTHON:
+        _time.sleep_us(us)  # type: ignore[attr-defined]
+    else:
+        _time.sleep(us / 1000000)

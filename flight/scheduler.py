@@ -1,0 +1,334 @@
+"""Cooperative, fixed-rate, rate-monotonic scheduler (DESIGN §3.1).
+
+Tasks run to completion and never block.  Release times are absolute
+(``release += period``), so there is no cumulative drift whatever each run costs.  When
+several tasks are due, the one with the shorter period runs first (ties: the order they
+were added).  All times are integer MicroPython ticks in µs and are compared only through
+``ticks_diff``, so the schedule survives the ticks wrap-around.
+
+Per task: runs, CPU time, overruns (cost above budget), late starts (start more than
+``late_tolerance_us`` after release), max lateness, deadline misses (finished after the
+next release), skipped releases, faults.
+
+Fault containment: an exception in a task is caught, counted and reported through
+``on_event``; after ``max_faults`` consecutive faults the task is disabled.  A fault in a
+*critical* task also calls ``on_safe(task)``.
+
+Watchdog: ``watchdog.feed()`` is called (in idle time) only while every critical task has
+started within twice its period; a stalled or disabled critical task therefore lets the
+watchdog reset the payload.
+
+Idle time runs ``gc.collect()`` when free heap drops below ``gc_threshold`` bytes; never
+inside a task.  The dispatch path allocates nothing in steady state.
+"""
+
+import gc
+
+from flight.compat import const, ticks_add, ticks_diff
+
+# Event ids the scheduler reports (see flight event table).
+EV_TASK_FAULT = const(0x10)
+EV_TASK_DISABLED = const(0x11)
+EV_TASK_OVERRUN = const(0x12)
+EV_DEADLINE_MISS = const(0x13)
+
+SEV_INFO = const(0)
+SEV_WARN = const(1)
+SEV_ERROR = const(2)
+SEV_CRITICAL = const(3)
+
+_BIG = const(1 << 29)
+
+
+def _mem_free():
+    f = getattr(gc, "mem_free", None)
+    return f() if f is not None else None
+
+
+class Task:
+    """One periodic task.  ``fn()`` takes no argument; it reads time from the clock."""
+
+    def __init__(self, name, period_us, fn, offset_us=0, budget_us=0, critical=False,
+                 max_faults=3):
+        if period_us <= 0 or period_us >= _BIG:
+            raise ValueError("period_us out of range")
+        if offset_us < 0 or offset_us >= _BIG:
+            raise ValueError("offset_us out of range")
+        if budget_us < 0:
+            raise ValueError("budget_us must be >= 0 (0: no budget)")
+        if max_faults < 1:
+            raise ValueError("max_faults must be >= 1")
+        self.name = name
+        self.period_us = int(period_us)
+        self.fn = fn
+        self.offset_us = int(offset_us)
+        self.budget_us = int(budget_us)
+        self.critical = critical
+        self.max_faults = max_faults
+        self.enabled = True
+        self.next_release = 0
+        self.last_start = 0
+        self.reset_stats()
+
+    def reset_stats(self):
+        self.runs = 0
+        self.cpu_us = 0
+        self.max_cpu_us = 0
+        self.overruns = 0
+        self.late_starts = 0
+        self.max_late_us = 0
+        self.deadline_misses = 0
+        self.skipped = 0
+        self.faults = 0
+        self.consecutive_faults = 0
+        self.last_error = None
+
+    def stats(self):
+        """Statistics as a dict (housekeeping; allocates, so not for the hot path)."""
+        return {
+            "name": self.name,
+            "period_us": self.period_us,
+            "enabled": self.enabled,
+            "runs": self.runs,
+            "cpu_us": self.cpu_us,
+            "max_cpu_us": self.max_cpu_us,
+            "overruns": self.overruns,
+            "late_starts": self.late_starts,
+            "max_late_us": self.max_late_us,
+            "deadline_misses": self.deadline_misses,
+            "skipped": self.skipped,
+            "faults": self.faults,
+        }
+
+
+class Scheduler:
+    def __init__(self, clock, watchdog=None, on_event=None, on_safe=None,
+                 gc_threshold=16384, late_tolerance_us=0, gc_check_period_us=100000):
+        self.clock = clock
+        self.watchdog = watchdog
+        self.on_event = on_event
+        self.on_safe = on_safe
+        self.gc_threshold = gc_threshold
+        self.late_tolerance_us = late_tolerance_us
+        # gc.mem_free() walks the heap's allocation table (hundreds of µs on a board):
+        # look at it at most once per gc_check_period_us of idle time.
+        self.gc_check_period_us = gc_check_period_us
+        self._last_gc_check = clock.now_us()
+        self.tasks = []  # sorted by period (rate-monotonic priority), stable
+        self._start = clock.now_us()
+        self._started = False
+        self.running = False
+        self.current = None
+        self.current_release = 0
+        # Global counters.
+        self.dispatches = 0
+        self.idle_calls = 0
+        self.gc_runs = 0
+        self.watchdog_feeds = 0
+        self.watchdog_withheld = 0
+
+    # ----------------------------------------------------------------- configuration
+    def add(self, task):
+        for t in self.tasks:
+            if t.name == task.name:
+                raise ValueError("duplicate task name")
+        # Insert after every task whose period is <= this one: stable rate-monotonic order.
+        i = 0
+        while i < len(self.tasks) and self.tasks[i].period_us <= task.period_us:
+            i += 1
+        self.tasks.insert(i, task)
+        if self._started:
+            task.next_release = ticks_add(self.clock.now_us(), task.offset_us)
+            task.last_start = task.next_release
+        return task
+
+    def task(self, name):
+        for t in self.tasks:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+    def enable(self, name, on=True):
+        t = self.task(name)
+        if on and not t.enabled:
+            t.consecutive_faults = 0
+            # Resume on the grid from now, not with a burst of missed releases.
+            t.next_release = self.clock.now_us()
+            t.last_start = t.next_release
+        t.enabled = on
+
+    def start(self):
+        """Anchor every task's first release at now + offset."""
+        now = self.clock.now_us()
+        self._start = now
+        for t in self.tasks:
+            t.next_release = ticks_add(now, t.offset_us)
+            t.last_start = t.next_release
+        self._started = True
+
+    # ----------------------------------------------------------------------- running
+    def _event(self, sev, ev_id, a, b):
+        cb = self.on_event
+        if cb is not None:
+            try:
+                cb(sev, ev_id, a, b)
+            except Exception:  # an event sink must never take the scheduler down
+                pass
+
+    def _next_due(self, now):
+        """The highest-priority due task, or None.  No allocation."""
+        tasks = self.tasks
+        i = 0
+        n = len(tasks)
+        while i < n:
+            t = tasks[i]
+            if t.enabled and ticks_diff(now, t.next_release) >= 0:
+                return t
+            i += 1
+        return None
+
+    def next_release(self):
+        """Earliest release among enabled tasks (ticks), or None."""
+        best = None
+        now = self.clock.now_us()
+        for t in self.tasks:
+            if t.enabled and (best is None or ticks_diff(t.next_release, best) < 0):
+                best = t.next_release
+        return best if best is not None else ticks_add(now, 1000)
+
+    def run_once(self):
+        """Dispatch one due task, or do idle work and sleep until the next release.
+
+        Returns the task run, or None after an idle step.
+        """
+        if not self._started:
+            self.start()
+        clock = self.clock
+        now = clock.now_us()
+        t = self._next_due(now)
+        if t is None:
+            self._idle()
+            clock.sleep_until(self.next_release())
+            return None
+        self._dispatch(t, now)
+        return t
+
+    def _dispatch(self, t, now):
+        release = t.next_release
+        late = ticks_diff(now, release)
+        if late > self.late_tolerance_us:
+            t.late_starts += 1
+        if late > t.max_late_us:
+            t.max_late_us = late
+        clock = self.clock
+        self.current = t
+        self.current_release = release
+        t.last_start = now
+        c0 = clock.cpu_now_us()
+        try:
+            t.fn()
+            t.consecutive_faults = 0
+        except Exception as e:  # contained: counted, reported, maybe disabled
+            self._fault(t, e)
+        cost = ticks_diff(clock.cpu_now_us(), c0)
+        if cost < 0:
+            cost = 0
+        if getattr(clock, "charge_cpu", False):
+            clock.advance(int(cost * clock.cpu_scale))
+        self.current = None
+        self.dispatches += 1
+        t.runs += 1
+        t.cpu_us += cost
+        if cost > t.max_cpu_us:
+            t.max_cpu_us = cost
+        if t.budget_us and cost > t.budget_us:
+            t.overruns += 1
+            if t.overruns == 1:  # first time only: a periodic overrun must not flood events
+                self._event(SEV_WARN, EV_TASK_OVERRUN, t.name, cost)
+        # Absolute release grid: the next release does not depend on when this one ran.
+        period = t.period_us
+        nxt = ticks_add(release, period)
+        end = clock.now_us()
+        if ticks_diff(end, nxt) > 0:
+            t.deadline_misses += 1
+            if t.deadline_misses == 1:
+                self._event(SEV_WARN, EV_DEADLINE_MISS, t.name, ticks_diff(end, release))
+            # Releases that already passed entirely are skipped, not run back to back.
+            while ticks_diff(end, ticks_add(nxt, period)) >= 0:
+                nxt = ticks_add(nxt, period)
+                t.skipped += 1
+        t.next_release = nxt
+
+    def _fault(self, t, e):
+        t.faults += 1
+        t.consecutive_faults += 1
+        t.last_error = e
+        self._event(SEV_ERROR, EV_TASK_FAULT, t.name, repr(e))
+        if t.consecutive_faults >= t.max_faults:
+            t.enabled = False
+            self._event(SEV_CRITICAL if t.critical else SEV_ERROR, EV_TASK_DISABLED,
+                        t.name, t.faults)
+        if t.critical and self.on_safe is not None:
+            try:
+                self.on_safe(t)
+            except Exception:
+                pass
+
+    def critical_tasks_alive(self, now=None):
+        """True when every critical task started within twice its period."""
+        if now is None:
+            now = self.clock.now_us()
+        for t in self.tasks:
+            if t.critical:
+                if not t.enabled:
+                    return False
+                if ticks_diff(now, t.last_start) > 2 * t.period_us:
+                    return False
+        return True
+
+    def _idle(self):
+        self.idle_calls += 1
+        wd = self.watchdog
+        if wd is not None:
+            if self.critical_tasks_alive():
+                wd.feed()
+                self.watchdog_feeds += 1
+            else:
+                self.watchdog_withheld += 1
+        now = self.clock.now_us()
+        if ticks_diff(now, self._last_gc_check) >= self.gc_check_period_us:
+            self._last_gc_check = now
+            free = _mem_free()
+            if free is not None and free < self.gc_threshold:
+                gc.collect()
+                self.gc_runs += 1
+
+    def run_for(self, duration_us):
+        """Run the schedule for ``duration_us`` of clock time (virtual or real)."""
+        if not self._started:
+            self.start()
+        end = ticks_add(self.clock.now_us(), duration_us)
+        self.running = True
+        while self.running and ticks_diff(end, self.clock.now_us()) > 0:
+            now = self.clock.now_us()
+            t = self._next_due(now)
+            if t is None:
+                self._idle()
+                nr = self.next_release()
+                if ticks_diff(nr, end) > 0:
+                    nr = end
+                self.clock.sleep_until(nr)
+            else:
+                self._dispatch(t, now)
+        self.running = False
+
+    def run_forever(self):
+        self.running = True
+        while self.running:
+            self.run_once()
+
+    def stop(self):
+        self.running = False
+
+    def stats(self):
+        return [t.stats() for t in self.tasks]

@@ -1,0 +1,101 @@
+"""Clocks for the scheduler: the board's real clock and a virtual clock for simulation.
+
+Both give time as MicroPython ticks (microseconds, wrapping at ``TICKS_PERIOD``; compare
+only with ``ticks_diff``) and have the same methods:
+
+``now_us()``         current time, ticks µs.
+``sleep_until(t)``   return at (or just after) tick ``t``; a ``t`` in the past returns at once.
+``cpu_now_us()``     time base for measuring what a task costs (ticks µs).
+``advance(us)``      let ``us`` of time pass while busy (the virtual clock's way of
+                     modelling computation; the real clock busy-waits).
+"""
+
+from flight.compat import TICKS_PERIOD, sleep_us, ticks_add, ticks_diff, ticks_us
+
+_MASK = TICKS_PERIOD - 1
+
+
+class RealClock:
+    """Wall-clock time of the machine; sleeps until the next release.
+
+    ``speed`` > 1 runs the schedule faster than real time (simulated board paced to the
+    wall clock ×speed): one scheduled µs lasts 1/speed real µs.
+    """
+
+    def __init__(self, speed=1.0):
+        if not speed > 0:
+            raise ValueError("speed must be > 0")
+        self.speed = speed
+        self._t0_real = ticks_us()
+        self._t0 = 0
+        self.step_hook = None  # a simulated board may still want its physics stepped
+
+    def now_us(self):
+        if self.speed == 1.0:
+            return ticks_us()
+        real = ticks_diff(ticks_us(), self._t0_real)
+        if real > (1 << 28) or real < 0:
+            # Keep the real-time anchor recent so ticks_diff stays in its valid half-range.
+            self._t0 = ticks_add(self._t0, int(real * self.speed))
+            self._t0_real = ticks_add(self._t0_real, real)
+            real = 0
+        return ticks_add(self._t0, int(real * self.speed))
+
+    def cpu_now_us(self):
+        return ticks_us()
+
+    def sleep_until(self, t):
+        dt = ticks_diff(t, self.now_us())
+        if dt > 0:
+            sleep_us(int(dt / self.speed))
+
+    def advance(self, us):
+        end = ticks_add(self.now_us(), int(us))
+        while ticks_diff(end, self.now_us()) > 0:
+            pass
+
+
+class VirtualClock:
+    """Simulated time: jumps straight to the next release and steps the physics.
+
+    ``step_hook(dt_us)`` (if set) is called every time virtual time moves forward, so the
+    simulator advances its models by exactly the elapsed time.  ``elapsed_us`` counts
+    without wrapping for reports.  ``start_ticks`` lets tests start just before the ticks
+    wrap-around.  Task cost is measured on the host (``cpu_now_us``) plus any virtual
+    busy time a test or model charges through ``advance``; with ``charge_cpu`` set the
+    scheduler also charges measured task cost × ``cpu_scale`` to virtual time, so a slow
+    flight code makes later tasks late exactly as it would on the board.
+    """
+
+    def __init__(self, start_ticks=0, step_hook=None, charge_cpu=False, cpu_scale=1.0):
+        self._t = int(start_ticks) & _MASK
+        self.elapsed_us = 0
+        self._burnt = 0
+        self.step_hook = step_hook
+        self.charge_cpu = charge_cpu
+        self.cpu_scale = cpu_scale
+
+    def now_us(self):
+        return self._t
+
+    def cpu_now_us(self):
+        return (ticks_us() + self._burnt) & _MASK
+
+    def advance(self, us):
+        us = int(us)
+        if us <= 0:
+            return
+        self._burnt += us
+        self._move(us)
+
+    def sleep_until(self, t):
+        dt = ticks_diff(t, self._t)
+        if dt > 0:
+            self._move(dt)
+
+    def _move(self, dt):
+        self._t = (self._t + dt) & _MASK
+        self.elapsed_us += dt
+        hook = self.step_hook
+        if hook is not None:
+            hook(dt)

@@ -1,0 +1,270 @@
+"""Scheduler behaviour; runs under CPython and inside the MicroPython VM."""
+
+from flight.compat import TICKS_PERIOD, ticks_add, ticks_diff
+from flight.scheduler import EV_TASK_DISABLED, EV_TASK_FAULT, Scheduler, Task
+from hal.clock import VirtualClock
+
+
+class Recorder:
+    def __init__(self, clock, name, log):
+        self.clock = clock
+        self.name = name
+        self.log = log
+
+    def __call__(self):
+        self.log.append((self.name, self.clock.now_us()))
+
+
+class FakeWatchdog:
+    def __init__(self):
+        self.feeds = 0
+
+    def feed(self):
+        self.feeds += 1
+
+
+def _make(start=0):
+    clock = VirtualClock(start_ticks=start)
+    events = []
+    safe = []
+    sched = Scheduler(clock, watchdog=FakeWatchdog(),
+                      on_event=lambda s, i, a, b: events.append((s, i, a, b)),
+                      on_safe=lambda t: safe.append(t.name))
+    return clock, sched, events, safe
+
+
+def test_rate_monotonic_order_when_releases_coincide():
+    clock, sched, _, _ = _make()
+    log = []
+    # Added in "wrong" order on purpose: the shorter period must still go first.
+    sched.add(Task("slow", 100000, Recorder(clock, "slow", log)))
+    sched.add(Task("mid", 20000, Recorder(clock, "mid", log)))
+    sched.add(Task("fast", 10000, Recorder(clock, "fast", log)))
+    sched.add(Task("mid2", 20000, Recorder(clock, "mid2", log)))
+    sched.run_for(1)  # everything released at t=0
+    assert [n for n, _ in log] == ["fast", "mid", "mid2", "slow"]
+    log[:] = []
+    sched.run_for(100000)  # through t=100000 where all four coincide again
+    at_100ms = [n for n, t in log if t == 100000]
+    assert at_100ms == ["fast", "mid", "mid2", "slow"], at_100ms
+
+
+def test_exact_release_times_over_10000_periods():
+    clock, sched, _, _ = _make(start=12345)
+    log = []
+    sched.add(Task("a", 10000, Recorder(clock, "a", log), offset_us=700))
+    sched.add(Task("b", 30000, Recorder(clock, "b", log), offset_us=0))
+    sched.run_for(10000 * 10000)
+    a_times = [t for n, t in log if n == "a"]
+    assert len(a_times) == 10000
+    for k, t in enumerate(a_times):
+        assert t == (12345 + 700 + k * 10000) % TICKS_PERIOD, (k, t)
+    b_times = [t for n, t in log if n == "b"]
+    assert len(b_times) == (10000 * 10000 + 29999) // 30000
+    assert b_times[-1] == (12345 + (len(b_times) - 1) * 30000) % TICKS_PERIOD
+
+
+def test_no_cumulative_drift_when_tasks_cost_time():
+    clock, sched, _, _ = _make()
+    log = []
+
+    def costly():
+        log.append(clock.now_us())
+        clock.advance(3700)  # each run burns 3.7 ms of a 10 ms period
+
+    sched.add(Task("costly", 10000, costly))
+    sched.run_for(1000 * 10000)
+    assert len(log) == 1000
+    # Every start is exactly on the absolute grid: the cost never accumulates.
+    for k, t in enumerate(log):
+        assert t == k * 10000
+    assert sched.task("costly").cpu_us >= 1000 * 3700
+
+
+def test_overrun_and_late_accounting_with_a_task_that_burns_time():
+    clock, sched, _, _ = _make()
+    fast_log = []
+    burns = [0]
+
+    def burner():
+        burns[0] += 1
+        if burns[0] % 10 == 0:
+            clock.advance(25000)  # every 10th run: 25 ms against a 10 ms budget
+
+    sched.add(Task("fast", 5000, Recorder(clock, "fast", fast_log), budget_us=4000))
+    sched.add(Task("burner", 50000, burner, budget_us=10000))
+    sched.run_for(1000000)  # 1 s
+    b = sched.task("burner")
+    f = sched.task("fast")
+    assert b.runs == 20
+    assert b.overruns == 2  # runs 10 and 20
+    assert b.max_cpu_us >= 25000
+    # The fast task is delayed by each 25 ms burn: late starts and lateness recorded.
+    assert f.late_starts >= 2
+    assert 20000 <= f.max_late_us <= 25000
+    # It skipped the releases it could not run, instead of bursting them: each burn
+    # (450->475 ms, 950->975 ms) swallows the releases at +10, +15 and +20 ms
+    # (the one at +5 ms runs late, the one at +25 ms on time).
+    assert f.skipped == 6
+    assert f.runs == 200 - 6
+    assert f.deadline_misses >= 2
+    assert f.overruns == 0
+
+
+def test_fault_containment_disables_after_n_and_others_keep_running():
+    clock, sched, events, safe = _make()
+    log = []
+
+    def bad():
+        raise ValueError("sensor gone")
+
+    sched.add(Task("good", 10000, Recorder(clock, "good", log)))
+    sched.add(Task("bad", 20000, bad, max_faults=3))
+    sched.run_for(200000)
+    bad_t = sched.task("bad")
+    assert bad_t.faults == 3
+    assert not bad_t.enabled
+    assert len(log) == 20  # the good task ran every period regardless
+    kinds = [e[1] for e in events]
+    assert kinds.count(EV_TASK_FAULT) == 3
+    assert kinds.count(EV_TASK_DISABLED) == 1
+    assert safe == []  # not critical: no safe mode
+
+
+def test_intermittent_fault_resets_the_consecutive_count():
+    clock, sched, _, _ = _make()
+    n = [0]
+
+    def flaky():
+        n[0] += 1
+        if n[0] % 2 == 0:
+            raise OSError(5)
+
+    sched.add(Task("flaky", 10000, flaky, max_faults=2))
+    sched.run_for(100000)
+    t = sched.task("flaky")
+    assert t.enabled
+    assert t.faults == 5
+
+
+def test_critical_fault_calls_safe_hook():
+    clock, sched, events, safe = _make()
+
+    def bad():
+        raise RuntimeError("boom")
+
+    sched.add(Task("apt", 10000, bad, critical=True, max_faults=2))
+    sched.run_for(50000)
+    assert safe == ["apt", "apt"]
+    assert not sched.task("apt").enabled
+
+
+def test_watchdog_fed_only_while_critical_tasks_run():
+    clock, sched, _, _ = _make()
+    wd = sched.watchdog
+    stall = [False]
+
+    def hog():
+        if stall[0]:
+            clock.advance(60000)  # hogs the CPU: the critical task cannot run
+
+    sched.add(Task("health", 100000, lambda: None, critical=True))
+    sched.add(Task("hog", 50000, hog))
+    sched.run_for(1000000)
+    healthy_feeds = wd.feeds
+    assert healthy_feeds > 0
+    assert sched.watchdog_withheld == 0
+    stall[0] = True
+    before = wd.feeds
+    sched.run_for(2000000)
+    # The hog (shorter period, higher priority) always has a due release: the critical
+    # task starves, so the watchdog must not be fed any more.
+    assert sched.task("health").runs <= 11
+    assert wd.feeds == before
+    stall[0] = False
+    sched.run_for(1000000)
+    assert wd.feeds > before  # recovered
+
+
+def test_watchdog_not_fed_when_critical_task_disabled():
+    clock, sched, _, _ = _make()
+
+    def bad():
+        raise ValueError("x")
+
+    sched.add(Task("crit", 10000, bad, critical=True, max_faults=1))
+    sched.add(Task("other", 10000, lambda: None))
+    sched.run_for(100000)
+    assert sched.watchdog.feeds == 0 or sched.watchdog.feeds <= 1
+    assert sched.watchdog_withheld > 5
+
+
+def test_schedule_across_ticks_wraparound():
+    start = TICKS_PERIOD - 55000  # wraps after 55 ms
+    clock, sched, _, _ = _make(start=start)
+    log = []
+    sched.add(Task("a", 10000, Recorder(clock, "a", log)))
+    sched.run_for(200000)
+    assert len(log) == 20
+    times = [t for _, t in log]
+    assert any(t < 100000 for t in times) and any(t > TICKS_PERIOD - 60000 for t in times)
+    for k in range(1, len(times)):
+        assert ticks_diff(times[k], times[k - 1]) == 10000
+    assert times[0] == start
+    assert clock.elapsed_us == 200000
+
+
+def test_step_hook_sees_all_elapsed_time():
+    steps = []
+    clock = VirtualClock(step_hook=steps.append)
+    sched = Scheduler(clock)
+    sched.add(Task("a", 10000, lambda: None))
+    sched.add(Task("b", 25000, lambda: None, offset_us=3000))
+    sched.run_for(1000000)
+    assert sum(steps) == 1000000
+    assert clock.elapsed_us == 1000000
+    assert ticks_add(0, sum(steps)) == clock.now_us()
+
+
+def test_enable_after_disable_resumes_on_time():
+    clock, sched, _, _ = _make()
+    log = []
+    sched.add(Task("a", 10000, Recorder(clock, "a", log)))
+    sched.run_for(50000)
+    sched.enable("a", False)
+    sched.run_for(50000)
+    assert len(log) == 5
+    sched.enable("a", True)
+    sched.run_for(50000)
+    assert len(log) == 10
+    assert sched.task("a").skipped == 0
+
+
+def test_task_argument_validation():
+    for bad in ((0, 0, 0), (-5, 0, 0), (10, -1, 0), (10, 0, -1)):
+        try:
+            Task("x", bad[0], lambda: None, offset_us=bad[1], budget_us=bad[2])
+        except ValueError:
+            continue
+        raise AssertionError("accepted %r" % (bad,))
+    clock, sched, _, _ = _make()
+    sched.add(Task("x", 10, lambda: None))
+    try:
+        sched.add(Task("x", 10, lambda: None))
+    except ValueError:
+        return
+    raise AssertionError("duplicate name accepted")
+
+
+def test_gc_collect_runs_in_idle_when_heap_is_low():
+    import gc
+
+    clock = VirtualClock()
+    # A threshold above any heap: every heap check finds it "low".
+    sched = Scheduler(clock, gc_threshold=1 << 40, gc_check_period_us=50000)
+    sched.add(Task("a", 10000, lambda: None))
+    sched.run_for(1000000)
+    if hasattr(gc, "mem_free"):  # MicroPython: checked every 50 ms of idle time
+        assert 15 <= sched.gc_runs <= 21, sched.gc_runs
+    else:  # CPython has no free-heap figure: never collects on its own
+        assert sched.gc_runs == 0

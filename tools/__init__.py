@@ -1,0 +1,1 @@
+"""Developer tooling (not flown): MicroPython VM runner, build helpers."""

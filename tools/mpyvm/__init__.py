@@ -1,0 +1,178 @@
+"""Run flight code inside the real MicroPython 1.27 VM (WebAssembly port under Node.js).
+
+The project's MicroPython-side sources (``flight/``, ``hal/``, the pure-Python ``sim/``
+modules and the MicroPython test modules) are copied into the VM's file system under
+``/proj`` and put on ``sys.path``, so imports look exactly as on the payload computer.
+
+Used by the pytest plugin (``tests/conftest.py``), by ``make bench`` and by hand:
+
+    python -m tools.mpyvm tests/mpy/test_scheduler_mpy.py [-k NAME]
+"""
+
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNTIME_DIR = Path(__file__).resolve().parent
+RUNNER = RUNTIME_DIR / "runner.mjs"
+PACKAGE = RUNTIME_DIR / "node_modules" / "@micropython" / "micropython-webassembly-pyscript"
+
+# Directories whose .py files are visible inside the VM.
+SOURCE_DIRS = ("flight", "hal", "sim", "board", "tests/mpy")
+VM_ROOT = "/proj"
+RESULT_MARK = "@@MPYTEST@@ "
+
+
+class MpyVmError(RuntimeError):
+    """The VM could not be started (Node.js or the runtime missing) or timed out."""
+
+
+def node_binary():
+    node = shutil.which("node")
+    if not node:
+        raise MpyVmError(
+            "Node.js not found: the MicroPython test runtime needs `node` (>= 18) on PATH. "
+            "Install it (Debian: apt-get install nodejs npm) and run `make setup`."
+        )
+    return node
+
+
+def check_runtime():
+    """Raise MpyVmError with a clear message if the VM cannot run here."""
+    node_binary()
+    if not (PACKAGE / "micropython.mjs").exists():
+        raise MpyVmError(
+            "MicroPython WebAssembly runtime missing in %s: run `make setup`" % RUNTIME_DIR
+        )
+
+
+def project_files(root=None, dirs=SOURCE_DIRS, suffix=".py"):
+    """[(vm_path, bytes)] for every source file the VM should see."""
+    root = Path(ROOT if root is None else root)
+    files = []
+    for d in dirs:
+        base = root / d
+        if not base.is_dir():
+            continue
+        for p in sorted(base.rglob("*" + suffix)):
+            if "__pycache__" in p.parts:
+                continue
+            rel = p.relative_to(root).as_posix()
+            files.append((VM_ROOT + "/" + rel, p.read_bytes()))
+    return files
+
+
+def run_job(code, files=None, heapsize=512 * 1024, timeout=600, root=None):
+    """Run ``code`` in a fresh VM with ``files``; returns (returncode, stdout, stderr)."""
+    check_runtime()
+    root = ROOT if root is None else root
+    if files is None:
+        files = project_files(root)
+    job = {
+        "files": [[p, base64.b64encode(b).decode("ascii")] for p, b in files],
+        "code": code,
+        "heapsize": heapsize,
+    }
+    try:
+        proc = subprocess.run(
+            [node_binary(), str(RUNNER)],
+            input=json.dumps(job),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=str(RUNTIME_DIR),
+        )
+    except subprocess.TimeoutExpired as e:
+        raise MpyVmError("MicroPython VM timed out after %s s" % timeout) from e
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+# The harness that runs inside the VM: imports one test module, runs its test_* functions,
+# prints one marked JSON line per test with the MicroPython traceback of a failure.
+_HARNESS = """
+import sys, io, json, time, gc
+sys.path.insert(0, %(root)r)
+sys.path.insert(0, %(testdir)r)
+_names = %(names)r
+_mod = __import__(%(module)r)
+if _names is None:
+    _names = sorted(n for n in dir(_mod) if n.startswith('test_'))
+for _n in _names:
+    _f = getattr(_mod, _n, None)
+    _res = {'name': _n, 'ok': False, 'tb': '', 'out': ''}
+    if _f is None:
+        _res['tb'] = 'no such test in module'
+    else:
+        gc.collect()
+        _t0 = time.ticks_us()
+        try:
+            _f()
+            _res['ok'] = True
+        except Exception as _e:
+            _buf = io.StringIO()
+            sys.print_exception(_e, _buf)
+            _res['tb'] = _buf.getvalue()
+        _res['us'] = time.ticks_diff(time.ticks_us(), _t0)
+    print(%(mark)r + json.dumps(_res))
+"""
+
+
+def run_test_module(path, names=None, timeout=600, root=None):
+    """Run the test functions of one MicroPython test module in the VM.
+
+    Returns (results, stdout, stderr): results is a dict name -> {"ok", "tb", "us"}.
+    A module that fails to import yields no results; stderr then holds its traceback.
+    """
+    root = Path(ROOT if root is None else root).resolve()
+    path = Path(path).resolve()
+    rel_dir = path.parent.relative_to(root).as_posix()
+    code = _HARNESS % {
+        "root": VM_ROOT,
+        "testdir": VM_ROOT + "/" + rel_dir,
+        "names": list(names) if names is not None else None,
+        "module": path.stem,
+        "mark": RESULT_MARK,
+    }
+    rc, out, err = run_job(code, timeout=timeout, root=root)
+    results = {}
+    other = []
+    for line in out.splitlines():
+        if line.startswith(RESULT_MARK):
+            r = json.loads(line[len(RESULT_MARK):])
+            results[r["name"]] = r
+        else:
+            other.append(line)
+    return results, "\n".join(other), err
+
+
+def main(argv=None):
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m tools.mpyvm", description=__doc__.splitlines()[0])
+    ap.add_argument("module", help="path of a MicroPython test module (tests/mpy/test_*.py)")
+    ap.add_argument("-k", dest="names", action="append", help="run only this test (repeatable)")
+    ap.add_argument("--timeout", type=float, default=600)
+    args = ap.parse_args(argv)
+    try:
+        results, out, err = run_test_module(args.module, args.names, timeout=args.timeout)
+    except MpyVmError as e:
+        print("error:", e)
+        return 2
+    if out.strip():
+        print(out)
+    failed = 0
+    for name, r in results.items():
+        print("%-50s %s  (%d us)" % (name, "PASS" if r["ok"] else "FAIL", r.get("us", 0)))
+        if not r["ok"]:
+            failed += 1
+            print(r["tb"])
+    if err.strip():
+        print(err)
+    if not results:
+        print("error: no test ran (import failure?)")
+        return 1
+    print("%d passed, %d failed" % (len(results) - failed, failed))
+    return 1 if failed else 0

@@ -1,0 +1,5 @@
+import sys
+
+from tools.mpyvm import main
+
+sys.exit(main())

@@ -99,3 +99,38 @@ class VirtualClock:
         hook = self.step_hook
         if hook is not None:
             hook(dt)
+
+
+class PacedClock(VirtualClock):
+    """Virtual time paced to the wall clock ×``speed``: a simulated board run as a process.
+
+    Time is still virtual (it jumps, steps the physics, is deterministic), but every jump
+    of ``dt`` first sleeps ``dt / speed`` of real time, minus the real time already spent
+    since the last jump — so the flight app meets its TC/TM partners in (scaled) real time.
+    """
+
+    def __init__(self, speed=1.0, start_ticks=0, step_hook=None):
+        VirtualClock.__init__(self, start_ticks=start_ticks, step_hook=step_hook)
+        if not speed > 0:
+            raise ValueError("speed must be > 0")
+        self.speed = speed
+        self._real_anchor = ticks_us()
+        self._virt_anchor = 0  # elapsed_us at the anchor
+        self.behind_us = 0  # how far real time ran ahead of the schedule (overload)
+
+    def sleep_until(self, t):
+        dt = ticks_diff(t, self._t)
+        if dt <= 0:
+            return
+        target_real = (self.elapsed_us + dt - self._virt_anchor) / self.speed
+        spent = ticks_diff(ticks_us(), self._real_anchor)
+        wait = int(target_real - spent)
+        if wait > 0:
+            sleep_us(wait)
+            self.behind_us = 0
+        else:
+            self.behind_us = -wait
+        if spent > (1 << 27):  # keep the anchor recent for ticks_diff
+            self._real_anchor = ticks_us()
+            self._virt_anchor = self.elapsed_us + dt
+        self._move(dt)

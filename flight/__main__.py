@@ -1,0 +1,130 @@
+"""Run the flight application as a process.
+
+    python -m flight --board sim --uart PATH [--key-file F] [--state-dir DIR]
+                     [--speed X] [--scenario NAME] [--seed N] [--duration S]
+
+``--board sim``: the simulated board, paced to the wall clock ×X, TC/TM COBS-framed on
+the serial device PATH (a pty in tests, a USB-serial adapter on a bench).  Storage lives
+in ``--state-dir`` so a restart keeps parameters, the anti-replay high-water mark, the
+boot count and the event log.  A REBOOT telecommand or a watchdog expiry restarts the
+application in the same process, as the payload computer would.
+
+This entry point is the only part of flight/ that touches a backend: it imports the
+simulated HAL (which may use sim/) lazily, for --board sim.  On the payload computer the
+entry point is board/main.py.
+"""
+
+import argparse
+import sys
+
+
+def _die(msg):
+    print("python -m flight: error: %s" % msg, file=sys.stderr)
+    sys.exit(2)
+
+
+def build_sim(args):
+    from flight.keys import KeyFileError, Keyring, parse_key_file
+    from hal.clock import PacedClock
+    from hal.errors import BusError
+    from hal.sim.board import make_board
+    from hal.sim.serial_link import SerialLink
+    from hal.sim.storage import FileStorage, MemStorage
+
+    if args.key_file:
+        try:
+            with open(args.key_file) as f:
+                keyring = Keyring(parse_key_file(f.read()))
+        except OSError as e:
+            _die("cannot read key file %s: %s" % (args.key_file, e.strerror))
+        except KeyFileError as e:
+            _die("key file %s: %s" % (args.key_file, e))
+    else:
+        keyring = Keyring()  # DEVELOPMENT KEY: the app raises DEV_KEY_IN_USE at boot
+    try:
+        link = SerialLink(args.uart)
+    except BusError as e:
+        _die(str(e))
+    storage = FileStorage(args.state_dir) if args.state_dir else MemStorage()
+    world = None
+    if args.scenario:
+        try:
+            from hal.sim.world import make_world
+        except ImportError as e:
+            _die("scenarios need the simulated payload physics (hal/sim/world.py): %s" % e)
+        try:
+            world = make_world(args.scenario, seed=args.seed)
+        except KeyError:
+            _die("unknown scenario %r" % args.scenario)
+    clock = PacedClock(speed=args.speed)
+    board = make_board(clock=clock, link=link, storage=storage, world=world)
+    return board, keyring, world
+
+
+def run(board, keyring, world=None, duration_s=None, log=None):
+    """Boot and run the app; REBOOT and watchdog expiry restart it.  Returns the app."""
+    from flight.app import FlightApp
+    from flight.compat import ticks_diff
+
+    cause = None
+    clock = board.clock
+    t_end = None if duration_s is None else clock.elapsed_us + int(duration_s * 1e6)
+    while True:
+        app = FlightApp(board, keyring=keyring)
+        if world is not None:
+            world.install(app)
+        app.boot(reset_cause=cause)
+        if log:
+            log("boot %d (%s)" % (app.boot_count, app.reset_cause))
+        wd = board.watchdog
+        sched = app.sched
+        sched.running = True
+        last_check = clock.now_us()
+        while sched.running:
+            sched.run_once()
+            now = clock.now_us()
+            if ticks_diff(now, last_check) >= 50000:
+                last_check = now
+                if wd.expired():
+                    cause = "WATCHDOG"
+                    break
+                if t_end is not None and clock.elapsed_us >= t_end:
+                    return app
+        else:
+            cause = "SOFT"  # REBOOT telecommand: the scheduler stopped after the report
+        if cause == "WATCHDOG" and log:
+            log("watchdog expired: reset")
+        wd.timeout_ms = None  # the reset disarms the hardware watchdog
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m flight", description=__doc__.splitlines()[1])
+    ap.add_argument("--board", choices=["sim"], required=True,
+                    help="backend: 'sim' (simulated payload); the real board boots board/main.py")
+    ap.add_argument("--uart", required=True, help="serial device for TC/TM (e.g. a pty)")
+    ap.add_argument("--key-file", help="TC keys, '<key_id> <64 hex>' per line "
+                    "(default: the public DEVELOPMENT key)")
+    ap.add_argument("--state-dir", help="directory of the board's non-volatile storage "
+                    "(default: RAM, lost at exit)")
+    ap.add_argument("--speed", type=float, default=1.0, help="pace: simulated s per wall s")
+    ap.add_argument("--scenario", help="simulator scenario to fly (e.g. nominal)")
+    ap.add_argument("--seed", type=int, default=1, help="scenario random seed")
+    ap.add_argument("--duration", type=float, help="stop after this many simulated seconds")
+    ap.add_argument("-q", "--quiet", action="store_true")
+    args = ap.parse_args(argv)
+    if not args.speed > 0:
+        _die("--speed must be > 0")
+    board, keyring, world = build_sim(args)
+    log = None if args.quiet else (lambda m: print("flight: " + m, file=sys.stderr, flush=True))
+    if log:
+        log("simulated board on %s, speed x%g%s" % (args.uart, args.speed,
+                                                     ", scenario " + args.scenario if args.scenario else ""))
+    try:
+        run(board, keyring, world, args.duration, log)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Payload modes SAFE / STANDBY / SESSION and the ordered power sequences (DESIGN §3.2).
+
+* SAFE: lasers off, SiPM bias below breakdown then off, FSM parked, camera and framer
+  off.  Entered at boot, by TC, and by autonomy (limits, critical task fault).
+* STANDBY: electronics healthy, every payload load off, ready for a session.
+* SESSION: the payload modules start one after the other — each module's
+  ``start_session()`` runs only once the previous one reports ``session_ready()``
+  (bias ramp first, then camera/APT, then framer/comparator; the APT module itself
+  switches the downlink laser on only once it tracks).  Leaving SESSION stops them in
+  the reverse order.
+
+Payload modules plug in with ``add_module(m)``; every hook is optional:
+``start_session()``, ``session_ready()`` -> bool, ``stop_session()``, ``safe()``.
+"""
+
+from flight.cmddict import SAFE, SESSION, STANDBY
+from flight.events import EV_MODE_CHANGE, EV_SAFE_ENTERED, SEV_INFO, SEV_WARN
+
+# Load switches in the order SAFE turns them off (hal.interfaces SW_*): downlink laser
+# first (eye and detector safety), beacon laser, framer, camera, SiPM bias last — the
+# bias module has already brought the bias below breakdown.
+SAFE_OFF_ORDER = (0, 1, 4, 2, 3)
+
+
+class ModeManager:
+    def __init__(self, power, emit, time_fn):
+        self.power = power
+        self.emit = emit
+        self.time_fn = time_fn
+        self.mode = SAFE
+        self.modules = []
+        self.transitions = 0
+        self.safe_entries = 0
+        self.last_safe_cause = ""
+        self._starting = -1  # index of the module being started, -1 when idle
+        self._called = -1  # index of the last module whose start_session was called
+        self.session_start_time = None
+
+    def add_module(self, m):
+        self.modules.append(m)
+
+    def _call(self, m, hook):
+        fn = getattr(m, hook, None)
+        if fn is None:
+            return True
+        try:
+            r = fn()
+            return True if r is None else r
+        except Exception as e:  # a module failing its hook must not stop a transition
+            self.emit(SEV_WARN, EV_MODE_CHANGE, "%s.%s failed: %r" % (
+                getattr(m, "name", "module"), hook, e))
+            return False
+
+    def _set(self, mode, cause):
+        old = self.mode
+        self.mode = mode
+        self.transitions += 1
+        self.emit(SEV_INFO, EV_MODE_CHANGE, "%s -> %s (%s)" % (old, mode, cause), [old, mode])
+
+    def enter_safe(self, cause):
+        """Always possible, from anywhere; idempotent."""
+        for m in reversed(self.modules):
+            self._call(m, "safe")
+        for sw in SAFE_OFF_ORDER:
+            try:
+                self.power.set(sw, False)
+            except Exception:  # keep switching the others off
+                pass
+        self._starting = -1
+        self.session_start_time = None
+        self.safe_entries += 1
+        self.last_safe_cause = cause
+        if self.mode != SAFE:
+            self._set(SAFE, cause)
+            self.emit(SEV_WARN, EV_SAFE_ENTERED, cause)
+
+    def request(self, target, cause="TC"):
+        """Change mode; returns None on success or the reason it is refused."""
+        cur = self.mode
+        if target == cur:
+            return None
+        if target == SAFE:
+            self.enter_safe(cause)
+            return None
+        if target == STANDBY:
+            if cur == SESSION:
+                self._stop_session()
+            self._set(STANDBY, cause)
+            return None
+        if target == SESSION:
+            if cur != STANDBY:
+                return "SESSION only from STANDBY"
+            self._set(SESSION, cause)
+            self.session_start_time = self.time_fn()
+            self._starting = 0
+            self._called = -1
+            self.tick()
+            return None
+        return "unknown mode %r" % (target,)
+
+    def _stop_session(self):
+        for m in reversed(self.modules):
+            self._call(m, "stop_session")
+        self._starting = -1
+        self.session_start_time = None
+
+    def starting(self):
+        return self._starting >= 0
+
+    def tick(self):
+        """Advance the session start sequence (called every 100 ms)."""
+        if self.mode != SESSION or self._starting < 0:
+            return
+        mods = self.modules
+        while self._starting < len(mods):
+            m = mods[self._starting]
+            if self._called < self._starting:
+                self._called = self._starting
+                self._call(m, "start_session")
+            if not self._call(m, "session_ready"):
+                return  # wait: the next module starts only when this one is ready
+            self._starting += 1
+        self._starting = -1

@@ -1,0 +1,142 @@
+"""Named, typed, ranged parameters; set/get by TC; persisted power-safely (DESIGN §3.7).
+
+Each parameter: name, type (``"int"``, ``"float"``, ``"bool"``), default, min, max, unit,
+description.  Modules define their parameters at start-up (``define``), then ``load``
+restores the persisted set: the newest valid slot of a :class:`SlotStore`; values that
+are unknown or out of range are skipped with an event; no valid slot → defaults (and an
+event saying whether the store was empty or corrupt).
+"""
+
+from flight import cbor
+from flight.slotstore import SlotStore
+
+TYPES = ("int", "float", "bool")
+
+
+class ParamError(ValueError):
+    """``reason`` is the verification-report reason (BAD_ARG)."""
+
+    reason = "BAD_ARG"
+
+
+class ParamDef:
+    def __init__(self, name, ptype, default, lo, hi, unit, description):
+        if ptype not in TYPES:
+            raise ValueError("parameter type must be one of %r" % (TYPES,))
+        self.name = name
+        self.ptype = ptype
+        self.lo = lo
+        self.hi = hi
+        self.unit = unit
+        self.description = description
+        self.default = self.check(default)
+
+    def check(self, value):
+        """The value converted to the parameter's type; ParamError when it does not fit."""
+        t = self.ptype
+        if t == "bool":
+            if value is True or value is False:
+                return value
+            raise ParamError("%s: expected bool" % self.name)
+        if value is True or value is False or not isinstance(value, (int, float)):
+            raise ParamError("%s: expected %s" % (self.name, t))
+        if t == "int":
+            if not isinstance(value, int):
+                if value != value or int(value) != value:
+                    raise ParamError("%s: expected int" % self.name)
+                value = int(value)
+        else:
+            value = float(value)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ParamError("%s: not a finite number" % self.name)
+        if value < self.lo or value > self.hi:
+            raise ParamError("%s: %r outside [%r, %r] %s" % (self.name, value, self.lo,
+                                                            self.hi, self.unit))
+        return value
+
+    def to_map(self):
+        return {"name": self.name, "type": self.ptype, "default": self.default,
+                "min": self.lo, "max": self.hi, "unit": self.unit,
+                "description": self.description}
+
+
+class Params:
+    def __init__(self, storage=None, name="params"):
+        self.defs = {}
+        self.order = []
+        self.values = {}
+        self.store = SlotStore(storage, name) if storage is not None else None
+        self.listeners = []  # fn(name, value) after a change
+
+    def define(self, name, ptype, default, lo, hi, unit="", description=""):
+        if name in self.defs:
+            raise ValueError("parameter %s defined twice" % name)
+        d = ParamDef(name, ptype, default, lo, hi, unit, description)
+        self.defs[name] = d
+        self.order.append(name)
+        self.values[name] = d.default
+        return d
+
+    def get(self, name):
+        return self.values[name]
+
+    def __getitem__(self, name):
+        return self.values[name]
+
+    def validate(self, name, value):
+        d = self.defs.get(name)
+        if d is None:
+            raise ParamError("unknown parameter %r" % (name,))
+        return d.check(value)
+
+    def set(self, name, value):
+        v = self.validate(name, value)
+        self.values[name] = v
+        for fn in self.listeners:
+            fn(name, v)
+        return v
+
+    def load_defaults(self):
+        for name in self.order:
+            self.values[name] = self.defs[name].default
+        for fn in self.listeners:
+            fn(None, None)
+
+    def snapshot(self):
+        return dict(self.values)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self):
+        if self.store is None:
+            raise ValueError("no storage")
+        self.store.save(cbor.encode(self.values))
+
+    def load(self, emit=None):
+        """Restore the persisted set.  Returns "loaded", "empty" or "corrupt"."""
+        if self.store is None:
+            return "empty"
+        raw = self.store.load()
+        if raw is None:
+            self.load_defaults()
+            return "corrupt" if self.store.corrupt_slots else "empty"
+        try:
+            stored = cbor.decode(raw)
+        except ValueError:
+            stored = None
+        if not isinstance(stored, dict):
+            self.load_defaults()
+            return "corrupt"
+        for name in self.order:
+            self.values[name] = self.defs[name].default
+        for name, value in stored.items():
+            try:
+                self.values[name] = self.validate(name, value)
+            except ParamError as e:
+                if emit is not None:
+                    emit(str(e))
+        for fn in self.listeners:
+            fn(None, None)
+        return "loaded"
+
+    def table(self):
+        return [self.defs[n].to_map() for n in self.order]

@@ -1,0 +1,220 @@
+"""Telecommand pipeline (DESIGN §3.7): one packet in, verification reports out.
+
+deframe (COBS, done by the caller) → CRC → header (version, type, APID, length) →
+authentication (key id, MAC, counter strictly above the persisted high-water mark) →
+CBOR decode → dictionary lookup → argument validation → mode check → busy check →
+accept → execute → completion report.
+
+Every TC gets exactly one acceptance report; an accepted TC also gets a completion
+report.  **A rejected TC changes no state** except the rejection counters: the
+anti-replay high-water mark moves only on acceptance.
+
+Security trailer at the end of the data field (after the CBOR body)::
+
+    key id (1) | anti-replay counter (4, big-endian) | HMAC-SHA256[:16] over
+    primary header || CBOR body || key id || counter
+
+The MAC is checked before the counter, so a forged packet is AUTH whatever its
+counter, and a genuine packet sent again is REPLAY.
+"""
+
+import struct
+
+from flight import cbor, ccsds, cmddict, mac
+from flight.compat import const
+from flight.slotstore import SlotStore
+from flight.tm import APID_TC, APID_VERIFY
+
+TRAILER_LEN = const(21)
+MIN_BODY_LEN = const(1)
+
+REASONS = ("CRC", "LENGTH", "HEADER", "AUTH", "REPLAY", "DECODE", "UNKNOWN_OPCODE",
+           "BAD_ARG", "WRONG_MODE", "BUSY")
+
+
+class Reject(Exception):
+    def __init__(self, reason, detail=""):
+        Exception.__init__(self, reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class ReplayGuard:
+    """Per-key high-water marks of the anti-replay counter, persisted in two slots."""
+
+    def __init__(self, storage):
+        self.store = SlotStore(storage, "replay") if storage is not None else None
+        self.hwm = {}
+        self.corrupt = False
+
+    def load(self):
+        if self.store is None:
+            return
+        raw = self.store.load()
+        self.corrupt = raw is None and self.store.corrupt_slots > 0
+        if raw is None:
+            return
+        try:
+            d = cbor.decode(raw)
+        except ValueError:
+            self.corrupt = True
+            return
+        if isinstance(d, dict):
+            for k, v in d.items():
+                if isinstance(k, int) and isinstance(v, int) and 0 <= v <= 0xFFFFFFFF:
+                    self.hwm[k] = v
+
+    def last(self, kid):
+        return self.hwm.get(kid, 0)
+
+    def advance(self, kid, counter):
+        """Record ``counter`` as accepted: RAM first (protects until reboot), then flash."""
+        self.hwm[kid] = counter
+        if self.store is not None:
+            self.store.save(cbor.encode(self.hwm))
+
+
+def encode_tc(key, key_id, counter, opcode, args, seq=0, apid=APID_TC):
+    """Build one authenticated TC packet (used by tests and the ground tool's encoder)."""
+    body = cbor.encode([opcode, args])
+    data_len = len(body) + TRAILER_LEN + ccsds.PEC_LEN - 1
+    header = ccsds.pack_header(ccsds.TYPE_TC, apid, seq, data_len)
+    trailer = bytes([key_id]) + struct.pack(">I", counter)
+    tag = mac.mac(key, [header, body, trailer])
+    return ccsds.build_packet(ccsds.TYPE_TC, apid, seq, body + trailer + tag)
+
+
+class TcPipeline:
+    """Verifies and dispatches TCs for ``app`` (the flight application).
+
+    ``app`` provides: ``keyring``, ``replay`` (ReplayGuard), ``modes.mode``,
+    ``busy(cmd, args)`` -> None or detail text, ``execute(cmd, args, tc)`` ->
+    (ok, reason, result), ``tm`` (TmSender), ``events``.
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self.accepted = 0
+        self.rejected = {}
+        for r in REASONS:
+            self.rejected[r] = 0
+        self.completed_ok = 0
+        self.completed_fail = 0
+        self.last_seq = -1
+        self.last_opcode = -1
+        self._macs = {}
+
+    def _hmac(self, kid, key):
+        m = self._macs.get(kid)
+        if m is None or m[0] != key:
+            m = (key, mac.HmacSha256(key))
+            self._macs[kid] = m
+        return m[1]
+
+    def rejected_total(self):
+        n = 0
+        for r in REASONS:
+            n += self.rejected[r]
+        return n
+
+    # ------------------------------------------------------------------ reports
+    def report(self, stage, ok, reason, apid, seq, detail="", extra=None):
+        body = {"stage": stage, "ok": ok, "reason": reason, "tc_apid": apid, "tc_seq": seq}
+        if detail:
+            body["detail"] = detail
+        if extra:
+            for k in extra:
+                body[k] = extra[k]
+        self.app.tm.send(APID_VERIFY, body)
+
+    # ------------------------------------------------------------------ pipeline
+    def process(self, packet):
+        """Handle one deframed packet.  Returns the rejection reason, or None if accepted."""
+        apid = -1
+        seq = -1
+        if len(packet) >= ccsds.HEADER_LEN:
+            h = ccsds.unpack_header(packet)
+            apid = h[ccsds.H_APID]
+            seq = h[ccsds.H_SEQ_COUNT]
+        try:
+            cmd, args, kid, counter = self._verify(packet)
+        except Reject as r:
+            self.rejected[r.reason] += 1
+            if r.reason == "AUTH":
+                self.app.note_auth_failure(r.detail)
+            self.report("accept", False, r.reason, apid, seq, r.detail)
+            return r.reason
+        # ---- accepted: from here on state may change
+        try:
+            self.app.replay.advance(kid, counter)
+        except Exception as e:  # flash failure: RAM mark still protects until reboot
+            self.app.storage_error("replay", e)
+        self.accepted += 1
+        self.last_seq = seq
+        self.last_opcode = cmd.opcode
+        self.report("accept", True, None, apid, seq, "", {"name": cmd.name})
+        self.complete(cmd, args, apid, seq)
+        return None
+
+    def complete(self, cmd, args, apid, seq, extra=None):
+        """Execute an accepted command and send its completion report."""
+        try:
+            ok, reason, result = self.app.execute(cmd, args, (apid, seq))
+        except Exception as e:  # a handler bug must not escape: counted, reported
+            ok, reason, result = False, "EXEC", repr(e)
+        if ok:
+            self.completed_ok += 1
+        else:
+            self.completed_fail += 1
+        x = {"name": cmd.name}
+        if result is not None:
+            x["result"] = result
+        if extra:
+            for k in extra:
+                x[k] = extra[k]
+        self.report("complete", ok, reason, apid, seq, "", x)
+
+    def _verify(self, packet):
+        try:
+            h, data = ccsds.parse_packet(packet, ptype=ccsds.TYPE_TC, apid=APID_TC)
+        except ccsds.CcsdsError as e:
+            raise Reject(e.reason, str(e))
+        n = len(data)
+        if n < TRAILER_LEN + MIN_BODY_LEN:
+            raise Reject("LENGTH", "data field of %d octets, no room for body and trailer" % n)
+        body_end = n - TRAILER_LEN
+        kid = data[body_end]
+        counter = struct.unpack_from(">I", data, body_end + 1)[0]
+        tag = data[body_end + 5:]
+        app = self.app
+        if kid != app.keyring.active:
+            raise Reject("AUTH", "key id %d is not the active key" % kid)
+        key = app.keyring.key(kid)
+        mv = memoryview(data)
+        calc = self._hmac(kid, key).mac([packet[:ccsds.HEADER_LEN], mv[:body_end],
+                                          mv[body_end:body_end + 5]])
+        if not mac.equal_ct(calc, tag):
+            raise Reject("AUTH", "MAC mismatch")
+        if counter <= app.replay.last(kid):
+            raise Reject("REPLAY", "counter %d not above %d" % (counter, app.replay.last(kid)))
+        try:
+            obj = cbor.decode(mv[:body_end], max_depth=4, max_items=32, max_str=256)
+        except ValueError as e:
+            raise Reject("DECODE", str(e))
+        if not isinstance(obj, list) or len(obj) != 2 or not isinstance(obj[0], int) \
+                or isinstance(obj[0], bool) or not isinstance(obj[1], dict):
+            raise Reject("DECODE", "body is not [opcode, {args}]")
+        cmd = cmddict.BY_OPCODE.get(obj[0])
+        if cmd is None:
+            raise Reject("UNKNOWN_OPCODE", "opcode %r" % (obj[0],))
+        try:
+            args = cmd.validate(obj[1])
+            app.validate_semantics(cmd, args)
+        except ValueError as e:
+            raise Reject("BAD_ARG", str(e))
+        if app.modes.mode not in cmd.modes:
+            raise Reject("WRONG_MODE", "%s not allowed in %s" % (cmd.name, app.modes.mode))
+        why = app.busy(cmd, args)
+        if why:
+            raise Reject("BUSY", why)
+        return cmd, args, kid, counter

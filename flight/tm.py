@@ -1,0 +1,82 @@
+"""Telemetry out: CCSDS TM packets with CBOR bodies, COBS-framed on the bus link.
+
+APIDs (DESIGN §3.7): housekeeping 0x0A1, events 0x0A2, verification reports 0x0A3,
+ADCS feedback 0x0A4.  Each APID has its own 14-bit sequence count.
+
+Frames go to a bounded output queue drained to the link as fast as it accepts bytes;
+when the queue is full a frame is dropped and counted (``dropped``) — never silently,
+never blocking the scheduler.
+"""
+
+from flight import cbor, ccsds, cobs
+from flight.compat import const
+
+APID_TC = const(0x0A0)
+APID_HK = const(0x0A1)
+APID_EVENT = const(0x0A2)
+APID_VERIFY = const(0x0A3)
+APID_ADCS = const(0x0A4)
+TM_APIDS = (APID_HK, APID_EVENT, APID_VERIFY, APID_ADCS)
+APID_NAMES = {APID_TC: "tc", APID_HK: "hk", APID_EVENT: "event", APID_VERIFY: "verify",
+              APID_ADCS: "adcs"}
+
+
+class TmSender:
+    def __init__(self, link, max_queue_bytes=8192):
+        self.link = link
+        self.max_queue_bytes = max_queue_bytes
+        self._queue = []
+        self._queued = 0
+        self._seq = {}
+        self.sent_packets = 0
+        self.sent_bytes = 0
+        self.dropped = 0
+        self.link_errors = 0
+        self.per_apid = {}
+
+    def next_seq(self, apid):
+        s = self._seq.get(apid, 0)
+        self._seq[apid] = (s + 1) & ccsds.MAX_SEQ_COUNT
+        return s
+
+    def send(self, apid, body_obj):
+        """Queue one packet; returns False (and counts) when the queue is full."""
+        body = cbor.encode(body_obj)
+        pkt = ccsds.build_packet(ccsds.TYPE_TM, apid, self.next_seq(apid), body)
+        frame = cobs.encode(pkt) + b"\x00"
+        if self._queued + len(frame) > self.max_queue_bytes:
+            self.dropped += 1
+            return False
+        self._queue.append(frame)
+        self._queued += len(frame)
+        self.per_apid[apid] = self.per_apid.get(apid, 0) + 1
+        self.pump()
+        return True
+
+    def pump(self):
+        """Offer queued frames to the link until it stops accepting."""
+        link = self.link
+        if link is None:
+            return
+        q = self._queue
+        while q:
+            frame = q[0]
+            try:
+                n = link.write(frame)
+            except Exception:
+                self.link_errors += 1
+                return
+            if n >= len(frame):
+                q.pop(0)
+                self._queued -= len(frame)
+                self.sent_packets += 1
+                self.sent_bytes += len(frame)
+            else:
+                if n > 0:
+                    q[0] = frame[n:]
+                    self._queued -= n
+                    self.sent_bytes += n
+                return
+
+    def queued_bytes(self):
+        return self._queued

@@ -1,0 +1,87 @@
+"""Spawn the simulated payload (`python -m flight --board sim`) on a pty and talk to it."""
+
+import os
+import select
+import subprocess
+import sys
+import time
+import tty
+from pathlib import Path
+
+from flight import cbor, ccsds, cobs
+from flight.keys import DEV_KEY, DEV_KEY_ID
+from flight.tc import encode_tc
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class SimPayload:
+    def __init__(self, state_dir=None, speed=5.0, extra=(), key=DEV_KEY, key_id=DEV_KEY_ID):
+        self.master, slave = os.openpty()
+        tty.setraw(self.master)
+        self.slave_path = os.ttyname(slave)
+        self._slave = slave  # keep open so the pty does not hang up between runs
+        self.key = key
+        self.key_id = key_id
+        self.counter = int(time.time() * 1000) & 0x3FFFFFFF
+        self.seq = 0
+        self.deframer = cobs.Deframer(max_frame=16384)
+        self.tm = []
+        cmd = [sys.executable, "-m", "flight", "--board", "sim", "--uart", self.slave_path,
+               "--speed", str(speed)]
+        if state_dir:
+            cmd += ["--state-dir", str(state_dir)]
+        cmd += list(extra)
+        self.proc = subprocess.Popen(cmd, cwd=str(ROOT), stderr=subprocess.PIPE, text=True)
+
+    def send(self, opcode, args=None, counter=None, key=None, key_id=None):
+        if counter is None:
+            self.counter += 1
+            counter = self.counter
+        self.seq = (self.seq + 1) & 0x3FFF
+        pkt = encode_tc(key or self.key, key_id or self.key_id, counter, opcode, args or {},
+                        seq=self.seq)
+        os.write(self.master, cobs.encode(pkt) + b"\x00")
+        return self.seq
+
+    def poll(self, timeout=0.1):
+        r, _, _ = select.select([self.master], [], [], timeout)
+        if not r:
+            return
+        try:
+            data = os.read(self.master, 65536)
+        except OSError:
+            return
+        for pkt in self.deframer.feed(data):
+            h, body = ccsds.parse_packet(pkt, ptype=ccsds.TYPE_TM)
+            self.tm.append((h[ccsds.H_APID], cbor.decode(body)))
+
+    def wait_for(self, pred, timeout=20.0):
+        end = time.time() + timeout
+        while time.time() < end:
+            for i, (apid, body) in enumerate(self.tm):
+                if pred(apid, body):
+                    del self.tm[: i + 1]
+                    return body
+            if self.proc.poll() is not None:
+                raise RuntimeError("flight process exited: %s" % self.proc.stderr.read())
+            self.poll()
+        raise TimeoutError("no matching telemetry within %.0f s" % timeout)
+
+    def report(self, seq, stage="complete", timeout=20.0):
+        return self.wait_for(lambda a, b: a == 0x0A3 and b.get("tc_seq") == seq
+                             and b.get("stage") in (stage, "accept") and
+                             (b["stage"] == stage or not b["ok"]), timeout)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        for fd in (self.master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

@@ -1,0 +1,65 @@
+"""`python -m flight --board sim --uart PTY`: TC/TM over a serial device; state survives a
+restart through --state-dir."""
+
+import subprocess
+import sys
+
+from tests.procutil import ROOT, SimPayload
+
+
+def test_ping_param_persistence_and_replay_across_restart(tmp_path):
+    state = tmp_path / "state"
+    p = SimPayload(state_dir=state, speed=5.0)
+    try:
+        seq = p.send(0x01)
+        r = p.report(seq)
+        assert r["ok"] and r["name"] == "PING"
+        seq = p.send(0x10, {"name": "temp_max_c", "value": 42.5})
+        assert p.report(seq)["ok"]
+        seq = p.send(0x12)
+        assert p.report(seq)["ok"]
+        replayed_counter = p.counter
+        hk = p.wait_for(lambda a, b: a == 0x0A1)
+        assert hk["mode"] == "SAFE" and hk["boot_count"] == 1
+    finally:
+        p.stop()
+    p = SimPayload(state_dir=state, speed=5.0)
+    try:
+        p.counter = replayed_counter
+        seq = p.send(0x11, {"name": "temp_max_c"})
+        r = p.report(seq)
+        assert r["ok"] and r["result"]["value"] == 42.5
+        seq = p.send(0x01, counter=replayed_counter)  # the high-water mark survived
+        r = p.report(seq, stage="accept")
+        assert r["ok"] is False and r["reason"] == "REPLAY"
+        hk = p.wait_for(lambda a, b: a == 0x0A1)
+        assert hk["boot_count"] == 2
+    finally:
+        p.stop()
+
+
+def test_reboot_telecommand_restarts_in_process(tmp_path):
+    p = SimPayload(state_dir=tmp_path / "s", speed=5.0)
+    try:
+        seq = p.send(0x30)
+        assert p.report(seq)["ok"]
+        ev = p.wait_for(lambda a, b: a == 0x0A2 and b["name"] == "BOOT" and b["args"] == [2])
+        assert "reset cause SOFT" in ev["text"]
+        hk = p.wait_for(lambda a, b: a == 0x0A1)
+        assert hk["reset_cause"] == "SOFT"
+    finally:
+        p.stop()
+
+
+def test_bad_command_line_is_one_clear_error(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "flight", "--board", "sim", "--uart",
+                           str(tmp_path / "nope")], cwd=str(ROOT), capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "cannot open" in proc.stderr and "Traceback" not in proc.stderr
+    kf = tmp_path / "keys"
+    kf.write_text("1 abcd\n")
+    proc = subprocess.run([sys.executable, "-m", "flight", "--board", "sim", "--uart",
+                           "/dev/null", "--key-file", str(kf)], cwd=str(ROOT),
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "line 1" in proc.stderr and "Traceback" not in proc.stderr

@@ -9,14 +9,16 @@ major 0 / 1    int                             -2**64 .. 2**64-1
 major 2        bytes                           encode also takes bytearray/memoryview
 major 3        str                             UTF-8, validated on decode
 major 4        list                            encode also takes tuple
-major 5        dict                            keys: int or str only, no duplicates
+major 5        dict (encode also takes Map)    keys: int or str only, no duplicates
 0xF4/F5/F6     False / True / None
 0xF9/FA/FB     float                           encode: always 64-bit (0xFB)
 =============  ==============================  ======================================
 
-Encoding is deterministic and matches ``cbor2.dumps`` byte for byte for this data
-model except for the floats NaN and +-inf (cbor2 writes those as half floats): integers
-and lengths in the shortest form, maps in insertion order, floats as doubles.
+Encoding matches ``cbor2.dumps`` byte for byte for this data model except for the
+floats NaN and +-inf (cbor2 writes those as half floats): integers and lengths in the
+shortest form, floats as doubles, maps in the order the ``dict`` iterates, which is
+insertion order on CPython but *not* on MicroPython (its dicts are unordered): use
+:class:`Map` (ordered pairs) where the octets must not depend on the interpreter.
 
 The decoder is strict.  It rejects, with :class:`CborError` (a ``ValueError`` whose
 message says what and at which offset, also in the ``offset`` attribute):
@@ -46,6 +48,23 @@ DEFAULT_MAX_STR = const(4096)
 
 _U64_MAX = 0xFFFFFFFFFFFFFFFF
 _U32_LIMIT = 0x100000000
+
+
+class Map:
+    """A map encoded with its pairs in the given order.
+
+    MicroPython's ``dict`` does not keep insertion order, so a ``dict`` is encoded in
+    whatever order the running interpreter iterates it (insertion order on CPython).
+    Wrap a list of ``(key, value)`` pairs in ``Map`` where the octets must be the same
+    on every interpreter (test vectors, anything compared byte for byte).  Keys must be
+    int or str and distinct.  Decoding always returns a ``dict``.
+    """
+
+    def __init__(self, pairs):
+        self.pairs = pairs
+
+    def __repr__(self):
+        return "Map(%r)" % (self.pairs,)
 
 
 class CborError(ValueError):
@@ -83,6 +102,11 @@ def _type_name(obj):
         return "?"
 
 
+def _key(k):
+    if k is True or k is False or not isinstance(k, (int, str)):
+        raise CborError("map key of type %s (must be int or str)" % _type_name(k))
+
+
 def _enc(out, obj, depth):
     if obj is None:
         out.append(0xF6)
@@ -104,6 +128,10 @@ def _enc(out, obj, depth):
         try:
             b = obj.encode("utf-8")
         except UnicodeError:
+            raise CborError("text not encodable as UTF-8") from None
+        # MicroPython encodes lone surrogates without complaint: never emit what our
+        # decoder would reject.
+        if b and max(b) >= 0x80 and utf8_error(b, 0, len(b)) >= 0:
             raise CborError("text not encodable as UTF-8")
         _head(out, 3, len(b))
         out.extend(b)
@@ -124,8 +152,20 @@ def _enc(out, obj, depth):
             raise CborError("nesting deeper than max_depth")
         _head(out, 5, len(obj))
         for k, v in obj.items():
-            if isinstance(k, bool) or not isinstance(k, (int, str)):
-                raise CborError("map key of type %s (must be int or str)" % _type_name(k))
+            _key(k)
+            _enc(out, k, depth - 1)
+            _enc(out, v, depth - 1)
+    elif isinstance(obj, Map):
+        if depth <= 0:
+            raise CborError("nesting deeper than max_depth")
+        pairs = obj.pairs
+        _head(out, 5, len(pairs))
+        seen = set()
+        for k, v in pairs:
+            _key(k)
+            if k in seen:
+                raise CborError("duplicate map key %r" % (k,))
+            seen.add(k)
             _enc(out, k, depth - 1)
             _enc(out, v, depth - 1)
     else:

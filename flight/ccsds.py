@@ -72,6 +72,9 @@ class CrcError(CcsdsError):
 
 
 def _check(name, value, hi):
+    # bool is accepted as 0/1 (on MicroPython bool is not an int subclass).
+    if value is True or value is False:
+        return
     if not isinstance(value, int) or value < 0 or value > hi:
         raise HeaderError("HEADER: %s out of range 0..%d: %r" % (name, hi, value))
 
@@ -86,6 +89,10 @@ def pack_header_into(buf, offset, ptype, apid, seq_count, data_len, sec_hdr=0,
     _check("seq_flags", seq_flags, 3)
     _check("seq_count", seq_count, MAX_SEQ_COUNT)
     _check("data_len", data_len, 0xFFFF)
+    if sec_hdr is True or sec_hdr is False:
+        sec_hdr = 1 if sec_hdr else 0
+    if ptype is True or ptype is False:
+        ptype = 1 if ptype else 0
     struct.pack_into(
         ">HHH",
         buf,

@@ -37,7 +37,7 @@ def max_encoded_len(n):
 
 def encode(data):
     """COBS-encode ``data`` (bytes-like); returns bytes without the 0x00 delimiter."""
-    if not isinstance(data, bytes):
+    if not isinstance(data, (bytes, bytearray)):
         data = bytes(data)
     n = len(data)
     out = bytearray(n + n // _BLOCK + 1)
@@ -105,7 +105,7 @@ def decode(data):
     Raises :class:`CobsError` on empty input, on a 0x00 octet in the input, or on a
     truncated block.
     """
-    if not isinstance(data, bytes):
+    if not isinstance(data, (bytes, bytearray)):
         data = bytes(data)
     n = len(data)
     if n == 0:
@@ -165,12 +165,15 @@ class Deframer:
     def feed(self, data):
         """Consume ``data`` (bytes-like) entirely; return the packets it completed.
 
+        bytes and bytearray are scanned in place; other buffers (memoryview) are copied
+        once, since they have no ``find``.
+
         The result is a list of ``bytes`` (one per good frame, in order), or an empty
         tuple when no frame was completed.  Bytes after the last 0x00 stay buffered
         for the next call.
         """
-        if not isinstance(data, bytes):
-            data = bytes(data)
+        if not isinstance(data, (bytes, bytearray)):
+            data = bytes(data)  # memoryview has no find(): one copy of the chunk
         n = len(data)
         src = memoryview(data)
         enc = self._enc_mv

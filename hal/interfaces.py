@@ -36,9 +36,9 @@ except ImportError:  # MicroPython
     TYPE_CHECKING = False
 
 if TYPE_CHECKING:  # pragma: no cover - type checking only
-    from typing import Any, List, Optional, Tuple
+    from typing import Any, List, Optional, Tuple  # noqa: F401
 
-    from _mpy_shed import AnyReadableBuf, AnyWritableBuf
+    from _mpy_shed import AnyReadableBuf, AnyWritableBuf  # noqa: F401
 
 
 # --------------------------------------------------------------------------------------
@@ -182,7 +182,9 @@ class Fsm(Device):
     def enable(self, on):
         # type: (bool) -> None
         """Switch the mirror high voltage. Turning off first commands (0, 0), then drops
-        the high voltage; turning on applies the last commanded codes. Raises BusError."""
+        the high voltage (even if that command fails); turning on raises the high voltage
+        and the mirror goes to the current codes. Raises BusError, DeviceFault (driver
+        reports a fault: not enabled)."""
         raise NotImplementedError
 
     def is_enabled(self):
@@ -193,8 +195,8 @@ class Fsm(Device):
     def set_codes(self, cx, cy):
         # type: (int, int) -> None
         """**hot** Command both axes at once (both take effect together). Codes are
-        accepted while disabled and applied on :meth:`enable`. Raises ValueError (code
-        out of range), BusError."""
+        accepted while disabled (the outputs move, the mirror does not). Raises
+        ValueError (code out of range), BusError."""
         raise NotImplementedError
 
     def fault(self):

@@ -15,6 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("flight", "hal", "board")
 SOURCE_ONLY = {"board/main.py", "board/boot.py"}
+# Host-only entry points (argparse, termios): never on the payload computer.
+HOST_ONLY = {"flight/__main__.py", "hal/sim/serial_link.py"}
 
 
 def sim_modules_for_board(root=ROOT):
@@ -58,6 +60,8 @@ def build(out_dir, root=ROOT, verbose=False):
     errors = []
     for src in sources(root):
         rel = src.relative_to(root).as_posix()
+        if rel in HOST_ONLY:
+            continue
         if rel in SOURCE_ONLY:
             dst = out_dir / rel
             dst.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,192 @@
+"""Beacon camera: onsemi PYTHON 1300 sensor behind the payload FPGA's camera block.
+
+The FPGA configures the sensor, receives its LVDS stream, keeps the latest complete frame
+(double-buffered external SDRAM) and serves any window of it, binned on request, through
+a stream port. Register map (32-bit registers, protocol in ``hal/real/fpga.py``):
+
+====  ==============  ==  ===============================================================
+addr  name            rw  meaning
+====  ==============  ==  ===============================================================
+0x00  ID              r   0x5643414D ("VCAM")
+0x01  VERSION         r   major << 16 | minor
+0x02  CONTROL         rw  bit0 RUN (free-running capture), bit1 SENSOR_RESET
+0x03  STATUS          r   bit0 FRAME_READY (a frame newer than the last window latch),
+                          bit1 SENSOR_OK, bit2 SENSOR_ERROR (stream sync lost; sticky,
+                          cleared by reading); other bits read 0
+0x04  EXPOSURE_US     rw  exposure, us, 10..9000 (applies from the next frame start)
+0x05  GAIN_X16        rw  analog gain x16, 16..128
+0x06  WIN_X0Y0        rw  x0 << 16 | y0  (sensor pixels)
+0x07  WIN_WH          rw  w << 16 | h    (output pixels)
+0x08  WIN_BIN         rw  log2(binning), 0..4
+0x09  WIN_CMD         w   write 1: latch the latest complete frame, clear FRAME_READY and
+                          load the stream port with its window
+0x7F  STREAM          r   12-byte header then w*h pixels (see below)
+====  ==============  ==  ===============================================================
+
+Stream: header words (big-endian, like registers): ``0x5643 << 16 | frame_counter``,
+``exposure_us``, ``flags << 16 | gain_x16`` (flags bit0 BAD_FRAME); then pixels row-major,
+16 bits each, **little-endian** so that the SPI burst lands directly in an ``array('H')``
+on the little-endian MCU (zero copy).
+"""
+
+from hal.errors import BusError, DeviceFault, SensorError
+from hal.interfaces import Camera
+from hal.real._util import const, get16, get30, put16, put32
+from hal.real.fpga import WRITE_FLAG, FpgaSpi
+
+try:
+    from typing import TYPE_CHECKING
+except ImportError:  # MicroPython
+    TYPE_CHECKING = False
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any  # noqa: F401
+
+    from _mpy_shed import AnyWritableBuf  # noqa: F401
+    from machine import SPI, Pin  # noqa: F401
+
+CAMERA_ID = 0x5643414D
+REG_ID = const(0x00)
+REG_VERSION = const(0x01)
+REG_CONTROL = const(0x02)
+REG_STATUS = const(0x03)
+REG_EXPOSURE_US = const(0x04)
+REG_GAIN_X16 = const(0x05)
+REG_WIN_X0Y0 = const(0x06)
+REG_WIN_CMD = const(0x09)
+REG_STREAM = const(0x7F)
+
+CONTROL_RUN = const(0x01)
+STATUS_FRAME_READY = const(0x01)
+STATUS_SENSOR_OK = const(0x02)
+STATUS_SENSOR_ERROR = const(0x04)
+_STATUS_DEFINED = const(0x07)
+HDR_TAG = const(0x5643)
+HDR_LEN = const(12)
+FLAG_BAD_FRAME = const(0x01)
+
+
+class FpgaCamera(Camera):
+    """:class:`hal.interfaces.Camera` over the FPGA camera block (SPI, own chip select).
+
+    Args:
+        spi: ``machine.SPI`` in mode 0 (shared with the framer and comparator DAC).
+        cs: chip-select ``machine.Pin`` (output, idle high).
+        exposure_us, gain: applied by :meth:`init`.
+    """
+
+    def __init__(self, spi, cs, name="camera", exposure_us=1000, gain=1.0):
+        # type: (SPI, Pin, str, int, float) -> None
+        self.name = name
+        self._fpga = FpgaSpi(spi, cs, name)
+        self._init_exposure_us = exposure_us
+        self._init_gain = gain
+        # Window command: X0Y0, WH, BIN, CMD in one write burst.
+        self._win = bytearray(17)
+        self._win[0] = WRITE_FLAG | REG_WIN_X0Y0
+        self._hdr = bytearray(HDR_LEN)
+        # Cached byte view of the caller's pixel buffer (rebuilt only when it changes).
+        self._view_src = None  # type: Any
+        self._view_n = -1
+        self._view = None  # type: Any
+
+    def init(self):
+        # type: () -> None
+        ident = self._fpga.read_reg(REG_ID)
+        if ident != CAMERA_ID:
+            raise SensorError("%s: ID 0x%08X, expected 0x%08X" % (self.name, ident, CAMERA_ID))
+        self._fpga.write_reg(REG_CONTROL, 0)
+        self.set_exposure(self._init_exposure_us)
+        self.set_gain(self._init_gain)
+        if self._fpga.read_reg(REG_EXPOSURE_US) != self._init_exposure_us:
+            raise SensorError("%s: exposure register does not read back" % self.name)
+        self._fpga.write_reg(REG_CONTROL, CONTROL_RUN)
+
+    def version(self):
+        # type: () -> int
+        """FPGA camera block version, ``major << 16 | minor``."""
+        return self._fpga.read_reg(REG_VERSION)
+
+    def set_exposure(self, us):
+        # type: (int) -> int
+        if not (self.exposure_min_us <= us <= self.exposure_max_us):
+            raise ValueError("exposure_us out of range")
+        us = int(us)
+        self._fpga.write_reg(REG_EXPOSURE_US, us)
+        return us
+
+    def set_gain(self, gain):
+        # type: (float) -> float
+        if not (self.gain_min <= gain <= self.gain_max):
+            raise ValueError("gain out of range")
+        x16 = int(gain * 16 + 0.5)
+        self._fpga.write_reg(REG_GAIN_X16, x16)
+        return x16 / 16
+
+    def _status(self):
+        # type: () -> int
+        b = self._fpga.read_reg_buf(REG_STATUS)
+        if b[0] or b[1] or b[2] or (b[3] & ~_STATUS_DEFINED):
+            raise BusError("%s: implausible STATUS" % self.name)
+        s = b[3]
+        if s & STATUS_SENSOR_ERROR:
+            raise DeviceFault("%s: sensor stream error" % self.name)  # noqa: B904
+        return s
+
+    def frame_ready(self):
+        # type: () -> bool
+        return bool(self._status() & STATUS_FRAME_READY)
+
+    def sensor_ok(self):
+        # type: () -> bool
+        """True when the sensor is configured and streaming."""
+        return bool(self._status() & STATUS_SENSOR_OK)
+
+    def read_roi(self, x0, y0, w, h, binning, buf, meta):
+        # type: (int, int, int, int, int, AnyWritableBuf, Any) -> bool
+        # log2 of the binning, validated without allocating.
+        lb = 0
+        b = binning
+        while b > 1 and lb < 5:
+            b >>= 1
+            lb += 1
+        if (1 << lb) != binning or lb > 4:
+            raise ValueError("binning")
+        if (
+            w < 1
+            or h < 1
+            or x0 < 0
+            or y0 < 0
+            or x0 + w * binning > self.width
+            or y0 + h * binning > self.height
+        ):
+            raise ValueError("window outside sensor")
+        n = w * h
+        if n > self.max_window_px:
+            raise ValueError("window too large")
+        if buf is not self._view_src or n != self._view_n:
+            if isinstance(buf, bytearray):
+                need = 2 * n
+            else:
+                need = n
+            if len(buf) < need:
+                raise ValueError("buffer too small")
+            self._view = memoryview(buf)[:need]
+            self._view_src = buf
+            self._view_n = n
+        win = self._win
+        put16(win, 1, x0)
+        put16(win, 3, y0)
+        put16(win, 5, w)
+        put16(win, 7, h)
+        put32(win, 9, lb)
+        put32(win, 13, 1)
+        self._fpga.write(win)
+        hdr = self._hdr
+        self._fpga.read_into(REG_STREAM, hdr, self._view)
+        if get16(hdr, 0) != HDR_TAG:
+            raise BusError("%s: bad stream header" % self.name)
+        meta[0] = get16(hdr, 2)
+        meta[1] = get30(hdr, 4)
+        meta[2] = get16(hdr, 10)
+        return not (hdr[9] & FLAG_BAD_FRAME)

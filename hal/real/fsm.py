@@ -1,0 +1,162 @@
+"""Fast steering mirror: 2-axis MEMS mirror (Mirrorcle-style, differential quad drive)
+driven by an Analog Devices AD5664 (quad 16-bit DAC, SPI) and a high-voltage amplifier
+with an enable input and a fault output.
+
+AD5664 input shift register, 24 bits, MSB first, latched on SCLK falling edges (SPI
+mode 1), framed by SYNC (low for exactly 24 bits):
+
+    DB23..22  don't care (0)
+    DB21..19  command  C2..C0:  000 write input register n
+                                001 update DAC register n
+                                010 write input register n, update all (software LDAC)
+                                011 write and update DAC channel n
+                                100 power down / up (DB5..4 mode, DB3..0 channels D..A)
+                                101 reset (DB0 = 1: power-on reset)
+                                110 LDAC register setup (DB3..0 channels D..A)
+    DB18..16  address  A2..A0:  000 A, 001 B, 010 C, 011 D, 111 all
+    DB15..0   data
+
+Channels: A = X+, B = X-, C = Y+, D = Y- (the amplifier adds the bias; the mirror sees
+the differences X+ - X-, Y+ - Y-). A signed command ``c`` in -32768..32767 becomes
+``plus = c + 32768`` and ``minus = 65535 - plus``: code 0 -> 32768 / 32767 (rest),
+full scale -> 65535 / 0. ``set_codes`` writes input registers A, B, C, then D with
+"update all", so all four outputs change together (no transient single-ended pull).
+"""
+
+from hal.errors import DeviceFault
+from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, Fsm
+from hal.real._util import bus_error, const
+
+try:
+    from typing import TYPE_CHECKING
+except ImportError:  # MicroPython
+    TYPE_CHECKING = False
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Optional  # noqa: F401
+
+    from machine import SPI, Pin  # noqa: F401
+
+CMD_WRITE_INPUT = const(0x0)
+CMD_WRITE_INPUT_UPDATE_ALL = const(0x2)
+CMD_POWER = const(0x4)
+CMD_RESET = const(0x5)
+CMD_LDAC_SETUP = const(0x6)
+ADDR_A = const(0)
+ADDR_B = const(1)
+ADDR_C = const(2)
+ADDR_D = const(3)
+
+
+class Ad5664Fsm(Fsm):
+    """:class:`hal.interfaces.Fsm` on an AD5664 + HV amplifier.
+
+    Args:
+        spi: ``machine.SPI`` in mode 1 (CPOL 0, CPHA 1), shared with the bias DAC.
+        sync: AD5664 SYNC pin (output, idle high).
+        hv_en: amplifier high-voltage enable (output, active high, low at reset).
+        fault_pin: amplifier fault output (input, active low, open drain) or None.
+    """
+
+    def __init__(self, spi, sync, hv_en, fault_pin=None, name="fsm"):
+        # type: (SPI, Pin, Pin, Optional[Pin], str) -> None
+        self.name = name
+        self._spi = spi
+        self._sync = sync
+        self._hv = hv_en
+        self._fault = fault_pin
+        self._enabled = False
+        hv_en.value(0)
+        sync.value(1)
+        buf = bytearray(12)
+        buf[0] = (CMD_WRITE_INPUT << 3) | ADDR_A
+        buf[3] = (CMD_WRITE_INPUT << 3) | ADDR_B
+        buf[6] = (CMD_WRITE_INPUT << 3) | ADDR_C
+        buf[9] = (CMD_WRITE_INPUT_UPDATE_ALL << 3) | ADDR_D
+        self._buf = buf
+        mv = memoryview(buf)
+        self._f0 = mv[0:3]
+        self._f1 = mv[3:6]
+        self._f2 = mv[6:9]
+        self._f3 = mv[9:12]
+        self._ctl = bytearray(3)
+        self._cx = 0
+        self._cy = 0
+
+    def _frame(self, frame):
+        # type: (memoryview | bytearray) -> None
+        sync = self._sync
+        sync.value(0)
+        try:
+            self._spi.write(frame)
+        except OSError as e:
+            raise bus_error(self.name, "SPI write", e)  # noqa: B904
+        finally:
+            sync.value(1)
+
+    def _command(self, cmd, addr, data):
+        # type: (int, int, int) -> None
+        c = self._ctl
+        c[0] = (cmd << 3) | addr
+        c[1] = (data >> 8) & 0xFF
+        c[2] = data & 0xFF
+        self._frame(c)
+
+    def init(self):
+        # type: () -> None
+        self._hv.value(0)
+        self._enabled = False
+        self._command(CMD_RESET, 0, 0x0001)  # power-on reset of the DAC
+        self._command(CMD_POWER, 0, 0x000F)  # all four channels powered up, normal mode
+        self._command(CMD_LDAC_SETUP, 0, 0x0000)  # outputs follow commands, not LDAC pin
+        self.set_codes(0, 0)
+
+    def set_codes(self, cx, cy):
+        # type: (int, int) -> None
+        if not (FSM_CODE_MIN <= cx <= FSM_CODE_MAX and FSM_CODE_MIN <= cy <= FSM_CODE_MAX):
+            raise ValueError("FSM code out of range")
+        buf = self._buf
+        p = cx + 32768
+        buf[1] = p >> 8
+        buf[2] = p & 0xFF
+        buf[4] = (p >> 8) ^ 0xFF
+        buf[5] = (p & 0xFF) ^ 0xFF
+        p = cy + 32768
+        buf[7] = p >> 8
+        buf[8] = p & 0xFF
+        buf[10] = (p >> 8) ^ 0xFF
+        buf[11] = (p & 0xFF) ^ 0xFF
+        self._frame(self._f0)
+        self._frame(self._f1)
+        self._frame(self._f2)
+        self._frame(self._f3)
+        self._cx = cx
+        self._cy = cy
+
+    def codes(self):
+        # type: () -> tuple[int, int]
+        """The last codes written (cx, cy)."""
+        return (self._cx, self._cy)
+
+    def enable(self, on):
+        # type: (bool) -> None
+        if on:
+            if self._fault is not None and self._fault.value() == 0:
+                raise DeviceFault("%s: driver fault, not enabling" % self.name)  # noqa: B904
+            self._hv.value(1)
+            self._enabled = True
+        else:
+            try:
+                self.set_codes(0, 0)
+            finally:
+                self._hv.value(0)
+                self._enabled = False
+
+    def is_enabled(self):
+        # type: () -> bool
+        return self._enabled
+
+    def fault(self):
+        # type: () -> bool
+        f = self._fault
+        return f is not None and f.value() == 0

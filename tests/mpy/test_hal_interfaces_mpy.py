@@ -1,0 +1,326 @@
+"""HAL interfaces and errors, and the real drivers' hot paths, under MicroPython.
+
+Runs under CPython and inside the MicroPython VM. ``machine`` does not exist in the VM's
+test environment: the drivers take bus objects, so tiny allocation-free fakes below stand
+in for ``machine.SPI``/``I2C``/``UART``/``Pin``. Under MicroPython the hot paths run with
+the heap locked (``micropython.heap_lock``): any allocation raises MemoryError.
+"""
+
+from array import array
+
+from hal import errors, interfaces
+from hal.errors import BusError, DeviceFault, HalError, SensorError, StorageError
+from hal.interfaces import (
+    COUNTER_MASK,
+    CTR_LOCKED,
+    CTR_PACKETS_OK,
+    CTR_PRBS_BITS,
+    CTR_SNAPSHOT,
+    N_COUNTERS,
+    N_SWITCHES,
+    SWITCH_NAMES,
+    counter_delta,
+)
+from hal.real.camera import FpgaCamera
+from hal.real.comparator import Mcp4822Comparator
+from hal.real.framer import FpgaFramer
+from hal.real.fsm import Ad5664Fsm
+from hal.real.power import GpioPower, Ina3221
+from hal.real.uart_link import UartLink
+
+try:
+    import micropython
+
+    _heap_lock = micropython.heap_lock
+    _heap_unlock = micropython.heap_unlock
+except (ImportError, AttributeError):  # CPython: nothing to lock
+
+    def _heap_lock():
+        return 0
+
+    def _heap_unlock():
+        return 0
+
+
+# ------------------------------------------------------------------------ interfaces
+
+
+def test_error_hierarchy():
+    for cls in (BusError, SensorError, DeviceFault, StorageError):
+        assert issubclass(cls, HalError)
+        assert issubclass(cls, Exception)
+        assert not issubclass(cls, ValueError)
+    assert errors.HalError is HalError
+    try:
+        raise SensorError("tmp117@0x48: implausible")
+    except HalError as e:
+        assert isinstance(e, SensorError)
+        assert e.args[0] == "tmp117@0x48: implausible"
+    else:
+        raise AssertionError("not raised")
+
+
+def test_base_methods_are_abstract():
+    calls = (
+        (interfaces.Camera(), "frame_ready", ()),
+        (interfaces.Camera(), "set_exposure", (100,)),
+        (interfaces.Camera(), "read_roi", (0, 0, 1, 1, 1, array("H", [0]), [0, 0, 0])),
+        (interfaces.Fsm(), "set_codes", (0, 0)),
+        (interfaces.Fsm(), "fault", ()),
+        (interfaces.TempSensor(), "read_c", ()),
+        (interfaces.BiasSupply(), "set_volts", (1.0,)),
+        (interfaces.BiasSupply(), "read_back_v", ()),
+        (interfaces.ComparatorDac(), "set_code", (1,)),
+        (interfaces.Framer(), "read_counters", ([0] * N_COUNTERS,)),
+        (interfaces.Framer(), "set_mode", (interfaces.MODE_PRBS,)),
+        (interfaces.BusLink(), "read_into", (bytearray(4),)),
+        (interfaces.Storage(), "read", ("x",)),
+        (interfaces.Watchdog(), "feed", ()),
+        (interfaces.Power(), "currents", ([0] * N_SWITCHES,)),
+        (interfaces.Power(), "set", (0, True)),
+        (interfaces.Device(), "init", ()),
+    )
+    for obj, name, args in calls:
+        try:
+            getattr(obj, name)(*args)
+        except NotImplementedError:
+            pass
+        else:
+            raise AssertionError(name + " did not raise NotImplementedError")
+
+
+def test_constants_are_consistent():
+    idx = (
+        interfaces.CTR_PACKETS_OK,
+        interfaces.CTR_CRC_ERRORS,
+        interfaces.CTR_SERIAL_GAPS,
+        interfaces.CTR_PREAMBLE_BIT_ERRORS,
+        interfaces.CTR_PRBS_BIT_ERRORS,
+        interfaces.CTR_PRBS_BITS,
+        interfaces.CTR_SYNC_LOSSES,
+        interfaces.CTR_LOCKED,
+        interfaces.CTR_SNAPSHOT,
+    )
+    assert sorted(idx) == list(range(N_COUNTERS))
+    assert len(SWITCH_NAMES) == N_SWITCHES
+    sw = (
+        interfaces.SW_LASER_850,
+        interfaces.SW_LASER_525,
+        interfaces.SW_CAMERA,
+        interfaces.SW_SIPM_BIAS,
+        interfaces.SW_FRAMER,
+    )
+    assert sorted(sw) == list(range(N_SWITCHES))
+    assert interfaces.Framer.MODE_LOOPBACK == interfaces.MODE_LOOPBACK
+    assert len(set(interfaces.FRAMER_MODES)) == 3
+    assert interfaces.FSM_CODE_MIN == -32768 and interfaces.FSM_CODE_MAX == 32767
+    assert interfaces.META_LEN == 3
+    assert interfaces.BINNINGS == (1, 2, 4, 8, 16)
+
+
+def test_counter_delta_wraps():
+    assert counter_delta(10, 3) == 7
+    assert counter_delta(5, COUNTER_MASK - 4) == 10
+    assert counter_delta(0, 0) == 0
+    assert COUNTER_MASK == (1 << 30) - 1
+
+
+def test_board_container_defaults():
+    b = interfaces.Board(name="x")
+    assert b.camera is None and b.temps == [] and b.name == "x"
+    b2 = interfaces.Board(temps=[1, 2])
+    assert b2.temps == [1, 2] and b2.clock is None
+
+
+# ------------------------------------------------------------------------ tiny fakes
+
+
+class Pin:
+    def __init__(self, level=1):
+        self.level = level
+        self.toggles = 0
+
+    def value(self, v=None):
+        if v is None:
+            return self.level
+        self.level = v
+        self.toggles += 1
+        return None
+
+
+class Spi:
+    """Serves prepared sources element by element, one per ``readinto`` call in turn;
+    keeps the last bytes written (up to 20) and counts writes."""
+
+    def __init__(self, sources):
+        self.sources = sources
+        self.k = 0
+        self.writes = 0
+        self.last = bytearray(20)
+        self.last_len = 0
+
+    def write(self, buf):
+        n = len(buf)
+        i = 0
+        while i < n and i < 20:
+            self.last[i] = buf[i]
+            i += 1
+        self.last_len = n
+        self.writes += 1
+
+    def readinto(self, buf, fill=0):
+        src = self.sources[self.k]
+        self.k += 1
+        if self.k == len(self.sources):
+            self.k = 0
+        n = len(buf)
+        if len(src) < n:
+            n = len(src)
+        i = 0
+        while i < n:
+            buf[i] = src[i]
+            i += 1
+
+
+class I2c:
+    def __init__(self, regs):
+        self.regs = regs  # (addr, reg) -> bytearray(2)
+
+    def readfrom_mem_into(self, addr, reg, buf):
+        src = self.regs[addr * 256 + reg]
+        buf[0] = src[0]
+        buf[1] = src[1]
+
+    def writeto_mem(self, addr, reg, buf):
+        src = self.regs[addr * 256 + reg]
+        src[0] = buf[0]
+        src[1] = buf[1]
+
+
+class Uart:
+    def __init__(self, data):
+        self.data = data
+        self.pos = 0
+
+    def any(self):
+        return len(self.data) - self.pos
+
+    def readinto(self, buf, n):
+        i = 0
+        while i < n:
+            buf[i] = self.data[self.pos]
+            self.pos += 1
+            i += 1
+        return n
+
+    def write(self, buf):
+        return len(buf)
+
+
+# ------------------------------------------------------------------------ hot paths
+
+
+def test_camera_read_roi_allocation_free():
+    hdr = bytearray(b"\x56\x43\x00\x07\x00\x00\x03\xe8\x00\x00\x00\x10")  # fc 7, 1000 us, x1
+    pixels = array("H", [i * 3 for i in range(256)])
+    spi = Spi([hdr, pixels])
+    cam = FpgaCamera(spi, Pin())
+    buf = array("H", [0] * 256)
+    meta = [0, 0, 0]
+    assert cam.read_roi(600, 500, 16, 16, 1, buf, meta)  # first call builds the view
+    ok = False
+    _heap_lock()
+    try:
+        ok = cam.read_roi(600, 500, 16, 16, 1, buf, meta)
+    finally:
+        _heap_unlock()
+    assert ok is True
+    assert meta == [7, 1000, 16]
+    assert buf[0] == 0 and buf[255] == 765
+    assert spi.last_len == 2  # the stream command, after the 17-byte window command
+
+
+def test_framer_read_counters_allocation_free():
+    blk = bytearray(36)
+    blk[0], blk[1], blk[2], blk[3] = 0x56, 0x46, 0x00, 0x05  # tag, snapshot 5
+    blk[4:8] = b"\x00\x00\x27\x10"  # packets ok 10000
+    blk[24:28] = b"\xff\xff\xff\xf0"  # PRBS bits: 32-bit value, kept mod 2**30
+    blk[35] = 0x03  # locked, PLL locked
+    fr = FpgaFramer(Spi([blk]), Pin())
+    buf = [0] * N_COUNTERS
+    fr.read_counters(buf)
+    _heap_lock()
+    try:
+        fr.read_counters(buf)
+    finally:
+        _heap_unlock()
+    assert buf[CTR_PACKETS_OK] == 10000
+    assert buf[CTR_PRBS_BITS] == 0x3FFFFFF0
+    assert buf[CTR_LOCKED] == 1 and buf[CTR_SNAPSHOT] == 5
+
+
+def test_fsm_and_comparator_allocation_free():
+    spi = Spi([bytearray(1)])
+    sync = Pin()
+    fsm = Ad5664Fsm(spi, sync, Pin(0))
+    dac = Mcp4822Comparator(Spi([bytearray(1)]), Pin())
+    _heap_lock()
+    try:
+        fsm.set_codes(-1000, 32767)
+        dac.set_code(2100)
+    finally:
+        _heap_unlock()
+    assert spi.writes == 4 and sync.level == 1 and sync.toggles == 9  # idle + 4 frames
+    # Last frame: write input D (Y-) and update all, 65535 - (32767 + 32768) = 0.
+    assert bytes(spi.last[:3]) == b"\x13\x00\x00"
+    assert dac.code() == 2100
+
+
+def test_power_currents_and_uart_allocation_free():
+    regs = {}
+    for addr in (0x40, 0x41):
+        for reg in (1, 3, 5):
+            regs[addr * 256 + reg] = bytearray(b"\x01\x90")  # 0x190 >> 3 = 50 -> 2000 uV
+    i2c = I2c(regs)
+    mons = [Ina3221(i2c, 0x40), Ina3221(i2c, 0x41)]
+    p = GpioPower(
+        [Pin(0) for _ in range(N_SWITCHES)],
+        mons,
+        [(0, 1), (0, 2), (0, 3), (1, 1), (1, 2)],
+        [100, 100, 100, 100, 50],
+    )
+    cur = [0] * N_SWITCHES
+    link = UartLink(Uart(b"\x01\x02\x03\x00"))
+    rx = bytearray(8)
+    n = 0
+    _heap_lock()
+    try:
+        p.currents(cur)
+        n = link.read_into(rx)
+    finally:
+        _heap_unlock()
+    assert cur == [20, 20, 20, 20, 40]
+    assert n == 4 and rx[:4] == b"\x01\x02\x03\x00"
+    assert link.read_into(rx) == 0
+
+
+def test_driver_errors_are_hal_errors():
+    class BadSpi(Spi):
+        def write(self, buf):
+            raise OSError(5)
+
+    cs = Pin()
+    dac = Mcp4822Comparator(BadSpi([bytearray(1)]), cs)
+    try:
+        dac.set_code(1)
+    except BusError as e:
+        assert "comparator" in e.args[0]
+    else:
+        raise AssertionError("no BusError")
+    assert cs.level == 1  # chip select released
+    try:
+        dac.set_code(5000)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("no ValueError")

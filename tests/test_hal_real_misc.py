@@ -1,0 +1,399 @@
+"""hal/real: UART link, file storage, watchdog, board factory (fake ``machine`` module
+injected through sys.modules), and the import rules of hal/."""
+
+import ast
+import errno
+import importlib
+import os
+import pathlib
+import sys
+
+import pytest
+
+from hal import interfaces as itf
+from hal.errors import BusError, DeviceFault, StorageError
+from hal.real.storage import FileStorage
+from hal.real.uart_link import UartLink
+from hal.real.watchdog import MachineWatchdog
+
+try:  # tests/ on sys.path (pytest rootdir-less import) or the repository root
+    from fakebus import FakePin, FakeUART, FpgaRegDevice, make_fake_machine
+except ImportError:  # pragma: no cover
+    from tests.fakebus import FakePin, FakeUART, FpgaRegDevice, make_fake_machine
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+# =============================================================================== UART
+
+
+def test_uart_read_into_non_blocking():
+    u = FakeUART(2, timeout=0)
+    link = UartLink(u)
+    buf = bytearray(8)
+    assert link.read_into(buf) == 0  # nothing: returns at once
+    u.feed(b"\x01\x02\x03")
+    assert link.read_into(buf) == 3 and buf[:3] == b"\x01\x02\x03"
+    u.feed(bytes(range(20)))
+    assert link.read_into(buf) == 8 and bytes(buf) == bytes(range(8))
+    assert link.read_into(memoryview(buf)[2:5]) == 3 and buf[2:5] == bytes([8, 9, 10])
+    assert u.any() == 9
+
+
+def test_uart_write_partial_and_full():
+    u = FakeUART(2)
+    link = UartLink(u)
+    assert link.write(b"hello") == 5 and u.tx == b"hello"
+    u.tx_space = 2
+    assert link.write(b"world") == 2 and u.tx == b"hellowo"
+    u.tx_space = 0
+    assert link.write(b"x") == 0  # machine.UART returns None on timeout
+    assert link.write(b"") == 0
+
+
+def test_uart_errors():
+    u = FakeUART(2)
+    link = UartLink(u)
+    u.feed(b"abc")
+    u.fail_next(OSError(errno.EIO, "EIO"))
+    with pytest.raises(BusError, match="uart"):
+        link.read_into(bytearray(4))
+    u.fail_next()
+    with pytest.raises(BusError):
+        link.write(b"x")
+    assert link.read_into(bytearray(4)) == 3  # data not lost by the failed call
+
+
+# =============================================================================== storage
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    syncs = []
+    monkeypatch.setattr(os, "sync", lambda: syncs.append(1), raising=False)
+    s = FileStorage(str(tmp_path / "flash" / "vector"), max_blob=1024)
+    s.init()
+    return s, tmp_path / "flash" / "vector", syncs
+
+
+def test_storage_roundtrip(store):
+    s, root, syncs = store
+    assert root.is_dir()
+    assert s.read("params_a") is None and not s.exists("params_a")
+    s.write("params_a", b"\x00\x01gen1")
+    assert s.read("params_a") == b"\x00\x01gen1" and s.exists("params_a")
+    assert (root / "params_a").read_bytes() == b"\x00\x01gen1"
+    s.write("params_a", bytearray(b"gen2"))
+    assert s.read("params_a") == b"gen2"
+    assert not (root / "params_a~").exists()  # temp renamed away
+    assert len(syncs) == 2
+    s.delete("params_a")
+    s.delete("params_a")  # idempotent
+    assert s.read("params_a") is None
+    s.write("empty", b"")
+    assert s.read("empty") == b""
+
+
+def test_storage_init_idempotent(store):
+    s, root, syncs = store
+    s.write("x", b"1")
+    s.init()
+    assert s.read("x") == b"1"
+
+
+@pytest.mark.parametrize("name", ["", ".hidden", "a/b", "a~", "x" * 33, "spa ce", "é"])
+def test_storage_bad_names(store, name):
+    s, root, syncs = store
+    for call in (
+        lambda: s.read(name),
+        lambda: s.write(name, b"1"),
+        lambda: s.exists(name),
+        lambda: s.delete(name),
+    ):
+        with pytest.raises(ValueError):
+            call()
+
+
+def test_storage_too_large(store):
+    s, root, syncs = store
+    with pytest.raises(ValueError):
+        s.write("big", bytes(1025))
+    s.write("big", bytes(1024))
+
+
+def test_storage_fat_rename_fallback(store, monkeypatch):
+    """FAT refuses to rename over an existing file: the driver removes it first."""
+    s, root, syncs = store
+    s.write("slot", b"old")
+    real_rename = os.rename
+
+    def fat_rename(a, b):
+        if os.path.exists(b):
+            raise OSError(errno.EEXIST, "EEXIST")
+        real_rename(a, b)
+
+    monkeypatch.setattr(os, "rename", fat_rename)
+    s.write("slot", b"new")
+    assert s.read("slot") == b"new"
+    assert not (root / "slot~").exists()
+
+
+def test_storage_rename_failure_keeps_old_blob(store, monkeypatch):
+    s, root, syncs = store
+    s.write("slot", b"old")
+
+    def broken(*args):
+        raise OSError(errno.EIO, "EIO")
+
+    monkeypatch.setattr(os, "rename", broken)
+    monkeypatch.setattr(os, "remove", broken)
+    with pytest.raises(StorageError):
+        s.write("slot", b"new")
+    monkeypatch.undo()
+    assert s.read("slot") == b"old"
+
+
+def test_storage_io_errors(store, monkeypatch):
+    s, root, syncs = store
+    s.write("a", b"1")
+
+    def eio(*a, **k):
+        raise OSError(errno.EIO, "EIO")
+
+    monkeypatch.setattr("builtins.open", eio)
+    with pytest.raises(StorageError):
+        s.read("a")
+    with pytest.raises(StorageError):
+        s.write("a", b"2")
+    monkeypatch.undo()
+    monkeypatch.setattr(os, "stat", eio)
+    with pytest.raises(StorageError):
+        s.exists("a")
+    monkeypatch.undo()
+    monkeypatch.setattr(os, "remove", eio)
+    with pytest.raises(StorageError):
+        s.delete("a")
+
+
+def test_storage_root_validation():
+    for bad in ("", "/flash/"):
+        with pytest.raises(ValueError):
+            FileStorage(bad)
+
+
+# =============================================================================== watchdog
+
+
+def test_watchdog_start_feed_and_rearm_rules():
+    m = make_fake_machine()
+    w = MachineWatchdog(0, machine_module=m)
+    w.feed()  # before start: no effect, no error
+    assert m.created["WDT"] == []
+    w.start(2000)
+    (wdt,) = m.created["WDT"]
+    assert (wdt.id, wdt.timeout) == (0, 2000)
+    w.feed()
+    w.feed()
+    assert wdt.feeds == 2
+    w.start(2000)  # same timeout: nothing new
+    assert len(m.created["WDT"]) == 1
+    with pytest.raises(ValueError):
+        w.start(3000)
+    assert w.started()
+
+
+@pytest.mark.parametrize("t", [0, -1, 32001])
+def test_watchdog_range(t):
+    w = MachineWatchdog(machine_module=make_fake_machine())
+    with pytest.raises(ValueError):
+        w.start(t)
+
+
+def test_watchdog_hardware_refuses():
+    m = make_fake_machine()
+
+    def bad_wdt(**kw):
+        raise ValueError("WDT timeout too long")
+
+    m.WDT = bad_wdt
+    w = MachineWatchdog(machine_module=m)
+    with pytest.raises(DeviceFault):
+        w.start(1000)
+    assert not w.started()
+
+
+@pytest.mark.parametrize(
+    "cause,expected",
+    [
+        (1, itf.RESET_POWER_ON),
+        (3, itf.RESET_WATCHDOG),
+        (0, itf.RESET_SOFT),
+        (2, itf.RESET_HARD),
+        (4, itf.RESET_OTHER),
+    ],
+)
+def test_watchdog_reset_cause(cause, expected):
+    m = make_fake_machine(reset_cause=cause)
+    assert MachineWatchdog(machine_module=m).reset_cause() == expected
+
+
+def test_watchdog_imports_machine_lazily(monkeypatch):
+    m = make_fake_machine(reset_cause=3)
+    monkeypatch.setitem(sys.modules, "machine", m)
+    w = MachineWatchdog()
+    assert w.reset_cause() == itf.RESET_WATCHDOG
+    w.start(100)
+    assert m.created["WDT"][0].timeout == 100
+
+
+# =============================================================================== board
+
+
+@pytest.fixture
+def fake_machine(monkeypatch):
+    m = make_fake_machine()
+    monkeypatch.setitem(sys.modules, "machine", m)
+    return m
+
+
+def test_board_build_wires_everything(fake_machine):
+    from hal.real import board
+
+    b = board.build(clock="CLOCK")
+    m = fake_machine
+    spi_fpga, spi_dac = m.created["SPI"]
+    assert (spi_fpga.id, spi_fpga.polarity, spi_fpga.phase) == (1, 0, 0)
+    assert (spi_dac.id, spi_dac.polarity, spi_dac.phase) == (2, 0, 1)
+    (i2c,) = m.created["I2C"]
+    assert (i2c.id, i2c.freq) == (1, 400000)
+    (uart,) = m.created["UART"]
+    assert (uart.id, uart.baudrate, uart.timeout, uart.timeout_char) == (2, 115200, 0, 0)
+    pins = m.created["Pin"]
+    for cs in ("A4", "A3", "A2", "B12", "B11"):
+        assert pins[cs].mode == m.Pin.OUT and pins[cs].level == 1  # selects idle high
+    for en in ("C0", "C1", "C2", "C3", "C4", "C6"):
+        assert pins[en].level == 0  # loads and mirror HV off at build
+    assert pins["C7"].mode == m.Pin.IN
+    assert [t.name for t in b.temps] == ["tmp117@0x48", "tmp117@0x49"]
+    assert b.clock == "CLOCK" and b.name == "vector-pcu-rev-a"
+    assert b.bias.limits() == (0.0, 32.0)
+    for attr in (
+        "camera",
+        "fsm",
+        "bias",
+        "comparator",
+        "framer",
+        "link",
+        "storage",
+        "watchdog",
+        "power",
+    ):
+        assert getattr(b, attr) is not None, attr
+    # No bus traffic during build.
+    assert all(not s.transactions for s in m.created["SPI"]) and i2c.log == []
+
+
+def test_board_build_with_injected_module_and_camera_on_its_select(monkeypatch):
+    monkeypatch.delitem(sys.modules, "machine", raising=False)
+    m = make_fake_machine()
+    from hal.real import board
+
+    b = board.build(machine_module=m)
+    spi_fpga = m.created["SPI"][0]
+    model = spi_fpga.attach(
+        m.created["Pin"]["A4"], FpgaRegDevice("camera", regs={0: 0x5643414D, 4: 1000})
+    )
+    b.camera.init()
+    assert model.regs[0x02] == 1  # running
+
+
+def test_board_config_is_consistent():
+    from hal.real.board import BOARD_CONFIG
+
+    p = BOARD_CONFIG["power"]
+    assert len(p["en"]) == len(p["channels"]) == len(p["shunt_mohm"]) == itf.N_SWITCHES
+    pins = [
+        BOARD_CONFIG[k][f]
+        for k, f in (
+            ("camera", "cs"),
+            ("framer", "cs"),
+            ("comparator", "cs"),
+            ("fsm", "sync"),
+            ("fsm", "hv_en"),
+            ("fsm", "fault"),
+            ("bias", "sync"),
+        )
+    ]
+    pins += p["en"] + p["fault"]
+    assert len(pins) == len(set(pins)), "a pin is used twice"
+    i2c_addrs = BOARD_CONFIG["temps"] + p["monitors"] + [BOARD_CONFIG["bias"]["adc_addr"]]
+    assert len(i2c_addrs) == len(set(i2c_addrs)), "two I2C devices share an address"
+
+
+# =============================================================================== import rules
+
+ALLOWED = {
+    "time",
+    "math",
+    "struct",
+    "gc",
+    "hashlib",
+    "hmac",
+    "os",
+    "sys",
+    "micropython",
+    "errno",
+    "array",
+}
+
+
+def _imports(path):
+    tree = ast.parse(path.read_text())
+    guarded = set()
+    for node in ast.walk(tree):
+        # imports under "if TYPE_CHECKING:" or "try: from typing ..." are type-only
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for sub in ast.walk(node):
+                guarded.add(id(sub))
+    out = []
+    for node in ast.walk(tree):
+        if id(node) in guarded:
+            continue
+        if isinstance(node, ast.Import):
+            out += [(a.name, node) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            out.append((node.module, node))
+    return out
+
+
+HAL_FILES = [ROOT / "hal" / "interfaces.py", ROOT / "hal" / "errors.py"] + sorted(
+    (ROOT / "hal" / "real").glob("*.py")
+)
+
+
+@pytest.mark.parametrize("path", HAL_FILES, ids=lambda p: "/".join(p.parts[-2:]))
+def test_hal_imports_only_the_micropython_set(path):
+    for mod, node in _imports(path):
+        top = mod.split(".")[0]
+        if top == "typing":
+            continue  # only "from typing import TYPE_CHECKING" in a try/except ImportError
+        if top == "hal" or mod == "flight.compat":
+            continue
+        if top == "machine":
+            assert path.parent.name == "real", "machine outside hal/real"
+            assert node.col_offset > 0, "machine imported at module top: import it lazily"
+            continue
+        assert top in ALLOWED, "%s imports %s" % (path.name, mod)
+
+
+def test_hal_real_modules_import_without_machine(monkeypatch):
+    monkeypatch.delitem(sys.modules, "machine", raising=False)
+    for path in sorted((ROOT / "hal" / "real").glob("*.py")):
+        importlib.import_module("hal.real." + path.stem if path.stem != "__init__" else "hal.real")
+    assert "machine" not in sys.modules
+
+
+def test_fake_pin_callable_like_machine_pin():
+    p = FakePin("A0", FakePin.OUT, value=0)
+    p(1)
+    assert p() == 1 and p.history == [1]

@@ -318,9 +318,9 @@ MODE_PRBS = 1  # test pattern: PRBS payload, bit errors counted on it
 MODE_LOOPBACK = 2  # TX looped back to RX inside the FPGA (self-test)
 FRAMER_MODES = (MODE_DATA, MODE_PRBS, MODE_LOOPBACK)
 
-#: Indices of the counter block filled by :meth:`Framer.read_counters`. Entries 0..6
-#: are monotonic counters modulo 2**COUNTER_BITS (use :func:`counter_delta`); entry 7 is
-#: a state (1 = receiver locked to the packet stream); entry 8 the snapshot index.
+#: Indices of the counter block filled by :meth:`Framer.read_counters`. Entries 0..6 and
+#: 9 are monotonic counters modulo 2**COUNTER_BITS (use :func:`counter_delta`); entry 7
+#: is a state (1 = receiver locked to the packet stream); entry 8 the snapshot index.
 CTR_PACKETS_OK = 0  # packets with a good CRC
 CTR_CRC_ERRORS = 1  # packets with a CRC-16 mismatch
 CTR_SERIAL_GAPS = 2  # serial-number discontinuities (missed packets)
@@ -330,7 +330,8 @@ CTR_PRBS_BITS = 5  # PRBS payload bits compared
 CTR_SYNC_LOSSES = 6  # transitions locked -> not locked
 CTR_LOCKED = 7  # 1 if locked at the snapshot, else 0
 CTR_SNAPSHOT = 8  # snapshot index, 0..65535, +1 per snapshot: equal => stale
-N_COUNTERS = 9
+CTR_TRIGGERS = 9  # comparator output rising edges (noise triggers without signal)
+N_COUNTERS = 10
 
 
 class Framer(Device):

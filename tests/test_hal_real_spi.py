@@ -339,7 +339,7 @@ def test_camera_bus_error_mid_read(cam):
 
 
 class FramerModel(FpgaRegDevice):
-    COUNTERS = (0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17)
+    COUNTERS = (0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18)
 
     def __init__(self):
         super().__init__(
@@ -356,7 +356,7 @@ class FramerModel(FpgaRegDevice):
         self.regs[0x10] = (self.tag << 16) | self.index
         for a in self.COUNTERS:
             self.regs[a] = self.live[a] & 0xFFFFFFFF
-        self.regs[0x18] = self.regs[0x04]
+        self.regs[0x19] = self.regs[0x04]
 
 
 @pytest.fixture
@@ -402,14 +402,15 @@ def test_framer_control_bits_and_mode(framer):
 
 def test_framer_read_counters_exact_bytes_and_layout(framer):
     fr, model, spi = framer
-    model.live.update({0x11: 1000, 0x12: 7, 0x13: 2, 0x14: 33, 0x15: 44, 0x16: 123456, 0x17: 1})
+    model.live.update({0x11: 1000, 0x12: 7, 0x13: 2, 0x14: 33, 0x15: 44, 0x16: 123456, 0x17: 1,
+                       0x18: 98765})
     buf = [None] * N_COUNTERS
     spi.clear()
     fr.read_counters(buf)
     snap, block = spi.mosi()
     assert snap == bytes([0x85, 0, 0, 0, 1])
-    assert block == bytes([0x10, 0x00]) + bytes(36)
-    assert buf == [1000, 7, 2, 33, 44, 123456, 1, 1, 1]
+    assert block == bytes([0x10, 0x00]) + bytes(40)
+    assert buf == [1000, 7, 2, 33, 44, 123456, 1, 1, 1, 98765]
     assert buf[CTR_LOCKED] == 1 and buf[CTR_SNAPSHOT] == 1
 
 

@@ -12,7 +12,7 @@ addr  name                  rw  meaning
 0x04  STATUS                r   bit0 LOCKED, bit1 PLL_LOCKED, bit2 FAULT (configuration
                                 memory upset found by the scrubber); other bits read 0
 0x05  SNAPSHOT              w   write 1: copy every counter and STATUS into the shadow
-                                block 0x10..0x18 in the same clock cycle, index + 1
+                                block 0x10..0x19 in the same clock cycle, index + 1
 0x10  SNAP_TAG              r   0x5646 << 16 | snapshot index (16 bits)
 0x11  PACKETS_OK            r   \\
 0x12  CRC_ERRORS            r    |
@@ -21,16 +21,19 @@ addr  name                  rw  meaning
 0x15  PRBS_BIT_ERRORS       r    |
 0x16  PRBS_BITS             r    |
 0x17  SYNC_LOSSES           r   /
-0x18  SNAP_STATUS           r   STATUS at the snapshot
+0x18  TRIGGERS              r   comparator output rising edges (noise triggers when no
+                                signal: the comparator module's noise-floor sweep)
+0x19  SNAP_STATUS           r   STATUS at the snapshot
 ====  ====================  ==  =========================================================
 
-``read_counters`` = one 5-byte write (SNAPSHOT) + one 38-byte read burst (0x10..0x18).
+``read_counters`` = one 5-byte write (SNAPSHOT) + one 42-byte read burst (0x10..0x19).
 """
 
 from hal.errors import BusError, DeviceFault, SensorError
 from hal.interfaces import (
     CTR_LOCKED,
     CTR_SNAPSHOT,
+    CTR_TRIGGERS,
     FRAMER_MODES,
     MODE_DATA,
     N_COUNTERS,
@@ -57,7 +60,7 @@ REG_MODE = const(0x03)
 REG_STATUS = const(0x04)
 REG_SNAPSHOT = const(0x05)
 REG_SNAP_BLOCK = const(0x10)
-SNAP_WORDS = const(9)
+SNAP_WORDS = const(10)
 SNAP_TAG = const(0x5646)
 
 CONTROL_RX_EN = const(0x01)
@@ -143,10 +146,10 @@ class FpgaFramer(Framer):
         fpga.read_into(REG_SNAP_BLOCK, blk)
         if get16(blk, 0) != SNAP_TAG:
             raise BusError("%s: bad snapshot tag" % self.name)
-        # SNAP_STATUS is the last word (offset 32).
-        if blk[32] or blk[33] or blk[34] or (blk[35] & ~_STATUS_DEFINED):
+        # SNAP_STATUS is the last word (offset 36).
+        if blk[36] or blk[37] or blk[38] or (blk[39] & ~_STATUS_DEFINED):
             raise BusError("%s: implausible snapshot status" % self.name)
-        st = blk[35]
+        st = blk[39]
         if st & STATUS_FAULT:
             raise DeviceFault("%s: FPGA fault" % self.name)  # noqa: B904
         if not (st & STATUS_PLL_LOCKED):
@@ -160,3 +163,4 @@ class FpgaFramer(Framer):
             off += 4
         buf[CTR_LOCKED] = st & STATUS_LOCKED
         buf[CTR_SNAPSHOT] = get16(blk, 2)
+        buf[CTR_TRIGGERS] = get30(blk, 32)

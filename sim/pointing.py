@@ -31,9 +31,9 @@ Model (docs/physics-platform.md §1):
 import math
 
 try:
-    from sim._prng import Prng
+    from sim._prng import Prng, mix32
 except ImportError:  # pragma: no cover - flat layout on a board
-    from _prng import Prng
+    from _prng import Prng, mix32
 
 _DEG = math.pi / 180.0
 
@@ -333,3 +333,12 @@ class Platform:
 
     def set_feedback_enabled(self, on):
         self.feedback_enabled = bool(on)
+
+
+def reference_platform(seed=1, feedback_enabled=True):
+    """DESIGN §5 reference scenario: 1.5 deg initial error (worst case of paper §2.1) in a
+    seeded direction, 100 urad/s drift, 20 urad RMS jitter in 0.1-10 Hz."""
+    a = Prng(mix32(seed) ^ 0x0A0A0A0A).uniform(0.0, 2.0 * math.pi)
+    e = COARSE_ERROR_MAX_RAD
+    return Platform(seed, initial_error_rad=(e * math.cos(a), e * math.sin(a)),
+                    feedback_enabled=feedback_enabled)

@@ -1,0 +1,149 @@
+"""Platform physics models under MicroPython: fixed vectors computed on CPython.
+
+Plain test functions, plain asserts, MicroPython stdlib only (runs under CPython as a
+normal pytest module and inside the MicroPython VM).  Floating-point vectors allow a
+tolerance for last-digit libm differences; integer streams must match exactly.
+"""
+
+import math
+from array import array
+
+from sim._prng import Prng
+from sim.camera import ADC_MAX, Camera
+from sim.fsm import Fsm
+from sim.pointing import Platform, reference_platform
+from sim.sipm import Sipm, breakdown_voltage
+from sim.thermal import TempSensor, ThermalScenario, nominal_die_temperature
+
+DEG = math.pi / 180.0
+
+
+def close(a, b, tol):
+    return abs(a - b) <= tol
+
+
+def test_prng_stream_is_identical():
+    r = Prng(12345)
+    assert [r.next_u32() for _ in range(4)] == [3232128525, 3373120263, 1900594780, 2209748969]
+    z0, z1 = Prng(7).gauss_pair()
+    assert close(z0, 0.07551072455089693, 1e-12)
+    assert close(z1, 1.4617436689114065, 1e-12)
+    u = Prng(1)
+    for _ in range(1000):
+        v = u.uniform()
+        assert 0.0 <= v < 1.0
+        assert 0 <= u.randbelow(10) < 10
+
+
+def test_platform_vector():
+    p = Platform(seed=3)
+    assert close(p.err_x, -0.012776621757318389, 1e-12)
+    assert close(p.err_y, 0.020616552919530625, 1e-12)
+    for _ in range(100):
+        p.step(0.01)
+    assert close(p.err_x, -0.012686087829251371, 1e-11)
+    assert close(p.err_y, 0.020559617837728753, 1e-11)
+
+
+def test_platform_jitter_rms_vector():
+    p = Platform(seed=4, initial_error_rad=(0.0, 0.0), drift_rad_s=0.0)
+    s = 0.0
+    for _ in range(6000):
+        p.step(0.01)
+        s += p.err_x * p.err_x + p.err_y * p.err_y
+    rms = math.sqrt(s / 12000)
+    assert close(rms, 2.009926920798535e-05, 1e-12)
+    assert 14e-6 < rms < 26e-6  # the 20 urad RMS reference (DESIGN §5)
+
+
+def test_platform_drift_and_adcs_feedback():
+    p = Platform(1, initial_error_rad=(0.0, 0.0), drift_rad_s=(60e-6, -80e-6), jitter_rms_rad=0.0)
+    for _ in range(1000):
+        p.step(0.01)
+    assert close(p.err_x, 600e-6, 1e-12) and close(p.err_y, -800e-6, 1e-12)
+    q = reference_platform(2)
+    assert close(q.coarse_error_mag(), 1.5 * DEG, 1e-12)
+    for i in range(1500):  # 15 s, feedback every 200 ms
+        q.step(0.01)
+        if i % 20 == 0:
+            q.feedback(q.err_x, q.err_y)
+    assert q.coarse_error_mag() < 0.25 * DEG
+
+
+def test_fsm_dac_and_step_response():
+    f = Fsm()
+    assert f.code_for_angle(0.0) == 0
+    f.command_angle(0.01, -0.02)
+    assert f.codes() == (9387, -18775)
+    peak = 0.0
+    for _ in range(400):
+        f.step(1e-5)
+        if f.theta_x > peak:
+            peak = f.theta_x
+    ov = peak / f.u_x - 1.0
+    assert 0.043 < ov < 0.049  # zeta 0.7: 4.6 %
+    f.step(0.01)
+    assert close(f.theta_x, f.u_x, 0.5 * f.lsb_rad)
+    f.command_angle(1.0, -1.0)
+    assert f.saturated and f.codes() == (32767, -32768)
+    f.set_fault(True, "zero")
+    f.step(0.05)
+    assert f.fault and close(f.theta_x, 0.0, 1e-9)
+
+
+def test_camera_vector():
+    c = Camera(seed=2)
+    assert len(c.hot_pixels) == 197
+    assert c.hot_pixels[0][0] == 1215 and c.hot_pixels[0][1] == 542
+    c.set_residual(3.3e-4, -2.1e-4)
+    buf = array("H", [0] * 256)
+    assert c.read(buf, 635, 501, 16, 16) == 256
+    total = sum(buf)
+    assert abs(total - 11216) <= 12
+    peak = max(buf)
+    assert abs(peak - 430) <= 2
+    assert list(buf).index(peak) == 136  # row 8, column 8: spot at (643.3, 509.9)
+    big = array("H", [0] * (160 * 128))
+    assert c.read(big, 0, 0, 160, 128, 8) == 20480
+    assert list(big).index(max(big)) == 10160  # bin (80, 63)
+
+
+def test_camera_bytearray_matches_array_and_saturates():
+    a = Camera(seed=5)
+    b = Camera(seed=5)
+    for c in (a, b):
+        c.set_residual(1e-4, 1e-4)
+        c.set_exposure(9e-3)
+        c.set_gain(8.0)
+    ha = array("H", [0] * 256)
+    hb = bytearray(512)
+    a.read(ha, 633, 506, 16, 16)
+    b.read(hb, 633, 506, 16, 16)
+    for i in range(256):
+        assert ha[i] == hb[2 * i] | (hb[2 * i + 1] << 8)
+    assert max(ha) == ADC_MAX
+
+
+def test_thermal_vectors():
+    exp = ((0.0, 27.29874321451112), (100.0, 32.46480026890901), (164.0, 33.75496790062687),
+           (250.0, 32.02878203360733), (328.0, 30.587482376802903))
+    for t, v in exp:
+        assert close(nominal_die_temperature(t), v, 1e-9)
+    sc = ThermalScenario()
+    s = TempSensor(sc, noise_k=0.0, resolution_k=0.0)
+    for _ in range(250):
+        sc.step(1.0)
+        s.step(1.0)
+    assert close(sc.temperature(), 32.02878203360733, 1e-9)
+    assert s.read() < sc.temperature() + 0.5  # lagging a falling temperature: above it
+    assert s.read() > sc.temperature()
+
+
+def test_sipm_vectors():
+    assert close(breakdown_voltage(35.0) - breakdown_voltage(25.0), 0.215, 1e-12)
+    sp = Sipm()
+    sp.set_bias(sp.bias_for(30.0, 2.5))
+    assert close(sp.overvoltage(30.0), 2.5, 1e-12)
+    assert close(sp.gain(30.0), 2.5e6, 1e-3)
+    assert close(sp.dcr_hz(30.0), 500e3 * 2.0 ** (5.0 / 8.0), 1e-6)
+    assert sp.gain(200.0) == 0.0  # far above: bias below breakdown

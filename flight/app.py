@@ -32,7 +32,7 @@ from flight.scheduler import Scheduler, Task
 from flight.slotstore import SlotStore
 from flight.tc import ReplayGuard, TcPipeline
 from flight.timetag import TimeTagQueue
-from flight.tm import APID_EVENT, APID_HK, TmSender
+from flight.tm import APID_ADCS, APID_EVENT, APID_HK, TmSender
 
 VERSION = "0.1.0"
 RESET_CAUSES = ("POWER_ON", "WATCHDOG", "SOFT", "HARD", "OTHER")
@@ -54,7 +54,7 @@ def define_core_params(p):
 
 class FlightApp:
     def __init__(self, board, keyring=None, tc_period_us=20000, health_period_us=100000,
-                 hk_period_us=1000000, watchdog_timeout_ms=2000):
+                 hk_period_us=1000000, watchdog_timeout_ms=2000, install_payload=True):
         self.board = board
         self.clock = board.clock
         self.storage = board.storage
@@ -79,6 +79,7 @@ class FlightApp:
         self.boot_count = 0
         self.reset_cause = "POWER_ON"
         self.reboot_requested = False
+        self.adcs_hook = None  # the simulated OBC/ADCS listens here (hal/sim/world.py)
         self.auth_failures = 0
         self.storage_errors = 0
         self.limit_violations = 0
@@ -91,6 +92,11 @@ class FlightApp:
                             budget_us=health_period_us // 4, critical=True))
         self.sched.add(Task("hk", hk_period_us, self._task_hk, offset_us=7000,
                             budget_us=hk_period_us // 10))
+        self.payload = {}
+        if install_payload:
+            from flight import payload
+
+            payload.install(self)
 
     # ------------------------------------------------------------------ plumbing
     def emit(self, sev, ev_id, text="", args=None):
@@ -118,6 +124,13 @@ class FlightApp:
         if tasks is not None:
             for t in tasks():
                 self.sched.add(t)
+
+    def send_adcs(self, body):
+        """Pointing feedback for the platform ADCS (APID 0x0A4, relayed by the OBC)."""
+        self.tm.send(APID_ADCS, body)
+        hook = self.adcs_hook
+        if hook is not None:
+            hook(body)
 
     def note_auth_failure(self, detail):
         self.auth_failures += 1
@@ -227,6 +240,7 @@ class FlightApp:
         self._drain_events(self.params["tm_events_per_tick"])
         self.tm.pump()
         if self.reboot_requested and self.tm.queued_bytes() == 0:
+            self.events.flush()  # the warnings before a reboot (its own) must survive it
             self.sched.stop()
 
     def _drain_events(self, n):
@@ -372,13 +386,16 @@ class FlightApp:
             if inner.name in ("TIMETAG", "TIMETAG_CLEAR"):
                 raise ValueError("opcode: %s cannot be time-tagged" % inner.name)
             args["args"] = inner.validate(args["args"])
-            self.validate_semantics(inner, args["args"])
+            try:
+                self.validate_semantics(inner, args["args"])
+            except cmddict.WrongMode:
+                pass  # the mode is checked when the command runs, not when it is queued
             if args["time"] <= self.now_s():
                 raise ValueError("time: %.3f is not in the future" % args["time"])
         elif name == "SET_MODE":
             m = args["mode"]
             if m == SESSION and self.modes.mode not in (STANDBY, SESSION):
-                raise ValueError("mode: SESSION only from STANDBY")
+                raise cmddict.WrongMode("mode: SESSION only from STANDBY")
 
     def busy(self, cmd, args):
         if cmd.name == "TIMETAG" and self.timetags.full():
@@ -433,9 +450,9 @@ class FlightApp:
         except Exception as e:
             self.storage_error("params save", e)
             return False, "STORAGE", repr(e)
-        self.emit(events.SEV_INFO, events.EV_PARAMS_SAVED, "parameters saved",
-                  [self.params.store.generation])
-        return True, None, {"generation": self.params.store.generation}
+        gen = self.params.store.generation if self.params.store is not None else 0
+        self.emit(events.SEV_INFO, events.EV_PARAMS_SAVED, "parameters saved", [gen])
+        return True, None, {"generation": gen}
 
     def cmd_param_load_defaults(self, args, tc):
         self.params.load_defaults()

@@ -1,0 +1,609 @@
+"""APT fine pointing (DESIGN §3.3): beacon-camera spot deviation → fast steering mirror.
+
+States: IDLE (no session) → SEARCH (binned full frame, strip by strip) → ACQUIRE (32 px
+window following the spot while the loop pulls it to the boresight) → TRACK (16 px window
+on the boresight) → LOST (beacon gone: mirror held, 32 px window on the boresight) →
+ACQUIRE again when it returns, or SEARCH after ``apt_lost_timeout_s``; a SEARCH longer
+than ``apt_search_timeout_s`` ends the session.
+
+The camera sees the beacon *behind* the FSM, i.e. the residual ``pointing error − FSM
+deflection``; the loop drives the spot onto the boresight pixel (``apt_ref_x/y``).
+
+Hot path (one call of :meth:`tick` per 10 ms frame in ACQUIRE/TRACK): integer maths only,
+preallocated frame buffers, no tuples, no floats, no events — it allocates nothing.
+Fixed point:
+
+* spot positions in 1/64 px ("q6");
+* mirror commands in 1/256 FSM code ("q8"); one code = 2°/32768 optical = 1.065 µrad;
+* px → q8 codes through ``_px2code_q8`` = ifov / code × 256 (≈ 24 031 for 100 µrad/px).
+
+Every multiplication is bounded below 2**30 (MicroPython small ints) in TRACK.
+
+Control: per axis, a PI controller plus a rate integrator, in velocity form::
+
+    r  += kii·dt²·e            (rate integrator: follows a ramp — drift, ADCS slews —
+                                with no steady-state error: a type-2 loop)
+    du  = kp·Δe + ki·dt·e + r
+    u  += du                   (mirror command)
+
+With the one-frame latency of the camera the closed-loop poles are the roots of
+``z² + (a + b − 2)z + (1 − a)`` (a = ki·dt + kp, b = kii·dt²).  A double pole at z = r
+needs a = 1 − r², b = (1 − r)².  The defaults (ki = 98/s, kii = 7200/s²) put it at
+r ≈ 0.15, close to dead-beat: the platform jitter (20 µrad RMS, 0.1–10 Hz, DESIGN §5) is
+rejected as well as one-frame latency allows (|S| ≈ (2πf·T)²/(1−r)² at low frequency),
+at the price of ~2× amplification of centroid noise (measured: ~7 µrad residual in
+the simulator; r = 0.5 gave 12.5 µrad).
+The error is clamped before the gains, ``du`` is slew-limited, ``u`` saturates at the FSM
+range, and the rate integrator stops while either limit is active (anti-windup).  Auto-exposure
+keeps the spot peak inside a band by stepping along a fixed exposure ladder.
+"""
+
+from array import array
+
+from flight import events
+from flight.compat import const
+
+# States (telemetry names in STATE_NAMES).
+IDLE = const(0)
+SEARCH = const(1)
+ACQUIRE = const(2)
+TRACK = const(3)
+LOST = const(4)
+STATE_NAMES = ("IDLE", "SEARCH", "ACQUIRE", "TRACK", "LOST")
+
+EV_APT_STATE = const(0x50)
+EV_APT_FSM_FAULT = const(0x51)
+EV_APT_CAMERA_ERROR = const(0x52)
+EV_APT_OFFLOAD = const(0x53)
+EV_APT_BEACON_TIMEOUT = const(0x54)
+events.register(EV_APT_STATE, "APT_STATE")
+events.register(EV_APT_FSM_FAULT, "APT_FSM_FAULT")
+events.register(EV_APT_CAMERA_ERROR, "APT_CAMERA_ERROR")
+events.register(EV_APT_OFFLOAD, "APT_OFFLOAD_REQUEST")
+events.register(EV_APT_BEACON_TIMEOUT, "APT_BEACON_TIMEOUT")
+
+# Power switches (hal.interfaces SW_*; repeated as constants: no hal import in flight/).
+_SW_LASER_850 = const(0)
+_SW_LASER_525 = const(1)
+_SW_CAMERA = const(2)
+
+SEARCH_BIN = const(8)  # 1280x1024 → 160x128 binned pixels
+SEARCH_STRIP_ROWS = const(16)  # binned rows per tick: 8 ticks per full frame
+ACQ_WIN = const(32)
+TRACK_WIN = const(16)
+_E_CLAMP = const(1 << 20)  # |error| in q8 codes (~4100 codes, ~4.4 mrad) before the gains
+_U_MAX = const(32767 << 8)
+_U_MIN = const(-32768 << 8)
+_FSM_LSB_RAD = 2.0 * 3.141592653589793 / 180.0 / 32768  # hal.interfaces FSM_RANGE_DEG
+
+# Exposure ladder (µs): steps of ~2**(1/4), 20 µs .. 9 ms.  A fixed ladder keeps the
+# number of distinct settings small (the sensor re-programs, the simulator caches).
+EXPOSURES_US = (20, 24, 28, 34, 40, 48, 57, 67, 80, 95, 113, 135, 160, 190, 226, 269, 320,
+                381, 453, 538, 640, 761, 905, 1076, 1280, 1522, 1810, 2153, 2560, 3044,
+                3620, 4305, 5120, 6089, 7241, 9000)
+
+
+class Apt:
+    name = "apt"
+
+    def __init__(self, app, camera, fsm, power, period_us=10000):
+        self.app = app
+        self.camera = camera
+        self.fsm = fsm
+        self.power = power
+        self.period_us = period_us
+        self.state = IDLE
+        self.handlers = {"APT_SET_GAINS": self.cmd_set_gains}
+        # Frame buffers (preallocated once).
+        self._search_buf = array("H", [0] * (160 * SEARCH_STRIP_ROWS))
+        self._acq_buf = array("H", [0] * (ACQ_WIN * ACQ_WIN))
+        self._trk_buf = array("H", [0] * (TRACK_WIN * TRACK_WIN))
+        self._meta = array("i", [0, 0, 0])
+        # Loop state (ints).
+        self.u_x = 0  # mirror command, q8 codes
+        self.u_y = 0
+        self.e_x = 0  # last error, q8 codes
+        self.e_y = 0
+        self.spot_x = 0  # last spot, q6 px
+        self.spot_y = 0
+        self.peak = 0
+        self.bg = 0
+        self.spot_px = 0
+        self.valid = False
+        self.win_x0 = 0
+        self.win_y0 = 0
+        self.strip = 0
+        self.best_peak = 0
+        self.best_x = 0
+        self.best_y = 0
+        self.good_run = 0
+        self.bad_run = 0
+        self.state_ticks = 0
+        self.exp_idx = 24
+        self._ae_wait = 0
+        self.last_frame = -1
+        # Counters for housekeeping.
+        self.frames = 0
+        self.valid_frames = 0
+        self.invalid_frames = 0
+        self.stale_frames = 0
+        self.camera_errors = 0
+        self.fsm_errors = 0
+        self.acquisitions = 0
+        self.losses = 0
+        self.offload_requests = 0
+        self.saturated = 0
+        self.laser_on = False
+        self.on_laser = None  # fn(on): the framer's transmitter follows the laser
+        self.track_since_s = None
+        # Parameter-derived fixed-point values (set in _load_params).
+        self._ref_x = 640 << 6
+        self._ref_y = 512 << 6
+        self._px2code_q8 = 24031
+        self._kp = 0
+        self._kid = 251
+        self._kiid = 184
+        self.r_x = 0  # rate integrator, q8 codes per frame
+        self.r_y = 0
+        self._slew = 2000 << 8
+        self._sign_x = 1
+        self._sign_y = 1
+        self._thr_min = 12
+        self._snr_min = 20
+        self._lost_frames = 20
+        self._track_frames = 10
+        self._track_err_q6 = 2 << 6
+        self._peak_lo = 300
+        self._peak_hi = 800
+        self._max_spot_px = 80
+        self._min_spot_px = 2
+
+    # ------------------------------------------------------------------ parameters
+    def define_params(self, p):
+        p.define("apt_kp", "float", 0.0, 0.0, 2.0, "1",
+                 "proportional gain (per frame, velocity form)")
+        p.define("apt_ki", "float", 98.0, 0.0, 200.0, "1/s", "integral gain")
+        p.define("apt_kii", "float", 7200.0, 0.0, 20000.0, "1/s^2",
+                 "rate-integrator gain (type-2 loop: ramps without lag)")
+        p.define("apt_ref_x", "float", 640.0, 0.0, 1279.0, "px", "boresight column")
+        p.define("apt_ref_y", "float", 512.0, 0.0, 1023.0, "px", "boresight row")
+        p.define("apt_ifov_urad", "float", 100.0, 10.0, 1000.0, "urad/px", "camera pixel angle")
+        p.define("apt_sign_x", "int", 1, -1, 1, "", "camera x to FSM x sign (+1/-1)")
+        p.define("apt_sign_y", "int", 1, -1, 1, "", "camera y to FSM y sign (+1/-1)")
+        p.define("apt_slew_urad", "float", 500.0, 1.0, 35000.0, "urad/frame",
+                 "largest mirror step per frame")
+        p.define("apt_snr_min_dn", "int", 20, 2, 1000, "DN", "least spot peak above background")
+        p.define("apt_search_snr_dn", "int", 6, 1, 500, "DN",
+                 "least peak above background in the 8x8-binned SEARCH frame (bins average: "
+                 "a hot pixel stays below ~4 DN at the SEARCH exposures)")
+        p.define("apt_thr_min_dn", "int", 12, 1, 500, "DN",
+                 "least centroid threshold above background")
+        p.define("apt_max_spot_px", "int", 80, 1, 1024, "px", "largest valid spot (pixels)")
+        p.define("apt_min_spot_px", "int", 2, 1, 64, "px",
+                 "smallest valid spot (pixels): rejects single hot pixels")
+        p.define("apt_lost_frames", "int", 20, 1, 1000, "frames",
+                 "invalid frames in TRACK before LOST")
+        p.define("apt_track_frames", "int", 10, 1, 1000, "frames",
+                 "consecutive good frames near boresight before TRACK")
+        p.define("apt_track_err_px", "float", 2.0, 0.1, 8.0, "px", "TRACK entry error")
+        p.define("apt_lost_timeout_s", "float", 10.0, 0.5, 600.0, "s", "LOST before SEARCH")
+        p.define("apt_search_timeout_s", "float", 120.0, 1.0, 3600.0, "s",
+                 "SEARCH before the session ends")
+        p.define("apt_peak_lo_dn", "int", 250, 10, 1000, "DN", "auto-exposure band low")
+        p.define("apt_peak_hi_dn", "int", 750, 20, 1022, "DN", "auto-exposure band high")
+        p.define("apt_offload_frac", "float", 0.5, 0.05, 0.95, "",
+                 "FSM range fraction that triggers an offload request")
+        p.listeners.append(self._param_changed)
+
+    def _param_changed(self, name, value):
+        if name is None or name.startswith("apt_"):
+            self._load_params()
+
+    def _load_params(self):
+        p = self.app.params
+        self._ref_x = int(p["apt_ref_x"] * 64 + 0.5)
+        self._ref_y = int(p["apt_ref_y"] * 64 + 0.5)
+        self._px2code_q8 = int(p["apt_ifov_urad"] * 1e-6 / _FSM_LSB_RAD * 256 + 0.5)
+        self._kp = int(p["apt_kp"] * 256 + 0.5)
+        dt = self.period_us * 1e-6
+        self._kid = int(p["apt_ki"] * dt * 256 + 0.5)
+        self._kiid = int(p["apt_kii"] * dt * dt * 256 + 0.5)
+        self._slew = int(p["apt_slew_urad"] * 1e-6 / _FSM_LSB_RAD * 256)
+        self._sign_x = -1 if p["apt_sign_x"] < 0 else 1
+        self._sign_y = -1 if p["apt_sign_y"] < 0 else 1
+        self._snr_min = p["apt_snr_min_dn"]
+        self._thr_min = p["apt_thr_min_dn"]
+        self._max_spot_px = p["apt_max_spot_px"]
+        self._min_spot_px = p["apt_min_spot_px"]
+        self._lost_frames = p["apt_lost_frames"]
+        self._track_frames = p["apt_track_frames"]
+        self._track_err_q6 = int(p["apt_track_err_px"] * 64)
+        self._peak_lo = p["apt_peak_lo_dn"]
+        self._peak_hi = p["apt_peak_hi_dn"]
+
+    def cmd_set_gains(self, args):
+        self.app.params.set("apt_kp", args["kp"])
+        self.app.params.set("apt_ki", args["ki"])
+        return True, None, {"kp": args["kp"], "ki": args["ki"]}
+
+    # ------------------------------------------------------------------ session hooks
+    def tasks(self):
+        from flight.scheduler import Task
+
+        return [Task("apt", self.period_us, self.tick, budget_us=self.period_us // 2,
+                     critical=False, max_faults=5),
+                Task("adcs_feedback", 200000, self.feedback, offset_us=3000,
+                     budget_us=20000)]
+
+    def start_session(self):
+        self._load_params()
+        self.power.set(_SW_CAMERA, True)
+        self.camera.init()
+        self.camera.set_gain(1.0)
+        self._set_exposure(self.exp_idx)
+        self.fsm.init()
+        self.u_x = 0
+        self.u_y = 0
+        self.fsm.set_codes(0, 0)
+        self.fsm.enable(True)
+        self.power.set(_SW_LASER_525, True)  # our beacon for the ground station
+        self._enter(SEARCH)
+
+    def stop_session(self):
+        self._laser(False)
+        self._park()
+        try:
+            self.power.set(_SW_LASER_525, False)
+            self.power.set(_SW_CAMERA, False)
+        finally:
+            self._enter(IDLE)
+
+    def safe(self):
+        self.stop_session()
+
+    def _park(self):
+        self.u_x = 0
+        self.u_y = 0
+        self.r_x = 0
+        self.r_y = 0
+        try:
+            self.fsm.enable(False)  # commands (0, 0) then drops the high voltage
+        except Exception:
+            self.fsm_errors += 1
+
+    def _laser(self, on):
+        if on == self.laser_on:
+            return
+        try:
+            self.power.set(_SW_LASER_850, on)
+            self.laser_on = on
+            if self.on_laser is not None:
+                self.on_laser(on)
+        except Exception as e:
+            self.app.emit(events.SEV_ERROR, events.EV_POWER_SWITCH_FAULT, "laser850: %r" % (e,))
+
+    def _enter(self, state):
+        old = self.state
+        self.state = state
+        self.state_ticks = 0
+        self.good_run = 0
+        self.bad_run = 0
+        self.strip = 0
+        self.best_peak = 0
+        if state == TRACK:
+            self.acquisitions += 1
+            self.track_since_s = self.app.now_s()
+            self._laser(True)  # downlink only while tracking (DESIGN §3.2)
+        elif old == TRACK:
+            self.track_since_s = None
+            if state == LOST:
+                self.losses += 1
+            self._laser(False)
+        if state == LOST or state == ACQUIRE:
+            # Window on the boresight (LOST) or on the spot just found (ACQUIRE).
+            if state == LOST:
+                self._center_window(self._ref_x, self._ref_y, ACQ_WIN)
+        self.app.emit(events.SEV_INFO, EV_APT_STATE, "%s -> %s" % (STATE_NAMES[old],
+                                                                   STATE_NAMES[state]))
+
+    def _set_exposure(self, idx):
+        if idx < 0:
+            idx = 0
+        elif idx >= len(EXPOSURES_US):
+            idx = len(EXPOSURES_US) - 1
+        self.exp_idx = idx
+        self.camera.set_exposure(EXPOSURES_US[idx])
+
+    def _center_window(self, cx_q6, cy_q6, size):
+        x0 = (cx_q6 >> 6) - (size >> 1)
+        y0 = (cy_q6 >> 6) - (size >> 1)
+        wmax = self.camera.width - size
+        hmax = self.camera.height - size
+        self.win_x0 = 0 if x0 < 0 else (wmax if x0 > wmax else x0)
+        self.win_y0 = 0 if y0 < 0 else (hmax if y0 > hmax else y0)
+
+    # ------------------------------------------------------------------ the 100 Hz tick
+    def tick(self):
+        st = self.state
+        if st == IDLE:
+            return
+        self.state_ticks += 1
+        if self.fsm.fault():
+            self._fsm_fault()
+            return
+        if st == SEARCH:
+            self._search_step()
+            return
+        size = TRACK_WIN if st == TRACK else ACQ_WIN
+        buf = self._trk_buf if st == TRACK else self._acq_buf
+        cam = self.camera
+        try:
+            if not cam.frame_ready():
+                self.stale_frames += 1
+                return
+            ok = cam.read_roi(self.win_x0, self.win_y0, size, size, 1, buf, self._meta)
+        except Exception:
+            self.camera_errors += 1
+            ok = False
+        self.frames += 1
+        if ok:
+            ok = self._centroid(buf, size)
+        if ok:
+            self.valid_frames += 1
+            self.bad_run = 0
+            self._control()
+            self._auto_exposure()
+            if st == TRACK:
+                return
+            if st == LOST:
+                self._enter(ACQUIRE)
+                return
+            # ACQUIRE: follow the spot, go to TRACK once it sits on the boresight.
+            ex = self.spot_x - self._ref_x
+            ey = self.spot_y - self._ref_y
+            te = self._track_err_q6
+            if -te < ex < te and -te < ey < te:
+                self.good_run += 1
+                if self.good_run >= self._track_frames:
+                    self._center_window(self._ref_x, self._ref_y, TRACK_WIN)
+                    self._enter(TRACK)
+                    return
+            else:
+                self.good_run = 0
+            self._center_window(self.spot_x, self.spot_y, ACQ_WIN)
+            return
+        self.invalid_frames += 1
+        self.bad_run += 1
+        self.valid = False
+        if st == TRACK:
+            if self.bad_run >= self._lost_frames:
+                self._enter(LOST)
+        elif st == ACQUIRE:
+            if self.bad_run >= self._lost_frames:
+                self._enter(SEARCH)
+        elif st == LOST:
+            if self.state_ticks * self.period_us >= self.app.params["apt_lost_timeout_s"] * 1e6:
+                self._enter(SEARCH)
+
+    def _centroid(self, buf, size):
+        """Background-subtracted, thresholded centre of gravity of the window.
+
+        Sets spot_x/spot_y (q6 sensor px), peak, bg, spot_px; returns validity.
+        """
+        n = size * size
+        # Background: mean of the first and last rows (the spot sits inside the window).
+        s = 0
+        i = 0
+        while i < size:
+            s += buf[i] + buf[n - size + i]
+            i += 1
+        bg = s // (2 * size)
+        mx = max(buf)
+        self.bg = bg
+        self.peak = mx
+        amp = mx - bg
+        if amp < self._snr_min:
+            return False
+        thr = bg + (amp >> 2)  # 25 % of the peak above background
+        if thr < bg + self._thr_min:
+            thr = bg + self._thr_min
+        sw = 0
+        sx = 0
+        sy = 0
+        cnt = 0
+        r = 0
+        i = 0
+        while r < size:
+            c = 0
+            while c < size:
+                v = buf[i] - thr
+                if v > 0:
+                    sw += v
+                    sx += v * c
+                    sy += v * r
+                    cnt += 1
+                c += 1
+                i += 1
+            r += 1
+        self.spot_px = cnt
+        if cnt < self._min_spot_px or cnt > self._max_spot_px:
+            return False
+        # (x0 + sx/sw + 0.5) in q6, with the division split to stay in small ints.
+        qx = sx // sw
+        qy = sy // sw
+        self.spot_x = ((self.win_x0 + qx) << 6) + (((sx - qx * sw) << 6) // sw) + 32
+        self.spot_y = ((self.win_y0 + qy) << 6) + (((sy - qy * sw) << 6) // sw) + 32
+        self.valid = True
+        return True
+
+    def _control(self):
+        k = self._px2code_q8
+        ex = ((self.spot_x - self._ref_x) * k) >> 6
+        ey = ((self.spot_y - self._ref_y) * k) >> 6
+        if self._sign_x < 0:
+            ex = -ex
+        if self._sign_y < 0:
+            ey = -ey
+        if ex > _E_CLAMP:
+            ex = _E_CLAMP
+        elif ex < -_E_CLAMP:
+            ex = -_E_CLAMP
+        if ey > _E_CLAMP:
+            ey = _E_CLAMP
+        elif ey < -_E_CLAMP:
+            ey = -_E_CLAMP
+        kp = self._kp
+        kid = self._kid
+        kiid = self._kiid
+        rx = self.r_x + ((kiid * ex) >> 8)
+        ry = self.r_y + ((kiid * ey) >> 8)
+        dx = ((kp * (ex - self.e_x) + kid * ex) >> 8) + rx
+        dy = ((kp * (ey - self.e_y) + kid * ey) >> 8) + ry
+        self.e_x = ex
+        self.e_y = ey
+        sl = self._slew
+        limited_x = True
+        limited_y = True
+        if dx > sl:
+            dx = sl
+        elif dx < -sl:
+            dx = -sl
+        else:
+            limited_x = False
+        if dy > sl:
+            dy = sl
+        elif dy < -sl:
+            dy = -sl
+        else:
+            limited_y = False
+        ux = self.u_x + dx
+        uy = self.u_y + dy
+        if ux > _U_MAX:
+            ux = _U_MAX
+            limited_x = True
+        elif ux < _U_MIN:
+            ux = _U_MIN
+            limited_x = True
+        if uy > _U_MAX:
+            uy = _U_MAX
+            limited_y = True
+        elif uy < _U_MIN:
+            uy = _U_MIN
+            limited_y = True
+        if not limited_x:  # anti-windup: the rate integrator holds while limited
+            self.r_x = rx
+        if not limited_y:
+            self.r_y = ry
+        self.u_x = ux
+        self.u_y = uy
+        try:
+            self.fsm.set_codes(ux >> 8, uy >> 8)
+        except Exception:
+            self.fsm_errors += 1
+
+    def _auto_exposure(self):
+        if self._ae_wait > 0:
+            self._ae_wait -= 1
+            return
+        amp = self.peak
+        if amp >= self.camera.pixel_max - 1:
+            self.saturated += 1
+        if amp > self._peak_hi:
+            self._set_exposure(self.exp_idx - 1)
+            self._ae_wait = 3  # the change shows a frame or two later
+        elif amp < self._peak_lo and self.exp_idx < len(EXPOSURES_US) - 1:
+            self._set_exposure(self.exp_idx + 1)
+            self._ae_wait = 3
+
+    # ------------------------------------------------------------------ SEARCH
+    def _search_step(self):
+        """One horizontal strip of the 8x8-binned full frame per tick (8 ticks a frame)."""
+        cam = self.camera
+        buf = self._search_buf
+        y0 = self.strip * SEARCH_STRIP_ROWS * SEARCH_BIN
+        try:
+            ok = cam.read_roi(0, y0, 160, SEARCH_STRIP_ROWS, SEARCH_BIN, buf, self._meta)
+        except Exception:
+            self.camera_errors += 1
+            ok = False
+        self.frames += 1
+        if ok:
+            mx = max(buf)
+            if mx > self.best_peak:
+                n = len(buf)
+                bg = sum(buf) // n
+                if mx - bg >= self.app.params["apt_search_snr_dn"]:
+                    i = 0
+                    while buf[i] != mx:
+                        i += 1
+                    self.best_peak = mx
+                    self.best_x = (i % 160) * SEARCH_BIN + SEARCH_BIN // 2
+                    self.best_y = y0 + (i // 160) * SEARCH_BIN + SEARCH_BIN // 2
+        self.strip += 1
+        if self.strip * SEARCH_STRIP_ROWS * SEARCH_BIN >= cam.height:
+            self.strip = 0
+            if self.best_peak:
+                self._enter(ACQUIRE)
+                self._center_window(self.best_x << 6, self.best_y << 6, ACQ_WIN)
+                return
+            if self.state_ticks * self.period_us >= \
+                    self.app.params["apt_search_timeout_s"] * 1e6:
+                self.app.emit(events.SEV_WARN, EV_APT_BEACON_TIMEOUT,
+                              "no beacon: ending the session")
+                self.app.modes.request("STANDBY", "beacon not found")
+                return
+            # A whole frame without a spot: try a longer exposure next time (up to
+            # ~2.5 ms: beyond, hot pixels in the binned frame rival a faint spot).
+            if EXPOSURES_US[self.exp_idx] < 2560:
+                self._set_exposure(self.exp_idx + 2)
+
+    def _fsm_fault(self):
+        self.app.emit(events.SEV_ERROR, EV_APT_FSM_FAULT, "FSM driver fault: parked")
+        self._laser(False)
+        self._park()
+        self._enter(IDLE)
+
+    # ------------------------------------------------------------------ ADCS feedback
+    def error_urad(self):
+        """Line-of-sight error seen by the payload = mirror deflection + residual (µrad).
+
+        What the platform must correct (ADCS feedback, DESIGN §3.3)."""
+        lsb = _FSM_LSB_RAD * 1e6 / 256
+        res_k = self.app.params["apt_ifov_urad"] / 64
+        rx = (self.spot_x - self._ref_x) * res_k if self.valid else 0.0
+        ry = (self.spot_y - self._ref_y) * res_k if self.valid else 0.0
+        return self.u_x * lsb + self._sign_x * rx, self.u_y * lsb + self._sign_y * ry
+
+    def feedback(self):
+        st = self.state
+        if st not in (ACQUIRE, TRACK):
+            return
+        ex, ey = self.error_urad()
+        frac = self.app.params["apt_offload_frac"]
+        lim = frac * _U_MAX
+        offload = abs(self.u_x) > lim or abs(self.u_y) > lim
+        if offload:
+            self.offload_requests += 1
+            if self.offload_requests == 1 or self.offload_requests % 50 == 0:
+                self.app.emit(events.SEV_INFO, EV_APT_OFFLOAD, "FSM near its range",
+                              [self.offload_requests])
+        self.app.send_adcs({"err_x_urad": ex, "err_y_urad": ey, "valid": self.valid,
+                            "state": STATE_NAMES[st], "offload": offload,
+                            "fsm_x_urad": self.u_x * _FSM_LSB_RAD * 1e6 / 256,
+                            "fsm_y_urad": self.u_y * _FSM_LSB_RAD * 1e6 / 256})
+
+    # ------------------------------------------------------------------ telemetry
+    def hk(self, d):
+        ex = (self.spot_x - self._ref_x) * self.app.params["apt_ifov_urad"] / 64
+        ey = (self.spot_y - self._ref_y) * self.app.params["apt_ifov_urad"] / 64
+        d["apt_state"] = STATE_NAMES[self.state]
+        d["apt"] = {"state": STATE_NAMES[self.state], "valid": self.valid,
+                    "res_x_urad": ex if self.valid else None,
+                    "res_y_urad": ey if self.valid else None,
+                    "fsm_codes": [self.u_x >> 8, self.u_y >> 8],
+                    "exposure_us": EXPOSURES_US[self.exp_idx], "peak_dn": self.peak,
+                    "frames": self.frames, "valid_frames": self.valid_frames,
+                    "invalid_frames": self.invalid_frames, "stale_frames": self.stale_frames,
+                    "camera_errors": self.camera_errors, "fsm_errors": self.fsm_errors,
+                    "acquisitions": self.acquisitions, "losses": self.losses,
+                    "offload_requests": self.offload_requests, "laser850": self.laser_on}

@@ -1,0 +1,346 @@
+"""Comparator-level management (DESIGN §3.5, paper App. A, Fig. A1).
+
+The comparator turns SiPM avalanches into bits; its level is chosen where the bit error
+rate is lowest and kept there while the received power changes ×10 over a pass.
+
+1. NOISE_SWEEP (session start, before signal): binary search for the lowest level whose
+   noise-trigger rate (framer TRIGGERS counter) is below ``comp_noise_max_hz`` — the lower
+   bound of every later sweep.  Skipped if packets are already arriving.
+2. WAIT_SIGNAL: level parked at the a-priori level ``comp_start_code`` (the optimum of the
+   last calibration — the dashed line of Fig. A1, which hardly moves with power — but at
+   least the noise floor + margin) until the framer has seen packets for
+   ``comp_presweep_windows`` windows: the link locks at once on a usable level, and the
+   sweep starts.
+3. SWEEP (with signal): a coarse sweep from the noise floor to full scale, then a fine
+   sweep around the best coarse level, one 100 ms framer window per level; BER from the
+   preamble bit errors (64 known bits per packet).  The level chosen is the centre of the
+   widest run of levels with BER ≤ ``comp_ber_target`` (or the lowest-BER level when none
+   qualifies).  Calibrating at the start of a pass — lowest power, narrowest window —
+   puts that centre on the optimum, which hardly moves with power (Fig. A1).
+4. TRACK: slow dither (±``comp_dither_codes``, ``comp_dither_windows`` windows each side);
+   the level steps (bounded) toward the side with significantly fewer errors.  BER above
+   ``comp_ber_recal`` for ``comp_recal_windows`` windows, or COMP_CALIBRATE, re-calibrates.
+"""
+
+from flight import events
+from flight.compat import const
+
+OFF = const(0)
+NOISE_SWEEP = const(1)
+WAIT_SIGNAL = const(2)
+SWEEP = const(3)
+TRACK = const(4)
+STATE_NAMES = ("OFF", "NOISE_SWEEP", "WAIT_SIGNAL", "SWEEP", "TRACK")
+
+EV_COMP_CALIBRATED = const(0x68)
+EV_COMP_RECAL = const(0x69)
+EV_COMP_ERROR = const(0x6A)
+events.register(EV_COMP_CALIBRATED, "COMP_CALIBRATED")
+events.register(EV_COMP_RECAL, "COMP_RECALIBRATE")
+events.register(EV_COMP_ERROR, "COMP_ERROR")
+
+PREAMBLE_BITS = const(64)
+_MIN_PACKETS = const(50)  # packets in a window before its BER means anything
+
+
+class ComparatorControl:
+    name = "comparator"
+
+    def __init__(self, app, dac, framer_ctl, period_us=100000):
+        self.app = app
+        self.dac = dac
+        self.fc = framer_ctl
+        self.period_us = period_us
+        self.code_max = getattr(dac, "code_max", 4095)
+        self.handlers = {"COMP_CALIBRATE": self.cmd_calibrate}
+        self.state = OFF
+        self.code = 0
+        self.noise_floor = 0
+        self._lo = 0
+        self._hi = 0
+        self._settle = 0
+        self._sweep_codes = []
+        self._sweep_ber = []
+        self._sweep_i = 0
+        self._fine = False
+        self.window_lo = None
+        self.window_hi = None
+        self.best_code = None
+        self.cal_start_s = None
+        self.cal_duration_s = None
+        self.calibrations = 0
+        self._dither_phase = 0
+        self._dither_n = 0
+        self._acc = [0, 0, 0, 0]  # errors-, bits-, errors+, bits+
+        self._bad_windows = 0
+        self._seen = 0
+        self.dither_moves = 0
+        self.dac_errors = 0
+
+    def define_params(self, p):
+        p.define("comp_noise_max_hz", "float", 1000.0, 1.0, 1e8, "1/s",
+                 "noise-trigger rate defining the noise floor")
+        p.define("comp_floor_margin_codes", "int", 20, 0, 1000, "codes",
+                 "parking level above the noise floor while waiting for signal")
+        p.define("comp_start_code", "int", 570, 0, 4095, "codes",
+                 "a-priori level (updated by every calibration; PARAM_SAVE keeps it)")
+        p.define("comp_presweep_windows", "int", 5, 1, 100, "windows",
+                 "windows with packets at the a-priori level before the sweep starts")
+        p.define("comp_coarse_steps", "int", 24, 4, 64, "", "levels of the coarse sweep")
+        p.define("comp_fine_steps", "int", 12, 0, 64, "", "levels of the fine sweep")
+        p.define("comp_ber_target", "float", 1e-3, 1e-9, 0.1, "", "acceptable BER")
+        p.define("comp_dither_codes", "int", 16, 1, 400, "codes", "tracking dither amplitude")
+        p.define("comp_dither_windows", "int", 10, 1, 600, "windows",
+                 "windows on each side of a dither cycle")
+        p.define("comp_ber_recal", "float", 5e-3, 1e-6, 0.5, "",
+                 "BER that triggers a re-calibration when it persists")
+        p.define("comp_recal_windows", "int", 30, 1, 6000, "windows",
+                 "persistence of a high BER before re-calibration")
+
+    def cmd_calibrate(self, args):
+        self._begin_sweep("TC")
+        return True, None, None
+
+    def busy(self, cmd, args):
+        if cmd.name == "COMP_CALIBRATE" and self.state in (NOISE_SWEEP, SWEEP):
+            return "comparator calibration in progress"
+        return None
+
+    def tasks(self):
+        from flight.scheduler import Task
+
+        return [Task("comparator", self.period_us, self.update, offset_us=4000,
+                     budget_us=10000, max_faults=5)]
+
+    # ------------------------------------------------------------------ session hooks
+    def start_session(self):
+        self.dac.init()
+        self.noise_floor = 0
+        self._lo = 0
+        self._hi = self.code_max
+        self._settle = 1
+        self.state = NOISE_SWEEP
+        self._set(self._mid())
+
+    def stop_session(self):
+        self.state = OFF
+
+    def safe(self):
+        self.state = OFF
+
+    def _mid(self):
+        return (self._lo + self._hi) // 2
+
+    def _set(self, code):
+        code = 0 if code < 0 else (self.code_max if code > self.code_max else code)
+        try:
+            self.dac.set_code(code)
+            self.code = code
+        except Exception as e:
+            self.dac_errors += 1
+            if self.dac_errors == 1 or self.dac_errors % 100 == 0:
+                self.app.emit(events.SEV_WARN, EV_COMP_ERROR, "DAC: %r" % (e,))
+
+    # ------------------------------------------------------------------ 100 ms update
+    def update(self):
+        st = self.state
+        if st == OFF or not self.fc.window_valid:
+            return
+        w = self.fc.last_window
+        packets = w[0] + w[1]
+        if self._settle > 0:  # the first window after a level change is mixed
+            self._settle -= 1
+            return
+        if st == NOISE_SWEEP:
+            self._noise_step(w, packets)
+        elif st == WAIT_SIGNAL:
+            if packets >= _MIN_PACKETS:
+                self._seen += 1
+                if self._seen >= self.app.params["comp_presweep_windows"]:
+                    self._begin_sweep("signal")
+            else:
+                self._seen = 0
+        elif st == SWEEP:
+            self._sweep_step(w, packets)
+        elif st == TRACK:
+            self._track_step(w, packets)
+
+    def _noise_step(self, w, packets):
+        if packets > 0:  # signal already there: no noise measurement possible
+            self.noise_floor = 0
+            self._wait_signal()
+            return
+        rate = w[6] * 1000000 / self.period_us
+        if rate > self.app.params["comp_noise_max_hz"]:
+            self._lo = self.code + 1
+        else:
+            self._hi = self.code
+        if self._lo >= self._hi:
+            self.noise_floor = self._hi
+            self._wait_signal()
+            return
+        self._set(self._mid())
+
+    def _wait_signal(self):
+        p = self.app.params
+        self.state = WAIT_SIGNAL
+        self._seen = 0
+        floor = self.noise_floor + p["comp_floor_margin_codes"]
+        start = p["comp_start_code"]
+        self._set(start if start > floor else floor)
+
+    def _begin_sweep(self, why):
+        p = self.app.params
+        n = p["comp_coarse_steps"]
+        lo = self.noise_floor
+        hi = self.code_max
+        step = (hi - lo) / (n - 1) if n > 1 else 0
+        self._sweep_codes = [int(lo + i * step + 0.5) for i in range(n)]
+        self._sweep_ber = []
+        self._sweep_i = 0
+        self._fine = False
+        self.state = SWEEP
+        self.cal_start_s = self.app.now_s()
+        if why != "signal":
+            self.app.emit(events.SEV_INFO, EV_COMP_RECAL, "calibration: " + why)
+        self._set(self._sweep_codes[0])
+        self._settle = 0
+
+    def _sweep_step(self, w, packets):
+        if packets >= _MIN_PACKETS:
+            ber = w[3] / (PREAMBLE_BITS * packets)
+            # Packets lost to sync (gaps) count as fully errored bits: BER reflects them.
+            gaps = w[2]
+            if gaps:
+                ber = (w[3] + gaps * PREAMBLE_BITS // 2) / (PREAMBLE_BITS * (packets + gaps))
+        else:
+            ber = 0.5
+        self._sweep_ber.append(ber)
+        self._sweep_i += 1
+        if self._sweep_i < len(self._sweep_codes):
+            self._set(self._sweep_codes[self._sweep_i])
+            return
+        codes = self._sweep_codes
+        bers = self._sweep_ber
+        if not self._fine:
+            self._coarse_codes = codes
+            self._coarse_ber = bers
+            nf = self.app.params["comp_fine_steps"]
+            ib = self._best_index(bers)
+            if nf > 0 and len(codes) > 1:
+                lo = codes[ib - 1] if ib > 0 else codes[0]
+                hi = codes[ib + 1] if ib + 1 < len(codes) else codes[-1]
+                step = (hi - lo) / (nf - 1) if nf > 1 else 0
+                self._sweep_codes = [int(lo + i * step + 0.5) for i in range(nf)]
+                self._sweep_ber = []
+                self._sweep_i = 0
+                self._fine = True
+                self._set(self._sweep_codes[0])
+                return
+        self._choose(codes, bers)
+
+    @staticmethod
+    def _best_index(bers):
+        best = 0
+        for i in range(1, len(bers)):
+            if bers[i] < bers[best]:
+                best = i
+        return best
+
+    def _choose(self, codes, bers):
+        target = self.app.params["comp_ber_target"]
+        # Widest run of consecutive acceptable levels.
+        best_run = None
+        i = 0
+        n = len(codes)
+        while i < n:
+            if bers[i] <= target:
+                j = i
+                while j + 1 < n and bers[j + 1] <= target:
+                    j += 1
+                if best_run is None or codes[j] - codes[i] > codes[best_run[1]] - codes[best_run[0]]:
+                    best_run = (i, j)
+                i = j + 1
+            else:
+                i += 1
+        ib = self._best_index(bers)
+        self.best_code = codes[ib]
+        if best_run is not None:
+            self.window_lo = codes[best_run[0]]
+            self.window_hi = codes[best_run[1]]
+            chosen = (self.window_lo + self.window_hi) // 2
+        else:
+            self.window_lo = self.window_hi = None
+            chosen = codes[ib]
+        self.calibrations += 1
+        self.cal_duration_s = self.app.now_s() - self.cal_start_s
+        self.state = TRACK
+        self._dither_phase = 0
+        self._dither_n = 0
+        self._acc = [0, 0, 0, 0]
+        self._bad_windows = 0
+        self._set(chosen)
+        self._center = chosen
+        try:  # the next session (and a re-calibration) starts from here
+            self.app.params.set("comp_start_code", chosen)
+        except ValueError:
+            pass
+        self.app.emit(events.SEV_INFO, EV_COMP_CALIBRATED,
+                      "level %d (window %r..%r, best %d) in %.1f s" % (
+                          chosen, self.window_lo, self.window_hi, codes[ib],
+                          self.cal_duration_s), [chosen])
+
+    def _track_step(self, w, packets):
+        p = self.app.params
+        ber = w[3] / (PREAMBLE_BITS * packets) if packets >= _MIN_PACKETS else None
+        if ber is None or ber > p["comp_ber_recal"]:
+            self._bad_windows += 1
+            if self._bad_windows >= p["comp_recal_windows"]:
+                self._begin_sweep("BER degraded")
+                return
+        else:
+            self._bad_windows = 0
+        if ber is None:
+            return
+        # Dither: phase 0 measures at centre - d, phase 1 at centre + d.
+        k = self._dither_phase * 2
+        self._acc[k] += w[3]
+        self._acc[k + 1] += PREAMBLE_BITS * packets
+        self._dither_n += 1
+        d = p["comp_dither_codes"]
+        if self._dither_n < p["comp_dither_windows"]:
+            return
+        self._dither_n = 0
+        if self._dither_phase == 0:
+            self._dither_phase = 1
+            self._set(self._center + d)
+            self._settle = 1
+            return
+        e_lo, b_lo, e_hi, b_hi = self._acc
+        self._acc = [0, 0, 0, 0]
+        self._dither_phase = 0
+        # Step only on a significant difference (enough errors, ratio > 1.5).
+        if e_lo + e_hi >= 20 and b_lo and b_hi:
+            r_lo = e_lo / b_lo
+            r_hi = e_hi / b_hi
+            if r_lo > 1.5 * r_hi:
+                self._center += d
+                self.dither_moves += 1
+            elif r_hi > 1.5 * r_lo:
+                self._center -= d
+                self.dither_moves += 1
+        self._set(self._center - d)
+        self._settle = 1
+
+    def tracking_level(self):
+        """The level the tracker is centred on (what the dither oscillates around)."""
+        return getattr(self, "_center", self.code)
+
+    # ------------------------------------------------------------------ telemetry
+    def hk(self, d):
+        d["comparator"] = {"state": STATE_NAMES[self.state], "code": self.code,
+                           "center": self.tracking_level(), "noise_floor": self.noise_floor,
+                           "window": [self.window_lo, self.window_hi],
+                           "best_code": self.best_code, "cal_duration_s": self.cal_duration_s,
+                           "calibrations": self.calibrations,
+                           "dither_moves": self.dither_moves, "dac_errors": self.dac_errors}

@@ -1,0 +1,317 @@
+"""Simulated payload devices: the hal.interfaces contracts over the physics of sim/.
+
+Each device is a thin adapter; the physics objects live in :class:`hal.sim.world.World`,
+which steps them with the virtual clock.  Fault injection is per device (attributes
+documented on each class) and driven by the world's scenario timeline or by tests.
+"""
+
+from hal.errors import BusError, DeviceFault, SensorError
+from hal.interfaces import (
+    CTR_CRC_ERRORS,
+    CTR_LOCKED,
+    CTR_PACKETS_OK,
+    CTR_PREAMBLE_BIT_ERRORS,
+    CTR_PRBS_BIT_ERRORS,
+    CTR_PRBS_BITS,
+    CTR_SERIAL_GAPS,
+    CTR_SNAPSHOT,
+    CTR_SYNC_LOSSES,
+    CTR_TRIGGERS,
+    COUNTER_MASK,
+    FRAMER_MODES,
+    META_EXPOSURE_US,
+    META_FRAME_COUNTER,
+    META_GAIN_X16,
+    N_COUNTERS,
+    BINNINGS,
+)
+
+
+class SimCamera:
+    """Beacon camera: renders the latest frame's residual on demand (only what is read).
+
+    Faults: ``drop_frames`` (int) — that many next reads return False (bad frame);
+    ``bus_errors`` (int) — that many next reads raise BusError.
+    """
+
+    width = 1280
+    height = 1024
+    pixel_max = 1023
+    exposure_min_us = 10
+    exposure_max_us = 9000
+    gain_min = 1.0
+    gain_max = 8.0
+    max_window_px = 32768
+    frame_period_us = 10000
+    name = "sim-camera"
+
+    def __init__(self, world, model):
+        self.world = world
+        self.model = model
+        self.exposure_us = 1000
+        self.gain_x16 = 16
+        self.frame = 0  # frame counter of the latest complete frame
+        self._returned = -1
+        self.drop_frames = 0
+        self.bus_errors = 0
+        self.reads = 0
+
+    def init(self):
+        self._returned = -1
+
+    def set_exposure(self, us):
+        us = int(us)
+        if not self.exposure_min_us <= us <= self.exposure_max_us:
+            raise ValueError("exposure_us out of range")
+        self.exposure_us = us
+        self.model.set_exposure(us * 1e-6)
+        return us
+
+    def set_gain(self, gain):
+        if not self.gain_min <= gain <= self.gain_max:
+            raise ValueError("gain out of range")
+        g = self.model.set_gain(gain)
+        self.gain_x16 = int(g * 16 + 0.5)
+        return g
+
+    def frame_ready(self):
+        if not self.world.camera_powered():
+            raise DeviceFault("camera not powered")
+        return self.frame != self._returned
+
+    def read_roi(self, x0, y0, w, h, binning, buf, meta):
+        if binning not in BINNINGS or w < 1 or h < 1 or x0 < 0 or y0 < 0:
+            raise ValueError("window")
+        if x0 + w * binning > self.width or y0 + h * binning > self.height:
+            raise ValueError("window outside the sensor")
+        if w * h > self.max_window_px or len(buf) < w * h:
+            raise ValueError("window too large for the buffer")
+        if not self.world.camera_powered():
+            raise DeviceFault("camera not powered")
+        if self.bus_errors:
+            self.bus_errors -= 1
+            raise BusError("injected camera bus error")
+        self.reads += 1
+        meta[META_FRAME_COUNTER] = self.frame & 0xFFFF
+        meta[META_EXPOSURE_US] = self.exposure_us
+        meta[META_GAIN_X16] = self.gain_x16
+        self._returned = self.frame
+        if self.drop_frames:
+            self.drop_frames -= 1
+            return False
+        self.model.read(buf, x0, y0, w, h, binning)
+        return True
+
+
+class SimFsm:
+    """Fast steering mirror driver.  Faults: ``set_driver_fault(on)``; ``bus_errors``."""
+
+    name = "sim-fsm"
+
+    def __init__(self, model):
+        self.model = model
+        self.enabled = False
+        self.bus_errors = 0
+
+    def init(self):
+        self.model.set_enabled(False)
+        self.model.command(0, 0)
+        self.enabled = False
+
+    def enable(self, on):
+        if not on:
+            self.model.command(0, 0)
+            self.model.set_enabled(False)
+            self.enabled = False
+            return
+        if self.model.fault:
+            raise DeviceFault("FSM driver fault")
+        self.model.set_enabled(True)
+        self.enabled = True
+
+    def is_enabled(self):
+        return self.enabled
+
+    def set_codes(self, cx, cy):
+        if not (-32768 <= cx <= 32767 and -32768 <= cy <= 32767):
+            raise ValueError("FSM code out of range")
+        if self.bus_errors:
+            self.bus_errors -= 1
+            raise BusError("injected FSM bus error")
+        self.model.command(cx, cy)
+
+    def fault(self):
+        return self.model.fault
+
+    def set_driver_fault(self, on):
+        self.model.set_fault(on)
+
+
+class SimTempSensor:
+    """Temperature sensor (sim.thermal.TempSensor): faults via ``model.set_fault``."""
+
+    t_min_c = -55.0
+    t_max_c = 125.0
+
+    def __init__(self, model, name):
+        self.model = model
+        self.name = name
+
+    def init(self):
+        pass
+
+    def read_c(self):
+        try:
+            v = self.model.read()
+        except OSError as e:
+            raise BusError("%s: %s" % (self.name, e))
+        if v != v:
+            raise SensorError("%s: no valid conversion" % self.name)
+        if not self.t_min_c <= v <= self.t_max_c:
+            raise SensorError("%s: %.2f degC outside the plausible range" % (self.name, v))
+        return v
+
+
+class SimBiasSupply:
+    """16-bit bias DAC + read-back monitor (the SiPM sees ``volts``).
+
+    Faults: ``readback_offset_v`` (monitor error), ``bus_errors``.
+    """
+
+    code_max = 65535
+    v_offset = 0.0
+    v_per_code = 0.001  # 1 mV per code: 0 .. 65.535 V (assumed supply range)
+    v_min = 15.0  # hardware-safe limits (assumed): below any breakdown, above the nominal
+    v_max = 40.0
+    name = "sim-bias"
+
+    def __init__(self, world):
+        self.world = world
+        self._code = self._code_for(self.v_min)
+        self.readback_offset_v = 0.0
+        self.bus_errors = 0
+
+    def _code_for(self, v):
+        return int((v - self.v_offset) / self.v_per_code + 0.5)
+
+    def init(self):
+        self._code = self._code_for(self.v_min)
+
+    def volts(self):
+        """The bias actually applied to the SiPM (0 when its switch is off)."""
+        if not self.world.bias_powered():
+            return 0.0
+        return self.v_offset + self._code * self.v_per_code
+
+    def set_code(self, code):
+        v = self.v_offset + code * self.v_per_code
+        if not 0 <= code <= self.code_max or v < self.v_min - 1e-9 or v > self.v_max + 1e-9:
+            raise ValueError("bias code out of range")
+        if self.bus_errors:
+            self.bus_errors -= 1
+            raise BusError("injected bias DAC error")
+        self._code = code
+
+    def set_volts(self, v):
+        if not self.v_min <= v <= self.v_max:
+            raise ValueError("bias volts out of range")
+        self.set_code(self._code_for(v))
+        return self.v_offset + self._code * self.v_per_code
+
+    def code(self):
+        return self._code
+
+    def read_back_v(self):
+        return self.volts() + self.readback_offset_v + self.world.readback_noise()
+
+    def limits(self):
+        return (self.v_min, self.v_max)
+
+
+class SimComparatorDac:
+    """12-bit comparator threshold DAC; code/4095 is the receiver model's level 0..1."""
+
+    code_max = 4095
+    volts_per_code = 1.0 / 4095  # sim.receiver: full scale 1.0 V
+    name = "sim-comparator"
+
+    def __init__(self):
+        self._code = 2048
+        self.bus_errors = 0
+
+    def init(self):
+        self._code = 2048
+
+    def set_code(self, code):
+        if not 0 <= code <= self.code_max:
+            raise ValueError("comparator code out of range")
+        if self.bus_errors:
+            self.bus_errors -= 1
+            raise BusError("injected comparator DAC error")
+        self._code = code
+
+    def code(self):
+        return self._code
+
+
+class SimFramer:
+    """FPGA framer: counters accumulated by the world every 100 ms (sim.framerstats).
+
+    Faults: ``bus_errors`` (read_counters raises BusError), ``fault`` (DeviceFault).
+    """
+
+    MODE_DATA = 0
+    MODE_PRBS = 1
+    MODE_LOOPBACK = 2
+    name = "sim-framer"
+
+    def __init__(self):
+        self.rx = False
+        self.tx = False
+        self.mode = 0
+        self.counters = [0] * N_COUNTERS
+        self.bus_errors = 0
+        self.fault = False
+
+    def init(self):
+        self.rx = False
+        self.tx = False
+        self.mode = 0
+
+    def enable_rx(self, on):
+        self.rx = bool(on)
+
+    def enable_tx(self, on):
+        self.tx = bool(on)
+
+    def set_mode(self, mode):
+        if mode not in FRAMER_MODES:
+            raise ValueError("framer mode")
+        self.mode = mode
+
+    def accumulate(self, c, triggers):
+        """Add one window of sim.framerstats counts (called by the world)."""
+        k = self.counters
+        k[CTR_PACKETS_OK] = (k[CTR_PACKETS_OK] + c["ok"]) & COUNTER_MASK
+        k[CTR_CRC_ERRORS] = (k[CTR_CRC_ERRORS] + c["crc_errors"]) & COUNTER_MASK
+        k[CTR_SERIAL_GAPS] = (k[CTR_SERIAL_GAPS] + c["gaps"]) & COUNTER_MASK
+        k[CTR_PREAMBLE_BIT_ERRORS] = (k[CTR_PREAMBLE_BIT_ERRORS]
+                                      + c["preamble_bit_errors"]) & COUNTER_MASK
+        k[CTR_PRBS_BIT_ERRORS] = (k[CTR_PRBS_BIT_ERRORS] + c["prbs_bit_errors"]) & COUNTER_MASK
+        k[CTR_PRBS_BITS] = (k[CTR_PRBS_BITS] + c["prbs_bits"]) & COUNTER_MASK
+        k[CTR_SYNC_LOSSES] = (k[CTR_SYNC_LOSSES] + c["sync_losses"]) & COUNTER_MASK
+        k[CTR_TRIGGERS] = (k[CTR_TRIGGERS] + triggers) & COUNTER_MASK
+        k[CTR_LOCKED] = 1 if c["locked"] else 0
+        k[CTR_SNAPSHOT] = (k[CTR_SNAPSHOT] + 1) & 0xFFFF
+
+    def read_counters(self, buf):
+        if len(buf) < N_COUNTERS:
+            raise ValueError("counter buffer too small")
+        if self.fault:
+            raise DeviceFault("framer FPGA fault")
+        if self.bus_errors:
+            self.bus_errors -= 1
+            raise BusError("injected framer bus error")
+        k = self.counters
+        for i in range(N_COUNTERS):
+            buf[i] = k[i]

@@ -1,0 +1,315 @@
+"""The simulated pass: every physics model of sim/ on one virtual timeline, exposed to the
+flight code as HAL devices (hal/sim/devices.py), with fault injection and truth records.
+
+Timeline (seconds of simulated time, ``t``; the scenario gives the numbers):
+
+* ``t = 0``          the payload computer boots (SAFE);
+* ``pass_start``     the satellite rises through 20° elevation (DESIGN §5 pass start);
+* the culmination    ``pass_start + duration/2``;
+* beacon/uplink      the ground station's 671 nm beacon and 808 nm uplink are on while the
+                     elevation is above ``beacon_min_el_deg`` (and no drop-out is injected).
+
+The clock calls :meth:`World.step` with every jump of virtual time.  Per step: platform
+pointing (coarse error, drift, jitter, ADCS), FSM dynamics, thermal (every 100 ms), the
+camera frame latch (every 10 ms: the frame shows the residual of its end time), and the
+framer window (every 100 ms: BER from the receiver model at the comparator level, the
+received uplink power and the *true* over-voltage; counters by binomial draws).
+
+MicroPython: this module and the sim/ models it uses are pure Python (math, array).
+"""
+
+import math
+
+from sim import framerstats, geometry, linkbudget, receiver
+from sim.camera import Camera
+from sim.fsm import Fsm
+from sim.pointing import Platform, reference_platform
+from sim.rng import Rng
+from sim.sipm import breakdown_voltage
+from sim.thermal import TempSensor, ThermalScenario
+
+from hal.sim.devices import (
+    SimBiasSupply,
+    SimCamera,
+    SimComparatorDac,
+    SimFramer,
+    SimFsm,
+    SimTempSensor,
+)
+
+SW_CAMERA = 2
+SW_SIPM_BIAS = 3
+SW_FRAMER = 4
+
+FRAME_US = 10000  # DESIGN §5: 100 Hz camera
+WINDOW_US = 100000  # framer counter window, 100 ms (DESIGN §3.1 framer task)
+THERMAL_US = 100000
+
+
+class World:
+    def __init__(self, scenario):
+        sc = dict(scenario)
+        self.scenario = sc
+        seed = sc.get("seed", 1)
+        self.seed = seed
+        self.t = 0.0
+        self.t_us = 0
+        self.pass_ = geometry.Pass(sc.get("max_elevation_deg", 90.0))
+        self.duration_s = self.pass_.duration_above_s(20.0)
+        self.pass_start = sc.get("pass_start_s", 20.0)
+        self.kappa_db = linkbudget.KAPPA_FOG_DB if sc.get("weather") == "fog" \
+            else linkbudget.KAPPA_CLEAR_DB
+        self.beacon_min_el = sc.get("beacon_min_el_deg", 15.0)
+        # Platform pointing (DESIGN §5 reference: 1.5 deg coarse error, drift, jitter).
+        coarse = sc.get("coarse_error_deg")
+        if coarse is None:
+            self.platform = reference_platform(seed, feedback_enabled=sc.get("adcs_feedback", True))
+        else:
+            a = Rng(seed ^ 0x5A5A).uniform() * 2.0 * math.pi
+            e = coarse * math.pi / 180.0
+            self.platform = Platform(seed, initial_error_rad=(e * math.cos(a), e * math.sin(a)),
+                                     feedback_enabled=sc.get("adcs_feedback", True))
+        self.fsm_model = Fsm()
+        self.cam_model = Camera(seed=seed)
+        # Thermal: payload powered at the session start, umbra at the culmination
+        # (sim/thermal.py nominal scenario), in this timeline's seconds.
+        th = sc.get("thermal", {})
+        self.thermal = ThermalScenario(
+            power_on_s=th.get("power_on_s", sc.get("session_start_s", 5.0)),
+            eclipse_entry_s=th.get("eclipse_entry_s", self.pass_start + self.duration_s / 2),
+            heat_rise_k=th.get("heat_rise_k", 15.0), tau_heat_s=th.get("tau_heat_s", 90.0),
+            eclipse_delta_k=th.get("eclipse_delta_k", -10.0),
+            tau_eclipse_s=th.get("tau_eclipse_s", 300.0))
+        self.sensors = [TempSensor(self.thermal, seed=seed * 7 + 1),
+                        TempSensor(self.thermal, seed=seed * 7 + 2, offset_k=0.05)]
+        self.rng = Rng(seed * 31 + 7)
+        self.framer_stats = framerstats.FramerStats(self.rng)
+        # HAL devices.
+        self.camera = SimCamera(self, self.cam_model)
+        self.fsm = SimFsm(self.fsm_model)
+        self.temps = [SimTempSensor(s, "sim-temp%d" % i) for i, s in enumerate(self.sensors)]
+        self.bias = SimBiasSupply(self)
+        self.comparator = SimComparatorDac()
+        self.framer = SimFramer()
+        self.board = None
+        self.app = None
+        self._frame_acc = 0
+        self._win_acc = 0
+        self._th_acc = 0.0
+        self.beacon_forced_off_until = -1.0
+        self.reset_requested = False
+        self.faults = sorted(sc.get("faults", []), key=lambda f: f[0])
+        self._fault_i = 0
+        self.fault_log = []
+        self.power_w = 0.0
+        self.ber_true = 0.5
+        self.signal = False
+        self.rec = Recorder()
+        self._rb_rng = Rng(seed * 13 + 3)
+        self.cam_model.set_beacon(False)
+
+    # ------------------------------------------------------------------ wiring
+    def attach(self, board):
+        self.board = board
+        board.camera = self.camera
+        board.fsm = self.fsm
+        board.temps = self.temps
+        board.bias = self.bias
+        board.comparator = self.comparator
+        board.framer = self.framer
+        board.clock.step_hook = self.step
+
+    def install(self, app):
+        """Connect a (new) flight application: ADCS feedback and truth access."""
+        self.app = app
+        app.adcs_hook = self._adcs
+
+    def _adcs(self, body):
+        if body.get("valid"):
+            self.platform.feedback(body["err_x_urad"] * 1e-6, body["err_y_urad"] * 1e-6)
+        if body.get("offload"):
+            self.platform.request_offload(body["fsm_x_urad"] * 1e-6, body["fsm_y_urad"] * 1e-6)
+
+    def camera_powered(self):
+        return self.board.power.get(SW_CAMERA)
+
+    def bias_powered(self):
+        return self.board.power.get(SW_SIPM_BIAS)
+
+    def readback_noise(self):
+        return self._rb_rng.gauss() * 0.002  # assumed ADC monitor noise, 2 mV RMS
+
+    # ------------------------------------------------------------------ truth
+    def pass_time(self):
+        """Seconds from the culmination (sim.geometry.Pass time)."""
+        return self.t - self.pass_start - self.duration_s / 2
+
+    def elevation_deg(self):
+        return self.pass_.elevation_deg(self.pass_time())
+
+    def beacon_visible(self):
+        return self.elevation_deg() >= self.beacon_min_el and self.t >= self.beacon_forced_off_until
+
+    def v_br(self):
+        return breakdown_voltage(self.thermal.temperature())
+
+    def overvoltage(self):
+        return self.bias.volts() - self.v_br()
+
+    def residual(self):
+        p = self.platform
+        f = self.fsm_model
+        return p.err_x - f.theta_x, p.err_y - f.theta_y
+
+    # ------------------------------------------------------------------ stepping
+    def step(self, dt_us):
+        dt = dt_us * 1e-6
+        self.t_us += dt_us
+        self.t = self.t_us * 1e-6
+        self.platform.step(dt)
+        self.fsm_model.step(dt)
+        self._th_acc += dt
+        if self._th_acc >= THERMAL_US * 1e-6:
+            self.thermal.step(self._th_acc)
+            for s in self.sensors:
+                s.step(self._th_acc)
+            self._th_acc = 0.0
+        self._frame_acc += dt_us
+        if self._frame_acc >= FRAME_US:
+            self._frame_acc -= FRAME_US
+            self._frame()
+        self._win_acc += dt_us
+        if self._win_acc >= WINDOW_US:
+            self._win_acc -= WINDOW_US
+            self._window()
+        if self._fault_i < len(self.faults) and self.faults[self._fault_i][0] <= self.t:
+            self._apply_fault(self.faults[self._fault_i])
+            self._fault_i += 1
+
+    def _frame(self):
+        p = self.platform
+        f = self.fsm_model
+        cam = self.cam_model
+        cam.set_pointing(p.err_x, p.err_y, f.theta_x, f.theta_y)
+        self.camera.frame += 1
+        self.rec.frame(self)
+
+    def _window(self):
+        # Beacon and range change slowly: update them with the framer window.
+        vis = self.beacon_visible()
+        cam = self.cam_model
+        cam.set_beacon(vis)
+        tp = self.pass_time()
+        cam.set_range(self.pass_.range_m(tp))
+        el = self.pass_.elevation_rad(tp)
+        cam.set_transmission(10 ** (-linkbudget.atmosphere_loss_db(self.kappa_db, el) / 10.0)
+                             if el > 0 else 0.0)
+        fr = self.framer
+        powered = self.board.power.get(SW_FRAMER) and self.bias_powered()
+        self.power_w = linkbudget.uplink_received_power_w(self.pass_, tp, self.kappa_db) \
+            if vis and el > 0 else 0.0
+        level = self.comparator.code() / 4095.0
+        vov = self.overvoltage()
+        self.signal = self.power_w > 0.0
+        if vov > 0.05:
+            self.ber_true = receiver.ber(level, self.power_w, vov) if self.signal else 0.5
+            noise_hz = receiver.noise_trigger_rate(level, vov)
+        else:  # below breakdown: no avalanches, nothing to detect
+            self.ber_true = 0.5
+            noise_hz = 0.0
+        if powered and fr.rx:
+            c = self.framer_stats.step(self.ber_true, framerstats.MODES[fr.mode],
+                                       signal=self.signal and self.ber_true < 0.5)
+            triggers = int(noise_hz * WINDOW_US * 1e-6)
+            if self.signal and self.ber_true < 0.5:
+                triggers += int(receiver.BIT_RATE * WINDOW_US * 1e-6 / 2)
+            fr.accumulate(c, triggers)
+            self.rec.window(self, c)
+        else:
+            self.rec.window(self, None)
+
+    # ------------------------------------------------------------------ faults
+    def _apply_fault(self, f):
+        t, kind = f[0], f[1]
+        arg = f[2] if len(f) > 2 else None
+        self.fault_log.append((self.t, kind, arg))
+        if kind == "beacon_off":
+            self.beacon_forced_off_until = self.t + float(arg)
+        elif kind == "temp_fault":  # (sensor index, mode) or (index, None) to clear
+            idx, mode = arg
+            self.sensors[idx].set_fault(mode)
+        elif kind == "camera_drop":
+            self.camera.drop_frames += int(arg)
+        elif kind == "fsm_fault":
+            self.fsm.set_driver_fault(bool(arg))
+        elif kind == "framer_bus":
+            self.framer.bus_errors += int(arg)
+        elif kind == "uart_errors":
+            self.board.link.fail_next_reads += int(arg)
+        elif kind == "reset":
+            self.reset_requested = True
+        else:
+            raise ValueError("unknown fault %r" % (kind,))
+
+
+class Recorder:
+    """Truth samples for the metrics: per camera frame and per framer window."""
+
+    def __init__(self):
+        self.frames = []  # (t, res_x, res_y, apt_state, fsm_x, fsm_y, coarse_mag)
+        self.windows = []  # (t, power, level, ber_true, vov_true, ok, crc, gaps, pre_err, link)
+        self.enabled = True
+
+    def frame(self, w):
+        if not self.enabled:
+            return
+        app = w.app
+        st = -1
+        if app is not None:
+            apt = app.payload.get("apt")
+            if apt is not None:
+                st = apt.state
+        p = w.platform
+        f = w.fsm_model
+        self.frames.append((w.t, p.err_x - f.theta_x, p.err_y - f.theta_y, st, f.theta_x,
+                            f.theta_y, p.coarse_error_mag(), w.beacon_visible()))
+
+    def window(self, w, c):
+        if not self.enabled:
+            return
+        app = w.app
+        link = -1
+        bias_state = -1
+        v_target = None
+        comp_state = -1
+        mode = None
+        if app is not None:
+            fc = app.payload.get("framer")
+            if fc is not None:
+                link = fc.link
+            b = app.payload.get("bias")
+            if b is not None:
+                bias_state = b.state
+            cc = app.payload.get("comparator")
+            if cc is not None:
+                comp_state = cc.state
+            mode = app.modes.mode
+            v_target = app.params.get("bias_vov_v") if "bias_vov_v" in app.params.defs else None
+        self.windows.append((w.t, w.power_w, w.comparator.code(), w.ber_true, w.overvoltage(),
+                             c["ok"] if c else 0, c["crc_errors"] if c else 0,
+                             c["gaps"] if c else 0, c["preamble_bit_errors"] if c else 0,
+                             link, bias_state, v_target, w.thermal.temperature(),
+                             w.bias.volts(), comp_state, mode, w.signal, w.elevation_deg()))
+
+
+def make_world(name_or_scenario, seed=1, **overrides):
+    """A World for a scenario name of sim/scenarios.py (or a scenario dict)."""
+    from sim import scenarios
+
+    if isinstance(name_or_scenario, dict):
+        sc = dict(name_or_scenario)
+    else:
+        sc = scenarios.get(name_or_scenario)
+    sc["seed"] = seed
+    sc.update(overrides)
+    return World(sc)

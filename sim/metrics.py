@@ -1,0 +1,176 @@
+"""Figures of one simulated pass (DESIGN §7 keys), computed from the world's truth records.
+
+Definitions (all from the simulator's truth, not from what the flight code measured):
+
+* ``acquisition_time_s``: first TRACK minus the moment the beacon became visible with the
+  session running (the later of beacon-on and session start).
+* ``track_residual_rms_urad``: radial RMS of the true residual (pointing error − FSM
+  deflection) over every camera frame in TRACK, skipping the first 0.5 s of each TRACK
+  interval (the pull-in from the acquisition window).
+* ``track_residual_rms_urad_loop_off``: the same frames with the fine-pointing loop open
+  (FSM parked): the platform's line-of-sight error, i.e. what the loop removed.
+* ``pointing_loss_db``: Eq. 2 with ``track_residual_rms_urad`` and the 67.6 µrad downlink
+  divergence (sim.linkbudget).
+* ``overvoltage_error_*``: true over-voltage (bias − V_br(T_die)) minus the target, over the
+  100 ms windows with the bias loop ACTIVE/HOLD; ``uncorrected``: the bias frozen at its
+  value when the loop first became ACTIVE.
+* ``ber_ratio_chosen_to_best_max``: worst, over 10 s steps of the pass with the comparator
+  tracking and signal present, of BER(chosen level) / BER(best level) (sim.receiver).
+* ``comparator_calibration_s``: length of the first with-signal sweep.
+* ``link_lock_time_s``: framer LOCKED minus the first window where the best-level BER is
+  ≤ 1e-3 with the receiver on.
+* ``packets_ok`` / ``packets_crc_error``: framer counts over the run.
+* ``deadline_misses``: sum over every task of every boot.
+* ``sim_speed_x_realtime``: simulated seconds per wall-clock second.
+"""
+
+import math
+
+from sim import linkbudget, receiver
+from sim.sipm import breakdown_voltage
+
+APT_TRACK = 3
+BIAS_ACTIVE = 2
+BIAS_HOLD = 3
+COMP_TRACK = 4
+LINK_LOCKED = 2
+
+
+def _rms(xs):
+    return math.sqrt(sum(x * x for x in xs) / len(xs)) if xs else None
+
+
+def compute(res):
+    w = res.world
+    rec = w.rec
+    m = {}
+    sc = res.scenario
+    t_session = sc["session_start_s"]
+    # ------------------------------------------------------------ APT
+    frames = rec.frames
+    t_vis = None
+    t_track = None
+    for f in frames:
+        if t_vis is None and f[7] and f[0] >= t_session:
+            t_vis = f[0]
+        if t_track is None and f[3] == APT_TRACK:
+            t_track = f[0]
+    m["acquisition_time_s"] = (t_track - t_vis) if (t_track is not None and t_vis is not None) else None
+    res_sq = []
+    off_sq = []
+    entered = None
+    prev = None
+    for f in frames:
+        if f[3] == APT_TRACK:
+            if prev != APT_TRACK:
+                entered = f[0]
+            if f[0] - entered >= 0.5:
+                res_sq.append(f[1] * f[1] + f[2] * f[2])
+                ox = f[1] + f[4]
+                oy = f[2] + f[5]
+                off_sq.append(ox * ox + oy * oy)
+        prev = f[3]
+    rms = math.sqrt(sum(res_sq) / len(res_sq)) if res_sq else None
+    m["track_residual_rms_urad"] = rms * 1e6 if rms is not None else None
+    m["track_residual_rms_urad_loop_off"] = (math.sqrt(sum(off_sq) / len(off_sq)) * 1e6
+                                             if off_sq else None)
+    m["pointing_loss_db"] = (linkbudget.pointing_loss_db(rms, linkbudget.DOWNLINK.divergence_rad)
+                             if rms is not None else None)
+    m["track_fraction"] = len([f for f in frames if f[3] == APT_TRACK and f[7]]) / max(
+        1, len([f for f in frames if f[7] and f[0] >= t_session]))
+    coarse = [f for f in frames if f[0] >= t_session]
+    m["coarse_error_start_deg"] = math.degrees(coarse[0][6]) if coarse else None
+    m["coarse_error_end_deg"] = math.degrees(coarse[-1][6]) if coarse else None
+    t_below = None
+    for f in coarse:
+        if f[6] < math.radians(0.25):
+            t_below = f[0]
+            break
+    m["coarse_below_0p25deg_s"] = (t_below - t_session) if t_below is not None else None
+    # ------------------------------------------------------------ bias
+    wins = rec.windows
+    err = []
+    unc = []
+    v_frozen = None
+    for r in wins:
+        (t, p, code, ber, vov, ok, crc, gaps, pre, link, bstate, vtarget, t_die, v_bias,
+         cstate, mode, signal, el) = r
+        if bstate in (BIAS_ACTIVE, BIAS_HOLD) and vtarget is not None:
+            if v_frozen is None:
+                v_frozen = v_bias
+            err.append(vov - vtarget)
+            unc.append((v_frozen - breakdown_voltage(t_die)) - vtarget)
+    m["overvoltage_error_rms_mv"] = _rms(err) * 1e3 if err else None
+    m["overvoltage_error_max_mv"] = max(abs(e) for e in err) * 1e3 if err else None
+    m["overvoltage_error_uncorrected_max_mv"] = max(abs(e) for e in unc) * 1e3 if unc else None
+    # ------------------------------------------------------------ comparator and link
+    ratios = []
+    next_t = None
+    t_usable = None
+    t_locked = None
+    ok_total = 0
+    crc_total = 0
+    for r in wins:
+        (t, p, code, ber, vov, ok, crc, gaps, pre, link, bstate, vtarget, t_die, v_bias,
+         cstate, mode, signal, el) = r
+        ok_total += ok
+        crc_total += crc
+        rx_on = link >= 1
+        if t_usable is None and rx_on and signal and vov > 0.05 and int(t * 10) % 5 == 0:
+            b = receiver.ber(receiver.best_level(p, vov), p, vov)
+            if b <= 1e-3:
+                t_usable = t
+        if t_locked is None and link == LINK_LOCKED and t_usable is not None:
+            t_locked = t
+        if cstate == COMP_TRACK and signal and vov > 0.05:
+            if next_t is None or t >= next_t:
+                next_t = math.floor(t / 10.0) * 10.0 + 10.0
+                best = receiver.ber(receiver.best_level(p, vov), p, vov)
+                chosen = receiver.ber(code / 4095.0, p, vov)
+                if best > 0:
+                    ratios.append((t, chosen / best, chosen, best))
+    m["ber_ratio_chosen_to_best_max"] = max(x[1] for x in ratios) if ratios else None
+    m["ber_ratio_steps"] = len(ratios)
+    cal = None
+    for app in res.apps:
+        c = app.payload.get("comparator")
+        if c is not None and c.cal_duration_s is not None:
+            cal = c.cal_duration_s
+            break
+    m["comparator_calibration_s"] = cal
+    m["link_lock_time_s"] = (t_locked - t_usable) if (t_locked is not None and
+                                                     t_usable is not None) else None
+    m["packets_ok"] = ok_total
+    m["packets_crc_error"] = crc_total
+    # ------------------------------------------------------------ scheduler
+    m["deadline_misses"] = sum(t.deadline_misses for app in res.apps for t in app.sched.tasks)
+    m["task_faults"] = sum(t.faults for app in res.apps for t in app.sched.tasks)
+    m["boots"] = len(res.apps)
+    m["sim_speed_x_realtime"] = res.sim_s / res.wall_s if res.wall_s > 0 else None
+    m["sim_duration_s"] = res.sim_s
+    m["wall_time_s"] = res.wall_s
+    return m
+
+
+# Goals of the control issue (issue 5): key -> (op, bound).
+GOALS = {
+    "acquisition_time_s": ("<=", 2.0),
+    "track_residual_rms_urad": ("<=", 10.0),
+    "pointing_loss_db": ("<=", 0.2),
+    "overvoltage_error_rms_mv": ("<=", 20.0),
+    "overvoltage_error_max_mv": ("<=", 60.0),
+    "ber_ratio_chosen_to_best_max": ("<=", 2.0),
+    "comparator_calibration_s": ("<=", 5.0),
+    "link_lock_time_s": ("<=", 1.0),
+    "deadline_misses": ("<=", 0),
+}
+
+
+def verdict(m):
+    """[(key, value, op, bound, holds)] for every goal."""
+    out = []
+    for k, (op, bound) in GOALS.items():
+        v = m.get(k)
+        holds = v is not None and (v <= bound if op == "<=" else v >= bound)
+        out.append((k, v, op, bound, holds))
+    return out

@@ -71,7 +71,10 @@ def test_matches_3d_vectors(max_el, t):
     p = Pass(max_el)
     d, el = vector_range_elevation(max_el, t)
     assert p.range_m(t) == pytest.approx(d, rel=1e-9, abs=1e-3)
-    assert p.elevation_deg(t) == pytest.approx(el, abs=1e-7)
+    # Near the zenith both formulas go through acos/asin of a value ~1, whose rounding
+    # error grows to ~sqrt(eps) rad (~1e-6 deg): compare to 1e-5 deg there.
+    tol = 1e-5 if el > 89.9 else 1e-7
+    assert p.elevation_deg(t) == pytest.approx(el, abs=tol)
 
 
 @pytest.mark.parametrize("max_el", [90.0, 60.0, 35.0, 21.0])

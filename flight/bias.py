@@ -18,6 +18,14 @@ event; for 10, FAULT.
 from flight import events
 from flight.compat import const
 
+try:
+    from typing import TYPE_CHECKING
+except ImportError:  # MicroPython
+    TYPE_CHECKING = False
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any  # noqa: F401  (type comments)
+
 OFF = const(0)
 RAMP = const(1)
 ACTIVE = const(2)
@@ -89,10 +97,10 @@ class BiasControl:
         self.period_us = period_us
         self.state = OFF
         self.handlers = {"BIAS_SET_OVERVOLTAGE": self.cmd_set_overvoltage}
-        self.v_cmd = None
+        self.v_cmd = None  # type: Any
         self.v_target = None
-        self.t_used = None
-        self.t_est = None
+        self.t_used = None  # type: Any
+        self.t_est = None  # type: Any
         self.source = -1  # sensor index in use, -1 none
         self.dtdt = 0.0
         self._t_prev = None

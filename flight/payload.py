@@ -13,7 +13,7 @@ from flight.framer_ctl import FramerControl
 
 def install(app):
     b = app.board
-    mods = {}
+    mods = {}  # type: dict
     if b.bias is not None and b.temps:
         mods["bias"] = BiasControl(app, b.bias, b.temps, b.power)
         app.add_module(mods["bias"])

@@ -20,6 +20,14 @@ MicroPython: this module and the sim/ models it uses are pure Python (math, arra
 
 import math
 
+try:
+    from typing import TYPE_CHECKING
+except ImportError:  # MicroPython
+    TYPE_CHECKING = False
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any  # noqa: F401  (type comments)
+
 from sim import framerstats, geometry, linkbudget, receiver
 from sim.camera import Camera
 from sim.fsm import Fsm
@@ -91,8 +99,8 @@ class World:
         self.bias = SimBiasSupply(self)
         self.comparator = SimComparatorDac()
         self.framer = SimFramer()
-        self.board = None
-        self.app = None
+        self.board = None  # type: Any
+        self.app = None  # type: Any
         self._frame_acc = 0
         self._win_acc = 0
         self._th_acc = 0.0
@@ -230,8 +238,8 @@ class World:
 
     # ------------------------------------------------------------------ faults
     def _apply_fault(self, f):
-        t, kind = f[0], f[1]
-        arg = f[2] if len(f) > 2 else None
+        kind = f[1]
+        arg = f[2] if len(f) > 2 else None  # type: Any
         self.fault_log.append((self.t, kind, arg))
         if kind == "beacon_off":
             self.beacon_forced_off_until = self.t + float(arg)

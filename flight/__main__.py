@@ -88,6 +88,10 @@ def run(board, keyring, world=None, duration_s=None, log=None):
                 if wd.expired():
                     cause = "WATCHDOG"
                     break
+                if world is not None and world.reset_requested:  # injected reset
+                    world.reset_requested = False
+                    cause = "HARD"
+                    break
                 if t_end is not None and clock.elapsed_us >= t_end:
                     return app
         else:

@@ -57,7 +57,7 @@ test-fast: setup
 	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile -m "not slow"
 
 sim: setup
-	$(PY) -m sim --scenario nominal --json out/metrics.json --plots out
+	$(PY) -m sim --scenario nominal --json out/metrics.json --plots out --report out/report.md
 
 bench: setup
 	$(PY) -m bench --out out/bench.json

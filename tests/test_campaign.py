@@ -1,0 +1,98 @@
+"""`python -m sim.campaign`: draws, statistics, parallel passes, failure isolation (issue 7)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sim import campaign, metrics
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_draws_are_reproducible_and_in_range():
+    a = campaign.draw_specs(50, seed=11)
+    assert a == campaign.draw_specs(50, seed=11)
+    assert a != campaign.draw_specs(50, seed=12)
+    assert [s["index"] for s in a] == list(range(50))
+    assert len({s["seed"] for s in a}) == 50
+    assert {s["overrides"]["weather"] for s in a} == {"clear", "fog"}
+    for s in a:
+        ov = s["overrides"]
+        assert 30.0 <= ov["max_elevation_deg"] <= 90.0
+        assert 0.2 <= ov["coarse_error_deg"] <= 1.5
+
+
+@pytest.mark.parametrize("q", [0.0, 0.05, 0.5, 0.95, 1.0])
+def test_quantile_matches_numpy(q):
+    xs = sorted([3.0, 1.0, 7.5, 2.25, 9.0, 4.0, 4.0])
+    assert campaign.quantile(xs, q) == pytest.approx(float(np.quantile(xs, q)))
+    assert campaign.quantile([], q) is None
+
+
+def _fake_run(i, seed, **m):
+    full = {k: 0.0 for k in metrics.GOALS}
+    full.update(m)
+    from sim import report
+
+    return {"index": i, "seed": seed, "overrides": {}, "error": None, "metrics": full,
+            "verdict": report.verdict_dict(full)}
+
+
+def test_distributions_take_the_bad_side():
+    runs = [_fake_run(i, 100 + i, track_residual_rms_urad=float(v), packets_ok=p)
+            for i, (v, p) in enumerate([(5, 900), (8, 1000), (12, 700), (6, 1100)])]
+    runs.append({"index": 4, "seed": 104, "overrides": {}, "error": "RuntimeError: x",
+                 "metrics": None, "verdict": None})
+    d = campaign.distributions(runs)
+    r = d["track_residual_rms_urad"]
+    assert r["n"] == 4 and r["median"] == pytest.approx(7.0)
+    assert r["worst"] == 12.0 and r["worst_index"] == 2 and r["worst_seed"] == 102
+    assert r["p95"] == pytest.approx(float(np.quantile([5, 8, 12, 6], 0.95)))
+    assert r["goal"] == ["<=", 10.0] and r["met"] == 3
+    p = d["packets_ok"]  # higher is better: worst is the minimum, p95 the 5th percentile
+    assert p["higher_is_better"] and p["worst"] == 700 and p["worst_index"] == 2
+    assert p["p95"] == pytest.approx(float(np.quantile([900, 1000, 700, 1100], 0.05)))
+    assert d["link_lock_time_s"]["missing"] == 0
+    assert d["boots"]["n"] == 0 and d["boots"]["missing"] == 4
+
+
+def test_a_pass_that_raises_is_recorded_not_fatal():
+    specs = campaign.draw_specs(2, seed=3, duration_s=3.0, charge_cpu=False)
+    specs[1]["scenario"] = "no-such-scenario"  # make_world raises KeyError in the worker
+    runs = campaign.run_campaign(specs, workers=2, progress=False)
+    assert [r["index"] for r in runs] == [0, 1]
+    assert runs[0]["error"] is None and runs[0]["metrics"]["sim_duration_s"] > 2.9
+    assert runs[1]["error"].startswith("KeyError") and "Traceback" in runs[1]["traceback"]
+    assert runs[1]["metrics"] is None
+
+
+def test_campaign_command_two_passes_two_workers(tmp_path, capsys):
+    out = tmp_path / "camp"
+    rc = campaign.main(["--passes", "2", "--workers", "2", "--seed", "5", "--out", str(out),
+                        "--duration", "25"])
+    assert rc == 0
+    cap = capsys.readouterr()
+    assert "2/2" in cap.err  # per-pass progress lines
+    assert "track_residual_rms_urad" in cap.out and "median" in cap.out
+    doc = json.loads((out / "campaign.json").read_text())
+    assert doc["passes"] == 2 and doc["workers"] == 2 and doc["completed"] == 2
+    assert [r["index"] for r in doc["runs"]] == [0, 1]
+    specs = campaign.draw_specs(2, seed=5)
+    for r, s in zip(doc["runs"], specs, strict=True):
+        assert r["seed"] == s["seed"] and r["overrides"] == s["overrides"]
+        assert r["error"] is None
+        assert r["metrics"]["sim_duration_s"] == pytest.approx(25.0, abs=0.2)
+        assert set(metrics.GOALS) <= set(r["verdict"]["goals"])
+    d = doc["distributions"]
+    for k in campaign.DIST_KEYS:
+        assert {"n", "median", "p95", "worst"} <= set(d[k]), k
+    assert d["packets_ok"]["n"] == 2
+    png = (out / "campaign_hist.png").read_bytes()
+    assert png[:8] == PNG_MAGIC and len(png) > 10000
+
+
+def test_campaign_rejects_bad_arguments(capsys):
+    assert campaign.main(["--passes", "0"]) == 2
+    assert campaign.main(["--scenario", "nope", "--passes", "1"]) == 2
+    assert "known scenarios" in capsys.readouterr().err

@@ -21,6 +21,13 @@ class BadArg(ValueError):
     reason = "BAD_ARG"
 
 
+class WrongMode(ValueError):
+    """A semantic check refusing a command in the current mode (e.g. SET_MODE SESSION
+    from SAFE): the acceptance report says WRONG_MODE, like a mode not in ``modes``."""
+
+    reason = "WRONG_MODE"
+
+
 class Arg:
     def __init__(self, name, atype, unit="", lo=None, hi=None, description="",
                  required=True, default=None, choices=None):

@@ -85,7 +85,7 @@ class EventLog:
             raise ValueError("capacity")
         self.time_fn = time_fn
         self.capacity = capacity
-        self._ring = [None] * capacity
+        self._ring = [None] * capacity  # type: list
         self._head = 0  # index of the oldest unsent entry
         self._count = 0
         self.seq = 0  # events ever emitted (this boot)
@@ -96,9 +96,11 @@ class EventLog:
         self.persist_min_sev = persist_min_sev
         self._unpersisted = []
         self.persist_errors = 0
+        self.persist_dropped = 0
         self.counts = [0, 0, 0, 0]  # per severity
         self._active = 0
         self._active_entries = []
+        self._boot_base = 0
         if storage is not None:
             self._load_persistent()
 
@@ -118,6 +120,8 @@ class EventLog:
         if self.storage is not None and sev >= self.persist_min_sev:
             if len(self._unpersisted) < self.persist_capacity:
                 self._unpersisted.append(entry)
+            else:  # flash unreachable for a long time: bounded, counted
+                self.persist_dropped += 1
         return entry
 
     def pending(self):
@@ -151,6 +155,7 @@ class EventLog:
         return "%s%d" % (self.persist_name, i)
 
     def _read_blob(self, i):
+        """The well-formed records of blob ``i`` (a torn or corrupt blob gives fewer)."""
         raw = self.storage.read(self._blob(i))
         if raw is None:
             return []
@@ -160,7 +165,14 @@ class EventLog:
             return []
         if not isinstance(rec, list):
             return []
-        return rec
+        out = []
+        for r in rec:
+            # Flash may hold anything (bit rot, an older format): keep only records of
+            # the expected shape, so a bad blob costs its entries, never the boot.
+            if isinstance(r, list) and len(r) == 6 and _is_int(r[0]) and _is_int(r[2]) \
+                    and 0 <= r[2] <= SEV_CRITICAL and _is_int(r[3]):
+                out.append(r)
+        return out
 
     def _load_persistent(self):
         try:
@@ -169,50 +181,74 @@ class EventLog:
         except Exception:
             self.persist_errors += 1
             return
-        # The active blob is the one holding the newest entry (highest boot/seq order).
-        def newest(lst):
-            return lst[-1][0] if lst and isinstance(lst[-1], list) and lst[-1] else -1
-
-        self._active = 1 if newest(b) > newest(a) else 0
+        # The active blob is the one holding the newest entry (highest running number).
+        na = _newest(a)
+        nb = _newest(b)
+        self._active = 1 if nb > na else 0
         self._active_entries = b if self._active else a
-        self._boot_base = max(newest(a), newest(b)) + 1
+        self._boot_base = (nb if nb > na else na) + 1
+
+    def _record(self, e):
+        return [self._boot_base + e[0], e[1], e[2], e[3], e[4], e[5] if e[5] is not None else []]
 
     def persistent_log(self):
-        """Entries of the persistent log, oldest first, as maps (dump / TM)."""
+        """Entries of the persistent log, oldest first, as maps (dump / TM).
+
+        Includes the entries still waiting for the next :meth:`flush`, so a dump right
+        after an event shows it.
+        """
         out = []
         try:
-            lists = (self._read_blob(1 - self._active), self._read_blob(self._active))
+            lists = [self._read_blob(1 - self._active), self._read_blob(self._active)]
         except Exception:
             self.persist_errors += 1
-            return out
+            lists = []
+        lists.append([self._record(e) for e in self._unpersisted])
         for lst in lists:
             for rec in lst:
-                if isinstance(rec, list) and len(rec) == 6:
-                    out.append({"n": rec[0], "time": rec[1],
-                                "severity": SEVERITY_NAMES[rec[2]] if 0 <= rec[2] < 4 else "?",
-                                "id": rec[3], "name": EVENT_NAMES.get(rec[3], "EV_%02X" % rec[3]),
-                                "text": rec[4], "args": rec[5]})
+                out.append({"n": rec[0], "time": rec[1], "severity": SEVERITY_NAMES[rec[2]],
+                            "id": rec[3], "name": EVENT_NAMES.get(rec[3], "EV_%02X" % rec[3]),
+                            "text": rec[4], "args": rec[5]})
         return out
 
     def flush(self):
-        """Write events waiting for the persistent log (called from a slow task)."""
+        """Write events waiting for the persistent log (called from a slow task).
+
+        The new state is committed only once every write succeeded: a failed or torn
+        write leaves the entries pending for the next flush, never duplicated.
+        """
         if self.storage is None or not self._unpersisted:
             return 0
         half = self.persist_capacity // 2
-        base = getattr(self, "_boot_base", 0)
+        active = self._active
+        entries = list(self._active_entries)
         try:
             for e in self._unpersisted:
-                if len(self._active_entries) >= half:
+                if len(entries) >= half:
                     # Close the full blob, then start overwriting the other (oldest) one.
-                    self.storage.write(self._blob(self._active), cbor.encode(self._active_entries))
-                    self._active = 1 - self._active
-                    self._active_entries = []
-                self._active_entries.append([base + e[0], e[1], e[2], e[3], e[4],
-                                             e[5] if e[5] is not None else []])
-            self.storage.write(self._blob(self._active), cbor.encode(self._active_entries))
+                    self.storage.write(self._blob(active), cbor.encode(entries))
+                    active = 1 - active
+                    entries = []
+                entries.append(self._record(e))
+            self.storage.write(self._blob(active), cbor.encode(entries))
         except Exception:
             self.persist_errors += 1
             return 0
+        self._active = active
+        self._active_entries = entries
         written = len(self._unpersisted)
         self._unpersisted = []
         return written
+
+
+def _is_int(v):
+    # bool is not an int on MicroPython but is one on CPython: exclude it on both.
+    return isinstance(v, int) and v is not True and v is not False
+
+
+def _newest(lst):
+    n = -1
+    for r in lst:
+        if r[0] > n:
+            n = r[0]
+    return n

@@ -57,15 +57,28 @@ class ModeManager:
         self.transitions += 1
         self.emit(SEV_INFO, EV_MODE_CHANGE, "%s -> %s (%s)" % (old, mode, cause), [old, mode])
 
-    def enter_safe(self, cause):
-        """Always possible, from anywhere; idempotent."""
-        for m in reversed(self.modules):
-            self._call(m, "safe")
-        for sw in SAFE_OFF_ORDER:
+    def _off(self, switches):
+        power = self.power
+        if power is None:
+            return
+        for sw in switches:
             try:
-                self.power.set(sw, False)
+                power.set(sw, False)
             except Exception:  # keep switching the others off
                 pass
+
+    def enter_safe(self, cause):
+        """Always possible, from anywhere; idempotent.
+
+        The lasers go off before anything else — before the modules' ``safe()`` hooks,
+        which may switch their own loads (a framer module turning the framer off must not
+        precede the downlink laser) or fail; then the hooks (bias ramped below breakdown,
+        FSM parked), then the remaining switches in :data:`SAFE_OFF_ORDER`.
+        """
+        self._off(SAFE_OFF_ORDER[:2])
+        for m in reversed(self.modules):
+            self._call(m, "safe")
+        self._off(SAFE_OFF_ORDER)
         self._starting = -1
         self.session_start_time = None
         self.safe_entries += 1

@@ -11,6 +11,7 @@ from flight import cbor
 from flight.slotstore import SlotStore
 
 TYPES = ("int", "float", "bool")
+_INF = float("inf")
 
 
 class ParamError(ValueError):
@@ -40,15 +41,17 @@ class ParamDef:
             raise ParamError("%s: expected bool" % self.name)
         if value is True or value is False or not isinstance(value, (int, float)):
             raise ParamError("%s: expected %s" % (self.name, t))
+        # NaN and infinities first: int(inf) raises OverflowError, which is not a
+        # ParamError and would make one bad stored value discard the whole set.
+        if isinstance(value, float) and (value != value or value in (_INF, -_INF)):
+            raise ParamError("%s: not a finite number" % self.name)
         if t == "int":
             if not isinstance(value, int):
-                if value != value or int(value) != value:
+                if int(value) != value:
                     raise ParamError("%s: expected int" % self.name)
                 value = int(value)
         else:
             value = float(value)
-            if value != value or value in (float("inf"), float("-inf")):
-                raise ParamError("%s: not a finite number" % self.name)
         if value < self.lo or value > self.hi:
             raise ParamError("%s: %r outside [%r, %r] %s" % (self.name, value, self.lo,
                                                             self.hi, self.unit))
@@ -131,7 +134,7 @@ class Params:
         for name, value in stored.items():
             try:
                 self.values[name] = self.validate(name, value)
-            except ParamError as e:
+            except (ValueError, OverflowError) as e:  # ParamError is a ValueError
                 if emit is not None:
                     emit(str(e))
         for fn in self.listeners:

@@ -82,15 +82,22 @@ class SlotStore:
         return best[1]
 
     def save(self, payload):
-        """Write ``payload`` as generation + 1 into the slot not holding the newest."""
-        gen = self.generation + 1
-        if gen > _MAX_GEN:
-            raise ValueError("slot generation exhausted")
-        newest = None
+        """Write ``payload`` as a new generation into the slot not holding the newest.
+
+        The target and the generation come from what the slots hold *now* (not only from
+        the last ``load``), so a save never overwrites the newest valid record, even when
+        no load preceded it or a previous save was torn.
+        """
+        best_gen = -1
+        best_i = -1
         for i in (0, 1):
             got = self._read(i)
-            if got is not None and got[0] == self.generation:
-                newest = i
-        target = 1 if newest == 0 else 0
+            if got is not None and got[0] > best_gen:
+                best_gen = got[0]
+                best_i = i
+        gen = (self.generation if self.generation > best_gen else best_gen) + 1
+        if gen > _MAX_GEN:
+            raise ValueError("slot generation exhausted")
+        target = 1 if best_i == 0 else 0
         self.storage.write(self.names[target], encode_slot(gen, payload))
         self.generation = gen

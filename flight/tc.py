@@ -34,7 +34,8 @@ REASONS = ("CRC", "LENGTH", "HEADER", "AUTH", "REPLAY", "DECODE", "UNKNOWN_OPCOD
 
 class Reject(Exception):
     def __init__(self, reason, detail=""):
-        Exception.__init__(self, reason)
+        # super(), not Exception.__init__: MicroPython's Exception has no __init__ attribute.
+        super().__init__(reason)
         self.reason = reason
         self.detail = detail
 
@@ -48,8 +49,12 @@ class ReplayGuard:
         self.corrupt = False
 
     def load(self):
+        """Restore the marks.  ``corrupt`` stays True if the store is unreadable (the
+        read raised) or holds only invalid slots: the app then raises an event, since
+        counters below the lost mark could be replayed."""
         if self.store is None:
             return
+        self.corrupt = True
         raw = self.store.load()
         self.corrupt = raw is None and self.store.corrupt_slots > 0
         if raw is None:
@@ -210,6 +215,8 @@ class TcPipeline:
         try:
             args = cmd.validate(obj[1])
             app.validate_semantics(cmd, args)
+        except cmddict.WrongMode as e:
+            raise Reject("WRONG_MODE", str(e))
         except ValueError as e:
             raise Reject("BAD_ARG", str(e))
         if app.modes.mode not in cmd.modes:

@@ -5,7 +5,9 @@ ADCS feedback 0x0A4.  Each APID has its own 14-bit sequence count.
 
 Frames go to a bounded output queue drained to the link as fast as it accepts bytes;
 when the queue is full a frame is dropped and counted (``dropped``) — never silently,
-never blocking the scheduler.
+never blocking the scheduler.  The last ``reserve_bytes`` of the queue are kept for
+verification reports: an event burst or an EVENT_LOG_DUMP on a slow link fills the queue
+only up to the reserve, so the acceptance and completion reports still get out.
 """
 
 from flight import cbor, ccsds, cobs
@@ -22,9 +24,10 @@ APID_NAMES = {APID_TC: "tc", APID_HK: "hk", APID_EVENT: "event", APID_VERIFY: "v
 
 
 class TmSender:
-    def __init__(self, link, max_queue_bytes=8192):
+    def __init__(self, link, max_queue_bytes=8192, reserve_bytes=1024):
         self.link = link
         self.max_queue_bytes = max_queue_bytes
+        self.reserve_bytes = reserve_bytes  # only verification reports may use it
         self._queue = []
         self._queued = 0
         self._seq = {}
@@ -44,7 +47,10 @@ class TmSender:
         body = cbor.encode(body_obj)
         pkt = ccsds.build_packet(ccsds.TYPE_TM, apid, self.next_seq(apid), body)
         frame = cobs.encode(pkt) + b"\x00"
-        if self._queued + len(frame) > self.max_queue_bytes:
+        limit = self.max_queue_bytes
+        if apid != APID_VERIFY:
+            limit -= self.reserve_bytes
+        if self._queued + len(frame) > limit:
             self.dropped += 1
             return False
         self._queue.append(frame)

@@ -2,8 +2,10 @@
 
 Definitions (all from the simulator's truth, not from what the flight code measured):
 
-* ``acquisition_time_s``: first TRACK minus the moment the beacon became visible with the
-  session running (the later of beacon-on and session start).
+* ``acquisition_time_s``: first TRACK minus the moment the beacon was in view of a
+  running APT: the later of beacon-on and the APT's first SEARCH (the camera is powered
+  only after the SiPM bias ramp — DESIGN §3.2's safe power order — so a beacon already in
+  view at session start is "in view" for the APT from its first frame).
 * ``track_residual_rms_urad``: radial RMS of the true residual (pointing error − FSM
   deflection) over every camera frame in TRACK, skipping the first 0.5 s of each TRACK
   interval (the pull-in from the acquisition window).
@@ -51,7 +53,7 @@ def compute(res):
     t_vis = None
     t_track = None
     for f in frames:
-        if t_vis is None and f[7] and f[0] >= t_session:
+        if t_vis is None and f[7] and f[0] >= t_session and f[3] >= 1:  # beacon + APT on
             t_vis = f[0]
         if t_track is None and f[3] == APT_TRACK:
             t_track = f[0]
@@ -116,7 +118,7 @@ def compute(res):
         ok_total += ok
         crc_total += crc
         rx_on = link >= 1
-        if t_usable is None and rx_on and signal and vov > 0.05 and int(t * 10) % 5 == 0:
+        if t_usable is None and rx_on and signal and vov > 0.05:
             b = receiver.ber(receiver.best_level(p, vov), p, vov)
             if b <= 1e-3:
                 t_usable = t

@@ -1,9 +1,12 @@
 """Test helpers: a core board (no payload physics) and a TC/TM harness around FlightApp."""
 
-from flight import cbor, ccsds, cobs
+import struct
+
+from flight import cbor, ccsds, cobs, mac
 from flight.app import FlightApp
 from flight.keys import DEV_KEY, DEV_KEY_ID, Keyring
-from flight.tc import encode_tc
+from flight.tc import TRAILER_LEN, encode_tc
+from flight.tm import APID_TC, APID_VERIFY
 from hal.clock import VirtualClock
 from hal.interfaces import Board
 from hal.sim.link import MemLink
@@ -12,25 +15,51 @@ from hal.sim.storage import MemStorage
 from hal.sim.watchdog import SimWatchdog
 
 
-def core_board(storage=None, clock=None):
+def core_board(storage=None, clock=None, temps=None):
     clock = clock or VirtualClock()
-    return Board(link=MemLink(), storage=storage or MemStorage(), power=SimPower(),
-                 watchdog=SimWatchdog(clock), clock=clock, name="core-sim")
+    return Board(link=MemLink(), storage=storage if storage is not None else MemStorage(),
+                 power=SimPower(), watchdog=SimWatchdog(clock), clock=clock, temps=temps,
+                 name="core-sim")
+
+
+def sign_body(key, key_id, counter, body, seq=0, apid=APID_TC, ptype=ccsds.TYPE_TC):
+    """An authenticated packet around an arbitrary (possibly malformed) CBOR ``body``."""
+    data_len = len(body) + TRAILER_LEN + ccsds.PEC_LEN - 1
+    header = ccsds.pack_header(ptype, apid, seq, data_len)
+    trailer = bytes([key_id]) + struct.pack(">I", counter)
+    tag = mac.mac(key, [header, body, trailer])
+    return ccsds.build_packet(ptype, apid, seq, body + trailer + tag)
+
+
+def fix_crc(packet):
+    """``packet`` with its packet error control recomputed (header/body edits stay)."""
+    from flight.crc16 import crc16
+
+    p = bytearray(packet)
+    struct.pack_into(">H", p, len(p) - 2, crc16(bytes(p[:-2])))
+    return bytes(p)
 
 
 class Harness:
     """A booted FlightApp and an OBC side that sends TCs and collects TM."""
 
-    def __init__(self, storage=None, keys=None, boot=True):
-        self.board = core_board(storage)
+    def __init__(self, storage=None, keys=None, boot=True, temps=None, modules=(),
+                 counter=0):
+        self.board = core_board(storage, temps=temps)
         self.keys = keys or {DEV_KEY_ID: DEV_KEY}
         self.app = FlightApp(self.board, keyring=Keyring(dict(self.keys)))
-        self.counter = 0
+        for m in modules:
+            self.app.add_module(m)
+        self.counter = counter
         self.seq = 0
         self.tm = []  # (apid, seq, body)
         self._deframer = cobs.Deframer(max_frame=8192)
         if boot:
             self.app.boot()
+
+    def reboot(self, **kw):
+        """A new payload on the same storage (power cycle); the OBC keeps its counter."""
+        return Harness(storage=self.board.storage, keys=self.keys, counter=self.counter, **kw)
 
     def packet(self, opcode, args=None, key_id=None, counter=None, key=None):
         if counter is None:
@@ -39,7 +68,18 @@ class Harness:
         kid = key_id if key_id is not None else self.app.keyring.active
         key = key or self.keys.get(kid, DEV_KEY)
         self.seq = (self.seq + 1) & 0x3FFF
-        return encode_tc(key, kid, counter, opcode, args or {}, seq=self.seq)
+        return encode_tc(key, kid, counter, opcode, args if args is not None else {},
+                         seq=self.seq)
+
+    def body_packet(self, body, counter=None, key_id=None, key=None):
+        """A correctly authenticated TC around the raw CBOR octets ``body``."""
+        if counter is None:
+            self.counter += 1
+            counter = self.counter
+        kid = key_id if key_id is not None else self.app.keyring.active
+        key = key or self.keys.get(kid, DEV_KEY)
+        self.seq = (self.seq + 1) & 0x3FFF
+        return sign_body(key, kid, counter, body, seq=self.seq)
 
     def send_raw(self, packet, framed=False):
         self.board.link.inject(packet if framed else cobs.encode(packet) + b"\x00")
@@ -53,15 +93,20 @@ class Harness:
         self.app.run_for(us)
         self.collect()
 
+    def settle(self, us=1100000):
+        """Run past the next housekeeping tick (events flushed), then forget the TM."""
+        self.run(us)
+        self.tm = []
+
     def collect(self):
         for pkt in self._deframer.feed(self.board.link.take()):
             h, body = ccsds.parse_packet(pkt, ptype=ccsds.TYPE_TM)
             self.tm.append((h[ccsds.H_APID], h[ccsds.H_SEQ_COUNT], cbor.decode(body)))
 
     def reports(self, clear=True):
-        out = [b for a, s, b in self.tm if a == 0x0A3]
+        out = [b for a, s, b in self.tm if a == APID_VERIFY]
         if clear:
-            self.tm = [t for t in self.tm if t[0] != 0x0A3]
+            self.tm = [t for t in self.tm if t[0] != APID_VERIFY]
         return out
 
     def of(self, apid):

@@ -12,6 +12,7 @@ from hal.errors import BusError
 class MemLink:
     def __init__(self, tx_capacity=1 << 20):
         self._rx = bytearray()
+        self._rpos = 0  # octets of _rx already read (MicroPython cannot del a slice)
         self._tx = bytearray()
         self.tx_capacity = tx_capacity
         self.fail_next_reads = 0
@@ -26,12 +27,24 @@ class MemLink:
         if self.fail_next_reads:
             self.fail_next_reads -= 1
             raise BusError("injected UART error")
-        n = min(len(buf), len(self._rx))
+        p = self._rpos
+        n = min(len(buf), len(self._rx) - p)
         if n:
-            buf[:n] = self._rx[:n]
-            del self._rx[:n]
+            buf[:n] = self._rx[p:p + n]
+            p += n
             self.rx_bytes += n
+            if p == len(self._rx):
+                self._rx = bytearray()
+                p = 0
+            elif p >= 4096:  # a stream that never drains: compact now and then
+                self._rx = self._rx[p:]
+                p = 0
+            self._rpos = p
         return n
+
+    def rx_pending(self):
+        """Octets injected and not yet read by the payload."""
+        return len(self._rx) - self._rpos
 
     def write(self, data):
         room = self.tx_capacity - len(self._tx)

@@ -2,7 +2,8 @@
 
 ``MemStorage`` keeps blobs in RAM and can inject faults: a power loss that tears the
 next write after ``n`` octets (the blob then holds only its first ``n`` octets and
-``PowerLoss`` is raised), read/write errors.  ``FileStorage`` keeps one file per blob in
+``PowerLoss`` is raised; ``tear_only`` restricts it to blobs whose name starts with a
+prefix), read/write errors.  ``FileStorage`` keeps one file per blob in
 a directory (the simulated board's ``--state-dir``), written through a temporary file
 and a rename.
 """
@@ -31,6 +32,7 @@ class MemStorage:
         self.blobs = {}
         self.writes = 0
         self.tear_after = None  # octets of the next write that land before power is lost
+        self.tear_only = None  # name prefix: tear only a write to such a blob (None: any)
         self.fail_writes = False
         self.fail_reads = False
 
@@ -51,7 +53,8 @@ class MemStorage:
         if self.fail_writes:
             raise StorageError("injected write error")
         data = bytes(data)
-        if self.tear_after is not None:
+        if self.tear_after is not None and (self.tear_only is None
+                                            or name.startswith(self.tear_only)):
             n = self.tear_after
             self.tear_after = None
             self.blobs[name] = data[:n]

@@ -1,0 +1,317 @@
+"""Telecommand/telemetry core under MicroPython (and CPython): pipeline, every rejection
+reason with no state change, anti-replay across reboot, key rotation, torn parameter
+saves at every octet, events, modes.
+
+Self-contained on purpose: only flight/, hal/ and the standard library are importable in
+the VM (tests/tcutil.py is not copied there), so the small OBC-side harness is here.
+MicroPython dicts are unordered: nothing below depends on map order (CBOR bodies are
+MACed as encoded, snapshots compare as dicts).
+"""
+
+import struct
+
+from flight import cbor, ccsds, cobs, events
+from flight.app import FlightApp
+from flight.crc16 import crc16
+from flight.keys import DEV_KEY, DEV_KEY_ID, Keyring
+from flight.slotstore import SlotStore
+from flight.tc import REASONS, encode_tc
+from flight.tm import APID_EVENT, APID_VERIFY
+from hal.clock import VirtualClock
+from hal.interfaces import SW_LASER_850, Board
+from hal.sim.link import MemLink
+from hal.sim.power import SimPower
+from hal.sim.storage import MemStorage, PowerLoss
+from hal.sim.watchdog import SimWatchdog
+
+KEY2 = bytes(range(32))
+PING = 0x01
+SET_MODE = 0x03
+PARAM_SET = 0x10
+PARAM_SAVE = 0x12
+TIMETAG = 0x31
+KEY_ROTATE = 0x40
+
+
+class Obc:
+    """A booted payload and the OBC side of its UART."""
+
+    def __init__(self, storage=None, keys=None, counter=0):
+        self.clock = VirtualClock()
+        self.storage = storage if storage is not None else MemStorage()
+        self.board = Board(link=MemLink(), storage=self.storage, power=SimPower(),
+                           watchdog=SimWatchdog(self.clock), clock=self.clock, name="mpy")
+        self.keys = keys if keys is not None else {DEV_KEY_ID: DEV_KEY}
+        self.app = FlightApp(self.board, keyring=Keyring(dict(self.keys)))
+        self.app.boot()
+        self.counter = counter
+        self.seq = 0
+        self.tm = []
+        self.deframer = cobs.Deframer(max_frame=8192)
+
+    def packet(self, opcode, args=None, counter=None, key_id=None, key=None):
+        if counter is None:
+            self.counter += 1
+            counter = self.counter
+        kid = key_id if key_id is not None else self.app.keyring.active
+        if key is None:
+            key = self.keys.get(kid, DEV_KEY)
+        self.seq = (self.seq + 1) & 0x3FFF
+        return encode_tc(key, kid, counter, opcode, args if args is not None else {},
+                         seq=self.seq)
+
+    def send_raw(self, packet):
+        self.board.link.inject(cobs.encode(packet) + b"\x00")
+
+    def run(self, us):
+        self.app.run_for(us)
+        for pkt in self.deframer.feed(self.board.link.take()):
+            h, body = ccsds.parse_packet(pkt, ptype=ccsds.TYPE_TM)
+            self.tm.append((h[ccsds.H_APID], cbor.decode(body)))
+
+    def send(self, opcode, args=None, **kw):
+        self.send_raw(self.packet(opcode, args, **kw))
+        self.run(40000)
+        return self.reports()
+
+    def reports(self):
+        out = [b for a, b in self.tm if a == APID_VERIFY]
+        self.tm = [t for t in self.tm if t[0] != APID_VERIFY]
+        return out
+
+    def reboot(self):
+        return Obc(self.storage, self.keys, self.counter)
+
+
+def fix_crc(p):
+    p = bytearray(p)
+    struct.pack_into(">H", p, len(p) - 2, crc16(bytes(p[:-2])))
+    return bytes(p)
+
+
+def flip(p, i):
+    p = bytearray(p)
+    p[i] ^= 1
+    return bytes(p)
+
+
+def signed(o, body):
+    """An authentic TC around raw CBOR octets (fresh counter)."""
+    o.counter += 1
+    o.seq += 1
+    hdr = ccsds.pack_header(ccsds.TYPE_TC, 0x0A0, o.seq, len(body) + 22)
+    trailer = bytes([DEV_KEY_ID]) + struct.pack(">I", o.counter)
+    from flight import mac
+
+    tag = mac.mac(DEV_KEY, [hdr, body, trailer])
+    return ccsds.build_packet(ccsds.TYPE_TC, 0x0A0, o.seq, body + trailer + tag)
+
+
+def ok_pair(reps):
+    assert len(reps) == 2, reps
+    assert reps[0]["stage"] == "accept" and reps[0]["ok"] is True
+    assert reps[1]["stage"] == "complete" and reps[1]["ok"] is True
+    return reps[1]
+
+
+def reject(o, packet, reason):
+    o.run(1100000)  # settle: boot events flushed
+    o.reports()
+    before = o.app.snapshot()
+    n = o.app.tc.rejected[reason]
+    o.send_raw(packet)
+    o.run(40000)
+    reps = o.reports()
+    assert len(reps) == 1, reps
+    r = reps[0]
+    for k in ("stage", "ok", "reason", "tc_apid", "tc_seq"):
+        assert k in r, k
+    assert r["stage"] == "accept" and r["ok"] is False and r["reason"] == reason, r
+    assert o.app.tc.rejected[reason] == n + 1
+    assert o.app.snapshot() == before
+
+
+# --------------------------------------------------------------------------- pipeline
+def test_param_set_accepted_and_completed():
+    o = Obc()
+    c = ok_pair(o.send(PARAM_SET, {"name": "limit_persist", "value": 6}))
+    assert c["result"]["value"] == 6 and o.app.params["limit_persist"] == 6
+    assert c["tc_apid"] == 0x0A0 and c["tc_seq"] == o.seq
+
+
+def test_every_rejection_reason_changes_nothing():
+    o = Obc(keys={DEV_KEY_ID: DEV_KEY, 2: KEY2})
+    cases = [
+        ("CRC", flip(o.packet(PING), 8)),
+        ("LENGTH", o.packet(PING)[:-1]),
+        ("LENGTH", b"\x18\xa0"),
+        ("HEADER", fix_crc(flip(o.packet(PING), 0))),  # APID bit 8 changed
+        ("AUTH", fix_crc(flip(o.packet(PING), -3))),
+        ("AUTH", o.packet(PING, key_id=2)),  # in the ring, not active
+        ("AUTH", o.packet(PING, key=KEY2)),  # forged
+        ("REPLAY", o.packet(PING, counter=0)),
+        ("DECODE", signed(o, b"\xff")),
+        ("DECODE", signed(o, cbor.encode([1, {}]) + b"\x00")),
+        ("DECODE", signed(o, cbor.encode(["PING", {}]))),
+        ("UNKNOWN_OPCODE", o.packet(0x7F)),
+        ("BAD_ARG", o.packet(SET_MODE, {"mode": 3})),  # type
+        ("BAD_ARG", o.packet(PARAM_SET, {"name": "limit_persist", "value": 99})),  # range
+        ("BAD_ARG", o.packet(SET_MODE, {})),  # missing
+        ("BAD_ARG", o.packet(PING, {"extra": 1})),  # unknown
+        ("WRONG_MODE", o.packet(0x50)),  # SESSION_START in SAFE
+        ("WRONG_MODE", o.packet(SET_MODE, {"mode": "SESSION"})),
+    ]
+    seen = set()
+    for reason, pkt in cases:
+        reject(o, pkt, reason)
+        seen.add(reason)
+    # Replay: the same genuine TC twice.
+    p = o.packet(PING)
+    o.send_raw(p)
+    o.run(40000)
+    ok_pair(o.reports())
+    reject(o, p, "REPLAY")
+    # Busy: the time-tag queue full.
+    o.run(1000)
+    t = o.app.now_s() + 1000.0
+    for i in range(o.app.timetags.capacity):
+        ok_pair(o.send(TIMETAG, {"time": t + i, "opcode": PING}))
+    reject(o, o.packet(TIMETAG, {"time": t, "opcode": PING}), "BUSY")
+    seen.add("REPLAY")
+    seen.add("BUSY")
+    for r in REASONS:
+        assert r in seen, r
+
+
+def test_anti_replay_mark_survives_reboot():
+    o = Obc()
+    old = o.packet(PING, counter=77)
+    o.send_raw(old)
+    o.run(40000)
+    ok_pair(o.reports())
+    o2 = o.reboot()
+    reject(o2, old, "REPLAY")
+    ok_pair(o2.send(PING, counter=78))
+
+
+def test_key_rotate_persists():
+    o = Obc(keys={DEV_KEY_ID: DEV_KEY, 2: KEY2})
+    ok_pair(o.send(KEY_ROTATE, {"key_id": 2}))
+    reject(o, o.packet(PING, key_id=DEV_KEY_ID), "AUTH")
+    ok_pair(o.send(PING))
+    o2 = o.reboot()
+    assert o2.app.keyring.active == 2
+    reject(o2, o2.packet(PING, key_id=DEV_KEY_ID), "AUTH")
+    ok_pair(o2.send(PING, key_id=2))
+
+
+def test_reboot_command_stops_after_the_report():
+    o = Obc()
+    o.send_raw(o.packet(0x30))
+    o.run(3000000)
+    assert o.app.reboot_requested and not o.app.sched.running
+    assert o.clock.now_us() < 100000
+    ok_pair(o.reports())
+    assert o.reboot().app.boot_count == 2
+
+
+# --------------------------------------------------------------------------- persistence
+def test_torn_parameter_save_at_every_octet_both_slots():
+    base = MemStorage()
+    app = Obc(base).app
+    good = None
+    for slot_case in range(2):
+        # Make a last good save; the next save goes to the other slot each round.
+        app.params.set("limit_persist", 10 + slot_case)
+        app.params.save()
+        good = 10 + slot_case
+        blobs = dict(base.blobs)
+        target = "params.b" if slot_case == 0 else "params.a"  # the older slot
+        n = len(base.blobs["params.a" if slot_case == 0 else "params.b"])  # same length
+        for k in range(n):
+            s = MemStorage()
+            s.blobs = dict(blobs)
+            a = Obc(s).app
+            assert a.params["limit_persist"] == good
+            a.params.set("limit_persist", 42)
+            s.tear_after = k
+            lost = False
+            try:
+                a.params.save()
+            except PowerLoss:
+                lost = True
+            assert lost and len(s.blobs[target]) == k
+            assert Obc(s).app.params["limit_persist"] == good, (slot_case, k)
+
+
+def test_corrupt_store_defaults_with_event_and_invalid_value_event():
+    s = MemStorage()
+    s.blobs["params.a"] = b"\x01\x02garbage"
+    s.blobs["params.b"] = b"VS\x01\x00"
+    o = Obc(s)
+    assert o.app.params["limit_persist"] == 3
+    o.run(100000)
+    names = [b["name"] for a, b in o.tm if a == APID_EVENT]
+    assert "PARAMS_CORRUPT" in names
+    s2 = MemStorage()
+    SlotStore(s2, "params").save(cbor.encode({"limit_persist": 500, "temp_max_c": 50.0}))
+    o2 = Obc(s2)
+    assert o2.app.params["limit_persist"] == 3 and o2.app.params["temp_max_c"] == 50.0
+    o2.run(100000)
+    assert "PARAM_INVALID" in [b["name"] for a, b in o2.tm if a == APID_EVENT]
+
+
+# --------------------------------------------------------------------------- events, modes
+def test_event_ring_bounded_and_log_survives_reboot():
+    o = Obc()
+    for i in range(100):
+        o.app.emit(events.SEV_WARN, 0x02, "w%d" % i)
+    assert o.app.events.dropped >= 100 - 64
+    o.run(1100000)
+    log = o.app.events.persistent_log()
+    assert 64 <= len(log) <= 128
+    o2 = o.reboot()
+    texts = [e["text"] for e in o2.app.events.persistent_log()]
+    ws = [t for t in texts if t.startswith("w")]
+    assert ws == ["w%d" % i for i in range(100 - len(ws), 100)] and len(ws) >= 60
+    assert texts[-1].startswith("DEVELOPMENT KEY")  # the new boot's, not yet flushed
+
+
+def test_corrupt_event_log_does_not_break_boot():
+    s = MemStorage()
+    s.blobs["evlog0"] = cbor.encode([["x", 1]])
+    s.blobs["evlog1"] = b"\xff"
+    o = Obc(s)
+    assert o.app.modes.mode == "SAFE"
+
+
+def test_boot_safe_laser_first():
+    s = MemStorage()
+    o = Obc(s)
+    p = o.board.power
+    for sw in range(5):
+        p.set(sw, True)
+    p.history = []
+    ok_pair(o.send(SET_MODE, {"mode": "STANDBY"}))
+    ok_pair(o.send(SET_MODE, {"mode": "SAFE"}))
+    assert p.history[0] == (SW_LASER_850, False)
+    assert p.state == [False] * 5
+
+
+class _Temp:
+    def __init__(self):
+        self.t = 20.0
+
+    def read_c(self):
+        return self.t
+
+
+def test_temperature_limit_goes_safe():
+    o = Obc()
+    t = _Temp()
+    o.board.temps = [t]
+    ok_pair(o.send(SET_MODE, {"mode": "STANDBY"}))
+    t.t = 80.0
+    for _ in range(o.app.params["limit_persist"]):
+        o.app._check_limits()
+    assert o.app.modes.mode == "SAFE" and o.app.limit_violations == 1

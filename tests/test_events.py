@@ -1,0 +1,240 @@
+"""Events (DESIGN §3.7): bounded RAM ring counting drops; bounded persistent log that
+survives reboot, tolerates torn/corrupt flash, and is returned by EVENT_LOG_DUMP."""
+
+import pytest
+
+from flight import cbor, events
+from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, EventLog
+from flight.tm import APID_EVENT, APID_HK
+from hal.sim.storage import MemStorage, PowerLoss
+from tests.tcutil import Harness
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        self.t += 0.5
+        return self.t
+
+
+def texts(log):
+    return [e["text"] for e in log.persistent_log()]
+
+
+def test_ring_is_bounded_counts_drops_and_keeps_the_newest():
+    log = EventLog(Clock(), capacity=4)
+    for i in range(10):
+        log.emit(SEV_INFO, 0x01, "e%d" % i, [i])
+    assert log.pending() == 4
+    assert log.dropped == 6
+    got = []
+    while True:
+        e = log.pop()
+        if e is None:
+            break
+        got.append(e)
+    assert [e[4] for e in got] == ["e6", "e7", "e8", "e9"]
+    assert [e[0] for e in got] == [7, 8, 9, 10]  # seq counts every event, dropped or not
+    assert log.pending() == 0 and log.pop() is None
+    log.emit(SEV_WARN, 0x02)
+    assert log.pending() == 1 and log.dropped == 6
+
+
+def test_event_map_and_severity_clamp():
+    log = EventLog(lambda: 12.5)
+    e = log.emit(99, 0x41, "hot", [1, 2])
+    m = EventLog.to_map(e)
+    assert m == {"seq": 1, "time": 12.5, "severity": "CRITICAL", "id": 0x41,
+                 "name": "LIMIT_VIOLATION", "text": "hot", "args": [1, 2]}
+    m = EventLog.to_map(log.emit(SEV_INFO, 0x7E))
+    assert m["name"] == "EV_7E" and m["args"] == []
+    assert log.counts == [1, 0, 0, 1]
+
+
+def test_register_event_names():
+    events.register(0x7D, "TEST_EVENT_7D")
+    events.register(0x7D, "TEST_EVENT_7D")  # same name again: fine
+    with pytest.raises(ValueError):
+        events.register(0x7D, "OTHER")
+    with pytest.raises(ValueError):
+        events.register(0x01, "NOT_BOOT")
+    del events.EVENT_NAMES[0x7D]
+
+
+def test_persistent_log_keeps_warnings_only_and_survives_reboot():
+    s = MemStorage()
+    log = EventLog(Clock(), storage=s)
+    log.emit(SEV_INFO, 0x01, "info")
+    log.emit(SEV_WARN, 0x02, "warn")
+    log.emit(SEV_ERROR, 0x34, "error", [7])
+    assert texts(log) == ["warn", "error"]  # pending entries already visible
+    assert log.flush() == 2
+    assert log.flush() == 0
+    log2 = EventLog(Clock(), storage=s)  # reboot
+    got = log2.persistent_log()
+    assert [e["text"] for e in got] == ["warn", "error"]
+    assert got[1]["args"] == [7] and got[1]["severity"] == "ERROR"
+    assert got[1]["name"] == "STORAGE_ERROR"
+    log2.emit(SEV_WARN, 0x02, "after reboot")
+    log2.flush()
+    got = EventLog(Clock(), storage=s).persistent_log()
+    assert [e["text"] for e in got] == ["warn", "error", "after reboot"]
+    ns = [e["n"] for e in got]
+    assert ns == sorted(ns) and len(set(ns)) == 3  # numbering continues across boots
+
+
+@pytest.mark.parametrize("flush_every", [1, 3, 8])
+def test_persistent_log_is_bounded_and_keeps_the_newest(flush_every):
+    s = MemStorage()
+    cap = 8
+    log = EventLog(Clock(), storage=s, persist_capacity=cap)
+    for i in range(100):
+        log.emit(SEV_WARN, 0x02, "w%d" % i)
+        if i % flush_every == flush_every - 1:
+            log.flush()
+    log.flush()
+    for lg in (log, EventLog(Clock(), storage=s, persist_capacity=cap)):
+        t = texts(lg)
+        assert cap // 2 <= len(t) <= cap
+        assert t == ["w%d" % i for i in range(100 - len(t), 100)]
+    assert set(s.blobs) == {"evlog0", "evlog1"}
+    for raw in s.blobs.values():
+        assert len(cbor.decode(raw)) <= cap // 2
+
+
+def test_unflushed_backlog_is_bounded_and_counted():
+    s = MemStorage()
+    log = EventLog(Clock(), storage=s, persist_capacity=8)
+    for i in range(20):
+        log.emit(SEV_WARN, 0x02, "w%d" % i)
+    assert log.persist_dropped == 12
+    # A flood beyond the backlog keeps its beginning (the first cause), counts the rest.
+    assert texts(log) == ["w%d" % i for i in range(8)]
+    log.flush()
+    assert texts(EventLog(Clock(), storage=s, persist_capacity=8)) == ["w%d" % i for i in range(8)]
+
+
+def test_failed_flush_keeps_entries_pending_without_duplicates():
+    s = MemStorage()
+    log = EventLog(Clock(), storage=s, persist_capacity=8)
+    for i in range(3):
+        log.emit(SEV_WARN, 0x02, "a%d" % i)
+    log.flush()
+    for i in range(3):
+        log.emit(SEV_WARN, 0x02, "b%d" % i)
+    s.fail_writes = True
+    assert log.flush() == 0 and log.persist_errors == 1
+    assert log.flush() == 0 and log.persist_errors == 2
+    s.fail_writes = False
+    assert log.flush() == 3
+    want = ["a0", "a1", "a2", "b0", "b1", "b2"]
+    assert texts(log) == want
+    assert texts(EventLog(Clock(), storage=s, persist_capacity=8)) == want
+
+
+def test_torn_event_log_write_at_every_octet_never_breaks_the_boot():
+    base = MemStorage()
+    log = EventLog(Clock(), storage=base, persist_capacity=8)
+    for i in range(6):  # blob 0 full (4 entries), blob 1 holds 2
+        log.emit(SEV_WARN, 0x02, "old%d" % i)
+    log.flush()
+    older = ["old0", "old1", "old2", "old3"]
+    n = len(base.blobs["evlog1"]) + 40  # the torn write is a bit longer than blob 1 now
+    for k in range(n):
+        s = MemStorage()
+        s.blobs = dict(base.blobs)
+        lg = EventLog(Clock(), storage=s, persist_capacity=8)
+        lg.emit(SEV_WARN, 0x02, "new")
+        s.tear_after = k
+        assert lg.flush() == 0  # PowerLoss is contained: counted, entry stays pending
+        assert lg.persist_errors == 1
+        lg2 = EventLog(Clock(), storage=s, persist_capacity=8)  # power back
+        t = texts(lg2)
+        # The other blob is intact: at most the torn blob's entries are lost.
+        assert t[:4] == older
+        assert t in (older, older + ["old4", "old5"], older + ["old4", "old5", "new"])
+        lg2.emit(SEV_WARN, 0x02, "later")
+        assert lg2.flush() == 1
+        assert texts(EventLog(Clock(), storage=s, persist_capacity=8))[-1] == "later"
+
+
+@pytest.mark.parametrize("blob0,blob1", [
+    (b"\xff\x00garbage", None),
+    (cbor.encode({"not": "a list"}), cbor.encode(3)),
+    (cbor.encode([["x", 1, 2, 3, 4, 5]]), cbor.encode([[1, 2, 3]])),  # wrong shapes
+    (cbor.encode([[1, 0.0, 9, 2, "bad severity", []]]), cbor.encode([None, [2]])),
+    (cbor.encode([[True, 0.0, 1, 2, "bool n", []]]), b""),
+])
+def test_corrupt_event_log_never_breaks_the_boot(blob0, blob1):
+    s = MemStorage()
+    s.blobs["evlog0"] = blob0
+    if blob1 is not None:
+        s.blobs["evlog1"] = blob1
+    log = EventLog(Clock(), storage=s)
+    assert log.persistent_log() == []
+    log.emit(SEV_WARN, 0x02, "fresh")
+    assert log.flush() == 1
+    assert texts(EventLog(Clock(), storage=s)) == ["fresh"]
+    h = Harness(storage=s)  # the whole app boots on it too
+    assert h.app.modes.mode == "SAFE"
+
+
+def test_well_formed_entries_survive_next_to_corrupt_ones():
+    s = MemStorage()
+    s.blobs["evlog0"] = cbor.encode([[5, 1.0, 1, 2, "good", []], ["junk"], [6, 2.0, 2, 0x34, "ok2", [1]]])
+    t = texts(EventLog(Clock(), storage=s))
+    assert t == ["good", "ok2"]
+
+
+def test_app_sends_events_as_tm_bounded_per_tick_and_reports_drops():
+    h = Harness()
+    h.settle()
+    for i in range(100):  # far more than the ring (64) holds
+        h.app.emit(SEV_INFO, 0x03, "burst %d" % i)
+    assert h.app.events.dropped == 100 - 64
+    h.app._task_tc()  # one tc tick: at most tm_events_per_tick (4) events go out
+    h.collect()
+    assert len(h.of(APID_EVENT)) == 4
+    h.run(1100000)
+    ev = h.of(APID_EVENT)
+    assert [e["text"] for e in ev] == ["burst %d" % i for i in range(36, 100)]
+    assert h.of(APID_HK)[-1]["events_dropped"] == 36
+
+
+def test_event_log_dump_returns_the_persistent_log_across_reboots():
+    h = Harness()
+    for i in range(5):
+        h.app.emit(SEV_ERROR, 0x34, "failure %d" % i)
+    h.settle()
+    h2 = h.reboot()
+    h2.app.emit(SEV_WARN, 0x02, "not flushed yet")
+    reps = h2.send(0x20, {"max": 256})
+    assert reps[-1]["ok"] and reps[-1]["result"]["total"] == reps[-1]["result"]["entries"]
+    h2.run(100000)
+    dumped = [e["text"] for e in h2.of(APID_EVENT) if e.get("dump")]
+    assert dumped[:1] == ["DEVELOPMENT KEY loaded: not for flight"]
+    assert ["failure %d" % i for i in range(5)] == [t for t in dumped if t.startswith("failure")]
+    assert dumped[-1] == "not flushed yet"
+    assert dumped.count("DEVELOPMENT KEY loaded: not for flight") == 2
+
+
+def test_power_loss_during_event_flush_inside_the_app_is_contained():
+    h = Harness()
+    h.app.emit(SEV_WARN, 0x02, "w")
+    h.board.storage.tear_after = 3
+    h.board.storage.tear_only = "evlog"
+    h.run(1100000)  # hk flush hits the tear: contained, the app keeps running
+    assert h.app.events.persist_errors == 1
+    assert h.app.sched.task("hk").faults == 0
+    h.run(1000000)
+    assert "w" in texts(h.app.events)
+    assert "w" in texts(h.reboot().app.events)  # written by the next flush, survives
+
+
+def test_power_loss_exception_is_what_the_tear_raises():
+    s = MemStorage()
+    s.tear_after = 0
+    with pytest.raises(PowerLoss):
+        s.write("evlog0", b"x")

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 # Benchmark modules, each with run() -> [(key, value, unit, (op, limit) or None)].
-MODULES = ["bench.scheduler", "bench.tc", "bench.ground"]
+MODULES = ["bench.scheduler", "bench.tc", "bench.ground", "bench.flight_mpy", "bench.sim_cpython"]
 
 
 def _holds(value, limit):

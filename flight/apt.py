@@ -303,8 +303,9 @@ class Apt:
             # Window on the boresight (LOST) or on the spot just found (ACQUIRE).
             if state == LOST:
                 self._center_window(self._ref_x, self._ref_y, ACQ_WIN)
-        self.app.emit(events.SEV_INFO, EV_APT_STATE, "%s -> %s" % (STATE_NAMES[old],
-                                                                   STATE_NAMES[state]))
+        if state != old:  # (SAFE at boot stops an idle APT: no "IDLE -> IDLE" event)
+            self.app.emit(events.SEV_INFO, EV_APT_STATE, "%s -> %s" % (STATE_NAMES[old],
+                                                                       STATE_NAMES[state]))
 
     def _set_exposure(self, idx):
         if idx < 0:

@@ -48,26 +48,41 @@ _SW_SIPM_BIAS = const(3)
 
 
 class SensorCheck:
-    """Plausibility of one temperature sensor: range, step, stuck."""
+    """Plausibility of one temperature sensor: range, step, stuck.
+
+    Step: the die cannot change by more than ``max_step`` per update, so a larger jump
+    from the last accepted reading is a fault (a glitch, or an offset that persists).  The
+    allowance grows with the updates the sensor had no plausible reading (an outage), not
+    while it is rejected for a step — a persistent offset would otherwise be accepted
+    after a few updates.  A stepped sensor (``suspect``) is re-accepted when its reading
+    is back within the allowance, or when another sensor confirms it (:meth:`rebase`).
+    """
 
     def __init__(self, sensor):
         self.sensor = sensor
         self.last = None
+        self.age = 1  # updates since the last accepted reading, counting outages only
         self.same = 0
         self.faults = 0
         self.reason = ""
+        self.raw = None  # the last plausible (in range) reading, accepted or not
+        self.suspect = False
 
     def read(self, lo, hi, max_step, stuck_n):
         """The temperature, or None (``reason`` says why)."""
+        self.raw = None
         try:
             t = self.sensor.read_c()
         except Exception as e:
+            self.age += 1
             return self._bad("read error %r" % (e,))
         if t != t or t < lo or t > hi:  # NaN or out of range
+            self.age += 1
             return self._bad("implausible %r" % (t,))
+        self.raw = t
         prev = self.last
-        if prev is not None and abs(t - prev) > max_step:
-            self.last = t  # a genuine jump is accepted after one rejected sample
+        if prev is not None and abs(t - prev) > max_step * self.age:
+            self.suspect = True
             self.same = 0
             return self._bad("step %.2f K" % (t - prev))
         if prev is not None and t == prev:
@@ -76,7 +91,17 @@ class SensorCheck:
                 return self._bad("stuck at %.3f" % t)
         else:
             self.same = 0
+        return self._accept(t)
+
+    def rebase(self):
+        """Accept the present (stepped) reading: another sensor agrees with it."""
+        self.same = 0
+        return self._accept(self.raw)
+
+    def _accept(self, t):
         self.last = t
+        self.age = 1
+        self.suspect = False
         self.reason = ""
         return t
 
@@ -104,6 +129,7 @@ class BiasControl:
         self.source = -1  # sensor index in use, -1 none
         self.dtdt = 0.0
         self._t_prev = None
+        self._gap = 0
         self.hold_s = 0.0
         self.readback_bad = 0
         self.readback_v = None
@@ -147,6 +173,10 @@ class BiasControl:
         self.supply.init()  # output at its lowest code, below breakdown
         self.v_cmd = self.supply.limits()[0]
         self._t_prev = None
+        self._gap = 0
+        self.t_used = None  # never hold a temperature from an earlier session
+        self.t_est = None
+        self.source = -1
         self.dtdt = 0.0
         self.hold_s = 0.0
         self.readback_bad = 0
@@ -182,25 +212,34 @@ class BiasControl:
         hi = p["bias_t_max_c"]
         step = p["bias_max_step_c"]
         stuck = p["bias_stuck_n"]
-        for i, chk in enumerate(self.checks):
-            t = chk.read(lo, hi, step, stuck)
-            if t is not None:
-                if self.source != i:
-                    if self.source >= 0 or i > 0:
-                        self.app.emit(events.SEV_INFO if i == 0 else events.SEV_WARN,
-                                      EV_BIAS_SENSOR if i > 0 else EV_BIAS_RECOVERED,
-                                      "temperature from sensor %d%s" % (
-                                          i, (" (sensor 0: %s)" % self.checks[0].reason)
-                                          if i > 0 else ""), [i])
-                    self.source = i
-                # Keep reading the others so their plausibility history stays current.
-                for j in range(i + 1, len(self.checks)):
-                    self.checks[j].read(lo, hi, step, stuck)
-                return t
+        checks = self.checks
+        # Every sensor is read each update so its plausibility history stays current.
+        vals = [chk.read(lo, hi, step, stuck) for chk in checks]
+        # A stepped sensor that agrees with another sensor's reading is re-accepted
+        # (after an outage the temperature may have moved on).
+        for i, chk in enumerate(checks):
+            if vals[i] is None and chk.suspect:
+                for j, other in enumerate(checks):
+                    if j != i and other.raw is not None and abs(chk.raw - other.raw) <= step:
+                        vals[i] = chk.rebase()
+                        break
+        for i, t in enumerate(vals):
+            if t is None:
+                continue
+            if self.source != i:
+                if i > 0:
+                    self.app.emit(events.SEV_WARN, EV_BIAS_SENSOR,
+                                  "temperature from sensor %d (sensor 0: %s)" % (
+                                      i, checks[0].reason), [i])
+                elif self.source > 0 or self.hold_s > 0:
+                    self.app.emit(events.SEV_INFO, EV_BIAS_RECOVERED,
+                                  "temperature from sensor 0 again", [0])
+                self.source = i
+            return t
         if self.source != -1:
             self.app.emit(events.SEV_ERROR, EV_BIAS_HOLD,
                           "no valid temperature (%s): holding %.2f degC" % (
-                              "; ".join(c.reason for c in self.checks), self.t_used
+                              "; ".join(c.reason for c in checks), self.t_used
                               if self.t_used is not None else float("nan")))
             self.source = -1
         return None
@@ -210,6 +249,7 @@ class BiasControl:
             return
         p = self.app.params
         dt = self.period_us * 1e-6
+        self._gap += 1  # updates since the last good reading
         t = self._temperature()
         if t is None:
             if self.state == FAULT:
@@ -226,10 +266,11 @@ class BiasControl:
                 return  # FAULT is left only by a new session (or SAFE → STANDBY → SESSION)
             self.hold_s = 0.0
             if self._t_prev is not None:
-                slope = (t - self._t_prev) / dt
+                slope = (t - self._t_prev) / (dt * self._gap)  # a hold spans several
                 a = p["bias_ff_filter"]
                 self.dtdt += a * (slope - self.dtdt)
             self._t_prev = t
+            self._gap = 0
             self.t_used = t
             t_est = t + p["bias_ff_tau_s"] * self.dtdt
             if self.state == HOLD:

@@ -8,18 +8,30 @@ rate is lowest and kept there while the received power changes ×10 over a pass.
    bound of every later sweep.  Skipped if packets are already arriving.
 2. WAIT_SIGNAL: level parked at the a-priori level ``comp_start_code`` (the optimum of the
    last calibration — the dashed line of Fig. A1, which hardly moves with power — but at
-   least the noise floor + margin) until the framer has seen packets for
+   least the noise floor + margin) until the framer has seen packets — or light the
+   level does not decode: a trigger rate above ``comp_light_hz`` — for
    ``comp_presweep_windows`` windows: the link locks at once on a usable level, and the
    sweep starts.
 3. SWEEP (with signal): a coarse sweep from the noise floor to full scale, then a fine
-   sweep around the best coarse level, one 100 ms framer window per level; BER from the
-   preamble bit errors (64 known bits per packet).  The level chosen is the centre of the
-   widest run of levels with BER ≤ ``comp_ber_target`` (or the lowest-BER level when none
-   qualifies).  Calibrating at the start of a pass — lowest power, narrowest window —
-   puts that centre on the optimum, which hardly moves with power (Fig. A1).
-4. TRACK: slow dither (±``comp_dither_codes``, ``comp_dither_windows`` windows each side);
-   the level steps (bounded) toward the side with significantly fewer errors.  BER above
-   ``comp_ber_recal`` for ``comp_recal_windows`` windows, or COMP_CALIBRATE, re-calibrates.
+   sweep ±1 coarse step around the best coarse level, one 100 ms framer window per level;
+   BER from the preamble bit errors (64 known bits per packet).  Equal best values (a
+   high-power window whose bottom counts no error in 100 ms) say nothing about the
+   optimum: the one nearest the level in use wins.  The level chosen is the centre of the
+   widest run of fine-sweep levels with BER ≤ ``comp_ber_target`` (or the lowest-BER
+   level when none qualifies): the acceptable window *around the optimum*.  The whole
+   window is not used: in the receiver model (and Fig. A1) it is strongly asymmetric —
+   the upper edge lies several times further from the optimum than the lower one — so
+   its centre costs ~2× the best BER.  Calibrating at the start of a pass — lowest
+   power, narrowest window — puts the level on the optimum, which hardly moves with
+   power (Fig. A1).  A sweep commanded by COMP_CALIBRATE skips the first window (counted
+   at the old level); a sweep that loses the light (no packets, no triggers) is
+   abandoned for WAIT_SIGNAL at the level in use before it.
+4. TRACK: slow dither (±``comp_dither_codes``, ``comp_dither_windows`` windows each side,
+   starting on the low side right after the sweep); the centre steps (bounded, kept on
+   the scale) toward the side with significantly fewer errors (at a low BER the counts
+   of up to 10 cycles add up).  BER above ``comp_ber_recal`` — or light without packets
+   — for ``comp_recal_windows`` windows, or COMP_CALIBRATE, re-calibrates.  Without
+   light (beacon/uplink lost) the level is held: no dither, no re-calibration.
 """
 
 from flight import events
@@ -41,6 +53,7 @@ events.register(EV_COMP_ERROR, "COMP_ERROR")
 
 PREAMBLE_BITS = const(64)
 _MIN_PACKETS = const(50)  # packets in a window before its BER means anything
+_MAX_CYCLES = const(10)  # dither cycles whose error counts may add up to one decision
 
 
 class ComparatorControl:
@@ -63,6 +76,10 @@ class ComparatorControl:
         self._sweep_ber = []
         self._sweep_i = 0
         self._fine = False
+        self._coarse_codes = []
+        self._coarse_ber = []
+        self._center = 0
+        self._prior = 0
         self.window_lo = None
         self.window_hi = None
         self.best_code = None
@@ -72,6 +89,7 @@ class ComparatorControl:
         self._dither_phase = 0
         self._dither_n = 0
         self._acc = [0, 0, 0, 0]  # errors-, bits-, errors+, bits+
+        self._cycles = 0
         self._bad_windows = 0
         self._seen = 0
         self.dither_moves = 0
@@ -96,9 +114,13 @@ class ComparatorControl:
                  "BER that triggers a re-calibration when it persists")
         p.define("comp_recal_windows", "int", 30, 1, 6000, "windows",
                  "persistence of a high BER before re-calibration")
+        p.define("comp_light_hz", "float", 1e5, 1.0, 1e9, "1/s",
+                 "trigger rate that means light on the detector (a window without packets "
+                 "but with light is a bad level; without light, the level is held)")
 
     def cmd_calibrate(self, args):
-        self._begin_sweep("TC")
+        # The window the comparator reads next was counted at the old level: skip it.
+        self._begin_sweep("TC", settle=1)
         return True, None, None
 
     def busy(self, cmd, args):
@@ -154,7 +176,8 @@ class ComparatorControl:
         if st == NOISE_SWEEP:
             self._noise_step(w, packets)
         elif st == WAIT_SIGNAL:
-            if packets >= _MIN_PACKETS:
+            # Packets at the a-priori level, or light the level does not decode.
+            if packets >= _MIN_PACKETS or self._light(w):
                 self._seen += 1
                 if self._seen >= self.app.params["comp_presweep_windows"]:
                     self._begin_sweep("signal")
@@ -189,7 +212,7 @@ class ComparatorControl:
         start = p["comp_start_code"]
         self._set(start if start > floor else floor)
 
-    def _begin_sweep(self, why):
+    def _begin_sweep(self, why, settle=0):
         p = self.app.params
         n = p["comp_coarse_steps"]
         lo = self.noise_floor
@@ -199,14 +222,27 @@ class ComparatorControl:
         self._sweep_ber = []
         self._sweep_i = 0
         self._fine = False
+        # The level in use: the tie-break of a sweep without a clear optimum.
+        self._prior = self._center if self.state == TRACK else self.code
         self.state = SWEEP
         self.cal_start_s = self.app.now_s()
         if why != "signal":
             self.app.emit(events.SEV_INFO, EV_COMP_RECAL, "calibration: " + why)
         self._set(self._sweep_codes[0])
-        self._settle = 0
+        self._settle = settle
+
+    def _light(self, w):
+        return w[6] * 1000000 / self.period_us > self.app.params["comp_light_hz"]
 
     def _sweep_step(self, w, packets):
+        if packets < _MIN_PACKETS and not self._light(w):
+            # The light went (beacon/uplink lost): the sweep means nothing; start again
+            # when it is back, from the level in use before the sweep.
+            self.app.emit(events.SEV_WARN, EV_COMP_ERROR, "no light: sweep abandoned")
+            self.state = WAIT_SIGNAL
+            self._seen = 0
+            self._set(self._prior)
+            return
         if packets >= _MIN_PACKETS:
             ber = w[3] / (PREAMBLE_BITS * packets)
             # Packets lost to sync (gaps) count as fully errored bits: BER reflects them.
@@ -226,7 +262,7 @@ class ComparatorControl:
             self._coarse_codes = codes
             self._coarse_ber = bers
             nf = self.app.params["comp_fine_steps"]
-            ib = self._best_index(bers)
+            ib = self._best_index(bers, codes, self._prior)
             if nf > 0 and len(codes) > 1:
                 lo = codes[ib - 1] if ib > 0 else codes[0]
                 hi = codes[ib + 1] if ib + 1 < len(codes) else codes[-1]
@@ -240,16 +276,22 @@ class ComparatorControl:
         self._choose(codes, bers)
 
     @staticmethod
-    def _best_index(bers):
-        best = 0
-        for i in range(1, len(bers)):
-            if bers[i] < bers[best]:
-                best = i
+    def _best_index(bers, codes=None, prior=None):
+        """Index of the lowest BER.  Equal lowest values (a high-power window whose bottom
+        counts no error in 100 ms) carry no information about the optimum: the one
+        nearest ``prior`` (the level in use, near the optimum, which hardly moves) wins."""
+        m = min(bers)
+        best = -1
+        for i in range(len(bers)):
+            if bers[i] == m:
+                if best < 0 or (prior is not None and
+                                abs(codes[i] - prior) < abs(codes[best] - prior)):
+                    best = i
         return best
 
-    def _choose(self, codes, bers):
+    def _widest_run(self, codes, bers):
+        """(i, j): the widest run of consecutive levels with BER <= target, or None."""
         target = self.app.params["comp_ber_target"]
-        # Widest run of consecutive acceptable levels.
         best_run = None
         i = 0
         n = len(codes)
@@ -263,7 +305,11 @@ class ComparatorControl:
                 i = j + 1
             else:
                 i += 1
-        ib = self._best_index(bers)
+        return best_run
+
+    def _choose(self, codes, bers):
+        best_run = self._widest_run(codes, bers)
+        ib = self._best_index(bers, codes, self._prior)
         self.best_code = codes[ib]
         if best_run is not None:
             self.window_lo = codes[best_run[0]]
@@ -278,9 +324,12 @@ class ComparatorControl:
         self._dither_phase = 0
         self._dither_n = 0
         self._acc = [0, 0, 0, 0]
+        self._cycles = 0
         self._bad_windows = 0
-        self._set(chosen)
         self._center = chosen
+        # The dither starts at once on its low side (phase 0 measures centre - d).
+        self._set(chosen - self.app.params["comp_dither_codes"])
+        self._settle = 1
         try:  # the next session (and a re-calibration) starts from here
             self.app.params.set("comp_start_code", chosen)
         except ValueError:
@@ -293,6 +342,8 @@ class ComparatorControl:
     def _track_step(self, w, packets):
         p = self.app.params
         ber = w[3] / (PREAMBLE_BITS * packets) if packets >= _MIN_PACKETS else None
+        if ber is None and not self._light(w):
+            return  # no light (beacon/uplink lost): hold the level, no dither, no verdict
         if ber is None or ber > p["comp_ber_recal"]:
             self._bad_windows += 1
             if self._bad_windows >= p["comp_recal_windows"]:
@@ -317,10 +368,14 @@ class ComparatorControl:
             self._settle = 1
             return
         e_lo, b_lo, e_hi, b_hi = self._acc
-        self._acc = [0, 0, 0, 0]
         self._dither_phase = 0
-        # Step only on a significant difference (enough errors, ratio > 1.5).
+        self._cycles += 1
+        # Step only on a significant difference (enough errors, ratio > 1.5).  At a low
+        # BER (high power: ~0.1 error per window) the counts of several cycles add up
+        # until they are enough (at most _MAX_CYCLES).
         if e_lo + e_hi >= 20 and b_lo and b_hi:
+            self._acc = [0, 0, 0, 0]
+            self._cycles = 0
             r_lo = e_lo / b_lo
             r_hi = e_hi / b_hi
             if r_lo > 1.5 * r_hi:
@@ -329,12 +384,18 @@ class ComparatorControl:
             elif r_hi > 1.5 * r_lo:
                 self._center -= d
                 self.dither_moves += 1
+        elif self._cycles >= _MAX_CYCLES:
+            self._acc = [0, 0, 0, 0]
+            self._cycles = 0
+        lo = d if d > self.noise_floor else self.noise_floor
+        hi = self.code_max - d
+        self._center = lo if self._center < lo else (hi if self._center > hi else self._center)
         self._set(self._center - d)
         self._settle = 1
 
     def tracking_level(self):
         """The level the tracker is centred on (what the dither oscillates around)."""
-        return getattr(self, "_center", self.code)
+        return self._center if self.state == TRACK else self.code
 
     # ------------------------------------------------------------------ telemetry
     def hk(self, d):

@@ -64,7 +64,9 @@ class SimCamera:
         if not self.exposure_min_us <= us <= self.exposure_max_us:
             raise ValueError("exposure_us out of range")
         self.exposure_us = us
+        t0 = self.world.physics_begin()  # the sensor model's float maths: physics
         self.model.set_exposure(us * 1e-6)
+        self.world.physics_end(t0)
         return us
 
     def set_gain(self, gain):
@@ -99,17 +101,24 @@ class SimCamera:
         if self.drop_frames:
             self.drop_frames -= 1
             return False
+        t0 = self.world.physics_begin()  # the render is physics, not flight CPU
         self.model.read(buf, x0, y0, w, h, binning)
+        self.world.physics_end(t0)
         return True
 
 
 class SimFsm:
-    """Fast steering mirror driver.  Faults: ``set_driver_fault(on)``; ``bus_errors``."""
+    """Fast steering mirror driver.  Faults: ``set_driver_fault(on)``; ``bus_errors``.
+
+    ``world`` (optional): the mirror model's response to a command is physics, accounted
+    by the world (``physics_begin``/``physics_end``), not flight CPU.
+    """
 
     name = "sim-fsm"
 
-    def __init__(self, model):
+    def __init__(self, model, world=None):
         self.model = model
+        self.world = world
         self.enabled = False
         self.bus_errors = 0
 
@@ -138,7 +147,13 @@ class SimFsm:
         if self.bus_errors:
             self.bus_errors -= 1
             raise BusError("injected FSM bus error")
+        w = self.world
+        if w is None:
+            self.model.command(cx, cy)
+            return
+        t0 = w.physics_begin()
         self.model.command(cx, cy)
+        w.physics_end(t0)
 
     def fault(self):
         return self.model.fault

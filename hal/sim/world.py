@@ -16,9 +16,24 @@ framer window (every 100 ms: BER from the receiver model at the comparator level
 received uplink power and the *true* over-voltage; counters by binomial draws).
 
 MicroPython: this module and the sim/ models it uses are pure Python (math, array).
+
+Flight CPU time.  :meth:`World.attach` gives a virtual clock a ``cpu_now_us`` that counts
+only the flight code's own time: the camera render, the mirror model's response to a
+command and the sensor model's exposure maths (physics the real devices do in hardware;
+``SimCamera``/``SimFsm`` bracket them with ``physics_begin``/``physics_end``) are
+subtracted (``physics_us``), and on CPython the base is the thread's CPU time,
+so a busy host that pre-empts the simulator does not turn into flight overruns and
+deadline misses (the clock charges task cost to virtual time); CPython's garbage-collector
+pauses are excluded the same way.  A benchmark may replace
+``cpu_us`` (e.g. a high-resolution timer in the MicroPython VM) before attaching, and set
+``mem_alloc`` (``gc.mem_alloc``) to have that physics' heap allocation counted in
+``physics_alloc`` as well.
 """
 
 import math
+import time as _time
+
+from flight.compat import ticks_diff, ticks_us
 
 try:
     from typing import TYPE_CHECKING
@@ -45,6 +60,9 @@ from hal.sim.devices import (
     SimTempSensor,
 )
 
+# CPython: this thread's CPU time; MicroPython has no per-thread CPU clock (ticks_us).
+_thread_ns = getattr(_time, "thread_time_ns", None)  # type: Any
+
 SW_CAMERA = 2
 SW_SIPM_BIAS = 3
 SW_FRAMER = 4
@@ -52,6 +70,33 @@ SW_FRAMER = 4
 FRAME_US = 10000  # DESIGN §5: 100 Hz camera
 WINDOW_US = 100000  # framer counter window, 100 ms (DESIGN §3.1 framer task)
 THERMAL_US = 100000
+_TICKS_MASK = (1 << 30) - 1  # flight.compat TICKS_PERIOD - 1
+
+
+def _thread_cpu_us():
+    return (_thread_ns() // 1000) & _TICKS_MASK
+
+
+# CPython's cyclic garbage collector may run inside a flight task (a full collection over
+# the simulator's truth records takes ~10 ms): host time, not flight CPU (MicroPython's
+# collector runs in the scheduler's idle time).  Its pauses are added up here once per
+# process and subtracted from the flight CPU time like the physics.
+_gc_pause = [0, 0]  # [total µs (ticks), start ns]
+
+
+def _gc_callback(phase, info):
+    if phase == "start":
+        _gc_pause[1] = _thread_ns()
+    else:
+        _gc_pause[0] = (_gc_pause[0] + (_thread_ns() - _gc_pause[1]) // 1000) & _TICKS_MASK
+
+
+if _thread_ns is not None:
+    import gc as _gc
+
+    _cbs = getattr(_gc, "callbacks", None)
+    if _cbs is not None and _gc_callback not in _cbs:
+        _cbs.append(_gc_callback)
 
 
 class World:
@@ -94,7 +139,7 @@ class World:
         self.framer_stats = framerstats.FramerStats(self.rng)
         # HAL devices.
         self.camera = SimCamera(self, self.cam_model)
-        self.fsm = SimFsm(self.fsm_model)
+        self.fsm = SimFsm(self.fsm_model, self)
         self.temps = [SimTempSensor(s, "sim-temp%d" % i) for i, s in enumerate(self.sensors)]
         self.bias = SimBiasSupply(self)
         self.comparator = SimComparatorDac()
@@ -114,6 +159,13 @@ class World:
         self.signal = False
         self.rec = Recorder()
         self._rb_rng = Rng(seed * 13 + 3)
+        # Flight-CPU accounting (module docstring): physics time inside flight calls.
+        self.cpu_us = _thread_cpu_us if _thread_ns is not None else ticks_us
+        self.physics_us = 0  # ticks µs (wraps like ticks)
+        self.mem_alloc = None  # set to gc.mem_alloc to count render allocations
+        self.physics_alloc = 0
+        self._a0 = 0
+        self._clock = None  # type: Any
         self.cam_model.set_beacon(False)
 
     # ------------------------------------------------------------------ wiring
@@ -125,7 +177,33 @@ class World:
         board.bias = self.bias
         board.comparator = self.comparator
         board.framer = self.framer
-        board.clock.step_hook = self.step
+        clock = board.clock
+        clock.step_hook = self.step
+        if hasattr(clock, "_burnt"):  # a VirtualClock: task cost = flight CPU only
+            self._clock = clock
+            clock.cpu_now_us = self.flight_cpu_us
+
+    def flight_cpu_us(self):
+        """The virtual clock's CPU time base: host CPU time minus the physics done inside
+        flight calls, plus the clock's own charged busy time (``VirtualClock.advance``)."""
+        return (self.cpu_us() - self.physics_us - _gc_pause[0]
+                + self._clock._burnt) & _TICKS_MASK
+
+    def physics_begin(self):
+        """Start of a physics computation inside a flight call (returns a token for
+        :meth:`physics_end`)."""
+        mem = self.mem_alloc
+        if mem is not None:
+            self._a0 = mem()
+        return self.cpu_us()
+
+    def physics_end(self, t0):
+        d = ticks_diff(self.cpu_us(), t0)
+        if d > 0:
+            self.physics_us = (self.physics_us + d) & _TICKS_MASK
+        mem = self.mem_alloc
+        if mem is not None:
+            self.physics_alloc += mem() - self._a0
 
     def install(self, app):
         """Connect a (new) flight application: ADCS feedback and truth access."""

@@ -1,0 +1,457 @@
+"""Comparator-level management (flight/comparator.py) against a fake receiver channel.
+
+The fake channel turns the comparator DAC code into one 100 ms framer window: noise
+triggers below a noise floor, and a bit error rate that is a V in log scale around an
+optimum level (Fig. A1's shape); the real FramerControl turns the fake FPGA counters into
+the windows the comparator reads.
+"""
+
+import math
+
+import pytest
+
+from flight import comparator as C
+from flight.app import FlightApp
+from flight.keys import DEV_KEY, DEV_KEY_ID, Keyring
+from flight.tc import encode_tc
+from flight.tm import APID_VERIFY
+from flight import cbor, ccsds, cobs
+from hal.clock import VirtualClock
+from hal.interfaces import Board
+from hal.sim.link import MemLink
+from hal.sim.power import SimPower
+from hal.sim.storage import MemStorage
+from hal.sim.watchdog import SimWatchdog
+from sim.rng import Rng
+
+PACKETS = 1801  # per 100 ms window at 18,011 packets/s (DESIGN §3.6)
+MASK = (1 << 30) - 1
+OP_COMP_CALIBRATE = 0x53
+OP_SET_MODE = 0x03
+OP_SESSION_START = 0x50
+
+
+class FakeDac:
+    code_max = 4095
+
+    def __init__(self):
+        self.code = 2048
+        self.history = []
+
+    def init(self):
+        self.code = 2048
+
+    def set_code(self, c):
+        assert isinstance(c, int) and 0 <= c <= 4095
+        self.code = c
+        self.history.append(c)
+
+
+class FakeFramerHal:
+    def __init__(self):
+        self.k = [0] * 10
+        self.rx = False
+        self.tx = False
+        self.mode = 0
+
+    def init(self):
+        self.rx = self.tx = False
+
+    def enable_rx(self, on):
+        self.rx = on
+
+    def enable_tx(self, on):
+        self.tx = on
+
+    def set_mode(self, m):
+        self.mode = m
+
+    def add(self, ok, crc, gaps, pre, trig, locked):
+        k = self.k
+        for i, v in ((0, ok), (1, crc), (2, gaps), (3, pre), (9, trig)):
+            k[i] = (k[i] + v) & MASK
+        k[7] = 1 if locked else 0
+        k[8] = (k[8] + 1) & 0xFFFF
+
+    def read_counters(self, buf):
+        for i in range(10):
+            buf[i] = self.k[i]
+
+
+class Channel:
+    """BER(code) = bmin * 10**(|code - c0| / scale); noise triggers below ``floor``.
+
+    ``flat``: (lo, hi) levels where no error is ever counted (a high-power window whose
+    bottom reads zero errors in 100 ms)."""
+
+    def __init__(self, dac, hal, c0=2000, bmin=1e-4, scale=100.0, floor=1234, flat=None,
+                 seed=None):
+        self.rng = Rng(seed) if seed is not None else None  # binomial counts, else means
+        self.dac = dac
+        self.hal = hal
+        self.c0 = c0
+        self.bmin = bmin
+        self.scale = scale
+        self.floor = floor
+        self.signal = True
+        self.flat = flat
+
+    def ber(self, code):
+        if self.flat is not None:
+            lo, hi = self.flat
+            if lo <= code <= hi:
+                return 0.0
+            d = lo - code if code < lo else code - hi
+            return min(0.5, 1e-6 * 10 ** (d / 20.0))
+        return min(0.5, self.bmin * 10 ** (abs(code - self.c0) / self.scale))
+
+    def step(self):
+        code = self.dac.code
+        trig = 1000000 if code < self.floor else 5  # per 100 ms
+        if not self.signal or not self.hal.rx:
+            self.hal.add(0, 0, 0, 0, trig, False)
+            return
+        trig += 2500000  # light: the comparator fires at ~half the bit rate
+        b = self.ber(code)
+        if b >= 0.05:  # a level this bad decodes nothing
+            self.hal.add(0, 0, 0, 0, trig, False)
+            return
+        if self.rng is not None:
+            crc = self.rng.binomial(PACKETS, 1 - (1 - b) ** 2616)
+            pre = self.rng.binomial(64 * PACKETS, b)
+        else:
+            crc = int(PACKETS * (1 - (1 - b) ** 2616) + 0.5)
+            pre = int(64 * PACKETS * b + 0.5)
+        self.hal.add(PACKETS - crc, crc, 0, pre, trig, True)
+
+
+class Rig:
+    def __init__(self, params=None, signal=True, **ch):
+        self.clock = VirtualClock()
+        self.dac = FakeDac()
+        self.hal = FakeFramerHal()
+        self.ch = Channel(self.dac, self.hal, **ch)
+        self.ch.signal = signal
+        self.power = SimPower()
+        self.link = MemLink()
+        board = Board(comparator=self.dac, framer=self.hal, power=self.power, clock=self.clock,
+                      link=self.link, storage=MemStorage(), watchdog=SimWatchdog(self.clock))
+        self.app = FlightApp(board, keyring=Keyring({DEV_KEY_ID: DEV_KEY}))
+        self.events = []
+        orig = self.app.emit
+
+        def emit(sev, ev_id, text="", args=None):
+            self.events.append((ev_id, text))
+            return orig(sev, ev_id, text, args)
+
+        self.app.emit = emit
+        self.app.boot()
+        for k, v in (params or {}).items():
+            self.app.params.set(k, v)
+        self.fc = self.app.payload["framer"]
+        self.comp = self.app.payload["comparator"]
+
+    def start(self):
+        self.app.modes.request("STANDBY")
+        self.app.modes.request("SESSION")
+        assert self.comp.state == C.NOISE_SWEEP
+        self.fc.update()  # first snapshot: no window yet
+
+    def window(self, n=1):
+        for _ in range(n):
+            self.clock.advance(100000)
+            self.ch.step()
+            self.fc.update()
+            self.comp.update()
+
+    def until(self, state, max_windows):
+        for i in range(max_windows):
+            self.window()
+            if self.comp.state == state:
+                return i + 1
+        raise AssertionError("no %s within %d windows (in %s)" % (
+            C.STATE_NAMES[state], max_windows, C.STATE_NAMES[self.comp.state]))
+
+    def named(self, ev_id):
+        return [t for i, t in self.events if i == ev_id]
+
+
+# ---------------------------------------------------------------------- noise floor
+@pytest.mark.parametrize("floor", [1, 700, 1234, 4000])
+def test_noise_sweep_binary_search_finds_the_floor(floor):
+    rig = Rig(signal=False, floor=floor)
+    rig.start()
+    n = rig.until(C.WAIT_SIGNAL, 40)
+    assert rig.comp.noise_floor == floor
+    assert n <= 2 * 13  # log2(4096) levels, each after a settling window
+    p = rig.app.params
+    assert rig.dac.code == max(p["comp_start_code"], floor + p["comp_floor_margin_codes"])
+
+
+def test_noise_sweep_is_skipped_when_signal_is_already_there():
+    rig = Rig(signal=True)
+    rig.start()
+    rig.window(2)
+    assert rig.comp.state == C.WAIT_SIGNAL and rig.comp.noise_floor == 0
+
+
+# ---------------------------------------------------------------------- BER sweep
+def calibrated(start=2000, **kw):
+    # The a-priori level (the last calibration's optimum) lies in the window: the link
+    # locks on it while waiting for the sweep (Fig. A1: the optimum hardly moves).
+    rig = Rig(signal=False, params={"comp_start_code": start}, **kw)
+    rig.start()
+    rig.until(C.WAIT_SIGNAL, 40)
+    rig.ch.signal = True
+    rig.until(C.SWEEP, 20)
+    rig.until(C.TRACK, 100)
+    return rig
+
+
+def test_sweep_chooses_the_window_centre():
+    # BER <= 1e-3 from 1900 to 2100 (bmin 1e-4, a decade per 100 codes).
+    rig = calibrated(c0=2000)
+    comp = rig.comp
+    assert comp.calibrations == 1
+    assert comp.cal_duration_s <= 5.0  # issue 5: calibration <= 5 s
+    assert abs(comp.tracking_level() - 2000) <= 15
+    assert abs(comp.window_lo - 1900) <= 25 and abs(comp.window_hi - 2100) <= 25
+    assert rig.app.params["comp_start_code"] == comp.tracking_level()  # next a-priori
+    assert rig.named(C.EV_COMP_CALIBRATED)
+
+
+@pytest.mark.parametrize("start", [1700, 2100, 2500])
+def test_sweep_with_a_wide_zero_error_bottom_stays_near_the_prior_level(start):
+    """At high power the window's bottom counts no error at all over many levels: they
+    say nothing about the optimum, so the level stays near the one in use (the a-priori
+    level, near the optimum which hardly moves) — not the first zero-error level."""
+    rig = calibrated(start=start, flat=(1500, 2700))
+    assert abs(rig.comp.tracking_level() - start) <= 70  # within a coarse step / 2
+    assert rig.comp.window_lo < rig.comp.tracking_level() < rig.comp.window_hi
+
+
+def test_sweep_window_around_an_asymmetric_optimum():
+    """Fig. A1: the upper edge of the window lies far above the optimum.  The level is
+    the centre of the window the fine sweep resolves around the optimum, not the centre
+    of the whole window (which would sit at ~2x the best BER)."""
+    rig = calibrated(start=2000, c0=2000)
+    ch = rig.ch
+    ch.ber = lambda code: min(0.5, 1e-4 * 10 ** ((2000 - code) / 100.0 if code < 2000
+                                                 else (code - 2000) / 1000.0))
+    rig.comp.cmd_calibrate({})
+    rig.until(C.TRACK, 100)
+    lv = rig.comp.tracking_level()
+    assert ch.ber(lv) <= 1.5 * ch.ber(2000)
+    assert abs(lv - 2000) <= 125
+
+
+def test_sweep_lowest_ber_when_no_level_qualifies():
+    rig = calibrated(start=2600, c0=2600, bmin=5e-3)  # never <= 1e-3
+    comp = rig.comp
+    assert comp.window_lo is None and comp.window_hi is None
+    assert abs(comp.tracking_level() - 2600) <= 15
+    assert comp.best_code == comp.tracking_level()
+
+
+def test_sweep_levels_cover_floor_to_full_scale():
+    rig = calibrated(c0=2000)
+    p = rig.app.params
+    coarse = rig.comp._coarse_codes
+    assert len(coarse) == p["comp_coarse_steps"]
+    assert coarse[0] == 1234 and coarse[-1] == 4095
+    assert all(b > a for a, b in zip(coarse, coarse[1:], strict=False))
+
+
+# ---------------------------------------------------------------------- tracking
+def test_dither_moves_toward_fewer_errors_and_stays_bounded():
+    rig = calibrated(c0=2000)
+    comp = rig.comp
+    start = comp.tracking_level()
+    d = rig.app.params["comp_dither_codes"]
+    rig.ch.c0 = start + 80  # the optimum moves up (over-voltage or power change)
+    levels = [start]
+    for _ in range(12 * 22):  # 12 dither cycles: 2 x 10 windows + 2 settling windows
+        rig.window()
+        assert comp.state == C.TRACK
+        assert abs(rig.dac.code - comp.tracking_level()) == d  # always centre +- d
+        if comp.tracking_level() != levels[-1]:
+            levels.append(comp.tracking_level())
+    assert levels[-1] > start + 40  # moved toward the optimum
+    assert abs(levels[-1] - (start + 80)) <= 2 * d
+    assert all(abs(b - a) <= d for a, b in zip(levels, levels[1:], strict=False))  # bounded steps
+    assert comp.dither_moves >= 3
+
+
+def test_dither_adds_cycles_up_at_a_low_ber():
+    """~1 error per window on the worse side: one 20-window cycle is not significant, a
+    few together are; the level still finds the optimum."""
+    rig = calibrated(c0=2000, bmin=1e-6, seed=7)
+    comp = rig.comp
+    start = comp.tracking_level()
+    rig.ch.c0 = start + 80
+    rig.window(22 * 10)
+    assert comp.tracking_level() >= start + 32
+    assert comp.dither_moves >= 2
+
+
+def test_dither_does_not_move_on_insignificant_differences():
+    rig = calibrated(c0=2000, bmin=1e-6, scale=2000.0)  # ~no errors anywhere near
+    comp = rig.comp
+    lv = comp.tracking_level()
+    rig.window(22 * 5)
+    assert comp.tracking_level() == lv and comp.dither_moves == 0
+
+
+def test_recalibration_when_ber_degrades():
+    rig = calibrated(c0=2000)
+    p = rig.app.params
+    rig.ch.bmin = 2e-2  # power drop: BER above comp_ber_recal everywhere
+    n = rig.until(C.SWEEP, 100)
+    # comp_recal_windows bad windows in a row (dither settling windows are not counted)
+    assert p["comp_recal_windows"] <= n <= p["comp_recal_windows"] + 4
+    assert any("BER degraded" in t for t in rig.named(C.EV_COMP_RECAL))
+    rig.ch.bmin = 1e-4
+    rig.until(C.TRACK, 100)
+    assert rig.comp.calibrations == 2
+
+
+def test_no_light_holds_the_level_and_tracking_resumes():
+    """A beacon/uplink drop-out is not a bad level: the level is held (no dither, no
+    re-calibration) and tracking goes on when the light is back."""
+    rig = calibrated(c0=2000)
+    lv = rig.comp.tracking_level()
+    code = rig.dac.code
+    rig.ch.signal = False
+    rig.window(100)  # 10 s dark
+    assert rig.comp.state == C.TRACK and rig.dac.code == code
+    assert rig.comp.calibrations == 1
+    rig.ch.signal = True
+    rig.window(50)
+    assert rig.comp.state == C.TRACK and rig.comp.calibrations == 1
+    assert abs(rig.comp.tracking_level() - lv) <= rig.app.params["comp_dither_codes"]
+
+
+def test_light_without_packets_is_a_bad_level():
+    rig = calibrated(c0=2000)
+    rig.ch.c0 = 3200  # the optimum moved far away: light, but nothing decodes
+    n = rig.until(C.SWEEP, 100)
+    p = rig.app.params
+    assert p["comp_recal_windows"] <= n <= p["comp_recal_windows"] + 4
+    rig.until(C.TRACK, 100)
+    assert abs(rig.comp.tracking_level() - 3200) <= 15
+
+
+def test_wrong_a_priori_level_still_calibrates():
+    """Light on the detector but no packet at the a-priori level: the sweep starts on the
+    trigger rate."""
+    rig = calibrated(start=600, c0=2000)
+    assert abs(rig.comp.tracking_level() - 2000) <= 15
+
+
+def test_sweep_abandoned_when_the_light_goes():
+    rig = Rig(signal=False, params={"comp_start_code": 2000})
+    rig.start()
+    rig.until(C.WAIT_SIGNAL, 40)
+    rig.ch.signal = True
+    rig.until(C.SWEEP, 20)
+    rig.window(5)
+    rig.ch.signal = False
+    assert rig.until(C.WAIT_SIGNAL, 3) == 1
+    assert rig.dac.code == 2000  # back at the level in use before the sweep
+    assert rig.named(C.EV_COMP_ERROR)
+    rig.window(20)
+    assert rig.comp.state == C.WAIT_SIGNAL
+    rig.ch.signal = True
+    rig.until(C.TRACK, 100)
+    assert abs(rig.comp.tracking_level() - 2000) <= 15 and rig.comp.calibrations == 1
+
+
+# ---------------------------------------------------------------------- COMP_CALIBRATE
+class Obc:
+    def __init__(self, rig):
+        self.rig = rig
+        self.counter = 0
+        self.seq = 0
+        self.deframer = cobs.Deframer(max_frame=8192)
+        self.reports = []
+
+    def send(self, opcode, args=None):
+        self.counter += 1
+        self.seq += 1
+        pkt = encode_tc(DEV_KEY, DEV_KEY_ID, self.counter, opcode, args or {}, seq=self.seq)
+        self.rig.link.inject(cobs.encode(pkt) + b"\x00")
+
+    def collect(self):
+        for pkt in self.deframer.feed(self.rig.link.take()):
+            h, body = ccsds.parse_packet(pkt, ptype=ccsds.TYPE_TM)
+            if h[ccsds.H_APID] == APID_VERIFY:
+                self.reports.append(cbor.decode(body))
+
+
+def test_comp_calibrate_through_the_tc_pipeline_with_busy():
+    rig = Rig(signal=True, c0=2000, params={"comp_start_code": 2000})
+    acc = [0]
+
+    def hook(dt):  # the channel delivers a window every 100 ms of virtual time
+        acc[0] += dt
+        while acc[0] >= 100000:
+            acc[0] -= 100000
+            rig.ch.step()
+
+    rig.clock.step_hook = hook
+    obc = Obc(rig)
+    obc.send(OP_SET_MODE, {"mode": "STANDBY"})
+    obc.send(OP_SESSION_START)
+    for _ in range(100):  # 10 s: noise sweep skipped (signal), sweep, TRACK
+        rig.app.run_for(100000)
+        if rig.comp.state == C.TRACK:
+            break
+    assert rig.comp.state == C.TRACK
+    obc.collect()
+    obc.reports = []
+    obc.send(OP_COMP_CALIBRATE)
+    rig.app.run_for(100000)
+    assert rig.comp.state == C.SWEEP
+    obc.send(OP_COMP_CALIBRATE)  # while calibrating: refused, BUSY
+    rig.app.run_for(100000)
+    obc.collect()
+    stages = [(r["stage"], r["ok"]) for r in obc.reports]
+    assert stages[:2] == [("accept", True), ("complete", True)]
+    busy = [r for r in obc.reports if r.get("reason") == "BUSY"]
+    assert len(busy) == 1 and busy[0]["ok"] is False
+    assert rig.comp.state == C.SWEEP
+    assert any("TC" in t for t in rig.named(C.EV_COMP_RECAL))
+    for _ in range(60):
+        rig.app.run_for(100000)
+        if rig.comp.state == C.TRACK:
+            break
+    assert rig.comp.state == C.TRACK and rig.comp.calibrations == 2
+    assert abs(rig.comp.tracking_level() - 2000) <= 15
+    obc.reports = []
+    obc.send(OP_COMP_CALIBRATE)  # idle again: accepted
+    rig.app.run_for(100000)
+    obc.collect()
+    assert not any(r.get("reason") == "BUSY" for r in obc.reports)
+    assert rig.comp.state == C.SWEEP
+
+
+def test_comp_calibrate_outside_session_is_refused():
+    rig = Rig()
+    obc = Obc(rig)
+    obc.send(OP_SET_MODE, {"mode": "STANDBY"})
+    obc.send(OP_COMP_CALIBRATE)
+    rig.app.run_for(100000)
+    obc.collect()
+    assert any(r.get("reason") == "WRONG_MODE" for r in obc.reports)
+    assert rig.comp.state == C.OFF
+
+
+def test_ber_per_window_estimate_is_exact_on_the_fake_channel():
+    rig = calibrated(c0=2000)
+    rig.window()
+    w = rig.fc.last_window
+    b = rig.ch.ber(rig.dac.code)
+    bits = 64 * (w[0] + w[1])
+    assert w[3] / bits == pytest.approx(b, abs=1.0 / bits)
+    assert rig.fc.window_ber() == w[3] / bits
+    assert math.isfinite(rig.fc.ber())

@@ -156,7 +156,14 @@ class Apt:
         self._peak_lo = 300
         self._peak_hi = 800
         self._max_spot_px = 80
-        self._min_spot_px = 2
+        self._min_spot_px = 4
+        self.rejected = []  # SEARCH cells (binned px) of false targets, this session
+        self.rejections = 0
+        self.verified = False  # ACQUIRE's target moved against the mirror: a real beacon
+        self._acq_s0x = None
+        self._acq_s0y = 0
+        self._acq_u0x = 0
+        self._acq_u0y = 0
 
     # ------------------------------------------------------------------ parameters
     def define_params(self, p):
@@ -170,7 +177,7 @@ class Apt:
         p.define("apt_ifov_urad", "float", 100.0, 10.0, 1000.0, "urad/px", "camera pixel angle")
         p.define("apt_sign_x", "int", 1, -1, 1, "", "camera x to FSM x sign (+1/-1)")
         p.define("apt_sign_y", "int", 1, -1, 1, "", "camera y to FSM y sign (+1/-1)")
-        p.define("apt_slew_urad", "float", 500.0, 1.0, 35000.0, "urad/frame",
+        p.define("apt_slew_urad", "float", 500.0, 1.0, 1500.0, "urad/frame",
                  "largest mirror step per frame")
         p.define("apt_snr_min_dn", "int", 20, 2, 1000, "DN", "least spot peak above background")
         p.define("apt_search_snr_dn", "int", 6, 1, 500, "DN",
@@ -179,7 +186,7 @@ class Apt:
         p.define("apt_thr_min_dn", "int", 12, 1, 500, "DN",
                  "least centroid threshold above background")
         p.define("apt_max_spot_px", "int", 80, 1, 1024, "px", "largest valid spot (pixels)")
-        p.define("apt_min_spot_px", "int", 2, 1, 64, "px",
+        p.define("apt_min_spot_px", "int", 4, 1, 64, "px",
                  "smallest valid spot (pixels): rejects single hot pixels")
         p.define("apt_lost_frames", "int", 20, 1, 1000, "frames",
                  "invalid frames in TRACK before LOST")
@@ -247,6 +254,7 @@ class Apt:
         self.fsm.set_codes(0, 0)
         self.fsm.enable(True)
         self.power.set(_SW_LASER_525, True)  # our beacon for the ground station
+        self.rejected = []
         self._enter(SEARCH)
 
     def stop_session(self):
@@ -291,6 +299,7 @@ class Apt:
         self.strip = 0
         self.best_peak = 0
         if state == TRACK:
+            self.verified = True  # it reached the boresight under control: a real beacon
             self.acquisitions += 1
             self.track_since_s = self.app.now_s()
             self._laser(True)  # downlink only while tracking (DESIGN §3.2)
@@ -299,6 +308,9 @@ class Apt:
             if state == LOST:
                 self.losses += 1
             self._laser(False)
+        if state == ACQUIRE and old != LOST:
+            self.verified = False
+            self._acq_s0x = None
         if state == LOST or state == ACQUIRE:
             # Window on the boresight (LOST) or on the spot just found (ACQUIRE).
             if state == LOST:
@@ -359,7 +371,11 @@ class Apt:
             if st == LOST:
                 self._enter(ACQUIRE)
                 return
-            # ACQUIRE: follow the spot, go to TRACK once it sits on the boresight.
+            # ACQUIRE: follow the spot, go to TRACK once it sits on the boresight.  A target
+            # that does not follow the mirror (hot pixel, glint) never gets there: it drives
+            # the mirror to a stop or times out, and is rejected.
+            if self._acquire_failed():
+                return
             ex = self.spot_x - self._ref_x
             ey = self.spot_y - self._ref_y
             te = self._track_err_q6
@@ -502,6 +518,62 @@ class Apt:
         except Exception:
             self.fsm_errors += 1
 
+    def _acquire_failed(self):
+        """ACQUIRE's target check: the beacon spot moves against the mirror, a hot pixel
+        or a glint on the sensor does not.
+
+        From the first valid frame, the mirror's move ``du`` (in px) and the spot's move
+        ``ds`` are compared once ``|du|`` exceeds 3 px: a spot that moved less than 30 %
+        of that is static — rejected, mirror re-centred, SEARCH resumes without it; a
+        spot that moved at least half of it the opposite way is *verified* (from then on
+        its error goes to the ADCS even before TRACK, which brings a target beyond the
+        mirror's range within reach).
+        """
+        if self._acq_s0x is None:
+            self._acq_s0x = self.spot_x
+            self._acq_s0y = self.spot_y
+            self._acq_u0x = self.u_x
+            self._acq_u0y = self.u_y
+            return False
+        if self.verified:
+            return False
+        k = self._px2code_q8
+        dux = ((self.u_x - self._acq_u0x) << 6) // k * self._sign_x  # q6 px
+        duy = ((self.u_y - self._acq_u0y) << 6) // k * self._sign_y
+        du2 = dux * dux + duy * duy
+        if du2 < (3 << 6) * (3 << 6):
+            return False
+        dsx = self.spot_x - self._acq_s0x
+        dsy = self.spot_y - self._acq_s0y
+        ds2 = dsx * dsx + dsy * dsy
+        if 100 * ds2 >= 25 * du2 and dsx * dux + dsy * duy < 0:
+            self.verified = True
+            return False
+        if 100 * ds2 >= 9 * du2:
+            return False  # moving, not yet conclusive
+        self.rejections += 1
+        if len(self.rejected) < 8:
+            self.rejected.append((self.best_x // SEARCH_BIN, self.best_y // SEARCH_BIN))
+        self.app.emit(events.SEV_WARN, EV_APT_STATE,
+                      "static target at (%d, %d) px rejected: it does not follow the mirror"
+                      % (self.spot_x >> 6, self.spot_y >> 6), [self.best_x, self.best_y])
+        self.u_x = self._acq_u0x
+        self.u_y = self._acq_u0y
+        self.r_x = 0
+        self.r_y = 0
+        try:
+            self.fsm.set_codes(self.u_x >> 8, self.u_y >> 8)
+        except Exception:
+            self.fsm_errors += 1
+        self._enter(SEARCH)
+        return True
+
+    def _is_rejected(self, cx, cy):
+        for rx, ry in self.rejected:
+            if -2 <= cx - rx <= 2 and -2 <= cy - ry <= 2:
+                return True
+        return False
+
     def _auto_exposure(self):
         if self._ae_wait > 0:
             self._ae_wait -= 1
@@ -533,13 +605,23 @@ class Apt:
             if mx > self.best_peak:
                 n = len(buf)
                 bg = sum(buf) // n
-                if mx - bg >= self.app.params["apt_search_snr_dn"]:
+                snr = self.app.params["apt_search_snr_dn"]
+                tries = 0
+                while mx - bg >= snr and mx > self.best_peak and tries < 4:
                     i = 0
                     while buf[i] != mx:
                         i += 1
+                    cx = i % 160
+                    cy = (y0 // SEARCH_BIN) + i // 160
+                    if self.rejected and self._is_rejected(cx, cy):
+                        buf[i] = bg  # mask the rejected target, look again
+                        mx = max(buf)
+                        tries += 1
+                        continue
                     self.best_peak = mx
-                    self.best_x = (i % 160) * SEARCH_BIN + SEARCH_BIN // 2
+                    self.best_x = cx * SEARCH_BIN + SEARCH_BIN // 2
                     self.best_y = y0 + (i // 160) * SEARCH_BIN + SEARCH_BIN // 2
+                    break
         self.strip += 1
         if self.strip * SEARCH_STRIP_ROWS * SEARCH_BIN >= cam.height:
             self.strip = 0
@@ -577,8 +659,8 @@ class Apt:
 
     def feedback(self):
         st = self.state
-        if st not in (ACQUIRE, TRACK):
-            return
+        if st != TRACK and not (st == ACQUIRE and self.verified):
+            return  # only a verified beacon (it moved against the mirror) steers the platform
         ex, ey = self.error_urad()
         frac = self.app.params["apt_offload_frac"]
         lim = frac * _U_MAX
@@ -607,4 +689,5 @@ class Apt:
                     "invalid_frames": self.invalid_frames, "stale_frames": self.stale_frames,
                     "camera_errors": self.camera_errors, "fsm_errors": self.fsm_errors,
                     "acquisitions": self.acquisitions, "losses": self.losses,
+                    "rejected_targets": self.rejections,
                     "offload_requests": self.offload_requests, "laser850": self.laser_on}

@@ -149,7 +149,9 @@ class BiasControl:
         p.define("bias_t_min_c", "float", -50.0, -60.0, 20.0, "degC", "plausible low")
         p.define("bias_t_max_c", "float", 100.0, 30.0, 130.0, "degC", "plausible high")
         p.define("bias_max_step_c", "float", 2.0, 0.05, 20.0, "K", "largest plausible change per update")
-        p.define("bias_stuck_n", "int", 20, 3, 1000, "updates", "identical readings that mean stuck")
+        p.define("bias_stuck_n", "int", 8, 3, 1000, "updates",
+                 "identical readings that mean stuck (noise 0.01 K at 7.8 mK resolution: "
+                 "8 equal in a row by chance ~5e-6 per update)")
         p.define("bias_hold_max_s", "float", 10.0, 0.5, 600.0, "s",
                  "hold-last-good time before safe bias and FAULT")
         p.define("bias_ramp_v_per_s", "float", 8.0, 0.1, 50.0, "V/s", "bias slew limit")

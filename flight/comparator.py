@@ -98,6 +98,8 @@ class ComparatorControl:
     def define_params(self, p):
         p.define("comp_noise_max_hz", "float", 1000.0, 1.0, 1e8, "1/s",
                  "noise-trigger rate defining the noise floor")
+        p.define("comp_noise_floor_max", "int", 1024, 0, 4095, "codes",
+                 "highest plausible noise floor; above it the sweep saw signal, not noise")
         p.define("comp_floor_margin_codes", "int", 20, 0, 1000, "codes",
                  "parking level above the noise floor while waiting for signal")
         p.define("comp_start_code", "int", 570, 0, 4095, "codes",
@@ -199,7 +201,14 @@ class ComparatorControl:
         else:
             self._hi = self.code
         if self._lo >= self._hi:
-            self.noise_floor = self._hi
+            floor = self._hi
+            if floor > self.app.params["comp_noise_floor_max"]:
+                # Noise alone does not trigger that high: the uplink was already on (its
+                # pulses counted as "noise").  The floor is unknown: sweep from 0.
+                self.app.emit(events.SEV_WARN, EV_COMP_ERROR,
+                              "noise sweep saw light (floor %d): floor unknown" % floor)
+                floor = 0
+            self.noise_floor = floor
             self._wait_signal()
             return
         self._set(self._mid())

@@ -9,7 +9,10 @@ sliding PER and BER:
 * PER = (CRC errors + serial-number gaps) / (packets ok + CRC errors + gaps).
 
 Link state: OFF (receiver disabled) / SEARCHING (not locked or no packets) / LOCKED /
-DEGRADED (locked but the sliding BER above ``framer_ber_degraded``).  BER, not PER, is the
+DEGRADED (locked but the BER of ``framer_degraded_windows`` windows in a row above
+``framer_ber_degraded``; one good window is LOCKED again).  The state follows the latest
+windows, not the sliding average, so it reacts within 100 ms when the comparator moves to a
+good level.  BER, not PER, is the
 criterion: at the paper's working point (BER 1e-3) 93 % of the 2,616-bit packets fail
 their CRC, yet the link is usable with error correction on top (paper §4).  The comparator module reads the
 last window through :meth:`last`.
@@ -77,13 +80,15 @@ class FramerControl:
         self.read_errors = 0
         self.stale = 0
         self.lock_time_s = None
-        self._per_bad_windows = 0
+        self._bad = 0  # consecutive windows with a BER above framer_ber_degraded
 
     def define_params(self, p):
         p.define("framer_windows", "int", 10, 1, _MAX_WINDOWS, "windows",
                  "sliding window for PER/BER (x 100 ms)")
         p.define("framer_ber_degraded", "float", 2e-3, 1e-7, 0.5, "",
-                 "sliding BER above which a locked link is DEGRADED")
+                 "window BER above which a locked link is DEGRADED")
+        p.define("framer_degraded_windows", "int", 3, 1, 100, "windows",
+                 "consecutive bad windows before DEGRADED")
 
     def cmd_set_mode(self, args):
         m = MODE_NAMES.index(args["mode"])
@@ -226,11 +231,14 @@ class FramerControl:
         if not self.locked_hw or seen == 0:
             self._set_link(L_SEARCHING)
             return
-        ber = self.ber()
-        if ber is not None and ber > self.app.params["framer_ber_degraded"]:
-            self._set_link(L_DEGRADED)
-        else:
+        ber = w[3] / (PREAMBLE_BITS * seen)
+        if ber <= self.app.params["framer_ber_degraded"]:
+            self._bad = 0
             self._set_link(L_LOCKED)
+            return
+        self._bad += 1
+        if self._bad >= self.app.params["framer_degraded_windows"]:
+            self._set_link(L_DEGRADED)
 
     # ------------------------------------------------------------------ telemetry
     def hk(self, d):

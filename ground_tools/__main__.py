@@ -1,8 +1,150 @@
-"""vector-tc — the Vector payload ground tool (also ``python -m ground_tools``)."""
+"""vector-tc — the Vector payload ground tool (also ``python -m ground_tools``).
+
+Subcommands: list, encode, send, listen, decode, dict, run, capture-decode.  See
+docs/ground-tool.md.  Exit codes: 0 success, 1 internal error, 2 bad input (command line,
+argument, key file, script, development key refused), 3 TC rejected, 4 TC completion
+failed (or a script step's check failed), 5 timed out, 6 link error.
+"""
 
 import argparse
 import json
+import os
 import sys
+
+from ground_tools.link import (
+    EXIT_ERROR,
+    EXIT_LINK,
+    EXIT_OK,
+    EXIT_USAGE,
+)
+
+PROG = "vector-tc"
+
+
+class Fail(Exception):
+    """One-line error with an exit code."""
+
+    def __init__(self, msg, code=EXIT_USAGE):
+        Exception.__init__(self, msg)
+        self.code = code
+
+
+def _err(msg):
+    print("%s: error: %s" % (PROG, msg), file=sys.stderr)
+
+
+def _note(msg):
+    print("%s: %s" % (PROG, msg), file=sys.stderr)
+
+
+# ---------------------------------------------------------------------- helpers
+def _key(args):
+    from ground_tools.state import KeyLoadError, load_key
+
+    try:
+        return load_key(args.key_file, args.key_id)
+    except KeyLoadError as e:
+        raise Fail(str(e)) from None
+
+
+def _store(args):
+    from ground_tools.state import CounterStore
+
+    return CounterStore(args.state_file)
+
+
+def _command(name, items):
+    from ground_tools.commands import ArgError, parse_command
+
+    try:
+        return parse_command(name, items)
+    except ArgError as e:
+        raise Fail(str(e)) from None
+
+
+def _check_dev_key(key, port, allow):
+    from ground_tools.link import is_simulated_port
+
+    if not key.is_dev or is_simulated_port(port):
+        return None
+    if not allow:
+        raise Fail("refusing the public DEVELOPMENT key on a real device (%s): give "
+                   "--key-file with the payload's key, or --dev-key for a bench board "
+                   "provisioned with it" % port)
+    return "warning: using the public DEVELOPMENT key on %s (--dev-key)" % port
+
+
+def _open(args, key, store):
+    from ground_tools.link import GroundLink, LinkError
+
+    warning = _check_dev_key(key, args.port, getattr(args, "dev_key", False))
+    try:
+        glink = GroundLink(args.port, key, store, baud=args.baud, apid=args.apid)
+    except LinkError as e:
+        raise Fail(str(e), EXIT_LINK) from None
+    if warning:
+        _note(warning)
+    return glink
+
+
+def _counter_arg(v):
+    n = int(v, 0)
+    if not 0 <= n <= 0xFFFFFFFF:
+        raise argparse.ArgumentTypeError("counter %s outside 0..4294967295" % v)
+    return n
+
+
+def _seq_arg(v):
+    n = int(v, 0)
+    if not 0 <= n <= 0x3FFF:
+        raise argparse.ArgumentTypeError("sequence count %s outside 0..16383" % v)
+    return n
+
+
+def _apid_arg(v):
+    n = int(v, 0)
+    if not 0 <= n <= 0x7FF:
+        raise argparse.ArgumentTypeError("APID %s outside 0..0x7ff" % v)
+    return n
+
+
+def _pos_float(v):
+    x = float(v)
+    if not x > 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return x
+
+
+# ---------------------------------------------------------------------- list / dict
+def cmd_list(args):
+    from flight import cmddict
+    from ground_tools.commands import describe, find_command, parameter_table
+
+    if args.params:
+        rows = list(parameter_table().values())
+        w = max(len(p["name"]) for p in rows)
+        for p in rows:
+            print("%-*s  %-5s  %s..%s %s  (default %s)  %s" % (
+                w, p["name"], p["type"], p["min"], p["max"], p["unit"], p["default"],
+                p["description"]))
+        return EXIT_OK
+    cmds = cmddict.COMMANDS
+    if args.name:
+        try:
+            cmds = [find_command(args.name)]
+        except ValueError as e:
+            raise Fail(str(e)) from None
+    for c in cmds:
+        print("%-22s 0x%02x  modes: %-22s %s" % (c.name, c.opcode, ",".join(c.modes),
+                                                 c.description))
+        for a in c.args:
+            extra = []
+            if not a.required:
+                extra.append("optional" + ("" if a.default is None else
+                                           ", default %s" % json.dumps(a.default)))
+            print("    %-14s %-34s %s%s" % (a.name, describe(a), a.description,
+                                            (" (%s)" % "; ".join(extra)) if extra else ""))
+    return EXIT_OK
 
 
 def cmd_dict(args):
@@ -10,25 +152,305 @@ def cmd_dict(args):
 
     text = json.dumps(build_dictionary(), indent=2)
     if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+        try:
+            with open(args.out, "w") as f:
+                f.write(text + "\n")
+        except OSError as e:
+            raise Fail("cannot write %s: %s" % (args.out, e.strerror)) from None
     else:
         print(text)
-    return 0
+    return EXIT_OK
 
 
+# ---------------------------------------------------------------------- encode
+def cmd_encode(args):
+    from ground_tools import wire
+    from ground_tools.state import StateError
+
+    cmd, cargs = _command(args.cmd, args.args)
+    key = _key(args)
+    try:
+        counter, seq = _store(args).reserve(key, explicit=args.counter, seq=args.seq,
+                                            apid=args.apid)
+    except StateError as e:
+        raise Fail(str(e)) from None
+    pkt = wire.encode_tc(key.key, key.key_id, counter, cmd.opcode, cargs, seq=seq,
+                         apid=args.apid)
+    data = wire.frame(pkt) if args.framed else pkt
+    if key.is_dev:
+        _note("note: signed with the public DEVELOPMENT key (simulator/bench only)")
+    if args.out:
+        try:
+            with open(args.out, "wb") as f:
+                f.write(data)
+        except OSError as e:
+            raise Fail("cannot write %s: %s" % (args.out, e.strerror)) from None
+        _note("%s: %d octets (counter %d, seq %d, key id %d) -> %s" % (
+            cmd.name, len(data), counter, seq, key.key_id, args.out))
+    else:
+        print(data.hex())
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- send
+def _print_result(res, as_json):
+    from ground_tools import wire
+
+    if as_json:
+        for r in res.reports():
+            print(json.dumps(wire.jsonable(r), sort_keys=True))
+        return
+    for r in res.reports():
+        ok = r.get("ok")
+        line = "  %-9s %s" % (r.get("stage"), "ok" if ok else "FAILED %s" % r.get("reason"))
+        if r.get("detail"):
+            line += "  %s" % r["detail"]
+        if ok and r.get("result") is not None:
+            line += "  result: %s" % json.dumps(wire.jsonable(r["result"]), sort_keys=True)
+        print(line)
+
+
+def cmd_send(args):
+    from ground_tools.link import LinkError
+    from ground_tools.state import StateError
+
+    cmd, cargs = _command(args.cmd, args.args)
+    key = _key(args)
+    store = _store(args)
+    glink = _open(args, key, store)
+    try:
+        res = glink.command(cmd, cargs, timeout=args.timeout, counter=args.counter,
+                            seq=args.seq)
+    except StateError as e:
+        raise Fail(str(e)) from None
+    except LinkError as e:
+        raise Fail(str(e), EXIT_LINK) from None
+    finally:
+        glink.close()
+    if not args.json:
+        print("%s seq=%d counter=%d key=%d -> %s" % (cmd.name, res.seq, res.counter, key.key_id,
+                                                     args.port))
+    _print_result(res, args.json)
+    if res.status == "rejected":
+        _note("TC rejected: %s" % res.reason)
+        if res.reason == "REPLAY" and args.counter is None:
+            _note("the payload has accepted a higher counter (another tool or state file?); "
+                  "the state file now starts above it, so the next command goes through")
+    elif res.status == "failed":
+        _note("TC accepted but its execution failed: %s" % res.reason)
+    elif res.status == "timeout":
+        _note("no %s report within %g s" % ("acceptance" if res.accept is None else
+                                             "completion", args.timeout))
+    return res.exit_code
+
+
+# ---------------------------------------------------------------------- listen
+def cmd_listen(args):
+    from ground_tools.link import GroundLink, LinkError
+    from ground_tools.listen import listen
+    from ground_tools.state import Key
+
+    try:
+        glink = GroundLink(args.port, Key(1, b"\0" * 32, "none"), None, baud=args.baud)
+    except LinkError as e:
+        raise Fail(str(e), EXIT_LINK) from None
+    try:
+        listen(glink, as_json=args.json, duration=args.duration, count=args.count)
+    except LinkError as e:
+        raise Fail(str(e), EXIT_LINK) from None
+    except KeyboardInterrupt:
+        pass
+    finally:
+        glink.close()
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- decode
+def cmd_decode(args):
+    from ground_tools import wire
+
+    try:
+        with open(args.file, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise Fail("cannot read %s: %s" % (args.file, e.strerror)) from None
+    d = wire.TmDeframer()
+    out = sys.stdout
+    for item in d.feed(data) + d.feed(b"\x00" if d.pending() else b""):
+        if isinstance(item, wire.WireError):
+            out.write(json.dumps({"error": item.reason, "detail": str(item)}) + "\n")
+        else:
+            out.write(json.dumps(item.to_json(), sort_keys=True) + "\n")
+    _note("%s: %d packet(s), %d bad frame(s)%s" % (
+        args.file, d.packets, d.errors, (" " + json.dumps(d.error_reasons)) if d.errors else ""))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- run
+def cmd_run(args):
+    from ground_tools.link import LinkError
+    from ground_tools.script import Runner, ScriptError, StepFailed, parse_script
+    from ground_tools.state import StateError
+
+    try:
+        with open(args.script) as f:
+            text = f.read()
+    except OSError as e:
+        raise Fail("cannot read script %s: %s" % (args.script, e.strerror)) from None
+    except UnicodeDecodeError:
+        raise Fail("script %s is not text" % args.script) from None
+    try:
+        steps = parse_script(text)
+    except ScriptError as e:
+        raise Fail("%s:%d: %s" % (args.script, e.lineno, str(e).split(": ", 1)[1])) from None
+    key = _key(args)
+    glink = _open(args, key, _store(args))
+    try:
+        n = Runner(glink, timeout=args.timeout, out=lambda s: print(s, flush=True)).run(steps)
+    except StepFailed as e:
+        _err("%s:%s" % (args.script, str(e)[len("line "):]))
+        return e.code
+    except StateError as e:
+        raise Fail(str(e)) from None
+    except LinkError as e:
+        raise Fail(str(e), EXIT_LINK) from None
+    finally:
+        glink.close()
+    print("%s: %d step(s) passed" % (args.script, n))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- capture-decode
+def cmd_capture_decode(args):
+    from ground_tools.capture import decode_file, format_stats
+
+    on_packet = None
+    if args.packets:
+        def on_packet(p):
+            print(json.dumps(p, sort_keys=True))
+    try:
+        stats = decode_file(args.file, manchester=args.manchester, on_packet=on_packet)
+    except OSError as e:
+        raise Fail("cannot read %s: %s" % (args.file, e.strerror)) from None
+    if args.json:
+        print(json.dumps(stats, sort_keys=True))
+    else:
+        print(format_stats(stats))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- parser
 def build_parser():
-    ap = argparse.ArgumentParser(prog="vector-tc", description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="command", required=True)
+    ap = argparse.ArgumentParser(
+        prog=PROG, description="Ground tool of the Vector payload: encode and send "
+        "telecommands, decode telemetry and link captures.",
+        epilog="exit codes: 0 ok, 1 internal error, 2 bad input, 3 TC rejected, "
+        "4 completion failed, 5 timed out, 6 link error")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    keys = argparse.ArgumentParser(add_help=False)
+    g = keys.add_argument_group("authentication")
+    g.add_argument("--key-file", help="key file, '<key_id> <64 hex>' per line "
+                   "(default $VECTOR_TC_KEY_FILE, else the public development key)")
+    g.add_argument("--key-id", type=int, help="key id of the file to sign with "
+                   "(default: the lowest)")
+    g.add_argument("--counter", type=_counter_arg,
+                   help="anti-replay counter (default: next from the state file)")
+    g.add_argument("--state-file", help="counter state file (default $VECTOR_TC_STATE, "
+                   "else ~/.vector-tc/counters.json)")
+    g.add_argument("--apid", type=_apid_arg, default=0x0A0, help="TC APID (default 0x0A0)")
+    g.add_argument("--seq", type=_seq_arg, help="CCSDS sequence count (default: next from "
+                   "the state file)")
+
+    port = argparse.ArgumentParser(add_help=False)
+    g = port.add_argument_group("link")
+    g.add_argument("--port", required=True, help="pyserial URL: /dev/ttyUSB0, /dev/pts/N, "
+                   "socket://host:port, rfc2217://host:port, loop://")
+    g.add_argument("--baud", type=int, default=115200, help="baud rate (default 115200)")
+
+    p = sub.add_parser("list", help="commands with arguments, types, units, ranges, modes")
+    p.add_argument("name", nargs="?", help="one command only")
+    p.add_argument("--params", action="store_true", help="list the parameters instead")
+    p.set_defaults(fn=cmd_list)
+
+    p = sub.add_parser("encode", parents=[keys], help="one authenticated TC packet")
+    p.add_argument("cmd", metavar="CMD")
+    p.add_argument("args", nargs="*", metavar="NAME=VALUE")
+    o = p.add_mutually_exclusive_group()
+    o.add_argument("--hex", action="store_true", help="print hex (the default)")
+    o.add_argument("--out", help="write the octets to FILE")
+    p.add_argument("--framed", action="store_true", help="COBS-frame it, 0x00-terminated")
+    p.set_defaults(fn=cmd_encode, takes_assignments=True)
+
+    p = sub.add_parser("send", parents=[keys, port],
+                       help="send a TC and wait for its verification reports")
+    p.add_argument("cmd", metavar="CMD")
+    p.add_argument("args", nargs="*", metavar="NAME=VALUE")
+    p.add_argument("--timeout", type=_pos_float, default=10.0,
+                   help="seconds to wait for both reports (default 10)")
+    p.add_argument("--dev-key", action="store_true",
+                   help="allow the public development key on a real device")
+    p.add_argument("--json", action="store_true", help="print the reports as JSON lines")
+    p.set_defaults(fn=cmd_send, takes_assignments=True)
+
+    p = sub.add_parser("listen", parents=[port], help="live telemetry")
+    p.add_argument("--json", action="store_true", help="one JSON object per packet")
+    p.add_argument("--duration", type=_pos_float, help="stop after S seconds")
+    p.add_argument("--count", type=int, help="stop after N packets")
+    p.set_defaults(fn=cmd_listen)
+
+    p = sub.add_parser("decode", help="TM capture (COBS stream) -> JSON lines")
+    p.add_argument("file")
+    p.set_defaults(fn=cmd_decode)
+
     p = sub.add_parser("dict", help="command and telemetry dictionaries as JSON")
     p.add_argument("--out", help="write to FILE instead of stdout")
     p.set_defaults(fn=cmd_dict)
+
+    p = sub.add_parser("run", parents=[keys, port], help="run a command sequence file")
+    p.add_argument("script")
+    p.add_argument("--timeout", type=_pos_float, default=10.0,
+                   help="seconds to wait for each TC's reports (default 10)")
+    p.add_argument("--dev-key", action="store_true",
+                   help="allow the public development key on a real device")
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("capture-decode", help="50 Mbit/s link capture -> packets, statistics")
+    p.add_argument("file")
+    p.add_argument("--manchester", action="store_true",
+                   help="the file holds Manchester chips, one per octet (0/1)")
+    p.add_argument("--json", action="store_true", help="statistics as one JSON object")
+    p.add_argument("--packets", action="store_true", help="also one JSON line per packet")
+    p.set_defaults(fn=cmd_capture_decode)
     return ap
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    return args.fn(args)
+    ap = build_parser()
+    args, extra = ap.parse_known_args(argv)
+    if extra:
+        # NAME=VALUE arguments may follow options: `send PARAM_SET --port P name=x value=1`.
+        if getattr(args, "takes_assignments", False) and all(
+                "=" in x and not x.startswith("-") for x in extra):
+            args.args = list(args.args) + extra
+        else:
+            ap.error("unrecognized arguments: %s" % " ".join(extra))
+    try:
+        return args.fn(args)
+    except Fail as e:
+        _err(str(e))
+        return e.code
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as e:  # never a traceback for the operator
+        if os.environ.get("VECTOR_TC_DEBUG"):
+            raise
+        _err("internal error: %s: %s (set VECTOR_TC_DEBUG=1 for the traceback)" % (
+            type(e).__name__, e))
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -146,7 +146,11 @@ class Rig:
 
         self.app.emit = emit
         self.app.boot()
-        for k, v in (params or {}).items():
+        # The synthetic channels put their noise floor anywhere on the scale; the flight
+        # default caps a plausible floor at 1024 (test_implausible_noise_floor_... below).
+        merged = {"comp_noise_floor_max": 4095}
+        merged.update(params or {})
+        for k, v in merged.items():
             self.app.params.set(k, v)
         self.fc = self.app.payload["framer"]
         self.comp = self.app.payload["comparator"]
@@ -177,6 +181,16 @@ class Rig:
 
 
 # ---------------------------------------------------------------------- noise floor
+def test_implausible_noise_floor_means_the_sweep_saw_light():
+    # Flight default cap (1024 codes): a "floor" at 3000 is the uplink's own pulses seen
+    # by a noise sweep that started after the light came on; the floor is unknown (0).
+    rig = Rig(signal=False, floor=3000, params={"comp_noise_floor_max": 1024})
+    rig.start()
+    rig.until(C.WAIT_SIGNAL, 40)
+    assert rig.comp.noise_floor == 0
+    assert any(ev == C.EV_COMP_ERROR and "saw light" in text for ev, text in rig.events)
+
+
 @pytest.mark.parametrize("floor", [1, 700, 1234, 4000])
 def test_noise_sweep_binary_search_finds_the_floor(floor):
     rig = Rig(signal=False, floor=floor)

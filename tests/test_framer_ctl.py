@@ -145,12 +145,14 @@ def test_link_states():
     assert rig.fc.link == F.L_SEARCHING
     rig.window(ok=1700, crc=100, pre=20, locked=True)
     assert rig.fc.link == F.L_LOCKED and rig.fc.lock_time_s is not None
-    # sliding BER above framer_ber_degraded (2e-3): 64 x 1800 x 3e-3 errors per window
-    for _ in range(10):
+    # window BER above framer_ber_degraded (2e-3): 64 x 1800 x 3e-3 errors per window;
+    # two bad windows are tolerated, the third makes the link DEGRADED
+    for _ in range(2):
         rig.window(ok=0, crc=1800, pre=346, locked=True)
+        assert rig.fc.link == F.L_LOCKED
+    rig.window(ok=0, crc=1800, pre=346, locked=True)
     assert rig.fc.ber() > 2e-3 and rig.fc.link == F.L_DEGRADED
-    for _ in range(10):
-        rig.window(ok=1790, crc=10, pre=2, locked=True)
+    rig.window(ok=1790, crc=10, pre=2, locked=True)  # one good window: LOCKED again
     assert rig.fc.link == F.L_LOCKED
     rig.window(locked=True)  # locked flag but no packet in the window: not locked
     assert rig.fc.link == F.L_SEARCHING

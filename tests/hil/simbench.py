@@ -1,0 +1,248 @@
+"""The simulated payload as a bench: `python -m flight --board sim` on a pty
+(tests/procutil.SimPayload), joined by a null-modem relay to a second pty whose path the
+ground tool opens like any serial device.
+
+    payload process <-> pty A  ==relay thread==  pty B <-> ground tool (--port /dev/pts/N)
+
+The ground side keeps its path across payload restarts (the relay re-attaches to the new
+payload's pty), as a USB-serial adapter would across a board reset.  Octets the ground
+side does not read in time are dropped, like on a wire.
+"""
+
+import os
+import select
+import threading
+import tty
+
+from tests.procutil import SimPayload
+
+
+class PtyBridge:
+    def __init__(self):
+        self.g_master, g_slave = os.openpty()
+        tty.setraw(self.g_master)
+        tty.setraw(g_slave)
+        self._g_slave = g_slave  # held open: no hang-up when the ground tool closes
+        self.ground_path = os.ttyname(g_slave)
+        os.set_blocking(self.g_master, False)
+        self._p_master = None
+        self._lock = threading.Lock()
+        self._wake_r, self._wake_w = os.pipe()
+        self._stop = False
+        self.dropped = 0
+        self.to_payload = 0
+        self.to_ground = 0
+        self._thread = threading.Thread(target=self._run, name="pty-bridge", daemon=True)
+        self._thread.start()
+
+    def attach(self, master_fd):
+        os.set_blocking(master_fd, False)
+        with self._lock:
+            self._p_master = master_fd
+        os.write(self._wake_w, b"x")
+
+    def detach(self):
+        with self._lock:
+            self._p_master = None
+        os.write(self._wake_w, b"x")
+
+    def _write(self, fd, data):
+        try:
+            n = os.write(fd, data)
+        except (BlockingIOError, OSError):
+            n = 0
+        self.dropped += len(data) - n
+        return n
+
+    def _run(self):
+        while not self._stop:
+            with self._lock:
+                p = self._p_master
+            fds = [self.g_master, self._wake_r] + ([p] if p is not None else [])
+            try:
+                r, _, _ = select.select(fds, [], [], 0.5)
+            except (OSError, ValueError):
+                continue
+            if self._wake_r in r:
+                os.read(self._wake_r, 64)
+            with self._lock:
+                p = self._p_master
+                if self.g_master in r:
+                    try:
+                        data = os.read(self.g_master, 65536)
+                    except (BlockingIOError, OSError):
+                        data = b""
+                    if data and p is not None:
+                        self.to_payload += self._write(p, data)
+                if p is not None and p in r:
+                    try:
+                        data = os.read(p, 65536)
+                    except (BlockingIOError, OSError):
+                        data = b""
+                    if data:
+                        self.to_ground += self._write(self.g_master, data)
+
+    def close(self):
+        self._stop = True
+        os.write(self._wake_w, b"x")
+        self._thread.join(5)
+        for fd in (self.g_master, self._g_slave, self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class SimBench:
+    """A restartable simulated payload behind a fixed ground-side pty path."""
+
+    def __init__(self, state_dir, speed=1.0, scenario=None, extra=()):
+        self.state_dir = state_dir
+        self.speed = speed
+        self.scenario = scenario
+        self.extra = list(extra)
+        self.bridge = PtyBridge()
+        self.payload = None
+        self.start()
+
+    @property
+    def port(self):
+        return self.bridge.ground_path
+
+    def start(self):
+        extra = ["-q"] + self.extra
+        if self.scenario:
+            extra += ["--scenario", self.scenario]
+        self.payload = SimPayload(state_dir=self.state_dir, speed=self.speed, extra=extra)
+        self.bridge.attach(self.payload.master)
+
+    def stop_payload(self):
+        if self.payload is not None:
+            self.bridge.detach()
+            self.payload.stop()
+            self.payload = None
+
+    def restart(self):
+        self.stop_payload()
+        self.start()
+
+    def alive(self):
+        return self.payload is not None and self.payload.proc.poll() is None
+
+    def close(self):
+        self.stop_payload()
+        self.bridge.close()
+
+
+class FakePayload:
+    """A scripted responder on a pty, for the ground tool's failure paths: it answers each
+    TC with verification reports built by flight's own codecs, as ``behaviour`` says:
+
+    ``ok`` accept + complete ok; ``complete_fail`` accept ok, complete failed (EXEC);
+    ``reject`` accept failed (AUTH); ``accept_only`` no completion; ``silent`` nothing.
+    """
+
+    def __init__(self, behaviour="ok"):
+        from flight import cobs
+        from flight.tm import TmSender
+
+        self.behaviour = behaviour
+        self.master, slave = os.openpty()
+        tty.setraw(self.master)
+        tty.setraw(slave)
+        self._slave = slave
+        self.port = os.ttyname(slave)
+        self.received = []  # (seq, opcode, args)
+        self._deframer = cobs.Deframer(max_frame=4096)
+        self._tm = TmSender(self, max_queue_bytes=1 << 20)
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="fake-payload", daemon=True)
+        self._thread.start()
+
+    # BusLink for TmSender
+    def write(self, data):
+        try:
+            return os.write(self.master, data)
+        except OSError:
+            return len(data)
+
+    def send_tm(self, apid, body):
+        self._tm.send(apid, body)
+
+    def _run(self):
+        from flight import cbor, ccsds
+
+        while not self._stop:
+            r, _, _ = select.select([self.master], [], [], 0.1)
+            if not r:
+                continue
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:
+                continue
+            for pkt in self._deframer.feed(data):
+                try:
+                    h, d = ccsds.parse_packet(pkt, ptype=ccsds.TYPE_TC)
+                    obj = cbor.decode(d[:-21])
+                except ValueError:
+                    continue
+                seq, apid = h[ccsds.H_SEQ_COUNT], h[ccsds.H_APID]
+                self.received.append((seq, obj[0], obj[1]))
+                self._answer(apid, seq)
+
+    def _answer(self, apid, seq):
+        b = self.behaviour
+        rep = {"tc_apid": apid, "tc_seq": seq}
+        if b == "silent":
+            return
+        if b == "reject":
+            self.send_tm(0x0A3, dict(rep, stage="accept", ok=False, reason="AUTH",
+                                     detail="MAC mismatch"))
+            return
+        self.send_tm(0x0A3, dict(rep, stage="accept", ok=True, reason=None, name="X"))
+        if b == "accept_only":
+            return
+        ok = b == "ok"
+        self.send_tm(0x0A3, dict(rep, stage="complete", ok=ok, reason=None if ok else "EXEC",
+                                 name="X", result={"n": len(self.received)}))
+
+    def close(self):
+        self._stop = True
+        self._thread.join(5)
+        for fd in (self.master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def main(argv=None):
+    """``python -m tests.hil.simbench [--speed X] [--scenario NAME] [--state-dir DIR]``:
+    run the simulated payload and print the pty the ground tool should open."""
+    import argparse
+    import tempfile
+    import time
+
+    ap = argparse.ArgumentParser(prog="python -m tests.hil.simbench", description=main.__doc__)
+    ap.add_argument("--speed", type=float, default=1.0)
+    ap.add_argument("--scenario", default=None)
+    ap.add_argument("--state-dir", default=None)
+    args = ap.parse_args(argv)
+    state = args.state_dir or tempfile.mkdtemp(prefix="vector-sim-")
+    bench = SimBench(state, speed=args.speed, scenario=args.scenario)
+    print("simulated payload running (state in %s)" % state)
+    print("ground port: %s    e.g.  vector-tc listen --port %s" % (bench.port, bench.port),
+          flush=True)
+    try:
+        while bench.alive():
+            time.sleep(0.5)
+        print("the flight process exited: %s" % bench.payload.proc.stderr.read())
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        bench.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

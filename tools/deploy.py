@@ -1,0 +1,122 @@
+"""`make deploy PORT=...`: copy the `make mpy` build to the payload computer with mpremote.
+
+    python -m tools.deploy --port /dev/ttyACM0 [--build build] [--key-file keys.txt]
+                           [--dry-run] [--no-maintenance]
+
+Steps (each one ``mpremote`` command; ``--dry-run`` prints them and runs nothing):
+
+1. *maintenance* — ``mpremote connect PORT exec "..."``: if the flight application is
+   running, mpremote's Ctrl-C makes board/main.py reboot into a maintenance boot (the
+   started watchdog cannot be stopped, see board/main.py); this step may then fail while
+   the USB port re-enumerates, which is expected: the tool waits and goes on.
+2. *copy* — ``mpremote connect PORT fs cp -r build/flight build/hal : + fs cp
+   build/board/main.py :main.py`` (mpremote skips files whose hash is unchanged), plus
+   ``keys.txt`` when ``--key-file`` is given (provisioning).
+3. *reset* — ``mpremote connect PORT reset``: the board boots the new software.
+
+Exit status: 0, or the first failing step's mpremote status (1 when mpremote is missing
+or the build folder is incomplete).
+"""
+
+import argparse
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("flight", "hal")
+MAINT_CODE = "pass"
+REENUMERATE_S = 3.0
+
+
+def mpremote_binary():
+    exe = Path(sys.executable).with_name("mpremote")
+    if exe.exists():
+        return str(exe)
+    return shutil.which("mpremote") or "mpremote"
+
+
+def plan(port, build, key_file=None, maintenance=True, mpremote="mpremote"):
+    """[(label, argv, may_fail)] — the mpremote commands of a deploy, in order."""
+    b = Path(build)
+    steps = []
+    if maintenance:
+        steps.append(("maintenance", [mpremote, "connect", port, "exec", MAINT_CODE], True))
+    cp = [mpremote, "connect", port, "fs", "cp", "-r"]
+    cp += [str(b / p) for p in PACKAGES] + [":"]
+    cp += ["+", "fs", "cp", str(b / "board" / "main.py"), ":main.py"]
+    if key_file:
+        cp += ["+", "fs", "cp", str(key_file), ":keys.txt"]
+    steps.append(("copy", cp, False))
+    steps.append(("reset", [mpremote, "connect", port, "reset"], False))
+    return steps
+
+
+def check_build(build):
+    b = Path(build)
+    missing = [str(b / p) for p in PACKAGES if not (b / p).is_dir()]
+    if not (b / "board" / "main.py").is_file():
+        missing.append(str(b / "board" / "main.py"))
+    return missing
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m tools.deploy", description=__doc__.splitlines()[0])
+    ap.add_argument("--port", required=True, help="the board's USB serial port (mpremote device)")
+    ap.add_argument("--build", default=str(ROOT / "build"), help="output of `make mpy` (build/)")
+    ap.add_argument("--key-file", help="also provision this TC key file as :keys.txt")
+    ap.add_argument("--dry-run", action="store_true", help="print the mpremote commands only")
+    ap.add_argument("--no-maintenance", action="store_true",
+                    help="skip step 1 (the board already sits in its REPL)")
+    args = ap.parse_args(argv)
+    build = Path(args.build)
+    try:
+        shown = build.relative_to(Path.cwd())
+    except ValueError:
+        shown = build
+    steps = plan(args.port, shown, args.key_file, not args.no_maintenance,
+                 "mpremote" if args.dry_run else mpremote_binary())
+    missing = check_build(build)
+    if args.dry_run:
+        if missing:
+            print("# note: %s missing: run `make mpy` first" % ", ".join(missing))
+        for label, argv_, may_fail in steps:
+            print("%s   # %s%s" % (" ".join(shlex.quote(a) for a in argv_), label,
+                                   " (may fail: the board reboots into maintenance)"
+                                   if may_fail else ""))
+        return 0
+    if missing:
+        print("deploy: error: %s missing: run `make mpy` first" % ", ".join(missing),
+              file=sys.stderr)
+        return 1
+    if args.key_file and not Path(args.key_file).is_file():
+        print("deploy: error: key file %s not found" % args.key_file, file=sys.stderr)
+        return 1
+    for label, argv_, may_fail in steps:
+        print("deploy: %s: %s" % (label, " ".join(shlex.quote(a) for a in argv_)), flush=True)
+        try:
+            rc = subprocess.call(argv_)
+        except OSError as e:
+            print("deploy: error: cannot run mpremote: %s" % e, file=sys.stderr)
+            return 1
+        if rc != 0:
+            if may_fail:
+                print("deploy: %s step ended with status %d (expected if the application "
+                      "was running); waiting %.0f s for the board" % (label, rc, REENUMERATE_S),
+                      flush=True)
+                time.sleep(REENUMERATE_S)
+                continue
+            print("deploy: error: %s step failed (mpremote status %d)" % (label, rc),
+                  file=sys.stderr)
+            return rc
+        if label == "maintenance":
+            continue
+    print("deploy: done; the board boots the new software")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -34,6 +34,8 @@ rate is lowest and kept there while the received power changes ×10 over a pass.
    light (beacon/uplink lost) the level is held: no dither, no re-calibration.
 """
 
+import math
+
 from flight import events
 from flight.compat import const
 
@@ -91,6 +93,7 @@ class ComparatorControl:
         self._acc = [0, 0, 0, 0]  # errors-, bits-, errors+, bits+
         self._cycles = 0
         self._bad_windows = 0
+        self._calibrated = 0
         self._seen = 0
         self.dither_moves = 0
         self.dac_errors = 0
@@ -108,9 +111,13 @@ class ComparatorControl:
                  "windows with packets at the a-priori level before the sweep starts")
         p.define("comp_coarse_steps", "int", 24, 4, 64, "", "levels of the coarse sweep")
         p.define("comp_fine_steps", "int", 12, 0, 64, "", "levels of the fine sweep")
+        p.define("comp_wide_codes", "int", 600, 0, 4095, "codes",
+                 "coarse window wider than this: high power, keep the prior level if inside")
         p.define("comp_ber_target", "float", 1e-3, 1e-9, 0.1, "", "acceptable BER")
-        p.define("comp_dither_codes", "int", 16, 1, 400, "codes", "tracking dither amplitude")
-        p.define("comp_dither_windows", "int", 10, 1, 600, "windows",
+        p.define("comp_dither_codes", "int", 24, 1, 400, "codes", "tracking dither amplitude")
+        p.define("comp_track_range_codes", "int", 160, 0, 4095, "codes",
+                 "how far tracking may move the level from the calibrated one")
+        p.define("comp_dither_windows", "int", 5, 1, 600, "windows",
                  "windows on each side of a dither cycle")
         p.define("comp_ber_recal", "float", 5e-3, 1e-6, 0.5, "",
                  "BER that triggers a re-calibration when it persists")
@@ -262,10 +269,10 @@ class ComparatorControl:
             ber = 0.5
         self._sweep_ber.append(ber)
         self._sweep_i += 1
-        if self._sweep_i < len(self._sweep_codes):
+        if self._sweep_i < len(self._sweep_codes) and not self._past_upper_edge():
             self._set(self._sweep_codes[self._sweep_i])
             return
-        codes = self._sweep_codes
+        codes = self._sweep_codes[:len(self._sweep_ber)]
         bers = self._sweep_ber
         if not self._fine:
             self._coarse_codes = codes
@@ -283,6 +290,27 @@ class ComparatorControl:
                 self._set(self._sweep_codes[0])
                 return
         self._choose(codes, bers)
+
+    def _past_upper_edge(self):
+        """Coarse sweep only: the BER has risen past the window's upper edge for good.
+
+        Three levels in a row above the minimum so far, each worse than the one before
+        and all above 10 × max(target, minimum): the signal amplitude is below the level
+        and only gets further below — the rest of the scale holds nothing, and scanning
+        it would keep the link down for seconds at low power (Fig. A1: the window is
+        narrowest, and the sweep matters most, at the start of a pass).
+        """
+        if self._fine:
+            return False
+        b = self._sweep_ber
+        n = len(b)
+        if n < 4:
+            return False
+        lo = min(b)
+        if b.index(lo) > n - 4:
+            return False
+        bound = 10 * max(self.app.params["comp_ber_target"], lo)
+        return bound < b[n - 3] < b[n - 2] < b[n - 1]
 
     @staticmethod
     def _best_index(bers, codes=None, prior=None):
@@ -324,6 +352,19 @@ class ComparatorControl:
             self.window_lo = codes[best_run[0]]
             self.window_hi = codes[best_run[1]]
             chosen = (self.window_lo + self.window_hi) // 2
+            # A run reaching an end of the fine sweep: the window is wider than what was
+            # looked at closely (high power, Fig. A1) and its centre says nothing about
+            # the optimum, which hardly moves with power — keep the prior level when it
+            # lies inside.
+            prior = self._prior
+            coarse = self._widest_run(getattr(self, "_coarse_codes", codes),
+                                      getattr(self, "_coarse_ber", bers))
+            cc = getattr(self, "_coarse_codes", codes)
+            wide = coarse is not None and \
+                cc[coarse[1]] - cc[coarse[0]] > self.app.params["comp_wide_codes"]
+            if wide and (best_run[0] == 0 or best_run[1] == len(codes) - 1) \
+                    and prior is not None and self.window_lo <= prior <= self.window_hi:
+                chosen = prior
         else:
             self.window_lo = self.window_hi = None
             chosen = codes[ib]
@@ -336,6 +377,7 @@ class ComparatorControl:
         self._cycles = 0
         self._bad_windows = 0
         self._center = chosen
+        self._calibrated = chosen
         # The dither starts at once on its low side (phase 0 measures centre - d).
         self._set(chosen - self.app.params["comp_dither_codes"])
         self._settle = 1
@@ -379,18 +421,22 @@ class ComparatorControl:
         e_lo, b_lo, e_hi, b_hi = self._acc
         self._dither_phase = 0
         self._cycles += 1
-        # Step only on a significant difference (enough errors, ratio > 1.5).  At a low
-        # BER (high power: ~0.1 error per window) the counts of several cycles add up
-        # until they are enough (at most _MAX_CYCLES).
+        # Step only on a statistically significant difference: error counts are Poisson,
+        # so the side with fewer errors (per bit) must be ahead by 3 standard deviations
+        # of the difference.  At a low BER (high power: ~0.1 error per window) the
+        # counts of several cycles add up until there are enough (at most _MAX_CYCLES).
         if e_lo + e_hi >= 20 and b_lo and b_hi:
             self._acc = [0, 0, 0, 0]
             self._cycles = 0
-            r_lo = e_lo / b_lo
-            r_hi = e_hi / b_hi
-            if r_lo > 1.5 * r_hi:
+            x_lo = e_lo * b_hi  # errors scaled to the same number of bits
+            x_hi = e_hi * b_lo
+            sigma = math.sqrt(e_lo * b_hi * b_hi + e_hi * b_lo * b_lo)
+            # (or a ratio above 1.5: with few errors the counts can be lopsided yet
+            # below 3 sigma, and one dither step is cheap)
+            if x_lo - x_hi > 3 * sigma or x_lo > 1.5 * x_hi:
                 self._center += d
                 self.dither_moves += 1
-            elif r_hi > 1.5 * r_lo:
+            elif x_hi - x_lo > 3 * sigma or x_hi > 1.5 * x_lo:
                 self._center -= d
                 self.dither_moves += 1
         elif self._cycles >= _MAX_CYCLES:
@@ -398,6 +444,14 @@ class ComparatorControl:
             self._cycles = 0
         lo = d if d > self.noise_floor else self.noise_floor
         hi = self.code_max - d
+        # The optimum hardly moves with power (Fig. A1): the tracker stays within
+        # comp_track_range_codes of the calibrated level, so a run of unlucky error counts
+        # cannot walk it away.
+        r = p["comp_track_range_codes"]
+        if self._calibrated - r > lo:
+            lo = self._calibrated - r
+        if self._calibrated + r < hi:
+            hi = self._calibrated + r
         self._center = lo if self._center < lo else (hi if self._center > hi else self._center)
         self._set(self._center - d)
         self._settle = 1

@@ -18,6 +18,9 @@ Definitions (all from the simulator's truth, not from what the flight code measu
   value when the loop first became ACTIVE.
 * ``ber_ratio_chosen_to_best_max``: worst, over 10 s steps of the pass with the comparator
   tracking and signal present, of BER(chosen level) / BER(best level) (sim.receiver).
+  The chosen level is the tracker's centre; its ±dither probes (a few % of the time
+  away from the centre) are reported apart as ``ber_ratio_dithered_max`` (the level
+  the receiver had at that instant).
 * ``comparator_calibration_s``: length of the first with-signal sweep.
 * ``link_lock_time_s``: framer LOCKED minus the first window where the best-level BER is
   ≤ 1e-3 with the receiver on.
@@ -96,7 +99,7 @@ def compute(res):
     v_frozen = None
     for r in wins:
         (t, p, code, ber, vov, ok, crc, gaps, pre, link, bstate, vtarget, t_die, v_bias,
-         cstate, mode, signal, el) = r
+         cstate, mode, signal, el) = r[:18]
         if bstate in (BIAS_ACTIVE, BIAS_HOLD) and vtarget is not None:
             if v_frozen is None:
                 v_frozen = v_bias
@@ -112,9 +115,11 @@ def compute(res):
     t_locked = None
     ok_total = 0
     crc_total = 0
+    dithered = []
     for r in wins:
         (t, p, code, ber, vov, ok, crc, gaps, pre, link, bstate, vtarget, t_die, v_bias,
-         cstate, mode, signal, el) = r
+         cstate, mode, signal, el) = r[:18]
+        center = r[18] if len(r) > 18 and r[18] is not None else code
         ok_total += ok
         crc_total += crc
         rx_on = link >= 1
@@ -128,10 +133,12 @@ def compute(res):
             if next_t is None or t >= next_t:
                 next_t = math.floor(t / 10.0) * 10.0 + 10.0
                 best = receiver.ber(receiver.best_level(p, vov), p, vov)
-                chosen = receiver.ber(code / 4095.0, p, vov)
+                chosen = receiver.ber(center / 4095.0, p, vov)
                 if best > 0:
                     ratios.append((t, chosen / best, chosen, best))
+                    dithered.append(receiver.ber(code / 4095.0, p, vov) / best)
     m["ber_ratio_chosen_to_best_max"] = max(x[1] for x in ratios) if ratios else None
+    m["ber_ratio_dithered_max"] = max(dithered) if dithered else None
     m["ber_ratio_steps"] = len(ratios)
     cal = None
     for app in res.apps:

@@ -368,6 +368,7 @@ class Recorder:
         bias_state = -1
         v_target = None
         comp_state = -1
+        center = None  # the comparator's chosen level (its dither oscillates around it)
         mode = None
         if app is not None:
             fc = app.payload.get("framer")
@@ -379,13 +380,15 @@ class Recorder:
             cc = app.payload.get("comparator")
             if cc is not None:
                 comp_state = cc.state
+                center = cc.tracking_level()
             mode = app.modes.mode
             v_target = app.params.get("bias_vov_v") if "bias_vov_v" in app.params.defs else None
         self.windows.append((w.t, w.power_w, w.comparator.code(), w.ber_true, w.overvoltage(),
                              c["ok"] if c else 0, c["crc_errors"] if c else 0,
                              c["gaps"] if c else 0, c["preamble_bit_errors"] if c else 0,
                              link, bias_state, v_target, w.thermal.temperature(),
-                             w.bias.volts(), comp_state, mode, w.signal, w.elevation_deg()))
+                             w.bias.volts(), comp_state, mode, w.signal, w.elevation_deg(),
+                             center))
 
 
 def make_world(name_or_scenario, seed=1, **overrides):

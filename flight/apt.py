@@ -71,6 +71,8 @@ SEARCH_BIN = const(8)  # 1280x1024 → 160x128 binned pixels
 SEARCH_STRIP_ROWS = const(16)  # binned rows per tick: 8 ticks per full frame
 ACQ_WIN = const(32)
 TRACK_WIN = const(16)
+DARK_FRAMES = const(8)  # dark frames of the TRACK window at session start
+DARK_HOT_DN = const(8)  # excess over the window median at 9 ms that marks a hot pixel
 _E_CLAMP = const(1 << 20)  # |error| in q8 codes (~4100 codes, ~4.4 mrad) before the gains
 _U_MAX = const(32767 << 8)
 _U_MIN = const(-32768 << 8)
@@ -157,6 +159,12 @@ class Apt:
         self._peak_hi = 800
         self._max_spot_px = 80
         self._min_spot_px = 4
+        self._dark_min = array("H", [0] * (TRACK_WIN * TRACK_WIN))
+        self._dark_n = DARK_FRAMES
+        self._dark_skip = 0
+        self._saved_exp = 24
+        self._hot = []  # TRACK window hot pixels: [index, excess DN at 9 ms, ...]
+        self.hot_pixels = 0
         self.rejected = []  # SEARCH cells (binned px) of false targets, this session
         self.rejections = 0
         self.verified = False  # ACQUIRE's target moved against the mirror: a real beacon
@@ -255,6 +263,7 @@ class Apt:
         self.fsm.enable(True)
         self.power.set(_SW_LASER_525, True)  # our beacon for the ground station
         self.rejected = []
+        self._dark_n = -1  # dark calibration of the TRACK window first (see _dark_step)
         self._enter(SEARCH)
 
     def stop_session(self):
@@ -345,7 +354,10 @@ class Apt:
             self._fsm_fault()
             return
         if st == SEARCH:
-            self._search_step()
+            if self._dark_n < DARK_FRAMES:
+                self._dark_step()
+            else:
+                self._search_step()
             return
         size = TRACK_WIN if st == TRACK else ACQ_WIN
         buf = self._trk_buf if st == TRACK else self._acq_buf
@@ -360,6 +372,8 @@ class Apt:
             ok = False
         self.frames += 1
         if ok:
+            if size == TRACK_WIN:
+                self._patch_hot(buf)
             ok = self._centroid(buf, size)
         if ok:
             self.valid_frames += 1
@@ -430,11 +444,15 @@ class Apt:
         cnt = 0
         r = 0
         i = 0
+        last = size - 1
         while r < size:
             c = 0
             while c < size:
                 v = buf[i] - thr
-                if v > 0:
+                # A pixel above threshold counts only with a neighbour in its row above
+                # threshold too: the spot (sigma ~1 px) always has one, an isolated hot
+                # pixel (dark current grows with the exposure) never does.
+                if v > 0 and ((c > 0 and buf[i - 1] > thr) or (c < last and buf[i + 1] > thr)):
                     sw += v
                     sx += v * c
                     sy += v * r
@@ -589,6 +607,75 @@ class Apt:
             self._ae_wait = 3
 
     # ------------------------------------------------------------------ SEARCH
+    # ------------------------------------------------------------------ hot pixels
+    def _dark_step(self):
+        """Dark calibration of the TRACK window, at session start, before the search.
+
+        The boresight window is dark then (the spot is wherever the coarse pointing put
+        it).  DARK_FRAMES frames at the longest exposure; the per-pixel minimum (a hot
+        pixel is always high, noise is not) more than DARK_HOT_DN above the window's
+        median, with both row neighbours well below it (isolated: not a spot), marks a hot
+        pixel, with its excess.  In TRACK that excess, scaled to the exposure in use (dark
+        current grows linearly with it), is subtracted before the centroid: a hot pixel
+        beside the spot would otherwise pull the centroid by a tenth of a pixel (10 µrad)
+        at long exposures.  (Replacing the pixel by its neighbours' mean instead biases
+        the centroid when the hot pixel sits on the spot.)
+        """
+        if self._dark_n < 0:
+            for i in range(TRACK_WIN * TRACK_WIN):
+                self._dark_min[i] = 65535
+            self._saved_exp = self.exp_idx
+            self._set_exposure(len(EXPOSURES_US) - 1)
+            self._dark_n = 0
+            self._dark_skip = 1  # the new exposure shows on a following frame
+            return
+        if self._dark_skip:
+            self._dark_skip -= 1
+            return
+        x0 = (self._ref_x >> 6) - TRACK_WIN // 2
+        y0 = (self._ref_y >> 6) - TRACK_WIN // 2
+        buf = self._trk_buf
+        try:
+            ok = self.camera.read_roi(x0, y0, TRACK_WIN, TRACK_WIN, 1, buf, self._meta)
+        except Exception:
+            self.camera_errors += 1
+            ok = False
+        if ok:
+            dm = self._dark_min
+            for i in range(TRACK_WIN * TRACK_WIN):
+                if buf[i] < dm[i]:
+                    dm[i] = buf[i]
+        self._dark_n += 1
+        if self._dark_n < DARK_FRAMES:
+            return
+        dm = self._dark_min
+        med = sorted(dm)[len(dm) // 2]
+        hot = []
+        for i in range(TRACK_WIN * TRACK_WIN):
+            ex = dm[i] - med
+            if ex < DARK_HOT_DN:
+                continue
+            c = i % TRACK_WIN
+            left = dm[i - 1] - med if c > 0 else 0
+            right = dm[i + 1] - med if c < TRACK_WIN - 1 else 0
+            if 2 * left < ex and 2 * right < ex and len(hot) < 32:
+                hot.append(i)
+                hot.append(ex)
+        self._hot = hot
+        self.hot_pixels = len(hot) // 2
+        self._set_exposure(self._saved_exp)
+
+    def _patch_hot(self, buf):
+        hot = self._hot  # [index, excess at 9 ms, index, excess, ...]
+        n = len(hot)
+        k = 0
+        e = EXPOSURES_US[self.exp_idx]
+        while k < n:
+            i = hot[k]
+            v = buf[i] - (hot[k + 1] * e) // 9000
+            buf[i] = v if v > 0 else 0
+            k += 2
+
     def _search_step(self):
         """One horizontal strip of the 8x8-binned full frame per tick (8 ticks a frame)."""
         cam = self.camera
@@ -689,5 +776,5 @@ class Apt:
                     "invalid_frames": self.invalid_frames, "stale_frames": self.stale_frames,
                     "camera_errors": self.camera_errors, "fsm_errors": self.fsm_errors,
                     "acquisitions": self.acquisitions, "losses": self.losses,
-                    "rejected_targets": self.rejections,
+                    "rejected_targets": self.rejections, "hot_pixels": self.hot_pixels,
                     "offload_requests": self.offload_requests, "laser850": self.laser_on}

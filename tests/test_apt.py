@@ -191,7 +191,7 @@ def test_centroid_rejects_hot_pixel_faint_spot_and_large_spot():
     # A single hot pixel, far above background: one pixel is not a spot.
     buf[7 * 16 + 9] = 700
     assert not apt._centroid(buf, 16)
-    assert apt.spot_px == 1
+    assert apt.spot_px == 0  # isolated in its row: not even counted
     # The same frame with a real spot is valid.
     model.set_beacon(True)
     model.read(buf, 632, 504, 16, 16, 1)
@@ -220,8 +220,10 @@ def test_search_acquire_track_and_laser_only_in_track():
     rig = Rig(err=(0.004, -0.003))  # 40 / -30 px off the boresight
     laser = []
     rig.apt.on_laser = laser.append
-    n = rig.until(A.ACQUIRE, 8)  # one 8-strip binned frame
-    assert n == 8
+    # dark calibration of the TRACK window (exposure change, one frame to settle,
+    # DARK_FRAMES frames), then one 8-strip binned frame
+    n = rig.until(A.ACQUIRE, 8 + A.DARK_FRAMES + 2)
+    assert n == A.DARK_FRAMES + 2 + 8
     assert not rig.power.get(SW_LASER_850)
     n = rig.until(A.TRACK, 60)
     assert rig.power.get(SW_LASER_850) and laser == [True]
@@ -282,7 +284,7 @@ def test_lost_times_out_to_search_and_search_times_out_the_session():
 
 def test_acquire_falls_back_to_search_when_the_spot_goes():
     rig = Rig(err=(0.003, 0.0))
-    rig.until(A.ACQUIRE, 8)
+    rig.until(A.ACQUIRE, 8 + A.DARK_FRAMES + 2)
     rig.tick(2)
     rig.cam.beacon = False
     assert rig.until(A.SEARCH, 40) == rig.app.params["apt_lost_frames"]
@@ -317,7 +319,7 @@ def test_fsm_fault_parks_the_mirror():
 # ---------------------------------------------------------------------- control law
 def test_slew_limit_bounds_every_mirror_step():
     rig = Rig(err=(0.006, -0.004), params={"apt_slew_urad": 100.0})
-    rig.until(A.ACQUIRE, 8)
+    rig.until(A.ACQUIRE, 8 + A.DARK_FRAMES + 2)
     rig.fsm.steps = []
     rig.until(A.TRACK, 200)
     lim = 100e-6 / LSB + 1
@@ -330,7 +332,7 @@ def test_saturation_and_anti_windup():
     # 2.4 deg is beyond the mirror's +-2 deg range: the command saturates.
     err = 2.4 * DEG
     rig = Rig(err=(err, 0.0))
-    rig.until(A.ACQUIRE, 8)
+    rig.until(A.ACQUIRE, 8 + A.DARK_FRAMES + 2)
     rig.tick(100)  # 2 deg at the 500 urad/frame slew limit: 70 frames
     assert rig.fsm.cx == 32767
     assert rig.apt.u_x == 32767 << 8

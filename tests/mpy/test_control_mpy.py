@@ -161,7 +161,7 @@ def test_control_modules_import_and_define_parameters():
 def test_apt_search_acquire_track():
     app, apt, cam, fsm = _apt()
     assert apt.state == A.SEARCH
-    assert _until(apt, A.ACQUIRE, 8)
+    assert _until(apt, A.ACQUIRE, 8 + A.DARK_FRAMES + 2)  # dark frames, then the search
     assert _until(apt, A.TRACK, 60)
     for _ in range(30):
         apt.tick()

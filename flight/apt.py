@@ -650,7 +650,7 @@ class Apt:
             return
         dm = self._dark_min
         med = sorted(dm)[len(dm) // 2]
-        hot = []
+        hot = []  # type: list
         for i in range(TRACK_WIN * TRACK_WIN):
             ex = dm[i] - med
             if ex < DARK_HOT_DN:

@@ -105,6 +105,7 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=T
             (t_end_session, OP_SESSION_END, None)]
     step_us = 100000
     last_pct = -1
+    tty = progress and sys.stderr.isatty()
     while world.t < t_stop:
         while plan and plan[0][0] <= world.t + 1e-9:
             t, op, args = plan.pop(0)
@@ -120,24 +121,28 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=T
                         (world.t + 1.5, OP_SESSION_START, None)] + \
                        [p for p in plan if p[1] == OP_SESSION_END]
         if progress:
+            # On a terminal the bar redraws every 1 %; in a log, a line every 10 %.
             pct = int(100 * world.t / t_stop)
+            if not tty:
+                pct -= pct % 10
             if pct != last_pct:
                 last_pct = pct
-                _progress(pct, world, app)
-    if progress:
+                _progress(pct, world, app, tty)
+    if progress and tty:
         sys.stderr.write("\n")
     wall = time.perf_counter() - wall0
     return PassResult(world, obc, apps, wall, world.t, sc)
 
 
-def _progress(pct, world, app):
+def _progress(pct, world, app, tty=True):
     apt = app.payload.get("apt")
     fc = app.payload.get("framer")
     from flight.apt import STATE_NAMES
     from flight.framer_ctl import LINK_NAMES
 
     bar = "#" * (pct // 4) + "." * (25 - pct // 4)
-    sys.stderr.write("\r[%s] %3d%%  t=%6.1f s  el=%5.1f deg  %-7s apt=%-7s link=%-9s" % (
-        bar, pct, world.t, world.elevation_deg(), app.modes.mode,
-        STATE_NAMES[apt.state] if apt else "-", LINK_NAMES[fc.link] if fc else "-"))
+    sys.stderr.write("%s[%s] %3d%%  t=%6.1f s  el=%5.1f deg  %-7s apt=%-7s link=%-9s%s" % (
+        "\r" if tty else "", bar, pct, world.t, world.elevation_deg(), app.modes.mode,
+        STATE_NAMES[apt.state] if apt else "-", LINK_NAMES[fc.link] if fc else "-",
+        "" if tty else "\n"))
     sys.stderr.flush()

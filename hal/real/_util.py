@@ -21,7 +21,7 @@ except ImportError:  # MicroPython
     TYPE_CHECKING = False
 
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any  # noqa: F401
+    from typing import Any, Optional  # noqa: F401
 
 
 def errno_of(exc):
@@ -81,3 +81,37 @@ def get32(buf, off):
     # type: (Any, int) -> int
     """Full big-endian 32-bit value (may be a big int on MicroPython: not for hot paths)."""
     return (get16(buf, off) << 16) | get16(buf, off + 2)
+
+
+class I2cReg16:
+    """A part with 16-bit big-endian registers behind an 8-bit pointer on I2C (TMP117,
+    ADS1115, INA3221): register read/write through one preallocated 2-byte buffer, bus
+    failures as :class:`hal.errors.BusError` naming the part."""
+
+    ADDRESSES = ()  # type: tuple
+    PART = "part"
+
+    def __init__(self, i2c, addr, name=None):
+        # type: (Any, int, Optional[str]) -> None
+        if addr not in self.ADDRESSES:
+            raise ValueError("%s address" % self.PART)
+        self._i2c = i2c
+        self._addr = addr
+        self.name = name if name is not None else "%s@0x%02X" % (self.PART.lower(), addr)
+        self._b = bytearray(2)
+
+    def _read(self, reg):
+        # type: (int) -> bytearray
+        try:
+            self._i2c.readfrom_mem_into(self._addr, reg, self._b)
+        except OSError as e:
+            raise bus_error(self.name, "I2C read", e)  # noqa: B904
+        return self._b
+
+    def _write(self, reg, value):
+        # type: (int, int) -> None
+        put16(self._b, 0, value)
+        try:
+            self._i2c.writeto_mem(self._addr, reg, self._b)
+        except OSError as e:
+            raise bus_error(self.name, "I2C write", e)  # noqa: B904

@@ -25,7 +25,7 @@ monitor: ``V_bias = V_AIN0 * monitor_ratio``.
 
 from hal.errors import SensorError
 from hal.interfaces import BiasSupply
-from hal.real._util import bus_error, const, get16, get16s, put16
+from hal.real._util import I2cReg16, bus_error, const, get16, get16s, put16
 
 try:
     from typing import TYPE_CHECKING
@@ -70,33 +70,19 @@ class Dac8551:
             sync.value(1)
 
 
-class Ads1115:
+class Ads1115(I2cReg16):
     """TI ADS1115 in continuous mode on one input (configuration :data:`ADS_CONFIG`)."""
+
+    ADDRESSES = (0x48, 0x49, 0x4A, 0x4B)
+    PART = "ADS1115"
 
     def __init__(self, i2c, addr=0x4A, name=None):
         # type: (I2C, int, str | None) -> None
-        if addr not in (0x48, 0x49, 0x4A, 0x4B):
-            raise ValueError("ADS1115 address")
-        self._i2c = i2c
-        self._addr = addr
-        self.name = name if name is not None else "ads1115@0x%02X" % addr
-        self._b = bytearray(2)
-
-    def _read(self, reg):
-        # type: (int) -> bytearray
-        try:
-            self._i2c.readfrom_mem_into(self._addr, reg, self._b)
-        except OSError as e:
-            raise bus_error(self.name, "I2C read", e)  # noqa: B904
-        return self._b
+        I2cReg16.__init__(self, i2c, addr, name)
 
     def init(self):
         # type: () -> None
-        put16(self._b, 0, ADS_CONFIG)
-        try:
-            self._i2c.writeto_mem(self._addr, ADS_REG_CONFIG, self._b)
-        except OSError as e:
-            raise bus_error(self.name, "I2C write", e)  # noqa: B904
+        self._write(ADS_REG_CONFIG, ADS_CONFIG)
         cfg = get16(self._read(ADS_REG_CONFIG), 0)
         if cfg & 0x7FFF != ADS_CONFIG & 0x7FFF:
             raise SensorError("%s: CONFIG reads back 0x%04X" % (self.name, cfg))

@@ -20,7 +20,7 @@ shunt and bus. Current (mA) = shunt uV / shunt mOhm.
 
 from hal.errors import SensorError
 from hal.interfaces import N_SWITCHES, Power
-from hal.real._util import bus_error, const, get16, get16s, put16
+from hal.real._util import I2cReg16, const, get16, get16s
 
 try:
     from typing import TYPE_CHECKING
@@ -41,25 +41,15 @@ INA_CONFIG = const(0x7527)
 INA_SHUNT_LSB_UV = const(40)
 
 
-class Ina3221:
+class Ina3221(I2cReg16):
     """TI INA3221 shunt monitor."""
+
+    ADDRESSES = (0x40, 0x41, 0x42, 0x43)
+    PART = "INA3221"
 
     def __init__(self, i2c, addr=0x40, name=None):
         # type: (I2C, int, Optional[str]) -> None
-        if addr not in (0x40, 0x41, 0x42, 0x43):
-            raise ValueError("INA3221 address")
-        self._i2c = i2c
-        self._addr = addr
-        self.name = name if name is not None else "ina3221@0x%02X" % addr
-        self._b = bytearray(2)
-
-    def _read(self, reg):
-        # type: (int) -> bytearray
-        try:
-            self._i2c.readfrom_mem_into(self._addr, reg, self._b)
-        except OSError as e:
-            raise bus_error(self.name, "I2C read", e)  # noqa: B904
-        return self._b
+        I2cReg16.__init__(self, i2c, addr, name)
 
     def init(self):
         # type: () -> None
@@ -67,11 +57,7 @@ class Ina3221:
         did = get16(self._read(INA_REG_DIE_ID), 0)
         if mid != INA_MANUFACTURER_ID or did != INA_DIE_ID:
             raise SensorError("%s: IDs 0x%04X/0x%04X, not an INA3221" % (self.name, mid, did))
-        put16(self._b, 0, INA_CONFIG)
-        try:
-            self._i2c.writeto_mem(self._addr, INA_REG_CONFIG, self._b)
-        except OSError as e:
-            raise bus_error(self.name, "I2C write", e)  # noqa: B904
+        self._write(INA_REG_CONFIG, INA_CONFIG)
         cfg = get16(self._read(INA_REG_CONFIG), 0)
         if cfg != INA_CONFIG:
             raise SensorError("%s: CONFIGURATION reads back 0x%04X" % (self.name, cfg))

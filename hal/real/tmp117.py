@@ -19,7 +19,7 @@ AVG 01 (8 averages): a fresh result every 125 ms, four per 500 ms bias cycle.
 
 from hal.errors import SensorError
 from hal.interfaces import TempSensor
-from hal.real._util import bus_error, const, get16, get16s, put16
+from hal.real._util import I2cReg16, const, get16, get16s
 
 try:
     from typing import TYPE_CHECKING
@@ -39,7 +39,7 @@ NO_RESULT = const(0x8000)
 LSB_C = 0.0078125
 
 
-class Tmp117(TempSensor):
+class Tmp117(I2cReg16, TempSensor):
     """:class:`hal.interfaces.TempSensor` on a TMP117.
 
     Args:
@@ -48,32 +48,14 @@ class Tmp117(TempSensor):
         t_min_c, t_max_c: plausible range (part: -55..150 degC).
     """
 
+    ADDRESSES = (0x48, 0x49, 0x4A, 0x4B)
+    PART = "TMP117"
+
     def __init__(self, i2c, addr=0x48, name=None, t_min_c=-55.0, t_max_c=125.0):
         # type: (I2C, int, str | None, float, float) -> None
-        if addr not in (0x48, 0x49, 0x4A, 0x4B):
-            raise ValueError("TMP117 address")
-        self._i2c = i2c
-        self._addr = addr
-        self.name = name if name is not None else "tmp117@0x%02X" % addr
+        I2cReg16.__init__(self, i2c, addr, name)
         self.t_min_c = t_min_c
         self.t_max_c = t_max_c
-        self._b = bytearray(2)
-
-    def _read(self, reg):
-        # type: (int) -> bytearray
-        try:
-            self._i2c.readfrom_mem_into(self._addr, reg, self._b)
-        except OSError as e:
-            raise bus_error(self.name, "I2C read", e)  # noqa: B904
-        return self._b
-
-    def _write(self, reg, value):
-        # type: (int, int) -> None
-        put16(self._b, 0, value)
-        try:
-            self._i2c.writeto_mem(self._addr, reg, self._b)
-        except OSError as e:
-            raise bus_error(self.name, "I2C write", e)  # noqa: B904
 
     def device_id(self):
         # type: () -> int

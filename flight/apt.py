@@ -412,6 +412,10 @@ class Apt:
         elif st == ACQUIRE:
             if self.bad_run >= self._lost_frames:
                 self._enter(SEARCH)
+            elif self.bad_run >= 3 and self.state_ticks == self.bad_run:
+                # Not one valid frame since SEARCH picked it: the candidate is no spot
+                # (a hot pixel is a single pixel at full resolution).  Skip it from now on.
+                self._reject_candidate("no spot at full resolution")
         elif st == LOST:
             if self.state_ticks * self.period_us >= self.app.params["apt_lost_timeout_s"] * 1e6:
                 self._enter(SEARCH)
@@ -432,34 +436,48 @@ class Apt:
         mx = max(buf)
         self.bg = bg
         self.peak = mx
-        amp = mx - bg
-        if amp < self._snr_min:
-            return False
-        thr = bg + (amp >> 2)  # 25 % of the peak above background
-        if thr < bg + self._thr_min:
-            thr = bg + self._thr_min
-        sw = 0
-        sx = 0
-        sy = 0
-        cnt = 0
-        r = 0
-        i = 0
-        last = size - 1
-        while r < size:
-            c = 0
-            while c < size:
-                v = buf[i] - thr
-                # A pixel above threshold counts only with a neighbour in its row above
-                # threshold too: the spot (sigma ~1 px) always has one, an isolated hot
-                # pixel (dark current grows with the exposure) never does.
-                if v > 0 and ((c > 0 and buf[i - 1] > thr) or (c < last and buf[i + 1] > thr)):
-                    sw += v
-                    sx += v * c
-                    sy += v * r
-                    cnt += 1
-                c += 1
+        retries = 0
+        while True:
+            amp = mx - bg
+            if amp < self._snr_min:
+                return False
+            thr = bg + (amp >> 2)  # 25 % of the peak above background
+            if thr < bg + self._thr_min:
+                thr = bg + self._thr_min
+            sw = 0
+            sx = 0
+            sy = 0
+            cnt = 0
+            r = 0
+            i = 0
+            last = size - 1
+            while r < size:
+                c = 0
+                while c < size:
+                    v = buf[i] - thr
+                    # A pixel above threshold counts only with a neighbour in its row
+                    # above threshold too: the spot (sigma ~1 px) always has one, an
+                    # isolated hot pixel (dark current grows with the exposure) never does.
+                    if v > 0 and ((c > 0 and buf[i - 1] > thr) or
+                                  (c < last and buf[i + 1] > thr)):
+                        sw += v
+                        sx += v * c
+                        sy += v * r
+                        cnt += 1
+                    c += 1
+                    i += 1
+                r += 1
+            if cnt >= self._min_spot_px or retries >= 2:
+                break
+            # No spot: the peak that set the threshold may be a hot pixel brighter than
+            # a faint beacon.  Mask it (to the background) and look again; only on this
+            # failure path, never in steady TRACK.
+            i = 0
+            while buf[i] != mx:
                 i += 1
-            r += 1
+            buf[i] = bg
+            mx = max(buf)
+            retries += 1
         self.spot_px = cnt
         if cnt < self._min_spot_px or cnt > self._max_spot_px:
             return False
@@ -569,12 +587,7 @@ class Apt:
             return False
         if 100 * ds2 >= 9 * du2:
             return False  # moving, not yet conclusive
-        self.rejections += 1
-        if len(self.rejected) < 8:
-            self.rejected.append((self.best_x // SEARCH_BIN, self.best_y // SEARCH_BIN))
-        self.app.emit(events.SEV_WARN, EV_APT_STATE,
-                      "static target at (%d, %d) px rejected: it does not follow the mirror"
-                      % (self.spot_x >> 6, self.spot_y >> 6), [self.best_x, self.best_y])
+        self._reject_candidate("it does not follow the mirror")
         self.u_x = self._acq_u0x
         self.u_y = self._acq_u0y
         self.r_x = 0
@@ -583,8 +596,43 @@ class Apt:
             self.fsm.set_codes(self.u_x >> 8, self.u_y >> 8)
         except Exception:
             self.fsm_errors += 1
-        self._enter(SEARCH)
         return True
+
+    def _looks_like_spot(self, cx, cy):
+        """A binned SEARCH candidate seen at full resolution (one 16x16 read, rare: only
+        for a bin above the search threshold).  In the binned frame the strongest hot
+        pixels rival a faint beacon; at full resolution a hot pixel is a single pixel
+        and fails the centroid's spot test.  A failing cell is remembered (``rejected``)."""
+        x0 = cx * SEARCH_BIN + SEARCH_BIN // 2 - TRACK_WIN // 2
+        y0 = cy * SEARCH_BIN + SEARCH_BIN // 2 - TRACK_WIN // 2
+        wmax = self.camera.width - TRACK_WIN
+        hmax = self.camera.height - TRACK_WIN
+        x0 = 0 if x0 < 0 else (wmax if x0 > wmax else x0)
+        y0 = 0 if y0 < 0 else (hmax if y0 > hmax else y0)
+        buf = self._trk_buf
+        try:
+            ok = self.camera.read_roi(x0, y0, TRACK_WIN, TRACK_WIN, 1, buf, self._meta)
+        except Exception:
+            self.camera_errors += 1
+            return True  # cannot tell: let ACQUIRE judge
+        if not ok:
+            return True
+        self.win_x0 = x0
+        self.win_y0 = y0
+        if self._centroid(buf, TRACK_WIN):
+            return True
+        self.rejections += 1
+        if len(self.rejected) < 32:
+            self.rejected.append((cx, cy))
+        return False
+
+    def _reject_candidate(self, why):
+        self.rejections += 1
+        if len(self.rejected) < 32:
+            self.rejected.append((self.best_x // SEARCH_BIN, self.best_y // SEARCH_BIN))
+        self.app.emit(events.SEV_WARN, EV_APT_STATE, "target at (%d, %d) px rejected: %s"
+                      % (self.best_x, self.best_y, why), [self.best_x, self.best_y])
+        self._enter(SEARCH)
 
     def _is_rejected(self, cx, cy):
         for rx, ry in self.rejected:
@@ -694,13 +742,14 @@ class Apt:
                 bg = sum(buf) // n
                 snr = self.app.params["apt_search_snr_dn"]
                 tries = 0
-                while mx - bg >= snr and mx > self.best_peak and tries < 4:
+                while mx - bg >= snr and mx > self.best_peak and tries < 6:
                     i = 0
                     while buf[i] != mx:
                         i += 1
                     cx = i % 160
                     cy = (y0 // SEARCH_BIN) + i // 160
-                    if self.rejected and self._is_rejected(cx, cy):
+                    if (self.rejected and self._is_rejected(cx, cy)) or \
+                            not self._looks_like_spot(cx, cy):
                         buf[i] = bg  # mask the rejected target, look again
                         mx = max(buf)
                         tries += 1
@@ -722,9 +771,12 @@ class Apt:
                               "no beacon: ending the session")
                 self.app.modes.request("STANDBY", "beacon not found")
                 return
-            # A whole frame without a spot: try a longer exposure next time (up to
-            # ~2.5 ms: beyond, hot pixels in the binned frame rival a faint spot).
-            if EXPOSURES_US[self.exp_idx] < 2560:
+            # A whole frame without a spot: try a longer exposure next time, up to
+            # ~4.3 ms.  There the strongest hot pixels (1e6 e-/s) reach ~6 DN in the 8x8
+            # binned frame, the search threshold, while a beacon at 18 deg in fog gives
+            # ~8 DN; the few hot pixels that still pass are told apart by ACQUIRE's first
+            # frames at full resolution (a hot pixel is no spot: rejected in 3 frames).
+            if EXPOSURES_US[self.exp_idx] < 4305:
                 self._set_exposure(self.exp_idx + 2)
 
     def _fsm_fault(self):

@@ -203,7 +203,17 @@ class ComparatorControl:
             self._wait_signal()
             return
         rate = w[6] * 1000000 / self.period_us
-        if rate > self.app.params["comp_noise_max_hz"]:
+        p = self.app.params
+        if rate > p["comp_noise_max_hz"] and self.code > p["comp_noise_floor_max"]:
+            # Triggers above any plausible noise floor (the first probe is mid-scale):
+            # the uplink is already on.  No noise measurement is possible; wait for
+            # packets at the a-priori level at once instead of finishing the search.
+            self.app.emit(events.SEV_WARN, EV_COMP_ERROR,
+                          "noise sweep saw light at level %d: floor unknown" % self.code)
+            self.noise_floor = 0
+            self._wait_signal()
+            return
+        if rate > p["comp_noise_max_hz"]:
             self._lo = self.code + 1
         else:
             self._hi = self.code

@@ -165,7 +165,9 @@ class Apt:
         self._saved_exp = 24
         self._hot = []  # TRACK window hot pixels: [index, excess DN at 9 ms, ...]
         self.hot_pixels = 0
-        self.rejected = []  # SEARCH cells (binned px) of false targets, this session
+        # SEARCH cells of false targets (hot pixels, glints), this session: per strip, the
+        # indices in the strip buffer, masked before the strip's maximum is taken.
+        self.rejected = [[] for _ in range(1024 // (SEARCH_STRIP_ROWS * SEARCH_BIN))]
         self.rejections = 0
         self.verified = False  # ACQUIRE's target moved against the mirror: a real beacon
         self._acq_s0x = None
@@ -262,7 +264,8 @@ class Apt:
         self.fsm.set_codes(0, 0)
         self.fsm.enable(True)
         self.power.set(_SW_LASER_525, True)  # our beacon for the ground station
-        self.rejected = []
+        for lst in self.rejected:
+            del lst[:]
         self._dark_n = -1  # dark calibration of the TRACK window first (see _dark_step)
         self._enter(SEARCH)
 
@@ -621,24 +624,23 @@ class Apt:
         self.win_y0 = y0
         if self._centroid(buf, TRACK_WIN):
             return True
-        self.rejections += 1
-        if len(self.rejected) < 32:
-            self.rejected.append((cx, cy))
+        self._remember_rejected(cx, cy)
         return False
 
-    def _reject_candidate(self, why):
+    def _remember_rejected(self, cx, cy):
         self.rejections += 1
-        if len(self.rejected) < 32:
-            self.rejected.append((self.best_x // SEARCH_BIN, self.best_y // SEARCH_BIN))
+        strip = cy // SEARCH_STRIP_ROWS
+        if 0 <= strip < len(self.rejected):
+            lst = self.rejected[strip]
+            i = (cy % SEARCH_STRIP_ROWS) * 160 + cx
+            if len(lst) < 128 and i not in lst:
+                lst.append(i)
+
+    def _reject_candidate(self, why):
+        self._remember_rejected(self.best_x // SEARCH_BIN, self.best_y // SEARCH_BIN)
         self.app.emit(events.SEV_WARN, EV_APT_STATE, "target at (%d, %d) px rejected: %s"
                       % (self.best_x, self.best_y, why), [self.best_x, self.best_y])
         self._enter(SEARCH)
-
-    def _is_rejected(self, cx, cy):
-        for rx, ry in self.rejected:
-            if -2 <= cx - rx <= 2 and -2 <= cy - ry <= 2:
-                return True
-        return False
 
     def _auto_exposure(self):
         if self._ae_wait > 0:
@@ -736,20 +738,24 @@ class Apt:
             ok = False
         self.frames += 1
         if ok:
+            n = len(buf)
+            bg = sum(buf) // n
+            rej = self.rejected[self.strip]
+            k = 0
+            while k < len(rej):  # known false targets never win the maximum
+                buf[rej[k]] = bg
+                k += 1
             mx = max(buf)
             if mx > self.best_peak:
-                n = len(buf)
-                bg = sum(buf) // n
                 snr = self.app.params["apt_search_snr_dn"]
                 tries = 0
-                while mx - bg >= snr and mx > self.best_peak and tries < 6:
+                while mx - bg >= snr and mx > self.best_peak and tries < 8:
                     i = 0
                     while buf[i] != mx:
                         i += 1
                     cx = i % 160
                     cy = (y0 // SEARCH_BIN) + i // 160
-                    if (self.rejected and self._is_rejected(cx, cy)) or \
-                            not self._looks_like_spot(cx, cy):
+                    if not self._looks_like_spot(cx, cy):
                         buf[i] = bg  # mask the rejected target, look again
                         mx = max(buf)
                         tries += 1

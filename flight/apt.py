@@ -167,7 +167,7 @@ class Apt:
         self.hot_pixels = 0
         # SEARCH cells of false targets (hot pixels, glints), this session: per strip, the
         # indices in the strip buffer, masked before the strip's maximum is taken.
-        self.rejected = [[] for _ in range(1024 // (SEARCH_STRIP_ROWS * SEARCH_BIN))]
+        self.rejected = [[] for _ in range(1024 // (SEARCH_STRIP_ROWS * SEARCH_BIN))]  # type: list
         self.rejections = 0
         self.verified = False  # ACQUIRE's target moved against the mirror: a real beacon
         self._acq_s0x = None

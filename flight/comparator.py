@@ -320,7 +320,7 @@ class ComparatorControl:
         if b.index(lo) > n - 4:
             return False
         bound = 10 * max(self.app.params["comp_ber_target"], lo)
-        return bound < b[n - 3] < b[n - 2] < b[n - 1]
+        return bound < b[n - 3] <= b[n - 2] <= b[n - 1]
 
     @staticmethod
     def _best_index(bers, codes=None, prior=None):

@@ -414,3 +414,88 @@ def test_auto_exposure_keeps_the_peak_in_band():
     rig.cam.model.set_range(0.7 * 560e3)  # 8x brighter than that
     rig.tick(200)
     assert lo <= rig.apt.peak <= hi and rig.apt.state == A.TRACK
+
+
+# ---------------------------------------------------------------------- hot pixels
+class HotPixelCamera(FakeCamera):
+    """FakeCamera plus fixed hot pixels whose dark signal grows with the exposure."""
+
+    def __init__(self, fsm, hot, **kw):
+        FakeCamera.__init__(self, fsm, **kw)
+        self.hot = hot  # {(x, y): DN at 9 ms}
+
+    def read_roi(self, x0, y0, w, h, b, buf, meta):
+        FakeCamera.read_roi(self, x0, y0, w, h, b, buf, meta)
+        for (x, y), dn in self.hot.items():
+            if x0 <= x < x0 + w * b and y0 <= y < y0 + h * b:
+                i = ((y - y0) // b) * w + (x - x0) // b
+                v = buf[i] + dn * self.exposure_us // 9000 // (b * b)
+                buf[i] = min(v, 1023)
+        return True
+
+
+def test_dark_calibration_removes_a_hot_pixel_beside_the_boresight():
+    # A hot pixel 2 px from the boresight pulls an uncorrected centroid by ~0.1 px at
+    # long exposures; the session's dark frames find it and TRACK subtracts it.
+    hot = {(641, 512): 600}
+    rig = Rig(err=(0.0, 0.0))
+    rig.cam = HotPixelCamera(rig.fsm, hot)
+    rig.cam.model.set_range(1700e3)  # a faint beacon: long exposures, no saturation
+    rig.apt.camera = rig.cam
+    rig.cam.beacon = False  # dark frames: the beacon is not in the boresight window yet
+    rig.app.modes.request("STANDBY")
+    rig.app.modes.request("SESSION")
+    rig.tick(A.DARK_FRAMES + 2)
+    assert rig.apt.hot_pixels == 1
+    assert rig.apt._hot[0] == (512 - 504) * 16 + (641 - 632)
+    assert 500 < rig.apt._hot[1] <= 600
+    rig.cam.beacon = True
+    rig.until(A.TRACK, 200)
+    rig.apt._set_exposure(len(A.EXPOSURES_US) - 1)  # 9 ms: the hot pixel at its strongest
+    rig.apt._ae_wait = 10 ** 6  # hold the exposure there
+    res = []
+    for _ in range(200):
+        rig.tick()
+        res.append(rig.cam.residual_urad()[0])
+    mean = sum(res[100:]) / 100
+    assert abs(mean) < 4.0  # urad
+    # The same without the correction: the hot pixel pulls the spot off the boresight.
+    rig.apt._hot = []
+    res = []
+    for _ in range(200):
+        rig.tick()
+        res.append(rig.cam.residual_urad()[0])
+    assert abs(sum(res[100:]) / 100) > 8.0
+
+
+def test_a_static_target_is_rejected_and_the_beacon_found():
+    # A cluster of hot pixels (looks like a spot at full resolution, brighter than the
+    # beacon) does not move against the mirror: ACQUIRE rejects it, SEARCH moves on.
+    cluster = {(300 + dx, 200 + dy): 3000 for dx in (0, 1) for dy in (0, 1)}
+    rig = Rig(err=(0.004, -0.003))
+    rig.cam = HotPixelCamera(rig.fsm, cluster)
+    rig.apt.camera = rig.cam
+    rig.app.modes.request("STANDBY")
+    rig.app.modes.request("SESSION")
+    rig.until(A.TRACK, 600)
+    assert rig.apt.rejections >= 1
+    assert any("does not follow the mirror" in t for t in rig.named(A.EV_APT_STATE))
+    rx, ry = rig.cam.residual_urad()
+    assert abs(rx) < 30 and abs(ry) < 30  # tracking the beacon, not the cluster
+
+
+def test_a_brighter_isolated_hot_pixel_does_not_hide_the_spot():
+    rig = Rig()
+    apt = rig.apt
+    apt.win_x0 = 624
+    apt.win_y0 = 496
+    model = Camera(seed=5)
+    model.set_exposure(1e-3)
+    model.set_residual(0.0, 0.0)
+    buf = array("H", [0] * 1024)
+    model.read(buf, 624, 496, 32, 32, 1)
+    assert apt._centroid(buf, 32)
+    x_ok = apt.spot_x
+    buf[5 * 32 + 5] = 1000  # far brighter than the spot: it would set the threshold
+    assert apt._centroid(buf, 32)
+    assert abs(apt.spot_x - x_ok) <= 2  # q6: the same spot

@@ -267,13 +267,18 @@ def test_sweep_lowest_ber_when_no_level_qualifies():
     assert comp.best_code == comp.tracking_level()
 
 
-def test_sweep_levels_cover_floor_to_full_scale():
+def test_sweep_levels_run_from_the_floor_toward_full_scale():
+    # Evenly spaced from the noise floor toward 4095; past the window's upper edge (three
+    # ever-worse levels) the rest of the scale is not scanned.
     rig = calibrated(c0=2000)
     p = rig.app.params
     coarse = rig.comp._coarse_codes
-    assert len(coarse) == p["comp_coarse_steps"]
-    assert coarse[0] == 1234 and coarse[-1] == 4095
-    assert all(b > a for a, b in zip(coarse, coarse[1:], strict=False))
+    bers = rig.comp._coarse_ber
+    step = (4095 - 1234) / (p["comp_coarse_steps"] - 1)
+    assert coarse[0] == 1234
+    assert all(abs((b - a) - step) <= 1 for a, b in zip(coarse, coarse[1:], strict=False))
+    assert len(coarse) < p["comp_coarse_steps"]
+    assert bers[-3] <= bers[-2] <= bers[-1] and bers[-3] > 10 * p["comp_ber_target"]
 
 
 # ---------------------------------------------------------------------- tracking
@@ -473,3 +478,36 @@ def test_ber_per_window_estimate_is_exact_on_the_fake_channel():
     assert w[3] / bits == pytest.approx(b, abs=1.0 / bits)
     assert rig.fc.window_ber() == w[3] / bits
     assert math.isfinite(rig.fc.ber())
+
+
+def test_light_during_the_noise_sweep_is_seen_at_the_first_probe():
+    # The uplink is already on when the session starts, but the mid-scale probe is far
+    # above the optimum (no packet): its triggers are light, not noise (flight default:
+    # no plausible noise floor above comp_noise_floor_max = 1024).
+    rig = Rig(signal=True, c0=500, floor=300, params={"comp_noise_floor_max": 1024,
+                                                      "comp_start_code": 520})
+    rig.start()
+    n = rig.until(C.WAIT_SIGNAL, 40)
+    assert n == 2  # a settling window and one probe, not a 12-step binary search
+    assert rig.comp.noise_floor == 0
+    assert rig.dac.code == 520  # parked on the a-priori level
+    assert any(ev == C.EV_COMP_ERROR and "saw light" in text for ev, text in rig.events)
+
+
+def test_coarse_sweep_stops_past_the_upper_edge():
+    # A narrow window low on the scale: the BER keeps rising above it, the coarse sweep
+    # ends three levels later instead of scanning to full scale.
+    rig = calibrated(start=600, c0=600, scale=100.0, floor=300)
+    coarse = rig.comp._coarse_codes
+    n = rig.app.params["comp_coarse_steps"]
+    assert len(rig.comp._coarse_ber) < n
+    assert max(c for c in coarse[:len(rig.comp._coarse_ber)]) < 2000
+    assert abs(rig.comp.tracking_level() - 600) <= 60
+
+
+def test_wide_window_keeps_the_prior_level():
+    # High power: zero errors over a wide region; the centre of the measured window says
+    # nothing about the optimum, the prior (last calibration) level is kept.
+    rig = calibrated(start=1500, flat=(1000, 3000))
+    assert rig.comp.window_lo <= 1500 <= rig.comp.window_hi
+    assert rig.comp.tracking_level() == 1500

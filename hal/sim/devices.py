@@ -24,25 +24,19 @@ from hal.interfaces import (
     META_GAIN_X16,
     N_COUNTERS,
     BINNINGS,
+    Camera,
+    Framer,
 )
 
 
-class SimCamera:
+class SimCamera(Camera):
     """Beacon camera: renders the latest frame's residual on demand (only what is read).
+    Sensor geometry and ranges are the interface's reference sensor (hal.interfaces.Camera).
 
     Faults: ``drop_frames`` (int) — that many next reads return False (bad frame);
     ``bus_errors`` (int) — that many next reads raise BusError.
     """
 
-    width = 1280
-    height = 1024
-    pixel_max = 1023
-    exposure_min_us = 10
-    exposure_max_us = 9000
-    gain_min = 1.0
-    gain_max = 8.0
-    max_window_px = 32768
-    frame_period_us = 10000
     name = "sim-camera"
 
     def __init__(self, world, model):
@@ -269,15 +263,12 @@ class SimComparatorDac:
         return self._code
 
 
-class SimFramer:
+class SimFramer(Framer):
     """FPGA framer: counters accumulated by the world every 100 ms (sim.framerstats).
 
     Faults: ``bus_errors`` (read_counters raises BusError), ``fault`` (DeviceFault).
     """
 
-    MODE_DATA = 0
-    MODE_PRBS = 1
-    MODE_LOOPBACK = 2
     name = "sim-framer"
 
     def __init__(self):

@@ -80,7 +80,7 @@ try {
 _SETUP = """
 import sys, gc, json, hrtime
 sys.path.insert(0, '/proj')
-from flight.compat import ticks_us
+from hal.compat import ticks_us
 from hal.clock import VirtualClock
 from hal.sim.board import make_board
 from hal.sim.world import make_world

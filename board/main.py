@@ -20,7 +20,7 @@ import sys
 
 import machine
 
-from flight.compat import sleep_us
+from hal.compat import sleep_us
 
 KEY_FILES = ("/flash/keys.txt", "keys.txt")
 MAINT_FLAG = "maint.flag"

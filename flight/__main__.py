@@ -64,7 +64,7 @@ def build_sim(args):
 def run(board, keyring, world=None, duration_s=None, log=None):
     """Boot and run the app; REBOOT and watchdog expiry restart it.  Returns the app."""
     from flight.app import FlightApp
-    from flight.compat import ticks_diff
+    from hal.compat import ticks_diff
 
     cause = None
     clock = board.clock

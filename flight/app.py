@@ -23,7 +23,7 @@ import gc
 from flight import cbor, cmddict, events
 from flight.cmddict import SAFE, SESSION, STANDBY
 from flight.cobs import Deframer
-from flight.compat import ticks_diff
+from hal.compat import ticks_diff
 from flight.events import EventLog
 from flight.keys import Keyring
 from flight.modes import ModeManager

@@ -41,7 +41,7 @@ keeps the spot peak inside a band by stepping along a fixed exposure ladder.
 from array import array
 
 from flight import events
-from flight.compat import const
+from hal.compat import const
 
 # States (telemetry names in STATE_NAMES).
 IDLE = const(0)

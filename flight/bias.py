@@ -16,7 +16,7 @@ event; for 10, FAULT.
 """
 
 from flight import events
-from flight.compat import const
+from hal.compat import const
 
 try:
     from typing import TYPE_CHECKING

@@ -40,7 +40,7 @@ here because MicroPython's ``bytes.decode`` may accept invalid sequences.
 import math
 import struct
 
-from flight.compat import const
+from hal.compat import const
 
 DEFAULT_MAX_DEPTH = const(16)
 DEFAULT_MAX_ITEMS = const(1024)

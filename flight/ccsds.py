@@ -22,7 +22,7 @@ reason and name the offending field.
 
 import struct
 
-from flight.compat import const
+from hal.compat import const
 from flight.crc16 import crc16
 
 HEADER_LEN = const(6)

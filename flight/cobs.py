@@ -18,7 +18,7 @@ non-zero octets encode to 255 octets (no trailing empty block).
 octet anywhere in the input, and a block whose code announces more octets than remain.
 """
 
-from flight.compat import const
+from hal.compat import const
 
 _BLOCK = const(254)  # data octets in a full (code 0xFF) block
 _ZERO = b"\x00"

@@ -37,7 +37,7 @@ rate is lowest and kept there while the received power changes ×10 over a pass.
 import math
 
 from flight import events
-from flight.compat import const
+from hal.compat import const
 
 OFF = const(0)
 NOISE_SWEEP = const(1)

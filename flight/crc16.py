@@ -14,7 +14,7 @@ Incremental use::
     c = crc16(body, c)       # == crc16(header + body)
 """
 
-from flight.compat import const
+from hal.compat import const
 
 POLY = const(0x1021)
 INIT = const(0xFFFF)

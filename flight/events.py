@@ -12,7 +12,7 @@ Two stores:
 """
 
 from flight import cbor
-from flight.compat import const
+from hal.compat import const
 
 SEV_INFO = const(0)
 SEV_WARN = const(1)

@@ -21,7 +21,7 @@ last window through :meth:`last`.
 from array import array
 
 from flight import events
-from flight.compat import const
+from hal.compat import const
 
 L_OFF = const(0)
 L_SEARCHING = const(1)

@@ -10,7 +10,7 @@ line, ``<key_id> <64 hex chars>``; ``#`` starts a comment; blank lines ignored.
 Without a key file the simulated board uses :data:`DEV_KEY`.
 """
 
-from flight.compat import const
+from hal.compat import const
 
 KEY_LEN = const(32)
 

@@ -18,7 +18,7 @@ length (the length of a tag is public).
 
 import hashlib
 
-from flight.compat import const
+from hal.compat import const
 
 MAC_LEN = const(16)
 DIGEST_LEN = const(32)

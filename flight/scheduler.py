@@ -24,7 +24,7 @@ inside a task.  The dispatch path allocates nothing in steady state.
 
 import gc
 
-from flight.compat import const, ticks_add, ticks_diff
+from hal.compat import const, ticks_add, ticks_diff
 
 # Event ids the scheduler reports (see flight event table).
 EV_TASK_FAULT = const(0x10)
@@ -38,6 +38,7 @@ SEV_ERROR = const(2)
 SEV_CRITICAL = const(3)
 
 _BIG = const(1 << 29)
+_SPAN = const(1 << 28)  # longest run_for span: well inside ticks_diff's half period
 
 
 def _mem_free():
@@ -307,8 +308,19 @@ class Scheduler:
         """Run the schedule for ``duration_us`` of clock time (virtual or real)."""
         if not self._started:
             self.start()
-        end = ticks_add(self.clock.now_us(), duration_us)
         self.running = True
+        # ticks_diff orders two ticks only less than half a ticks period apart (2**29 µs,
+        # ~9 min, on 32-bit ports): a longer run goes in spans with chained end ticks.
+        left = int(duration_us)
+        end = self.clock.now_us()
+        while self.running and left > 0:
+            span = left if left < _SPAN else _SPAN
+            left -= span
+            end = ticks_add(end, span)
+            self._run_until(end)
+        self.running = False
+
+    def _run_until(self, end):
         while self.running and ticks_diff(end, self.clock.now_us()) > 0:
             now = self.clock.now_us()
             t = self._next_due(now)
@@ -320,7 +332,6 @@ class Scheduler:
                 self.clock.sleep_until(nr)
             else:
                 self._dispatch(t, now)
-        self.running = False
 
     def run_forever(self):
         self.running = True

@@ -14,7 +14,7 @@ The CRC-16/CCITT-FALSE covers everything before it.
 
 import struct
 
-from flight.compat import const
+from hal.compat import const
 from flight.crc16 import crc16
 
 _MAGIC0 = const(0x56)  # 'V'

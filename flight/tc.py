@@ -21,7 +21,7 @@ counter, and a genuine packet sent again is REPLAY.
 import struct
 
 from flight import cbor, ccsds, cmddict, mac
-from flight.compat import const
+from hal.compat import const
 from flight.slotstore import SlotStore
 from flight.tm import APID_TC, APID_VERIFY
 

@@ -11,7 +11,7 @@ only up to the reserve, so the acceptance and completion reports still get out.
 """
 
 from flight import cbor, ccsds, cobs
-from flight.compat import const
+from hal.compat import const
 
 APID_TC = const(0x0A0)
 APID_HK = const(0x0A1)

@@ -10,7 +10,7 @@ only with ``ticks_diff``) and have the same methods:
                      modelling computation; the real clock busy-waits).
 """
 
-from flight.compat import TICKS_PERIOD, sleep_us, ticks_add, ticks_diff, ticks_us
+from hal.compat import TICKS_PERIOD, sleep_us, ticks_add, ticks_diff, ticks_us
 
 _MASK = TICKS_PERIOD - 1
 

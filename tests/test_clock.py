@@ -1,7 +1,7 @@
 """Host-side clock behaviour: compat ticks across the wrap, real clock pacing."""
 
-from flight import compat
-from flight.compat import TICKS_PERIOD, ticks_diff, ticks_us
+from hal import compat
+from hal.compat import TICKS_PERIOD, ticks_diff, ticks_us
 from flight.scheduler import Scheduler, Task
 from hal.clock import RealClock
 

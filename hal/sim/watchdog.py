@@ -4,7 +4,7 @@
 checks it and performs the reset the hardware would.
 """
 
-from flight.compat import ticks_diff
+from hal.compat import ticks_diff
 from hal.interfaces import RESET_POWER_ON
 
 

@@ -33,7 +33,7 @@ pauses are excluded the same way.  A benchmark may replace
 import math
 import time as _time
 
-from flight.compat import ticks_diff, ticks_us
+from hal.compat import TICKS_PERIOD, ticks_diff, ticks_us
 
 try:
     from typing import TYPE_CHECKING
@@ -70,7 +70,7 @@ SW_FRAMER = 4
 FRAME_US = 10000  # DESIGN §5: 100 Hz camera
 WINDOW_US = 100000  # framer counter window, 100 ms (DESIGN §3.1 framer task)
 THERMAL_US = 100000
-_TICKS_MASK = (1 << 30) - 1  # flight.compat TICKS_PERIOD - 1
+_TICKS_MASK = TICKS_PERIOD - 1
 
 
 def _thread_cpu_us():

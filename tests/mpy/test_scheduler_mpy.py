@@ -1,6 +1,6 @@
 """Scheduler behaviour; runs under CPython and inside the MicroPython VM."""
 
-from flight.compat import TICKS_PERIOD, ticks_add, ticks_diff
+from hal.compat import TICKS_PERIOD, ticks_add, ticks_diff
 from flight.scheduler import EV_TASK_DISABLED, EV_TASK_FAULT, Scheduler, Task
 from hal.clock import VirtualClock
 

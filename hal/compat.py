@@ -1,10 +1,12 @@
 """What MicroPython has and CPython lacks: ``const`` and the ``ticks_*`` family.
 
-Flight code imports these names from here, never from ``time`` or ``micropython``
-directly, so the same source runs on the payload computer and on the host.
+Flight and HAL code import these names from here, never from ``time`` or ``micropython``
+directly, so the same source runs on the payload computer and on the host.  The module
+sits in hal/, the lowest layer, so that hal never imports flight.
 
 Ticks follow MicroPython's semantics exactly: values live in ``[0, TICKS_PERIOD)``,
-wrap around, and must only be compared through :func:`ticks_diff`.  On CPython the
+wrap around, and must only be compared through :func:`ticks_diff` (which orders two ticks
+less than ``TICKS_PERIOD // 2`` apart).  ``TICKS_PERIOD`` is the port's own.  On CPython the
 tick counters can be shifted (``set_ticks_offset_us``) so tests can exercise the
 wrap-around without waiting 18 minutes.
 """
@@ -22,10 +24,17 @@ except ImportError:  # CPython
 
 IS_MICROPYTHON = _sys.implementation.name == "micropython"
 
-# MicroPython's ticks period on every port: 2**30 (TICKS_MAX = 2**30 - 1).
-TICKS_PERIOD = const(1 << 30)
-_TICKS_MASK = const((1 << 30) - 1)
-_TICKS_HALF = const(1 << 29)
+if IS_MICROPYTHON:
+    # The port decides the ticks period (TICKS_MAX + 1): 2**30 on the 32-bit ports (the
+    # payload computer, the WebAssembly VM), 2**62 on the 64-bit unix port.  Ask it rather
+    # than assume one: a hard-coded 2**30 wraps a VirtualClock where the port's own
+    # ticks_add/ticks_diff do not (a simulated run past 2**30 µs never ended).
+    TICKS_PERIOD = _time.ticks_add(0, -1) + 1  # type: ignore[attr-defined]
+else:
+    # CPython mirrors the 32-bit target, so host runs wrap exactly as the board does.
+    TICKS_PERIOD = 1 << 30
+_TICKS_MASK = TICKS_PERIOD - 1
+_TICKS_HALF = TICKS_PERIOD >> 1
 
 if IS_MICROPYTHON:
     ticks_ms = _time.ticks_ms  # type: ignore[attr-defined]

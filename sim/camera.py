@@ -31,11 +31,10 @@ Binning b (1, 2, 4, 8, 16): the output pixel is the average of the b x b native 
 (digital binning keeping the 0..1023 scale, as hal/interfaces.py specifies).  Averaged
 background noise is 1/b of the native one; the full well applies to the bin's average.
 
-Speed.  Only the pixels read are rendered.  Background + read noise comes from a noise
-table (precomputed per exposure/gain/binning setting, cached) copied into the caller's
-buffer one row at a time from pseudo-random offsets; the spot and hot pixels are then
-added in a small window around them.  No per-frame buffers are allocated (the camera keeps
-memoryviews of the last two ``array`` buffers it filled, so those cannot be resized).
+Speed and heap.  Only the pixels read are rendered: background + read noise is copied row
+by row from a noise table (per setting, in slots allocated once) at pseudo-random offsets,
+then the spot and hot pixels are added around them.  The normal table is an ``array('f')``;
+no per-frame buffers (memoryviews of the caller's last two buffers are kept).
 
 ``read(buf, x0, y0, w, h, binning)`` follows ``hal.interfaces.Camera.read_roi``: (x0, y0)
 is the top-left corner in sensor pixels, (w, h) the size in *output* (binned) pixels, so the
@@ -55,22 +54,26 @@ try:
     from math import erf as _erf
 except ImportError:  # pragma: no cover - MicroPython builds without special functions
 
-    def _erf(x):
-        # Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7)
-        s = 1.0
-        if x < 0.0:
-            s = -1.0
-            x = -x
+    def _erf(x):  # Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7)
+        s = -1.0 if x < 0.0 else 1.0
+        x = abs(x)
         t = 1.0 / (1.0 + 0.3275911 * x)
         y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t
                      - 0.284496736) * t + 0.254829592) * t * math.exp(-x * x)
         return s * y
 
 
+
+
+def _farray(n):
+    """n zero floats: an ``array('f')`` (no boxed float per element), a list without array."""
+    return _array("f", bytes(4 * n)) if _array is not None else [0.0] * n
+
+
 try:
-    from sim._prng import Prng
+    from sim.rng import Rng
 except ImportError:  # pragma: no cover
-    from _prng import Prng
+    from rng import Rng
 
 # --- sensor (DESIGN §5 reference camera) -----------------------------------------------------
 SENSOR_W = 1280  # DESIGN §5: 1280 x 1024 px
@@ -119,7 +122,7 @@ _ROW_STRIDE = 1597  # odd: successive rows start at distinct table offsets
 _MAXBOX = 24  # largest spot window per axis, in output pixels
 _SPOT_R_SIGMA = 3.5  # spot window half-width in sigmas
 _THR_E = 0.05  # skip spot pixels with fewer mean electrons than this
-_TABLE_CACHE_MAX = 12
+_TABLE_SLOTS = 8  # noise tables kept (buffers allocated once each)
 _SQRT1_2 = 0.7071067811865476
 
 
@@ -157,10 +160,10 @@ class Camera:
         self.res_x = 0.0
         self.res_y = 0.0
         self.frame_count = 0
-        rng = Prng(seed)
+        rng = Rng(seed)
         self._rng = rng
         # standard-normal table: noise tables are built from it, spot shot noise reads it
-        z = [0.0] * _NZ
+        z = _farray(_NZ)  # compact: no boxed floats kept on the heap
         for i in range(0, _NZ, 2):
             a, b = rng.gauss_pair()
             z[i] = a
@@ -189,10 +192,13 @@ class Camera:
             lst.append((x, rate))
         self.hot_pixels = hot  # [(x, y, rate_e_s)]
         self._hot_rows = hot_rows
-        self._tables = {}
+        # noise-table slots [binning, kind, level, spread, buffer] (see _table)
+        self._slots = [[0, "", 0, 0, None] for _ in range(_TABLE_SLOTS)]
+        self._slot_next = 0
+        self.tables_built = 0  # noise tables computed so far (the cache's misses)
         # per-frame scratch (preallocated)
-        self._gx = [0.0] * (_MAXBOX + 1)
-        self._gy = [0.0] * (_MAXBOX + 1)
+        self._gx = _farray(_MAXBOX + 1)
+        self._gy = _farray(_MAXBOX + 1)
         # memoryviews of the caller's last two buffers (SEARCH and TRACK alternate two)
         self._mv_src = [None, None]
         self._mv = [None, None]
@@ -271,7 +277,10 @@ class Camera:
 
         Keyed by the quantised level (1/8 DN) and spread (1 % steps) rather than by the
         raw exposure/gain, so an auto-exposure loop that nudges the exposure every frame
-        reuses a handful of tables instead of rebuilding one (~0.7 ms) per frame.
+        reuses a handful of tables instead of rebuilding one (~0.7 ms) per frame.  The
+        tables live in ``_TABLE_SLOTS`` slots whose buffers are allocated once (first use)
+        and refilled in place, round robin, on a miss: no per-frame key objects, no table
+        garbage on a fixed MicroPython heap.
         """
         e = (self.background_e_s + self.dark_e_s) * self.exposure_s
         fw = self.full_well_e
@@ -281,37 +290,47 @@ class Camera:
         qm = int(8.0 * (self.offset_dn + g * e) + 0.5)
         sd = g * math.sqrt(e + self.read_noise_e * self.read_noise_e) / b
         qs = int(math.floor(100.0 * math.log(sd) + 0.5)) if sd > 1e-6 else -10000
-        key = (b, kind, qm, qs)
-        t = self._tables.get(key)
-        if t is not None:
-            return t
-        if len(self._tables) >= _TABLE_CACHE_MAX:
-            self._tables = {}
+        slots = self._slots
+        for sl in slots:
+            if sl[0] == b and sl[1] == kind and sl[2] == qm and sl[3] == qs:
+                return sl[4]
+        # miss: the next slot of this buffer kind (a slot keeps its buffer type for life)
+        i = self._slot_next
+        self._slot_next = (i + 1) % _TABLE_SLOTS
+        self.tables_built += 1
+        sl = slots[i]
+        if sl[1] != kind:
+            sl[4] = None
+            sl[1] = kind
+        sl[0] = b
+        sl[2] = qm
+        sl[3] = qs
+        n = _NZ + self.width  # any row (<= width) fits from any offset < _NZ
+        t = sl[4]
+        if t is None:
+            if kind == "B":
+                t = memoryview(bytearray(2 * n))
+            elif kind == "H" and _array is not None:
+                t = memoryview(_array("H", bytes(2 * n)))
+            else:
+                t = [0] * n
+            sl[4] = t
         mean = qm / 8.0
         sd = math.exp(qs / 100.0) if qs > -10000 else 0.0
         z = self._z
-        n = _NZ + self.width  # any row (<= width) fits from any offset < _NZ
-        vals = [0] * n
         amax = self.adc_max
+        wide = kind == "B"
         for i in range(n):
             v = int(math.floor(mean + sd * z[i & _ZMASK] + 0.5))
             if v < 0:
                 v = 0
             elif v > amax:
                 v = amax
-            vals[i] = v
-        if kind == "B":
-            tb = bytearray(2 * n)
-            for i in range(n):
-                v = vals[i]
-                tb[2 * i] = v & 0xFF
-                tb[2 * i + 1] = v >> 8
-            t = memoryview(tb)
-        elif kind == "H" and _array is not None:
-            t = memoryview(_array("H", vals))
-        else:
-            t = vals
-        self._tables[key] = t
+            if wide:
+                t[2 * i] = v & 0xFF
+                t[2 * i + 1] = v >> 8
+            else:
+                t[i] = v
         return t
 
     # --- frame read ---------------------------------------------------------------------------
@@ -356,6 +375,7 @@ class Camera:
         rng = self._rng
         # 1. background + read noise: one table slice per row
         o = rng.randbelow(_NZ)
+        step = 2 if kind == "B" else 1  # bytearray: 2 octets per pixel
         if kind == "H":
             src = self._mv_src
             if buf is src[0]:
@@ -368,25 +388,15 @@ class Camera:
                 src[0] = buf
                 dst = memoryview(buf)
                 self._mv[0] = dst
-            k = 0
-            for _ in range(rows):
-                dst[k:k + cols] = tab[o:o + cols]
-                k += cols
-                o = (o + _ROW_STRIDE) & _ZMASK
-        elif kind == "B":
-            k = 0
-            c2 = 2 * cols
-            for _ in range(rows):
-                o2 = 2 * o
-                buf[k:k + c2] = tab[o2:o2 + c2]
-                k += c2
-                o = (o + _ROW_STRIDE) & _ZMASK
         else:
-            k = 0
-            for _ in range(rows):
-                buf[k:k + cols] = tab[o:o + cols]
-                k += cols
-                o = (o + _ROW_STRIDE) & _ZMASK
+            dst = buf
+        k = 0
+        c = step * cols
+        for _ in range(rows):
+            o2 = step * o
+            dst[k:k + c] = tab[o2:o2 + c]
+            k += c
+            o = (o + _ROW_STRIDE) & _ZMASK
         wide = kind == "B"
         gdn = self.dn_per_e * self.gain / (b * b)
         fw_cap = self.full_well_e * b * b
@@ -395,29 +405,17 @@ class Camera:
         hot_rows = self._hot_rows
         zi = rng.randbelow(_NZ - 256)
         t_exp = self.exposure_s
-        if h <= 64:
-            for yy in range(y0, y0 + h):
-                lst = hot_rows.get(yy)
-                if lst is None:
-                    continue
-                for hp in lst:
-                    xx = hp[0]
-                    if x0 <= xx < x0 + w:
-                        m = hp[1] * t_exp
-                        s = m + math.sqrt(m) * z[zi & _ZMASK]
-                        zi += 1
-                        self._add(buf, ((yy - y0) // b) * cols + (xx - x0) // b, s, gdn,
-                                  self.full_well_e, wide)
-        else:
-            for hp in self.hot_pixels:
+        for yy in range(y0, y0 + h):  # (per-row lists: a 16-row window looks at 16 rows)
+            lst = hot_rows.get(yy)
+            if lst is None:
+                continue
+            for hp in lst:
                 xx = hp[0]
-                yy = hp[1]
-                if x0 <= xx < x0 + w and y0 <= yy < y0 + h:
-                    m = hp[2] * t_exp
-                    s = m + math.sqrt(m) * z[zi & _ZMASK]
+                if x0 <= xx < x0 + w:
+                    m = hp[1] * t_exp
+                    self._add(buf, ((yy - y0) // b) * cols + (xx - x0) // b,
+                              m + math.sqrt(m) * z[zi & _ZMASK], gdn, self.full_well_e, wide)
                     zi += 1
-                    self._add(buf, ((yy - y0) // b) * cols + (xx - x0) // b, s, gdn,
-                              self.full_well_e, wide)
         # 3. beacon spot
         amp = self.spot_electrons()
         if amp > 0.0:
@@ -487,7 +485,7 @@ class Camera:
         zi = self._rng.randbelow(_NZ - _MAXBOX * _MAXBOX)
         sqrt = math.sqrt
         thr = _THR_E
-        amax = self.adc_max
+        add = self._add
         for j in range(ny):
             ay = amp * gy[j]
             if ay < thr:
@@ -497,22 +495,5 @@ class Camera:
                 m = ay * gx[i]
                 if m < thr:
                     continue
-                s = m + sqrt(m) * z[zi]
+                add(buf, base + i, m + sqrt(m) * z[zi], gdn, fw_cap, wide)
                 zi += 1
-                if s <= 0.0:
-                    continue
-                if s > fw_cap:
-                    s = fw_cap
-                d = int(s * gdn + 0.5)
-                kk = base + i
-                if wide:
-                    k2 = 2 * kk
-                    val = buf[k2] | (buf[k2 + 1] << 8)
-                    val += d
-                    if val > amax:
-                        val = amax
-                    buf[k2] = val & 0xFF
-                    buf[k2 + 1] = val >> 8
-                else:
-                    val = buf[kk] + d
-                    buf[kk] = val if val < amax else amax

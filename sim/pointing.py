@@ -31,9 +31,9 @@ Model (docs/physics-platform.md §1):
 import math
 
 try:
-    from sim._prng import Prng, mix32
+    from sim.rng import Rng
 except ImportError:  # pragma: no cover - flat layout on a board
-    from _prng import Prng, mix32
+    from rng import Rng
 
 _DEG = math.pi / 180.0
 
@@ -153,7 +153,7 @@ class Platform:
                  slew_rate_max_rad_s=ADCS_SLEW_RATE_MAX_RAD_S, fb_gain=ADCS_FB_GAIN,
                  deadband_rad=ADCS_DEADBAND_RAD, fb_latency_s=ADCS_LATENCY_S,
                  slew_scale_error=None, feedback_enabled=True, warmup_s=JITTER_WARMUP_S):
-        rng = Prng(seed)
+        rng = Rng(seed)
         self._rng = rng
         if initial_error_rad is None:
             r = COARSE_ERROR_MAX_RAD * math.sqrt(rng.uniform())
@@ -338,7 +338,7 @@ class Platform:
 def reference_platform(seed=1, feedback_enabled=True):
     """DESIGN §5 reference scenario: 1.5 deg initial error (worst case of paper §2.1) in a
     seeded direction, 100 urad/s drift, 20 urad RMS jitter in 0.1-10 Hz."""
-    a = Prng(mix32(seed) ^ 0x0A0A0A0A).uniform(0.0, 2.0 * math.pi)
+    a = Rng(seed ^ 0x0A0A0A0A).uniform(0.0, 2.0 * math.pi)
     e = COARSE_ERROR_MAX_RAD
     return Platform(seed, initial_error_rad=(e * math.cos(a), e * math.sin(a)),
                     feedback_enabled=feedback_enabled)

@@ -1,17 +1,28 @@
-"""Seeded random numbers that give the same stream on CPython and MicroPython.
+"""The simulator's one seeded generator: the same stream on CPython and MicroPython.
 
-Generator: xoshiro128** (Blackman & Vigna), 32-bit words, period 2^128 - 1.  Only integer
-shifts, xors, rotations and small multiplications masked to 32 bits, so the integer stream
-is bit-identical on both interpreters (MicroPython promotes to long ints as needed).
-Seeding expands one integer into four non-zero words with a murmur3-style finaliser.
+Generator: xoshiro128** (Blackman & Vigna), 32-bit words, period 2^128 - 1; seeding expands
+one integer into four non-zero words with the murmur3 finaliser (fmix32).  Chosen over the
+former ``sim/_prng.py`` (xorshift32 + Weyl sequence, 64 bits of state) because it is the
+better generator (passes BigCrush; xorshift32's linear structure is only masked by the Weyl
+sum) and it already drove the framer statistics.
 
-Distributions (all driven by :meth:`Rng.random`):
-  gauss     Box-Muller (one value per call; no cached second value, so a call always
-            consumes exactly two uniforms - keeps streams easy to reason about)
-  poisson   exact inversion for mean < 30; normal approximation with continuity
-            rounding above (skew error ~ 1/sqrt(mean) < 0.2, mean and variance exact)
-  binomial  exact inversion while the mean min(np, n(1-p)) < 30; normal approximation
-            above (then npq >= 15).  Fast for the framer's millions of bits per window.
+Small integers only.  A 32-bit MicroPython port boxes every integer of 2^30 or more as a
+heap object; 32-bit arithmetic done directly would leave that garbage on every draw and
+fragment a fixed heap (issue 11).  So each 32-bit word is kept as two 16-bit halves and every
+intermediate value stays below 2^30 (multiplications are split into 8-bit pieces).  The
+32-bit stream is bit-identical to the textbook 32-bit implementation (tests/mpy checks it
+against CPython), and the integer draws ``next_u30``, ``randbelow`` (n <= 2^30) allocate
+nothing on MicroPython (tests/mpy/test_sim_rng_mpy.py, ``micropython.heap_lock``).
+``next_u32`` is kept for tests and tools: its value may itself be a boxed integer.
+
+Distributions (driven by :meth:`Rng.random`; floats are boxed on MicroPython anyway):
+  gauss      Box-Muller, one value per call (a call always consumes exactly two uniforms,
+             no cached second value - keeps streams easy to reason about)
+  gauss_pair both Box-Muller values of the same two uniforms
+  poisson    exact inversion for mean < 30; normal approximation with continuity
+             rounding above (skew error ~ 1/sqrt(mean) < 0.2, mean and variance exact)
+  binomial   exact inversion while the mean min(np, n(1-p)) < 30; normal approximation
+             above (then npq >= 15).  Fast for the framer's millions of bits per window.
 
 Floating-point results (gauss, normal-approximation counts) depend on libm; the integer
 stream and the exact small-count paths do not.
@@ -19,24 +30,42 @@ stream and the exact small-count paths do not.
 
 import math
 
-_M32 = 0xFFFFFFFF
+_M16 = 0xFFFF
+_INV_2_16 = 1.0 / 65536.0
 _INV_2_32 = 1.0 / 4294967296.0
+_TWO_PI = 2.0 * math.pi
 SMALL_MEAN = 30.0  # assumed: exact inversion below (cost ~ mean), normal approx above (skew < 0.2)
 
+# (i + 1) * 0x9E3779B9 mod 2^32 for i = 0..3 (golden-ratio seed spacing), as 16-bit halves
+# (the full constants would be boxed integers on a 32-bit MicroPython).
+_SEED_STEPS = ((0x9E37, 0x79B9), (0x3C6E, 0xF372), (0xDAA6, 0x6D2B), (0x78DD, 0xE6E4))
+_FMIX_C1 = (0x85EB, 0xCA6B)  # murmur3 fmix32 multipliers
+_FMIX_C2 = (0xC2B2, 0xAE35)
 
-def _rotl(x, k):
-    return ((x << k) | (x >> (32 - k))) & _M32
+
+def _mul32(ah, al, bh, bl):
+    """(a * b) mod 2^32 on 16-bit halves; returns (hi, lo).  Every product is < 2^25."""
+    b0 = bl & 0xFF
+    b1 = bl >> 8
+    p1 = al * b1
+    s = al * b0 + ((p1 & 0xFF) << 8)
+    lo = s & _M16
+    hi = (p1 >> 8) + (s >> 16)
+    # cross terms mod 2^16: (ah * bl + al * bh) & 0xFFFF, again in 8-bit pieces
+    hi += ah * b0 + (((ah * b1) & 0xFF) << 8)
+    hi += al * (bh & 0xFF) + (((al * (bh >> 8)) & 0xFF) << 8)
+    return hi & _M16, lo
 
 
-def _mix32(h):
-    # murmur3 fmix32: spreads a counter into a well-mixed 32-bit word (seed expansion)
-    h &= _M32
-    h ^= h >> 16
-    h = (h * 0x85EBCA6B) & _M32
+def _fmix32(h, lo):
+    """murmur3 fmix32 on halves: spreads a seed word into a well-mixed 32-bit word."""
+    lo ^= h  # h ^= h >> 16
+    h, lo = _mul32(h, lo, _FMIX_C1[0], _FMIX_C1[1])
+    lo ^= ((lo >> 13) | (h << 3)) & _M16  # h ^= h >> 13
     h ^= h >> 13
-    h = (h * 0xC2B2AE35) & _M32
-    h ^= h >> 16
-    return h
+    h, lo = _mul32(h, lo, _FMIX_C2[0], _FMIX_C2[1])
+    lo ^= h  # h ^= h >> 16
+    return h, lo
 
 
 def log1m(p):
@@ -47,49 +76,106 @@ def log1m(p):
 
 
 class Rng:
+    """xoshiro128** on 16-bit halves (module docstring)."""
+
     def __init__(self, seed=1):
+        self._s = [0] * 8  # s0 hi, s0 lo, s1 hi, s1 lo, s2 hi, s2 lo, s3 hi, s3 lo
+        self._oh = 0  # halves of the last 32-bit output
+        self._ol = 0
         self.seed(seed)
 
     def seed(self, seed):
-        seed = int(seed) & _M32
-        s = [_mix32(seed + (i + 1) * 0x9E3779B9) for i in range(4)]
-        if s[0] == 0 and s[1] == 0 and s[2] == 0 and s[3] == 0:
-            s[0] = 1  # the all-zero state is a fixed point
-        self._s = s
+        seed = int(seed)
+        sh = (seed >> 16) & _M16
+        sl = seed & _M16
+        s = self._s
+        for i in range(4):
+            ch, cl = _SEED_STEPS[i]
+            lo = sl + cl
+            h, lo = _fmix32((sh + ch + (lo >> 16)) & _M16, lo & _M16)
+            s[2 * i] = h
+            s[2 * i + 1] = lo
+        if not (s[0] | s[1] | s[2] | s[3] | s[4] | s[5] | s[6] | s[7]):
+            s[1] = 1  # the all-zero state is a fixed point
 
     def getstate(self):
-        return tuple(self._s)
+        s = self._s
+        return tuple((s[2 * i] << 16) | s[2 * i + 1] for i in range(4))
 
     def setstate(self, state):
-        self._s = [int(x) & _M32 for x in state]
+        s = self._s
+        for i in range(4):
+            x = int(state[i])
+            s[2 * i] = (x >> 16) & _M16
+            s[2 * i + 1] = x & _M16
+
+    def _next(self):
+        """Advance one step; the output word is left in (_oh, _ol)."""
+        s = self._s
+        h1 = s[2]
+        l1 = s[3]
+        # result = rotl(s1 * 5, 7) * 9
+        lo = l1 * 5
+        hi = (h1 * 5 + (lo >> 16)) & _M16
+        lo &= _M16
+        rh = ((hi << 7) | (lo >> 9)) & _M16
+        rl = ((lo << 7) | (hi >> 9)) & _M16
+        lo = rl * 9
+        self._oh = (rh * 9 + (lo >> 16)) & _M16
+        self._ol = lo & _M16
+        # t = s1 << 9
+        th = ((h1 << 9) | (l1 >> 7)) & _M16
+        tl = (l1 << 9) & _M16
+        s[4] ^= s[0]  # s2 ^= s0
+        s[5] ^= s[1]
+        s[6] ^= h1  # s3 ^= s1
+        s[7] ^= l1
+        s[2] = h1 ^ s[4]  # s1 ^= s2
+        s[3] = l1 ^ s[5]
+        s[0] ^= s[6]  # s0 ^= s3
+        s[1] ^= s[7]
+        s[4] ^= th  # s2 ^= t
+        s[5] ^= tl
+        h3 = s[6]  # s3 = rotl(s3, 11)
+        l3 = s[7]
+        s[6] = ((h3 << 11) | (l3 >> 5)) & _M16
+        s[7] = ((l3 << 11) | (h3 >> 5)) & _M16
 
     def next_u32(self):
-        s = self._s
-        result = (_rotl((s[1] * 5) & _M32, 7) * 9) & _M32
-        t = (s[1] << 9) & _M32
-        s[2] ^= s[0]
-        s[3] ^= s[1]
-        s[1] ^= s[2]
-        s[0] ^= s[3]
-        s[2] ^= t
-        s[3] = _rotl(s[3], 11)
-        return result
+        """The raw 32-bit output (a boxed integer on 32-bit MicroPython when >= 2^30)."""
+        self._next()
+        return (self._oh << 16) | self._ol
+
+    def next_u30(self):
+        """The top 30 bits of the next output: a small integer on every port."""
+        self._next()
+        return (self._oh << 14) | (self._ol >> 2)
+
+    def randbelow(self, n):
+        """Integer in [0, n) for 1 <= n <= 2^30 (modulo bias < n / 2^30: irrelevant here)."""
+        self._next()
+        return ((self._oh << 14) | (self._ol >> 2)) % n
 
     def random(self):
-        """Uniform float in [0, 1) with 32-bit resolution."""
-        return self.next_u32() * _INV_2_32
+        """Uniform float in [0, 1) with 32-bit resolution (= next_u32() / 2^32 exactly)."""
+        self._next()
+        return self._oh * _INV_2_16 + self._ol * _INV_2_32
 
     def uniform(self, a=0.0, b=1.0):
         return a + (b - a) * self.random()
 
-    def randbelow(self, n):
-        """Integer in [0, n) (n <= 2^32; tiny modulo bias irrelevant for simulation)."""
-        return self.next_u32() % n
-
     def gauss(self, mu=0.0, sigma=1.0):
         u1 = 1.0 - self.random()  # (0, 1]: log is finite
         u2 = self.random()
-        return mu + sigma * math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+        return mu + sigma * math.sqrt(-2.0 * math.log(u1)) * math.cos(_TWO_PI * u2)
+
+    def gauss_pair(self):
+        """Two independent N(0, 1) deviates from the same two uniforms (Box-Muller)."""
+        u1 = 1.0 - self.random()
+        u2 = self.random()
+        r = math.sqrt(-2.0 * math.log(u1))
+        a = _TWO_PI * u2
+        return r * math.cos(a), r * math.sin(a)
 
     def poisson(self, lam):
         """Poisson count with mean ``lam`` >= 0."""

@@ -27,9 +27,9 @@ rising then falling temperature (the worst direction change), which is the deman
 import math
 
 try:
-    from sim._prng import Prng
+    from sim.rng import Rng
 except ImportError:  # pragma: no cover
-    from _prng import Prng
+    from rng import Rng
 
 # Assumed: die temperature with the payload off and the spacecraft in sunlight (a payload
 # kept near room temperature by the platform's thermal design).
@@ -123,7 +123,7 @@ class TempSensor:
         self.noise_k = float(noise_k)
         self.resolution_k = float(resolution_k)
         self.offset_k = float(offset_k)
-        self._rng = Prng(seed)
+        self._rng = Rng(seed)
         self.t_lag = source.temperature()
         self._dt = -1.0
         self._a = 0.0

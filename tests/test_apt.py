@@ -20,7 +20,7 @@ from hal.sim.link import MemLink
 from hal.sim.power import SimPower
 from hal.sim.storage import MemStorage
 from hal.sim.watchdog import SimWatchdog
-from sim._prng import Prng
+from sim.rng import Rng
 from sim.camera import Camera
 
 LSB = 2.0 * math.pi / 180.0 / 32768  # rad per FSM code (hal.interfaces FSM_RANGE_DEG = 2)
@@ -155,7 +155,7 @@ def test_centroid_accuracy_on_rendered_spots(size):
     y0 = 512 - size // 2
     apt.win_x0 = x0
     apt.win_y0 = y0
-    rng = Prng(9)
+    rng = Rng(9)
     ex = []
     ey = []
     span = size / 2 - 5  # spot well inside the window (the edge rows are the background)
@@ -448,7 +448,7 @@ def test_dark_calibration_removes_a_hot_pixel_beside_the_boresight():
     rig.tick(A.DARK_FRAMES + 2)
     assert rig.apt.hot_pixels == 1
     assert rig.apt._hot[0] == (512 - 504) * 16 + (641 - 632)
-    assert 500 < rig.apt._hot[1] <= 600
+    assert 500 < rig.apt._hot[1] <= 610  # 600 DN injected, plus the dark frames' noise
     rig.cam.beacon = True
     rig.until(A.TRACK, 200)
     rig.apt._set_exposure(len(A.EXPOSURES_US) - 1)  # 9 ms: the hot pixel at its strongest

@@ -376,7 +376,13 @@ def test_auto_exposure_nudges_reuse_noise_tables():
         c.set_exposure(1e-3 * (1.01 ** k))
         c.read(buf, 600, 500, 16, 16)
     # background moves by ~0.1 DN over the walk: a few tables, not 50
-    assert len(c._tables) <= 4
+    assert c.tables_built <= 4
     c.set_gain(4.0)
     c.read(buf, 600, 500, 16, 16)
-    assert len(c._tables) <= 5
+    assert c.tables_built <= 5
+    slots = [id(sl[4]) for sl in c._slots if sl[4] is not None]
+    for k in range(50):  # many more settings than slots: the slots' buffers are reused
+        c.set_gain(1.0 + k / 16.0 * 2)
+        c.read(buf, 600, 500, 16, 16)
+    assert c.tables_built > len(c._slots)
+    assert set(slots) <= {id(sl[4]) for sl in c._slots}

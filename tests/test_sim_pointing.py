@@ -64,8 +64,12 @@ def _psd(x, dt):
 
 
 def test_jitter_band_0p1_to_10_hz(long_jitter):
-    xs, _ = long_jitter
-    f, p = _psd(xs, DT)
+    # The two axes are independent realisations: averaging their periodograms halves the
+    # variance of the band levels (one axis alone scatters by ~0.5 dB at 0.3 Hz).
+    xs, ys = long_jitter
+    f, px = _psd(xs, DT)
+    _, py = _psd(ys, DT)
+    p = 0.5 * (px + py)
     tot = p[1:].sum()
     inband = p[(f >= 0.1) & (f <= 10.0)].sum() / tot
     assert inband > 0.85, inband

@@ -1,6 +1,6 @@
 """Robustness of the telecommand pipeline under MicroPython: ≥ 5,000 random and mutated
 frames through the whole pipeline (UART → tc task → deframer → pipeline → reports), with
-a deterministic xorshift32 generator (MicroPython's ``random`` seeds differently).
+the simulator's seeded generator, sim/rng.py (MicroPython's ``random`` seeds differently).
 
 Per injection: no exception escapes; every non-empty 0x00-delimited block is a deframer
 drop or a frame delivered to the pipeline; every delivered frame is counted once as
@@ -59,6 +59,7 @@ from hal.sim.link import MemLink
 from hal.sim.power import SimPower
 from hal.sim.storage import MemStorage
 from hal.sim.watchdog import SimWatchdog
+from sim.rng import Rng
 
 N_FRAMES = 5000
 WARMUP = 600
@@ -68,28 +69,12 @@ HEAP_LOG_CAPACITY = 4  # persistent event log entries in the heap runs (see abov
 KEY2 = bytes(range(3, 35))
 
 
-class Rng:
-    """xorshift32 (Marsaglia 2003): the same sequence on every interpreter."""
-
-    def __init__(self, seed):
-        self.s = (seed & 0xFFFFFFFF) or 1
-
-    def next(self):
-        x = self.s
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
-        self.s = x
-        return x
-
-    def below(self, n):
-        return self.next() % n
-
-    def octets(self, n):
-        b = bytearray(n)
-        for i in range(n):
-            b[i] = self.next() & 0xFF
-        return bytes(b)
+def octets(rng, n):
+    """n random octets from the simulator's generator (sim/rng.py)."""
+    b = bytearray(n)
+    for i in range(n):
+        b[i] = rng.randbelow(256)
+    return bytes(b)
 
 
 def fix_crc(p):
@@ -240,93 +225,93 @@ SCRUB_TM = cobs.encode(b"\x55" * TM_MAX) + b"\x00"
 
 
 def command(rng, pipe):
-    k = rng.below(12)
+    k = rng.randbelow(12)
     if k == 0:
         return 0x01, {}
     if k == 1:
-        return 0x10, {"name": "limit_persist", "value": rng.below(60)}
+        return 0x10, {"name": "limit_persist", "value": rng.randbelow(60)}
     if k == 2:
-        return 0x10, {"name": "temp_max_c", "value": rng.below(200) - 50.0}
+        return 0x10, {"name": "temp_max_c", "value": rng.randbelow(200) - 50.0}
     if k == 3:
-        return 0x11, {"name": ("limit_persist", "tm_events_per_tick", "nope")[rng.below(3)]}
+        return 0x11, {"name": ("limit_persist", "tm_events_per_tick", "nope")[rng.randbelow(3)]}
     if k == 4:
-        return 0x31, {"time": pipe.app.now_s() + 1e6 + rng.below(1000), "opcode": 0x01}
+        return 0x31, {"time": pipe.app.now_s() + 1e6 + rng.randbelow(1000), "opcode": 0x01}
     if k == 5:  # clears seldom, so the queue fills up (BUSY) between clears
-        if rng.below(8) == 0:
+        if rng.randbelow(8) == 0:
             return 0x32, {}
         return 0x31, {"time": pipe.app.now_s() + 2e6, "opcode": 0x01}
     if k == 6:
         return 0x03, {"mode": "STANDBY"}
     if k == 7:
-        return 0x20, {"max": rng.below(8)}
+        return 0x20, {"max": rng.randbelow(8)}
     if k == 8:  # any opcode, mostly unknown ones (REBOOT excluded: it ends the run)
-        op = rng.below(256)
+        op = rng.randbelow(256)
         return (0x01 if op == 0x30 else op), {}
     if k == 9:
-        return 0x02, {"time": rng.below(100000) * 1.0}
+        return 0x02, {"time": rng.randbelow(100000) * 1.0}
     if k == 10:
-        return 0x10, {"name": "limit_persist", "value": "x", "extra": rng.below(3)}
+        return 0x10, {"name": "limit_persist", "value": "x", "extra": rng.randbelow(3)}
     return 0x51, {}  # SESSION_END: never in SESSION here, so WRONG_MODE
 
 
 def mutate(rng, pipe):
     """Wire octets (ending with 0x00) of one injection."""
-    k = rng.below(16)
+    k = rng.randbelow(16)
     op, args = command(rng, pipe)
     if k == 0:
         return [pipe.valid(op, args)]
     if k == 1:  # CBOR mutated, then signed: decoder / dictionary / arguments
         b = bytearray(cbor.encode([op, args]))
-        for _ in range(1 + rng.below(2)):
-            b[rng.below(len(b))] = rng.below(256)
-        b = bytes(b[:len(b) - rng.below(2)])
+        for _ in range(1 + rng.randbelow(2)):
+            b[rng.randbelow(len(b))] = rng.randbelow(256)
+        b = bytes(b[:len(b) - rng.randbelow(2)])
         if not pipe.allow_reboot and b[:3] == b"\x82\x18\x30":
             b = b"\x82\x18\x7f" + b[3:]  # a mutation that spells REBOOT: unknown instead
         return [pipe.signed_body(b)]
     p = pipe.valid(op, args)
     if k == 2:  # bit flips
         q = bytearray(p)
-        for _ in range(1 + rng.below(3)):
-            q[rng.below(len(q))] ^= 1 << rng.below(8)
+        for _ in range(1 + rng.randbelow(3)):
+            q[rng.randbelow(len(q))] ^= 1 << rng.randbelow(8)
         return [bytes(q)]
     if k == 3:  # bit flip, CRC made consistent: header / auth / counter
         q = bytearray(p)
-        q[rng.below(len(q) - 2)] ^= 1 << rng.below(8)
+        q[rng.randbelow(len(q) - 2)] ^= 1 << rng.randbelow(8)
         return [fix_crc(q)]
     if k == 4:  # truncation
-        return [p[:rng.below(len(p))]]
+        return [p[:rng.randbelow(len(p))]]
     if k == 5:  # extension
-        return [p + rng.octets(1 + rng.below(20))]
+        return [p + octets(rng, 1 + rng.randbelow(20))]
     if k == 6:  # length-field lie (CRC consistent)
         q = bytearray(p)
-        struct.pack_into(">H", q, 4, rng.below(65536))
+        struct.pack_into(">H", q, 4, rng.randbelow(65536))
         return [fix_crc(q)]
     if k == 7:  # forged MAC
-        return [fix_crc(p[:-18] + rng.octets(16) + b"\x00\x00")]
+        return [fix_crc(p[:-18] + octets(rng, 16) + b"\x00\x00")]
     if k == 8:  # wrong key / key id
-        kid = (DEV_KEY_ID, 2, 9)[rng.below(3)]
+        kid = (DEV_KEY_ID, 2, 9)[rng.randbelow(3)]
         return [pipe.signed_body(cbor.encode([op, args]), key=KEY2, kid=kid)]
     if k == 9:  # counter tampered
         q = bytearray(p)
-        struct.pack_into(">I", q, len(q) - 22, rng.next())
+        struct.pack_into(">I", q, len(q) - 22, rng.next_u32())
         return [fix_crc(q)]
     if k == 10 and pipe.accepted_pkts:  # replay
-        return [pipe.accepted_pkts[rng.below(len(pipe.accepted_pkts))]]
+        return [pipe.accepted_pkts[rng.randbelow(len(pipe.accepted_pkts))]]
     if k == 11:  # older counter
-        c = pipe.counter - rng.below(40)
+        c = pipe.counter - rng.randbelow(40)
         return [pipe.valid(op, args, counter=c if c > 0 else 0)]
     if k == 12:  # random octets
-        return [rng.octets(rng.below(60))]
+        return [octets(rng, rng.randbelow(60))]
     if k == 13:  # bad COBS
         e = bytearray(cobs.encode(p))
-        i = rng.below(len(e))
-        if rng.below(2):
-            e[i] = 1 + rng.below(255)
+        i = rng.randbelow(len(e))
+        if rng.randbelow(2):
+            e[i] = 1 + rng.randbelow(255)
         else:
             e[i] = 0
         return bytes(e) + b"\x00"
     if k == 14:  # oversize block
-        return b"\x55" * (1030 + rng.below(200)) + b"\x00"
+        return b"\x55" * (1030 + rng.randbelow(200)) + b"\x00"
     return [pipe.valid(0x01, {}), p[:10], pipe.valid(op, args)]  # several frames at once
 
 

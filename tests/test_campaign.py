@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from sim import campaign, metrics
+from sim.run import campaign, metrics
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -33,7 +33,7 @@ def test_quantile_matches_numpy(q):
 def _fake_run(i, seed, **m):
     full = {k: 0.0 for k in metrics.GOALS}
     full.update(m)
-    from sim import report
+    from sim.run import report
 
     return {"index": i, "seed": seed, "overrides": {}, "error": None, "metrics": full,
             "verdict": report.verdict_dict(full)}

@@ -1,4 +1,4 @@
-"""Closed loop: the flight application on the simulated pass (sim.passsim.fly), checked
+"""Closed loop: the flight application on the simulated pass (sim.run.passsim.fly), checked
 against the simulator's truth (issue 5 figures).
 
 Passes are flown once per module and shared by the tests (``_fly``).  The nominal pass
@@ -11,7 +11,8 @@ import pytest
 
 from flight import apt as A
 from flight import framer_ctl as F
-from sim import framerstats, metrics, passsim
+from sim import framerstats
+from sim.run import metrics, passsim
 
 SEEDS = (1, 2, 3)
 DEG = math.pi / 180.0
@@ -35,7 +36,7 @@ class FramerProbe:
             inner()
             if fc.window_valid:
                 n = min(app.params["framer_windows"], fc._filled)
-                self.rows.append((world.t, tuple(fc.last_window), world.rec.windows[-1],
+                self.rows.append((world.t, tuple(fc.last_window), world.recorder.windows[-1],
                                   fc.ber(), fc.per(), n))
 
         task.fn = probe
@@ -52,7 +53,7 @@ def _fly(scenario, seed=1, duration_s=None, overrides=None):
 
 
 def _event_names(res):
-    return [e["name"] for e in res.obc.events]
+    return [e["name"] for _t, _boot, e in res.obc.events]
 
 
 # ---------------------------------------------------------------------- nominal goals
@@ -83,7 +84,7 @@ def test_adcs_feedback_brings_the_coarse_error_under_0p25_deg(seed):
 # ---------------------------------------------------------------------- beacon drop-out
 def test_beacon_dropout_lost_then_track_within_2s_of_its_return():
     res, m, _ = _fly("beacon-dropout", 1, duration_s=132.0)
-    frames = res.world.rec.frames  # (t, rx, ry, apt_state, fsm_x, fsm_y, coarse, visible)
+    frames = res.rec.frames  # (t, rx, ry, apt_state, fsm_x, fsm_y, coarse, visible)
     t_fault = 120.0  # sim/scenarios.py beacon-dropout: 5 s from 120 s
     gone = [f for f in frames if f[0] >= t_fault and not f[7]]
     assert gone and abs(gone[0][0] - t_fault) < 0.02
@@ -129,7 +130,7 @@ def test_reboot_mid_pass_restores_the_session_and_track():
     apt = app.payload["apt"]
     assert apt.state == A.TRACK and apt.acquisitions >= 1
     assert app.payload["framer"].link == F.L_LOCKED
-    frames = res.world.rec.frames
+    frames = res.rec.frames
     t_reset = 150.0
     t_track = min(f[0] for f in frames if f[0] > t_reset + 0.5 and f[3] == A.TRACK)
     assert t_track - t_reset <= 10.0  # OBC restarts the session 1.5 s after the reset

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sim import linkbudget, metrics, plots, report, scenarios
-from sim import __main__ as cli
+from sim import linkbudget, scenarios
+from sim.run import cli, metrics, plots, report, series
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -156,12 +156,12 @@ def test_events_after_a_reboot_land_on_the_simulated_time_axis():
     assert m["boots"] == 2 and len(res.boot_times) == 2
     assert res.boot_times[0] == pytest.approx(0.0, abs=1e-3)
     assert 150.0 <= res.boot_times[1] < 151.0
-    # the fallback reconstruction (no hook) gives the same offsets
+    # the runner's boot starts are where each application's onboard clock read zero
     hooked = res.boot_times
-    del res.boot_times
-    assert plots.boot_offsets(res) == pytest.approx(hooked, abs=1e-3)
-    res.boot_times = hooked
-    s = plots.series(res)
+    for app, t0 in zip(res.apps, hooked, strict=True):
+        assert app.clock.elapsed_us * 1e-6 - app.uptime_s() == pytest.approx(t0, abs=1e-6)
+    assert series.boot_offsets(res) == hooked
+    s = series.series(res)
     boots = [(t, b) for t, b, e in s["events"] if e["name"] == "BOOT"]
     assert [b for _t, b in boots] == [0, 1]
     assert boots[1][0] == pytest.approx(hooked[1], abs=0.01)
@@ -174,11 +174,13 @@ def test_events_after_a_reboot_land_on_the_simulated_time_axis():
     assert any(r[1] == "payload#2" and r[3] == "MODE_CHANGE" for r in rows)
 
 
-def test_split_boots_detects_counter_restart():
-    items = [{"seq": 1, "time": 0.0}, {"seq": 2, "time": 3.0}, {"seq": 1, "time": 0.5},
-             {"seq": 2, "time": 1.0}]
-    out = plots._split_boots(items, "seq", [0.0, 100.0])
-    assert [(t, b) for t, b, _ in out] == [(0.0, 0), (3.0, 0), (100.5, 1), (101.0, 1)]
+def test_onboard_times_shift_by_their_boot():
+    items = [(0.1, 0, {"seq": 1, "time": 0.0}), (3.1, 0, {"seq": 2, "time": 3.0}),
+             (100.6, 1, {"seq": 1, "time": 0.5}), (101.1, 1, {"seq": 2, "time": 1.0}),
+             (101.2, 1, {"seq": 3})]
+    out = series._onboard(items, [0.0, 100.0])
+    assert [(t, b) for t, b, _ in out] == [(0.0, 0), (3.0, 0), (100.5, 1), (101.0, 1),
+                                           (None, 1)]
 
 
 def test_verdict_lines_count_failures():

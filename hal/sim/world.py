@@ -1,5 +1,7 @@
 """The simulated pass: every physics model of sim/ on one virtual timeline, exposed to the
-flight code as HAL devices (hal/sim/devices.py), with fault injection and truth records.
+flight code as HAL devices (hal/sim/devices.py), with fault injection.  The world knows
+nothing of the flight application: the pass runner (sim/run/) records its truth through
+``recorder`` and bridges the payload's ADCS feedback from the telemetry to ``platform``.
 
 Timeline (seconds of simulated time, ``t``; the scenario gives the numbers):
 
@@ -51,6 +53,7 @@ from sim.rng import Rng
 from sim.sipm import breakdown_voltage
 from sim.thermal import TempSensor, ThermalScenario
 
+from hal.interfaces import SW_CAMERA, SW_FRAMER, SW_SIPM_BIAS
 from hal.sim.devices import (
     SimBiasSupply,
     SimCamera,
@@ -62,10 +65,6 @@ from hal.sim.devices import (
 
 # CPython: this thread's CPU time; MicroPython has no per-thread CPU clock (ticks_us).
 _thread_ns = getattr(_time, "thread_time_ns", None)  # type: Any
-
-SW_CAMERA = 2
-SW_SIPM_BIAS = 3
-SW_FRAMER = 4
 
 FRAME_US = 10000  # DESIGN §5: 100 Hz camera
 WINDOW_US = 100000  # framer counter window, 100 ms (DESIGN §3.1 framer task)
@@ -145,7 +144,9 @@ class World:
         self.comparator = SimComparatorDac()
         self.framer = SimFramer()
         self.board = None  # type: Any
-        self.app = None  # type: Any
+        # Observer of the truth (the pass runner's recorder, sim/run/recorder.py):
+        # ``frame(world)`` every camera frame, ``window(world, counts)`` every framer window.
+        self.recorder = None  # type: Any
         self._frame_acc = 0
         self._win_acc = 0
         self._th_acc = 0.0
@@ -157,7 +158,6 @@ class World:
         self.power_w = 0.0
         self.ber_true = 0.5
         self.signal = False
-        self.rec = Recorder()
         self._rb_rng = Rng(seed * 13 + 3)
         # Flight-CPU accounting (module docstring): physics time inside flight calls.
         self.cpu_us = _thread_cpu_us if _thread_ns is not None else ticks_us
@@ -204,17 +204,6 @@ class World:
         mem = self.mem_alloc
         if mem is not None:
             self.physics_alloc += mem() - self._a0
-
-    def install(self, app):
-        """Connect a (new) flight application: ADCS feedback and truth access."""
-        self.app = app
-        app.adcs_hook = self._adcs
-
-    def _adcs(self, body):
-        if body.get("valid"):
-            self.platform.feedback(body["err_x_urad"] * 1e-6, body["err_y_urad"] * 1e-6)
-        if body.get("offload"):
-            self.platform.request_offload(body["fsm_x_urad"] * 1e-6, body["fsm_y_urad"] * 1e-6)
 
     def camera_powered(self):
         return self.board.power.get(SW_CAMERA)
@@ -278,7 +267,8 @@ class World:
         cam = self.cam_model
         cam.set_pointing(p.err_x, p.err_y, f.theta_x, f.theta_y)
         self.camera.frame += 1
-        self.rec.frame(self)
+        if self.recorder is not None:
+            self.recorder.frame(self)
 
     def _window(self):
         # Beacon and range change slowly: update them with the framer window.
@@ -310,9 +300,10 @@ class World:
             if self.signal and self.ber_true < 0.5:
                 triggers += int(receiver.BIT_RATE * WINDOW_US * 1e-6 / 2)
             fr.accumulate(c, triggers)
-            self.rec.window(self, c)
         else:
-            self.rec.window(self, None)
+            c = None
+        if self.recorder is not None:
+            self.recorder.window(self, c)
 
     # ------------------------------------------------------------------ faults
     def _apply_fault(self, f):
@@ -336,59 +327,6 @@ class World:
             self.reset_requested = True
         else:
             raise ValueError("unknown fault %r" % (kind,))
-
-
-class Recorder:
-    """Truth samples for the metrics: per camera frame and per framer window."""
-
-    def __init__(self):
-        self.frames = []  # (t, res_x, res_y, apt_state, fsm_x, fsm_y, coarse_mag)
-        self.windows = []  # (t, power, level, ber_true, vov_true, ok, crc, gaps, pre_err, link)
-        self.enabled = True
-
-    def frame(self, w):
-        if not self.enabled:
-            return
-        app = w.app
-        st = -1
-        if app is not None:
-            apt = app.payload.get("apt")
-            if apt is not None:
-                st = apt.state
-        p = w.platform
-        f = w.fsm_model
-        self.frames.append((w.t, p.err_x - f.theta_x, p.err_y - f.theta_y, st, f.theta_x,
-                            f.theta_y, p.coarse_error_mag(), w.beacon_visible()))
-
-    def window(self, w, c):
-        if not self.enabled:
-            return
-        app = w.app
-        link = -1
-        bias_state = -1
-        v_target = None
-        comp_state = -1
-        center = None  # the comparator's chosen level (its dither oscillates around it)
-        mode = None
-        if app is not None:
-            fc = app.payload.get("framer")
-            if fc is not None:
-                link = fc.link
-            b = app.payload.get("bias")
-            if b is not None:
-                bias_state = b.state
-            cc = app.payload.get("comparator")
-            if cc is not None:
-                comp_state = cc.state
-                center = cc.tracking_level()
-            mode = app.modes.mode
-            v_target = app.params.get("bias_vov_v") if "bias_vov_v" in app.params.defs else None
-        self.windows.append((w.t, w.power_w, w.comparator.code(), w.ber_true, w.overvoltage(),
-                             c["ok"] if c else 0, c["crc_errors"] if c else 0,
-                             c["gaps"] if c else 0, c["preamble_bit_errors"] if c else 0,
-                             link, bias_state, v_target, w.thermal.temperature(),
-                             w.bias.volts(), comp_state, mode, w.signal, w.elevation_deg(),
-                             center))
 
 
 def make_world(name_or_scenario, seed=1, **overrides):

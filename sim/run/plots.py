@@ -1,14 +1,5 @@
-"""Figures of one simulated pass (issue 7): PNG plots from a :class:`sim.passsim.PassResult`.
-
-CPython only.  Two layers:
-
-* :func:`series` turns the run's records into plain lists on one time axis (seconds of
-  simulated time since the first boot): the world's truth (``World.rec.frames`` per 10 ms
-  camera frame, ``World.rec.windows`` per 100 ms framer window), the housekeeping the OBC
-  collected (1 Hz, mapped from each boot's onboard time to simulated time), the events, and
-  a few derived series (packets per second, best comparator level every second).  No
-  plotting library needed; :mod:`sim.report` uses it for its text.
-* :func:`write_all` draws the figures with matplotlib (Agg backend, imported lazily).
+"""Figures of one simulated pass (issue 7): PNG plots drawn from the series of
+sim/run/series.py with matplotlib (Agg backend, imported lazily).  CPython only.
 
 Every panel shades the time the ground beacon/uplink was off after the session start (grey)
 and marks injected faults (dashed red lines).
@@ -17,32 +8,22 @@ and marks injected faults (dashed red lines).
 import math
 import os
 
-from sim import linkbudget, metrics, receiver
+from flight.apt import STATE_NAMES as APT_STATES
+from flight.apt import TRACK as APT_TRACK
+from flight.bias import ACTIVE as BIAS_ACTIVE
+from flight.bias import HOLD as BIAS_HOLD
+from flight.comparator import STATE_NAMES as COMP_STATES
+from flight.comparator import TRACK as COMP_TRACK
+from flight.framer_ctl import LINK_NAMES as LINK_STATES
+from sim import linkbudget
+from sim.run import metrics
+from sim.run.series import series
 
-# Records of hal/sim/world.py Recorder (tuple layouts documented there).
-F_T, F_RX, F_RY, F_APT, F_FX, F_FY, F_COARSE, F_VIS = range(8)
-(W_T, W_P, W_CODE, W_BER, W_VOV, W_OK, W_CRC, W_GAPS, W_PRE, W_LINK, W_BSTATE, W_VTARGET,
- W_TDIE, W_VBIAS, W_CSTATE, W_MODE, W_SIGNAL, W_EL) = range(18)
-
-# State names of the flight modules (flight/apt.py, flight/framer_ctl.py,
-# flight/comparator.py, flight/bias.py), copied here so this module does not need the
-# flight package to draw a figure.
-APT_STATES = ("IDLE", "SEARCH", "ACQUIRE", "TRACK", "LOST")
-LINK_STATES = ("OFF", "SEARCHING", "LOCKED", "DEGRADED")
-COMP_STATES = ("OFF", "NOISE_SWEEP", "WAIT_SIGNAL", "SWEEP", "TRACK")
-BIAS_STATES = ("OFF", "RAMP", "ACTIVE", "HOLD", "FAULT")
-
-# Best-level / window evaluation of the receiver model: once per simulated second (the
-# optimisation costs ~0.5 ms per call; the level changes slowly).
-BEST_LEVEL_STEP_S = 1.0
-# The receiver model is meaningful only above breakdown (hal/sim/world.py uses the same
-# 50 mV threshold: below it the world reports BER 0.5).
-VOV_MIN_V = 0.05
 # Reference lines.  Paper Table 1: received power 150 nW (fog, 20°) ... 1.7 µW (zenith).
 TABLE1_RX_NW = ((150.0, "150 nW"), (1700.0, "1.7 µW (Table 1)"))
 # DESIGN §5: the ADCS reaches <= 0.25° with payload feedback.
 ADCS_FEEDBACK_DEG = 0.25
-# DESIGN §5 / sim/metrics.py: a level is usable (inside the window) when BER <= 1e-3.
+# DESIGN §5 / sim/run/metrics.py: a level is usable (inside the window) when BER <= 1e-3.
 BER_USABLE = 1e-3
 
 FIGURES = (
@@ -54,226 +35,6 @@ FIGURES = (
     ("packets.png", "Packets, PER and framer link state per second"),
     ("cpu_load.png", "Scheduler CPU load per task"),
 )
-
-
-# ============================================================================ extraction
-def boot_offsets(res):
-    """Simulated time [s] at which each boot's onboard clock read zero.
-
-    :func:`sim.report.run` records them with ``fly``'s ``app_hook`` (``res.boot_times``).
-    Otherwise they are recovered from each application's uptime at the end of the run
-    (exact while a boot's uptime stays within the ticks half-period, ~536 s).
-    """
-    b = getattr(res, "boot_times", None)
-    if b and len(b) == len(res.apps):
-        return list(b)
-    if not res.apps:
-        return [0.0]
-    end = res.apps[-1].clock.elapsed_us * 1e-6
-    return [end - a.uptime_s() for a in res.apps]
-
-
-def _split_boots(items, key, offsets):
-    """(world_time, boot_index, item) for onboard-timed items (events or HK).
-
-    A new boot starts where the per-boot counter ``key`` goes backwards.
-    """
-    out = []
-    boot = 0
-    prev = None
-    for it in items:
-        k = it.get(key)
-        if prev is not None and k is not None and k < prev:
-            boot += 1
-        if k is not None:
-            prev = k
-        off = offsets[min(boot, len(offsets) - 1)] if offsets else 0.0
-        t = it.get("time")
-        out.append(((t + off) if t is not None else None, boot, it))
-    return out
-
-
-def _nan(v):
-    return float("nan") if v is None else v
-
-
-def series(res, best_step_s=BEST_LEVEL_STEP_S):
-    """Plain-list time series of one pass (see the module docstring); a dict."""
-    w = res.world
-    rec = w.rec
-    sc = res.scenario
-    offsets = boot_offsets(res)
-    s = {"offsets": offsets, "scenario": sc, "t_session": sc.get("session_start_s", 0.0),
-         "t_end": res.sim_s}
-    # ---------------------------------------------------------------- camera frames
-    fr = rec.frames
-    s["f_t"] = [f[F_T] for f in fr]
-    s["f_rx"] = [f[F_RX] * 1e6 for f in fr]  # urad
-    s["f_ry"] = [f[F_RY] * 1e6 for f in fr]
-    s["f_apt"] = [f[F_APT] for f in fr]
-    s["f_fx"] = [f[F_FX] * 1e3 for f in fr]  # mrad
-    s["f_fy"] = [f[F_FY] * 1e3 for f in fr]
-    s["f_coarse_deg"] = [math.degrees(f[F_COARSE]) for f in fr]
-    s["f_vis"] = [bool(f[F_VIS]) for f in fr]
-    # line-of-sight error with the loop open: residual + FSM deflection (sim/metrics.py)
-    s["f_los"] = [math.hypot(f[F_RX] + f[F_FX], f[F_RY] + f[F_FY]) * 1e6 for f in fr]
-    s["f_res"] = [math.hypot(f[F_RX], f[F_RY]) * 1e6 for f in fr]
-    # ---------------------------------------------------------------- framer windows
-    wi = rec.windows
-    for name, idx in (("t", W_T), ("p", W_P), ("code", W_CODE), ("ber", W_BER),
-                      ("vov", W_VOV), ("ok", W_OK), ("crc", W_CRC), ("link", W_LINK),
-                      ("bstate", W_BSTATE), ("vtarget", W_VTARGET), ("tdie", W_TDIE),
-                      ("vbias", W_VBIAS), ("cstate", W_CSTATE), ("mode", W_MODE),
-                      ("signal", W_SIGNAL), ("el", W_EL)):
-        s["w_" + name] = [r[idx] for r in wi]
-    pass_ = w.pass_
-    tc = w.pass_start + w.duration_s / 2.0
-    s["w_range_km"] = [pass_.range_m(t - tc) / 1e3 for t in s["w_t"]]
-    s["w_vbr"] = [v - ov for v, ov in zip(s["w_vbias"], s["w_vov"], strict=True)]
-    # Over-voltage error with the bias loop running, and with the bias frozen at its value
-    # when the loop first became ACTIVE (sim/metrics.py definitions).
-    err, unc = [], []
-    v_frozen = None
-    for r in wi:
-        if r[W_BSTATE] in (2, 3) and r[W_VTARGET] is not None:
-            if v_frozen is None:
-                v_frozen = r[W_VBIAS]
-            err.append(r[W_VOV] - r[W_VTARGET])
-            unc.append(v_frozen - (r[W_VBIAS] - r[W_VOV]) - r[W_VTARGET])
-        else:
-            err.append(None)
-            unc.append(None)
-    s["w_ov_err_mv"] = [e * 1e3 if e is not None else float("nan") for e in err]
-    s["w_ov_unc_mv"] = [u * 1e3 if u is not None else float("nan") for u in unc]
-    # ---------------------------------------------------------------- per second
-    n_s = int(math.ceil(res.sim_s)) if res.sim_s > 0 else 0
-    ok_s = [0] * n_s
-    crc_s = [0] * n_s
-    link_s = [-1] * n_s
-    res_sq = [0.0] * n_s
-    res_n = [0] * n_s
-    for r in wi:
-        i = min(n_s - 1, max(0, int((r[W_T] - 1e-6) // 1.0)))
-        ok_s[i] += r[W_OK]
-        crc_s[i] += r[W_CRC]
-        link_s[i] = r[W_LINK]
-    for f in fr:
-        if f[F_APT] == 3:  # TRACK
-            i = min(n_s - 1, max(0, int((f[F_T] - 1e-6) // 1.0)))
-            res_sq[i] += f[F_RX] * f[F_RX] + f[F_RY] * f[F_RY]
-            res_n[i] += 1
-    s["s_t"] = [i + 1.0 for i in range(n_s)]
-    s["s_ok"] = ok_s
-    s["s_crc"] = crc_s
-    s["s_per"] = [c / (o + c) if (o + c) > 0 else float("nan")
-                  for o, c in zip(ok_s, crc_s, strict=True)]
-    s["s_link"] = link_s
-    s["s_res_rms_urad"] = [math.sqrt(q / n) * 1e6 if n else float("nan")
-                           for q, n in zip(res_sq, res_n, strict=True)]
-    # Link budget per second: geometry, total losses, received powers.  The downlink uses
-    # the simulated APT residual of that second (Eq. 2) and exists only while tracking.
-    kappa = w.kappa_db
-    lb = {"t": [], "el": [], "range_km": [], "up_loss": [], "down_loss": [], "down_p": []}
-    for i, t in enumerate(s["s_t"]):
-        tp = t - tc
-        el_r = pass_.elevation_rad(tp)
-        lb["t"].append(t)
-        lb["el"].append(math.degrees(el_r))
-        lb["range_km"].append(pass_.range_m(tp) / 1e3)
-        if el_r > 0:
-            lb["up_loss"].append(linkbudget.UPLINK.loss_at_db(pass_, tp, kappa))
-            rr = s["s_res_rms_urad"][i]
-            if rr == rr:
-                lb["down_loss"].append(linkbudget.DOWNLINK.loss_at_db(pass_, tp, kappa, rr * 1e-6))
-                lb["down_p"].append(linkbudget.downlink_received_power_w(pass_, tp, kappa,
-                                                                         rr * 1e-6))
-            else:
-                lb["down_loss"].append(float("nan"))
-                lb["down_p"].append(float("nan"))
-        else:
-            lb["up_loss"].append(float("nan"))
-            lb["down_loss"].append(float("nan"))
-            lb["down_p"].append(float("nan"))
-    s["lb"] = lb
-    # ---------------------------------------------------------------- best level, 1 s
-    bl = {"t": [], "best_code": [], "lo_code": [], "hi_code": [], "ber_best": [],
-          "ber_chosen": [], "code": []}
-    next_t = None
-    for r in wi:
-        t = r[W_T]
-        if next_t is not None and t < next_t - 1e-9:
-            continue
-        if not (r[W_SIGNAL] and r[W_VOV] > VOV_MIN_V and r[W_P] > 0):
-            continue
-        next_t = math.floor(t / best_step_s + 1e-9) * best_step_s + best_step_s
-        p, vov = r[W_P], r[W_VOV]
-        best = receiver.best_level(p, vov)
-        win = receiver.window(p, vov)
-        bl["t"].append(t)
-        bl["code"].append(r[W_CODE])
-        bl["best_code"].append(receiver.level_to_dac(best))
-        bl["lo_code"].append(receiver.level_to_dac(win[0]) if win else float("nan"))
-        bl["hi_code"].append(receiver.level_to_dac(win[1]) if win else float("nan"))
-        bl["ber_best"].append(receiver.ber(best, p, vov))
-        bl["ber_chosen"].append(r[W_BER])
-    s["bl"] = bl
-    # ---------------------------------------------------------------- housekeeping
-    hk = _split_boots(res.obc.hk, "uptime", offsets)
-    h = {"t": [], "boot": [], "res_x": [], "res_y": [], "apt_valid": [], "apt_state": [],
-         "t_c": [],
-         "t_est_c": [], "v_cmd": [], "mode": []}
-    cpu = {}  # task -> list of (t, load fraction)
-    misses = []  # (t, task, new misses)
-    prev = {}
-    for t, boot, d in hk:
-        if t is None:
-            continue
-        apt = d.get("apt") or {}
-        bias = d.get("bias") or {}
-        h["t"].append(t)
-        h["boot"].append(boot)
-        valid = bool(apt.get("valid"))
-        h["apt_valid"].append(valid)
-        h["apt_state"].append(apt.get("state"))
-        h["res_x"].append(_nan(apt.get("res_x_urad")) if valid else float("nan"))
-        h["res_y"].append(_nan(apt.get("res_y_urad")) if valid else float("nan"))
-        h["t_c"].append(_nan(bias.get("t_c")))
-        h["t_est_c"].append(_nan(bias.get("t_est_c")))
-        h["v_cmd"].append(_nan(bias.get("v_cmd")))
-        h["mode"].append(d.get("mode"))
-        for row in d.get("sched") or []:
-            name, cpu_us, dmiss = row[0], row[6], row[5]
-            key = (boot, name)
-            if key in prev:
-                t0, c0, m0 = prev[key]
-                if t > t0:
-                    cpu.setdefault(name, []).append((t, (cpu_us - c0) * 1e-6 / (t - t0)))
-                if dmiss > m0:
-                    misses.append((t, name, dmiss - m0))
-            elif dmiss > 0:
-                misses.append((t, name, dmiss))
-            prev[key] = (t, cpu_us, dmiss)
-    s["hk"] = h
-    s["cpu"] = cpu
-    s["deadline_miss_marks"] = misses
-    s["events"] = _split_boots(res.obc.events, "seq", offsets)
-    s["faults"] = list(w.fault_log)
-    # Beacon-off intervals after the session start (for shading).
-    off = []
-    start = None
-    for t, v in zip(s["f_t"], s["f_vis"], strict=True):
-        if t < s["t_session"]:
-            continue
-        if not v and start is None:
-            start = t
-        elif v and start is not None:
-            off.append((start, t))
-            start = None
-    if start is not None:
-        off.append((start, s["f_t"][-1]))
-    s["beacon_off"] = off
-    s["boot_times"] = offsets
-    return s
 
 
 # ============================================================================ drawing
@@ -377,7 +138,7 @@ def plot_link_budget(s, path):
 def _pointing_selection(s):
     """Frames shown in the fine-pointing figure: TRACK, or (when the APT never tracked)
     every frame after the session start with the APT running; (mask, label)."""
-    track = [a == 3 for a in s["f_apt"]]
+    track = [a == APT_TRACK for a in s["f_apt"]]
     if any(track):
         return track, "TRACK"
     sel = [a >= 1 and t >= s["t_session"] for t, a in zip(s["f_t"], s["f_apt"], strict=True)]
@@ -422,7 +183,7 @@ def plot_pointing(s, path):
             label="true residual RMS per second")
     h = s["hk"]
     # the camera's measurement, in the same frames' state (TRACK unless it never tracked)
-    meas = [math.hypot(x, y) if (what != "TRACK" or st == "TRACK") else float("nan")
+    meas = [math.hypot(x, y) if (what != "TRACK" or st == APT_TRACK) else float("nan")
             for x, y, st in zip(h["res_x"], h["res_y"], h["apt_state"], strict=True)]
     ax.plot(h["t"], meas, ".", ms=3.5, color="k", label="measured |residual| (HK, 1 Hz)")
     g = metrics.GOALS["track_residual_rms_urad"][1]
@@ -513,7 +274,7 @@ def plot_thermal_bias(s, path):
     _decorate(ax, s, label=True)
     _legend(ax, loc="best", fontsize=8)
     ax = axs[1]
-    on = [b in (2, 3) for b in s["w_bstate"]]  # loop ACTIVE/HOLD
+    on = [b in (BIAS_ACTIVE, BIAS_HOLD) for b in s["w_bstate"]]  # loop ACTIVE/HOLD
     ideal = [(vbr + vt) if vt is not None else float("nan")
              for vbr, vt in zip(s["w_vbr"], s["w_vtarget"], strict=True)]
     vb_on = _masked(s["w_vbias"], on)
@@ -586,7 +347,7 @@ def plot_comparator(s, path):
     ax = axs[2]
     ratio = [c / b if (b > 0 and c == c) else float("nan")
              for c, b in zip(bl["ber_chosen"], bl["ber_best"], strict=True)]
-    tracking = set(t for t, cs in zip(s["w_t"], s["w_cstate"], strict=True) if cs == 4)
+    tracking = set(t for t, cs in zip(s["w_t"], s["w_cstate"], strict=True) if cs == COMP_TRACK)
     ratio_tr = [r if t in tracking else float("nan")
                 for t, r in zip(bl["t"], ratio, strict=True)]
     ax.plot(bl["t"], ratio_tr, color="tab:blue", lw=1.0,

@@ -4,7 +4,16 @@ The flight code runs unchanged (flight.app.FlightApp with its payload modules) o
 :class:`hal.clock.VirtualClock` whose step hook advances the physics of
 :class:`hal.sim.world.World`.  This module plays the satellite's OBC: it sends the
 authenticated telecommands of the scenario's timeline over the simulated UART (STANDBY,
-SESSION_START, SESSION_END; again after a payload reset) and collects the telemetry.
+SESSION_START, SESSION_END; again after a payload reset) and receives the telemetry.
+
+What the runner knows of the flight software is what the OBC sees on that UART
+(sim/run/tmview.py): housekeeping, events, verification reports and the ADCS feedback.
+The **ADCS bridge** forwards each ADCS feedback packet (APID 0x0A4) to the simulated
+platform at the instant the payload writes it - decoded from the TM stream rather than
+through a hook inside the flight application, so it holds whatever path the flight code
+uses to send it, and a packet dropped by the TM queue is lost to the ADCS too, as on the
+satellite.  The **truth recorder** (sim/run/recorder.py) samples the world every camera
+frame and framer window; the flight states are joined from TM afterwards.
 
 The virtual clock charges the measured CPU time of each task to simulated time
 (``charge_cpu``), so a slow task makes the next ones late exactly as on the board and
@@ -14,29 +23,44 @@ The virtual clock charges the measured CPU time of each task to simulated time
 import sys
 import time
 
-from flight import cbor, ccsds, cobs
+from flight import cobs
 from flight.app import FlightApp
+from flight.cmddict import BY_NAME
 from flight.keys import DEV_KEY, DEV_KEY_ID, Keyring
 from flight.tc import encode_tc
 from hal.clock import VirtualClock
 from hal.sim.board import make_board
 from hal.sim.world import make_world
+from sim.run.recorder import FlightView, Recorder
+from sim.run.tmview import (
+    APID_ADCS,
+    APID_EVENT,
+    APID_HK,
+    APID_VERIFY,
+    APT_STATES,
+    LINK_STATES,
+    TmTap,
+    adcs_fields,
+    hk_fields,
+)
 
-OP_SET_MODE = 0x03
-OP_SESSION_START = 0x50
-OP_SESSION_END = 0x51
+OP_SET_MODE = BY_NAME["SET_MODE"].opcode
+OP_SESSION_START = BY_NAME["SESSION_START"].opcode
+OP_SESSION_END = BY_NAME["SESSION_END"].opcode
 
 
 class Obc:
-    """The satellite bus side of the UART: sends TCs, collects TM."""
+    """The satellite bus side of the UART: sends TCs, receives TM (with world time and the
+    index of the boot that sent it)."""
 
-    def __init__(self, link):
+    def __init__(self, link, world):
         self.link = link
+        self.world = world
         self.counter = 0
         self.seq = 0
-        self.deframer = cobs.Deframer(max_frame=65536)
-        self.hk = []
-        self.events = []
+        self.boot = 0  # index of the running boot (the OBC powers the payload)
+        self.hk = []  # (world t, boot, hk_fields dict)
+        self.events = []  # (world t, boot, event map)
         self.reports = []
         self.adcs = 0
         self.sent = []
@@ -48,39 +72,56 @@ class Obc:
         self.link.inject(cobs.encode(pkt) + b"\x00")
         self.sent.append((t, opcode, self.seq))
 
-    def collect(self):
-        for pkt in self.deframer.feed(self.link.take()):
-            h, body = ccsds.parse_packet(pkt, ptype=ccsds.TYPE_TM)
-            apid = h[ccsds.H_APID]
-            obj = cbor.decode(body, max_items=100000, max_str=100000, max_depth=32)
-            if apid == 0x0A1:
-                self.hk.append(obj)
-            elif apid == 0x0A2:
-                self.events.append(obj)
-            elif apid == 0x0A3:
-                self.reports.append(obj)
-            elif apid == 0x0A4:
-                self.adcs += 1
+    def on_packet(self, apid, obj):
+        t = self.world.t
+        if apid == APID_ADCS:
+            self.adcs += 1
+            self.adcs_bridge(obj)
+        elif apid == APID_HK:
+            self.hk.append((t, self.boot, hk_fields(obj)))
+        elif apid == APID_EVENT:
+            self.events.append((t, self.boot, obj))
+        elif apid == APID_VERIFY:
+            self.reports.append(obj)
+
+    def adcs_bridge(self, body):
+        """The OBC relays the payload's pointing feedback to the platform ADCS."""
+        valid, ex, ey, offload, fx, fy = adcs_fields(body)
+        p = self.world.platform
+        if valid:
+            p.feedback(ex, ey)
+        if offload:
+            p.request_offload(fx, fy)
+
+    def latest_hk(self):
+        return self.hk[-1][2] if self.hk and self.hk[-1][1] == self.boot else None
 
 
 class PassResult:
-    def __init__(self, world, obc, apps, wall_s, sim_s, scenario):
+    def __init__(self, world, obc, apps, wall_s, sim_s, scenario, rec, boot_times):
         self.world = world
         self.obc = obc
-        self.apps = apps  # every FlightApp instance of the run (one per boot)
+        self.apps = apps  # every FlightApp instance of the run (one per boot); tests only
         self.wall_s = wall_s
         self.sim_s = sim_s
         self.scenario = scenario
+        self.boot_times = boot_times  # simulated time at which each boot's clock read zero
+        self.view = FlightView(obc, boot_times, sim_s)
+        self.rec = rec.join(self.view)
 
 
 def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=True,
         app_hook=None, duration_s=None):
     """Fly one pass; returns a :class:`PassResult`."""
     world = make_world(scenario, seed=seed, **(overrides or {}))
+    rec = Recorder()
+    world.recorder = rec
     sc = world.scenario
     clock = VirtualClock(charge_cpu=charge_cpu)
-    board = make_board(clock=clock, world=world)
-    obc = Obc(board.link)
+    obc = Obc(None, world)
+    link = TmTap(world, obc.on_packet)
+    obc.link = link
+    board = make_board(clock=clock, world=world, link=link)
     t_session = sc["session_start_s"]
     t_pass_end = world.pass_start + world.duration_s
     t_end_session = t_pass_end + sc.get("end_margin_s", 5.0)
@@ -88,11 +129,13 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=T
     if duration_s is not None:
         t_stop = min(t_stop, duration_s)
     apps = []
+    boot_times = []
     wall0 = time.perf_counter()
 
     def boot():
+        obc.boot = len(apps)
+        boot_times.append(clock.elapsed_us * 1e-6)  # the new app's uptime starts here
         app = FlightApp(board, keyring=Keyring())
-        world.install(app)
         app.boot(reset_cause="POWER_ON" if not apps else "WATCHDOG")
         if app_hook is not None:
             app_hook(app)
@@ -111,7 +154,6 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=T
             t, op, args = plan.pop(0)
             obc.send(world.t, op, args)
         app.run_for(step_us)
-        obc.collect()
         if world.reset_requested or board.watchdog.expired() or app.reboot_requested:
             world.reset_requested = False
             board.watchdog.timeout_ms = None
@@ -127,22 +169,21 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=T
                 pct -= pct % 10
             if pct != last_pct:
                 last_pct = pct
-                _progress(pct, world, app, tty)
+                _progress(pct, world, obc.latest_hk(), tty)
     if progress and tty:
         sys.stderr.write("\n")
     wall = time.perf_counter() - wall0
-    return PassResult(world, obc, apps, wall, world.t, sc)
+    return PassResult(world, obc, apps, wall, world.t, sc, rec, boot_times)
 
 
-def _progress(pct, world, app, tty=True):
-    apt = app.payload.get("apt")
-    fc = app.payload.get("framer")
-    from flight.apt import STATE_NAMES
-    from flight.framer_ctl import LINK_NAMES
+def _progress(pct, world, hk, tty=True):
+    """Progress line from the last housekeeping the OBC received (1 Hz)."""
+    def name(names, i):
+        return names[i] if hk is not None and 0 <= i < len(names) else "-"
 
     bar = "#" * (pct // 4) + "." * (25 - pct // 4)
     sys.stderr.write("%s[%s] %3d%%  t=%6.1f s  el=%5.1f deg  %-7s apt=%-7s link=%-9s%s" % (
-        "\r" if tty else "", bar, pct, world.t, world.elevation_deg(), app.modes.mode,
-        STATE_NAMES[apt.state] if apt else "-", LINK_NAMES[fc.link] if fc else "-",
-        "" if tty else "\n"))
+        "\r" if tty else "", bar, pct, world.t, world.elevation_deg(),
+        (hk or {}).get("mode") or "-", name(APT_STATES, (hk or {}).get("apt_state", -1)),
+        name(LINK_STATES, (hk or {}).get("link", -1)), "" if tty else "\n"))
     sys.stderr.flush()

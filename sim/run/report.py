@@ -1,23 +1,27 @@
 """One simulated pass, reported: run it, summarise it, judge it, write JSON and Markdown.
 
-Used by ``python -m sim`` (sim/__main__.py) and the Monte-Carlo campaign (sim/campaign.py).
+Used by ``python -m sim`` (sim/run/cli.py) and the Monte-Carlo campaign (sim/run/campaign.py).
 
-* :func:`run` flies a pass with :func:`sim.passsim.fly`, recording each boot's start in
+* :func:`run` flies a pass with :func:`sim.run.passsim.fly`, recording each boot's start in
   simulated time (so onboard event and housekeeping times can be put on one axis), and
-  computes the metrics of :mod:`sim.metrics`.
+  computes the metrics of :mod:`sim.run.metrics`.
 * :func:`metrics_json` is the ``--json`` document: every DESIGN §7 key at top level (None
   when a figure could not be computed, e.g. no TRACK in a 40 s run), the extras of
   ``sim.metrics.compute``, and ``scenario``, ``seed``, ``overrides``, ``verdict``.
 * :func:`summary_table` / :func:`verdict_lines` are the terminal summary.
 * :func:`timeline` merges OBC telecommands, the payload's events, injected faults and
   beacon transitions on the simulated time axis; :func:`write_report` writes the Markdown
-  report with the figures of :mod:`sim.plots`.
+  report with the figures of :mod:`sim.run.plots`.
 """
 
 import math
 import os
 
-from sim import metrics, passsim
+from flight.apt import STATE_NAMES as APT_STATES
+from flight.cmddict import BY_OPCODE
+from flight.framer_ctl import L_LOCKED
+from sim.run import metrics, passsim
+from sim.run.series import series
 
 # DESIGN §7: the keys the metrics JSON must carry (tests and tools rely on these names).
 DESIGN_KEYS = (
@@ -37,10 +41,6 @@ DESIGN_KEYS = (
     "track_residual_rms_urad_loop_off",
 )
 
-# Telecommand names of the OBC timeline (flight/cmddict.py opcodes), for the timeline.
-TC_NAMES = {passsim.OP_SET_MODE: "SET_MODE", passsim.OP_SESSION_START: "SESSION_START",
-            passsim.OP_SESSION_END: "SESSION_END"}
-
 # The timeline of the report lists at most this many rows (a pathological pass can emit
 # thousands of link-state events); the rest is counted.
 TIMELINE_MAX_ROWS = 250
@@ -49,18 +49,9 @@ TIMELINE_MAX_ROWS = 250
 # ============================================================================ running
 def run(scenario="nominal", seed=1, overrides=None, progress=False, duration_s=None,
         app_hook=None, charge_cpu=True):
-    """Fly one pass; (PassResult, metrics dict).  ``res.boot_times`` gets each boot's start."""
-    boots = []
-
-    def hook(app):
-        # Simulated time at which this boot's onboard clock read zero.
-        boots.append(app.clock.elapsed_us * 1e-6 - app.uptime_s())
-        if app_hook is not None:
-            app_hook(app)
-
+    """Fly one pass; (PassResult, metrics dict)."""
     res = passsim.fly(scenario, seed=seed, overrides=overrides or None, progress=progress,
-                      charge_cpu=charge_cpu, app_hook=hook, duration_s=duration_s)
-    res.boot_times = boots
+                      charge_cpu=charge_cpu, app_hook=app_hook, duration_s=duration_s)
     return res, metrics.compute(res)
 
 
@@ -194,10 +185,8 @@ def timeline(res, s=None):
     (events, tagged with the boot number when there was more than one), ``fault``
     (injected by the scenario), ``world`` (beacon/uplink on/off, 20° crossings).
     """
-    from sim import plots
-
     if s is None:
-        s = plots.series(res)
+        s = series(res)
     rows = []
     ver = {}
     for r in res.obc.reports:
@@ -206,7 +195,7 @@ def timeline(res, s=None):
                                                     "FAILED", (" (%s)" % r["reason"])
                                                     if r.get("reason") else ""))
     for t, op, seq in res.obc.sent:
-        rows.append((t, "obc", "", "TC %s" % TC_NAMES.get(op, "0x%02X" % op),
+        rows.append((t, "obc", "", "TC %s" % (BY_OPCODE[op].name if op in BY_OPCODE else "0x%02X" % op),
                      "seq %d: %s" % (seq, ", ".join(ver.get(seq, ["no verification"])))))
     multi = len(s["offsets"]) > 1
     for t, boot, e in s["events"]:
@@ -240,8 +229,6 @@ def _first_event(s, name, text_has=None):
 
 def narrative(res, m, s):
     """A few bullet lines of what happened in the pass (Markdown)."""
-    from sim import plots
-
     sc = res.scenario
     w = res.world
     out = []
@@ -270,7 +257,7 @@ def narrative(res, m, s):
                        _f(m.get("track_residual_rms_urad_loop_off"), "%.0f")))
     else:
         seen = sorted({a for a in s["f_apt"] if a >= 0})
-        names = ", ".join(plots.APT_STATES[a] for a in seen if a < len(plots.APT_STATES))
+        names = ", ".join(APT_STATES[a] for a in seen if a < len(APT_STATES))
         out.append("APT never reached TRACK (states seen: %s)." % (names or "none"))
     out.append("Platform (ADCS) coarse error: %s° at session start, %s° at the end, below "
                "0.25° after %s s." % (_f(m.get("coarse_error_start_deg"), "%.2f"),
@@ -287,7 +274,7 @@ def narrative(res, m, s):
     else:
         out.append("Comparator: never calibrated.")
     sig = [(lk, sg) for lk, sg in zip(s["w_link"], s["w_signal"], strict=True) if sg]
-    locked = sum(1 for lk, _ in sig if lk == 2)
+    locked = sum(1 for lk, _ in sig if lk == L_LOCKED)
     n_link = sum(1 for _t, _b, e in s["events"] if e.get("name") == "LINK_STATE")
     t_lock = _first_event(s, "LINK_STATE", "-> LOCKED")
     ok, crc = m.get("packets_ok") or 0, m.get("packets_crc_error") or 0
@@ -339,11 +326,9 @@ def _dropouts(s):
 
 # ============================================================================ report file
 def write_report(path, res, m, scenario, seed, figures=(), s=None, overrides=None):
-    """Write the Markdown report; ``figures`` = [(png path, caption)] from sim.plots."""
-    from sim import plots
-
+    """Write the Markdown report; ``figures`` = [(png path, caption)] from sim/run/plots.py."""
     if s is None:
-        s = plots.series(res)
+        s = series(res)
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
     vlines, nfail = verdict_lines(m)
@@ -354,7 +339,7 @@ def write_report(path, res, m, scenario, seed, figures=(), s=None, overrides=Non
         L.append("Overrides: " + ", ".join("`%s` = %r" % kv for kv in sorted(overrides.items())))
         L.append("")
     L.append("**%s** — generated by `python -m sim`; figures are the simulator's truth unless "
-             "marked HK (telemetry the OBC received). Metric definitions: `sim/metrics.py`, "
+             "marked HK (telemetry the OBC received). Metric definitions: `sim/run/metrics.py`, "
              "docs/simulator.md." % vlines[-1])
     L.append("")
     L.append("## Goals")

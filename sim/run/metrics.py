@@ -1,6 +1,8 @@
 """Figures of one simulated pass (DESIGN §7 keys), computed from the world's truth records.
 
-Definitions (all from the simulator's truth, not from what the flight code measured):
+Definitions (all from the simulator's truth, not from what the flight code measured; the
+flight states that select the samples - APT in TRACK, bias loop ACTIVE, ... - are the ones
+the OBC saw in telemetry, sim/run/recorder.py):
 
 * ``acquisition_time_s``: first TRACK minus the moment the beacon was in view of a
   running APT: the later of beacon-on and the APT's first SEARCH (the camera is powered
@@ -25,20 +27,43 @@ Definitions (all from the simulator's truth, not from what the flight code measu
 * ``link_lock_time_s``: framer LOCKED minus the first window where the best-level BER is
   ≤ 1e-3 with the receiver on.
 * ``packets_ok`` / ``packets_crc_error``: framer counts over the run.
-* ``deadline_misses``: sum over every task of every boot.
+* ``deadline_misses``: sum over every task of every boot (each boot's last housekeeping).
 * ``sim_speed_x_realtime``: simulated seconds per wall-clock second.
 """
 
 import math
 
+from flight.apt import TRACK as APT_TRACK
+from flight.bias import ACTIVE as BIAS_ACTIVE
+from flight.bias import HOLD as BIAS_HOLD
+from flight.comparator import TRACK as COMP_TRACK
+from flight.framer_ctl import L_LOCKED as LINK_LOCKED
 from sim import linkbudget, receiver
+from sim.run.recorder import (
+    F_APT,
+    F_COARSE,
+    F_FX,
+    F_FY,
+    F_RX,
+    F_RY,
+    F_T,
+    F_VIS,
+    W_BSTATE,
+    W_CENTER,
+    W_CODE,
+    W_CRC,
+    W_CSTATE,
+    W_LINK,
+    W_OK,
+    W_P,
+    W_SIGNAL,
+    W_T,
+    W_TDIE,
+    W_VBIAS,
+    W_VOV,
+    W_VTARGET,
+)
 from sim.sipm import breakdown_voltage
-
-APT_TRACK = 3
-BIAS_ACTIVE = 2
-BIAS_HOLD = 3
-COMP_TRACK = 4
-LINK_LOCKED = 2
 
 
 def _rms(xs):
@@ -46,8 +71,7 @@ def _rms(xs):
 
 
 def compute(res):
-    w = res.world
-    rec = w.rec
+    rec = res.rec
     m = {}
     sc = res.scenario
     t_session = sc["session_start_s"]
@@ -56,40 +80,40 @@ def compute(res):
     t_vis = None
     t_track = None
     for f in frames:
-        if t_vis is None and f[7] and f[0] >= t_session and f[3] >= 1:  # beacon + APT on
-            t_vis = f[0]
-        if t_track is None and f[3] == APT_TRACK:
-            t_track = f[0]
+        if t_vis is None and f[F_VIS] and f[F_T] >= t_session and f[F_APT] >= 1:  # beacon + APT on
+            t_vis = f[F_T]
+        if t_track is None and f[F_APT] == APT_TRACK:
+            t_track = f[F_T]
     m["acquisition_time_s"] = (t_track - t_vis) if (t_track is not None and t_vis is not None) else None
     res_sq = []
     off_sq = []
     entered = None
     prev = None
     for f in frames:
-        if f[3] == APT_TRACK:
+        if f[F_APT] == APT_TRACK:
             if prev != APT_TRACK:
-                entered = f[0]
-            if f[0] - entered >= 0.5:
-                res_sq.append(f[1] * f[1] + f[2] * f[2])
-                ox = f[1] + f[4]
-                oy = f[2] + f[5]
+                entered = f[F_T]
+            if f[F_T] - entered >= 0.5:
+                res_sq.append(f[F_RX] * f[F_RX] + f[F_RY] * f[F_RY])
+                ox = f[F_RX] + f[F_FX]
+                oy = f[F_RY] + f[F_FY]
                 off_sq.append(ox * ox + oy * oy)
-        prev = f[3]
+        prev = f[F_APT]
     rms = math.sqrt(sum(res_sq) / len(res_sq)) if res_sq else None
     m["track_residual_rms_urad"] = rms * 1e6 if rms is not None else None
     m["track_residual_rms_urad_loop_off"] = (math.sqrt(sum(off_sq) / len(off_sq)) * 1e6
                                              if off_sq else None)
     m["pointing_loss_db"] = (linkbudget.pointing_loss_db(rms, linkbudget.DOWNLINK.divergence_rad)
                              if rms is not None else None)
-    m["track_fraction"] = len([f for f in frames if f[3] == APT_TRACK and f[7]]) / max(
-        1, len([f for f in frames if f[7] and f[0] >= t_session]))
-    coarse = [f for f in frames if f[0] >= t_session]
-    m["coarse_error_start_deg"] = math.degrees(coarse[0][6]) if coarse else None
-    m["coarse_error_end_deg"] = math.degrees(coarse[-1][6]) if coarse else None
+    m["track_fraction"] = len([f for f in frames if f[F_APT] == APT_TRACK and f[F_VIS]]) / max(
+        1, len([f for f in frames if f[F_VIS] and f[F_T] >= t_session]))
+    coarse = [f for f in frames if f[F_T] >= t_session]
+    m["coarse_error_start_deg"] = math.degrees(coarse[0][F_COARSE]) if coarse else None
+    m["coarse_error_end_deg"] = math.degrees(coarse[-1][F_COARSE]) if coarse else None
     t_below = None
     for f in coarse:
-        if f[6] < math.radians(0.25):
-            t_below = f[0]
+        if f[F_COARSE] < math.radians(0.25):
+            t_below = f[F_T]
             break
     m["coarse_below_0p25deg_s"] = (t_below - t_session) if t_below is not None else None
     # ------------------------------------------------------------ bias
@@ -98,13 +122,12 @@ def compute(res):
     unc = []
     v_frozen = None
     for r in wins:
-        (t, p, code, ber, vov, ok, crc, gaps, pre, link, bstate, vtarget, t_die, v_bias,
-         cstate, mode, signal, el) = r[:18]
-        if bstate in (BIAS_ACTIVE, BIAS_HOLD) and vtarget is not None:
+        vtarget = r[W_VTARGET]
+        if r[W_BSTATE] in (BIAS_ACTIVE, BIAS_HOLD) and vtarget is not None:
             if v_frozen is None:
-                v_frozen = v_bias
-            err.append(vov - vtarget)
-            unc.append((v_frozen - breakdown_voltage(t_die)) - vtarget)
+                v_frozen = r[W_VBIAS]
+            err.append(r[W_VOV] - vtarget)
+            unc.append((v_frozen - breakdown_voltage(r[W_TDIE])) - vtarget)
     m["overvoltage_error_rms_mv"] = _rms(err) * 1e3 if err else None
     m["overvoltage_error_max_mv"] = max(abs(e) for e in err) * 1e3 if err else None
     m["overvoltage_error_uncorrected_max_mv"] = max(abs(e) for e in unc) * 1e3 if unc else None
@@ -117,9 +140,9 @@ def compute(res):
     crc_total = 0
     dithered = []
     for r in wins:
-        (t, p, code, ber, vov, ok, crc, gaps, pre, link, bstate, vtarget, t_die, v_bias,
-         cstate, mode, signal, el) = r[:18]
-        center = r[18] if len(r) > 18 and r[18] is not None else code
+        t, p, code, vov, ok, crc = r[W_T], r[W_P], r[W_CODE], r[W_VOV], r[W_OK], r[W_CRC]
+        link, cstate, signal = r[W_LINK], r[W_CSTATE], r[W_SIGNAL]
+        center = r[W_CENTER] if r[W_CENTER] is not None else code
         ok_total += ok
         crc_total += crc
         rx_on = link >= 1
@@ -140,21 +163,16 @@ def compute(res):
     m["ber_ratio_chosen_to_best_max"] = max(x[1] for x in ratios) if ratios else None
     m["ber_ratio_dithered_max"] = max(dithered) if dithered else None
     m["ber_ratio_steps"] = len(ratios)
-    cal = None
-    for app in res.apps:
-        c = app.payload.get("comparator")
-        if c is not None and c.cal_duration_s is not None:
-            cal = c.cal_duration_s
-            break
-    m["comparator_calibration_s"] = cal
+    view = res.view
+    m["comparator_calibration_s"] = view.cal_duration_s
     m["link_lock_time_s"] = (t_locked - t_usable) if (t_locked is not None and
                                                      t_usable is not None) else None
     m["packets_ok"] = ok_total
     m["packets_crc_error"] = crc_total
     # ------------------------------------------------------------ scheduler
-    m["deadline_misses"] = sum(t.deadline_misses for app in res.apps for t in app.sched.tasks)
-    m["task_faults"] = sum(t.faults for app in res.apps for t in app.sched.tasks)
-    m["boots"] = len(res.apps)
+    m["deadline_misses"] = view.deadline_misses
+    m["task_faults"] = view.task_faults
+    m["boots"] = view.boots
     m["sim_speed_x_realtime"] = res.sim_s / res.wall_s if res.wall_s > 0 else None
     m["sim_duration_s"] = res.sim_s
     m["wall_time_s"] = res.wall_s

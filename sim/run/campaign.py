@@ -1,0 +1,379 @@
+"""Monte-Carlo campaign: many simulated passes in parallel processes, and their statistics.
+
+    python -m sim.campaign --passes N --workers K [--seed S] [--out DIR]
+                           [--scenario NAME] [--deterministic] [--strict]
+
+Each pass draws, from one random generator seeded with ``S`` (so a campaign is
+reproducible in its choices):
+
+* a physics seed (uniform 1 .. 2^31-1),
+* the weather, clear or fog (equally likely; paper §3.2 κ = 0.92 / 1.64 dB),
+* the maximum elevation, uniform in 30 .. 90° (assumed: passes lower than 30° are short and
+  rarely scheduled; the issue asks for "random elevation"),
+* the initial coarse pointing error, uniform in 0.2 .. 1.5° (DESIGN §5: "up to 1.5°";
+  0.2° is assumed as the best case the ADCS delivers without payload feedback),
+
+and flies ``--scenario`` (default nominal) with those overrides in one of ``K`` worker
+processes (multiprocessing).  A pass that raises is recorded with its error and traceback;
+the campaign goes on.
+
+Writes ``DIR/campaign.json`` (the draws, every pass's metrics and verdict, and the
+distributions) and ``DIR/campaign_hist.png`` (a histogram per figure with its goal), and
+prints a table: for each figure the median, p95 and worst over the passes, the goal and
+how many passes met it.  "p95" and "worst" are on the bad side of each figure: the 95th
+percentile and maximum for figures where lower is better, the 5th percentile and minimum
+for those where higher is better (packets ok, speed, track fraction).
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+import traceback
+
+from sim import scenarios
+from sim.run import metrics
+
+WEATHERS = ("clear", "fog")  # paper §3.2 / sim/linkbudget.py KAPPA_*
+MAX_ELEVATION_RANGE_DEG = (30.0, 90.0)  # assumed, see the module docstring
+COARSE_ERROR_RANGE_DEG = (0.2, 1.5)  # DESIGN §5 "up to 1.5 deg"; 0.2 assumed best case
+
+# Figures summarised (sim/metrics.py keys plus the packet error rate computed here).
+DIST_KEYS = (
+    "acquisition_time_s",
+    "track_residual_rms_urad",
+    "pointing_loss_db",
+    "track_residual_rms_urad_loop_off",
+    "track_fraction",
+    "coarse_below_0p25deg_s",
+    "overvoltage_error_rms_mv",
+    "overvoltage_error_max_mv",
+    "overvoltage_error_uncorrected_max_mv",
+    "ber_ratio_chosen_to_best_max",
+    "comparator_calibration_s",
+    "link_lock_time_s",
+    "packets_ok",
+    "packets_crc_error",
+    "packet_error_rate",
+    "deadline_misses",
+    "task_faults",
+    "boots",
+    "sim_speed_x_realtime",
+)
+HIGHER_IS_BETTER = frozenset(("packets_ok", "sim_speed_x_realtime", "track_fraction"))
+
+# Panels of the histogram figure: the goals, then a few context figures.
+HIST_KEYS = tuple(metrics.GOALS) + ("packet_error_rate", "coarse_below_0p25deg_s",
+                                    "sim_speed_x_realtime")
+
+
+# ============================================================================ draws
+def draw_specs(n, seed, scenario="nominal", duration_s=None, charge_cpu=True):
+    """The N pass specifications of a campaign (deterministic in ``seed``)."""
+    rng = random.Random(seed)
+    specs = []
+    for i in range(n):
+        specs.append({
+            "index": i,
+            "scenario": scenario,
+            "seed": rng.randrange(1, 2 ** 31 - 1),
+            "overrides": {
+                "weather": rng.choice(WEATHERS),
+                "max_elevation_deg": round(rng.uniform(*MAX_ELEVATION_RANGE_DEG), 2),
+                "coarse_error_deg": round(rng.uniform(*COARSE_ERROR_RANGE_DEG), 3),
+            },
+            "duration_s": duration_s,
+            "charge_cpu": charge_cpu,
+        })
+    return specs
+
+
+def fly_one(spec):
+    """Worker: fly one pass; a JSON-ready dict (never raises)."""
+    from sim.run import report
+
+    out = {"index": spec["index"], "scenario": spec["scenario"], "seed": spec["seed"],
+           "overrides": dict(spec["overrides"]), "error": None}
+    t0 = time.perf_counter()
+    try:
+        _res, m = report.run(spec["scenario"], seed=spec["seed"], overrides=spec["overrides"],
+                             progress=False, duration_s=spec.get("duration_s"),
+                             charge_cpu=spec.get("charge_cpu", True))
+        ok, crc = m.get("packets_ok"), m.get("packets_crc_error")
+        m["packet_error_rate"] = (crc / (ok + crc)) if (ok is not None and crc is not None
+                                                         and ok + crc > 0) else None
+        out["metrics"] = report._clean(m)
+        out["verdict"] = report.verdict_dict(m)
+    except Exception as e:  # recorded, not fatal (the campaign goes on)
+        out["error"] = "%s: %s" % (type(e).__name__, e)
+        out["traceback"] = traceback.format_exc()
+        out["metrics"] = None
+        out["verdict"] = None
+    out["wall_s"] = time.perf_counter() - t0
+    return out
+
+
+# ============================================================================ statistics
+def quantile(sorted_vals, q):
+    """Linear-interpolated quantile of an ascending list (numpy's default method)."""
+    n = len(sorted_vals)
+    if n == 0:
+        return None
+    pos = q * (n - 1)
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, n - 1)
+    return sorted_vals[lo] + (sorted_vals[hi] - sorted_vals[lo]) * (pos - lo)
+
+
+def distributions(runs):
+    """{key: {n, missing, median, p95, worst, worst_index, worst_seed, goal, met}}."""
+    ok_runs = [r for r in runs if r.get("metrics") is not None]
+    out = {}
+    for k in DIST_KEYS:
+        pairs = [(r["metrics"].get(k), r) for r in ok_runs]
+        vals = [(v, r) for v, r in pairs if isinstance(v, (int, float)) and not isinstance(v, bool)
+                and math.isfinite(v)]
+        d = {"n": len(vals), "missing": len(ok_runs) - len(vals), "median": None, "p95": None,
+             "worst": None, "worst_index": None, "worst_seed": None,
+             "higher_is_better": k in HIGHER_IS_BETTER}
+        if vals:
+            xs = sorted(v for v, _ in vals)
+            d["median"] = quantile(xs, 0.5)
+            if k in HIGHER_IS_BETTER:
+                d["p95"] = quantile(xs, 0.05)
+                v, r = min(vals, key=lambda p: p[0])
+            else:
+                d["p95"] = quantile(xs, 0.95)
+                v, r = max(vals, key=lambda p: p[0])
+            d["worst"] = v
+            d["worst_index"] = r["index"]
+            d["worst_seed"] = r["seed"]
+        if k in metrics.GOALS:
+            op, bound = metrics.GOALS[k]
+            d["goal"] = [op, bound]
+            d["met"] = sum(1 for r in ok_runs if r["verdict"]["goals"][k]["holds"])
+        out[k] = d
+    return out
+
+
+# ============================================================================ output
+def _fmt(v):
+    if v is None:
+        return "n/a"
+    if isinstance(v, int) or abs(v) >= 10000:
+        return "%.0f" % v
+    return "%.4g" % v
+
+
+def table(dist, n_ok):
+    rows = [("figure", "n", "median", "p95", "worst", "goal", "met")]
+    for k in DIST_KEYS:
+        d = dist[k]
+        goal = ("%s %g" % tuple(d["goal"])) if "goal" in d else ""
+        met = ("%d/%d" % (d["met"], n_ok)) if "goal" in d else ""
+        rows.append((k, str(d["n"]), _fmt(d["median"]), _fmt(d["p95"]), _fmt(d["worst"]), goal,
+                     met))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for j, r in enumerate(rows):
+        lines.append("  " + "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i])
+                                      for i, c in enumerate(r)))
+        if j == 0:
+            lines.append("  " + "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def write_histograms(runs, dist, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = HIST_KEYS
+    ncol = 4
+    nrow = int(math.ceil(len(keys) / float(ncol)))
+    fig, axs = plt.subplots(nrow, ncol, figsize=(4.0 * ncol, 2.9 * nrow), dpi=90)
+    flat = [a for row in axs for a in row] if nrow > 1 else list(axs)
+    n_ok = sum(1 for r in runs if r.get("metrics") is not None)
+    for ax, k in zip(flat, keys, strict=False):
+        vals = [r["metrics"].get(k) for r in runs if r.get("metrics") is not None]
+        missing = len(vals)
+        vals = [v for v in vals if isinstance(v, (int, float)) and math.isfinite(v)]
+        missing -= len(vals)
+        goal = metrics.GOALS.get(k)
+        title = k
+        off_scale = False
+        if vals:
+            lo, hi = min(vals), max(vals)
+            log = lo > 0 and hi / lo > 50.0
+            if k in ("deadline_misses", "boots", "task_faults"):
+                bins = [b - 0.4 + 0.8 * j for b in range(int(lo), int(hi) + 1) for j in (0, 1)]
+                ax.set_xlim(int(lo) - 1.5, max(int(hi), int(lo) + 2) + 1.5)
+            elif log:
+                bins = [lo * (hi / lo) ** (i / 20.0) for i in range(21)]
+                ax.set_xscale("log")
+            elif hi - lo > 1e-9 * max(1.0, abs(hi)):
+                bins = 20
+            else:  # every pass gave the same value: one narrow bar in a wider view
+                view = max(abs(lo) * 0.2, 0.5)
+                bins = [lo - view / 40.0, lo + view / 40.0]
+                ax.set_xlim(lo - view, lo + view)
+            ax.hist(vals, bins=bins, color="tab:blue", alpha=0.8)
+            d = dist.get(k, {})
+            if d.get("median") is not None:
+                ax.axvline(d["median"], color="k", lw=1.0, label="median")
+            if d.get("p95") is not None:
+                ax.axvline(d["p95"], color="k", ls="--", lw=1.0, label="p95")
+            if goal is not None:
+                # Draw the goal where it is on a readable scale; otherwise name it.
+                span = max(hi - lo, abs(hi) * 0.1, 1e-9)
+                near = (lo - span <= goal[1] <= hi + span) or (log and lo / 10 <= goal[1]
+                                                                <= hi * 10)
+                if near:
+                    ax.axvline(goal[1], color="tab:red", lw=1.5, label="goal %s %g" % goal)
+                else:
+                    off_scale = True
+        else:
+            ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
+        if goal is not None:
+            met = dist.get(k, {}).get("met")
+            title += "\ngoal %s %g%s: met by %s/%d passes" % (
+                goal[0], goal[1], " (off scale)" if off_scale else "", met, n_ok)
+        if missing:
+            title += " (%d n/a)" % missing
+        ax.set_title(title, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6, loc="upper right")
+    for ax in flat[len(keys):]:
+        ax.axis("off")
+    fig.suptitle("Monte-Carlo campaign: %d passes (%d completed)" % (len(runs), n_ok), fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _progress_line(done, total, r, t0):
+    el = time.perf_counter() - t0
+    eta = el / done * (total - done) if done else 0.0
+    ov = r["overrides"]
+    if r.get("error"):
+        what = "ERROR " + r["error"]
+    else:
+        v = r["verdict"]
+        what = "PASS" if v["pass"] else "FAIL (%s)" % ", ".join(v["failed"])
+    bar_n = int(20 * done / total) if total else 20
+    return "[%s%s] %*d/%d  %5.0f s  eta %4.0f s  pass %d: seed %d, %s, max el %.1f°, coarse " \
+           "%.2f° -> %s (%.1f s)" % ("#" * bar_n, "." * (20 - bar_n), len(str(total)), done,
+                                     total, el, eta, r["index"], r["seed"], ov["weather"],
+                                     ov["max_elevation_deg"], ov["coarse_error_deg"], what,
+                                     r["wall_s"])
+
+
+def run_campaign(specs, workers, progress=True, stream=None):
+    """Fly every spec with ``workers`` processes; the runs, sorted by index."""
+    stream = stream or sys.stderr
+    runs = []
+    t0 = time.perf_counter()
+
+    def note(r):
+        runs.append(r)
+        if progress:
+            stream.write(_progress_line(len(runs), len(specs), r, t0) + "\n")
+            stream.flush()
+
+    if workers <= 1:
+        for sp in specs:
+            note(fly_one(sp))
+    else:
+        import multiprocessing
+
+        pool = multiprocessing.Pool(processes=workers)
+        try:
+            for r in pool.imap_unordered(fly_one, specs, chunksize=1):
+                note(r)
+            pool.close()
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
+    runs.sort(key=lambda r: r["index"])
+    return runs
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m sim.campaign",
+                                description="Monte-Carlo campaign of simulated passes.")
+    p.add_argument("--passes", type=int, default=8, help="number of passes (default 8)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="parallel worker processes (default: CPU count)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the draws (default 1)")
+    p.add_argument("--out", default="out/campaign", help="output directory (default out/campaign)")
+    p.add_argument("--scenario", default="nominal", help="base scenario (default nominal)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="do not charge host CPU time to simulated time (reproducible passes; "
+                        "deadline misses then mean nothing)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when a pass raised or missed a goal")
+    p.add_argument("--quiet", action="store_true", help="no per-pass progress lines")
+    p.add_argument("--duration", type=float, help=argparse.SUPPRESS)  # tests: short passes
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.passes < 1 or args.workers < 1:
+        sys.stderr.write("error: --passes and --workers must be >= 1\n")
+        return 2
+    if args.scenario not in scenarios.names():
+        sys.stderr.write("error: unknown scenario %r; known scenarios: %s\n"
+                         % (args.scenario, ", ".join(scenarios.names())))
+        return 2
+    specs = draw_specs(args.passes, args.seed, args.scenario, args.duration,
+                       charge_cpu=not args.deterministic)
+    workers = min(args.workers, args.passes)
+    if not args.quiet:
+        sys.stderr.write("campaign: %d passes of %r in %d worker%s (draw seed %d)\n" % (
+            args.passes, args.scenario, workers, "" if workers == 1 else "s", args.seed))
+    t0 = time.perf_counter()
+    runs = run_campaign(specs, workers, progress=not args.quiet)
+    wall = time.perf_counter() - t0
+    dist = distributions(runs)
+    n_ok = sum(1 for r in runs if r.get("metrics") is not None)
+    errors = [r for r in runs if r.get("error")]
+    failed = [r for r in runs if r.get("verdict") and not r["verdict"]["pass"]]
+    os.makedirs(args.out, exist_ok=True)
+    doc = {
+        "passes": args.passes, "workers": workers, "seed": args.seed,
+        "scenario": args.scenario, "duration_limit_s": args.duration,
+        "charge_cpu": not args.deterministic, "wall_s": wall,
+        "draws": {"weather": list(WEATHERS), "max_elevation_deg": list(MAX_ELEVATION_RANGE_DEG),
+                  "coarse_error_deg": list(COARSE_ERROR_RANGE_DEG)},
+        "completed": n_ok, "errors": len(errors), "failed_goals": len(failed),
+        "distributions": dist, "runs": runs,
+    }
+    jpath = os.path.join(args.out, "campaign.json")
+    with open(jpath, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, indent=1, allow_nan=False)
+        fh.write("\n")
+    hpath = write_histograms(runs, dist, os.path.join(args.out, "campaign_hist.png"))
+    print("Campaign: %d passes, %d completed, %d raised, %d missed a goal; %.1f s wall, %d "
+          "worker%s" % (args.passes, n_ok, len(errors), len(failed), wall, workers,
+                        "" if workers == 1 else "s"))
+    print(table(dist, n_ok))
+    for r in errors:
+        print("  pass %d (seed %d) raised: %s" % (r["index"], r["seed"], r["error"]))
+    print("wrote: %s, %s" % (jpath, hpath))
+    if args.strict and (errors or failed):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

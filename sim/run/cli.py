@@ -1,0 +1,150 @@
+"""``python -m sim``: fly one pass of a scenario in closed loop and report it.
+
+    python -m sim --scenario NAME [--seed N] [--json FILE] [--plots DIR] [--report FILE]
+                  [--max-elevation DEG] [--weather clear|fog] [--coarse-error DEG]
+                  [--quiet] [--strict] [--deterministic] [--list]
+
+Flies the real flight application on the simulated board (sim/run/passsim.py) with a progress
+bar in simulated time on stderr, then prints a summary table, one verdict line per goal
+of sim/run/metrics.py ``GOALS`` and ``VERDICT: PASS`` or ``VERDICT: FAIL (k goals)``.
+
+Exit status: 0 when the pass was flown (whatever the verdict), 1 with ``--strict`` when a
+goal failed, 2 for a usage error (unknown scenario, bad option value), 3 when the
+simulation itself raised an exception.
+
+``--report FILE`` writes a Markdown report with the figures; without ``--plots`` the PNGs
+go next to the report.  ``--max-elevation``, ``--weather`` and ``--coarse-error`` override
+the scenario's values.  See docs/simulator.md.
+"""
+
+import argparse
+import json
+import os
+import sys
+import traceback
+
+from sim import scenarios
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m sim",
+        description="Fly one simulated pass with the real flight software and report it.")
+    p.add_argument("--scenario", default="nominal",
+                   help="scenario name (default nominal; --list shows them)")
+    p.add_argument("--seed", type=int, default=1, help="random seed of the physics (default 1)")
+    p.add_argument("--json", metavar="FILE", help="write the metrics JSON (DESIGN §7 keys)")
+    p.add_argument("--plots", metavar="DIR", help="write the PNG figures into DIR")
+    p.add_argument("--report", metavar="FILE",
+                   help="write a Markdown report with the figures and the events timeline")
+    p.add_argument("--max-elevation", type=float, metavar="DEG",
+                   help="override the pass's maximum elevation (20 < DEG <= 90)")
+    p.add_argument("--weather", choices=("clear", "fog"), help="override the weather")
+    p.add_argument("--coarse-error", type=float, metavar="DEG",
+                   help="override the initial coarse pointing error (0 .. 2 deg)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar and no table: only the VERDICT line")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a goal fails")
+    p.add_argument("--deterministic", action="store_true",
+                   help="do not charge the host CPU time of the flight tasks to simulated time: "
+                        "the same seed then gives the same result, but deadline misses and "
+                        "the CPU-load figure no longer mean anything")
+    p.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    # Tests: stop the run after this many simulated seconds (passsim.fly duration_s).
+    p.add_argument("--duration", type=float, help=argparse.SUPPRESS)
+    return p
+
+
+def overrides_from(args):
+    """fly() overrides from the command line; (dict, error text or None)."""
+    ov = {}
+    if args.max_elevation is not None:
+        if not 20.0 < args.max_elevation <= 90.0:
+            return None, ("--max-elevation must be above 20 and at most 90 deg (the pass is "
+                          "the time above 20 deg), got %g" % args.max_elevation)
+        ov["max_elevation_deg"] = args.max_elevation
+    if args.weather is not None:
+        ov["weather"] = args.weather
+    if args.coarse_error is not None:
+        if not 0.0 <= args.coarse_error <= 2.0:
+            return None, "--coarse-error must be within 0 .. 2 deg, got %g" % args.coarse_error
+        ov["coarse_error_deg"] = args.coarse_error
+    return ov, None
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    names = scenarios.names()
+    if args.list:
+        for n in names:
+            print(n)
+        return 0
+    if args.scenario not in names:
+        sys.stderr.write("error: unknown scenario %r; known scenarios: %s\n"
+                         % (args.scenario, ", ".join(names)))
+        return 2
+    ov, err = overrides_from(args)
+    if err:
+        sys.stderr.write("error: %s\n" % err)
+        return 2
+    if args.duration is not None and not args.duration > 0:
+        sys.stderr.write("error: --duration must be > 0\n")
+        return 2
+
+    from sim.run import report
+
+    try:
+        res, m = report.run(args.scenario, seed=args.seed, overrides=ov,
+                            progress=not args.quiet, duration_s=args.duration,
+                            charge_cpu=not args.deterministic)
+    except Exception:
+        sys.stderr.write("\n")
+        traceback.print_exc()
+        sys.stderr.write("error: the simulated pass of %r (seed %d) raised an exception\n"
+                         % (args.scenario, args.seed))
+        return 3
+
+    doc = report.metrics_json(m, args.scenario, args.seed, ov, args.duration,
+                              charge_cpu=not args.deterministic)
+    lines, nfail = report.verdict_lines(m)
+    if not args.quiet:
+        title = "Pass %s, seed %d%s" % (args.scenario, args.seed, "".join(
+            ", %s=%s" % kv for kv in sorted(ov.items())))
+        print(report.summary_table(m, title=title))
+        print("Goals (sim/run/metrics.py GOALS):")
+        for line in lines[:-1]:
+            print(line)
+    if args.json:
+        _makedirs_for(args.json)
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=2, sort_keys=False, allow_nan=False)
+            fh.write("\n")
+    plots_dir = args.plots
+    if plots_dir is None and args.report:
+        plots_dir = os.path.dirname(os.path.abspath(args.report))
+    figures = []
+    s = None
+    if plots_dir or args.report:
+        from sim.run import plots, series
+
+        s = series.series(res)
+        if plots_dir:
+            figures = plots.write_all(res, plots_dir, s)
+    if args.report:
+        report.write_report(args.report, res, m, args.scenario, args.seed, figures, s, ov)
+    if not args.quiet:
+        written = ([args.json] if args.json else []) + [p for p, _ in figures] + \
+            ([args.report] if args.report else [])
+        if written:
+            print("wrote: " + ", ".join(written))
+    print(lines[-1])
+    return 1 if (args.strict and nfail) else 0
+
+
+def _makedirs_for(path):
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

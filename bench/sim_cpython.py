@@ -1,6 +1,6 @@
 """Simulator speed on CPython.
 
-* ``sim_speed_x_realtime`` — the nominal pass in closed loop (sim.passsim.fly, flight
+* ``sim_speed_x_realtime`` — the nominal pass in closed loop (sim.run.passsim.fly, flight
   code included): simulated seconds per wall-clock second (limit >= 30);
 * ``camera_render_us_cpython`` — one 16x16 TRACK window with the beacon spot rendered by
   sim.camera (what every APT tick asks of the physics);
@@ -16,7 +16,7 @@ from array import array
 
 from hal.sim.board import make_board
 from hal.sim.world import make_world
-from sim import passsim
+from sim.run import passsim
 from sim.camera import Camera
 
 RENDERS = 5000
@@ -45,7 +45,6 @@ def camera_render_us():
 
 def physics_step_us():
     world = make_world("nominal", seed=1, pass_start_s=-150.0)
-    world.rec.enabled = False
     board = make_board(world=world)
     for sw in (2, 3, 4):  # camera, SiPM bias, framer (hal.interfaces SW_*)
         board.power.set(sw, True)

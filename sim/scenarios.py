@@ -1,5 +1,5 @@
 """Simulator scenarios: pure data (MicroPython-clean), read by hal/sim/world.py and the pass
-simulator (sim/passsim.py).
+simulator (sim/run/passsim.py).
 
 Times are seconds of simulated time from the payload's boot.  The nominal timeline: the
 OBC commands STANDBY at 1 s and SESSION_START at ``session_start_s`` = 5 s; the satellite

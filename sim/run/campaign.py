@@ -41,7 +41,7 @@ WEATHERS = ("clear", "fog")  # paper §3.2 / sim/linkbudget.py KAPPA_*
 MAX_ELEVATION_RANGE_DEG = (30.0, 90.0)  # assumed, see the module docstring
 COARSE_ERROR_RANGE_DEG = (0.2, 1.5)  # DESIGN §5 "up to 1.5 deg"; 0.2 assumed best case
 
-# Figures summarised (sim/metrics.py keys plus the packet error rate computed here).
+# Figures summarised (sim/run/metrics.py keys plus the packet error rate computed here).
 DIST_KEYS = (
     "acquisition_time_s",
     "track_residual_rms_urad",

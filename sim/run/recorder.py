@@ -23,6 +23,8 @@ layouts below (F_* per frame, W_* per window).
 
 from bisect import bisect_left, bisect_right
 
+from flight.apt import IDLE as APT_IDLE
+from flight.framer_ctl import L_OFF as LINK_OFF
 from sim.run.tmview import APT_STATES, LINK_STATES, event_transition, param_value, state_index
 
 # Joined record layouts (indices).
@@ -139,9 +141,9 @@ class FlightView:
         self.apt = Steps()
         self.link = Steps()
         self.mode = Steps(default=None)
-        for i, t0 in enumerate(self.boot_times):  # every boot starts IDLE / link OFF
-            self.apt.add(t0, 0)
-            self.link.add(t0, 0)
+        for t0 in self.boot_times:  # every boot starts with the APT idle and the link off
+            self.apt.add(t0, APT_IDLE)
+            self.link.add(t0, LINK_OFF)
             self.mode.add(t0, None)
         evs = []
         for _t_rx, boot, ev in obc.events:

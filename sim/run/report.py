@@ -7,7 +7,7 @@ Used by ``python -m sim`` (sim/run/cli.py) and the Monte-Carlo campaign (sim/run
   computes the metrics of :mod:`sim.run.metrics`.
 * :func:`metrics_json` is the ``--json`` document: every DESIGN §7 key at top level (None
   when a figure could not be computed, e.g. no TRACK in a 40 s run), the extras of
-  ``sim.metrics.compute``, and ``scenario``, ``seed``, ``overrides``, ``verdict``.
+  ``sim.run.metrics.compute``, and ``scenario``, ``seed``, ``overrides``, ``verdict``.
 * :func:`summary_table` / :func:`verdict_lines` are the terminal summary.
 * :func:`timeline` merges OBC telecommands, the payload's events, injected faults and
   beacon transitions on the simulated time axis; :func:`write_report` writes the Markdown

@@ -209,3 +209,47 @@ def test_framer_per_and_ber_estimates_match_the_truth(seed):
         assert n >= 20, (kind, n)
         assert within == n or worst_sigma <= 4.5, (kind, res[kind])
         assert abs(bias) < 0.02, (kind, res[kind])
+
+
+# ---------------------------------------------------------------------- TM-observed states
+def test_states_seen_in_telemetry_match_the_flight_internals():
+    """The runner knows the flight states only from TM (events, HK); this probe reads the
+    flight objects at the same instants and checks the reconstruction against them."""
+    from sim.run.recorder import F_APT, W_BSTATE, W_CSTATE, W_LINK
+
+    truth_f = []
+    truth_w = []
+
+    def hook(app):
+        world = app.board.clock.step_hook.__self__
+        rec = world.recorder
+        inner_f, inner_w = rec.frame, rec.window
+        p = app.payload
+
+        def frame(w):
+            inner_f(w)
+            if rec.enabled:
+                truth_f.append(p["apt"].state)
+
+        def window(w, c):
+            inner_w(w, c)
+            if rec.enabled:
+                truth_w.append((p["framer"].link, p["bias"].state, p["comparator"].state))
+
+        rec.frame = frame
+        rec.window = window
+
+    res = passsim.fly("nominal", seed=4, duration_s=60.0, charge_cpu=False, app_hook=hook)
+    frames, wins = res.rec.frames, res.rec.windows
+    assert len(frames) == len(truth_f) > 5000 and len(wins) == len(truth_w) > 500
+    assert A.TRACK in truth_f
+    apt_bad = sum(1 for f, s in zip(frames, truth_f, strict=True) if f[F_APT] != s)
+    assert apt_bad == 0, apt_bad  # events carry exact onboard times
+    link_bad = sum(1 for r, s in zip(wins, truth_w, strict=True) if r[W_LINK] != s[0])
+    assert link_bad == 0, link_bad
+    for idx, k in ((W_BSTATE, 1), (W_CSTATE, 2)):
+        known = [(r[idx], s[k]) for r, s in zip(wins, truth_w, strict=True) if r[idx] != -1]
+        assert len(known) > 0.9 * len(wins) - 20  # only around changes (1 Hz HK) unknown
+        assert all(a == b for a, b in known), idx  # never a state the payload was not in
+    assert res.view.cal_duration_s == res.apps[0].payload["comparator"].cal_duration_s
+    assert res.view.deadline_misses == sum(t.deadline_misses for t in res.apps[0].sched.tasks)

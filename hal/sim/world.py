@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Any  # noqa: F401  (type comments)
 
 from sim import framerstats, geometry, linkbudget, receiver
-from sim.camera import Camera
+from sim.camera import FRAME_RATE_HZ, Camera
 from sim.fsm import Fsm
 from sim.pointing import Platform, reference_platform
 from sim.rng import Rng
@@ -66,7 +66,7 @@ from hal.sim.devices import (
 # CPython: this thread's CPU time; MicroPython has no per-thread CPU clock (ticks_us).
 _thread_ns = getattr(_time, "thread_time_ns", None)  # type: Any
 
-FRAME_US = 10000  # DESIGN §5: 100 Hz camera
+FRAME_US = int(1000000 // FRAME_RATE_HZ)  # the camera model's frame rate (DESIGN §5: 100 Hz)
 WINDOW_US = 100000  # framer counter window, 100 ms (DESIGN §3.1 framer task)
 THERMAL_US = 100000
 _TICKS_MASK = TICKS_PERIOD - 1

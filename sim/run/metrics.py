@@ -63,7 +63,14 @@ from sim.run.recorder import (
     W_VOV,
     W_VTARGET,
 )
+from sim.pointing import ADCS_FEEDBACK_ERROR_MAX_RAD
 from sim.sipm import breakdown_voltage
+
+# A comparator level is usable (inside the window) when its BER is at most this (DESIGN §5).
+BER_USABLE = 1e-3
+# The receiver model means something only above breakdown (hal/sim/world.py reports BER 0.5
+# below this over-voltage).
+VOV_MIN_V = 0.05
 
 
 def _rms(xs):
@@ -112,7 +119,7 @@ def compute(res):
     m["coarse_error_end_deg"] = math.degrees(coarse[-1][F_COARSE]) if coarse else None
     t_below = None
     for f in coarse:
-        if f[F_COARSE] < math.radians(0.25):
+        if f[F_COARSE] < ADCS_FEEDBACK_ERROR_MAX_RAD:  # DESIGN §5: 0.25 deg with feedback
             t_below = f[F_T]
             break
     m["coarse_below_0p25deg_s"] = (t_below - t_session) if t_below is not None else None
@@ -146,13 +153,13 @@ def compute(res):
         ok_total += ok
         crc_total += crc
         rx_on = link >= 1
-        if t_usable is None and rx_on and signal and vov > 0.05:
+        if t_usable is None and rx_on and signal and vov > VOV_MIN_V:
             b = receiver.ber(receiver.best_level(p, vov), p, vov)
-            if b <= 1e-3:
+            if b <= BER_USABLE:
                 t_usable = t
         if t_locked is None and link == LINK_LOCKED and t_usable is not None:
             t_locked = t
-        if cstate == COMP_TRACK and signal and vov > 0.05:
+        if cstate == COMP_TRACK and signal and vov > VOV_MIN_V:
             if next_t is None or t >= next_t:
                 next_t = math.floor(t / 10.0) * 10.0 + 10.0
                 best = receiver.ber(receiver.best_level(p, vov), p, vov)

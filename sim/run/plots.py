@@ -16,15 +16,15 @@ from flight.comparator import STATE_NAMES as COMP_STATES
 from flight.comparator import TRACK as COMP_TRACK
 from flight.framer_ctl import LINK_NAMES as LINK_STATES
 from sim import linkbudget
+from sim.pointing import ADCS_FEEDBACK_ERROR_MAX_RAD
 from sim.run import metrics
 from sim.run.series import series
 
 # Reference lines.  Paper Table 1: received power 150 nW (fog, 20°) ... 1.7 µW (zenith).
 TABLE1_RX_NW = ((150.0, "150 nW"), (1700.0, "1.7 µW (Table 1)"))
 # DESIGN §5: the ADCS reaches <= 0.25° with payload feedback.
-ADCS_FEEDBACK_DEG = 0.25
-# DESIGN §5 / sim/run/metrics.py: a level is usable (inside the window) when BER <= 1e-3.
-BER_USABLE = 1e-3
+ADCS_FEEDBACK_DEG = math.degrees(ADCS_FEEDBACK_ERROR_MAX_RAD)
+BER_USABLE = metrics.BER_USABLE
 
 FIGURES = (
     ("link_budget.png", "Link budget over the pass (cf. paper Fig. 5)"),

@@ -22,6 +22,7 @@ from flight.bias import STATE_NAMES as BIAS_STATES
 from flight.comparator import STATE_NAMES as COMP_STATES
 from flight.framer_ctl import LINK_NAMES as LINK_STATES
 from sim import linkbudget, receiver
+from sim.run import metrics
 from sim.run.recorder import (
     F_APT,
     F_COARSE,
@@ -54,9 +55,7 @@ __all__ = ("APT_STATES", "BIAS_STATES", "COMP_STATES", "LINK_STATES", "series")
 # Best-level / window evaluation of the receiver model: once per simulated second (the
 # optimisation costs ~0.5 ms per call; the level changes slowly).
 BEST_LEVEL_STEP_S = 1.0
-# The receiver model is meaningful only above breakdown (hal/sim/world.py uses the same
-# 50 mV threshold: below it the world reports BER 0.5).
-VOV_MIN_V = 0.05
+VOV_MIN_V = metrics.VOV_MIN_V
 
 
 def boot_offsets(res):

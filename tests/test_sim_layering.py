@@ -65,9 +65,7 @@ def test_hal_sim_world_does_not_reach_into_the_flight_application():
     for needle in (".payload", "app.", "adcs_hook", ".modes.", ".params"):
         assert needle not in src, needle
     for m in _imports(ROOT / "hal" / "sim" / "world.py"):
-        assert not _top(m, "flight") or m in ("flight.compat", "flight.compat.TICKS_PERIOD",
-                                              "flight.compat.ticks_diff",
-                                              "flight.compat.ticks_us", "hal.compat"), m
+        assert not _top(m, "flight"), m
 
 
 def test_the_mpy_module_list_is_the_physics_layer():

@@ -61,6 +61,15 @@ def build_sim(args):
     return board, keyring, world
 
 
+def _adcs_relay(world):
+    """The OBC's relay of the pointing feedback (APID 0x0A4 body) to the simulated ADCS."""
+    def relay(b):
+        world.adcs_feedback(bool(b.get("valid")), b["err_x_urad"] * 1e-6,
+                            b["err_y_urad"] * 1e-6, bool(b.get("offload")),
+                            b["fsm_x_urad"] * 1e-6, b["fsm_y_urad"] * 1e-6)
+    return relay
+
+
 def run(board, keyring, world=None, duration_s=None, log=None):
     """Boot and run the app; REBOOT and watchdog expiry restart it.  Returns the app."""
     from flight.app import FlightApp
@@ -71,8 +80,8 @@ def run(board, keyring, world=None, duration_s=None, log=None):
     t_end = None if duration_s is None else clock.elapsed_us + int(duration_s * 1e6)
     while True:
         app = FlightApp(board, keyring=keyring)
-        if world is not None:
-            world.install(app)
+        if world is not None:  # no OBC in this process: relay the ADCS feedback directly
+            app.adcs_hook = _adcs_relay(world)
         app.boot(reset_cause=cause)
         if log:
             log("boot %d (%s)" % (app.boot_count, app.reset_cause))

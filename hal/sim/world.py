@@ -205,6 +205,14 @@ class World:
         if mem is not None:
             self.physics_alloc += mem() - self._a0
 
+    def adcs_feedback(self, valid, err_x_rad, err_y_rad, offload, fsm_x_rad, fsm_y_rad):
+        """The platform ADCS receives the payload's pointing feedback (relayed by the OBC):
+        the measured error when ``valid``, an FSM offload request when ``offload``."""
+        if valid:
+            self.platform.feedback(err_x_rad, err_y_rad)
+        if offload:
+            self.platform.request_offload(fsm_x_rad, fsm_y_rad)
+
     def camera_powered(self):
         return self.board.power.get(SW_CAMERA)
 

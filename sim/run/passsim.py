@@ -42,6 +42,7 @@ from sim.run.tmview import (
     TmTap,
     adcs_fields,
     hk_fields,
+    packet_body,
 )
 
 OP_SET_MODE = BY_NAME["SET_MODE"].opcode
@@ -63,6 +64,7 @@ class Obc:
         self.events = []  # (world t, boot, event map)
         self.reports = []
         self.adcs = 0
+        self.undecoded = 0
         self.sent = []
 
     def send(self, t, opcode, args=None):
@@ -72,13 +74,18 @@ class Obc:
         self.link.inject(cobs.encode(pkt) + b"\x00")
         self.sent.append((t, opcode, self.seq))
 
-    def on_packet(self, apid, obj):
+    def on_packet(self, apid, pkt):
         t = self.world.t
+        try:
+            obj = hk_fields(pkt) if apid == APID_HK else packet_body(pkt)
+        except Exception:  # a packet the OBC cannot decode is counted, not fatal
+            self.undecoded += 1
+            return
         if apid == APID_ADCS:
             self.adcs += 1
             self.adcs_bridge(obj)
         elif apid == APID_HK:
-            self.hk.append((t, self.boot, hk_fields(obj)))
+            self.hk.append((t, self.boot, obj))
         elif apid == APID_EVENT:
             self.events.append((t, self.boot, obj))
         elif apid == APID_VERIFY:
@@ -86,12 +93,7 @@ class Obc:
 
     def adcs_bridge(self, body):
         """The OBC relays the payload's pointing feedback to the platform ADCS."""
-        valid, ex, ey, offload, fx, fy = adcs_fields(body)
-        p = self.world.platform
-        if valid:
-            p.feedback(ex, ey)
-        if offload:
-            p.request_offload(fx, fy)
+        self.world.adcs_feedback(*adcs_fields(body))
 
     def latest_hk(self):
         return self.hk[-1][2] if self.hk and self.hk[-1][1] == self.boot else None

@@ -25,7 +25,7 @@ from flight.tm import APID_ADCS, APID_EVENT, APID_HK, APID_VERIFY
 from hal.sim.link import MemLink
 
 __all__ = ("APID_ADCS", "APID_EVENT", "APID_HK", "APID_VERIFY", "TmTap", "adcs_fields",
-           "event_transition", "hk_fields", "param_value", "state_index")
+           "event_transition", "hk_fields", "packet_body", "param_value", "state_index")
 
 
 _PARAMS = {}
@@ -51,19 +51,29 @@ def state_index(names, name):
 
 
 def decode_body(body):
+    """A CBOR TM body (events, verification reports, ADCS feedback)."""
     return cbor.decode(body, max_items=100000, max_str=100000, max_depth=32)
+
+
+def packet_body(packet):
+    """The decoded CBOR body of a TM packet (CCSDS bytes)."""
+    _h, body = ccsds.parse_packet(packet, ptype=ccsds.TYPE_TM)
+    return decode_body(body)
 
 
 def _get(d, key):
     return d.get(key) if isinstance(d, dict) else None
 
 
-def hk_fields(hk):
-    """Flat named fields of one housekeeping packet body (decoded CBOR map today).
+def hk_fields(packet):
+    """Flat named fields of one housekeeping packet (the whole CCSDS packet, as
+    ``decode_tm(packet, dictionary)`` takes it; its body is a CBOR map today).
 
     State fields are indices into the flight modules' name tables (-1 unknown); the
     scheduler rows are ``(name, cpu_us, deadline_misses, faults)``.
     """
+    _h, body = ccsds.parse_packet(packet, ptype=ccsds.TYPE_TM)
+    hk = decode_body(body)
     apt = hk.get("apt") or {}
     bias = hk.get("bias") or {}
     comp = hk.get("comparator") or {}
@@ -118,7 +128,8 @@ def event_transition(ev):
 class TmTap(MemLink):
     """The payload UART seen from the OBC: decodes TM at the instant it is written.
 
-    ``on_packet(apid, body_obj)`` is called for every complete packet.  The decoding is
+    ``on_packet(apid, packet)`` is called for every complete packet (CCSDS bytes; the
+    receiver decodes what it uses: :func:`hk_fields`, :func:`decode_body`).  The decoding is
     the OBC's work, not the flight computer's: it runs inside the flight code's
     ``write`` call, so it is bracketed as physics (``world.physics_begin/end``) and not
     charged to the flight tasks.
@@ -141,12 +152,11 @@ class TmTap(MemLink):
         try:
             for pkt in self.deframer.feed(bytes(data)):
                 try:
-                    h, body = ccsds.parse_packet(pkt, ptype=ccsds.TYPE_TM)
-                    obj = decode_body(body)
+                    h, _body = ccsds.parse_packet(pkt, ptype=ccsds.TYPE_TM)
                 except Exception:
                     self.bad_packets += 1
                     continue
-                self.on_packet(h[ccsds.H_APID], obj)
+                self.on_packet(h[ccsds.H_APID], pkt)
         finally:
             w.physics_end(t0)
         return n

@@ -42,12 +42,12 @@ class FramerProbe:
         task.fn = probe
 
 
-def _fly(scenario, seed=1, duration_s=None, overrides=None):
-    key = (scenario, seed, duration_s, tuple(sorted((overrides or {}).items())))
+def _fly(scenario, seed=1, duration_s=None, overrides=None, charge_cpu=True):
+    key = (scenario, seed, duration_s, tuple(sorted((overrides or {}).items())), charge_cpu)
     if key not in _CACHE:
         probe = FramerProbe()
         res = passsim.fly(scenario, seed=seed, duration_s=duration_s, overrides=overrides,
-                          app_hook=probe.install)
+                          app_hook=probe.install, charge_cpu=charge_cpu)
         _CACHE[key] = (res, metrics.compute(res), probe)
     return _CACHE[key]
 
@@ -201,8 +201,10 @@ def test_framer_per_and_ber_estimates_match_the_truth(seed):
     (strongly correlated, overlapping) sliding windows near it fall outside by chance.
     The check: every such window within 20 % of the truth or, where the count cannot
     support 20 % (fewer than ~500 errors), within 4.5 sigma of its binomial expectation;
-    and no bias over the pass (< 2 %).  (Measured: 89-100 % of the windows within 20 %.)"""
-    _, _, probe = _fly("nominal", seed)
+    and no bias over the pass (< 2 %).  (Measured: 89-100 % of the windows within 20 %.)
+    The pass is flown without charging host CPU time, so the windows drawn are the same on
+    a busy machine (a host-timing-dependent pass once put one window at 4.6 sigma)."""
+    _, _, probe = _fly("nominal", seed, charge_cpu=False)
     res = _framer_check(probe)
     for kind in ("ber", "per"):
         n, within, worst, worst_sigma, bias = res[kind]

@@ -33,12 +33,8 @@ the OBC saw in telemetry, sim/run/recorder.py):
 
 import math
 
-from flight.apt import TRACK as APT_TRACK
-from flight.bias import ACTIVE as BIAS_ACTIVE
-from flight.bias import HOLD as BIAS_HOLD
-from flight.comparator import TRACK as COMP_TRACK
-from flight.framer_ctl import L_LOCKED as LINK_LOCKED
 from sim import linkbudget, receiver
+from sim.pointing import ADCS_FEEDBACK_ERROR_MAX_RAD
 from sim.run.recorder import (
     F_APT,
     F_COARSE,
@@ -63,7 +59,13 @@ from sim.run.recorder import (
     W_VOV,
     W_VTARGET,
 )
-from sim.pointing import ADCS_FEEDBACK_ERROR_MAX_RAD
+from sim.run.tmview import (
+    APT_TRACK,
+    BIAS_ACTIVE,
+    BIAS_HOLD,
+    COMP_TRACK,
+    LINK_LOCKED,
+)
 from sim.sipm import breakdown_voltage
 
 # A comparator level is usable (inside the window) when its BER is at most this (DESIGN §5).

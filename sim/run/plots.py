@@ -8,17 +8,19 @@ and marks injected faults (dashed red lines).
 import math
 import os
 
-from flight.apt import STATE_NAMES as APT_STATES
-from flight.apt import TRACK as APT_TRACK
-from flight.bias import ACTIVE as BIAS_ACTIVE
-from flight.bias import HOLD as BIAS_HOLD
-from flight.comparator import STATE_NAMES as COMP_STATES
-from flight.comparator import TRACK as COMP_TRACK
-from flight.framer_ctl import LINK_NAMES as LINK_STATES
 from sim import linkbudget
 from sim.pointing import ADCS_FEEDBACK_ERROR_MAX_RAD
 from sim.run import metrics
 from sim.run.series import series
+from sim.run.tmview import (
+    APT_STATES,
+    APT_TRACK,
+    BIAS_ACTIVE,
+    BIAS_HOLD,
+    COMP_STATES,
+    COMP_TRACK,
+    LINK_STATES,
+)
 
 # Reference lines.  Paper Table 1: received power 150 nW (fog, 20°) ... 1.7 µW (zenith).
 TABLE1_RX_NW = ((150.0, "150 nW"), (1700.0, "1.7 µW (Table 1)"))

@@ -23,9 +23,15 @@ layouts below (F_* per frame, W_* per window).
 
 from bisect import bisect_left, bisect_right
 
-from flight.apt import IDLE as APT_IDLE
-from flight.framer_ctl import L_OFF as LINK_OFF
-from sim.run.tmview import APT_STATES, LINK_STATES, event_transition, param_value, state_index
+from sim.run.tmview import (
+    APT_IDLE,
+    APT_STATES,
+    LINK_OFF,
+    LINK_STATES,
+    event_transition,
+    param_value,
+    state_index,
+)
 
 # Joined record layouts (indices).
 F_T, F_RX, F_RY, F_APT, F_FX, F_FY, F_COARSE, F_VIS = range(8)

@@ -17,11 +17,10 @@ Used by ``python -m sim`` (sim/run/cli.py) and the Monte-Carlo campaign (sim/run
 import math
 import os
 
-from flight.apt import STATE_NAMES as APT_STATES
 from flight.cmddict import BY_OPCODE
-from flight.framer_ctl import L_LOCKED
 from sim.run import metrics, passsim
 from sim.run.series import series
+from sim.run.tmview import APT_STATES, LINK_LOCKED
 
 # DESIGN §7: the keys the metrics JSON must carry (tests and tools rely on these names).
 DESIGN_KEYS = (
@@ -274,7 +273,7 @@ def narrative(res, m, s):
     else:
         out.append("Comparator: never calibrated.")
     sig = [(lk, sg) for lk, sg in zip(s["w_link"], s["w_signal"], strict=True) if sg]
-    locked = sum(1 for lk, _ in sig if lk == L_LOCKED)
+    locked = sum(1 for lk, _ in sig if lk == LINK_LOCKED)
     n_link = sum(1 for _t, _b, e in s["events"] if e.get("name") == "LINK_STATE")
     t_lock = _first_event(s, "LINK_STATE", "-> LOCKED")
     ok, crc = m.get("packets_ok") or 0, m.get("packets_crc_error") or 0

@@ -14,13 +14,6 @@ sim/run/plots.py draws them; sim/run/report.py writes its text from them.
 
 import math
 
-from flight.apt import STATE_NAMES as APT_STATES
-from flight.apt import TRACK as APT_TRACK
-from flight.bias import ACTIVE as BIAS_ACTIVE
-from flight.bias import HOLD as BIAS_HOLD
-from flight.bias import STATE_NAMES as BIAS_STATES
-from flight.comparator import STATE_NAMES as COMP_STATES
-from flight.framer_ctl import LINK_NAMES as LINK_STATES
 from sim import linkbudget, receiver
 from sim.run import metrics
 from sim.run.recorder import (
@@ -48,6 +41,15 @@ from sim.run.recorder import (
     W_VBIAS,
     W_VOV,
     W_VTARGET,
+)
+from sim.run.tmview import (
+    APT_STATES,
+    APT_TRACK,
+    BIAS_ACTIVE,
+    BIAS_HOLD,
+    BIAS_STATES,
+    COMP_STATES,
+    LINK_STATES,
 )
 
 __all__ = ("APT_STATES", "BIAS_STATES", "COMP_STATES", "LINK_STATES", "series")

@@ -17,14 +17,25 @@ callback with the world time.
 """
 
 from flight import cbor, ccsds, cobs
+
+# The flight modules' state tables: their one import in the runner (names and numbers).
+from flight.apt import IDLE as APT_IDLE
 from flight.apt import STATE_NAMES as APT_STATES
+from flight.apt import TRACK as APT_TRACK
+from flight.bias import ACTIVE as BIAS_ACTIVE
+from flight.bias import HOLD as BIAS_HOLD
 from flight.bias import STATE_NAMES as BIAS_STATES
 from flight.comparator import STATE_NAMES as COMP_STATES
+from flight.comparator import TRACK as COMP_TRACK
+from flight.framer_ctl import L_LOCKED as LINK_LOCKED
+from flight.framer_ctl import L_OFF as LINK_OFF
 from flight.framer_ctl import LINK_NAMES as LINK_STATES
 from flight.tm import APID_ADCS, APID_EVENT, APID_HK, APID_VERIFY
 from hal.sim.link import MemLink
 
-__all__ = ("APID_ADCS", "APID_EVENT", "APID_HK", "APID_VERIFY", "TmTap", "adcs_fields",
+__all__ = ("APID_ADCS", "APID_EVENT", "APID_HK", "APID_VERIFY", "APT_IDLE", "APT_STATES",
+           "APT_TRACK", "BIAS_ACTIVE", "BIAS_HOLD", "BIAS_STATES", "COMP_STATES", "COMP_TRACK",
+           "LINK_LOCKED", "LINK_OFF", "LINK_STATES", "TmTap", "adcs_fields",
            "event_transition", "hk_fields", "packet_body", "param_value", "state_index")
 
 

@@ -15,7 +15,13 @@ TYPINGS_STAMP := .typings/.installed
 # so each MicroPython module boots its VM once.
 TEST_JOBS ?= 2
 
-.PHONY: setup test test-fast sim bench mpy deploy deploy-dry hil typecheck lint clean help
+# Firmware (issue 11): MicroPython v1.27.0 from the trimmed archive beside the repository
+# (../shared/micropython/), or MICROPY_ARCHIVE=/path/to/archive, or MICROPY_DIR=/path/to/tree.
+export MICROPY_ARCHIVE MICROPY_DIR
+TARGET_DEBS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+
+.PHONY: setup test test-fast sim bench mpy deploy deploy-dry hil typecheck lint clean help \
+	setup-target firmware target-test target-bench
 
 help:
 	@echo "make setup      create .venv (pinned deps), MicroPython VM runtime, stubs"
@@ -26,6 +32,10 @@ help:
 	@echo "make deploy PORT=/dev/ttyACM0   copy build/ to the board with mpremote, reset"
 	@echo "make deploy-dry print the mpremote commands deploy would run"
 	@echo "make hil PORT=/dev/ttyUSB0      HIL suite against a real payload computer"
+	@echo "make setup-target  Arm toolchain + QEMU (Debian packages, apt-get as root)"
+	@echo "make firmware   MicroPython firmware: QEMU Cortex-M7 image + NUCLEO-H743ZI image"
+	@echo "make target-test  tests/mpy on the QEMU Cortex-M7 image ([m7] items)"
+	@echo "make target-bench flight budget on the QEMU image -> out/target.json"
 	@echo "make typecheck  mypy over flight/ hal/ against the MicroPython stubs"
 	@echo "make lint       ruff"
 
@@ -81,6 +91,27 @@ typecheck: setup
 
 lint: setup
 	$(PY) -m ruff check flight hal sim ground_tools tools tests bench
+
+# The firmware toolchain: installed only where missing; a clear error where it cannot be.
+setup-target:
+	@missing=""; \
+	command -v arm-none-eabi-gcc >/dev/null || missing="$$missing gcc-arm-none-eabi"; \
+	test -e /usr/lib/arm-none-eabi/include/stdlib.h || missing="$$missing libnewlib-arm-none-eabi"; \
+	command -v qemu-system-arm >/dev/null || missing="$$missing qemu-system-arm"; \
+	command -v cc >/dev/null || missing="$$missing build-essential"; \
+	if [ -z "$$missing" ]; then echo "setup-target: Arm toolchain and QEMU present"; exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+		echo "error: missing$$missing and no apt-get here: install the Arm GNU toolchain (arm-none-eabi-gcc + newlib) and qemu-system-arm by hand"; exit 1; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "error: missing$$missing: run as root, or: sudo apt-get install$$missing"; exit 1; fi; \
+	echo "setup-target: apt-get install$$missing"; \
+	apt-get -o DPkg::Lock::Timeout=300 update -q && \
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q \
+		--no-install-recommends $$missing || \
+		{ echo "error: apt-get could not install$$missing"; exit 1; }
+
+firmware: setup setup-target
+	$(PY) -m tools.firmware
 
 clean:
 	rm -rf build out .pytest_cache .mypy_cache .ruff_cache

@@ -113,5 +113,10 @@ setup-target:
 firmware: setup setup-target
 	$(PY) -m tools.firmware
 
+# tests/mpy on the QEMU Cortex-M7 image only (the [m7] items of `make test`).
+target-test: setup setup-target
+	$(PY) -m tools.firmware --only qemu
+	CI=$${CI:-1} $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile tests/mpy -k m7
+
 clean:
 	rm -rf build out .pytest_cache .mypy_cache .ruff_cache

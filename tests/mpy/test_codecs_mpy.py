@@ -29,8 +29,13 @@ def _bits64(hexbits):
     every MicroPython build (its decimal parser is not correctly rounded: on the QEMU
     Cortex-M7 firmware 3.4028234663852886e38 parses one bit high), and the firmware
     freezer cannot store a float constant beyond the single-precision range: such
-    values are built from their bits, which every build reproduces exactly."""
+    values are built from their bits, which every build reproduces exactly.  So is -0.0:
+    the freezer stores equal constants once, and 0.0 == -0.0, so a frozen module's -0.0
+    literal can come out as 0.0 when the module also holds 0.0."""
     return struct.unpack(">d", H(hexbits))[0]
+
+
+NEG_ZERO = _bits64("8000000000000000")
 
 
 def _same_float(a, b):
@@ -201,7 +206,7 @@ CBOR_EXACT = [
     (2**64 - 1, "1bffffffffffffffff"), (-1, "20"), (-24, "37"), (-25, "3818"),
     (-256, "38ff"), (-257, "390100"), (-(2**32), "3affffffff"),
     (-(2**64), "3bffffffffffffffff"),
-    (1.5, "fb3ff8000000000000"), (-0.0, "fb8000000000000000"), (1.1, "fb3ff199999999999a"),
+    (1.5, "fb3ff8000000000000"), (NEG_ZERO, "fb8000000000000000"), (1.1, "fb3ff199999999999a"),
     (_bits64("7e37e43c8800759c"), "fb7e37e43c8800759c"),  # 1e300
     (True, "f5"), (False, "f4"), (None, "f6"),
     (b"", "40"), (b"\x00\xff", "4200ff"),
@@ -223,7 +228,7 @@ CBOR_MAPS = [
 CBOR_FLOATS = [
     ("f93c00", 1.0), ("f93e00", 1.5), ("f97bff", 65504.0), ("fa47c35000", 100000.0),
     ("fa7f7fffff", _bits64("47efffffe0000000")),  # largest f32, 3.4028234663852886e38 ("f90001", 5.960464477539063e-8),
-    ("f9c400", -4.0), ("f93555", 0.333251953125), ("f98000", -0.0),
+    ("f9c400", -4.0), ("f93555", 0.333251953125), ("f98000", NEG_ZERO),
     ("f97c00", float("inf")), ("f9fc00", float("-inf")), ("fb3e7ad7f29abcaf48", 1e-7),
     ("fb3fb999999999999a", 0.1), ("f90400", 6.103515625e-05),
     ("f97e00", float("nan")), ("fa7fc00000", float("nan")),

@@ -1,0 +1,285 @@
+"""Run code on the QEMU Cortex-M7 firmware image (`make firmware`) through its UART.
+
+The image boots under ``qemu-system-arm -machine mps2-an500``; its REPL is on the
+emulated UART, here the process's stdio.  A script runs in MicroPython's raw REPL:
+Ctrl-A enters it, the script text follows, Ctrl-D runs it; the board answers ``OK``, the
+script's output, ``\\x04``, the traceback if any, ``\\x04``, ``>``.  Each call boots a
+fresh QEMU (a clean heap), runs one script and ends the emulator.
+
+Test modules of ``tests/mpy`` are frozen into the image (``tools/firmware.py``), so a
+test run imports them by name like the VM runner (``tools/mpyvm``) does and prints one
+marked JSON line per test function.
+
+    python -m tools.target tests/mpy/test_scheduler_mpy.py [-k NAME]
+    python -m tools.target --exec 'import gc; print(gc.mem_free())'
+"""
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tools import firmware
+
+RESULT_MARK = "@@MPYTEST@@ "
+ENTER_RAW = b"\r\x03\x03\x01"
+RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
+QEMU = "qemu-system-arm"
+
+
+class TargetError(RuntimeError):
+    """The image could not be run (QEMU missing, no REPL, timeout)."""
+
+
+def qemu_command(elf, icount_shift=None, serial="stdio"):
+    """qemu-system-arm command line for the image; ``icount_shift`` makes virtual time
+    count guest instructions (one instruction = 2**shift ns, no sleeping on idle)."""
+    cmd = [QEMU, "-machine", "mps2-an500", "-nographic", "-monitor", "null", "-semihosting",
+           "-serial", serial, "-kernel", str(elf)]
+    if icount_shift is not None:
+        cmd[1:1] = ["-icount", "shift=%d,align=off,sleep=off" % icount_shift]
+    return cmd
+
+
+def parse_raw_repl(data):
+    """Split what the UART sent during one raw-REPL run into (output, traceback).
+
+    ``data`` holds everything after the raw-REPL banner's ``>``: ``OK``, output,
+    ``\\x04``, traceback, ``\\x04``, ``>``.  Raises TargetError when it is incomplete
+    (the board reset or hung mid-script)."""
+    i = data.find(b"OK")
+    if i < 0:
+        raise TargetError("no OK from the raw REPL: %r" % data[:400])
+    rest = data[i + 2:]
+    parts = rest.split(b"\x04", 2)
+    if len(parts) < 3:
+        raise TargetError("raw REPL output incomplete (board reset or hung?):\n%s"
+                          % rest[-2000:].decode("utf-8", "replace"))
+    return parts[0].decode("utf-8", "replace"), parts[1].decode("utf-8", "replace")
+
+
+class Qemu:
+    """One QEMU run of the image with its UART on pipes."""
+
+    def __init__(self, elf, icount_shift=None):
+        if not Path(elf).exists():
+            raise TargetError("firmware image %s missing: run `make firmware`" % elf)
+        try:
+            self.proc = subprocess.Popen(qemu_command(elf, icount_shift),
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE)
+        except FileNotFoundError as e:
+            raise TargetError("%s not found: run `make setup-target`" % QEMU) from e
+        self.buf = b""
+
+    def write(self, data):
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def read_until(self, marker, timeout):
+        """Read the UART until ``marker``; returns everything up to and including it."""
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while True:
+            i = self.buf.find(marker)
+            if i >= 0:
+                out, self.buf = self.buf[:i + len(marker)], self.buf[i + len(marker):]
+                return out
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TargetError("timeout after %.0f s waiting for %r; UART tail:\n%s" % (
+                    timeout, marker, self.buf[-2000:].decode("utf-8", "replace")))
+            r, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if r:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    err = self.proc.stderr.read().decode("utf-8", "replace")
+                    raise TargetError("QEMU exited (%s); UART tail:\n%s%s" % (
+                        self.proc.poll(), self.buf[-2000:].decode("utf-8", "replace"), err))
+                self.buf += chunk
+
+    def enter_raw(self, timeout=30):
+        self.write(ENTER_RAW)
+        self.read_until(RAW_BANNER, timeout)
+
+    def run(self, code, timeout=600):
+        """Run ``code`` in the raw REPL; returns (output, traceback text)."""
+        self.write(code.encode() + b"\x04")
+        data = self.read_until(b"\x04", timeout)  # OK + output
+        data += self.read_until(b"\x04", timeout)  # traceback
+        data += self.read_until(b">", timeout)
+        return parse_raw_repl(data)
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.write(b"import machine\nmachine.reset()\n\x04")
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# What the QEMU image is built from: a newer file makes `ensure_image` rebuild it.
+IMAGE_INPUTS = ("flight", "hal", "sim", "board", "tests/mpy", "tools/firmware.py",
+                "tools/firmware_board_manifest.py", "tools/firmware_test_manifest.py")
+
+
+def unavailable_reason():
+    """Why the target cannot be built and run here (None: it can)."""
+    missing = firmware.missing_tools()
+    if missing:
+        return "missing Debian packages: " + " ".join(missing)
+    return None
+
+
+def newest_input(root=firmware.ROOT):
+    newest = 0.0
+    for name in IMAGE_INPUTS:
+        p = root / name
+        files = [p] if p.is_file() else (p.rglob("*") if p.is_dir() else [])
+        for f in files:
+            if f.suffix in (".py", "") and f.is_file() and "__pycache__" not in f.parts:
+                newest = max(newest, f.stat().st_mtime)
+    return newest
+
+
+def ensure_image(heap=firmware.QEMU_HEAP_BYTES, log=None):
+    """The QEMU image, rebuilt (incrementally) when a source is newer than it."""
+    elf = firmware.qemu_elf(heap)
+    if elf.exists() and elf.stat().st_mtime >= newest_input():
+        return elf
+    with firmware.build_lock():  # another worker may be building it right now
+        if elf.exists() and elf.stat().st_mtime >= newest_input():
+            return elf
+    elf, _ = firmware.build_qemu(heap, log=log or (lambda msg: None))
+    return elf
+
+
+def run_script(code, elf=None, timeout=600, icount_shift=None):
+    """Boot the image, run ``code`` in the raw REPL; returns (output, traceback)."""
+    elf = firmware.qemu_elf() if elf is None else elf
+    with Qemu(elf, icount_shift) as q:
+        q.enter_raw()
+        return q.run(code, timeout=timeout)
+
+
+# Runs inside MicroPython (target and unix port): imports one test module, runs its
+# test_* functions, prints one marked JSON line per test with the traceback of a failure.
+HARNESS = """
+import sys, io, json, time, gc
+for _p in %(paths)r:
+    sys.path.insert(0, _p)
+_names = %(names)r
+_mod = __import__(%(module)r)
+if _names is None:
+    _names = sorted(n for n in dir(_mod) if n.startswith('test_'))
+for _n in _names:
+    _f = getattr(_mod, _n, None)
+    _res = {'name': _n, 'ok': False, 'tb': ''}
+    if _f is None:
+        _res['tb'] = 'no such test in module'
+    else:
+        gc.collect()
+        _t0 = time.ticks_us()
+        try:
+            _f()
+            _res['ok'] = True
+        except Exception as _e:
+            _buf = io.StringIO()
+            sys.print_exception(_e, _buf)
+            _res['tb'] = _buf.getvalue()
+        _res['us'] = time.ticks_diff(time.ticks_us(), _t0)
+        gc.collect()
+        _res['free'] = gc.mem_free()
+    print(%(mark)r + json.dumps(_res))
+"""
+
+
+def harness(module, names=None, paths=()):
+    return HARNESS % {"paths": list(paths), "names": list(names) if names else None,
+                      "module": module, "mark": RESULT_MARK}
+
+
+def parse_results(out):
+    """Marked JSON lines → ({name: result}, other output lines joined)."""
+    results = {}
+    other = []
+    for line in out.splitlines():
+        line = line.rstrip("\r")
+        if line.startswith(RESULT_MARK):
+            r = json.loads(line[len(RESULT_MARK):])
+            results[r["name"]] = r
+        else:
+            other.append(line)
+    return results, "\n".join(other)
+
+
+def run_test_module(path, names=None, elf=None, timeout=900):
+    """Run the test functions of a frozen tests/mpy module on the QEMU image.
+
+    Returns (results, other output, traceback): a module that fails to import yields no
+    results and its traceback."""
+    out, err = run_script(harness(Path(path).stem, names), elf=elf, timeout=timeout)
+    results, other = parse_results(out)
+    return results, other, err
+
+
+def main(argv=None):
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m tools.target",
+                                 description=__doc__.splitlines()[0])
+    ap.add_argument("module", nargs="?", help="a tests/mpy module (frozen into the image)")
+    ap.add_argument("-k", dest="names", action="append", help="run only this test")
+    ap.add_argument("--exec", dest="code", help="run this code instead")
+    ap.add_argument("--elf", help="image (default: the `make firmware` QEMU image)")
+    ap.add_argument("--timeout", type=float, default=900)
+    args = ap.parse_args(argv)
+    try:
+        if args.code is not None:
+            out, err = run_script(args.code, elf=args.elf, timeout=args.timeout)
+            sys.stdout.write(out)
+            sys.stderr.write(err)
+            return 1 if err else 0
+        if not args.module:
+            ap.error("give a test module or --exec CODE")
+        results, out, err = run_test_module(args.module, args.names, elf=args.elf,
+                                            timeout=args.timeout)
+    except TargetError as e:
+        print("error:", e, file=sys.stderr)
+        return 2
+    if out.strip():
+        print(out)
+    failed = 0
+    for name, r in results.items():
+        print("%-50s %s  (%d us, %s B free)" % (name, "PASS" if r["ok"] else "FAIL",
+                                                r.get("us", 0), r.get("free")))
+        if not r["ok"]:
+            failed += 1
+            print(r["tb"])
+    if err.strip():
+        print(err)
+    if not results:
+        print("error: no test ran (import failure?)")
+        return 1
+    print("%d passed, %d failed" % (len(results) - failed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""`make target-bench`: the flight budget on the QEMU Cortex-M7 image → out/target.json.
+
+The FlightApp runs with the flight code frozen in the image, on the simulated board and
+the pass world of hal/sim running on the target too (the simplest closed loop: no bridge;
+the world's cost is measured and excluded, below).  QEMU runs with ``-icount shift=0``:
+virtual time advances exactly 1 ns per guest instruction, so ``time.ticks_us`` on the
+target counts thousands of guest instructions, deterministic and independent of the host.
+
+The scheduler's clock is a ``VirtualClock`` charging each task's measured cost to virtual
+time scaled to the payload computer's speed: at 100 M instructions/s one ticks_us µs
+(1000 instructions) lasts 10 µs (``cpu_scale`` 10), at 50 M it lasts 20 µs.  A task that
+runs long therefore makes the later releases late exactly as on the board, and the
+scheduler counts the APT's deadline misses.  No icount shift gives 100 M or 50 M
+(shift n is 1000/2**n M instructions/s), hence the scaling.
+
+Flight code only: the simulated devices' physics inside flight calls (camera rendering,
+mirror and sensor models) is bracketed by ``World.physics_begin/end`` and subtracted
+(``World.flight_cpu_us``); its total is reported apart (``sim_devices_instr``).  The
+scheduler's idle-time ``gc.collect()`` is timed and charged to virtual time too (on the
+board it delays whatever is released meanwhile).
+
+Phases, one QEMU boot: boot → STANDBY → SESSION with the beacon in view, until the APT
+tracks and the comparator locks (≤ 30 s simulated); then 10 s at 100 M instructions/s,
+10 s at 50 M, and 10 s at 100 M with line-rate garbage (115200 Bd, 8N1: 115 bytes per
+10 ms) injected into the TC link (the security issue's flood case).  Heap: live after boot
+and in TRACK (``gc.mem_alloc()`` after a collection, minus the world/board baseline and
+the camera model's cached noise tables), peak of the samples, largest free block.
+
+    python -m tools.target_bench [--out out/target.json]
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from tools import firmware, target
+
+ROOT = firmware.ROOT
+MEASURE_S = 10
+LINE_BYTES_PER_10MS = 115  # 115200 Bd, 10 bits a byte
+TASKS = ("apt", "tc", "hk", "health", "framer", "comparator", "sipm_bias", "adcs_feedback")
+
+# Runs on the target (compiled there from this text; the flight code itself is frozen).
+SCRIPT = r"""
+import gc, json, sys, time, micropython
+from time import ticks_us, ticks_diff
+from hal.clock import VirtualClock
+from hal.sim.board import make_board
+from hal.sim.world import make_world
+import flight.scheduler as _sched
+
+R = {'phase': 'start', 'errors': []}
+
+
+def out(k, v):
+    R[k] = v
+
+
+def live():
+    gc.collect()
+    return gc.mem_alloc()
+
+
+def largest_free():
+    # Largest block the heap can still give: bisect on a bytearray allocation.
+    gc.collect()
+    lo, hi = 0, gc.mem_free()
+    while hi - lo > 64:
+        mid = (lo + hi) // 2
+        try:
+            b = bytearray(mid)
+            b = None
+            lo = mid
+        except MemoryError:
+            hi = mid
+    return lo
+
+
+class TimedGc:
+    # The scheduler's idle collections, timed and charged to virtual time.
+    def __init__(self):
+        self.max_us = 0
+        self.runs = 0
+        self.clock = None
+
+    def collect(self):
+        t0 = ticks_us()
+        gc.collect()
+        d = ticks_diff(ticks_us(), t0)
+        self.runs += 1
+        if d > self.max_us:
+            self.max_us = d
+        if self.clock is not None:
+            self.clock.advance(int(d * self.clock.cpu_scale))
+
+    def __getattr__(self, name):
+        return getattr(gc, name)
+
+
+tgc = TimedGc()
+_sched.gc = tgc
+
+world = make_world('nominal', seed=1, pass_start_s=-150.0, session_start_s=1.0)
+rec = getattr(world, 'rec', None)
+if rec is not None:
+    rec.enabled = False  # truth records grow the heap; not flight memory
+world.cpu_us = ticks_us
+clock = VirtualClock(charge_cpu=True, cpu_scale=10.0)
+tgc.clock = clock
+board = make_board(clock=clock, world=world)
+cam = world.cam_model
+
+
+def table_bytes():
+    n = 0
+    for t in getattr(cam, '_tables', {}).values():
+        n += 2 * len(t)
+    return n
+
+
+base = live()
+tb0 = table_bytes()
+out('heap_base_world_bytes', base)
+
+
+def flight_live():
+    return live() - base - (table_bytes() - tb0)
+
+
+from flight.app import FlightApp
+from flight.keys import Keyring
+out('heap_code_bytes', flight_live())
+app = FlightApp(board, keyring=Keyring())
+world.install(app)
+app.boot(reset_cause='POWER_ON')
+app.run_for(500000)
+board.link.take()
+out('heap_live_boot_bytes', flight_live())
+app.modes.request('STANDBY')
+app.run_for(500000)
+app.modes.request('SESSION')
+apt = app.payload['apt']
+comp = app.payload['comparator']
+R['phase'] = 'warm'
+t0 = clock.elapsed_us
+while not (apt.state == 3 and comp.state == 4):
+    app.run_for(100000)
+    board.link.take()
+    if clock.elapsed_us - t0 > 30000000:
+        break
+out('warm_s', (clock.elapsed_us - t0) / 1e6)
+out('apt_state_warm', apt.state)
+out('comparator_state_warm', comp.state)
+out('heap_live_track_bytes', flight_live())
+
+
+def measure(name, scale, flood):
+    clock.cpu_scale = scale
+    for t in app.sched.tasks:
+        t.reset_stats()
+    p0 = world.physics_us
+    e0 = clock.elapsed_us
+    g0 = tgc.runs
+    samples = []
+    seed = 12345
+    buf = bytearray(%(flood_bytes)d)
+    for k in range(%(measure_s)d * 100):
+        if flood:
+            for i in range(len(buf)):
+                seed = (seed * 1103515245 + 12345) & 0x3FFFFFFF
+                buf[i] = seed >> 22
+            board.link.inject(buf)
+        app.run_for(10000)
+        if k %% 100 == 99:
+            board.link.take()
+            samples.append(gc.mem_alloc() - base - (table_bytes() - tb0))
+    elapsed = clock.elapsed_us - e0
+    stats = {}
+    for t in app.sched.tasks:
+        stats[t.name] = [t.runs, t.cpu_us, t.max_cpu_us, t.deadline_misses, t.skipped]
+    R[name] = {'stats': stats, 'elapsed_us': elapsed, 'scale': scale,
+               'physics_us': (world.physics_us - p0) & 0x3FFFFFFF, 'gc_runs': tgc.runs - g0,
+               'alloc_samples': samples, 'apt_state': apt.state, 'comp_state': comp.state}
+
+
+for name, scale, flood in (('nominal_100', 10.0, False), ('nominal_50', 20.0, False),
+                           ('flood_100', 10.0, True)):
+    R['phase'] = name
+    measure(name, scale, flood)
+    board.link.take()
+    R[name]['live_after'] = flight_live()
+
+R['phase'] = 'gc'
+gcs = []
+for _ in range(5):
+    t0 = ticks_us()
+    gc.collect()
+    gcs.append(ticks_diff(ticks_us(), t0))
+out('gc_collect_us_track', gcs)
+out('gc_idle_max_us', tgc.max_us)
+out('heap_largest_free_bytes', largest_free())
+out('heap_size_bytes', gc.mem_free() + gc.mem_alloc())
+R['phase'] = 'done'
+"""
+
+WRAPPER = r"""
+try:
+%(body)s
+except Exception as _e:
+    import io
+    _b = io.StringIO()
+    sys.print_exception(_e, _b)
+    R['errors'].append(_b.getvalue())
+print('RESULT' + json.dumps(R))
+"""
+
+
+def script(measure_s=MEASURE_S):
+    body = SCRIPT % {"flood_bytes": LINE_BYTES_PER_10MS, "measure_s": measure_s}
+    # The script's own top-level statements inside one try: a MemoryError or failure
+    # still reports what was measured up to it.
+    header, _, rest = body.partition("R = {'phase': 'start', 'errors': []}\n")
+    indented = "\n".join(("    " + ln) if ln.strip() else "" for ln in rest.splitlines())
+    return header + "R = {'phase': 'start', 'errors': []}\n" + WRAPPER % {"body": indented}
+
+
+def parse_result(output):
+    lines = [ln for ln in output.splitlines() if ln.startswith("RESULT")]
+    if not lines:
+        raise target.TargetError("no RESULT line from the target bench:\n" + output[-3000:])
+    return json.loads(lines[-1][len("RESULT"):])
+
+
+def _instr(us):
+    return int(us * 1000)  # icount shift 0: 1 ns per instruction, 1 µs = 1000 instructions
+
+
+def figures(r):
+    """The raw target result → out/target.json figures (issue 11 keys first)."""
+    f = {"heap_size_bytes": r.get("heap_size_bytes"),
+         "heap_live_boot_bytes": r.get("heap_live_boot_bytes"),
+         "heap_live_track_bytes": r.get("heap_live_track_bytes"),
+         "heap_largest_free_bytes": r.get("heap_largest_free_bytes"),
+         "heap_code_bytes": r.get("heap_code_bytes"),
+         "heap_base_world_bytes": r.get("heap_base_world_bytes"),
+         "apt_state_reached": r.get("apt_state_warm"),
+         "tracking": r.get("apt_state_warm") == 3,
+         "warm_up_s": r.get("warm_s"),
+         "phase_reached": r.get("phase"),
+         "errors": r.get("errors", []),
+         "time_base": "qemu -icount shift=0 (1 instruction = 1 ns); task cost x cpu_scale "
+                      "charged to virtual time (10 at 100 M instr/s, 20 at 50 M)"}
+    gc_us = list(r.get("gc_collect_us_track", []))
+    if r.get("gc_idle_max_us"):
+        gc_us.append(r["gc_idle_max_us"])
+    if gc_us:
+        f["gc_collect_instr_max"] = _instr(max(gc_us))
+    for key, name in (("nominal_100", "100mips"), ("nominal_50", "50mips"),
+                      ("flood_100", "flood_100mips")):
+        m = r.get(key)
+        if not m:
+            continue
+        stats = m["stats"]
+        f["apt_deadline_misses_" + name] = stats.get("apt", [0, 0, 0, 0])[3]
+        cpu = sum(s[1] for s in stats.values())
+        mips = 1e8 if "100" in name else 5e7
+        f["flight_cpu_load_" + name] = round(_instr(cpu) / mips / (m["elapsed_us"] / 1e6), 4)
+        f["deadline_misses_" + name] = {k: s[3] for k, s in stats.items()}
+        f["sim_devices_instr_" + name] = _instr(m["physics_us"])
+        f["gc_idle_runs_" + name] = m["gc_runs"]
+        if m.get("alloc_samples"):
+            f["heap_peak_bytes_" + name] = max(m["alloc_samples"])
+        if key == "nominal_100":
+            f["task_instr_max"] = {k: _instr(s[2]) for k, s in stats.items()}
+            f["task_instr_mean"] = {k: _instr(s[1] / s[0]) if s[0] else 0
+                                    for k, s in stats.items()}
+            f["task_runs"] = {k: s[0] for k, s in stats.items()}
+            f["apt_state_end"] = m["apt_state"]
+    peaks = [v for k, v in f.items() if k.startswith("heap_peak_bytes_")]
+    if peaks:
+        f["heap_peak_bytes"] = max(peaks)
+    return f
+
+
+def run(elf=None, timeout=3600, log=print, measure_s=MEASURE_S):
+    elf = target.ensure_image() if elf is None else elf
+    t0 = time.monotonic()
+    out, err = target.run_script(script(measure_s), elf=elf, timeout=timeout, icount_shift=0)
+    if err.strip():
+        raise target.TargetError("target bench failed:\n" + err)
+    r = parse_result(out)
+    f = figures(r)
+    f["bench_wall_s"] = round(time.monotonic() - t0, 1)
+    log("target bench: %.0f s wall" % f["bench_wall_s"])
+    return f
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m tools.target_bench",
+                                 description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(ROOT / "out" / "target.json"))
+    ap.add_argument("--elf")
+    ap.add_argument("--measure-s", type=int, default=MEASURE_S,
+                    help="simulated seconds per measured phase (default %(default)s)")
+    args = ap.parse_args(argv)
+    try:
+        f = run(elf=args.elf, measure_s=args.measure_s)
+    except (target.TargetError, firmware.FirmwareError) as e:
+        print("error:", e, file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(f, indent=2, sort_keys=True) + "\n")
+    for k in sorted(f):
+        print("%-40s %s" % (k, json.dumps(f[k])))
+    return 0 if not f["errors"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -82,9 +82,11 @@ deploy: mpy
 deploy-dry: mpy
 	$(PY) -m tools.deploy --port $(or $(PORT),/dev/ttyACM0) --dry-run
 
+# TARGET=qemu: against the firmware (QEMU Cortex-M7 image, its UART on a pty).
 hil: setup
-	@test -n "$(PORT)" || echo "note: no PORT given: the HIL suite runs against the simulated payload on a pty"
-	$(PY) -m pytest tests/hil $(if $(PORT),--port $(PORT) --baud $(BAUD),)
+	@test -n "$(PORT)$(TARGET)" || echo "note: no PORT given: the HIL suite runs against the simulated payload on a pty"
+	$(if $(TARGET),$(PY) -m tools.firmware --only qemu,)
+	$(PY) -m pytest tests/hil $(if $(PORT),--port $(PORT) --baud $(BAUD),) $(if $(TARGET),--target $(TARGET),)
 
 typecheck: setup
 	$(PY) tools/typecheck.py
@@ -112,6 +114,11 @@ setup-target:
 
 firmware: setup setup-target
 	$(PY) -m tools.firmware
+
+# The flight budget on the QEMU image (guest instructions under -icount) -> out/target.json.
+target-bench: setup setup-target
+	$(PY) -m tools.firmware --only qemu
+	$(PY) -m tools.target_bench --out out/target.json
 
 # tests/mpy on the QEMU Cortex-M7 image only (the [m7] items of `make test`).
 target-test: setup setup-target

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 # Benchmark modules, each with run() -> [(key, value, unit, (op, limit) or None)].
-MODULES = ["bench.scheduler", "bench.tc", "bench.ground", "bench.flight_mpy", "bench.sim_cpython"]
+MODULES = ["bench.scheduler", "bench.tc", "bench.ground", "bench.flight_mpy", "bench.sim_cpython",
+           "bench.target"]
 
 
 def _holds(value, limit):

@@ -29,6 +29,9 @@ def pytest_addoption(parser):
     g.addoption("--baud", type=int, default=115200, help="baud rate of --port")
     g.addoption("--key-file", default=None, help="TC key file of the real payload "
                 "(default $VECTOR_TC_KEY_FILE)")
+    g.addoption("--target", default=None, choices=("qemu",),
+                help="run against the firmware: the QEMU Cortex-M7 image's UART on a pty "
+                "(tools/target_hil.py; default $VECTOR_HIL_TARGET)")
     g.addoption("--dev-key", action="store_true", default=False,
                 help="allow the public development key on the real payload (bench board)")
 
@@ -67,9 +70,23 @@ def hil(tmp_path_factory, request):
         yield h
         h.close()
         return
+    d = tmp_path_factory.mktemp("hil")
+    if (_opt(request.config, "--target") or os.environ.get("VECTOR_HIL_TARGET")) == "qemu":
+        from tools.target_hil import QemuBench
+
+        qbench = QemuBench(scenario="nominal")
+        store = state.CounterStore(str(d / "counters.json"))
+        h = Hil(qbench.port, state.load_key(None), store, real=False, speed=1.0,
+                scenario=True, bench=qbench)
+        try:
+            h.wait_ready()
+            yield h
+        finally:
+            h.close()
+            qbench.close()
+        return
     from tests.hil.simbench import SimBench
 
-    d = tmp_path_factory.mktemp("hil")
     scenario = "nominal" if WORLD.exists() else None
     bench = SimBench(d / "payload-state", speed=1.0, scenario=scenario)
     store = state.CounterStore(str(d / "counters.json"))

@@ -1,0 +1,43 @@
+"""Flight budget on the QEMU Cortex-M7 firmware image (issue 11): `make target-bench`'s
+figures, included in `make bench` when the Arm toolchain and QEMU are present.
+
+The figures and how they are measured: tools/target_bench.py.  Without the toolchain this
+module reports nothing (and says so): the target figures need `make setup-target`.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from tools import target, target_bench
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Issue 11's budgets (at 100 M instructions/s).
+LIMITS = {
+    "apt_deadline_misses_100mips": ("<=", 0),
+    "apt_deadline_misses_flood_100mips": ("<=", 0),
+    "flight_cpu_load_100mips": ("<=", 0.30),
+    "heap_live_track_bytes": ("<=", 64 * 1024),
+}
+
+
+def run():
+    reason = target.unavailable_reason()
+    if reason:
+        print("bench.target: skipped, %s (make setup-target)" % reason, file=sys.stderr)
+        return []
+    f = target_bench.run(log=lambda m: print(m, file=sys.stderr))
+    out = ROOT / "out" / "target.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(f, indent=2, sort_keys=True) + "\n")
+    rows = []
+    for key in ("apt_deadline_misses_100mips", "apt_deadline_misses_50mips",
+                "apt_deadline_misses_flood_100mips", "flight_cpu_load_100mips",
+                "gc_collect_instr_max", "heap_live_boot_bytes", "heap_live_track_bytes",
+                "heap_largest_free_bytes", "heap_size_bytes"):
+        if isinstance(f.get(key), (int, float)):
+            rows.append(("target_" + key, f[key], "", LIMITS.get(key)))
+    for task, v in sorted(f.get("task_instr_max", {}).items()):
+        rows.append(("target_task_instr_max_" + task, v, "instr", ("<=", 500000)))
+    return rows

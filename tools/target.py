@@ -153,7 +153,7 @@ def newest_input(root=firmware.ROOT):
         p = root / name
         files = [p] if p.is_file() else (p.rglob("*") if p.is_dir() else [])
         for f in files:
-            if f.suffix in (".py", "") and f.is_file() and "__pycache__" not in f.parts:
+            if (f.suffix == ".py" or f.name == "MPY_MODULES") and "__pycache__" not in f.parts:
                 newest = max(newest, f.stat().st_mtime)
     return newest
 

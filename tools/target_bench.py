@@ -60,6 +60,9 @@ def out(k, v):
     R[k] = v
 
 
+out('heap_size_bytes', gc.mem_free() + gc.mem_alloc())
+
+
 def live():
     gc.collect()
     return gc.mem_alloc()

@@ -283,3 +283,13 @@ def test_known_failures_list_parses_and_names_existing_tests(tmp_path):
         func, _, interp = rest.partition("[")
         assert interp.rstrip("]") in conftest.INTERPRETERS, key
         assert "def %s(" % func in (ROOT / "tests" / "mpy" / (mod + ".py")).read_text(), key
+
+
+def test_m7_items_skip_without_the_toolchain_but_fail_in_ci(monkeypatch, tmp_path):
+    monkeypatch.setattr(target, "unavailable_reason", lambda: "missing Debian packages: x")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="missing Debian packages: x"):
+        conftest._run_m7(tmp_path / "test_x_mpy.py")
+    monkeypatch.setenv("CI", "true")
+    res, out, err = conftest._run_m7(tmp_path / "test_x_mpy.py")
+    assert res == {} and "unavailable in CI" in err and "missing Debian packages" in err

@@ -138,7 +138,17 @@ from flight.app import FlightApp
 from flight.keys import Keyring
 out('heap_code_bytes', flight_live())
 app = FlightApp(board, keyring=Keyring())
-if hasattr(world, 'install'):  # older hal/sim: the ADCS bridge lived in the world
+if hasattr(world, 'adcs_feedback'):
+    # The OBC's relay of the pointing feedback to the platform ADCS (as python -m flight
+    # does): not flight code, so bracketed as physics and excluded.
+    def _relay(b):
+        t = world.physics_begin()
+        world.adcs_feedback(bool(b.get('valid')), b['err_x_urad'] * 1e-6,
+                            b['err_y_urad'] * 1e-6, bool(b.get('offload')),
+                            b['fsm_x_urad'] * 1e-6, b['fsm_y_urad'] * 1e-6)
+        world.physics_end(t)
+    app.adcs_hook = _relay
+elif hasattr(world, 'install'):  # older hal/sim: the ADCS bridge lived in the world
     world.install(app)
 app.boot(reset_cause='POWER_ON')
 app.run_for(500000)

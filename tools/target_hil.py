@@ -7,8 +7,8 @@ QEMU boots the image (no -icount: the target's ticks follow the host's real time
 HIL suite expects of a payload at speed 1); the raw REPL receives a launcher that builds
 the simulated board around the pass world (hal/sim, frozen) with the UART as the TC/TM
 link (``hal.real.uart_link.UartLink`` on the REPL's stdio, Ctrl-C disabled so TC octets
-are data) and runs the FlightApp like ``python -m flight --board sim`` does, REBOOT and
-watchdog expiry included.  Restarting the bench reboots QEMU: the board's storage is RAM
+are data) and runs the FlightApp like ``python -m flight --board sim`` does, REBOOT,
+watchdog expiry and the ADCS feedback relay included.  Restarting the bench reboots QEMU: the board's storage is RAM
 there, so it does not survive a restart (a real board keeps its flash).
 
     python -m tools.target_hil          # print the ground port, run until Ctrl-C
@@ -75,7 +75,12 @@ keyring = Keyring()
 cause = None
 while True:
     app = FlightApp(board, keyring=keyring)
-    if world is not None and hasattr(world, 'install'):
+    if world is not None and hasattr(world, 'adcs_feedback'):
+        # the OBC's relay of the pointing feedback to the platform ADCS (python -m flight)
+        app.adcs_hook = lambda b: world.adcs_feedback(
+            bool(b.get('valid')), b['err_x_urad'] * 1e-6, b['err_y_urad'] * 1e-6,
+            bool(b.get('offload')), b['fsm_x_urad'] * 1e-6, b['fsm_y_urad'] * 1e-6)
+    elif world is not None and hasattr(world, 'install'):
         world.install(app)
     app.boot(reset_cause=cause)
     sched = app.sched

@@ -167,6 +167,11 @@ def test_camera_frames_reuse_tables_and_leave_little_garbage():
     c.set_beacon(False)
     dark = _garbage_per_read(c, buf)
     assert c.tables_built == built
+    # A boxed float and a pointer slot take one machine word each: the bounds, set on the
+    # 32-bit ports (the payload computer, the VM), double on a 64-bit port (unix).
+    import sys
+
+    words = 2 if sys.maxsize > (1 << 32) else 1
     # one rebuilt table alone would be 2 * (4096 + 1280) octets
-    assert dark < 2048, dark
-    assert with_spot < 16384, with_spot
+    assert dark < 2048 * words, dark
+    assert with_spot < 16384 * words, with_spot

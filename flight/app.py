@@ -11,45 +11,72 @@ health     100 ms    yes       limits/FDIR, session sequencing, time-tagged comm
 hk         1000 ms   no        housekeeping packet; event log to flash
 =========  ========  ========  =====================================================
 
-Payload modules (APT, SiPM bias, comparator, framer: the control issue) are added with
-``add_module``; a module may have ``tasks()`` (Tasks to schedule), ``hk(d)`` (fill
-housekeeping), ``handlers`` (command name → fn(args) -> (ok, reason, result)),
-``busy(cmd, args)`` (-> text or None), ``define_params(params)``, and the mode hooks of
-:mod:`flight.modes`.
+Every command, event, parameter and housekeeping field is declared by the module that
+owns it (flight/components.py lists them); the app builds its tables from those
+declarations, registers the command owners with the dispatcher and checks the binding
+at construction (``Dispatcher.verify``).  Payload modules are added by flight.payload
+with ``add_module``: a module may have ``tasks()``, ``hk(values, i)``, the ``cmd_*``
+handlers of its dictionary entries, ``check_command(cmd, args)`` and the mode hooks of
+:mod:`flight.modes`; it sees the rest only through its flight.context.Context.
 """
 
-import gc
-
-from flight import cbor, cmddict, events
-from flight.cmddict import SAFE, SESSION, STANDBY
+from flight import cbor, components
+from flight.cmddict import SAFE, Dispatcher
 from flight.cobs import Deframer
-from hal.compat import ticks_diff
-from flight.events import EventLog
+from hal.compat import const, ticks_diff
+from flight.context import Context
+from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event, EventLog, table
 from flight.keys import Keyring
-from flight.modes import ModeManager
-from flight.params import Params
+from flight.modes import EV_LIMIT_VIOLATION, ModeManager
+from flight.params import (EV_PARAM_INVALID, EV_PARAMS_CORRUPT, EV_PARAMS_DEFAULTS,
+                           EV_REPLAY_STATE_CORRUPT, EV_STORAGE_ERROR, ParamDef, Params)
 from flight.scheduler import Scheduler, Task
 from flight.slotstore import SlotStore
-from flight.tc import ReplayGuard, TcPipeline
+from flight.tc import EV_DEV_KEY_IN_USE, ReplayGuard, TcPipeline
+from flight.telemetry import HkField, HkPacker
 from flight.timetag import TimeTagQueue
-from flight.tm import APID_ADCS, APID_EVENT, APID_HK, TmSender
+from flight.tm import APID_ADCS, APID_EVENT, APID_HK, APID_HK_DIAG, TmSender
 
-VERSION = "0.1.0"
-RESET_CAUSES = ("POWER_ON", "WATCHDOG", "SOFT", "HARD", "OTHER")
+VERSION = "0.2.0"
+RESET_CAUSES = ("POWER_ON", "WATCHDOG", "SOFT", "HARD", "OTHER")  # hal.interfaces RESET_*
 
+EV_BOOT = const(0x01)
+EV_REBOOT_REQUESTED = const(0x02)
+EV_TIME_SET = const(0x03)
 
-def define_core_params(p):
-    p.define("temp_max_c", "float", 60.0, -40.0, 125.0, "degC",
-             "payload temperature above which autonomy goes to SAFE")
-    p.define("temp_min_c", "float", -20.0, -60.0, 40.0, "degC",
-             "payload temperature below which autonomy goes to SAFE")
-    p.define("current_max_ma", "int", 1500, 10, 5000, "mA",
-             "load-switch current above which autonomy goes to SAFE")
-    p.define("limit_persist", "int", 3, 1, 50, "checks",
-             "consecutive out-of-limit checks (100 ms each) before SAFE")
-    p.define("timetag_capacity", "int", 16, 1, 64, "", "time-tagged command queue length")
-    p.define("tm_events_per_tick", "int", 4, 1, 32, "",
-             "event packets sent per tc tick (20 ms)")
+EVENTS = (
+    Event(EV_BOOT, "BOOT", SEV_INFO, "payload software started (reset cause, version)",
+          (("boot_count", "int"),)),
+    Event(EV_REBOOT_REQUESTED, "REBOOT_REQUESTED", SEV_WARN, "reboot requested by TC"),
+    Event(EV_TIME_SET, "TIME_SET", SEV_INFO, "onboard time set", (("time", "float"),)),
+)
+
+PARAMS = (
+    ParamDef("temp_max_c", "float", 60.0, -40.0, 125.0, "degC",
+             "payload temperature above which autonomy goes to SAFE"),
+    ParamDef("temp_min_c", "float", -20.0, -60.0, 40.0, "degC",
+             "payload temperature below which autonomy goes to SAFE"),
+    ParamDef("current_max_ma", "int", 1500, 10, 5000, "mA",
+             "load-switch current above which autonomy goes to SAFE"),
+    ParamDef("limit_persist", "int", 3, 1, 50, "checks",
+             "consecutive out-of-limit checks (100 ms each) before SAFE"),
+    ParamDef("tm_events_per_tick", "int", 4, 1, 32, "",
+             "event packets sent per tc tick (20 ms)"),
+    ParamDef("hk_diag_period_s", "int", 0, 0, 3600, "s",
+             "diagnostic housekeeping (APID 0x0A5) period; 0: only on HK_DIAG_REQUEST"),
+)
+
+HK = (
+    HkField("time", "u32", "s", description="onboard time (whole seconds)"),
+    HkField("uptime", "u32", "s", scale=0.01, description="time since boot"),
+    HkField("boot_count", "u16", description="boots since the boot record was created"),
+    HkField("reset_cause", "u8", enum=RESET_CAUSES, description="cause of the last reset"),
+    HkField("storage_errors", "u16", alarm=(0, 0), description="flash read/write failures"),
+    HkField("limit_violations", "u16", warn=(0, 0), description="limit-triggered SAFE entries"),
+    HkField("events_dropped", "u16", warn=(0, 0), description="events lost: event ring full"),
+    HkField("events_undeclared", "u8", alarm=(0, 0), description="emits of undeclared ids"),
+    HkField("hk_errors", "u8", alarm=(0, 0), description="hk() fill methods that raised"),
+)
 
 
 class FlightApp:
@@ -61,29 +88,39 @@ class FlightApp:
         self._t_last = self.clock.now_us()
         self._uptime_us = 0
         self.time_offset = 0.0
-        self.events = EventLog(self.now_s, storage=self.storage)
-        self.params = Params(self.storage)
-        define_core_params(self.params)
+        comps = components.modules()
+        self.events = EventLog(self.now_s, storage=self.storage,
+                               decl=table(components.declared("EVENTS")))
+        self.params = Params(self.storage, emit=self.emit, storage_error=self.storage_error)
+        for name, decl in components.declared("PARAMS"):
+            self.params.declare(decl, name)
         self.keyring = keyring if keyring is not None else Keyring()
         self.replay = ReplayGuard(self.storage)
-        self.tm = TmSender(board.link)
-        self.tc = TcPipeline(self)
+        self.tm = TmSender(board.link, emit=self.emit)
         self.modes = ModeManager(board.power, self.emit, self.now_s)
-        self.timetags = TimeTagQueue(16)
+        self.dispatch = Dispatcher()
+        self.tc = TcPipeline(self.dispatch, self.keyring, self.replay, self.tm,
+                             self._mode, self.emit, self.storage_error)
+        self.timetags = TimeTagQueue(self.params["timetag_capacity"], self.dispatch,
+                                     self.now_s, self.emit)
+        self.params.listeners.append(self._param_changed)
         self.sched = Scheduler(self.clock, watchdog=board.watchdog,
-                               on_event=self._sched_event, on_safe=self._critical_fault)
+                               on_event=self.emit, on_safe=self._critical_fault)
         self.deframer = Deframer(max_frame=1024)
+        self.tc.deframer = self.deframer
         self._rx = bytearray(256)
+        self.ctx = Context(self.params, self.emit, self.now_s, self.modes.request,
+                           self.send_adcs)
         self.modules = []
-        self.handlers = {}
         self.boot_count = 0
         self.reset_cause = "POWER_ON"
         self.reboot_requested = False
         self.adcs_hook = None  # the simulated OBC/ADCS listens here (hal/sim/world.py)
-        self.auth_failures = 0
         self.storage_errors = 0
         self.limit_violations = 0
         self._limit_count = 0
+        self._currents = [0] * 5
+        self._diag_due = 0.0
         self.watchdog_timeout_ms = watchdog_timeout_ms
         self._boot_store = SlotStore(self.storage, "boot") if self.storage is not None else None
         self.sched.add(Task("tc", tc_period_us, self._task_tc, budget_us=tc_period_us // 2,
@@ -92,15 +129,38 @@ class FlightApp:
                             budget_us=health_period_us // 4, critical=True))
         self.sched.add(Task("hk", hk_period_us, self._task_hk, offset_us=7000,
                             budget_us=hk_period_us // 10))
+        from flight.corecmds import CoreCommands  # imports this module: not at the top
+
+        self.owners = {"core": CoreCommands(self), "scheduler": self.sched, "tc": self.tc,
+                       "timetag": self.timetags, "params": self.params,
+                       "modes": self.modes, "tm": self.tm}
         self.payload = {}
         if install_payload:
             from flight import payload
 
             payload.install(self)
+        for name, obj in self.owners.items():
+            self.dispatch.register(name, obj)
+        self.dispatch.verify(absent=components.PAYLOAD)
+        self.hk_packer = self._packer(comps, "HK", "hk")
+        self.hk_diag_packer = self._packer(comps, "HK_DIAG", "hk_diag")
+
+    def _packer(self, comps, attr, method):
+        sections = []
+        for name, mod in comps:
+            fields = getattr(mod, attr, None)
+            if fields is None:
+                continue
+            obj = self if name == "core" else self.owners.get(name)  # core HK: the app's
+            sections.append((fields, getattr(obj, method, None) if obj is not None else None))
+        return HkPacker(sections)
 
     # ------------------------------------------------------------------ plumbing
-    def emit(self, sev, ev_id, text="", args=None):
-        return self.events.emit(sev, ev_id, text, args)
+    def emit(self, ev_id, args=None, detail=""):
+        return self.events.emit(ev_id, args, detail)
+
+    def _mode(self):
+        return self.modes.mode
 
     def uptime_s(self):
         now = self.clock.now_us()
@@ -112,37 +172,31 @@ class FlightApp:
         """Onboard time: uptime plus the offset set by SET_TIME."""
         return self.uptime_s() + self.time_offset
 
-    def add_module(self, m):
+    def add_module(self, name, m):
+        """A payload module (owner ``name`` of its commands, HK and events)."""
         self.modules.append(m)
         self.modes.add_module(m)
-        define = getattr(m, "define_params", None)
-        if define is not None:
-            define(self.params)
-        for name, fn in getattr(m, "handlers", {}).items():
-            self.handlers[name] = fn
+        self.owners[name] = m
+        self.payload[name] = m
         tasks = getattr(m, "tasks", None)
         if tasks is not None:
             for t in tasks():
                 self.sched.add(t)
 
-    def send_adcs(self, body):
+    def send_adcs(self, values):
         """Pointing feedback for the platform ADCS (APID 0x0A4, relayed by the OBC)."""
-        self.tm.send(APID_ADCS, body)
+        self.tm.send(APID_ADCS, values)
         hook = self.adcs_hook
         if hook is not None:
-            hook(body)
-
-    def note_auth_failure(self, detail):
-        self.auth_failures += 1
-        if self.auth_failures <= 10 or self.auth_failures % 100 == 0:
-            self.emit(events.SEV_WARN, events.EV_TC_REJECTED_AUTH, detail, [self.auth_failures])
+            hook(values)
 
     def storage_error(self, what, e):
         self.storage_errors += 1
-        self.emit(events.SEV_ERROR, events.EV_STORAGE_ERROR, "%s: %r" % (what, e))
+        self.emit(EV_STORAGE_ERROR, [self.storage_errors], "%s: %r" % (what, e))
 
-    def _sched_event(self, sev, ev_id, a, b):
-        self.emit(sev, ev_id, str(a), [b] if b is not None else None)
+    def _param_changed(self, name, value):
+        if name is None or name == "timetag_capacity":
+            self.timetags.set_capacity(self.params["timetag_capacity"])
 
     def _critical_fault(self, task):
         self.modes.enter_safe("critical task %s fault" % task.name)
@@ -164,7 +218,7 @@ class FlightApp:
         kid = rec.get("key_id")
         if isinstance(kid, int) and self.keyring.key(kid) is not None:
             self.keyring.active = kid
-        self._save_boot_record()
+        self.save_boot_record()
         wd = self.board.watchdog
         if reset_cause is None and wd is not None:
             try:
@@ -173,39 +227,34 @@ class FlightApp:
                 reset_cause = "OTHER"
         self.reset_cause = reset_cause or "POWER_ON"
         try:
-            how = self.params.load(emit=lambda text: self.emit(
-                events.SEV_WARN, events.EV_PARAM_INVALID, text))
+            how = self.params.load(emit=lambda text: self.emit(EV_PARAM_INVALID, None, text))
         except Exception as e:
             self.storage_error("params", e)
             self.params.load_defaults()
             how = "corrupt"
         if how == "corrupt":
-            self.emit(events.SEV_ERROR, events.EV_PARAMS_CORRUPT,
-                      "parameter store corrupt: defaults loaded")
+            self.emit(EV_PARAMS_CORRUPT, None, "parameter store corrupt: defaults loaded")
         elif how == "empty":
-            self.emit(events.SEV_INFO, events.EV_PARAMS_DEFAULTS, "no stored parameters")
-        self.timetags.capacity = self.params["timetag_capacity"]
+            self.emit(EV_PARAMS_DEFAULTS, None, "no stored parameters")
         try:
             self.replay.load()
         except Exception as e:
             self.storage_error("replay", e)
         if self.replay.corrupt:
-            self.emit(events.SEV_ERROR, events.EV_REPLAY_STATE_CORRUPT,
-                      "anti-replay state unreadable")
-        self.emit(events.SEV_INFO, events.EV_BOOT, "boot %d, reset cause %s, v%s" % (
-            self.boot_count, self.reset_cause, VERSION), [self.boot_count])
+            self.emit(EV_REPLAY_STATE_CORRUPT, None, "anti-replay state unreadable")
+        self.emit(EV_BOOT, [self.boot_count], "boot %d, reset cause %s, v%s" % (
+            self.boot_count, self.reset_cause, VERSION))
         if self.keyring.is_dev():
-            self.emit(events.SEV_WARN, events.EV_DEV_KEY_IN_USE,
-                      "DEVELOPMENT KEY loaded: not for flight")
+            self.emit(EV_DEV_KEY_IN_USE, None, "DEVELOPMENT KEY loaded: not for flight")
         self.modes.enter_safe("boot")
         if wd is not None:
             try:
                 wd.start(self.watchdog_timeout_ms)
             except Exception as e:
-                self.emit(events.SEV_ERROR, events.EV_STORAGE_ERROR, "watchdog: %r" % (e,))
+                self.sched.watchdog_fault(e)
         self.sched.start()
 
-    def _save_boot_record(self):
+    def save_boot_record(self):
         if self._boot_store is None:
             return
         try:
@@ -230,7 +279,7 @@ class FlightApp:
                 try:
                     n = link.read_into(self._rx)
                 except Exception as e:
-                    self.emit(events.SEV_WARN, events.EV_STORAGE_ERROR, "uart: %r" % (e,))
+                    self.tc.uart_error(e)
                     break
                 if not n:
                     break
@@ -248,26 +297,13 @@ class FlightApp:
             e = self.events.pop()
             if e is None:
                 return
-            self.tm.send(APID_EVENT, EventLog.to_map(e))
+            self.tm.send(APID_EVENT, self.events.to_map(e))
             n -= 1
 
     def _task_health(self):
         self.modes.tick()
         self._check_limits()
-        now = self.now_s()
-        while True:
-            e = self.timetags.pop_due(now)
-            if e is None:
-                break
-            t, cmd, args, tc = e
-            self.emit(events.SEV_INFO, events.EV_TIMETAG_EXECUTED, cmd.name, [t])
-            if self.modes.mode not in cmd.modes:
-                self.tc.completed_fail += 1
-                self.tc.report("complete", False, "WRONG_MODE", tc[0], tc[1],
-                               "%s not allowed in %s" % (cmd.name, self.modes.mode),
-                               {"name": cmd.name, "timetag": True})
-                continue
-            self.tc.complete(cmd, args, tc[0], tc[1], {"timetag": True})
+        self.timetags.run_due(self.tc, self.modes.mode)
 
     def _check_limits(self):
         board = self.board
@@ -288,9 +324,7 @@ class FlightApp:
                 except Exception:
                     pass
             if bad is None:
-                cur = getattr(self, "_currents", None)
-                if cur is None:
-                    cur = self._currents = [0] * 5
+                cur = self._currents
                 try:
                     power.currents(cur)
                     for sw in range(5):
@@ -304,52 +338,38 @@ class FlightApp:
         self._limit_count += 1
         if self._limit_count >= self.params["limit_persist"] and self.modes.mode != SAFE:
             self.limit_violations += 1
-            self.emit(events.SEV_ERROR, events.EV_LIMIT_VIOLATION, bad)
+            self.emit(EV_LIMIT_VIOLATION, None, bad)
             self.modes.enter_safe("limit: " + bad)
             self._limit_count = 0
 
     def _task_hk(self):
-        self.tm.send(APID_HK, self.housekeeping())
+        self.tm.send_raw(APID_HK, self.hk_packer.pack())
+        period = self.params["hk_diag_period_s"]
+        if period:
+            now = self.uptime_s()
+            if now >= self._diag_due:
+                self._diag_due = now + period
+                self.send_hk_diag()
         self.events.flush()
 
-    def housekeeping(self):
-        tc = self.tc
-        free = getattr(gc, "mem_free", None)
-        hk = {
-            "time": self.now_s(),
-            "uptime": self.uptime_s(),
-            "mode": self.modes.mode,
-            "boot_count": self.boot_count,
-            "reset_cause": self.reset_cause,
-            "heap_free": free() if free is not None else -1,
-            "tc_accepted": tc.accepted,
-            "tc_rejected": dict(tc.rejected),
-            "tc_last_seq": tc.last_seq,
-            "tc_completed_ok": tc.completed_ok,
-            "tc_completed_fail": tc.completed_fail,
-            "key_id": self.keyring.active,
-            "timetags_queued": len(self.timetags),
-            "events_dropped": self.events.dropped,
-            "tm_dropped": self.tm.dropped,
-            "deframer": [self.deframer.frames, self.deframer.oversize,
-                         self.deframer.decode_errors],
-            "safe_entries": self.modes.safe_entries,
-            "last_safe_cause": self.modes.last_safe_cause,
-            "limit_violations": self.limit_violations,
-            "storage_errors": self.storage_errors,
-            "sched": [[t.name, t.runs, t.overruns, t.late_starts, t.max_late_us,
-                       t.deadline_misses, t.cpu_us, t.faults, t.enabled]
-                      for t in self.sched.tasks],
-            "watchdog_withheld": self.sched.watchdog_withheld,
-        }
-        for m in self.modules:
-            fill = getattr(m, "hk", None)
-            if fill is not None:
-                try:
-                    fill(hk)
-                except Exception as e:
-                    hk["hk_error"] = repr(e)
-        return hk
+    def send_hk_diag(self):
+        """Send one diagnostic housekeeping packet (APID 0x0A5); its body octets."""
+        body = self.hk_diag_packer.pack()
+        self.tm.send_raw(APID_HK_DIAG, body)
+        return len(body)
+
+    def hk(self, values, i):
+        """The core's own housekeeping fields (:data:`HK`)."""
+        values[i] = int(self.now_s())
+        values[i + 1] = int(self.uptime_s() * 100)
+        values[i + 2] = self.boot_count
+        rc = self.reset_cause
+        values[i + 3] = RESET_CAUSES.index(rc) if rc in RESET_CAUSES else len(RESET_CAUSES) - 1
+        values[i + 4] = self.storage_errors
+        values[i + 5] = self.limit_violations
+        values[i + 6] = self.events.dropped
+        values[i + 7] = self.events.undeclared
+        values[i + 8] = self.hk_packer.errors
 
     # ------------------------------------------------------------------ snapshot
     def snapshot(self):
@@ -366,124 +386,3 @@ class FlightApp:
             "storage": self.storage.snapshot() if hasattr(self.storage, "snapshot") else None,
             "modules": [m.snapshot() for m in self.modules if hasattr(m, "snapshot")],
         }
-
-    # ------------------------------------------------------------------ commands
-    def validate_semantics(self, cmd, args):
-        """Checks beyond the dictionary's types and ranges (raise ValueError: BAD_ARG)."""
-        name = cmd.name
-        if name == "PARAM_SET":
-            self.params.validate(args["name"], args["value"])
-        elif name == "PARAM_GET":
-            if args["name"] not in self.params.defs:
-                raise ValueError("name: unknown parameter %r" % (args["name"],))
-        elif name == "KEY_ROTATE":
-            if self.keyring.key(args["key_id"]) is None:
-                raise ValueError("key_id: %d not in the onboard keyring" % args["key_id"])
-        elif name == "TIMETAG":
-            inner = cmddict.BY_OPCODE.get(args["opcode"])
-            if inner is None:
-                raise ValueError("opcode: %d unknown" % args["opcode"])
-            if inner.name in ("TIMETAG", "TIMETAG_CLEAR"):
-                raise ValueError("opcode: %s cannot be time-tagged" % inner.name)
-            args["args"] = inner.validate(args["args"])
-            try:
-                self.validate_semantics(inner, args["args"])
-            except cmddict.WrongMode:
-                pass  # the mode is checked when the command runs, not when it is queued
-            if args["time"] <= self.now_s():
-                raise ValueError("time: %.3f is not in the future" % args["time"])
-        elif name == "SET_MODE":
-            m = args["mode"]
-            if m == SESSION and self.modes.mode not in (STANDBY, SESSION):
-                raise cmddict.WrongMode("mode: SESSION only from STANDBY")
-
-    def busy(self, cmd, args):
-        if cmd.name == "TIMETAG" and self.timetags.full():
-            return "time-tag queue full (%d)" % self.timetags.capacity
-        for m in self.modules:
-            b = getattr(m, "busy", None)
-            if b is not None:
-                why = b(cmd, args)
-                if why:
-                    return why
-        return None
-
-    def execute(self, cmd, args, tc):
-        fn = getattr(self, cmd.handler, None)
-        if fn is not None:
-            return fn(args, tc)
-        h = self.handlers.get(cmd.name)
-        if h is not None:
-            return h(args)
-        return False, "UNAVAILABLE", "no module handles %s" % cmd.name
-
-    def cmd_ping(self, args, tc):
-        return True, None, {"uptime": self.uptime_s(), "version": VERSION}
-
-    def cmd_set_time(self, args, tc):
-        self.time_offset = args["time"] - self.uptime_s()
-        self.emit(events.SEV_INFO, events.EV_TIME_SET, "time set", [args["time"]])
-        return True, None, None
-
-    def cmd_set_mode(self, args, tc):
-        why = self.modes.request(args["mode"], "TC")
-        if why:
-            return False, "TRANSITION", why
-        return True, None, {"mode": self.modes.mode}
-
-    def cmd_session_start(self, args, tc):
-        return self.cmd_set_mode({"mode": SESSION}, tc)
-
-    def cmd_session_end(self, args, tc):
-        return self.cmd_set_mode({"mode": STANDBY}, tc)
-
-    def cmd_param_set(self, args, tc):
-        v = self.params.set(args["name"], args["value"])
-        return True, None, {"name": args["name"], "value": v}
-
-    def cmd_param_get(self, args, tc):
-        return True, None, {"name": args["name"], "value": self.params.get(args["name"])}
-
-    def cmd_param_save(self, args, tc):
-        try:
-            self.params.save()
-        except Exception as e:
-            self.storage_error("params save", e)
-            return False, "STORAGE", repr(e)
-        gen = self.params.store.generation if self.params.store is not None else 0
-        self.emit(events.SEV_INFO, events.EV_PARAMS_SAVED, "parameters saved", [gen])
-        return True, None, {"generation": gen}
-
-    def cmd_param_load_defaults(self, args, tc):
-        self.params.load_defaults()
-        return True, None, None
-
-    def cmd_event_log_dump(self, args, tc):
-        log = self.events.persistent_log()
-        sel = log[-args["max"]:] if log else []
-        sent = 0
-        for e in sel:
-            e["dump"] = True
-            if self.tm.send(APID_EVENT, e):
-                sent += 1
-        return True, None, {"entries": sent, "total": len(log)}
-
-    def cmd_reboot(self, args, tc):
-        self.reboot_requested = True
-        self.emit(events.SEV_WARN, events.EV_REBOOT_REQUESTED, "reboot by TC")
-        return True, None, None
-
-    def cmd_timetag(self, args, tc):
-        inner = cmddict.BY_OPCODE[args["opcode"]]
-        self.timetags.push(args["time"], inner, args["args"], tc)
-        return True, None, {"queued": len(self.timetags)}
-
-    def cmd_timetag_clear(self, args, tc):
-        return True, None, {"dropped": self.timetags.clear()}
-
-    def cmd_key_rotate(self, args, tc):
-        self.keyring.active = args["key_id"]
-        self._save_boot_record()
-        self.emit(events.SEV_WARN, events.EV_KEY_ROTATED, "active key id %d" % args["key_id"],
-                  [args["key_id"]])
-        return True, None, {"key_id": args["key_id"]}

@@ -1,31 +1,70 @@
-"""The command dictionary: the one table of telecommands (DESIGN §3.7).
+"""The command dictionary: the one table of telecommands (DESIGN §3.7), and its dispatcher.
 
-The ground tool and the exported JSON dictionary are generated from this table; nothing
-else lists commands.  Each command: opcode, name, arguments (name, type, unit, range,
-required, description), the modes it is allowed in, and a description.  The handler is
-the flight application's method ``cmd_<name in lower case>``.
+Every telecommand is one :class:`Command` entry of :data:`COMMANDS`: opcode, name, the
+**owner** (a component name: ``"core"``, ``"modes"``, ``"params"``, ``"timetag"``,
+``"apt"``, ``"bias"``, ``"comparator"``, ``"framer"``) and the **handler** (a method name
+on the owner's object), arguments (name, type, unit, range, required, description), the
+modes it is allowed in, a description and whether it is hazardous.  The ground tool and
+the exported dictionary are generated from this table; nothing else lists commands.
+
+One handler signature: ``def cmd_x(self, args, tc)`` returns a result map (or None);
+a completion failure raises :class:`CmdFailed` with a reason of
+:data:`COMPLETE_REASONS`.  Checks beyond the argument types and ranges live with the
+owner, in an optional ``check_command(self, cmd, args)`` raising :class:`BadArg`,
+:class:`WrongMode` or :class:`Busy`.
+
+Owners bind their handlers with :meth:`Dispatcher.register`; at boot
+:meth:`Dispatcher.verify` proves that every entry has its handler and every ``cmd_*``
+method of a registered owner has its entry (F Prime asserts the same on its opcode
+table: a mismatch is a build error, never a run-time surprise).
 
 Argument types: ``int``, ``float`` (ints accepted), ``bool``, ``str`` (min/max bound the
 length; ``choices`` the values), ``bytes`` (min/max bound the length), ``scalar``
 (int, float or bool: a parameter value), ``map`` (a nested argument map: TIMETAG).
 """
 
+# Payload modes (DESIGN §3.2): part of the command language (SET_MODE, allowed modes),
+# so they are declared here, once; flight.modes implements them.
 SAFE = "SAFE"
 STANDBY = "STANDBY"
 SESSION = "SESSION"
 MODES = (SAFE, STANDBY, SESSION)
 ALL_MODES = MODES
 
+# Verification reasons (APID 0x0A3).  Acceptance: why a TC was refused before it ran
+# (a refused TC changes no state).  Completion: why an accepted TC failed; the last
+# three are a time-tagged command's checks failing when it comes due.
+ACCEPT_REASONS = ("CRC", "LENGTH", "HEADER", "AUTH", "REPLAY", "DECODE", "UNKNOWN_OPCODE",
+                  "BAD_ARG", "WRONG_MODE", "BUSY")
+COMPLETE_REASONS = ("EXEC", "UNAVAILABLE", "TRANSITION", "STORAGE", "HAL", "WRONG_MODE",
+                    "BUSY", "BAD_ARG")
+
 
 class BadArg(ValueError):
-    reason = "BAD_ARG"
+    """An argument fails its type, range or the owner's semantic check: BAD_ARG."""
 
 
-class WrongMode(ValueError):
-    """A semantic check refusing a command in the current mode (e.g. SET_MODE SESSION
-    from SAFE): the acceptance report says WRONG_MODE, like a mode not in ``modes``."""
+class WrongMode(Exception):
+    """Not allowed in the current mode (by ``modes``, or by the owner's check, e.g.
+    SET_MODE SESSION from SAFE): WRONG_MODE."""
 
-    reason = "WRONG_MODE"
+
+class Busy(Exception):
+    """The owner cannot take the command now (queue full, calibration running): BUSY."""
+
+
+class CmdFailed(Exception):
+    """Raised by a handler: the command was accepted but failed (completion report)."""
+
+    def __init__(self, reason, detail=""):
+        if reason not in COMPLETE_REASONS:
+            raise ValueError("completion reason %r not declared" % (reason,))
+        super().__init__(reason, detail)
+        self.reason = reason
+        self.detail = detail
+
+
+_INF = float("inf")
 
 
 class Arg:
@@ -92,17 +131,17 @@ class Arg:
         return d
 
 
-_INF = float("inf")
-
-
 class Command:
-    def __init__(self, opcode, name, args, modes, description):
+    def __init__(self, opcode, name, owner, handler, args, modes, description,
+                 hazardous=False):
         self.opcode = opcode
         self.name = name
+        self.owner = owner
+        self.handler = handler
         self.args = args
         self.modes = modes
         self.description = description
-        self.handler = "cmd_" + name.lower()
+        self.hazardous = hazardous
 
     def validate(self, args):
         """Checked and completed argument map; BadArg names the first bad argument."""
@@ -124,78 +163,163 @@ class Command:
         return out
 
     def to_map(self):
-        return {"name": self.name, "opcode": self.opcode, "description": self.description,
-                "modes": list(self.modes), "args": [a.to_map() for a in self.args]}
+        return {"opcode": self.opcode, "name": self.name, "owner": self.owner,
+                "handler": self.handler, "description": self.description,
+                "modes": list(self.modes), "hazardous": self.hazardous,
+                "args": [a.to_map() for a in self.args]}
 
 
-def _c(opcode, name, args, modes, description):
-    return Command(opcode, name, args, modes, description)
+C = Command
+_TIME = (0.0, 4294967295.0)
+
+COMMANDS = (
+    # ---- core (flight/corecmds.py)
+    C(0x01, "PING", "core", "cmd_ping", (), ALL_MODES, "Liveness check: completes at once."),
+    C(0x02, "SET_TIME", "core", "cmd_set_time",
+      (Arg("time", "float", "s", _TIME[0], _TIME[1],
+           "onboard time to set (seconds since the mission epoch)"),),
+      ALL_MODES, "Set the onboard clock; time-tagged commands use it."),
+    C(0x20, "EVENT_LOG_DUMP", "core", "cmd_event_log_dump",
+      (Arg("max", "int", "", 1, 256, "newest entries to send", required=False, default=32),),
+      ALL_MODES, "Send the persistent event log as event TM packets."),
+    C(0x21, "HK_DIAG_REQUEST", "core", "cmd_hk_diag_request", (), ALL_MODES,
+      "Send one diagnostic housekeeping packet (APID 0x0A5: per-task scheduler stats...)."),
+    C(0x30, "REBOOT", "core", "cmd_reboot", (), (SAFE, STANDBY),
+      "Restart the payload software (after the report).", hazardous=True),
+    C(0x40, "KEY_ROTATE", "core", "cmd_key_rotate",
+      (Arg("key_id", "int", "", 1, 255, "key id to make active"),),
+      ALL_MODES, "Switch the active authentication key to another key of the onboard ring.",
+      hazardous=True),
+    # ---- modes (flight/modes.py)
+    C(0x03, "SET_MODE", "modes", "cmd_set_mode",
+      (Arg("mode", "str", "", 1, 8, "target mode", choices=MODES),),
+      ALL_MODES, "Change the payload mode (SAFE, STANDBY, SESSION) in the safe power order."),
+    C(0x50, "SESSION_START", "modes", "cmd_session_start", (), (STANDBY,),
+      "Start a communication session: bias ramp, camera, framer; downlink laser once APT "
+      "tracks.", hazardous=True),
+    C(0x51, "SESSION_END", "modes", "cmd_session_end", (), (SESSION,),
+      "End the session: reverse power order, to STANDBY."),
+    # ---- parameters (flight/params.py)
+    C(0x10, "PARAM_SET", "params", "cmd_param_set",
+      (Arg("name", "str", "", 1, 40, "parameter name"),
+       Arg("value", "scalar", "", None, None, "new value (type and range of the parameter)")),
+      ALL_MODES, "Set a parameter (in RAM; PARAM_SAVE persists it)."),
+    C(0x11, "PARAM_GET", "params", "cmd_param_get",
+      (Arg("name", "str", "", 1, 40, "parameter name"),),
+      ALL_MODES, "Read a parameter; the completion report carries its value."),
+    C(0x12, "PARAM_SAVE", "params", "cmd_param_save", (), ALL_MODES,
+      "Persist the current parameter set (two slots, generation counter, CRC)."),
+    C(0x13, "PARAM_LOAD_DEFAULTS", "params", "cmd_param_load_defaults", (), (SAFE, STANDBY),
+      "Restore every parameter to its default (in RAM)."),
+    # ---- time-tagged commands (flight/timetag.py)
+    C(0x31, "TIMETAG", "timetag", "cmd_timetag",
+      (Arg("time", "float", "s", _TIME[0], _TIME[1], "execution time (onboard)"),
+       Arg("opcode", "int", "", 1, 255, "opcode of the command to run"),
+       Arg("args", "map", "", None, None, "its arguments", required=False, default={})),
+      ALL_MODES, "Queue a command for time T (bounded queue: BUSY when full)."),
+    C(0x32, "TIMETAG_CLEAR", "timetag", "cmd_timetag_clear", (), ALL_MODES,
+      "Drop every queued time-tagged command."),
+    # ---- payload control (DESIGN §3.3-3.6)
+    C(0x52, "APT_SET_GAINS", "apt", "cmd_set_gains",
+      (Arg("kp", "float", "1", 0.0, 2.0, "proportional gain per frame"),
+       Arg("ki", "float", "1/s", 0.0, 200.0, "integral gain")),
+      ALL_MODES, "Set the fine-pointing PI gains (same as PARAM_SET of apt_kp / apt_ki)."),
+    C(0x53, "COMP_CALIBRATE", "comparator", "cmd_calibrate", (), (SESSION,),
+      "Re-calibrate the comparator level (noise sweep, then BER sweep with signal)."),
+    C(0x54, "FRAMER_SET_MODE", "framer", "cmd_set_mode",
+      (Arg("mode", "str", "", 1, 8, "framer mode", choices=("DATA", "PRBS", "LOOPBACK")),),
+      ALL_MODES, "Select framer data, PRBS test-pattern or loopback mode."),
+    C(0x55, "BIAS_SET_OVERVOLTAGE", "bias", "cmd_set_overvoltage",
+      (Arg("volts", "float", "V", 0.5, 6.0, "SiPM over-voltage above breakdown"),),
+      ALL_MODES, "Set the SiPM over-voltage target (same as PARAM_SET of bias_vov_v).",
+      hazardous=True),
+)
 
 
-COMMANDS = [
-    _c(0x01, "PING", [], ALL_MODES, "Liveness check: completes at once."),
-    _c(0x02, "SET_TIME", [Arg("time", "float", "s", 0.0, 4294967295.0,
-                              "onboard time to set (seconds since the mission epoch)")],
-       ALL_MODES, "Set the onboard clock; time-tagged commands use it."),
-    _c(0x03, "SET_MODE", [Arg("mode", "str", "", 1, 8, "target mode", choices=MODES)],
-       ALL_MODES, "Change the payload mode (SAFE, STANDBY, SESSION) in the safe power order."),
-    _c(0x10, "PARAM_SET", [Arg("name", "str", "", 1, 40, "parameter name"),
-                           Arg("value", "scalar", "", None, None,
-                               "new value (type and range of the parameter)")],
-       ALL_MODES, "Set a parameter (in RAM; PARAM_SAVE persists it)."),
-    _c(0x11, "PARAM_GET", [Arg("name", "str", "", 1, 40, "parameter name")],
-       ALL_MODES, "Read a parameter; the completion report carries its value."),
-    _c(0x12, "PARAM_SAVE", [], ALL_MODES,
-       "Persist the current parameter set (two slots, generation counter, CRC)."),
-    _c(0x13, "PARAM_LOAD_DEFAULTS", [], (SAFE, STANDBY),
-       "Restore every parameter to its default (in RAM)."),
-    _c(0x20, "EVENT_LOG_DUMP", [Arg("max", "int", "", 1, 256, "newest entries to send",
-                                    required=False, default=32)],
-       ALL_MODES, "Send the persistent event log as event TM packets."),
-    _c(0x30, "REBOOT", [], (SAFE, STANDBY), "Restart the payload software (after the report)."),
-    _c(0x31, "TIMETAG", [Arg("time", "float", "s", 0.0, 4294967295.0, "execution time (onboard)"),
-                         Arg("opcode", "int", "", 1, 255, "opcode of the command to run"),
-                         Arg("args", "map", "", None, None, "its arguments",
-                             required=False, default={})],
-       ALL_MODES, "Queue a command for time T (bounded queue: BUSY when full)."),
-    _c(0x32, "TIMETAG_CLEAR", [], ALL_MODES, "Drop every queued time-tagged command."),
-    _c(0x40, "KEY_ROTATE", [Arg("key_id", "int", "", 1, 255, "key id to make active")],
-       ALL_MODES, "Switch the active authentication key to another key of the onboard ring."),
-    # ---- payload control (DESIGN §3.3-3.6) ----
-    _c(0x50, "SESSION_START", [], (STANDBY,),
-       "Start a communication session: bias ramp, camera, framer; downlink laser once APT tracks."),
-    _c(0x51, "SESSION_END", [], (SESSION,), "End the session: reverse power order, to STANDBY."),
-    _c(0x52, "APT_SET_GAINS", [Arg("kp", "float", "1", 0.0, 2.0, "proportional gain per frame"),
-                               Arg("ki", "float", "1/s", 0.0, 200.0, "integral gain")],
-       ALL_MODES, "Set the fine-pointing PI gains (same as PARAM_SET of apt_kp / apt_ki)."),
-    _c(0x53, "COMP_CALIBRATE", [], (SESSION,),
-       "Re-calibrate the comparator level (noise sweep, then BER sweep with signal)."),
-    _c(0x54, "FRAMER_SET_MODE", [Arg("mode", "str", "", 1, 8, "framer mode",
-                                     choices=("DATA", "PRBS", "LOOPBACK"))],
-       ALL_MODES, "Select framer data, PRBS test-pattern or loopback mode."),
-    _c(0x55, "BIAS_SET_OVERVOLTAGE", [Arg("volts", "float", "V", 0.5, 6.0,
-                                          "SiPM over-voltage above breakdown")],
-       ALL_MODES, "Set the SiPM over-voltage target (same as PARAM_SET of bias_vov_v)."),
-]
-
-BY_OPCODE = {}
-BY_NAME = {}
+def _index(commands):
+    """{opcode: Command}, {name: Command}; ValueError on a duplicate opcode or name."""
+    by_op = {}
+    by_name = {}
+    for c in commands:
+        if c.opcode in by_op or c.name in by_name:
+            raise ValueError("command %s / 0x%02x defined twice" % (c.name, c.opcode))
+        by_op[c.opcode] = c
+        by_name[c.name] = c
+    return by_op, by_name
 
 
-def add(command):
-    """Control modules append their commands (one table, one place to look)."""
-    if command.opcode in BY_OPCODE or command.name in BY_NAME:
-        raise ValueError("command %s / 0x%02x defined twice" % (command.name, command.opcode))
-    if command not in COMMANDS:
-        COMMANDS.append(command)
-    BY_OPCODE[command.opcode] = command
-    BY_NAME[command.name] = command
+BY_OPCODE, BY_NAME = _index(COMMANDS)
 
 
-for _cmd in list(COMMANDS):
-    BY_OPCODE[_cmd.opcode] = _cmd
-    BY_NAME[_cmd.name] = _cmd
+class Dispatcher:
+    """Binds every entry of ``commands`` to its owner's handler; checks and runs TCs."""
 
+    def __init__(self, commands=COMMANDS):
+        self.commands = commands
+        self.by_opcode, self.by_name = _index(commands)
+        self.owners = {}  # owner name -> object
+        self._fn = {}  # opcode -> bound handler
+        self._check = {}  # owner name -> bound check_command (or absent)
 
-def dictionary(tc_apid):
-    return {"tc_apid": tc_apid, "commands": [c.to_map() for c in COMMANDS]}
+    def register(self, owner, obj):
+        """Bind every entry owned by ``owner`` to ``getattr(obj, entry.handler)``."""
+        if owner in self.owners:
+            raise ValueError("owner %s registered twice" % owner)
+        self.owners[owner] = obj
+        for c in self.commands:
+            if c.owner == owner:
+                fn = getattr(obj, c.handler, None)
+                if fn is not None:
+                    self._fn[c.opcode] = fn
+        chk = getattr(obj, "check_command", None)
+        if chk is not None:
+            self._check[owner] = chk
+
+    def verify(self, absent=()):
+        """Boot check: every entry has its handler, every ``cmd_*`` method of a registered
+        owner has its entry.  ``absent``: owners legitimately missing on this board (their
+        commands complete UNAVAILABLE).  ValueError names the culprit."""
+        for c in self.commands:
+            if c.opcode in self._fn:
+                continue
+            if c.owner not in self.owners:
+                if c.owner in absent:
+                    continue
+                raise ValueError("command %s (0x%02x): owner %r not registered"
+                                 % (c.name, c.opcode, c.owner))
+            raise ValueError("command %s (0x%02x): %s has no handler %s()"
+                             % (c.name, c.opcode, c.owner, c.handler))
+        for owner, obj in self.owners.items():
+            declared = [c.handler for c in self.commands if c.owner == owner]
+            for attr in dir(obj):
+                if attr.startswith("cmd_") and attr not in declared:
+                    raise ValueError("handler %s.%s has no command dictionary entry"
+                                     % (owner, attr))
+
+    def lookup(self, opcode):
+        return self.by_opcode.get(opcode)
+
+    def check(self, cmd, args, mode, queued=False):
+        """The validated argument map, or BadArg / WrongMode / Busy.
+
+        ``queued``: the command is being time-tagged; its mode and busy checks are made
+        when it comes due, not now.
+        """
+        args = cmd.validate(args)
+        if not queued and mode not in cmd.modes:
+            raise WrongMode("%s not allowed in %s" % (cmd.name, mode))
+        chk = self._check.get(cmd.owner)
+        if chk is not None:
+            try:
+                chk(cmd, args)
+            except (WrongMode, Busy):
+                if not queued:
+                    raise
+        return args
+
+    def execute(self, cmd, args, tc):
+        """Run the handler: its result map (or None); CmdFailed on a failure."""
+        fn = self._fn.get(cmd.opcode)
+        if fn is None:
+            raise CmdFailed("UNAVAILABLE", "no %s on this board for %s" % (cmd.owner, cmd.name))
+        return fn(args, tc)

@@ -9,6 +9,12 @@ Two stores:
   back by ``EVENT_LOG_DUMP``.  It lives in two blobs used alternately: when the active
   one is full the other is overwritten, so the log keeps between ``persist_capacity/2``
   and ``persist_capacity`` newest entries.
+
+Events are declared as module-level data in the module that owns them
+(``EVENTS = (Event(...), ...)`` beside ``EV_X = const(0x..)``; one id range per owner:
+0x0_ app, 0x1_ scheduler, 0x2_ tc/keys/time-tags, 0x3_ storage/params, 0x4_ modes/FDIR/
+tm, 0x5_ apt, 0x6_ bias, 0x7_ comparator, 0x8_ framer); flight/components.py lists the
+declaring modules and the app builds the log's table from them (:func:`table`).
 """
 
 from flight import cbor
@@ -20,70 +26,63 @@ SEV_ERROR = const(2)
 SEV_CRITICAL = const(3)
 SEVERITY_NAMES = ("INFO", "WARN", "ERROR", "CRITICAL")
 
-# Event ids.  0x0_: application; 0x1_: scheduler; 0x2_: telecommand; 0x3_: storage and
-# parameters; 0x4_: modes and FDIR; 0x5_ and up: payload control (APT, bias, comparator,
-# framer), added by their modules.
-EVENT_NAMES = {
-    0x01: "BOOT",
-    0x02: "REBOOT_REQUESTED",
-    0x03: "TIME_SET",
-    0x10: "TASK_FAULT",
-    0x11: "TASK_DISABLED",
-    0x12: "TASK_OVERRUN",
-    0x13: "DEADLINE_MISS",
-    0x20: "TC_REJECTED_AUTH",
-    0x21: "KEY_ROTATED",
-    0x22: "DEV_KEY_IN_USE",
-    0x23: "TIMETAG_EXECUTED",
-    0x24: "TIMETAG_DROPPED",
-    0x30: "PARAMS_DEFAULTS",
-    0x31: "PARAMS_CORRUPT",
-    0x32: "PARAMS_SAVED",
-    0x33: "PARAM_INVALID",
-    0x34: "STORAGE_ERROR",
-    0x35: "REPLAY_STATE_CORRUPT",
-    0x40: "MODE_CHANGE",
-    0x41: "LIMIT_VIOLATION",
-    0x42: "SAFE_ENTERED",
-    0x43: "POWER_SWITCH_FAULT",
-    0x44: "TM_OVERFLOW",
-    0x45: "WATCHDOG_WITHHELD",
-}
+# Keys of an event TM map (APID 0x0A2) and of a persistent-log dump entry ("n": running
+# number across reboots, "dump": true).  "text" is the instance's detail, or the
+# declared text when it has none.
+TM_KEYS = ("seq", "time", "severity", "id", "name", "text", "args", "n", "dump")
 
-EV_BOOT = const(0x01)
-EV_REBOOT_REQUESTED = const(0x02)
-EV_TIME_SET = const(0x03)
-EV_TC_REJECTED_AUTH = const(0x20)
-EV_KEY_ROTATED = const(0x21)
-EV_DEV_KEY_IN_USE = const(0x22)
-EV_TIMETAG_EXECUTED = const(0x23)
-EV_TIMETAG_DROPPED = const(0x24)
-EV_PARAMS_DEFAULTS = const(0x30)
-EV_PARAMS_CORRUPT = const(0x31)
-EV_PARAMS_SAVED = const(0x32)
-EV_PARAM_INVALID = const(0x33)
-EV_STORAGE_ERROR = const(0x34)
-EV_REPLAY_STATE_CORRUPT = const(0x35)
-EV_MODE_CHANGE = const(0x40)
-EV_LIMIT_VIOLATION = const(0x41)
-EV_SAFE_ENTERED = const(0x42)
-EV_POWER_SWITCH_FAULT = const(0x43)
-EV_TM_OVERFLOW = const(0x44)
+
+class Event:
+    """One event declaration (module-level data in the module that owns the event).
+
+    ``severity`` is one of SEV_*; ``text`` says what happened (the ground shows it with
+    the instance's detail text); ``args`` names and types the values an instance carries:
+    ``(("boot_count", "int"), ...)`` with types ``int``, ``float``, ``str``, ``bool``.
+    """
+
+    def __init__(self, ev_id, name, severity, text, args=()):
+        if severity < SEV_INFO or severity > SEV_CRITICAL:
+            raise ValueError("event %s: bad severity" % name)
+        self.id = ev_id
+        self.name = name
+        self.severity = severity
+        self.text = text
+        self.args = args
+
+    def to_map(self, owner):
+        return {"id": self.id, "name": self.name, "severity": SEVERITY_NAMES[self.severity],
+                "owner": owner, "text": self.text,
+                "args": [{"name": a[0], "type": a[1]} for a in self.args]}
+
+
+def table(declarations):
+    """{id: Event} from ``[(owner, EVENTS), ...]``; ValueError on an id used twice."""
+    out = {}
+    for owner, evs in declarations:
+        for e in evs:
+            if e.id in out:
+                raise ValueError("event id 0x%02x: %s and %s" % (e.id, out[e.id].name, e.name))
+            out[e.id] = e
+    return out
+
+
+# Legacy: names of events of payload modules not yet converted to EVENTS declarations
+# (removed once every module declares its events).
+LEGACY_NAMES = {}
 
 
 def register(ev_id, name):
-    """Control modules add their event names here (one table for the ground dictionary)."""
-    if ev_id in EVENT_NAMES and EVENT_NAMES[ev_id] != name:
-        raise ValueError("event id 0x%02x already used by %s" % (ev_id, EVENT_NAMES[ev_id]))
-    EVENT_NAMES[ev_id] = name
+    LEGACY_NAMES[ev_id] = name
 
 
 class EventLog:
     def __init__(self, time_fn, capacity=64, storage=None, persist_capacity=128,
-                 persist_name="evlog", persist_min_sev=SEV_WARN):
+                 persist_name="evlog", persist_min_sev=SEV_WARN, decl=None):
         if capacity < 1 or persist_capacity < 2:
             raise ValueError("capacity")
         self.time_fn = time_fn
+        self.decl = decl if decl is not None else {}  # {id: Event}: see table()
+        self.undeclared = 0  # emits of an id nobody declared (a bug: tests keep it 0)
         self.capacity = capacity
         self._ring = [None] * capacity  # type: list
         self._head = 0  # index of the oldest unsent entry
@@ -105,7 +104,17 @@ class EventLog:
             self._load_persistent()
 
     # ------------------------------------------------------------------------ emit
-    def emit(self, sev, ev_id, text="", args=None):
+    def emit(self, ev_id, args=None, detail=""):
+        """Queue one event; its severity comes from its declaration.  ``args``: the
+        declared argument values (list), ``detail``: instance text (what, where)."""
+        d = self.decl.get(ev_id)
+        if d is None:
+            self.undeclared += 1
+            return self.emit_sev(SEV_ERROR, ev_id, args, detail)
+        return self.emit_sev(d.severity, ev_id, args, detail)
+
+    def emit_sev(self, sev, ev_id, args=None, text=""):
+        """Queue one event with an explicit severity (emit() looks it up)."""
         if sev < SEV_INFO or sev > SEV_CRITICAL:
             sev = SEV_CRITICAL
         self.seq += 1
@@ -137,16 +146,29 @@ class EventLog:
         self._count -= 1
         return e
 
-    @staticmethod
-    def to_map(entry):
+    def name(self, ev_id):
+        d = self.decl.get(ev_id)
+        if d is not None:
+            return d.name
+        return LEGACY_NAMES.get(ev_id, "EV_%02X" % ev_id)
+
+    def text(self, ev_id, detail):
+        """The instance's detail, or the declared text when there is none."""
+        if detail:
+            return detail
+        d = self.decl.get(ev_id)
+        return d.text if d is not None else ""
+
+    def to_map(self, entry):
+        """The CBOR map of an event TM packet (APID 0x0A2; keys in :data:`TM_KEYS`)."""
         seq, t, sev, ev_id, text, args = entry
         return {
             "seq": seq,
             "time": t,
             "severity": SEVERITY_NAMES[sev],
             "id": ev_id,
-            "name": EVENT_NAMES.get(ev_id, "EV_%02X" % ev_id),
-            "text": text,
+            "name": self.name(ev_id),
+            "text": self.text(ev_id, text),
             "args": args if args is not None else [],
         }
 
@@ -207,8 +229,8 @@ class EventLog:
         for lst in lists:
             for rec in lst:
                 out.append({"n": rec[0], "time": rec[1], "severity": SEVERITY_NAMES[rec[2]],
-                            "id": rec[3], "name": EVENT_NAMES.get(rec[3], "EV_%02X" % rec[3]),
-                            "text": rec[4], "args": rec[5]})
+                            "id": rec[3], "name": self.name(rec[3]),
+                            "text": self.text(rec[3], rec[4]), "args": rec[5]})
         return out
 
     def flush(self):

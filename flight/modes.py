@@ -13,17 +13,48 @@ Payload modules plug in with ``add_module(m)``; every hook is optional:
 ``start_session()``, ``session_ready()`` -> bool, ``stop_session()``, ``safe()``.
 """
 
-from flight.cmddict import SAFE, SESSION, STANDBY
-from flight.events import EV_MODE_CHANGE, EV_SAFE_ENTERED, SEV_INFO, SEV_WARN
+from flight.cmddict import MODES, SAFE, SESSION, STANDBY, CmdFailed, WrongMode
+from hal.compat import const
+from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event
+from flight.telemetry import HkField
+from hal.interfaces import SW_CAMERA, SW_FRAMER, SW_LASER_525, SW_LASER_850, SW_SIPM_BIAS
 
-# Load switches in the order SAFE turns them off (hal.interfaces SW_*): downlink laser
-# first (eye and detector safety), beacon laser, framer, camera, SiPM bias last — the
-# bias module has already brought the bias below breakdown.
-SAFE_OFF_ORDER = (0, 1, 4, 2, 3)
+EV_MODE_CHANGE = const(0x40)
+EV_LIMIT_VIOLATION = const(0x41)
+EV_SAFE_ENTERED = const(0x42)
+EV_POWER_SWITCH_FAULT = const(0x43)
+EV_MODULE_HOOK_FAILED = const(0x46)
+
+EVENTS = (
+    Event(EV_MODE_CHANGE, "MODE_CHANGE", SEV_INFO, "payload mode changed",
+          (("from", "str"), ("to", "str"))),
+    Event(EV_LIMIT_VIOLATION, "LIMIT_VIOLATION", SEV_ERROR,
+          "temperature/current limit exceeded: going to SAFE"),
+    Event(EV_SAFE_ENTERED, "SAFE_ENTERED", SEV_WARN, "SAFE mode entered (cause in the text)"),
+    Event(EV_POWER_SWITCH_FAULT, "POWER_SWITCH_FAULT", SEV_ERROR,
+          "a load switch could not be set"),
+    Event(EV_MODULE_HOOK_FAILED, "MODULE_HOOK_FAILED", SEV_WARN,
+          "a payload module failed a mode hook (start/stop/safe): the transition went on"),
+)
+
+HK = (
+    HkField("mode", "u8", enum=MODES, description="payload mode"),
+    HkField("mode_transitions", "u16", description="mode changes since boot"),
+    HkField("safe_entries", "u16", warn=(0, 1), description="SAFE entries since boot "
+            "(boot is one)"),
+    HkField("session_starting", "u8", enum=("NO", "YES"),
+            description="session start sequence still running"),
+)
+
+# Load switches in the order SAFE turns them off: downlink laser first (eye and detector
+# safety), beacon laser, framer, camera, SiPM bias last — the bias module has already
+# brought the bias below breakdown.
+SAFE_OFF_ORDER = (SW_LASER_850, SW_LASER_525, SW_FRAMER, SW_CAMERA, SW_SIPM_BIAS)
 
 
 class ModeManager:
     def __init__(self, power, emit, time_fn):
+        # emit(ev_id, args=None, detail=""), time_fn() -> onboard seconds
         self.power = power
         self.emit = emit
         self.time_fn = time_fn
@@ -47,7 +78,7 @@ class ModeManager:
             r = fn()
             return True if r is None else r
         except Exception as e:  # a module failing its hook must not stop a transition
-            self.emit(SEV_WARN, EV_MODE_CHANGE, "%s.%s failed: %r" % (
+            self.emit(EV_MODULE_HOOK_FAILED, None, "%s.%s failed: %r" % (
                 getattr(m, "name", "module"), hook, e))
             return False
 
@@ -55,7 +86,7 @@ class ModeManager:
         old = self.mode
         self.mode = mode
         self.transitions += 1
-        self.emit(SEV_INFO, EV_MODE_CHANGE, "%s -> %s (%s)" % (old, mode, cause), [old, mode])
+        self.emit(EV_MODE_CHANGE, [old, mode], "%s -> %s (%s)" % (old, mode, cause))
 
     def _off(self, switches):
         power = self.power
@@ -64,8 +95,8 @@ class ModeManager:
         for sw in switches:
             try:
                 power.set(sw, False)
-            except Exception:  # keep switching the others off
-                pass
+            except Exception as e:  # keep switching the others off
+                self.emit(EV_POWER_SWITCH_FAULT, None, "switch %d off: %r" % (sw, e))
 
     def enter_safe(self, cause):
         """Always possible, from anywhere; idempotent.
@@ -85,7 +116,7 @@ class ModeManager:
         self.last_safe_cause = cause
         if self.mode != SAFE:
             self._set(SAFE, cause)
-            self.emit(SEV_WARN, EV_SAFE_ENTERED, cause)
+            self.emit(EV_SAFE_ENTERED, None, cause)
 
     def request(self, target, cause="TC"):
         """Change mode; returns None on success or the reason it is refused."""
@@ -134,3 +165,28 @@ class ModeManager:
                 return  # wait: the next module starts only when this one is ready
             self._starting += 1
         self._starting = -1
+
+    # ------------------------------------------------------------------ commands
+    def check_command(self, cmd, args):
+        if cmd.name == "SET_MODE" and args["mode"] == SESSION \
+                and self.mode not in (STANDBY, SESSION):
+            raise WrongMode("mode: SESSION only from STANDBY")
+
+    def cmd_set_mode(self, args, tc):
+        why = self.request(args["mode"], "TC")
+        if why:
+            raise CmdFailed("TRANSITION", why)
+        return {"mode": self.mode}
+
+    def cmd_session_start(self, args, tc):
+        return self.cmd_set_mode({"mode": SESSION}, tc)
+
+    def cmd_session_end(self, args, tc):
+        return self.cmd_set_mode({"mode": STANDBY}, tc)
+
+    # ------------------------------------------------------------------ telemetry
+    def hk(self, values, i):
+        values[i] = MODES.index(self.mode)
+        values[i + 1] = self.transitions
+        values[i + 2] = self.safe_entries
+        values[i + 3] = 1 if self._starting >= 0 else 0

@@ -8,16 +8,38 @@ event saying whether the store was empty or corrupt).
 """
 
 from flight import cbor
+from flight.cmddict import BadArg, CmdFailed
+from hal.compat import const
+from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event
 from flight.slotstore import SlotStore
+
+EV_PARAMS_DEFAULTS = const(0x30)
+EV_PARAMS_CORRUPT = const(0x31)
+EV_PARAMS_SAVED = const(0x32)
+EV_PARAM_INVALID = const(0x33)
+EV_STORAGE_ERROR = const(0x34)
+EV_REPLAY_STATE_CORRUPT = const(0x35)
+
+EVENTS = (
+    Event(EV_PARAMS_DEFAULTS, "PARAMS_DEFAULTS", SEV_INFO, "no stored parameters: defaults"),
+    Event(EV_PARAMS_CORRUPT, "PARAMS_CORRUPT", SEV_ERROR,
+          "parameter store corrupt: defaults loaded"),
+    Event(EV_PARAMS_SAVED, "PARAMS_SAVED", SEV_INFO, "parameters saved",
+          (("generation", "int"),)),
+    Event(EV_PARAM_INVALID, "PARAM_INVALID", SEV_WARN,
+          "a stored parameter is unknown or out of range: skipped"),
+    Event(EV_STORAGE_ERROR, "STORAGE_ERROR", SEV_ERROR, "a flash read or write failed",
+          (("errors", "int"),)),
+    Event(EV_REPLAY_STATE_CORRUPT, "REPLAY_STATE_CORRUPT", SEV_ERROR,
+          "anti-replay state unreadable: counters below the lost mark could be replayed"),
+)
 
 TYPES = ("int", "float", "bool")
 _INF = float("inf")
 
 
-class ParamError(ValueError):
-    """``reason`` is the verification-report reason (BAD_ARG)."""
-
-    reason = "BAD_ARG"
+class ParamError(BadArg):
+    """A value that does not fit its parameter (a PARAM_SET of it is BAD_ARG)."""
 
 
 class ParamDef:
@@ -64,21 +86,32 @@ class ParamDef:
 
 
 class Params:
-    def __init__(self, storage=None, name="params"):
+    """The parameter table; owner of the PARAM_* commands.  ``emit(ev_id, args,
+    detail)`` and ``storage_error(what, exc)`` are the app's (None in unit tests)."""
+
+    def __init__(self, storage=None, name="params", emit=None, storage_error=None):
+        self.emit = emit
+        self.storage_error = storage_error
         self.defs = {}
+        self.owner = {}  # name -> component
         self.order = []
         self.values = {}
         self.store = SlotStore(storage, name) if storage is not None else None
         self.listeners = []  # fn(name, value) after a change
 
+    def declare(self, defs, owner=""):
+        """Add the ``PARAMS`` tuple of a component (ValueError on a name used twice)."""
+        for d in defs:
+            if d.name in self.defs:
+                raise ValueError("parameter %s defined twice" % d.name)
+            self.defs[d.name] = d
+            self.owner[d.name] = owner
+            self.order.append(d.name)
+            self.values[d.name] = d.default
+
     def define(self, name, ptype, default, lo, hi, unit="", description=""):
-        if name in self.defs:
-            raise ValueError("parameter %s defined twice" % name)
-        d = ParamDef(name, ptype, default, lo, hi, unit, description)
-        self.defs[name] = d
-        self.order.append(name)
-        self.values[name] = d.default
-        return d
+        """Legacy (modules not yet declaring ``PARAMS``): one parameter."""
+        self.declare((ParamDef(name, ptype, default, lo, hi, unit, description),))
 
     def get(self, name):
         return self.values[name]
@@ -143,3 +176,32 @@ class Params:
 
     def table(self):
         return [self.defs[n].to_map() for n in self.order]
+
+    # ------------------------------------------------------------------ commands
+    def check_command(self, cmd, args):
+        if cmd.name == "PARAM_SET":
+            self.validate(args["name"], args["value"])
+        elif cmd.name == "PARAM_GET" and args["name"] not in self.defs:
+            raise BadArg("name: unknown parameter %r" % (args["name"],))
+
+    def cmd_param_set(self, args, tc):
+        return {"name": args["name"], "value": self.set(args["name"], args["value"])}
+
+    def cmd_param_get(self, args, tc):
+        return {"name": args["name"], "value": self.get(args["name"])}
+
+    def cmd_param_save(self, args, tc):
+        try:
+            self.save()
+        except Exception as e:
+            if self.storage_error is not None:
+                self.storage_error("params save", e)
+            raise CmdFailed("STORAGE", repr(e))
+        gen = self.store.generation if self.store is not None else 0
+        if self.emit is not None:
+            self.emit(EV_PARAMS_SAVED, [gen], "")
+        return {"generation": gen}
+
+    def cmd_param_load_defaults(self, args, tc):
+        self.load_defaults()
+        return None

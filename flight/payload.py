@@ -2,7 +2,9 @@
 
 Session start order (flight.modes): SiPM bias ramp → APT (camera, mirror, beacon laser;
 the downlink laser and the framer's transmitter once APT tracks) → framer → comparator.
-Modules whose devices the board lacks are left out (a core board runs TC/TM only).
+Modules whose devices the board lacks are left out (a core board runs TC/TM only; their
+commands then complete UNAVAILABLE).  Each module gets the app's narrow context
+(flight.context.Context), never the app.
 """
 
 from flight.apt import Apt
@@ -13,24 +15,30 @@ from flight.framer_ctl import FramerControl
 
 def install(app):
     b = app.board
-    mods = {}  # type: dict
+    ctx = app.ctx
     if b.bias is not None and b.temps:
-        mods["bias"] = BiasControl(app, b.bias, b.temps, b.power)
-        app.add_module(mods["bias"])
+        app.add_module("bias", _new(BiasControl, app, ctx, b.bias, b.temps, b.power))
     fc = None
     if b.framer is not None:
-        fc = FramerControl(app, b.framer, b.power)
+        fc = _new(FramerControl, app, ctx, b.framer, b.power)
     if b.camera is not None and b.fsm is not None:
-        apt = Apt(app, b.camera, b.fsm, b.power)
+        apt = _new(Apt, app, ctx, b.camera, b.fsm, b.power)
         if fc is not None:
             apt.on_laser = fc.enable_tx
-        mods["apt"] = apt
-        app.add_module(apt)
+        app.add_module("apt", apt)
     if fc is not None:
-        mods["framer"] = fc
-        app.add_module(fc)
+        app.add_module("framer", fc)
         if b.comparator is not None:
-            mods["comparator"] = ComparatorControl(app, b.comparator, fc)
-            app.add_module(mods["comparator"])
-    app.payload = mods
-    return mods
+            app.add_module("comparator", _new(ComparatorControl, app, ctx, b.comparator, fc))
+    return app.payload
+
+
+def _new(cls, app, ctx, *devices):
+    import sys
+
+    if getattr(sys.modules[cls.__module__], "HK", None) is not None:
+        return cls(ctx, *devices)
+    # Transitional: a module not yet converted to the declaration contract.
+    from flight._legacy import legacy_module
+
+    return legacy_module(cls, app, *devices)

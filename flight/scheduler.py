@@ -19,23 +19,78 @@ started within twice its period; a stalled or disabled critical task therefore l
 watchdog reset the payload.
 
 Idle time runs ``gc.collect()`` when free heap drops below ``gc_threshold`` bytes; never
-inside a task.  The dispatch path allocates nothing in steady state.
+inside a task.  The dispatch path allocates nothing in steady state.  The free heap is
+sampled there (``heap_free``), at most every ``gc_check_period_us``: ``gc.mem_free()``
+walks the heap's allocation table, so housekeeping reports the sample instead of walking.
+
+Events go out through ``on_event(ev_id, args, detail)`` (declared in :data:`EVENTS`).
 """
 
 import gc
 
 from hal.compat import const, ticks_add, ticks_diff
+from flight.events import SEV_CRITICAL, SEV_ERROR, SEV_WARN, Event
+from flight.telemetry import HkField
 
-# Event ids the scheduler reports (see flight event table).
 EV_TASK_FAULT = const(0x10)
 EV_TASK_DISABLED = const(0x11)
 EV_TASK_OVERRUN = const(0x12)
 EV_DEADLINE_MISS = const(0x13)
+EV_WATCHDOG_WITHHELD = const(0x14)
+EV_WATCHDOG_FAULT = const(0x15)
+EV_CRITICAL_TASK_DISABLED = const(0x16)
 
-SEV_INFO = const(0)
-SEV_WARN = const(1)
-SEV_ERROR = const(2)
-SEV_CRITICAL = const(3)
+EVENTS = (
+    Event(EV_TASK_FAULT, "TASK_FAULT", SEV_ERROR, "a task raised (contained, counted)",
+          (("error", "str"),)),
+    Event(EV_TASK_DISABLED, "TASK_DISABLED", SEV_ERROR,
+          "a task faulted max_faults times in a row: disabled", (("faults", "int"),)),
+    Event(EV_CRITICAL_TASK_DISABLED, "CRITICAL_TASK_DISABLED", SEV_CRITICAL,
+          "a critical task was disabled: the watchdog will reset the payload",
+          (("faults", "int"),)),
+    Event(EV_TASK_OVERRUN, "TASK_OVERRUN", SEV_WARN, "a task ran over its CPU budget "
+          "(first time only)", (("cost_us", "int"),)),
+    Event(EV_DEADLINE_MISS, "DEADLINE_MISS", SEV_WARN, "a task finished after its next "
+          "release (first time only)", (("late_us", "int"),)),
+    Event(EV_WATCHDOG_WITHHELD, "WATCHDOG_WITHHELD", SEV_CRITICAL,
+          "a critical task stalled or was disabled: watchdog no longer fed (reset follows)",
+          (("task", "str"),)),
+    Event(EV_WATCHDOG_FAULT, "WATCHDOG_FAULT", SEV_ERROR,
+          "the watchdog could not be started or fed", (("faults", "int"),)),
+)
+
+HK = (
+    HkField("sched_overruns", "u16", warn=(0, 0), description="task budget overruns (all tasks)"),
+    HkField("sched_deadline_misses", "u16", warn=(0, 0),
+            description="releases finished after the next one (all tasks)"),
+    HkField("sched_faults", "u16", alarm=(0, 0), description="task exceptions (all tasks)"),
+    HkField("sched_disabled", "u8", alarm=(0, 0), description="tasks disabled by faults"),
+    HkField("watchdog_withheld", "u16", alarm=(0, 0),
+            description="idle steps that withheld the watchdog feed"),
+    HkField("watchdog_faults", "u8", alarm=(0, 0), description="watchdog start/feed errors"),
+    HkField("gc_runs", "u16", description="gc.collect() runs in idle time"),
+    HkField("heap_free", "u32", "B", warn=(16384, 1e9),
+            description="free heap, sampled in idle time (0: port cannot tell)"),
+)
+
+# Tasks of the diagnostic set (APID 0x0A5), in this order (the flight tasks' names).
+TASK_NAMES = ("tc", "health", "hk", "apt", "adcs_feedback", "sipm_bias", "framer",
+              "comparator")
+_TASK_FIELDS = (
+    ("runs", "u32", "", "runs since boot"),
+    ("cpu_ms", "u32", "ms", "CPU time since boot"),
+    ("max_cpu_us", "u32", "us", "longest run"),
+    ("overruns", "u16", "", "runs over the CPU budget"),
+    ("late_starts", "u16", "", "starts after the release (+ tolerance)"),
+    ("max_late_us", "u32", "us", "largest start lateness"),
+    ("deadline_misses", "u16", "", "runs finished after the next release"),
+    ("skipped", "u16", "", "releases skipped after a long run"),
+    ("faults", "u16", "", "exceptions"),
+    ("enabled", "u8", "", "0: disabled after faults"),
+)
+HK_DIAG = tuple(
+    HkField("%s_%s" % (t, f[0]), f[1], f[2], description="task %s: %s" % (t, f[3]))
+    for t in TASK_NAMES for f in _TASK_FIELDS)
 
 _BIG = const(1 << 29)
 _SPAN = const(1 << 28)  # longest run_for span: well inside ticks_diff's half period
@@ -127,6 +182,9 @@ class Scheduler:
         self.gc_runs = 0
         self.watchdog_feeds = 0
         self.watchdog_withheld = 0
+        self.watchdog_faults = 0
+        self.heap_free = _mem_free() or 0
+        self._withholding = False
 
     # ----------------------------------------------------------------- configuration
     def add(self, task):
@@ -168,11 +226,11 @@ class Scheduler:
         self._started = True
 
     # ----------------------------------------------------------------------- running
-    def _event(self, sev, ev_id, a, b):
+    def _event(self, ev_id, args, detail):
         cb = self.on_event
         if cb is not None:
             try:
-                cb(sev, ev_id, a, b)
+                cb(ev_id, args, detail)
             except Exception:  # an event sink must never take the scheduler down
                 pass
 
@@ -245,7 +303,7 @@ class Scheduler:
         if t.budget_us and cost > t.budget_us:
             t.overruns += 1
             if t.overruns == 1:  # first time only: a periodic overrun must not flood events
-                self._event(SEV_WARN, EV_TASK_OVERRUN, t.name, cost)
+                self._event(EV_TASK_OVERRUN, [cost], t.name)
         # Absolute release grid: the next release does not depend on when this one ran.
         period = t.period_us
         nxt = ticks_add(release, period)
@@ -253,7 +311,7 @@ class Scheduler:
         if ticks_diff(end, nxt) > 0:
             t.deadline_misses += 1
             if t.deadline_misses == 1:
-                self._event(SEV_WARN, EV_DEADLINE_MISS, t.name, ticks_diff(end, release))
+                self._event(EV_DEADLINE_MISS, [ticks_diff(end, release)], t.name)
             # Releases that already passed entirely are skipped, not run back to back.
             while ticks_diff(end, ticks_add(nxt, period)) >= 0:
                 nxt = ticks_add(nxt, period)
@@ -264,45 +322,66 @@ class Scheduler:
         t.faults += 1
         t.consecutive_faults += 1
         t.last_error = e
-        self._event(SEV_ERROR, EV_TASK_FAULT, t.name, repr(e))
+        self._event(EV_TASK_FAULT, [repr(e)], t.name)
         if t.consecutive_faults >= t.max_faults:
             t.enabled = False
-            self._event(SEV_CRITICAL if t.critical else SEV_ERROR, EV_TASK_DISABLED,
-                        t.name, t.faults)
+            self._event(EV_CRITICAL_TASK_DISABLED if t.critical else EV_TASK_DISABLED,
+                        [t.faults], t.name)
         if t.critical and self.on_safe is not None:
             try:
                 self.on_safe(t)
             except Exception:
                 pass
 
-    def critical_tasks_alive(self, now=None):
-        """True when every critical task started within twice its period."""
+    def stalled_task(self, now=None):
+        """The first critical task disabled or not started within twice its period."""
         if now is None:
             now = self.clock.now_us()
         for t in self.tasks:
             if t.critical:
                 if not t.enabled:
-                    return False
+                    return t
                 if ticks_diff(now, t.last_start) > 2 * t.period_us:
-                    return False
-        return True
+                    return t
+        return None
+
+    def critical_tasks_alive(self, now=None):
+        """True when every critical task started within twice its period."""
+        return self.stalled_task(now) is None
+
+    def watchdog_fault(self, e):
+        """A watchdog start or feed failed: counted; the first few are reported."""
+        self.watchdog_faults += 1
+        if self.watchdog_faults <= 3:
+            self._event(EV_WATCHDOG_FAULT, [self.watchdog_faults], repr(e))
 
     def _idle(self):
         self.idle_calls += 1
         wd = self.watchdog
         if wd is not None:
-            if self.critical_tasks_alive():
-                wd.feed()
-                self.watchdog_feeds += 1
+            stalled = self.stalled_task()
+            if stalled is None:
+                try:
+                    wd.feed()
+                    self.watchdog_feeds += 1
+                except Exception as e:
+                    self.watchdog_fault(e)
+                self._withholding = False
             else:
                 self.watchdog_withheld += 1
+                if not self._withholding:  # once per stall: the reset follows
+                    self._withholding = True
+                    self._event(EV_WATCHDOG_WITHHELD, [stalled.name], stalled.name)
         now = self.clock.now_us()
         if ticks_diff(now, self._last_gc_check) >= self.gc_check_period_us:
             self._last_gc_check = now
             free = _mem_free()
-            if free is not None and free < self.gc_threshold:
-                gc.collect()
-                self.gc_runs += 1
+            if free is not None:
+                if free < self.gc_threshold:
+                    gc.collect()
+                    self.gc_runs += 1
+                    free = _mem_free()
+                self.heap_free = free
 
     def run_for(self, duration_us):
         """Run the schedule for ``duration_us`` of clock time (virtual or real)."""
@@ -343,3 +422,44 @@ class Scheduler:
 
     def stats(self):
         return [t.stats() for t in self.tasks]
+
+    # ------------------------------------------------------------------ telemetry
+    def hk(self, values, i):
+        ov = dm = fa = dis = 0
+        for t in self.tasks:
+            ov += t.overruns
+            dm += t.deadline_misses
+            fa += t.faults
+            if not t.enabled:
+                dis += 1
+        values[i] = ov
+        values[i + 1] = dm
+        values[i + 2] = fa
+        values[i + 3] = dis
+        values[i + 4] = self.watchdog_withheld
+        values[i + 5] = self.watchdog_faults
+        values[i + 6] = self.gc_runs
+        values[i + 7] = self.heap_free
+
+    def hk_diag(self, values, i):
+        n = len(_TASK_FIELDS)
+        for k in range(len(TASK_NAMES)):
+            j = i + k * n
+            t = None
+            for x in self.tasks:
+                if x.name == TASK_NAMES[k]:
+                    t = x
+            if t is None:  # not on this board
+                for m in range(n):
+                    values[j + m] = 0
+                continue
+            values[j] = t.runs
+            values[j + 1] = t.cpu_us // 1000
+            values[j + 2] = t.max_cpu_us
+            values[j + 3] = t.overruns
+            values[j + 4] = t.late_starts
+            values[j + 5] = t.max_late_us
+            values[j + 6] = t.deadline_misses
+            values[j + 7] = t.skipped
+            values[j + 8] = t.faults
+            values[j + 9] = 1 if t.enabled else 0

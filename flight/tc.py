@@ -2,8 +2,9 @@
 
 deframe (COBS, done by the caller) → CRC → header (version, type, APID, length) →
 authentication (key id, MAC, counter strictly above the persisted high-water mark) →
-CBOR decode → dictionary lookup → argument validation → mode check → busy check →
-accept → execute → completion report.
+CBOR decode → dictionary lookup, argument, mode and owner checks (flight.cmddict
+``Dispatcher.check``) → accept → the owner's handler (``Dispatcher.execute``) →
+completion report.
 
 Every TC gets exactly one acceptance report; an accepted TC also gets a completion
 report.  **A rejected TC changes no state** except the rejection counters: the
@@ -20,16 +21,48 @@ counter, and a genuine packet sent again is REPLAY.
 
 import struct
 
-from flight import cbor, ccsds, cmddict, mac
+from flight import cbor, ccsds, mac
+from flight.cmddict import ACCEPT_REASONS, BadArg, Busy, CmdFailed, WrongMode
 from hal.compat import const
+from flight.events import SEV_WARN, Event
 from flight.slotstore import SlotStore
+from flight.telemetry import HkField
 from flight.tm import APID_TC, APID_VERIFY
 
 TRAILER_LEN = const(21)
 MIN_BODY_LEN = const(1)
 
-REASONS = ("CRC", "LENGTH", "HEADER", "AUTH", "REPLAY", "DECODE", "UNKNOWN_OPCODE",
-           "BAD_ARG", "WRONG_MODE", "BUSY")
+EV_TC_REJECTED_AUTH = const(0x20)
+EV_KEY_ROTATED = const(0x21)
+EV_DEV_KEY_IN_USE = const(0x22)
+EV_UART_ERROR = const(0x25)
+
+EVENTS = (
+    Event(EV_TC_REJECTED_AUTH, "TC_REJECTED_AUTH", SEV_WARN,
+          "a TC failed authentication (first 10, then every 100th)",
+          (("auth_failures", "int"),)),
+    Event(EV_KEY_ROTATED, "KEY_ROTATED", SEV_WARN, "active authentication key changed",
+          (("key_id", "int"),)),
+    Event(EV_DEV_KEY_IN_USE, "DEV_KEY_IN_USE", SEV_WARN,
+          "DEVELOPMENT KEY loaded: not for flight"),
+    Event(EV_UART_ERROR, "UART_ERROR", SEV_WARN,
+          "the OBC link (UART) read failed (first 10, then every 100th)",
+          (("errors", "int"),)),
+)
+
+HK = (
+    HkField("tc_accepted", "u16", description="TCs accepted since boot"),
+    HkField("tc_completed_ok", "u16", description="TCs completed successfully"),
+    HkField("tc_completed_fail", "u16", warn=(0, 0), description="TCs that failed (completion)"),
+    HkField("tc_last_seq", "u16", description="sequence count of the last accepted TC"),
+    HkField("tc_last_opcode", "u8", description="opcode of the last accepted TC"),
+    HkField("key_id", "u8", description="active authentication key id"),
+    HkField("uart_errors", "u16", alarm=(0, 0), description="UART read failures"),
+    HkField("deframer_frames", "u16", description="frames deframed (COBS) from the OBC link"),
+    HkField("deframer_errors", "u16", warn=(0, 0),
+            description="frames dropped: oversize or bad COBS"),
+) + tuple(HkField("tc_rej_" + r.lower(), "u16", warn=(0, 0),
+                  description="TCs rejected at acceptance: " + r) for r in ACCEPT_REASONS)
 
 
 class Reject(Exception):
@@ -90,23 +123,31 @@ def encode_tc(key, key_id, counter, opcode, args, seq=0, apid=APID_TC):
 
 
 class TcPipeline:
-    """Verifies and dispatches TCs for ``app`` (the flight application).
+    """Verifies TCs and runs them through ``dispatch`` (flight.cmddict.Dispatcher).
 
-    ``app`` provides: ``keyring``, ``replay`` (ReplayGuard), ``modes.mode``,
-    ``busy(cmd, args)`` -> None or detail text, ``execute(cmd, args, tc)`` ->
-    (ok, reason, result), ``tm`` (TmSender), ``events``.
+    ``keyring``, ``replay`` (ReplayGuard), ``tm`` (TmSender), ``mode()`` the current mode,
+    ``emit(ev_id, args, detail)``, ``storage_error(what, exc)``.
     """
 
-    def __init__(self, app):
-        self.app = app
+    def __init__(self, dispatch, keyring, replay, tm, mode, emit, storage_error):
+        self.dispatch = dispatch
+        self.keyring = keyring
+        self.replay = replay
+        self.tm = tm
+        self.mode = mode
+        self.emit = emit
+        self.storage_error = storage_error
         self.accepted = 0
         self.rejected = {}
-        for r in REASONS:
+        for r in ACCEPT_REASONS:
             self.rejected[r] = 0
         self.completed_ok = 0
         self.completed_fail = 0
         self.last_seq = -1
         self.last_opcode = -1
+        self.auth_failures = 0
+        self.uart_errors = 0
+        self.deframer = None  # flight.cobs.Deframer of the OBC link (housekeeping)
         self._macs = {}
 
     def _hmac(self, kid, key):
@@ -118,9 +159,35 @@ class TcPipeline:
 
     def rejected_total(self):
         n = 0
-        for r in REASONS:
+        for r in ACCEPT_REASONS:
             n += self.rejected[r]
         return n
+
+    def uart_error(self, e):
+        self.uart_errors += 1
+        if self.uart_errors <= 10 or self.uart_errors % 100 == 0:
+            self.emit(EV_UART_ERROR, [self.uart_errors], "uart: %r" % (e,))
+
+    def _auth_failure(self, detail):
+        self.auth_failures += 1
+        if self.auth_failures <= 10 or self.auth_failures % 100 == 0:
+            self.emit(EV_TC_REJECTED_AUTH, [self.auth_failures], detail)
+
+    def hk(self, values, i):
+        values[i] = self.accepted
+        values[i + 1] = self.completed_ok
+        values[i + 2] = self.completed_fail
+        values[i + 3] = self.last_seq if self.last_seq >= 0 else 0
+        values[i + 4] = self.last_opcode if self.last_opcode >= 0 else 0
+        values[i + 5] = self.keyring.active
+        values[i + 6] = self.uart_errors
+        d = self.deframer
+        values[i + 7] = d.frames if d is not None else 0
+        values[i + 8] = d.oversize + d.decode_errors if d is not None else 0
+        i += 9
+        for r in ACCEPT_REASONS:
+            values[i] = self.rejected[r]
+            i += 1
 
     # ------------------------------------------------------------------ reports
     def report(self, stage, ok, reason, apid, seq, detail="", extra=None):
@@ -130,7 +197,7 @@ class TcPipeline:
         if extra:
             for k in extra:
                 body[k] = extra[k]
-        self.app.tm.send(APID_VERIFY, body)
+        self.tm.send(APID_VERIFY, body)
 
     # ------------------------------------------------------------------ pipeline
     def process(self, packet):
@@ -146,14 +213,14 @@ class TcPipeline:
         except Reject as r:
             self.rejected[r.reason] += 1
             if r.reason == "AUTH":
-                self.app.note_auth_failure(r.detail)
+                self._auth_failure(r.detail)
             self.report("accept", False, r.reason, apid, seq, r.detail)
             return r.reason
         # ---- accepted: from here on state may change
         try:
-            self.app.replay.advance(kid, counter)
+            self.replay.advance(kid, counter)
         except Exception as e:  # flash failure: RAM mark still protects until reboot
-            self.app.storage_error("replay", e)
+            self.storage_error("replay", e)
         self.accepted += 1
         self.last_seq = seq
         self.last_opcode = cmd.opcode
@@ -163,11 +230,21 @@ class TcPipeline:
 
     def complete(self, cmd, args, apid, seq, extra=None):
         """Execute an accepted command and send its completion report."""
+        reason = None
+        result = None
         try:
-            ok, reason, result = self.app.execute(cmd, args, (apid, seq))
+            result = self.dispatch.execute(cmd, args, (apid, seq))
+        except CmdFailed as e:
+            reason = e.reason
+            result = e.detail
         except Exception as e:  # a handler bug must not escape: counted, reported
-            ok, reason, result = False, "EXEC", repr(e)
-        if ok:
+            reason = "EXEC"
+            result = repr(e)
+        self.completed(cmd, reason, apid, seq, result, extra)
+
+    def completed(self, cmd, reason, apid, seq, result=None, extra=None, detail=""):
+        """Count and send a completion report (reason None: success)."""
+        if reason is None:
             self.completed_ok += 1
         else:
             self.completed_fail += 1
@@ -177,7 +254,7 @@ class TcPipeline:
         if extra:
             for k in extra:
                 x[k] = extra[k]
-        self.report("complete", ok, reason, apid, seq, "", x)
+        self.report("complete", reason is None, reason, apid, seq, detail, x)
 
     def _verify(self, packet):
         try:
@@ -191,17 +268,16 @@ class TcPipeline:
         kid = data[body_end]
         counter = struct.unpack_from(">I", data, body_end + 1)[0]
         tag = data[body_end + 5:]
-        app = self.app
-        if kid != app.keyring.active:
+        if kid != self.keyring.active:
             raise Reject("AUTH", "key id %d is not the active key" % kid)
-        key = app.keyring.key(kid)
+        key = self.keyring.key(kid)
         mv = memoryview(data)
         calc = self._hmac(kid, key).mac([packet[:ccsds.HEADER_LEN], mv[:body_end],
                                           mv[body_end:body_end + 5]])
         if not mac.equal_ct(calc, tag):
             raise Reject("AUTH", "MAC mismatch")
-        if counter <= app.replay.last(kid):
-            raise Reject("REPLAY", "counter %d not above %d" % (counter, app.replay.last(kid)))
+        if counter <= self.replay.last(kid):
+            raise Reject("REPLAY", "counter %d not above %d" % (counter, self.replay.last(kid)))
         try:
             obj = cbor.decode(mv[:body_end], max_depth=4, max_items=32, max_str=256)
         except ValueError as e:
@@ -209,19 +285,15 @@ class TcPipeline:
         if not isinstance(obj, list) or len(obj) != 2 or not isinstance(obj[0], int) \
                 or isinstance(obj[0], bool) or not isinstance(obj[1], dict):
             raise Reject("DECODE", "body is not [opcode, {args}]")
-        cmd = cmddict.BY_OPCODE.get(obj[0])
+        cmd = self.dispatch.lookup(obj[0])
         if cmd is None:
             raise Reject("UNKNOWN_OPCODE", "opcode %r" % (obj[0],))
         try:
-            args = cmd.validate(obj[1])
-            app.validate_semantics(cmd, args)
-        except cmddict.WrongMode as e:
-            raise Reject("WRONG_MODE", str(e))
-        except ValueError as e:
+            args = self.dispatch.check(cmd, obj[1], self.mode())
+        except BadArg as e:
             raise Reject("BAD_ARG", str(e))
-        if app.modes.mode not in cmd.modes:
-            raise Reject("WRONG_MODE", "%s not allowed in %s" % (cmd.name, app.modes.mode))
-        why = app.busy(cmd, args)
-        if why:
-            raise Reject("BUSY", why)
+        except WrongMode as e:
+            raise Reject("WRONG_MODE", str(e))
+        except Busy as e:
+            raise Reject("BUSY", str(e))
         return cmd, args, kid, counter

@@ -1,14 +1,55 @@
-"""Bounded queue of time-tagged commands (DESIGN §3.7 ``TIMETAG``).
+"""Time-tagged commands (DESIGN §3.7 ``TIMETAG``): a bounded queue and its two commands.
 
-Entries are kept sorted by execution time; equal times keep their arrival order.
+Entries are kept sorted by execution time; equal times keep their arrival order.  A
+queued command's arguments and semantics are checked when it is queued; its mode and
+busy checks when it comes due (the health task calls :meth:`TimeTagQueue.run_due`),
+where a refusal is its completion report (WRONG_MODE, BUSY, BAD_ARG).
+
+The queue is in RAM: a reboot loses it, and so does lowering ``timetag_capacity`` below
+the queued count — both raise TIMETAG_DROPPED with the number lost.
 """
+
+from flight.cmddict import BadArg, Busy, WrongMode
+from hal.compat import const
+from flight.events import SEV_INFO, SEV_WARN, Event
+from flight.params import ParamDef
+from flight.telemetry import HkField
+
+EV_TIMETAG_EXECUTED = const(0x23)
+EV_TIMETAG_DROPPED = const(0x24)
+
+EVENTS = (
+    Event(EV_TIMETAG_EXECUTED, "TIMETAG_EXECUTED", SEV_INFO,
+          "a time-tagged command came due and ran", (("time", "float"),)),
+    Event(EV_TIMETAG_DROPPED, "TIMETAG_DROPPED", SEV_WARN,
+          "queued time-tagged commands were lost (reboot, or the queue shrank)",
+          (("dropped", "int"),)),
+)
+
+PARAMS = (
+    ParamDef("timetag_capacity", "int", 16, 1, 64, "", "time-tagged command queue length"),
+)
+
+HK = (
+    HkField("timetags_queued", "u8", description="time-tagged commands waiting"),
+    HkField("timetags_executed", "u16", description="time-tagged commands run"),
+    HkField("timetags_dropped", "u16", warn=(0, 0),
+            description="time-tagged commands lost (reboot, capacity lowered)"),
+)
 
 
 class TimeTagQueue:
-    def __init__(self, capacity=16):
+    """``dispatch``: flight.cmddict.Dispatcher; ``now()``: onboard seconds;
+    ``emit(ev_id, args, detail)``."""
+
+    def __init__(self, capacity=16, dispatch=None, now=None, emit=None):
         self.capacity = capacity
+        self.dispatch = dispatch
+        self.now = now
+        self.emit = emit
         self._q = []  # [time_s, cmd, args, (apid, seq)]
         self.executed = 0
+        self.dropped = 0
 
     def __len__(self):
         return len(self._q)
@@ -36,5 +77,77 @@ class TimeTagQueue:
         self._q = []
         return n
 
+    def drop(self, why):
+        """Lose every queued entry (a reboot): counted and reported."""
+        n = self.clear()
+        if n:
+            self._dropped(n, why)
+        return n
+
+    def set_capacity(self, capacity):
+        """New capacity; the latest entries over it are lost (reported)."""
+        self.capacity = capacity
+        n = len(self._q) - capacity
+        if n > 0:
+            del self._q[capacity:]
+            self._dropped(n, "capacity lowered to %d" % capacity)
+
+    def _dropped(self, n, why):
+        self.dropped += n
+        if self.emit is not None:
+            self.emit(EV_TIMETAG_DROPPED, [n], why)
+
     def snapshot(self):
         return [(e[0], e[1].name, dict(e[2]), e[3]) for e in self._q]
+
+    def run_due(self, tc, mode):
+        """Run every entry due now through ``tc`` (flight.tc.TcPipeline) in ``mode``."""
+        now = self.now()
+        while True:
+            e = self.pop_due(now)
+            if e is None:
+                return
+            t, cmd, args, (apid, seq) = e
+            self.emit(EV_TIMETAG_EXECUTED, [t], cmd.name)
+            x = {"timetag": True}
+            try:
+                self.dispatch.check(cmd, args, mode)
+            except WrongMode as err:
+                tc.completed(cmd, "WRONG_MODE", apid, seq, None, x, str(err))
+                continue
+            except Busy as err:
+                tc.completed(cmd, "BUSY", apid, seq, None, x, str(err))
+                continue
+            except BadArg as err:
+                tc.completed(cmd, "BAD_ARG", apid, seq, None, x, str(err))
+                continue
+            tc.complete(cmd, args, apid, seq, x)
+
+    # ------------------------------------------------------------------ commands
+    def check_command(self, cmd, args):
+        if cmd.name != "TIMETAG":
+            return
+        inner = self.dispatch.lookup(args["opcode"])
+        if inner is None:
+            raise BadArg("opcode: %d unknown" % args["opcode"])
+        if inner.owner == "timetag":
+            raise BadArg("opcode: %s cannot be time-tagged" % inner.name)
+        args["args"] = self.dispatch.check(inner, args["args"], None, queued=True)
+        if args["time"] <= self.now():
+            raise BadArg("time: %.3f is not in the future" % args["time"])
+        if self.full():
+            raise Busy("time-tag queue full (%d)" % self.capacity)
+
+    def cmd_timetag(self, args, tc):
+        inner = self.dispatch.lookup(args["opcode"])
+        self.push(args["time"], inner, args["args"], tc)
+        return {"queued": len(self._q)}
+
+    def cmd_timetag_clear(self, args, tc):
+        return {"dropped": self.clear()}
+
+    # ------------------------------------------------------------------ telemetry
+    def hk(self, values, i):
+        values[i] = len(self._q)
+        values[i + 1] = self.executed
+        values[i + 2] = self.dropped

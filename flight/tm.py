@@ -1,7 +1,9 @@
-"""Telemetry out: CCSDS TM packets with CBOR bodies, COBS-framed on the bus link.
+"""Telemetry out: CCSDS TM packets, COBS-framed on the bus link.
 
-APIDs (DESIGN §3.7): housekeeping 0x0A1, events 0x0A2, verification reports 0x0A3,
-ADCS feedback 0x0A4.  Each APID has its own 14-bit sequence count.
+APIDs (DESIGN §3.7; defined here and nowhere else): housekeeping 0x0A1 and diagnostic
+housekeeping 0x0A5 (packed big-endian, flight.telemetry), events 0x0A2, verification
+reports 0x0A3, ADCS feedback 0x0A4 (CBOR maps).  Each APID has its own 14-bit sequence
+count.
 
 Frames go to a bounded output queue drained to the link as fast as it accepts bytes;
 when the queue is full a frame is dropped and counted (``dropped``) — never silently,
@@ -12,20 +14,44 @@ only up to the reserve, so the acceptance and completion reports still get out.
 
 from flight import cbor, ccsds, cobs
 from hal.compat import const
+from flight.events import SEV_WARN, Event
+from flight.telemetry import HkField
 
 APID_TC = const(0x0A0)
 APID_HK = const(0x0A1)
 APID_EVENT = const(0x0A2)
 APID_VERIFY = const(0x0A3)
 APID_ADCS = const(0x0A4)
-TM_APIDS = (APID_HK, APID_EVENT, APID_VERIFY, APID_ADCS)
+APID_HK_DIAG = const(0x0A5)
+TM_APIDS = (APID_HK, APID_EVENT, APID_VERIFY, APID_ADCS, APID_HK_DIAG)
 APID_NAMES = {APID_TC: "tc", APID_HK: "hk", APID_EVENT: "event", APID_VERIFY: "verify",
-              APID_ADCS: "adcs"}
+              APID_ADCS: "adcs", APID_HK_DIAG: "hk_diag"}
+
+# Keys of a verification report map (APID 0x0A3).
+VERIFY_KEYS = ("stage", "ok", "reason", "tc_apid", "tc_seq", "detail", "name", "result",
+               "timetag")
+
+EV_TM_OVERFLOW = const(0x44)
+
+EVENTS = (
+    Event(EV_TM_OVERFLOW, "TM_OVERFLOW", SEV_WARN,
+          "the TM output queue was full: packets dropped (once per overflow episode)",
+          (("dropped", "int"),)),
+)
+
+HK = (
+    HkField("tm_sent_packets", "u32", description="TM packets written to the link"),
+    HkField("tm_dropped", "u16", warn=(0, 0), description="TM packets dropped: queue full"),
+    HkField("tm_queued", "u16", "B", warn=(0, 4096), description="octets waiting for the link"),
+    HkField("tm_link_errors", "u16", alarm=(0, 0), description="link write failures"),
+)
 
 
 class TmSender:
-    def __init__(self, link, max_queue_bytes=8192, reserve_bytes=1024):
+    def __init__(self, link, max_queue_bytes=8192, reserve_bytes=1024, emit=None):
         self.link = link
+        self.emit = emit  # emit(ev_id, args, detail): TM_OVERFLOW
+        self._overflowing = False
         self.max_queue_bytes = max_queue_bytes
         self.reserve_bytes = reserve_bytes  # only verification reports may use it
         self._queue = []
@@ -43,8 +69,11 @@ class TmSender:
         return s
 
     def send(self, apid, body_obj):
-        """Queue one packet; returns False (and counts) when the queue is full."""
-        body = cbor.encode(body_obj)
+        """Queue one packet with a CBOR body; False (counted) when the queue is full."""
+        return self.send_raw(apid, cbor.encode(body_obj))
+
+    def send_raw(self, apid, body):
+        """Queue one packet around the octets ``body``; False when the queue is full."""
         pkt = ccsds.build_packet(ccsds.TYPE_TM, apid, self.next_seq(apid), body)
         frame = cobs.encode(pkt) + b"\x00"
         limit = self.max_queue_bytes
@@ -52,7 +81,12 @@ class TmSender:
             limit -= self.reserve_bytes
         if self._queued + len(frame) > limit:
             self.dropped += 1
+            if not self._overflowing:
+                self._overflowing = True
+                if self.emit is not None:
+                    self.emit(EV_TM_OVERFLOW, [self.dropped], "APID 0x%03X" % apid)
             return False
+        self._overflowing = False
         self._queue.append(frame)
         self._queued += len(frame)
         self.per_apid[apid] = self.per_apid.get(apid, 0) + 1
@@ -86,3 +120,9 @@ class TmSender:
 
     def queued_bytes(self):
         return self._queued
+
+    def hk(self, values, i):
+        values[i] = self.sent_packets
+        values[i + 1] = self.dropped
+        values[i + 2] = self._queued
+        values[i + 3] = self.link_errors

@@ -1,0 +1,53 @@
+"""The core's own commands (owner ``"core"``): liveness, time, event-log dump,
+diagnostic housekeeping, reboot and key rotation.  Each handler has the one signature
+``cmd_x(self, args, tc)`` and works on the flight application's parts."""
+
+from flight.app import EV_REBOOT_REQUESTED, EV_TIME_SET, VERSION
+from flight.cmddict import BadArg
+from flight.tc import EV_KEY_ROTATED
+from flight.tm import APID_EVENT
+
+
+class CoreCommands:
+    def __init__(self, app):
+        self.app = app
+
+    def check_command(self, cmd, args):
+        if cmd.name == "KEY_ROTATE" and self.app.keyring.key(args["key_id"]) is None:
+            raise BadArg("key_id: %d not in the onboard keyring" % args["key_id"])
+
+    def cmd_ping(self, args, tc):
+        return {"uptime": self.app.uptime_s(), "version": VERSION}
+
+    def cmd_set_time(self, args, tc):
+        app = self.app
+        app.time_offset = args["time"] - app.uptime_s()
+        app.emit(EV_TIME_SET, [args["time"]], "")
+        return None
+
+    def cmd_event_log_dump(self, args, tc):
+        app = self.app
+        log = app.events.persistent_log()
+        sent = 0
+        for e in log[-args["max"]:] if log else []:
+            e["dump"] = True
+            if app.tm.send(APID_EVENT, e):
+                sent += 1
+        return {"entries": sent, "total": len(log)}
+
+    def cmd_hk_diag_request(self, args, tc):
+        return {"octets": self.app.send_hk_diag()}
+
+    def cmd_reboot(self, args, tc):
+        app = self.app
+        app.reboot_requested = True
+        app.emit(EV_REBOOT_REQUESTED, None, "reboot by TC")
+        app.timetags.drop("reboot by TC")
+        return None
+
+    def cmd_key_rotate(self, args, tc):
+        app = self.app
+        app.keyring.active = args["key_id"]
+        app.save_boot_record()
+        app.emit(EV_KEY_ROTATED, [args["key_id"]], "active key id %d" % args["key_id"])
+        return {"key_id": args["key_id"]}

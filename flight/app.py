@@ -67,7 +67,8 @@ PARAMS = (
 )
 
 HK = (
-    HkField("time", "u32", "s", description="onboard time (whole seconds)"),
+    HkField("time", "u32", "s", description="onboard time, whole seconds (+ time_ms)"),
+    HkField("time_ms", "u16", "ms", description="onboard time, milliseconds part"),
     HkField("uptime", "u32", "s", scale=0.01, description="time since boot"),
     HkField("boot_count", "u16", description="boots since the boot record was created"),
     HkField("reset_cause", "u8", enum=RESET_CAUSES, description="cause of the last reset"),
@@ -88,7 +89,6 @@ class FlightApp:
         self._t_last = self.clock.now_us()
         self._uptime_us = 0
         self.time_offset = 0.0
-        comps = components.modules()
         self.events = EventLog(self.now_s, storage=self.storage,
                                decl=table(components.declared("EVENTS")))
         self.params = Params(self.storage, emit=self.emit, storage_error=self.storage_error)
@@ -135,19 +135,27 @@ class FlightApp:
                        "timetag": self.timetags, "params": self.params,
                        "modes": self.modes, "tm": self.tm}
         self.payload = {}
+        self.hk_packer = None
+        self.hk_diag_packer = None
         if install_payload:
             from flight import payload
 
             payload.install(self)
+
+    def _wire(self):
+        """Bind the command owners (boot check: ValueError names a command without its
+        handler or a handler without its entry) and build the housekeeping packers."""
+        if self.hk_packer is not None:
+            return
         for name, obj in self.owners.items():
             self.dispatch.register(name, obj)
         self.dispatch.verify(absent=components.PAYLOAD)
-        self.hk_packer = self._packer(comps, "HK", "hk")
-        self.hk_diag_packer = self._packer(comps, "HK_DIAG", "hk_diag")
+        self.hk_packer = self._packer("HK", "hk")
+        self.hk_diag_packer = self._packer("HK_DIAG", "hk_diag")
 
-    def _packer(self, comps, attr, method):
+    def _packer(self, attr, method):
         sections = []
-        for name, mod in comps:
+        for name, mod in components.modules():
             fields = getattr(mod, attr, None)
             if fields is None:
                 continue
@@ -172,8 +180,11 @@ class FlightApp:
         """Onboard time: uptime plus the offset set by SET_TIME."""
         return self.uptime_s() + self.time_offset
 
-    def add_module(self, name, m):
-        """A payload module (owner ``name`` of its commands, HK and events)."""
+    def add_module(self, m, name=None):
+        """A payload module: owner ``name`` (default ``m.name``) of its commands, HK and
+        events.  Before boot()."""
+        if name is None:
+            name = m.name
         self.modules.append(m)
         self.modes.add_module(m)
         self.owners[name] = m
@@ -203,6 +214,7 @@ class FlightApp:
 
     # ------------------------------------------------------------------ boot
     def boot(self, reset_cause=None):
+        self._wire()
         rec = {}
         if self._boot_store is not None:
             try:
@@ -360,16 +372,18 @@ class FlightApp:
 
     def hk(self, values, i):
         """The core's own housekeeping fields (:data:`HK`)."""
-        values[i] = int(self.now_s())
-        values[i + 1] = int(self.uptime_s() * 100)
-        values[i + 2] = self.boot_count
+        t = self.now_s()
         rc = self.reset_cause
-        values[i + 3] = RESET_CAUSES.index(rc) if rc in RESET_CAUSES else len(RESET_CAUSES) - 1
-        values[i + 4] = self.storage_errors
-        values[i + 5] = self.limit_violations
-        values[i + 6] = self.events.dropped
-        values[i + 7] = self.events.undeclared
-        values[i + 8] = self.hk_packer.errors
+        values[i] = int(t)
+        values[i + 1] = int((t - int(t)) * 1000)
+        values[i + 2] = int(self.uptime_s() * 100)
+        values[i + 3] = self.boot_count
+        values[i + 4] = RESET_CAUSES.index(rc) if rc in RESET_CAUSES else len(RESET_CAUSES) - 1
+        values[i + 5] = self.storage_errors
+        values[i + 6] = self.limit_violations
+        values[i + 7] = self.events.dropped
+        values[i + 8] = self.events.undeclared
+        values[i + 9] = self.hk_packer.errors
 
     # ------------------------------------------------------------------ snapshot
     def snapshot(self):

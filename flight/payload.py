@@ -17,7 +17,7 @@ def install(app):
     b = app.board
     ctx = app.ctx
     if b.bias is not None and b.temps:
-        app.add_module("bias", _new(BiasControl, app, ctx, b.bias, b.temps, b.power))
+        app.add_module(_new(BiasControl, app, ctx, b.bias, b.temps, b.power), "bias")
     fc = None
     if b.framer is not None:
         fc = _new(FramerControl, app, ctx, b.framer, b.power)
@@ -25,11 +25,11 @@ def install(app):
         apt = _new(Apt, app, ctx, b.camera, b.fsm, b.power)
         if fc is not None:
             apt.on_laser = fc.enable_tx
-        app.add_module("apt", apt)
+        app.add_module(apt, "apt")
     if fc is not None:
-        app.add_module("framer", fc)
+        app.add_module(fc, "framer")
         if b.comparator is not None:
-            app.add_module("comparator", _new(ComparatorControl, app, ctx, b.comparator, fc))
+            app.add_module(_new(ComparatorControl, app, ctx, b.comparator, fc), "comparator")
     return app.payload
 
 

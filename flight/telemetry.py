@@ -149,3 +149,20 @@ class HkPacker:
 def unpack(fields, data):
     """Raw values of a packed set (ground side and tests)."""
     return list(struct.unpack_from(fmt(fields), data, 0))
+
+
+def decode(fields, data):
+    """{name: physical value} of a packed set; enum fields give their name (tests and
+    on-board diagnostics; the ground decodes from the exported dictionary)."""
+    raw = unpack(fields, data)
+    out = {}
+    for k in range(len(fields)):
+        f = fields[k]
+        v = raw[k]
+        if f.enum is not None:
+            out[f.name] = f.enum[v] if 0 <= v < len(f.enum) else v
+        elif f.scale != 1 or f.offset != 0:
+            out[f.name] = v * f.scale + f.offset
+        else:
+            out[f.name] = v
+    return out

@@ -4,10 +4,14 @@ survives reboot, tolerates torn/corrupt flash, and is returned by EVENT_LOG_DUMP
 import pytest
 
 from flight import cbor, events
+from flight.cmddict import BY_NAME
 from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, EventLog
 from flight.tm import APID_EVENT, APID_HK
 from hal.sim.storage import MemStorage, PowerLoss
-from tests.tcutil import Harness
+from flight import components
+from tests.mpy.obc import Obc
+
+DECL = events.table(components.declared("EVENTS"))
 
 
 class Clock:
@@ -26,7 +30,7 @@ def texts(log):
 def test_ring_is_bounded_counts_drops_and_keeps_the_newest():
     log = EventLog(Clock(), capacity=4)
     for i in range(10):
-        log.emit(SEV_INFO, 0x01, "e%d" % i, [i])
+        log.emit_sev(SEV_INFO, 0x01, [i], "e%d" % i)
     assert log.pending() == 4
     assert log.dropped == 6
     got = []
@@ -38,46 +42,53 @@ def test_ring_is_bounded_counts_drops_and_keeps_the_newest():
     assert [e[4] for e in got] == ["e6", "e7", "e8", "e9"]
     assert [e[0] for e in got] == [7, 8, 9, 10]  # seq counts every event, dropped or not
     assert log.pending() == 0 and log.pop() is None
-    log.emit(SEV_WARN, 0x02)
+    log.emit_sev(SEV_WARN, 0x02)
     assert log.pending() == 1 and log.dropped == 6
 
 
 def test_event_map_and_severity_clamp():
-    log = EventLog(lambda: 12.5)
-    e = log.emit(99, 0x41, "hot", [1, 2])
-    m = EventLog.to_map(e)
+    log = EventLog(lambda: 12.5, decl=DECL)
+    e = log.emit_sev(99, 0x41, [1, 2], "hot")
+    m = log.to_map(e)
     assert m == {"seq": 1, "time": 12.5, "severity": "CRITICAL", "id": 0x41,
                  "name": "LIMIT_VIOLATION", "text": "hot", "args": [1, 2]}
-    m = EventLog.to_map(log.emit(SEV_INFO, 0x7E))
+    m = log.to_map(log.emit_sev(SEV_INFO, 0x7E))
     assert m["name"] == "EV_7E" and m["args"] == []
     assert log.counts == [1, 0, 0, 1]
+    # emit() takes the severity from the declaration; text falls back to the declared one.
+    m = log.to_map(log.emit(0x41))
+    assert m["severity"] == "ERROR" and m["text"] == log.decl[0x41].text
+    assert log.undeclared == 0
+    log.emit(0x7E)
+    assert log.undeclared == 1 and log.counts[SEV_ERROR] == 2
 
 
-def test_register_event_names():
-    events.register(0x7D, "TEST_EVENT_7D")
-    events.register(0x7D, "TEST_EVENT_7D")  # same name again: fine
+def test_event_table_rejects_an_id_declared_twice():
+    a = (events.Event(0x7D, "TEST_A", SEV_INFO, "a"),)
+    b = (events.Event(0x7D, "TEST_B", SEV_WARN, "b"),)
+    with pytest.raises(ValueError, match="0x7d"):
+        events.table([("x", a), ("y", b)])
     with pytest.raises(ValueError):
-        events.register(0x7D, "OTHER")
-    with pytest.raises(ValueError):
-        events.register(0x01, "NOT_BOOT")
-    del events.EVENT_NAMES[0x7D]
+        events.Event(0x7E, "BAD_SEVERITY", 7, "x")
+    names = [e.name for e in DECL.values()]
+    assert len(names) == len(set(names))  # names are unique as well as ids
 
 
 def test_persistent_log_keeps_warnings_only_and_survives_reboot():
     s = MemStorage()
-    log = EventLog(Clock(), storage=s)
-    log.emit(SEV_INFO, 0x01, "info")
-    log.emit(SEV_WARN, 0x02, "warn")
-    log.emit(SEV_ERROR, 0x34, "error", [7])
+    log = EventLog(Clock(), storage=s, decl=DECL)
+    log.emit_sev(SEV_INFO, 0x01, None, "info")
+    log.emit_sev(SEV_WARN, 0x02, None, "warn")
+    log.emit_sev(SEV_ERROR, 0x34, [7], "error")
     assert texts(log) == ["warn", "error"]  # pending entries already visible
     assert log.flush() == 2
     assert log.flush() == 0
-    log2 = EventLog(Clock(), storage=s)  # reboot
+    log2 = EventLog(Clock(), storage=s, decl=DECL)  # reboot
     got = log2.persistent_log()
     assert [e["text"] for e in got] == ["warn", "error"]
     assert got[1]["args"] == [7] and got[1]["severity"] == "ERROR"
     assert got[1]["name"] == "STORAGE_ERROR"
-    log2.emit(SEV_WARN, 0x02, "after reboot")
+    log2.emit_sev(SEV_WARN, 0x02, None, "after reboot")
     log2.flush()
     got = EventLog(Clock(), storage=s).persistent_log()
     assert [e["text"] for e in got] == ["warn", "error", "after reboot"]
@@ -91,7 +102,7 @@ def test_persistent_log_is_bounded_and_keeps_the_newest(flush_every):
     cap = 8
     log = EventLog(Clock(), storage=s, persist_capacity=cap)
     for i in range(100):
-        log.emit(SEV_WARN, 0x02, "w%d" % i)
+        log.emit_sev(SEV_WARN, 0x02, None, "w%d" % i)
         if i % flush_every == flush_every - 1:
             log.flush()
     log.flush()
@@ -108,7 +119,7 @@ def test_unflushed_backlog_is_bounded_and_counted():
     s = MemStorage()
     log = EventLog(Clock(), storage=s, persist_capacity=8)
     for i in range(20):
-        log.emit(SEV_WARN, 0x02, "w%d" % i)
+        log.emit_sev(SEV_WARN, 0x02, None, "w%d" % i)
     assert log.persist_dropped == 12
     # A flood beyond the backlog keeps its beginning (the first cause), counts the rest.
     assert texts(log) == ["w%d" % i for i in range(8)]
@@ -120,10 +131,10 @@ def test_failed_flush_keeps_entries_pending_without_duplicates():
     s = MemStorage()
     log = EventLog(Clock(), storage=s, persist_capacity=8)
     for i in range(3):
-        log.emit(SEV_WARN, 0x02, "a%d" % i)
+        log.emit_sev(SEV_WARN, 0x02, None, "a%d" % i)
     log.flush()
     for i in range(3):
-        log.emit(SEV_WARN, 0x02, "b%d" % i)
+        log.emit_sev(SEV_WARN, 0x02, None, "b%d" % i)
     s.fail_writes = True
     assert log.flush() == 0 and log.persist_errors == 1
     assert log.flush() == 0 and log.persist_errors == 2
@@ -138,7 +149,7 @@ def test_torn_event_log_write_at_every_octet_never_breaks_the_boot():
     base = MemStorage()
     log = EventLog(Clock(), storage=base, persist_capacity=8)
     for i in range(6):  # blob 0 full (4 entries), blob 1 holds 2
-        log.emit(SEV_WARN, 0x02, "old%d" % i)
+        log.emit_sev(SEV_WARN, 0x02, None, "old%d" % i)
     log.flush()
     older = ["old0", "old1", "old2", "old3"]
     n = len(base.blobs["evlog1"]) + 40  # the torn write is a bit longer than blob 1 now
@@ -146,7 +157,7 @@ def test_torn_event_log_write_at_every_octet_never_breaks_the_boot():
         s = MemStorage()
         s.blobs = dict(base.blobs)
         lg = EventLog(Clock(), storage=s, persist_capacity=8)
-        lg.emit(SEV_WARN, 0x02, "new")
+        lg.emit_sev(SEV_WARN, 0x02, None, "new")
         s.tear_after = k
         assert lg.flush() == 0  # PowerLoss is contained: counted, entry stays pending
         assert lg.persist_errors == 1
@@ -155,7 +166,7 @@ def test_torn_event_log_write_at_every_octet_never_breaks_the_boot():
         # The other blob is intact: at most the torn blob's entries are lost.
         assert t[:4] == older
         assert t in (older, older + ["old4", "old5"], older + ["old4", "old5", "new"])
-        lg2.emit(SEV_WARN, 0x02, "later")
+        lg2.emit_sev(SEV_WARN, 0x02, None, "later")
         assert lg2.flush() == 1
         assert texts(EventLog(Clock(), storage=s, persist_capacity=8))[-1] == "later"
 
@@ -174,10 +185,10 @@ def test_corrupt_event_log_never_breaks_the_boot(blob0, blob1):
         s.blobs["evlog1"] = blob1
     log = EventLog(Clock(), storage=s)
     assert log.persistent_log() == []
-    log.emit(SEV_WARN, 0x02, "fresh")
+    log.emit_sev(SEV_WARN, 0x02, None, "fresh")
     assert log.flush() == 1
     assert texts(EventLog(Clock(), storage=s)) == ["fresh"]
-    h = Harness(storage=s)  # the whole app boots on it too
+    h = Obc(storage=s)  # the whole app boots on it too
     assert h.app.modes.mode == "SAFE"
 
 
@@ -189,10 +200,10 @@ def test_well_formed_entries_survive_next_to_corrupt_ones():
 
 
 def test_app_sends_events_as_tm_bounded_per_tick_and_reports_drops():
-    h = Harness()
+    h = Obc()
     h.settle()
     for i in range(100):  # far more than the ring (64) holds
-        h.app.emit(SEV_INFO, 0x03, "burst %d" % i)
+        h.app.emit(0x03, None, "burst %d" % i)
     assert h.app.events.dropped == 100 - 64
     h.app._task_tc()  # one tc tick: at most tm_events_per_tick (4) events go out
     h.collect()
@@ -204,13 +215,13 @@ def test_app_sends_events_as_tm_bounded_per_tick_and_reports_drops():
 
 
 def test_event_log_dump_returns_the_persistent_log_across_reboots():
-    h = Harness()
+    h = Obc()
     for i in range(5):
-        h.app.emit(SEV_ERROR, 0x34, "failure %d" % i)
+        h.app.emit(0x34, None, "failure %d" % i)
     h.settle()
     h2 = h.reboot()
-    h2.app.emit(SEV_WARN, 0x02, "not flushed yet")
-    reps = h2.send(0x20, {"max": 256})
+    h2.app.emit(0x02, None, "not flushed yet")
+    reps = h2.send(BY_NAME["EVENT_LOG_DUMP"].opcode, {"max": 256})
     assert reps[-1]["ok"] and reps[-1]["result"]["total"] == reps[-1]["result"]["entries"]
     h2.run(100000)
     dumped = [e["text"] for e in h2.of(APID_EVENT) if e.get("dump")]
@@ -221,8 +232,8 @@ def test_event_log_dump_returns_the_persistent_log_across_reboots():
 
 
 def test_power_loss_during_event_flush_inside_the_app_is_contained():
-    h = Harness()
-    h.app.emit(SEV_WARN, 0x02, "w")
+    h = Obc()
+    h.app.emit(0x02, None, "w")
     h.board.storage.tear_after = 3
     h.board.storage.tear_only = "evlog"
     h.run(1100000)  # hk flush hits the tear: contained, the app keeps running

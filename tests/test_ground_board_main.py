@@ -11,7 +11,7 @@ import pytest
 from flight import cobs
 from flight.tc import encode_tc
 from tests.procutil import ROOT
-from tests.tcutil import core_board
+from tests.mpy.obc import core_board
 from tools import mpyvm
 
 KEY = bytes([0x11]) * 32

@@ -14,7 +14,7 @@ from flight.tc import encode_tc as flight_encode_tc
 from flight.tm import TmSender
 from ground_tools import commands, wire
 from hal.sim.link import MemLink
-from tests.tcutil import Harness
+from tests.mpy.obc import Obc
 
 # ----------------------------------------------------------------------- strategies
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
@@ -126,7 +126,7 @@ ACCEPTED = [
 
 @pytest.mark.parametrize("name,items", ACCEPTED)
 def test_flight_pipeline_accepts_ground_encoded_tc(name, items):
-    h = Harness()
+    h = Obc()
     cmd, args = commands.parse_command(name, items)
     h.counter += 1
     pkt = wire.encode_tc(DEV_KEY, DEV_KEY_ID, h.counter, cmd.opcode, args, seq=77)
@@ -143,7 +143,7 @@ def test_flight_pipeline_accepts_ground_encoded_tc(name, items):
 
 
 def test_flight_pipeline_rejects_ground_packets_signed_with_another_key():
-    h = Harness()
+    h = Obc()
     pkt = wire.encode_tc(bytes(32), DEV_KEY_ID, 5, 0x01, {}, seq=1)
     h.send_raw(wire.frame(pkt), framed=True)
     h.run(40000)

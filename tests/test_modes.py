@@ -2,14 +2,14 @@
 session start/stop sequencing of the module hooks, and autonomy (limits, critical task
 fault → SAFE)."""
 
-from flight import events
+from flight import events, modes
 from flight.modes import SAFE_OFF_ORDER, ModeManager
 from flight.scheduler import Task
 from flight.tm import APID_EVENT, APID_HK
 from hal.interfaces import (N_SWITCHES, SW_CAMERA, SW_FRAMER, SW_LASER_525, SW_LASER_850,
                             SW_SIPM_BIAS)
 from hal.sim.power import SimPower
-from tests.tcutil import Harness
+from tests.mpy.obc import Obc
 
 SET_MODE = 0x03
 
@@ -80,20 +80,20 @@ class Apt(Load):
 
 def session_harness():
     log = []
-    h = Harness(boot=False)
+    h = Obc(boot=False)
     p = h.board.power
     bias = Load("bias", p, SW_SIPM_BIAS, log, ready_after=3)  # bias ramp takes 3 ticks
     apt = Apt("apt", p, SW_CAMERA, log, ready_after=5)  # acquisition: 5 ticks
     framer = Load("framer", p, SW_FRAMER, log, ready_after=1)
     down = Downlink(p, log, apt)
     for m in (bias, apt, framer, down):
-        h.app.add_module(m)
+        h.app.add_module(m, "load_" + m.name)  # test loads, not the payload owners
     h.app.boot()
     return h, log
 
 
 def test_boot_into_safe_with_everything_off_laser_first():
-    h = Harness(boot=False)
+    h = Obc(boot=False)
     p = h.board.power
     for sw in range(N_SWITCHES):
         p.set(sw, True)  # whatever the hardware came up with
@@ -211,7 +211,7 @@ def test_mode_manager_refuses_session_outside_standby():
 
 # --------------------------------------------------------------------------- autonomy
 def limit_harness(temps):
-    h = Harness(temps=temps)
+    h = Obc(temps=temps)
     h.send(SET_MODE, {"mode": "STANDBY"})
     h.settle()
     return h
@@ -324,6 +324,9 @@ def test_critical_fault_of_an_added_task_goes_safe_but_not_a_non_critical_one():
     assert h.app.modes.last_safe_cause == "critical task ctl fault"
 
 
-def test_safe_event_ids_named():
-    for ev in (events.EV_LIMIT_VIOLATION, events.EV_SAFE_ENTERED, events.EV_MODE_CHANGE):
-        assert ev in events.EVENT_NAMES
+def test_safe_event_ids_declared():
+    decl = Obc().app.events.decl
+    for ev, sev in ((modes.EV_LIMIT_VIOLATION, events.SEV_ERROR),
+                    (modes.EV_SAFE_ENTERED, events.SEV_WARN),
+                    (modes.EV_MODE_CHANGE, events.SEV_INFO)):
+        assert decl[ev].severity == sev

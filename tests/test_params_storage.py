@@ -17,7 +17,7 @@ from flight.slotstore import SlotStore, decode_slot, encode_slot
 from flight.tc import ReplayGuard
 from hal.errors import StorageError
 from hal.sim.storage import FileStorage, MemStorage, PowerLoss
-from tests.tcutil import Harness, core_board
+from tests.mpy.obc import Obc, core_board
 
 DEFAULTS = {"temp_max_c": 60.0, "temp_min_c": -20.0, "current_max_ma": 1500,
             "limit_persist": 3, "timetag_capacity": 16, "tm_events_per_tick": 4}
@@ -36,7 +36,7 @@ def ring(app):
         e = app.events.pop()
         if e is None:
             return out
-        out.append((events.EVENT_NAMES.get(e[3]), e[4]))
+        out.append((app.events.name(e[3]), e[4]))
     return out
 
 
@@ -123,7 +123,7 @@ def test_power_loss_at_every_octet_of_a_save_keeps_the_last_good_set(n_saves, sl
 def test_power_loss_then_retry_without_reboot_does_not_overwrite_the_good_slot():
     """A torn save caught by PARAM_SAVE (storage error) and retried in the same boot."""
     base, last_good = _prepared(2)
-    h = Harness(storage=copy(base))
+    h = Obc(storage=copy(base))
     h.app.params.set("limit_persist", 42)
     h.board.storage.tear_after = 7
     h.board.storage.tear_only = "params."  # not the anti-replay record the TC writes first

@@ -38,9 +38,9 @@ from hypothesis import strategies as st
 
 from flight import cbor, ccsds, cobs
 from flight.keys import DEV_KEY, DEV_KEY_ID
-from flight.tc import REASONS
+from flight.cmddict import ACCEPT_REASONS as REASONS
 from flight.tm import APID_VERIFY
-from tests.tcutil import Harness, fix_crc, sign_body
+from tests.mpy.obc import Obc, fix_crc, sign_body
 
 KEY2 = bytes(range(7, 39))
 KEYS = {DEV_KEY_ID: DEV_KEY, 2: KEY2}
@@ -58,7 +58,7 @@ class Pipe:
 
     def __init__(self, rng):
         self.rng = rng
-        self.h = Harness(keys=dict(KEYS))
+        self.h = Obc(keys=dict(KEYS))
         self.tm_deframer = cobs.Deframer(max_frame=65536)
         self.accepted_packets = []
         # Totals over every boot of the campaign.

@@ -28,7 +28,7 @@ def _make(start=0):
     events = []
     safe = []
     sched = Scheduler(clock, watchdog=FakeWatchdog(),
-                      on_event=lambda s, i, a, b: events.append((s, i, a, b)),
+                      on_event=lambda i, a, d: events.append((i, a, d)),
                       on_safe=lambda t: safe.append(t.name))
     return clock, sched, events, safe
 
@@ -125,7 +125,7 @@ def test_fault_containment_disables_after_n_and_others_keep_running():
     assert bad_t.faults == 3
     assert not bad_t.enabled
     assert len(log) == 20  # the good task ran every period regardless
-    kinds = [e[1] for e in events]
+    kinds = [e[0] for e in events]
     assert kinds.count(EV_TASK_FAULT) == 3
     assert kinds.count(EV_TASK_DISABLED) == 1
     assert safe == []  # not critical: no safe mode

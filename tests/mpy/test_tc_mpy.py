@@ -2,116 +2,36 @@
 reason with no state change, anti-replay across reboot, key rotation, torn parameter
 saves at every octet, events, modes.
 
-Self-contained on purpose: only flight/, hal/ and the standard library are importable in
-the VM (tests/tcutil.py is not copied there), so the small OBC-side harness is here.
+The OBC-side harness is tests/mpy/obc.py, shared with the CPython tests.
 MicroPython dicts are unordered: nothing below depends on map order (CBOR bodies are
 MACed as encoded, snapshots compare as dicts).
 """
 
-import struct
+from obc import Obc, fix_crc, flip, ok_pair
 
-from flight import cbor, ccsds, cobs, events
-from flight.app import FlightApp
-from flight.crc16 import crc16
-from flight.keys import DEV_KEY, DEV_KEY_ID, Keyring
+from flight import cbor
+from flight.app import EV_REBOOT_REQUESTED
+from flight.cmddict import ACCEPT_REASONS, BY_NAME
+from flight.keys import DEV_KEY, DEV_KEY_ID
 from flight.slotstore import SlotStore
-from flight.tc import REASONS, encode_tc
-from flight.tm import APID_EVENT, APID_VERIFY
-from hal.clock import VirtualClock
-from hal.interfaces import SW_LASER_850, Board
-from hal.sim.link import MemLink
-from hal.sim.power import SimPower
+from flight.tm import APID_EVENT
+from hal.interfaces import SW_LASER_850
 from hal.sim.storage import MemStorage, PowerLoss
-from hal.sim.watchdog import SimWatchdog
 
 KEY2 = bytes(range(32))
-PING = 0x01
-SET_MODE = 0x03
-PARAM_SET = 0x10
-PARAM_SAVE = 0x12
-TIMETAG = 0x31
-KEY_ROTATE = 0x40
-
-
-class Obc:
-    """A booted payload and the OBC side of its UART."""
-
-    def __init__(self, storage=None, keys=None, counter=0):
-        self.clock = VirtualClock()
-        self.storage = storage if storage is not None else MemStorage()
-        self.board = Board(link=MemLink(), storage=self.storage, power=SimPower(),
-                           watchdog=SimWatchdog(self.clock), clock=self.clock, name="mpy")
-        self.keys = keys if keys is not None else {DEV_KEY_ID: DEV_KEY}
-        self.app = FlightApp(self.board, keyring=Keyring(dict(self.keys)))
-        self.app.boot()
-        self.counter = counter
-        self.seq = 0
-        self.tm = []
-        self.deframer = cobs.Deframer(max_frame=8192)
-
-    def packet(self, opcode, args=None, counter=None, key_id=None, key=None):
-        if counter is None:
-            self.counter += 1
-            counter = self.counter
-        kid = key_id if key_id is not None else self.app.keyring.active
-        if key is None:
-            key = self.keys.get(kid, DEV_KEY)
-        self.seq = (self.seq + 1) & 0x3FFF
-        return encode_tc(key, kid, counter, opcode, args if args is not None else {},
-                         seq=self.seq)
-
-    def send_raw(self, packet):
-        self.board.link.inject(cobs.encode(packet) + b"\x00")
-
-    def run(self, us):
-        self.app.run_for(us)
-        for pkt in self.deframer.feed(self.board.link.take()):
-            h, body = ccsds.parse_packet(pkt, ptype=ccsds.TYPE_TM)
-            self.tm.append((h[ccsds.H_APID], cbor.decode(body)))
-
-    def send(self, opcode, args=None, **kw):
-        self.send_raw(self.packet(opcode, args, **kw))
-        self.run(40000)
-        return self.reports()
-
-    def reports(self):
-        out = [b for a, b in self.tm if a == APID_VERIFY]
-        self.tm = [t for t in self.tm if t[0] != APID_VERIFY]
-        return out
-
-    def reboot(self):
-        return Obc(self.storage, self.keys, self.counter)
-
-
-def fix_crc(p):
-    p = bytearray(p)
-    struct.pack_into(">H", p, len(p) - 2, crc16(bytes(p[:-2])))
-    return bytes(p)
-
-
-def flip(p, i):
-    p = bytearray(p)
-    p[i] ^= 1
-    return bytes(p)
+PING = BY_NAME["PING"].opcode
+SET_MODE = BY_NAME["SET_MODE"].opcode
+PARAM_SET = BY_NAME["PARAM_SET"].opcode
+TIMETAG = BY_NAME["TIMETAG"].opcode
+KEY_ROTATE = BY_NAME["KEY_ROTATE"].opcode
+REBOOT = BY_NAME["REBOOT"].opcode
+SESSION_START = BY_NAME["SESSION_START"].opcode
 
 
 def signed(o, body):
     """An authentic TC around raw CBOR octets (fresh counter)."""
-    o.counter += 1
-    o.seq += 1
-    hdr = ccsds.pack_header(ccsds.TYPE_TC, 0x0A0, o.seq, len(body) + 22)
-    trailer = bytes([DEV_KEY_ID]) + struct.pack(">I", o.counter)
-    from flight import mac
+    return o.body_packet(body)
 
-    tag = mac.mac(DEV_KEY, [hdr, body, trailer])
-    return ccsds.build_packet(ccsds.TYPE_TC, 0x0A0, o.seq, body + trailer + tag)
-
-
-def ok_pair(reps):
-    assert len(reps) == 2, reps
-    assert reps[0]["stage"] == "accept" and reps[0]["ok"] is True
-    assert reps[1]["stage"] == "complete" and reps[1]["ok"] is True
-    return reps[1]
 
 
 def reject(o, packet, reason):
@@ -158,7 +78,7 @@ def test_every_rejection_reason_changes_nothing():
         ("BAD_ARG", o.packet(PARAM_SET, {"name": "limit_persist", "value": 99})),  # range
         ("BAD_ARG", o.packet(SET_MODE, {})),  # missing
         ("BAD_ARG", o.packet(PING, {"extra": 1})),  # unknown
-        ("WRONG_MODE", o.packet(0x50)),  # SESSION_START in SAFE
+        ("WRONG_MODE", o.packet(SESSION_START)),  # SESSION_START in SAFE
         ("WRONG_MODE", o.packet(SET_MODE, {"mode": "SESSION"})),
     ]
     seen = set()
@@ -179,7 +99,7 @@ def test_every_rejection_reason_changes_nothing():
     reject(o, o.packet(TIMETAG, {"time": t, "opcode": PING}), "BUSY")
     seen.add("REPLAY")
     seen.add("BUSY")
-    for r in REASONS:
+    for r in ACCEPT_REASONS:
         assert r in seen, r
 
 
@@ -207,7 +127,7 @@ def test_key_rotate_persists():
 
 def test_reboot_command_stops_after_the_report():
     o = Obc()
-    o.send_raw(o.packet(0x30))
+    o.send_raw(o.packet(REBOOT))
     o.run(3000000)
     assert o.app.reboot_requested and not o.app.sched.running
     assert o.clock.now_us() < 100000
@@ -251,21 +171,21 @@ def test_corrupt_store_defaults_with_event_and_invalid_value_event():
     o = Obc(s)
     assert o.app.params["limit_persist"] == 3
     o.run(100000)
-    names = [b["name"] for a, b in o.tm if a == APID_EVENT]
+    names = [b["name"] for a, s, b in o.tm if a == APID_EVENT]
     assert "PARAMS_CORRUPT" in names
     s2 = MemStorage()
     SlotStore(s2, "params").save(cbor.encode({"limit_persist": 500, "temp_max_c": 50.0}))
     o2 = Obc(s2)
     assert o2.app.params["limit_persist"] == 3 and o2.app.params["temp_max_c"] == 50.0
     o2.run(100000)
-    assert "PARAM_INVALID" in [b["name"] for a, b in o2.tm if a == APID_EVENT]
+    assert "PARAM_INVALID" in [b["name"] for a, s, b in o2.tm if a == APID_EVENT]
 
 
 # --------------------------------------------------------------------------- events, modes
 def test_event_ring_bounded_and_log_survives_reboot():
     o = Obc()
     for i in range(100):
-        o.app.emit(events.SEV_WARN, 0x02, "w%d" % i)
+        o.app.emit(EV_REBOOT_REQUESTED, None, "w%d" % i)  # a WARN: persisted
     assert o.app.events.dropped >= 100 - 64
     o.run(1100000)
     log = o.app.events.persistent_log()

@@ -47,12 +47,15 @@ in every chunk, such a false retention does not last).  Measured in the VM: +0.6
 import gc
 import struct
 
+from obc import fix_crc
+
 from flight import cbor, ccsds, cobs, mac
 from flight.app import FlightApp
-from flight.crc16 import crc16
 from flight.keys import DEV_KEY, DEV_KEY_ID, Keyring
-from flight.tc import REASONS, encode_tc
-from flight.tm import APID_VERIFY
+from flight.cmddict import ACCEPT_REASONS as REASONS
+from flight.cmddict import COMMANDS
+from flight.tc import encode_tc
+from flight.tm import APID_TC, APID_VERIFY
 from hal.clock import VirtualClock
 from hal.interfaces import Board
 from hal.sim.link import MemLink
@@ -61,6 +64,10 @@ from hal.sim.storage import MemStorage
 from hal.sim.watchdog import SimWatchdog
 from sim.rng import Rng
 
+OP = {}
+for _c in COMMANDS:
+    OP[_c.name] = _c.opcode
+REBOOT_HEAD = cbor.encode([OP["REBOOT"], {}])[:3]  # a CBOR body that spells REBOOT
 N_FRAMES = 5000
 WARMUP = 600
 HEAP_SLACK = 3072
@@ -75,12 +82,6 @@ def octets(rng, n):
     for i in range(n):
         b[i] = rng.randbelow(256)
     return bytes(b)
-
-
-def fix_crc(p):
-    p = bytearray(p)
-    struct.pack_into(">H", p, len(p) - 2, crc16(bytes(p[:-2])))
-    return bytes(p)
 
 
 def blocks_in(wire):
@@ -137,10 +138,10 @@ class Pipe:
     def signed_body(self, body, key=DEV_KEY, kid=DEV_KEY_ID):
         self.counter += 1
         self.seq = (self.seq + 1) & 0x3FFF
-        hdr = ccsds.pack_header(ccsds.TYPE_TC, 0x0A0, self.seq, len(body) + 22)
+        hdr = ccsds.pack_header(ccsds.TYPE_TC, APID_TC, self.seq, len(body) + 22)
         trailer = bytes([kid]) + struct.pack(">I", self.counter)
         tag = mac.mac(key, [hdr, body, trailer])
-        return ccsds.build_packet(ccsds.TYPE_TC, 0x0A0, self.seq, body + trailer + tag)
+        return ccsds.build_packet(ccsds.TYPE_TC, APID_TC, self.seq, body + trailer + tag)
 
     def counts(self):
         a = self.app
@@ -207,7 +208,7 @@ class Pipe:
     def quiesce(self):
         """Comparable state for a heap measurement: no time tags, events sent, TM taken,
         and the frame buffers scrubbed (see ``SCRUB``)."""
-        self.inject(cobs.encode(self.valid(0x32, {})) + b"\x00")
+        self.inject(cobs.encode(self.valid(OP["TIMETAG_CLEAR"], {})) + b"\x00")
         self.tick(1100000)
         while self.app.events.pending():
             self.app._task_tc()
@@ -220,38 +221,38 @@ class Pipe:
 # the UART's buffers completely, so no stale frame octets stay there to look like heap
 # pointers to MicroPython's conservative collector at a measurement.
 SCRUB = cobs.encode(b"\x55" * 1024) + b"\x00"
-TM_MAX = 2048  # the OBC side's TM deframer (a housekeeping packet is ~700 octets)
+TM_MAX = 2048  # the OBC side's TM deframer (above any TM packet)
 SCRUB_TM = cobs.encode(b"\x55" * TM_MAX) + b"\x00"
 
 
 def command(rng, pipe):
     k = rng.randbelow(12)
     if k == 0:
-        return 0x01, {}
+        return OP["PING"], {}
     if k == 1:
-        return 0x10, {"name": "limit_persist", "value": rng.randbelow(60)}
+        return OP["PARAM_SET"], {"name": "limit_persist", "value": rng.randbelow(60)}
     if k == 2:
-        return 0x10, {"name": "temp_max_c", "value": rng.randbelow(200) - 50.0}
+        return OP["PARAM_SET"], {"name": "temp_max_c", "value": rng.randbelow(200) - 50.0}
     if k == 3:
-        return 0x11, {"name": ("limit_persist", "tm_events_per_tick", "nope")[rng.randbelow(3)]}
+        return OP["PARAM_GET"], {"name": ("limit_persist", "tm_events_per_tick", "nope")[rng.randbelow(3)]}
     if k == 4:
-        return 0x31, {"time": pipe.app.now_s() + 1e6 + rng.randbelow(1000), "opcode": 0x01}
+        return OP["TIMETAG"], {"time": pipe.app.now_s() + 1e6 + rng.randbelow(1000), "opcode": OP["PING"]}
     if k == 5:  # clears seldom, so the queue fills up (BUSY) between clears
         if rng.randbelow(8) == 0:
-            return 0x32, {}
-        return 0x31, {"time": pipe.app.now_s() + 2e6, "opcode": 0x01}
+            return OP["TIMETAG_CLEAR"], {}
+        return OP["TIMETAG"], {"time": pipe.app.now_s() + 2e6, "opcode": OP["PING"]}
     if k == 6:
-        return 0x03, {"mode": "STANDBY"}
+        return OP["SET_MODE"], {"mode": "STANDBY"}
     if k == 7:
-        return 0x20, {"max": rng.randbelow(8)}
+        return OP["EVENT_LOG_DUMP"], {"max": rng.randbelow(8)}
     if k == 8:  # any opcode, mostly unknown ones (REBOOT excluded: it ends the run)
         op = rng.randbelow(256)
-        return (0x01 if op == 0x30 else op), {}
+        return (OP["PING"] if op == OP["REBOOT"] else op), {}
     if k == 9:
-        return 0x02, {"time": rng.randbelow(100000) * 1.0}
+        return OP["SET_TIME"], {"time": rng.randbelow(100000) * 1.0}
     if k == 10:
-        return 0x10, {"name": "limit_persist", "value": "x", "extra": rng.randbelow(3)}
-    return 0x51, {}  # SESSION_END: never in SESSION here, so WRONG_MODE
+        return OP["PARAM_SET"], {"name": "limit_persist", "value": "x", "extra": rng.randbelow(3)}
+    return OP["SESSION_END"], {}  # SESSION_END: never in SESSION here, so WRONG_MODE
 
 
 def mutate(rng, pipe):
@@ -265,7 +266,7 @@ def mutate(rng, pipe):
         for _ in range(1 + rng.randbelow(2)):
             b[rng.randbelow(len(b))] = rng.randbelow(256)
         b = bytes(b[:len(b) - rng.randbelow(2)])
-        if not pipe.allow_reboot and b[:3] == b"\x82\x18\x30":
+        if not pipe.allow_reboot and b[:3] == REBOOT_HEAD:
             b = b"\x82\x18\x7f" + b[3:]  # a mutation that spells REBOOT: unknown instead
         return [pipe.signed_body(b)]
     p = pipe.valid(op, args)
@@ -312,7 +313,7 @@ def mutate(rng, pipe):
         return bytes(e) + b"\x00"
     if k == 14:  # oversize block
         return b"\x55" * (1030 + rng.randbelow(200)) + b"\x00"
-    return [pipe.valid(0x01, {}), p[:10], pipe.valid(op, args)]  # several frames at once
+    return [pipe.valid(OP["PING"], {}), p[:10], pipe.valid(op, args)]  # several frames at once
 
 
 def campaign(pipe, rng, n_frames):

@@ -1,12 +1,21 @@
-"""Test helpers: a core board (no payload physics) and a TC/TM harness around FlightApp."""
+"""The one TC/TM test harness: a booted payload and the OBC side of its UART.
+
+MicroPython-clean (it runs in the VM too: tests/mpy/ is copied there and on sys.path),
+so the CPython tests (``from tests.mpy.obc import Obc``) and the MicroPython tests
+(``from obc import Obc``) drive the flight software the same way.  Housekeeping packets
+(APID 0x0A1/0x0A5) are decoded field by field from the app's own declarations; every
+other APID is CBOR.
+"""
 
 import struct
 
 from flight import cbor, ccsds, cobs, mac
 from flight.app import FlightApp
+from flight.crc16 import crc16
 from flight.keys import DEV_KEY, DEV_KEY_ID, Keyring
 from flight.tc import TRAILER_LEN, encode_tc
-from flight.tm import APID_TC, APID_VERIFY
+from flight.telemetry import decode
+from flight.tm import APID_HK, APID_HK_DIAG, APID_TC, APID_VERIFY
 from hal.clock import VirtualClock
 from hal.interfaces import Board
 from hal.sim.link import MemLink
@@ -16,10 +25,11 @@ from hal.sim.watchdog import SimWatchdog
 
 
 def core_board(storage=None, clock=None, temps=None):
+    """A board with link, storage, power and watchdog, and no payload devices."""
     clock = clock or VirtualClock()
     return Board(link=MemLink(), storage=storage if storage is not None else MemStorage(),
-                 power=SimPower(), watchdog=SimWatchdog(clock), clock=clock, temps=temps,
-                 name="core-sim")
+                 power=SimPower(), watchdog=SimWatchdog(clock), clock=clock,
+                 temps=temps if temps is not None else [], name="core-sim")
 
 
 def sign_body(key, key_id, counter, body, seq=0, apid=APID_TC, ptype=ccsds.TYPE_TC):
@@ -33,40 +43,51 @@ def sign_body(key, key_id, counter, body, seq=0, apid=APID_TC, ptype=ccsds.TYPE_
 
 def fix_crc(packet):
     """``packet`` with its packet error control recomputed (header/body edits stay)."""
-    from flight.crc16 import crc16
-
     p = bytearray(packet)
     struct.pack_into(">H", p, len(p) - 2, crc16(bytes(p[:-2])))
     return bytes(p)
 
 
-class Harness:
-    """A booted FlightApp and an OBC side that sends TCs and collects TM."""
+def flip(packet, i):
+    p = bytearray(packet)
+    p[i] ^= 1
+    return bytes(p)
 
-    def __init__(self, storage=None, keys=None, boot=True, temps=None, modules=(),
-                 counter=0):
-        self.board = core_board(storage, temps=temps)
-        self.keys = keys or {DEV_KEY_ID: DEV_KEY}
-        self.app = FlightApp(self.board, keyring=Keyring(dict(self.keys)))
-        for m in modules:
-            self.app.add_module(m)
+
+class Obc:
+    """A FlightApp on ``board`` (default: a core board), booted unless ``boot=False``.
+
+    ``tm`` collects ``(apid, seq, body)``: HK bodies are {field: physical value}
+    (enums by name), the rest decoded CBOR.
+    """
+
+    def __init__(self, storage=None, keys=None, boot=True, temps=None, counter=0,
+                 board=None, app=None):
+        self.board = board if board is not None else core_board(storage, temps=temps)
+        self.storage = self.board.storage
+        self.clock = self.board.clock
+        self.keys = keys if keys is not None else {DEV_KEY_ID: DEV_KEY}
+        self.app = app if app is not None else FlightApp(self.board,
+                                                         keyring=Keyring(dict(self.keys)))
         self.counter = counter
         self.seq = 0
-        self.tm = []  # (apid, seq, body)
+        self.tm = []
+        self.raw_hk = []  # (apid, body octets) of housekeeping packets, as received
         self._deframer = cobs.Deframer(max_frame=8192)
         if boot:
             self.app.boot()
 
     def reboot(self, **kw):
         """A new payload on the same storage (power cycle); the OBC keeps its counter."""
-        return Harness(storage=self.board.storage, keys=self.keys, counter=self.counter, **kw)
+        return Obc(storage=self.storage, keys=self.keys, counter=self.counter, **kw)
 
     def packet(self, opcode, args=None, key_id=None, counter=None, key=None):
         if counter is None:
             self.counter += 1
             counter = self.counter
         kid = key_id if key_id is not None else self.app.keyring.active
-        key = key or self.keys.get(kid, DEV_KEY)
+        if key is None:
+            key = self.keys.get(kid, DEV_KEY)
         self.seq = (self.seq + 1) & 0x3FFF
         return encode_tc(key, kid, counter, opcode, args if args is not None else {},
                          seq=self.seq)
@@ -77,7 +98,8 @@ class Harness:
             self.counter += 1
             counter = self.counter
         kid = key_id if key_id is not None else self.app.keyring.active
-        key = key or self.keys.get(kid, DEV_KEY)
+        if key is None:
+            key = self.keys.get(kid, DEV_KEY)
         self.seq = (self.seq + 1) & 0x3FFF
         return sign_body(key, kid, counter, body, seq=self.seq)
 
@@ -97,11 +119,22 @@ class Harness:
         """Run past the next housekeeping tick (events flushed), then forget the TM."""
         self.run(us)
         self.tm = []
+        self.raw_hk = []
 
     def collect(self):
+        app = self.app
         for pkt in self._deframer.feed(self.board.link.take()):
             h, body = ccsds.parse_packet(pkt, ptype=ccsds.TYPE_TM)
-            self.tm.append((h[ccsds.H_APID], h[ccsds.H_SEQ_COUNT], cbor.decode(body)))
+            apid = h[ccsds.H_APID]
+            if apid == APID_HK:
+                self.raw_hk.append((apid, body))
+                obj = decode(app.hk_packer.fields, body)
+            elif apid == APID_HK_DIAG:
+                self.raw_hk.append((apid, body))
+                obj = decode(app.hk_diag_packer.fields, body)
+            else:
+                obj = cbor.decode(body)
+            self.tm.append((apid, h[ccsds.H_SEQ_COUNT], obj))
 
     def reports(self, clear=True):
         out = [b for a, s, b in self.tm if a == APID_VERIFY]
@@ -111,3 +144,11 @@ class Harness:
 
     def of(self, apid):
         return [b for a, s, b in self.tm if a == apid]
+
+
+def ok_pair(reps):
+    """The completion report of an accepted, successful TC (both reports checked)."""
+    assert len(reps) == 2, reps
+    assert reps[0]["stage"] == "accept" and reps[0]["ok"] is True, reps
+    assert reps[1]["stage"] == "complete" and reps[1]["ok"] is True, reps
+    return reps[1]

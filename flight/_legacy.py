@@ -12,7 +12,7 @@ class _App:
         self.modes = app.modes
 
     def emit(self, sev, ev_id, text="", args=None):
-        return self._app.events.emit_sev(sev, ev_id, args, text)
+        return self._app.emit(sev, ev_id, text, args)
 
     def now_s(self):
         return self._app.now_s()
@@ -21,7 +21,9 @@ class _App:
         self._app.send_adcs(body)
 
 
-class _Module:
+class _Owner:
+    """The dispatcher's view of an unconverted module: handlers of the new signature."""
+
     def __init__(self, m, owner):
         self._m = m
         for c in COMMANDS:
@@ -29,14 +31,8 @@ class _Module:
             if c.owner == owner and fn is not None:
                 setattr(self, c.handler, _wrap(fn))
 
-    def __getattr__(self, name):
-        return getattr(self._m, name)
-
-    def __setattr__(self, name, value):
-        if name.startswith("_") or name.startswith("cmd_"):
-            object.__setattr__(self, name, value)
-        else:
-            setattr(self._m, name, value)
+    def hk(self, values, i):
+        pass
 
     def check_command(self, cmd, args):
         b = getattr(self._m, "busy", None)
@@ -46,7 +42,7 @@ class _Module:
 
 
 def _wrap(fn):
-    def h(args, tc):
+    def h(args, tc=None):
         ok, reason, result = fn(args)
         if not ok:
             raise CmdFailed(reason, result)
@@ -64,4 +60,5 @@ def legacy_module(cls, app, *devices):
     define = getattr(m, "define_params", None)
     if define is not None:
         define(app.params)
-    return _Module(m, _OWNER[cls.__name__])
+    m._legacy_owner = _Owner(m, _OWNER[cls.__name__])
+    return m

@@ -164,7 +164,11 @@ class FlightApp:
         return HkPacker(sections)
 
     # ------------------------------------------------------------------ plumbing
-    def emit(self, ev_id, args=None, detail=""):
+    def emit(self, ev_id, args=None, detail="", legacy_args=None):
+        if isinstance(args, int) and args is not True and args is not False:
+            # Transitional: emit(sev, ev_id, text, args) of a payload module not yet
+            # converted (flight/_legacy.py); goes with it.
+            return self.events.emit_sev(ev_id, args, legacy_args, detail)
         return self.events.emit(ev_id, args, detail)
 
     def _mode(self):
@@ -187,7 +191,7 @@ class FlightApp:
             name = m.name
         self.modules.append(m)
         self.modes.add_module(m)
-        self.owners[name] = m
+        self.owners[name] = getattr(m, "_legacy_owner", m)  # transitional (flight/_legacy.py)
         self.payload[name] = m
         tasks = getattr(m, "tasks", None)
         if tasks is not None:

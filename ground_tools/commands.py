@@ -142,10 +142,10 @@ _PARSERS = {
 
 
 def parameter_table():
-    """{name: parameter definition map} from the telemetry dictionary (flight's table)."""
-    from ground_tools.dictionary import telemetry_dictionary
+    """{name: parameter definition map} from the exported dictionary (flight's table)."""
+    from ground_tools.dictionary import parameters
 
-    return {p["name"]: p for p in telemetry_dictionary()["parameters"]}
+    return parameters()
 
 
 def parse_value(cmd, arg, text):
@@ -164,8 +164,8 @@ def _coerce_param_value(name, value, text):
     """PARAM_SET: give ``value`` the named parameter's type and check its range."""
     p = parameter_table().get(name)
     if p is None:
-        # Not in the ground copy of the parameter table (a payload-module parameter, or
-        # a typo): sent as typed; the payload checks it and answers BAD_ARG if unknown.
+        # Not in the dictionary (a typo, or a newer payload): sent as typed; the payload
+        # checks it and answers BAD_ARG if unknown.
         return value
     t = p["type"]
     unit = p.get("unit") or ""

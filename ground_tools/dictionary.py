@@ -1,62 +1,102 @@
-"""The ground dictionaries, generated from flight/ (one source of truth).
+"""The exported dictionary (``vector-tc dict``), generated from the flight declarations.
 
-Commands come from :mod:`flight.cmddict`; events, reasons and APIDs from the flight
-modules; parameters from the definitions the flight application runs: the core set
-(:func:`flight.app.define_core_params`) and each payload-control module that
-:mod:`flight.payload` installs (its ``define_params``).
+Everything comes from module-level data of the flight modules that flight.components
+lists — commands (flight.cmddict.COMMANDS, with owners and handlers), parameters
+(``PARAMS``), events (``EVENTS``), housekeeping (``HK``, ``HK_DIAG``) and the ADCS
+feedback (``ADCS``) — plus the APIDs (flight.tm) and the verification reasons
+(flight.cmddict).  No flight object is instantiated.  Format (version 2)::
+
+    {"format": "vector-dictionary", "version": 2, "apids": {...},
+     "commands": [...], "reasons": {"acceptance": [...], "completion": [...]},
+     "telemetry": {"hk": {...}, "hk_diag": {...}, "adcs": {...}, "event": {...},
+                   "verify": {...}},
+     "events": [...], "severities": [...], "parameters": [...]}
+
+The ground decoders (ground_tools.tmdecode, listen, decode, script, the HIL helpers and
+the simulator's report) read telemetry through this dictionary only.
 """
 
-from flight import cmddict, events, tc, tm
-from flight.app import define_core_params
-from flight.params import Params
+import json
 
-# Housekeeping "sched" rows are [task name, *SCHED_FIELDS] (flight/app.py housekeeping()).
-SCHED_FIELDS = ("runs", "overruns", "late_starts", "max_late_us", "deadline_misses", "cpu_us",
-                "faults", "enabled")
+from flight import cmddict, components, events, telemetry, tm
 
+FORMAT = "vector-dictionary"
+VERSION = 2
 
-def _module_classes():
-    try:
-        from flight import payload
-    except ImportError:  # a flight build without the payload-control modules
-        return []
-    out = []
-    for name in sorted(vars(payload)):
-        obj = getattr(payload, name)
-        if isinstance(obj, type) and callable(getattr(obj, "define_params", None)):
-            out.append(obj)
-    return out
+_CACHE = []
 
 
-def parameters():
-    """The parameter table (list of maps) of a flight application with every module."""
-    params = Params()
-    define_core_params(params)
-    for cls in _module_classes():
-        try:
-            # define_params only declares parameters on ``p``; no instance is needed.
-            cls.define_params(None, params)
-        except Exception:  # noqa: BLE001 - a module that needs its instance: left out
-            continue
-    return params.table()
-
-
-def telemetry_dictionary():
-    params = parameters()  # first: importing the modules registers their events
-    return {
-        "apids": {"hk": tm.APID_HK, "event": tm.APID_EVENT, "verification": tm.APID_VERIFY,
-                  "adcs": tm.APID_ADCS},
-        "packet": "CCSDS space packet (TM), CBOR body, CRC-16/CCITT-FALSE, COBS-framed",
-        "verification_reasons": list(tc.REASONS),
-        "verification_keys": ["stage", "ok", "reason", "tc_apid", "tc_seq"],
-        "events": [{"id": k, "name": v} for k, v in sorted(events.EVENT_NAMES.items())],
-        "severities": list(events.SEVERITY_NAMES),
-        "parameters": params,
-        "housekeeping": {"sched_row": ["task"] + list(SCHED_FIELDS)},
-    }
+def _packed(apid, attr):
+    sections = components.declared(attr)
+    fields = telemetry.layout(sections)
+    return {"apid": apid, "encoding": "packed-be", "fields": fields,
+            "size": sum(telemetry.TYPES[f["type"]][1] for f in fields)}
 
 
 def build_dictionary():
-    d = cmddict.dictionary(tm.APID_TC)
-    d["telemetry"] = telemetry_dictionary()
+    """The dictionary as a JSON-ready map (see the module docstring)."""
+    evs = []
+    for owner, decl in components.declared("EVENTS"):
+        evs.extend(e.to_map(owner) for e in decl)
+    evs.sort(key=lambda e: e["id"])
+    params = []
+    for owner, decl in components.declared("PARAMS"):
+        for p in decl:
+            m = p.to_map()
+            m["owner"] = owner
+            params.append(m)
+    adcs = []
+    for owner, decl in components.declared("ADCS"):
+        adcs.extend(f.to_map(owner, None) for f in decl)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "apids": {tm.APID_NAMES[a]: a for a in sorted(tm.APID_NAMES)},
+        "commands": [c.to_map() for c in sorted(cmddict.COMMANDS, key=lambda c: c.opcode)],
+        "reasons": {"acceptance": list(cmddict.ACCEPT_REASONS),
+                    "completion": list(cmddict.COMPLETE_REASONS)},
+        "telemetry": {
+            "hk": _packed(tm.APID_HK, "HK"),
+            "hk_diag": _packed(tm.APID_HK_DIAG, "HK_DIAG"),
+            "adcs": {"apid": tm.APID_ADCS, "encoding": "cbor-map", "fields": adcs},
+            "event": {"apid": tm.APID_EVENT, "encoding": "cbor-map",
+                      "keys": list(events.TM_KEYS)},
+            "verify": {"apid": tm.APID_VERIFY, "encoding": "cbor-map",
+                       "keys": list(tm.VERIFY_KEYS)},
+        },
+        "events": evs,
+        "severities": list(events.SEVERITY_NAMES),
+        "parameters": params,
+    }
+
+
+def default():
+    """The dictionary of the flight software in this tree (built once per process)."""
+    if not _CACHE:
+        _CACHE.append(build_dictionary())
+    return _CACHE[0]
+
+
+def load(path):
+    """A dictionary exported earlier (``vector-tc dict --out FILE``); ValueError if the
+    file is not one."""
+    with open(path) as f:
+        d = json.load(f)
+    if not isinstance(d, dict) or d.get("format") != FORMAT:
+        raise ValueError("%s is not a %s file" % (path, FORMAT))
+    if d.get("version") != VERSION:
+        raise ValueError("%s: dictionary version %r, this tool reads %d"
+                         % (path, d.get("version"), VERSION))
     return d
+
+
+def parameters(dictionary=None):
+    """{name: parameter map} of a dictionary (default: this tree's)."""
+    d = dictionary if dictionary is not None else default()
+    return {p["name"]: p for p in d["parameters"]}
+
+
+def hk_fields(dictionary=None, kind="hk"):
+    """{name: field map} of a packed housekeeping set."""
+    d = dictionary if dictionary is not None else default()
+    return {f["name"]: f for f in d["telemetry"][kind]["fields"]}

@@ -1,24 +1,25 @@
 """``vector-tc listen``: live telemetry.
 
-On a terminal: a housekeeping table updated in place (rich ``Live``) with the scheduler's
-task statistics, and events / verification reports scrolling above it, coloured by
-severity.  Not on a terminal: one plain line per packet.  ``--json``: one JSON object per
-packet (``{"apid", "kind", "seq", "body"}``; frames that do not decode give
-``{"error": REASON, "detail": ...}``).
+On a terminal: a housekeeping table updated in place (rich ``Live``) with every field of
+the exported dictionary, its unit and its limit state (warn: yellow, alarm: red), the
+scheduler's per-task statistics from the diagnostic set (APID 0x0A5) when one arrives,
+and events / verification reports scrolling above it, coloured by severity.  Not on a
+terminal: one plain line per packet (housekeeping: every ``field=value unit``).
+``--json``: one JSON object per packet (``{"apid", "kind", "seq", "body"}``, plus
+``"units"`` for housekeeping; frames that do not decode give ``{"error": REASON,
+"detail": ...}``).
 """
 
 import json
 import sys
 import time
 
-from ground_tools import wire
-from ground_tools.dictionary import SCHED_FIELDS
+from ground_tools import dictionary, tmdecode, wire
 
 SEV_STYLE = {"INFO": "cyan", "WARN": "yellow", "ERROR": "bold red",
              "CRITICAL": "bold white on red"}
-_SPECIAL = ("sched", "tc_rejected", "deframer")
-_SHORT = {"overruns": "overrun", "late_starts": "late", "max_late_us": "max late us",
-          "deadline_misses": "misses", "cpu_us": "cpu us", "enabled": "on"}
+LIMIT_STYLE = {"warn": "yellow", "alarm": "bold red"}
+HK_KINDS = ("hk", "hk_diag")
 
 
 def event_line(b):
@@ -39,17 +40,29 @@ def verify_line(b):
     return s
 
 
-def hk_line(b):
-    rej = b.get("tc_rejected") or {}
-    return "HK t=%.1f mode=%s boot=%s tc ok=%s rej=%s heap=%s" % (
-        b.get("time", 0.0) or 0.0, b.get("mode"), b.get("boot_count"), b.get("tc_accepted"),
-        sum(v for v in rej.values() if isinstance(v, int)), b.get("heap_free"))
+def hk_line(b, kind="hk", d=None):
+    """Every field of a housekeeping set: ``name=value unit`` in declared order."""
+    fields = dictionary.hk_fields(d, kind)
+    parts = []
+    for name, v in b.items():
+        f = fields.get(name, {})
+        parts.append("%s=%s" % (name, tmdecode.format_value(f, v).replace(" ", "")))
+    return "%s %s" % (kind.upper(), " ".join(parts))
 
 
-def plain_line(tm):
+def tm_json(tm, d=None):
+    """The JSON object of one packet (``units`` of the fields for housekeeping)."""
+    obj = tm.to_json()
+    if tm.kind in HK_KINDS and isinstance(tm.body, dict):
+        fields = dictionary.hk_fields(d, tm.kind)
+        obj["units"] = {n: fields[n]["unit"] for n in tm.body if fields.get(n, {}).get("unit")}
+    return obj
+
+
+def plain_line(tm, d=None):
     b = tm.body if isinstance(tm.body, dict) else {"value": tm.body}
-    if tm.apid == wire.APID_HK:
-        return hk_line(b)
+    if tm.kind in HK_KINDS:
+        return hk_line(b, tm.kind, d)
     if tm.apid == wire.APID_EVENT:
         return "EVENT " + event_line(b)
     if tm.apid == wire.APID_VERIFY:
@@ -57,50 +70,53 @@ def plain_line(tm):
     return "%s %s" % (tm.kind.upper(), json.dumps(wire.jsonable(tm.body), sort_keys=True))
 
 
-def _fmt(v):
-    if isinstance(v, float):
-        return "%.3f" % v
-    if isinstance(v, (dict, list)):
-        return json.dumps(wire.jsonable(v))
-    return str(v)
-
-
-def hk_table(hk, received, errors):
+def hk_table(hk, received, errors, diag=None, d=None):
     from rich.table import Table
 
     outer = Table.grid(padding=(0, 2))
-    t = Table(title="housekeeping", show_header=False, box=None, pad_edge=False)
-    t.add_column(style="bold")
-    t.add_column()
+    t = Table(title="housekeeping", box=None, pad_edge=False)
+    for col in ("owner", "field", "value"):
+        t.add_column(col, style="bold" if col == "field" else None)
     if hk is None:
-        t.add_row("waiting", "for the first housekeeping packet...")
+        t.add_row("", "waiting", "for the first housekeeping packet...")
     else:
-        for k, v in hk.items():
-            if k in _SPECIAL:
-                continue
-            style = None
-            if k == "mode":
-                style = {"SAFE": "bold yellow", "STANDBY": "green", "SESSION": "bold green"}.get(v)
-            t.add_row(k, "[%s]%s[/]" % (style, _fmt(v)) if style else _fmt(v))
-        rej = {k: v for k, v in (hk.get("tc_rejected") or {}).items() if v}
-        t.add_row("tc_rejected", ", ".join("%s=%s" % kv for kv in rej.items()) or "none")
-        if "deframer" in hk:
-            t.add_row("deframer", "frames/oversize/errors %s" % _fmt(hk["deframer"]))
-    t.add_row("link", "%d packets, %d bad frames" % (received, errors))
-    s = Table(title="tasks", box=None)
-    s.add_column("task", style="bold")
-    for f in SCHED_FIELDS:
-        s.add_column(_SHORT.get(f, f), justify="right")
-    for row in (hk or {}).get("sched") or []:
-        if not isinstance(row, list) or not row:
-            continue
-        cells = [_fmt(x) for x in row[1:1 + len(SCHED_FIELDS)]]
-        miss = row[5] if len(row) > 5 else 0
-        name = "[red]%s[/]" % row[0] if miss else str(row[0])
-        s.add_row(name, *cells)
+        fields = dictionary.hk_fields(d)
+        for name, v in hk.items():
+            f = fields.get(name, {})
+            text = tmdecode.format_value(f, v)
+            style = LIMIT_STYLE.get(tmdecode.limit_state(f, v))
+            if name == "mode":
+                style = {"SAFE": "bold yellow", "STANDBY": "green",
+                         "SESSION": "bold green"}.get(v)
+            t.add_row(f.get("owner", ""), name, "[%s]%s[/]" % (style, text) if style else text)
+    t.add_row("", "link", "%d packets, %d bad frames" % (received, errors))
     outer.add_row(t)
-    outer.add_row(s)
+    if diag:
+        outer.add_row(task_table(diag))
     return outer
+
+
+def task_table(diag):
+    """Per-task scheduler statistics of a diagnostic set ({task}_{stat} fields)."""
+    from rich.table import Table
+
+    tasks = []
+    stats = []
+    for name in diag:
+        if name.endswith("_runs"):
+            tasks.append(name[:-len("_runs")])
+    for name in diag:
+        if tasks and name.startswith(tasks[0] + "_"):
+            stats.append(name[len(tasks[0]) + 1:])
+    s = Table(title="tasks (diagnostic housekeeping)", box=None)
+    s.add_column("task", style="bold")
+    for st in stats:
+        s.add_column(st.replace("_", " "), justify="right")
+    for task in tasks:
+        cells = [str(diag.get("%s_%s" % (task, st), "")) for st in stats]
+        miss = diag.get(task + "_deadline_misses", 0)
+        s.add_row("[red]%s[/]" % task if miss else task, *cells)
+    return s
 
 
 def listen(glink, as_json=False, duration=None, count=None, out=None, tty=None):
@@ -108,7 +124,7 @@ def listen(glink, as_json=False, duration=None, count=None, out=None, tty=None):
     out = out or sys.stdout
     tty = out.isatty() if tty is None else tty
     end = None if duration is None else time.monotonic() + duration
-    state = {"n": 0, "hk": None, "err": 0}
+    state = {"n": 0, "hk": None, "diag": None, "err": 0}
 
     def done():
         return (count is not None and state["n"] >= count) or (
@@ -122,7 +138,7 @@ def listen(glink, as_json=False, duration=None, count=None, out=None, tty=None):
                 line = json.dumps(obj) if as_json else "BAD FRAME %s" % item
             else:
                 state["n"] += 1
-                line = json.dumps(item.to_json(), sort_keys=True) if as_json else plain_line(item)
+                line = json.dumps(tm_json(item), sort_keys=True) if as_json else plain_line(item)
             out.write(line + "\n")
             out.flush()
 
@@ -145,9 +161,9 @@ def listen(glink, as_json=False, duration=None, count=None, out=None, tty=None):
                 return
             state["n"] += 1
             b = item.body if isinstance(item.body, dict) else {}
-            if item.apid == wire.APID_HK:
-                state["hk"] = b
-                live.update(hk_table(b, state["n"], state["err"]))
+            if item.kind in HK_KINDS:
+                state["hk" if item.kind == "hk" else "diag"] = b
+                live.update(hk_table(state["hk"], state["n"], state["err"], state["diag"]))
             elif item.apid == wire.APID_EVENT:
                 live.console.print(event_line(b), style=SEV_STYLE.get(b.get("severity"), ""),
                                    markup=False, highlight=False)

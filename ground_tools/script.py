@@ -9,12 +9,13 @@ a shell does (quote values with spaces)::
     sleep SECONDS
     echo TEXT
 
-``KIND`` is ``hk``, ``event``, ``verify``, ``adcs`` or ``any``.  ``COND`` is
-``PATH OP VALUE``: ``PATH`` a dotted path into the packet body (``mode``,
-``tc_rejected.AUTH``, ``sched.tc.deadline_misses``: in a list of rows that start with a
-name the name selects the row, and housekeeping's scheduler rows also take field names);
-``OP`` one of ``== != < <= > >= contains``; ``VALUE`` a JSON literal (``3``, ``1.5``,
-``true``, ``null``, ``"text"``) or bare text.
+``KIND`` is ``hk``, ``hk_diag``, ``event``, ``verify``, ``adcs`` or ``any``.  ``COND`` is
+``PATH OP VALUE``: ``PATH`` a housekeeping field of the exported dictionary (``mode``,
+``tc_rej_auth``; ``hk_diag``: ``tc_deadline_misses``; physical values, enums by name —
+a field the dictionary does not declare is a script error before anything is sent) or a
+dotted path into a CBOR body (``result.value``; in a list of rows that start with a name
+the name selects the row); ``OP`` one of ``== != < <= > >= contains``; ``VALUE`` a JSON
+literal (``3``, ``1.5``, ``true``, ``null``, ``"text"``) or bare text.
 
 A ``wait`` looks at the telemetry that arrived since the previous ``send``/``reject``
 step's last report (the events a command raises come after its completion report), or
@@ -28,11 +29,10 @@ import json
 import shlex
 import time
 
-from ground_tools import commands, link, wire
-from ground_tools.dictionary import SCHED_FIELDS
+from ground_tools import commands, dictionary, link, wire
 
-KINDS = {"hk": wire.APID_HK, "event": wire.APID_EVENT, "verify": wire.APID_VERIFY,
-         "adcs": wire.APID_ADCS, "any": None}
+KINDS = {"hk": wire.APID_HK, "hk_diag": wire.APID_HK_DIAG, "event": wire.APID_EVENT,
+         "verify": wire.APID_VERIFY, "adcs": wire.APID_ADCS, "any": None}
 OPS = ("==", "!=", "<=", ">=", "<", ">", "contains")
 
 
@@ -115,11 +115,17 @@ def resolve(obj, path):
     return cur
 
 
-def _sched_alias(path):
-    # sched.<task>.<field> -> sched.<task>.<index>
-    if len(path) == 3 and path[0] == "sched" and path[2] in SCHED_FIELDS:
-        return [path[0], path[1], str(SCHED_FIELDS.index(path[2]) + 1)]
-    return path
+def _check_fields(conds, kind, lineno):
+    """Housekeeping conditions name declared fields (typos fail before the run)."""
+    if kind not in ("hk", "hk_diag"):
+        return
+    fields = dictionary.hk_fields(kind=kind)
+    for c in conds:
+        if len(c.path) != 1 or c.path[0] not in fields:
+            close = [n for n in fields if c.path[0][:4] in n][:4]
+            raise ScriptError(lineno, "%s has no field %r%s" % (
+                kind, ".".join(c.path), (" (did you mean %s?)" % ", ".join(close))
+                if close else ""))
 
 
 def _literal(text):
@@ -138,7 +144,7 @@ def parse_conditions(tokens, lineno):
         path, op, val = tokens[i], tokens[i + 1], tokens[i + 2]
         if op not in OPS:
             raise ScriptError(lineno, "unknown operator %r (use %s)" % (op, " ".join(OPS)))
-        conds.append(Cond(_sched_alias(path.split(".")), op, _literal(val)))
+        conds.append(Cond(path.split("."), op, _literal(val)))
         i += 3
         if i < len(tokens):
             if tokens[i] != "and":
@@ -200,8 +206,10 @@ def parse_script(text):
                 if kind not in KINDS:
                     raise ScriptError(lineno, "unknown telemetry kind %r (use %s)" % (
                         toks[2], ", ".join(KINDS)))
+                conds = parse_conditions(toks[3:], lineno)
+                _check_fields(conds, kind, lineno)
                 steps.append(Step(lineno, line, "wait", seconds=secs, apid=KINDS[kind],
-                                  tm_kind=kind, conds=parse_conditions(toks[3:], lineno)))
+                                  tm_kind=kind, conds=conds))
             elif verb == "sleep":
                 if len(toks) != 2:
                     raise ScriptError(lineno, "sleep takes one number of seconds")

@@ -14,8 +14,9 @@ TC packet::
     primary header (6) | CBOR [opcode, {name: value}] | key id (1) | counter (4, BE)
     | HMAC-SHA256(header || body || key id || counter)[:16] | CRC-16/CCITT-FALSE (2, BE)
 
-TM packets: primary header (type TM) | CBOR body | CRC; on the wire every packet is
-COBS-encoded and followed by one 0x00 octet.
+TM packets: primary header (type TM) | body | CRC; on the wire every packet is
+COBS-encoded and followed by one 0x00 octet.  The body is decoded as the exported
+dictionary says (ground_tools.tmdecode): housekeeping packed big-endian, the rest CBOR.
 """
 
 import hashlib
@@ -34,6 +35,7 @@ APID_HK = _tm.APID_HK
 APID_EVENT = _tm.APID_EVENT
 APID_VERIFY = _tm.APID_VERIFY
 APID_ADCS = _tm.APID_ADCS
+APID_HK_DIAG = _tm.APID_HK_DIAG
 APID_NAMES = dict(_tm.APID_NAMES)
 
 HEADER_LEN = 6
@@ -118,8 +120,9 @@ class Tm:
         return "Tm(%s, seq=%d, %r)" % (self.kind, self.seq, self.body)
 
 
-def parse_tm(packet):
-    """Check and decode one deframed TM packet; WireError names the failing check."""
+def check_tm(packet):
+    """(apid, seq, body octets) of one deframed TM packet after the header, length and
+    CRC checks; WireError names the failing check."""
     n = len(packet)
     if n < HEADER_LEN + PEC_LEN:
         raise WireError("LENGTH", "packet of %d octets, minimum %d" % (n, HEADER_LEN + PEC_LEN))
@@ -136,11 +139,19 @@ def parse_tm(packet):
     if h.ccsds_version != 0 or h.packet_type != PacketType.TM:
         raise WireError("HEADER", "not a version-0 TM packet (version %d, type %d)"
                         % (h.ccsds_version, int(h.packet_type)))
-    try:
-        body = cbor2.loads(bytes(packet[HEADER_LEN:-PEC_LEN]))
-    except Exception as e:  # cbor2 raises several types
-        raise WireError("DECODE", "CBOR body: %s" % e) from None
-    return Tm(h.apid, h.seq_count, body, bytes(packet))
+    return h.apid, h.seq_count, bytes(packet[HEADER_LEN:-PEC_LEN])
+
+
+def parse_tm(packet, dictionary=None):
+    """Check and decode one deframed TM packet (body as the dictionary says: a packed
+    housekeeping set gives {field: physical value}); WireError names the failing check."""
+    from ground_tools import dictionary as _dictionary
+    from ground_tools import tmdecode
+
+    apid, seq, body = check_tm(packet)
+    d = dictionary if dictionary is not None else _dictionary.default()
+    _kind, _key, value = tmdecode.decode_body(apid, body, d)
+    return Tm(apid, seq, value, bytes(packet))
 
 
 class TmDeframer:
@@ -151,8 +162,9 @@ class TmDeframer:
     A damaged frame costs only itself: decoding restarts after the next 0x00.
     """
 
-    def __init__(self, max_frame=65536):
+    def __init__(self, max_frame=65536, dictionary=None):
         self.max_frame = max_frame
+        self.dictionary = dictionary
         self._buf = bytearray()
         self._drop = False
         self.packets = 0
@@ -187,7 +199,7 @@ class TmDeframer:
                     out.append(self._error("COBS", str(e)))
                 else:
                     try:
-                        out.append(parse_tm(pkt))
+                        out.append(parse_tm(pkt, self.dictionary))
                         self.packets += 1
                     except WireError as e:
                         self.errors += 1

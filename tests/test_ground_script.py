@@ -2,8 +2,10 @@
 
 import pytest
 
+from flight.tm import APID_HK, APID_HK_DIAG
 from ground_tools.script import Cond, ScriptError, parse_script, resolve
 
+# A nested CBOR body (verification results, ADCS maps): dotted paths and named rows.
 HK = {"mode": "SESSION", "apt": {"state": "TRACK", "res_x_urad": 1.5},
       "tc_rejected": {"AUTH": 2}, "sched": [["apt", 10, 0, 0, 0, 0, 5, 0, True],
                                             ["tc", 5, 0, 0, 0, 3, 5, 0, True]],
@@ -16,7 +18,7 @@ def test_parse_every_step_kind():
         echo hello world   # trailing comment
         send PARAM_SET name=temp_max_c value=41
         reject REPLAY PING
-        wait 2.5 hk apt.state == TRACK and sched.tc.deadline_misses < 4
+        wait 2.5 hk mode == SESSION and tc_rej_auth < 4
         sleep 0.25
         wait 1 any name contains MODE
     """)
@@ -27,9 +29,19 @@ def test_parse_every_step_kind():
                                                                   "value": 41.0}
     assert steps[2].reason == "REPLAY"
     w = steps[3]
-    assert w.seconds == 2.5 and w.apid == 0x0A1 and len(w.conds) == 2
-    assert all(c.holds(HK) for c in w.conds)
+    assert w.seconds == 2.5 and w.apid == APID_HK and len(w.conds) == 2
+    assert all(c.holds({"mode": "SESSION", "tc_rej_auth": 2}) for c in w.conds)
+    assert not w.conds[1].holds({"mode": "SESSION", "tc_rej_auth": 4})
     assert steps[5].apid is None
+
+
+def test_housekeeping_conditions_name_declared_fields():
+    w = parse_script("wait 1 hk_diag tc_deadline_misses < 4")[0]
+    assert w.apid == APID_HK_DIAG and w.conds[0].holds({"tc_deadline_misses": 3})
+    with pytest.raises(ScriptError, match="line 1: hk has no field 'tc_rejected.AUTH'"):
+        parse_script("wait 1 hk tc_rejected.AUTH > 1")
+    with pytest.raises(ScriptError, match="did you mean"):
+        parse_script("wait 1 hk tc_rej_authx > 1")
 
 
 @pytest.mark.parametrize("cond,ok", [

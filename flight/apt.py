@@ -9,47 +9,30 @@ than ``apt_search_timeout_s`` ends the session.
 The camera sees the beacon *behind* the FSM, i.e. the residual ``pointing error − FSM
 deflection``; the loop drives the spot onto the boresight pixel (``apt_ref_x/y``).
 
-Hot path (one call of :meth:`tick` per 10 ms frame in ACQUIRE/TRACK): integer maths only,
-preallocated frame buffers, no tuples, no floats, no events — it allocates nothing.
-Fixed point:
+This module is the state machine, the session hooks, the ADCS feedback and the
+telemetry; the pixel work is :mod:`flight.apt_pixels` (functions over the frame
+buffers), the fixed-point control law :mod:`flight.apt_control`.
 
-* spot positions in 1/64 px ("q6");
-* mirror commands in 1/256 FSM code ("q8"); one code = 2°/32768 optical = 1.065 µrad;
-* px → q8 codes through ``_px2code_q8`` = ifov / code × 256 (≈ 24 031 for 100 µrad/px).
-
-Every multiplication is bounded below 2**30 (MicroPython small ints) in TRACK.
-
-Control: per axis, a PI controller plus a rate integrator, in velocity form::
-
-    r  += kii·dt²·e            (rate integrator: follows a ramp — drift, ADCS slews —
-                                with no steady-state error: a type-2 loop)
-    du  = kp·Δe + ki·dt·e + r
-    u  += du                   (mirror command)
-
-With the one-frame latency of the camera the closed-loop poles are the roots of
-``z² + (a + b − 2)z + (1 − a)`` (a = ki·dt + kp, b = kii·dt²).  A double pole at z = r
-needs a = 1 − r², b = (1 − r)².  The defaults (ki = 98/s, kii = 7200/s²) put it at
-r ≈ 0.15, close to dead-beat: the platform jitter (20 µrad RMS, 0.1–10 Hz, DESIGN §5) is
-rejected as well as one-frame latency allows (|S| ≈ (2πf·T)²/(1−r)² at low frequency),
-at the price of ~2× amplification of centroid noise (measured: ~7 µrad residual in
-the simulator; r = 0.5 gave 12.5 µrad).
-The error is clamped before the gains, ``du`` is slew-limited, ``u`` saturates at the FSM
-range, and the rate integrator stops while either limit is active (anti-windup).  Auto-exposure
-keeps the spot peak inside a band by stepping along a fixed exposure ladder.
+Hot path (one call of :meth:`Apt.tick` per 10 ms frame in ACQUIRE/TRACK): integer maths
+only, preallocated frame buffers, no tuples, no floats, no events — it allocates nothing.
+Auto-exposure keeps the spot peak inside a band by stepping along a fixed exposure ladder.
 """
 
 from array import array
 
+from flight import apt_pixels as px
 from flight import events
+from flight.apt_control import FSM_LSB_RAD, U_MAX, ControlLaw
 from hal.compat import const
+from hal.interfaces import (APT_ACQUIRE, APT_IDLE, APT_LOST, APT_SEARCH, APT_STATE_NAMES,
+                            APT_TRACK, SW_CAMERA, SW_LASER_525, SW_LASER_850)
 
-# States (telemetry names in STATE_NAMES).
-IDLE = const(0)
-SEARCH = const(1)
-ACQUIRE = const(2)
-TRACK = const(3)
-LOST = const(4)
-STATE_NAMES = ("IDLE", "SEARCH", "ACQUIRE", "TRACK", "LOST")
+IDLE = APT_IDLE
+SEARCH = APT_SEARCH
+ACQUIRE = APT_ACQUIRE
+TRACK = APT_TRACK
+LOST = APT_LOST
+STATE_NAMES = APT_STATE_NAMES
 
 EV_APT_STATE = const(0x50)
 EV_APT_FSM_FAULT = const(0x51)
@@ -62,27 +45,22 @@ events.register(EV_APT_CAMERA_ERROR, "APT_CAMERA_ERROR")
 events.register(EV_APT_OFFLOAD, "APT_OFFLOAD_REQUEST")
 events.register(EV_APT_BEACON_TIMEOUT, "APT_BEACON_TIMEOUT")
 
-# Power switches (hal.interfaces SW_*; repeated as constants: no hal import in flight/).
-_SW_LASER_850 = const(0)
-_SW_LASER_525 = const(1)
-_SW_CAMERA = const(2)
-
 SEARCH_BIN = const(8)  # 1280x1024 → 160x128 binned pixels
 SEARCH_STRIP_ROWS = const(16)  # binned rows per tick: 8 ticks per full frame
 ACQ_WIN = const(32)
 TRACK_WIN = const(16)
 DARK_FRAMES = const(8)  # dark frames of the TRACK window at session start
 DARK_HOT_DN = const(8)  # excess over the window median at 9 ms that marks a hot pixel
-_E_CLAMP = const(1 << 20)  # |error| in q8 codes (~4100 codes, ~4.4 mrad) before the gains
-_U_MAX = const(32767 << 8)
-_U_MIN = const(-32768 << 8)
-_FSM_LSB_RAD = 2.0 * 3.141592653589793 / 180.0 / 32768  # hal.interfaces FSM_RANGE_DEG
+DARK_MAX_HOT = const(16)  # hot pixels remembered in the TRACK window
+REJECT_MAX = const(128)  # false-target cells remembered per SEARCH strip
 
 # Exposure ladder (µs): steps of ~2**(1/4), 20 µs .. 9 ms.  A fixed ladder keeps the
 # number of distinct settings small (the sensor re-programs, the simulator caches).
 EXPOSURES_US = (20, 24, 28, 34, 40, 48, 57, 67, 80, 95, 113, 135, 160, 190, 226, 269, 320,
                 381, 453, 538, 640, 761, 905, 1076, 1280, 1522, 1810, 2153, 2560, 3044,
                 3620, 4305, 5120, 6089, 7241, 9000)
+_EXP_START = const(24)  # 1280 µs: the exposure a session starts with
+_DARK_EXP_US = 9000  # the dark frames' exposure (the ladder's last): hot-pixel excess unit
 
 
 class Apt:
@@ -96,16 +74,15 @@ class Apt:
         self.period_us = period_us
         self.state = IDLE
         self.handlers = {"APT_SET_GAINS": self.cmd_set_gains}
+        self.law = ControlLaw()
         # Frame buffers (preallocated once).
         self._search_buf = array("H", [0] * (160 * SEARCH_STRIP_ROWS))
         self._acq_buf = array("H", [0] * (ACQ_WIN * ACQ_WIN))
         self._trk_buf = array("H", [0] * (TRACK_WIN * TRACK_WIN))
         self._meta = array("i", [0, 0, 0])
-        # Loop state (ints).
-        self.u_x = 0  # mirror command, q8 codes
-        self.u_y = 0
-        self.e_x = 0  # last error, q8 codes
-        self.e_y = 0
+        self._cen = array("i", [0] * px.CEN_LEN)  # centroid results
+        self._du = array("i", [0, 0])  # mirror move in q6 px (ACQUIRE's target check)
+        # Spot (ints).
         self.spot_x = 0  # last spot, q6 px
         self.spot_y = 0
         self.peak = 0
@@ -121,9 +98,8 @@ class Apt:
         self.good_run = 0
         self.bad_run = 0
         self.state_ticks = 0
-        self.exp_idx = 24
+        self.exp_idx = _EXP_START
         self._ae_wait = 0
-        self.last_frame = -1
         # Counters for housekeeping.
         self.frames = 0
         self.valid_frames = 0
@@ -138,31 +114,10 @@ class Apt:
         self.laser_on = False
         self.on_laser = None  # fn(on): the framer's transmitter follows the laser
         self.track_since_s = None
-        # Parameter-derived fixed-point values (set in _load_params).
-        self._ref_x = 640 << 6
-        self._ref_y = 512 << 6
-        self._px2code_q8 = 24031
-        self._kp = 0
-        self._kid = 251
-        self._kiid = 184
-        self.r_x = 0  # rate integrator, q8 codes per frame
-        self.r_y = 0
-        self._slew = 2000 << 8
-        self._sign_x = 1
-        self._sign_y = 1
-        self._thr_min = 12
-        self._snr_min = 20
-        self._lost_frames = 20
-        self._track_frames = 10
-        self._track_err_q6 = 2 << 6
-        self._peak_lo = 300
-        self._peak_hi = 800
-        self._max_spot_px = 80
-        self._min_spot_px = 4
         self._dark_min = array("H", [0] * (TRACK_WIN * TRACK_WIN))
         self._dark_n = DARK_FRAMES
         self._dark_skip = 0
-        self._saved_exp = 24
+        self._saved_exp = _EXP_START
         self._hot = []  # TRACK window hot pixels: [index, excess DN at 9 ms, ...]
         self.hot_pixels = 0
         # SEARCH cells of false targets (hot pixels, glints), this session: per strip, the
@@ -211,23 +166,21 @@ class Apt:
         p.define("apt_offload_frac", "float", 0.5, 0.05, 0.95, "",
                  "FSM range fraction that triggers an offload request")
         p.listeners.append(self._param_changed)
+        self._load_params()
 
     def _param_changed(self, name, value):
         if name is None or name.startswith("apt_"):
             self._load_params()
 
     def _load_params(self):
+        """The parameters the tick reads, cached in the units it works in (refreshed by
+        the parameter listener: parameters are read this one way)."""
         p = self.app.params
         self._ref_x = int(p["apt_ref_x"] * 64 + 0.5)
         self._ref_y = int(p["apt_ref_y"] * 64 + 0.5)
-        self._px2code_q8 = int(p["apt_ifov_urad"] * 1e-6 / _FSM_LSB_RAD * 256 + 0.5)
-        self._kp = int(p["apt_kp"] * 256 + 0.5)
-        dt = self.period_us * 1e-6
-        self._kid = int(p["apt_ki"] * dt * 256 + 0.5)
-        self._kiid = int(p["apt_kii"] * dt * dt * 256 + 0.5)
-        self._slew = int(p["apt_slew_urad"] * 1e-6 / _FSM_LSB_RAD * 256)
-        self._sign_x = -1 if p["apt_sign_x"] < 0 else 1
-        self._sign_y = -1 if p["apt_sign_y"] < 0 else 1
+        self.law.configure(p["apt_kp"], p["apt_ki"], p["apt_kii"], self.period_us * 1e-6,
+                           p["apt_slew_urad"], p["apt_ifov_urad"], p["apt_sign_x"],
+                           p["apt_sign_y"])
         self._snr_min = p["apt_snr_min_dn"]
         self._thr_min = p["apt_thr_min_dn"]
         self._max_spot_px = p["apt_max_spot_px"]
@@ -254,16 +207,15 @@ class Apt:
 
     def start_session(self):
         self._load_params()
-        self.power.set(_SW_CAMERA, True)
+        self.power.set(SW_CAMERA, True)
         self.camera.init()
         self.camera.set_gain(1.0)
         self._set_exposure(self.exp_idx)
         self.fsm.init()
-        self.u_x = 0
-        self.u_y = 0
+        self.law.reset()
         self.fsm.set_codes(0, 0)
         self.fsm.enable(True)
-        self.power.set(_SW_LASER_525, True)  # our beacon for the ground station
+        self.power.set(SW_LASER_525, True)  # our beacon for the ground station
         for lst in self.rejected:
             del lst[:]
         self._dark_n = -1  # dark calibration of the TRACK window first (see _dark_step)
@@ -273,8 +225,8 @@ class Apt:
         self._laser(False)
         self._park()
         try:
-            self.power.set(_SW_LASER_525, False)
-            self.power.set(_SW_CAMERA, False)
+            self.power.set(SW_LASER_525, False)
+            self.power.set(SW_CAMERA, False)
         finally:
             self._enter(IDLE)
 
@@ -282,10 +234,7 @@ class Apt:
         self.stop_session()
 
     def _park(self):
-        self.u_x = 0
-        self.u_y = 0
-        self.r_x = 0
-        self.r_y = 0
+        self.law.reset()
         try:
             self.fsm.enable(False)  # commands (0, 0) then drops the high voltage
         except Exception:
@@ -295,7 +244,7 @@ class Apt:
         if on == self.laser_on:
             return
         try:
-            self.power.set(_SW_LASER_850, on)
+            self.power.set(SW_LASER_850, on)
             self.laser_on = on
             if self.on_laser is not None:
                 self.on_laser(on)
@@ -323,10 +272,8 @@ class Apt:
         if state == ACQUIRE and old != LOST:
             self.verified = False
             self._acq_s0x = None
-        if state == LOST or state == ACQUIRE:
-            # Window on the boresight (LOST) or on the spot just found (ACQUIRE).
-            if state == LOST:
-                self._center_window(self._ref_x, self._ref_y, ACQ_WIN)
+        if state == LOST:  # window on the boresight (ACQUIRE: on the spot just found)
+            self._center_window(self._ref_x, self._ref_y, ACQ_WIN)
         if state != old:  # (SAFE at boot stops an idle APT: no "IDLE -> IDLE" event)
             self.app.emit(events.SEV_INFO, EV_APT_STATE, "%s -> %s" % (STATE_NAMES[old],
                                                                        STATE_NAMES[state]))
@@ -376,7 +323,7 @@ class Apt:
         self.frames += 1
         if ok:
             if size == TRACK_WIN:
-                self._patch_hot(buf)
+                px.patch_hot(buf, self._hot, EXPOSURES_US[self.exp_idx], _DARK_EXP_US)
             ok = self._centroid(buf, size)
         if ok:
             self.valid_frames += 1
@@ -424,136 +371,25 @@ class Apt:
                 self._enter(SEARCH)
 
     def _centroid(self, buf, size):
-        """Background-subtracted, thresholded centre of gravity of the window.
-
-        Sets spot_x/spot_y (q6 sensor px), peak, bg, spot_px; returns validity.
-        """
-        n = size * size
-        # Background: mean of the first and last rows (the spot sits inside the window).
-        s = 0
-        i = 0
-        while i < size:
-            s += buf[i] + buf[n - size + i]
-            i += 1
-        bg = s // (2 * size)
-        mx = max(buf)
-        self.bg = bg
-        self.peak = mx
-        retries = 0
-        while True:
-            amp = mx - bg
-            if amp < self._snr_min:
-                return False
-            thr = bg + (amp >> 2)  # 25 % of the peak above background
-            if thr < bg + self._thr_min:
-                thr = bg + self._thr_min
-            sw = 0
-            sx = 0
-            sy = 0
-            cnt = 0
-            r = 0
-            i = 0
-            last = size - 1
-            while r < size:
-                c = 0
-                while c < size:
-                    v = buf[i] - thr
-                    # A pixel above threshold counts only with a neighbour in its row
-                    # above threshold too: the spot (sigma ~1 px) always has one, an
-                    # isolated hot pixel (dark current grows with the exposure) never does.
-                    if v > 0 and ((c > 0 and buf[i - 1] > thr) or
-                                  (c < last and buf[i + 1] > thr)):
-                        sw += v
-                        sx += v * c
-                        sy += v * r
-                        cnt += 1
-                    c += 1
-                    i += 1
-                r += 1
-            if cnt >= self._min_spot_px or retries >= 2:
-                break
-            # No spot: the peak that set the threshold may be a hot pixel brighter than
-            # a faint beacon.  Mask it (to the background) and look again; only on this
-            # failure path, never in steady TRACK.
-            i = 0
-            while buf[i] != mx:
-                i += 1
-            buf[i] = bg
-            mx = max(buf)
-            retries += 1
-        self.spot_px = cnt
-        if cnt < self._min_spot_px or cnt > self._max_spot_px:
-            return False
-        # (x0 + sx/sw + 0.5) in q6, with the division split to stay in small ints.
-        qx = sx // sw
-        qy = sy // sw
-        self.spot_x = ((self.win_x0 + qx) << 6) + (((sx - qx * sw) << 6) // sw) + 32
-        self.spot_y = ((self.win_y0 + qy) << 6) + (((sy - qy * sw) << 6) // sw) + 32
-        self.valid = True
-        return True
+        """The spot in a window at (win_x0, win_y0): sets spot_x/spot_y (q6 sensor px,
+        when valid), peak, bg, spot_px; returns validity (see apt_pixels.centroid)."""
+        o = self._cen
+        ok = px.centroid(buf, size, self.win_x0, self.win_y0, self._snr_min, self._thr_min,
+                         self._min_spot_px, self._max_spot_px, o)
+        self.peak = o[px.CEN_PEAK]
+        self.bg = o[px.CEN_BG]
+        self.spot_px = o[px.CEN_PX]
+        if ok:
+            self.spot_x = o[px.CEN_X]
+            self.spot_y = o[px.CEN_Y]
+            self.valid = True
+        return ok
 
     def _control(self):
-        k = self._px2code_q8
-        ex = ((self.spot_x - self._ref_x) * k) >> 6
-        ey = ((self.spot_y - self._ref_y) * k) >> 6
-        if self._sign_x < 0:
-            ex = -ex
-        if self._sign_y < 0:
-            ey = -ey
-        if ex > _E_CLAMP:
-            ex = _E_CLAMP
-        elif ex < -_E_CLAMP:
-            ex = -_E_CLAMP
-        if ey > _E_CLAMP:
-            ey = _E_CLAMP
-        elif ey < -_E_CLAMP:
-            ey = -_E_CLAMP
-        kp = self._kp
-        kid = self._kid
-        kiid = self._kiid
-        rx = self.r_x + ((kiid * ex) >> 8)
-        ry = self.r_y + ((kiid * ey) >> 8)
-        dx = ((kp * (ex - self.e_x) + kid * ex) >> 8) + rx
-        dy = ((kp * (ey - self.e_y) + kid * ey) >> 8) + ry
-        self.e_x = ex
-        self.e_y = ey
-        sl = self._slew
-        limited_x = True
-        limited_y = True
-        if dx > sl:
-            dx = sl
-        elif dx < -sl:
-            dx = -sl
-        else:
-            limited_x = False
-        if dy > sl:
-            dy = sl
-        elif dy < -sl:
-            dy = -sl
-        else:
-            limited_y = False
-        ux = self.u_x + dx
-        uy = self.u_y + dy
-        if ux > _U_MAX:
-            ux = _U_MAX
-            limited_x = True
-        elif ux < _U_MIN:
-            ux = _U_MIN
-            limited_x = True
-        if uy > _U_MAX:
-            uy = _U_MAX
-            limited_y = True
-        elif uy < _U_MIN:
-            uy = _U_MIN
-            limited_y = True
-        if not limited_x:  # anti-windup: the rate integrator holds while limited
-            self.r_x = rx
-        if not limited_y:
-            self.r_y = ry
-        self.u_x = ux
-        self.u_y = uy
+        law = self.law
+        law.step(self.spot_x - self._ref_x, self.spot_y - self._ref_y)
         try:
-            self.fsm.set_codes(ux >> 8, uy >> 8)
+            self.fsm.set_codes(law.u_x >> 8, law.u_y >> 8)
         except Exception:
             self.fsm_errors += 1
 
@@ -568,17 +404,19 @@ class Apt:
         its error goes to the ADCS even before TRACK, which brings a target beyond the
         mirror's range within reach).
         """
+        law = self.law
         if self._acq_s0x is None:
             self._acq_s0x = self.spot_x
             self._acq_s0y = self.spot_y
-            self._acq_u0x = self.u_x
-            self._acq_u0y = self.u_y
+            self._acq_u0x = law.u_x
+            self._acq_u0y = law.u_y
             return False
         if self.verified:
             return False
-        k = self._px2code_q8
-        dux = ((self.u_x - self._acq_u0x) << 6) // k * self._sign_x  # q6 px
-        duy = ((self.u_y - self._acq_u0y) << 6) // k * self._sign_y
+        du = self._du
+        law.mirror_px_q6(law.u_x - self._acq_u0x, law.u_y - self._acq_u0y, du)
+        dux = du[0]
+        duy = du[1]
         du2 = dux * dux + duy * duy
         if du2 < (3 << 6) * (3 << 6):
             return False
@@ -591,12 +429,11 @@ class Apt:
         if 100 * ds2 >= 9 * du2:
             return False  # moving, not yet conclusive
         self._reject_candidate("it does not follow the mirror")
-        self.u_x = self._acq_u0x
-        self.u_y = self._acq_u0y
-        self.r_x = 0
-        self.r_y = 0
+        law.reset()
+        law.u_x = self._acq_u0x
+        law.u_y = self._acq_u0y
         try:
-            self.fsm.set_codes(self.u_x >> 8, self.u_y >> 8)
+            self.fsm.set_codes(law.u_x >> 8, law.u_y >> 8)
         except Exception:
             self.fsm_errors += 1
         return True
@@ -633,7 +470,7 @@ class Apt:
         if 0 <= strip < len(self.rejected):
             lst = self.rejected[strip]
             i = (cy % SEARCH_STRIP_ROWS) * 160 + cx
-            if len(lst) < 128 and i not in lst:
+            if len(lst) < REJECT_MAX and i not in lst:
                 lst.append(i)
 
     def _reject_candidate(self, why):
@@ -656,24 +493,20 @@ class Apt:
             self._set_exposure(self.exp_idx + 1)
             self._ae_wait = 3
 
-    # ------------------------------------------------------------------ SEARCH
     # ------------------------------------------------------------------ hot pixels
     def _dark_step(self):
         """Dark calibration of the TRACK window, at session start, before the search.
 
         The boresight window is dark then (the spot is wherever the coarse pointing put
-        it).  DARK_FRAMES frames at the longest exposure; the per-pixel minimum (a hot
-        pixel is always high, noise is not) more than DARK_HOT_DN above the window's
-        median, with both row neighbours well below it (isolated: not a spot), marks a hot
-        pixel, with its excess.  In TRACK that excess, scaled to the exposure in use (dark
-        current grows linearly with it), is subtracted before the centroid: a hot pixel
-        beside the spot would otherwise pull the centroid by a tenth of a pixel (10 µrad)
-        at long exposures.  (Replacing the pixel by its neighbours' mean instead biases
-        the centroid when the hot pixel sits on the spot.)
+        it).  DARK_FRAMES frames at the longest exposure; their per-pixel minimum marks
+        the hot pixels (apt_pixels.classify_dark), with their excess.  In TRACK that
+        excess, scaled to the exposure in use, is subtracted before the centroid: a hot
+        pixel beside the spot would otherwise pull the centroid by a tenth of a pixel
+        (10 µrad) at long exposures.  (Replacing the pixel by its neighbours' mean
+        instead biases the centroid when the hot pixel sits on the spot.)
         """
         if self._dark_n < 0:
-            for i in range(TRACK_WIN * TRACK_WIN):
-                self._dark_min[i] = 65535
+            px.dark_reset(self._dark_min)
             self._saved_exp = self.exp_idx
             self._set_exposure(len(EXPOSURES_US) - 1)
             self._dark_n = 0
@@ -691,41 +524,15 @@ class Apt:
             self.camera_errors += 1
             ok = False
         if ok:
-            dm = self._dark_min
-            for i in range(TRACK_WIN * TRACK_WIN):
-                if buf[i] < dm[i]:
-                    dm[i] = buf[i]
+            px.dark_accumulate(buf, self._dark_min)
         self._dark_n += 1
         if self._dark_n < DARK_FRAMES:
             return
-        dm = self._dark_min
-        med = sorted(dm)[len(dm) // 2]
-        hot = []  # type: list
-        for i in range(TRACK_WIN * TRACK_WIN):
-            ex = dm[i] - med
-            if ex < DARK_HOT_DN:
-                continue
-            c = i % TRACK_WIN
-            left = dm[i - 1] - med if c > 0 else 0
-            right = dm[i + 1] - med if c < TRACK_WIN - 1 else 0
-            if 2 * left < ex and 2 * right < ex and len(hot) < 32:
-                hot.append(i)
-                hot.append(ex)
-        self._hot = hot
-        self.hot_pixels = len(hot) // 2
+        self._hot = px.classify_dark(self._dark_min, TRACK_WIN, DARK_HOT_DN, DARK_MAX_HOT)
+        self.hot_pixels = len(self._hot) // 2
         self._set_exposure(self._saved_exp)
 
-    def _patch_hot(self, buf):
-        hot = self._hot  # [index, excess at 9 ms, index, excess, ...]
-        n = len(hot)
-        k = 0
-        e = EXPOSURES_US[self.exp_idx]
-        while k < n:
-            i = hot[k]
-            v = buf[i] - (hot[k + 1] * e) // 9000
-            buf[i] = v if v > 0 else 0
-            k += 2
-
+    # ------------------------------------------------------------------ SEARCH
     def _search_step(self):
         """One horizontal strip of the 8x8-binned full frame per tick (8 ticks a frame)."""
         cam = self.camera
@@ -738,21 +545,13 @@ class Apt:
             ok = False
         self.frames += 1
         if ok:
-            n = len(buf)
-            bg = sum(buf) // n
-            rej = self.rejected[self.strip]
-            k = 0
-            while k < len(rej):  # known false targets never win the maximum
-                buf[rej[k]] = bg
-                k += 1
+            bg = px.strip_background(buf, self.rejected[self.strip])
             mx = max(buf)
             if mx > self.best_peak:
                 snr = self.app.params["apt_search_snr_dn"]
                 tries = 0
                 while mx - bg >= snr and mx > self.best_peak and tries < 8:
-                    i = 0
-                    while buf[i] != mx:
-                        i += 1
+                    i = px.index_of(buf, mx)
                     cx = i % 160
                     cy = (y0 // SEARCH_BIN) + i // 160
                     if not self._looks_like_spot(cx, cy):
@@ -796,20 +595,21 @@ class Apt:
         """Line-of-sight error seen by the payload = mirror deflection + residual (µrad).
 
         What the platform must correct (ADCS feedback, DESIGN §3.3)."""
-        lsb = _FSM_LSB_RAD * 1e6 / 256
+        law = self.law
+        fx, fy = law.mirror_urad()
         res_k = self.app.params["apt_ifov_urad"] / 64
         rx = (self.spot_x - self._ref_x) * res_k if self.valid else 0.0
         ry = (self.spot_y - self._ref_y) * res_k if self.valid else 0.0
-        return self.u_x * lsb + self._sign_x * rx, self.u_y * lsb + self._sign_y * ry
+        return fx + law.sign_x * rx, fy + law.sign_y * ry
 
     def feedback(self):
         st = self.state
         if st != TRACK and not (st == ACQUIRE and self.verified):
             return  # only a verified beacon (it moved against the mirror) steers the platform
         ex, ey = self.error_urad()
-        frac = self.app.params["apt_offload_frac"]
-        lim = frac * _U_MAX
-        offload = abs(self.u_x) > lim or abs(self.u_y) > lim
+        law = self.law
+        lim = self.app.params["apt_offload_frac"] * U_MAX
+        offload = abs(law.u_x) > lim or abs(law.u_y) > lim
         if offload:
             self.offload_requests += 1
             if self.offload_requests == 1 or self.offload_requests % 50 == 0:
@@ -817,8 +617,8 @@ class Apt:
                               [self.offload_requests])
         self.app.send_adcs({"err_x_urad": ex, "err_y_urad": ey, "valid": self.valid,
                             "state": STATE_NAMES[st], "offload": offload,
-                            "fsm_x_urad": self.u_x * _FSM_LSB_RAD * 1e6 / 256,
-                            "fsm_y_urad": self.u_y * _FSM_LSB_RAD * 1e6 / 256})
+                            "fsm_x_urad": law.u_x * FSM_LSB_RAD * 1e6 / 256,
+                            "fsm_y_urad": law.u_y * FSM_LSB_RAD * 1e6 / 256})
 
     # ------------------------------------------------------------------ telemetry
     def hk(self, d):
@@ -828,7 +628,7 @@ class Apt:
         d["apt"] = {"state": STATE_NAMES[self.state], "valid": self.valid,
                     "res_x_urad": ex if self.valid else None,
                     "res_y_urad": ey if self.valid else None,
-                    "fsm_codes": [self.u_x >> 8, self.u_y >> 8],
+                    "fsm_codes": [self.law.u_x >> 8, self.law.u_y >> 8],
                     "exposure_us": EXPOSURES_US[self.exp_idx], "peak_dn": self.peak,
                     "frames": self.frames, "valid_frames": self.valid_frames,
                     "invalid_frames": self.invalid_frames, "stale_frames": self.stale_frames,

@@ -169,6 +169,8 @@ FSM_CODE_MIN = -32768
 FSM_CODE_MAX = 32767
 #: Optical deflection at full-scale code (degrees; code 32767 ~ +2.0 deg, linear).
 FSM_RANGE_DEG = 2.0
+#: Optical angle of one code, radians (~1.065 urad).
+FSM_LSB_RAD = FSM_RANGE_DEG * 3.141592653589793 / 180.0 / (FSM_CODE_MAX + 1)
 
 
 class Fsm(Device):
@@ -317,6 +319,7 @@ MODE_DATA = 0  # normal packets
 MODE_PRBS = 1  # test pattern: PRBS payload, bit errors counted on it
 MODE_LOOPBACK = 2  # TX looped back to RX inside the FPGA (self-test)
 FRAMER_MODES = (MODE_DATA, MODE_PRBS, MODE_LOOPBACK)
+FRAMER_MODE_NAMES = ("DATA", "PRBS", "LOOPBACK")  # indexed by MODE_*
 
 #: Indices of the counter block filled by :meth:`Framer.read_counters`. Entries 0..6 and
 #: 9 are monotonic counters modulo 2**COUNTER_BITS (use :func:`counter_delta`); entry 7
@@ -518,6 +521,40 @@ class Power(Device):
         """**hot** True while the switch reports a trip (current limit / thermal
         shutdown). Raises ValueError."""
         raise NotImplementedError
+
+
+# --------------------------------------------------------------------------------------
+# States of the payload control modules, as numbered in telemetry -- DESIGN 3.3-3.6
+# (flight/apt.py, bias.py, comparator.py, framer_ctl.py run them; the simulator's truth
+# recorder and figures read them without importing flight/)
+# --------------------------------------------------------------------------------------
+
+APT_IDLE = 0  # no session
+APT_SEARCH = 1  # binned full frame, strip by strip
+APT_ACQUIRE = 2  # 32 px window following the spot
+APT_TRACK = 3  # 16 px window on the boresight: the downlink laser may be on
+APT_LOST = 4  # beacon gone, mirror held
+APT_STATE_NAMES = ("IDLE", "SEARCH", "ACQUIRE", "TRACK", "LOST")
+
+LINK_OFF = 0  # receiver disabled
+LINK_SEARCHING = 1  # not locked, or no packets
+LINK_LOCKED = 2
+LINK_DEGRADED = 3  # locked, BER above the degraded threshold
+LINK_STATE_NAMES = ("OFF", "SEARCHING", "LOCKED", "DEGRADED")
+
+COMP_OFF = 0
+COMP_NOISE_SWEEP = 1
+COMP_WAIT_SIGNAL = 2
+COMP_SWEEP = 3
+COMP_TRACK = 4
+COMP_STATE_NAMES = ("OFF", "NOISE_SWEEP", "WAIT_SIGNAL", "SWEEP", "TRACK")
+
+BIAS_OFF = 0
+BIAS_RAMP = 1
+BIAS_ACTIVE = 2
+BIAS_HOLD = 3
+BIAS_FAULT = 4
+BIAS_STATE_NAMES = ("OFF", "RAMP", "ACTIVE", "HOLD", "FAULT")
 
 
 # --------------------------------------------------------------------------------------

@@ -335,11 +335,11 @@ def test_saturation_and_anti_windup():
     rig.until(A.ACQUIRE, 8 + A.DARK_FRAMES + 2)
     rig.tick(100)  # 2 deg at the 500 urad/frame slew limit: 70 frames
     assert rig.fsm.cx == 32767
-    assert rig.apt.u_x == 32767 << 8
-    r_sat = rig.apt.r_x
-    assert abs(r_sat) <= rig.apt._slew  # slew-limited approach: no integration either
+    assert rig.apt.law.u_x == 32767 << 8
+    r_sat = rig.apt.law.r_x
+    assert abs(r_sat) <= rig.apt.law.slew  # slew-limited approach: no integration either
     rig.tick(150)  # still saturated: the rate integrator must not wind up
-    assert rig.apt.r_x == r_sat and rig.fsm.cx == 32767
+    assert rig.apt.law.r_x == r_sat and rig.fsm.cx == 32767
     assert rig.apt.state == A.ACQUIRE  # the residual (0.4 deg) cannot be removed
     # The platform slews back within range (0.4 deg/s): the loop takes over where the
     # error enters the range and, when the slew stops, settles without the overshoot a
@@ -398,8 +398,8 @@ def test_set_gains_command_updates_the_fixed_point_gains():
     rig = Rig()
     ok, why, res = rig.apt.cmd_set_gains({"kp": 0.5, "ki": 50.0})
     assert ok and res == {"kp": 0.5, "ki": 50.0}
-    assert rig.apt._kp == 128
-    assert rig.apt._kid == int(50.0 * 0.01 * 256 + 0.5)
+    assert rig.apt.law.kp == 128
+    assert rig.apt.law.kid == int(50.0 * 0.01 * 256 + 0.5)
 
 
 def test_auto_exposure_keeps_the_peak_in_band():

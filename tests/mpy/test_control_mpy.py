@@ -193,7 +193,7 @@ def test_apt_track_tick_allocates_nothing():
     # (a MemoryError inside the camera or mirror call would be caught and counted)
     assert (apt.camera_errors, apt.fsm_errors, apt.invalid_frames) == errs
     assert apt.valid_frames == v0 + 20 and apt.state == A.TRACK
-    assert isinstance(apt.u_x, int) and isinstance(apt.spot_x, int)
+    assert isinstance(apt.law.u_x, int) and isinstance(apt.spot_x, int)
 
 
 class FakeTemp:

@@ -1,0 +1,159 @@
+"""APT pixel work (DESIGN §3.3): functions over frame buffers, no state of their own.
+
+The APT state machine (flight/apt.py) owns the buffers and the camera; these functions
+only look at pixels: the spot centroid, the hot-pixel patch, the dark classification
+that finds hot pixels, and the helpers of the SEARCH strip scan.  Every function that
+runs in the 100 Hz tick (``centroid``, ``patch_hot``) uses integer maths only and
+allocates nothing: results go into caller-owned arrays (a returned tuple would be a heap
+object per frame).
+"""
+
+from hal.compat import const
+
+# Indices of the ``out`` array filled by :func:`centroid` (array("i", [0] * CEN_LEN)).
+CEN_X = const(0)  # spot column, 1/64 sensor px ("q6"); written only when the spot is valid
+CEN_Y = const(1)  # spot row, q6
+CEN_PEAK = const(2)  # brightest pixel of the window, DN
+CEN_BG = const(3)  # background (mean of the first and last rows), DN
+CEN_PX = const(4)  # pixels counted in the spot
+CEN_LEN = const(5)
+
+
+def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out):
+    """Background-subtracted, thresholded centre of gravity of a ``size``×``size`` window
+    whose top-left sensor pixel is (x0, y0).
+
+    Fills ``out`` (CEN_* indices; the position only when valid) and returns validity:
+    the peak at least ``snr_min`` DN above the background and between ``min_px`` and
+    ``max_px`` pixels above the threshold (25 % of the peak, at least ``thr_min``).
+    May mask (set to the background) up to two isolated bright pixels of ``buf``.
+    """
+    n = size * size
+    # Background: mean of the first and last rows (the spot sits inside the window).
+    s = 0
+    i = 0
+    while i < size:
+        s += buf[i] + buf[n - size + i]
+        i += 1
+    bg = s // (2 * size)
+    mx = max(buf)
+    out[CEN_BG] = bg
+    out[CEN_PEAK] = mx
+    retries = 0
+    while True:
+        amp = mx - bg
+        if amp < snr_min:
+            return False
+        thr = bg + (amp >> 2)  # 25 % of the peak above background
+        if thr < bg + thr_min:
+            thr = bg + thr_min
+        sw = 0
+        sx = 0
+        sy = 0
+        cnt = 0
+        r = 0
+        i = 0
+        last = size - 1
+        while r < size:
+            c = 0
+            while c < size:
+                v = buf[i] - thr
+                # A pixel above threshold counts only with a neighbour in its row
+                # above threshold too: the spot (sigma ~1 px) always has one, an
+                # isolated hot pixel (dark current grows with the exposure) never does.
+                if v > 0 and ((c > 0 and buf[i - 1] > thr) or
+                              (c < last and buf[i + 1] > thr)):
+                    sw += v
+                    sx += v * c
+                    sy += v * r
+                    cnt += 1
+                c += 1
+                i += 1
+            r += 1
+        if cnt >= min_px or retries >= 2:
+            break
+        # No spot: the peak that set the threshold may be a hot pixel brighter than
+        # a faint beacon.  Mask it (to the background) and look again; only on this
+        # failure path, never in steady TRACK.
+        buf[index_of(buf, mx)] = bg
+        mx = max(buf)
+        retries += 1
+    out[CEN_PX] = cnt
+    if cnt < min_px or cnt > max_px:
+        return False
+    # (x0 + sx/sw + 0.5) in q6, with the division split to stay in small ints.
+    qx = sx // sw
+    qy = sy // sw
+    out[CEN_X] = ((x0 + qx) << 6) + (((sx - qx * sw) << 6) // sw) + 32
+    out[CEN_Y] = ((y0 + qy) << 6) + (((sy - qy * sw) << 6) // sw) + 32
+    return True
+
+
+def index_of(buf, value):
+    """Index of the first pixel equal to ``value`` (which the caller knows is there)."""
+    i = 0
+    while buf[i] != value:
+        i += 1
+    return i
+
+
+# ---------------------------------------------------------------------- hot pixels
+def patch_hot(buf, hot, exposure_us, ref_exposure_us):
+    """Subtract each hot pixel's dark excess, scaled to the exposure in use (dark
+    current grows linearly with it).  ``hot`` = [index, excess DN at ref_exposure_us,
+    index, excess, ...] as found by :func:`classify_dark`."""
+    n = len(hot)
+    k = 0
+    while k < n:
+        i = hot[k]
+        v = buf[i] - (hot[k + 1] * exposure_us) // ref_exposure_us
+        buf[i] = v if v > 0 else 0
+        k += 2
+
+
+def dark_reset(dark_min):
+    """Start a per-pixel minimum (every pixel at the 16-bit maximum)."""
+    for i in range(len(dark_min)):
+        dark_min[i] = 65535
+
+
+def dark_accumulate(buf, dark_min):
+    """Fold one dark frame into the per-pixel minimum (a hot pixel is always high,
+    noise is not)."""
+    for i in range(len(dark_min)):
+        if buf[i] < dark_min[i]:
+            dark_min[i] = buf[i]
+
+
+def classify_dark(dark_min, width, hot_dn, max_hot):
+    """Hot pixels of a dark window: [index, excess DN, ...] (at most ``max_hot`` pairs).
+
+    A pixel whose minimum lies ``hot_dn`` or more above the window's median, with both
+    row neighbours less than half that excess above it (isolated: not a spot), is hot.
+    Runs once a session (it allocates: the sort and the list).
+    """
+    med = sorted(dark_min)[len(dark_min) // 2]
+    hot = []  # type: list
+    for i in range(len(dark_min)):
+        ex = dark_min[i] - med
+        if ex < hot_dn:
+            continue
+        c = i % width
+        left = dark_min[i - 1] - med if c > 0 else 0
+        right = dark_min[i + 1] - med if c < width - 1 else 0
+        if 2 * left < ex and 2 * right < ex and len(hot) < 2 * max_hot:
+            hot.append(i)
+            hot.append(ex)
+    return hot
+
+
+# ---------------------------------------------------------------------- SEARCH strips
+def strip_background(buf, rejected):
+    """Mean of a binned strip, after setting its known false targets (``rejected``:
+    indices in the strip) to that mean, so they never win the strip's maximum."""
+    bg = sum(buf) // len(buf)
+    k = 0
+    while k < len(rejected):
+        buf[rejected[k]] = bg
+        k += 1
+    return bg

@@ -157,3 +157,8 @@ def strip_background(buf, rejected):
         buf[rejected[k]] = bg
         k += 1
     return bg
+
+
+def clamp(v, lo, hi):
+    """``v`` limited to [lo, hi] (window origins: the window stays on the sensor)."""
+    return lo if v < lo else (hi if v > hi else v)

@@ -357,10 +357,30 @@ class FakeFramerHal:
 
 # ---------------------------------------------------------------------- the rig
 class Rig:
-    """One or more control modules on kit fakes and one FakeCtx (see :func:`rig`)."""
+    """One or more control modules on kit fakes (see :func:`rig` and :func:`app_rig`).
+
+    ``events``: every event the modules emitted, [(ev_id, args, detail)]."""
 
     def named(self, ev_id):
-        return self.ctx.named(ev_id)
+        """Details of the events ``ev_id`` so far."""
+        return [e[2] for e in self.events if e[0] == ev_id]
+
+    def args(self, ev_id):
+        return [e[1] for e in self.events if e[0] == ev_id]
+
+    def tick(self, n=1):
+        """``n`` APT ticks (10 ms frames)."""
+        for _ in range(n):
+            self.apt.tick()
+
+    def until(self, state, max_ticks):
+        """APT ticks until ``state``: how many it took (AssertionError if not reached)."""
+        for i in range(max_ticks):
+            self.apt.tick()
+            if self.apt.state == state:
+                return i + 1
+        raise AssertionError("APT not in state %d within %d ticks (in %d)" % (
+            state, max_ticks, self.apt.state))
 
     def hk(self, kind, diag=False):
         """{field name: raw value} of a module's HK (or HK_DIAG) fields, as its hk()
@@ -402,8 +422,10 @@ def rig(*kinds, params=None, err=(0.0, 0.0), seed=3, t=25.0, session=True, **cam
         kinds = kinds + ("framer",)
     decl = {"apt": apt, "bias": bias, "framer": framer_ctl, "comparator": comparator}
     r = Rig()
+    r.app = None
     r.ctx = FakeCtx(*[decl[k] for k in ("bias", "apt", "framer", "comparator") if k in kinds],
                     params=params)
+    r.events = r.ctx.events
     r.power = FakePower()
     r.apt = r.bias = r.fc = r.comp = None
     order = []
@@ -428,11 +450,78 @@ def rig(*kinds, params=None, err=(0.0, 0.0), seed=3, t=25.0, session=True, **cam
         r.comp = comparator.ComparatorControl(r.ctx, r.dac, r.fc)
         order.append(r.comp)
     r.modules = order
-    r.decl = {}
-    for k, obj in (("apt", r.apt), ("bias", r.bias), ("framer", r.fc), ("comparator", r.comp)):
-        if obj is not None:
-            r.decl[k] = (decl[k], obj)
+    _declare(r)
     if session:
         for m in order:
             m.start_session()
     return r
+
+
+def app_rig(*kinds, params=None, keyring=None, err=(0.0, 0.0), seed=3, t=25.0, **camera_kw):
+    """The real flight application (flight.app.FlightApp) on a board of kit fakes for
+    the control modules ``kinds``, booted (in SAFE), ``params`` set.  Attributes as
+    :func:`rig`, plus app, clock and link (an in-memory UART: hal.sim.link.MemLink);
+    ``events`` records what the payload modules emit through their context."""
+    from flight.app import FlightApp
+    from flight.keys import Keyring
+    from hal.clock import VirtualClock
+    from hal.interfaces import Board
+    from hal.sim.link import MemLink
+    from hal.sim.storage import MemStorage
+    from hal.sim.watchdog import SimWatchdog
+
+    if "comparator" in kinds and "framer" not in kinds:
+        kinds = kinds + ("framer",)
+    r = Rig()
+    r.clock = VirtualClock()
+    r.power = FakePower()
+    dev = {}
+    if "bias" in kinds:
+        r.temps = [FakeTemp(t), FakeTemp(t + 0.05)]
+        r.supply = FakeSupply()
+        dev["bias"] = r.supply
+        dev["temps"] = r.temps
+    if "apt" in kinds:
+        r.fsm = FakeFsm(record=True)
+        r.cam = FakeCamera(r.fsm, err=err, seed=seed, **camera_kw)
+        dev["camera"] = r.cam
+        dev["fsm"] = r.fsm
+    if "framer" in kinds:
+        r.hal = FakeFramerHal()
+        dev["framer"] = r.hal
+    if "comparator" in kinds:
+        r.dac = FakeDac()
+        dev["comparator"] = r.dac
+    r.link = MemLink()
+    board = Board(power=r.power, clock=r.clock, link=r.link, storage=MemStorage(),
+                  watchdog=SimWatchdog(r.clock), **dev)
+    r.app = FlightApp(board, keyring=keyring if keyring is not None else Keyring())
+    r.ctx = r.app.ctx
+    r.events = []
+    emit = r.ctx.emit
+
+    def record(ev_id, args=None, detail=""):
+        r.events.append((ev_id, args, detail))
+        return emit(ev_id, args, detail)
+
+    r.ctx.emit = record
+    r.app.boot()
+    for k in params or {}:
+        r.app.params.set(k, params[k])
+    pl = r.app.payload
+    r.apt = pl.get("apt")
+    r.bias = pl.get("bias")
+    r.fc = pl.get("framer")
+    r.comp = pl.get("comparator")
+    _declare(r)
+    return r
+
+
+def _declare(r):
+    from flight import apt, bias, comparator, framer_ctl
+
+    r.decl = {}
+    for k, mod, obj in (("apt", apt, r.apt), ("bias", bias, r.bias),
+                        ("framer", framer_ctl, r.fc), ("comparator", comparator, r.comp)):
+        if obj is not None:
+            r.decl[k] = (mod, obj)

@@ -1,0 +1,207 @@
+"""Finding the beacon (DESIGN §3.3): the APT's SEARCH work and ACQUIRE's target check.
+
+* Dark calibration of the TRACK window at session start: DARK_FRAMES frames at the
+  longest exposure, their per-pixel minimum → the hot pixels and their excess
+  (flight/apt_pixels.py), which TRACK subtracts, scaled to its exposure, before the
+  centroid: a hot pixel beside the spot would otherwise pull the centroid by a tenth of a
+  pixel (10 µrad) at long exposures.  (Replacing the pixel by its neighbours' mean
+  instead biases the centroid when the hot pixel sits on the spot.)
+* SEARCH: one horizontal strip of the 8×8-binned full frame per tick (8 ticks a frame);
+  a bin above the search threshold is looked at in full resolution (a hot pixel is a
+  single pixel there and fails the spot test); the brightest real spot of a frame
+  starts ACQUIRE.
+* ACQUIRE's target check: the beacon moves against the mirror, a hot pixel cluster or a
+  glint does not; a static target is rejected and SEARCH resumes without it.
+
+Rejected targets are remembered for the session (per strip, as cells of the binned
+frame) and masked before a strip's maximum is taken.  :class:`Search` works on its
+:class:`flight.apt.Apt` (camera reads, centroid, exposure, state changes).
+"""
+
+from array import array
+
+from flight import apt_pixels as px
+from flight.apt_control import EXPOSURES_US
+from hal.compat import const
+
+SEARCH_BIN = const(8)  # 1280x1024 → 160x128 binned pixels
+SEARCH_COLS = const(160)
+SEARCH_STRIP_ROWS = const(16)  # binned rows per tick: 8 ticks per full frame
+TRACK_WIN = const(16)  # the full-resolution look at a candidate: one TRACK window
+DARK_FRAMES = const(8)  # dark frames of the TRACK window at session start
+DARK_HOT_DN = const(8)  # excess over the window median at 9 ms that marks a hot pixel
+DARK_MAX_HOT = const(16)  # hot pixels remembered in the TRACK window
+DARK_EXP = len(EXPOSURES_US) - 1  # the dark frames' exposure: the hot-pixel excess unit
+REJECT_MAX = const(128)  # false-target cells remembered per SEARCH strip
+SEARCH_MAX_EXP_US = const(4305)  # longest SEARCH exposure (see Search.step)
+
+
+class Search:
+    def __init__(self, apt):
+        self.apt = apt
+        self.buf = array("H", [0] * (SEARCH_COLS * SEARCH_STRIP_ROWS))
+        self.dark_min = array("H", [0] * (TRACK_WIN * TRACK_WIN))
+        self.dark_n = DARK_FRAMES
+        self.dark_skip = 0
+        self.saved_exp = 0
+        self.hot = []  # TRACK window hot pixels: [index, excess DN at 9 ms, ...]
+        self.hot_pixels = 0
+        # Per strip, the indices (in the strip buffer) of rejected cells, this session.
+        self.rejected = [[] for _ in range(1024 // (SEARCH_STRIP_ROWS * SEARCH_BIN))]  # type: list
+        self.rejections = 0
+        self.strip = 0
+        self.best_peak = 0
+        self.best_x = 0  # the candidate, sensor px
+        self.best_y = 0
+        self.verified = False  # ACQUIRE's target moved against the mirror: a real beacon
+        self.s0x = None  # ACQUIRE's first spot (q6 px) and mirror command (q8 codes)
+        self.s0y = 0
+        self.u0x = 0
+        self.u0y = 0
+        self._du = array("i", [0, 0])
+
+    def start(self):
+        """A new session: forget the false targets, dark calibration first."""
+        for lst in self.rejected:
+            del lst[:]
+        self.dark_n = -1
+
+    def restart(self):
+        """Every state change: a new frame scan, no candidate."""
+        self.strip = 0
+        self.best_peak = 0
+
+    def step(self):
+        """The SEARCH tick: a dark frame while the calibration runs, else one strip."""
+        if self.dark_n < DARK_FRAMES:
+            self._dark_step()
+        else:
+            self._strip_step()
+
+    # ------------------------------------------------------------------ dark frames
+    def _dark_step(self):
+        apt = self.apt
+        if self.dark_n < 0:
+            px.dark_reset(self.dark_min)
+            self.saved_exp = apt.exposure.idx
+            apt.exposure.set(DARK_EXP)
+            self.dark_n = 0
+            self.dark_skip = 1  # the new exposure shows on a following frame
+            return
+        if self.dark_skip:
+            self.dark_skip -= 1
+            return
+        buf = apt.trk_buf
+        if apt.read((apt.ref_x >> 6) - TRACK_WIN // 2, (apt.ref_y >> 6) - TRACK_WIN // 2,
+                    TRACK_WIN, TRACK_WIN, 1, buf):
+            px.dark_accumulate(buf, self.dark_min)
+        self.dark_n += 1
+        if self.dark_n < DARK_FRAMES:
+            return
+        self.hot = px.classify_dark(self.dark_min, TRACK_WIN, DARK_HOT_DN, DARK_MAX_HOT)
+        self.hot_pixels = len(self.hot) // 2
+        apt.exposure.set(self.saved_exp)
+        apt.dark_calibrated(self.hot_pixels)
+
+    # ------------------------------------------------------------------ strips
+    def _strip_step(self):
+        apt = self.apt
+        buf = self.buf
+        y0 = self.strip * SEARCH_STRIP_ROWS * SEARCH_BIN
+        ok = apt.read(0, y0, SEARCH_COLS, SEARCH_STRIP_ROWS, SEARCH_BIN, buf)
+        apt.frames += 1
+        if ok:
+            bg = px.strip_background(buf, self.rejected[self.strip])
+            mx = max(buf)
+            tries = 0
+            while mx - bg >= apt.search_snr and mx > self.best_peak and tries < 8:
+                i = px.index_of(buf, mx)
+                cx = i % SEARCH_COLS
+                if not self._looks_like_spot(cx, (y0 // SEARCH_BIN) + i // SEARCH_COLS):
+                    buf[i] = bg  # mask the rejected target, look again
+                    mx = max(buf)
+                    tries += 1
+                    continue
+                self.best_peak = mx
+                self.best_x = cx * SEARCH_BIN + SEARCH_BIN // 2
+                self.best_y = y0 + (i // SEARCH_COLS) * SEARCH_BIN + SEARCH_BIN // 2
+                break
+        self.strip += 1
+        if self.strip * SEARCH_STRIP_ROWS * SEARCH_BIN < apt.camera.height:
+            return
+        self.strip = 0
+        if self.best_peak:
+            apt.candidate_found(self.best_x, self.best_y)
+            return
+        if apt.search_timed_out():
+            return
+        # A whole frame without a spot: try a longer exposure next time, up to ~4.3 ms.
+        # There the strongest hot pixels (1e6 e-/s) reach ~6 DN in the 8x8 binned frame,
+        # the search threshold, while a beacon at 18 deg in fog gives ~8 DN; the few hot
+        # pixels that still pass are told apart by ACQUIRE's first frames at full
+        # resolution (a hot pixel is no spot: rejected in 3 frames).
+        if apt.exposure.us() < SEARCH_MAX_EXP_US:
+            apt.exposure.set(apt.exposure.idx + 2)
+
+    def _looks_like_spot(self, cx, cy):
+        """A binned candidate seen at full resolution (one 16x16 read, rare: only for a
+        bin above the search threshold).  A failing cell is remembered."""
+        apt = self.apt
+        x0 = px.clamp(cx * SEARCH_BIN + SEARCH_BIN // 2 - TRACK_WIN // 2, 0,
+                      apt.camera.width - TRACK_WIN)
+        y0 = px.clamp(cy * SEARCH_BIN + SEARCH_BIN // 2 - TRACK_WIN // 2, 0,
+                      apt.camera.height - TRACK_WIN)
+        buf = apt.trk_buf
+        if not apt.read(x0, y0, TRACK_WIN, TRACK_WIN, 1, buf):
+            return True  # cannot tell: let ACQUIRE judge
+        apt.win_x0 = x0
+        apt.win_y0 = y0
+        if apt.centroid(buf, TRACK_WIN):
+            return True
+        self.remember(cx, cy)
+        return False
+
+    def remember(self, cx, cy):
+        """A false target at binned cell (cx, cy): masked for the rest of the session."""
+        self.rejections += 1
+        strip = cy // SEARCH_STRIP_ROWS
+        if 0 <= strip < len(self.rejected):
+            lst = self.rejected[strip]
+            i = (cy % SEARCH_STRIP_ROWS) * SEARCH_COLS + cx
+            if len(lst) < REJECT_MAX and i not in lst:
+                lst.append(i)
+
+    def reject_candidate(self):
+        self.remember(self.best_x // SEARCH_BIN, self.best_y // SEARCH_BIN)
+
+    # ------------------------------------------------------------------ ACQUIRE
+    def acquire_check(self, law, spot_x, spot_y):
+        """ACQUIRE's target check, once per valid frame: True when the target is static
+        (reject it).
+
+        From the first valid frame, the mirror's move ``du`` (in px) and the spot's move
+        ``ds`` are compared once ``|du|`` exceeds 3 px: a spot that moved less than 30 %
+        of that is static; a spot that moved at least half of it the opposite way is
+        *verified* (from then on its error goes to the ADCS even before TRACK, which
+        brings a target beyond the mirror's range within reach).
+        """
+        if self.s0x is None:
+            self.s0x = spot_x
+            self.s0y = spot_y
+            self.u0x = law.u_x
+            self.u0y = law.u_y
+            return False
+        if self.verified:
+            return False
+        du = self._du
+        law.mirror_px_q6(law.u_x - self.u0x, law.u_y - self.u0y, du)
+        du2 = du[0] * du[0] + du[1] * du[1]
+        if du2 < (3 << 6) * (3 << 6):
+            return False
+        dsx = spot_x - self.s0x
+        dsy = spot_y - self.s0y
+        ds2 = dsx * dsx + dsy * dsy
+        if 100 * ds2 >= 25 * du2 and dsx * du[0] + dsy * du[1] < 0:
+            self.verified = True
+            return False
+        return 100 * ds2 < 9 * du2  # else moving, not yet conclusive

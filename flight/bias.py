@@ -15,8 +15,14 @@ A read-back off by more than ``bias_readback_tol_v`` for 3 checks in a row raise
 event; for 10, FAULT.
 """
 
-from flight import events
 from hal.compat import const
+from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event
+from flight.params import ParamDef
+from flight.scheduler import Task
+from flight.telemetry import HkField
+from hal.errors import HalError
+from hal.interfaces import (BIAS_ACTIVE, BIAS_FAULT, BIAS_HOLD, BIAS_OFF, BIAS_RAMP,
+                            BIAS_STATE_NAMES, SW_SIPM_BIAS)
 
 try:
     from typing import TYPE_CHECKING
@@ -26,25 +32,86 @@ except ImportError:  # MicroPython
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any  # noqa: F401  (type comments)
 
-OFF = const(0)
-RAMP = const(1)
-ACTIVE = const(2)
-HOLD = const(3)
-FAULT = const(4)
-STATE_NAMES = ("OFF", "RAMP", "ACTIVE", "HOLD", "FAULT")
+OFF = BIAS_OFF
+RAMP = BIAS_RAMP
+ACTIVE = BIAS_ACTIVE
+HOLD = BIAS_HOLD
+FAULT = BIAS_FAULT
+STATE_NAMES = BIAS_STATE_NAMES
+N_SENSORS = const(2)  # sensors in housekeeping (the board has a primary and a redundant one)
+_ERR_REPORT = const(100)  # a repeated device error is reported on its 1st, 101st, ... time
 
-EV_BIAS_SENSOR = const(0x58)
-EV_BIAS_HOLD = const(0x59)
-EV_BIAS_FAULT = const(0x5A)
-EV_BIAS_READBACK = const(0x5B)
-EV_BIAS_RECOVERED = const(0x5C)
-events.register(EV_BIAS_SENSOR, "BIAS_SENSOR_FAULT")
-events.register(EV_BIAS_HOLD, "BIAS_HOLD_LAST_GOOD")
-events.register(EV_BIAS_FAULT, "BIAS_FAULT")
-events.register(EV_BIAS_READBACK, "BIAS_READBACK_MISMATCH")
-events.register(EV_BIAS_RECOVERED, "BIAS_SENSOR_RECOVERED")
+EV_BIAS_SENSOR = const(0x60)
+EV_BIAS_HOLD = const(0x61)
+EV_BIAS_FAULT = const(0x62)
+EV_BIAS_READBACK = const(0x63)
+EV_BIAS_RECOVERED = const(0x64)
+EV_BIAS_WRITE_ERROR = const(0x65)
+EV_BIAS_MONITOR_ERROR = const(0x66)
 
-_SW_SIPM_BIAS = const(3)
+EVENTS = (
+    Event(EV_BIAS_SENSOR, "BIAS_SENSOR_FAULT", SEV_WARN,
+          "primary temperature sensor bad: another one in use", (("sensor", "int"),)),
+    Event(EV_BIAS_HOLD, "BIAS_HOLD_LAST_GOOD", SEV_ERROR,
+          "no valid temperature: last good estimate held", (("t_c", "float"),)),
+    Event(EV_BIAS_FAULT, "BIAS_FAULT", SEV_ERROR,
+          "safe bias (below breakdown) set, module in FAULT until the next session"),
+    Event(EV_BIAS_READBACK, "BIAS_READBACK_MISMATCH", SEV_WARN,
+          "bias monitor disagrees with the command (3 checks in a row)",
+          (("readback_v", "float"), ("command_v", "float"))),
+    Event(EV_BIAS_RECOVERED, "BIAS_SENSOR_RECOVERED", SEV_INFO,
+          "temperature from the primary sensor again", (("sensor", "int"),)),
+    Event(EV_BIAS_WRITE_ERROR, "BIAS_WRITE_ERROR", SEV_WARN,
+          "bias DAC write failed (retried next update; 1st, 101st, ... time)",
+          (("count", "int"),)),
+    Event(EV_BIAS_MONITOR_ERROR, "BIAS_MONITOR_ERROR", SEV_WARN,
+          "bias read-back monitor failed (1st, 101st, ... time)", (("count", "int"),)),
+)
+
+P = ParamDef
+PARAMS = (
+    P("bias_vbr25_v", "float", 24.55, 10.0, 80.0, "V",
+      "SiPM breakdown voltage at 25 degC (calibration)"),
+    P("bias_kt_mv_per_k", "float", 21.5, 0.0, 100.0, "mV/K",
+      "breakdown temperature coefficient (paper App. A)"),
+    P("bias_vov_v", "float", 3.0, 0.5, 6.0, "V", "over-voltage target"),
+    P("bias_ff_tau_s", "float", 3.0, 0.0, 60.0, "s",
+      "sensor lag compensated by dT/dt feed-forward (0: off)"),
+    P("bias_ff_filter", "float", 0.3, 0.01, 1.0, "",
+      "low-pass weight of the dT/dt estimate per update"),
+    P("bias_t_min_c", "float", -50.0, -60.0, 20.0, "degC", "plausible low"),
+    P("bias_t_max_c", "float", 100.0, 30.0, 130.0, "degC", "plausible high"),
+    P("bias_max_step_c", "float", 2.0, 0.05, 20.0, "K", "largest plausible change per update"),
+    P("bias_stuck_n", "int", 8, 3, 1000, "updates",
+      "identical readings that mean stuck (noise 0.01 K at 7.8 mK resolution: "
+      "8 equal in a row by chance ~5e-6 per update)"),
+    P("bias_hold_max_s", "float", 10.0, 0.5, 600.0, "s",
+      "hold-last-good time before safe bias and FAULT"),
+    P("bias_ramp_v_per_s", "float", 8.0, 0.1, 50.0, "V/s", "bias slew limit"),
+    P("bias_readback_tol_v", "float", 0.05, 0.001, 2.0, "V", "read-back tolerance"),
+    P("bias_safe_v", "float", 21.0, 0.0, 80.0, "V",
+      "safe bias, below breakdown at any plausible temperature"),
+)
+
+F = HkField
+HK = (  # 1 Hz: 10 octets
+    F("bias_state", "u8", enum=BIAS_STATE_NAMES, alarm=(0, 3), description="bias control state"),
+    F("bias_v_cmd", "u16", "V", 0.001, description="bias commanded to the supply"),
+    F("bias_readback_err", "i16", "V", 0.001, warn=(-0.05, 0.05),
+      description="monitor minus command (0 when unknown)"),
+    F("bias_t", "i16", "degC", 0.01, description="die temperature in use (last good)"),
+    F("bias_sensor", "i8", description="sensor in use (-1: none, holding)"),
+    F("bias_faults", "u16", warn=(0, 0), description="write failures and FAULT entries"),
+)
+HK_DIAG = (
+    F("bias_v_target", "u16", "V", 0.001, description="bias target before the slew limit"),
+    F("bias_t_est", "i16", "degC", 0.01, description="die temperature estimate (feed-forward)"),
+    F("bias_dtdt", "i16", "K/s", 0.0001, description="filtered temperature slope"),
+    F("bias_hold", "u16", "s", 0.1, description="time without a valid temperature"),
+    F("bias_updates", "u32", description="bias writes"),
+    F("bias_monitor_errors", "u16", description="read-back monitor failures"),
+) + tuple(F("bias_sensor%d_faults" % k, "u16", description="sensor %d faults" % k)
+          for k in range(N_SENSORS))
 
 
 class SensorCheck:
@@ -73,7 +140,7 @@ class SensorCheck:
         self.raw = None
         try:
             t = self.sensor.read_c()
-        except Exception as e:
+        except HalError as e:  # (a software fault is no sensor fault: it propagates)
             self.age += 1
             return self._bad("read error %r" % (e,))
         if t != t or t < lo or t > hi:  # NaN or out of range
@@ -114,14 +181,13 @@ class SensorCheck:
 class BiasControl:
     name = "bias"
 
-    def __init__(self, app, bias_supply, temps, power, period_us=500000):
-        self.app = app
-        self.supply = bias_supply
+    def __init__(self, ctx, supply, temps, power, period_us=500000):
+        self.ctx = ctx
+        self.supply = supply
         self.checks = [SensorCheck(s) for s in temps]
         self.power = power
         self.period_us = period_us
         self.state = OFF
-        self.handlers = {"BIAS_SET_OVERVOLTAGE": self.cmd_set_overvoltage}
         self.v_cmd = None  # type: Any
         self.v_target = None
         self.t_used = None  # type: Any
@@ -134,44 +200,21 @@ class BiasControl:
         self.readback_bad = 0
         self.readback_v = None
         self.updates = 0
-        self.faults = 0
+        self.faults = 0  # bias writes that failed, and FAULT entries
+        self.write_errors = 0
+        self.monitor_errors = 0
 
-    def define_params(self, p):
-        p.define("bias_vbr25_v", "float", 24.55, 10.0, 80.0, "V",
-                 "SiPM breakdown voltage at 25 degC (calibration)")
-        p.define("bias_kt_mv_per_k", "float", 21.5, 0.0, 100.0, "mV/K",
-                 "breakdown temperature coefficient (paper App. A)")
-        p.define("bias_vov_v", "float", 3.0, 0.5, 6.0, "V", "over-voltage target")
-        p.define("bias_ff_tau_s", "float", 3.0, 0.0, 60.0, "s",
-                 "sensor lag compensated by dT/dt feed-forward (0: off)")
-        p.define("bias_ff_filter", "float", 0.3, 0.01, 1.0, "",
-                 "low-pass weight of the dT/dt estimate per update")
-        p.define("bias_t_min_c", "float", -50.0, -60.0, 20.0, "degC", "plausible low")
-        p.define("bias_t_max_c", "float", 100.0, 30.0, 130.0, "degC", "plausible high")
-        p.define("bias_max_step_c", "float", 2.0, 0.05, 20.0, "K", "largest plausible change per update")
-        p.define("bias_stuck_n", "int", 8, 3, 1000, "updates",
-                 "identical readings that mean stuck (noise 0.01 K at 7.8 mK resolution: "
-                 "8 equal in a row by chance ~5e-6 per update)")
-        p.define("bias_hold_max_s", "float", 10.0, 0.5, 600.0, "s",
-                 "hold-last-good time before safe bias and FAULT")
-        p.define("bias_ramp_v_per_s", "float", 8.0, 0.1, 50.0, "V/s", "bias slew limit")
-        p.define("bias_readback_tol_v", "float", 0.05, 0.001, 2.0, "V", "read-back tolerance")
-        p.define("bias_safe_v", "float", 21.0, 0.0, 80.0, "V",
-                 "safe bias, below breakdown at any plausible temperature")
-
-    def cmd_set_overvoltage(self, args):
-        self.app.params.set("bias_vov_v", args["volts"])
-        return True, None, {"volts": args["volts"]}
+    def cmd_set_overvoltage(self, args, tc):
+        self.ctx.params.set("bias_vov_v", args["volts"])
+        return {"volts": args["volts"]}
 
     def tasks(self):
-        from flight.scheduler import Task
-
         return [Task("sipm_bias", self.period_us, self.update, offset_us=1000,
                      budget_us=20000, critical=False, max_faults=5)]
 
     # ------------------------------------------------------------------ session hooks
     def start_session(self):
-        self.power.set(_SW_SIPM_BIAS, True)
+        self.power.set(SW_SIPM_BIAS, True)
         self.supply.init()  # output at its lowest code, below breakdown
         self.v_cmd = self.supply.limits()[0]
         self._t_prev = None
@@ -191,7 +234,7 @@ class BiasControl:
     def stop_session(self):
         self._safe_bias()
         try:
-            self.power.set(_SW_SIPM_BIAS, False)
+            self.power.set(SW_SIPM_BIAS, False)
         finally:
             self.state = OFF
 
@@ -200,16 +243,16 @@ class BiasControl:
 
     def _safe_bias(self):
         lo, hi = self.supply.limits()
-        v = self.app.params["bias_safe_v"]
+        v = self.ctx.params["bias_safe_v"]
         v = lo if v < lo else (hi if v > hi else v)
         try:
             self.v_cmd = self.supply.set_volts(v)
-        except Exception:
-            self.faults += 1
+        except HalError as e:
+            self._write_error(e)
 
     # ------------------------------------------------------------------ 500 ms update
     def _temperature(self):
-        p = self.app.params
+        p = self.ctx.params
         lo = p["bias_t_min_c"]
         hi = p["bias_t_max_c"]
         step = p["bias_max_step_c"]
@@ -230,26 +273,23 @@ class BiasControl:
                 continue
             if self.source != i:
                 if i > 0:
-                    self.app.emit(events.SEV_WARN, EV_BIAS_SENSOR,
-                                  "temperature from sensor %d (sensor 0: %s)" % (
-                                      i, checks[0].reason), [i])
+                    self.ctx.emit(EV_BIAS_SENSOR, [i], "temperature from sensor %d "
+                                  "(sensor 0: %s)" % (i, checks[0].reason))
                 elif self.source > 0 or self.hold_s > 0:
-                    self.app.emit(events.SEV_INFO, EV_BIAS_RECOVERED,
-                                  "temperature from sensor 0 again", [0])
+                    self.ctx.emit(EV_BIAS_RECOVERED, [0])
                 self.source = i
             return t
         if self.source != -1:
-            self.app.emit(events.SEV_ERROR, EV_BIAS_HOLD,
-                          "no valid temperature (%s): holding %.2f degC" % (
-                              "; ".join(c.reason for c in checks), self.t_used
-                              if self.t_used is not None else float("nan")))
+            held = self.t_used if self.t_used is not None else float("nan")
+            self.ctx.emit(EV_BIAS_HOLD, [held], "no valid temperature (%s): holding %.2f degC"
+                          % ("; ".join(c.reason for c in checks), held))
             self.source = -1
         return None
 
     def update(self):
         if self.state == OFF:
             return
-        p = self.app.params
+        p = self.ctx.params
         dt = self.period_us * 1e-6
         self._gap += 1  # updates since the last good reading
         t = self._temperature()
@@ -291,9 +331,8 @@ class BiasControl:
                 v = self.v_cmd - max_dv
         try:
             self.v_cmd = self.supply.set_volts(v)
-        except Exception as e:
-            self.faults += 1
-            self.app.emit(events.SEV_WARN, EV_BIAS_FAULT, "bias write failed: %r" % (e,))
+        except HalError as e:
+            self._write_error(e)
             return
         self.updates += 1
         if self.state == RAMP and abs(self.v_cmd - target) < 0.01:
@@ -303,15 +342,18 @@ class BiasControl:
     def _check_readback(self, p):
         try:
             rb = self.supply.read_back_v()
-        except Exception:
-            rb = None
+        except HalError as e:
+            rb = None  # counts as a mismatch too (the bias is unverified)
+            self.monitor_errors += 1
+            if self.monitor_errors % _ERR_REPORT == 1:
+                self.ctx.emit(EV_BIAS_MONITOR_ERROR, [self.monitor_errors], repr(e))
         self.readback_v = rb
         if rb is not None and abs(rb - self.v_cmd) <= p["bias_readback_tol_v"]:
             self.readback_bad = 0
             return
         self.readback_bad += 1
         if self.readback_bad == 3:
-            self.app.emit(events.SEV_WARN, EV_BIAS_READBACK,
+            self.ctx.emit(EV_BIAS_READBACK, [rb, self.v_cmd],
                           "read-back %r V vs %.3f V commanded" % (rb, self.v_cmd))
         if self.readback_bad >= 10:
             self._fault("read-back mismatch")
@@ -320,12 +362,37 @@ class BiasControl:
         self.faults += 1
         self._safe_bias()
         self.state = FAULT
-        self.app.emit(events.SEV_ERROR, EV_BIAS_FAULT, "safe bias: " + why)
+        self.ctx.emit(EV_BIAS_FAULT, None, "safe bias: " + why)
+
+    def _write_error(self, e):
+        self.faults += 1
+        self.write_errors += 1
+        if self.write_errors % _ERR_REPORT == 1:
+            self.ctx.emit(EV_BIAS_WRITE_ERROR, [self.write_errors], "bias write: %r" % (e,))
 
     # ------------------------------------------------------------------ telemetry
-    def hk(self, d):
-        d["bias"] = {"state": STATE_NAMES[self.state], "v_cmd": self.v_cmd,
-                     "v_target": self.v_target, "v_readback": self.readback_v,
-                     "t_c": self.t_used, "t_est_c": self.t_est, "dtdt_k_s": self.dtdt,
-                     "sensor": self.source, "sensor_faults": [c.faults for c in self.checks],
-                     "faults": self.faults}
+    def hk(self, values, i):
+        v = self.v_cmd
+        rb = self.readback_v
+        values[i] = self.state
+        values[i + 1] = _q(v, 1000) if v is not None else 0
+        values[i + 2] = _q(rb - v, 1000) if rb is not None and v is not None else 0
+        values[i + 3] = _q(self.t_used, 100) if self.t_used is not None else 0
+        values[i + 4] = self.source
+        values[i + 5] = self.faults
+
+    def hk_diag(self, values, i):
+        values[i] = _q(self.v_target, 1000) if self.v_target is not None else 0
+        values[i + 1] = _q(self.t_est, 100) if self.t_est is not None else 0
+        values[i + 2] = _q(self.dtdt, 10000)
+        values[i + 3] = _q(self.hold_s, 10)
+        values[i + 4] = self.updates
+        values[i + 5] = self.monitor_errors
+        for k in range(N_SENSORS):
+            values[i + 6 + k] = self.checks[k].faults if k < len(self.checks) else 0
+
+
+def _q(x, per_unit):
+    """A physical value as the raw integer of a field of scale 1/per_unit (rounded)."""
+    x = x * per_unit
+    return int(x + 0.5) if x >= 0 else -int(0.5 - x)

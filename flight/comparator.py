@@ -36,38 +36,110 @@ rate is lowest and kept there while the received power changes ×10 over a pass.
 
 import math
 
-from flight import events
+from flight.cmddict import Busy
 from hal.compat import const
+from flight.events import SEV_INFO, SEV_WARN, Event
+from flight import comparator_sweep as sweep
+from flight.framer_ctl import PREAMBLE_BITS, W_CRC, W_OK, W_PRE, W_TRIG
+from flight.params import ParamDef
+from flight.scheduler import Task
+from flight.telemetry import HkField
+from hal.errors import HalError
+from hal.interfaces import (COMP_NOISE_SWEEP, COMP_OFF, COMP_STATE_NAMES, COMP_SWEEP,
+                            COMP_TRACK, COMP_WAIT_SIGNAL)
 
-OFF = const(0)
-NOISE_SWEEP = const(1)
-WAIT_SIGNAL = const(2)
-SWEEP = const(3)
-TRACK = const(4)
-STATE_NAMES = ("OFF", "NOISE_SWEEP", "WAIT_SIGNAL", "SWEEP", "TRACK")
+OFF = COMP_OFF
+NOISE_SWEEP = COMP_NOISE_SWEEP
+WAIT_SIGNAL = COMP_WAIT_SIGNAL
+SWEEP = COMP_SWEEP
+TRACK = COMP_TRACK
+STATE_NAMES = COMP_STATE_NAMES
 
-EV_COMP_CALIBRATED = const(0x68)
-EV_COMP_RECAL = const(0x69)
-EV_COMP_ERROR = const(0x6A)
-events.register(EV_COMP_CALIBRATED, "COMP_CALIBRATED")
-events.register(EV_COMP_RECAL, "COMP_RECALIBRATE")
-events.register(EV_COMP_ERROR, "COMP_ERROR")
-
-PREAMBLE_BITS = const(64)
 _MIN_PACKETS = const(50)  # packets in a window before its BER means anything
 _MAX_CYCLES = const(10)  # dither cycles whose error counts may add up to one decision
+_ERR_REPORT = const(100)  # a repeated DAC error is reported on its 1st, 101st, ... time
+_NONE_U16 = const(65535)  # "no value" in a u16 housekeeping field
+
+EV_COMP_CALIBRATED = const(0x70)
+EV_COMP_RECAL = const(0x71)
+EV_COMP_DAC_ERROR = const(0x72)
+EV_COMP_FLOOR_UNKNOWN = const(0x73)
+EV_COMP_SWEEP_ABANDONED = const(0x74)
+
+EVENTS = (
+    Event(EV_COMP_CALIBRATED, "COMP_CALIBRATED", SEV_INFO, "comparator level calibrated",
+          (("level", "int"),)),
+    Event(EV_COMP_RECAL, "COMP_RECALIBRATE", SEV_INFO,
+          "comparator re-calibration started (TC or BER degraded)"),
+    Event(EV_COMP_DAC_ERROR, "COMP_DAC_ERROR", SEV_WARN,
+          "comparator DAC write failed (1st, 101st, ... time)", (("count", "int"),)),
+    Event(EV_COMP_FLOOR_UNKNOWN, "COMP_NOISE_FLOOR_UNKNOWN", SEV_WARN,
+          "the noise sweep saw light: noise floor unknown, sweeps start at 0",
+          (("level", "int"),)),
+    Event(EV_COMP_SWEEP_ABANDONED, "COMP_SWEEP_ABANDONED", SEV_WARN,
+          "the light went during a sweep: back to waiting for signal"),
+)
+
+P = ParamDef
+PARAMS = (
+    P("comp_noise_max_hz", "float", 1000.0, 1.0, 1e8, "1/s",
+      "noise-trigger rate defining the noise floor"),
+    P("comp_noise_floor_max", "int", 1024, 0, 4095, "codes",
+      "highest plausible noise floor; above it the sweep saw signal, not noise"),
+    P("comp_floor_margin_codes", "int", 20, 0, 1000, "codes",
+      "parking level above the noise floor while waiting for signal"),
+    P("comp_start_code", "int", 570, 0, 4095, "codes",
+      "a-priori level (updated by every calibration; PARAM_SAVE keeps it)"),
+    P("comp_presweep_windows", "int", 5, 1, 100, "windows",
+      "windows with packets at the a-priori level before the sweep starts"),
+    P("comp_coarse_steps", "int", 24, 4, 64, "", "levels of the coarse sweep"),
+    P("comp_fine_steps", "int", 12, 0, 64, "", "levels of the fine sweep"),
+    P("comp_wide_codes", "int", 600, 0, 4095, "codes",
+      "coarse window wider than this: high power, keep the prior level if inside"),
+    P("comp_ber_target", "float", 1e-3, 1e-9, 0.1, "", "acceptable BER"),
+    P("comp_dither_codes", "int", 24, 1, 400, "codes", "tracking dither amplitude"),
+    P("comp_track_range_codes", "int", 160, 0, 4095, "codes",
+      "how far tracking may move the level from the calibrated one"),
+    P("comp_dither_windows", "int", 5, 1, 600, "windows",
+      "windows on each side of a dither cycle"),
+    P("comp_ber_recal", "float", 5e-3, 1e-6, 0.5, "",
+      "BER that triggers a re-calibration when it persists"),
+    P("comp_recal_windows", "int", 30, 1, 6000, "windows",
+      "persistence of a high BER before re-calibration"),
+    P("comp_light_hz", "float", 1e5, 1.0, 1e9, "1/s",
+      "trigger rate that means light on the detector (a window without packets "
+      "but with light is a bad level; without light, the level is held)"),
+)
+
+F = HkField
+HK = (  # 1 Hz: 8 octets
+    F("comp_state", "u8", enum=COMP_STATE_NAMES, description="comparator-level state"),
+    F("comp_code", "u16", "codes", description="threshold DAC code in use"),
+    F("comp_center", "u16", "codes", description="level the dither is centred on"),
+    F("comp_calibrations", "u8", description="calibrations completed"),
+    F("comp_dac_errors", "u16", warn=(0, 0), description="DAC writes that failed"),
+)
+HK_DIAG = (
+    F("comp_noise_floor", "u16", "codes", description="noise floor (0: unknown)"),
+    F("comp_window_lo", "u16", "codes", description="BER window low edge (65535: none)"),
+    F("comp_window_hi", "u16", "codes", description="BER window high edge (65535: none)"),
+    F("comp_best_code", "u16", "codes", description="lowest-BER level of the last sweep"),
+    F("comp_cal_duration", "u16", "s", 0.01, description="last calibration (655.35: none)"),
+    F("comp_dither_moves", "u16", description="dither steps of the centre"),
+    F("comp_sweeps_abandoned", "u16", description="sweeps that lost the light"),
+    F("comp_floor_unknown", "u16", description="noise sweeps that saw light"),
+)
 
 
 class ComparatorControl:
     name = "comparator"
 
-    def __init__(self, app, dac, framer_ctl, period_us=100000):
-        self.app = app
+    def __init__(self, ctx, dac, framer_control, period_us=100000):
+        self.ctx = ctx
         self.dac = dac
-        self.fc = framer_ctl
+        self.fc = framer_control
         self.period_us = period_us
         self.code_max = getattr(dac, "code_max", 4095)
-        self.handlers = {"COMP_CALIBRATE": self.cmd_calibrate}
         self.state = OFF
         self.code = 0
         self.noise_floor = 0
@@ -97,49 +169,19 @@ class ComparatorControl:
         self._seen = 0
         self.dither_moves = 0
         self.dac_errors = 0
+        self.sweeps_abandoned = 0
+        self.floor_unknown = 0  # noise sweeps that saw light
 
-    def define_params(self, p):
-        p.define("comp_noise_max_hz", "float", 1000.0, 1.0, 1e8, "1/s",
-                 "noise-trigger rate defining the noise floor")
-        p.define("comp_noise_floor_max", "int", 1024, 0, 4095, "codes",
-                 "highest plausible noise floor; above it the sweep saw signal, not noise")
-        p.define("comp_floor_margin_codes", "int", 20, 0, 1000, "codes",
-                 "parking level above the noise floor while waiting for signal")
-        p.define("comp_start_code", "int", 570, 0, 4095, "codes",
-                 "a-priori level (updated by every calibration; PARAM_SAVE keeps it)")
-        p.define("comp_presweep_windows", "int", 5, 1, 100, "windows",
-                 "windows with packets at the a-priori level before the sweep starts")
-        p.define("comp_coarse_steps", "int", 24, 4, 64, "", "levels of the coarse sweep")
-        p.define("comp_fine_steps", "int", 12, 0, 64, "", "levels of the fine sweep")
-        p.define("comp_wide_codes", "int", 600, 0, 4095, "codes",
-                 "coarse window wider than this: high power, keep the prior level if inside")
-        p.define("comp_ber_target", "float", 1e-3, 1e-9, 0.1, "", "acceptable BER")
-        p.define("comp_dither_codes", "int", 24, 1, 400, "codes", "tracking dither amplitude")
-        p.define("comp_track_range_codes", "int", 160, 0, 4095, "codes",
-                 "how far tracking may move the level from the calibrated one")
-        p.define("comp_dither_windows", "int", 5, 1, 600, "windows",
-                 "windows on each side of a dither cycle")
-        p.define("comp_ber_recal", "float", 5e-3, 1e-6, 0.5, "",
-                 "BER that triggers a re-calibration when it persists")
-        p.define("comp_recal_windows", "int", 30, 1, 6000, "windows",
-                 "persistence of a high BER before re-calibration")
-        p.define("comp_light_hz", "float", 1e5, 1.0, 1e9, "1/s",
-                 "trigger rate that means light on the detector (a window without packets "
-                 "but with light is a bad level; without light, the level is held)")
-
-    def cmd_calibrate(self, args):
+    def cmd_calibrate(self, args, tc):
         # The window the comparator reads next was counted at the old level: skip it.
         self._begin_sweep("TC", settle=1)
-        return True, None, None
-
-    def busy(self, cmd, args):
-        if cmd.name == "COMP_CALIBRATE" and self.state in (NOISE_SWEEP, SWEEP):
-            return "comparator calibration in progress"
         return None
 
-    def tasks(self):
-        from flight.scheduler import Task
+    def check_command(self, cmd, args):
+        if cmd.name == "COMP_CALIBRATE" and self.state in (NOISE_SWEEP, SWEEP):
+            raise Busy("comparator calibration in progress")
 
+    def tasks(self):
         return [Task("comparator", self.period_us, self.update, offset_us=4000,
                      budget_us=10000, max_faults=5)]
 
@@ -167,10 +209,10 @@ class ComparatorControl:
         try:
             self.dac.set_code(code)
             self.code = code
-        except Exception as e:
+        except HalError as e:
             self.dac_errors += 1
-            if self.dac_errors == 1 or self.dac_errors % 100 == 0:
-                self.app.emit(events.SEV_WARN, EV_COMP_ERROR, "DAC: %r" % (e,))
+            if self.dac_errors % _ERR_REPORT == 1:
+                self.ctx.emit(EV_COMP_DAC_ERROR, [self.dac_errors], "DAC: %r" % (e,))
 
     # ------------------------------------------------------------------ 100 ms update
     def update(self):
@@ -178,7 +220,7 @@ class ComparatorControl:
         if st == OFF or not self.fc.window_valid:
             return
         w = self.fc.last_window
-        packets = w[0] + w[1]
+        packets = w[W_OK] + w[W_CRC]
         if self._settle > 0:  # the first window after a level change is mixed
             self._settle -= 1
             return
@@ -188,7 +230,7 @@ class ComparatorControl:
             # Packets at the a-priori level, or light the level does not decode.
             if packets >= _MIN_PACKETS or self._light(w):
                 self._seen += 1
-                if self._seen >= self.app.params["comp_presweep_windows"]:
+                if self._seen >= self.ctx.params["comp_presweep_windows"]:
                     self._begin_sweep("signal")
             else:
                 self._seen = 0
@@ -202,13 +244,14 @@ class ComparatorControl:
             self.noise_floor = 0
             self._wait_signal()
             return
-        rate = w[6] * 1000000 / self.period_us
-        p = self.app.params
+        rate = w[W_TRIG] * 1000000 / self.period_us
+        p = self.ctx.params
         if rate > p["comp_noise_max_hz"] and self.code > p["comp_noise_floor_max"]:
             # Triggers above any plausible noise floor (the first probe is mid-scale):
             # the uplink is already on.  No noise measurement is possible; wait for
             # packets at the a-priori level at once instead of finishing the search.
-            self.app.emit(events.SEV_WARN, EV_COMP_ERROR,
+            self.floor_unknown += 1
+            self.ctx.emit(EV_COMP_FLOOR_UNKNOWN, [self.code],
                           "noise sweep saw light at level %d: floor unknown" % self.code)
             self.noise_floor = 0
             self._wait_signal()
@@ -219,10 +262,11 @@ class ComparatorControl:
             self._hi = self.code
         if self._lo >= self._hi:
             floor = self._hi
-            if floor > self.app.params["comp_noise_floor_max"]:
+            if floor > self.ctx.params["comp_noise_floor_max"]:
                 # Noise alone does not trigger that high: the uplink was already on (its
                 # pulses counted as "noise").  The floor is unknown: sweep from 0.
-                self.app.emit(events.SEV_WARN, EV_COMP_ERROR,
+                self.floor_unknown += 1
+                self.ctx.emit(EV_COMP_FLOOR_UNKNOWN, [floor],
                               "noise sweep saw light (floor %d): floor unknown" % floor)
                 floor = 0
             self.noise_floor = floor
@@ -231,7 +275,7 @@ class ComparatorControl:
         self._set(self._mid())
 
     def _wait_signal(self):
-        p = self.app.params
+        p = self.ctx.params
         self.state = WAIT_SIGNAL
         self._seen = 0
         floor = self.noise_floor + p["comp_floor_margin_codes"]
@@ -239,47 +283,38 @@ class ComparatorControl:
         self._set(start if start > floor else floor)
 
     def _begin_sweep(self, why, settle=0):
-        p = self.app.params
-        n = p["comp_coarse_steps"]
-        lo = self.noise_floor
-        hi = self.code_max
-        step = (hi - lo) / (n - 1) if n > 1 else 0
-        self._sweep_codes = [int(lo + i * step + 0.5) for i in range(n)]
+        p = self.ctx.params
+        self._sweep_codes = sweep.levels(self.noise_floor, self.code_max, p["comp_coarse_steps"])
         self._sweep_ber = []
         self._sweep_i = 0
         self._fine = False
         # The level in use: the tie-break of a sweep without a clear optimum.
         self._prior = self._center if self.state == TRACK else self.code
         self.state = SWEEP
-        self.cal_start_s = self.app.now_s()
+        self.cal_start_s = self.ctx.now()
         if why != "signal":
-            self.app.emit(events.SEV_INFO, EV_COMP_RECAL, "calibration: " + why)
+            self.ctx.emit(EV_COMP_RECAL, None, "calibration: " + why)
         self._set(self._sweep_codes[0])
         self._settle = settle
 
     def _light(self, w):
-        return w[6] * 1000000 / self.period_us > self.app.params["comp_light_hz"]
+        return w[W_TRIG] * 1000000 / self.period_us > self.ctx.params["comp_light_hz"]
 
     def _sweep_step(self, w, packets):
         if packets < _MIN_PACKETS and not self._light(w):
             # The light went (beacon/uplink lost): the sweep means nothing; start again
             # when it is back, from the level in use before the sweep.
-            self.app.emit(events.SEV_WARN, EV_COMP_ERROR, "no light: sweep abandoned")
+            self.sweeps_abandoned += 1
+            self.ctx.emit(EV_COMP_SWEEP_ABANDONED)
             self.state = WAIT_SIGNAL
             self._seen = 0
             self._set(self._prior)
             return
-        if packets >= _MIN_PACKETS:
-            ber = w[3] / (PREAMBLE_BITS * packets)
-            # Packets lost to sync (gaps) count as fully errored bits: BER reflects them.
-            gaps = w[2]
-            if gaps:
-                ber = (w[3] + gaps * PREAMBLE_BITS // 2) / (PREAMBLE_BITS * (packets + gaps))
-        else:
-            ber = 0.5
-        self._sweep_ber.append(ber)
+        p = self.ctx.params
+        self._sweep_ber.append(sweep.window_ber(w, packets) if packets >= _MIN_PACKETS else 0.5)
         self._sweep_i += 1
-        if self._sweep_i < len(self._sweep_codes) and not self._past_upper_edge():
+        if self._sweep_i < len(self._sweep_codes) and not (
+                not self._fine and sweep.past_upper_edge(self._sweep_ber, p["comp_ber_target"])):
             self._set(self._sweep_codes[self._sweep_i])
             return
         codes = self._sweep_codes[:len(self._sweep_ber)]
@@ -287,13 +322,12 @@ class ComparatorControl:
         if not self._fine:
             self._coarse_codes = codes
             self._coarse_ber = bers
-            nf = self.app.params["comp_fine_steps"]
-            ib = self._best_index(bers, codes, self._prior)
+            nf = p["comp_fine_steps"]
+            ib = sweep.best_index(bers, codes, self._prior)
             if nf > 0 and len(codes) > 1:
                 lo = codes[ib - 1] if ib > 0 else codes[0]
                 hi = codes[ib + 1] if ib + 1 < len(codes) else codes[-1]
-                step = (hi - lo) / (nf - 1) if nf > 1 else 0
-                self._sweep_codes = [int(lo + i * step + 0.5) for i in range(nf)]
+                self._sweep_codes = sweep.levels(lo, hi, nf)
                 self._sweep_ber = []
                 self._sweep_i = 0
                 self._fine = True
@@ -301,62 +335,10 @@ class ComparatorControl:
                 return
         self._choose(codes, bers)
 
-    def _past_upper_edge(self):
-        """Coarse sweep only: the BER has risen past the window's upper edge for good.
-
-        Three levels in a row above the minimum so far, each worse than the one before
-        and all above 10 × max(target, minimum): the signal amplitude is below the level
-        and only gets further below — the rest of the scale holds nothing, and scanning
-        it would keep the link down for seconds at low power (Fig. A1: the window is
-        narrowest, and the sweep matters most, at the start of a pass).
-        """
-        if self._fine:
-            return False
-        b = self._sweep_ber
-        n = len(b)
-        if n < 4:
-            return False
-        lo = min(b)
-        if b.index(lo) > n - 4:
-            return False
-        bound = 10 * max(self.app.params["comp_ber_target"], lo)
-        return bound < b[n - 3] <= b[n - 2] <= b[n - 1]
-
-    @staticmethod
-    def _best_index(bers, codes=None, prior=None):
-        """Index of the lowest BER.  Equal lowest values (a high-power window whose bottom
-        counts no error in 100 ms) carry no information about the optimum: the one
-        nearest ``prior`` (the level in use, near the optimum, which hardly moves) wins."""
-        m = min(bers)
-        best = -1
-        for i in range(len(bers)):
-            if bers[i] == m:
-                if best < 0 or (prior is not None and
-                                abs(codes[i] - prior) < abs(codes[best] - prior)):
-                    best = i
-        return best
-
-    def _widest_run(self, codes, bers):
-        """(i, j): the widest run of consecutive levels with BER <= target, or None."""
-        target = self.app.params["comp_ber_target"]
-        best_run = None
-        i = 0
-        n = len(codes)
-        while i < n:
-            if bers[i] <= target:
-                j = i
-                while j + 1 < n and bers[j + 1] <= target:
-                    j += 1
-                if best_run is None or codes[j] - codes[i] > codes[best_run[1]] - codes[best_run[0]]:
-                    best_run = (i, j)
-                i = j + 1
-            else:
-                i += 1
-        return best_run
-
     def _choose(self, codes, bers):
-        best_run = self._widest_run(codes, bers)
-        ib = self._best_index(bers, codes, self._prior)
+        p = self.ctx.params
+        best_run = sweep.widest_run(codes, bers, p["comp_ber_target"])
+        ib = sweep.best_index(bers, codes, self._prior)
         self.best_code = codes[ib]
         if best_run is not None:
             self.window_lo = codes[best_run[0]]
@@ -367,11 +349,9 @@ class ComparatorControl:
             # the optimum, which hardly moves with power — keep the prior level when it
             # lies inside.
             prior = self._prior
-            coarse = self._widest_run(getattr(self, "_coarse_codes", codes),
-                                      getattr(self, "_coarse_ber", bers))
-            cc = getattr(self, "_coarse_codes", codes)
-            wide = coarse is not None and \
-                cc[coarse[1]] - cc[coarse[0]] > self.app.params["comp_wide_codes"]
+            cc = self._coarse_codes
+            coarse = sweep.widest_run(cc, self._coarse_ber, p["comp_ber_target"])
+            wide = coarse is not None and cc[coarse[1]] - cc[coarse[0]] > p["comp_wide_codes"]
             if wide and (best_run[0] == 0 or best_run[1] == len(codes) - 1) \
                     and prior is not None and self.window_lo <= prior <= self.window_hi:
                 chosen = prior
@@ -379,7 +359,7 @@ class ComparatorControl:
             self.window_lo = self.window_hi = None
             chosen = codes[ib]
         self.calibrations += 1
-        self.cal_duration_s = self.app.now_s() - self.cal_start_s
+        self.cal_duration_s = self.ctx.now() - self.cal_start_s
         self.state = TRACK
         self._dither_phase = 0
         self._dither_n = 0
@@ -389,20 +369,20 @@ class ComparatorControl:
         self._center = chosen
         self._calibrated = chosen
         # The dither starts at once on its low side (phase 0 measures centre - d).
-        self._set(chosen - self.app.params["comp_dither_codes"])
+        self._set(chosen - self.ctx.params["comp_dither_codes"])
         self._settle = 1
         try:  # the next session (and a re-calibration) starts from here
-            self.app.params.set("comp_start_code", chosen)
+            self.ctx.params.set("comp_start_code", chosen)
         except ValueError:
             pass
-        self.app.emit(events.SEV_INFO, EV_COMP_CALIBRATED,
+        self.ctx.emit(EV_COMP_CALIBRATED, [chosen],
                       "level %d (window %r..%r, best %d) in %.1f s" % (
                           chosen, self.window_lo, self.window_hi, codes[ib],
-                          self.cal_duration_s), [chosen])
+                          self.cal_duration_s))
 
     def _track_step(self, w, packets):
-        p = self.app.params
-        ber = w[3] / (PREAMBLE_BITS * packets) if packets >= _MIN_PACKETS else None
+        p = self.ctx.params
+        ber = w[W_PRE] / (PREAMBLE_BITS * packets) if packets >= _MIN_PACKETS else None
         if ber is None and not self._light(w):
             return  # no light (beacon/uplink lost): hold the level, no dither, no verdict
         if ber is None or ber > p["comp_ber_recal"]:
@@ -416,7 +396,7 @@ class ComparatorControl:
             return
         # Dither: phase 0 measures at centre - d, phase 1 at centre + d.
         k = self._dither_phase * 2
-        self._acc[k] += w[3]
+        self._acc[k] += w[W_PRE]
         self._acc[k + 1] += PREAMBLE_BITS * packets
         self._dither_n += 1
         d = p["comp_dither_codes"]
@@ -471,10 +451,20 @@ class ComparatorControl:
         return self._center if self.state == TRACK else self.code
 
     # ------------------------------------------------------------------ telemetry
-    def hk(self, d):
-        d["comparator"] = {"state": STATE_NAMES[self.state], "code": self.code,
-                           "center": self.tracking_level(), "noise_floor": self.noise_floor,
-                           "window": [self.window_lo, self.window_hi],
-                           "best_code": self.best_code, "cal_duration_s": self.cal_duration_s,
-                           "calibrations": self.calibrations,
-                           "dither_moves": self.dither_moves, "dac_errors": self.dac_errors}
+    def hk(self, values, i):
+        values[i] = self.state
+        values[i + 1] = self.code
+        values[i + 2] = self.tracking_level()
+        values[i + 3] = self.calibrations
+        values[i + 4] = self.dac_errors
+
+    def hk_diag(self, values, i):
+        d = self.cal_duration_s
+        values[i] = self.noise_floor
+        values[i + 1] = self.window_lo if self.window_lo is not None else _NONE_U16
+        values[i + 2] = self.window_hi if self.window_hi is not None else _NONE_U16
+        values[i + 3] = self.best_code if self.best_code is not None else _NONE_U16
+        values[i + 4] = int(d * 100 + 0.5) if d is not None else _NONE_U16
+        values[i + 5] = self.dither_moves
+        values[i + 6] = self.sweeps_abandoned
+        values[i + 7] = self.floor_unknown

@@ -12,102 +12,142 @@ Link state: OFF (receiver disabled) / SEARCHING (not locked or no packets) / LOC
 DEGRADED (locked but the BER of ``framer_degraded_windows`` windows in a row above
 ``framer_ber_degraded``; one good window is LOCKED again).  The state follows the latest
 windows, not the sliding average, so it reacts within 100 ms when the comparator moves to a
-good level.  BER, not PER, is the
-criterion: at the paper's working point (BER 1e-3) 93 % of the 2,616-bit packets fail
-their CRC, yet the link is usable with error correction on top (paper §4).  The comparator module reads the
-last window through :meth:`last`.
+good level.  BER, not PER, is the criterion: at the paper's working point (BER 1e-3)
+93 % of the 2,616-bit packets fail their CRC, yet the link is usable with error
+correction on top (paper §4).  The comparator module reads the last window
+(``last_window``, W_* layout, valid when ``window_valid``).
 """
 
 from array import array
 
-from flight import events
+from flight.cmddict import CmdFailed
 from hal.compat import const
+from flight.events import SEV_INFO, SEV_WARN, Event
+from flight.params import ParamDef
+from flight.scheduler import Task
+from flight.telemetry import HkField
+from hal.errors import HalError
+from hal.interfaces import (COUNTER_MASK, CTR_CRC_ERRORS, CTR_LOCKED, CTR_PACKETS_OK,
+                            CTR_PREAMBLE_BIT_ERRORS, CTR_PRBS_BIT_ERRORS, CTR_PRBS_BITS,
+                            CTR_SERIAL_GAPS, CTR_SNAPSHOT, CTR_TRIGGERS, FRAMER_MODE_NAMES,
+                            LINK_DEGRADED, LINK_LOCKED, LINK_OFF, LINK_SEARCHING,
+                            LINK_STATE_NAMES, MODE_DATA, N_COUNTERS, SW_FRAMER)
 
-L_OFF = const(0)
-L_SEARCHING = const(1)
-L_LOCKED = const(2)
-L_DEGRADED = const(3)
-LINK_NAMES = ("OFF", "SEARCHING", "LOCKED", "DEGRADED")
-MODE_NAMES = ("DATA", "PRBS", "LOOPBACK")
+L_OFF = LINK_OFF
+L_SEARCHING = LINK_SEARCHING
+L_LOCKED = LINK_LOCKED
+L_DEGRADED = LINK_DEGRADED
+LINK_NAMES = LINK_STATE_NAMES
+MODE_NAMES = FRAMER_MODE_NAMES
 
-PREAMBLE_BITS = const(64)
-_MASK = const((1 << 30) - 1)  # hal.interfaces COUNTER_MASK
-N_CTR = const(10)  # hal.interfaces N_COUNTERS
-C_OK = const(0)
-C_CRC = const(1)
-C_GAPS = const(2)
-C_PRE = const(3)
-C_PRBS_ERR = const(4)
-C_PRBS_BITS = const(5)
-C_SYNC = const(6)
-C_LOCKED = const(7)
-C_SNAP = const(8)
-C_TRIG = const(9)
-
-EV_LINK_STATE = const(0x60)
-EV_FRAMER_ERROR = const(0x61)
-events.register(EV_LINK_STATE, "LINK_STATE")
-events.register(EV_FRAMER_ERROR, "FRAMER_ERROR")
-
-_SW_FRAMER = const(4)
+PREAMBLE_BITS = const(64)  # known preamble bits per packet (DESIGN §3.5)
+# A window: the differences of these counters between two snapshots, in this order
+# (W_* index the window arrays; the comparator reads them through last_window).
+_WINDOW_CTRS = (CTR_PACKETS_OK, CTR_CRC_ERRORS, CTR_SERIAL_GAPS, CTR_PREAMBLE_BIT_ERRORS,
+                CTR_PRBS_BIT_ERRORS, CTR_PRBS_BITS, CTR_TRIGGERS)
+W_OK = const(0)
+W_CRC = const(1)
+W_GAPS = const(2)
+W_PRE = const(3)
+W_PRBS_ERR = const(4)
+W_PRBS_BITS = const(5)
+W_TRIG = const(6)
+W_LEN = const(7)
 _MAX_WINDOWS = const(50)
+_ERR_REPORT = const(100)  # a repeated read error is reported on its 1st, 101st, ... time
+
+EV_LINK_STATE = const(0x80)
+EV_FRAMER_ERROR = const(0x81)
+EV_FRAMER_MODE_FAILED = const(0x82)
+EV_FRAMER_SWITCH_FAILED = const(0x83)
+
+EVENTS = (
+    Event(EV_LINK_STATE, "LINK_STATE", SEV_INFO, "uplink state changed",
+          (("from", "int"), ("to", "int"))),
+    Event(EV_FRAMER_ERROR, "FRAMER_ERROR", SEV_WARN,
+          "framer counters unreadable (1st, 101st, ... time)", (("count", "int"),)),
+    Event(EV_FRAMER_MODE_FAILED, "FRAMER_MODE_FAILED", SEV_WARN,
+          "framer mode change failed", (("mode", "int"),)),
+    Event(EV_FRAMER_SWITCH_FAILED, "FRAMER_SWITCH_FAILED", SEV_WARN,
+          "framer receiver or transmitter switch failed", (("what", "str"), ("on", "bool"))),
+)
+
+PARAMS = (
+    ParamDef("framer_windows", "int", 10, 1, _MAX_WINDOWS, "windows",
+             "sliding window for PER/BER (x 100 ms)"),
+    ParamDef("framer_ber_degraded", "float", 2e-3, 1e-7, 0.5, "",
+             "window BER above which a locked link is DEGRADED"),
+    ParamDef("framer_degraded_windows", "int", 3, 1, 100, "windows",
+             "consecutive bad windows before DEGRADED"),
+)
+
+F = HkField
+HK = (  # 1 Hz: 11 octets
+    F("framer_link", "u8", enum=LINK_STATE_NAMES, description="uplink state"),
+    F("framer_mode", "u8", enum=FRAMER_MODE_NAMES, description="framer mode"),
+    F("framer_ber", "f32", warn=(0.0, 2e-3), description="sliding BER (-1: no data)"),
+    F("framer_per", "u16", "", 0.0001, description="sliding packet error rate (65535: no data)"),
+    F("framer_read_errors", "u16", warn=(0, 0), description="counter reads that failed"),
+    F("framer_switch_errors", "u8", warn=(0, 0), description="rx/tx/mode changes that failed"),
+)
+HK_DIAG = (
+    F("framer_rx", "u8", enum=("OFF", "ON"), description="receiver enabled"),
+    F("framer_tx", "u8", enum=("OFF", "ON"), description="transmitter enabled"),
+    F("framer_packets_ok", "u32", description="packets with a good CRC this session"),
+    F("framer_crc_errors", "u32", description="packets with a CRC error"),
+    F("framer_serial_gaps", "u32", description="serial-number gaps (missed packets)"),
+    F("framer_preamble_bit_errors", "u32", description="preamble bit errors"),
+    F("framer_stale", "u32", description="snapshots that were not new"),
+    F("framer_window_ber", "f32", description="BER of the last window (-1: no packet)"),
+)
 
 
 class FramerControl:
     name = "framer"
 
-    def __init__(self, app, framer, power, period_us=100000):
-        self.app = app
+    def __init__(self, ctx, framer, power, period_us=100000):
+        self.ctx = ctx
         self.framer = framer
         self.power = power
         self.period_us = period_us
-        self.handlers = {"FRAMER_SET_MODE": self.cmd_set_mode}
-        self.mode = 0
+        self.mode = MODE_DATA
         self.link = L_OFF
         self.rx_on = False
         self.tx_on = False
-        self._cur = array("i", [0] * N_CTR)
-        self._prev = array("i", [0] * N_CTR)
+        self._cur = array("i", [0] * N_COUNTERS)
+        self._prev = array("i", [0] * N_COUNTERS)
         self._have_prev = False
-        # Ring of windows: [ok, crc, gaps, pre_err, prbs_err, prbs_bits, triggers]
-        self._ring = [array("i", [0] * 7) for _ in range(_MAX_WINDOWS)]
+        self._ring = [array("i", [0] * W_LEN) for _ in range(_MAX_WINDOWS)]  # W_* layout
         self._head = 0
         self._filled = 0
-        self.last_window = array("i", [0] * 7)
+        self.last_window = array("i", [0] * W_LEN)
         self.window_valid = False
         self.locked_hw = False
-        self.totals = [0, 0, 0, 0, 0, 0, 0]
+        self.totals = [0] * W_LEN
         self.read_errors = 0
+        self.switch_errors = 0  # receiver / transmitter / mode changes that failed
         self.stale = 0
         self.lock_time_s = None
         self._bad = 0  # consecutive windows with a BER above framer_ber_degraded
 
-    def define_params(self, p):
-        p.define("framer_windows", "int", 10, 1, _MAX_WINDOWS, "windows",
-                 "sliding window for PER/BER (x 100 ms)")
-        p.define("framer_ber_degraded", "float", 2e-3, 1e-7, 0.5, "",
-                 "window BER above which a locked link is DEGRADED")
-        p.define("framer_degraded_windows", "int", 3, 1, 100, "windows",
-                 "consecutive bad windows before DEGRADED")
-
-    def cmd_set_mode(self, args):
+    def cmd_set_mode(self, args, tc):
         m = MODE_NAMES.index(args["mode"])
         try:
             self.framer.set_mode(m)
-        except Exception as e:
-            return False, "HAL", repr(e)
+        except HalError as e:
+            self.switch_errors += 1
+            self.ctx.emit(EV_FRAMER_MODE_FAILED, [m], repr(e))
+            raise CmdFailed("HAL", repr(e))  # noqa: B904 (no exception chaining on MicroPython)
         self.mode = m
-        return True, None, {"mode": args["mode"]}
+        return {"mode": args["mode"]}
 
     def tasks(self):
-        from flight.scheduler import Task
-
         return [Task("framer", self.period_us, self.update, offset_us=2000,
                      budget_us=10000, max_faults=5)]
 
     # ------------------------------------------------------------------ session hooks
     def start_session(self):
-        self.power.set(_SW_FRAMER, True)
+        self.power.set(SW_FRAMER, True)
         self.framer.init()
         self.framer.set_mode(self.mode)
         self.framer.enable_rx(True)
@@ -118,33 +158,41 @@ class FramerControl:
         self._set_link(L_SEARCHING)
 
     def stop_session(self):
+        self.enable_tx(False)
         try:
-            self.enable_tx(False)
             self.framer.enable_rx(False)
-        except Exception:
-            self.read_errors += 1
+        except HalError as e:
+            self._switch_error("rx", False, e)
         self.rx_on = False
         try:
-            self.power.set(_SW_FRAMER, False)
+            self.power.set(SW_FRAMER, False)
         finally:
             self._set_link(L_OFF)
 
-    def safe(self):
-        self.stop_session()
+    safe = stop_session
 
     def enable_tx(self, on):
-        if self.tx_on != on:
+        """The downlink transmitter (follows the APT's downlink laser)."""
+        if self.tx_on == on:
+            return
+        try:
             self.framer.enable_tx(on)
-            self.tx_on = on
+        except HalError as e:
+            self._switch_error("tx", on, e)
+            return
+        self.tx_on = on
+
+    def _switch_error(self, what, on, e):
+        self.switch_errors += 1
+        self.ctx.emit(EV_FRAMER_SWITCH_FAILED, [what, on], repr(e))
 
     def _set_link(self, s):
         if s != self.link:
             old = self.link
             self.link = s
             if s == L_LOCKED and self.lock_time_s is None:
-                self.lock_time_s = self.app.now_s()
-            self.app.emit(events.SEV_INFO, EV_LINK_STATE, "%s -> %s" % (LINK_NAMES[old],
-                                                                          LINK_NAMES[s]))
+                self.lock_time_s = self.ctx.now()
+            self.ctx.emit(EV_LINK_STATE, [old, s], "%s -> %s" % (LINK_NAMES[old], LINK_NAMES[s]))
 
     # ------------------------------------------------------------------ 100 ms update
     def update(self):
@@ -154,98 +202,105 @@ class FramerControl:
         cur = self._cur
         try:
             self.framer.read_counters(cur)
-        except Exception as e:
+        except HalError as e:
             self.read_errors += 1
-            if self.read_errors == 1 or self.read_errors % 100 == 0:
-                self.app.emit(events.SEV_WARN, EV_FRAMER_ERROR, "counters: %r" % (e,),
-                              [self.read_errors])
+            if self.read_errors % _ERR_REPORT == 1:
+                self.ctx.emit(EV_FRAMER_ERROR, [self.read_errors], "counters: %r" % (e,))
             return
         prev = self._prev
-        if self._have_prev and cur[C_SNAP] == prev[C_SNAP]:
+        if self._have_prev and cur[CTR_SNAPSHOT] == prev[CTR_SNAPSHOT]:
             self.stale += 1
             return
         if self._have_prev:
             w = self._ring[self._head]
-            w[0] = (cur[C_OK] - prev[C_OK]) & _MASK
-            w[1] = (cur[C_CRC] - prev[C_CRC]) & _MASK
-            w[2] = (cur[C_GAPS] - prev[C_GAPS]) & _MASK
-            w[3] = (cur[C_PRE] - prev[C_PRE]) & _MASK
-            w[4] = (cur[C_PRBS_ERR] - prev[C_PRBS_ERR]) & _MASK
-            w[5] = (cur[C_PRBS_BITS] - prev[C_PRBS_BITS]) & _MASK
-            w[6] = (cur[C_TRIG] - prev[C_TRIG]) & _MASK
-            for i in range(7):
-                self.last_window[i] = w[i]
-                self.totals[i] += w[i]
+            for k in range(W_LEN):
+                c = _WINDOW_CTRS[k]
+                d = (cur[c] - prev[c]) & COUNTER_MASK
+                w[k] = d
+                self.last_window[k] = d
+                self.totals[k] += d
             self._head = (self._head + 1) % _MAX_WINDOWS
             if self._filled < _MAX_WINDOWS:
                 self._filled += 1
             self.window_valid = True
-        for i in range(N_CTR):
+        for i in range(N_COUNTERS):
             prev[i] = cur[i]
         self._have_prev = True
-        self.locked_hw = cur[C_LOCKED] == 1
+        self.locked_hw = cur[CTR_LOCKED] == 1
         self._update_link()
 
     def _sums(self, n=None):
         if n is None:
-            n = self.app.params["framer_windows"]
+            n = self.ctx.params["framer_windows"]
         if n > self._filled:
             n = self._filled
-        s = [0, 0, 0, 0, 0, 0, 0]
+        s = [0] * W_LEN
         i = self._head
         for _ in range(n):
             i = (i - 1) % _MAX_WINDOWS
             w = self._ring[i]
-            for k in range(7):
+            for k in range(W_LEN):
                 s[k] += w[k]
         return s
 
     def ber(self, n=None):
         """Sliding bit-error rate, or None without data."""
         s = self._sums(n)
-        if self.mode != 0 and s[5] > 0:
-            return s[4] / s[5]
-        pk = s[0] + s[1]
+        if self.mode != MODE_DATA and s[W_PRBS_BITS] > 0:
+            return s[W_PRBS_ERR] / s[W_PRBS_BITS]
+        pk = s[W_OK] + s[W_CRC]
         if pk == 0:
             return None
-        return s[3] / (PREAMBLE_BITS * pk)
+        return s[W_PRE] / (PREAMBLE_BITS * pk)
 
     def per(self, n=None):
         s = self._sums(n)
-        total = s[0] + s[1] + s[2]
+        total = s[W_OK] + s[W_CRC] + s[W_GAPS]
         if total == 0:
             return None
-        return (s[1] + s[2]) / total
+        return (s[W_CRC] + s[W_GAPS]) / total
 
     def window_ber(self):
         """BER of the last window (preamble bits), or None when no packet was seen."""
         w = self.last_window
-        pk = w[0] + w[1]
+        pk = w[W_OK] + w[W_CRC]
         if not self.window_valid or pk == 0:
             return None
-        return w[3] / (PREAMBLE_BITS * pk)
+        return w[W_PRE] / (PREAMBLE_BITS * pk)
 
     def _update_link(self):
         w = self.last_window
-        seen = w[0] + w[1]
+        seen = w[W_OK] + w[W_CRC]
         if not self.locked_hw or seen == 0:
             self._set_link(L_SEARCHING)
             return
-        ber = w[3] / (PREAMBLE_BITS * seen)
-        if ber <= self.app.params["framer_ber_degraded"]:
+        ber = w[W_PRE] / (PREAMBLE_BITS * seen)
+        if ber <= self.ctx.params["framer_ber_degraded"]:
             self._bad = 0
             self._set_link(L_LOCKED)
             return
         self._bad += 1
-        if self._bad >= self.app.params["framer_degraded_windows"]:
+        if self._bad >= self.ctx.params["framer_degraded_windows"]:
             self._set_link(L_DEGRADED)
 
     # ------------------------------------------------------------------ telemetry
-    def hk(self, d):
-        d["link_state"] = LINK_NAMES[self.link]
-        d["framer"] = {"mode": MODE_NAMES[self.mode], "link": LINK_NAMES[self.link],
-                       "rx": self.rx_on, "tx": self.tx_on, "ber": self.ber(),
-                       "per": self.per(), "packets_ok": self.totals[0],
-                       "crc_errors": self.totals[1], "serial_gaps": self.totals[2],
-                       "preamble_bit_errors": self.totals[3], "read_errors": self.read_errors,
-                       "stale": self.stale}
+    def hk(self, values, i):
+        ber = self.ber()
+        per = self.per()
+        values[i] = self.link
+        values[i + 1] = self.mode
+        values[i + 2] = ber if ber is not None else -1.0
+        values[i + 3] = int(per * 10000 + 0.5) if per is not None else 65535
+        values[i + 4] = self.read_errors
+        values[i + 5] = self.switch_errors
+
+    def hk_diag(self, values, i):
+        wb = self.window_ber()
+        values[i] = int(self.rx_on)
+        values[i + 1] = int(self.tx_on)
+        values[i + 2] = self.totals[W_OK]
+        values[i + 3] = self.totals[W_CRC]
+        values[i + 4] = self.totals[W_GAPS]
+        values[i + 5] = self.totals[W_PRE]
+        values[i + 6] = self.stale
+        values[i + 7] = wb if wb is not None else -1.0

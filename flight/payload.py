@@ -17,28 +17,18 @@ def install(app):
     b = app.board
     ctx = app.ctx
     if b.bias is not None and b.temps:
-        app.add_module(_new(BiasControl, app, ctx, b.bias, b.temps, b.power), "bias")
+        app.add_module("bias", BiasControl(ctx, b.bias, b.temps, b.power))
     fc = None
     if b.framer is not None:
-        fc = _new(FramerControl, app, ctx, b.framer, b.power)
+        fc = FramerControl(ctx, b.framer, b.power)
     if b.camera is not None and b.fsm is not None:
-        apt = _new(Apt, app, ctx, b.camera, b.fsm, b.power)
+        apt = Apt(ctx, b.camera, b.fsm, b.power)
         if fc is not None:
             apt.on_laser = fc.enable_tx
         app.add_module(apt, "apt")
     if fc is not None:
         app.add_module(fc, "framer")
         if b.comparator is not None:
-            app.add_module(_new(ComparatorControl, app, ctx, b.comparator, fc), "comparator")
+            app.add_module("comparator", ComparatorControl(ctx, b.comparator, fc))
     return app.payload
 
-
-def _new(cls, app, ctx, *devices):
-    import sys
-
-    if getattr(sys.modules[cls.__module__], "HK", None) is not None:
-        return cls(ctx, *devices)
-    # Transitional: a module not yet converted to the declaration contract.
-    from flight._legacy import legacy_module
-
-    return legacy_module(cls, app, *devices)

@@ -10,72 +10,18 @@ import math
 
 import pytest
 
+from flight import cbor, ccsds, cobs
 from flight import comparator as C
-from flight.app import FlightApp
 from flight.keys import DEV_KEY, DEV_KEY_ID, Keyring
 from flight.tc import encode_tc
 from flight.tm import APID_VERIFY
-from flight import cbor, ccsds, cobs
-from hal.clock import VirtualClock
-from hal.interfaces import Board
-from hal.sim.link import MemLink
-from hal.sim.power import SimPower
-from hal.sim.storage import MemStorage
-from hal.sim.watchdog import SimWatchdog
 from sim.rng import Rng
+from tests.mpy.kit import app_rig, rig
 
 PACKETS = 1801  # per 100 ms window at 18,011 packets/s (DESIGN §3.6)
-MASK = (1 << 30) - 1
 OP_COMP_CALIBRATE = 0x53
 OP_SET_MODE = 0x03
 OP_SESSION_START = 0x50
-
-
-class FakeDac:
-    code_max = 4095
-
-    def __init__(self):
-        self.code = 2048
-        self.history = []
-
-    def init(self):
-        self.code = 2048
-
-    def set_code(self, c):
-        assert isinstance(c, int) and 0 <= c <= 4095
-        self.code = c
-        self.history.append(c)
-
-
-class FakeFramerHal:
-    def __init__(self):
-        self.k = [0] * 10
-        self.rx = False
-        self.tx = False
-        self.mode = 0
-
-    def init(self):
-        self.rx = self.tx = False
-
-    def enable_rx(self, on):
-        self.rx = on
-
-    def enable_tx(self, on):
-        self.tx = on
-
-    def set_mode(self, m):
-        self.mode = m
-
-    def add(self, ok, crc, gaps, pre, trig, locked):
-        k = self.k
-        for i, v in ((0, ok), (1, crc), (2, gaps), (3, pre), (9, trig)):
-            k[i] = (k[i] + v) & MASK
-        k[7] = 1 if locked else 0
-        k[8] = (k[8] + 1) & 0xFFFF
-
-    def read_counters(self, buf):
-        for i in range(10):
-            buf[i] = self.k[i]
 
 
 class Channel:
@@ -106,15 +52,15 @@ class Channel:
         return min(0.5, self.bmin * 10 ** (abs(code - self.c0) / self.scale))
 
     def step(self):
-        code = self.dac.code
+        code = self.dac.value
         trig = 1000000 if code < self.floor else 5  # per 100 ms
         if not self.signal or not self.hal.rx:
-            self.hal.add(0, 0, 0, 0, trig, False)
+            self.hal.add(trig=trig, locked=False)
             return
         trig += 2500000  # light: the comparator fires at ~half the bit rate
         b = self.ber(code)
         if b >= 0.05:  # a level this bad decodes nothing
-            self.hal.add(0, 0, 0, 0, trig, False)
+            self.hal.add(trig=trig, locked=False)
             return
         if self.rng is not None:
             crc = self.rng.binomial(PACKETS, 1 - (1 - b) ** 2616)
@@ -122,48 +68,44 @@ class Channel:
         else:
             crc = int(PACKETS * (1 - (1 - b) ** 2616) + 0.5)
             pre = int(64 * PACKETS * b + 0.5)
-        self.hal.add(PACKETS - crc, crc, 0, pre, trig, True)
+        self.hal.add(ok=PACKETS - crc, crc=crc, pre=pre, trig=trig, locked=True)
 
 
 class Rig:
-    def __init__(self, params=None, signal=True, **ch):
-        self.clock = VirtualClock()
-        self.dac = FakeDac()
-        self.hal = FakeFramerHal()
-        self.ch = Channel(self.dac, self.hal, **ch)
-        self.ch.signal = signal
-        self.power = SimPower()
-        self.link = MemLink()
-        board = Board(comparator=self.dac, framer=self.hal, power=self.power, clock=self.clock,
-                      link=self.link, storage=MemStorage(), watchdog=SimWatchdog(self.clock))
-        self.app = FlightApp(board, keyring=Keyring({DEV_KEY_ID: DEV_KEY}))
-        self.events = []
-        orig = self.app.emit
+    """The comparator and its framer control on the kit (``app``: inside the real
+    FlightApp, for the TC pipeline), fed by a :class:`Channel`."""
 
-        def emit(sev, ev_id, text="", args=None):
-            self.events.append((ev_id, text))
-            return orig(sev, ev_id, text, args)
-
-        self.app.emit = emit
-        self.app.boot()
+    def __init__(self, params=None, signal=True, app=False, **ch):
         # The synthetic channels put their noise floor anywhere on the scale; the flight
         # default caps a plausible floor at 1024 (test_implausible_noise_floor_... below).
         merged = {"comp_noise_floor_max": 4095}
         merged.update(params or {})
-        for k, v in merged.items():
-            self.app.params.set(k, v)
-        self.fc = self.app.payload["framer"]
-        self.comp = self.app.payload["comparator"]
+        if app:
+            k = app_rig("comparator", params=merged, keyring=Keyring({DEV_KEY_ID: DEV_KEY}))
+            self.app = k.app
+            self.link = k.link
+            self.clock = k.clock
+        else:
+            k = rig("comparator", params=merged, session=False)
+        self.k = k
+        self.ctx = k.ctx
+        self.params = k.ctx.params
+        self.fc = k.fc
+        self.comp = k.comp
+        self.dac = k.dac
+        self.hal = k.hal
+        self.ch = Channel(self.dac, self.hal, **ch)
+        self.ch.signal = signal
 
     def start(self):
-        self.app.modes.request("STANDBY")
-        self.app.modes.request("SESSION")
+        self.fc.start_session()
+        self.comp.start_session()
         assert self.comp.state == C.NOISE_SWEEP
         self.fc.update()  # first snapshot: no window yet
 
     def window(self, n=1):
         for _ in range(n):
-            self.clock.advance(100000)
+            self.ctx.t += 0.1
             self.ch.step()
             self.fc.update()
             self.comp.update()
@@ -177,7 +119,10 @@ class Rig:
             C.STATE_NAMES[state], max_windows, C.STATE_NAMES[self.comp.state]))
 
     def named(self, ev_id):
-        return [t for i, t in self.events if i == ev_id]
+        return self.k.named(ev_id)
+
+    def args(self, ev_id):
+        return self.k.args(ev_id)
 
 
 # ---------------------------------------------------------------------- noise floor
@@ -188,7 +133,7 @@ def test_implausible_noise_floor_means_the_sweep_saw_light():
     rig.start()
     rig.until(C.WAIT_SIGNAL, 40)
     assert rig.comp.noise_floor == 0
-    assert any(ev == C.EV_COMP_ERROR and "saw light" in text for ev, text in rig.events)
+    assert rig.named(C.EV_COMP_FLOOR_UNKNOWN) and "saw light" in rig.named(C.EV_COMP_FLOOR_UNKNOWN)[0]
 
 
 @pytest.mark.parametrize("floor", [1, 700, 1234, 4000])
@@ -198,8 +143,8 @@ def test_noise_sweep_binary_search_finds_the_floor(floor):
     n = rig.until(C.WAIT_SIGNAL, 40)
     assert rig.comp.noise_floor == floor
     assert n <= 2 * 13  # log2(4096) levels, each after a settling window
-    p = rig.app.params
-    assert rig.dac.code == max(p["comp_start_code"], floor + p["comp_floor_margin_codes"])
+    p = rig.params
+    assert rig.dac.value == max(p["comp_start_code"], floor + p["comp_floor_margin_codes"])
 
 
 def test_noise_sweep_is_skipped_when_signal_is_already_there():
@@ -230,7 +175,7 @@ def test_sweep_chooses_the_window_centre():
     assert comp.cal_duration_s <= 5.0  # issue 5: calibration <= 5 s
     assert abs(comp.tracking_level() - 2000) <= 15
     assert abs(comp.window_lo - 1900) <= 25 and abs(comp.window_hi - 2100) <= 25
-    assert rig.app.params["comp_start_code"] == comp.tracking_level()  # next a-priori
+    assert rig.params["comp_start_code"] == comp.tracking_level()  # next a-priori
     assert rig.named(C.EV_COMP_CALIBRATED)
 
 
@@ -252,7 +197,7 @@ def test_sweep_window_around_an_asymmetric_optimum():
     ch = rig.ch
     ch.ber = lambda code: min(0.5, 1e-4 * 10 ** ((2000 - code) / 100.0 if code < 2000
                                                  else (code - 2000) / 1000.0))
-    rig.comp.cmd_calibrate({})
+    rig.comp.cmd_calibrate({}, None)
     rig.until(C.TRACK, 100)
     lv = rig.comp.tracking_level()
     assert ch.ber(lv) <= 1.5 * ch.ber(2000)
@@ -271,7 +216,7 @@ def test_sweep_levels_run_from_the_floor_toward_full_scale():
     # Evenly spaced from the noise floor toward 4095; past the window's upper edge (three
     # ever-worse levels) the rest of the scale is not scanned.
     rig = calibrated(c0=2000)
-    p = rig.app.params
+    p = rig.params
     coarse = rig.comp._coarse_codes
     bers = rig.comp._coarse_ber
     step = (4095 - 1234) / (p["comp_coarse_steps"] - 1)
@@ -286,13 +231,13 @@ def test_dither_moves_toward_fewer_errors_and_stays_bounded():
     rig = calibrated(c0=2000)
     comp = rig.comp
     start = comp.tracking_level()
-    d = rig.app.params["comp_dither_codes"]
+    d = rig.params["comp_dither_codes"]
     rig.ch.c0 = start + 80  # the optimum moves up (over-voltage or power change)
     levels = [start]
     for _ in range(12 * 22):  # 12 dither cycles: 2 x 10 windows + 2 settling windows
         rig.window()
         assert comp.state == C.TRACK
-        assert abs(rig.dac.code - comp.tracking_level()) == d  # always centre +- d
+        assert abs(rig.dac.value - comp.tracking_level()) == d  # always centre +- d
         if comp.tracking_level() != levels[-1]:
             levels.append(comp.tracking_level())
     assert levels[-1] > start + 40  # moved toward the optimum
@@ -323,7 +268,7 @@ def test_dither_does_not_move_on_insignificant_differences():
 
 def test_recalibration_when_ber_degrades():
     rig = calibrated(c0=2000)
-    p = rig.app.params
+    p = rig.params
     rig.ch.bmin = 2e-2  # power drop: BER above comp_ber_recal everywhere
     n = rig.until(C.SWEEP, 100)
     # comp_recal_windows bad windows in a row (dither settling windows are not counted)
@@ -341,22 +286,22 @@ def test_no_light_holds_the_level_and_tracking_resumes():
     re-calibration) and tracking goes on when the light is back."""
     rig = calibrated(c0=2000)
     lv = rig.comp.tracking_level()
-    code = rig.dac.code
+    code = rig.dac.value
     rig.ch.signal = False
     rig.window(100)  # 10 s dark
-    assert rig.comp.state == C.TRACK and rig.dac.code == code
+    assert rig.comp.state == C.TRACK and rig.dac.value == code
     assert rig.comp.calibrations == 1
     rig.ch.signal = True
     rig.window(50)
     assert rig.comp.state == C.TRACK and rig.comp.calibrations == 1
-    assert abs(rig.comp.tracking_level() - lv) <= rig.app.params["comp_dither_codes"]
+    assert abs(rig.comp.tracking_level() - lv) <= rig.params["comp_dither_codes"]
 
 
 def test_light_without_packets_is_a_bad_level():
     rig = calibrated(c0=2000)
     rig.ch.c0 = 3200  # the optimum moved far away: light, but nothing decodes
     n = rig.until(C.SWEEP, 100)
-    p = rig.app.params
+    p = rig.params
     # (each dither half-cycle of comp_dither_windows adds one settling window)
     settle = p["comp_recal_windows"] // p["comp_dither_windows"] + 2
     assert p["comp_recal_windows"] <= n <= p["comp_recal_windows"] + settle
@@ -380,8 +325,8 @@ def test_sweep_abandoned_when_the_light_goes():
     rig.window(5)
     rig.ch.signal = False
     assert rig.until(C.WAIT_SIGNAL, 3) == 1
-    assert rig.dac.code == 2000  # back at the level in use before the sweep
-    assert rig.named(C.EV_COMP_ERROR)
+    assert rig.dac.value == 2000  # back at the level in use before the sweep
+    assert len(rig.named(C.EV_COMP_SWEEP_ABANDONED)) == 1 and rig.comp.sweeps_abandoned == 1
     rig.window(20)
     assert rig.comp.state == C.WAIT_SIGNAL
     rig.ch.signal = True
@@ -412,7 +357,7 @@ class Obc:
 
 
 def test_comp_calibrate_through_the_tc_pipeline_with_busy():
-    rig = Rig(signal=True, c0=2000, params={"comp_start_code": 2000})
+    rig = Rig(signal=True, c0=2000, params={"comp_start_code": 2000}, app=True)
     acc = [0]
 
     def hook(dt):  # the channel delivers a window every 100 ms of virtual time
@@ -459,7 +404,7 @@ def test_comp_calibrate_through_the_tc_pipeline_with_busy():
 
 
 def test_comp_calibrate_outside_session_is_refused():
-    rig = Rig()
+    rig = Rig(app=True)
     obc = Obc(rig)
     obc.send(OP_SET_MODE, {"mode": "STANDBY"})
     obc.send(OP_COMP_CALIBRATE)
@@ -473,7 +418,7 @@ def test_ber_per_window_estimate_is_exact_on_the_fake_channel():
     rig = calibrated(c0=2000)
     rig.window()
     w = rig.fc.last_window
-    b = rig.ch.ber(rig.dac.code)
+    b = rig.ch.ber(rig.dac.value)
     bits = 64 * (w[0] + w[1])
     assert w[3] / bits == pytest.approx(b, abs=1.0 / bits)
     assert rig.fc.window_ber() == w[3] / bits
@@ -490,8 +435,8 @@ def test_light_during_the_noise_sweep_is_seen_at_the_first_probe():
     n = rig.until(C.WAIT_SIGNAL, 40)
     assert n == 2  # a settling window and one probe, not a 12-step binary search
     assert rig.comp.noise_floor == 0
-    assert rig.dac.code == 520  # parked on the a-priori level
-    assert any(ev == C.EV_COMP_ERROR and "saw light" in text for ev, text in rig.events)
+    assert rig.dac.value == 520  # parked on the a-priori level
+    assert rig.named(C.EV_COMP_FLOOR_UNKNOWN) and "saw light" in rig.named(C.EV_COMP_FLOOR_UNKNOWN)[0]
 
 
 def test_coarse_sweep_stops_past_the_upper_edge():
@@ -499,7 +444,7 @@ def test_coarse_sweep_stops_past_the_upper_edge():
     # ends three levels later instead of scanning to full scale.
     rig = calibrated(start=600, c0=600, scale=100.0, floor=300)
     coarse = rig.comp._coarse_codes
-    n = rig.app.params["comp_coarse_steps"]
+    n = rig.params["comp_coarse_steps"]
     assert len(rig.comp._coarse_ber) < n
     assert max(c for c in coarse[:len(rig.comp._coarse_ber)]) < 2000
     assert abs(rig.comp.tracking_level() - 600) <= 60
@@ -511,3 +456,39 @@ def test_wide_window_keeps_the_prior_level():
     rig = calibrated(start=1500, flat=(1000, 3000))
     assert rig.comp.window_lo <= 1500 <= rig.comp.window_hi
     assert rig.comp.tracking_level() == 1500
+
+
+def test_dac_write_failures_are_counted_and_reported_once():
+    rig = calibrated(c0=2000)
+    rig.dac.fail = 3
+    code = rig.dac.value
+    rig.window(30)
+    assert rig.comp.dac_errors == 3 and rig.args(C.EV_COMP_DAC_ERROR) == [[1]]
+    assert rig.comp.state == C.TRACK and rig.dac.value != code  # the dither goes on
+    assert rig.k.hk("comparator")["comp_dac_errors"] == 3
+
+
+def test_calibrate_is_busy_only_while_calibrating():
+    from flight.cmddict import BY_NAME, Busy
+
+    cmd = BY_NAME["COMP_CALIBRATE"]
+    rig = calibrated(c0=2000)
+    rig.comp.check_command(cmd, {})  # TRACK: accepted
+    rig.comp.cmd_calibrate({}, None)
+    assert rig.comp.state == C.SWEEP
+    with pytest.raises(Busy):
+        rig.comp.check_command(cmd, {})
+    rig.comp.check_command(BY_NAME["PING"], {})  # (other commands are not its business)
+
+
+def test_hk_and_diag_fields():
+    rig = calibrated(c0=2000)
+    hk = rig.k.hk("comparator")
+    assert hk["comp_state"] == C.TRACK and hk["comp_calibrations"] == 1
+    assert hk["comp_code"] == rig.dac.value and hk["comp_center"] == rig.comp.tracking_level()
+    diag = rig.k.hk("comparator", diag=True)
+    assert diag["comp_noise_floor"] == 1234
+    assert diag["comp_window_lo"] == rig.comp.window_lo < diag["comp_window_hi"]
+    assert diag["comp_cal_duration"] == round(rig.comp.cal_duration_s * 100)
+    fresh = Rig()
+    assert fresh.k.hk("comparator", diag=True)["comp_window_lo"] == 65535  # none yet

@@ -79,6 +79,8 @@ HK = (
     HkField("hk_errors", "u8", alarm=(0, 0), description="hk() fill methods that raised"),
 )
 
+HK_DIAG = HK[:3]  # time, time_ms, uptime: the diagnostic packet carries its own time
+
 
 class FlightApp:
     def __init__(self, board, keyring=None, tc_period_us=20000, health_period_us=100000,
@@ -121,6 +123,7 @@ class FlightApp:
         self._limit_count = 0
         self._currents = [0] * 5
         self._diag_due = 0.0
+        self.diag_requested = False  # HK_DIAG_REQUEST: sent at the end of the tc tick
         self.watchdog_timeout_ms = watchdog_timeout_ms
         self._boot_store = SlotStore(self.storage, "boot") if self.storage is not None else None
         self.sched.add(Task("tc", tc_period_us, self._task_tc, budget_us=tc_period_us // 2,
@@ -302,6 +305,9 @@ class FlightApp:
                 got += n
                 for pkt in self.deframer.feed(memoryview(self._rx)[:n]):
                     self.tc.process(pkt)
+        if self.diag_requested:
+            self.diag_requested = False
+            self.send_hk_diag()
         self._drain_events(self.params["tm_events_per_tick"])
         self.tm.pump()
         if self.reboot_requested and self.tm.queued_bytes() == 0:
@@ -376,11 +382,8 @@ class FlightApp:
 
     def hk(self, values, i):
         """The core's own housekeeping fields (:data:`HK`)."""
-        t = self.now_s()
         rc = self.reset_cause
-        values[i] = int(t)
-        values[i + 1] = int((t - int(t)) * 1000)
-        values[i + 2] = int(self.uptime_s() * 100)
+        self.hk_diag(values, i)  # time, time_ms, uptime
         values[i + 3] = self.boot_count
         values[i + 4] = RESET_CAUSES.index(rc) if rc in RESET_CAUSES else len(RESET_CAUSES) - 1
         values[i + 5] = self.storage_errors
@@ -388,6 +391,13 @@ class FlightApp:
         values[i + 7] = self.events.dropped
         values[i + 8] = self.events.undeclared
         values[i + 9] = self.hk_packer.errors
+
+    def hk_diag(self, values, i):
+        """The diagnostic set's time fields (:data:`HK_DIAG`)."""
+        t = self.now_s()
+        values[i] = int(t)
+        values[i + 1] = int((t - int(t)) * 1000)
+        values[i + 2] = int(self.uptime_s() * 100)
 
     # ------------------------------------------------------------------ snapshot
     def snapshot(self):

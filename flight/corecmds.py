@@ -36,7 +36,10 @@ class CoreCommands:
         return {"entries": sent, "total": len(log)}
 
     def cmd_hk_diag_request(self, args, tc):
-        return {"octets": self.app.send_hk_diag()}
+        # Sent by the tc task after this TC's completion report, like the events a
+        # command raises (a ground script waits for telemetry after the report).
+        self.app.diag_requested = True
+        return {"octets": self.app.hk_diag_packer.size}
 
     def cmd_reboot(self, args, tc):
         app = self.app

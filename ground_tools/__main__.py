@@ -268,6 +268,7 @@ def cmd_listen(args):
 # ---------------------------------------------------------------------- decode
 def cmd_decode(args):
     from ground_tools import wire
+    from ground_tools.listen import tm_json
 
     try:
         with open(args.file, "rb") as f:
@@ -280,7 +281,7 @@ def cmd_decode(args):
         if isinstance(item, wire.WireError):
             out.write(json.dumps({"error": item.reason, "detail": str(item)}) + "\n")
         else:
-            out.write(json.dumps(item.to_json(), sort_keys=True) + "\n")
+            out.write(json.dumps(tm_json(item), sort_keys=True) + "\n")
     _note("%s: %d packet(s), %d bad frame(s)%s" % (
         args.file, d.packets, d.errors, (" " + json.dumps(d.error_reasons)) if d.errors else ""))
     return EXIT_OK

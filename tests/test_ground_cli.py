@@ -65,13 +65,13 @@ def test_list_shows_every_command_with_types_ranges_and_modes(capsys):
 def test_dict_json_keys(tmp_path, capsys):
     rc, out, _ = run(capsys, "dict")
     d = json.loads(out)
-    assert d["tc_apid"] == 0x0A0
+    assert d["format"] == "vector-dictionary" and d["version"] == 2
+    assert d["apids"]["tc"] == 0x0A0 and d["apids"]["verify"] == 0x0A3
     c = d["commands"][0]
-    assert set(c) >= {"name", "opcode", "description", "modes", "args"}
+    assert set(c) >= {"name", "opcode", "owner", "handler", "description", "modes", "args"}
     a = next(c for c in d["commands"] if c["args"])["args"][0]
     assert set(a) >= {"name", "type", "unit", "min", "max", "description"}
-    assert d["telemetry"]["apids"]["verification"] == 0x0A3
-    assert any(p["name"] == "apt_kp" for p in d["telemetry"]["parameters"])
+    assert any(p["name"] == "apt_kp" and p["owner"] == "apt" for p in d["parameters"])
     rc, _, _ = run(capsys, "dict", "--out", str(tmp_path / "d.json"))
     assert rc == 0 and json.loads((tmp_path / "d.json").read_text()) == d
 

@@ -3,6 +3,7 @@
 
 import io
 import json
+import re
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 import serial
 
 from flight import cmddict
-from ground_tools import wire
+from ground_tools import dictionary, wire
 from ground_tools.link import GroundLink
 from ground_tools.listen import listen
 from ground_tools.state import CounterStore, load_key
@@ -84,13 +85,19 @@ def test_listen_plain_lines_when_not_a_terminal(bench):
     p = vtc(bench, "listen", "--port", bench.port, "--count", "2")
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
-    assert len(lines) == 2 and any(x.startswith("HK t=") and " mode=" in x for x in lines)
+    assert len(lines) == 2
+    hk = [x for x in lines if x.startswith("HK ")]
+    assert hk and " mode=" in hk[0]
+    for f in dictionary.default()["telemetry"]["hk"]["fields"]:  # every field, with unit
+        assert " %s=" % f["name"] in hk[0]
+    assert " uptime=" in hk[0] and re.search(r" uptime=[0-9.]+s ", hk[0])
 
 
 def test_listen_live_table_and_coloured_events(bench):
     glink = GroundLink(bench.port, load_key(None), CounterStore(bench.state_file))
     try:
         glink.send_nowait(cmddict.BY_NAME["SET_MODE"], {"mode": "STANDBY"})
+        glink.send_nowait(cmddict.BY_NAME["HK_DIAG_REQUEST"], {})  # the task table
         out = io.StringIO()
         n = listen(glink, duration=2.5, out=out, tty=True)
         glink.send_nowait(cmddict.BY_NAME["SET_MODE"], {"mode": "SAFE"})
@@ -121,7 +128,9 @@ def test_decode_a_recorded_tm_capture(bench, tmp_path):
     lines = [json.loads(x) for x in p.stdout.splitlines()]
     assert lines[0]["error"] in ("COBS", "LENGTH", "CRC")
     hk = [x for x in lines if x.get("kind") == "hk"]
-    assert hk and all(set(x) == {"apid", "kind", "seq", "body"} for x in hk)
+    assert hk and all(set(x) == {"apid", "kind", "seq", "body", "units"} for x in hk)
+    assert len(hk[0]["body"]) == len(dictionary.default()["telemetry"]["hk"]["fields"])
+    assert hk[0]["units"]["uptime"] == "s"
     assert "packet(s)" in p.stderr
 
 
@@ -129,14 +138,16 @@ SCRIPT_OK = """\
 # bring the payload to STANDBY and back, checking telemetry on the way
 echo start
 send SET_MODE mode=STANDBY
-wait 5 hk mode == STANDBY and tc_rejected.AUTH >= 0     # housekeeping follows
+wait 5 hk mode == STANDBY and tc_rej_auth >= 0     # housekeeping follows
 wait 3 event name == MODE_CHANGE
 send PARAM_SET name=temp_min_c value=-12.5
 send PARAM_GET name=temp_min_c
 reject WRONG_MODE SESSION_END
 sleep 0.2
 send SET_MODE mode=SAFE
-wait 5 hk mode == "SAFE" and sched.tc.deadline_misses == 0
+wait 5 hk mode == "SAFE"
+send HK_DIAG_REQUEST
+wait 3 hk_diag tc_deadline_misses == 0 and tc_runs > 0
 """
 
 
@@ -147,7 +158,7 @@ def test_run_script_passes(bench, tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     assert "line 3: send SET_MODE mode=STANDBY: completed" in p.stdout
     assert "line 8: reject WRONG_MODE SESSION_END: rejected as expected" in p.stdout
-    assert "9 step(s) passed" in p.stdout or "10 step(s) passed" in p.stdout
+    assert "11 step(s) passed" in p.stdout or "12 step(s) passed" in p.stdout
 
 
 def test_run_script_stops_at_first_failure_with_its_line(bench, tmp_path):

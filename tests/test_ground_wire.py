@@ -11,7 +11,7 @@ from flight import cbor, ccsds, cmddict, cobs, mac
 from flight.keys import DEV_KEY, DEV_KEY_ID
 from flight.tc import TRAILER_LEN
 from flight.tc import encode_tc as flight_encode_tc
-from flight.tm import TmSender
+from flight.tm import APID_ADCS, APID_EVENT, APID_HK, APID_VERIFY, TmSender
 from ground_tools import commands, wire
 from hal.sim.link import MemLink
 from tests.mpy.obc import Obc
@@ -161,7 +161,8 @@ tm_values = st.recursive(
 
 
 @settings(max_examples=300, deadline=None)
-@given(bodies=st.lists(st.tuples(st.sampled_from([0x0A1, 0x0A2, 0x0A3, 0x0A4]), tm_values),
+@given(bodies=st.lists(st.tuples(st.sampled_from([APID_EVENT, APID_VERIFY, APID_ADCS]),
+                                 tm_values),
                        min_size=1, max_size=6),
        junk=st.binary(max_size=30))
 def test_ground_tm_decoder_reads_flight_tm_stream(bodies, junk):
@@ -184,16 +185,18 @@ def test_ground_tm_decoder_reads_flight_tm_stream(bodies, junk):
 
 
 def test_tm_decoder_names_each_failure():
-    pkt = ccsds.build_packet(ccsds.TYPE_TM, 0x0A1, 3, cbor.encode({"mode": "SAFE"}))
+    pkt = ccsds.build_packet(ccsds.TYPE_TM, APID_EVENT, 3, cbor.encode({"mode": "SAFE"}))
     assert wire.parse_tm(pkt).body == {"mode": "SAFE"}
     bad_crc = pkt[:-1] + bytes([pkt[-1] ^ 1])
-    tc_type = ccsds.build_packet(ccsds.TYPE_TC, 0x0A1, 3, cbor.encode({}))
-    bad_cbor = ccsds.build_packet(ccsds.TYPE_TM, 0x0A1, 3, b"\xff\xff")
+    tc_type = ccsds.build_packet(ccsds.TYPE_TC, APID_EVENT, 3, cbor.encode({}))
+    bad_cbor = ccsds.build_packet(ccsds.TYPE_TM, APID_EVENT, 3, b"\xff\xff")
+    short_hk = ccsds.build_packet(ccsds.TYPE_TM, APID_HK, 3, b"\x00" * 11)  # not its size
     cases = {"CRC": bad_crc, "LENGTH": pkt[:-3], "HEADER": tc_type, "DECODE": bad_cbor}
+    cases["DECODE "] = short_hk
     for reason, p in cases.items():
         with pytest.raises(wire.WireError) as e:
             wire.parse_tm(p)
-        assert e.value.reason == reason
+        assert e.value.reason == reason.strip()
     d = wire.TmDeframer(max_frame=64)
     out = d.feed(b"\x05ab\x00" + cobs.encode(pkt) + b"\x00" + b"\x01" * 200 + b"\x00")
     assert [getattr(x, "reason", "ok") for x in out] == ["COBS", "ok", "OVERSIZE"]

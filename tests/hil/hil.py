@@ -3,28 +3,39 @@
 import time
 
 from flight import cmddict
-from ground_tools import wire
+from ground_tools import dictionary, wire
 from ground_tools.commands import parse_command
 from ground_tools.link import GroundLink
 
+# Housekeeping arrives decoded by the exported dictionary (ground_tools.tmdecode): flat
+# declared fields with physical values, enums by name.
+
 
 def apt_state(hk):
-    """APT sub-state from housekeeping, wherever the control modules put it:
-    ``hk["apt"]["state"]``, ``hk["apt_state"]`` or ``hk["apt"]`` (text)."""
-    apt = hk.get("apt")
-    if isinstance(apt, dict):
-        return apt.get("state")
-    if isinstance(apt, str):
-        return apt
+    """APT sub-state from housekeeping (``apt_state``; None on a board without APT)."""
     return hk.get("apt_state")
 
 
-def sched_rows(hk):
-    """{task name: row} of the housekeeping scheduler table."""
-    return {r[0]: r for r in hk.get("sched", []) if isinstance(r, list) and r}
+def onboard_time(hk):
+    """Onboard time of a housekeeping packet, seconds (``time`` + ``time_ms``)."""
+    return hk["time"] + hk["time_ms"] / 1000.0
 
 
-MISSES = 5  # index of deadline_misses in a sched row (flight/app.py housekeeping)
+def rejections(hk):
+    """{acceptance reason: count} from the ``tc_rej_*`` fields."""
+    return {r: hk["tc_rej_" + r.lower()] for r in dictionary.default()["reasons"]["acceptance"]}
+
+
+def task_stats(diag):
+    """{task: {stat: value}} from a diagnostic housekeeping set (``<task>_<stat>``)."""
+    names = [f["name"] for f in dictionary.default()["telemetry"]["hk_diag"]["fields"]
+             if f["owner"] == "scheduler"]
+    tasks = [n[:-len("_runs")] for n in names if n.endswith("_runs")]
+    out = {}
+    for t in tasks:
+        if diag.get(t + "_runs"):  # tasks that never ran are not on this board
+            out[t] = {n[len(t) + 1:]: diag[n] for n in names if n.startswith(t + "_")}
+    return out
 
 
 class Hil:
@@ -89,6 +100,15 @@ class Hil:
                                 timeout, after=after, consume=False)
         assert tm is not None, "no%s housekeeping within %.0f s" % (
             "" if pred is None else " matching", timeout)
+        return tm.body
+
+    def hk_diag(self, timeout=10.0):
+        """Ask for a diagnostic housekeeping set (HK_DIAG_REQUEST) and return it."""
+        mark = self.link.mark()
+        self.ok("HK_DIAG_REQUEST")
+        tm = self.link.wait_for(lambda t: t.apid == wire.APID_HK_DIAG, timeout, after=mark,
+                                consume=False)
+        assert tm is not None, "no diagnostic housekeeping within %.0f s" % timeout
         return tm.body
 
     def event(self, name, after, timeout=10.0):

@@ -14,6 +14,7 @@ import select
 import threading
 import tty
 
+from flight.tm import APID_VERIFY
 from tests.procutil import SimPayload
 
 
@@ -196,14 +197,14 @@ class FakePayload:
         if b == "silent":
             return
         if b == "reject":
-            self.send_tm(0x0A3, dict(rep, stage="accept", ok=False, reason="AUTH",
+            self.send_tm(APID_VERIFY, dict(rep, stage="accept", ok=False, reason="AUTH",
                                      detail="MAC mismatch"))
             return
-        self.send_tm(0x0A3, dict(rep, stage="accept", ok=True, reason=None, name="X"))
+        self.send_tm(APID_VERIFY, dict(rep, stage="accept", ok=True, reason=None, name="X"))
         if b == "accept_only":
             return
         ok = b == "ok"
-        self.send_tm(0x0A3, dict(rep, stage="complete", ok=ok, reason=None if ok else "EXEC",
+        self.send_tm(APID_VERIFY, dict(rep, stage="complete", ok=ok, reason=None if ok else "EXEC",
                                  name="X", result={"n": len(self.received)}))
 
     def close(self):

@@ -3,8 +3,10 @@
 One housekeeping packet of a full payload (bias, APT, framer, comparator) in a session,
 encoded three ways from the same raw values (the declared fields, flight.telemetry):
 
-* ``packed``  — flight.telemetry.HkPacker.pack(): ``struct.pack_into`` per field into a
+* ``packed``  — flight.telemetry.HkPacker.encode(): ``struct.pack_into`` per field into a
   buffer allocated once (what flies, APID 0x0A1);
+* ``collect`` — the owners' ``hk(values, i)`` methods filling the value list (common to
+  every encoding);
 * ``cbor_array`` — flight.cbor.encode(values): a positional CBOR array;
 * ``cbor_map`` — flight.cbor.encode({name: value}): the text-keyed map of before.
 
@@ -57,7 +59,8 @@ def measure(now_us, mem_alloc):
         a1 = mem_alloc()
         out[name] = {"octets": len(body), "us": (t1 - t0) / N, "alloc": (a1 - a0) / N}
 
-    run("packed", p.pack)
+    run("collect", lambda: p.collect() or b"")
+    run("packed", p.encode)
     run("cbor_array", lambda: cbor.encode(p.values))
     run("cbor_map", lambda: cbor.encode(keyed))
     for fn in ("mem_free", "mem_alloc"):

@@ -25,7 +25,7 @@ from flight.cmddict import SAFE, Dispatcher
 from flight.cobs import Deframer
 from hal.compat import const, ticks_diff
 from flight.context import Context
-from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event, EventLog, table
+from flight.events import SEV_INFO, SEV_WARN, Event, EventLog, table
 from flight.keys import Keyring
 from flight.modes import EV_LIMIT_VIOLATION, ModeManager
 from flight.params import (EV_PARAM_INVALID, EV_PARAMS_CORRUPT, EV_PARAMS_DEFAULTS,
@@ -138,8 +138,9 @@ class FlightApp:
                        "timetag": self.timetags, "params": self.params,
                        "modes": self.modes, "tm": self.tm}
         self.payload = {}
-        self.hk_packer = None
-        self.hk_diag_packer = None
+        self._wired = False
+        self.hk_packer = HkPacker([])  # the declared sets, built at boot (_wire)
+        self.hk_diag_packer = HkPacker([])
         if install_payload:
             from flight import payload
 
@@ -148,8 +149,9 @@ class FlightApp:
     def _wire(self):
         """Bind the command owners (boot check: ValueError names a command without its
         handler or a handler without its entry) and build the housekeeping packers."""
-        if self.hk_packer is not None:
+        if self._wired:
             return
+        self._wired = True
         for name, obj in self.owners.items():
             self.dispatch.register(name, obj)
         self.dispatch.verify(absent=components.PAYLOAD)

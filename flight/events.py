@@ -57,8 +57,8 @@ class Event:
 
 def table(declarations):
     """{id: Event} from ``[(owner, EVENTS), ...]``; ValueError on an id used twice."""
-    out = {}
-    for owner, evs in declarations:
+    out = {}  # type: dict
+    for _owner, evs in declarations:
         for e in evs:
             if e.id in out:
                 raise ValueError("event id 0x%02x: %s and %s" % (e.id, out[e.id].name, e.name))

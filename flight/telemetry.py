@@ -83,8 +83,8 @@ class HkPacker:
     fields stay 0) — into one preallocated buffer."""
 
     def __init__(self, sections):
-        self.sections = []
-        fields = []
+        self.sections = []  # type: list
+        fields = []  # type: list
         for flds, fill in sections:
             self.sections.append((len(fields), len(flds), fill))
             fields.extend(flds)
@@ -95,24 +95,26 @@ class HkPacker:
         self.buf = bytearray(self.size)
         # Per field: struct code, byte offset, raw lo, raw hi (precomputed: pack() does
         # no lookups and allocates nothing but the float objects of f32 fields).
-        self._codes = []
-        self._off = []
-        self._lo = []
-        self._hi = []
+        self._codes = []  # type: list
+        self._off = []  # type: list
+        self._lo = []  # type: list
+        self._hi = []  # type: list
+        self._float = []  # type: list
         off = 0
         for f in fields:
             code, n, lo, hi = TYPES[f.type]
             self._codes.append(">" + code)
             self._off.append(off)
-            self._lo.append(lo)
-            self._hi.append(hi)
+            self._float.append(lo is None)
+            self._lo.append(lo if lo is not None else 0)
+            self._hi.append(hi if hi is not None else 0)
             off += n
         self.errors = 0  # fill methods that raised (their fields keep the last values)
 
     def collect(self):
         """Ask every owner for its raw values."""
         values = self.values
-        for i, n, fill in self.sections:
+        for i, _n, fill in self.sections:
             if fill is None:
                 continue
             try:
@@ -124,22 +126,26 @@ class HkPacker:
         """Collect and pack; returns the buffer (reused: send or copy it before the next
         call)."""
         self.collect()
+        return self.encode()
+
+    def encode(self):
+        """Pack the current raw values into the buffer (no collection)."""
         values = self.values
         buf = self.buf
         codes = self._codes
         offs = self._off
         los = self._lo
         his = self._hi
+        isf = self._float
         pack_into = struct.pack_into
         for k in range(self.n):
             v = values[k]
-            lo = los[k]
-            if lo is None:
+            if isf[k]:
                 pack_into(codes[k], buf, offs[k], float(v) if v is not None else 0.0)
                 continue
             v = int(v) if v is not None else 0
-            if v < lo:
-                v = lo
+            if v < los[k]:
+                v = los[k]
             elif v > his[k]:
                 v = his[k]
             pack_into(codes[k], buf, offs[k], v)

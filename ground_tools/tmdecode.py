@@ -61,7 +61,7 @@ def decode_packed(fields, body):
     if len(body) != n:
         raise ValueError("body of %d octets, the dictionary's set has %d" % (len(body), n))
     raw = struct.unpack(f, bytes(body))
-    return {fd["name"]: physical(fd, v) for fd, v in zip(fields, raw)}
+    return {fd["name"]: physical(fd, v) for fd, v in zip(fields, raw, strict=True)}
 
 
 def decode_body(apid, body, dictionary):

@@ -8,7 +8,9 @@ import time
 import tty
 from pathlib import Path
 
-from flight import cbor, ccsds, cobs
+from flight import ccsds, cobs
+from flight.tm import APID_VERIFY
+from ground_tools import dictionary, tmdecode
 from flight.keys import DEV_KEY, DEV_KEY_ID
 from flight.tc import encode_tc
 
@@ -54,7 +56,9 @@ class SimPayload:
             return
         for pkt in self.deframer.feed(data):
             h, body = ccsds.parse_packet(pkt, ptype=ccsds.TYPE_TM)
-            self.tm.append((h[ccsds.H_APID], cbor.decode(body)))
+            apid = h[ccsds.H_APID]
+            # Housekeeping is packed (the exported dictionary's decoding), the rest CBOR.
+            self.tm.append((apid, tmdecode.decode_body(apid, body, dictionary.default())[2]))
 
     def wait_for(self, pred, timeout=20.0):
         end = time.time() + timeout
@@ -69,7 +73,7 @@ class SimPayload:
         raise TimeoutError("no matching telemetry within %.0f s" % timeout)
 
     def report(self, seq, stage="complete", timeout=20.0):
-        return self.wait_for(lambda a, b: a == 0x0A3 and b.get("tc_seq") == seq
+        return self.wait_for(lambda a, b: a == APID_VERIFY and b.get("tc_seq") == seq
                              and b.get("stage") in (stage, "accept") and
                              (b["stage"] == stage or not b["ok"]), timeout)
 

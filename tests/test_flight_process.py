@@ -4,6 +4,7 @@ restart through --state-dir."""
 import subprocess
 import sys
 
+from flight.tm import APID_EVENT, APID_HK
 from tests.procutil import ROOT, SimPayload
 
 
@@ -19,7 +20,7 @@ def test_ping_param_persistence_and_replay_across_restart(tmp_path):
         seq = p.send(0x12)
         assert p.report(seq)["ok"]
         replayed_counter = p.counter
-        hk = p.wait_for(lambda a, b: a == 0x0A1)
+        hk = p.wait_for(lambda a, b: a == APID_HK)
         assert hk["mode"] == "SAFE" and hk["boot_count"] == 1
     finally:
         p.stop()
@@ -32,7 +33,7 @@ def test_ping_param_persistence_and_replay_across_restart(tmp_path):
         seq = p.send(0x01, counter=replayed_counter)  # the high-water mark survived
         r = p.report(seq, stage="accept")
         assert r["ok"] is False and r["reason"] == "REPLAY"
-        hk = p.wait_for(lambda a, b: a == 0x0A1)
+        hk = p.wait_for(lambda a, b: a == APID_HK)
         assert hk["boot_count"] == 2
     finally:
         p.stop()
@@ -43,9 +44,9 @@ def test_reboot_telecommand_restarts_in_process(tmp_path):
     try:
         seq = p.send(0x30)
         assert p.report(seq)["ok"]
-        ev = p.wait_for(lambda a, b: a == 0x0A2 and b["name"] == "BOOT" and b["args"] == [2])
+        ev = p.wait_for(lambda a, b: a == APID_EVENT and b["name"] == "BOOT" and b["args"] == [2])
         assert "reset cause SOFT" in ev["text"]
-        hk = p.wait_for(lambda a, b: a == 0x0A1)
+        hk = p.wait_for(lambda a, b: a == APID_HK)
         assert hk["reset_cause"] == "SOFT"
     finally:
         p.stop()

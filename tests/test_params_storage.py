@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from flight import cbor, events
+from flight import cbor
 from flight.app import FlightApp
 from flight.params import ParamError, Params
 from flight.slotstore import SlotStore, decode_slot, encode_slot

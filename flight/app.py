@@ -63,7 +63,8 @@ PARAMS = (
     ParamDef("tm_events_per_tick", "int", 4, 1, 32, "",
              "event packets sent per tc tick (20 ms)"),
     ParamDef("hk_diag_period_s", "int", 0, 0, 3600, "s",
-             "diagnostic housekeeping (APID 0x0A5) period; 0: only on HK_DIAG_REQUEST"),
+             "diagnostic housekeeping (APID 0x0A5) period, in housekeeping ticks (1 s); "
+             "0: only on HK_DIAG_REQUEST"),
 )
 
 HK = (
@@ -122,7 +123,7 @@ class FlightApp:
         self.limit_violations = 0
         self._limit_count = 0
         self._currents = [0] * 5
-        self._diag_due = 0.0
+        self._diag_ticks = 0
         self.diag_requested = False  # HK_DIAG_REQUEST: sent at the end of the tc tick
         self.watchdog_timeout_ms = watchdog_timeout_ms
         self._boot_store = SlotStore(self.storage, "boot") if self.storage is not None else None
@@ -370,9 +371,11 @@ class FlightApp:
         self.tm.send_raw(APID_HK, self.hk_packer.pack())
         period = self.params["hk_diag_period_s"]
         if period:
-            now = self.uptime_s()
-            if now >= self._diag_due:
-                self._diag_due = now + period
+            # Counted in housekeeping ticks (1 s): a diagnostic packet right after every
+            # period-th housekeeping packet, never drifting against it.
+            self._diag_ticks += 1
+            if self._diag_ticks >= period:
+                self._diag_ticks = 0
                 self.send_hk_diag()
         self.events.flush()
 

@@ -36,11 +36,13 @@ from sim.run.tmview import (
     APID_ADCS,
     APID_EVENT,
     APID_HK,
+    APID_HK_DIAG,
     APID_VERIFY,
     APT_STATES,
     LINK_STATES,
     TmTap,
     adcs_fields,
+    diag_fields,
     hk_fields,
     packet_body,
 )
@@ -48,6 +50,9 @@ from sim.run.tmview import (
 OP_SET_MODE = BY_NAME["SET_MODE"].opcode
 OP_SESSION_START = BY_NAME["SESSION_START"].opcode
 OP_SESSION_END = BY_NAME["SESSION_END"].opcode
+# The OBC asks for the diagnostic housekeeping (per-task scheduler statistics, APID
+# 0x0A5) every second: the metrics and plots read each task's counters from it.
+DIAG_ON = (BY_NAME["PARAM_SET"].opcode, {"name": "hk_diag_period_s", "value": 1})
 
 
 class Obc:
@@ -77,7 +82,12 @@ class Obc:
     def on_packet(self, apid, pkt):
         t = self.world.t
         try:
-            obj = hk_fields(pkt) if apid == APID_HK else packet_body(pkt)
+            if apid == APID_HK:
+                obj = hk_fields(pkt)
+            elif apid == APID_HK_DIAG:
+                obj = diag_fields(pkt)
+            else:
+                obj = packet_body(pkt)
         except Exception:  # a packet the OBC cannot decode is counted, not fatal
             self.undecoded += 1
             return
@@ -86,6 +96,10 @@ class Obc:
             self.adcs_bridge(obj)
         elif apid == APID_HK:
             self.hk.append((t, self.boot, obj))
+        elif apid == APID_HK_DIAG:
+            # Sent right after the housekeeping packet of the same tick: joined to it.
+            if self.hk and self.hk[-1][1] == self.boot:
+                self.hk[-1][2].update(obj)
         elif apid == APID_EVENT:
             self.events.append((t, self.boot, obj))
         elif apid == APID_VERIFY:
@@ -146,8 +160,8 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=T
 
     app = boot()
     # OBC timeline: (time, opcode, args); re-planned after a payload reset.
-    plan = [(1.0, OP_SET_MODE, {"mode": STANDBY}), (t_session, OP_SESSION_START, None),
-            (t_end_session, OP_SESSION_END, None)]
+    plan = [(0.5,) + DIAG_ON, (1.0, OP_SET_MODE, {"mode": STANDBY}),
+            (t_session, OP_SESSION_START, None), (t_end_session, OP_SESSION_END, None)]
     step_us = 100000
     last_pct = -1
     tty = progress and sys.stderr.isatty()
@@ -161,7 +175,8 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=T
             board.watchdog.timeout_ms = None
             app = boot()
             if world.t < t_end_session:
-                plan = [(world.t + 1.0, OP_SET_MODE, {"mode": STANDBY}),
+                plan = [(world.t + 0.5,) + DIAG_ON,
+                        (world.t + 1.0, OP_SET_MODE, {"mode": STANDBY}),
                         (world.t + 1.5, OP_SESSION_START, None)] + \
                        [p for p in plan if p[1] == OP_SESSION_END]
         if progress:

@@ -4,9 +4,11 @@ The runner observes the flight software only through its telemetry on the simula
 (plus the simulated world's own truth), like the satellite bus and a ground station do:
 
 * :func:`hk_fields` - THE one place that reads a housekeeping packet (APID 0x0A1) and
-  returns the flat, named fields the runner uses.  Housekeeping is a CBOR map today; when
-  the packed binary HK with the dictionary-driven decoder lands
-  (``ground_tools/tmdecode.py decode_tm(packet, dictionary)``), only this function changes.
+  returns the flat, named fields the runner uses, decoded by the exported dictionary
+  (``ground_tools.tmdecode``: packed big-endian, physical values); :func:`diag_fields`
+  the same for the diagnostic set (APID 0x0A5: per-task scheduler rows and module
+  internals), which the OBC asks for every second and joins to the housekeeping just
+  received.
 * :func:`adcs_fields` - the pointing feedback (APID 0x0A4) that the ADCS bridge forwards.
 * :func:`event_transition` - "OLD -> NEW" state changes out of an event (APID 0x0A2).
 
@@ -30,13 +32,17 @@ from flight.comparator import TRACK as COMP_TRACK
 from flight.framer_ctl import L_LOCKED as LINK_LOCKED
 from flight.framer_ctl import L_OFF as LINK_OFF
 from flight.framer_ctl import LINK_NAMES as LINK_STATES
-from flight.tm import APID_ADCS, APID_EVENT, APID_HK, APID_VERIFY
+from flight.scheduler import TASK_NAMES
+from flight.tm import APID_ADCS, APID_EVENT, APID_HK, APID_HK_DIAG, APID_VERIFY
+from ground_tools import dictionary, tmdecode
 from hal.sim.link import MemLink
 
-__all__ = ("APID_ADCS", "APID_EVENT", "APID_HK", "APID_VERIFY", "APT_IDLE", "APT_STATES",
+__all__ = ("APID_ADCS", "APID_EVENT", "APID_HK", "APID_HK_DIAG", "APID_VERIFY", "APT_IDLE",
+           "APT_STATES",
            "APT_TRACK", "BIAS_ACTIVE", "BIAS_HOLD", "BIAS_STATES", "COMP_STATES", "COMP_TRACK",
            "LINK_LOCKED", "LINK_OFF", "LINK_STATES", "TmTap", "adcs_fields",
-           "event_transition", "hk_fields", "packet_body", "param_value", "state_index")
+           "diag_fields", "event_transition", "hk_fields", "packet_body", "param_value",
+           "state_index")
 
 
 _PARAMS = {}
@@ -48,7 +54,7 @@ def param_value(name):
     if not _PARAMS:
         from ground_tools.dictionary import parameters
 
-        for p in parameters():
+        for p in parameters().values():
             _PARAMS[p["name"]] = p["default"]
     return _PARAMS.get(name)
 
@@ -72,45 +78,50 @@ def packet_body(packet):
     return decode_body(body)
 
 
-def _get(d, key):
-    return d.get(key) if isinstance(d, dict) else None
+def _decoded(packet, apid):
+    _h, body = ccsds.parse_packet(packet, ptype=ccsds.TYPE_TM)
+    return tmdecode.decode_body(apid, body, dictionary.default())[2]
 
 
 def hk_fields(packet):
-    """Flat named fields of one housekeeping packet (the whole CCSDS packet, as
-    ``decode_tm(packet, dictionary)`` takes it; its body is a CBOR map today).
+    """Flat named fields of one housekeeping packet (the whole CCSDS packet).
 
     State fields are indices into the flight modules' name tables (-1 unknown); the
-    scheduler rows are ``(name, cpu_us, deadline_misses, faults)``.
+    fields of the diagnostic set (``sched`` rows ``(name, cpu_us, deadline_misses,
+    faults)``, ...) are None / empty until :func:`diag_fields` joins them.
     """
-    _h, body = ccsds.parse_packet(packet, ptype=ccsds.TYPE_TM)
-    hk = decode_body(body)
-    apt = hk.get("apt") or {}
-    bias = hk.get("bias") or {}
-    comp = hk.get("comparator") or {}
-    fr = hk.get("framer") or {}
-    sched = []
-    for row in hk.get("sched") or []:
-        sched.append((row[0], row[6], row[5], row[7]))
+    hk = _decoded(packet, APID_HK)
     return {
-        "time": hk.get("time"),
-        "uptime": hk.get("uptime"),
-        "mode": hk.get("mode"),
-        "apt_state": state_index(APT_STATES, _get(apt, "state")),
-        "apt_valid": bool(_get(apt, "valid")),
-        "apt_res_x_urad": _get(apt, "res_x_urad"),
-        "apt_res_y_urad": _get(apt, "res_y_urad"),
-        "bias_state": state_index(BIAS_STATES, _get(bias, "state")),
-        "bias_v_target": _get(bias, "v_target"),
-        "bias_v_cmd": _get(bias, "v_cmd"),
-        "bias_t_c": _get(bias, "t_c"),
-        "bias_t_est_c": _get(bias, "t_est_c"),
-        "comp_state": state_index(COMP_STATES, _get(comp, "state")),
-        "comp_center": _get(comp, "center"),
-        "comp_cal_duration_s": _get(comp, "cal_duration_s"),
-        "link": state_index(LINK_STATES, _get(fr, "link")),
-        "sched": sched,
+        "time": hk["time"] + hk["time_ms"] / 1000.0,
+        "uptime": hk["uptime"],
+        "mode": hk["mode"],
+        "apt_state": state_index(APT_STATES, hk.get("apt_state")),
+        "apt_valid": hk.get("apt_valid") == "YES",
+        "apt_res_x_urad": hk.get("apt_res_x"),
+        "apt_res_y_urad": hk.get("apt_res_y"),
+        "bias_state": state_index(BIAS_STATES, hk.get("bias_state")),
+        "bias_v_target": None,
+        "bias_v_cmd": hk.get("bias_v_cmd"),
+        "bias_t_c": hk.get("bias_t"),
+        "bias_t_est_c": None,
+        "comp_state": state_index(COMP_STATES, hk.get("comp_state")),
+        "comp_center": hk.get("comp_center"),
+        "comp_cal_duration_s": None,
+        "link": state_index(LINK_STATES, hk.get("framer_link")),
+        "sched": [],
     }
+
+
+def diag_fields(packet):
+    """The fields :func:`hk_fields` leaves open, from a diagnostic set (APID 0x0A5)."""
+    d = _decoded(packet, APID_HK_DIAG)
+    sched = []
+    for name in TASK_NAMES:
+        if d.get(name + "_runs"):  # tasks that never ran are not on this board
+            sched.append((name, d[name + "_cpu_ms"] * 1000, d[name + "_deadline_misses"],
+                          d[name + "_faults"]))
+    return {"bias_v_target": d.get("bias_v_target"), "bias_t_est_c": d.get("bias_t_est"),
+            "comp_cal_duration_s": d.get("comp_cal_duration"), "sched": sched}
 
 
 def adcs_fields(body):

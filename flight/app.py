@@ -170,11 +170,7 @@ class FlightApp:
         return HkPacker(sections)
 
     # ------------------------------------------------------------------ plumbing
-    def emit(self, ev_id, args=None, detail="", legacy_args=None):
-        if isinstance(args, int) and args is not True and args is not False:
-            # Transitional: emit(sev, ev_id, text, args) of a payload module not yet
-            # converted (flight/_legacy.py); goes with it.
-            return self.events.emit_sev(ev_id, args, legacy_args, detail)
+    def emit(self, ev_id, args=None, detail=""):
         return self.events.emit(ev_id, args, detail)
 
     def _mode(self):
@@ -190,14 +186,11 @@ class FlightApp:
         """Onboard time: uptime plus the offset set by SET_TIME."""
         return self.uptime_s() + self.time_offset
 
-    def add_module(self, m, name=None):
-        """A payload module: owner ``name`` (default ``m.name``) of its commands, HK and
-        events.  Before boot()."""
-        if name is None:
-            name = m.name
+    def add_module(self, name, m):
+        """A payload module: owner ``name`` of its commands, HK and events (before boot)."""
         self.modules.append(m)
         self.modes.add_module(m)
-        self.owners[name] = getattr(m, "_legacy_owner", m)  # transitional (flight/_legacy.py)
+        self.owners[name] = m
         self.payload[name] = m
         tasks = getattr(m, "tasks", None)
         if tasks is not None:

@@ -66,15 +66,6 @@ def table(declarations):
     return out
 
 
-# Legacy: names of events of payload modules not yet converted to EVENTS declarations
-# (removed once every module declares its events).
-LEGACY_NAMES = {}
-
-
-def register(ev_id, name):
-    LEGACY_NAMES[ev_id] = name
-
-
 class EventLog:
     def __init__(self, time_fn, capacity=64, storage=None, persist_capacity=128,
                  persist_name="evlog", persist_min_sev=SEV_WARN, decl=None):
@@ -148,9 +139,7 @@ class EventLog:
 
     def name(self, ev_id):
         d = self.decl.get(ev_id)
-        if d is not None:
-            return d.name
-        return LEGACY_NAMES.get(ev_id, "EV_%02X" % ev_id)
+        return d.name if d is not None else "EV_%02X" % ev_id
 
     def text(self, ev_id, detail):
         """The instance's detail, or the declared text when there is none."""

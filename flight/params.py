@@ -109,10 +109,6 @@ class Params:
             self.order.append(d.name)
             self.values[d.name] = d.default
 
-    def define(self, name, ptype, default, lo, hi, unit="", description=""):
-        """Legacy (modules not yet declaring ``PARAMS``): one parameter."""
-        self.declare((ParamDef(name, ptype, default, lo, hi, unit, description),))
-
     def get(self, name):
         return self.values[name]
 

@@ -25,9 +25,9 @@ def install(app):
         apt = Apt(ctx, b.camera, b.fsm, b.power)
         if fc is not None:
             apt.on_laser = fc.enable_tx
-        app.add_module(apt, "apt")
+        app.add_module("apt", apt)
     if fc is not None:
-        app.add_module(fc, "framer")
+        app.add_module("framer", fc)
         if b.comparator is not None:
             app.add_module("comparator", ComparatorControl(ctx, b.comparator, fc))
     return app.payload

@@ -87,7 +87,7 @@ def session_harness():
     framer = Load("framer", p, SW_FRAMER, log, ready_after=1)
     down = Downlink(p, log, apt)
     for m in (bias, apt, framer, down):
-        h.app.add_module(m, "load_" + m.name)  # test loads, not the payload owners
+        h.app.add_module("load_" + m.name, m)  # test loads, not the payload owners
     h.app.boot()
     return h, log
 

@@ -12,7 +12,7 @@ import pytest
 
 from flight import cbor
 from flight.app import FlightApp
-from flight.params import ParamError, Params
+from flight.params import ParamDef, ParamError, Params
 from flight.slotstore import SlotStore, decode_slot, encode_slot
 from flight.tc import ReplayGuard
 from hal.errors import StorageError
@@ -354,15 +354,16 @@ def test_file_storage_round_trip_and_restart(tmp_path):
 # --------------------------------------------------------------------------- definitions
 def test_param_definitions_and_checks():
     p = Params()
-    p.define("g", "float", 0.5, 0.0, 1.0, "1", "a gain")
-    p.define("n", "int", 3, 1, 10)
-    p.define("b", "bool", False, False, True)
+    p.declare((ParamDef("g", "float", 0.5, 0.0, 1.0, "1", "a gain"),
+               ParamDef("n", "int", 3, 1, 10, "", ""),
+               ParamDef("b", "bool", False, False, True, "", "")), "test")
+    assert p.owner["g"] == "test"
+    with pytest.raises(ValueError, match="defined twice"):
+        p.declare((ParamDef("g", "float", 0.5, 0.0, 1.0, "", ""),))
     with pytest.raises(ValueError):
-        p.define("g", "float", 0.5, 0.0, 1.0)
-    with pytest.raises(ValueError):
-        p.define("s", "str", "x", 0, 1)
+        ParamDef("s", "str", "x", 0, 1, "", "")
     with pytest.raises(ParamError):
-        p.define("bad", "int", 11, 1, 10)  # default out of range
+        ParamDef("bad", "int", 11, 1, 10, "", "")  # default out of range
     assert p.set("g", 1) == 1.0 and isinstance(p["g"], float)
     assert p.set("n", 4.0) == 4 and isinstance(p["n"], int)
     for name, v in (("n", 4.5), ("n", True), ("n", float("inf")), ("n", float("nan")),

@@ -253,5 +253,7 @@ def test_states_seen_in_telemetry_match_the_flight_internals():
         known = [(r[idx], s[k]) for r, s in zip(wins, truth_w, strict=True) if r[idx] != -1]
         assert len(known) > 0.9 * len(wins) - 20  # only around changes (1 Hz HK) unknown
         assert all(a == b for a, b in known), idx  # never a state the payload was not in
-    assert res.view.cal_duration_s == res.apps[0].payload["comparator"].cal_duration_s
+    # Housekeeping carries the calibration time in 0.01 s steps (the field's scale).
+    assert abs(res.view.cal_duration_s - res.apps[0].payload["comparator"].cal_duration_s) \
+        <= 0.005 + 1e-9
     assert res.view.deadline_misses == sum(t.deadline_misses for t in res.apps[0].sched.tasks)

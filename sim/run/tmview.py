@@ -120,8 +120,11 @@ def diag_fields(packet):
         if d.get(name + "_runs"):  # tasks that never ran are not on this board
             sched.append((name, d[name + "_cpu_ms"] * 1000, d[name + "_deadline_misses"],
                           d[name + "_faults"]))
+    cal = d.get("comp_cal_duration")
+    if cal is not None and cal >= 655.34:  # the field's "none" value (raw 65535)
+        cal = None
     return {"bias_v_target": d.get("bias_v_target"), "bias_t_est_c": d.get("bias_t_est"),
-            "comp_cal_duration_s": d.get("comp_cal_duration"), "sched": sched}
+            "comp_cal_duration_s": cal, "sched": sched}
 
 
 def adcs_fields(body):

@@ -25,7 +25,6 @@ from flight.apt_control import EXPOSURES_US
 from hal.compat import const
 
 SEARCH_BIN = const(8)  # 1280x1024 → 160x128 binned pixels
-SEARCH_COLS = const(160)
 SEARCH_STRIP_ROWS = const(16)  # binned rows per tick: 8 ticks per full frame
 TRACK_WIN = const(16)  # the full-resolution look at a candidate: one TRACK window
 DARK_FRAMES = const(8)  # dark frames of the TRACK window at session start
@@ -39,7 +38,8 @@ SEARCH_MAX_EXP_US = const(4305)  # longest SEARCH exposure (see Search.step)
 class Search:
     def __init__(self, apt):
         self.apt = apt
-        self.buf = array("H", [0] * (SEARCH_COLS * SEARCH_STRIP_ROWS))
+        self.cols = apt.camera.width // SEARCH_BIN  # binned columns
+        self.buf = array("H", [0] * (self.cols * SEARCH_STRIP_ROWS))
         self.dark_min = array("H", [0] * (TRACK_WIN * TRACK_WIN))
         self.dark_n = DARK_FRAMES
         self.dark_skip = 0
@@ -47,7 +47,8 @@ class Search:
         self.hot = []  # TRACK window hot pixels: [index, excess DN at 9 ms, ...]
         self.hot_pixels = 0
         # Per strip, the indices (in the strip buffer) of rejected cells, this session.
-        self.rejected = [[] for _ in range(1024 // (SEARCH_STRIP_ROWS * SEARCH_BIN))]  # type: list
+        strips = apt.camera.height // (SEARCH_STRIP_ROWS * SEARCH_BIN)
+        self.rejected = [[] for _ in range(strips)]  # type: list
         self.rejections = 0
         self.strip = 0
         self.best_peak = 0
@@ -108,7 +109,8 @@ class Search:
         apt = self.apt
         buf = self.buf
         y0 = self.strip * SEARCH_STRIP_ROWS * SEARCH_BIN
-        ok = apt.read(0, y0, SEARCH_COLS, SEARCH_STRIP_ROWS, SEARCH_BIN, buf)
+        cols = self.cols
+        ok = apt.read(0, y0, cols, SEARCH_STRIP_ROWS, SEARCH_BIN, buf)
         apt.frames += 1
         if ok:
             bg = px.strip_background(buf, self.rejected[self.strip])
@@ -116,15 +118,15 @@ class Search:
             tries = 0
             while mx - bg >= apt.search_snr and mx > self.best_peak and tries < 8:
                 i = px.index_of(buf, mx)
-                cx = i % SEARCH_COLS
-                if not self._looks_like_spot(cx, (y0 // SEARCH_BIN) + i // SEARCH_COLS):
+                cx = i % cols
+                if not self._looks_like_spot(cx, (y0 // SEARCH_BIN) + i // cols):
                     buf[i] = bg  # mask the rejected target, look again
                     mx = max(buf)
                     tries += 1
                     continue
                 self.best_peak = mx
                 self.best_x = cx * SEARCH_BIN + SEARCH_BIN // 2
-                self.best_y = y0 + (i // SEARCH_COLS) * SEARCH_BIN + SEARCH_BIN // 2
+                self.best_y = y0 + (i // cols) * SEARCH_BIN + SEARCH_BIN // 2
                 break
         self.strip += 1
         if self.strip * SEARCH_STRIP_ROWS * SEARCH_BIN < apt.camera.height:
@@ -167,7 +169,7 @@ class Search:
         strip = cy // SEARCH_STRIP_ROWS
         if 0 <= strip < len(self.rejected):
             lst = self.rejected[strip]
-            i = (cy % SEARCH_STRIP_ROWS) * SEARCH_COLS + cx
+            i = (cy % SEARCH_STRIP_ROWS) * self.cols + cx
             if len(lst) < REJECT_MAX and i not in lst:
                 lst.append(i)
 

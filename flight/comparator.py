@@ -40,13 +40,13 @@ from flight.cmddict import Busy
 from hal.compat import const
 from flight.events import SEV_INFO, SEV_WARN, Event
 from flight import comparator_sweep as sweep
-from flight.framer_ctl import PREAMBLE_BITS, W_CRC, W_OK, W_PRE, W_TRIG
+from flight.framer_ctl import W_CRC, W_OK, W_PRE, W_TRIG
 from flight.params import ParamDef
 from flight.scheduler import Task
 from flight.telemetry import HkField
 from hal.errors import HalError
 from hal.interfaces import (COMP_NOISE_SWEEP, COMP_OFF, COMP_STATE_NAMES, COMP_SWEEP,
-                            COMP_TRACK, COMP_WAIT_SIGNAL)
+                            COMP_TRACK, COMP_WAIT_SIGNAL, PREAMBLE_BITS, ComparatorDac)
 
 OFF = COMP_OFF
 NOISE_SWEEP = COMP_NOISE_SWEEP
@@ -59,6 +59,7 @@ _MIN_PACKETS = const(50)  # packets in a window before its BER means anything
 _MAX_CYCLES = const(10)  # dither cycles whose error counts may add up to one decision
 _ERR_REPORT = const(100)  # a repeated DAC error is reported on its 1st, 101st, ... time
 _NONE_U16 = const(65535)  # "no value" in a u16 housekeeping field
+_CODE_MAX = ComparatorDac.code_max  # the DAC's full scale bounds the level parameters
 
 EV_COMP_CALIBRATED = const(0x70)
 EV_COMP_RECAL = const(0x71)
@@ -84,21 +85,21 @@ P = ParamDef
 PARAMS = (
     P("comp_noise_max_hz", "float", 1000.0, 1.0, 1e8, "1/s",
       "noise-trigger rate defining the noise floor"),
-    P("comp_noise_floor_max", "int", 1024, 0, 4095, "codes",
+    P("comp_noise_floor_max", "int", 1024, 0, _CODE_MAX, "codes",
       "highest plausible noise floor; above it the sweep saw signal, not noise"),
     P("comp_floor_margin_codes", "int", 20, 0, 1000, "codes",
       "parking level above the noise floor while waiting for signal"),
-    P("comp_start_code", "int", 570, 0, 4095, "codes",
+    P("comp_start_code", "int", 570, 0, _CODE_MAX, "codes",
       "a-priori level (updated by every calibration; PARAM_SAVE keeps it)"),
     P("comp_presweep_windows", "int", 5, 1, 100, "windows",
       "windows with packets at the a-priori level before the sweep starts"),
     P("comp_coarse_steps", "int", 24, 4, 64, "", "levels of the coarse sweep"),
     P("comp_fine_steps", "int", 12, 0, 64, "", "levels of the fine sweep"),
-    P("comp_wide_codes", "int", 600, 0, 4095, "codes",
+    P("comp_wide_codes", "int", 600, 0, _CODE_MAX, "codes",
       "coarse window wider than this: high power, keep the prior level if inside"),
     P("comp_ber_target", "float", 1e-3, 1e-9, 0.1, "", "acceptable BER"),
     P("comp_dither_codes", "int", 24, 1, 400, "codes", "tracking dither amplitude"),
-    P("comp_track_range_codes", "int", 160, 0, 4095, "codes",
+    P("comp_track_range_codes", "int", 160, 0, _CODE_MAX, "codes",
       "how far tracking may move the level from the calibrated one"),
     P("comp_dither_windows", "int", 5, 1, 600, "windows",
       "windows on each side of a dither cycle"),
@@ -139,7 +140,7 @@ class ComparatorControl:
         self.dac = dac
         self.fc = framer_control
         self.period_us = period_us
-        self.code_max = getattr(dac, "code_max", 4095)
+        self.code_max = dac.code_max
         self.state = OFF
         self.code = 0
         self.noise_floor = 0

@@ -4,7 +4,8 @@
 Float maths and small lists: a sweep step runs every 100 ms, never in the 100 Hz tick.
 """
 
-from flight.framer_ctl import PREAMBLE_BITS, W_GAPS, W_PRE
+from flight.framer_ctl import W_GAPS, W_PRE
+from hal.interfaces import PREAMBLE_BITS
 
 
 def levels(lo, hi, n):

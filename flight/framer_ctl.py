@@ -31,7 +31,8 @@ from hal.interfaces import (COUNTER_MASK, CTR_CRC_ERRORS, CTR_LOCKED, CTR_PACKET
                             CTR_PREAMBLE_BIT_ERRORS, CTR_PRBS_BIT_ERRORS, CTR_PRBS_BITS,
                             CTR_SERIAL_GAPS, CTR_SNAPSHOT, CTR_TRIGGERS, FRAMER_MODE_NAMES,
                             LINK_DEGRADED, LINK_LOCKED, LINK_OFF, LINK_SEARCHING,
-                            LINK_STATE_NAMES, MODE_DATA, N_COUNTERS, SW_FRAMER)
+                            LINK_STATE_NAMES, MODE_DATA, N_COUNTERS, PREAMBLE_BITS,
+                            SW_FRAMER)
 
 L_OFF = LINK_OFF
 L_SEARCHING = LINK_SEARCHING
@@ -40,7 +41,6 @@ L_DEGRADED = LINK_DEGRADED
 LINK_NAMES = LINK_STATE_NAMES
 MODE_NAMES = FRAMER_MODE_NAMES
 
-PREAMBLE_BITS = const(64)  # known preamble bits per packet (DESIGN §3.5)
 # A window: the differences of these counters between two snapshots, in this order
 # (W_* index the window arrays; the comparator reads them through last_window).
 _WINDOW_CTRS = (CTR_PACKETS_OK, CTR_CRC_ERRORS, CTR_SERIAL_GAPS, CTR_PREAMBLE_BIT_ERRORS,

@@ -335,6 +335,9 @@ CTR_LOCKED = 7  # 1 if locked at the snapshot, else 0
 CTR_SNAPSHOT = 8  # snapshot index, 0..65535, +1 per snapshot: equal => stale
 CTR_TRIGGERS = 9  # comparator output rising edges (noise triggers without signal)
 N_COUNTERS = 10
+#: Known preamble bits at the head of every packet (7 x 0x55 + 0xD5), the bits
+#: CTR_PREAMBLE_BIT_ERRORS is counted on: BER = errors / (PREAMBLE_BITS x packets).
+PREAMBLE_BITS = 64
 
 
 class Framer(Device):

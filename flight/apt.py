@@ -132,6 +132,8 @@ HK_DIAG = (
     F("apt_hot_pixels", "u8", description="hot pixels found in the TRACK window"),
     F("apt_offload_requests", "u32", description="feedback messages asking to offload"),
     F("apt_verified", "u8", enum=_NO_YES, description="ACQUIRE target moved with the mirror"),
+    F("apt_fsm_faults", "u8", description="mirror driver faults (each parked the mirror)"),
+    F("apt_laser_faults", "u8", description="downlink laser switch failures"),
 )
 ADCS = (  # the feedback map (APID 0x0A4, 5 Hz): keys and raw values as declared
     F("err_x_urad", "f32", "urad", description="line-of-sight error x (mirror + residual)"),
@@ -169,11 +171,10 @@ class Apt:
         self.good_run = self.bad_run = self.state_ticks = 0
         # Counters (housekeeping).
         self.frames = self.valid_frames = self.invalid_frames = self.stale_frames = 0
-        self.camera_errors = self.fsm_errors = 0
+        self.camera_errors = self.fsm_errors = self.fsm_faults = self.laser_faults = 0
         self.acquisitions = self.losses = self.offload_requests = 0
         self.laser_on = False
         self.on_laser = None  # fn(on): the framer's transmitter follows the laser
-        self.track_since_s = None
         ctx.params.listeners.append(self._load_params)
         self._load_params()
 
@@ -258,6 +259,7 @@ class Apt:
         try:
             self.power.set(SW_LASER_850, on)
         except HalError as e:
+            self.laser_faults += 1
             self.ctx.emit(EV_APT_LASER_FAULT, [on], "laser850: %r" % (e,))
             return
         self.laser_on = on
@@ -272,10 +274,8 @@ class Apt:
         if state == TRACK:
             self.search.verified = True  # it reached the boresight under control: real
             self.acquisitions += 1
-            self.track_since_s = self.ctx.now()
             self._laser(True)  # downlink only while tracking (DESIGN §3.2)
         elif old == TRACK:
-            self.track_since_s = None
             if state == LOST:
                 self.losses += 1
             self._laser(False)
@@ -294,9 +294,8 @@ class Apt:
         self.win_y0 = px.clamp((cy_q6 >> 6) - (size >> 1), 0, self.camera.height - size)
 
     def read(self, x0, y0, w, h, binning, buf):
-        """One camera window; False (counted, reported) when the camera fails.  Only a
-        HalError is the camera's: anything else (a MemoryError, a bug) propagates to the
-        scheduler, which counts and reports it as a fault of the task."""
+        """One camera window; False when the camera fails (a HalError: counted, reported).
+        Anything else (MemoryError, a bug) propagates: the scheduler's TASK_FAULT."""
         try:
             return self.camera.read_roi(x0, y0, w, h, binning, buf, self._meta)
         except HalError as e:
@@ -330,6 +329,7 @@ class Apt:
             return
         self.state_ticks += 1
         if self.fsm.fault():
+            self.fsm_faults += 1
             self.ctx.emit(EV_APT_FSM_FAULT)
             self._laser(False)
             self._park()
@@ -414,7 +414,6 @@ class Apt:
         except HalError:
             self._fsm_error()
 
-    # ------------------------------------------------------------------ Search's calls
     def _reject_candidate(self, why):
         s = self.search
         s.reject_candidate()
@@ -445,8 +444,7 @@ class Apt:
         return (self.spot_x - self.ref_x) * k, (self.spot_y - self.ref_y) * k
 
     def error_urad(self):
-        """Line-of-sight error = mirror deflection + residual (µrad): what the platform
-        must correct (ADCS feedback, DESIGN §3.3)."""
+        """Line-of-sight error (µrad) = mirror + residual: what the ADCS must correct."""
         law = self.law
         fx, fy = law.mirror_urad()
         rx, ry = self._residual_urad()
@@ -498,3 +496,5 @@ class Apt:
         values[i + 8] = s.hot_pixels
         values[i + 9] = self.offload_requests
         values[i + 10] = int(s.verified)
+        values[i + 11] = self.fsm_faults
+        values[i + 12] = self.laser_faults

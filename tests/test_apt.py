@@ -307,7 +307,7 @@ def test_fsm_fault_parks_the_mirror():
     assert rig.apt.state == A.IDLE
     assert not rig.fsm.enabled and (rig.fsm.cx, rig.fsm.cy) == (0, 0)
     assert not rig.power.get(SW_LASER_850)
-    assert rig.named(A.EV_APT_FSM_FAULT)
+    assert rig.named(A.EV_APT_FSM_FAULT) and rig.hk("apt", diag=True)["apt_fsm_faults"] == 1
 
 
 def test_laser_switch_failure_is_reported_and_the_laser_stays_off():
@@ -320,6 +320,7 @@ def test_laser_switch_failure_is_reported_and_the_laser_stays_off():
     assert rig.args(A.EV_APT_LASER_FAULT) == [[True]]
     assert not rig.apt.laser_on and tx == []  # the transmitter does not follow either
     assert rig.hk("apt")["apt_laser850"] == 0
+    assert rig.hk("apt", diag=True)["apt_laser_faults"] == 1
 
 
 # ---------------------------------------------------------------------- control law

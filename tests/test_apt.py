@@ -447,7 +447,7 @@ def test_dark_calibration_removes_a_hot_pixel_beside_the_boresight():
     s = rig.apt.search
     assert s.hot_pixels == 1 and rig.args(A.EV_APT_DARK_CALIBRATED) == [[1]]
     assert s.hot[0] == (512 - 504) * 16 + (641 - 632)
-    assert 500 < s.hot[1] <= 600
+    assert 500 < s.hot[1] <= 610  # 600 DN injected, plus the dark frames' noise
     rig.cam.beacon = True
     rig.until(A.TRACK, 200)
     rig.apt.exposure.set(len(EXPOSURES_US) - 1)  # 9 ms: the hot pixel at its strongest

@@ -69,7 +69,7 @@ EV_COMP_SWEEP_ABANDONED = const(0x74)
 
 EVENTS = (
     Event(EV_COMP_CALIBRATED, "COMP_CALIBRATED", SEV_INFO, "comparator level calibrated",
-          (("level", "int"),)),
+          (("level", "int"), ("duration_s", "float"))),
     Event(EV_COMP_RECAL, "COMP_RECALIBRATE", SEV_INFO,
           "comparator re-calibration started (TC or BER degraded)"),
     Event(EV_COMP_DAC_ERROR, "COMP_DAC_ERROR", SEV_WARN,
@@ -376,7 +376,7 @@ class ComparatorControl:
             self.ctx.params.set("comp_start_code", chosen)
         except ValueError:
             pass
-        self.ctx.emit(EV_COMP_CALIBRATED, [chosen],
+        self.ctx.emit(EV_COMP_CALIBRATED, [chosen, self.cal_duration_s],
                       "level %d (window %r..%r, best %d) in %.1f s" % (
                           chosen, self.window_lo, self.window_hi, codes[ib],
                           self.cal_duration_s))

@@ -176,7 +176,7 @@ def test_sweep_chooses_the_window_centre():
     assert abs(comp.tracking_level() - 2000) <= 15
     assert abs(comp.window_lo - 1900) <= 25 and abs(comp.window_hi - 2100) <= 25
     assert rig.params["comp_start_code"] == comp.tracking_level()  # next a-priori
-    assert rig.named(C.EV_COMP_CALIBRATED)
+    assert rig.args(C.EV_COMP_CALIBRATED) == [[comp.tracking_level(), comp.cal_duration_s]]
 
 
 @pytest.mark.parametrize("start", [1700, 2100, 2500])

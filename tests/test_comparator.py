@@ -10,18 +10,15 @@ import math
 
 import pytest
 
-from flight import cbor, ccsds, cobs
 from flight import comparator as C
+from flight.cmddict import BY_NAME
 from flight.keys import DEV_KEY, DEV_KEY_ID, Keyring
-from flight.tc import encode_tc
-from flight.tm import APID_VERIFY
 from sim.rng import Rng
 from tests.mpy.kit import app_rig, rig
+from tests.mpy.obc import Obc
 
 PACKETS = 1801  # per 100 ms window at 18,011 packets/s (DESIGN §3.6)
-OP_COMP_CALIBRATE = 0x53
-OP_SET_MODE = 0x03
-OP_SESSION_START = 0x50
+OP = {name: c.opcode for name, c in BY_NAME.items()}  # opcodes from the dictionary only
 
 
 class Channel:
@@ -335,25 +332,9 @@ def test_sweep_abandoned_when_the_light_goes():
 
 
 # ---------------------------------------------------------------------- COMP_CALIBRATE
-class Obc:
-    def __init__(self, rig):
-        self.rig = rig
-        self.counter = 0
-        self.seq = 0
-        self.deframer = cobs.Deframer(max_frame=8192)
-        self.reports = []
-
-    def send(self, opcode, args=None):
-        self.counter += 1
-        self.seq += 1
-        pkt = encode_tc(DEV_KEY, DEV_KEY_ID, self.counter, opcode, args or {}, seq=self.seq)
-        self.rig.link.inject(cobs.encode(pkt) + b"\x00")
-
-    def collect(self):
-        for pkt in self.deframer.feed(self.rig.link.take()):
-            h, body = ccsds.parse_packet(pkt, ptype=ccsds.TYPE_TM)
-            if h[ccsds.H_APID] == APID_VERIFY:
-                self.reports.append(cbor.decode(body))
+def obc_for(rig):
+    """The one TC/TM harness (tests/mpy/obc.py) on the rig's booted flight app."""
+    return Obc(board=rig.app.board, app=rig.app, boot=False)
 
 
 def test_comp_calibrate_through_the_tc_pipeline_with_busy():
@@ -367,50 +348,42 @@ def test_comp_calibrate_through_the_tc_pipeline_with_busy():
             rig.ch.step()
 
     rig.clock.step_hook = hook
-    obc = Obc(rig)
-    obc.send(OP_SET_MODE, {"mode": "STANDBY"})
-    obc.send(OP_SESSION_START)
+    obc = obc_for(rig)
+    obc.send(OP["SET_MODE"], {"mode": "STANDBY"})
+    obc.send(OP["SESSION_START"])
     for _ in range(100):  # 10 s: noise sweep skipped (signal), sweep, TRACK
-        rig.app.run_for(100000)
+        obc.run(100000)
         if rig.comp.state == C.TRACK:
             break
     assert rig.comp.state == C.TRACK
-    obc.collect()
-    obc.reports = []
-    obc.send(OP_COMP_CALIBRATE)
-    rig.app.run_for(100000)
+    obc.reports()
+    reps = obc.send(OP["COMP_CALIBRATE"], run_us=100000)
     assert rig.comp.state == C.SWEEP
-    obc.send(OP_COMP_CALIBRATE)  # while calibrating: refused, BUSY
-    rig.app.run_for(100000)
-    obc.collect()
-    stages = [(r["stage"], r["ok"]) for r in obc.reports]
+    reps += obc.send(OP["COMP_CALIBRATE"], run_us=100000)  # while calibrating: BUSY
+    stages = [(r["stage"], r["ok"]) for r in reps]
     assert stages[:2] == [("accept", True), ("complete", True)]
-    busy = [r for r in obc.reports if r.get("reason") == "BUSY"]
-    assert len(busy) == 1 and busy[0]["ok"] is False
+    busy = [r for r in reps if r.get("reason") == "BUSY"]
+    assert len(busy) == 1 and busy[0]["ok"] is False and busy[0]["stage"] == "accept"
     assert rig.comp.state == C.SWEEP
     assert any("TC" in t for t in rig.named(C.EV_COMP_RECAL))
     for _ in range(60):
-        rig.app.run_for(100000)
+        obc.run(100000)
         if rig.comp.state == C.TRACK:
             break
     assert rig.comp.state == C.TRACK and rig.comp.calibrations == 2
     assert abs(rig.comp.tracking_level() - 2000) <= 15
-    obc.reports = []
-    obc.send(OP_COMP_CALIBRATE)  # idle again: accepted
-    rig.app.run_for(100000)
-    obc.collect()
-    assert not any(r.get("reason") == "BUSY" for r in obc.reports)
+    obc.reports()
+    reps = obc.send(OP["COMP_CALIBRATE"], run_us=100000)  # idle again: accepted
+    assert not any(r.get("reason") == "BUSY" for r in reps)
     assert rig.comp.state == C.SWEEP
 
 
 def test_comp_calibrate_outside_session_is_refused():
     rig = Rig(app=True)
-    obc = Obc(rig)
-    obc.send(OP_SET_MODE, {"mode": "STANDBY"})
-    obc.send(OP_COMP_CALIBRATE)
-    rig.app.run_for(100000)
-    obc.collect()
-    assert any(r.get("reason") == "WRONG_MODE" for r in obc.reports)
+    obc = obc_for(rig)
+    obc.send(OP["SET_MODE"], {"mode": "STANDBY"})
+    reps = obc.send(OP["COMP_CALIBRATE"], run_us=100000)
+    assert any(r.get("reason") == "WRONG_MODE" for r in reps)
     assert rig.comp.state == C.OFF
 
 

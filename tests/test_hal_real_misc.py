@@ -1,7 +1,6 @@
 """hal/real: UART link, file storage, watchdog, board factory (fake ``machine`` module
-injected through sys.modules), and the import rules of hal/."""
+injected through sys.modules); hal/real imports without ``machine``."""
 
-import ast
 import errno
 import importlib
 import os
@@ -330,60 +329,8 @@ def test_board_config_is_consistent():
     assert len(i2c_addrs) == len(set(i2c_addrs)), "two I2C devices share an address"
 
 
-# =============================================================================== import rules
-
-ALLOWED = {
-    "time",
-    "math",
-    "struct",
-    "gc",
-    "hashlib",
-    "hmac",
-    "os",
-    "sys",
-    "micropython",
-    "errno",
-    "array",
-}
-
-
-def _imports(path):
-    tree = ast.parse(path.read_text())
-    guarded = set()
-    for node in ast.walk(tree):
-        # imports under "if TYPE_CHECKING:" or "try: from typing ..." are type-only
-        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
-            for sub in ast.walk(node):
-                guarded.add(id(sub))
-    out = []
-    for node in ast.walk(tree):
-        if id(node) in guarded:
-            continue
-        if isinstance(node, ast.Import):
-            out += [(a.name, node) for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            out.append((node.module, node))
-    return out
-
-
-HAL_FILES = [ROOT / "hal" / "interfaces.py", ROOT / "hal" / "errors.py"] + sorted(
-    (ROOT / "hal" / "real").glob("*.py")
-)
-
-
-@pytest.mark.parametrize("path", HAL_FILES, ids=lambda p: "/".join(p.parts[-2:]))
-def test_hal_imports_only_the_micropython_set(path):
-    for mod, node in _imports(path):
-        top = mod.split(".")[0]
-        if top == "typing":
-            continue  # only "from typing import TYPE_CHECKING" in a try/except ImportError
-        if top == "hal" or mod == "hal.compat":
-            continue
-        if top == "machine":
-            assert path.parent.name == "real", "machine outside hal/real"
-            assert node.col_offset > 0, "machine imported at module top: import it lazily"
-            continue
-        assert top in ALLOWED, "%s imports %s" % (path.name, mod)
+# =============================================================================== imports
+# (the import rules of every layer: tests/test_layering.py)
 
 
 def test_hal_real_modules_import_without_machine(monkeypatch):

@@ -28,7 +28,7 @@ help:
 	@echo "make sim        fly the nominal pass in closed loop -> out/"
 	@echo "make test       all suites (CPython, MicroPython VM, HIL on the simulated payload)"
 	@echo "make bench      performance figures -> out/bench.json"
-	@echo "make mpy        mpy-cross build of flight/ hal/ board/ -> build/"
+	@echo "make mpy        mpy-cross build of the board manifest (board/manifest.py) -> build/"
 	@echo "make deploy PORT=/dev/ttyACM0   copy build/ to the board with mpremote, reset"
 	@echo "make deploy-dry print the mpremote commands deploy would run"
 	@echo "make hil PORT=/dev/ttyUSB0      HIL suite against a real payload computer"

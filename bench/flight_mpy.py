@@ -39,7 +39,7 @@ import os
 import subprocess
 import tempfile
 
-from tools import build_mpy, mpyvm
+from tools import build_mpy, manifest, mpyvm
 
 SESSION_S = 10  # measured session time
 CHUNK_MS = 100  # one runPython per 100 ms of virtual time (a collection after each)
@@ -211,8 +211,9 @@ def measure():
     mpyvm.check_runtime()
     with tempfile.TemporaryDirectory(prefix="flight_mpy_build_") as build_dir:
         # The deployed form (`make mpy`): .mpy bytecode, whose loaded code is smaller
-        # than what compiling the sources in the VM leaves on the heap.
-        built, errors = build_mpy.build(build_dir)
+        # than what compiling the sources in the VM leaves on the heap.  The test manifest:
+        # the board's files plus the simulated board (hal/sim, sim physics) it runs on.
+        built, errors = build_mpy.build(build_dir, manifest=manifest.TEST)
         if errors:
             raise RuntimeError("mpy-cross failed: %s" % "; ".join(errors))
         files = mpyvm.project_files(root=build_dir, dirs=("flight", "hal", "sim"),

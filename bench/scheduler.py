@@ -35,7 +35,7 @@ print('RESULT' + json.dumps({'us': dt / (s.dispatches - n0), 'n': s.dispatches -
 
 
 def micropython():
-    files = mpyvm.project_files(dirs=mpyvm.SOURCE_DIRS + ("bench",))
+    files = mpyvm.project_files(extra_dirs=("bench",))
     rc, out, err = mpyvm.run_job(_MPY % SIM_SECONDS, files=files)
     if rc != 0:
         raise RuntimeError("MicroPython bench failed:\n" + err)

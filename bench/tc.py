@@ -103,7 +103,7 @@ print('RESULT' + json.dumps(r))
 def micropython():
     from tools import mpyvm
 
-    files = mpyvm.project_files(dirs=mpyvm.SOURCE_DIRS + ("bench",))
+    files = mpyvm.project_files(extra_dirs=("bench",))
     rc, out, err = mpyvm.run_job(_MPY, files=files)
     if rc != 0:
         raise RuntimeError("MicroPython bench failed:\n" + err)

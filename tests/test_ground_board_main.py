@@ -121,7 +121,7 @@ class FakeMachine:
     def reset(self):
         FakeMachine.resets += 1
 sys.modules['machine'] = FakeMachine()
-import board.main as bm
+import main as bm
 from flight import cobs
 from flight.tc import encode_tc
 from hal.clock import VirtualClock

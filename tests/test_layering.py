@@ -12,8 +12,9 @@ of ``sim/`` that the simulated board uses < ``hal/sim`` (simulated backend) and
 * ``machine`` is imported only in ``hal/real``, and lazily (inside a function), so the
   drivers import on the host.
 * The ``sim`` physics models import only MicroPython's standard modules and each other.
-* Host-only entry points (``flight/__main__.py``, ``hal/sim/serial_link.py``) may use
-  CPython's standard library, still within their layer.
+* Host-only files (those of flight/ and hal/ that ``tests/manifest.py`` leaves out, i.e.
+  ``flight/__main__.py`` and ``hal/sim/serial_link.py``) may use CPython's standard
+  library, still within their layer.
 
 Type-only imports (under ``if TYPE_CHECKING:``, and ``from typing import TYPE_CHECKING``
 inside ``try/except ImportError``) are not imports at run time and are skipped.
@@ -21,6 +22,7 @@ A failure names the file, the line and the import.
 """
 
 import ast
+import functools
 import pathlib
 import sys
 
@@ -35,18 +37,24 @@ MPY_STDLIB = frozenset((
     "sys", "time", "uctypes", "vfs", "zlib", "_thread",
 ))
 
-#: Modules that never run on MicroPython: they may also use CPython's standard library.
-HOST_ONLY = ("flight/__main__.py", "hal/sim/serial_link.py")
+@functools.lru_cache(maxsize=None)
+def _manifest_targets():
+    from tools import manifest
+
+    return set(manifest.targets(manifest.TEST))
+
+
+@functools.lru_cache(maxsize=None)
+def _host_only():
+    """flight/ and hal/ files that never run on MicroPython: not in tests/manifest.py (the
+    board manifest plus the simulated backend).  They may also use CPython's stdlib."""
+    on_mpy = _manifest_targets()
+    return frozenset(_rel(p) for p in _files("flight", "hal") if _rel(p) not in on_mpy)
 
 
 def _sim_physics():
-    """The sim/ modules that run under MicroPython below hal/sim (sim/MPY_MODULES)."""
-    names = set()
-    for line in (ROOT / "sim" / "MPY_MODULES").read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            names.add(line)
-    return names
+    """The sim/ modules that run under MicroPython below hal/sim (tests/manifest.py)."""
+    return {t[4:-3] for t in _manifest_targets() if t.startswith("sim/")} - {"__init__"}
 
 
 def _rel(path):
@@ -120,7 +128,7 @@ def _check(files, rule):
 def _stdlib(rel, top):
     if top in MPY_STDLIB:
         return True
-    return rel in HOST_ONLY and top in sys.stdlib_module_names
+    return rel in _host_only() and top in sys.stdlib_module_names
 
 
 def _flight_rule(rel, mod, nested):
@@ -135,7 +143,7 @@ def _flight_rule(rel, mod, nested):
         return None
     if top == "hal":
         parts = mod.split(".")
-        if len(parts) > 1 and parts[1] in ("sim", "real") and rel not in HOST_ONLY:
+        if len(parts) > 1 and parts[1] in ("sim", "real") and rel not in _host_only():
             return "flight/ sees the HAL's interfaces only; board/main.py picks the backend"
         return None
     if _stdlib(rel, top):
@@ -162,7 +170,7 @@ def _hal_rule(rel, mod, nested):
             return "only hal/sim uses the sim physics models"
         leaf = mod.split(".")
         if len(leaf) > 1 and leaf[1] not in _sim_physics():
-            return "hal/sim may import only the physics models listed in sim/MPY_MODULES"
+            return "hal/sim may import only the physics models listed in tests/manifest.py"
         return None
     if _stdlib(rel, top):
         return None
@@ -173,9 +181,9 @@ def _sim_physics_rule(rel, mod, nested):
     # Whether they run under MicroPython is the VM suites' job; here: no loop with hal/.
     parts = mod.split(".")
     if parts[0] in ("hal", "flight", "ground_tools"):
-        return "a physics model (sim/MPY_MODULES) sits below hal/sim: no %s/" % parts[0]
+        return "a physics model (tests/manifest.py) sits below hal/sim: no %s/" % parts[0]
     if parts[0] == "sim" and len(parts) > 1 and parts[1] not in _sim_physics() and not nested:
-        return "a physics model (sim/MPY_MODULES) imports only other physics models " \
+        return "a physics model (tests/manifest.py) imports only other physics models " \
                "(a host-only helper lazily, inside a function)"
     return None
 
@@ -194,8 +202,7 @@ def test_hal_never_imports_flight_or_ground_tools():
 
 def test_sim_physics_models_stay_below_hal_sim():
     files = [ROOT / "sim" / (name + ".py") for name in sorted(_sim_physics())]
-    missing = [_rel(p) for p in files if not p.exists()]
-    assert not missing, "sim/MPY_MODULES lists missing files: %s" % missing
+    assert ROOT / "sim" / "camera.py" in files
     _fail(_check(files, _sim_physics_rule))
 
 

@@ -1,8 +1,11 @@
-"""`make mpy`: compile the flight software to MicroPython bytecode (.mpy) with mpy-cross.
+"""`make mpy`: compile what the board manifest lists to MicroPython bytecode (.mpy).
 
-Every module of flight/, hal/ and board/ (and the pure-Python sim/ modules that hal/sim
-imports, so the simulated board also runs from .mpy) is compiled into build/, keeping the
-package layout.  board/main.py stays source: MicroPython boots main.py, not main.mpy.
+The file list comes from ``board/manifest.py`` (MicroPython's manifest form, read by
+tools/manifest.py): flight/ and hal/ without the simulated backend and the host-only
+entry points, and board/main.py.  Each file lands in build/ at its board path
+(``build/flight/app.mpy``); ``main.py``/``boot.py`` stay source, since MicroPython boots
+``main.py``, not ``main.mpy``.  ``--manifest tests/manifest.py`` builds the test set
+(adds hal/sim and the sim physics, so the simulated board also runs from .mpy).
 A module mpy-cross cannot compile fails the build with its message.
 """
 
@@ -12,33 +15,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tools import manifest as manifest_mod
+
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("flight", "hal", "board")
-SOURCE_ONLY = {"board/main.py", "board/boot.py"}
-# Host-only entry points (argparse, termios): never on the payload computer.
-HOST_ONLY = {"flight/__main__.py", "hal/sim/serial_link.py"}
+SOURCE_ONLY = {"main.py", "boot.py"}
 
 
-def sim_modules_for_board(root=ROOT):
-    """sim/*.py files that hal/sim needs under MicroPython (listed in sim/MPY_MODULES)."""
-    listing = root / "sim" / "MPY_MODULES"
-    if not listing.exists():
-        return []
-    names = [ln.split("#")[0].strip() for ln in listing.read_text().splitlines()]
-    return [root / "sim" / (n + ".py") for n in names if n]
+def sources(root=ROOT, manifest=None):
+    """[Entry(source, target)] of the manifest (default: root/board/manifest.py)."""
+    root = Path(root)
+    if manifest is None:
+        manifest = root / "board" / "manifest.py"
+    return manifest_mod.read(manifest)
 
 
-def sources(root=ROOT):
-    files = []
-    for pkg in PACKAGES:
-        base = root / pkg
-        if base.is_dir():
-            files.extend(p for p in sorted(base.rglob("*.py")) if "__pycache__" not in p.parts)
-    sim = sim_modules_for_board(root)
-    if sim:
-        files.append(root / "sim" / "__init__.py")
-        files.extend(sim)
-    return files
+def built_name(target):
+    """Where a manifest target lands in build/: ``x/y.py`` -> ``x/y.mpy``; main.py as is."""
+    return target if target in SOURCE_ONLY else target[:-3] + ".mpy"
 
 
 def mpy_cross_binary():
@@ -51,43 +44,49 @@ def mpy_cross_binary():
     return found
 
 
-def build(out_dir, root=ROOT, verbose=False):
+def build(out_dir, root=ROOT, verbose=False, manifest=None):
     out_dir = Path(out_dir)
+    root = Path(root)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     mpyc = mpy_cross_binary()
     built = []
     errors = []
-    for src in sources(root):
-        rel = src.relative_to(root).as_posix()
-        if rel in HOST_ONLY:
-            continue
-        if rel in SOURCE_ONLY:
-            dst = out_dir / rel
-            dst.parent.mkdir(parents=True, exist_ok=True)
+    for src, target in sources(root, manifest):
+        dst = out_dir / built_name(target)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if target in SOURCE_ONLY:
             shutil.copyfile(src, dst)
             built.append(dst)
             continue
-        dst = (out_dir / rel).with_suffix(".mpy")
-        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            shown = src.relative_to(root.resolve()).as_posix()
+        except ValueError:
+            shown = target
         # -s sets the source name in tracebacks to the repo-relative path.
-        proc = subprocess.run([mpyc, "-s", rel, "-o", str(dst), str(src)],
+        proc = subprocess.run([mpyc, "-s", shown, "-o", str(dst), str(src)],
                               capture_output=True, text=True, cwd=str(root))
         if proc.returncode != 0:
-            errors.append("%s: %s" % (rel, (proc.stderr or proc.stdout).strip()))
+            errors.append("%s: %s" % (shown, (proc.stderr or proc.stdout).strip()))
             continue
         built.append(dst)
         if verbose:
-            print("mpy-cross %s -> %s" % (rel, dst.relative_to(out_dir.parent)))
+            print("mpy-cross %s -> %s" % (shown, dst.relative_to(out_dir.parent)))
     return built, errors
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "build"), help="output folder (default build/)")
+    ap.add_argument("--manifest", default=str(manifest_mod.BOARD),
+                    help="manifest to build (default board/manifest.py)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
-    built, errors = build(args.out, verbose=args.verbose)
+    try:
+        built, errors = build(args.out, verbose=args.verbose, manifest=args.manifest)
+    except manifest_mod.ManifestError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 1
     for e in errors:
         print("error:", e, file=sys.stderr)
     total = sum(p.stat().st_size for p in built)

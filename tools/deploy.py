@@ -10,12 +10,14 @@ Steps (each one ``mpremote`` command; ``--dry-run`` prints them and runs nothing
    started watchdog cannot be stopped, see board/main.py); this step may then fail while
    the USB port re-enumerates, which is expected: the tool waits and goes on.
 2. *copy* — ``mpremote connect PORT fs cp -r build/flight build/hal : + fs cp
-   build/board/main.py :main.py`` (mpremote skips files whose hash is unchanged), plus
-   ``keys.txt`` when ``--key-file`` is given (provisioning).
+   build/main.py :main.py`` (mpremote skips files whose hash is unchanged), plus
+   ``keys.txt`` when ``--key-file`` is given (provisioning).  What is copied comes from
+   the board manifest (board/manifest.py, the list `make mpy` built): its top-level
+   packages recursively, its top-level modules one by one.
 3. *reset* — ``mpremote connect PORT reset``: the board boots the new software.
 
 Exit status: 0, or the first failing step's mpremote status (1 when mpremote is missing
-or the build folder is incomplete).
+or the build folder lacks a file the manifest lists).
 """
 
 import argparse
@@ -26,8 +28,10 @@ import sys
 import time
 from pathlib import Path
 
+from tools import build_mpy
+from tools import manifest as manifest_mod
+
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("flight", "hal")
 MAINT_CODE = "pass"
 REENUMERATE_S = 3.0
 
@@ -39,15 +43,27 @@ def mpremote_binary():
     return shutil.which("mpremote") or "mpremote"
 
 
-def plan(port, build, key_file=None, maintenance=True, mpremote="mpremote"):
+def board_layout(manifest=None):
+    """(packages, modules, files) of the board manifest, as `make mpy` builds them:
+    top-level package folders, top-level modules, and every built file (build/-relative)."""
+    targets = manifest_mod.targets(manifest_mod.BOARD if manifest is None else manifest)
+    files = [build_mpy.built_name(t) for t in targets]
+    packages = sorted({f.split("/")[0] for f in files if "/" in f})
+    modules = [f for f in files if "/" not in f]
+    return packages, modules, files
+
+
+def plan(port, build, key_file=None, maintenance=True, mpremote="mpremote", manifest=None):
     """[(label, argv, may_fail)] — the mpremote commands of a deploy, in order."""
     b = Path(build)
+    packages, modules, _ = board_layout(manifest)
     steps = []
     if maintenance:
         steps.append(("maintenance", [mpremote, "connect", port, "exec", MAINT_CODE], True))
     cp = [mpremote, "connect", port, "fs", "cp", "-r"]
-    cp += [str(b / p) for p in PACKAGES] + [":"]
-    cp += ["+", "fs", "cp", str(b / "board" / "main.py"), ":main.py"]
+    cp += [str(b / p) for p in packages] + [":"]
+    for m in modules:
+        cp += ["+", "fs", "cp", str(b / m), ":" + m]
     if key_file:
         cp += ["+", "fs", "cp", str(key_file), ":keys.txt"]
     steps.append(("copy", cp, False))
@@ -55,12 +71,15 @@ def plan(port, build, key_file=None, maintenance=True, mpremote="mpremote"):
     return steps
 
 
-def check_build(build):
+def check_build(build, manifest=None):
+    """The files of the manifest missing from the build folder (build/-relative paths)."""
     b = Path(build)
-    missing = [str(b / p) for p in PACKAGES if not (b / p).is_dir()]
-    if not (b / "board" / "main.py").is_file():
-        missing.append(str(b / "board" / "main.py"))
-    return missing
+    return [f for f in board_layout(manifest)[2] if not (b / f).is_file()]
+
+
+def _summary(missing):
+    more = len(missing) - 3
+    return ", ".join(missing[:3]) + (" and %d more" % more if more > 0 else "")
 
 
 def main(argv=None):
@@ -82,14 +101,15 @@ def main(argv=None):
     missing = check_build(build)
     if args.dry_run:
         if missing:
-            print("# note: %s missing: run `make mpy` first" % ", ".join(missing))
+            print("# note: %s missing in %s: run `make mpy` first" % (_summary(missing), shown))
         for label, argv_, may_fail in steps:
             print("%s   # %s%s" % (" ".join(shlex.quote(a) for a in argv_), label,
                                    " (may fail: the board reboots into maintenance)"
                                    if may_fail else ""))
         return 0
     if missing:
-        print("deploy: error: %s missing: run `make mpy` first" % ", ".join(missing),
+        print("deploy: error: %s missing in %s: run `make mpy` first"
+              % (_summary(missing), shown),
               file=sys.stderr)
         return 1
     if args.key_file and not Path(args.key_file).is_file():

@@ -1,8 +1,9 @@
 """Run flight code inside the real MicroPython 1.27 VM (WebAssembly port under Node.js).
 
-The project's MicroPython-side sources (``flight/``, ``hal/``, the pure-Python ``sim/``
-modules and the MicroPython test modules) are copied into the VM's file system under
-``/proj`` and put on ``sys.path``, so imports look exactly as on the payload computer.
+What the test manifest (``tests/manifest.py``: the board manifest plus ``hal/sim`` and the
+``sim/`` physics models) lists is copied into the VM's file system under ``/proj`` at its
+board path (``/proj/flight/app.py``, ``/proj/main.py``), with the MicroPython test
+modules; ``/proj`` is on ``sys.path``, so imports look exactly as on the payload computer.
 
 Used by the pytest plugin (``tests/conftest.py``), by ``make bench`` and by hand:
 
@@ -20,8 +21,8 @@ RUNTIME_DIR = Path(__file__).resolve().parent
 RUNNER = RUNTIME_DIR / "runner.mjs"
 PACKAGE = RUNTIME_DIR / "node_modules" / "@micropython" / "micropython-webassembly-pyscript"
 
-# Directories whose .py files are visible inside the VM.
-SOURCE_DIRS = ("flight", "hal", "sim", "board", "tests/mpy")
+# Test code the VM sees besides the manifest's files (tests are not part of a manifest).
+TEST_DIRS = ("tests/mpy", "tests/mpy_support")
 VM_ROOT = "/proj"
 RESULT_MARK = "@@MPYTEST@@ "
 
@@ -49,9 +50,7 @@ def check_runtime():
         )
 
 
-def project_files(root=None, dirs=SOURCE_DIRS, suffix=".py"):
-    """[(vm_path, bytes)] for every source file the VM should see."""
-    root = Path(ROOT if root is None else root)
+def _dir_files(root, dirs, suffix):
     files = []
     for d in dirs:
         base = root / d
@@ -63,6 +62,32 @@ def project_files(root=None, dirs=SOURCE_DIRS, suffix=".py"):
             rel = p.relative_to(root).as_posix()
             files.append((VM_ROOT + "/" + rel, p.read_bytes()))
     return files
+
+
+def manifest_files(root=None, manifest=None):
+    """[(vm_path, bytes)] of what a manifest lists (default: root/tests/manifest.py)."""
+    from tools import manifest as manifest_mod
+
+    root = Path(ROOT if root is None else root)
+    if manifest is None:
+        manifest = root / "tests" / "manifest.py"
+        if not manifest.exists():  # a bare tree (the runner's own tests): test folders only
+            return []
+    return [(VM_ROOT + "/" + e.target, e.source.read_bytes())
+            for e in manifest_mod.read(manifest)]
+
+
+def project_files(root=None, dirs=None, suffix=".py", extra_dirs=()):
+    """[(vm_path, bytes)] for every file the VM should see.
+
+    Default: the test manifest's files, the test folders (``TEST_DIRS``) and
+    ``extra_dirs`` (e.g. ``("bench",)``).  With ``dirs``: every ``suffix`` file of those
+    folders of ``root`` instead (a `make mpy` build folder, whose layout is the board's).
+    """
+    root = Path(ROOT if root is None else root)
+    if dirs is not None:
+        return _dir_files(root, tuple(dirs) + tuple(extra_dirs), suffix)
+    return manifest_files(root) + _dir_files(root, TEST_DIRS + tuple(extra_dirs), suffix)
 
 
 def run_job(code, files=None, heapsize=512 * 1024, timeout=600, root=None):

@@ -4,13 +4,14 @@ Both give time as MicroPython ticks (microseconds, wrapping at ``TICKS_PERIOD``;
 only with ``ticks_diff``) and have the same methods:
 
 ``now_us()``         current time, ticks µs.
-``sleep_until(t)``   return at (or just after) tick ``t``; a ``t`` in the past returns at once.
+``sleep_until(t)``   return once the clock reads ``t`` or later (never before, whatever the
+                     resolution of the sleep); a ``t`` in the past returns at once.
 ``cpu_now_us()``     time base for measuring what a task costs (ticks µs).
 ``advance(us)``      let ``us`` of time pass while busy (the virtual clock's way of
                      modelling computation; the real clock busy-waits).
 """
 
-from hal.compat import TICKS_PERIOD, sleep_us, ticks_add, ticks_diff, ticks_us
+from hal.compat import TICKS_PERIOD, cpu_us, sleep_us, ticks_add, ticks_diff, ticks_us
 
 _MASK = TICKS_PERIOD - 1
 
@@ -45,9 +46,16 @@ class RealClock:
         return ticks_us()
 
     def sleep_until(self, t):
+        # Round the real sleep up and look again: a sleep of int(dt / speed) real µs on a
+        # clock read to the µs (or coarser) can end a tick short of t, and a release must
+        # never start before its time.
         dt = ticks_diff(t, self.now_us())
-        if dt > 0:
-            sleep_us(int(dt / self.speed))
+        while dt > 0:
+            us = int(dt / self.speed)
+            if us * self.speed < dt:
+                us += 1
+            sleep_us(us)
+            dt = ticks_diff(t, self.now_us())
 
     def advance(self, us):
         end = ticks_add(self.now_us(), int(us))
@@ -61,10 +69,15 @@ class VirtualClock:
     ``step_hook(dt_us)`` (if set) is called every time virtual time moves forward, so the
     simulator advances its models by exactly the elapsed time.  ``elapsed_us`` counts
     without wrapping for reports.  ``start_ticks`` lets tests start just before the ticks
-    wrap-around.  Task cost is measured on the host (``cpu_now_us``) plus any virtual
-    busy time a test or model charges through ``advance``; with ``charge_cpu`` set the
-    scheduler also charges measured task cost × ``cpu_scale`` to virtual time, so a slow
-    flight code makes later tasks late exactly as it would on the board.
+    wrap-around.
+
+    Task cost (``cpu_now_us``) is virtual too: the busy time a test or model charges
+    through ``advance``, nothing of the host's — so a run is deterministic and a busy host
+    that pre-empts the process never shows as a task overrun.  Only with ``charge_cpu``
+    set is the host's CPU time of this thread added (and the scheduler charges it ×
+    ``cpu_scale`` to virtual time, so slow flight code makes later tasks late exactly as
+    on the board).  A simulated world may install its own ``cpu_now_us`` (flight CPU
+    without the physics).
     """
 
     def __init__(self, start_ticks=0, step_hook=None, charge_cpu=False, cpu_scale=1.0):
@@ -79,7 +92,9 @@ class VirtualClock:
         return self._t
 
     def cpu_now_us(self):
-        return (ticks_us() + self._burnt) & _MASK
+        if self.charge_cpu:
+            return (cpu_us() + self._burnt) & _MASK
+        return self._burnt & _MASK
 
     def advance(self, us):
         us = int(us)
@@ -107,6 +122,8 @@ class PacedClock(VirtualClock):
     Time is still virtual (it jumps, steps the physics, is deterministic), but every jump
     of ``dt`` first sleeps ``dt / speed`` of real time, minus the real time already spent
     since the last jump — so the flight app meets its TC/TM partners in (scaled) real time.
+    Task cost is this thread's CPU time (``hal.compat.cpu_us``: measured, not charged; a
+    host that pre-empts the process does not inflate it).
     """
 
     def __init__(self, speed=1.0, start_ticks=0, step_hook=None):
@@ -117,6 +134,9 @@ class PacedClock(VirtualClock):
         self._real_anchor = ticks_us()
         self._virt_anchor = 0  # elapsed_us at the anchor
         self.behind_us = 0  # how far real time ran ahead of the schedule (overload)
+
+    def cpu_now_us(self):
+        return (cpu_us() + self._burnt) & _MASK
 
     def sleep_until(self, t):
         dt = ticks_diff(t, self._t)

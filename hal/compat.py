@@ -71,6 +71,18 @@ else:
         return ((ticks1 - ticks2 + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
 
 
+def cpu_us():
+    """CPU time of this thread in ticks µs where the host has such a clock (CPython); on
+    MicroPython (one thread, no scheduler above it) the ticks counter.  For measuring what
+    code costs: a host that pre-empts the process does not add to it."""
+    if _thread_ns is None:
+        return ticks_us()
+    return (_thread_ns() // 1000) & _TICKS_MASK
+
+
+_thread_ns = getattr(_time, "thread_time_ns", None)
+
+
 def sleep_us(us):
     """Sleep ``us`` microseconds (negative or zero returns at once)."""
     if us <= 0:

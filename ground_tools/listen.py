@@ -132,6 +132,8 @@ def listen(glink, as_json=False, duration=None, count=None, out=None, tty=None):
 
     if as_json or not tty:
         def on_tm(item):
+            if count is not None and state["n"] >= count:
+                return  # one read may bring several packets (a busy host reads late)
             if isinstance(item, wire.WireError):
                 state["err"] += 1
                 obj = {"error": item.reason, "detail": str(item)}

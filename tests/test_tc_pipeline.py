@@ -774,7 +774,7 @@ def test_bench_workload_accepts_and_completes_every_tc():
 
     r = bench_tc.workload(lambda: time.perf_counter() * 1e6)
     assert r["ok"] and r["n"] == bench_tc.N_MEASURE
-    assert 0 < r["us"] < 1e6
+    assert r["us"] > 0  # the figure itself is `make bench`'s (no host-speed bound here)
 
 
 def test_key_file_parsing_and_dev_key_marking():

@@ -5,7 +5,15 @@ import time
 from flight import cmddict
 from ground_tools import dictionary, wire
 from ground_tools.commands import parse_command
-from ground_tools.link import GroundLink
+from ground_tools.link import GroundLink, Result
+
+# Simulated payload: a timeout is the payload's own time, counted in its housekeeping
+# (one packet per payload second, flight/app.py hk_period_us), not the host's wall clock.
+# A loaded host slows the payload process down; a wall-clock wait then fails a payload
+# that is merely slow (issue 10: "no report to SET_MODE" under load).  The wall clock only
+# bounds a payload that stopped making progress altogether.
+HK_PERIOD_S = 1.0
+WALL_GUARD_S = 120.0
 
 # Housekeeping arrives decoded by the exported dictionary (ground_tools.tmdecode): flat
 # declared fields with physical values, enums by name.
@@ -56,10 +64,53 @@ class Hil:
     # ------------------------------------------------------------------ commands
     def cmd(self, name, /, timeout=10.0, **args):
         cmd, wargs = parse_command(name, ["%s=%s" % kv for kv in args.items()])
-        r = self.link.command(cmd, wargs, timeout=timeout)
+        if self.bench is None:
+            r = self.link.command(cmd, wargs, timeout=timeout)
+        else:
+            r = self._command_paced(cmd, wargs, timeout)
         if r.status == "timeout":
             self.check_alive()
         return r
+
+    def _command_paced(self, cmd, wargs, timeout):
+        """GroundLink.command with ``timeout`` in payload time (see HK_PERIOD_S)."""
+        link = self.link
+        mark = link.mark()
+        seq, counter = link.send_nowait(cmd, wargs)
+        res = Result(cmd.name, seq, counter)
+        acc = self.wait_for(link._report(seq, "accept"), timeout, after=mark)
+        if acc is None:
+            return res
+        res.accept = acc.body
+        if not acc.body.get("ok"):
+            res.status = "rejected"
+            link._learn_replay(acc.body)
+            return res
+        comp = self.wait_for(link._report(seq, "complete"), timeout, after=mark)
+        if comp is None:
+            return res
+        res.complete = comp.body
+        res.status = "completed" if comp.body.get("ok") else "failed"
+        link.completion_mark = comp.index
+        return res
+
+    def wait_for(self, pred, timeout, after, consume=True):
+        """``link.wait_for``; on the simulated payload ``timeout`` is payload seconds:
+        the wait gives up once that many seconds of housekeeping arrived after ``after``
+        (or the payload died, or WALL_GUARD_S passed without an answer)."""
+        link = self.link
+        if self.bench is None:
+            return link.wait_for(pred, timeout, after=after, consume=consume)
+        need = int(timeout * self.speed / HK_PERIOD_S) + 1
+        guard = time.monotonic() + max(WALL_GUARD_S, 10.0 * timeout)
+        while True:
+            tm = link.wait_for(pred, min(timeout, 1.0), after=after, consume=consume)
+            if tm is not None:
+                return tm
+            self.check_alive()
+            seen = sum(1 for n, t in link.inbox if n > after and t.apid == wire.APID_HK)
+            if seen >= need or time.monotonic() > guard:
+                return None
 
     def check_alive(self):
         """Fail with the simulated payload's own words if its process died."""
@@ -87,8 +138,8 @@ class Hil:
         return seq, c, mark
 
     def accept_report(self, seq, after, timeout=10.0):
-        tm = self.link.wait_for(lambda t: t.apid == wire.APID_VERIFY and t.body.get("tc_seq") == seq
-                                and t.body.get("stage") == "accept", timeout, after=after)
+        tm = self.wait_for(lambda t: t.apid == wire.APID_VERIFY and t.body.get("tc_seq") == seq
+                           and t.body.get("stage") == "accept", timeout, after=after)
         assert tm is not None, "no acceptance report for TC seq %d" % seq
         return tm.body
 
@@ -96,8 +147,8 @@ class Hil:
     def hk(self, timeout=5.0, pred=None, after=None):
         """Next housekeeping packet generated from now on (optionally matching ``pred``)."""
         after = self.link.mark() if after is None else after
-        tm = self.link.wait_for(lambda t: t.apid == wire.APID_HK and (pred is None or pred(t.body)),
-                                timeout, after=after, consume=False)
+        tm = self.wait_for(lambda t: t.apid == wire.APID_HK and (pred is None or pred(t.body)),
+                           timeout, after=after, consume=False)
         assert tm is not None, "no%s housekeeping within %.0f s" % (
             "" if pred is None else " matching", timeout)
         return tm.body
@@ -112,17 +163,23 @@ class Hil:
         return tm.body
 
     def event(self, name, after, timeout=10.0):
-        tm = self.link.wait_for(lambda t: t.apid == wire.APID_EVENT and t.body.get("name") == name,
-                                timeout, after=after, consume=False)
+        tm = self.wait_for(lambda t: t.apid == wire.APID_EVENT and t.body.get("name") == name,
+                           timeout, after=after, consume=False)
         return None if tm is None else tm.body
 
     def wait_ready(self, timeout=30.0):
-        """The payload answers a PING (the simulated one needs a moment to start)."""
+        """The payload answers a PING (the simulated one needs a moment to start: on a
+        loaded host, as long as its process lives, up to WALL_GUARD_S)."""
+        if self.bench is not None:
+            timeout = max(timeout, WALL_GUARD_S)
         end = time.monotonic() + timeout
+        cmd, wargs = parse_command("PING", [])
         while time.monotonic() < end:
-            r = self.cmd("PING", timeout=2.0)
+            # A PING every 2 s of wall time: one sent before the payload listened is lost.
+            r = self.link.command(cmd, wargs, timeout=2.0)
             if r.status == "completed":
                 return r.result
+            self.check_alive()
         raise AssertionError("payload on %s does not answer PING" % self.port)
 
     # ------------------------------------------------------------------ restart
@@ -149,4 +206,4 @@ class Hil:
         if r.status == "rejected" and mode == "SESSION":
             self.ok("SET_MODE", mode="STANDBY")
             r = self.cmd("SET_MODE", mode=mode)
-        assert r.status == "completed", r.reports()
+        assert r.status == "completed", (mode, r.status, r.reason, r.reports())

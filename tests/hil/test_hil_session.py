@@ -69,7 +69,10 @@ def test_flood_200_tc_per_s_for_10_s_without_deadline_misses(hil):
             link.poll(min(left, 0.005))
         link.write(f)
     sent_in = time.monotonic() - t0
-    assert sent_in < seconds + 1.0, "could not keep up 200 TC/s (%.1f s)" % sent_in
+    if hil.real:
+        # The bench host's own pace (the simulated payload shares a possibly busy host with
+        # this sender; there the flood checks only what the payload does with it).
+        assert sent_in < seconds + 1.0, "could not keep up 200 TC/s (%.1f s)" % sent_in
     hk1 = hil.hk(timeout=10.0, pred=lambda b: b["tc_accepted"] >= hk0["tc_accepted"] + n,
                  after=mark)
     assert hk1["tc_accepted"] == hk0["tc_accepted"] + n

@@ -17,6 +17,9 @@ from flight.tc import encode_tc
 ROOT = Path(__file__).resolve().parents[1]
 
 
+WALL_GUARD_S = 120.0
+
+
 class SimPayload:
     def __init__(self, state_dir=None, speed=5.0, extra=(), key=DEV_KEY, key_id=DEV_KEY_ID):
         self.master, slave = os.openpty()
@@ -61,16 +64,27 @@ class SimPayload:
             self.tm.append((apid, tmdecode.decode_body(apid, body, dictionary.default())[2]))
 
     def wait_for(self, pred, timeout=20.0):
-        end = time.time() + timeout
+        """First TM with ``pred(apid, body)``.  ``timeout`` is the payload's own time: the
+        wait gives up once that many of its 1 Hz housekeeping packets went by without a
+        match (a busy host slows the process down; wall time would fail a slow payload),
+        or after WALL_GUARD_S of wall time for a payload that makes no progress at all."""
+        end = time.time() + max(WALL_GUARD_S, timeout)
+        hk_seen = 0
         while time.time() < end:
             for i, (apid, body) in enumerate(self.tm):
                 if pred(apid, body):
                     del self.tm[: i + 1]
                     return body
+                if apid == 0x0A1:
+                    hk_seen += 1
+            # Looked at: keep only from the first unseen packet on.
+            self.tm = []
+            if hk_seen > timeout:
+                break
             if self.proc.poll() is not None:
                 raise RuntimeError("flight process exited: %s" % self.proc.stderr.read())
             self.poll()
-        raise TimeoutError("no matching telemetry within %.0f s" % timeout)
+        raise TimeoutError("no matching telemetry within %.0f s of payload time" % timeout)
 
     def report(self, seq, stage="complete", timeout=20.0):
         return self.wait_for(lambda a, b: a == APID_VERIFY and b.get("tc_seq") == seq

@@ -96,19 +96,20 @@ class Hil:
 
     def wait_for(self, pred, timeout, after, consume=True):
         """``link.wait_for``; on the simulated payload ``timeout`` is payload seconds:
-        the wait gives up once that many seconds of housekeeping arrived after ``after``
+        the wait gives up once that many seconds of housekeeping arrived since the call
         (or the payload died, or WALL_GUARD_S passed without an answer)."""
         link = self.link
         if self.bench is None:
             return link.wait_for(pred, timeout, after=after, consume=consume)
         need = int(timeout * self.speed / HK_PERIOD_S) + 1
+        start = link.mark()  # payload time counts from now (``after`` may be older)
         guard = time.monotonic() + max(WALL_GUARD_S, 10.0 * timeout)
         while True:
             tm = link.wait_for(pred, min(timeout, 1.0), after=after, consume=consume)
             if tm is not None:
                 return tm
             self.check_alive()
-            seen = sum(1 for n, t in link.inbox if n > after and t.apid == wire.APID_HK)
+            seen = sum(1 for n, t in link.inbox if n > start and t.apid == wire.APID_HK)
             if seen >= need or time.monotonic() > guard:
                 return None
 

@@ -5,8 +5,11 @@ ground tool opens like any serial device.
     payload process <-> pty A  ==relay thread==  pty B <-> ground tool (--port /dev/pts/N)
 
 The ground side keeps its path across payload restarts (the relay re-attaches to the new
-payload's pty), as a USB-serial adapter would across a board reset.  Octets the ground
-side does not read in time are dropped, like on a wire.
+payload's pty), as a USB-serial adapter would across a board reset.  The relay loses
+nothing: what a side does not read in time waits in the relay (a pty holds ~64 KB), so a
+busy host that runs the payload or the ground tool late slows the bench down instead of
+making the tests' traffic depend on the host's timing.  Octets for a payload that is
+not attached (restarting) are dropped, as on a wire to a board in reset.
 """
 
 import os
@@ -47,21 +50,35 @@ class PtyBridge:
             self._p_master = None
         os.write(self._wake_w, b"x")
 
-    def _write(self, fd, data):
+    def _flush(self, fd, pending):
+        """Write what ``fd`` takes of ``pending`` (a bytearray); returns octets written."""
+        if not pending:
+            return 0
         try:
-            n = os.write(fd, data)
+            n = os.write(fd, bytes(pending[:65536]))
         except (BlockingIOError, OSError):
-            n = 0
-        self.dropped += len(data) - n
+            return 0
+        del pending[:n]
         return n
 
     def _run(self):
+        to_p = bytearray()  # ground -> payload, not yet taken by the payload's pty
+        to_g = bytearray()  # payload -> ground
         while not self._stop:
             with self._lock:
                 p = self._p_master
-            fds = [self.g_master, self._wake_r] + ([p] if p is not None else [])
+            if p is None and to_p:
+                self.dropped += len(to_p)  # no payload attached: lost, as on a wire
+                del to_p[:]
+            # Read a side only while its pending output is small: back-pressure, no loss.
+            rfds = [self._wake_r]
+            if len(to_p) < (1 << 20):
+                rfds.append(self.g_master)
+            if p is not None and len(to_g) < (1 << 20):
+                rfds.append(p)
+            wfds = ([p] if p is not None and to_p else []) + ([self.g_master] if to_g else [])
             try:
-                r, _, _ = select.select(fds, [], [], 0.5)
+                r, w, _ = select.select(rfds, wfds, [], 0.5)
             except (OSError, ValueError):
                 continue
             if self._wake_r in r:
@@ -70,18 +87,17 @@ class PtyBridge:
                 p = self._p_master
                 if self.g_master in r:
                     try:
-                        data = os.read(self.g_master, 65536)
+                        to_p += os.read(self.g_master, 65536)
                     except (BlockingIOError, OSError):
-                        data = b""
-                    if data and p is not None:
-                        self.to_payload += self._write(p, data)
+                        pass
                 if p is not None and p in r:
                     try:
-                        data = os.read(p, 65536)
+                        to_g += os.read(p, 65536)
                     except (BlockingIOError, OSError):
-                        data = b""
-                    if data:
-                        self.to_ground += self._write(self.g_master, data)
+                        pass
+                if p is not None:
+                    self.to_payload += self._flush(p, to_p)
+                self.to_ground += self._flush(self.g_master, to_g)
 
     def close(self):
         self._stop = True

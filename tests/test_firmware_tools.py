@@ -5,7 +5,6 @@ bench's figures, the known-failures list."""
 import hashlib
 import io
 import json
-import os
 import tarfile
 from pathlib import Path
 
@@ -20,49 +19,23 @@ ROOT = Path(__file__).resolve().parents[1]
 # ---------------------------------------------------------------- manifests and commands
 
 
-class _Manifest:
-    """The manifest API of MicroPython's makemanifest, recording what would be frozen."""
+def test_board_manifest_ships_flight_and_real_hal_only():
+    from tools import manifest
 
-    def __init__(self):
-        self.modules = []
-
-    def run(self, path):
-        prev = os.getcwd()
-        os.chdir(path.parent)  # makemanifest runs a manifest from its own folder
-        try:
-            exec(path.read_text(), {"module": self.module, "include": self.include,
-                                    "package": self.package, "freeze": self.freeze})
-        finally:
-            os.chdir(prev)
-
-    def module(self, name, base_path="."):
-        assert (Path(base_path) / name).is_file(), name
-        self.modules.append(name)
-
-    def include(self, name):
-        self.run(Path(name).resolve())
-
-    def package(self, *a, **k):
-        raise AssertionError("unexpected package() in the temporary manifests")
-
-    freeze = package
+    files = manifest.targets(firmware.BOARD_MANIFESTS[0])
+    assert "flight/app.py" in files and "hal/real/uart_link.py" in files
+    assert "flight/__main__.py" not in files  # host-only entry point
+    assert not [x for x in files if x.startswith(("hal/sim/", "sim/", "tests/"))]
 
 
-def test_temporary_board_manifest_ships_flight_and_real_hal_only():
-    m = _Manifest()
-    m.run(ROOT / "tools" / "firmware_board_manifest.py")
-    assert "flight/app.py" in m.modules and "hal/real/uart_link.py" in m.modules
-    assert "flight/__main__.py" not in m.modules  # host-only entry point
-    assert not [x for x in m.modules if x.startswith(("hal/sim/", "sim/", "tests/"))]
+def test_test_manifest_adds_hal_sim_and_the_sim_physics():
+    from tools import manifest
 
-
-def test_temporary_test_manifest_adds_hal_sim_and_the_sim_physics():
-    m = _Manifest()
-    m.run(ROOT / "tools" / "firmware_test_manifest.py")
-    assert "flight/app.py" in m.modules and "hal/sim/world.py" in m.modules
-    assert "hal/sim/serial_link.py" not in m.modules  # termios: host only
-    assert "sim/camera.py" in m.modules and "sim/__init__.py" in m.modules
-    assert len(m.modules) == len(set(m.modules))
+    files = manifest.targets(firmware.TEST_MANIFESTS[0])
+    assert "flight/app.py" in files and "hal/sim/world.py" in files
+    assert "hal/sim/serial_link.py" not in files  # termios: host only
+    assert "sim/camera.py" in files and "sim/__init__.py" in files
+    assert len(files) == len(set(files))
 
 
 def test_qemu_manifest_includes_the_test_manifest_and_freezes_tests_mpy(tmp_path):

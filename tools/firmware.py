@@ -54,14 +54,10 @@ STM32_BOARD = "NUCLEO_H743ZI_NONET"
 # QEMU image also carries the simulated world, which the board does not).
 QEMU_HEAP_BYTES = 480 * 1024
 TESTS_MPY = ROOT / "tests" / "mpy"
-# Manifests: the project's one board manifest and its test manifest once they exist;
-# until then the temporary ones in tools/.
-BOARD_MANIFESTS = (ROOT / "board" / "manifest.py", ROOT / "tools" / "firmware_board_manifest.py")
-TEST_MANIFESTS = (
-    ROOT / "board" / "manifest_test.py",
-    ROOT / "tests" / "manifest.py",
-    ROOT / "tools" / "firmware_test_manifest.py",
-)
+# Manifests: the project's one board manifest (what ships) and the test manifest (that
+# plus the simulated backend and the sim physics), both in MicroPython's manifest form.
+BOARD_MANIFESTS = (ROOT / "board" / "manifest.py",)
+TEST_MANIFESTS = (ROOT / "tests" / "manifest.py",)
 TOOLS = {
     "arm-none-eabi-gcc": "gcc-arm-none-eabi",
     "qemu-system-arm": "qemu-system-arm",

@@ -136,8 +136,7 @@ class Qemu:
 
 # What the QEMU image is built from: a newer file makes `ensure_image` rebuild it.
 IMAGE_INPUTS = ("flight", "hal", "sim", "board", "tests/mpy", "tests/manifest.py",
-                "tools/firmware.py",
-                "tools/firmware_board_manifest.py", "tools/firmware_test_manifest.py")
+                "tools/firmware.py")
 
 
 def unavailable_reason():

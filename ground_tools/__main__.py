@@ -15,26 +15,11 @@ from ground_tools.link import (
     EXIT_ERROR,
     EXIT_LINK,
     EXIT_OK,
-    EXIT_USAGE,
 )
 
-PROG = "vector-tc"
-
-
-class Fail(Exception):
-    """One-line error with an exit code."""
-
-    def __init__(self, msg, code=EXIT_USAGE):
-        Exception.__init__(self, msg)
-        self.code = code
-
-
-def _err(msg):
-    print("%s: error: %s" % (PROG, msg), file=sys.stderr)
-
-
-def _note(msg):
-    print("%s: %s" % (PROG, msg), file=sys.stderr)
+from ground_tools.cliutil import PROG, Fail
+from ground_tools.cliutil import err as _err
+from ground_tools.cliutil import note as _note
 
 
 # ---------------------------------------------------------------------- helpers
@@ -423,6 +408,10 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="statistics as one JSON object")
     p.add_argument("--packets", action="store_true", help="also one JSON line per packet")
     p.set_defaults(fn=cmd_capture_decode)
+
+    from ground_tools import cli_ops
+
+    cli_ops.add_parsers(sub, port, keys)
     return ap
 
 

@@ -1,0 +1,233 @@
+"""``vector-tc plan``: the next passes of the satellite over the optical ground station.
+
+SGP4 through skyfield (``EarthSatellite.find_events``) with skyfield's *builtin* timescale:
+the UT1/delta-T tables ship inside the package, so nothing is downloaded and no planetary
+ephemeris is needed (a pass is pure geometry: satellite vs. the station on the WGS84
+ellipsoid).  ``find_events`` brackets the crossings to about half a second; each crossing
+is then bisected, and each culmination golden-section searched, to a few milliseconds, so
+the printed times are limited by the orbit model, not by the search.
+
+A pass is reported when its elevation exceeds ``min_el`` (default 20°: the session
+threshold of the paper, below which the link budget does not close); ``rise`` and ``set``
+are the crossings of ``min_el``, not of the horizon.
+"""
+
+import datetime as _dt
+import math
+
+# The paper's optical ground station (Zvenigorod): 55°41′56″N 36°45′32″E, 180 m.
+OGS = (55 + 41 / 60 + 56 / 3600, 36 + 45 / 60 + 32 / 3600, 180.0)
+DEFAULT_MIN_EL = 20.0
+_TOL_S = 0.005  # refinement tolerance of the crossing / culmination times
+_DAY_S = 86400.0
+
+
+class PlanError(ValueError):
+    """Bad TLE, station or time: one line for the operator."""
+
+
+def parse_station(text):
+    """``LAT,LON,ALT`` (degrees north, degrees east, metres) → (lat, lon, alt)."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if len(parts) not in (2, 3):
+        raise PlanError("station %r: expected LAT,LON[,ALT] (degrees, degrees, metres)" % text)
+    try:
+        lat, lon = float(parts[0]), float(parts[1])
+        alt = float(parts[2]) if len(parts) == 3 else 0.0
+    except ValueError:
+        raise PlanError("station %r: not numbers" % text) from None
+    if not -90 <= lat <= 90 or not -180 <= lon <= 360 or not -500 <= alt <= 9000:
+        raise PlanError("station %r: latitude -90..90, longitude -180..360, altitude "
+                        "-500..9000 m" % text)
+    return lat, lon, alt
+
+
+def parse_time(text):
+    """ISO 8601 (``2026-12-02T10:00:00Z``; no zone means UTC) or ``now`` → aware datetime."""
+    if text is None or str(text).strip().lower() == "now":
+        return _dt.datetime.now(_dt.timezone.utc)
+    t = str(text).strip()
+    if t.endswith("Z") or t.endswith("z"):
+        t = t[:-1] + "+00:00"
+    try:
+        d = _dt.datetime.fromisoformat(t)
+    except ValueError:
+        raise PlanError("time %r: expected ISO 8601, e.g. 2026-12-02T10:00:00Z" % text) from None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=_dt.timezone.utc)
+    return d.astimezone(_dt.timezone.utc)
+
+
+def read_tle(path):
+    """(name, line1, line2) from a 2- or 3-line TLE file (the first satellite in it)."""
+    try:
+        with open(path) as f:
+            lines = [ln.rstrip() for ln in f if ln.strip()]
+    except OSError as e:
+        raise PlanError("cannot read TLE %s: %s" % (path, e.strerror)) from None
+    except UnicodeDecodeError:
+        raise PlanError("TLE %s is not text" % path) from None
+    for i, ln in enumerate(lines):
+        if ln.startswith("1 ") and i + 1 < len(lines) and lines[i + 1].startswith("2 "):
+            name = lines[i - 1].strip() if i > 0 and lines[i - 1][:2] not in ("1 ", "2 ") \
+                else "satellite"
+            l1, l2 = lines[i], lines[i + 1]
+            for ln2 in (l1, l2):
+                if len(ln2) < 69 or not _checksum_ok(ln2):
+                    raise PlanError("TLE %s: line %r has a bad length or checksum" % (
+                        path, ln2[:20] + "..."))
+            return name, l1, l2
+    raise PlanError("TLE %s: no pair of lines starting '1 ' and '2 '" % path)
+
+
+def _checksum_ok(line):
+    s = sum(int(c) if c.isdigit() else (1 if c == "-" else 0) for c in line[:68])
+    return s % 10 == int(line[68])
+
+
+def _iso(t):
+    """skyfield Time → ISO 8601 UTC with milliseconds."""
+    d = t.utc_datetime()
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (d.microsecond // 1000)
+
+
+class Planner:
+    def __init__(self, tle_path, station=OGS, min_el=DEFAULT_MIN_EL):
+        from skyfield.api import EarthSatellite, load, wgs84
+
+        self.ts = load.timescale(builtin=True)  # no download: tables ship with skyfield
+        self.name, l1, l2 = read_tle(tle_path)
+        try:
+            self.sat = EarthSatellite(l1, l2, self.name, self.ts)
+        except (ValueError, IndexError) as e:
+            raise PlanError("TLE %s: %s" % (tle_path, e)) from None
+        self.station = station
+        self.min_el = float(min_el)
+        lat, lon, alt = station
+        self.topos = wgs84.latlon(lat, lon, elevation_m=alt)
+        self._diff = self.sat - self.topos
+
+    def elevation(self, t):
+        """Elevation in degrees of the satellite at skyfield Time(s) ``t``."""
+        alt, _, _ = self._diff.at(t).altaz()
+        return alt.degrees
+
+    def _at(self, tt):
+        return self.ts.tt_jd(tt)
+
+    def _refine_crossing(self, tt, rising):
+        """Bisect the ``min_el`` crossing near TT Julian date ``tt`` (±2 s bracket)."""
+        a, b = tt - 2 / _DAY_S, tt + 2 / _DAY_S
+        fa = self.elevation(self._at(a)) - self.min_el
+        fb = self.elevation(self._at(b)) - self.min_el
+        if fa * fb > 0:
+            return tt  # bracket lost (grazing pass): keep skyfield's estimate
+        while (b - a) * _DAY_S > _TOL_S:
+            m = (a + b) / 2
+            fm = self.elevation(self._at(m)) - self.min_el
+            if (fm < 0) == (fa < 0):
+                a, fa = m, fm
+            else:
+                b = m
+        return (a + b) / 2
+
+    def _refine_max(self, tt):
+        """Golden-section search of the elevation maximum within ±5 s of ``tt``."""
+        g = (math.sqrt(5) - 1) / 2
+        a, b = tt - 5 / _DAY_S, tt + 5 / _DAY_S
+        c, d = b - g * (b - a), a + g * (b - a)
+        fc, fd = self.elevation(self._at(c)), self.elevation(self._at(d))
+        while (b - a) * _DAY_S > _TOL_S:
+            if fc > fd:
+                b, d, fd = d, c, fc
+                c = b - g * (b - a)
+                fc = self.elevation(self._at(c))
+            else:
+                a, c, fc = c, d, fd
+                d = a + g * (b - a)
+                fd = self.elevation(self._at(d))
+        m = (a + b) / 2
+        return m, float(self.elevation(self._at(m)))
+
+    def passes(self, start, hours=24.0):
+        """Passes above ``min_el`` between ``start`` (aware datetime) and ``hours`` later.
+
+        Each: {"rise", "culmination", "set" (ISO 8601 UTC), "max_elevation_deg",
+        "duration_s", and the datetimes under "_rise"/"_set"/"_culmination"}.  A pass
+        already in progress at ``start`` is left out (its rise is not in the window).
+        """
+        t0 = self.ts.from_datetime(start)
+        t1 = self.ts.from_datetime(start + _dt.timedelta(hours=hours))
+        times, kinds = self.sat.find_events(self.topos, t0, t1, altitude_degrees=self.min_el)
+        out = []
+        cur = None
+        for t, k in zip(times, kinds, strict=True):
+            k = int(k)
+            if k == 0:
+                cur = {"rise": self._refine_crossing(t.tt, True), "culm": []}
+            elif k == 1 and cur is not None:
+                cur["culm"].append(self._refine_max(t.tt))
+            elif k == 2 and cur is not None:
+                if cur["culm"]:
+                    tt_set = self._refine_crossing(t.tt, False)
+                    tc, el = max(cur["culm"], key=lambda x: x[1])
+                    out.append(self._row(cur["rise"], tc, tt_set, el))
+                cur = None
+        return out
+
+    def _row(self, tr, tc, ts_, el):
+        r, c, s = self._at(tr), self._at(tc), self._at(ts_)
+        return {"rise": _iso(r), "culmination": _iso(c), "set": _iso(s),
+                "max_elevation_deg": round(el, 3),
+                "duration_s": round((ts_ - tr) * _DAY_S, 1),
+                "_rise": r.utc_datetime(), "_culmination": c.utc_datetime(),
+                "_set": s.utc_datetime()}
+
+
+def public(p):
+    """A pass without the private datetime entries (for JSON)."""
+    return {k: v for k, v in p.items() if not k.startswith("_")}
+
+
+def format_passes(passes, name, station, min_el):
+    lines = ["%s over %.5f, %.5f, %.0f m, above %g deg elevation:" % (
+        name, station[0], station[1], station[2], min_el)]
+    if not passes:
+        lines.append("  no pass in the window")
+    for p in passes:
+        lines.append("  rise %s  culmination %s  %6.2f deg  set %s  (%4.0f s)" % (
+            p["rise"], p["culmination"], p["max_elevation_deg"], p["set"], p["duration_s"]))
+    return "\n".join(lines)
+
+
+def session_script(passes, name, epoch, lead_s=120.0, min_el=DEFAULT_MIN_EL):
+    """A ``vector-tc run`` script queuing each pass as time-tagged commands.
+
+    Onboard time is seconds since ``epoch`` (aware datetime; the clock is set with
+    SET_TIME before the pass).  Per pass: SET_MODE STANDBY ``lead_s`` before the rise
+    (the payload powers up and the bias settles before the link can close), SESSION_START
+    at the ``min_el`` rise, SESSION_END at the ``min_el`` set, SET_MODE SAFE ``lead_s``
+    later.
+    """
+    def onboard(d):
+        return "%.1f" % (d - epoch).total_seconds()
+
+    lines = ["# pass plan for %s generated by vector-tc plan" % name,
+             "# onboard time = seconds since %s (sync it with SET_TIME first)"
+             % epoch.strftime("%Y-%m-%dT%H:%M:%SZ"),
+             "# rise/set are the %g deg elevation crossings" % min_el,
+             "send PING"]
+    for i, p in enumerate(passes):
+        up = p["_rise"] - _dt.timedelta(seconds=lead_s)
+        down = p["_set"] + _dt.timedelta(seconds=lead_s)
+        lines += [
+            "",
+            "# pass %d: rise %s, culmination %s at %.2f deg, set %s" % (
+                i + 1, p["rise"], p["culmination"], p["max_elevation_deg"], p["set"]),
+            "send TIMETAG time=%s opcode=SET_MODE args='{\"mode\": \"STANDBY\"}'" % onboard(up),
+            "send TIMETAG time=%s opcode=SESSION_START" % onboard(p["_rise"]),
+            "send TIMETAG time=%s opcode=SESSION_END" % onboard(p["_set"]),
+            "send TIMETAG time=%s opcode=SET_MODE args='{\"mode\": \"SAFE\"}'" % onboard(down),
+        ]
+    lines.append("echo %d pass(es) queued" % len(passes))
+    return "\n".join(lines) + "\n"

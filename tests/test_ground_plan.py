@@ -1,0 +1,184 @@
+"""`vector-tc plan`: passes from skyfield checked against an independent SGP4 computation
+(the `sgp4` package directly, TEME -> Earth-fixed with GMST 1982, WGS84 station, our own
+topocentric elevation and root finding), and the run script it writes."""
+
+import datetime as dt
+import json
+import math
+import socket
+from pathlib import Path
+
+import pytest
+
+from ground_tools import plan
+from ground_tools.__main__ import main
+from ground_tools.script import parse_script
+
+ROOT = Path(__file__).resolve().parents[1]
+TLE = ROOT / "ground_tools" / "samples" / "vector.tle"
+START = "2026-12-02T00:00:00Z"
+
+
+# ------------------------------------------------------------ independent reference
+def _gmst82(jd_ut1):
+    """GMST (IAU 1982, Vallado's gstime) in radians."""
+    t = (jd_ut1 - 2451545.0) / 36525.0
+    s = (-6.2e-6 * t ** 3 + 0.093104 * t ** 2 + (876600.0 * 3600 + 8640184.812866) * t
+         + 67310.54841)
+    return math.fmod(math.radians(s / 240.0), 2 * math.pi)
+
+
+def _station_ecef(lat, lon, alt_m):
+    a, f = 6378.137, 1 / 298.257223563
+    e2 = f * (2 - f)
+    la, lo = math.radians(lat), math.radians(lon)
+    n = a / math.sqrt(1 - e2 * math.sin(la) ** 2)
+    h = alt_m / 1000.0
+    return ((n + h) * math.cos(la) * math.cos(lo), (n + h) * math.cos(la) * math.sin(lo),
+            (n * (1 - e2) + h) * math.sin(la))
+
+
+class Reference:
+    def __init__(self, tle_path, station, dut1):
+        from sgp4.api import Satrec
+
+        lines = [ln.strip() for ln in open(tle_path) if ln.strip()]
+        self.sat = Satrec.twoline2rv(lines[1], lines[2])
+        self.lat, self.lon, alt = station
+        self.st = _station_ecef(*station)
+        self.dut1 = dut1  # UT1 - UTC, s: Earth orientation data, the same for both sides
+
+    def elevation(self, unix):
+        jd = unix / 86400.0 + 2440587.5
+        e, r, _ = self.sat.sgp4(math.floor(jd), jd - math.floor(jd))
+        assert e == 0
+        g = _gmst82(jd + self.dut1 / 86400.0)
+        x = r[0] * math.cos(g) + r[1] * math.sin(g)  # TEME -> pseudo Earth-fixed
+        y = -r[0] * math.sin(g) + r[1] * math.cos(g)
+        d = (x - self.st[0], y - self.st[1], r[2] - self.st[2])
+        la, lo = math.radians(self.lat), math.radians(self.lon)
+        up = (math.cos(la) * math.cos(lo), math.cos(la) * math.sin(lo), math.sin(la))
+        s = sum(a * b for a, b in zip(d, up, strict=True)) / math.sqrt(sum(a * a for a in d))
+        return math.degrees(math.asin(s))
+
+    def crossing(self, a, b, level):
+        fa = self.elevation(a) - level
+        for _ in range(60):
+            m = (a + b) / 2
+            fm = self.elevation(m) - level
+            if (fm < 0) == (fa < 0):
+                a, fa = m, fm
+            else:
+                b = m
+        return (a + b) / 2
+
+    def maximum(self, a, b):
+        g = (math.sqrt(5) - 1) / 2
+        for _ in range(80):
+            c, d = b - g * (b - a), a + g * (b - a)
+            if self.elevation(c) > self.elevation(d):
+                b = d
+            else:
+                a = c
+        m = (a + b) / 2
+        return m, self.elevation(m)
+
+
+def _unix(iso):
+    return plan.parse_time(iso).timestamp()
+
+
+def test_passes_match_an_independent_sgp4_computation():
+    planner = plan.Planner(str(TLE), plan.OGS, 20.0)
+    passes = planner.passes(plan.parse_time(START), 24.0)
+    assert len(passes) >= 2
+    dut1 = float(planner.ts.from_datetime(plan.parse_time(START)).dut1)
+    ref = Reference(TLE, plan.OGS, dut1)
+    for p in passes:
+        r, c, s = _unix(p["rise"]), _unix(p["culmination"]), _unix(p["set"])
+        assert r < c < s
+        rr = ref.crossing(r - 30, c, 20.0)
+        rs = ref.crossing(s + 30, c, 20.0)
+        rc, rel = ref.maximum(rr, rs)
+        assert abs(rr - r) < 1.0, (p, rr - r)
+        assert abs(rs - s) < 1.0, (p, rs - s)
+        assert abs(rc - c) < 1.0, (p, rc - c)
+        assert abs(rel - p["max_elevation_deg"]) < 0.05, (p, rel)
+        assert rel > 20.0
+    # and no pass was missed: the reference elevation stays below 20 deg between passes
+    t = _unix(START)
+    end = t + 24 * 3600
+    inside = 0
+    while t < end:
+        if ref.elevation(t) > 20.05:
+            inside += 1
+            assert any(_unix(p["rise"]) <= t <= _unix(p["set"]) for p in passes), t
+        t += 20.0
+    assert inside > 0
+
+
+def test_plan_json_cli_and_script(tmp_path, capsys, monkeypatch):
+    def no_network(*a, **k):
+        raise AssertionError("plan must not open a network connection")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    script = tmp_path / "pass.tc"
+    rc = main(["plan", "--tle", str(TLE), "--station", "55.69889,36.75889,180",
+               "--from", START, "--json", "--script", str(script)])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    passes = json.loads(out)
+    assert passes and set(passes[0]) >= {"rise", "culmination", "set", "max_elevation_deg"}
+    for p in passes:
+        for k in ("rise", "culmination", "set"):
+            assert p[k].endswith("Z")
+            dt.datetime.fromisoformat(p[k][:-1])
+        assert p["max_elevation_deg"] >= 20.0
+    text = script.read_text()
+    steps = parse_script(text)  # a valid `run` script, checked like any other
+    tt = [ln for ln in text.splitlines() if ln.startswith("send TIMETAG")]
+    assert len(tt) == 4 * len(passes)
+    first = passes[0]
+    start_tag = next(ln for ln in tt if "opcode=SESSION_START" in ln)
+    assert float(start_tag.split("time=")[1].split()[0]) == pytest.approx(
+        _unix(first["rise"]), abs=0.1)
+    up = next(ln for ln in tt if "STANDBY" in ln)
+    assert float(up.split("time=")[1].split()[0]) < _unix(first["rise"])
+    assert steps
+
+
+def test_default_station_is_the_ogs_and_min_el_is_the_threshold(capsys):
+    assert plan.OGS == pytest.approx((55.698889, 36.758889, 180.0), abs=1e-5)
+    rc = main(["plan", "--tle", str(TLE), "--from", START, "--min-el", "40", "--json"])
+    out, _ = capsys.readouterr()
+    high = json.loads(out)
+    rc2 = main(["plan", "--tle", str(TLE), "--from", START, "--json"])
+    out2, _ = capsys.readouterr()
+    assert rc == rc2 == 0
+    low = json.loads(out2)
+    assert all(p["max_elevation_deg"] >= 40 for p in high)
+    assert len(high) < len(low)
+    # the 40-degree window of a pass lies inside its 20-degree window
+    for h in high:
+        match = [p for p in low if p["culmination"][:16] == h["culmination"][:16]]
+        assert match and match[0]["rise"] < h["rise"] and h["set"] < match[0]["set"]
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--station", "95,0,0"], "latitude"),
+    (["--from", "yesterday"], "ISO 8601"),
+])
+def test_plan_bad_input_is_one_line(capsys, argv, msg):
+    rc = main(["plan", "--tle", str(TLE)] + argv)
+    _, err = capsys.readouterr()
+    assert rc == 2 and msg in err and "Traceback" not in err
+
+
+def test_bad_tle_is_refused(tmp_path, capsys):
+    bad = tmp_path / "bad.tle"
+    lines = TLE.read_text().splitlines()
+    bad.write_text("\n".join([lines[0], lines[1][:-1] + "0", lines[2]]) + "\n")
+    rc = main(["plan", "--tle", str(bad)])
+    _, err = capsys.readouterr()
+    assert rc == 2 and "checksum" in err

@@ -59,14 +59,50 @@ def _check_dev_key(key, port, allow):
     return "warning: using the public DEVELOPMENT key on %s (--dev-key)" % port
 
 
+def _gateway_url(args):
+    """The gateway to use: --gateway, $VECTOR_TC_GATEWAY, or the one `serve` announced
+    (when no --port is given, or it owns the --port given); None for a direct port."""
+    from ground_tools import gateway
+
+    url = getattr(args, "gateway", None) or os.environ.get("VECTOR_TC_GATEWAY")
+    if url:
+        return url
+    url = gateway.discover(args.port)
+    if url:
+        _note("using the gateway %s that owns %s" % (url, args.port or "the link"))
+        return url
+    if not args.port:
+        raise Fail("give --port URL (serial device or pyserial URL) or --gateway URL "
+                   "(no running gateway found)")
+    return None
+
+
 def _open(args, key, store):
     from ground_tools.link import GroundLink, LinkError
 
-    warning = _check_dev_key(key, args.port, getattr(args, "dev_key", False))
-    try:
-        glink = GroundLink(args.port, key, store, baud=args.baud, apid=args.apid)
-    except LinkError as e:
-        raise Fail(str(e), EXIT_LINK) from None
+    url = _gateway_url(args)
+    if url:
+        from ground_tools.gwclient import GatewayLink, client_name
+
+        gw_port = None
+        try:
+            glink = GatewayLink(url, key, store, apid=args.apid, client=client_name())
+            gw_port = glink.gw_status["link"]["port"]
+        except LinkError as e:
+            raise Fail(str(e), EXIT_LINK) from None
+        warning = _check_dev_key(key, gw_port, getattr(args, "dev_key", False))
+        args.port_label = "%s (%s)" % (url, gw_port)
+    else:
+        try:  # opened first: a bad port is a port error, before any key question
+            glink = GroundLink(args.port, key, store, baud=args.baud, apid=args.apid)
+        except LinkError as e:
+            raise Fail(str(e), EXIT_LINK) from None
+        try:
+            warning = _check_dev_key(key, args.port, getattr(args, "dev_key", False))
+        except Fail:
+            glink.close()
+            raise
+        args.port_label = args.port
     if warning:
         _note(warning)
     return glink
@@ -214,7 +250,7 @@ def cmd_send(args):
         glink.close()
     if not args.json:
         print("%s seq=%d counter=%d key=%d -> %s" % (cmd.name, res.seq, res.counter, key.key_id,
-                                                     args.port))
+                                                     args.port_label))
     _print_result(res, args.json)
     if res.status == "rejected":
         _note("TC rejected: %s" % res.reason)
@@ -235,8 +271,15 @@ def cmd_listen(args):
     from ground_tools.listen import listen
     from ground_tools.state import Key
 
+    nokey = Key(1, b"\0" * 32, "none")
+    url = _gateway_url(args)
     try:
-        glink = GroundLink(args.port, Key(1, b"\0" * 32, "none"), None, baud=args.baud)
+        if url:
+            from ground_tools.gwclient import GatewayLink, client_name
+
+            glink = GatewayLink(url, nokey, None, client=client_name())
+        else:
+            glink = GroundLink(args.port, nokey, None, baud=args.baud)
     except LinkError as e:
         raise Fail(str(e), EXIT_LINK) from None
     try:
@@ -244,7 +287,7 @@ def cmd_listen(args):
     except LinkError as e:
         raise Fail(str(e), EXIT_LINK) from None
     except KeyboardInterrupt:
-        pass
+        return 130  # like send and run: interrupted by the operator
     finally:
         glink.close()
     return EXIT_OK
@@ -350,9 +393,12 @@ def build_parser():
 
     port = argparse.ArgumentParser(add_help=False)
     g = port.add_argument_group("link")
-    g.add_argument("--port", required=True, help="pyserial URL: /dev/ttyUSB0, /dev/pts/N, "
+    g.add_argument("--port", help="pyserial URL: /dev/ttyUSB0, /dev/pts/N, "
                    "socket://host:port, rfc2217://host:port, loop://")
     g.add_argument("--baud", type=int, default=115200, help="baud rate (default 115200)")
+    g.add_argument("--gateway", metavar="URL", help="talk through a running `vector-tc serve` "
+                   "(http://127.0.0.1:8600); default: $VECTOR_TC_GATEWAY, or the gateway that "
+                   "announced itself for --port")
 
     p = sub.add_parser("list", help="commands with arguments, types, units, ranges, modes")
     p.add_argument("name", nargs="?", help="one command only")

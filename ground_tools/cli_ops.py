@@ -3,9 +3,11 @@ gateway with its archive and web page), ``archive`` (queries) — kept out of
 ``__main__`` so each file stays readable."""
 
 import json
+import os
+import sys
 
 from ground_tools.cliutil import Fail, note
-from ground_tools.link import EXIT_OK
+from ground_tools.link import EXIT_LINK, EXIT_OK
 
 
 # ---------------------------------------------------------------------- plan
@@ -32,6 +34,103 @@ def cmd_plan(args):
         except OSError as e:
             raise Fail("cannot write %s: %s" % (args.script, e.strerror)) from None
         note("%d pass(es) -> run script %s" % (len(passes), args.script))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- serve
+def _hostport(v):
+    host, _, port = v.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(v)
+    return host.strip("[]"), int(port)
+
+
+def cmd_serve(args):
+    import uvicorn
+
+    from ground_tools import gateway, tmadapter, webapp
+    from ground_tools.archive import Archive
+    from ground_tools.link import LinkError
+    from ground_tools.state import CounterStore, KeyLoadError, load_key
+
+    if args.dict:
+        try:
+            with open(args.dict) as f:
+                dictionary = json.load(f)
+        except (OSError, ValueError) as e:
+            raise Fail("cannot read dictionary %s: %s" % (args.dict, e)) from None
+    else:
+        dictionary = tmadapter.load_dictionary()
+    try:
+        key = load_key(args.key_file, args.key_id)
+    except KeyLoadError as e:
+        raise Fail(str(e)) from None
+    from ground_tools.link import is_simulated_port
+
+    if key.is_dev and not is_simulated_port(args.port) and not args.dev_key:
+        key = None  # web commanding disabled on a real device without the payload's key
+        note("no --key-file: the gateway forwards CLI commands but the web page cannot "
+             "command (the development key is refused on a real device)")
+    try:
+        arch = Archive(args.db)
+    except Exception as e:  # noqa: BLE001 - sqlite3 raises several types
+        raise Fail("cannot open archive %s: %s" % (args.db, e)) from None
+    try:
+        gw = gateway.Gateway(args.port, args.baud, arch, dictionary, key,
+                             CounterStore(args.state_file))
+    except LinkError as e:
+        arch.close()
+        raise Fail(str(e), EXIT_LINK) from None
+    host, port = args.http
+    url = "http://%s:%d" % (host if ":" not in host else "[%s]" % host, port)
+    config = uvicorn.Config(webapp.build_app(gw), host=host, port=port, log_level="warning",
+                            access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    state = gateway.announce(url, args.port, os.path.abspath(args.db))
+    print("gateway: %s  port %s  archive %s  (state %s)" % (url, args.port, args.db, state),
+          flush=True)
+    try:
+        server.run()
+    finally:
+        gateway.withdraw()
+        gw.close()
+        arch.close()
+        print("gateway stopped: %d packet(s) in, %d bad frame(s), %d TC(s) out, %d archived"
+              % (gw.packets_in, gw.bad_frames, gw.tcs_out, arch.written), flush=True)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- archive
+def cmd_archive(args):
+    from ground_tools import archive, plan
+
+    if not os.path.exists(args.db):
+        raise Fail("no archive %s" % args.db)
+    try:
+        t0 = plan.parse_time(args.start).timestamp() if args.start else None
+        t1 = plan.parse_time(args.end).timestamp() if args.end else None
+    except plan.PlanError as e:
+        raise Fail(str(e)) from None
+    db = archive.connect(args.db)
+    try:
+        if args.what == "packets":
+            rows = archive.packets(db, args.apid, t0, t1)
+        elif args.what == "params":
+            names = set(args.name) if args.name else None
+            rows = archive.params(db, args.apid, t0, t1, names)
+        elif args.what == "events":
+            rows = archive.events(db, t0, t1)
+        else:
+            rows = archive.commands(db, t0, t1)
+        out = open(args.out, "w", newline="") if args.out else sys.stdout
+        try:
+            n = archive.write(rows, args.format, out)
+        finally:
+            if args.out:
+                out.close()
+    finally:
+        db.close()
+    note("%d row(s)" % n)
     return EXIT_OK
 
 
@@ -67,4 +166,35 @@ def add_parsers(sub, port_parent, keys_parent):
                    help="seconds before the rise to power up (STANDBY), and after the set "
                    "to return to SAFE (default 120)")
     p.set_defaults(fn=cmd_plan)
+
+    p = sub.add_parser("serve",
+                       help="the link gateway: owns the port, archives, serves clients",
+                       description="Own the serial link: decode and archive every packet, "
+                       "serve the web page and the CLI (send/listen/run --gateway URL).")
+    p.add_argument("--port", required=True, help="pyserial URL of the payload link: "
+                   "/dev/ttyUSB0, /dev/pts/N, socket://host:port, rfc2217://host:port")
+    p.add_argument("--baud", type=int, default=115200, help="baud rate (default 115200)")
+    p.add_argument("--db", required=True, help="SQLite archive file (created if missing)")
+    p.add_argument("--http", type=_hostport, default=("127.0.0.1", 8600),
+                   metavar="HOST:PORT", help="HTTP address (default 127.0.0.1:8600)")
+    p.add_argument("--dict", help="dictionary JSON (default: exported from flight/)")
+    p.add_argument("--key-file", help="key for commands from the web page (default "
+                   "$VECTOR_TC_KEY_FILE, else the development key on a simulated port)")
+    p.add_argument("--key-id", type=int, help="key id of the file to sign with")
+    p.add_argument("--state-file", help="counter state file (shared with the CLI)")
+    p.add_argument("--dev-key", action="store_true",
+                   help="allow the development key on a real device")
+    p.set_defaults(fn=cmd_serve)
+
+    p = sub.add_parser("archive", help="query / export the gateway's archive")
+    p.add_argument("--db", required=True, help="SQLite archive of `serve`")
+    p.add_argument("what", choices=("packets", "params", "events", "commands"))
+    p.add_argument("--apid", type=lambda v: int(v, 0), help="packets/params of this APID "
+                   "(params default: housekeeping 0x0A1)")
+    p.add_argument("--from", dest="start", help="from this ground time (ISO 8601 UTC)")
+    p.add_argument("--to", dest="end", help="until this ground time (ISO 8601 UTC)")
+    p.add_argument("--name", action="append", help="params: only this value (repeatable)")
+    p.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    p.add_argument("--out", help="write to FILE instead of stdout")
+    p.set_defaults(fn=cmd_archive)
 

@@ -72,12 +72,29 @@ def is_simulated_port(url):
     return _is_pty_path(u)
 
 
-def open_port(url, baud=115200, timeout=0.05):
-    """``serial.serial_for_url`` with a one-line LinkError instead of a traceback."""
+def open_port(url, baud=115200, timeout=0.05, exclusive=True):
+    """``serial.serial_for_url`` with a one-line LinkError instead of a traceback.
+
+    The port is locked (``exclusive``): a second program on the same port would steal
+    octets from the first, so it is refused with a clear message instead."""
+    if not str(url).strip():
+        raise LinkError("no port given: --port needs a serial device or pyserial URL "
+                        "(/dev/ttyUSB0, /dev/pts/N, socket://host:port, loop://)")
+    u = str(url).strip()
+    if "://" not in u and os.path.exists(u):
+        st = os.stat(u)
+        if not stat.S_ISCHR(st.st_mode):
+            raise LinkError("cannot open port %s: not a serial device (a regular file or "
+                            "directory)" % url)
     try:
-        return serial.serial_for_url(url, baudrate=baud, timeout=timeout, write_timeout=5)
+        return serial.serial_for_url(url, baudrate=baud, timeout=timeout, write_timeout=5,
+                                     exclusive=exclusive)
     except (serial.SerialException, OSError, ValueError) as e:
         msg = str(e)
+        if "exclusively lock" in msg:
+            raise LinkError("port %s is in use by another program (a running `vector-tc "
+                            "serve` gateway? then give --gateway URL, or stop the other "
+                            "program)" % url) from None
         found = re.findall(r"\[Errno \d+\] ([^:\]]+)", msg)
         why = found[-1].strip() if found else msg
         raise LinkError("cannot open port %s: %s" % (url, why)) from None

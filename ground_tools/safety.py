@@ -1,0 +1,56 @@
+"""Operator safety: which commands need a confirmation, and which counters are refused.
+
+Hazardous commands come from the dictionary (``hazardous`` of a command entry, from the
+flight table); a few cases depend on the arguments (SET_MODE to SESSION switches the laser
+chain on; a TIMETAG inherits the hazard of the command it queues).  Until every flight
+table carries the flag, the commands the ground-segment issue names are hazardous here too.
+"""
+
+from ground_tools import commands
+
+# Named by the ground-segment issue; the dictionary flag adds to these, never removes.
+_ALWAYS = {"REBOOT": "restarts the payload software",
+           "KEY_ROTATE": "switches the authentication key",
+           "PARAM_LOAD_DEFAULTS": "discards every parameter change",
+           "TIMETAG_CLEAR": "drops every queued time-tagged command"}
+
+# A --counter more than this above the last one used for the key burns counter space
+# that can never be used again (the payload accepts only counters above its mark).
+MAX_COUNTER_JUMP = 1000
+
+
+def checked_command(name, items):
+    """(Command, args) from ``name=value`` texts with the CLI's checks; ValueError."""
+    return commands.parse_command(name, items)
+
+
+def hazard(cmd, args):
+    """Why ``cmd`` with ``args`` needs confirmation, or None."""
+    if getattr(cmd, "hazardous", False):
+        return "marked hazardous in the dictionary"
+    if cmd.name in _ALWAYS:
+        return _ALWAYS[cmd.name]
+    if cmd.name == "SET_MODE" and str(args.get("mode", "")).upper() == "SESSION":
+        return "powers the laser chain"
+    if cmd.name == "TIMETAG":
+        from flight import cmddict
+
+        inner = cmddict.BY_OPCODE.get(args.get("opcode"))
+        if inner is not None:
+            why = hazard(inner, args.get("args") or {})
+            if why:
+                return "queues %s: %s" % (inner.name, why)
+    return None
+
+
+def counter_jump(store, key, counter):
+    """None, or why ``--counter N`` is refused without ``--force``."""
+    if counter is None:
+        return None
+    last = store.last(key)
+    if last is not None and counter > last + MAX_COUNTER_JUMP:
+        return ("--counter %d is %d above the last counter %d of key %d: the payload "
+                "would never accept the %d counters in between again; give --force if "
+                "that is what you want" % (counter, counter - last, last, key.key_id,
+                                           counter - last - 1))
+    return None

@@ -84,8 +84,14 @@ def cmd_serve(args):
     host, port = args.http
     url = "http://%s:%d" % (host if ":" not in host else "[%s]" % host, port)
     config = uvicorn.Config(webapp.build_app(gw), host=host, port=port, log_level="warning",
-                            access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
+                            access_log=False, lifespan="off", timeout_graceful_shutdown=3)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame):
+            gw.stopping = True  # live streams end, so the shutdown is not held up by them
+            super().handle_exit(sig, frame)
+
+    server = Server(config)
     state = gateway.announce(url, args.port, os.path.abspath(args.db))
     print("gateway: %s  port %s  archive %s  (state %s)" % (url, args.port, args.db, state),
           flush=True)

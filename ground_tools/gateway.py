@@ -76,6 +76,7 @@ class Gateway:
         self.cmds = OrderedDict()  # command id -> record (newest 500)
         self._pending = {}  # (apid, seq) -> command id
         self._stop = False
+        self.stopping = False  # set when the HTTP server shuts down
         self._thread = threading.Thread(target=self._run, name="gateway-link", daemon=True)
         self._thread.start()
 

@@ -95,6 +95,10 @@ def decode_packet(packet, dictionary=None):
     from ground_tools.dictionary import SCHED_FIELDS
 
     body = wire.jsonable(tm.body)
+    if tm.apid not in wire.APID_NAMES:  # not in the dictionary: kept raw, flagged
+        return {"apid": tm.apid, "kind": kind_of(tm.apid, d), "seq": tm.seq, "ok": False,
+                "error": "UNKNOWN_APID: APID 0x%03x is not in the dictionary" % tm.apid,
+                "body": body}
     fields = flatten(body, sched_fields=SCHED_FIELDS) if isinstance(body, dict) else {
         "value": body}
     return {"apid": tm.apid, "kind": kind_of(tm.apid, d), "seq": tm.seq, "ok": True,

@@ -112,7 +112,7 @@ def build_app(gw):
                         if wanted(n, etype, payload, pid):
                             yield _sse(etype, payload, pid)
                     continue
-                if await request.is_disconnected():
+                if gw.stopping or await request.is_disconnected():
                     return
                 await asyncio.sleep(0.05)
                 idle += 0.05

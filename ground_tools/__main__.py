@@ -71,7 +71,7 @@ def _gateway_url(args):
     if url:
         _note("using the gateway %s that owns %s" % (url, args.port or "the link"))
         return url
-    if not args.port:
+    if args.port is None:
         raise Fail("give --port URL (serial device or pyserial URL) or --gateway URL "
                    "(no running gateway found)")
     return None
@@ -93,15 +93,18 @@ def _open(args, key, store):
         warning = _check_dev_key(key, gw_port, getattr(args, "dev_key", False))
         args.port_label = "%s (%s)" % (url, gw_port)
     else:
-        try:  # opened first: a bad port is a port error, before any key question
+        from ground_tools.link import check_port
+
+        try:  # a bad port is a port error, before any key question
+            check_port(args.port)
+        except LinkError as e:
+            raise Fail(str(e), EXIT_LINK) from None
+        # the development key is refused before a real device is even opened
+        warning = _check_dev_key(key, args.port, getattr(args, "dev_key", False))
+        try:
             glink = GroundLink(args.port, key, store, baud=args.baud, apid=args.apid)
         except LinkError as e:
             raise Fail(str(e), EXIT_LINK) from None
-        try:
-            warning = _check_dev_key(key, args.port, getattr(args, "dev_key", False))
-        except Fail:
-            glink.close()
-            raise
         args.port_label = args.port
     if warning:
         _note(warning)

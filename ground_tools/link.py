@@ -72,11 +72,9 @@ def is_simulated_port(url):
     return _is_pty_path(u)
 
 
-def open_port(url, baud=115200, timeout=0.05, exclusive=True):
-    """``serial.serial_for_url`` with a one-line LinkError instead of a traceback.
-
-    The port is locked (``exclusive``): a second program on the same port would steal
-    octets from the first, so it is refused with a clear message instead."""
+def check_port(url):
+    """LinkError for what can never be a port (empty, a regular file or a directory), so
+    that the operator hears about the port before anything else (the key rules)."""
     if not str(url).strip():
         raise LinkError("no port given: --port needs a serial device or pyserial URL "
                         "(/dev/ttyUSB0, /dev/pts/N, socket://host:port, loop://)")
@@ -84,8 +82,16 @@ def open_port(url, baud=115200, timeout=0.05, exclusive=True):
     if "://" not in u and os.path.exists(u):
         st = os.stat(u)
         if not stat.S_ISCHR(st.st_mode):
-            raise LinkError("cannot open port %s: not a serial device (a regular file or "
-                            "directory)" % url)
+            raise LinkError("cannot open port %s: not a serial device (%s)" % (
+                url, "a directory" if stat.S_ISDIR(st.st_mode) else "a regular file"))
+
+
+def open_port(url, baud=115200, timeout=0.05, exclusive=True):
+    """``serial.serial_for_url`` with a one-line LinkError instead of a traceback.
+
+    The port is locked (``exclusive``): a second program on the same port would steal
+    octets from the first, so it is refused with a clear message instead."""
+    check_port(url)
     try:
         return serial.serial_for_url(url, baudrate=baud, timeout=timeout, write_timeout=5,
                                      exclusive=exclusive)

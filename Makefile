@@ -20,7 +20,7 @@ TEST_JOBS ?= 2
 export MICROPY_ARCHIVE MICROPY_DIR
 TARGET_DEBS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 
-.PHONY: setup test test-fast sim bench mpy deploy deploy-dry hil typecheck lint clean help \
+.PHONY: setup browser test test-fast sim bench mpy deploy deploy-dry hil typecheck lint clean help \
 	setup-target firmware target-test target-bench
 
 help:
@@ -39,7 +39,18 @@ help:
 	@echo "make typecheck  mypy over flight/ hal/ against the MicroPython stubs"
 	@echo "make lint       ruff"
 
-setup: $(VENV_STAMP) $(MPYVM_STAMP) $(TYPINGS_STAMP)
+setup: $(VENV_STAMP) $(MPYVM_STAMP) $(TYPINGS_STAMP) browser
+
+# The web operator page is tested in the system's headless Chromium (no browser download):
+# installed from Debian when missing and we are root (CI, a fresh machine); elsewhere the
+# web tests are skipped with this hint.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium + chromium-driver (web page tests)"; \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver) >/dev/null; \
+	else echo "note: chromium/chromium-driver missing: the web page tests will be skipped" \
+		"(apt-get install chromium chromium-driver)"; fi
 
 $(VENV_STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (need Python >= 3.10)"; exit 1; }

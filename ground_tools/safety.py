@@ -54,3 +54,19 @@ def counter_jump(store, key, counter):
                 "that is what you want" % (counter, counter - last, last, key.key_id,
                                            counter - last - 1))
     return None
+
+
+def annotate(dictionary):
+    """A copy of the dictionary whose commands all carry ``hazardous`` (for the web form)."""
+    import copy
+
+    from ground_tools.commands import find_command
+
+    d = copy.deepcopy(dictionary)
+    for c in d.get("commands", []):
+        try:
+            cmd = find_command(c["name"])
+        except ValueError:
+            continue
+        c["hazardous"] = bool(c.get("hazardous")) or hazard(cmd, {}) is not None
+    return d

@@ -45,8 +45,10 @@ def build_app(gw):
         return JSONResponse({"link": gw.link_status(), "latest": gw.latest,
                              "events": list(gw.recent_events)[-50:]})
 
+    annotated = safety.annotate(gw.dictionary)
+
     async def dictionary(request):
-        return JSONResponse(gw.dictionary)
+        return JSONResponse(annotated)
 
     async def commands(request):
         return JSONResponse(list(gw.cmds.values())[-int(request.query_params.get("n", 100)):])

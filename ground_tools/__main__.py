@@ -171,21 +171,6 @@ def cmd_list(args):
     return EXIT_OK
 
 
-def cmd_dict(args):
-    from ground_tools.dictionary import build_dictionary
-
-    text = json.dumps(build_dictionary(), indent=2)
-    if args.out:
-        try:
-            with open(args.out, "w") as f:
-                f.write(text + "\n")
-        except OSError as e:
-            raise Fail("cannot write %s: %s" % (args.out, e.strerror)) from None
-    else:
-        print(text)
-    return EXIT_OK
-
-
 # ---------------------------------------------------------------------- encode
 def cmd_encode(args):
     from ground_tools import wire
@@ -438,9 +423,13 @@ def build_parser():
     p.add_argument("file")
     p.set_defaults(fn=cmd_decode)
 
+    from ground_tools import cli_ops
+
     p = sub.add_parser("dict", help="command and telemetry dictionaries as JSON")
     p.add_argument("--out", help="write to FILE instead of stdout")
-    p.set_defaults(fn=cmd_dict)
+    p.add_argument("--xtce", metavar="FILE", help="write the dictionary as XTCE 1.2 "
+                   "(for Yamcs and other ground systems) to FILE")
+    p.set_defaults(fn=cli_ops.cmd_dict)
 
     p = sub.add_parser("run", parents=[keys, port], help="run a command sequence file")
     p.add_argument("script")
@@ -457,8 +446,6 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="statistics as one JSON object")
     p.add_argument("--packets", action="store_true", help="also one JSON line per packet")
     p.set_defaults(fn=cmd_capture_decode)
-
-    from ground_tools import cli_ops
 
     cli_ops.add_parsers(sub, port, keys)
     return ap

@@ -10,6 +10,34 @@ from ground_tools.cliutil import Fail, note
 from ground_tools.link import EXIT_LINK, EXIT_OK
 
 
+# ---------------------------------------------------------------------- dict
+def cmd_dict(args):
+    from ground_tools.dictionary import build_dictionary
+
+    d = build_dictionary()
+    if args.xtce:
+        from ground_tools import safety, xtce
+
+        try:
+            with open(args.xtce, "w") as f:
+                f.write(xtce.dumps(safety.annotate(json.loads(json.dumps(d, default=str)))))
+        except OSError as e:
+            raise Fail("cannot write %s: %s" % (args.xtce, e.strerror)) from None
+        note("XTCE 1.2 -> %s" % args.xtce)
+        if not args.out:
+            return EXIT_OK
+    text = json.dumps(d, indent=2)
+    if args.out:
+        try:
+            with open(args.out, "w") as f:
+                f.write(text + "\n")
+        except OSError as e:
+            raise Fail("cannot write %s: %s" % (args.out, e.strerror)) from None
+    else:
+        print(text)
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------- plan
 def cmd_plan(args):
     from ground_tools import plan

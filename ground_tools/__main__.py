@@ -47,6 +47,15 @@ def _command(name, items):
         raise Fail(str(e)) from None
 
 
+def _preflight(args, store, key, cmds):
+    from ground_tools import safety
+
+    try:
+        safety.preflight(args, store, key, cmds)
+    except ValueError as e:
+        raise Fail(str(e)) from None
+
+
 def _check_dev_key(key, port, allow):
     from ground_tools.link import is_simulated_port
 
@@ -108,6 +117,9 @@ def _open(args, key, store):
         args.port_label = args.port
     if warning:
         _note(warning)
+    from ground_tools.safety import audit_log
+
+    glink.audit = audit_log(args.port_label)
     return glink
 
 
@@ -137,38 +149,6 @@ def _pos_float(v):
     if not x > 0:
         raise argparse.ArgumentTypeError("must be > 0")
     return x
-
-
-# ---------------------------------------------------------------------- list / dict
-def cmd_list(args):
-    from flight import cmddict
-    from ground_tools.commands import describe, find_command, parameter_table
-
-    if args.params:
-        rows = list(parameter_table().values())
-        w = max(len(p["name"]) for p in rows)
-        for p in rows:
-            print("%-*s  %-5s  %s..%s %s  (default %s)  %s" % (
-                w, p["name"], p["type"], p["min"], p["max"], p["unit"], p["default"],
-                p["description"]))
-        return EXIT_OK
-    cmds = cmddict.COMMANDS
-    if args.name:
-        try:
-            cmds = [find_command(args.name)]
-        except ValueError as e:
-            raise Fail(str(e)) from None
-    for c in cmds:
-        print("%-22s 0x%02x  modes: %-22s %s" % (c.name, c.opcode, ",".join(c.modes),
-                                                 c.description))
-        for a in c.args:
-            extra = []
-            if not a.required:
-                extra.append("optional" + ("" if a.default is None else
-                                           ", default %s" % json.dumps(a.default)))
-            print("    %-14s %-34s %s%s" % (a.name, describe(a), a.description,
-                                            (" (%s)" % "; ".join(extra)) if extra else ""))
-    return EXIT_OK
 
 
 # ---------------------------------------------------------------------- encode
@@ -214,6 +194,9 @@ def _print_result(res, as_json):
         line = "  %-9s %s" % (r.get("stage"), "ok" if ok else "FAILED %s" % r.get("reason"))
         if r.get("detail"):
             line += "  %s" % r["detail"]
+        elif not ok and r.get("result") is not None:  # the payload's explanation
+            line += "  %s" % (r["result"] if isinstance(r["result"], str) else json.dumps(
+                wire.jsonable(r["result"]), sort_keys=True))
         if ok and r.get("result") is not None:
             line += "  result: %s" % json.dumps(wire.jsonable(r["result"]), sort_keys=True)
         print(line)
@@ -226,6 +209,7 @@ def cmd_send(args):
     cmd, cargs = _command(args.cmd, args.args)
     key = _key(args)
     store = _store(args)
+    _preflight(args, store, key, [(cmd, cargs)])
     glink = _open(args, key, store)
     try:
         res = glink.command(cmd, cargs, timeout=args.timeout, counter=args.counter,
@@ -319,11 +303,18 @@ def cmd_run(args):
     try:
         steps = parse_script(text)
     except ScriptError as e:
-        raise Fail("%s:%d: %s" % (args.script, e.lineno, str(e).split(": ", 1)[1])) from None
+        errs = getattr(e, "errors", [e])
+        for x in errs[:-1]:
+            _err("%s:%d: %s" % (args.script, x.lineno, str(x).split(": ", 1)[1]))
+        x = errs[-1]
+        raise Fail("%s:%d: %s" % (args.script, x.lineno, str(x).split(": ", 1)[1])) from None
     key = _key(args)
-    glink = _open(args, key, _store(args))
+    store = _store(args)
+    _preflight(args, store, key, [(s.cmd, s.args) for s in steps if hasattr(s, "cmd")])
+    glink = _open(args, key, store)
     try:
-        n = Runner(glink, timeout=args.timeout, out=lambda s: print(s, flush=True)).run(steps)
+        n = Runner(glink, timeout=args.timeout, out=lambda s: print(s, flush=True),
+                   counter=args.counter, seq=args.seq).run(steps)
     except StepFailed as e:
         _err("%s:%s" % (args.script, str(e)[len("line "):]))
         return e.code
@@ -357,6 +348,13 @@ def cmd_capture_decode(args):
 
 
 # ---------------------------------------------------------------------- parser
+def _safety_options(p):
+    p.add_argument("--yes", action="store_true", help="send hazardous commands (REBOOT, "
+                   "KEY_ROTATE, PARAM_LOAD_DEFAULTS, SET_MODE SESSION, ...) without asking")
+    p.add_argument("--force", action="store_true", help="allow a --counter more than 1000 "
+                   "above the last one used (it burns the counters in between for good)")
+
+
 def build_parser():
     ap = argparse.ArgumentParser(
         prog=PROG, description="Ground tool of the Vector payload: encode and send "
@@ -388,10 +386,12 @@ def build_parser():
                    "(http://127.0.0.1:8600); default: $VECTOR_TC_GATEWAY, or the gateway that "
                    "announced itself for --port")
 
+    from ground_tools import cli_ops
+
     p = sub.add_parser("list", help="commands with arguments, types, units, ranges, modes")
     p.add_argument("name", nargs="?", help="one command only")
     p.add_argument("--params", action="store_true", help="list the parameters instead")
-    p.set_defaults(fn=cmd_list)
+    p.set_defaults(fn=cli_ops.cmd_list)
 
     p = sub.add_parser("encode", parents=[keys], help="one authenticated TC packet")
     p.add_argument("cmd", metavar="CMD")
@@ -411,6 +411,7 @@ def build_parser():
     p.add_argument("--dev-key", action="store_true",
                    help="allow the public development key on a real device")
     p.add_argument("--json", action="store_true", help="print the reports as JSON lines")
+    _safety_options(p)
     p.set_defaults(fn=cmd_send, takes_assignments=True)
 
     p = sub.add_parser("listen", parents=[port], help="live telemetry")
@@ -422,8 +423,6 @@ def build_parser():
     p = sub.add_parser("decode", help="TM capture (COBS stream) -> JSON lines")
     p.add_argument("file")
     p.set_defaults(fn=cmd_decode)
-
-    from ground_tools import cli_ops
 
     p = sub.add_parser("dict", help="command and telemetry dictionaries as JSON")
     p.add_argument("--out", help="write to FILE instead of stdout")
@@ -437,6 +436,7 @@ def build_parser():
                    help="seconds to wait for each TC's reports (default 10)")
     p.add_argument("--dev-key", action="store_true",
                    help="allow the public development key on a real device")
+    _safety_options(p)
     p.set_defaults(fn=cmd_run)
 
     p = sub.add_parser("capture-decode", help="50 Mbit/s link capture -> packets, statistics")

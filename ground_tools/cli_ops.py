@@ -10,6 +10,38 @@ from ground_tools.cliutil import Fail, note
 from ground_tools.link import EXIT_LINK, EXIT_OK
 
 
+# ---------------------------------------------------------------------- list
+def cmd_list(args):
+    from flight import cmddict
+    from ground_tools.commands import describe, find_command, parameter_table
+
+    if args.params:
+        rows = list(parameter_table().values())
+        w = max(len(p["name"]) for p in rows)
+        for p in rows:
+            print("%-*s  %-5s  %s..%s %s  (default %s)  %s" % (
+                w, p["name"], p["type"], p["min"], p["max"], p["unit"], p["default"],
+                p["description"]))
+        return EXIT_OK
+    cmds = cmddict.COMMANDS
+    if args.name:
+        try:
+            cmds = [find_command(args.name)]
+        except ValueError as e:
+            raise Fail(str(e)) from None
+    for c in cmds:
+        print("%-22s 0x%02x  modes: %-22s %s" % (c.name, c.opcode, ",".join(c.modes),
+                                                 c.description))
+        for a in c.args:
+            extra = []
+            if not a.required:
+                extra.append("optional" + ("" if a.default is None else
+                                           ", default %s" % json.dumps(a.default)))
+            print("    %-14s %-34s %s%s" % (a.name, describe(a), a.description,
+                                            (" (%s)" % "; ".join(extra)) if extra else ""))
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------- dict
 def cmd_dict(args):
     from ground_tools.dictionary import build_dictionary

@@ -160,6 +160,19 @@ def parse_value(cmd, arg, text):
             cmd.name, arg.name, text, describe(arg))) from None
 
 
+def _check_param_name(cmd, name):
+    """An unknown parameter is refused here, before a counter is spent on it."""
+    table = parameter_table()
+    if name in table:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(name, list(table), 3, 0.6)
+    raise ArgError("%s: bad argument name=%s: unknown parameter%s; `vector-tc list --params` "
+                   "shows them" % (cmd.name, name, (" (did you mean %s?)" % ", ".join(close))
+                                   if close else ""))
+
+
 def _coerce_param_value(name, value, text):
     """PARAM_SET: give ``value`` the named parameter's type and check its range."""
     p = parameter_table().get(name)
@@ -222,7 +235,13 @@ def build_args(cmd, texts):
             except ArgError:
                 values[a.name] = parse_value(cmd, a, text)
             continue
-        values[a.name] = parse_value(cmd, a, text)
+        v = parse_value(cmd, a, text)
+        if a.choices is not None and isinstance(v, str):
+            # enumerations read like command names: case does not matter
+            v = next((c for c in a.choices if c.upper() == v.upper()), v)
+        values[a.name] = v
+    if cmd.name in ("PARAM_SET", "PARAM_GET") and "name" in values:
+        _check_param_name(cmd, values["name"])
     if cmd.name == "PARAM_SET" and "name" in values and "value" in values:
         values["value"] = _coerce_param_value(values["name"], values["value"], texts["value"])
     return check_args(cmd, values)

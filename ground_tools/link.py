@@ -166,6 +166,8 @@ class GroundLink:
         self.bytes_in = 0
         self.on_tm = None  # optional callback(Tm or WireError) for every packet
         self.completion_mark = 0  # index of the last completion report seen by command()
+        self.accept_mark = 0  # index of the last acceptance report seen by command()
+        self.audit = None  # optional callable(Result, args): the operator's audit log
         try:
             self.ser.reset_input_buffer()  # stale TM queued before we opened
         except (serial.SerialException, OSError, AttributeError):
@@ -274,7 +276,10 @@ class GroundLink:
         """Send one TC and wait for its acceptance and completion reports."""
         mark = self.mark()
         seq, counter = self.send_nowait(cmd, args, counter, seq)
-        return self.await_reports(cmd.name, seq, counter, mark, timeout)
+        res = self.await_reports(cmd.name, seq, counter, mark, timeout)
+        if self.audit is not None:
+            self.audit(res, args)
+        return res
 
     def await_reports(self, name, seq, counter, mark, timeout):
         res = Result(name, seq, counter)
@@ -284,6 +289,7 @@ class GroundLink:
         if acc is None:
             return res
         res.accept = acc.body
+        self.accept_mark = acc.index
         if not acc.body.get("ok"):
             res.status = "rejected"
             self._learn_replay(acc.body)

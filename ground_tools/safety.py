@@ -70,3 +70,54 @@ def annotate(dictionary):
             continue
         c["hazardous"] = bool(c.get("hazardous")) or hazard(cmd, {}) is not None
     return d
+
+
+def audit_log(port_label, path=None):
+    """A ``GroundLink.audit`` callable appending one JSON line per command to the audit
+    log (``audit.jsonl`` next to the counter state file, or $VECTOR_TC_AUDIT)."""
+    import json
+    import os
+    import time
+
+    from ground_tools import wire
+    from ground_tools.gwclient import client_name
+    from ground_tools.state import state_path
+
+    path = path or os.environ.get("VECTOR_TC_AUDIT") or os.path.join(
+        os.path.dirname(os.path.abspath(state_path())), "audit.jsonl")
+
+    def write(res, args):
+        rec = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "client": client_name(), "link": port_label, "name": res.name,
+               "args": wire.jsonable(args), "seq": res.seq, "counter": res.counter,
+               "status": res.status, "reason": res.reason}
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "a") as f:
+                f.write(json.dumps(rec, sort_keys=True) + "\n")
+        except OSError:
+            pass  # the audit log never stops a command that is already sent
+
+    return write
+
+
+def preflight(args, store, key, cmds, ask=None):
+    """Refuse hazardous commands without ``--yes`` (asking on a terminal) and counter
+    jumps without ``--force``; ValueError with the one-line reason."""
+    import sys
+
+    why = counter_jump(store, key, getattr(args, "counter", None))
+    if why and not getattr(args, "force", False):
+        raise ValueError(why)
+    hazards = [(c, w) for c, w in ((c, hazard(c, a)) for c, a in cmds) if w]
+    if not hazards or getattr(args, "yes", False):
+        return
+    text = "; ".join("%s (%s)" % (c.name, w) for c, w in hazards)
+    if ask is None and sys.stdin.isatty():
+        def ask(q):
+            return input(q)
+    if ask is not None:
+        if ask("hazardous: %s. Type yes to send: " % text).strip().lower() == "yes":
+            return
+        raise ValueError("not confirmed: %s" % text)
+    raise ValueError("hazardous: %s: give --yes to send it" % text)

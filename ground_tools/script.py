@@ -18,8 +18,9 @@ the name selects the row); ``OP`` one of ``== != < <= > >= contains``; ``VALUE``
 literal (``3``, ``1.5``, ``true``, ``null``, ``"text"``) or bare text.
 
 A ``wait`` looks at the telemetry that arrived since the previous ``send``/``reject``
-step's last report (the events a command raises come after its completion report), or
-since the script started, plus what arrives until its timeout; consecutive waits after
+step's last report (an ``event`` or ``any`` wait: since its acceptance report, as the
+events a command raises may come before its completion report), or since the script
+started, plus what arrives until its timeout; consecutive waits after
 one command all see that same window; ``sleep`` keeps listening.  The whole script is checked before the
 first step runs (unknown commands, bad arguments, syntax); the run stops at the first
 failing step and names its line.
@@ -175,72 +176,114 @@ class Step:
         self.__dict__.update(kw)
 
 
+class ScriptErrors(ScriptError):
+    """Every error of a script (the check does not stop at the first)."""
+
+    def __init__(self, errors):
+        ScriptError.__init__(self, errors[0].lineno, str(errors[0]).split(": ", 1)[1])
+        self.errors = errors
+
+
+def _accept_reasons():
+    from flight import cmddict
+
+    return tuple(cmddict.ACCEPT_REASONS)
+
+
 def parse_script(text):
-    steps = []
+    """Steps of a script; ScriptErrors listing every bad line."""
+    steps, errors = [], []
     for lineno, raw in enumerate(text.splitlines(), 1):
         try:
-            toks = shlex.split(raw, comments=True)
-        except ValueError as e:
-            raise ScriptError(lineno, "cannot split line: %s" % e) from None
-        if not toks:
+            st = _parse_line(lineno, raw)
+        except ScriptError as e:
+            errors.append(e)
             continue
-        verb = toks[0].lower()
-        line = " ".join(toks)
-        try:
-            if verb == "send":
-                if len(toks) < 2:
-                    raise ScriptError(lineno, "send needs a command")
-                cmd, args = commands.parse_command(toks[1], toks[2:])
-                steps.append(Step(lineno, line, "send", cmd=cmd, args=args))
-            elif verb == "reject":
-                if len(toks) < 3:
-                    raise ScriptError(lineno, "reject needs REASON and a command")
-                reason = toks[1].upper()
-                cmd, args = commands.parse_command(toks[2], toks[3:])
-                steps.append(Step(lineno, line, "reject", cmd=cmd, args=args, reason=reason))
-            elif verb == "wait":
-                if len(toks) < 3:
-                    raise ScriptError(lineno, "wait needs SECONDS KIND CONDITION")
-                secs = _seconds(toks[1], lineno, "wait")
-                kind = toks[2].lower()
-                if kind not in KINDS:
-                    raise ScriptError(lineno, "unknown telemetry kind %r (use %s)" % (
-                        toks[2], ", ".join(KINDS)))
-                conds = parse_conditions(toks[3:], lineno)
-                _check_fields(conds, kind, lineno)
-                steps.append(Step(lineno, line, "wait", seconds=secs, apid=KINDS[kind],
-                                  tm_kind=kind, conds=conds))
-            elif verb == "sleep":
-                if len(toks) != 2:
-                    raise ScriptError(lineno, "sleep takes one number of seconds")
-                steps.append(Step(lineno, line, "sleep", seconds=_seconds(toks[1], lineno,
-                                                                            "sleep")))
-            elif verb == "echo":
-                steps.append(Step(lineno, line, "echo", message=" ".join(toks[1:])))
-            else:
-                raise ScriptError(lineno, "unknown step %r (send, reject, wait, sleep, echo)"
-                                  % toks[0])
-        except commands.ArgError as e:
-            raise ScriptError(lineno, str(e)) from None
+        if st is not None:
+            steps.append(st)
+    if errors:
+        raise ScriptErrors(errors)
     return steps
 
 
+def _parse_line(lineno, raw):
+    try:
+        toks = shlex.split(raw, comments=True)
+    except ValueError as e:
+        raise ScriptError(lineno, "cannot split line: %s" % e) from None
+    if not toks:
+        return None
+    verb = toks[0].lower()
+    line = " ".join(toks)
+    try:
+        if verb == "send":
+            if len(toks) < 2:
+                raise ScriptError(lineno, "send needs a command")
+            cmd, args = commands.parse_command(toks[1], toks[2:])
+            return Step(lineno, line, "send", cmd=cmd, args=args)
+        elif verb == "reject":
+            if len(toks) < 3:
+                raise ScriptError(lineno, "reject needs REASON and a command")
+            reason = toks[1].upper()
+            if reason not in _accept_reasons():
+                raise ScriptError(lineno, "unknown rejection reason %r (use %s)" % (
+                    toks[1], ", ".join(_accept_reasons())))
+            cmd, args = commands.parse_command(toks[2], toks[3:])
+            return Step(lineno, line, "reject", cmd=cmd, args=args, reason=reason)
+        elif verb == "wait":
+            if len(toks) < 3:
+                raise ScriptError(lineno, "wait needs SECONDS KIND CONDITION")
+            secs = _seconds(toks[1], lineno, "wait")
+            kind = toks[2].lower()
+            if kind not in KINDS:
+                raise ScriptError(lineno, "unknown telemetry kind %r (use %s)" % (
+                    toks[2], ", ".join(KINDS)))
+            conds = parse_conditions(toks[3:], lineno)
+            _check_fields(conds, kind, lineno)
+            return Step(lineno, line, "wait", seconds=secs, apid=KINDS[kind],
+                        tm_kind=kind, conds=conds)
+        elif verb == "sleep":
+            if len(toks) != 2:
+                raise ScriptError(lineno, "sleep takes one number of seconds")
+            return Step(lineno, line, "sleep", seconds=_seconds(toks[1], lineno, "sleep"))
+        elif verb == "echo":
+            return Step(lineno, line, "echo", message=" ".join(toks[1:]))
+        else:
+            raise ScriptError(lineno, "unknown step %r (send, reject, wait, sleep, echo)"
+                              % toks[0])
+    except commands.ArgError as e:
+        raise ScriptError(lineno, str(e)) from None
+
+
 class Runner:
-    def __init__(self, glink, timeout=10.0, out=print):
+    def __init__(self, glink, timeout=10.0, out=print, counter=None, seq=None):
         self.link = glink
         self.timeout = timeout
         self.out = out
         self.after = 0
+        self.after_events = 0
         self.last_seen = {}  # apid -> newest body seen, for failure messages
+        # --counter / --seq: the first TC's values, each next TC one more
+        self.counter = counter
+        self.seq = seq
+
+    def _command(self, st):
+        counter, seq = self.counter, self.seq
+        if counter is not None:
+            self.counter += 1
+        if seq is not None:
+            self.seq = (self.seq + 1) & 0x3FFF
+        return self.link.command(st.cmd, st.args, timeout=self.timeout, counter=counter,
+                                 seq=seq)
 
     def run(self, steps):
-        self.after = self.link.mark()
+        self.after = self.after_events = self.link.mark()
         for st in steps:
             getattr(self, "_" + st.kind)(st)
         return len(steps)
 
     def _send(self, st):
-        res = self.link.command(st.cmd, st.args, timeout=self.timeout)
+        res = self._command(st)
         self._after_command(res)
         if res.status == "completed":
             self.out("line %d: %s: completed%s" % (st.lineno, st.text, _result_text(res)))
@@ -248,7 +291,7 @@ class Runner:
         raise StepFailed(st.lineno, st.text, _failure_text(res), res.exit_code)
 
     def _reject(self, st):
-        res = self.link.command(st.cmd, st.args, timeout=self.timeout)
+        res = self._command(st)
         self._after_command(res)
         if res.status == "rejected" and res.reason == st.reason:
             self.out("line %d: %s: rejected as expected" % (st.lineno, st.text))
@@ -262,8 +305,11 @@ class Runner:
     def _after_command(self, res):
         if res.status == "completed" or res.status == "failed":
             self.after = self.link.completion_mark
+            # the events a command raises (an event-log dump) may come between its
+            # acceptance and its completion report: event waits look from the acceptance
+            self.after_events = getattr(self.link, "accept_mark", self.after)
         else:
-            self.after = self.link.mark()
+            self.after = self.after_events = self.link.mark()
 
     def _wait(self, st):
         apid = st.apid
@@ -276,7 +322,8 @@ class Runner:
             return all(c.holds(tm.body) for c in st.conds)
 
         t0 = time.monotonic()
-        tm = self.link.wait_for(pred, st.seconds, after=self.after, consume=False)
+        after = self.after_events if st.tm_kind in ("event", "any") else self.after
+        tm = self.link.wait_for(pred, st.seconds, after=after, consume=False)
         if tm is None:
             last = seen.get(apid) if apid is not None else None
             hint = ""

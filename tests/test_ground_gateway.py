@@ -138,20 +138,19 @@ def test_gateway_restart_mid_stream(rig):
 
 def test_archive_exports_and_command_history(rig):
     served, env = rig["served"], rig["env"]
-    r = cli(env, "send", "PARAM_GET", "name=nope_not_a_param", "--gateway", served.url)
-    assert r.returncode in (3, 4)  # refused by the payload (still archived)
+    r = cli(env, "send", "SESSION_END", "--gateway", served.url)
+    assert r.returncode == 3 and "WRONG_MODE" in r.stdout  # refused by the payload, archived
     time.sleep(0.5)  # the batch holding the reports is committed within 0.2 s
     r = cli(env, "archive", "--db", str(served.db), "commands", "--format", "jsonl")
     assert r.returncode == 0, r.stderr
     cmds = [json.loads(ln) for ln in r.stdout.splitlines()]
     names = [c["name"] for c in cmds]
-    assert names.count("PING") >= 3 and "PARAM_GET" in names
+    assert names.count("PING") >= 3 and "PARAM_GET" in names and names[-1] == "SESSION_END"
     assert all(c["client"] for c in cmds)
     ping = next(c for c in cmds if c["name"] == "PING")
     assert ping["status"] == "completed" and ping["accepted"] and ping["completed"]
     last = cmds[-1]
-    assert last["status"] in ("rejected", "failed") and (last["accept_reason"]
-                                                         or last["complete_reason"])
+    assert last["status"] == "rejected" and last["accept_reason"] == "WRONG_MODE"
     # an hour of housekeeping as CSV: one row per HK packet, one column per value
     now = time.time()
     frm = archive.iso(now - 3600)

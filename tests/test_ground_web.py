@@ -164,13 +164,13 @@ def test_send_through_the_gateway_shows_verification_and_history(page):
     row = drv.find_element(By.CSS_SELECTOR, "#history tbody tr")
     assert "PARAM_GET" in row.text and "completed" in row.text and "web" in row.text
     # a command the payload refuses: the reason is shown
-    args = _choose(drv, "PARAM_GET")
-    args.find_element(By.CSS_SELECTOR, "input[name=name]").send_keys("no_such_param")
+    _choose(drv, "SESSION_END")  # not allowed in SAFE: the payload rejects it
     drv.find_element(By.ID, "cmd-send").click()
-    res = _wait(drv, lambda d: any(s in d.find_element(By.ID, "cmd-result").text
-                                   for s in ("rejected", "failed")) and
-                d.find_element(By.ID, "cmd-result"))
-    assert "bad" in res.get_attribute("class")
+    res = _wait(drv, lambda d: "rejected" in d.find_element(By.ID, "cmd-result").text
+                and d.find_element(By.ID, "cmd-result"))
+    assert "bad" in res.get_attribute("class") and "WRONG_MODE" in res.text
+    row = drv.find_element(By.CSS_SELECTOR, "#history tbody tr")
+    assert "SESSION_END" in row.text and "rejected" in row.text
     # the event-log dump: its events appear in the event log
     _choose(drv, "EVENT_LOG_DUMP")
     drv.find_element(By.ID, "cmd-send").click()
@@ -196,5 +196,9 @@ def test_hazardous_command_needs_confirmation_and_bad_values_are_refused(page):
     res = _wait(drv, lambda d: "above the maximum" in d.find_element(By.ID, "cmd-result").text
                 and d.find_element(By.ID, "cmd-result"))
     assert "volts" in res.text
-    # neither reached the payload
+    args = _choose(drv, "PARAM_GET")  # an unknown parameter: refused by the gateway
+    args.find_element(By.CSS_SELECTOR, "input[name=name]").send_keys("temp_maxc")
+    drv.find_element(By.ID, "cmd-send").click()
+    _wait(drv, lambda d: "unknown parameter" in d.find_element(By.ID, "cmd-result").text)
+    # none reached the payload
     assert len(drv.find_elements(By.CSS_SELECTOR, "#history tbody tr")) == n_hist

@@ -1,0 +1,181 @@
+"""Operator safety and the operator defects of the ground-segment issue: hazardous
+commands need --yes, counter jumps need --force, every command is in the audit log, a
+completion failure shows the payload's explanation, `run` honours --counter/--seq, script
+checks report every error and unknown reasons, event waits see events that come before
+the completion report, enumerations are case-insensitive, unknown parameters are caught
+on the ground, port errors come before key errors."""
+
+import json
+import os
+
+import cbor2
+import pytest
+
+from ground_tools.__main__ import main
+from ground_tools.script import ScriptError, parse_script
+from tests.hil.simbench import FakePayload
+
+
+@pytest.fixture(autouse=True)
+def state(tmp_path, monkeypatch):
+    monkeypatch.setenv("VECTOR_TC_STATE", str(tmp_path / "counters.json"))
+    monkeypatch.setenv("VECTOR_TC_AUDIT", str(tmp_path / "audit.jsonl"))
+    monkeypatch.delenv("VECTOR_TC_KEY_FILE", raising=False)
+    monkeypatch.delenv("VECTOR_TC_GATEWAY", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def fake():
+    f = FakePayload("ok")
+    yield f
+    f.close()
+
+
+def run(capsys, *argv):
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.parametrize("argv", [
+    ["REBOOT"], ["KEY_ROTATE", "key_id=2"], ["PARAM_LOAD_DEFAULTS"],
+    ["SET_MODE", "mode=SESSION"],
+    ["TIMETAG", "time=100", "opcode=REBOOT"],
+])
+def test_hazardous_commands_need_yes(capsys, fake, argv):
+    rc, _, err = run(capsys, "send", *argv, "--port", fake.port, "--timeout", "3")
+    assert rc == 2 and "hazardous" in err and "--yes" in err
+    assert fake.received == []  # nothing went out
+    rc, out, err = run(capsys, "send", *argv, "--port", fake.port, "--timeout", "3", "--yes")
+    assert rc == 0, err
+    assert len(fake.received) == 1
+
+
+def test_safe_commands_need_no_confirmation(capsys, fake):
+    rc, _, err = run(capsys, "send", "SET_MODE", "mode=STANDBY", "--port", fake.port)
+    assert rc == 0, err
+
+
+def test_counter_jump_needs_force(capsys, fake, state):
+    assert run(capsys, "send", "PING", "--port", fake.port)[0] == 0
+    rc, _, err = run(capsys, "send", "PING", "--port", fake.port, "--counter", "5000")
+    assert rc == 2 and "--force" in err and "4998" in err  # counters 2..4999 burnt
+    assert len(fake.received) == 1
+    rc, _, err = run(capsys, "send", "PING", "--port", fake.port, "--counter", "5000",
+                     "--force")
+    assert rc == 0, err
+    assert run(capsys, "send", "PING", "--port", fake.port, "--counter", "900")[0] == 0
+
+
+def test_every_command_is_in_the_audit_log(capsys, state):
+    for behaviour, code in (("ok", 0), ("reject", 3), ("complete_fail", 4)):
+        f = FakePayload(behaviour)
+        try:
+            rc, _, _ = run(capsys, "send", "PING", "--port", f.port, "--timeout", "3")
+        finally:
+            f.close()
+        assert rc == code
+    lines = [json.loads(ln) for ln in (state / "audit.jsonl").read_text().splitlines()]
+    assert [x["status"] for x in lines] == ["completed", "rejected", "failed"]
+    assert all(x["name"] == "PING" and x["client"] and x["link"] for x in lines)
+    assert [x["counter"] for x in lines] == [1, 2, 3]
+
+
+def test_completion_failure_shows_the_explanation(capsys):
+    f = FakePayload("complete_fail")
+    try:
+        rc, out, err = run(capsys, "send", "PING", "--port", f.port, "--timeout", "3")
+    finally:
+        f.close()
+    assert rc == 4
+    line = next(ln for ln in out.splitlines() if "complete" in ln)
+    assert "FAILED EXEC" in line and '{"n": 1}' in line
+
+
+def test_run_honours_counter_and_seq(capsys, fake, tmp_path, state):
+    script = tmp_path / "s.tc"
+    script.write_text("send PING\nsend PING\n")
+    rc, out, err = run(capsys, "run", str(script), "--port", fake.port, "--counter", "40",
+                       "--seq", "100")
+    assert rc == 0, err
+    assert [r[0] for r in fake.received] == [100, 101]
+    data = json.loads((state / "counters.json").read_text())
+    assert max(int(v) for v in data["counters"].values()) == 41
+
+
+def test_script_check_reports_every_error_and_unknown_reasons(capsys, tmp_path):
+    script = tmp_path / "bad.tc"
+    script.write_text("reject NOPE PING\nsend PING\nsend NOSUCH\nwait x hk mode == SAFE\n")
+    with pytest.raises(ScriptError) as e:
+        parse_script(script.read_text())
+    assert [x.lineno for x in e.value.errors] == [1, 3, 4]
+    assert "unknown rejection reason 'NOPE'" in str(e.value.errors[0])
+    rc, _, err = run(capsys, "run", str(script), "--port", "loop://")
+    assert rc == 2
+    assert "bad.tc:1:" in err and "bad.tc:3:" in err and "bad.tc:4:" in err
+
+
+def test_hazardous_script_steps_need_yes(capsys, fake, tmp_path):
+    script = tmp_path / "h.tc"
+    script.write_text("send PING\nsend REBOOT\n")
+    rc, _, err = run(capsys, "run", str(script), "--port", fake.port)
+    assert rc == 2 and "REBOOT" in err and fake.received == []
+    rc, _, err = run(capsys, "run", str(script), "--port", fake.port, "--yes")
+    assert rc == 0, err
+
+
+class EventBetween(FakePayload):
+    """Answers with the acceptance, then an event, then the completion (an event-log
+    dump's order)."""
+
+    def _answer(self, apid, seq):
+        rep = {"tc_apid": apid, "tc_seq": seq}
+        self.send_tm(0x0A3, dict(rep, stage="accept", ok=True, reason=None, name="X"))
+        self.send_tm(0x0A2, {"id": 0x31, "name": "LOGGED", "severity": "INFO", "time": 1.0,
+                             "text": "from the log", "args": []})
+        self.send_tm(0x0A3, dict(rep, stage="complete", ok=True, reason=None, name="X",
+                                 result={"entries": 1}))
+
+
+def test_event_wait_sees_events_before_the_completion(capsys, tmp_path):
+    f = EventBetween()
+    script = tmp_path / "dump.tc"
+    script.write_text("send EVENT_LOG_DUMP\nwait 3 event name == LOGGED\n")
+    try:
+        rc, out, err = run(capsys, "run", str(script), "--port", f.port)
+    finally:
+        f.close()
+    assert rc == 0, err + out
+
+
+def test_enumerations_are_case_insensitive(capsys):
+    rc, out, err = run(capsys, "encode", "SET_MODE", "mode=standby", "--hex")
+    assert rc == 0, err
+    pkt = bytes.fromhex(out.strip())
+    body = cbor2.loads(pkt[6:-23])
+    assert body == [0x03, {"mode": "STANDBY"}]
+    rc, _, err = run(capsys, "encode", "FRAMER_SET_MODE", "mode=Prbs")
+    assert rc == 0, err
+
+
+def test_unknown_parameter_is_caught_on_the_ground(capsys, fake, state):
+    rc, _, err = run(capsys, "send", "PARAM_GET", "name=temp_maxc", "--port", fake.port)
+    assert rc == 2 and "unknown parameter" in err and "temp_max_c" in err
+    rc, _, err = run(capsys, "send", "PARAM_SET", "name=nope", "value=1", "--port", fake.port)
+    assert rc == 2 and "unknown parameter" in err
+    assert fake.received == [] and not (state / "counters.json").exists()  # no counter spent
+
+
+@pytest.mark.parametrize("port, msg", [
+    ("", "no port given"),
+    (os.devnull + "x", None),
+    (__file__, "not a serial device"),
+])
+def test_port_errors_come_before_key_errors(capsys, port, msg, tmp_path, monkeypatch):
+    monkeypatch.setenv("VECTOR_TC_GATEWAY_STATE", str(tmp_path / "none.json"))
+    rc, _, err = run(capsys, "send", "PING", "--port", port)
+    if msg is None:  # a device path that does not exist: a real device, the key rule
+        assert rc == 2 and "DEVELOPMENT" in err
+    else:
+        assert rc == 6 and msg in err and "DEVELOPMENT" not in err

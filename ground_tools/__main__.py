@@ -13,6 +13,7 @@ import sys
 
 from ground_tools.link import (
     EXIT_ERROR,
+    EXIT_FAILED,
     EXIT_LINK,
     EXIT_OK,
 )
@@ -340,10 +341,17 @@ def cmd_capture_decode(args):
         stats = decode_file(args.file, manchester=args.manchester, on_packet=on_packet)
     except OSError as e:
         raise Fail("cannot read %s: %s" % (args.file, e.strerror)) from None
+    if args.manchester and stats.get("invalid_chips"):
+        raise Fail("%s is not a Manchester chip capture: %d of %d octets are neither "
+                   "0x00/0x01 nor '0'/'1' text (an octet capture? drop --manchester)" % (
+                       args.file, stats["invalid_chips"], stats["input_bytes"]))
     if args.json:
         print(json.dumps(stats, sort_keys=True))
     else:
         print(format_stats(stats))
+    if not stats["packets_ok"]:
+        _note("%s: no good packet found" % args.file)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -446,6 +454,7 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="statistics as one JSON object")
     p.add_argument("--packets", action="store_true", help="also one JSON line per packet")
     p.set_defaults(fn=cmd_capture_decode)
+    cli_ops.add_capture_gen(sub)
 
     cli_ops.add_parsers(sub, port, keys)
     return ap

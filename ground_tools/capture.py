@@ -245,6 +245,7 @@ class CaptureDecoder:
         self.last_serial = None
         self.preamble_bit_errors = 0
         self.manchester_violations = 0
+        self.invalid_chips = 0
         self.resyncs = 0
         self.bit_realigned = 0
         self.skipped_bits = 0
@@ -259,6 +260,8 @@ class CaptureDecoder:
                 self._ascii = set(head) <= _ASCII_CHIPS and (b"0" in head or b"1" in head)
             if self._ascii:
                 data = data.translate(_ASCII_NORM, b" \t\r\n")
+            else:  # chips are 0x00/0x01: anything else means this is not a chip capture
+                self.invalid_chips += len(data) - data.count(0) - data.count(1)
         self.input_symbols += len(data)
         self._buf = self._buf + data if self._buf else data
         self._process(final=False)
@@ -375,6 +378,7 @@ class CaptureDecoder:
             "last_serial": self.last_serial,
             "preamble_bit_errors": self.preamble_bit_errors,
             "manchester_violations": self.manchester_violations,
+            "invalid_chips": self.invalid_chips,
             "resyncs": self.resyncs,
             "bit_realigned_packets": self.bit_realigned,
             "skipped_octets": int(self.skipped_bits // 8),
@@ -413,9 +417,10 @@ def format_stats(s):
         "  packets ok        %d" % s["packets_ok"],
         "  CRC errors        %d" % s["crc_errors"],
         "  truncated         %d" % s["truncated"],
-        "  serial numbers    %s .. %s, %d gap(s), %d missing, %d backwards" % (
+        ("  serial numbers    %s .. %s, %d gap(s), %d missing, %d backwards" % (
             s["first_serial"], s["last_serial"], s["serial_gaps"], s["missing_packets"],
-            s["serial_backwards"]),
+            s["serial_backwards"])) if s["first_serial"] is not None else
+        "  serial numbers    none (no good packet)",
         "  preamble bit errs %d" % s["preamble_bit_errors"],
         "  resyncs           %d (%d octets skipped, %d packets found at a bit slip)" % (
             s["resyncs"], s["skipped_octets"], s["bit_realigned_packets"]),

@@ -70,6 +70,48 @@ def cmd_dict(args):
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------- capture-gen
+def cmd_capture_gen(args):
+    """A sample capture of the 50 Mbit/s link for operators to try capture-decode on."""
+    import random
+
+    from sim import packet as P
+
+    rng = random.Random(args.seed)
+    frames = [bytes(rng.getrandbits(8) for _ in range(P.FRAME_OCTETS))
+              for _ in range(args.packets)]
+    data = bytearray(P.build_stream(frames, first_serial=args.first))
+    slot = P.PACKET_OCTETS + P.GAP_OCTETS
+    for i in rng.sample(range(args.packets), min(args.corrupt, args.packets)):
+        data[i * slot + P.PREAMBLE_OCTETS + 20] ^= 0x10  # one bit: a CRC error
+    if args.manchester:
+        data = bytes(P.bits_msb_first(P.manchester_encode(bytes(data))))
+    try:
+        with open(args.out, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        raise Fail("cannot write %s: %s" % (args.out, e.strerror)) from None
+    note("%s: %d packet(s), serials %d..%d, %d with a bit error, %d octets%s" % (
+        args.out, args.packets, args.first, args.first + args.packets - 1,
+        min(args.corrupt, args.packets), len(data),
+        " (Manchester chips)" if args.manchester else ""))
+    return EXIT_OK
+
+
+def add_capture_gen(sub):
+    p = sub.add_parser("capture-gen", help="write a sample 50 Mbit/s link capture",
+                       description="Write a synthetic capture of the optical link (random "
+                       "frames) to try capture-decode on.")
+    p.add_argument("out", help="output file")
+    p.add_argument("--packets", type=int, default=100, help="number of packets (100)")
+    p.add_argument("--first", type=int, default=5000, help="first serial number (5000)")
+    p.add_argument("--corrupt", type=int, default=0, help="packets with one bit flipped")
+    p.add_argument("--manchester", action="store_true", help="write Manchester chips, "
+                   "one per octet, instead of octets")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(fn=cmd_capture_gen)
+
+
 # ---------------------------------------------------------------------- plan
 def cmd_plan(args):
     from ground_tools import plan

@@ -179,3 +179,26 @@ def test_port_errors_come_before_key_errors(capsys, port, msg, tmp_path, monkeyp
         assert rc == 2 and "DEVELOPMENT" in err
     else:
         assert rc == 6 and msg in err and "DEVELOPMENT" not in err
+
+
+def test_capture_gen_and_decode_exit_codes(capsys, tmp_path):
+    octets, chips = tmp_path / "link.bin", tmp_path / "link.chips"
+    assert run(capsys, "capture-gen", str(octets), "--packets", "30", "--corrupt", "2")[0] == 0
+    rc, out, _ = run(capsys, "capture-decode", str(octets), "--json")
+    s = json.loads(out)
+    assert rc == 0 and s["packets_ok"] == 28 and s["crc_errors"] == 2
+    assert (s["first_serial"], s["last_serial"]) == (5000, 5029)
+    assert run(capsys, "capture-gen", str(chips), "--packets", "5", "--manchester")[0] == 0
+    rc, out, _ = run(capsys, "capture-decode", str(chips), "--manchester", "--json")
+    assert rc == 0 and json.loads(out)["packets_ok"] == 5
+    # random octets and a text file with other letters are not chip captures
+    noise = tmp_path / "noise.bin"
+    noise.write_bytes(bytes((i * 37 + 11) & 0xFF for i in range(5000)))
+    text = tmp_path / "chips.txt"
+    text.write_text("0101x0101\n" * 100)
+    for f in (noise, text):
+        rc, _, err = run(capsys, "capture-decode", str(f), "--manchester")
+        assert rc == 2 and "not a Manchester chip capture" in err
+    # no good packet: exit 4, and no "None .. None"
+    rc, out, err = run(capsys, "capture-decode", str(noise))
+    assert rc == 4 and "None" not in out and "no good packet" in err

@@ -202,3 +202,38 @@ def test_capture_gen_and_decode_exit_codes(capsys, tmp_path):
     # no good packet: exit 4, and no "None .. None"
     rc, out, err = run(capsys, "capture-decode", str(noise))
     assert rc == 4 and "None" not in out and "no good packet" in err
+
+
+def test_simbench_says_what_runs_and_cleans_up_on_ctrl_c(tmp_path):
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.procutil import ROOT
+
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    p = subprocess.Popen([sys.executable, "-m", "tests.hil.simbench", "--speed", "5"],
+                         cwd=str(ROOT), env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end and not any("ground port" in ln for ln in lines):
+            ln = p.stdout.readline()
+            if not ln:
+                break
+            lines.append(ln)
+        text = "".join(lines)
+        assert "ground port" in text, text + p.stderr.read()
+        assert "payload modules" in text or "core application only" in text
+        state = re.search(r"state in (\S+)\)", text).group(1)
+        assert os.path.isdir(state) and state.startswith(str(tmp_path))
+        p.send_signal(signal.SIGINT)
+        assert p.wait(30) == 0
+        assert not os.path.exists(state)  # the temporary folder is gone
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(5)

@@ -234,23 +234,40 @@ class FakePayload:
 
 
 def main(argv=None):
-    """``python -m tests.hil.simbench [--speed X] [--scenario NAME] [--state-dir DIR]``:
-    run the simulated payload and print the pty the ground tool should open."""
+    """``python -m tests.hil.simbench``: run the simulated payload on a pty and print the
+    port the ground tool (or ``vector-tc serve``) should open."""
     import argparse
+    import shutil
+    import signal
     import tempfile
     import time
+    from pathlib import Path
 
+    world = Path(__file__).resolve().parents[2] / "hal" / "sim" / "world.py"
     ap = argparse.ArgumentParser(prog="python -m tests.hil.simbench", description=main.__doc__)
-    ap.add_argument("--speed", type=float, default=1.0)
-    ap.add_argument("--scenario", default=None)
-    ap.add_argument("--state-dir", default=None)
+    ap.add_argument("--speed", type=float, default=1.0,
+                    help="simulated seconds per real second (default 1: real time)")
+    ap.add_argument("--scenario", default="nominal" if world.exists() else None,
+                    help="simulated world with the payload modules (APT, bias, comparator, "
+                    "framer); default 'nominal'; 'none' runs the core application only")
+    ap.add_argument("--state-dir", default=None,
+                    help="payload state (parameters, keys, event log) kept here; default a "
+                    "temporary folder removed on exit")
     args = ap.parse_args(argv)
+    scenario = None if (args.scenario or "none").lower() == "none" else args.scenario
     state = args.state_dir or tempfile.mkdtemp(prefix="vector-sim-")
-    bench = SimBench(state, speed=args.speed, scenario=args.scenario)
-    print("simulated payload running (state in %s)" % state)
-    print("ground port: %s    e.g.  vector-tc listen --port %s" % (bench.port, bench.port),
-          flush=True)
+    # SIGTERM ends like Ctrl-C: the payload stops and the temporary folder goes
+    signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    bench = SimBench(state, speed=args.speed, scenario=scenario)
     try:
+        print("simulated payload running (state in %s)" % state)
+        if scenario:
+            print("scenario %s: payload modules APT, bias, comparator, framer" % scenario)
+        else:
+            print("no scenario: core application only (apt/bias/comparator parameters "
+                  "unknown, FRAMER_SET_MODE answers UNAVAILABLE)")
+        print("ground port: %s    e.g.  vector-tc listen --port %s" % (bench.port, bench.port),
+              flush=True)
         while bench.alive():
             time.sleep(0.5)
         print("the flight process exited: %s" % bench.payload.proc.stderr.read())
@@ -259,6 +276,8 @@ def main(argv=None):
         return 0
     finally:
         bench.close()
+        if not args.state_dir:
+            shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":

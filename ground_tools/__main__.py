@@ -158,6 +158,8 @@ def cmd_encode(args):
     from ground_tools.state import StateError
 
     cmd, cargs = _command(args.cmd, args.args)
+    if type(cargs.get("time")).__name__ == "Relative":
+        raise Fail("TIMETAG time=+SECONDS needs the onboard time: use send or run")
     key = _key(args)
     try:
         counter, seq = _store(args).reserve(key, explicit=args.counter, seq=args.seq,
@@ -224,6 +226,9 @@ def cmd_send(args):
     if not args.json:
         print("%s seq=%d counter=%d key=%d -> %s" % (cmd.name, res.seq, res.counter, key.key_id,
                                                      args.port_label))
+    if glink.timetag is not None and not args.json:
+        print("  onboard time %.3f s: executes at %.3f s (in %.3f s)" % (
+            glink.timetag[0], glink.timetag[1], glink.timetag[1] - glink.timetag[0]))
     _print_result(res, args.json)
     if res.status == "rejected":
         _note("TC rejected: %s" % res.reason)

@@ -28,6 +28,11 @@ import json
 from flight import cmddict
 
 
+class Relative(float):
+    """A TIMETAG time given as ``+SECONDS``: resolved against the onboard clock (the
+    newest housekeeping ``time``) when the command is sent."""
+
+
 class ArgError(ValueError):
     """Bad command name or argument: the message is one line, ready for the user."""
 
@@ -229,6 +234,10 @@ def build_args(cmd, texts):
         if a.name not in texts:
             continue
         text = texts[a.name]
+        if cmd.name == "TIMETAG" and a.name == "time" and text.strip().startswith("+"):
+            v = parse_value(cmd, a, text.strip()[1:])
+            values[a.name] = Relative(v)
+            continue
         if cmd.name == "TIMETAG" and a.name == "opcode":
             try:
                 values[a.name] = find_command(text).opcode

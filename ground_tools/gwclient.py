@@ -203,8 +203,6 @@ class GatewayLink(link.GroundLink):
                 self.errors.append(e)
                 item = e
             else:
-                self.received += 1
-                item.index = self.received
-                self.inbox.append((self.received, item))
+                self._accept_tm(item)
             if self.on_tm is not None:
                 self.on_tm(item)

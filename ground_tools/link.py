@@ -167,6 +167,8 @@ class GroundLink:
         self.on_tm = None  # optional callback(Tm or WireError) for every packet
         self.completion_mark = 0  # index of the last completion report seen by command()
         self.accept_mark = 0  # index of the last acceptance report seen by command()
+        self.last_hk_time = None  # (monotonic receive time, onboard time) of the newest HK
+        self.timetag = None  # (onboard time now, execution time) of the last relative TIMETAG
         self.audit = None  # optional callable(Result, args): the operator's audit log
         try:
             self.ser.reset_input_buffer()  # stale TM queued before we opened
@@ -215,12 +217,29 @@ class GroundLink:
             if isinstance(item, wire.WireError):
                 self.errors.append(item)
             else:
-                self.received += 1
-                item.index = self.received
-                self.inbox.append((self.received, item))
+                self._accept_tm(item)
             if self.on_tm is not None:
                 self.on_tm(item)
         return len(data)
+
+    def _accept_tm(self, item):
+        self.received += 1
+        item.index = self.received
+        self.inbox.append((self.received, item))
+        b = item.body
+        if item.apid == wire.APID_HK and isinstance(b, dict) and isinstance(
+                b.get("time"), (int, float)):
+            self.last_hk_time = (time.monotonic(), float(b["time"]))
+
+    def onboard_time(self, timeout=5.0):
+        """The payload's clock now: the newest housekeeping ``time`` plus the time since
+        it arrived (waits up to ``timeout`` for one); None when there is none."""
+        if self.last_hk_time is None:
+            self.wait_for(lambda tm: tm.apid == wire.APID_HK, timeout, consume=False)
+        if self.last_hk_time is None:
+            return None
+        t_rx, t_hk = self.last_hk_time
+        return t_hk + (time.monotonic() - t_rx)
 
     def mark(self):
         """Index of the newest packet received so far (for ``wait_for(after=...)``)."""
@@ -275,11 +294,26 @@ class GroundLink:
     def command(self, cmd, args, timeout=10.0, counter=None, seq=None):
         """Send one TC and wait for its acceptance and completion reports."""
         mark = self.mark()
+        args = self._resolve_relative(cmd, args, timeout)
         seq, counter = self.send_nowait(cmd, args, counter, seq)
         res = self.await_reports(cmd.name, seq, counter, mark, timeout)
         if self.audit is not None:
             self.audit(res, args)
         return res
+
+    def _resolve_relative(self, cmd, args, timeout):
+        from ground_tools.commands import Relative
+
+        t = args.get("time") if cmd.name == "TIMETAG" else None
+        if not isinstance(t, Relative):
+            return args
+        now = self.onboard_time(min(timeout, 5.0))
+        if now is None:
+            raise LinkError("TIMETAG time=+%g needs the onboard time, and no housekeeping "
+                            "arrived: give an absolute time" % t)
+        at = round(now + float(t), 3)
+        self.timetag = (now, at)
+        return dict(args, time=at)
 
     def await_reports(self, name, seq, counter, mark, timeout):
         res = Result(name, seq, counter)

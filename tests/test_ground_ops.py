@@ -237,3 +237,39 @@ def test_simbench_says_what_runs_and_cleans_up_on_ctrl_c(tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait(5)
+
+
+class WithHk(FakePayload):
+    """Answers TCs and sends housekeeping with an onboard clock at 1000 s + elapsed."""
+
+    def __init__(self):
+        import threading
+        import time
+
+        super().__init__("ok")
+        self._t0 = time.monotonic()
+
+        def hk():
+            while not self._stop:
+                self.send_tm(0x0A1, {"time": 1000.0 + time.monotonic() - self._t0,
+                                     "mode": "SAFE"})
+                time.sleep(0.2)
+
+        self._hk = threading.Thread(target=hk, daemon=True)
+        self._hk.start()
+
+
+def test_timetag_relative_time_uses_the_onboard_clock(capsys):
+    f = WithHk()
+    try:
+        rc, out, err = run(capsys, "send", "TIMETAG", "time=+30", "opcode=ping", "--port",
+                           f.port)
+    finally:
+        f.close()
+    assert rc == 0, err
+    (_, opcode, args), = f.received
+    assert opcode == 0x31 and args["opcode"] == 0x01
+    assert 1030.0 <= args["time"] < 1030.0 + 60  # 1000 s + time since start + 30 s
+    assert "onboard time" in out and "executes at %.3f" % args["time"] in out
+    rc, _, err = run(capsys, "encode", "TIMETAG", "time=+30", "opcode=PING")
+    assert rc == 2 and "onboard time" in err

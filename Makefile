@@ -57,6 +57,7 @@ $(VENV_STAMP): pyproject.toml
 	$(PYTHON) -m venv .venv
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@echo "vector-tc is installed in .venv/bin: run '. .venv/bin/activate' to have it on your PATH"
 	@touch $@
 
 $(MPYVM_STAMP): tools/mpyvm/package.json tools/mpyvm/package-lock.json

@@ -112,10 +112,13 @@ def test_live_housekeeping_with_units_and_limit_colours(page):
 
     drv, names = page["driver"], page["names"]
     _wait(drv, lambda d: _row(d, names[0]))
-    classes = [_row(drv, n).get_attribute("class") for n in names]
-    assert classes == ["alarm", "warn", "ok"]
-    assert "boots" in _row(drv, names[0]).text
-    assert _row(drv, "mode") is not None
+    # the table is redrawn at every packet: read it in one script run (no stale elements)
+    rows = drv.execute_script(
+        "const o = {}; for (const tr of document.querySelectorAll('#hk tr[data-field]'))"
+        " o[tr.dataset.field] = [tr.className, tr.textContent]; return o;")
+    assert [rows[n][0] for n in names] == ["alarm", "warn", "ok"]
+    assert "boots" in rows[names[0]][1]
+    assert "mode" in rows
     assert "mode" in drv.find_element(By.ID, "mode").text
     link = drv.find_element(By.ID, "link")
     assert "up" in link.get_attribute("class") and "link up" in link.text

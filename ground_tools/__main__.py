@@ -271,28 +271,6 @@ def cmd_listen(args):
     return EXIT_OK
 
 
-# ---------------------------------------------------------------------- decode
-def cmd_decode(args):
-    from ground_tools import wire
-    from ground_tools.listen import tm_json
-
-    try:
-        with open(args.file, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise Fail("cannot read %s: %s" % (args.file, e.strerror)) from None
-    d = wire.TmDeframer()
-    out = sys.stdout
-    for item in d.feed(data) + d.feed(b"\x00" if d.pending() else b""):
-        if isinstance(item, wire.WireError):
-            out.write(json.dumps({"error": item.reason, "detail": str(item)}) + "\n")
-        else:
-            out.write(json.dumps(tm_json(item), sort_keys=True) + "\n")
-    _note("%s: %d packet(s), %d bad frame(s)%s" % (
-        args.file, d.packets, d.errors, (" " + json.dumps(d.error_reasons)) if d.errors else ""))
-    return EXIT_OK
-
-
 # ---------------------------------------------------------------------- run
 def cmd_run(args):
     from ground_tools.link import LinkError
@@ -435,7 +413,7 @@ def build_parser():
 
     p = sub.add_parser("decode", help="TM capture (COBS stream) -> JSON lines")
     p.add_argument("file")
-    p.set_defaults(fn=cmd_decode)
+    p.set_defaults(fn=cli_ops.cmd_decode)
 
     p = sub.add_parser("dict", help="command and telemetry dictionaries as JSON")
     p.add_argument("--out", help="write to FILE instead of stdout")

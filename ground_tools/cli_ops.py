@@ -7,7 +7,7 @@ import os
 import sys
 
 from ground_tools.cliutil import Fail, note
-from ground_tools.link import EXIT_LINK, EXIT_OK
+from ground_tools.link import EXIT_FAILED, EXIT_LINK, EXIT_OK
 
 
 # ---------------------------------------------------------------------- list
@@ -39,6 +39,44 @@ def cmd_list(args):
                                            ", default %s" % json.dumps(a.default)))
             print("    %-14s %-34s %s%s" % (a.name, describe(a), a.description,
                                             (" (%s)" % "; ".join(extra)) if extra else ""))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- decode
+def cmd_decode(args):
+    from ground_tools import wire
+    from ground_tools.gateway import decode_tc
+    from ground_tools.listen import tm_json
+
+    try:
+        with open(args.file, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise Fail("cannot read %s: %s" % (args.file, e.strerror)) from None
+    d = wire.TmDeframer()
+    out = sys.stdout
+    tcs = bad_tcs = 0
+    frames = data.split(b"\x00")
+    for i, frame in enumerate(frames):
+        last = i == len(frames) - 1
+        tc = decode_tc(frame) if frame else None
+        if tc is not None:  # a telecommand (recorded uplink): decoded as one, not a bad TM
+            tcs += 1
+            bad_tcs += 0 if tc["ok"] else 1
+            out.write(json.dumps(tc, sort_keys=True) + "\n")
+            continue
+        for item in d.feed(frame + (b"" if last else b"\x00")) + (
+                d.feed(b"\x00") if last and d.pending() else []):
+            if isinstance(item, wire.WireError):
+                out.write(json.dumps({"error": item.reason, "detail": str(item)}) + "\n")
+            else:
+                out.write(json.dumps(tm_json(item), sort_keys=True) + "\n")
+    note("%s: %d TM packet(s), %d TC(s), %d bad frame(s)%s" % (
+        args.file, d.packets, tcs - bad_tcs, d.errors + bad_tcs,
+        (" " + json.dumps(d.error_reasons)) if d.errors else ""))
+    if d.packets + tcs - bad_tcs == 0:
+        note("%s: no good packet" % args.file)
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -42,9 +42,38 @@ def _tc_command(pkt):
         from flight import cmddict
 
         c = cmddict.BY_OPCODE.get(body[0])
+        if not isinstance(body[0], int) or not isinstance(body[1], dict):
+            return None, None
         return (c.name if c else "0x%02x" % body[0]), wire.jsonable(body[1])
     except Exception:  # noqa: BLE001 - any malformed body: history shows it unnamed
         return None, None
+
+
+def decode_tc(frame):
+    """A COBS frame holding a TC packet → {"kind": "tc", "apid", "seq", "opcode", "name",
+    "args", "key_id", "counter", "ok", "error"?}; None when it is not a TC."""
+    try:
+        pkt = cobs.decode(frame)
+    except cobs.DecodeError:
+        return None
+    if len(pkt) < 6 or not pkt[0] & 0x10 or pkt[0] >> 5:
+        return None  # not a version-0 packet of type TC
+    apid, seq = _tc_header(pkt)
+    out = {"kind": "tc", "apid": apid, "seq": seq, "ok": True}
+    if len(pkt) != 7 + ((pkt[4] << 8) | pkt[5]):
+        out.update(ok=False, error="LENGTH: header says %d octets, packet has %d" % (
+            7 + ((pkt[4] << 8) | pkt[5]), len(pkt)))
+        return out
+    if wire.crc16(pkt) != 0:
+        out.update(ok=False, error="CRC: packet error control does not match")
+        return out
+    name, args = _tc_command(pkt)
+    if name is None:
+        out.update(ok=False, error="DECODE: the body is not CBOR [opcode, {args}]")
+        return out
+    tr = pkt[-(wire.TRAILER_LEN + wire.PEC_LEN):]
+    out.update(name=name, args=args, key_id=tr[0], counter=int.from_bytes(tr[1:5], "big"))
+    return out
 
 
 class Gateway:

@@ -273,3 +273,24 @@ def test_timetag_relative_time_uses_the_onboard_clock(capsys):
     assert "onboard time" in out and "executes at %.3f" % args["time"] in out
     rc, _, err = run(capsys, "encode", "TIMETAG", "time=+30", "opcode=PING")
     assert rc == 2 and "onboard time" in err
+
+
+def test_decode_names_tcs_and_fails_when_nothing_is_good(capsys, tmp_path):
+    from ground_tools import wire
+    from ground_tools.state import load_key
+
+    key = load_key(None, None)
+    tc = wire.encode_tc(key.key, key.key_id, 7, 0x11, {"name": "temp_max_c"}, seq=3)
+    cap = tmp_path / "mixed.bin"
+    cap.write_bytes(wire.frame(tc) + b"\x05\x01\x00")
+    rc, out, err = run(capsys, "decode", str(cap))
+    lines = [json.loads(ln) for ln in out.splitlines()]
+    assert rc == 0, err
+    assert lines[0] == {"kind": "tc", "apid": 160, "seq": 3, "ok": True, "name": "PARAM_GET",
+                        "args": {"name": "temp_max_c"}, "key_id": 1, "counter": 7}
+    assert "error" in lines[1] and "1 TC(s)" in err
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"\x05\x01\x00\x09\x01\x02\x00")
+    rc, out, err = run(capsys, "decode", str(bad))
+    assert rc == 4 and "no good packet" in err
+    assert len(out.splitlines()) == 2

@@ -48,10 +48,12 @@ def test_listen_and_send_at_the_same_time(rig):
     env, port = rig["env"], rig["bench"].port
     listener = subprocess.Popen(
         [sys.executable, "-m", "ground_tools", "listen", "--port", port, "--json",
-         "--duration", "30"], cwd=str(ROOT), env=env, stdout=subprocess.PIPE,
+         "--duration", "120"], cwd=str(ROOT), env=env, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.0)  # the listener is connected before the command goes out
+        # the listener is connected (it prints telemetry) before the commands go out
+        first = listener.stdout.readline()
+        assert first.startswith("{"), first + listener.stderr.read()
         sends = [cli(env, "send", "PING", "--port", port, "--json") for _ in range(2)]
         other = cli(env, "send", "PARAM_GET", "name=temp_max_c", "--gateway",
                     rig["served"].url)
@@ -62,7 +64,7 @@ def test_listen_and_send_at_the_same_time(rig):
         assert s.returncode == 0, s.stderr
     assert "using the gateway" in sends[0].stderr
     seqs = {json.loads(ln)["tc_seq"] for s in sends for ln in s.stdout.splitlines()}
-    seen = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
+    seen = [json.loads(ln) for ln in (first + out).splitlines() if ln.startswith("{")]
     completions = {p["body"]["tc_seq"] for p in seen
                    if p["kind"] == "verify" and p["body"]["stage"] == "complete"}
     assert seqs <= completions  # the listener saw both commands complete

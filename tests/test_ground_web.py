@@ -86,7 +86,7 @@ def page(tmp_path_factory):
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def _wait(driver, pred, timeout=30.0):
+def _wait(driver, pred, timeout=60.0):
     from selenium.common.exceptions import StaleElementReferenceException
 
     def safe():

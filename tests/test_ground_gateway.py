@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -121,7 +122,11 @@ def test_gateway_restart_mid_stream(rig):
         assert glink.wait_for(lambda tm: tm.apid == wire.APID_HK, 30) is not None
         before = glink.events.last_id
         out = served.stop()
-        assert "gateway stopped" in out
+        m = re.search(r"gateway stopped: (\d+) packet\(s\) in, (\d+) bad frame\(s\), "
+                      r"(\d+) TC\(s\) out, (\d+) archived", out)
+        assert m, out
+        pin, bad, tcs, archived = map(int, m.groups())
+        assert archived == pin + bad + tcs > 0  # every packet it received is in the archive
         served.start()
         hk = glink.wait_for(lambda tm: tm.apid == wire.APID_HK, 60, after=glink.mark())
         assert hk is not None and glink.events.reconnects >= 1

@@ -48,7 +48,10 @@ function showHk(p) {
     body.append(tr);
   }
   if (fields.mode !== undefined) { $("mode").textContent = "mode " + fields.mode; }
-  const parts = Object.entries(fields).filter(([k]) => /^(apt|bias|comp|framer)/.test(k));
+  // the payload modules' values: by the declaring owner when the dictionary has it
+  const mod = /^(apt|bias|comp|comparator|framer)/;
+  const parts = Object.entries(fields).filter(([k]) =>
+    state.hkMeta[k] && state.hkMeta[k].owner ? mod.test(state.hkMeta[k].owner) : mod.test(k));
   const s = $("summary");
   s.replaceChildren();
   if (!parts.length) {

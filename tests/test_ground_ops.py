@@ -294,3 +294,18 @@ def test_decode_names_tcs_and_fails_when_nothing_is_good(capsys, tmp_path):
     rc, out, err = run(capsys, "decode", str(bad))
     assert rc == 4 and "no good packet" in err
     assert len(out.splitlines()) == 2
+
+
+def test_serve_refuses_a_missing_or_held_port(capsys, tmp_path, fake):
+    from ground_tools.link import open_port
+
+    rc, _, err = run(capsys, "serve", "--port", str(tmp_path / "nope"), "--db",
+                     str(tmp_path / "a.db"), "--http", "127.0.0.1:1")
+    assert rc == 6 and "cannot open port" in err
+    held = open_port(fake.port)
+    try:
+        rc, _, err = run(capsys, "serve", "--port", fake.port, "--db", str(tmp_path / "a.db"),
+                         "--http", "127.0.0.1:1")
+    finally:
+        held.close()
+    assert rc == 6 and "in use by another program" in err

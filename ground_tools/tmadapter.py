@@ -69,6 +69,19 @@ def flatten(obj, prefix="", out=None, sched_fields=None):
     return out
 
 
+def _known_apids(d):
+    apids = d.get("apids") or (d.get("telemetry") or {}).get("apids") or {}
+    return set(apids.values()) | set(wire.APID_NAMES) - {wire.APID_TC}
+
+
+def _unknown(r):
+    """A packet of an APID the dictionary does not declare: archived raw, flagged."""
+    r = dict(r, ok=False, error="UNKNOWN_APID: APID 0x%03x is not in the dictionary" % r[
+        "apid"])
+    r.pop("fields", None)
+    return r
+
+
 def _plain(v):
     return v.get("value") if isinstance(v, dict) and "value" in v else v
 
@@ -78,10 +91,14 @@ def decode_packet(packet, dictionary=None):
     d = dictionary or load_dictionary()
     if _decode_tm is not None:
         r = dict(_decode_tm(bytes(packet), d))
+        if r.get("ok") and r.get("apid") not in _known_apids(d):
+            return _unknown(r)
         vals = r.get("fields", r.get("body"))
         if isinstance(vals, dict):
-            r["body"] = vals
+            r["body"] = wire.jsonable(vals)
             r["fields"] = flatten({k: _plain(v) for k, v in vals.items()})
+        elif "body" in r:
+            r["body"] = wire.jsonable(r["body"])
         return r
     try:
         tm = wire.parse_tm(bytes(packet))
@@ -95,10 +112,9 @@ def decode_packet(packet, dictionary=None):
     from ground_tools.dictionary import SCHED_FIELDS
 
     body = wire.jsonable(tm.body)
-    if tm.apid not in wire.APID_NAMES:  # not in the dictionary: kept raw, flagged
-        return {"apid": tm.apid, "kind": kind_of(tm.apid, d), "seq": tm.seq, "ok": False,
-                "error": "UNKNOWN_APID: APID 0x%03x is not in the dictionary" % tm.apid,
-                "body": body}
+    if tm.apid not in _known_apids(d):  # not in the dictionary: kept raw, flagged
+        return _unknown({"apid": tm.apid, "kind": kind_of(tm.apid, d), "seq": tm.seq,
+                         "body": body})
     fields = flatten(body, sched_fields=SCHED_FIELDS) if isinstance(body, dict) else {
         "value": body}
     return {"apid": tm.apid, "kind": kind_of(tm.apid, d), "seq": tm.seq, "ok": True,

@@ -229,7 +229,10 @@ class GroundLink:
         b = item.body
         if item.apid == wire.APID_HK and isinstance(b, dict) and isinstance(
                 b.get("time"), (int, float)):
-            self.last_hk_time = (time.monotonic(), float(b["time"]))
+            # packed HK carries whole seconds + a millisecond field (flight/app.py HK)
+            ms = b.get("time_ms", 0)
+            self.last_hk_time = (time.monotonic(), float(b["time"]) + (
+                ms / 1000.0 if isinstance(ms, (int, float)) else 0.0))
 
     def onboard_time(self, timeout=5.0):
         """The payload's clock now: the newest housekeeping ``time`` plus the time since

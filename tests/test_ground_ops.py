@@ -239,6 +239,18 @@ def test_simbench_says_what_runs_and_cleans_up_on_ctrl_c(tmp_path):
             p.wait(5)
 
 
+def _packed_hk(**raw):
+    """A housekeeping body as the payload packs it (declared order, big-endian); fields
+    not given are zero."""
+    import struct
+
+    from ground_tools import tmdecode
+    from ground_tools.dictionary import default
+
+    fields = default()["telemetry"]["hk"]["fields"]
+    return struct.pack(tmdecode.fmt(fields), *[raw.get(f["name"], 0) for f in fields])
+
+
 class WithHk(FakePayload):
     """Answers TCs and sends housekeeping with an onboard clock at 1000 s + elapsed."""
 
@@ -251,8 +263,9 @@ class WithHk(FakePayload):
 
         def hk():
             while not self._stop:
-                self.send_tm(0x0A1, {"time": 1000.0 + time.monotonic() - self._t0,
-                                     "mode": "SAFE"})
+                t = 1000.0 + time.monotonic() - self._t0
+                self._tm.send_raw(0x0A1, _packed_hk(time=int(t),
+                                                    time_ms=int(t * 1000) % 1000))
                 time.sleep(0.2)
 
         self._hk = threading.Thread(target=hk, daemon=True)

@@ -261,7 +261,8 @@ def cmd_listen(args):
     except LinkError as e:
         raise Fail(str(e), EXIT_LINK) from None
     try:
-        listen(glink, as_json=args.json, duration=args.duration, count=args.count)
+        listen(glink, as_json=args.json, duration=args.duration, count=args.count,
+               adcs_all=args.adcs)
     except LinkError as e:
         raise Fail(str(e), EXIT_LINK) from None
     except KeyboardInterrupt:
@@ -409,6 +410,9 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="one JSON object per packet")
     p.add_argument("--duration", type=_pos_float, help="stop after S seconds")
     p.add_argument("--count", type=int, help="stop after N packets")
+    p.add_argument("--adcs", action="store_true",
+                   help="every ADCS packet at full precision (default: a summary every "
+                        "10 s, newest values in the live table)")
     p.set_defaults(fn=cmd_listen)
 
     p = sub.add_parser("decode", help="TM capture (COBS stream) -> JSON lines")

@@ -5,7 +5,11 @@ the exported dictionary, its unit and its limit state (warn: yellow, alarm: red)
 scheduler's per-task statistics from the diagnostic set (APID 0x0A5) when one arrives,
 and events / verification reports scrolling above it, coloured by severity.  Not on a
 terminal: one plain line per packet (housekeeping: every ``field=value unit``).
-``--json``: one JSON object per packet (``{"apid", "kind", "seq", "body"}``, plus
+ADCS feedback (APID 0x0A4, ~5/s while tracking) would bury the events, so it is
+summarised: the live table shows the newest values, plain output one ``ADCS`` line every
+``ADCS_SUMMARY_S`` seconds (packets since, newest values at 4 significant digits, units);
+``--adcs`` prints every ADCS packet at full precision.  Telemetry text is never parsed as
+rich markup.  ``--json``: one JSON object per packet (``{"apid", "kind", "seq", "body"}``, plus
 ``"units"`` for housekeeping; frames that do not decode give ``{"error": REASON,
 "detail": ...}``).
 """
@@ -40,13 +44,42 @@ def verify_line(b):
     return s
 
 
+ADCS_SUMMARY_S = 10.0
+# Fields whose raw 0 means "not measured" (flight/scheduler.py: heap_free is 0 when the
+# port has no gc.mem_free): shown as such, not as a 0 B warning.
+ZERO_UNKNOWN = {"heap_free": "n/a (port cannot tell)"}
+
+
+def value_text(f, name, v):
+    """``value unit`` of one field as the operator reads it."""
+    if name in ZERO_UNKNOWN and v == 0:
+        return ZERO_UNKNOWN[name]
+    return tmdecode.format_value(f, v)
+
+
+def adcs_line(b, d=None, full=False, count=None):
+    """``ADCS name=value unit ...`` (4 significant digits unless ``full``)."""
+    d = d if d is not None else dictionary.default()
+    fields = {f["name"]: f for f in d["telemetry"]["adcs"]["fields"]}
+    parts = []
+    for name, v in b.items():
+        f = fields.get(name, {})
+        if full:
+            text = repr(v) + (" " + f["unit"] if f.get("unit") else "")
+        else:
+            text = tmdecode.format_value(f, v)
+        parts.append("%s=%s" % (name, text.replace(" ", "")))
+    head = "ADCS" if count is None else "ADCS (%d packets)" % count
+    return "%s %s" % (head, " ".join(parts))
+
+
 def hk_line(b, kind="hk", d=None):
     """Every field of a housekeeping set: ``name=value unit`` in declared order."""
     fields = dictionary.hk_fields(d, kind)
     parts = []
     for name, v in b.items():
         f = fields.get(name, {})
-        parts.append("%s=%s" % (name, tmdecode.format_value(f, v).replace(" ", "")))
+        parts.append("%s=%s" % (name, value_text(f, name, v).replace(" ", "")))
     return "%s %s" % (kind.upper(), " ".join(parts))
 
 
@@ -70,8 +103,9 @@ def plain_line(tm, d=None):
     return "%s %s" % (tm.kind.upper(), json.dumps(wire.jsonable(tm.body), sort_keys=True))
 
 
-def hk_table(hk, received, errors, diag=None, d=None):
+def hk_table(hk, received, errors, diag=None, d=None, adcs=None):
     from rich.table import Table
+    from rich.text import Text
 
     outer = Table.grid(padding=(0, 2))
     t = Table(title="housekeeping", box=None, pad_edge=False)
@@ -83,12 +117,18 @@ def hk_table(hk, received, errors, diag=None, d=None):
         fields = dictionary.hk_fields(d)
         for name, v in hk.items():
             f = fields.get(name, {})
-            text = tmdecode.format_value(f, v)
+            text = value_text(f, name, v)
             style = LIMIT_STYLE.get(tmdecode.limit_state(f, v))
+            if name in ZERO_UNKNOWN and v == 0:
+                style = None
             if name == "mode":
                 style = {"SAFE": "bold yellow", "STANDBY": "green",
                          "SESSION": "bold green"}.get(v)
-            t.add_row(f.get("owner", ""), name, "[%s]%s[/]" % (style, text) if style else text)
+            # Text, not a markup string: telemetry is shown as sent, styled by the table
+            t.add_row(Text(f.get("owner", "")), Text(name), Text(text, style=style or ""))
+    if adcs is not None:
+        t.add_row(Text("apt"), Text("adcs"), Text("(%d packets) %s" % (
+            adcs[0], adcs_line(adcs[1], d)[5:])))
     t.add_row("", "link", "%d packets, %d bad frames" % (received, errors))
     outer.add_row(t)
     if diag:
@@ -99,6 +139,7 @@ def hk_table(hk, received, errors, diag=None, d=None):
 def task_table(diag):
     """Per-task scheduler statistics of a diagnostic set ({task}_{stat} fields)."""
     from rich.table import Table
+    from rich.text import Text
 
     tasks = []
     stats = []
@@ -115,16 +156,35 @@ def task_table(diag):
     for task in tasks:
         cells = [str(diag.get("%s_%s" % (task, st), "")) for st in stats]
         miss = diag.get(task + "_deadline_misses", 0)
-        s.add_row("[red]%s[/]" % task if miss else task, *cells)
+        s.add_row(Text(task, style="red" if miss else ""), *cells)
     return s
 
 
-def listen(glink, as_json=False, duration=None, count=None, out=None, tty=None):
-    """Print telemetry until ``duration`` s or ``count`` packets (or Ctrl-C)."""
+def listen(glink, as_json=False, duration=None, count=None, out=None, tty=None,
+           adcs_all=False, clock=time.monotonic):
+    """Print telemetry until ``duration`` s or ``count`` packets (or Ctrl-C).
+    ``adcs_all``: every ADCS packet at full precision instead of a summary."""
     out = out or sys.stdout
     tty = out.isatty() if tty is None else tty
     end = None if duration is None else time.monotonic() + duration
-    state = {"n": 0, "hk": None, "diag": None, "err": 0}
+    state = {"n": 0, "hk": None, "diag": None, "err": 0, "adcs": None, "adcs_n": 0,
+             "adcs_t": None}
+
+    def adcs_summary(item):
+        """The ADCS line to print now, or None (summarised: at most one per
+        ADCS_SUMMARY_S, counting the packets it stands for)."""
+        b = item.body if isinstance(item.body, dict) else {"value": item.body}
+        if adcs_all:
+            return adcs_line(b, full=True)
+        state["adcs_n"] += 1
+        state["adcs"] = (state["adcs_n"], b)
+        now = clock()
+        if state["adcs_t"] is not None and now - state["adcs_t"] < ADCS_SUMMARY_S:
+            return None
+        state["adcs_t"] = now
+        line = adcs_line(b, count=state["adcs_n"])
+        state["adcs_n"] = 0
+        return line
 
     def done():
         return (count is not None and state["n"] >= count) or (
@@ -140,7 +200,14 @@ def listen(glink, as_json=False, duration=None, count=None, out=None, tty=None):
                 line = json.dumps(obj) if as_json else "BAD FRAME %s" % item
             else:
                 state["n"] += 1
-                line = json.dumps(tm_json(item), sort_keys=True) if as_json else plain_line(item)
+                if as_json:
+                    line = json.dumps(tm_json(item), sort_keys=True)
+                elif item.apid == wire.APID_ADCS:
+                    line = adcs_summary(item)
+                    if line is None:
+                        return
+                else:
+                    line = plain_line(item)
             out.write(line + "\n")
             out.flush()
 
@@ -159,21 +226,30 @@ def listen(glink, as_json=False, duration=None, count=None, out=None, tty=None):
         def on_tm(item):
             if isinstance(item, wire.WireError):
                 state["err"] += 1
-                live.console.print("[red]bad frame: %s[/]" % item, markup=True, highlight=False)
+                live.console.print("bad frame: %s" % item, style="red", markup=False,
+                                   highlight=False)
                 return
             state["n"] += 1
             b = item.body if isinstance(item.body, dict) else {}
-            if item.kind in HK_KINDS:
-                state["hk" if item.kind == "hk" else "diag"] = b
-                live.update(hk_table(state["hk"], state["n"], state["err"], state["diag"]))
+            if item.kind in HK_KINDS or (item.apid == wire.APID_ADCS and not adcs_all):
+                if item.apid == wire.APID_ADCS:  # newest values in the table, no scrolling
+                    state["adcs"] = ((state["adcs"] or (0,))[0] + 1, b)
+                else:
+                    state["hk" if item.kind == "hk" else "diag"] = b
+                live.update(hk_table(state["hk"], state["n"], state["err"], state["diag"],
+                                     adcs=state["adcs"]))
+            elif item.apid == wire.APID_ADCS:
+                live.console.print(adcs_line(b, full=True), markup=False, highlight=False,
+                                   soft_wrap=True)
             elif item.apid == wire.APID_EVENT:
                 live.console.print(event_line(b), style=SEV_STYLE.get(b.get("severity"), ""),
-                                   markup=False, highlight=False)
+                                   markup=False, highlight=False, soft_wrap=True)
             elif item.apid == wire.APID_VERIFY:
                 live.console.print(verify_line(b), style="green" if b.get("ok") else "bold red",
-                                   markup=False, highlight=False)
+                                   markup=False, highlight=False, soft_wrap=True)
             else:
-                live.console.print(plain_line(item), markup=False, highlight=False)
+                live.console.print(plain_line(item), markup=False, highlight=False,
+                                   soft_wrap=True)
 
         glink.on_tm = on_tm
         while not done():

@@ -21,6 +21,7 @@ from ground_tools.link import (
 from ground_tools.cliutil import PROG, Fail
 from ground_tools.cliutil import err as _err
 from ground_tools.cliutil import note as _note
+from ground_tools.state import COUNTER_WINDOW
 
 
 # ---------------------------------------------------------------------- helpers
@@ -343,8 +344,8 @@ def cmd_capture_decode(args):
 def _safety_options(p):
     p.add_argument("--yes", action="store_true", help="send hazardous commands (REBOOT, "
                    "KEY_ROTATE, PARAM_LOAD_DEFAULTS, SET_MODE SESSION, ...) without asking")
-    p.add_argument("--force", action="store_true", help="allow a --counter more than 1000 "
-                   "above the last one used (it burns the counters in between for good)")
+    p.add_argument("--force", action="store_true", help="send a --counter more than the "
+                   "payload's anti-replay window (%d) above the last one used" % COUNTER_WINDOW)
 
 
 def build_parser():

@@ -7,6 +7,7 @@ table carries the flag, the commands the ground-segment issue names are hazardou
 """
 
 from ground_tools import commands
+from ground_tools.state import COUNTER_WINDOW
 
 # Named by the ground-segment issue; the dictionary flag adds to these, never removes.
 _ALWAYS = {"REBOOT": "restarts the payload software",
@@ -14,9 +15,6 @@ _ALWAYS = {"REBOOT": "restarts the payload software",
            "PARAM_LOAD_DEFAULTS": "discards every parameter change",
            "TIMETAG_CLEAR": "drops every queued time-tagged command"}
 
-# A --counter more than this above the last one used for the key burns counter space
-# that can never be used again (the payload accepts only counters above its mark).
-MAX_COUNTER_JUMP = 1000
 
 
 def checked_command(name, items):
@@ -48,11 +46,11 @@ def counter_jump(store, key, counter):
     if counter is None:
         return None
     last = store.last(key)
-    if last is not None and counter > last + MAX_COUNTER_JUMP:
-        return ("--counter %d is %d above the last counter %d of key %d: the payload "
-                "would never accept the %d counters in between again; give --force if "
-                "that is what you want" % (counter, counter - last, last, key.key_id,
-                                           counter - last - 1))
+    if last is not None and counter > last + COUNTER_WINDOW:
+        return ("--counter %d is %d above the last counter %d of key %d, beyond the "
+                "payload's anti-replay window of %d: it would be rejected (REPLAY); give "
+                "--force if that is what you want" % (
+                    counter, counter - last, last, key.key_id, COUNTER_WINDOW))
     return None
 
 

@@ -32,6 +32,12 @@ DEFAULT_STATE = os.path.join("~", ".vector-tc", "counters.json")
 ENV_STATE = "VECTOR_TC_STATE"
 ENV_KEY_FILE = "VECTOR_TC_KEY_FILE"
 MAX_COUNTER = 0xFFFFFFFF
+# The payload's anti-replay window: it accepts a counter only in mark < counter <=
+# mark + window (flight/replay.py WINDOW of the security work, issue 12).  Mirrored here,
+# the one ground home of it (tests/test_ground_ops.py checks it equals the flight constant
+# when that exists): a --counter more than this above the last one used is refused unless
+# --force, as the payload would reject it (REPLAY).
+COUNTER_WINDOW = 0x10000
 
 
 class StateError(Exception):

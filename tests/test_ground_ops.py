@@ -11,8 +11,9 @@ import os
 import cbor2
 import pytest
 
-from ground_tools.__main__ import main
+from ground_tools.__main__ import build_parser, main
 from ground_tools.script import ScriptError, parse_script
+from ground_tools.state import COUNTER_WINDOW
 from tests.hil.simbench import FakePayload
 
 
@@ -57,15 +58,35 @@ def test_safe_commands_need_no_confirmation(capsys, fake):
     assert rc == 0, err
 
 
-def test_counter_jump_needs_force(capsys, fake, state):
-    assert run(capsys, "send", "PING", "--port", fake.port)[0] == 0
-    rc, _, err = run(capsys, "send", "PING", "--port", fake.port, "--counter", "5000")
-    assert rc == 2 and "--force" in err and "4998" in err  # counters 2..4999 burnt
+def test_counter_jump_beyond_the_window_needs_force(capsys, fake, state):
+    assert run(capsys, "send", "PING", "--port", fake.port)[0] == 0  # counter 1
+    far = str(1 + COUNTER_WINDOW + 1)
+    rc, _, err = run(capsys, "send", "PING", "--port", fake.port, "--counter", far)
+    assert rc == 2 and "--force" in err and str(COUNTER_WINDOW) in err
     assert len(fake.received) == 1
-    rc, _, err = run(capsys, "send", "PING", "--port", fake.port, "--counter", "5000",
+    edge = str(1 + COUNTER_WINDOW)  # the window's last counter: sent without --force
+    rc, _, err = run(capsys, "send", "PING", "--port", fake.port, "--counter", edge)
+    assert rc == 0, err
+    far = str(1 + 2 * COUNTER_WINDOW + 1)
+    rc, _, err = run(capsys, "send", "PING", "--port", fake.port, "--counter", far,
                      "--force")
     assert rc == 0, err
-    assert run(capsys, "send", "PING", "--port", fake.port, "--counter", "900")[0] == 0
+    assert len(fake.received) == 3
+
+
+def test_counter_window_is_the_payloads():
+    """One home for the window: the ground's constant is the payload's."""
+    try:
+        from flight.replay import WINDOW
+    except ImportError:  # the security work (issue 12) has not landed: its 0x10000
+        WINDOW = 0x10000
+    assert COUNTER_WINDOW == WINDOW
+    p = build_parser()
+    force = [a for a in p._subparsers._group_actions[0].choices["send"]._actions
+             if "--force" in a.option_strings]
+    assert force and str(COUNTER_WINDOW) in force[0].help
+    assert not any("--force-counter" in a.option_strings for a in
+                   p._subparsers._group_actions[0].choices["send"]._actions)
 
 
 def test_every_command_is_in_the_audit_log(capsys, state):

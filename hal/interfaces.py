@@ -3,7 +3,8 @@
 Duck-typed: the classes (Framer and Board here, the other devices in :mod:`hal.contracts`,
 re-exported from here) document the contract and raise ``NotImplementedError``; a backend
 (``hal/real`` drivers over ``machine``, ``hal/sim`` models over ``sim/``) may subclass them
-or merely provide the same methods and attributes. Flight code never checks ``isinstance``; it calls the methods and catches :class:`hal.errors.HalError`.
+or merely provide the same methods and attributes. Flight code never checks ``isinstance``;
+it calls the methods and catches :class:`hal.errors.HalError`.
 
 Conventions for every interface
 -------------------------------

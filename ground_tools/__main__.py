@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+from flight.tm import APID_TC
 from ground_tools.link import (
     EXIT_ERROR,
     EXIT_FAILED,
@@ -366,7 +367,8 @@ def build_parser():
                    help="anti-replay counter (default: next from the state file)")
     g.add_argument("--state-file", help="counter state file (default $VECTOR_TC_STATE, "
                    "else ~/.vector-tc/counters.json)")
-    g.add_argument("--apid", type=_apid_arg, default=0x0A0, help="TC APID (default 0x0A0)")
+    g.add_argument("--apid", type=_apid_arg, default=APID_TC,
+                   help="TC APID (default 0x%03X)" % APID_TC)
     g.add_argument("--seq", type=_seq_arg, help="CCSDS sequence count (default: next from "
                    "the state file)")
 

@@ -10,6 +10,7 @@ import pytest
 
 from flight import cobs
 from flight.tc import encode_tc
+from flight.tm import APID_VERIFY
 from tests.procutil import ROOT
 from tests.mpy.obc import core_board
 from tools import mpyvm
@@ -84,7 +85,7 @@ def test_reboot_telecommand_resets_the_board(bm, tmp_path):
     assert bm.machine.resets == 1
     from ground_tools.wire import TmDeframer
 
-    reps = [t.body for t in TmDeframer().feed(boards[0].link.take()) if t.apid == 0x0A3]
+    reps = [t.body for t in TmDeframer().feed(boards[0].link.take()) if t.apid == APID_VERIFY]
     assert [(r["tc_seq"], r["stage"], r["ok"]) for r in reps] == [
         (1, "accept", True), (1, "complete", True), (2, "accept", True), (2, "complete", True)]
 

@@ -13,6 +13,7 @@ import pytest
 import serial
 
 from flight import cmddict
+from flight.tm import APID_HK
 from ground_tools import dictionary, wire
 from ground_tools.link import GroundLink
 from ground_tools.listen import listen
@@ -78,7 +79,7 @@ def test_listen_json_one_object_per_packet(bench):
     objs = [json.loads(x) for x in p.stdout.splitlines()]
     assert len(objs) == 3
     hk = [o for o in objs if o["kind"] == "hk"]
-    assert hk and hk[0]["apid"] == 0x0A1 and hk[0]["body"]["mode"] in ("SAFE", "STANDBY")
+    assert hk and hk[0]["apid"] == APID_HK and hk[0]["body"]["mode"] in ("SAFE", "STANDBY")
 
 
 def test_listen_plain_lines_when_not_a_terminal(bench):

@@ -11,7 +11,7 @@ from flight import cbor, ccsds, cmddict, cobs, mac
 from flight.keys import DEV_KEY, DEV_KEY_ID
 from flight.tc import TRAILER_LEN
 from flight.tc import encode_tc as flight_encode_tc
-from flight.tm import APID_ADCS, APID_EVENT, APID_HK, APID_VERIFY, TmSender
+from flight.tm import APID_ADCS, APID_TC, APID_EVENT, APID_HK, APID_VERIFY, TmSender
 from ground_tools import commands, wire
 from hal.sim.link import MemLink
 from tests.mpy.obc import Obc
@@ -82,7 +82,7 @@ def test_flight_decoders_read_back_what_the_ground_encoded(ca, key, counter, seq
     # flight's deframer, CCSDS parser, MAC and CBOR decoder (the pipeline's own steps)
     frames = cobs.Deframer(max_frame=4096).feed(wire.frame(pkt))
     assert frames == [pkt]
-    h, data = ccsds.parse_packet(pkt, ptype=ccsds.TYPE_TC, apid=0x0A0)
+    h, data = ccsds.parse_packet(pkt, ptype=ccsds.TYPE_TC, apid=APID_TC)
     assert h[ccsds.H_SEQ_COUNT] == seq
     end = len(data) - TRAILER_LEN
     assert data[end] == 9 and struct.unpack(">I", data[end + 1:end + 5])[0] == counter

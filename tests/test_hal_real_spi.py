@@ -10,6 +10,7 @@ import pytest
 
 from hal.errors import BusError, DeviceFault, HalError, SensorError
 from hal.interfaces import (
+    COUNTER_MASK,
     CTR_CRC_ERRORS,
     CTR_LOCKED,
     CTR_PACKETS_OK,
@@ -420,7 +421,7 @@ def test_framer_counters_wrap_mod_2_30_and_delta(framer):
     b = array("i", [0] * N_COUNTERS)
     model.live[0x16] = 0xFFFFFFF0  # 32-bit FPGA counter just before its wrap
     fr.read_counters(a)
-    assert a[CTR_PRBS_BITS] == 0xFFFFFFF0 & 0x3FFFFFFF
+    assert a[CTR_PRBS_BITS] == 0xFFFFFFF0 & COUNTER_MASK
     model.live[0x16] = 0x00000010  # wrapped in the FPGA: +0x20 events
     fr.read_counters(b)
     assert counter_delta(b[CTR_PRBS_BITS], a[CTR_PRBS_BITS]) == 0x20

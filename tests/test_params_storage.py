@@ -12,6 +12,7 @@ import pytest
 
 from flight import cbor
 from flight.app import FlightApp
+from flight.cmddict import BY_NAME
 from flight.params import ParamDef, ParamError, Params
 from flight.slotstore import SlotStore, decode_slot, encode_slot
 from flight.tc import ReplayGuard
@@ -127,10 +128,10 @@ def test_power_loss_then_retry_without_reboot_does_not_overwrite_the_good_slot()
     h.app.params.set("limit_persist", 42)
     h.board.storage.tear_after = 7
     h.board.storage.tear_only = "params."  # not the anti-replay record the TC writes first
-    reps = h.send(0x12)
+    reps = h.send(BY_NAME["PARAM_SAVE"].opcode)
     assert reps[-1]["ok"] is False and reps[-1]["reason"] == "STORAGE"
     assert_loaded(boot(copy(h.board.storage)), last_good)
-    reps = h.send(0x12)
+    reps = h.send(BY_NAME["PARAM_SAVE"].opcode)
     assert reps[-1]["ok"] is True
     got = boot(h.board.storage)
     assert got.params["limit_persist"] == 42

@@ -39,7 +39,9 @@ from hypothesis import strategies as st
 from flight import cbor, ccsds, cobs
 from flight.keys import DEV_KEY, DEV_KEY_ID
 from flight.cmddict import ACCEPT_REASONS as REASONS
-from flight.tm import APID_VERIFY
+from flight.cmddict import BY_NAME, MODES
+from flight.tm import APID_HK, APID_TC, APID_VERIFY
+from hal.interfaces import FRAMER_MODE_NAMES
 from tests.mpy.obc import Obc, fix_crc, sign_body
 
 KEY2 = bytes(range(7, 39))
@@ -204,7 +206,7 @@ def rand_args(rng, pipe, opcode):
     if opcode == 0x02:
         return {"time": rng.uniform(0, 1e6)}
     if opcode == 0x03:
-        return {"mode": rng.choice(["SAFE", "STANDBY", "SESSION", "STANDBY"])}
+        return {"mode": rng.choice(list(MODES) + ["STANDBY"])}
     if opcode == 0x10:
         name = rng.choice(list(PARAMS) + ["nope"])
         lo, hi = PARAMS.get(name, (0, 1))
@@ -227,7 +229,7 @@ def rand_args(rng, pipe, opcode):
     if opcode == 0x52:
         return {"kp": rng.uniform(0, 2.2), "ki": rng.uniform(0, 210)}
     if opcode == 0x54:
-        return {"mode": rng.choice(["DATA", "PRBS", "LOOPBACK", "X"])}
+        return {"mode": rng.choice(list(FRAMER_MODE_NAMES) + ["X"])}
     if opcode == 0x55:
         return {"volts": rng.uniform(0, 7)}
     return {}
@@ -331,7 +333,7 @@ def mutate(rng, pipe):
     if k == 14:  # random octets with a plausible header and a correct CRC
         n = rng.randrange(0, 60)
         body = bytes(rng.randrange(256) for _ in range(n))
-        return "pkts", [ccsds.build_packet(1, 0x0A0, rng.randrange(0x4000), body)]
+        return "pkts", [ccsds.build_packet(1, APID_TC, rng.randrange(0x4000), body)]
     if k == 15:  # bad COBS: corrupt code octet / inserted zero / dropped octet
         e = bytearray(cobs.encode(p))
         f = rng.randrange(3)
@@ -358,7 +360,7 @@ def mutate(rng, pipe):
         body = cbor.encode([op, args])
         kid = pipe.app.keyring.active
         return "pkts", [sign_body(KEYS[kid], kid, pipe.next_counter(), body,
-                                  apid=rng.choice([0x0A1, 0x0A3, 0x7FF]),
+                                  apid=rng.choice([APID_HK, APID_VERIFY, 0x7FF]),
                                   ptype=rng.choice([0, 1]))]
     return "pkts", [p[:6] + mutate_cbor(rng, p[6:-2]) + p[-2:]]
 
@@ -371,7 +373,7 @@ def campaign(seed, n_frames):
         if rng.random() < 0.005:
             # A burst of genuine far-future time tags: fills the bounded queue → BUSY.
             t = pipe.app.now_s() + 1e7
-            kind, x = "pkts", [pipe.valid(0x31, {"time": t + i, "opcode": 0x01})
+            kind, x = "pkts", [pipe.valid(BY_NAME["TIMETAG"].opcode, {"time": t + i, "opcode": BY_NAME["PING"].opcode})
                                for i in range(pipe.app.timetags.capacity + 2)]
         else:
             kind, x = mutate(rng, pipe)
@@ -453,7 +455,7 @@ def test_hypothesis_authentic_arbitrary_bodies(body):
 @given(data=st.data())
 def test_hypothesis_mutations_of_a_valid_tc(data):
     pipe = Pipe(random.Random(0))
-    p = bytearray(pipe.valid(0x10, {"name": "limit_persist", "value": 4}))
+    p = bytearray(pipe.valid(BY_NAME["PARAM_SET"].opcode, {"name": "limit_persist", "value": 4}))
     for _ in range(data.draw(st.integers(1, 4))):
         i = data.draw(st.integers(0, len(p) - 1))
         p[i] = data.draw(st.integers(0, 255))

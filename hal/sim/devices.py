@@ -7,6 +7,8 @@ documented on each class) and driven by the world's scenario timeline or by test
 
 from hal.errors import BusError, DeviceFault, SensorError
 from hal.interfaces import (
+    FSM_CODE_MAX,
+    FSM_CODE_MIN,
     CTR_CRC_ERRORS,
     CTR_LOCKED,
     CTR_PACKETS_OK,
@@ -136,7 +138,7 @@ class SimFsm:
         return self.enabled
 
     def set_codes(self, cx, cy):
-        if not (-32768 <= cx <= 32767 and -32768 <= cy <= 32767):
+        if not (FSM_CODE_MIN <= cx <= FSM_CODE_MAX and FSM_CODE_MIN <= cy <= FSM_CODE_MAX):
             raise ValueError("FSM code out of range")
         if self.bus_errors:
             self.bus_errors -= 1

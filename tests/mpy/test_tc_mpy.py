@@ -16,7 +16,7 @@ from flight.cmddict import ACCEPT_REASONS, BY_NAME
 from flight.keys import DEV_KEY, DEV_KEY_ID
 from flight.params import Params
 from flight.slotstore import SlotStore
-from flight.tm import APID_EVENT
+from flight.tm import APID_EVENT, APID_TC
 from hal.interfaces import SW_LASER_850
 from hal.sim.storage import MemStorage, PowerLoss
 
@@ -58,7 +58,7 @@ def test_param_set_accepted_and_completed():
     o = Obc()
     c = ok_pair(o.send(PARAM_SET, {"name": "limit_persist", "value": 6}))
     assert c["result"]["value"] == 6 and o.app.params["limit_persist"] == 6
-    assert c["tc_apid"] == 0x0A0 and c["tc_seq"] == o.seq
+    assert c["tc_apid"] == APID_TC and c["tc_seq"] == o.seq
 
 
 def test_every_rejection_reason_changes_nothing():

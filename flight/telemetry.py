@@ -29,7 +29,26 @@ TYPES = {
 }
 
 
+# The big-endian struct code of each type, built once: every packer shares these strings
+# (one ">B" per field would be ~200 small heap strings per packer).
+BE_CODES = {}
+for _t in TYPES:
+    BE_CODES[_t] = ">" + TYPES[_t][0]
+
+
 class HkField:
+    # Defaults as class attributes; an instance stores only what differs.  ~200 fields
+    # are declared and MicroPython has no __slots__: an instance's attribute map grows
+    # with each attribute set (9 attributes: 96 B an instance in the VM), and most fields
+    # only set name, type, unit and description.  Reading is the same either way.
+    unit = ""
+    scale = 1
+    offset = 0
+    warn = None
+    alarm = None
+    enum = None
+    description = ""
+
     def __init__(self, name, type, unit="", scale=1, offset=0, warn=None, alarm=None,
                  enum=None, description=""):
         if type not in TYPES:
@@ -37,13 +56,20 @@ class HkField:
                 name, type, " ".join(sorted(TYPES))))
         self.name = name
         self.type = type
-        self.unit = unit
-        self.scale = scale
-        self.offset = offset
-        self.warn = warn
-        self.alarm = alarm
-        self.enum = enum
-        self.description = description
+        if unit:
+            self.unit = unit
+        if not (scale == 1 and isinstance(scale, int)):  # 1.0 is kept: the export shows it
+            self.scale = scale
+        if not (offset == 0 and isinstance(offset, int)):
+            self.offset = offset
+        if warn is not None:
+            self.warn = warn
+        if alarm is not None:
+            self.alarm = alarm
+        if enum is not None:
+            self.enum = enum
+        if description:
+            self.description = description
 
     def to_map(self, owner, offset_bytes):
         return {"name": self.name, "owner": owner, "type": self.type, "unit": self.unit,
@@ -103,7 +129,7 @@ class HkPacker:
         off = 0
         for f in fields:
             code, n, lo, hi = TYPES[f.type]
-            self._codes.append(">" + code)
+            self._codes.append(BE_CODES[f.type])
             self._off.append(off)
             self._float.append(lo is None)
             self._lo.append(lo if lo is not None else 0)

@@ -9,7 +9,7 @@ import tty
 from pathlib import Path
 
 from flight import ccsds, cobs
-from flight.tm import APID_VERIFY
+from flight.tm import APID_HK, APID_VERIFY
 from ground_tools import dictionary, tmdecode
 from flight.keys import DEV_KEY, DEV_KEY_ID
 from flight.tc import encode_tc
@@ -75,7 +75,7 @@ class SimPayload:
                 if pred(apid, body):
                     del self.tm[: i + 1]
                     return body
-                if apid == 0x0A1:
+                if apid == APID_HK:
                     hk_seen += 1
             # Looked at: keep only from the first unseen packet on.
             self.tm = []

@@ -19,6 +19,7 @@ import json
 import queue
 import sqlite3
 import threading
+from flight.tm import APID_HK
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS packets (
@@ -186,7 +187,7 @@ def packets(db, apid=None, t0=None, t1=None, limit=None):
 
 def params(db, apid=None, t0=None, t1=None, names=None):
     """Housekeeping (or ``apid``'s) values over time: one row per packet, one column each."""
-    w, a = _where(apid if apid is not None else 0x0A1, t0, t1, dir_="tm")
+    w, a = _where(apid if apid is not None else APID_HK, t0, t1, dir_="tm")
     w += " AND ok = 1"
     for r in db.execute("SELECT id, t, decoded FROM packets%s ORDER BY id" % w, a):
         f = (json.loads(r[2]) or {}).get("fields") or {}

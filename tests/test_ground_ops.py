@@ -15,6 +15,8 @@ from ground_tools.__main__ import build_parser, main
 from ground_tools.script import ScriptError, parse_script
 from ground_tools.state import COUNTER_WINDOW
 from tests.hil.simbench import FakePayload
+from flight.cmddict import BY_NAME
+from flight.tm import APID_EVENT, APID_HK, APID_VERIFY
 
 
 @pytest.fixture(autouse=True)
@@ -152,10 +154,10 @@ class EventBetween(FakePayload):
 
     def _answer(self, apid, seq):
         rep = {"tc_apid": apid, "tc_seq": seq}
-        self.send_tm(0x0A3, dict(rep, stage="accept", ok=True, reason=None, name="X"))
-        self.send_tm(0x0A2, {"id": 0x31, "name": "LOGGED", "severity": "INFO", "time": 1.0,
+        self.send_tm(APID_VERIFY, dict(rep, stage="accept", ok=True, reason=None, name="X"))
+        self.send_tm(APID_EVENT, {"id": 0x31, "name": "LOGGED", "severity": "INFO", "time": 1.0,
                              "text": "from the log", "args": []})
-        self.send_tm(0x0A3, dict(rep, stage="complete", ok=True, reason=None, name="X",
+        self.send_tm(APID_VERIFY, dict(rep, stage="complete", ok=True, reason=None, name="X",
                                  result={"entries": 1}))
 
 
@@ -175,7 +177,7 @@ def test_enumerations_are_case_insensitive(capsys):
     assert rc == 0, err
     pkt = bytes.fromhex(out.strip())
     body = cbor2.loads(pkt[6:-23])
-    assert body == [0x03, {"mode": "STANDBY"}]
+    assert body == [BY_NAME["SET_MODE"].opcode, {"mode": "STANDBY"}]
     rc, _, err = run(capsys, "encode", "FRAMER_SET_MODE", "mode=Prbs")
     assert rc == 0, err
 
@@ -285,7 +287,7 @@ class WithHk(FakePayload):
         def hk():
             while not self._stop:
                 t = 1000.0 + time.monotonic() - self._t0
-                self._tm.send_raw(0x0A1, _packed_hk(time=int(t),
+                self._tm.send_raw(APID_HK, _packed_hk(time=int(t),
                                                     time_ms=int(t * 1000) % 1000))
                 time.sleep(0.2)
 
@@ -314,7 +316,7 @@ def test_decode_names_tcs_and_fails_when_nothing_is_good(capsys, tmp_path):
     from ground_tools.state import load_key
 
     key = load_key(None, None)
-    tc = wire.encode_tc(key.key, key.key_id, 7, 0x11, {"name": "temp_max_c"}, seq=3)
+    tc = wire.encode_tc(key.key, key.key_id, 7, BY_NAME["PARAM_GET"].opcode, {"name": "temp_max_c"}, seq=3)
     cap = tmp_path / "mixed.bin"
     cap.write_bytes(wire.frame(tc) + b"\x05\x01\x00")
     rc, out, err = run(capsys, "decode", str(cap))

@@ -15,6 +15,7 @@ from ground_tools.tmadapter import load_dictionary
 from tests.gwutil import Served, free_port, wait_until
 from tests.hil.simbench import SimBench
 from tests.procutil import ROOT
+from flight.cmddict import MODES
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver") or (
@@ -143,7 +144,7 @@ def test_command_form_from_the_dictionary(page):
     drv = page["driver"]
     args = _choose(drv, "SET_MODE")
     opts = [o.text for o in args.find_elements(By.CSS_SELECTOR, "select[name=mode] option")]
-    assert opts == ["SAFE", "STANDBY", "SESSION"]
+    assert opts == list(MODES)
     args = _choose(drv, "APT_SET_GAINS")
     kp = args.find_element(By.CSS_SELECTOR, "input[name=kp]")
     assert (kp.get_attribute("type"), kp.get_attribute("min"), kp.get_attribute("max")) == (

@@ -15,6 +15,8 @@ from cobs import cobs
 from ground_tools import wire, xtce
 from ground_tools.__main__ import main
 from tests import xtce_reader
+from flight.cmddict import MODES
+from flight.tm import APID_HK
 
 _FMT = {"u8": "B", "i8": "b", "u16": "H", "i16": "h", "u32": "I", "i32": "i", "f32": "f"}
 
@@ -27,7 +29,7 @@ def _field(name, typ, offset, unit="", scale=1, off=0, warn=None, alarm=None, en
 
 # A small dictionary literal of the contract shape (`vector-tc dict`, version 2).
 FIELDS = [
-    _field("mode", "u8", 0, enum=["SAFE", "STANDBY", "SESSION"]),
+    _field("mode", "u8", 0, enum=list(MODES)),
     _field("temp_c", "i16", 1, "degC", 0.01, 0, [-10, 40], [-20, 60]),
     _field("uptime", "u32", 3, "s"),
     _field("bias_v", "f32", 7, "V", alarm=[0, 60]),
@@ -45,7 +47,7 @@ DICT = {
         {"opcode": 3, "name": "SET_MODE", "owner": "modes", "handler": "cmd_set_mode",
          "description": "Change mode", "modes": ["SAFE"], "hazardous": False,
          "args": [{"name": "mode", "type": "str", "unit": "", "min": 1, "max": 8,
-                   "required": True, "choices": ["SAFE", "STANDBY", "SESSION"],
+                   "required": True, "choices": list(MODES),
                    "description": "target mode"}]},
         {"opcode": 0x52, "name": "APT_SET_GAINS", "owner": "apt", "handler": "cmd_set_gains",
          "description": "Gains", "modes": ["SAFE"], "hazardous": False,
@@ -124,7 +126,7 @@ def test_limits_commands_and_enumerations_are_in_the_xtce():
     rng = kp.find(".//%sValidRange" % ns)
     assert (float(rng.get("minInclusive")), float(rng.get("maxInclusive"))) == (0.0, 2.0)
     labels = [e.get("label") for e in root.iter(ns + "Enumeration")
-              if e.get("label") in ("SAFE", "STANDBY", "SESSION")]
+              if e.get("label") in MODES]
     assert labels.count("SESSION") >= 2  # the mode field and the SET_MODE argument
     assert cmds["REBOOT"].find(".//%sDefaultSignificance" % ns) is not None
     assert 'version="1.2"' in text or "20180204" in text
@@ -163,7 +165,7 @@ def _real_hk_packet(tmp_path):
                 if not frame:
                     continue
                 pkt = cobs.decode(frame)
-                if ((pkt[0] << 8) | pkt[1]) & 0x7FF == 0x0A1:
+                if ((pkt[0] << 8) | pkt[1]) & 0x7FF == APID_HK:
                     return pkt
     finally:
         p.stop()

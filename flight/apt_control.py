@@ -27,6 +27,8 @@ allocates nothing):
 Every multiplication is bounded below 2**30 (MicroPython small ints) in TRACK.
 """
 
+from array import array
+
 from hal.compat import const
 from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_LSB_RAD
 
@@ -36,9 +38,13 @@ U_MIN = FSM_CODE_MIN << 8
 
 # Exposure ladder (µs): steps of ~2**(1/4), 20 µs .. 9 ms.  A fixed ladder keeps the
 # number of distinct settings small (the sensor re-programs, the simulator caches).
-EXPOSURES_US = (20, 24, 28, 34, 40, 48, 57, 67, 80, 95, 113, 135, 160, 190, 226, 269, 320,
-                381, 453, 538, 640, 761, 905, 1076, 1280, 1522, 1810, 2153, 2560, 3044,
-                3620, 4305, 5120, 6089, 7241, 9000)
+# An array, not a tuple: frozen into firmware (mpy-tool), an int constant inside a tuple
+# is a small int only up to 8191; 9000 would be a long-int object, and every product or
+# quotient with it (the hot-pixel patch, each TRACK tick) a heap allocation on the board.
+# Read from an array('H') it is a small int on every port.
+EXPOSURES_US = array("H", (20, 24, 28, 34, 40, 48, 57, 67, 80, 95, 113, 135, 160, 190, 226,
+                           269, 320, 381, 453, 538, 640, 761, 905, 1076, 1280, 1522, 1810,
+                           2153, 2560, 3044, 3620, 4305, 5120, 6089, 7241, 9000))
 
 
 EXP_START = 24  # ladder index a session starts with (1280 µs)

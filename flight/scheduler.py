@@ -39,10 +39,14 @@ EV_DEADLINE_MISS = const(0x13)
 EV_WATCHDOG_WITHHELD = const(0x14)
 EV_WATCHDOG_FAULT = const(0x15)
 EV_CRITICAL_TASK_DISABLED = const(0x16)
+EV_TASK_OUT_OF_MEMORY = const(0x17)
 
 EVENTS = (
     Event(EV_TASK_FAULT, "TASK_FAULT", SEV_ERROR, "a task raised (contained, counted)",
           (("error", "str"),)),
+    Event(EV_TASK_OUT_OF_MEMORY, "TASK_OUT_OF_MEMORY", SEV_ERROR,
+          "a task raised MemoryError (contained, counted as a fault; heap exhausted or "
+          "fragmented)", ()),
     Event(EV_TASK_DISABLED, "TASK_DISABLED", SEV_ERROR,
           "a task faulted max_faults times in a row: disabled", (("faults", "int"),)),
     Event(EV_CRITICAL_TASK_DISABLED, "CRITICAL_TASK_DISABLED", SEV_CRITICAL,
@@ -319,14 +323,29 @@ class Scheduler:
         t.next_release = nxt
 
     def _fault(self, t, e):
+        # Never lets a MemoryError out (the heap may be exhausted right now): a
+        # MemoryError is its own event with no text to format (repr() needs the heap
+        # that just ran out); other reports are built inside try (the event sink keeps
+        # its argument list, so none can be shared and preallocated).
         t.faults += 1
         t.consecutive_faults += 1
         t.last_error = e
-        self._event(EV_TASK_FAULT, [repr(e)], t.name)
+        if isinstance(e, MemoryError):
+            self._event(EV_TASK_OUT_OF_MEMORY, None, t.name)
+        else:
+            try:
+                args = [repr(e)]
+            except MemoryError:
+                args = None
+            self._event(EV_TASK_FAULT, args, t.name)
         if t.consecutive_faults >= t.max_faults:
             t.enabled = False
+            try:
+                args = [t.faults]
+            except MemoryError:
+                args = None
             self._event(EV_CRITICAL_TASK_DISABLED if t.critical else EV_TASK_DISABLED,
-                        [t.faults], t.name)
+                        args, t.name)
         if t.critical and self.on_safe is not None:
             try:
                 self.on_safe(t)

@@ -261,7 +261,7 @@ def test_camera_errors_and_stale_frames_are_counted_not_fatal():
 
 def test_a_memory_error_is_no_camera_error():
     # A software fault (MemoryError, a bug) propagates to the scheduler, which counts it
-    # as a fault of the apt task (TASK_FAULT); the camera's counter stays clean.
+    # as a fault of the apt task (TASK_OUT_OF_MEMORY); the camera's counter stays clean.
     rig = Rig(err=(0.001, 0.001))
     rig.until(A.TRACK, 80)
     rig.cam.oom_next = 1
@@ -272,8 +272,8 @@ def test_a_memory_error_is_no_camera_error():
     assert rig.apt.state == A.TRACK and rig.apt.valid
 
 
-def test_a_memory_error_is_a_task_fault_in_the_flight_app():
-    from flight.scheduler import EV_TASK_FAULT
+def test_a_memory_error_is_its_own_event_in_the_flight_app():
+    from flight.scheduler import EV_TASK_FAULT, EV_TASK_OUT_OF_MEMORY
 
     r = app_rig("apt", err=(0.001, 0.001))
     r.app.modes.request("STANDBY")
@@ -285,9 +285,9 @@ def test_a_memory_error_is_a_task_fault_in_the_flight_app():
     task = [t for t in r.app.sched.tasks if t.name == "apt"][0]
     assert task.faults == 1 and r.apt.camera_errors == 0
     log = r.app.events.persistent_log()  # (ERROR and above are kept on flash)
-    faults = [e for e in log if e["id"] == EV_TASK_FAULT]
-    assert len(faults) == 1 and faults[0]["text"] == "apt"
-    assert "MemoryError" in faults[0]["args"][0]
+    assert not [e for e in log if e["id"] == EV_TASK_FAULT]
+    oom = [e for e in log if e["id"] == EV_TASK_OUT_OF_MEMORY]
+    assert len(oom) == 1 and oom[0]["text"] == "apt"
 
 
 def test_fsm_command_errors_are_counted_and_reported():

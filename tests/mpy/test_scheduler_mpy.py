@@ -1,7 +1,13 @@
 """Scheduler behaviour; runs under CPython and inside the MicroPython VM."""
 
 from hal.compat import TICKS_PERIOD, ticks_add, ticks_diff
-from flight.scheduler import EV_TASK_DISABLED, EV_TASK_FAULT, Scheduler, Task
+from flight.scheduler import (EV_TASK_DISABLED, EV_TASK_FAULT, EV_TASK_OUT_OF_MEMORY,
+                              Scheduler, Task)
+
+try:
+    import micropython
+except ImportError:  # CPython: the heap lock is a MicroPython facility
+    micropython = None
 from hal.clock import VirtualClock
 
 
@@ -129,6 +135,33 @@ def test_fault_containment_disables_after_n_and_others_keep_running():
     assert kinds.count(EV_TASK_FAULT) == 3
     assert kinds.count(EV_TASK_DISABLED) == 1
     assert safe == []  # not critical: no safe mode
+
+
+def test_memory_error_is_its_own_event_and_the_fault_handler_allocates_nothing():
+    clock, sched, events, _ = _make()
+    n = [0]
+
+    def oom():
+        n[0] += 1
+        raise MemoryError("heap")
+
+    t = sched.add(Task("oom", 10000, oom, max_faults=2))
+    sched.run_for(5000)  # one run: reported through the event sink
+    assert t.faults == 1 and [e[0] for e in events] == [EV_TASK_OUT_OF_MEMORY]
+    assert events[0][2] == "oom"
+    # The second fault with the heap locked (as when it is exhausted): the handler,
+    # and the disable that follows, must neither raise nor need the heap.
+    e = MemoryError("heap")
+    if micropython is not None:
+        micropython.heap_lock()
+    try:
+        sched._fault(t, e)
+    finally:
+        if micropython is not None:
+            micropython.heap_unlock()
+    assert t.faults == 2 and not t.enabled
+    if micropython is None:  # (with the heap locked the recording sink itself fails)
+        assert [x[0] for x in events[1:]] == [EV_TASK_OUT_OF_MEMORY, EV_TASK_DISABLED]
 
 
 def test_intermittent_fault_resets_the_consecutive_count():

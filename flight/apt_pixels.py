@@ -16,7 +16,52 @@ CEN_Y = const(1)  # spot row, q6
 CEN_PEAK = const(2)  # brightest pixel of the window, DN
 CEN_BG = const(3)  # background (mean of the first and last rows), DN
 CEN_PX = const(4)  # pixels counted in the spot
-CEN_LEN = const(5)
+CEN_SW = const(5)  # scratch: the thresholded sums (sums_py / apt_viper.sums)
+CEN_SX = const(6)
+CEN_SY = const(7)
+CEN_LEN = const(8)
+
+
+def sums_py(buf, size, thr, out):
+    """Sums over a ``size``×``size`` window of v = pixel − ``thr`` for the pixels above
+    ``thr`` that have a row neighbour above it too: Σv, Σv·column, Σv·row into
+    ``out[CEN_SW]``, ``out[CEN_SX]``, ``out[CEN_SY]``; returns how many pixels counted.
+    (The plain-Python twin of flight/apt_viper.sums: same results.)"""
+    sw = 0
+    sx = 0
+    sy = 0
+    cnt = 0
+    r = 0
+    i = 0
+    last = size - 1
+    while r < size:
+        c = 0
+        while c < size:
+            v = buf[i] - thr
+            # A pixel above threshold counts only with a neighbour in its row above
+            # threshold too: the spot (sigma ~1 px) always has one, an isolated hot
+            # pixel (dark current grows with the exposure) never does.
+            if v > 0 and ((c > 0 and buf[i - 1] > thr) or
+                          (c < last and buf[i + 1] > thr)):
+                sw += v
+                sx += v * c
+                sy += v * r
+                cnt += 1
+            c += 1
+            i += 1
+        r += 1
+    out[CEN_SW] = sw
+    out[CEN_SX] = sx
+    out[CEN_SY] = sy
+    return cnt
+
+
+# The viper kernel where the port compiles it (Cortex-M7 firmware, unix port), else the
+# twin: the VM's compiler refuses the decorator (SyntaxError), CPython has no micropython.
+try:
+    from flight.apt_viper import sums as _sums
+except (ImportError, SyntaxError, ValueError):
+    _sums = sums_py
 
 
 def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out):
@@ -47,29 +92,7 @@ def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out):
         thr = bg + (amp >> 2)  # 25 % of the peak above background
         if thr < bg + thr_min:
             thr = bg + thr_min
-        sw = 0
-        sx = 0
-        sy = 0
-        cnt = 0
-        r = 0
-        i = 0
-        last = size - 1
-        while r < size:
-            c = 0
-            while c < size:
-                v = buf[i] - thr
-                # A pixel above threshold counts only with a neighbour in its row
-                # above threshold too: the spot (sigma ~1 px) always has one, an
-                # isolated hot pixel (dark current grows with the exposure) never does.
-                if v > 0 and ((c > 0 and buf[i - 1] > thr) or
-                              (c < last and buf[i + 1] > thr)):
-                    sw += v
-                    sx += v * c
-                    sy += v * r
-                    cnt += 1
-                c += 1
-                i += 1
-            r += 1
+        cnt = _sums(buf, size, thr, out)
         if cnt >= min_px or retries >= 2:
             break
         # No spot: the peak that set the threshold may be a hot pixel brighter than
@@ -82,6 +105,9 @@ def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out):
     if cnt < min_px or cnt > max_px:
         return False
     # (x0 + sx/sw + 0.5) in q6, with the division split to stay in small ints.
+    sw = out[CEN_SW]
+    sx = out[CEN_SX]
+    sy = out[CEN_SY]
     qx = sx // sw
     qy = sy // sw
     out[CEN_X] = ((x0 + qx) << 6) + (((sx - qx * sw) << 6) // sw) + 32

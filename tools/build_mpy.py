@@ -64,7 +64,9 @@ def build(out_dir, root=ROOT, verbose=False, manifest=None):
         except ValueError:
             shown = target
         # -s sets the source name in tracebacks to the repo-relative path.
-        proc = subprocess.run([mpyc, "-s", shown, "-o", str(dst), str(src)],
+        # Viper/native code is machine code for the payload computer (STM32H743).
+        arch = ["-march=armv7emdp"] if "@micropython.viper" in src.read_text() else []
+        proc = subprocess.run([mpyc, "-s", shown] + arch + ["-o", str(dst), str(src)],
                               capture_output=True, text=True, cwd=str(root))
         if proc.returncode != 0:
             errors.append("%s: %s" % (shown, (proc.stderr or proc.stdout).strip()))

@@ -1,0 +1,49 @@
+"""The APT centroid's viper kernel against its plain-Python twin (flight/apt_viper.py,
+flight/apt_pixels.sums_py): same sums and counts on every interpreter (CPython and the
+VM run the twin twice; the Cortex-M7 image and the unix port compare viper with it)."""
+
+from array import array
+
+from flight import apt_pixels as px
+
+
+def _window(seed, size):
+    # A spot, a hot pixel, noise and edge pixels: every branch of the neighbour rule.
+    buf = array("H", [0] * (size * size))
+    x = seed
+    for i in range(size * size):
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        buf[i] = 30 + (x >> 16) % 8
+    c = size // 2 + seed % 3 - 1
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            buf[(c + dy) * size + c + dx] += 400 // (1 + dx * dx + dy * dy)
+    buf[size * size - 1] = 900  # isolated hot pixel on the last column
+    buf[size] = 800  # and one on the first column
+    buf[size + 1] = 790  # ... with a neighbour: counts
+    return buf
+
+
+def test_viper_centroid_sums_match_the_plain_python_twin():
+    for size in (16, 32):
+        for seed in range(5):
+            buf = _window(seed, size)
+            for thr in (40, 100, 300, 1000):
+                a = array("i", [0] * px.CEN_LEN)
+                b = array("i", [0] * px.CEN_LEN)
+                ca = px._sums(buf, size, thr, a)
+                cb = px.sums_py(buf, size, thr, b)
+                assert ca == cb, (size, seed, thr)
+                assert list(a) == list(b), (size, seed, thr)
+                if thr == 40:
+                    assert cb >= 9 and b[px.CEN_SW] > 0  # the spot counted
+
+
+def test_centroid_kernel_is_viper_where_the_port_has_it():
+    import sys
+
+    impl = sys.implementation.name
+    if impl == "micropython" and sys.platform != "webassembly":
+        assert px._sums is not px.sums_py  # the firmware and the unix port run viper
+    elif impl != "micropython":
+        assert px._sums is px.sums_py

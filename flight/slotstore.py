@@ -36,18 +36,27 @@ def encode_slot(generation, payload):
     return bytes(rec)
 
 
-def decode_slot(rec):
-    """(generation, payload) or None when the slot is absent, torn or corrupt."""
-    if rec is None or len(rec) < _HDR + 2:
-        return None
+def check_slot(rec):
+    """(generation, payload), or the reason the slot is unusable: "absent", "short",
+    "magic", "length" (torn write or truncation) or "crc" (bit flip, garbage)."""
+    if rec is None:
+        return "absent"
+    if len(rec) < _HDR + 2:
+        return "short"
     if rec[0] != _MAGIC0 or rec[1] != _MAGIC1 or rec[2] != _VERSION:
-        return None
+        return "magic"
     gen, n = struct.unpack_from(">IH", rec, 3)
     if len(rec) != _HDR + n + 2:
-        return None
+        return "length"
     if crc16(memoryview(rec)[:_HDR + n]) != struct.unpack_from(">H", rec, _HDR + n)[0]:
-        return None
+        return "crc"
     return gen, bytes(rec[_HDR:_HDR + n])
+
+
+def decode_slot(rec):
+    """(generation, payload) or None when the slot is absent, torn or corrupt."""
+    got = check_slot(rec)
+    return None if isinstance(got, str) else got
 
 
 class SlotStore:
@@ -58,28 +67,82 @@ class SlotStore:
         self.names = (name + ".a", name + ".b")
         self.generation = 0
         self.corrupt_slots = 0  # slots found present but invalid at the last load
+        self.used = -1  # slot index the last load used (-1: none)
+        self.rejected = []  # [(slot index, generation or -1, reason)] of the last load
+        self.fallback = False  # the last load rejected a present slot: see load()
 
     def _read(self, i):
         return decode_slot(self.storage.read(self.names[i]))
 
-    def load(self):
-        """The newest valid payload, or None.  Counts corrupt slots (present, invalid)."""
+    def load(self, parse=None):
+        """The newest valid payload, or None.
+
+        ``parse`` (optional) validates a payload field by field and returns the record it
+        holds, raising ValueError (or TypeError) when the content is unusable: the slot
+        is then rejected with reason "content" and the other slot is tried; ``load``
+        returns the parsed record.
+
+        Afterwards ``used`` is the slot index the payload came from (-1: none) and
+        ``rejected`` lists ``(slot index, generation or -1, reason)`` for every slot that
+        was present but not used: a reason from :func:`check_slot`, "unreadable" (the
+        read raised) or "older" (valid, superseded).  ``fallback`` is True when a slot
+        other than the older valid one was rejected — the record in force may not be the
+        newest written, and the caller raises an event saying so (:meth:`describe`).
+        A read error is re-raised only when no slot could be used at all.
+        """
         best = None
+        best_i = -1
         self.corrupt_slots = 0
+        self.used = -1
+        self.rejected = []
+        err = None
         for i in (0, 1):
-            raw = self.storage.read(self.names[i])
-            got = decode_slot(raw)
-            if got is None:
+            try:
+                raw = self.storage.read(self.names[i])
+            except Exception as e:  # one unreadable slot must not hide the other
+                err = e
+                self.corrupt_slots += 1
+                self.rejected.append((i, -1, "unreadable"))
+                continue
+            got = check_slot(raw)
+            if not isinstance(got, str) and parse is not None:
+                try:
+                    got = (got[0], parse(got[1]))
+                except (ValueError, TypeError, KeyError, IndexError):
+                    got = "content"
+            if isinstance(got, str):
                 if raw is not None:
                     self.corrupt_slots += 1
+                    self.rejected.append((i, -1, got))
                 continue
             if best is None or got[0] > best[0]:
+                if best is not None:
+                    self.rejected.append((best_i, best[0], "older"))
                 best = got
+                best_i = i
+            else:
+                self.rejected.append((i, got[0], "older"))
+        self.fallback = self.corrupt_slots > 0
         if best is None:
             self.generation = 0
+            if err is not None:
+                raise err
             return None
+        self.used = best_i
         self.generation = best[0]
         return best[1]
+
+    def describe(self):
+        """One line for an event: which slot was used and why the others were not."""
+        parts = []
+        for i, gen, why in self.rejected:
+            if why != "older":
+                parts.append("%s rejected (%s)" % (self.names[i], why))
+        if self.used >= 0:
+            parts.append("%s used (generation %d)" % (self.names[self.used], self.generation))
+        else:
+            parts.append("no valid slot")
+        return ", ".join(parts)
 
     def save(self, payload):
         """Write ``payload`` as a new generation into the slot not holding the newest.

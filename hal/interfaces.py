@@ -169,6 +169,43 @@ class Framer(Device):
 
 
 # --------------------------------------------------------------------------------------
+# Backup registers -- docs/security.md (anti-replay rollback detection)
+# --------------------------------------------------------------------------------------
+
+#: Words of :class:`BackupRegisters` every backend provides (indices 0..N_BACKUP_WORDS-1).
+N_BACKUP_WORDS = 8
+
+
+class BackupRegisters(Device):
+    """A few 32-bit words kept in a place a reset and a restore of the flash file system
+    do not bring back: on the payload computer the STM32H7 RTC backup registers
+    (battery-backed, cleared only by a backup-domain reset or a tamper event), in the
+    simulator a small file *beside* the state directory.
+
+    Flight code mirrors monotonic generations there (flight/replay.py) so that a state
+    directory rolled back to an older copy is recognised as lost state. The words are not
+    secret and not authenticated: they only have to be *independent* of the flash.
+
+    A backend whose words were lost (battery removed, file deleted) reads 0 everywhere:
+    flight code stores a magic word to tell "never written" from "lost".
+    """
+
+    n_words = N_BACKUP_WORDS
+
+    def read(self, i):
+        # type: (int) -> int
+        """Word ``i`` (0..n_words-1) as an unsigned 32-bit int. Raises ValueError (index),
+        DeviceFault."""
+        raise NotImplementedError
+
+    def write(self, i, value):
+        # type: (int, int) -> None
+        """Set word ``i`` to ``value`` (0..2**32-1); durable when the call returns.
+        Raises ValueError (index/value), DeviceFault."""
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------------------
 # Watchdog -- DESIGN 3.1
 # --------------------------------------------------------------------------------------
 
@@ -238,6 +275,7 @@ class Board:
         camera (Camera), fsm (Fsm), temps (list of TempSensor, primary first),
         bias (BiasSupply), comparator (ComparatorDac), framer (Framer), link (BusLink),
         storage (Storage), watchdog (Watchdog), power (Power),
+        backup (BackupRegisters, None when the backend has none),
         clock (the ``hal/clock.py`` object of this backend), name (str).
     """
 
@@ -255,8 +293,9 @@ class Board:
         power=None,
         clock=None,
         name="board",
+        backup=None,
     ):
-        # type: (Any, Any, Optional[List[Any]], Any, Any, Any, Any, Any, Any, Any, Any, str) -> None
+        # type: (Any, Any, Optional[List[Any]], Any, Any, Any, Any, Any, Any, Any, Any, str, Any) -> None
         self.camera = camera
         self.fsm = fsm
         self.temps = temps if temps is not None else []
@@ -269,3 +308,4 @@ class Board:
         self.power = power
         self.clock = clock
         self.name = name
+        self.backup = backup

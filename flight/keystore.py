@@ -1,0 +1,301 @@
+"""Fail-secure store of the telecommand keys (docs/security.md, issue 12 items 1, 5, 6).
+
+What it keeps, in two slots with generation and CRC (flight/slotstore.py, record
+``keys``): the keys (id 1..255 → 32 octets), the *active* key id and the *retired* ids.
+Every field of a stored record is checked (types, ranges, lengths: a CRC-valid record
+with ``"active": "x"``, NaN or a list is rejected like a bit flip and the other slot is
+tried).
+
+Rules (each one closes an attack of issue 12):
+
+* **No fallback key.**  With no usable key (both slots and the key file unusable) the
+  store is ``usable() == False``: ``key()`` returns None for every id, the TC path then
+  accepts nothing, the app boots to SAFE and raises NO_USABLE_KEY every housekeeping
+  period (:meth:`hk_tick`).  The public development key is loaded only when the board
+  was deliberately provisioned for the bench (``dev_allowed``: the flag file written by
+  ``tools/deploy.py --dev-key``) *and* no key file and no stored key exist; a stored
+  development key is dropped at the first boot without the flag.
+* **Key ids only go up.**  ``rotate(new)`` needs ``new`` above the active id and
+  retires every id below it; a retired id is never accepted again, whatever a key file
+  or an older record says.  The active id is mirrored in the backup registers
+  (:class:`BackupMirror`), so losing or rolling back the key record cannot bring back a
+  retired key: the mirrored floor is applied after every load.
+* **The key file provisions, the store decides.**  ``provision(keys)`` (board/main.py,
+  from ``keys.txt``) adds ids the store does not know and that are not retired; it never
+  changes the material of a known id or the active id of a populated store.
+
+Key material is never sent in telemetry or events; events name key ids only.
+"""
+
+from flight import cbor
+from flight.keys import DEV_KEY, KEY_LEN
+from flight.slotstore import SlotStore
+from hal.compat import const
+
+# Events (0x28..0x2B; 0x2C..0x2F: flight/replay.py).  Severity/text: EVENT_DECL.
+EV_NO_USABLE_KEY = const(0x28)
+EV_KEY_STORE_FALLBACK = const(0x29)
+EV_KEY_FILE_REJECTED = const(0x2A)
+EV_KEYS_PROVISIONED = const(0x2B)
+# (id, name, severity 0..3, text, args): turned into flight.events.Event declarations
+# by the owner of the event table.
+EVENT_DECL = (
+    (EV_NO_USABLE_KEY, "NO_USABLE_KEY", 3,
+     "no usable TC key: SAFE, every TC rejected; re-provision the key file", ()),
+    (EV_KEY_STORE_FALLBACK, "KEY_STORE_FALLBACK", 2,
+     "key store slot rejected: other slot or key file used", ()),
+    (EV_KEY_FILE_REJECTED, "KEY_FILE_REJECTED", 2,
+     "key file unusable: ignored, stored keys kept", ()),
+    (EV_KEYS_PROVISIONED, "KEYS_PROVISIONED", 1,
+     "key ids added to the key store", (("count", "int"), ("active", "int"))),
+)
+
+# ---------------------------------------------------------------------- backup words
+# Layout of the backup registers (hal.interfaces.BackupRegisters).  Each value is kept
+# as a pair (v, v ^ 0xFFFFFFFF): a pair (0, 0) is blank (never written, or battery
+# lost), any other mismatch is a corrupt pair.
+BK_REPLAY_GEN = const(1)  # words 1, 2: generation of the anti-replay record
+BK_KEY_FLOOR = const(3)  # words 3, 4: the highest key id ever active
+_INV = 0xFFFFFFFF
+
+PAIR_BLANK = -1
+PAIR_CORRUPT = -2
+
+
+class BackupMirror:
+    """Monotonic values mirrored in the backup registers, read once (at construction)."""
+
+    def __init__(self, dev):
+        self.dev = dev
+        self.errors = 0
+
+    def get(self, i):
+        """The value of the pair at word ``i``, PAIR_BLANK or PAIR_CORRUPT (also when
+        the device is missing or unreadable: then nothing can be checked)."""
+        if self.dev is None:
+            return PAIR_BLANK
+        try:
+            v = self.dev.read(i)
+            w = self.dev.read(i + 1)
+        except Exception:
+            self.errors += 1
+            return PAIR_CORRUPT
+        if v == 0 and w == 0:
+            return PAIR_BLANK
+        if v ^ w != _INV:
+            return PAIR_CORRUPT
+        return v
+
+    def put(self, i, value):
+        """Store ``value``; False if the device is missing or failed (counted)."""
+        if self.dev is None:
+            return False
+        try:
+            self.dev.write(i, value)
+            self.dev.write(i + 1, value ^ _INV)
+        except Exception:
+            self.errors += 1
+            return False
+        return True
+
+
+# ---------------------------------------------------------------------- validation
+def _is_int(v):
+    # bool is an int subclass on CPython (not on MicroPython): refuse it explicitly.
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _key_id(v):
+    if not _is_int(v) or not 1 <= v <= 255:
+        raise ValueError("key id %r" % (v,))
+    return v
+
+
+def parse_record(raw):
+    """The key-store record from slot payload ``raw``, checked field by field:
+    ``{"keys": {id: bytes}, "active": id or 0, "retired": [ids]}``; ValueError if not."""
+    d = cbor.decode(raw, max_depth=3, max_items=1100, max_str=64)
+    if not isinstance(d, dict) or d.get("v") != 1:
+        raise ValueError("record version")
+    keys = d.get("keys")
+    if not isinstance(keys, dict):
+        raise ValueError("keys")
+    out = {}
+    for kid, key in keys.items():
+        _key_id(kid)
+        if not isinstance(key, (bytes, bytearray)) or len(key) != KEY_LEN:
+            raise ValueError("key %r material" % (kid,))
+        out[kid] = bytes(key)
+    retired = d.get("retired")
+    if not isinstance(retired, list):
+        raise ValueError("retired")
+    ret = []
+    for kid in retired:
+        ret.append(_key_id(kid))
+    active = d.get("active")
+    if not _is_int(active) or not 0 <= active <= 255:
+        raise ValueError("active")
+    if active and (active not in out or active in ret):
+        raise ValueError("active key %d unusable" % active)
+    return {"keys": out, "active": active, "retired": ret}
+
+
+# ---------------------------------------------------------------------- the store
+class KeyStore:
+    """The keyring of the TC path (``active``, ``key(kid)``, ``is_dev()``) made fail
+    secure.  ``emit(ev_id, args=None, detail="")`` raises events (the app's emit)."""
+
+    def __init__(self, storage, backup=None, emit=None, dev_allowed=False):
+        self.store = SlotStore(storage, "keys") if storage is not None else None
+        self.mirror = backup if isinstance(backup, BackupMirror) else BackupMirror(backup)
+        self._emit = emit
+        self.dev_allowed = dev_allowed
+        self.keys = {}
+        self.active = None  # None: no usable key (every TC is rejected)
+        self.retired = []
+        self.fallback = ""  # text of the last slot fallback ("" when none)
+
+    def emit(self, ev_id, args=None, detail=""):
+        if self._emit is not None:
+            self._emit(ev_id, args, detail)
+
+    # ------------------------------------------------------------ keyring interface
+    def key(self, kid):
+        """The key of ``kid`` if it is usable (known, not retired), else None."""
+        if self.active is None or kid in self.retired:
+            return None
+        return self.keys.get(kid)
+
+    def usable(self):
+        return self.active is not None and self.key(self.active) is not None
+
+    def is_dev(self):
+        for key in self.keys.values():
+            if key == DEV_KEY:
+                return True
+        return False
+
+    def floor(self):
+        """The highest key id ever active here (from the backup mirror), or 0."""
+        f = self.mirror.get(BK_KEY_FLOOR)
+        return f if f > 0 else 0
+
+    # ------------------------------------------------------------ boot
+    def load(self, file_keys=None, file_error=None):
+        """Restore the store, then merge ``file_keys`` ({id: key} from the key file,
+        already parsed by :func:`flight.keys.parse_key_file`) or report ``file_error``
+        (text: the key file exists but is unusable).  Returns :meth:`usable`."""
+        rec = None
+        if self.store is not None:
+            try:
+                rec = self.store.load(parse_record)
+            except Exception as e:  # both slots unreadable: the key file may still help
+                self.fallback = "key store unreadable: %r" % (e,)
+            else:
+                if self.store.fallback:
+                    self.fallback = self.store.describe()
+            if self.fallback:
+                self.emit(EV_KEY_STORE_FALLBACK, None, self.fallback)
+        if rec is not None:
+            self.keys = rec["keys"]
+            self.retired = rec["retired"]
+            self.active = rec["active"] or None
+        if file_error:
+            self.emit(EV_KEY_FILE_REJECTED, None, file_error)
+        changed = False
+        if file_keys:
+            changed = self.provision(file_keys)
+        if not self.keys and not file_keys and not file_error and self.dev_allowed:
+            # the bench provisioning: deliberate (flag file), never a fallback
+            self.keys = {1: DEV_KEY}
+            self.active = 1
+            changed = True
+        changed = self._apply_rules() or changed
+        if changed:
+            self.save()
+        if not self.usable():
+            self.active = None
+            self.emit(EV_NO_USABLE_KEY, None, "at boot")
+        return self.usable()
+
+    def provision(self, file_keys):
+        """Add the key file's ids the store does not know and that are not retired."""
+        added = 0
+        for kid, key in file_keys.items():
+            if kid in self.keys or kid in self.retired or kid < self.floor():
+                continue
+            if len(key) != KEY_LEN:
+                continue
+            self.keys[kid] = bytes(key)
+            added += 1
+        if added:
+            if self.active is None:
+                cands = [k for k in self.keys if k not in self.retired and k >= self.floor()]
+                self.active = min(cands) if cands else None
+            self.emit(EV_KEYS_PROVISIONED, [added, self.active or 0], "")
+        return added > 0
+
+    def _apply_rules(self):
+        """Retire what must be retired (below the mirrored floor; the development key
+        without the bench flag).  True if the record changed."""
+        changed = False
+        floor = self.floor()
+        if not self.dev_allowed:
+            for kid in list(self.keys):
+                if self.keys[kid] == DEV_KEY:
+                    self.emit(EV_KEY_FILE_REJECTED, None,
+                              "development key id %d refused: no bench flag" % kid)
+                    del self.keys[kid]
+                    if kid not in self.retired:
+                        self.retired.append(kid)
+                    changed = True
+        for kid in list(self.keys):
+            if kid < floor and kid not in self.retired:
+                self.retired.append(kid)
+                changed = True
+        if self.active is not None and (self.active in self.retired
+                                        or self.active not in self.keys):
+            # the active key was retired (rollback of the record) or dropped: the next
+            # usable id at or above the floor, if there is one
+            cands = [k for k in self.keys if k not in self.retired and k > self.active]
+            self.active = min(cands) if cands else None
+            changed = True
+        if self.active is not None and self.active > floor:
+            self.mirror.put(BK_KEY_FLOOR, self.active)
+        return changed
+
+    # ------------------------------------------------------------ KEY_ROTATE
+    def check_rotate(self, kid):
+        """None, or why rotating to ``kid`` is refused (BAD_ARG text, no key material)."""
+        if kid in self.retired or (self.active is not None and kid <= self.active):
+            return "key_id: %d is retired or not above the active id" % kid
+        if self.keys.get(kid) is None:
+            return "key_id: %d not in the onboard keyring" % kid
+        return None
+
+    def rotate(self, kid):
+        """Make ``kid`` active and retire every lower id; persisted before it returns
+        (raises on a storage error: the caller reports STORAGE)."""
+        why = self.check_rotate(kid)
+        if why:
+            raise ValueError(why)
+        for k in self.keys:
+            if k < kid and k not in self.retired:
+                self.retired.append(k)
+        self.active = kid
+        self.mirror.put(BK_KEY_FLOOR, kid)
+        self.save()
+
+    def save(self):
+        if self.store is None:
+            return
+        self.store.save(cbor.encode({"v": 1, "keys": self.keys, "active": self.active or 0,
+                                     "retired": self.retired}))
+
+    # ------------------------------------------------------------ housekeeping
+    def hk_tick(self):
+        """Called every housekeeping period: without a usable key, say so again."""
+        if not self.usable():
+            self.emit(EV_NO_USABLE_KEY, None, "")
+            return False
+        return True

@@ -1,0 +1,257 @@
+"""Anti-replay guard of the TC path (CCSDS SDLS 355.0-B semantics; docs/security.md).
+
+Every authenticated TC carries a 32-bit counter.  Per key id the guard keeps a
+*high-water mark* (the highest counter accepted) in two slots (flight/slotstore.py,
+record ``replay``), and accepts a counter only inside the window
+
+    mark < counter <= mark + WINDOW          (WINDOW = 65,536)
+
+so a lost TC or a skipped range costs nothing, but one authentic TC with counter
+0xFFFFFFFF (or any far jump) cannot exhaust the counter space and lock the link.  The
+mark advances on **successful authentication**, whatever happens to the TC afterwards
+(DECODE, BAD_ARG, WRONG_MODE, BUSY): an authentic TC rejected once is never replayable.
+When a mark passes WARN_AT (16.7 M counters before exhaustion; a key id's counter
+space restarts at 0 after KEY_ROTATE) the guard raises COUNTER_NEAR_EXHAUSTION.
+
+**RESYNC.**  When the mark is not known to be current, the guard accepts no ordinary TC
+(the TC path rejects them with REPLAY, detail "resync needed").  That is the case when:
+
+* both slots are unreadable, corrupt (CRC, truncated, garbage, wrong field types) or
+  deleted while the backup registers say a record existed;
+* the newest slot is damaged and no backup generation vouches for the older one;
+* the record is older than the generation mirrored in the backup registers
+  (hal.interfaces.BackupRegisters, words :data:`flight.keystore.BK_REPLAY_GEN`): the
+  state directory was rolled back to an older copy, or lost its newest write.
+
+It then publishes a fresh random 32-bit nonce (housekeeping and the event
+COUNTER_RESYNC_NEEDED) and accepts one command only: ``COUNTER_RESYNC nonce=N floor=F``,
+authenticated with an on-board key; its counter is not checked (the mark is unknown),
+the nonce makes it fresh.  The mark becomes ``max(F, counter, stale mark)``.
+
+**Undetectable** (docs/security.md): restoring an older state directory *together with*
+the same older backup words (battery-backed registers on the payload computer: physical
+access and a backup-domain reset), or deleting both state and backup words, which looks
+like a factory-fresh board (marks 0).  A flash record forged with a valid CRC can only
+*raise* marks (denial of service, not replay).
+"""
+
+from flight import cbor
+from flight.keystore import BK_REPLAY_GEN, PAIR_BLANK, PAIR_CORRUPT, BackupMirror
+from flight.slotstore import SlotStore
+from hal.compat import const
+
+WINDOW = const(0x10000)  # counters accepted above the mark (ground tools read this)
+COUNTER_MAX = 0xFFFFFFFF
+WARN_AT = COUNTER_MAX - 0x1000000  # mark above this: COUNTER_NEAR_EXHAUSTION
+SYNCED = const(0)
+RESYNC = const(1)
+STATE_NAMES = ("SYNCED", "RESYNC")
+RESYNC_EVENT_EVERY = const(60)  # housekeeping periods between COUNTER_RESYNC_NEEDED repeats
+
+EV_COUNTER_RESYNC_NEEDED = const(0x2C)
+EV_COUNTER_RESYNCED = const(0x2D)
+EV_COUNTER_NEAR_EXHAUSTION = const(0x2E)
+EV_REPLAY_STORE_FALLBACK = const(0x2F)
+EVENT_DECL = (  # (id, name, severity 0..3, text, args): see flight/keystore.py
+    (EV_COUNTER_RESYNC_NEEDED, "COUNTER_RESYNC_NEEDED", 2,
+     "anti-replay mark not known to be current: only COUNTER_RESYNC with this nonce",
+     (("nonce", "int"),)),
+    (EV_COUNTER_RESYNCED, "COUNTER_RESYNCED", 1, "anti-replay mark set by COUNTER_RESYNC",
+     (("key_id", "int"), ("mark", "int"))),
+    (EV_COUNTER_NEAR_EXHAUSTION, "COUNTER_NEAR_EXHAUSTION", 1,
+     "anti-replay counter near 2**32: rotate the key", (("key_id", "int"), ("left", "int"))),
+    (EV_REPLAY_STORE_FALLBACK, "REPLAY_STORE_FALLBACK", 1,
+     "anti-replay slot rejected or backup re-armed; the mark is current", ()),
+)
+
+
+def _is_u32(v):
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= COUNTER_MAX
+
+
+def parse_record(raw):
+    """{key id: mark} from a slot payload, checked field by field (ValueError if not)."""
+    d = cbor.decode(raw, max_depth=3, max_items=600, max_str=16)
+    if not isinstance(d, dict) or d.get("v") != 1 or not isinstance(d.get("marks"), dict):
+        raise ValueError("replay record")
+    out = {}
+    for kid, mark in d["marks"].items():
+        if not _is_u32(kid) or not 1 <= kid <= 255 or not _is_u32(mark):
+            raise ValueError("replay mark %r" % (kid,))
+        out[kid] = mark
+    return out
+
+
+def default_rng(n):
+    import os
+
+    return os.urandom(n)
+
+
+class ReplayGuard:
+    """``emit(ev_id, args=None, detail="")``; ``backup``: a BackupRegisters device or a
+    shared :class:`flight.keystore.BackupMirror`; ``rng(n)`` → n random octets
+    (``os.urandom`` on the board; the simulator injects a seeded source)."""
+
+    def __init__(self, storage, backup=None, emit=None, rng=None):
+        self.store = SlotStore(storage, "replay") if storage is not None else None
+        self.mirror = backup if isinstance(backup, BackupMirror) else BackupMirror(backup)
+        self._emit = emit
+        self.rng = rng if rng is not None else default_rng
+        self.hwm = {}
+        self.state = SYNCED
+        self.nonce = 0  # 0: no resync pending
+        self.why = ""  # why the guard is in RESYNC
+        self.resyncs = 0
+        self._warned = {}
+        self._hk_ticks = 0
+        self._bgen = 0  # highest backup generation seen: the next save goes above it
+
+    @property
+    def corrupt(self):
+        # the old ReplayGuard's flag (app.py reads it until phase 2)
+        return self.state == RESYNC
+
+    def emit(self, ev_id, args=None, detail=""):
+        if self._emit is not None:
+            self._emit(ev_id, args, detail)
+
+    # ------------------------------------------------------------ boot
+    def load(self):
+        """Restore the marks; enter RESYNC when they are not known to be current."""
+        if self.store is None:
+            return
+        why = ""
+        rec = None
+        try:
+            rec = self.store.load(parse_record)
+        except Exception as e:
+            why = "anti-replay store unreadable: %r" % (e,)
+        b = self.mirror.get(BK_REPLAY_GEN)
+        gen = self.store.generation
+        if b > self._bgen:
+            self._bgen = b
+        if why:
+            pass
+        elif b == PAIR_CORRUPT:
+            why = "backup generation unreadable or corrupt"
+        elif rec is None:
+            if self.store.corrupt_slots:
+                why = "no valid slot: " + self.store.describe()
+            elif b > 0:
+                why = "both slots missing, backup generation %d" % b
+        elif b > 0 and gen < b:
+            why = "state generation %d older than backup generation %d (rollback or lost " \
+                  "newest slot)" % (gen, b)
+        elif self.store.fallback and b == PAIR_BLANK:
+            why = "newest slot damaged, no backup generation to vouch for the older: " + \
+                  self.store.describe()
+        if rec is not None:
+            self.hwm = rec  # kept as a lower bound even in RESYNC
+        if why:
+            self.enter_resync(why)
+            return
+        if self.store.fallback:
+            self.emit(EV_REPLAY_STORE_FALLBACK, None, self.store.describe())
+        if rec is not None and gen != b:
+            if b == PAIR_BLANK and self.mirror.dev is not None:
+                self.emit(EV_REPLAY_STORE_FALLBACK, None,
+                          "backup generation blank: re-armed at %d" % gen)
+            self.mirror.put(BK_REPLAY_GEN, gen)
+        for kid in self.hwm:
+            self._check_exhaustion(kid)
+
+    def enter_resync(self, why):
+        self.state = RESYNC
+        self.why = why
+        self.nonce = self._fresh_nonce()
+        self._hk_ticks = 0
+        self.emit(EV_COUNTER_RESYNC_NEEDED, [self.nonce], why)
+
+    def _fresh_nonce(self):
+        while True:
+            r = self.rng(4)
+            n = (r[0] << 24) | (r[1] << 16) | (r[2] << 8) | r[3]
+            if n and n != self.nonce:
+                return n
+
+    # ------------------------------------------------------------ the TC path
+    def last(self, kid):
+        return self.hwm.get(kid, 0)
+
+    def check(self, kid, counter):
+        """None if an ordinary TC with ``counter`` may be accepted, else the REPLAY
+        detail.  Called after the MAC check only."""
+        if self.state != SYNCED:
+            return "resync needed"
+        mark = self.hwm.get(kid, 0)
+        if counter <= mark:
+            return "counter not above the mark"
+        if counter - mark > WINDOW:
+            return "counter beyond the window of %d" % WINDOW
+        return None
+
+    def advance(self, kid, counter):
+        """Record ``counter`` as authenticated: RAM first (protects until reboot), then
+        flash, then the backup generation (that order: a power loss in between leaves
+        the flash ahead of the mirror, which load() accepts).  Raises on a storage error
+        (the caller reports it; the RAM mark still protects)."""
+        if counter <= self.hwm.get(kid, 0):
+            return
+        self.hwm[kid] = counter
+        self._check_exhaustion(kid)
+        self._persist()
+
+    def _persist(self):
+        if self.store is None:
+            return
+        if self.store.generation < self._bgen:
+            self.store.generation = self._bgen  # the mirror never goes back
+        self.store.save(cbor.encode({"v": 1, "marks": self.hwm}))
+        self._bgen = self.store.generation
+        self.mirror.put(BK_REPLAY_GEN, self._bgen)
+
+    def _check_exhaustion(self, kid):
+        m = self.hwm.get(kid, 0)
+        if m > WARN_AT and not self._warned.get(kid):
+            self._warned[kid] = True
+            self.emit(EV_COUNTER_NEAR_EXHAUSTION, [kid, COUNTER_MAX - m], "")
+
+    def check_resync(self, nonce):
+        """None if COUNTER_RESYNC with ``nonce`` may run, else the BAD_ARG text."""
+        if self.state != RESYNC:
+            return "nonce: no resync pending"
+        if nonce != self.nonce:
+            return "nonce: does not match the published nonce"
+        return None
+
+    def resync(self, kid, counter, nonce, floor):
+        """Execute COUNTER_RESYNC: the mark of ``kid`` becomes the highest of the floor,
+        the command's own counter and the stale mark.  Returns the new mark."""
+        why = self.check_resync(nonce)
+        if why:
+            raise ValueError(why)
+        mark = floor
+        if counter > mark:
+            mark = counter
+        if self.hwm.get(kid, 0) > mark:
+            mark = self.hwm[kid]
+        self.hwm[kid] = mark
+        self.state = SYNCED
+        self.nonce = 0
+        self.why = ""
+        self.resyncs += 1
+        self.emit(EV_COUNTER_RESYNCED, [kid, mark], "")
+        self._check_exhaustion(kid)
+        self._persist()
+        return mark
+
+    def hk_tick(self):
+        """Every housekeeping period: in RESYNC repeat the event now and then (the nonce
+        is in housekeeping all the time)."""
+        if self.state != RESYNC:
+            return
+        self._hk_ticks += 1
+        if self._hk_ticks >= RESYNC_EVENT_EVERY:
+            self._hk_ticks = 0
+            self.emit(EV_COUNTER_RESYNC_NEEDED, [self.nonce], self.why)

@@ -1,0 +1,285 @@
+"""The anti-replay guard (flight/replay.py) attacked through its store: deleted, garbage,
+truncated, bit-flipped and unreadable slots, a rolled-back state directory, counter
+0xFFFFFFFF; and the RESYNC way out."""
+
+import random
+
+import pytest
+
+from flight import cbor
+from flight.keystore import BK_REPLAY_GEN, BackupMirror
+from flight.replay import (
+    EV_COUNTER_NEAR_EXHAUSTION,
+    EV_COUNTER_RESYNC_NEEDED,
+    EV_COUNTER_RESYNCED,
+    EV_REPLAY_STORE_FALLBACK,
+    RESYNC,
+    RESYNC_EVENT_EVERY,
+    SYNCED,
+    WARN_AT,
+    WINDOW,
+    ReplayGuard,
+)
+from flight.slotstore import SlotStore, encode_slot
+from hal.real.backup import PWR_CR1, PWR_CR1_DBP, RTC_BKP0R, Stm32BackupRegisters
+from hal.sim.backup import FileBackup, MemBackup
+from hal.sim.storage import FileStorage, MemStorage
+
+
+def seeded(seed=1):
+    r = random.Random(seed)
+    return lambda n: bytes(r.getrandbits(8) for _ in range(n))
+
+
+def guard(storage, backup=None, seed=1):
+    evs = []
+    g = ReplayGuard(storage, backup, emit=lambda i, a=None, d="": evs.append((i, a, d)),
+                    rng=seeded(seed))
+    g.load()
+    return g, evs
+
+
+def ids(evs):
+    return [e[0] for e in evs]
+
+
+def used(storage, n=3, backup=None):
+    """A guard that accepted counters 1..n for key 2 (several saves: both slots used)."""
+    g, _ = guard(storage, backup)
+    for c in range(1, n + 1):
+        assert g.check(2, c) is None
+        g.advance(2, c)
+    return g
+
+
+def test_window_and_replay():
+    g, ev = guard(MemStorage())
+    assert g.state == SYNCED and ev == []
+    assert g.check(2, 0) is not None
+    assert g.check(2, 1) is None
+    g.advance(2, 10)
+    assert g.check(2, 10) == "counter not above the mark"
+    assert g.check(2, 9) is not None
+    assert g.check(2, 10 + WINDOW) is None
+    assert "window" in g.check(2, 11 + WINDOW)
+
+
+def test_counter_ffffffff_does_not_lock_the_link():
+    s = MemStorage()
+    g = used(s)
+    assert "window" in g.check(2, 0xFFFFFFFF)  # rejected: the mark stays
+    assert g.last(2) == 3 and g.check(2, 4) is None
+    g2, _ = guard(s)
+    assert g2.check(2, 4) is None
+
+
+def test_mark_survives_reboot_and_old_counters_stay_replays():
+    s = MemStorage()
+    used(s, 5)
+    g, ev = guard(s)
+    assert g.state == SYNCED and ev == [] and g.last(2) == 5
+    assert g.check(2, 3) is not None and g.check(2, 6) is None
+
+
+def test_near_exhaustion_warns_once_well_before():
+    g, ev = guard(MemStorage())
+    g.hwm[2] = WARN_AT - 1
+    g.advance(2, WARN_AT + 1)
+    g.advance(2, WARN_AT + 2)
+    assert ids(ev).count(EV_COUNTER_NEAR_EXHAUSTION) == 1
+    assert ev[0][1] == [2, 0xFFFFFFFF - WARN_AT - 1]
+    assert 0xFFFFFFFF - WARN_AT >= 1 << 24  # 16.7 M counters of warning
+
+
+def damage(storage, name, how):
+    raw = bytearray(storage.blobs[name])
+    if how == "delete":
+        del storage.blobs[name]
+    elif how == "empty":
+        storage.blobs[name] = b""
+    elif how == "truncate":
+        storage.blobs[name] = bytes(raw[:-3])
+    elif how == "bitflip":
+        raw[len(raw) // 2] ^= 0x04
+        storage.blobs[name] = bytes(raw)
+    elif how == "garbage":
+        storage.blobs[name] = bytes((i * 37 + 11) & 0xFF for i in range(len(raw)))
+
+
+def newest(storage, name="replay"):
+    st = SlotStore(storage, name)
+    st.load()
+    return st.names[st.used], st.names[1 - st.used]
+
+
+@pytest.mark.parametrize("how", ["delete", "empty", "truncate", "bitflip", "garbage"])
+@pytest.mark.parametrize("with_backup", [False, True])
+def test_both_slots_lost_is_resync(how, with_backup):
+    s = MemStorage()
+    b = MemBackup() if with_backup else None
+    used(s, 3, b)
+    for n in ("replay.a", "replay.b"):
+        damage(s, n, how)
+    g, ev = guard(s, b)
+    if how == "delete" and not with_backup:
+        # undetectable without the backup words: looks like a factory-fresh board
+        assert g.state == SYNCED
+        return
+    assert g.state == RESYNC and g.nonce != 0
+    assert ev[0][0] == EV_COUNTER_RESYNC_NEEDED and ev[0][1] == [g.nonce]
+    assert g.check(2, 2) == "resync needed" and g.check(2, 1000) == "resync needed"
+
+
+@pytest.mark.parametrize("how", ["delete", "empty", "truncate", "bitflip", "garbage"])
+@pytest.mark.parametrize("with_backup", [False, True])
+def test_newest_slot_damaged_older_not_used_silently(how, with_backup):
+    s = MemStorage()
+    b = MemBackup() if with_backup else None
+    used(s, 3, b)
+    new, old = newest(s)
+    damage(s, new, how)
+    g, ev = guard(s, b)
+    if how == "delete" and not with_backup:
+        assert g.state == SYNCED  # one slot alone: as after the first save (documented)
+        return
+    assert g.state == RESYNC, ev
+    assert g.check(2, 3) == "resync needed"  # the TC with counter 3 is not replayable
+
+
+def test_torn_save_with_backup_keeps_the_mark_current():
+    """A power loss tearing the newest write leaves the older slot *current*: the backup
+    generation was not advanced yet, so no resync is needed (just an event)."""
+    s = MemStorage()
+    b = MemBackup()
+    g = used(s, 3, b)
+    s.tear_after = 5
+    with pytest.raises(Exception):
+        g.advance(2, 4)
+    g2, ev = guard(s, b)
+    assert g2.state == SYNCED and g2.last(2) == 3
+    assert EV_REPLAY_STORE_FALLBACK in ids(ev)
+
+
+def test_unreadable_store_is_resync():
+    s = MemStorage()
+    used(s)
+    s.fail_reads = True
+    g, ev = guard(s)
+    assert g.state == RESYNC and "unreadable" in ev[0][2]
+
+
+@pytest.mark.parametrize("bad", [{"v": 1, "marks": {2: "x"}}, {"v": 1, "marks": {2: -1}},
+                                 {"v": 1, "marks": {2: float("nan")}}, {"v": 1, "marks": [3]},
+                                 {"v": 1, "marks": {2: 2 ** 32}}, {"v": 1, "marks": {2: True}},
+                                 {"marks": {2: 3}}, "3"])
+def test_crc_valid_records_with_wrong_types_are_resync(bad):
+    s = MemStorage()
+    s.blobs["replay.a"] = encode_slot(4, cbor.encode(bad))
+    g, ev = guard(s)
+    assert g.state == RESYNC and "content" in g.why
+
+
+def test_state_directory_rollback_detected_with_the_backup_file(tmp_path):
+    state = tmp_path / "state"
+    bfile = str(tmp_path / "state.backup")  # beside the state directory
+    s = FileStorage(str(state))
+    used(s, 3, FileBackup(bfile))
+    copy = {n: (state / n).read_bytes() for n in ("replay.a", "replay.b")}
+    g, _ = guard(FileStorage(str(state)), FileBackup(bfile))
+    for c in (4, 5, 6):
+        g.advance(2, c)  # the TCs an attacker recorded after the copy
+    for n, data in copy.items():
+        (state / n).write_bytes(data)  # state directory rolled back
+    g2, ev = guard(FileStorage(str(state)), FileBackup(bfile))
+    assert g2.state == RESYNC and "older than backup" in g2.why
+    assert g2.check(2, 4) == "resync needed"
+    # restoring the backup file too is the documented undetectable case
+    g3, _ = guard(FileStorage(str(state)), MemBackup())
+    assert g3.state == SYNCED
+
+
+def test_resync_needs_the_published_nonce_and_raises_the_floor():
+    s = MemStorage()
+    b = MemBackup()
+    used(s, 3, b)
+    s.blobs.clear()
+    g, ev = guard(s, b, seed=5)
+    assert g.state == RESYNC
+    n = g.nonce
+    assert g.check_resync(n ^ 1) is not None
+    with pytest.raises(ValueError):
+        g.resync(2, 1, n ^ 1, 100)
+    assert g.state == RESYNC
+    assert g.resync(2, 7, n, 100) == 100
+    assert g.state == SYNCED and g.nonce == 0
+    assert ids(ev)[-1] == EV_COUNTER_RESYNCED and ev[-1][1] == [2, 100]
+    assert g.check(2, 100) is not None and g.check(2, 101) is None
+    assert g.check_resync(n) == "nonce: no resync pending"  # a recorded resync TC is dead
+    g2, ev2 = guard(s, b)
+    assert g2.state == SYNCED and g2.last(2) == 100 and ev2 == []
+
+
+def test_resync_after_rollback_moves_the_backup_generation_forward():
+    s = MemStorage()
+    b = MemBackup()
+    used(s, 3, b)
+    copy = dict(s.blobs)
+    g, _ = guard(s, b)
+    for c in (4, 5, 6, 7):
+        g.advance(2, c)
+    top = BackupMirror(b).get(BK_REPLAY_GEN)
+    s.blobs = dict(copy)
+    g2, _ = guard(s, b)
+    assert g2.state == RESYNC
+    g2.resync(2, 1, g2.nonce, 50)
+    assert BackupMirror(b).get(BK_REPLAY_GEN) > top
+    g3, ev = guard(s, b)
+    assert g3.state == SYNCED and g3.last(2) == 50
+
+
+def test_resync_nonce_fresh_per_boot_and_event_repeats():
+    s = MemStorage()
+    s.blobs["replay.a"] = b"garbage"
+    g1, _ = guard(s, seed=1)
+    g2, _ = guard(s, seed=2)
+    assert g1.nonce != g2.nonce
+    ev = []
+    g1._emit = lambda i, a=None, d="": ev.append(i)
+    for _ in range(RESYNC_EVENT_EVERY):
+        g1.hk_tick()
+    assert ev == [EV_COUNTER_RESYNC_NEEDED]
+
+
+def test_corrupt_backup_is_resync():
+    s = MemStorage()
+    b = MemBackup()
+    used(s, 3, b)
+    b.words[BK_REPLAY_GEN] ^= 0x100
+    g, _ = guard(s, b)
+    assert g.state == RESYNC
+
+
+class FakeMem:
+    def __init__(self):
+        self.m = {}
+
+    def __getitem__(self, a):
+        return self.m.get(a, 0)
+
+    def __setitem__(self, a, v):
+        # the backup domain ignores writes until PWR_CR1.DBP is set
+        if RTC_BKP0R <= a < RTC_BKP0R + 128 and not self.m.get(PWR_CR1, 0) & PWR_CR1_DBP:
+            return
+        self.m[a] = v & 0xFFFFFFFF
+
+
+def test_stm32_backup_registers_on_mem32():
+    mem = FakeMem()
+    r = Stm32BackupRegisters(mem)
+    r.init()
+    r.write(3, 0xDEADBEEF)
+    assert mem.m[RTC_BKP0R + 12] == 0xDEADBEEF and r.read(3) == 0xDEADBEEF
+    with pytest.raises(ValueError):
+        r.write(8, 1)
+    with pytest.raises(ValueError):
+        r.read(-1)

@@ -30,6 +30,7 @@ help:
 	@echo "make bench      performance figures -> out/bench.json"
 	@echo "make mpy        mpy-cross build of the board manifest (board/manifest.py) -> build/"
 	@echo "make deploy PORT=/dev/ttyACM0   copy build/ to the board with mpremote, reset"
+	@echo "     [KEY_FILE=keys.txt] provision TC keys (checked first) | [DEV_KEY=1] bench: dev key"
 	@echo "make deploy-dry print the mpremote commands deploy would run"
 	@echo "make hil PORT=/dev/ttyUSB0      HIL suite against a real payload computer"
 	@echo "make setup-target  Arm toolchain + QEMU (Debian packages, apt-get as root)"
@@ -89,10 +90,10 @@ mpy: setup
 
 deploy: mpy
 	@test -n "$(PORT)" || { echo "error: give the board's port: make deploy PORT=/dev/ttyACM0"; exit 2; }
-	$(PY) -m tools.deploy --port $(PORT)
+	$(PY) -m tools.deploy --port $(PORT) $(if $(KEY_FILE),--key-file $(KEY_FILE)) $(if $(DEV_KEY),--dev-key)
 
 deploy-dry: mpy
-	$(PY) -m tools.deploy --port $(or $(PORT),/dev/ttyACM0) --dry-run
+	$(PY) -m tools.deploy --port $(or $(PORT),/dev/ttyACM0) --dry-run $(if $(KEY_FILE),--key-file $(KEY_FILE)) $(if $(DEV_KEY),--dev-key)
 
 # TARGET=qemu: against the firmware (QEMU Cortex-M7 image, its UART on a pty).
 hil: setup

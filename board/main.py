@@ -7,8 +7,12 @@ after executing a REBOOT telecommand (its report sent): then ``machine.reset()``
 fatal error is printed on the USB REPL and the board resets after 5 s.
 
 Keys: ``/flash/keys.txt`` (or ``keys.txt`` in the current directory), ``<key_id> <64 hex>``
-per line.  Without a usable key file the public DEVELOPMENT key is loaded and the payload
-raises DEV_KEY_IN_USE at every boot: provision the key before flight.
+per line, provisions the fail-secure key store (flight/keystore.py: two CRC slots on flash,
+active and retired ids, floor mirrored in the RTC backup registers).  A damaged, truncated,
+empty or garbage key file is ignored as a whole (the stored keys stay in force); with no
+usable key at all the payload boots SAFE, accepts no TC and says so every housekeeping
+period.  The public DEVELOPMENT key is loaded only when ``devkey.flag`` exists (written by
+``make deploy --dev-key`` for a bench board) and no key file does: never as a fallback.
 
 Maintenance: once the application runs, the hardware watchdog cannot be stopped, so an
 interrupt from the USB REPL (Ctrl-C, as mpremote sends) writes ``maint.flag`` and resets;
@@ -23,6 +27,7 @@ import machine
 from hal.compat import sleep_us
 
 KEY_FILES = ("/flash/keys.txt", "keys.txt")
+DEV_FLAGS = ("/flash/devkey.flag", "devkey.flag")  # written by `tools/deploy.py --dev-key`
 MAINT_FLAG = "maint.flag"
 FAULT_DELAY_MS = 5000
 # Load switches first (all off), storage, then the devices in the session power order
@@ -66,26 +71,58 @@ def request_maintenance():
         log("cannot write %s: %r" % (MAINT_FLAG, e))
 
 
-def load_keyring(paths=None):
-    """(Keyring, source path or None for the development key)."""
-    from flight.keys import KeyFileError, Keyring, parse_key_file
+def read_key_file(paths=None, dev_allowed=False):
+    """(keys or None, error text or None, path or None): the first key file that exists,
+    checked as a whole by flight.keystore.check_key_file (no key file: all None)."""
+    from flight.keystore import check_key_file
 
     for path in KEY_FILES if paths is None else paths:
         try:
-            f = open(path)
+            f = open(path, "rb")
         except OSError:
             continue
         try:
-            text = f.read()
+            raw = f.read()
+        except OSError as e:
+            return None, "%s unreadable: %r" % (path, e), path
         finally:
             f.close()
+        keys, why = check_key_file(raw, dev_allowed)
+        if why:
+            log("key file %s unusable (%s): ignored" % (path, why))
+            return None, "%s: %s" % (path, why), path
+        return keys, None, path
+    return None, None, None
+
+
+def dev_key_flag(paths=None):
+    """True when the board was provisioned for the bench (``deploy --dev-key``)."""
+    import os
+
+    for path in DEV_FLAGS if paths is None else paths:
         try:
-            return Keyring(parse_key_file(text)), path
-        except (KeyFileError, ValueError) as e:
-            log("key file %s unusable (%s): DEVELOPMENT key loaded" % (path, e))
-            return Keyring(), None
-    log("no key file: DEVELOPMENT key loaded (public: bench only)")
-    return Keyring(), None
+            os.stat(path)
+            return True
+        except OSError:
+            pass
+    return False
+
+
+def load_keystore(board, key_paths=None, flag_paths=None):
+    """The fail-secure key store of ``board`` (its storage and backup registers) after
+    merging the key file.  No usable key: the app boots SAFE and accepts no TC — never
+    the development key as a fallback (docs/security.md)."""
+    from flight.keystore import KeyStore
+
+    dev = dev_key_flag(flag_paths)
+    keys, why, path = read_key_file(key_paths, dev)
+    ks = KeyStore(board.storage, getattr(board, "backup", None), dev_allowed=dev)
+    ks.load(keys, why)
+    if not ks.usable():
+        log("NO USABLE TC KEY: SAFE, every TC rejected; provision keys.txt (make deploy)")
+    elif ks.is_dev():
+        log("DEVELOPMENT key in use (bench flag %s present): not for flight" % DEV_FLAGS[0])
+    return ks
 
 
 def init_devices(board):
@@ -113,7 +150,12 @@ def build_real_board():
     from hal.clock import RealClock
     from hal.real.board import BOARD_CONFIG, build
 
-    return build(BOARD_CONFIG, clock=RealClock())
+    board = build(BOARD_CONFIG, clock=RealClock())
+    if getattr(board, "backup", None) is None:
+        from hal.real.backup import Stm32BackupRegisters
+
+        board.backup = Stm32BackupRegisters()
+    return board
 
 
 def run(build_board=build_real_board):
@@ -122,7 +164,7 @@ def run(build_board=build_real_board):
 
     board = build_board()
     init_devices(board)
-    keyring, _ = load_keyring()
+    keyring = load_keystore(board)
     app = FlightApp(board, keyring=keyring)
     app.boot()
     app.run()

@@ -1,12 +1,17 @@
 """Run the flight application as a process.
 
     python -m flight --board sim --uart PATH [--key-file F] [--state-dir DIR]
-                     [--speed X] [--scenario NAME] [--seed N] [--duration S]
+                     [--backup-file F] [--speed X] [--scenario NAME] [--seed N]
+                     [--duration S]
 
 ``--board sim``: the simulated board, paced to the wall clock ×X, TC/TM COBS-framed on
 the serial device PATH (a pty in tests, a USB-serial adapter on a bench).  Storage lives
 in ``--state-dir`` so a restart keeps parameters, the anti-replay high-water mark, the
-boot count and the event log.  A REBOOT telecommand or a watchdog expiry restarts the
+boot count and the event log.  ``--backup-file`` stands for the payload computer's
+battery-backed backup registers (hal.interfaces.BackupRegisters): the anti-replay
+generation mirrored outside the state directory, so a state directory rolled back to an
+older copy is detected (docs/security.md).  Its default lies *beside* the state directory
+(``DIR.backup``), never inside it; without ``--state-dir`` the registers live in RAM.  A REBOOT telecommand or a watchdog expiry restarts the
 application in the same process, as the payload computer would.
 
 This entry point is the only part of flight/ that touches a backend: it imports the
@@ -23,10 +28,32 @@ def _die(msg):
     sys.exit(2)
 
 
+def backup_path(state_dir):
+    """The default --backup-file: beside the state directory, not inside it."""
+    import os
+
+    d = os.path.normpath(state_dir)
+    return d + ".backup"
+
+
+def seeded_rng(seed):
+    """The simulator's nonce source: reproducible when --seed is given (a run restarted
+    with the same seed draws the same nonces: simulator only), else ``os.urandom`` as on
+    the board."""
+    import random
+
+    if seed is None:
+        return None
+
+    r = random.Random("vector-nonce-%d" % seed)
+    return lambda n: bytes(r.getrandbits(8) for _ in range(n))
+
+
 def build_sim(args):
     from flight.keys import KeyFileError, Keyring, parse_key_file
     from hal.clock import PacedClock
     from hal.errors import BusError
+    from hal.sim.backup import FileBackup, MemBackup
     from hal.sim.board import make_board
     from hal.sim.serial_link import SerialLink
     from hal.sim.storage import FileStorage, MemStorage
@@ -46,6 +73,10 @@ def build_sim(args):
     except BusError as e:
         _die(str(e))
     storage = FileStorage(args.state_dir) if args.state_dir else MemStorage()
+    backup_file = args.backup_file
+    if backup_file is None and args.state_dir:
+        backup_file = backup_path(args.state_dir)
+    backup = FileBackup(backup_file) if backup_file else MemBackup()
     world = None
     if args.scenario:
         try:
@@ -53,11 +84,12 @@ def build_sim(args):
         except ImportError as e:
             _die("scenarios need the simulated payload physics (hal/sim/world.py): %s" % e)
         try:
-            world = make_world(args.scenario, seed=args.seed)
+            world = make_world(args.scenario, seed=args.seed if args.seed is not None else 1)
         except KeyError:
             _die("unknown scenario %r" % args.scenario)
     clock = PacedClock(speed=args.speed)
-    board = make_board(clock=clock, link=link, storage=storage, world=world)
+    board = make_board(clock=clock, link=link, storage=storage, world=world, backup=backup,
+                       rng=seeded_rng(args.seed))
     return board, keyring, world
 
 
@@ -119,9 +151,12 @@ def main(argv=None):
                     "(default: the public DEVELOPMENT key)")
     ap.add_argument("--state-dir", help="directory of the board's non-volatile storage "
                     "(default: RAM, lost at exit)")
+    ap.add_argument("--backup-file", help="the simulated backup registers (anti-replay "
+                    "rollback detection; default: STATE_DIR.backup beside --state-dir)")
     ap.add_argument("--speed", type=float, default=1.0, help="pace: simulated s per wall s")
     ap.add_argument("--scenario", help="simulator scenario to fly (e.g. nominal)")
-    ap.add_argument("--seed", type=int, default=1, help="scenario random seed")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="scenario random seed (default 1), also seeds the anti-replay nonce")
     ap.add_argument("--duration", type=float, help="stop after this many simulated seconds")
     ap.add_argument("-q", "--quiet", action="store_true")
     args = ap.parse_args(argv)

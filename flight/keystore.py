@@ -100,6 +100,28 @@ class BackupMirror:
 
 
 # ---------------------------------------------------------------------- validation
+def check_key_file(raw, dev_allowed=False):
+    """({id: key}, None) from the octets of a key file, or (None, why): the one check of
+    a key file, shared by board/main.py and tools/deploy.py.  A file that is not UTF-8
+    text, has a malformed line, no key, or holds the public development key (unless the
+    board is provisioned for the bench) is refused as a whole."""
+    from flight.keys import KeyFileError, parse_key_file
+
+    try:
+        text = bytes(raw).decode()
+    except UnicodeError:
+        return None, "not UTF-8 text"
+    try:
+        keys = parse_key_file(text)
+    except KeyFileError as e:
+        return None, str(e)
+    if not dev_allowed:
+        for kid in keys:
+            if keys[kid] == DEV_KEY:
+                return None, "key id %d is the public development key" % kid
+    return keys, None
+
+
 def _is_int(v):
     # bool is an int subclass on CPython (not on MicroPython): refuse it explicitly.
     return isinstance(v, int) and not isinstance(v, bool)
@@ -132,7 +154,7 @@ def parse_record(raw):
     ret = []
     for kid in retired:
         ret.append(_key_id(kid))
-    active = d.get("active")
+    active = d.get("active", -1)
     if not _is_int(active) or not 0 <= active <= 255:
         raise ValueError("active")
     if active and (active not in out or active in ret):
@@ -154,10 +176,20 @@ class KeyStore:
         self.active = None  # None: no usable key (every TC is rejected)
         self.retired = []
         self.fallback = ""  # text of the last slot fallback ("" when none)
+        self.pending = []  # events raised while no emit was attached
 
     def emit(self, ev_id, args=None, detail=""):
         if self._emit is not None:
             self._emit(ev_id, args, detail)
+        elif len(self.pending) < 8:  # loaded before the app exists (board/main.py)
+            self.pending.append((ev_id, args, detail))
+
+    def attach(self, emit):
+        """Route events to ``emit`` from now on, first the ones raised before."""
+        self._emit = emit
+        for e in self.pending:
+            emit(e[0], e[1], e[2])
+        self.pending = []
 
     # ------------------------------------------------------------ keyring interface
     def key(self, kid):

@@ -135,7 +135,7 @@ class SlotStore:
     def describe(self):
         """One line for an event: which slot was used and why the others were not."""
         parts = []
-        for i, gen, why in self.rejected:
+        for i, _gen, why in self.rejected:
             if why != "older":
                 parts.append("%s rejected (%s)" % (self.names[i], why))
         if self.used >= 0:

@@ -275,7 +275,8 @@ class Board:
         camera (Camera), fsm (Fsm), temps (list of TempSensor, primary first),
         bias (BiasSupply), comparator (ComparatorDac), framer (Framer), link (BusLink),
         storage (Storage), watchdog (Watchdog), power (Power),
-        backup (BackupRegisters, None when the backend has none),
+        backup (BackupRegisters, None when the backend has none), rng (optional,
+        set by a simulated board: ``rng(n)`` → n random octets; absent: ``os.urandom``),
         clock (the ``hal/clock.py`` object of this backend), name (str).
     """
 
@@ -309,3 +310,4 @@ class Board:
         self.clock = clock
         self.name = name
         self.backup = backup
+        self.rng = None  # type: Any

@@ -38,18 +38,6 @@ def bm(monkeypatch, tmp_path):
     return mod
 
 
-def test_keys_from_flash_else_the_development_key(bm, tmp_path, capsys):
-    kr, src = bm.load_keyring([str(tmp_path / "none.txt")])
-    assert src is None and kr.is_dev() and "DEVELOPMENT key" in capsys.readouterr().out
-    f = tmp_path / "keys.txt"
-    f.write_text("7 %s\n" % KEY.hex())
-    kr, src = bm.load_keyring([str(tmp_path / "none.txt"), str(f)])
-    assert src == str(f) and kr.active == 7 and not kr.is_dev()
-    f.write_text("7 abc\n")
-    kr, src = bm.load_keyring([str(f)])
-    assert src is None and kr.is_dev() and "unusable" in capsys.readouterr().out
-
-
 def test_devices_initialised_in_safe_order(bm):
     order = []
 

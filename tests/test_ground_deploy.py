@@ -35,7 +35,7 @@ def test_dry_run_prints_the_mpremote_commands(tmp_path):
 
 def test_plan_with_key_provisioning_and_without_maintenance():
     steps = deploy.plan("COM4", "build", key_file="k.txt", maintenance=False)
-    assert [s[0] for s in steps] == ["copy", "reset"]
+    assert [s[0] for s in steps] == ["copy", "unflag", "reset"]
     cp = steps[0][1]
     assert cp[:6] == ["mpremote", "connect", "COM4", "fs", "cp", "-r"]
     assert cp[-5:] == ["+", "fs", "cp", "k.txt", ":keys.txt"]

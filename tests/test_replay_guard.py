@@ -23,7 +23,7 @@ from flight.replay import (
 from flight.slotstore import SlotStore, encode_slot
 from hal.real.backup import PWR_CR1, PWR_CR1_DBP, RTC_BKP0R, Stm32BackupRegisters
 from hal.sim.backup import FileBackup, MemBackup
-from hal.sim.storage import FileStorage, MemStorage
+from hal.sim.storage import FileStorage, MemStorage, PowerLoss
 
 
 def seeded(seed=1):
@@ -153,7 +153,7 @@ def test_torn_save_with_backup_keeps_the_mark_current():
     b = MemBackup()
     g = used(s, 3, b)
     s.tear_after = 5
-    with pytest.raises(Exception):
+    with pytest.raises(PowerLoss):
         g.advance(2, 4)
     g2, ev = guard(s, b)
     assert g2.state == SYNCED and g2.last(2) == 3
@@ -283,3 +283,13 @@ def test_stm32_backup_registers_on_mem32():
         r.write(8, 1)
     with pytest.raises(ValueError):
         r.read(-1)
+
+
+def test_backup_file_default_lies_beside_the_state_directory(tmp_path):
+    from flight.__main__ import backup_path, seeded_rng
+
+    d = tmp_path / "state"
+    assert backup_path(str(d)) == str(tmp_path / "state.backup")
+    assert backup_path(str(d) + "/") == str(tmp_path / "state.backup")
+    assert seeded_rng(None) is None  # no --seed: os.urandom, as on the board
+    assert seeded_rng(3)(8) == seeded_rng(3)(8) and seeded_rng(3)(8) != seeded_rng(4)(8)

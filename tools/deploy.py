@@ -1,7 +1,7 @@
 """`make deploy PORT=...`: copy the `make mpy` build to the payload computer with mpremote.
 
     python -m tools.deploy --port /dev/ttyACM0 [--build build] [--key-file keys.txt]
-                           [--dry-run] [--no-maintenance]
+                           [--dev-key] [--dry-run] [--no-maintenance]
 
 Steps (each one ``mpremote`` command; ``--dry-run`` prints them and runs nothing):
 
@@ -11,9 +11,14 @@ Steps (each one ``mpremote`` command; ``--dry-run`` prints them and runs nothing
    the USB port re-enumerates, which is expected: the tool waits and goes on.
 2. *copy* — ``mpremote connect PORT fs cp -r build/flight build/hal : + fs cp
    build/main.py :main.py`` (mpremote skips files whose hash is unchanged), plus
-   ``keys.txt`` when ``--key-file`` is given (provisioning).  What is copied comes from
-   the board manifest (board/manifest.py, the list `make mpy` built): its top-level
-   packages recursively, its top-level modules one by one.
+   ``keys.txt`` when ``--key-file`` is given (provisioning; the file is first checked
+   exactly as the payload checks it, flight.keystore.check_key_file, also by
+   ``--dry-run``: a bad file stops the deploy with status 2), or the bench flag
+   ``devkey.flag`` with ``--dev-key`` (the only way the payload accepts the public
+   development key, docs/security.md).  A deploy with ``--key-file`` removes a flag
+   left from the bench (step *unflag*, may fail when there is none).  What is copied
+   comes from the board manifest (board/manifest.py, the list `make mpy` built): its
+   top-level packages recursively, its top-level modules one by one.
 3. *reset* — ``mpremote connect PORT reset``: the board boots the new software.
 
 Exit status: 0, or the first failing step's mpremote status (1 when mpremote is missing
@@ -34,6 +39,7 @@ from tools import manifest as manifest_mod
 ROOT = Path(__file__).resolve().parents[1]
 MAINT_CODE = "pass"
 REENUMERATE_S = 3.0
+DEV_FLAG_SRC = ROOT / "tools" / "devkey.flag"
 
 
 def mpremote_binary():
@@ -53,7 +59,8 @@ def board_layout(manifest=None):
     return packages, modules, files
 
 
-def plan(port, build, key_file=None, maintenance=True, mpremote="mpremote", manifest=None):
+def plan(port, build, key_file=None, maintenance=True, mpremote="mpremote", manifest=None,
+         dev_key=False):
     """[(label, argv, may_fail)] — the mpremote commands of a deploy, in order."""
     b = Path(build)
     packages, modules, _ = board_layout(manifest)
@@ -66,9 +73,24 @@ def plan(port, build, key_file=None, maintenance=True, mpremote="mpremote", mani
         cp += ["+", "fs", "cp", str(b / m), ":" + m]
     if key_file:
         cp += ["+", "fs", "cp", str(key_file), ":keys.txt"]
+    if dev_key:
+        cp += ["+", "fs", "cp", str(DEV_FLAG_SRC), ":devkey.flag"]
     steps.append(("copy", cp, False))
+    if key_file:  # flight keys: a bench flag left on the board must go
+        steps.append(("unflag", [mpremote, "connect", port, "fs", "rm", ":devkey.flag"], True))
     steps.append(("reset", [mpremote, "connect", port, "reset"], False))
     return steps
+
+
+def check_key(path):
+    """None, or why the key file at ``path`` would be refused by the payload."""
+    from flight.keystore import check_key_file
+
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        return "cannot read: %s" % (e.strerror or e)
+    return check_key_file(raw)[1]
 
 
 def check_build(build, manifest=None):
@@ -87,17 +109,28 @@ def main(argv=None):
     ap.add_argument("--port", required=True, help="the board's USB serial port (mpremote device)")
     ap.add_argument("--build", default=str(ROOT / "build"), help="output of `make mpy` (build/)")
     ap.add_argument("--key-file", help="also provision this TC key file as :keys.txt")
+    ap.add_argument("--dev-key", action="store_true",
+                    help="bench board: write devkey.flag so the payload may use the public "
+                         "development key (never with --key-file)")
     ap.add_argument("--dry-run", action="store_true", help="print the mpremote commands only")
     ap.add_argument("--no-maintenance", action="store_true",
                     help="skip step 1 (the board already sits in its REPL)")
     args = ap.parse_args(argv)
+    if args.dev_key and args.key_file:
+        print("deploy: error: give either --key-file or --dev-key", file=sys.stderr)
+        return 2
+    if args.key_file:
+        why = check_key(args.key_file)
+        if why:
+            print("deploy: error: key file %s: %s" % (args.key_file, why), file=sys.stderr)
+            return 2
     build = Path(args.build)
     try:
         shown = build.relative_to(Path.cwd())
     except ValueError:
         shown = build
     steps = plan(args.port, shown, args.key_file, not args.no_maintenance,
-                 "mpremote" if args.dry_run else mpremote_binary())
+                 "mpremote" if args.dry_run else mpremote_binary(), dev_key=args.dev_key)
     missing = check_build(build)
     if args.dry_run:
         if missing:
@@ -112,9 +145,6 @@ def main(argv=None):
               % (_summary(missing), shown),
               file=sys.stderr)
         return 1
-    if args.key_file and not Path(args.key_file).is_file():
-        print("deploy: error: key file %s not found" % args.key_file, file=sys.stderr)
-        return 1
     for label, argv_, may_fail in steps:
         print("deploy: %s: %s" % (label, " ".join(shlex.quote(a) for a in argv_)), flush=True)
         try:
@@ -123,6 +153,9 @@ def main(argv=None):
             print("deploy: error: cannot run mpremote: %s" % e, file=sys.stderr)
             return 1
         if rc != 0:
+            if may_fail and label != "maintenance":
+                print("deploy: %s step ended with status %d: ignored" % (label, rc), flush=True)
+                continue
             if may_fail:
                 print("deploy: %s step ended with status %d (expected if the application "
                       "was running); waiting %.0f s for the board" % (label, rc, REENUMERATE_S),

@@ -1,0 +1,65 @@
+"""Key store and anti-replay guard on both interpreters (MicroPython's bool is not an
+int, its Exception has no __init__, its dicts may be unordered)."""
+
+from flight import cbor
+from flight.keystore import KeyStore, check_key_file
+from flight.replay import RESYNC, SYNCED, WINDOW, ReplayGuard
+from flight.slotstore import encode_slot
+from hal.sim.backup import MemBackup
+from hal.sim.storage import MemStorage
+
+K2 = bytes(range(32))
+K3 = bytes(range(3, 35))
+
+
+def _rng(n):
+    return bytes([7, 1, 2, 3, 4, 5, 6, 8][:n])
+
+
+def test_key_file_checked_as_a_whole():
+    keys, why = check_key_file(b"2 " + K2.hex().encode() + b"\n")
+    assert why is None and keys[2] == K2
+    for bad in (b"", b"1 zzzz\n", b"\xff\xfe\x00garbage", b"2 " + K2.hex()[:40].encode()):
+        keys, why = check_key_file(bad)
+        assert keys is None and why
+
+
+def test_keystore_fail_secure_and_rotation():
+    s = MemStorage()
+    b = MemBackup()
+    ks = KeyStore(s, b)
+    assert ks.load() is False and ks.key(1) is None
+    ks = KeyStore(s, b)
+    assert ks.load({2: K2, 3: K3}) is True and ks.active == 2
+    ks.rotate(3)
+    ks2 = KeyStore(s, b)
+    ks2.load({2: K2, 3: K3})
+    assert ks2.active == 3 and ks2.key(2) is None
+
+
+def test_keystore_rejects_bool_and_nan_fields():
+    s = MemStorage()
+    s.blobs["keys.a"] = encode_slot(1, cbor.encode(
+        {"v": 1, "keys": {2: K2}, "active": True, "retired": []}))
+    s.blobs["keys.b"] = encode_slot(2, cbor.encode(
+        {"v": 1, "keys": {2: K2}, "active": float("nan"), "retired": []}))
+    ks = KeyStore(s)
+    assert ks.load() is False
+
+
+def test_replay_window_resync():
+    s = MemStorage()
+    b = MemBackup()
+    g = ReplayGuard(s, b, rng=_rng)
+    g.load()
+    assert g.check(2, 1) is None
+    g.advance(2, 1)
+    g.advance(2, 2)
+    assert g.check(2, 0xFFFFFFFF) is not None and g.check(2, 2 + WINDOW) is None
+    s.blobs["replay.a"] = b"\x00"
+    s.blobs["replay.b"] = b"garbage"
+    g2 = ReplayGuard(s, b, rng=_rng)
+    g2.load()
+    assert g2.state == RESYNC and g2.nonce == 0x07010203
+    assert g2.check(2, 5) == "resync needed"
+    assert g2.resync(2, 1, 0x07010203, 40) == 40 and g2.state == SYNCED

@@ -186,9 +186,11 @@ class ReplayGuard:
             return "resync needed"
         mark = self.hwm.get(kid, 0)
         if counter <= mark:
-            return "counter not above the mark"
+            # the ground tool reads the mark from this text (ground_tools/link.py); it is
+            # no secret: only an authentic TC gets this far
+            return "counter %d not above %d" % (counter, mark)
         if counter - mark > WINDOW:
-            return "counter beyond the window of %d" % WINDOW
+            return "counter %d beyond the window: %d + %d" % (counter, mark, WINDOW)
         return None
 
     def advance(self, kid, counter):

@@ -58,7 +58,7 @@ def test_window_and_replay():
     assert g.check(2, 0) is not None
     assert g.check(2, 1) is None
     g.advance(2, 10)
-    assert g.check(2, 10) == "counter not above the mark"
+    assert g.check(2, 10) == "counter 10 not above 10"
     assert g.check(2, 9) is not None
     assert g.check(2, 10 + WINDOW) is None
     assert "window" in g.check(2, 11 + WINDOW)

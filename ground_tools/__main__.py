@@ -38,7 +38,7 @@ def _key(args):
 def _store(args):
     from ground_tools.state import CounterStore
 
-    return CounterStore(args.state_file)
+    return CounterStore(args.state_file, force=getattr(args, "force_counter", False))
 
 
 def _command(name, items):
@@ -365,6 +365,9 @@ def build_parser():
                    "(default: the lowest)")
     g.add_argument("--counter", type=_counter_arg,
                    help="anti-replay counter (default: next from the state file)")
+    g.add_argument("--force-counter", action="store_true",
+                   help="send a --counter the state file already used, or one beyond the "
+                        "payload's anti-replay window (tests; normally refused)")
     g.add_argument("--state-file", help="counter state file (default $VECTOR_TC_STATE, "
                    "else ~/.vector-tc/counters.json)")
     g.add_argument("--apid", type=_apid_arg, default=APID_TC,

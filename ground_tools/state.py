@@ -27,6 +27,7 @@ import os
 import tempfile
 
 from flight.keys import DEV_KEY, DEV_KEY_ID, KeyFileError, parse_key_file
+from flight.replay import WINDOW
 
 DEFAULT_STATE = os.path.join("~", ".vector-tc", "counters.json")
 ENV_STATE = "VECTOR_TC_STATE"
@@ -104,8 +105,9 @@ def state_path(explicit=None):
 class CounterStore:
     """The JSON state file: ``{"version": 1, "counters": {slot: last}, "seq": {apid: next}}``."""
 
-    def __init__(self, path=None):
+    def __init__(self, path=None, force=False):
         self.path = state_path(path)
+        self.force = force  # --force-counter: explicit counters are not checked
 
     # -------------------------------------------------------------- file plumbing
     @contextlib.contextmanager
@@ -161,16 +163,28 @@ class CounterStore:
     def last(self, key):
         return int(self._read()["counters"].get(key.slot, 0))
 
-    def reserve(self, key, explicit=None, seq=None, apid=None, record=True):
+    def reserve(self, key, explicit=None, seq=None, apid=None, record=True, force=False):
         """Reserve and persist the counter (and sequence count) for one TC.
 
         Returns ``(counter, seq)``.  ``explicit`` overrides the counter (the store keeps
         the higher of the two, unless ``record`` is False: a test sending a deliberately
-        forged or replayed TC); ``seq`` likewise overrides the sequence count.
+        forged or replayed TC); ``seq`` likewise overrides the sequence count.  An explicit
+        counter the store already used, or one that jumps more than the payload's window
+        (flight.replay.WINDOW) above it, is refused unless ``force`` (or not ``record``):
+        the first would be a replay, the second is rejected by the payload.
         """
         with self._locked():
             data = self._read()
             last = int(data["counters"].get(key.slot, 0))
+            if explicit is not None and record and not (force or self.force):
+                if explicit <= last:
+                    raise StateError("counter %d of key %d already used (the store is at %d): "
+                                     "refused, --force-counter to send it anyway"
+                                     % (explicit, key.key_id, last))
+                if explicit - last > WINDOW:
+                    raise StateError("counter %d jumps more than the payload's window (%d) "
+                                     "above %d: refused, --force-counter to send it anyway"
+                                     % (explicit, WINDOW, last))
             if explicit is None:
                 counter = last + 1
                 if counter > MAX_COUNTER:

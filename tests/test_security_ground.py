@@ -1,0 +1,38 @@
+"""Issue 12 item 4, ground side: the ground tool refuses an explicit counter it already
+used and one beyond the payload's anti-replay window, unless forced."""
+
+import pytest
+
+from flight.replay import WINDOW
+from ground_tools.__main__ import main
+from ground_tools.state import CounterStore, StateError, load_key
+
+
+def test_reserve_refuses_reuse_and_jumps(tmp_path):
+    s = CounterStore(str(tmp_path / "c.json"))
+    k = load_key(None)
+    assert s.reserve(k)[0] == 1
+    assert s.reserve(k, explicit=10)[0] == 10
+    with pytest.raises(StateError, match="already used"):
+        s.reserve(k, explicit=10)
+    with pytest.raises(StateError, match="already used"):
+        s.reserve(k, explicit=3)
+    with pytest.raises(StateError, match="window"):
+        s.reserve(k, explicit=11 + WINDOW)
+    assert s.last(k) == 10
+    assert s.reserve(k, explicit=10 + WINDOW)[0] == 10 + WINDOW  # the window's edge
+    assert s.reserve(k, explicit=3, record=False)[0] == 3  # a test's deliberate replay
+    assert s.reserve(k, explicit=0xFFFFFFFF, force=True)[0] == 0xFFFFFFFF
+    assert CounterStore(str(tmp_path / "c.json"), force=True).reserve(k, explicit=5)[0] == 5
+
+
+def test_cli_encode_refuses_a_used_counter_unless_forced(tmp_path, capsys):
+    st = str(tmp_path / "c.json")
+    assert main(["encode", "PING", "--counter", "7", "--state-file", st]) == 0
+    capsys.readouterr()
+    assert main(["encode", "PING", "--counter", "7", "--state-file", st]) != 0
+    assert "already used" in capsys.readouterr().err
+    assert main(["encode", "PING", "--counter", str(8 + WINDOW), "--state-file", st]) != 0
+    assert "window" in capsys.readouterr().err
+    assert main(["encode", "PING", "--counter", "7", "--state-file", st,
+                 "--force-counter"]) == 0

@@ -1,0 +1,135 @@
+"""Flood limits of the TC path (issue 12 items 7-9; docs/security.md).
+
+Whoever can reach the UART can send octets at line rate; none of that may cost more than
+a bounded share of the CPU, of the downlink or of the persistent event log.
+
+* :class:`TcBudget` bounds the work of one tc tick: at most ``max_frames`` packets through
+  the pipeline and at most ``max_us`` of CPU; packets deframed beyond that wait in a small
+  queue (``backlog`` packets) for the next tick, and what does not fit there is dropped
+  and counted (``dropped``).  A genuine TC in a flood may be lost: the ground repeats it
+  (a TC without its reports is a TC to send again, docs/ground-tool.md).
+* :class:`RejectSummary` budgets the verification reports of rejections that need no key
+  (CRC, LENGTH, HEADER, AUTH, REPLAY: anyone can produce them at line rate).  The first
+  ``individual`` of an interval get their report as before (an operator's mistake is
+  still reported at once); the others are counted per reason and summarised once per
+  interval (the housekeeping period) in one TC_REJECTIONS event naming the first
+  offender.  Rejections after authentication (DECODE, UNKNOWN_OPCODE, BAD_ARG,
+  WRONG_MODE, BUSY) need the key: always reported.  Genuine TCs' reports are never
+  budgeted.
+* The summary event is INFO (not persisted); the flood leaves at most one persisted
+  TC_FLOOD (WARN) per ``persist_every_s`` in the event log, so unauthenticated input can
+  write at most a few entries a day and never flush the key changes, resyncs and mode
+  changes kept there.
+"""
+
+from hal.compat import const, ticks_diff, ticks_us
+
+# Reasons anyone can produce without the key (at line rate).
+UNAUTHENTICATED = ("CRC", "LENGTH", "HEADER", "AUTH", "REPLAY")
+
+EV_TC_REJECTIONS = const(0x26)
+EV_TC_FLOOD = const(0x27)
+EVENT_DECL = (  # (id, name, severity 0..3, text, args): see flight/keystore.py
+    (EV_TC_REJECTIONS, "TC_REJECTIONS", 0,
+     "rejections without individual report in the last interval (detail: counts by "
+     "reason, first offender)", (("count", "int"),)),
+    (EV_TC_FLOOD, "TC_FLOOD", 1,
+     "unauthenticated TC flood (persisted at most once per interval)",
+     (("count", "int"),)),
+)
+
+
+class RejectSummary:
+    def __init__(self, emit, individual=4, flood_threshold=50, persist_every_s=3600):
+        self.emit = emit
+        self.individual = individual
+        self.flood_threshold = flood_threshold
+        self.persist_every_s = persist_every_s
+        self.counts = {}
+        for r in UNAUTHENTICATED:
+            self.counts[r] = 0
+        self.reported = 0  # individual reports sent this interval
+        self.suppressed = 0  # reports not sent this interval
+        self.suppressed_total = 0
+        self.first = None  # (reason, apid, seq, detail) of the first suppressed one
+        self._last_flood = None  # time of the last persisted TC_FLOOD
+
+    def allow(self, reason, apid, seq, detail):
+        """True if this rejection gets its own verification report now."""
+        if reason not in UNAUTHENTICATED or self.reported < self.individual:
+            self.reported += 1
+            return True
+        self.counts[reason] += 1
+        self.suppressed += 1
+        self.suppressed_total += 1
+        if self.first is None:
+            self.first = (reason, apid, seq, detail)
+        return False
+
+    def flush(self, now_s):
+        """End of an interval: one summary event if anything was suppressed."""
+        n = self.suppressed
+        if n:
+            parts = []
+            for r in UNAUTHENTICATED:
+                if self.counts[r]:
+                    parts.append("%s %d" % (r, self.counts[r]))
+                    self.counts[r] = 0
+            f = self.first
+            self.emit(EV_TC_REJECTIONS, [n], "%s; first: %s apid %d seq %d %s" % (
+                ", ".join(parts), f[0], f[1], f[2], f[3]))
+            if n >= self.flood_threshold and (
+                    self._last_flood is None or now_s - self._last_flood >= self.persist_every_s):
+                self._last_flood = now_s
+                self.emit(EV_TC_FLOOD, [n], "")
+        self.reported = 0
+        self.suppressed = 0
+        self.first = None
+        return n
+
+
+class TcBudget:
+    """Per-tick bound of the tc task (frames and CPU time) with a small backlog."""
+
+    def __init__(self, max_frames=8, max_us=5000, backlog=8, now_us=ticks_us):
+        # now_us: the board clock's (a simulated clock does not move inside a task, so
+        # tests see the frame bound only, whatever the host's load)
+        self.now_us = now_us
+        self.max_frames = max_frames
+        self.max_us = max_us
+        self.backlog = backlog
+        self._queue = []
+        self.dropped = 0
+        self.deferred = 0
+        self._t0 = 0
+        self._n = 0
+
+    def start(self):
+        self._t0 = self.now_us()
+        self._n = 0
+
+    def exhausted(self):
+        return self._n >= self.max_frames or ticks_diff(self.now_us(), self._t0) >= self.max_us
+
+    def run(self, process):
+        """Process queued packets while the budget lasts; True if budget remains."""
+        q = self._queue
+        while q and not self.exhausted():
+            self._n += 1
+            process(q.pop(0))
+        return not self.exhausted()
+
+    def offer(self, pkt, process):
+        """Process ``pkt`` now if the budget allows (after the queue), else queue it or
+        drop it when the queue is full."""
+        if not self._queue and not self.exhausted():
+            self._n += 1
+            process(pkt)
+        elif len(self._queue) < self.backlog:
+            self._queue.append(pkt)
+            self.deferred += 1
+        else:
+            self.dropped += 1
+
+    def pending(self):
+        return len(self._queue)

@@ -5,6 +5,8 @@ truncated, bit-flipped and unreadable slots, a rolled-back state directory, coun
 import random
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from flight import cbor
 from flight.keystore import BK_REPLAY_GEN, BackupMirror
@@ -293,3 +295,32 @@ def test_backup_file_default_lies_beside_the_state_directory(tmp_path):
     assert backup_path(str(d) + "/") == str(tmp_path / "state.backup")
     assert seeded_rng(None) is None  # no --seed: os.urandom, as on the board
     assert seeded_rng(3)(8) == seeded_rng(3)(8) and seeded_rng(3)(8) != seeded_rng(4)(8)
+
+
+# ------------------------------------------------------------------ fuzzing the records
+
+_leaf = st.one_of(st.none(), st.booleans(), st.integers(-2 ** 40, 2 ** 40), st.floats(),
+                  st.binary(max_size=40), st.text(max_size=8))
+_obj = st.recursive(_leaf, lambda c: st.one_of(
+    st.lists(c, max_size=4), st.dictionaries(st.one_of(st.integers(-3, 300), st.text(max_size=8)),
+                                             c, max_size=4)), max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(payload=st.one_of(st.binary(max_size=80), _obj.map(lambda o: cbor.encode(o))))
+def test_any_crc_valid_slot_content_is_safe(payload):
+    """Whatever a CRC-valid slot holds: no exception escapes the loads; the key store is
+    either unusable or holds 32-octet keys; the guard is SYNCED only with u32 marks."""
+    from flight.keystore import KeyStore
+
+    s = MemStorage()
+    s.blobs["replay.a"] = encode_slot(3, payload)
+    s.blobs["keys.a"] = encode_slot(3, payload)
+    g, _ = guard(s)
+    assert g.state in (SYNCED, RESYNC)
+    for k, v in g.hwm.items():
+        assert isinstance(k, int) and 0 <= v <= 0xFFFFFFFF
+    ks = KeyStore(s)
+    ks.load()
+    if ks.usable():
+        assert all(len(v) == 32 for v in ks.keys.values())

@@ -56,7 +56,9 @@ class RejectSummary:
 
     def allow(self, reason, apid, seq, detail):
         """True if this rejection gets its own verification report now."""
-        if reason not in UNAUTHENTICATED or self.reported < self.individual:
+        if reason not in UNAUTHENTICATED:
+            return True  # needs the key: never budgeted
+        if self.reported < self.individual:
             self.reported += 1
             return True
         self.counts[reason] += 1

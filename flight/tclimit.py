@@ -77,7 +77,7 @@ class RejectSummary:
                 if self.counts[r]:
                     parts.append("%s %d" % (r, self.counts[r]))
                     self.counts[r] = 0
-            f = self.first
+            f = self.first if self.first is not None else ("", -1, -1, "")
             self.emit(EV_TC_REJECTIONS, [n], "%s; first: %s apid %d seq %d %s" % (
                 ", ".join(parts), f[0], f[1], f[2], f[3]))
             if n >= self.flood_threshold and (

@@ -1,4 +1,4 @@
-"""Backup registers: the STM32H7 RTC backup registers through ``stm.mem32``.
+"""Backup registers: the STM32H7 RTC backup registers through ``machine.mem32``.
 
 The RTC of the STM32H7 has 32 backup registers ``RTC_BKP0R..RTC_BKP31R`` in the
 battery-backed (VBAT) backup domain: they survive a reset, a power cycle while VBAT is
@@ -16,7 +16,8 @@ Registers (RM0433, STM32H742/743/750/753):
 This driver uses ``BKP0R..BKP7R`` (:data:`hal.interfaces.N_BACKUP_WORDS`); the high
 registers are left to MicroPython's own RTC code, which may keep start-up state there.
 
-``mem`` is ``stm.mem32`` (or ``machine.mem32``), injected by tests.
+``mem`` is ``machine.mem32`` (the stm32 port's view of the address space), injected
+by tests.
 """
 
 from hal.errors import DeviceFault
@@ -39,14 +40,9 @@ RCC_APB4ENR_RTCAPBEN = 1 << 16
 
 def _mem32():
     # type: () -> Any
-    try:
-        import stm  # type: ignore[import-not-found]
+    import machine
 
-        return stm.mem32
-    except ImportError:
-        import machine
-
-        return machine.mem32
+    return machine.mem32
 
 
 class Stm32BackupRegisters(BackupRegisters):

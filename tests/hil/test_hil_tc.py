@@ -102,7 +102,11 @@ def test_bad_tc_is_rejected_with_its_reason_and_changes_nothing(hil, reason):
     # The parameter is untouched, and the anti-replay mark did not move: a genuine TC with
     # the very next counter after the last accepted one is still accepted.
     cmd = cmddict.BY_NAME["PARAM_GET"]
-    r = hil.link.command(cmd, {"name": pname}, counter=last_counter + 1)
+    hil.store.force = True  # deliberate reuse: the ground tool refuses it otherwise
+    try:
+        r = hil.link.command(cmd, {"name": pname}, counter=last_counter + 1)
+    finally:
+        hil.store.force = False
     assert r.status == "completed", r.reports()
     assert r.result["value"] == value0
 

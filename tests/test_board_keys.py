@@ -18,7 +18,7 @@ from ground_tools.wire import TmDeframer
 from hal.sim.backup import MemBackup
 from hal.sim.storage import MemStorage
 from tests.procutil import ROOT
-from tests.tcutil import core_board
+from tests.mpy.obc import core_board
 from tools import deploy
 
 KEY = bytes(range(0x40, 0x60))

@@ -38,7 +38,7 @@ def _key(args):
 def _store(args):
     from ground_tools.state import CounterStore
 
-    return CounterStore(args.state_file, force=getattr(args, "force_counter", False))
+    return CounterStore(args.state_file, force=getattr(args, "force", False))
 
 
 def _command(name, items):
@@ -345,8 +345,9 @@ def cmd_capture_decode(args):
 def _safety_options(p):
     p.add_argument("--yes", action="store_true", help="send hazardous commands (REBOOT, "
                    "KEY_ROTATE, PARAM_LOAD_DEFAULTS, SET_MODE SESSION, ...) without asking")
-    p.add_argument("--force", action="store_true", help="send a --counter more than the "
-                   "payload's anti-replay window (%d) above the last one used" % COUNTER_WINDOW)
+    p.add_argument("--force", action="store_true", help="send a --counter the state file "
+                   "already used, or one more than the payload's anti-replay window (%d) "
+                   "above the last one used" % COUNTER_WINDOW)
 
 
 def build_parser():
@@ -365,9 +366,6 @@ def build_parser():
                    "(default: the lowest)")
     g.add_argument("--counter", type=_counter_arg,
                    help="anti-replay counter (default: next from the state file)")
-    g.add_argument("--force-counter", action="store_true",
-                   help="send a --counter the state file already used, or one beyond the "
-                        "payload's anti-replay window (tests; normally refused)")
     g.add_argument("--state-file", help="counter state file (default $VECTOR_TC_STATE, "
                    "else ~/.vector-tc/counters.json)")
     g.add_argument("--apid", type=_apid_arg, default=APID_TC,
@@ -398,6 +396,9 @@ def build_parser():
     o.add_argument("--hex", action="store_true", help="print hex (the default)")
     o.add_argument("--out", help="write the octets to FILE")
     p.add_argument("--framed", action="store_true", help="COBS-frame it, 0x00-terminated")
+    p.add_argument("--force", action="store_true", help="encode a --counter the state file "
+                   "already used, or one beyond the payload's anti-replay window (%d) above "
+                   "the last one used" % COUNTER_WINDOW)
     p.set_defaults(fn=cmd_encode, takes_assignments=True)
 
     p = sub.add_parser("send", parents=[keys, port],

@@ -27,14 +27,13 @@ import os
 import tempfile
 
 from flight.keys import DEV_KEY, DEV_KEY_ID, KeyFileError, parse_key_file
-from flight.replay import WINDOW
 
 DEFAULT_STATE = os.path.join("~", ".vector-tc", "counters.json")
 ENV_STATE = "VECTOR_TC_STATE"
 ENV_KEY_FILE = "VECTOR_TC_KEY_FILE"
 MAX_COUNTER = 0xFFFFFFFF
 # The payload's anti-replay window: it accepts a counter only in mark < counter <=
-# mark + window (flight/replay.py WINDOW of the security work, issue 12).  Mirrored here,
+# mark + window (flight/replay.py WINDOW).  Mirrored here,
 # the one ground home of it (tests/test_ground_ops.py checks it equals the flight constant
 # when that exists): a --counter more than this above the last one used is refused unless
 # --force, as the payload would reject it (REPLAY).
@@ -107,7 +106,7 @@ class CounterStore:
 
     def __init__(self, path=None, force=False):
         self.path = state_path(path)
-        self.force = force  # --force-counter: explicit counters are not checked
+        self.force = force  # --force: explicit counters are not checked
 
     # -------------------------------------------------------------- file plumbing
     @contextlib.contextmanager
@@ -170,7 +169,7 @@ class CounterStore:
         the higher of the two, unless ``record`` is False: a test sending a deliberately
         forged or replayed TC); ``seq`` likewise overrides the sequence count.  An explicit
         counter the store already used, or one that jumps more than the payload's window
-        (flight.replay.WINDOW) above it, is refused unless ``force`` (or not ``record``):
+        (COUNTER_WINDOW) above it, is refused unless ``force`` (or not ``record``):
         the first would be a replay, the second is rejected by the payload.
         """
         with self._locked():
@@ -179,12 +178,12 @@ class CounterStore:
             if explicit is not None and record and not (force or self.force):
                 if explicit <= last:
                     raise StateError("counter %d of key %d already used (the store is at %d): "
-                                     "refused, --force-counter to send it anyway"
+                                     "refused, --force to send it anyway"
                                      % (explicit, key.key_id, last))
-                if explicit - last > WINDOW:
+                if explicit - last > COUNTER_WINDOW:
                     raise StateError("counter %d jumps more than the payload's window (%d) "
-                                     "above %d: refused, --force-counter to send it anyway"
-                                     % (explicit, WINDOW, last))
+                                     "above %d: refused, --force to send it anyway"
+                                     % (explicit, COUNTER_WINDOW, last))
             if explicit is None:
                 counter = last + 1
                 if counter > MAX_COUNTER:

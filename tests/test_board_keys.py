@@ -14,6 +14,7 @@ from flight.app import FlightApp
 from flight.keys import DEV_KEY, DEV_KEY_ID
 from flight.keystore import check_key_file
 from flight.tc import encode_tc
+from flight.tm import APID_VERIFY
 from ground_tools.wire import TmDeframer
 from hal.sim.backup import MemBackup
 from hal.sim.storage import MemStorage
@@ -61,7 +62,7 @@ def boot(bm, tmp_path, content, storage=None, flag=False):
 
 
 def reports(board):
-    return [t.body for t in TmDeframer().feed(board.link.take()) if t.apid == 0x0A3]
+    return [t.body for t in TmDeframer().feed(board.link.take()) if t.apid == APID_VERIFY]
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

@@ -35,4 +35,4 @@ def test_cli_encode_refuses_a_used_counter_unless_forced(tmp_path, capsys):
     assert main(["encode", "PING", "--counter", str(8 + WINDOW), "--state-file", st]) != 0
     assert "window" in capsys.readouterr().err
     assert main(["encode", "PING", "--counter", "7", "--state-file", st,
-                 "--force-counter"]) == 0
+                 "--force"]) == 0

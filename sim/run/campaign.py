@@ -1,7 +1,7 @@
 """Monte-Carlo campaign: many simulated passes in parallel processes, and their statistics.
 
     python -m sim.campaign --passes N --workers K [--seed S] [--out DIR]
-                           [--scenario NAME] [--deterministic] [--strict]
+                           [--scenario NAME] [--charge-cpu] [--ideal] [--strict]
 
 Each pass draws, from one random generator seeded with ``S`` (so a campaign is
 reproducible in its choices):
@@ -71,7 +71,7 @@ HIST_KEYS = tuple(metrics.GOALS) + ("packet_error_rate", "coarse_below_0p25deg_s
 
 
 # ============================================================================ draws
-def draw_specs(n, seed, scenario="nominal", duration_s=None, charge_cpu=True):
+def draw_specs(n, seed, scenario="nominal", duration_s=None, charge_cpu=False, ideal=False):
     """The N pass specifications of a campaign (deterministic in ``seed``)."""
     rng = random.Random(seed)
     specs = []
@@ -87,6 +87,7 @@ def draw_specs(n, seed, scenario="nominal", duration_s=None, charge_cpu=True):
             },
             "duration_s": duration_s,
             "charge_cpu": charge_cpu,
+            "ideal": ideal,
         })
     return specs
 
@@ -101,7 +102,8 @@ def fly_one(spec):
     try:
         _res, m = report.run(spec["scenario"], seed=spec["seed"], overrides=spec["overrides"],
                              progress=False, duration_s=spec.get("duration_s"),
-                             charge_cpu=spec.get("charge_cpu", True))
+                             charge_cpu=spec.get("charge_cpu", False),
+                             ideal=spec.get("ideal", False))
         ok, crc = m.get("packets_ok"), m.get("packets_crc_error")
         m["packet_error_rate"] = (crc / (ok + crc)) if (ok is not None and crc is not None
                                                          and ok + crc > 0) else None
@@ -316,9 +318,12 @@ def build_parser():
     p.add_argument("--seed", type=int, default=1, help="seed of the draws (default 1)")
     p.add_argument("--out", default="out/campaign", help="output directory (default out/campaign)")
     p.add_argument("--scenario", default="nominal", help="base scenario (default nominal)")
+    p.add_argument("--charge-cpu", action="store_true",
+                   help="charge host CPU time to simulated time instead of the declared cost "
+                        "model (not reproducible; worse with several workers)")
     p.add_argument("--deterministic", action="store_true",
-                   help="do not charge host CPU time to simulated time (reproducible passes; "
-                        "deadline misses then mean nothing)")
+                   help="accepted for old scripts: the default is deterministic now")
+    p.add_argument("--ideal", action="store_true", help="fly the idealised world (sim --ideal)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when a pass raised or missed a goal")
     p.add_argument("--quiet", action="store_true", help="no per-pass progress lines")
@@ -336,7 +341,7 @@ def main(argv=None):
                          % (args.scenario, ", ".join(scenarios.names())))
         return 2
     specs = draw_specs(args.passes, args.seed, args.scenario, args.duration,
-                       charge_cpu=not args.deterministic)
+                       charge_cpu=args.charge_cpu, ideal=args.ideal)
     workers = min(args.workers, args.passes)
     if not args.quiet:
         sys.stderr.write("campaign: %d passes of %r in %d worker%s (draw seed %d)\n" % (
@@ -352,7 +357,7 @@ def main(argv=None):
     doc = {
         "passes": args.passes, "workers": workers, "seed": args.seed,
         "scenario": args.scenario, "duration_limit_s": args.duration,
-        "charge_cpu": not args.deterministic, "wall_s": wall,
+        "charge_cpu": args.charge_cpu, "ideal": args.ideal, "wall_s": wall,
         "draws": {"weather": list(WEATHERS), "max_elevation_deg": list(MAX_ELEVATION_RANGE_DEG),
                   "coarse_error_deg": list(COARSE_ERROR_RANGE_DEG)},
         "completed": n_ok, "errors": len(errors), "failed_goals": len(failed),

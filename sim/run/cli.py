@@ -2,7 +2,7 @@
 
     python -m sim --scenario NAME [--seed N] [--json FILE] [--plots DIR] [--report FILE]
                   [--max-elevation DEG] [--weather clear|fog] [--coarse-error DEG]
-                  [--quiet] [--strict] [--deterministic] [--list]
+                  [--quiet] [--strict] [--charge-cpu] [--ideal] [--list]
 
 Flies the real flight application on the simulated board (sim/run/passsim.py) with a progress
 bar in simulated time on stderr, then prints a summary table, one verdict line per goal
@@ -45,10 +45,15 @@ def build_parser():
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar and no table: only the VERDICT line")
     p.add_argument("--strict", action="store_true", help="exit 1 when a goal fails")
+    p.add_argument("--charge-cpu", action="store_true",
+                   help="charge the host's measured CPU time of the flight tasks to simulated "
+                        "time instead of the declared per-task cost model (not reproducible: "
+                        "the figures then depend on the host's load)")
     p.add_argument("--deterministic", action="store_true",
-                   help="do not charge the host CPU time of the flight tasks to simulated time: "
-                        "the same seed then gives the same result, but deadline misses and "
-                        "the CPU-load figure no longer mean anything")
+                   help="accepted for old scripts: the default is deterministic now")
+    p.add_argument("--ideal", action="store_true",
+                   help="fly the idealised world of before issue 13 (no calibration errors, no "
+                        "point-ahead in the aim, no charged task cost) for comparison")
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
     # Tests: stop the run after this many simulated seconds (passsim.fly duration_s).
     p.add_argument("--duration", type=float, help=argparse.SUPPRESS)
@@ -96,7 +101,7 @@ def main(argv=None):
     try:
         res, m = report.run(args.scenario, seed=args.seed, overrides=ov,
                             progress=not args.quiet, duration_s=args.duration,
-                            charge_cpu=not args.deterministic)
+                            charge_cpu=args.charge_cpu, ideal=args.ideal)
     except Exception:
         sys.stderr.write("\n")
         traceback.print_exc()
@@ -105,11 +110,11 @@ def main(argv=None):
         return 3
 
     doc = report.metrics_json(m, args.scenario, args.seed, ov, args.duration,
-                              charge_cpu=not args.deterministic)
+                              charge_cpu=args.charge_cpu, ideal=args.ideal, res=res)
     lines, nfail = report.verdict_lines(m)
     if not args.quiet:
-        title = "Pass %s, seed %d%s" % (args.scenario, args.seed, "".join(
-            ", %s=%s" % kv for kv in sorted(ov.items())))
+        title = "Pass %s, seed %d%s%s" % (args.scenario, args.seed, "".join(
+            ", %s=%s" % kv for kv in sorted(ov.items())), " (ideal world)" if args.ideal else "")
         print(report.summary_table(m, title=title))
         print("Goals (sim/run/metrics.py GOALS):")
         for line in lines[:-1]:

@@ -15,13 +15,19 @@ uses to send it, and a packet dropped by the TM queue is lost to the ADCS too, a
 satellite.  The **truth recorder** (sim/run/recorder.py) samples the world every camera
 frame and framer window; the flight states are joined from TM afterwards.
 
-The virtual clock charges the measured CPU time of each task to simulated time
-(``charge_cpu``), so a slow task makes the next ones late exactly as on the board and
-``deadline_misses`` means something.
+Timing (issue 13): by default the virtual clock charges each task's *declared* cost
+(sim/run/costmodel.py: guest instructions measured on the emulated Cortex-M7, at a stated
+instruction rate), so a slow task makes the next ones late as on the board,
+``deadline_misses`` means something, and the same seed gives the same pass bit for bit.
+``charge_cpu=True`` (``--charge-cpu``) charges the host's measured CPU time instead (the
+old behaviour: realistic only on an idle host, never reproducible).  ``ideal=True``
+(``--ideal``) flies today's idealised world: no calibration errors, no charged cost.
 """
 
 import sys
 import time
+
+from sim.run.costmodel import CostModel
 
 from flight import cobs
 from flight.app import FlightApp
@@ -114,8 +120,11 @@ class Obc:
 
 
 class PassResult:
-    def __init__(self, world, obc, apps, wall_s, sim_s, scenario, rec, boot_times):
+    def __init__(self, world, obc, apps, wall_s, sim_s, scenario, rec, boot_times,
+                 cpu_s=None, cost=None):
         self.world = world
+        self.cpu_s = cpu_s  # process CPU time of the run (speed on a loaded host)
+        self.cost = cost  # the CostModel in use, or None (host CPU charged)
         self.obc = obc
         self.apps = apps  # every FlightApp instance of the run (one per boot); tests only
         self.wall_s = wall_s
@@ -126,18 +135,28 @@ class PassResult:
         self.rec = rec.join(self.view)
 
 
-def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=True,
-        app_hook=None, duration_s=None):
-    """Fly one pass; returns a :class:`PassResult`."""
-    world = make_world(scenario, seed=seed, **(overrides or {}))
+def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=False,
+        app_hook=None, duration_s=None, ideal=False):
+    """Fly one pass; returns a :class:`PassResult`.
+
+    ``charge_cpu``: charge host CPU time (not reproducible); otherwise the declared cost
+    model, charged unless ``ideal`` (module docstring)."""
+    ov = dict(overrides or {})
+    if ideal:
+        ov["ideal"] = True
+    world = make_world(scenario, seed=seed, **ov)
     rec = Recorder()
     world.recorder = rec
     sc = world.scenario
-    clock = VirtualClock(charge_cpu=charge_cpu)
+    clock = VirtualClock(charge_cpu=charge_cpu or not ideal)
     obc = Obc(None, world)
     link = TmTap(world, obc.on_packet)
     obc.link = link
     board = make_board(clock=clock, world=world, link=link)
+    cost = None
+    if not charge_cpu:
+        cost = CostModel(clock)
+        clock.cpu_now_us = cost.cpu_now_us
     t_session = sc["session_start_s"]
     t_pass_end = world.pass_start + world.duration_s
     t_end_session = t_pass_end + sc.get("end_margin_s", 5.0)
@@ -147,11 +166,14 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=T
     apps = []
     boot_times = []
     wall0 = time.perf_counter()
+    cpu0 = time.process_time()
 
     def boot():
         obc.boot = len(apps)
         boot_times.append(clock.elapsed_us * 1e-6)  # the new app's uptime starts here
         app = FlightApp(board, keyring=Keyring())
+        if cost is not None:
+            cost.attach(app)
         app.boot(reset_cause="POWER_ON" if not apps else "WATCHDOG")
         if app_hook is not None:
             app_hook(app)
@@ -198,7 +220,8 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=T
     while len(obc.hk) == n_hk and world.t < t_end + 2.0:
         app.run_for(10000)
     wall = time.perf_counter() - wall0
-    return PassResult(world, obc, apps, wall, t_end, sc, rec, boot_times)
+    cpu = time.process_time() - cpu0
+    return PassResult(world, obc, apps, wall, t_end, sc, rec, boot_times, cpu_s=cpu, cost=cost)
 
 
 def _progress(pct, world, hk, tty=True):

@@ -40,6 +40,10 @@ DESIGN_KEYS = (
     "track_residual_rms_urad_loop_off",
 )
 
+# Host-dependent figures: written last in the metrics document; everything else is the same
+# bit for bit for the same seed and options (tests/test_sim_determinism.py).
+SPEED_KEYS = ("sim_speed_x_realtime", "sim_speed_x_realtime_cpu", "wall_time_s", "cpu_time_s")
+
 # The timeline of the report lists at most this many rows (a pathological pass can emit
 # thousands of link-state events); the rest is counted.
 TIMELINE_MAX_ROWS = 250
@@ -47,10 +51,11 @@ TIMELINE_MAX_ROWS = 250
 
 # ============================================================================ running
 def run(scenario="nominal", seed=1, overrides=None, progress=False, duration_s=None,
-        app_hook=None, charge_cpu=True):
+        app_hook=None, charge_cpu=False, ideal=False):
     """Fly one pass; (PassResult, metrics dict)."""
     res = passsim.fly(scenario, seed=seed, overrides=overrides or None, progress=progress,
-                      charge_cpu=charge_cpu, app_hook=app_hook, duration_s=duration_s)
+                      charge_cpu=charge_cpu, app_hook=app_hook, duration_s=duration_s,
+                      ideal=ideal)
     return res, metrics.compute(res)
 
 
@@ -76,21 +81,35 @@ def verdict_dict(m):
     return {"pass": not failed, "failed": failed, "goals": goals}
 
 
-def metrics_json(m, scenario, seed, overrides=None, duration_s=None, charge_cpu=True):
-    """The metrics document (see the module docstring)."""
+def metrics_json(m, scenario, seed, overrides=None, duration_s=None, charge_cpu=False,
+                 ideal=False, res=None):
+    """The metrics document (see the module docstring); the host-dependent ``SPEED_KEYS``
+    come last."""
     out = {}
     for k in DESIGN_KEYS:
-        out[k] = _clean(m.get(k))
+        if k not in SPEED_KEYS:
+            out[k] = _clean(m.get(k))
     for k, v in m.items():
-        if k not in out:
+        if k not in out and k not in SPEED_KEYS:
             out[k] = _clean(v)
     out["scenario"] = scenario
     out["seed"] = seed
     out["overrides"] = _clean(dict(overrides or {}))
     out["charge_cpu"] = bool(charge_cpu)
+    out["ideal"] = bool(ideal)
+    cost = getattr(res, "cost", None)
+    out["timing"] = ("host-cpu" if charge_cpu else "cost-model (not charged)" if ideal
+                     else "cost-model")
+    if cost is not None:
+        out["cost_model"] = cost.describe()
+    calib = getattr(getattr(res, "world", None), "calib", None)
+    if calib is not None:
+        out["calibration_errors"] = _clean(dict(calib))
     if duration_s is not None:
         out["duration_limit_s"] = duration_s
     out["verdict"] = verdict_dict(m)
+    for k in SPEED_KEYS:
+        out[k] = _clean(m.get(k))
     return out
 
 

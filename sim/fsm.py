@@ -48,6 +48,7 @@ class Fsm:
         self.code_max = (1 << (self.dac_bits - 1)) - 1
         self.code_min = -(1 << (self.dac_bits - 1))
         self.lsb_rad = self.range_rad / (1 << (self.dac_bits - 1))
+        self.gain_matrix = (1.0, 0.0, 0.0, 1.0)  # set_gain_matrix (calibration error)
         self.gain_x = float(optical_gain[0])
         self.gain_y = float(optical_gain[1])
         self.code_x = 0  # DAC registers
@@ -140,8 +141,15 @@ class Fsm:
             self.u_x = 0.0
             self.u_y = 0.0
             return
-        self.u_x = self.code_x * self.lsb_rad
-        self.u_y = self.code_y * self.lsb_rad
+        g = self.gain_matrix
+        self.u_x = (g[0] * self.code_x + g[1] * self.code_y) * self.lsb_rad
+        self.u_y = (g[2] * self.code_x + g[3] * self.code_y) * self.lsb_rad
+
+    def set_gain_matrix(self, gxx, gxy, gyx, gyy):
+        """Per-unit optical gain and cross-coupling (sim/calib.py): the driven angle is
+        G · (commanded angle); identity for a calibrated mirror."""
+        self.gain_matrix = (float(gxx), float(gxy), float(gyx), float(gyy))
+        self._drive()
 
     def set_enabled(self, on):
         """High voltage on/off.  Off: the mirror returns to rest; codes are still accepted

@@ -45,12 +45,12 @@ except ImportError:  # MicroPython
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any  # noqa: F401  (type comments)
 
-from sim import framerstats, geometry, linkbudget, receiver
-from sim.camera import FRAME_RATE_HZ, Camera
+from sim import calib, framerstats, geometry, linkbudget, pointahead, receiver
+from sim.camera import FRAME_RATE_HZ, IFOV_RAD, Camera
 from sim.fsm import Fsm
 from sim.pointing import Platform, reference_platform
 from sim.rng import Rng
-from sim.sipm import breakdown_voltage
+from sim.sipm import K_T_V_PER_K, V_BR25_V, breakdown_voltage
 from sim.thermal import TempSensor, ThermalScenario
 
 from hal.interfaces import SW_CAMERA, SW_FRAMER, SW_SIPM_BIAS
@@ -69,6 +69,7 @@ _thread_ns = getattr(_time, "thread_time_ns", None)  # type: Any
 FRAME_US = int(1000000 // FRAME_RATE_HZ)  # the camera model's frame rate (DESIGN §5: 100 Hz)
 WINDOW_US = 100000  # framer counter window, 100 ms (DESIGN §3.1 framer task)
 THERMAL_US = 100000
+FINE_US = 1000  # continuous-truth sampling grid, 1 kHz (issue 13: >= 1 kHz)
 _TICKS_MASK = TICKS_PERIOD - 1
 
 
@@ -121,8 +122,28 @@ class World:
             e = coarse * math.pi / 180.0
             self.platform = Platform(seed, initial_error_rad=(e * math.cos(a), e * math.sin(a)),
                                      feedback_enabled=sc.get("adcs_feedback", True))
+        # Per-unit calibration errors (sim/calib.py), zero in the idealised world.
+        self.ideal = bool(sc.get("ideal", False))
+        cal = calib.ideal() if self.ideal else calib.draw(seed)
+        self.calib = cal
+        self.v_br25 = V_BR25_V + cal["v_br25_v"]
+        self.k_t = K_T_V_PER_K + cal["k_t_v_per_k"]
+        self._rot_c = math.cos(cal["cam_fsm_rot_rad"])
+        self._rot_s = math.sin(cal["cam_fsm_rot_rad"])
+        self.comparator_offset = cal["comparator_offset_v"] / receiver.LEVEL_FULL_SCALE_V
+        # Point-ahead (sim/pointahead.py): required downlink direction minus the beacon's
+        # apparent direction; updated with the framer window (it changes by < 0.1 urad/s).
+        # The aim error (TX direction minus required) counts it unless ideal.
+        self.point_ahead = (0.0, 0.0)
+        self.aim_point_ahead = not self.ideal
+        # Continuous-time truth: platform and FSM are stepped on a 1 ms grid and the aim
+        # error handed to ``recorder.fine`` at every grid point (issue 13: the residual
+        # between frames peaks 2-3 ms after each one).  0 = step per clock jump (ideal).
+        self.fine_us = 0 if self.ideal else int(sc.get("fine_us", FINE_US))
         self.fsm_model = Fsm()
-        self.cam_model = Camera(seed=seed)
+        self.fsm_model.set_gain_matrix(1.0 + cal["fsm_gain_x"], cal["fsm_cross_xy"],
+                                       cal["fsm_cross_yx"], 1.0 + cal["fsm_gain_y"])
+        self.cam_model = Camera(seed=seed, ifov_rad=IFOV_RAD * (1.0 + cal["ifov_scale"]))
         # Thermal: payload powered at the session start, umbra at the culmination
         # (sim/thermal.py nominal scenario), in this timeline's seconds.
         th = sc.get("thermal", {})
@@ -132,8 +153,13 @@ class World:
             heat_rise_k=th.get("heat_rise_k", 15.0), tau_heat_s=th.get("tau_heat_s", 90.0),
             eclipse_delta_k=th.get("eclipse_delta_k", -10.0),
             tau_eclipse_s=th.get("tau_eclipse_s", 300.0))
-        self.sensors = [TempSensor(self.thermal, seed=seed * 7 + 1),
-                        TempSensor(self.thermal, seed=seed * 7 + 2, offset_k=0.05)]
+        # Sensor offsets: absolute accuracy per part, minus the die-to-board gradient (the
+        # sensors sit on the board, cooler than the SiPM die by its dissipation).
+        g = cal["die_gradient_k"]
+        self.sensors = [TempSensor(self.thermal, seed=seed * 7 + 1,
+                                   offset_k=cal["temp_offset_k"] - g),
+                        TempSensor(self.thermal, seed=seed * 7 + 2,
+                                   offset_k=0.05 + cal["temp_offset2_k"] - g)]
         self.rng = Rng(seed * 31 + 7)
         self.framer_stats = framerstats.FramerStats(self.rng)
         # HAL devices.
@@ -234,7 +260,7 @@ class World:
         return self.elevation_deg() >= self.beacon_min_el and self.t >= self.beacon_forced_off_until
 
     def v_br(self):
-        return breakdown_voltage(self.thermal.temperature())
+        return breakdown_voltage(self.thermal.temperature(), self.v_br25, self.k_t)
 
     def overvoltage(self):
         return self.bias.volts() - self.v_br()
@@ -244,13 +270,28 @@ class World:
         f = self.fsm_model
         return p.err_x - f.theta_x, p.err_y - f.theta_y
 
+    def aim_error(self, rx, ry):
+        """Downlink direction minus the direction it must leave in, from the beacon
+        residual (rx, ry): plus the transmitter's boresight offset from the camera, minus
+        the point-ahead (both zero in the idealised world)."""
+        cal = self.calib
+        ax = rx + cal["tx_bore_x_rad"]
+        ay = ry + cal["tx_bore_y_rad"]
+        if self.aim_point_ahead:
+            ax -= self.point_ahead[0]
+            ay -= self.point_ahead[1]
+        return ax, ay
+
     # ------------------------------------------------------------------ stepping
     def step(self, dt_us):
         dt = dt_us * 1e-6
+        if self.fine_us:
+            self._fine_step(dt_us)
+        else:
+            self.platform.step(dt)
+            self.fsm_model.step(dt)
         self.t_us += dt_us
         self.t = self.t_us * 1e-6
-        self.platform.step(dt)
-        self.fsm_model.step(dt)
         self._th_acc += dt
         if self._th_acc >= THERMAL_US * 1e-6:
             self.thermal.step(self._th_acc)
@@ -269,11 +310,36 @@ class World:
             self._apply_fault(self.faults[self._fault_i])
             self._fault_i += 1
 
+    def _fine_step(self, dt_us):
+        """Platform and FSM to t_us + dt_us through every point of the 1 ms grid."""
+        fine = self.fine_us
+        cur = self.t_us
+        end = cur + dt_us
+        p = self.platform
+        f = self.fsm_model
+        rec = self.recorder
+        while cur < end:
+            nxt = (cur // fine + 1) * fine
+            if nxt > end:
+                nxt = end
+            d = (nxt - cur) * 1e-6
+            p.step(d)
+            f.step(d)
+            cur = nxt
+            if rec is not None and cur % fine == 0:
+                ax, ay = self.aim_error(p.err_x - f.theta_x, p.err_y - f.theta_y)
+                rec.fine(cur * 1e-6, ax, ay)
+
     def _frame(self):
         p = self.platform
         f = self.fsm_model
         cam = self.cam_model
-        cam.set_pointing(p.err_x, p.err_y, f.theta_x, f.theta_y)
+        # The camera's axes are rotated from the FSM's by the mounting error (calib).
+        rx = p.err_x - f.theta_x
+        ry = p.err_y - f.theta_y
+        c = self._rot_c
+        s = self._rot_s
+        cam.set_residual(c * rx + s * ry, c * ry - s * rx)
         self.camera.frame += 1
         if self.recorder is not None:
             self.recorder.frame(self)
@@ -284,6 +350,7 @@ class World:
         cam = self.cam_model
         cam.set_beacon(vis)
         tp = self.pass_time()
+        self.point_ahead = pointahead.point_ahead_rad(self.pass_, tp)
         cam.set_range(self.pass_.range_m(tp))
         el = self.pass_.elevation_rad(tp)
         cam.set_transmission(10 ** (-linkbudget.atmosphere_loss_db(self.kappa_db, el) / 10.0)
@@ -292,7 +359,7 @@ class World:
         powered = self.board.power.get(SW_FRAMER) and self.bias_powered()
         self.power_w = linkbudget.uplink_received_power_w(self.pass_, tp, self.kappa_db) \
             if vis and el > 0 else 0.0
-        level = self.comparator.code() / 4095.0
+        level = self.comparator.code() / 4095.0 + self.comparator_offset
         vov = self.overvoltage()
         self.signal = self.power_w > 0.0
         if vov > 0.05:

@@ -21,6 +21,7 @@ boot's start, which the runner knows because it powers the payload):
 layouts below (F_* per frame, W_* per window).
 """
 
+from array import array
 from bisect import bisect_left, bisect_right
 
 from sim.run.tmview import (
@@ -34,7 +35,10 @@ from sim.run.tmview import (
 )
 
 # Joined record layouts (indices).
-F_T, F_RX, F_RY, F_APT, F_FX, F_FY, F_COARSE, F_VIS = range(8)
+# F_RX/F_RY: the beacon residual (camera boresight vs the beacon's apparent direction);
+# F_AX/F_AY: the aim error (downlink direction vs where it must leave: + transmitter
+# boresight offset - point-ahead, hal/sim/world.py aim_error); F_PAX/F_PAY: point-ahead.
+F_T, F_RX, F_RY, F_APT, F_FX, F_FY, F_COARSE, F_VIS, F_AX, F_AY, F_PAX, F_PAY = range(12)
 (W_T, W_P, W_CODE, W_BER, W_VOV, W_OK, W_CRC, W_GAPS, W_PRE, W_LINK, W_BSTATE, W_VTARGET,
  W_TDIE, W_VBIAS, W_CSTATE, W_MODE, W_SIGNAL, W_EL, W_CENTER) = range(19)
 
@@ -51,14 +55,28 @@ class Recorder:
         self.windows = []  # (t, power, code, ber, vov, ok, crc, gaps, pre, t_die, v_bias,
         #                     signal, elevation_deg)
         self.enabled = True
+        # 1 kHz aim error (hal/sim/world.py _fine_step): time, x, y
+        self.fine_t = array("d")
+        self.fine_ax = array("d")
+        self.fine_ay = array("d")
+
+    def fine(self, t, ax, ay):
+        if self.enabled:
+            self.fine_t.append(t)
+            self.fine_ax.append(ax)
+            self.fine_ay.append(ay)
 
     def frame(self, w):
         if not self.enabled:
             return
         p = w.platform
         f = w.fsm_model
-        self.frames.append((w.t, p.err_x - f.theta_x, p.err_y - f.theta_y, f.theta_x,
-                            f.theta_y, p.coarse_error_mag(), w.beacon_visible()))
+        rx = p.err_x - f.theta_x
+        ry = p.err_y - f.theta_y
+        ax, ay = w.aim_error(rx, ry)
+        pa = w.point_ahead
+        self.frames.append((w.t, rx, ry, f.theta_x, f.theta_y, p.coarse_error_mag(),
+                            w.beacon_visible(), ax, ay, pa[0], pa[1]))
 
     def window(self, w, c):
         if not self.enabled:
@@ -73,8 +91,8 @@ class Recorder:
         """The records with the flight states of ``view`` (a :class:`Joined`)."""
         frames = []
         apt = view.apt
-        for t, rx, ry, fx, fy, coarse, vis in self.frames:
-            frames.append((t, rx, ry, apt.before(t), fx, fy, coarse, vis))
+        for t, rx, ry, fx, fy, coarse, vis, ax, ay, pax, pay in self.frames:
+            frames.append((t, rx, ry, apt.before(t), fx, fy, coarse, vis, ax, ay, pax, pay))
         windows = []
         for r in self.windows:
             t = r[0]
@@ -82,13 +100,16 @@ class Recorder:
                                     view.vov_target, r[9], r[10],
                                     view.comp_state.at(t), view.mode.before(t), r[11], r[12],
                                     view.center.last(t)))
-        return Joined(frames, windows)
+        fine_apt = array("b", [apt.before(t) for t in self.fine_t])
+        return Joined(frames, windows, (self.fine_t, self.fine_ax, self.fine_ay, fine_apt))
 
 
 class Joined:
-    def __init__(self, frames, windows):
+    def __init__(self, frames, windows, fine=None):
         self.frames = frames
         self.windows = windows
+        # (t, aim x, aim y, APT state) arrays at 1 kHz; empty in the idealised world
+        self.fine = fine
 
 
 class Steps:

@@ -49,6 +49,7 @@ class Fsm:
         self.code_min = -(1 << (self.dac_bits - 1))
         self.lsb_rad = self.range_rad / (1 << (self.dac_bits - 1))
         self.gain_matrix = (1.0, 0.0, 0.0, 1.0)  # set_gain_matrix (calibration error)
+        self._ccache = {}  # dt -> discretisation coefficients (step)
         self.gain_x = float(optical_gain[0])
         self.gain_y = float(optical_gain[1])
         self.code_x = 0  # DAC registers
@@ -203,7 +204,16 @@ class Fsm:
         if dt <= 0.0:
             return
         if dt != self._dt:
-            self._coeffs(dt)
+            # the 1 kHz sub-steps of the world alternate a few step lengths: cache them
+            c = self._ccache.get(dt)
+            if c is None:
+                self._coeffs(dt)
+                if len(self._ccache) >= 64:
+                    self._ccache.clear()
+                self._ccache[dt] = self._c
+            else:
+                self._dt = dt
+                self._c = c
         ee, ev, ve, vv = self._c
         r = self.range_rad
         # x

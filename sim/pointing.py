@@ -152,7 +152,8 @@ class Platform:
                  jitter_step_s=JITTER_STEP_S, adcs_tau_s=ADCS_TAU_S,
                  slew_rate_max_rad_s=ADCS_SLEW_RATE_MAX_RAD_S, fb_gain=ADCS_FB_GAIN,
                  deadband_rad=ADCS_DEADBAND_RAD, fb_latency_s=ADCS_LATENCY_S,
-                 slew_scale_error=None, feedback_enabled=True, warmup_s=JITTER_WARMUP_S):
+                 slew_scale_error=None, feedback_enabled=True, warmup_s=JITTER_WARMUP_S,
+                 grid_offset_s=0.0, lines=()):
         rng = Rng(seed)
         self._rng = rng
         if initial_error_rad is None:
@@ -205,7 +206,15 @@ class Platform:
             self._jitter_next()
         self._jp_x, self._jp_y = self._jitter_next()
         self._jn_x, self._jn_y = self._jitter_next()
-        self._tj = 0.0  # time of the "previous" jitter grid point
+        # time of the "previous" jitter grid point; an offset puts the grid off the camera's
+        # frame instants (issue 13: a disturbance on the frame grid is most predictable there)
+        self._tj = -float(grid_offset_s)
+        # Narrow-band lines on top (reaction wheels): (amplitude rad, f Hz, phase rad,
+        # direction rad), evaluated at the exact time (no grid).
+        self.lines = tuple(lines)
+        # per line: (2 pi f, phase, amplitude along x, along y) - one sin per line per step
+        self._lines = tuple((2.0 * math.pi * fhz, ph, amp * math.cos(d), amp * math.sin(d))
+                            for amp, fhz, ph, d in self.lines)
         self.jit_x = self._jp_x
         self.jit_y = self._jp_y
         self.err_x = 0.0
@@ -236,6 +245,16 @@ class Platform:
         f = (t - self._tj) / h
         self.jit_x = self._jp_x + (self._jn_x - self._jp_x) * f
         self.jit_y = self._jp_y + (self._jn_y - self._jp_y) * f
+        if self._lines:
+            sin = math.sin
+            jx = self.jit_x
+            jy = self.jit_y
+            for w, ph, ax, ay in self._lines:
+                v = sin(w * t + ph)
+                jx += v * ax
+                jy += v * ay
+            self.jit_x = jx
+            self.jit_y = jy
         # feedback messages whose latency has elapsed
         if self._pending:
             self._deliver(t)
@@ -335,10 +354,34 @@ class Platform:
         self.feedback_enabled = bool(on)
 
 
-def reference_platform(seed=1, feedback_enabled=True):
+def reference_platform(seed=1, feedback_enabled=True, **kw):
     """DESIGN §5 reference scenario: 1.5 deg initial error (worst case of paper §2.1) in a
     seeded direction, 100 urad/s drift, 20 urad RMS jitter in 0.1-10 Hz."""
     a = Rng(seed ^ 0x0A0A0A0A).uniform(0.0, 2.0 * math.pi)
     e = COARSE_ERROR_MAX_RAD
     return Platform(seed, initial_error_rad=(e * math.cos(a), e * math.sin(a)),
-                    feedback_enabled=feedback_enabled)
+                    feedback_enabled=feedback_enabled, **kw)
+
+
+# Reaction-wheel lines (issue 13), ASSUMED figures (no measurement of this platform): two
+# wheels at a speed drawn uniformly in 2000-4000 rpm (33-67 Hz), each a line at the wheel
+# rate (static imbalance) of 1.5 urad and its 2nd harmonic of 0.5 urad line-of-sight
+# amplitude, in a random direction: the few-urad class reported for CubeSat wheels.
+RW_RPM_RANGE = (2000.0, 4000.0)
+RW_AMP_RAD = (1.5e-6, 0.5e-6)  # fundamental, 2nd harmonic
+RW_WHEELS = 2
+# Offset of the broadband jitter grid from the camera frame instants (any non-multiple of
+# the 10 ms frame period; issue 13).
+JITTER_GRID_OFFSET_S = 0.0037
+
+
+def reaction_wheel_lines(seed):
+    """The ``lines`` argument of :class:`Platform` for one seed's wheels."""
+    r = Rng((seed * 40503 + 0x2F1) & 0x3FFFFFFF)
+    out = []
+    for _ in range(RW_WHEELS):
+        f = r.uniform(RW_RPM_RANGE[0], RW_RPM_RANGE[1]) / 60.0
+        d = r.uniform(0.0, 2.0 * math.pi)
+        for k, amp in enumerate(RW_AMP_RAD):
+            out.append((amp, f * (k + 1), r.uniform(0.0, 2.0 * math.pi), d))
+    return out

@@ -148,7 +148,7 @@ class SimFsm:
             self.model.command(cx, cy)
             return
         t0 = w.physics_begin()
-        self.model.command(cx, cy)
+        w.fsm_command(cx, cy)  # after the world's command latency (honest world)
         w.physics_end(t0)
 
     def fault(self):

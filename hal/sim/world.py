@@ -48,7 +48,12 @@ if TYPE_CHECKING:  # pragma: no cover
 from sim import calib, framerstats, geometry, linkbudget, pointahead, receiver
 from sim.camera import FRAME_RATE_HZ, IFOV_RAD, Camera
 from sim.fsm import Fsm
-from sim.pointing import Platform, reference_platform
+from sim.pointing import (
+    JITTER_GRID_OFFSET_S,
+    Platform,
+    reaction_wheel_lines,
+    reference_platform,
+)
 from sim.rng import Rng
 from sim.sipm import K_T_V_PER_K, V_BR25_V, breakdown_voltage
 from sim.thermal import TempSensor, ThermalScenario
@@ -66,10 +71,16 @@ from hal.sim.devices import (
 # CPython: this thread's CPU time; MicroPython has no per-thread CPU clock (ticks_us).
 _thread_ns = getattr(_time, "thread_time_ns", None)  # type: Any
 
-FRAME_US = int(1000000 // FRAME_RATE_HZ)  # the camera model's frame rate (DESIGN §5: 100 Hz)
 WINDOW_US = 100000  # framer counter window, 100 ms (DESIGN §3.1 framer task)
 THERMAL_US = 100000
 FINE_US = 1000  # continuous-truth sampling grid, 1 kHz (issue 13: >= 1 kHz)
+# Assumed (docs/physics-platform.md §8): read-out of a small ROI of a PYTHON-1300-class
+# sensor (~32 rows at ~5 us/row plus frame overhead) - the image is this old when ready.
+ROI_READOUT_US = 500
+# Assumed: FSM command latency (SPI DAC write, driver input filter) before the mirror
+# starts to move; its bandwidth is sim/fsm.py's 300 Hz second-order response.
+FSM_LATENCY_US = 500
+_HIST = 24  # 1 kHz camera-frame residual samples kept (>= 9 ms exposure + read-out)
 _TICKS_MASK = TICKS_PERIOD - 1
 
 
@@ -115,13 +126,19 @@ class World:
         self.beacon_min_el = sc.get("beacon_min_el_deg", 15.0)
         # Platform pointing (DESIGN §5 reference: 1.5 deg coarse error, drift, jitter).
         coarse = sc.get("coarse_error_deg")
+        ideal = bool(sc.get("ideal", False))
+        # Honest world: jitter grid off the frame instants, reaction-wheel lines on top.
+        pk = {} if ideal else {"grid_offset_s": JITTER_GRID_OFFSET_S,
+                               "lines": reaction_wheel_lines(seed)
+                               if sc.get("reaction_wheels", True) else ()}
         if coarse is None:
-            self.platform = reference_platform(seed, feedback_enabled=sc.get("adcs_feedback", True))
+            self.platform = reference_platform(seed, feedback_enabled=sc.get("adcs_feedback", True),
+                                               **pk)
         else:
             a = Rng(seed ^ 0x5A5A).uniform() * 2.0 * math.pi
             e = coarse * math.pi / 180.0
             self.platform = Platform(seed, initial_error_rad=(e * math.cos(a), e * math.sin(a)),
-                                     feedback_enabled=sc.get("adcs_feedback", True))
+                                     feedback_enabled=sc.get("adcs_feedback", True), **pk)
         # Per-unit calibration errors (sim/calib.py), zero in the idealised world.
         self.ideal = bool(sc.get("ideal", False))
         cal = calib.ideal() if self.ideal else calib.draw(seed)
@@ -140,6 +157,15 @@ class World:
         # error handed to ``recorder.fine`` at every grid point (issue 13: the residual
         # between frames peaks 2-3 ms after each one).  0 = step per clock jump (ideal).
         self.fine_us = 0 if self.ideal else int(sc.get("fine_us", FINE_US))
+        # Camera timing: frame rate (the APT runs at 100 Hz), ROI read-out delay and the
+        # exposure integration (honest world: the frame is the mean residual over the
+        # exposure that ended ``readout_us`` before the frame is ready).
+        self.frame_us = int(1000000 // sc.get("frame_rate_hz", FRAME_RATE_HZ))
+        self.readout_us = 0 if self.ideal else int(sc.get("roi_readout_us", ROI_READOUT_US))
+        self.fsm_latency_us = 0 if self.ideal else int(sc.get("fsm_latency_us",
+                                                              FSM_LATENCY_US))
+        self._hist = []  # [(t_us, camera-frame residual x, y)] at the 1 kHz grid
+        self._fsm_q = []  # [(t_us due, code x, code y)] commands in flight
         self.fsm_model = Fsm()
         self.fsm_model.set_gain_matrix(1.0 + cal["fsm_gain_x"], cal["fsm_cross_xy"],
                                        cal["fsm_cross_yx"], 1.0 + cal["fsm_gain_y"])
@@ -299,8 +325,8 @@ class World:
                 s.step(self._th_acc)
             self._th_acc = 0.0
         self._frame_acc += dt_us
-        if self._frame_acc >= FRAME_US:
-            self._frame_acc -= FRAME_US
+        if self._frame_acc >= self.frame_us:
+            self._frame_acc -= self.frame_us
             self._frame()
         self._win_acc += dt_us
         if self._win_acc >= WINDOW_US:
@@ -317,29 +343,71 @@ class World:
         end = cur + dt_us
         p = self.platform
         f = self.fsm_model
-        rec = self.recorder
+        # an observer may not record the 1 kHz truth (e.g. a test's reduced recorder)
+        rec = getattr(self.recorder, "fine", None)
+        q = self._fsm_q
+        hist = self._hist
+        c = self._rot_c
+        s = self._rot_s
         while cur < end:
+            while q and q[0][0] <= cur:
+                _, cx, cy = q.pop(0)
+                f.command(cx, cy)
             nxt = (cur // fine + 1) * fine
             if nxt > end:
                 nxt = end
+            if q and q[0][0] < nxt:
+                nxt = q[0][0]
             d = (nxt - cur) * 1e-6
             p.step(d)
             f.step(d)
             cur = nxt
-            if rec is not None and cur % fine == 0:
-                ax, ay = self.aim_error(p.err_x - f.theta_x, p.err_y - f.theta_y)
-                rec.fine(cur * 1e-6, ax, ay)
+            if cur % fine == 0:
+                rx = p.err_x - f.theta_x
+                ry = p.err_y - f.theta_y
+                hist.append((cur, c * rx + s * ry, c * ry - s * rx))
+                if len(hist) > _HIST:
+                    hist.pop(0)
+                if rec is not None:
+                    ax, ay = self.aim_error(rx, ry)
+                    rec(cur * 1e-6, ax, ay)
+
+    def fsm_command(self, cx, cy):
+        """A DAC write from the HAL: applied after the command latency (honest world)."""
+        if self.fsm_latency_us:
+            self._fsm_q.append((self.t_us + self.fsm_latency_us, cx, cy))
+        else:
+            self.fsm_model.command(cx, cy)
+
+    def _exposed_residual(self):
+        """Mean camera-frame residual over the exposure that ended read-out ago."""
+        t1 = self.t_us - self.readout_us
+        t0 = t1 - self.camera.exposure_us
+        sx = sy = 0.0
+        n = 0
+        last = None
+        for t, x, y in self._hist:
+            if t <= t1:
+                last = (x, y)
+                if t > t0:
+                    sx += x
+                    sy += y
+                    n += 1
+        if n:
+            return sx / n, sy / n
+        return last
 
     def _frame(self):
         p = self.platform
         f = self.fsm_model
         cam = self.cam_model
         # The camera's axes are rotated from the FSM's by the mounting error (calib).
-        rx = p.err_x - f.theta_x
-        ry = p.err_y - f.theta_y
-        c = self._rot_c
-        s = self._rot_s
-        cam.set_residual(c * rx + s * ry, c * ry - s * rx)
+        e = self._exposed_residual() if self.fine_us else None
+        if e is None:
+            rx = p.err_x - f.theta_x
+            ry = p.err_y - f.theta_y
+            e = (self._rot_c * rx + self._rot_s * ry, self._rot_c * ry - self._rot_s * rx)
+        cam.set_residual(e[0], e[1])
         self.camera.frame += 1
         if self.recorder is not None:
             self.recorder.frame(self)

@@ -32,8 +32,13 @@ the OBC saw in telemetry, sim/run/recorder.py):
   away from the centre) are reported apart as ``ber_ratio_dithered_max`` (the level
   the receiver had at that instant).
 * ``comparator_calibration_s``: length of the first with-signal sweep.
-* ``link_lock_time_s``: framer LOCKED minus the first window where the best-level BER is
-  ≤ 1e-3 with the receiver on.
+* ``link_lock_time_s``: the first instant from which the true BER stays ≤ 1e-3 for 1 s,
+  minus the first window where the best-level BER is ≤ 1e-3 with the receiver on
+  (sim/run/metrics_link.py; also as ``link_lock_time_s_sustained``);
+  ``link_lock_time_s_framer``: framer LOCKED instead, the pre-issue-13 figure, which is
+  ``link_lock_time_s`` under ``--ideal``.  ``packet_error_rate`` (goal), ``reacquisition_times_s``,
+  ``track_residual_rms_urad_loop_off_jitter`` / ``_coarse``, ``ber_ratio_session`` and
+  ``ber_ratio_session_with_sweeps``: see sim/run/metrics_link.py.
 * ``packets_ok`` / ``packets_crc_error``: framer counts over the run.
 * ``deadline_misses``: sum over every task of every boot (each boot's last housekeeping).
 * ``sim_speed_x_realtime``: simulated seconds per wall-clock second;
@@ -44,6 +49,7 @@ the OBC saw in telemetry, sim/run/recorder.py):
 import math
 
 from sim import linkbudget, receiver
+from sim.run import metrics_link
 from sim.pointing import ADCS_FEEDBACK_ERROR_MAX_RAD
 from sim.run.recorder import (
     F_APT,
@@ -52,12 +58,15 @@ from sim.run.recorder import (
     F_COARSE,
     F_FX,
     F_FY,
+    F_JX,
+    F_JY,
     F_PAX,
     F_PAY,
     F_RX,
     F_RY,
     F_T,
     F_VIS,
+    W_BER,
     W_BSTATE,
     W_CENTER,
     W_CODE,
@@ -79,6 +88,10 @@ from sim.run.tmview import (
     COMP_TRACK,
     LINK_LOCKED,
 )
+
+# Window columns sim/run/metrics_link.py reads.
+_WIDX = {"t": W_T, "p": W_P, "vov": W_VOV, "link": W_LINK, "signal": W_SIGNAL, "ber": W_BER,
+         "cstate": W_CSTATE, "center": W_CENTER, "code": W_CODE}
 
 # A comparator level is usable (inside the window) when its BER is at most this (DESIGN §5).
 BER_USABLE = 1e-3
@@ -133,6 +146,8 @@ def compute(res):
     res_sq = []
     bea_sq = []
     off_sq = []
+    jit_sq = []
+    coarse_sq = []
     pa = []
     entered = None
     prev = None
@@ -146,6 +161,12 @@ def compute(res):
                 ox = f[F_RX] + f[F_FX]
                 oy = f[F_RY] + f[F_FY]
                 off_sq.append(ox * ox + oy * oy)
+                jx = f[F_JX]
+                jy = f[F_JY]
+                jit_sq.append(jx * jx + jy * jy)
+                cx = ox - jx
+                cy = oy - jy
+                coarse_sq.append(cx * cx + cy * cy)
         if f[F_VIS]:
             pa.append(math.sqrt(f[F_PAX] * f[F_PAX] + f[F_PAY] * f[F_PAY]))
         prev = f[F_APT]
@@ -158,6 +179,10 @@ def compute(res):
         m["track_residual_rms_urad"] = cont * 1e6
     m["track_residual_rms_urad_beacon"] = (math.sqrt(sum(bea_sq) / len(bea_sq)) * 1e6
                                            if bea_sq else None)
+    jr = metrics_link.rms(jit_sq)
+    cr = metrics_link.rms(coarse_sq)
+    m["track_residual_rms_urad_loop_off_jitter"] = jr * 1e6 if jr is not None else None
+    m["track_residual_rms_urad_loop_off_coarse"] = cr * 1e6 if cr is not None else None
     m["point_ahead_urad_max"] = max(pa) * 1e6 if pa else None
     m["point_ahead_urad_min"] = min(pa) * 1e6 if pa else None
     m["track_residual_rms_urad_loop_off"] = (math.sqrt(sum(off_sq) / len(off_sq)) * 1e6
@@ -225,8 +250,24 @@ def compute(res):
     m["ber_ratio_steps"] = len(ratios)
     view = res.view
     m["comparator_calibration_s"] = view.cal_duration_s
-    m["link_lock_time_s"] = (t_locked - t_usable) if (t_locked is not None and
-                                                     t_usable is not None) else None
+    m["link_lock_time_s_framer"] = (t_locked - t_usable) if (t_locked is not None and
+                                                            t_usable is not None) else None
+    # Issue 13: lock = BER <= 1e-3 sustained for 1 s (sim/run/metrics_link.py).
+    t_sus, t_use = metrics_link.link_lock(wins, _WIDX)
+    m["link_lock_time_s_sustained"] = (t_sus - t_use) if (t_sus is not None and
+                                                         t_use is not None) else None
+    # --ideal reproduces the pre-issue-13 figures, definitions included.
+    ideal = getattr(getattr(res, "world", None), "ideal", False)
+    m["link_lock_time_s"] = m["link_lock_time_s_framer" if ideal else
+                              "link_lock_time_s_sustained"]
+    tot = ok_total + crc_total
+    m["packet_error_rate"] = crc_total / tot if tot > 0 else None
+    m["ber_ratio_session"] = metrics_link.session_ber_ratio(wins, _WIDX, COMP_TRACK, False)
+    m["ber_ratio_session_with_sweeps"] = metrics_link.session_ber_ratio(wins, _WIDX, COMP_TRACK,
+                                                                        True)
+    re_t = metrics_link.reacquisitions(frames, F_T, F_APT, F_VIS, APT_TRACK)
+    m["reacquisition_times_s"] = re_t
+    m["reacquisition_time_max_s"] = max(re_t) if re_t else None
     m["packets_ok"] = ok_total
     m["packets_crc_error"] = crc_total
     # ------------------------------------------------------------ scheduler
@@ -253,6 +294,7 @@ GOALS = {
     "ber_ratio_chosen_to_best_max": ("<=", 2.0),
     "comparator_calibration_s": ("<=", 5.0),
     "link_lock_time_s": ("<=", 1.0),
+    "packet_error_rate": ("<=", metrics_link.PER_GOAL),
     "deadline_misses": ("<=", 0),
 }
 

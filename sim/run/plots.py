@@ -428,8 +428,10 @@ def plot_cpu(s, path):
                 rotation=90)
     ax.set_ylabel("CPU load, % of simulated time")
     ax.set_xlabel("simulated time since boot, s")
-    ax.set_title(_title(s, "scheduler CPU load (host CPU time charged to virtual time)"),
-                 fontsize=10)
+    mips = s.get("cost_mips")
+    what = ("declared per-task cost at %g MIPS, sim/run/costmodel.py" % mips
+            if mips is not None else "host CPU time charged to virtual time")
+    ax.set_title(_title(s, "scheduler CPU load (%s)" % what), fontsize=10)
     _decorate(ax, s, label=True)
     _legend(ax, loc="upper left", fontsize=7, ncol=4)
     fig.tight_layout()

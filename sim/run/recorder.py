@@ -38,7 +38,9 @@ from sim.run.tmview import (
 # F_RX/F_RY: the beacon residual (camera boresight vs the beacon's apparent direction);
 # F_AX/F_AY: the aim error (downlink direction vs where it must leave: + transmitter
 # boresight offset - point-ahead, hal/sim/world.py aim_error); F_PAX/F_PAY: point-ahead.
-F_T, F_RX, F_RY, F_APT, F_FX, F_FY, F_COARSE, F_VIS, F_AX, F_AY, F_PAX, F_PAY = range(12)
+# F_JX/F_JY: the platform's jitter part of the line-of-sight error (the rest is coarse).
+(F_T, F_RX, F_RY, F_APT, F_FX, F_FY, F_COARSE, F_VIS, F_AX, F_AY, F_PAX, F_PAY, F_JX,
+ F_JY) = range(14)
 (W_T, W_P, W_CODE, W_BER, W_VOV, W_OK, W_CRC, W_GAPS, W_PRE, W_LINK, W_BSTATE, W_VTARGET,
  W_TDIE, W_VBIAS, W_CSTATE, W_MODE, W_SIGNAL, W_EL, W_CENTER) = range(19)
 
@@ -76,7 +78,7 @@ class Recorder:
         ax, ay = w.aim_error(rx, ry)
         pa = w.point_ahead
         self.frames.append((w.t, rx, ry, f.theta_x, f.theta_y, p.coarse_error_mag(),
-                            w.beacon_visible(), ax, ay, pa[0], pa[1]))
+                            w.beacon_visible(), ax, ay, pa[0], pa[1], p.jit_x, p.jit_y))
 
     def window(self, w, c):
         if not self.enabled:
@@ -91,8 +93,9 @@ class Recorder:
         """The records with the flight states of ``view`` (a :class:`Joined`)."""
         frames = []
         apt = view.apt
-        for t, rx, ry, fx, fy, coarse, vis, ax, ay, pax, pay in self.frames:
-            frames.append((t, rx, ry, apt.before(t), fx, fy, coarse, vis, ax, ay, pax, pay))
+        for t, rx, ry, fx, fy, coarse, vis, ax, ay, pax, pay, jx, jy in self.frames:
+            frames.append((t, rx, ry, apt.before(t), fx, fy, coarse, vis, ax, ay, pax, pay,
+                           jx, jy))
         windows = []
         for r in self.windows:
             t = r[0]

@@ -88,6 +88,8 @@ def series(res, best_step_s=BEST_LEVEL_STEP_S):
     offsets = boot_offsets(res)
     s = {"offsets": offsets, "scenario": sc, "t_session": sc.get("session_start_s", 0.0),
          "t_end": res.sim_s}
+    cost = getattr(res, "cost", None)  # sim/run/costmodel.py, None with --charge-cpu
+    s["cost_mips"] = cost.mips if cost is not None else None
     # ---------------------------------------------------------------- camera frames
     fr = rec.frames
     s["f_t"] = [f[F_T] for f in fr]

@@ -131,6 +131,8 @@ class World:
         pk = {} if ideal else {"grid_offset_s": JITTER_GRID_OFFSET_S,
                                "lines": reaction_wheel_lines(seed)
                                if sc.get("reaction_wheels", True) else ()}
+        if sc.get("jitter_rms_urad") is not None:  # campaign / CLI override
+            pk["jitter_rms_rad"] = sc["jitter_rms_urad"] * 1e-6
         if coarse is None:
             self.platform = reference_platform(seed, feedback_enabled=sc.get("adcs_feedback", True),
                                                **pk)

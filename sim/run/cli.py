@@ -42,6 +42,10 @@ def build_parser():
     p.add_argument("--weather", choices=("clear", "fog"), help="override the weather")
     p.add_argument("--coarse-error", type=float, metavar="DEG",
                    help="override the initial coarse pointing error (0 .. 2 deg)")
+    p.add_argument("--jitter-rms", type=float, metavar="URAD",
+                   help="override the platform's broadband jitter RMS (0 .. 200 urad)")
+    p.add_argument("--fsm-latency", type=int, metavar="US",
+                   help="override the FSM command latency (0 .. 10000 us)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar and no table: only the VERDICT line")
     p.add_argument("--strict", action="store_true", help="exit 1 when a goal fails")
@@ -74,6 +78,14 @@ def overrides_from(args):
         if not 0.0 <= args.coarse_error <= 2.0:
             return None, "--coarse-error must be within 0 .. 2 deg, got %g" % args.coarse_error
         ov["coarse_error_deg"] = args.coarse_error
+    if args.jitter_rms is not None:
+        if not 0.0 <= args.jitter_rms <= 200.0:
+            return None, "--jitter-rms must be within 0 .. 200 urad, got %g" % args.jitter_rms
+        ov["jitter_rms_urad"] = args.jitter_rms
+    if args.fsm_latency is not None:
+        if not 0 <= args.fsm_latency <= 10000:
+            return None, "--fsm-latency must be within 0 .. 10000 us, got %d" % args.fsm_latency
+        ov["fsm_latency_us"] = args.fsm_latency
     return ov, None
 
 

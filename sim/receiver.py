@@ -53,9 +53,13 @@ bias drop wins and the upper edge slowly turns down again.
 
 import math
 
+from sim.sipm import V_OV_NOMINAL_V
+
 BIT_RATE = 50e6  # paper §2.5
 CHIP_RATE = 2.0 * BIT_RATE  # Manchester: two chips per bit (paper §2.5)
-V_OV_NOMINAL = 3.0  # V; assumed typical SiPM over-voltage (the paper gives no value)
+# The simulator's one nominal over-voltage (sim/sipm.py V_OV_NOMINAL_V, the flight bias
+# loop's 3.0 V default target; the paper gives no value).
+V_OV_NOMINAL = V_OV_NOMINAL_V
 
 DAC_MAX = 4095  # assumed 12-bit comparator-level DAC (DESIGN §3.5 says "level" only)
 LEVEL_FULL_SCALE_V = 1.0  # assumed: DAC full scale = 1.0 V at the comparator

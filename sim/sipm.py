@@ -24,11 +24,16 @@ import math
 K_T_V_PER_K = 0.0215
 # Assumed: breakdown at 25 degC of a J-series-class SiPM (24.2-24.7 V family range).
 V_BR25_V = 24.55
-# Assumed nominal over-voltage (J-series recommended 1-6 V; 2.5 V a common choice).
-V_OV_NOMINAL_V = 2.5
+# The one nominal over-voltage of the simulator (issue 13): the flight bias loop's default
+# target (flight/bias.py ``bias_vov_v`` = 3.0 V) and sim/receiver.py's V_OV_NOMINAL, within
+# the J-series recommended 1-6 V.
+V_OV_NOMINAL_V = 3.0
+# Assumed: the over-voltage at which DCR_REF_HZ and the unit relative gain are quoted (a
+# datasheet reference point, 2.5 V; not the operating point).
+DCR_REF_VOV_V = 2.5
 # Assumed: gain per volt of over-voltage, C/q for a ~160 fF (35 um) microcell.
 GAIN_PER_V = 1.0e6
-# Assumed: dark-count rate at V_ov = 2.5 V and 25 degC for a 3 mm x 3 mm device
+# Assumed: dark-count rate at V_ov = DCR_REF_VOV_V (2.5 V) and 25 degC for a 3 mm x 3 mm device
 # (~50 kHz/mm2 class).
 DCR_REF_HZ = 500e3
 # Assumed: DCR doubles every 8 K.
@@ -37,6 +42,17 @@ DCR_DOUBLING_K = 8.0
 V_TRIG_SAT_V = 2.0
 # Assumed: photon detection efficiency at 808 nm at full trigger probability.
 PDE_MAX = 0.10
+
+
+# Photon energy at the 808 nm uplink wavelength, h c / lambda (SI constants).
+PHOTON_J_808 = 6.62607015e-34 * 299792458.0 / 808e-9
+
+
+def saturation_power_w(cells, pde=PDE_MAX, chip_s=10e-9, photon_j=PHOTON_J_808):
+    """Received power at which the mean number of detected photons per on-chip equals the
+    number of cells (63 % of them fire): the SiPM model's counterpart of sim/receiver.py's
+    fitted P_SAT_W (docs/physics-link.md §3 "Consistency with the SiPM model")."""
+    return cells * photon_j / (chip_s * pde)
 
 
 def breakdown_voltage(t_c, v_br25=V_BR25_V, k_t=K_T_V_PER_K):
@@ -48,7 +64,7 @@ class Sipm:
     """One SiPM with a settable bias voltage."""
 
     def __init__(self, v_br25=V_BR25_V, k_t=K_T_V_PER_K, gain_per_v=GAIN_PER_V,
-                 dcr_ref_hz=DCR_REF_HZ, v_ov_ref=V_OV_NOMINAL_V, dcr_doubling_k=DCR_DOUBLING_K,
+                 dcr_ref_hz=DCR_REF_HZ, v_ov_ref=DCR_REF_VOV_V, dcr_doubling_k=DCR_DOUBLING_K,
                  v_trig_sat=V_TRIG_SAT_V, pde_max=PDE_MAX, bias_v=0.0):
         self.v_br25 = float(v_br25)
         self.k_t = float(k_t)

@@ -126,3 +126,13 @@ def test_uplink_budget_keeps_receiver_in_its_window():
     for k in range(-10, 11):
         pw = linkbudget.uplink_received_power_w(p, half * k / 10.0)
         assert rx.ber(rx.best_level(pw), pw) <= 1.05e-3
+
+
+def test_receiver_and_sipm_share_one_nominal_overvoltage_and_the_documented_saturation_gap():
+    # issue 13 / docs/physics-link.md §3 "Consistency with the SiPM model"
+    from sim import sipm
+
+    assert rx.V_OV_NOMINAL == sipm.V_OV_NOMINAL_V == 3.0
+    p_sipm = sipm.saturation_power_w(rx.CELLS)
+    assert 105e-9 < p_sipm < 115e-9  # 111 nW with PDE 10 %, 450 cells, 10 ns on-chips
+    assert 6.5 < rx.P_SAT_W / p_sipm < 7.5  # the stated 7.0x gap (effective PDE 1.4 %)

@@ -102,7 +102,8 @@ def plot_link_budget(s, path):
     ax = axs[0]
     ax.plot(lb["t"], lb["el"], color="tab:blue", label="elevation")
     ax.set_ylabel("elevation, deg", color="tab:blue")
-    ax.axhline(linkbudget.MIN_ELEVATION_DEG, color="tab:blue", ls=":", lw=0.8)
+    ax.axhline(linkbudget.MIN_ELEVATION_DEG, color="tab:blue", ls=":", lw=0.8,
+               label="%g° pass limit (DESIGN §5)" % linkbudget.MIN_ELEVATION_DEG)
     ax2 = ax.twinx()
     ax2.plot(lb["t"], lb["range_km"], color="tab:orange", label="range")
     ax2.set_ylabel("range, km", color="tab:orange")
@@ -124,12 +125,13 @@ def plot_link_budget(s, path):
     ax.plot(s["w_t"], up, color="tab:green", lw=1.0, label="uplink at the SiPM (truth, 100 ms)")
     ax.plot(lb["t"], [p * 1e9 for p in lb["down_p"]], color="tab:red", lw=1.0,
             label="downlink into the OGS (while tracking)")
-    for p_nw, txt in TABLE1_RX_NW:
-        ax.axhline(p_nw, color="0.4", ls=":", lw=0.8)
+    for i, (p_nw, txt) in enumerate(TABLE1_RX_NW):
+        ax.axhline(p_nw, color="0.4", ls=":", lw=0.8,
+                   label="paper Table 1 received power (zenith, 20°)" if i == 0 else None)
         ax.text(1.0, p_nw, txt, fontsize=7, va="bottom", color="0.3")
     ax.set_yscale("log")
     ax.set_ylabel("received power, nW")
-    ax.set_xlabel("simulated time since boot, s")
+    ax.set_xlabel("simulated time since the first boot, s")
     _decorate(ax, s)
     _legend(ax, loc="lower center", fontsize=8)
     fig.tight_layout()
@@ -180,17 +182,19 @@ def plot_pointing(s, path):
         rms.append(math.sqrt(sum(x * x for x in v) / len(v)))
     ax = ax0
     ax.fill_between(t_s, lo, hi, step="pre", color="tab:blue", alpha=0.25, lw=0,
-                    label="|true residual| 5–95 %% per second (%s)" % what)
+                    label="|true aim error| 5–95 %% per second (%s)" % what)
     ax.step(t_s, rms, where="pre", color="tab:blue", lw=1.2,
-            label="true residual RMS per second")
+            label="true aim error RMS per second (frames)")
     h = s["hk"]
     # the camera's measurement, in the same frames' state (TRACK unless it never tracked)
     meas = [math.hypot(x, y) if (what != "TRACK" or st == APT_TRACK) else float("nan")
             for x, y, st in zip(h["res_x"], h["res_y"], h["apt_state"], strict=True)]
     ax.plot(h["t"], meas, ".", ms=3.5, color="k", label="measured |residual| (HK, 1 Hz)")
     g = metrics.GOALS["track_residual_rms_urad"][1]
-    ax.axhline(g, color="tab:red", ls=":", lw=0.9, label="goal: %g µrad RMS" % g)
-    ax.set_ylim(0, _robust_lim(hi + [x for x in meas if x == x], q=0.99, floor=15.0))
+    ax.axhline(g, color="tab:red", ls=":", lw=0.9,
+               label="goal: %g µrad RMS (compare with the RMS line only)" % g)
+    # every point on scale (issue 13: a 99 % limit clipped measured points)
+    ax.set_ylim(0, _robust_lim(hi + rms + [x for x in meas if x == x], q=1.0, floor=15.0))
     ax.set_ylabel("spot deviation, µrad")
     ax.set_title(_title(s, "fine pointing"), fontsize=10)
     _decorate(ax, s, label=True)
@@ -208,7 +212,7 @@ def plot_pointing(s, path):
     ax = ax2
     _state_axis(ax, s["f_t"], [max(a, 0) for a in s["f_apt"]], APT_STATES)
     ax.set_ylabel("APT")
-    ax.set_xlabel("simulated time since boot, s")
+    ax.set_xlabel("simulated time since the first boot, s")
     _decorate(ax, s)
     # 4) zoom: two seconds of the 100 Hz truth in mid-pass.
     ax = ax3
@@ -229,7 +233,7 @@ def plot_pointing(s, path):
         ax.set_title("zoom on two seconds (%s)" % what, fontsize=9)
         _legend(ax, loc="upper right", fontsize=7, ncol=4)
     ax.set_ylabel("µrad")
-    ax.set_xlabel("simulated time since boot, s")
+    ax.set_xlabel("simulated time since the first boot, s")
     ax.grid(True, alpha=0.3)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
@@ -255,7 +259,7 @@ def plot_fsm(s, path):
     ax.axhline(ADCS_FEEDBACK_DEG, color="tab:green", ls=":", lw=0.8,
                label="%g° (ADCS with feedback)" % ADCS_FEEDBACK_DEG)
     ax.set_ylabel("coarse error, deg")
-    ax.set_xlabel("simulated time since boot, s")
+    ax.set_xlabel("simulated time since the first boot, s")
     _decorate(ax, s)
     _legend(ax, loc="upper right", fontsize=8)
     fig.tight_layout()
@@ -301,7 +305,9 @@ def plot_thermal_bias(s, path):
         b = metrics.GOALS[key][1]
         ax.axhline(b, color="tab:red", ls=ls, lw=0.7, label="goal %s %g mV" % (what, b))
         ax.axhline(-b, color="tab:red", ls=ls, lw=0.7)
-    lim = _robust_lim(errs, q=1.0, floor=25.0)
+    # both goal lines on scale (issue 13: the 60 mV line was off the axis)
+    lim = max(_robust_lim(errs, q=1.0, floor=25.0),
+              1.1 * metrics.GOALS["overvoltage_error_max_mv"][1])
     ax.set_ylim(-lim, lim)
     ax.set_ylabel("error, mV")
     _decorate(ax, s)
@@ -310,7 +316,7 @@ def plot_thermal_bias(s, path):
     ax.plot(s["w_t"], s["w_ov_unc_mv"], color="0.4", lw=1.0,
             label="over-voltage error with the bias frozen at loop start")
     ax.set_ylabel("error, mV")
-    ax.set_xlabel("simulated time since boot, s")
+    ax.set_xlabel("simulated time since the first boot, s")
     _decorate(ax, s)
     _legend(ax, loc="best", fontsize=8)
     fig.tight_layout()
@@ -339,7 +345,8 @@ def plot_comparator(s, path):
     ax = axs[1]
     chosen = [b if (sig and b < 0.5) else float("nan")
               for b, sig in zip(s["w_ber"], s["w_signal"], strict=True)]
-    ax.plot(s["w_t"], chosen, color="tab:blue", lw=0.8, label="BER at chosen level")
+    ax.plot(s["w_t"], chosen, color="tab:blue", lw=0.8,
+            label="BER at the level set (incl. the ±dither probes)")
     ax.plot(bl["t"], bl["ber_best"], color="tab:green", lw=1.2, label="BER at best level")
     ax.axhline(BER_USABLE, color="tab:red", ls=":", lw=0.8, label="%g" % BER_USABLE)
     ax.set_yscale("log")
@@ -353,7 +360,7 @@ def plot_comparator(s, path):
     ratio_tr = [r if t in tracking else float("nan")
                 for t, r in zip(bl["t"], ratio, strict=True)]
     ax.plot(bl["t"], ratio_tr, color="tab:blue", lw=1.0,
-            label="chosen / best (comparator TRACK, 1 s)")
+            label="chosen / best, chosen = tracking centre, no dither (comparator TRACK, 1 s)")
     g = metrics.GOALS["ber_ratio_chosen_to_best_max"][1]
     ax.axhline(g, color="tab:red", ls=":", lw=0.8, label="goal %g" % g)
     rmax = max([r for r in ratio_tr if r == r] or [1.0])
@@ -367,7 +374,7 @@ def plot_comparator(s, path):
     ax = axs[3]
     _state_axis(ax, s["w_t"], [max(c, 0) for c in s["w_cstate"]], COMP_STATES)
     ax.set_ylabel("comp.")
-    ax.set_xlabel("simulated time since boot, s")
+    ax.set_xlabel("simulated time since the first boot, s")
     _decorate(ax, s)
     fig.tight_layout()
     fig.savefig(path)
@@ -397,7 +404,7 @@ def plot_packets(s, path):
     ax = axs[2]
     _state_axis(ax, s["w_t"], [max(v, 0) for v in s["w_link"]], LINK_STATES)
     ax.set_ylabel("link")
-    ax.set_xlabel("simulated time since boot, s")
+    ax.set_xlabel("simulated time since the first boot, s")
     _decorate(ax, s)
     fig.tight_layout()
     fig.savefig(path)
@@ -427,7 +434,7 @@ def plot_cpu(s, path):
         ax.text(t, ax.get_ylim()[1] * 0.97, " %s ×%d" % (name, k), fontsize=7, va="top",
                 rotation=90)
     ax.set_ylabel("CPU load, % of simulated time")
-    ax.set_xlabel("simulated time since boot, s")
+    ax.set_xlabel("simulated time since the first boot, s")
     mips = s.get("cost_mips")
     what = ("declared per-task cost at %g MIPS, sim/run/costmodel.py" % mips
             if mips is not None else "host CPU time charged to virtual time")

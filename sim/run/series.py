@@ -17,6 +17,8 @@ import math
 from sim import linkbudget, receiver
 from sim.run import metrics
 from sim.run.recorder import (
+    F_AX,
+    F_AY,
     F_APT,
     F_COARSE,
     F_FX,
@@ -102,7 +104,9 @@ def series(res, best_step_s=BEST_LEVEL_STEP_S):
     s["f_vis"] = [bool(f[F_VIS]) for f in fr]
     # line-of-sight error with the loop open: residual + FSM deflection (sim/run/metrics.py)
     s["f_los"] = [math.hypot(f[F_RX] + f[F_FX], f[F_RY] + f[F_FY]) * 1e6 for f in fr]
-    s["f_res"] = [math.hypot(f[F_RX], f[F_RY]) * 1e6 for f in fr]
+    # the aim error (downlink vs point-ahead-corrected direction; = beacon residual when ideal)
+    s["f_res"] = [math.hypot(f[F_AX], f[F_AY]) * 1e6 for f in fr]
+    s["f_beacon"] = [math.hypot(f[F_RX], f[F_RY]) * 1e6 for f in fr]
     # ---------------------------------------------------------------- framer windows
     wi = rec.windows
     for name, idx in (("t", W_T), ("p", W_P), ("code", W_CODE), ("ber", W_BER),

@@ -189,6 +189,7 @@ class Platform:
         self.offload_count = 0
         self._lag_dt = -1.0
         self._lag_a = 0.0
+        self._lag_cache = {}
         # jitter filter (per axis: 10 state values, see _filt)
         self.jitter_rms = jitter_rms_rad
         self._h = jitter_step_s
@@ -229,13 +230,9 @@ class Platform:
         return _filt(c, self._sx, zx * g), _filt(c, self._sy, zy * g)
 
     # --- time stepping ------------------------------------------------------------------
-    def step(self, dt):
-        """Advance the platform by dt seconds (any dt >= 0)."""
-        if dt <= 0.0:
-            return
-        t = self.t + dt
-        self.t = t
-        # jitter: advance the fixed grid, interpolate
+    def jitter_at(self, t):
+        """Jitter (x, y) [rad] at time ``t``: the broadband part interpolated on its grid
+        (advanced to ``t``; calls must not go back in time) plus the wheel lines."""
         h = self._h
         while t > self._tj + h:
             self._tj += h
@@ -243,18 +240,23 @@ class Platform:
             self._jp_y = self._jn_y
             self._jn_x, self._jn_y = self._jitter_next()
         f = (t - self._tj) / h
-        self.jit_x = self._jp_x + (self._jn_x - self._jp_x) * f
-        self.jit_y = self._jp_y + (self._jn_y - self._jp_y) * f
+        jx = self._jp_x + (self._jn_x - self._jp_x) * f
+        jy = self._jp_y + (self._jn_y - self._jp_y) * f
         if self._lines:
             sin = math.sin
-            jx = self.jit_x
-            jy = self.jit_y
             for w, ph, ax, ay in self._lines:
                 v = sin(w * t + ph)
                 jx += v * ax
                 jy += v * ay
-            self.jit_x = jx
-            self.jit_y = jy
+        return jx, jy
+
+    def step(self, dt):
+        """Advance the platform by dt seconds (any dt >= 0)."""
+        if dt <= 0.0:
+            return
+        t = self.t + dt
+        self.t = t
+        self.jit_x, self.jit_y = self.jitter_at(t)
         # feedback messages whose latency has elapsed
         if self._pending:
             self._deliver(t)
@@ -263,8 +265,15 @@ class Platform:
         dy = self.c_cmd_y - self.c_act_y
         if dx != 0.0 or dy != 0.0:
             if dt != self._lag_dt:
+                # the world's 1 kHz sub-steps alternate a few lengths: cache the factors
+                a = self._lag_cache.get(dt)
+                if a is None:
+                    a = 1.0 - math.exp(-dt / self.adcs_tau_s)
+                    if len(self._lag_cache) >= 64:
+                        self._lag_cache.clear()
+                    self._lag_cache[dt] = a
                 self._lag_dt = dt
-                self._lag_a = 1.0 - math.exp(-dt / self.adcs_tau_s)
+                self._lag_a = a
             a = self._lag_a
             mx = dx * a
             my = dy * a

@@ -41,6 +41,9 @@ SCENARIOS = {
                                 (140.0, "temp_fault", (0, None))]},
     # The payload computer resets in mid-pass; the OBC restarts the session.
     "reboot-mid-pass": {"faults": [(150.0, "reset")]},
+    # Issue 13: structured background in the camera's field of view (sim/background.py).
+    "city-lights": {"background": "city"},
+    "sunlit-ground": {"background": "sunlit"},
 }
 
 

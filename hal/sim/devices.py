@@ -99,6 +99,9 @@ class SimCamera(Camera):
             return False
         t0 = self.world.physics_begin()  # the render is physics, not flight CPU
         self.model.read(buf, x0, y0, w, h, binning)
+        bg = getattr(self.world, "background", None)
+        if bg is not None:  # structured background scenario (sim/background.py)
+            bg.add(self.model, buf, x0, y0, w, h, binning)
         self.world.physics_end(t0)
         return True
 

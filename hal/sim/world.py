@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Any  # noqa: F401  (type comments)
 
 from sim import calib, framerstats, geometry, linkbudget, pointahead, receiver
+from sim.background import Background
 from sim.camera import FRAME_RATE_HZ, IFOV_RAD, Camera
 from sim.fsm import Fsm
 from sim.pointing import (
@@ -59,6 +60,7 @@ from sim.sipm import K_T_V_PER_K, V_BR25_V, breakdown_voltage
 from sim.thermal import TempSensor, ThermalScenario
 
 from hal.interfaces import SW_CAMERA, SW_FRAMER, SW_SIPM_BIAS
+from hal.sim.finetruth import FineTruth
 from hal.sim.devices import (
     SimBiasSupply,
     SimCamera,
@@ -80,7 +82,6 @@ ROI_READOUT_US = 500
 # Assumed: FSM command latency (SPI DAC write, driver input filter) before the mirror
 # starts to move; its bandwidth is sim/fsm.py's 300 Hz second-order response.
 FSM_LATENCY_US = 500
-_HIST = 24  # 1 kHz camera-frame residual samples kept (>= 9 ms exposure + read-out)
 _TICKS_MASK = TICKS_PERIOD - 1
 
 
@@ -110,7 +111,7 @@ if _thread_ns is not None:
         _cbs.append(_gc_callback)
 
 
-class World:
+class World(FineTruth):
     def __init__(self, scenario):
         sc = dict(scenario)
         self.scenario = sc
@@ -172,6 +173,9 @@ class World:
         self.fsm_model.set_gain_matrix(1.0 + cal["fsm_gain_x"], cal["fsm_cross_xy"],
                                        cal["fsm_cross_yx"], 1.0 + cal["fsm_gain_y"])
         self.cam_model = Camera(seed=seed, ifov_rad=IFOV_RAD * (1.0 + cal["ifov_scale"]))
+        # Structured background scenario (sim/background.py): "city" or "sunlit".
+        bg = sc.get("background")
+        self.background = Background(bg, seed) if bg else None
         # Thermal: payload powered at the session start, umbra at the culmination
         # (sim/thermal.py nominal scenario), in this timeline's seconds.
         th = sc.get("thermal", {})
@@ -298,18 +302,6 @@ class World:
         f = self.fsm_model
         return p.err_x - f.theta_x, p.err_y - f.theta_y
 
-    def aim_error(self, rx, ry):
-        """Downlink direction minus the direction it must leave in, from the beacon
-        residual (rx, ry): plus the transmitter's boresight offset from the camera, minus
-        the point-ahead (both zero in the idealised world)."""
-        cal = self.calib
-        ax = rx + cal["tx_bore_x_rad"]
-        ay = ry + cal["tx_bore_y_rad"]
-        if self.aim_point_ahead:
-            ax -= self.point_ahead[0]
-            ay -= self.point_ahead[1]
-        return ax, ay
-
     # ------------------------------------------------------------------ stepping
     def step(self, dt_us):
         dt = dt_us * 1e-6
@@ -337,67 +329,6 @@ class World:
         if self._fault_i < len(self.faults) and self.faults[self._fault_i][0] <= self.t:
             self._apply_fault(self.faults[self._fault_i])
             self._fault_i += 1
-
-    def _fine_step(self, dt_us):
-        """Platform and FSM to t_us + dt_us through every point of the 1 ms grid."""
-        fine = self.fine_us
-        cur = self.t_us
-        end = cur + dt_us
-        p = self.platform
-        f = self.fsm_model
-        # an observer may not record the 1 kHz truth (e.g. a test's reduced recorder)
-        rec = getattr(self.recorder, "fine", None)
-        q = self._fsm_q
-        hist = self._hist
-        c = self._rot_c
-        s = self._rot_s
-        while cur < end:
-            while q and q[0][0] <= cur:
-                _, cx, cy = q.pop(0)
-                f.command(cx, cy)
-            nxt = (cur // fine + 1) * fine
-            if nxt > end:
-                nxt = end
-            if q and q[0][0] < nxt:
-                nxt = q[0][0]
-            d = (nxt - cur) * 1e-6
-            p.step(d)
-            f.step(d)
-            cur = nxt
-            if cur % fine == 0:
-                rx = p.err_x - f.theta_x
-                ry = p.err_y - f.theta_y
-                hist.append((cur, c * rx + s * ry, c * ry - s * rx))
-                if len(hist) > _HIST:
-                    hist.pop(0)
-                if rec is not None:
-                    ax, ay = self.aim_error(rx, ry)
-                    rec(cur * 1e-6, ax, ay)
-
-    def fsm_command(self, cx, cy):
-        """A DAC write from the HAL: applied after the command latency (honest world)."""
-        if self.fsm_latency_us:
-            self._fsm_q.append((self.t_us + self.fsm_latency_us, cx, cy))
-        else:
-            self.fsm_model.command(cx, cy)
-
-    def _exposed_residual(self):
-        """Mean camera-frame residual over the exposure that ended read-out ago."""
-        t1 = self.t_us - self.readout_us
-        t0 = t1 - self.camera.exposure_us
-        sx = sy = 0.0
-        n = 0
-        last = None
-        for t, x, y in self._hist:
-            if t <= t1:
-                last = (x, y)
-                if t > t0:
-                    sx += x
-                    sy += y
-                    n += 1
-        if n:
-            return sx / n, sy / n
-        return last
 
     def _frame(self):
         p = self.platform

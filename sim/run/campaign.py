@@ -279,6 +279,7 @@ def write_histograms(runs, dist, path):
             title += " (%d n/a)" % missing
         ax.set_title(title, fontsize=8)
         ax.set_ylabel("passes (count)", fontsize=7)
+        ax.yaxis.get_major_locator().set_params(integer=True)
         ax.tick_params(labelsize=7)
         ax.grid(True, alpha=0.3)
         if ax.get_legend_handles_labels()[0]:

@@ -129,7 +129,7 @@ def summary_rows(m):
     ovm = m.get("overvoltage_error_max_mv")
     rows = [
         ("acquisition time (beacon -> TRACK)", _f(m.get("acquisition_time_s"), "%.2f", " s")),
-        ("aim error RMS (TRACK, 1 kHz; --ideal: beacon at frames)",
+        ("tracking residual RMS: aim error (TRACK, 1 kHz)",
          _f(m.get("track_residual_rms_urad"), "%.2f", " µrad")),
         ("  at the frames / beacon residual only",
          "%s / %s" % (_f(m.get("track_residual_rms_urad_frames"), "%.2f"),
@@ -157,7 +157,7 @@ def summary_rows(m):
          "%s / %s" % (_f(m.get("ber_ratio_session"), "%.3g"),
                       _f(m.get("ber_ratio_session_with_sweeps"), "%.3g", " x"))),
         ("comparator calibration time", _f(m.get("comparator_calibration_s"), "%.2f", " s")),
-        ("link lock (BER <= 1e-3 held 1 s; framer LOCKED)",
+        ("link lock time (BER <= 1e-3 held 1 s; framer LOCKED)",
          "%s (%s)" % (_f(m.get("link_lock_time_s_sustained"), "%.2f", " s"),
                       _f(m.get("link_lock_time_s_framer"), "%.2f", " s"))),
         ("packets ok / CRC errors (PER)",

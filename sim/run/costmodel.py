@@ -10,17 +10,12 @@ stated instruction rate - so the timing is deterministic and still charged to vi
 (late releases and deadline misses mean what they would on the board for that cost).
 ``--charge-cpu`` restores the host measurement.
 
-Where the numbers come from (docs/simulator.md "Timing"): the mean guest-instruction counts
-per dispatch measured by the firmware issue (issue 11, branch ``firmware``, README "On the
-target", ``make target-bench``: the FlightApp and the pass world in the QEMU MPS2-AN500
-image under ``-icount shift=0``) for ``hk`` (5.93 M), ``apt`` (308 k), ``adcs_feedback``
-(310 k) and ``health`` (198 k); ``tc`` is the measured *maximum* (402 k; no mean was
-published - taken as the cost of a dispatch that handles a telecommand, an overestimate for
-the idle polls).  ``sipm_bias``, ``comparator`` and ``framer`` were not reported by that
-bench: their costs are ESTIMATES scaled from the code size of one dispatch relative to the
-``health`` task (a few hundred bytecode ops each), stated as such.  ``out/target.json`` of
-the firmware branch did not exist when this table was written; when it does, its
-``task_instr_mean`` should replace these entries.
+Where the numbers come from (docs/simulator.md "Timing"): ``task_instr_mean`` of
+``out/target.json`` written by the firmware issue's ``make target-bench`` (issue 11,
+tools/target_bench.py, commit 637ea9f: the FlightApp and the pass world in the QEMU
+MPS2-AN500 Cortex-M7 image under ``-icount shift=0``, guest instructions per dispatch,
+the simulated devices' physics excluded) - every task of the flight application is
+measured there.  A newer ``out/target.json`` should replace this table (same keys).
 
 The instruction rate is the firmware bench's payload-computer figure, 100 M guest
 instructions per second (``apt_deadline_misses_100mips``: the QEMU count ×10 charged to
@@ -29,16 +24,16 @@ the virtual clock).  Unknown task names cost ``DEFAULT_INSTR``.
 
 # Guest instructions per dispatch (see module docstring for the source of each entry).
 TASK_INSTR = {
-    "hk": 5930000,  # measured mean, QEMU M7 bench (firmware README)
-    "apt": 308000,  # measured mean
-    "adcs_feedback": 310000,  # measured mean
-    "health": 198000,  # measured mean
-    "tc": 402000,  # measured max (no mean published)
-    "sipm_bias": 150000,  # ESTIMATE (not in the bench)
-    "comparator": 150000,  # ESTIMATE (not in the bench)
-    "framer": 100000,  # ESTIMATE (not in the bench)
+    "hk": 5336727,
+    "adcs_feedback": 369648,
+    "apt": 311107,
+    "sipm_bias": 188090,
+    "health": 154616,
+    "framer": 45663,
+    "tc": 23927,
+    "comparator": 21822,
 }
-DEFAULT_INSTR = 200000  # ESTIMATE for a task not in the table
+DEFAULT_INSTR = 200000  # ESTIMATE for a task not in the table (none today)
 MIPS = 100.0  # payload computer, M guest instructions per second (firmware bench, 100 M)
 
 _MASK = 0x3FFFFFFF  # ticks period of hal.compat (2**30)

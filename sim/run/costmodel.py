@@ -12,7 +12,8 @@ stated instruction rate - so the timing is deterministic and still charged to vi
 
 Where the numbers come from (docs/simulator.md "Timing"): ``task_instr_mean`` of
 ``out/target.json`` written by the firmware issue's ``make target-bench`` (issue 11,
-tools/target_bench.py, commit 637ea9f: the FlightApp and the pass world in the QEMU
+tools/target_bench.py, run on the architecture landing with packed housekeeping and the
+viper centroid (README "Firmware" figures, "after" column): the FlightApp and the pass world in the QEMU
 MPS2-AN500 Cortex-M7 image under ``-icount shift=0``, guest instructions per dispatch,
 the simulated devices' physics excluded) - every task of the flight application is
 measured there.  A newer ``out/target.json`` should replace this table (same keys).
@@ -24,14 +25,14 @@ the virtual clock).  Unknown task names cost ``DEFAULT_INSTR``.
 
 # Guest instructions per dispatch (see module docstring for the source of each entry).
 TASK_INSTR = {
-    "hk": 5336727,
-    "adcs_feedback": 369648,
-    "apt": 311107,
-    "sipm_bias": 188090,
-    "health": 154616,
-    "framer": 45663,
-    "tc": 23927,
-    "comparator": 21822,
+    "hk": 838000,
+    "adcs_feedback": 313784,
+    "health": 212382,
+    "sipm_bias": 186142,
+    "apt": 127291,
+    "framer": 44245,
+    "tc": 23290,
+    "comparator": 17872,
 }
 DEFAULT_INSTR = 200000  # ESTIMATE for a task not in the table (none today)
 MIPS = 100.0  # payload computer, M guest instructions per second (firmware bench, 100 M)

@@ -32,7 +32,7 @@ class Background:
         if kind not in ("city", "sunlit"):
             raise ValueError("background kind must be 'city' or 'sunlit'")
         self.kind = kind
-        r = Rng((seed * 7919 + 0x5B) & 0x3FFFFFFF)
+        r = Rng((seed * 7919 + 0x5B) % (1 << 30))
         self.lights = []
         if kind == "city":
             lo = math.log(CITY_FLUX_RANGE[0])

@@ -57,7 +57,7 @@ def ideal():
 
 def draw(seed):
     """One unit's errors (additive offsets to the nominal values; scales as fractions)."""
-    r = Rng((seed * 2654435761 + _SALT) & 0x3FFFFFFF)
+    r = Rng((seed * 2654435761 + _SALT) % (1 << 30))
     d = {}
     d["ifov_scale"] = r.gauss(0.0, IFOV_SCALE_SIGMA)
     d["cam_fsm_rot_rad"] = r.gauss(0.0, CAM_FSM_ROT_SIGMA_RAD)

@@ -386,7 +386,7 @@ JITTER_GRID_OFFSET_S = 0.0037
 
 def reaction_wheel_lines(seed):
     """The ``lines`` argument of :class:`Platform` for one seed's wheels."""
-    r = Rng((seed * 40503 + 0x2F1) & 0x3FFFFFFF)
+    r = Rng((seed * 40503 + 0x2F1) % (1 << 30))
     out = []
     for _ in range(RW_WHEELS):
         f = r.uniform(RW_RPM_RANGE[0], RW_RPM_RANGE[1]) / 60.0

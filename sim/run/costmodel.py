@@ -23,6 +23,8 @@ instructions per second (``apt_deadline_misses_100mips``: the QEMU count ×10 ch
 the virtual clock).  Unknown task names cost ``DEFAULT_INSTR``.
 """
 
+from hal.compat import TICKS_PERIOD
+
 # Guest instructions per dispatch (see module docstring for the source of each entry).
 TASK_INSTR = {
     "hk": 838000,
@@ -37,7 +39,7 @@ TASK_INSTR = {
 DEFAULT_INSTR = 200000  # ESTIMATE for a task not in the table (none today)
 MIPS = 100.0  # payload computer, M guest instructions per second (firmware bench, 100 M)
 
-_MASK = 0x3FFFFFFF  # ticks period of hal.compat (2**30)
+_MASK = TICKS_PERIOD - 1  # the virtual clock's ticks wrap with hal.compat's period
 
 
 def task_cost_us(name, table=None, mips=MIPS):

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from tools import firmware
+from tools.mpyvm import report_results
 
 RESULT_MARK = "@@MPYTEST@@ "
 ENTER_RAW = b"\r\x03\x03\x01"
@@ -263,22 +264,7 @@ def main(argv=None):
     except TargetError as e:
         print("error:", e, file=sys.stderr)
         return 2
-    if out.strip():
-        print(out)
-    failed = 0
-    for name, r in results.items():
-        print("%-50s %s  (%d us, %s B free)" % (name, "PASS" if r["ok"] else "FAIL",
-                                                r.get("us", 0), r.get("free")))
-        if not r["ok"]:
-            failed += 1
-            print(r["tb"])
-    if err.strip():
-        print(err)
-    if not results:
-        print("error: no test ran (import failure?)")
-        return 1
-    print("%d passed, %d failed" % (len(results) - failed, failed))
-    return 1 if failed else 0
+    return report_results(results, out, err)
 
 
 if __name__ == "__main__":

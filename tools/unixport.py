@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from tools import target
+from tools.mpyvm import report_results
 
 ROOT = Path(__file__).resolve().parents[1]
 # Twice the QEMU image's 480 KiB: the same objects take about twice the bytes on a 64-bit
@@ -82,22 +83,7 @@ def main(argv=None):
     except UnixPortError as e:
         print("error:", e, file=sys.stderr)
         return 2
-    if out.strip():
-        print(out)
-    failed = 0
-    for name, r in results.items():
-        print("%-50s %s  (%d us, %s B free)" % (name, "PASS" if r["ok"] else "FAIL",
-                                                r.get("us", 0), r.get("free")))
-        if not r["ok"]:
-            failed += 1
-            print(r["tb"])
-    if err.strip():
-        print(err)
-    if not results:
-        print("error: no test ran (import failure?)")
-        return 1
-    print("%d passed, %d failed" % (len(results) - failed, failed))
-    return 1 if failed else 0
+    return report_results(results, out, err)
 
 
 if __name__ == "__main__":

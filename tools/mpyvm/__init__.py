@@ -173,6 +173,27 @@ def run_test_module(path, names=None, timeout=600, root=None):
     return results, "\n".join(other), err
 
 
+
+def report_results(results, out, err):
+    """Print one MicroPython test module's results (every interpreter's CLI: VM, unix port,
+    QEMU M7) with a closing "N passed, N failed" line; the exit status."""
+    if out.strip():
+        print(out)
+    failed = 0
+    for name, r in results.items():
+        free = "" if r.get("free") is None else ", %s B free" % r["free"]
+        print("%-50s %s  (%d us%s)" % (name, "PASS" if r["ok"] else "FAIL", r.get("us", 0), free))
+        if not r["ok"]:
+            failed += 1
+            print(r["tb"])
+    if err.strip():
+        print(err)
+    if not results:
+        print("error: no test ran (import failure?)")
+        return 1
+    print("%d passed, %d failed" % (len(results) - failed, failed))
+    return 1 if failed else 0
+
 def main(argv=None):
     import argparse
 
@@ -186,18 +207,4 @@ def main(argv=None):
     except MpyVmError as e:
         print("error:", e)
         return 2
-    if out.strip():
-        print(out)
-    failed = 0
-    for name, r in results.items():
-        print("%-50s %s  (%d us)" % (name, "PASS" if r["ok"] else "FAIL", r.get("us", 0)))
-        if not r["ok"]:
-            failed += 1
-            print(r["tb"])
-    if err.strip():
-        print(err)
-    if not results:
-        print("error: no test ran (import failure?)")
-        return 1
-    print("%d passed, %d failed" % (len(results) - failed, failed))
-    return 1 if failed else 0
+    return report_results(results, out, err)

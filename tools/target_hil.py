@@ -19,6 +19,7 @@ import sys
 import time
 import tty
 
+from tests.hil.simbench import Bench
 from tools import target
 
 LAUNCHER = r"""
@@ -159,43 +160,18 @@ class QemuPayload:
             pass
 
 
-class QemuBench:
+class QemuBench(Bench):
     """The SimBench interface (tests/hil) on the firmware: fixed ground pty, restartable."""
 
     def __init__(self, scenario="nominal", seed=1, elf=None):
-        from tests.hil.simbench import PtyBridge
-
         self.elf = target.ensure_image() if elf is None else elf
         self.scenario = scenario
         self.seed = seed
-        self.bridge = PtyBridge()
-        self.payload = None
-        self.start()
-
-    @property
-    def port(self):
-        return self.bridge.ground_path
+        super().__init__()
 
     def start(self):
         self.payload = QemuPayload(self.elf, self.scenario, self.seed)
         self.bridge.attach(self.payload.master)
-
-    def stop_payload(self):
-        if self.payload is not None:
-            self.bridge.detach()
-            self.payload.stop()
-            self.payload = None
-
-    def restart(self):
-        self.stop_payload()
-        self.start()
-
-    def alive(self):
-        return self.payload is not None and self.payload.proc.poll() is None
-
-    def close(self):
-        self.stop_payload()
-        self.bridge.close()
 
 
 def main(argv=None):

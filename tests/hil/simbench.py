@@ -110,14 +110,13 @@ class PtyBridge:
                 pass
 
 
-class SimBench:
-    """A restartable simulated payload behind a fixed ground-side pty path."""
+class Bench:
+    """A restartable payload behind a fixed ground-side pty path: the ground side keeps its
+    port while the payload process behind it is stopped and started again.  A subclass
+    says how to start its payload (``start``: set ``self.payload``, an object with
+    ``master``, ``proc`` and ``stop()``, and attach it to ``self.bridge``)."""
 
-    def __init__(self, state_dir, speed=1.0, scenario=None, extra=()):
-        self.state_dir = state_dir
-        self.speed = speed
-        self.scenario = scenario
-        self.extra = list(extra)
+    def __init__(self):
         self.bridge = PtyBridge()
         self.payload = None
         self.start()
@@ -127,11 +126,7 @@ class SimBench:
         return self.bridge.ground_path
 
     def start(self):
-        extra = ["-q"] + self.extra
-        if self.scenario:
-            extra += ["--scenario", self.scenario]
-        self.payload = SimPayload(state_dir=self.state_dir, speed=self.speed, extra=extra)
-        self.bridge.attach(self.payload.master)
+        raise NotImplementedError
 
     def stop_payload(self):
         if self.payload is not None:
@@ -149,6 +144,24 @@ class SimBench:
     def close(self):
         self.stop_payload()
         self.bridge.close()
+
+
+class SimBench(Bench):
+    """A restartable simulated payload (``python -m flight --board sim``)."""
+
+    def __init__(self, state_dir, speed=1.0, scenario=None, extra=()):
+        self.state_dir = state_dir
+        self.speed = speed
+        self.scenario = scenario
+        self.extra = list(extra)
+        super().__init__()
+
+    def start(self):
+        extra = ["-q"] + self.extra
+        if self.scenario:
+            extra += ["--scenario", self.scenario]
+        self.payload = SimPayload(state_dir=self.state_dir, speed=self.speed, extra=extra)
+        self.bridge.attach(self.payload.master)
 
 
 class FakePayload:

@@ -136,11 +136,13 @@ class PassResult:
 
 
 def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=False,
-        app_hook=None, duration_s=None, ideal=False):
+        app_hook=None, duration_s=None, ideal=False, charge_cost=None):
     """Fly one pass; returns a :class:`PassResult`.
 
     ``charge_cpu``: charge host CPU time (not reproducible); otherwise the declared cost
-    model, charged unless ``ideal`` (module docstring)."""
+    model, charged when ``charge_cost`` (default: unless ``ideal``; module docstring)."""
+    if charge_cost is None:
+        charge_cost = not ideal
     ov = dict(overrides or {})
     if ideal:
         ov["ideal"] = True
@@ -148,7 +150,7 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
     rec = Recorder()
     world.recorder = rec
     sc = world.scenario
-    clock = VirtualClock(charge_cpu=charge_cpu or not ideal)
+    clock = VirtualClock(charge_cpu=charge_cpu or charge_cost)
     obc = Obc(None, world)
     link = TmTap(world, obc.on_packet)
     obc.link = link

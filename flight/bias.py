@@ -8,18 +8,22 @@ lags the die by a first-order time constant; adding τ·dT/dt (slope of the last
 low-pass filtered) cancels that lag — the correction leads instead of trailing a
 power-on heating transient.
 
-Sensor faults (read error, implausible value, step too large, stuck): the redundant
-sensor takes over; if both are bad the last good temperature is held (event); a fault
-persisting ``bias_hold_max_s`` sets a safe bias below breakdown and the module to FAULT.
+Which sensor is trusted (plausibility, the sensors cross-checked against each other and
+their trend, the one that disagrees excluded) is flight/thermal_sensors.py's; with no
+usable sensor the last good temperature is held (event); no usable sensor for
+``bias_hold_max_s`` sets a safe bias below breakdown, the module to FAULT, and — thermal
+knowledge lost — requests SAFE (THERMAL_LOST).
 A read-back off by more than ``bias_readback_tol_v`` for 3 checks in a row raises an
 event; for 10, FAULT.
 """
 
 from hal.compat import const
-from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event
+from flight.events import SEV_ERROR, SEV_WARN, Event
 from flight.params import ParamDef
 from flight.scheduler import Task
 from flight.telemetry import HkField
+from flight.thermal_sensors import (EV_BIAS_HOLD, EV_BIAS_RECOVERED,  # noqa: F401
+                                    EV_BIAS_SENSOR, SensorCheck, ThermalSensors)
 from hal.errors import HalError
 from hal.interfaces import (BIAS_ACTIVE, BIAS_FAULT, BIAS_HOLD, BIAS_OFF, BIAS_RAMP,
                             BIAS_STATE_NAMES, SW_SIPM_BIAS)
@@ -41,26 +45,17 @@ STATE_NAMES = BIAS_STATE_NAMES
 N_SENSORS = const(2)  # sensors in housekeeping (the board has a primary and a redundant one)
 _ERR_REPORT = const(100)  # a repeated device error is reported on its 1st, 101st, ... time
 
-EV_BIAS_SENSOR = const(0x60)
-EV_BIAS_HOLD = const(0x61)
 EV_BIAS_FAULT = const(0x62)
 EV_BIAS_READBACK = const(0x63)
-EV_BIAS_RECOVERED = const(0x64)
 EV_BIAS_WRITE_ERROR = const(0x65)
 EV_BIAS_MONITOR_ERROR = const(0x66)
 
 EVENTS = (
-    Event(EV_BIAS_SENSOR, "BIAS_SENSOR_FAULT", SEV_WARN,
-          "primary temperature sensor bad: another one in use", (("sensor", "int"),)),
-    Event(EV_BIAS_HOLD, "BIAS_HOLD_LAST_GOOD", SEV_ERROR,
-          "no valid temperature: last good estimate held", (("t_c", "float"),)),
     Event(EV_BIAS_FAULT, "BIAS_FAULT", SEV_ERROR,
           "safe bias (below breakdown) set, module in FAULT until the next session"),
     Event(EV_BIAS_READBACK, "BIAS_READBACK_MISMATCH", SEV_WARN,
           "bias monitor disagrees with the command (3 checks in a row)",
           (("readback_v", "float"), ("command_v", "float"))),
-    Event(EV_BIAS_RECOVERED, "BIAS_SENSOR_RECOVERED", SEV_INFO,
-          "temperature from the primary sensor again", (("sensor", "int"),)),
     Event(EV_BIAS_WRITE_ERROR, "BIAS_WRITE_ERROR", SEV_WARN,
           "bias DAC write failed (retried next update; 1st, 101st, ... time)",
           (("count", "int"),)),
@@ -114,77 +109,14 @@ HK_DIAG = (
           for k in range(N_SENSORS))
 
 
-class SensorCheck:
-    """Plausibility of one temperature sensor: range, step, stuck.
-
-    Step: the die cannot change by more than ``max_step`` per update, so a larger jump
-    from the last accepted reading is a fault (a glitch, or an offset that persists).  The
-    allowance grows with the updates the sensor had no plausible reading (an outage), not
-    while it is rejected for a step — a persistent offset would otherwise be accepted
-    after a few updates.  A stepped sensor (``suspect``) is re-accepted when its reading
-    is back within the allowance, or when another sensor confirms it (:meth:`rebase`).
-    """
-
-    def __init__(self, sensor):
-        self.sensor = sensor
-        self.last = None
-        self.age = 1  # updates since the last accepted reading, counting outages only
-        self.same = 0
-        self.faults = 0
-        self.reason = ""
-        self.raw = None  # the last plausible (in range) reading, accepted or not
-        self.suspect = False
-
-    def read(self, lo, hi, max_step, stuck_n):
-        """The temperature, or None (``reason`` says why)."""
-        self.raw = None
-        try:
-            t = self.sensor.read_c()
-        except HalError as e:  # (a software fault is no sensor fault: it propagates)
-            self.age += 1
-            return self._bad("read error %r" % (e,))
-        if t != t or t < lo or t > hi:  # NaN or out of range
-            self.age += 1
-            return self._bad("implausible %r" % (t,))
-        self.raw = t
-        prev = self.last
-        if prev is not None and abs(t - prev) > max_step * self.age:
-            self.suspect = True
-            self.same = 0
-            return self._bad("step %.2f K" % (t - prev))
-        if prev is not None and t == prev:
-            self.same += 1
-            if self.same >= stuck_n:
-                return self._bad("stuck at %.3f" % t)
-        else:
-            self.same = 0
-        return self._accept(t)
-
-    def rebase(self):
-        """Accept the present (stepped) reading: another sensor agrees with it."""
-        self.same = 0
-        return self._accept(self.raw)
-
-    def _accept(self, t):
-        self.last = t
-        self.age = 1
-        self.suspect = False
-        self.reason = ""
-        return t
-
-    def _bad(self, why):
-        self.faults += 1
-        self.reason = why
-        return None
-
-
 class BiasControl:
     name = "bias"
 
     def __init__(self, ctx, supply, temps, power, period_us=500000):
         self.ctx = ctx
         self.supply = supply
-        self.checks = [SensorCheck(s) for s in temps]
+        self.sensors = ThermalSensors(ctx, temps)  # which sensor to trust
+        self.checks = self.sensors.checks
         self.power = power
         self.period_us = period_us
         self.state = OFF
@@ -222,6 +154,7 @@ class BiasControl:
         self.t_used = None  # never hold a temperature from an earlier session
         self.t_est = None
         self.source = -1
+        self.sensors.start()
         self.dtdt = 0.0
         self.hold_s = 0.0
         self.readback_bad = 0
@@ -252,39 +185,11 @@ class BiasControl:
 
     # ------------------------------------------------------------------ 500 ms update
     def _temperature(self):
-        p = self.ctx.params
-        lo = p["bias_t_min_c"]
-        hi = p["bias_t_max_c"]
-        step = p["bias_max_step_c"]
-        stuck = p["bias_stuck_n"]
-        checks = self.checks
-        # Every sensor is read each update so its plausibility history stays current.
-        vals = [chk.read(lo, hi, step, stuck) for chk in checks]
-        # A stepped sensor that agrees with another sensor's reading is re-accepted
-        # (after an outage the temperature may have moved on).
-        for i, chk in enumerate(checks):
-            if vals[i] is None and chk.suspect:
-                for j, other in enumerate(checks):
-                    if j != i and other.raw is not None and abs(chk.raw - other.raw) <= step:
-                        vals[i] = chk.rebase()
-                        break
-        for i, t in enumerate(vals):
-            if t is None:
-                continue
-            if self.source != i:
-                if i > 0:
-                    self.ctx.emit(EV_BIAS_SENSOR, [i], "temperature from sensor %d "
-                                  "(sensor 0: %s)" % (i, checks[0].reason))
-                elif self.source > 0 or self.hold_s > 0:
-                    self.ctx.emit(EV_BIAS_RECOVERED, [0])
-                self.source = i
-            return t
-        if self.source != -1:
-            held = self.t_used if self.t_used is not None else float("nan")
-            self.ctx.emit(EV_BIAS_HOLD, [held], "no valid temperature (%s): holding %.2f degC"
-                          % ("; ".join(c.reason for c in checks), held))
-            self.source = -1
-        return None
+        t = self.sensors.select(self.t_used)  # flight/thermal_sensors.py
+        self.source = self.sensors.source
+        if self.sensors.switched:
+            self._t_prev = None  # no slope across two sensors' offsets
+        return t
 
     def update(self):
         if self.state == OFF:
@@ -299,6 +204,7 @@ class BiasControl:
             self.hold_s += dt
             if self.t_used is None or self.hold_s >= p["bias_hold_max_s"]:
                 self._fault("temperature unavailable for %.1f s" % self.hold_s)
+                self.sensors.lost(self.hold_s)  # no thermal knowledge: SAFE
                 return
             if self.state != RAMP:
                 self.state = HOLD

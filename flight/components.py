@@ -20,12 +20,13 @@ COMPONENTS = (
     ("modes", "flight.modes"),
     ("tm", "flight.tm"),
     ("bias", "flight.bias"),
+    ("thermal", "flight.thermal_sensors"),  # the bias module's sensor selection
     ("apt", "flight.apt"),
     ("framer", "flight.framer_ctl"),
     ("comparator", "flight.comparator"),
 )
 
-PAYLOAD = ("bias", "apt", "framer", "comparator")  # absent on a core board
+PAYLOAD = ("bias", "thermal", "apt", "framer", "comparator")  # absent on a core board
 
 
 def modules():

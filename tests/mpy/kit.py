@@ -416,15 +416,17 @@ def rig(*kinds, params=None, err=(0.0, 0.0), seed=3, t=25.0, session=True, **cam
     order: bias, apt, framer, comparator).  Returns a :class:`Rig` with the fakes and
     modules as attributes (power, fsm, cam, temps, supply, hal, dac; apt, bias, fc,
     comp) and ``ctx``."""
-    from flight import apt, bias, comparator, framer_ctl
+    from flight import apt, bias, comparator, framer_ctl, thermal_sensors
 
     if "comparator" in kinds and "framer" not in kinds:
         kinds = kinds + ("framer",)
     decl = {"apt": apt, "bias": bias, "framer": framer_ctl, "comparator": comparator}
     r = Rig()
     r.app = None
-    r.ctx = FakeCtx(*[decl[k] for k in ("bias", "apt", "framer", "comparator") if k in kinds],
-                    params=params)
+    mods = [decl[k] for k in ("bias", "apt", "framer", "comparator") if k in kinds]
+    if "bias" in kinds:
+        mods.insert(1, thermal_sensors)  # the bias module's sensor selection
+    r.ctx = FakeCtx(*mods, params=params)
     r.events = r.ctx.events
     r.power = FakePower()
     r.apt = r.bias = r.fc = r.comp = None

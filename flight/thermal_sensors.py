@@ -1,0 +1,365 @@
+"""Which temperature sensor the SiPM bias may trust (DESIGN §3.4; issue 12 findings 10-11).
+
+Each 500 ms bias update reads every sensor (flight/bias.py ``BiasControl._temperature``
+calls :meth:`ThermalSensors.select`):
+
+1. **Plausibility, one sensor at a time** (:class:`SensorCheck`): read error, NaN, out of
+   the plausible range, a step larger than the die can make, stuck.
+2. **Cross-check, the sensors against each other and against their trend.**  Two healthy
+   sensors on one board differ by their static offsets only.  The offset at the first
+   agreeing reading of a session is the *baseline*; while the sensors keep to it (within
+   ``_QUIET_K``) the *anchor* — each sensor's reading and the common slope of the
+   temperature — follows them.  When the difference departs from the baseline by more
+   than ``bias_xcheck_k`` the sensors disagree: each sensor's reading is compared with
+   the anchor extrapolated along the slope (the die's temperature is smooth: time
+   constants of minutes, docs/physics-platform.md §4), and the sensor that left its
+   trend — by more than half the tolerance, and at least twice as far as the other — is
+   **excluded** (THERMAL_SENSOR_EXCLUDED).  It is re-admitted after ``_READMIT_N``
+   updates back in line with the trusted sensor (THERMAL_SENSOR_READMITTED).
+   When the trend cannot tell which one drifted (both left it), neither is used
+   (THERMAL_SENSORS_DISAGREE): that is no thermal knowledge.
+3. **Selection**: the first sensor that passed both (the primary, then the redundant one).
+   No usable sensor: the bias holds its last good estimate; after ``bias_hold_max_s``
+   the thermal knowledge is lost: :meth:`ThermalSensors.lost` raises THERMAL_LOST and
+   requests SAFE (lasers off), the bias having gone below breakdown.
+
+A single remaining sensor is checked for plausibility only: with one sensor a slow drift
+is not observable (docs/security.md, what software cannot protect).
+"""
+
+from hal.compat import const
+from flight.cmddict import SAFE
+from flight.events import SEV_CRITICAL, SEV_ERROR, SEV_INFO, SEV_WARN, Event
+from flight.params import ParamDef
+from hal.errors import HalError
+
+try:
+    from typing import TYPE_CHECKING
+except ImportError:  # MicroPython
+    TYPE_CHECKING = False
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any  # noqa: F401  (type comments)
+
+# The sensor events keep the bias module's id range (0x6_): the selection is the bias
+# module's, in its own file.
+EV_BIAS_SENSOR = const(0x60)
+EV_BIAS_HOLD = const(0x61)
+EV_BIAS_RECOVERED = const(0x64)
+EV_THERMAL_EXCLUDED = const(0x6A)
+EV_THERMAL_READMITTED = const(0x6B)
+EV_THERMAL_DISAGREE = const(0x6C)
+EV_THERMAL_LOST = const(0x6D)
+
+EVENTS = (
+    Event(EV_BIAS_SENSOR, "BIAS_SENSOR_FAULT", SEV_WARN,
+          "primary temperature sensor bad: another one in use", (("sensor", "int"),)),
+    Event(EV_BIAS_HOLD, "BIAS_HOLD_LAST_GOOD", SEV_ERROR,
+          "no valid temperature: last good estimate held", (("t_c", "float"),)),
+    Event(EV_BIAS_RECOVERED, "BIAS_SENSOR_RECOVERED", SEV_INFO,
+          "temperature from the primary sensor again", (("sensor", "int"),)),
+    Event(EV_THERMAL_EXCLUDED, "THERMAL_SENSOR_EXCLUDED", SEV_WARN,
+          "a temperature sensor disagrees with the others and with the trend: excluded",
+          (("sensor", "int"), ("disagreement_k", "float"))),
+    Event(EV_THERMAL_READMITTED, "THERMAL_SENSOR_READMITTED", SEV_INFO,
+          "an excluded temperature sensor agrees again: back in use", (("sensor", "int"),)),
+    Event(EV_THERMAL_DISAGREE, "THERMAL_SENSORS_DISAGREE", SEV_ERROR,
+          "temperature sensors disagree and the trend cannot tell which is wrong: "
+          "neither used", (("disagreement_k", "float"),)),
+    Event(EV_THERMAL_LOST, "THERMAL_LOST", SEV_CRITICAL,
+          "no usable temperature sensor for bias_hold_max_s: SAFE requested",
+          (("held_s", "float"),)),
+)
+
+PARAMS = (
+    # Two TMP117 (hal/interfaces.py TempSensor) on one board: each +-0.2 K over its full
+    # range (datasheet), so two healthy sensors move apart by at most 0.4 K, plus 0.2 K
+    # assumed for a gradient change between their positions.
+    ParamDef("bias_xcheck_k", "float", 0.6, 0.2, 5.0, "K",
+             "largest change of the difference between the temperature sensors before "
+             "the one that left its trend is excluded"),
+)
+
+# Quiet band of the spread of the offset-corrected readings (K): the difference of two
+# readings has 0.014 K RMS noise (sim/thermal.py SENSOR_NOISE_K x sqrt 2) plus 7.8 mK
+# quantisation: 0.1 K is 7 sigma, so the anchor freezes only when the sensors part.
+_QUIET_K = 0.1
+# Weight of the slope filter per update (500 ms): ~10 s of memory, so the slope in the
+# anchor is the temperature's, hardly the few updates of a starting drift.
+_SLOPE_W = 0.05
+# Updates (500 ms) an excluded sensor must agree with the trusted one to be used again:
+# 10 s, longer than any glitch the step check lets through.
+_READMIT_N = const(20)
+
+
+class SensorCheck:
+    """Plausibility of one temperature sensor: range, step, stuck.
+
+    Step: the die cannot change by more than ``max_step`` per update, so a larger jump
+    from the last accepted reading is a fault (a glitch, or an offset that persists).  The
+    allowance grows with the updates the sensor had no plausible reading (an outage), not
+    while it is rejected for a step — a persistent offset would otherwise be accepted
+    after a few updates.  A stepped sensor (``suspect``) is re-accepted when its reading
+    is back within the allowance, or when another sensor confirms it (:meth:`rebase`).
+    """
+
+    def __init__(self, sensor):
+        self.sensor = sensor
+        self.last = None
+        self.age = 1  # updates since the last accepted reading, counting outages only
+        self.same = 0
+        self.faults = 0
+        self.reason = ""
+        self.raw = None  # the last plausible (in range) reading, accepted or not
+        self.suspect = False
+
+    def read(self, lo, hi, max_step, stuck_n):
+        """The temperature, or None (``reason`` says why)."""
+        self.raw = None
+        try:
+            t = self.sensor.read_c()
+        except HalError as e:  # (a software fault is no sensor fault: it propagates)
+            self.age += 1
+            return self._bad("read error %r" % (e,))
+        if t != t or t < lo or t > hi:  # NaN or out of range
+            self.age += 1
+            return self._bad("implausible %r" % (t,))
+        self.raw = t
+        prev = self.last
+        if prev is not None and abs(t - prev) > max_step * self.age:
+            self.suspect = True
+            self.same = 0
+            return self._bad("step %.2f K" % (t - prev))
+        if prev is not None and t == prev:
+            self.same += 1
+            if self.same >= stuck_n:
+                return self._bad("stuck at %.3f" % t)
+        else:
+            self.same = 0
+        return self._accept(t)
+
+    def rebase(self):
+        """Accept the present (stepped) reading: another sensor agrees with it."""
+        self.same = 0
+        return self._accept(self.raw)
+
+    def _accept(self, t):
+        self.last = t
+        self.age = 1
+        self.suspect = False
+        self.reason = ""
+        return t
+
+    def _bad(self, why):
+        self.faults += 1
+        self.reason = why
+        return None
+
+
+class ThermalSensors:
+    """The sensor selection of one bias module (``ctx``: flight.context.Context)."""
+
+    def __init__(self, ctx, temps):
+        self.ctx = ctx
+        n = len(temps)
+        self.checks = [SensorCheck(s) for s in temps]
+        self.excluded = [False] * n
+        self._agree = [0] * n
+        self.exclusions = 0  # sensors excluded by the cross-check (all sessions)
+        self.source = -1  # sensor in use, -1 none
+        self.switched = False  # the last select() changed to another sensor
+        self.disagree = False  # in an undecidable disagreement
+        self._last = -1  # the last sensor used (survives a hold)
+        self._held = False
+        self._base = None  # type: Any  # offsets to the first sensor at the first agreement
+        self._anchor = None  # type: Any  # readings at the last quiet update
+        self._age = 0  # updates since the anchor
+        self._slope = 0.0  # K per update, of the trusted sensors' (offset-corrected) mean
+        self._n_slopes = 0
+        self._mean = None  # type: Any
+        self.start()
+
+    def start(self):
+        """A new session: no baseline, no anchor, every sensor admitted again."""
+        self.source = -1
+        self._last = -1
+        self._held = False
+        self.disagree = False
+        for i in range(len(self.checks)):
+            self.excluded[i] = False
+            self._agree[i] = 0
+        self._base = None
+        self._anchor = None
+        self._age = 0
+        self._slope = 0.0
+        self._n_slopes = 0
+        self._mean = None
+
+    # ------------------------------------------------------------------ per update
+    def select(self, held=None):
+        """The temperature to use this update, or None (``held``: the estimate the bias
+        then holds, for the event); sets ``source`` and ``switched``."""
+        p = self.ctx.params
+        lo = p["bias_t_min_c"]
+        hi = p["bias_t_max_c"]
+        step = p["bias_max_step_c"]
+        stuck = p["bias_stuck_n"]
+        checks = self.checks
+        # Every sensor is read each update so its plausibility history stays current.
+        vals = [chk.read(lo, hi, step, stuck) for chk in checks]
+        # A stepped sensor that agrees with another sensor's reading is re-accepted
+        # (after an outage the temperature may have moved on).
+        for i, chk in enumerate(checks):
+            if vals[i] is None and chk.suspect:
+                for j, other in enumerate(checks):
+                    if j != i and other.raw is not None and abs(chk.raw - other.raw) <= step:
+                        vals[i] = chk.rebase()
+                        break
+        self._cross_check(vals, p["bias_xcheck_k"])
+        self.switched = False
+        for i, t in enumerate(vals):
+            if t is None or self.excluded[i] or self.disagree:
+                continue
+            if self.source != i:
+                if i > 0:
+                    self.ctx.emit(EV_BIAS_SENSOR, [i], "temperature from sensor %d "
+                                  "(sensor 0: %s)" % (i, self._why(0)))
+                elif self._last > 0 or self._held:
+                    self.ctx.emit(EV_BIAS_RECOVERED, [0])
+                self.source = i
+            self.switched = self._last >= 0 and self._last != i
+            self._last = i
+            self._held = False
+            return t
+        if self.source != -1:
+            t = held if held is not None else float("nan")
+            self.ctx.emit(EV_BIAS_HOLD, [t], "no valid temperature (%s): holding %.2f degC"
+                          % (self._whys(), t))
+            self.source = -1
+            self._held = True
+        return None
+
+    def _why(self, i):
+        if self.excluded[i]:
+            return "excluded by the cross-check"
+        if self.disagree and self.checks[i].reason == "":
+            return "sensors disagree"
+        return self.checks[i].reason
+
+    def _whys(self):
+        return "; ".join("sensor %d: %s" % (i, self._why(i)) for i in range(len(self.checks)))
+
+    def _cross_check(self, vals, tol):
+        """Exclude a sensor that parted from the others and from the trend; re-admit one
+        back in line (``vals``: plausible readings or None)."""
+        n = len(vals)
+        self._age += 1
+        ok = [i for i in range(n) if vals[i] is not None]
+        if len(ok) < 2:
+            return
+        base = self._base
+        if base is None:
+            # The baseline: offsets to the first plausible sensor at the first reading
+            # where the plausible ones agree within the tolerance.  Before it, sensors
+            # that disagree cannot be told apart.
+            r = vals[ok[0]]
+            spread = max(vals[i] for i in ok) - min(vals[i] for i in ok)
+            if spread > tol:
+                self._undecided(spread, "at the start of the session")
+                return
+            base = [0.0] * n
+            for i in ok:
+                base[i] = vals[i] - r
+            self._base = base
+        trusted = [i for i in ok if not self.excluded[i]]
+        if not trusted:
+            return
+        ref = 0.0
+        for i in trusted:
+            ref += vals[i] - base[i]
+        ref /= len(trusted)
+        self._readmit(vals, ok, base, ref, tol)
+        if len(trusted) < 2:
+            return
+        spread = max(vals[i] - base[i] for i in trusted) - \
+            min(vals[i] - base[i] for i in trusted)
+        if spread <= _QUIET_K:
+            self._quiet(vals, base, ref)
+            self.disagree = False
+            return
+        if spread <= tol:
+            return
+        anchor = self._anchor
+        if anchor is None:
+            self._undecided(spread, "no trend yet")
+            return
+        # Each sensor against its own reading at the anchor, moved along the slope.
+        off = [abs(vals[i] - anchor[i] - self._slope * self._age) for i in trusted]
+        k = 0
+        for j in range(1, len(off)):
+            if off[j] > off[k]:
+                k = j
+        second = 0.0
+        for j in range(len(off)):
+            if j != k and off[j] > second:
+                second = off[j]
+        if off[k] > tol / 2 and second * 2 <= off[k]:
+            bad = trusted[k]
+            self.excluded[bad] = True
+            self._agree[bad] = 0
+            self.exclusions += 1
+            self.checks[bad].faults += 1
+            self.disagree = False
+            self.ctx.emit(EV_THERMAL_EXCLUDED, [bad, spread],
+                          "sensor %d excluded: the sensors parted by %.2f K beyond their "
+                          "offset; sensor %d is %.2f K off the trend, the others <= %.2f K"
+                          % (bad, spread, bad, off[k], second))
+        else:
+            self._undecided(spread, "the trend cannot tell which (off by %s K)" % ", ".join(
+                "%.2f" % x for x in off))
+
+    def _quiet(self, vals, base, ref):
+        """The sensors keep their offsets: move the anchor and the slope on."""
+        if self._mean is not None:
+            s = (ref - self._mean) / self._age  # per update, across skipped updates
+            # A running mean over the first slopes of the session, then exponential.
+            self._n_slopes += 1
+            w = 1.0 / self._n_slopes
+            self._slope += (w if w > _SLOPE_W else _SLOPE_W) * (s - self._slope)
+        self._mean = ref
+        anchor = self._anchor
+        if anchor is None:
+            anchor = [0.0] * len(vals)
+            self._anchor = anchor
+        for i in range(len(vals)):
+            v = vals[i]
+            anchor[i] = v if v is not None else ref + base[i]
+        self._age = 0
+
+    def _undecided(self, spread, why):
+        if not self.disagree:
+            self.disagree = True
+            self.ctx.emit(EV_THERMAL_DISAGREE, [spread],
+                          "temperature sensors %.2f K apart beyond their offset, %s: "
+                          "neither used" % (spread, why))
+
+    def _readmit(self, vals, ok, base, ref, tol):
+        for i in ok:
+            if not self.excluded[i]:
+                continue
+            if abs(vals[i] - base[i] - ref) <= tol / 2:
+                self._agree[i] += 1
+                if self._agree[i] >= _READMIT_N:
+                    self.excluded[i] = False
+                    self._agree[i] = 0
+                    self.ctx.emit(EV_THERMAL_READMITTED, [i],
+                                  "sensor %d back in line for %d updates" % (i, _READMIT_N))
+            else:
+                self._agree[i] = 0
+
+    # ------------------------------------------------------------------ loss
+    def lost(self, held_s):
+        """No usable sensor for ``bias_hold_max_s``: no thermal knowledge, so SAFE."""
+        self.ctx.emit(EV_THERMAL_LOST, [held_s], "no usable temperature for %.1f s (%s): "
+                      "SAFE" % (held_s, self._whys()))
+        self.ctx.request_mode(SAFE, "thermal knowledge lost")

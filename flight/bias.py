@@ -26,7 +26,8 @@ from flight.thermal_sensors import (EV_BIAS_HOLD, EV_BIAS_RECOVERED,  # noqa: F4
                                     EV_BIAS_SENSOR, SensorCheck, ThermalSensors)
 from hal.errors import HalError
 from hal.interfaces import (BIAS_ACTIVE, BIAS_FAULT, BIAS_HOLD, BIAS_OFF, BIAS_RAMP,
-                            BIAS_STATE_NAMES, SW_SIPM_BIAS)
+                            BIAS_STATE_NAMES, SIPM_VBR25_MAX_V, SIPM_VBR25_MIN_V,
+                            SW_SIPM_BIAS)
 
 try:
     from typing import TYPE_CHECKING
@@ -65,10 +66,11 @@ EVENTS = (
 
 P = ParamDef
 PARAMS = (
-    P("bias_vbr25_v", "float", 24.55, 10.0, 80.0, "V",
+    # The part's spread (hal/interfaces.py) widened by 1 V for calibration and ageing.
+    P("bias_vbr25_v", "float", 24.55, SIPM_VBR25_MIN_V - 1.0, SIPM_VBR25_MAX_V + 1.0, "V",
       "SiPM breakdown voltage at 25 degC (calibration)"),
-    P("bias_kt_mv_per_k", "float", 21.5, 0.0, 100.0, "mV/K",
-      "breakdown temperature coefficient (paper App. A)"),
+    P("bias_kt_mv_per_k", "float", 21.5, 10.0, 40.0, "mV/K",
+      "breakdown temperature coefficient (paper App. A: 21.5; 10-40 brackets SiPMs)"),
     P("bias_vov_v", "float", 3.0, 0.5, 6.0, "V", "over-voltage target"),
     P("bias_ff_tau_s", "float", 3.0, 0.0, 60.0, "s",
       "sensor lag compensated by dT/dt feed-forward (0: off)"),
@@ -84,8 +86,9 @@ PARAMS = (
       "hold-last-good time before safe bias and FAULT"),
     P("bias_ramp_v_per_s", "float", 8.0, 0.1, 50.0, "V/s", "bias slew limit"),
     P("bias_readback_tol_v", "float", 0.05, 0.001, 2.0, "V", "read-back tolerance"),
-    P("bias_safe_v", "float", 21.0, 0.0, 80.0, "V",
-      "safe bias, below breakdown at any plausible temperature"),
+    P("bias_safe_v", "float", 21.0, 0.0, SIPM_VBR25_MIN_V, "V",
+      "safe bias, below breakdown at any plausible temperature "
+      "(rule safe_bias_below_breakdown, flight/param_rules.py)"),
 )
 
 F = HkField

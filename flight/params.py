@@ -5,12 +5,18 @@ description.  Modules define their parameters at start-up (``define``), then ``l
 restores the persisted set: the newest valid slot of a :class:`SlotStore`; values that
 are unknown or out of range are skipped with an event; no valid slot → defaults (and an
 event saying whether the store was empty or corrupt).
+
+Cross-parameter rules (flight/param_rules.py) hold on every change — a PARAM_SET or a
+module's ``set`` that would break one is refused naming the rule — and at load: a stored
+set that breaks a rule gets that rule's parameters back at their defaults (PARAM_INVALID
+names the rule).
 """
 
 from flight import cbor
 from flight.cmddict import BadArg, CmdFailed
 from hal.compat import const
 from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event
+from flight.param_rules import RULES
 from flight.slotstore import SlotStore
 
 EV_PARAMS_DEFAULTS = const(0x30)
@@ -89,8 +95,10 @@ class Params:
     """The parameter table; owner of the PARAM_* commands.  ``emit(ev_id, args,
     detail)`` and ``storage_error(what, exc)`` are the app's (None in unit tests)."""
 
-    def __init__(self, storage=None, name="params", emit=None, storage_error=None):
+    def __init__(self, storage=None, name="params", emit=None, storage_error=None,
+                 rules=RULES):
         self.emit = emit
+        self.rules = rules  # flight/param_rules.py Rule tuple
         self.storage_error = storage_error
         self.defs = {}
         self.owner = {}  # name -> component
@@ -121,8 +129,44 @@ class Params:
             raise ParamError("unknown parameter %r" % (name,))
         return d.check(value)
 
+    def check_rules(self, name, value):
+        """ParamError naming the first rule that ``name`` = ``value`` would break (the
+        rules whose parameters are all declared)."""
+        view = _With(self.values, name, value)
+        for r in self.rules:
+            if name in r.params and self._applies(r):
+                why = r.check(view)
+                if why:
+                    raise ParamError("rule %s: %s" % (r.name, why))
+
+    def _applies(self, rule):
+        for n in rule.params:
+            if n not in self.defs:
+                return False
+        return True
+
+    def _enforce_rules(self, emit):
+        """After a load: a broken rule's parameters back to their defaults (reported)."""
+        for _ in range(len(self.rules) + 1):
+            broken = None
+            for r in self.rules:
+                if self._applies(r):
+                    why = r.check(self.values)
+                    if why:
+                        broken = (r, why)
+                        break
+            if broken is None:
+                return
+            r, why = broken
+            for n in r.params:
+                self.values[n] = self.defs[n].default
+            if emit is not None:
+                emit("rule %s: %s in the stored set: %s back to defaults"
+                     % (r.name, why, ", ".join(r.params)))
+
     def set(self, name, value):
         v = self.validate(name, value)
+        self.check_rules(name, v)
         self.values[name] = v
         for fn in self.listeners:
             fn(name, v)
@@ -166,6 +210,7 @@ class Params:
             except (ValueError, OverflowError) as e:  # ParamError is a ValueError
                 if emit is not None:
                     emit(str(e))
+        self._enforce_rules(emit)
         for fn in self.listeners:
             fn(None, None)
         return "loaded"
@@ -176,7 +221,7 @@ class Params:
     # ------------------------------------------------------------------ commands
     def check_command(self, cmd, args):
         if cmd.name == "PARAM_SET":
-            self.validate(args["name"], args["value"])
+            self.check_rules(args["name"], self.validate(args["name"], args["value"]))
         elif cmd.name == "PARAM_GET" and args["name"] not in self.defs:
             raise BadArg("name: unknown parameter %r" % (args["name"],))
 
@@ -201,3 +246,15 @@ class Params:
     def cmd_param_load_defaults(self, args, tc):
         self.load_defaults()
         return None
+
+
+class _With:
+    """The parameter values with one changed (what a rule sees for a proposed set)."""
+
+    def __init__(self, values, name, value):
+        self.values = values
+        self.name = name
+        self.value = value
+
+    def __getitem__(self, k):
+        return self.value if k == self.name else self.values[k]

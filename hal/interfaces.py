@@ -255,6 +255,11 @@ COMP_SWEEP = 3
 COMP_TRACK = 4
 COMP_STATE_NAMES = ("OFF", "NOISE_SWEEP", "WAIT_SIGNAL", "SWEEP", "TRACK")
 
+# SiPM (onsemi MicroFC J-series, DESIGN 3.4): breakdown voltage at 25 degC of the part's
+# spread (datasheet 24.2-24.7 V) and its temperature coefficient (21.5 mV/K, paper App. A).
+SIPM_VBR25_MIN_V = 24.2
+SIPM_VBR25_MAX_V = 24.7
+
 BIAS_OFF = 0
 BIAS_RAMP = 1
 BIAS_ACTIVE = 2

@@ -62,12 +62,23 @@ def test_breakdown_formula_and_overvoltage(t):
 
 
 def test_target_is_clamped_to_the_supply_limits():
-    rig = Rig(params={"bias_vbr25_v": 45.0, "bias_ff_tau_s": 0.0})
+    # The parameter ranges keep the target inside any sane supply (bias_vbr25_v 45 or
+    # 12 V is refused: tests/test_param_rules.py); the clamp stays for a supply whose
+    # hardware limits are narrower than the target.
+    rig = rig_narrow(v_max=27.0)
     update(rig, 10)
-    assert rig.bias.v_target == 40.0 and rig.supply.v == 40.0
-    rig2 = Rig(t=-50.0, params={"bias_vbr25_v": 12.0, "bias_ff_tau_s": 0.0})
+    assert rig.bias.v_target == 27.0 and rig.supply.v == 27.0
+    rig2 = rig_narrow(t=-50.0, v_min=26.5)
     update(rig2, 3)
-    assert rig2.bias.v_target == 15.0 and rig2.supply.v == 15.0
+    assert rig2.bias.v_target == 26.5 and rig2.supply.v == 26.5
+
+
+def rig_narrow(t=25.0, v_min=15.0, v_max=40.0):
+    r = rig("bias", t=t, params={"bias_ff_tau_s": 0.0}, session=False)
+    r.supply.v_min = v_min
+    r.supply.v_max = v_max
+    r.bias.start_session()
+    return r
 
 
 def test_slew_limit_on_a_target_change():

@@ -1,0 +1,63 @@
+"""Cross-parameter rules (issue 12 finding 12; DESIGN §3.7 parameters).
+
+A parameter's own range (flight/params.py ``ParamDef``) says what the hardware allows for
+that value alone; a rule says what a *combination* must satisfy — e.g. the "safe" bias
+must stay below the lowest breakdown voltage the other parameters describe.  Rules span
+components, so they live here, one home, beside no owner.
+
+Each rule: a name (what a rejection reports: ``rule <name>: ...``), the parameters it
+reads, and a check ``fn(values)`` returning None when satisfied or the text of the
+violation (``values[name]`` gives each parameter).  flight/params.py applies them on
+every change (PARAM_SET, a module's ``params.set``) with the new value in place, and at
+load (a stored set that breaks a rule has that rule's parameters reset to their
+defaults, with PARAM_INVALID naming the rule).  Every default set satisfies every rule
+(tests/test_params_rules.py).
+"""
+
+
+class Rule:
+    def __init__(self, name, params, check, text):
+        self.name = name
+        self.params = params
+        self.check = check
+        self.text = text  # what the rule demands (the dictionary, docs)
+
+
+def _safe_below_breakdown(v):
+    # The lowest breakdown voltage of the plausible temperature range (V_br falls with
+    # temperature): the safe bias a FAULT sets must be below it at any temperature.
+    low = v["bias_vbr25_v"] + v["bias_kt_mv_per_k"] * 1e-3 * (v["bias_t_min_c"] - 25.0)
+    if v["bias_safe_v"] >= low:
+        return "bias_safe_v %.2f V is not below the lowest breakdown voltage %.2f V" % (
+            v["bias_safe_v"], low)
+    return None
+
+
+def _ordered(lo, hi):
+    def check(v):
+        if v[lo] >= v[hi]:
+            return "%s %r is not below %s %r" % (lo, v[lo], hi, v[hi])
+        return None
+    return check
+
+
+def _sign(name):
+    def check(v):
+        if v[name] not in (-1, 1):
+            return "%s must be -1 or +1, not %r (0 zeroes the axis)" % (name, v[name])
+        return None
+    return check
+
+
+RULES = (
+    Rule("safe_bias_below_breakdown",
+         ("bias_safe_v", "bias_vbr25_v", "bias_kt_mv_per_k", "bias_t_min_c"),
+         _safe_below_breakdown,
+         "bias_safe_v < bias_vbr25_v + bias_kt_mv_per_k x (bias_t_min_c - 25 degC)"),
+    Rule("plausible_range_ordered", ("bias_t_min_c", "bias_t_max_c"),
+         _ordered("bias_t_min_c", "bias_t_max_c"), "bias_t_min_c < bias_t_max_c"),
+    Rule("limit_range_ordered", ("temp_min_c", "temp_max_c"),
+         _ordered("temp_min_c", "temp_max_c"), "temp_min_c < temp_max_c"),
+    Rule("apt_sign_x_nonzero", ("apt_sign_x",), _sign("apt_sign_x"), "apt_sign_x is -1 or +1"),
+    Rule("apt_sign_y_nonzero", ("apt_sign_y",), _sign("apt_sign_y"), "apt_sign_y is -1 or +1"),
+)

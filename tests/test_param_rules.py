@@ -1,0 +1,105 @@
+"""Issue 12 finding 12: parameter ranges that reflect the hardware and cross-parameter
+rules (flight/param_rules.py), at PARAM_SET (over the real TC pipeline) and at load.
+
+The attacks of the finding: ``bias_safe_v`` 40 or 80 V (the "safe" bias 15 V above
+breakdown after a FAULT), ``bias_vbr25_v`` 80 V, ``apt_sign_x`` 0 (zeroes an axis) —
+each was accepted and completed OK.
+"""
+
+import pytest
+
+from flight import cbor
+from flight.app import FlightApp
+from flight.cmddict import BY_NAME
+from flight.param_rules import RULES
+from flight.params import ParamError
+from flight.slotstore import SlotStore
+from hal.sim.storage import MemStorage
+from tests.mpy.obc import Obc, core_board, ok_pair
+
+PARAM_SET = BY_NAME["PARAM_SET"].opcode
+
+
+def rejected(o, name, value):
+    """PARAM_SET name=value: its one (acceptance) report, and nothing changed."""
+    o.settle()
+    before = o.app.snapshot()
+    reps = o.send(PARAM_SET, {"name": name, "value": value}, run_us=100000)
+    assert len(reps) == 1 and reps[0]["ok"] is False and reps[0]["reason"] == "BAD_ARG", reps
+    assert o.app.snapshot() == before
+    return reps[0]["detail"]
+
+
+@pytest.mark.parametrize("name,value", [("bias_safe_v", 40.0), ("bias_safe_v", 80.0),
+                                        ("bias_vbr25_v", 80.0), ("bias_vbr25_v", 10.0),
+                                        ("bias_kt_mv_per_k", 0.0)])
+def test_unsafe_values_are_outside_the_hardware_ranges(name, value):
+    detail = rejected(Obc(), name, value)
+    assert name in detail and "outside" in detail
+
+
+def test_a_zero_apt_sign_is_refused_naming_the_rule():
+    o = Obc()
+    for axis in ("x", "y"):
+        detail = rejected(o, "apt_sign_" + axis, 0)
+        assert "rule apt_sign_%s_nonzero" % axis in detail
+    ok_pair(o.send(PARAM_SET, {"name": "apt_sign_x", "value": -1}))
+    assert o.app.params["apt_sign_x"] == -1
+
+
+def test_safe_bias_must_stay_below_the_lowest_breakdown_from_either_side():
+    o = Obc()
+    # Lowest breakdown at defaults: 24.55 V + 21.5 mV/K x (-50 - 25) K = 22.94 V.
+    assert "rule safe_bias_below_breakdown" in rejected(o, "bias_safe_v", 23.0)
+    ok_pair(o.send(PARAM_SET, {"name": "bias_safe_v", "value": 22.8}))
+    # Now a lower breakdown, a steeper coefficient or a colder plausible range would put
+    # the breakdown below that safe bias: each refused, naming the rule.
+    for name, value in (("bias_vbr25_v", 24.0), ("bias_kt_mv_per_k", 30.0),
+                        ("bias_t_min_c", -60.0)):
+        assert "rule safe_bias_below_breakdown" in rejected(o, name, value), name
+    ok_pair(o.send(PARAM_SET, {"name": "bias_vbr25_v", "value": 24.7}))
+
+
+def test_limit_range_stays_ordered():
+    o = Obc()
+    ok_pair(o.send(PARAM_SET, {"name": "temp_min_c", "value": 30.0}))
+    # The upper limit may not go below the lower one (SAFE at any temperature).
+    assert "rule limit_range_ordered" in rejected(o, "temp_max_c", 25.0)
+
+
+def test_a_module_setting_a_learned_value_is_held_to_the_rules_too():
+    o = Obc()
+    with pytest.raises(ParamError, match="rule safe_bias_below_breakdown"):
+        o.app.ctx.params.set("bias_vbr25_v", 23.3)  # 23.3 - 1.61 = 21.69 ... fine
+        o.app.ctx.params.set("bias_safe_v", 21.9)  # above 21.69: refused
+    assert o.app.params["bias_safe_v"] == 21.0
+
+
+def test_a_stored_set_breaking_a_rule_is_reset_at_load_naming_the_rule():
+    s = MemStorage()
+    # CRC-valid, every value in range, the combination unsafe (as a flash write by
+    # someone with file-system access, or an older version's ranges, could leave it).
+    SlotStore(s, "params").save(cbor.encode({"bias_safe_v": 24.0, "bias_vbr25_v": 24.3,
+                                             "apt_sign_y": 0, "limit_persist": 7}))
+    app = FlightApp(core_board(s))
+    app.boot()
+    p = app.params
+    assert p["bias_safe_v"] == 21.0 and p["bias_vbr25_v"] == 24.55 and p["apt_sign_y"] == 1
+    assert p["limit_persist"] == 7  # the rest of the set is kept
+    texts = []
+    while True:
+        e = app.events.pop()
+        if e is None:
+            break
+        if app.events.name(e[3]) == "PARAM_INVALID":
+            texts.append(e[4])
+    assert any("rule safe_bias_below_breakdown" in t for t in texts), texts
+    assert any("rule apt_sign_y_nonzero" in t for t in texts), texts
+
+
+def test_the_defaults_satisfy_every_rule_and_every_rule_names_declared_parameters():
+    app = FlightApp(core_board(MemStorage()))
+    for r in RULES:
+        for n in r.params:
+            assert n in app.params.defs, (r.name, n)
+        assert r.check(app.params.values) is None, r.name

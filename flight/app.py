@@ -29,7 +29,8 @@ from flight.events import SEV_INFO, SEV_WARN, Event, EventLog, table
 from flight.keys import Keyring
 from flight.modes import EV_LIMIT_VIOLATION, ModeManager
 from flight.params import (EV_PARAM_INVALID, EV_PARAMS_CORRUPT, EV_PARAMS_DEFAULTS,
-                           EV_REPLAY_STATE_CORRUPT, EV_STORAGE_ERROR, ParamDef, Params)
+                           EV_REPLAY_STATE_CORRUPT, EV_STORAGE_ERROR, EV_STORE_FALLBACK,
+                           ParamDef, Params)
 from flight.scheduler import Scheduler, Task
 from flight.slotstore import SlotStore
 from flight.tc import EV_DEV_KEY_IN_USE, ReplayGuard, TcPipeline
@@ -105,7 +106,7 @@ class FlightApp:
         self.tc = TcPipeline(self.dispatch, self.keyring, self.replay, self.tm,
                              self._mode, self.emit, self.storage_error)
         self.timetags = TimeTagQueue(self.params["timetag_capacity"], self.dispatch,
-                                     self.now_s, self.emit)
+                                     self.now_s, self.emit, self.storage, self.storage_error)
         self.params.listeners.append(self._param_changed)
         self.sched = Scheduler(self.clock, watchdog=board.watchdog,
                                on_event=self.emit, on_safe=self._critical_fault)
@@ -222,6 +223,8 @@ class FlightApp:
         if self._boot_store is not None:
             try:
                 raw = self._boot_store.load()
+                if self._boot_store.fallback:  # boot count may repeat: said so
+                    self.emit(EV_STORE_FALLBACK, ["boot"], self._boot_store.describe())
                 if raw is not None:
                     rec = cbor.decode(raw)
             except Exception as e:
@@ -241,6 +244,9 @@ class FlightApp:
             except Exception:
                 reset_cause = "OTHER"
         self.reset_cause = reset_cause or "POWER_ON"
+        if self.events.damaged:
+            self.emit(EV_STORE_FALLBACK, ["evlog"], self.events.damaged)
+        self.timetags.restore()  # what the last reset lost: TIMETAG_DROPPED
         try:
             how = self.params.load(emit=lambda text: self.emit(EV_PARAM_INVALID, None, text))
         except Exception as e:

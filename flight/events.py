@@ -6,9 +6,14 @@ Two stores:
   is full the oldest unsent event is dropped and ``dropped`` counts it;
 * a persistent, bounded log on storage (``WARN`` and above), written from the
   housekeeping task (never inside the hot path), which survives a reboot and is read
-  back by ``EVENT_LOG_DUMP``.  It lives in two blobs used alternately: when the active
-  one is full the other is overwritten, so the log keeps between ``persist_capacity/2``
-  and ``persist_capacity`` newest entries.
+  back by ``EVENT_LOG_DUMP``.  It lives in three blobs, two halves in use: when the active
+  one is full the oldest is overwritten, so the log keeps between ``persist_capacity/2``
+  and ``persist_capacity`` newest entries.  Each entry is framed on its own (magic,
+  length, CBOR record, CRC-16) and a flush writes the active half's new copy into a
+  third blob, never over the blob holding its present copy or the closed half: a torn
+  write loses at most the entries it was adding, a bit flip the one entry it hits (the
+  reader resynchronises on the next frame and merges the blobs by running number); what
+  was unreadable at load is in ``damaged`` (the app reports it: STORE_FALLBACK).
 
 Events are declared as module-level data in the module that owns them
 (``EVENTS = (Event(...), ...)`` beside ``EV_X = const(0x..)``; one id range per owner:
@@ -18,6 +23,7 @@ declaring modules and the app builds the log's table from them (:func:`table`).
 """
 
 from flight import cbor
+from flight.crc16 import crc16
 from hal.compat import const
 
 SEV_INFO = const(0)
@@ -30,6 +36,14 @@ SEVERITY_NAMES = ("INFO", "WARN", "ERROR", "CRITICAL")
 # number across reboots, "dump": true).  "text" is the instance's detail, or the
 # declared text when it has none.
 TM_KEYS = ("seq", "time", "severity", "id", "name", "text", "args", "n", "dump")
+
+# One persistent-log entry on flash: magic | length u16 | CBOR record | CRC-16 (of all
+# before it).  The magic lets the reader find the next entry after a damaged one.
+_FRAME_MAGIC = const(0xE5)
+_FRAME_OVERHEAD = const(5)
+# Three blobs: the closed half, the active half, and the one a flush writes (the active
+# half's next copy), so no write ever overwrites an entry that is stored only there.
+_N_BLOBS = const(3)
 
 
 class Event:
@@ -88,9 +102,12 @@ class EventLog:
         self.persist_errors = 0
         self.persist_dropped = 0
         self.counts = [0, 0, 0, 0]  # per severity
-        self._active = 0
+        self._active = -1  # blob with the present copy of the active (newest) half
+        self._closed = -1  # blob with the closed (older) half
+        self._newest_n = [-1] * _N_BLOBS  # newest running number per blob
         self._active_entries = []
         self._boot_base = 0
+        self.damaged = ""  # what the load could not read (torn write, bit flip), or ""
         if storage is not None:
             self._load_persistent()
 
@@ -165,39 +182,91 @@ class EventLog:
     def _blob(self, i):
         return "%s%d" % (self.persist_name, i)
 
-    def _read_blob(self, i):
-        """The well-formed records of blob ``i`` (a torn or corrupt blob gives fewer)."""
+    def _read_blob(self, i, damage=None):
+        """The well-formed records of blob ``i`` (a torn or corrupt blob gives fewer);
+        ``damage`` (a list) receives the octets that were not a good entry."""
         raw = self.storage.read(self._blob(i))
-        if raw is None:
+        if not raw:
             return []
-        try:
-            rec = cbor.decode(raw)
-        except ValueError:
-            return []
-        if not isinstance(rec, list):
-            return []
+        if 0x80 <= raw[0] <= 0x9F:  # a CBOR list: the format before framed entries
+            old = _old_blob(raw)
+            if old is not None:
+                return old
         out = []
-        for r in rec:
-            # Flash may hold anything (bit rot, an older format): keep only records of
-            # the expected shape, so a bad blob costs its entries, never the boot.
-            if isinstance(r, list) and len(r) == 6 and _is_int(r[0]) and _is_int(r[2]) \
-                    and 0 <= r[2] <= SEV_CRITICAL and _is_int(r[3]):
+        n = len(raw)
+        pos = 0
+        lost = 0
+        mv = memoryview(raw)
+        while pos < n:
+            end = -1
+            if raw[pos] == _FRAME_MAGIC and pos + _FRAME_OVERHEAD <= n:
+                ln = (raw[pos + 1] << 8) | raw[pos + 2]
+                end = pos + 3 + ln + 2
+                if end > n or crc16(mv[pos:end - 2]) != (raw[end - 2] << 8) | raw[end - 1]:
+                    end = -1
+            if end < 0:  # torn or flipped: try the next octet as a frame start
+                pos += 1
+                lost += 1
+                continue
+            try:
+                r = cbor.decode(bytes(mv[pos + 3:end - 2]))
+            except ValueError:
+                r = None
+            if _good(r):
                 out.append(r)
+            else:
+                lost += end - pos
+            pos = end
+        if lost and damage is not None:
+            damage.append("%s: %d octets unreadable" % (self._blob(i), lost))
         return out
 
+    def _read_all(self, damage=None):
+        """[(blob records)] of every blob (a read error propagates)."""
+        return [self._read_blob(i, damage) for i in range(_N_BLOBS)]
+
+    def _merged(self, lists):
+        """The entries of all blobs, each once (by running number), oldest first, the
+        newest ``persist_capacity`` of them."""
+        seen = {}
+        for lst in lists:
+            for r in lst:
+                seen[r[0]] = r
+        out = [seen[n] for n in sorted(seen)]
+        return out[-self.persist_capacity:]
+
     def _load_persistent(self):
+        damage = []  # type: list
         try:
-            a = self._read_blob(0)
-            b = self._read_blob(1)
-        except Exception:
+            lists = self._read_all(damage)
+        except Exception as e:
             self.persist_errors += 1
+            self.damaged = "event log unreadable: %r" % (e,)
             return
-        # The active blob is the one holding the newest entry (highest running number).
-        na = _newest(a)
-        nb = _newest(b)
-        self._active = 1 if nb > na else 0
-        self._active_entries = b if self._active else a
-        self._boot_base = (nb if nb > na else na) + 1
+        self.damaged = ", ".join(damage)
+        newest = [_newest(lst) for lst in lists]
+        # The active half: the blob holding the newest entry; the closed half: the
+        # newest blob entirely older than the active one (a torn copy of the active half
+        # overlaps it and is neither).
+        act = 0
+        for i in range(_N_BLOBS):
+            if newest[i] > newest[act]:
+                act = i
+        if newest[act] < 0:
+            return
+        first = lists[act][0][0]
+        for r in lists[act]:
+            if r[0] < first:
+                first = r[0]
+        closed = -1
+        for i in range(_N_BLOBS):
+            if i != act and 0 <= newest[i] < first and (closed < 0 or newest[i] > newest[closed]):
+                closed = i
+        self._active = act
+        self._closed = closed
+        self._active_entries = lists[act]
+        self._newest_n = newest
+        self._boot_base = newest[act] + 1
 
     def _record(self, e):
         return [self._boot_base + e[0], e[1], e[2], e[3], e[4], e[5] if e[5] is not None else []]
@@ -208,48 +277,73 @@ class EventLog:
         Includes the entries still waiting for the next :meth:`flush`, so a dump right
         after an event shows it.
         """
-        out = []
         try:
-            lists = [self._read_blob(1 - self._active), self._read_blob(self._active)]
+            recs = self._merged(self._read_all())
         except Exception:
             self.persist_errors += 1
-            lists = []
-        lists.append([self._record(e) for e in self._unpersisted])
-        for lst in lists:
-            for rec in lst:
-                out.append({"n": rec[0], "time": rec[1], "severity": SEVERITY_NAMES[rec[2]],
-                            "id": rec[3], "name": self.name(rec[3]),
-                            "text": self.text(rec[3], rec[4]), "args": rec[5]})
+            recs = []
+        out = []
+        for rec in recs + [self._record(e) for e in self._unpersisted]:
+            out.append({"n": rec[0], "time": rec[1], "severity": SEVERITY_NAMES[rec[2]],
+                        "id": rec[3], "name": self.name(rec[3]),
+                        "text": self.text(rec[3], rec[4]), "args": rec[5]})
         return out
+
+    def _spare(self, closed, active):
+        """The blob a write may overwrite: neither the closed half nor the present copy
+        of the active half (so a torn write loses nothing already persisted) — of the
+        two others, the one with the oldest entries."""
+        best = -1
+        for i in range(_N_BLOBS):
+            if i != closed and i != active and (
+                    best < 0 or self._newest_n[i] < self._newest_n[best]):
+                best = i
+        return best
 
     def flush(self):
         """Write events waiting for the persistent log (called from a slow task).
 
         The new state is committed only once every write succeeded: a failed or torn
-        write leaves the entries pending for the next flush, never duplicated.
+        write leaves the entries pending for the next flush, never duplicated, and never
+        touches a blob holding persisted entries (see :meth:`_spare`).
         """
         if self.storage is None or not self._unpersisted:
             return 0
         half = self.persist_capacity // 2
+        closed = self._closed
         active = self._active
+        newest = list(self._newest_n)
         entries = list(self._active_entries)
         try:
             for e in self._unpersisted:
                 if len(entries) >= half:
-                    # Close the full blob, then start overwriting the other (oldest) one.
-                    self.storage.write(self._blob(active), cbor.encode(entries))
-                    active = 1 - active
+                    # The active half is complete: written whole, it becomes the closed
+                    # half, and a new active half starts on the oldest blob.
+                    if active < 0 or newest[active] != entries[-1][0]:
+                        active = self._write(closed, active, entries, newest)
+                    closed = active
+                    active = -1
                     entries = []
                 entries.append(self._record(e))
-            self.storage.write(self._blob(active), cbor.encode(entries))
+            active = self._write(closed, active, entries, newest)
         except Exception:
             self.persist_errors += 1
             return 0
+        self._closed = closed
         self._active = active
+        self._newest_n = newest
         self._active_entries = entries
         written = len(self._unpersisted)
         self._unpersisted = []
         return written
+
+    def _write(self, closed, active, entries, newest):
+        t = self._spare(closed, active)
+        newest[t] = -1  # its old content is going (even if the write is torn)
+        self._newest_n[t] = -1
+        self.storage.write(self._blob(t), _frames(entries))
+        newest[t] = entries[-1][0]
+        return t
 
 
 def _is_int(v):
@@ -263,3 +357,39 @@ def _newest(lst):
         if r[0] > n:
             n = r[0]
     return n
+
+
+def _good(r):
+    # Flash may hold anything (bit rot, an older format): keep only records of the
+    # expected shape, so a bad entry costs itself, never the boot.
+    return isinstance(r, list) and len(r) == 6 and _is_int(r[0]) and _is_int(r[2]) \
+        and 0 <= r[2] <= SEV_CRITICAL and _is_int(r[3])
+
+
+def _frames(entries):
+    """The blob of ``entries``: each framed on its own, oldest first (so a write torn at
+    any octet leaves every older entry whole)."""
+    out = bytearray()
+    for r in entries:
+        body = cbor.encode(r)
+        ln = len(body)
+        start = len(out)
+        out.append(_FRAME_MAGIC)
+        out.append(ln >> 8)
+        out.append(ln & 0xFF)
+        out.extend(body)
+        c = crc16(memoryview(out)[start:])
+        out.append(c >> 8)
+        out.append(c & 0xFF)
+    return bytes(out)
+
+
+def _old_blob(raw):
+    """A blob of the earlier format (one CBOR list of every entry), or None."""
+    try:
+        rec = cbor.decode(raw)
+    except ValueError:
+        return None
+    if not isinstance(rec, list):
+        return None
+    return [r for r in rec if _good(r)]

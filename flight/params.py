@@ -25,6 +25,7 @@ EV_PARAMS_SAVED = const(0x32)
 EV_PARAM_INVALID = const(0x33)
 EV_STORAGE_ERROR = const(0x34)
 EV_REPLAY_STATE_CORRUPT = const(0x35)
+EV_STORE_FALLBACK = const(0x36)
 
 EVENTS = (
     Event(EV_PARAMS_DEFAULTS, "PARAMS_DEFAULTS", SEV_INFO, "no stored parameters: defaults"),
@@ -38,6 +39,9 @@ EVENTS = (
           (("errors", "int"),)),
     Event(EV_REPLAY_STATE_CORRUPT, "REPLAY_STATE_CORRUPT", SEV_ERROR,
           "anti-replay state unreadable: counters below the lost mark could be replayed"),
+    Event(EV_STORE_FALLBACK, "STORE_FALLBACK", SEV_WARN,
+          "a stored record was damaged (torn write, bit flip): an older copy or fewer "
+          "entries in use (which slot, why in the text)", (("store", "str"),)),
 )
 
 TYPES = ("int", "float", "bool")
@@ -48,10 +52,21 @@ class ParamError(BadArg):
     """A value that does not fit its parameter (a PARAM_SET of it is BAD_ARG)."""
 
 
+APPLIES = ("now", "calibration", "session", "reboot")  # when a new value takes effect
+
+
 class ParamDef:
-    def __init__(self, name, ptype, default, lo, hi, unit, description):
+    """``applies``: when a change takes effect — "now" (the next use: every module reads
+    its parameters live or through the params listener), "calibration" (the next
+    calibration), "session" (the next session start), "reboot"; exported in the
+    dictionary and in PARAM_SET's completion report."""
+
+    def __init__(self, name, ptype, default, lo, hi, unit, description, applies="now"):
         if ptype not in TYPES:
             raise ValueError("parameter type must be one of %r" % (TYPES,))
+        if applies not in APPLIES:
+            raise ValueError("parameter applies must be one of %r" % (APPLIES,))
+        self.applies = applies
         self.name = name
         self.ptype = ptype
         self.lo = lo
@@ -88,7 +103,7 @@ class ParamDef:
     def to_map(self):
         return {"name": self.name, "type": self.ptype, "default": self.default,
                 "min": self.lo, "max": self.hi, "unit": self.unit,
-                "description": self.description}
+                "description": self.description, "applies": self.applies}
 
 
 class Params:
@@ -195,6 +210,8 @@ class Params:
         if raw is None:
             self.load_defaults()
             return "corrupt" if self.store.corrupt_slots else "empty"
+        if self.store.fallback and self.emit is not None:  # the newest set may be lost
+            self.emit(EV_STORE_FALLBACK, ["params"], self.store.describe())
         try:
             stored = cbor.decode(raw)
         except ValueError:
@@ -226,7 +243,8 @@ class Params:
             raise BadArg("name: unknown parameter %r" % (args["name"],))
 
     def cmd_param_set(self, args, tc):
-        return {"name": args["name"], "value": self.set(args["name"], args["value"])}
+        return {"name": args["name"], "value": self.set(args["name"], args["value"]),
+                "applies": self.defs[args["name"]].applies}
 
     def cmd_param_get(self, args, tc):
         return {"name": args["name"], "value": self.get(args["name"])}

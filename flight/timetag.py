@@ -5,14 +5,21 @@ queued command's arguments and semantics are checked when it is queued; its mode
 busy checks when it comes due (the health task calls :meth:`TimeTagQueue.run_due`),
 where a refusal is its completion report (WRONG_MODE, BUSY, BAD_ARG).
 
-The queue is in RAM: a reboot loses it, and so does lowering ``timetag_capacity`` below
-the queued count — both raise TIMETAG_DROPPED with the number lost.
+The queue runs in RAM; what it holds (time and opcode of each entry) is mirrored on
+storage (a :class:`SlotStore` ``timetag``) at every change, so the boot after any reset
+— a REBOOT, the watchdog, a power cycle — knows what the reset lost and reports it:
+TIMETAG_DROPPED with the count and the entries.  Entries are not re-queued: onboard time
+restarts at a reset (SET_TIME is RAM), so their times no longer mean what the ground
+meant.  Lowering ``timetag_capacity`` (effective at once) below the queued count drops
+the latest entries, also with TIMETAG_DROPPED.
 """
 
+from flight import cbor
 from flight.cmddict import BadArg, Busy, WrongMode
 from hal.compat import const
 from flight.events import SEV_INFO, SEV_WARN, Event
-from flight.params import ParamDef
+from flight.params import EV_STORE_FALLBACK, ParamDef
+from flight.slotstore import SlotStore
 from flight.telemetry import HkField
 
 EV_TIMETAG_EXECUTED = const(0x23)
@@ -27,7 +34,9 @@ EVENTS = (
 )
 
 PARAMS = (
-    ParamDef("timetag_capacity", "int", 16, 1, 64, "", "time-tagged command queue length"),
+    ParamDef("timetag_capacity", "int", 16, 1, 64, "",
+             "time-tagged command queue length (lowering it drops the latest entries)",
+             applies="now"),
 )
 
 HK = (
@@ -42,7 +51,8 @@ class TimeTagQueue:
     """``dispatch``: flight.cmddict.Dispatcher; ``now()``: onboard seconds;
     ``emit(ev_id, args, detail)``."""
 
-    def __init__(self, capacity=16, dispatch=None, now=None, emit=None):
+    def __init__(self, capacity=16, dispatch=None, now=None, emit=None, storage=None,
+                 storage_error=None):
         self.capacity = capacity
         self.dispatch = dispatch
         self.now = now
@@ -50,6 +60,8 @@ class TimeTagQueue:
         self._q = []  # [time_s, cmd, args, (apid, seq)]
         self.executed = 0
         self.dropped = 0
+        self.store = SlotStore(storage, "timetag") if storage is not None else None
+        self.storage_error = storage_error  # fn(what, exc): the app's STORAGE_ERROR
 
     def __len__(self):
         return len(self._q)
@@ -64,18 +76,57 @@ class TimeTagQueue:
         while i > 0 and self._q[i - 1][0] > t:
             i -= 1
         self._q.insert(i, (t, cmd, args, tc))
+        self._persist()
 
     def pop_due(self, now):
         """The earliest entry due at ``now``, or None."""
         if self._q and self._q[0][0] <= now:
             self.executed += 1
-            return self._q.pop(0)
+            e = self._q.pop(0)
+            self._persist()
+            return e
         return None
 
     def clear(self):
         n = len(self._q)
         self._q = []
+        if n:
+            self._persist()
         return n
+
+    # ------------------------------------------------------------------ persistence
+    def _persist(self):
+        if self.store is None:
+            return
+        try:
+            self.store.save(cbor.encode([[e[0], e[1].opcode] for e in self._q]))
+        except Exception as e:  # the queue itself is unaffected: reported, not raised
+            if self.storage_error is not None:
+                self.storage_error("timetag", e)
+
+    def restore(self):
+        """At boot: report what the last reset lost (TIMETAG_DROPPED), then an empty
+        record.  Returns the number of entries lost."""
+        if self.store is None:
+            return 0
+        try:
+            lost = self.store.load(parse=_parse)
+        except Exception as e:
+            if self.storage_error is not None:
+                self.storage_error("timetag", e)
+            return 0
+        if self.store.fallback and self.emit is not None:
+            self.emit(EV_STORE_FALLBACK, ["timetag"], self.store.describe())
+        if not lost:
+            return 0
+        names = []
+        for t, op in lost[:8]:
+            c = self.dispatch.lookup(op) if self.dispatch is not None else None
+            names.append("%s@%.1f" % (c.name if c is not None else "0x%02x" % op, t))
+        more = " ..." if len(lost) > 8 else ""
+        self._dropped(len(lost), "lost at reset: " + ", ".join(names) + more)
+        self._persist()
+        return len(lost)
 
     def drop(self, why):
         """Lose every queued entry (a reboot): counted and reported."""
@@ -90,6 +141,7 @@ class TimeTagQueue:
         n = len(self._q) - capacity
         if n > 0:
             del self._q[capacity:]
+            self._persist()
             self._dropped(n, "capacity lowered to %d" % capacity)
 
     def _dropped(self, n, why):
@@ -151,3 +203,16 @@ class TimeTagQueue:
         values[i] = len(self._q)
         values[i + 1] = self.executed
         values[i + 2] = self.dropped
+
+
+def _parse(payload):
+    """The stored queue: [[time, opcode], ...], checked field by field."""
+    rec = cbor.decode(payload)
+    if not isinstance(rec, list):
+        raise ValueError("not a list")
+    for e in rec:
+        if not isinstance(e, list) or len(e) != 2 or not isinstance(e[0], (int, float)) \
+                or e[0] is True or e[0] is False or e[0] != e[0] \
+                or not isinstance(e[1], int) or e[1] is True or e[1] is False:
+            raise ValueError("bad entry")
+    return rec

@@ -38,7 +38,7 @@ def test_tc_walk_stays_within_app_tc_cmddict_owner_tm():
     o = Obc()
     assert o.app.dispatch.owners["params"] is o.app.params
     rep = ok_pair(o.send(c.opcode, {"name": "limit_persist", "value": 7}))
-    assert rep["result"] == {"name": "limit_persist", "value": 7}
+    assert rep["result"] == {"name": "limit_persist", "value": 7, "applies": "now"}
     assert len(walk) + 1 <= 5  # app, tc, cmddict, params (owner), tm
 
 

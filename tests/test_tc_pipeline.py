@@ -39,7 +39,7 @@ KEY_ROTATE, SESSION_START, SESSION_END = OP["KEY_ROTATE"], OP["SESSION_START"], 
 REPORT_KEYS = {"stage", "ok", "reason", "tc_apid", "tc_seq"}
 KEY2 = bytes(range(32))
 KEY3 = bytes(range(100, 132))
-EVLOG_BLOBS = ("evlog0", "evlog1")
+EVLOG_BLOBS = ("evlog0", "evlog1", "evlog2")
 FAR = 1.0e6  # a time-tag execution time far in the future, s
 
 

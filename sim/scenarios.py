@@ -39,6 +39,9 @@ SCENARIOS = {
                                 (100.0, "temp_fault", (1, "nan")),
                                 (104.0, "temp_fault", (1, None)),
                                 (140.0, "temp_fault", (0, None))]},
+    # Issue 12 finding 10: the primary sensor drifts +0.25 K/s from 60 s on (a failing
+    # part): the cross-check must exclude it within seconds.
+    "sensor-drift": {"faults": [(60.0, "temp_fault", (0, "drift", 0.25))]},
     # The payload computer resets in mid-pass; the OBC restarts the session.
     "reboot-mid-pass": {"faults": [(150.0, "reset")]},
     # Issue 13: structured background in the camera's field of view (sim/background.py).

@@ -113,7 +113,9 @@ class TempSensor:
 
     ``source`` is a Thermal (its ``t_die``) or any object with a ``temperature()`` method.
     Faults (``set_fault``): None, "stuck" (last value repeats), "nan", "offset" (adds
-    ``value`` K), "error" (``read()`` raises OSError, like a bus NAK).
+    ``value`` K), "drift" (adds ``value`` K/s since the fault began: a failing part or a
+    lost thermal contact, issue 12 finding 10), "error" (``read()`` raises OSError, like
+    a bus NAK).
     """
 
     def __init__(self, source, seed=7, tau_s=SENSOR_TAU_S, noise_k=SENSOR_NOISE_K,
@@ -129,6 +131,7 @@ class TempSensor:
         self._a = 0.0
         self.fault = None
         self.fault_value = 0.0
+        self.drift_k = 0.0
         self.last = self.t_lag
         self.reads = 0
 
@@ -139,10 +142,13 @@ class TempSensor:
             self._dt = dt
             self._a = _relax_factor(dt, self.tau_s) if self.tau_s > 0.0 else 1.0
         self.t_lag += (self.source.temperature() - self.t_lag) * self._a
+        if self.fault == "drift":
+            self.drift_k += self.fault_value * dt
 
     def set_fault(self, mode, value=0.0):
         self.fault = mode
         self.fault_value = float(value)
+        self.drift_k = 0.0
 
     def read(self):
         """One reading in deg C (lagged, noisy, quantised)."""
@@ -159,6 +165,8 @@ class TempSensor:
             v += self._rng.gauss() * self.noise_k
         if f == "offset":
             v += self.fault_value
+        elif f == "drift":
+            v += self.drift_k
         r = self.resolution_k
         if r > 0.0:
             v = math.floor(v / r + 0.5) * r

@@ -187,3 +187,22 @@ def test_losing_all_thermal_knowledge_goes_to_safe_with_lasers_off(mode):
     lost = r.args(TS.EV_THERMAL_LOST)
     assert len(lost) == 1 and lost[0][0] >= r.app.params["bias_hold_max_s"]
     assert "thermal knowledge lost" in r.app.modes.last_safe_cause
+
+
+# ---------------------------------------------------------------------- closed loop
+def test_sensor_drift_scenario_in_the_simulator():
+    """The simulator's sensor-drift scenario (primary +0.25 K/s from 60 s, sim/thermal.py
+    "drift"), flown to 100 s in the idealised world: excluded, over-voltage within goal.
+    Before: 605 mV max over the pass, no event (``python -m sim --scenario sensor-drift
+    --ideal``)."""
+    from sim.run import metrics, passsim
+
+    res = passsim.fly("sensor-drift", seed=1, duration_s=100.0, ideal=True, charge_cost=True)
+    m = metrics.compute(res)
+    ev = [(t, e) for t, _boot, e in res.obc.events]
+    ex = [(t, e) for t, e in ev if e["name"] == "THERMAL_SENSOR_EXCLUDED"]
+    assert len(ex) == 1 and ex[0][1]["args"][0] == 0
+    assert 60.0 < ex[0][0] < 66.0  # within seconds of the drift's start
+    assert not [e for _t, e in ev if e["name"] in ("THERMAL_LOST", "BIAS_FAULT")]
+    assert m["overvoltage_error_max_mv"] < 60.0
+    assert res.apps[0].payload["bias"].source == 1

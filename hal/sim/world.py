@@ -388,9 +388,8 @@ class World(FineTruth):
         self.fault_log.append((self.t, kind, arg))
         if kind == "beacon_off":
             self.beacon_forced_off_until = self.t + float(arg)
-        elif kind == "temp_fault":  # (sensor index, mode) or (index, None) to clear
-            idx, mode = arg
-            self.sensors[idx].set_fault(mode)
+        elif kind == "temp_fault":  # (sensor index, mode[, value]) or (index, None) to clear
+            self.sensors[arg[0]].set_fault(arg[1], arg[2] if len(arg) > 2 else 0.0)
         elif kind == "camera_drop":
             self.camera.drop_frames += int(arg)
         elif kind == "fsm_fault":

@@ -18,7 +18,7 @@ buffers, no tuples, no floats, no events — it allocates nothing.
 from array import array
 
 from flight import apt_pixels as px
-from flight.apt_control import EXPOSURES_US, U_MAX, ControlLaw, Exposure
+from flight.apt_control import EXPOSURES_US, LAW_PARAMS, U_MAX, ControlLaw, Exposure
 from flight.apt_search import DARK_EXP, Search
 from hal.compat import const
 from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event
@@ -100,7 +100,7 @@ PARAMS = (
     P("apt_peak_hi_dn", "int", 750, 20, 1022, "DN", "auto-exposure band high"),
     P("apt_offload_frac", "float", 0.5, 0.05, 0.95, "",
       "FSM range fraction that triggers an offload request"),
-)
+) + LAW_PARAMS  # the control law's own (flight/apt_control.py)
 
 _NO_YES = ("NO", "YES")
 _URAD_CODE = FSM_LSB_RAD * 1e6  # µrad per FSM code
@@ -188,9 +188,7 @@ class Apt:
         self.ref_x = int(p["apt_ref_x"] * 64 + 0.5)
         self.ref_y = int(p["apt_ref_y"] * 64 + 0.5)
         self._ifov_urad = p["apt_ifov_urad"]
-        self.law.configure(p["apt_kp"], p["apt_ki"], p["apt_kii"], self.period_us * 1e-6,
-                           p["apt_slew_urad"], self._ifov_urad, p["apt_sign_x"],
-                           p["apt_sign_y"])
+        self.law.configure(p, self.period_us)
         self._snr_min = p["apt_snr_min_dn"]
         self.search_snr = p["apt_search_snr_dn"]
         self._thr_min = p["apt_thr_min_dn"]
@@ -212,10 +210,10 @@ class Apt:
 
     # ------------------------------------------------------------------ session hooks
     def tasks(self):
-        return [Task("apt", self.period_us, self.tick, budget_us=self.period_us // 2,
-                     critical=False, max_faults=5),
+        return [self.law.frame_clock(Task("apt", self.period_us, self.tick, max_faults=5,
+                                          budget_us=self.period_us // 2, critical=False)),
                 Task("adcs_feedback", 200000, self.feedback, offset_us=3000,
-                     budget_us=20000)]
+                     budget_us=20000)] + self.law.fast_tasks(self.fsm, self._fsm_error, self._meta)
 
     def start_session(self):
         self.power.set(SW_CAMERA, True)

@@ -109,7 +109,7 @@ class Task:
     """One periodic task.  ``fn()`` takes no argument; it reads time from the clock."""
 
     def __init__(self, name, period_us, fn, offset_us=0, budget_us=0, critical=False,
-                 max_faults=3):
+                 max_faults=3, soft=False):
         if period_us <= 0 or period_us >= _BIG:
             raise ValueError("period_us out of range")
         if offset_us < 0 or offset_us >= _BIG:
@@ -125,6 +125,10 @@ class Task:
         self.budget_us = int(budget_us)
         self.critical = critical
         self.max_faults = max_faults
+        # soft: a release that passed behind a longer task is skipped (counted in
+        # ``skipped``), never a deadline miss (the APT's 1 kHz mirror task: the mirror
+        # holds its last command, the next run catches up).
+        self.soft = soft
         self.enabled = True
         self.next_release = 0
         self.last_start = 0
@@ -313,8 +317,11 @@ class Scheduler:
         nxt = ticks_add(release, period)
         end = clock.now_us()
         if ticks_diff(end, nxt) > 0:
-            t.deadline_misses += 1
-            if t.deadline_misses == 1:
+            if t.soft:
+                t.skipped += 1
+            else:
+                t.deadline_misses += 1
+            if t.deadline_misses == 1 and not t.soft:
                 self._event(EV_DEADLINE_MISS, [ticks_diff(end, release)], t.name)
             # Releases that already passed entirely are skipped, not run back to back.
             while ticks_diff(end, ticks_add(nxt, period)) >= 0:

@@ -335,18 +335,24 @@ def test_slew_limit_bounds_every_mirror_step():
     assert sum(1 for a, b in rig.fsm.steps if abs(a) >= lim - 2) >= 10
 
 
-def test_saturation_and_anti_windup():
+def _windup_state(law):
+    """The law's integrating state: the PI's rate integrator, the predictor's rate."""
+    return law.r_x if law.mode == 0 else law.s[1]
+
+
+@pytest.mark.parametrize("law", [0, 1])
+def test_saturation_and_anti_windup(law):
     # 2.4 deg is beyond the mirror's +-2 deg range: the command saturates.
     err = 2.4 * DEG
-    rig = Rig(err=(err, 0.0))
+    rig = Rig(err=(err, 0.0), params={"apt_law": law})
     rig.until(A.ACQUIRE, 8 + DARK_FRAMES + 2)
     rig.tick(100)  # 2 deg at the 500 urad/frame slew limit: 70 frames
     assert rig.fsm.cx == 32767
     assert rig.apt.law.u_x == 32767 << 8
-    r_sat = rig.apt.law.r_x
+    r_sat = _windup_state(rig.apt.law)
     assert abs(r_sat) <= rig.apt.law.slew  # slew-limited approach: no integration either
-    rig.tick(150)  # still saturated: the rate integrator must not wind up
-    assert rig.apt.law.r_x == r_sat and rig.fsm.cx == 32767
+    rig.tick(150)  # still saturated: the integrating state must not wind up
+    assert _windup_state(rig.apt.law) == r_sat and rig.fsm.cx == 32767
     assert rig.apt.state == A.ACQUIRE  # the residual (0.4 deg) cannot be removed
     # The platform slews back within range (0.4 deg/s): the loop takes over where the
     # error enters the range and, when the slew stops, settles without the overshoot a

@@ -35,6 +35,7 @@ TASK_INSTR = {
     "framer": 44245,
     "tc": 23290,
     "comparator": 17872,
+    "apt_fsm": 8000,  # ESTIMATE (issue 14 predictor), to be replaced by a target-bench figure
 }
 DEFAULT_INSTR = 200000  # ESTIMATE for a task not in the table (none today)
 MIPS = 100.0  # payload computer, M guest instructions per second (firmware bench, 100 M)

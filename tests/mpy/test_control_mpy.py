@@ -75,6 +75,37 @@ def test_apt_track_tick_allocates_nothing():
     assert isinstance(apt.law.u_x, int) and isinstance(apt.spot_x, int)
 
 
+def test_apt_fast_mirror_task_allocates_nothing():
+    # The 1 kHz mirror task (predictor): frame ticks and the slots between them.
+    r = rig("apt", err=(0.001, 0.001), params={"apt_law": 1})
+    apt = r.apt
+    law = apt.law
+    fast = law.fast_task(r.fsm, apt._fsm_error, apt._meta)
+    r.fsm.record = False
+    r.until(A.TRACK, 80)
+    r.tick(10)
+    r.cam.replay = array("H", apt.trk_buf)
+    apt.tick()
+    law.play()
+    if micropython is not None:
+        micropython.heap_lock()
+    try:
+        for f in range(10):
+            law.t0 = 0  # (no frame task in a rig: the slots count from 0)
+            apt.tick()
+            j = 1
+            while j < 10:
+                fast.last_start = j * 1000 + 500
+                law.play()
+                j += 1
+    finally:
+        if micropython is not None:
+            micropython.heap_unlock()
+    assert (apt.fsm_errors, apt.invalid_frames) == (0, 0) and apt.state == A.TRACK
+    # (a replayed frame is no closed loop: only that every slot was commanded counts)
+    assert law.j == 9 and isinstance(law.u_x, int) and r.fsm.cx == law.u_x >> 8
+
+
 def test_bias_formula_fallback_and_safe_bias():
     r = rig("bias", t=35.0, params={"bias_ff_tau_s": 0.0, "bias_hold_max_s": 1.0})
     b = r.bias

@@ -301,3 +301,25 @@ def test_gc_collect_runs_in_idle_when_heap_is_low():
         assert 15 <= sched.gc_runs <= 21, sched.gc_runs
     else:  # CPython has no free-heap figure: never collects on its own
         assert sched.gc_runs == 0
+
+
+def test_soft_task_behind_a_long_task_skips_without_a_deadline_miss():
+    # The APT's 1 kHz mirror task is soft: a release that passed while a longer task ran
+    # is skipped (counted), the mirror holding its last command - no deadline miss.  A
+    # hard task in the same place misses its deadline.
+    for soft in (True, False):
+        clock, sched, events, _ = _make()
+        log = []
+        fast = sched.add(Task("fast", 1000, Recorder(clock, "fast", log), soft=soft))
+
+        def long_run():
+            clock.advance(3500)  # busy 3.5 ms
+
+        sched.add(Task("long", 100000, long_run, offset_us=200))
+        sched.run_for(10000)
+        if soft:
+            assert fast.deadline_misses == 0 and fast.skipped >= 2
+            assert not [e for e in events if e[2] == "fast"]
+        else:
+            assert fast.deadline_misses >= 1
+        assert fast.runs >= 6  # it caught up after the long run either way

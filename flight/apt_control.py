@@ -48,6 +48,14 @@ Every multiplication is bounded below 2**30 (MicroPython small ints) in TRACK.
 import math
 from array import array
 
+try:
+    from typing import TYPE_CHECKING
+except ImportError:  # MicroPython
+    TYPE_CHECKING = False
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any  # noqa: F401  (type comments)
+
 from flight.apt_exposure import EXP_START, EXPOSURES_US, Exposure  # noqa: F401  (re-export)
 from flight.apt_kalman import steady_gain
 from flight.params import ParamDef
@@ -139,11 +147,11 @@ class ControlLaw:
         self.playing = False  # the fast task follows the prediction
         self.pulls = 0  # frames whose innovation exceeded NU_GATE (pull-in)
         # Attached by fast_task()/frame_clock() (the flight app; absent in unit rigs).
-        self.frame_task = None
-        self.fast = None
-        self.meta = None
-        self.fsm = None
-        self.on_fsm_error = None
+        self.frame_task = None  # type: Any
+        self.fast = None  # type: Any
+        self.meta = None  # type: Any
+        self.fsm = None  # type: Any
+        self.on_fsm_error = None  # type: Any
 
     def configure(self, p, period_us):
         """Fixed-point gains and mapping from the parameters ``p`` (APT frame period

@@ -90,12 +90,16 @@ def test_camera_to_fsm_mapping_and_its_inverse():
     assert law.m00 == round(4096 * c / 1.2) and law.m01 == round(-4096 * s / 1.2)
     assert law.m10 == round(4096 * s / 0.85) and law.m11 == round(4096 * c / 0.85)
     # FSM command -> camera px and camera -> FSM compose to the identity
-    for m in ((1.2, 0.85), (1.0, 1.0)):
-        prod = [[sum(a * b for a, b in zip(row, col)) / 4096 ** 2
+    for gx, gy, rot in ((1.2, 0.85, 80.0), (1.0, 1.0, 0.0), (0.8, 1.25, -100.0)):
+        law.configure(_params(apt_fsm_gain_x=gx, apt_fsm_gain_y=gy, apt_cam_rot_mrad=rot),
+                      10000)
+        prod = [[sum(a * b for a, b in zip(row, col, strict=True)) / 4096 ** 2
                  for col in ((law.n00, law.n10), (law.n01, law.n11))]
                 for row in ((law.m00, law.m01), (law.m10, law.m11))]
         assert abs(prod[0][0] - 1) < 1e-3 and abs(prod[1][1] - 1) < 1e-3
         assert abs(prod[0][1]) < 1e-3 and abs(prod[1][0]) < 1e-3
+    law.configure(_params(apt_fsm_gain_x=1.2, apt_fsm_gain_y=0.85, apt_cam_rot_mrad=80.0),
+                  10000)
     du = array("i", [0, 0])
     law.mirror_px_q6(law.px2code_q8 * 10, 0, du)  # 10 px of mirror on x
     assert abs(du[0] - 640 * 1.2 * c) < 3 and abs(du[1] + 640 * 1.2 * s) < 3

@@ -90,7 +90,7 @@ def test_apt_fast_mirror_task_allocates_nothing():
     if micropython is not None:
         micropython.heap_lock()
     try:
-        for f in range(10):
+        for _ in range(10):
             law.t0 = 0  # (no frame task in a rig: the slots count from 0)
             apt.tick()
             j = 1

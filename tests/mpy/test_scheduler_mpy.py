@@ -312,7 +312,7 @@ def test_soft_task_behind_a_long_task_skips_without_a_deadline_miss():
         log = []
         fast = sched.add(Task("fast", 1000, Recorder(clock, "fast", log), soft=soft))
 
-        def long_run():
+        def long_run(clock=clock):
             clock.advance(3500)  # busy 3.5 ms
 
         sched.add(Task("long", 100000, long_run, offset_us=200))

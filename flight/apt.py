@@ -81,7 +81,8 @@ PARAMS = (
     P("apt_ifov_urad", "float", 100.0, 10.0, 1000.0, "urad/px", "camera pixel angle"),
     P("apt_sign_x", "int", 1, -1, 1, "", "camera x to FSM x sign (+1/-1)"),
     P("apt_sign_y", "int", 1, -1, 1, "", "camera y to FSM y sign (+1/-1)"),
-    P("apt_slew_urad", "float", 500.0, 1.0, 1500.0, "urad/frame", "largest mirror step per frame"),
+    P("apt_slew_urad", "float", 1000.0, 1.0, 1500.0, "urad/frame",  # 10 px: the spot stays
+      "largest mirror step per frame"),  # in ACQUIRE's 32 px window (1500: it leaves it)
     P("apt_snr_min_dn", "int", 20, 2, 1000, "DN", "least spot peak above background"),
     P("apt_search_snr_dn", "int", 6, 1, 500, "DN",
       "least peak above background in the 8x8-binned SEARCH frame (bins average: "

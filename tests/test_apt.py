@@ -346,7 +346,7 @@ def test_saturation_and_anti_windup(law):
     err = 2.4 * DEG
     rig = Rig(err=(err, 0.0), params={"apt_law": law})
     rig.until(A.ACQUIRE, 8 + DARK_FRAMES + 2)
-    rig.tick(100)  # 2 deg at the 500 urad/frame slew limit: 70 frames
+    rig.tick(100)  # 2 deg at the 1000 urad/frame slew limit: 35 frames
     assert rig.fsm.cx == 32767
     assert rig.apt.law.u_x == 32767 << 8
     r_sat = _windup_state(rig.apt.law)
@@ -376,11 +376,14 @@ def test_integral_action_follows_a_ramp_without_lag():
     res = []
     for k in range(300):
         rig.cam.err = (0.001 + rate * k * 0.01, 0.0)
+        if k >= 150:  # the residual the frame sees (after the tick the mirror has moved
+            res.append(rig.cam.residual_urad()[0])  # on: one frame of ramp, 1 urad, less)
         rig.tick()
-        if k >= 150:
-            res.append(rig.cam.residual_urad()[0])
     mean = sum(res) / len(res)
-    assert abs(mean) < 1.0  # type-2 loop: no steady-state lag on a ramp
+    # type-2 loop: no steady-state lag on a ramp.  (Measured after the tick this read
+    # -1 urad of frame offset, which the centroid's old floor-division bias, +0.78 urad
+    # on the true residual, hid.)
+    assert abs(mean) < 0.5
 
 
 def test_offload_request_and_adcs_feedback():

@@ -145,46 +145,69 @@ _HALF = const(3)  # box half-width, px
 _WTAB = array("H", [int(64.0 * 2.718281828459045 ** (-0.5 * (k / 64.0) ** 2) + 0.5)
                     for k in range(257)])
 _WX = array("i", [0] * (2 * _HALF + 1))  # the box's column weights (preallocated)
+_WY = array("i", [0] * (2 * _HALF + 1))  # and row weights
+
+
+def wsums_py(buf, size, bg, c0, r0, wx, wy, out):
+    """Σw·v, Σw·v·(column - box centre), Σw·v·(row - box centre) over the 7 × 7 box at
+    (c0, r0) with w = wx[i]·wy[j], v = pixel - bg, into out[CEN_SX - 1 .. CEN_SY]
+    (the plain-Python twin of flight/apt_viper.wsums: same results)."""
+    s = 0
+    sx = 0
+    sy = 0
+    j = 0
+    while j < 7:
+        wyj = wy[j]
+        if wyj:
+            rs = 0
+            rsx = 0
+            base = (r0 + j) * size + c0
+            i = 0
+            while i < 7:
+                w = wx[i]
+                if w:
+                    v = (buf[base + i] - bg) * w
+                    rs += v
+                    rsx += v * (i - 3)
+                i += 1
+            s += wyj * rs
+            sx += wyj * rsx
+            sy += wyj * rs * (j - 3)
+        j += 1
+    out[CEN_SW] = s
+    out[CEN_SX] = sx
+    out[CEN_SY] = sy
+    return 0
+
+
+try:
+    from flight.apt_viper import wsums as _wsums
+except (ImportError, SyntaxError, ValueError):
+    _wsums = wsums_py
 
 
 def wcog(buf, size, bg, cx, cy, out):
     """One Gaussian-weighted centre-of-gravity step around (cx, cy) (window px, q6):
     the new estimate into ``out[CEN_SX]``, ``out[CEN_SY]`` (q6); False when the box holds
-    no signal (the estimate stays).  Integer maths, every product below 2**30."""
+    no signal (the estimate stays).  Integer maths, every product below 2**30 (2**31 for
+    the viper kernel's machine words)."""
     c0 = (cx >> 6) - _HALF
     r0 = (cy >> 6) - _HALF
     wx = _WX
+    wy = _WY
     i = 0
     while i <= 2 * _HALF:
         d = ((c0 + i) << 6) + 32 - cx  # pixel centre - estimate, q6
         d = -d if d < 0 else d
         wx[i] = _WTAB[d] if d <= 256 and 0 <= c0 + i < size else 0
-        i += 1
-    s = 0
-    sx = 0
-    sy = 0
-    j = 0
-    while j <= 2 * _HALF:
-        r = r0 + j
-        d = (r << 6) + 32 - cy
+        d = ((r0 + i) << 6) + 32 - cy
         d = -d if d < 0 else d
-        if 0 <= r < size and d <= 256:
-            wy = _WTAB[d]
-            rs = 0
-            rsx = 0
-            i = 0
-            base = r * size + c0
-            while i <= 2 * _HALF:
-                w = wx[i]
-                if w:
-                    v = (buf[base + i] - bg) * w
-                    rs += v
-                    rsx += v * (i - _HALF)
-                i += 1
-            s += wy * rs
-            sx += wy * rsx
-            sy += wy * rs * (j - _HALF)
-        j += 1
+        wy[i] = _WTAB[d] if d <= 256 and 0 <= r0 + i < size else 0
+        i += 1
+    _wsums(buf, size, bg, c0, r0, wx, wy, out)
+    s = out[CEN_SW]
+    sx = out[CEN_SX]
+    sy = out[CEN_SY]
     if s <= 0:
         return False
     while s >= (1 << 22):  # keep the division's steps small ints (the ratios stay)

@@ -40,3 +40,39 @@ def sums(buf, size: int, thr: int, out) -> int:
     o[6] = sx
     o[7] = sy
     return cnt
+
+
+@micropython.viper
+def wsums(buf, size: int, bg: int, c0: int, r0: int, wx, wy, out) -> int:
+    """See apt_pixels.wsums_py: the Gaussian-weighted sums over the 7 × 7 box into
+    out[5..7] (CEN_SW, CEN_SX, CEN_SY; every sum below 2**31)."""
+    p = ptr16(buf)  # type: ignore[name-defined]  # noqa: F821
+    x = ptr32(wx)  # type: ignore[name-defined]  # noqa: F821
+    y = ptr32(wy)  # type: ignore[name-defined]  # noqa: F821
+    o = ptr32(out)  # type: ignore[name-defined]  # noqa: F821
+    s = 0
+    sx = 0
+    sy = 0
+    j = 0
+    while j < 7:
+        wyj = int(y[j])
+        if wyj != 0:
+            rs = 0
+            rsx = 0
+            base = (r0 + j) * size + c0
+            i = 0
+            while i < 7:
+                w = int(x[i])
+                if w != 0:
+                    v = (int(p[base + i]) - bg) * w
+                    rs += v
+                    rsx += v * (i - 3)
+                i += 1
+            s += wyj * rs
+            sx += wyj * rsx
+            sy += wyj * rs * (j - 3)
+        j += 1
+    o[5] = s
+    o[6] = sx
+    o[7] = sy
+    return 0

@@ -39,11 +39,40 @@ def test_viper_centroid_sums_match_the_plain_python_twin():
                     assert cb >= 9 and b[px.CEN_SW] > 0  # the spot counted
 
 
+def test_viper_weighted_sums_match_the_plain_python_twin():
+    # Gaussian-weighted sums: boxes inside the window and cut by its edges, saturated
+    # pixels (the largest sums), background above some pixels (negative terms).
+    for size in (16, 32):
+        for seed in range(4):
+            buf = _window(seed, size)
+            c = size // 2
+            for cx, cy in ((c << 6, c << 6), ((c << 6) + 21, (c << 6) - 40), (64, 90),
+                           (((size - 1) << 6) + 10, (size - 2) << 6)):
+                for bg in (30, 34):
+                    a = array("i", [0] * px.CEN_LEN)
+                    b = array("i", [0] * px.CEN_LEN)
+                    ra = px.wcog(buf, size, bg, cx, cy, a)
+                    saved = px._wsums
+                    px._wsums = px.wsums_py
+                    try:
+                        rb = px.wcog(buf, size, bg, cx, cy, b)
+                    finally:
+                        px._wsums = saved
+                    assert ra == rb and list(a) == list(b), (size, seed, cx, cy, bg)
+    sat = array("H", [1023] * 256)
+    a = array("i", [0] * px.CEN_LEN)
+    b = array("i", [0] * px.CEN_LEN)
+    px._wsums(sat, 16, 0, 5, 5, array("i", [64] * 7), array("i", [64] * 7), a)
+    px.wsums_py(sat, 16, 0, 5, 5, array("i", [64] * 7), array("i", [64] * 7), b)
+    assert list(a) == list(b) and a[px.CEN_SW] == 1023 * 64 * 64 * 49
+
+
 def test_centroid_kernel_is_viper_where_the_port_has_it():
     import sys
 
     impl = sys.implementation.name
     if impl == "micropython" and sys.platform != "webassembly":
         assert px._sums is not px.sums_py  # the firmware and the unix port run viper
+        assert px._wsums is not px.wsums_py
     elif impl != "micropython":
-        assert px._sums is px.sums_py
+        assert px._sums is px.sums_py and px._wsums is px.wsums_py

@@ -31,11 +31,13 @@ TASK_INSTR = {
     "adcs_feedback": 313784,
     "health": 212382,
     "sipm_bias": 186142,
-    "apt": 127291,
+    "apt": 214991,  # issue 14.2 weighted centroid: make target-bench mean on this branch
     "framer": 44245,
     "tc": 23290,
     "comparator": 17872,
-    "apt_fsm": 8000,  # ESTIMATE (issue 14 predictor), to be replaced by a target-bench figure
+    # the predictor's 1 kHz mirror task (apt_law = 1 only): play() per slot measured in the
+    # QEMU M7 image (icount; bench/apt_loop.py docs: docs/apt-loop.md §4 "CPU")
+    "apt_fsm": 80361,
 }
 DEFAULT_INSTR = 200000  # ESTIMATE for a task not in the table (none today)
 MIPS = 100.0  # payload computer, M guest instructions per second (firmware bench, 100 M)

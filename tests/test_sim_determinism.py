@@ -32,8 +32,8 @@ def test_same_seed_same_metrics_file(tmp_path):
     assert ca == cb
     doc = json.loads(a)
     assert doc["timing"] == "cost-model" and doc["charge_cpu"] is False
-    # the declared table, converted at the stated rate (127 k instructions at 100 MIPS)
-    assert doc["cost_model"]["task_us"]["apt"] == round(costmodel.TASK_INSTR["apt"] / 100.0) == 1273
+    # the declared table, converted at the stated rate (215 k instructions at 100 MIPS)
+    assert doc["cost_model"]["task_us"]["apt"] == round(costmodel.TASK_INSTR["apt"] / 100.0) == 2150
     for k in report.SPEED_KEYS:
         assert k in doc
 

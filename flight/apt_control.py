@@ -83,8 +83,9 @@ _META_EXPOSURE = const(1)  # hal.interfaces.META_EXPOSURE_US (the frame's exposu
 P = ParamDef
 LAW_PARAMS = (
     P("apt_law", "int", 0, 0, 1, "",
-      "control law: 0 = PI, 1 = predictor (Kalman filter, 1 kHz mirror task from the "
-      "next boot; experimental, docs/apt-loop.md)"),
+      "control law: 0 = PI, 1 = predictor (Kalman filter; its 1 kHz mirror task from "
+      "the next boot, the frame law at once; experimental, docs/apt-loop.md)",
+      applies="reboot"),
     P("apt_fsm_gain_x", "float", 1.0, 0.8, 1.25, "1",
       "mirror deflection per commanded deflection, x (calibrated)"),
     P("apt_fsm_gain_y", "float", 1.0, 0.8, 1.25, "1",

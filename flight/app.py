@@ -21,11 +21,11 @@ handlers of its dictionary entries, ``check_command(cmd, args)`` and the mode ho
 """
 
 from flight import cbor, components
-from flight.cmddict import SAFE, Dispatcher
+from flight.cmddict import SAFE, SESSION, Dispatcher
 from flight.cobs import Deframer
 from hal.compat import const, ticks_diff
 from flight.context import Context
-from flight.events import SEV_INFO, SEV_WARN, Event, EventLog, table
+from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event, EventLog, table
 from flight.keys import Keyring
 from flight.modes import EV_LIMIT_VIOLATION, ModeManager
 from flight.params import (EV_PARAM_INVALID, EV_PARAMS_CORRUPT, EV_PARAMS_DEFAULTS,
@@ -36,7 +36,7 @@ from flight.slotstore import SlotStore
 from flight.tc import EV_DEV_KEY_IN_USE, ReplayGuard, TcPipeline
 from flight.telemetry import HkField, HkPacker
 from flight.timetag import TimeTagQueue
-from flight.tm import APID_ADCS, APID_EVENT, APID_HK, APID_HK_DIAG, TmSender
+from flight.tm import APID_ADCS, APID_EVENT, APID_HK, APID_HK_DIAG, MapPacker, TmSender
 
 VERSION = "0.2.0"
 RESET_CAUSES = ("POWER_ON", "WATCHDOG", "SOFT", "HARD", "OTHER")  # hal.interfaces RESET_*
@@ -44,12 +44,16 @@ RESET_CAUSES = ("POWER_ON", "WATCHDOG", "SOFT", "HARD", "OTHER")  # hal.interfac
 EV_BOOT = const(0x01)
 EV_REBOOT_REQUESTED = const(0x02)
 EV_TIME_SET = const(0x03)
+EV_EVENTS_DEFERRED = const(0x04)
 
 EVENTS = (
     Event(EV_BOOT, "BOOT", SEV_INFO, "payload software started (reset cause, version)",
           (("boot_count", "int"),)),
     Event(EV_REBOOT_REQUESTED, "REBOOT_REQUESTED", SEV_WARN, "reboot requested by TC"),
     Event(EV_TIME_SET, "TIME_SET", SEV_INFO, "onboard time set", (("time", "float"),)),
+    Event(EV_EVENTS_DEFERRED, "EVENTS_DEFERRED", SEV_ERROR,
+          "events were emitted while the heap was exhausted: held without allocating and "
+          "queued late, stamped with the time they were queued", (("count", "int"),)),
 )
 
 PARAMS = (
@@ -84,6 +88,15 @@ HK = (
 HK_DIAG = HK[:3]  # time, time_ms, uptime: the diagnostic packet carries its own time
 
 
+def _heap_size():
+    try:
+        import gc
+
+        return gc.mem_free() + gc.mem_alloc()
+    except AttributeError:  # CPython: no heap figures (and no collections of ours)
+        return 0
+
+
 class FlightApp:
     def __init__(self, board, keyring=None, tc_period_us=20000, health_period_us=100000,
                  hk_period_us=1000000, watchdog_timeout_ms=2000, install_payload=True):
@@ -91,7 +104,10 @@ class FlightApp:
         self.clock = board.clock
         self.storage = board.storage
         self._t_last = self.clock.now_us()
-        self._uptime_us = 0
+        # Uptime as whole seconds + µs (small ints: a µs count passes 2**30 after 18 min
+        # and would then be a heap-allocated long int on a 32-bit port at every update).
+        self._up_s = 0
+        self._up_us = 0
         self.time_offset = 0.0
         self.events = EventLog(self.now_s, storage=self.storage,
                                decl=table(components.declared("EVENTS")))
@@ -110,6 +126,11 @@ class FlightApp:
         self.params.listeners.append(self._param_changed)
         self.sched = Scheduler(self.clock, watchdog=board.watchdog,
                                on_event=self.emit, on_safe=self._critical_fault)
+        # Collections at chosen moments (DESIGN §3.1): outside SESSION whenever half the
+        # heap is used, on entering SESSION once, during a pass only at the floor.
+        self.sched.gc_quiet = self._apt_may_run
+        self.sched.gc_relaxed = _heap_size() // 2
+        self._last_mode = None
         self.deframer = Deframer(max_frame=1024)
         self.tc.deframer = self.deframer
         self._rx = bytearray(256)
@@ -141,6 +162,8 @@ class FlightApp:
                        "modes": self.modes, "tm": self.tm}
         self.payload = {}
         self._wired = False
+        self._adcs_packer = None  # the declared ADCS feedback map (_wire)
+        self._safe_causes = {}  # critical task name -> SAFE cause (see _critical_fault)
         self.hk_packer = HkPacker([])  # the declared sets, built at boot (_wire)
         self.hk_diag_packer = HkPacker([])
         if install_payload:
@@ -158,7 +181,14 @@ class FlightApp:
             self.dispatch.register(name, obj)
         self.dispatch.verify(absent=components.PAYLOAD)
         self.hk_packer = self._packer("HK", "hk")
+        for t in self.sched.tasks:
+            if t.critical:
+                self._safe_causes[t.name] = "critical task %s fault" % t.name
         self.hk_diag_packer = self._packer("HK_DIAG", "hk_diag")
+        for _name, mod in components.modules():
+            fields = getattr(mod, "ADCS", None)
+            if fields is not None:
+                self._adcs_packer = MapPacker(fields)
 
     def _packer(self, attr, method):
         sections = []
@@ -177,11 +207,34 @@ class FlightApp:
     def _mode(self):
         return self.modes.mode
 
-    def uptime_s(self):
+    def _advance(self):
         now = self.clock.now_us()
-        self._uptime_us += ticks_diff(now, self._t_last)
+        us = self._up_us + ticks_diff(now, self._t_last)
         self._t_last = now
-        return self._uptime_us / 1000000
+        if us >= 1000000:
+            s = us // 1000000
+            self._up_s += s
+            us -= s * 1000000
+        self._up_us = us
+
+    def uptime_s(self):
+        self._advance()
+        return self._up_s + self._up_us / 1000000
+
+    @property
+    def time_offset(self):
+        return self._offset
+
+    @time_offset.setter
+    def time_offset(self, x):
+        # Kept as given (snapshot, now_s) and split into whole seconds + µs for the
+        # housekeeping time fields, which are then filled without float arithmetic.
+        self._offset = x
+        s = int(x)
+        if s > x:
+            s -= 1
+        self._off_s = s
+        self._off_us = int((x - s) * 1000000)
 
     def now_s(self):
         """Onboard time: uptime plus the offset set by SET_TIME."""
@@ -200,7 +253,11 @@ class FlightApp:
 
     def send_adcs(self, values):
         """Pointing feedback for the platform ADCS (APID 0x0A4, relayed by the OBC)."""
-        self.tm.send(APID_ADCS, values)
+        body = self._adcs_packer.pack(values) if self._adcs_packer is not None else None
+        if body is None:
+            self.tm.send(APID_ADCS, values)
+        else:  # the declared fields, encoded in place (no allocation per packet)
+            self.tm.send_raw(APID_ADCS, body)
         hook = self.adcs_hook
         if hook is not None:
             hook(values)
@@ -214,7 +271,15 @@ class FlightApp:
             self.timetags.set_capacity(self.params["timetag_capacity"])
 
     def _critical_fault(self, task):
-        self.modes.enter_safe("critical task %s fault" % task.name)
+        # The cause text is built at boot: the fault may be a MemoryError with the heap
+        # exhausted, and SAFE must be entered all the same.
+        cause = self._safe_causes.get(task.name)
+        if cause is None:
+            try:
+                cause = "critical task %s fault" % task.name
+            except MemoryError:
+                cause = "critical task fault"
+        self.modes.enter_safe(cause)
 
     # ------------------------------------------------------------------ boot
     def boot(self, reset_cause=None):
@@ -317,24 +382,39 @@ class FlightApp:
             self.sched.stop()
 
     def _drain_events(self, n):
+        ev = self.events
         while n > 0:
-            e = self.events.pop()
+            e = ev.pop()
+            if ev.released:  # events held while the heap was exhausted are queued now
+                k = ev.released
+                ev.released = 0
+                self.emit(EV_EVENTS_DEFERRED, [k], "")
             if e is None:
                 return
-            self.tm.send(APID_EVENT, self.events.to_map(e))
+            self.tm.send(APID_EVENT, ev.to_map(e))
             n -= 1
 
+    def _apt_may_run(self):
+        return self.modes.mode == SESSION
+
     def _task_health(self):
+        mode = self.modes.mode
+        if mode != self._last_mode:
+            self._last_mode = mode
+            if mode == SESSION:
+                self.sched.request_gc()  # a pass starts with the whole heap free
         self.modes.tick()
         self._check_limits()
-        self.timetags.run_due(self.tc, self.modes.mode)
+        if len(self.timetags):  # reading the time makes a float: only when one is queued
+            self.timetags.run_due(self.tc, self.modes.mode)
 
     def _check_limits(self):
         board = self.board
         bad = None
-        for i, s in enumerate(board.temps):
+        temps = board.temps
+        for i in range(len(temps)):  # (no enumerate: its iterator is a heap object)
             try:
-                t = s.read_c()
+                t = temps[i].read_c()
             except Exception:
                 continue  # a sensor fault is the bias module's business, not a limit
             if t > self.params["temp_max_c"] or t < self.params["temp_min_c"]:
@@ -397,11 +477,16 @@ class FlightApp:
         values[i + 9] = self.hk_packer.errors
 
     def hk_diag(self, values, i):
-        """The diagnostic set's time fields (:data:`HK_DIAG`)."""
-        t = self.now_s()
-        values[i] = int(t)
-        values[i + 1] = int((t - int(t)) * 1000)
-        values[i + 2] = int(self.uptime_s() * 100)
+        """The diagnostic set's time fields (:data:`HK_DIAG`), in integers (no float)."""
+        self._advance()
+        s = self._up_s + self._off_s
+        us = self._up_us + self._off_us
+        if us >= 1000000:
+            s += 1
+            us -= 1000000
+        values[i] = s
+        values[i + 1] = us // 1000
+        values[i + 2] = self._up_s * 100 + self._up_us // 10000
 
     # ------------------------------------------------------------------ snapshot
     def snapshot(self):

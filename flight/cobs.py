@@ -68,6 +68,32 @@ def encode(data):
     return bytes(dst[:w])
 
 
+SHORT_MAX = const(253)  # longest packet stuff_short() takes: its blocks need no split
+
+
+def stuff_short(frame, n):
+    """COBS-encode in place a packet of ``n`` <= SHORT_MAX octets held at ``frame[1:1+n]``.
+
+    ``frame`` has ``n + 2`` octets: on return it is the whole frame, the encoded block in
+    ``frame[0:n+1]`` and the 0x00 delimiter in ``frame[n+1]`` — the same octets as
+    ``encode(packet) + b"\\x00"``.  A packet shorter than a full block always encodes to
+    ``n + 1`` octets (each zero becomes the distance to the next one, the code octet in
+    front covers the first stretch), so the sender can keep one frame buffer per packet
+    length and encode without allocating.
+    """
+    if n > SHORT_MAX:
+        raise ValueError("stuff_short: %d octets need block splitting" % n)
+    end = n + 1
+    last = 0
+    i = frame.find(_ZERO, 1, end)
+    while i >= 0:
+        frame[last] = i - last
+        last = i
+        i = frame.find(_ZERO, i + 1, end)
+    frame[last] = end - last
+    frame[end] = 0
+
+
 def _decode_into(src, n, dst, cap):
     """Decode ``src[0:n]`` (zero-free) into ``dst``; returns the decoded length.
 

@@ -54,3 +54,19 @@ def crc16(data, crc=0xFFFF):
         hi = lo ^ th[i]
         lo = tl[i]
     return (hi << 8) | lo
+
+
+def crc16_range(buf, start, end, crc=0xFFFF):
+    """CRC-16/CCITT-FALSE of ``buf[start:end]`` without slicing ``buf`` (a slice is a new
+    object on MicroPython's heap: the telemetry path computes packet CRCs in place)."""
+    hi = (crc >> 8) & 0xFF
+    lo = crc & 0xFF
+    th = _T_HI
+    tl = _T_LO
+    i = start
+    while i < end:
+        j = hi ^ buf[i]
+        hi = lo ^ th[j]
+        lo = tl[j]
+        i += 1
+    return (hi << 8) | lo

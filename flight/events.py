@@ -31,6 +31,7 @@ SEV_WARN = const(1)
 SEV_ERROR = const(2)
 SEV_CRITICAL = const(3)
 SEVERITY_NAMES = ("INFO", "WARN", "ERROR", "CRITICAL")
+DEFER_SLOTS = const(8)  # events held without allocating while the heap is exhausted
 
 # Keys of an event TM map (APID 0x0A2) and of a persistent-log dump entry ("n": running
 # number across reboots, "dump": true).  "text" is the instance's detail, or the
@@ -108,6 +109,19 @@ class EventLog:
         self._active_entries = []
         self._boot_base = 0
         self.damaged = ""  # what the load could not read (torn write, bit flip), or ""
+        # Events emitted while the heap is exhausted (a MemoryError building the entry):
+        # kept in these preallocated slots without allocating and queued as ordinary
+        # events at the next pop() (their time is then the time they were queued);
+        # ``deferred`` counts them and ``released`` those queued since the owner last
+        # reported them (the app: an event of its own, EVENTS_DEFERRED).
+        self._d_seq = [0] * DEFER_SLOTS
+        self._d_sev = [0] * DEFER_SLOTS
+        self._d_id = [0] * DEFER_SLOTS
+        self._d_text = [""] * DEFER_SLOTS
+        self._d_args = [None] * DEFER_SLOTS
+        self._d_n = 0
+        self.deferred = 0
+        self.released = 0
         if storage is not None:
             self._load_persistent()
 
@@ -127,7 +141,44 @@ class EventLog:
             sev = SEV_CRITICAL
         self.seq += 1
         self.counts[sev] += 1
-        entry = (self.seq, self.time_fn(), sev, ev_id, text, args)
+        try:
+            entry = (self.seq, self.time_fn(), sev, ev_id, text, args)
+        except MemoryError:  # heap exhausted: queue it without allocating
+            self._defer(self.seq, sev, ev_id, text, args)
+            return None
+        self._store(entry, sev)
+        return entry
+
+    def _defer(self, seq, sev, ev_id, text, args):
+        k = self._d_n
+        self.deferred += 1
+        if k >= DEFER_SLOTS:
+            self.dropped += 1
+            return
+        self._d_seq[k] = seq
+        self._d_sev[k] = sev
+        self._d_id[k] = ev_id
+        self._d_text[k] = text
+        self._d_args[k] = args
+        self._d_n = k + 1
+
+    def _release_deferred(self):
+        """Queue the deferred events (when the heap has room again), then their report."""
+        n = self._d_n
+        try:
+            t = self.time_fn()
+            entries = [(self._d_seq[k], t, self._d_sev[k], self._d_id[k], self._d_text[k],
+                        self._d_args[k]) for k in range(n)]
+        except MemoryError:
+            return  # still no room: they wait
+        self._d_n = 0
+        for k in range(n):
+            self._d_text[k] = ""
+            self._d_args[k] = None
+            self._store(entries[k], entries[k][2])
+        self.released += n
+
+    def _store(self, entry, sev):
         if self._count == self.capacity:
             self._head = (self._head + 1) % self.capacity
             self._count -= 1
@@ -136,16 +187,20 @@ class EventLog:
         self._count += 1
         if self.storage is not None and sev >= self.persist_min_sev:
             if len(self._unpersisted) < self.persist_capacity:
-                self._unpersisted.append(entry)
+                try:
+                    self._unpersisted.append(entry)
+                except MemoryError:  # the list could not grow: counted as a loss
+                    self.persist_dropped += 1
             else:  # flash unreachable for a long time: bounded, counted
                 self.persist_dropped += 1
-        return entry
 
     def pending(self):
-        return self._count
+        return self._count + self._d_n
 
     def pop(self):
         """The oldest unsent event, or None."""
+        if self._d_n:
+            self._release_deferred()
         if self._count == 0:
             return None
         e = self._ring[self._head]

@@ -78,25 +78,40 @@ class ModeManager:
             r = fn()
             return True if r is None else r
         except Exception as e:  # a module failing its hook must not stop a transition
-            self.emit(EV_MODULE_HOOK_FAILED, None, "%s.%s failed: %r" % (
-                getattr(m, "name", "module"), hook, e))
+            try:
+                text = "%s.%s failed: %r" % (getattr(m, "name", "module"), hook, e)
+            except MemoryError:  # heap exhausted: the event without its text
+                text = hook
+            self.emit(EV_MODULE_HOOK_FAILED, None, text)
             return False
 
     def _set(self, mode, cause):
         old = self.mode
         self.mode = mode
         self.transitions += 1
-        self.emit(EV_MODE_CHANGE, [old, mode], "%s -> %s (%s)" % (old, mode, cause))
+        try:
+            args = [old, mode]
+            text = "%s -> %s (%s)" % (old, mode, cause)
+        except MemoryError:  # SAFE on an exhausted heap: still reported (the event log
+            args = None      # queues it without allocating)
+            text = cause
+        self.emit(EV_MODE_CHANGE, args, text)
 
-    def _off(self, switches):
+    def _off(self, switches, n=None):
+        """Switch the first ``n`` (default all) of ``switches`` off."""
         power = self.power
         if power is None:
             return
-        for sw in switches:
+        for k in range(len(switches) if n is None else n):
+            sw = switches[k]
             try:
                 power.set(sw, False)
             except Exception as e:  # keep switching the others off
-                self.emit(EV_POWER_SWITCH_FAULT, None, "switch %d off: %r" % (sw, e))
+                try:
+                    text = "switch %d off: %r" % (sw, e)
+                except MemoryError:
+                    text = ""
+                self.emit(EV_POWER_SWITCH_FAULT, None, text)
 
     def enter_safe(self, cause):
         """Always possible, from anywhere; idempotent.
@@ -106,9 +121,11 @@ class ModeManager:
         precede the downlink laser) or fail; then the hooks (bias ramped below breakdown,
         FSM parked), then the remaining switches in :data:`SAFE_OFF_ORDER`.
         """
-        self._off(SAFE_OFF_ORDER[:2])
-        for m in reversed(self.modules):
-            self._call(m, "safe")
+        # (No slice, no reversed(): SAFE must be reachable with the heap exhausted.)
+        self._off(SAFE_OFF_ORDER, 2)
+        mods = self.modules
+        for k in range(len(mods) - 1, -1, -1):
+            self._call(mods[k], "safe")
         self._off(SAFE_OFF_ORDER)
         self._starting = -1
         self.session_start_time = None

@@ -18,10 +18,17 @@ Watchdog: ``watchdog.feed()`` is called (in idle time) only while every critical
 started within twice its period; a stalled or disabled critical task therefore lets the
 watchdog reset the payload.
 
-Idle time runs ``gc.collect()`` when free heap drops below ``gc_threshold`` bytes; never
-inside a task.  The dispatch path allocates nothing in steady state.  The free heap is
-sampled there (``heap_free``), at most every ``gc_check_period_us``: ``gc.mem_free()``
-walks the heap's allocation table, so housekeeping reports the sample instead of walking.
+Garbage collection at chosen moments, never inside a task (DESIGN §3.1): a collection
+of the payload computer's heap lasts ~25 ms, longer than the APT's 10 ms period, so
+wherever it falls while the APT runs it costs that task a deadline.  Idle time therefore
+collects when the free heap drops below ``gc_threshold`` bytes (the emergency floor,
+always), below ``gc_relaxed`` bytes while ``gc_quiet()`` is false (the app: outside
+SESSION, when the APT does not run), and once after :meth:`request_gc` (the app: on
+entering SESSION, so a pass starts with the whole heap free).  The tasks allocate nothing
+in steady state, so no collection is due during a pass.  The dispatch path allocates
+nothing.  The free heap is sampled in idle time (``heap_free``), at most every
+``gc_check_period_us``: ``gc.mem_free()`` walks the heap's allocation table, so
+housekeeping reports the sample instead of walking.
 
 Events go out through ``on_event(ev_id, args, detail)`` (declared in :data:`EVENTS`).
 """
@@ -173,6 +180,9 @@ class Scheduler:
         self.on_event = on_event
         self.on_safe = on_safe
         self.gc_threshold = gc_threshold
+        self.gc_relaxed = 0  # free-heap floor outside quiet time (0: the emergency one only)
+        self.gc_quiet = None  # callable: True while a collection would delay the APT
+        self._gc_asked = False
         self.late_tolerance_us = late_tolerance_us
         # gc.mem_free() walks the heap's allocation table (hundreds of µs on a board):
         # look at it at most once per gc_check_period_us of idle time.
@@ -399,15 +409,29 @@ class Scheduler:
                     self._withholding = True
                     self._event(EV_WATCHDOG_WITHHELD, [stalled.name], stalled.name)
         now = self.clock.now_us()
-        if ticks_diff(now, self._last_gc_check) >= self.gc_check_period_us:
+        if self._gc_asked:
+            self._gc_asked = False
+            self._collect()
+        elif ticks_diff(now, self._last_gc_check) >= self.gc_check_period_us:
             self._last_gc_check = now
             free = _mem_free()
             if free is not None:
-                if free < self.gc_threshold:
-                    gc.collect()
-                    self.gc_runs += 1
-                    free = _mem_free()
-                self.heap_free = free
+                if free < self.gc_threshold or (free < self.gc_relaxed and not (
+                        self.gc_quiet is not None and self.gc_quiet())):
+                    self._collect()
+                else:
+                    self.heap_free = free
+
+    def _collect(self):
+        gc.collect()
+        self.gc_runs += 1
+        free = _mem_free()
+        if free is not None:
+            self.heap_free = free
+
+    def request_gc(self):
+        """Collect at the next idle step (a moment chosen by the caller)."""
+        self._gc_asked = True
 
     def run_for(self, duration_us):
         """Run the schedule for ``duration_us`` of clock time (virtual or real)."""

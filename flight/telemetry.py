@@ -120,7 +120,7 @@ class HkPacker:
         self.values = [0] * self.n
         self.buf = bytearray(self.size)
         # Per field: struct code, byte offset, raw lo, raw hi (precomputed: pack() does
-        # no lookups and allocates nothing but the float objects of f32 fields).
+        # no lookups and allocates nothing).
         self._codes = []  # type: list
         self._off = []  # type: list
         self._lo = []  # type: list
@@ -167,7 +167,8 @@ class HkPacker:
         for k in range(self.n):
             v = values[k]
             if isf[k]:
-                pack_into(codes[k], buf, offs[k], float(v) if v is not None else 0.0)
+                # (an int goes in as it is: struct converts it, float(v) would box it)
+                pack_into(codes[k], buf, offs[k], v if v is not None else 0)
                 continue
             v = int(v) if v is not None else 0
             if v < los[k]:

@@ -12,7 +12,10 @@ verification reports: an event burst or an EVENT_LOG_DUMP on a slow link fills t
 only up to the reserve, so the acceptance and completion reports still get out.
 """
 
+import struct
+
 from flight import cbor, ccsds, cobs
+from flight.crc16 import crc16_range
 from hal.compat import const
 from flight.events import SEV_WARN, Event
 from flight.telemetry import HkField
@@ -62,6 +65,7 @@ class TmSender:
         self.dropped = 0
         self.link_errors = 0
         self.per_apid = {}
+        self._frames = {}  # APID -> its last frame buffer (short packets: see send_raw)
 
     def next_seq(self, apid):
         s = self._seq.get(apid, 0)
@@ -73,13 +77,42 @@ class TmSender:
         return self.send_raw(apid, cbor.encode(body_obj))
 
     def send_raw(self, apid, body):
-        """Queue one packet around the octets ``body``; False when the queue is full."""
-        pkt = ccsds.build_packet(ccsds.TYPE_TM, apid, self.next_seq(apid), body)
-        frame = cobs.encode(pkt) + b"\x00"
+        """Queue one packet around the octets ``body``; False when the queue is full.
+
+        Packets shorter than a COBS block (housekeeping, ADCS feedback, most reports) are
+        built and stuffed in place in a frame buffer kept per APID (reallocated only when
+        that APID's length changes) and written straight to the link when nothing waits
+        before them: the steady-state path allocates nothing (DESIGN §3.1).  Only a frame
+        the link does not take at once is copied into the queue.
+        """
+        n = len(body)
+        plen = ccsds.HEADER_LEN + n + ccsds.PEC_LEN
+        if plen > cobs.SHORT_MAX:  # long packets (diagnostic HK, dumps): built apart
+            pkt = ccsds.build_packet(ccsds.TYPE_TM, apid, self.next_seq(apid), body)
+            return self._send_frame(apid, cobs.encode(pkt) + b"\x00", True)
+        frame = self._frames.get(apid)
+        if frame is None or len(frame) != plen + 2:
+            frame = bytearray(plen + 2)
+            self._frames[apid] = frame
+        ccsds.pack_header_into(frame, 1, ccsds.TYPE_TM, apid, self.next_seq(apid),
+                               n + ccsds.PEC_LEN - 1)
+        h = 1 + ccsds.HEADER_LEN
+        if n:
+            frame[h:h + n] = body
+        crc = crc16_range(frame, 1, h + n)
+        frame[h + n] = crc >> 8
+        frame[h + n + 1] = crc & 0xFF
+        cobs.stuff_short(frame, plen)
+        return self._send_frame(apid, frame, False)
+
+    def _send_frame(self, apid, frame, owned):
+        """``frame`` (delimiter included) to the link, or to the queue behind the frames
+        waiting there; ``owned``: the frame is ours to keep (else it is copied first)."""
         limit = self.max_queue_bytes
         if apid != APID_VERIFY:
             limit -= self.reserve_bytes
-        if self._queued + len(frame) > limit:
+        size = len(frame)
+        if self._queued + size > limit:
             self.dropped += 1
             if not self._overflowing:
                 self._overflowing = True
@@ -87,10 +120,27 @@ class TmSender:
                     self.emit(EV_TM_OVERFLOW, [self.dropped], "APID 0x%03X" % apid)
             return False
         self._overflowing = False
-        self._queue.append(frame)
-        self._queued += len(frame)
         self.per_apid[apid] = self.per_apid.get(apid, 0) + 1
-        self.pump()
+        w = 0
+        link = self.link
+        if not self._queue and link is not None:
+            try:
+                w = link.write(frame)
+            except Exception:
+                self.link_errors += 1
+                w = 0
+            if w >= size:
+                self.sent_packets += 1
+                self.sent_bytes += size
+                return True
+            if w > 0:
+                self.sent_bytes += w
+        # The link is busy: the rest waits in the queue (a copy: the buffer is reused).
+        rest = frame[w:] if (w or not owned) else frame
+        self._queue.append(rest)
+        self._queued += len(rest)
+        if w == 0:
+            self.pump()  # frames queued earlier may go now (then this one behind them)
         return True
 
     def pump(self):
@@ -126,3 +176,50 @@ class TmSender:
         values[i + 1] = self.dropped
         values[i + 2] = self._queued
         values[i + 3] = self.link_errors
+
+
+class MapPacker:
+    """The CBOR map of a fixed, declared set of fields (ADCS feedback, APID 0x0A4), kept
+    encoded in one buffer whose values are rewritten in place: the keys are written once,
+    ``f32`` fields are doubles (0xFB + 8 octets, as flight.cbor encodes every float) and
+    integer fields one octet (0..23).  :meth:`pack` returns None for a value that does
+    not fit its slot (the caller then encodes the map the general way); the octets decode
+    exactly as ``cbor.encode`` of the same map, in the declared key order.
+    """
+
+    def __init__(self, fields):
+        out = bytearray([0xA0 | len(fields)])  # map header (< 24 entries)
+        self.names = []  # type: list
+        self._off = []  # type: list
+        self._float = []  # type: list
+        for f in fields:
+            key = f.name.encode()
+            out.append(0x60 | len(key))  # text header (< 24 octets)
+            out.extend(key)
+            self.names.append(f.name)
+            self._off.append(len(out))
+            isf = f.type == "f32"
+            self._float.append(isf)
+            if isf:
+                out.append(0xFB)
+                out.extend(bytes(8))
+            else:
+                out.append(0)
+        self.buf = out
+
+    def pack(self, values):
+        buf = self.buf
+        names = self.names
+        offs = self._off
+        isf = self._float
+        for k in range(len(names)):
+            v = values[names[k]]
+            if isf[k]:
+                struct.pack_into(">d", buf, offs[k] + 1, v)
+            else:
+                if v is True or v is False:
+                    v = 1 if v else 0
+                if not (isinstance(v, int) and 0 <= v < 24):
+                    return None
+                buf[offs[k]] = v
+        return buf

@@ -22,7 +22,11 @@ board it delays whatever is released meanwhile).
 Phases, one QEMU boot: boot → STANDBY → SESSION with the beacon in view, until the APT
 tracks and the comparator locks (≤ 30 s simulated); then 10 s at 100 M instructions/s,
 10 s at 50 M, and 10 s at 100 M with line-rate garbage (115200 Bd, 8N1: 115 bytes per
-10 ms) injected into the TC link (the security issue's flood case).  Heap: live after boot
+10 ms) injected into the TC link (the security issue's flood case); then 2 s measuring
+each task's own allocation per run (``task_alloc_bytes_*``, ``flight_alloc_bytes_per_s``,
+``flight_gc_interval_s``: how often that garbage would force a ~25 ms collection on the
+board).  The simulator's garbage is collected between 10 ms slices outside flight time
+(``sim_gc_runs_*``): on the board it does not exist.  Heap: live after boot
 and in TRACK (``gc.mem_alloc()`` after a collection, minus the world/board baseline and
 the camera model's cached noise tables), peak of the live heap sampled after a collection
 each simulated second of the measured phases (``heap_alloc_peak_bytes_*``: the same
@@ -41,6 +45,7 @@ from tools import firmware, target
 
 ROOT = firmware.ROOT
 MEASURE_S = 10
+ALLOC_S = 2  # simulated seconds of the per-task allocation phase
 LINE_BYTES_PER_10MS = 115  # 115200 Bd, 10 bits a byte
 TASKS = ("apt", "tc", "hk", "health", "framer", "comparator", "sipm_bias", "adcs_feedback")
 
@@ -52,6 +57,8 @@ from hal.clock import VirtualClock
 from hal.sim.board import make_board
 from hal.sim.world import make_world
 import flight.scheduler as _sched
+
+SIM_GC_FREE = 65536  # collect the simulator's garbage (uncharged) below this free heap
 
 R = {'phase': 'start', 'errors': []}
 
@@ -179,6 +186,7 @@ def measure(name, scale, flood):
     p0 = world.physics_us
     e0 = clock.elapsed_us
     g0 = tgc.runs
+    sim_gcs = 0
     samples = []
     allocs = []
     seed = 12345
@@ -190,6 +198,14 @@ def measure(name, scale, flood):
                 buf[i] = seed >> 22
             board.link.inject(buf)
         app.run_for(10000)
+        # The simulator's own garbage (world physics: a float per model quantity per
+        # step) is not flight memory: collected here, outside flight time and uncharged,
+        # before it reaches the flight's collection floors.  The flight's own garbage is
+        # measured apart (phase 'alloc'): zero in steady state, so on the board no
+        # collection falls in a pass.
+        if gc.mem_free() < SIM_GC_FREE:
+            gc.collect()
+            sim_gcs += 1
         if k %% 100 == 99:  # each simulated second (outside any task, not charged)
             board.link.take()
             tb = table_bytes() - tb0
@@ -201,6 +217,7 @@ def measure(name, scale, flood):
         stats[t.name] = [t.runs, t.cpu_us, t.max_cpu_us, t.deadline_misses, t.skipped]
     R[name] = {'stats': stats, 'elapsed_us': elapsed, 'scale': scale,
                'physics_us': (world.physics_us - p0) & 0x3FFFFFFF, 'gc_runs': tgc.runs - g0,
+               'sim_gc_runs': sim_gcs,
                'live_samples': samples, 'alloc_samples': allocs, 'apt_state': apt.state, 'comp_state': comp.state}
 
 
@@ -210,6 +227,47 @@ for name, scale, flood in (('nominal_100', 10.0, False), ('nominal_50', 20.0, Fa
     measure(name, scale, flood)
     board.link.take()
     R[name]['live_after'] = flight_live()
+
+R['phase'] = 'alloc'
+# Flight allocation per task run in steady state (TRACK): each run bracketed by
+# gc.mem_alloc() with the collector off, the simulated devices' allocation inside flight
+# calls (World.physics_begin/end) subtracted; timing is not measured here.
+world.mem_alloc = gc.mem_alloc
+AL = {}
+
+
+def _wrap(t):
+    fn = t.fn
+
+    def run():
+        if gc.mem_free() < SIM_GC_FREE:
+            gc.collect()
+        p0 = world.physics_alloc
+        gc.disable()
+        a0 = gc.mem_alloc()
+        try:
+            fn()
+        finally:
+            a = gc.mem_alloc() - a0 - (world.physics_alloc - p0)
+            gc.enable()
+            s = AL.get(t.name)
+            if s is None:
+                s = AL[t.name] = [0, 0, 0]
+            s[0] += 1
+            s[1] += a
+            if a > s[2]:
+                s[2] = a
+    t.fn = run
+
+
+for t in app.sched.tasks:
+    _wrap(t)
+for k in range(%(alloc_s)d * 100):
+    app.run_for(10000)
+    if k %% 100 == 99:
+        board.link.take()
+world.mem_alloc = None
+out('task_alloc', AL)
 
 R['phase'] = 'gc'
 gcs = []
@@ -237,7 +295,8 @@ print('RESULT' + json.dumps(R))
 
 
 def script(measure_s=MEASURE_S):
-    body = SCRIPT % {"flood_bytes": LINE_BYTES_PER_10MS, "measure_s": measure_s}
+    body = SCRIPT % {"flood_bytes": LINE_BYTES_PER_10MS, "measure_s": measure_s,
+                     "alloc_s": ALLOC_S}
     # The script's own top-level statements inside one try: a MemoryError or failure
     # still reports what was measured up to it.
     header, _, rest = body.partition("R = {'phase': 'start', 'errors': []}\n")
@@ -298,6 +357,22 @@ def figures(r):
                                     for k, s in stats.items()}
             f["task_runs"] = {k: s[0] for k, s in stats.items()}
             f["apt_state_end"] = m["apt_state"]
+    al = r.get("task_alloc")
+    if al:
+        # Flight octets allocated per run in TRACK, and what that garbage costs: the
+        # seconds between the collections it would force on the board (a 480 KiB heap,
+        # collecting at the scheduler's floors), each one ~25 ms, i.e. an APT deadline.
+        f["task_alloc_bytes_max"] = {k: s[2] for k, s in al.items()}
+        f["task_alloc_bytes_mean"] = {k: round(s[1] / s[0], 1) if s[0] else 0
+                                      for k, s in al.items()}
+        rate = sum(s[1] for s in al.values()) / float(ALLOC_S)
+        f["flight_alloc_bytes_per_s"] = round(rate, 1)
+        free = (r.get("heap_size_bytes") or 0) - (r.get("heap_live_track_bytes") or 0) \
+            - (r.get("heap_base_world_bytes") or 0)
+        f["flight_gc_interval_s"] = round(free / rate, 1) if rate > 0 else None
+    for key in ("nominal_100", "nominal_50", "flood_100"):
+        if r.get(key):
+            f["sim_gc_runs_" + key] = r[key].get("sim_gc_runs")
     peaks = [v for k, v in f.items() if k.startswith("heap_peak_bytes_")]
     if peaks:
         f["heap_peak_bytes"] = max(peaks)

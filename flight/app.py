@@ -8,7 +8,8 @@ task       period    critical  what
 =========  ========  ========  =====================================================
 tc         20 ms     yes       drain UART, deframe, verify, dispatch; events → TM
 health     100 ms    yes       limits/FDIR, session sequencing, time-tagged commands
-hk         1000 ms   no        housekeeping packet; event log to flash
+hk         20 ms     no        housekeeping packet every 1000 ms, in four steps
+                               (collect, encode, send, event log to flash)
 =========  ========  ========  =====================================================
 
 Every command, event, parameter and housekeeping field is declared by the module that
@@ -39,6 +40,8 @@ from flight.timetag import TimeTagQueue
 from flight.tm import APID_ADCS, APID_EVENT, APID_HK, APID_HK_DIAG, MapPacker, TmSender
 
 VERSION = "0.2.0"
+HK_STEP_US = const(20000)  # housekeeping step spacing (see _task_hk)
+HK_STEPS = const(4)  # collect, encode, send, event log
 RESET_CAUSES = ("POWER_ON", "WATCHDOG", "SOFT", "HARD", "OTHER")  # hal.interfaces RESET_*
 
 EV_BOOT = const(0x01)
@@ -153,8 +156,12 @@ class FlightApp:
                             critical=True))
         self.sched.add(Task("health", health_period_us, self._task_health, offset_us=5000,
                             budget_us=health_period_us // 4, critical=True))
-        self.sched.add(Task("hk", hk_period_us, self._task_hk, offset_us=7000,
-                            budget_us=hk_period_us // 10))
+        # Housekeeping in steps (collect, encode, send, event log) HK_STEP_US apart: one
+        # packet every hk_period_us, no run longer than a step (DESIGN §3.1 budgets).
+        step = HK_STEP_US if hk_period_us >= HK_STEPS * HK_STEP_US else hk_period_us // HK_STEPS
+        self._hk_steps = hk_period_us // step
+        self._hk_step = 0
+        self.sched.add(Task("hk", step, self._task_hk, offset_us=7000, budget_us=step // 2))
         from flight.corecmds import CoreCommands  # imports this module: not at the top
 
         self.owners = {"core": CoreCommands(self), "scheduler": self.sched, "tc": self.tc,
@@ -253,7 +260,12 @@ class FlightApp:
 
     def send_adcs(self, values):
         """Pointing feedback for the platform ADCS (APID 0x0A4, relayed by the OBC)."""
-        body = self._adcs_packer.pack(values) if self._adcs_packer is not None else None
+        if isinstance(values, MapPacker):  # the module's own encoded map (apt_feedback)
+            body = values.buf
+        elif self._adcs_packer is not None:
+            body = self._adcs_packer.pack(values)
+        else:
+            body = None
         if body is None:
             self.tm.send(APID_ADCS, values)
         else:  # the declared fields, encoded in place (no allocation per packet)
@@ -447,16 +459,24 @@ class FlightApp:
             self._limit_count = 0
 
     def _task_hk(self):
-        self.tm.send_raw(APID_HK, self.hk_packer.pack())
-        period = self.params["hk_diag_period_s"]
-        if period:
-            # Counted in housekeeping ticks (1 s): a diagnostic packet right after every
-            # period-th housekeeping packet, never drifting against it.
-            self._diag_ticks += 1
-            if self._diag_ticks >= period:
-                self._diag_ticks = 0
-                self.send_hk_diag()
-        self.events.flush()
+        k = self._hk_step
+        self._hk_step = k + 1 if k + 1 < self._hk_steps else 0
+        if k == 0:
+            self.hk_packer.collect()  # one snapshot of every owner's fields
+        elif k == 1:
+            self.hk_packer.encode()
+        elif k == 2:
+            self.tm.send_raw(APID_HK, self.hk_packer.buf)
+            period = self.params["hk_diag_period_s"]
+            if period:
+                # Counted in housekeeping packets (1 s): a diagnostic packet right after
+                # every period-th housekeeping packet, never drifting against it.
+                self._diag_ticks += 1
+                if self._diag_ticks >= period:
+                    self._diag_ticks = 0
+                    self.send_hk_diag()
+        elif k == 3:
+            self.events.flush()
 
     def send_hk_diag(self):
         """Send one diagnostic housekeeping packet (APID 0x0A5); its body octets."""

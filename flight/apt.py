@@ -18,6 +18,7 @@ buffers, no tuples, no floats, no events — it allocates nothing.
 from array import array
 
 from flight import apt_pixels as px
+from flight.apt_feedback import Feedback
 from flight.apt_control import EXPOSURES_US, LAW_PARAMS, U_MAX, ControlLaw, Exposure
 from flight.apt_search import DARK_EXP, Search
 from hal.compat import const
@@ -156,6 +157,7 @@ class Apt:
         self.fsm = fsm
         self.power = power
         self.period_us = period_us
+        self._fb = None  # the ADCS feedback map (flight.apt_feedback), made at first use
         self.state = IDLE
         self.law = ControlLaw()
         self.search = Search(self)
@@ -453,17 +455,15 @@ class Apt:
         st = self.state
         if st != TRACK and not (st == ACQUIRE and self.search.verified):
             return  # only a verified beacon (it moved against the mirror) steers the platform
-        ex, ey = self.error_urad()
         law = self.law
         offload = abs(law.u_x) > self._offload_lim or abs(law.u_y) > self._offload_lim
         if offload:
             self.offload_requests += 1
             if self.offload_requests == 1 or self.offload_requests % 50 == 0:
                 self.ctx.emit(EV_APT_OFFLOAD, [self.offload_requests])
-        self.ctx.send_adcs({"err_x_urad": ex, "err_y_urad": ey, "valid": int(self.valid),
-                            "state": st, "offload": int(offload),
-                            "fsm_x_urad": law.u_x * FSM_LSB_RAD * 1e6 / 256,
-                            "fsm_y_urad": law.u_y * FSM_LSB_RAD * 1e6 / 256})
+        if self._fb is None:  # error_urad() in integers, encoded in place (no allocation)
+            self._fb = Feedback(ADCS)
+        self.ctx.send_adcs(self._fb.fill(self, st, offload))
 
     # ------------------------------------------------------------------ telemetry
     def hk(self, values, i):

@@ -56,9 +56,10 @@ def crc16(data, crc=0xFFFF):
     return (hi << 8) | lo
 
 
-def crc16_range(buf, start, end, crc=0xFFFF):
+def crc16_range_py(buf, start, end, crc=0xFFFF):
     """CRC-16/CCITT-FALSE of ``buf[start:end]`` without slicing ``buf`` (a slice is a new
-    object on MicroPython's heap: the telemetry path computes packet CRCs in place)."""
+    object on MicroPython's heap: the telemetry path computes packet CRCs in place).
+    The plain-Python twin of flight/crc_viper.crc_range."""
     hi = (crc >> 8) & 0xFF
     lo = crc & 0xFF
     th = _T_HI
@@ -70,3 +71,13 @@ def crc16_range(buf, start, end, crc=0xFFFF):
         lo = tl[j]
         i += 1
     return (hi << 8) | lo
+
+
+try:  # the viper kernel where the port compiles it (firmware, unix port), else the twin
+    from flight.crc_viper import crc_range as _crc_range
+
+    def crc16_range(buf, start, end, crc=0xFFFF):
+        """CRC-16/CCITT-FALSE of ``buf[start:end]``, in place (see crc16_range_py)."""
+        return _crc_range(buf, start, end, crc, _T_HI, _T_LO)
+except (ImportError, SyntaxError, ValueError):
+    crc16_range = crc16_range_py

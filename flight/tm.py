@@ -207,6 +207,35 @@ class MapPacker:
                 out.append(0)
         self.buf = out
 
+    def set_q(self, k, q, shift):
+        """Field ``k`` (f32) = ``q / 2**shift`` from the integer ``q``, without a float
+        object: struct writes the double of the int exactly (|q| < 2**53), then the
+        exponent field drops by ``shift`` (a power-of-two scaling is exact)."""
+        buf = self.buf
+        off = self._off[k] + 1
+        struct.pack_into(">d", buf, off, q)
+        if q:
+            e = (((buf[off] & 0x7F) << 4) | (buf[off + 1] >> 4)) - shift
+            buf[off] = (buf[off] & 0x80) | (e >> 4)
+            buf[off + 1] = ((e & 0x0F) << 4) | (buf[off + 1] & 0x0F)
+
+    def set_small(self, k, v):
+        """Integer field ``k`` = ``v`` (0..23)."""
+        self.buf[self._off[k]] = v
+
+    # Read back like the map it encodes (the OBC's relay in the simulator, tests).
+    def __getitem__(self, name):
+        k = self.names.index(name)
+        if self._float[k]:
+            return struct.unpack_from(">d", self.buf, self._off[k] + 1)[0]
+        return self.buf[self._off[k]]
+
+    def get(self, name, default=None):
+        return self[name] if name in self.names else default
+
+    def __iter__(self):
+        return iter(self.names)
+
     def pack(self, values):
         buf = self.buf
         names = self.names

@@ -233,6 +233,7 @@ R['phase'] = 'alloc'
 # gc.mem_alloc() with the collector off, the simulated devices' allocation inside flight
 # calls (World.physics_begin/end) subtracted; timing is not measured here.
 world.mem_alloc = gc.mem_alloc
+clock.charge_cpu = False  # (the heap walks of the measurement are not task cost)
 AL = {}
 
 

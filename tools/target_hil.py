@@ -8,27 +8,41 @@ HIL suite expects of a payload at speed 1); the raw REPL receives a launcher tha
 the simulated board around the pass world (hal/sim, frozen) with the UART as the TC/TM
 link (``hal.real.uart_link.UartLink`` on the REPL's stdio, Ctrl-C disabled so TC octets
 are data) and runs the FlightApp like ``python -m flight --board sim`` does, REBOOT,
-watchdog expiry and the ADCS feedback relay included.  Restarting the bench reboots QEMU: the board's storage is RAM
-there, so it does not survive a restart (a real board keeps its flash).
+watchdog expiry and the ADCS feedback relay included.
+
+Persistent storage across restarts (a real board keeps its flash; the QEMU image's storage
+is RAM): the bench keeps the board's flash on the host.  In the image the storage
+(``HostFlash``, a hal.sim MemStorage) mirrors every completed write on the UART as a
+record of its own — a COBS frame like the TM frames, whose content starts with
+:data:`FLASH_MAGIC` (an octet no CCSDS TM header starts with), then the blob's name and
+octets.  The bench's relay takes those records out of the TM stream (the ground never sees
+them) into ``QemuBench.flash``; restarting the bench boots a new QEMU whose launcher loads
+that flash into the storage before the FlightApp boots.  What a write had not mirrored
+when QEMU was killed is lost, as a write cut by a reset would be on the board.
 
     python -m tools.target_hil          # print the ground port, run until Ctrl-C
 """
 
+import binascii
 import os
 import sys
 import time
 import tty
+
+from flight import cobs
 
 from tests.hil.simbench import Bench
 from tools import target
 
 LAUNCHER = r"""
 import sys, select, micropython
+from binascii import a2b_base64
 micropython.kbd_intr(-1)  # TC octets are data, not Ctrl-C
 from hal.clock import PacedClock
 from hal.real.uart_link import UartLink
 from hal.sim.board import make_board
 from hal.sim.storage import MemStorage
+from flight import cobs
 from flight.app import FlightApp
 from flight.keys import Keyring
 try:
@@ -68,9 +82,22 @@ class StdioUart:
         return self._tx.write(data)
 
 
+class HostFlash(MemStorage):
+    # The board's flash, kept by the bench host across QEMU restarts: each completed
+    # write is mirrored on the UART as a record the bench's relay takes out of the TM.
+    def write(self, name, data):
+        MemStorage.write(self, name, data)
+        n = name.encode()
+        rec = %(magic)r + bytes([len(n)]) + n + self.blobs[name]
+        sys.stdout.buffer.write(cobs.encode(rec) + b'\x00')
+
+
+storage = HostFlash()
+for _k, _v in %(flash)r:
+    storage.blobs[_k] = a2b_base64(_v)
 world = make_world(%(scenario)r, seed=%(seed)d) if (make_world and %(scenario)r) else None
 clock = PacedClock(speed=1.0)
-board = make_board(clock=clock, link=UartLink(StdioUart()), storage=MemStorage(),
+board = make_board(clock=clock, link=UartLink(StdioUart()), storage=storage,
                    world=world)
 keyring = Keyring()
 cause = None
@@ -100,14 +127,57 @@ while True:
 """
 
 
-def launcher(scenario="nominal", seed=1):
-    return LAUNCHER % {"scenario": scenario, "seed": seed}
+FLASH_MAGIC = b"\xe5VFL"  # first octet: CCSDS version 7, never a TM packet of ours
+
+
+def launcher(scenario="nominal", seed=1, flash=None):
+    """The launcher text; ``flash``: {blob name: octets} loaded into the storage first."""
+    items = sorted((k, binascii.b2a_base64(v).strip().decode())
+                   for k, v in (flash or {}).items())
+    return LAUNCHER % {"scenario": scenario, "seed": seed, "magic": FLASH_MAGIC,
+                       "flash": items}
+
+
+class FlashTap:
+    """The relay's filter on the payload -> ground stream: whole 0x00-delimited frames go
+    on to the ground, storage records (:data:`FLASH_MAGIC`) go into ``flash``."""
+
+    def __init__(self, flash):
+        self.flash = flash
+        self._part = bytearray()
+        self.records = 0
+
+    def __call__(self, data):
+        self._part += data
+        out = bytearray()
+        while True:
+            i = self._part.find(b"\x00")
+            if i < 0:
+                return bytes(out)
+            frame = bytes(self._part[:i])
+            del self._part[:i + 1]
+            if frame and self._record(frame):
+                continue
+            out += frame + b"\x00"
+
+    def _record(self, frame):
+        try:
+            rec = cobs.decode(frame)
+        except ValueError:
+            return False
+        if not rec.startswith(FLASH_MAGIC):
+            return False
+        k = len(FLASH_MAGIC)
+        n = rec[k]
+        self.flash[rec[k + 1:k + 1 + n].decode()] = rec[k + 1 + n:]
+        self.records += 1
+        return True
 
 
 class QemuPayload:
     """The QEMU image on a pty pair: the slave is QEMU's stdio, the master is ours."""
 
-    def __init__(self, elf, scenario="nominal", seed=1, boot_timeout=60):
+    def __init__(self, elf, scenario="nominal", seed=1, boot_timeout=60, flash=None):
         import re
         import subprocess
 
@@ -125,7 +195,7 @@ class QemuPayload:
         path = re.search(rb"(/dev/pts/\d+)", line).group(1).decode()
         self.master = os.open(path, os.O_RDWR | os.O_NOCTTY)
         tty.setraw(self.master)
-        self._enter(launcher(scenario, seed), boot_timeout)
+        self._enter(launcher(scenario, seed, flash), boot_timeout)
 
     def _read_until(self, marker, timeout):
         import select
@@ -167,10 +237,12 @@ class QemuBench(Bench):
         self.elf = target.ensure_image() if elf is None else elf
         self.scenario = scenario
         self.seed = seed
+        self.flash = {}  # the board's flash, kept here across restarts (module docstring)
         super().__init__()
 
     def start(self):
-        self.payload = QemuPayload(self.elf, self.scenario, self.seed)
+        self.payload = QemuPayload(self.elf, self.scenario, self.seed, flash=self.flash)
+        self.bridge.tap = FlashTap(self.flash)  # (a new one: no partial frame of the last)
         self.bridge.attach(self.payload.master)
 
 

@@ -167,18 +167,24 @@ class SimTempSensor:
     t_min_c = -55.0
     t_max_c = 125.0
 
-    def __init__(self, model, name):
+    def __init__(self, model, name, world=None):
         self.model = model
         self.name = name
+        self.world = world  # brackets the model's maths as physics (World.physics_begin)
 
     def init(self):
         pass
 
     def read_c(self):
+        w = self.world
+        t0 = w.physics_begin() if w is not None else 0  # the thermal model: physics
         try:
             v = self.model.read()
         except OSError as e:
             raise BusError("%s: %s" % (self.name, e))
+        finally:
+            if w is not None:
+                w.physics_end(t0)
         if v != v:
             raise SensorError("%s: no valid conversion" % self.name)
         if not self.t_min_c <= v <= self.t_max_c:

@@ -197,7 +197,7 @@ class World(FineTruth):
         # HAL devices.
         self.camera = SimCamera(self, self.cam_model)
         self.fsm = SimFsm(self.fsm_model, self)
-        self.temps = [SimTempSensor(s, "sim-temp%d" % i) for i, s in enumerate(self.sensors)]
+        self.temps = [SimTempSensor(s, "sim-temp%d" % i, self) for i, s in enumerate(self.sensors)]
         self.bias = SimBiasSupply(self)
         self.comparator = SimComparatorDac()
         self.framer = SimFramer()

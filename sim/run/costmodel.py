@@ -12,9 +12,9 @@ stated instruction rate - so the timing is deterministic and still charged to vi
 
 Where the numbers come from (docs/simulator.md "Timing"): ``task_instr_mean`` of
 ``out/target.json`` written by the firmware issue's ``make target-bench`` (issue 11,
-tools/target_bench.py, run on the architecture landing with packed housekeeping and the
-viper centroid (README "Firmware" figures, "after" column): the FlightApp and the pass world in the QEMU
-MPS2-AN500 Cortex-M7 image under ``-icount shift=0``, guest instructions per dispatch,
+tools/target_bench.py, run on its budget work: housekeeping in 20 ms steps, allocation-free
+telemetry path, viper CRC; README "Firmware" figures): the FlightApp and the pass world in
+the QEMU MPS2-AN500 Cortex-M7 image under ``-icount shift=0``, guest instructions per dispatch,
 the simulated devices' physics excluded) - every task of the flight application is
 measured there.  A newer ``out/target.json`` should replace this table (same keys).
 
@@ -27,13 +27,13 @@ from hal.compat import TICKS_PERIOD
 
 # Guest instructions per dispatch (see module docstring for the source of each entry).
 TASK_INSTR = {
-    "hk": 838000,
-    "adcs_feedback": 313784,
-    "health": 212382,
+    "hk": 18188,  # issue 11 budget work (20 ms steps)
+    "adcs_feedback": 130680,  # issue 11 budget work
+    "health": 88564,  # issue 11 budget work
     "sipm_bias": 186142,
     "apt": 214991,  # issue 14.2 weighted centroid: make target-bench mean on this branch
     "framer": 44245,
-    "tc": 23290,
+    "tc": 21642,  # issue 11 budget work
     "comparator": 17872,
     # the predictor's 1 kHz mirror task (apt_law = 1 only): play() per slot measured in the
     # QEMU M7 image (icount; bench/apt_loop.py docs: docs/apt-loop.md §4 "CPU")

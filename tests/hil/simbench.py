@@ -34,6 +34,7 @@ class PtyBridge:
         self._wake_r, self._wake_w = os.pipe()
         self._stop = False
         self.dropped = 0
+        self.tap = None  # optional filter of the payload -> ground octets (bytes -> bytes)
         self.to_payload = 0
         self.to_ground = 0
         self._thread = threading.Thread(target=self._run, name="pty-bridge", daemon=True)
@@ -92,7 +93,8 @@ class PtyBridge:
                         pass
                 if p is not None and p in r:
                     try:
-                        to_g += os.read(p, 65536)
+                        got = os.read(p, 65536)
+                        to_g += got if self.tap is None else self.tap(got)
                     except (BlockingIOError, OSError):
                         pass
                 if p is not None:

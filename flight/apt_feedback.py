@@ -1,0 +1,73 @@
+"""The ADCS pointing feedback (APID 0x0A4, 5 Hz), computed and encoded without allocating
+(DESIGN §3.1: no task allocates in steady state, so no collection falls in a pass).
+
+The same quantities as ``Apt.error_urad`` and ``ApertureLaw.mirror_urad`` — line-of-sight
+error = mirror deflection + signed residual of the spot against the boresight, and the
+mirror deflection — but in integers, 1/256 µrad (``Q``), from the APT's integer state
+(``law.u_x``: FSM code × 256; ``spot_x - ref_x``: pixels × 64) and the camera IFOV
+parameter (scaled once per change).  The values go straight into the declared map's
+encoded octets (flight.tm.MapPacker.set_q: a double made from the integer by struct, the
+2**-8 applied to its exponent field), so no float, tuple or dict is made per packet.
+Ranges stay small ints on a 32-bit port: |u_x| < 2**23 is split in code and fraction
+before scaling, |spot − ref| < 2**14 (q6 pixels) times the scaled IFOV stays below 2**30
+for an IFOV up to 256 µrad (default 100).
+"""
+
+from flight.tm import MapPacker
+from hal.compat import const
+from hal.interfaces import FSM_LSB_RAD
+
+Q = const(8)  # fixed point of the values: 1/256 µrad
+# Mirror: µrad per FSM code in 2**-16 µrad (2**-8 would be 0.1 % off: 28 µrad at full
+# deflection), used as its high and low octets so no product passes 2**30.
+_LSB_Q16 = int(FSM_LSB_RAD * 1e6 * 65536 + 0.5)
+_LSB_HI = _LSB_Q16 >> 8
+_LSB_LO = _LSB_Q16 & 0xFF
+
+
+class Feedback:
+    """One APT's feedback map (the declared ``ADCS`` fields), refilled in place."""
+
+    def __init__(self, fields):
+        self.rec = MapPacker(fields)
+        n = self.rec.names
+        self.k_ex = n.index("err_x_urad")
+        self.k_ey = n.index("err_y_urad")
+        self.k_valid = n.index("valid")
+        self.k_state = n.index("state")
+        self.k_offload = n.index("offload")
+        self.k_fx = n.index("fsm_x_urad")
+        self.k_fy = n.index("fsm_y_urad")
+        self._ifov = None  # the IFOV parameter the scale below was made from
+        self._ifov_q = 0  # µrad per pixel, in 1/256 µrad
+
+    def fill(self, apt, state, offload):
+        """Write the feedback of ``apt`` (its state ``state``, offload flag) into the map."""
+        if apt._ifov_urad is not self._ifov:  # a parameter change: a new float object
+            self._ifov = apt._ifov_urad
+            self._ifov_q = int(apt._ifov_urad * 256 + 0.5)
+        law = apt.law
+        fx = _mirror_q(law.u_x)
+        fy = _mirror_q(law.u_y)
+        ex = fx
+        ey = fy
+        if apt.valid:
+            ex += law.sign_x * (((apt.spot_x - apt.ref_x) * self._ifov_q) >> 6)
+            ey += law.sign_y * (((apt.spot_y - apt.ref_y) * self._ifov_q) >> 6)
+        r = self.rec
+        r.set_q(self.k_ex, ex, Q)
+        r.set_q(self.k_ey, ey, Q)
+        r.set_small(self.k_valid, 1 if apt.valid else 0)
+        r.set_small(self.k_state, state)
+        r.set_small(self.k_offload, 1 if offload else 0)
+        r.set_q(self.k_fx, fx, Q)
+        r.set_q(self.k_fy, fy, Q)
+        return r
+
+
+def _mirror_q(u):
+    """Mirror deflection of the law output ``u`` (FSM code × 256) in 1/256 µrad."""
+    if u < 0:
+        return -_mirror_q(-u)
+    code = u >> 8
+    return code * _LSB_HI + ((code * _LSB_LO) >> 8) + (((u & 0xFF) * _LSB_Q16) >> 16)

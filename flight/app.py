@@ -382,7 +382,7 @@ class FlightApp:
                 if not n:
                     break
                 got += n
-                for pkt in self.deframer.feed(memoryview(self._rx)[:n]):
+                for pkt in self.deframer.feed(self._rx, n):  # in place: no slice
                     self.tc.process(pkt)
         if self.diag_requested:
             self.diag_requested = False

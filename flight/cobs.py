@@ -188,26 +188,30 @@ class Deframer:
         """Octets of the current, not yet delimited frame held in the buffer."""
         return self._len
 
-    def feed(self, data):
-        """Consume ``data`` (bytes-like) entirely; return the packets it completed.
+    def feed(self, data, n=None):
+        """Consume ``data[0:n]`` (bytes-like; ``n`` default: all of it); return the
+        packets it completed.
 
-        bytes and bytearray are scanned in place; other buffers (memoryview) are copied
-        once, since they have no ``find``.
+        bytes and bytearray are scanned in place and their octets copied without
+        slicing: the receive path allocates nothing for octets that complete no good
+        frame (line noise, a flood of garbage), nor for a frame that does not decode;
+        other buffers (memoryview) are copied once, since they have no ``find``.
 
         The result is a list of ``bytes`` (one per good frame, in order), or an empty
         tuple when no frame was completed.  Bytes after the last 0x00 stay buffered
         for the next call.
         """
-        if not isinstance(data, (bytes, bytearray)):
+        # (two isinstance calls: a tuple of the types would be built on the heap per call)
+        if not (isinstance(data, bytearray) or isinstance(data, bytes)):
             data = bytes(data)  # memoryview has no find(): one copy of the chunk
-        n = len(data)
-        src = memoryview(data)
-        enc = self._enc_mv
+        if n is None:
+            n = len(data)
+        enc = self._enc
         cap = self._cap
         frames = None
         i = 0
         while i < n:
-            j = data.find(_ZERO, i)
+            j = data.find(_ZERO, i, n)
             end = n if j < 0 else j
             k = end - i
             if k and not self._drop:
@@ -215,7 +219,7 @@ class Deframer:
                 if m + k > cap:
                     self._drop = True
                 else:
-                    enc[m : m + k] = src[i:end]
+                    _copy(enc, m, data, i, k)
                     self._len = m + k
             if j < 0:
                 break
@@ -237,13 +241,45 @@ class Deframer:
         return frames
 
     def _finish(self):
-        try:
-            w = _decode_into(self._enc_mv, self._len, self._dec_mv, self.max_frame)
-        except CobsError:
-            self.decode_errors += 1
-            return None
-        if w < 0:
-            self.oversize += 1
-            return None
+        # Decoded in place (no exception, no slice): a block that does not decode is
+        # counted without allocating; only a good frame becomes a bytes object.
+        src = self._enc
+        n = self._len
+        dst = self._dec
+        cap = self.max_frame
+        r = 0
+        w = 0
+        while r < n:
+            code = src[r]
+            end = r + code
+            if end > n:
+                self.decode_errors += 1  # truncated block
+                return None
+            k = code - 1
+            if k:
+                if w + k > cap:
+                    self.oversize += 1
+                    return None
+                _copy(dst, w, src, r + 1, k)
+                w += k
+            r = end
+            if code != 0xFF and r < n:
+                if w >= cap:
+                    self.oversize += 1
+                    return None
+                dst[w] = 0
+                w += 1
         self.frames += 1
         return bytes(self._dec_mv[:w])
+
+
+def copy_py(dst, doff, src, soff, n):
+    """dst[doff:doff+n] = src[soff:soff+n] (the plain-Python twin of
+    flight/buf_viper.copy)."""
+    dst[doff:doff + n] = src[soff:soff + n]
+
+
+try:  # the viper kernel where the port compiles it (firmware, unix port), else the twin
+    from flight.buf_viper import copy as _copy
+except (ImportError, SyntaxError, ValueError):
+    _copy = copy_py

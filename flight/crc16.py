@@ -59,7 +59,7 @@ def crc16(data, crc=0xFFFF):
 def crc16_range_py(buf, start, end, crc=0xFFFF):
     """CRC-16/CCITT-FALSE of ``buf[start:end]`` without slicing ``buf`` (a slice is a new
     object on MicroPython's heap: the telemetry path computes packet CRCs in place).
-    The plain-Python twin of flight/crc_viper.crc_range."""
+    The plain-Python twin of flight/buf_viper.crc_range."""
     hi = (crc >> 8) & 0xFF
     lo = crc & 0xFF
     th = _T_HI
@@ -74,7 +74,7 @@ def crc16_range_py(buf, start, end, crc=0xFFFF):
 
 
 try:  # the viper kernel where the port compiles it (firmware, unix port), else the twin
-    from flight.crc_viper import crc_range as _crc_range
+    from flight.buf_viper import crc_range as _crc_range
 
     def crc16_range(buf, start, end, crc=0xFFFF):
         """CRC-16/CCITT-FALSE of ``buf[start:end]``, in place (see crc16_range_py)."""

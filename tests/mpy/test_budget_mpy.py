@@ -275,3 +275,35 @@ def test_adcs_feedback_task_allocates_nothing_in_track():
     assert abs(body["fsm_x_urad"] - fx) < 0.1 and abs(body["fsm_y_urad"] - fy) < 0.1
     assert abs(ex) > 1000 and body["state"] == A.TRACK and body["valid"] == 1
     assert dict((k, r.apt._fb.rec[k]) for k in r.apt._fb.rec) == body
+
+
+class NoiseLink(SinkLink):
+    """A UART receiving line noise: delimited blocks that do not decode, once per read
+    while ``on``."""
+
+    def __init__(self, noise):
+        super().__init__()
+        self.noise = noise
+        self.reads = 0
+
+    def read_into(self, buf):
+        if self.reads <= 0:
+            return 0
+        self.reads -= 1
+        n = len(self.noise)
+        buf[0:n] = self.noise
+        return n
+
+
+def test_tc_task_on_line_noise_allocates_nothing():
+    noise = (b"\xf0" + bytes(range(1, 40)) + b"\x00") * 3  # blocks announcing 239 octets
+    link = NoiseLink(noise)
+    app = _app(link)
+    tc = app.sched.task("tc").fn
+    link.reads = 2
+    tc()
+    d0 = app.deframer.decode_errors
+    link.reads = 20
+    _locked(tc, 10)  # two reads a tick
+    assert link.reads == 0 and app.deframer.decode_errors == d0 + 60
+    assert app.tm.link_errors == 0

@@ -1,0 +1,42 @@
+"""Buffer kernels of the TC/TM paths as MicroPython viper code (DESIGN §3.1).
+
+* ``crc_range``: the telemetry path computes each packet's CRC in place (flight/tm.py): as
+  bytecode the 152-octet housekeeping packet costs ~250 k instructions on the Cortex-M7
+  image, half the per-task budget;
+* ``copy``: octets from one buffer range to another without slicing (a slice of a buffer
+  is a new heap object on MicroPython): the TC deframer's accumulation (flight/cobs.py).
+
+Ports without a native emitter refuse the decorator and CPython has no ``micropython``
+module: the importers then use plain-Python twins (flight/crc16.crc16_range_py,
+flight/cobs.copy_py) with the same results (tests/mpy/test_budget_mpy.py).
+"""
+
+import micropython
+
+
+@micropython.viper
+def crc_range(buf, start: int, end: int, crc: int, th, tl) -> int:
+    """See crc16.crc16_range; ``th``/``tl``: its high/low-octet tables."""
+    p = ptr8(buf)  # type: ignore[name-defined]  # noqa: F821  (viper built-in)
+    h = ptr8(th)  # type: ignore[name-defined]  # noqa: F821
+    l = ptr8(tl)  # type: ignore[name-defined]  # noqa: F821  # noqa: E741
+    hi = (crc >> 8) & 0xFF
+    lo = crc & 0xFF
+    i = start
+    while i < end:
+        j = hi ^ int(p[i])
+        hi = lo ^ int(h[j])
+        lo = int(l[j])
+        i += 1
+    return (hi << 8) | lo
+
+
+@micropython.viper
+def copy(dst, doff: int, src, soff: int, n: int):
+    """dst[doff:doff+n] = src[soff:soff+n] (distinct buffers)."""
+    d = ptr8(dst)  # type: ignore[name-defined]  # noqa: F821
+    s = ptr8(src)  # type: ignore[name-defined]  # noqa: F821
+    i = 0
+    while i < n:
+        d[doff + i] = s[soff + i]
+        i += 1

@@ -275,8 +275,11 @@ class Deframer:
 
 def copy_py(dst, doff, src, soff, n):
     """dst[doff:doff+n] = src[soff:soff+n] (the plain-Python twin of
-    flight/buf_viper.copy)."""
-    dst[doff:doff + n] = src[soff:soff + n]
+    flight/buf_viper.copy: octet by octet, since a slice would be a heap object)."""
+    i = 0
+    while i < n:
+        dst[doff + i] = src[soff + i]
+        i += 1
 
 
 try:  # the viper kernel where the port compiles it (firmware, unix port), else the twin

@@ -235,6 +235,8 @@ R['phase'] = 'alloc'
 world.mem_alloc = gc.mem_alloc
 clock.charge_cpu = False  # (the heap walks of the measurement are not task cost)
 AL = {}
+seed = 54321
+buf = bytearray(%(flood_bytes)d)
 
 
 def _wrap(t):
@@ -267,8 +269,18 @@ for k in range(%(alloc_s)d * 100):
     app.run_for(10000)
     if k %% 100 == 99:
         board.link.take()
-world.mem_alloc = None
 out('task_alloc', AL)
+AL = {}  # the same under the TC flood (line-rate garbage)
+for k in range(%(alloc_s)d * 100):
+    for i in range(len(buf)):
+        seed = (seed * 1103515245 + 12345) & 0x3FFFFFFF
+        buf[i] = seed >> 22
+    board.link.inject(buf)
+    app.run_for(10000)
+    if k %% 100 == 99:
+        board.link.take()
+world.mem_alloc = None
+out('task_alloc_flood', AL)
 
 R['phase'] = 'gc'
 gcs = []
@@ -352,6 +364,7 @@ def figures(r):
         if m.get("live_samples"):
             f["heap_peak_bytes_" + name] = max(m["live_samples"])
             f["heap_alloc_peak_bytes_" + name] = max(m["alloc_samples"])
+        f["task_instr_max_" + name] = {k: _instr(s[2]) for k, s in stats.items()}
         if key == "nominal_100":
             f["task_instr_max"] = {k: _instr(s[2]) for k, s in stats.items()}
             f["task_instr_mean"] = {k: _instr(s[1] / s[0]) if s[0] else 0
@@ -371,6 +384,12 @@ def figures(r):
         free = (r.get("heap_size_bytes") or 0) - (r.get("heap_live_track_bytes") or 0) \
             - (r.get("heap_base_world_bytes") or 0)
         f["flight_gc_interval_s"] = round(free / rate, 1) if rate > 0 else None
+    alf = r.get("task_alloc_flood")
+    if alf:
+        f["task_alloc_bytes_mean_flood"] = {k: round(s[1] / s[0], 1) if s[0] else 0
+                                            for k, s in alf.items()}
+        f["flight_alloc_bytes_per_s_flood"] = round(
+            sum(s[1] for s in alf.values()) / float(ALLOC_S), 1)
     for key in ("nominal_100", "nominal_50", "flood_100"):
         if r.get(key):
             f["sim_gc_runs_" + key] = r[key].get("sim_gc_runs")

@@ -307,3 +307,14 @@ def test_tc_task_on_line_noise_allocates_nothing():
     _locked(tc, 10)  # two reads a tick
     assert link.reads == 0 and app.deframer.decode_errors == d0 + 60
     assert app.tm.link_errors == 0
+
+
+def test_copy_kernel_matches_its_twin():
+    from flight.cobs import _copy, copy_py
+
+    src = bytes(range(200))
+    a = bytearray(64)
+    b = bytearray(64)
+    _copy(a, 3, src, 100, 50)
+    copy_py(b, 3, src, 100, 50)
+    assert a == b and a[3:53] == src[100:150] and a[:3] == bytes(3) and a[53:] == bytes(11)

@@ -20,6 +20,8 @@ LIMITS = {
     "flight_cpu_load_100mips": ("<=", 0.30),
     "heap_live_track_bytes": ("<=", 64 * 1024),
 }
+# Tasks that allocate nothing per run in steady state (tests/mpy/test_budget_mpy.py).
+ZERO_ALLOC_TASKS = ("apt", "tc", "health", "adcs_feedback")
 
 
 def run():
@@ -40,4 +42,13 @@ def run():
             rows.append(("target_" + key, f[key], "", LIMITS.get(key)))
     for task, v in sorted(f.get("task_instr_max", {}).items()):
         rows.append(("target_task_instr_max_" + task, v, "instr", ("<=", 500000)))
+    # Steady-state flight allocation (DESIGN §3.1: none in the core tasks, so no
+    # collection during a pass) and the seconds between collections it would force.
+    for key in ("flight_alloc_bytes_per_s", "flight_alloc_bytes_per_s_flood",
+                "flight_gc_interval_s"):
+        if isinstance(f.get(key), (int, float)):
+            rows.append(("target_" + key, f[key], "", None))
+    for task, v in sorted(f.get("task_alloc_bytes_mean", {}).items()):
+        lim = ("<=", 0) if task in ZERO_ALLOC_TASKS else None
+        rows.append(("target_task_alloc_bytes_mean_" + task, v, "B", lim))
     return rows

@@ -18,15 +18,15 @@ import micropython
 def crc_range(buf, start: int, end: int, crc: int, th, tl) -> int:
     """See crc16.crc16_range; ``th``/``tl``: its high/low-octet tables."""
     p = ptr8(buf)  # type: ignore[name-defined]  # noqa: F821  (viper built-in)
-    h = ptr8(th)  # type: ignore[name-defined]  # noqa: F821
-    l = ptr8(tl)  # type: ignore[name-defined]  # noqa: F821  # noqa: E741
+    th8 = ptr8(th)  # type: ignore[name-defined]  # noqa: F821
+    tl8 = ptr8(tl)  # type: ignore[name-defined]  # noqa: F821
     hi = (crc >> 8) & 0xFF
     lo = crc & 0xFF
     i = start
     while i < end:
         j = hi ^ int(p[i])
-        hi = lo ^ int(h[j])
-        lo = int(l[j])
+        hi = lo ^ int(th8[j])
+        lo = int(tl8[j])
         i += 1
     return (hi << 8) | lo
 

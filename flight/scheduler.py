@@ -103,6 +103,7 @@ HK_DIAG = tuple(
     HkField("%s_%s" % (t, f[0]), f[1], f[2], description="task %s: %s" % (t, f[3]))
     for t in TASK_NAMES for f in _TASK_FIELDS)
 
+GC_FLOOR_BYTES = const(16384)  # free heap below which idle time always collects
 _BIG = const(1 << 29)
 _SPAN = const(1 << 28)  # longest run_for span: well inside ticks_diff's half period
 
@@ -174,7 +175,7 @@ class Task:
 
 class Scheduler:
     def __init__(self, clock, watchdog=None, on_event=None, on_safe=None,
-                 gc_threshold=16384, late_tolerance_us=0, gc_check_period_us=100000):
+                 gc_threshold=GC_FLOOR_BYTES, late_tolerance_us=0, gc_check_period_us=100000):
         self.clock = clock
         self.watchdog = watchdog
         self.on_event = on_event

@@ -41,6 +41,7 @@ import sys
 import time
 from pathlib import Path
 
+from flight.scheduler import GC_FLOOR_BYTES  # the scheduler's collection floor in a pass
 from tools import firmware, target
 
 ROOT = firmware.ROOT
@@ -157,6 +158,29 @@ if hasattr(world, 'adcs_feedback'):
     app.adcs_hook = _relay
 elif hasattr(world, 'install'):  # older hal/sim: the ADCS bridge lived in the world
     world.install(app)
+# The simulated UART copies what it moves (its Python buffers): the board's UART driver
+# (hal/real/uart_link.py) allocates nothing, so the copy is the simulator's, bracketed
+# as physics (time and allocation excluded from the flight figures).
+_lw = board.link.write
+_lr = board.link.read_into
+
+
+def _link_write(data):
+    t = world.physics_begin()
+    n = _lw(data)
+    world.physics_end(t)
+    return n
+
+
+def _link_read(b):
+    t = world.physics_begin()
+    n = _lr(b)
+    world.physics_end(t)
+    return n
+
+
+board.link.write = _link_write
+board.link.read_into = _link_read
 app.boot(reset_cause='POWER_ON')
 app.run_for(500000)
 board.link.take()
@@ -174,6 +198,9 @@ while not (apt.state == 3 and comp.state == 4):
     if clock.elapsed_us - t0 > 30000000:
         break
 out('warm_s', (clock.elapsed_us - t0) / 1e6)
+out('task_faults_warm', dict((t.name, t.faults) for t in app.sched.tasks))
+out('task_errors_warm', dict((t.name, repr(t.last_error)) for t in app.sched.tasks
+                             if t.last_error is not None))
 out('apt_state_warm', apt.state)
 out('comparator_state_warm', comp.state)
 out('heap_live_track_bytes', flight_live())
@@ -339,6 +366,8 @@ def figures(r):
          "apt_state_reached": r.get("apt_state_warm"),
          "tracking": r.get("apt_state_warm") == 3,
          "warm_up_s": r.get("warm_s"),
+         "task_faults_warm": r.get("task_faults_warm"),
+         "task_errors_warm": r.get("task_errors_warm"),
          "phase_reached": r.get("phase"),
          "errors": r.get("errors", []),
          "time_base": "qemu -icount shift=0 (1 instruction = 1 ns); task cost x cpu_scale "
@@ -371,25 +400,29 @@ def figures(r):
                                     for k, s in stats.items()}
             f["task_runs"] = {k: s[0] for k, s in stats.items()}
             f["apt_state_end"] = m["apt_state"]
-    al = r.get("task_alloc")
-    if al:
-        # Flight octets allocated per run in TRACK, and what that garbage costs: the
-        # seconds between the collections it would force on the board (a 480 KiB heap,
-        # collecting at the scheduler's floors), each one ~25 ms, i.e. an APT deadline.
-        f["task_alloc_bytes_max"] = {k: s[2] for k, s in al.items()}
-        f["task_alloc_bytes_mean"] = {k: round(s[1] / s[0], 1) if s[0] else 0
-                                      for k, s in al.items()}
-        rate = sum(s[1] for s in al.values()) / float(ALLOC_S)
-        f["flight_alloc_bytes_per_s"] = round(rate, 1)
-        free = (r.get("heap_size_bytes") or 0) - (r.get("heap_live_track_bytes") or 0) \
-            - (r.get("heap_base_world_bytes") or 0)
-        f["flight_gc_interval_s"] = round(free / rate, 1) if rate > 0 else None
     alf = r.get("task_alloc_flood")
     if alf:
         f["task_alloc_bytes_mean_flood"] = {k: round(s[1] / s[0], 1) if s[0] else 0
                                             for k, s in alf.items()}
         f["flight_alloc_bytes_per_s_flood"] = round(
             sum(s[1] for s in alf.values()) / float(ALLOC_S), 1)
+    al = r.get("task_alloc")
+    if al:
+        # Flight octets allocated per run in TRACK, and what that garbage costs: the
+        # seconds between the collections it would force on the board during a pass (the
+        # heap less the flight's live data, down to the scheduler's 16 KiB floor; no
+        # simulated world there), each one ~25 ms, i.e. two APT releases.
+        f["task_alloc_bytes_max"] = {k: s[2] for k, s in al.items()}
+        f["task_alloc_bytes_mean"] = {k: round(s[1] / s[0], 1) if s[0] else 0
+                                      for k, s in al.items()}
+        rate = sum(s[1] for s in al.values()) / float(ALLOC_S)
+        f["flight_alloc_bytes_per_s"] = round(rate, 1)
+        free = (r.get("heap_size_bytes") or 0) - (r.get("heap_live_track_bytes") or 0) \
+            - GC_FLOOR_BYTES
+        f["flight_gc_interval_s"] = round(free / rate, 1) if rate > 0 else None
+        ratef = f.get("flight_alloc_bytes_per_s_flood")
+        if ratef:
+            f["flight_gc_interval_s_flood"] = round(free / ratef, 1)
     for key in ("nominal_100", "nominal_50", "flood_100"):
         if r.get(key):
             f["sim_gc_runs_" + key] = r[key].get("sim_gc_runs")

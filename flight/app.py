@@ -24,7 +24,7 @@ handlers of its dictionary entries, ``check_command(cmd, args)`` and the mode ho
 from flight import cbor, components
 from flight.cmddict import SAFE, SESSION, Dispatcher
 from flight.cobs import Deframer
-from hal.compat import const, ticks_diff
+from hal.compat import const, heap_size
 from flight.context import Context
 from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event, EventLog, table
 from flight.keys import Keyring
@@ -37,6 +37,7 @@ from flight.slotstore import SlotStore
 from flight.tc import EV_DEV_KEY_IN_USE, ReplayGuard, TcPipeline
 from flight.telemetry import HkField, HkPacker
 from flight.timetag import TimeTagQueue
+from flight.uptime import Uptime
 from flight.tm import APID_ADCS, APID_EVENT, APID_HK, APID_HK_DIAG, MapPacker, TmSender
 
 VERSION = "0.2.0"
@@ -91,27 +92,13 @@ HK = (
 HK_DIAG = HK[:3]  # time, time_ms, uptime: the diagnostic packet carries its own time
 
 
-def _heap_size():
-    try:
-        import gc
-
-        return gc.mem_free() + gc.mem_alloc()
-    except AttributeError:  # CPython: no heap figures (and no collections of ours)
-        return 0
-
-
 class FlightApp:
     def __init__(self, board, keyring=None, tc_period_us=20000, health_period_us=100000,
                  hk_period_us=1000000, watchdog_timeout_ms=2000, install_payload=True):
         self.board = board
         self.clock = board.clock
         self.storage = board.storage
-        self._t_last = self.clock.now_us()
-        # Uptime as whole seconds + µs (small ints: a µs count passes 2**30 after 18 min
-        # and would then be a heap-allocated long int on a 32-bit port at every update).
-        self._up_s = 0
-        self._up_us = 0
-        self.time_offset = 0.0
+        self._time = Uptime(self.clock)  # uptime and the SET_TIME offset, in integers
         self.events = EventLog(self.now_s, storage=self.storage,
                                decl=table(components.declared("EVENTS")))
         self.params = Params(self.storage, emit=self.emit, storage_error=self.storage_error)
@@ -132,7 +119,7 @@ class FlightApp:
         # Collections at chosen moments (DESIGN §3.1): outside SESSION whenever half the
         # heap is used, on entering SESSION once, during a pass only at the floor.
         self.sched.gc_quiet = self._apt_may_run
-        self.sched.gc_relaxed = _heap_size() // 2
+        self.sched.gc_relaxed = heap_size() // 2
         self._last_mode = None
         self.deframer = Deframer(max_frame=1024)
         self.tc.deframer = self.deframer
@@ -214,34 +201,16 @@ class FlightApp:
     def _mode(self):
         return self.modes.mode
 
-    def _advance(self):
-        now = self.clock.now_us()
-        us = self._up_us + ticks_diff(now, self._t_last)
-        self._t_last = now
-        if us >= 1000000:
-            s = us // 1000000
-            self._up_s += s
-            us -= s * 1000000
-        self._up_us = us
-
     def uptime_s(self):
-        self._advance()
-        return self._up_s + self._up_us / 1000000
+        return self._time.uptime_s()
 
     @property
-    def time_offset(self):
-        return self._offset
+    def time_offset(self):  # set by SET_TIME (flight/uptime.py keeps it split)
+        return self._time.offset
 
     @time_offset.setter
     def time_offset(self, x):
-        # Kept as given (snapshot, now_s) and split into whole seconds + µs for the
-        # housekeeping time fields, which are then filled without float arithmetic.
-        self._offset = x
-        s = int(x)
-        if s > x:
-            s -= 1
-        self._off_s = s
-        self._off_us = int((x - s) * 1000000)
+        self._time.set_offset(x)
 
     def now_s(self):
         """Onboard time: uptime plus the offset set by SET_TIME."""
@@ -498,15 +467,7 @@ class FlightApp:
 
     def hk_diag(self, values, i):
         """The diagnostic set's time fields (:data:`HK_DIAG`), in integers (no float)."""
-        self._advance()
-        s = self._up_s + self._off_s
-        us = self._up_us + self._off_us
-        if us >= 1000000:
-            s += 1
-            us -= 1000000
-        values[i] = s
-        values[i + 1] = us // 1000
-        values[i + 2] = self._up_s * 100 + self._up_us // 10000
+        self._time.fill(values, i)
 
     # ------------------------------------------------------------------ snapshot
     def snapshot(self):

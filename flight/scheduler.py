@@ -18,17 +18,11 @@ Watchdog: ``watchdog.feed()`` is called (in idle time) only while every critical
 started within twice its period; a stalled or disabled critical task therefore lets the
 watchdog reset the payload.
 
-Garbage collection at chosen moments, never inside a task (DESIGN §3.1): a collection
-of the payload computer's heap lasts ~25 ms, longer than the APT's 10 ms period, so
-wherever it falls while the APT runs it costs that task a deadline.  Idle time therefore
-collects when the free heap drops below ``gc_threshold`` bytes (the emergency floor,
-always), below ``gc_relaxed`` bytes while ``gc_quiet()`` is false (the app: outside
-SESSION, when the APT does not run), and once after :meth:`request_gc` (the app: on
-entering SESSION, so a pass starts with the whole heap free).  The tasks allocate nothing
-in steady state, so no collection is due during a pass.  The dispatch path allocates
-nothing.  The free heap is sampled in idle time (``heap_free``), at most every
-``gc_check_period_us``: ``gc.mem_free()`` walks the heap's allocation table, so
-housekeeping reports the sample instead of walking.
+Garbage collection at chosen moments in idle time, never inside a task (DESIGN §3.1: a
+collection outlasts the APT period): below ``gc_threshold`` free bytes always, below
+``gc_relaxed`` while ``gc_quiet()`` is false (the app: outside SESSION), once after
+:meth:`request_gc`.  The free heap is sampled in idle time (``heap_free``), at most every
+``gc_check_period_us`` (``gc.mem_free()`` walks the heap's allocation table).
 
 Events go out through ``on_event(ev_id, args, detail)`` (declared in :data:`EVENTS`).
 """
@@ -417,18 +411,15 @@ class Scheduler:
             self._last_gc_check = now
             free = _mem_free()
             if free is not None:
-                if free < self.gc_threshold or (free < self.gc_relaxed and not (
-                        self.gc_quiet is not None and self.gc_quiet())):
+                self.heap_free = free
+                q = self.gc_quiet
+                if free < self.gc_threshold or (free < self.gc_relaxed and not (q and q())):
                     self._collect()
-                else:
-                    self.heap_free = free
 
     def _collect(self):
         gc.collect()
         self.gc_runs += 1
-        free = _mem_free()
-        if free is not None:
-            self.heap_free = free
+        self.heap_free = _mem_free() or 0  # (0: the port cannot tell, as at start)
 
     def request_gc(self):
         """Collect at the next idle step (a moment chosen by the caller)."""

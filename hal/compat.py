@@ -91,3 +91,13 @@ def sleep_us(us):
         _time.sleep_us(us)  # type: ignore[attr-defined]
     else:
         _time.sleep(us / 1000000)
+
+
+def heap_size():
+    """The GC heap's size in octets (0 where the port cannot tell, e.g. CPython)."""
+    try:
+        import gc
+
+        return gc.mem_free() + gc.mem_alloc()  # type: ignore[attr-defined]
+    except AttributeError:
+        return 0

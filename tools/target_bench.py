@@ -199,7 +199,16 @@ while not (apt.state == 3 and comp.state == 4):
         break
 out('warm_s', (clock.elapsed_us - t0) / 1e6)
 out('task_faults_warm', dict((t.name, t.faults) for t in app.sched.tasks))
-out('task_errors_warm', dict((t.name, repr(t.last_error)) for t in app.sched.tasks
+
+
+def _tb(e):
+    import io
+    b = io.StringIO()
+    sys.print_exception(e, b)
+    return b.getvalue()
+
+
+out('task_errors_warm', dict((t.name, _tb(t.last_error)) for t in app.sched.tasks
                              if t.last_error is not None))
 out('apt_state_warm', apt.state)
 out('comparator_state_warm', comp.state)

@@ -18,11 +18,9 @@ Watchdog: ``watchdog.feed()`` is called (in idle time) only while every critical
 started within twice its period; a stalled or disabled critical task therefore lets the
 watchdog reset the payload.
 
-Garbage collection at chosen moments in idle time, never inside a task (DESIGN §3.1: a
-collection outlasts the APT period): below ``gc_threshold`` free bytes always, below
-``gc_relaxed`` while ``gc_quiet()`` is false (the app: outside SESSION), once after
-:meth:`request_gc`.  The free heap is sampled in idle time (``heap_free``), at most every
-``gc_check_period_us`` (``gc.mem_free()`` walks the heap's allocation table).
+GC at chosen moments in idle time only (DESIGN §3.1): below ``gc_threshold`` free bytes,
+below ``gc_relaxed`` unless ``gc_quiet()``, after :meth:`request_gc`; the free heap is
+sampled at most every ``gc_check_period_us`` (``heap_free``: mem_free walks the heap).
 
 Events go out through ``on_event(ev_id, args, detail)`` (declared in :data:`EVENTS`).
 """
@@ -175,7 +173,7 @@ class Scheduler:
         self.on_event = on_event
         self.on_safe = on_safe
         self.gc_threshold = gc_threshold
-        self.gc_relaxed = 0  # free-heap floor outside quiet time (0: the emergency one only)
+        self.gc_relaxed = 0  # free-heap floor outside quiet time (gc_quiet() false)
         self.gc_quiet = None  # callable: True while a collection would delay the APT
         self._gc_asked = False
         self.late_tolerance_us = late_tolerance_us
@@ -404,25 +402,19 @@ class Scheduler:
                     self._withholding = True
                     self._event(EV_WATCHDOG_WITHHELD, [stalled.name], stalled.name)
         now = self.clock.now_us()
-        if self._gc_asked:
-            self._gc_asked = False
-            self._collect()
-        elif ticks_diff(now, self._last_gc_check) >= self.gc_check_period_us:
+        if self._gc_asked or ticks_diff(now, self._last_gc_check) >= self.gc_check_period_us:
             self._last_gc_check = now
             free = _mem_free()
-            if free is not None:
-                self.heap_free = free
-                q = self.gc_quiet
-                if free < self.gc_threshold or (free < self.gc_relaxed and not (q and q())):
-                    self._collect()
+            q = self.gc_quiet
+            if self._gc_asked or (free is not None and (free < self.gc_threshold or (
+                    free < self.gc_relaxed and not (q and q())))):
+                self._gc_asked = False
+                gc.collect()
+                self.gc_runs += 1
+                free = _mem_free()
+            self.heap_free = free or 0  # (0: the port cannot tell)
 
-    def _collect(self):
-        gc.collect()
-        self.gc_runs += 1
-        self.heap_free = _mem_free() or 0  # (0: the port cannot tell, as at start)
-
-    def request_gc(self):
-        """Collect at the next idle step (a moment chosen by the caller)."""
+    def request_gc(self):  # collect at the next idle step (a moment the caller chose)
         self._gc_asked = True
 
     def run_for(self, duration_us):

@@ -6,7 +6,8 @@ on the boresight) → LOST (beacon gone: mirror held, 32 px window on the boresi
 ACQUIRE again when it returns, or SEARCH after ``apt_lost_timeout_s``; a SEARCH longer
 than ``apt_search_timeout_s`` ends the session.  The camera sees the beacon *behind* the
 FSM (the residual ``pointing error − FSM deflection``); the loop drives the spot onto the
-boresight pixel (``apt_ref_x/y``).
+reference: the boresight pixel (``apt_ref_x/y``) plus ``ref_off`` (point-ahead and
+transmitter boresight, flight/pointahead.py; ``apt_res_*`` stay spot − boresight).
 
 Here: the state machine, session hooks, ADCS feedback and the declarations; pixel work in
 flight/apt_pixels.py, the control law and exposure ladder in flight/apt_control.py,
@@ -21,6 +22,7 @@ from flight import apt_pixels as px
 from flight.apt_feedback import Feedback
 from flight.apt_control import EXPOSURES_US, LAW_PARAMS, U_MAX, ControlLaw, Exposure
 from flight.apt_search import DARK_EXP, Search
+from flight.pointahead import NO_OFFSET
 from hal.compat import const
 from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event
 from flight.params import ParamDef
@@ -30,11 +32,7 @@ from hal.errors import HalError
 from hal.interfaces import (APT_ACQUIRE, APT_IDLE, APT_LOST, APT_SEARCH, APT_STATE_NAMES,
                             APT_TRACK, FSM_LSB_RAD, SW_CAMERA, SW_LASER_525, SW_LASER_850)
 
-IDLE = APT_IDLE
-SEARCH = APT_SEARCH
-ACQUIRE = APT_ACQUIRE
-TRACK = APT_TRACK
-LOST = APT_LOST
+IDLE, SEARCH, ACQUIRE, TRACK, LOST = APT_IDLE, APT_SEARCH, APT_ACQUIRE, APT_TRACK, APT_LOST
 STATE_NAMES = APT_STATE_NAMES
 
 ACQ_WIN = const(32)
@@ -111,8 +109,8 @@ HK = (  # 1 Hz: 21 octets
     F("apt_state", "u8", enum=APT_STATE_NAMES, description="fine-pointing state"),
     F("apt_valid", "u8", enum=_NO_YES, description="spot found in the last frame"),
     F("apt_laser850", "u8", enum=("OFF", "ON"), description="downlink laser switch"),
-    F("apt_res_x", "i16", "urad", 0.1, warn=(-50.0, 50.0), description="spot - boresight, x"),
-    F("apt_res_y", "i16", "urad", 0.1, warn=(-50.0, 50.0), description="spot - boresight, y"),
+    F("apt_res_x", "i16", "urad", 0.1, warn=(-150.0, 150.0), description="spot - boresight, x"),
+    F("apt_res_y", "i16", "urad", 0.1, warn=(-150.0, 150.0), description="spot - boresight, y"),
     F("apt_fsm_x", "i16", "urad", _URAD_CODE, description="mirror command, x"),
     F("apt_fsm_y", "i16", "urad", _URAD_CODE, description="mirror command, y"),
     F("apt_exposure", "u16", "us", description="camera exposure"),
@@ -178,6 +176,7 @@ class Apt:
         self.acquisitions = self.losses = self.offload_requests = 0
         self.laser_on = False
         self.on_laser = None  # fn(on): the framer's transmitter follows the laser
+        self.ref_off = NO_OFFSET  # .dx_q6/.dy_q6 added to the reference (flight.payload)
         ctx.params.listeners.append(self._load_params)
         self._load_params()
 
@@ -357,7 +356,8 @@ class Apt:
         if ok:
             self.valid_frames += 1
             self.bad_run = 0
-            self.law.step(self.spot_x - self.ref_x, self.spot_y - self.ref_y)
+            o = self.ref_off
+            self.law.step(self.spot_x - self.ref_x - o.dx_q6, self.spot_y - self.ref_y - o.dy_q6)
             self._command_mirror()
             self.exposure.update(self.peak, self._peak_lo, self._peak_hi)
             if st == TRACK:
@@ -396,8 +396,8 @@ class Apt:
             law.u_y = self.search.u0y
             self._command_mirror()
             return
-        ex = self.spot_x - self.ref_x
-        ey = self.spot_y - self.ref_y
+        ex = self.spot_x - self.ref_x - self.ref_off.dx_q6
+        ey = self.spot_y - self.ref_y - self.ref_off.dy_q6
         te = self._track_err_q6
         if -te < ex < te and -te < ey < te:
             self.good_run += 1

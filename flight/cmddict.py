@@ -2,9 +2,9 @@
 
 Every telecommand is one :class:`Command` entry of :data:`COMMANDS`: opcode, name, the
 **owner** (a component name: ``"core"``, ``"modes"``, ``"params"``, ``"timetag"``,
-``"apt"``, ``"bias"``, ``"comparator"``, ``"framer"``) and the **handler** (a method name
-on the owner's object), arguments (name, type, unit, range, required, description), the
-modes it is allowed in, a description and whether it is hazardous.  The ground tool and
+``"apt"``, ``"bias"``, ``"comparator"``, ``"framer"``, ``"pointahead"``) and the
+**handler** (a method name on the owner's object), arguments (name, type, unit, range,
+required, description), the modes it is allowed in, a description and whether it is hazardous.  The ground tool and
 the exported dictionary are generated from this table; nothing else lists commands.
 
 One handler signature: ``def cmd_x(self, args, tc)`` returns a result map (or None);
@@ -233,6 +233,28 @@ COMMANDS = (
       (Arg("volts", "float", "V", 0.5, 6.0, "SiPM over-voltage above breakdown"),),
       ALL_MODES, "Set the SiPM over-voltage target (same as PARAM_SET of bias_vov_v).",
       hazardous=True),
+    # ---- point-ahead (flight/pointahead.py, DESIGN §3.8)
+    C(0x60, "NAV_STATE", "pointahead", "cmd_nav_state",
+      (Arg("t", "float", "s", _TIME[0], _TIME[1], "time of validity (onboard time)"),)
+      + tuple(Arg("p" + a, "float", "m", -8.4e6, 8.4e6, "position, ECI (GCRF), " + a)
+              for a in "xyz")
+      + tuple(Arg("v" + a, "float", "m/s", -8500.0, 8500.0, "velocity, ECI (GCRF), " + a)
+                for a in "xyz")
+      + tuple(Arg("q" + a, "float", "", -1.001, 1.001,
+                  "payload-frame attitude quaternion (scalar first, v_P = A(q) v_ECI), " + a)
+              for a in "wxyz"),
+      ALL_MODES, "OBC navigation state for the point-ahead: sent by the OBC at 1 Hz from 10 s "
+      "before SESSION_START to SESSION_END (latency <= 0.5 s); refused BAD_ARG when not a "
+      "plausible LEO state, |q| != 1, ahead of the onboard clock, stale or not newer."),
+    C(0x61, "PA_PROFILE", "pointahead", "cmd_profile",
+      (Arg("t0", "float", "s", _TIME[0], _TIME[1], "onboard time of the first sample"),
+       Arg("dt", "float", "s", 1.0, 60.0, "sample step"),
+       Arg("samples", "bytes", "", 8, 256,
+           "2..64 (x, y) point-ahead pairs, payload axes, big-endian int16, 0.01 urad")),
+      ALL_MODES, "Load the ground-computed point-ahead profile of the pass (used while the "
+      "OBC state is stale; `vector-tc pa-profile` computes it)."),
+    C(0x62, "PA_PROFILE_CLEAR", "pointahead", "cmd_profile_clear", (), ALL_MODES,
+      "Drop the point-ahead profile."),
 )
 
 

@@ -24,9 +24,10 @@ COMPONENTS = (
     ("apt", "flight.apt"),
     ("framer", "flight.framer_ctl"),
     ("comparator", "flight.comparator"),
+    ("pointahead", "flight.pointahead"),
 )
 
-PAYLOAD = ("bias", "thermal", "apt", "framer", "comparator")  # absent on a core board
+PAYLOAD = ("bias", "thermal", "apt", "framer", "comparator", "pointahead")  # absent on a core board
 
 
 def modules():

@@ -11,6 +11,7 @@ from flight.apt import Apt
 from flight.bias import BiasControl
 from flight.comparator import ComparatorControl
 from flight.framer_ctl import FramerControl
+from flight.pointahead import PointAhead
 
 
 def install(app):
@@ -26,6 +27,9 @@ def install(app):
         if fc is not None:
             apt.on_laser = fc.enable_tx
         app.add_module("apt", apt)
+        pa = PointAhead(ctx)  # point-ahead + TX boresight: the APT's reference offset
+        apt.ref_off = pa.offset
+        app.add_module("pointahead", pa)
     if fc is not None:
         app.add_module("framer", fc)
         if b.comparator is not None:

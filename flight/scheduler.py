@@ -78,7 +78,7 @@ HK = (
 
 # Tasks of the diagnostic set (APID 0x0A5), in this order (the flight tasks' names).
 TASK_NAMES = ("tc", "health", "hk", "apt", "adcs_feedback", "sipm_bias", "framer",
-              "comparator")
+              "comparator", "pointahead")
 _TASK_FIELDS = (
     ("runs", "u32", "", "runs since boot"),
     ("cpu_ms", "u32", "ms", "CPU time since boot"),

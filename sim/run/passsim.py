@@ -4,7 +4,10 @@ The flight code runs unchanged (flight.app.FlightApp with its payload modules) o
 :class:`hal.clock.VirtualClock` whose step hook advances the physics of
 :class:`hal.sim.world.World`.  This module plays the satellite's OBC: it sends the
 authenticated telecommands of the scenario's timeline over the simulated UART (STANDBY,
-SESSION_START, SESSION_END; again after a payload reset) and receives the telemetry.
+SESSION_START, SESSION_END; again after a payload reset) and receives the telemetry.  Before
+the session it uploads the ground-calibrated transmitter boresight and the pass's
+point-ahead profile; around it, it forwards the navigation state (NAV_STATE, 1 Hz) the
+payload computes the point-ahead from (sim/run/obcnav.py, issue 14).
 
 What the runner knows of the flight software is what the OBC sees on that UART
 (sim/run/tmview.py): housekeeping, events, verification reports and the ADCS feedback.
@@ -37,6 +40,7 @@ from flight.tc import encode_tc
 from hal.clock import VirtualClock
 from hal.sim.board import make_board
 from hal.sim.world import make_world
+from sim.run.obcnav import NAV_LEAD_S, NavSender, boresight_args, profile_args
 from sim.run.recorder import FlightView, Recorder
 from sim.run.tmview import (
     APID_ADCS,
@@ -56,6 +60,9 @@ from sim.run.tmview import (
 OP_SET_MODE = BY_NAME["SET_MODE"].opcode
 OP_SESSION_START = BY_NAME["SESSION_START"].opcode
 OP_SESSION_END = BY_NAME["SESSION_END"].opcode
+OP_PARAM_SET = BY_NAME["PARAM_SET"].opcode
+OP_PARAM_SAVE = BY_NAME["PARAM_SAVE"].opcode
+OP_PA_PROFILE = BY_NAME["PA_PROFILE"].opcode
 # The OBC asks for the diagnostic housekeeping (per-task scheduler statistics, APID
 # 0x0A5) every second: the metrics and plots read each task's counters from it.
 DIAG_ON = (BY_NAME["PARAM_SET"].opcode, {"name": "hk_diag_period_s", "value": 1})
@@ -77,13 +84,16 @@ class Obc:
         self.adcs = 0
         self.undecoded = 0
         self.sent = []
+        self.nav = None  # the NAV_STATE sender (sim/run/obcnav.py)
 
-    def send(self, t, opcode, args=None):
+    def send(self, t, opcode, args=None, log=True):
+        """One TC; ``log``: listed in ``sent`` (the report's timeline: not NAV_STATE)."""
         self.counter += 1
         self.seq = (self.seq + 1) & 0x3FFF
         pkt = encode_tc(DEV_KEY, DEV_KEY_ID, self.counter, opcode, args or {}, seq=self.seq)
         self.link.inject(cobs.encode(pkt) + b"\x00")
-        self.sent.append((t, opcode, self.seq))
+        if log:
+            self.sent.append((t, opcode, self.seq))
 
     def on_packet(self, apid, pkt):
         t = self.world.t
@@ -183,25 +193,43 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
         return app
 
     app = boot()
+    obc.nav = nav = NavSender(obc, world, (t_session - NAV_LEAD_S, t_end_session))
+
+    def profile():  # computed when sent: it needs the payload's clock (housekeeping)
+        return profile_args(world, obc, world.pass_start - 5.0, t_end_session)
+
+    # Before the pass: the ground-calibrated TX boresight (persisted) and the point-ahead
+    # profile; the idealised world has no point-ahead: its default is set to zero.
+    if world.ideal:
+        pre = [(1.2, OP_PARAM_SET, {"name": "pa_default_x_urad", "value": 0.0})]
+    else:
+        pre = [(1.2 + 0.1 * i, OP_PARAM_SET, a) for i, a in enumerate(boresight_args(world))]
+        pre += [(1.4, OP_PARAM_SAVE, None), (2.0, OP_PA_PROFILE, profile)]
     # OBC timeline: (time, opcode, args); re-planned after a payload reset.
-    plan = [(0.5,) + DIAG_ON, (1.0, OP_SET_MODE, {"mode": STANDBY}),
-            (t_session, OP_SESSION_START, None), (t_end_session, OP_SESSION_END, None)]
+    plan = [(0.5,) + DIAG_ON, (1.0, OP_SET_MODE, {"mode": STANDBY})] + pre + \
+           [(t_session, OP_SESSION_START, None), (t_end_session, OP_SESSION_END, None)]
     step_us = 100000
     last_pct = -1
     tty = progress and sys.stderr.isatty()
     while world.t < t_stop:
         while plan and plan[0][0] <= world.t + 1e-9:
             t, op, args = plan.pop(0)
+            if callable(args):
+                args = args()
+                if args is None:  # not computable yet: skipped (counted by the tests)
+                    continue
             obc.send(world.t, op, args)
+        nav.tick(world.t)
         app.run_for(step_us)
         if world.reset_requested or board.watchdog.expired() or app.reboot_requested:
             world.reset_requested = False
             board.watchdog.timeout_ms = None
             app = boot()
             if world.t < t_end_session:
+                again = [] if world.ideal else [(world.t + 1.2, OP_PA_PROFILE, profile)]
                 plan = [(world.t + 0.5,) + DIAG_ON,
-                        (world.t + 1.0, OP_SET_MODE, {"mode": STANDBY}),
-                        (world.t + 1.5, OP_SESSION_START, None)] + \
+                        (world.t + 1.0, OP_SET_MODE, {"mode": STANDBY})] + again + \
+                       [(world.t + 1.5, OP_SESSION_START, None)] + \
                        [p for p in plan if p[1] == OP_SESSION_END]
         if progress:
             # On a terminal the bar redraws every 1 %; in a log, a line every 10 %.

@@ -108,6 +108,11 @@ def hk_fields(packet):
         "comp_center": hk.get("comp_center"),
         "comp_cal_duration_s": None,
         "link": state_index(LINK_STATES, hk.get("framer_link")),
+        "pa_source": hk.get("pa_source"),
+        "pa_off_x_urad": hk.get("pa_off_x"),
+        "pa_off_y_urad": hk.get("pa_off_y"),
+        "pa_nav_age_s": hk.get("pa_nav_age"),
+        "pa_nav_rejected": hk.get("pa_nav_rejected"),
         "sched": [],
     }
 

@@ -111,21 +111,22 @@ PARAMS = (
 )
 
 F = HkField
-HK = (  # 1 Hz: 14 octets
+HK = (  # 1 Hz: 7 octets (the rest in the diagnostic set)
     F("pa_source", "u8", enum=SOURCE_NAMES, description="point-ahead source"),
-    F("pa_x", "i16", "urad", 0.01, description="point-ahead applied, payload x"),
-    F("pa_y", "i16", "urad", 0.01, description="point-ahead applied, payload y"),
     F("pa_off_x", "i16", "urad", 0.01,
       description="offset added to the APT reference, camera x (point-ahead - TX boresight)"),
     F("pa_off_y", "i16", "urad", 0.01, description="offset added to the APT reference, camera y"),
-    F("pa_nav_age", "u16", "s", 0.1, warn=(0.0, 3.0),
-      description="age of the OBC navigation state (4000: none)"),
-    F("pa_nav_rejected", "u16", warn=(0, 0), description="OBC navigation states refused"),
-    F("pa_profile_n", "u8", description="profile samples loaded (0: none)"),
+    F("pa_nav_age", "u8", "s", 0.1, warn=(0.0, 3.0),
+      description="age of the OBC navigation state (25.5: that old or none)"),
+    F("pa_nav_rejected", "u8", warn=(0, 0), description="OBC navigation states refused (max 255)"),
 )
 HK_DIAG = (
+    F("pa_x", "i16", "urad", 0.01, description="point-ahead applied, payload x"),
+    F("pa_y", "i16", "urad", 0.01, description="point-ahead applied, payload y"),
     F("pa_nav_accepted", "u32", description="OBC navigation states used"),
+    F("pa_nav_rejected_all", "u16", warn=(0, 0), description="OBC navigation states refused"),
     F("pa_mismatches", "u16", warn=(0, 0), description="OBC vs profile disagreements"),
+    F("pa_profile_n", "u8", description="profile samples loaded (0: none)"),
     F("pa_profile_left", "u16", "s", description="profile time left (0: none or ended)"),
 )
 
@@ -432,18 +433,19 @@ class PointAhead:
     # ------------------------------------------------------------------ telemetry
     def hk(self, values, i):
         values[i] = self.source
-        values[i + 1] = self.pa_x
-        values[i + 2] = self.pa_y
-        values[i + 3] = self.off_x
-        values[i + 4] = self.off_y
-        values[i + 5] = min(65535, self._nav_age // 100)
-        values[i + 6] = min(65535, self.nav_rejected)
-        values[i + 7] = self.profile_n
+        values[i + 1] = self.off_x
+        values[i + 2] = self.off_y
+        values[i + 3] = min(255, self._nav_age // 100)
+        values[i + 4] = min(255, self.nav_rejected)
 
     def hk_diag(self, values, i):
-        values[i] = self.nav_accepted
-        values[i + 1] = min(65535, self.mismatches)
+        values[i] = self.pa_x
+        values[i + 1] = self.pa_y
+        values[i + 2] = self.nav_accepted
+        values[i + 3] = min(65535, self.nav_rejected)
+        values[i + 4] = min(65535, self.mismatches)
+        values[i + 5] = self.profile_n
         left = 0
         if self.profile_n:
             left = max(0, (self.profile_n - 1) * self._prof_dt - self._prof_ms) // 1000
-        values[i + 2] = min(65535, left)
+        values[i + 6] = min(65535, left)

@@ -116,6 +116,8 @@ class NavSender:
         self.t0, self.t1 = window
         sc = world.scenario
         self.outage = sc.get("nav_outage")  # (start, duration) world s: nothing sent
+        # [(start, end, field, value)] world s: the OBC sends a corrupted field (tests)
+        self.faults = list(sc.get("nav_faults", ()))
         self.enabled = sc.get("obc_nav", True) and not world.ideal
         self.rng = Rng((world.seed * 40503 + _SALT) % (1 << 30))
         self.next_t = self.t0
@@ -154,6 +156,9 @@ class NavSender:
             return
         a = self.state(t - NAV_LATENCY_S)
         a["t"] = t - NAV_LATENCY_S + off
+        for t0, t1, k, val in self.faults:
+            if t0 <= t < t1:
+                a[k] = val
         if self.rng.random() < NAV_LOSS:
             self.lost += 1
             return

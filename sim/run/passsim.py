@@ -204,7 +204,9 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
         pre = [(1.2, OP_PARAM_SET, {"name": "pa_default_x_urad", "value": 0.0})]
     else:
         pre = [(1.2 + 0.1 * i, OP_PARAM_SET, a) for i, a in enumerate(boresight_args(world))]
-        pre += [(1.4, OP_PARAM_SAVE, None), (2.0, OP_PA_PROFILE, profile)]
+        pre += [(1.4, OP_PARAM_SAVE, None)]
+        if sc.get("pa_profile", True):
+            pre += [(2.0, OP_PA_PROFILE, profile)]
     # OBC timeline: (time, opcode, args); re-planned after a payload reset.
     plan = [(0.5,) + DIAG_ON, (1.0, OP_SET_MODE, {"mode": STANDBY})] + pre + \
            [(t_session, OP_SESSION_START, None), (t_end_session, OP_SESSION_END, None)]
@@ -226,7 +228,8 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
             board.watchdog.timeout_ms = None
             app = boot()
             if world.t < t_end_session:
-                again = [] if world.ideal else [(world.t + 1.2, OP_PA_PROFILE, profile)]
+                again = [(world.t + 1.2, OP_PA_PROFILE, profile)] \
+                    if not world.ideal and sc.get("pa_profile", True) else []
                 plan = [(world.t + 0.5,) + DIAG_ON,
                         (world.t + 1.0, OP_SET_MODE, {"mode": STANDBY})] + again + \
                        [(world.t + 1.5, OP_SESSION_START, None)] + \

@@ -1,0 +1,202 @@
+"""Point-ahead on board (issue 14.1) and the transmitter boresight (14.3): the NAV_STATE
+checks through the real TC path, the profile fallback, the default, the reference hook,
+and closed-loop passes (OBC, stale OBC -> profile -> OBC, corrupted fields, no input)."""
+
+import struct
+
+import pytest
+
+from flight import pointahead as PA
+from flight.cmddict import BY_NAME
+from sim import geometry, pointahead as truth
+from sim.run import obcnav, passsim
+from sim.run.recorder import F_APT, F_AX, F_AY, F_T
+from tests.mpy.kit import app_rig
+from tests.mpy.obc import Obc, ok_pair
+
+NAV = BY_NAME["NAV_STATE"].opcode
+PROFILE = BY_NAME["PA_PROFILE"].opcode
+CLEAR = BY_NAME["PA_PROFILE_CLEAR"].opcode
+PSET = BY_NAME["PARAM_SET"].opcode
+V = 7580.0  # m/s at 560 km
+R = 6378137.0 + 560e3
+
+
+def nav(t, **kw):
+    """A plausible state: on +z, moving +x, payload frame = ECI (q = 1)."""
+    a = {"t": t, "px": 0.0, "py": 0.0, "pz": R, "vx": V, "vy": 0.0, "vz": 0.0,
+         "qw": 1.0, "qx": 0.0, "qy": 0.0, "qz": 0.0}
+    a.update(kw)
+    return a
+
+
+def _rig():
+    r = app_rig("apt")
+    o = Obc(board=r.app.board, app=r.app, boot=False)
+    o.settle(2000000)
+    return r, o, r.app.payload["pointahead"]
+
+
+def test_point_ahead_formula_matches_the_world_geometry():
+    for el in (90.0, 40.0):
+        p = geometry.Pass(el)
+        for tp in (-150.0, 0.0, 90.0):
+            w = type("W", (), {"pass_": p})()
+            rows = obcnav.payload_frame(w, tp)
+            q = obcnav._quat_from_rows(*rows)
+            _s, _p, v = truth.state(p, tp)
+            x, y = PA.point_ahead_rad(v, q)
+            tx, ty = truth.point_ahead_rad(p, tp)
+            assert x == pytest.approx(tx, abs=1e-9) and y == pytest.approx(ty, abs=1e-9)
+    x, y = PA.point_ahead_rad((V, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0))
+    assert x == pytest.approx(-2 * V / PA.C_M_S) and y == 0.0
+
+
+def test_nav_state_from_the_obc_sets_the_reference_offset():
+    r, o, pa = _rig()
+    t = r.app.now_s()
+    rep = ok_pair(o.send(NAV, nav(t - 0.1)))
+    assert rep["result"]["pa_x_urad"] == pytest.approx(-2e6 * V / PA.C_M_S, abs=0.01)
+    o.run(300000)
+    assert pa.source == PA.SRC_OBC
+    # offset = point-ahead (-50.57 µrad along x) at 100 µrad/px -> -0.5057 px -> -32 q6
+    assert pa.offset.dx_q6 == -32 and pa.offset.dy_q6 == 0
+    assert r.apt.ref_off is pa.offset
+    # the boresight is subtracted, in camera axes
+    ok_pair(o.send(PSET, {"name": "pa_tx_bore_x_urad", "value": 20.0}))
+    o.run(200000)
+    assert pa.offset.dx_q6 == round((-50.57 - 20.0) * 0.64)
+    assert [e[1] for e in r.events if e[0] == PA.EV_PA_BORESIGHT] == [[20.0, 0.0]]
+
+
+@pytest.mark.parametrize("field,value,why", [
+    ("vx", float("nan"), "not a finite number"),
+    ("px", 1e9, "above maximum"),
+    ("qw", 0.9, "norm"),
+    ("vx", 5000.0, "not orbital"),
+    ("vz", 1500.0, "radial"),
+    ("pz", 5e6, "LEO"),
+])
+def test_out_of_range_or_implausible_fields_are_refused(field, value, why):
+    r, o, pa = _rig()
+    t = r.app.now_s()
+    reps = o.send(NAV, nav(t - 0.1, **{field: value}))
+    assert reps[0]["ok"] is False and reps[0]["reason"] == "BAD_ARG", reps
+    assert why in reps[0]["detail"]
+    assert pa.nav_accepted == 0 and pa.source == PA.SRC_NONE
+
+
+def test_nav_timestamps_ahead_stale_or_not_newer_are_refused_and_counted():
+    r, o, pa = _rig()
+    ok_pair(o.send(PSET, {"name": "pa_nav_max_age_s", "value": 1.0}))
+    t = r.app.now_s()
+    for bad, why in ((t + 5.0, "ahead"), (t - 1.9, "stale")):
+        reps = o.send(NAV, nav(bad))
+        assert reps[0]["reason"] == "BAD_ARG" and why in reps[0]["detail"], reps
+    t = r.app.now_s()
+    ok_pair(o.send(NAV, nav(t)))
+    reps = o.send(NAV, nav(t))  # the same state again (replayed or reordered)
+    assert reps[0]["reason"] == "BAD_ARG" and "not after" in reps[0]["detail"]
+    assert pa.nav_rejected == 3
+    assert len([e for e in r.events if e[0] == PA.EV_PA_NAV_REJECTED]) == 3
+    o.run(1100000)
+    hk = [b for a, s, b in o.tm if a == 0x0A1][-1]
+    assert hk["pa_nav_rejected"] == 3 and hk["pa_source"] == "OBC"
+
+
+def _profile(t0, dt, pts):
+    return {"t0": t0, "dt": dt, "samples": PA.pack_profile(pts)}
+
+
+def test_stale_obc_falls_back_to_the_profile_then_the_default_with_events():
+    r, o, pa = _rig()
+    r.app.modes.request("STANDBY")
+    r.app.modes.request("SESSION")
+    t = r.app.now_s()
+    ok_pair(o.send(PROFILE, _profile(t - 1.0, 10.0, [(-30.0, 4.0), (-40.0, 6.0), (-50.0, 8.0)])))
+    ok_pair(o.send(NAV, nav(r.app.now_s())))
+    o.run(500000)
+    assert pa.source == PA.SRC_OBC
+    assert [e for e in r.events if e[0] == PA.EV_PA_MISMATCH]  # -50.6 vs ~-31: reported
+    o.run(3000000)  # no more states: stale after pa_nav_max_age_s
+    assert pa.source == PA.SRC_PROFILE
+    t_now = r.app.now_s() - (t - 1.0)
+    x = -30.0 - t_now  # -1 µrad/s along the table
+    assert pa.pa_x / 100.0 == pytest.approx(x, abs=0.3)
+    deg = [e for e in r.events if e[0] == PA.EV_PA_INPUT_DEGRADED]
+    assert deg and deg[-1][1][0] == PA.SRC_PROFILE
+    o.run(20000000)  # past the profile's end: the default, never a silent zero
+    assert pa.source == PA.SRC_NONE and pa.pa_x == -3750 and pa.offset.dx_q6 == -24
+    assert [e for e in r.events if e[0] == PA.EV_PA_INPUT_DEGRADED][-1][1][0] == PA.SRC_NONE
+    ok_pair(o.send(NAV, nav(r.app.now_s())))
+    o.run(200000)
+    assert pa.source == PA.SRC_OBC
+    assert [e[1] for e in r.events if e[0] == PA.EV_PA_SOURCE][-1] == [PA.SRC_NONE, PA.SRC_OBC]
+
+
+def test_profile_checks_and_clear():
+    r, o, pa = _rig()
+    t = r.app.now_s()
+    bad = {"t0": t, "dt": 5.0, "samples": b"\x00\x01\x02"}
+    assert o.send(PROFILE, bad)[0]["reason"] == "BAD_ARG"
+    fast = _profile(t, 1.0, [(0.0, 0.0), (-50.0, 0.0)])  # 50 µrad/s: no point-ahead does that
+    assert "faster" in o.send(PROFILE, fast)[0]["detail"]
+    big = {"t0": t, "dt": 5.0, "samples": struct.pack(">hhhh", 9000, 0, 9000, 0)}
+    assert "bound" in o.send(PROFILE, big)[0]["detail"]
+    ok_pair(o.send(PROFILE, _profile(t, 5.0, [(-30.0, 0.0)] * 4)))
+    o.run(200000)
+    assert pa.profile_n == 4 and pa.source == PA.SRC_PROFILE
+    ok_pair(o.send(CLEAR))
+    o.run(200000)
+    assert pa.profile_n == 0 and pa.source == PA.SRC_NONE
+    assert [e[1][0] for e in r.events if e[0] == PA.EV_PA_PROFILE_LOADED] == [4, 0]
+
+
+# ---------------------------------------------------------------- closed loop
+def _mean_aim(res, t0, t1):
+    xs = [(f[F_AX], f[F_AY]) for f in res.rec.frames
+          if t0 <= f[F_T] < t1 and f[F_APT] == 3]
+    assert len(xs) > 100
+    return (sum(a for a, b in xs) / len(xs) * 1e6, sum(b for a, b in xs) / len(xs) * 1e6)
+
+
+def _hk_sources(res, t0, t1):
+    return {h["pa_source"] for t, b, h in res.obc.hk if t0 <= t < t1}
+
+
+def test_closed_loop_obc_then_stale_then_corrupted_then_obc():
+    """Honest world, seed 2: the OBC state corrects the aim; a 12 s outage hands over to
+    the profile; 6 s of states with a broken quaternion are refused (counted) and the
+    profile carries on; the OBC takes over again.  The aim error's mean (jitter averages
+    out) stays near zero throughout, where the point-ahead alone is 24-51 µrad."""
+    res = passsim.fly("nominal", seed=2, duration_s=62.0,
+                      overrides={"nav_outage": (24.0, 12.0),
+                                 "nav_faults": [(44.0, 50.0, "qw", 0.5)]})
+    assert _hk_sources(res, 12.0, 24.0) == {"OBC"}
+    assert _hk_sources(res, 30.0, 36.0) == {"PROFILE"}
+    assert _hk_sources(res, 47.0, 50.0) == {"PROFILE"}
+    assert _hk_sources(res, 56.0, 62.0) == {"OBC"}
+    names = [e.get("name") for t, b, e in res.obc.events]
+    assert names.count("PA_INPUT_DEGRADED") >= 2 and "PA_NAV_REJECTED" in names
+    assert res.obc.latest_hk()["pa_nav_rejected"] >= 5
+    for t0, t1 in ((12.0, 24.0), (30.0, 36.0), (47.0, 50.0), (56.0, 62.0)):
+        mx, my = _mean_aim(res, t0, t1)
+        assert abs(mx) < 5.0 and abs(my) < 5.0, (t0, mx, my)
+
+
+def test_closed_loop_without_any_input_applies_the_default():
+    res = passsim.fly("nominal", seed=2, duration_s=30.0,
+                      overrides={"obc_nav": False, "pa_profile": False})
+    assert _hk_sources(res, 8.0, 30.0) == {"NONE"}
+    ev = [e for t, b, e in res.obc.events if e.get("name") == "PA_INPUT_DEGRADED"]
+    assert ev and "default" in ev[0]["text"]
+    hk = res.obc.latest_hk()
+    cal = res.world.calib
+    assert hk["pa_off_x_urad"] == pytest.approx(-37.5 - cal["tx_bore_x_rad"] * 1e6, abs=4.0)
+    # the aim error is what the default misses of the true point-ahead, no more
+    # (aim = residual + boresight - point-ahead, the residual driven to default - boresight)
+    mx, _my = _mean_aim(res, 20.0, 30.0)
+    w = res.world
+    pa_true = truth.point_ahead_rad(w.pass_, 25.0 - w.pass_start - w.duration_s / 2)[0] * 1e6
+    assert pa_true > -30.0 and abs(mx - (-37.5 - pa_true)) < 5.0, (mx, pa_true)
+    assert abs(mx) > 5.0  # a default is no true point-ahead: it shows

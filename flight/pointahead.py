@@ -96,7 +96,7 @@ EVENTS = (
 P = ParamDef
 PARAMS = (
     P("pa_tx_bore_x_urad", "float", 0.0, -200.0, 200.0, "urad",
-      "transmitter minus camera boresight, camera x (ground-calibrated; docs/operations.md)"),
+      "transmitter minus camera boresight, camera x (ground-calibrated; docs/point-ahead.md)"),
     P("pa_tx_bore_y_urad", "float", 0.0, -200.0, 200.0, "urad",
       "transmitter minus camera boresight, camera y (ground-calibrated)"),
     P("pa_nav_max_age_s", "float", 3.0, 0.5, 60.0, "s",

@@ -166,8 +166,18 @@ def cmd_plan(args):
         print(json.dumps([plan.public(p) for p in passes], indent=1))
     else:
         print(plan.format_passes(passes, planner.name, station, args.min_el))
+    prof = ""
+    if args.pa_profile and passes:  # one profile on board: the next pass's
+        from ground_tools import paprofile
+
+        prof = paprofile.script_line(paprofile.profile(planner, passes[0], epoch))
+        if not args.script:
+            print(prof)
     if args.script:
         text = plan.session_script(passes, planner.name, epoch, args.lead, args.min_el)
+        if prof:
+            text = text.replace("\n# pass 1:", "\n# point-ahead profile of pass 1 "
+                                "(the fallback for a stale OBC state)\n" + prof + "\n# pass 1:", 1)
         try:
             with open(args.script, "w") as f:
                 f.write(text)
@@ -308,6 +318,9 @@ def add_parsers(sub, port_parent, keys_parent):
     p.add_argument("--epoch", default="1970-01-01T00:00:00Z",
                    help="onboard time zero for the script's time tags (default the Unix "
                    "epoch: the clock set with SET_TIME to UTC seconds)")
+    p.add_argument("--pa-profile", action="store_true",
+                   help="also compute the point-ahead profile of the first pass (PA_PROFILE; "
+                   "printed, and sent first by the script)")
     p.add_argument("--lead", type=float, default=120.0,
                    help="seconds before the rise to power up (STANDBY), and after the set "
                    "to return to SAFE (default 120)")

@@ -2,6 +2,7 @@
 checks through the real TC path, the profile fallback, the default, the reference hook,
 and closed-loop passes (OBC, stale OBC -> profile -> OBC, corrupted fields, no input)."""
 
+import math
 import struct
 
 import pytest
@@ -200,3 +201,25 @@ def test_closed_loop_without_any_input_applies_the_default():
     pa_true = truth.point_ahead_rad(w.pass_, 25.0 - w.pass_start - w.duration_s / 2)[0] * 1e6
     assert pa_true > -30.0 and abs(mx - (-37.5 - pa_true)) < 5.0, (mx, pa_true)
     assert abs(mx) > 5.0  # a default is no true point-ahead: it shows
+
+
+def test_ground_profile_from_the_pass_plan_is_what_the_payload_accepts():
+    """`vector-tc plan --pa-profile`: SGP4 (skyfield) relative velocity, the nominal
+    attitude law; every sample a point-ahead of a LEO pass, and the payload's checks pass."""
+    import datetime as dt
+
+    from ground_tools import paprofile, plan
+
+    planner = plan.Planner("ground_tools/samples/vector.tle")
+    passes = planner.passes(dt.datetime(2026, 12, 2, tzinfo=dt.timezone.utc), 24.0)
+    epoch = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
+    args = paprofile.profile(planner, passes[1], epoch)
+    n = len(args["samples"]) // 4
+    assert 2 <= n <= PA.PROFILE_MAX and args["dt"] * (n - 1) >= passes[1]["duration_s"]
+    mags = [math.hypot(*struct.unpack_from(">hh", args["samples"], 4 * i)) / 100.0
+            for i in range(n)]
+    assert 20.0 < min(mags) and max(mags) < 56.0  # 2 v / c of a ~560 km orbit: <= 51 µrad
+    r, o, pa = _rig()
+    PA.PointAhead.check_command(pa, type("C", (), {"name": "PA_PROFILE"})(), args)
+    line = paprofile.script_line(args)
+    assert line.startswith("send PA_PROFILE t0=") and args["samples"].hex() in line

@@ -9,6 +9,7 @@ import pytest
 
 from flight import pointahead as PA
 from flight.cmddict import BY_NAME
+from flight.tm import APID_HK
 from sim import geometry, pointahead as truth
 from sim.run import obcnav, passsim
 from sim.run.recorder import F_APT, F_AX, F_AY, F_T
@@ -101,7 +102,7 @@ def test_nav_timestamps_ahead_stale_or_not_newer_are_refused_and_counted():
     assert pa.nav_rejected == 3
     assert len([e for e in r.events if e[0] == PA.EV_PA_NAV_REJECTED]) == 3
     o.run(1100000)
-    hk = [b for a, s, b in o.tm if a == 0x0A1][-1]
+    hk = [b for a, s, b in o.tm if a == APID_HK][-1]
     assert hk["pa_nav_rejected"] == 3 and hk["pa_source"] == "OBC"
 
 

@@ -214,6 +214,7 @@ class PointAhead:
         self._prof_dt = 1000
         self._prof_ms = 0
         self._prof_t0 = 0.0
+        self._px = self._py = 0  # the interpolated profile (set by _profile)
         self._last_us = None
         self._us_acc = 0
         self.in_session = False

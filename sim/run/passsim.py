@@ -196,7 +196,8 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
     obc.nav = nav = NavSender(obc, world, (t_session - NAV_LEAD_S, t_end_session))
 
     def profile():  # computed when sent: it needs the payload's clock (housekeeping)
-        return profile_args(world, obc, world.pass_start - 5.0, t_end_session)
+        # (from now at the latest: after a payload reset its clock starts again at zero)
+        return profile_args(world, obc, max(world.pass_start - 5.0, world.t), t_end_session)
 
     # Before the pass: the ground-calibrated TX boresight (persisted) and the point-ahead
     # profile; the idealised world has no point-ahead: its default is set to zero.

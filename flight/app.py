@@ -27,14 +27,16 @@ from flight.cobs import Deframer
 from hal.compat import const, heap_size
 from flight.context import Context
 from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event, EventLog, table
-from flight.keys import Keyring
+from flight.keystore import BackupMirror, adopt
 from flight.modes import EV_LIMIT_VIOLATION, ModeManager
 from flight.params import (EV_PARAM_INVALID, EV_PARAMS_CORRUPT, EV_PARAMS_DEFAULTS,
                            EV_REPLAY_STATE_CORRUPT, EV_STORAGE_ERROR, EV_STORE_FALLBACK,
                            ParamDef, Params)
+from flight.replay import ReplayGuard
 from flight.scheduler import Scheduler, Task
 from flight.slotstore import SlotStore
-from flight.tc import EV_DEV_KEY_IN_USE, ReplayGuard, TcPipeline
+from flight.tc import EV_DEV_KEY_IN_USE, MIN_TC_LEN, TcPipeline
+from flight.tclimit import TcLimits
 from flight.telemetry import HkField, HkPacker
 from flight.timetag import TimeTagQueue
 from flight.uptime import Uptime
@@ -92,6 +94,17 @@ HK = (
 HK_DIAG = HK[:3]  # time, time_ms, uptime: the diagnostic packet carries its own time
 
 
+def parse_boot_record(raw):
+    """The boot count of a boot record, checked field by field: a CRC-valid record with
+    a wrong type ("x", NaN, a list, a bool, out of range) is unusable like a bit flip and
+    never raises out of boot() (issue 12 item 6: a boot loop).  ValueError if unusable."""
+    d = cbor.decode(raw, max_depth=2, max_items=8, max_str=32)
+    n = d.get("boot_count") if isinstance(d, dict) else None
+    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n < 0xFFFF:
+        raise ValueError("boot record: boot_count %r" % (n,))
+    return n
+
+
 class FlightApp:
     def __init__(self, board, keyring=None, tc_period_us=20000, health_period_us=100000,
                  hk_period_us=1000000, watchdog_timeout_ms=2000, install_payload=True):
@@ -104,8 +117,13 @@ class FlightApp:
         self.params = Params(self.storage, emit=self.emit, storage_error=self.storage_error)
         for name, decl in components.declared("PARAMS"):
             self.params.declare(decl, name)
-        self.keyring = keyring if keyring is not None else Keyring()
-        self.replay = ReplayGuard(self.storage)
+        # Keys and anti-replay marks fail secure (docs/security.md): the key store and the
+        # replay guard share the backup registers (battery-backed on the board, a file
+        # beside the state directory in the simulator) that mirror their generations.
+        backup = BackupMirror(getattr(board, "backup", None))
+        self.keyring = adopt(keyring, self.storage, backup, self.emit)
+        self.replay = ReplayGuard(self.storage, backup, self.emit, getattr(board, "rng", None))
+        self.limits = TcLimits(self.emit, self.clock.now_us, MIN_TC_LEN)
         self.tm = TmSender(board.link, emit=self.emit)
         self.modes = ModeManager(board.power, self.emit, self.now_s)
         self.dispatch = Dispatcher()
@@ -123,6 +141,8 @@ class FlightApp:
         self._last_mode = None
         self.deframer = Deframer(max_frame=1024)
         self.tc.deframer = self.deframer
+        self.tc.limit = self.limits.summary
+        self.tc.repeat = self.repeat
         self._rx = bytearray(256)
         self.ctx = Context(self.params, self.emit, self.now_s, self.modes.request,
                            self.send_adcs)
@@ -153,7 +173,8 @@ class FlightApp:
 
         self.owners = {"core": CoreCommands(self), "scheduler": self.sched, "tc": self.tc,
                        "timetag": self.timetags, "params": self.params,
-                       "modes": self.modes, "tm": self.tm}
+                       "modes": self.modes, "tm": self.tm, "keys": self.keyring,
+                       "replay": self.replay, "tclimit": self.limits}
         self.payload = {}
         self._wired = False
         self._adcs_packer = None  # the declared ADCS feedback map (_wire)
@@ -197,6 +218,11 @@ class FlightApp:
     # ------------------------------------------------------------------ plumbing
     def emit(self, ev_id, args=None, detail=""):
         return self.events.emit(ev_id, args, detail)
+
+    def repeat(self, ev_id, args=None, detail=""):
+        """Emit a repeat of an event at INFO: sent, never persisted (periodic repeats and
+        what unauthenticated input can trigger must not flush the persistent log)."""
+        return self.events.emit_sev(SEV_INFO, ev_id, args, detail)
 
     def _mode(self):
         return self.modes.mode
@@ -265,23 +291,18 @@ class FlightApp:
     # ------------------------------------------------------------------ boot
     def boot(self, reset_cause=None):
         self._wire()
-        rec = {}
+        n = None
         if self._boot_store is not None:
             try:
-                raw = self._boot_store.load()
+                n = self._boot_store.load(parse_boot_record)
                 if self._boot_store.fallback:  # boot count may repeat: said so
                     self.emit(EV_STORE_FALLBACK, ["boot"], self._boot_store.describe())
-                if raw is not None:
-                    rec = cbor.decode(raw)
             except Exception as e:
                 self.storage_error("boot record", e)
-                rec = {}
-        if not isinstance(rec, dict):
-            rec = {}
-        self.boot_count = int(rec.get("boot_count", 0)) + 1
-        kid = rec.get("key_id")
-        if isinstance(kid, int) and self.keyring.key(kid) is not None:
-            self.keyring.active = kid
+        self.boot_count = (n if n is not None else 0) + 1
+        # keys, the active and the retired ids: the key store's, never this record's
+        # (losing it must not undo a rotation: issue 12 item 5)
+        self.keyring.load()
         self.save_boot_record()
         wd = self.board.watchdog
         if reset_cause is None and wd is not None:
@@ -325,8 +346,7 @@ class FlightApp:
         if self._boot_store is None:
             return
         try:
-            self._boot_store.save(cbor.encode({"boot_count": self.boot_count,
-                                               "key_id": self.keyring.active}))
+            self._boot_store.save(cbor.encode({"boot_count": self.boot_count}))
         except Exception as e:
             self.storage_error("boot record", e)
 
@@ -341,8 +361,16 @@ class FlightApp:
     def _task_tc(self):
         link = self.board.link
         if link is not None:
+            # Bounded work per tick (frames that may need a MAC, and time: flight/tclimit.py):
+            # a flood cannot starve the other tasks or trip the watchdog.  The UART is
+            # still drained at line rate; frames beyond the budget wait in a small backlog
+            # or are dropped and counted.
+            budget = self.limits.budget
+            process = self.tc.process
+            budget.start()
+            budget.run(process)
             got = 0
-            while got < 1024:  # bound the work per tick: ~51 kB/s, above any bus rate
+            while got < 1024:  # ~51 kB/s, above any bus rate
                 try:
                     n = link.read_into(self._rx)
                 except Exception as e:
@@ -352,13 +380,13 @@ class FlightApp:
                     break
                 got += n
                 for pkt in self.deframer.feed(self._rx, n):  # in place: no slice
-                    self.tc.process(pkt)
+                    budget.offer(pkt, process)
         if self.diag_requested:
             self.diag_requested = False
             self.send_hk_diag()
         self._drain_events(self.params["tm_events_per_tick"])
         self.tm.pump()
-        if self.reboot_requested and self.tm.queued_bytes() == 0:
+        if self.reboot_requested and self.tm.queued_bytes() == 0 and not self.events.pending():
             self.events.flush()  # the warnings before a reboot (its own) must survive it
             self.sched.stop()
 
@@ -445,6 +473,9 @@ class FlightApp:
                     self._diag_ticks = 0
                     self.send_hk_diag()
         elif k == 3:
+            self.keyring.hk_tick(self.repeat)  # NO_USABLE_KEY again while there is no key
+            self.replay.hk_tick(self.repeat)  # COUNTER_RESYNC_NEEDED again while resyncing
+            self.limits.summary.flush(self.uptime_s())  # rejections of the interval
             self.events.flush()
 
     def send_hk_diag(self):

@@ -188,7 +188,16 @@ COMMANDS = (
       "Restart the payload software (after the report).", hazardous=True),
     C(0x40, "KEY_ROTATE", "core", "cmd_key_rotate",
       (Arg("key_id", "int", "", 1, 255, "key id to make active"),),
-      ALL_MODES, "Switch the active authentication key to another key of the onboard ring.",
+      ALL_MODES, "Switch the active authentication key to a higher key id of the onboard "
+      "ring; every lower id is retired for ever.", hazardous=True),
+    # ---- anti-replay (flight/replay.py; docs/security.md)
+    C(0x41, "COUNTER_RESYNC", "replay", "cmd_counter_resync",
+      (Arg("nonce", "int", "", 1, 0xFFFFFFFF, "the nonce published in housekeeping "
+           "(replay_nonce) and in COUNTER_RESYNC_NEEDED"),
+       Arg("floor", "int", "", 0, 0xFFFFFFFF, "new anti-replay mark: at least the highest "
+           "counter the ground used with this key")),
+      ALL_MODES, "Resynchronise the anti-replay mark after its state was lost: the only TC "
+      "accepted in RESYNC (its counter is not checked; the nonce makes it fresh).",
       hazardous=True),
     # ---- modes (flight/modes.py)
     C(0x03, "SET_MODE", "modes", "cmd_set_mode",

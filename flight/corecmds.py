@@ -3,7 +3,7 @@ diagnostic housekeeping, reboot and key rotation.  Each handler has the one sign
 ``cmd_x(self, args, tc)`` and works on the flight application's parts."""
 
 from flight.app import EV_REBOOT_REQUESTED, EV_TIME_SET, VERSION
-from flight.cmddict import BadArg
+from flight.cmddict import BadArg, CmdFailed
 from flight.tc import EV_KEY_ROTATED
 from flight.tm import APID_EVENT
 
@@ -13,8 +13,10 @@ class CoreCommands:
         self.app = app
 
     def check_command(self, cmd, args):
-        if cmd.name == "KEY_ROTATE" and self.app.keyring.key(args["key_id"]) is None:
-            raise BadArg("key_id: %d not in the onboard keyring" % args["key_id"])
+        if cmd.name == "KEY_ROTATE":
+            why = self.app.keyring.check_rotate(args["key_id"])  # key ids only go up
+            if why:
+                raise BadArg(why)
 
     def cmd_ping(self, args, tc):
         return {"uptime": self.app.uptime_s(), "version": VERSION}
@@ -50,7 +52,10 @@ class CoreCommands:
 
     def cmd_key_rotate(self, args, tc):
         app = self.app
-        app.keyring.active = args["key_id"]
-        app.save_boot_record()
+        try:  # retires every lower id for ever, persisted in the key store (keystore.py)
+            app.keyring.rotate(args["key_id"])
+        except Exception as e:
+            app.storage_error("key store", e)
+            raise CmdFailed("STORAGE", "key store: %r" % (e,))
         app.emit(EV_KEY_ROTATED, [args["key_id"]], "active key id %d" % args["key_id"])
         return {"key_id": args["key_id"]}

@@ -28,26 +28,36 @@ Key material is never sent in telemetry or events; events name key ids only.
 """
 
 from flight import cbor
+from flight.events import SEV_CRITICAL, SEV_ERROR, SEV_INFO, Event
 from flight.keys import DEV_KEY, KEY_LEN
 from flight.slotstore import SlotStore
+from flight.telemetry import HkField
 from hal.compat import const
 
-# Events (0x28..0x2B; 0x2C..0x2F: flight/replay.py).  Severity/text: EVENT_DECL.
+# Events (0x28..0x2B; 0x2C..0x2F: flight/replay.py; the tc/keys range 0x2_).
 EV_NO_USABLE_KEY = const(0x28)
 EV_KEY_STORE_FALLBACK = const(0x29)
 EV_KEY_FILE_REJECTED = const(0x2A)
 EV_KEYS_PROVISIONED = const(0x2B)
-# (id, name, severity 0..3, text, args): turned into flight.events.Event declarations
-# by the owner of the event table.
-EVENT_DECL = (
-    (EV_NO_USABLE_KEY, "NO_USABLE_KEY", 3,
-     "no usable TC key: SAFE, every TC rejected; re-provision the key file", ()),
-    (EV_KEY_STORE_FALLBACK, "KEY_STORE_FALLBACK", 2,
-     "key store slot rejected: other slot or key file used", ()),
-    (EV_KEY_FILE_REJECTED, "KEY_FILE_REJECTED", 2,
-     "key file unusable: ignored, stored keys kept", ()),
-    (EV_KEYS_PROVISIONED, "KEYS_PROVISIONED", 1,
-     "key ids added to the key store", (("count", "int"), ("active", "int"))),
+EVENTS = (
+    # Repeated every housekeeping period while there is no key, at INFO (not persisted:
+    # a repeat each second would flush the persistent log); the boot's one is CRITICAL.
+    Event(EV_NO_USABLE_KEY, "NO_USABLE_KEY", SEV_CRITICAL,
+          "no usable TC key: SAFE, every TC rejected; re-provision the key file"),
+    Event(EV_KEY_STORE_FALLBACK, "KEY_STORE_FALLBACK", SEV_ERROR,
+          "key store slot rejected (the other slot or the key file used) or not saved"),
+    Event(EV_KEY_FILE_REJECTED, "KEY_FILE_REJECTED", SEV_ERROR,
+          "key file unusable: ignored, stored keys kept"),
+    Event(EV_KEYS_PROVISIONED, "KEYS_PROVISIONED", SEV_INFO, "key ids added to the key store",
+          (("count", "int"), ("active", "int"))),
+)
+KEY_STATES = ("OK", "DEV_KEY", "NO_KEY")
+HK = (
+    HkField("key_state", "u8", enum=KEY_STATES, warn=(0, 0), alarm=(0, 1),
+            description="TC key store: OK, DEV_KEY (bench) or NO_KEY (every TC rejected)"),
+)
+HK_DIAG = (
+    HkField("keys_retired", "u8", description="key ids retired (never accepted again)"),
 )
 
 # ---------------------------------------------------------------------- backup words
@@ -173,10 +183,12 @@ class KeyStore:
         self._emit = emit
         self.dev_allowed = dev_allowed
         self.keys = {}
-        self.active = None  # None: no usable key (every TC is rejected)
+        self.active = 0  # 0: no usable key (no TC carries key id 0: every TC is rejected)
         self.retired = []
         self.fallback = ""  # text of the last slot fallback ("" when none)
         self.pending = []  # events raised while no emit was attached
+        self.loaded = False
+        self.provided = None  # ({id: key}, active id) handed over by adopt()
 
     def emit(self, ev_id, args=None, detail=""):
         if self._emit is not None:
@@ -194,12 +206,12 @@ class KeyStore:
     # ------------------------------------------------------------ keyring interface
     def key(self, kid):
         """The key of ``kid`` if it is usable (known, not retired), else None."""
-        if self.active is None or kid in self.retired:
+        if not self.active or kid in self.retired:
             return None
         return self.keys.get(kid)
 
     def usable(self):
-        return self.active is not None and self.key(self.active) is not None
+        return self.active != 0 and self.key(self.active) is not None
 
     def is_dev(self):
         for key in self.keys.values():
@@ -216,7 +228,14 @@ class KeyStore:
     def load(self, file_keys=None, file_error=None):
         """Restore the store, then merge ``file_keys`` ({id: key} from the key file,
         already parsed by :func:`flight.keys.parse_key_file`) or report ``file_error``
-        (text: the key file exists but is unusable).  Returns :meth:`usable`."""
+        (text: the key file exists but is unusable).  Returns :meth:`usable`.  Only the
+        first call of an instance does anything (board/main.py loads the store before the
+        application exists; the application's boot then finds it loaded)."""
+        if self.loaded:
+            return self.usable()
+        self.loaded = True
+        if file_keys is None and self.provided is not None:
+            file_keys = self.provided[0]
         rec = None
         if self.store is not None:
             try:
@@ -231,12 +250,17 @@ class KeyStore:
         if rec is not None:
             self.keys = rec["keys"]
             self.retired = rec["retired"]
-            self.active = rec["active"] or None
+            self.active = rec["active"]
         if file_error:
             self.emit(EV_KEY_FILE_REJECTED, None, file_error)
         changed = False
+        fresh = not self.keys
         if file_keys:
             changed = self.provision(file_keys)
+            p = self.provided
+            if fresh and p is not None and p[1] in self.keys and p[1] not in self.retired \
+                    and p[1] >= self.floor():
+                self.active = p[1]  # a keyring handed over with its active id
         if not self.keys and not file_keys and not file_error and self.dev_allowed:
             # the bench provisioning: deliberate (flag file), never a fallback
             self.keys = {1: DEV_KEY}
@@ -244,9 +268,12 @@ class KeyStore:
             changed = True
         changed = self._apply_rules() or changed
         if changed:
-            self.save()
+            try:
+                self.save()
+            except Exception as e:  # the RAM keys serve this boot; said loudly
+                self.emit(EV_KEY_STORE_FALLBACK, None, "key store not saved: %r" % (e,))
         if not self.usable():
-            self.active = None
+            self.active = 0
             self.emit(EV_NO_USABLE_KEY, None, "at boot")
         return self.usable()
 
@@ -261,10 +288,10 @@ class KeyStore:
             self.keys[kid] = bytes(key)
             added += 1
         if added:
-            if self.active is None:
+            if not self.active:
                 cands = [k for k in self.keys if k not in self.retired and k >= self.floor()]
-                self.active = min(cands) if cands else None
-            self.emit(EV_KEYS_PROVISIONED, [added, self.active or 0], "")
+                self.active = min(cands) if cands else 0
+            self.emit(EV_KEYS_PROVISIONED, [added, self.active], "")
         return added > 0
 
     def _apply_rules(self):
@@ -285,21 +312,20 @@ class KeyStore:
             if kid < floor and kid not in self.retired:
                 self.retired.append(kid)
                 changed = True
-        if self.active is not None and (self.active in self.retired
-                                        or self.active not in self.keys):
+        if self.active and (self.active in self.retired or self.active not in self.keys):
             # the active key was retired (rollback of the record) or dropped: the next
             # usable id at or above the floor, if there is one
             cands = [k for k in self.keys if k not in self.retired and k > self.active]
-            self.active = min(cands) if cands else None
+            self.active = min(cands) if cands else 0
             changed = True
-        if self.active is not None and self.active > floor:
+        if self.active and self.active > floor:
             self.mirror.put(BK_KEY_FLOOR, self.active)
         return changed
 
     # ------------------------------------------------------------ KEY_ROTATE
     def check_rotate(self, kid):
         """None, or why rotating to ``kid`` is refused (BAD_ARG text, no key material)."""
-        if kid in self.retired or (self.active is not None and kid <= self.active):
+        if kid in self.retired or kid <= self.active:
             return "key_id: %d is retired or not above the active id" % kid
         if self.keys.get(kid) is None:
             return "key_id: %d not in the onboard keyring" % kid
@@ -321,13 +347,38 @@ class KeyStore:
     def save(self):
         if self.store is None:
             return
-        self.store.save(cbor.encode({"v": 1, "keys": self.keys, "active": self.active or 0,
+        self.store.save(cbor.encode({"v": 1, "keys": self.keys, "active": self.active,
                                      "retired": self.retired}))
 
     # ------------------------------------------------------------ housekeeping
-    def hk_tick(self):
-        """Called every housekeeping period: without a usable key, say so again."""
+    def hk_tick(self, repeat=None):
+        """Called every housekeeping period: without a usable key, say so again —
+        through ``repeat(ev_id, args, detail)`` when given (the app's non-persisted
+        repeat: INFO), else the store's emit."""
         if not self.usable():
-            self.emit(EV_NO_USABLE_KEY, None, "")
+            (repeat or self.emit)(EV_NO_USABLE_KEY, None, "still no usable key")
             return False
         return True
+
+    def hk(self, values, i):
+        values[i] = 2 if not self.usable() else (1 if self.is_dev() else 0)
+
+    def hk_diag(self, values, i):
+        values[i] = len(self.retired)
+
+
+def adopt(keyring, storage, backup, emit):
+    """The application's key store from what it was given: a :class:`KeyStore` (loaded
+    by board/main.py, or not yet), a :class:`flight.keys.Keyring` (the simulator's
+    ``--key-file``, tests) whose keys provision the store at boot, or None — the
+    simulator's bench: the development key (a simulated board is a bench by definition).
+    The store itself decides what is active: a handed-over keyring never brings back a
+    retired id nor lowers the active one."""
+    if isinstance(keyring, KeyStore):
+        keyring.attach(emit)
+        return keyring
+    dev = keyring is None or keyring.is_dev()
+    ks = KeyStore(storage, backup, emit, dev_allowed=dev)
+    if keyring is not None:
+        ks.provided = (dict(keyring.keys), keyring.active)
+    return ks

@@ -6,6 +6,9 @@ record ``replay``), and accepts a counter only inside the window
 
     mark < counter <= mark + WINDOW          (WINDOW = 65,536)
 
+(a key id's first counter, with no mark yet, may be anywhere in 1..FIRST_MAX = 2**31-1:
+benches start from time-based counters; never in the upper half, so it cannot exhaust
+the space either),
 so a lost TC or a skipped range costs nothing, but one authentic TC with counter
 0xFFFFFFFF (or any far jump) cannot exhaust the counter space and lock the link.  The
 mark advances on **successful authentication**, whatever happens to the TC afterwards
@@ -36,12 +39,16 @@ like a factory-fresh board (marks 0).  A flash record forged with a valid CRC ca
 """
 
 from flight import cbor
+from flight.cmddict import BadArg, CmdFailed
+from flight.events import SEV_ERROR, SEV_WARN, Event
 from flight.keystore import BK_REPLAY_GEN, PAIR_BLANK, PAIR_CORRUPT, BackupMirror
 from flight.slotstore import SlotStore
+from flight.telemetry import HkField
 from hal.compat import const
 
 WINDOW = const(0x10000)  # counters accepted above the mark (ground tools read this)
 COUNTER_MAX = 0xFFFFFFFF
+FIRST_MAX = 0x7FFFFFFF  # highest first counter of a key id without a mark
 WARN_AT = COUNTER_MAX - 0x1000000  # mark above this: COUNTER_NEAR_EXHAUSTION
 SYNCED = const(0)
 RESYNC = const(1)
@@ -52,16 +59,28 @@ EV_COUNTER_RESYNC_NEEDED = const(0x2C)
 EV_COUNTER_RESYNCED = const(0x2D)
 EV_COUNTER_NEAR_EXHAUSTION = const(0x2E)
 EV_REPLAY_STORE_FALLBACK = const(0x2F)
-EVENT_DECL = (  # (id, name, severity 0..3, text, args): see flight/keystore.py
-    (EV_COUNTER_RESYNC_NEEDED, "COUNTER_RESYNC_NEEDED", 2,
-     "anti-replay mark not known to be current: only COUNTER_RESYNC with this nonce",
-     (("nonce", "int"),)),
-    (EV_COUNTER_RESYNCED, "COUNTER_RESYNCED", 1, "anti-replay mark set by COUNTER_RESYNC",
-     (("key_id", "int"), ("mark", "int"))),
-    (EV_COUNTER_NEAR_EXHAUSTION, "COUNTER_NEAR_EXHAUSTION", 1,
-     "anti-replay counter near 2**32: rotate the key", (("key_id", "int"), ("left", "int"))),
-    (EV_REPLAY_STORE_FALLBACK, "REPLAY_STORE_FALLBACK", 1,
-     "anti-replay slot rejected or backup re-armed; the mark is current", ()),
+EVENTS = (
+    # Repeated every RESYNC_EVENT_EVERY housekeeping periods at INFO (not persisted: the
+    # repeats must not flush the persistent log); the first of a boot is an ERROR.
+    Event(EV_COUNTER_RESYNC_NEEDED, "COUNTER_RESYNC_NEEDED", SEV_ERROR,
+          "anti-replay mark not known to be current: only COUNTER_RESYNC with this nonce",
+          (("nonce", "int"),)),
+    Event(EV_COUNTER_RESYNCED, "COUNTER_RESYNCED", SEV_WARN,
+          "anti-replay mark set by COUNTER_RESYNC", (("key_id", "int"), ("mark", "int"))),
+    Event(EV_COUNTER_NEAR_EXHAUSTION, "COUNTER_NEAR_EXHAUSTION", SEV_WARN,
+          "anti-replay counter near 2**32: rotate the key", (("key_id", "int"), ("left", "int"))),
+    Event(EV_REPLAY_STORE_FALLBACK, "REPLAY_STORE_FALLBACK", SEV_WARN,
+          "anti-replay slot rejected or backup re-armed; the mark is current"),
+)
+HK = (
+    HkField("replay_nonce", "u32", alarm=(0, 0),
+            description="anti-replay RESYNC: the nonce a COUNTER_RESYNC must carry (0: the "
+            "mark is current, no resync pending)"),
+)
+HK_DIAG = (
+    HkField("replay_state", "u8", enum=STATE_NAMES,
+            description="anti-replay: SYNCED, or RESYNC (only COUNTER_RESYNC accepted)"),
+    HkField("replay_resyncs", "u16", description="COUNTER_RESYNC executed since boot"),
 )
 
 
@@ -106,10 +125,11 @@ class ReplayGuard:
         self._warned = {}
         self._hk_ticks = 0
         self._bgen = 0  # highest backup generation seen: the next save goes above it
+        self.auth = (0, 0)  # (key id, counter) of the TC being checked (flight/tc.py)
 
     @property
     def corrupt(self):
-        # the old ReplayGuard's flag (app.py reads it until phase 2)
+        """The mark is not known to be current (REPLAY_STATE_CORRUPT at boot)."""
         return self.state == RESYNC
 
     def emit(self, ev_id, args=None, detail=""):
@@ -184,7 +204,13 @@ class ReplayGuard:
         detail.  Called after the MAC check only."""
         if self.state != SYNCED:
             return "resync needed"
-        mark = self.hwm.get(kid, 0)
+        mark = self.hwm.get(kid)
+        if mark is None:
+            # a key id's first counter: anywhere in the lower half (time-based counters
+            # of benches), never so high that one TC could exhaust the space
+            if 0 < counter <= FIRST_MAX:
+                return None
+            return "counter %d above the first-use limit %d" % (counter, FIRST_MAX)
         if counter <= mark:
             # the ground tool reads the mark from this text (ground_tools/link.py); it is
             # no secret: only an authentic TC gets this far
@@ -248,12 +274,42 @@ class ReplayGuard:
         self._persist()
         return mark
 
-    def hk_tick(self):
+    def hk_tick(self, repeat=None):
         """Every housekeeping period: in RESYNC repeat the event now and then (the nonce
-        is in housekeeping all the time)."""
+        is in housekeeping all the time), through ``repeat(ev_id, args, detail)`` when
+        given (the app's non-persisted repeat), else the guard's emit."""
         if self.state != RESYNC:
             return
         self._hk_ticks += 1
         if self._hk_ticks >= RESYNC_EVENT_EVERY:
             self._hk_ticks = 0
-            self.emit(EV_COUNTER_RESYNC_NEEDED, [self.nonce], self.why)
+            (repeat or self.emit)(EV_COUNTER_RESYNC_NEEDED, [self.nonce], self.why)
+
+    # ------------------------------------------------------------ COUNTER_RESYNC
+    def check_command(self, cmd, args):
+        """COUNTER_RESYNC only while resyncing and with the published nonce (a recorded
+        COUNTER_RESYNC of an earlier resync carries an old nonce): else BAD_ARG."""
+        why = self.check_resync(args["nonce"])
+        if why:
+            raise BadArg(why)
+
+    def cmd_counter_resync(self, args, tc):
+        kid, counter = self.auth
+        try:
+            mark = self.resync(kid, counter, args["nonce"], args["floor"])
+        except ValueError as e:  # the nonce changed since the acceptance check
+            raise CmdFailed("BAD_ARG", str(e))
+        except Exception as e:  # flash: the RAM mark is set and protects until reboot
+            raise CmdFailed("STORAGE", "anti-replay record not saved: %r" % (e,))
+        return {"key_id": kid, "mark": mark}
+
+    def synced(self):
+        """True if an ordinary TC may be checked against the marks (not in RESYNC)."""
+        return self.state == SYNCED
+
+    def hk(self, values, i):
+        values[i] = self.nonce
+
+    def hk_diag(self, values, i):
+        values[i] = self.state
+        values[i + 1] = self.resyncs

@@ -1,14 +1,21 @@
 """Telecommand pipeline (DESIGN §3.7): one packet in, verification reports out.
 
 deframe (COBS, done by the caller) → CRC → header (version, type, APID, length) →
-authentication (key id, MAC, counter strictly above the persisted high-water mark) →
-CBOR decode → dictionary lookup, argument, mode and owner checks (flight.cmddict
-``Dispatcher.check``) → accept → the owner's handler (``Dispatcher.execute``) →
-completion report.
+authentication (MAC with the active key; anti-replay window, flight/replay.py) → mark
+advanced → CBOR decode → dictionary lookup, argument, mode and owner checks
+(flight.cmddict ``Dispatcher.check``) → accept → the owner's handler
+(``Dispatcher.execute``) → completion report.
 
-Every TC gets exactly one acceptance report; an accepted TC also gets a completion
-report.  **A rejected TC changes no state** except the rejection counters: the
-anti-replay high-water mark moves only on acceptance.
+Every TC gets one acceptance report, except that rejections anyone can produce without
+the key (CRC, LENGTH, HEADER, AUTH, REPLAY) are budgeted per housekeeping interval and
+summarised beyond it (flight/tclimit.py); an accepted TC also gets a completion report.
+**A rejected TC changes nothing except the rejection counters and, if it was authentic,
+the anti-replay mark** (CCSDS SDLS: the mark advances on successful authentication, so
+an authentic TC rejected later — DECODE, UNKNOWN_OPCODE, BAD_ARG, WRONG_MODE, BUSY —
+can never be replayed).
+
+While the anti-replay state is lost (RESYNC, flight/replay.py) every TC but a
+COUNTER_RESYNC is rejected REPLAY with detail "resync needed".
 
 Security trailer at the end of the data field (after the CBOR body)::
 
@@ -16,7 +23,9 @@ Security trailer at the end of the data field (after the CBOR body)::
     primary header || CBOR body || key id || counter
 
 The MAC is checked before the counter, so a forged packet is AUTH whatever its
-counter, and a genuine packet sent again is REPLAY.
+counter, and a genuine packet sent again is REPLAY.  The MAC is always computed with the
+active key: a wrong key id, a wrong MAC and "no usable key" cost the same computation and
+give the same AUTH report, without detail (nothing that helps a forger).
 """
 
 import struct
@@ -24,13 +33,16 @@ import struct
 from flight import cbor, ccsds, mac
 from flight.cmddict import ACCEPT_REASONS, BadArg, Busy, CmdFailed, WrongMode
 from hal.compat import const
-from flight.events import SEV_WARN, Event
-from flight.slotstore import SlotStore
+from flight.events import SEV_INFO, SEV_WARN, Event
 from flight.telemetry import HkField
 from flight.tm import APID_TC, APID_VERIFY
 
 TRAILER_LEN = const(21)
 MIN_BODY_LEN = const(1)
+# The shortest frame that can carry a TC: header, one body octet, trailer, CRC.
+MIN_TC_LEN = ccsds.HEADER_LEN + MIN_BODY_LEN + TRAILER_LEN + ccsds.PEC_LEN
+RESYNC_DETAIL = "resync needed"
+_NO_KEY = bytes(32)  # the MAC key when none is usable: same cost, never matches a TC
 
 EV_TC_REJECTED_AUTH = const(0x20)
 EV_KEY_ROTATED = const(0x21)
@@ -38,15 +50,17 @@ EV_DEV_KEY_IN_USE = const(0x22)
 EV_UART_ERROR = const(0x25)
 
 EVENTS = (
-    Event(EV_TC_REJECTED_AUTH, "TC_REJECTED_AUTH", SEV_WARN,
-          "a TC failed authentication (first 10, then every 100th)",
+    Event(EV_TC_REJECTED_AUTH, "TC_REJECTED_AUTH", SEV_INFO,
+          "a TC failed authentication (first 10, then every 100th; not persisted: a flood "
+          "is persisted as TC_FLOOD at most hourly)",
           (("auth_failures", "int"),)),
     Event(EV_KEY_ROTATED, "KEY_ROTATED", SEV_WARN, "active authentication key changed",
           (("key_id", "int"),)),
     Event(EV_DEV_KEY_IN_USE, "DEV_KEY_IN_USE", SEV_WARN,
           "DEVELOPMENT KEY loaded: not for flight"),
     Event(EV_UART_ERROR, "UART_ERROR", SEV_WARN,
-          "the OBC link (UART) read failed (first 10, then every 100th)",
+          "the OBC link (UART) read failed (first 10 of a boot; then every 100th, not "
+          "persisted: line noise must not flush the persistent log)",
           (("errors", "int"),)),
 )
 
@@ -71,45 +85,6 @@ class Reject(Exception):
         super().__init__(reason)
         self.reason = reason
         self.detail = detail
-
-
-class ReplayGuard:
-    """Per-key high-water marks of the anti-replay counter, persisted in two slots."""
-
-    def __init__(self, storage):
-        self.store = SlotStore(storage, "replay") if storage is not None else None
-        self.hwm = {}
-        self.corrupt = False
-
-    def load(self):
-        """Restore the marks.  ``corrupt`` stays True if the store is unreadable (the
-        read raised) or holds only invalid slots: the app then raises an event, since
-        counters below the lost mark could be replayed."""
-        if self.store is None:
-            return
-        self.corrupt = True
-        raw = self.store.load()
-        self.corrupt = raw is None and self.store.corrupt_slots > 0
-        if raw is None:
-            return
-        try:
-            d = cbor.decode(raw)
-        except ValueError:
-            self.corrupt = True
-            return
-        if isinstance(d, dict):
-            for k, v in d.items():
-                if isinstance(k, int) and isinstance(v, int) and 0 <= v <= 0xFFFFFFFF:
-                    self.hwm[k] = v
-
-    def last(self, kid):
-        return self.hwm.get(kid, 0)
-
-    def advance(self, kid, counter):
-        """Record ``counter`` as accepted: RAM first (protects until reboot), then flash."""
-        self.hwm[kid] = counter
-        if self.store is not None:
-            self.store.save(cbor.encode(self.hwm))
 
 
 def encode_tc(key, key_id, counter, opcode, args, seq=0, apid=APID_TC):
@@ -148,6 +123,8 @@ class TcPipeline:
         self.auth_failures = 0
         self.uart_errors = 0
         self.deframer = None  # flight.cobs.Deframer of the OBC link (housekeeping)
+        self.limit = None  # flight.tclimit.RejectSummary (set by the app): report budget
+        self.repeat = None  # emit at INFO, not persisted (set by the app)
         self._macs = {}
 
     def _hmac(self, kid, key):
@@ -165,13 +142,16 @@ class TcPipeline:
 
     def uart_error(self, e):
         self.uart_errors += 1
-        if self.uart_errors <= 10 or self.uart_errors % 100 == 0:
-            self.emit(EV_UART_ERROR, [self.uart_errors], "uart: %r" % (e,))
+        n = self.uart_errors
+        if n <= 10:
+            self.emit(EV_UART_ERROR, [n], "uart: %r" % (e,))
+        elif n % 100 == 0:
+            (self.repeat or self.emit)(EV_UART_ERROR, [n], "uart: %r" % (e,))
 
-    def _auth_failure(self, detail):
+    def _auth_failure(self):
         self.auth_failures += 1
         if self.auth_failures <= 10 or self.auth_failures % 100 == 0:
-            self.emit(EV_TC_REJECTED_AUTH, [self.auth_failures], detail)
+            self.emit(EV_TC_REJECTED_AUTH, [self.auth_failures], "")
 
     def hk(self, values, i):
         values[i] = self.accepted
@@ -179,7 +159,7 @@ class TcPipeline:
         values[i + 2] = self.completed_fail
         values[i + 3] = self.last_seq if self.last_seq >= 0 else 0
         values[i + 4] = self.last_opcode if self.last_opcode >= 0 else 0
-        values[i + 5] = self.keyring.active
+        values[i + 5] = self.keyring.active or 0
         values[i + 6] = self.uart_errors
         d = self.deframer
         values[i + 7] = d.frames if d is not None else 0
@@ -213,14 +193,12 @@ class TcPipeline:
         except Reject as r:
             self.rejected[r.reason] += 1
             if r.reason == "AUTH":
-                self._auth_failure(r.detail)
-            self.report("accept", False, r.reason, apid, seq, r.detail)
+                self._auth_failure()
+            lim = self.limit
+            if lim is None or lim.allow(r.reason, apid, seq, r.detail):
+                self.report("accept", False, r.reason, apid, seq, r.detail)
             return r.reason
-        # ---- accepted: from here on state may change
-        try:
-            self.replay.advance(kid, counter)
-        except Exception as e:  # flash failure: RAM mark still protects until reboot
-            self.storage_error("replay", e)
+        # ---- accepted (the anti-replay mark already moved on authentication)
         self.accepted += 1
         self.last_seq = seq
         self.last_opcode = cmd.opcode
@@ -268,24 +246,40 @@ class TcPipeline:
         kid = data[body_end]
         counter = struct.unpack_from(">I", data, body_end + 1)[0]
         tag = data[body_end + 5:]
-        if kid != self.keyring.active:
-            raise Reject("AUTH", "key id %d is not the active key" % kid)
-        key = self.keyring.key(kid)
+        # One path whatever is wrong (key id, MAC, no usable key): the MAC is always
+        # computed, with the active key, and the report says AUTH and nothing more.
+        ring = self.keyring
+        active = ring.active or 0
+        key = ring.key(active) if active else None
         mv = memoryview(data)
-        calc = self._hmac(kid, key).mac([packet[:ccsds.HEADER_LEN], mv[:body_end],
-                                          mv[body_end:body_end + 5]])
-        if not mac.equal_ct(calc, tag):
-            raise Reject("AUTH", "MAC mismatch")
-        if counter <= self.replay.last(kid):
-            raise Reject("REPLAY", "counter %d not above %d" % (counter, self.replay.last(kid)))
+        calc = self._hmac(active, key if key is not None else _NO_KEY).mac(
+            [packet[:ccsds.HEADER_LEN], mv[:body_end], mv[body_end:body_end + 5]])
+        if (not mac.equal_ct(calc, tag)) | (kid != active) | (key is None):
+            raise Reject("AUTH")
+        g = self.replay
+        resync = not g.synced()
+        if not resync:
+            why = g.check(kid, counter)
+            if why:
+                raise Reject("REPLAY", why)
+            try:  # SDLS: the mark moves on authentication, whatever happens next
+                g.advance(kid, counter)
+            except Exception as e:  # flash failure: the RAM mark protects until reboot
+                self.storage_error("replay", e)
+        g.auth = (kid, counter)
+        # In RESYNC the mark is unknown: only COUNTER_RESYNC (its nonce makes it fresh);
+        # anything else, even undecodable, is REPLAY "resync needed".
         try:
             obj = cbor.decode(mv[:body_end], max_depth=4, max_items=32, max_str=256)
         except ValueError as e:
-            raise Reject("DECODE", str(e))
+            raise Reject("REPLAY", RESYNC_DETAIL) if resync else Reject("DECODE", str(e))
         if not isinstance(obj, list) or len(obj) != 2 or not isinstance(obj[0], int) \
                 or isinstance(obj[0], bool) or not isinstance(obj[1], dict):
-            raise Reject("DECODE", "body is not [opcode, {args}]")
+            raise Reject("REPLAY", RESYNC_DETAIL) if resync else \
+                Reject("DECODE", "body is not [opcode, {args}]")
         cmd = self.dispatch.lookup(obj[0])
+        if resync and (cmd is None or cmd.name != "COUNTER_RESYNC"):
+            raise Reject("REPLAY", RESYNC_DETAIL)
         if cmd is None:
             raise Reject("UNKNOWN_OPCODE", "opcode %r" % (obj[0],))
         try:

@@ -22,6 +22,8 @@ a bounded share of the CPU, of the downlink or of the persistent event log.
   changes kept there.
 """
 
+from flight.events import SEV_INFO, SEV_WARN, Event
+from flight.telemetry import HkField
 from hal.compat import const, ticks_diff, ticks_us
 
 # Reasons anyone can produce without the key (at line rate).
@@ -29,13 +31,20 @@ UNAUTHENTICATED = ("CRC", "LENGTH", "HEADER", "AUTH", "REPLAY")
 
 EV_TC_REJECTIONS = const(0x26)
 EV_TC_FLOOD = const(0x27)
-EVENT_DECL = (  # (id, name, severity 0..3, text, args): see flight/keystore.py
-    (EV_TC_REJECTIONS, "TC_REJECTIONS", 0,
-     "rejections without individual report in the last interval (detail: counts by "
-     "reason, first offender)", (("count", "int"),)),
-    (EV_TC_FLOOD, "TC_FLOOD", 1,
-     "unauthenticated TC flood (persisted at most once per interval)",
-     (("count", "int"),)),
+EVENTS = (
+    Event(EV_TC_REJECTIONS, "TC_REJECTIONS", SEV_INFO,
+          "rejections without individual report in the last interval (detail: counts by "
+          "reason, first offender)", (("count", "int"),)),
+    Event(EV_TC_FLOOD, "TC_FLOOD", SEV_WARN,
+          "unauthenticated TC flood (persisted at most once an hour)", (("count", "int"),)),
+)
+HK = (
+    HkField("tc_frames_dropped", "u16", warn=(0, 0),
+            description="frames dropped by the tc task's per-tick budget (backlog full)"),
+)
+HK_DIAG = (
+    HkField("tc_unreported", "u16",
+            description="rejections summarised (TC_REJECTIONS) instead of reported one by one"),
 )
 
 
@@ -91,12 +100,17 @@ class RejectSummary:
 
 
 class TcBudget:
-    """Per-tick bound of the tc task (frames and CPU time) with a small backlog."""
+    """Per-tick bound of the tc task (frames and CPU time) with a small backlog.
 
-    def __init__(self, max_frames=8, max_us=5000, backlog=8, now_us=ticks_us):
+    A frame shorter than ``min_len`` (no room for a header, a body and the security
+    trailer: rejected LENGTH before any MAC) costs no frame of the budget, only time: an
+    empty-frame flood then costs the tick little and cannot crowd a genuine TC out."""
+
+    def __init__(self, max_frames=8, max_us=5000, backlog=8, now_us=ticks_us, min_len=0):
         # now_us: the board clock's (a simulated clock does not move inside a task, so
         # tests see the frame bound only, whatever the host's load)
         self.now_us = now_us
+        self.min_len = min_len
         self.max_frames = max_frames
         self.max_us = max_us
         self.backlog = backlog
@@ -117,15 +131,18 @@ class TcBudget:
         """Process queued packets while the budget lasts; True if budget remains."""
         q = self._queue
         while q and not self.exhausted():
-            self._n += 1
-            process(q.pop(0))
+            p = q.pop(0)
+            if not self.min_len or len(p) >= self.min_len:
+                self._n += 1
+            process(p)
         return not self.exhausted()
 
     def offer(self, pkt, process):
         """Process ``pkt`` now if the budget allows (after the queue), else queue it or
         drop it when the queue is full."""
         if not self._queue and not self.exhausted():
-            self._n += 1
+            if not self.min_len or len(pkt) >= self.min_len:
+                self._n += 1
             process(pkt)
         elif len(self._queue) < self.backlog:
             self._queue.append(pkt)
@@ -135,3 +152,17 @@ class TcBudget:
 
     def pending(self):
         return len(self._queue)
+
+
+class TcLimits:
+    """The flood limits of one application (component ``tclimit``: its housekeeping)."""
+
+    def __init__(self, emit, now_us=ticks_us, min_len=0):
+        self.summary = RejectSummary(emit)
+        self.budget = TcBudget(now_us=now_us, min_len=min_len)
+
+    def hk(self, values, i):
+        values[i] = self.budget.dropped
+
+    def hk_diag(self, values, i):
+        values[i] = self.summary.suppressed_total

@@ -44,7 +44,7 @@ def test_provisioned_keys_persist_and_the_file_is_not_needed_afterwards():
 
 def test_no_key_at_all_is_no_usable_key_never_the_dev_key():
     ks, ev, _ = make(MemStorage())
-    assert not ks.usable() and ks.active is None
+    assert not ks.usable() and ks.active == 0
     assert ks.key(1) is None and not ks.is_dev()
     assert EV_NO_USABLE_KEY in ev
     # and every housekeeping period again

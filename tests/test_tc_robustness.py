@@ -16,7 +16,13 @@ For every injection:
   Δ(deframer.frames) and Δ(frames) + Δ(drops) == blocks sent;
 * the TM carries exactly one acceptance report per delivered frame, with the reasons the
   counters say, and one completion report per accepted frame;
-* when nothing was accepted, ``app.snapshot()`` (storage blobs included) is unchanged.
+* when nothing was accepted, ``app.snapshot()`` (storage blobs included) is unchanged,
+  but for the anti-replay marks of TCs rejected after their authentication (CCSDS SDLS,
+  issue 12 item 3): those only rise, to the highest counter of such a TC.
+
+The flood limits (flight/tclimit.py: per-tick frame budget, budgeted reports of
+unauthenticated rejections) are opened wide here, so every frame is accounted for one by
+one; they have their own tests (tests/test_tclimit.py, tests/test_security_tc.py).
 
 The seeded mutator starts from valid, authenticated TCs (random commands, random and
 sometimes invalid arguments) and applies: bit flips, octet overwrites, truncation,
@@ -55,12 +61,37 @@ PARAMS = {"temp_max_c": (-40.0, 125.0), "temp_min_c": (-60.0, 40.0),
           "timetag_capacity": (1, 64), "tm_events_per_tick": (1, 32)}
 
 
+AUTHENTIC = ("DECODE", "UNKNOWN_OPCODE", "BAD_ARG", "WRONG_MODE", "BUSY")
+
+
+def unlimited(h):
+    """``h`` with the flood limits opened wide (every frame processed and reported)."""
+    h.app.tc.limit = None
+    h.app.limits.budget.max_frames = 1 << 20
+    h.app.limits.budget.backlog = 1 << 20
+    return h
+
+
+def without_replay(snap):
+    snap = dict(snap)
+    snap.pop("replay")
+    snap["storage"] = {k: v for k, v in snap["storage"].items() if not k.startswith("replay.")}
+    return snap
+
+
+def marks_rose(before, after):
+    """The anti-replay marks only went up (an authentic rejected TC spent its counter)."""
+    b, a = before["replay"], after["replay"]
+    assert set(b) <= set(a) and all(a[k] >= b[k] for k in b), (b, a)
+    assert a != b
+
+
 class Pipe:
     """A booted payload plus the OBC side; injects wire bytes and audits each injection."""
 
     def __init__(self, rng):
         self.rng = rng
-        self.h = Obc(keys=dict(KEYS))
+        self.h = unlimited(Obc(keys=dict(KEYS)))
         self.tm_deframer = cobs.Deframer(max_frame=65536)
         self.accepted_packets = []
         # Totals over every boot of the campaign.
@@ -137,7 +168,11 @@ class Pipe:
         assert sum(1 for r in acc_reps if r["ok"]) == d_acc
         assert sum(1 for r in reps if r["stage"] == "complete") == d_acc
         if d_acc == 0:
-            assert app.snapshot() == before
+            after = app.snapshot()
+            if any(d_rej[r] for r in AUTHENTIC):
+                marks_rose(before, after)
+                before, after = without_replay(before), without_replay(after)
+            assert after == before
             self.state_checks += 1
         self.blocks += blocks
         self.delivered += d_fr
@@ -163,7 +198,7 @@ class Pipe:
 
     def reboot(self):
         counter = self.h.counter
-        self.h = self.h.reboot()
+        self.h = unlimited(self.h.reboot())
         self.h.counter = counter
         self.tm_deframer = cobs.Deframer(max_frame=65536)
         self.reboots += 1

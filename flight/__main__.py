@@ -1,8 +1,8 @@
 """Run the flight application as a process.
 
     python -m flight --board sim --uart PATH [--key-file F] [--state-dir DIR]
-                     [--backup-file F] [--speed X] [--scenario NAME] [--seed N]
-                     [--duration S]
+                     [--backup-file F] [--baud B] [--speed X] [--scenario NAME]
+                     [--seed N] [--duration S]
 
 ``--board sim``: the simulated board, paced to the wall clock ×X, TC/TM COBS-framed on
 the serial device PATH (a pty in tests, a USB-serial adapter on a bench).  Storage lives
@@ -68,8 +68,9 @@ def build_sim(args):
             _die("key file %s: %s" % (args.key_file, e))
     else:
         keyring = Keyring()  # DEVELOPMENT KEY: the app raises DEV_KEY_IN_USE at boot
+    clock = PacedClock(speed=args.speed)
     try:
-        link = SerialLink(args.uart)
+        link = SerialLink(args.uart, baud=args.baud, clock=clock)
     except BusError as e:
         _die(str(e))
     storage = FileStorage(args.state_dir) if args.state_dir else MemStorage()
@@ -87,7 +88,6 @@ def build_sim(args):
             world = make_world(args.scenario, seed=args.seed if args.seed is not None else 1)
         except KeyError:
             _die("unknown scenario %r" % args.scenario)
-    clock = PacedClock(speed=args.speed)
     board = make_board(clock=clock, link=link, storage=storage, world=world, backup=backup,
                        rng=seeded_rng(args.seed))
     return board, keyring, world
@@ -153,6 +153,9 @@ def main(argv=None):
                     "(default: RAM, lost at exit)")
     ap.add_argument("--backup-file", help="the simulated backup registers (anti-replay "
                     "rollback detection; default: STATE_DIR.backup beside --state-dir)")
+    ap.add_argument("--baud", type=int, default=None,
+                    help="pace the TM line like the UART at this rate (8N1, board time; "
+                    "default: as fast as the serial device takes it)")
     ap.add_argument("--speed", type=float, default=1.0, help="pace: simulated s per wall s")
     ap.add_argument("--scenario", help="simulator scenario to fly (e.g. nominal)")
     ap.add_argument("--seed", type=int, default=None,

@@ -1,6 +1,6 @@
 """vector-tc — the Vector payload ground tool (also ``python -m ground_tools``).
 
-Subcommands: list, encode, send, listen, decode, dict, run, capture-decode.  See
+Subcommands: list, encode, send, listen, decode, dict, run, capture-decode, resync.  See
 docs/ground-tool.md.  Exit codes: 0 success, 1 internal error, 2 bad input (command line,
 argument, key file, script, development key refused), 3 TC rejected, 4 TC completion
 failed (or a script step's check failed), 5 timed out, 6 link error.
@@ -451,6 +451,9 @@ def build_parser():
     cli_ops.add_capture_gen(sub)
 
     cli_ops.add_parsers(sub, port, keys)
+    from ground_tools import resync
+
+    resync.add_parser(sub, port, keys)
     return ap
 
 

@@ -38,6 +38,9 @@ MAX_COUNTER = 0xFFFFFFFF
 # when that exists): a --counter more than this above the last one used is refused unless
 # --force, as the payload would reject it (REPLAY).
 COUNTER_WINDOW = 0x10000
+# A key id's first counter (the store has none yet) may be anywhere up to FIRST_MAX
+# (flight/replay.py FIRST_MAX, same check): the payload has no mark for it either.
+FIRST_MAX = 0x7FFFFFFF
 
 
 class StateError(Exception):
@@ -180,7 +183,7 @@ class CounterStore:
                     raise StateError("counter %d of key %d already used (the store is at %d): "
                                      "refused, --force to send it anyway"
                                      % (explicit, key.key_id, last))
-                if explicit - last > COUNTER_WINDOW:
+                if explicit - last > (COUNTER_WINDOW if last else FIRST_MAX):
                     raise StateError("counter %d jumps more than the payload's window (%d) "
                                      "above %d: refused, --force to send it anyway"
                                      % (explicit, COUNTER_WINDOW, last))

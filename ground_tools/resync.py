@@ -1,0 +1,83 @@
+"""``vector-tc resync``: the operator procedure after the payload lost its anti-replay
+state (docs/security.md, "RESYNC"), as one command.
+
+1. Read the nonce the payload publishes in housekeeping (``replay_nonce``, non-zero only
+   in RESYNC) — or take ``--nonce`` from a COUNTER_RESYNC_NEEDED event seen elsewhere.
+2. Choose the floor: at least the highest counter this ground station ever used with the
+   key (the counter state file), or ``--floor`` if higher (another station's counters).
+3. Send ``COUNTER_RESYNC nonce=N floor=F`` with the next counter, wait for both reports,
+   and raise the state file to the mark the payload reports, so the next TC goes above it.
+
+Exit codes as ``send``; 0 with a note when the payload is not in RESYNC (nothing to do).
+"""
+
+from ground_tools.cliutil import Fail, note
+from ground_tools.link import EXIT_LINK, EXIT_OK
+
+
+def cmd_resync(args):
+    from ground_tools import __main__ as cli
+    from ground_tools import wire
+    from ground_tools.link import LinkError
+    from ground_tools.state import MAX_COUNTER, StateError
+
+    cmd, _ = cli._command("COUNTER_RESYNC", ["nonce=1", "floor=0"])
+    key = cli._key(args)
+    store = cli._store(args)
+    glink = cli._open(args, key, store)
+    try:
+        nonce = args.nonce
+        if nonce is None:
+            tm = glink.wait_for(lambda t: t.apid == wire.APID_HK, args.timeout, consume=False)
+            if tm is None:
+                raise Fail("no housekeeping within %g s: cannot read replay_nonce (give "
+                           "--nonce from COUNTER_RESYNC_NEEDED)" % args.timeout, EXIT_LINK)
+            nonce = tm.body.get("replay_nonce")
+            if not nonce:
+                note("replay_nonce is 0: the payload's anti-replay mark is current, no "
+                     "resync needed")
+                return EXIT_OK
+        floor = max(store.last(key), args.floor or 0)
+        if floor >= MAX_COUNTER:
+            raise Fail("floor %d leaves no counter: rotate to a new key" % floor)
+        try:
+            res = glink.command(cmd, {"nonce": int(nonce), "floor": floor},
+                                timeout=args.timeout)
+        except StateError as e:
+            raise Fail(str(e)) from None
+    except LinkError as e:
+        raise Fail(str(e), EXIT_LINK) from None
+    finally:
+        glink.close()
+    print("COUNTER_RESYNC nonce=%d floor=%d seq=%d counter=%d key=%d -> %s" % (
+        nonce, floor, res.seq, res.counter, key.key_id, args.port_label))
+    cli._print_result(res, False)
+    if res.status == "completed":
+        result = (res.complete or {}).get("result") or {}
+        mark = result.get("mark", floor) if isinstance(result, dict) else floor
+        store.raise_to(key, mark)
+        print("anti-replay mark of key %d: %d; the next TC uses counter %d" % (
+            key.key_id, mark, store.last(key) + 1))
+    elif res.status == "rejected":
+        note("COUNTER_RESYNC rejected: %s%s" % (res.reason, " (the nonce changed: a reboot "
+             "draws a new one; run resync again)" if res.reason == "BAD_ARG" else ""))
+    elif res.status == "timeout":
+        note("no %s report within %g s" % ("acceptance" if res.accept is None else
+                                             "completion", args.timeout))
+    return res.exit_code
+
+
+def add_parser(sub, port_parent, keys_parent):
+    p = sub.add_parser("resync", parents=[keys_parent, port_parent],
+                       help="resynchronise the payload's anti-replay mark after it lost its "
+                       "state (reads the nonce from housekeeping, sends COUNTER_RESYNC)")
+    p.add_argument("--nonce", type=lambda v: int(v, 0),
+                   help="the nonce (default: replay_nonce of the next housekeeping packet)")
+    p.add_argument("--floor", type=lambda v: int(v, 0), default=0,
+                   help="new mark at least this (default: the highest counter of the state "
+                   "file)")
+    p.add_argument("--timeout", type=float, default=10.0,
+                   help="seconds to wait for housekeeping and for each report (default 10)")
+    p.add_argument("--dev-key", action="store_true",
+                   help="allow the public development key on a real device")
+    p.set_defaults(fn=cmd_resync)

@@ -362,15 +362,16 @@ class FlightApp:
         link = self.board.link
         if link is not None:
             # Bounded work per tick (frames that may need a MAC, and time: flight/tclimit.py):
-            # a flood cannot starve the other tasks or trip the watchdog.  The UART is
-            # still drained at line rate; frames beyond the budget wait in a small backlog
-            # or are dropped and counted.
+            # a flood cannot starve the other tasks or trip the watchdog.  Once the budget
+            # is spent the rest waits in the UART's buffer (a burst of genuine TCs is only
+            # delayed; what overflows the UART in a flood is lost there); the frames of the
+            # read in progress wait in a small backlog, or are dropped and counted.
             budget = self.limits.budget
             process = self.tc.process
             budget.start()
             budget.run(process)
             got = 0
-            while got < 1024:  # ~51 kB/s, above any bus rate
+            while got < 1024 and not budget.exhausted():  # ~51 kB/s, above any bus rate
                 try:
                     n = link.read_into(self._rx)
                 except Exception as e:

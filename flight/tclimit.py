@@ -4,10 +4,12 @@ Whoever can reach the UART can send octets at line rate; none of that may cost m
 a bounded share of the CPU, of the downlink or of the persistent event log.
 
 * :class:`TcBudget` bounds the work of one tc tick: at most ``max_frames`` packets through
-  the pipeline and at most ``max_us`` of CPU; packets deframed beyond that wait in a small
-  queue (``backlog`` packets) for the next tick, and what does not fit there is dropped
-  and counted (``dropped``).  A genuine TC in a flood may be lost: the ground repeats it
-  (a TC without its reports is a TC to send again, docs/ground-tool.md).
+  the pipeline (frames shorter than ``min_len`` cost none) and at most ``max_us`` of CPU;
+  the tc task stops reading the UART once the budget is spent, packets deframed beyond it
+  wait in a small queue (``backlog`` packets) for the next tick, and what does not fit
+  there is dropped and counted (``dropped``).  A genuine TC in a flood may be lost: the
+  ground repeats it (a TC without its reports is a TC to send again,
+  docs/ground-tool.md).
 * :class:`RejectSummary` budgets the verification reports of rejections that need no key
   (CRC, LENGTH, HEADER, AUTH, REPLAY: anyone can produce them at line rate).  The first
   ``individual`` of an interval get their report as before (an operator's mistake is

@@ -36,3 +36,29 @@ def test_cli_encode_refuses_a_used_counter_unless_forced(tmp_path, capsys):
     assert "window" in capsys.readouterr().err
     assert main(["encode", "PING", "--counter", "7", "--state-file", st,
                  "--force"]) == 0
+
+
+def test_first_counter_limit_is_the_payloads(tmp_path):
+    from flight.replay import FIRST_MAX
+    from ground_tools import state
+
+    assert state.FIRST_MAX == FIRST_MAX
+    s = CounterStore(str(tmp_path / "c.json"))
+    k = load_key(None)
+    with pytest.raises(StateError, match="window"):
+        s.reserve(k, explicit=FIRST_MAX + 1)  # the payload would refuse it: REPLAY
+    assert s.reserve(k, explicit=FIRST_MAX)[0] == FIRST_MAX  # a bench's time-based start
+
+
+def test_resync_command_is_in_the_tool_and_does_nothing_when_synced(tmp_path, capsys):
+    """`vector-tc resync` against a payload whose mark is current: replay_nonce 0, no TC."""
+    from tests.hil.simbench import SimBench
+
+    bench = SimBench(tmp_path / "state", speed=4.0)
+    try:
+        st = str(tmp_path / "c.json")
+        assert main(["resync", "--port", bench.port, "--state-file", st]) == 0
+        assert "no resync needed" in capsys.readouterr().err
+        assert CounterStore(st).last(load_key(None)) == 0  # no counter spent
+    finally:
+        bench.close()

@@ -9,7 +9,7 @@ from flight import cbor, cobs
 from flight.keys import DEV_KEY, DEV_KEY_ID
 from flight.replay import COUNTER_MAX, WARN_AT
 from flight.slotstore import decode_slot, encode_slot
-from flight.tm import APID_EVENT, APID_HK, APID_VERIFY
+from flight.tm import APID_EVENT, APID_HK
 from hal.sim.backup import MemBackup
 from hal.sim.link import MemLink
 from hal.sim.storage import MemStorage

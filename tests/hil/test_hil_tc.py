@@ -99,12 +99,16 @@ def test_bad_tc_is_rejected_with_its_reason_and_changes_nothing(hil, reason):
     for k in ("tc_accepted", "tc_completed_ok", "tc_completed_fail", "mode", "key_id",
               "timetags_queued", "tc_last_seq"):
         assert hk1[k] == hk0[k], k
-    # The parameter is untouched, and the anti-replay mark did not move: a genuine TC with
-    # the very next counter after the last accepted one is still accepted.
+    # The parameter is untouched.  An authentic TC rejected after authentication spent
+    # its counter (SDLS, issue 12 item 3): the next genuine one goes above it; for the
+    # others the anti-replay mark did not move: the very next counter after the last
+    # accepted one is still accepted.
     cmd = cmddict.BY_NAME["PARAM_GET"]
+    nxt = counter + 1 if reason in ("UNKNOWN_OPCODE", "BAD_ARG", "WRONG_MODE") else \
+        last_counter + 1
     hil.store.force = True  # deliberate reuse: the ground tool refuses it otherwise
     try:
-        r = hil.link.command(cmd, {"name": pname}, counter=last_counter + 1)
+        r = hil.link.command(cmd, {"name": pname}, counter=nxt)
     finally:
         hil.store.force = False
     assert r.status == "completed", r.reports()

@@ -184,7 +184,21 @@ class TcPipeline:
         """Handle one deframed packet.  Returns the rejection reason, or None if accepted."""
         apid = -1
         seq = -1
-        if len(packet) >= ccsds.HEADER_LEN:
+        n = len(packet)
+        if n < ccsds.MIN_PACKET_LEN:
+            # The cheapest rejection (an empty-frame flood, issue 12 item 7): counted, and
+            # its detail built only if it gets an individual report.
+            self.rejected["LENGTH"] += 1
+            lim = self.limit
+            if lim is None or lim.allow("LENGTH", apid, seq, ""):
+                if n >= ccsds.HEADER_LEN:
+                    h = ccsds.unpack_header(packet)
+                    apid = h[ccsds.H_APID]
+                    seq = h[ccsds.H_SEQ_COUNT]
+                self.report("accept", False, "LENGTH", apid, seq, "LENGTH: packet of %d "
+                            "octets, minimum %d" % (n, ccsds.MIN_PACKET_LEN))
+            return "LENGTH"
+        if n >= ccsds.HEADER_LEN:
             h = ccsds.unpack_header(packet)
             apid = h[ccsds.H_APID]
             seq = h[ccsds.H_SEQ_COUNT]

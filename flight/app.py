@@ -326,8 +326,9 @@ class FlightApp:
             self.emit(EV_PARAMS_DEFAULTS, None, "no stored parameters")
         try:
             self.replay.load()
-        except Exception as e:
+        except Exception as e:  # fail secure: a mark not known to be current is RESYNC
             self.storage_error("replay", e)
+            self.replay.enter_resync("anti-replay load failed: %r" % (e,))
         if self.replay.corrupt:
             self.emit(EV_REPLAY_STATE_CORRUPT, None, "anti-replay state unreadable")
         self.emit(EV_BOOT, [self.boot_count], "boot %d, reset cause %s, v%s" % (

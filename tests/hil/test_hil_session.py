@@ -11,7 +11,7 @@ import pytest
 
 from flight import cmddict
 from ground_tools import wire
-from tests.hil.hil import apt_state, rejections, task_stats
+from tests.hil.hil import apt_state, onboard_time, rejections, task_stats
 
 PING = cmddict.BY_NAME["PING"].opcode
 
@@ -77,6 +77,10 @@ def test_flood_200_tc_per_s_for_10_s_without_deadline_misses(hil):
                  after=mark)
     assert hk1["tc_accepted"] == hk0["tc_accepted"] + n
     assert rejections(hk1) == rejections(hk0)
+    # Housekeeping kept flowing through the flood (issue 12 item 8): one packet a payload
+    # second, none missing between the first and the last seen.
+    times = [onboard_time(t.body) for i_, t in link.inbox if i_ > mark and t.apid == wire.APID_HK]
+    assert len(times) >= 3 and len(times) >= round(times[-1] - times[0]), times
     rows1 = task_stats(hil.hk_diag())
     misses = {t: rows1[t]["deadline_misses"] - rows0.get(t, {}).get("deadline_misses", 0)
               for t in rows1}

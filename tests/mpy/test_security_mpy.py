@@ -63,3 +63,57 @@ def test_replay_window_resync():
     assert g2.state == RESYNC and g2.nonce == 0x07010203
     assert g2.check(2, 5) == "resync needed"
     assert g2.resync(2, 1, 0x07010203, 40) == 40 and g2.state == SYNCED
+
+
+# ------------------------------------------------------------ through the whole TC path
+def _obc(storage, backup, counter=0, keys=None):
+    from obc import Obc, core_board
+
+    b = core_board(storage)
+    b.backup = backup
+    b.rng = _rng
+    return Obc(board=b, counter=counter, keys=keys)
+
+
+def _verify(o):
+    return _verify_pairs(o.reports())
+
+
+def test_resync_sdls_and_one_auth_through_the_tc_path():
+    from flight.keys import DEV_KEY
+
+    s = MemStorage()
+    b = MemBackup()
+    o = _obc(s, b)
+    p = o.packet(0x30, {})  # REBOOT, refused in SESSION: authentic, so spent (SDLS)
+    o.app.modes.mode = "SESSION"
+    o.send_raw(p)
+    o.run(40000)
+    o.app.modes.mode = "SAFE"
+    o.send_raw(p)
+    o.run(40000)
+    assert [v[2] for v in _verify(o)] == ["WRONG_MODE", "REPLAY"]
+    assert o.app.reboot_requested is False
+    a = o.send(0x01, key_id=2, key=K2)  # a key id not in the ring
+    c = o.send(0x01, key=K3)  # a wrong MAC
+    assert _verify_pairs(a) == _verify_pairs(c) == [("accept", False, "AUTH", None)]
+    for n in ("replay.a", "replay.b"):
+        if n in s.blobs:
+            del s.blobs[n]
+    o2 = _obc(s, b, counter=o.counter)
+    assert o2.app.replay.state == RESYNC and o2.app.replay.nonce != 0
+    o2.run(1100000)
+    o2.reports()
+    assert _verify_pairs(o2.send(0x01)) == [("accept", False, "REPLAY", "resync needed")]
+    r = o2.send(0x41, {"nonce": o2.app.replay.nonce, "floor": 500})
+    assert [x[:3] for x in _verify_pairs(r)] == [("accept", True, None), ("complete", True, None)]
+    assert r[1]["result"]["mark"] == 500 and o2.app.replay.state == SYNCED
+    o2.counter = 500
+    assert [x[1] for x in _verify_pairs(o2.send(0x01, key=DEV_KEY))] == [True, True]
+
+
+def _verify_pairs(reps):
+    out = []
+    for r in reps:
+        out.append((r["stage"], r["ok"], r["reason"], r.get("detail")))
+    return out

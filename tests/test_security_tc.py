@@ -6,6 +6,7 @@ The same attacks over the pty, against the `python -m flight` process: test_secu
 import math
 
 from flight import cbor, cobs
+from flight.cmddict import COMMANDS
 from flight.keys import DEV_KEY, DEV_KEY_ID
 from flight.replay import COUNTER_MAX, WARN_AT
 from flight.slotstore import decode_slot, encode_slot
@@ -15,7 +16,9 @@ from hal.sim.link import MemLink
 from hal.sim.storage import MemStorage
 from tests.mpy.obc import Obc, core_board
 
-PING, REBOOT, PARAM_LOAD_DEFAULTS, KEY_ROTATE, COUNTER_RESYNC = 0x01, 0x30, 0x13, 0x40, 0x41
+OP = {c.name: c.opcode for c in COMMANDS}
+PING, REBOOT, PARAM_LOAD_DEFAULTS = OP["PING"], OP["REBOOT"], OP["PARAM_LOAD_DEFAULTS"]
+KEY_ROTATE, COUNTER_RESYNC = OP["KEY_ROTATE"], OP["COUNTER_RESYNC"]
 KEY2 = bytes(range(32))
 LINE_BPS = 11520  # 115,200 Bd, 8N1: octets per second on the OBC line
 

@@ -66,6 +66,12 @@ def test_replay_window_resync():
 
 
 # ------------------------------------------------------------ through the whole TC path
+def _op(name):
+    from flight.cmddict import BY_NAME
+
+    return BY_NAME[name].opcode
+
+
 def _obc(storage, backup, counter=0, keys=None):
     from obc import Obc, core_board
 
@@ -85,7 +91,7 @@ def test_resync_sdls_and_one_auth_through_the_tc_path():
     s = MemStorage()
     b = MemBackup()
     o = _obc(s, b)
-    p = o.packet(0x30, {})  # REBOOT, refused in SESSION: authentic, so spent (SDLS)
+    p = o.packet(_op("REBOOT"), {})  # REBOOT, refused in SESSION: authentic, so spent (SDLS)
     o.app.modes.mode = "SESSION"
     o.send_raw(p)
     o.run(40000)
@@ -94,8 +100,8 @@ def test_resync_sdls_and_one_auth_through_the_tc_path():
     o.run(40000)
     assert [v[2] for v in _verify(o)] == ["WRONG_MODE", "REPLAY"]
     assert o.app.reboot_requested is False
-    a = o.send(0x01, key_id=2, key=K2)  # a key id not in the ring
-    c = o.send(0x01, key=K3)  # a wrong MAC
+    a = o.send(_op("PING"), key_id=2, key=K2)  # a key id not in the ring
+    c = o.send(_op("PING"), key=K3)  # a wrong MAC
     assert _verify_pairs(a) == _verify_pairs(c) == [("accept", False, "AUTH", None)]
     for n in ("replay.a", "replay.b"):
         if n in s.blobs:
@@ -104,12 +110,12 @@ def test_resync_sdls_and_one_auth_through_the_tc_path():
     assert o2.app.replay.state == RESYNC and o2.app.replay.nonce != 0
     o2.run(1100000)
     o2.reports()
-    assert _verify_pairs(o2.send(0x01)) == [("accept", False, "REPLAY", "resync needed")]
-    r = o2.send(0x41, {"nonce": o2.app.replay.nonce, "floor": 500})
+    assert _verify_pairs(o2.send(_op("PING"))) == [("accept", False, "REPLAY", "resync needed")]
+    r = o2.send(_op("COUNTER_RESYNC"), {"nonce": o2.app.replay.nonce, "floor": 500})
     assert [x[:3] for x in _verify_pairs(r)] == [("accept", True, None), ("complete", True, None)]
     assert r[1]["result"]["mark"] == 500 and o2.app.replay.state == SYNCED
     o2.counter = 500
-    assert [x[1] for x in _verify_pairs(o2.send(0x01, key=DEV_KEY))] == [True, True]
+    assert [x[1] for x in _verify_pairs(o2.send(_op("PING"), key=DEV_KEY))] == [True, True]
 
 
 def _verify_pairs(reps):

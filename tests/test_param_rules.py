@@ -20,13 +20,25 @@ from tests.mpy.obc import Obc, core_board, ok_pair
 PARAM_SET = BY_NAME["PARAM_SET"].opcode
 
 
+def _sans_replay(snap):
+    """A snapshot without the anti-replay marks: an authentic TC rejected BAD_ARG spent
+    its counter (CCSDS SDLS, issue 12 finding 3), and changed nothing else."""
+    snap = dict(snap)
+    snap.pop("replay")
+    snap["storage"] = {k: v for k, v in snap["storage"].items() if not k.startswith("replay.")}
+    return snap
+
+
 def rejected(o, name, value):
-    """PARAM_SET name=value: its one (acceptance) report, and nothing changed."""
+    """PARAM_SET name=value: its one (acceptance) report, and nothing changed (but the
+    anti-replay mark, to this TC's counter)."""
     o.settle()
     before = o.app.snapshot()
     reps = o.send(PARAM_SET, {"name": name, "value": value}, run_us=100000)
     assert len(reps) == 1 and reps[0]["ok"] is False and reps[0]["reason"] == "BAD_ARG", reps
-    assert o.app.snapshot() == before
+    after = o.app.snapshot()
+    assert after["replay"][o.app.keyring.active] == o.counter
+    assert _sans_replay(after) == _sans_replay(before)
     return reps[0]["detail"]
 
 

@@ -64,12 +64,18 @@ class Wire:
             apid = h[ccsds.H_APID]
             self.tm.append((apid, tmdecode.decode_body(apid, body, dictionary.default())[2]))
 
-    def collect(self, hk_packets=2, guard_s=120.0):
-        """TM until ``hk_packets`` housekeeping packets (payload seconds) went by."""
+    def collect(self, hk_packets=2, guard_s=120.0, reports=0, until=None):
+        """TM until ``hk_packets`` housekeeping packets (payload seconds) went by and, if
+        ``reports``, at least that many verification reports arrived, and ``until(tm)``
+        holds (or 15 more payload seconds passed: a loaded host leaves older TM queued in
+        the relay, so housekeeping that arrives may predate what was just sent)."""
         out = []
         seen = 0
         end = time.monotonic() + guard_s
-        while seen < hk_packets and time.monotonic() < end:
+        while time.monotonic() < end:
+            if seen >= hk_packets and (seen >= hk_packets + 15 or (
+                    len(verify(out)) >= reports and (until is None or until(out)))):
+                break
             self.poll()
             for t in self.tm:
                 out.append(t)
@@ -105,8 +111,8 @@ def test_lost_and_rolled_back_anti_replay_state_needs_the_ground_tools_resync(tm
         w.collect(1)
         recorded = [tc(c, seq=c) for c in (1, 2, 3)]  # the attacker records these
         w.send(*recorded)
-        assert [v[:3] for v in verify(w.collect(2))] == [("accept", True, None),
-                                                         ("complete", True, None)] * 3
+        assert [v[:3] for v in verify(w.collect(2, reports=6))] == [("accept", True, None),
+                                                                    ("complete", True, None)] * 3
         assert (tmp_path / "state.backup").exists()  # beside the state directory
         assert not any("backup" in n for n in os.listdir(state))  # not inside it
         # both anti-replay slots deleted
@@ -115,14 +121,17 @@ def test_lost_and_rolled_back_anti_replay_state_needs_the_ground_tools_resync(tm
             if (state / n).exists():
                 (state / n).unlink()
         bench.start()
-        tm = w.collect(3)
+        tm = w.collect(3, until=lambda t: events(t, "COUNTER_RESYNC_NEEDED") and
+                      [b for a, b in t if a == APID_HK][-1]["replay_nonce"])
         hk = [b for a, b in tm if a == APID_HK][-1]
         nonce = hk["replay_nonce"]
         assert nonce != 0
         assert [e["args"] for e in events(tm, "COUNTER_RESYNC_NEEDED")] == [[nonce]]
         w.send(*(recorded + [tc(4, seq=4),
                              tc(0x10000, opcode=SET_MODE, args={"mode": "STANDBY"}, seq=5)]))
-        tm = w.collect(2)
+        tm = w.collect(2, reports=4,
+                       until=lambda t: any(a == APID_HK and b["tc_rej_replay"] == 5
+                                           for a, b in t))
         # individual reports: the first 4 of an interval (the rest summarised)
         v = verify(tm)
         assert 4 <= len(v) <= 5 and set(v) == {("accept", False, "REPLAY", "resync needed")}
@@ -136,7 +145,7 @@ def test_lost_and_rolled_back_anti_replay_state_needs_the_ground_tools_resync(tm
         w = Wire(bench.port)
         w.collect(1)
         w.send(*recorded)  # still refused: below the new mark
-        tm = w.collect(2)
+        tm = w.collect(2, reports=3)
         assert [v[2] for v in verify(tm)] == ["REPLAY"] * 3
         assert [b["replay_nonce"] for a, b in tm if a == APID_HK][-1] == 0
         w.close()
@@ -150,16 +159,17 @@ def test_lost_and_rolled_back_anti_replay_state_needs_the_ground_tools_resync(tm
         w.collect(1)
         later = [tc(c, seq=c) for c in (20, 21)]  # recorded after the copy
         w.send(*later)
-        assert [v[:3] for v in verify(w.collect(2))] == [("accept", True, None),
-                                                         ("complete", True, None)] * 2
+        assert [v[:3] for v in verify(w.collect(2, reports=4))] == [("accept", True, None),
+                                                                    ("complete", True, None)] * 2
         bench.stop_payload()
         shutil.rmtree(state)
         shutil.copytree(tmp_path / "copy", state)  # the backup file is not rolled back
         bench.start()
-        tm = w.collect(3)
+        tm = w.collect(3, until=lambda t: [b for a, b in t if a == APID_HK][-1]["replay_nonce"])
         assert [b["replay_nonce"] for a, b in tm if a == APID_HK][-1] != 0
         w.send(*later)
-        assert verify(w.collect(2)) == [("accept", False, "REPLAY", "resync needed")] * 2
+        assert verify(w.collect(2, reports=2)) == \
+            [("accept", False, "REPLAY", "resync needed")] * 2
     finally:
         if w is not None:
             w.close()

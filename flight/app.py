@@ -143,6 +143,9 @@ class FlightApp:
         self.tc.deframer = self.deframer
         self.tc.limit = self.limits.summary
         self.tc.repeat = self.repeat
+        # Bound methods cached once: taking one allocates on MicroPython (tc/hk tasks: 0 B)
+        self._repeat = self.repeat
+        self._process_tc = self.tc.process
         self._rx = bytearray(256)
         self.ctx = Context(self.params, self.emit, self.now_s, self.modes.request,
                            self.send_adcs)
@@ -368,7 +371,7 @@ class FlightApp:
             # delayed; what overflows the UART in a flood is lost there); the frames of the
             # read in progress wait in a small backlog, or are dropped and counted.
             budget = self.limits.budget
-            process = self.tc.process
+            process = self._process_tc
             budget.start()
             budget.run(process)
             got = 0
@@ -475,9 +478,10 @@ class FlightApp:
                     self._diag_ticks = 0
                     self.send_hk_diag()
         elif k == 3:
-            self.keyring.hk_tick(self.repeat)  # NO_USABLE_KEY again while there is no key
-            self.replay.hk_tick(self.repeat)  # COUNTER_RESYNC_NEEDED again while resyncing
-            self.limits.summary.flush(self.uptime_s())  # rejections of the interval
+            self.keyring.hk_tick(self._repeat)  # NO_USABLE_KEY again while there is no key
+            self.replay.hk_tick(self._repeat)  # COUNTER_RESYNC_NEEDED again while resyncing
+            if self.limits.summary.suppressed:  # rejections of the interval
+                self.limits.summary.flush(self.uptime_s())
             self.events.flush()
 
     def send_hk_diag(self):

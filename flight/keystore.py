@@ -214,8 +214,9 @@ class KeyStore:
         return self.active != 0 and self.key(self.active) is not None
 
     def is_dev(self):
-        for key in self.keys.values():
-            if key == DEV_KEY:
+        keys = self.keys
+        for kid in keys:  # (not .values(): a view is a heap object; hk calls this at 1 Hz)
+            if keys[kid] == DEV_KEY:
                 return True
         return False
 

@@ -23,6 +23,8 @@ length; ``choices`` the values), ``bytes`` (min/max bound the length), ``scalar`
 (int, float or bool: a parameter value), ``map`` (a nested argument map: TIMETAG).
 """
 
+from collections import namedtuple
+
 # Payload modes (DESIGN §3.2): part of the command language (SET_MODE, allowed modes),
 # so they are declared here, once; flight.modes implements them.
 SAFE = "SAFE"
@@ -67,106 +69,106 @@ class CmdFailed(Exception):
 _INF = float("inf")
 
 
-class Arg:
-    def __init__(self, name, atype, unit="", lo=None, hi=None, description="",
-                 required=True, default=None, choices=None):
-        self.name = name
-        self.atype = atype
-        self.unit = unit
-        self.lo = lo
-        self.hi = hi
-        self.description = description
-        self.required = required
-        self.default = default
-        self.choices = choices
+# Command and argument declarations are records (namedtuples: a tuple with a type
+# pointer, 48 B on the target where class instances cost 80-96 B), read by attribute;
+# what a record does is a function of this module (check_arg, validate, command_map).
+_Arg = namedtuple("Arg", ("name", "atype", "unit", "lo", "hi", "description", "required",
+                          "default", "choices"))
+_Command = namedtuple("Command", ("opcode", "name", "owner", "handler", "args", "modes",
+                                  "description", "hazardous"))
 
-    def check(self, value):
-        t = self.atype
-        n = self.name
-        if t == "bool":
-            if value is not True and value is not False:
-                raise BadArg("%s: expected bool" % n)
+
+def Arg(name, atype, unit="", lo=None, hi=None, description="", required=True, default=None,
+        choices=None):
+    """One argument of a command: name, type, unit, range (lo/hi, None: open), ..."""
+    return _Arg(name, atype, unit, lo, hi, description, required, default, choices)
+
+
+def Command(opcode, name, owner, handler, args, modes, description, hazardous=False):
+    """One entry of :data:`COMMANDS` (see the module docstring)."""
+    return _Command(opcode, name, owner, handler, args, modes, description, hazardous)
+
+
+def check_arg(a, value):
+    """The checked value of argument ``a``; BadArg names the argument."""
+    t = a.atype
+    n = a.name
+    if t == "bool":
+        if value is not True and value is not False:
+            raise BadArg("%s: expected bool" % n)
+        return value
+    if t in ("int", "float", "scalar"):
+        if t == "scalar" and (value is True or value is False):
             return value
-        if t in ("int", "float", "scalar"):
-            if t == "scalar" and (value is True or value is False):
-                return value
-            if value is True or value is False or not isinstance(value, (int, float)):
-                raise BadArg("%s: expected %s" % (n, "number" if t == "scalar" else t))
-            if t == "int" and not isinstance(value, int):
-                raise BadArg("%s: expected int" % n)
-            if isinstance(value, float) and (value != value or value in (_INF, -_INF)):
-                raise BadArg("%s: not a finite number" % n)
-            if t == "float":
-                value = float(value)
-            if self.lo is not None and value < self.lo:
-                raise BadArg("%s: %r below minimum %r %s" % (n, value, self.lo, self.unit))
-            if self.hi is not None and value > self.hi:
-                raise BadArg("%s: %r above maximum %r %s" % (n, value, self.hi, self.unit))
-            return value
-        if t in ("str", "bytes"):
-            if t == "str" and not isinstance(value, str):
-                raise BadArg("%s: expected text" % n)
-            if t == "bytes" and not isinstance(value, (bytes, bytearray)):
-                raise BadArg("%s: expected bytes" % n)
-            if self.lo is not None and len(value) < self.lo:
-                raise BadArg("%s: shorter than %d" % (n, self.lo))
-            if self.hi is not None and len(value) > self.hi:
-                raise BadArg("%s: longer than %d" % (n, self.hi))
-            if self.choices is not None and value not in self.choices:
-                raise BadArg("%s: %r not one of %s" % (n, value, ", ".join(self.choices)))
-            return value
-        if t == "map":
-            if not isinstance(value, dict):
-                raise BadArg("%s: expected map" % n)
-            return value
-        raise BadArg("%s: unsupported type %s" % (n, t))
-
-    def to_map(self):
-        d = {"name": self.name, "type": self.atype, "unit": self.unit, "min": self.lo,
-             "max": self.hi, "description": self.description, "required": self.required}
-        if self.default is not None:
-            d["default"] = self.default
-        if self.choices is not None:
-            d["choices"] = list(self.choices)
-        return d
+        if value is True or value is False or not isinstance(value, (int, float)):
+            raise BadArg("%s: expected %s" % (n, "number" if t == "scalar" else t))
+        if t == "int" and not isinstance(value, int):
+            raise BadArg("%s: expected int" % n)
+        if isinstance(value, float) and (value != value or value in (_INF, -_INF)):
+            raise BadArg("%s: not a finite number" % n)
+        if t == "float":
+            value = float(value)
+        if a.lo is not None and value < a.lo:
+            raise BadArg("%s: %r below minimum %r %s" % (n, value, a.lo, a.unit))
+        if a.hi is not None and value > a.hi:
+            raise BadArg("%s: %r above maximum %r %s" % (n, value, a.hi, a.unit))
+        return value
+    if t in ("str", "bytes"):
+        if t == "str" and not isinstance(value, str):
+            raise BadArg("%s: expected text" % n)
+        if t == "bytes" and not isinstance(value, (bytes, bytearray)):
+            raise BadArg("%s: expected bytes" % n)
+        if a.lo is not None and len(value) < a.lo:
+            raise BadArg("%s: shorter than %d" % (n, a.lo))
+        if a.hi is not None and len(value) > a.hi:
+            raise BadArg("%s: longer than %d" % (n, a.hi))
+        if a.choices is not None and value not in a.choices:
+            raise BadArg("%s: %r not one of %s" % (n, value, ", ".join(a.choices)))
+        return value
+    if t == "map":
+        if not isinstance(value, dict):
+            raise BadArg("%s: expected map" % n)
+        return value
+    raise BadArg("%s: unsupported type %s" % (n, t))
 
 
-class Command:
-    def __init__(self, opcode, name, owner, handler, args, modes, description,
-                 hazardous=False):
-        self.opcode = opcode
-        self.name = name
-        self.owner = owner
-        self.handler = handler
-        self.args = args
-        self.modes = modes
-        self.description = description
-        self.hazardous = hazardous
+def arg_map(a):
+    d = {"name": a.name, "type": a.atype, "unit": a.unit, "min": a.lo,
+         "max": a.hi, "description": a.description, "required": a.required}
+    if a.default is not None:
+        d["default"] = a.default
+    if a.choices is not None:
+        d["choices"] = list(a.choices)
+    return d
 
-    def validate(self, args):
-        """Checked and completed argument map; BadArg names the first bad argument."""
-        if not isinstance(args, dict):
-            raise BadArg("arguments must be a map")
-        out = {}
-        known = {}
-        for a in self.args:
-            known[a.name] = a
-            if a.name in args:
-                out[a.name] = a.check(args[a.name])
-            elif a.required:
-                raise BadArg("%s: required argument missing" % a.name)
-            elif a.default is not None:
-                out[a.name] = a.default
-        for k in args:
-            if k not in known:
-                raise BadArg("%r: unknown argument" % (k,))
-        return out
 
-    def to_map(self):
-        return {"opcode": self.opcode, "name": self.name, "owner": self.owner,
-                "handler": self.handler, "description": self.description,
-                "modes": list(self.modes), "hazardous": self.hazardous,
-                "args": [a.to_map() for a in self.args]}
+def validate(cmd, args):
+    """Checked and completed argument map of command ``cmd``; BadArg names the first bad
+    argument."""
+    if not isinstance(args, dict):
+        raise BadArg("arguments must be a map")
+    out = {}
+    known = {}
+    for a in cmd.args:
+        known[a.name] = a
+        if a.name in args:
+            out[a.name] = check_arg(a, args[a.name])
+        elif a.required:
+            raise BadArg("%s: required argument missing" % a.name)
+        elif a.default is not None:
+            out[a.name] = a.default
+    for k in args:
+        if k not in known:
+            raise BadArg("%r: unknown argument" % (k,))
+    return out
+
+
+def command_map(c):
+    """The exported dictionary's entry of one command."""
+    return {"opcode": c.opcode, "name": c.name, "owner": c.owner,
+            "handler": c.handler, "description": c.description,
+            "modes": list(c.modes), "hazardous": c.hazardous,
+            "args": [arg_map(a) for a in c.args]}
 
 
 C = Command
@@ -287,7 +289,10 @@ class Dispatcher:
 
     def __init__(self, commands=COMMANDS):
         self.commands = commands
-        self.by_opcode, self.by_name = _index(commands)
+        if commands is COMMANDS:  # the module's tables: no second copy of them
+            self.by_opcode, self.by_name = BY_OPCODE, BY_NAME
+        else:
+            self.by_opcode, self.by_name = _index(commands)
         self.owners = {}  # owner name -> object
         self._fn = {}  # opcode -> bound handler
         self._check = {}  # owner name -> bound check_command (or absent)
@@ -336,7 +341,7 @@ class Dispatcher:
         ``queued``: the command is being time-tagged; its mode and busy checks are made
         when it comes due, not now.
         """
-        args = cmd.validate(args)
+        args = validate(cmd, args)
         if not queued and mode not in cmd.modes:
             raise WrongMode("%s not allowed in %s" % (cmd.name, mode))
         chk = self._check.get(cmd.owner)

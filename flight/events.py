@@ -22,6 +22,8 @@ tm, 0x5_ apt, 0x6_ bias, 0x7_ comparator, 0x8_ framer); flight/components.py lis
 declaring modules and the app builds the log's table from them (:func:`table`).
 """
 
+from collections import namedtuple
+
 from flight import cbor
 from flight.crc16 import crc16
 from hal.compat import const
@@ -47,27 +49,31 @@ _FRAME_OVERHEAD = const(5)
 _N_BLOBS = const(3)
 
 
-class Event:
-    """One event declaration (module-level data in the module that owns the event).
+# An event declaration is a record, not an instance: ~55 are declared and a class
+# instance costs 64 B of heap on the target (its attribute map) where a namedtuple of the
+# same five fields costs 32 B (a tuple with a type pointer).  The strings it holds are the
+# frozen module's constants, in flash: the record only points at them.
+_Event = namedtuple("Event", ("id", "name", "severity", "text", "args"))
+
+
+def Event(ev_id, name, severity, text, args=()):
+    """One event declaration (module-level data in the module that owns the event): a
+    record ``(id, name, severity, text, args)`` read by attribute.
 
     ``severity`` is one of SEV_*; ``text`` says what happened (the ground shows it with
     the instance's detail text); ``args`` names and types the values an instance carries:
     ``(("boot_count", "int"), ...)`` with types ``int``, ``float``, ``str``, ``bool``.
     """
+    if severity < SEV_INFO or severity > SEV_CRITICAL:
+        raise ValueError("event %s: bad severity" % name)
+    return _Event(ev_id, name, severity, text, args)
 
-    def __init__(self, ev_id, name, severity, text, args=()):
-        if severity < SEV_INFO or severity > SEV_CRITICAL:
-            raise ValueError("event %s: bad severity" % name)
-        self.id = ev_id
-        self.name = name
-        self.severity = severity
-        self.text = text
-        self.args = args
 
-    def to_map(self, owner):
-        return {"id": self.id, "name": self.name, "severity": SEVERITY_NAMES[self.severity],
-                "owner": owner, "text": self.text,
-                "args": [{"name": a[0], "type": a[1]} for a in self.args]}
+def event_map(e, owner):
+    """The exported dictionary's entry of one declaration."""
+    return {"id": e.id, "name": e.name, "severity": SEVERITY_NAMES[e.severity],
+            "owner": owner, "text": e.text,
+            "args": [{"name": a[0], "type": a[1]} for a in e.args]}
 
 
 def table(declarations):

@@ -12,6 +12,8 @@ set that breaks a rule gets that rule's parameters back at their defaults (PARAM
 names the rule).
 """
 
+from collections import namedtuple
+
 from flight import cbor
 from flight.cmddict import BadArg, CmdFailed
 from hal.compat import const
@@ -54,56 +56,63 @@ class ParamError(BadArg):
 
 APPLIES = ("now", "calibration", "session", "reboot")  # when a new value takes effect
 
+# A parameter declaration is a record (a namedtuple: 48 B on the target, where a class
+# instance with eight attributes costs 80 B); ~60 are declared.  Its strings are the
+# frozen module's constants, in flash.
+_ParamDef = namedtuple(  # type: ignore[name-match]  # shown as what it declares
+    "ParamDef", ("name", "ptype", "default", "lo", "hi", "unit", "description", "applies"))
 
-class ParamDef:
-    """``applies``: when a change takes effect — "now" (the next use: every module reads
+
+def ParamDef(name, ptype, default, lo, hi, unit, description, applies="now"):
+    """One parameter declaration: a record read by attribute; ``default`` is checked
+    against the type and range (ValueError / ParamError at import when it does not fit).
+
+    ``applies``: when a change takes effect — "now" (the next use: every module reads
     its parameters live or through the params listener), "calibration" (the next
     calibration), "session" (the next session start), "reboot"; exported in the
     dictionary and in PARAM_SET's completion report."""
+    if ptype not in TYPES:
+        raise ValueError("parameter type must be one of %r" % (TYPES,))
+    if applies not in APPLIES:
+        raise ValueError("parameter applies must be one of %r" % (APPLIES,))
+    d = _ParamDef(name, ptype, default, lo, hi, unit, description, applies)
+    v = check(d, default)
+    if v is default:
+        return d
+    return _ParamDef(name, ptype, v, lo, hi, unit, description, applies)
 
-    def __init__(self, name, ptype, default, lo, hi, unit, description, applies="now"):
-        if ptype not in TYPES:
-            raise ValueError("parameter type must be one of %r" % (TYPES,))
-        if applies not in APPLIES:
-            raise ValueError("parameter applies must be one of %r" % (APPLIES,))
-        self.applies = applies
-        self.name = name
-        self.ptype = ptype
-        self.lo = lo
-        self.hi = hi
-        self.unit = unit
-        self.description = description
-        self.default = self.check(default)
 
-    def check(self, value):
-        """The value converted to the parameter's type; ParamError when it does not fit."""
-        t = self.ptype
-        if t == "bool":
-            if value is True or value is False:
-                return value
-            raise ParamError("%s: expected bool" % self.name)
-        if value is True or value is False or not isinstance(value, (int, float)):
-            raise ParamError("%s: expected %s" % (self.name, t))
-        # NaN and infinities first: int(inf) raises OverflowError, which is not a
-        # ParamError and would make one bad stored value discard the whole set.
-        if isinstance(value, float) and (value != value or value in (_INF, -_INF)):
-            raise ParamError("%s: not a finite number" % self.name)
-        if t == "int":
-            if not isinstance(value, int):
-                if int(value) != value:
-                    raise ParamError("%s: expected int" % self.name)
-                value = int(value)
-        else:
-            value = float(value)
-        if value < self.lo or value > self.hi:
-            raise ParamError("%s: %r outside [%r, %r] %s" % (self.name, value, self.lo,
-                                                            self.hi, self.unit))
-        return value
+def check(d, value):
+    """The value converted to the type of parameter ``d``; ParamError when it does not
+    fit."""
+    t = d.ptype
+    if t == "bool":
+        if value is True or value is False:
+            return value
+        raise ParamError("%s: expected bool" % d.name)
+    if value is True or value is False or not isinstance(value, (int, float)):
+        raise ParamError("%s: expected %s" % (d.name, t))
+    # NaN and infinities first: int(inf) raises OverflowError, which is not a
+    # ParamError and would make one bad stored value discard the whole set.
+    if isinstance(value, float) and (value != value or value in (_INF, -_INF)):
+        raise ParamError("%s: not a finite number" % d.name)
+    if t == "int":
+        if not isinstance(value, int):
+            if int(value) != value:
+                raise ParamError("%s: expected int" % d.name)
+            value = int(value)
+    else:
+        value = float(value)
+    if value < d.lo or value > d.hi:
+        raise ParamError("%s: %r outside [%r, %r] %s" % (d.name, value, d.lo, d.hi, d.unit))
+    return value
 
-    def to_map(self):
-        return {"name": self.name, "type": self.ptype, "default": self.default,
-                "min": self.lo, "max": self.hi, "unit": self.unit,
-                "description": self.description, "applies": self.applies}
+
+def param_map(d):
+    """The exported dictionary's entry of one declaration (without its owner)."""
+    return {"name": d.name, "type": d.ptype, "default": d.default,
+            "min": d.lo, "max": d.hi, "unit": d.unit, "description": d.description,
+            "applies": d.applies}
 
 
 class Params:
@@ -142,7 +151,7 @@ class Params:
         d = self.defs.get(name)
         if d is None:
             raise ParamError("unknown parameter %r" % (name,))
-        return d.check(value)
+        return check(d, value)
 
     def check_rules(self, name, value):
         """ParamError naming the first rule that ``name`` = ``value`` would break (the
@@ -233,7 +242,7 @@ class Params:
         return "loaded"
 
     def table(self):
-        return [self.defs[n].to_map() for n in self.order]
+        return [param_map(self.defs[n]) for n in self.order]
 
     # ------------------------------------------------------------------ commands
     def check_command(self, cmd, args):

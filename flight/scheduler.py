@@ -91,9 +91,33 @@ _TASK_FIELDS = (
     ("faults", "u16", "", "exceptions"),
     ("enabled", "u8", "", "0: disabled after faults"),
 )
-HK_DIAG = tuple(
-    HkField("%s_%s" % (t, f[0]), f[1], f[2], description="task %s: %s" % (t, f[3]))
-    for t in TASK_NAMES for f in _TASK_FIELDS)
+
+
+class _TaskDiag:
+    """The per-task fields of the diagnostic set, TASK_NAMES × _TASK_FIELDS, as a
+    sequence of HkField built on demand.  Their names and descriptions are composed
+    strings (no flash constants): held as 80 records they would cost ~9 KiB of heap on
+    the target for what only the packer's construction and the ground export read."""
+
+    def __len__(self):
+        return len(TASK_NAMES) * len(_TASK_FIELDS)
+
+    def __getitem__(self, i):
+        n = len(_TASK_FIELDS)
+        if i < 0:
+            i += len(self)
+        if i < 0 or i >= len(self):
+            raise IndexError(i)
+        t = TASK_NAMES[i // n]
+        f = _TASK_FIELDS[i % n]
+        return HkField("%s_%s" % (t, f[0]), f[1], f[2], description="task %s: %s" % (t, f[3]))
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+
+HK_DIAG = _TaskDiag()
 
 GC_FLOOR_BYTES = const(16384)  # free heap below which idle time always collects
 _BIG = const(1 << 29)

@@ -16,6 +16,7 @@ raising mid-packet (a counter that wraps a u16 reads 65535, not garbage).
 """
 
 import struct
+from collections import namedtuple
 
 # type: (struct code, octets, lo, hi) — lo/hi of the raw integer (None: a float)
 TYPES = {
@@ -36,48 +37,43 @@ for _t in TYPES:
     BE_CODES[_t] = ">" + TYPES[_t][0]
 
 
-class HkField:
-    # Defaults as class attributes; an instance stores only what differs.  ~200 fields
-    # are declared and MicroPython has no __slots__: an instance's attribute map grows
-    # with each attribute set (9 attributes: 96 B an instance in the VM), and most fields
-    # only set name, type, unit and description.  Reading is the same either way.
-    unit = ""
-    scale = 1
-    offset = 0
-    warn = None
-    alarm = None
-    enum = None
-    description = ""
+# A field declaration is a record of five: name, type, unit, description and ``more``,
+# None or ``(scale, offset, warn, alarm, enum)`` for the few fields that have any of them
+# (:func:`more`).  ~200 fields are declared: as class instances they cost 48-64 B each
+# on the target (an attribute map per instance), as namedtuples of nine 48 B, of five
+# 32 B.  Their strings are the frozen modules' constants, in flash.
+_HkField = namedtuple("HkField", ("name", "type", "unit", "description", "more"))
+NO_MORE = (1, 0, None, None, None)  # scale, offset, warn, alarm, enum of a plain field
 
-    def __init__(self, name, type, unit="", scale=1, offset=0, warn=None, alarm=None,
-                 enum=None, description=""):
-        if type not in TYPES:
-            raise ValueError("HK field %s: type %r not one of %s" % (
-                name, type, " ".join(sorted(TYPES))))
-        self.name = name
-        self.type = type
-        if unit:
-            self.unit = unit
-        if not (scale == 1 and isinstance(scale, int)):  # 1.0 is kept: the export shows it
-            self.scale = scale
-        if not (offset == 0 and isinstance(offset, int)):
-            self.offset = offset
-        if warn is not None:
-            self.warn = warn
-        if alarm is not None:
-            self.alarm = alarm
-        if enum is not None:
-            self.enum = enum
-        if description:
-            self.description = description
 
-    def to_map(self, owner, offset_bytes):
-        return {"name": self.name, "owner": owner, "type": self.type, "unit": self.unit,
-                "scale": self.scale, "offset": self.offset,
-                "warn": list(self.warn) if self.warn is not None else None,
-                "alarm": list(self.alarm) if self.alarm is not None else None,
-                "enum": list(self.enum) if self.enum is not None else None,
-                "description": self.description, "offset_bytes": offset_bytes}
+def HkField(name, type, unit="", scale=1, offset=0, warn=None, alarm=None, enum=None,
+            description=""):
+    """One housekeeping field declaration (see the module docstring); read ``name``,
+    ``type``, ``unit``, ``description`` by attribute, the rest with :func:`more`."""
+    if type not in TYPES:
+        raise ValueError("HK field %s: type %r not one of %s" % (
+            name, type, " ".join(sorted(TYPES))))
+    # 1.0 is kept (the export shows it): only the int 1 and 0 are the plain defaults
+    if (scale == 1 and isinstance(scale, int) and offset == 0 and isinstance(offset, int)
+            and warn is None and alarm is None and enum is None):
+        return _HkField(name, type, unit, description, None)
+    return _HkField(name, type, unit, description, (scale, offset, warn, alarm, enum))
+
+
+def more(f):
+    """``(scale, offset, warn, alarm, enum)`` of field ``f``."""
+    return NO_MORE if f.more is None else f.more
+
+
+def field_map(f, owner, offset_bytes):
+    """The exported dictionary's entry of one field."""
+    scale, offset, warn, alarm, enum = more(f)
+    return {"name": f.name, "owner": owner, "type": f.type, "unit": f.unit,
+            "scale": scale, "offset": offset,
+            "warn": list(warn) if warn is not None else None,
+            "alarm": list(alarm) if alarm is not None else None,
+            "enum": list(enum) if enum is not None else None,
+            "description": f.description, "offset_bytes": offset_bytes}
 
 
 def fmt(fields):
@@ -98,7 +94,7 @@ def layout(sections):
     off = 0
     for owner, fields in sections:
         for f in fields:
-            out.append(f.to_map(owner, off))
+            out.append(field_map(f, owner, off))
             off += TYPES[f.type][1]
     return out
 
@@ -114,7 +110,9 @@ class HkPacker:
         for flds, fill in sections:
             self.sections.append((len(fields), len(flds), fill))
             fields.extend(flds)
-        self.fields = fields
+        # The declarations, not a list of their fields: a generated declaration (the
+        # scheduler's per-task set) then builds its records only when read.
+        self._decls = tuple(flds for flds, _fill in sections)
         self.n = len(fields)
         self.size = size(fields)
         self.values = [0] * self.n
@@ -136,6 +134,14 @@ class HkPacker:
             self._hi.append(hi if hi is not None else 0)
             off += n
         self.errors = 0  # fill methods that raised (their fields keep the last values)
+
+    @property
+    def fields(self):
+        """Every field in packet order (tests and diagnostics: built on each read)."""
+        out = []  # type: list
+        for flds in self._decls:
+            out.extend(flds)
+        return out
 
     def collect(self):
         """Ask every owner for its raw values."""
@@ -192,10 +198,11 @@ def decode(fields, data):
     for k in range(len(fields)):
         f = fields[k]
         v = raw[k]
-        if f.enum is not None:
-            out[f.name] = f.enum[v] if 0 <= v < len(f.enum) else v
-        elif f.scale != 1 or f.offset != 0:
-            out[f.name] = v * f.scale + f.offset
+        scale, offset, _w, _a, enum = more(f)
+        if enum is not None:
+            out[f.name] = enum[v] if 0 <= v < len(enum) else v
+        elif scale != 1 or offset != 0:
+            out[f.name] = v * scale + offset
         else:
             out[f.name] = v
     return out

@@ -274,7 +274,7 @@ def check_args(cmd, values):
                     raise ArgError("%s: bad argument %s=%s: above the maximum (expected %s)" % (
                         cmd.name, a.name, _show(v), describe(a)))
             try:
-                a.check(values[a.name])
+                cmddict.check_arg(a, values[a.name])
             except ValueError as e:
                 raise ArgError("%s: bad argument %s=%s: %s (expected %s)" % (
                     cmd.name, a.name, _show(values[a.name]), _reason(e, a.name),

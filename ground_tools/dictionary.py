@@ -19,6 +19,7 @@ the simulator's report) read telemetry through this dictionary only.
 import json
 
 from flight import cmddict, components, events, telemetry, tm
+from flight.params import param_map
 
 FORMAT = "vector-dictionary"
 VERSION = 2
@@ -37,22 +38,22 @@ def build_dictionary():
     """The dictionary as a JSON-ready map (see the module docstring)."""
     evs = []
     for owner, decl in components.declared("EVENTS"):
-        evs.extend(e.to_map(owner) for e in decl)
+        evs.extend(events.event_map(e, owner) for e in decl)
     evs.sort(key=lambda e: e["id"])
     params = []
     for owner, decl in components.declared("PARAMS"):
         for p in decl:
-            m = p.to_map()
+            m = param_map(p)
             m["owner"] = owner
             params.append(m)
     adcs = []
     for owner, decl in components.declared("ADCS"):
-        adcs.extend(f.to_map(owner, None) for f in decl)
+        adcs.extend(telemetry.field_map(f, owner, None) for f in decl)
     return {
         "format": FORMAT,
         "version": VERSION,
         "apids": {tm.APID_NAMES[a]: a for a in sorted(tm.APID_NAMES)},
-        "commands": [c.to_map() for c in sorted(cmddict.COMMANDS, key=lambda c: c.opcode)],
+        "commands": [cmddict.command_map(c) for c in sorted(cmddict.COMMANDS, key=lambda c: c.opcode)],
         "reasons": {"acceptance": list(cmddict.ACCEPT_REASONS),
                     "completion": list(cmddict.COMPLETE_REASONS)},
         "telemetry": {

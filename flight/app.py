@@ -21,12 +21,12 @@ handlers of its dictionary entries, ``check_command(cmd, args)`` and the mode ho
 :mod:`flight.modes`; it sees the rest only through its flight.context.Context.
 """
 
-from flight import cbor, components
+from flight import cbor, components, corecmds
 from flight.cmddict import SAFE, SESSION, Dispatcher
 from flight.cobs import Deframer
 from hal.compat import const, heap_size
 from flight.context import Context
-from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event, EventLog, table
+from flight.events import SEV_ERROR, SEV_INFO, Event, EventLog, table
 from flight.keystore import BackupMirror, adopt
 from flight.modes import EV_LIMIT_VIOLATION, ModeManager
 from flight.params import (EV_PARAM_INVALID, EV_PARAMS_CORRUPT, EV_PARAMS_DEFAULTS,
@@ -42,25 +42,21 @@ from flight.timetag import TimeTagQueue
 from flight.uptime import Uptime
 from flight.tm import APID_ADCS, APID_EVENT, APID_HK, APID_HK_DIAG, MapPacker, TmSender
 
-VERSION = "0.2.0"
 HK_STEP_US = const(20000)  # housekeeping step spacing (see _task_hk)
 HK_STEPS = const(4)  # collect, encode, send, event log
 RESET_CAUSES = ("POWER_ON", "WATCHDOG", "SOFT", "HARD", "OTHER")  # hal.interfaces RESET_*
 
 EV_BOOT = const(0x01)
-EV_REBOOT_REQUESTED = const(0x02)
-EV_TIME_SET = const(0x03)
 EV_EVENTS_DEFERRED = const(0x04)
 
+# The core component's events: the app's own and those of its commands (corecmds).
 EVENTS = (
     Event(EV_BOOT, "BOOT", SEV_INFO, "payload software started (reset cause, version)",
           (("boot_count", "int"),)),
-    Event(EV_REBOOT_REQUESTED, "REBOOT_REQUESTED", SEV_WARN, "reboot requested by TC"),
-    Event(EV_TIME_SET, "TIME_SET", SEV_INFO, "onboard time set", (("time", "float"),)),
     Event(EV_EVENTS_DEFERRED, "EVENTS_DEFERRED", SEV_ERROR,
           "events were emitted while the heap was exhausted: held without allocating and "
           "queued late, stamped with the time they were queued", (("count", "int"),)),
-)
+) + corecmds.EVENTS
 
 PARAMS = (
     ParamDef("temp_max_c", "float", 60.0, -40.0, 125.0, "degC",
@@ -172,9 +168,7 @@ class FlightApp:
         self._hk_steps = hk_period_us // step
         self._hk_step = 0
         self.sched.add(Task("hk", step, self._task_hk, offset_us=7000, budget_us=step // 2))
-        from flight.corecmds import CoreCommands  # imports this module: not at the top
-
-        self.owners = {"core": CoreCommands(self), "scheduler": self.sched, "tc": self.tc,
+        self.owners = {"core": corecmds.CoreCommands(self), "scheduler": self.sched, "tc": self.tc,
                        "timetag": self.timetags, "params": self.params,
                        "modes": self.modes, "tm": self.tm, "keys": self.keyring,
                        "replay": self.replay, "tclimit": self.limits}
@@ -335,7 +329,7 @@ class FlightApp:
         if self.replay.corrupt:
             self.emit(EV_REPLAY_STATE_CORRUPT, None, "anti-replay state unreadable")
         self.emit(EV_BOOT, [self.boot_count], "boot %d, reset cause %s, v%s" % (
-            self.boot_count, self.reset_cause, VERSION))
+            self.boot_count, self.reset_cause, corecmds.VERSION))
         if self.keyring.is_dev():
             self.emit(EV_DEV_KEY_IN_USE, None, "DEVELOPMENT KEY loaded: not for flight")
         self.modes.enter_safe("boot")

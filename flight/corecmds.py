@@ -2,10 +2,23 @@
 diagnostic housekeeping, reboot and key rotation.  Each handler has the one signature
 ``cmd_x(self, args, tc)`` and works on the flight application's parts."""
 
-from flight.app import EV_REBOOT_REQUESTED, EV_TIME_SET, VERSION
 from flight.cmddict import BadArg, CmdFailed
+from flight.events import SEV_INFO, SEV_WARN, Event
 from flight.tc import EV_KEY_ROTATED
 from flight.tm import APID_EVENT
+from hal.compat import const
+
+VERSION = "0.2.0"  # the flight software's version (PING, the BOOT event)
+
+# The core's events raised by its commands (range 0x0_ of the core; the app's
+# flight/app.py EVENTS include these, so the "core" component declares them).
+EV_REBOOT_REQUESTED = const(0x02)
+EV_TIME_SET = const(0x03)
+
+EVENTS = (
+    Event(EV_REBOOT_REQUESTED, "REBOOT_REQUESTED", SEV_WARN, "reboot requested by TC"),
+    Event(EV_TIME_SET, "TIME_SET", SEV_INFO, "onboard time set", (("time", "float"),)),
+)
 
 
 class CoreCommands:

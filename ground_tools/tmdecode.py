@@ -1,7 +1,7 @@
 """Decode any TM packet of the payload, driven only by the exported dictionary.
 
 ``decode_tm(packet, dictionary)`` checks the CCSDS primary header, the length and the
-CRC-16 (the same checks as ground_tools.wire, with its third-party codecs), finds the
+CRC-16 (ground_tools.tmcheck, with third-party codecs), finds the
 APID's telemetry entry in the dictionary and decodes the body by its ``encoding``:
 
 * ``packed-be``: the declared fields in order, big-endian (no key text on the wire);
@@ -22,7 +22,7 @@ import struct
 
 import cbor2
 
-from ground_tools import wire
+from ground_tools.tmcheck import WireError, check_tm
 
 _CODES = {"u8": "B", "i8": "b", "u16": "H", "i16": "h", "u32": "I", "i32": "i", "f32": "f"}
 
@@ -73,23 +73,23 @@ def decode_body(apid, body, dictionary):
         try:
             return kind, "fields", decode_packed(entry["fields"], body)
         except (ValueError, struct.error) as e:
-            raise wire.WireError("DECODE", "%s: %s" % (kind, e)) from None
+            raise WireError("DECODE", "%s: %s" % (kind, e)) from None
     try:
         return kind, "body", cbor2.loads(bytes(body))
     except Exception as e:  # cbor2 raises several types
-        raise wire.WireError("DECODE", "CBOR body: %s" % e) from None
+        raise WireError("DECODE", "CBOR body: %s" % e) from None
 
 
 def decode_tm(packet, dictionary):
     """One deframed TM packet → result map (see the module docstring)."""
     out = {"apid": None, "kind": None, "seq": None, "ok": False}
     try:
-        apid, seq, body = wire.check_tm(packet)
+        apid, seq, body = check_tm(packet)
         out["apid"] = apid
         out["seq"] = seq
         out["kind"] = _kind(dictionary, apid)
         kind, key, value = decode_body(apid, body, dictionary)
-    except wire.WireError as e:
+    except WireError as e:
         out["error"] = str(e)
         return out
     out[key] = value

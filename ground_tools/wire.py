@@ -24,11 +24,14 @@ import hmac
 import struct
 
 import cbor2
-import crcmod.predefined
 from cobs import cobs
 from spacepackets.ccsds.spacepacket import PacketType, SequenceFlags, SpacePacketHeader
 
 from flight import tm as _tm  # APID numbers only (the dictionary), no codec
+from ground_tools import tmdecode
+# The packet-level checks live below the decoder (ground_tools.tmcheck); their names
+# stay part of this module's interface.
+from ground_tools.tmcheck import HEADER_LEN, PEC_LEN, WireError, check_tm, crc16  # noqa: F401
 
 APID_TC = _tm.APID_TC
 APID_HK = _tm.APID_HK
@@ -38,23 +41,10 @@ APID_ADCS = _tm.APID_ADCS
 APID_HK_DIAG = _tm.APID_HK_DIAG
 APID_NAMES = dict(_tm.APID_NAMES)
 
-HEADER_LEN = 6
-PEC_LEN = 2
 MAC_LEN = 16
 TRAILER_LEN = 1 + 4 + MAC_LEN
 MAX_SEQ = 0x3FFF
 MAX_COUNTER = 0xFFFFFFFF
-
-crc16 = crcmod.predefined.mkCrcFun("crc-ccitt-false")
-
-
-class WireError(ValueError):
-    """A TM packet that does not parse; ``reason`` says which check failed."""
-
-    def __init__(self, reason, message):
-        ValueError.__init__(self, "%s: %s" % (reason, message))
-        self.reason = reason
-
 
 # ---------------------------------------------------------------------- telecommands
 def tc_body(opcode, args):
@@ -120,33 +110,10 @@ class Tm:
         return "Tm(%s, seq=%d, %r)" % (self.kind, self.seq, self.body)
 
 
-def check_tm(packet):
-    """(apid, seq, body octets) of one deframed TM packet after the header, length and
-    CRC checks; WireError names the failing check."""
-    n = len(packet)
-    if n < HEADER_LEN + PEC_LEN:
-        raise WireError("LENGTH", "packet of %d octets, minimum %d" % (n, HEADER_LEN + PEC_LEN))
-    try:
-        h = SpacePacketHeader.unpack(bytes(packet[:HEADER_LEN]))
-    except ValueError as e:
-        raise WireError("HEADER", str(e)) from None
-    if n != HEADER_LEN + h.data_len + 1:
-        raise WireError("LENGTH", "data length field says %d octets, packet has %d"
-                        % (HEADER_LEN + h.data_len + 1, n))
-    if crc16(bytes(packet)) != 0:  # CRC over data + its own big-endian CRC leaves 0
-        raise WireError("CRC", "packet error control 0x%04x, computed 0x%04x"
-                        % (struct.unpack(">H", packet[-2:])[0], crc16(bytes(packet[:-2]))))
-    if h.ccsds_version != 0 or h.packet_type != PacketType.TM:
-        raise WireError("HEADER", "not a version-0 TM packet (version %d, type %d)"
-                        % (h.ccsds_version, int(h.packet_type)))
-    return h.apid, h.seq_count, bytes(packet[HEADER_LEN:-PEC_LEN])
-
-
 def parse_tm(packet, dictionary=None):
     """Check and decode one deframed TM packet (body as the dictionary says: a packed
     housekeeping set gives {field: physical value}); WireError names the failing check."""
     from ground_tools import dictionary as _dictionary
-    from ground_tools import tmdecode
 
     apid, seq, body = check_tm(packet)
     d = dictionary if dictionary is not None else _dictionary.default()

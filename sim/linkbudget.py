@@ -2,7 +2,7 @@
 
 Total loss [dB] = diffraction (Eq. 1) + pointing (Eq. 2) + atmosphere (Eq. 3) + optics.
 
-The core (everything above ``main``) is MicroPython-safe (``math`` only) because the
+This module is MicroPython-safe (``math`` only) because the
 simulated HAL computes received powers with it.  ``python -m sim.linkbudget`` prints
 Table 1; ``--json`` prints it as JSON; ``--plot DIR`` draws Fig. 5a-c (matplotlib is
 imported lazily by :mod:`sim.plots_linkbudget`).
@@ -276,42 +276,9 @@ def format_table(r):
     return "\n".join(lines)
 
 
-def main(argv=None):
-    import argparse
-    import json
-
-    ap = argparse.ArgumentParser(
-        prog="python -m sim.linkbudget",
-        description="Vector up/downlink budget (paper Eqs. 1-6, Table 1).")
-    ap.add_argument("--json", action="store_true",
-                    help="print the Table 1 quantities as JSON (dB, W, s)")
-    ap.add_argument("--max-elevation", type=float, default=90.0, metavar="DEG",
-                    help="maximum elevation of the pass (default 90 = zenith pass). For a "
-                         "lower pass the '*_zenith_*' keys mean 'at maximum elevation'; "
-                         "'*_el20_*' keys are null if the pass stays below 20 deg")
-    ap.add_argument("--plot", metavar="DIR",
-                    help="also write Fig. 5a-c style PNGs (range, elevation, downlink "
-                         "loss in fog vs time) into DIR")
-    args = ap.parse_args(argv)
-    if not (0.0 < args.max_elevation <= 90.0):
-        ap.error("--max-elevation must be in (0, 90]")
-    r = table1(args.max_elevation)
-    if args.json:
-        print(json.dumps(r, indent=2, sort_keys=True))
-    else:
-        print(format_table(r))
-    if args.plot:
-        from sim import plots_linkbudget  # lazy: matplotlib only when asked
-
-        import sys
-
-        for path in plots_linkbudget.write_fig5(args.plot, args.max_elevation):
-            # stderr in --json mode so stdout stays one JSON document
-            print("wrote", path, file=sys.stderr if args.json else sys.stdout)
-    return 0
-
-
-if __name__ == "__main__":
+if __name__ == "__main__":  # the CLI lives in sim.linkbudget_cli (it may draw plots)
     import sys
 
-    sys.exit(main())
+    from sim import linkbudget_cli
+
+    sys.exit(linkbudget_cli.main())

@@ -89,7 +89,7 @@ def test_flight_decoders_read_back_what_the_ground_encoded(ca, key, counter, seq
     assert mac.verify(key, [pkt[:6], data[:end], data[end:end + 5]], data[end + 5:])
     obj = cbor.decode(data[:end])
     assert obj[0] == cmd.opcode and obj[1] == args
-    assert cmd.validate(dict(obj[1])) is not None
+    assert cmddict.validate(cmd, dict(obj[1])) is not None
 
 
 def test_known_vector():

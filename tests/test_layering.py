@@ -77,9 +77,17 @@ def _type_only(tree):
     return skip
 
 
+def _is_main_guard(node):
+    t = getattr(node, "test", None)
+    return (isinstance(node, ast.If) and isinstance(t, ast.Compare)
+            and isinstance(t.left, ast.Name) and t.left.id == "__name__"
+            and len(t.comparators) == 1 and isinstance(t.comparators[0], ast.Constant)
+            and t.comparators[0].value == "__main__")
+
+
 def imports(path):
     """[(line, dotted module, lazy)] of the run-time imports of one file (lazy: inside a
-    function, so it runs only when called).
+    function, so it runs only when called, or under ``if __name__ == "__main__":``).
 
     ``from pkg import name`` yields ``pkg.name`` as well as ``pkg`` so that
     ``from hal import sim`` is seen as an import of ``hal.sim``.
@@ -90,6 +98,9 @@ def imports(path):
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             lazy.update(id(sub) for sub in ast.walk(node))
+        elif _is_main_guard(node):  # runs only as a script, never on import
+            for stmt in node.body:
+                lazy.update(id(sub) for sub in ast.walk(stmt))
     out = []
     for node in ast.walk(tree):
         if id(node) in skip or not isinstance(node, (ast.Import, ast.ImportFrom)):

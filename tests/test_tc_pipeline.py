@@ -22,7 +22,7 @@ import struct
 import pytest
 
 from flight import cbor, ccsds, events
-from flight.app import EV_REBOOT_REQUESTED
+from flight.corecmds import EV_REBOOT_REQUESTED
 from flight.keys import DEV_KEY, DEV_KEY_ID
 from flight.cmddict import ACCEPT_REASONS as REASONS
 from flight.cmddict import COMMANDS

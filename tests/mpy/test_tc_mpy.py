@@ -10,7 +10,7 @@ MACed as encoded, snapshots compare as dicts).
 from obc import Obc, fix_crc, flip, ok_pair
 
 from flight import cbor
-from flight.app import EV_REBOOT_REQUESTED
+from flight.corecmds import EV_REBOOT_REQUESTED
 from flight.app import PARAMS as app_params
 from flight.cmddict import ACCEPT_REASONS, BY_NAME
 from flight.keys import DEV_KEY, DEV_KEY_ID

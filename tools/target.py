@@ -14,7 +14,6 @@ marked JSON line per test function.
     python -m tools.target --exec 'import gc; print(gc.mem_free())'
 """
 
-import json
 import os
 import select
 import subprocess
@@ -23,9 +22,9 @@ import time
 from pathlib import Path
 
 from tools import firmware
-from tools.mpyvm import report_results
+# The test-runner script and its result lines: one home for every interpreter.
+from tools.mpyharness import RESULT_MARK, harness, parse_results, report_results  # noqa: F401
 
-RESULT_MARK = "@@MPYTEST@@ "
 ENTER_RAW = b"\r\x03\x03\x01"
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
 QEMU = "qemu-system-arm"
@@ -177,57 +176,6 @@ def run_script(code, elf=None, timeout=600, icount_shift=None):
     with Qemu(elf, icount_shift) as q:
         q.enter_raw()
         return q.run(code, timeout=timeout)
-
-
-# Runs inside MicroPython (target and unix port): imports one test module, runs its
-# test_* functions, prints one marked JSON line per test with the traceback of a failure.
-HARNESS = """
-import sys, io, json, time, gc
-for _p in %(paths)r:
-    sys.path.insert(0, _p)
-_names = %(names)r
-_mod = __import__(%(module)r)
-if _names is None:
-    _names = sorted(n for n in dir(_mod) if n.startswith('test_'))
-for _n in _names:
-    _f = getattr(_mod, _n, None)
-    _res = {'name': _n, 'ok': False, 'tb': ''}
-    if _f is None:
-        _res['tb'] = 'no such test in module'
-    else:
-        gc.collect()
-        _t0 = time.ticks_us()
-        try:
-            _f()
-            _res['ok'] = True
-        except Exception as _e:
-            _buf = io.StringIO()
-            sys.print_exception(_e, _buf)
-            _res['tb'] = _buf.getvalue()
-        _res['us'] = time.ticks_diff(time.ticks_us(), _t0)
-        gc.collect()
-        _res['free'] = gc.mem_free()
-    print(%(mark)r + json.dumps(_res))
-"""
-
-
-def harness(module, names=None, paths=()):
-    return HARNESS % {"paths": list(paths), "names": list(names) if names else None,
-                      "module": module, "mark": RESULT_MARK}
-
-
-def parse_results(out):
-    """Marked JSON lines → ({name: result}, other output lines joined)."""
-    results = {}
-    other = []
-    for line in out.splitlines():
-        line = line.rstrip("\r")
-        if line.startswith(RESULT_MARK):
-            r = json.loads(line[len(RESULT_MARK):])
-            results[r["name"]] = r
-        else:
-            other.append(line)
-    return results, "\n".join(other)
 
 
 def run_test_module(path, names=None, elf=None, timeout=900):

@@ -16,8 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tools import target
-from tools.mpyvm import report_results
+from tools.mpyharness import harness, parse_results, report_results
 
 ROOT = Path(__file__).resolve().parents[1]
 # Twice the QEMU image's 480 KiB: the same objects take about twice the bytes on a 64-bit
@@ -61,9 +60,9 @@ def run_script(code, heap=HEAP_BYTES, timeout=900, cwd=ROOT):
 def run_test_module(path, names=None, heap=HEAP_BYTES, timeout=900):
     """Returns (results, other output, stderr) like tools.target.run_test_module."""
     path = Path(path).resolve()
-    code = target.harness(path.stem, names, paths=(str(ROOT), str(path.parent)))
+    code = harness(path.stem, names, paths=(str(ROOT), str(path.parent)))
     rc, out, err = run_script(code, heap=heap, timeout=timeout)
-    results, other = target.parse_results(out)
+    results, other = parse_results(out)
     if rc != 0:  # the unix port prints an uncaught exception's traceback on stdout
         err, other = (err + "\n" + other).strip(), ""
     return results, other, err

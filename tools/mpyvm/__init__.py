@@ -16,6 +16,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from tools.mpyharness import RESULT_MARK, harness, parse_results, report_results  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_DIR = Path(__file__).resolve().parent
 RUNNER = RUNTIME_DIR / "runner.mjs"
@@ -24,7 +26,6 @@ PACKAGE = RUNTIME_DIR / "node_modules" / "@micropython" / "micropython-webassemb
 # Test code the VM sees besides the manifest's files (tests are not part of a manifest).
 TEST_DIRS = ("tests/mpy", "tests/mpy_support")
 VM_ROOT = "/proj"
-RESULT_MARK = "@@MPYTEST@@ "
 
 
 class MpyVmError(RuntimeError):
@@ -115,36 +116,6 @@ def run_job(code, files=None, heapsize=512 * 1024, timeout=600, root=None):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-# The harness that runs inside the VM: imports one test module, runs its test_* functions,
-# prints one marked JSON line per test with the MicroPython traceback of a failure.
-_HARNESS = """
-import sys, io, json, time, gc
-sys.path.insert(0, %(root)r)
-sys.path.insert(0, %(testdir)r)
-_names = %(names)r
-_mod = __import__(%(module)r)
-if _names is None:
-    _names = sorted(n for n in dir(_mod) if n.startswith('test_'))
-for _n in _names:
-    _f = getattr(_mod, _n, None)
-    _res = {'name': _n, 'ok': False, 'tb': '', 'out': ''}
-    if _f is None:
-        _res['tb'] = 'no such test in module'
-    else:
-        gc.collect()
-        _t0 = time.ticks_us()
-        try:
-            _f()
-            _res['ok'] = True
-        except Exception as _e:
-            _buf = io.StringIO()
-            sys.print_exception(_e, _buf)
-            _res['tb'] = _buf.getvalue()
-        _res['us'] = time.ticks_diff(time.ticks_us(), _t0)
-    print(%(mark)r + json.dumps(_res))
-"""
-
-
 def run_test_module(path, names=None, timeout=600, root=None):
     """Run the test functions of one MicroPython test module in the VM.
 
@@ -154,45 +125,12 @@ def run_test_module(path, names=None, timeout=600, root=None):
     root = Path(ROOT if root is None else root).resolve()
     path = Path(path).resolve()
     rel_dir = path.parent.relative_to(root).as_posix()
-    code = _HARNESS % {
-        "root": VM_ROOT,
-        "testdir": VM_ROOT + "/" + rel_dir,
-        "names": list(names) if names is not None else None,
-        "module": path.stem,
-        "mark": RESULT_MARK,
-    }
+    code = harness(path.stem, names, paths=(VM_ROOT, VM_ROOT + "/" + rel_dir),
+                   report_free=False)
     rc, out, err = run_job(code, timeout=timeout, root=root)
-    results = {}
-    other = []
-    for line in out.splitlines():
-        if line.startswith(RESULT_MARK):
-            r = json.loads(line[len(RESULT_MARK):])
-            results[r["name"]] = r
-        else:
-            other.append(line)
-    return results, "\n".join(other), err
+    results, other = parse_results(out)
+    return results, other, err
 
-
-
-def report_results(results, out, err):
-    """Print one MicroPython test module's results (every interpreter's CLI: VM, unix port,
-    QEMU M7) with a closing "N passed, N failed" line; the exit status."""
-    if out.strip():
-        print(out)
-    failed = 0
-    for name, r in results.items():
-        free = "" if r.get("free") is None else ", %s B free" % r["free"]
-        print("%-50s %s  (%d us%s)" % (name, "PASS" if r["ok"] else "FAIL", r.get("us", 0), free))
-        if not r["ok"]:
-            failed += 1
-            print(r["tb"])
-    if err.strip():
-        print(err)
-    if not results:
-        print("error: no test ran (import failure?)")
-        return 1
-    print("%d passed, %d failed" % (len(results) - failed, failed))
-    return 1 if failed else 0
 
 def main(argv=None):
     import argparse

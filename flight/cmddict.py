@@ -72,10 +72,12 @@ _INF = float("inf")
 # Command and argument declarations are records (namedtuples: a tuple with a type
 # pointer, 48 B on the target where class instances cost 80-96 B), read by attribute;
 # what a record does is a function of this module (check_arg, validate, command_map).
-_Arg = namedtuple("Arg", ("name", "atype", "unit", "lo", "hi", "description", "required",
-                          "default", "choices"))
-_Command = namedtuple("Command", ("opcode", "name", "owner", "handler", "args", "modes",
-                                  "description", "hazardous"))
+_Arg = namedtuple(  # type: ignore[name-match]  # shown as what it declares
+    "Arg", ("name", "atype", "unit", "lo", "hi", "description", "required", "default",
+            "choices"))
+_Command = namedtuple(  # type: ignore[name-match]
+    "Command", ("opcode", "name", "owner", "handler", "args", "modes", "description",
+                "hazardous"))
 
 
 def Arg(name, atype, unit="", lo=None, hi=None, description="", required=True, default=None,

@@ -53,7 +53,8 @@ _N_BLOBS = const(3)
 # instance costs 64 B of heap on the target (its attribute map) where a namedtuple of the
 # same five fields costs 32 B (a tuple with a type pointer).  The strings it holds are the
 # frozen module's constants, in flash: the record only points at them.
-_Event = namedtuple("Event", ("id", "name", "severity", "text", "args"))
+_Event = namedtuple(  # type: ignore[name-match]  # shown as what it declares
+    "Event", ("id", "name", "severity", "text", "args"))
 
 
 def Event(ev_id, name, severity, text, args=()):

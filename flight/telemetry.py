@@ -42,7 +42,8 @@ for _t in TYPES:
 # (:func:`more`).  ~200 fields are declared: as class instances they cost 48-64 B each
 # on the target (an attribute map per instance), as namedtuples of nine 48 B, of five
 # 32 B.  Their strings are the frozen modules' constants, in flash.
-_HkField = namedtuple("HkField", ("name", "type", "unit", "description", "more"))
+_HkField = namedtuple(  # type: ignore[name-match]  # shown as what it declares
+    "HkField", ("name", "type", "unit", "description", "more"))
 NO_MORE = (1, 0, None, None, None)  # scale, offset, warn, alarm, enum of a plain field
 
 

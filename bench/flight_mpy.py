@@ -91,7 +91,7 @@ sys.path.insert(0, '/proj')
 from hal.compat import ticks_us
 from hal.clock import VirtualClock
 from hal.sim.board import make_board
-from hal.sim.world import make_world
+from hal.sim.world import make_world, noise_table_bytes
 
 MASK = (1 << 30) - 1
 _h0 = int(hrtime.us())
@@ -110,7 +110,7 @@ cam = world.cam_model
 
 
 def table_bytes():
-    return cam.table_bytes()  # the camera model's noise-table cache (sim/camera.py)
+    return noise_table_bytes(cam)  # the camera model's cache (hal/sim/world.py)
 
 
 # Calibrate the timer: cost of one hrtime call (charged to whatever brackets it).

@@ -272,22 +272,6 @@ class Camera:
         return v if v < self.adc_max else float(self.adc_max)
 
     # --- noise tables -------------------------------------------------------------------------
-    def table_bytes(self):
-        """Octets of heap the noise-table cache holds (the model's, not the sensor's: the
-        benches subtract it from the flight software's heap).  Every buffer is
-        ``2 * (_NZ + width)`` octets whatever its kind; a list table (no ``array``) holds
-        small ints, one pointer each."""
-        n = 0
-        for sl in self._slots:
-            t = sl[4]
-            if t is None:
-                continue
-            if isinstance(t, list):
-                n += 4 * len(t)
-            else:
-                n += 2 * (_NZ + self.width)
-        return n
-
     def _table(self, b, kind):
         """Background + read-noise table for the present settings.
 

@@ -3,6 +3,7 @@ declared events/HK/parameters, the exported dictionary, compact housekeeping."""
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -200,7 +201,7 @@ def test_every_declared_event_is_emitted_in_flight_code_and_named_by_a_test():
     missing_emit = []
     missing_test = []
     for owner, e in _declared_events():
-        const = [k for k, v in vars(components_module(owner)).items()
+        const = [k for m in _declaring_modules(owner, e) for k, v in vars(m).items()
                  if k.startswith("EV_") and v == e.id]
         assert const, "%s: no EV_ constant for %s" % (owner, e.name)
         if not re.search(r"(emit|_event)\([^\n]*\b(%s)\b" % "|".join(const), flight_src):
@@ -213,6 +214,17 @@ def test_every_declared_event_is_emitted_in_flight_code_and_named_by_a_test():
 
 def components_module(owner):
     return dict(components.modules())[owner]
+
+
+def _declaring_modules(owner, e):
+    """The component's module and any flight module whose own EVENTS holds ``e`` (the
+    core's commands declare theirs in flight/corecmds.py; flight/app.py gathers them)."""
+    mods = [components_module(owner)]
+    for name, m in sorted(sys.modules.items()):
+        if name.startswith("flight.") and m is not None and m not in mods \
+                and any(x is e for x in getattr(m, "EVENTS", ())):
+            mods.append(m)
+    return mods
 
 
 def test_timetag_dropped_on_reboot_and_on_a_smaller_queue():

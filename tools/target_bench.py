@@ -56,7 +56,7 @@ import gc, json, sys, time, micropython
 from time import ticks_us, ticks_diff
 from hal.clock import VirtualClock
 from hal.sim.board import make_board
-from hal.sim.world import make_world
+from hal.sim.world import make_world, noise_table_bytes
 
 SIM_GC_FREE = 65536  # collect the simulator's garbage (uncharged) below this free heap
 
@@ -126,7 +126,7 @@ cam = world.cam_model
 
 def table_bytes():
     # The camera model's noise-table cache (sim/camera.py): the world's, not flight heap.
-    return cam.table_bytes()
+    return noise_table_bytes(cam)
 
 
 base = live()

@@ -415,3 +415,16 @@ def make_world(name_or_scenario, seed=1, **overrides):
     sc["seed"] = seed
     sc.update(overrides)
     return World(sc)
+
+
+def noise_table_bytes(cam):
+    """Heap octets held by a camera model's noise-table cache (sim/camera.py ``_table``:
+    per slot in use a memoryview of a bytearray (kind "B") or of an ``array('H')``, or a
+    list of small ints): the simulator's memory, which the benches subtract from the
+    flight software's heap."""
+    n = 0
+    for sl in cam._slots:
+        t = sl[4]
+        if t is not None:
+            n += 4 * len(t) if isinstance(t, list) else len(t) * (1 if sl[1] == "B" else 2)
+    return n

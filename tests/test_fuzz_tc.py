@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from flight import cbor
+from flight import cbor, params
 from flight.app import FlightApp
 from flight.cmddict import BY_NAME
 from flight.param_rules import RULES
@@ -54,7 +54,7 @@ def check_params(app):
     """Every parameter in its type and range, every rule satisfied."""
     p = app.params
     for name, d in p.defs.items():
-        assert d.check(p[name]) == p[name], name
+        assert params.check(d, p[name]) == p[name], name
     for r in RULES:
         assert r.check(p.values) is None, (r.name, {n: p[n] for n in r.params})
 

@@ -22,13 +22,14 @@ handlers of its dictionary entries, ``check_command(cmd, args)`` and the mode ho
 """
 
 from flight import cbor, components, corecmds
-from flight.cmddict import SAFE, SESSION, Dispatcher
+from flight.cmddict import SESSION, Dispatcher
 from flight.cobs import Deframer
 from hal.compat import const, heap_size
 from flight.context import Context
 from flight.events import SEV_ERROR, SEV_INFO, Event, EventLog, table
 from flight.keystore import BackupMirror, adopt
-from flight.modes import EV_LIMIT_VIOLATION, ModeManager
+from flight.limits import LimitCheck
+from flight.modes import ModeManager
 from flight.params import (EV_PARAM_INVALID, EV_PARAMS_CORRUPT, EV_PARAMS_DEFAULTS,
                            EV_REPLAY_STATE_CORRUPT, EV_STORAGE_ERROR, EV_STORE_FALLBACK,
                            ParamDef, Params)
@@ -122,6 +123,7 @@ class FlightApp:
         self.limits = TcLimits(self.emit, self.clock.now_us, MIN_TC_LEN)
         self.tm = TmSender(board.link, emit=self.emit)
         self.modes = ModeManager(board.power, self.emit, self.now_s)
+        self.limit_check = LimitCheck(board, self.params, self.modes, self.emit)
         self.dispatch = Dispatcher()
         self.tc = TcPipeline(self.dispatch, self.keyring, self.replay, self.tm,
                              self._mode, self.emit, self.storage_error)
@@ -141,6 +143,7 @@ class FlightApp:
         self.tc.repeat = self.repeat
         # Bound methods cached once: taking one allocates on MicroPython (tc/hk tasks: 0 B)
         self._repeat = self.repeat
+        self._uptime = self.uptime_s
         self._process_tc = self.tc.process
         self._rx = bytearray(256)
         self.ctx = Context(self.params, self.emit, self.now_s, self.modes.request,
@@ -151,9 +154,6 @@ class FlightApp:
         self.reboot_requested = False
         self.adcs_hook = None  # the simulated OBC/ADCS listens here (hal/sim/world.py)
         self.storage_errors = 0
-        self.limit_violations = 0
-        self._limit_count = 0
-        self._currents = [0] * 5
         self._diag_ticks = 0
         self.diag_requested = False  # HK_DIAG_REQUEST: sent at the end of the tc tick
         self.watchdog_timeout_ms = watchdog_timeout_ms
@@ -417,42 +417,11 @@ class FlightApp:
             self.timetags.run_due(self.tc, self.modes.mode)
 
     def _check_limits(self):
-        board = self.board
-        bad = None
-        temps = board.temps
-        for i in range(len(temps)):  # (no enumerate: its iterator is a heap object)
-            try:
-                t = temps[i].read_c()
-            except Exception:
-                continue  # a sensor fault is the bias module's business, not a limit
-            if t > self.params["temp_max_c"] or t < self.params["temp_min_c"]:
-                bad = "temperature %d: %.1f degC" % (i, t)
-        power = board.power
-        if power is not None and bad is None:
-            for sw in range(5):
-                try:
-                    if power.get(sw) and power.fault(sw):
-                        bad = "switch %d tripped" % sw
-                except Exception:
-                    pass
-            if bad is None:
-                cur = self._currents
-                try:
-                    power.currents(cur)
-                    for sw in range(5):
-                        if cur[sw] > self.params["current_max_ma"]:
-                            bad = "switch %d current %d mA" % (sw, cur[sw])
-                except Exception:
-                    pass
-        if bad is None:
-            self._limit_count = 0
-            return
-        self._limit_count += 1
-        if self._limit_count >= self.params["limit_persist"] and self.modes.mode != SAFE:
-            self.limit_violations += 1
-            self.emit(EV_LIMIT_VIOLATION, None, bad)
-            self.modes.enter_safe("limit: " + bad)
-            self._limit_count = 0
+        self.limit_check.check()
+
+    @property
+    def limit_violations(self):
+        return self.limit_check.violations
 
     def _task_hk(self):
         k = self._hk_step
@@ -474,8 +443,7 @@ class FlightApp:
         elif k == 3:
             self.keyring.hk_tick(self._repeat)  # NO_USABLE_KEY again while there is no key
             self.replay.hk_tick(self._repeat)  # COUNTER_RESYNC_NEEDED again while resyncing
-            if self.limits.summary.suppressed:  # rejections of the interval
-                self.limits.summary.flush(self.uptime_s())
+            self.limits.summary.end_interval(self._uptime)  # rejections of the interval
             self.events.flush()
 
     def send_hk_diag(self):

@@ -79,6 +79,14 @@ class RejectSummary:
             self.first = (reason, apid, seq, detail)
         return False
 
+    def end_interval(self, now_s):
+        """End of an interval (the hk task, 1 Hz): ``now_s`` is a function, called only
+        when a summary goes out (the time is a float: steady state allocates nothing)."""
+        if self.suppressed:
+            self.flush(now_s())
+        else:
+            self.reported = 0
+
     def flush(self, now_s):
         """End of an interval: one summary event if anything was suppressed."""
         n = self.suppressed

@@ -453,7 +453,7 @@ def build_parser():
     cli_ops.add_parsers(sub, port, keys)
     from ground_tools import resync
 
-    resync.add_parser(sub, port, keys)
+    resync.add_parser(sub, port, keys, sys.modules[__name__])
     return ap
 
 

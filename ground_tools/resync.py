@@ -15,8 +15,10 @@ from ground_tools.cliutil import Fail, note
 from ground_tools.link import EXIT_LINK, EXIT_OK
 
 
-def cmd_resync(args):
-    from ground_tools import __main__ as cli
+def cmd_resync(args, cli):
+    """``cli``: the ground tool's command-line module (ground_tools/__main__.py), whose
+    key, counter-store, link and report helpers this command shares; passed in by
+    :func:`add_parser` so that this module does not import it back (no import cycle)."""
     from ground_tools import wire
     from ground_tools.link import LinkError
     from ground_tools.state import MAX_COUNTER, StateError
@@ -67,7 +69,7 @@ def cmd_resync(args):
     return res.exit_code
 
 
-def add_parser(sub, port_parent, keys_parent):
+def add_parser(sub, port_parent, keys_parent, cli):
     p = sub.add_parser("resync", parents=[keys_parent, port_parent],
                        help="resynchronise the payload's anti-replay mark after it lost its "
                        "state (reads the nonce from housekeeping, sends COUNTER_RESYNC)")
@@ -80,4 +82,4 @@ def add_parser(sub, port_parent, keys_parent):
                    help="seconds to wait for housekeeping and for each report (default 10)")
     p.add_argument("--dev-key", action="store_true",
                    help="allow the public development key on a real device")
-    p.set_defaults(fn=cmd_resync)
+    p.set_defaults(fn=lambda args: cmd_resync(args, cli))

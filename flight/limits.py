@@ -1,0 +1,64 @@
+"""The payload's own limit check (DESIGN §3.2, health task): board temperatures, tripped
+load switches and switch currents against their parameters.  A violation that persists
+``limit_persist`` checks in a row sends the payload to SAFE with its cause; a sensor
+that cannot be read is the bias module's business (flight/thermal_sensors.py), not a
+limit.  Its own module so the application stays a wiring of parts."""
+
+from flight.cmddict import SAFE
+from flight.modes import EV_LIMIT_VIOLATION
+from hal.interfaces import N_SWITCHES
+
+
+class LimitCheck:
+    def __init__(self, board, params, modes, emit):
+        self.board = board
+        self.params = params
+        self.modes = modes
+        self.emit = emit
+        self.violations = 0  # limit-triggered SAFE entries (core housekeeping)
+        self._count = 0  # consecutive checks out of limits
+        self._currents = [0] * N_SWITCHES  # filled in place by the power device
+
+    def _first_violation(self):
+        """The first limit violated now, as text; None when every limit holds."""
+        board = self.board
+        params = self.params
+        bad = None
+        temps = board.temps
+        for i in range(len(temps)):  # (no enumerate: its iterator is a heap object)
+            try:
+                t = temps[i].read_c()
+            except Exception:
+                continue
+            if t > params["temp_max_c"] or t < params["temp_min_c"]:
+                bad = "temperature %d: %.1f degC" % (i, t)
+        power = board.power
+        if power is None or bad is not None:
+            return bad
+        for sw in range(N_SWITCHES):
+            try:
+                if power.get(sw) and power.fault(sw):
+                    return "switch %d tripped" % sw
+            except Exception:
+                pass
+        cur = self._currents
+        try:
+            power.currents(cur)
+        except Exception:
+            return None
+        for sw in range(N_SWITCHES):
+            if cur[sw] > params["current_max_ma"]:
+                bad = "switch %d current %d mA" % (sw, cur[sw])
+        return bad
+
+    def check(self):
+        bad = self._first_violation()
+        if bad is None:
+            self._count = 0
+            return
+        self._count += 1
+        if self._count >= self.params["limit_persist"] and self.modes.mode != SAFE:
+            self.violations += 1
+            self.emit(EV_LIMIT_VIOLATION, None, bad)
+            self.modes.enter_safe("limit: " + bad)
+            self._count = 0

@@ -138,10 +138,32 @@ class BiasControl:
         self.faults = 0  # bias writes that failed, and FAULT entries
         self.write_errors = 0
         self.monitor_errors = 0
+        self._override = None  # bias held by a calibration sweep (flight/bias_knee.py)
 
     def cmd_set_overvoltage(self, args, tc):
         self.ctx.params.set("bias_vov_v", args["volts"])
         return {"volts": args["volts"]}
+
+    def override(self, v):
+        """Hold the bias at ``v`` volts (a breakdown sweep, flight/bias_knee.py; the
+        temperature is still tracked), or back to the loop with None.  Returns None, or
+        why not (the sweep aborts)."""
+        if v is None:  # back to the target at once (with the parameters just calibrated)
+            if self._override is not None and self.state == ACTIVE and self.t_est is not None:
+                self._override = None
+                self._set_target(self.ctx.params, self.t_est, self.period_us * 1e-6)
+            self._override = None
+            return None
+        lo, hi = self.supply.limits()
+        if self.state != ACTIVE or not lo <= v <= hi:
+            return "bias %.3f V refused in state %s" % (v, STATE_NAMES[self.state])
+        try:
+            self.v_cmd = self.supply.set_volts(v)
+        except HalError as e:
+            self._write_error(e)
+            return "bias write: %r" % (e,)
+        self._override = v
+        return None
 
     def tasks(self):
         return [Task("sipm_bias", self.period_us, self.update, offset_us=1000,
@@ -161,6 +183,7 @@ class BiasControl:
         self.dtdt = 0.0
         self.hold_s = 0.0
         self.readback_bad = 0
+        self._override = None
         self.state = RAMP
         self.update()
 
@@ -227,6 +250,18 @@ class BiasControl:
             if self.state == HOLD:
                 self.state = ACTIVE
         self.t_est = t_est
+        if self._override is not None:
+            self._check_readback(p)
+            return
+        if self._set_target(p, t_est, dt):
+            self.updates += 1
+            if self.state == RAMP and abs(self.v_cmd - self.v_target) < 0.01:
+                self.state = ACTIVE
+            self._check_readback(p)
+
+    def _set_target(self, p, t_est, dt):
+        """V_br(T_est) + V_ov, clamped and slew-limited over ``dt``; False on a write
+        error."""
         target = p["bias_vbr25_v"] + p["bias_kt_mv_per_k"] * 1e-3 * (t_est - 25.0) + p["bias_vov_v"]
         lo, hi = self.supply.limits()
         target = lo if target < lo else (hi if target > hi else target)
@@ -242,11 +277,8 @@ class BiasControl:
             self.v_cmd = self.supply.set_volts(v)
         except HalError as e:
             self._write_error(e)
-            return
-        self.updates += 1
-        if self.state == RAMP and abs(self.v_cmd - target) < 0.01:
-            self.state = ACTIVE
-        self._check_readback(p)
+            return False
+        return True
 
     def _check_readback(self, p):
         try:
@@ -269,6 +301,7 @@ class BiasControl:
 
     def _fault(self, why):
         self.faults += 1
+        self._override = None
         self._safe_bias()
         self.state = FAULT
         self.ctx.emit(EV_BIAS_FAULT, None, "safe bias: " + why)

@@ -2,7 +2,8 @@
 
 Every telecommand is one :class:`Command` entry of :data:`COMMANDS`: opcode, name, the
 **owner** (a component name: ``"core"``, ``"modes"``, ``"params"``, ``"timetag"``,
-``"apt"``, ``"bias"``, ``"comparator"``, ``"framer"``, ``"pointahead"``) and the
+``"apt"``, ``"bias"``, ``"bias_knee"``, ``"comparator"``, ``"framer"``,
+``"pointahead"``) and the
 **handler** (a method name on the owner's object), arguments (name, type, unit, range,
 required, description), the modes it is allowed in, a description and whether it is hazardous.  The ground tool and
 the exported dictionary are generated from this table; nothing else lists commands.
@@ -246,6 +247,9 @@ COMMANDS = (
       (Arg("volts", "float", "V", 0.5, 6.0, "SiPM over-voltage above breakdown"),),
       ALL_MODES, "Set the SiPM over-voltage target (same as PARAM_SET of bias_vov_v).",
       hazardous=True),
+    C(0x5C, "BIAS_KNEE_CALIBRATE", "bias_knee", "cmd_knee_calibrate", (), (SESSION,),
+      "Measure the SiPM breakdown from a bias sweep of the noise-trigger rate (the "
+      "comparator pauses ~2 s; refused while the bias loop is not ACTIVE)."),
     # ---- point-ahead (flight/pointahead.py, DESIGN §3.8)
     C(0x60, "NAV_STATE", "pointahead", "cmd_nav_state",
       (Arg("t", "float", "s", _TIME[0], _TIME[1], "time of validity (onboard time)"),)

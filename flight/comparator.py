@@ -40,13 +40,15 @@ from flight.cmddict import Busy
 from hal.compat import const
 from flight.events import SEV_INFO, SEV_WARN, Event
 from flight import comparator_sweep as sweep
+from flight.bias_knee import q_inv
 from flight.framer_ctl import W_CRC, W_OK, W_PRE, W_TRIG
 from flight.params import ParamDef
 from flight.scheduler import Task
 from flight.telemetry import HkField
 from hal.errors import HalError
 from hal.interfaces import (COMP_NOISE_SWEEP, COMP_OFF, COMP_STATE_NAMES, COMP_SWEEP,
-                            COMP_TRACK, COMP_WAIT_SIGNAL, PREAMBLE_BITS, ComparatorDac)
+                            COMP_TRACK, COMP_WAIT_SIGNAL, PREAMBLE_BITS, CHIP_RATE_HZ,
+                            ComparatorDac)
 
 OFF = COMP_OFF
 NOISE_SWEEP = COMP_NOISE_SWEEP
@@ -83,8 +85,10 @@ EVENTS = (
 
 P = ParamDef
 PARAMS = (
-    P("comp_noise_max_hz", "float", 1000.0, 1.0, 1e8, "1/s",
-      "noise-trigger rate defining the noise floor"),
+    P("comp_noise_max_hz", "float", 2e5, 1.0, 1e8, "1/s",
+      "noise-trigger rate defining the noise floor (2e5: noise alone costs the usable "
+      "BER 1e-3, half the off-chips of 100 Mchip/s; a stricter floor lies above the "
+      "low-power optimum of Fig. A1)"),
     P("comp_noise_floor_max", "int", 1024, 0, _CODE_MAX, "codes",
       "highest plausible noise floor; above it the sweep saw signal, not noise"),
     P("comp_floor_margin_codes", "int", 20, 0, 1000, "codes",
@@ -93,6 +97,10 @@ PARAMS = (
       "a-priori level (updated by every calibration; PARAM_SAVE keeps it)"),
     P("comp_presweep_windows", "int", 5, 1, 100, "windows",
       "windows with packets at the a-priori level before the sweep starts"),
+    P("comp_start_sweep", "int", 0, 0, 1, "",
+      "1: BER sweep when the signal first comes; 0: track from the a-priori level at once "
+      "(the optimum hardly moves, Fig. A1; a sweep's far levels cost more errors than a "
+      "whole pass of tracking)"),
     P("comp_coarse_steps", "int", 24, 4, 64, "", "levels of the coarse sweep"),
     P("comp_fine_steps", "int", 12, 0, 64, "", "levels of the fine sweep"),
     P("comp_wide_codes", "int", 600, 0, _CODE_MAX, "codes",
@@ -172,6 +180,7 @@ class ComparatorControl:
         self.dac_errors = 0
         self.sweeps_abandoned = 0
         self.floor_unknown = 0  # noise sweeps that saw light
+        self.knee = None  # flight/bias_knee.py: its noise at the operating point, if fresh
 
     def cmd_calibrate(self, args, tc):
         # The window the comparator reads next was counted at the old level: skip it.
@@ -193,6 +202,15 @@ class ComparatorControl:
         self._lo = 0
         self._hi = self.code_max
         self._settle = 1
+        knee = self.knee
+        if knee is not None and knee.floor_sigma is not None:
+            # The breakdown sweep just measured the noise at the operating point: the
+            # floor follows without a sweep of its own (DESIGN §3.5).
+            z = q_inv(self.ctx.params["comp_noise_max_hz"] / CHIP_RATE_HZ)
+            vpc = self.dac.volts_per_code
+            self.noise_floor = min(int(knee.floor_sigma * z / vpc + 0.5), self.code_max)
+            self._wait_signal()
+            return
         self.state = NOISE_SWEEP
         self._set(self._mid())
 
@@ -231,7 +249,12 @@ class ComparatorControl:
             # Packets at the a-priori level, or light the level does not decode.
             if packets >= _MIN_PACKETS or self._light(w):
                 self._seen += 1
-                if self._seen >= self.ctx.params["comp_presweep_windows"]:
+                if not self.ctx.params["comp_start_sweep"] and packets >= _MIN_PACKETS:
+                    self._prior = self.code
+                    self.cal_start_s = self.ctx.now()
+                    self.window_lo = self.window_hi = None
+                    self._enter_track(self.code, "a-priori level")
+                elif self._seen >= self.ctx.params["comp_presweep_windows"]:
                     self._begin_sweep("signal")
             else:
                 self._seen = 0
@@ -359,6 +382,10 @@ class ComparatorControl:
         else:
             self.window_lo = self.window_hi = None
             chosen = codes[ib]
+        self._enter_track(chosen, "level %d (window %r..%r, best %d)" % (
+            chosen, self.window_lo, self.window_hi, codes[ib]))
+
+    def _enter_track(self, chosen, how):
         self.calibrations += 1
         self.cal_duration_s = self.ctx.now() - self.cal_start_s
         self.state = TRACK
@@ -377,9 +404,7 @@ class ComparatorControl:
         except ValueError:
             pass
         self.ctx.emit(EV_COMP_CALIBRATED, [chosen, self.cal_duration_s],
-                      "level %d (window %r..%r, best %d) in %.1f s" % (
-                          chosen, self.window_lo, self.window_hi, codes[ib],
-                          self.cal_duration_s))
+                      "%s in %.1f s" % (how, self.cal_duration_s))
 
     def _track_step(self, w, packets):
         p = self.ctx.params

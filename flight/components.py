@@ -26,11 +26,13 @@ COMPONENTS = (
     ("thermal", "flight.thermal_sensors"),  # the bias module's sensor selection
     ("apt", "flight.apt"),
     ("framer", "flight.framer_ctl"),
+    ("bias_knee", "flight.bias_knee"),
     ("comparator", "flight.comparator"),
     ("pointahead", "flight.pointahead"),
 )
 
-PAYLOAD = ("bias", "thermal", "apt", "framer", "comparator", "pointahead")  # absent on a core board
+PAYLOAD = ("bias", "thermal", "apt", "framer", "bias_knee", "comparator",
+           "pointahead")  # absent on a core board
 
 
 def modules():

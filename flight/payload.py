@@ -1,7 +1,8 @@
 """Install the payload control modules on a flight application (DESIGN §3.3–3.6).
 
 Session start order (flight.modes): SiPM bias ramp → APT (camera, mirror, beacon laser;
-the downlink laser and the framer's transmitter once APT tracks) → framer → comparator.
+the downlink laser and the framer's transmitter once APT tracks) → framer → SiPM
+breakdown sweep (flight.bias_knee) → comparator.
 Modules whose devices the board lacks are left out (a core board runs TC/TM only; their
 commands then complete UNAVAILABLE).  Each module gets the app's narrow context
 (flight.context.Context), never the app.
@@ -9,6 +10,7 @@ commands then complete UNAVAILABLE).  Each module gets the app's narrow context
 
 from flight.apt import Apt
 from flight.bias import BiasControl
+from flight.bias_knee import BiasKnee
 from flight.comparator import ComparatorControl
 from flight.framer_ctl import FramerControl
 from flight.pointahead import PointAhead
@@ -17,8 +19,10 @@ from flight.pointahead import PointAhead
 def install(app):
     b = app.board
     ctx = app.ctx
+    bias = None
     if b.bias is not None and b.temps:
-        app.add_module("bias", BiasControl(ctx, b.bias, b.temps, b.power))
+        bias = BiasControl(ctx, b.bias, b.temps, b.power)
+        app.add_module("bias", bias)
     fc = None
     if b.framer is not None:
         fc = FramerControl(ctx, b.framer, b.power)
@@ -33,6 +37,10 @@ def install(app):
     if fc is not None:
         app.add_module("framer", fc)
         if b.comparator is not None:
-            app.add_module("comparator", ComparatorControl(ctx, b.comparator, fc))
+            comp = ComparatorControl(ctx, b.comparator, fc)
+            if bias is not None:  # the breakdown sweep precedes the comparator's start
+                comp.knee = BiasKnee(ctx, bias, fc, b.comparator, comp)
+                app.add_module("bias_knee", comp.knee)
+            app.add_module("comparator", comp)
     return app.payload
 

@@ -126,6 +126,11 @@ CTR_LOCKED = 7  # 1 if locked at the snapshot, else 0
 CTR_SNAPSHOT = 8  # snapshot index, 0..65535, +1 per snapshot: equal => stale
 CTR_TRIGGERS = 9  # comparator output rising edges (noise triggers without signal)
 N_COUNTERS = 10
+#: The FPGA samples the comparator output once per Manchester chip (50 Mbit/s, two
+#: chips per bit: paper §2.5); CTR_TRIGGERS counts the samples that read high after a
+#: low one, which below ~5 % occupancy is the number of samples above the level
+#: (flight/bias_knee.py turns it into the noise RMS at the comparator).
+CHIP_RATE_HZ = 100000000
 #: Known preamble bits at the head of every packet (7 x 0x55 + 0xD5), the bits
 #: CTR_PREAMBLE_BIT_ERRORS is counted on: BER = errors / (PREAMBLE_BITS x packets).
 PREAMBLE_BITS = 64

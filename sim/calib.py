@@ -13,7 +13,7 @@ docs/physics-link.md list them too); :func:`ideal` gives all zeros (``--ideal``)
 | ``tx_bore_x/y_rad`` | uniform on a disc of 25 µrad | TBIRD measured camera/transmitter boresight offsets ≤ 20-25 µrad |
 | ``fsm_gain_x/y`` | Gaussian σ = 3 % | assumed: voice-coil FSM gain tolerance (±5 % uncalibrated class) |
 | ``fsm_cross_xy/yx`` | Gaussian σ = 1 % | assumed: FSM axis cross-coupling (≤ 2 % datasheet class) |
-| ``v_br25_v`` | uniform ±250 mV | onsemi J-series breakdown spread (24.2-24.7 V) before calibration |
+| ``v_br25_v`` | uniform over 24.2-24.7 V (−350…+150 mV from the nominal 24.55 V) | onsemi J-series breakdown spread (24.2-24.7 V) before calibration |
 | ``k_t_v_per_k`` | Gaussian σ = 1 mV/K | issue 13's example figure; J-series typical 21.5 mV/K |
 | ``temp_offset_k``, ``temp_offset2_k`` (primary, secondary) | Gaussian σ = 0.05 K | TMP117 absolute accuracy ±0.1 °C (−20…50 °C) taken as 2σ |
 | ``die_gradient_k`` | Gaussian mean 0.5 K, σ 0.3 K | assumed: die above the board sensor by its dissipation |
@@ -35,7 +35,10 @@ CAM_FSM_ROT_SIGMA_RAD = 1.0 * math.pi / 180.0
 TX_BORE_MAX_RAD = 25e-6
 FSM_GAIN_SIGMA = 0.03
 FSM_CROSS_SIGMA = 0.01
-V_BR25_SPREAD_V = 0.25
+# The J-series range 24.2-24.7 V as offsets from sim/sipm.py's nominal 24.55 V (issue 13
+# drew ±250 mV about the nominal, 24.30-24.80 V: a fifth of the units out of the family).
+V_BR25_LO_V = -0.35
+V_BR25_HI_V = 0.15
 K_T_SIGMA_V_PER_K = 0.001
 TEMP_ACCURACY_SIGMA_K = 0.05
 DIE_GRADIENT_MEAN_K = 0.5
@@ -69,7 +72,7 @@ def draw(seed):
     d["fsm_gain_y"] = r.gauss(0.0, FSM_GAIN_SIGMA)
     d["fsm_cross_xy"] = r.gauss(0.0, FSM_CROSS_SIGMA)
     d["fsm_cross_yx"] = r.gauss(0.0, FSM_CROSS_SIGMA)
-    d["v_br25_v"] = r.uniform(-V_BR25_SPREAD_V, V_BR25_SPREAD_V)
+    d["v_br25_v"] = r.uniform(V_BR25_LO_V, V_BR25_HI_V)
     d["k_t_v_per_k"] = r.gauss(0.0, K_T_SIGMA_V_PER_K)
     d["temp_offset_k"] = r.gauss(0.0, TEMP_ACCURACY_SIGMA_K)
     d["temp_offset2_k"] = r.gauss(0.0, TEMP_ACCURACY_SIGMA_K)

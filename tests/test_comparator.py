@@ -75,7 +75,11 @@ class Rig:
     def __init__(self, params=None, signal=True, app=False, **ch):
         # The synthetic channels put their noise floor anywhere on the scale; the flight
         # default caps a plausible floor at 1024 (test_implausible_noise_floor_... below).
-        merged = {"comp_noise_floor_max": 4095}
+        # These tests exercise the BER sweep at the signal's arrival (comp_start_sweep=1;
+        # the flight default tracks from the a-priori level: test_start_without_sweep...)
+        # on channels whose noise floor is defined at 1000 triggers/s.
+        merged = {"comp_noise_floor_max": 4095, "comp_start_sweep": 1,
+                  "comp_noise_max_hz": 1000.0}
         merged.update(params or {})
         if app:
             k = app_rig("comparator", params=merged, keyring=Keyring({DEV_KEY_ID: DEV_KEY}))
@@ -465,3 +469,22 @@ def test_hk_and_diag_fields():
     assert diag["comp_cal_duration"] == round(rig.comp.cal_duration_s * 100)
     fresh = Rig()
     assert fresh.k.hk("comparator", diag=True)["comp_window_lo"] == 65535  # none yet
+
+
+def test_start_without_sweep_tracks_from_the_a_priori_level():
+    # Flight default (comp_start_sweep=0): the first packets at the a-priori level put the
+    # comparator in TRACK at once, no level of the sweep's far end is ever set.
+    r = Rig(params={"comp_start_sweep": 0, "comp_start_code": 600})
+    r.start()
+    r.until(C.WAIT_SIGNAL, 40)
+    parked = r.dac.code()  # the a-priori level, or the floor + margin above it
+    assert parked == max(600, r.comp.noise_floor + r.params["comp_floor_margin_codes"])
+    codes = []
+    for _ in range(40):
+        r.window()
+        codes.append(r.dac.code())
+        if r.comp.state == C.TRACK:
+            break
+    assert r.comp.state == C.TRACK and r.comp.calibrations == 1
+    assert r.comp.tracking_level() == parked
+    assert min(codes) >= parked - r.params["comp_dither_codes"]

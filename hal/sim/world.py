@@ -217,6 +217,7 @@ class World(FineTruth):
         self.ber_true = 0.5
         self.signal = False
         self._rb_rng = Rng(seed * 13 + 3)
+        self._trig_rng = Rng(seed * 17 + 5)
         # Flight-CPU accounting (module docstring): physics time inside flight calls.
         self.cpu_us = _thread_cpu_us if _thread_ns is not None else ticks_us
         self.physics_us = 0  # ticks µs (wraps like ticks)
@@ -365,14 +366,19 @@ class World(FineTruth):
         self.signal = self.power_w > 0.0
         if vov > 0.05:
             self.ber_true = receiver.ber(level, self.power_w, vov) if self.signal else 0.5
-            noise_hz = receiver.noise_trigger_rate(level, vov)
         else:  # below breakdown: no avalanches, nothing to detect
             self.ber_true = 0.5
-            noise_hz = 0.0
+        # Noise triggers: the amplifier's and comparator's own noise at any bias, plus the
+        # SiPM's gain-scaled noise above breakdown (its gain is 0 below: sim.receiver).
+        noise_hz = receiver.noise_trigger_rate(level, vov if vov > 0.0 else 0.0)
         if powered and fr.rx:
             c = self.framer_stats.step(self.ber_true, framerstats.MODES[fr.mode],
                                        signal=self.signal and self.ber_true < 0.5)
-            triggers = int(noise_hz * WINDOW_US * 1e-6)
+            # Counts are Poisson: mean n, spread sqrt(n) (Gaussian approximation, n
+            # clipped at 0), from a stream of their own so no other draw moves.
+            n = noise_hz * WINDOW_US * 1e-6
+            triggers = int(n + math.sqrt(n) * self._trig_rng.gauss() + 0.5)
+            triggers = triggers if triggers > 0 else 0
             if self.signal and self.ber_true < 0.5:
                 triggers += int(receiver.BIT_RATE * WINDOW_US * 1e-6 / 2)
             fr.accumulate(c, triggers)

@@ -205,9 +205,11 @@ def compute(res):
     err = []
     unc = []
     v_frozen = None
+    knee = res.view.knee  # breakdown sweeps: the bias is off its target on purpose
     for r in wins:
         vtarget = r[W_VTARGET]
-        if r[W_BSTATE] in (BIAS_ACTIVE, BIAS_HOLD) and vtarget is not None:
+        if r[W_BSTATE] in (BIAS_ACTIVE, BIAS_HOLD) and vtarget is not None \
+                and knee.before(r[W_T]) != 1 and knee.before(r[W_T] - 0.1) != 1:
             if v_frozen is None:
                 v_frozen = r[W_VBIAS]
             err.append(r[W_VOV] - vtarget)
@@ -217,6 +219,8 @@ def compute(res):
     m["overvoltage_error_max_mv"] = max(abs(e) for e in err) * 1e3 if err else None
     m["overvoltage_error_uncorrected_max_mv"] = max(abs(e) for e in unc) * 1e3 if unc else None
     # ------------------------------------------------------------ comparator and link
+    # The level the receiver sees: the code plus the unit's comparator offset (sim/calib.py).
+    c_off = getattr(getattr(res, "world", None), "comparator_offset", 0.0)
     ratios = []
     next_t = None
     t_usable = None
@@ -241,10 +245,10 @@ def compute(res):
             if next_t is None or t >= next_t:
                 next_t = math.floor(t / 10.0) * 10.0 + 10.0
                 best = receiver.ber(receiver.best_level(p, vov), p, vov)
-                chosen = receiver.ber(center / 4095.0, p, vov)
+                chosen = receiver.ber(center / 4095.0 + c_off, p, vov)
                 if best > 0:
                     ratios.append((t, chosen / best, chosen, best))
-                    dithered.append(receiver.ber(code / 4095.0, p, vov) / best)
+                    dithered.append(receiver.ber(code / 4095.0 + c_off, p, vov) / best)
     m["ber_ratio_chosen_to_best_max"] = max(x[1] for x in ratios) if ratios else None
     m["ber_ratio_dithered_max"] = max(dithered) if dithered else None
     m["ber_ratio_steps"] = len(ratios)
@@ -262,7 +266,8 @@ def compute(res):
                               "link_lock_time_s_sustained"]
     tot = ok_total + crc_total
     m["packet_error_rate"] = crc_total / tot if tot > 0 else None
-    m["ber_ratio_session"] = metrics_link.session_ber_ratio(wins, _WIDX, COMP_TRACK, False)
+    m["ber_ratio_session"] = metrics_link.session_ber_ratio(wins, _WIDX, COMP_TRACK, False,
+                                                            c_off)
     m["ber_ratio_session_with_sweeps"] = metrics_link.session_ber_ratio(wins, _WIDX, COMP_TRACK,
                                                                         True)
     re_t = metrics_link.reacquisitions(frames, F_T, F_APT, F_VIS, APT_TRACK)

@@ -79,7 +79,9 @@ def reacquisitions(frames, i_t, i_apt, i_vis, track):
     return out
 
 
-def session_ber_ratio(wins, idx, comp_track, with_sweeps):
+def session_ber_ratio(wins, idx, comp_track, with_sweeps, offset=0.0):
+    """``offset``: the unit's comparator input offset (level units, sim/calib.py): the
+    level the receiver sees is the code's plus it."""
     num = 0.0
     den = 0.0
     for r in wins:
@@ -93,7 +95,7 @@ def session_ber_ratio(wins, idx, comp_track, with_sweeps):
             chosen = r[idx["ber"]]
         else:
             c = r[idx["center"]] if r[idx["center"]] is not None else r[idx["code"]]
-            chosen = receiver.ber(c / 4095.0, p, vov)
+            chosen = receiver.ber(c / 4095.0 + offset, p, vov)
         num += chosen
         den += best
     return num / den if den > 0 else None

@@ -163,6 +163,10 @@ class HkSamples:
         return self.v[i - 1] if i > 0 else None
 
 
+_KNEE_EVENTS = ("BIAS_KNEE_SWEEP", "BIAS_KNEE_CALIBRATED", "BIAS_KNEE_REFUSED",
+                "BIAS_KNEE_ABORTED")
+
+
 class FlightView:
     """The flight software's states as the OBC saw them (module docstring)."""
 
@@ -176,8 +180,14 @@ class FlightView:
             self.link.add(t0, LINK_OFF)
             self.mode.add(t0, None)
         evs = []
+        # The SiPM breakdown sweep (flight/bias_knee.py): the bias is off its target on
+        # purpose from its start event to its end event.
+        self.knee = Steps(default=0)
         for _t_rx, boot, ev in obc.events:
             t = self.onboard_to_sim(boot, ev.get("time"))
+            name = ev.get("name")
+            if t is not None and name in _KNEE_EVENTS:
+                self.knee.add(t, 1 if name == "BIAS_KNEE_SWEEP" else 0)
             tr = event_transition(ev)
             if t is None or tr is None:
                 continue

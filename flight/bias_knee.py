@@ -1,0 +1,422 @@
+"""SiPM breakdown voltage from a bias sweep of the noise-trigger rate (DESIGN §3.4.1,
+issue 14.3; operator procedure in docs/calibration.md).
+
+Why: a unit's V_br25 differs from the flight default by up to ±250 mV (onsemi J-series
+24.2–24.7 V), an over-voltage error the temperature correction cannot see.
+
+Physics used (the receiver chain of DESIGN §3.5): the framer counts, every 100 ms, the
+chip samples (``CHIP_RATE_HZ``) in which the comparator output is high (``CTR_TRIGGERS``).
+Without light that is noise: with Gaussian noise of RMS σ at the comparator and a level
+L, ``rate = CHIP_RATE · Q(L/σ)``, so each window gives σ = L / Q⁻¹(rate / CHIP_RATE).
+σ² = σ_e² + σ_s²: the electronics' own noise σ_e (measured with the bias below any
+plausible breakdown) and the SiPM's gain-scaled noise σ_s (dark pulses, crosstalk,
+afterpulses), which vanishes at breakdown (no Geiger gain) and grows as a power of the
+over-voltage, σ_s ∝ (V − V_br)^k.  ``k`` (``bias_knee_exponent``) is a property of the
+receiver chain, characterised once on the engineering model (2: pulse amplitude and
+pulse rate both ∝ gain); V_br is per unit.  Then ``σ_s^(1/k)`` is a straight line in V
+crossing zero at V_br: a least-squares line through the sweep's points gives the knee.
+
+Each point is referred to 25 °C with the die-temperature estimate of the bias loop at
+its window (``V − k_T·(T − 25)``), so the power-on heating during the sweep does not
+bend the line; the sensor's offset and the die gradient, constant over a session, are
+absorbed into V_br25 — what the bias loop needs, since it works from the same sensors.
+
+Sweep (automatic at session start when ``bias_knee_auto``; BIAS_KNEE_CALIBRATE in
+SESSION): the bias loop is overridden, the comparator held at ``bias_knee_level_codes``;
+one point at ``V_br,prior − bias_knee_below_v`` (``_N_BELOW`` windows: σ_e), then
+``bias_knee_points`` points from ``+bias_knee_lo_v`` to ``+bias_knee_hi_v`` above the
+prior breakdown; the first window after each change is skipped (mixed).  Any packet or a
+rate beyond the noise model (light: the uplink came on), the bias loop leaving ACTIVE
+(sensor fault), a failed write or the session's end aborts it: the parameters stay
+unchanged, and an event says why.  A result outside ``bias_knee_vbr25_min/max`` or a
+poor fit is refused (event, parameters unchanged).  Accepted: ``bias_vbr25_v`` is set
+(PARAM_SAVE keeps it); with an earlier result at a temperature ``bias_knee_kt_min_dk``
+away, ``bias_kt_mv_per_k`` too, when within ``bias_knee_kt_min/max``.
+"""
+
+import math
+
+from flight.cmddict import Busy, WrongMode
+from flight.events import SEV_INFO, SEV_WARN, Event
+from flight.framer_ctl import W_CRC, W_OK, W_TRIG
+from flight.params import ParamDef
+from flight.scheduler import Task
+from flight.telemetry import HkField
+from hal.compat import const
+from hal.errors import HalError
+from hal.interfaces import BIAS_ACTIVE, CHIP_RATE_HZ
+
+IDLE = const(0)
+SWEEP = const(1)
+STATE_NAMES = ("IDLE", "SWEEP")
+RESULT_NAMES = ("NONE", "OK", "REFUSED", "ABORTED")
+R_NONE = const(0)
+R_OK = const(1)
+R_REFUSED = const(2)
+R_ABORTED = const(3)
+_N_BELOW = const(3)  # windows measuring the electronics' noise below breakdown
+_P_MAX = 0.05  # above 5 % of the samples high, rising edges no longer count samples
+
+EV_KNEE_DONE = const(0x67)
+EV_KNEE_REFUSED = const(0x68)
+EV_KNEE_ABORTED = const(0x69)
+EV_KNEE_KT = const(0x6A)
+EV_KNEE_START = const(0x6B)
+
+EVENTS = (
+    Event(EV_KNEE_DONE, "BIAS_KNEE_CALIBRATED", SEV_INFO,
+          "SiPM breakdown calibrated from the noise knee",
+          (("vbr25_v", "float"), ("resid_mv", "float"), ("t_c", "float"))),
+    Event(EV_KNEE_REFUSED, "BIAS_KNEE_REFUSED", SEV_WARN,
+          "knee result implausible or poor fit: parameters unchanged",
+          (("vbr25_v", "float"), ("resid_mv", "float"))),
+    Event(EV_KNEE_ABORTED, "BIAS_KNEE_ABORTED", SEV_WARN,
+          "knee sweep aborted (light, sensor fault, write error, session end)",
+          (("why", "str"),)),
+    Event(EV_KNEE_START, "BIAS_KNEE_SWEEP", SEV_INFO,
+          "breakdown sweep started: bias off its target until its end event",
+          (("why", "str"),)),
+    Event(EV_KNEE_KT, "BIAS_KNEE_KT", SEV_INFO,
+          "breakdown temperature coefficient from two knees",
+          (("kt_mv_per_k", "float"), ("accepted", "bool"))),
+)
+
+P = ParamDef
+PARAMS = (
+    P("bias_knee_auto", "int", 1, 0, 1, "", "knee sweep at every session start (0: off)"),
+    P("bias_knee_level_codes", "int", 150, 1, 4095, "codes",
+      "comparator level held during the sweep (~3.9 sigma of the electronics' noise, "
+      "below 5 % occupancy up to ~2.1 V over)"),
+    P("bias_knee_exponent", "float", 2.0, 0.5, 4.0, "",
+      "k in sigma_sipm ~ (V - V_br)^k (receiver chain, engineering-model value)"),
+    P("bias_knee_below_v", "float", 0.45, 0.3, 3.0, "V",
+      "electronics-noise point below the prior breakdown (beyond its uncertainty)"),
+    P("bias_knee_lo_v", "float", 0.9, 0.3, 3.0, "V", "first point above the prior breakdown"),
+    P("bias_knee_hi_v", "float", 2.1, 0.5, 4.0, "V", "last point above the prior breakdown"),
+    P("bias_knee_points", "int", 7, 3, 20, "", "points above the prior breakdown"),
+    P("bias_knee_min_ratio", "float", 0.15, 0.01, 10.0, "",
+      "a point counts when its SiPM noise variance exceeds this x the electronics'"),
+    P("bias_knee_max_resid_v", "float", 0.03, 0.001, 1.0, "V",
+      "largest RMS distance of the points from the fitted line (in volts)"),
+    P("bias_knee_vbr25_min", "float", 24.15, 10.0, 80.0, "V",
+      "plausible V_br at 25 degC, low: onsemi J-series 24.2 V less the 50 mV a sensor-to-"
+      "die offset of 2 K adds to the value referred to the sensors"),
+    P("bias_knee_vbr25_max", "float", 24.75, 10.0, 80.0, "V",
+      "plausible V_br at 25 degC, high: J-series 24.7 V plus the same 50 mV"),
+    P("bias_knee_kt_min", "float", 15.0, 0.0, 100.0, "mV/K", "plausible k_T, low"),
+    P("bias_knee_kt_max", "float", 28.0, 0.0, 100.0, "mV/K", "plausible k_T, high"),
+    P("bias_knee_kt_min_dk", "float", 10.0, 1.0, 100.0, "K",
+      "temperature distance of two knees before k_T is derived from them"),
+    P("bias_knee_last_t_c", "float", -273.0, -273.0, 150.0, "degC",
+      "temperature of the last accepted knee (-273: none)"),
+    P("bias_knee_last_vbr_v", "float", 0.0, 0.0, 80.0, "V",
+      "V_br measured at bias_knee_last_t_c"),
+)
+
+F = HkField
+HK = (  # 1 Hz: 6 octets
+    F("knee_state", "u8", enum=STATE_NAMES, description="breakdown sweep state"),
+    F("knee_result", "u8", enum=RESULT_NAMES, warn=(0, 1), description="last sweep's outcome"),
+    F("knee_vbr25", "u16", "V", 0.001, description="last knee's V_br at 25 degC (0: none)"),
+    F("knee_resid", "u16", "mV", 0.1, description="its fit residual (quality)"),
+)
+HK_DIAG = (
+    F("knee_sweeps", "u16", description="sweeps completed (accepted or refused)"),
+    F("knee_aborts", "u16", description="sweeps aborted"),
+    F("knee_points", "u8", description="points in the last fit"),
+    F("knee_sigma_e", "u16", "mV", 0.01, description="electronics noise RMS at the comparator"),
+)
+
+
+def q_tail(z):
+    """Gaussian tail Q(z) = erfc(z/√2)/2 (Chebyshev-fitted erfc, fractional error
+    < 1.2e-7: the counts' own noise is ~1e-2)."""
+    x = abs(z) * 0.7071067811865476
+    t = 1.0 / (1.0 + 0.5 * x)
+    r = t * math.exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (
+        0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (
+            1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+    return 0.5 * r if z >= 0 else 1.0 - 0.5 * r
+
+
+def q_inv(p):
+    """z with Q(z) = p, for 0 < p < 0.5 (bisection: 40 steps, 1e-11 of the range)."""
+    lo = 0.0
+    hi = 12.0
+    for _ in range(40):
+        m = 0.5 * (lo + hi)
+        if q_tail(m) > p:
+            lo = m
+        else:
+            hi = m
+    return 0.5 * (lo + hi)
+
+
+def sigma_from_rate(rate_hz, level_v):
+    """Noise RMS at the comparator from its trigger rate at ``level_v``, or None when the
+    rate is outside what the relation covers (no trigger, or saturated)."""
+    p = rate_hz / CHIP_RATE_HZ
+    if p <= 0.0 or p >= _P_MAX:
+        return None
+    return level_v / q_inv(p)
+
+
+def fit_knee(volts, sigmas, sigma_e, k, min_ratio):
+    """(V_br, slope, residual RMS [V], points used) of the line through
+    ``(σ_s²)^(1/2k)`` against ``volts`` (referred to 25 °C), or None (< 3 points)."""
+    xs = []
+    us = []
+    e2 = sigma_e * sigma_e
+    inv = 0.5 / k
+    for i in range(len(volts)):
+        y = sigmas[i] * sigmas[i] - e2
+        if y > min_ratio * e2:
+            xs.append(volts[i])
+            us.append(math.pow(y, inv))
+    n = len(xs)
+    if n < 3:
+        return None
+    mx = sum(xs) / n
+    mu = sum(us) / n
+    sxx = 0.0
+    sxu = 0.0
+    for i in range(n):
+        sxx += (xs[i] - mx) * (xs[i] - mx)
+        sxu += (xs[i] - mx) * (us[i] - mu)
+    if sxx <= 0.0 or sxu <= 0.0:
+        return None
+    s = sxu / sxx
+    vbr = mx - mu / s
+    r = 0.0
+    for i in range(n):
+        d = (us[i] - mu - s * (xs[i] - mx)) / s  # in volts along the axis
+        r += d * d
+    return vbr, s, math.sqrt(r / n), n
+
+
+class BiasKnee:
+    name = "bias_knee"
+
+    def __init__(self, ctx, bias, framer_control, dac, comparator=None, period_us=100000):
+        self.ctx = ctx
+        self.bias = bias  # flight.bias.BiasControl (its override and temperature estimate)
+        self.fc = framer_control
+        self.dac = dac
+        self.comparator = comparator  # paused during a commanded sweep
+        self.period_us = period_us
+        self.state = IDLE
+        self.result = R_NONE
+        self.vbr25 = None
+        self.resid_v = None
+        self.sweeps = 0
+        self.aborts = 0
+        self.n_fit = 0
+        self.sigma_e = None
+        self.floor_sigma = None  # noise RMS at the operating point (comparator's floor)
+        self._plan = []
+        self._i = 0
+        self._settle = 0
+        self._below = []
+        self._v25 = []
+        self._sig = []
+        self._resume = False
+
+    # ------------------------------------------------------------------ commands
+    def check_command(self, cmd, args):
+        if self.state == SWEEP:
+            raise Busy("knee sweep in progress")
+        if self.bias.state != BIAS_ACTIVE:
+            raise WrongMode("bias loop not ACTIVE")
+
+    def cmd_knee_calibrate(self, args, tc):
+        c = self.comparator
+        self._resume = c is not None and c.state != 0
+        if self._resume:
+            c.stop_session()
+        self._begin("TC")
+        return None
+
+    def tasks(self):
+        return [Task("bias_knee", self.period_us, self.update, offset_us=3000,
+                     budget_us=20000, critical=False, max_faults=5)]
+
+    # ------------------------------------------------------------------ session hooks
+    def start_session(self):
+        self.floor_sigma = None
+        self._resume = False
+        if self.ctx.params["bias_knee_auto"] and self.bias.state == BIAS_ACTIVE:
+            self._begin("session start")
+
+    def session_ready(self):
+        return self.state != SWEEP
+
+    def stop_session(self):
+        if self.state == SWEEP:
+            self._abort("session end")
+
+    def safe(self):
+        self.stop_session()
+
+    # ------------------------------------------------------------------ sweep
+    def _begin(self, why):
+        p = self.ctx.params
+        self.ctx.emit(EV_KNEE_START, [why], "breakdown sweep: " + why)
+        n = p["bias_knee_points"]
+        lo = p["bias_knee_lo_v"]
+        hi = p["bias_knee_hi_v"]
+        step = (hi - lo) / (n - 1) if n > 1 else 0.0
+        self._plan = [-p["bias_knee_below_v"]] + [lo + i * step for i in range(n)]
+        self._i = 0
+        self._below = []
+        self._v25 = []
+        self._sig = []
+        self.state = SWEEP
+        try:
+            self.dac.set_code(p["bias_knee_level_codes"])
+        except HalError as e:
+            self._abort("comparator DAC: %r" % (e,))
+            return
+        self._go()
+
+    def _go(self):
+        """Bias to the next point (relative to the prior breakdown at the present
+        temperature estimate).  The bias changes a few ms after the framer's latch, so the
+        next window holds that much of the previous point: after the step down to the
+        first point (from the operating bias: 1000× the rate) that window is skipped;
+        between the rising points (rate ×2–3) the mixture moves the knee by a few mV
+        only, and the sweep must be over before the uplink comes (~2 s after the start)."""
+        p = self.ctx.params
+        t = self.bias.t_est
+        v = (p["bias_vbr25_v"] + p["bias_kt_mv_per_k"] * 1e-3 * (t - 25.0)
+             + self._plan[self._i])
+        why = self.bias.override(v)
+        if why:
+            self._abort(why)
+            return
+        self._settle = 1 if self._i == 0 else 0
+
+    def update(self):
+        if self.state != SWEEP or not self.fc.window_valid:
+            return
+        if self.bias.state != BIAS_ACTIVE:
+            self._abort("bias loop not ACTIVE (temperature)")
+            return
+        if self._settle > 0:
+            self._settle -= 1
+            return
+        w = self.fc.last_window
+        if w[W_OK] + w[W_CRC] > 0:
+            self._abort("light: packets during the sweep")
+            return
+        level = self.ctx.params["bias_knee_level_codes"] * self.dac.volts_per_code
+        rate = w[W_TRIG] * 1000000 / self.period_us
+        s = sigma_from_rate(rate, level)
+        if s is None:
+            if self._i > 0 and rate > 0:
+                # Saturated: this point and the higher ones are beyond the relation
+                # (a breakdown lower than the prior); fit the points below it.
+                self._finish()
+                return
+            self._abort("trigger rate %d per window outside the noise model" % w[W_TRIG])
+            return
+        v = self.bias.v_cmd
+        t = self.bias.t_est
+        p = self.ctx.params
+        if self._i == 0:
+            self._below.append(s)
+            if len(self._below) < _N_BELOW:
+                return
+        else:
+            self._v25.append(v - p["bias_kt_mv_per_k"] * 1e-3 * (t - 25.0))
+            self._sig.append(s)
+        self._i += 1
+        if self._i < len(self._plan):
+            self._go()
+            return
+        self._finish()
+
+    def _release(self):
+        self.state = IDLE
+        self.bias.override(None)
+        if self._resume:
+            self._resume = False
+            self.comparator.start_session()
+
+    def _abort(self, why):
+        self.aborts += 1
+        self.result = R_ABORTED
+        self._release()
+        self.ctx.emit(EV_KNEE_ABORTED, [why], "knee sweep aborted: " + why)
+
+    def _finish(self):
+        p = self.ctx.params
+        e2 = 0.0
+        for s in self._below:
+            e2 += s * s
+        se = math.sqrt(e2 / len(self._below))
+        self.sigma_e = se
+        k = p["bias_knee_exponent"]
+        fit = fit_knee(self._v25, self._sig, se, k, p["bias_knee_min_ratio"])
+        self.sweeps += 1
+        t = self.bias.t_est
+        if fit is None:
+            self.result = R_REFUSED
+            self._release()
+            self.ctx.emit(EV_KNEE_REFUSED, [0.0, 0.0], "no knee: too few points above noise")
+            return
+        vbr25, slope, resid, n = fit
+        self.n_fit = n
+        self.vbr25 = vbr25
+        self.resid_v = resid
+        if not (p["bias_knee_vbr25_min"] <= vbr25 <= p["bias_knee_vbr25_max"]) \
+                or resid > p["bias_knee_max_resid_v"]:
+            self.result = R_REFUSED
+            self._release()
+            self.ctx.emit(EV_KNEE_REFUSED, [vbr25, resid * 1e3],
+                          "V_br25 %.3f V, residual %.1f mV: refused" % (vbr25, resid * 1e3))
+            return
+        kt = p["bias_kt_mv_per_k"]
+        vbr_t = vbr25 + kt * 1e-3 * (t - 25.0)  # the breakdown measured, at its temperature
+        kt = self._track_kt(p, t, vbr_t, kt)
+        vbr25 = vbr_t - kt * 1e-3 * (t - 25.0)
+        self.vbr25 = vbr25
+        # Noise at the operating point: the comparator's noise floor without a sweep.
+        vov = p["bias_vov_v"]
+        self.floor_sigma = math.sqrt(se * se + math.pow(slope * vov, 2.0 * k))
+        p.set("bias_vbr25_v", vbr25)
+        p.set("bias_knee_last_t_c", t)
+        p.set("bias_knee_last_vbr_v", vbr_t)
+        self.result = R_OK
+        self._release()
+        self.ctx.emit(EV_KNEE_DONE, [vbr25, resid * 1e3, t],
+                      "V_br25 %.3f V (%d points, residual %.1f mV) at %.2f degC"
+                      % (vbr25, n, resid * 1e3, t))
+
+    def _track_kt(self, p, t, vbr_t, kt):
+        """k_T from this knee and the last accepted one, when far enough apart."""
+        t0 = p["bias_knee_last_t_c"]
+        if t0 < -200.0 or abs(t - t0) < p["bias_knee_kt_min_dk"]:
+            return kt
+        new = (vbr_t - p["bias_knee_last_vbr_v"]) / (t - t0) * 1e3
+        ok = p["bias_knee_kt_min"] <= new <= p["bias_knee_kt_max"]
+        self.ctx.emit(EV_KNEE_KT, [new, ok], "k_T %.2f mV/K from %.1f and %.1f degC%s"
+                      % (new, t0, t, "" if ok else ": implausible, kept"))
+        if ok:
+            p.set("bias_kt_mv_per_k", new)
+            return new
+        return kt
+
+    # ------------------------------------------------------------------ telemetry
+    def hk(self, values, i):
+        values[i] = self.state
+        values[i + 1] = self.result
+        values[i + 2] = int(self.vbr25 * 1000 + 0.5) if self.vbr25 is not None else 0
+        r = self.resid_v
+        values[i + 3] = min(int(r * 10000 + 0.5), 65535) if r is not None else 0
+
+    def hk_diag(self, values, i):
+        values[i] = self.sweeps
+        values[i + 1] = self.aborts
+        values[i + 2] = self.n_fit
+        se = self.sigma_e
+        values[i + 3] = min(int(se * 100000 + 0.5), 65535) if se is not None else 0

@@ -474,11 +474,12 @@ def test_hk_and_diag_fields():
 def test_start_without_sweep_tracks_from_the_a_priori_level():
     # Flight default (comp_start_sweep=0): the first packets at the a-priori level put the
     # comparator in TRACK at once, no level of the sweep's far end is ever set.
-    r = Rig(params={"comp_start_sweep": 0, "comp_start_code": 600})
+    r = Rig(signal=False, params={"comp_start_sweep": 0, "comp_start_code": 1980})
     r.start()
     r.until(C.WAIT_SIGNAL, 40)
-    parked = r.dac.code()  # the a-priori level, or the floor + margin above it
-    assert parked == max(600, r.comp.noise_floor + r.params["comp_floor_margin_codes"])
+    parked = r.dac.code()  # the a-priori level (above the floor + margin here)
+    assert parked == 1980 and r.comp.noise_floor > 1000
+    r.ch.signal = True
     codes = []
     for _ in range(40):
         r.window()

@@ -27,8 +27,8 @@ from flight.params import ParamDef
 from flight.scheduler import Task
 from flight.telemetry import HkField
 from hal.errors import HalError
-from hal.interfaces import (COUNTER_MASK, CTR_CRC_ERRORS, CTR_LOCKED, CTR_PACKETS_OK,
-                            CTR_PREAMBLE_BIT_ERRORS, CTR_PRBS_BIT_ERRORS, CTR_PRBS_BITS,
+from hal.interfaces import (COUNTER_MASK, CTR_CODE_VIOLATIONS, CTR_CRC_ERRORS, CTR_LOCKED,
+                            CTR_PACKETS_OK, CTR_PREAMBLE_BIT_ERRORS, CTR_PRBS_BIT_ERRORS, CTR_PRBS_BITS,
                             CTR_SERIAL_GAPS, CTR_SNAPSHOT, CTR_TRIGGERS, FRAMER_MODE_NAMES,
                             LINK_DEGRADED, LINK_LOCKED, LINK_OFF, LINK_SEARCHING,
                             LINK_STATE_NAMES, MODE_DATA, N_COUNTERS, PREAMBLE_BITS,
@@ -44,7 +44,7 @@ MODE_NAMES = FRAMER_MODE_NAMES
 # A window: the differences of these counters between two snapshots, in this order
 # (W_* index the window arrays; the comparator reads them through last_window).
 _WINDOW_CTRS = (CTR_PACKETS_OK, CTR_CRC_ERRORS, CTR_SERIAL_GAPS, CTR_PREAMBLE_BIT_ERRORS,
-                CTR_PRBS_BIT_ERRORS, CTR_PRBS_BITS, CTR_TRIGGERS)
+                CTR_PRBS_BIT_ERRORS, CTR_PRBS_BITS, CTR_TRIGGERS, CTR_CODE_VIOLATIONS)
 W_OK = const(0)
 W_CRC = const(1)
 W_GAPS = const(2)
@@ -52,7 +52,8 @@ W_PRE = const(3)
 W_PRBS_ERR = const(4)
 W_PRBS_BITS = const(5)
 W_TRIG = const(6)
-W_LEN = const(7)
+W_CV = const(7)
+W_LEN = const(8)
 _MAX_WINDOWS = const(50)
 _ERR_REPORT = const(100)  # a repeated read error is reported on its 1st, 101st, ... time
 

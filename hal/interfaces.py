@@ -112,8 +112,8 @@ MODE_LOOPBACK = 2  # TX looped back to RX inside the FPGA (self-test)
 FRAMER_MODES = (MODE_DATA, MODE_PRBS, MODE_LOOPBACK)
 FRAMER_MODE_NAMES = ("DATA", "PRBS", "LOOPBACK")  # indexed by MODE_*
 
-#: Indices of the counter block filled by :meth:`Framer.read_counters`. Entries 0..6 and
-#: 9 are monotonic counters modulo 2**COUNTER_BITS (use :func:`counter_delta`); entry 7
+#: Indices of the counter block filled by :meth:`Framer.read_counters`. Entries 0..6, 9
+#: and 10 are monotonic counters modulo 2**COUNTER_BITS (use :func:`counter_delta`); entry 7
 #: is a state (1 = receiver locked to the packet stream); entry 8 the snapshot index.
 CTR_PACKETS_OK = 0  # packets with a good CRC
 CTR_CRC_ERRORS = 1  # packets with a CRC-16 mismatch
@@ -125,7 +125,12 @@ CTR_SYNC_LOSSES = 6  # transitions locked -> not locked
 CTR_LOCKED = 7  # 1 if locked at the snapshot, else 0
 CTR_SNAPSHOT = 8  # snapshot index, 0..65535, +1 per snapshot: equal => stale
 CTR_TRIGGERS = 9  # comparator output rising edges (noise triggers without signal)
-N_COUNTERS = 10
+# Manchester code violations (a bit's two chips equal, 00 or 11: one chip wrong) on the
+# chips of packets while locked: ~2 x BER x 50 Mbit/s, 40x the statistics of the preamble
+# bits (64 of 2616 per packet), so the comparator's dither sees a BER difference at high
+# power (~1e-6) within seconds (DESIGN §3.5).
+CTR_CODE_VIOLATIONS = 10
+N_COUNTERS = 11
 #: The FPGA samples the comparator output once per Manchester chip (50 Mbit/s, two
 #: chips per bit: paper §2.5); CTR_TRIGGERS counts the samples that read high after a
 #: low one, which below ~5 % occupancy is the number of samples above the level

@@ -340,7 +340,7 @@ def test_camera_bus_error_mid_read(cam):
 
 
 class FramerModel(FpgaRegDevice):
-    COUNTERS = (0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18)
+    COUNTERS = (0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x1A)
 
     def __init__(self):
         super().__init__(
@@ -404,14 +404,14 @@ def test_framer_control_bits_and_mode(framer):
 def test_framer_read_counters_exact_bytes_and_layout(framer):
     fr, model, spi = framer
     model.live.update({0x11: 1000, 0x12: 7, 0x13: 2, 0x14: 33, 0x15: 44, 0x16: 123456, 0x17: 1,
-                       0x18: 98765})
+                       0x18: 98765, 0x1A: 4321})
     buf = [None] * N_COUNTERS
     spi.clear()
     fr.read_counters(buf)
     snap, block = spi.mosi()
     assert snap == bytes([0x85, 0, 0, 0, 1])
-    assert block == bytes([0x10, 0x00]) + bytes(40)
-    assert buf == [1000, 7, 2, 33, 44, 123456, 1, 1, 1, 98765]
+    assert block == bytes([0x10, 0x00]) + bytes(44)
+    assert buf == [1000, 7, 2, 33, 44, 123456, 1, 1, 1, 98765, 4321]
     assert buf[CTR_LOCKED] == 1 and buf[CTR_SNAPSHOT] == 1
 
 

@@ -12,7 +12,7 @@ addr  name                  rw  meaning
 0x04  STATUS                r   bit0 LOCKED, bit1 PLL_LOCKED, bit2 FAULT (configuration
                                 memory upset found by the scrubber); other bits read 0
 0x05  SNAPSHOT              w   write 1: copy every counter and STATUS into the shadow
-                                block 0x10..0x19 in the same clock cycle, index + 1
+                                block 0x10..0x1A in the same clock cycle, index + 1
 0x10  SNAP_TAG              r   0x5646 << 16 | snapshot index (16 bits)
 0x11  PACKETS_OK            r   \\
 0x12  CRC_ERRORS            r    |
@@ -24,13 +24,17 @@ addr  name                  rw  meaning
 0x18  TRIGGERS              r   comparator output rising edges (noise triggers when no
                                 signal: the comparator module's noise-floor sweep)
 0x19  SNAP_STATUS           r   STATUS at the snapshot
+0x1A  CODE_VIOLATIONS       r   Manchester code violations (00/11 chip pairs) on packet
+                                chips while locked, 32-bit wrapping (FPGA v1.1: the
+                                comparator's dither statistics at low BER)
 ====  ====================  ==  =========================================================
 
-``read_counters`` = one 5-byte write (SNAPSHOT) + one 42-byte read burst (0x10..0x19).
+``read_counters`` = one 5-byte write (SNAPSHOT) + one 46-byte read burst (0x10..0x1A).
 """
 
 from hal.errors import BusError, DeviceFault, SensorError
 from hal.interfaces import (
+    CTR_CODE_VIOLATIONS,
     CTR_LOCKED,
     CTR_SNAPSHOT,
     CTR_TRIGGERS,
@@ -60,7 +64,7 @@ REG_MODE = const(0x03)
 REG_STATUS = const(0x04)
 REG_SNAPSHOT = const(0x05)
 REG_SNAP_BLOCK = const(0x10)
-SNAP_WORDS = const(10)
+SNAP_WORDS = const(11)
 SNAP_TAG = const(0x5646)
 
 CONTROL_RX_EN = const(0x01)
@@ -164,3 +168,4 @@ class FpgaFramer(Framer):
         buf[CTR_LOCKED] = st & STATUS_LOCKED
         buf[CTR_SNAPSHOT] = get16(blk, 2)
         buf[CTR_TRIGGERS] = get30(blk, 32)
+        buf[CTR_CODE_VIOLATIONS] = get30(blk, 40)

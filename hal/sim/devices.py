@@ -19,6 +19,7 @@ from hal.interfaces import (
     CTR_SNAPSHOT,
     CTR_SYNC_LOSSES,
     CTR_TRIGGERS,
+    CTR_CODE_VIOLATIONS,
     COUNTER_MASK,
     FRAMER_MODES,
     META_EXPOSURE_US,
@@ -306,7 +307,7 @@ class SimFramer(Framer):
             raise ValueError("framer mode")
         self.mode = mode
 
-    def accumulate(self, c, triggers):
+    def accumulate(self, c, triggers, violations=0):
         """Add one window of sim.framerstats counts (called by the world)."""
         k = self.counters
         k[CTR_PACKETS_OK] = (k[CTR_PACKETS_OK] + c["ok"]) & COUNTER_MASK
@@ -318,6 +319,7 @@ class SimFramer(Framer):
         k[CTR_PRBS_BITS] = (k[CTR_PRBS_BITS] + c["prbs_bits"]) & COUNTER_MASK
         k[CTR_SYNC_LOSSES] = (k[CTR_SYNC_LOSSES] + c["sync_losses"]) & COUNTER_MASK
         k[CTR_TRIGGERS] = (k[CTR_TRIGGERS] + triggers) & COUNTER_MASK
+        k[CTR_CODE_VIOLATIONS] = (k[CTR_CODE_VIOLATIONS] + violations) & COUNTER_MASK
         k[CTR_LOCKED] = 1 if c["locked"] else 0
         k[CTR_SNAPSHOT] = (k[CTR_SNAPSHOT] + 1) & 0xFFFF
 

@@ -218,6 +218,7 @@ class World(FineTruth):
         self.signal = False
         self._rb_rng = Rng(seed * 13 + 3)
         self._trig_rng = Rng(seed * 17 + 5)
+        self._cv_rng = Rng(seed * 19 + 11)
         # Flight-CPU accounting (module docstring): physics time inside flight calls.
         self.cpu_us = _thread_cpu_us if _thread_ns is not None else ticks_us
         self.physics_us = 0  # ticks µs (wraps like ticks)
@@ -379,9 +380,16 @@ class World(FineTruth):
             n = noise_hz * WINDOW_US * 1e-6
             triggers = int(n + math.sqrt(n) * self._trig_rng.gauss() + 0.5)
             triggers = triggers if triggers > 0 else 0
+            # Code violations: one wrong chip of a bit's two (probability ~2 x BER to
+            # first order, BER = (p_false + p_miss) / 2) on every bit while locked.
+            cv = 0
+            if c["locked"] and self.ber_true < 0.5:
+                n = 2.0 * self.ber_true * receiver.BIT_RATE * WINDOW_US * 1e-6
+                cv = int(n + math.sqrt(n) * self._cv_rng.gauss() + 0.5)
+                cv = cv if cv > 0 else 0
             if self.signal and self.ber_true < 0.5:
                 triggers += int(receiver.BIT_RATE * WINDOW_US * 1e-6 / 2)
-            fr.accumulate(c, triggers)
+            fr.accumulate(c, triggers, cv)
         else:
             c = None
         if self.recorder is not None:

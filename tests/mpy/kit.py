@@ -15,7 +15,7 @@ from hal.errors import BusError, SensorError
 from hal.interfaces import (COUNTER_MASK, CTR_CRC_ERRORS, CTR_LOCKED, CTR_PACKETS_OK,
                             CTR_PREAMBLE_BIT_ERRORS, CTR_PRBS_BIT_ERRORS, CTR_PRBS_BITS,
                             CTR_SERIAL_GAPS, CTR_SNAPSHOT, CTR_TRIGGERS, FSM_CODE_MAX,
-                            FSM_CODE_MIN, FSM_LSB_RAD, N_COUNTERS, N_SWITCHES)
+                            CTR_CODE_VIOLATIONS, FSM_CODE_MIN, FSM_LSB_RAD, N_COUNTERS, N_SWITCHES)
 
 
 # ---------------------------------------------------------------------- the context
@@ -335,7 +335,8 @@ class FakeFramerHal:
             raise BusError("framer")
         self.mode = m
 
-    def add(self, ok=0, crc=0, gaps=0, pre=0, prbs_err=0, prbs_bits=0, trig=0, locked=True):
+    def add(self, ok=0, crc=0, gaps=0, pre=0, prbs_err=0, prbs_bits=0, trig=0, locked=True,
+            cv=0):
         k = self.k
         k[CTR_PACKETS_OK] = (k[CTR_PACKETS_OK] + ok) & COUNTER_MASK
         k[CTR_CRC_ERRORS] = (k[CTR_CRC_ERRORS] + crc) & COUNTER_MASK
@@ -344,6 +345,7 @@ class FakeFramerHal:
         k[CTR_PRBS_BIT_ERRORS] = (k[CTR_PRBS_BIT_ERRORS] + prbs_err) & COUNTER_MASK
         k[CTR_PRBS_BITS] = (k[CTR_PRBS_BITS] + prbs_bits) & COUNTER_MASK
         k[CTR_TRIGGERS] = (k[CTR_TRIGGERS] + trig) & COUNTER_MASK
+        k[CTR_CODE_VIOLATIONS] = (k[CTR_CODE_VIOLATIONS] + cv) & COUNTER_MASK
         k[CTR_LOCKED] = 1 if locked else 0
         k[CTR_SNAPSHOT] = (k[CTR_SNAPSHOT] + 1) & 0xFFFF
 

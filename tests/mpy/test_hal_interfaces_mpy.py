@@ -101,6 +101,7 @@ def test_constants_are_consistent():
         interfaces.CTR_LOCKED,
         interfaces.CTR_SNAPSHOT,
         interfaces.CTR_TRIGGERS,
+        interfaces.CTR_CODE_VIOLATIONS,
     )
     assert sorted(idx) == list(range(N_COUNTERS))
     assert len(SWITCH_NAMES) == N_SWITCHES
@@ -242,12 +243,13 @@ def test_camera_read_roi_allocation_free():
 
 
 def test_framer_read_counters_allocation_free():
-    blk = bytearray(40)
+    blk = bytearray(44)
     blk[0], blk[1], blk[2], blk[3] = 0x56, 0x46, 0x00, 0x05  # tag, snapshot 5
     blk[4:8] = b"\x00\x00\x27\x10"  # packets ok 10000
     blk[24:28] = b"\xff\xff\xff\xf0"  # PRBS bits: 32-bit value, kept mod 2**30
     blk[32:36] = b"\x00\x00\x01\x00"  # triggers 256
     blk[39] = 0x03  # locked, PLL locked
+    blk[40:44] = b"\x00\x00\x00\x2a"  # code violations 42
     fr = FpgaFramer(Spi([blk]), Pin())
     buf = [0] * N_COUNTERS
     fr.read_counters(buf)
@@ -260,6 +262,7 @@ def test_framer_read_counters_allocation_free():
     assert buf[CTR_PRBS_BITS] == 0x3FFFFFF0
     assert buf[CTR_LOCKED] == 1 and buf[CTR_SNAPSHOT] == 5
     assert buf[interfaces.CTR_TRIGGERS] == 256
+    assert buf[interfaces.CTR_CODE_VIOLATIONS] == 42
 
 
 def test_fsm_and_comparator_allocation_free():

@@ -95,6 +95,9 @@ PARAMS = (
       "parking level above the noise floor while waiting for signal"),
     P("comp_start_code", "int", 570, 0, _CODE_MAX, "codes",
       "a-priori level (updated by every calibration; PARAM_SAVE keeps it)"),
+    P("comp_start_noise_hz", "float", 2e4, 1.0, 1e8, "1/s",
+      "a-priori level where the noise at the operating point (breakdown sweep) triggers "
+      "this often (2e4: 2e-4 of the chips, the low-power optimum of Fig. A1)"),
     P("comp_presweep_windows", "int", 5, 1, 100, "windows",
       "windows with packets at the a-priori level before the sweep starts"),
     P("comp_start_sweep", "int", 0, 0, 1, "",
@@ -109,7 +112,7 @@ PARAMS = (
     P("comp_dither_codes", "int", 24, 1, 400, "codes", "tracking dither amplitude"),
     P("comp_track_range_codes", "int", 160, 0, _CODE_MAX, "codes",
       "how far tracking may move the level from the calibrated one"),
-    P("comp_dither_windows", "int", 5, 1, 600, "windows",
+    P("comp_dither_windows", "int", 2, 1, 600, "windows",
       "windows on each side of a dither cycle"),
     P("comp_ber_recal", "float", 5e-3, 1e-6, 0.5, "",
       "BER that triggers a re-calibration when it persists"),
@@ -180,6 +183,8 @@ class ComparatorControl:
         self.dac_errors = 0
         self.sweeps_abandoned = 0
         self.floor_unknown = 0  # noise sweeps that saw light
+        self._run = 0  # consecutive dither moves: + up, - down
+        self._apriori = None  # a-priori level from the breakdown sweep's noise, if fresh
         self.knee = None  # flight/bias_knee.py: its noise at the operating point, if fresh
 
     def cmd_calibrate(self, args, tc):
@@ -197,6 +202,7 @@ class ComparatorControl:
 
     # ------------------------------------------------------------------ session hooks
     def start_session(self):
+        self._apriori = None
         self.dac.init()
         self.noise_floor = 0
         self._lo = 0
@@ -206,9 +212,15 @@ class ComparatorControl:
         if knee is not None and knee.floor_sigma is not None:
             # The breakdown sweep just measured the noise at the operating point: the
             # floor follows without a sweep of its own (DESIGN §3.5).
-            z = q_inv(self.ctx.params["comp_noise_max_hz"] / CHIP_RATE_HZ)
-            vpc = self.dac.volts_per_code
-            self.noise_floor = min(int(knee.floor_sigma * z / vpc + 0.5), self.code_max)
+            p = self.ctx.params
+            s = knee.floor_sigma / self.dac.volts_per_code  # noise RMS in codes
+            self.noise_floor = min(int(s * q_inv(p["comp_noise_max_hz"] / CHIP_RATE_HZ) + 0.5),
+                                   self.code_max)
+            # The a-priori level from this unit's noise: at the start of a pass (lowest
+            # power) the optimum sits where noise alone costs ~1e-4 (receiver model and
+            # Fig. A1), wherever the over-voltage and the amplifier put it.
+            self._apriori = min(int(s * q_inv(p["comp_start_noise_hz"] / CHIP_RATE_HZ) + 0.5),
+                                self.code_max)
             self._wait_signal()
             return
         self.state = NOISE_SWEEP
@@ -303,7 +315,7 @@ class ComparatorControl:
         self.state = WAIT_SIGNAL
         self._seen = 0
         floor = self.noise_floor + p["comp_floor_margin_codes"]
-        start = p["comp_start_code"]
+        start = self._apriori if self._apriori is not None else p["comp_start_code"]
         self._set(start if start > floor else floor)
 
     def _begin_sweep(self, why, settle=0):
@@ -392,7 +404,7 @@ class ComparatorControl:
         self._dither_phase = 0
         self._dither_n = 0
         self._reset_acc()
-        self._cycles = 0
+        self._run = 0
         self._bad_windows = 0
         self._center = chosen
         self._calibrated = chosen
@@ -455,12 +467,20 @@ class ComparatorControl:
             sigma = math.sqrt(e_lo * b_hi * b_hi + e_hi * b_lo * b_lo)
             # (or a ratio above 1.5: with few errors the counts can be lopsided yet
             # below 3 sigma, and one dither step is cheap)
+            # A run of moves the same way lengthens the step (×2, ×3, ×4 the dither):
+            # after the start from the a-priori level the optimum may lie ~100 codes
+            # away at low power (Fig. A1's window is narrowest there), where counts are
+            # plentiful and every 0.6 s cycle decides.
             if x_lo - x_hi > 3 * sigma or x_lo > 1.5 * x_hi:
-                self._center += d
+                self._run = self._run + 1 if self._run > 0 else 1
+                self._center += d * (self._run if self._run < 4 else 4)
                 self.dither_moves += 1
             elif x_hi - x_lo > 3 * sigma or x_hi > 1.5 * x_lo:
-                self._center -= d
+                self._run = self._run - 1 if self._run < 0 else -1
+                self._center -= d * (-self._run if self._run > -4 else 4)
                 self.dither_moves += 1
+            else:
+                self._run = 0
         elif self._cycles >= _MAX_CYCLES:
             self._reset_acc()
         lo = d if d > self.noise_floor else self.noise_floor

@@ -142,3 +142,29 @@ def test_k_t_from_two_knees_at_different_temperatures(plausible):
         assert abs(kt - k_true * 1e3) < 2.0  # from the 1 mV/K prior error down
     else:
         assert kt == 21.5 and kt_ev[0]["args"][0] > 28.0
+
+
+def test_commanded_sweep_pauses_and_resumes_the_comparator():
+    from flight.cmddict import BY_NAME, Busy, WrongMode
+
+    res = fly("nominal", seed=1, duration_s=12.0)
+    app = res.apps[0]
+    k = _knee(res)
+    comp = app.payload["comparator"]
+    cmd = BY_NAME["BIAS_KNEE_CALIBRATE"]
+    assert comp.state == 4  # TRACK
+    k.check_command(cmd, {})  # bias ACTIVE, no sweep: accepted
+    k.cmd_knee_calibrate({}, None)
+    assert k.state == K.SWEEP and comp.state == 0  # the comparator paused (OFF)
+    with pytest.raises(Busy):
+        k.check_command(cmd, {})
+    app.run_for(1000000)
+    # The uplink is on in mid-pass: the sweep sees packets and aborts; the comparator
+    # starts again and nothing is changed.
+    assert k.state == K.IDLE and k.result == K.R_ABORTED
+    assert "light" in _events(res, "BIAS_KNEE_ABORTED")[-1]["args"][0]
+    assert comp.state != 0
+    assert app.params["bias_vbr25_v"] == k.vbr25  # the session-start result, kept
+    app.payload["bias"].state = 3  # HOLD: no sweep without a trusted temperature
+    with pytest.raises(WrongMode):
+        k.check_command(cmd, {})

@@ -60,8 +60,8 @@ _P_MAX = 0.05  # above 5 % of the samples high, rising edges no longer count sam
 EV_KNEE_DONE = const(0x67)
 EV_KNEE_REFUSED = const(0x68)
 EV_KNEE_ABORTED = const(0x69)
-EV_KNEE_KT = const(0x6A)
-EV_KNEE_START = const(0x6B)
+EV_KNEE_KT = const(0x6E)
+EV_KNEE_START = const(0x6F)
 
 EVENTS = (
     Event(EV_KNEE_DONE, "BIAS_KNEE_CALIBRATED", SEV_INFO,

@@ -9,7 +9,7 @@ from sim.camera import Camera
 
 
 XY45 = (-3.362543738686938e-05, -1.7783579487298996e-05)
-VBR7 = 0.024025129852816463
+VBR7 = -0.07597487014718352  # uniform over the J-series 24.2-24.7 V (issue 14)
 BORE7 = -1.092458091216432e-05
 
 

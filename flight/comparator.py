@@ -40,14 +40,13 @@ from flight.cmddict import Busy
 from hal.compat import const
 from flight.events import SEV_INFO, SEV_WARN, Event
 from flight import comparator_sweep as sweep
-from flight.bias_knee import q_inv
 from flight.framer_ctl import W_CRC, W_CV, W_OK, W_PRE, W_TRIG
 from flight.params import ParamDef
 from flight.scheduler import Task
 from flight.telemetry import HkField
 from hal.errors import HalError
 from hal.interfaces import (COMP_NOISE_SWEEP, COMP_OFF, COMP_STATE_NAMES, COMP_SWEEP,
-                            COMP_TRACK, COMP_WAIT_SIGNAL, PREAMBLE_BITS, CHIP_RATE_HZ,
+                            COMP_TRACK, COMP_WAIT_SIGNAL, PREAMBLE_BITS,
                             ComparatorDac)
 
 OFF = COMP_OFF
@@ -155,22 +154,16 @@ class ComparatorControl:
         self.state = OFF
         self.code = 0
         self.noise_floor = 0
-        self._lo = 0
-        self._hi = 0
-        self._settle = 0
+        self._lo = self._hi = self._settle = self._sweep_i = 0
         self._sweep_codes = []
         self._sweep_ber = []
-        self._sweep_i = 0
         self._fine = False
         self._coarse_codes = []
         self._coarse_ber = []
         self._center = 0
         self._prior = 0
-        self.window_lo = None
-        self.window_hi = None
-        self.best_code = None
-        self.cal_start_s = None
-        self.cal_duration_s = None
+        self.window_lo = self.window_hi = self.best_code = None
+        self.cal_start_s = self.cal_duration_s = None
         self.calibrations = 0
         self._dither_phase = 0
         self._dither_n = 0
@@ -213,14 +206,9 @@ class ComparatorControl:
             # The breakdown sweep just measured the noise at the operating point: the
             # floor follows without a sweep of its own (DESIGN §3.5).
             p = self.ctx.params
-            s = knee.floor_sigma / self.dac.volts_per_code  # noise RMS in codes
-            self.noise_floor = min(int(s * q_inv(p["comp_noise_max_hz"] / CHIP_RATE_HZ) + 0.5),
-                                   self.code_max)
-            # The a-priori level from this unit's noise: at the start of a pass (lowest
-            # power) the optimum sits where noise alone costs ~1e-4 (receiver model and
-            # Fig. A1), wherever the over-voltage and the amplifier put it.
-            self._apriori = min(int(s * q_inv(p["comp_start_noise_hz"] / CHIP_RATE_HZ) + 0.5),
-                                self.code_max)
+            self.noise_floor, self._apriori = sweep.noise_levels(
+                knee.floor_sigma / self.dac.volts_per_code, p["comp_noise_max_hz"],
+                p["comp_start_noise_hz"], self.code_max)
             self._wait_signal()
             return
         self.state = NOISE_SWEEP
@@ -286,11 +274,7 @@ class ComparatorControl:
             # Triggers above any plausible noise floor (the first probe is mid-scale):
             # the uplink is already on.  No noise measurement is possible; wait for
             # packets at the a-priori level at once instead of finishing the search.
-            self.floor_unknown += 1
-            self.ctx.emit(EV_COMP_FLOOR_UNKNOWN, [self.code],
-                          "noise sweep saw light at level %d: floor unknown" % self.code)
-            self.noise_floor = 0
-            self._wait_signal()
+            self._floor_unknown(self.code, "at level")
             return
         if rate > p["comp_noise_max_hz"]:
             self._lo = self.code + 1
@@ -301,14 +285,19 @@ class ComparatorControl:
             if floor > self.ctx.params["comp_noise_floor_max"]:
                 # Noise alone does not trigger that high: the uplink was already on (its
                 # pulses counted as "noise").  The floor is unknown: sweep from 0.
-                self.floor_unknown += 1
-                self.ctx.emit(EV_COMP_FLOOR_UNKNOWN, [floor],
-                              "noise sweep saw light (floor %d): floor unknown" % floor)
-                floor = 0
+                self._floor_unknown(floor, "with floor")
+                return
             self.noise_floor = floor
             self._wait_signal()
             return
         self._set(self._mid())
+
+    def _floor_unknown(self, level, what):
+        self.floor_unknown += 1
+        self.ctx.emit(EV_COMP_FLOOR_UNKNOWN, [level],
+                      "noise sweep saw light %s %d: floor unknown" % (what, level))
+        self.noise_floor = 0
+        self._wait_signal()
 
     def _wait_signal(self):
         p = self.ctx.params
@@ -373,27 +362,10 @@ class ComparatorControl:
 
     def _choose(self, codes, bers):
         p = self.ctx.params
-        best_run = sweep.widest_run(codes, bers, p["comp_ber_target"])
-        ib = sweep.best_index(bers, codes, self._prior)
+        chosen, ib, self.window_lo, self.window_hi = sweep.choose_level(
+            codes, bers, p["comp_ber_target"], self._prior, self._coarse_codes,
+            self._coarse_ber, p["comp_wide_codes"])
         self.best_code = codes[ib]
-        if best_run is not None:
-            self.window_lo = codes[best_run[0]]
-            self.window_hi = codes[best_run[1]]
-            chosen = (self.window_lo + self.window_hi) // 2
-            # A run reaching an end of the fine sweep: the window is wider than what was
-            # looked at closely (high power, Fig. A1) and its centre says nothing about
-            # the optimum, which hardly moves with power — keep the prior level when it
-            # lies inside.
-            prior = self._prior
-            cc = self._coarse_codes
-            coarse = sweep.widest_run(cc, self._coarse_ber, p["comp_ber_target"])
-            wide = coarse is not None and cc[coarse[1]] - cc[coarse[0]] > p["comp_wide_codes"]
-            if wide and (best_run[0] == 0 or best_run[1] == len(codes) - 1) \
-                    and prior is not None and self.window_lo <= prior <= self.window_hi:
-                chosen = prior
-        else:
-            self.window_lo = self.window_hi = None
-            chosen = codes[ib]
         self._enter_track(chosen, "level %d (window %r..%r, best %d)" % (
             chosen, self.window_lo, self.window_hi, codes[ib]))
 

@@ -4,8 +4,9 @@
 Float maths and small lists: a sweep step runs every 100 ms, never in the 100 Hz tick.
 """
 
+from flight.bias_knee import q_inv
 from flight.framer_ctl import W_GAPS, W_PRE
-from hal.interfaces import PREAMBLE_BITS
+from hal.interfaces import CHIP_RATE_HZ, PREAMBLE_BITS
 
 
 def levels(lo, hi, n):
@@ -73,3 +74,40 @@ def widest_run(codes, bers, target):
         else:
             i += 1
     return best_run
+
+
+def choose_level(codes, bers, target, prior, coarse_codes, coarse_bers, wide_codes):
+    """The level to track after a sweep: the centre of the widest run of levels within
+    ``target`` (the window of Fig. A1), else the best level.  Returns (chosen, index of
+    the best level, window low, window high) — the window None, None without a run.
+
+    A run reaching an end of the fine sweep: the window is wider than what was looked at
+    closely (high power, Fig. A1) and its centre says nothing about the optimum, which
+    hardly moves with power — keep the prior level (the one in use) when it lies inside.
+    """
+    best_run = widest_run(codes, bers, target)
+    ib = best_index(bers, codes, prior)
+    if best_run is None:
+        return codes[ib], ib, None, None
+    lo = codes[best_run[0]]
+    hi = codes[best_run[1]]
+    chosen = (lo + hi) // 2
+    coarse = widest_run(coarse_codes, coarse_bers, target)
+    wide = coarse is not None and coarse_codes[coarse[1]] - coarse_codes[coarse[0]] > wide_codes
+    if wide and (best_run[0] == 0 or best_run[1] == len(codes) - 1) \
+            and prior is not None and lo <= prior <= hi:
+        chosen = prior
+    return chosen, ib, lo, hi
+
+
+def noise_levels(sigma_codes, noise_max_hz, start_noise_hz, code_max):
+    """(noise floor, a-priori level) in codes from the noise RMS at the comparator
+    (``sigma_codes``, measured by the breakdown sweep, flight/bias_knee.py): the floor
+    where noise alone triggers ``noise_max_hz``; the a-priori level where it costs
+    ``start_noise_hz`` — at the start of a pass (lowest power) the optimum sits where
+    noise alone costs ~1e-4 (receiver model and Fig. A1), wherever the over-voltage and
+    the amplifier put it (DESIGN §3.5)."""
+    floor = int(sigma_codes * q_inv(noise_max_hz / CHIP_RATE_HZ) + 0.5)
+    apriori = int(sigma_codes * q_inv(start_noise_hz / CHIP_RATE_HZ) + 0.5)
+    return min(floor, code_max), min(apriori, code_max)
+

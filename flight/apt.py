@@ -1,24 +1,20 @@
 """APT fine pointing (DESIGN §3.3): beacon-camera spot deviation → fast steering mirror.
 
-States: IDLE (no session) → SEARCH (binned full frame, strip by strip) → ACQUIRE (32 px
-window following the spot while the loop pulls it to the boresight) → TRACK (16 px window
-on the boresight) → LOST (beacon gone: mirror held, 32 px window on the boresight) →
-ACQUIRE again when it returns, or SEARCH after ``apt_lost_timeout_s``; a SEARCH longer
-than ``apt_search_timeout_s`` ends the session.  The camera sees the beacon *behind* the
-FSM (the residual ``pointing error − FSM deflection``); the loop drives the spot onto the
-reference: the boresight pixel (``apt_ref_x/y``) plus ``ref_off`` (point-ahead and
-transmitter boresight, flight/pointahead.py; ``apt_res_*`` stay spot − boresight).
-
-Here: the state machine, session hooks, ADCS feedback and the declarations; pixel work in
-flight/apt_pixels.py, the control law and exposure ladder in flight/apt_control.py,
-finding the beacon (dark frames, SEARCH, ACQUIRE's target check) in flight/apt_search.py.
-Hot path (:meth:`Apt.tick`, 100 Hz in ACQUIRE/TRACK): integer maths only, preallocated
-buffers, no tuples, no floats, no events — it allocates nothing.
+States: IDLE → SEARCH (binned full frame, strip by strip) → ACQUIRE (32 px window following
+the spot) → TRACK (16 px window on the reference) → LOST (mirror held) → ACQUIRE when the
+beacon returns, SEARCH after ``apt_lost_timeout_s``; SEARCH beyond ``apt_search_timeout_s``
+ends the session.  The camera sees the beacon *behind* the FSM; the loop drives the spot
+onto the reference: the boresight pixel (``apt_ref_x/y``) plus ``ref_off`` (point-ahead and
+TX boresight, flight/pointahead.py; ``apt_res_*`` stay spot − boresight).  Elsewhere:
+pixels (apt_pixels.py), control law (apt_control.py), finding the beacon (apt_search.py),
+FSM calibration (apt_calib.py).  Hot path (:meth:`Apt.tick`, 100 Hz in ACQUIRE/TRACK):
+integer maths, preallocated buffers, no tuples, floats or events — it allocates nothing.
 """
 
 from array import array
 
 from flight import apt_pixels as px
+from flight.apt_calib import NO_CAL
 from flight.apt_feedback import Feedback
 from flight.apt_control import EXPOSURES_US, LAW_PARAMS, U_MAX, ControlLaw, Exposure
 from flight.apt_search import DARK_EXP, Search
@@ -158,6 +154,7 @@ class Apt:
         self._fb = None  # the ADCS feedback map (flight.apt_feedback), made at first use
         self.state = IDLE
         self.law = ControlLaw()
+        self.cal = NO_CAL  # the FSM calibration (flight/apt_calib.py FsmCal) sets itself here
         self.search = Search(self)
         self.exposure = Exposure(camera)
         # Frame buffers and result arrays (preallocated once: the tick allocates nothing).
@@ -166,9 +163,8 @@ class Apt:
         self._meta = array("i", [0, 0, 0])
         self._cen = array("i", [0] * px.CEN_LEN)  # centroid results
         self.spot_x = self.spot_y = 0  # last spot, q6 px
-        self.peak = self.bg = self.spot_px = 0
+        self.peak = self.bg = self.spot_px = self.win_x0 = self.win_y0 = 0
         self.valid = False
-        self.win_x0 = self.win_y0 = 0
         self.good_run = self.bad_run = self.state_ticks = 0
         # Counters (housekeeping).
         self.frames = self.valid_frames = self.invalid_frames = self.stale_frames = 0
@@ -356,8 +352,11 @@ class Apt:
         if ok:
             self.valid_frames += 1
             self.bad_run = 0
-            o = self.ref_off
-            self.law.step(self.spot_x - self.ref_x - o.dx_q6, self.spot_y - self.ref_y - o.dy_q6)
+            o, c = self.ref_off, self.cal  # point-ahead + TX boresight; FSM calibration
+            ex = self.spot_x - self.ref_x - o.dx_q6
+            ey = self.spot_y - self.ref_y - o.dy_q6
+            c.frame(ex, ey)  # its step's predicted spot move is no error (apt_calib.py)
+            self.law.step(ex - c.ff_x, ey - c.ff_y)
             self._command_mirror()
             self.exposure.update(self.peak, self._peak_lo, self._peak_hi)
             if st == TRACK:
@@ -410,8 +409,9 @@ class Apt:
         self._center_window(self.spot_x, self.spot_y, ACQ_WIN)
 
     def _command_mirror(self):
+        c = self.cal  # plus the FSM calibration's step (0 unless it runs)
         try:
-            self.fsm.set_codes(self.law.u_x >> 8, self.law.u_y >> 8)
+            self.fsm.set_codes((self.law.u_x >> 8) + c.d_x, (self.law.u_y >> 8) + c.d_y)
         except HalError:
             self._fsm_error()
 

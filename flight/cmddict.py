@@ -2,7 +2,7 @@
 
 Every telecommand is one :class:`Command` entry of :data:`COMMANDS`: opcode, name, the
 **owner** (a component name: ``"core"``, ``"modes"``, ``"params"``, ``"timetag"``,
-``"apt"``, ``"bias"``, ``"bias_knee"``, ``"comparator"``, ``"framer"``,
+``"apt"``, ``"aptcal"``, ``"bias"``, ``"bias_knee"``, ``"comparator"``, ``"framer"``,
 ``"pointahead"``) and the
 **handler** (a method name on the owner's object), arguments (name, type, unit, range,
 required, description), the modes it is allowed in, a description and whether it is hazardous.  The ground tool and
@@ -247,6 +247,10 @@ COMMANDS = (
       (Arg("volts", "float", "V", 0.5, 6.0, "SiPM over-voltage above breakdown"),),
       ALL_MODES, "Set the SiPM over-voltage target (same as PARAM_SET of bias_vov_v).",
       hazardous=True),
+    C(0x5B, "APT_FSM_CALIBRATE", "aptcal", "cmd_fsm_calibrate", (), (SESSION,),
+      "Measure the FSM gains and the camera rotation by small mirror steps in TRACK (starts "
+      "once TRACK has held apt_cal_settle_s; BUSY while one runs): APT_CAL_DONE / "
+      "APT_CAL_REFUSED / APT_CAL_ABORTED (docs/operations-fsm-calibration.md)."),
     C(0x5C, "BIAS_KNEE_CALIBRATE", "bias_knee", "cmd_knee_calibrate", (), (SESSION,),
       "Measure the SiPM breakdown from a bias sweep of the noise-trigger rate (the "
       "comparator pauses ~2 s; refused while the bias loop is not ACTIVE)."),

@@ -25,13 +25,14 @@ COMPONENTS = (
     ("bias", "flight.bias"),
     ("thermal", "flight.thermal_sensors"),  # the bias module's sensor selection
     ("apt", "flight.apt"),
+    ("aptcal", "flight.apt_calib"),
     ("framer", "flight.framer_ctl"),
     ("bias_knee", "flight.bias_knee"),
     ("comparator", "flight.comparator"),
     ("pointahead", "flight.pointahead"),
 )
 
-PAYLOAD = ("bias", "thermal", "apt", "framer", "bias_knee", "comparator",
+PAYLOAD = ("bias", "thermal", "apt", "aptcal", "framer", "bias_knee", "comparator",
            "pointahead")  # absent on a core board
 
 

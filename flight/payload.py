@@ -9,6 +9,7 @@ commands then complete UNAVAILABLE).  Each module gets the app's narrow context
 """
 
 from flight.apt import Apt
+from flight.apt_calib import FsmCal
 from flight.bias import BiasControl
 from flight.bias_knee import BiasKnee
 from flight.comparator import ComparatorControl
@@ -34,6 +35,7 @@ def install(app):
         pa = PointAhead(ctx)  # point-ahead + TX boresight: the APT's reference offset
         apt.ref_off = pa.offset
         app.add_module("pointahead", pa)
+        app.add_module("aptcal", FsmCal(ctx, apt))  # FSM calibration (sets apt.cal)
     if fc is not None:
         app.add_module("framer", fc)
         if b.comparator is not None:

@@ -41,15 +41,19 @@ def _fake_run(i, seed, **m):
 
 def test_distributions_take_the_bad_side():
     runs = [_fake_run(i, 100 + i, track_residual_rms_urad=float(v), packets_ok=p)
-            for i, (v, p) in enumerate([(5, 900), (8, 1000), (12, 700), (6, 1100)])]
+            for i, (v, p) in enumerate([(3, 900), (8, 1000), (12, 700), (2.5, 1100)])]
     runs.append({"index": 4, "seed": 104, "overrides": {}, "error": "RuntimeError: x",
                  "metrics": None, "verdict": None})
     d = campaign.distributions(runs)
     r = d["track_residual_rms_urad"]
-    assert r["n"] == 4 and r["median"] == pytest.approx(7.0)
+    assert r["n"] == 4 and r["median"] == pytest.approx(5.5)
     assert r["worst"] == 12.0 and r["worst_index"] == 2 and r["worst_seed"] == 102
-    assert r["p95"] == pytest.approx(float(np.quantile([5, 8, 12, 6], 0.95)))
-    assert r["goal"] == ["<=", 10.0] and r["met"] == 3
+    assert r["p95"] == pytest.approx(float(np.quantile([3, 8, 12, 2.5], 0.95)))
+    assert r["goal"] == ["<=", 4.0] and r["met"] == 2  # issue 14's bar
+    assert r["stretch"] == 3.0
+    c = campaign.campaign_goals(d)  # the campaign's own bar: the worst pass
+    assert c["track_residual_rms_urad"] == {"statistic": "worst", "value": 12.0, "op": "<=",
+                                            "bar": 5.0, "goal": 4.0, "holds": False}
     p = d["packets_ok"]  # higher is better: worst is the minimum, p95 the 5th percentile
     assert p["higher_is_better"] and p["worst"] == 700 and p["worst_index"] == 2
     assert p["p95"] == pytest.approx(float(np.quantile([900, 1000, 700, 1100], 0.05)))

@@ -66,7 +66,8 @@ def _event_names(res):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_nominal_pass_meets_every_goal(seed):
     res, m, _ = _fly("nominal", seed)
-    bad = [(k, v, op, b) for k, v, op, b, ok in metrics.verdict(m) if not ok]
+    bad = [(k, v, op, b) for k, v, op, b, ok in metrics.verdict(m, metrics.GOALS_ISSUE5)
+           if not ok]
     assert not bad, "seed %d: %r" % (seed, bad)
     assert m["boots"] == 1 and m["task_faults"] == 0
     # The loop-off figure is reported for contrast: what the fine pointing removes.
@@ -120,7 +121,7 @@ def test_sensor_faults_are_handled_and_overvoltage_goals_hold():
     bias = res.apps[0].payload["bias"]
     assert bias.source == 0 and bias.checks[0].faults > 0 and bias.checks[1].faults > 0
     for key in ("overvoltage_error_rms_mv", "overvoltage_error_max_mv"):
-        op, bound = metrics.GOALS[key]
+        op, bound = metrics.GOALS_ISSUE5[key]
         assert m[key] is not None and m[key] <= bound, (key, m[key])
     # and the correction matters: the frozen bias would be far off
     assert m["overvoltage_error_uncorrected_max_mv"] > 3 * m["overvoltage_error_max_mv"]

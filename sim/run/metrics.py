@@ -289,8 +289,41 @@ def compute(res):
     return m
 
 
-# Goals of the control issue (issue 5): key -> (op, bound).
+# The bars of the control-v2 issue (14), measured with the honest simulator: key -> (op,
+# bound).  A pass meets its goals when every bar holds (``verdict``).  Earlier issues'
+# goals that issue 14 does not restate stay (link lock, comparator calibration, PER,
+# deadline misses).
 GOALS = {
+    "acquisition_time_s": ("<=", 1.0),
+    "track_residual_rms_urad": ("<=", 4.0),
+    "pointing_loss_db": ("<=", 0.25),
+    "overvoltage_error_rms_mv": ("<=", 20.0),
+    "overvoltage_error_max_mv": ("<=", 60.0),
+    "ber_ratio_chosen_to_best_max": ("<=", 1.3),
+    "comparator_calibration_s": ("<=", 5.0),
+    "link_lock_time_s": ("<=", 1.0),
+    "packet_error_rate": ("<=", metrics_link.PER_GOAL),
+    "deadline_misses": ("<=", 0),
+}
+
+# Issue 14's "goal" column beside its bars (shown, not judged): key -> bound, same op.
+STRETCH = {
+    "acquisition_time_s": 0.5,
+    "track_residual_rms_urad": 3.0,
+    "pointing_loss_db": 0.15,
+    "overvoltage_error_rms_mv": 10.0,
+    "overvoltage_error_max_mv": 30.0,
+    "ber_ratio_chosen_to_best_max": 1.2,
+}
+
+# Over a campaign (sim/run/campaign.py): key -> (statistic, op, bar, goal).
+CAMPAIGN_GOALS = {
+    "track_residual_rms_urad": ("worst", "<=", 5.0, 4.0),
+}
+
+# The goals of the control issue (issue 5), in the idealised world they were designed
+# for: tests/test_closed_loop.py still certifies them there (``--ideal``).
+GOALS_ISSUE5 = {
     "acquisition_time_s": ("<=", 2.0),
     "track_residual_rms_urad": ("<=", 10.0),
     "pointing_loss_db": ("<=", 0.2),
@@ -304,11 +337,14 @@ GOALS = {
 }
 
 
-def verdict(m):
-    """[(key, value, op, bound, holds)] for every goal."""
+def holds(v, op, bound):
+    return v is not None and (v <= bound if op == "<=" else v >= bound)
+
+
+def verdict(m, goals=None):
+    """[(key, value, op, bound, holds)] for every goal (default :data:`GOALS`)."""
     out = []
-    for k, (op, bound) in GOALS.items():
+    for k, (op, bound) in (GOALS if goals is None else goals).items():
         v = m.get(k)
-        holds = v is not None and (v <= bound if op == "<=" else v >= bound)
-        out.append((k, v, op, bound, holds))
+        out.append((k, v, op, bound, holds(v, op, bound)))
     return out

@@ -76,6 +76,8 @@ def verdict_dict(m):
     failed = []
     for k, v, op, bound, holds in metrics.verdict(m):
         goals[k] = {"value": _clean(v), "op": op, "bound": bound, "holds": bool(holds)}
+        if k in metrics.STRETCH:
+            goals[k]["goal"] = metrics.STRETCH[k]  # issue 14's goal beside its bar
         if not holds:
             failed.append(k)
     return {"pass": not failed, "failed": failed, "goals": goals}
@@ -200,6 +202,14 @@ def _fmt_value(v):
     return "%.4g" % v
 
 
+def _bound_text(k, op, bound):
+    """``goal <= 4`` or, with issue 14's goal beside its bar, ``goal <= 4 (issue 14 goal
+    <= 3)``."""
+    st = metrics.STRETCH.get(k)
+    return "goal %s %g%s" % (op, bound, "" if st is None else " (issue 14 goal %s %g)"
+                             % (op, st))
+
+
 def verdict_lines(m):
     """One line per goal, then the overall ``VERDICT:`` line; (lines, n_failed)."""
     lines = []
@@ -208,8 +218,8 @@ def verdict_lines(m):
     for k, v, op, bound, holds in metrics.verdict(m):
         if not holds:
             nfail += 1
-        lines.append("  %-4s %-*s = %-9s (goal %s %g)" % ("ok" if holds else "FAIL", w, k,
-                                                         _fmt_value(v), op, bound))
+        lines.append("  %-4s %-*s = %-9s (%s)" % ("ok" if holds else "FAIL", w, k,
+                                                 _fmt_value(v), _bound_text(k, op, bound)))
     lines.append("VERDICT: PASS" if nfail == 0 else "VERDICT: FAIL (%d goal%s)"
                  % (nfail, "" if nfail == 1 else "s"))
     return lines, nfail
@@ -382,11 +392,13 @@ def write_report(path, res, m, scenario, seed, figures=(), s=None, overrides=Non
     L.append("")
     L.append("## Goals")
     L.append("")
-    L.append("| goal | value | bound | holds |")
-    L.append("|---|---|---|---|")
+    L.append("| goal | value | bound (bar) | issue 14 goal | holds |")
+    L.append("|---|---|---|---|---|")
     for k, v, op, bound, holds in metrics.verdict(m):
-        L.append("| `%s` | %s | %s %g | %s |" % (k, _fmt_value(v), op, bound,
-                                                 "yes" if holds else "**NO**"))
+        st = metrics.STRETCH.get(k)
+        L.append("| `%s` | %s | %s %g | %s | %s |" % (
+            k, _fmt_value(v), op, bound, "" if st is None else "%s %g" % (op, st),
+            "yes" if holds else "**NO**"))
     L.append("")
     L.append("## Summary")
     L.append("")

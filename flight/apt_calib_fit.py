@@ -1,0 +1,62 @@
+"""The FSM calibration's fit (flight/apt_calib.py, docs/fsm-calibration.md): from its sums
+to the mirror matrix M, its polar decomposition and the fit residual.  Run once per
+calibration in the calibration task (floats, lists: not the hot path)."""
+
+import math
+
+HALF = 24  # sums per half (flight/apt_calib.py _HALF: 8 Σ Δy·w, then 16 Σ Δv·w)
+
+
+def matrix(sums, bases, kx, ky):
+    """M (row-major 4-tuple: camera axes × mirror axes, nominal px per commanded) from the
+    sums of the halves starting at ``bases``; ``kx``/``ky`` convert a row of B (q6 px per
+    code) to it (sign and scale).  None when the steps did not excite the mirror.
+
+    Solves X·Sv = Sy (X = [B1 B2], 2×4; Sv 4×4) as Svᵀ·Xᵀ = Syᵀ by Gauss-Jordan
+    elimination with partial pivoting; ``B = −(B1 + B2)`` (the minus is in kx, ky)."""
+    s = [0.0] * HALF
+    for b in bases:
+        for i in range(HALF):
+            s[i] += sums[b + i]
+    a = [[s[8 + 4 * r + c] for r in range(4)] + [s[c], s[4 + c]] for c in range(4)]
+    big = 0.0
+    for row in a:
+        for v in row[:4]:
+            big = max(big, abs(v))
+    if big == 0.0:
+        return None
+    for c in range(4):
+        piv = c
+        for r in range(c + 1, 4):
+            if abs(a[r][c]) > abs(a[piv][c]):
+                piv = r
+        if abs(a[piv][c]) < 1e-6 * big:
+            return None
+        a[c], a[piv] = a[piv], a[c]
+        for r in range(4):
+            if r != c:
+                f = a[r][c] / a[c][c]
+                for k in range(c, 6):
+                    a[r][k] -= f * a[c][k]
+    x = [[a[r][4 + i] / a[r][r] for r in range(4)] for i in range(2)]
+    return (kx * (x[0][0] + x[0][2]), kx * (x[0][1] + x[0][3]),
+            ky * (x[1][0] + x[1][2]), ky * (x[1][1] + x[1][3]))
+
+
+def polar(m):
+    """M = Rw(θ)·P, P symmetric: (P11, P22, θ in rad, (P12 + P21)/2)."""
+    th = math.atan2(m[1] - m[2], m[0] + m[3])
+    c = math.cos(th)
+    s = math.sin(th)
+    return (c * m[0] - s * m[2], s * m[1] + c * m[3], th,
+            0.5 * ((c * m[1] - s * m[3]) + (s * m[0] + c * m[2])))
+
+
+def resid(m0, m1):
+    """RMS over the four elements of half the difference of two half estimates: the
+    standard error of their mean."""
+    e = 0.0
+    for i in range(4):
+        d = 0.5 * (m0[i] - m1[i])
+        e += d * d
+    return math.sqrt(e / 4.0)

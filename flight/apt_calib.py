@@ -79,7 +79,7 @@ PARAMS = (
       "16-command patterns)"),
     P("apt_cal_settle_s", "float", 2.0, 0.0, 60.0, "s",
       "TRACK held this long before a calibration starts"),
-    P("apt_cal_resid_max", "float", 0.03, 0.001, 0.5, "1",
+    P("apt_cal_resid_max", "float", 0.05, 0.001, 0.5, "1",
       "largest accepted fit residual (standard error of the mirror matrix)"),
 )
 
@@ -103,7 +103,7 @@ HK_DIAG = (  # the last result, accepted or refused
     F("apt_cal_rot", "i16", "mrad", 0.01, description="last FSM calibration: rotation"),
     F("apt_cal_cross", "i16", "1", 0.0001,
       description="last FSM calibration: symmetric cross-coupling"),
-    F("apt_cal_resid", "u16", "1", 0.00001, warn=(0.0, 0.02),
+    F("apt_cal_resid", "u16", "1", 0.00001, warn=(0.0, 0.05),
       description="last FSM calibration: fit residual (standard error of the matrix)"),
     F("apt_cal_steps", "u16", "steps", description="last FSM calibration: mirror steps"),
     F("apt_cal_refused", "u8", warn=(0, 0), description="FSM calibrations refused"),

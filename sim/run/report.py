@@ -203,11 +203,12 @@ def _fmt_value(v):
 
 
 def _bound_text(k, op, bound):
-    """``goal <= 4`` or, with issue 14's goal beside its bar, ``goal <= 4 (issue 14 goal
-    <= 3)``."""
+    """``goal <= 5``, or with issue 14's goal beside its bar ``bar <= 4, issue 14 goal
+    <= 3``."""
     st = metrics.STRETCH.get(k)
-    return "goal %s %g%s" % (op, bound, "" if st is None else " (issue 14 goal %s %g)"
-                             % (op, st))
+    if st is None:
+        return "goal %s %g" % (op, bound)
+    return "bar %s %g, issue 14 goal %s %g" % (op, bound, op, st)
 
 
 def verdict_lines(m):

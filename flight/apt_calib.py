@@ -129,13 +129,13 @@ _RANGE_MARGIN = const(2048)
 # (i = x, y of the last command, x, y of the one before).  Bounded well below 2**30
 # (|Δy| < 2**10 q6, |Δv| < 2**16, ≤ 4000 steps).
 _HALF = fit.HALF
-# Run states (``run``): the tick injects in _INJECT, pairs the last step in _DRAIN; the task
-# evaluates _DONE and reports _ABORT.
-_IDLE = const(0)
-_INJECT = const(1)
-_DRAIN = const(2)
-_DONE = const(3)
-_ABORT = const(4)
+# Run states (``run``): the tick injects in RUN_INJECT, pairs the last step in RUN_DRAIN; the task
+# evaluates RUN_DONE and reports RUN_ABORT.
+RUN_IDLE = const(0)
+RUN_INJECT = const(1)
+RUN_DRAIN = const(2)
+RUN_DONE = const(3)
+RUN_ABORT = const(4)
 _WHY = ("", "spot lost", "left TRACK", "session ended", "mirror command failed",
         "mirror near its range", "timeout")
 _W_LOST, _W_TRACK, _W_SESSION, _W_FSM, _W_RANGE, _W_TIMEOUT = 1, 2, 3, 4, 5, 6  # in _WHY
@@ -155,7 +155,7 @@ class FsmCal:
         # spot move it predicts for the frame that shows it (q6 px).
         self.d_x = self.d_y = 0
         self.ff_x = self.ff_y = 0
-        self.run = _IDLE
+        self.run = RUN_IDLE
         self.why = 0
         self.sums = array("i", [0] * (2 * _HALF))
         self.sent = self.n_steps = self.amp = self.half = 0
@@ -201,7 +201,7 @@ class FsmCal:
 
     # ------------------------------------------------------------------ commands
     def check_command(self, cmd, args):
-        if self.run != _IDLE:
+        if self.run != RUN_IDLE:
             raise Busy("FSM calibration running")
 
     def cmd_fsm_calibrate(self, args, tc):
@@ -218,7 +218,7 @@ class FsmCal:
         self.ff_x = ((self._f11 * sx + self._f12 * sy) * a) >> 10
         self.ff_y = ((self._f21 * sx + self._f22 * sy) * a) >> 10
         r = self.run
-        if r != _INJECT and r != _DRAIN:
+        if r != RUN_INJECT and r != RUN_DRAIN:
             if sx or sy:
                 self._no_step()
             return
@@ -248,8 +248,8 @@ class FsmCal:
         self._v1y = vy
         self._y1x = dx
         self._y1y = dy
-        if r == _DRAIN:  # this frame showed the last step
-            self.run = _DONE
+        if r == RUN_DRAIN:  # this frame showed the last step
+            self.run = RUN_DONE
             self._no_step()
             return
         lim = FSM_CODE_MAX - _RANGE_MARGIN
@@ -272,7 +272,7 @@ class FsmCal:
         k += 1
         self.sent = k
         if k >= self.n_steps:
-            self.run = _DRAIN
+            self.run = RUN_DRAIN
 
     def _accumulate(self, ey_x, ey_y, vx, vy, sx, sy):
         """One pair of consecutive frames into the sums (see _HALF): the change of the
@@ -319,7 +319,7 @@ class FsmCal:
         self.d_x = self.d_y = 0
 
     def _stop(self, why):
-        self.run = _ABORT
+        self.run = RUN_ABORT
         self.why = why
         self._no_step()
 
@@ -331,7 +331,7 @@ class FsmCal:
     def update(self):
         apt = self.apt
         r = self.run
-        if r == _INJECT or r == _DRAIN:
+        if r == RUN_INJECT or r == RUN_DRAIN:
             if apt.state == APT_IDLE:
                 self._stop(_W_SESSION)
             elif apt.state != APT_TRACK:
@@ -343,13 +343,13 @@ class FsmCal:
             elif apt.frames - self._frames0 > 2 * self.n_steps + 100:
                 self._stop(_W_TIMEOUT)
             r = self.run
-        if r == _ABORT:
+        if r == RUN_ABORT:
             self._finish_abort()
             return
-        if r == _DONE:
+        if r == RUN_DONE:
             self._evaluate()
             return
-        if r != _IDLE:
+        if r != RUN_IDLE:
             return
         if apt.state == APT_IDLE:  # no session: the next one may calibrate again
             self._tried = False
@@ -385,12 +385,12 @@ class FsmCal:
         self._frames0 = apt.frames
         self._fsm_err0 = apt.fsm_errors
         self.state = _RUNNING
-        self.run = _INJECT
+        self.run = RUN_INJECT
         self.ctx.emit(EV_APT_CAL_START, [self._trigger, self.amp, self.n_steps],
                       "%d steps of +-%d codes" % (self.n_steps, self.amp))
 
     def _finish_abort(self):
-        self.run = _IDLE
+        self.run = RUN_IDLE
         self.state = _ABORTED
         self.aborted += 1
         why = _WHY[self.why]
@@ -399,7 +399,7 @@ class FsmCal:
 
     # ------------------------------------------------------------------ the estimate
     def _evaluate(self):
-        self.run = _IDLE
+        self.run = RUN_IDLE
         k = -self._ifov / (64.0 * FSM_LSB_RAD * 1e6)  # q6 px per code -> nominal px
         kx = self._sign_x * k
         ky = self._sign_y * k

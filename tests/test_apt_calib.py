@@ -173,13 +173,13 @@ def test_an_implausible_result_is_refused_and_the_parameters_stay():
 def test_a_lost_spot_mid_calibration_aborts_cleanly():
     pl = Plant(true_matrix(0.02, 0.0, 0.0))
     pl.run(200)  # started at the first task run, 190 steps in
-    assert pl.cal.run == K._INJECT and pl.cal.sent > 100
+    assert pl.cal.run == K.RUN_INJECT and pl.cal.sent > 100
     assert pl.cal.d_x != 0 or pl.cal.d_y != 0
     pl.spot_lost = True
     pl.run(10)
     (ev,) = pl.events(K.EV_APT_CAL_ABORTED)
     assert ev[1][0] == "spot lost" and 100 < ev[1][1] < 1280
-    assert pl.cal.run == K._IDLE and pl.cal.state == 4 and pl.cal.aborted == 1
+    assert pl.cal.run == K.RUN_IDLE and pl.cal.state == 4 and pl.cal.aborted == 1
     assert pl.cal.d_x == pl.cal.d_y == 0
     assert pl.ctx.params["apt_fsm_gain_x"] == 1.0 and not pl.events(K.EV_APT_CAL_DONE)
     # The automatic attempt of this session is spent; the spot returns: no restart...

@@ -1,0 +1,71 @@
+"""The FSM calibration's hot path under MicroPython (flight/apt_calib.py, issue 14.3):
+an APT tick in TRACK with the calibration stepping the mirror allocates nothing.
+
+Plain test functions on the kit (tests/mpy/kit.py); runs under CPython and inside the
+MicroPython VM (heap-locked there)."""
+
+from array import array
+
+from flight import apt as A
+from flight import apt_calib as K
+
+from kit import FakeCamera, FakeCtx, FakeFsm, FakePower
+
+try:
+    import micropython
+except ImportError:  # CPython: the heap lock is a MicroPython facility
+    micropython = None
+
+
+def _tracking():
+    ctx = FakeCtx(A, K, params={"apt_cal_settle_s": 0.0, "apt_cal_auto": 0})
+    fsm = FakeFsm()
+    cam = FakeCamera(fsm, err=(0.001, 0.001))
+    apt = A.Apt(ctx, cam, fsm, FakePower())
+    cal = K.FsmCal(ctx, apt)
+    apt.start_session()
+    for _ in range(200):
+        apt.tick()
+        if apt.state == A.TRACK:
+            break
+    assert apt.state == A.TRACK
+    for _ in range(10):
+        apt.tick()
+    return ctx, cam, fsm, apt, cal
+
+
+def test_calibration_steps_in_track_allocate_nothing():
+    ctx, cam, fsm, apt, cal = _tracking()
+    assert apt.cal is cal
+    cal.cmd_fsm_calibrate({}, None)
+    cal.update()  # the task starts it (events, floats: outside the tick)
+    assert cal.run == K.RUN_INJECT and ctx.named(K.EV_APT_CAL_START)
+    cam.replay = array("H", apt.trk_buf)  # the last 16x16 TRACK frame
+    apt.tick()  # first use of the replay path, outside the lock
+    sent0 = cal.sent
+    codes = []
+    if micropython is not None:
+        micropython.heap_lock()
+    try:
+        for _ in range(24):
+            apt.tick()
+    finally:
+        if micropython is not None:
+            micropython.heap_unlock()
+    assert cal.sent == sent0 + 24 and cal.run == K.RUN_INJECT
+    assert apt.state == A.TRACK and (apt.fsm_errors, apt.invalid_frames) == (0, 0)
+    # the mirror carries the step: the command is the law's plus ±step
+    codes.append((fsm.cx - (apt.law.u_x >> 8), fsm.cy - (apt.law.u_y >> 8)))
+    a = ctx.params["apt_cal_step_codes"]
+    assert codes[0][0] in (a, -a) and codes[0][1] in (a, -a)
+    assert isinstance(cal.sums[0], int) and isinstance(cal.ff_x, int)
+
+
+def test_idle_calibration_leaves_the_mirror_to_the_loop():
+    ctx, cam, fsm, apt, cal = _tracking()
+    for _ in range(5):
+        apt.tick()
+        cal.update()
+    assert cal.run == K.RUN_IDLE and cal.d_x == cal.d_y == cal.ff_x == cal.ff_y == 0
+    assert (fsm.cx, fsm.cy) == (apt.law.u_x >> 8, apt.law.u_y >> 8)
+    assert not ctx.named(K.EV_APT_CAL_START)  # apt_cal_auto 0: only by command

@@ -98,7 +98,7 @@ def test_every_declared_command_has_its_handler_on_a_full_board():
         assert c.opcode in d._fn, c.name
     assert set(d.owners) >= {c.owner for c in cmddict.COMMANDS}
     assert sorted(set(c.owner for c in cmddict.COMMANDS)) == sorted(
-        {"core", "modes", "params", "timetag", "replay", "apt", "bias", "bias_knee",
+        {"core", "modes", "params", "timetag", "replay", "apt", "aptcal", "bias", "bias_knee",
          "comparator", "framer", "pointahead"})
 
 

@@ -449,13 +449,14 @@ class FsmCal:
         self.ctx.emit(EV_APT_CAL_REFUSED, [why, gx, gy, rot, cross, resid], why)
 
     def _report(self, gx, gy, rot, cross, resid, steps):
+        """The result as HK_DIAG raw values (the packer saturates what does not fit)."""
         r = self.raw
-        r[0] = _clamp(gx * 1e4, 0, 65535)
-        r[1] = _clamp(gy * 1e4, 0, 65535)
-        r[2] = _clamp(rot * 100.0, -32768, 32767)
-        r[3] = _clamp(cross * 1e4, -32768, 32767)
-        r[4] = _clamp(resid * 1e5, 0, 65535)
-        r[5] = _clamp(steps, 0, 65535)
+        r[0] = _round(gx * 1e4)
+        r[1] = _round(gy * 1e4)
+        r[2] = _round(rot * 100.0)
+        r[3] = _round(cross * 1e4)
+        r[4] = _round(resid * 1e5)
+        r[5] = steps
 
     # ------------------------------------------------------------------ telemetry
     def hk(self, values, i):
@@ -470,9 +471,11 @@ class FsmCal:
         values[i + 7] = self.aborted
 
 
-def _clamp(v, lo, hi):
-    v = int(v + 0.5) if v >= 0 else -int(-v + 0.5)
-    return lo if v < lo else (hi if v > hi else v)
+def _round(v):
+    if not v == v:  # NaN: no number to report
+        return 0
+    v = max(-1e9, min(1e9, v))
+    return int(v + 0.5) if v >= 0 else -int(-v + 0.5)
 
 
 class NoCal:

@@ -84,6 +84,9 @@ DIST_KEYS = (
     "ber_ratio_session",
     "ber_ratio_session_with_sweeps",
     "sim_speed_x_realtime_cpu",
+    # issue 14.3: the FSM calibration (flight/apt_calib.py)
+    "fsm_cal_resid",
+    "fsm_cal_rot_error_mrad",
 )
 HIGHER_IS_BETTER = frozenset(("packets_ok", "sim_speed_x_realtime", "sim_speed_x_realtime_cpu",
                               "track_fraction", "point_ahead_urad_min"))

@@ -40,6 +40,8 @@ the OBC saw in telemetry, sim/run/recorder.py):
   ``track_residual_rms_urad_loop_off_jitter`` / ``_coarse``, ``ber_ratio_session`` and
   ``ber_ratio_session_with_sweeps``: see sim/run/metrics_link.py.
 * ``packets_ok`` / ``packets_crc_error``: framer counts over the run.
+* ``fsm_cal_*``: the FSM calibration's outcome and result from its events, and its
+  rotation's error (magnitude) against the unit's truth (:func:`_fsm_calibration`).
 * ``deadline_misses``: sum over every task of every boot (each boot's last housekeeping).
 * ``sim_speed_x_realtime``: simulated seconds per wall-clock second;
   ``sim_speed_x_realtime_cpu`` per second of the process's CPU time (the figure that does
@@ -275,6 +277,7 @@ def compute(res):
     m["reacquisition_time_max_s"] = max(re_t) if re_t else None
     m["packets_ok"] = ok_total
     m["packets_crc_error"] = crc_total
+    _fsm_calibration(res, m)
     # ------------------------------------------------------------ scheduler
     m["deadline_misses"] = view.deadline_misses
     m["task_faults"] = view.task_faults
@@ -287,6 +290,36 @@ def compute(res):
     m["cpu_time_s"] = cpu
     m["sim_speed_x_realtime_cpu"] = res.sim_s / cpu if cpu else None
     return m
+
+
+def _fsm_calibration(res, m):
+    """The FSM calibration of the pass (flight/apt_calib.py), from its events: the outcome
+    of the last one (``fsm_cal_result``: DONE, REFUSED, ABORTED or None), its gains,
+    rotation and fit residual, and the rotation's error against the unit's truth
+    (sim/calib.py; the polar rotation of camera rotation × mirror gain matrix, as the
+    calibration defines it).  The gains are not compared: the centroid's slope is in them
+    (docs/fsm-calibration.md)."""
+    ev = None
+    for _t, _b, e in res.obc.events:
+        if e.get("name") in ("APT_CAL_DONE", "APT_CAL_REFUSED", "APT_CAL_ABORTED"):
+            ev = e
+    m["fsm_cal_result"] = ev["name"][8:] if ev is not None else None
+    a = (ev.get("args") or []) if ev is not None else []
+    if ev is not None and ev["name"] == "APT_CAL_REFUSED":
+        a = a[1:]
+    ok = ev is not None and ev["name"] != "APT_CAL_ABORTED" and len(a) >= 5
+    for i, k in enumerate(("gain_x", "gain_y", "rot_mrad", "cross", "resid")):
+        m["fsm_cal_" + k] = a[i] if ok else None
+    cal = getattr(getattr(res, "world", None), "calib", None)
+    m["fsm_cal_rot_error_mrad"] = None
+    if ok and cal is not None:
+        c, s = math.cos(cal["cam_fsm_rot_rad"]), math.sin(cal["cam_fsm_rot_rad"])
+        g = (1 + cal["fsm_gain_x"], cal["fsm_cross_xy"], cal["fsm_cross_yx"],
+             1 + cal["fsm_gain_y"])
+        m12 = c * g[1] + s * g[3]
+        m21 = -s * g[0] + c * g[2]
+        th = math.atan2(m12 - m21, c * g[0] + s * g[2] + (-s * g[1] + c * g[3]))
+        m["fsm_cal_rot_error_mrad"] = abs(a[2] - th * 1e3)
 
 
 # The bars of the control-v2 issue (14), measured with the honest simulator: key -> (op,

@@ -70,7 +70,9 @@ P = ParamDef
 PARAMS = (
     P("apt_cal_valid", "bool", False, False, True, "",
       "apt_fsm_gain_x/y and apt_cam_rot_mrad (apt_control.py) come from an accepted FSM calibration"),
-    P("apt_cal_auto", "int", 1, 0, 2, "",
+    # Default 0 (commanded only): under the predictive loop's centroid the absolute rotation
+    # reads ~29 mrad off the unit's truth (docs/fsm-calibration.md "Known limits").
+    P("apt_cal_auto", "int", 0, 0, 2, "",
       "automatic FSM calibration in TRACK: 0 never, 1 once a session while not "
       "apt_cal_valid, 2 once every session"),
     P("apt_cal_step_codes", "int", 6, 1, 64, "code", "calibration step per axis (±)"),

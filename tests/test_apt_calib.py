@@ -32,7 +32,9 @@ class Plant:
                  params=None):
         # Steps of 20 codes (the default is 6, for the link's sake) and 1280 of them: the
         # estimate's own noise (~1 % at the defaults) well below the tolerances checked.
-        base = {"apt_cal_settle_s": 0.0, "apt_cal_step_codes": 20, "apt_cal_steps": 1280}
+        # Automatic calibration on (its flight default is off: docs/fsm-calibration.md).
+        base = {"apt_cal_settle_s": 0.0, "apt_cal_step_codes": 20, "apt_cal_steps": 1280,
+                "apt_cal_auto": 1}
         self.ctx = FakeCtx(A, K, params=dict(base, **(params or {})))
         self.m = m
         self.alpha = alpha

@@ -10,6 +10,11 @@ Import: ``from kit import ...`` in tests/mpy (its directory is on the path, in t
 too); ``from tests.mpy.kit import ...`` in the CPython tests of tests/.
 """
 
+try:
+    import micropython
+except ImportError:  # CPython: nothing to lock
+    micropython = None
+
 from flight.params import Params
 from hal.errors import BusError, SensorError
 from hal.interfaces import (COUNTER_MASK, CTR_CRC_ERRORS, CTR_LOCKED, CTR_PACKETS_OK,
@@ -529,3 +534,17 @@ def _declare(r):
                         ("framer", framer_ctl, r.fc), ("comparator", comparator, r.comp)):
         if obj is not None:
             r.decl[k] = (mod, obj)
+
+
+def locked(fn, n):
+    """Call ``fn()`` ``n`` times with the MicroPython heap locked: any allocation raises
+    MemoryError (CPython has no heap lock: there the calls just run)."""
+    if micropython is not None:
+        micropython.heap_lock()
+    try:
+        for _ in range(n):
+            fn()
+    finally:
+        if micropython is not None:
+            micropython.heap_unlock()
+

@@ -26,6 +26,7 @@ from hal.sim.link import MemLink
 from hal.sim.power import SimPower
 from hal.sim.storage import MemStorage
 from hal.sim.watchdog import SimWatchdog
+from kit import locked
 
 try:
     import micropython
@@ -75,17 +76,6 @@ def _app(link=None):
     return app
 
 
-def _locked(fn, n):
-    if micropython is not None:
-        micropython.heap_lock()
-    try:
-        for _ in range(n):
-            fn()
-    finally:
-        if micropython is not None:
-            micropython.heap_unlock()
-
-
 def test_hk_health_and_idle_tc_tasks_allocate_nothing():
     app = _app()
     link = app.board.link
@@ -96,9 +86,9 @@ def test_hk_health_and_idle_tc_tasks_allocate_nothing():
     w0 = link.writes
     e0 = (app.hk_packer.errors, app.tm.link_errors, app.tm.dropped, app.events.persist_errors)
     steps = app._hk_steps  # one packet per cycle of steps (collect, encode, send, log)
-    _locked(hk, 2 * steps)
-    _locked(health, 20)
-    _locked(tc, 20)
+    locked(hk, 2 * steps)
+    locked(health, 20)
+    locked(tc, 20)
     # (an allocation would raise MemoryError out of the task, or be counted below)
     assert (app.hk_packer.errors, app.tm.link_errors, app.tm.dropped,
             app.events.persist_errors) == e0
@@ -113,7 +103,7 @@ def test_adcs_feedback_packet_allocates_nothing_and_decodes_as_the_map():
               "offload": 0, "fsm_x_urad": 150.0, "fsm_y_urad": -75.5}
     app.send_adcs(values)
     w0 = link.writes
-    _locked(lambda: app.send_adcs(values), 10)
+    locked(lambda: app.send_adcs(values), 10)
     assert link.writes == w0 + 10 and app.tm.link_errors == 0
     # The in-place map is the map: same keys and values as the general encoder's.
     body = bytes(app._adcs_packer.pack(values))
@@ -266,7 +256,7 @@ def test_adcs_feedback_task_allocates_nothing_in_track():
     feedback = r.app.sched.task("adcs_feedback").fn
     feedback()  # first use: the map is made
     w0 = sink.writes
-    _locked(feedback, 10)
+    locked(feedback, 10)
     assert sink.writes == w0 + 10 and r.app.tm.link_errors == 0
     # The values are the float computation's (error_urad: mirror + residual).
     body = cbor.decode(bytes(r.apt._fb.rec.buf))
@@ -305,7 +295,7 @@ def test_tc_task_on_line_noise_allocates_nothing():
     tc()
     d0 = app.deframer.decode_errors
     link.reads = 20
-    _locked(tc, 10)  # two reads a tick
+    locked(tc, 10)  # two reads a tick
     assert link.reads == 0 and app.deframer.decode_errors == d0 + 60
     assert app.tm.link_errors == 0
 

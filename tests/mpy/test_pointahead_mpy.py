@@ -7,7 +7,7 @@ from array import array
 from flight import apt as A
 from flight import pointahead as PA
 
-from kit import FakeCtx, rig
+from kit import FakeCtx, locked, rig
 
 try:
     import micropython
@@ -21,17 +21,6 @@ R = 6938137.0
 def _nav(t):
     return {"t": t, "px": 0.0, "py": 0.0, "pz": R, "vx": V, "vy": 0.0, "vz": 0.0,
             "qw": 1.0, "qx": 0.0, "qy": 0.0, "qz": 0.0}
-
-
-def _locked(fn, n):
-    if micropython is not None:
-        micropython.heap_lock()
-    try:
-        for _ in range(n):
-            fn()
-    finally:
-        if micropython is not None:
-            micropython.heap_unlock()
 
 
 def test_point_ahead_of_a_rotated_frame():
@@ -49,15 +38,15 @@ def _pa():
     return ctx, pa
 
 
-def _steps(pa, n, locked=True, us=100000):
+def _steps(pa, n, heap_locked=True, us=100000):
     """``n`` 10 Hz ticks (the scheduler's start time advanced by hand)."""
     task = pa._task
 
     def one():
         task.last_start += us
         pa.tick()
-    if locked:
-        _locked(one, n)
+    if heap_locked:
+        locked(one, n)
     else:
         for _ in range(n):
             one()
@@ -75,11 +64,11 @@ def test_tick_allocates_nothing_for_each_source():
     prof = {"t0": 100.0, "dt": 10.0, "samples": samples}
     pa.check_command(_FakeCmd("PA_PROFILE"), prof)
     pa.cmd_profile(prof, None)
-    _steps(pa, 31, locked=False)  # 3.1 s: the OBC state goes stale (an event)
+    _steps(pa, 31, heap_locked=False)  # 3.1 s: the OBC state goes stale (an event)
     _steps(pa, 30)
     assert pa.source == PA.SRC_PROFILE
     assert -3200 < pa.pa_x < -3000 and 500 < pa.pa_y < 600
-    _steps(pa, 200, locked=False)  # past the profile's end (an event)
+    _steps(pa, 200, heap_locked=False)  # past the profile's end (an event)
     _steps(pa, 20)
     assert pa.source == PA.SRC_NONE and pa.pa_x == -3750
     kinds = [e[0] for e in ctx.events]
@@ -105,5 +94,5 @@ def test_apt_tracks_boresight_plus_offset_without_allocating():
     r.cam.replay = array("H", apt.trk_buf)
     apt.tick()
     v0 = apt.valid_frames
-    _locked(apt.tick, 20)
+    locked(apt.tick, 20)
     assert apt.valid_frames == v0 + 20 and apt.state == A.TRACK

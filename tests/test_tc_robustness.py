@@ -516,8 +516,8 @@ m.heap_phases(report)
 
 
 def test_mpy_heap_does_not_grow_across_real_collections():
-    """The MicroPython heap after 5,000 more frames, each figure taken after a real
-    collection: the WebAssembly VM collects only at top level, so the campaign in
+    """The MicroPython heap over 15,000 more frames (flat over the second half), each
+    figure taken after a real collection: the WebAssembly VM collects only at top level, so the campaign in
     tests/mpy/test_tc_robust_mpy.py runs in 500-frame chunks chained by js.setTimeout
     (see heap_phases there for the slack)."""
     import json
@@ -530,8 +530,11 @@ def test_mpy_heap_does_not_grow_across_real_collections():
     assert len(lines) == 1, out + err
     d = json.loads(lines[0][4:])
     print("mpy heap: %r" % (d,))
-    assert d["frames"] >= 5000
+    assert d["frames"] >= 15000
     assert d["a0"] > 50000  # a real live-heap figure: the app and its modules
-    assert len(d["marks"]) >= 10  # a figure after every 500-frame chunk
-    assert d["a1"] - d["a0"] <= d["slack"], d
+    assert len(d["marks"]) >= 30  # a figure after every 500-frame chunk
+    # flat over the second half (a leak rises in every chunk); bounded over the whole run
+    # (stores filling up: see the docstring of tests/mpy/test_tc_robust_mpy.py)
+    assert d["a1"] - d["ahalf"] <= d["slack"], d
+    assert d["a1"] - d["a0"] <= d["fill"], d
     assert d["r1"] - d["r0"] <= d["slack"], d

@@ -74,6 +74,8 @@ REBOOT_HEAD = cbor.encode([OP["REBOOT"], {}])[:3]  # a CBOR body that spells REB
 N_FRAMES = 5000
 WARMUP = 600
 HEAP_SLACK = 3072
+HEAP_FRAMES = 15000  # heap_phases: 30 chunks, so that its second half is past the fill-up
+HEAP_FILL = 4 * HEAP_SLACK  # bounded stores filling up in the first half (see above)
 RETAINED_SLACK = 1024
 HEAP_LOG_CAPACITY = 4  # persistent event log entries in the heap runs (see above)
 KEY2 = bytes(range(3, 35))
@@ -482,12 +484,15 @@ def heap_phases(report, chunk=500):
         if len(st["marks"]) == 1:
             st["a0"] = a
             st["r0"] = _retained(st["pipe"].app)
-        if st["n"] >= N_FRAMES:
+        if st["n"] >= HEAP_FRAMES:
             # The end figure is the lowest of the last three marks: a dead block kept by
-            # a stale word is let go once that buffer is rewritten, a leak is not.
-            a1 = min(st["marks"][-3:])
-            report({"a0": st["a0"], "a1": a1, "r0": st["r0"], "r1": _retained(st["pipe"].app),
-                    "frames": st["n"], "slack": HEAP_SLACK, "marks": st["marks"]})
+            # a stale word is let go once that buffer is rewritten, a leak is not.  The
+            # half-way figure likewise, from the three marks around the middle.
+            marks = st["marks"]
+            mid = len(marks) // 2
+            report({"a0": st["a0"], "a1": min(marks[-3:]), "ahalf": min(marks[mid - 1:mid + 2]),
+                    "r0": st["r0"], "r1": _retained(st["pipe"].app), "frames": st["n"],
+                    "slack": HEAP_SLACK, "fill": HEAP_FILL, "marks": marks})
             return
         st["n"] += campaign(st["pipe"], st["rng"], chunk)
         st["pipe"].quiesce()

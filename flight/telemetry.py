@@ -100,6 +100,18 @@ def layout(sections):
     return out
 
 
+# The packer's per-type tables, indexed by a type's number (its position in _KINDS):
+# one octet per field then says everything encode() needs (struct code, width, raw
+# range), where six per-field lists cost ~25 B a field on the target (issue 11: ~250
+# fields in the two sets).
+_KINDS = tuple(sorted(TYPES))
+_K_CODE = tuple(BE_CODES[t] for t in _KINDS)
+_K_SIZE = bytes(TYPES[t][1] for t in _KINDS)
+_K_FLOAT = bytes(1 if TYPES[t][2] is None else 0 for t in _KINDS)
+_K_LO = tuple(TYPES[t][2] or 0 for t in _KINDS)
+_K_HI = tuple(TYPES[t][3] or 0 for t in _KINDS)
+
+
 class HkPacker:
     """Packs the raw values of ``sections`` — ``[(fields, fill or None), ...]`` in order,
     ``fill(values, i)`` the owner's hk method (None: owner absent on this board, its
@@ -107,33 +119,28 @@ class HkPacker:
 
     def __init__(self, sections):
         self.sections = []  # type: list
-        fields = []  # type: list
+        n = 0
         for flds, fill in sections:
-            self.sections.append((len(fields), len(flds), fill))
-            fields.extend(flds)
+            self.sections.append((n, len(flds), fill))
+            n += len(flds)
         # The declarations, not a list of their fields: a generated declaration (the
         # scheduler's per-task set) then builds its records only when read.
         self._decls = tuple(flds for flds, _fill in sections)
-        self.n = len(fields)
-        self.size = size(fields)
-        self.values = [0] * self.n
-        self.buf = bytearray(self.size)
-        # Per field: struct code, byte offset, raw lo, raw hi (precomputed: pack() does
-        # no lookups and allocates nothing).
-        self._codes = []  # type: list
-        self._off = []  # type: list
-        self._lo = []  # type: list
-        self._hi = []  # type: list
-        self._float = []  # type: list
-        off = 0
-        for f in fields:
-            code, n, lo, hi = TYPES[f.type]
-            self._codes.append(BE_CODES[f.type])
-            self._off.append(off)
-            self._float.append(lo is None)
-            self._lo.append(lo if lo is not None else 0)
-            self._hi.append(hi if hi is not None else 0)
-            off += n
+        self.n = n
+        # Per field, one octet: its type's number in the _K_* tables (encode() does no
+        # lookups and allocates nothing; offsets follow from the widths).
+        self._kind = bytearray(n)
+        k = 0
+        size = 0
+        for flds in self._decls:
+            for f in flds:
+                t = _KINDS.index(f.type)
+                self._kind[k] = t
+                size += _K_SIZE[t]
+                k += 1
+        self.size = size
+        self.values = [0] * n
+        self.buf = bytearray(size)
         self.errors = 0  # fill methods that raised (their fields keep the last values)
 
     @property
@@ -165,24 +172,28 @@ class HkPacker:
         """Pack the current raw values into the buffer (no collection)."""
         values = self.values
         buf = self.buf
-        codes = self._codes
-        offs = self._off
-        los = self._lo
-        his = self._hi
-        isf = self._float
+        kind = self._kind
+        codes = _K_CODE
+        sizes = _K_SIZE
+        isf = _K_FLOAT
+        los = _K_LO
+        his = _K_HI
         pack_into = struct.pack_into
+        off = 0
         for k in range(self.n):
             v = values[k]
-            if isf[k]:
+            t = kind[k]
+            if isf[t]:
                 # (an int goes in as it is: struct converts it, float(v) would box it)
-                pack_into(codes[k], buf, offs[k], v if v is not None else 0)
-                continue
-            v = int(v) if v is not None else 0
-            if v < los[k]:
-                v = los[k]
-            elif v > his[k]:
-                v = his[k]
-            pack_into(codes[k], buf, offs[k], v)
+                pack_into(codes[t], buf, off, v if v is not None else 0)
+            else:
+                v = int(v) if v is not None else 0
+                if v < los[t]:
+                    v = los[t]
+                elif v > his[t]:
+                    v = his[t]
+                pack_into(codes[t], buf, off, v)
+            off += sizes[t]
         return buf
 
 

@@ -122,6 +122,8 @@ class BiasControl:
         self.checks = self.sensors.checks
         self.power = power
         self.period_us = period_us
+        self._dt = period_us * 1e-6  # the update's step, s (one float, made once)
+        self._lim = supply.limits()  # the supply's range: fixed, read once (no tuple per update)
         self.state = OFF
         self.v_cmd = None  # type: Any
         self.v_target = None
@@ -173,7 +175,8 @@ class BiasControl:
     def start_session(self):
         self.power.set(SW_SIPM_BIAS, True)
         self.supply.init()  # output at its lowest code, below breakdown
-        self.v_cmd = self.supply.limits()[0]
+        self._lim = self.supply.limits()  # (read again: a session starts the supply anew)
+        self.v_cmd = self._lim[0]
         self._t_prev = None
         self._gap = 0
         self.t_used = None  # never hold a temperature from an earlier session
@@ -221,7 +224,7 @@ class BiasControl:
         if self.state == OFF:
             return
         p = self.ctx.params
-        dt = self.period_us * 1e-6
+        dt = self._dt
         self._gap += 1  # updates since the last good reading
         t = self._temperature()
         if t is None:
@@ -263,7 +266,7 @@ class BiasControl:
         """V_br(T_est) + V_ov, clamped and slew-limited over ``dt``; False on a write
         error."""
         target = p["bias_vbr25_v"] + p["bias_kt_mv_per_k"] * 1e-3 * (t_est - 25.0) + p["bias_vov_v"]
-        lo, hi = self.supply.limits()
+        lo, hi = self._lim
         target = lo if target < lo else (hi if target > hi else target)
         self.v_target = target
         v = target

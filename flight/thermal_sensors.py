@@ -92,6 +92,20 @@ _SLOPE_W = 0.05
 _READMIT_N = const(20)
 
 
+def _spread(vals, base, idx, n):
+    """Largest minus smallest of ``vals[i] - base[i]`` (``base`` None: of ``vals[i]``)
+    over the first ``n`` indices ``idx`` (no generator: nothing but the floats)."""
+    lo = hi = None
+    for k in range(n):
+        i = idx[k]
+        v = vals[i] if base is None else vals[i] - base[i]
+        if lo is None or v < lo:
+            lo = v
+        if hi is None or v > hi:
+            hi = v
+    return hi - lo
+
+
 class SensorCheck:
     """Plausibility of one temperature sensor: range, step, stuck.
 
@@ -165,6 +179,13 @@ class ThermalSensors:
         self.checks = [SensorCheck(s) for s in temps]
         self.excluded = [False] * n
         self._agree = [0] * n
+        # Per-update work lists, preallocated: the 500 ms update allocates only the floats
+        # of its arithmetic (DESIGN §3.1, steady-state garbage).
+        self._vals = [None] * n  # type: list
+        self._ok = bytearray(n)  # indices of the plausible readings (first _n_ok)
+        self._trusted = bytearray(n)  # and of those not excluded (first _n_tr)
+        self._n_ok = 0
+        self._n_tr = 0
         self.exclusions = 0  # sensors excluded by the cross-check (all sessions)
         self.source = -1  # sensor in use, -1 none
         self.switched = False  # the last select() changed to another sensor
@@ -205,19 +226,25 @@ class ThermalSensors:
         step = p["bias_max_step_c"]
         stuck = p["bias_stuck_n"]
         checks = self.checks
+        n = len(checks)
         # Every sensor is read each update so its plausibility history stays current.
-        vals = [chk.read(lo, hi, step, stuck) for chk in checks]
+        vals = self._vals
+        for i in range(n):
+            vals[i] = checks[i].read(lo, hi, step, stuck)
         # A stepped sensor that agrees with another sensor's reading is re-accepted
         # (after an outage the temperature may have moved on).
-        for i, chk in enumerate(checks):
+        for i in range(n):
+            chk = checks[i]
             if vals[i] is None and chk.suspect:
-                for j, other in enumerate(checks):
+                for j in range(n):
+                    other = checks[j]
                     if j != i and other.raw is not None and abs(chk.raw - other.raw) <= step:
                         vals[i] = chk.rebase()
                         break
         self._cross_check(vals, p["bias_xcheck_k"])
         self.switched = False
-        for i, t in enumerate(vals):
+        for i in range(n):
+            t = vals[i]
             if t is None or self.excluded[i] or self.disagree:
                 continue
             if self.source != i:
@@ -254,8 +281,14 @@ class ThermalSensors:
         back in line (``vals``: plausible readings or None)."""
         n = len(vals)
         self._age += 1
-        ok = [i for i in range(n) if vals[i] is not None]
-        if len(ok) < 2:
+        ok = self._ok  # (index lists in preallocated octets: no list per update)
+        n_ok = 0
+        for i in range(n):
+            if vals[i] is not None:
+                ok[n_ok] = i
+                n_ok += 1
+        self._n_ok = n_ok
+        if n_ok < 2:
             return
         base = self._base
         if base is None:
@@ -263,26 +296,34 @@ class ThermalSensors:
             # where the plausible ones agree within the tolerance.  Before it, sensors
             # that disagree cannot be told apart.
             r = vals[ok[0]]
-            spread = max(vals[i] for i in ok) - min(vals[i] for i in ok)
+            spread = _spread(vals, None, ok, n_ok)
             if spread > tol:
                 self._undecided(spread, "at the start of the session")
                 return
             base = [0.0] * n
-            for i in ok:
+            for k in range(n_ok):
+                i = ok[k]
                 base[i] = vals[i] - r
             self._base = base
-        trusted = [i for i in ok if not self.excluded[i]]
-        if not trusted:
+        trusted = self._trusted
+        n_tr = 0
+        for k in range(n_ok):
+            i = ok[k]
+            if not self.excluded[i]:
+                trusted[n_tr] = i
+                n_tr += 1
+        self._n_tr = n_tr
+        if not n_tr:
             return
         ref = 0.0
-        for i in trusted:
+        for k in range(n_tr):
+            i = trusted[k]
             ref += vals[i] - base[i]
-        ref /= len(trusted)
+        ref /= n_tr
         self._readmit(vals, ok, base, ref, tol)
-        if len(trusted) < 2:
+        if n_tr < 2:
             return
-        spread = max(vals[i] - base[i] for i in trusted) - \
-            min(vals[i] - base[i] for i in trusted)
+        spread = _spread(vals, base, trusted, n_tr)
         if spread <= _QUIET_K:
             self._quiet(vals, base, ref)
             self.disagree = False
@@ -293,7 +334,9 @@ class ThermalSensors:
         if anchor is None:
             self._undecided(spread, "no trend yet")
             return
-        # Each sensor against its own reading at the anchor, moved along the slope.
+        # Each sensor against its own reading at the anchor, moved along the slope (a
+        # disagreement: rare, so the lists of this path are built here).
+        trusted = list(trusted[:n_tr])
         off = [abs(vals[i] - anchor[i] - self._slope * self._age) for i in trusted]
         k = 0
         for j in range(1, len(off)):
@@ -344,7 +387,8 @@ class ThermalSensors:
                           "neither used" % (spread, why))
 
     def _readmit(self, vals, ok, base, ref, tol):
-        for i in ok:
+        for k in range(self._n_ok):
+            i = ok[k]
             if not self.excluded[i]:
                 continue
             if abs(vals[i] - base[i] - ref) <= tol / 2:

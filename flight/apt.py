@@ -157,8 +157,9 @@ class Apt:
         self.cal = NO_CAL  # the FSM calibration (flight/apt_calib.py FsmCal) sets itself here
         self.search = Search(self)
         self.exposure = Exposure(camera)
-        # Frame buffers and result arrays (preallocated once: the tick allocates nothing).
-        self._acq_buf = array("H", [0] * (ACQ_WIN * ACQ_WIN))
+        # Frame buffers and result arrays (preallocated once: the tick allocates nothing);
+        # ACQUIRE's window is the SEARCH strip buffer (never in use at the same time).
+        self._acq_buf = self.search.shared_buf(ACQ_WIN * ACQ_WIN)
         self.trk_buf = array("H", [0] * (TRACK_WIN * TRACK_WIN))
         self._meta = array("i", [0, 0, 0])
         self._cen = array("i", [0] * px.CEN_LEN)  # centroid results

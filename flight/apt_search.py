@@ -61,6 +61,12 @@ class Search:
         self.u0y = 0
         self._du = array("i", [0, 0])
 
+    def shared_buf(self, n):
+        """A buffer of at least ``n`` pixels for another state's window (ACQUIRE): the
+        strip buffer, whose content SEARCH reads anew at each strip (2 kB of heap saved,
+        issue 11), or one of its own when the strip is smaller."""
+        return self.buf if len(self.buf) >= n else array("H", bytes(2 * n))
+
     def start(self):
         """A new session: forget the false targets, dark calibration first."""
         for lst in self.rejected:

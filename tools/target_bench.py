@@ -58,7 +58,7 @@ from hal.clock import VirtualClock
 from hal.sim.board import make_board
 from hal.sim.world import make_world, noise_table_bytes
 
-SIM_GC_FREE = 65536  # collect the simulator's garbage (uncharged) below this free heap
+SIM_GC_FREE = 131072  # collect the simulator's garbage (uncharged) below this free heap
 
 R = {'phase': 'start', 'errors': []}
 

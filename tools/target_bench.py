@@ -122,6 +122,17 @@ clock = VirtualClock(charge_cpu=True, cpu_scale=10.0)
 tgc.clock = clock
 board = make_board(clock=clock, world=world)
 cam = world.cam_model
+# The camera model's noise-table buffers (sim/camera.py: 8 slots of 10.7 kB, allocated at
+# their first use) allocated now, on the heap before the simulator's garbage has
+# fragmented it: a 10.7 kB block asked for mid-pass can fail on the fixed heap and fault
+# the APT (the real sensor has no such tables; they are the world's, outside the figures).
+from array import array as _arr
+import sim.camera as _simcam
+for _sl in cam._slots:
+    if _sl[4] is None:
+        _sl[0] = 0  # binning 0: no key matches, the first miss refills it in place
+        _sl[1] = 'H'
+        _sl[4] = memoryview(_arr('H', bytes(2 * (_simcam._NZ + cam.width))))
 
 
 def table_bytes():

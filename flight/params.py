@@ -125,8 +125,9 @@ class Params:
         self.rules = rules  # flight/param_rules.py Rule tuple
         self.storage_error = storage_error
         self.defs = {}
-        self.owner = {}  # name -> component
-        self.order = []
+        # [(component, its PARAMS tuple)]: the order and owners without a list and a dict
+        # of ~100 entries each kept in RAM (read at boot, load and export only; issue 11)
+        self._decls = []  # type: list
         self.values = {}
         self.store = SlotStore(storage, name) if storage is not None else None
         self.listeners = []  # fn(name, value) after a change
@@ -137,9 +138,22 @@ class Params:
             if d.name in self.defs:
                 raise ValueError("parameter %s defined twice" % d.name)
             self.defs[d.name] = d
-            self.owner[d.name] = owner
-            self.order.append(d.name)
             self.values[d.name] = d.default
+        self._decls.append((owner, defs if isinstance(defs, tuple) else tuple(defs)))
+
+    @property
+    def order(self):
+        """The parameter names in declaration order (a list built on each read)."""
+        return [d.name for _owner, defs in self._decls for d in defs]
+
+    @property
+    def owner(self):
+        """{name: component} (a dict built on each read: the export, diagnostics)."""
+        out = {}
+        for owner, defs in self._decls:
+            for d in defs:
+                out[d.name] = owner
+        return out
 
     def get(self, name):
         return self.values[name]

@@ -33,7 +33,8 @@ def crc_range(buf, start: int, end: int, crc: int, th, tl) -> int:
 
 @micropython.viper
 def copy(dst, doff: int, src, soff: int, n: int):
-    """dst[doff:doff+n] = src[soff:soff+n] (distinct buffers)."""
+    """dst[doff:doff+n] = src[soff:soff+n] (distinct buffers, or one with doff <= soff:
+    a forward copy)."""
     d = ptr8(dst)  # type: ignore[name-defined]  # noqa: F821
     s = ptr8(src)  # type: ignore[name-defined]  # noqa: F821
     i = 0

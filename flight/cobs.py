@@ -170,9 +170,10 @@ class Deframer:
         self.max_frame = max_frame
         self._cap = max_frame + max_frame // _BLOCK + 1
         self._enc = bytearray(self._cap)
-        self._enc_mv = memoryview(self._enc)
-        self._dec = bytearray(max_frame)
-        self._dec_mv = memoryview(self._dec)
+        # Decoded in place, in the same buffer: a COBS block's data never lands after
+        # where it was read (1 kB of heap less than a second buffer, issue 11).
+        self._dec = self._enc
+        self._dec_mv = memoryview(self._enc)
         self._len = 0
         self._drop = False
         self.frames = 0
@@ -242,7 +243,10 @@ class Deframer:
 
     def _finish(self):
         # Decoded in place (no exception, no slice): a block that does not decode is
-        # counted without allocating; only a good frame becomes a bytes object.
+        # counted without allocating; only a good frame becomes a bytes object.  The
+        # output goes to the same buffer: the write index never passes the read index
+        # (each block writes code-1 octets after reading code of them), so the forward
+        # copy reads every octet before it is overwritten.
         src = self._enc
         n = self._len
         dst = self._dec

@@ -113,7 +113,12 @@ class EventLog:
         self._active = -1  # blob with the present copy of the active (newest) half
         self._closed = -1  # blob with the closed (older) half
         self._newest_n = [-1] * _N_BLOBS  # newest running number per blob
-        self._active_entries = []
+        # The active half as its framed octets, one bytes per entry (a flush writes them
+        # joined: entries are framed once, when they join the half, not re-encoded at
+        # every flush: the housekeeping step stays short as the half fills), and the
+        # running number of its newest entry.
+        self._active_frames = []  # type: list
+        self._active_n = -1
         self._boot_base = 0
         self.damaged = ""  # what the load could not read (torn write, bit flip), or ""
         # Events emitted while the heap is exhausted (a MemoryError building the entry):
@@ -326,7 +331,8 @@ class EventLog:
                 closed = i
         self._active = act
         self._closed = closed
-        self._active_entries = lists[act]
+        self._active_frames = [_frame(r) for r in lists[act]]
+        self._active_n = lists[act][-1][0]
         self._newest_n = newest
         self._boot_base = newest[act] + 1
 
@@ -375,36 +381,40 @@ class EventLog:
         closed = self._closed
         active = self._active
         newest = list(self._newest_n)
-        entries = list(self._active_entries)
+        frames = list(self._active_frames)
+        last = self._active_n
         try:
             for e in self._unpersisted:
-                if len(entries) >= half:
+                if len(frames) >= half:
                     # The active half is complete: written whole, it becomes the closed
                     # half, and a new active half starts on the oldest blob.
-                    if active < 0 or newest[active] != entries[-1][0]:
-                        active = self._write(closed, active, entries, newest)
+                    if active < 0 or newest[active] != last:
+                        active = self._write(closed, active, frames, last, newest)
                     closed = active
                     active = -1
-                    entries = []
-                entries.append(self._record(e))
-            active = self._write(closed, active, entries, newest)
+                    frames = []
+                rec = self._record(e)
+                frames.append(_frame(rec))
+                last = rec[0]
+            active = self._write(closed, active, frames, last, newest)
         except Exception:
             self.persist_errors += 1
             return 0
         self._closed = closed
         self._active = active
         self._newest_n = newest
-        self._active_entries = entries
+        self._active_frames = frames
+        self._active_n = last
         written = len(self._unpersisted)
         self._unpersisted = []
         return written
 
-    def _write(self, closed, active, entries, newest):
+    def _write(self, closed, active, frames, last, newest):
         t = self._spare(closed, active)
         newest[t] = -1  # its old content is going (even if the write is torn)
         self._newest_n[t] = -1
-        self.storage.write(self._blob(t), _frames(entries))
-        newest[t] = entries[-1][0]
+        self.storage.write(self._blob(t), b"".join(frames))
+        newest[t] = last
         return t
 
 
@@ -428,22 +438,26 @@ def _good(r):
         and 0 <= r[2] <= SEV_CRITICAL and _is_int(r[3])
 
 
-def _frames(entries):
-    """The blob of ``entries``: each framed on its own, oldest first (so a write torn at
-    any octet leaves every older entry whole)."""
-    out = bytearray()
-    for r in entries:
-        body = cbor.encode(r)
-        ln = len(body)
-        start = len(out)
-        out.append(_FRAME_MAGIC)
-        out.append(ln >> 8)
-        out.append(ln & 0xFF)
-        out.extend(body)
-        c = crc16(memoryview(out)[start:])
-        out.append(c >> 8)
-        out.append(c & 0xFF)
+def _frame(r):
+    """One entry framed on its own: magic | length | CBOR record | CRC-16 (a blob is its
+    entries' frames, oldest first, so a write torn at any octet leaves every older entry
+    whole)."""
+    body = cbor.encode(r)
+    ln = len(body)
+    out = bytearray(ln + _FRAME_OVERHEAD)
+    out[0] = _FRAME_MAGIC
+    out[1] = ln >> 8
+    out[2] = ln & 0xFF
+    out[3:3 + ln] = body
+    c = crc16(memoryview(out)[:3 + ln])
+    out[3 + ln] = c >> 8
+    out[4 + ln] = c & 0xFF
     return bytes(out)
+
+
+def _frames(entries):
+    """The blob of ``entries`` (see :func:`_frame`)."""
+    return b"".join([_frame(r) for r in entries])
 
 
 def _old_blob(raw):

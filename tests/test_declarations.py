@@ -421,3 +421,14 @@ def test_task_overrun_deadline_miss_and_params_saved_events():
     assert miss.count("slow") == 1  # once per task (the others it delayed report theirs)
     saved = [e for e in o.of(APID_EVENT) if e["name"] == "PARAMS_SAVED"]
     assert saved and saved[0]["args"] == [o.app.params.store.generation]
+
+
+def test_equal_field_attributes_share_one_tuple_and_keep_their_types():
+    # Fields with the same scale/offset/limits/enum share one tuple (heap on the target);
+    # 1 and 1.0 export differently, so they never share.
+    a = telemetry.HkField("a", "u16", warn=(0, 0))
+    b = telemetry.HkField("b", "u8", warn=(0, 0), description="other")
+    c = telemetry.HkField("c", "u16", scale=1.0, warn=(0, 0))
+    assert a.more is b.more
+    assert c.more is not a.more and telemetry.more(c)[0] == 1.0
+    assert isinstance(telemetry.more(c)[0], float) and isinstance(telemetry.more(a)[0], int)

@@ -95,13 +95,14 @@ _READMIT_N = const(20)
 def _spread(vals, base, idx, n):
     """Largest minus smallest of ``vals[i] - base[i]`` (``base`` None: of ``vals[i]``)
     over the first ``n`` indices ``idx`` (no generator: nothing but the floats)."""
-    lo = hi = None
-    for k in range(n):
+    i = idx[0]
+    lo = hi = vals[i] if base is None else vals[i] - base[i]
+    for k in range(1, n):
         i = idx[k]
         v = vals[i] if base is None else vals[i] - base[i]
-        if lo is None or v < lo:
+        if v < lo:
             lo = v
-        if hi is None or v > hi:
+        elif v > hi:
             hi = v
     return hi - lo
 
@@ -336,8 +337,8 @@ class ThermalSensors:
             return
         # Each sensor against its own reading at the anchor, moved along the slope (a
         # disagreement: rare, so the lists of this path are built here).
-        trusted = list(trusted[:n_tr])
-        off = [abs(vals[i] - anchor[i] - self._slope * self._age) for i in trusted]
+        tr = list(trusted[:n_tr])
+        off = [abs(vals[i] - anchor[i] - self._slope * self._age) for i in tr]
         k = 0
         for j in range(1, len(off)):
             if off[j] > off[k]:
@@ -347,7 +348,7 @@ class ThermalSensors:
             if j != k and off[j] > second:
                 second = off[j]
         if off[k] > tol / 2 and second * 2 <= off[k]:
-            bad = trusted[k]
+            bad = tr[k]
             self.excluded[bad] = True
             self._agree[bad] = 0
             self.exclusions += 1

@@ -160,7 +160,7 @@ class Apt:
         # Frame buffers and result arrays (preallocated once: the tick allocates nothing);
         # ACQUIRE's window is the SEARCH strip buffer (never in use at the same time).
         self._acq_buf = self.search.shared_buf(ACQ_WIN * ACQ_WIN)
-        self.trk_buf = array("H", [0] * (TRACK_WIN * TRACK_WIN))
+        self.trk_buf = array("H", bytes(2 * TRACK_WIN * TRACK_WIN))
         self._meta = array("i", [0, 0, 0])
         self._cen = array("i", [0] * px.CEN_LEN)  # centroid results
         self.spot_x = self.spot_y = 0  # last spot, q6 px

@@ -39,8 +39,10 @@ class Search:
     def __init__(self, apt):
         self.apt = apt
         self.cols = apt.camera.width // SEARCH_BIN  # binned columns
-        self.buf = array("H", [0] * (self.cols * SEARCH_STRIP_ROWS))
-        self.dark_min = array("H", [0] * (TRACK_WIN * TRACK_WIN))
+        # (from bytes: [0] * n would be a transient list 4-8x the array's size, 20 KiB on
+        # a 64-bit port, on a heap that may be fragmented by then)
+        self.buf = array("H", bytes(2 * self.cols * SEARCH_STRIP_ROWS))
+        self.dark_min = array("H", bytes(2 * TRACK_WIN * TRACK_WIN))
         self.dark_n = DARK_FRAMES
         self.dark_skip = 0
         self.saved_exp = 0

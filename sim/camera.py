@@ -63,11 +63,16 @@ except ImportError:  # pragma: no cover - MicroPython builds without special fun
         return s * y
 
 
-
-
 def _farray(n):
     """n zero floats: an ``array('f')`` (no boxed float per element), a list without array."""
     return _array("f", bytes(4 * n)) if _array is not None else [0.0] * n
+
+
+def table_buffer(kind, width):
+    """A noise table's buffer for windows of ``kind`` (Camera._table), in one heap block."""
+    n = _NZ + width  # any row (<= width) fits from any offset < _NZ
+    return (memoryview(bytearray(2 * n)) if kind == "B" else memoryview(
+        _array("H", range(n))) if kind == "H" and _array is not None else [0] * n)
 
 
 try:
@@ -278,14 +283,11 @@ class Camera:
         Keyed by the quantised level (1/8 DN) and spread (1 % steps) rather than by the
         raw exposure/gain, so an auto-exposure loop that nudges the exposure every frame
         reuses a handful of tables instead of rebuilding one (~0.7 ms) per frame.  The
-        tables live in ``_TABLE_SLOTS`` slots whose buffers are allocated once (first use)
-        and refilled in place, round robin, on a miss: no per-frame key objects, no table
-        garbage on a fixed MicroPython heap.
+        tables live in ``_TABLE_SLOTS`` slots whose buffers are allocated once (first use
+        or hal.sim.world.reserve_noise_tables) and refilled in place, round robin, on a
+        miss: no per-frame key objects, no table garbage on a fixed MicroPython heap.
         """
-        e = (self.background_e_s + self.dark_e_s) * self.exposure_s
-        fw = self.full_well_e
-        if e > fw:
-            e = fw
+        e = min((self.background_e_s + self.dark_e_s) * self.exposure_s, self.full_well_e)
         g = self.dn_per_e * self.gain
         qm = int(8.0 * (self.offset_dn + g * e) + 0.5)
         sd = g * math.sqrt(e + self.read_noise_e * self.read_noise_e) / b
@@ -294,33 +296,31 @@ class Camera:
         for sl in slots:
             if sl[0] == b and sl[1] == kind and sl[2] == qm and sl[3] == qs:
                 return sl[4]
-        # miss: the next slot of this buffer kind (a slot keeps its buffer type for life)
-        i = self._slot_next
+        i = self._slot_next  # miss: the next slot (it keeps its buffer while its kind does)
         self._slot_next = (i + 1) % _TABLE_SLOTS
         self.tables_built += 1
         sl = slots[i]
-        if sl[1] != kind:
-            sl[4] = None
-            sl[1] = kind
-        sl[0] = b
-        sl[2] = qm
-        sl[3] = qs
-        n = _NZ + self.width  # any row (<= width) fits from any offset < _NZ
-        t = sl[4]
+        t = sl[4] if sl[1] == kind else None
         if t is None:
-            if kind == "B":
-                t = memoryview(bytearray(2 * n))
-            elif kind == "H" and _array is not None:
-                t = memoryview(_array("H", bytes(2 * n)))
-            else:
-                t = [0] * n
-            sl[4] = t
+            try:
+                t = table_buffer(kind, self.width)
+            except MemoryError:  # no block this large in a fragmented fixed heap: refill
+                for k in range(1, _TABLE_SLOTS):  # the oldest table of this kind instead
+                    sl = slots[(i + k) % _TABLE_SLOTS]
+                    if sl[1] == kind and sl[4] is not None:
+                        break
+                else:
+                    raise
+                t = sl[4]
+        # The key last: an exception on the way (a MemoryError) leaves the slot unmatched,
+        # never a key over no table (the APT's intermittent TypeError, issues 11/14).
+        sl[0], sl[1], sl[4] = 0, kind, t
         mean = qm / 8.0
         sd = math.exp(qs / 100.0) if qs > -10000 else 0.0
         z = self._z
         amax = self.adc_max
         wide = kind == "B"
-        for i in range(n):
+        for i in range(_NZ + self.width):
             v = int(math.floor(mean + sd * z[i & _ZMASK] + 0.5))
             if v < 0:
                 v = 0
@@ -331,6 +331,7 @@ class Camera:
                 t[2 * i + 1] = v >> 8
             else:
                 t[i] = v
+        sl[0], sl[2], sl[3] = b, qm, qs
         return t
 
     # --- frame read ---------------------------------------------------------------------------

@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from sim import calib, framerstats, geometry, linkbudget, pointahead, receiver
 from sim.background import Background
-from sim.camera import FRAME_RATE_HZ, IFOV_RAD, Camera
+from sim.camera import FRAME_RATE_HZ, IFOV_RAD, Camera, table_buffer
 from sim.fsm import Fsm
 from sim.pointing import (
     JITTER_GRID_OFFSET_S,
@@ -83,6 +83,9 @@ ROI_READOUT_US = 500
 # starts to move; its bandwidth is sim/fsm.py's 300 Hz second-order response.
 FSM_LATENCY_US = 500
 _TICKS_MASK = TICKS_PERIOD - 1
+# Noise tables of the camera model (sim/camera.py, ~11 kB each) allocated with the world:
+# the session start renders three settings (dark frames, SEARCH strips, the windows).
+RESERVED_TABLES = 3
 
 
 def _thread_cpu_us():
@@ -173,6 +176,7 @@ class World(FineTruth):
         self.fsm_model.set_gain_matrix(1.0 + cal["fsm_gain_x"], cal["fsm_cross_xy"],
                                        cal["fsm_cross_yx"], 1.0 + cal["fsm_gain_y"])
         self.cam_model = Camera(seed=seed, ifov_rad=IFOV_RAD * (1.0 + cal["ifov_scale"]))
+        reserve_noise_tables(self.cam_model, "H", RESERVED_TABLES)
         # Structured background scenario (sim/background.py): "city" or "sunlit".
         bg = sc.get("background")
         self.background = Background(bg, seed) if bg else None
@@ -442,3 +446,14 @@ def noise_table_bytes(cam):
         if t is not None:
             n += 4 * len(t) if isinstance(t, list) else len(t) * (1 if sl[1] == "B" else 2)
     return n
+
+
+def reserve_noise_tables(cam, kind, k):
+    """Allocate ``k`` of a camera model's noise-table buffers (sim/camera.py ``_table``)
+    for windows of ``kind`` now ("H": ``array('H')``, the flight's): a fixed MicroPython
+    heap fragments as a pass runs (the renderer's float garbage between collections) and
+    may have no ~11 kB block left when SEARCH first needs one (issues 11/14)."""
+    for sl in cam._slots[:k]:
+        if sl[4] is None:
+            sl[1] = kind
+            sl[4] = table_buffer(kind, cam.width)

@@ -175,3 +175,60 @@ def test_camera_frames_reuse_tables_and_leave_little_garbage():
     # one rebuilt table alone would be 2 * (4096 + 1280) octets
     assert dark < 2048 * words, dark
     assert with_spot < 16384 * words, with_spot
+
+
+def _held(c):
+    """Noise-table buffers a camera model holds."""
+    return len([sl for sl in c._slots if sl[4] is not None])
+
+
+def test_camera_noise_table_survives_a_memory_error():
+    """A noise table whose buffer cannot be allocated (MemoryError: a fixed heap, fragmented,
+    without an ~11 kB block) leaves no cache entry behind: the reads after it render what a
+    camera that never failed renders; later, with a table of the kind held, a new setting
+    refills that buffer instead of failing.  (A key left over a missing table made every
+    later read at that setting raise TypeError "'NoneType' object isn't subscriptable":
+    the APT's intermittent fault on the unix port and the M7 image, issues 11/14.)"""
+    import sim.camera as cm
+
+    real = cm.table_buffer
+    fails = [0]
+
+    def failing(kind, width):
+        if fails[0]:
+            fails[0] -= 1
+            raise MemoryError("injected: no block this large")
+        return real(kind, width)
+
+    a = Camera(seed=4)
+    b = Camera(seed=4)  # its twin, whose allocations succeed
+    for c in (a, b):
+        c.set_residual(1e-4, -2e-4)
+    ha = array("H", bytes(512))
+    hb = array("H", bytes(512))
+    cm.table_buffer = failing
+    try:
+        fails[0] = 1
+        try:
+            a.read(ha, 632, 504, 16, 16)  # its first table: nothing to fall back on
+            raised = False
+        except MemoryError:
+            raised = True
+        assert raised and fails[0] == 0 and _held(a) == 0
+        a.read(ha, 632, 504, 16, 16)  # the heap has the block again
+        b.read(hb, 632, 504, 16, 16)
+        assert list(ha) == list(hb) and max(ha) > 100  # the spot too
+        for c in (a, b):  # a new setting, a new table; for a, no block left
+            c.set_exposure(9e-3)
+        fails[0] = 1
+        a.read(ha, 632, 504, 16, 16)
+        b.read(hb, 632, 504, 16, 16)
+        assert fails[0] == 0 and list(ha) == list(hb)
+        assert _held(a) == 1 and _held(b) == 2  # a refilled its one buffer
+        for c in (a, b):  # back: a rebuilds the first table in it
+            c.set_exposure(1e-3)
+        a.read(ha, 632, 504, 16, 16)
+        b.read(hb, 632, 504, 16, 16)
+        assert list(ha) == list(hb)
+    finally:
+        cm.table_buffer = real

@@ -56,7 +56,7 @@ import gc, json, sys, time, micropython
 from time import ticks_us, ticks_diff
 from hal.clock import VirtualClock
 from hal.sim.board import make_board
-from hal.sim.world import make_world, noise_table_bytes
+from hal.sim.world import make_world, noise_table_bytes, reserve_noise_tables
 
 SIM_GC_FREE = 131072  # collect the simulator's garbage (uncharged) below this free heap
 
@@ -126,13 +126,7 @@ cam = world.cam_model
 # their first use) allocated now, on the heap before the simulator's garbage has
 # fragmented it: a 10.7 kB block asked for mid-pass can fail on the fixed heap and fault
 # the APT (the real sensor has no such tables; they are the world's, outside the figures).
-from array import array as _arr
-import sim.camera as _simcam
-for _sl in cam._slots:
-    if _sl[4] is None:
-        _sl[0] = 0  # binning 0: no key matches, the first miss refills it in place
-        _sl[1] = 'H'
-        _sl[4] = memoryview(_arr('H', bytes(2 * (_simcam._NZ + cam.width))))
+reserve_noise_tables(cam, 'H', len(cam._slots))
 
 
 def table_bytes():

@@ -4,17 +4,20 @@ steps that the camera watches on the beacon spot.  Method, figures and the opera
 procedure: docs/fsm-calibration.md.
 
 In short: the camera sees ``y = A·p − B·v`` (spot − boresight, q6 px; ``p`` the
-platform's error, ``v`` the mirror codes).  A known step (±``apt_cal_step_codes``, the
-patterns :data:`PAT_X` / :data:`PAT_Y`, each level held two commands: 25 Hz, above the
-platform jitter) is added to the mirror command and is the instrument of an
-instrumental-variables fit on first differences of consecutive frames, with the last
-command and the one before as regressors (a long exposure sees both)::
+platform's error, ``v`` the mirror codes).  A known step (±``apt_cal_step_codes``; each
+level held two commands: 25 Hz, above the platform jitter's 0.1–10 Hz) is added to the
+mirror command and is the instrument of an instrumental-variables fit on first
+differences of consecutive frames, with the last command and the one before as
+regressors (a long exposure sees both)::
 
     Δy = −B1·Δv_last − B2·Δv_before      [B1 B2] = −(Σ Δy·wᵀ)·(Σ Δv·wᵀ)⁻¹      B = B1 + B2
 
-The law is fed the error minus the spot move the step predicts (``ff_x/ff_y``), so it
-does not fight the steps.  ``M = S·B·ifov/(64·LSB) = Rw(θ)·P`` (camera vector =
-Rw(θ)·mirror vector, ``Rw(θ) = [[cos θ, sin θ], [−sin θ, cos θ]]``, as hal/sim/world.py's
+Both axes step at once, x as + − + − …, y the same, sign flipped over the run's 2nd and
+4th quarters: orthogonal over each half, all the energy near 25 Hz (a pattern with some at
+6.25 Hz, in the jitter band, scattered the rotation by 14 mrad RMS: docs/fsm-calibration.md).
+The law is fed the error minus the spot move the step predicts (``ff_x/ff_y``).
+``M = S·B·ifov/(64·LSB) = Rw(θ)·P`` (camera vector = Rw(θ)·mirror vector,
+``Rw(θ) = [[cos θ, sin θ], [−sin θ, cos θ]]``, as hal/sim/world.py's
 ``cam_fsm_rot_rad``; ``P`` symmetric): θ → apt_cam_rot_mrad, ``P11``/``P22`` →
 apt_fsm_gain_x/y, ``(P12 + P21)/2`` the cross-coupling.  Fit residual: RMS of half the
 difference of the first- and second-half estimates of M.  A result outside the
@@ -23,9 +26,10 @@ residual above ``apt_cal_resid_max`` is refused (event, parameters unchanged); a
 it goes through the parameter store (the law's listener picks it up; PARAM_SAVE persists).
 
 When: by TC (APT_FSM_CALIBRATE) or automatically (``apt_cal_auto``), once TRACK has held
-``apt_cal_settle_s`` with the mirror inside its offload band.  Aborts (event, parameters
-unchanged): spot lost :data:`GAP_MAX` frames, TRACK left, session ended, mirror command
-failed, mirror near its range, twice its length.
+``apt_cal_settle_s``, the mirror inside its offload band and drifting less than
+``apt_cal_drift_max_urad_s`` over the last second (no ADCS slew under the steps).  Aborts
+(event, parameters unchanged): spot lost :data:`GAP_MAX` frames, TRACK left, session
+ended, mirror command failed, mirror near its range, twice its length.
 
 Hot path (:meth:`FsmCal.frame`, in the APT tick before the law; the APT adds ``d_x/d_y``
 to its mirror command): integer maths on preallocated state, no events, allocates
@@ -70,19 +74,23 @@ P = ParamDef
 PARAMS = (
     P("apt_cal_valid", "bool", False, False, True, "",
       "apt_fsm_gain_x/y and apt_cam_rot_mrad (apt_control.py) come from an accepted FSM calibration"),
-    # Default 0 (commanded only): under the predictive loop's centroid the absolute rotation
-    # reads ~29 mrad off the unit's truth (docs/fsm-calibration.md "Known limits").
+    # Default 0 (commanded only): on the nominal pass a calibration makes the aim error
+    # worse by 0.1-0.3 urad (its steps, and gains that carry the centroid's local slope):
+    # docs/fsm-calibration.md "Automatic calibration".
     P("apt_cal_auto", "int", 0, 0, 2, "",
       "automatic FSM calibration in TRACK: 0 never, 1 once a session while not "
       "apt_cal_valid, 2 once every session"),
-    P("apt_cal_step_codes", "int", 6, 1, 64, "code", "calibration step per axis (±)"),
-    P("apt_cal_steps", "int", 640, 32, 4000, "steps",
+    P("apt_cal_step_codes", "int", 8, 1, 64, "code", "calibration step per axis (±)"),
+    P("apt_cal_steps", "int", 1024, 32, 4000, "steps",
       "calibration length: mirror commands with a step (frames; rounded up to whole "
       "16-command patterns)"),
     P("apt_cal_settle_s", "float", 2.0, 0.0, 60.0, "s",
       "TRACK held this long before a calibration starts"),
     P("apt_cal_resid_max", "float", 0.05, 0.001, 0.5, "1",
       "largest accepted fit residual (standard error of the mirror matrix)"),
+    P("apt_cal_drift_max_urad_s", "float", 150.0, 10.0, 10000.0, "urad/s",
+      "a calibration starts only while the mirror moved less than this over the last "
+      "second, per axis (no ADCS slew under the steps)"),
 )
 
 # Calibration states (HK enum): RUNNING, or the outcome of the last one.
@@ -112,16 +120,8 @@ HK_DIAG = (  # the last result, accepted or refused
     F("apt_cal_aborted", "u8", description="FSM calibrations aborted"),
 )
 
-# The injection patterns (signs per step; the step is apt_cal_step_codes): x alternates
-# with a phase flip every 4 steps, y alternates.  Over 8 steps their first differences sum
-# to zero (no offset, no drift leaks in) and are orthogonal to each other (both axes at
-# once).  Arrays: small ints read without allocation on every port.
-PAT_X = array("b", (1, -1, 1, -1, -1, 1, -1, 1))
-PAT_Y = array("b", (1, -1, 1, -1, 1, -1, 1, -1))
 GAP_MAX = const(5)  # invalid frames in a row that abort (50 ms: the spot is gone, not a glitch)
-# Assumed plausible bound of the symmetric cross-coupling: 5x the ≤ 1 % datasheet class
-# of a voice-coil FSM (sim/calib.py).
-CROSS_MAX = 0.05
+CROSS_MAX = fit.CROSS_MAX
 # The mirror command stays this far inside the code range with the step added (the law
 # may move it by its slew limit, ≤ 1500 µrad ≈ 1400 codes, between two frames).
 _RANGE_MARGIN = const(2048)
@@ -131,6 +131,10 @@ _RANGE_MARGIN = const(2048)
 # (i = x, y of the last command, x, y of the one before).  Bounded well below 2**30
 # (|Δy| < 2**10 q6, |Δv| < 2**16, ≤ 4000 steps).
 _HALF = fit.HALF
+# Task runs over which the mirror's drift is measured before a start: one second at the
+# task's 10 Hz (the ADCS's 1 s time constant: a slew after an offload shows as a drift of
+# hundreds of µrad/s; the platform jitter moves the mirror by ~30 µrad RMS in a second).
+DRIFT_N = const(10)
 # Run states (``run``): the tick injects in RUN_INJECT, pairs the last step in RUN_DRAIN; the task
 # evaluates RUN_DONE and reports RUN_ABORT.
 RUN_IDLE = const(0)
@@ -161,6 +165,7 @@ class FsmCal:
         self.why = 0
         self.sums = array("i", [0] * (2 * _HALF))
         self.sent = self.n_steps = self.amp = self.half = 0
+        self._quarter = 4
         # Signs of the step of the last command, and of the two before it; mirror codes
         # of the last two commands and the spot of the last frame (the previous pair).
         self._sx = self._sy = self._s1x = self._s1y = self._s2x = self._s2y = 0
@@ -173,6 +178,10 @@ class FsmCal:
         self.state = _NONE
         self.accepted = self.refused = self.aborted = 0
         self.raw = array("i", [0] * 6)  # last result as HK_DIAG raw values
+        # Mirror commands of the last DRIFT_N task runs in TRACK (a ring): the start's drift
+        self._drift_x = array("i", [0] * DRIFT_N)
+        self._drift_y = array("i", [0] * DRIFT_N)
+        self._drift_n = 0
         ctx.params.listeners.append(self._load_params)
         self._load_params()
 
@@ -188,6 +197,7 @@ class FsmCal:
         self._sign_y = -1 if p["apt_sign_y"] < 0 else 1
         self._ifov = p["apt_ifov_urad"]
         self._band = int(p["apt_offload_frac"] * FSM_CODE_MAX)
+        self._drift_max = int(p["apt_cal_drift_max_urad_s"] * 1e-6 / FSM_LSB_RAD) + 1
         # Feed-forward matrix (q6 px per code, ×1024): the spot move of one code with the
         # current parameters, −64·LSB/ifov·S·Rw(θ)·diag(g).
         k = -64.0 * FSM_LSB_RAD * 1e6 / self._ifov * 1024.0
@@ -260,13 +270,12 @@ class FsmCal:
             return
         k = self.sent
         self.half = _HALF if k + k >= self.n_steps else 0
-        j = (k >> 1) & 7  # each pattern step is held for two commands
         self._s2x = self._s1x
         self._s2y = self._s1y
         self._s1x = sx
         self._s1y = sy
-        sx = PAT_X[j]
-        sy = PAT_Y[j]
+        sx = 1 - (k & 2)  # (-1)^level, each level held for two commands
+        sy = sx if (k // self._quarter) & 1 == 0 else -sx
         self._sx = sx
         self._sy = sy
         self.d_x = sx * a
@@ -356,16 +365,31 @@ class FsmCal:
         if apt.state == APT_IDLE:  # no session: the next one may calibrate again
             self._tried = False
             self.requested = False
+        if apt.state != APT_TRACK:
+            self._drift_n = 0
             return
+        law = apt.law
+        ux = law.u_x >> 8
+        uy = law.u_y >> 8
+        # The mirror's drift over the last second (the ring's oldest entry, once full).
+        i = self._drift_n % DRIFT_N
+        dx = ux - self._drift_x[i]
+        dy = uy - self._drift_y[i]
+        self._drift_x[i] = ux
+        self._drift_y[i] = uy
+        full = self._drift_n >= DRIFT_N
+        self._drift_n = DRIFT_N + i + 1 if full else self._drift_n + 1
         if not self.requested:
             if self._tried or self._auto == 0 or (self._auto == 1 and self._valid):
                 return
-        if apt.state != APT_TRACK or apt.state_ticks < self._settle_ticks or not apt.valid:
+        if apt.state_ticks < self._settle_ticks or not apt.valid:
             return
-        law = apt.law
         b = self._band
-        if not (-b < (law.u_x >> 8) < b and -b < (law.u_y >> 8) < b):
+        if not (-b < ux < b and -b < uy < b):
             return  # wait: the ADCS offloads the mirror
+        d = self._drift_max
+        if not (full and -d < dx < d and -d < dy < d):
+            return  # wait: the platform still slews (an offload) under the mirror
         self._start()
 
     def _start(self):
@@ -376,12 +400,14 @@ class FsmCal:
         self._tried = True
         n = p["apt_cal_steps"]
         self.n_steps = (n + 15) & ~15
+        self._quarter = self.n_steps >> 2
         self.amp = p["apt_cal_step_codes"]
         sm = self.sums
         for i in range(2 * _HALF):
             sm[i] = 0
         self.sent = 0
         self._seq = 0
+        self._drift_n = 0  # (the ring restarts after this run)
         self._no_step()
         self._inv = apt.invalid_frames
         self._frames0 = apt.frames
@@ -417,19 +443,7 @@ class FsmCal:
         gx, gy, th, cross = fit.polar(m)
         resid = fit.resid(m0, m1)
         rot = th * 1000.0
-        why = None
-        for name, v in (("apt_fsm_gain_x", gx), ("apt_fsm_gain_y", gy),
-                        ("apt_cam_rot_mrad", rot)):
-            try:
-                p.validate(name, v)
-            except ValueError:  # ParamError: outside the plausible range
-                d = p.defs[name]
-                why = "%s %.4g outside [%g, %g]" % (name, v, d.lo, d.hi)
-                break
-        if why is None and not -CROSS_MAX <= cross <= CROSS_MAX:
-            why = "cross-coupling %.4g outside +-%g" % (cross, CROSS_MAX)
-        if why is None and not resid <= p["apt_cal_resid_max"]:
-            why = "fit residual %.4g above %g" % (resid, p["apt_cal_resid_max"])
+        why = fit.judge(p, gx, gy, rot, cross, resid)
         if why is not None:
             self._refuse(why, gx, gy, rot, cross, resid, steps)
             return
@@ -453,11 +467,11 @@ class FsmCal:
     def _report(self, gx, gy, rot, cross, resid, steps):
         """The result as HK_DIAG raw values (the packer saturates what does not fit)."""
         r = self.raw
-        r[0] = _round(gx * 1e4)
-        r[1] = _round(gy * 1e4)
-        r[2] = _round(rot * 100.0)
-        r[3] = _round(cross * 1e4)
-        r[4] = _round(resid * 1e5)
+        r[0] = fit.rnd(gx * 1e4)
+        r[1] = fit.rnd(gy * 1e4)
+        r[2] = fit.rnd(rot * 100.0)
+        r[3] = fit.rnd(cross * 1e4)
+        r[4] = fit.rnd(resid * 1e5)
         r[5] = steps
 
     # ------------------------------------------------------------------ telemetry
@@ -471,13 +485,6 @@ class FsmCal:
             values[i + k] = r[k]
         values[i + 6] = self.refused
         values[i + 7] = self.aborted
-
-
-def _round(v):
-    if not v == v:  # NaN: no number to report
-        return 0
-    v = max(-1e9, min(1e9, v))
-    return int(v + 0.5) if v >= 0 else -int(-v + 0.5)
 
 
 class NoCal:

@@ -5,6 +5,9 @@ calibration in the calibration task (floats, lists: not the hot path)."""
 import math
 
 HALF = 24  # sums per half (flight/apt_calib.py _HALF: 8 Σ Δy·w, then 16 Σ Δv·w)
+# Assumed plausible bound of the symmetric cross-coupling: 5x the ≤ 1 % datasheet class
+# of a voice-coil FSM (sim/calib.py).
+CROSS_MAX = 0.05
 
 
 def matrix(sums, bases, kx, ky):
@@ -60,3 +63,29 @@ def resid(m0, m1):
         d = 0.5 * (m0[i] - m1[i])
         e += d * d
     return math.sqrt(e / 4.0)
+
+
+def judge(p, gx, gy, rot, cross, resid):
+    """Why a result is refused (text), or None: gains and rotation must fit their
+    parameters' ranges in the store ``p`` (the plausible bounds), the cross-coupling
+    ±:data:`CROSS_MAX`, the fit residual ``apt_cal_resid_max``."""
+    for name, v in (("apt_fsm_gain_x", gx), ("apt_fsm_gain_y", gy),
+                    ("apt_cam_rot_mrad", rot)):
+        try:
+            p.validate(name, v)
+        except ValueError:  # ParamError: outside the plausible range
+            d = p.defs[name]
+            return "%s %.4g outside [%g, %g]" % (name, v, d.lo, d.hi)
+    if not -CROSS_MAX <= cross <= CROSS_MAX:
+        return "cross-coupling %.4g outside +-%g" % (cross, CROSS_MAX)
+    if not resid <= p["apt_cal_resid_max"]:
+        return "fit residual %.4g above %g" % (resid, p["apt_cal_resid_max"])
+    return None
+
+
+def rnd(v):
+    """``v`` rounded half away from zero to an int, clamped to ±1e9 (0 for NaN)."""
+    if not v == v:  # NaN: no number to report
+        return 0
+    v = max(-1e9, min(1e9, v))
+    return int(v + 0.5) if v >= 0 else -int(-v + 0.5)

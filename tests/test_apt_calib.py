@@ -174,7 +174,7 @@ def test_an_implausible_result_is_refused_and_the_parameters_stay():
 
 def test_a_lost_spot_mid_calibration_aborts_cleanly():
     pl = Plant(true_matrix(0.02, 0.0, 0.0))
-    pl.run(200)  # started at the first task run, 190 steps in
+    pl.run(300)  # started at the 10th task run (a second of drift measured), 200 steps in
     assert pl.cal.run == K.RUN_INJECT and pl.cal.sent > 100
     assert pl.cal.d_x != 0 or pl.cal.d_y != 0
     pl.spot_lost = True
@@ -193,8 +193,22 @@ def test_a_lost_spot_mid_calibration_aborts_cleanly():
     pl.state = A.IDLE
     pl.cal.update()
     pl.state = APT_TRACK
-    pl.run(30)
+    pl.run(120)
     assert len(pl.events(K.EV_APT_CAL_START)) == 2
+
+
+def test_a_slewing_platform_delays_the_start_until_it_settles():
+    """An ADCS slew (after an offload) moves the line of sight under the steps: early on the
+    nominal pass it doubled the platform's share of the rotation's error.  A calibration
+    starts only once the mirror moved less than apt_cal_drift_max_urad_s in a second."""
+    pl = Plant(true_matrix(0.0, 0.0, 0.0), drift=3.0)  # ~300 codes/s: above 150 urad/s
+    pl.run(500)
+    assert not pl.events(K.EV_APT_CAL_START) and pl.cal.run == K.RUN_IDLE
+    assert abs(pl.law.u_x >> 8) > 1500  # the mirror followed the slew
+    pl.drift = 0.0  # the slew ends (the platform back where it started)
+    pl.run(300)
+    (ev,) = pl.events(K.EV_APT_CAL_START)
+    assert pl.cal.run == K.RUN_INJECT
 
 
 @pytest.mark.parametrize("why, act", [
@@ -204,7 +218,8 @@ def test_a_lost_spot_mid_calibration_aborts_cleanly():
 ])
 def test_other_aborts(why, act):
     pl = Plant(true_matrix(0.0, 0.0, 0.0))
-    pl.run(100)
+    pl.run(200)
+    assert pl.cal.run == K.RUN_INJECT
     act(pl)
     pl.cal.update()
     assert pl.events(K.EV_APT_CAL_ABORTED)[0][1][0] == why

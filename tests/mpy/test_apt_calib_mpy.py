@@ -38,7 +38,9 @@ def test_calibration_steps_in_track_allocate_nothing():
     ctx, cam, fsm, apt, cal = _tracking()
     assert apt.cal is cal
     cal.cmd_fsm_calibrate({}, None)
-    cal.update()  # the task starts it (events, floats: outside the tick)
+    for _ in range(K.DRIFT_N + 1):  # the task starts it (events, floats: outside the tick)
+        cal.update()  # once it has seen the mirror's drift over a second
+        apt.tick()
     assert cal.run == K.RUN_INJECT and ctx.named(K.EV_APT_CAL_START)
     cam.replay = array("H", apt.trk_buf)  # the last 16x16 TRACK frame
     apt.tick()  # first use of the replay path, outside the lock

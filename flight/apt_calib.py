@@ -75,7 +75,7 @@ PARAMS = (
     P("apt_cal_valid", "bool", False, False, True, "",
       "apt_fsm_gain_x/y and apt_cam_rot_mrad (apt_control.py) come from an accepted FSM calibration"),
     # Default 0 (commanded only): on the nominal pass a calibration makes the aim error
-    # worse by 0.1-0.3 urad (its steps, and gains that carry the centroid's local slope):
+    # worse by 0.2-0.5 urad (its steps, and gains that carry the centroid's local slope):
     # docs/fsm-calibration.md "Automatic calibration".
     P("apt_cal_auto", "int", 0, 0, 2, "",
       "automatic FSM calibration in TRACK: 0 never, 1 once a session while not "

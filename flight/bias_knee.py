@@ -22,29 +22,49 @@ bend the line; the sensor's offset and the die gradient, constant over a session
 absorbed into V_br25 — what the bias loop needs, since it works from the same sensors.
 
 Sweep (automatic at session start when ``bias_knee_auto``; BIAS_KNEE_CALIBRATE in
-SESSION): the bias loop is overridden, the comparator held at ``bias_knee_level_codes``;
-one point at ``V_br,prior − bias_knee_below_v`` (``_N_BELOW`` windows: σ_e), then
-``bias_knee_points`` points from ``+bias_knee_lo_v`` to ``+bias_knee_hi_v`` above the
-prior breakdown; the first window after each change is skipped (mixed).  Any packet or a
-rate beyond the noise model (light: the uplink came on), the bias loop leaving ACTIVE
-(sensor fault), a failed write or the session's end aborts it: the parameters stay
-unchanged, and an event says why.  A result outside ``bias_knee_vbr25_min/max`` or a
-poor fit is refused (event, parameters unchanged).  Accepted: ``bias_vbr25_v`` is set
-(PARAM_SAVE keeps it); with an earlier result at a temperature ``bias_knee_kt_min_dk``
-away, ``bias_kt_mv_per_k`` too, when within ``bias_knee_kt_min/max``.
+SESSION): the bias loop is overridden, the comparator held at one level for the whole
+sweep (a constant comparator offset then scales every σ alike and leaves the knee
+where it is); one point at ``V_br,prior − bias_knee_below_v`` (``_N_BELOW`` windows:
+σ_e), then ``bias_knee_points`` points from ``+bias_knee_lo_v`` to ``+bias_knee_hi_v``
+above the prior breakdown; the first window after a step down (and, with light, back
+up) is skipped (mixed).
+
+Two ways to read σ, decided by what the framer sees:
+* dark (no packets): the TRIGGERS counter at ``bias_knee_level_codes``;
+* light (``bias_knee_light``; the uplink already on — low passes, where the ground
+  switches it on before the session starts or within a second of the bias ramp): the
+  code violations (flight/bias_knee_fit.py ``sigma_from_violations``) at the lower
+  ``bias_knee_light_codes``, where the signal's on-chips all read high and a violation is
+  an off-chip read high by noise.  Below breakdown there is no avalanche, no signal: σ_e
+  from the triggers at that same level.  A point the framer cannot lock on (too much
+  noise at that over-voltage) ends the sweep: the points below it are fitted.
+  Light that comes on during a dark sweep restarts it in the light mode (once).
+The bias loop leaving ACTIVE (sensor fault), a failed write, the light going during a
+light sweep, or the session's end aborts it: the parameters stay unchanged, and an event
+says why.  A result outside ``bias_knee_vbr25_min/max`` or a poor fit is refused (event,
+parameters unchanged).  Accepted: ``bias_vbr25_v`` is set (PARAM_SAVE keeps it); with an
+earlier result at a temperature ``bias_knee_kt_min_dk`` away, ``bias_kt_mv_per_k`` too,
+when within ``bias_knee_kt_min/max``.
+
+An automatic sweep that aborts is retried (``bias_knee_retries``) while the session
+starts.  When none succeeds, BIAS_KNEE_REUSED says the session runs on the last accepted
+V_br (``bias_vbr25_v``, kept by PARAM_SAVE, tracked against temperature by the bias loop
+with ``bias_kt_mv_per_k``; the default when the unit was never calibrated).
 """
 
 import math
 
 from flight.cmddict import Busy, WrongMode
 from flight.events import SEV_INFO, SEV_WARN, Event
-from flight.framer_ctl import W_CRC, W_OK, W_TRIG
+from flight.bias_knee_fit import (fit_knee, q_inv, q_tail, sigma_from_rate,  # noqa: F401
+                                   sigma_from_violations)
+from flight.framer_ctl import W_CRC, W_CV, W_OK, W_TRIG
 from flight.params import ParamDef
 from flight.scheduler import Task
 from flight.telemetry import HkField
 from hal.compat import const
 from hal.errors import HalError
-from hal.interfaces import BIAS_ACTIVE, CHIP_RATE_HZ
+from hal.interfaces import BIAS_ACTIVE
 
 IDLE = const(0)
 SWEEP = const(1)
@@ -55,24 +75,30 @@ R_OK = const(1)
 R_REFUSED = const(2)
 R_ABORTED = const(3)
 _N_BELOW = const(3)  # windows measuring the electronics' noise below breakdown
-_P_MAX = 0.05  # above 5 % of the samples high, rising edges no longer count samples
+_MIN_PACKETS = const(50)  # packets in a window before it counts as light (comparator's)
 
 EV_KNEE_DONE = const(0x67)
 EV_KNEE_REFUSED = const(0x68)
 EV_KNEE_ABORTED = const(0x69)
 EV_KNEE_KT = const(0x6E)
 EV_KNEE_START = const(0x6F)
+# The bias range 0x6_ is full: the knee's later events continue at 0x9_.
+EV_KNEE_REUSED = const(0x90)
 
 EVENTS = (
     Event(EV_KNEE_DONE, "BIAS_KNEE_CALIBRATED", SEV_INFO,
           "SiPM breakdown calibrated from the noise knee",
-          (("vbr25_v", "float"), ("resid_mv", "float"), ("t_c", "float"))),
+          (("vbr25_v", "float"), ("resid_mv", "float"), ("t_c", "float"), ("light", "bool"))),
     Event(EV_KNEE_REFUSED, "BIAS_KNEE_REFUSED", SEV_WARN,
           "knee result implausible or poor fit: parameters unchanged",
           (("vbr25_v", "float"), ("resid_mv", "float"))),
     Event(EV_KNEE_ABORTED, "BIAS_KNEE_ABORTED", SEV_WARN,
-          "knee sweep aborted (light, sensor fault, write error, session end)",
+          "knee sweep aborted (light, no lock, sensor fault, write error, session end)",
           (("why", "str"),)),
+    Event(EV_KNEE_REUSED, "BIAS_KNEE_REUSED", SEV_WARN,
+          "no breakdown sweep succeeded this session: the last accepted V_br is used, "
+          "tracked against temperature with k_T (the default if never calibrated)",
+          (("vbr25_v", "float"), ("last_t_c", "float"), ("why", "str"))),
     Event(EV_KNEE_START, "BIAS_KNEE_SWEEP", SEV_INFO,
           "breakdown sweep started: bias off its target until its end event",
           (("why", "str"),)),
@@ -87,6 +113,15 @@ PARAMS = (
     P("bias_knee_level_codes", "int", 150, 1, 4095, "codes",
       "comparator level held during the sweep (~3.9 sigma of the electronics' noise, "
       "below 5 % occupancy up to ~2.1 V over)"),
+    P("bias_knee_light", "int", 1, 0, 1, "",
+      "1: with the uplink already on, sweep on the code violations at "
+      "bias_knee_light_codes; 0: light aborts the sweep"),
+    P("bias_knee_light_codes", "int", 90, 1, 4095, "codes",
+      "comparator level of a sweep with light (~2.3 sigma of the electronics' noise: low "
+      "enough that the signal's on-chips all read high, high enough that the framer "
+      "still locks on the points above breakdown)"),
+    P("bias_knee_retries", "int", 1, 0, 5, "",
+      "automatic sweeps repeated after an abort while the session starts"),
     P("bias_knee_exponent", "float", 2.0, 0.5, 4.0, "",
       "k in sigma_sipm ~ (V - V_br)^k (receiver chain, engineering-model value)"),
     P("bias_knee_below_v", "float", 0.45, 0.3, 3.0, "V",
@@ -128,72 +163,6 @@ HK_DIAG = (
 )
 
 
-def q_tail(z):
-    """Gaussian tail Q(z) = erfc(z/√2)/2 (Chebyshev-fitted erfc, fractional error
-    < 1.2e-7: the counts' own noise is ~1e-2)."""
-    x = abs(z) * 0.7071067811865476
-    t = 1.0 / (1.0 + 0.5 * x)
-    r = t * math.exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (
-        0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (
-            1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
-    return 0.5 * r if z >= 0 else 1.0 - 0.5 * r
-
-
-def q_inv(p):
-    """z with Q(z) = p, for 0 < p < 0.5 (bisection: 40 steps, 1e-11 of the range)."""
-    lo = 0.0
-    hi = 12.0
-    for _ in range(40):
-        m = 0.5 * (lo + hi)
-        if q_tail(m) > p:
-            lo = m
-        else:
-            hi = m
-    return 0.5 * (lo + hi)
-
-
-def sigma_from_rate(rate_hz, level_v):
-    """Noise RMS at the comparator from its trigger rate at ``level_v``, or None when the
-    rate is outside what the relation covers (no trigger, or saturated)."""
-    p = rate_hz / CHIP_RATE_HZ
-    if p <= 0.0 or p >= _P_MAX:
-        return None
-    return level_v / q_inv(p)
-
-
-def fit_knee(volts, sigmas, sigma_e, k, min_ratio):
-    """(V_br, slope, residual RMS [V], points used) of the line through
-    ``(σ_s²)^(1/2k)`` against ``volts`` (referred to 25 °C), or None (< 3 points)."""
-    xs = []
-    us = []
-    e2 = sigma_e * sigma_e
-    inv = 0.5 / k
-    for i in range(len(volts)):
-        y = sigmas[i] * sigmas[i] - e2
-        if y > min_ratio * e2:
-            xs.append(volts[i])
-            us.append(math.pow(y, inv))
-    n = len(xs)
-    if n < 3:
-        return None
-    mx = sum(xs) / n
-    mu = sum(us) / n
-    sxx = 0.0
-    sxu = 0.0
-    for i in range(n):
-        sxx += (xs[i] - mx) * (xs[i] - mx)
-        sxu += (xs[i] - mx) * (us[i] - mu)
-    if sxx <= 0.0 or sxu <= 0.0:
-        return None
-    s = sxu / sxx
-    vbr = mx - mu / s
-    r = 0.0
-    for i in range(n):
-        d = (us[i] - mu - s * (xs[i] - mx)) / s  # in volts along the axis
-        r += d * d
-    return vbr, s, math.sqrt(r / n), n
-
-
 class BiasKnee:
     name = "bias_knee"
 
@@ -213,6 +182,10 @@ class BiasKnee:
         self.n_fit = 0
         self.sigma_e = None
         self.floor_sigma = None  # noise RMS at the operating point (comparator's floor)
+        self.light = False  # the sweep reads the code violations (uplink on)
+        self._switched = False  # a dark sweep restarted in the light mode
+        self._auto = False  # started by the session start (retried, REUSED if it fails)
+        self._tries = 0
         self._plan = []
         self._i = 0
         self._settle = 0
@@ -233,6 +206,7 @@ class BiasKnee:
         self._resume = c is not None and c.state != 0
         if self._resume:
             c.stop_session()
+        self._auto = False
         self._begin("TC")
         return None
 
@@ -244,13 +218,17 @@ class BiasKnee:
     def start_session(self):
         self.floor_sigma = None
         self._resume = False
+        self._auto = False
+        self._tries = 0
         if self.ctx.params["bias_knee_auto"] and self.bias.state == BIAS_ACTIVE:
+            self._auto = True
             self._begin("session start")
 
     def session_ready(self):
         return self.state != SWEEP
 
     def stop_session(self):
+        self._auto = False  # no retry, no REUSED: the session is over
         if self.state == SWEEP:
             self._abort("session end")
 
@@ -258,21 +236,38 @@ class BiasKnee:
         self.stop_session()
 
     # ------------------------------------------------------------------ sweep
+    def _light_now(self):
+        """The framer's last window had packets: the uplink is on."""
+        w = self.fc.last_window
+        return self.fc.window_valid and w[W_OK] + w[W_CRC] >= _MIN_PACKETS
+
     def _begin(self, why):
         p = self.ctx.params
-        self.ctx.emit(EV_KNEE_START, [why], "breakdown sweep: " + why)
+        self._tries += 1
+        self.light = bool(p["bias_knee_light"]) and self._light_now()
+        self._switched = False
+        self.ctx.emit(EV_KNEE_START, [why], "breakdown sweep: %s%s"
+                      % (why, " (uplink on)" if self.light else ""))
         n = p["bias_knee_points"]
         lo = p["bias_knee_lo_v"]
         hi = p["bias_knee_hi_v"]
         step = (hi - lo) / (n - 1) if n > 1 else 0.0
         self._plan = [-p["bias_knee_below_v"]] + [lo + i * step for i in range(n)]
+        self.state = SWEEP
+        self._restart()
+
+    def _level_codes(self):
+        p = self.ctx.params
+        return p["bias_knee_light_codes"] if self.light else p["bias_knee_level_codes"]
+
+    def _restart(self):
+        """From the point below breakdown, at the level of the mode in use."""
         self._i = 0
         self._below = []
         self._v25 = []
         self._sig = []
-        self.state = SWEEP
         try:
-            self.dac.set_code(p["bias_knee_level_codes"])
+            self.dac.set_code(self._level_codes())
         except HalError as e:
             self._abort("comparator DAC: %r" % (e,))
             return
@@ -282,9 +277,9 @@ class BiasKnee:
         """Bias to the next point (relative to the prior breakdown at the present
         temperature estimate).  The bias changes a few ms after the framer's latch, so the
         next window holds that much of the previous point: after the step down to the
-        first point (from the operating bias: 1000× the rate) that window is skipped;
-        between the rising points (rate ×2–3) the mixture moves the knee by a few mV
-        only, and the sweep must be over before the uplink comes (~2 s after the start)."""
+        first point (from the operating bias: 1000× the rate) that window is skipped, and
+        with light the one after the step back up too (the framer locks again); between
+        the rising points (rate ×2–3) the mixture moves the knee by a few mV only."""
         p = self.ctx.params
         t = self.bias.t_est
         v = (p["bias_vbr25_v"] + p["bias_kt_mv_per_k"] * 1e-3 * (t - 25.0)
@@ -293,7 +288,7 @@ class BiasKnee:
         if why:
             self._abort(why)
             return
-        self._settle = 1 if self._i == 0 else 0
+        self._settle = 1 if self._i == 0 or (self.light and self._i == 1) else 0
 
     def update(self):
         if self.state != SWEEP or not self.fc.window_valid:
@@ -301,24 +296,54 @@ class BiasKnee:
         if self.bias.state != BIAS_ACTIVE:
             self._abort("bias loop not ACTIVE (temperature)")
             return
+        w = self.fc.last_window
+        packets = w[W_OK] + w[W_CRC]
         if self._settle > 0:
             self._settle -= 1
+            if self._i == 0 and not self.light and packets >= _MIN_PACKETS \
+                    and self.ctx.params["bias_knee_light"]:
+                # The window before the step down (operating bias) had packets: the
+                # uplink is on — the light level from the first point on.
+                self._switched = True
+                self.light = True
+                try:
+                    self.dac.set_code(self._level_codes())
+                except HalError as e:
+                    self._abort("comparator DAC: %r" % (e,))
             return
-        w = self.fc.last_window
-        if w[W_OK] + w[W_CRC] > 0:
-            self._abort("light: packets during the sweep")
-            return
-        level = self.ctx.params["bias_knee_level_codes"] * self.dac.volts_per_code
-        rate = w[W_TRIG] * 1000000 / self.period_us
-        s = sigma_from_rate(rate, level)
-        if s is None:
-            if self._i > 0 and rate > 0:
-                # Saturated: this point and the higher ones are beyond the relation
-                # (a breakdown lower than the prior); fit the points below it.
+        level = self._level_codes() * self.dac.volts_per_code
+        if self._i == 0 or not self.light:
+            if packets > 0:
+                if self._i > 0 and self.ctx.params["bias_knee_light"] and not self._switched:
+                    # The uplink came on: the same sweep on the code violations.
+                    self._switched = True
+                    self.light = True
+                    self._restart()
+                    return
+                self._abort("light: packets during the sweep")
+                return
+            s = sigma_from_rate(w[W_TRIG] * 1000000 / self.period_us, level)
+            if s is None:
+                if self._i > 0 and w[W_TRIG] > 0:
+                    # Saturated: this point and the higher ones are beyond the relation
+                    # (a breakdown lower than the prior); fit the points below it.
+                    self._finish()
+                    return
+                self._abort("trigger rate %d per window outside the noise model" % w[W_TRIG])
+                return
+        else:
+            if packets < _MIN_PACKETS or not self.fc.locked_hw:
+                if packets == 0 and w[W_TRIG] == 0:
+                    self._abort("light: the uplink went during the sweep")
+                    return
+                # No lock: the noise at this over-voltage is too high for the framer at
+                # this level, and at the higher points more so: fit the points below.
                 self._finish()
                 return
-            self._abort("trigger rate %d per window outside the noise model" % w[W_TRIG])
-            return
+            s = sigma_from_violations(w[W_CV], self.period_us * 1e-6, level)
+            if s is None:
+                self._finish()
+                return
         v = self.bias.v_cmd
         t = self.bias.t_est
         p = self.ctx.params
@@ -347,6 +372,20 @@ class BiasKnee:
         self.result = R_ABORTED
         self._release()
         self.ctx.emit(EV_KNEE_ABORTED, [why], "knee sweep aborted: " + why)
+        if self._auto:
+            if self._tries <= self.ctx.params["bias_knee_retries"] \
+                    and self.bias.state == BIAS_ACTIVE:
+                self._begin("retry")
+            else:
+                self._reused(why)
+
+    def _reused(self, why):
+        """No sweep succeeded this session: say what the bias loop runs on."""
+        self._auto = False
+        p = self.ctx.params
+        self.ctx.emit(EV_KNEE_REUSED, [p["bias_vbr25_v"], p["bias_knee_last_t_c"], why],
+                      "V_br25 %.3f V kept (last knee at %.1f degC; -273: none): %s"
+                      % (p["bias_vbr25_v"], p["bias_knee_last_t_c"], why))
 
     def _finish(self):
         p = self.ctx.params
@@ -363,6 +402,8 @@ class BiasKnee:
             self.result = R_REFUSED
             self._release()
             self.ctx.emit(EV_KNEE_REFUSED, [0.0, 0.0], "no knee: too few points above noise")
+            if self._auto:
+                self._reused("refused: too few points")
             return
         vbr25, slope, resid, n = fit
         self.n_fit = n
@@ -374,6 +415,8 @@ class BiasKnee:
             self._release()
             self.ctx.emit(EV_KNEE_REFUSED, [vbr25, resid * 1e3],
                           "V_br25 %.3f V, residual %.1f mV: refused" % (vbr25, resid * 1e3))
+            if self._auto:
+                self._reused("refused")
             return
         kt = p["bias_kt_mv_per_k"]
         vbr_t = vbr25 + kt * 1e-3 * (t - 25.0)  # the breakdown measured, at its temperature
@@ -387,10 +430,11 @@ class BiasKnee:
         p.set("bias_knee_last_t_c", t)
         p.set("bias_knee_last_vbr_v", vbr_t)
         self.result = R_OK
+        self._auto = False
         self._release()
-        self.ctx.emit(EV_KNEE_DONE, [vbr25, resid * 1e3, t],
-                      "V_br25 %.3f V (%d points, residual %.1f mV) at %.2f degC"
-                      % (vbr25, n, resid * 1e3, t))
+        self.ctx.emit(EV_KNEE_DONE, [vbr25, resid * 1e3, t, self.light],
+                      "V_br25 %.3f V (%d points%s, residual %.1f mV) at %.2f degC"
+                      % (vbr25, n, ", uplink on" if self.light else "", resid * 1e3, t))
 
     def _track_kt(self, p, t, vbr_t, kt):
         """k_T from this knee and the last accepted one, when far enough apart."""

@@ -4,7 +4,7 @@
 Float maths and small lists: a sweep step runs every 100 ms, never in the 100 Hz tick.
 """
 
-from flight.bias_knee import q_inv
+from flight.bias_knee_fit import q_inv
 from flight.framer_ctl import W_GAPS, W_PRE
 from hal.interfaces import CHIP_RATE_HZ, PREAMBLE_BITS
 

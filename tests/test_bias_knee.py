@@ -89,6 +89,9 @@ def test_a_sensor_fault_aborts_the_sweep_cleanly():
     aborted = _events(res, "BIAS_KNEE_ABORTED")
     assert k.result == K.R_ABORTED and len(aborted) == 1
     assert "ACTIVE" in aborted[0]["args"][0]
+    # no retry without a trusted temperature: the stored V_br is what the session has
+    assert len(_events(res, "BIAS_KNEE_SWEEP")) == 1
+    assert len(_events(res, "BIAS_KNEE_REUSED")) == 1
     assert res.apps[0].params["bias_vbr25_v"] == 24.55
     assert k.state == K.IDLE and res.apps[0].payload["bias"]._override is None
 
@@ -103,14 +106,75 @@ def test_session_end_aborts_the_sweep_cleanly():
     assert app.payload["bias"]._override is None
     assert app.params["bias_vbr25_v"] == 24.55
     assert k.aborts == 1
+    assert not _events(res, "BIAS_KNEE_REUSED")  # the session is over: nothing to say
 
 
-def test_light_during_the_sweep_aborts_it():
-    # The uplink on from the start: packets and signal triggers during the sweep.
-    res = fly("nominal", seed=1, duration_s=8.0, overrides={"beacon_min_el_deg": 10.0})
+@pytest.mark.parametrize("seed,weather", [(1, "clear"), (2, "fog")])
+def test_with_the_uplink_on_from_the_start_the_knee_reads_the_code_violations(seed, weather):
+    # The uplink on before the session (a low pass): no dark window at all.  The sweep
+    # reads the off-chips' noise from the code violations at the light level and the
+    # V_br comes out as well as in the dark.
+    res = fly("nominal", seed=seed, duration_s=10.0,
+              overrides={"beacon_min_el_deg": 10.0, "weather": weather})
     k = _knee(res)
+    assert k.result == K.R_OK and k.light, [e["text"] for e in _events(res, "BIAS_KNEE_ABORTED")]
+    done = _events(res, "BIAS_KNEE_CALIBRATED")
+    assert len(done) == 1 and done[0]["args"][3] is True
+    params = res.apps[0].params
+    eff = _effective_vbr25(res.world, params["bias_kt_mv_per_k"] * 1e-3)
+    assert abs(res.world.calib["v_br25_v"]) > 0.02
+    assert abs(k.vbr25 - eff) < 0.03
+    assert abs(res.world.overvoltage() - params["bias_vov_v"]) < 0.04
+    assert not _events(res, "BIAS_KNEE_REUSED")
+
+
+def test_light_coming_on_during_a_dark_sweep_restarts_it_on_the_violations():
+    # Zenith pass: the uplink comes on ~1.4 s after the bias ramp, inside the sweep.
+    res = fly("nominal", seed=1, duration_s=10.0, overrides={"beacon_min_el_deg": 17.75})
+    k = _knee(res)
+    assert k.result == K.R_OK and k.light and k._switched
+    assert not _events(res, "BIAS_KNEE_ABORTED")
+    eff = _effective_vbr25(res.world, res.apps[0].params["bias_kt_mv_per_k"] * 1e-3)
+    assert abs(k.vbr25 - eff) < 0.03
+
+
+def test_without_the_light_mode_an_aborted_sweep_is_retried_then_the_last_vbr_is_reused():
+    def hook(app):
+        app.params.set("bias_knee_light", 0)  # light aborts, as before issue 14's fix
+        app.params.set("bias_vbr25_v", 24.31)  # a knee accepted in an earlier session
+        app.params.set("bias_knee_last_t_c", 18.5)
+
+    res = fly("nominal", seed=1, duration_s=10.0, overrides={"beacon_min_el_deg": 10.0},
+              app_hook=hook)
+    k = _knee(res)
+    aborted = _events(res, "BIAS_KNEE_ABORTED")
+    assert k.result == K.R_ABORTED and not k.light
+    assert len(aborted) == 2  # the automatic sweep and its one retry (bias_knee_retries)
+    assert [e["args"][0] for e in _events(res, "BIAS_KNEE_SWEEP")] == ["session start", "retry"]
+    reused = _events(res, "BIAS_KNEE_REUSED")
+    assert len(reused) == 1
+    assert reused[0]["args"][0] == pytest.approx(24.31) and reused[0]["args"][1] == 18.5
+    assert "light" in reused[0]["args"][2]
+    app = res.apps[0]
+    assert app.params["bias_vbr25_v"] == 24.31  # kept, and tracked with k_T by the loop
+    b = app.payload["bias"]
+    assert b._override is None and k.state == K.IDLE
+    want = 24.31 + app.params["bias_kt_mv_per_k"] * 1e-3 * (b.t_est - 25.0) \
+        + app.params["bias_vov_v"]
+    assert b.v_target == pytest.approx(want, abs=1e-6)
+    assert app.payload["comparator"].state != 0  # the session went on
+
+
+def test_a_commanded_sweep_is_neither_retried_nor_reported_as_reused():
+    res = fly("nominal", seed=1, duration_s=12.0)
+    app = res.apps[0]
+    k = _knee(res)
+    app.params.set("bias_knee_light", 0)
+    k.cmd_knee_calibrate({}, None)
+    app.run_for(1000000)
     assert k.result == K.R_ABORTED
-    assert res.apps[0].params["bias_vbr25_v"] == 24.55
+    assert [e["args"][0] for e in _events(res, "BIAS_KNEE_SWEEP")] == ["session start", "TC"]
+    assert not _events(res, "BIAS_KNEE_REUSED")
 
 
 def test_noise_trigger_model_is_continuous_through_breakdown():
@@ -158,13 +222,15 @@ def test_commanded_sweep_pauses_and_resumes_the_comparator():
     assert k.state == K.SWEEP and comp.state == 0  # the comparator paused (OFF)
     with pytest.raises(Busy):
         k.check_command(cmd, {})
-    app.run_for(1000000)
-    # The uplink is on in mid-pass: the sweep sees packets and aborts; the comparator
-    # starts again and nothing is changed.
-    assert k.state == K.IDLE and k.result == K.R_ABORTED
-    assert "light" in _events(res, "BIAS_KNEE_ABORTED")[-1]["args"][0]
+    app.run_for(2500000)
+    # The uplink is on in mid-pass: the sweep reads the code violations; the comparator
+    # starts again afterwards from the new noise floor.
+    assert k.state == K.IDLE and k.result == K.R_OK and k.light
+    assert len(_events(res, "BIAS_KNEE_CALIBRATED")) == 2
     assert comp.state != 0
-    assert app.params["bias_vbr25_v"] == k.vbr25  # the session-start result, kept
+    assert app.params["bias_vbr25_v"] == k.vbr25
+    eff = _effective_vbr25(res.world, app.params["bias_kt_mv_per_k"] * 1e-3)
+    assert abs(k.vbr25 - eff) < 0.03
     app.payload["bias"].state = 3  # HOLD: no sweep without a trusted temperature
     with pytest.raises(WrongMode):
         k.check_command(cmd, {})

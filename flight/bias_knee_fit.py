@@ -1,0 +1,98 @@
+"""The breakdown estimator's maths (flight/bias_knee.py runs the sweep, DESIGN §3.4.1):
+the Gaussian tail and its inverse, the noise RMS from a count of samples above a level,
+and the line through the knee.
+
+Float maths and short lists: they run every 100 ms during a sweep, never in a fast tick.
+"""
+
+import math
+
+from hal.interfaces import CHIP_RATE_HZ
+
+_P_MAX = 0.05  # above 5 % of the samples high, rising edges no longer count samples
+# Code violations at the light level: a bit's off-chip read high by noise (one wrong chip);
+# above ~6 % the framer no longer matches preambles (3 errors of 64 tolerated) anyway.
+_P_MAX_CV = 0.12
+BIT_RATE_HZ = CHIP_RATE_HZ // 2  # Manchester: two chips per bit
+
+def q_tail(z):
+    """Gaussian tail Q(z) = erfc(z/√2)/2 (Chebyshev-fitted erfc, fractional error
+    < 1.2e-7: the counts' own noise is ~1e-2)."""
+    x = abs(z) * 0.7071067811865476
+    t = 1.0 / (1.0 + 0.5 * x)
+    r = t * math.exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (
+        0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (
+            1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+    return 0.5 * r if z >= 0 else 1.0 - 0.5 * r
+
+
+def q_inv(p):
+    """z with Q(z) = p, for 0 < p < 0.5 (bisection: 40 steps, 1e-11 of the range)."""
+    lo = 0.0
+    hi = 12.0
+    for _ in range(40):
+        m = 0.5 * (lo + hi)
+        if q_tail(m) > p:
+            lo = m
+        else:
+            hi = m
+    return 0.5 * (lo + hi)
+
+
+def sigma_from_rate(rate_hz, level_v):
+    """Noise RMS at the comparator from its trigger rate at ``level_v``, or None when the
+    rate is outside what the relation covers (no trigger, or saturated)."""
+    p = rate_hz / CHIP_RATE_HZ
+    if p <= 0.0 or p >= _P_MAX:
+        return None
+    return level_v / q_inv(p)
+
+
+def fit_knee(volts, sigmas, sigma_e, k, min_ratio):
+    """(V_br, slope, residual RMS [V], points used) of the line through
+    ``(σ_s²)^(1/2k)`` against ``volts`` (referred to 25 °C), or None (< 3 points)."""
+    xs = []
+    us = []
+    e2 = sigma_e * sigma_e
+    inv = 0.5 / k
+    for i in range(len(volts)):
+        y = sigmas[i] * sigmas[i] - e2
+        if y > min_ratio * e2:
+            xs.append(volts[i])
+            us.append(math.pow(y, inv))
+    n = len(xs)
+    if n < 3:
+        return None
+    mx = sum(xs) / n
+    mu = sum(us) / n
+    sxx = 0.0
+    sxu = 0.0
+    for i in range(n):
+        sxx += (xs[i] - mx) * (xs[i] - mx)
+        sxu += (xs[i] - mx) * (us[i] - mu)
+    if sxx <= 0.0 or sxu <= 0.0:
+        return None
+    s = sxu / sxx
+    vbr = mx - mu / s
+    r = 0.0
+    for i in range(n):
+        d = (us[i] - mu - s * (xs[i] - mx)) / s  # in volts along the axis
+        r += d * d
+    return vbr, s, math.sqrt(r / n), n
+
+
+
+
+def sigma_from_violations(cv, window_s, level_v):
+    """Noise RMS at the comparator from the code violations of a window *with the uplink
+    on*, or None outside the relation.
+
+    With light, every bit has one on-chip (signal) and one off-chip (dark); a code
+    violation is one wrong chip.  At a level well below the signal (≤ ~2.5 σ of the
+    noise) the on-chips are all read high and the violations count the off-chips read
+    high by noise alone: ``p = CV / bits = Q(L/σ)`` — the same relation as the trigger
+    rate in darkness, on the off-chips."""
+    p = cv / (BIT_RATE_HZ * window_s)
+    if p <= 0.0 or p >= _P_MAX_CV:
+        return None
+    return level_v / q_inv(p)

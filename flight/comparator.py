@@ -1,40 +1,26 @@
-"""Comparator-level management (DESIGN §3.5, paper App. A, Fig. A1).
+"""Comparator-level management (DESIGN §3.5, paper App. A, Fig. A1; operators:
+docs/calibration.md).  The level is kept where the bit error rate is lowest while the
+received power changes ×10 over a pass.
 
-The comparator turns SiPM avalanches into bits; its level is chosen where the bit error
-rate is lowest and kept there while the received power changes ×10 over a pass.
-
-1. NOISE_SWEEP (session start, before signal): binary search for the lowest level whose
-   noise-trigger rate (framer TRIGGERS counter) is below ``comp_noise_max_hz`` — the lower
-   bound of every later sweep.  Skipped if packets are already arriving.
-2. WAIT_SIGNAL: level parked at the a-priori level ``comp_start_code`` (the optimum of the
-   last calibration — the dashed line of Fig. A1, which hardly moves with power — but at
-   least the noise floor + margin) until the framer has seen packets — or light the
-   level does not decode: a trigger rate above ``comp_light_hz`` — for
-   ``comp_presweep_windows`` windows: the link locks at once on a usable level, and the
-   sweep starts.
-3. SWEEP (with signal): a coarse sweep from the noise floor to full scale, then a fine
-   sweep ±1 coarse step around the best coarse level, one 100 ms framer window per level;
-   BER from the preamble bit errors (64 known bits per packet).  Equal best values (a
-   high-power window whose bottom counts no error in 100 ms) say nothing about the
-   optimum: the one nearest the level in use wins.  The level chosen is the centre of the
-   widest run of fine-sweep levels with BER ≤ ``comp_ber_target`` (or the lowest-BER
-   level when none qualifies): the acceptable window *around the optimum*.  The whole
-   window is not used: in the receiver model (and Fig. A1) it is strongly asymmetric —
-   the upper edge lies several times further from the optimum than the lower one — so
-   its centre costs ~2× the best BER.  Calibrating at the start of a pass — lowest
-   power, narrowest window — puts the level on the optimum, which hardly moves with
-   power (Fig. A1).  A sweep commanded by COMP_CALIBRATE skips the first window (counted
-   at the old level); a sweep that loses the light (no packets, no triggers) is
-   abandoned for WAIT_SIGNAL at the level in use before it.
-4. TRACK: slow dither (±``comp_dither_codes``, ``comp_dither_windows`` windows each side,
-   starting on the low side right after the sweep); the centre steps (bounded, kept on
-   the scale) toward the side with significantly fewer errors (at a low BER the counts
-   of up to 10 cycles add up).  BER above ``comp_ber_recal`` — or light without packets
-   — for ``comp_recal_windows`` windows, or COMP_CALIBRATE, re-calibrates.  Without
-   light (beacon/uplink lost) the level is held: no dither, no re-calibration.
+1. NOISE_SWEEP (session start, before signal, when the breakdown sweep gave no noise
+   figure): binary search for the lowest level whose noise-trigger rate is below
+   ``comp_noise_max_hz`` — the lower bound of every later sweep.
+2. WAIT_SIGNAL: level at the a-priori level (``comp_start_code``, or from the breakdown
+   sweep's noise; at least floor + margin).  With packets (``comp_start_sweep`` 0): the
+   start-level acquisition — code violations at the a-priori level and ±
+   ``comp_acquire_codes``, TRACK from the vertex of their logarithms (the optimum moves
+   ~150 codes between 0.1 and 0.4 µW, Fig. A1's narrowest windows).  Light the level
+   does not decode (triggers above ``comp_light_hz``) for ``comp_presweep_windows``: SWEEP.
+3. SWEEP: coarse, then fine BER sweep (flight/comparator_sweep.py chooses the level);
+   COMP_CALIBRATE skips the first window (counted at the old level); a sweep that loses
+   the light goes back to WAIT_SIGNAL at the level in use before it.
+4. TRACK: dither ±``comp_dither_codes`` (``comp_dither_windows`` windows a side); the
+   centre steps toward the side with significantly fewer errors (code violations when
+   there are enough, else preamble errors summed over up to 10 cycles), within
+   ``comp_track_range_codes`` of where it started.  BER above ``comp_ber_recal`` — or
+   light without packets — for ``comp_recal_windows`` windows re-calibrates.  Without
+   light the level is held.
 """
-
-import math
 
 from flight.cmddict import Busy
 from hal.compat import const
@@ -57,6 +43,7 @@ TRACK = COMP_TRACK
 STATE_NAMES = COMP_STATE_NAMES
 
 _MIN_PACKETS = const(50)  # packets in a window before its BER means anything
+_FINE_CV = const(8000)  # violations in a dither cycle for the half-amplitude dither
 _MAX_CYCLES = const(10)  # dither cycles whose error counts may add up to one decision
 _ERR_REPORT = const(100)  # a repeated DAC error is reported on its 1st, 101st, ... time
 _NONE_U16 = const(65535)  # "no value" in a u16 housekeeping field
@@ -103,6 +90,9 @@ PARAMS = (
       "1: BER sweep when the signal first comes; 0: track from the a-priori level at once "
       "(the optimum hardly moves, Fig. A1; a sweep's far levels cost more errors than a "
       "whole pass of tracking)"),
+    P("comp_acquire_codes", "int", 48, 0, 400, "codes",
+      "step of the start-level acquisition around the a-priori level (0: TRACK at the "
+      "a-priori level at once)"),
     P("comp_coarse_steps", "int", 24, 4, 64, "", "levels of the coarse sweep"),
     P("comp_fine_steps", "int", 12, 0, 64, "", "levels of the fine sweep"),
     P("comp_wide_codes", "int", 600, 0, _CODE_MAX, "codes",
@@ -179,6 +169,9 @@ class ComparatorControl:
         self._run = 0  # consecutive dither moves: + up, - down
         self._apriori = None  # a-priori level from the breakdown sweep's noise, if fresh
         self.knee = None  # flight/bias_knee.py: its noise at the operating point, if fresh
+        self._acq = [0, 0.0, 0.0]  # start-level acquisition: a-priori level, its rate, low's
+        self._acq_n = 0  # windows of it measured
+        self._amp = 0  # dither amplitude and step unit in use (codes)
 
     def cmd_calibrate(self, args, tc):
         # The window the comparator reads next was counted at the old level: skip it.
@@ -250,14 +243,14 @@ class ComparatorControl:
             if packets >= _MIN_PACKETS or self._light(w):
                 self._seen += 1
                 if not self.ctx.params["comp_start_sweep"] and packets >= _MIN_PACKETS:
-                    self._prior = self.code
-                    self.cal_start_s = self.ctx.now()
-                    self.window_lo = self.window_hi = None
-                    self._enter_track(self.code, "a-priori level")
+                    sweep.acquire(self, w, packets)
                 elif self._seen >= self.ctx.params["comp_presweep_windows"]:
                     self._begin_sweep("signal")
             else:
                 self._seen = 0
+                if self._acq_n:  # the light went during the acquisition: start again
+                    self._acq_n = 0
+                    self._set(self._acq[0])
         elif st == SWEEP:
             self._sweep_step(w, packets)
         elif st == TRACK:
@@ -303,6 +296,7 @@ class ComparatorControl:
         p = self.ctx.params
         self.state = WAIT_SIGNAL
         self._seen = 0
+        self._acq_n = 0
         floor = self.noise_floor + p["comp_floor_margin_codes"]
         start = self._apriori if self._apriori is not None else p["comp_start_code"]
         self._set(start if start > floor else floor)
@@ -332,7 +326,7 @@ class ComparatorControl:
             self.sweeps_abandoned += 1
             self.ctx.emit(EV_COMP_SWEEP_ABANDONED)
             self.state = WAIT_SIGNAL
-            self._seen = 0
+            self._seen = self._acq_n = 0
             self._set(self._prior)
             return
         p = self.ctx.params
@@ -381,7 +375,8 @@ class ComparatorControl:
         self._center = chosen
         self._calibrated = chosen
         # The dither starts at once on its low side (phase 0 measures centre - d).
-        self._set(chosen - self.ctx.params["comp_dither_codes"])
+        self._amp = self.ctx.params["comp_dither_codes"]
+        self._set(chosen - self._amp)
         self._settle = 1
         try:  # the next session (and a re-calibration) starts from here
             self.ctx.params.set("comp_start_code", chosen)
@@ -410,7 +405,7 @@ class ComparatorControl:
         self._acc[k + 1] += PREAMBLE_BITS * packets
         self._acc[4 + self._dither_phase] += w[W_CV]
         self._dither_n += 1
-        d = p["comp_dither_codes"]
+        d = self._amp
         if self._dither_n < p["comp_dither_windows"]:
             return
         self._dither_n = 0
@@ -427,6 +422,12 @@ class ComparatorControl:
             # 2616: the same test on 40x the errors decides within seconds at 1e-6.
             e_lo = v_lo
             e_hi = v_hi
+        # Plenty of violations (low power, BER ~1e-3): half the dither resolves the side
+        # (3 sigma of 1e4 counts: ~13 codes from the optimum) and costs a quarter of its
+        # excursions' extra errors, which near BER 1e-3 are what keeps the link above it.
+        self._amp = p["comp_dither_codes"]
+        if v_lo + v_hi >= _FINE_CV:
+            self._amp = (self._amp + 1) // 2
         # Step only on a statistically significant difference: error counts are Poisson,
         # so the side with fewer errors (per bit) must be ahead by 3 standard deviations
         # of the difference.  At a low BER (high power: ~0.1 error per window) the
@@ -434,20 +435,16 @@ class ComparatorControl:
         if e_lo + e_hi >= 20 and b_lo and b_hi:
             self._reset_acc()
             self._cycles = 0
-            x_lo = e_lo * b_hi  # errors scaled to the same number of bits
-            x_hi = e_hi * b_lo
-            sigma = math.sqrt(e_lo * b_hi * b_hi + e_hi * b_lo * b_lo)
-            # (or a ratio above 1.5: with few errors the counts can be lopsided yet
-            # below 3 sigma, and one dither step is cheap)
             # A run of moves the same way lengthens the step (×2, ×3, ×4 the dither):
             # after the start from the a-priori level the optimum may lie ~100 codes
             # away at low power (Fig. A1's window is narrowest there), where counts are
             # plentiful and every 0.6 s cycle decides.
-            if x_lo - x_hi > 3 * sigma or x_lo > 1.5 * x_hi:
+            go = sweep.dither_direction(e_lo, b_lo, e_hi, b_hi)
+            if go > 0:
                 self._run = self._run + 1 if self._run > 0 else 1
                 self._center += d * (self._run if self._run < 4 else 4)
                 self.dither_moves += 1
-            elif x_hi - x_lo > 3 * sigma or x_hi > 1.5 * x_lo:
+            elif go < 0:
                 self._run = self._run - 1 if self._run < 0 else -1
                 self._center -= d * (-self._run if self._run > -4 else 4)
                 self.dither_moves += 1
@@ -455,6 +452,7 @@ class ComparatorControl:
                 self._run = 0
         elif self._cycles >= _MAX_CYCLES:
             self._reset_acc()
+        d = self._amp
         lo = d if d > self.noise_floor else self.noise_floor
         hi = self.code_max - d
         # The optimum hardly moves with power (Fig. A1): the tracker stays within

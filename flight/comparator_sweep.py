@@ -1,12 +1,26 @@
-"""The comparator's BER sweep, as functions over the levels swept and their BERs
-(DESIGN §3.5, paper App. A Fig. A1); flight/comparator.py runs the sweep.
+"""The comparator's BER sweep, its start-level acquisition and its dither decision, as
+functions over the levels and their error counts (DESIGN §3.5, paper App. A Fig. A1);
+flight/comparator.py runs them.
+
+SWEEP's choice (:func:`choose_level`): equal best values (a high-power window whose bottom
+counts no error in 100 ms) say nothing about the optimum: the one nearest the level in
+use wins.  The level chosen is the centre of the widest run of fine-sweep levels with
+BER ≤ target (or the lowest-BER level): the acceptable window *around the optimum*.
+The whole coarse window is not used: it is strongly asymmetric (the upper edge lies
+several times further from the optimum than the lower one), so its centre costs ~2× the
+best BER.
 
 Float maths and small lists: a sweep step runs every 100 ms, never in the 100 Hz tick.
 """
 
+import math
+
 from flight.bias_knee_fit import q_inv
-from flight.framer_ctl import W_GAPS, W_PRE
+from flight.framer_ctl import W_CV, W_GAPS, W_PRE
+from hal.compat import const
 from hal.interfaces import CHIP_RATE_HZ, PREAMBLE_BITS
+
+_ACQ_MIN_CV = const(200)  # violations in a window before their log means anything (7 %)
 
 
 def levels(lo, hi, n):
@@ -111,3 +125,74 @@ def noise_levels(sigma_codes, noise_max_hz, start_noise_hz, code_max):
     apriori = int(sigma_codes * q_inv(start_noise_hz / CHIP_RATE_HZ) + 0.5)
     return min(floor, code_max), min(apriori, code_max)
 
+
+
+def dither_direction(e_lo, b_lo, e_hi, b_hi):
+    """+1 (up), -1 (down) or 0: the side of the dither with significantly fewer errors
+    per bit (``e_*`` errors in ``b_*`` bits at centre - d and centre + d).
+
+    Error counts are Poisson, so the side with fewer errors (per bit) must be ahead by 3
+    standard deviations of the difference — or by a ratio of 1.5: with few errors the
+    counts can be lopsided yet below 3 sigma, and one dither step is cheap."""
+    x_lo = e_lo * b_hi  # errors scaled to the same number of bits
+    x_hi = e_hi * b_lo
+    sigma = math.sqrt(e_lo * b_hi * b_hi + e_hi * b_lo * b_lo)
+    if x_lo - x_hi > 3 * sigma or x_lo > 1.5 * x_hi:
+        return 1
+    if x_hi - x_lo > 3 * sigma or x_hi > 1.5 * x_lo:
+        return -1
+    return 0
+
+
+def vertex(level, step, r_lo, r_mid, r_hi):
+    """The level of the lowest error rate from the rates ``r_*`` (any common unit, all > 0)
+    at ``level - step``, ``level``, ``level + step``: the vertex of the parabola through
+    their logarithms (log BER is near a parabola around the optimum, Fig. A1), at most 2
+    steps away; the lowest of the three when they do not bracket a minimum."""
+    y_lo = math.log(r_lo)
+    y_mid = math.log(r_mid)
+    y_hi = math.log(r_hi)
+    c = y_lo - 2.0 * y_mid + y_hi
+    if c <= 0.0:
+        if r_lo < r_mid and r_lo <= r_hi:
+            return level - step
+        return level + step if r_hi < r_mid else level
+    x = step * (y_lo - y_hi) / (2.0 * c)
+    x = -2.0 * step if x < -2.0 * step else (2.0 * step if x > 2.0 * step else x)
+    return int(level + x + (0.5 if x >= 0 else -0.5))
+
+
+def acquire(c, w, packets):
+    """The start level (WAIT_SIGNAL with packets; ``c``: flight/comparator.py's controller).
+
+    Code violations per packet at the a-priori level, then at -/+ ``comp_acquire_codes``
+    (one window each, after a settling one); TRACK starts at the :func:`vertex` of their
+    logarithms.  Why: the a-priori level is the optimum of one power only, and the first
+    packets come at any power between ~0.1 and 0.3 µW (clear/fog, low/high pass), where
+    the optimum moves ~150 codes (Fig. A1's narrowest windows).  Too few violations to
+    measure (high power, where the window is wide): TRACK at once."""
+    a = c._acq
+    d = c.ctx.params["comp_acquire_codes"]
+    r = (w[W_CV] if w[W_CV] > 0 else 0.5) / packets
+    n = c._acq_n
+    if n == 0:
+        c.cal_start_s = c.ctx.now()
+        c._prior = c.code
+        c.window_lo = c.window_hi = None
+        if w[W_CV] < _ACQ_MIN_CV or d == 0:
+            c._enter_track(c.code, "a-priori level")
+            return
+        a[0] = c.code
+        a[1] = r
+        c._set(c.code - d)
+    elif n == 1:
+        a[2] = r
+        c._set(a[0] + d)
+    else:
+        c._acq_n = 0
+        lv = vertex(a[0], d, a[2], a[1], r)
+        lv = lv if lv > c.noise_floor else c.noise_floor
+        c._enter_track(lv, "level %d from %d +/- %d" % (lv, a[0], d))
+        return
+    c._acq_n = n + 1
+    c._settle = 1

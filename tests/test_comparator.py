@@ -28,7 +28,7 @@ class Channel:
     bottom reads zero errors in 100 ms)."""
 
     def __init__(self, dac, hal, c0=2000, bmin=1e-4, scale=100.0, floor=1234, flat=None,
-                 seed=None):
+                 seed=None, cv=False, parabola=None):
         self.rng = Rng(seed) if seed is not None else None  # binomial counts, else means
         self.dac = dac
         self.hal = hal
@@ -38,6 +38,8 @@ class Channel:
         self.floor = floor
         self.signal = True
         self.flat = flat
+        self.cv = cv  # count code violations (~2 x BER x 50 Mbit/s, hal/interfaces.py)
+        self.parabola = parabola  # codes: log BER a parabola of this half-width per decade
 
     def ber(self, code):
         if self.flat is not None:
@@ -46,6 +48,8 @@ class Channel:
                 return 0.0
             d = lo - code if code < lo else code - hi
             return min(0.5, 1e-6 * 10 ** (d / 20.0))
+        if self.parabola is not None:
+            return min(0.5, self.bmin * 10 ** (((code - self.c0) / self.parabola) ** 2))
         return min(0.5, self.bmin * 10 ** (abs(code - self.c0) / self.scale))
 
     def step(self):
@@ -65,7 +69,8 @@ class Channel:
         else:
             crc = int(PACKETS * (1 - (1 - b) ** 2616) + 0.5)
             pre = int(64 * PACKETS * b + 0.5)
-        self.hal.add(ok=PACKETS - crc, crc=crc, pre=pre, trig=trig, locked=True)
+        cv = int(2 * b * 5000000 + 0.5) if self.cv else 0
+        self.hal.add(ok=PACKETS - crc, crc=crc, pre=pre, trig=trig, locked=True, cv=cv)
 
 
 class Rig:
@@ -494,3 +499,81 @@ def test_start_without_sweep_tracks_from_the_a_priori_level():
     assert r.comp.state == C.TRACK and r.comp.calibrations == 1
     assert r.comp.tracking_level() == parked
     assert min(codes) >= parked - r.params["comp_dither_codes"]
+
+
+# ---------------------------------------------------------------------- start level
+def test_vertex_of_three_log_rates():
+    # an exact parabola in log: the vertex, wherever it lies within two steps
+    for c0 in (950, 1000, 1031, 1090):
+        r = [10 ** (((x - c0) / 60.0) ** 2) for x in (952, 1000, 1048)]
+        assert abs(C.sweep.vertex(1000, 48, *r) - c0) <= 1  # rounded to a code
+    assert C.sweep.vertex(1000, 48, *[10 ** (((x - 1300) / 60.0) ** 2)
+                                      for x in (952, 1000, 1048)]) == 1096  # 2 steps at most
+    # no minimum bracketed (a slope, or flat): the lowest of the three
+    assert C.sweep.vertex(1000, 48, 3.0, 2.0, 1.0) == 1048
+    assert C.sweep.vertex(1000, 48, 1.0, 2.0, 3.0) == 952
+    assert C.sweep.vertex(1000, 48, 1.0, 1.0, 1.0) == 1000
+
+
+def test_dither_direction_needs_a_significant_difference():
+    assert C.sweep.dither_direction(1000, 10 ** 6, 500, 10 ** 6) == 1  # fewer above: up
+    assert C.sweep.dither_direction(500, 10 ** 6, 1000, 10 ** 6) == -1
+    assert C.sweep.dither_direction(1000, 10 ** 6, 960, 10 ** 6) == 0  # within 3 sigma
+    assert C.sweep.dither_direction(1000, 10 ** 6, 2000, 2 * 10 ** 6) == 0  # per bit: equal
+
+
+def _acquiring_rig(c0, **ch):
+    r = Rig(signal=False, params={"comp_start_sweep": 0, "comp_start_code": 1980},
+            c0=c0, bmin=1e-3, parabola=150.0, cv=True, **ch)
+    r.start()
+    r.until(C.WAIT_SIGNAL, 40)
+    r.ch.signal = True
+    return r
+
+
+@pytest.mark.parametrize("c0", [1900, 1980, 2050])
+def test_start_level_from_three_windows_around_the_a_priori_level(c0):
+    # The first packets: violations at the a-priori level, then at -/+ 48 codes; TRACK
+    # starts at the vertex — the optimum, not the a-priori level.
+    r = _acquiring_rig(c0)
+    d = r.params["comp_acquire_codes"]
+    codes = []
+    for _ in range(10):
+        r.window()
+        codes.append(r.dac.code())
+        if r.comp.state == C.TRACK:
+            break
+    assert r.comp.state == C.TRACK and r.comp.calibrations == 1
+    assert sorted(set(codes[:-1])) == [1980 - d, 1980 + d]  # the two probes, nothing else
+    assert abs(r.comp.tracking_level() - c0) <= 2
+    assert r.params["comp_start_code"] == r.comp.tracking_level()  # the next session's
+    ev = r.args(C.EV_COMP_CALIBRATED)[-1]
+    assert ev[0] == r.comp.tracking_level() and 0.3 <= ev[1] <= 0.6
+
+
+def test_start_level_acquisition_restarts_when_the_light_goes():
+    r = _acquiring_rig(1900)
+    r.window(2)  # a-priori level measured, now at the low probe
+    assert r.comp.state == C.WAIT_SIGNAL and r.dac.code() == 1980 - 48
+    r.ch.signal = False
+    r.window()
+    assert r.comp.state == C.WAIT_SIGNAL and r.dac.code() == 1980  # back, and waiting
+    r.ch.signal = True
+    r.window(8)
+    assert r.comp.state == C.TRACK and abs(r.comp.tracking_level() - 1900) <= 2
+
+
+def test_half_amplitude_dither_when_violations_are_plentiful():
+    r = _acquiring_rig(1980)
+    r.until(C.TRACK, 10)
+    d = r.params["comp_dither_codes"]
+    r.window(8)  # one dither cycle at the full amplitude, then the violations decide
+    assert r.comp._amp == (d + 1) // 2
+    r.window(12)
+    assert abs(r.dac.code() - r.comp.tracking_level()) == (d + 1) // 2
+    assert abs(r.comp.tracking_level() - 1980) <= d  # and it stays on the optimum
+    # few violations (BER ~1e-7: high power): the full amplitude
+    lo = _acquiring_rig(1980)
+    lo.ch.bmin = 1e-7
+    lo.window(40)
+    assert lo.comp.state == C.TRACK and lo.comp._amp == d

@@ -26,10 +26,9 @@ def test_comparator_and_overvoltage_over_a_pass(scenario):
     powers = [r[1] for r in res.rec.windows if r[1] > 0]
     assert min(powers) < 2.5e-7 and max(powers) > 1.5e-6
     assert res.world.calib["comparator_offset_v"] != 0.0  # the offset is in the loop
-    # Issue 14 goal 1.2 (bar 1.3): met in clear sky; in fog this pass reads 1.31 since
-    # point-ahead and the new loop landed (left open in issue 14: the first 10 s step at
-    # the lowest power).  Held here so that it cannot get worse unnoticed.
-    assert m["ber_ratio_chosen_to_best_max"] <= (1.2 if scenario == "nominal" else 1.35)
+    # Issue 14 goal 1.2 (bar 1.3), clear and fog: the fog pass read 1.31 (its first 10 s
+    # step, at the a-priori level, ~0.12 µW) before the start-level acquisition.
+    assert m["ber_ratio_chosen_to_best_max"] <= 1.2
     assert m["ber_ratio_session_with_sweeps"] <= 2.0  # sweeps cost little
     assert m["link_lock_time_s"] <= 1.0
     assert m["overvoltage_error_rms_mv"] <= 10.0 and m["overvoltage_error_max_mv"] <= 30.0

@@ -1,6 +1,8 @@
-"""The breakdown estimator (flight/bias_knee.py) on every interpreter: the Gaussian tail
-and its inverse, and the knee of an exact power law (MicroPython floats are single
-precision on the board: the tolerances allow for it)."""
+"""The breakdown estimator (flight/bias_knee.py, bias_knee_fit.py) and the comparator's
+start-level and dither maths (comparator_sweep.py) on every interpreter: the Gaussian tail
+and its inverse, σ from code violations, the knee of an exact power law, the vertex of
+three log rates (MicroPython floats are single precision on the board: the tolerances
+allow for it)."""
 
 import math
 
@@ -24,3 +26,22 @@ def test_knee_of_a_power_law():
     got = K.fit_knee(vs, sig, se, 2.0, 0.15)
     assert got is not None and got[3] == 6  # the point 0.9 V over is within the noise
     assert abs(got[0] - vbr) < 0.01
+
+
+def test_sigma_from_the_code_violations():
+    # p = CV / bits = Q(L / sigma): 100 ms at 50 Mbit/s, 2 % of the off-chips high
+    from flight.bias_knee_fit import sigma_from_violations
+    s = sigma_from_violations(int(0.02 * 5000000), 0.1, 0.0205)
+    assert abs(s - 0.0205 / K.q_inv(0.02)) < 1e-5
+    assert abs(s - 0.00998) < 1e-4  # Q^-1(0.02) = 2.054
+    assert sigma_from_violations(0, 0.1, 0.02) is None
+    assert sigma_from_violations(2000000, 0.1, 0.02) is None  # 40 %: no lock, no relation
+
+
+def test_vertex_and_dither_direction():
+    from flight import comparator_sweep as S
+    r = [10 ** (((x - 1031) / 60.0) ** 2) for x in (952, 1000, 1048)]
+    assert abs(S.vertex(1000, 48, r[0], r[1], r[2]) - 1031) <= 1
+    assert S.vertex(1000, 48, 3.0, 2.0, 1.0) == 1048
+    assert S.dither_direction(1000, 1000000, 500, 1000000) == 1
+    assert S.dither_direction(1000, 1000000, 980, 1000000) == 0

@@ -223,9 +223,12 @@ class BiasKnee:
         self._resume = False
         self._auto = False
         self._tries = 0
-        if self.ctx.params["bias_knee_auto"] and self.bias.state == BIAS_ACTIVE:
-            self._auto = True
-            self._begin("session start")
+        if self.ctx.params["bias_knee_auto"]:
+            if self.bias.state == BIAS_ACTIVE:
+                self._auto = True
+                self._begin("session start")
+            else:  # HOLD or FAULT: no trusted temperature to refer a knee to
+                self._reused("bias loop not ACTIVE")
 
     def session_ready(self):
         return self.state != SWEEP

@@ -234,3 +234,17 @@ def test_commanded_sweep_pauses_and_resumes_the_comparator():
     app.payload["bias"].state = 3  # HOLD: no sweep without a trusted temperature
     with pytest.raises(WrongMode):
         k.check_command(cmd, {})
+
+
+def test_no_sweep_without_a_trusted_temperature_reports_the_reused_breakdown():
+    res = fly("nominal", seed=1, duration_s=12.0)
+    app = res.apps[0]
+    k = _knee(res)
+    app.payload["bias"].state = 3  # HOLD at the next session start (sensors lost)
+    n_sweeps = len(_events(res, "BIAS_KNEE_SWEEP"))
+    k.start_session()
+    app.run_for(1000000)
+    assert k.state == K.IDLE and len(_events(res, "BIAS_KNEE_SWEEP")) == n_sweeps
+    reused = _events(res, "BIAS_KNEE_REUSED")
+    assert len(reused) == 1 and "ACTIVE" in reused[0]["args"][2]
+    assert reused[0]["args"][0] == pytest.approx(app.params["bias_vbr25_v"])

@@ -43,7 +43,10 @@ TRACK = COMP_TRACK
 STATE_NAMES = COMP_STATE_NAMES
 
 _MIN_PACKETS = const(50)  # packets in a window before its BER means anything
-_FINE_CV = const(8000)  # violations in a dither cycle for the half-amplitude dither
+# Errors (violations, else preamble errors) a dither decision sums, cycles adding up (at
+# least 20 after _MAX_CYCLES): on ~30 a cycle (high power) the ratio-1.5 rule walked the
+# level on Poisson noise (±50 codes: BER ratio 1.2 at 2 µW).
+_MIN_DECIDE = const(100)
 _MAX_CYCLES = const(10)  # dither cycles whose error counts may add up to one decision
 _ERR_REPORT = const(100)  # a repeated DAC error is reported on its 1st, 101st, ... time
 _NONE_U16 = const(65535)  # "no value" in a u16 housekeeping field
@@ -169,8 +172,8 @@ class ComparatorControl:
         self._run = 0  # consecutive dither moves: + up, - down
         self._apriori = None  # a-priori level from the breakdown sweep's noise, if fresh
         self.knee = None  # flight/bias_knee.py: its noise at the operating point, if fresh
-        self._acq = [0, 0.0, 0.0]  # start-level acquisition: a-priori level, its rate, low's
-        self._acq_n = 0  # windows of it measured
+        self._acq = [0, 0.0, 0.0, 0.0, 0]  # start-level acquisition (comparator_sweep)
+        self._acq_n = 0  # the rate its next window measures (0: not started)
         self._amp = 0  # dither amplitude and step unit in use (codes)
 
     def cmd_calibrate(self, args, tc):
@@ -250,7 +253,7 @@ class ComparatorControl:
                 self._seen = 0
                 if self._acq_n:  # the light went during the acquisition: start again
                     self._acq_n = 0
-                    self._set(self._acq[0])
+                    self._set(self._prior)
         elif st == SWEEP:
             self._sweep_step(w, packets)
         elif st == TRACK:
@@ -422,17 +425,15 @@ class ComparatorControl:
             # 2616: the same test on 40x the errors decides within seconds at 1e-6.
             e_lo = v_lo
             e_hi = v_hi
-        # Plenty of violations (low power, BER ~1e-3): half the dither resolves the side
-        # (3 sigma of 1e4 counts: ~13 codes from the optimum) and costs a quarter of its
-        # excursions' extra errors, which near BER 1e-3 are what keeps the link above it.
-        self._amp = p["comp_dither_codes"]
-        if v_lo + v_hi >= _FINE_CV:
-            self._amp = (self._amp + 1) // 2
         # Step only on a statistically significant difference: error counts are Poisson,
         # so the side with fewer errors (per bit) must be ahead by 3 standard deviations
         # of the difference.  At a low BER (high power: ~0.1 error per window) the
         # counts of several cycles add up until there are enough (at most _MAX_CYCLES).
-        if e_lo + e_hi >= 20 and b_lo and b_hi:
+        n = e_lo + e_hi
+        if b_lo and b_hi and (n >= _MIN_DECIDE or (n >= 20 and self._cycles >= _MAX_CYCLES)):
+            step = d if d < p["comp_dither_codes"] else p["comp_dither_codes"]
+            self._amp = sweep.dither_amplitude(p["comp_dither_codes"], v_lo + v_hi,
+                                               (e_lo + e_hi) // self._cycles)
             self._reset_acc()
             self._cycles = 0
             # A run of moves the same way lengthens the step (×2, ×3, ×4 the dither):
@@ -442,11 +443,11 @@ class ComparatorControl:
             go = sweep.dither_direction(e_lo, b_lo, e_hi, b_hi)
             if go > 0:
                 self._run = self._run + 1 if self._run > 0 else 1
-                self._center += d * (self._run if self._run < 4 else 4)
+                self._center += step * (self._run if self._run < 4 else 4)
                 self.dither_moves += 1
             elif go < 0:
                 self._run = self._run - 1 if self._run < 0 else -1
-                self._center -= d * (-self._run if self._run > -4 else 4)
+                self._center -= step * (-self._run if self._run > -4 else 4)
                 self.dither_moves += 1
             else:
                 self._run = 0

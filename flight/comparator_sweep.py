@@ -21,6 +21,9 @@ from hal.compat import const
 from hal.interfaces import CHIP_RATE_HZ, PREAMBLE_BITS
 
 _ACQ_MIN_CV = const(200)  # violations in a window before their log means anything (7 %)
+_ACQ_SHIFTS = const(2)  # steps the acquisition's triple may move when it brackets nothing
+_FINE_CV = const(8000)  # violations in a dither decision for the half-amplitude dither
+_SCARCE = const(100)  # errors per dither cycle below which the dither doubles
 
 
 def levels(lo, hi, n):
@@ -144,6 +147,24 @@ def dither_direction(e_lo, b_lo, e_hi, b_hi):
     return 0
 
 
+def dither_amplitude(d, violations, per_cycle):
+    """The dither amplitude for the next cycles (``d``: ``comp_dither_codes``) from the
+    decision just made: ``violations`` it summed, ``per_cycle`` errors per cycle.
+
+    Plenty of violations (low power, BER ~1e-3): half the dither resolves the side (3σ of
+    1e4 counts: ~13 codes from the optimum) and costs a quarter of its excursions' extra
+    errors, which near BER 1e-3 are what keeps the link above it.  Scarce errors (high
+    power, ~1e-6: the BER floor is wide and flat): twice the dither, so the two sides
+    differ enough to be told apart within a few cycles while the optimum moves ~100 codes
+    down between 0.5 and 2 µW — with ±d a side ~100 codes off reads only ~20 % worse, not
+    significant on ~25 errors a side.  The step unit stays ≤ d (flight/comparator.py)."""
+    if violations >= _FINE_CV:
+        return (d + 1) // 2
+    if per_cycle < _SCARCE:
+        return 2 * d
+    return d
+
+
 def vertex(level, step, r_lo, r_mid, r_hi):
     """The level of the lowest error rate from the rates ``r_*`` (any common unit, all > 0)
     at ``level - step``, ``level``, ``level + step``: the vertex of the parabola through
@@ -167,15 +188,18 @@ def acquire(c, w, packets):
 
     Code violations per packet at the a-priori level, then at -/+ ``comp_acquire_codes``
     (one window each, after a settling one); TRACK starts at the :func:`vertex` of their
-    logarithms.  Why: the a-priori level is the optimum of one power only, and the first
-    packets come at any power between ~0.1 and 0.3 µW (clear/fog, low/high pass), where
-    the optimum moves ~150 codes (Fig. A1's narrowest windows).  Too few violations to
-    measure (high power, where the window is wide): TRACK at once."""
-    a = c._acq
+    logarithms.  When the three do not bracket a minimum (all on one side of the
+    optimum: log BER is concave on the signal side) the triple moves one step toward the
+    lower rates, one more window each time, at most ``_ACQ_SHIFTS`` times.  Why: the
+    a-priori level is the optimum of one power only, and the first packets come at any
+    power between ~0.1 and 0.3 µW (clear/fog, low/high pass), where the optimum moves
+    ~150 codes (Fig. A1's narrowest windows).  Too few violations to measure (high power,
+    where the window is wide): TRACK at once."""
+    a = c._acq  # centre, rate at centre - d, at centre, at centre + d (-1: unknown), shifts
     d = c.ctx.params["comp_acquire_codes"]
     r = (w[W_CV] if w[W_CV] > 0 else 0.5) / packets
-    n = c._acq_n
-    if n == 0:
+    k = c._acq_n  # the rate this window measured: 0 none yet (centre), 1 low, 3 high
+    if k == 0:
         c.cal_start_s = c.ctx.now()
         c._prior = c.code
         c.window_lo = c.window_hi = None
@@ -183,16 +207,39 @@ def acquire(c, w, packets):
             c._enter_track(c.code, "a-priori level")
             return
         a[0] = c.code
-        a[1] = r
-        c._set(c.code - d)
-    elif n == 1:
+        a[1] = a[3] = -1.0
         a[2] = r
-        c._set(a[0] + d)
+        a[4] = 0
     else:
-        c._acq_n = 0
-        lv = vertex(a[0], d, a[2], a[1], r)
-        lv = lv if lv > c.noise_floor else c.noise_floor
-        c._enter_track(lv, "level %d from %d +/- %d" % (lv, a[0], d))
+        a[k] = r
+    if a[1] < 0.0 or a[3] < 0.0:
+        acquire_next(c, a, d)
         return
-    c._acq_n = n + 1
+    lo, mid, hi = a[1], a[2], a[3]
+    if a[4] < _ACQ_SHIFTS and not lo * hi > mid * mid and (lo < mid or hi < mid):
+        # Not bracketed (log BER concave there): one step toward the lower rates.
+        a[4] += 1
+        if lo <= hi:
+            a[0] -= d
+            a[3] = mid
+            a[2] = lo
+            a[1] = -1.0
+        else:
+            a[0] += d
+            a[1] = mid
+            a[2] = hi
+            a[3] = -1.0
+        acquire_next(c, a, d)
+        return
+    c._acq_n = 0
+    lv = vertex(a[0], d, lo, mid, hi)
+    lv = lv if lv > c.noise_floor else c.noise_floor
+    c._enter_track(lv, "level %d from %d +/- %d" % (lv, c._prior, d))
+
+
+def acquire_next(c, a, d):
+    """Set the level of the acquisition's missing rate (low side first)."""
+    k = 1 if a[1] < 0.0 else 3
+    c._acq_n = k
+    c._set(a[0] + (k - 2) * d)
     c._settle = 1

@@ -2,7 +2,16 @@
 load switches and switch currents against their parameters.  A violation that persists
 ``limit_persist`` checks in a row sends the payload to SAFE with its cause; a sensor
 that cannot be read is the bias module's business (flight/thermal_sensors.py), not a
-limit.  Its own module so the application stays a wiring of parts."""
+limit.  Its own module so the application stays a wiring of parts.
+
+Temperatures: the limit trusts what the sensor cross-check trusts (``thermal``, the bias
+module's :class:`flight.thermal_sensors.ThermalSensors`, wired by flight/payload.py).  A
+sensor the cross-check excluded is not read while another sensor gives a reading: its
+drift must neither trip SAFE (the session would be lost to a bad sensor) nor hide a real
+over-temperature that the trusted sensor sees.  If no trusted sensor can be read, the
+excluded ones are read after all: a doubtful reading is better than none for a limit.
+In an undecidable disagreement (THERMAL_SENSORS_DISAGREE) no sensor is excluded, so
+every one counts (fail safe; the bias then loses its thermal knowledge anyway)."""
 
 from flight.cmddict import SAFE
 from flight.modes import EV_LIMIT_VIOLATION
@@ -18,20 +27,48 @@ class LimitCheck:
         self.violations = 0  # limit-triggered SAFE entries (core housekeeping)
         self._count = 0  # consecutive checks out of limits
         self._currents = [0] * N_SWITCHES  # filled in place by the power device
+        self.thermal = None  # the sensor cross-check (flight/thermal_sensors.py), if any
 
-    def _first_violation(self):
-        """The first limit violated now, as text; None when every limit holds."""
-        board = self.board
-        params = self.params
+    def _temperature_violation(self, params):
+        """The first temperature out of limits, as text, or None.  Sensors the cross-check
+        excluded are skipped unless no other sensor gives a reading (module docstring)."""
+        temps = self.board.temps
+        thermal = self.thermal
+        excluded = thermal.excluded if thermal is not None else None
         bad = None
-        temps = board.temps
+        read = 0
+        skipped = 0
         for i in range(len(temps)):  # (no enumerate: its iterator is a heap object)
+            if excluded is not None and excluded[i]:
+                skipped += 1
+                continue
+            try:
+                t = temps[i].read_c()
+            except Exception:
+                continue
+            if t != t:  # NaN: no reading
+                continue
+            read += 1
+            if t > params["temp_max_c"] or t < params["temp_min_c"]:
+                bad = "temperature %d: %.1f degC" % (i, t)
+        if read or not skipped:
+            return bad
+        for i in range(len(temps)):  # no trusted reading: the excluded sensors after all
+            if not excluded[i]:
+                continue
             try:
                 t = temps[i].read_c()
             except Exception:
                 continue
             if t > params["temp_max_c"] or t < params["temp_min_c"]:
-                bad = "temperature %d: %.1f degC" % (i, t)
+                bad = "temperature %d (excluded, no other reading): %.1f degC" % (i, t)
+        return bad
+
+    def _first_violation(self):
+        """The first limit violated now, as text; None when every limit holds."""
+        board = self.board
+        params = self.params
+        bad = self._temperature_violation(params)
         power = board.power
         if power is None or bad is not None:
             return bad

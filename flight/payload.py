@@ -24,6 +24,7 @@ def install(app):
     if b.bias is not None and b.temps:
         bias = BiasControl(ctx, b.bias, b.temps, b.power)
         app.add_module("bias", bias)
+        app.limit_check.thermal = bias.sensors  # limits trust what the cross-check trusts
     fc = None
     if b.framer is not None:
         fc = FramerControl(ctx, b.framer, b.power)

@@ -206,3 +206,63 @@ def test_sensor_drift_scenario_in_the_simulator():
     assert not [e for _t, e in ev if e["name"] in ("THERMAL_LOST", "BIAS_FAULT")]
     assert m["overvoltage_error_max_mv"] < 60.0
     assert res.apps[0].payload["bias"].source == 1
+
+
+# ---------------------------------------------------------------------- the limit check
+def _session_with_limit(temp_max_c):
+    """The flight app in SESSION on kit sensors at 25 degC, the limit at ``temp_max_c``."""
+    r = app_rig("bias", params={"temp_max_c": temp_max_c})
+    r.app.modes.request("STANDBY")
+    r.app.modes.request("SESSION")
+    r.app.run_for(3000000)
+    assert r.bias.state == B.ACTIVE and r.app.modes.mode == "SESSION"
+    r.truth = [r.temps[0].t, r.temps[1].t]
+    return r
+
+
+def _drift(r, seconds, rates):
+    """``seconds`` of app time, sensor i moving ``rates[i]`` K/s (0.5 s steps), with
+    +-3 mK of noise: the kit sensor's own dither flips per read, and the limit check
+    reads it too (5 times per bias update), so the bias would see one phase: stuck."""
+    for k in range(int(seconds / DT)):
+        for i in range(2):
+            r.truth[i] += rates[i] * DT
+            r.temps[i].t = r.truth[i] + (0.003 if (k + i) % 2 else -0.003)
+        r.app.run_for(int(DT * 1e6))
+
+
+def test_an_excluded_sensor_does_not_trip_the_temperature_limit():
+    """The app's limit check (flight/limits.py) trusts what the cross-check trusts: a
+    sensor drifting past temp_max_c after its exclusion keeps the session.  Before, it
+    read every sensor and sent the payload to SAFE: a bad sensor cost the pass."""
+    r = _session_with_limit(30.0)
+    _drift(r, 40.0, (0.25, 0.0))  # sensor 0: 25 -> 35 degC, the die stays at 25
+    assert r.truth[0] > 34.0 and r.bias.sensors.excluded[0]
+    assert r.app.modes.mode == "SESSION" and r.app.limit_violations == 0
+    # ... yet the trusted sensor still guards the limit
+    _drift(r, 30.0, (0.0, 0.25))  # the die warms 25 -> 32.5 degC
+    assert r.app.modes.mode == SAFE and r.app.limit_violations == 1
+    assert "limit: temperature 1:" in r.app.modes.last_safe_cause
+
+
+def test_an_excluded_sensor_does_not_hide_an_over_temperature():
+    """Sensor 0 drifts cold and is excluded; the die warms past the limit: the trusted
+    sensor's reading trips SAFE, the excluded one's cool reading counts for nothing."""
+    r = _session_with_limit(30.0)
+    _drift(r, 12.0, (-0.25, 0.0))
+    assert r.bias.sensors.excluded[0] and r.app.modes.mode == "SESSION"
+    _drift(r, 30.0, (0.0, 0.25))  # the die 25 -> 32.5 degC; sensor 0 reads 22 degC
+    assert r.bias.sensors.excluded[0]
+    assert r.app.modes.mode == SAFE and r.app.limit_violations == 1
+    assert "limit: temperature 1:" in r.app.modes.last_safe_cause
+
+
+def test_with_no_trusted_reading_the_excluded_sensor_still_counts():
+    """The trusted sensor stops answering: a doubtful reading beats none for a limit."""
+    r = _session_with_limit(30.0)
+    _drift(r, 40.0, (0.25, 0.0))
+    assert r.bias.sensors.excluded[0] and r.app.modes.mode == "SESSION"
+    r.temps[1].mode = "error"
+    r.app.run_for(1000000)
+    assert r.app.modes.mode == SAFE and r.app.limit_violations == 1
+    assert "temperature 0 (excluded, no other reading)" in r.app.modes.last_safe_cause

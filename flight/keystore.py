@@ -66,6 +66,8 @@ HK_DIAG = (
 # lost), any other mismatch is a corrupt pair.
 BK_REPLAY_GEN = const(1)  # words 1, 2: generation of the anti-replay record
 BK_KEY_FLOOR = const(3)  # words 3, 4: the highest key id ever active
+BK_REPLAY_MARK = const(5)  # words 5, 6: the exact anti-replay mark of one key id ...
+BK_REPLAY_KID = const(7)  # word 7: ... this one (kid | (kid ^ 0xFF) << 8; 0: none)
 _INV = 0xFFFFFFFF
 
 PAIR_BLANK = -1

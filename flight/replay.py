@@ -31,6 +31,26 @@ COUNTER_RESYNC_NEEDED) and accepts one command only: ``COUNTER_RESYNC nonce=N fl
 authenticated with an on-board key; its counter is not checked (the mark is unknown),
 the nonce makes it fresh.  The mark becomes ``max(F, counter, stale mark)``.
 
+**Flash wear: marks reserved in blocks.**  The OBC's NAV_STATE (0x60) is an authenticated
+TC at 1 Hz through every session; saving the mark at each TC was one flash write a second
+(3,600 an hour; 475,200 over 5.5 days of NAV_STATE).  Now the flash record holds, per key
+id, a *reservation* (``marks``): when an accepted counter passes it, the record is
+rewritten with ``counter + RESERVE`` — one write per RESERVE (3,600) counters, an hour of
+NAV_STATE — and ``base``, the counter it was written at.  Counters up to the reservation
+are accepted without a flash write.  The exact mark of the key id in use goes to the
+battery-backed backup registers (words BK_REPLAY_MARK, BK_REPLAY_KID of flight/keystore.py:
+registers, no wear) *before* the flash, at every advance.  At boot a key id's mark is
+
+* the exact mark from the backup registers, when it is valid for that key id and not
+  below ``base`` (or above the reservation: the flash then lost its newest write);
+* else the reservation itself: never lower than any counter accepted before (fail
+  secure); the counters between the true mark and the reservation are skipped (the
+  ground's next TC is rejected once, REPLAY "not above N", and the ground tool raises its
+  counter above N).
+
+A backup write that fails moves ``base`` up to the reservation (one flash write), so an
+exact mark left stale in the registers is never restored.
+
 **Undetectable** (docs/security.md): restoring an older state directory *together with*
 the same older backup words (battery-backed registers on the payload computer: physical
 access and a backup-domain reset), or deleting both state and backup words, which looks
@@ -41,7 +61,8 @@ like a factory-fresh board (marks 0).  A flash record forged with a valid CRC ca
 from flight import cbor
 from flight.cmddict import BadArg, CmdFailed
 from flight.events import SEV_ERROR, SEV_WARN, Event
-from flight.keystore import BK_REPLAY_GEN, PAIR_BLANK, PAIR_CORRUPT, BackupMirror
+from flight.keystore import (BK_REPLAY_GEN, BK_REPLAY_KID, BK_REPLAY_MARK, PAIR_BLANK,
+                             PAIR_CORRUPT, BackupMirror)
 from flight.slotstore import SlotStore
 from flight.telemetry import HkField
 from hal.compat import const
@@ -54,6 +75,10 @@ SYNCED = const(0)
 RESYNC = const(1)
 STATE_NAMES = ("SYNCED", "RESYNC")
 RESYNC_EVENT_EVERY = const(60)  # housekeeping periods between COUNTER_RESYNC_NEEDED repeats
+# Counters reserved per flash write of the record: an hour of the OBC's 1 Hz NAV_STATE per
+# write; after a boot without the backup registers' exact mark, at most this many
+# counters are skipped (the 32-bit counter space lasts 1.19 M such boots).
+RESERVE = const(3600)
 
 EV_COUNTER_RESYNC_NEEDED = const(0x2C)
 EV_COUNTER_RESYNCED = const(0x2D)
@@ -89,16 +114,31 @@ def _is_u32(v):
 
 
 def parse_record(raw):
-    """{key id: mark} from a slot payload, checked field by field (ValueError if not)."""
-    d = cbor.decode(raw, max_depth=3, max_items=600, max_str=16)
-    if not isinstance(d, dict) or d.get("v") != 1 or not isinstance(d.get("marks"), dict):
+    """({key id: reservation}, {key id: base}) from a slot payload, checked field by field
+    (ValueError if not).  A version-1 record (marks only, saved at every TC) reads as
+    reservations with their base at the reservation: no backup mark below it is trusted."""
+    d = cbor.decode(raw, max_depth=3, max_items=1200, max_str=16)
+    if not isinstance(d, dict) or d.get("v") not in (1, 2) or \
+            not isinstance(d.get("marks"), dict):
         raise ValueError("replay record")
     out = {}
     for kid, mark in d["marks"].items():
         if not _is_u32(kid) or not 1 <= kid <= 255 or not _is_u32(mark):
             raise ValueError("replay mark %r" % (kid,))
         out[kid] = mark
-    return out
+    base = {}
+    if d["v"] == 2:
+        b = d.get("base")
+        if not isinstance(b, dict):
+            raise ValueError("replay record base")
+        for kid, v in b.items():
+            if not _is_u32(v) or kid not in out or v > out[kid]:
+                raise ValueError("replay base %r" % (kid,))
+            base[kid] = v
+    for kid in out:
+        if kid not in base:
+            base[kid] = out[kid]
+    return out, base
 
 
 def default_rng(n):
@@ -117,7 +157,11 @@ class ReplayGuard:
         self.mirror = backup if isinstance(backup, BackupMirror) else BackupMirror(backup)
         self._emit = emit
         self.rng = rng if rng is not None else default_rng
-        self.hwm = {}
+        self.hwm = {}  # key id -> the exact mark (RAM)
+        self.reserved = {}  # key id -> the reservation in flash (>= the mark)
+        self.base = {}  # key id -> the lowest backup mark a boot may restore
+        self._bk_kid = 0  # key id of the exact mark in the backup registers (0: none)
+        self.saves = 0  # flash writes of the record since boot
         self.state = SYNCED
         self.nonce = 0  # 0: no resync pending
         self.why = ""  # why the guard is in RESYNC
@@ -167,10 +211,12 @@ class ReplayGuard:
             why = "newest slot damaged, no backup generation to vouch for the older: " + \
                   self.store.describe()
         if rec is not None:
-            self.hwm = rec  # kept as a lower bound even in RESYNC
+            self.reserved, self.base = rec
+            self.hwm = dict(self.reserved)  # kept as a lower bound even in RESYNC
         if why:
             self.enter_resync(why)
             return
+        self._restore_exact()
         if self.store.fallback:
             self.emit(EV_REPLAY_STORE_FALLBACK, None, self.store.describe())
         if rec is not None and gen != b:
@@ -180,6 +226,30 @@ class ReplayGuard:
             self.mirror.put(BK_REPLAY_GEN, gen)
         for kid in self.hwm:
             self._check_exhaustion(kid)
+
+    def _restore_exact(self):
+        """The exact mark from the backup registers instead of the reservation, where it
+        is trusted (module docstring); never below a counter accepted before."""
+        m = self.mirror
+        if m.dev is None:
+            return
+        try:
+            w = m.dev.read(BK_REPLAY_KID)
+        except Exception:
+            m.errors += 1
+            return
+        kid = w & 0xFF
+        if w >> 16 or kid == 0 or (w >> 8) != kid ^ 0xFF:
+            return  # blank or damaged: the reservations stand
+        mark = m.get(BK_REPLAY_MARK)
+        if mark < 0:
+            return
+        self._bk_kid = kid
+        res = self.reserved.get(kid)
+        if res is None or mark > res:
+            self.hwm[kid] = mark  # the flash lost its newest write: the higher one
+        elif mark >= self.base.get(kid, res):
+            self.hwm[kid] = mark
 
     def enter_resync(self, why):
         self.state = RESYNC
@@ -221,21 +291,75 @@ class ReplayGuard:
 
     def advance(self, kid, counter):
         """Record ``counter`` as authenticated: RAM first (protects until reboot), then
-        flash, then the backup generation (that order: a power loss in between leaves
-        the flash ahead of the mirror, which load() accepts).  Raises on a storage error
-        (the caller reports it; the RAM mark still protects)."""
+        the exact mark in the backup registers, then — only when the counter passes the
+        reservation, or a backup write failed — the flash record, then the backup
+        generation (that order: a power loss in between leaves the flash ahead of the
+        mirror, which load() accepts).  Raises on a storage error (the caller reports
+        it; the RAM mark and the backup mark still protect)."""
         if counter <= self.hwm.get(kid, 0):
             return
         self.hwm[kid] = counter
         self._check_exhaustion(kid)
-        self._persist()
+        self._reserve(kid, counter)
+
+    def _reserve(self, kid, mark, renew=False):
+        """``mark`` in the registers; in the flash when it passes the reservation (or
+        ``renew``: a new reservation from ``mark`` whatever the old one)."""
+        exact = self._put_exact(kid, mark)
+        res = self.reserved.get(kid, 0)
+        base = self.base.get(kid, res)
+        if renew or mark > res:
+            new = mark + RESERVE if mark < COUNTER_MAX - RESERVE else COUNTER_MAX
+            self.reserved[kid] = new
+            self.base[kid] = mark if exact else new
+        elif exact or base >= res:
+            return  # inside the reservation: no flash write
+        else:
+            self.base[kid] = res  # the registers' mark is stale from here: never restored
+        try:
+            self._persist()
+        except Exception:
+            # Not on the flash: the next advance tries again (the RAM mark protects)
+            if kid in self.reserved and not res:
+                del self.reserved[kid]
+                del self.base[kid]
+            else:
+                self.reserved[kid] = res
+                self.base[kid] = base
+            raise
+
+    def _put_exact(self, kid, mark):
+        """The exact mark in the backup registers; False if it could not be written."""
+        m = self.mirror
+        if m.dev is None:
+            return False
+        if self._bk_kid != kid:
+            # another key id: invalidate first, so a torn update never pairs the new
+            # mark with the old key id
+            try:
+                m.dev.write(BK_REPLAY_KID, 0)
+            except Exception:
+                m.errors += 1
+                return False
+            self._bk_kid = 0
+        if not m.put(BK_REPLAY_MARK, mark):
+            return False
+        if self._bk_kid != kid:
+            try:
+                m.dev.write(BK_REPLAY_KID, kid | (kid ^ 0xFF) << 8)
+            except Exception:
+                m.errors += 1
+                return False
+            self._bk_kid = kid
+        return True
 
     def _persist(self):
         if self.store is None:
             return
         if self.store.generation < self._bgen:
             self.store.generation = self._bgen  # the mirror never goes back
-        self.store.save(cbor.encode({"v": 1, "marks": self.hwm}))
+        self.store.save(cbor.encode({"v": 2, "marks": self.reserved, "base": self.base}))
+        self.saves += 1
         self._bgen = self.store.generation
         self.mirror.put(BK_REPLAY_GEN, self._bgen)
 
@@ -271,7 +395,9 @@ class ReplayGuard:
         self.resyncs += 1
         self.emit(EV_COUNTER_RESYNCED, [kid, mark], "")
         self._check_exhaustion(kid)
-        self._persist()
+        # A new reservation and a new generation whatever the old record held: the
+        # resynced state must be newer than anything on the flash or in the registers.
+        self._reserve(kid, mark, renew=True)
         return mark
 
     def hk_tick(self, repeat=None):

@@ -15,7 +15,7 @@ from flight.app import FlightApp
 from flight.cmddict import BY_NAME
 from flight.params import ParamDef, ParamError, Params
 from flight.slotstore import SlotStore, decode_slot, encode_slot
-from flight.replay import ReplayGuard
+from flight.replay import RESERVE, ReplayGuard
 from hal.errors import StorageError
 from hal.sim.backup import MemBackup
 from hal.sim.storage import FileStorage, MemStorage, PowerLoss
@@ -143,10 +143,13 @@ def test_power_loss_at_every_octet_of_the_anti_replay_record():
     b0 = MemBackup()  # the backup generation vouches for the older slot after a torn write
     g = ReplayGuard(s, b0)
     g.load()
-    g.advance(1, 1000)
-    g.advance(1, 2000)  # both slots written: gen 1 (1000) and gen 2 (2000)
+    # Counters RESERVE + 1 apart: each one passes the reservation, so each is a save
+    m1, m2, m3 = 1000, 1001 + RESERVE, 1002 + 2 * RESERVE
+    g.advance(1, m1)
+    g.advance(1, m2)  # both slots written: gen 1 and gen 2
     base = copy(s)
-    rec_len = len(encode_slot(3, cbor.encode({"v": 1, "marks": {1: 3000}})))
+    rec_len = len(encode_slot(3, cbor.encode({"v": 2, "marks": {1: m3 + 2 * RESERVE},
+                                              "base": {1: m3 + RESERVE}})))
     for slot_case in (0, 1):
         for k in range(rec_len):
             st = copy(base)
@@ -154,17 +157,19 @@ def test_power_loss_at_every_octet_of_the_anti_replay_record():
             b.words = list(b0.words)
             g = ReplayGuard(st, b)
             g.load()
-            expect = 2000
+            top = m3
             if slot_case:
-                g.advance(1, 2500)  # now the next save goes to the other slot
-                expect = 2500
+                g.advance(1, m3)  # now the next save goes to the other slot
+                top = m3 + RESERVE + 1
             st.tear_after = k
             with pytest.raises(PowerLoss):
-                g.advance(1, 3000)
-            assert g.last(1) == 3000  # RAM mark protects until the reboot
+                g.advance(1, top)
+            assert g.last(1) == top  # RAM mark protects until the reboot ...
             g2 = ReplayGuard(st, b)
             g2.load()
-            assert g2.last(1) == expect and not g2.corrupt
+            # ... and the exact mark in the backup registers after it (written first)
+            assert g2.last(1) == top and not g2.corrupt
+            assert g2.check(1, top) is not None and g2.check(1, top + 1) is None
 
 
 # --------------------------------------------------------------------------- corruption

@@ -15,6 +15,7 @@ from flight.replay import (
     EV_COUNTER_RESYNC_NEEDED,
     EV_COUNTER_RESYNCED,
     EV_REPLAY_STORE_FALLBACK,
+    RESERVE,
     RESYNC,
     RESYNC_EVENT_EVERY,
     SYNCED,
@@ -45,10 +46,15 @@ def ids(evs):
     return [e[0] for e in evs]
 
 
+# Counters each past the reservation of the one before: every one a flash save.
+C = [1 + k * (RESERVE + 1) for k in range(12)]
+
+
 def used(storage, n=3, backup=None):
-    """A guard that accepted counters 1..n for key 2 (several saves: both slots used)."""
+    """A guard that accepted counters C[0..n-1] for key 2 (a save each: both slots
+    used); the mark is C[n-1]."""
     g, _ = guard(storage, backup)
-    for c in range(1, n + 1):
+    for c in C[:n]:
         assert g.check(2, c) is None
         g.advance(2, c)
     return g
@@ -67,20 +73,24 @@ def test_window_and_replay():
 
 
 def test_counter_ffffffff_does_not_lock_the_link():
-    s = MemStorage()
-    g = used(s)
+    s, b = MemStorage(), MemBackup()
+    g = used(s, backup=b)
     assert "window" in g.check(2, 0xFFFFFFFF)  # rejected: the mark stays
-    assert g.last(2) == 3 and g.check(2, 4) is None
-    g2, _ = guard(s)
-    assert g2.check(2, 4) is None
+    assert g.last(2) == C[2] and g.check(2, C[2] + 1) is None
+    g2, _ = guard(s, b)
+    assert g2.check(2, C[2] + 1) is None
 
 
 def test_mark_survives_reboot_and_old_counters_stay_replays():
-    s = MemStorage()
-    used(s, 5)
-    g, ev = guard(s)
-    assert g.state == SYNCED and ev == [] and g.last(2) == 5
-    assert g.check(2, 3) is not None and g.check(2, 6) is None
+    s, b = MemStorage(), MemBackup()
+    used(s, 5, b)
+    g, ev = guard(s, b)  # the exact mark from the backup registers
+    assert g.state == SYNCED and ev == [] and g.last(2) == C[4]
+    assert g.check(2, C[3]) is not None and g.check(2, C[4]) is not None
+    assert g.check(2, C[4] + 1) is None
+    g, ev = guard(s)  # no backup registers: the reservation, never lower
+    assert g.state == SYNCED and ev == [] and g.last(2) == C[4] + RESERVE
+    assert g.check(2, C[4]) is not None and g.check(2, C[4] + RESERVE + 1) is None
 
 
 def test_near_exhaustion_warns_once_well_before():
@@ -129,7 +139,7 @@ def test_both_slots_lost_is_resync(how, with_backup):
         return
     assert g.state == RESYNC and g.nonce != 0
     assert ev[0][0] == EV_COUNTER_RESYNC_NEEDED and ev[0][1] == [g.nonce]
-    assert g.check(2, 2) == "resync needed" and g.check(2, 1000) == "resync needed"
+    assert g.check(2, C[1]) == "resync needed" and g.check(2, C[9]) == "resync needed"
 
 
 @pytest.mark.parametrize("how", ["delete", "empty", "truncate", "bitflip", "garbage"])
@@ -145,7 +155,7 @@ def test_newest_slot_damaged_older_not_used_silently(how, with_backup):
         assert g.state == SYNCED  # one slot alone: as after the first save (documented)
         return
     assert g.state == RESYNC, ev
-    assert g.check(2, 3) == "resync needed"  # the TC with counter 3 is not replayable
+    assert g.check(2, C[2]) == "resync needed"  # the TC with counter C[2] not replayable
 
 
 def test_torn_save_with_backup_keeps_the_mark_current():
@@ -156,9 +166,10 @@ def test_torn_save_with_backup_keeps_the_mark_current():
     g = used(s, 3, b)
     s.tear_after = 5
     with pytest.raises(PowerLoss):
-        g.advance(2, 4)
+        g.advance(2, C[3])  # past the reservation: a flash save, torn
     g2, ev = guard(s, b)
-    assert g2.state == SYNCED and g2.last(2) == 3
+    # the exact mark went to the backup registers before the flash: C[3] stays a replay
+    assert g2.state == SYNCED and g2.last(2) == C[3]
     assert EV_REPLAY_STORE_FALLBACK in ids(ev)
 
 
@@ -188,13 +199,13 @@ def test_state_directory_rollback_detected_with_the_backup_file(tmp_path):
     used(s, 3, FileBackup(bfile))
     copy = {n: (state / n).read_bytes() for n in ("replay.a", "replay.b")}
     g, _ = guard(FileStorage(str(state)), FileBackup(bfile))
-    for c in (4, 5, 6):
+    for c in C[3:6]:
         g.advance(2, c)  # the TCs an attacker recorded after the copy
     for n, data in copy.items():
         (state / n).write_bytes(data)  # state directory rolled back
     g2, ev = guard(FileStorage(str(state)), FileBackup(bfile))
     assert g2.state == RESYNC and "older than backup" in g2.why
-    assert g2.check(2, 4) == "resync needed"
+    assert g2.check(2, C[3]) == "resync needed"
     # restoring the backup file too is the documented undetectable case
     g3, _ = guard(FileStorage(str(state)), MemBackup())
     assert g3.state == SYNCED
@@ -227,16 +238,16 @@ def test_resync_after_rollback_moves_the_backup_generation_forward():
     used(s, 3, b)
     copy = dict(s.blobs)
     g, _ = guard(s, b)
-    for c in (4, 5, 6, 7):
+    for c in C[3:7]:
         g.advance(2, c)
     top = BackupMirror(b).get(BK_REPLAY_GEN)
     s.blobs = dict(copy)
     g2, _ = guard(s, b)
     assert g2.state == RESYNC
-    g2.resync(2, 1, g2.nonce, 50)
+    g2.resync(2, 1, g2.nonce, C[8])
     assert BackupMirror(b).get(BK_REPLAY_GEN) > top
     g3, ev = guard(s, b)
-    assert g3.state == SYNCED and g3.last(2) == 50
+    assert g3.state == SYNCED and g3.last(2) == C[8]
 
 
 def test_resync_nonce_fresh_per_boot_and_event_repeats():
@@ -324,3 +335,106 @@ def test_any_crc_valid_slot_content_is_safe(payload):
     ks.load()
     if ks.usable():
         assert all(len(v) == 32 for v in ks.keys.values())
+
+
+# ------------------------------------------------- flash wear: reservations (NAV_STATE)
+class CountingStorage(MemStorage):
+    """Counts the writes of the anti-replay record (its two slots)."""
+
+    def __init__(self):
+        super().__init__()
+        self.replay_writes = 0
+
+    def write(self, name, data):
+        if name.startswith("replay."):
+            self.replay_writes += 1
+        return super().write(name, data)
+
+
+def test_an_hour_of_nav_state_costs_one_flash_write():
+    """The OBC's NAV_STATE: one authenticated TC a second through a session.  Saving the
+    mark at every TC was 3,600 flash writes an hour (475,200 over 5.5 days); with the
+    reservation it is one an hour (132 over 5.5 days)."""
+    s, b = CountingStorage(), MemBackup()
+    g, _ = guard(s, b)
+    hour = 3600
+    c0 = 1000
+    for c in range(c0, c0 + hour):  # one hour of NAV_STATE at 1 Hz
+        assert g.check(1, c) is None
+        g.advance(1, c)
+    assert s.replay_writes == 1 and g.saves == 1
+    for c in range(c0 + hour, c0 + 3 * hour):
+        g.advance(1, c)
+    assert s.replay_writes == 3  # one more per hour
+    assert 5.5 * 24 * hour == 475200  # writes over 5.5 days of 1 Hz before: one per TC
+
+
+def test_after_a_reboot_no_counter_accepted_before_is_accepted_again():
+    """Random runs of advances and reboots, with the backup registers kept, cleared (a
+    backup-domain reset), failing, and flash saves torn by a power loss: after every boot
+    each counter accepted before is a REPLAY (or the guard is in RESYNC).  Key 1, then
+    (KEY_ROTATE: key 1 retired for ever by the key store) key 2; a RESYNC is answered
+    with the active key and the highest counter the ground used as the floor."""
+    rnd = random.Random(7)
+    for run in range(60):
+        s, b = MemStorage(), MemBackup()
+        accepted = {}  # key id -> highest counter ever accepted
+        kid = 1
+        g, _ = guard(s, b, seed=run)
+        for _boot in range(6):
+            for _ in range(rnd.randrange(1, 12)):
+                if g.state != SYNCED:
+                    g.resync(kid, 1, g.nonce, accepted.get(kid, 0))
+                if kid == 1 and rnd.random() < 0.05:
+                    kid = 2
+                    accepted.pop(1, None)  # retired: the key store refuses it
+                c = g.last(kid) + rnd.choice((1, 2, 50, RESERVE - 1, RESERVE, RESERVE + 7))
+                if g.check(kid, c) is not None:
+                    continue
+                b.fail = backup_failed = rnd.random() < 0.1
+                if rnd.random() < 0.1:
+                    s.tear_after = rnd.randrange(0, 40)
+                try:
+                    g.advance(kid, c)
+                    lost = False
+                except PowerLoss:
+                    lost = True  # power lost in the flash write: the reboot comes now
+                finally:
+                    s.tear_after = None
+                    b.fail = False
+                # Power lost during the check, the TC never ran; the guard still holds
+                # its counter (in the registers) unless they failed at that very moment
+                # too (a double fault: the TC then simply never arrived).
+                if not (lost and backup_failed):
+                    accepted[kid] = max(accepted.get(kid, 0), c)
+                if lost:
+                    break
+            how = rnd.choice(("kept", "kept", "cleared", "failing"))
+            if how == "cleared":
+                b.words = [0] * len(b.words)
+            b.fail = how == "failing"
+            g, _ = guard(s, b, seed=run)
+            b.fail = False
+            for kid, top in accepted.items():
+                for c in (top, top - 1, top // 2 + 1):
+                    assert g.check(kid, c) is not None, (run, how, kid, c, g.hwm)
+
+
+def test_inside_the_reservation_the_exact_mark_is_restored():
+    """The usual reboot (backup registers kept): the next counter of the ground goes
+    through at once — no counters skipped, no flash write at boot."""
+    s, b = CountingStorage(), MemBackup()
+    g, _ = guard(s, b)
+    for c in range(10, 20):
+        g.advance(1, c)
+    g2, ev = guard(s, b)
+    assert g2.last(1) == 19 and g2.check(1, 20) is None and ev == []
+    g2.advance(1, 20)
+    assert s.replay_writes == 1  # still the first reservation
+    # a failed backup write: the registers' mark is stale from there, never restored
+    b.fail = True
+    g2.advance(1, 21)
+    b.fail = False
+    assert s.replay_writes == 2  # the base moved up to the reservation
+    g3, _ = guard(s, b)
+    assert g3.last(1) == 10 + RESERVE and g3.check(1, 21) is not None

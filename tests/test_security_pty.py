@@ -14,6 +14,7 @@ import time
 from flight import cbor, cobs
 from flight.cmddict import BY_NAME
 from flight.keys import DEV_KEY, DEV_KEY_ID
+from flight.replay import RESERVE
 from flight.slotstore import encode_slot
 from flight.tc import encode_tc
 from flight.tm import APID_EVENT, APID_HK, APID_VERIFY
@@ -157,7 +158,9 @@ def test_lost_and_rolled_back_anti_replay_state_needs_the_ground_tools_resync(tm
         bench.start()
         w = Wire(bench.port)
         w.collect(1)
-        later = [tc(c, seq=c) for c in (20, 21)]  # recorded after the copy
+        # recorded after the copy, past the flash reservation (flight/replay.py RESERVE)
+        # so the record on the flash moves on: the restored copy is then older
+        later = [tc(c + RESERVE, seq=c) for c in (20, 21)]
         w.send(*later)
         assert [v[:3] for v in verify(w.collect(2, reports=4))] == [("accept", True, None),
                                                                     ("complete", True, None)] * 2

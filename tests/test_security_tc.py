@@ -8,7 +8,7 @@ import math
 from flight import cbor, cobs
 from flight.cmddict import COMMANDS
 from flight.keys import DEV_KEY, DEV_KEY_ID
-from flight.replay import COUNTER_MAX, WARN_AT
+from flight.replay import COUNTER_MAX, RESERVE, WARN_AT
 from flight.slotstore import decode_slot, encode_slot
 from flight.tm import APID_EVENT, APID_HK
 from hal.sim.backup import MemBackup
@@ -138,10 +138,35 @@ def test_rolled_back_state_directory_is_resync():
     o = obc(s, b)
     _recorded(o, 1)
     old = dict(s.blobs)  # the attacker's copy of the state directory
+    o.counter += RESERVE  # past the reservation: the record on the flash moves on
     rec = _recorded(o, 3)  # TCs recorded after the copy
     s.blobs.clear()
     s.blobs.update(old)  # rolled back; the backup registers are not
     _lose_and_check(s, b, rec, o.counter)
+
+
+def test_state_directory_copied_inside_a_reservation_replays_nothing():
+    """A copy taken and restored while the counters stay inside the flash reservation:
+    the record is the same, so there is no rollback to see — and none to fear: the mark
+    restored (the exact one of the backup registers, or with those cleared the
+    reservation) is above every TC recorded after the copy."""
+    s, b = MemStorage(), MemBackup()
+    o = obc(s, b)
+    _recorded(o, 1)
+    old = dict(s.blobs)
+    rec = _recorded(o, 3)
+    assert [s.blobs.get(n) for n in ("replay.a", "replay.b")] == \
+        [old.get(n) for n in ("replay.a", "replay.b")]  # no flash write after the copy
+    for backup in (b, MemBackup()):
+        s.blobs.clear()
+        s.blobs.update(old)
+        o2 = obc(s, backup, counter=o.counter)
+        o2.reports()
+        for p in rec:
+            o2.send_raw(p)
+        o2.run(100000)
+        assert [r["reason"] for r in o2.reports()] == ["REPLAY"] * 3
+        assert o2.app.tc.accepted == 0 and o2.app.replay.synced()
 
 
 def test_resync_needed_repeats_without_flushing_the_persistent_log():

@@ -24,6 +24,7 @@ import pytest
 from flight import cbor, ccsds, events
 from flight.corecmds import EV_REBOOT_REQUESTED
 from flight.keys import DEV_KEY, DEV_KEY_ID
+from flight.replay import RESERVE
 from flight.cmddict import ACCEPT_REASONS as REASONS
 from flight.cmddict import COMMANDS
 from flight.tc import encode_tc
@@ -653,28 +654,64 @@ def test_anti_replay_high_water_mark_survives_reboot():
     h.send_raw(old)
     h.run(40000)
     accepted(h.reports())
-    h2 = Obc(storage=h.board.storage)  # new FlightApp, same flash
-    assert h2.app.replay.last(DEV_KEY_ID) == 500
+    h2 = h.reboot()  # new FlightApp, same flash and backup registers
+    assert h2.app.replay.last(DEV_KEY_ID) == 500  # exact: the backup registers' mark
     check_rejected(h2, old, "REPLAY")
     check_rejected(h2, h2.packet(PING, counter=499), "REPLAY")
     check_rejected(h2, h2.packet(PING, counter=500), "REPLAY")
     accepted(h2.send(PING, counter=501))
+    # the backup domain cleared as well: the flash reservation, never below 501
+    h3 = Obc(storage=h.board.storage)
+    assert h3.app.replay.last(DEV_KEY_ID) == 500 + RESERVE
+    for c in (500, 501, 500 + RESERVE):
+        check_rejected(h3, h3.packet(PING, counter=c), "REPLAY")
+    accepted(h3.send(PING, counter=501 + RESERVE))
 
 
 def test_anti_replay_mark_survives_a_torn_write():
-    """Power lost while the mark is written: the previous mark still holds after reboot."""
+    """Power lost while the reservation is written: the exact mark went to the backup
+    registers first, so even the TC whose flash write was torn is a replay after reboot."""
     from hal.sim.storage import PowerLoss  # noqa: F401  (the exception the tear raises)
 
     h = Obc()
-    accepted(h.send(PING, counter=10))
-    accepted(h.send(PING, counter=20))
+    accepted(h.send(PING, counter=10))  # reserves up to 10 + RESERVE (one flash write)
+    accepted(h.send(PING, counter=20))  # inside the reservation: no flash write
     replay_twenty = h.packet(PING, counter=20)
+    top = 11 + RESERVE
+    replay_top = h.packet(PING, counter=top)
     h.board.storage.tear_after = 5
-    accepted(h.send(PING, counter=30))  # accepted; its flash write is torn
+    accepted(h.send(PING, counter=top))  # past the reservation: its flash write is torn
     assert h.app.storage_errors == 1
-    h2 = Obc(storage=h.board.storage)
-    assert h2.app.replay.last(DEV_KEY_ID) == 20
+    h2 = h.reboot()
+    assert h2.app.replay.last(DEV_KEY_ID) == top
     check_rejected(h2, replay_twenty, "REPLAY")
+    check_rejected(h2, replay_top, "REPLAY")
+    accepted(h2.send(PING, counter=top + 1))
+
+
+def test_authenticated_tcs_at_1_hz_write_the_flash_once_an_hour():
+    """Issue 10 review: NAV_STATE (0x60) is authenticated at 1 Hz through a session and
+    each one moved the anti-replay mark.  Flash writes of the mark, per TC: before, one
+    per TC (3,600 an hour); now one per RESERVE (3,600) counters.  Through the whole TC
+    path: 300 TCs, one write; the next one past the reservation, the second."""
+    h = Obc()
+    writes = []
+    store = h.board.storage
+    write = store.write
+
+    def counting(name, data):
+        if name.startswith("replay."):
+            writes.append(name)
+        return write(name, data)
+
+    store.write = counting
+    for k in range(300):
+        h.send_raw(h.packet(PING, counter=1000 + k))
+        h.run(20000)
+    assert h.app.tc.accepted == 300 and len(writes) == 1
+    h.reports()
+    accepted(h.send(PING, counter=1000 + RESERVE + 1))
+    assert len(writes) == 2
 
 
 def test_accepted_report_names_every_core_command():

@@ -18,18 +18,21 @@ from flight.telemetry import decode
 from flight.tm import APID_HK, APID_HK_DIAG, APID_TC, APID_VERIFY
 from hal.clock import VirtualClock
 from hal.interfaces import Board
+from hal.sim.backup import MemBackup
 from hal.sim.link import MemLink
 from hal.sim.power import SimPower
 from hal.sim.storage import MemStorage
 from hal.sim.watchdog import SimWatchdog
 
 
-def core_board(storage=None, clock=None, temps=None):
-    """A board with link, storage, power and watchdog, and no payload devices."""
+def core_board(storage=None, clock=None, temps=None, backup=None):
+    """A board with link, storage, backup registers (``backup``, default blank ones, as
+    the simulated board's), power and watchdog, and no payload devices."""
     clock = clock or VirtualClock()
     return Board(link=MemLink(), storage=storage if storage is not None else MemStorage(),
                  power=SimPower(), watchdog=SimWatchdog(clock), clock=clock,
-                 temps=temps if temps is not None else [], name="core-sim")
+                 temps=temps if temps is not None else [], name="core-sim",
+                 backup=backup if backup is not None else MemBackup())
 
 
 def sign_body(key, key_id, counter, body, seq=0, apid=APID_TC, ptype=ccsds.TYPE_TC):
@@ -62,8 +65,9 @@ class Obc:
     """
 
     def __init__(self, storage=None, keys=None, boot=True, temps=None, counter=0,
-                 board=None, app=None):
-        self.board = board if board is not None else core_board(storage, temps=temps)
+                 board=None, app=None, backup=None):
+        self.board = board if board is not None else core_board(storage, temps=temps,
+                                                                backup=backup)
         self.storage = self.board.storage
         self.clock = self.board.clock
         self.keys = keys if keys is not None else {DEV_KEY_ID: DEV_KEY}
@@ -78,7 +82,9 @@ class Obc:
             self.app.boot()
 
     def reboot(self, **kw):
-        """A new payload on the same storage (power cycle); the OBC keeps its counter."""
+        """A new payload on the same storage and backup registers (power cycle); the OBC
+        keeps its counter."""
+        kw.setdefault("backup", self.board.backup)
         return Obc(storage=self.storage, keys=self.keys, counter=self.counter, **kw)
 
     def packet(self, opcode, args=None, key_id=None, counter=None, key=None):

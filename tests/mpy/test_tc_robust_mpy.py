@@ -384,15 +384,19 @@ def campaign(pipe, rng, n_frames):
 def _retained(root):
     """Octets (approximate) of the object graph reachable from ``root``: strings and
     buffers by length, containers by slots, instances through their ``__dict__``."""
-    seen = set()
+    # The ids seen, in 64 small sets rather than one large one: a set of a few thousand
+    # ids grows by doubling into one contiguous block, which a fixed, fragmented heap
+    # (unix port, firmware) may not have although it has plenty of room.
+    seen = [set() for _ in range(64)]
     stack = [root]
     total = 0
     while stack:
         x = stack.pop()
         i = id(x)
-        if i in seen:
+        bucket = seen[(i >> 4) & 63]
+        if i in bucket:
             continue
-        seen.add(i)
+        bucket.add(i)
         if isinstance(x, (bytes, bytearray, str)):
             total += len(x) + 8
         elif isinstance(x, (list, tuple)):

@@ -20,6 +20,23 @@ ROOT = Path(__file__).resolve().parents[1]
 WALL_GUARD_S = 120.0
 
 
+def poll_tm(fd, deframer, out, timeout=0.1):
+    """Read what the pty ``fd`` has within ``timeout`` s and append each TM packet to
+    ``out`` as (APID, decoded body): housekeeping packed (the exported dictionary's
+    decoding), the rest CBOR."""
+    r, _, _ = select.select([fd], [], [], timeout)
+    if not r:
+        return
+    try:
+        data = os.read(fd, 65536)
+    except OSError:
+        return
+    for pkt in deframer.feed(data):
+        h, body = ccsds.parse_packet(pkt, ptype=ccsds.TYPE_TM)
+        apid = h[ccsds.H_APID]
+        out.append((apid, tmdecode.decode_body(apid, body, dictionary.default())[2]))
+
+
 class SimPayload:
     def __init__(self, state_dir=None, speed=5.0, extra=(), key=DEV_KEY, key_id=DEV_KEY_ID):
         self.master, slave = os.openpty()
@@ -50,27 +67,19 @@ class SimPayload:
         return self.seq
 
     def poll(self, timeout=0.1):
-        r, _, _ = select.select([self.master], [], [], timeout)
-        if not r:
-            return
-        try:
-            data = os.read(self.master, 65536)
-        except OSError:
-            return
-        for pkt in self.deframer.feed(data):
-            h, body = ccsds.parse_packet(pkt, ptype=ccsds.TYPE_TM)
-            apid = h[ccsds.H_APID]
-            # Housekeeping is packed (the exported dictionary's decoding), the rest CBOR.
-            self.tm.append((apid, tmdecode.decode_body(apid, body, dictionary.default())[2]))
+        poll_tm(self.master, self.deframer, self.tm, timeout)
 
     def wait_for(self, pred, timeout=20.0):
         """First TM with ``pred(apid, body)``.  ``timeout`` is the payload's own time: the
         wait gives up once that many of its 1 Hz housekeeping packets went by without a
         match (a busy host slows the process down; wall time would fail a slow payload),
-        or after WALL_GUARD_S of wall time for a payload that makes no progress at all."""
-        end = time.time() + max(WALL_GUARD_S, timeout)
+        or after WALL_GUARD_S of wall time without any telemetry (a payload that makes no
+        progress at all: the guard restarts at every packet)."""
+        end = time.monotonic() + WALL_GUARD_S
         hk_seen = 0
-        while time.time() < end:
+        while time.monotonic() < end:
+            if self.tm:
+                end = time.monotonic() + WALL_GUARD_S  # progress
             for i, (apid, body) in enumerate(self.tm):
                 if pred(apid, body):
                     del self.tm[: i + 1]
@@ -80,11 +89,14 @@ class SimPayload:
             # Looked at: keep only from the first unseen packet on.
             self.tm = []
             if hk_seen > timeout:
-                break
+                raise TimeoutError("no matching telemetry within %.0f s of payload time"
+                                   % timeout)
             if self.proc.poll() is not None:
                 raise RuntimeError("flight process exited: %s" % self.proc.stderr.read())
             self.poll()
-        raise TimeoutError("no matching telemetry within %.0f s of payload time" % timeout)
+        raise TimeoutError("no telemetry at all for %.0f s of wall time (%d housekeeping "
+                           "packets before): the payload process made no progress"
+                           % (WALL_GUARD_S, hk_seen))
 
     def report(self, seq, stage="complete", timeout=20.0):
         return self.wait_for(lambda a, b: a == APID_VERIFY and b.get("tc_seq") == seq

@@ -20,7 +20,7 @@ from flight.tc import encode_tc
 from flight.tm import APID_EVENT, APID_HK, APID_VERIFY
 from ground_tools.__main__ import main as vector_tc
 from tests.hil.simbench import SimBench
-from tests.procutil import SimPayload
+from tests.procutil import WALL_GUARD_S, SimPayload, poll_tm
 
 PING = BY_NAME["PING"].opcode
 SET_MODE = BY_NAME["SET_MODE"].opcode
@@ -48,41 +48,33 @@ class Wire:
         os.write(self.fd, b"".join(cobs.encode(p) + b"\x00" for p in packets))
 
     def poll(self):
-        import select
+        poll_tm(self.fd, self.deframer, self.tm)
 
-        from ground_tools import dictionary, tmdecode
-        from flight import ccsds
-
-        r, _, _ = select.select([self.fd], [], [], 0.1)
-        if not r:
-            return
-        try:
-            data = os.read(self.fd, 65536)
-        except OSError:
-            return
-        for pkt in self.deframer.feed(data):
-            h, body = ccsds.parse_packet(pkt, ptype=ccsds.TYPE_TM)
-            apid = h[ccsds.H_APID]
-            self.tm.append((apid, tmdecode.decode_body(apid, body, dictionary.default())[2]))
-
-    def collect(self, hk_packets=2, guard_s=120.0, reports=0, until=None):
+    def collect(self, hk_packets=2, guard_s=WALL_GUARD_S, reports=0, until=None):
         """TM until ``hk_packets`` housekeeping packets (payload seconds) went by and, if
         ``reports``, at least that many verification reports arrived, and ``until(tm)``
         holds (or 15 more payload seconds passed: a loaded host leaves older TM queued in
-        the relay, so housekeeping that arrives may predate what was just sent)."""
+        the relay, so housekeeping that arrives may predate what was just sent).  Only a
+        payload silent for ``guard_s`` of wall time fails the wait (the guard restarts at
+        every packet: a slow host is progress, not a failure)."""
         out = []
         seen = 0
         end = time.monotonic() + guard_s
-        while time.monotonic() < end:
+        while True:
             if seen >= hk_packets and (seen >= hk_packets + 15 or (
                     len(verify(out)) >= reports and (until is None or until(out)))):
-                break
+                return out
+            if time.monotonic() > end:
+                raise TimeoutError("no telemetry for %.0f s of wall time (%d housekeeping "
+                                   "packets, %d reports so far)"
+                                   % (guard_s, seen, len(verify(out))))
             self.poll()
+            if self.tm:
+                end = time.monotonic() + guard_s
             for t in self.tm:
                 out.append(t)
                 seen += t[0] == APID_HK
             self.tm = []
-        return out
 
     def close(self):
         os.close(self.fd)

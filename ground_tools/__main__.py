@@ -207,24 +207,41 @@ def _print_result(res, as_json):
         print(line)
 
 
-def cmd_send(args):
+def _issue(glink, cmd, cargs, timeout, counter=None, seq=None):
+    """Send one command over ``glink`` and wait for its reports; the counter-state and
+    link errors as the tool's exits (shared by send and resync).  Closes the link."""
     from ground_tools.link import LinkError
     from ground_tools.state import StateError
 
-    cmd, cargs = _command(args.cmd, args.args)
-    key = _key(args)
-    store = _store(args)
-    _preflight(args, store, key, [(cmd, cargs)])
-    glink = _open(args, key, store)
     try:
-        res = glink.command(cmd, cargs, timeout=args.timeout, counter=args.counter,
-                            seq=args.seq)
+        return glink.command(cmd, cargs, timeout=timeout, counter=counter, seq=seq)
     except StateError as e:
         raise Fail(str(e)) from None
     except LinkError as e:
         raise Fail(str(e), EXIT_LINK) from None
     finally:
         glink.close()
+
+
+def _note_outcome(res, timeout):
+    """The operator's note for a command that did not complete (shared by send and
+    resync): a rejection, a failed execution or a missing report."""
+    if res.status == "rejected":
+        _note("TC rejected: %s" % res.reason)
+    elif res.status == "failed":
+        _note("TC accepted but its execution failed: %s" % res.reason)
+    elif res.status == "timeout":
+        _note("no %s report within %g s" % ("acceptance" if res.accept is None else
+                                             "completion", timeout))
+
+
+def cmd_send(args):
+    cmd, cargs = _command(args.cmd, args.args)
+    key = _key(args)
+    store = _store(args)
+    _preflight(args, store, key, [(cmd, cargs)])
+    glink = _open(args, key, store)
+    res = _issue(glink, cmd, cargs, args.timeout, counter=args.counter, seq=args.seq)
     if not args.json:
         print("%s seq=%d counter=%d key=%d -> %s" % (cmd.name, res.seq, res.counter, key.key_id,
                                                      args.port_label))
@@ -232,16 +249,10 @@ def cmd_send(args):
         print("  onboard time %.3f s: executes at %.3f s (in %.3f s)" % (
             glink.timetag[0], glink.timetag[1], glink.timetag[1] - glink.timetag[0]))
     _print_result(res, args.json)
-    if res.status == "rejected":
-        _note("TC rejected: %s" % res.reason)
-        if res.reason == "REPLAY" and args.counter is None:
-            _note("the payload has accepted a higher counter (another tool or state file?); "
-                  "the state file now starts above it, so the next command goes through")
-    elif res.status == "failed":
-        _note("TC accepted but its execution failed: %s" % res.reason)
-    elif res.status == "timeout":
-        _note("no %s report within %g s" % ("acceptance" if res.accept is None else
-                                             "completion", args.timeout))
+    _note_outcome(res, args.timeout)
+    if res.status == "rejected" and res.reason == "REPLAY" and args.counter is None:
+        _note("the payload has accepted a higher counter (another tool or state file?); "
+              "the state file now starts above it, so the next command goes through")
     return res.exit_code
 
 

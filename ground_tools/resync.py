@@ -21,7 +21,7 @@ def cmd_resync(args, cli):
     :func:`add_parser` so that this module does not import it back (no import cycle)."""
     from ground_tools import wire
     from ground_tools.link import LinkError
-    from ground_tools.state import MAX_COUNTER, StateError
+    from ground_tools.state import MAX_COUNTER
 
     cmd, _ = cli._command("COUNTER_RESYNC", ["nonce=1", "floor=0"])
     key = cli._key(args)
@@ -36,36 +36,33 @@ def cmd_resync(args, cli):
                            "--nonce from COUNTER_RESYNC_NEEDED)" % args.timeout, EXIT_LINK)
             nonce = tm.body.get("replay_nonce")
             if not nonce:
+                glink.close()
                 note("replay_nonce is 0: the payload's anti-replay mark is current, no "
                      "resync needed")
                 return EXIT_OK
         floor = max(store.last(key), args.floor or 0)
         if floor >= MAX_COUNTER:
             raise Fail("floor %d leaves no counter: rotate to a new key" % floor)
-        try:
-            res = glink.command(cmd, {"nonce": int(nonce), "floor": floor},
-                                timeout=args.timeout)
-        except StateError as e:
-            raise Fail(str(e)) from None
     except LinkError as e:
-        raise Fail(str(e), EXIT_LINK) from None
-    finally:
         glink.close()
+        raise Fail(str(e), EXIT_LINK) from None
+    except BaseException:
+        glink.close()
+        raise
+    # send's error handling and notes (ground_tools/__main__.py), shared
+    res = cli._issue(glink, cmd, {"nonce": int(nonce), "floor": floor}, args.timeout)
     print("COUNTER_RESYNC nonce=%d floor=%d seq=%d counter=%d key=%d -> %s" % (
         nonce, floor, res.seq, res.counter, key.key_id, args.port_label))
     cli._print_result(res, False)
+    cli._note_outcome(res, args.timeout)
     if res.status == "completed":
         result = (res.complete or {}).get("result") or {}
         mark = result.get("mark", floor) if isinstance(result, dict) else floor
         store.raise_to(key, mark)
         print("anti-replay mark of key %d: %d; the next TC uses counter %d" % (
             key.key_id, mark, store.last(key) + 1))
-    elif res.status == "rejected":
-        note("COUNTER_RESYNC rejected: %s%s" % (res.reason, " (the nonce changed: a reboot "
-             "draws a new one; run resync again)" if res.reason == "BAD_ARG" else ""))
-    elif res.status == "timeout":
-        note("no %s report within %g s" % ("acceptance" if res.accept is None else
-                                             "completion", args.timeout))
+    elif res.status == "rejected" and res.reason == "BAD_ARG":
+        note("the nonce changed (a reboot draws a new one): run resync again")
     return res.exit_code
 
 

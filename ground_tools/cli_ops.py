@@ -16,12 +16,19 @@ def cmd_list(args):
     from ground_tools.commands import describe, find_command, parameter_table
 
     if args.params:
+        from ground_tools.dictionary import rules
+
         rows = list(parameter_table().values())
         w = max(len(p["name"]) for p in rows)
         for p in rows:
             print("%-*s  %-5s  %s..%s %s  (default %s)  %s" % (
                 w, p["name"], p["type"], p["min"], p["max"], p["unit"], p["default"],
                 p["description"]))
+        # Beyond each range: what combinations must satisfy (a PARAM_SET breaking one
+        # is refused BAD_ARG "rule <name>: ...", nothing changed)
+        print("\ncross-parameter rules (PARAM_SET refused: BAD_ARG \"rule <name>: ...\"):")
+        for r in rules():
+            print("  %s: %s  [%s]" % (r["name"], r["text"], ", ".join(r["params"])))
         return EXIT_OK
     cmds = cmddict.COMMANDS
     if args.name:

@@ -3,14 +3,20 @@
 Everything comes from module-level data of the flight modules that flight.components
 lists — commands (flight.cmddict.COMMANDS, with owners and handlers), parameters
 (``PARAMS``), events (``EVENTS``), housekeeping (``HK``, ``HK_DIAG``) and the ADCS
-feedback (``ADCS``) — plus the APIDs (flight.tm) and the verification reasons
-(flight.cmddict).  No flight object is instantiated.  Format (version 2)::
+feedback (``ADCS``) — plus the APIDs (flight.tm), the verification reasons
+(flight.cmddict) and the cross-parameter rules (flight.param_rules).  No flight object is
+instantiated.  Format (version 2)::
 
     {"format": "vector-dictionary", "version": 2, "apids": {...},
      "commands": [...], "reasons": {"acceptance": [...], "completion": [...]},
      "telemetry": {"hk": {...}, "hk_diag": {...}, "adcs": {...}, "event": {...},
                    "verify": {...}},
-     "events": [...], "severities": [...], "parameters": [...]}
+     "events": [...], "severities": [...], "parameters": [...],
+     "rules": [{"name", "params": [...], "text"}]}
+
+``rules`` was added after version 2 was fixed: a reader of version 2 finds it or not
+(an older export lacks it); every other key is unchanged.  A PARAM_SET that breaks a rule
+is refused BAD_ARG ``rule <name>: ...``.
 
 The ground decoders (ground_tools.tmdecode, listen, decode, script, the HIL helpers and
 the simulator's report) read telemetry through this dictionary only.
@@ -18,7 +24,7 @@ the simulator's report) read telemetry through this dictionary only.
 
 import json
 
-from flight import cmddict, components, events, telemetry, tm
+from flight import cmddict, components, events, param_rules, telemetry, tm
 from flight.params import param_map
 
 FORMAT = "vector-dictionary"
@@ -68,6 +74,8 @@ def build_dictionary():
         "events": evs,
         "severities": list(events.SEVERITY_NAMES),
         "parameters": params,
+        "rules": [{"name": r.name, "params": list(r.params), "text": r.text}
+                  for r in param_rules.RULES],
     }
 
 
@@ -95,6 +103,12 @@ def parameters(dictionary=None):
     """{name: parameter map} of a dictionary (default: this tree's)."""
     d = dictionary if dictionary is not None else default()
     return {p["name"]: p for p in d["parameters"]}
+
+
+def rules(dictionary=None):
+    """The cross-parameter rules of a dictionary (an export older than them: none)."""
+    d = dictionary if dictionary is not None else default()
+    return list(d.get("rules", ()))
 
 
 def hk_fields(dictionary=None, kind="hk"):

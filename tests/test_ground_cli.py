@@ -76,6 +76,25 @@ def test_dict_json_keys(tmp_path, capsys):
     assert rc == 0 and json.loads((tmp_path / "d.json").read_text()) == d
 
 
+def test_dict_exports_the_cross_parameter_rules(capsys):
+    """flight/param_rules.py in the export (a key of its own, after the keys of the
+    contract, which stay as they were) and where operators read the parameters."""
+    from flight.param_rules import RULES
+
+    rc, out, _ = run(capsys, "dict")
+    d = json.loads(out)
+    assert list(d) == ["format", "version", "apids", "commands", "reasons", "telemetry",
+                       "events", "severities", "parameters", "rules"]
+    assert d["rules"] == [{"name": r.name, "params": list(r.params), "text": r.text}
+                          for r in RULES]
+    declared = {p["name"] for p in d["parameters"]}
+    assert all(set(r["params"]) <= declared for r in d["rules"]) and len(d["rules"]) >= 5
+    rc, out, _ = run(capsys, "list", "--params")
+    assert rc == 0 and "cross-parameter rules" in out
+    for r in RULES:
+        assert "%s: %s" % (r.name, r.text) in out
+
+
 # ----------------------------------------------------------------------- encode
 def test_encode_matches_flight_encoder_and_counts_up(capsys, keyfile):
     rc, out, err = run(capsys, "encode", "PARAM_SET", "name=temp_max_c", "value=42.5",

@@ -60,12 +60,30 @@ def test_real_clock_sleep_until_never_returns_early(monkeypatch):
     assert len(host_sleep) >= 2 and host_sleep[0] == 334  # 1000 / 3 rounded up
 
 
+class RecordingClock(RealClock):
+    """A real clock that keeps its readings: the test knows the end run_for computed."""
+
+    def __init__(self):
+        super().__init__()
+        self.readings = []
+
+    def now_us(self):
+        t = super().now_us()
+        self.readings.append(t)
+        return t
+
+
 def test_real_clock_schedule_keeps_the_grid():
-    clock = RealClock()
+    clock = RecordingClock()
     runs = []  # (release, start)
     sched = Scheduler(clock)
     sched.add(Task("a", 10000, lambda: runs.append((sched.current_release, clock.now_us()))))
+    sched.start()
+    first = len(clock.readings)
     sched.run_for(200000)
+    # run_for's first reading is its start: it ends 200 ms of clock time later.  (How
+    # late after start() that is depends on the host: the bound is computed, not fixed.)
+    end = ticks_add(clock.readings[first], 200000)
     anchor = sched._start
     assert runs and runs[0][0] == anchor
     slots = []
@@ -78,10 +96,14 @@ def test_real_clock_schedule_keeps_the_grid():
         slots.append(k)
     assert slots == sorted(set(slots))
     t = sched.task("a")
-    # Every grid slot up to the last one either ran or was counted as skipped (a host
-    # that stalls the process longer than a period makes the scheduler skip, not burst).
-    assert slots[-1] + 1 == t.runs + t.skipped
-    assert slots[-1] <= 20  # 200 ms at 10 ms: releases 0..19 (20 if run_for's end lags)
+    # Every grid slot before the task's next release either ran (once) or was counted as
+    # skipped (a host that stalls the process longer than a period makes the scheduler
+    # skip, not burst) — also when the host stalls the last run past run_for's end.
+    k_next, rem = divmod(ticks_diff(t.next_release, anchor), 10000)
+    assert rem == 0 and slots[-1] < k_next
+    assert len(slots) == t.runs and t.runs + t.skipped == k_next, (slots, t.skipped, k_next)
+    # Nothing released at or after the end of run_for, however late the host ran it.
+    assert all(ticks_diff(end, release) > 0 for release, _ in runs), (end, runs[-1])
 
 
 def test_real_clock_speed_factor():

@@ -7,7 +7,7 @@ import sys
 import time
 
 from ground_tools import gwclient
-from tests.procutil import ROOT
+from tests.procutil import GUARD_S, ROOT
 
 
 def free_port():
@@ -16,7 +16,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_until(pred, timeout=30.0, step=0.05):
+def wait_until(pred, timeout=GUARD_S, step=0.05):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         v = pred()
@@ -50,7 +50,7 @@ class Served:
             except gwclient.GatewayError:
                 return False
 
-        assert wait_until(up, 60.0, 0.1), "gateway did not come up"
+        assert wait_until(up, GUARD_S, 0.1), "gateway did not come up within %g s" % GUARD_S
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -17,7 +17,11 @@ from flight.tc import encode_tc
 ROOT = Path(__file__).resolve().parents[1]
 
 
-WALL_GUARD_S = 120.0
+WALL_GUARD_S = 120.0  # wall time without any telemetry: the payload made no progress
+# Wall-clock guard of a subprocess or a wait for a condition that is not counted in the
+# payload's own time: it stops a hung test, never a slow one (a loaded host may run a
+# process ten times slower than an idle one; the guard is far beyond that).
+GUARD_S = 300.0
 
 
 def poll_tm(fd, deframer, out, timeout=0.1):

@@ -6,7 +6,7 @@ import sys
 
 from flight.cmddict import BY_NAME
 from flight.tm import APID_EVENT, APID_HK
-from tests.procutil import ROOT, SimPayload
+from tests.procutil import GUARD_S, ROOT, SimPayload
 
 PING = BY_NAME["PING"].opcode
 PARAM_SET = BY_NAME["PARAM_SET"].opcode
@@ -62,12 +62,12 @@ def test_reboot_telecommand_restarts_in_process(tmp_path):
 def test_bad_command_line_is_one_clear_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "flight", "--board", "sim", "--uart",
                            str(tmp_path / "nope")], cwd=str(ROOT), capture_output=True,
-                          text=True, timeout=30)
+                          text=True, timeout=GUARD_S)
     assert proc.returncode == 2
     assert "cannot open" in proc.stderr and "Traceback" not in proc.stderr
     kf = tmp_path / "keys"
     kf.write_text("1 abcd\n")
     proc = subprocess.run([sys.executable, "-m", "flight", "--board", "sim", "--uart",
                            "/dev/null", "--key-file", str(kf)], cwd=str(ROOT),
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=GUARD_S)
     assert proc.returncode == 2 and "line 1" in proc.stderr and "Traceback" not in proc.stderr

@@ -11,7 +11,7 @@ import pytest
 from flight import cobs
 from flight.tc import encode_tc
 from flight.tm import APID_VERIFY
-from tests.procutil import ROOT
+from tests.procutil import GUARD_S, ROOT
 from tests.mpy.obc import core_board
 from tools import mpyvm
 
@@ -135,6 +135,6 @@ print('RESULT', r, FakeMachine.resets, len(made[0].link.take()) > 0)
 
 
 def test_boot_entry_runs_under_micropython():
-    rc, out, err = mpyvm.run_job(_VM, timeout=120)
+    rc, out, err = mpyvm.run_job(_VM, timeout=GUARD_S)
     assert rc == 0, err
     assert "RESULT True 1 True" in out, out + err

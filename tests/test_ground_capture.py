@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from ground_tools.capture import CaptureDecoder, decode_bytes
 from sim import packet as P
-from tests.procutil import ROOT
+from tests.procutil import GUARD_S, ROOT
 
 SLOT = P.PACKET_OCTETS + P.GAP_OCTETS  # 347
 
@@ -208,7 +208,7 @@ def test_on_packet_reports_each_packet():
 
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "ground_tools", *args], cwd=str(ROOT),
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=GUARD_S)
 
 
 def test_cli_json_and_text(tmp_path):

@@ -17,7 +17,7 @@ from ground_tools.__main__ import main
 from ground_tools.link import is_simulated_port
 from ground_tools.state import CounterStore, load_key
 from tests.hil.simbench import FakePayload
-from tests.procutil import ROOT
+from tests.procutil import GUARD_S, ROOT
 
 KEY = bytes(range(1, 33))
 
@@ -44,7 +44,7 @@ def run(capsys, *argv):
 
 def cli(*argv, env=None):
     return subprocess.run([sys.executable, "-m", "ground_tools", *argv], cwd=str(ROOT),
-                          capture_output=True, text=True, timeout=60, env=env)
+                          capture_output=True, text=True, timeout=GUARD_S, env=env)
 
 
 # ----------------------------------------------------------------------- list / dict
@@ -148,7 +148,7 @@ def test_concurrent_tools_never_share_a_counter(tmp_path):
                               stdout=subprocess.PIPE, text=True) for _ in range(4)]
     got = []
     for p in procs:
-        out, _ = p.communicate(timeout=60)
+        out, _ = p.communicate(timeout=GUARD_S)
         got += [int(x) for x in out.split()]
     assert sorted(got) == list(range(1, 161))
 
@@ -227,7 +227,7 @@ def test_no_traceback_from_the_console_script(tmp_path):
     for argv in (["encode", "NOPE"], ["send", "PING", "--port", "/dev/ttyUSB97", "--dev-key"],
                  ["decode", str(tmp_path / "missing")], ["run", str(tmp_path / "none.tc"),
                                                           "--port", "loop://"]):
-        p = subprocess.run([str(exe), *argv], capture_output=True, text=True, timeout=60, env=env)
+        p = subprocess.run([str(exe), *argv], capture_output=True, text=True, timeout=GUARD_S, env=env)
         assert p.returncode in (2, 6) and "Traceback" not in p.stderr
         assert p.stderr.count("\n") == 1, p.stderr
     p = cli("encode")  # argparse: usage + one error line

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from tools import build_mpy, deploy, manifest
-from tests.procutil import ROOT
+from tests.procutil import GUARD_S, ROOT
 
 
 def make_build(tmp_path):
@@ -21,7 +21,7 @@ def test_dry_run_prints_the_mpremote_commands(tmp_path):
     b = make_build(tmp_path)
     p = subprocess.run([sys.executable, "-m", "tools.deploy", "--port", "/dev/ttyACM3",
                         "--build", str(b), "--dry-run"], cwd=str(ROOT), capture_output=True,
-                       text=True, timeout=60)
+                       text=True, timeout=GUARD_S)
     assert p.returncode == 0, p.stderr
     lines = [ln.split("   #")[0] for ln in p.stdout.splitlines()]
     assert lines == [
@@ -69,12 +69,12 @@ def test_plan_follows_another_manifest(tmp_path):
 def test_missing_build_is_reported(tmp_path):
     p = subprocess.run([sys.executable, "-m", "tools.deploy", "--port", "/dev/ttyACM0",
                         "--build", str(tmp_path / "none")], cwd=str(ROOT), capture_output=True,
-                       text=True, timeout=60)
+                       text=True, timeout=GUARD_S)
     assert p.returncode == 1 and "run `make mpy` first" in p.stderr
     assert "flight/__init__.mpy" in p.stderr  # names what is missing
     p = subprocess.run([sys.executable, "-m", "tools.deploy", "--port", "/dev/ttyACM0",
                         "--build", str(tmp_path / "none"), "--dry-run"], cwd=str(ROOT),
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=GUARD_S)
     assert p.returncode == 0 and "missing" in p.stdout
 
 

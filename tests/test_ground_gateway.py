@@ -21,7 +21,7 @@ from ground_tools import archive, gwclient, wire
 from ground_tools.state import CounterStore, load_key
 from tests.hil.simbench import SimBench
 from tests.gwutil import Served, free_port, wait_until
-from tests.procutil import ROOT
+from tests.procutil import GUARD_S, ROOT
 from flight.cmddict import MODES
 
 
@@ -42,7 +42,7 @@ def rig(tmp_path_factory):
         bench.close()
 
 
-def cli(env, *argv, timeout=60):
+def cli(env, *argv, timeout=GUARD_S):
     return subprocess.run([sys.executable, "-m", "ground_tools", *argv], cwd=str(ROOT),
                           env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -68,7 +68,7 @@ def test_listen_and_send_at_the_same_time(rig):
 
     try:
         # the listener is connected (it prints telemetry) before the commands go out
-        assert wait_until(printed, 120.0, 0.1), "listen printed no telemetry: %s" % lines
+        assert wait_until(printed, GUARD_S, 0.1), "listen printed no telemetry: %s" % lines
         sends = [cli(env, "send", "PING", "--port", port, "--json") for _ in range(2)]
         other = cli(env, "send", "PARAM_GET", "name=temp_max_c", "--gateway",
                     rig["served"].url)
@@ -76,11 +76,11 @@ def test_listen_and_send_at_the_same_time(rig):
             assert s.returncode == 0, s.stderr
         seqs = {json.loads(ln)["tc_seq"] for s in sends for ln in s.stdout.splitlines()}
         # the listener saw both commands complete (waited for: it may run behind)
-        assert wait_until(lambda: seqs <= completions(), 120.0, 0.1), (seqs, completions())
+        assert wait_until(lambda: seqs <= completions(), GUARD_S, 0.1), (seqs, completions())
     finally:
         listener.send_signal(signal.SIGINT)
         try:
-            listener.wait(120)  # a guard: it exits at once
+            listener.wait(GUARD_S)  # a guard: it exits at once
         finally:
             if listener.poll() is None:
                 listener.kill()
@@ -115,7 +115,7 @@ def test_corrupt_and_unknown_packets_are_archived_raw_and_flagged(rig):
         rows = db.execute("SELECT raw, error, apid FROM packets WHERE ok = 0").fetchall()
         return rows if len(rows) >= 3 else None
 
-    rows = wait_until(flagged, 30.0, 0.2)
+    rows = wait_until(flagged, GUARD_S, 0.2)
     assert rows, "flagged packets not archived"
     by_raw = {bytes(r[0]): r for r in rows}
     assert by_raw[bad_crc][1].startswith("CRC")
@@ -125,7 +125,7 @@ def test_corrupt_and_unknown_packets_are_archived_raw_and_flagged(rig):
     last = db.execute("SELECT max(id) FROM packets").fetchone()[0]
     assert wait_until(lambda: db.execute(
         "SELECT count(*) FROM packets WHERE id > ? AND kind = 'hk' AND ok = 1",
-        (last,)).fetchone()[0] > 0, 30.0, 0.2)
+        (last,)).fetchone()[0] > 0, GUARD_S, 0.2)
     st = gwclient.status(served.url)
     assert st["link"]["bad_frames"] >= 3
     db.close()
@@ -137,7 +137,7 @@ def test_gateway_restart_mid_stream(rig):
     store = CounterStore(env["VECTOR_TC_STATE"])
     glink = gwclient.GatewayLink(served.url, key, store, client="test")
     try:
-        assert glink.wait_for(lambda tm: tm.apid == wire.APID_HK, 30) is not None
+        assert glink.wait_for(lambda tm: tm.apid == wire.APID_HK, GUARD_S) is not None
         before = glink.events.last_id
         out = served.stop()
         m = re.search(r"gateway stopped: (\d+) packet\(s\) in, (\d+) bad frame\(s\), "
@@ -146,12 +146,12 @@ def test_gateway_restart_mid_stream(rig):
         pin, bad, tcs, archived = map(int, m.groups())
         assert archived == pin + bad + tcs > 0  # every packet it received is in the archive
         served.start()
-        hk = glink.wait_for(lambda tm: tm.apid == wire.APID_HK, 60, after=glink.mark())
+        hk = glink.wait_for(lambda tm: tm.apid == wire.APID_HK, GUARD_S, after=glink.mark())
         assert hk is not None and glink.events.reconnects >= 1
         assert glink.events.last_id > before
         from flight import cmddict
 
-        res = glink.command(cmddict.BY_NAME["PING"], {}, timeout=30)
+        res = glink.command(cmddict.BY_NAME["PING"], {}, timeout=GUARD_S)
         assert res.status == "completed"
     finally:
         glink.close()
@@ -171,7 +171,7 @@ def test_archive_exports_and_command_history(rig):
     try:
         assert wait_until(lambda: db.execute(
             "SELECT status FROM commands ORDER BY id DESC LIMIT 1").fetchone() == ("rejected",),
-            120.0, 0.1), "SESSION_END's rejection not archived"
+            GUARD_S, 0.1), "SESSION_END's rejection not archived"
     finally:
         db.close()
     r = cli(env, "archive", "--db", str(served.db), "commands", "--format", "jsonl")

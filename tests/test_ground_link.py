@@ -19,7 +19,7 @@ from ground_tools.link import GroundLink
 from ground_tools.listen import listen
 from ground_tools.state import CounterStore, load_key
 from tests.hil.simbench import SimBench
-from tests.procutil import ROOT
+from tests.procutil import GUARD_S, ROOT
 
 VTC = [sys.executable, "-m", "ground_tools"]
 
@@ -32,7 +32,7 @@ def bench(tmp_path_factory):
     env = dict(os.environ, VECTOR_TC_STATE=b.state_file)
     env.pop("VECTOR_TC_KEY_FILE", None)
     b.env = env
-    end = time.time() + 120  # guard: the flight process needs a moment to start (longer
+    end = time.time() + GUARD_S  # guard: the flight process needs a moment to start (longer
     while time.time() < end:  # on a busy host); the loop ends at its first answer
         p = vtc(b, "send", "PING", "--port", b.port, "--timeout", "2")
         if p.returncode == 0:
@@ -45,7 +45,7 @@ def bench(tmp_path_factory):
 
 def vtc(bench, *argv, env=None):
     return subprocess.run(VTC + list(argv), cwd=str(ROOT), capture_output=True, text=True,
-                          timeout=120, env=env or bench.env)
+                          timeout=GUARD_S, env=env or bench.env)
 
 
 def test_send_ping_and_parameter_round_trip(bench):
@@ -105,7 +105,7 @@ def test_listen_live_table_and_coloured_events(bench):
         glink.send_nowait(cmddict.BY_NAME["HK_DIAG_REQUEST"], {})  # the task table
         out = io.StringIO()
         n = listen(glink, duration=2.5, out=out, tty=True)
-        guard = time.time() + 120  # a busy host slows the payload: listen on until it acts
+        guard = time.time() + GUARD_S  # a busy host slows the payload: listen on until it acts
         while "SAFE -> STANDBY" not in out.getvalue() and time.time() < guard:
             n += listen(glink, duration=2.5, out=out, tty=True)
         glink.send_nowait(cmddict.BY_NAME["SET_MODE"], {"mode": "SAFE"})
@@ -124,7 +124,7 @@ def test_decode_a_recorded_tm_capture(bench, tmp_path):
     data = b""
     deframer = wire.TmDeframer()
     hk_seen = 0
-    t_end = time.time() + 120  # guard only: a loaded host slows the payload down
+    t_end = time.time() + GUARD_S  # guard only: a loaded host slows the payload down
     try:
         ser.reset_input_buffer()
         # Record until two housekeeping packets are complete (not for a fixed wall time).
@@ -204,7 +204,7 @@ def test_run_script_syntax_errors_before_anything_is_sent(bench, tmp_path):
 
 def test_send_during_payload_restart_keeps_the_port(bench):
     bench.restart()
-    end = time.time() + 120  # guard: ends at the first answer of the restarted payload
+    end = time.time() + GUARD_S  # guard: ends at the first answer of the restarted payload
     while True:
         p = vtc(bench, "send", "PING", "--port", bench.port, "--timeout", "2")
         if p.returncode == 0 or time.time() > end:

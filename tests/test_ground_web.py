@@ -14,7 +14,7 @@ import pytest
 from ground_tools.tmadapter import load_dictionary
 from tests.gwutil import Served, free_port, wait_until
 from tests.hil.simbench import SimBench
-from tests.procutil import ROOT
+from tests.procutil import GUARD_S, ROOT
 from flight.cmddict import MODES
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -87,7 +87,7 @@ def page(tmp_path_factory):
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def _wait(driver, pred, timeout=60.0):
+def _wait(driver, pred, timeout=GUARD_S):
     from selenium.common.exceptions import StaleElementReferenceException
 
     def safe():

@@ -149,12 +149,12 @@ def test_dict_xtce_cli_on_the_real_export(tmp_path, capsys):
 
 def _real_hk_packet(tmp_path):
     """Raw octets of one housekeeping packet of the simulated payload."""
-    from tests.procutil import SimPayload
+    from tests.procutil import GUARD_S, SimPayload
 
     p = SimPayload(state_dir=tmp_path / "s", speed=5.0)
     buf = b""
     try:
-        end = time.monotonic() + 60
+        end = time.monotonic() + GUARD_S
         while time.monotonic() < end:
             r, _, _ = select.select([p.master], [], [], 0.2)
             if not r:

@@ -10,6 +10,7 @@ import pytest
 
 from sim import geometry, linkbudget
 from sim.linkbudget import DOWNLINK, UPLINK, table1
+from tests.procutil import GUARD_S
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,7 +138,7 @@ def test_lower_pass_table():
 
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "sim.linkbudget", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=GUARD_S)
 
 
 def test_cli_json_keys_and_consistency():

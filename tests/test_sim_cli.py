@@ -14,13 +14,14 @@ import pytest
 
 from sim import linkbudget, scenarios
 from sim.run import cli, metrics, plots, report, series
+from tests.procutil import GUARD_S
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SHORT_S = 40.0
 
 
-def _run(args, timeout=120):
+def _run(args, timeout=GUARD_S):
     return subprocess.run([sys.executable, "-m", "sim"] + args, cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -94,7 +95,7 @@ def test_report_and_plots_written(short_run):
 
 
 def test_unknown_scenario_one_line_and_exit_2():
-    p = _run(["--scenario", "no-such-pass"], timeout=60)
+    p = _run(["--scenario", "no-such-pass"])
     assert p.returncode == 2
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1

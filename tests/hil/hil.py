@@ -158,8 +158,8 @@ class Hil:
         """Ask for a diagnostic housekeeping set (HK_DIAG_REQUEST) and return it."""
         mark = self.link.mark()
         self.ok("HK_DIAG_REQUEST")
-        tm = self.link.wait_for(lambda t: t.apid == wire.APID_HK_DIAG, timeout, after=mark,
-                                consume=False)
+        tm = self.wait_for(lambda t: t.apid == wire.APID_HK_DIAG, timeout, after=mark,
+                           consume=False)  # payload time on the simulated payload
         assert tm is not None, "no diagnostic housekeeping within %.0f s" % timeout
         return tm.body
 

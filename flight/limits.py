@@ -37,10 +37,8 @@ class LimitCheck:
         excluded = thermal.excluded if thermal is not None else None
         bad = None
         read = 0
-        skipped = 0
         for i in range(len(temps)):  # (no enumerate: its iterator is a heap object)
             if excluded is not None and excluded[i]:
-                skipped += 1
                 continue
             try:
                 t = temps[i].read_c()
@@ -51,7 +49,7 @@ class LimitCheck:
             read += 1
             if t > params["temp_max_c"] or t < params["temp_min_c"]:
                 bad = "temperature %d: %.1f degC" % (i, t)
-        if read or not skipped:
+        if read or excluded is None:
             return bad
         for i in range(len(temps)):  # no trusted reading: the excluded sensors after all
             if not excluded[i]:

@@ -28,6 +28,7 @@ non-strict xfail: reported as xfail or xpass).
 
 import ast
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,13 @@ class _Collector:
 
 
 def pytest_configure(config):
+    # A test run started in the background (`make test &`, nohup, a non-interactive shell)
+    # inherits SIGINT *ignored*, and so would every process a test starts: the tests that
+    # stop a process as an operator does (Ctrl-C: simbench, listen, serve) would wait for
+    # nothing.  A handler of our own (reset to the default in each child at exec) lets
+    # the children start with SIGINT as a terminal delivers it.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     for interp in INTERPRETERS:
         name = "vector-mpy-" + interp
         if not config.pluginmanager.has_plugin(name):

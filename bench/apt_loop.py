@@ -88,10 +88,12 @@ def main(argv=None):
     print("beacon residual RMS, frames             %.2f urad" % m["track_residual_rms_urad_beacon"])
     print("acquisition                             %s s" % m["acquisition_time_s"])
     print("deadline misses                         %s" % m.get("deadline_misses"))
-    print("apt / apt_fsm runs, skipped, misses     %s / %s" % (runs.get("apt"), runs.get("apt_fsm")))
+    print("apt runs, skipped, misses               %s" % (runs.get("apt"),))
     for t in app.sched.tasks:
         if t.name == "apt":
-            print("pull-in frames                          %d" % t.fn.__self__.law.pulls)
+            pr = t.fn.__self__.law.pred
+            print("predictor pull-ins / stale frames       %d / %d" % (pr.pulls, pr.stale))
+    print("mirror waveforms played                 %d" % w.fsm.waves)
 
 
 if __name__ == "__main__":

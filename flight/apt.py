@@ -161,7 +161,7 @@ class Apt:
         # ACQUIRE's window is the SEARCH strip buffer (never in use at the same time).
         self._acq_buf = self.search.shared_buf(ACQ_WIN * ACQ_WIN)
         self.trk_buf = array("H", bytes(2 * TRACK_WIN * TRACK_WIN))
-        self._meta = array("i", [0, 0, 0])
+        self._meta = self.law.meta = array("i", [0, 0, 0])  # (the predictor: exposure)
         self._cen = array("i", [0] * px.CEN_LEN)  # centroid results
         self.spot_x = self.spot_y = 0  # last spot, q6 px
         self.peak = self.bg = self.spot_px = self.win_x0 = self.win_y0 = 0
@@ -188,6 +188,7 @@ class Apt:
         self.ref_y = int(p["apt_ref_y"] * 64 + 0.5)
         self._ifov_urad = p["apt_ifov_urad"]
         self.law.configure(p, self.period_us)
+        self.exposure.configure(p["apt_exp_max_us"])
         self._snr_min = p["apt_snr_min_dn"]
         self.search_snr = p["apt_search_snr_dn"]
         self._thr_min = p["apt_thr_min_dn"]
@@ -211,8 +212,7 @@ class Apt:
     def tasks(self):
         return [self.law.frame_clock(Task("apt", self.period_us, self.tick, max_faults=5,
                                           budget_us=self.period_us // 2, critical=False)),
-                Task("adcs_feedback", 200000, self.feedback, offset_us=3000,
-                     budget_us=20000)] + self.law.fast_tasks(self.fsm, self._fsm_error, self._meta)
+                Task("adcs_feedback", 200000, self.feedback, offset_us=3000, budget_us=20000)]
 
     def start_session(self):
         self.power.set(SW_CAMERA, True)
@@ -348,7 +348,7 @@ class Apt:
         self.frames += 1
         if ok:
             if size == TRACK_WIN:
-                px.patch_hot(buf, self.search.hot, self.exposure.us(), EXPOSURES_US[DARK_EXP])
+                px.patch_hot(buf, self.search.hot, self.exposure.dark(), EXPOSURES_US[DARK_EXP])
             ok = self.centroid(buf, size)
         if ok:
             self.valid_frames += 1
@@ -412,7 +412,7 @@ class Apt:
     def _command_mirror(self):
         c = self.cal  # plus the FSM calibration's step (0 unless it runs)
         try:
-            self.fsm.set_codes((self.law.u_x >> 8) + c.d_x, (self.law.u_y >> 8) + c.d_y)
+            self.law.command(self.fsm, c.d_x, c.d_y)  # (the predictor: a waveform)
         except HalError:
             self._fsm_error()
 

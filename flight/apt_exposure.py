@@ -1,6 +1,13 @@
 """The APT camera exposure (DESIGN §3.3): the exposure ladder and the auto-exposure.
 
 (Split from flight/apt_control.py, which re-exports these names.)
+
+The auto-exposure lengthens the exposure up to ``apt_exp_max_us`` and then raises the
+camera's analog gain (steps of 2**(1/4), up to the sensor's 8), lowering the gain first
+on the way back.  A long exposure averages the line of sight over most of the frame and
+makes the measurement older; the predictor (docs/apt-loop.md §4) does better with a
+shorter one and the gain's extra noise.  An exposure set explicitly (SEARCH, the dark
+frames) returns the gain to 1.
 """
 
 from array import array
@@ -17,6 +24,9 @@ EXPOSURES_US = array("H", (20, 24, 28, 34, 40, 48, 57, 67, 80, 95, 113, 135, 160
 
 
 EXP_START = 24  # ladder index a session starts with (1280 µs)
+# Analog gain ladder, x16 (the sensor's 1/16 steps): 2**(k/4), 1 .. 8 (hal.interfaces
+# Camera.gain_max of the reference sensor).
+GAINS_X16 = array("H", (16, 19, 23, 27, 32, 38, 45, 54, 64, 76, 91, 108, 128))
 
 
 class Exposure:
@@ -26,16 +36,39 @@ class Exposure:
     def __init__(self, camera):
         self.camera = camera
         self.idx = EXP_START
+        self.gain = 0  # index into GAINS_X16
+        self.max_idx = len(EXPOSURES_US) - 1  # longest exposure before the gain rises
         self.wait = 0  # frames before the next step (a change shows a frame or two later)
         self.saturated = 0  # frames with the peak at full scale
 
+    def configure(self, max_us):
+        """The longest exposure the auto-exposure uses before raising the gain."""
+        i = 0
+        while i + 1 < len(EXPOSURES_US) and EXPOSURES_US[i + 1] <= max_us:
+            i += 1
+        self.max_idx = i
+
     def set(self, idx):
+        """An exposure (ladder index) at gain 1."""
+        if self.gain:
+            self._set_gain(0)
+        self._set(idx)
+
+    def _set(self, idx):
         self.idx = 0 if idx < 0 else (len(EXPOSURES_US) - 1 if idx >= len(EXPOSURES_US)
                                       else idx)
         self.camera.set_exposure(EXPOSURES_US[self.idx])
 
+    def _set_gain(self, g):
+        self.gain = g
+        self.camera.set_gain(GAINS_X16[g] / 16)  # (floats: only on a step)
+
     def us(self):
         return EXPOSURES_US[self.idx]
+
+    def dark(self):
+        """The exposure x gain (µs): what a hot pixel's dark signal (DN) scales with."""
+        return (EXPOSURES_US[self.idx] * GAINS_X16[self.gain]) >> 4
 
     def update(self, peak, lo, hi):
         """One valid frame's peak (DN)."""
@@ -45,8 +78,18 @@ class Exposure:
         if peak >= self.camera.pixel_max - 1:
             self.saturated += 1
         if peak > hi:
-            self.set(self.idx - 1)
+            if self.gain:
+                self._set_gain(self.gain - 1)
+            else:
+                self._set(self.idx - 1)
             self.wait = 3
-        elif peak < lo and self.idx < len(EXPOSURES_US) - 1:
-            self.set(self.idx + 1)
+        elif peak < lo:
+            if self.idx < self.max_idx:
+                self._set(self.idx + 1)
+            elif self.gain < len(GAINS_X16) - 1:
+                self._set_gain(self.gain + 1)
+            elif self.idx < len(EXPOSURES_US) - 1:  # at the largest gain: longer again
+                self._set(self.idx + 1)
+            else:
+                return
             self.wait = 3

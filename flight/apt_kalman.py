@@ -1,65 +1,207 @@
-"""Design of the APT line-of-sight predictor (DESIGN §3.3): the steady-state Kalman gain.
+"""Design of the APT line-of-sight predictor (DESIGN §3.3, docs/apt-loop.md §4).
 
-Runs when the APT's parameters are loaded (floats, lists: it allocates, never in a tick).
-The tick (flight/apt_control.py) then applies the gain in fixed point.
+Runs when the predictor's design parameters change (floats and lists: it allocates, never
+in a tick); flight/apt_predict.py then applies the result in fixed point.
 
-Model, per axis, in frames (T = one camera frame period): the disturbance the mirror must
-cancel, ``d`` (platform pointing error seen through the camera → FSM mapping, in mirror
-command units), is a *white-jerk* process with state ``x = (p, v, a)`` (position, rate per
-frame, acceleration per frame²)::
+Model, per axis, of the disturbance ``d`` the mirror must cancel (the platform's
+line-of-sight error seen through the camera → FSM mapping), in continuous time, t in ms:
 
-    x[k+1] = F x[k] + w,   F = [[1, 1, 1/2], [0, 1, 1], [0, 0, 1]]
-    Q = q · [[1/20, 1/8, 1/6], [1/8, 1/3, 1/2], [1/6, 1/2, 1]]        (jerk PSD q)
+* drift: ``p' = v + w_p``, ``v' = w_v`` (the ADCS's slow error: ramps, its corrections);
+* jitter: white noise through a 4th-order Butterworth low-pass at ``f_j`` (two
+  second-order sections, Q = 0.541 and 1.307), scaled to ``rms`` per axis — the platform
+  jitter of DESIGN §5 (20 µrad RMS in 0.1–10 Hz; its 0.1 Hz high-pass is the drift's).
+  States ``j1, j1'/ω, j2, j2'/ω`` (ω = 2π·f_j per ms: every state in µrad-like units);
 
-The camera measures ``d`` averaged over an exposure whose centre lies ``δ`` frames before
-the frame tick (ROI read-out plus half the exposure)::
+    x = (p, v, j1, j1'/ω, j2, j2'/ω),  d = p + j2,  x' = A x + B w
 
-    y = H x + n,   H = (1, −δ, δ²/2),   n: centroid noise, variance r
+Discretised exactly (matrix exponential, Van Loan's method for the process noise) over
+one frame ``T`` (the filter's step) and over the mirror waveform's sample period.
 
-Only the ratio q/r shapes the gain.  It is set from one design figure, the estimator's
-bandwidth ``bw`` (Hz): ``q/r = (2π·bw·T)^6`` (a white-jerk filter's bandwidth grows as
-(q/r)^(1/6)).  Too low: the 5–20 Hz platform jitter leaks through; too high: the centroid
-noise is amplified and the gain margin against calibration error shrinks
-(docs/apt-loop.md measures both).
+Measurement: the camera integrates ``d − mirror`` over the exposure ``e`` that ended
+``ro`` before the frame tick; adding back the mirror commands in effect then gives
+
+    y = H_e x + n,   H_e = (1/e) ∫_ro^(ro+e) C exp(−A s) ds,   n: centroid noise (σ_n)
+
+The filter gain is the steady state of the Riccati recursion for a few exposure classes
+(:data:`GAIN_CLASSES_US`); H_e is exact for each exposure of the ladder.  Prediction: the
+waveform sample j, played ``j`` sample periods after the tick and seen by the mirror
+``lead`` later, is ``C exp(A (j·P + lead)) x``.
 """
+
+import math
+
+# Exposures (µs) the steady-state gain is designed for; a frame uses the class nearest
+# (in ratio) to its own exposure.  Four classes span the exposure ladder's 1-9 ms range.
+GAIN_CLASSES_US = (1000, 2000, 4000, 8000)
+N_STATES = 6
+_Q1 = 0.5411961001461969  # 1 / (2 cos(pi/8)): Butterworth 4th order, first section
+_Q2 = 1.3065629648763766  # 1 / (2 cos(3 pi/8))
+RICCATI_ITER = 150  # frames: the gain converges in ~20-40 (checked in tests)
+
+
+def _zeros(n, m):
+    return [[0.0] * m for _ in range(n)]
+
+
+def _eye(n):
+    a = _zeros(n, n)
+    for i in range(n):
+        a[i][i] = 1.0
+    return a
 
 
 def _mm(a, b):
     n = len(a)
-    m = len(b[0])
     k = len(b)
-    return [[sum(a[i][t] * b[t][j] for t in range(k)) for j in range(m)] for i in range(n)]
+    m = len(b[0])
+    out = _zeros(n, m)
+    for i in range(n):
+        ai = a[i]
+        oi = out[i]
+        for t in range(k):
+            v = ai[t]
+            if v != 0.0:
+                bt = b[t]
+                for j in range(m):
+                    oi[j] += v * bt[j]
+    return out
 
 
 def _tr(a):
     return [[a[j][i] for j in range(len(a))] for i in range(len(a[0]))]
 
 
-def transition():
-    """F of the white-jerk model over one frame."""
-    return [[1.0, 1.0, 0.5], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0]]
+def _scale(a, s):
+    return [[v * s for v in row] for row in a]
 
 
-def steady_gain(bw_hz, frame_s, delta_frames, iterations=400):
-    """Steady-state Kalman gain (k_p, k_v, k_a) of the model above for a measurement
-    ``delta_frames`` before the state's time, per frame."""
-    w = 6.283185307179586 * bw_hz * frame_s
-    q = w ** 6
-    r = 1.0
-    f = transition()
-    ft = _tr(f)
-    qm = [[q / 20.0, q / 8.0, q / 6.0], [q / 8.0, q / 3.0, q / 2.0],
-          [q / 6.0, q / 2.0, q]]
-    h = [1.0, -delta_frames, 0.5 * delta_frames * delta_frames]
-    p = [[1e6, 0.0, 0.0], [0.0, 1e6, 0.0], [0.0, 0.0, 1e6]]
-    k = [0.0, 0.0, 0.0]
-    for _ in range(iterations):
-        pm = _mm(_mm(f, p), ft)
-        for i in range(3):
-            for j in range(3):
-                pm[i][j] += qm[i][j]
-        ph = [sum(pm[i][j] * h[j] for j in range(3)) for i in range(3)]
-        s = sum(h[i] * ph[i] for i in range(3)) + r
-        k = [ph[i] / s for i in range(3)]
-        p = [[pm[i][j] - k[i] * ph[j] for j in range(3)] for i in range(3)]
-    return k[0], k[1], k[2]
+def expm(a):
+    """exp(a) by scaling and squaring of a Taylor series (small matrices, |a| modest)."""
+    n = len(a)
+    norm = max(sum(abs(v) for v in row) for row in a)
+    s = 0
+    while norm > 0.5:
+        norm *= 0.5
+        s += 1
+    a = _scale(a, 1.0 / (1 << s))
+    e = _eye(n)
+    t = _eye(n)
+    for k in range(1, 12):
+        t = _scale(_mm(t, a), 1.0 / k)
+        for i in range(n):
+            for j in range(n):
+                e[i][j] += t[i][j]
+    for _ in range(s):
+        e = _mm(e, e)
+    return e
+
+
+def model(f_j_hz):
+    """(A, C) of the model above, time in ms."""
+    w = 2.0 * math.pi * f_j_hz / 1000.0
+    a = _zeros(N_STATES, N_STATES)
+    a[0][1] = 1.0
+    # j1'' = -w^2 j1 - (w/Q1) j1' + w^2 u  with z1 = j1'/w:  j1' = w z1,  z1' = -w j1 - z1 w/Q1 + w u
+    a[2][3] = w
+    a[3][2] = -w
+    a[3][3] = -w / _Q1
+    a[4][5] = w
+    a[5][4] = -w
+    a[5][5] = -w / _Q2
+    a[5][2] = w  # the second section is driven by the first
+    c = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return a, c
+
+
+def _discretise(a, qc, h):
+    """(Phi, Qd) over h for x' = a x + w, E[w w'] = qc (Van Loan)."""
+    n = len(a)
+    m = _zeros(2 * n, 2 * n)
+    for i in range(n):
+        for j in range(n):
+            m[i][j] = -a[i][j] * h
+            m[i][n + j] = qc[i][j] * h
+            m[n + i][n + j] = a[j][i] * h
+    e = expm(m)
+    phi = [[e[n + j][n + i] for j in range(n)] for i in range(n)]
+    q12 = [[e[i][n + j] for j in range(n)] for i in range(n)]
+    qd = _mm(phi, q12)
+    for i in range(n):  # symmetrise
+        for j in range(i):
+            v = 0.5 * (qd[i][j] + qd[j][i])
+            qd[i][j] = v
+            qd[j][i] = v
+    return phi, qd
+
+
+def _jitter_input_psd(a, rms, h=1.0):
+    """Input white-noise intensity giving ``rms`` at the jitter output (stationary
+    variance by doubling: P <- P + Phi P Phi', Phi <- Phi^2, from P = Qd)."""
+    sub = [row[2:6] for row in a[2:6]]
+    qc = _zeros(4, 4)
+    qc[1][1] = 1.0
+    phi, p = _discretise(sub, qc, h)
+    for _ in range(24):  # 2^24 ms: every pole (>= 0.02/ms) long decayed
+        pn = _mm(_mm(phi, p), _tr(phi))
+        p = [[p[i][j] + pn[i][j] for j in range(4)] for i in range(4)]
+        phi = _mm(phi, phi)
+    var = p[2][2]
+    return rms * rms / var if var > 0.0 else 0.0
+
+
+def h_row(a, c, ro_ms, e_ms, points=8):
+    """H_e: the boxcar average of C exp(-A s) over s in [ro, ro + e] (midpoint rule)."""
+    n = len(a)
+    h = [0.0] * n
+    step = e_ms / points
+    back = expm(_scale(a, -step))
+    m = expm(_scale(a, -(ro_ms + 0.5 * step)))
+    for _ in range(points):
+        for j in range(n):
+            h[j] += sum(c[i] * m[i][j] for i in range(n)) / points
+        m = _mm(m, back)
+    return h
+
+
+def steady_gain(phi, qd, h, r, iterations=None):
+    """Steady-state Kalman gain (the filter's measurement-update gain) of x+ = Phi x + w,
+    y = h x + n (var r)."""
+    n = len(phi)
+    p = _scale(_eye(n), 1e4)
+    pt = _tr(phi)
+    k = [0.0] * n
+    for _ in range(RICCATI_ITER if iterations is None else iterations):
+        pm = _mm(_mm(phi, p), pt)
+        for i in range(n):
+            for j in range(n):
+                pm[i][j] += qd[i][j]
+        ph = [sum(pm[i][j] * h[j] for j in range(n)) for i in range(n)]
+        s = sum(h[i] * ph[i] for i in range(n)) + r
+        k = [v / s for v in ph]
+        p = [[pm[i][j] - k[i] * ph[j] for j in range(n)] for i in range(n)]
+    return k
+
+
+def design(jit_urad, jit_hz, noise_urad, drift_q, frame_us, ro_us, wave_us, lead_us,
+           n_wave):
+    """The predictor's matrices (floats, µrad and ms units) for the runtime:
+
+    ``phi`` (one frame), ``gains`` (one per :data:`GAIN_CLASSES_US`), ``a``/``c`` (for
+    :func:`h_row`), ``rows`` (n_wave waveform rows: C exp(A (j·P + lead)))."""
+    a, c = model(jit_hz)
+    n = N_STATES
+    qc = _zeros(n, n)
+    qc[3][3] = _jitter_input_psd(a, jit_urad)
+    qc[1][1] = drift_q  # rate random walk, µrad²/ms³
+    tf = frame_us / 1000.0
+    phi, qd = _discretise(a, qc, tf)
+    r = noise_urad * noise_urad
+    ro = ro_us / 1000.0
+    gains = [steady_gain(phi, qd, h_row(a, c, ro, e / 1000.0), r) for e in GAIN_CLASSES_US]
+    rows = []
+    step = expm(_scale(a, wave_us / 1000.0))
+    m = expm(_scale(a, lead_us / 1000.0))
+    for _ in range(n_wave):
+        rows.append([sum(c[i] * m[i][j] for i in range(n)) for j in range(n)])
+        m = _mm(step, m)
+    return {"a": a, "c": c, "phi": phi, "gains": gains, "rows": rows}

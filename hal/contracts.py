@@ -137,6 +137,17 @@ class Fsm(Device):
         ValueError (code out of range), BusError."""
         raise NotImplementedError
 
+    def play_wave(self, xs, ys, n):
+        # type: (Any, Any, int) -> None
+        """**hot** Play a waveform: sample 0 of ``xs``/``ys`` (codes, ``array('h')``)
+        at once, sample ``i`` at ``i * FSM_WAVE_PERIOD_US`` later, then hold the last one
+        (both axes together, as :meth:`set_codes`). Replaces a waveform still playing;
+        :meth:`set_codes` stops one. The driver may read the buffers until the next
+        ``play_wave``/``set_codes`` call returns (flight alternates two pairs).
+        ``1 <= n <= FSM_WAVE_MAX``. Raises ValueError (a code out of range, ``n``),
+        BusError."""
+        raise NotImplementedError
+
     def fault(self):
         # type: () -> bool
         """**hot** True while the driver reports a fault (high voltage out of regulation

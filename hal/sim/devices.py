@@ -9,6 +9,8 @@ from hal.errors import BusError, DeviceFault, SensorError
 from hal.interfaces import (
     FSM_CODE_MAX,
     FSM_CODE_MIN,
+    FSM_WAVE_MAX,
+    FSM_WAVE_PERIOD_US,
     CTR_CRC_ERRORS,
     CTR_LOCKED,
     CTR_PACKETS_OK,
@@ -109,6 +111,8 @@ class SimCamera(Camera):
 
 class SimFsm:
     """Fast steering mirror driver.  Faults: ``set_driver_fault(on)``; ``bus_errors``.
+    ``play_wave``: the world applies each sample at its time, after the command latency
+    (a timer-paced DAC on the board).
 
     ``world`` (optional): the mirror model's response to a command is physics, accounted
     by the world (``physics_begin``/``physics_end``), not flight CPU.
@@ -121,6 +125,7 @@ class SimFsm:
         self.world = world
         self.enabled = False
         self.bus_errors = 0
+        self.waves = 0  # waveforms played
 
     def init(self):
         self.model.set_enabled(False)
@@ -153,6 +158,27 @@ class SimFsm:
             return
         t0 = w.physics_begin()
         w.fsm_command(cx, cy)  # after the world's command latency (honest world)
+        w.physics_end(t0)
+
+    def play_wave(self, xs, ys, n):
+        if not 1 <= n <= FSM_WAVE_MAX:
+            raise ValueError("waveform length")
+        i = 0
+        while i < n:
+            if not (FSM_CODE_MIN <= xs[i] <= FSM_CODE_MAX
+                    and FSM_CODE_MIN <= ys[i] <= FSM_CODE_MAX):
+                raise ValueError("FSM code out of range")
+            i += 1
+        if self.bus_errors:
+            self.bus_errors -= 1
+            raise BusError("injected FSM bus error")
+        self.waves += 1
+        w = self.world
+        if w is None:  # no timeline: the first sample (a unit rig's one-frame plant)
+            self.model.command(xs[0], ys[0])
+            return
+        t0 = w.physics_begin()
+        w.fsm_wave(xs, ys, n, FSM_WAVE_PERIOD_US)  # each sample at its time (the world)
         w.physics_end(t0)
 
     def fault(self):

@@ -112,11 +112,44 @@ class FineTruth:
             del hist[:len(hist) - _HIST]
 
     def fsm_command(self, cx, cy):
-        """A DAC write from the HAL: applied after the command latency (honest world)."""
-        if self.fsm_latency_us:
+        """A DAC write from the HAL: applied after the command latency (honest world).
+        It stops a waveform: samples the DAC has not output yet are dropped."""
+        self._drop_unplayed()
+        if self.fsm_latency_us or self.fine_us == 0 and self._fsm_q:
             self._fsm_q.append((self.t_us + self.fsm_latency_us, cx, cy))
         else:
             self.fsm_model.command(cx, cy)
+
+    def fsm_wave(self, xs, ys, n, period_us):
+        """A waveform from the HAL (Fsm.play_wave): sample i output by the DAC at
+        ``i * period_us`` from now, each applied after the command latency; it replaces
+        the samples of an earlier waveform not output yet."""
+        self._drop_unplayed()
+        q = self._fsm_q
+        t = self.t_us + self.fsm_latency_us
+        for i in range(n):
+            q.append((t + i * period_us, xs[i], ys[i]))
+
+    def _coarse_fsm_step(self, dt_us):
+        """The idealised world's step of the mirror: queued samples applied at their
+        times within the jump."""
+        q = self._fsm_q
+        f = self.fsm_model
+        cur = self.t_us
+        end = cur + dt_us
+        while q and q[0][0] < end:
+            due, cx, cy = q.pop(0)
+            if due > cur:
+                f.step((due - cur) * 1e-6)
+                cur = due
+            f.command(cx, cy)
+        f.step((end - cur) * 1e-6)
+
+    def _drop_unplayed(self):
+        q = self._fsm_q
+        t = self.t_us + self.fsm_latency_us  # output by the DAC after now: not yet
+        while q and q[-1][0] > t:
+            q.pop()
 
     def _exposed_residual(self):
         """Mean camera-frame residual over the exposure that ended read-out ago."""

@@ -315,7 +315,10 @@ class World(FineTruth):
             self._fine_step(dt_us)
         else:
             self.platform.step(dt)
-            self.fsm_model.step(dt)
+            if self._fsm_q:  # a waveform's samples (Fsm.play_wave) at their times
+                self._coarse_fsm_step(dt_us)
+            else:
+                self.fsm_model.step(dt)
         self.t_us += dt_us
         self.t = self.t_us * 1e-6
         self._th_acc += dt

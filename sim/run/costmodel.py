@@ -36,9 +36,7 @@ TASK_INSTR = {
     "framer": 44245,
     "tc": 21642,  # issue 11 budget work
     "comparator": 17872,
-    # the predictor's 1 kHz mirror task (apt_law = 1 only): play() per slot measured in the
-    # QEMU M7 image (icount; bench/apt_loop.py docs: docs/apt-loop.md §4 "CPU")
-    "apt_fsm": 80361,
+
     # ESTIMATE (issue 14, not yet in out/target.json): the 10 Hz point-ahead tick is ~60
     # small-int operations and no call into the HAL, taken as ~the comparator's dispatch.
     "pointahead": 15000,

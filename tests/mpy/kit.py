@@ -20,7 +20,8 @@ from hal.errors import BusError, SensorError
 from hal.interfaces import (COUNTER_MASK, CTR_CRC_ERRORS, CTR_LOCKED, CTR_PACKETS_OK,
                             CTR_PREAMBLE_BIT_ERRORS, CTR_PRBS_BIT_ERRORS, CTR_PRBS_BITS,
                             CTR_SERIAL_GAPS, CTR_SNAPSHOT, CTR_TRIGGERS, FSM_CODE_MAX,
-                            CTR_CODE_VIOLATIONS, FSM_CODE_MIN, FSM_LSB_RAD, N_COUNTERS, N_SWITCHES)
+                            CTR_CODE_VIOLATIONS, FSM_CODE_MIN, FSM_LSB_RAD, FSM_WAVE_PERIOD_US,
+                            N_COUNTERS, N_SWITCHES)
 
 
 # ---------------------------------------------------------------------- the context
@@ -106,6 +107,9 @@ class FakeFsm:
         self.fail = 0  # that many next set_codes() raise BusError
         self.record = record
         self.steps = []
+        self.wave_x = self.wave_y = None  # the last play_wave's buffers and length
+        self.wave_n = 0
+        self.waves = 0
 
     def init(self):
         self.cx = 0
@@ -130,6 +134,18 @@ class FakeFsm:
             self.steps.append((cx - self.cx, cy - self.cy))
         self.cx = cx
         self.cy = cy
+
+    def play_wave(self, xs, ys, n):
+        """A unit rig has no timeline: the sample at the end of a 10 ms frame is the
+        command the next frame sees (the one-frame plant); the waveform is kept
+        (``wave_x``, ``wave_y``, ``wave_n``) for the tests to read."""
+        k = 10000 // FSM_WAVE_PERIOD_US - 1
+        k = k if k < n else n - 1
+        self.set_codes(xs[k], ys[k])
+        self.wave_x = xs  # (no tuple: the fake allocates nothing either)
+        self.wave_y = ys
+        self.wave_n = n
+        self.waves += 1
 
     def fault(self):
         return self.faulted

@@ -75,35 +75,32 @@ def test_apt_track_tick_allocates_nothing():
     assert isinstance(apt.law.u_x, int) and isinstance(apt.spot_x, int)
 
 
-def test_apt_fast_mirror_task_allocates_nothing():
-    # The 1 kHz mirror task (predictor): frame ticks and the slots between them.
+def test_apt_predictor_waveform_allocates_nothing():
+    # The predictor (apt_law 1): each TRACK tick updates the filter and hands the mirror
+    # driver a waveform; heap-locked, including a missed frame (propagated over two).
     r = rig("apt", err=(0.001, 0.001), params={"apt_law": 1})
     apt = r.apt
-    law = apt.law
-    fast = law.fast_task(r.fsm, apt._fsm_error, apt._meta)
+    pr = apt.law.pred
     r.fsm.record = False
     r.until(A.TRACK, 80)
     r.tick(10)
     r.cam.replay = array("H", apt.trk_buf)
     apt.tick()
-    law.play()
+    waves = r.fsm.waves
     if micropython is not None:
         micropython.heap_lock()
     try:
-        for _ in range(10):
-            law.t0 = 0  # (no frame task in a rig: the slots count from 0)
+        for i in range(10):
+            if i == 5:
+                apt.law._t += apt.law.frame_us  # a frame period without a frame
             apt.tick()
-            j = 1
-            while j < 10:
-                fast.last_start = j * 1000 + 500
-                law.play()
-                j += 1
     finally:
         if micropython is not None:
             micropython.heap_unlock()
     assert (apt.fsm_errors, apt.invalid_frames) == (0, 0) and apt.state == A.TRACK
-    # (a replayed frame is no closed loop: only that every slot was commanded counts)
-    assert law.j == 9 and isinstance(law.u_x, int) and r.fsm.cx == law.u_x >> 8
+    assert r.fsm.waves == waves + 10 and pr.playing and pr.stale >= 1
+    assert r.fsm.wave_n == 20 and r.fsm.cx == r.fsm.wave_x[9] and r.fsm.cy == r.fsm.wave_y[9]
+    assert isinstance(apt.law.u_x, int)
 
 
 def test_bias_formula_fallback_and_safe_bias():

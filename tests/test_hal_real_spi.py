@@ -662,3 +662,52 @@ def test_no_transfer_without_chip_select():
     cam.init()
     cam.read_roi(0, 0, 2, 2, 1, array("H", bytes(8)), [0, 0, 0])
     assert all(t.name == "camera" and t.closed for t in spi.transactions)
+
+
+class _FakeTimer:
+    def __init__(self):
+        self.freq = None
+        self.cb = None
+        self.running = False
+
+    def init(self, freq, callback):
+        self.freq = freq
+        self.cb = callback
+        self.running = True
+
+    def deinit(self):
+        self.running = False
+
+    def fire(self):
+        self.cb(self)
+
+
+def test_fsm_play_wave_writes_each_sample_on_the_timer():
+    from array import array
+
+    from hal.interfaces import FSM_WAVE_PERIOD_US
+
+    spi = FakeSPI(2, phase=1)
+    sync = FakePin("B12", FakePin.OUT, value=1)
+    spi.attach(sync, ScriptedSpiDevice("ad5664", fill=0))
+    tim = _FakeTimer()
+    dev = Ad5664Fsm(spi, sync, FakePin("C6", FakePin.OUT, value=0), timer=tim)
+    dev.play_wave(array("h", [10, 20, 30]), array("h", [-1, -2, -3]), 3)
+    assert dev.codes() == (10, -1) and tim.running and tim.freq == 1000000 // FSM_WAVE_PERIOD_US
+    tim.fire()
+    assert dev.codes() == (20, -2)
+    tim.fire()
+    assert dev.codes() == (30, -3)
+    tim.fire()  # past the last sample: the timer stops, the mirror holds
+    assert not tim.running and dev.codes() == (30, -3)
+    # set_codes stops a waveform playing
+    dev.play_wave(array("h", [1, 2, 3]), array("h", [0, 0, 0]), 3)
+    dev.set_codes(7, 7)
+    tim.fire()
+    assert dev.codes() == (7, 7) and not tim.running
+    with pytest.raises(ValueError):
+        dev.play_wave(array("h", [1]), array("h", [0]), 0)
+    # without a timer: the first sample only
+    dev2, _, _, _ = (Ad5664Fsm(spi, sync, FakePin("C6", FakePin.OUT, value=0)), 0, 0, 0)
+    dev2.play_wave(array("h", [5, 6]), array("h", [5, 6]), 2)
+    assert dev2.codes() == (5, 5)

@@ -131,6 +131,8 @@ def build(config=None, machine_module=None, clock=None):
         out(c["sync"], 1),
         out(c["hv_en"], 0),
         inp(c["fault"]) if c.get("fault") else None,
+        # the waveform's sample timer (hal/real/fsm.py); none: first sample only
+        timer=m.Timer(c["timer"]) if c.get("timer") is not None else None,
     )
     c = config["bias"]
     bias = SipmBias(

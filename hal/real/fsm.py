@@ -21,10 +21,16 @@ the differences X+ - X-, Y+ - Y-). A signed command ``c`` in -32768..32767 becom
 ``plus = c + 32768`` and ``minus = 65535 - plus``: code 0 -> 32768 / 32767 (rest),
 full scale -> 65535 / 0. ``set_codes`` writes input registers A, B, C, then D with
 "update all", so all four outputs change together (no transient single-ended pull).
+
+Waveform (``play_wave``): sample 0 is written at once, the others by a timer callback every
+``FSM_WAVE_PERIOD_US`` (``timer``: a ``machine.Timer``-like object, ``init(freq=,
+callback=)`` / ``deinit()``). The callback runs between bytecodes, so the DAC's SPI bus
+must be its own (or its DMA): a transfer of another device on a shared bus could be cut
+by it. Without a timer a waveform writes only its first sample (held, as ``set_codes``).
 """
 
 from hal.errors import DeviceFault
-from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, Fsm
+from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_WAVE_MAX, FSM_WAVE_PERIOD_US, Fsm
 from hal.real._util import bus_error, const
 
 try:
@@ -33,7 +39,7 @@ except ImportError:  # MicroPython
     TYPE_CHECKING = False
 
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Optional  # noqa: F401
+    from typing import Any, Optional  # noqa: F401
 
     from machine import SPI, Pin  # noqa: F401
 
@@ -58,9 +64,16 @@ class Ad5664Fsm(Fsm):
         fault_pin: amplifier fault output (input, active low, open drain) or None.
     """
 
-    def __init__(self, spi, sync, hv_en, fault_pin=None, name="fsm"):
-        # type: (SPI, Pin, Pin, Optional[Pin], str) -> None
+    def __init__(self, spi, sync, hv_en, fault_pin=None, name="fsm", timer=None):
+        # type: (SPI, Pin, Pin, Optional[Pin], str, Any) -> None
         self.name = name
+        self._timer = timer
+        self._wx = None  # type: Any
+        self._wy = None  # type: Any
+        self._wn = 0  # samples of the waveform playing
+        self._wi = 0  # next sample to write
+        self.wave_errors = 0  # samples the timer could not write (bus error)
+        self._tick = self._next  # (bound once: the callback allocates nothing)
         self._spi = spi
         self._sync = sync
         self._hv = hv_en
@@ -115,6 +128,45 @@ class Ad5664Fsm(Fsm):
         # type: (int, int) -> None
         if not (FSM_CODE_MIN <= cx <= FSM_CODE_MAX and FSM_CODE_MIN <= cy <= FSM_CODE_MAX):
             raise ValueError("FSM code out of range")
+        self._wn = 0  # stops a waveform
+        self._write(cx, cy)
+
+    def play_wave(self, xs, ys, n):
+        # type: (Any, Any, int) -> None
+        if not 1 <= n <= FSM_WAVE_MAX:
+            raise ValueError("waveform length")
+        i = 0
+        while i < n:
+            if not (FSM_CODE_MIN <= xs[i] <= FSM_CODE_MAX
+                    and FSM_CODE_MIN <= ys[i] <= FSM_CODE_MAX):
+                raise ValueError("FSM code out of range")
+            i += 1
+        self._wn = 0  # (the callback stays off while the buffers change)
+        self._write(xs[0], ys[0])
+        t = self._timer
+        if t is None or n == 1:
+            return
+        self._wx = xs
+        self._wy = ys
+        self._wi = 1
+        self._wn = n
+        t.init(freq=1000000 // FSM_WAVE_PERIOD_US, callback=self._tick)
+
+    def _next(self, _timer):
+        # type: (Any) -> None
+        """Timer callback: the next sample, or the timer off after the last one."""
+        i = self._wi
+        if i >= self._wn:
+            self._timer.deinit()
+            return
+        self._wi = i + 1
+        try:
+            self._write(self._wx[i], self._wy[i])
+        except Exception:  # noqa: BLE001 - a callback must not raise: counted
+            self.wave_errors += 1
+
+    def _write(self, cx, cy):
+        # type: (int, int) -> None
         buf = self._buf
         p = cx + 32768
         buf[1] = p >> 8

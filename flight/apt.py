@@ -357,7 +357,7 @@ class Apt:
             ex = self.spot_x - self.ref_x - o.dx_q6
             ey = self.spot_y - self.ref_y - o.dy_q6
             c.frame(ex, ey)  # its step's predicted spot move is no error (apt_calib.py)
-            self.law.step(ex - c.ff_x, ey - c.ff_y)
+            self.law.step(ex, ey, c)  # (c.ff_x/y: the step's predicted spot move)
             self._command_mirror()
             self.exposure.update(self.peak, self._peak_lo, self._peak_hi)
             if st == TRACK:

@@ -174,10 +174,17 @@ class ControlLaw:
         return task
 
     # ------------------------------------------------------------------ frame step
-    def step(self, dx_q6, dy_q6):
+    def step(self, dx_q6, dy_q6, cal=None):
         """One frame: the spot's offset from the reference (q6 px) → new ``u_x``/``u_y``
-        (q8 codes) and, with the predictor, the next waveform (:meth:`command` sends it)."""
+        (q8 codes) and, with the predictor, the next waveform (:meth:`command` sends it).
+        ``cal``: the FSM calibration (flight/apt_calib.py) while it steps the mirror: the
+        PI law takes its step's predicted spot move ``ff_x/y`` off the error; the
+        predictor needs no model of it (its history holds the steps: the measured
+        disturbance has none)."""
         if self.mode == 0:
+            if cal is not None:
+                dx_q6 -= cal.ff_x
+                dy_q6 -= cal.ff_y
             self._step_pi(dx_q6, dy_q6)
             return
         k = self.px2code_q8

@@ -33,11 +33,13 @@ N_WAVE = const(20)  # samples per frame's waveform (20 ms at 1 kHz: two frames; 
 RING = const(32)  # command history, samples (>= 9 ms exposure + read-out + mirror delay)
 _RMASK = const(31)
 NU_GATE = const(100 << 8)  # innovation (q8) beyond which the estimate is pulled in (~107 urad)
-G_PULL_Q4 = const(10)  # pull-in gain 10/16
 V_MAX = const(1 << 15)  # rate clamp, q8 codes/frame (~13 mrad/s at 100 Hz)
 J_MAX = const(1 << 16)  # jitter state clamp, q8 codes (~270 urad)
 _NS = const(6)  # states per axis
 _NG = const(4)  # gain classes (flight/apt_kalman.py GAIN_CLASSES_US)
+M_PHI = const(0)  # offsets in Predictor.m
+M_GAIN = const(36)
+M_H = const(60)
 U_MAX = FSM_CODE_MAX << 8
 U_MIN = FSM_CODE_MIN << 8
 
@@ -51,13 +53,17 @@ class Predictor:
 
     def __init__(self):
         n = _NS
-        self.phi = array("i", [0] * (n * n))  # one frame, Q12 (rate per frame)
-        self.gain = array("i", [0] * (_NG * n))  # per class, Q12
-        self.h = array("i", [0] * (len(EXPOSURES_US) * n))  # per ladder exposure, Q12
+        # One array for the kernels: the frame transition (Q12, rate per frame) at
+        # M_PHI, the gains per class (Q12) at M_GAIN, H per ladder exposure (Q12) at M_H.
+        self.m = array("i", [0] * (M_H + len(EXPOSURES_US) * n))
         self.cls = array("b", [0] * len(EXPOSURES_US))  # ladder index -> gain class
         self.rows = array("i", [0] * (N_WAVE * n))  # waveform rows, Q12
         self.s = array("i", [0] * (2 * n))  # x axis states, then y
         self.tmp = array("i", [0] * n)
+        # the kernels' small ints: o, H offset, gain offset, y, frames, gate, V_MAX, J_MAX
+        self.ka = array("i", [0, 0, 0, 0, 0, NU_GATE, V_MAX, J_MAX])
+        self.fa = array("i", [0] * 6)  # fill: o, n, last, slew, max, min
+        self.ca = array("i", [N_WAVE, 0, FSM_CODE_MAX, FSM_CODE_MIN])  # codes: n, d, max, min
         self.hist_x = array("i", [0] * RING)  # q8 command of each past sample period
         self.hist_y = array("i", [0] * RING)
         self.n = 0  # ring index of the newest sample
@@ -73,7 +79,8 @@ class Predictor:
         self.t0 = 0  # ticks of the last waveform's start
         self.ux = self.uy = 0  # the waveform's sample at the frame's end, q8
         self.k_end = 9  # its index
-        self.last_x = self.last_y = 0  # the last sample handed to the driver, q8
+        self.last_x = self.last_y = 0  # the sample in effect at the frame tick, q8
+        self.pd_x = self.pd_y = 0  # the FSM calibration's step in the last waveform, codes
         self.slew = 0  # largest step between samples, q8 codes
         self.pulls = 0
         self.stale = 0  # frames propagated without a measurement (missed frames)
@@ -108,11 +115,11 @@ class Predictor:
         phi = d["phi"]
         for i in range(n):
             for j in range(n):
-                self.phi[i * n + j] = _q12(dd[i] * phi[i][j] / dd[j])
+                self.m[M_PHI + i * n + j] = _q12(dd[i] * phi[i][j] / dd[j])
         for g in range(_NG):
             k = d["gains"][g]
             for i in range(n):
-                self.gain[g * n + i] = _q12(dd[i] * k[i])
+                self.m[M_GAIN + g * n + i] = _q12(dd[i] * k[i])
         for j in range(N_WAVE):
             r = d["rows"][j]
             for i in range(n):
@@ -124,7 +131,7 @@ class Predictor:
             e = EXPOSURES_US[li]
             hr = kd.h_row(a, c, ro / 1000.0, e / 1000.0)
             for i in range(n):
-                self.h[li * n + i] = _q12(hr[i] / dd[i])
+                self.m[M_H + li * n + i] = _q12(hr[i] / dd[i])
             best = 0
             for g in range(_NG):
                 if abs(e - classes[g]) * classes[best] < abs(e - classes[best]) * classes[g]:
@@ -143,6 +150,7 @@ class Predictor:
         ``ux``/``uy``.
         Allocates nothing."""
         if not self.playing:  # the history: the command held until now
+            self.pd_x = self.pd_y = 0
             j = 0
             while j < N_WAVE:
                 self.wq_x[j] = ux
@@ -152,8 +160,9 @@ class Predictor:
         else:
             m = ticks_diff(t, self.t0) // self.wave_us
         self._record(m)
-        self.last_x = self.hist_x[self.n]  # in effect now: the new waveform starts from it
-        self.last_y = self.hist_y[self.n]
+        k = 0 if m < 1 else (m - 1 if m <= N_WAVE else N_WAVE - 1)
+        self.last_x = self.wq_x[k]  # in effect now: the new waveform starts from it
+        self.last_y = self.wq_y[k]
         exp_idx = _ladder(e)
         ux = self._mean_cmd(self.hist_x, e)
         uy = self._mean_cmd(self.hist_y, e)
@@ -170,10 +179,17 @@ class Predictor:
         else:
             if nf > 1:
                 self.stale += nf - 1
-            h = exp_idx * _NS
-            g = self.cls[exp_idx] * _NS
-            self._update(0, fx + ux, nf, h, g)
-            self._update(_NS, fy + uy, nf, h, g)
+            a = self.ka
+            a[0] = 0
+            a[1] = M_H + exp_idx * _NS
+            a[2] = M_GAIN + self.cls[exp_idx] * _NS
+            a[3] = fx + ux
+            a[4] = nf
+            self.pulls += _kf_axis(s, self.m, self.tmp, a)
+            a[0] = _NS
+            a[3] = fy + uy
+            a[4] = nf
+            self.pulls += _kf_axis(s, self.m, self.tmp, a)
         self._fill()
         self.t0 = t
         self.playing = True
@@ -188,12 +204,14 @@ class Predictor:
         hy = self.hist_y
         wx = self.wq_x
         wy = self.wq_y
+        ox = self.pd_x << 8  # the FSM calibration's step played with it (codes)
+        oy = self.pd_y << 8
         j = 0
         while j < m:
             k = j if j < N_WAVE else N_WAVE - 1
             n = (n + 1) & _RMASK
-            hx[n] = wx[k]
-            hy[n] = wy[k]
+            hx[n] = wx[k] + ox
+            hy[n] = wy[k] + oy
             j += 1
         self.n = n
 
@@ -222,106 +240,38 @@ class Predictor:
             b += 1
         return ref + (acc // tot if tot else 0)
 
-    def _update(self, o, y, nf, h, g):
-        """One axis (states ``s[o:o+6]``): propagate ``nf`` frames, correct with ``y``."""
-        s = self.s
-        phi = self.phi
-        tmp = self.tmp
-        while nf > 0:
-            i = 0
-            while i < _NS:
-                r = i * _NS
-                acc = 0
-                j = 0
-                while j < _NS:
-                    c = phi[r + j]
-                    if c:
-                        if c == 4096:
-                            acc += s[o + j]
-                        else:
-                            acc += (c * s[o + j]) >> 12
-                    j += 1
-                tmp[i] = acc
-                i += 1
-            i = 0
-            while i < _NS:
-                s[o + i] = tmp[i]
-                i += 1
-            nf -= 1
-        hh = self.h
-        nu = y - s[o]  # H[0] = 1 (the drift position is the measurement's own level)
-        j = 1
-        while j < _NS:
-            nu -= (hh[h + j] * s[o + j]) >> 12
-            j += 1
-        if nu > NU_GATE or nu < -NU_GATE:
-            s[o] += (nu * G_PULL_Q4) >> 4
-            j = 1
-            while j < _NS:
-                s[o + j] = 0
-                j += 1
-            self.pulls += 1
-            return
-        k = self.gain
-        s[o] += (k[g] * nu) >> 12
-        v = s[o + 1] + ((k[g + 1] * nu) >> 12)
-        s[o + 1] = V_MAX if v > V_MAX else (-V_MAX if v < -V_MAX else v)
-        j = 2
-        while j < _NS:
-            v = s[o + j] + ((k[g + j] * nu) >> 12)
-            s[o + j] = J_MAX if v > J_MAX else (-J_MAX if v < -J_MAX else v)
-            j += 1
-
     def _fill(self):
         """The predicted waveform (q8), each sample within ``slew`` of the one before and
         saturated at the mirror range."""
-        s = self.s
-        rows = self.rows
-        qx = self.wq_x
-        qy = self.wq_y
-        sl = self.slew
-        px = self.last_x
-        py = self.last_y
-        j = 0
-        while j < N_WAVE:
-            r = j * _NS
-            cx = s[0] + ((rows[r + 1] * s[1]) >> 12)
-            cy = s[_NS] + ((rows[r + 1] * s[_NS + 1]) >> 12)
-            i = 2
-            while i < _NS:
-                c = rows[r + i]
-                cx += (c * s[i]) >> 12
-                cy += (c * s[_NS + i]) >> 12
-                i += 1
-            cx = px + sl if cx > px + sl else (px - sl if cx < px - sl else cx)
-            cy = py + sl if cy > py + sl else (py - sl if cy < py - sl else cy)
-            px = U_MAX if cx > U_MAX else (U_MIN if cx < U_MIN else cx)
-            py = U_MAX if cy > U_MAX else (U_MIN if cy < U_MIN else cy)
-            qx[j] = px
-            qy[j] = py
-            j += 1
+        a = self.fa
+        a[0] = 0
+        a[1] = N_WAVE
+        a[2] = self.last_x
+        a[3] = self.slew
+        a[4] = U_MAX
+        a[5] = U_MIN
+        _fill_axis(self.s, self.rows, self.wq_x, a)
+        a[0] = _NS
+        a[2] = self.last_y
+        _fill_axis(self.s, self.rows, self.wq_y, a)
         k = self.k_end
-        self.ux = qx[k]  # the command at the frame's end: what the next frame sees
-        self.uy = qy[k]
+        self.ux = self.wq_x[k]  # the command at the frame's end: what the next frame sees
+        self.uy = self.wq_y[k]
 
     def play(self, fsm, d_x, d_y):
         """The waveform in codes (plus the FSM calibration's step ``d_x``/``d_y``) to the
         mirror driver, in the buffer it is not reading.  Raises HalError."""
+        self.pd_x = d_x
+        self.pd_y = d_y
         b = self.buf ^ 1
         self.buf = b
         wx = self.wx[b]
         wy = self.wy[b]
-        qx = self.wq_x
-        qy = self.wq_y
-        j = 0
-        while j < N_WAVE:
-            cx = (qx[j] >> 8) + d_x
-            cy = (qy[j] >> 8) + d_y
-            wx[j] = FSM_CODE_MAX if cx > FSM_CODE_MAX else (FSM_CODE_MIN if cx < FSM_CODE_MIN
-                                                            else cx)
-            wy[j] = FSM_CODE_MAX if cy > FSM_CODE_MAX else (FSM_CODE_MIN if cy < FSM_CODE_MIN
-                                                            else cy)
-            j += 1
+        a = self.ca
+        a[1] = d_x
+        _codes_axis(self.wq_x, wx, a)
+        a[1] = d_y
+        _codes_axis(self.wq_y, wy, a)
         fsm.play_wave(wx, wy, N_WAVE)
 
 
@@ -338,3 +288,114 @@ def _ladder(e):
     return hi if EXPOSURES_US[hi] - e < e - EXPOSURES_US[lo] else lo
 
 
+
+
+# ---------------------------------------------------------------------- the kernels
+# Plain-Python twins of flight/predict_viper.py (same results; CPython and the VM).
+def kf_axis_py(s, m, tmp, a):
+    """Propagate ``nf`` frames and correct one axis (states ``s[o:o+6]``) with ``y``
+    (``a`` = o, H offset ``ho`` and gain offset ``ko`` in ``m``, y, nf, gate, rate and
+    jitter clamps; the transition at ``m[0:36]``): returns 1 when the innovation was
+    beyond the gate (the estimate pulled in by 10/16 of it, the rate and jitter
+    forgotten), else 0."""
+    o = a[0]
+    ho = a[1]
+    ko = a[2]
+    y = a[3]
+    nf = a[4]
+    phi = h = k = m
+    while nf > 0:
+        i = 0
+        while i < 6:
+            acc = 0
+            j = 0
+            while j < 6:
+                c = phi[i * 6 + j]
+                if c == 4096:
+                    acc += s[o + j]
+                elif c != 0:
+                    acc += (c * s[o + j]) >> 12
+                j += 1
+            tmp[i] = acc
+            i += 1
+        i = 0
+        while i < 6:
+            s[o + i] = tmp[i]
+            i += 1
+        nf -= 1
+    nu = y - s[o]  # H[0] = 1 (the drift position is the measurement's own level)
+    j = 1
+    while j < 6:
+        nu -= (h[ho + j] * s[o + j]) >> 12
+        j += 1
+    gate = a[5]
+    if nu > gate or nu < -gate:
+        s[o] += (nu * 10) >> 4
+        j = 1
+        while j < 6:
+            s[o + j] = 0
+            j += 1
+        return 1
+    s[o] += (k[ko] * nu) >> 12
+    v = s[o + 1] + ((k[ko + 1] * nu) >> 12)
+    mx = a[6]
+    s[o + 1] = mx if v > mx else (-mx if v < -mx else v)
+    mx = a[7]
+    j = 2
+    while j < 6:
+        v = s[o + j] + ((k[ko + j] * nu) >> 12)
+        s[o + j] = mx if v > mx else (-mx if v < -mx else v)
+        j += 1
+    return 0
+
+
+def fill_axis_py(s, rows, q, a):
+    """``n`` waveform samples (q8) of one axis into ``q`` (``a`` = o, n, last, sl, umax,
+    umin): row j of ``rows`` times the states ``s[o:o+6]`` (the level's coefficient is
+    1), each within ``sl`` of the one before (from ``last``), saturated."""
+    o = a[0]
+    n = a[1]
+    p = a[2]
+    sl = a[3]
+    umax = a[4]
+    umin = a[5]
+    j = 0
+    while j < n:
+        r = j * 6
+        c = s[o] + ((rows[r + 1] * s[o + 1]) >> 12)
+        i = 2
+        while i < 6:
+            c += (rows[r + i] * s[o + i]) >> 12
+            i += 1
+        c = p + sl if c > p + sl else (p - sl if c < p - sl else c)
+        c = umax if c > umax else (umin if c < umin else c)
+        q[j] = c
+        p = c
+        j += 1
+    return 0
+
+
+def codes_axis_py(q, w, a):
+    """q8 samples → codes plus ``d``, saturated, into ``w`` (``a`` = n, d, cmax, cmin)."""
+    n = a[0]
+    d = a[1]
+    cmax = a[2]
+    cmin = a[3]
+    j = 0
+    while j < n:
+        c = (q[j] >> 8) + d
+        w[j] = cmax if c > cmax else (cmin if c < cmin else c)
+        j += 1
+    return 0
+
+
+# The viper kernels where the port compiles them (Cortex-M7 firmware, unix port), else
+# the twins: the VM's compiler refuses the decorator, CPython has no micropython.
+try:
+    from flight.predict_viper import codes_axis as _codes_axis
+    from flight.predict_viper import fill_axis as _fill_axis
+    from flight.predict_viper import kf_axis as _kf_axis
+except (ImportError, SyntaxError, ValueError):
+    _kf_axis = kf_axis_py
+    _fill_axis = fill_axis_py
+    _codes_axis = codes_axis_py

@@ -368,7 +368,9 @@ def test_saturation_and_anti_windup(law):
     for _ in range(100):
         rig.tick()
         after.append(rig.cam.residual_urad()[0])
-    assert max(abs(r) for r in after) < 50.0  # urad
+    # (no wound-up overshoot: that would be degrees; the predictor's rate state takes
+    # ~1 frame of the 70 urad/frame slew's stop)
+    assert max(abs(r) for r in after) < (50.0 if law == 0 else 70.0)  # urad
     assert max(abs(r) for r in after[-50:]) < 15.0
 
 

@@ -1,0 +1,112 @@
+"""The APT predictor's gain margin, measured on the flight law (docs/apt-loop.md §4).
+
+    .venv/bin/python -m bench.apt_predict_margin [--exposure-us 2000] [--seconds 20]
+                                                [--param name=value ...]
+
+Closes the loop of flight/apt_predict.py (the flight code, fixed point) around a linear
+plant on a 1 ms grid: the platform's line of sight (sim/pointing.py: the honest jitter
+with its reaction-wheel lines, 100 urad/s drift), the camera (mean residual over the
+exposure that ended ``apt_frame_delay_us`` before the frame, centroid noise ``--noise``
+urad per axis), the mirror (sim/fsm.py, 300 Hz, 0.5 ms command latency) driven by the
+predictor's waveform through a gain ``k`` (a calibration error of ×k).  One axis; the
+residual RMS after 2 s for each k: the gain margin is the range of k before it blows up
+(> 3× the k = 1 residual).
+"""
+
+import argparse
+import math
+
+from flight import apt as A
+from flight.apt_predict import Predictor
+from hal.interfaces import FSM_LSB_RAD
+from sim.fsm import Fsm
+from sim.pointing import JITTER_GRID_OFFSET_S, Platform, reaction_wheel_lines
+from sim.rng import Rng
+
+
+def residual(k, params, exposure_us=2000, seconds=20.0, noise_urad=1.0, seed=1,
+             latency_us=500):
+    """Residual RMS (urad, one axis) of the predictor with the mirror gain × ``k``."""
+    p = {d.name: d.default for d in A.PARAMS}
+    p.update(params)
+    pr = Predictor()
+    slew = int(p["apt_slew_urad"] * 1e-6 / FSM_LSB_RAD * 256)
+    pr.configure(p, 10000, slew)
+    pl = Platform(seed, initial_error_rad=(0.0, 0.0), drift_rad_s=(100e-6, 0.0),
+                  grid_offset_s=JITTER_GRID_OFFSET_S, lines=reaction_wheel_lines(seed),
+                  feedback_enabled=False)
+    f = Fsm()
+    f.set_gain_matrix(k, 0.0, 0.0, k)
+    rng = Rng(seed * 7 + 1)
+    ro = p["apt_frame_delay_us"] // 1000
+    n_exp = max(1, (exposure_us + 500) // 1000)
+    hist = []  # (d - theta) per ms
+    acc = 0.0
+    cnt = 0
+    wave = None
+    k0 = 0
+    code = 0
+    lat = latency_us * 1e-6
+    for i in range(int(seconds * 1000)):
+        d = pl.jitter_at(i * 1e-3)[0] + pl.v_x * i * 1e-3
+        r = d - f.theta_x
+        hist.append(r)
+        if len(hist) > 40:
+            del hist[0]
+        if i >= 2000:
+            acc += r * r
+            cnt += 1
+        if i % 10 == 0 and i >= 50:
+            win = hist[-1 - ro - n_exp:len(hist) - 1 - ro] or hist[-1:]
+            z = sum(win) / len(win) + noise_urad * 1e-6 * rng.gauss()
+            fx = int(z / FSM_LSB_RAD * 256)
+            pr.step(fx, 0, i * 1000, exposure_us, code << 8, 0)
+            wave = pr.wq_x
+            k0 = i
+        if wave is not None:
+            j = i - k0
+            code = wave[j if j < len(wave) else len(wave) - 1] >> 8
+        f.step(lat)
+        f.command(code, 0)
+        f.step(1e-3 - lat)
+        if abs(f.theta_x) > 0.01:  # 10 mrad: diverged
+            return float("inf")
+    return math.sqrt(acc / cnt) * 1e6 if cnt else float("nan")
+
+
+def margins(params, exposure_us=2000, seconds=20.0, noise_urad=1.0, seed=1):
+    """(k = 1 residual, largest k up to 3, smallest k down to 0.3) with a bounded residual
+    (< 3x the k = 1 one), by steps of 0.1."""
+    r1 = residual(1.0, params, exposure_us, seconds, noise_urad, seed)
+    hi = 1.0
+    k = 1.1
+    while k <= 3.0001 and residual(k, params, exposure_us, seconds, noise_urad, seed) < 3 * r1:
+        hi = k
+        k += 0.1
+    lo = 1.0
+    k = 0.9
+    while k >= 0.2999 and residual(k, params, exposure_us, seconds, noise_urad, seed) < 3 * r1:
+        lo = k
+        k -= 0.1
+    return r1, hi, lo
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--exposure-us", type=int, default=2000)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--noise", type=float, default=1.0, help="centroid noise, urad/axis")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--param", action="append", default=[])
+    a = ap.parse_args(argv)
+    params = {}
+    for kv in a.param:
+        name, v = kv.split("=")
+        params[name] = float(v) if "." in v or "e" in v else int(v)
+    r1, hi, lo = margins(params, a.exposure_us, a.seconds, a.noise, a.seed)
+    print("residual RMS at k = 1     %.2f urad (one axis)" % r1)
+    print("gain margin, up / down    x%.1f / x%.1f (k = %.1f .. %.1f)" % (hi, 1 / lo, lo, hi))
+
+
+if __name__ == "__main__":
+    main()

@@ -177,11 +177,19 @@ class ControlLaw:
     def step(self, dx_q6, dy_q6, cal=None):
         """One frame: the spot's offset from the reference (q6 px) → new ``u_x``/``u_y``
         (q8 codes) and, with the predictor, the next waveform (:meth:`command` sends it).
-        ``cal``: the FSM calibration (flight/apt_calib.py) while it steps the mirror: the
-        PI law takes its step's predicted spot move ``ff_x/y`` off the error; the
-        predictor needs no model of it (its history holds the steps: the measured
-        disturbance has none)."""
-        if self.mode == 0:
+        ``cal``: the FSM calibration (flight/apt_calib.py): the PI law takes its step's
+        predicted spot move ``ff_x/y`` off the error (the predictor's history holds the
+        steps)."""
+        run = getattr(cal, "run", 0)  # (NO_CAL has none)
+        if self.mode == 0 or run == 1 or run == 2:
+            # The PI law, also while the FSM calibration steps the mirror (RUN_INJECT,
+            # RUN_DRAIN): its regression assumes one command per frame, and a predictor
+            # reacting within the frame biases it (gain ratios ~4 % off).
+            pr = self.pred
+            if pr.playing:  # from the predictor: its rate estimate seeds the integrator
+                self.r_x = pr.s[1]
+                self.r_y = pr.s[7]
+                pr.reset()
             if cal is not None:
                 dx_q6 -= cal.ff_x
                 dy_q6 -= cal.ff_y

@@ -202,3 +202,29 @@ def test_predictor_beats_the_jitter_in_the_linear_loop_and_its_margin_holds():
     assert r1 < 4.5  # urad per axis (20 urad of jitter in; the PI law leaves ~5.7)
     assert residual(1.3, {}, seconds=6.0) < 2 * r1  # +30 % mirror gain: still converged
     assert residual(0.5, {}, seconds=6.0) < 3 * r1  # half the gain: slower, stable
+
+
+def test_the_fsm_calibration_runs_under_the_pi_law_and_the_predictor_resumes():
+    r = _track()
+    apt = r.apt
+    law = apt.law
+    r.tick(20)
+    assert law.pred.playing
+
+    class Stepping:  # an FsmCal injecting its steps (flight/apt_calib.py RUN_INJECT)
+        run = 1
+        d_x = d_y = ff_x = ff_y = 0
+
+        def frame(self, dx, dy):
+            pass
+
+    waves = r.fsm.waves
+    apt.cal = Stepping()
+    r.tick(30)
+    # one command per frame (set_codes), the predictor's rate seeding the integrator
+    assert r.fsm.waves == waves and not law.pred.playing and apt.state == A.TRACK
+    assert max(abs(v) for v in r.cam.residual_urad()) < 15.0
+    apt.cal.run = 0  # RUN_IDLE: the predictor restarts from the next measurement
+    r.tick(30)
+    assert law.pred.playing and r.fsm.waves == waves + 30 and apt.state == A.TRACK
+    assert max(abs(v) for v in r.cam.residual_urad()) < 12.0

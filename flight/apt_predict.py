@@ -64,6 +64,8 @@ class Predictor:
         self.ka = array("i", [0, 0, 0, 0, 0, NU_GATE, V_MAX, J_MAX])
         self.fa = array("i", [0] * 6)  # fill: o, n, last, slew, max, min
         self.ca = array("i", [N_WAVE, 0, FSM_CODE_MAX, FSM_CODE_MIN])  # codes: n, d, max, min
+        self.ra = array("i", [0, 0, 0, N_WAVE])  # record: ring index, m, offset, n
+        self.ma = array("i", [0] * 4)  # mean: ring index, w0, w1, period
         self.hist_x = array("i", [0] * RING)  # q8 command of each past sample period
         self.hist_y = array("i", [0] * RING)
         self.n = 0  # ring index of the newest sample
@@ -197,48 +199,23 @@ class Predictor:
     def _record(self, m):
         """The last waveform's samples played since its start (``m`` periods; beyond its
         end the driver held the last one) into the command history."""
-        if m > RING:
-            m = RING
-        n = self.n
-        hx = self.hist_x
-        hy = self.hist_y
-        wx = self.wq_x
-        wy = self.wq_y
-        ox = self.pd_x << 8  # the FSM calibration's step played with it (codes)
-        oy = self.pd_y << 8
-        j = 0
-        while j < m:
-            k = j if j < N_WAVE else N_WAVE - 1
-            n = (n + 1) & _RMASK
-            hx[n] = wx[k] + ox
-            hy[n] = wy[k] + oy
-            j += 1
-        self.n = n
+        a = self.ra
+        a[0] = self.n
+        a[1] = m if m < RING else RING
+        a[2] = self.pd_x << 8  # the FSM calibration's step played with it (codes)
+        _record_axis(self.hist_x, self.wq_x, a)
+        a[2] = self.pd_y << 8
+        self.n = _record_axis(self.hist_y, self.wq_y, a)
 
     def _mean_cmd(self, hist, e_us):
         """Mean command (q8) over [now − x0 − e, now − x0]: sample b periods back (b >= 1)
         was output over [−b·P, −(b−1)·P] (the newest, b = 1, ended now)."""
-        wave = self.wave_us
-        w0 = self.x0_us
-        w1 = w0 + e_us
-        n = self.n
-        ref = hist[n]
-        acc = 0
-        tot = 0
-        b = w0 // wave + 1
-        while b <= RING:
-            lo = b * wave
-            hi = lo - wave
-            if hi >= w1:
-                break
-            a0 = lo if lo < w1 else w1
-            a1 = hi if hi > w0 else w0
-            ov = (a0 - a1) >> 3  # overlap in 8 µs units (products stay small)
-            if ov > 0:
-                acc += (hist[(n - b + 1) & _RMASK] - ref) * ov
-                tot += ov
-            b += 1
-        return ref + (acc // tot if tot else 0)
+        a = self.ma
+        a[0] = self.n
+        a[1] = self.x0_us
+        a[2] = self.x0_us + e_us
+        a[3] = self.wave_us
+        return _mean_axis(hist, a)
 
     def _fill(self):
         """The predicted waveform (q8), each sample within ``slew`` of the one before and
@@ -375,6 +352,51 @@ def fill_axis_py(s, rows, q, a):
     return 0
 
 
+def record_axis_py(hist, q, a):
+    """``m`` samples of the waveform ``q`` (beyond its ``n``: the last one) plus ``off``
+    into the ring ``hist`` after index ``a[0]`` (``a`` = index, m, off, n); returns the
+    new index."""
+    r = a[0]
+    m = a[1]
+    off = a[2]
+    n = a[3]
+    j = 0
+    while j < m:
+        r = (r + 1) & _RMASK
+        hist[r] = q[j if j < n else n - 1] + off
+        j += 1
+    return r
+
+
+def mean_axis_py(hist, a):
+    """The ring's mean over the window [w0, w1] µs back from now, each sample b periods
+    back held over [b−1, b] periods, weighted by its overlap (``a`` = newest index, w0,
+    w1, period)."""
+    r = a[0]
+    w0 = a[1]
+    w1 = a[2]
+    wave = a[3]
+    ref = hist[r]
+    acc = 0
+    tot = 0
+    b = w0 // wave + 1
+    while b <= RING:
+        lo = b * wave
+        hi = lo - wave
+        if hi >= w1:
+            break
+        a0 = lo if lo < w1 else w1
+        a1 = hi if hi > w0 else w0
+        ov = (a0 - a1) >> 3  # overlap in 8 µs units (products stay small)
+        if ov > 0:
+            acc += (hist[(r - b + 1) & _RMASK] - ref) * ov
+            tot += ov
+        b += 1
+    if tot == 0:
+        return ref
+    return ref + (acc // tot if acc >= 0 else -((-acc) // tot))
+
+
 def codes_axis_py(q, w, a):
     """q8 samples → codes plus ``d``, saturated, into ``w`` (``a`` = n, d, cmax, cmin)."""
     n = a[0]
@@ -395,7 +417,11 @@ try:
     from flight.predict_viper import codes_axis as _codes_axis
     from flight.predict_viper import fill_axis as _fill_axis
     from flight.predict_viper import kf_axis as _kf_axis
+    from flight.predict_viper import mean_axis as _mean_axis
+    from flight.predict_viper import record_axis as _record_axis
 except (ImportError, SyntaxError, ValueError):
     _kf_axis = kf_axis_py
+    _record_axis = record_axis_py
+    _mean_axis = mean_axis_py
     _fill_axis = fill_axis_py
     _codes_axis = codes_axis_py

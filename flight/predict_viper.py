@@ -144,3 +144,60 @@ def codes_axis(q, w, a) -> int:
         wp[j] = c
         j += 1
     return 0
+
+
+@micropython.viper
+def record_axis(hist, q, a) -> int:
+    """See apt_predict.record_axis_py."""
+    hp = ptr32(hist)  # type: ignore[name-defined]  # noqa: F821
+    qp = ptr32(q)  # type: ignore[name-defined]  # noqa: F821
+    ap = ptr32(a)  # type: ignore[name-defined]  # noqa: F821
+    r = int(ap[0])
+    m = int(ap[1])
+    off = int(ap[2])
+    n = int(ap[3])
+    j = 0
+    while j < m:
+        r = (r + 1) & 31
+        k = j
+        if k >= n:
+            k = n - 1
+        hp[r] = int(qp[k]) + off
+        j += 1
+    return r
+
+
+@micropython.viper
+def mean_axis(hist, a) -> int:
+    """See apt_predict.mean_axis_py (the ring of 32; division truncating towards 0)."""
+    hp = ptr32(hist)  # type: ignore[name-defined]  # noqa: F821
+    ap = ptr32(a)  # type: ignore[name-defined]  # noqa: F821
+    r = int(ap[0])
+    w0 = int(ap[1])
+    w1 = int(ap[2])
+    wave = int(ap[3])
+    ref = int(hp[r])
+    acc = 0
+    tot = 0
+    b = w0 // wave + 1
+    while b <= 32:
+        lo = b * wave
+        hi = lo - wave
+        if hi >= w1:
+            break
+        a0 = lo
+        if a0 > w1:
+            a0 = w1
+        a1 = hi
+        if a1 < w0:
+            a1 = w0
+        ov = (a0 - a1) >> 3
+        if ov > 0:
+            acc += (int(hp[(r - b + 1) & 31]) - ref) * ov
+            tot += ov
+        b += 1
+    if tot == 0:
+        return ref
+    if acc >= 0:
+        return ref + acc // tot
+    return ref - (0 - acc) // tot

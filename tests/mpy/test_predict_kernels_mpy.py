@@ -55,6 +55,22 @@ def test_predictor_kernels_match_the_plain_python_twins():
         ap._codes_axis(qa, wa, a)
         ap.codes_axis_py(qb, wb, a)
         assert list(wa) == list(wb), case
+    # the command history: record (beyond the waveform: its last sample held), the mean
+    # over exposure windows of every alignment (negative means: rounding towards 0)
+    for case in range(6):
+        ha = array("i", [0] * 32)
+        hb = array("i", [0] * 32)
+        q = array("i", [0] * 20)
+        for j in range(20):
+            x = _lcg(x)
+            q[j] = (x >> 8) % 200000 - 100000
+        a = array("i", [case * 5, 8 + case * 4, case * 256 - 512, 20])
+        ra = ap._record_axis(ha, q, a)
+        rb = ap.record_axis_py(hb, q, a)
+        assert ra == rb and list(ha) == list(hb), case
+        for w0, e in ((500, 20), (1750, 1000), (1250, 2153), (1750, 9000), (0, 700)):
+            m = array("i", [ra, w0, w0 + e, 1000])
+            assert ap._mean_axis(ha, m) == ap.mean_axis_py(hb, m), (case, w0, e)
     big = array("i", [32767 << 8] * 20)  # saturation of the codes
     wa = array("h", [0] * 20)
     ap._codes_axis(big, wa, array("i", [20, 5, 32767, -32768]))
@@ -69,5 +85,6 @@ def test_predictor_kernels_are_viper_where_the_port_has_it():
         # the firmware (32-bit) runs viper; a 64-bit port the twins (ptr32 loads there
         # do not sign-extend: flight/predict_viper.py)
         assert ap._kf_axis is not ap.kf_axis_py and ap._fill_axis is not ap.fill_axis_py
+        assert ap._mean_axis is not ap.mean_axis_py
     elif impl != "micropython" or sys.maxsize > 0x7FFFFFFF:
         assert ap._kf_axis is ap.kf_axis_py and ap._codes_axis is ap.codes_axis_py

@@ -32,7 +32,7 @@ TASK_INSTR = {
     "adcs_feedback": 130680,  # issue 11 budget work
     "health": 88564,  # issue 11 budget work
     "sipm_bias": 186142,
-    "apt": 214991,  # issue 14.2 weighted centroid: make target-bench mean on this branch
+    "apt": 304009,  # issue 14.2 predictor (viper kernels): make target-bench mean, predict branch
     "framer": 44245,
     "tc": 21642,  # issue 11 budget work
     "comparator": 17872,

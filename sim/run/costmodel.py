@@ -32,7 +32,11 @@ TASK_INSTR = {
     "adcs_feedback": 130680,  # issue 11 budget work
     "health": 88564,  # issue 11 budget work
     "sipm_bias": 186142,
-    "apt": 304009,  # issue 14.2 predictor (viper kernels): make target-bench mean, predict branch
+    # issue 14.2 weighted centroid (PI law).  NOT YET the predictor's measured 304 k
+    # (make target-bench on the predict branch): charged, it delays the APT's start by up
+    # to a task's cost and the predictor's frame-time alignment (docs/apt-loop.md §4 CPU)
+    # does not follow yet: seed 2's closed-loop pass then fails its 10 urad goal.
+    "apt": 214991,
     "framer": 44245,
     "tc": 21642,  # issue 11 budget work
     "comparator": 17872,

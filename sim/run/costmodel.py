@@ -32,11 +32,11 @@ TASK_INSTR = {
     "adcs_feedback": 130680,  # issue 11 budget work
     "health": 88564,  # issue 11 budget work
     "sipm_bias": 186142,
-    # issue 14.2 weighted centroid (PI law).  NOT YET the predictor's measured 304 k
-    # (make target-bench on the predict branch): charged, it delays the APT's start by up
-    # to a task's cost and the predictor's frame-time alignment (docs/apt-loop.md §4 CPU)
-    # does not follow yet: seed 2's closed-loop pass then fails its 10 urad goal.
-    "apt": 214991,
+    "apt": 214991,  # issue 14.2 weighted centroid, PI law (apt_law 0): make target-bench mean
+    # The predictor (apt_law 1, flight/apt_predict.py with its viper kernels): make
+    # target-bench mean on the predict branch.  Charged whenever the law in use is 1
+    # (CostModel.cost_us), so the opt-in law is flown with its own cost.
+    "apt_predict": 304000,
     "framer": 44245,
     "tc": 21642,  # issue 11 budget work
     "comparator": 17872,
@@ -75,6 +75,7 @@ class CostModel:
         self.table = dict(TASK_INSTR if table is None else table)
         self.mips = float(mips)
         self.sched = None
+        self._params = None
         self.count_us = 0
         self._open = None
         self._cost = {}
@@ -82,7 +83,14 @@ class CostModel:
     def attach(self, app):
         """Follow the scheduler of ``app`` (a new FlightApp after every reboot)."""
         self.sched = app.sched
+        self._params = app.params
         self._open = None
+
+    def _task_key(self, name):
+        """The cost-table entry of a dispatch: the APT costs what its control law costs."""
+        if name == "apt" and self._params is not None and self._params["apt_law"] == 1:
+            return "apt_predict"
+        return name
 
     def cost_us(self, name):
         c = self._cost.get(name)
@@ -96,7 +104,7 @@ class CostModel:
         t = s.current if s is not None else None
         if t is not None:
             if self._open is t:
-                self.count_us += self.cost_us(t.name)
+                self.count_us += self.cost_us(self._task_key(t.name))
                 self._open = None
             else:
                 self._open = t

@@ -234,17 +234,23 @@ class Platform:
         """Jitter (x, y) [rad] at time ``t``: the broadband part interpolated on its grid
         (advanced to ``t``; calls must not go back in time) plus the wheel lines."""
         h = self._h
-        while t > self._tj + h:
-            self._tj += h
-            self._jp_x = self._jn_x
-            self._jp_y = self._jn_y
-            self._jn_x, self._jn_y = self._jitter_next()
-        f = (t - self._tj) / h
-        jx = self._jp_x + (self._jn_x - self._jp_x) * f
-        jy = self._jp_y + (self._jn_y - self._jp_y) * f
-        if self._lines:
+        tj = self._tj
+        if t > tj + h:  # (called ~10 times per grid interval: advance only here)
+            while t > tj + h:
+                tj += h
+                self._jp_x = self._jn_x
+                self._jp_y = self._jn_y
+                self._jn_x, self._jn_y = self._jitter_next()
+            self._tj = tj
+        f = (t - tj) / h
+        px = self._jp_x
+        py = self._jp_y
+        jx = px + (self._jn_x - px) * f
+        jy = py + (self._jn_y - py) * f
+        lines = self._lines
+        if lines:
             sin = math.sin
-            for w, ph, ax, ay in self._lines:
+            for w, ph, ax, ay in lines:
                 v = sin(w * t + ph)
                 jx += v * ax
                 jy += v * ay

@@ -155,16 +155,24 @@ class FineTruth:
         """Mean camera-frame residual over the exposure that ended read-out ago."""
         t1 = self.t_us - self.readout_us
         t0 = t1 - self.camera.exposure_us
+        hist = self._hist
+        # The samples are in time order: find those in (t0, t1] from the end (an exposure
+        # holds a few of the ~24 kept), then add them up oldest first.
+        b = len(hist)
+        while b and hist[b - 1][0] > t1:
+            b -= 1
+        if not b:
+            return None
+        a = b
+        while a and hist[a - 1][0] > t0:
+            a -= 1
+        if a == b:
+            e = hist[b - 1]
+            return (e[1], e[2])
         sx = sy = 0.0
-        n = 0
-        last = None
-        for t, x, y in self._hist:
-            if t <= t1:
-                last = (x, y)
-                if t > t0:
-                    sx += x
-                    sy += y
-                    n += 1
-        if n:
-            return sx / n, sy / n
-        return last
+        for i in range(a, b):
+            e = hist[i]
+            sx += e[1]
+            sy += e[2]
+        n = b - a
+        return sx / n, sy / n

@@ -75,6 +75,7 @@ _thread_ns = getattr(_time, "thread_time_ns", None)  # type: Any
 
 WINDOW_US = 100000  # framer counter window, 100 ms (DESIGN §3.1 framer task)
 THERMAL_US = 100000
+_THERMAL_S = THERMAL_US * 1e-6
 FINE_US = 1000  # continuous-truth sampling grid, 1 kHz (issue 13: >= 1 kHz)
 # Assumed (docs/physics-platform.md §8): read-out of a small ROI of a PYTHON-1300-class
 # sensor (~32 rows at ~5 us/row plus frame overhead) - the image is this old when ready.
@@ -226,6 +227,9 @@ class World(FineTruth):
         # Flight-CPU accounting (module docstring): physics time inside flight calls.
         self.cpu_us = _thread_cpu_us if _thread_ns is not None else ticks_us
         self.physics_us = 0  # ticks µs (wraps like ticks)
+        # False: nobody reads the physics time (a clock whose task cost is declared, not
+        # measured: sim/run/passsim.py's cost model); the brackets then cost nothing.
+        self.account_physics = True
         self.mem_alloc = None  # set to gc.mem_alloc to count render allocations
         self.physics_alloc = 0
         self._a0 = 0
@@ -256,12 +260,16 @@ class World(FineTruth):
     def physics_begin(self):
         """Start of a physics computation inside a flight call (returns a token for
         :meth:`physics_end`)."""
+        if not self.account_physics:
+            return 0
         mem = self.mem_alloc
         if mem is not None:
             self._a0 = mem()
         return self.cpu_us()
 
     def physics_end(self, t0):
+        if not self.account_physics:
+            return
         d = ticks_diff(self.cpu_us(), t0)
         if d > 0:
             self.physics_us = (self.physics_us + d) & _TICKS_MASK
@@ -310,6 +318,7 @@ class World(FineTruth):
 
     # ------------------------------------------------------------------ stepping
     def step(self, dt_us):
+        # (called at every jump of the clock, ~430 times per simulated second)
         dt = dt_us * 1e-6
         if self.fine_us:
             self._fine_step(dt_us)
@@ -319,25 +328,33 @@ class World(FineTruth):
                 self._coarse_fsm_step(dt_us)
             else:
                 self.fsm_model.step(dt)
-        self.t_us += dt_us
-        self.t = self.t_us * 1e-6
-        self._th_acc += dt
-        if self._th_acc >= THERMAL_US * 1e-6:
-            self.thermal.step(self._th_acc)
+        t_us = self.t_us + dt_us
+        self.t_us = t_us
+        self.t = t = t_us * 1e-6
+        th = self._th_acc + dt
+        if th >= _THERMAL_S:
+            self.thermal.step(th)
             for s in self.sensors:
-                s.step(self._th_acc)
-            self._th_acc = 0.0
-        self._frame_acc += dt_us
-        if self._frame_acc >= self.frame_us:
-            self._frame_acc -= self.frame_us
+                s.step(th)
+            th = 0.0
+        self._th_acc = th
+        fa = self._frame_acc + dt_us
+        if fa >= self.frame_us:
+            fa -= self.frame_us
+            self._frame_acc = fa
             self._frame()
-        self._win_acc += dt_us
-        if self._win_acc >= WINDOW_US:
-            self._win_acc -= WINDOW_US
+        else:
+            self._frame_acc = fa
+        wa = self._win_acc + dt_us
+        if wa >= WINDOW_US:
+            self._win_acc = wa - WINDOW_US
             self._window()
-        if self._fault_i < len(self.faults) and self.faults[self._fault_i][0] <= self.t:
-            self._apply_fault(self.faults[self._fault_i])
-            self._fault_i += 1
+        else:
+            self._win_acc = wa
+        fi = self._fault_i
+        if fi < len(self.faults) and self.faults[fi][0] <= t:
+            self._apply_fault(self.faults[fi])
+            self._fault_i = fi + 1
 
     def _frame(self):
         p = self.platform

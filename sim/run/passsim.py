@@ -169,6 +169,7 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
     if not charge_cpu:
         cost = CostModel(clock)
         clock.cpu_now_us = cost.cpu_now_us
+        world.account_physics = False  # (the declared cost replaces the measured CPU)
     t_session = sc["session_start_s"]
     t_pass_end = world.pass_start + world.duration_s
     t_end_session = t_pass_end + sc.get("end_margin_s", 5.0)

@@ -56,20 +56,37 @@ class Recorder:
         self.frames = []  # (t, res_x, res_y, fsm_x, fsm_y, coarse_mag, beacon_visible)
         self.windows = []  # (t, power, code, ber, vov, ok, crc, gaps, pre, t_die, v_bias,
         #                     signal, elevation_deg)
-        self.enabled = True
         # 1 kHz aim error (hal/sim/world.py _fine_step): time, x, y
         self.fine_t = array("d")
         self.fine_ax = array("d")
         self.fine_ay = array("d")
+        self.enabled = True
 
-    def fine(self, t, ax, ay):
-        if self.enabled:
-            self.fine_t.append(t)
-            self.fine_ax.append(ax)
-            self.fine_ay.append(ay)
+    @property
+    def enabled(self):
+        return self._enabled
+
+    @enabled.setter
+    def enabled(self, on):
+        # ``fine`` runs ~1,000 times per simulated second: the instance attribute is the
+        # recording function itself (bound appends) or a no-op once the pass has ended.
+        self._enabled = bool(on)
+        if on:
+            at = self.fine_t.append
+            ax_ = self.fine_ax.append
+            ay_ = self.fine_ay.append
+
+            def fine(t, ax, ay):
+                at(t)
+                ax_(ax)
+                ay_(ay)
+        else:
+            def fine(t, ax, ay):
+                pass
+        self.fine = fine  # fine(t, ax, ay): one 1 kHz aim-error sample
 
     def frame(self, w):
-        if not self.enabled:
+        if not self._enabled:
             return
         p = w.platform
         f = w.fsm_model
@@ -81,7 +98,7 @@ class Recorder:
                             w.beacon_visible(), ax, ay, pa[0], pa[1], p.jit_x, p.jit_y))
 
     def window(self, w, c):
-        if not self.enabled:
+        if not self._enabled:
             return
         self.windows.append((w.t, w.power_w, w.comparator.code(), w.ber_true, w.overvoltage(),
                              c["ok"] if c else 0, c["crc_errors"] if c else 0,
@@ -103,7 +120,7 @@ class Recorder:
                                     view.vov_target, r[9], r[10],
                                     view.comp_state.at(t), view.mode.before(t), r[11], r[12],
                                     view.center.last(t)))
-        fine_apt = array("b", [apt.before(t) for t in self.fine_t])
+        fine_apt = array("b", apt.before_each(self.fine_t))
         return Joined(frames, windows, (self.fine_t, self.fine_ax, self.fine_ay, fine_apt))
 
 
@@ -131,6 +148,30 @@ class Steps:
         """The value set strictly before ``t`` (event semantics)."""
         i = bisect_left(self.t, t - _EPS_S)
         return self.v[i - 1] if i > 0 else self.default
+
+    def before_each(self, ts):
+        """``[before(t) for t in ts]`` for the 1 kHz samples (~350,000 a pass): one walk
+        when both the change points and ``ts`` are in time order, else a search each."""
+        st = self.t
+        n = len(st)
+        if any(st[i] > st[i + 1] for i in range(n - 1)):  # (after a reboot, unsorted)
+            return [self.before(t) for t in ts]
+        v = self.v
+        d = self.default
+        out = []
+        put = out.append
+        i = 0
+        q_last = None
+        for t in ts:
+            q = t - _EPS_S
+            if q_last is not None and q < q_last:  # out of order: search from scratch
+                i = bisect_left(st, q)
+            else:
+                while i < n and st[i] < q:  # bisect_left's index: the points below q
+                    i += 1
+            q_last = q
+            put(v[i - 1] if i > 0 else d)
+        return out
 
 
 class HkSamples:

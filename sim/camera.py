@@ -504,11 +504,26 @@ class Camera:
         # pixels per frame at 100 Hz), the same operations in the same order.
         amax = self.adc_max
         gxs = list(gx[:nx])  # (the row's factors as floats once, not per pixel)
+        gmin = min(gxs)
         for j in range(ny):
             ay = amp * gy[j]
             if ay < thr:
                 continue
             k = (j0 + j) * cols + i0
+            if ay * gmin >= thr:
+                # Every pixel of the row is above the threshold (ay * g grows with g):
+                # one noise sample each, in order, without the per-pixel test.
+                for g, zz in zip(gxs, z[zi:zi + nx]):  # noqa: B905 (MicroPython: no strict=)
+                    m = ay * g
+                    e = m + sqrt(m) * zz
+                    if e > 0.0:
+                        if e > fw_cap:
+                            e = fw_cap
+                        v = buf[k] + int(e * gdn + 0.5)
+                        buf[k] = v if v < amax else amax
+                    k += 1
+                zi += nx
+                continue
             for g in gxs:
                 m = ay * g
                 if not m < thr:  # (as written: a NaN would be added, not skipped)

@@ -29,6 +29,7 @@ stream and the exact small-count paths do not.
 """
 
 import math
+import sys
 
 _M16 = 0xFFFF
 _INV_2_16 = 1.0 / 65536.0
@@ -224,3 +225,64 @@ class Rng:
         if k < 0:
             return 0
         return n if k > n else k
+
+
+_M32 = 0xFFFFFFFF
+RngHalves = Rng  # the MicroPython generator (tests compare the two on CPython)
+
+
+class _Rng32(RngHalves):
+    """CPython's generator: the same xoshiro128** stream on whole 32-bit words.
+
+    CPython has no small-integer limit (the reason for the 16-bit halves above), and the
+    simulator draws ~230,000 numbers a pass (camera noise offsets, the platform's jitter,
+    the framer's counts): whole words take half the operations.  Every draw is the
+    halves' bit for bit (the float ``r / 2**32`` equals ``hi / 2**16 + lo / 2**32``
+    exactly); tests/test_sim_speed.py holds the two streams equal."""
+
+    def seed(self, seed):
+        RngHalves.seed(self, seed)  # the seeding of the halves, then whole words from them
+        s = self._s
+        self._w = [(s[2 * i] << 16) | s[2 * i + 1] for i in range(4)]
+
+    def getstate(self):
+        return tuple(self._w)
+
+    def setstate(self, state):
+        self._w = [int(state[i]) & _M32 for i in range(4)]
+
+    def _next32(self):
+        """Advance one step; returns the 32-bit output word."""
+        w = self._w
+        s0 = w[0]
+        s1 = w[1]
+        s2 = w[2] ^ s0  # s2 ^= s0
+        s3 = w[3] ^ s1  # s3 ^= s1
+        x = (s1 * 5) & _M32  # result = rotl(s1 * 5, 7) * 9
+        r = ((((x << 7) | (x >> 25)) & _M32) * 9) & _M32
+        w[0] = s0 ^ s3  # s0 ^= s3
+        w[1] = s1 ^ s2  # s1 ^= s2
+        w[2] = s2 ^ ((s1 << 9) & _M32)  # s2 ^= s1 << 9
+        w[3] = ((s3 << 11) | (s3 >> 21)) & _M32  # s3 = rotl(s3, 11)
+        return r
+
+    def _next(self):
+        r = self._next32()
+        self._oh = r >> 16
+        self._ol = r & _M16
+
+    def next_u32(self):
+        return self._next32()
+
+    def next_u30(self):
+        return self._next32() >> 2
+
+    def randbelow(self, n):
+        return (self._next32() >> 2) % n
+
+    def random(self):
+        return self._next32() * _INV_2_32
+
+
+if sys.implementation.name != "micropython":
+    Rng = _Rng32  # noqa: F811

@@ -16,8 +16,7 @@ import pytest
 from hal.sim.board import make_board
 from hal.sim.world import make_world
 from sim.camera import _MAXBOX, _NZ, _THR_E, Camera
-from sim.fsm import Fsm
-from sim.pointing import reaction_wheel_lines, reference_platform
+from sim import rng
 from sim.run.recorder import Recorder, Steps
 
 
@@ -211,3 +210,31 @@ def test_camera_spot_is_the_per_pixel_reference_bit_for_bit(kind):
         px = array("H", bytes(bufs[0])) if kind == "B" else bufs[0]  # (x86: little-endian)
         lit += max(px) > 300
     assert lit > 50  # the spot was in the window often enough to mean something
+
+
+# ---------------------------------------------------------------------------- generator
+@pytest.mark.parametrize("seed", [0, 1, 12345, (1 << 30) - 1, 0x9E3779B9])
+def test_cpython_generator_is_the_halves_stream_bit_for_bit(seed):
+    """sim/rng.py: CPython's whole-word xoshiro128** against the MicroPython one."""
+    fast, ref = rng.Rng(seed), rng.RngHalves(seed)
+    assert type(fast) is not rng.RngHalves  # the whole-word generator on CPython
+    assert fast.getstate() == ref.getstate()
+    for i in range(20000):
+        k = i % 6
+        if k == 0:
+            assert fast.random() == ref.random()
+        elif k == 1:
+            assert fast.randbelow(4096 - 576) == ref.randbelow(4096 - 576)
+        elif k == 2:
+            assert fast.gauss_pair() == ref.gauss_pair()
+        elif k == 3:
+            assert (fast.next_u32(), fast.next_u30()) == (ref.next_u32(), ref.next_u30())
+        elif k == 4:
+            assert fast.binomial(5000, 0.3) == ref.binomial(5000, 0.3)
+        else:
+            assert fast.poisson(7.5) == ref.poisson(7.5)
+    assert fast.getstate() == ref.getstate()
+    ref2 = rng.RngHalves(1)
+    ref2.setstate(fast.getstate())
+    fast.setstate(fast.getstate())
+    assert [fast.next_u32() for _ in range(8)] == [ref2.next_u32() for _ in range(8)]

@@ -448,34 +448,24 @@ class Camera:
         u = (cx - x0) / b  # spot centre in output-pixel units of the window
         v = (cy - y0) / b
         sg = self.sigma_px / b
-        r = _SPOT_R_SIGMA * sg
-        if r > 0.5 * (_MAXBOX - 2):
-            r = 0.5 * (_MAXBOX - 2)
-        if r < 1.0:
-            r = 1.0
-        i0 = int(math.floor(u - r))
-        i1 = int(math.floor(u + r))
-        j0 = int(math.floor(v - r))
-        j1 = int(math.floor(v + r))
-        if i0 < 0:
-            i0 = 0
-        if j0 < 0:
-            j0 = 0
-        if i1 > cols - 1:
-            i1 = cols - 1
-        if j1 > rows - 1:
-            j1 = rows - 1
+        r = max(min(_SPOT_R_SIGMA * sg, 0.5 * (_MAXBOX - 2)), 1.0)
+        i0 = max(int(math.floor(u - r)), 0)  # the spot's box, clipped to the window
+        i1 = min(int(math.floor(u + r)), cols - 1)
+        j0 = max(int(math.floor(v - r)), 0)
+        j1 = min(int(math.floor(v + r)), rows - 1)
         if i0 > i1 or j0 > j1:
             return
         nx = i1 - i0 + 1
         ny = j1 - j0 + 1
         k = _SQRT1_2 / sg
-        gx = self._gx
-        gy = self._gy
+        gx, gy = self._gx, self._gy
+        gmin = 2.0  # the smallest stored (float32) column factor
         e_prev = _erf((i0 - u) * k)
         for i in range(nx):
             e_next = _erf((i0 + i + 1 - u) * k)
             gx[i] = 0.5 * (e_next - e_prev)
+            if gx[i] < gmin:
+                gmin = gx[i]
             e_prev = e_next
         e_prev = _erf((j0 - v) * k)
         for j in range(ny):
@@ -486,47 +476,17 @@ class Camera:
         zi = self._rng.randbelow(_NZ - _MAXBOX * _MAXBOX)
         sqrt = math.sqrt
         thr = _THR_E
-        if wide:  # bytearray: two octets per pixel (rare; the flight uses array('H'))
-            add = self._add
-            for j in range(ny):
-                ay = amp * gy[j]
-                if ay < thr:
-                    continue
-                base = (j0 + j) * cols + i0
-                for i in range(nx):
-                    m = ay * gx[i]
-                    if m < thr:
-                        continue
-                    add(buf, base + i, m + sqrt(m) * z[zi], gdn, fw_cap, True)
-                    zi += 1
-            return
-        # One pixel word per pixel: _add inlined (the simulator's hottest loop: ~60 spot
-        # pixels per frame at 100 Hz), the same operations in the same order.
-        amax = self.adc_max
-        gxs = list(gx[:nx])  # (the row's factors as floats once, not per pixel)
-        gmin = min(gxs)
+        amax, add = self.adc_max, self._add
         for j in range(ny):
             ay = amp * gy[j]
             if ay < thr:
                 continue
             k = (j0 + j) * cols + i0
-            if ay * gmin >= thr:
-                # Every pixel of the row is above the threshold (ay * g grows with g):
-                # one noise sample each, in order, without the per-pixel test.
-                for g, zz in zip(gxs, z[zi:zi + nx]):  # noqa: B905 (MicroPython: no strict=)
-                    m = ay * g
-                    e = m + sqrt(m) * zz
-                    if e > 0.0:
-                        if e > fw_cap:
-                            e = fw_cap
-                        v = buf[k] + int(e * gdn + 0.5)
-                        buf[k] = v if v < amax else amax
-                    k += 1
-                zi += nx
-                continue
-            for g in gxs:
-                m = ay * g
-                if not m < thr:  # (as written: a NaN would be added, not skipped)
+            if not wide and ay * gmin >= thr:
+                # The hottest loop (~60 pixels a frame): a row wholly above the threshold (ay*g
+                # grows with g), _add inlined: the same operations (tests/test_sim_speed.py).
+                for i in range(nx):
+                    m = ay * gx[i]
                     e = m + sqrt(m) * z[zi]
                     zi += 1
                     if e > 0.0:
@@ -534,4 +494,10 @@ class Camera:
                             e = fw_cap
                         v = buf[k] + int(e * gdn + 0.5)
                         buf[k] = v if v < amax else amax
-                k += 1
+                    k += 1
+                continue
+            for i in range(nx):
+                m = ay * gx[i]
+                if not m < thr:  # (as written: a NaN is added, not skipped)
+                    add(buf, k + i, m + sqrt(m) * z[zi], gdn, fw_cap, wide)
+                    zi += 1

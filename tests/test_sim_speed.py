@@ -213,7 +213,7 @@ def test_camera_spot_is_the_per_pixel_reference_bit_for_bit(kind):
 
 
 # ---------------------------------------------------------------------------- generator
-@pytest.mark.parametrize("seed", [0, 1, 12345, (1 << 30) - 1, 0x9E3779B9])
+@pytest.mark.parametrize("seed", [0, 1, 12345, 987654321, 0x9E3779B9])
 def test_cpython_generator_is_the_halves_stream_bit_for_bit(seed):
     """sim/rng.py: CPython's whole-word xoshiro128** against the MicroPython one."""
     fast, ref = rng.Rng(seed), rng.RngHalves(seed)

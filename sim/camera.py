@@ -455,8 +455,7 @@ class Camera:
         j1 = min(int(math.floor(v + r)), rows - 1)
         if i0 > i1 or j0 > j1:
             return
-        nx = i1 - i0 + 1
-        ny = j1 - j0 + 1
+        nx, ny = i1 - i0 + 1, j1 - j0 + 1
         k = _SQRT1_2 / sg
         gx, gy = self._gx, self._gy
         gmin = 2.0  # the smallest stored (float32) column factor
@@ -464,8 +463,7 @@ class Camera:
         for i in range(nx):
             e_next = _erf((i0 + i + 1 - u) * k)
             gx[i] = 0.5 * (e_next - e_prev)
-            if gx[i] < gmin:
-                gmin = gx[i]
+            gmin = gx[i] if gx[i] < gmin else gmin
             e_prev = e_next
         e_prev = _erf((j0 - v) * k)
         for j in range(ny):
@@ -474,8 +472,7 @@ class Camera:
             e_prev = e_next
         z = self._z
         zi = self._rng.randbelow(_NZ - _MAXBOX * _MAXBOX)
-        sqrt = math.sqrt
-        thr = _THR_E
+        sqrt, thr = math.sqrt, _THR_E
         amax, add = self.adc_max, self._add
         for j in range(ny):
             ay = amp * gy[j]

@@ -110,6 +110,20 @@ FSM_WAVE_PERIOD_US = 1000
 FSM_WAVE_MAX = 32
 
 
+def check_wave(xs, ys, n):
+    """The checks every :meth:`Fsm.play_wave` backend makes before a sample plays: ``n``
+    within the driver's buffer, every code of both axes in range (ValueError otherwise).
+    Allocation-free: the APT calls it every frame under the predictor."""
+    if not 1 <= n <= FSM_WAVE_MAX:
+        raise ValueError("waveform length")
+    i = 0
+    while i < n:
+        if not (FSM_CODE_MIN <= xs[i] <= FSM_CODE_MAX
+                and FSM_CODE_MIN <= ys[i] <= FSM_CODE_MAX):
+            raise ValueError("FSM code out of range")
+        i += 1
+
+
 # --------------------------------------------------------------------------------------
 # Framer (FPGA, 50 Mbit/s Manchester packets) -- DESIGN 3.6, paper 2.5
 # --------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ by it. Without a timer a waveform writes only its first sample (held, as ``set_c
 """
 
 from hal.errors import DeviceFault
-from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_WAVE_MAX, FSM_WAVE_PERIOD_US, Fsm
+from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_WAVE_PERIOD_US, Fsm, check_wave
 from hal.real._util import bus_error, const
 
 try:
@@ -133,14 +133,7 @@ class Ad5664Fsm(Fsm):
 
     def play_wave(self, xs, ys, n):
         # type: (Any, Any, int) -> None
-        if not 1 <= n <= FSM_WAVE_MAX:
-            raise ValueError("waveform length")
-        i = 0
-        while i < n:
-            if not (FSM_CODE_MIN <= xs[i] <= FSM_CODE_MAX
-                    and FSM_CODE_MIN <= ys[i] <= FSM_CODE_MAX):
-                raise ValueError("FSM code out of range")
-            i += 1
+        check_wave(xs, ys, n)
         self._wn = 0  # (the callback stays off while the buffers change)
         self._write(xs[0], ys[0])
         t = self._timer

@@ -7,9 +7,9 @@ documented on each class) and driven by the world's scenario timeline or by test
 
 from hal.errors import BusError, DeviceFault, SensorError
 from hal.interfaces import (
+    check_wave,
     FSM_CODE_MAX,
     FSM_CODE_MIN,
-    FSM_WAVE_MAX,
     FSM_WAVE_PERIOD_US,
     CTR_CRC_ERRORS,
     CTR_LOCKED,
@@ -161,14 +161,7 @@ class SimFsm:
         w.physics_end(t0)
 
     def play_wave(self, xs, ys, n):
-        if not 1 <= n <= FSM_WAVE_MAX:
-            raise ValueError("waveform length")
-        i = 0
-        while i < n:
-            if not (FSM_CODE_MIN <= xs[i] <= FSM_CODE_MAX
-                    and FSM_CODE_MIN <= ys[i] <= FSM_CODE_MAX):
-                raise ValueError("FSM code out of range")
-            i += 1
+        check_wave(xs, ys, n)
         if self.bus_errors:
             self.bus_errors -= 1
             raise BusError("injected FSM bus error")

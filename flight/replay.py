@@ -29,7 +29,10 @@ space restarts at 0 after KEY_ROTATE) the guard raises COUNTER_NEAR_EXHAUSTION.
 It then publishes a fresh random 32-bit nonce (housekeeping and the event
 COUNTER_RESYNC_NEEDED) and accepts one command only: ``COUNTER_RESYNC nonce=N floor=F``,
 authenticated with an on-board key; its counter is not checked (the mark is unknown),
-the nonce makes it fresh.  The mark becomes ``max(F, counter, stale mark)``.
+the nonce makes it fresh.  The mark becomes ``max(F, counter, stale mark)``, where the
+stale mark is the highest of what the flash record still held and the exact mark in the
+backup registers: a floor given too low by the ground never reopens counters accepted
+before.
 
 **Flash wear: marks reserved in blocks.**  The OBC's NAV_STATE (0x60) is an authenticated
 TC at 1 Hz through every session; saving the mark at each TC was one flash write a second
@@ -214,6 +217,7 @@ class ReplayGuard:
             self.reserved, self.base = rec
             self.hwm = dict(self.reserved)  # kept as a lower bound even in RESYNC
         if why:
+            self._backup_floor()
             self.enter_resync(why)
             return
         self._restore_exact()
@@ -227,23 +231,40 @@ class ReplayGuard:
         for kid in self.hwm:
             self._check_exhaustion(kid)
 
-    def _restore_exact(self):
-        """The exact mark from the backup registers instead of the reservation, where it
-        is trusted (module docstring); never below a counter accepted before."""
+    def _backup_mark(self):
+        """``(kid, mark)`` of the exact mark in the backup registers, or None when they
+        are absent, unreadable, blank or damaged."""
         m = self.mirror
         if m.dev is None:
-            return
+            return None
         try:
             w = m.dev.read(BK_REPLAY_KID)
         except Exception:
             m.errors += 1
-            return
+            return None
         kid = w & 0xFF
         if w >> 16 or kid == 0 or (w >> 8) != kid ^ 0xFF:
-            return  # blank or damaged: the reservations stand
+            return None
         mark = m.get(BK_REPLAY_MARK)
         if mark < 0:
-            return
+            return None
+        return kid, mark
+
+    def _backup_floor(self):
+        """Entering RESYNC: the backup registers' exact mark, whatever the flash says,
+        is a counter accepted before, so it joins the floor COUNTER_RESYNC cannot go
+        below (it can only raise a mark: fail secure even if the words are stale)."""
+        km = self._backup_mark()
+        if km is not None and km[1] > self.hwm.get(km[0], 0):
+            self.hwm[km[0]] = km[1]
+
+    def _restore_exact(self):
+        """The exact mark from the backup registers instead of the reservation, where it
+        is trusted (module docstring); never below a counter accepted before."""
+        km = self._backup_mark()
+        if km is None:
+            return  # blank or damaged: the reservations stand
+        kid, mark = km
         self._bk_kid = kid
         res = self.reserved.get(kid)
         if res is None or mark > res:

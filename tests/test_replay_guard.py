@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flight import cbor
-from flight.keystore import BK_REPLAY_GEN, BackupMirror
+from flight.keystore import BK_REPLAY_GEN, BK_REPLAY_KID, BackupMirror
 from flight.replay import (
     EV_COUNTER_NEAR_EXHAUSTION,
     EV_COUNTER_RESYNC_NEEDED,
@@ -223,13 +223,42 @@ def test_resync_needs_the_published_nonce_and_raises_the_floor():
     with pytest.raises(ValueError):
         g.resync(2, 1, n ^ 1, 100)
     assert g.state == RESYNC
-    assert g.resync(2, 7, n, 100) == 100
+    f = C[2] + 100  # above the mark C[2] the backup registers still hold
+    assert g.resync(2, 7, n, f) == f
     assert g.state == SYNCED and g.nonce == 0
-    assert ids(ev)[-1] == EV_COUNTER_RESYNCED and ev[-1][1] == [2, 100]
-    assert g.check(2, 100) is not None and g.check(2, 101) is None
+    assert ids(ev)[-1] == EV_COUNTER_RESYNCED and ev[-1][1] == [2, f]
+    assert g.check(2, f) is not None and g.check(2, f + 1) is None
     assert g.check_resync(n) == "nonce: no resync pending"  # a recorded resync TC is dead
     g2, ev2 = guard(s, b)
-    assert g2.state == SYNCED and g2.last(2) == 100 and ev2 == []
+    assert g2.state == SYNCED and g2.last(2) == f and ev2 == []
+
+
+def test_resync_floor_never_below_the_backup_registers_exact_mark():
+    """Both slots lost, the backup registers kept: a COUNTER_RESYNC whose floor is too low
+    (an operator's mistake) must not reopen the counters accepted before the loss."""
+    s, b = MemStorage(), MemBackup()
+    g, _ = guard(s, b)
+    for c in range(10, 40):  # inside the first reservation: the exact mark is 39
+        assert g.check(1, c) is None
+        g.advance(1, c)
+    s.blobs.clear()
+    g2, _ = guard(s, b)
+    assert g2.state == RESYNC
+    assert g2.resync(1, 5, g2.nonce, 12) == 39
+    assert g2.check(1, 39) is not None and g2.check(1, 20) is not None
+    assert g2.check(1, 40) is None
+
+
+def test_resync_floor_ignores_a_damaged_backup_key_word():
+    s, b = MemStorage(), MemBackup()
+    g, _ = guard(s, b)
+    for c in range(10, 40):
+        g.advance(1, c)
+    s.blobs.clear()
+    b.words[BK_REPLAY_KID] ^= 0x0100  # the key id's check byte no longer matches
+    g2, _ = guard(s, b)
+    assert g2.state == RESYNC
+    assert g2.resync(1, 5, g2.nonce, 12) == 12  # nothing trusted below the ground's floor
 
 
 def test_resync_after_rollback_moves_the_backup_generation_forward():

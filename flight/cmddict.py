@@ -26,6 +26,8 @@ length; ``choices`` the values), ``bytes`` (min/max bound the length), ``scalar`
 
 from collections import namedtuple
 
+from hal.compat import IS_MICROPYTHON, const
+
 # Payload modes (DESIGN §3.2): part of the command language (SET_MODE, allowed modes),
 # so they are declared here, once; flight.modes implements them.
 SAFE = "SAFE"
@@ -70,13 +72,33 @@ class CmdFailed(Exception):
 _INF = float("inf")
 
 
-# Command and argument declarations are records (namedtuples: a tuple with a type
-# pointer, 48 B on the target where class instances cost 80-96 B), read by attribute;
-# what a record does is a function of this module (check_arg, validate, command_map).
-_Arg = namedtuple(  # type: ignore[name-match]  # shown as what it declares
+# Command and argument declarations are records, read by position (C_*, A_*): in the
+# firmware :data:`COMMANDS` is a constant tuple in flash (tools/freeze_decl.py: no heap,
+# where its ~60 namedtuples cost ~3.8 KiB, issue 11), and on MicroPython
+# :func:`Command` and :func:`Arg` return the same plain tuples; on CPython namedtuples.
+# A command handed to code outside this module (:meth:`Dispatcher.lookup`, BY_OPCODE,
+# BY_NAME) is a namedtuple :func:`view` on every interpreter: ``cmd.name`` reads as ever.
+C_OPCODE = const(0)
+C_NAME = const(1)
+C_OWNER = const(2)
+C_HANDLER = const(3)
+C_ARGS = const(4)
+C_MODES = const(5)
+C_DESCRIPTION = const(6)
+C_HAZARDOUS = const(7)
+A_NAME = const(0)
+A_TYPE = const(1)
+A_UNIT = const(2)
+A_LO = const(3)
+A_HI = const(4)
+A_DESCRIPTION = const(5)
+A_REQUIRED = const(6)
+A_DEFAULT = const(7)
+A_CHOICES = const(8)
+_Arg = None if IS_MICROPYTHON else namedtuple(  # type: ignore[name-match]
     "Arg", ("name", "atype", "unit", "lo", "hi", "description", "required", "default",
             "choices"))
-_Command = namedtuple(  # type: ignore[name-match]
+_Command = namedtuple(  # type: ignore[name-match]  # shown as what it declares
     "Command", ("opcode", "name", "owner", "handler", "args", "modes", "description",
                 "hazardous"))
 
@@ -84,18 +106,28 @@ _Command = namedtuple(  # type: ignore[name-match]
 def Arg(name, atype, unit="", lo=None, hi=None, description="", required=True, default=None,
         choices=None):
     """One argument of a command: name, type, unit, range (lo/hi, None: open), ..."""
-    return _Arg(name, atype, unit, lo, hi, description, required, default, choices)
+    if _Arg is None:
+        return (name, atype, unit, lo, hi, description, required, default, choices)
+    return _Arg(name, atype, unit, lo, hi, description, required, default, choices)  # type: ignore[call-arg]
 
 
 def Command(opcode, name, owner, handler, args, modes, description, hazardous=False):
     """One entry of :data:`COMMANDS` (see the module docstring)."""
+    if IS_MICROPYTHON:
+        return (opcode, name, owner, handler, args, modes, description, hazardous)
     return _Command(opcode, name, owner, handler, args, modes, description, hazardous)
+
+
+def view(c):
+    """Command record ``c`` readable by attribute (a namedtuple; ``c`` itself if it is
+    one): what the owners' ``check_command`` and handlers are given."""
+    return c if type(c) is _Command else _Command(*c)
 
 
 def check_arg(a, value):
     """The checked value of argument ``a``; BadArg names the argument."""
-    t = a.atype
-    n = a.name
+    t = a[A_TYPE]
+    n = a[A_NAME]
     if t == "bool":
         if value is not True and value is not False:
             raise BadArg("%s: expected bool" % n)
@@ -111,22 +143,27 @@ def check_arg(a, value):
             raise BadArg("%s: not a finite number" % n)
         if t == "float":
             value = float(value)
-        if a.lo is not None and value < a.lo:
-            raise BadArg("%s: %r below minimum %r %s" % (n, value, a.lo, a.unit))
-        if a.hi is not None and value > a.hi:
-            raise BadArg("%s: %r above maximum %r %s" % (n, value, a.hi, a.unit))
+        lo = a[A_LO]
+        hi = a[A_HI]
+        if lo is not None and value < lo:
+            raise BadArg("%s: %r below minimum %r %s" % (n, value, lo, a[A_UNIT]))
+        if hi is not None and value > hi:
+            raise BadArg("%s: %r above maximum %r %s" % (n, value, hi, a[A_UNIT]))
         return value
     if t in ("str", "bytes"):
         if t == "str" and not isinstance(value, str):
             raise BadArg("%s: expected text" % n)
         if t == "bytes" and not isinstance(value, (bytes, bytearray)):
             raise BadArg("%s: expected bytes" % n)
-        if a.lo is not None and len(value) < a.lo:
-            raise BadArg("%s: shorter than %d" % (n, a.lo))
-        if a.hi is not None and len(value) > a.hi:
-            raise BadArg("%s: longer than %d" % (n, a.hi))
-        if a.choices is not None and value not in a.choices:
-            raise BadArg("%s: %r not one of %s" % (n, value, ", ".join(a.choices)))
+        lo = a[A_LO]
+        hi = a[A_HI]
+        choices = a[A_CHOICES]
+        if lo is not None and len(value) < lo:
+            raise BadArg("%s: shorter than %d" % (n, lo))
+        if hi is not None and len(value) > hi:
+            raise BadArg("%s: longer than %d" % (n, hi))
+        if choices is not None and value not in choices:
+            raise BadArg("%s: %r not one of %s" % (n, value, ", ".join(choices)))
         return value
     if t == "map":
         if not isinstance(value, dict):
@@ -136,12 +173,12 @@ def check_arg(a, value):
 
 
 def arg_map(a):
-    d = {"name": a.name, "type": a.atype, "unit": a.unit, "min": a.lo,
-         "max": a.hi, "description": a.description, "required": a.required}
-    if a.default is not None:
-        d["default"] = a.default
-    if a.choices is not None:
-        d["choices"] = list(a.choices)
+    d = {"name": a[A_NAME], "type": a[A_TYPE], "unit": a[A_UNIT], "min": a[A_LO],
+         "max": a[A_HI], "description": a[A_DESCRIPTION], "required": a[A_REQUIRED]}
+    if a[A_DEFAULT] is not None:
+        d["default"] = a[A_DEFAULT]
+    if a[A_CHOICES] is not None:
+        d["choices"] = list(a[A_CHOICES])
     return d
 
 
@@ -152,14 +189,15 @@ def validate(cmd, args):
         raise BadArg("arguments must be a map")
     out = {}
     known = {}
-    for a in cmd.args:
-        known[a.name] = a
-        if a.name in args:
-            out[a.name] = check_arg(a, args[a.name])
-        elif a.required:
-            raise BadArg("%s: required argument missing" % a.name)
-        elif a.default is not None:
-            out[a.name] = a.default
+    for a in cmd[C_ARGS]:
+        n = a[A_NAME]
+        known[n] = a
+        if n in args:
+            out[n] = check_arg(a, args[n])
+        elif a[A_REQUIRED]:
+            raise BadArg("%s: required argument missing" % n)
+        elif a[A_DEFAULT] is not None:
+            out[n] = a[A_DEFAULT]
     for k in args:
         if k not in known:
             raise BadArg("%r: unknown argument" % (k,))
@@ -168,10 +206,10 @@ def validate(cmd, args):
 
 def command_map(c):
     """The exported dictionary's entry of one command."""
-    return {"opcode": c.opcode, "name": c.name, "owner": c.owner,
-            "handler": c.handler, "description": c.description,
-            "modes": list(c.modes), "hazardous": c.hazardous,
-            "args": [arg_map(a) for a in c.args]}
+    return {"opcode": c[C_OPCODE], "name": c[C_NAME], "owner": c[C_OWNER],
+            "handler": c[C_HANDLER], "description": c[C_DESCRIPTION],
+            "modes": list(c[C_MODES]), "hazardous": c[C_HAZARDOUS],
+            "args": [arg_map(a) for a in c[C_ARGS]]}
 
 
 C = Command
@@ -279,23 +317,75 @@ COMMANDS = (
 )
 
 
-def _index(commands):
-    """{opcode: Command}, {name: Command}; ValueError on a duplicate opcode or name."""
-    by_op = {}
-    by_name = {}
+def _check_unique(commands):
+    """ValueError on an opcode or a name used twice (the sets are garbage afterwards)."""
+    ops = set()
+    names = set()
     for c in commands:
-        if c.opcode in by_op or c.name in by_name:
-            raise ValueError("command %s / 0x%02x defined twice" % (c.name, c.opcode))
-        by_op[c.opcode] = c
-        by_name[c.name] = c
-    return by_op, by_name
+        if c[C_OPCODE] in ops or c[C_NAME] in names:
+            raise ValueError("command %s / 0x%02x defined twice" % (c[C_NAME], c[C_OPCODE]))
+        ops.add(c[C_OPCODE])
+        names.add(c[C_NAME])
+
+
+class ByKey:
+    """The commands by opcode (``key`` C_OPCODE) or name (C_NAME), read like a dict
+    (``get``, ``[k]``, ``in``, iteration, ``items``) and searched in place: no index
+    dicts kept in RAM (issue 11).  Values are namedtuple views (:func:`view`)."""
+
+    def __init__(self, commands, key):
+        self._commands = commands
+        self._key = key
+
+    def find(self, k):
+        """The record (not a view) with key ``k``, or None."""
+        key = self._key
+        for c in self._commands:
+            if c[key] == k:
+                return c
+        return None
+
+    def get(self, k, default=None):
+        c = self.find(k)
+        return default if c is None else view(c)
+
+    def __getitem__(self, k):
+        c = self.find(k)
+        if c is None:
+            raise KeyError(k)
+        return view(c)
+
+    def __contains__(self, k):
+        return self.find(k) is not None
+
+    def __iter__(self):
+        for c in self._commands:
+            yield c[self._key]
+
+    def __len__(self):
+        return len(self._commands)
+
+    def keys(self):
+        return list(self)
+
+    def values(self):
+        return [view(c) for c in self._commands]
+
+    def items(self):
+        return [(c[self._key], view(c)) for c in self._commands]
+
+
+def _index(commands):
+    """(by opcode, by name) of ``commands``; ValueError on a duplicate opcode or name."""
+    _check_unique(commands)
+    return ByKey(commands, C_OPCODE), ByKey(commands, C_NAME)
 
 
 BY_OPCODE, BY_NAME = _index(COMMANDS)
 
 
 class Dispatcher:
-    """Binds every entry of ``commands`` to its owner's handler; checks and runs TCs."""
+    """Finds every entry of ``commands`` its owner's handler; checks and runs TCs."""
 
     def __init__(self, commands=COMMANDS):
         self.commands = commands
@@ -304,45 +394,44 @@ class Dispatcher:
         else:
             self.by_opcode, self.by_name = _index(commands)
         self.owners = {}  # owner name -> object
-        self._fn = {}  # opcode -> bound handler
-        self._check = {}  # owner name -> bound check_command (or absent)
+        # Handlers and owner checks are looked up when a TC runs (getattr: one bound
+        # method per TC), not kept bound in dicts (~1 KiB of heap, issue 11).
 
     def register(self, owner, obj):
-        """Bind every entry owned by ``owner`` to ``getattr(obj, entry.handler)``."""
+        """Bind the entries owned by ``owner`` to ``getattr(obj, entry.handler)``."""
         if owner in self.owners:
             raise ValueError("owner %s registered twice" % owner)
         self.owners[owner] = obj
-        for c in self.commands:
-            if c.owner == owner:
-                fn = getattr(obj, c.handler, None)
-                if fn is not None:
-                    self._fn[c.opcode] = fn
-        chk = getattr(obj, "check_command", None)
-        if chk is not None:
-            self._check[owner] = chk
+
+    def handler(self, cmd):
+        """The bound handler of command ``cmd`` (a record or view), or None (owner not
+        registered on this board, or no such method)."""
+        obj = self.owners.get(cmd[C_OWNER])
+        return None if obj is None else getattr(obj, cmd[C_HANDLER], None)
 
     def verify(self, absent=()):
         """Boot check: every entry has its handler, every ``cmd_*`` method of a registered
         owner has its entry.  ``absent``: owners legitimately missing on this board (their
         commands complete UNAVAILABLE).  ValueError names the culprit."""
         for c in self.commands:
-            if c.opcode in self._fn:
+            if self.handler(c) is not None:
                 continue
-            if c.owner not in self.owners:
-                if c.owner in absent:
+            if c[C_OWNER] not in self.owners:
+                if c[C_OWNER] in absent:
                     continue
                 raise ValueError("command %s (0x%02x): owner %r not registered"
-                                 % (c.name, c.opcode, c.owner))
+                                 % (c[C_NAME], c[C_OPCODE], c[C_OWNER]))
             raise ValueError("command %s (0x%02x): %s has no handler %s()"
-                             % (c.name, c.opcode, c.owner, c.handler))
+                             % (c[C_NAME], c[C_OPCODE], c[C_OWNER], c[C_HANDLER]))
         for owner, obj in self.owners.items():
-            declared = [c.handler for c in self.commands if c.owner == owner]
+            declared = [c[C_HANDLER] for c in self.commands if c[C_OWNER] == owner]
             for attr in dir(obj):
                 if attr.startswith("cmd_") and attr not in declared:
                     raise ValueError("handler %s.%s has no command dictionary entry"
                                      % (owner, attr))
 
     def lookup(self, opcode):
+        """The command (a namedtuple :func:`view`) of ``opcode``, or None."""
         return self.by_opcode.get(opcode)
 
     def check(self, cmd, args, mode, queued=False):
@@ -352,9 +441,10 @@ class Dispatcher:
         when it comes due, not now.
         """
         args = validate(cmd, args)
-        if not queued and mode not in cmd.modes:
-            raise WrongMode("%s not allowed in %s" % (cmd.name, mode))
-        chk = self._check.get(cmd.owner)
+        if not queued and mode not in cmd[C_MODES]:
+            raise WrongMode("%s not allowed in %s" % (cmd[C_NAME], mode))
+        obj = self.owners.get(cmd[C_OWNER])
+        chk = getattr(obj, "check_command", None) if obj is not None else None
         if chk is not None:
             try:
                 chk(cmd, args)
@@ -365,7 +455,8 @@ class Dispatcher:
 
     def execute(self, cmd, args, tc):
         """Run the handler: its result map (or None); CmdFailed on a failure."""
-        fn = self._fn.get(cmd.opcode)
+        fn = self.handler(cmd)
         if fn is None:
-            raise CmdFailed("UNAVAILABLE", "no %s on this board for %s" % (cmd.owner, cmd.name))
+            raise CmdFailed("UNAVAILABLE", "no %s on this board for %s"
+                            % (cmd[C_OWNER], cmd[C_NAME]))
         return fn(args, tc)

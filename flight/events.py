@@ -19,20 +19,19 @@ Events are declared as module-level data in the module that owns them
 (``EVENTS = (Event(...), ...)`` beside ``EV_X = const(0x..)``; one id range per owner:
 0x0_ app, 0x1_ scheduler, 0x2_ tc/keys/time-tags, 0x3_ storage/params, 0x4_ modes/FDIR/
 tm, 0x5_ apt, 0x6_ bias, 0x7_ comparator, 0x8_ framer); flight/components.py lists the
-declaring modules and the app builds the log's table from them (:func:`table`).
+declaring modules and the app builds the log's table from them (:func:`table`, in
+flight/eventdecl.py with the :func:`Event` record).
 """
-
-from collections import namedtuple
 
 from flight import cbor
 from flight.crc16 import crc16
+# The declarations (severities, the Event record, the table) live in flight/eventdecl.py;
+# modules declare with ``flight.events.Event`` as before.
+from flight.eventdecl import (E_NAME, E_SEVERITY, E_TEXT, SEV_CRITICAL, SEV_ERROR,  # noqa: F401
+                              SEV_INFO, SEV_WARN, SEVERITY_NAMES, Event, Table, event_map,
+                              table)
 from hal.compat import const
 
-SEV_INFO = const(0)
-SEV_WARN = const(1)
-SEV_ERROR = const(2)
-SEV_CRITICAL = const(3)
-SEVERITY_NAMES = ("INFO", "WARN", "ERROR", "CRITICAL")
 DEFER_SLOTS = const(8)  # events held without allocating while the heap is exhausted
 
 # Keys of an event TM map (APID 0x0A2) and of a persistent-log dump entry ("n": running
@@ -49,52 +48,13 @@ _FRAME_OVERHEAD = const(5)
 _N_BLOBS = const(3)
 
 
-# An event declaration is a record, not an instance: ~55 are declared and a class
-# instance costs 64 B of heap on the target (its attribute map) where a namedtuple of the
-# same five fields costs 32 B (a tuple with a type pointer).  The strings it holds are the
-# frozen module's constants, in flash: the record only points at them.
-_Event = namedtuple(  # type: ignore[name-match]  # shown as what it declares
-    "Event", ("id", "name", "severity", "text", "args"))
-
-
-def Event(ev_id, name, severity, text, args=()):
-    """One event declaration (module-level data in the module that owns the event): a
-    record ``(id, name, severity, text, args)`` read by attribute.
-
-    ``severity`` is one of SEV_*; ``text`` says what happened (the ground shows it with
-    the instance's detail text); ``args`` names and types the values an instance carries:
-    ``(("boot_count", "int"), ...)`` with types ``int``, ``float``, ``str``, ``bool``.
-    """
-    if severity < SEV_INFO or severity > SEV_CRITICAL:
-        raise ValueError("event %s: bad severity" % name)
-    return _Event(ev_id, name, severity, text, args)
-
-
-def event_map(e, owner):
-    """The exported dictionary's entry of one declaration."""
-    return {"id": e.id, "name": e.name, "severity": SEVERITY_NAMES[e.severity],
-            "owner": owner, "text": e.text,
-            "args": [{"name": a[0], "type": a[1]} for a in e.args]}
-
-
-def table(declarations):
-    """{id: Event} from ``[(owner, EVENTS), ...]``; ValueError on an id used twice."""
-    out = {}  # type: dict
-    for _owner, evs in declarations:
-        for e in evs:
-            if e.id in out:
-                raise ValueError("event id 0x%02x: %s and %s" % (e.id, out[e.id].name, e.name))
-            out[e.id] = e
-    return out
-
-
 class EventLog:
     def __init__(self, time_fn, capacity=64, storage=None, persist_capacity=128,
                  persist_name="evlog", persist_min_sev=SEV_WARN, decl=None):
         if capacity < 1 or persist_capacity < 2:
             raise ValueError("capacity")
         self.time_fn = time_fn
-        self.decl = decl if decl is not None else {}  # {id: Event}: see table()
+        self.decl = decl if decl is not None else {}  # id -> Event: see table()
         self.undeclared = 0  # emits of an id nobody declared (a bug: tests keep it 0)
         self.capacity = capacity
         self._ring = [None] * capacity  # type: list
@@ -145,7 +105,7 @@ class EventLog:
         if d is None:
             self.undeclared += 1
             return self.emit_sev(SEV_ERROR, ev_id, args, detail)
-        return self.emit_sev(d.severity, ev_id, args, detail)
+        return self.emit_sev(d[E_SEVERITY], ev_id, args, detail)
 
     def emit_sev(self, sev, ev_id, args=None, text=""):
         """Queue one event with an explicit severity (emit() looks it up)."""
@@ -223,14 +183,14 @@ class EventLog:
 
     def name(self, ev_id):
         d = self.decl.get(ev_id)
-        return d.name if d is not None else "EV_%02X" % ev_id
+        return d[E_NAME] if d is not None else "EV_%02X" % ev_id
 
     def text(self, ev_id, detail):
         """The instance's detail, or the declared text when there is none."""
         if detail:
             return detail
         d = self.decl.get(ev_id)
-        return d.text if d is not None else ""
+        return d[E_TEXT] if d is not None else ""
 
     def to_map(self, entry):
         """The CBOR map of an event TM packet (APID 0x0A2; keys in :data:`TM_KEYS`)."""

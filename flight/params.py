@@ -15,8 +15,8 @@ names the rule).
 from collections import namedtuple
 
 from flight import cbor
-from flight.cmddict import BadArg, CmdFailed
-from hal.compat import const
+from flight.cmddict import C_NAME, BadArg, CmdFailed
+from hal.compat import IS_MICROPYTHON, const
 from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event
 from flight.param_rules import RULES
 from flight.slotstore import SlotStore
@@ -56,15 +56,36 @@ class ParamError(BadArg):
 
 APPLIES = ("now", "calibration", "session", "reboot")  # when a new value takes effect
 
-# A parameter declaration is a record (a namedtuple: 48 B on the target, where a class
-# instance with eight attributes costs 80 B); ~60 are declared.  Its strings are the
-# frozen module's constants, in flash.
+# A parameter declaration is a record ``(name, ptype, default, lo, hi, unit, description,
+# applies)``, read by position (P_*): in the firmware the declaration blocks are constant
+# tuples in flash (tools/freeze_decl.py: no heap, where ~110 namedtuples cost ~5.8 KiB,
+# issue 11); on MicroPython :func:`ParamDef` returns the same plain tuple, on CPython a
+# namedtuple.  ``Params.defs[name]`` gives a namedtuple view on every interpreter (read
+# by attribute: ``.lo``, ``.default``), built on each look-up.
+P_NAME = const(0)
+P_TYPE = const(1)
+P_DEFAULT = const(2)
+P_LO = const(3)
+P_HI = const(4)
+P_UNIT = const(5)
+P_DESCRIPTION = const(6)
+P_APPLIES = const(7)
 _ParamDef = namedtuple(  # type: ignore[name-match]  # shown as what it declares
     "ParamDef", ("name", "ptype", "default", "lo", "hi", "unit", "description", "applies"))
 
 
+def _record(*fields):
+    return fields if IS_MICROPYTHON else _ParamDef(*fields)
+
+
+def view(d):
+    """Parameter record ``d`` readable by attribute (a namedtuple; ``d`` itself if it is
+    one)."""
+    return d if type(d) is _ParamDef else _ParamDef(*d)
+
+
 def ParamDef(name, ptype, default, lo, hi, unit, description, applies="now"):
-    """One parameter declaration: a record read by attribute; ``default`` is checked
+    """One parameter declaration: a record (P_* positions); ``default`` is checked
     against the type and range (ValueError / ParamError at import when it does not fit).
 
     ``applies``: when a change takes effect — "now" (the next use: every module reads
@@ -75,44 +96,47 @@ def ParamDef(name, ptype, default, lo, hi, unit, description, applies="now"):
         raise ValueError("parameter type must be one of %r" % (TYPES,))
     if applies not in APPLIES:
         raise ValueError("parameter applies must be one of %r" % (APPLIES,))
-    d = _ParamDef(name, ptype, default, lo, hi, unit, description, applies)
+    d = _record(name, ptype, default, lo, hi, unit, description, applies)
     v = check(d, default)
     if v is default:
         return d
-    return _ParamDef(name, ptype, v, lo, hi, unit, description, applies)
+    return _record(name, ptype, v, lo, hi, unit, description, applies)
 
 
 def check(d, value):
     """The value converted to the type of parameter ``d``; ParamError when it does not
     fit."""
-    t = d.ptype
+    t = d[P_TYPE]
+    name = d[P_NAME]
     if t == "bool":
         if value is True or value is False:
             return value
-        raise ParamError("%s: expected bool" % d.name)
+        raise ParamError("%s: expected bool" % name)
     if value is True or value is False or not isinstance(value, (int, float)):
-        raise ParamError("%s: expected %s" % (d.name, t))
+        raise ParamError("%s: expected %s" % (name, t))
     # NaN and infinities first: int(inf) raises OverflowError, which is not a
     # ParamError and would make one bad stored value discard the whole set.
     if isinstance(value, float) and (value != value or value in (_INF, -_INF)):
-        raise ParamError("%s: not a finite number" % d.name)
+        raise ParamError("%s: not a finite number" % name)
     if t == "int":
         if not isinstance(value, int):
             if int(value) != value:
-                raise ParamError("%s: expected int" % d.name)
+                raise ParamError("%s: expected int" % name)
             value = int(value)
     else:
         value = float(value)
-    if value < d.lo or value > d.hi:
-        raise ParamError("%s: %r outside [%r, %r] %s" % (d.name, value, d.lo, d.hi, d.unit))
+    lo = d[P_LO]
+    hi = d[P_HI]
+    if value < lo or value > hi:
+        raise ParamError("%s: %r outside [%r, %r] %s" % (name, value, lo, hi, d[P_UNIT]))
     return value
 
 
 def param_map(d):
     """The exported dictionary's entry of one declaration (without its owner)."""
-    return {"name": d.name, "type": d.ptype, "default": d.default,
-            "min": d.lo, "max": d.hi, "unit": d.unit, "description": d.description,
-            "applies": d.applies}
+    return {"name": d[P_NAME], "type": d[P_TYPE], "default": d[P_DEFAULT],
+            "min": d[P_LO], "max": d[P_HI], "unit": d[P_UNIT], "description": d[P_DESCRIPTION],
+            "applies": d[P_APPLIES]}
 
 
 class Params:
@@ -124,10 +148,11 @@ class Params:
         self.emit = emit
         self.rules = rules  # flight/param_rules.py Rule tuple
         self.storage_error = storage_error
-        self.defs = {}
-        # [(component, its PARAMS tuple)]: the order and owners without a list and a dict
-        # of ~100 entries each kept in RAM (read at boot, load and export only; issue 11)
+        # [(component, its PARAMS tuple)]: the declarations, searched in place (no
+        # {name: ParamDef} dict of ~110 entries kept in RAM, ~1.2 KiB: issue 11; read at
+        # PARAM_SET/GET, load and export only); ``values`` has exactly the declared names.
         self._decls = []  # type: list
+        self.defs = _Defs(self)
         self.values = {}
         self.store = SlotStore(storage, name) if storage is not None else None
         self.listeners = []  # fn(name, value) after a change
@@ -135,16 +160,15 @@ class Params:
     def declare(self, defs, owner=""):
         """Add the ``PARAMS`` tuple of a component (ValueError on a name used twice)."""
         for d in defs:
-            if d.name in self.defs:
-                raise ValueError("parameter %s defined twice" % d.name)
-            self.defs[d.name] = d
-            self.values[d.name] = d.default
+            if d[P_NAME] in self.values:
+                raise ValueError("parameter %s defined twice" % d[P_NAME])
+            self.values[d[P_NAME]] = d[P_DEFAULT]
         self._decls.append((owner, defs if isinstance(defs, tuple) else tuple(defs)))
 
     @property
     def order(self):
         """The parameter names in declaration order (a list built on each read)."""
-        return [d.name for _owner, defs in self._decls for d in defs]
+        return [d[P_NAME] for _owner, defs in self._decls for d in defs]
 
     @property
     def owner(self):
@@ -152,8 +176,16 @@ class Params:
         out = {}
         for owner, defs in self._decls:
             for d in defs:
-                out[d.name] = owner
+                out[d[P_NAME]] = owner
         return out
+
+    def find(self, name):
+        """The declaration record of parameter ``name`` (P_* positions), or None."""
+        for _owner, defs in self._decls:
+            for d in defs:
+                if d[P_NAME] == name:
+                    return d
+        return None
 
     def get(self, name):
         return self.values[name]
@@ -162,7 +194,7 @@ class Params:
         return self.values[name]
 
     def validate(self, name, value):
-        d = self.defs.get(name)
+        d = self.find(name)
         if d is None:
             raise ParamError("unknown parameter %r" % (name,))
         return check(d, value)
@@ -179,7 +211,7 @@ class Params:
 
     def _applies(self, rule):
         for n in rule.params:
-            if n not in self.defs:
+            if n not in self.values:
                 return False
         return True
 
@@ -197,7 +229,7 @@ class Params:
                 return
             r, why = broken
             for n in r.params:
-                self.values[n] = self.defs[n].default
+                self.values[n] = self.find(n)[P_DEFAULT]
             if emit is not None:
                 emit("rule %s: %s in the stored set: %s back to defaults"
                      % (r.name, why, ", ".join(r.params)))
@@ -210,9 +242,13 @@ class Params:
             fn(name, v)
         return v
 
+    def _defaults(self):
+        for _owner, defs in self._decls:
+            for d in defs:
+                self.values[d[P_NAME]] = d[P_DEFAULT]
+
     def load_defaults(self):
-        for name in self.order:
-            self.values[name] = self.defs[name].default
+        self._defaults()
         for fn in self.listeners:
             fn(None, None)
 
@@ -242,11 +278,17 @@ class Params:
         if not isinstance(stored, dict):
             self.load_defaults()
             return "corrupt"
-        for name in self.order:
-            self.values[name] = self.defs[name].default
+        self._defaults()
+        index = {}  # {name: record} while loading (garbage afterwards)
+        for _owner, defs in self._decls:
+            for d in defs:
+                index[d[P_NAME]] = d
         for name, value in stored.items():
             try:
-                self.values[name] = self.validate(name, value)
+                d = index.get(name)
+                if d is None:
+                    raise ParamError("unknown parameter %r" % (name,))
+                self.values[name] = check(d, value)
             except (ValueError, OverflowError) as e:  # ParamError is a ValueError
                 if emit is not None:
                     emit(str(e))
@@ -256,18 +298,18 @@ class Params:
         return "loaded"
 
     def table(self):
-        return [param_map(self.defs[n]) for n in self.order]
+        return [param_map(d) for _owner, defs in self._decls for d in defs]
 
     # ------------------------------------------------------------------ commands
     def check_command(self, cmd, args):
-        if cmd.name == "PARAM_SET":
+        if cmd[C_NAME] == "PARAM_SET":
             self.check_rules(args["name"], self.validate(args["name"], args["value"]))
-        elif cmd.name == "PARAM_GET" and args["name"] not in self.defs:
+        elif cmd[C_NAME] == "PARAM_GET" and args["name"] not in self.values:
             raise BadArg("name: unknown parameter %r" % (args["name"],))
 
     def cmd_param_set(self, args, tc):
         return {"name": args["name"], "value": self.set(args["name"], args["value"]),
-                "applies": self.defs[args["name"]].applies}
+                "applies": self.find(args["name"])[P_APPLIES]}
 
     def cmd_param_get(self, args, tc):
         return {"name": args["name"], "value": self.get(args["name"])}
@@ -287,6 +329,40 @@ class Params:
     def cmd_param_load_defaults(self, args, tc):
         self.load_defaults()
         return None
+
+
+class _Defs:
+    """``Params.defs``: {name: ParamDef} read in place (``defs[name]`` and ``get`` give a
+    namedtuple :func:`view`, built on each look-up; ``in``, iteration and ``items`` as a
+    dict's)."""
+
+    def __init__(self, params):
+        self._p = params
+
+    def get(self, name, default=None):
+        d = self._p.find(name)
+        return default if d is None else view(d)
+
+    def __getitem__(self, name):
+        d = self._p.find(name)
+        if d is None:
+            raise KeyError(name)
+        return view(d)
+
+    def __contains__(self, name):
+        return name in self._p.values
+
+    def __iter__(self):
+        return iter(self._p.order)
+
+    def __len__(self):
+        return len(self._p.values)
+
+    def keys(self):
+        return self._p.order
+
+    def items(self):
+        return [(d[P_NAME], view(d)) for _owner, defs in self._p._decls for d in defs]
 
 
 class _With:

@@ -18,6 +18,8 @@ raising mid-packet (a counter that wraps a u16 reads 65535, not garbage).
 import struct
 from collections import namedtuple
 
+from hal.compat import IS_MICROPYTHON, const
+
 # type: (struct code, octets, lo, hi) — lo/hi of the raw integer (None: a float)
 TYPES = {
     "u8": ("B", 1, 0, 0xFF),
@@ -39,31 +41,45 @@ for _t in TYPES:
 
 # A field declaration is a record of five: name, type, unit, description and ``more``,
 # None or ``(scale, offset, warn, alarm, enum)`` for the few fields that have any of them
-# (:func:`more`).  ~200 fields are declared: as class instances they cost 48-64 B each
-# on the target (an attribute map per instance), as namedtuples of nine 48 B, of five
-# 32 B.  Their strings are the frozen modules' constants, in flash.
-_HkField = namedtuple(  # type: ignore[name-match]  # shown as what it declares
+# (:func:`more`).  Flight code reads a record by position (F_*): in the firmware the
+# declaration blocks are constant tuples in flash (tools/freeze_decl.py: no heap at all,
+# where ~200 records cost ~8 KiB as namedtuples, issue 11), and on MicroPython
+# :func:`HkField` returns the same plain tuple.  On CPython it returns a namedtuple, so
+# the ground tools and tests also read ``f.name``.
+F_NAME = const(0)
+F_TYPE = const(1)
+F_UNIT = const(2)
+F_DESCRIPTION = const(3)
+F_MORE = const(4)
+_HkField = None if IS_MICROPYTHON else namedtuple(  # type: ignore[name-match]
     "HkField", ("name", "type", "unit", "description", "more"))
 NO_MORE = (1, 0, None, None, None)  # scale, offset, warn, alarm, enum of a plain field
 
 
+def _record(name, type, unit, description, more):
+    if _HkField is None:
+        return (name, type, unit, description, more)
+    return _HkField(name, type, unit, description, more)  # type: ignore[call-arg]
+
+
 def HkField(name, type, unit="", scale=1, offset=0, warn=None, alarm=None, enum=None,
             description=""):
-    """One housekeeping field declaration (see the module docstring); read ``name``,
-    ``type``, ``unit``, ``description`` by attribute, the rest with :func:`more`."""
+    """One housekeeping field declaration (see the module docstring): a record
+    ``(name, type, unit, description, more)`` (F_* positions; the rest with :func:`more`)."""
     if type not in TYPES:
         raise ValueError("HK field %s: type %r not one of %s" % (
             name, type, " ".join(sorted(TYPES))))
     # 1.0 is kept (the export shows it): only the int 1 and 0 are the plain defaults
     if (scale == 1 and isinstance(scale, int) and offset == 0 and isinstance(offset, int)
             and warn is None and alarm is None and enum is None):
-        return _HkField(name, type, unit, description, None)
-    return _HkField(name, type, unit, description, _shared((scale, offset, warn, alarm, enum)))
+        return _record(name, type, unit, description, None)
+    return _record(name, type, unit, description, _shared((scale, offset, warn, alarm, enum)))
 
 
 # The distinct ``more`` tuples declared so far: ~90 fields have one, ~30 of them differ
-# (warn=(0, 0) alone is on ~30 counters), so a field shares an equal one (32 B of heap
-# saved each on the target, issue 11).
+# (warn=(0, 0) alone is on ~30 counters), so a field shares an equal one (where records
+# are built at run time: the tests' and generated declarations; the firmware's are
+# constants).
 _MORE = []  # type: list
 
 
@@ -91,29 +107,30 @@ def _shared(m):
 
 def more(f):
     """``(scale, offset, warn, alarm, enum)`` of field ``f``."""
-    return NO_MORE if f.more is None else f.more
+    m = f[F_MORE]
+    return NO_MORE if m is None else m
 
 
 def field_map(f, owner, offset_bytes):
     """The exported dictionary's entry of one field."""
     scale, offset, warn, alarm, enum = more(f)
-    return {"name": f.name, "owner": owner, "type": f.type, "unit": f.unit,
+    return {"name": f[F_NAME], "owner": owner, "type": f[F_TYPE], "unit": f[F_UNIT],
             "scale": scale, "offset": offset,
             "warn": list(warn) if warn is not None else None,
             "alarm": list(alarm) if alarm is not None else None,
             "enum": list(enum) if enum is not None else None,
-            "description": f.description, "offset_bytes": offset_bytes}
+            "description": f[F_DESCRIPTION], "offset_bytes": offset_bytes}
 
 
 def fmt(fields):
     """The ``struct`` format of a field list (big-endian, no padding)."""
-    return ">" + "".join(TYPES[f.type][0] for f in fields)
+    return ">" + "".join(TYPES[f[F_TYPE]][0] for f in fields)
 
 
 def size(fields):
     n = 0
     for f in fields:
-        n += TYPES[f.type][1]
+        n += TYPES[f[F_TYPE]][1]
     return n
 
 
@@ -124,7 +141,7 @@ def layout(sections):
     for owner, fields in sections:
         for f in fields:
             out.append(field_map(f, owner, off))
-            off += TYPES[f.type][1]
+            off += TYPES[f[F_TYPE]][1]
     return out
 
 
@@ -162,7 +179,7 @@ class HkPacker:
         size = 0
         for flds in self._decls:
             for f in flds:
-                t = _KINDS.index(f.type)
+                t = _KINDS.index(f[F_TYPE])
                 self._kind[k] = t
                 size += _K_SIZE[t]
                 k += 1
@@ -240,9 +257,9 @@ def decode(fields, data):
         v = raw[k]
         scale, offset, _w, _a, enum = more(f)
         if enum is not None:
-            out[f.name] = enum[v] if 0 <= v < len(enum) else v
+            out[f[F_NAME]] = enum[v] if 0 <= v < len(enum) else v
         elif scale != 1 or offset != 0:
-            out[f.name] = v * scale + offset
+            out[f[F_NAME]] = v * scale + offset
         else:
-            out[f.name] = v
+            out[f[F_NAME]] = v
     return out

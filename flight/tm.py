@@ -18,7 +18,7 @@ from flight import cbor, ccsds, cobs
 from flight.crc16 import crc16_range
 from hal.compat import const
 from flight.events import SEV_WARN, Event
-from flight.telemetry import HkField
+from flight.telemetry import F_NAME, F_TYPE, HkField
 
 APID_TC = const(0x0A0)
 APID_HK = const(0x0A1)
@@ -193,12 +193,12 @@ class MapPacker:
         self._off = []  # type: list
         self._float = []  # type: list
         for f in fields:
-            key = f.name.encode()
+            key = f[F_NAME].encode()  # records are read by position (flight.telemetry)
             out.append(0x60 | len(key))  # text header (< 24 octets)
             out.extend(key)
-            self.names.append(f.name)
+            self.names.append(f[F_NAME])
             self._off.append(len(out))
-            isf = f.type == "f32"
+            isf = f[F_TYPE] == "f32"
             self._float.append(isf)
             if isf:
                 out.append(0xFB)

@@ -10,6 +10,10 @@ Builds, from the project's manifests (MicroPython manifest form):
 * the payload-computer image — ``ports/stm32`` board ``NUCLEO_H743ZI_NONET``
   (STM32H743) with the board manifest (the flight application only).
 
+Both freeze a staged copy of the sources (``.micropython/build/src``) in which the flight
+modules' declaration blocks (HK, PARAMS, EVENTS, COMMANDS...) are written as constant
+tuples, which the freezer puts in flash instead of the heap (tools/freeze_decl.py).
+
 MicroPython's source: ``MICROPY_DIR`` (a v1.27.0 tree, used as is) or else the trimmed
 archive ``MICROPY_ARCHIVE`` (default ``../shared/micropython/micropython-1.27.0.tar.xz``
 relative to the repository), checked against its pinned sha256 and unpacked into the
@@ -79,6 +83,20 @@ def first_existing(paths):
 
 def board_manifest():
     return first_existing(BOARD_MANIFESTS)
+
+
+# The sources a build freezes: a staged copy of what the manifests read, the flight
+# declaration blocks written as constants (tools/freeze_decl.py: in flash, not the heap).
+STAGE_DIR = BUILD_ROOT / "src"
+
+
+def staged(manifest, log=print):
+    """``manifest`` (a repository path) in the staged copy, staged now."""
+    from tools import freeze_decl
+
+    report = freeze_decl.stage(STAGE_DIR)
+    log("firmware: declarations frozen as constants in %d modules" % len(report))
+    return STAGE_DIR / Path(manifest).resolve().relative_to(ROOT)
 
 
 def test_manifest():
@@ -248,7 +266,7 @@ def build_qemu(heap=QEMU_HEAP_BYTES, log=print):
         bdir = qemu_build_dir(heap)
         bdir.mkdir(parents=True, exist_ok=True)
         manifest = bdir / "vector_manifest.py"
-        text = qemu_manifest_text(test_manifest())
+        text = qemu_manifest_text(staged(test_manifest(), log))
         if not manifest.exists() or manifest.read_text() != text:
             manifest.write_text(text)
         dt = _run(qemu_make_command(mpy, manifest, heap), log, "qemu %s" % QEMU_BOARD)
@@ -260,7 +278,8 @@ def build_stm32(log=print):
     with build_lock():
         mpy = micropython_dir(log=log)
         _mpy_cross(mpy, log)
-        dt = _run(stm32_make_command(mpy, board_manifest()), log, "stm32 %s" % STM32_BOARD)
+        dt = _run(stm32_make_command(mpy, staged(board_manifest(), log)), log,
+                  "stm32 %s" % STM32_BOARD)
         return stm32_build_dir() / "firmware.elf", dt
 
 

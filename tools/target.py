@@ -136,7 +136,7 @@ class Qemu:
 
 # What the QEMU image is built from: a newer file makes `ensure_image` rebuild it.
 IMAGE_INPUTS = ("flight", "hal", "sim", "board", "tests/mpy", "tests/manifest.py",
-                "tools/firmware.py")
+                "tools/firmware.py", "tools/freeze_decl.py")
 
 
 def unavailable_reason():

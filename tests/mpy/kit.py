@@ -424,8 +424,8 @@ class Rig:
         for k in range(len(fields)):
             v = values[k + 1]
             if v is None:
-                raise AssertionError("%s hk left %s unset" % (kind, fields[k].name))
-            out[fields[k].name] = v
+                raise AssertionError("%s hk left %s unset" % (kind, fields[k][0]))
+            out[fields[k][0]] = v  # a field record's name (flight.telemetry.F_NAME)
         return out
 
 

@@ -11,8 +11,8 @@ from flight import apt_predict as ap
 
 def _pred():
     p = {}
-    for d in A.PARAMS:
-        p[d.name] = d.default
+    for d in A.PARAMS:  # records by position: (name, type, default, ...) (flight.params)
+        p[d[0]] = d[2]
     pr = ap.Predictor()
     pr.configure(p, 10000, 24000)
     return pr

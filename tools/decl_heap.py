@@ -111,7 +111,8 @@ R['event_index'] = size(app.events.decl)
 R['commands'] = (size(cd.COMMANDS), len(cd.COMMANDS))
 R['command_index'] = size(getattr(cd, 'BY_OPCODE', {})) + size(getattr(cd, 'BY_NAME', {}))
 d = app.dispatch
-R['dispatch_bindings'] = size(d.owners) + size(d._fn) + size(d._check)
+R['dispatch_bindings'] = (size(d.owners) + size(getattr(d, '_fn', {}))
+                          + size(getattr(d, '_check', {})))
 R['param_values'] = size(app.params.values)
 print('@@DECL@@ ' + json.dumps(R))
 """

@@ -61,6 +61,8 @@ def size(o):
             n += _dict_bytes(o)
         for k in o:
             n += size(k) + size(o[k])
+    elif isinstance(o, (bytes, bytearray)):
+        n += (16 + _blocks(len(o))) if inheap else 0
     elif isinstance(o, float):
         n += 16 if inheap else 0
     elif isinstance(o, str):
@@ -107,7 +109,9 @@ R['hk_more_list'] = size(getattr(tl, '_MORE', []))
 R['params'] = kind('PARAMS')
 R['param_index'] = size(app.params.defs) + size(getattr(app.params, '_decls', []))
 R['events'] = kind('EVENTS')
-R['event_index'] = size(app.events.decl)
+ev = app.events.decl  # a dict before issue 11's flash work, a Table after
+R['event_index'] = size(ev) if isinstance(ev, dict) else (
+    size(getattr(ev, '_owner_of', b'')) + size(getattr(ev, '_decls', ())))
 R['commands'] = (size(cd.COMMANDS), len(cd.COMMANDS))
 R['command_index'] = size(getattr(cd, 'BY_OPCODE', {})) + size(getattr(cd, 'BY_NAME', {}))
 d = app.dispatch

@@ -68,8 +68,8 @@ from hal.sim.watchdog import SimWatchdog
 from sim.rng import Rng
 
 OP = {}
-for _c in COMMANDS:
-    OP[_c.name] = _c.opcode
+for _c in COMMANDS:  # records by position: (opcode, name, ...) (flight.cmddict C_*)
+    OP[_c[1]] = _c[0]
 REBOOT_HEAD = cbor.encode([OP["REBOOT"], {}])[:3]  # a CBOR body that spells REBOOT
 N_FRAMES = 5000
 WARMUP = 600

@@ -2,7 +2,7 @@
 
 Every hardware fact has one home (hal/interfaces.py for switches, FSM range, framer
 counters/modes, state numbers and names; flight/tm.py for APIDs; flight/modes.py for the
-safe power-off order; flight/cmddict.py for opcodes and mode names; flight/events.py for
+safe power-off order; flight/cmddict.py for opcodes and mode names; flight/eventdecl.py for
 severity names).  This test reads the code of every scanned tree token by token (comments
 and docstrings are prose and do not count) and fails with ``file:line`` for each literal
 copy of such a fact outside its home.  The patterns are derived from the homes' values, so
@@ -46,7 +46,7 @@ EXCEPTIONS = {
 HOMES = {
     "apid": ("flight/tm.py",),
     "counter_mask": ("hal/interfaces.py", "hal/compat.py"),
-    "names": ("hal/interfaces.py", "flight/cmddict.py", "flight/events.py"),
+    "names": ("hal/interfaces.py", "flight/cmddict.py", "flight/eventdecl.py"),
     "safe_off_order": ("flight/modes.py",),
     "fsm_range": ("hal/interfaces.py",),
     "opcode": ("flight/cmddict.py",),

@@ -37,6 +37,8 @@ class LimitCheck:
         excluded = thermal.excluded if thermal is not None else None
         bad = None
         read = 0
+        t_max = params["temp_max_c"]  # (each lookup is a method call: once a check)
+        t_min = params["temp_min_c"]
         for i in range(len(temps)):  # (no enumerate: its iterator is a heap object)
             if excluded is not None and excluded[i]:
                 continue
@@ -47,7 +49,7 @@ class LimitCheck:
             if t != t:  # NaN: no reading
                 continue
             read += 1
-            if t > params["temp_max_c"] or t < params["temp_min_c"]:
+            if t > t_max or t < t_min:
                 bad = "temperature %d: %.1f degC" % (i, t)
         if read or excluded is None:
             return bad
@@ -58,7 +60,7 @@ class LimitCheck:
                 t = temps[i].read_c()
             except Exception:
                 continue
-            if t > params["temp_max_c"] or t < params["temp_min_c"]:
+            if t > t_max or t < t_min:
                 bad = "temperature %d (excluded, no other reading): %.1f degC" % (i, t)
         return bad
 
@@ -81,8 +83,9 @@ class LimitCheck:
             power.currents(cur)
         except Exception:
             return None
+        i_max = params["current_max_ma"]
         for sw in range(N_SWITCHES):
-            if cur[sw] > params["current_max_ma"]:
+            if cur[sw] > i_max:
                 bad = "switch %d current %d mA" % (sw, cur[sw])
         return bad
 

@@ -16,6 +16,7 @@ raising mid-packet (a counter that wraps a u16 reads 65535, not garbage).
 """
 
 import struct
+from hal.compat import const
 from collections import namedtuple
 
 from hal.compat import IS_MICROPYTHON, const
@@ -157,6 +158,9 @@ _K_LO = tuple(TYPES[t][2] or 0 for t in _KINDS)
 _K_HI = tuple(TYPES[t][3] or 0 for t in _KINDS)
 
 
+_CHUNK = const(8)  # fields packed by one struct call (encode() names eight arguments)
+
+
 class HkPacker:
     """Packs the raw values of ``sections`` — ``[(fields, fill or None), ...]`` in order,
     ``fill(values, i)`` the owner's hk method (None: owner absent on this board, its
@@ -184,6 +188,12 @@ class HkPacker:
                 size += _K_SIZE[t]
                 k += 1
         self.size = size
+        # encode() packs _CHUNK fields a call (one pack_into a field cost ~2 k instructions
+        # on the target: hk's encode step 294 k): their formats, and what is left over.
+        full = n - n % _CHUNK
+        self._cfmt = tuple(">" + "".join(_K_CODE[t][1:] for t in self._kind[k:k + _CHUNK])
+                           for k in range(0, full, _CHUNK))
+        self._csize = bytes(struct.calcsize(f) for f in self._cfmt)
         self.values = [0] * n
         self.buf = bytearray(size)
         self.errors = 0  # fill methods that raised (their fields keep the last values)
@@ -214,31 +224,46 @@ class HkPacker:
         return self.encode()
 
     def encode(self):
-        """Pack the current raw values into the buffer (no collection)."""
+        """Pack the current raw values into the buffer (no collection).  Integer fields
+        are clamped to their type's range in ``values`` itself, a None becomes 0 (no
+        list is made: the values go to one pack_into as its arguments)."""
         values = self.values
-        buf = self.buf
         kind = self._kind
-        codes = _K_CODE
-        sizes = _K_SIZE
         isf = _K_FLOAT
         los = _K_LO
         his = _K_HI
-        pack_into = struct.pack_into
-        off = 0
         for k in range(self.n):
             v = values[k]
+            if v is None:
+                values[k] = 0
+                continue
             t = kind[k]
             if isf[t]:
-                # (an int goes in as it is: struct converts it, float(v) would box it)
-                pack_into(codes[t], buf, off, v if v is not None else 0)
-            else:
-                v = int(v) if v is not None else 0
-                if v < los[t]:
-                    v = los[t]
-                elif v > his[t]:
-                    v = his[t]
-                pack_into(codes[t], buf, off, v)
-            off += sizes[t]
+                continue  # (an int goes in as it is: struct converts it)
+            if v < los[t]:
+                values[k] = los[t]
+            elif v > his[t]:
+                values[k] = his[t]
+            elif v.__class__ is not int:
+                values[k] = int(v)
+        # Fixed arity (no argument list on the heap: the hk task runs with it locked).
+        buf = self.buf
+        pack_into = struct.pack_into
+        sizes = self._csize
+        off = 0
+        k = 0
+        for c in range(len(sizes)):
+            pack_into(self._cfmt[c], buf, off, values[k], values[k + 1], values[k + 2],
+                      values[k + 3], values[k + 4], values[k + 5], values[k + 6],
+                      values[k + 7])
+            off += sizes[c]
+            k += _CHUNK
+        codes = _K_CODE
+        while k < self.n:
+            t = kind[k]
+            pack_into(codes[t], buf, off, values[k])
+            off += _K_SIZE[t]
+            k += 1
         return buf
 
 

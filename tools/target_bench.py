@@ -58,13 +58,17 @@ from hal.clock import VirtualClock
 from hal.sim.board import make_board
 from hal.sim.world import make_world, noise_table_bytes, reserve_noise_tables
 
-# Collect the simulator's garbage (uncharged) below this free heap.  Measured: at 128 KiB
-# the world's garbage could fill the heap within a 10 ms slice and the collection it then
-# forced ran inside whichever flight call allocated next, charged to that task (final main
-# of stop 18: APT mean 303 k, load 0.369; at 192 KiB: 241 k, 0.307, the simulated
-# devices' own count falling as much).  The board has no simulator: its garbage is not
-# flight time.
-SIM_GC_FREE = 196608
+# The simulator's garbage is collected outside flight time, uncharged: at every move of
+# the virtual clock (between any two flight calls) and at the end of every physics
+# computation inside a flight call (World.physics_end, still inside its bracket),
+# whenever the heap could no longer take SIM_GC_MARGIN octets without a collection.  The
+# flight code between two brackets allocates at most a few kB (task_alloc_bytes_max), so
+# no collection forced by the simulator's garbage falls in flight time; one the flight's
+# own garbage would force on the board is charged apart (flight_gc_*).  Measured before:
+# collecting only between the 10 ms slices left 104-135 kB free for up to 103 kB of
+# garbage a slice, and the collections it forced in flight calls made apt 241-327 k,
+# sipm_bias 189-285 k, adcs_feedback 181-289 k instructions a run, run to run.
+SIM_GC_MARGIN = 32768
 
 R = {'phase': 'start', 'errors': []}
 
@@ -78,6 +82,7 @@ out('heap_size_bytes', gc.mem_free() + gc.mem_alloc())
 
 def live():
     gc.collect()
+    simgc.after()
     return gc.mem_alloc()
 
 
@@ -96,37 +101,153 @@ def largest_free():
     return lo
 
 
+def now_us():
+    # ticks_us of this port (ports/qemu mcu/arm/ticks.c) reads the millisecond count and
+    # then the SysTick counter: read just after the counter wrapped, before its interrupt
+    # counted the millisecond, it is 1000 us short (measured: 11 readings back by ~998 us
+    # in 200000).  Every timing of the bench takes two readings: the one that is not
+    # 1000 us behind the other.
+    a = ticks_us()
+    b = ticks_us()
+    return a if ticks_diff(b, a) < 0 else b
+
+
 class TimedGc:
-    # The scheduler's idle collections, timed and charged to virtual time.
+    # The scheduler's idle collections and heap walks, timed and charged to virtual time.
     def __init__(self):
         self.max_us = 0
         self.runs = 0
+        self.total_us = 0
+        self.walks = 0
+        self.walk_us = 0
         self.clock = None
 
     def collect(self):
-        t0 = ticks_us()
+        t0 = now_us()
         gc.collect()
-        d = ticks_diff(ticks_us(), t0)
+        d = ticks_diff(now_us(), t0)
         self.runs += 1
+        self.total_us += d
         if d > self.max_us:
             self.max_us = d
+        simgc.after()
         if self.clock is not None:
             self.clock.advance(int(d * self.clock.cpu_scale))
+
+    def mem_free(self):
+        # The scheduler's heap walks: idle work of the board too, timed and charged.
+        t0 = now_us()
+        f = gc.mem_free()
+        d = ticks_diff(now_us(), t0)
+        self.walks += 1
+        self.walk_us += d
+        if self.clock is not None:
+            self.clock.advance(int(d * self.clock.cpu_scale))
+        return f
 
     def __getattr__(self, name):
         return getattr(gc, name)
 
 
 tgc = TimedGc()
+from micropython import mem_current  # bytes allocated minus bytes freed explicitly, O(1)
+
+
+def _since(a, b):
+    # b - a of two mem_current() readings (a small int: wraps at 2**31 on this port;
+    # explicit frees can make it fall a little)
+    d = b - a
+    if d >= 0:
+        return d
+    return d + 2147483648 if d < -536870912 else 0
+
+
+class SimGc:
+    # The simulator's collections (module comment at SIM_GC_MARGIN), made in the clock's
+    # step hook: after every dispatch and every idle sleep, so between any two flight
+    # calls.  Free heap estimate, O(1): the free bytes after the last collection less
+    # twice what was allocated since (a block is 16 octets: a boxed float of 8 takes
+    # two); only when that says "maybe" is the heap walked (gc.mem_free) for the truth.
+    def __init__(self):
+        self.runs = 0
+        self.walks = 0
+        self.free_after = 0
+        self.mark = mem_current()
+        self.last = self.mark
+        self.call_max = 0  # largest allocation between two step hooks (one flight call)
+        self.sched = None
+
+    def collect(self):
+        gc.collect()
+        self.runs += 1
+        self.after()
+
+    def after(self):  # (also after the scheduler's own idle collections)
+        self.free_after = gc.mem_free()
+        self.mark = mem_current()
+
+    def step(self):
+        c = mem_current()
+        d = _since(self.last, c)
+        if d > self.call_max:
+            self.call_max = d
+        if self.free_after - 2 * _since(self.mark, c) < SIM_GC_MARGIN:
+            self.walks += 1
+            f = gc.mem_free()
+            if f < SIM_GC_MARGIN:
+                self.collect()
+            else:  # the estimate was pessimistic: restart it from the truth
+                self.free_after = f
+                self.mark = c
+        c = mem_current()
+        self.last = c
+        sc = self.sched
+        if sc is not None:
+            # The scheduler's own heap estimate (flight/scheduler.py: walks only when
+            # the free heap may be near its floor) counts the flight's allocation only:
+            # on the board there is no simulator allocating.
+            sc._heap_walked = self.free_after - 2 * _since(self.mark, c)
+            sc._heap_mark = c
+
+
+simgc = SimGc()
 
 world = make_world('nominal', seed=1, pass_start_s=-150.0, session_start_s=1.0)
 rec = getattr(world, 'rec', None)
 if rec is not None:
     rec.enabled = False  # truth records grow the heap; not flight memory
-world.cpu_us = ticks_us
+world.cpu_us = now_us
 clock = VirtualClock(charge_cpu=True, cpu_scale=10.0)
 tgc.clock = clock
 board = make_board(clock=clock, world=world)
+_world_step = clock.step_hook  # World.step, at every move of the virtual clock
+_physics_end = world.physics_end
+
+
+def _physics_end_collect(t0):
+    # The end of a physics computation inside a flight call (a render can leave the
+    # heap nearly full): the simulator's collection, if due, before the bracket closes.
+    simgc.step()
+    _physics_end(t0)
+
+
+world.physics_end = _physics_end_collect
+
+
+STEP = [0]  # ticks of the step hooks (in physics_us too)
+
+
+def _step(dt):
+    # The world's step and the simulator's collections: physics, outside flight calls.
+    p = world.physics_us
+    t = world.physics_begin()
+    _world_step(dt)
+    simgc.step()
+    _physics_end(t)
+    STEP[0] += (world.physics_us - p) & 0x3FFFFFFF
+
+
+clock.step_hook = _step
 cam = world.cam_model
 # The camera model's noise-table buffers (sim/camera.py: 8 slots of 10.7 kB, allocated at
 # their first use) allocated now, on the heap before the simulator's garbage has
@@ -157,6 +278,7 @@ from flight.app import FlightApp
 from flight.keys import Keyring
 out('heap_code_bytes', flight_live())
 app = FlightApp(board, keyring=Keyring())
+simgc.sched = app.sched
 if hasattr(world, 'adcs_feedback'):
     # The OBC's relay of the pointing feedback to the platform ADCS (as python -m flight
     # does): not flight code, so bracketed as physics and excluded.
@@ -225,15 +347,177 @@ out('apt_state_warm', apt.state)
 out('comparator_state_warm', comp.state)
 out('heap_live_track_bytes', flight_live())
 
+# Diagnostic (--profile): where the flight time of the tasks goes.  Callables inside the
+# tasks are wrapped with a timer on the flight clock (physics excluded, like the tasks);
+# a nested callable's time is inside its caller's.  Each wrapper costs ``prof_wrap_us``
+# per call (measured on an empty function), inside every enclosing figure.
+PROFILE = %(profile)d
+if PROFILE:
+    R['phase'] = 'profile'
+    from flight import apt_pixels as px
+    import flight.tm as tmmod
+    PF = {}
+    UNDO = []
+
+    def _prof(label, obj, attr):
+        f = getattr(obj, attr, None)
+        if f is None:
+            return
+        acc = PF[label] = [0, 0]
+        fc = world.flight_cpu_us
+
+        def w(*a):
+            c0 = fc()
+            r = f(*a)
+            acc[0] += ticks_diff(fc(), c0)
+            acc[1] += 1
+            return r
+        UNDO.append((obj, attr, attr in getattr(obj, '__dict__', ()), f))
+        setattr(obj, attr, w)
+
+    class _Z:
+        def nop(self):
+            pass
+    z = _Z()
+    _prof('nop', z, 'nop')
+    for _ in range(1000):
+        z.nop()
+    out('prof_wrap_us', PF['nop'][0] / 1000)
+    fb = apt._fb
+    for label, obj, attr in (
+            ('apt.tick', apt, 'tick'), ('apt.camera.frame_ready', apt.camera, 'frame_ready'),
+            ('apt.camera.read_roi', apt.camera, 'read_roi'), ('apt.fsm.fault', apt.fsm, 'fault'),
+            ('px.patch_hot', px, 'patch_hot'), ('px.centroid', px, 'centroid'),
+            ('world.camera_powered', world, 'camera_powered'),
+            ('board.power.get', board.power, 'get'), ('px._sums', px, '_sums'), ('px.wcog', px, 'wcog'),
+            ('px._wsums', px, '_wsums'), ('px._div_q6', px, '_div_q6'),
+            ('apt.cal.frame', apt.cal, 'frame'), ('apt.law.step', apt.law, 'step'),
+            ('apt.law.command', apt.law, 'command'), ('apt.fsm.set_codes', apt.fsm, 'set_codes'),
+            ('apt.exposure.update', apt.exposure, 'update'),
+            ('apt.feedback', apt, 'feedback'), ('feedback.fill', fb, 'fill'),
+            ('app.send_adcs', app.ctx, 'send_adcs'), ('tm.send_raw', app.tm, 'send_raw'),
+            ('tm.crc16_range', tmmod, 'crc16_range'), ('tm.cobs.stuff_short', tmmod.cobs, 'stuff_short'),
+            ('tm.pack_header_into', tmmod.ccsds, 'pack_header_into'),
+            ('tm._send_frame', app.tm, '_send_frame'), ('tm.pump', app.tm, 'pump'),
+            ('app._task_tc', app, '_task_tc'), ('app._drain_events', app, '_drain_events'),
+            ('deframer.feed', app.deframer, 'feed'),
+            ('hk.collect', app.hk_packer, 'collect'), ('hk.encode', app.hk_packer, 'encode'),
+            ('events.flush', app.events, 'flush'),
+            ('health.modes.tick', app.modes, 'tick'), ('health.limit_check', app.limit_check, 'check'),
+            ('framer.update', app.payload.get('framer'), 'update'),
+            ('bias.update', app.payload.get('bias'), 'update'),
+            ('comparator.update', app.payload.get('comparator'), 'update'),
+            ('sched._next_due', app.sched, '_next_due'), ('sched._idle', app.sched, '_idle'),
+            ('sched.next_release', app.sched, 'next_release'),
+            ('sched._dispatch', app.sched, '_dispatch'),
+            ('sched.stalled_task', app.sched, 'stalled_task'),
+            ('clock.now_us', clock, 'now_us'), ('clock.cpu_now_us', clock, 'cpu_now_us'),
+            ('clock.advance', clock, 'advance'), ('clock.sleep_until', clock, 'sleep_until'),
+            ('board.watchdog.feed', board.watchdog, 'feed')):
+        if obj is not None:
+            _prof(label, obj, attr)
+    fns = [(t, t.fn) for t in app.sched.tasks]
+    for t in app.sched.tasks:
+        t.reset_stats()
+        if t.name == 'apt':
+            t.fn = apt.tick
+        elif t.name == 'adcs_feedback':
+            t.fn = apt.feedback
+    clock.cpu_scale = 10.0
+    for k in range(300):
+        app.run_for(10000)
+        if k %% 100 == 99:
+            board.link.take()
+    out('prof', dict((k, v) for k, v in PF.items()))
+    out('prof_task', dict((t.name, [t.runs, t.cpu_us]) for t in app.sched.tasks))
+    out('prof_apt_state', apt.state)
+    for obj, attr, own, f in UNDO:  # the wrappers off again: the measured phases follow
+        if own:
+            setattr(obj, attr, f)
+        else:
+            delattr(obj, attr)
+    for t, fn in fns:
+        t.fn = fn
+
+
+TRACE = %(trace)d
+TR = {}
+
+
+def _trace_wrap(t):
+    # Diagnostic (--trace): each run's own flight cost, and whether a collection ran
+    # inside it (the heap's allocated bytes grew less than what was allocated), probed
+    # inside physics brackets so that the probes are not charged.  Kept per task: runs,
+    # sum, runs with a collection and their sum, a histogram of 25 us bins, the top runs.
+    fn = t.fn
+    rec = TR[t.name] = [0, 0, 0, 0, [0] * 24, [], 0, [0] * 12]
+
+    def run():
+        p = world.physics_begin()
+        a0 = gc.mem_alloc()
+        m0 = mem_current()
+        n0 = simgc.runs
+        world.physics_end(p)
+        st = apt.state if t.name == 'apt' else 0
+        c0 = world.flight_cpu_us()
+        fn()
+        c1 = world.flight_cpu_us()
+        p = world.physics_begin()
+        a1 = gc.mem_alloc()
+        m1 = mem_current()
+        d = ticks_diff(c1, c0)
+        # (mem_current counts octets, mem_alloc 16-octet blocks: only a sweep makes the
+        # blocks grow less than the octets)
+        g = (a1 - a0) < _since(m0, m1) - 256 and simgc.runs == n0
+        rec[0] += 1
+        rec[1] += d
+        if g:
+            rec[2] += 1
+            rec[3] += d
+        b = d // 25
+        rec[4][b if b < 24 else 23] += 1
+        if d > 200 or g:
+            rec[5].append((d, rec[0], g, st))
+        rec[7][2 * st] += 1
+        rec[7][2 * st + 1] += d
+        world.physics_end(p)
+    t.fn = run
+
+
+def _trace_take(name):
+    o = {}
+    for tn, rec in TR.items():
+        o[tn] = {'n': rec[0], 'sum_us': rec[1], 'gc_runs': rec[2], 'gc_sum_us': rec[3],
+                 'hist25us': list(rec[4]), 'long': sorted(rec[5], reverse=True)[:8],
+                 'by_state': list(rec[7])}
+        rec[7] = [0] * 12
+        rec[0] = rec[1] = rec[2] = rec[3] = 0
+        rec[4] = [0] * 24
+        rec[5] = []
+    R['trace_' + name] = o
+
+
+if TRACE:
+    for t in app.sched.tasks:
+        _trace_wrap(t)
+
 
 def measure(name, scale, flood):
     clock.cpu_scale = scale
     for t in app.sched.tasks:
         t.reset_stats()
+    if TRACE:
+        _trace_take('drop')
     p0 = world.physics_us
+    s0 = STEP[0]
     e0 = clock.elapsed_us
     g0 = tgc.runs
-    sim_gcs = 0
+    gt0 = tgc.total_us
+    gw0 = tgc.walks
+    n0 = simgc.runs
+    w0 = simgc.walks
+    simgc.call_max = 0
+    wall = 0  # ticks inside app.run_for: flight (tasks, scheduler, idle) + physics + gc
     samples = []
     allocs = []
     seed = 12345
@@ -244,15 +528,9 @@ def measure(name, scale, flood):
                 seed = (seed * 1103515245 + 12345) & 0x3FFFFFFF
                 buf[i] = seed >> 22
             board.link.inject(buf)
+        t0 = now_us()
         app.run_for(10000)
-        # The simulator's own garbage (world physics: a float per model quantity per
-        # step) is not flight memory: collected here, outside flight time and uncharged,
-        # before it reaches the flight's collection floors.  The flight's own garbage is
-        # measured apart (phase 'alloc'): zero in steady state, so on the board no
-        # collection falls in a pass.
-        if gc.mem_free() < SIM_GC_FREE:
-            gc.collect()
-            sim_gcs += 1
+        wall += ticks_diff(now_us(), t0)
         if k %% 100 == 99:  # each simulated second (outside any task, not charged)
             board.link.take()
             tb = table_bytes() - tb0
@@ -262,10 +540,16 @@ def measure(name, scale, flood):
     stats = {}
     for t in app.sched.tasks:
         stats[t.name] = [t.runs, t.cpu_us, t.max_cpu_us, t.deadline_misses, t.skipped]
+    phys = (world.physics_us - p0) & 0x3FFFFFFF
+    step = STEP[0] - s0
     R[name] = {'stats': stats, 'elapsed_us': elapsed, 'scale': scale,
-               'physics_us': (world.physics_us - p0) & 0x3FFFFFFF, 'gc_runs': tgc.runs - g0,
-               'sim_gc_runs': sim_gcs,
-               'live_samples': samples, 'alloc_samples': allocs, 'apt_state': apt.state, 'comp_state': comp.state}
+               'physics_us': phys - step, 'world_step_us': step, 'gc_runs': tgc.runs - g0,
+               'heap_walks': tgc.walks - gw0,
+               'flight_all_us': wall - phys - (tgc.total_us - gt0),
+               'sim_gc_runs': simgc.runs - n0, 'sim_gc_walks': simgc.walks - w0,
+               'call_alloc_max': simgc.call_max,
+               'live_samples': samples, 'alloc_samples': allocs, 'apt_state': apt.state,
+               'comp_state': comp.state}
 
 
 for name, scale, flood in (('nominal_100', 10.0, False), ('nominal_50', 20.0, False),
@@ -274,6 +558,8 @@ for name, scale, flood in (('nominal_100', 10.0, False), ('nominal_50', 20.0, Fa
     measure(name, scale, flood)
     board.link.take()
     R[name]['live_after'] = flight_live()
+    if TRACE:
+        _trace_take(name)
 
 R['phase'] = 'alloc'
 # Flight allocation per task run in steady state (TRACK): each run bracketed by
@@ -290,8 +576,6 @@ def _wrap(t):
     fn = t.fn
 
     def run():
-        if gc.mem_free() < SIM_GC_FREE:
-            gc.collect()
         p0 = world.physics_alloc
         gc.disable()
         a0 = gc.mem_alloc()
@@ -332,13 +616,14 @@ out('task_alloc_flood', AL)
 R['phase'] = 'gc'
 gcs = []
 for _ in range(5):
-    t0 = ticks_us()
+    t0 = now_us()
     gc.collect()
-    gcs.append(ticks_diff(ticks_us(), t0))
+    gcs.append(ticks_diff(now_us(), t0))
 out('gc_collect_us_track', gcs)
 out('gc_idle_max_us', tgc.max_us)
 out('heap_largest_free_bytes', largest_free())
 out('heap_size_bytes', gc.mem_free() + gc.mem_alloc())
+
 R['phase'] = 'done'
 """
 
@@ -350,13 +635,19 @@ except Exception as _e:
     _b = io.StringIO()
     sys.print_exception(_e, _b)
     R['errors'].append(_b.getvalue())
+# The diagnostic figures (--trace, --profile) one line each: one JSON text of them all
+# may not find its block on the fragmented heap.
+gc.collect()
+for _k in [k for k in R if k.startswith('trace_') or k.startswith('prof')]:
+    print('RESULTPART ' + _k + ' ' + json.dumps(R.pop(_k)))
 print('RESULT' + json.dumps(R))
 """
 
 
-def script(measure_s=MEASURE_S):
+def script(measure_s=MEASURE_S, trace=False, profile=False):
     body = SCRIPT % {"flood_bytes": LINE_BYTES_PER_10MS, "measure_s": measure_s,
-                     "alloc_s": ALLOC_S}
+                     "alloc_s": ALLOC_S, "trace": 1 if trace else 0,
+                     "profile": 1 if profile else 0}
     # The script's own top-level statements inside one try: a MemoryError or failure
     # still reports what was measured up to it.
     header, _, rest = body.partition("R = {'phase': 'start', 'errors': []}\n")
@@ -365,10 +656,16 @@ def script(measure_s=MEASURE_S):
 
 
 def parse_result(output):
-    lines = [ln for ln in output.splitlines() if ln.startswith("RESULT")]
+    lines = [ln for ln in output.splitlines()
+             if ln.startswith("RESULT") and not ln.startswith("RESULTPART ")]
     if not lines:
         raise target.TargetError("no RESULT line from the target bench:\n" + output[-3000:])
-    return json.loads(lines[-1][len("RESULT"):])
+    r = json.loads(lines[-1][len("RESULT"):])
+    for ln in output.splitlines():
+        if ln.startswith("RESULTPART "):
+            key, _, text = ln[len("RESULTPART "):].partition(" ")
+            r[key] = json.loads(text)
+    return r
 
 
 def _instr(us):
@@ -409,7 +706,18 @@ def figures(r):
         f["flight_cpu_load_" + name] = round(_instr(cpu) / mips / (m["elapsed_us"] / 1e6), 4)
         f["deadline_misses_" + name] = {k: s[3] for k, s in stats.items()}
         f["sim_devices_instr_" + name] = _instr(m["physics_us"])
+        if "flight_all_us" in m:
+            # Everything the flight did in the phase, the scheduler's own work (dispatch,
+            # idle steps, heap checks) included: the tasks' figure above leaves it out.
+            sched = m["flight_all_us"] - cpu
+            f["sched_overhead_instr_per_s_" + name] = int(_instr(sched) / (m["elapsed_us"] / 1e6))
+            f["flight_cpu_load_all_" + name] = round(
+                _instr(m["flight_all_us"]) / mips / (m["elapsed_us"] / 1e6), 4)
+            f["sim_gc_walks_" + name] = m.get("sim_gc_walks")
+            f["call_alloc_max_bytes_" + name] = m.get("call_alloc_max")
         f["gc_idle_runs_" + name] = m["gc_runs"]
+        if "heap_walks" in m:
+            f["sched_heap_walks_" + name] = m["heap_walks"]
         if m.get("live_samples"):
             f["heap_peak_bytes_" + name] = max(m["live_samples"])
             f["heap_alloc_peak_bytes_" + name] = max(m["alloc_samples"])
@@ -440,6 +748,10 @@ def figures(r):
         free = (r.get("heap_size_bytes") or 0) - (r.get("heap_live_track_bytes") or 0) \
             - GC_FLOOR_BYTES
         f["flight_gc_interval_s"] = round(free / rate, 1) if rate > 0 else None
+        # The scheduler walks the heap (gc.mem_free) only when its O(1) estimate (twice
+        # the octets allocated since the last walk) reaches the floor: on the board,
+        # where only the flight allocates, this often.
+        f["sched_heap_walk_interval_s"] = round(free / (2 * rate), 1) if rate > 0 else None
         ratef = f.get("flight_alloc_bytes_per_s_flood")
         if ratef:
             f["flight_gc_interval_s_flood"] = round(free / ratef, 1)
@@ -452,14 +764,17 @@ def figures(r):
     return f
 
 
-def run(elf=None, timeout=3600, log=print, measure_s=MEASURE_S):
+def run(elf=None, timeout=3600, log=print, measure_s=MEASURE_S, trace=False, profile=False):
     elf = target.ensure_image() if elf is None else elf
     t0 = time.monotonic()
-    out, err = target.run_script(script(measure_s), elf=elf, timeout=timeout, icount_shift=0)
+    out, err = target.run_script(script(measure_s, trace, profile), elf=elf, timeout=timeout, icount_shift=0)
     if err.strip():
         raise target.TargetError("target bench failed:\n" + err)
     r = parse_result(out)
     f = figures(r)
+    for k, v in r.items():
+        if k.startswith("trace_") or k.startswith("prof"):
+            f[k] = v
     f["bench_wall_s"] = round(time.monotonic() - t0, 1)
     log("target bench: %.0f s wall" % f["bench_wall_s"])
     return f
@@ -472,9 +787,14 @@ def main(argv=None):
     ap.add_argument("--elf")
     ap.add_argument("--measure-s", type=int, default=MEASURE_S,
                     help="simulated seconds per measured phase (default %(default)s)")
+    ap.add_argument("--trace", action="store_true",
+                    help="diagnostic: per-run costs and collections inside flight calls")
+    ap.add_argument("--profile", action="store_true",
+                    help="diagnostic: where the tasks' flight time goes (wrapped callables)")
     args = ap.parse_args(argv)
     try:
-        f = run(elf=args.elf, measure_s=args.measure_s)
+        f = run(elf=args.elf, measure_s=args.measure_s, trace=args.trace,
+                profile=args.profile)
     except (target.TargetError, firmware.FirmwareError) as e:
         print("error:", e, file=sys.stderr)
         return 2

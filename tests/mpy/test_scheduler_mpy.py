@@ -323,3 +323,41 @@ def test_soft_task_behind_a_long_task_skips_without_a_deadline_miss():
         else:
             assert fast.deadline_misses >= 1
         assert fast.runs >= 6  # it caught up after the long run either way
+
+
+def test_heap_is_walked_only_when_the_allocation_count_says_it_may_be_low():
+    # gc.mem_free() walks the heap (1.16 M instructions on the target): with the port's
+    # O(1) allocation count the idle check walks only when the free heap may be near the
+    # floor (last walked figure less twice the octets allocated since).
+    import flight.scheduler as S
+
+    walks = [0]
+    count = [0]
+
+    class FakeGc:
+        def mem_free(self):
+            walks[0] += 1
+            return 100000
+
+        def collect(self):
+            raise AssertionError("no collection above the floor")
+
+    saved = (S.gc, S._mem_current)
+    S.gc = FakeGc()
+    S._mem_current = lambda: count[0]
+    try:
+        sched = S.Scheduler(VirtualClock(), gc_threshold=16384, gc_check_period_us=50000)
+        sched.add(Task("a", 10000, lambda: None))
+        w0 = walks[0]  # (the construction's walk)
+        sched.run_for(1000000)  # 20 checks, nothing allocated
+        assert walks[0] == w0 and sched.heap_free == 100000
+        count[0] += 30000  # estimate 100000 - 2 * 30000 = 40000: above the floor
+        sched.run_for(200000)
+        assert walks[0] == w0 and sched.heap_free == 40000
+        count[0] += 15000  # estimate 10000: below it, so the heap is walked (100000)
+        sched.run_for(100000)
+        assert walks[0] == w0 + 1 and sched.heap_free == 100000 and sched.gc_runs == 0
+        sched.run_for(500000)
+        assert walks[0] == w0 + 1  # the estimate starts again from the walk
+    finally:
+        S.gc, S._mem_current = saved

@@ -1,0 +1,67 @@
+"""The housekeeping packer's encoding (flight/telemetry.py HkPacker.encode), on every
+interpreter: eight fields a struct call must give exactly the octets of one call a field
+(the reference below), clamping and all, for any field count."""
+
+import struct
+
+from flight.telemetry import BE_CODES, TYPES, HkField, HkPacker
+
+_KINDS = ("u8", "i8", "u16", "i16", "u32", "i32", "f32")
+
+
+def _reference(fields, values):
+    """One pack a field: what HkPacker.encode did before it packed eight at a time."""
+    out = bytearray()
+    for i in range(len(fields)):  # (zip(strict=) is not MicroPython's)
+        f = fields[i]
+        v = values[i]
+        _code, _n, lo, hi = TYPES[f.type]
+        if lo is None:
+            out.extend(struct.pack(BE_CODES[f.type], v if v is not None else 0))
+            continue
+        v = int(v) if v is not None else 0
+        v = lo if v < lo else (hi if v > hi else v)
+        out.extend(struct.pack(BE_CODES[f.type], v))
+    return bytes(out)
+
+
+def _values(n, k):
+    # In range, out of range both ways, None, floats in integer fields, a bool.
+    pool = (0, 1, -1, 200, -200, 70000, -70000, 5000000000, -5000000000, None, 3.75,
+            -2.5, True, 255, 65535, 0x7FFFFFFF, 1.5e9)
+    return [pool[(i * 7 + k) % len(pool)] for i in range(n)]
+
+
+def test_chunked_encode_equals_one_pack_a_field_for_any_count():
+    for n in (0, 1, 7, 8, 9, 16, 19, 33):
+        fields = [HkField("f%d" % i, _KINDS[i % len(_KINDS)]) for i in range(n)]
+        for k in range(3):
+            values = _values(n, k)
+            want = _reference(fields, values)
+            p = HkPacker([(fields, None)])
+            assert p.size == len(want)
+            for i in range(n):
+                p.values[i] = values[i]
+            got = bytes(p.encode())
+            assert got == want, (n, k)
+            # encode() again on the clamped values it left: the same octets
+            assert bytes(p.encode()) == want
+
+
+def test_encode_fills_from_the_owners_sections_in_order():
+    a = [HkField("a%d" % i, "u16") for i in range(5)]
+    b = [HkField("b%d" % i, "i8") for i in range(6)]
+
+    def fill_a(values, i):
+        for j in range(5):
+            values[i + j] = 1000 * j
+
+    def fill_b(values, i):
+        for j in range(6):
+            values[i + j] = -50 * j
+
+    p = HkPacker([(a, fill_a), (b, None), (b, fill_b)])
+    got = bytes(p.pack())
+    want = _reference(a + b + b, [1000 * j for j in range(5)] + [0] * 6
+                      + [-50 * j for j in range(6)])
+    assert got == want

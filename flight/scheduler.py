@@ -397,13 +397,14 @@ class Scheduler:
             self._heap_known(free)
 
     def _heap_above(self, floor):
-        """True when the last walked free heap less twice what was allocated since (a
-        16-octet block may hold 8) is above ``floor``: ``heap_free``, a lower bound."""
+        """Last walked free heap - 2 x allocated since (a 16-octet block may hold 8) is
+        above ``floor`` (then ``heap_free``: that lower bound)."""
         mc = _mem_current
         if mc is None or not self._heap_walked:
             return False
-        est = self._heap_walked - 2 * (mc() - self._heap_mark)
-        if est < floor or est > self._heap_walked:  # (> : the count wrapped at 2**31)
+        since = mc() - self._heap_mark  # (explicit frees lower it a little; wrapped: far)
+        est = self._heap_walked - 2 * (since if since > 0 else 0)
+        if est < floor or since < -(1 << 29):
             return False
         self.heap_free = est
         return True

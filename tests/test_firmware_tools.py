@@ -234,6 +234,23 @@ def test_target_bench_figures_carry_the_issue_keys_in_instructions():
     assert f["heap_peak_bytes"] == 82000 and f["tracking"] is True
 
 
+def test_target_bench_counts_the_scheduler_and_separates_diagnostic_lines():
+    ph = _phase(0, 2_000_000)
+    # 3 s in the scheduler's loop (tasks 2 s): 1 s of dispatch and idle work in 10 s
+    ph.update({"flight_all_us": 3_000_000, "sim_gc_walks": 5, "call_alloc_max": 900,
+               "apt_frames": [900, 80, 20]})
+    f = target_bench.figures({"phase": "done", "errors": [], "nominal_100": ph})
+    assert f["flight_cpu_load_100mips"] == 2.0 and f["flight_cpu_load_all_100mips"] == 3.0
+    assert f["sched_overhead_instr_per_s_100mips"] == 100_000_000
+    assert f["apt_frames_valid_invalid_stale_100mips"] == [900, 80, 20]
+    r = target_bench.parse_result('RESULTPART trace_x {"apt": 1}\nRESULT{"phase": "done"}\n'
+                                  'RESULTPART prof {"a": 2}\n')
+    assert r == {"phase": "done", "trace_x": {"apt": 1}, "prof": {"a": 2}}
+    s = target_bench.script(measure_s=1, trace=True, profile=True)
+    compile(s, "bench", "exec")
+    assert "TRACE = 1" in s and "PROFILE = 1" in s and "SIM_GC_MARGIN" in s
+
+
 def test_target_bench_script_compiles_and_reports_even_after_a_failure():
     s = target_bench.script(measure_s=1)
     compile(s, "bench", "exec")

@@ -13,26 +13,59 @@ runs long therefore makes the later releases late exactly as on the board, and t
 scheduler counts the APT's deadline misses.  No icount shift gives 100 M or 50 M
 (shift n is 1000/2**n M instructions/s), hence the scaling.
 
-Flight code only: the simulated devices' physics inside flight calls (camera rendering,
-mirror and sensor models) is bracketed by ``World.physics_begin/end`` and subtracted
-(``World.flight_cpu_us``); its total is reported apart (``sim_devices_instr``).  The
-scheduler's idle-time ``gc.collect()`` is timed and charged to virtual time too (on the
-board it delays whatever is released meanwhile).
+What counts as flight time, and how it is kept honest (same code, same figures: two runs
+agree within 0.3 %; before, 0.31-0.41 on one commit):
+
+* The simulated devices' physics inside flight calls (camera rendering, mirror and
+  sensor models, the OBC's ADCS relay, the simulated UART's copies) is bracketed by
+  ``World.physics_begin/end`` and subtracted (``sim_devices_instr_*``); the world's own
+  step at every move of the virtual clock is bracketed too.
+* Garbage collection.  The simulator makes ~8 MB/s of garbage; the flight ~4 kB/s.  A
+  collection that the simulator's garbage forces inside a flight call is no flight cost,
+  but MicroPython runs it inside whatever allocates next and it was charged to that task
+  (each ~4 M instructions: apt 241-327 k, sipm_bias 189-285 k, adcs_feedback 181-289 k
+  a run, run to run, from where they happened to land).  The bench now collects the
+  simulator's garbage where no flight code runs: at every move of the virtual clock
+  (between any two flight calls) and at the end of every physics bracket (inside it),
+  whenever the free heap may be under ``SIM_GC_MARGIN`` (an O(1) estimate from
+  ``micropython.mem_current``, confirmed by a heap walk).  The flight code between two
+  brackets allocates a few kB at most, so no collection falls in flight time; the
+  collections the flight's own garbage forces on the board are reported apart
+  (``flight_alloc_bytes_per_s``, ``flight_gc_interval_s``: one every ~80 s of a pass).
+* ``ticks_us`` of the QEMU port reads the millisecond count, then the SysTick counter:
+  read just after the counter wrapped and before its interrupt, it is 1000 µs short
+  (11 in 200 000 readings).  One such reading added or removed 1 M instructions to a
+  task run (the 1.1-1.5 M ``task_instr_max`` outliers).  Every timing here takes two
+  readings and keeps the one that is not behind (``now_us``).
+* The scheduler's idle work is flight code too: its heap walks (``gc.mem_free``, 1.16 M
+  instructions on the 480 KiB heap, each one longer than an APT period at 100 M/s) are
+  timed and charged to virtual time like its collections, and the simulator's
+  allocation is kept out of its O(1) heap estimate (on the board only the flight
+  allocates: ``sched_heap_walk_interval_s``).  ``flight_cpu_load_*`` is the tasks' time;
+  ``flight_cpu_load_all_*`` everything in the scheduler's loop (dispatch, idle steps,
+  the simulated clock's own Python included: an upper bound), and
+  ``sched_overhead_instr_per_s_*`` the difference.
+* The figures stay sensitive to the closed loop: a code change that moves any charge
+  moves the simulated pass a little, and with it how many of the APT's frames are
+  invalid (``apt_frames_valid_invalid_stale_*``; an invalid frame retries the centroid
+  and costs ~2x).  Compare APT figures at equal frame mixes.
+
+Diagnostics: ``--trace`` records each run's cost per task (histogram, longest runs, APT
+state, collections detected inside a call); ``--profile`` times the APT tick's parts
+alone on the tracking state at the end of the run.
 
 Phases, one QEMU boot: boot → STANDBY → SESSION with the beacon in view, until the APT
 tracks and the comparator locks (≤ 30 s simulated); then 10 s at 100 M instructions/s,
 10 s at 50 M, and 10 s at 100 M with line-rate garbage (115200 Bd, 8N1: 115 bytes per
 10 ms) injected into the TC link (the security issue's flood case); then 2 s measuring
 each task's own allocation per run (``task_alloc_bytes_*``, ``flight_alloc_bytes_per_s``,
-``flight_gc_interval_s``: how often that garbage would force a ~25 ms collection on the
-board).  The simulator's garbage is collected between 10 ms slices outside flight time
-(``sim_gc_runs_*``): on the board it does not exist.  Heap: live after boot
-and in TRACK (``gc.mem_alloc()`` after a collection, minus the world/board baseline and
-the camera model's cached noise tables), peak of the live heap sampled after a collection
-each simulated second of the measured phases (``heap_alloc_peak_bytes_*``: the same
-before the collection, garbage included), largest free block (bisected allocation).
+``flight_gc_interval_s``).  Heap: live after boot and in TRACK (``gc.mem_alloc()`` after
+a collection, minus the world/board baseline and the camera model's cached noise tables),
+peak of the live heap sampled after a collection each simulated second of the measured
+phases (``heap_alloc_peak_bytes_*``: the same before the collection, garbage included),
+largest free block (bisected allocation).
 
-    python -m tools.target_bench [--out out/target.json]
+    python -m tools.target_bench [--out out/target.json] [--trace] [--profile]
 """
 
 import argparse
@@ -347,97 +380,6 @@ out('apt_state_warm', apt.state)
 out('comparator_state_warm', comp.state)
 out('heap_live_track_bytes', flight_live())
 
-# Diagnostic (--profile): where the flight time of the tasks goes.  Callables inside the
-# tasks are wrapped with a timer on the flight clock (physics excluded, like the tasks);
-# a nested callable's time is inside its caller's.  Each wrapper costs ``prof_wrap_us``
-# per call (measured on an empty function), inside every enclosing figure.
-PROFILE = %(profile)d
-if PROFILE:
-    R['phase'] = 'profile'
-    from flight import apt_pixels as px
-    import flight.tm as tmmod
-    PF = {}
-    UNDO = []
-
-    def _prof(label, obj, attr):
-        f = getattr(obj, attr, None)
-        if f is None:
-            return
-        acc = PF[label] = [0, 0]
-        fc = world.flight_cpu_us
-
-        def w(*a):
-            c0 = fc()
-            r = f(*a)
-            acc[0] += ticks_diff(fc(), c0)
-            acc[1] += 1
-            return r
-        UNDO.append((obj, attr, attr in getattr(obj, '__dict__', ()), f))
-        setattr(obj, attr, w)
-
-    class _Z:
-        def nop(self):
-            pass
-    z = _Z()
-    _prof('nop', z, 'nop')
-    for _ in range(1000):
-        z.nop()
-    out('prof_wrap_us', PF['nop'][0] / 1000)
-    fb = apt._fb
-    for label, obj, attr in (
-            ('apt.tick', apt, 'tick'), ('apt.camera.frame_ready', apt.camera, 'frame_ready'),
-            ('apt.camera.read_roi', apt.camera, 'read_roi'), ('apt.fsm.fault', apt.fsm, 'fault'),
-            ('px.patch_hot', px, 'patch_hot'), ('px.centroid', px, 'centroid'),
-            ('world.camera_powered', world, 'camera_powered'),
-            ('board.power.get', board.power, 'get'), ('px._sums', px, '_sums'), ('px.wcog', px, 'wcog'),
-            ('px._wsums', px, '_wsums'), ('px._div_q6', px, '_div_q6'),
-            ('apt.cal.frame', apt.cal, 'frame'), ('apt.law.step', apt.law, 'step'),
-            ('apt.law.command', apt.law, 'command'), ('apt.fsm.set_codes', apt.fsm, 'set_codes'),
-            ('apt.exposure.update', apt.exposure, 'update'),
-            ('apt.feedback', apt, 'feedback'), ('feedback.fill', fb, 'fill'),
-            ('app.send_adcs', app.ctx, 'send_adcs'), ('tm.send_raw', app.tm, 'send_raw'),
-            ('tm.crc16_range', tmmod, 'crc16_range'), ('tm.cobs.stuff_short', tmmod.cobs, 'stuff_short'),
-            ('tm.pack_header_into', tmmod.ccsds, 'pack_header_into'),
-            ('tm._send_frame', app.tm, '_send_frame'), ('tm.pump', app.tm, 'pump'),
-            ('app._task_tc', app, '_task_tc'), ('app._drain_events', app, '_drain_events'),
-            ('deframer.feed', app.deframer, 'feed'),
-            ('hk.collect', app.hk_packer, 'collect'), ('hk.encode', app.hk_packer, 'encode'),
-            ('events.flush', app.events, 'flush'),
-            ('health.modes.tick', app.modes, 'tick'), ('health.limit_check', app.limit_check, 'check'),
-            ('framer.update', app.payload.get('framer'), 'update'),
-            ('bias.update', app.payload.get('bias'), 'update'),
-            ('comparator.update', app.payload.get('comparator'), 'update'),
-            ('sched._next_due', app.sched, '_next_due'), ('sched._idle', app.sched, '_idle'),
-            ('sched.next_release', app.sched, 'next_release'),
-            ('sched._dispatch', app.sched, '_dispatch'),
-            ('sched.stalled_task', app.sched, 'stalled_task'),
-            ('clock.now_us', clock, 'now_us'), ('clock.cpu_now_us', clock, 'cpu_now_us'),
-            ('clock.advance', clock, 'advance'), ('clock.sleep_until', clock, 'sleep_until'),
-            ('board.watchdog.feed', board.watchdog, 'feed')):
-        if obj is not None:
-            _prof(label, obj, attr)
-    fns = [(t, t.fn) for t in app.sched.tasks]
-    for t in app.sched.tasks:
-        t.reset_stats()
-        if t.name == 'apt':
-            t.fn = apt.tick
-        elif t.name == 'adcs_feedback':
-            t.fn = apt.feedback
-    clock.cpu_scale = 10.0
-    for k in range(300):
-        app.run_for(10000)
-        if k %% 100 == 99:
-            board.link.take()
-    out('prof', dict((k, v) for k, v in PF.items()))
-    out('prof_task', dict((t.name, [t.runs, t.cpu_us]) for t in app.sched.tasks))
-    out('prof_apt_state', apt.state)
-    for obj, attr, own, f in UNDO:  # the wrappers off again: the measured phases follow
-        if own:
-            setattr(obj, attr, f)
-        else:
-            delattr(obj, attr)
-    for t, fn in fns:
-        t.fn = fn
 
 
 TRACE = %(trace)d
@@ -510,6 +452,7 @@ def measure(name, scale, flood):
         _trace_take('drop')
     p0 = world.physics_us
     s0 = STEP[0]
+    f0 = (apt.valid_frames, apt.invalid_frames, apt.stale_frames)
     e0 = clock.elapsed_us
     g0 = tgc.runs
     gt0 = tgc.total_us
@@ -548,6 +491,8 @@ def measure(name, scale, flood):
                'flight_all_us': wall - phys - (tgc.total_us - gt0),
                'sim_gc_runs': simgc.runs - n0, 'sim_gc_walks': simgc.walks - w0,
                'call_alloc_max': simgc.call_max,
+               'apt_frames': [apt.valid_frames - f0[0], apt.invalid_frames - f0[1],
+                              apt.stale_frames - f0[2]],
                'live_samples': samples, 'alloc_samples': allocs, 'apt_state': apt.state,
                'comp_state': comp.state}
 
@@ -624,6 +569,59 @@ out('gc_idle_max_us', tgc.max_us)
 out('heap_largest_free_bytes', largest_free())
 out('heap_size_bytes', gc.mem_free() + gc.mem_alloc())
 
+# Diagnostic (--profile): where the APT tick's flight time goes, on the tracking state
+# at the end of the run.  Each part is called alone, 50 times, on the flight clock (physics
+# excluded) with the collector off (none of them allocates), then the tick whole.
+PROFILE = %(profile)d
+if PROFILE:
+    R['phase'] = 'profile'
+    from flight import apt_pixels as px
+    PF = {}
+    fc = world.flight_cpu_us
+
+    def _time(label, f, *a):
+        gc.collect()
+        simgc.after()
+        gc.disable()
+        c0 = fc()
+        for _ in range(50):
+            f(*a)
+        d = ticks_diff(fc(), c0)
+        gc.enable()
+        PF[label] = int(d * 1000 / 50)  # instructions a call
+
+    buf = apt.trk_buf
+    saved = buf[:]  # (the tracking frame: restored before each part)
+
+    def _restore():
+        memoryview(buf)[:] = memoryview(saved)
+
+    def _centroid():
+        _restore()
+        px.centroid(buf, 16, apt.win_x0, apt.win_y0, apt._snr_min, apt._thr_min,
+                    apt._min_spot_px, apt._max_spot_px, apt._cen)
+
+    o = apt._cen
+    _time('restore (subtract)', _restore)
+    _time('px.centroid', _centroid)
+    thr = o[px.CEN_BG] + ((o[px.CEN_PEAK] - o[px.CEN_BG]) >> 2)
+    _time('  px._sums (viper kernel)', px._sums, buf, 16, thr, o)
+    _time('  px.wcog (one of 2: Python + viper wsums)', px.wcog, buf, 16, o[px.CEN_BG],
+          8 << 6, 8 << 6, o)
+    _time('    px._wsums (viper kernel)', px._wsums, buf, 16, o[px.CEN_BG], 0, 0, px._WX,
+          px._WY, o)
+    _time('  max(buf)', max, buf)
+    _time('px.patch_hot', px.patch_hot, buf, apt.search.hot, apt.exposure.dark(), 1000)
+    _time('apt.camera.frame_ready (sim HAL)', apt.camera.frame_ready)
+    _time('apt.fsm.fault (sim HAL)', apt.fsm.fault)
+    _time('apt.cal.frame', apt.cal.frame, 0, 0)
+    _time('apt.law.step (PI)', apt.law.step, 10, -10, apt.cal)
+    _time('apt.law.command (sim HAL set_codes)', apt.law.command, apt.fsm, 0, 0)
+    _time('apt.exposure.update', apt.exposure.update, apt.peak, apt._peak_lo, apt._peak_hi)
+    _time('apt.camera.read_roi (sim HAL, render excluded)', apt.camera.read_roi,
+          apt.win_x0, apt.win_y0, 16, 16, 1, buf, apt._meta)
+    out('prof', PF)
+    out('prof_apt_state', apt.state)
 R['phase'] = 'done'
 """
 
@@ -715,6 +713,10 @@ def figures(r):
                 _instr(m["flight_all_us"]) / mips / (m["elapsed_us"] / 1e6), 4)
             f["sim_gc_walks_" + name] = m.get("sim_gc_walks")
             f["call_alloc_max_bytes_" + name] = m.get("call_alloc_max")
+        if "apt_frames" in m:
+            # The APT's cost depends on its frames: an invalid one (spot under
+            # apt_min_spot_px) retries the centroid twice, masking the peak.
+            f["apt_frames_valid_invalid_stale_" + name] = m["apt_frames"]
         f["gc_idle_runs_" + name] = m["gc_runs"]
         if "heap_walks" in m:
             f["sched_heap_walks_" + name] = m["heap_walks"]

@@ -377,6 +377,10 @@ def _tb(e):
 out('task_errors_warm', dict((t.name, _tb(t.last_error)) for t in app.sched.tasks
                              if t.last_error is not None))
 out('apt_state_warm', apt.state)
+# Hot pixels the session's dark calibration found: the APT patches each one every TRACK
+# tick (~2.4 k instructions a pixel), so its cost moves with this count from run to run
+# of the simulated sensor's noise.
+out('apt_hot_pixels', len(apt.search.hot) // 2)
 out('comparator_state_warm', comp.state)
 out('heap_live_track_bytes', flight_live())
 
@@ -680,6 +684,7 @@ def figures(r):
          "heap_base_world_bytes": r.get("heap_base_world_bytes"),
          "apt_state_reached": r.get("apt_state_warm"),
          "tracking": r.get("apt_state_warm") == 3,
+         "apt_hot_pixels": r.get("apt_hot_pixels"),
          "warm_up_s": r.get("warm_s"),
          "task_faults_warm": r.get("task_faults_warm"),
          "task_errors_warm": r.get("task_errors_warm"),

@@ -74,12 +74,12 @@ import sys
 import time
 from pathlib import Path
 
-from flight.scheduler import GC_FLOOR_BYTES  # the scheduler's collection floor in a pass
 from tools import firmware, target
+from tools.target_bench_figures import ALLOC_S, _instr, figures  # noqa: F401 (re-exported)
+from tools.target_bench_parts import HELPERS, PROFILE_BLOCK, TRACE_BLOCK
 
 ROOT = firmware.ROOT
 MEASURE_S = 10
-ALLOC_S = 2  # simulated seconds of the per-task allocation phase
 LINE_BYTES_PER_10MS = 115  # 115200 Bd, 10 bits a byte
 TASKS = ("apt", "tc", "hk", "health", "framer", "comparator", "sipm_bias", "adcs_feedback")
 
@@ -134,117 +134,7 @@ def largest_free():
     return lo
 
 
-def now_us():
-    # ticks_us of this port (ports/qemu mcu/arm/ticks.c) reads the millisecond count and
-    # then the SysTick counter: read just after the counter wrapped, before its interrupt
-    # counted the millisecond, it is 1000 us short (measured: 11 readings back by ~998 us
-    # in 200000).  Every timing of the bench takes two readings: the one that is not
-    # 1000 us behind the other.
-    a = ticks_us()
-    b = ticks_us()
-    return a if ticks_diff(b, a) < 0 else b
-
-
-class TimedGc:
-    # The scheduler's idle collections and heap walks, timed and charged to virtual time.
-    def __init__(self):
-        self.max_us = 0
-        self.runs = 0
-        self.total_us = 0
-        self.walks = 0
-        self.walk_us = 0
-        self.clock = None
-
-    def collect(self):
-        t0 = now_us()
-        gc.collect()
-        d = ticks_diff(now_us(), t0)
-        self.runs += 1
-        self.total_us += d
-        if d > self.max_us:
-            self.max_us = d
-        simgc.after()
-        if self.clock is not None:
-            self.clock.advance(int(d * self.clock.cpu_scale))
-
-    def mem_free(self):
-        # The scheduler's heap walks: idle work of the board too, timed and charged.
-        t0 = now_us()
-        f = gc.mem_free()
-        d = ticks_diff(now_us(), t0)
-        self.walks += 1
-        self.walk_us += d
-        if self.clock is not None:
-            self.clock.advance(int(d * self.clock.cpu_scale))
-        return f
-
-    def __getattr__(self, name):
-        return getattr(gc, name)
-
-
-tgc = TimedGc()
-from micropython import mem_current  # bytes allocated minus bytes freed explicitly, O(1)
-
-
-def _since(a, b):
-    # b - a of two mem_current() readings (a small int: wraps at 2**31 on this port;
-    # explicit frees can make it fall a little)
-    d = b - a
-    if d >= 0:
-        return d
-    return d + 2147483648 if d < -536870912 else 0
-
-
-class SimGc:
-    # The simulator's collections (module comment at SIM_GC_MARGIN), made in the clock's
-    # step hook: after every dispatch and every idle sleep, so between any two flight
-    # calls.  Free heap estimate, O(1): the free bytes after the last collection less
-    # twice what was allocated since (a block is 16 octets: a boxed float of 8 takes
-    # two); only when that says "maybe" is the heap walked (gc.mem_free) for the truth.
-    def __init__(self):
-        self.runs = 0
-        self.walks = 0
-        self.free_after = 0
-        self.mark = mem_current()
-        self.last = self.mark
-        self.call_max = 0  # largest allocation between two step hooks (one flight call)
-        self.sched = None
-
-    def collect(self):
-        gc.collect()
-        self.runs += 1
-        self.after()
-
-    def after(self):  # (also after the scheduler's own idle collections)
-        self.free_after = gc.mem_free()
-        self.mark = mem_current()
-
-    def step(self):
-        c = mem_current()
-        d = _since(self.last, c)
-        if d > self.call_max:
-            self.call_max = d
-        if self.free_after - 2 * _since(self.mark, c) < SIM_GC_MARGIN:
-            self.walks += 1
-            f = gc.mem_free()
-            if f < SIM_GC_MARGIN:
-                self.collect()
-            else:  # the estimate was pessimistic: restart it from the truth
-                self.free_after = f
-                self.mark = c
-        c = mem_current()
-        self.last = c
-        sc = self.sched
-        if sc is not None:
-            # The scheduler's own heap estimate (flight/scheduler.py: walks only when
-            # the free heap may be near its floor) counts the flight's allocation only:
-            # on the board there is no simulator allocating.
-            sc._heap_walked = self.free_after - 2 * _since(self.mark, c)
-            sc._heap_mark = c
-
-
-simgc = SimGc()
-
+%(helpers)s
 world = make_world('nominal', seed=1, pass_start_s=-150.0, session_start_s=1.0)
 rec = getattr(world, 'rec', None)
 if rec is not None:
@@ -386,68 +276,7 @@ out('heap_live_track_bytes', flight_live())
 
 
 
-TRACE = %(trace)d
-TR = {}
-
-
-def _trace_wrap(t):
-    # Diagnostic (--trace): each run's own flight cost, and whether a collection ran
-    # inside it (the heap's allocated bytes grew less than what was allocated), probed
-    # inside physics brackets so that the probes are not charged.  Kept per task: runs,
-    # sum, runs with a collection and their sum, a histogram of 25 us bins, the top runs.
-    fn = t.fn
-    rec = TR[t.name] = [0, 0, 0, 0, [0] * 24, [], 0, [0] * 12]
-
-    def run():
-        p = world.physics_begin()
-        a0 = gc.mem_alloc()
-        m0 = mem_current()
-        n0 = simgc.runs
-        world.physics_end(p)
-        st = apt.state if t.name == 'apt' else 0
-        c0 = world.flight_cpu_us()
-        fn()
-        c1 = world.flight_cpu_us()
-        p = world.physics_begin()
-        a1 = gc.mem_alloc()
-        m1 = mem_current()
-        d = ticks_diff(c1, c0)
-        # (mem_current counts octets, mem_alloc 16-octet blocks: only a sweep makes the
-        # blocks grow less than the octets)
-        g = (a1 - a0) < _since(m0, m1) - 256 and simgc.runs == n0
-        rec[0] += 1
-        rec[1] += d
-        if g:
-            rec[2] += 1
-            rec[3] += d
-        b = d // 25
-        rec[4][b if b < 24 else 23] += 1
-        if d > 200 or g:
-            rec[5].append((d, rec[0], g, st))
-        rec[7][2 * st] += 1
-        rec[7][2 * st + 1] += d
-        world.physics_end(p)
-    t.fn = run
-
-
-def _trace_take(name):
-    o = {}
-    for tn, rec in TR.items():
-        o[tn] = {'n': rec[0], 'sum_us': rec[1], 'gc_runs': rec[2], 'gc_sum_us': rec[3],
-                 'hist25us': list(rec[4]), 'long': sorted(rec[5], reverse=True)[:8],
-                 'by_state': list(rec[7])}
-        rec[7] = [0] * 12
-        rec[0] = rec[1] = rec[2] = rec[3] = 0
-        rec[4] = [0] * 24
-        rec[5] = []
-    R['trace_' + name] = o
-
-
-if TRACE:
-    for t in app.sched.tasks:
-        _trace_wrap(t)
-
-
+%(trace_block)s
 def measure(name, scale, flood):
     clock.cpu_scale = scale
     for t in app.sched.tasks:
@@ -573,59 +402,7 @@ out('gc_idle_max_us', tgc.max_us)
 out('heap_largest_free_bytes', largest_free())
 out('heap_size_bytes', gc.mem_free() + gc.mem_alloc())
 
-# Diagnostic (--profile): where the APT tick's flight time goes, on the tracking state
-# at the end of the run.  Each part is called alone, 50 times, on the flight clock (physics
-# excluded) with the collector off (none of them allocates), then the tick whole.
-PROFILE = %(profile)d
-if PROFILE:
-    R['phase'] = 'profile'
-    from flight import apt_pixels as px
-    PF = {}
-    fc = world.flight_cpu_us
-
-    def _time(label, f, *a):
-        gc.collect()
-        simgc.after()
-        gc.disable()
-        c0 = fc()
-        for _ in range(50):
-            f(*a)
-        d = ticks_diff(fc(), c0)
-        gc.enable()
-        PF[label] = int(d * 1000 / 50)  # instructions a call
-
-    buf = apt.trk_buf
-    saved = buf[:]  # (the tracking frame: restored before each part)
-
-    def _restore():
-        memoryview(buf)[:] = memoryview(saved)
-
-    def _centroid():
-        _restore()
-        px.centroid(buf, 16, apt.win_x0, apt.win_y0, apt._snr_min, apt._thr_min,
-                    apt._min_spot_px, apt._max_spot_px, apt._cen)
-
-    o = apt._cen
-    _time('restore (subtract)', _restore)
-    _time('px.centroid', _centroid)
-    thr = o[px.CEN_BG] + ((o[px.CEN_PEAK] - o[px.CEN_BG]) >> 2)
-    _time('  px._sums (viper kernel)', px._sums, buf, 16, thr, o)
-    _time('  px.wcog (one of 2: Python + viper wsums)', px.wcog, buf, 16, o[px.CEN_BG],
-          8 << 6, 8 << 6, o)
-    _time('    px._wsums (viper kernel)', px._wsums, buf, 16, o[px.CEN_BG], 0, 0, px._WX,
-          px._WY, o)
-    _time('  max(buf)', max, buf)
-    _time('px.patch_hot', px.patch_hot, buf, apt.search.hot, apt.exposure.dark(), 1000)
-    _time('apt.camera.frame_ready (sim HAL)', apt.camera.frame_ready)
-    _time('apt.fsm.fault (sim HAL)', apt.fsm.fault)
-    _time('apt.cal.frame', apt.cal.frame, 0, 0)
-    _time('apt.law.step (PI)', apt.law.step, 10, -10, apt.cal)
-    _time('apt.law.command (sim HAL set_codes)', apt.law.command, apt.fsm, 0, 0)
-    _time('apt.exposure.update', apt.exposure.update, apt.peak, apt._peak_lo, apt._peak_hi)
-    _time('apt.camera.read_roi (sim HAL, render excluded)', apt.camera.read_roi,
-          apt.win_x0, apt.win_y0, 16, 16, 1, buf, apt._meta)
-    out('prof', PF)
-    out('prof_apt_state', apt.state)
+%(profile_block)s
 R['phase'] = 'done'
 """
 
@@ -647,9 +424,10 @@ print('RESULT' + json.dumps(R))
 
 
 def script(measure_s=MEASURE_S, trace=False, profile=False):
-    body = SCRIPT % {"flood_bytes": LINE_BYTES_PER_10MS, "measure_s": measure_s,
-                     "alloc_s": ALLOC_S, "trace": 1 if trace else 0,
-                     "profile": 1 if profile else 0}
+    d = {"flood_bytes": LINE_BYTES_PER_10MS, "measure_s": measure_s, "alloc_s": ALLOC_S,
+         "trace": 1 if trace else 0, "profile": 1 if profile else 0}
+    d.update(helpers=HELPERS, trace_block=TRACE_BLOCK % d, profile_block=PROFILE_BLOCK % d)
+    body = SCRIPT % d
     # The script's own top-level statements inside one try: a MemoryError or failure
     # still reports what was measured up to it.
     header, _, rest = body.partition("R = {'phase': 'start', 'errors': []}\n")
@@ -668,107 +446,6 @@ def parse_result(output):
             key, _, text = ln[len("RESULTPART "):].partition(" ")
             r[key] = json.loads(text)
     return r
-
-
-def _instr(us):
-    return int(us * 1000)  # icount shift 0: 1 ns per instruction, 1 µs = 1000 instructions
-
-
-def figures(r):
-    """The raw target result → out/target.json figures (issue 11 keys first)."""
-    f = {"heap_size_bytes": r.get("heap_size_bytes"),
-         "heap_live_boot_bytes": r.get("heap_live_boot_bytes"),
-         "heap_live_track_bytes": r.get("heap_live_track_bytes"),
-         "heap_largest_free_bytes": r.get("heap_largest_free_bytes"),
-         "heap_code_bytes": r.get("heap_code_bytes"),
-         "heap_base_world_bytes": r.get("heap_base_world_bytes"),
-         "apt_state_reached": r.get("apt_state_warm"),
-         "tracking": r.get("apt_state_warm") == 3,
-         "apt_hot_pixels": r.get("apt_hot_pixels"),
-         "warm_up_s": r.get("warm_s"),
-         "task_faults_warm": r.get("task_faults_warm"),
-         "task_errors_warm": r.get("task_errors_warm"),
-         "phase_reached": r.get("phase"),
-         "errors": r.get("errors", []),
-         "time_base": "qemu -icount shift=0 (1 instruction = 1 ns); task cost x cpu_scale "
-                      "charged to virtual time (10 at 100 M instr/s, 20 at 50 M)"}
-    gc_us = list(r.get("gc_collect_us_track", []))
-    if r.get("gc_idle_max_us"):
-        gc_us.append(r["gc_idle_max_us"])
-    if gc_us:
-        f["gc_collect_instr_max"] = _instr(max(gc_us))
-    for key, name in (("nominal_100", "100mips"), ("nominal_50", "50mips"),
-                      ("flood_100", "flood_100mips")):
-        m = r.get(key)
-        if not m:
-            continue
-        stats = m["stats"]
-        f["apt_deadline_misses_" + name] = stats.get("apt", [0, 0, 0, 0])[3]
-        cpu = sum(s[1] for s in stats.values())
-        mips = 1e8 if "100" in name else 5e7
-        f["flight_cpu_load_" + name] = round(_instr(cpu) / mips / (m["elapsed_us"] / 1e6), 4)
-        f["deadline_misses_" + name] = {k: s[3] for k, s in stats.items()}
-        f["sim_devices_instr_" + name] = _instr(m["physics_us"])
-        if "flight_all_us" in m:
-            # Everything the flight did in the phase, the scheduler's own work (dispatch,
-            # idle steps, heap checks) included: the tasks' figure above leaves it out.
-            sched = m["flight_all_us"] - cpu
-            f["sched_overhead_instr_per_s_" + name] = int(_instr(sched) / (m["elapsed_us"] / 1e6))
-            f["flight_cpu_load_all_" + name] = round(
-                _instr(m["flight_all_us"]) / mips / (m["elapsed_us"] / 1e6), 4)
-            f["sim_gc_walks_" + name] = m.get("sim_gc_walks")
-            f["call_alloc_max_bytes_" + name] = m.get("call_alloc_max")
-        if "apt_frames" in m:
-            # The APT's cost depends on its frames: an invalid one (spot under
-            # apt_min_spot_px) retries the centroid twice, masking the peak.
-            f["apt_frames_valid_invalid_stale_" + name] = m["apt_frames"]
-        f["gc_idle_runs_" + name] = m["gc_runs"]
-        if "heap_walks" in m:
-            f["sched_heap_walks_" + name] = m["heap_walks"]
-        if m.get("live_samples"):
-            f["heap_peak_bytes_" + name] = max(m["live_samples"])
-            f["heap_alloc_peak_bytes_" + name] = max(m["alloc_samples"])
-        f["task_instr_max_" + name] = {k: _instr(s[2]) for k, s in stats.items()}
-        if key == "nominal_100":
-            f["task_instr_max"] = {k: _instr(s[2]) for k, s in stats.items()}
-            f["task_instr_mean"] = {k: _instr(s[1] / s[0]) if s[0] else 0
-                                    for k, s in stats.items()}
-            f["task_runs"] = {k: s[0] for k, s in stats.items()}
-            f["apt_state_end"] = m["apt_state"]
-    alf = r.get("task_alloc_flood")
-    if alf:
-        f["task_alloc_bytes_mean_flood"] = {k: round(s[1] / s[0], 1) if s[0] else 0
-                                            for k, s in alf.items()}
-        f["flight_alloc_bytes_per_s_flood"] = round(
-            sum(s[1] for s in alf.values()) / float(ALLOC_S), 1)
-    al = r.get("task_alloc")
-    if al:
-        # Flight octets allocated per run in TRACK, and what that garbage costs: the
-        # seconds between the collections it would force on the board during a pass (the
-        # heap less the flight's live data, down to the scheduler's 16 KiB floor; no
-        # simulated world there), each one ~25 ms, i.e. two APT releases.
-        f["task_alloc_bytes_max"] = {k: s[2] for k, s in al.items()}
-        f["task_alloc_bytes_mean"] = {k: round(s[1] / s[0], 1) if s[0] else 0
-                                      for k, s in al.items()}
-        rate = sum(s[1] for s in al.values()) / float(ALLOC_S)
-        f["flight_alloc_bytes_per_s"] = round(rate, 1)
-        free = (r.get("heap_size_bytes") or 0) - (r.get("heap_live_track_bytes") or 0) \
-            - GC_FLOOR_BYTES
-        f["flight_gc_interval_s"] = round(free / rate, 1) if rate > 0 else None
-        # The scheduler walks the heap (gc.mem_free) only when its O(1) estimate (twice
-        # the octets allocated since the last walk) reaches the floor: on the board,
-        # where only the flight allocates, this often.
-        f["sched_heap_walk_interval_s"] = round(free / (2 * rate), 1) if rate > 0 else None
-        ratef = f.get("flight_alloc_bytes_per_s_flood")
-        if ratef:
-            f["flight_gc_interval_s_flood"] = round(free / ratef, 1)
-    for key in ("nominal_100", "nominal_50", "flood_100"):
-        if r.get(key):
-            f["sim_gc_runs_" + key] = r[key].get("sim_gc_runs")
-    peaks = [v for k, v in f.items() if k.startswith("heap_peak_bytes_")]
-    if peaks:
-        f["heap_peak_bytes"] = max(peaks)
-    return f
 
 
 def run(elf=None, timeout=3600, log=print, measure_s=MEASURE_S, trace=False, profile=False):

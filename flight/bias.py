@@ -15,6 +15,12 @@ usable sensor the last good temperature is held (event); no usable sensor for
 knowledge lost — requests SAFE (THERMAL_LOST).
 A read-back off by more than ``bias_readback_tol_v`` for 3 checks in a row raises an
 event; for 10, FAULT.
+
+Fixed point (the 500 ms update allocates no float of its own but the three conversions
+at its edges — the reading in, the command out, the read-back in — where MicroPython
+boxes every float): temperatures in 1/1024 K (the TMP117 resolves 1/128 K), the slope
+in 1/65536 K per update, volts in µV; the parameters converted once, by the parameter
+listener.  Rounding stays below 2 µV on the target, 1/500 of the DAC's 1 mV step.
 """
 
 from hal.compat import const
@@ -43,6 +49,9 @@ ACTIVE = BIAS_ACTIVE
 HOLD = BIAS_HOLD
 FAULT = BIAS_FAULT
 STATE_NAMES = BIAS_STATE_NAMES
+_TQ = const(1024)  # temperature fixed point: 1/1024 K
+_T25_Q = const(25600)  # 25 degC in 1/1024 K
+_SQ = const(64)  # slope fixed point: 1/(1024 x 64) K per update
 N_SENSORS = const(2)  # sensors in housekeeping (the board has a primary and a redundant one)
 _ERR_REPORT = const(100)  # a repeated device error is reported on its 1st, 101st, ... time
 
@@ -123,15 +132,16 @@ class BiasControl:
         self.power = power
         self.period_us = period_us
         self._dt = period_us * 1e-6  # the update's step, s (one float, made once)
-        self._lim = supply.limits()  # the supply's range: fixed, read once (no tuple per update)
+        self._lim_uv(supply.limits())  # the supply's range: fixed, read once per session
         self.state = OFF
-        self.v_cmd = None  # type: Any
-        self.v_target = None
+        self.v_cmd = None  # type: Any  # volts commanded (the supply's float)
+        self._v_uv = None  # type: Any  # the same requested, µV (the slew's base)
+        self._target_uv = None  # type: Any
         self.t_used = None  # type: Any
-        self.t_est = None  # type: Any
+        self.t_est_q = None  # type: Any  # die temperature estimate, 1/1024 K
         self.source = -1  # sensor index in use, -1 none
-        self.dtdt = 0.0
-        self._t_prev = None
+        self._dtdt_q = 0  # filtered slope, 1/65536 K per update
+        self._t_prev = None  # type: Any  # last reading, 1/1024 K
         self._gap = 0
         self.hold_s = 0.0
         self.readback_bad = 0
@@ -141,6 +151,42 @@ class BiasControl:
         self.write_errors = 0
         self.monitor_errors = 0
         self._override = None  # bias held by a calibration sweep (flight/bias_knee.py)
+        ctx.params.listeners.append(self._load_params)
+        self._load_params()
+
+    def _load_params(self, name=None, value=None):
+        """The law's parameters in its integer units (also the parameter listener)."""
+        if name is not None and (not name.startswith("bias_") or name.startswith("bias_knee")):
+            return
+        p = self.ctx.params
+        self._vbr25_uv = _r(p["bias_vbr25_v"] * 1e6)
+        self._kt_uv = _r(p["bias_kt_mv_per_k"] * 1e3)  # µV/K
+        self._vov_uv = _r(p["bias_vov_v"] * 1e6)
+        self._ff8 = _r(p["bias_ff_tau_s"] / self._dt * 256)  # τ in updates, 1/256
+        self._a8 = _r(p["bias_ff_filter"] * 256)
+        self._ramp_uv = _r(p["bias_ramp_v_per_s"] * self._dt * 1e6)  # per update
+        self._tol_uv = _r(p["bias_readback_tol_v"] * 1e6)
+
+    def _lim_uv(self, lim):
+        self._lim = lim
+        self._lo_uv = _r(lim[0] * 1e6)
+        self._hi_uv = _r(lim[1] * 1e6)
+
+    # The floats the ground, the tests and the knee read (made when read, not per update).
+    @property
+    def t_est(self):
+        q = self.t_est_q
+        return None if q is None else q / _TQ
+
+    @property
+    def dtdt(self):
+        """Filtered temperature slope, K/s."""
+        return self._dtdt_q / (_TQ * _SQ * self._dt)
+
+    @property
+    def v_target(self):
+        u = self._target_uv
+        return None if u is None else u / 1000000
 
     def cmd_set_overvoltage(self, args, tc):
         self.ctx.params.set("bias_vov_v", args["volts"])
@@ -151,9 +197,9 @@ class BiasControl:
         temperature is still tracked), or back to the loop with None.  Returns None, or
         why not (the sweep aborts)."""
         if v is None:  # back to the target at once (with the parameters just calibrated)
-            if self._override is not None and self.state == ACTIVE and self.t_est is not None:
+            if self._override is not None and self.state == ACTIVE and self.t_est_q is not None:
                 self._override = None
-                self._set_target(self.ctx.params, self.t_est, self.period_us * 1e-6)
+                self._set_target(self.t_est_q)
             self._override = None
             return None
         lo, hi = self.supply.limits()
@@ -164,6 +210,7 @@ class BiasControl:
         except HalError as e:
             self._write_error(e)
             return "bias write: %r" % (e,)
+        self._v_uv = _r(v * 1e6)
         self._override = v
         return None
 
@@ -175,15 +222,16 @@ class BiasControl:
     def start_session(self):
         self.power.set(SW_SIPM_BIAS, True)
         self.supply.init()  # output at its lowest code, below breakdown
-        self._lim = self.supply.limits()  # (read again: a session starts the supply anew)
+        self._lim_uv(self.supply.limits())  # (read again: a session starts the supply anew)
         self.v_cmd = self._lim[0]
+        self._v_uv = self._lo_uv
         self._t_prev = None
         self._gap = 0
         self.t_used = None  # never hold a temperature from an earlier session
-        self.t_est = None
+        self.t_est_q = None
         self.source = -1
         self.sensors.start()
-        self.dtdt = 0.0
+        self._dtdt_q = 0
         self.hold_s = 0.0
         self.readback_bad = 0
         self._override = None
@@ -209,6 +257,7 @@ class BiasControl:
         v = lo if v < lo else (hi if v > hi else v)
         try:
             self.v_cmd = self.supply.set_volts(v)
+            self._v_uv = _r(v * 1e6)
         except HalError as e:
             self._write_error(e)
 
@@ -224,66 +273,71 @@ class BiasControl:
         if self.state == OFF:
             return
         p = self.ctx.params
-        dt = self._dt
         self._gap += 1  # updates since the last good reading
         t = self._temperature()
         if t is None:
             if self.state == FAULT:
                 return
-            self.hold_s += dt
+            self.hold_s += self._dt
             if self.t_used is None or self.hold_s >= p["bias_hold_max_s"]:
                 self._fault("temperature unavailable for %.1f s" % self.hold_s)
                 self.sensors.lost(self.hold_s)  # no thermal knowledge: SAFE
                 return
             if self.state != RAMP:
                 self.state = HOLD
-            t_est = self.t_est  # hold the last good estimate, no extrapolation
+            t_q = self.t_est_q  # hold the last good estimate, no extrapolation
         else:
             if self.state == FAULT:
                 return  # FAULT is left only by a new session (or SAFE → STANDBY → SESSION)
-            self.hold_s = 0.0
-            if self._t_prev is not None:
-                slope = (t - self._t_prev) / (dt * self._gap)  # a hold spans several
-                a = p["bias_ff_filter"]
-                self.dtdt += a * (slope - self.dtdt)
-            self._t_prev = t
+            if self.hold_s:
+                self.hold_s = 0.0
+            t_q = int(t * 1024.0)  # (the one float of the reading)
+            prev = self._t_prev
+            if prev is not None:
+                slope = (t_q - prev) * _SQ // self._gap  # a hold spans several updates
+                self._dtdt_q += (self._a8 * (slope - self._dtdt_q)) >> 8
+            self._t_prev = t_q
             self._gap = 0
             self.t_used = t
-            t_est = t + p["bias_ff_tau_s"] * self.dtdt
+            t_q += (self._ff8 * self._dtdt_q) >> 14  # + τ·dT/dt (>> 8 of τ, >> 6 of slope)
             if self.state == HOLD:
                 self.state = ACTIVE
-        self.t_est = t_est
+        self.t_est_q = t_q
         if self._override is not None:
-            self._check_readback(p)
+            self._check_readback()
             return
-        if self._set_target(p, t_est, dt):
+        if self._set_target(t_q):
             self.updates += 1
-            if self.state == RAMP and abs(self.v_cmd - self.v_target) < 0.01:
+            if self.state == RAMP and -10000 < self._v_uv - self._target_uv < 10000:
                 self.state = ACTIVE
-            self._check_readback(p)
+            self._check_readback()
 
-    def _set_target(self, p, t_est, dt):
-        """V_br(T_est) + V_ov, clamped and slew-limited over ``dt``; False on a write
-        error."""
-        target = p["bias_vbr25_v"] + p["bias_kt_mv_per_k"] * 1e-3 * (t_est - 25.0) + p["bias_vov_v"]
-        lo, hi = self._lim
-        target = lo if target < lo else (hi if target > hi else target)
-        self.v_target = target
+    def _set_target(self, t_q):
+        """V_br(T_est) + V_ov, clamped and slew-limited (µV); False on a write error."""
+        kt = self._kt_uv
+        d = t_q - _T25_Q
+        hi = d >> 5  # k_T·ΔT in two parts: each product stays a small int (< 2^30)
+        target = self._vbr25_uv + ((kt * hi + ((kt * (d & 31)) >> 5)) >> 5) + self._vov_uv
+        target = self._lo_uv if target < self._lo_uv else (
+            self._hi_uv if target > self._hi_uv else target)
+        self._target_uv = target
         v = target
-        if self.v_cmd is not None:
-            max_dv = p["bias_ramp_v_per_s"] * dt
-            if v > self.v_cmd + max_dv:
-                v = self.v_cmd + max_dv
-            elif v < self.v_cmd - max_dv:
-                v = self.v_cmd - max_dv
+        base = self._v_uv
+        if base is not None:
+            step = self._ramp_uv
+            if v > base + step:
+                v = base + step
+            elif v < base - step:
+                v = base - step
         try:
-            self.v_cmd = self.supply.set_volts(v)
+            self.v_cmd = self.supply.set_volts(v / 1000000)  # (the one float of the command)
         except HalError as e:
             self._write_error(e)
             return False
+        self._v_uv = v
         return True
 
-    def _check_readback(self, p):
+    def _check_readback(self):
         try:
             rb = self.supply.read_back_v()
         except HalError as e:
@@ -292,9 +346,11 @@ class BiasControl:
             if self.monitor_errors % _ERR_REPORT == 1:
                 self.ctx.emit(EV_BIAS_MONITOR_ERROR, [self.monitor_errors], repr(e))
         self.readback_v = rb
-        if rb is not None and abs(rb - self.v_cmd) <= p["bias_readback_tol_v"]:
-            self.readback_bad = 0
-            return
+        if rb is not None:
+            d = int(rb * 1000000.0) - self._v_uv  # (the one float of the read-back)
+            if -self._tol_uv <= d <= self._tol_uv:
+                self.readback_bad = 0
+                return
         self.readback_bad += 1
         if self.readback_bad == 3:
             self.ctx.emit(EV_BIAS_READBACK, [rb, self.v_cmd],
@@ -327,14 +383,21 @@ class BiasControl:
         values[i + 5] = self.faults
 
     def hk_diag(self, values, i):
-        values[i] = _q(self.v_target, 1000) if self.v_target is not None else 0
-        values[i + 1] = _q(self.t_est, 100) if self.t_est is not None else 0
+        u = self._target_uv
+        values[i] = (u + 500) // 1000 if u is not None else 0
+        q = self.t_est_q
+        values[i + 1] = (q * 100 + 512) >> 10 if q is not None else 0
         values[i + 2] = _q(self.dtdt, 10000)
         values[i + 3] = _q(self.hold_s, 10)
         values[i + 4] = self.updates
         values[i + 5] = self.monitor_errors
         for k in range(N_SENSORS):
             values[i + 6 + k] = self.checks[k].faults if k < len(self.checks) else 0
+
+
+def _r(x):
+    """A float rounded to the nearest integer (half away from zero)."""
+    return int(x + 0.5) if x >= 0 else -int(0.5 - x)
 
 
 def _q(x, per_unit):

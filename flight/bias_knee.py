@@ -4,22 +4,8 @@ issue 14.3; operator procedure in docs/calibration.md).
 Why: a unit's V_br25 differs from the flight default by up to ±250 mV (onsemi J-series
 24.2–24.7 V), an over-voltage error the temperature correction cannot see.
 
-Physics used (the receiver chain of DESIGN §3.5): the framer counts, every 100 ms, the
-chip samples (``CHIP_RATE_HZ``) in which the comparator output is high (``CTR_TRIGGERS``).
-Without light that is noise: with Gaussian noise of RMS σ at the comparator and a level
-L, ``rate = CHIP_RATE · Q(L/σ)``, so each window gives σ = L / Q⁻¹(rate / CHIP_RATE).
-σ² = σ_e² + σ_s²: the electronics' own noise σ_e (measured with the bias below any
-plausible breakdown) and the SiPM's gain-scaled noise σ_s (dark pulses, crosstalk,
-afterpulses), which vanishes at breakdown (no Geiger gain) and grows as a power of the
-over-voltage, σ_s ∝ (V − V_br)^k.  ``k`` (``bias_knee_exponent``) is a property of the
-receiver chain, characterised once on the engineering model (2: pulse amplitude and
-pulse rate both ∝ gain); V_br is per unit.  Then ``σ_s^(1/k)`` is a straight line in V
-crossing zero at V_br: a least-squares line through the sweep's points gives the knee.
-
-Each point is referred to 25 °C with the die-temperature estimate of the bias loop at
-its window (``V − k_T·(T − 25)``), so the power-on heating during the sweep does not
-bend the line; the sensor's offset and the die gradient, constant over a session, are
-absorbed into V_br25 — what the bias loop needs, since it works from the same sensors.
+Physics (σ from a window's counts, σ² = σ_e² + σ_s², σ_s ∝ (V − V_br)^k, the line
+through σ_s^(1/k) crossing zero at V_br, points referred to 25 °C): flight/bias_knee_fit.py.
 
 Sweep (automatic at session start when ``bias_knee_auto``; BIAS_KNEE_CALIBRATE in
 SESSION): the bias loop is overridden, the comparator held at one level for the whole
@@ -42,14 +28,14 @@ Two ways to read σ, decided by what the framer sees:
 The bias loop leaving ACTIVE (sensor fault), a failed write, the light going during a
 light sweep, or the session's end aborts it: the parameters stay unchanged, and an event
 says why.  A result outside ``bias_knee_vbr25_min/max`` or a poor fit is refused (event,
-parameters unchanged).  Accepted: ``bias_vbr25_v`` is set (PARAM_SAVE keeps it); with an
-earlier result at a temperature ``bias_knee_kt_min_dk`` away, ``bias_kt_mv_per_k`` too,
-when within ``bias_knee_kt_min/max``.
+parameters unchanged).  Accepted: ``bias_vbr25_v`` is set (PARAM_SAVE keeps it), and
+``bias_kt_mv_per_k`` from the knees tracked against temperature (flight/bias_kt.py).
+*Tracking*: when the die has moved ``bias_knee_track_dk`` from the session's last knee, a
+short sweep (comparator held) from ``+bias_knee_track_lo_v``, with no point below breakdown
+once σ_e is known at its level (a comparator offset makes σ_e differ between the levels).
 
 An automatic sweep that aborts is retried (``bias_knee_retries``) while the session
-starts.  When none succeeds, BIAS_KNEE_REUSED says the session runs on the last accepted
-V_br (``bias_vbr25_v``, kept by PARAM_SAVE, tracked against temperature by the bias loop
-with ``bias_kt_mv_per_k``; the default when the unit was never calibrated).
+starts; when none succeeds, BIAS_KNEE_REUSED: the last accepted (or default) V_br is used.
 """
 
 import math
@@ -58,13 +44,14 @@ from flight.cmddict import Busy, WrongMode
 from flight.events import SEV_INFO, SEV_WARN, Event
 from flight.bias_knee_fit import (BIT_RATE_HZ, fit_knee, q_inv, q_tail,  # noqa: F401
                                    sigma_from_rate, sigma_from_violations)
+from flight.bias_kt import KT_PARAMS, KtTrack
 from flight.framer_ctl import W_CRC, W_CV, W_OK, W_TRIG
 from flight.params import ParamDef
 from flight.scheduler import Task
 from flight.telemetry import HkField
 from hal.compat import const
 from hal.errors import HalError
-from hal.interfaces import BIAS_ACTIVE
+from hal.interfaces import BIAS_ACTIVE, COMP_OFF, COMP_TRACK, COMP_WAIT_SIGNAL
 
 IDLE = const(0)
 SWEEP = const(1)
@@ -106,8 +93,10 @@ EVENTS = (
           "breakdown sweep started: bias off its target until its end event",
           (("why", "str"),)),
     Event(EV_KNEE_KT, "BIAS_KNEE_KT", SEV_INFO,
-          "breakdown temperature coefficient from two knees",
-          (("kt_mv_per_k", "float"), ("accepted", "bool"))),
+          "breakdown temperature coefficient from the knees at several temperatures "
+          "(refused: outside bias_knee_kt_min..max or sigma above bias_knee_kt_max_err)",
+          (("kt_mv_per_k", "float"), ("accepted", "bool"), ("sigma_mv_per_k", "float"),
+           ("knees", "int"))),
 )
 
 P = ParamDef
@@ -141,28 +130,25 @@ PARAMS = (
       "die offset of 2 K adds to the value referred to the sensors"),
     P("bias_knee_vbr25_max", "float", 24.75, 10.0, 80.0, "V",
       "plausible V_br at 25 degC, high: J-series 24.7 V plus the same 50 mV"),
-    P("bias_knee_kt_min", "float", 15.0, 0.0, 100.0, "mV/K", "plausible k_T, low"),
-    P("bias_knee_kt_max", "float", 28.0, 0.0, 100.0, "mV/K", "plausible k_T, high"),
-    P("bias_knee_kt_min_dk", "float", 10.0, 1.0, 100.0, "K",
-      "temperature distance of two knees before k_T is derived from them"),
-    P("bias_knee_last_t_c", "float", -273.0, -273.0, 150.0, "degC",
-      "temperature of the last accepted knee (-273: none)"),
-    P("bias_knee_last_vbr_v", "float", 0.0, 0.0, 80.0, "V",
-      "V_br measured at bias_knee_last_t_c"),
-)
+    # k_T tracked against temperature: declared with their code (flight/bias_kt.py)
+) + KT_PARAMS
 
 F = HkField
-HK = (  # 1 Hz: 6 octets
+HK = (  # 1 Hz: 8 octets
     F("knee_state", "u8", enum=STATE_NAMES, description="breakdown sweep state"),
     F("knee_result", "u8", enum=RESULT_NAMES, warn=(0, 1), description="last sweep's outcome"),
     F("knee_vbr25", "u16", "V", 0.001, description="last knee's V_br at 25 degC (0: none)"),
     F("knee_resid", "u16", "mV", 0.1, description="its fit residual (quality)"),
+    F("knee_kt_sigma", "u16", "mV/K", 0.01,
+      description="standard error of the last fitted k_T (quality; 0: none)"),
 )
 HK_DIAG = (
     F("knee_sweeps", "u16", description="sweeps completed (accepted or refused)"),
     F("knee_aborts", "u16", description="sweeps aborted"),
     F("knee_points", "u8", description="points in the last fit"),
     F("knee_sigma_e", "u16", "mV", 0.01, description="electronics noise RMS at the comparator"),
+    F("knee_kt_fit", "u16", "mV/K", 0.01, description="last fitted k_T, accepted or not (0: none)"),
+    F("knee_tracks", "u8", description="tracking knees started this session"),
 )
 
 
@@ -196,6 +182,10 @@ class BiasKnee:
         self._v25 = []
         self._sig = []
         self._resume = False
+        self.kt = KtTrack()  # this session's knees, k_T through them (flight/bias_kt.py)
+        self._track = False  # the sweep is a tracking knee (started by the temperature)
+        self._first = 0  # 1: no point below breakdown (σ_e known at this level)
+        self._se_codes = -1  # the level σ_e was measured at (a comparator offset scales σ)
 
     # ------------------------------------------------------------------ commands
     def check_command(self, cmd, args):
@@ -210,7 +200,7 @@ class BiasKnee:
         if self._resume:
             c.stop_session()
         self._auto = False
-        self._begin("TC")
+        self._begin("TC", False)
         return None
 
     def tasks(self):
@@ -223,10 +213,12 @@ class BiasKnee:
         self._resume = False
         self._auto = False
         self._tries = 0
+        self._se_codes = -1  # σ_e measured anew each session
+        self.kt.start()
         if self.ctx.params["bias_knee_auto"]:
             if self.bias.state == BIAS_ACTIVE:
                 self._auto = True
-                self._begin("session start")
+                self._begin("session start", False)
             else:  # HOLD or FAULT: no trusted temperature to refer a knee to
                 self._reused("bias loop not ACTIVE")
 
@@ -241,15 +233,15 @@ class BiasKnee:
     def safe(self):
         self.stop_session()
 
-    # ------------------------------------------------------------------ sweep
     def _light_now(self):
         """The framer's last window had packets: the uplink is on."""
         w = self.fc.last_window
         return self.fc.window_valid and w[W_OK] + w[W_CRC] >= _MIN_PACKETS
 
-    def _begin(self, why):
+    def _begin(self, why, track):
         p = self.ctx.params
-        self._tries += 1
+        self._tries += 0 if track else 1
+        self._track = track
         self.light = bool(p["bias_knee_light"]) and self._light_now()
         self._switched = False
         self.ctx.emit(EV_KNEE_START, [why], "breakdown sweep: %s%s"
@@ -258,7 +250,11 @@ class BiasKnee:
         lo = p["bias_knee_lo_v"]
         hi = p["bias_knee_hi_v"]
         step = (hi - lo) / (n - 1) if n > 1 else 0.0
-        self._plan = [-p["bias_knee_below_v"]] + [lo + i * step for i in range(n)]
+        first = p["bias_knee_track_lo_v"] - 1e-6 if track else lo
+        self._plan = [-p["bias_knee_below_v"]]  # the point below breakdown, then above
+        for i in range(n):
+            if lo + i * step >= first:
+                self._plan.append(lo + i * step)
         self.state = SWEEP
         self._restart()
 
@@ -267,9 +263,11 @@ class BiasKnee:
         return p["bias_knee_light_codes"] if self.light else p["bias_knee_level_codes"]
 
     def _restart(self):
-        """From the point below breakdown, at the level of the mode in use."""
-        self._i = 0
-        self._below = []
+        """From the point below breakdown (a tracking knee: above it, with the σ_e
+        measured at this level before), at the level of the mode in use."""
+        self._first = 1 if self._track and self._se_codes == self._level_codes() else 0
+        self._i = self._first
+        self._below = [self.sigma_e] if self._first else []
         self._v25 = []
         self._sig = []
         try:
@@ -294,10 +292,21 @@ class BiasKnee:
         if why:
             self._abort(why)
             return
-        self._settle = 1 if self._i == 0 or (self.light and self._i == 1) else 0
+        self._settle = 1 if self._i == 0 or ((self.light or self._first) and self._i == 1) else 0
 
     def update(self):
-        if self.state != SWEEP or not self.fc.window_valid:
+        if not self.fc.window_valid:
+            return
+        if self.state != SWEEP:
+            b = self.bias
+            c = self.comparator  # tracking or waiting for light, not in a sweep of its own
+            if b.state == BIAS_ACTIVE and self.kt.due(b.t_est_q) and self.sigma_e is not None \
+                    and (c is None or c.state == COMP_TRACK or c.state == COMP_WAIT_SIGNAL):
+                self.kt.tracks += 1
+                self._auto = False
+                self._resume = False
+                self._begin("temperature %.1f K from the last knee"
+                            % (b.t_est - self.kt.last_t()), True)
             return
         if self.bias.state != BIAS_ACTIVE:
             self._abort("bias loop not ACTIVE (temperature)")
@@ -354,30 +363,37 @@ class BiasKnee:
                     and len(self._sig) >= 3:
                 # Every light window costs the link its BER (p/2): with enough points,
                 # the noisier ones above are not worth it.
-                self._v25.append(self.bias.v_cmd - self.ctx.params["bias_kt_mv_per_k"]
-                                 * 1e-3 * (self.bias.t_est - 25.0))
-                self._sig.append(s)
+                self._add_point(s)
                 self._finish()
                 return
-        v = self.bias.v_cmd
-        t = self.bias.t_est
-        p = self.ctx.params
         if self._i == 0:
             self._below.append(s)
             if len(self._below) < _N_BELOW:
                 return
         else:
-            self._v25.append(v - p["bias_kt_mv_per_k"] * 1e-3 * (t - 25.0))
-            self._sig.append(s)
+            self._add_point(s)
         self._i += 1
         if self._i < len(self._plan):
             self._go()
             return
         self._finish()
 
+    def _add_point(self, s):
+        """A point above breakdown: σ, and the bias referred to 25 °C."""
+        b = self.bias
+        self._v25.append(b.v_cmd - self.ctx.params["bias_kt_mv_per_k"] * 1e-3 * (b.t_est - 25.0))
+        self._sig.append(s)
+
     def _release(self):
         self.state = IDLE
         self.bias.override(None)
+        c = self.comparator
+        if self._track and c is not None and c.state != COMP_OFF:
+            c._settle = 1  # it held meanwhile: its level back, the next window mixed
+            try:
+                self.dac.set_code(c.code)
+            except HalError as e:
+                self.ctx.emit(EV_KNEE_ABORTED, ["comparator DAC: %r" % (e,)])
         if self._resume:
             self._resume = False
             self.comparator.start_session()
@@ -390,7 +406,7 @@ class BiasKnee:
         if self._auto:
             if self._tries <= self.ctx.params["bias_knee_retries"] \
                     and self.bias.state == BIAS_ACTIVE:
-                self._begin("retry")
+                self._begin("retry", False)
             else:
                 self._reused(why)
 
@@ -409,6 +425,8 @@ class BiasKnee:
             e2 += s * s
         se = math.sqrt(e2 / len(self._below))
         self.sigma_e = se
+        if not self._first:
+            self._se_codes = self._level_codes()
         k = p["bias_knee_exponent"]
         fit = fit_knee(self._v25, self._sig, se, k, p["bias_knee_min_ratio"])
         self.sweeps += 1
@@ -435,8 +453,7 @@ class BiasKnee:
             return
         kt = p["bias_kt_mv_per_k"]
         vbr_t = vbr25 + kt * 1e-3 * (t - 25.0)  # the breakdown measured, at its temperature
-        kt = self._track_kt(p, t, vbr_t, kt)
-        vbr25 = vbr_t - kt * 1e-3 * (t - 25.0)
+        vbr25 = self._track_kt(p, t, vbr_t, kt)
         self.vbr25 = vbr25
         # Noise at the operating point: the comparator's noise floor without a sweep.
         vov = p["bias_vov_v"]
@@ -452,30 +469,30 @@ class BiasKnee:
                       % (vbr25, n, ", uplink on" if self.light else "", resid * 1e3, t))
 
     def _track_kt(self, p, t, vbr_t, kt):
-        """k_T from this knee and the last accepted one, when far enough apart."""
-        t0 = p["bias_knee_last_t_c"]
-        if t0 < -200.0 or abs(t - t0) < p["bias_knee_kt_min_dk"]:
-            return kt
-        new = (vbr_t - p["bias_knee_last_vbr_v"]) / (t - t0) * 1e3
-        ok = p["bias_knee_kt_min"] <= new <= p["bias_knee_kt_max"]
-        self.ctx.emit(EV_KNEE_KT, [new, ok], "k_T %.2f mV/K from %.1f and %.1f degC%s"
-                      % (new, t0, t, "" if ok else ": implausible, kept"))
-        if ok:
-            p.set("bias_kt_mv_per_k", new)
-            return new
-        return kt
+        """V_br25 after this knee, k_T tracked through the session's knees (event)."""
+        vbr25, f, ok = self.kt.accept(p, t, vbr_t, kt)
+        if f is not None:
+            self.ctx.emit(EV_KNEE_KT, [f[0], ok, f[1], f[2]], "k_T %.2f +/- %.2f mV/K from %d "
+                          "knees%s" % (f[0], f[1], f[2], "" if ok else ": refused, kept"))
+        return vbr25
 
     # ------------------------------------------------------------------ telemetry
     def hk(self, values, i):
         values[i] = self.state
         values[i + 1] = self.result
-        values[i + 2] = int(self.vbr25 * 1000 + 0.5) if self.vbr25 is not None else 0
-        r = self.resid_v
-        values[i + 3] = min(int(r * 10000 + 0.5), 65535) if r is not None else 0
+        values[i + 2] = _u16(self.vbr25, 1000)
+        values[i + 3] = _u16(self.resid_v, 10000)
+        values[i + 4] = _u16(self.kt.kt_sigma, 100)
 
     def hk_diag(self, values, i):
         values[i] = self.sweeps
         values[i + 1] = self.aborts
         values[i + 2] = self.n_fit
-        se = self.sigma_e
-        values[i + 3] = min(int(se * 100000 + 0.5), 65535) if se is not None else 0
+        values[i + 3] = _u16(self.sigma_e, 100000)
+        values[i + 4] = _u16(self.kt.kt_fit, 100)
+        values[i + 5] = self.kt.tracks
+
+
+def _u16(x, per_unit):
+    """A value as a u16 field's raw integer (rounded, clipped; 0 when None)."""
+    return 0 if x is None else max(0, min(int(x * per_unit + 0.5), 65535))

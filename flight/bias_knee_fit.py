@@ -2,6 +2,23 @@
 the Gaussian tail and its inverse, the noise RMS from a count of samples above a level,
 and the line through the knee.
 
+Physics used (the receiver chain of DESIGN §3.5): the framer counts, every 100 ms, the
+chip samples (``CHIP_RATE_HZ``) in which the comparator output is high (``CTR_TRIGGERS``).
+Without light that is noise: with Gaussian noise of RMS σ at the comparator and a level
+L, ``rate = CHIP_RATE · Q(L/σ)``, so each window gives σ = L / Q⁻¹(rate / CHIP_RATE).
+σ² = σ_e² + σ_s²: the electronics' own noise σ_e (measured with the bias below any
+plausible breakdown) and the SiPM's gain-scaled noise σ_s (dark pulses, crosstalk,
+afterpulses), which vanishes at breakdown (no Geiger gain) and grows as a power of the
+over-voltage, σ_s ∝ (V − V_br)^k.  ``k`` (``bias_knee_exponent``) is a property of the
+receiver chain, characterised once on the engineering model (2: pulse amplitude and
+pulse rate both ∝ gain); V_br is per unit.  Then ``σ_s^(1/k)`` is a straight line in V
+crossing zero at V_br: a least-squares line through the sweep's points gives the knee.
+
+Each point is referred to 25 °C with the die-temperature estimate of the bias loop at
+its window (``V − k_T·(T − 25)``), so the power-on heating during the sweep does not
+bend the line; the sensor's offset and the die gradient, constant over a session, are
+absorbed into V_br25 — what the bias loop needs, since it works from the same sensors.
+
 Float maths and short lists: they run every 100 ms during a sweep, never in a fast tick.
 """
 

@@ -232,8 +232,8 @@ class ComparatorControl:
     # ------------------------------------------------------------------ 100 ms update
     def update(self):
         st = self.state
-        if st == OFF or not self.fc.window_valid:
-            return
+        if st == OFF or not self.fc.window_valid or (self.knee is not None and self.knee.state):
+            return  # (a breakdown sweep holds the level meanwhile: flight/bias_knee.py)
         w = self.fc.last_window
         packets = w[W_OK] + w[W_CRC]
         if self._settle > 0:  # the first window after a level change is mixed

@@ -1,0 +1,165 @@
+"""Breakdown tracked against temperature (issue 14.3; DESIGN §3.4.1; operator procedure in
+docs/calibration.md): the knees of a session, the k_T fitted through them, and when the
+next knee is due.
+
+Why: one knee fixes V_br at the sweep's temperature only; a unit's k_T differs from the
+flight default by ~1 mV/K (σ), and a pass warms the die by 10–15 K after the session
+starts (power-on heating), so the over-voltage drifts by Δk_T·ΔT — 20–35 mV at the end of
+a pass for the units 1.5–2.5 σ off, with every knee before exact.  Each further knee at a
+temperature ``bias_knee_track_dk`` away from the last one re-anchors V_br where the die
+is now, and the knees together give the unit's own k_T:
+
+* the least-squares line of V_br(T) through this session's accepted knees (with fewer
+  than two, the last accepted knee of an earlier session, ``bias_knee_last_t_c`` /
+  ``_vbr_v``, when ``bias_knee_kt_min_dk`` away);
+* its quality: the slope's standard error, from the knees' scatter about the line (at
+  least ``bias_knee_vbr_err_v``, the repeatability of one knee, with two knees the only
+  figure there is) over the spread of their temperatures;
+* refused (the default or earlier k_T kept, event says why) when the slope lies outside
+  ``bias_knee_kt_min..max`` or its standard error exceeds ``bias_knee_kt_max_err`` (the
+  prior's own uncertainty: a worse estimate would not help).
+
+Accepted: ``bias_kt_mv_per_k`` and ``bias_vbr25_v`` from the line (the line, not the last
+knee alone, averages the knees' errors); else ``bias_vbr25_v`` from the latest knee with
+the k_T in use.  Short lists of floats: a knee is accepted a few times per session.
+"""
+
+import math
+
+from flight.params import ParamDef
+
+P = ParamDef
+KT_PARAMS = (  # the breakdown module's (flight/bias_knee.py PARAMS adds them)
+    P("bias_knee_kt_min", "float", 15.0, 0.0, 100.0, "mV/K", "plausible k_T, low"),
+    P("bias_knee_kt_max", "float", 28.0, 0.0, 100.0, "mV/K", "plausible k_T, high"),
+    P("bias_knee_kt_min_dk", "float", 10.0, 1.0, 100.0, "K",
+      "temperature distance of this session's knee from an earlier session's for k_T"),
+    P("bias_knee_track_dk", "float", 3.5, 0.0, 50.0, "K",
+      "die temperature change from the last knee that starts a tracking knee (0: off)"),
+    P("bias_knee_track_max", "int", 4, 0, 20, "", "tracking knees per session"),
+    P("bias_knee_track_lo_v", "float", 1.1, 0.3, 3.0, "V",
+      "first point of a tracking knee above the breakdown (known then to a few mV)"),
+    P("bias_knee_track_min_span", "float", 3.0, 0.5, 100.0, "K",
+      "temperature span of one session's knees before k_T is fitted through them"),
+    P("bias_knee_vbr_err_v", "float", 0.003, 0.0005, 0.1, "V",
+      "repeatability of one knee (least scatter assumed in the k_T fit's sigma)"),
+    P("bias_knee_kt_max_err", "float", 1.0, 0.05, 10.0, "mV/K",
+      "largest sigma of a fitted k_T accepted (the default's own spread: 1 mV/K)"),
+    P("bias_knee_last_t_c", "float", -273.0, -273.0, 150.0, "degC",
+      "temperature of the last accepted knee (-273: none)"),
+    P("bias_knee_last_vbr_v", "float", 0.0, 0.0, 80.0, "V",
+      "V_br measured at bias_knee_last_t_c"),
+)
+
+_MAX_KNEES = 8  # knees a session keeps (the oldest dropped): the due rule makes ≤ 4
+
+
+class KtTrack:
+    """The accepted knees of one session and the k_T through them."""
+
+    def __init__(self):
+        self.ts = []  # knee temperatures (bias loop estimate, degC)
+        self.vs = []  # V_br measured at them (V)
+        self.kt_sigma = None  # standard error of the last fitted k_T (mV/K), or None
+        self.kt_fit = None  # the last fitted k_T (mV/K), accepted or not
+        self.tracks = 0  # knees started by the temperature this session
+        self._armed = False
+        self._max = 0
+        self._hi = self._lo = 0
+
+    def start(self):
+        """A new session: no knee yet."""
+        del self.ts[:]
+        del self.vs[:]
+        self.tracks = 0
+        self._armed = False
+
+    def last_t(self):
+        return self.ts[-1] if self.ts else None
+
+    def due(self, t_q):
+        """A knee is due: this session has one, the die (``t_q``: the bias loop's
+        estimate in 1/1024 K) has moved ``bias_knee_track_dk`` from the latest, and fewer
+        than ``bias_knee_track_max`` were started for it.  (Asked every 100 ms: integer
+        comparisons with thresholds set by :meth:`add`, no float made.)"""
+        return self._armed and self.tracks < self._max and (t_q >= self._hi or t_q <= self._lo)
+
+    def add(self, p, t, v):
+        """An accepted knee: V_br ``v`` at ``t``; the next is due ±dk from here."""
+        if len(self.ts) >= _MAX_KNEES:
+            self.ts.pop(0)
+            self.vs.pop(0)
+        self.ts.append(t)
+        self.vs.append(v)
+        dk = p["bias_knee_track_dk"]
+        self._armed = dk > 0.0
+        self._max = p["bias_knee_track_max"]
+        self._hi = int((t + dk) * 1024.0)
+        self._lo = int((t - dk) * 1024.0)
+
+    def fit(self, p):
+        """(k_T mV/K, σ mV/K, knees, mean T, mean V_br) of the line through the knees
+        (:func:`line_fit`), or None when
+        fewer than two knees span ``bias_knee_kt_min_dk`` (this session) — then, with one
+        knee this session, through it and the last knee of an earlier session."""
+        ts = self.ts
+        vs = self.vs
+        n = len(ts)
+        t0 = p["bias_knee_last_t_c"]
+        if n == 1 and t0 > -200.0 and abs(ts[0] - t0) >= p["bias_knee_kt_min_dk"]:
+            ts = [t0, ts[0]]
+            vs = [p["bias_knee_last_vbr_v"], vs[0]]
+            n = 2
+        if n < 2:
+            return None
+        lo = hi = ts[0]
+        for t in ts:
+            lo = t if t < lo else lo
+            hi = t if t > hi else hi
+        min_dk = p["bias_knee_track_min_span"] if ts is self.ts else p["bias_knee_kt_min_dk"]
+        if hi - lo < min_dk:
+            return None
+        return line_fit(ts, vs, p["bias_knee_vbr_err_v"])
+
+
+    def accept(self, p, t, vbr_t, kt):
+        """(V_br25, fit or None, accepted) after a knee measuring ``vbr_t`` at ``t``:
+        from the line when its k_T is accepted (``bias_kt_mv_per_k`` set), else from
+        this knee with ``kt``, the k_T in use."""
+        self.add(p, t, vbr_t)
+        f = self.fit(p)
+        if f is None:
+            return vbr_t - kt * 1e-3 * (t - 25.0), None, False
+        new, sig, n, mt, mv = f
+        self.kt_fit = new
+        self.kt_sigma = sig
+        ok = p["bias_knee_kt_min"] <= new <= p["bias_knee_kt_max"] \
+            and sig <= p["bias_knee_kt_max_err"]
+        if not ok:
+            return vbr_t - kt * 1e-3 * (t - 25.0), f, False
+        p.set("bias_kt_mv_per_k", new)
+        return mv + new * 1e-3 * (25.0 - mt), f, True
+
+
+def line_fit(ts, vs, v_err):
+    """(slope mV/K, its standard error mV/K, n, mean T, mean V) of V(T) by least squares;
+    the scatter is taken as at least ``v_err`` volts per point."""
+    n = len(ts)
+    mt = sum(ts) / n
+    mv = sum(vs) / n
+    stt = 0.0
+    stv = 0.0
+    for i in range(n):
+        dt = ts[i] - mt
+        stt += dt * dt
+        stv += dt * (vs[i] - mv)
+    k = stv / stt
+    s2 = v_err * v_err
+    if n > 2:
+        r = 0.0
+        for i in range(n):
+            d = vs[i] - mv - k * (ts[i] - mt)
+            r += d * d
+        r /= n - 2
+        s2 = r if r > s2 else s2
+    return k * 1e3, math.sqrt(s2 / stt) * 1e3, n, mt, mv

@@ -18,9 +18,9 @@ event; for 10, FAULT.
 
 Fixed point (the 500 ms update allocates no float of its own but the three conversions
 at its edges — the reading in, the command out, the read-back in — where MicroPython
-boxes every float): temperatures in 1/1024 K (the TMP117 resolves 1/128 K), the slope
-in 1/65536 K per update, volts in µV; the parameters converted once, by the parameter
-listener.  Rounding stays below 2 µV on the target, 1/500 of the DAC's 1 mV step.
+boxes every float): temperatures in 1/4096 K (the TMP117 resolves 1/128 K: its readings
+are exact), the slope in 1/65536 K per update, volts in µV; the parameters converted
+once, by the parameter listener.  Rounding stays below 2 µV, 1/500 of the DAC's 1 mV step.
 """
 
 from hal.compat import const
@@ -49,9 +49,9 @@ ACTIVE = BIAS_ACTIVE
 HOLD = BIAS_HOLD
 FAULT = BIAS_FAULT
 STATE_NAMES = BIAS_STATE_NAMES
-_TQ = const(1024)  # temperature fixed point: 1/1024 K
-_T25_Q = const(25600)  # 25 degC in 1/1024 K
-_SQ = const(64)  # slope fixed point: 1/(1024 x 64) K per update
+T_Q = const(4096)  # temperature fixed point: 1/4096 K (the knee's due check uses it too)
+_T25_Q = const(102400)  # 25 degC in 1/4096 K
+_SQ = const(16)  # slope fixed point: 1/(4096 x 16) K per update
 N_SENSORS = const(2)  # sensors in housekeeping (the board has a primary and a redundant one)
 _ERR_REPORT = const(100)  # a repeated device error is reported on its 1st, 101st, ... time
 
@@ -138,10 +138,10 @@ class BiasControl:
         self._v_uv = None  # type: Any  # the same requested, µV (the slew's base)
         self._target_uv = None  # type: Any
         self.t_used = None  # type: Any
-        self.t_est_q = None  # type: Any  # die temperature estimate, 1/1024 K
+        self.t_est_q = None  # type: Any  # die temperature estimate, 1/4096 K
         self.source = -1  # sensor index in use, -1 none
         self._dtdt_q = 0  # filtered slope, 1/65536 K per update
-        self._t_prev = None  # type: Any  # last reading, 1/1024 K
+        self._t_prev = None  # type: Any  # last reading, 1/4096 K
         self._gap = 0
         self.hold_s = 0.0
         self.readback_bad = 0
@@ -176,12 +176,12 @@ class BiasControl:
     @property
     def t_est(self):
         q = self.t_est_q
-        return None if q is None else q / _TQ
+        return None if q is None else q / T_Q
 
     @property
     def dtdt(self):
         """Filtered temperature slope, K/s."""
-        return self._dtdt_q / (_TQ * _SQ * self._dt)
+        return self._dtdt_q / (T_Q * _SQ * self._dt)
 
     @property
     def v_target(self):
@@ -291,7 +291,7 @@ class BiasControl:
                 return  # FAULT is left only by a new session (or SAFE → STANDBY → SESSION)
             if self.hold_s:
                 self.hold_s = 0.0
-            t_q = int(t * 1024.0)  # (the one float of the reading)
+            t_q = int(t * 4096.0)  # (the one float of the reading)
             prev = self._t_prev
             if prev is not None:
                 slope = (t_q - prev) * _SQ // self._gap  # a hold spans several updates
@@ -299,7 +299,7 @@ class BiasControl:
             self._t_prev = t_q
             self._gap = 0
             self.t_used = t
-            t_q += (self._ff8 * self._dtdt_q) >> 14  # + τ·dT/dt (>> 8 of τ, >> 6 of slope)
+            t_q += (self._ff8 * self._dtdt_q) >> 12  # + τ·dT/dt (>> 8 of τ, >> 4 of slope)
             if self.state == HOLD:
                 self.state = ACTIVE
         self.t_est_q = t_q
@@ -317,7 +317,7 @@ class BiasControl:
         kt = self._kt_uv
         d = t_q - _T25_Q
         hi = d >> 5  # k_T·ΔT in two parts: each product stays a small int (< 2^30)
-        target = self._vbr25_uv + ((kt * hi + ((kt * (d & 31)) >> 5)) >> 5) + self._vov_uv
+        target = self._vbr25_uv + ((kt * hi + ((kt * (d & 31)) >> 5)) >> 7) + self._vov_uv
         target = self._lo_uv if target < self._lo_uv else (
             self._hi_uv if target > self._hi_uv else target)
         self._target_uv = target
@@ -386,7 +386,7 @@ class BiasControl:
         u = self._target_uv
         values[i] = (u + 500) // 1000 if u is not None else 0
         q = self.t_est_q
-        values[i + 1] = (q * 100 + 512) >> 10 if q is not None else 0
+        values[i + 1] = (q * 100 + 2048) >> 12 if q is not None else 0
         values[i + 2] = _q(self.dtdt, 10000)
         values[i + 3] = _q(self.hold_s, 10)
         values[i + 4] = self.updates

@@ -30,9 +30,9 @@ light sweep, or the session's end aborts it: the parameters stay unchanged, and 
 says why.  A result outside ``bias_knee_vbr25_min/max`` or a poor fit is refused (event,
 parameters unchanged).  Accepted: ``bias_vbr25_v`` is set (PARAM_SAVE keeps it), and
 ``bias_kt_mv_per_k`` from the knees tracked against temperature (flight/bias_kt.py).
-*Tracking*: when the die has moved ``bias_knee_track_dk`` from the session's last knee, a
-short sweep (comparator held) from ``+bias_knee_track_lo_v``, with no point below breakdown
-once σ_e is known at its level (a comparator offset makes σ_e differ between the levels).
+*Tracking* (flight/bias_kt.py; off by default): when the die has moved
+``bias_knee_track_dk`` from the session's last knee, a short sweep (comparator held) from
+``+bias_knee_track_lo_v``; no point below breakdown once σ_e is known at its level.
 
 An automatic sweep that aborts is retried (``bias_knee_retries``) while the session
 starts; when none succeeds, BIAS_KNEE_REUSED: the last accepted (or default) V_br is used.
@@ -166,18 +166,14 @@ class BiasKnee:
         self.result = R_NONE
         self.vbr25 = None
         self.resid_v = None
-        self.sweeps = 0
-        self.aborts = 0
-        self.n_fit = 0
+        self.sweeps = self.aborts = self.n_fit = self._tries = 0
         self.sigma_e = None
         self.floor_sigma = None  # noise RMS at the operating point (comparator's floor)
         self.light = False  # the sweep reads the code violations (uplink on)
         self._switched = False  # a dark sweep restarted in the light mode
         self._auto = False  # started by the session start (retried, REUSED if it fails)
-        self._tries = 0
         self._plan = []
-        self._i = 0
-        self._settle = 0
+        self._i = self._settle = 0
         self._below = []
         self._v25 = []
         self._sig = []
@@ -300,13 +296,14 @@ class BiasKnee:
         if self.state != SWEEP:
             b = self.bias
             c = self.comparator  # tracking or waiting for light, not in a sweep of its own
-            if b.state == BIAS_ACTIVE and self.kt.due(b.t_est_q) and self.sigma_e is not None \
+            if b.state == BIAS_ACTIVE and self.kt.ready(self.fc.last_window, b.t_est_q) \
+                    and self.sigma_e is not None \
                     and (c is None or c.state == COMP_TRACK or c.state == COMP_WAIT_SIGNAL):
                 self.kt.tracks += 1
                 self._auto = False
                 self._resume = False
                 self._begin("temperature %.1f K from the last knee"
-                            % (b.t_est - self.kt.last_t()), True)
+                            % (b.t_est - self.kt.ts[-1]), True)
             return
         if self.bias.state != BIAS_ACTIVE:
             self._abort("bias loop not ACTIVE (temperature)")

@@ -22,10 +22,23 @@ is now, and the knees together give the unit's own k_T:
 Accepted: ``bias_kt_mv_per_k`` and ``bias_vbr25_v`` from the line (the line, not the last
 knee alone, averages the knees' errors); else ``bias_vbr25_v`` from the latest knee with
 the k_T in use.  Short lists of floats: a knee is accepted a few times per session.
+
+Off by default (``bias_knee_track_dk`` 0): with the uplink on, a knee's points are read
+from the off-chips the noise sets high — bit errors by construction (~1e5 a knee, and
+the first one at the light level measures σ_e below breakdown: 0.4 s without the link).
+Where the link runs at 1e-6..1e-7 that multiplies the session's errors (nominal pass:
+error-weighted BER incl. sweeps 1.06 → 8.2 for 3 tracking knees, the bar is 2), while the
+over-voltage gains 7.3 → 5.7 mV RMS there and the k_T tails come under 20 mV.  Which to
+favour is the operator's choice per pass (docs/calibration.md); ``bias_knee_track_ber_min``
+lets the knees run only while the link is poor anyway (at 3e-5 on the nominal pass: 3.0 mV
+RMS, sweeps 6.4x: not enough for the default either).
 """
 
 import math
 
+from flight.bias import T_Q
+from flight.framer_ctl import W_CRC, W_OK, W_PRE
+from hal.interfaces import PREAMBLE_BITS
 from flight.params import ParamDef
 
 P = ParamDef
@@ -34,9 +47,12 @@ KT_PARAMS = (  # the breakdown module's (flight/bias_knee.py PARAMS adds them)
     P("bias_knee_kt_max", "float", 28.0, 0.0, 100.0, "mV/K", "plausible k_T, high"),
     P("bias_knee_kt_min_dk", "float", 10.0, 1.0, 100.0, "K",
       "temperature distance of this session's knee from an earlier session's for k_T"),
-    P("bias_knee_track_dk", "float", 3.5, 0.0, 50.0, "K",
-      "die temperature change from the last knee that starts a tracking knee (0: off)"),
+    P("bias_knee_track_dk", "float", 0.0, 0.0, 50.0, "K",
+      "die temperature change from the last knee that starts a tracking knee (0: off; "
+      "3.5 fixes the k_T tails at a cost to the link, docs/calibration.md)"),
     P("bias_knee_track_max", "int", 4, 0, 20, "", "tracking knees per session"),
+    P("bias_knee_track_ber_min", "float", 0.0, 0.0, 0.5, "",
+      "link BER (preamble, last 5 s) at or above which a tracking knee may run (0: any)"),
     P("bias_knee_track_lo_v", "float", 1.1, 0.3, 3.0, "V",
       "first point of a tracking knee above the breakdown (known then to a few mV)"),
     P("bias_knee_track_min_span", "float", 3.0, 0.5, 100.0, "K",
@@ -51,6 +67,7 @@ KT_PARAMS = (  # the breakdown module's (flight/bias_knee.py PARAMS adds them)
       "V_br measured at bias_knee_last_t_c"),
 )
 
+_BLOCK = 50  # framer windows (5 s) of the link's BER before a tracking knee
 _MAX_KNEES = 8  # knees a session keeps (the oldest dropped): the due rule makes ≤ 4
 
 
@@ -66,6 +83,9 @@ class KtTrack:
         self._armed = False
         self._max = 0
         self._hi = self._lo = 0
+        self._pre = self._pk = self._n = 0  # the link's preamble errors, packets, windows
+        self._link_ok = False
+        self._ber_min = 0.0
 
     def start(self):
         """A new session: no knee yet."""
@@ -73,13 +93,28 @@ class KtTrack:
         del self.vs[:]
         self.tracks = 0
         self._armed = False
+        self._pre = self._pk = self._n = 0
+        self._link_ok = False
 
-    def last_t(self):
-        return self.ts[-1] if self.ts else None
+    def ready(self, w, t_q):
+        """Every framer window while no sweep runs (``w``: its counts): a tracking knee
+        is :meth:`due` and the link's BER over the last block is at least
+        ``bias_knee_track_ber_min``.  Why: a knee's points read the noise from the
+        off-chips read high — ~3e4 bit errors — what the link loses in ~10 s at 1e-4 but
+        in hours at 1e-7: where the link is good, its sweep would multiply the session's
+        errors (the issue's bar: within 2x the best level's).  Integer sums per window;
+        the comparison once per block of ``_BLOCK`` windows."""
+        self._pre += w[W_PRE]
+        self._pk += w[W_OK] + w[W_CRC]
+        self._n += 1
+        if self._n >= _BLOCK:
+            self._link_ok = self._pre >= self._pk * PREAMBLE_BITS * self._ber_min
+            self._pre = self._pk = self._n = 0
+        return self._link_ok and self.due(t_q)
 
     def due(self, t_q):
         """A knee is due: this session has one, the die (``t_q``: the bias loop's
-        estimate in 1/1024 K) has moved ``bias_knee_track_dk`` from the latest, and fewer
+        estimate in 1/``T_Q`` K) has moved ``bias_knee_track_dk`` from the latest, and fewer
         than ``bias_knee_track_max`` were started for it.  (Asked every 100 ms: integer
         comparisons with thresholds set by :meth:`add`, no float made.)"""
         return self._armed and self.tracks < self._max and (t_q >= self._hi or t_q <= self._lo)
@@ -93,9 +128,10 @@ class KtTrack:
         self.vs.append(v)
         dk = p["bias_knee_track_dk"]
         self._armed = dk > 0.0
+        self._ber_min = p["bias_knee_track_ber_min"]
         self._max = p["bias_knee_track_max"]
-        self._hi = int((t + dk) * 1024.0)
-        self._lo = int((t - dk) * 1024.0)
+        self._hi = int((t + dk) * T_Q)
+        self._lo = int((t - dk) * T_Q)
 
     def fit(self, p):
         """(k_T mV/K, σ mV/K, knees, mean T, mean V_br) of the line through the knees

@@ -248,3 +248,84 @@ def test_no_sweep_without_a_trusted_temperature_reports_the_reused_breakdown():
     reused = _events(res, "BIAS_KNEE_REUSED")
     assert len(reused) == 1 and "ACTIVE" in reused[0]["args"][2]
     assert reused[0]["args"][0] == pytest.approx(app.params["bias_vbr25_v"])
+
+
+# ---------------------------------------------------------------------- tracked against T
+# A unit whose k_T is 1.41 mV/K above the flight default (sim/calib.py draw of this seed):
+# one knee at the session start leaves 1.41 mV per kelvin of the pass's warming.
+SEED_KT_HIGH = 2061857248
+
+
+def _true_vbr(w, t):
+    """The unit's V_br at sensor temperature ``t`` (what the bias loop must track)."""
+    return _effective_vbr25(w, w.k_t) + w.k_t * (t - 25.0)
+
+
+def _track_every_3k5(app):
+    # (a knee every 3.5 K whatever the link's BER: two tracking knees in 72 s)
+    app.params.set("bias_knee_track_dk", 3.5)
+    app.params.set("bias_knee_track_ber_min", 0.0)
+
+
+def test_tracking_knees_follow_the_warming_die_and_fit_the_units_k_t():
+    res = fly("nominal", seed=SEED_KT_HIGH, duration_s=72.0, app_hook=_track_every_3k5)
+    w = res.world
+    app = res.apps[0]
+    k = _knee(res)
+    assert w.k_t * 1e3 - 21.5 > 1.0  # the unit's k_T is off the default
+    starts = [e["args"][0] for e in _events(res, "BIAS_KNEE_SWEEP")]
+    assert starts[0] == "session start" and len(starts) == 3
+    assert all(s.startswith("temperature") for s in starts[1:])  # the die warmed 3.5 K
+    done = _events(res, "BIAS_KNEE_CALIBRATED")
+    assert len(done) == 3 and done[1]["args"][3] and done[2]["args"][3]  # uplink on
+    # σ_e measured again at the light level by the first light knee (a comparator offset
+    # scales σ_e differently at another level: reused, it moved the knee ~60 mV)
+    assert k._se_codes == app.params["bias_knee_light_codes"]
+    # each knee finds the breakdown where the die is then (a few mV of knee noise)
+    ts = k.kt.ts
+    for i in range(3):
+        assert abs(k.kt.vs[i] - _true_vbr(w, ts[i])) < 0.012, (i, ts[i])
+    assert ts[2] - ts[0] > 6.5
+    kt_ev = _events(res, "BIAS_KNEE_KT")
+    assert [e["args"][3] for e in kt_ev] == [2, 3]  # fitted through 2, then 3 knees
+    assert all(e["args"][2] > 0.0 for e in kt_ev)  # with its standard error (quality)
+    assert k.kt.tracks == 2 and not _events(res, "BIAS_KNEE_ABORTED")
+    # the comparator held during the tracking knees and tracks on (no new acquisition)
+    comp = app.payload["comparator"]
+    assert comp.state == 4 and len(_events(res, "COMP_CALIBRATED")) == 1
+    # the bias follows the re-anchored breakdown: V_ov on target where the die is now
+    assert abs(w.overvoltage() - app.params["bias_vov_v"]) < 0.012
+    hk = k.kt.kt_sigma
+    assert hk is not None and hk == pytest.approx(kt_ev[-1]["args"][2])
+
+
+def test_an_implausible_k_t_from_the_tracking_knees_is_refused():
+    def hook(app):
+        _track_every_3k5(app)
+        app.params.set("bias_knee_kt_max_err", 5.0)  # any precision will do here ...
+        app.params.set("bias_knee_kt_max", 16.0)  # ... but 16 mV/K is the most plausible
+
+    res = fly("nominal", seed=SEED_KT_HIGH, duration_s=36.0, app_hook=hook)
+    app = res.apps[0]
+    k = _knee(res)
+    kt_ev = _events(res, "BIAS_KNEE_KT")
+    assert len(kt_ev) == 1 and kt_ev[0]["args"][1] is False and kt_ev[0]["args"][0] > 16.0
+    assert "refused" in kt_ev[0]["text"]
+    assert app.params["bias_kt_mv_per_k"] == 21.5  # kept
+    # the tracking knee itself still re-anchors V_br (with the k_T in use)
+    assert len(_events(res, "BIAS_KNEE_CALIBRATED")) == 2
+    assert app.params["bias_vbr25_v"] == k.vbr25
+    t = k.kt.ts[-1]
+    assert k.vbr25 == pytest.approx(k.kt.vs[-1] - 0.0215 * (t - 25.0), abs=1e-9)
+
+
+def test_no_tracking_knee_while_the_link_is_too_good_to_pay_for_it():
+    def hook(app):
+        app.params.set("bias_knee_track_dk", 3.5)
+        app.params.set("bias_knee_track_ber_min", 0.01)  # BER 1 %: a link never that bad
+
+    res = fly("nominal", seed=SEED_KT_HIGH, duration_s=36.0, app_hook=hook)
+    k = _knee(res)
+    assert len(_events(res, "BIAS_KNEE_SWEEP")) == 1  # the session start's only
+    assert k.kt.due(res.apps[0].payload["bias"].t_est_q)  # (it was due: the die warmed)
+    assert k.kt.tracks == 0 and not k.kt._link_ok

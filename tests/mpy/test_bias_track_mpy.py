@@ -1,0 +1,190 @@
+"""The breakdown tracked against temperature (flight/bias_kt.py) and the SiPM bias law in
+fixed point (flight/bias.py) on every interpreter: the k_T line through the knees, its
+quality, the refusal of an implausible or imprecise fit, when a tracking knee is due; the
+law against the float formula, and what one 500 ms update allocates (MicroPython floats
+are boxed: only the reading in, the command out and the read-back in may make one).
+"""
+
+import gc
+
+from flight import bias as B
+from flight import bias_knee as K
+from flight import framer_ctl as F
+from flight.bias_kt import KtTrack, line_fit
+
+from kit import FakeCtx, rig
+
+try:
+    import micropython
+except ImportError:  # CPython
+    micropython = None
+
+
+def _params(**kw):
+    return FakeCtx(K, B, params=kw).params
+
+
+def test_line_fit_gives_the_slope_and_its_standard_error():
+    ts = [20.0, 23.5, 27.0, 30.5]
+    vs = [24.4 + 0.0229 * (t - 20.0) for t in ts]
+    k, sig, n, mt, mv = line_fit(ts, vs, 0.003)
+    assert abs(k - 22.9) < 0.05 and n == 4
+    # exact points: the scatter is the assumed repeatability, 3 mV over sqrt(sum dT^2)
+    stt = sum((t - mt) ** 2 for t in ts)
+    assert abs(sig - 3.0 / stt ** 0.5) < 0.01
+    assert abs(mv - (24.4 + 0.0229 * (mt - 20.0))) < 1e-4
+    # a scattered knee raises the standard error above the assumed repeatability
+    vs[1] += 0.02
+    assert line_fit(ts, vs, 0.003)[1] > 2 * sig
+
+
+def test_a_tracking_knee_is_due_when_the_die_moved_enough():
+    p = _params(bias_knee_track_dk=3.5)  # (off by default: the link pays for a knee)
+    tr = KtTrack()
+    assert not tr.due(30 * B.T_Q)  # no knee this session yet
+    tr.add(p, 20.0, 24.35)
+    dk = p["bias_knee_track_dk"]
+    assert not tr.due(int((20.0 + dk - 0.05) * B.T_Q))
+    assert tr.due(int((20.0 + dk + 0.05) * B.T_Q))
+    assert tr.due(int((20.0 - dk - 0.05) * B.T_Q))  # cooling counts too (eclipse)
+    tr.tracks = p["bias_knee_track_max"]
+    assert not tr.due(int((20.0 + 2 * dk) * B.T_Q))  # the session's tracking knees spent
+    tr.start()
+    assert not tr.due(int((20.0 + 2 * dk) * B.T_Q)) and tr.tracks == 0
+    p2 = _params()  # tracking off: the default
+    tr.add(p2, 20.0, 24.35)
+    assert not tr.due(60 * B.T_Q)
+
+
+def test_kt_from_three_knees_is_accepted_and_sets_the_parameters():
+    p = _params()
+    tr = KtTrack()
+    kt0 = p["bias_kt_mv_per_k"]
+    vbr25 = None
+    for t in (20.0, 24.0, 28.0):
+        vbr25, f, ok = tr.accept(p, t, 24.30 + 0.0235 * (t - 25.0), kt0)
+    assert ok and f[2] == 3
+    assert abs(p["bias_kt_mv_per_k"] - 23.5) < 0.01
+    assert abs(vbr25 - 24.30) < 1e-4  # the line's value at 25 degC
+    assert abs(tr.kt_fit - 23.5) < 0.01 and 0 < tr.kt_sigma < p["bias_knee_kt_max_err"]
+
+
+def test_implausible_or_imprecise_kt_is_refused_and_the_parameters_kept():
+    p = _params()
+    kt0 = p["bias_kt_mv_per_k"]
+    tr = KtTrack()
+    for t in (20.0, 24.0, 28.0):  # 40 mV/K: beyond bias_knee_kt_max (28)
+        vbr25, f, ok = tr.accept(p, t, 24.30 + 0.040 * (t - 25.0), kt0)
+    assert f is not None and not ok and abs(f[0] - 40.0) < 0.01
+    assert p["bias_kt_mv_per_k"] == kt0
+    # refused: V_br25 from the latest knee with the k_T in use
+    assert abs(vbr25 - (24.30 + 0.040 * 3.0 - kt0 * 1e-3 * 3.0)) < 1e-6
+    tr.start()
+    # two knees 3.5 K apart: sigma = 3 mV sqrt 2 / 3.5 K = 1.2 mV/K > bias_knee_kt_max_err
+    tr.accept(p, 20.0, 24.30, kt0)
+    vbr25, f, ok = tr.accept(p, 23.5, 24.30 + 0.0215 * 3.5, kt0)
+    assert f is not None and not ok and f[1] > p["bias_knee_kt_max_err"]
+    assert p["bias_kt_mv_per_k"] == kt0
+    tr.start()  # one knee, and none from an earlier session: no fit at all
+    assert tr.accept(p, 20.0, 24.30, kt0)[1] is None
+
+
+def test_an_earlier_sessions_knee_pairs_with_the_first_of_this_one():
+    p = _params(bias_knee_last_t_c=5.0, bias_knee_last_vbr_v=24.30 + 0.0225 * -20.0)
+    tr = KtTrack()
+    vbr25, f, ok = tr.accept(p, 20.0, 24.30 + 0.0225 * -5.0, 21.5)
+    assert ok and f[2] == 2 and abs(p["bias_kt_mv_per_k"] - 22.5) < 0.01
+    assert abs(vbr25 - 24.30) < 1e-4
+
+
+def test_the_fixed_point_law_matches_the_float_formula():
+    r = rig("bias", params={"bias_ff_tau_s": 0.0, "bias_kt_mv_per_k": 23.37,
+                            "bias_vbr25_v": 24.321}, session=False)
+    b = r.bias
+    b.start_session()
+    for t in (-40.0, -3.3, 0.0, 17.77, 25.0, 33.125, 61.9, 95.0):
+        t_q = int(t * B.T_Q)
+        b._set_target(t_q)
+        t = t_q / B.T_Q  # (the law's input: the estimate to 1/4096 K)
+        want = 24.321 + 0.02337 * (t - 25.0) + 3.0
+        assert abs(b.v_target - want) < 5e-6, (t, b.v_target, want)
+    # a parameter change reaches the law through the listener
+    r.ctx.params.set("bias_vov_v", 4.0)
+    b._set_target(25 * B.T_Q)
+    assert abs(b.v_target - 28.321) < 5e-6
+
+
+class _Supply:
+    """A supply that keeps the float it is given (allocates nothing of its own)."""
+
+    def __init__(self):
+        self.v = 15.0
+
+    def init(self):
+        self.v = 15.0
+
+    def set_volts(self, v):
+        self.v = v
+        return v
+
+    def read_back_v(self):
+        return self.v
+
+    def limits(self):
+        return (15.0, 40.0)
+
+
+def test_one_update_allocates_only_its_three_conversions():
+    r = rig("bias", params={"bias_ff_tau_s": 3.0}, session=False)
+    b = r.bias
+    b.supply = _Supply()
+    b.start_session()
+    readings = [25.0 + 0.05 * i for i in range(40)]
+    it = [0]
+
+    def reading():  # (the sensor selection is flight/thermal_sensors.py's, apart)
+        it[0] += 1
+        return readings[it[0]]
+
+    b._temperature = reading
+    for _ in range(12):
+        b.update()
+    assert b.state == B.ACTIVE and b.readback_bad == 0
+    assert abs(b.dtdt - 0.1) < 0.01 and abs(b.t_est - (readings[it[0]] + 0.3)) < 0.01
+    if micropython is None:
+        return  # (CPython has no gc.mem_alloc: the count is MicroPython's)
+    x = 1.5
+    gc.disable()
+    try:
+        a0 = gc.mem_alloc()
+        y = x * 3.0  # one boxed float: the heap's unit for it
+        one = gc.mem_alloc() - a0
+        a0 = gc.mem_alloc()
+        b.update()
+        used = gc.mem_alloc() - a0
+    finally:
+        gc.enable()
+    assert y == 4.5 and one > 0
+    assert used <= 3 * one, (used, one)
+
+
+def test_a_tracking_knee_waits_for_a_link_bad_enough_to_pay_for_it():
+    p = _params(bias_knee_track_dk=3.5, bias_knee_track_ber_min=1e-4)
+    tr = KtTrack()
+    tr.add(p, 20.0, 24.35)
+    hot = 30 * B.T_Q
+    good = [0] * F.W_LEN
+    good[F.W_OK] = 2000  # 2000 packets, 10 preamble errors: BER 7.8e-5
+    good[F.W_PRE] = 10
+    bad = list(good)
+    bad[F.W_PRE] = 20  # BER 1.6e-4
+    for _ in range(49):
+        assert not tr.ready(bad, hot)  # no verdict before a block of 50 windows
+    assert tr.ready(bad, hot)
+    for _ in range(49):
+        tr.ready(good, hot)
+    assert not tr.ready(good, hot)  # the next block: a better link, no knee
+    dark = [0] * F.W_LEN  # no packets: a dark knee costs the link nothing
+    for _ in range(49):
+        tr.ready(dark, hot)
+    assert tr.ready(dark, hot)

@@ -171,9 +171,13 @@ class KtTrack:
         self.kt_sigma = sig
         ok = p["bias_knee_kt_min"] <= new <= p["bias_knee_kt_max"] \
             and sig <= p["bias_knee_kt_max_err"]
+        if ok:
+            try:  # (the plausible bounds are parameters: one set wider than k_T's range)
+                p.set("bias_kt_mv_per_k", new)
+            except ValueError:
+                ok = False
         if not ok:
             return vbr_t - kt * 1e-3 * (t - 25.0), f, False
-        p.set("bias_kt_mv_per_k", new)
         return mv + new * 1e-3 * (25.0 - mt), f, True
 
 

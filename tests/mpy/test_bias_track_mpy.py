@@ -85,6 +85,12 @@ def test_implausible_or_imprecise_kt_is_refused_and_the_parameters_kept():
     vbr25, f, ok = tr.accept(p, 23.5, 24.30 + 0.0215 * 3.5, kt0)
     assert f is not None and not ok and f[1] > p["bias_knee_kt_max_err"]
     assert p["bias_kt_mv_per_k"] == kt0
+    # bounds set wider than the parameter's own range (10..40 mV/K): refused, no exception
+    p.set("bias_knee_kt_max", 60.0)
+    tr.start()
+    for t in (20.0, 24.0, 28.0):
+        vbr25, f, ok = tr.accept(p, t, 24.30 + 0.045 * (t - 25.0), kt0)
+    assert not ok and abs(f[0] - 45.0) < 0.01 and p["bias_kt_mv_per_k"] == kt0
     tr.start()  # one knee, and none from an earlier session: no fit at all
     assert tr.accept(p, 20.0, 24.30, kt0)[1] is None
 

@@ -28,6 +28,8 @@ from hal.compat import const, heap_size
 from flight.context import Context
 from flight.events import SEV_ERROR, SEV_INFO, Event, EventLog, table
 from flight.keystore import BackupMirror, adopt
+from flight import lazy
+from flight.lazy import EV_MODULE_LOAD_FAILED
 from flight.limits import LimitCheck
 from flight.modes import ModeManager
 from flight.params import (EV_PARAM_INVALID, EV_PARAMS_CORRUPT, EV_PARAMS_DEFAULTS,
@@ -57,6 +59,9 @@ EVENTS = (
     Event(EV_EVENTS_DEFERRED, "EVENTS_DEFERRED", SEV_ERROR,
           "events were emitted while the heap was exhausted: held without allocating and "
           "queued late, stamped with the time they were queued", (("count", "int"),)),
+    Event(EV_MODULE_LOAD_FAILED, "MODULE_LOAD_FAILED", SEV_ERROR,
+          "code loaded on first use (flight/lazy.py) could not be imported: heap "
+          "exhausted (the module in the text); what needed it is refused or skipped"),
 ) + corecmds.EVENTS
 
 PARAMS = (
@@ -182,6 +187,8 @@ class FlightApp:
             from flight import payload
 
             payload.install(self)
+            payload = None
+            lazy.release("flight.payload")  # boot-only wiring: not held after (issue 11)
 
     def _wire(self):
         """Bind the command owners (boot check: ValueError names a command without its

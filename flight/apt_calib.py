@@ -21,7 +21,7 @@ The law is fed the error minus the spot move the step predicts (``ff_x/ff_y``).
 ``cam_fsm_rot_rad``; ``P`` symmetric): θ → apt_cam_rot_mrad, ``P11``/``P22`` →
 apt_fsm_gain_x/y, ``(P12 + P21)/2`` the cross-coupling.  Fit residual: RMS of half the
 difference of the first- and second-half estimates of M.  A result outside the
-parameters' ranges (the plausible bounds), a cross-coupling beyond :data:`CROSS_MAX` or a
+parameters' ranges (the plausible bounds), a cross-coupling beyond ``CROSS_MAX`` or a
 residual above ``apt_cal_resid_max`` is refused (event, parameters unchanged); accepted,
 it goes through the parameter store (the law's listener picks it up; PARAM_SAVE persists).
 
@@ -40,7 +40,7 @@ import math
 from array import array
 
 from hal.compat import const
-from flight import apt_calib_fit as fit
+from flight import lazy
 from flight.cmddict import Busy
 from flight.events import SEV_INFO, SEV_WARN, Event
 from flight.params import ParamDef
@@ -97,8 +97,8 @@ PARAMS = (
 CAL_STATES = ("NONE", "RUNNING", "ACCEPTED", "REFUSED", "ABORTED")
 _NONE = const(0)
 _RUNNING = const(1)
-_ACCEPTED = const(2)
-_REFUSED = const(3)
+ACCEPTED = const(2)  # (set by the fit)
+REFUSED = const(3)
 _ABORTED = const(4)
 
 F = HkField
@@ -121,16 +121,15 @@ HK_DIAG = (  # the last result, accepted or refused
 )
 
 GAP_MAX = const(5)  # invalid frames in a row that abort (50 ms: the spot is gone, not a glitch)
-CROSS_MAX = fit.CROSS_MAX
 # The mirror command stays this far inside the code range with the step added (the law
 # may move it by its slew limit, ≤ 1500 µrad ≈ 1400 codes, between two frames).
 _RANGE_MARGIN = const(2048)
-# Sums (array 'i'), per half h (base _HALF·h) of the steps: with the instruments
+# Sums (array 'i'), per half h (base HALF·h) of the steps: with the instruments
 # w = (Δz_x, Δz_y of the last command, Δz_x, Δz_y of the one before) (halved sign
 # changes, -1/0/1), Σ Δy_i·w_j at 4i + j (i = x, y) and Σ Δv_i·w_j at 8 + 4i + j
 # (i = x, y of the last command, x, y of the one before).  Bounded well below 2**30
 # (|Δy| < 2**10 q6, |Δv| < 2**16, ≤ 4000 steps).
-_HALF = fit.HALF
+HALF = const(24)  # (the fit, flight/apt_calib_fit.py, is loaded only to evaluate a run)
 # Task runs over which the mirror's drift is measured before a start: one second at the
 # task's 10 Hz (the ADCS's 1 s time constant: a slew after an offload shows as a drift of
 # hundreds of µrad/s; the platform jitter moves the mirror by ~30 µrad RMS in a second).
@@ -143,8 +142,9 @@ RUN_DRAIN = const(2)
 RUN_DONE = const(3)
 RUN_ABORT = const(4)
 _WHY = ("", "spot lost", "left TRACK", "session ended", "mirror command failed",
-        "mirror near its range", "timeout")
+        "mirror near its range", "timeout", "no heap for the fit")
 _W_LOST, _W_TRACK, _W_SESSION, _W_FSM, _W_RANGE, _W_TIMEOUT = 1, 2, 3, 4, 5, 6  # in _WHY
+_W_MEMORY = const(7)  # the fit could not be loaded (MODULE_LOAD_FAILED, flight/lazy.py)
 
 
 class FsmCal:
@@ -163,7 +163,7 @@ class FsmCal:
         self.ff_x = self.ff_y = 0
         self.run = RUN_IDLE
         self.why = 0
-        self.sums = array("i", [0] * (2 * _HALF))
+        self.sums = array("i", [0] * (2 * HALF))
         self.sent = self.n_steps = self.amp = self.half = 0
         self._quarter = 4
         # Signs of the step of the last command, and of the two before it; mirror codes
@@ -269,7 +269,7 @@ class FsmCal:
             self._stop(_W_RANGE)
             return
         k = self.sent
-        self.half = _HALF if k + k >= self.n_steps else 0
+        self.half = HALF if k + k >= self.n_steps else 0
         self._s2x = self._s1x
         self._s2y = self._s1y
         self._s1x = sx
@@ -286,7 +286,7 @@ class FsmCal:
             self.run = RUN_DRAIN
 
     def _accumulate(self, ey_x, ey_y, vx, vy, sx, sy):
-        """One pair of consecutive frames into the sums (see _HALF): the change of the
+        """One pair of consecutive frames into the sums (see HALF): the change of the
         spot, of the last two commands, and of their steps' signs (the instruments)."""
         sm = self.sums
         b = self.half
@@ -403,7 +403,7 @@ class FsmCal:
         self._quarter = self.n_steps >> 2
         self.amp = p["apt_cal_step_codes"]
         sm = self.sums
-        for i in range(2 * _HALF):
+        for i in range(2 * HALF):
             sm[i] = 0
         self.sent = 0
         self._seq = 0
@@ -427,52 +427,18 @@ class FsmCal:
 
     # ------------------------------------------------------------------ the estimate
     def _evaluate(self):
+        # The fit's code is loaded for this and released after (flight/lazy.py).
         self.run = RUN_IDLE
-        k = -self._ifov / (64.0 * FSM_LSB_RAD * 1e6)  # q6 px per code -> nominal px
-        kx = self._sign_x * k
-        ky = self._sign_y * k
-        sm = self.sums
-        m = fit.matrix(sm, (0, _HALF), kx, ky)
-        m0 = fit.matrix(sm, (0,), kx, ky)
-        m1 = fit.matrix(sm, (_HALF,), kx, ky)
-        p = self.ctx.params
-        steps = self.sent
-        if m is None or m0 is None or m1 is None:
-            self._refuse("no mirror motion seen (singular)", 0.0, 0.0, 0.0, 0.0, 1.0, steps)
+        try:
+            fit = lazy.load("flight.apt_calib_fit", self.ctx.emit)
+        except lazy.LoadFailed:
+            self.why = _W_MEMORY
+            self._finish_abort()
             return
-        gx, gy, th, cross = fit.polar(m)
-        resid = fit.resid(m0, m1)
-        rot = th * 1000.0
-        why = fit.judge(p, gx, gy, rot, cross, resid)
-        if why is not None:
-            self._refuse(why, gx, gy, rot, cross, resid, steps)
-            return
-        self._report(gx, gy, rot, cross, resid, steps)
-        p.set("apt_fsm_gain_x", gx)
-        p.set("apt_fsm_gain_y", gy)
-        p.set("apt_cam_rot_mrad", rot)
-        p.set("apt_cal_valid", True)
-        self.state = _ACCEPTED
-        self.accepted += 1
-        self.ctx.emit(EV_APT_CAL_DONE, [gx, gy, rot, cross, resid, steps],
-                      "gain %.4f / %.4f, rotation %.2f mrad, cross %.4f, residual %.4f, "
-                      "%d steps" % (gx, gy, rot, cross, resid, steps))
-
-    def _refuse(self, why, gx, gy, rot, cross, resid, steps):
-        self._report(gx, gy, rot, cross, resid, steps)
-        self.state = _REFUSED
-        self.refused += 1
-        self.ctx.emit(EV_APT_CAL_REFUSED, [why, gx, gy, rot, cross, resid], why)
-
-    def _report(self, gx, gy, rot, cross, resid, steps):
-        """The result as HK_DIAG raw values (the packer saturates what does not fit)."""
-        r = self.raw
-        r[0] = fit.rnd(gx * 1e4)
-        r[1] = fit.rnd(gy * 1e4)
-        r[2] = fit.rnd(rot * 100.0)
-        r[3] = fit.rnd(cross * 1e4)
-        r[4] = fit.rnd(resid * 1e5)
-        r[5] = steps
+        try:
+            fit.evaluate(self)  # accepted (parameters set) or refused: events, raw
+        finally:
+            lazy.release("flight.apt_calib_fit")
 
     # ------------------------------------------------------------------ telemetry
     def hk(self, values, i):

@@ -4,7 +4,9 @@ calibration in the calibration task (floats, lists: not the hot path)."""
 
 import math
 
-HALF = 24  # sums per half (flight/apt_calib.py _HALF: 8 Σ Δy·w, then 16 Σ Δv·w)
+from flight.apt_calib import (ACCEPTED, EV_APT_CAL_DONE, EV_APT_CAL_REFUSED, HALF,
+                               REFUSED)
+from hal.interfaces import FSM_LSB_RAD
 # Assumed plausible bound of the symmetric cross-coupling: 5x the ≤ 1 % datasheet class
 # of a voice-coil FSM (sim/calib.py).
 CROSS_MAX = 0.05
@@ -89,3 +91,55 @@ def rnd(v):
         return 0
     v = max(-1e9, min(1e9, v))
     return int(v + 0.5) if v >= 0 else -int(-v + 0.5)
+
+
+def evaluate(cal):
+    """The finished run of ``cal`` (flight.apt_calib.FsmCal) judged: accepted (the
+    parameters set through the store) or refused, with its event and HK_DIAG values."""
+    k = -cal._ifov / (64.0 * FSM_LSB_RAD * 1e6)  # q6 px per code -> nominal px
+    kx = cal._sign_x * k
+    ky = cal._sign_y * k
+    sm = cal.sums
+    m = matrix(sm, (0, HALF), kx, ky)
+    m0 = matrix(sm, (0,), kx, ky)
+    m1 = matrix(sm, (HALF,), kx, ky)
+    p = cal.ctx.params
+    steps = cal.sent
+    if m is None or m0 is None or m1 is None:
+        _refuse(cal, "no mirror motion seen (singular)", 0.0, 0.0, 0.0, 0.0, 1.0, steps)
+        return
+    gx, gy, th, cross = polar(m)
+    e = resid(m0, m1)
+    rot = th * 1000.0
+    why = judge(p, gx, gy, rot, cross, e)
+    if why is not None:
+        _refuse(cal, why, gx, gy, rot, cross, e, steps)
+        return
+    _report(cal, gx, gy, rot, cross, e, steps)
+    p.set("apt_fsm_gain_x", gx)
+    p.set("apt_fsm_gain_y", gy)
+    p.set("apt_cam_rot_mrad", rot)
+    p.set("apt_cal_valid", True)
+    cal.state = ACCEPTED
+    cal.accepted += 1
+    cal.ctx.emit(EV_APT_CAL_DONE, [gx, gy, rot, cross, e, steps],
+                 "gain %.4f / %.4f, rotation %.2f mrad, cross %.4f, residual %.4f, "
+                 "%d steps" % (gx, gy, rot, cross, e, steps))
+
+
+def _refuse(cal, why, gx, gy, rot, cross, e, steps):
+    _report(cal, gx, gy, rot, cross, e, steps)
+    cal.state = REFUSED
+    cal.refused += 1
+    cal.ctx.emit(EV_APT_CAL_REFUSED, [why, gx, gy, rot, cross, e], why)
+
+
+def _report(cal, gx, gy, rot, cross, e, steps):
+    """The result as HK_DIAG raw values (the packer saturates what does not fit)."""
+    r = cal.raw
+    r[0] = rnd(gx * 1e4)
+    r[1] = rnd(gy * 1e4)
+    r[2] = rnd(rot * 100.0)
+    r[3] = rnd(cross * 1e4)
+    r[4] = rnd(e * 1e5)
+    r[5] = steps

@@ -18,7 +18,7 @@ from flight import cbor
 from flight.cmddict import C_NAME, BadArg, CmdFailed
 from hal.compat import IS_MICROPYTHON, const
 from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event
-from flight.param_rules import RULES
+from flight import lazy
 from flight.slotstore import SlotStore
 
 EV_PARAMS_DEFAULTS = const(0x30)
@@ -144,9 +144,11 @@ class Params:
     detail)`` and ``storage_error(what, exc)`` are the app's (None in unit tests)."""
 
     def __init__(self, storage=None, name="params", emit=None, storage_error=None,
-                 rules=RULES):
+                 rules=None):
         self.emit = emit
-        self.rules = rules  # flight/param_rules.py Rule tuple
+        # A Rule tuple, or None: flight/param_rules.py's, loaded for each check and
+        # released after (flight/lazy.py: ~1.2 kB of heap a pass does not hold).
+        self.rules = rules
         self.storage_error = storage_error
         # [(component, its PARAMS tuple)]: the declarations, searched in place (no
         # {name: ParamDef} dict of ~110 entries kept in RAM, ~1.2 KiB: issue 11; read at
@@ -203,11 +205,29 @@ class Params:
         """ParamError naming the first rule that ``name`` = ``value`` would break (the
         rules whose parameters are all declared)."""
         view = _With(self.values, name, value)
-        for r in self.rules:
-            if name in r.params and self._applies(r):
-                why = r.check(view)
-                if why:
-                    raise ParamError("rule %s: %s" % (r.name, why))
+        rules = self._load_rules()
+        try:
+            for r in rules:
+                if name in r.params and self._applies(r):
+                    why = r.check(view)
+                    if why:
+                        raise ParamError("rule %s: %s" % (r.name, why))
+        finally:
+            self._release_rules()
+
+    def _load_rules(self):
+        """The rules; a change checked while they cannot be loaded (heap exhausted:
+        MODULE_LOAD_FAILED) is refused, since it could break one."""
+        if self.rules is not None:
+            return self.rules
+        try:
+            return lazy.load("flight.param_rules", self.emit).RULES
+        except lazy.LoadFailed:
+            raise ParamError("rules unavailable (heap exhausted): not changed")
+
+    def _release_rules(self):
+        if self.rules is None:
+            lazy.release("flight.param_rules")
 
     def _applies(self, rule):
         for n in rule.params:
@@ -216,10 +236,22 @@ class Params:
         return True
 
     def _enforce_rules(self, emit):
-        """After a load: a broken rule's parameters back to their defaults (reported)."""
-        for _ in range(len(self.rules) + 1):
+        """After a load: a broken rule's parameters back to their defaults (reported).
+        Rules that cannot be loaded (MODULE_LOAD_FAILED, reported by lazy.load) leave the
+        stored set as it is: every value is still within its own range."""
+        try:
+            rules = self._load_rules()
+        except ParamError:
+            return
+        try:
+            self._enforce(rules, emit)
+        finally:
+            self._release_rules()
+
+    def _enforce(self, rules, emit):
+        for _ in range(len(rules) + 1):
             broken = None
-            for r in self.rules:
+            for r in rules:
                 if self._applies(r):
                     why = r.check(self.values)
                     if why:

@@ -1,0 +1,61 @@
+"""Code a pass does not run, imported when it is needed and released after (issue 11).
+
+Frozen into the firmware a module's bytecode stays in flash, but importing it builds its
+function objects, classes and globals on the heap (~40 B a function) and they stay for
+as long as the module is in ``sys.modules``.  Code that runs rarely — the parameter
+rules (at boot and on a parameter change), the FSM calibration's fit (once a
+calibration) — is therefore loaded by :func:`load` where it is used and dropped by
+:func:`release` when done: the heap it held is free again at the next collection.
+Loading a frozen module again costs only its import (no file system, no compile).
+
+A MemoryError while loading is its own event, ``MODULE_LOAD_FAILED`` (the core's
+0x05: the module's name as the text, no argument to build), counted in
+:data:`failures`, and :class:`LoadFailed` (preallocated, raised without the heap) tells
+the caller, which degrades as its docstring says; nothing else is caught here.
+"""
+
+import sys
+
+from hal.compat import const
+
+EV_MODULE_LOAD_FAILED = const(0x05)  # declared with the core's events (flight/app.py)
+
+failures = [0]  # loads that failed for lack of heap (a list: updated in place)
+
+
+class LoadFailed(Exception):
+    """A lazily loaded module could not be imported: the heap is exhausted."""
+
+
+_FAILED = LoadFailed("module load failed: heap exhausted")  # raised without allocating
+
+
+def load(name, emit=None):
+    """The module ``name`` ("flight.x"), imported now if it is not loaded.  On a
+    MemoryError: ``emit(EV_MODULE_LOAD_FAILED, None, name)``, counted, LoadFailed."""
+    m = sys.modules.get(name)
+    if m is not None:
+        return m
+    try:
+        __import__(name)
+        return sys.modules[name]
+    except MemoryError:
+        failures[0] += 1
+        sys.modules.pop(name, None)  # a half-built module must not be found next time
+        if emit is not None:
+            emit(EV_MODULE_LOAD_FAILED, None, name)
+        raise _FAILED
+
+
+def release(name):
+    """Forget the module ``name``: its functions, classes and globals are garbage once
+    nothing else refers to them (the caller drops its own references)."""
+    if sys.modules.pop(name, None) is None:
+        return
+    pkg, _, leaf = name.rpartition(".")
+    parent = sys.modules.get(pkg)
+    if parent is not None and getattr(parent, leaf, None) is not None:
+        try:
+            delattr(parent, leaf)
+        except (AttributeError, TypeError):  # a built-in package: nothing held there
+            pass

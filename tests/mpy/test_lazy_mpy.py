@@ -1,0 +1,179 @@
+"""Code a pass does not run is loaded on first use and released after (flight/lazy.py,
+issue 11): the parameter rules and the FSM calibration's fit are not held by a booted
+application nor by a tracking APT, they are there when a parameter change or a
+calibration needs them, and a MemoryError while loading them is its own event
+(MODULE_LOAD_FAILED), counted, with the caller refusing or aborting cleanly.
+
+Plain test functions: CPython, the MicroPython VM, the unix port and the Cortex-M7 image
+(where the modules are frozen: what a release frees is their heap, not their code)."""
+
+import sys
+
+from flight import apt as A
+from flight import apt_calib as K
+from flight import lazy
+from flight import params as P
+from flight.cmddict import BY_NAME
+from flight.lazy import EV_MODULE_LOAD_FAILED
+
+from kit import FakeCamera, FakeCtx, FakeFsm, FakePower
+from obc import Obc
+
+try:
+    import micropython
+except ImportError:  # CPython: no heap lock
+    micropython = None
+
+PARAM_SET = BY_NAME["PARAM_SET"].opcode
+FIT = "flight.apt_calib_fit"
+RULES = "flight.param_rules"
+
+
+class NoHeapLazy:
+    """flight.lazy as it behaves when the heap is exhausted at the import."""
+
+    LoadFailed = lazy.LoadFailed
+
+    def __init__(self):
+        self.tried = []
+
+    def load(self, name, emit=None):
+        self.tried.append(name)
+        if emit is not None:
+            emit(EV_MODULE_LOAD_FAILED, None, name)
+        raise lazy.LoadFailed("heap exhausted")
+
+    def release(self, name):
+        pass
+
+
+def _tracking(steps=32):
+    ctx = FakeCtx(A, K, params={"apt_cal_settle_s": 0.0, "apt_cal_auto": 0,
+                                "apt_cal_steps": steps})
+    fsm = FakeFsm()
+    cam = FakeCamera(fsm, err=(0.001, 0.001))
+    apt = A.Apt(ctx, cam, fsm, FakePower())
+    cal = K.FsmCal(ctx, apt)
+    apt.start_session()
+    for _ in range(200):
+        apt.tick()
+        if apt.state == A.TRACK:
+            break
+    assert apt.state == A.TRACK
+    return ctx, apt, cal
+
+
+def _calibrate(apt, cal):
+    cal.cmd_fsm_calibrate({}, None)
+    for _ in range(400):
+        apt.tick()
+        if _ % 10 == 0:
+            cal.update()
+        if cal.state not in (0, 1) and cal.run == K.RUN_IDLE:
+            return
+    raise AssertionError("calibration did not finish: state %d run %d" % (cal.state, cal.run))
+
+
+def test_a_tracking_apt_holds_no_fit_until_a_calibration_ends():
+    lazy.release(FIT)
+    ctx, apt, cal = _tracking()
+    for _ in range(100):
+        apt.tick()
+        if _ % 10 == 0:
+            cal.update()
+    assert FIT not in sys.modules  # TRACK runs without the fit's code
+    _calibrate(apt, cal)
+    # the fit ran when the run ended (loaded then), judged it, and is released again
+    assert ctx.named(K.EV_APT_CAL_DONE) or ctx.named(K.EV_APT_CAL_REFUSED)
+    assert not ctx.named(K.EV_APT_CAL_ABORTED) and cal.raw[5] == 32
+    assert FIT not in sys.modules
+    assert not ctx.named(EV_MODULE_LOAD_FAILED)
+
+
+def test_no_heap_for_the_fit_aborts_the_calibration_with_its_own_event():
+    ctx, apt, cal = _tracking()
+    real = K.lazy
+    K.lazy = fake = NoHeapLazy()
+    try:
+        _calibrate(apt, cal)
+    finally:
+        K.lazy = real
+    assert fake.tried == [FIT]
+    assert ctx.named(EV_MODULE_LOAD_FAILED) == [FIT]
+    assert ctx.args(K.EV_APT_CAL_ABORTED) == [["no heap for the fit", 32]]
+    assert cal.state == 4 and cal.aborted == 1 and not ctx.params["apt_cal_valid"]
+
+
+def test_a_booted_app_holds_no_parameter_rules_and_still_applies_them():
+    o = Obc()
+    assert RULES not in sys.modules  # checked at load, released after
+    o.settle()
+    r = o.send(PARAM_SET, {"name": "temp_min_c", "value": 39.0})  # < temp_max_c 60: ok
+    assert r[-1]["stage"] == "complete" and r[-1]["ok"] is True, r
+    assert o.app.params["temp_min_c"] == 39.0
+    r = o.send(PARAM_SET, {"name": "temp_max_c", "value": 30.0})  # below temp_min_c
+    assert r[-1]["ok"] is False and r[-1]["reason"] == "BAD_ARG", r
+    assert "limit_range_ordered" in r[-1]["detail"], r
+    assert o.app.params["temp_max_c"] == 60.0
+    assert RULES not in sys.modules
+
+
+def test_no_heap_for_the_rules_refuses_a_change_with_its_own_event():
+    events = []
+    p = P.Params(emit=lambda ev, args=None, detail="": events.append((ev, detail)))
+    p.declare((P.ParamDef("temp_min_c", "float", -20.0, -60.0, 40.0, "degC", ""),
+               P.ParamDef("temp_max_c", "float", 60.0, -40.0, 125.0, "degC", "")), "core")
+    p.load_defaults()
+    real = P.lazy
+    P.lazy = NoHeapLazy()
+    try:
+        try:
+            p.set("temp_max_c", 50.0)
+            raise AssertionError("a change was made without its rules")
+        except P.ParamError as e:
+            assert "heap exhausted" in str(e)
+    finally:
+        P.lazy = real
+    assert events == [(EV_MODULE_LOAD_FAILED, RULES)]
+    assert p["temp_max_c"] == 60.0
+    p.set("temp_max_c", 50.0)  # with the heap back, the same change goes through
+    assert p["temp_max_c"] == 50.0
+
+
+def test_a_memory_error_while_importing_is_counted_and_reported_without_the_heap():
+    lazy.release(FIT)
+    got = [None, None]
+
+    def emit(ev_id, args=None, detail=""):
+        got[0] = ev_id  # stores only: runs with the heap locked
+        got[1] = detail
+
+    n = lazy.failures[0]
+    failed = False
+    if micropython is not None:
+        micropython.heap_lock()
+    else:  # CPython: the import itself is made to fail as a full heap would
+        import builtins
+        real = builtins.__import__
+
+        def no_heap(name, *a, **k):
+            if name == FIT:
+                raise MemoryError(name)
+            return real(name, *a, **k)
+        builtins.__import__ = no_heap
+    try:
+        try:
+            lazy.load(FIT, emit)
+        except lazy.LoadFailed:
+            failed = True
+    finally:
+        if micropython is not None:
+            micropython.heap_unlock()
+        else:
+            builtins.__import__ = real
+    assert failed and got == [EV_MODULE_LOAD_FAILED, FIT]
+    assert lazy.failures[0] == n + 1
+    assert FIT not in sys.modules
+    assert lazy.load(FIT, emit).HALF == K.HALF  # and it loads once the heap is back
+    lazy.release(FIT)
+    assert FIT not in sys.modules

@@ -187,7 +187,6 @@ class FlightApp:
             from flight import payload
 
             payload.install(self)
-            payload = None
             lazy.release("flight.payload")  # boot-only wiring: not held after (issue 11)
 
     def _wire(self):

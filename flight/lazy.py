@@ -2,10 +2,10 @@
 
 Frozen into the firmware a module's bytecode stays in flash, but importing it builds its
 function objects, classes and globals on the heap (~40 B a function) and they stay for
-as long as the module is in ``sys.modules``.  Code that runs rarely — the parameter
-rules (at boot and on a parameter change), the FSM calibration's fit (once a
-calibration) — is therefore loaded by :func:`load` where it is used and dropped by
-:func:`release` when done: the heap it held is free again at the next collection.
+as long as the module is in ``sys.modules``.  Code that runs rarely — the FSM
+calibration's fit (once a calibration), the payload wiring (once, at construction) — is
+therefore loaded by :func:`load` where it is used and dropped by :func:`release` when
+done (the parameter rules are loaded at their first check and kept): the heap it held is free again at the next collection.
 Loading a frozen module again costs only its import (no file system, no compile).
 
 A MemoryError while loading is its own event, ``MODULE_LOAD_FAILED`` (the core's

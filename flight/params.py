@@ -146,8 +146,9 @@ class Params:
     def __init__(self, storage=None, name="params", emit=None, storage_error=None,
                  rules=None):
         self.emit = emit
-        # A Rule tuple, or None: flight/param_rules.py's, loaded for each check and
-        # released after (flight/lazy.py: ~1.2 kB of heap a pass does not hold).
+        # A Rule tuple, or None: flight/param_rules.py's, loaded at the first check
+        # (flight/lazy.py) and then held: released and reloaded per check, the VM's
+        # .mpy loads left more behind than the module holds.
         self.rules = rules
         self.storage_error = storage_error
         # [(component, its PARAMS tuple)]: the declarations, searched in place (no
@@ -205,15 +206,11 @@ class Params:
         """ParamError naming the first rule that ``name`` = ``value`` would break (the
         rules whose parameters are all declared)."""
         view = _With(self.values, name, value)
-        rules = self._load_rules()
-        try:
-            for r in rules:
-                if name in r.params and self._applies(r):
-                    why = r.check(view)
-                    if why:
-                        raise ParamError("rule %s: %s" % (r.name, why))
-        finally:
-            self._release_rules()
+        for r in self._load_rules():
+            if name in r.params and self._applies(r):
+                why = r.check(view)
+                if why:
+                    raise ParamError("rule %s: %s" % (r.name, why))
 
     def _load_rules(self):
         """The rules; a change checked while they cannot be loaded (heap exhausted:
@@ -224,10 +221,6 @@ class Params:
             return lazy.load("flight.param_rules", self.emit).RULES
         except lazy.LoadFailed:
             raise ParamError("rules unavailable (heap exhausted): not changed")
-
-    def _release_rules(self):
-        if self.rules is None:
-            lazy.release("flight.param_rules")
 
     def _applies(self, rule):
         for n in rule.params:
@@ -243,10 +236,7 @@ class Params:
             rules = self._load_rules()
         except ParamError:
             return
-        try:
-            self._enforce(rules, emit)
-        finally:
-            self._release_rules()
+        self._enforce(rules, emit)
 
     def _enforce(self, rules, emit):
         for _ in range(len(rules) + 1):

@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Any  # noqa: F401  (type comments)
 
 from flight.apt_exposure import EXP_START, EXPOSURES_US, Exposure  # noqa: F401  (re-export)
-from flight.apt_predict import Predictor
+from flight.apt_predict import C_PLAY, C_UX, C_UY, Predictor
 from flight.params import ParamDef
 from hal.compat import const, ticks_diff
 from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_LSB_RAD
@@ -186,7 +186,7 @@ class ControlLaw:
             # RUN_DRAIN): its regression assumes one command per frame, and a predictor
             # reacting within the frame biases it (gain ratios ~4 % off).
             pr = self.pred
-            if pr.playing:  # from the predictor: its rate estimate seeds the integrator
+            if pr.c[C_PLAY]:  # from the predictor: its rate estimate seeds the integrator
                 self.r_x = pr.s[1]
                 self.r_y = pr.s[7]
                 pr.reset()
@@ -214,19 +214,20 @@ class ControlLaw:
             t = self._t
         else:
             t = ft.last_start
-            if self.pred.playing and ticks_diff(t, self.pred.t0) <= 0:
+            if self.pred.c[C_PLAY] and ticks_diff(t, self.pred.t0) <= 0:
                 t = self.pred.t0 + self.frame_us  # (the tick called outside its task)
         meta = self.meta
         pr = self.pred
         pr.step(fx, fy, t, meta[_META_EXPOSURE] if meta is not None else 1000,
                 self.u_x, self.u_y)
-        self.u_x = pr.ux
-        self.u_y = pr.uy
+        c = pr.c
+        self.u_x = c[C_UX]
+        self.u_y = c[C_UY]
 
     def command(self, fsm, d_x, d_y):
         """Send the command to the mirror (plus the FSM calibration's step, codes): the
         PI law's (or a held) command, or the predictor's waveform.  Raises HalError."""
-        if self.mode == 0 or not self.pred.playing:
+        if self.mode == 0 or not self.pred.c[C_PLAY]:
             fsm.set_codes((self.u_x >> 8) + d_x, (self.u_y >> 8) + d_y)
         else:
             self.pred.play(fsm, d_x, d_y)

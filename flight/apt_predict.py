@@ -42,6 +42,43 @@ M_GAIN = const(36)
 M_H = const(60)
 U_MAX = FSM_CODE_MAX << 8
 U_MIN = FSM_CODE_MIN << 8
+# The kernels' arrays, in Predictor.arrs (a tuple: one argument for all of them).
+A_M = const(0)  # phi, gains, H (Q12)
+A_ROWS = const(1)  # waveform rows (Q12)
+A_S = const(2)  # states: x axis, then y
+A_TMP = const(3)
+A_HX = const(4)  # command history rings (q8), x and y
+A_HY = const(5)
+A_QX = const(6)  # the last waveform (q8), x and y
+A_QY = const(7)
+A_LAD = const(8)  # the exposure ladder (µs), then each entry's gain class
+A_WX0 = const(9)  # the driver's buffers (codes): x and y of buffer 0, then of buffer 1
+# Predictor.c: the frame kernel's small ints (in: the frame's inputs; state; out).
+C_DT = const(0)  # in: ticks since the last waveform's start (µs)
+C_E = const(1)  # in: the frame's exposure (µs)
+C_FX = const(2)  # in: the mapped error (q8 codes), x and y
+C_FY = const(3)
+C_UX = const(4)  # in: the command in effect (q8; used when no waveform plays);
+C_UY = const(5)  # out: the waveform's sample at the next frame tick
+C_PLAY = const(6)  # 1 while a waveform plays (in/out)
+C_FRESH = const(7)  # 1: the next measurement restarts the estimate (in/out)
+C_N = const(8)  # ring index of the newest history sample
+C_PDX = const(9)  # the FSM calibration's step played with the last waveform (codes)
+C_PDY = const(10)
+C_PULLS = const(11)  # counters: pull-ins, frames propagated without a measurement
+C_STALE = const(12)
+C_X0 = const(13)  # read-out + mirror delay (µs)
+C_WAVE = const(14)  # waveform sample period (µs)
+C_FRAME = const(15)  # frame period (µs)
+C_SLEW = const(16)  # largest step between samples (q8)
+C_KEND = const(17)  # index of the waveform's sample at the next frame tick
+C_NL = const(18)  # ladder length
+C_LASTX = const(19)  # out: the sample in effect at the frame tick (q8)
+C_LASTY = const(20)
+C_DX = const(21)  # codes kernel, in: the FSM calibration's step to add (codes)
+C_DY = const(22)
+C_BUF = const(23)  # the driver buffer written last
+C_LEN = const(24)
 
 
 def _q12(v):
@@ -53,55 +90,72 @@ class Predictor:
 
     def __init__(self):
         n = _NS
-        # One array for the kernels: the frame transition (Q12, rate per frame) at
-        # M_PHI, the gains per class (Q12) at M_GAIN, H per ladder exposure (Q12) at M_H.
-        self.m = array("i", [0] * (M_H + len(EXPOSURES_US) * n))
-        self.cls = array("b", [0] * len(EXPOSURES_US))  # ladder index -> gain class
+        nl = len(EXPOSURES_US)
+        # The frame transition (Q12, rate per frame) at M_PHI, the gains per class (Q12)
+        # at M_GAIN, H per ladder exposure (Q12) at M_H.
+        self.m = array("i", [0] * (M_H + nl * n))
+        self.lad = array("i", [0] * (2 * nl))  # ladder (µs), then gain class per entry
+        for i in range(nl):
+            self.lad[i] = EXPOSURES_US[i]
         self.rows = array("i", [0] * (N_WAVE * n))  # waveform rows, Q12
         self.s = array("i", [0] * (2 * n))  # x axis states, then y
-        self.tmp = array("i", [0] * n)
-        # the kernels' small ints: o, H offset, gain offset, y, frames, gate, V_MAX, J_MAX
-        self.ka = array("i", [0, 0, 0, 0, 0, NU_GATE, V_MAX, J_MAX])
-        self.fa = array("i", [0] * 6)  # fill: o, n, last, slew, max, min
-        self.ca = array("i", [N_WAVE, 0, FSM_CODE_MAX, FSM_CODE_MIN])  # codes: n, d, max, min
-        self.ra = array("i", [0, 0, 0, N_WAVE])  # record: ring index, m, offset, n
-        self.ma = array("i", [0] * 4)  # mean: ring index, w0, w1, period
         self.hist_x = array("i", [0] * RING)  # q8 command of each past sample period
         self.hist_y = array("i", [0] * RING)
-        self.n = 0  # ring index of the newest sample
+        self.wq_x = array("i", [0] * N_WAVE)  # the last waveform, q8
+        self.wq_y = array("i", [0] * N_WAVE)
         # Waveforms in codes, double-buffered: the driver may read a buffer until the
         # next play_wave() call returns.
         self.wx = (array("h", [0] * N_WAVE), array("h", [0] * N_WAVE))
         self.wy = (array("h", [0] * N_WAVE), array("h", [0] * N_WAVE))
-        self.wq_x = array("i", [0] * N_WAVE)  # the last waveform, q8
-        self.wq_y = array("i", [0] * N_WAVE)
-        self.buf = 0
-        self.fresh = True
-        self.playing = False
+        self.arrs = (self.m, self.rows, self.s, array("i", [0] * n), self.hist_x,
+                     self.hist_y, self.wq_x, self.wq_y, self.lad, self.wx[0], self.wy[0],
+                     self.wx[1], self.wy[1])
+        c = self.c = array("i", [0] * C_LEN)
+        c[C_FRESH] = 1
+        c[C_WAVE] = FSM_WAVE_PERIOD_US
+        c[C_FRAME] = 10000
+        c[C_KEND] = 9
+        c[C_NL] = nl
         self.t0 = 0  # ticks of the last waveform's start
-        self.ux = self.uy = 0  # the waveform's sample at the frame's end, q8
-        self.k_end = 9  # its index
-        self.last_x = self.last_y = 0  # the sample in effect at the frame tick, q8
-        self.pd_x = self.pd_y = 0  # the FSM calibration's step in the last waveform, codes
-        self.slew = 0  # largest step between samples, q8 codes
-        self.pulls = 0
-        self.stale = 0  # frames propagated without a measurement (missed frames)
         self.key = None  # design inputs of the matrices above
-        self.x0_us = 0  # read-out + mirror delay
-        self.frame_us = 10000
-        self.wave_us = FSM_WAVE_PERIOD_US
+
+    # Read-outs (telemetry, tests, benches; the tick reads ``c``).
+    @property
+    def playing(self):
+        return self.c[C_PLAY] != 0
+
+    @property
+    def fresh(self):
+        return self.c[C_FRESH] != 0
+
+    @property
+    def pulls(self):
+        return self.c[C_PULLS]
+
+    @property
+    def stale(self):
+        return self.c[C_STALE]
+
+    @property
+    def ux(self):
+        return self.c[C_UX]
+
+    @property
+    def uy(self):
+        return self.c[C_UY]
 
     # ------------------------------------------------------------------ design
     def configure(self, p, frame_us, slew):
         """Matrices from the parameters (floats, allocates: at parameter load).  The
         design is redone only when one of its inputs changed.  ``slew``: the largest
         mirror step per frame (q8 codes)."""
-        self.frame_us = frame_us
-        self.slew = slew * FSM_WAVE_PERIOD_US // frame_us
+        c = self.c
+        c[C_FRAME] = frame_us
+        c[C_SLEW] = slew * FSM_WAVE_PERIOD_US // frame_us
         k = frame_us // FSM_WAVE_PERIOD_US - 1
-        self.k_end = 0 if k < 0 else (N_WAVE - 1 if k >= N_WAVE else k)
+        c[C_KEND] = 0 if k < 0 else (N_WAVE - 1 if k >= N_WAVE else k)
         ro = p["apt_frame_delay_us"]
-        self.x0_us = ro + p["apt_fsm_delay_us"]
+        c[C_X0] = ro + p["apt_fsm_delay_us"]
         key = (p["apt_kf_jitter_urad"], p["apt_kf_jitter_hz"], p["apt_kf_noise_urad"],
                p["apt_kf_drift"], frame_us, ro, p["apt_kf_lead_us"])
         if key == self.key:
@@ -127,257 +181,123 @@ class Predictor:
             for i in range(n):
                 self.rows[j * n + i] = _q12(r[i] / dd[i])
         a = d["a"]
-        c = d["c"]
+        cm = d["c"]
         classes = kd.GAIN_CLASSES_US
-        for li in range(len(EXPOSURES_US)):
+        nl = len(EXPOSURES_US)
+        for li in range(nl):
             e = EXPOSURES_US[li]
-            hr = kd.h_row(a, c, ro / 1000.0, e / 1000.0)
+            hr = kd.h_row(a, cm, ro / 1000.0, e / 1000.0)
             for i in range(n):
                 self.m[M_H + li * n + i] = _q12(hr[i] / dd[i])
             best = 0
             for g in range(_NG):
                 if abs(e - classes[g]) * classes[best] < abs(e - classes[best]) * classes[g]:
                     best = g
-            self.cls[li] = best
+            self.lad[nl + li] = best
 
     def reset(self):
-        self.fresh = True
-        self.playing = False
+        self.c[C_FRESH] = 1
+        self.c[C_PLAY] = 0
 
     # ------------------------------------------------------------------ frame step
     def step(self, fx, fy, t, e, ux, uy):
         """One frame: the mapped error (q8 codes) ``fx``, ``fy``, the frame tick ``t``
         (ticks µs), the frame's exposure ``e`` (µs), the command in effect (q8) → the
         next waveform (q8, :meth:`play` sends it); its sample at the next frame tick in
-        ``ux``/``uy``.
-        Allocates nothing."""
-        if not self.playing:  # the history: the command held until now
-            self.pd_x = self.pd_y = 0
-            j = 0
-            while j < N_WAVE:
-                self.wq_x[j] = ux
-                self.wq_y[j] = uy
-                j += 1
-            m = RING
-        else:
-            m = ticks_diff(t, self.t0) // self.wave_us
-        self._record(m)
-        k = 0 if m < 1 else (m - 1 if m <= N_WAVE else N_WAVE - 1)
-        self.last_x = self.wq_x[k]  # in effect now: the new waveform starts from it
-        self.last_y = self.wq_y[k]
-        exp_idx = _ladder(e)
-        ux = self._mean_cmd(self.hist_x, e)
-        uy = self._mean_cmd(self.hist_y, e)
-        nf = (ticks_diff(t, self.t0) + (self.frame_us >> 1)) // self.frame_us
-        s = self.s
-        if self.fresh or not self.playing or nf > 3:
-            i = 0
-            while i < 2 * _NS:
-                s[i] = 0
-                i += 1
-            s[0] = fx + ux
-            s[_NS] = fy + uy
-            self.fresh = False
-        else:
-            if nf > 1:
-                self.stale += nf - 1
-            a = self.ka
-            a[0] = 0
-            a[1] = M_H + exp_idx * _NS
-            a[2] = M_GAIN + self.cls[exp_idx] * _NS
-            a[3] = fx + ux
-            a[4] = nf
-            self.pulls += _kf_axis(s, self.m, self.tmp, a)
-            a[0] = _NS
-            a[3] = fy + uy
-            a[4] = nf
-            self.pulls += _kf_axis(s, self.m, self.tmp, a)
-        self._fill()
+        ``ux``/``uy``.  One kernel call (:func:`frame_py`).  Allocates nothing."""
+        c = self.c
+        c[C_DT] = ticks_diff(t, self.t0)
+        c[C_E] = e
+        c[C_FX] = fx
+        c[C_FY] = fy
+        c[C_UX] = ux
+        c[C_UY] = uy
+        _frame(self.arrs, c)
         self.t0 = t
-        self.playing = True
-
-    def _record(self, m):
-        """The last waveform's samples played since its start (``m`` periods; beyond its
-        end the driver held the last one) into the command history."""
-        a = self.ra
-        a[0] = self.n
-        a[1] = m if m < RING else RING
-        a[2] = self.pd_x << 8  # the FSM calibration's step played with it (codes)
-        _record_axis(self.hist_x, self.wq_x, a)
-        a[2] = self.pd_y << 8
-        self.n = _record_axis(self.hist_y, self.wq_y, a)
-
-    def _mean_cmd(self, hist, e_us):
-        """Mean command (q8) over [now − x0 − e, now − x0]: sample b periods back (b >= 1)
-        was output over [−b·P, −(b−1)·P] (the newest, b = 1, ended now)."""
-        a = self.ma
-        a[0] = self.n
-        a[1] = self.x0_us
-        a[2] = self.x0_us + e_us
-        a[3] = self.wave_us
-        return _mean_axis(hist, a)
-
-    def _fill(self):
-        """The predicted waveform (q8), each sample within ``slew`` of the one before and
-        saturated at the mirror range."""
-        a = self.fa
-        a[0] = 0
-        a[1] = N_WAVE
-        a[2] = self.last_x
-        a[3] = self.slew
-        a[4] = U_MAX
-        a[5] = U_MIN
-        _fill_axis(self.s, self.rows, self.wq_x, a)
-        a[0] = _NS
-        a[2] = self.last_y
-        _fill_axis(self.s, self.rows, self.wq_y, a)
-        k = self.k_end
-        self.ux = self.wq_x[k]  # the command at the frame's end: what the next frame sees
-        self.uy = self.wq_y[k]
 
     def play(self, fsm, d_x, d_y):
         """The waveform in codes (plus the FSM calibration's step ``d_x``/``d_y``) to the
         mirror driver, in the buffer it is not reading.  Raises HalError."""
-        self.pd_x = d_x
-        self.pd_y = d_y
-        b = self.buf ^ 1
-        self.buf = b
-        wx = self.wx[b]
-        wy = self.wy[b]
-        a = self.ca
-        a[1] = d_x
-        _codes_axis(self.wq_x, wx, a)
-        a[1] = d_y
-        _codes_axis(self.wq_y, wy, a)
-        fsm.play_wave(wx, wy, N_WAVE)
-
-
-def _ladder(e):
-    """Index of the exposure ladder entry nearest ``e`` µs (bisection, no allocation)."""
-    lo = 0
-    hi = len(EXPOSURES_US) - 1
-    while hi - lo > 1:
-        mid = (lo + hi) >> 1
-        if EXPOSURES_US[mid] <= e:
-            lo = mid
-        else:
-            hi = mid
-    return hi if EXPOSURES_US[hi] - e < e - EXPOSURES_US[lo] else lo
-
-
+        c = self.c
+        b = c[C_BUF] ^ 1
+        c[C_BUF] = b
+        c[C_DX] = d_x
+        c[C_DY] = d_y
+        _codes(self.arrs, c)
+        fsm.play_wave(self.wx[b], self.wy[b], N_WAVE)
 
 
 # ---------------------------------------------------------------------- the kernels
 # Plain-Python twins of flight/predict_viper.py (same results; CPython and the VM).
-def kf_axis_py(s, m, tmp, a):
-    """Propagate ``nf`` frames and correct one axis (states ``s[o:o+6]``) with ``y``
-    (``a`` = o, H offset ``ho`` and gain offset ``ko`` in ``m``, y, nf, gate, rate and
-    jitter clamps; the transition at ``m[0:36]``): returns 1 when the innovation was
-    beyond the gate (the estimate pulled in by 10/16 of it, the rate and jitter
-    forgotten), else 0."""
-    o = a[0]
-    ho = a[1]
-    ko = a[2]
-    y = a[3]
-    nf = a[4]
-    phi = h = k = m
-    while nf > 0:
-        i = 0
-        while i < 6:
-            acc = 0
-            j = 0
-            while j < 6:
-                c = phi[i * 6 + j]
-                if c == 4096:
-                    acc += s[o + j]
-                elif c != 0:
-                    acc += (c * s[o + j]) >> 12
-                j += 1
-            tmp[i] = acc
-            i += 1
-        i = 0
-        while i < 6:
-            s[o + i] = tmp[i]
-            i += 1
-        nf -= 1
-    nu = y - s[o]  # H[0] = 1 (the drift position is the measurement's own level)
-    j = 1
-    while j < 6:
-        nu -= (h[ho + j] * s[o + j]) >> 12
-        j += 1
-    gate = a[5]
-    if nu > gate or nu < -gate:
-        s[o] += (nu * 10) >> 4
-        j = 1
-        while j < 6:
-            s[o + j] = 0
+def frame_py(A, c):
+    """The frame step of both axes (``A``: :attr:`Predictor.arrs`, ``c``: its small ints,
+    the C_* indices): the last waveform's played samples into the history, the mean
+    command over the exposure, propagate over the frames since the last update and
+    correct with the gain of the exposure's class (a pull-in beyond the gate), the next
+    waveform.  Returns 0."""
+    m = A[A_M]
+    rows = A[A_ROWS]
+    s = A[A_S]
+    tmp = A[A_TMP]
+    hx = A[A_HX]
+    hy = A[A_HY]
+    qx = A[A_QX]
+    qy = A[A_QY]
+    lad = A[A_LAD]
+    wave = c[C_WAVE]
+    dt = c[C_DT]
+    playing = c[C_PLAY]
+    # 1. The history: the last waveform's samples played since its start (beyond its end
+    # the driver held the last one), each plus the FSM calibration's step played with it.
+    if playing == 0:  # the command held until now
+        c[C_PDX] = 0
+        c[C_PDY] = 0
+        ux = c[C_UX]
+        uy = c[C_UY]
+        j = 0
+        while j < N_WAVE:
+            qx[j] = ux
+            qy[j] = uy
             j += 1
-        return 1
-    s[o] += (k[ko] * nu) >> 12
-    v = s[o + 1] + ((k[ko + 1] * nu) >> 12)
-    mx = a[6]
-    s[o + 1] = mx if v > mx else (-mx if v < -mx else v)
-    mx = a[7]
-    j = 2
-    while j < 6:
-        v = s[o + j] + ((k[ko + j] * nu) >> 12)
-        s[o + j] = mx if v > mx else (-mx if v < -mx else v)
-        j += 1
-    return 0
-
-
-def fill_axis_py(s, rows, q, a):
-    """``n`` waveform samples (q8) of one axis into ``q`` (``a`` = o, n, last, sl, umax,
-    umin): row j of ``rows`` times the states ``s[o:o+6]`` (the level's coefficient is
-    1), each within ``sl`` of the one before (from ``last``), saturated."""
-    o = a[0]
-    n = a[1]
-    p = a[2]
-    sl = a[3]
-    umax = a[4]
-    umin = a[5]
+        mm = RING
+    else:
+        mm = dt // wave if dt > 0 else 0
+    cnt = mm if mm < RING else RING
+    offx = c[C_PDX] << 8
+    offy = c[C_PDY] << 8
+    r = c[C_N]
     j = 0
-    while j < n:
-        r = j * 6
-        c = s[o] + ((rows[r + 1] * s[o + 1]) >> 12)
-        i = 2
-        while i < 6:
-            c += (rows[r + i] * s[o + i]) >> 12
-            i += 1
-        c = p + sl if c > p + sl else (p - sl if c < p - sl else c)
-        c = umax if c > umax else (umin if c < umin else c)
-        q[j] = c
-        p = c
-        j += 1
-    return 0
-
-
-def record_axis_py(hist, q, a):
-    """``m`` samples of the waveform ``q`` (beyond its ``n``: the last one) plus ``off``
-    into the ring ``hist`` after index ``a[0]`` (``a`` = index, m, off, n); returns the
-    new index."""
-    r = a[0]
-    m = a[1]
-    off = a[2]
-    n = a[3]
-    j = 0
-    while j < m:
+    while j < cnt:
         r = (r + 1) & _RMASK
-        hist[r] = q[j if j < n else n - 1] + off
+        k = j if j < N_WAVE else N_WAVE - 1
+        hx[r] = qx[k] + offx
+        hy[r] = qy[k] + offy
         j += 1
-    return r
-
-
-def mean_axis_py(hist, a):
-    """The ring's mean over the window [w0, w1] µs back from now, each sample b periods
-    back held over [b−1, b] periods, weighted by its overlap (``a`` = newest index, w0,
-    w1, period)."""
-    r = a[0]
-    w0 = a[1]
-    w1 = a[2]
-    wave = a[3]
-    ref = hist[r]
-    acc = 0
+    c[C_N] = r
+    k = 0 if mm < 1 else (mm - 1 if mm <= N_WAVE else N_WAVE - 1)
+    lastx = qx[k]  # in effect now: the new waveform starts from it
+    lasty = qy[k]
+    # 2. The ladder entry nearest the exposure (bisection) and its gain class.
+    e = c[C_E]
+    nl = c[C_NL]
+    lo = 0
+    hi = nl - 1
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if lad[mid] <= e:
+            lo = mid
+        else:
+            hi = mid
+    ei = hi if lad[hi] - e < e - lad[lo] else lo
+    cls = lad[nl + ei]
+    # 3. The mean command over [now - x0 - e, now - x0]: the sample b periods back
+    # (b >= 1) was output over [-b P, -(b-1) P], weighted by its overlap (8 µs units).
+    w0 = c[C_X0]
+    w1 = w0 + e
+    refx = hx[r]
+    refy = hy[r]
+    accx = 0
+    accy = 0
     tot = 0
     b = w0 // wave + 1
     while b <= RING:
@@ -387,41 +307,144 @@ def mean_axis_py(hist, a):
             break
         a0 = lo if lo < w1 else w1
         a1 = hi if hi > w0 else w0
-        ov = (a0 - a1) >> 3  # overlap in 8 µs units (products stay small)
+        ov = (a0 - a1) >> 3
         if ov > 0:
-            acc += (hist[(r - b + 1) & _RMASK] - ref) * ov
+            i = (r - b + 1) & _RMASK
+            accx += (hx[i] - refx) * ov
+            accy += (hy[i] - refy) * ov
             tot += ov
         b += 1
-    if tot == 0:
-        return ref
-    return ref + (acc // tot if acc >= 0 else -((-acc) // tot))
-
-
-def codes_axis_py(q, w, a):
-    """q8 samples → codes plus ``d``, saturated, into ``w`` (``a`` = n, d, cmax, cmin)."""
-    n = a[0]
-    d = a[1]
-    cmax = a[2]
-    cmin = a[3]
-    j = 0
-    while j < n:
-        c = (q[j] >> 8) + d
-        w[j] = cmax if c > cmax else (cmin if c < cmin else c)
-        j += 1
+    ux = refx
+    uy = refy
+    if tot != 0:  # (divisions truncating towards 0)
+        ux += accx // tot if accx >= 0 else -((-accx) // tot)
+        uy += accy // tot if accy >= 0 else -((-accy) // tot)
+    # 4. The filter.
+    frame = c[C_FRAME]
+    nf = dt + (frame >> 1)
+    nf = nf // frame if nf > 0 else 0
+    if c[C_FRESH] != 0 or playing == 0 or nf > 3:
+        i = 0
+        while i < 2 * _NS:
+            s[i] = 0
+            i += 1
+        s[0] = c[C_FX] + ux
+        s[_NS] = c[C_FY] + uy
+        c[C_FRESH] = 0
+    else:
+        if nf > 1:
+            c[C_STALE] += nf - 1
+        ho = M_H + ei * _NS
+        ko = M_GAIN + cls * _NS
+        o = 0
+        while o < 2 * _NS:
+            y = c[C_FX] + ux if o == 0 else c[C_FY] + uy
+            n = nf
+            while n > 0:  # x <- Phi x
+                i = 0
+                while i < _NS:
+                    acc = 0
+                    j = 0
+                    while j < _NS:
+                        v = m[M_PHI + i * _NS + j]
+                        if v == 4096:
+                            acc += s[o + j]
+                        elif v != 0:
+                            acc += (v * s[o + j]) >> 12
+                        j += 1
+                    tmp[i] = acc
+                    i += 1
+                i = 0
+                while i < _NS:
+                    s[o + i] = tmp[i]
+                    i += 1
+                n -= 1
+            nu = y - s[o]  # H[0] = 1 (the drift position is the measurement's own level)
+            j = 1
+            while j < _NS:
+                nu -= (m[ho + j] * s[o + j]) >> 12
+                j += 1
+            if nu > NU_GATE or nu < -NU_GATE:
+                # Pull-in (acquisition, a ramp the model's drift does not expect): an
+                # alpha-beta step (alpha 10/16, beta 9/32: critically damped) on the level
+                # and rate; the jitter states forgotten.
+                s[o] += (nu * 10) >> 4
+                v = s[o + 1] + ((nu * 9) >> 5)
+                s[o + 1] = V_MAX if v > V_MAX else (-V_MAX if v < -V_MAX else v)
+                j = 2
+                while j < _NS:
+                    s[o + j] = 0
+                    j += 1
+                c[C_PULLS] += 1
+            else:
+                s[o] += (m[ko] * nu) >> 12
+                v = s[o + 1] + ((m[ko + 1] * nu) >> 12)
+                s[o + 1] = V_MAX if v > V_MAX else (-V_MAX if v < -V_MAX else v)
+                j = 2
+                while j < _NS:
+                    v = s[o + j] + ((m[ko + j] * nu) >> 12)
+                    s[o + j] = J_MAX if v > J_MAX else (-J_MAX if v < -J_MAX else v)
+                    j += 1
+            o += _NS
+    # 5. The waveform: row j times the states (the level's coefficient is 1), each sample
+    # within the slew limit of the one before (from the sample in effect now), saturated.
+    sl = c[C_SLEW]
+    o = 0
+    while o < 2 * _NS:
+        q = qx if o == 0 else qy
+        p = lastx if o == 0 else lasty
+        j = 0
+        while j < N_WAVE:
+            i = j * _NS
+            v = s[o] + ((rows[i + 1] * s[o + 1]) >> 12)
+            i2 = 2
+            while i2 < _NS:
+                v += (rows[i + i2] * s[o + i2]) >> 12
+                i2 += 1
+            v = p + sl if v > p + sl else (p - sl if v < p - sl else v)
+            v = U_MAX if v > U_MAX else (U_MIN if v < U_MIN else v)
+            q[j] = v
+            p = v
+            j += 1
+        o += _NS
+    k = c[C_KEND]
+    c[C_UX] = qx[k]  # the command at the frame's end: what the next frame sees
+    c[C_UY] = qy[k]
+    c[C_LASTX] = lastx
+    c[C_LASTY] = lasty
+    c[C_PLAY] = 1
     return 0
 
 
-# The viper kernels where the port compiles them (Cortex-M7 firmware, unix port), else
-# the twins: the VM's compiler refuses the decorator, CPython has no micropython.
+def codes_py(A, c):
+    """Both axes' waveform (q8) → codes plus the FSM calibration's step (``c[C_DX]``,
+    ``c[C_DY]``), saturated, into the driver buffer ``c[C_BUF]``; the step is remembered
+    for the history (``C_PDX``/``C_PDY``).  Returns 0."""
+    b = c[C_BUF]
+    dx = c[C_DX]
+    dy = c[C_DY]
+    c[C_PDX] = dx
+    c[C_PDY] = dy
+    o = 0
+    while o < 2:
+        q = A[A_QX + o]
+        w = A[A_WX0 + 2 * b + o]
+        d = dx if o == 0 else dy
+        j = 0
+        while j < N_WAVE:
+            v = (q[j] >> 8) + d
+            w[j] = FSM_CODE_MAX if v > FSM_CODE_MAX else (FSM_CODE_MIN if v < FSM_CODE_MIN else v)
+            j += 1
+        o += 1
+    return 0
+
+
+# The viper kernels where the port compiles them (the 32-bit firmware), else the twins:
+# the VM's compiler refuses the decorator, a 64-bit port's ptr32 loads do not sign-extend
+# (flight/predict_viper.py), CPython has no micropython.
 try:
-    from flight.predict_viper import codes_axis as _codes_axis
-    from flight.predict_viper import fill_axis as _fill_axis
-    from flight.predict_viper import kf_axis as _kf_axis
-    from flight.predict_viper import mean_axis as _mean_axis
-    from flight.predict_viper import record_axis as _record_axis
+    from flight.predict_viper import codes as _codes
+    from flight.predict_viper import frame as _frame
 except (ImportError, SyntaxError, ValueError):
-    _kf_axis = kf_axis_py
-    _record_axis = record_axis_py
-    _mean_axis = mean_axis_py
-    _fill_axis = fill_axis_py
-    _codes_axis = codes_axis_py
+    _frame = frame_py
+    _codes = codes_py

@@ -2,12 +2,16 @@
 
 As bytecode the predictor's frame step cost ~400 k instructions on the Cortex-M7 image
 (its small matrix loops); viper runs them on machine ints without boxing or allocation.
-Ports without a native emitter refuse the decorator at compile time and CPython has no
-``micropython`` module: flight/apt_predict.py then uses its plain-Python twins (the
-``*_py`` functions there), which give the same results (tests/mpy/test_apt_kernels_mpy.py).
-Every product is below 2**30 by the predictor's clamps (flight/apt_predict.py).  At most
-four arguments, objects only (a viper function's typed arguments beyond the first few are
-not reliable): the small ints travel in a preallocated ``array('i')``.
+The whole frame step is one call (:func:`frame`) and the waveform's conversion another
+(:func:`codes`): each call from bytecode costs as much as a few dozen bytecode operations,
+so the step is not split into per-axis kernels.  Ports without a native emitter refuse the
+decorator at compile time and CPython has no ``micropython`` module: flight/apt_predict.py
+then uses its plain-Python twins (``frame_py``, ``codes_py``), which give the same results
+(tests/mpy/test_predict_kernels_mpy.py).  Every product is below 2**30 by the predictor's
+clamps (flight/apt_predict.py).  Objects only as arguments: the arrays travel in one
+preallocated tuple (``Predictor.arrs``, the ``A_*`` indices), the small ints in one
+``array('i')`` (``Predictor.c``, the ``C_*`` indices of flight/apt_predict.py, repeated
+here as literals: viper code cannot read another module's constants at no cost).
 """
 
 import sys
@@ -22,162 +26,81 @@ if sys.maxsize > 0x7FFFFFFF:
 
 
 @micropython.viper
-def kf_axis(s, m, tmp, a) -> int:
-    """See apt_predict.kf_axis_py: propagate ``nf`` frames and correct one axis' six
-    states ``s[o:o+6]`` with ``y``; returns 1 when the innovation pulled the estimate in."""
-    sp = ptr32(s)  # type: ignore[name-defined]  # noqa: F821  (viper built-in)
-    mp = ptr32(m)  # type: ignore[name-defined]  # noqa: F821
-    tp = ptr32(tmp)  # type: ignore[name-defined]  # noqa: F821
-    ap = ptr32(a)  # type: ignore[name-defined]  # noqa: F821
-    o = int(ap[0])
-    ho = int(ap[1])
-    ko = int(ap[2])
-    y = int(ap[3])
-    nf = int(ap[4])
-    gate = int(ap[5])
-    vmax = int(ap[6])
-    jmax = int(ap[7])
-    while nf > 0:
-        i = 0
-        while i < 6:
-            acc = 0
-            j = 0
-            while j < 6:
-                c = int(mp[i * 6 + j])
-                if c == 4096:
-                    acc += int(sp[o + j])
-                elif c != 0:
-                    acc += (c * int(sp[o + j])) >> 12
-                j += 1
-            tp[i] = acc
-            i += 1
-        i = 0
-        while i < 6:
-            sp[o + i] = tp[i]
-            i += 1
-        nf -= 1
-    nu = y - int(sp[o])
-    j = 1
-    while j < 6:
-        nu -= (int(mp[ho + j]) * int(sp[o + j])) >> 12
-        j += 1
-    if nu > gate or nu < 0 - gate:
-        sp[o] = int(sp[o]) + ((nu * 10) >> 4)
-        j = 1
-        while j < 6:
-            sp[o + j] = 0
+def frame(A, c) -> int:
+    """See apt_predict.frame_py (the indices: apt_predict's A_* and C_*)."""
+    mp = ptr32(A[0])  # type: ignore[name-defined]  # noqa: F821  (viper built-in)
+    rp = ptr32(A[1])  # type: ignore[name-defined]  # noqa: F821
+    sp = ptr32(A[2])  # type: ignore[name-defined]  # noqa: F821
+    tp = ptr32(A[3])  # type: ignore[name-defined]  # noqa: F821
+    hx = ptr32(A[4])  # type: ignore[name-defined]  # noqa: F821
+    hy = ptr32(A[5])  # type: ignore[name-defined]  # noqa: F821
+    qx = ptr32(A[6])  # type: ignore[name-defined]  # noqa: F821
+    qy = ptr32(A[7])  # type: ignore[name-defined]  # noqa: F821
+    lp = ptr32(A[8])  # type: ignore[name-defined]  # noqa: F821
+    cp = ptr32(c)  # type: ignore[name-defined]  # noqa: F821
+    wave = int(cp[14])
+    dt = int(cp[0])
+    playing = int(cp[6])
+    # 1. the history
+    mm = 0
+    if playing == 0:
+        cp[9] = 0
+        cp[10] = 0
+        ux = int(cp[4])
+        uy = int(cp[5])
+        j = 0
+        while j < 20:
+            qx[j] = ux
+            qy[j] = uy
             j += 1
-        return 1
-    sp[o] = int(sp[o]) + ((int(mp[ko]) * nu) >> 12)
-    v = int(sp[o + 1]) + ((int(mp[ko + 1]) * nu) >> 12)
-    if v > vmax:
-        v = vmax
-    elif v < 0 - vmax:
-        v = 0 - vmax
-    sp[o + 1] = v
-    j = 2
-    while j < 6:
-        v = int(sp[o + j]) + ((int(mp[ko + j]) * nu) >> 12)
-        if v > jmax:
-            v = jmax
-        elif v < 0 - jmax:
-            v = 0 - jmax
-        sp[o + j] = v
-        j += 1
-    return 0
-
-
-@micropython.viper
-def fill_axis(s, rows, q, a) -> int:
-    """See apt_predict.fill_axis_py: ``n`` waveform samples (q8) of one axis into ``q``,
-    each within ``sl`` of the one before (from ``last``), saturated; returns 0."""
-    sp = ptr32(s)  # type: ignore[name-defined]  # noqa: F821
-    rp = ptr32(rows)  # type: ignore[name-defined]  # noqa: F821
-    qp = ptr32(q)  # type: ignore[name-defined]  # noqa: F821
-    ap = ptr32(a)  # type: ignore[name-defined]  # noqa: F821
-    o = int(ap[0])
-    n = int(ap[1])
-    p = int(ap[2])
-    sl = int(ap[3])
-    umax = int(ap[4])
-    umin = int(ap[5])
+        mm = 32
+    elif dt > 0:
+        mm = dt // wave
+    cnt = mm
+    if cnt > 32:
+        cnt = 32
+    offx = int(cp[9]) << 8
+    offy = int(cp[10]) << 8
+    r = int(cp[8])
     j = 0
-    while j < n:
-        r = j * 6
-        c = int(sp[o]) + ((int(rp[r + 1]) * int(sp[o + 1])) >> 12)
-        i = 2
-        while i < 6:
-            c += (int(rp[r + i]) * int(sp[o + i])) >> 12
-            i += 1
-        if c > p + sl:
-            c = p + sl
-        elif c < p - sl:
-            c = p - sl
-        if c > umax:
-            c = umax
-        elif c < umin:
-            c = umin
-        qp[j] = c
-        p = c
-        j += 1
-    return 0
-
-
-@micropython.viper
-def codes_axis(q, w, a) -> int:
-    """See apt_predict.codes_axis_py: q8 samples → codes (+ ``d``), saturated, into the
-    driver's ``array('h')`` ``w``; returns 0."""
-    qp = ptr32(q)  # type: ignore[name-defined]  # noqa: F821
-    wp = ptr16(w)  # type: ignore[name-defined]  # noqa: F821
-    ap = ptr32(a)  # type: ignore[name-defined]  # noqa: F821
-    n = int(ap[0])
-    d = int(ap[1])
-    cmax = int(ap[2])
-    cmin = int(ap[3])
-    j = 0
-    while j < n:
-        c = (int(qp[j]) >> 8) + d
-        if c > cmax:
-            c = cmax
-        elif c < cmin:
-            c = cmin
-        wp[j] = c
-        j += 1
-    return 0
-
-
-@micropython.viper
-def record_axis(hist, q, a) -> int:
-    """See apt_predict.record_axis_py."""
-    hp = ptr32(hist)  # type: ignore[name-defined]  # noqa: F821
-    qp = ptr32(q)  # type: ignore[name-defined]  # noqa: F821
-    ap = ptr32(a)  # type: ignore[name-defined]  # noqa: F821
-    r = int(ap[0])
-    m = int(ap[1])
-    off = int(ap[2])
-    n = int(ap[3])
-    j = 0
-    while j < m:
+    while j < cnt:
         r = (r + 1) & 31
         k = j
-        if k >= n:
-            k = n - 1
-        hp[r] = int(qp[k]) + off
+        if k > 19:
+            k = 19
+        hx[r] = int(qx[k]) + offx
+        hy[r] = int(qy[k]) + offy
         j += 1
-    return r
-
-
-@micropython.viper
-def mean_axis(hist, a) -> int:
-    """See apt_predict.mean_axis_py (the ring of 32; division truncating towards 0)."""
-    hp = ptr32(hist)  # type: ignore[name-defined]  # noqa: F821
-    ap = ptr32(a)  # type: ignore[name-defined]  # noqa: F821
-    r = int(ap[0])
-    w0 = int(ap[1])
-    w1 = int(ap[2])
-    wave = int(ap[3])
-    ref = int(hp[r])
-    acc = 0
+    cp[8] = r
+    k = 0
+    if mm >= 1:
+        k = mm - 1
+        if k > 19:
+            k = 19
+    lastx = int(qx[k])
+    lasty = int(qy[k])
+    # 2. the ladder entry and its gain class
+    e = int(cp[1])
+    nl = int(cp[18])
+    lo = 0
+    hi = nl - 1
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if int(lp[mid]) <= e:
+            lo = mid
+        else:
+            hi = mid
+    ei = lo
+    if int(lp[hi]) - e < e - int(lp[lo]):
+        ei = hi
+    cls = int(lp[nl + ei])
+    # 3. the mean command over the exposure
+    w0 = int(cp[13])
+    w1 = w0 + e
+    refx = int(hx[r])
+    refy = int(hy[r])
+    accx = 0
+    accy = 0
     tot = 0
     b = w0 // wave + 1
     while b <= 32:
@@ -193,11 +116,170 @@ def mean_axis(hist, a) -> int:
             a1 = w0
         ov = (a0 - a1) >> 3
         if ov > 0:
-            acc += (int(hp[(r - b + 1) & 31]) - ref) * ov
+            i = (r - b + 1) & 31
+            accx += (int(hx[i]) - refx) * ov
+            accy += (int(hy[i]) - refy) * ov
             tot += ov
         b += 1
-    if tot == 0:
-        return ref
-    if acc >= 0:
-        return ref + acc // tot
-    return ref - (0 - acc) // tot
+    ux = refx
+    uy = refy
+    if tot != 0:
+        if accx >= 0:
+            ux += accx // tot
+        else:
+            ux -= (0 - accx) // tot
+        if accy >= 0:
+            uy += accy // tot
+        else:
+            uy -= (0 - accy) // tot
+    # 4. the filter
+    frm = int(cp[15])
+    nf = dt + (frm >> 1)
+    if nf > 0:
+        nf = nf // frm
+    else:
+        nf = 0
+    if int(cp[7]) != 0 or playing == 0 or nf > 3:
+        i = 0
+        while i < 12:
+            sp[i] = 0
+            i += 1
+        sp[0] = int(cp[2]) + ux
+        sp[6] = int(cp[3]) + uy
+        cp[7] = 0
+    else:
+        if nf > 1:
+            cp[12] = int(cp[12]) + nf - 1
+        ho = 60 + ei * 6
+        ko = 36 + cls * 6
+        o = 0
+        while o < 12:
+            y = int(cp[3]) + uy
+            if o == 0:
+                y = int(cp[2]) + ux
+            n = nf
+            while n > 0:
+                i = 0
+                while i < 6:
+                    acc = 0
+                    j = 0
+                    while j < 6:
+                        v = int(mp[i * 6 + j])
+                        if v == 4096:
+                            acc += int(sp[o + j])
+                        elif v != 0:
+                            acc += (v * int(sp[o + j])) >> 12
+                        j += 1
+                    tp[i] = acc
+                    i += 1
+                i = 0
+                while i < 6:
+                    sp[o + i] = tp[i]
+                    i += 1
+                n -= 1
+            nu = y - int(sp[o])
+            j = 1
+            while j < 6:
+                nu -= (int(mp[ho + j]) * int(sp[o + j])) >> 12
+                j += 1
+            if nu > 25600 or nu < 0 - 25600:
+                sp[o] = int(sp[o]) + ((nu * 10) >> 4)
+                v = int(sp[o + 1]) + ((nu * 9) >> 5)
+                if v > 32768:
+                    v = 32768
+                elif v < 0 - 32768:
+                    v = 0 - 32768
+                sp[o + 1] = v
+                j = 2
+                while j < 6:
+                    sp[o + j] = 0
+                    j += 1
+                cp[11] = int(cp[11]) + 1
+            else:
+                sp[o] = int(sp[o]) + ((int(mp[ko]) * nu) >> 12)
+                v = int(sp[o + 1]) + ((int(mp[ko + 1]) * nu) >> 12)
+                if v > 32768:
+                    v = 32768
+                elif v < 0 - 32768:
+                    v = 0 - 32768
+                sp[o + 1] = v
+                j = 2
+                while j < 6:
+                    v = int(sp[o + j]) + ((int(mp[ko + j]) * nu) >> 12)
+                    if v > 65536:
+                        v = 65536
+                    elif v < 0 - 65536:
+                        v = 0 - 65536
+                    sp[o + j] = v
+                    j += 1
+            o += 6
+    # 5. the waveform
+    sl = int(cp[16])
+    o = 0
+    while o < 12:
+        q = qx
+        p = lastx
+        if o != 0:
+            q = qy
+            p = lasty
+        j = 0
+        while j < 20:
+            i = j * 6
+            v = int(sp[o]) + ((int(rp[i + 1]) * int(sp[o + 1])) >> 12)
+            i2 = 2
+            while i2 < 6:
+                v += (int(rp[i + i2]) * int(sp[o + i2])) >> 12
+                i2 += 1
+            if v > p + sl:
+                v = p + sl
+            elif v < p - sl:
+                v = p - sl
+            if v > 8388352:
+                v = 8388352
+            elif v < 0 - 8388608:
+                v = 0 - 8388608
+            q[j] = v
+            p = v
+            j += 1
+        o += 6
+    k = int(cp[17])
+    cp[4] = qx[k]
+    cp[5] = qy[k]
+    cp[19] = lastx
+    cp[20] = lasty
+    cp[6] = 1
+    return 0
+
+
+@micropython.viper
+def codes(A, c) -> int:
+    """See apt_predict.codes_py."""
+    cp = ptr32(c)  # type: ignore[name-defined]  # noqa: F821
+    qx = ptr32(A[6])  # type: ignore[name-defined]  # noqa: F821
+    qy = ptr32(A[7])  # type: ignore[name-defined]  # noqa: F821
+    b = int(cp[23])
+    wx = ptr16(A[9])  # type: ignore[name-defined]  # noqa: F821
+    wy = ptr16(A[10])  # type: ignore[name-defined]  # noqa: F821
+    if b != 0:
+        wx = ptr16(A[11])  # type: ignore[name-defined]  # noqa: F821
+        wy = ptr16(A[12])  # type: ignore[name-defined]  # noqa: F821
+    dx = int(cp[21])
+    dy = int(cp[22])
+    cp[9] = dx
+    cp[10] = dy
+    j = 0
+    while j < 20:
+        v = (int(qx[j]) >> 8) + dx
+        if v > 32767:
+            v = 32767
+        elif v < 0 - 32768:
+            v = 0 - 32768
+        wx[j] = v
+        v = (int(qy[j]) >> 8) + dy
+        if v > 32767:
+            v = 32767
+        elif v < 0 - 32768:
+            v = 0 - 32768
+        wy[j] = v
+        j += 1
+    return 0

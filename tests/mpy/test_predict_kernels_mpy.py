@@ -1,7 +1,7 @@
 """The APT predictor's viper kernels against their plain-Python twins
-(flight/predict_viper.py, flight/apt_predict.*_py): same states, flags and waveforms on
-every interpreter (CPython and the VM run the twins twice; the Cortex-M7 image and the
-unix port compare viper with them)."""
+(flight/predict_viper.py, flight/apt_predict.frame_py/codes_py): same states, history,
+waveforms and counters on every interpreter (CPython and the VM run the twins twice; the
+Cortex-M7 image compares viper with them)."""
 
 from array import array
 
@@ -22,59 +22,82 @@ def _lcg(x):
     return (x * 1103515245 + 12345) & 0x7FFFFFFF
 
 
-def test_predictor_kernels_match_the_plain_python_twins():
+def _dup(arrs):
+    """A copy of the kernels' arrays (the driver buffers 'h', the others 'i')."""
+    return tuple(array("h" if i >= ap.A_WX0 else "i", arrs[i]) for i in range(len(arrs)))
+
+
+def _copy(pr):
+    """The kernels' arrays and small ints of ``pr``, copied (a second predictor's)."""
+    return _dup(pr.arrs), array("i", pr.c)
+
+
+def _same(a, b):
+    i = 0
+    while i < len(a):
+        if list(a[i]) != list(b[i]):
+            return i
+        i += 1
+    return -1
+
+
+def test_frame_kernel_matches_the_plain_python_twin():
     pr = _pred()
     x = 7
-    for case in range(12):
-        sa = array("i", [0] * 12)
+    for case in range(24):
+        arrs, c = _copy(pr)
+        s = arrs[ap.A_S]
         for i in range(12):
             x = _lcg(x)
-            sa[i] = (x >> 8) % 40000 - 20000
-        sb = array("i", sa)
-        ta = array("i", [0] * 6)
-        tb = array("i", [0] * 6)
+            s[i] = (x >> 8) % 40000 - 20000
+        for k in (ap.A_HX, ap.A_HY):
+            h = arrs[k]
+            for i in range(32):
+                x = _lcg(x)
+                h[i] = (x >> 8) % 200000 - 100000
+        for k in (ap.A_QX, ap.A_QY):
+            q = arrs[k]
+            for i in range(20):
+                x = _lcg(x)
+                q[i] = (x >> 8) % 200000 - 100000
         x = _lcg(x)
-        y = sa[0] + (x >> 8) % 60000 - 30000  # some beyond the gate (pull-in)
-        nf = 1 + case % 3
-        ho = (case * 3 % 36) * 6
-        ko = (case % 4) * 6
-        a = array("i", [6, ap.M_H + ho, ap.M_GAIN + ko, y, nf, ap.NU_GATE, ap.V_MAX, ap.J_MAX])
-        ra = ap._kf_axis(sa, pr.m, ta, a)
-        rb = ap.kf_axis_py(sb, pr.m, tb, a)
-        assert ra == rb and list(sa) == list(sb), case
-        qa = array("i", [0] * 20)
-        qb = array("i", [0] * 20)
-        last = sa[6] - 3000 + case * 500
-        a = array("i", [6, 20, last, 2400, ap.U_MAX, ap.U_MIN])
-        ap._fill_axis(sa, pr.rows, qa, a)
-        ap.fill_axis_py(sa, pr.rows, qb, a)
-        assert list(qa) == list(qb), case
-        wa = array("h", [0] * 20)
-        wb = array("h", [0] * 20)
-        a = array("i", [20, case - 6, 32767, -32768])
-        ap._codes_axis(qa, wa, a)
-        ap.codes_axis_py(qb, wb, a)
-        assert list(wa) == list(wb), case
-    # the command history: record (beyond the waveform: its last sample held), the mean
-    # over exposure windows of every alignment (negative means: rounding towards 0)
-    for case in range(6):
-        ha = array("i", [0] * 32)
-        hb = array("i", [0] * 32)
-        q = array("i", [0] * 20)
-        for j in range(20):
-            x = _lcg(x)
-            q[j] = (x >> 8) % 200000 - 100000
-        a = array("i", [case * 5, 8 + case * 4, case * 256 - 512, 20])
-        ra = ap._record_axis(ha, q, a)
-        rb = ap.record_axis_py(hb, q, a)
-        assert ra == rb and list(ha) == list(hb), case
-        for w0, e in ((500, 20), (1750, 1000), (1250, 2153), (1750, 9000), (0, 700)):
-            m = array("i", [ra, w0, w0 + e, 1000])
-            assert ap._mean_axis(ha, m) == ap.mean_axis_py(hb, m), (case, w0, e)
-    big = array("i", [32767 << 8] * 20)  # saturation of the codes
-    wa = array("h", [0] * 20)
-    ap._codes_axis(big, wa, array("i", [20, 5, 32767, -32768]))
-    assert wa[0] == 32767
+        # some innovations beyond the gate (pull-in), some frames missed (nf 1..4), the
+        # first frame (not playing), a fresh estimate, every exposure class
+        c[ap.C_DT] = (1 + case % 4) * 10000 + (x >> 8) % 3000 - 1500
+        c[ap.C_E] = (20, 700, 1280, 2153, 4305, 9000)[case % 6]
+        c[ap.C_FX] = s[0] + (x >> 8) % 60000 - 30000
+        x = _lcg(x)
+        c[ap.C_FY] = s[6] + (x >> 8) % 60000 - 30000
+        c[ap.C_UX] = 5000 - case * 300
+        c[ap.C_UY] = case * 200 - 3000
+        c[ap.C_PLAY] = 0 if case % 7 == 3 else 1
+        c[ap.C_FRESH] = 1 if case % 11 == 5 else 0
+        c[ap.C_N] = case % 32
+        c[ap.C_PDX] = case - 12
+        c[ap.C_PDY] = 3 - case
+        arrs2 = _dup(arrs)
+        c2 = array("i", c)
+        assert ap._frame(arrs, c) == ap.frame_py(arrs2, c2) == 0
+        assert _same(arrs, arrs2) == -1 and list(c) == list(c2), case
+    # the FSM calibration's step and saturation of the codes, both buffers
+    arrs, c = _copy(pr)
+    for j in range(20):
+        arrs[ap.A_QX][j] = (32767 << 8) if j % 3 == 0 else -j * 50000
+        arrs[ap.A_QY][j] = (-32768 << 8) if j % 4 == 0 else j * 70000 - 300
+    for b in (0, 1):
+        for d in ((5, -5), (-40, 40)):
+            arrs2 = _dup(arrs)
+            c[ap.C_BUF] = b
+            c[ap.C_DX] = d[0]
+            c[ap.C_DY] = d[1]
+            c2 = array("i", c)
+            ap._codes(arrs, c)
+            ap.codes_py(arrs2, c2)
+            assert _same(arrs, arrs2) == -1 and list(c) == list(c2), (b, d)
+            assert c[ap.C_PDX] == d[0]
+            if d[0] == 5:  # saturated at the code range
+                assert arrs[ap.A_WX0 + 2 * b][0] == 32767
+                assert arrs[ap.A_WX0 + 2 * b + 1][0] == -32768
 
 
 def test_predictor_kernels_are_viper_where_the_port_has_it():
@@ -84,7 +107,6 @@ def test_predictor_kernels_are_viper_where_the_port_has_it():
     if impl == "micropython" and sys.platform != "webassembly" and sys.maxsize <= 0x7FFFFFFF:
         # the firmware (32-bit) runs viper; a 64-bit port the twins (ptr32 loads there
         # do not sign-extend: flight/predict_viper.py)
-        assert ap._kf_axis is not ap.kf_axis_py and ap._fill_axis is not ap.fill_axis_py
-        assert ap._mean_axis is not ap.mean_axis_py
+        assert ap._frame is not ap.frame_py and ap._codes is not ap.codes_py
     elif impl != "micropython" or sys.maxsize > 0x7FFFFFFF:
-        assert ap._kf_axis is ap.kf_axis_py and ap._codes_axis is ap.codes_axis_py
+        assert ap._frame is ap.frame_py and ap._codes is ap.codes_py

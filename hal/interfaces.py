@@ -116,6 +116,14 @@ def check_wave(xs, ys, n):
     Allocation-free: the APT calls it every frame under the predictor."""
     if not 1 <= n <= FSM_WAVE_MAX:
         raise ValueError("waveform length")
+    if n == len(xs) and n == len(ys):
+        # Whole buffers (the APT's): the builtins' C loops, iterating in place (no
+        # allocation), cost half the bytecode loop below (Cortex-M7: 13.7 k instructions
+        # a call, 24.7 k for the loop).
+        if (min(xs) < FSM_CODE_MIN or max(xs) > FSM_CODE_MAX or min(ys) < FSM_CODE_MIN
+                or max(ys) > FSM_CODE_MAX):
+            raise ValueError("FSM code out of range")
+        return
     i = 0
     while i < n:
         if not (FSM_CODE_MIN <= xs[i] <= FSM_CODE_MAX

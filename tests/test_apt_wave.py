@@ -49,6 +49,12 @@ def test_sim_world_plays_each_sample_at_its_time_after_the_latency():
         w.fsm.play_wave(xs, ys, FSM_WAVE_MAX + 1)
     with pytest.raises(ValueError):
         w.fsm.play_wave(array("i", [40000]), array("i", [0]), 1)
+    # (whole buffers are checked by min/max, a prefix sample by sample: both refuse)
+    with pytest.raises(ValueError):
+        w.fsm.play_wave(array("i", [0, 5, -40000]), array("i", [0, 0, 0]), 3)
+    with pytest.raises(ValueError):
+        w.fsm.play_wave(array("i", [0, 5, 0]), array("i", [0, 40000, 0]), 2)
+    w.fsm.play_wave(array("i", [0, 5, 40000]), array("i", [0, 0, 0]), 2)  # (unplayed)
 
 
 def test_idealised_world_plays_the_waveform_too():
@@ -126,6 +132,58 @@ def test_predictor_tracks_a_ramp_with_a_waveform_between_frames():
     # the ramp is followed without a growing lag (the rig's plant sees the mirror at the
     # frame's end, not the exposure the model assumes: a few urad of model error)
     assert sum(res[-50:]) / 50.0 < 12.0 and max(res[-50:]) < 20.0
+
+
+def _ramp_residual(rate_rad_s, step_rad, seconds=1.5, exposure_us=2000):
+    """The flight predictor around a linear one-axis plant (bench/apt_predict_margin.py's:
+    camera mean over the exposure, 300 Hz mirror with 0.5 ms latency, each waveform
+    sample played at its time): the line of sight still until 0.5 s, then a step and a
+    ramp.  Returns (the residuals in urad per ms after the step, pull-ins)."""
+    from sim.fsm import Fsm
+
+    p = _params()
+    pr = Predictor()
+    pr.configure(p, 10000, int(p["apt_slew_urad"] * 1e-6 / FSM_LSB_RAD * 256))
+    f = Fsm()
+    hist = []
+    out = []
+    wave = None
+    k0 = code = 0
+    for i in range(int(seconds * 1000)):
+        t = (i - 500) * 1e-3
+        d = 0.0 if t < 0 else step_rad + rate_rad_s * t
+        r = d - f.theta_x
+        hist.append(r)
+        if t >= 0:
+            out.append(r * 1e6)
+        if i % 10 == 0 and i >= 50:
+            win = hist[-1 - exposure_us // 1000:-1]  # (read-out 0: the exposure just ended)
+            z = sum(win) / len(win)
+            pr.step(int(z / FSM_LSB_RAD * 256), 0, i * 1000, exposure_us, code << 8, 0)
+            wave = pr.wq_x
+            k0 = i
+        if wave is not None:
+            j = i - k0
+            code = wave[j if j < N_WAVE else N_WAVE - 1] >> 8
+        f.step(0.5e-3)
+        f.command(code, 0)
+        f.step(0.5e-3)
+    return out, pr.pulls
+
+
+def test_predictor_pulls_in_on_a_fast_ramp_and_keeps_its_rate():
+    # After acquisition the ADCS offloads the mirror: the line of sight ramps at up to
+    # ~10 mrad/s (100 urad a frame) from an error beyond the pull-in gate.  The pull-in
+    # keeps a rate estimate (an alpha-beta step): the residual comes down within a few
+    # frames, where clearing the rate at every pull-in left it lagging the ramp by
+    # ~200 urad for a second (the honest pass, seed 2).
+    res, pulls = _ramp_residual(-10e-3, -300e-6)
+    assert pulls > 0  # (the step was a pull-in)
+    tail = res[300:]  # 0.3 s after the step
+    assert max(abs(v) for v in tail) < 20.0, max(abs(v) for v in tail)
+    # the slow drift the model expects: no pull-in at all
+    res, pulls = _ramp_residual(-0.1e-3, 0.0)
+    assert pulls == 0 and max(abs(v) for v in res[300:]) < 5.0
 
 
 def test_a_missed_frame_is_bridged_and_propagated():

@@ -159,6 +159,8 @@ class ControlLaw:
         self.n11 = _q12(c * gy)
         self.frame_us = period_us
         self.pred.configure(p, period_us, self.slew)
+        self.pred.set_mapping(self.px2code_q8, self.sign_x, self.sign_y, self.m00, self.m01,
+                              self.m10, self.m11, E_CLAMP)
 
     def reset(self):
         """Mirror back to rest (0, 0), integrators cleared, the estimate forgotten."""
@@ -195,19 +197,7 @@ class ControlLaw:
                 dy_q6 -= cal.ff_y
             self._step_pi(dx_q6, dy_q6)
             return
-        k = self.px2code_q8
-        ex = (dx_q6 * k) >> 6
-        ey = (dy_q6 * k) >> 6
-        if self.sign_x < 0:
-            ex = -ex
-        if self.sign_y < 0:
-            ey = -ey
-        ex = E_CLAMP if ex > E_CLAMP else (-E_CLAMP if ex < -E_CLAMP else ex)
-        ey = E_CLAMP if ey > E_CLAMP else (-E_CLAMP if ey < -E_CLAMP else ey)
-        ex >>= 4  # (|e| < 2**16 here: each product below stays under 2**29)
-        ey >>= 4
-        fx = (self.m00 * ex + self.m01 * ey) >> 8  # FSM command units, q8
-        fy = (self.m10 * ex + self.m11 * ey) >> 8
+        # (the predictor's kernel maps the error into FSM units: set_mapping in configure)
         ft = self.frame_task
         if ft is None:  # a rig without the scheduler: one frame per step
             self._t += self.frame_us
@@ -218,8 +208,8 @@ class ControlLaw:
                 t = self.pred.t0 + self.frame_us  # (the tick called outside its task)
         meta = self.meta
         pr = self.pred
-        pr.step(fx, fy, t, meta[_META_EXPOSURE] if meta is not None else 1000,
-                self.u_x, self.u_y)
+        pr.step_mapped(dx_q6, dy_q6, t, meta[_META_EXPOSURE] if meta is not None else 1000,
+                       self.u_x, self.u_y)
         c = pr.c
         self.u_x = c[C_UX]
         self.u_y = c[C_UY]

@@ -78,7 +78,20 @@ C_LASTY = const(20)
 C_DX = const(21)  # codes kernel, in: the FSM calibration's step to add (codes)
 C_DY = const(22)
 C_BUF = const(23)  # the driver buffer written last
-C_LEN = const(24)
+# The camera -> FSM mapping (flight/apt_control.py) done by the kernel when C_MAP is 1:
+# C_FX/C_FY then hold the spot's offset (q6 px) and are replaced by the mapped error.
+C_MAP = const(24)
+C_K = const(25)  # px -> q8 codes (px2code_q8)
+C_SX = const(26)  # axis signs (+-1)
+C_SY = const(27)
+C_M00 = const(28)  # camera -> FSM, Q12
+C_M01 = const(29)
+C_M10 = const(30)
+C_M11 = const(31)
+C_ECL = const(32)  # |error| clamp, q8 codes (apt_control.E_CLAMP)
+C_QL = const(33)  # |offset| clamp, q6 px, beyond which the error is clamped anyway (the
+# product with C_K then stays in 32 bits: viper's machine ints)
+C_LEN = const(34)
 
 
 def _q12(v):
@@ -215,6 +228,34 @@ class Predictor:
         _frame(self.arrs, c)
         self.t0 = t
 
+    def step_mapped(self, dx_q6, dy_q6, t, e, ux, uy):
+        """:meth:`step` from the spot's offset (q6 px): the kernel maps it into FSM units
+        with the mapping :meth:`set_mapping` gave (flight/apt_control.py's, bit for bit)."""
+        c = self.c
+        c[C_DT] = ticks_diff(t, self.t0)
+        c[C_E] = e
+        c[C_FX] = dx_q6
+        c[C_FY] = dy_q6
+        c[C_UX] = ux
+        c[C_UY] = uy
+        c[C_MAP] = 1
+        _frame(self.arrs, c)
+        c[C_MAP] = 0
+        self.t0 = t
+
+    def set_mapping(self, k, sx, sy, m00, m01, m10, m11, e_clamp):
+        """The camera -> FSM mapping for :meth:`step_mapped` (apt_control.ControlLaw's)."""
+        c = self.c
+        c[C_ECL] = e_clamp
+        c[C_QL] = (e_clamp << 6) // k + 1 if k > 0 else 0
+        c[C_K] = k
+        c[C_SX] = sx
+        c[C_SY] = sy
+        c[C_M00] = m00
+        c[C_M01] = m01
+        c[C_M10] = m10
+        c[C_M11] = m11
+
     def play(self, fsm, d_x, d_y):
         """The waveform in codes (plus the FSM calibration's step ``d_x``/``d_y``) to the
         mirror driver, in the buffer it is not reading.  Raises HalError."""
@@ -247,6 +288,26 @@ def frame_py(A, c):
     wave = c[C_WAVE]
     dt = c[C_DT]
     playing = c[C_PLAY]
+    if c[C_MAP] != 0:  # 0. the camera -> FSM mapping (apt_control.ControlLaw.step's)
+        k = c[C_K]
+        ql = c[C_QL]
+        ex = c[C_FX]
+        ey = c[C_FY]
+        ex = ql if ex > ql else (-ql if ex < -ql else ex)
+        ey = ql if ey > ql else (-ql if ey < -ql else ey)
+        ex = (ex * k) >> 6
+        ey = (ey * k) >> 6
+        if c[C_SX] < 0:
+            ex = -ex
+        if c[C_SY] < 0:
+            ey = -ey
+        lim = c[C_ECL]
+        ex = lim if ex > lim else (-lim if ex < -lim else ex)
+        ey = lim if ey > lim else (-lim if ey < -lim else ey)
+        ex >>= 4  # (|e| < 2**16 here: each product below stays under 2**29)
+        ey >>= 4
+        c[C_FX] = (c[C_M00] * ex + c[C_M01] * ey) >> 8
+        c[C_FY] = (c[C_M10] * ex + c[C_M11] * ey) >> 8
     # 1. The history: the last waveform's samples played since its start (beyond its end
     # the driver held the last one), each plus the FSM calibration's step played with it.
     if playing == 0:  # the command held until now

@@ -41,6 +41,38 @@ def frame(A, c) -> int:
     wave = int(cp[14])
     dt = int(cp[0])
     playing = int(cp[6])
+    if int(cp[24]) != 0:  # 0. the camera -> FSM mapping
+        k = int(cp[25])
+        ql = int(cp[33])
+        ex = int(cp[2])
+        ey = int(cp[3])
+        if ex > ql:
+            ex = ql
+        elif ex < 0 - ql:
+            ex = 0 - ql
+        if ey > ql:
+            ey = ql
+        elif ey < 0 - ql:
+            ey = 0 - ql
+        ex = (ex * k) >> 6
+        ey = (ey * k) >> 6
+        if int(cp[26]) < 0:
+            ex = 0 - ex
+        if int(cp[27]) < 0:
+            ey = 0 - ey
+        lim = int(cp[32])
+        if ex > lim:
+            ex = lim
+        elif ex < 0 - lim:
+            ex = 0 - lim
+        if ey > lim:
+            ey = lim
+        elif ey < 0 - lim:
+            ey = 0 - lim
+        ex = ex >> 4
+        ey = ey >> 4
+        cp[2] = (int(cp[28]) * ex + int(cp[29]) * ey) >> 8
+        cp[3] = (int(cp[30]) * ex + int(cp[31]) * ey) >> 8
     # 1. the history
     mm = 0
     if playing == 0:
@@ -222,14 +254,19 @@ def frame(A, c) -> int:
         if o != 0:
             q = qy
             p = lasty
+        s0 = int(sp[o])  # (the states in registers: the 20 samples' products unrolled)
+        s1 = int(sp[o + 1])
+        s2 = int(sp[o + 2])
+        s3 = int(sp[o + 3])
+        s4 = int(sp[o + 4])
+        s5 = int(sp[o + 5])
         j = 0
+        i = 0
         while j < 20:
-            i = j * 6
-            v = int(sp[o]) + ((int(rp[i + 1]) * int(sp[o + 1])) >> 12)
-            i2 = 2
-            while i2 < 6:
-                v += (int(rp[i + i2]) * int(sp[o + i2])) >> 12
-                i2 += 1
+            v = (s0 + ((int(rp[i + 1]) * s1) >> 12) + ((int(rp[i + 2]) * s2) >> 12)
+                 + ((int(rp[i + 3]) * s3) >> 12) + ((int(rp[i + 4]) * s4) >> 12)
+                 + ((int(rp[i + 5]) * s5) >> 12))
+            i += 6
             if v > p + sl:
                 v = p + sl
             elif v < p - sl:

@@ -75,6 +75,19 @@ def test_frame_kernel_matches_the_plain_python_twin():
         c[ap.C_N] = case % 32
         c[ap.C_PDX] = case - 12
         c[ap.C_PDY] = 3 - case
+        if case % 5 == 2:  # the kernel maps the spot's offset (q6 px) into FSM units
+            c[ap.C_MAP] = 1
+            c[ap.C_FX] = (x >> 8) % 4000 - 2000 if case != 7 else 80000  # (80000: clamped)
+            c[ap.C_FY] = (x >> 12) % 4000 - 2000
+            c[ap.C_K] = 24031
+            c[ap.C_SX] = -1 if case % 2 else 1
+            c[ap.C_SY] = 1
+            c[ap.C_M00] = 4000 + case
+            c[ap.C_M01] = -300
+            c[ap.C_M10] = 250
+            c[ap.C_M11] = 3900 - case
+            c[ap.C_ECL] = 1 << 20
+            c[ap.C_QL] = (c[ap.C_ECL] << 6) // c[ap.C_K] + 1
         arrs2 = _dup(arrs)
         c2 = array("i", c)
         assert ap._frame(arrs, c) == ap.frame_py(arrs2, c2) == 0
@@ -98,6 +111,33 @@ def test_frame_kernel_matches_the_plain_python_twin():
             if d[0] == 5:  # saturated at the code range
                 assert arrs[ap.A_WX0 + 2 * b][0] == 32767
                 assert arrs[ap.A_WX0 + 2 * b + 1][0] == -32768
+
+
+def test_the_kernels_mapping_is_the_control_laws():
+    # ControlLaw.step hands the predictor the spot's offset (step_mapped): the kernel's
+    # camera -> FSM mapping must be the one the PI law applies (apt_control._step_pi).
+    from flight.apt_control import ControlLaw
+
+    p = {}
+    for d in A.PARAMS:
+        p[d.name] = d.default
+    p["apt_fsm_gain_x"] = 1.2
+    p["apt_cam_rot_mrad"] = 80.0
+    p["apt_sign_y"] = -1
+    law = ControlLaw()
+    law.configure(p, 10000)
+    for dx, dy in ((37, -5), (-2000, 900), (300000, -7), (2795, -2796), (-81920, 3)):
+        pr = law.pred
+        pr.reset()
+        pr.step_mapped(dx, dy, 10000, 1000, 0, 0)
+        law.mode = 0
+        law.u_x = law.u_y = law.r_x = law.r_y = law.e_x = law.e_y = 0
+        law.kp = 256  # u = e: the PI law's mapped error
+        law.kid = law.kiid = 0
+        law.slew = 1 << 30
+        law._step_pi(dx, dy)
+        # (the restarted estimate's level is the mapped error plus the command, 0)
+        assert (pr.s[0], pr.s[6]) == (law.u_x, law.u_y), (dx, dy)
 
 
 def test_predictor_kernels_are_viper_where_the_port_has_it():

@@ -197,7 +197,7 @@ class ControlLaw:
                 dy_q6 -= cal.ff_y
             self._step_pi(dx_q6, dy_q6)
             return
-        # (the predictor's kernel maps the error into FSM units: set_mapping in configure)
+        # (the predictor's kernel maps the offset into FSM units: set_mapping in configure)
         ft = self.frame_task
         if ft is None:  # a rig without the scheduler: one frame per step
             self._t += self.frame_us
@@ -208,8 +208,8 @@ class ControlLaw:
                 t = self.pred.t0 + self.frame_us  # (the tick called outside its task)
         meta = self.meta
         pr = self.pred
-        pr.step_mapped(dx_q6, dy_q6, t, meta[_META_EXPOSURE] if meta is not None else 1000,
-                       self.u_x, self.u_y)
+        pr.step(dx_q6, dy_q6, t, meta[_META_EXPOSURE] if meta is not None else 1000,
+                self.u_x, self.u_y, 1)  # (1: the kernel maps the offset into FSM units)
         c = pr.c
         self.u_x = c[C_UX]
         self.u_y = c[C_UY]

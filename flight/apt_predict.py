@@ -10,7 +10,8 @@ Each frame, per FSM axis:
 2. **Estimate** d's state (drift position and rate, 4 jitter states: the model of
    flight/apt_kalman.py): propagate over the frames since the last update, correct with
    the steady-state gain of the frame's exposure class.  A large innovation (pull-in,
-   re-acquisition) moves the estimate by 10/16 of it with the rate and jitter cleared.
+   re-acquisition, a fast ramp) is an alpha-beta step on the level and rate instead, the
+   jitter states cleared.
 3. **Predict** d over the next ``N_WAVE`` waveform samples (two frames: a missed frame is
    bridged) and hand them to the mirror driver (``Fsm.play_wave``), which outputs one
    every ``FSM_WAVE_PERIOD_US`` by itself (timer-driven DAC on the board; the simulated
@@ -18,7 +19,9 @@ Each frame, per FSM axis:
 
 Fixed point: states in q8 FSM codes (the rate per frame), coefficients Q12; every product
 is taken >> 12 on its own, so no sum leaves MicroPython's small ints (jitter states are
-clamped to ±``J_MAX``).  The frame step allocates nothing.
+clamped to ±``J_MAX``).  The frame step allocates nothing: one call of the frame kernel
+(flight/predict_viper.py, viper on the 32-bit firmware; :func:`frame_py` its twin) and
+one of the codes kernel per frame, the arrays in one tuple, the small ints in ``c``.
 """
 
 from array import array
@@ -149,14 +152,6 @@ class Predictor:
     def stale(self):
         return self.c[C_STALE]
 
-    @property
-    def ux(self):
-        return self.c[C_UX]
-
-    @property
-    def uy(self):
-        return self.c[C_UY]
-
     # ------------------------------------------------------------------ design
     def configure(self, p, frame_us, slew):
         """Matrices from the parameters (floats, allocates: at parameter load).  The
@@ -213,11 +208,12 @@ class Predictor:
         self.c[C_PLAY] = 0
 
     # ------------------------------------------------------------------ frame step
-    def step(self, fx, fy, t, e, ux, uy):
-        """One frame: the mapped error (q8 codes) ``fx``, ``fy``, the frame tick ``t``
-        (ticks µs), the frame's exposure ``e`` (µs), the command in effect (q8) → the
-        next waveform (q8, :meth:`play` sends it); its sample at the next frame tick in
-        ``ux``/``uy``.  One kernel call (:func:`frame_py`).  Allocates nothing."""
+    def step(self, fx, fy, t, e, ux, uy, mapped=0):
+        """One frame: the error ``fx``, ``fy`` (q8 FSM codes; with ``mapped`` 1 the spot's
+        offset in q6 px, which the kernel maps with :meth:`set_mapping`'s mapping), the
+        frame tick ``t`` (ticks µs), the frame's exposure ``e`` (µs), the command in effect
+        (q8) → the next waveform (q8, :meth:`play` sends it); its sample at the next
+        frame tick in ``c[C_UX]``/``c[C_UY]``.  One kernel call.  Allocates nothing."""
         c = self.c
         c[C_DT] = ticks_diff(t, self.t0)
         c[C_E] = e
@@ -225,26 +221,13 @@ class Predictor:
         c[C_FY] = fy
         c[C_UX] = ux
         c[C_UY] = uy
+        c[C_MAP] = mapped
         _frame(self.arrs, c)
-        self.t0 = t
-
-    def step_mapped(self, dx_q6, dy_q6, t, e, ux, uy):
-        """:meth:`step` from the spot's offset (q6 px): the kernel maps it into FSM units
-        with the mapping :meth:`set_mapping` gave (flight/apt_control.py's, bit for bit)."""
-        c = self.c
-        c[C_DT] = ticks_diff(t, self.t0)
-        c[C_E] = e
-        c[C_FX] = dx_q6
-        c[C_FY] = dy_q6
-        c[C_UX] = ux
-        c[C_UY] = uy
-        c[C_MAP] = 1
-        _frame(self.arrs, c)
-        c[C_MAP] = 0
         self.t0 = t
 
     def set_mapping(self, k, sx, sy, m00, m01, m10, m11, e_clamp):
-        """The camera -> FSM mapping for :meth:`step_mapped` (apt_control.ControlLaw's)."""
+        """The camera -> FSM mapping for :meth:`step` (apt_control.ControlLaw's, bit for
+        bit: tests/mpy/test_predict_kernels_mpy.py)."""
         c = self.c
         c[C_ECL] = e_clamp
         c[C_QL] = (e_clamp << 6) // k + 1 if k > 0 else 0
@@ -427,8 +410,10 @@ def frame_py(A, c):
                 j += 1
             if nu > NU_GATE or nu < -NU_GATE:
                 # Pull-in (acquisition, a ramp the model's drift does not expect): an
-                # alpha-beta step (alpha 10/16, beta 9/32: critically damped) on the level
-                # and rate; the jitter states forgotten.
+                # alpha-beta step on the level and rate (alpha 10/16, beta 9/32 ~
+                # alpha^2/(2 - alpha), Benedict-Bordner); the jitter states forgotten.
+                # (Clearing the rate too left the ADCS's offload ramp after
+                # acquisition lagging by ~200 urad for a second: docs/apt-loop.md §4.)
                 s[o] += (nu * 10) >> 4
                 v = s[o + 1] + ((nu * 9) >> 5)
                 s[o + 1] = V_MAX if v > V_MAX else (-V_MAX if v < -V_MAX else v)

@@ -114,7 +114,7 @@ def test_frame_kernel_matches_the_plain_python_twin():
 
 
 def test_the_kernels_mapping_is_the_control_laws():
-    # ControlLaw.step hands the predictor the spot's offset (step_mapped): the kernel's
+    # ControlLaw.step hands the predictor the spot's offset (step(..., 1)): the kernel's
     # camera -> FSM mapping must be the one the PI law applies (apt_control._step_pi).
     from flight.apt_control import ControlLaw
 
@@ -129,7 +129,7 @@ def test_the_kernels_mapping_is_the_control_laws():
     for dx, dy in ((37, -5), (-2000, 900), (300000, -7), (2795, -2796), (-81920, 3)):
         pr = law.pred
         pr.reset()
-        pr.step_mapped(dx, dy, 10000, 1000, 0, 0)
+        pr.step(dx, dy, 10000, 1000, 0, 0, 1)
         law.mode = 0
         law.u_x = law.u_y = law.r_x = law.r_y = law.e_x = law.e_y = 0
         law.kp = 256  # u = e: the PI law's mapped error

@@ -64,7 +64,7 @@ _META_EXPOSURE = const(1)  # hal.interfaces.META_EXPOSURE_US (the frame's exposu
 
 P = ParamDef
 LAW_PARAMS = (
-    P("apt_law", "int", 1, 0, 1, "",
+    P("apt_law", "int", 0, 0, 1, "",
       "control law: 0 = PI, 1 = predictor (Kalman filter, a mirror waveform per frame; "
       "docs/apt-loop.md)"),
     P("apt_fsm_gain_x", "float", 1.0, 0.8, 1.25, "1",

@@ -1,6 +1,6 @@
 """The APT fixed-point control laws (DESIGN §3.3, docs/apt-loop.md): spot error → mirror.
 
-Two laws, chosen by ``apt_law``: the PI law (0) and the **predictor** (1, the default;
+Two laws, chosen by ``apt_law``: the PI law (0) and the **predictor** (1, opt-in;
 docs/apt-loop.md has both laws' measured figures and margins).  Both map the camera error
 (q6 px) into mirror-command units by the camera → FSM 2×2 mapping (``apt_sign_x/y``, then
 ``apt_cam_rot_mrad``, ``apt_fsm_gain_x/y``; pixel angle ``apt_ifov_urad``), the parameters

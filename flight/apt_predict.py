@@ -94,7 +94,9 @@ C_M11 = const(31)
 C_ECL = const(32)  # |error| clamp, q8 codes (apt_control.E_CLAMP)
 C_QL = const(33)  # |offset| clamp, q6 px, beyond which the error is clamped anyway (the
 # product with C_K then stays in 32 bits: viper's machine ints)
-C_LEN = const(34)
+C_CMAX = const(34)  # the mirror's code range (hal.interfaces), for the codes kernel
+C_CMIN = const(35)
+C_LEN = const(36)
 
 
 def _q12(v):
@@ -132,6 +134,8 @@ class Predictor:
         c[C_FRAME] = 10000
         c[C_KEND] = 9
         c[C_NL] = nl
+        c[C_CMAX] = FSM_CODE_MAX
+        c[C_CMIN] = FSM_CODE_MIN
         self.t0 = 0  # ticks of the last waveform's start
         self.key = None  # design inputs of the matrices above
 

@@ -18,6 +18,10 @@ import sys
 
 import micropython
 
+from hal.compat import const
+
+_V_MAX = const(1 << 15)  # apt_predict.V_MAX: the rate clamp, q8 codes/frame
+
 # A ptr32 load is not sign-extended on a 64-bit port (the unix port reads -209 as
 # 4294967087): the kernels hold negative numbers, so they run only where a machine word
 # is 32 bits (the payload computer); a 64-bit port uses the twins.
@@ -217,10 +221,10 @@ def frame(A, c) -> int:
             if nu > 25600 or nu < 0 - 25600:
                 sp[o] = int(sp[o]) + ((nu * 10) >> 4)
                 v = int(sp[o + 1]) + ((nu * 9) >> 5)
-                if v > 32768:
-                    v = 32768
-                elif v < 0 - 32768:
-                    v = 0 - 32768
+                if v > _V_MAX:
+                    v = _V_MAX
+                elif v < 0 - _V_MAX:
+                    v = 0 - _V_MAX
                 sp[o + 1] = v
                 j = 2
                 while j < 6:
@@ -230,10 +234,10 @@ def frame(A, c) -> int:
             else:
                 sp[o] = int(sp[o]) + ((int(mp[ko]) * nu) >> 12)
                 v = int(sp[o + 1]) + ((int(mp[ko + 1]) * nu) >> 12)
-                if v > 32768:
-                    v = 32768
-                elif v < 0 - 32768:
-                    v = 0 - 32768
+                if v > _V_MAX:
+                    v = _V_MAX
+                elif v < 0 - _V_MAX:
+                    v = 0 - _V_MAX
                 sp[o + 1] = v
                 j = 2
                 while j < 6:
@@ -302,21 +306,23 @@ def codes(A, c) -> int:
         wy = ptr16(A[12])  # type: ignore[name-defined]  # noqa: F821
     dx = int(cp[21])
     dy = int(cp[22])
+    cmax = int(cp[34])  # C_CMAX, C_CMIN: the mirror's code range
+    cmin = int(cp[35])
     cp[9] = dx
     cp[10] = dy
     j = 0
     while j < 20:
         v = (int(qx[j]) >> 8) + dx
-        if v > 32767:
-            v = 32767
-        elif v < 0 - 32768:
-            v = 0 - 32768
+        if v > cmax:
+            v = cmax
+        elif v < cmin:
+            v = cmin
         wx[j] = v
         v = (int(qy[j]) >> 8) + dy
-        if v > 32767:
-            v = 32767
-        elif v < 0 - 32768:
-            v = 0 - 32768
+        if v > cmax:
+            v = cmax
+        elif v < cmin:
+            v = cmin
         wy[j] = v
         j += 1
     return 0

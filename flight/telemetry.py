@@ -16,7 +16,6 @@ raising mid-packet (a counter that wraps a u16 reads 65535, not garbage).
 """
 
 import struct
-from hal.compat import const
 from collections import namedtuple
 
 from hal.compat import IS_MICROPYTHON, const

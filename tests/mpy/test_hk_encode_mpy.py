@@ -4,7 +4,7 @@ interpreter: eight fields a struct call must give exactly the octets of one call
 
 import struct
 
-from flight.telemetry import BE_CODES, TYPES, HkField, HkPacker
+from flight.telemetry import BE_CODES, F_TYPE, TYPES, HkField, HkPacker
 
 _KINDS = ("u8", "i8", "u16", "i16", "u32", "i32", "f32")
 
@@ -15,13 +15,13 @@ def _reference(fields, values):
     for i in range(len(fields)):  # (zip(strict=) is not MicroPython's)
         f = fields[i]
         v = values[i]
-        _code, _n, lo, hi = TYPES[f.type]
+        _code, _n, lo, hi = TYPES[f[F_TYPE]]
         if lo is None:
-            out.extend(struct.pack(BE_CODES[f.type], v if v is not None else 0))
+            out.extend(struct.pack(BE_CODES[f[F_TYPE]], v if v is not None else 0))
             continue
         v = int(v) if v is not None else 0
         v = lo if v < lo else (hi if v > hi else v)
-        out.extend(struct.pack(BE_CODES[f.type], v))
+        out.extend(struct.pack(BE_CODES[f[F_TYPE]], v))
     return bytes(out)
 
 

@@ -7,6 +7,7 @@ from array import array
 
 from flight import apt as A
 from flight import apt_predict as ap
+from flight.params import P_DEFAULT, P_NAME
 
 
 def _pred():
@@ -120,7 +121,7 @@ def test_the_kernels_mapping_is_the_control_laws():
 
     p = {}
     for d in A.PARAMS:
-        p[d.name] = d.default
+        p[d[P_NAME]] = d[P_DEFAULT]
     p["apt_fsm_gain_x"] = 1.2
     p["apt_cam_rot_mrad"] = 80.0
     p["apt_sign_y"] = -1

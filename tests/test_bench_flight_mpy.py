@@ -1,0 +1,69 @@
+"""How bench.flight_mpy composes its heap figures (the coordinator's decision on issue 5's
+128 KiB): the flight deployment's ``heap_peak_bytes_mpy`` is the running application's
+heap measured in the VM plus what the frozen imports build on the target, and it is left
+out, never replaced, when the target cannot run.  Fakes only: no VM, no QEMU."""
+
+import pytest
+
+from bench import flight_mpy
+from tools import import_heap, target
+
+
+def _vm_result(samples=(300_000, 330_000, 320_000), code=270_000):
+    return {"stats": [("apt", 1000, 250_000, 900, 0), ("hk", 10, 5_000, 600, 0)],
+            "elapsed_us": 10_000_000, "samples": list(samples), "code_bytes": code,
+            "allocs": [0, 0, 8, 0], "apt_state_end": 3, "apt_state_alloc": 3}
+
+
+def test_the_flight_heap_peak_is_the_application_above_imports_plus_the_frozen_import():
+    f = flight_mpy.figures(_vm_result(), {"import_bytes": 30_000, "heap_bytes": 491_520})
+    assert f["heap_peak_above_imports_bytes_mpy"] == 60_000.0  # 330 000 - 270 000
+    assert f["heap_import_frozen_bytes"] == 30_000.0
+    assert f["heap_peak_bytes_mpy"] == 90_000.0
+    # the file-loaded peak keeps its own key, without a limit
+    assert f["heap_peak_from_files_bytes_mpy"] == 330_000.0
+    assert f["heap_code_bytes_mpy"] == 270_000.0
+
+
+def test_without_the_target_the_flight_heap_peak_is_omitted_not_replaced():
+    f = flight_mpy.figures(_vm_result(), None)
+    assert "heap_peak_bytes_mpy" not in f
+    assert "heap_import_frozen_bytes" not in f
+    assert f["heap_peak_from_files_bytes_mpy"] == 330_000.0
+
+
+def test_run_reports_the_limit_on_the_composed_figure(monkeypatch):
+    monkeypatch.setattr(target, "unavailable_reason", lambda: None)
+    monkeypatch.setattr(import_heap, "measure", lambda: {"import_bytes": 40_000,
+                                                         "heap_bytes": 491_520})
+    monkeypatch.setattr(flight_mpy, "measure", _vm_result)
+    rows = {r[0]: r for r in flight_mpy.run()}
+    assert rows["heap_peak_bytes_mpy"][1] == 100_000.0
+    assert rows["heap_peak_bytes_mpy"][3] == ("<=", 128 * 1024)
+    assert rows["heap_peak_from_files_bytes_mpy"][3] is None
+
+
+def test_run_without_the_target_says_why_and_omits_the_key(monkeypatch, capsys):
+    monkeypatch.setattr(target, "unavailable_reason", lambda: "missing Debian packages: x")
+
+    def no_target():
+        raise AssertionError("the target must not be run")
+
+    monkeypatch.setattr(import_heap, "measure", no_target)
+    monkeypatch.setattr(flight_mpy, "measure", _vm_result)
+    keys = [r[0] for r in flight_mpy.run()]
+    assert "heap_peak_bytes_mpy" not in keys
+    assert "heap_peak_from_files_bytes_mpy" in keys
+    err = capsys.readouterr().err
+    assert "heap_peak_bytes_mpy skipped" in err and "missing Debian packages: x" in err
+
+
+def test_the_import_job_imports_what_the_vm_job_imports():
+    code = import_heap.script()
+    for mod in import_heap.MODULES:
+        assert ("import " + mod) in code
+        assert ("import " + mod) in flight_mpy._CHUNK
+    out = "noise\n" + import_heap.MARK + '{"import_bytes": 123, "heap_bytes": 4}\n'
+    assert import_heap.parse(out)["import_bytes"] == 123
+    with pytest.raises(target.TargetError, match="no import-heap result"):
+        import_heap.parse("OK\n")

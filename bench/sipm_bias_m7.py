@@ -19,30 +19,10 @@ SCRIPT = r"""
 import sys, gc
 from time import ticks_us, ticks_diff
 sys.path.append('/tests/mpy')
-from kit import rig
+from kit import bias_update_rig
 
-
-class Supply:
-    v = 15.0
-
-    def init(self):
-        self.v = 15.0
-
-    def set_volts(self, v):
-        self.v = v
-        return v
-
-    def read_back_v(self):
-        return self.v
-
-    def limits(self):
-        return (15.0, 40.0)
-
-
-r = rig("bias", params={"bias_ff_tau_s": 3.0}, session=False)
+r = bias_update_rig({"bias_ff_tau_s": 3.0})  # on a supply that allocates nothing
 b = r.bias
-b.supply = Supply()
-b.start_session()
 for _ in range(10):
     b.update()
 N = 200

@@ -297,6 +297,27 @@ class FakeSupply:
         return self.v + self.readback_offset
 
 
+class QuietSupply:
+    """A bias supply that keeps the float it is given and allocates nothing of its own
+    (FakeSupply rounds and logs every write): for what one bias update costs alone."""
+
+    def __init__(self):
+        self.v = 15.0
+
+    def init(self):
+        self.v = 15.0
+
+    def set_volts(self, v):
+        self.v = v
+        return v
+
+    def read_back_v(self):
+        return self.v
+
+    def limits(self):
+        return (15.0, 40.0)
+
+
 class FakeDac:
     """Comparator threshold DAC; ``history`` of the codes written; ``fail`` next writes
     raise BusError."""
@@ -430,29 +451,36 @@ class Rig:
 
 
 def rig(*kinds, params=None, err=(0.0, 0.0), seed=3, t=25.0, session=True, **camera_kw):
-    """Build the control modules ``kinds`` (any of "apt", "bias", "framer",
-    "comparator"; the comparator brings its framer) on kit fakes with one FakeCtx.
+    """Build the control modules ``kinds`` (any of "apt", "aptcal", "bias", "framer",
+    "comparator"; the FSM calibration "aptcal" brings its APT, the comparator its framer)
+    on kit fakes with one FakeCtx.
 
     ``params``: parameter overrides (set before the modules are built); ``err``: the
     pointing error the camera shows (rad); ``t``: the temperature of both sensors (the
     second reads 0.05 K more); ``session``: start the modules' sessions (in the flight
     order: bias, apt, framer, comparator).  Returns a :class:`Rig` with the fakes and
-    modules as attributes (power, fsm, cam, temps, supply, hal, dac; apt, bias, fc,
+    modules as attributes (power, fsm, cam, temps, supply, hal, dac; apt, cal, bias, fc,
     comp) and ``ctx``."""
     from flight import apt, bias, comparator, framer_ctl, thermal_sensors
 
     if "comparator" in kinds and "framer" not in kinds:
         kinds = kinds + ("framer",)
     decl = {"apt": apt, "bias": bias, "framer": framer_ctl, "comparator": comparator}
+    if "aptcal" in kinds:
+        from flight import apt_calib  # (imported only when asked for: heap on the M7)
+
+        decl["aptcal"] = apt_calib
+        if "apt" not in kinds:
+            kinds = kinds + ("apt",)
     r = Rig()
     r.app = None
-    mods = [decl[k] for k in ("bias", "apt", "framer", "comparator") if k in kinds]
+    mods = [decl[k] for k in ("bias", "apt", "aptcal", "framer", "comparator") if k in kinds]
     if "bias" in kinds:
         mods.insert(1, thermal_sensors)  # the bias module's sensor selection
     r.ctx = FakeCtx(*mods, params=params)
     r.events = r.ctx.events
     r.power = FakePower()
-    r.apt = r.bias = r.fc = r.comp = None
+    r.apt = r.cal = r.bias = r.fc = r.comp = None
     order = []
     if "bias" in kinds:
         r.temps = [FakeTemp(t), FakeTemp(t + 0.05)]
@@ -464,6 +492,8 @@ def rig(*kinds, params=None, err=(0.0, 0.0), seed=3, t=25.0, session=True, **cam
         r.cam = FakeCamera(r.fsm, err=err, seed=seed, **camera_kw)
         r.apt = apt.Apt(r.ctx, r.cam, r.fsm, r.power)
         order.append(r.apt)
+    if "aptcal" in kinds:  # the FSM calibration rides on the APT (apt.cal); no session
+        r.cal = decl["aptcal"].FsmCal(r.ctx, r.apt)
     if "framer" in kinds:
         r.hal = FakeFramerHal()
         r.fc = framer_ctl.FramerControl(r.ctx, r.hal, r.power)
@@ -479,6 +509,28 @@ def rig(*kinds, params=None, err=(0.0, 0.0), seed=3, t=25.0, session=True, **cam
     if session:
         for m in order:
             m.start_session()
+    return r
+
+
+def cal_rig(params=None, err=(0.001, 0.001)):
+    """The APT tracking with the FSM calibration on it (flight/apt_calib.py): the rig of
+    the calibration tests, ``rig("aptcal")`` brought to TRACK with the mirror's step log
+    off (it would allocate in the calibration's heap-locked hot path)."""
+    from flight import apt
+
+    r = rig("aptcal", params=params, err=err)
+    r.fsm.record = False
+    r.until(apt.TRACK, 200)
+    return r
+
+
+def bias_update_rig(params=None):
+    """The bias module in its session on a :class:`QuietSupply`: the rig of what one
+    500 ms update allocates (tests/mpy/test_bias_track_mpy.py) and costs on the M7
+    (bench/sipm_bias_m7.py)."""
+    r = rig("bias", params=params, session=False)
+    r.supply = r.bias.supply = QuietSupply()
+    r.bias.start_session()
     return r
 
 

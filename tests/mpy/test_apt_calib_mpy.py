@@ -9,7 +9,7 @@ from array import array
 from flight import apt as A
 from flight import apt_calib as K
 
-from kit import FakeCamera, FakeCtx, FakeFsm, FakePower
+from kit import cal_rig
 
 try:
     import micropython
@@ -18,20 +18,9 @@ except ImportError:  # CPython: the heap lock is a MicroPython facility
 
 
 def _tracking():
-    ctx = FakeCtx(A, K, params={"apt_cal_settle_s": 0.0, "apt_cal_auto": 0})
-    fsm = FakeFsm()
-    cam = FakeCamera(fsm, err=(0.001, 0.001))
-    apt = A.Apt(ctx, cam, fsm, FakePower())
-    cal = K.FsmCal(ctx, apt)
-    apt.start_session()
-    for _ in range(200):
-        apt.tick()
-        if apt.state == A.TRACK:
-            break
-    assert apt.state == A.TRACK
-    for _ in range(10):
-        apt.tick()
-    return ctx, cam, fsm, apt, cal
+    r = cal_rig({"apt_cal_settle_s": 0.0, "apt_cal_auto": 0})
+    r.tick(10)
+    return r.ctx, r.cam, r.fsm, r.apt, r.cal
 
 
 def test_calibration_steps_in_track_allocate_nothing():

@@ -12,7 +12,7 @@ from flight import bias_knee as K
 from flight import framer_ctl as F
 from flight.bias_kt import KtTrack, line_fit
 
-from kit import FakeCtx, rig
+from kit import FakeCtx, bias_update_rig, rig
 
 try:
     import micropython
@@ -120,31 +120,8 @@ def test_the_fixed_point_law_matches_the_float_formula():
     assert abs(b.v_target - 28.321) < 5e-6
 
 
-class _Supply:
-    """A supply that keeps the float it is given (allocates nothing of its own)."""
-
-    def __init__(self):
-        self.v = 15.0
-
-    def init(self):
-        self.v = 15.0
-
-    def set_volts(self, v):
-        self.v = v
-        return v
-
-    def read_back_v(self):
-        return self.v
-
-    def limits(self):
-        return (15.0, 40.0)
-
-
 def test_one_update_allocates_only_its_three_conversions():
-    r = rig("bias", params={"bias_ff_tau_s": 3.0}, session=False)
-    b = r.bias
-    b.supply = _Supply()
-    b.start_session()
+    b = bias_update_rig({"bias_ff_tau_s": 3.0}).bias
     readings = [25.0 + 0.05 * i for i in range(40)]
     it = [0]
 

@@ -9,14 +9,13 @@ Plain test functions: CPython, the MicroPython VM, the unix port and the Cortex-
 
 import sys
 
-from flight import apt as A
 from flight import apt_calib as K
 from flight import lazy
 from flight import params as P
 from flight.cmddict import BY_NAME
 from flight.lazy import EV_MODULE_LOAD_FAILED
 
-from kit import FakeCamera, FakeCtx, FakeFsm, FakePower
+from kit import cal_rig
 from obc import Obc
 
 try:
@@ -48,19 +47,8 @@ class NoHeapLazy:
 
 
 def _tracking(steps=32):
-    ctx = FakeCtx(A, K, params={"apt_cal_settle_s": 0.0, "apt_cal_auto": 0,
-                                "apt_cal_steps": steps})
-    fsm = FakeFsm()
-    cam = FakeCamera(fsm, err=(0.001, 0.001))
-    apt = A.Apt(ctx, cam, fsm, FakePower())
-    cal = K.FsmCal(ctx, apt)
-    apt.start_session()
-    for _ in range(200):
-        apt.tick()
-        if apt.state == A.TRACK:
-            break
-    assert apt.state == A.TRACK
-    return ctx, apt, cal
+    r = cal_rig({"apt_cal_settle_s": 0.0, "apt_cal_auto": 0, "apt_cal_steps": steps})
+    return r.ctx, r.apt, r.cal
 
 
 def _calibrate(apt, cal):

@@ -25,8 +25,9 @@ from ground_tools.cliutil import note as _note
 from ground_tools.state import COUNTER_WINDOW
 # The command's session with the payload (key, counters, link, one TC and its reports);
 # also read from this module by resync (ground_tools/resync.py).
-from ground_tools.cli_session import (_command, _gateway_url, _issue, _key, _note_outcome,
-                                      _open, _preflight, _print_result, _store)
+from ground_tools.cli_session import (_command, _gateway_url, _issue, _key, _link_exits,
+                                      _note_outcome, _open, _preflight, _print_result,
+                                      _store)
 
 
 # ---------------------------------------------------------------------- argument types
@@ -143,9 +144,7 @@ def cmd_listen(args):
 
 # ---------------------------------------------------------------------- run
 def cmd_run(args):
-    from ground_tools.link import LinkError
     from ground_tools.script import Runner, ScriptError, StepFailed, parse_script
-    from ground_tools.state import StateError
 
     try:
         with open(args.script) as f:
@@ -166,18 +165,13 @@ def cmd_run(args):
     store = _store(args)
     _preflight(args, store, key, [(s.cmd, s.args) for s in steps if hasattr(s, "cmd")])
     glink = _open(args, key, store)
-    try:
-        n = Runner(glink, timeout=args.timeout, out=lambda s: print(s, flush=True),
-                   counter=args.counter, seq=args.seq).run(steps)
-    except StepFailed as e:
-        _err("%s:%s" % (args.script, str(e)[len("line "):]))
-        return e.code
-    except StateError as e:
-        raise Fail(str(e)) from None
-    except LinkError as e:
-        raise Fail(str(e), EXIT_LINK) from None
-    finally:
-        glink.close()
+    with _link_exits(glink):
+        try:
+            n = Runner(glink, timeout=args.timeout, out=lambda s: print(s, flush=True),
+                       counter=args.counter, seq=args.seq).run(steps)
+        except StepFailed as e:
+            _err("%s:%s" % (args.script, str(e)[len("line "):]))
+            return e.code
     print("%s: %d step(s) passed" % (args.script, n))
     return EXIT_OK
 

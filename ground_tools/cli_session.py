@@ -8,6 +8,7 @@ tool's exit code.
 
 import json
 import os
+from contextlib import contextmanager
 
 from ground_tools.cliutil import Fail
 from ground_tools.cliutil import note as _note
@@ -135,20 +136,28 @@ def _print_result(res, as_json):
         print(line)
 
 
-def _issue(glink, cmd, cargs, timeout, counter=None, seq=None):
-    """Send one command over ``glink`` and wait for its reports; the counter-state and
-    link errors as the tool's exits (shared by send and resync).  Closes the link."""
+@contextmanager
+def _link_exits(glink):
+    """Around a TC exchange on ``glink``: the counter-state and link errors as the
+    tool's exits (2, 6); the link closed after (shared by send, run and resync)."""
     from ground_tools.link import LinkError
     from ground_tools.state import StateError
 
     try:
-        return glink.command(cmd, cargs, timeout=timeout, counter=counter, seq=seq)
+        yield glink
     except StateError as e:
         raise Fail(str(e)) from None
     except LinkError as e:
         raise Fail(str(e), EXIT_LINK) from None
     finally:
         glink.close()
+
+
+def _issue(glink, cmd, cargs, timeout, counter=None, seq=None):
+    """Send one command over ``glink`` and wait for its reports (shared by send and
+    resync); errors as the tool's exits.  Closes the link."""
+    with _link_exits(glink):
+        return glink.command(cmd, cargs, timeout=timeout, counter=counter, seq=seq)
 
 
 def _note_outcome(res, timeout):

@@ -17,4 +17,8 @@ package("hal", base_path="..", files=sorted(
 # The physics models below hal/sim: one name a line in sim/MPY_MODULES (owned by sim/).
 with open("../sim/MPY_MODULES") as _f:
     _names = [ln.split("#")[0].strip() for ln in _f]
-package("sim", base_path="..", files=["__init__.py"] + [n + ".py" for n in _names if n])
+# A name is a module (sim/NAME.py) or a package's model (sim/NAME/__init__.py, e.g.
+# linkbudget, whose __main__.py is its CPython command line and does not ship).
+package("sim", base_path="..", files=["__init__.py"] + [
+    n + ".py" if os.path.isfile("../sim/" + n + ".py") else n + "/__init__.py"
+    for n in _names if n])

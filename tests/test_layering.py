@@ -54,7 +54,9 @@ def _host_only():
 
 def _sim_physics():
     """The sim/ modules that run under MicroPython below hal/sim (tests/manifest.py)."""
-    return {t[4:-3] for t in _manifest_targets() if t.startswith("sim/")} - {"__init__"}
+    # sim/NAME.py, or sim/NAME/__init__.py for a package (its model): NAME either way
+    return {t[4:-3].split("/")[0] for t in _manifest_targets() if t.startswith("sim/")} \
+        - {"__init__"}
 
 
 def _rel(path):
@@ -212,7 +214,9 @@ def test_hal_never_imports_flight_or_ground_tools():
 
 
 def test_sim_physics_models_stay_below_hal_sim():
-    files = [ROOT / "sim" / (name + ".py") for name in sorted(_sim_physics())]
+    files = [ROOT / "sim" / (name + ".py") if (ROOT / "sim" / (name + ".py")).is_file()
+             else ROOT / "sim" / name / "__init__.py" for name in sorted(_sim_physics())]
+    assert ROOT / "sim" / "linkbudget" / "__init__.py" in files
     assert ROOT / "sim" / "camera.py" in files
     _fail(_check(files, _sim_physics_rule))
 

@@ -47,7 +47,7 @@ import traceback
 from sim import scenarios
 from sim.run import metrics
 
-WEATHERS = ("clear", "fog")  # paper §3.2 / sim/linkbudget.py KAPPA_*
+WEATHERS = ("clear", "fog")  # paper §3.2 / sim.linkbudget KAPPA_*
 MAX_ELEVATION_RANGE_DEG = (30.0, 90.0)  # assumed, see the module docstring
 COARSE_ERROR_RANGE_DEG = (0.2, 1.5)  # DESIGN §5 "up to 1.5 deg"; 0.2 assumed best case
 JITTER_RMS_RANGE_URAD = (10.0, 30.0)  # assumed: DESIGN §5 20 urad reference +/- 50 %

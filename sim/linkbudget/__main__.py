@@ -1,9 +1,9 @@
 """``python -m sim.linkbudget``: Table 1 of the paper from the link-budget model, as text
 or JSON, and with ``--plot DIR`` Fig. 5a-c (sim.plots_linkbudget, matplotlib).
 
-The command line lives here, above both the MicroPython-safe model (sim.linkbudget) and
-its plots, so neither imports the other in a loop; sim/linkbudget.py hands its
-``__main__`` over to :func:`main`.
+The command line lives here, the package's ``__main__``, above both the MicroPython-safe
+model (sim/linkbudget/__init__.py) and its plots: it imports them, neither imports it, so
+there is no import loop.  CPython only (argparse, json).
 """
 
 import argparse

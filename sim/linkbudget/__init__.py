@@ -3,9 +3,10 @@
 Total loss [dB] = diffraction (Eq. 1) + pointing (Eq. 2) + atmosphere (Eq. 3) + optics.
 
 This module is MicroPython-safe (``math`` only) because the
-simulated HAL computes received powers with it.  ``python -m sim.linkbudget`` prints
-Table 1; ``--json`` prints it as JSON; ``--plot DIR`` draws Fig. 5a-c (matplotlib is
-imported lazily by :mod:`sim.plots_linkbudget`).
+simulated HAL computes received powers with it.  ``python -m sim.linkbudget`` (the
+package's ``__main__.py``, which imports this model; the model imports no command line)
+prints Table 1; ``--json`` prints it as JSON; ``--plot DIR`` draws Fig. 5a-c (matplotlib
+is imported lazily by :mod:`sim.plots_linkbudget`).
 """
 
 import math
@@ -275,10 +276,3 @@ def format_table(r):
         lines.append("%-32s %10s %-3s  %s" % (label, s, unit, paper or ""))
     return "\n".join(lines)
 
-
-if __name__ == "__main__":  # the CLI lives in sim.linkbudget_cli (it may draw plots)
-    import sys
-
-    from sim import linkbudget_cli
-
-    sys.exit(linkbudget_cli.main())

@@ -58,11 +58,35 @@ def sums_py(buf, size, thr, out):
     return cnt
 
 
-# The viper kernel where the port compiles it (Cortex-M7 firmware, unix port), else the
-# twin: the VM's compiler refuses the decorator (SyntaxError), CPython has no micropython.
+def peak_py(buf, size, out):
+    """The brightest pixel of the ``size``×``size`` window at the start of ``buf`` into
+    ``out[CEN_PEAK]``; returns the sum of the window's first and last rows (the
+    background).  (The plain-Python twin of flight/apt_viper.peak: same results.)"""
+    n = size * size
+    if len(buf) == n:
+        mx = max(buf)
+    else:  # (ACQUIRE's window in the longer SEARCH strip buffer: its tail is no pixel)
+        mx = 0
+        i = 0
+        while i < n:
+            if buf[i] > mx:
+                mx = buf[i]
+            i += 1
+    s = 0
+    i = 0
+    while i < size:
+        s += buf[i] + buf[n - size + i]
+        i += 1
+    out[CEN_PEAK] = mx
+    return s
+
+
+# The viper kernels where the port compiles them (Cortex-M7 firmware, unix port), else the
+# twins: the VM's compiler refuses the decorator (SyntaxError), CPython has no micropython.
 try:
-    from flight.apt_viper import sums as _sums
+    from flight.apt_viper import peak as _peak, sums as _sums
 except (ImportError, SyntaxError, ValueError):
+    _peak = peak_py
     _sums = sums_py
 
 
@@ -75,17 +99,10 @@ def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out):
     ``max_px`` pixels above the threshold (25 % of the peak, at least ``thr_min``).
     May mask (set to the background) up to two isolated bright pixels of ``buf``.
     """
-    n = size * size
     # Background: mean of the first and last rows (the spot sits inside the window).
-    s = 0
-    i = 0
-    while i < size:
-        s += buf[i] + buf[n - size + i]
-        i += 1
-    bg = s // (2 * size)
-    mx = max(buf)
+    bg = _peak(buf, size, out) // (2 * size)
+    mx = out[CEN_PEAK]
     out[CEN_BG] = bg
-    out[CEN_PEAK] = mx
     retries = 0
     while True:
         amp = mx - bg
@@ -101,7 +118,10 @@ def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out):
         # a faint beacon.  Mask it (to the background) and look again; only on this
         # failure path, never in steady TRACK.
         buf[index_of(buf, mx)] = bg
-        mx = max(buf)
+        pk = out[CEN_PEAK]  # (the reported peak stays the window's first one)
+        _peak(buf, size, out)
+        mx = out[CEN_PEAK]
+        out[CEN_PEAK] = pk
         retries += 1
     out[CEN_PX] = cnt
     if cnt < min_px or cnt > max_px:
@@ -113,7 +133,7 @@ def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out):
     # Then the Gaussian-weighted centre of gravity (near the Cramér-Rao bound).
     k = 0
     while k < WCOG_ITER:
-        if not wcog(buf, size, bg, cx, cy, out):
+        if not _wcog(buf, size, bg, cx, cy, _WTAB, _WX, _WY, out):
             break
         cx = out[CEN_SX]
         cy = out[CEN_SY]
@@ -186,23 +206,23 @@ except (ImportError, SyntaxError, ValueError):
     _wsums = wsums_py
 
 
-def wcog(buf, size, bg, cx, cy, out):
+def wcog_py(buf, size, bg, cx, cy, wtab, wx, wy, out):
     """One Gaussian-weighted centre-of-gravity step around (cx, cy) (window px, q6):
     the new estimate into ``out[CEN_SX]``, ``out[CEN_SY]`` (q6); False when the box holds
-    no signal (the estimate stays).  Integer maths, every product below 2**30 (2**31 for
-    the viper kernel's machine words)."""
+    no signal (the estimate stays).  ``wtab``: the weights (_WTAB); ``wx``, ``wy``:
+    scratch for the box's column and row weights.  Integer maths, every product below
+    2**30 (2**31 for the viper kernel's machine words).  (The plain-Python twin of
+    flight/apt_viper.wcog, which does it all in one call: same results.)"""
     c0 = (cx >> 6) - _HALF
     r0 = (cy >> 6) - _HALF
-    wx = _WX
-    wy = _WY
     i = 0
     while i <= 2 * _HALF:
         d = ((c0 + i) << 6) + 32 - cx  # pixel centre - estimate, q6
         d = -d if d < 0 else d
-        wx[i] = _WTAB[d] if d <= 256 and 0 <= c0 + i < size else 0
+        wx[i] = wtab[d] if d <= 256 and 0 <= c0 + i < size else 0
         d = ((r0 + i) << 6) + 32 - cy
         d = -d if d < 0 else d
-        wy[i] = _WTAB[d] if d <= 256 and 0 <= r0 + i < size else 0
+        wy[i] = wtab[d] if d <= 256 and 0 <= r0 + i < size else 0
         i += 1
     _wsums(buf, size, bg, c0, r0, wx, wy, out)
     s = out[CEN_SW]
@@ -217,6 +237,17 @@ def wcog(buf, size, bg, cx, cy, out):
     out[CEN_SX] = ((c0 + _HALF) << 6) + 32 + _div_q6(sx, s)
     out[CEN_SY] = ((r0 + _HALF) << 6) + 32 + _div_q6(sy, s)
     return True
+
+
+try:
+    from flight.apt_viper import wcog as _wcog
+except (ImportError, SyntaxError, ValueError):
+    _wcog = wcog_py
+
+
+def wcog(buf, size, bg, cx, cy, out):
+    """One weighted step (see :func:`wcog_py`) with the module's weights and scratch."""
+    return _wcog(buf, size, bg, cx, cy, _WTAB, _WX, _WY, out)
 
 
 def index_of(buf, value):

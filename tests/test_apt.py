@@ -124,6 +124,22 @@ def test_a_brighter_isolated_hot_pixel_does_not_hide_the_spot():
     assert abs(out[px.CEN_X] - x_ok) <= 2  # q6: the same spot
 
 
+def test_centroid_peak_is_the_window_s_own():
+    # ACQUIRE's 32 px window sits at the start of the longer SEARCH strip buffer: what
+    # lies beyond the window is no pixel of it and never sets the peak (the threshold).
+    model = Camera(seed=5)
+    model.set_exposure(1e-3)
+    buf = array("H", [0] * 2560)
+    model.read(buf, 624, 496, 32, 32, 1)
+    ok, out = centroid(buf, 32, 624, 496)
+    assert ok
+    alone = list(out)
+    for i in range(1024, 2560):
+        buf[i] = 1000
+    ok, out = centroid(buf, 32, 624, 496)
+    assert ok and list(out) == alone and out[px.CEN_PEAK] == max(buf[:1024])
+
+
 def test_hot_pixel_patch_scales_with_the_exposure():
     buf = array("H", [100, 200, 50, 7])
     px.patch_hot(buf, [1, 90, 3, 90], 4500, 9000)  # half the dark exposure: half the excess

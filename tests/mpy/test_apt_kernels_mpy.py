@@ -67,6 +67,39 @@ def test_viper_weighted_sums_match_the_plain_python_twin():
     assert list(a) == list(b) and a[px.CEN_SW] == 1023 * 64 * 64 * 49
 
 
+def test_viper_weighted_step_and_peak_match_the_plain_python_twins():
+    # One weighted centre-of-gravity step in one viper call (weights, sums, division)
+    # against the Python step over the Python sums; the peak and background kernel
+    # against its twin, on a window alone and at the start of a longer buffer.
+    for size in (16, 32):
+        for seed in range(4):
+            buf = _window(seed, size)
+            c = size // 2
+            for cx, cy in ((c << 6, c << 6), ((c << 6) + 21, (c << 6) - 40), (64, 90),
+                           (((size - 1) << 6) + 10, (size - 2) << 6), (-200, 40)):
+                for bg in (30, 34, 2000):
+                    a = array("i", [0] * px.CEN_LEN)
+                    b = array("i", [0] * px.CEN_LEN)
+                    saved = px._wsums
+                    px._wsums = px.wsums_py
+                    try:
+                        rb = px.wcog_py(buf, size, bg, cx, cy, px._WTAB, array("i", [0] * 7),
+                                        array("i", [0] * 7), b)
+                    finally:
+                        px._wsums = saved
+                    ra = px._wcog(buf, size, bg, cx, cy, px._WTAB, px._WX, px._WY, a)
+                    assert bool(ra) == bool(rb), (size, seed, cx, cy, bg)
+                    if rb:
+                        assert list(a) == list(b), (size, seed, cx, cy, bg)
+            a = array("i", [0] * px.CEN_LEN)
+            b = array("i", [0] * px.CEN_LEN)
+            assert px._peak(buf, size, a) == px.peak_py(buf, size, b)
+            assert a[px.CEN_PEAK] == b[px.CEN_PEAK] == max(buf)
+            longer = array("H", list(buf) + [1000] * 64)  # a tail that is no pixel
+            assert px._peak(longer, size, a) == px.peak_py(longer, size, b)
+            assert a[px.CEN_PEAK] == b[px.CEN_PEAK] == max(buf)
+
+
 def test_centroid_kernel_is_viper_where_the_port_has_it():
     import sys
 
@@ -74,5 +107,7 @@ def test_centroid_kernel_is_viper_where_the_port_has_it():
     if impl == "micropython" and sys.platform != "webassembly":
         assert px._sums is not px.sums_py  # the firmware and the unix port run viper
         assert px._wsums is not px.wsums_py
+        assert px._wcog is not px.wcog_py and px._peak is not px.peak_py
     elif impl != "micropython":
         assert px._sums is px.sums_py and px._wsums is px.wsums_py
+        assert px._wcog is px.wcog_py and px._peak is px.peak_py

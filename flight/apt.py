@@ -15,7 +15,7 @@ from array import array
 
 from flight import apt_pixels as px
 from flight.apt_calib import NO_CAL
-from flight.apt_feedback import Feedback
+from flight import apt_feedback as afb
 from flight.apt_control import EXPOSURES_US, LAW_PARAMS, U_MAX, ControlLaw, Exposure
 from flight.apt_search import DARK_EXP, Search
 from flight.pointahead import NO_OFFSET
@@ -347,17 +347,28 @@ class Apt:
             self._camera_error(e)
         self.frames += 1
         if ok:
-            if size == TRACK_WIN:
-                px.patch_hot(buf, self.search.hot, self.exposure.dark(), EXPOSURES_US[DARK_EXP])
-            ok = self.centroid(buf, size)
+            # The pixel and control maths with the heap locked: it allocates nothing, and
+            # a locked heap puts each call's frame on the C stack — MicroPython allocates
+            # a frame over 11 words on the heap and frees it after the call (py/objfun.c),
+            # and the allocator's first-fit scan of a fragmented heap cost 10-100 k
+            # instructions a call on the Cortex-M7: the APT's bimodal run times.  The FSM
+            # calibration's hook may emit events: it runs unlocked, only while it is busy.
+            busy = getattr(self.cal, "busy", True)  # (a stand-in without it: always)
+            px.heap_lock()
+            try:
+                if size == TRACK_WIN:
+                    px.patch_hot(buf, self.search.hot, self.exposure.dark(),
+                                 EXPOSURES_US[DARK_EXP])
+                ok = self.centroid(buf, size)
+                if ok and not busy:
+                    self._step(False)
+            finally:
+                px.heap_unlock()
+            if ok and busy:
+                self._step(True)
         if ok:
             self.valid_frames += 1
             self.bad_run = 0
-            o, c = self.ref_off, self.cal  # point-ahead + TX boresight; FSM calibration
-            ex = self.spot_x - self.ref_x - o.dx_q6
-            ey = self.spot_y - self.ref_y - o.dy_q6
-            c.frame(ex, ey)  # its step's predicted spot move is no error (apt_calib.py)
-            self.law.step(ex, ey, c)  # (c.ff_x/y: the step's predicted spot move)
             self._command_mirror()
             self.exposure.update(self.peak, self._peak_lo, self._peak_hi)
             if st == TRACK:
@@ -383,6 +394,15 @@ class Apt:
         elif st == LOST:
             if self.state_ticks * self.period_us >= self._lost_timeout_us:
                 self._enter(SEARCH)
+
+    def _step(self, busy):
+        """The control law's step on the spot's error from the reference."""
+        o, c = self.ref_off, self.cal  # point-ahead + TX boresight; FSM calibration
+        ex = self.spot_x - self.ref_x - o.dx_q6
+        ey = self.spot_y - self.ref_y - o.dy_q6
+        if busy:  # its step's predicted spot move is no error (apt_calib.py)
+            c.frame(ex, ey)
+        self.law.step(ex, ey, c)  # (c.ff_x/y: the step's predicted spot move)
 
     def _acquire_step(self):
         """ACQUIRE, valid frame: follow the spot, go to TRACK once it sits on the
@@ -463,38 +483,12 @@ class Apt:
             if self.offload_requests == 1 or self.offload_requests % 50 == 0:
                 self.ctx.emit(EV_APT_OFFLOAD, [self.offload_requests])
         if self._fb is None:  # error_urad() in integers, encoded in place (no allocation)
-            self._fb = Feedback(ADCS)
+            self._fb = afb.Feedback(ADCS)
         self.ctx.send_adcs(self._fb.fill(self, st, offload))
 
     # ------------------------------------------------------------------ telemetry
     def hk(self, values, i):
-        rx, ry = self._residual_urad()
-        values[i] = self.state
-        values[i + 1] = int(self.valid)
-        values[i + 2] = int(self.laser_on)
-        values[i + 3] = int(rx * 10 + (0.5 if rx >= 0 else -0.5))
-        values[i + 4] = int(ry * 10 + (0.5 if ry >= 0 else -0.5))
-        values[i + 5] = self.law.u_x >> 8
-        values[i + 6] = self.law.u_y >> 8
-        values[i + 7] = self.exposure.us()
-        values[i + 8] = self.peak
-        values[i + 9] = self.camera_errors
-        values[i + 10] = self.fsm_errors
-        values[i + 11] = self.acquisitions
-        values[i + 12] = self.losses
+        afb.hk(self, values, i)  # (flight/apt_feedback.py)
 
     def hk_diag(self, values, i):
-        s = self.search
-        values[i] = self.frames
-        values[i + 1] = self.valid_frames
-        values[i + 2] = self.invalid_frames
-        values[i + 3] = self.stale_frames
-        values[i + 4] = self.exposure.saturated
-        values[i + 5] = self.spot_px
-        values[i + 6] = self.bg
-        values[i + 7] = s.rejections
-        values[i + 8] = s.hot_pixels
-        values[i + 9] = self.offload_requests
-        values[i + 10] = int(s.verified)
-        values[i + 11] = self.fsm_faults
-        values[i + 12] = self.laser_faults
+        afb.hk_diag(self, values, i)

@@ -162,6 +162,7 @@ class FsmCal:
         self.d_x = self.d_y = 0
         self.ff_x = self.ff_y = 0
         self.run = RUN_IDLE
+        self.busy = False  # frame() has work: the APT tick calls it only then
         self.why = 0
         self.sums = array("i", [0] * (2 * HALF))
         self.sent = self.n_steps = self.amp = self.half = 0
@@ -232,7 +233,9 @@ class FsmCal:
         r = self.run
         if r != RUN_INJECT and r != RUN_DRAIN:
             if sx or sy:
-                self._no_step()
+                self._no_step()  # (the feed-forward of its last step: one more frame)
+            else:
+                self.busy = False  # no step, no feed-forward: nothing until the next run
             return
         apt = self.apt
         if apt.state != APT_TRACK:
@@ -414,6 +417,7 @@ class FsmCal:
         self._fsm_err0 = apt.fsm_errors
         self.state = _RUNNING
         self.run = RUN_INJECT
+        self.busy = True
         self.ctx.emit(EV_APT_CAL_START, [self._trigger, self.amp, self.n_steps],
                       "%d steps of +-%d codes" % (self.n_steps, self.amp))
 
@@ -457,7 +461,8 @@ class NoCal:
     """The APT's calibration hook when no FsmCal is installed (a board or rig without
     it): no step, no feed-forward."""
 
-    d_x = d_y = ff_x = ff_y = 0
+    d_x = d_y = ff_x = ff_y = run = 0
+    busy = False
 
     def frame(self, dx, dy):
         pass

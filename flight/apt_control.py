@@ -182,7 +182,7 @@ class ControlLaw:
         ``cal``: the FSM calibration (flight/apt_calib.py): the PI law takes its step's
         predicted spot move ``ff_x/y`` off the error (the predictor's history holds the
         steps)."""
-        run = getattr(cal, "run", 0)  # (NO_CAL has none)
+        run = 0 if cal is None else cal.run
         if self.mode == 0 or run == 1 or run == 2:
             # The PI law, also while the FSM calibration steps the mirror (RUN_INJECT,
             # RUN_DRAIN): its regression assumes one command per frame, and a predictor

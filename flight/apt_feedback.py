@@ -71,3 +71,40 @@ def _mirror_q(u):
         return -_mirror_q(-u)
     code = u >> 8
     return code * _LSB_HI + ((code * _LSB_LO) >> 8) + (((u & 0xFF) * _LSB_Q16) >> 16)
+
+
+# ---------------------------------------------------------------------- telemetry
+def hk(apt, values, i):
+    """The APT's HK values (flight/apt.py HK) from ``values[i]`` on."""
+    rx, ry = apt._residual_urad()
+    values[i] = apt.state
+    values[i + 1] = int(apt.valid)
+    values[i + 2] = int(apt.laser_on)
+    values[i + 3] = int(rx * 10 + (0.5 if rx >= 0 else -0.5))
+    values[i + 4] = int(ry * 10 + (0.5 if ry >= 0 else -0.5))
+    values[i + 5] = apt.law.u_x >> 8
+    values[i + 6] = apt.law.u_y >> 8
+    values[i + 7] = apt.exposure.us()
+    values[i + 8] = apt.peak
+    values[i + 9] = apt.camera_errors
+    values[i + 10] = apt.fsm_errors
+    values[i + 11] = apt.acquisitions
+    values[i + 12] = apt.losses
+
+
+def hk_diag(apt, values, i):
+    """The APT's HK_DIAG values (flight/apt.py HK_DIAG) from ``values[i]`` on."""
+    s = apt.search
+    values[i] = apt.frames
+    values[i + 1] = apt.valid_frames
+    values[i + 2] = apt.invalid_frames
+    values[i + 3] = apt.stale_frames
+    values[i + 4] = apt.exposure.saturated
+    values[i + 5] = apt.spot_px
+    values[i + 6] = apt.bg
+    values[i + 7] = s.rejections
+    values[i + 8] = s.hot_pixels
+    values[i + 9] = apt.offload_requests
+    values[i + 10] = int(s.verified)
+    values[i + 11] = apt.fsm_faults
+    values[i + 12] = apt.laser_faults

@@ -12,6 +12,15 @@ from array import array
 
 from hal.compat import const
 
+try:  # the APT tick's maths runs with the heap locked (see flight/apt.py Apt.tick)
+    from micropython import heap_lock, heap_unlock  # type: ignore[import-not-found]
+except ImportError:  # CPython: no heap to lock
+    def heap_lock():  # type: ignore[no-redef,misc]
+        pass
+
+    def heap_unlock():  # type: ignore[no-redef,misc]
+        pass
+
 # Indices of the ``out`` array filled by :func:`centroid` (array("i", [0] * CEN_LEN)).
 CEN_X = const(0)  # spot column, 1/64 sensor px ("q6"); written only when the spot is valid
 CEN_Y = const(1)  # spot row, q6

@@ -177,6 +177,48 @@ def test_search_acquire_track_and_laser_only_in_track():
     assert diag["apt_verified"] == 1 and diag["apt_hot_pixels"] == 0
 
 
+def test_track_tick_runs_its_maths_with_the_heap_locked(monkeypatch):
+    # Centroid and control law under micropython.heap_lock (every call's frame on the C
+    # stack, no allocation possible); the devices and the FSM calibration's hook, which
+    # may allocate (events, a driver's exception), with the heap unlocked.
+    rig = Rig(err=(0.001, 0.001))
+    rig.until(A.TRACK, 80)
+    apt = rig.apt
+    depth = [0]
+    seen = {}
+
+    def spy(name, fn):
+        def call(*a):
+            seen.setdefault(name, set()).add(depth[0])
+            return fn(*a)
+        return call
+
+    monkeypatch.setattr(px, "heap_lock", lambda: depth.__setitem__(0, depth[0] + 1))
+    monkeypatch.setattr(px, "heap_unlock", lambda: depth.__setitem__(0, depth[0] - 1))
+    monkeypatch.setattr(px, "centroid", spy("centroid", px.centroid))
+    apt.law.step = spy("step", apt.law.step)
+    rig.cam.read_roi = spy("read_roi", rig.cam.read_roi)
+    rig.fsm.set_codes = spy("set_codes", rig.fsm.set_codes)
+
+    class Cal:  # a calibration stand-in: its hook only while busy
+        d_x = d_y = ff_x = ff_y = run = 0
+        busy = False
+        calls = 0
+
+        def frame(self, dx, dy):
+            seen.setdefault("cal", set()).add(depth[0])
+            self.calls += 1
+
+    apt.cal = cal = Cal()
+    rig.tick(5)
+    assert cal.calls == 0 and apt.state == A.TRACK and apt.valid_frames > 0
+    cal.busy = True
+    rig.tick(5)
+    assert cal.calls == 5 and apt.state == A.TRACK
+    assert seen == {"centroid": {1}, "step": {0, 1}, "read_roi": {0}, "set_codes": {0},
+                    "cal": {0}} and depth[0] == 0
+
+
 def test_hk_fits_its_declared_types():
     from flight.telemetry import HkPacker
 

@@ -55,6 +55,7 @@ class Plant:
         self.v_last = self.v_before = (200, -300)
         self.k = 0
         self.spot_lost = False
+        self.busy_only = True
 
     def p(self):
         t = self.k * 0.01
@@ -80,7 +81,8 @@ class Plant:
         dx = int(round(Q6_PER_CODE * (m[0] * ex + m[1] * ey) + self.rng.gauss(0, self.noise)))
         dy = int(round(Q6_PER_CODE * (m[2] * ex + m[3] * ey) + self.rng.gauss(0, self.noise)))
         c = self.cal
-        c.frame(dx, dy)
+        if c.busy or not self.busy_only:  # (the APT tick calls it only while busy)
+            c.frame(dx, dy)
         law = self.law  # an integrator of gain ~0.7 in nominal units
         law.u_x += int((dx - c.ff_x) / Q6_PER_CODE * 180)
         law.u_y += int((dy - c.ff_y) / Q6_PER_CODE * 180)
@@ -129,6 +131,28 @@ def test_calibration_recovers_gain_rotation_and_cross_coupling(gx, gy, rot, cxy,
     # Once per session while valid: no second automatic run.
     pl.run(800)
     assert len(pl.events(K.EV_APT_CAL_START)) == 1
+
+
+def test_the_hook_only_while_busy_changes_nothing():
+    # The APT tick calls FsmCal.frame only while ``busy`` (a run, and the frame after it
+    # that clears the feed-forward): the same calibration, step for step, as a call on
+    # every frame.
+    m = true_matrix(0.05, -0.04, 0.030)
+    runs = []
+    for busy_only in (False, True):
+        pl = Plant(m, alpha=0.85)
+        pl.busy_only = busy_only
+        trace = []
+        for i in range(STEPS + 600):
+            pl.tick()
+            if i % 10 == 9:
+                pl.cal.update()
+            c = pl.cal
+            trace.append((pl.law.u_x, pl.law.u_y, c.d_x, c.d_y, c.ff_x, c.ff_y, c.run))
+        runs.append((trace, [e[:2] for e in pl.ctx.events], pl.cal.busy))
+    assert runs[0][0] == runs[1][0] and runs[0][1] == runs[1][1]
+    assert any(t[6] == K.RUN_INJECT for t in runs[1][0])  # it ran ...
+    assert runs[1][2] is False  # ... and the hook is idle again
 
 
 def test_without_the_two_tap_model_a_long_exposure_would_bias_the_gain():

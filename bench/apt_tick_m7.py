@@ -1,0 +1,112 @@
+"""The APT tick and its parts on the QEMU Cortex-M7 image, apart from the pass world.
+
+    python -m bench.apt_tick_m7
+
+The target bench's ``--profile`` calls each part of the tick alone with the heap unlocked;
+the tick runs its maths with the heap locked (flight/apt.py ``Apt.tick``), and that
+matters: MicroPython allocates the frame of a Python call with more than 11 words of
+locals and stack on the heap and frees it after the call (``py/objfun.c``), and on a
+fragmented heap the allocator's first-fit scan costs tens of thousands of instructions a
+call.  Locked, the frame goes on the C stack.  Here the kit (tests/mpy/kit.py) tracks a
+rendered spot, then replays its last 16×16 frame (the fake camera's copy allocates
+nothing) under ``-icount shift=0`` (1 instruction = 1 ns: ``ticks_us`` counts thousands
+of instructions, deterministic): instructions a call of each part, heap-locked as the
+tick runs it, and of the centroid and the law's step unlocked on a heap fragmented on
+purpose (1-block holes below the free space, as the pass world leaves it) — the cause of
+the bimodal APT runs.  Figures in README.md (target figures) and docs/design.md §3.3.
+"""
+
+import json
+import sys
+
+SCRIPT = r"""
+import gc, micropython
+from array import array
+from time import ticks_us, ticks_diff
+from kit import rig
+import flight.apt as A
+from flight import apt_pixels as px
+
+r = rig("apt", err=(0.001, 0.001))
+apt = r.apt
+r.fsm.record = False  # (the fake's own step log would allocate)
+r.until(A.TRACK, 80)
+r.tick(10)
+r.cam.replay = array("H", apt.trk_buf)
+apt.tick()
+buf = apt.trk_buf
+o = apt._cen
+N = 100
+NOP = lambda: None
+
+
+def run(f, lock):
+    gc.collect()
+    gc.disable()
+    if lock:
+        micropython.heap_lock()
+    t0 = ticks_us()
+    for _ in range(N):
+        f()
+    dt = ticks_diff(ticks_us(), t0)
+    if lock:
+        micropython.heap_unlock()
+    t0 = ticks_us()
+    for _ in range(N):
+        NOP()
+    d0 = ticks_diff(ticks_us(), t0)
+    gc.enable()
+    return (dt - d0) * 1000 // N
+
+
+thr = o[px.CEN_BG] + ((o[px.CEN_PEAK] - o[px.CEN_BG]) >> 2)
+law = apt.law
+R = {}
+R['tick'] = run(apt.tick, False)
+R['replay_copy'] = run(lambda: r.cam.read_roi(apt.win_x0, apt.win_y0, 16, 16, 1, buf, apt._meta),
+                       True)
+R['centroid'] = run(lambda: apt.centroid(buf, 16), True)
+R['peak'] = run(lambda: px._peak(buf, 16, o), True)
+R['sums'] = run(lambda: px._sums(buf, 16, thr, o), True)
+R['wcog'] = run(lambda: px.wcog(buf, 16, o[px.CEN_BG], 8 << 6, 8 << 6, o), True)
+R['law_step'] = run(lambda: law.step(10, -10, apt.cal), True)
+R['patch_hot'] = run(lambda: px.patch_hot(buf, apt.search.hot, apt.exposure.dark(), 9000),
+                     True)
+R['command'] = run(apt._command_mirror, False)
+R['exposure'] = run(lambda: apt.exposure.update(apt.peak, apt._peak_lo, apt._peak_hi), False)
+# A fragmented heap: 1-block holes below the free space (every other small object freed).
+gc.collect()
+keep = [bytearray(8) for _ in range(4000)]
+for i in range(0, len(keep), 2):
+    keep[i] = None
+R['centroid_unlocked_fragmented'] = run(lambda: apt.centroid(buf, 16), False)
+R['law_step_unlocked_fragmented'] = run(lambda: law.step(10, -10, apt.cal), False)
+R['centroid_locked_fragmented'] = run(lambda: apt.centroid(buf, 16), True)
+R['tick_fragmented'] = run(apt.tick, False)
+R['state'] = apt.state
+R['hot_pixels'] = len(apt.search.hot) // 2
+print('RESULT', R)
+"""
+
+
+def measure():
+    from tools import target
+
+    out, err = target.run_script(SCRIPT, elf=target.ensure_image(), timeout=900, icount_shift=0)
+    for line in out.splitlines():
+        if line.startswith("RESULT "):
+            import ast
+
+            d = ast.literal_eval(line[7:])
+            res = {"apt_tick_m7_%s_instr" % k: v for k, v in d.items()
+                   if k not in ("state", "hot_pixels")}
+            res["apt_tick_m7_flight_instr"] = d["tick"] - d["replay_copy"]
+            res["apt_tick_m7_state"] = d["state"]
+            res["apt_tick_m7_hot_pixels"] = d["hot_pixels"]
+            return res
+    raise RuntimeError("no result from the target: %s %s" % (out, err))
+
+
+if __name__ == "__main__":
+    json.dump(measure(), sys.stdout, indent=1, sort_keys=True)
+    print()

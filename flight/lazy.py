@@ -5,7 +5,9 @@ function objects, classes and globals on the heap (~40 B a function) and they st
 as long as the module is in ``sys.modules``.  Code that runs rarely — the FSM
 calibration's fit (once a calibration), the payload wiring (once, at construction) — is
 therefore loaded by :func:`load` where it is used and dropped by :func:`release` when
-done (the parameter rules are loaded at their first check and kept): the heap it held is free again at the next collection.
+done (the parameter rules by :func:`done`: released where the code is frozen, kept where
+a reload would load a file again): the heap it held is free again at the next
+collection.
 Loading a frozen module again costs only its import (no file system, no compile).
 
 A MemoryError while loading is its own event, ``MODULE_LOAD_FAILED`` (the core's
@@ -45,6 +47,26 @@ def load(name, emit=None):
         if emit is not None:
             emit(EV_MODULE_LOAD_FAILED, None, name)
         raise _FAILED
+
+
+def done(name):
+    """After a use of ``name``: released (:func:`release`) where its code is frozen in
+    the firmware (no file behind it: loading it again is only its import, the code
+    stays in flash); held where it was loaded from a file (the VM, the unix port,
+    CPython), whose reload would put its code on the heap again."""
+    m = sys.modules.get(name)
+    if m is None:
+        return
+    f = getattr(m, "__file__", None)
+    if f is not None:
+        try:
+            import os
+
+            os.stat(f)
+            return  # a file: held
+        except (OSError, ImportError):  # no such file, or no file system: frozen
+            pass
+    release(name)
 
 
 def release(name):

@@ -146,9 +146,10 @@ class Params:
     def __init__(self, storage=None, name="params", emit=None, storage_error=None,
                  rules=None):
         self.emit = emit
-        # A Rule tuple, or None: flight/param_rules.py's, loaded at the first check
-        # (flight/lazy.py) and then held: released and reloaded per check, the VM's
-        # .mpy loads left more behind than the module holds.
+        # A Rule tuple, or None: flight/param_rules.py's, loaded for each check
+        # (flight/lazy.py) and released after it where the code is frozen (the
+        # firmware: 0.8 kB of heap not held); held where it is loaded from a file (the
+        # VM's .mpy loads left more behind than the module holds).
         self.rules = rules
         self.storage_error = storage_error
         # [(component, its PARAMS tuple)]: the declarations, searched in place (no
@@ -206,11 +207,15 @@ class Params:
         """ParamError naming the first rule that ``name`` = ``value`` would break (the
         rules whose parameters are all declared)."""
         view = _With(self.values, name, value)
-        for r in self._load_rules():
-            if name in r.params and self._applies(r):
-                why = r.check(view)
-                if why:
-                    raise ParamError("rule %s: %s" % (r.name, why))
+        rules = self._load_rules()
+        try:
+            for r in rules:
+                if name in r.params and self._applies(r):
+                    why = r.check(view)
+                    if why:
+                        raise ParamError("rule %s: %s" % (r.name, why))
+        finally:
+            self._rules_done()
 
     def _load_rules(self):
         """The rules; a change checked while they cannot be loaded (heap exhausted:
@@ -236,7 +241,16 @@ class Params:
             rules = self._load_rules()
         except ParamError:
             return
-        self._enforce(rules, emit)
+        try:
+            self._enforce(rules, emit)
+        finally:
+            self._rules_done()
+
+    def _rules_done(self):
+        # Lazily loaded rules are released where their code is frozen (flight/lazy.py
+        # done: a reload is only an import); held where a reload would load it again.
+        if self.rules is None:
+            lazy.done("flight.param_rules")
 
     def _enforce(self, rules, emit):
         for _ in range(len(rules) + 1):

@@ -32,11 +32,11 @@ TYPES = {
 }
 
 
-# The big-endian struct code of each type, built once: every packer shares these strings
-# (one ">B" per field would be ~200 small heap strings per packer).
-BE_CODES = {}
-for _t in TYPES:
-    BE_CODES[_t] = ">" + TYPES[_t][0]
+# The big-endian struct code of each type, literals (interned strings in flash on the
+# firmware, where building them at import made heap strings): every packer shares
+# them (one ">B" per field would be ~200 small heap strings per packer).
+BE_CODES = {"u8": ">B", "i8": ">b", "u16": ">H", "i16": ">h", "u32": ">I", "i32": ">i",
+            "f32": ">f"}
 
 
 # A field declaration is a record of five: name, type, unit, description and ``more``,
@@ -149,12 +149,14 @@ def layout(sections):
 # one octet per field then says everything encode() needs (struct code, width, raw
 # range), where six per-field lists cost ~25 B a field on the target (issue 11: ~250
 # fields in the two sets).
-_KINDS = tuple(sorted(TYPES))
-_K_CODE = tuple(BE_CODES[t] for t in _KINDS)
-_K_SIZE = bytes(TYPES[t][1] for t in _KINDS)
-_K_FLOAT = bytes(1 if TYPES[t][2] is None else 0 for t in _KINDS)
-_K_LO = tuple(TYPES[t][2] or 0 for t in _KINDS)
-_K_HI = tuple(TYPES[t][3] or 0 for t in _KINDS)
+# Literals, not built at import (constants in flash on the firmware; tests/test_crc16.py
+# checks them against TYPES): _KINDS is sorted(TYPES).
+_KINDS = ("f32", "i16", "i32", "i8", "u16", "u32", "u8")
+_K_CODE = (">f", ">h", ">i", ">b", ">H", ">I", ">B")
+_K_SIZE = b"\x04\x02\x04\x01\x02\x04\x01"
+_K_FLOAT = b"\x01\x00\x00\x00\x00\x00\x00"
+_K_LO = (0, -0x8000, -0x80000000, -0x80, 0, 0, 0)
+_K_HI = (0, 0x7FFF, 0x7FFFFFFF, 0x7F, 0xFFFF, 0xFFFFFFFF, 0xFF)
 
 
 _CHUNK = const(8)  # fields packed by one struct call (encode() names eight arguments)

@@ -66,11 +66,11 @@ def _fine_step_reference(w, dt_us):
         fr = (t - t_start) * k
         rx = c0x + dcx * fr + jx - fx
         ry = c0y + dcy * fr + jy - fy
-        w._hist.append((t, c * rx + s * ry, c * ry - s * rx))
+        w.ref_hist.append((t, c * rx + s * ry, c * ry - s * rx))
         if rec is not None:
             rec(t * 1e-6, rx + box, ry + boy)
-    if len(w._hist) > 48:
-        del w._hist[:len(w._hist) - 24]
+    if len(w.ref_hist) > 48:
+        del w.ref_hist[:len(w.ref_hist) - 24]
 
 
 def _exposed_reference(w):
@@ -79,7 +79,7 @@ def _exposed_reference(w):
     sx = sy = 0.0
     n = 0
     last = None
-    for t, x, y in w._hist:
+    for t, x, y in w.ref_hist:
         if t <= t1:
             last = (x, y)
             if t > t0:
@@ -96,6 +96,7 @@ def test_world_fine_step_is_the_per_point_reference_bit_for_bit():
     fast = make_world("nominal", seed=4)
     ref = make_world("nominal", seed=4)
     ref._fine_step = lambda dt_us: _fine_step_reference(ref, dt_us)
+    ref.ref_hist = []  # the reference's history: the list of tuples it kept before
     for w in (fast, ref):
         board = make_board(world=w)
         board.clock.step_hook = None  # stepped directly below
@@ -115,7 +116,9 @@ def test_world_fine_step_is_the_per_point_reference_bit_for_bit():
         dt = rnd.choice((2, 150, 500, 1000, 2150, 3000, 7850, 10000))
         fast.step(dt)
         ref.step(dt)
-        assert fast._hist == ref._hist
+        # the ring (48 samples) holds the reference's last 24-48, newest last
+        got = fast.hist_samples()
+        assert got[len(got) - len(ref.ref_hist):] == ref.ref_hist
         for exp in (10, 1000, 4300, 9000):
             fast.camera.exposure_us = ref.camera.exposure_us = exp
             assert fast._exposed_residual() == _exposed_reference(ref)

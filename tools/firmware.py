@@ -57,6 +57,12 @@ STM32_BOARD = "NUCLEO_H743ZI_NONET"
 # to 480 KiB so nothing passes on the emulator that would lack memory on the board (the
 # QEMU image also carries the simulated world, which the board does not).
 QEMU_HEAP_BYTES = 480 * 1024
+# The board's port leaves MICROPY_MEM_STATS off (py/mpconfig.h default; the qemu port's
+# mpconfigport.h turns it on): without it ``micropython.mem_current`` does not exist and
+# the scheduler's O(1) heap estimate falls back to a heap walk at every idle check
+# (flight/scheduler.py; 1.16 M instructions each on a 480 KiB heap).  MEM_STATS needs the
+# allocated size passed to free/realloc (py/malloc.c refuses it otherwise).
+STM32_CFLAGS_EXTRA = "-DMICROPY_MEM_STATS=1 -DMICROPY_MALLOC_USES_ALLOCATED_SIZE=1"
 TESTS_MPY = ROOT / "tests" / "mpy"
 # Manifests: the project's one board manifest (what ships) and the test manifest (that
 # plus the simulated backend and the sim physics), both in MicroPython's manifest form.
@@ -220,6 +226,7 @@ def qemu_make_command(mpy_dir, manifest, heap=QEMU_HEAP_BYTES):
 def stm32_make_command(mpy_dir, manifest):
     return ["make", "-C", str(Path(mpy_dir) / "ports" / "stm32"), "-j" + jobs(),
             "BOARD=" + STM32_BOARD, "BUILD=" + str(stm32_build_dir()),
+            "CFLAGS_EXTRA=" + STM32_CFLAGS_EXTRA,
             "FROZEN_MANIFEST=" + str(Path(manifest).resolve()),
             "MICROPY_MPYCROSS=" + str(Path(mpy_dir) / "mpy-cross" / "build" / "mpy-cross")]
 
@@ -278,9 +285,21 @@ def build_stm32(log=print):
     with build_lock():
         mpy = micropython_dir(log=log)
         _mpy_cross(mpy, log)
+        _flags_stamp(stm32_build_dir(), STM32_CFLAGS_EXTRA, log)
         dt = _run(stm32_make_command(mpy, staged(board_manifest(), log)), log,
                   "stm32 %s" % STM32_BOARD)
         return stm32_build_dir() / "firmware.elf", dt
+
+
+def _flags_stamp(bdir, flags, log):
+    """make does not notice changed CFLAGS_EXTRA: a build folder made with other flags
+    is emptied first (its stamp file names the flags it was built with)."""
+    stamp = bdir / "vector_cflags.txt"
+    if bdir.exists() and (not stamp.exists() or stamp.read_text() != flags):
+        log("firmware: %s built with other flags: rebuilt from clean" % bdir.name)
+        shutil.rmtree(bdir)
+    bdir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(flags)
 
 
 def _mpy_cross(mpy, log):

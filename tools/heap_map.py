@@ -22,11 +22,14 @@ simulated board and pass world of hal/sim, as in ``make target-bench``; every fi
   ``py/map.c``'s sizes; an array its items); the walk stops at the other components and
   leaves out functions and classes (import memory).  ``track_minus_boot``: what TRACK
   adds to each.
-* **sim_growth** (estimated) — the simulator's own state (world, board devices) grown
-  since the baseline: the target bench subtracts only the baseline and the camera
-  model's noise tables, so the rest of the world's growth (the camera model's render
-  source, the world's residual history, the simulated flash's blobs) is counted in its
-  ``heap_live_track_bytes``; ``heap_live_track_flight_bytes_est`` is that less it.
+* **heap_sim_bytes** (measured) — the simulator's state grown since the baseline: the
+  simulated flash's blobs (the world's residual history is a ring allocated with the
+  world, before the baseline), measured as the target bench does (hal/sim/session.py
+  ``sim_bytes``: the allocation of an equal copy) and left out of
+  ``heap_live_boot_bytes``/``heap_live_track_bytes``, which are the flight's alone.
+  **sim_growth** (estimated) — the same per attribute of the world and the board's
+  devices, a cross-check: what the flight reaches is walked first and not counted (the
+  simulated camera keeps views of the APT's frame buffers, which are flight memory).
 * **modules held in TRACK** — which flight modules a TRACK session holds: a module
   imported on first use and released after (flight/lazy.py) is ``released``.
 
@@ -96,7 +99,8 @@ def figures(r):
     """The target's raw result → heap_map.json (imports, objects, attributes)."""
     f = {k: r.get(k) for k in ("heap_base_world_bytes", "heap_code_bytes",
                                "heap_app_built_bytes", "heap_live_boot_bytes",
-                               "heap_live_track_bytes", "apt_state", "comparator_state",
+                               "heap_live_track_bytes", "heap_sim_boot_bytes",
+                               "heap_sim_bytes", "apt_state", "comparator_state",
                                "modules_after_app_import", "modules_in_track", "phase",
                                "errors")}
     imports, objects = [], []
@@ -132,9 +136,6 @@ def figures(r):
     if sim is not None:
         f["sim_growth"] = [{"attr": a, "bytes": b} for a, b in sorted(sim, key=lambda x: -x[1])]
         f["sim_growth_bytes_est"] = sum(b for _, b in sim)
-        if f.get("heap_live_track_bytes") is not None:
-            f["heap_live_track_flight_bytes_est"] = (f["heap_live_track_bytes"]
-                                                     - f["sim_growth_bytes_est"])
     return f
 
 
@@ -142,8 +143,8 @@ def table(f, top=25):
     """The map as text: the largest imports, constructions and attributes."""
     lines = []
     for k in ("heap_code_bytes", "heap_app_built_bytes", "heap_live_boot_bytes",
-              "heap_live_track_bytes", "sim_growth_bytes_est",
-              "heap_live_track_flight_bytes_est"):
+              "heap_live_track_bytes", "heap_sim_boot_bytes", "heap_sim_bytes",
+              "sim_growth_bytes_est"):
         lines.append("%-28s %s" % (k, f.get(k)))
     lines.append("")
     lines.append("imports (%d modules, %d B)  self  inclusive  defs classes decls  held"

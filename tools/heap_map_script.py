@@ -6,8 +6,8 @@ SCRIPT = r"""
 import gc, json, sys, builtins
 from array import array
 from hal.clock import VirtualClock
-from hal.sim.board import make_board
-from hal.sim.world import make_world, noise_table_bytes, reserve_noise_tables
+from hal.sim.world import noise_table_bytes
+from hal.sim import session
 
 R = {'phase': 'start', 'errors': []}
 SIM_GC_FREE = 196608
@@ -18,14 +18,9 @@ def live():
     return gc.mem_alloc()
 
 
-world = make_world('nominal', seed=1, pass_start_s=-150.0, session_start_s=1.0)
-rec = getattr(world, 'rec', None)
-if rec is not None:
-    rec.enabled = False
 clock = VirtualClock(charge_cpu=False, cpu_scale=10.0)
-board = make_board(clock=clock, world=world)
+world, board = session.make_rig(clock)  # as the target bench: hal/sim/session.py
 cam = world.cam_model
-reserve_noise_tables(cam, 'H', len(cam._slots))
 tb0 = noise_table_bytes(cam)
 
 # Bookkeeping preallocated: the wrappers below allocate nothing that stays live.
@@ -148,12 +143,31 @@ def _isz(a):
     return len(bytes(a[:1])) if len(a) else 4
 
 
+def _flight_buffers(v, seen, depth):
+    # The buffers (arrays, bytearrays, lists) the flight objects hold, down to the
+    # payload modules' parts (a full walk's id set needs a block the heap may not have).
+    d = getattr(v, '__dict__', None)
+    if d is None or id(v) in seen or not getattr(type(v), '__module__', '').startswith('flight'):
+        return
+    seen.add(id(v))  # (a flight object: the simulator's walk does not enter it either)
+    for x in list(d.values()) + (list(v.payload.values()) if depth == 0 else []):
+        if type(x) in (bytearray, array, list, memoryview):
+            seen.add(id(x))
+        elif depth < 3 and id(x) not in seen:
+            _flight_buffers(x, seen, depth + 1)
+
+
 def sim_parts():
     # The simulator's own state, estimated per attribute of the world, the board and
-    # their devices (what it allocates as the pass goes on lands in the flight figures,
-    # which subtract only the baseline taken before the flight and the noise tables).
+    # their devices.  What the flight reaches is walked first and left out: a flight
+    # buffer the simulated camera keeps a view of (its _mv_src) is flight memory.
     gc.collect()
-    seen = set((id(world), id(board), id(app) if 'app' in globals() else 0))
+    tops = [world, board] + list(board.__dict__.values()) + list(world.__dict__.values())
+    seen = set(id(v) for v in tops)
+    if 'app' in globals():
+        _flight_buffers(app, seen, 0)  # the flight's own buffers: not the simulator's
+    for v in tops[2:]:
+        seen.discard(id(v))
     out = {}
     for k, v in list(board.__dict__.items()):
         if hasattr(v, '__dict__') and not isinstance(v, type):
@@ -227,17 +241,11 @@ from flight.app import FlightApp
 t0 = live()
 app = FlightApp(board, keyring=Keyring())
 R['heap_app_built_bytes'] = live() - t0
-if hasattr(world, 'adcs_feedback'):
-    def _relay(b):
-        world.adcs_feedback(bool(b.get('valid')), b['err_x_urad'] * 1e-6,
-                            b['err_y_urad'] * 1e-6, bool(b.get('offload')),
-                            b['fsm_x_urad'] * 1e-6, b['fsm_y_urad'] * 1e-6)
-    app.adcs_hook = _relay
-app.boot(reset_cause='POWER_ON')
-_unwrap()
-app.run_for(500000)
-board.link.take()
-R['heap_live_boot_bytes'] = live() - base - (noise_table_bytes(cam) - tb0)
+session.relay(world, app, bracket=False)
+session.boot(app, board, _unwrap)  # the boot's constructions measured, not the run's
+R['heap_sim_boot_bytes'] = session.sim_bytes(board)
+R['heap_live_boot_bytes'] = live() - base - (noise_table_bytes(cam) - tb0) \
+    - R['heap_sim_boot_bytes']
 R['phase'] = 'boot'
 
 
@@ -270,21 +278,18 @@ def attributes():
 
 
 R['attributes_boot'] = attributes()
+
+
+def _sim_gc():
+    if gc.mem_free() < SIM_GC_FREE:
+        gc.collect()
+
+
 if %(track)d:
-    app.modes.request('STANDBY')
-    app.run_for(500000)
-    app.modes.request('SESSION')
     apt = app.payload['apt']
     comp = app.payload['comparator']
     R['phase'] = 'warm'
-    t0 = clock.elapsed_us
-    while not (apt.state == 3 and comp.state == 4):
-        app.run_for(100000)
-        board.link.take()
-        if gc.mem_free() < SIM_GC_FREE:
-            gc.collect()
-        if clock.elapsed_us - t0 > 30000000:
-            break
+    session.to_track(app, board, clock, _sim_gc)
     for k in range(200):  # 2 s in TRACK
         app.run_for(10000)
         if gc.mem_free() < SIM_GC_FREE:
@@ -292,7 +297,9 @@ if %(track)d:
     board.link.take()
     R['apt_state'] = apt.state
     R['comparator_state'] = comp.state
-    R['heap_live_track_bytes'] = live() - base - (noise_table_bytes(cam) - tb0)
+    R['heap_sim_bytes'] = session.sim_bytes(board)
+    R['heap_live_track_bytes'] = live() - base - (noise_table_bytes(cam) - tb0) \
+        - R['heap_sim_bytes']
     R['attributes_track'] = attributes()
     if SIM0 is not None:
         s1 = sim_parts()

@@ -88,8 +88,8 @@ SCRIPT = r"""
 import gc, json, sys, time, micropython
 from time import ticks_us, ticks_diff
 from hal.clock import VirtualClock
-from hal.sim.board import make_board
-from hal.sim.world import make_world, noise_table_bytes, reserve_noise_tables
+from hal.sim.world import noise_table_bytes
+from hal.sim import session
 
 # The simulator's garbage is collected outside flight time, uncharged: at every move of
 # the virtual clock (between any two flight calls) and at the end of every physics
@@ -135,14 +135,13 @@ def largest_free():
 
 
 %(helpers)s
-world = make_world('nominal', seed=1, pass_start_s=-150.0, session_start_s=1.0)
-rec = getattr(world, 'rec', None)
-if rec is not None:
-    rec.enabled = False  # truth records grow the heap; not flight memory
-world.cpu_us = now_us
 clock = VirtualClock(charge_cpu=True, cpu_scale=10.0)
 tgc.clock = clock
-board = make_board(clock=clock, world=world)
+# The pass world and board (hal/sim/session.py: the camera model's noise-table buffers
+# allocated there, before the simulator's garbage has fragmented the heap; they are the
+# world's, outside the figures: the real sensor has no such tables).
+world, board = session.make_rig(clock)
+world.cpu_us = now_us
 _world_step = clock.step_hook  # World.step, at every move of the virtual clock
 _physics_end = world.physics_end
 
@@ -172,11 +171,6 @@ def _step(dt):
 
 clock.step_hook = _step
 cam = world.cam_model
-# The camera model's noise-table buffers (sim/camera.py: 8 slots of 10.7 kB, allocated at
-# their first use) allocated now, on the heap before the simulator's garbage has
-# fragmented it: a 10.7 kB block asked for mid-pass can fail on the fixed heap and fault
-# the APT (the real sensor has no such tables; they are the world's, outside the figures).
-reserve_noise_tables(cam, 'H', len(cam._slots))
 
 
 def table_bytes():
@@ -193,8 +187,14 @@ import flight.scheduler as _sched
 _sched.gc = tgc
 
 
-def flight_live():
-    return live() - base - (table_bytes() - tb0)
+def flight_live(key=None):
+    # The flight's live heap: less the baseline (world, board), the camera model's noise
+    # tables and the simulator's state grown since (session.sim_bytes: measured by
+    # setting it aside for one collection), reported apart under key.
+    s = session.sim_bytes(board)
+    if key is not None:
+        out(key, s)
+    return live() - base - (table_bytes() - tb0) - s
 
 
 from flight.app import FlightApp
@@ -202,18 +202,7 @@ from flight.keys import Keyring
 out('heap_code_bytes', flight_live())
 app = FlightApp(board, keyring=Keyring())
 simgc.sched = app.sched
-if hasattr(world, 'adcs_feedback'):
-    # The OBC's relay of the pointing feedback to the platform ADCS (as python -m flight
-    # does): not flight code, so bracketed as physics and excluded.
-    def _relay(b):
-        t = world.physics_begin()
-        world.adcs_feedback(bool(b.get('valid')), b['err_x_urad'] * 1e-6,
-                            b['err_y_urad'] * 1e-6, bool(b.get('offload')),
-                            b['fsm_x_urad'] * 1e-6, b['fsm_y_urad'] * 1e-6)
-        world.physics_end(t)
-    app.adcs_hook = _relay
-elif hasattr(world, 'install'):  # older hal/sim: the ADCS bridge lived in the world
-    world.install(app)
+session.relay(world, app)  # bracketed as physics: not flight code, excluded
 # The simulated UART copies what it moves (its Python buffers): the board's UART driver
 # (hal/real/uart_link.py) allocates nothing, so the copy is the simulator's, bracketed
 # as physics (time and allocation excluded from the flight figures).
@@ -237,23 +226,12 @@ def _link_read(b):
 
 board.link.write = _link_write
 board.link.read_into = _link_read
-app.boot(reset_cause='POWER_ON')
-app.run_for(500000)
-board.link.take()
-out('heap_live_boot_bytes', flight_live())
-app.modes.request('STANDBY')
-app.run_for(500000)
-app.modes.request('SESSION')
+session.boot(app, board)
+out('heap_live_boot_bytes', flight_live('heap_sim_boot_bytes'))
 apt = app.payload['apt']
 comp = app.payload['comparator']
 R['phase'] = 'warm'
-t0 = clock.elapsed_us
-while not (apt.state == 3 and comp.state == 4):
-    app.run_for(100000)
-    board.link.take()
-    if clock.elapsed_us - t0 > 30000000:
-        break
-out('warm_s', (clock.elapsed_us - t0) / 1e6)
+out('warm_s', session.to_track(app, board, clock) / 1e6)
 out('task_faults_warm', dict((t.name, t.faults) for t in app.sched.tasks))
 
 
@@ -272,7 +250,7 @@ out('apt_state_warm', apt.state)
 # of the simulated sensor's noise.
 out('apt_hot_pixels', len(apt.search.hot) // 2)
 out('comparator_state_warm', comp.state)
-out('heap_live_track_bytes', flight_live())
+out('heap_live_track_bytes', flight_live('heap_sim_bytes'))
 
 
 
@@ -311,7 +289,7 @@ def measure(name, scale, flood):
             board.link.take()
             tb = table_bytes() - tb0
             allocs.append(gc.mem_alloc() - base - tb)  # garbage included
-            samples.append(live() - base - tb)
+            samples.append(flight_live())
     elapsed = clock.elapsed_us - e0
     stats = {}
     for t in app.sched.tasks:

@@ -60,7 +60,7 @@ from sim.sipm import K_T_V_PER_K, V_BR25_V, breakdown_voltage
 from sim.thermal import TempSensor, ThermalScenario
 
 from hal.interfaces import SW_CAMERA, SW_FRAMER, SW_SIPM_BIAS
-from hal.sim.finetruth import FineTruth
+from hal.sim.finetruth import FineTruth, new_hist
 from hal.sim.devices import (
     SimBiasSupply,
     SimCamera,
@@ -171,7 +171,9 @@ class World(FineTruth):
         self.readout_us = 0 if self.ideal else int(sc.get("roi_readout_us", ROI_READOUT_US))
         self.fsm_latency_us = 0 if self.ideal else int(sc.get("fsm_latency_us",
                                                               FSM_LATENCY_US))
-        self._hist = []  # [(t_us, camera-frame residual x, y)] at the 1 kHz grid
+        # (t_us, camera-frame residual x, y) at the 1 kHz grid: a ring preallocated here
+        # (hal/sim/finetruth.py new_hist), so the pass adds nothing to the heap
+        self._hist = new_hist()
         self._fsm_q = []  # [(t_us due, code x, code y)] commands in flight
         self.fsm_model = Fsm()
         self.fsm_model.set_gain_matrix(1.0 + cal["fsm_gain_x"], cal["fsm_cross_xy"],

@@ -16,6 +16,7 @@ raising mid-packet (a counter that wraps a u16 reads 65535, not garbage).
 """
 
 import struct
+from array import array
 from collections import namedtuple
 
 from hal.compat import IS_MICROPYTHON, const
@@ -168,11 +169,19 @@ class HkPacker:
     fields stay 0) — into one preallocated buffer."""
 
     def __init__(self, sections):
-        self.sections = []  # type: list
+        # The owners' fill methods (only those present) and the index of each one's
+        # first field: a tuple and an array, not a (first, count, fill) tuple a section
+        # (~32 B each on the target, ~30 sections in the two packers: issue 11).
+        at = []
+        fills = []
         n = 0
         for flds, fill in sections:
-            self.sections.append((n, len(flds), fill))
+            if fill is not None:
+                at.append(n)
+                fills.append(fill)
             n += len(flds)
+        self._at = array("H", at)
+        self._fills = tuple(fills)
         # The declarations, not a list of their fields: a generated declaration (the
         # scheduler's per-task set) then builds its records only when read.
         self._decls = tuple(flds for flds, _fill in sections)
@@ -210,11 +219,11 @@ class HkPacker:
     def collect(self):
         """Ask every owner for its raw values."""
         values = self.values
-        for i, _n, fill in self.sections:
-            if fill is None:
-                continue
+        at = self._at
+        fills = self._fills
+        for j in range(len(fills)):
             try:
-                fill(values, i)
+                fills[j](values, at[j])
             except Exception:  # one owner's bug must not cost the whole packet
                 self.errors += 1
 

@@ -53,7 +53,7 @@ QEMU_BOARD = "MPS2_AN500"
 STM32_BOARD = "NUCLEO_H743ZI_NONET"
 # The QEMU image's GC heap, sized like the payload computer's: on the NUCLEO-H743ZI image
 # MicroPython's heap is the STM32H743's 512 KiB AXI SRAM less .data/.bss (~9 KiB) and the
-# 16 KiB stack: 497164 bytes (`heap_of_stm32_elf`, printed by every build).  Rounded down
+# 16 KiB stack: 497152 bytes (`heap_of_stm32_elf`, printed by every build).  Rounded down
 # to 480 KiB so nothing passes on the emulator that would lack memory on the board (the
 # QEMU image also carries the simulated world, which the board does not).
 QEMU_HEAP_BYTES = 480 * 1024

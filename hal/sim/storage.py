@@ -44,7 +44,8 @@ class MemStorage:
         if self.fail_reads:
             raise StorageError("injected read error")
         b = self.blobs.get(name)
-        return None if b is None else bytes(memoryview(b))  # a copy (as at write)
+        # a copy: the flight may keep what it read, the flash keeps its own
+        return None if b is None else bytes(memoryview(b))
 
     def write(self, name, data):
         check_name(name)
@@ -52,10 +53,11 @@ class MemStorage:
             raise ValueError("blob too large")
         if self.fail_writes:
             raise StorageError("injected write error")
-        # The flash's own copy, always (bytes(b) of a bytes is b itself on MicroPython):
-        # no blob is an object the flight still holds, so the benches can count the
-        # blobs as the simulator's (hal/sim/session.py sim_bytes).
-        data = bytes(memoryview(data))
+        # bytes of a bytes is that object (MicroPython and CPython): the flight's writers
+        # hand over a record made for the write (SlotStore, EventLog) and keep nothing of
+        # it, so a blob is held by the simulated flash alone (what the benches count as
+        # the simulator's: hal/sim/session.py sim_bytes); a bytearray is copied.
+        data = bytes(data)
         if self.tear_after is not None and (self.tear_only is None
                                             or name.startswith(self.tear_only)):
             n = self.tear_after

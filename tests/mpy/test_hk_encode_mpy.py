@@ -65,3 +65,26 @@ def test_encode_fills_from_the_owners_sections_in_order():
     want = _reference(a + b + b, [1000 * j for j in range(5)] + [0] * 6
                       + [-50 * j for j in range(6)])
     assert got == want
+
+
+def test_the_packer_keeps_one_fill_per_present_owner_and_counts_a_failing_one():
+    # (issue 11) the fills and their first field's index, not a tuple a section: an
+    # absent owner (None) costs nothing, a raising one is counted and skipped
+    a = [HkField("a%d" % i, "u8") for i in range(3)]
+    b = [HkField("b%d" % i, "u8") for i in range(2)]
+    c = [HkField("c%d" % i, "u8") for i in range(4)]
+
+    def fill_a(values, i):
+        values[i + 2] = 7
+
+    def broken(values, i):
+        raise ValueError("owner bug")
+
+    def fill_c(values, i):
+        values[i] = 9
+
+    p = HkPacker([(a, fill_a), (b, None), (c, broken), (a, fill_c)])
+    assert len(p._fills) == 3 and list(p._at) == [0, 5, 9]
+    assert not hasattr(p, "sections")
+    got = bytes(p.pack())
+    assert got == bytes([0, 0, 7, 0, 0, 0, 0, 0, 0, 9, 0, 0]) and p.errors == 1

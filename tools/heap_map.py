@@ -100,7 +100,8 @@ def figures(r):
     f = {k: r.get(k) for k in ("heap_base_world_bytes", "heap_code_bytes",
                                "heap_app_built_bytes", "heap_live_boot_bytes",
                                "heap_live_track_bytes", "heap_sim_boot_bytes",
-                               "heap_sim_bytes", "apt_state", "comparator_state",
+                               "heap_sim_bytes", "sim_growth_skipped", "apt_state",
+                               "comparator_state",
                                "modules_after_app_import", "modules_in_track", "phase",
                                "errors")}
     imports, objects = [], []

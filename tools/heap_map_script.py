@@ -143,18 +143,19 @@ def _isz(a):
     return len(bytes(a[:1])) if len(a) else 4
 
 
-def _flight_buffers(v, seen, depth):
+def _flight_buffers(v, seen, vis, depth):
     # The buffers (arrays, bytearrays, lists) the flight objects hold, down to the
-    # payload modules' parts (a full walk's id set needs a block the heap may not have).
+    # payload modules' parts, into seen (a full walk's id set needs a block the heap may
+    # not have in TRACK; the flight objects visited go to vis, dropped after).
     d = getattr(v, '__dict__', None)
-    if d is None or id(v) in seen or not getattr(type(v), '__module__', '').startswith('flight'):
+    if d is None or id(v) in vis or not getattr(type(v), '__module__', '').startswith('flight'):
         return
-    seen.add(id(v))  # (a flight object: the simulator's walk does not enter it either)
+    vis.add(id(v))
     for x in list(d.values()) + (list(v.payload.values()) if depth == 0 else []):
         if type(x) in (bytearray, array, list, memoryview):
             seen.add(id(x))
-        elif depth < 3 and id(x) not in seen:
-            _flight_buffers(x, seen, depth + 1)
+        elif depth < 3:
+            _flight_buffers(x, seen, vis, depth + 1)
 
 
 def sim_parts():
@@ -165,7 +166,10 @@ def sim_parts():
     tops = [world, board] + list(board.__dict__.values()) + list(world.__dict__.values())
     seen = set(id(v) for v in tops)
     if 'app' in globals():
-        _flight_buffers(app, seen, 0)  # the flight's own buffers: not the simulator's
+        vis = set(seen)  # (the simulator's devices: not entered)
+        _flight_buffers(app, seen, vis, 0)  # the flight's own buffers: not the simulator's
+        vis = None
+        gc.collect()
     for v in tops[2:]:
         seen.discard(id(v))
     out = {}
@@ -302,8 +306,12 @@ if %(track)d:
         - R['heap_sim_bytes']
     R['attributes_track'] = attributes()
     if SIM0 is not None:
-        s1 = sim_parts()
-        R['sim_growth'] = [[k, s1[k] - SIM0.get(k, 0)] for k in s1 if s1[k] != SIM0.get(k, 0)]
+        try:  # (an estimate: its walk's id set may find no block on the TRACK heap)
+            s1 = sim_parts()
+            R['sim_growth'] = [[k, s1[k] - SIM0.get(k, 0)] for k in s1
+                               if s1[k] != SIM0.get(k, 0)]
+        except MemoryError:
+            R['sim_growth_skipped'] = 'MemoryError'
         s1 = None
     R['phase'] = 'track'
 R['modules_in_track'] = sorted(k for k in sys.modules if k.startswith('flight'))

@@ -18,8 +18,8 @@ def live():
     return gc.mem_alloc()
 
 
-clock = VirtualClock(charge_cpu=False, cpu_scale=10.0)
-world, board = session.make_rig(clock)  # as the target bench: hal/sim/session.py
+world, clock, board = session.make_rig(  # as the target bench: hal/sim/session.py
+    lambda: VirtualClock(charge_cpu=False, cpu_scale=10.0))
 cam = world.cam_model
 tb0 = noise_table_bytes(cam)
 

@@ -149,13 +149,18 @@ def largest_free():
 
 
 %(helpers)s
-clock = VirtualClock(charge_cpu=True, cpu_scale=10.0)
-tgc.clock = clock
-# The pass world and board (hal/sim/session.py: the camera model's noise-table buffers
-# allocated there, before the simulator's garbage has fragmented the heap; they are the
-# world's, outside the figures: the real sensor has no such tables).
-world, board = session.make_rig(clock)
-world.cpu_us = now_us
+def _clock():
+    c = VirtualClock(charge_cpu=True, cpu_scale=10.0)
+    tgc.clock = c
+    return c
+
+
+def _cpu(w):
+    w.cpu_us = now_us
+
+
+# The pass world, clock and board (hal/sim/session.py).
+world, clock, board = session.make_rig(_clock, _cpu, reserve=False)
 _world_step = clock.step_hook  # World.step, at every move of the virtual clock
 _physics_end = world.physics_end
 
@@ -185,6 +190,11 @@ def _step(dt):
 
 clock.step_hook = _step
 cam = world.cam_model
+# The camera model's noise-table buffers (sim/camera.py: 8 slots of 10.7 kB, allocated at
+# their first use) allocated now, on the heap before the simulator's garbage has
+# fragmented it: a 10.7 kB block asked for mid-pass can fail on the fixed heap and fault
+# the APT (the real sensor has no such tables; they are the world's, outside the figures).
+session.reserve_tables(world)
 
 
 def table_bytes():

@@ -16,19 +16,31 @@ COMP_LOCKED = 4  # flight/comparator.py's LOCKED state
 WARM_LIMIT_US = 30000000  # the issue's bound on SESSION → TRACK + LOCKED (simulated)
 
 
-def make_rig(clock):
-    """(world, board): the nominal pass (seed 1) with the beacon in view one second into
-    the session, on ``clock``.  The truth records are off (they grow the heap and are no
-    flight memory); the camera model's noise tables are allocated now, on the heap before
+def make_rig(make_clock, world_hook=None, reserve=True):
+    """(world, clock, board): the nominal pass (seed 1) with the beacon in view one second
+    into the session, on the clock ``make_clock()`` (made after the world, as the benches
+    always did: the heap's layout, and with it its largest free block, follows the order
+    of these allocations).  ``world_hook(world)`` before the clock.  The truth records are
+    off (they grow the heap and are no flight memory).  ``reserve``: the camera model's
+    noise tables allocated now (else :func:`reserve_tables` later), on the heap before
     the simulator's garbage fragments it (a ~11 kB block asked for mid-pass can fail)."""
     world = make_world("nominal", seed=1, pass_start_s=-150.0, session_start_s=1.0)
     rec = getattr(world, "rec", None)
     if rec is not None:
         rec.enabled = False
+    if world_hook is not None:
+        world_hook(world)
+    clock = make_clock()
     board = make_board(clock=clock, world=world)
+    if reserve:
+        reserve_tables(world)
+    return world, clock, board
+
+
+def reserve_tables(world):
+    """Every noise-table slot of the world's camera model allocated now."""
     cam = world.cam_model
     reserve_noise_tables(cam, "H", len(cam._slots))
-    return world, board
 
 
 def relay(world, app, bracket=True):

@@ -74,7 +74,7 @@ the board: flash, no heap), measured on the target by ``hal/sim/session.py``
 ``sim_bytes`` (the allocation of an equal copy of each blob and of the blob dict) and
 reported apart as ``heap_sim_bytes``.  The APT's frame buffers the simulated camera
 keeps views of stay counted: they are the flight's.  What is left of the simulator in
-the figure is a few hundred octets of floats its models re-box (``python -m
+the figure is ~0.9 kB of floats its models re-box (``python -m
 tools.heap_map``: ``sim_growth``), counted against the flight.  The session itself (rig,
 boot, STANDBY → SESSION → TRACK + comparator lock) is ``hal/sim/session.py``, shared
 with ``tools/heap_map.py``.

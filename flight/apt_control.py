@@ -1,6 +1,6 @@
 """The APT fixed-point control laws (DESIGN §3.3, docs/apt-loop.md): spot error → mirror.
 
-Two laws, chosen by ``apt_law``: the PI law (0) and the **predictor** (1, opt-in;
+Two laws, chosen by ``apt_law``: the PI law (0) and the **predictor** (1, the default;
 docs/apt-loop.md has both laws' measured figures and margins).  Both map the camera error
 (q6 px) into mirror-command units by the camera → FSM 2×2 mapping (``apt_sign_x/y``, then
 ``apt_cam_rot_mrad``, ``apt_fsm_gain_x/y``; pixel angle ``apt_ifov_urad``), the parameters
@@ -64,7 +64,7 @@ _META_EXPOSURE = const(1)  # hal.interfaces.META_EXPOSURE_US (the frame's exposu
 
 P = ParamDef
 LAW_PARAMS = (
-    P("apt_law", "int", 0, 0, 1, "",
+    P("apt_law", "int", 1, 0, 1, "",
       "control law: 0 = PI, 1 = predictor (Kalman filter, a mirror waveform per frame; "
       "docs/apt-loop.md)"),
     P("apt_fsm_gain_x", "float", 1.0, 0.8, 1.25, "1",

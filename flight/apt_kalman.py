@@ -37,6 +37,9 @@ N_STATES = 6
 _Q1 = 0.5411961001461969  # 1 / (2 cos(pi/8)): Butterworth 4th order, first section
 _Q2 = 1.3065629648763766  # 1 / (2 cos(3 pi/8))
 RICCATI_ITER = 150  # frames: the gain converges in ~20-40 (checked in tests)
+# The robust gains' centroid noise, × the design's: 3 (2 -> 6 µrad) keeps the loop bounded
+# up to a mirror gain error of ×2.2 (bench/apt_predict_margin.py; docs/apt-loop.md §4).
+ROBUST_NOISE = 3.0
 
 
 def _zeros(n, m):
@@ -183,11 +186,13 @@ def steady_gain(phi, qd, h, r, iterations=None):
 
 
 def design(jit_urad, jit_hz, noise_urad, drift_q, frame_us, ro_us, wave_us, lead_us,
-           n_wave):
+           n_wave, robust=ROBUST_NOISE):
     """The predictor's matrices (floats, µrad and ms units) for the runtime:
 
-    ``phi`` (one frame), ``gains`` (one per :data:`GAIN_CLASSES_US`), ``a``/``c`` (for
-    :func:`h_row`), ``rows`` (n_wave waveform rows: C exp(A (j·P + lead)))."""
+    ``phi`` (one frame), ``gains`` (one per :data:`GAIN_CLASSES_US`), ``gains_r`` (the
+    same for ``robust`` × the centroid noise: the fallback of flight/apt_predict.py's
+    supervisor), ``a``/``c`` (for :func:`h_row`), ``rows`` (n_wave waveform rows:
+    C exp(A (j·P + lead)))."""
     a, c = model(jit_hz)
     n = N_STATES
     qc = _zeros(n, n)
@@ -197,11 +202,52 @@ def design(jit_urad, jit_hz, noise_urad, drift_q, frame_us, ro_us, wave_us, lead
     phi, qd = _discretise(a, qc, tf)
     r = noise_urad * noise_urad
     ro = ro_us / 1000.0
-    gains = [steady_gain(phi, qd, h_row(a, c, ro, e / 1000.0), r) for e in GAIN_CLASSES_US]
+    hs = [h_row(a, c, ro, e / 1000.0) for e in GAIN_CLASSES_US]
+    gains = [steady_gain(phi, qd, h, r) for h in hs]
+    gains_r = [steady_gain(phi, qd, h, r * robust * robust) for h in hs]
     rows = []
     step = expm(_scale(a, wave_us / 1000.0))
     m = expm(_scale(a, lead_us / 1000.0))
     for _ in range(n_wave):
         rows.append([sum(c[i] * m[i][j] for i in range(n)) for j in range(n)])
         m = _mm(step, m)
-    return {"a": a, "c": c, "phi": phi, "gains": gains, "rows": rows}
+    return {"a": a, "c": c, "phi": phi, "gains": gains, "gains_r": gains_r, "rows": rows}
+
+
+def _q12(v):
+    return int(v * 4096 + (0.5 if v >= 0 else -0.5))
+
+
+def to_fixed(d, frame_us, ro_us, ladder, m, m_gain, m_h, m_gr, rows, lad):
+    """``d`` (:func:`design`, with ``gains_r``) into the runtime's Q12 arrays: ``m`` (Phi
+    at 0, the gains of each class at ``m_gain``, H of each ladder exposure at ``m_h``, the
+    robust gains at ``m_gr``), ``rows`` (the waveform), ``lad[len(ladder):]`` (each ladder
+    entry's gain class, the nearest in ratio).  Runtime units: q8 codes for every state,
+    the rate per frame instead of per ms: x' = D x, D = diag(1, T, 1, 1, 1, 1)."""
+    n = N_STATES
+    tf = frame_us / 1000.0
+    dd = [1.0, tf, 1.0, 1.0, 1.0, 1.0]
+    phi = d["phi"]
+    for i in range(n):
+        for j in range(n):
+            m[i * n + j] = _q12(dd[i] * phi[i][j] / dd[j])
+    for base, gains in ((m_gain, d["gains"]), (m_gr, d["gains_r"])):
+        for g in range(len(GAIN_CLASSES_US)):
+            for i in range(n):
+                m[base + g * n + i] = _q12(dd[i] * gains[g][i])
+    for j in range(len(d["rows"])):
+        r = d["rows"][j]
+        for i in range(n):
+            rows[j * n + i] = _q12(r[i] / dd[i])
+    classes = GAIN_CLASSES_US
+    nl = len(ladder)
+    for li in range(nl):
+        e = ladder[li]
+        hr = h_row(d["a"], d["c"], ro_us / 1000.0, e / 1000.0)
+        for i in range(n):
+            m[m_h + li * n + i] = _q12(hr[i] / dd[i])
+        best = 0
+        for g in range(len(classes)):
+            if abs(e - classes[g]) * classes[best] < abs(e - classes[best]) * classes[g]:
+                best = g
+        lad[nl + li] = best

@@ -29,7 +29,8 @@ from array import array
 from flight import apt_kalman as kd
 from flight.apt_exposure import EXPOSURES_US
 from hal.compat import const, ticks_diff
-from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_WAVE_PERIOD_US
+from flight.pointahead import EV_APT_PREDICT_ROBUST
+from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_LSB_RAD, FSM_WAVE_PERIOD_US
 
 N_WAVE = const(20)  # samples per frame's waveform (20 ms at 1 kHz: two frames; the
 # driver holds up to hal.interfaces.FSM_WAVE_MAX)
@@ -44,6 +45,7 @@ M_PHI = const(0)  # offsets in Predictor.m
 M_GAIN = const(36)
 M_H = const(60)
 U_MAX = FSM_CODE_MAX << 8
+_URAD_Q8 = FSM_LSB_RAD * 1e6 / 256  # urad per q8 code
 U_MIN = FSM_CODE_MIN << 8
 # The kernels' arrays, in Predictor.arrs (a tuple: one argument for all of them).
 A_M = const(0)  # phi, gains, H (Q12)
@@ -96,11 +98,18 @@ C_QL = const(33)  # |offset| clamp, q6 px, beyond which the error is clamped any
 # product with C_K then stays in 32 bits: viper's machine ints)
 C_CMAX = const(34)  # the mirror's code range (hal.interfaces), for the codes kernel
 C_CMIN = const(35)
-C_LEN = const(36)
-
-
-def _q12(v):
-    return int(v * 4096 + (0.5 if v >= 0 else -0.5))
+C_GOFF = const(36)  # the gain block in use: M_GAIN, or the robust gains (Predictor.m_gr)
+C_NF = const(37)  # frames updated since the estimate (re)started (capped at 30000)
+C_NUPX = const(38)  # the last innovation (q8), x and y
+C_NUPY = const(39)
+C_NUAX = const(40)  # the supervisor's monitors: |innovation's change| (q8, clipped at
+C_NUAY = const(41)  # NU_CLIP) low-passed 1/16 a frame, x and y
+C_LEN = const(42)
+# The supervisor: the monitor beyond TRIP_Q8 (~30 urad) ARM_N frames after a restart (an
+# oscillating loop; a ramp's innovations keep their sign): the robust gains take over.
+TRIP_Q8 = const(7200)
+NU_CLIP = const(12800)  # ~53 urad: a pull-in's one step stays under the trip
+ARM_N = const(50)
 
 
 class Predictor:
@@ -111,7 +120,8 @@ class Predictor:
         nl = len(EXPOSURES_US)
         # The frame transition (Q12, rate per frame) at M_PHI, the gains per class (Q12)
         # at M_GAIN, H per ladder exposure (Q12) at M_H.
-        self.m = array("i", [0] * (M_H + nl * n))
+        self.m_gr = M_H + nl * n  # the robust gains (the supervisor's fallback)
+        self.m = array("i", [0] * (self.m_gr + _NG * n))
         self.lad = array("i", [0] * (2 * nl))  # ladder (µs), then gain class per entry
         for i in range(nl):
             self.lad[i] = EXPOSURES_US[i]
@@ -130,6 +140,7 @@ class Predictor:
                      self.wx[1], self.wy[1])
         c = self.c = array("i", [0] * C_LEN)
         c[C_FRESH] = 1
+        c[C_GOFF] = M_GAIN
         c[C_WAVE] = FSM_WAVE_PERIOD_US
         c[C_FRAME] = 10000
         c[C_KEND] = 9
@@ -138,23 +149,15 @@ class Predictor:
         c[C_CMIN] = FSM_CODE_MIN
         self.t0 = 0  # ticks of the last waveform's start
         self.key = None  # design inputs of the matrices above
+        self.fallbacks = 0  # the supervisor's switches to the robust gains
+        self._emit = None
 
     # Read-outs (telemetry, tests, benches; the tick reads ``c``).
-    @property
-    def playing(self):
-        return self.c[C_PLAY] != 0
-
-    @property
-    def fresh(self):
-        return self.c[C_FRESH] != 0
-
-    @property
-    def pulls(self):
-        return self.c[C_PULLS]
-
-    @property
-    def stale(self):
-        return self.c[C_STALE]
+    playing = property(lambda self: self.c[C_PLAY] != 0)
+    fresh = property(lambda self: self.c[C_FRESH] != 0)
+    pulls = property(lambda self: self.c[C_PULLS])
+    stale = property(lambda self: self.c[C_STALE])
+    robust = property(lambda self: self.c[C_GOFF] != M_GAIN)  # the supervisor fell back
 
     # ------------------------------------------------------------------ design
     def configure(self, p, frame_us, slew):
@@ -173,43 +176,17 @@ class Predictor:
         if key == self.key:
             return
         self.key = key
+        self._emit = getattr(p, "emit", None)  # (the app's, for the supervisor's event)
         d = kd.design(key[0], key[1], key[2], key[3], frame_us, ro, FSM_WAVE_PERIOD_US,
                       key[6], N_WAVE)
-        # Runtime units: q8 codes (the same scale for every state: the model is linear),
-        # the rate per frame instead of per ms: x' = D x, D = diag(1, T, 1, 1, 1, 1).
-        tf = frame_us / 1000.0
-        n = _NS
-        dd = [1.0, tf, 1.0, 1.0, 1.0, 1.0]
-        phi = d["phi"]
-        for i in range(n):
-            for j in range(n):
-                self.m[M_PHI + i * n + j] = _q12(dd[i] * phi[i][j] / dd[j])
-        for g in range(_NG):
-            k = d["gains"][g]
-            for i in range(n):
-                self.m[M_GAIN + g * n + i] = _q12(dd[i] * k[i])
-        for j in range(N_WAVE):
-            r = d["rows"][j]
-            for i in range(n):
-                self.rows[j * n + i] = _q12(r[i] / dd[i])
-        a = d["a"]
-        cm = d["c"]
-        classes = kd.GAIN_CLASSES_US
-        nl = len(EXPOSURES_US)
-        for li in range(nl):
-            e = EXPOSURES_US[li]
-            hr = kd.h_row(a, cm, ro / 1000.0, e / 1000.0)
-            for i in range(n):
-                self.m[M_H + li * n + i] = _q12(hr[i] / dd[i])
-            best = 0
-            for g in range(_NG):
-                if abs(e - classes[g]) * classes[best] < abs(e - classes[best]) * classes[g]:
-                    best = g
-            self.lad[nl + li] = best
+        kd.to_fixed(d, frame_us, ro, EXPOSURES_US, self.m, M_GAIN, M_H, self.m_gr,
+                    self.rows, self.lad)
 
     def reset(self):
+        """A new start: the next measurement restarts the estimate, the nominal gains."""
         self.c[C_FRESH] = 1
         self.c[C_PLAY] = 0
+        self.c[C_GOFF] = M_GAIN
 
     # ------------------------------------------------------------------ frame step
     def step(self, fx, fy, t, e, ux, uy, mapped=0):
@@ -228,20 +205,31 @@ class Predictor:
         c[C_MAP] = mapped
         _frame(self.arrs, c)
         self.t0 = t
+        if (c[C_NUAX] > TRIP_Q8 or c[C_NUAY] > TRIP_Q8) and c[C_NF] >= ARM_N \
+                and c[C_GOFF] == M_GAIN:
+            self._robust()
+
+    def _robust(self):
+        """The supervisor: the loop oscillates (a mirror gain error beyond the design's
+        ×1.5): robust gains (×2.2) until a reset or parameter change; an event."""
+        c = self.c
+        c[C_GOFF] = self.m_gr
+        self.fallbacks += 1
+        if self._emit is not None:
+            u = max(c[C_NUAX], c[C_NUAY]) * _URAD_Q8
+            self._emit(EV_APT_PREDICT_ROBUST, [self.fallbacks, u],
+                       "innovation changes ~%d urad: robust predictor gains" % u)
 
     def set_mapping(self, k, sx, sy, m00, m01, m10, m11, e_clamp):
         """The camera -> FSM mapping for :meth:`step` (apt_control.ControlLaw's, bit for
         bit: tests/mpy/test_predict_kernels_mpy.py)."""
         c = self.c
+        c[C_GOFF] = M_GAIN  # (a parameter changed: the nominal gains again)
         c[C_ECL] = e_clamp
         c[C_QL] = (e_clamp << 6) // k + 1 if k > 0 else 0
-        c[C_K] = k
-        c[C_SX] = sx
-        c[C_SY] = sy
-        c[C_M00] = m00
-        c[C_M01] = m01
-        c[C_M10] = m10
-        c[C_M11] = m11
+        c[C_K], c[C_SX], c[C_SY] = k, sx, sy  # (no more than 3: no tuple made)
+        c[C_M00], c[C_M01] = m00, m01
+        c[C_M10], c[C_M11] = m10, m11
 
     def play(self, fsm, d_x, d_y):
         """The waveform in codes (plus the FSM calibration's step ``d_x``/``d_y``) to the
@@ -379,11 +367,14 @@ def frame_py(A, c):
         s[0] = c[C_FX] + ux
         s[_NS] = c[C_FY] + uy
         c[C_FRESH] = 0
+        c[C_NF] = 0
+        c[C_NUAX] = 0
+        c[C_NUAY] = 0
     else:
         if nf > 1:
             c[C_STALE] += nf - 1
         ho = M_H + ei * _NS
-        ko = M_GAIN + cls * _NS
+        ko = c[C_GOFF] + cls * _NS
         o = 0
         while o < 2 * _NS:
             y = c[C_FX] + ux if o == 0 else c[C_FY] + uy
@@ -412,12 +403,15 @@ def frame_py(A, c):
             while j < _NS:
                 nu -= (m[ho + j] * s[o + j]) >> 12
                 j += 1
+            i = C_NUPX if o == 0 else C_NUPY  # the supervisor's monitor of this axis
+            v = nu - c[i] if nu > c[i] else c[i] - nu
+            c[i] = nu
+            i += 2  # C_NUAX / C_NUAY
+            c[i] += ((v if v < NU_CLIP else NU_CLIP) - c[i]) >> 4
             if nu > NU_GATE or nu < -NU_GATE:
-                # Pull-in (acquisition, a ramp the model's drift does not expect): an
-                # alpha-beta step on the level and rate (alpha 10/16, beta 9/32 ~
-                # alpha^2/(2 - alpha), Benedict-Bordner); the jitter states forgotten.
-                # (Clearing the rate too left the ADCS's offload ramp after
-                # acquisition lagging by ~200 urad for a second: docs/apt-loop.md §4.)
+                # Pull-in (acquisition, a ramp the drift does not expect): an alpha-beta
+                # step on level and rate (10/16, 9/32: Benedict-Bordner), the jitter states
+                # forgotten, the rate kept (the ADCS's offload ramp: docs/apt-loop.md §4).
                 s[o] += (nu * 10) >> 4
                 v = s[o + 1] + ((nu * 9) >> 5)
                 s[o + 1] = V_MAX if v > V_MAX else (-V_MAX if v < -V_MAX else v)
@@ -436,6 +430,7 @@ def frame_py(A, c):
                     s[o + j] = J_MAX if v > J_MAX else (-J_MAX if v < -J_MAX else v)
                     j += 1
             o += _NS
+        c[C_NF] += 1 if c[C_NF] < 30000 else 0
     # 5. The waveform: row j times the states (the level's coefficient is 1), each sample
     # within the slew limit of the one before (from the sample in effect now), saturated.
     sl = c[C_SLEW]

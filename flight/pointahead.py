@@ -73,6 +73,9 @@ EV_PA_NAV_REJECTED = const(0xA2)
 EV_PA_PROFILE_LOADED = const(0xA3)
 EV_PA_MISMATCH = const(0xA4)
 EV_PA_BORESIGHT = const(0xA5)
+# The APT predictor's supervisor (flight/apt_predict.py): declared here, in the pointing
+# component this helper owns, while flight/apt.py has no line left for it (500).
+EV_APT_PREDICT_ROBUST = const(0x59)
 
 EVENTS = (
     Event(EV_PA_SOURCE, "PA_SOURCE", SEV_INFO, "point-ahead from the OBC navigation state",
@@ -91,6 +94,10 @@ EVENTS = (
           "then every 100th)", (("count", "int"), ("diff_urad", "float"))),
     Event(EV_PA_BORESIGHT, "PA_TX_BORESIGHT", SEV_INFO,
           "transmitter boresight offset changed", (("x_urad", "float"), ("y_urad", "float"))),
+    Event(EV_APT_PREDICT_ROBUST, "APT_PREDICT_ROBUST", SEV_WARN,
+          "APT predictor's innovations beyond its design (a mirror gain error?): robust "
+          "gains until the estimate is reset or a parameter changes",
+          (("count", "int"), ("innov_urad", "float"))),
 )
 
 P = ParamDef

@@ -183,11 +183,14 @@ def frame(A, c) -> int:
         sp[0] = int(cp[2]) + ux
         sp[6] = int(cp[3]) + uy
         cp[7] = 0
+        cp[37] = 0
+        cp[40] = 0
+        cp[41] = 0
     else:
         if nf > 1:
             cp[12] = int(cp[12]) + nf - 1
         ho = 60 + ei * 6
-        ko = 36 + cls * 6
+        ko = int(cp[36]) + cls * 6
         o = 0
         while o < 12:
             y = int(cp[3]) + uy
@@ -218,6 +221,17 @@ def frame(A, c) -> int:
             while j < 6:
                 nu -= (int(mp[ho + j]) * int(sp[o + j])) >> 12
                 j += 1
+            i = 38  # the supervisor's monitor (apt_predict C_NUPX/Y, then C_NUAX/Y)
+            if o != 0:
+                i = 39
+            a = nu - int(cp[i])
+            cp[i] = nu
+            if a < 0:
+                a = 0 - a
+            if a > 12800:  # apt_predict.NU_CLIP
+                a = 12800
+            i += 2
+            cp[i] = int(cp[i]) + ((a - int(cp[i])) >> 4)
             if nu > 25600 or nu < 0 - 25600:
                 sp[o] = int(sp[o]) + ((nu * 10) >> 4)
                 v = int(sp[o + 1]) + ((nu * 9) >> 5)
@@ -249,6 +263,8 @@ def frame(A, c) -> int:
                     sp[o + j] = v
                     j += 1
             o += 6
+        if int(cp[37]) < 30000:
+            cp[37] = int(cp[37]) + 1
     # 5. the waveform
     sl = int(cp[16])
     o = 0

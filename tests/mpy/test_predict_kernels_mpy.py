@@ -76,6 +76,14 @@ def test_frame_kernel_matches_the_plain_python_twin():
         c[ap.C_N] = case % 32
         c[ap.C_PDX] = case - 12
         c[ap.C_PDY] = 3 - case
+        # the supervisor: the robust gains in use for some, its monitors' state, its
+        # frame count at and near its cap
+        c[ap.C_GOFF] = pr.m_gr if case % 3 == 1 else ap.M_GAIN
+        c[ap.C_NF] = 30000 - (case % 4) if case % 6 == 0 else case * 7
+        c[ap.C_NUPX] = s[0] - c[ap.C_FX] + case * 997
+        c[ap.C_NUPY] = c[ap.C_FY] - case * 5003
+        c[ap.C_NUAX] = case * 611
+        c[ap.C_NUAY] = 12800 - case * 400
         if case % 5 == 2:  # the kernel maps the spot's offset (q6 px) into FSM units
             c[ap.C_MAP] = 1
             c[ap.C_FX] = (x >> 8) % 4000 - 2000 if case != 7 else 80000  # (80000: clamped)

@@ -25,8 +25,11 @@ from sim.rng import Rng
 
 
 def residual(k, params, exposure_us=2000, seconds=20.0, noise_urad=1.0, seed=1,
-             latency_us=500):
-    """Residual RMS (urad, one axis) of the predictor with the mirror gain × ``k``."""
+             latency_us=500, per_frame=False):
+    """Residual RMS (urad, one axis) of the predictor with the mirror gain × ``k``.
+    ``per_frame``: the mirror updated once a frame (the waveform's sample for the frame's
+    middle held for the whole frame) instead of every sample period: what the sub-frame
+    updates gain."""
     p = {d.name: d.default for d in A.PARAMS}
     p.update(params)
     pr = Predictor()
@@ -64,7 +67,7 @@ def residual(k, params, exposure_us=2000, seconds=20.0, noise_urad=1.0, seed=1,
             wave = pr.wq_x
             k0 = i
         if wave is not None:
-            j = i - k0
+            j = i - k0 if not per_frame else 5 + (i - k0) // 10 * 10
             code = wave[j if j < len(wave) else len(wave) - 1] >> 8
         f.step(lat)
         f.command(code, 0)

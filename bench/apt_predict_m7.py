@@ -1,0 +1,113 @@
+"""The predictor's own cost on the QEMU Cortex-M7 image, apart from the APT tick.
+
+    python -m bench.apt_predict_m7
+
+The target bench (``tools/target_bench.py``) gives the APT task's mean over a pass, moved
+by tens of thousands of instructions by the simulated devices and collections.  Here the
+predictor (flight/apt_predict.py, its viper kernels frozen in the image) runs 200 frames
+of a tracking-like input under ``-icount shift=0`` (1 instruction = 1 ns): instructions
+and octets per call of the frame step (:meth:`Predictor.step`: the frame kernel, the
+supervisor's check), the frame kernel alone, and the waveform to the mirror
+(:meth:`Predictor.play`: the codes kernel and the HAL's ``check_wave`` on a stub driver).
+Figures in docs/apt-loop.md §4 ("CPU").
+"""
+
+import json
+import sys
+
+SCRIPT = r"""
+import gc
+from array import array
+from time import ticks_us, ticks_diff
+from flight import apt as A
+from flight import apt_predict as ap
+from hal.interfaces import check_wave
+
+p = {}
+for d in A.PARAMS:  # records by position: (name, type, default, ...)
+    p[d[0]] = d[2]
+pr = ap.Predictor()
+pr.configure(p, 10000, 24000)
+
+
+class Fsm:
+    def play_wave(self, xs, ys, n):
+        check_wave(xs, ys, n)
+
+
+fsm = Fsm()
+N = 200
+fx = array('i', [((i * 7919) % 4001 - 2000) * 3 for i in range(64)])
+st = [0]
+
+
+def frame():
+    i = st[0]
+    st[0] = i + 1
+    pr.step(fx[i & 63], fx[(i + 17) & 63], i * 10000, 2000, pr.c[ap.C_UX], pr.c[ap.C_UY])
+
+
+for _ in range(60):  # past the restart and the supervisor's arming
+    frame()
+    pr.play(fsm, 0, 0)
+arrs = pr.arrs
+c = pr.c
+saved = array('i', c)
+
+
+def kernel():
+    for i in range(len(c)):  # (the same input each call: the kernel's cost alone)
+        c[i] = saved[i]
+    ap._frame(arrs, c)
+
+
+def restore():
+    for i in range(len(c)):
+        c[i] = saved[i]
+
+
+def run(f):
+    gc.collect()
+    gc.disable()
+    a0 = gc.mem_alloc()
+    t0 = ticks_us()
+    for _ in range(N):
+        f()
+    dt = ticks_diff(ticks_us(), t0)
+    a = gc.mem_alloc() - a0
+    gc.enable()
+    return dt * 1000 // N, a // N
+
+
+loop = run(lambda: None)
+rs = run(restore)
+st_ = run(frame)
+ke = run(kernel)
+pl = run(lambda: pr.play(fsm, 0, 0))
+print('RESULT', {'step': (st_[0] - loop[0], st_[1]), 'kernel': (ke[0] - rs[0], ke[1]),
+                 'play': (pl[0] - loop[0], pl[1]), 'viper': ap._frame is not ap.frame_py,
+                 'robust': pr.robust})
+"""
+
+
+def measure(extra=""):
+    from tools import target
+
+    out, err = target.run_script(SCRIPT + extra, elf=target.ensure_image(), timeout=900,
+                                 icount_shift=0)
+    for line in out.splitlines():
+        if line.startswith("RESULT "):
+            import ast
+
+            d = ast.literal_eval(line[7:])
+            return {"predict_step_instr": d["step"][0], "predict_step_bytes": d["step"][1],
+                    "predict_frame_kernel_instr": d["kernel"][0],
+                    "predict_play_instr": d["play"][0], "predict_play_bytes": d["play"][1],
+                    "predict_viper": d["viper"], "predict_robust": d["robust"],
+                    "extra": [ln for ln in out.splitlines() if ln.startswith("EXTRA ")]}
+    raise RuntimeError("no result from the target: %s %s" % (out, err))
+
+
+if __name__ == "__main__":
+    json.dump(measure(), sys.stdout, indent=1)
+    print()

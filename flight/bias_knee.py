@@ -1,50 +1,37 @@
 """SiPM breakdown voltage from a bias sweep of the noise-trigger rate (DESIGN §3.4.1,
-issue 14.3; operator procedure in docs/calibration.md).
+issue 14.3; operator procedure and figures in docs/calibration.md).
 
 Why: a unit's V_br25 differs from the flight default by up to ±250 mV (onsemi J-series
-24.2–24.7 V), an over-voltage error the temperature correction cannot see.
-
-Physics (σ from a window's counts, σ² = σ_e² + σ_s², σ_s ∝ (V − V_br)^k, the line
-through σ_s^(1/k) crossing zero at V_br, points referred to 25 °C): flight/bias_knee_fit.py.
+24.2–24.7 V), an over-voltage error the temperature correction cannot see.  Physics
+(σ² = σ_e² + σ_s², σ_s ∝ (V − V_br)^k, points referred to 25 °C): flight/bias_knee_fit.py.
 
 Sweep (automatic at session start when ``bias_knee_auto``; BIAS_KNEE_CALIBRATE in
-SESSION): the bias loop is overridden, the comparator held at one level for the whole
-sweep (a constant comparator offset then scales every σ alike and leaves the knee
-where it is); one point at ``V_br,prior − bias_knee_below_v`` (``_N_BELOW`` windows:
-σ_e), then ``bias_knee_points`` points from ``+bias_knee_lo_v`` to ``+bias_knee_hi_v``
-above the prior breakdown; the first window after a step down (and, with light, back
-up) is skipped (mixed).
-
-Two ways to read σ, decided by what the framer sees:
-* dark (no packets): the TRIGGERS counter at ``bias_knee_level_codes``;
-* light (``bias_knee_light``; the uplink already on — low passes, where the ground
-  switches it on before the session starts or within a second of the bias ramp): the
-  code violations (flight/bias_knee_fit.py ``sigma_from_violations``) at the lower
-  ``bias_knee_light_codes``, where the signal's on-chips all read high and a violation is
-  an off-chip read high by noise.  Below breakdown there is no avalanche, no signal: σ_e
-  from the triggers at that same level.  A point the framer cannot lock on (too much
-  noise at that over-voltage) ends the sweep: the points below it are fitted.
-  Light that comes on during a dark sweep restarts it in the light mode (once).
-The bias loop leaving ACTIVE (sensor fault), a failed write, the light going during a
-light sweep, or the session's end aborts it: the parameters stay unchanged, and an event
-says why.  A result outside ``bias_knee_vbr25_min/max`` or a poor fit is refused (event,
-parameters unchanged).  Accepted: ``bias_vbr25_v`` is set (PARAM_SAVE keeps it), and
-``bias_kt_mv_per_k`` from the knees tracked against temperature (flight/bias_kt.py).
-*Tracking* (flight/bias_kt.py; off by default): when the die has moved
-``bias_knee_track_dk`` from the session's last knee, a short sweep (comparator held) from
-``+bias_knee_track_lo_v``; no point below breakdown once σ_e is known at its level.
-
-An automatic sweep that aborts is retried (``bias_knee_retries``) while the session
-starts; when none succeeds, BIAS_KNEE_REUSED: the last accepted (or default) V_br is used.
+SESSION): the bias loop overridden, the comparator held at one level (a constant offset
+scales every σ alike and leaves the knee where it is); one point at
+``V_br,prior − bias_knee_below_v`` (σ_e), then points from ``+bias_knee_lo_v`` up; the
+window after a step down (with light, back up) is skipped (mixed).  Dark (no packets):
+the TRIGGERS at ``bias_knee_level_codes``.  Light (``bias_knee_light``, the uplink on):
+the code violations (off-chips read high by noise) at ``bias_knee_light_codes``, σ_e from
+the triggers below breakdown at that level; each light window costs the link its BER
+(~p/2), so it ends at ``bias_knee_light_points`` points above the noise (or at no lock).
+Light during a dark sweep ends it on the dark points when they are that many, else
+restarts it in the light mode (once).  Aborted (event says why, parameters unchanged):
+bias loop not ACTIVE, a failed write, the light going, the session's end; retried
+(``bias_knee_retries``) at session start, then BIAS_KNEE_REUSED.  Refused (event):
+outside ``bias_knee_vbr25_min/max`` or a poor fit.  Accepted: ``bias_vbr25_v`` set, k_T
+tracked (flight/bias_kt.py; *tracking knees*, off by default, from
+``+bias_knee_track_lo_v`` when the die moved ``bias_knee_track_dk``).
 """
 
 import math
 
 from flight.cmddict import Busy, WrongMode
 from flight.events import SEV_INFO, SEV_WARN, Event
-from flight.bias_knee_fit import (BIT_RATE_HZ, fit_knee, q_inv, q_tail,  # noqa: F401
+from flight.bias_knee_fit import (BIT_RATE_HZ, LIGHT_PARAMS, fit_knee, hi_level,  # noqa: F401
+                                   light_enough, n_above, probe_strong, q_inv, q_tail,
                                    sigma_from_rate, sigma_from_violations)
-from flight.bias_kt import KT_PARAMS, KtTrack
+from flight.bias_knee_fit import u16 as _u16
+from flight.bias_kt import KT_EVENTS, KT_PARAMS, KtTrack
 from flight.framer_ctl import W_CRC, W_CV, W_OK, W_TRIG
 from flight.params import ParamDef
 from flight.scheduler import Task
@@ -63,14 +50,10 @@ R_REFUSED = const(2)
 R_ABORTED = const(3)
 _N_BELOW = const(3)  # windows measuring the electronics' noise below breakdown
 _MIN_PACKETS = const(50)  # packets in a window before it counts as light (comparator's)
-# A light point whose off-chips read high this often (BER ~2 %) is the last one, once 4
-# points are in: the link pays p/2 per window and the fit needs no more.
-_P_STOP_LIGHT = 0.04
 
 EV_KNEE_DONE = const(0x67)
 EV_KNEE_REFUSED = const(0x68)
 EV_KNEE_ABORTED = const(0x69)
-EV_KNEE_KT = const(0x6E)
 EV_KNEE_START = const(0x6F)
 # The bias range 0x6_ is full: the knee's later events continue at 0x9_.
 EV_KNEE_REUSED = const(0x90)
@@ -92,12 +75,7 @@ EVENTS = (
     Event(EV_KNEE_START, "BIAS_KNEE_SWEEP", SEV_INFO,
           "breakdown sweep started: bias off its target until its end event",
           (("why", "str"),)),
-    Event(EV_KNEE_KT, "BIAS_KNEE_KT", SEV_INFO,
-          "breakdown temperature coefficient from the knees at several temperatures "
-          "(refused: outside bias_knee_kt_min..max or sigma above bias_knee_kt_max_err)",
-          (("kt_mv_per_k", "float"), ("accepted", "bool"), ("sigma_mv_per_k", "float"),
-           ("knees", "int"))),
-)
+) + KT_EVENTS
 
 P = ParamDef
 PARAMS = (
@@ -105,13 +83,6 @@ PARAMS = (
     P("bias_knee_level_codes", "int", 150, 1, 4095, "codes",
       "comparator level held during the sweep (~3.9 sigma of the electronics' noise, "
       "below 5 % occupancy up to ~2.1 V over)"),
-    P("bias_knee_light", "int", 1, 0, 1, "",
-      "1: with the uplink already on, sweep on the code violations at "
-      "bias_knee_light_codes; 0: light aborts the sweep"),
-    P("bias_knee_light_codes", "int", 90, 1, 4095, "codes",
-      "comparator level of a sweep with light (~2.3 sigma of the electronics' noise: low "
-      "enough that the signal's on-chips all read high, high enough that the framer "
-      "still locks on the points above breakdown)"),
     P("bias_knee_retries", "int", 1, 0, 5, "",
       "automatic sweeps repeated after an abort while the session starts"),
     P("bias_knee_exponent", "float", 2.0, 0.5, 4.0, "",
@@ -130,8 +101,8 @@ PARAMS = (
       "die offset of 2 K adds to the value referred to the sensors"),
     P("bias_knee_vbr25_max", "float", 24.75, 10.0, 80.0, "V",
       "plausible V_br at 25 degC, high: J-series 24.7 V plus the same 50 mV"),
-    # k_T tracked against temperature: declared with their code (flight/bias_kt.py)
-) + KT_PARAMS
+    # k_T tracked against temperature, the light sweep: declared with their code
+) + KT_PARAMS + LIGHT_PARAMS
 
 F = HkField
 HK = (  # 1 Hz: 8 octets
@@ -182,6 +153,8 @@ class BiasKnee:
         self._track = False  # the sweep is a tracking knee (started by the temperature)
         self._first = 0  # 1: no point below breakdown (σ_e known at this level)
         self._se_codes = -1  # the level σ_e was measured at (a comparator offset scales σ)
+        self._codes = 0  # this light sweep's level (the probe's choice)
+        self._probe = self._norm = False  # probe window next; level to move (hi_level)
 
     # ------------------------------------------------------------------ commands
     def check_command(self, cmd, args):
@@ -242,36 +215,82 @@ class BiasKnee:
         self._switched = False
         self.ctx.emit(EV_KNEE_START, [why], "breakdown sweep: %s%s"
                       % (why, " (uplink on)" if self.light else ""))
-        n = p["bias_knee_points"]
-        lo = p["bias_knee_lo_v"]
-        hi = p["bias_knee_hi_v"]
-        step = (hi - lo) / (n - 1) if n > 1 else 0.0
-        first = p["bias_knee_track_lo_v"] - 1e-6 if track else lo
-        self._plan = [-p["bias_knee_below_v"]]  # the point below breakdown, then above
-        for i in range(n):
-            if lo + i * step >= first:
-                self._plan.append(lo + i * step)
         self.state = SWEEP
         self._restart()
 
     def _level_codes(self):
-        p = self.ctx.params
-        return p["bias_knee_light_codes"] if self.light else p["bias_knee_level_codes"]
+        return self._codes if self.light else self.ctx.params["bias_knee_level_codes"]
 
     def _restart(self):
-        """From the point below breakdown (a tracking knee: above it, with the σ_e
-        measured at this level before), at the level of the mode in use."""
+        """The plan: below breakdown (not in a tracking knee with σ_e known at this
+        level), then up from ``+bias_knee_lo_v`` (``_track_lo_v``); with light, first a
+        probe window at the operating bias chooses the level (``_probed``)."""
+        p = self.ctx.params
+        lo = p["bias_knee_lo_v"]
+        hi = p["bias_knee_hi_v"]
+        n = p["bias_knee_points"]
+        step = (hi - lo) / (n - 1) if n > 1 else 0.0
+        first = p["bias_knee_track_lo_v"] - 1e-6 if self._track else lo
+        self._plan = plan = [-p["bias_knee_below_v"]]  # below breakdown, then above
+        i = 0
+        while lo + i * step <= hi + 1e-6 and (step > 0.0 or i == 0):
+            if lo + i * step >= first:
+                plan.append(lo + i * step)
+            i += 1
+        self._v25 = []
+        self._sig = []
+        self._codes = p["bias_knee_light_codes"]
+        self._norm = False
+        self._probe = self.light and p["bias_knee_light_probe_max"] > 0.0
+        if not self._probe:
+            self._points()
+        elif self._dac(p["bias_knee_light_probe_codes"]) and self._bias(p["bias_vov_v"]):
+            self._settle = 1
+
+    def _probed(self, w, packets):
+        """The probe window (``probe_strong``): the sweep at the high level if strong."""
+        self._probe = False
+        if probe_strong(self.ctx.params, w[W_CV], packets >= _MIN_PACKETS and self.fc.locked_hw,
+                        self.period_us):
+            self._codes = self.ctx.params["bias_knee_light_codes_hi"]
+            self._norm = True
+        self._points()
+
+    def _normalise(self, level):
+        """Once, the high level moved (``hi_level``): True when moved (σ_e again there)."""
+        c = hi_level(self.ctx.params, self._codes, self._se(), level) if self._norm else None
+        self._norm = False
+        if c is None:
+            return False
+        self._codes = c
+        self._below = []
+        self._settle = 1
+        return not self._dac(c) or True
+
+    def _points(self):
         self._first = 1 if self._track and self._se_codes == self._level_codes() else 0
         self._i = self._first
         self._below = [self.sigma_e] if self._first else []
-        self._v25 = []
-        self._sig = []
+        if self._dac(self._level_codes()):
+            self._go()
+
+    def _dac(self, code):
+        """Set the comparator level; False (sweep aborted) on a failed write."""
         try:
-            self.dac.set_code(self._level_codes())
+            self.dac.set_code(code)
         except HalError as e:
             self._abort("comparator DAC: %r" % (e,))
-            return
-        self._go()
+            return False
+        return True
+
+    def _bias(self, dv):
+        """Bias ``dv`` over the prior V_br at t_est; False (aborted) when refused."""
+        p = self.ctx.params
+        why = self.bias.override(p["bias_vbr25_v"] + dv
+                                 + p["bias_kt_mv_per_k"] * 1e-3 * (self.bias.t_est - 25.0))
+        if why:
+            self._abort(why)
+        return not why
 
     def _go(self):
         """Bias to the next point (relative to the prior breakdown at the present
@@ -280,13 +299,7 @@ class BiasKnee:
         first point (from the operating bias: 1000× the rate) that window is skipped, and
         with light the one after the step back up too (the framer locks again); between
         the rising points (rate ×2–3) the mixture moves the knee by a few mV only."""
-        p = self.ctx.params
-        t = self.bias.t_est
-        v = (p["bias_vbr25_v"] + p["bias_kt_mv_per_k"] * 1e-3 * (t - 25.0)
-             + self._plan[self._i])
-        why = self.bias.override(v)
-        if why:
-            self._abort(why)
+        if not self._bias(self._plan[self._i]):
             return
         self._settle = 1 if self._i == 0 or ((self.light or self._first) and self._i == 1) else 0
 
@@ -318,15 +331,22 @@ class BiasKnee:
                 # uplink is on — the light level from the first point on.
                 self._switched = True
                 self.light = True
-                try:
-                    self.dac.set_code(self._level_codes())
-                except HalError as e:
-                    self._abort("comparator DAC: %r" % (e,))
+                self._dac(self._level_codes())
+            return
+        if self._probe:
+            self._probed(w, packets)
             return
         level = self._level_codes() * self.dac.volts_per_code
         if self._i == 0 or not self.light:
             if packets > 0:
-                if self._i > 0 and self.ctx.params["bias_knee_light"] and not self._switched:
+                p = self.ctx.params
+                if self._i > 0 and n_above(self._sig, self._se(), p["bias_knee_min_ratio"]) \
+                        >= p["bias_knee_light_points"]:
+                    # The uplink came on with enough dark points: fit them (a light sweep
+                    # would cost the link its BER for what these points lack).
+                    self._finish()
+                    return
+                if self._i > 0 and p["bias_knee_light"] and not self._switched:
                     # The uplink came on: the same sweep on the code violations.
                     self._switched = True
                     self.light = True
@@ -356,24 +376,24 @@ class BiasKnee:
             if s is None:
                 self._finish()
                 return
-            if w[W_CV] * 1000000 > _P_STOP_LIGHT * BIT_RATE_HZ * self.period_us \
-                    and len(self._sig) >= 3:
-                # Every light window costs the link its BER (p/2): with enough points,
-                # the noisier ones above are not worth it.
-                self._add_point(s)
-                self._finish()
-                return
         if self._i == 0:
             self._below.append(s)
-            if len(self._below) < _N_BELOW:
+            if len(self._below) < _N_BELOW or self._normalise(level):
                 return
         else:
             self._add_point(s)
+            if self.light and light_enough(self.ctx.params, w[W_CV], self._sig, self._se(),
+                                           self.period_us):
+                self._finish()
+                return
         self._i += 1
         if self._i < len(self._plan):
             self._go()
             return
         self._finish()
+
+    def _se(self):  # the electronics' noise RMS from the points below breakdown
+        return math.sqrt(sum(s * s for s in self._below) / len(self._below))
 
     def _add_point(self, s):
         """A point above breakdown: σ, and the bias referred to 25 °C."""
@@ -417,10 +437,7 @@ class BiasKnee:
 
     def _finish(self):
         p = self.ctx.params
-        e2 = 0.0
-        for s in self._below:
-            e2 += s * s
-        se = math.sqrt(e2 / len(self._below))
+        se = self._se()
         self.sigma_e = se
         if not self._first:
             self._se_codes = self._level_codes()
@@ -450,7 +467,7 @@ class BiasKnee:
             return
         kt = p["bias_kt_mv_per_k"]
         vbr_t = vbr25 + kt * 1e-3 * (t - 25.0)  # the breakdown measured, at its temperature
-        vbr25 = self._track_kt(p, t, vbr_t, kt)
+        vbr25 = self.kt.accept_report(self.ctx, p, t, vbr_t, kt)
         self.vbr25 = vbr25
         # Noise at the operating point: the comparator's noise floor without a sweep.
         vov = p["bias_vov_v"]
@@ -464,14 +481,6 @@ class BiasKnee:
         self.ctx.emit(EV_KNEE_DONE, [vbr25, resid * 1e3, t, self.light],
                       "V_br25 %.3f V (%d points%s, residual %.1f mV) at %.2f degC"
                       % (vbr25, n, ", uplink on" if self.light else "", resid * 1e3, t))
-
-    def _track_kt(self, p, t, vbr_t, kt):
-        """V_br25 after this knee, k_T tracked through the session's knees (event)."""
-        vbr25, f, ok = self.kt.accept(p, t, vbr_t, kt)
-        if f is not None:
-            self.ctx.emit(EV_KNEE_KT, [f[0], ok, f[1], f[2]], "k_T %.2f +/- %.2f mV/K from %d "
-                          "knees%s" % (f[0], f[1], f[2], "" if ok else ": refused, kept"))
-        return vbr25
 
     # ------------------------------------------------------------------ telemetry
     def hk(self, values, i):
@@ -489,7 +498,3 @@ class BiasKnee:
         values[i + 4] = _u16(self.kt.kt_fit, 100)
         values[i + 5] = self.kt.tracks
 
-
-def _u16(x, per_unit):
-    """A value as a u16 field's raw integer (rounded, clipped; 0 when None)."""
-    return 0 if x is None else max(0, min(int(x * per_unit + 0.5), 65535))

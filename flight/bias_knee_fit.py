@@ -24,6 +24,7 @@ Float maths and short lists: they run every 100 ms during a sweep, never in a fa
 
 import math
 
+from flight.params import ParamDef
 from hal.interfaces import CHIP_RATE_HZ
 
 _P_MAX = 0.05  # above 5 % of the samples high, rising edges no longer count samples
@@ -98,6 +99,15 @@ def fit_knee(volts, sigmas, sigma_e, k, min_ratio):
     return vbr, s, math.sqrt(r / n), n
 
 
+def n_above(sigmas, sigma_e, min_ratio):
+    """How many of ``sigmas`` :func:`fit_knee` would use (SiPM noise variance above
+    ``min_ratio`` x the electronics')."""
+    e2 = sigma_e * sigma_e
+    n = 0
+    for s in sigmas:
+        if s * s - e2 > min_ratio * e2:
+            n += 1
+    return n
 
 
 def sigma_from_violations(cv, window_s, level_v):
@@ -113,3 +123,67 @@ def sigma_from_violations(cv, window_s, level_v):
     if p <= 0.0 or p >= _P_MAX_CV:
         return None
     return level_v / q_inv(p)
+
+
+def u16(x, per_unit):
+    """A value as a u16 HK field's raw integer (rounded, clipped; 0 when None)."""
+    return 0 if x is None else max(0, min(int(x * per_unit + 0.5), 65535))
+
+
+P = ParamDef
+LIGHT_PARAMS = (  # the breakdown module's (flight/bias_knee.py PARAMS adds them)
+    P("bias_knee_light", "int", 1, 0, 1, "",
+      "1: with the uplink already on, sweep on the code violations at "
+      "bias_knee_light_codes; 0: light aborts the sweep"),
+    P("bias_knee_light_codes", "int", 90, 1, 4095, "codes",
+      "comparator level of a sweep with light (~2.3 sigma of the electronics' noise: low "
+      "enough that the signal's on-chips all read high, high enough that the framer "
+      "still locks on the points above breakdown)"),
+    P("bias_knee_light_points", "int", 3, 3, 20, "",
+      "points above the noise (the fit's) read with the uplink on before the sweep ends: "
+      "each light window costs the link its BER; a dark sweep the light interrupts with "
+      "this many is fitted"),
+    P("bias_knee_light_codes_hi", "int", 110, 1, 4095, "codes",
+      "the light level when the probe finds the signal strong (its on-chips then read "
+      "high at this level too): the off-chips' BER, the sweep's cost to the link, ~3x "
+      "lower than at bias_knee_light_codes"),
+    P("bias_knee_light_hi_z", "float", 2.83, 1.5, 5.0, "",
+      "the high light level moved, after the noise below breakdown, to where it reads "
+      "this many sigma of it (hi_level: 110 codes / 9.5 mV)"),
+    P("bias_knee_light_probe_codes", "int", 1024, 1, 4095, "codes",
+      "probe level: at the operating bias before a light sweep, where the code "
+      "violations are the signal's on-chips read low (the off-chips' noise ~7 sigma below)"),
+    P("bias_knee_light_probe_max", "float", 0.005, 0.0, 0.5, "",
+      "largest fraction of bits with a violation at the probe level for "
+      "bias_knee_light_codes_hi (0: no probe, bias_knee_light_codes): above it the "
+      "on-chips' misses would bias the knee low (simulator: -8 mV at 5e-3, -40 at 3e-2)"),
+)
+
+
+# A light point whose off-chips read high this often (BER ~2 %) is the last, once 4 are in.
+_P_STOP_LIGHT = 0.04
+
+
+def light_enough(p, cv, sigmas, sigma_e, window_us):
+    """A light sweep has its points (each window costs the link its BER, p/2): at
+    ``bias_knee_light_points`` above the noise, or at 4 once one reads this noisy."""
+    return (cv * 1000000 > _P_STOP_LIGHT * BIT_RATE_HZ * window_us and len(sigmas) >= 4) \
+        or n_above(sigmas, sigma_e, p["bias_knee_min_ratio"]) >= p["bias_knee_light_points"]
+
+
+def probe_strong(p, cv, locked, window_us):
+    """The probe window before a light sweep (operating bias, ``bias_knee_light_probe_codes``
+    far above the noise): its code violations are the signal's on-chips read low.  Few
+    (and the framer locked): the signal stands far above the light levels, whose
+    violations then count the off-chips alone at ``bias_knee_light_codes_hi`` too."""
+    return locked and cv * 1000000 <= p["bias_knee_light_probe_max"] * BIT_RATE_HZ * window_us
+
+
+def hi_level(p, codes, sigma, level_v):
+    """The high light level (``codes``, where the noise below breakdown read RMS ``sigma``
+    at ``level_v`` volts) moved to read ``bias_knee_light_hi_z`` σ of it: a comparator
+    offset moves the level the signal sees (+2.7 mV: knees 20 mV low in the simulator,
+    the on-chips' misses counted with the off-chips).  None: within 2 codes already."""
+    c = int(codes * p["bias_knee_light_hi_z"] * sigma / level_v + 0.5)
+    c = max(p["bias_knee_light_codes"], min(c, 4095))
+    return None if abs(c - codes) < 2 else c

@@ -37,9 +37,20 @@ RMS, sweeps 6.4x: not enough for the default either).
 import math
 
 from flight.bias import T_Q
+from flight.events import SEV_INFO, Event
 from flight.framer_ctl import W_CRC, W_OK, W_PRE
 from hal.interfaces import PREAMBLE_BITS
 from flight.params import ParamDef
+from hal.compat import const
+
+EV_KNEE_KT = const(0x6E)
+KT_EVENTS = (  # the breakdown module's (flight/bias_knee.py EVENTS adds it)
+    Event(EV_KNEE_KT, "BIAS_KNEE_KT", SEV_INFO,
+          "breakdown temperature coefficient from the knees at several temperatures "
+          "(refused: outside bias_knee_kt_min..max or sigma above bias_knee_kt_max_err)",
+          (("kt_mv_per_k", "float"), ("accepted", "bool"), ("sigma_mv_per_k", "float"),
+           ("knees", "int"))),
+)
 
 P = ParamDef
 KT_PARAMS = (  # the breakdown module's (flight/bias_knee.py PARAMS adds them)
@@ -157,6 +168,14 @@ class KtTrack:
             return None
         return line_fit(ts, vs, p["bias_knee_vbr_err_v"])
 
+
+    def accept_report(self, ctx, p, t, vbr_t, kt):
+        """:meth:`accept`, and the k_T fit's event when there is one: V_br25."""
+        vbr25, f, ok = self.accept(p, t, vbr_t, kt)
+        if f is not None:
+            ctx.emit(EV_KNEE_KT, [f[0], ok, f[1], f[2]], "k_T %.2f +/- %.2f mV/K from %d "
+                     "knees%s" % (f[0], f[1], f[2], "" if ok else ": refused, kept"))
+        return vbr25
 
     def accept(self, p, t, vbr_t, kt):
         """(V_br25, fit or None, accepted) after a knee measuring ``vbr_t`` at ``t``:

@@ -31,7 +31,7 @@ from flight.bias_knee_fit import (BIT_RATE_HZ, LIGHT_PARAMS, fit_knee, hi_level,
                                    light_enough, n_above, probe_strong, q_inv, q_tail,
                                    sigma_from_rate, sigma_from_violations)
 from flight.bias_knee_fit import u16 as _u16
-from flight.bias_kt import KT_EVENTS, KT_PARAMS, KtTrack
+from flight.bias_kt import EV_KNEE_KT, KT_EVENTS, KT_PARAMS, KtTrack  # noqa: F401
 from flight.framer_ctl import W_CRC, W_CV, W_OK, W_TRIG
 from flight.params import ParamDef
 from flight.scheduler import Task
@@ -153,7 +153,7 @@ class BiasKnee:
         self._track = False  # the sweep is a tracking knee (started by the temperature)
         self._first = 0  # 1: no point below breakdown (σ_e known at this level)
         self._se_codes = -1  # the level σ_e was measured at (a comparator offset scales σ)
-        self._codes = 0  # this light sweep's level (the probe's choice)
+        self._codes = self._hi = 0  # this light sweep's level; the high one moved this session
         self._probe = self._norm = False  # probe window next; level to move (hi_level)
 
     # ------------------------------------------------------------------ commands
@@ -183,6 +183,7 @@ class BiasKnee:
         self._auto = False
         self._tries = 0
         self._se_codes = -1  # σ_e measured anew each session
+        self._hi = 0
         self.kt.start()
         if self.ctx.params["bias_knee_auto"]:
             if self.bias.state == BIAS_ACTIVE:
@@ -218,7 +219,7 @@ class BiasKnee:
         self.state = SWEEP
         self._restart()
 
-    def _level_codes(self):
+    def _level_codes(self):  # the level of the sweep's mode
         return self._codes if self.light else self.ctx.params["bias_knee_level_codes"]
 
     def _restart(self):
@@ -252,13 +253,15 @@ class BiasKnee:
         self._probe = False
         if probe_strong(self.ctx.params, w[W_CV], packets >= _MIN_PACKETS and self.fc.locked_hw,
                         self.period_us):
-            self._codes = self.ctx.params["bias_knee_light_codes_hi"]
-            self._norm = True
+            self._norm = not self._hi  # moved once a session (tracking knees reuse it)
+            self._codes = self._hi or self.ctx.params["bias_knee_light_codes_hi"]
         self._points()
 
     def _normalise(self, level):
         """Once, the high level moved (``hi_level``): True when moved (σ_e again there)."""
         c = hi_level(self.ctx.params, self._codes, self._se(), level) if self._norm else None
+        if self._norm:
+            self._hi = c or self._codes
         self._norm = False
         if c is None:
             return False
@@ -293,12 +296,9 @@ class BiasKnee:
         return not why
 
     def _go(self):
-        """Bias to the next point (relative to the prior breakdown at the present
-        temperature estimate).  The bias changes a few ms after the framer's latch, so the
-        next window holds that much of the previous point: after the step down to the
-        first point (from the operating bias: 1000× the rate) that window is skipped, and
-        with light the one after the step back up too (the framer locks again); between
-        the rising points (rate ×2–3) the mixture moves the knee by a few mV only."""
+        """Bias to the next point.  The next window holds a few ms of the previous one:
+        skipped after the step down (1000× the rate) and, with light, back up (the framer
+        relocks); between rising points (rate ×2–3) it moves the knee a few mV only."""
         if not self._bias(self._plan[self._i]):
             return
         self._settle = 1 if self._i == 0 or ((self.light or self._first) and self._i == 1) else 0
@@ -383,7 +383,7 @@ class BiasKnee:
         else:
             self._add_point(s)
             if self.light and light_enough(self.ctx.params, w[W_CV], self._sig, self._se(),
-                                           self.period_us):
+                                           self.period_us, self._codes):
                 self._finish()
                 return
         self._i += 1

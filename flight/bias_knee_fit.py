@@ -140,23 +140,15 @@ LIGHT_PARAMS = (  # the breakdown module's (flight/bias_knee.py PARAMS adds them
       "enough that the signal's on-chips all read high, high enough that the framer "
       "still locks on the points above breakdown)"),
     P("bias_knee_light_points", "int", 3, 3, 20, "",
-      "points above the noise (the fit's) read with the uplink on before the sweep ends: "
-      "each light window costs the link its BER; a dark sweep the light interrupts with "
-      "this many is fitted"),
+      "light sweep at codes_hi: points above the noise (each window costs its BER)"),
     P("bias_knee_light_codes_hi", "int", 110, 1, 4095, "codes",
-      "the light level when the probe finds the signal strong (its on-chips then read "
-      "high at this level too): the off-chips' BER, the sweep's cost to the link, ~3x "
-      "lower than at bias_knee_light_codes"),
+      "light level when the probe finds the signal strong (~3x fewer errors)"),
     P("bias_knee_light_hi_z", "float", 2.83, 1.5, 5.0, "",
-      "the high light level moved, after the noise below breakdown, to where it reads "
-      "this many sigma of it (hi_level: 110 codes / 9.5 mV)"),
+      "that level moved to read this many sigma of the noise below breakdown"),
     P("bias_knee_light_probe_codes", "int", 1024, 1, 4095, "codes",
-      "probe level: at the operating bias before a light sweep, where the code "
-      "violations are the signal's on-chips read low (the off-chips' noise ~7 sigma below)"),
+      "probe level (operating bias): violations = on-chips read low"),
     P("bias_knee_light_probe_max", "float", 0.005, 0.0, 0.5, "",
-      "largest fraction of bits with a violation at the probe level for "
-      "bias_knee_light_codes_hi (0: no probe, bias_knee_light_codes): above it the "
-      "on-chips' misses would bias the knee low (simulator: -8 mV at 5e-3, -40 at 3e-2)"),
+      "probe violations per bit for codes_hi (0: no probe; docs/calibration.md)"),
 )
 
 
@@ -164,11 +156,15 @@ LIGHT_PARAMS = (  # the breakdown module's (flight/bias_knee.py PARAMS adds them
 _P_STOP_LIGHT = 0.04
 
 
-def light_enough(p, cv, sigmas, sigma_e, window_us):
-    """A light sweep has its points (each window costs the link its BER, p/2): at
-    ``bias_knee_light_points`` above the noise, or at 4 once one reads this noisy."""
-    return (cv * 1000000 > _P_STOP_LIGHT * BIT_RATE_HZ * window_us and len(sigmas) >= 4) \
-        or n_above(sigmas, sigma_e, p["bias_knee_min_ratio"]) >= p["bias_knee_light_points"]
+def light_enough(p, cv, sigmas, sigma_e, window_us, codes):
+    """A light sweep has its points (each window costs the link its BER, p/2): at 4 once
+    one reads this noisy; at the high level (``codes``), at ``bias_knee_light_points``
+    above the noise (a weak signal, at the low level, pays for more: fog knees with 3
+    points were ~20 mV worse in the campaign, and a fog pass's errors dwarf them)."""
+    if cv * 1000000 > _P_STOP_LIGHT * BIT_RATE_HZ * window_us and len(sigmas) >= 4:
+        return True
+    return codes != p["bias_knee_light_codes"] and \
+        n_above(sigmas, sigma_e, p["bias_knee_min_ratio"]) >= p["bias_knee_light_points"]
 
 
 def probe_strong(p, cv, locked, window_us):

@@ -280,11 +280,12 @@ def test_tracking_knees_follow_the_warming_die_and_fit_the_units_k_t():
     assert len(done) == 3 and done[1]["args"][3] and done[2]["args"][3]  # uplink on
     # σ_e measured again at the light level by the first light knee (a comparator offset
     # scales σ_e differently at another level: reused, it moved the knee ~60 mV)
-    assert k._se_codes == app.params["bias_knee_light_codes"]
-    # each knee finds the breakdown where the die is then (a few mV of knee noise)
+    assert k._se_codes == k._level_codes() != app.params["bias_knee_level_codes"]
+    # each knee finds the breakdown where the die is then (knee noise: the light knees
+    # read 3 points at the probe's higher level since they were made cheaper, ~10 mV)
     ts = k.kt.ts
     for i in range(3):
-        assert abs(k.kt.vs[i] - _true_vbr(w, ts[i])) < 0.012, (i, ts[i])
+        assert abs(k.kt.vs[i] - _true_vbr(w, ts[i])) < 0.02, (i, ts[i])
     assert ts[2] - ts[0] > 6.5
     kt_ev = _events(res, "BIAS_KNEE_KT")
     assert [e["args"][3] for e in kt_ev] == [2, 3]  # fitted through 2, then 3 knees
@@ -294,7 +295,7 @@ def test_tracking_knees_follow_the_warming_die_and_fit_the_units_k_t():
     comp = app.payload["comparator"]
     assert comp.state == 4 and len(_events(res, "COMP_CALIBRATED")) == 1
     # the bias follows the re-anchored breakdown: V_ov on target where the die is now
-    assert abs(w.overvoltage() - app.params["bias_vov_v"]) < 0.012
+    assert abs(w.overvoltage() - app.params["bias_vov_v"]) < 0.02  # (knee noise, above)
     hk = k.kt.kt_sigma
     assert hk is not None and hk == pytest.approx(kt_ev[-1]["args"][2])
 
@@ -329,3 +330,49 @@ def test_no_tracking_knee_while_the_link_is_too_good_to_pay_for_it():
     assert len(_events(res, "BIAS_KNEE_SWEEP")) == 1  # the session start's only
     assert k.kt.due(res.apps[0].payload["bias"].t_est_q)  # (it was due: the die warmed)
     assert k.kt.tracks == 0 and not k.kt._link_ok
+
+
+# ------------------------------------------------------------- what a light sweep costs
+def _sweep_ber_sum(res, t_end):
+    """Error-weighted cost of the knee to the link: the true BER summed over the windows
+    with signal, above breakdown and the receiver on, before the comparator tracks (the
+    knee's windows: sim/run/metrics_link.py ``ber_ratio_session_with_sweeps``)."""
+    from sim.run.recorder import W_BER, W_CSTATE, W_LINK, W_SIGNAL, W_T, W_VOV
+    return sum(r[W_BER] for r in res.rec.windows if r[W_SIGNAL] and r[W_VOV] > 0.05
+               and r[W_LINK] >= 1 and r[W_CSTATE] != 4 and r[W_T] < t_end)
+
+
+def test_a_light_sweep_with_a_strong_signal_costs_the_link_a_fifth_of_before():
+    # Uplink on from the start, clear sky: the probe finds the signal strong, the sweep
+    # reads 3 points at the higher level (moved to the noise).  Before: 4 points at 90
+    # codes, 0.119 (a whole pass's best-level errors are ~0.04 on a 35-55 deg pass).
+    res = fly("nominal", seed=1, duration_s=10.0, overrides={"beacon_min_el_deg": 10.0})
+    k = _knee(res)
+    params = res.apps[0].params
+    assert k.result == K.R_OK and k.light
+    assert k._codes > params["bias_knee_light_codes"] and k.n_fit == 3
+    assert _sweep_ber_sum(res, 9.0) < 0.04
+    eff = _effective_vbr25(res.world, params["bias_kt_mv_per_k"] * 1e-3)
+    assert abs(k.vbr25 - eff) < 0.03
+
+
+def test_in_fog_the_probe_keeps_the_low_light_level():
+    # Weak signal: at the higher level its on-chips would be read low too, counted as
+    # noise (the knee tens of mV low): the probe keeps bias_knee_light_codes.
+    res = fly("nominal", seed=2, duration_s=10.0,
+              overrides={"beacon_min_el_deg": 10.0, "weather": "fog"})
+    k = _knee(res)
+    assert k.result == K.R_OK and k.light
+    assert k._codes == res.apps[0].params["bias_knee_light_codes"]
+
+
+def test_light_arriving_late_in_a_dark_sweep_keeps_the_dark_points():
+    # The uplink comes on after the dark sweep has 3+ points above the noise: fitted as
+    # they are, no light sweep at all (before: restarted on the violations, 0.136).
+    res = fly("nominal", seed=1, duration_s=10.0, overrides={"beacon_min_el_deg": 17.95})
+    k = _knee(res)
+    assert k.result == K.R_OK and not k.light and k.n_fit >= 3
+    assert len(_events(res, "BIAS_KNEE_SWEEP")) == 1
+    assert _sweep_ber_sum(res, 9.0) < 0.03
+    eff = _effective_vbr25(res.world, res.apps[0].params["bias_kt_mv_per_k"] * 1e-3)
+    assert abs(k.vbr25 - eff) < 0.03

@@ -27,9 +27,9 @@ import math
 
 from flight.cmddict import Busy, WrongMode
 from flight.events import SEV_INFO, SEV_WARN, Event
-from flight.bias_knee_fit import (BIT_RATE_HZ, LIGHT_PARAMS, fit_knee, hi_level,  # noqa: F401
-                                   light_enough, n_above, probe_strong, q_inv, q_tail,
-                                   sigma_from_rate, sigma_from_violations)
+from flight import lazy
+from flight.bias_knee_fit import (BIT_RATE_HZ, LIGHT_PARAMS, fit_knee, n_above,  # noqa: F401
+                                   q_inv, q_tail, sigma_from_rate, sigma_from_violations)
 from flight.bias_knee_fit import u16 as _u16
 from flight.bias_kt import EV_KNEE_KT, KT_EVENTS, KT_PARAMS, KtTrack  # noqa: F401
 from flight.framer_ctl import W_CRC, W_CV, W_OK, W_TRIG
@@ -248,27 +248,12 @@ class BiasKnee:
         elif self._dac(p["bias_knee_light_probe_codes"]) and self._bias(p["bias_vov_v"]):
             self._settle = 1
 
-    def _probed(self, w, packets):
-        """The probe window (``probe_strong``): the sweep at the high level if strong."""
-        self._probe = False
-        if probe_strong(self.ctx.params, w[W_CV], packets >= _MIN_PACKETS and self.fc.locked_hw,
-                        self.period_us):
-            self._norm = not self._hi  # moved once a session (tracking knees reuse it)
-            self._codes = self._hi or self.ctx.params["bias_knee_light_codes_hi"]
-        self._points()
-
-    def _normalise(self, level):
-        """Once, the high level moved (``hi_level``): True when moved (σ_e again there)."""
-        c = hi_level(self.ctx.params, self._codes, self._se(), level) if self._norm else None
-        if self._norm:
-            self._hi = c or self._codes
-        self._norm = False
-        if c is None:
-            return False
-        self._codes = c
-        self._below = []
-        self._settle = 1
-        return not self._dac(c) or True
+    def _lt(self):
+        """flight/bias_knee_light.py, loaded for a light sweep (None: no heap, aborted)."""
+        try:
+            return lazy.load("flight.bias_knee_light", self.ctx.emit)
+        except lazy.LoadFailed:
+            self._abort("light sweep code not loaded (heap)")
 
     def _points(self):
         self._first = 1 if self._track and self._se_codes == self._level_codes() else 0
@@ -334,7 +319,10 @@ class BiasKnee:
                 self._dac(self._level_codes())
             return
         if self._probe:
-            self._probed(w, packets)
+            self._probe = False
+            lt = self._lt()
+            if lt is not None:
+                lt.probed(self, w[W_CV], packets >= _MIN_PACKETS and self.fc.locked_hw)
             return
         level = self._level_codes() * self.dac.volts_per_code
         if self._i == 0 or not self.light:
@@ -378,13 +366,16 @@ class BiasKnee:
                 return
         if self._i == 0:
             self._below.append(s)
-            if len(self._below) < _N_BELOW or self._normalise(level):
+            if len(self._below) < _N_BELOW or self._norm and self._lt().normalise(self, level):
                 return
         else:
             self._add_point(s)
-            if self.light and light_enough(self.ctx.params, w[W_CV], self._sig, self._se(),
-                                           self.period_us, self._codes):
-                self._finish()
+            lt = self._lt() if self.light else None
+            if self.light and (lt is None or lt.light_enough(
+                    self.ctx.params, w[W_CV], self._sig, self._se(), self.period_us,
+                    self._codes)):
+                if lt is not None:
+                    self._finish()
                 return
         self._i += 1
         if self._i < len(self._plan):
@@ -402,6 +393,7 @@ class BiasKnee:
         self._sig.append(s)
 
     def _release(self):
+        lazy.release("flight.bias_knee_light")
         self.state = IDLE
         self.bias.override(None)
         c = self.comparator

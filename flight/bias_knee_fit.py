@@ -150,36 +150,3 @@ LIGHT_PARAMS = (  # the breakdown module's (flight/bias_knee.py PARAMS adds them
     P("bias_knee_light_probe_max", "float", 0.005, 0.0, 0.5, "",
       "probe violations per bit for codes_hi (0: no probe; docs/calibration.md)"),
 )
-
-
-# A light point whose off-chips read high this often (BER ~2 %) is the last, once 4 are in.
-_P_STOP_LIGHT = 0.04
-
-
-def light_enough(p, cv, sigmas, sigma_e, window_us, codes):
-    """A light sweep has its points (each window costs the link its BER, p/2): at 4 once
-    one reads this noisy; at the high level (``codes``), at ``bias_knee_light_points``
-    above the noise (a weak signal, at the low level, pays for more: fog knees with 3
-    points were ~20 mV worse in the campaign, and a fog pass's errors dwarf them)."""
-    if cv * 1000000 > _P_STOP_LIGHT * BIT_RATE_HZ * window_us and len(sigmas) >= 4:
-        return True
-    return codes != p["bias_knee_light_codes"] and \
-        n_above(sigmas, sigma_e, p["bias_knee_min_ratio"]) >= p["bias_knee_light_points"]
-
-
-def probe_strong(p, cv, locked, window_us):
-    """The probe window before a light sweep (operating bias, ``bias_knee_light_probe_codes``
-    far above the noise): its code violations are the signal's on-chips read low.  Few
-    (and the framer locked): the signal stands far above the light levels, whose
-    violations then count the off-chips alone at ``bias_knee_light_codes_hi`` too."""
-    return locked and cv * 1000000 <= p["bias_knee_light_probe_max"] * BIT_RATE_HZ * window_us
-
-
-def hi_level(p, codes, sigma, level_v):
-    """The high light level (``codes``, where the noise below breakdown read RMS ``sigma``
-    at ``level_v`` volts) moved to read ``bias_knee_light_hi_z`` σ of it: a comparator
-    offset moves the level the signal sees (+2.7 mV: knees 20 mV low in the simulator,
-    the on-chips' misses counted with the off-chips).  None: within 2 codes already."""
-    c = int(codes * p["bias_knee_light_hi_z"] * sigma / level_v + 0.5)
-    c = max(p["bias_knee_light_codes"], min(c, 4095))
-    return None if abs(c - codes) < 2 else c

@@ -376,3 +376,25 @@ def test_light_arriving_late_in_a_dark_sweep_keeps_the_dark_points():
     assert _sweep_ber_sum(res, 9.0) < 0.03
     eff = _effective_vbr25(res.world, res.apps[0].params["bias_kt_mv_per_k"] * 1e-3)
     assert abs(k.vbr25 - eff) < 0.03
+
+
+def test_no_heap_for_the_light_sweeps_code_aborts_it_and_says_why(monkeypatch):
+    # flight/bias_knee_light.py is loaded for a light sweep (flight/lazy.py): without the
+    # heap for it the sweep aborts (its event, MODULE_LOAD_FAILED counted by lazy), the
+    # bias goes back to its loop and the session runs on the stored V_br.
+    from flight import lazy
+    load = lazy.load
+
+    def no_heap(name, emit=None):
+        if name == "flight.bias_knee_light":
+            raise lazy.LoadFailed("no heap")
+        return load(name, emit)
+
+    monkeypatch.setattr(lazy, "load", no_heap)
+    res = fly("nominal", seed=1, duration_s=10.0, overrides={"beacon_min_el_deg": 10.0})
+    k = _knee(res)
+    why = [e["args"][0] for e in _events(res, "BIAS_KNEE_ABORTED")]
+    assert k.result == K.R_ABORTED and why and all("heap" in w for w in why)
+    assert len(_events(res, "BIAS_KNEE_REUSED")) == 1
+    assert k.state == K.IDLE and res.apps[0].payload["bias"]._override is None
+    assert res.apps[0].params["bias_vbr25_v"] == 24.55

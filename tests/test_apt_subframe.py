@@ -54,4 +54,4 @@ def test_the_honest_world_holds_the_mirror_between_samples_whatever_the_clock_ju
     assert abs(f.theta_y - a.fsm_model.theta_y) < 1e-12
     # the residual's 1 kHz truth (the camera's exposure mean, the metrics) is taken at
     # each grid point with the mirror as it is then: between two held samples
-    assert [h[0] for h in a._hist][-6:] == [1000, 2000, 3000, 4000, 5000, 6000]
+    assert [h[0] for h in a.hist_samples()][-6:] == [1000, 2000, 3000, 4000, 5000, 6000]

@@ -23,7 +23,7 @@ reason and name the offending field.
 import struct
 
 from hal.compat import const
-from flight.crc16 import crc16
+from flight.crc16 import crc16, crc16_range
 
 HEADER_LEN = const(6)
 PEC_LEN = const(2)
@@ -143,6 +143,32 @@ def build_packet(ptype, apid, seq_count, body, sec_hdr=0, seq_flags=SEQ_UNSEGMEN
         mv[HEADER_LEN : HEADER_LEN + n] = body
     struct.pack_into(">H", out, total - PEC_LEN, crc16(mv[: total - PEC_LEN]))
     return bytes(out)
+
+
+def check_packet(packet, n, ptype=None, apid=None, sec_hdr=0, seq_flags=SEQ_UNSEGMENTED):
+    """:func:`parse_packet`'s checks on ``packet[0:n]``, in its order, without allocating:
+    the reason ("LENGTH", "CRC", "HEADER") of the first that fails, or None.
+
+    The receive path screens every deframed frame with it, so line noise and a flood of
+    garbage are counted without a heap object per frame (no header tuple, exception nor
+    message); :func:`parse_packet` gives the detail for a rejection that is reported.
+    """
+    if n < MIN_PACKET_LEN or n != HEADER_LEN + ((packet[4] << 8) | packet[5]) + 1:
+        return "LENGTH"
+    if crc16_range(packet, 0, n - PEC_LEN) != (packet[n - 2] << 8) | packet[n - 1]:
+        return "CRC"
+    b0 = packet[0]
+    if b0 >> 5 != 0:
+        return "HEADER"
+    if ptype is not None and (b0 >> 4) & 1 != ptype:
+        return "HEADER"
+    if apid is not None and ((b0 << 8) | packet[1]) & MAX_APID != apid:
+        return "HEADER"
+    if sec_hdr is not None and (b0 >> 3) & 1 != sec_hdr:
+        return "HEADER"
+    if seq_flags is not None and packet[2] >> 6 != seq_flags:
+        return "HEADER"
+    return None
 
 
 def parse_packet(packet, ptype=None, apid=None, sec_hdr=0, seq_flags=SEQ_UNSEGMENTED):

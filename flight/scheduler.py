@@ -22,7 +22,13 @@ GC at chosen moments in idle time only (DESIGN §3.1): below ``gc_threshold`` fr
 below ``gc_relaxed`` unless ``gc_quiet()``, after :meth:`request_gc`; the free heap is
 looked at most every ``gc_check_period_us``, and walked (``gc.mem_free``: 1.16 M
 instructions on the target's heap) only when the port's O(1) allocation count
-(``micropython.mem_current``) cannot show that it is still above the floor.
+(``micropython.mem_current``) cannot show that it is still above the floor, and then only
+at an idle step where a walk as long as the last one ends early enough for every hard
+task released meanwhile to still finish by its deadline (:meth:`_walk_fits`; a walk
+is longer than the APT's 10 ms period at 100 M/s, so this is the step just after the
+APT ran).  A walk is deferred at most ``gc_defer_max_us``; after that it runs anyway (a
+task that never leaves room must not switch the floor off).  A walk that finds the heap
+below the floor collects at once, deadlines or not: the heap really is short then.
 
 Events go out through ``on_event(ev_id, args, detail)`` (declared in :data:`EVENTS`).
 """
@@ -57,7 +63,8 @@ except ImportError:
 
 class Scheduler:
     def __init__(self, clock, watchdog=None, on_event=None, on_safe=None,
-                 gc_threshold=GC_FLOOR_BYTES, late_tolerance_us=0, gc_check_period_us=100000):
+                 gc_threshold=GC_FLOOR_BYTES, late_tolerance_us=0, gc_check_period_us=100000,
+                 gc_defer_max_us=1000000):
         self.clock = clock
         self.watchdog = watchdog
         self.on_event = on_event
@@ -87,7 +94,17 @@ class Scheduler:
         self.heap_free = 0
         self._heap_walked = 0  # free octets at the last heap walk (0: none yet)
         self._heap_mark = 0  # _mem_current() at that walk
-        self._heap_known(_mem_free())
+        # Heap walks: how long the last one took on this clock (µs, what the next one is
+        # expected to cost), how many, how many idle steps put one off for lack of room
+        # before a hard task's deadline, how many ran after gc_defer_max_us of that.
+        self.gc_defer_max_us = gc_defer_max_us
+        self.walk_us = 0
+        self.heap_walks = 0
+        self.walk_deferrals = 0
+        self.walks_forced = 0
+        self._walk_wanted = False
+        self._walk_since = 0
+        self._heap_known(self._walk())
         self._withholding = False
 
     # ----------------------------------------------------------------- configuration
@@ -295,21 +312,69 @@ class Scheduler:
                     self._withholding = True
                     self._event(EV_WATCHDOG_WITHHELD, [stalled.name], stalled.name)
         now = self.clock.now_us()
-        if self._gc_asked or ticks_diff(now, self._last_gc_check) >= self.gc_check_period_us:
+        if self._gc_asked or self._walk_wanted or \
+                ticks_diff(now, self._last_gc_check) >= self.gc_check_period_us:
             self._last_gc_check = now
             q = self.gc_quiet
             floor = self.gc_threshold
             if self.gc_relaxed > floor and not (q and q()):
                 floor = self.gc_relaxed
-            if not self._gc_asked and self._heap_above(floor):
-                return
-            free = _mem_free()
+            if not self._gc_asked:
+                if self._heap_above(floor):
+                    self._walk_wanted = False
+                    return
+                # The estimate cannot prove the floor: walk, but only where the walk
+                # costs no hard deadline (or once it has waited gc_defer_max_us).
+                if not self._walk_wanted:
+                    self._walk_wanted = True
+                    self._walk_since = now
+                if not self._walk_fits(now):
+                    if ticks_diff(now, self._walk_since) < self.gc_defer_max_us:
+                        self.walk_deferrals += 1
+                        return
+                    self.walks_forced += 1
+                self._walk_wanted = False
+            free = self._walk()
             if self._gc_asked or (free is not None and free < floor):
+                # Requested (a moment the caller chose), or the walk found the heap below
+                # the floor: collect now, whatever it delays (a heap that short would
+                # collect inside the next allocation anyway, at a moment nobody chose).
                 self._gc_asked = False
                 gc.collect()
                 self.gc_runs += 1
-                free = _mem_free()
+                free = self._walk()
             self._heap_known(free)
+
+    def _walk(self):
+        """gc.mem_free() (None: the port cannot tell), timed on the scheduler's clock."""
+        clock = self.clock
+        t0 = clock.now_us()
+        free = _mem_free()
+        if free is not None:
+            self.heap_walks += 1
+            self.walk_us = ticks_diff(clock.now_us(), t0)
+        return free
+
+    def _walk_fits(self, now):
+        """True if a heap walk of ``walk_us`` starting ``now`` lets every enabled hard
+        task whose release falls inside it still finish by its deadline (its release
+        plus its period), counting the worst runs of the tasks queued ahead of it and its
+        own (rate-monotonic order: ``self.tasks`` is sorted by priority).  No allocation:
+        small ints only."""
+        clock = self.clock
+        scale = int(clock.cpu_scale) if getattr(clock, "charge_cpu", False) else 1
+        end = ticks_add(now, self.walk_us)
+        busy = 0
+        for t in self.tasks:
+            if not t.enabled:
+                continue
+            d = ticks_diff(t.next_release, now)
+            if ticks_diff(t.next_release, end) >= 0:
+                continue  # released after the walk: not delayed by it
+            busy += t.max_cpu_us * scale
+            if not t.soft and self.walk_us + busy > d + t.period_us:
+                return False
+        return True
 
     def _heap_above(self, floor):
         """Last walked free heap - 2 x allocated since (a 16-octet block may hold 8) is

@@ -97,6 +97,15 @@ def encode_tc(key, key_id, counter, opcode, args, seq=0, apid=APID_TC):
     return ccsds.build_packet(ccsds.TYPE_TC, apid, seq, body + trailer + tag)
 
 
+def _detail(packet):
+    """The text of a LENGTH, CRC or HEADER rejection (ccsds.parse_packet's message)."""
+    try:
+        ccsds.parse_packet(packet, ptype=ccsds.TYPE_TC, apid=APID_TC)
+    except ccsds.CcsdsError as e:
+        return str(e)
+    return ""
+
+
 class TcPipeline:
     """Verifies TCs and runs them through ``dispatch`` (flight.cmddict.Dispatcher).
 
@@ -185,23 +194,22 @@ class TcPipeline:
         apid = -1
         seq = -1
         n = len(packet)
-        if n < ccsds.MIN_PACKET_LEN:
-            # The cheapest rejection (an empty-frame flood, issue 12 item 7): counted, and
-            # its detail built only if it gets an individual report.
-            self.rejected["LENGTH"] += 1
-            lim = self.limit
-            if lim is None or lim.allow("LENGTH", apid, seq, ""):
-                if n >= ccsds.HEADER_LEN:
-                    h = ccsds.unpack_header(packet)
-                    apid = h[ccsds.H_APID]
-                    seq = h[ccsds.H_SEQ_COUNT]
-                self.report("accept", False, "LENGTH", apid, seq, "LENGTH: packet of %d "
-                            "octets, minimum %d" % (n, ccsds.MIN_PACKET_LEN))
-            return "LENGTH"
         if n >= ccsds.HEADER_LEN:
-            h = ccsds.unpack_header(packet)
-            apid = h[ccsds.H_APID]
-            seq = h[ccsds.H_SEQ_COUNT]
+            # From the octets: unpack_header's tuple would be a heap object per frame.
+            apid = ((packet[0] << 8) | packet[1]) & ccsds.MAX_APID
+            seq = ((packet[2] << 8) | packet[3]) & ccsds.MAX_SEQ_COUNT
+        why = ccsds.check_packet(packet, n, ccsds.TYPE_TC, APID_TC)
+        if why is not None:
+            # Garbage (line noise, a flood: LENGTH, CRC, HEADER) is counted without a heap
+            # object (issue 11: the flood's allocation made the scheduler walk the heap in
+            # SESSION); the detail text is built only for a rejection that gets its report
+            # or is the interval's first offender in the summary (flight/tclimit.py).
+            self.rejected[why] += 1
+            lim = self.limit
+            detail = _detail(packet) if lim is None or lim.wants_detail(why) else ""
+            if lim is None or lim.allow(why, apid, seq, detail):
+                self.report("accept", False, why, apid, seq, detail)
+            return why
         try:
             cmd, args, kid, counter = self._verify(packet)
         except Reject as r:

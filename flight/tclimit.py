@@ -79,6 +79,12 @@ class RejectSummary:
             self.first = (reason, apid, seq, detail)
         return False
 
+    def wants_detail(self, reason):
+        """True if a rejection for ``reason`` now would use its detail text (an individual
+        report, or the interval's first offender): the caller builds it only then."""
+        return reason not in UNAUTHENTICATED or self.reported < self.individual or \
+            self.first is None
+
     def end_interval(self, now_s):
         """End of an interval (the hk task, 1 Hz): ``now_s`` is a function, called only
         when a summary goes out (the time is a float: steady state allocates nothing)."""

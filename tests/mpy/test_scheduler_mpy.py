@@ -364,3 +364,83 @@ def test_heap_is_walked_only_when_the_allocation_count_says_it_may_be_low():
         assert walks[0] == w0 + 1 and sched.heap_free == 100000
     finally:
         S.gc, S._mem_current = saved
+
+
+def _walk_rig(free=100000, walk_us=11600):
+    # A fake collector whose heap walk takes walk_us of the (virtual) clock, as
+    # gc.mem_free() takes 1.16 M instructions (11.6 ms at 100 M/s) on the target.
+    import flight.scheduler as S
+
+    clock = VirtualClock()
+    st = {"walks": 0, "collects": 0, "count": 0, "free": free}
+
+    class FakeGc:
+        def mem_free(self):
+            st["walks"] += 1
+            clock.advance(walk_us)
+            return st["free"]
+
+        def collect(self):
+            st["collects"] += 1
+            clock.advance(4 * walk_us)
+            st["free"] = 100000
+
+    saved = (S.gc, S._mem_current)
+    S.gc = FakeGc()
+    S._mem_current = lambda: st["count"]
+    return S, clock, st, saved
+
+
+def test_heap_walk_waits_for_room_before_the_hard_deadlines():
+    # Issue 11: a walk (11.6 ms) started late in the APT's 10 ms period made the APT miss
+    # its deadline.  The walk now waits for an idle step where it ends early enough for
+    # every hard task released meanwhile to finish by its deadline: just after the APT.
+    S, clock, st, saved = _walk_rig()
+    try:
+        sched = S.Scheduler(clock, gc_threshold=16384, gc_check_period_us=1000)
+        w0 = st["walks"]
+
+        def apt():
+            clock.advance(1400)  # 140 k instructions at 100 M/s
+
+        def late():
+            clock.advance(100)
+            if clock.now_us() > 20000 and not st.get("done"):
+                st["done"] = True
+                st["count"] += 45000  # estimate 100000 - 90000: below the floor
+
+        a = sched.add(Task("apt", 10000, apt))
+        sched.add(Task("late", 10000, late, offset_us=8500))
+        sched.run_for(100000)
+        assert st["walks"] == w0 + 1 and st["collects"] == 0
+        assert sched.walk_deferrals >= 1  # not at the idle step 1.4 ms before the APT
+        assert a.deadline_misses == 0 and a.runs >= 9, (a.deadline_misses, a.runs)
+        assert sched.walk_us == 11600  # what the next walk is expected to cost, measured
+    finally:
+        S.gc, S._mem_current = saved
+
+
+def test_heap_walk_deferred_at_most_gc_defer_max_then_collects_below_the_floor():
+    # A hard task that never leaves room (period shorter than a walk) cannot switch the
+    # floor off: after gc_defer_max_us the walk runs anyway, and a heap below the floor
+    # is collected at once.
+    S, clock, st, saved = _walk_rig(free=8000)
+    try:
+        sched = S.Scheduler(clock, gc_threshold=16384, gc_check_period_us=1000,
+                            gc_defer_max_us=200000)
+        w0 = st["walks"]
+        sched._heap_walked = 100000  # (the fake's first figure was below the floor)
+        fast = sched.add(Task("fast", 2000, lambda: clock.advance(100)))
+        sched.run_for(50000)
+        assert st["walks"] == w0 and st["collects"] == 0  # estimate above the floor
+        st["count"] += 45000
+        sched.run_for(150000)
+        assert st["walks"] == w0 and sched.walk_deferrals > 10  # no room, not yet due
+        sched.run_for(90000)
+        assert sched.walks_forced == 1 and st["collects"] == 1, (sched.walks_forced, st)
+        assert st["walks"] == w0 + 2  # the walk, and the one after the collection
+        assert sched.gc_runs == 1 and sched.heap_free == 100000
+        sched.run_for(10000)
+        assert fast.deadline_misses == 1  # the price of the floor, paid once
+    finally:
+        S.gc, S._mem_current = saved

@@ -473,18 +473,23 @@ class Apt:
         return fx + law.sign_x * rx, fy + law.sign_y * ry
 
     def feedback(self):
-        st = self.state
-        if st != TRACK and not (st == ACQUIRE and self.search.verified):
-            return  # only a verified beacon (it moved against the mirror) steers the platform
-        law = self.law
-        offload = abs(law.u_x) > self._offload_lim or abs(law.u_y) > self._offload_lim
-        if offload:
-            self.offload_requests += 1
-            if self.offload_requests == 1 or self.offload_requests % 50 == 0:
-                self.ctx.emit(EV_APT_OFFLOAD, [self.offload_requests])
-        if self._fb is None:  # error_urad() in integers, encoded in place (no allocation)
-            self._fb = afb.Feedback(ADCS)
-        self.ctx.send_adcs(self._fb.fill(self, st, offload))
+        # The maths with the heap locked (flight/apt_feedback.py), for the tick's reason
+        # (above): its calls' frames go on the C stack, not each through a first-fit scan of
+        # a fragmented heap (the task's 441-560 k instruction runs).  Sends/events unlocked.
+        fb = self._fb
+        if fb is None or fb.ifov is not self._ifov_urad:  # first use, a new IFOV
+            if fb is None:
+                fb = self._fb = afb.Feedback(ADCS)
+            fb.scale(self._ifov_urad)
+        px.heap_lock()
+        try:
+            go = fb.fill(self)
+        finally:
+            px.heap_unlock()
+        if go > 1:
+            self.ctx.emit(EV_APT_OFFLOAD, [self.offload_requests])
+        if go:
+            self.ctx.send_adcs(fb.rec)
 
     # ------------------------------------------------------------------ telemetry
     def hk(self, values, i):

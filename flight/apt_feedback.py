@@ -15,7 +15,7 @@ for an IFOV up to 256 µrad (default 100).
 
 from flight.tm import MapPacker
 from hal.compat import const
-from hal.interfaces import FSM_LSB_RAD
+from hal.interfaces import APT_ACQUIRE as ACQUIRE, APT_TRACK as TRACK, FSM_LSB_RAD
 
 Q = const(8)  # fixed point of the values: 1/256 µrad
 # Mirror: µrad per FSM code in 2**-16 µrad (2**-8 would be 0.1 % off: 28 µrad at full
@@ -38,39 +38,60 @@ class Feedback:
         self.k_offload = n.index("offload")
         self.k_fx = n.index("fsm_x_urad")
         self.k_fy = n.index("fsm_y_urad")
-        self._ifov = None  # the IFOV parameter the scale below was made from
+        self.ifov = None  # the IFOV parameter the scale below was made from
         self._ifov_q = 0  # µrad per pixel, in 1/256 µrad
 
-    def fill(self, apt, state, offload):
-        """Write the feedback of ``apt`` (its state ``state``, offload flag) into the map."""
-        if apt._ifov_urad is not self._ifov:  # a parameter change: a new float object
-            self._ifov = apt._ifov_urad
-            self._ifov_q = int(apt._ifov_urad * 256 + 0.5)
+    def scale(self, ifov_urad):
+        """The IFOV parameter ``ifov_urad`` (a float: allocates, so never under the lock)."""
+        self.ifov = ifov_urad
+        self._ifov_q = int(ifov_urad * 256 + 0.5)
+
+    def fill(self, apt):
+        """Write the feedback of ``apt`` into the map; count an offload request.  Returns
+        0 when nothing is due (only a verified beacon steers the platform), 1 to send the
+        map, 2 to send it and report APT_OFFLOAD_REQUEST (1st, 50th, ...).  Allocates
+        nothing (the caller holds the heap lock: Apt.feedback); ``scale`` comes first."""
+        st = apt.state
+        if st != TRACK and not (st == ACQUIRE and apt.search.verified):
+            return 0
         law = apt.law
-        fx = _mirror_q(law.u_x)
-        fy = _mirror_q(law.u_y)
+        lim = apt._offload_lim
+        ux = law.u_x
+        uy = law.u_y
+        go = 1
+        offload = 0
+        if ux > lim or -ux > lim or uy > lim or -uy > lim:  # (abs(): a builtin's call)
+            offload = 1
+            apt.offload_requests += 1
+            if apt.offload_requests == 1 or apt.offload_requests % 50 == 0:
+                go = 2
+        fx = _mirror_q(ux)
+        fy = _mirror_q(uy)
         ex = fx
         ey = fy
-        if apt.valid:
+        valid = 1 if apt.valid else 0
+        if valid:
             ex += law.sign_x * (((apt.spot_x - apt.ref_x) * self._ifov_q) >> 6)
             ey += law.sign_y * (((apt.spot_y - apt.ref_y) * self._ifov_q) >> 6)
         r = self.rec
         r.set_q(self.k_ex, ex, Q)
         r.set_q(self.k_ey, ey, Q)
-        r.set_small(self.k_valid, 1 if apt.valid else 0)
-        r.set_small(self.k_state, state)
-        r.set_small(self.k_offload, 1 if offload else 0)
+        r.set_small(self.k_valid, valid)
+        r.set_small(self.k_state, st)
+        r.set_small(self.k_offload, offload)
         r.set_q(self.k_fx, fx, Q)
         r.set_q(self.k_fy, fy, Q)
-        return r
+        return go
 
 
 def _mirror_q(u):
     """Mirror deflection of the law output ``u`` (FSM code × 256) in 1/256 µrad."""
-    if u < 0:
-        return -_mirror_q(-u)
+    n = u < 0  # (symmetric: the magnitude's, signed; no second call)
+    if n:
+        u = -u
     code = u >> 8
-    return code * _LSB_HI + ((code * _LSB_LO) >> 8) + (((u & 0xFF) * _LSB_Q16) >> 16)
+    m = code * _LSB_HI + ((code * _LSB_LO) >> 8) + (((u & 0xFF) * _LSB_Q16) >> 16)
+    return -m if n else m
 
 
 # ---------------------------------------------------------------------- telemetry

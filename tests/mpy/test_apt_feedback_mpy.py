@@ -11,8 +11,8 @@ from flight.apt import ADCS
 from flight.tm import APID_ADCS, TmSender
 from hal.interfaces import APT_ACQUIRE, APT_LOST, APT_TRACK
 from hal.sim.link import MemLink
-from kit import app_rig, locked
-from test_budget_mpy import SinkLink
+from kit import locked
+from test_budget_mpy import feedback_in_track
 
 # The map of the state below, as the encoder before the heap-locked fill wrote it (and
 # cbor.encode of the same values: checked below).
@@ -81,17 +81,7 @@ def test_offload_events_invalid_spot_and_states_that_send_nothing():
 
 
 def test_the_task_counting_offload_requests_allocates_nothing():
-    r = app_rig("apt", err=(0.004, -0.003))
-    r.fsm.record = False  # (the fake's own step log would allocate)
-    sink = SinkLink()
-    r.app.tm.link = sink
-    r.app.modes.request("STANDBY")
-    r.app.modes.request("SESSION")
-    r.app.modes.tick()  # the session sequence starts the APT
-    r.until(APT_TRACK, 200)
-    r.tick(20)
-    feedback = r.app.sched.task("adcs_feedback").fn
-    feedback()  # first use: the map is made
+    r, sink, feedback = feedback_in_track()
     r.apt._offload_lim = 0  # every run asks for an offload; the 2nd..49th emit nothing
     r.apt.offload_requests = 1
     w0 = sink.writes

@@ -240,7 +240,9 @@ def test_in_place_crc_matches_the_reference_on_every_interpreter():
     assert crc16_range(data, 10, 20, crc16(data[:10])) == crc16(data[:20])
 
 
-def test_adcs_feedback_task_allocates_nothing_in_track():
+def feedback_in_track():
+    """An app rig whose APT tracks a 4/-3 mrad error, its TM on a SinkLink, and the
+    adcs_feedback task's function, run once (first use: the map is made)."""
     from flight import apt as A
     from kit import app_rig
 
@@ -254,7 +256,14 @@ def test_adcs_feedback_task_allocates_nothing_in_track():
     r.until(A.TRACK, 200)
     r.tick(20)
     feedback = r.app.sched.task("adcs_feedback").fn
-    feedback()  # first use: the map is made
+    feedback()
+    return r, sink, feedback
+
+
+def test_adcs_feedback_task_allocates_nothing_in_track():
+    from flight import apt as A
+
+    r, sink, feedback = feedback_in_track()
     w0 = sink.writes
     locked(feedback, 10)
     assert sink.writes == w0 + 10 and r.app.tm.link_errors == 0

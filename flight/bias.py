@@ -16,9 +16,9 @@ knowledge lost — requests SAFE (THERMAL_LOST).
 A read-back off by more than ``bias_readback_tol_v`` for 3 checks in a row raises an
 event; for 10, FAULT.
 
-Fixed point (the 500 ms update allocates no float of its own but the three conversions
-at its edges — the reading in, the command out, the read-back in — where MicroPython
-boxes every float): temperatures in 1/4096 K (the TMP117 resolves 1/128 K: its readings
+Fixed point (the 500 ms update allocates no float of its own but the two conversions
+at the supply's float interface — the command out, the read-back in — where MicroPython
+boxes every float; the reading comes in through its bits, flight/thermal_sensors.py to_q): temperatures in 1/4096 K (the TMP117 resolves 1/128 K: its readings
 are exact), the slope in 1/65536 K per update, volts in µV; the parameters converted
 once, by the parameter listener.  Rounding stays below 2 µV, 1/500 of the DAC's 1 mV step.
 """
@@ -29,7 +29,7 @@ from flight.params import ParamDef
 from flight.scheduler import Task
 from flight.telemetry import HkField
 from flight.thermal_sensors import (EV_BIAS_HOLD, EV_BIAS_RECOVERED,  # noqa: F401
-                                    EV_BIAS_SENSOR, SensorCheck, ThermalSensors)
+                                    EV_BIAS_SENSOR, SensorCheck, ThermalSensors, to_q)
 from hal.errors import HalError
 from hal.interfaces import (BIAS_ACTIVE, BIAS_FAULT, BIAS_HOLD, BIAS_OFF, BIAS_RAMP,
                             BIAS_STATE_NAMES, SIPM_VBR25_MAX_V, SIPM_VBR25_MIN_V,
@@ -291,7 +291,7 @@ class BiasControl:
                 return  # FAULT is left only by a new session (or SAFE → STANDBY → SESSION)
             if self.hold_s:
                 self.hold_s = 0.0
-            t_q = int(t * 4096.0)  # (the one float of the reading)
+            t_q = to_q(t)  # (int(t x 4096) from the float's bits: no float made)
             prev = self._t_prev
             if prev is not None:
                 slope = (t_q - prev) * _SQ // self._gap  # a hold spans several updates

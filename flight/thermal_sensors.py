@@ -25,7 +25,15 @@ calls :meth:`ThermalSensors.select`):
 
 A single remaining sensor is checked for plausibility only: with one sensor a slow drift
 is not observable (docs/security.md, what software cannot protect).
+
+Fixed point (issue 11: the update allocates nothing): every reading is taken to 1/4096 K
+(the bias law's unit; the TMP117's 1/128 K readings are exact in it) by decoding its
+IEEE 754 bits (:func:`to_q`, no float made), the limits converted once when they change;
+the comparisons, means, offsets and the slope are integers.  Floats are made only for an
+event's arguments and text, when it is emitted.
 """
+
+from struct import pack_into
 
 from hal.compat import const
 from flight.cmddict import SAFE
@@ -83,10 +91,28 @@ PARAMS = (
 # Quiet band of the spread of the offset-corrected readings (K): the difference of two
 # readings has 0.014 K RMS noise (sim/thermal.py SENSOR_NOISE_K x sqrt 2) plus 7.8 mK
 # quantisation: 0.1 K is 7 sigma, so the anchor freezes only when the sensors part.
-_QUIET_K = 0.1
-# Weight of the slope filter per update (500 ms): ~10 s of memory, so the slope in the
-# anchor is the temperature's, hardly the few updates of a starting drift.
-_SLOPE_W = 0.05
+_QUIET_Q = const(409)  # 0.1 K in 1/4096 K (a spread is an integer: <= 409.6 is <= 409)
+# Weight of the slope filter per update (500 ms): 1/20, ~10 s of memory, so the slope in
+# the anchor is the temperature's, hardly the few updates of a starting drift.
+_SLOPE_N = const(20)
+_Q = const(4096)  # temperatures in 1/4096 K; the slope in 1/(4096 x 16) K per update
+_SQ = const(16)
+_FB = bytearray(8)  # to_q's scratch: the reading's 8 octets
+
+
+def to_q(t):
+    """``int(t * 4096.0)`` (truncated, as int() does) without making a float: the bits of
+    the double, |t| < 512 K (the readings are range-checked first)."""
+    pack_into("<d", _FB, 0, t)
+    b = _FB
+    e = ((b[7] & 0x7F) << 4 | b[6] >> 4) - 1023  # t = 1.m x 2^e
+    if e < -12:
+        return 0  # below 1/4096 K (or zero)
+    if e > 8:
+        return int(t * 4096.0)  # (out of any plausible range: never in flight)
+    # the mantissa's top 20 bits and its leading one: t x 4096 = m x 2^(e - 8), floored
+    v = ((b[6] & 15) << 16 | b[5] << 8 | b[4] | 0x100000) >> (8 - e)
+    return -v if b[7] & 0x80 else v
 # Updates (500 ms) an excluded sensor must agree with the trusted one to be used again:
 # 10 s, longer than any glitch the step check lets through.
 _READMIT_N = const(20)
@@ -94,7 +120,7 @@ _READMIT_N = const(20)
 
 def _spread(vals, base, idx, n):
     """Largest minus smallest of ``vals[i] - base[i]`` (``base`` None: of ``vals[i]``)
-    over the first ``n`` indices ``idx`` (no generator: nothing but the floats)."""
+    over the first ``n`` indices ``idx`` (integers; no generator: nothing allocated)."""
     i = idx[0]
     lo = hi = vals[i] if base is None else vals[i] - base[i]
     for k in range(1, n):
@@ -126,10 +152,13 @@ class SensorCheck:
         self.faults = 0
         self.reason = ""
         self.raw = None  # the last plausible (in range) reading, accepted or not
+        self.raw_q = 0  # the same in 1/4096 K
+        self.last_q = 0  # ``last`` in 1/4096 K
         self.suspect = False
 
-    def read(self, lo, hi, max_step, stuck_n):
-        """The temperature, or None (``reason`` says why)."""
+    def read(self, lo, hi, step_q, stuck_n):
+        """The temperature, or None (``reason`` says why); ``step_q``: the largest
+        plausible step per update in 1/4096 K."""
         self.raw = None
         try:
             t = self.sensor.read_c()
@@ -140,8 +169,10 @@ class SensorCheck:
             self.age += 1
             return self._bad("implausible %r" % (t,))
         self.raw = t
+        q = to_q(t)
+        self.raw_q = q
         prev = self.last
-        if prev is not None and abs(t - prev) > max_step * self.age:
+        if prev is not None and abs(q - self.last_q) > step_q * self.age:
             self.suspect = True
             self.same = 0
             return self._bad("step %.2f K" % (t - prev))
@@ -151,15 +182,16 @@ class SensorCheck:
                 return self._bad("stuck at %.3f" % t)
         else:
             self.same = 0
-        return self._accept(t)
+        return self._accept(t, q)
 
     def rebase(self):
         """Accept the present (stepped) reading: another sensor agrees with it."""
         self.same = 0
-        return self._accept(self.raw)
+        return self._accept(self.raw, self.raw_q)
 
-    def _accept(self, t):
+    def _accept(self, t, q):
         self.last = t
+        self.last_q = q
         self.age = 1
         self.suspect = False
         self.reason = ""
@@ -180,9 +212,16 @@ class ThermalSensors:
         self.checks = [SensorCheck(s) for s in temps]
         self.excluded = [False] * n
         self._agree = [0] * n
-        # Per-update work lists, preallocated: the 500 ms update allocates only the floats
-        # of its arithmetic (DESIGN §3.1, steady-state garbage).
+        # Per-update work lists, preallocated: the 500 ms update allocates nothing
+        # (DESIGN §3.1, steady-state garbage; issue 11).
         self._vals = [None] * n  # type: list
+        self._qs = [0] * n  # the plausible readings in 1/4096 K
+        self._base = [0] * n  # offsets to the first sensor at the first agreement, 1/4096 K
+        self._anchor = [0] * n  # readings at the last quiet update, 1/4096 K
+        self._step_f = None  # type: Any  # the limits as last converted (float, 1/4096 K)
+        self._step_q = 0
+        self._tol_f = None  # type: Any
+        self._tol_q = 0
         self._ok = bytearray(n)  # indices of the plausible readings (first _n_ok)
         self._trusted = bytearray(n)  # and of those not excluded (first _n_tr)
         self._n_ok = 0
@@ -193,12 +232,12 @@ class ThermalSensors:
         self.disagree = False  # in an undecidable disagreement
         self._last = -1  # the last sensor used (survives a hold)
         self._held = False
-        self._base = None  # type: Any  # offsets to the first sensor at the first agreement
-        self._anchor = None  # type: Any  # readings at the last quiet update
+        self._has_base = False
+        self._has_anchor = False
         self._age = 0  # updates since the anchor
-        self._slope = 0.0  # K per update, of the trusted sensors' (offset-corrected) mean
+        self._slope = 0  # 1/65536 K per update, of the trusted sensors' offset-corrected mean
         self._n_slopes = 0
-        self._mean = None  # type: Any
+        self._mean = None  # type: Any  # that mean at the last quiet update, 1/4096 K
         self.start()
 
     def start(self):
@@ -210,10 +249,10 @@ class ThermalSensors:
         for i in range(len(self.checks)):
             self.excluded[i] = False
             self._agree[i] = 0
-        self._base = None
-        self._anchor = None
+        self._has_base = False
+        self._has_anchor = False
         self._age = 0
-        self._slope = 0.0
+        self._slope = 0
         self._n_slopes = 0
         self._mean = None
 
@@ -225,13 +264,23 @@ class ThermalSensors:
         lo = p["bias_t_min_c"]
         hi = p["bias_t_max_c"]
         step = p["bias_max_step_c"]
+        if step is not self._step_f:  # (converted when the parameter changes only)
+            self._step_f = step
+            self._step_q = int(step * _Q)
+        step = self._step_q
+        tol = p["bias_xcheck_k"]
+        if tol is not self._tol_f:  # floored: an integer spread is <= tol iff <= tol_q
+            self._tol_f = tol
+            self._tol_q = int(tol * _Q)
         stuck = p["bias_stuck_n"]
         checks = self.checks
         n = len(checks)
         # Every sensor is read each update so its plausibility history stays current.
         vals = self._vals
+        qs = self._qs
         for i in range(n):
             vals[i] = checks[i].read(lo, hi, step, stuck)
+            qs[i] = checks[i].last_q
         # A stepped sensor that agrees with another sensor's reading is re-accepted
         # (after an outage the temperature may have moved on).
         for i in range(n):
@@ -239,10 +288,11 @@ class ThermalSensors:
             if vals[i] is None and chk.suspect:
                 for j in range(n):
                     other = checks[j]
-                    if j != i and other.raw is not None and abs(chk.raw - other.raw) <= step:
+                    if j != i and other.raw is not None and abs(chk.raw_q - other.raw_q) <= step:
                         vals[i] = chk.rebase()
+                        qs[i] = chk.last_q
                         break
-        self._cross_check(vals, p["bias_xcheck_k"])
+        self._cross_check(vals, qs, self._tol_q)
         self.switched = False
         for i in range(n):
             t = vals[i]
@@ -277,9 +327,10 @@ class ThermalSensors:
     def _whys(self):
         return "; ".join("sensor %d: %s" % (i, self._why(i)) for i in range(len(self.checks)))
 
-    def _cross_check(self, vals, tol):
+    def _cross_check(self, vals, qs, tol):
         """Exclude a sensor that parted from the others and from the trend; re-admit one
-        back in line (``vals``: plausible readings or None)."""
+        back in line (``vals``: plausible readings or None; ``qs`` the same in 1/4096 K,
+        ``tol`` too)."""
         n = len(vals)
         self._age += 1
         ok = self._ok  # (index lists in preallocated octets: no list per update)
@@ -292,20 +343,21 @@ class ThermalSensors:
         if n_ok < 2:
             return
         base = self._base
-        if base is None:
+        if not self._has_base:
             # The baseline: offsets to the first plausible sensor at the first reading
             # where the plausible ones agree within the tolerance.  Before it, sensors
             # that disagree cannot be told apart.
-            r = vals[ok[0]]
-            spread = _spread(vals, None, ok, n_ok)
+            r = qs[ok[0]]
+            spread = _spread(qs, None, ok, n_ok)
             if spread > tol:
                 self._undecided(spread, "at the start of the session")
                 return
-            base = [0.0] * n
+            for i in range(n):
+                base[i] = 0
             for k in range(n_ok):
                 i = ok[k]
-                base[i] = vals[i] - r
-            self._base = base
+                base[i] = qs[i] - r
+            self._has_base = True
         trusted = self._trusted
         n_tr = 0
         for k in range(n_ok):
@@ -316,83 +368,87 @@ class ThermalSensors:
         self._n_tr = n_tr
         if not n_tr:
             return
-        ref = 0.0
+        ref = 0
         for k in range(n_tr):
             i = trusted[k]
-            ref += vals[i] - base[i]
-        ref /= n_tr
-        self._readmit(vals, ok, base, ref, tol)
+            ref += qs[i] - base[i]
+        ref //= n_tr
+        self._readmit(qs, ok, base, ref, tol)
         if n_tr < 2:
             return
-        spread = _spread(vals, base, trusted, n_tr)
-        if spread <= _QUIET_K:
-            self._quiet(vals, base, ref)
+        spread = _spread(qs, base, trusted, n_tr)
+        if spread <= _QUIET_Q:
+            self._quiet(vals, qs, base, ref)
             self.disagree = False
             return
         if spread <= tol:
             return
-        anchor = self._anchor
-        if anchor is None:
+        if not self._has_anchor:
             self._undecided(spread, "no trend yet")
             return
+        self._parted(qs, n_tr, spread, tol)
+
+    def _parted(self, qs, n_tr, spread, tol):
+        """The sensors parted: exclude the one that left its trend, or neither.  (Its own
+        method: a comprehension's closure makes its variables cells, allocated at every
+        entry of the function that holds it.)"""
         # Each sensor against its own reading at the anchor, moved along the slope (a
         # disagreement: rare, so the lists of this path are built here).
-        tr = list(trusted[:n_tr])
-        off = [abs(vals[i] - anchor[i] - self._slope * self._age) for i in tr]
+        anchor = self._anchor
+        tr = list(self._trusted[:n_tr])
+        drift = self._slope * self._age // _SQ
+        off = [abs(qs[i] - anchor[i] - drift) for i in tr]
         k = 0
         for j in range(1, len(off)):
             if off[j] > off[k]:
                 k = j
-        second = 0.0
+        second = 0
         for j in range(len(off)):
             if j != k and off[j] > second:
                 second = off[j]
-        if off[k] > tol / 2 and second * 2 <= off[k]:
+        if off[k] * 2 > tol and second * 2 <= off[k]:
             bad = tr[k]
             self.excluded[bad] = True
             self._agree[bad] = 0
             self.exclusions += 1
             self.checks[bad].faults += 1
             self.disagree = False
-            self.ctx.emit(EV_THERMAL_EXCLUDED, [bad, spread],
+            self.ctx.emit(EV_THERMAL_EXCLUDED, [bad, spread / _Q],
                           "sensor %d excluded: the sensors parted by %.2f K beyond their "
                           "offset; sensor %d is %.2f K off the trend, the others <= %.2f K"
-                          % (bad, spread, bad, off[k], second))
+                          % (bad, spread / _Q, bad, off[k] / _Q, second / _Q))
         else:
             self._undecided(spread, "the trend cannot tell which (off by %s K)" % ", ".join(
-                "%.2f" % x for x in off))
+                "%.2f" % (x / _Q) for x in off))
 
-    def _quiet(self, vals, base, ref):
+    def _quiet(self, vals, qs, base, ref):
         """The sensors keep their offsets: move the anchor and the slope on."""
         if self._mean is not None:
-            s = (ref - self._mean) / self._age  # per update, across skipped updates
+            s = (ref - self._mean) * _SQ // self._age  # per update, across skipped updates
             # A running mean over the first slopes of the session, then exponential.
             self._n_slopes += 1
-            w = 1.0 / self._n_slopes
-            self._slope += (w if w > _SLOPE_W else _SLOPE_W) * (s - self._slope)
+            w = self._n_slopes if self._n_slopes < _SLOPE_N else _SLOPE_N
+            self._slope += (s - self._slope) // w
         self._mean = ref
         anchor = self._anchor
-        if anchor is None:
-            anchor = [0.0] * len(vals)
-            self._anchor = anchor
+        self._has_anchor = True
         for i in range(len(vals)):
-            v = vals[i]
-            anchor[i] = v if v is not None else ref + base[i]
+            anchor[i] = qs[i] if vals[i] is not None else ref + base[i]
         self._age = 0
 
     def _undecided(self, spread, why):
         if not self.disagree:
             self.disagree = True
-            self.ctx.emit(EV_THERMAL_DISAGREE, [spread],
+            self.ctx.emit(EV_THERMAL_DISAGREE, [spread / _Q],
                           "temperature sensors %.2f K apart beyond their offset, %s: "
-                          "neither used" % (spread, why))
+                          "neither used" % (spread / _Q, why))
 
-    def _readmit(self, vals, ok, base, ref, tol):
+    def _readmit(self, qs, ok, base, ref, tol):
         for k in range(self._n_ok):
             i = ok[k]
             if not self.excluded[i]:
                 continue
-            if abs(vals[i] - base[i] - ref) <= tol / 2:
+            if abs(qs[i] - base[i] - ref) * 2 <= tol:
                 self._agree[i] += 1
                 if self._agree[i] >= _READMIT_N:
                     self.excluded[i] = False

@@ -2,7 +2,8 @@
 fixed point (flight/bias.py) on every interpreter: the k_T line through the knees, its
 quality, the refusal of an implausible or imprecise fit, when a tracking knee is due; the
 law against the float formula, and what one 500 ms update allocates (MicroPython floats
-are boxed: only the reading in, the command out and the read-back in may make one).
+are boxed: only the command out and the read-back in, the supply's float interface, may
+make one; the sensor selection and cross-check run under ``micropython.heap_lock()``).
 """
 
 import gc
@@ -12,7 +13,9 @@ from flight import bias_knee as K
 from flight import framer_ctl as F
 from flight.bias_kt import KtTrack, line_fit
 
-from kit import FakeCtx, bias_update_rig, rig
+from flight import thermal_sensors as TS
+from flight.thermal_sensors import to_q
+from kit import FakeCtx, bias_update_rig, locked, rig
 
 try:
     import micropython
@@ -120,7 +123,7 @@ def test_the_fixed_point_law_matches_the_float_formula():
     assert abs(b.v_target - 28.321) < 5e-6
 
 
-def test_one_update_allocates_only_its_three_conversions():
+def test_one_update_allocates_only_its_two_supply_conversions():
     b = bias_update_rig({"bias_ff_tau_s": 3.0}).bias
     readings = [25.0 + 0.05 * i for i in range(40)]
     it = [0]
@@ -148,7 +151,54 @@ def test_one_update_allocates_only_its_three_conversions():
     finally:
         gc.enable()
     assert y == 4.5 and one > 0
-    assert used <= 3 * one, (used, one)
+    assert used <= 2 * one, (used, one)  # the command out, the read-back in
+
+
+class _QuietTemp:
+    """A sensor returning the float it is given (FakeTemp's dither makes one per read)."""
+
+    def __init__(self, t):
+        self.t = t
+
+    def init(self):
+        pass
+
+    def read_c(self):
+        return self.t
+
+
+def test_a_reading_to_fixed_point_is_int_of_t_times_4096():
+    for t in (25.0, 25.0078125, -3.3, -0.0001, 0.0, 1e-5, 0.5, 17.77, 99.99, -49.9921875,
+              255.9, 300.0, 511.999, 600.0, -600.0, 1.0 / 4096, -1.0 / 4096):
+        assert to_q(t) == int(t * 4096.0), (t, to_q(t))
+
+
+def test_the_sensor_selection_allocates_nothing():
+    r = bias_update_rig({"bias_ff_tau_s": 3.0})
+    b = r.bias
+    ts = [_QuietTemp(25.0), _QuietTemp(25.0)]
+    b.sensors.checks[0].sensor, b.sensors.checks[1].sensor = ts
+    # a slow rise in the TMP117's 1/128 K steps, the second sensor 0.25 K above
+    ramp = [20.0 + k * 0.0078125 for k in range(64)]
+    ramp2 = [t + 0.25 for t in ramp]
+    i = [0]
+    sel = b.sensors
+
+    def step():
+        k = i[0]
+        ts[0].t = ramp[k]
+        ts[1].t = ramp2[k]
+        i[0] = k + 1
+        assert sel.select(None) is ramp[k]
+
+    b.sensors.start()
+    for _ in range(4):  # the baseline, the first anchor (and its lists) outside the lock
+        step()
+    locked(step, 56)
+    assert sel.source == 0 and not sel.disagree and sel.excluded == [False, False]
+    assert sel._base[1] == to_q(0.25) and sel._has_anchor
+    assert 500 <= sel._slope <= 520  # 1/128 K per update = 512 in 1/65536 K
+    assert r.ctx.named(TS.EV_THERMAL_EXCLUDED) == [] and r.ctx.named(TS.EV_THERMAL_DISAGREE) == []
 
 
 def test_a_tracking_knee_waits_for_a_link_bad_enough_to_pay_for_it():

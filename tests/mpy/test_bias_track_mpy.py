@@ -16,6 +16,7 @@ from flight.bias_kt import KtTrack, line_fit
 from flight import thermal_sensors as TS
 from flight.thermal_sensors import to_q
 from kit import FakeCtx, bias_update_rig, locked, rig
+from test_budget_mpy import ConstTemp
 
 try:
     import micropython
@@ -154,19 +155,6 @@ def test_one_update_allocates_only_its_two_supply_conversions():
     assert used <= 2 * one, (used, one)  # the command out, the read-back in
 
 
-class _QuietTemp:
-    """A sensor returning the float it is given (FakeTemp's dither makes one per read)."""
-
-    def __init__(self, t):
-        self.t = t
-
-    def init(self):
-        pass
-
-    def read_c(self):
-        return self.t
-
-
 def test_a_reading_to_fixed_point_is_int_of_t_times_4096():
     for t in (25.0, 25.0078125, -3.3, -0.0001, 0.0, 1e-5, 0.5, 17.77, 99.99, -49.9921875,
               255.9, 300.0, 511.999, 600.0, -600.0, 1.0 / 4096, -1.0 / 4096):
@@ -176,7 +164,7 @@ def test_a_reading_to_fixed_point_is_int_of_t_times_4096():
 def test_the_sensor_selection_allocates_nothing():
     r = bias_update_rig({"bias_ff_tau_s": 3.0})
     b = r.bias
-    ts = [_QuietTemp(25.0), _QuietTemp(25.0)]
+    ts = [ConstTemp(25.0), ConstTemp(25.0)]  # (FakeTemp's dither makes a float a read)
     b.sensors.checks[0].sensor, b.sensors.checks[1].sensor = ts
     # a slow rise in the TMP117's 1/128 K steps, the second sensor 0.25 K above
     ramp = [20.0 + k * 0.0078125 for k in range(64)]

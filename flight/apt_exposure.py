@@ -66,6 +66,17 @@ class Exposure:
     def us(self):
         return EXPOSURES_US[self.idx]
 
+    def raise_gain(self, steps, top):
+        """The analog gain ``steps`` up the ladder, to index ``top`` at most (SEARCH at its
+        longest exposure, flight/apt_search.py).  False when it is there already."""
+        g = self.gain + steps
+        if g > top:
+            g = top
+        if g <= self.gain:
+            return False
+        self._set_gain(g)
+        return True
+
     def dark(self):
         """The exposure x gain (µs): what a hot pixel's dark signal (DN) scales with."""
         return (EXPOSURES_US[self.idx] * GAINS_X16[self.gain]) >> 4

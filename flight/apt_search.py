@@ -33,6 +33,7 @@ DARK_MAX_HOT = const(16)  # hot pixels remembered in the TRACK window
 DARK_EXP = len(EXPOSURES_US) - 1  # the dark frames' exposure: the hot-pixel excess unit
 REJECT_MAX = const(128)  # false-target cells remembered per SEARCH strip
 SEARCH_MAX_EXP_US = const(4305)  # longest SEARCH exposure (see Search.step)
+SEARCH_MAX_GAIN = const(6)  # GAINS_X16 index: x2.8, the highest SEARCH gain (Search.step)
 
 
 class Search:
@@ -152,6 +153,14 @@ class Search:
         # resolution (a hot pixel is no spot: rejected in 3 frames).
         if apt.exposure.us() < SEARCH_MAX_EXP_US:
             apt.exposure.set(apt.exposure.idx + 2)
+        else:
+            # A beacon in fog below 20 deg elevation gives ~5 DN over the background in the
+            # binned frame at ~5 ms (campaign draw 13: found only when noise lifted it to
+            # the 6 DN threshold, after 1.2 s).  The analog gain lifts it (x1.4, x2, x2.8,
+            # a frame each) while the binned frame's noise (read noise / 8 x gain: 0.35 DN
+            # at x2.8) stays far below the threshold; the hot pixels it lifts too are a
+            # single pixel at full resolution and are rejected there, once.
+            apt.exposure.raise_gain(2, SEARCH_MAX_GAIN)
 
     def _looks_like_spot(self, cx, cy):
         """A binned candidate seen at full resolution (one 16x16 read, rare: only for a

@@ -16,11 +16,13 @@ knowledge lost — requests SAFE (THERMAL_LOST).
 A read-back off by more than ``bias_readback_tol_v`` for 3 checks in a row raises an
 event; for 10, FAULT.
 
-Fixed point (the 500 ms update allocates no float of its own but the two conversions
-at the supply's float interface — the command out, the read-back in — where MicroPython
-boxes every float; the reading comes in through its bits, flight/thermal_sensors.py to_q): temperatures in 1/4096 K (the TMP117 resolves 1/128 K: its readings
-are exact), the slope in 1/65536 K per update, volts in µV; the parameters converted
-once, by the parameter listener.  Rounding stays below 2 µV, 1/500 of the DAC's 1 mV step.
+Fixed point (the 500 ms update allocates nothing, issue 11: MicroPython boxes every
+float): the HAL's integer calls — ``TempSensor.read_q`` in, ``BiasSupply.set_uv`` and
+``read_back_uv`` out and back (hal/interfaces.py) — temperatures in 1/4096 K (the TMP117
+resolves 1/128 K: its readings are exact), the slope in 1/65536 K per update, volts in
+µV; the parameters converted once, by the parameter listener.  Rounding stays below
+2 µV, 1/500 of the DAC's 1 mV step.  The floats the ground and the knee read
+(``v_cmd``, ``readback_v``, ``t_used``, ``t_est``) are made when read.
 """
 
 from hal.compat import const
@@ -29,7 +31,7 @@ from flight.params import ParamDef
 from flight.scheduler import Task
 from flight.telemetry import HkField
 from flight.thermal_sensors import (EV_BIAS_HOLD, EV_BIAS_RECOVERED,  # noqa: F401
-                                    EV_BIAS_SENSOR, SensorCheck, ThermalSensors, to_q)
+                                    EV_BIAS_SENSOR, SensorCheck, ThermalSensors)
 from hal.errors import HalError
 from hal.interfaces import (BIAS_ACTIVE, BIAS_FAULT, BIAS_HOLD, BIAS_OFF, BIAS_RAMP,
                             BIAS_STATE_NAMES, SIPM_VBR25_MAX_V, SIPM_VBR25_MIN_V,
@@ -134,10 +136,10 @@ class BiasControl:
         self._dt = period_us * 1e-6  # the update's step, s (one float, made once)
         self._lim_uv(supply.limits())  # the supply's range: fixed, read once per session
         self.state = OFF
-        self.v_cmd = None  # type: Any  # volts commanded (the supply's float)
+        self._cmd_uv = None  # type: Any  # µV commanded (what the supply returned)
         self._v_uv = None  # type: Any  # the same requested, µV (the slew's base)
         self._target_uv = None  # type: Any
-        self.t_used = None  # type: Any
+        self._t_used_q = None  # type: Any  # the last good reading in use, 1/4096 K
         self.t_est_q = None  # type: Any  # die temperature estimate, 1/4096 K
         self.source = -1  # sensor index in use, -1 none
         self._dtdt_q = 0  # filtered slope, 1/65536 K per update
@@ -145,7 +147,7 @@ class BiasControl:
         self._gap = 0
         self.hold_s = 0.0
         self.readback_bad = 0
-        self.readback_v = None
+        self._rb_uv = None  # type: Any  # the last read-back, µV
         self.updates = 0
         self.faults = 0  # bias writes that failed, and FAULT entries
         self.write_errors = 0
@@ -173,6 +175,24 @@ class BiasControl:
         self._hi_uv = _r(lim[1] * 1e6)
 
     # The floats the ground, the tests and the knee read (made when read, not per update).
+    @property
+    def v_cmd(self):
+        """Volts commanded (as the supply returned them), or None."""
+        u = self._cmd_uv
+        return None if u is None else u / 1000000
+
+    @property
+    def readback_v(self):
+        """The last read-back, volts, or None."""
+        u = self._rb_uv
+        return None if u is None else u / 1000000
+
+    @property
+    def t_used(self):
+        """The last good reading in use, degC, or None."""
+        q = self._t_used_q
+        return None if q is None else q / T_Q
+
     @property
     def t_est(self):
         q = self.t_est_q
@@ -206,7 +226,7 @@ class BiasControl:
         if self.state != ACTIVE or not lo <= v <= hi:
             return "bias %.3f V refused in state %s" % (v, STATE_NAMES[self.state])
         try:
-            self.v_cmd = self.supply.set_volts(v)
+            self._cmd_uv = self.supply.set_uv(_r(v * 1e6))
         except HalError as e:
             self._write_error(e)
             return "bias write: %r" % (e,)
@@ -223,11 +243,11 @@ class BiasControl:
         self.power.set(SW_SIPM_BIAS, True)
         self.supply.init()  # output at its lowest code, below breakdown
         self._lim_uv(self.supply.limits())  # (read again: a session starts the supply anew)
-        self.v_cmd = self._lim[0]
+        self._cmd_uv = self._lo_uv
         self._v_uv = self._lo_uv
         self._t_prev = None
         self._gap = 0
-        self.t_used = None  # never hold a temperature from an earlier session
+        self._t_used_q = None  # never hold a temperature from an earlier session
         self.t_est_q = None
         self.source = -1
         self.sensors.start()
@@ -256,14 +276,15 @@ class BiasControl:
         v = self.ctx.params["bias_safe_v"]
         v = lo if v < lo else (hi if v > hi else v)
         try:
-            self.v_cmd = self.supply.set_volts(v)
-            self._v_uv = _r(v * 1e6)
+            u = _r(v * 1e6)
+            self._cmd_uv = self.supply.set_uv(u)
+            self._v_uv = u
         except HalError as e:
             self._write_error(e)
 
     # ------------------------------------------------------------------ 500 ms update
     def _temperature(self):
-        t = self.sensors.select(self.t_used)  # flight/thermal_sensors.py
+        t = self.sensors.select(self._t_used_q)  # 1/4096 K (flight/thermal_sensors.py)
         self.source = self.sensors.source
         if self.sensors.switched:
             self._t_prev = None  # no slope across two sensors' offsets
@@ -279,7 +300,7 @@ class BiasControl:
             if self.state == FAULT:
                 return
             self.hold_s += self._dt
-            if self.t_used is None or self.hold_s >= p["bias_hold_max_s"]:
+            if self._t_used_q is None or self.hold_s >= p["bias_hold_max_s"]:
                 self._fault("temperature unavailable for %.1f s" % self.hold_s)
                 self.sensors.lost(self.hold_s)  # no thermal knowledge: SAFE
                 return
@@ -291,14 +312,14 @@ class BiasControl:
                 return  # FAULT is left only by a new session (or SAFE → STANDBY → SESSION)
             if self.hold_s:
                 self.hold_s = 0.0
-            t_q = to_q(t)  # (int(t x 4096) from the float's bits: no float made)
+            t_q = t  # (1/4096 K from the HAL: no float made)
             prev = self._t_prev
             if prev is not None:
                 slope = (t_q - prev) * _SQ // self._gap  # a hold spans several updates
                 self._dtdt_q += (self._a8 * (slope - self._dtdt_q)) >> 8
             self._t_prev = t_q
             self._gap = 0
-            self.t_used = t
+            self._t_used_q = t
             t_q += (self._ff8 * self._dtdt_q) >> 12  # + τ·dT/dt (>> 8 of τ, >> 4 of slope)
             if self.state == HOLD:
                 self.state = ACTIVE
@@ -330,7 +351,7 @@ class BiasControl:
             elif v < base - step:
                 v = base - step
         try:
-            self.v_cmd = self.supply.set_volts(v / 1000000)  # (the one float of the command)
+            self._cmd_uv = self.supply.set_uv(v)
         except HalError as e:
             self._write_error(e)
             return False
@@ -339,22 +360,23 @@ class BiasControl:
 
     def _check_readback(self):
         try:
-            rb = self.supply.read_back_v()
+            rb = self.supply.read_back_uv()
         except HalError as e:
             rb = None  # counts as a mismatch too (the bias is unverified)
             self.monitor_errors += 1
             if self.monitor_errors % _ERR_REPORT == 1:
                 self.ctx.emit(EV_BIAS_MONITOR_ERROR, [self.monitor_errors], repr(e))
-        self.readback_v = rb
+        self._rb_uv = rb
         if rb is not None:
-            d = int(rb * 1000000.0) - self._v_uv  # (the one float of the read-back)
+            d = rb - self._v_uv
             if -self._tol_uv <= d <= self._tol_uv:
                 self.readback_bad = 0
                 return
         self.readback_bad += 1
         if self.readback_bad == 3:
-            self.ctx.emit(EV_BIAS_READBACK, [rb, self.v_cmd],
-                          "read-back %r V vs %.3f V commanded" % (rb, self.v_cmd))
+            v = self.readback_v
+            self.ctx.emit(EV_BIAS_READBACK, [v, self.v_cmd],
+                          "read-back %r V vs %.3f V commanded" % (v, self.v_cmd))
         if self.readback_bad >= 10:
             self._fault("read-back mismatch")
 
@@ -372,13 +394,14 @@ class BiasControl:
             self.ctx.emit(EV_BIAS_WRITE_ERROR, [self.write_errors], "bias write: %r" % (e,))
 
     # ------------------------------------------------------------------ telemetry
-    def hk(self, values, i):
-        v = self.v_cmd
-        rb = self.readback_v
+    def hk(self, values, i):  # (integers only: nothing allocated)
+        v = self._cmd_uv
+        rb = self._rb_uv
+        t = self._t_used_q
         values[i] = self.state
-        values[i + 1] = _q(v, 1000) if v is not None else 0
-        values[i + 2] = _q(rb - v, 1000) if rb is not None and v is not None else 0
-        values[i + 3] = _q(self.t_used, 100) if self.t_used is not None else 0
+        values[i + 1] = _div(v, 1000) if v is not None else 0
+        values[i + 2] = _div(rb - v, 1000) if rb is not None and v is not None else 0
+        values[i + 3] = _div(t * 100, T_Q) if t is not None else 0
         values[i + 4] = self.source
         values[i + 5] = self.faults
 
@@ -398,6 +421,11 @@ class BiasControl:
 def _r(x):
     """A float rounded to the nearest integer (half away from zero)."""
     return int(x + 0.5) if x >= 0 else -int(0.5 - x)
+
+
+def _div(n, d):
+    """``n / d`` rounded to the nearest integer, half away from zero (``d`` > 0)."""
+    return (n + (d >> 1)) // d if n >= 0 else -((-n + (d >> 1)) // d)
 
 
 def _q(x, per_unit):

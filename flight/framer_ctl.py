@@ -55,6 +55,7 @@ W_TRIG = const(6)
 W_CV = const(7)
 W_LEN = const(8)
 _MAX_WINDOWS = const(50)
+_BER_SHIFT = const(16)  # the BER limit's fixed point in _update_link (2^16 x 64 bits)
 _ERR_REPORT = const(100)  # a repeated read error is reported on its 1st, 101st, ... time
 
 EV_LINK_STATE = const(0x80)
@@ -133,6 +134,8 @@ class FramerControl:
         self.stale = 0
         self.lock_time_s = None
         self._bad = 0  # consecutive windows with a BER above framer_ber_degraded
+        self._lim_f = None  # framer_ber_degraded as last converted, and in its unit
+        self._lim_q = 0
 
     def cmd_set_mode(self, args, tc):
         m = MODE_NAMES.index(args["mode"])
@@ -268,6 +271,14 @@ class FramerControl:
             return None
         return (s[W_CRC] + s[W_GAPS]) / total
 
+    def _per_e4(self):
+        """``per()`` in 1/10000, rounded, integers only (65535: no data)."""
+        s = self._sums()
+        total = s[W_OK] + s[W_CRC] + s[W_GAPS]
+        if total == 0:
+            return 65535
+        return ((s[W_CRC] + s[W_GAPS]) * 10000 + (total >> 1)) // total
+
     def window_ber(self):
         """BER of the last window (preamble bits), or None when no packet was seen."""
         w = self.last_window
@@ -282,8 +293,15 @@ class FramerControl:
         if not self.locked_hw or seen == 0:
             self._set_link(L_SEARCHING)
             return
-        ber = w[W_PRE] / (PREAMBLE_BITS * seen)
-        if ber <= self.ctx.params["framer_ber_degraded"]:
+        # BER <= framer_ber_degraded in integers (a float a window was 160 B/s of
+        # garbage, issue 11): errors x 2^16 <= packets x ceil(limit x 64 x 2^16), the
+        # limit converted when it changes (exact but for <= 1/limit_q of the limit).
+        lim = self.ctx.params["framer_ber_degraded"]
+        if lim is not self._lim_f:
+            self._lim_f = lim
+            q = lim * (PREAMBLE_BITS << _BER_SHIFT)
+            self._lim_q = int(q) + (1 if int(q) < q else 0)
+        if (w[W_PRE] << _BER_SHIFT) <= seen * self._lim_q:
             self._bad = 0
             self._set_link(L_LOCKED)
             return
@@ -293,12 +311,11 @@ class FramerControl:
 
     # ------------------------------------------------------------------ telemetry
     def hk(self, values, i):
-        ber = self.ber()
-        per = self.per()
+        ber = self.ber()  # (the f32 field's one float)
         values[i] = self.link
         values[i + 1] = self.mode
         values[i + 2] = ber if ber is not None else -1.0
-        values[i + 3] = int(per * 10000 + 0.5) if per is not None else 65535
+        values[i + 3] = self._per_e4()
         values[i + 4] = self.read_errors
         values[i + 5] = self.switch_errors
 

@@ -28,7 +28,15 @@ task released meanwhile to still finish by its deadline (:meth:`_walk_fits`; a w
 is longer than the APT's 10 ms period at 100 M/s, so this is the step just after the
 APT ran).  A walk is deferred at most ``gc_defer_max_us``; after that it runs anyway (a
 task that never leaves room must not switch the floor off).  A walk that finds the heap
-below the floor collects at once, deadlines or not: the heap really is short then.
+below the floor collects at once, deadlines or not: the heap really is short then.  In
+quiet time (a pass) that is its own counted, reported event (``gc_pass_runs``,
+GC_IN_PASS): the design keeps the flight's steady-state garbage so low (issue 11: tens of
+octets a second) that the heap collected before the pass — on entering SESSION
+(:meth:`request_gc`), and outside quiet time below ``gc_relaxed`` — lasts the whole pass
+with a wide margin.  In quiet time a collection is also made early, below
+``gc_relaxed``, when an idle window is longer than the last collection took (``gc_us``)
+before every hard task's deadline (``gc_early_runs``; none while the APT runs at 10 ms:
+a collection takes ~4 APT periods at 100 M instructions/s).
 
 Events go out through ``on_event(ev_id, args, detail)`` (declared in :data:`EVENTS`).
 """
@@ -40,7 +48,8 @@ from flight.task import Task  # noqa: F401  (re-exported: modules import Task fr
 # The scheduler's declarations and telemetry, re-exported (one import for its users).
 from flight.scheduler_telemetry import (  # noqa: F401
     EV_CRITICAL_TASK_DISABLED, EV_DEADLINE_MISS, EV_TASK_DISABLED, EV_TASK_FAULT,
-    EV_TASK_OUT_OF_MEMORY, EV_TASK_OVERRUN, EV_WATCHDOG_FAULT, EV_WATCHDOG_WITHHELD, EVENTS,
+    EV_GC_IN_PASS, EV_TASK_OUT_OF_MEMORY, EV_TASK_OVERRUN, EV_WATCHDOG_FAULT,
+    EV_WATCHDOG_WITHHELD, EVENTS,
     HK, HK_DIAG, TASK_NAMES, pack_hk, pack_hk_diag)
 
 GC_FLOOR_BYTES = const(16384)  # free heap below which idle time always collects
@@ -88,6 +97,10 @@ class Scheduler:
         self.dispatches = 0
         self.idle_calls = 0
         self.gc_runs = 0
+        self.gc_pass_runs = 0  # collections the floor forced in quiet time (GC_IN_PASS)
+        self.gc_early_runs = 0  # collections in quiet time in an idle window long enough
+        self.gc_us = 0  # how long the last collection took on this clock (µs)
+        self.gc_us_max = 0
         self.watchdog_feeds = 0
         self.watchdog_withheld = 0
         self.watchdog_faults = 0
@@ -316,9 +329,15 @@ class Scheduler:
                 ticks_diff(now, self._last_gc_check) >= self.gc_check_period_us:
             self._last_gc_check = now
             q = self.gc_quiet
+            quiet = q is not None and q()
             floor = self.gc_threshold
-            if self.gc_relaxed > floor and not (q and q()):
-                floor = self.gc_relaxed
+            early = False
+            if self.gc_relaxed > floor:
+                if not quiet:
+                    floor = self.gc_relaxed
+                elif self.gc_us and self._fits(now, self.gc_us):
+                    floor = self.gc_relaxed  # a window longer than a collection
+                    early = True
             if not self._gc_asked:
                 if self._heap_above(floor):
                     self._walk_wanted = False
@@ -335,15 +354,37 @@ class Scheduler:
                     self.walks_forced += 1
                 self._walk_wanted = False
             free = self._walk()
+            if early and not self._gc_asked and free is not None and free >= \
+                    self.gc_threshold and not self._fits(self.clock.now_us(), self.gc_us):
+                self._heap_known(free)  # (the walk used up the window: a later one)
+                return
             if self._gc_asked or (free is not None and free < floor):
                 # Requested (a moment the caller chose), or the walk found the heap below
                 # the floor: collect now, whatever it delays (a heap that short would
                 # collect inside the next allocation anyway, at a moment nobody chose).
+                asked = self._gc_asked
                 self._gc_asked = False
-                gc.collect()
-                self.gc_runs += 1
+                self._collect(quiet and not asked and not early, early and not asked, free)
                 free = self._walk()
             self._heap_known(free)
+
+    def _collect(self, in_pass, early, free):
+        """gc.collect(), timed on the scheduler's clock (``gc_us``: what the next one is
+        expected to cost).  ``in_pass``: the floor forced it in quiet time — counted and
+        reported (GC_IN_PASS, after the collection: the report needs heap)."""
+        clock = self.clock
+        t0 = clock.now_us()
+        gc.collect()
+        d = ticks_diff(clock.now_us(), t0)
+        self.gc_runs += 1
+        self.gc_us = d if d > 0 else 1
+        if d > self.gc_us_max:
+            self.gc_us_max = d
+        if early:
+            self.gc_early_runs += 1
+        if in_pass:
+            self.gc_pass_runs += 1
+            self._event(EV_GC_IN_PASS, [free if free is not None else -1, d], "")
 
     def _walk(self):
         """gc.mem_free() (None: the port cannot tell), timed on the scheduler's clock."""
@@ -356,14 +397,18 @@ class Scheduler:
         return free
 
     def _walk_fits(self, now):
-        """True if a heap walk of ``walk_us`` starting ``now`` lets every enabled hard
-        task whose release falls inside it still finish by its deadline (its release
+        return self._fits(now, self.walk_us)
+
+    def _fits(self, now, dur):
+        """True if idle work of ``dur`` µs (a heap walk, a collection) starting ``now``
+        lets every enabled hard task whose release falls inside it still finish by its
+        deadline (its release
         plus its period), counting the runs of the tasks queued ahead of it and its own
         (rate-monotonic order: ``self.tasks`` is sorted by priority).  No allocation while
         the CPU-time sums are small ints."""
         clock = self.clock
         scale = int(clock.cpu_scale) if getattr(clock, "charge_cpu", False) else 1
-        end = ticks_add(now, self.walk_us)
+        end = ticks_add(now, dur)
         busy = 0
         for t in self.tasks:
             if not t.enabled:
@@ -380,7 +425,7 @@ class Scheduler:
                 if m < c:
                     c = m
             busy += c * scale
-            if not t.soft and self.walk_us + busy > d + t.period_us:
+            if not t.soft and dur + busy > d + t.period_us:
                 return False
         return True
 

@@ -20,6 +20,7 @@ EV_WATCHDOG_WITHHELD = const(0x14)
 EV_WATCHDOG_FAULT = const(0x15)
 EV_CRITICAL_TASK_DISABLED = const(0x16)
 EV_TASK_OUT_OF_MEMORY = const(0x17)
+EV_GC_IN_PASS = const(0x18)
 
 EVENTS = (
     Event(EV_TASK_FAULT, "TASK_FAULT", SEV_ERROR, "a task raised (contained, counted)",
@@ -41,6 +42,10 @@ EVENTS = (
           (("task", "str"),)),
     Event(EV_WATCHDOG_FAULT, "WATCHDOG_FAULT", SEV_ERROR,
           "the watchdog could not be started or fed", (("faults", "int"),)),
+    Event(EV_GC_IN_PASS, "GC_IN_PASS", SEV_WARN,
+          "the free heap reached the collection floor in quiet time (a pass): collected "
+          "there, delaying the APT (the heap collected before the pass did not last it)",
+          (("free_bytes", "int"), ("collect_us", "int"))),
 )
 
 HK = (

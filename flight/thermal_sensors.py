@@ -26,9 +26,11 @@ calls :meth:`ThermalSensors.select`):
 A single remaining sensor is checked for plausibility only: with one sensor a slow drift
 is not observable (docs/security.md, what software cannot protect).
 
-Fixed point (issue 11: the update allocates nothing): every reading is taken to 1/4096 K
-(the bias law's unit; the TMP117's 1/128 K readings are exact in it) by decoding its
-IEEE 754 bits (:func:`to_q`, no float made), the limits converted once when they change;
+Fixed point (issue 11: the update allocates nothing): every reading comes from the HAL
+as an integer in 1/4096 K (``TempSensor.read_q``, hal/interfaces.py ``TEMP_Q``: the bias
+law's unit; the TMP117's 1/128 K readings are exact in it; a sensor with only ``read_c``
+is converted by decoding its IEEE 754 bits, :func:`to_q`), the limits converted once when
+they change;
 the comparisons, means, offsets and the slope are integers.  Floats are made only for an
 event's arguments and text, when it is emitted.
 """
@@ -113,6 +115,12 @@ def to_q(t):
     # the mantissa's top 20 bits and its leading one: t x 4096 = m x 2^(e - 8), floored
     v = ((b[6] & 15) << 16 | b[5] << 8 | b[4] | 0x100000) >> (8 - e)
     return -v if b[7] & 0x80 else v
+def _ceil_q(x):
+    """The smallest integer n with n / 4096 >= x (a limit in K → 1/4096 K)."""
+    n = int(x * _Q)
+    return n + 1 if n < x * _Q else n
+
+
 # Updates (500 ms) an excluded sensor must agree with the trusted one to be used again:
 # 10 s, longer than any glitch the step check lets through.
 _READMIT_N = const(20)
@@ -146,56 +154,64 @@ class SensorCheck:
 
     def __init__(self, sensor):
         self.sensor = sensor
-        self.last = None
+        # The HAL's integer reading (hal/interfaces.py TempSensor.read_q: no float made);
+        # a sensor without one (a test's stand-in) is read as a float and converted here.
+        self._read_q = getattr(sensor, "read_q", None)
+        self.last = None  # the last accepted reading, 1/4096 K (None: none yet)
         self.age = 1  # updates since the last accepted reading, counting outages only
         self.same = 0
         self.faults = 0
         self.reason = ""
-        self.raw = None  # the last plausible (in range) reading, accepted or not
-        self.raw_q = 0  # the same in 1/4096 K
-        self.last_q = 0  # ``last`` in 1/4096 K
+        self.raw = None  # the last plausible (in range) reading, accepted or not, 1/4096 K
+        self.raw_q = 0  # the same (0 when None)
+        self.last_q = 0  # ``last`` (0 when None)
         self.suspect = False
 
-    def read(self, lo, hi, step_q, stuck_n):
-        """The temperature, or None (``reason`` says why); ``step_q``: the largest
-        plausible step per update in 1/4096 K."""
+    def read(self, lo_q, hi_q, step_q, stuck_n):
+        """The temperature in 1/4096 K, or None (``reason`` says why); ``lo_q``..``hi_q``
+        the plausible range and ``step_q`` the largest plausible step per update, in
+        1/4096 K.  Integers only: nothing allocated on a good reading."""
         self.raw = None
+        rq = self._read_q
         try:
-            t = self.sensor.read_c()
+            if rq is not None:
+                q = rq()
+            else:
+                t = self.sensor.read_c()
+                q = to_q(t) if t == t and -512.0 < t < 512.0 else None
         except HalError as e:  # (a software fault is no sensor fault: it propagates)
             self.age += 1
             return self._bad("read error %r" % (e,))
-        if t != t or t < lo or t > hi:  # NaN or out of range
+        if q is None or q < lo_q or q > hi_q:  # NaN or out of range
             self.age += 1
-            return self._bad("implausible %r" % (t,))
-        self.raw = t
-        q = to_q(t)
+            return self._bad("implausible %r" % (t if q is None else q / _Q,))
+        self.raw = q
         self.raw_q = q
         prev = self.last
-        if prev is not None and abs(q - self.last_q) > step_q * self.age:
+        if prev is not None and abs(q - prev) > step_q * self.age:
             self.suspect = True
             self.same = 0
-            return self._bad("step %.2f K" % (t - prev))
-        if prev is not None and t == prev:
+            return self._bad("step %.2f K" % ((q - prev) / _Q))
+        if prev is not None and q == prev:
             self.same += 1
             if self.same >= stuck_n:
-                return self._bad("stuck at %.3f" % t)
+                return self._bad("stuck at %.3f" % (q / _Q))
         else:
             self.same = 0
-        return self._accept(t, q)
+        return self._accept(q)
 
     def rebase(self):
         """Accept the present (stepped) reading: another sensor agrees with it."""
         self.same = 0
-        return self._accept(self.raw, self.raw_q)
+        return self._accept(self.raw_q)
 
-    def _accept(self, t, q):
-        self.last = t
+    def _accept(self, q):
+        self.last = q
         self.last_q = q
         self.age = 1
         self.suspect = False
         self.reason = ""
-        return t
+        return q
 
     def _bad(self, why):
         self.faults += 1
@@ -219,6 +235,10 @@ class ThermalSensors:
         self._base = [0] * n  # offsets to the first sensor at the first agreement, 1/4096 K
         self._anchor = [0] * n  # readings at the last quiet update, 1/4096 K
         self._step_f = None  # type: Any  # the limits as last converted (float, 1/4096 K)
+        self._lo_f = None  # type: Any
+        self._lo_q = 0
+        self._hi_f = None  # type: Any
+        self._hi_q = 0
         self._step_q = 0
         self._tol_f = None  # type: Any
         self._tol_q = 0
@@ -258,15 +278,24 @@ class ThermalSensors:
 
     # ------------------------------------------------------------------ per update
     def select(self, held=None):
-        """The temperature to use this update, or None (``held``: the estimate the bias
-        then holds, for the event); sets ``source`` and ``switched``."""
+        """The temperature to use this update in 1/4096 K, or None (``held``: the
+        estimate the bias then holds, 1/4096 K, for the event); sets ``source`` and
+        ``switched``."""
         p = self.ctx.params
         lo = p["bias_t_min_c"]
+        if lo is not self._lo_f:  # (each converted when its parameter changes only)
+            self._lo_f = lo
+            self._lo_q = _ceil_q(lo)  # (an integer reading is >= lo iff >= this)
         hi = p["bias_t_max_c"]
+        if hi is not self._hi_f:
+            self._hi_f = hi
+            self._hi_q = -_ceil_q(-hi)
         step = p["bias_max_step_c"]
-        if step is not self._step_f:  # (converted when the parameter changes only)
+        if step is not self._step_f:
             self._step_f = step
             self._step_q = int(step * _Q)
+        lo = self._lo_q
+        hi = self._hi_q
         step = self._step_q
         tol = p["bias_xcheck_k"]
         if tol is not self._tol_f:  # floored: an integer spread is <= tol iff <= tol_q
@@ -310,7 +339,7 @@ class ThermalSensors:
             self._held = False
             return t
         if self.source != -1:
-            t = held if held is not None else float("nan")
+            t = held / _Q if held is not None else float("nan")
             self.ctx.emit(EV_BIAS_HOLD, [t], "no valid temperature (%s): holding %.2f degC"
                           % (self._whys(), t))
             self.source = -1

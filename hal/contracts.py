@@ -177,6 +177,15 @@ class TempSensor(Device):
         ``t_min_c..t_max_c``). Staleness ("stuck") is judged by flight code."""
         raise NotImplementedError
 
+    def read_q(self):
+        # type: () -> int
+        """**hot** The same conversion as an integer in 1/``TEMP_Q`` degC
+        (:data:`hal.interfaces.TEMP_Q`, 4096: the reference TMP117's 1/128 K steps are
+        exact in it), truncated toward zero like ``int(read_c() * TEMP_Q)``: no float is
+        made (the bias update reads two sensors every 500 ms, issue 11). Same errors and
+        range as :meth:`read_c`."""
+        raise NotImplementedError
+
 
 # --------------------------------------------------------------------------------------
 # SiPM bias: DAC + read-back monitor -- DESIGN 3.4, paper App. A
@@ -223,6 +232,19 @@ class BiasSupply(Device):
         # type: () -> float
         """Bias measured by the monitor ADC, volts. Raises BusError, SensorError
         (ADC over range). Comparing with the command is flight code's job."""
+        raise NotImplementedError
+
+    def set_uv(self, uv):
+        # type: (int) -> int
+        """**hot** :meth:`set_volts` in integer microvolts (``v_min..v_max`` in µV, small
+        ints below 2**30): returns the microvolts actually commanded, within 2 µV of
+        ``v_offset + code * v_per_code``. No float is made (the 500 ms bias update)."""
+        raise NotImplementedError
+
+    def read_back_uv(self):
+        # type: () -> int
+        """**hot** :meth:`read_back_v` in integer microvolts, within 2 µV; no float made.
+        Same errors."""
         raise NotImplementedError
 
     def limits(self):

@@ -9,7 +9,8 @@ it calls the methods and catches :class:`hal.errors.HalError`.
 Conventions for every interface
 -------------------------------
 * Units are in the names: ``_us`` microseconds, ``_ms`` milliseconds, ``_c`` degrees
-  Celsius, ``_v`` volts, ``_ma`` milliamperes. Raw converter values are "codes" (ints).
+  Celsius, ``_v`` volts, ``_ma`` milliamperes; integer twins of hot float readings:
+  ``_uv`` microvolts, ``_q`` 1/:data:`TEMP_Q` degC. Raw converter values are "codes" (ints).
 * Failures of the hardware raise a :mod:`hal.errors` class, documented per method:
   ``BusError`` (transfer failed), ``SensorError`` (implausible value / identity),
   ``DeviceFault`` (device reports a fault), ``StorageError`` (file system).
@@ -74,6 +75,11 @@ def counter_delta(new, old):
     # type: (int, int) -> int
     """Events between two readings of a wrapping counter (``new`` taken after ``old``)."""
     return (new - old) & COUNTER_MASK
+
+
+#: Temperatures as integers (TempSensor.read_q): 1/TEMP_Q degC.  4096: the reference
+#: TMP117's 7.8125 mK LSB is 32 of them (exact), and it is the bias law's fixed point.
+TEMP_Q = 4096
 
 
 # --------------------------------------------------------------------------------------

@@ -90,6 +90,7 @@ from pathlib import Path
 
 from tools import firmware, target
 from tools.target_bench_figures import ALLOC_S, _instr, figures  # noqa: F401 (re-exported)
+from tools.target_bench_alloc import ALLOC_BLOCK
 from tools.target_bench_parts import HELPERS, PROFILE_BLOCK, TRACE_BLOCK
 
 ROOT = firmware.ROOT
@@ -341,57 +342,7 @@ for name, scale, flood in (('nominal_100', 10.0, False), ('nominal_50', 20.0, Fa
     if TRACE:
         _trace_take(name)
 
-R['phase'] = 'alloc'
-# Flight allocation per task run in steady state (TRACK): each run bracketed by
-# gc.mem_alloc() with the collector off, the simulated devices' allocation inside flight
-# calls (World.physics_begin/end) subtracted; timing is not measured here.
-world.mem_alloc = gc.mem_alloc
-clock.charge_cpu = False  # (the heap walks of the measurement are not task cost)
-AL = {}
-seed = 54321
-buf = bytearray(%(flood_bytes)d)
-
-
-def _wrap(t):
-    fn = t.fn
-
-    def run():
-        p0 = world.physics_alloc
-        gc.disable()
-        a0 = gc.mem_alloc()
-        try:
-            fn()
-        finally:
-            a = gc.mem_alloc() - a0 - (world.physics_alloc - p0)
-            gc.enable()
-            s = AL.get(t.name)
-            if s is None:
-                s = AL[t.name] = [0, 0, 0]
-            s[0] += 1
-            s[1] += a
-            if a > s[2]:
-                s[2] = a
-    t.fn = run
-
-
-for t in app.sched.tasks:
-    _wrap(t)
-for k in range(%(alloc_s)d * 100):
-    app.run_for(10000)
-    if k %% 100 == 99:
-        board.link.take()
-out('task_alloc', AL)
-AL = {}  # the same under the TC flood (line-rate garbage)
-for k in range(%(alloc_s)d * 100):
-    for i in range(len(buf)):
-        seed = (seed * 1103515245 + 12345) & 0x3FFFFFFF
-        buf[i] = seed >> 22
-    board.link.inject(buf)
-    app.run_for(10000)
-    if k %% 100 == 99:
-        board.link.take()
-world.mem_alloc = None
-out('task_alloc_flood', AL)
+%(alloc_block)s
 
 R['phase'] = 'gc'
 gcs = []
@@ -401,6 +352,9 @@ for _ in range(5):
     gcs.append(ticks_diff(now_us(), t0))
 out('gc_collect_us_track', gcs)
 out('gc_idle_max_us', tgc.max_us)
+# Collections the scheduler made in quiet time (SESSION) because the floor forced them
+# (GC_IN_PASS), and early ones in idle windows long enough, over the whole run.
+out('sched_gc', [app.sched.gc_runs, app.sched.gc_pass_runs, app.sched.gc_early_runs])
 out('heap_largest_free_bytes', largest_free())
 out('heap_size_bytes', gc.mem_free() + gc.mem_alloc())
 
@@ -428,7 +382,8 @@ print('RESULT' + json.dumps(R))
 def script(measure_s=MEASURE_S, trace=False, profile=False):
     d = {"flood_bytes": LINE_BYTES_PER_10MS, "measure_s": measure_s, "alloc_s": ALLOC_S,
          "trace": 1 if trace else 0, "profile": 1 if profile else 0}
-    d.update(helpers=HELPERS, trace_block=TRACE_BLOCK % d, profile_block=PROFILE_BLOCK % d)
+    d.update(helpers=HELPERS, trace_block=TRACE_BLOCK % d, profile_block=PROFILE_BLOCK % d,
+             alloc_block=ALLOC_BLOCK % d)
     body = SCRIPT % d
     # The script's own top-level statements inside one try: a MemoryError or failure
     # still reports what was measured up to it.

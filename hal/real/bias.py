@@ -39,6 +39,7 @@ ADS_REG_CONVERSION = const(0x00)
 ADS_REG_CONFIG = const(0x01)
 ADS_CONFIG = const(0x4283)
 ADS_LSB_V = 4.096 / 32768
+_UPC_MAX = const(1 << 20)  # set_uv: µV per code x 1024 below 1.024 mV, (d % n) x 1024 < 2**30
 
 
 class Dac8551:
@@ -136,6 +137,18 @@ class SipmBias(BiasSupply):
         self.code_min = lo
         self.code_max_safe = hi
         self._code = lo
+        # The integer calibration of set_uv / read_back_uv (no float per call, issue 11):
+        # µV per code x 1024 (40 V / 65536: 625 000, exact), and µV per monitor LSB as
+        # its integer part and 1/256 (125 µV x 16: 2000, exact).
+        self._upc1024 = int(v_per_code * 1024e6 + 0.5)
+        if not 0 < self._upc1024 < _UPC_MAX:
+            raise ValueError("bias calibration: v_per_code outside the integer range")
+        self._off_uv = _uv(v_offset)
+        self._min_uv = _uv(v_min)
+        self._max_uv = _uv(v_max)
+        m = ADS_LSB_V * monitor_ratio * 1e6
+        self._upl = int(m)
+        self._upl256 = int((m - self._upl) * 256 + 0.5)
 
     @staticmethod
     def _ceil_code(v, off, step):
@@ -191,3 +204,38 @@ class SipmBias(BiasSupply):
     def limits(self):
         # type: () -> tuple[float, float]
         return (self.v_min, self.v_max)
+
+    def set_uv(self, uv):
+        # type: (int) -> int
+        """**hot** :meth:`set_volts` in µV, integers only (the code nearest ``uv``; returns
+        the µV of that code, within 2 µV)."""
+        if not (self._min_uv <= uv <= self._max_uv):
+            raise ValueError("bias voltage outside the safe limits")
+        n = self._upc1024
+        d = uv - self._off_uv
+        # code = round(d x 1024 / n) in two parts, each product below 2**30
+        code = (d // n) * 1024 + ((d % n) * 1024 + (n >> 1)) // n
+        if code < self.code_min:
+            code = self.code_min
+        elif code > self.code_max_safe:
+            code = self.code_max_safe
+        self.set_code(code)
+        return self.uv_of(code)
+
+    def uv_of(self, code):
+        # type: (int) -> int
+        """µV of a code (floored parts: within 2 µV of ``v_offset + code x v_per_code``)."""
+        n = self._upc1024
+        return self._off_uv + (((code >> 8) * n) >> 2) + (((code & 255) * n) >> 10)
+
+    def read_back_uv(self):
+        # type: () -> int
+        """**hot** :meth:`read_back_v` in µV, integers only."""
+        r = self._adc.read_raw()
+        return r * self._upl + ((r * self._upl256) >> 8)
+
+
+def _uv(v):
+    # type: (float) -> int
+    """Volts → µV, rounded (construction only)."""
+    return int(v * 1e6 + 0.5) if v >= 0 else -int(0.5 - v * 1e6)

@@ -18,7 +18,7 @@ AVG 01 (8 averages): a fresh result every 125 ms, four per 500 ms bias cycle.
 """
 
 from hal.errors import SensorError
-from hal.interfaces import TempSensor
+from hal.interfaces import TEMP_Q, TempSensor
 from hal.real._util import I2cReg16, const, get16, get16s
 
 try:
@@ -37,6 +37,7 @@ CONFIG_DEFAULT = const(0x01A0)  # MOD=00 continuous, CONV=011, AVG=01
 _CONFIG_RW_MASK = const(0x0FFC)  # bits that read back what was written
 NO_RESULT = const(0x8000)
 LSB_C = 0.0078125
+_LSB_Q = TEMP_Q // 128  # one LSB (1/128 K) in 1/TEMP_Q degC: 32, exact
 
 
 class Tmp117(I2cReg16, TempSensor):
@@ -56,6 +57,9 @@ class Tmp117(I2cReg16, TempSensor):
         I2cReg16.__init__(self, i2c, addr, name)
         self.t_min_c = t_min_c
         self.t_max_c = t_max_c
+        # The range in read_q's unit, converted once (read_q makes no float).
+        self._min_q = int(t_min_c * TEMP_Q)
+        self._max_q = int(t_max_c * TEMP_Q)
 
     def device_id(self):
         # type: () -> int
@@ -81,3 +85,15 @@ class Tmp117(I2cReg16, TempSensor):
         if not (self.t_min_c <= t <= self.t_max_c):
             raise SensorError("%s: implausible %.2f degC" % (self.name, t))
         return t
+
+    def read_q(self):
+        # type: () -> int
+        """**hot** :meth:`read_c` in 1/TEMP_Q degC: the register times 32, exact, no float
+        (the message's float only on an error)."""
+        b = self._read(REG_TEMP)
+        if get16(b, 0) == NO_RESULT:
+            raise SensorError("%s: no conversion yet" % self.name)
+        q = get16s(b, 0) * _LSB_Q
+        if not (self._min_q <= q <= self._max_q):
+            raise SensorError("%s: implausible %.2f degC" % (self.name, q / TEMP_Q))
+        return q

@@ -29,6 +29,7 @@ from hal.interfaces import (
     META_GAIN_X16,
     N_COUNTERS,
     BINNINGS,
+    TEMP_Q,
     Camera,
     Framer,
 )
@@ -191,6 +192,8 @@ class SimTempSensor:
         self.model = model
         self.name = name
         self.world = world  # brackets the model's maths as physics (World.physics_begin)
+        self._min_q = int(self.t_min_c * TEMP_Q)
+        self._max_q = int(self.t_max_c * TEMP_Q)
 
     def init(self):
         pass
@@ -211,6 +214,27 @@ class SimTempSensor:
             raise SensorError("%s: %.2f degC outside the plausible range" % (self.name, v))
         return v
 
+    def read_q(self):
+        """``read_c`` in 1/TEMP_Q degC.  The thermal model's float and its conversion are
+        the simulator's (inside the physics bracket: its allocation is counted apart,
+        World.physics_alloc); the board's TMP117 gives the integer straight from its
+        register (hal/real/tmp117.py)."""
+        w = self.world
+        t0 = w.physics_begin() if w is not None else 0
+        try:
+            v = self.model.read()
+            q = int(v * TEMP_Q) if v == v and -1e6 < v < 1e6 else None
+        except OSError as e:
+            raise BusError("%s: %s" % (self.name, e))
+        finally:
+            if w is not None:
+                w.physics_end(t0)
+        if q is None:
+            raise SensorError("%s: no valid conversion" % self.name)
+        if not self._min_q <= q <= self._max_q:
+            raise SensorError("%s: %.2f degC outside the plausible range" % (self.name, v))
+        return q
+
 
 class SimBiasSupply:
     """16-bit bias DAC + read-back monitor (the SiPM sees ``volts``).
@@ -228,6 +252,11 @@ class SimBiasSupply:
     def __init__(self, world):
         self.world = world
         self._code = self._code_for(self.v_min)
+        # The calibration in integer µV (set_uv, read_back_uv): 1 mV per code is exact.
+        self._upc = int(self.v_per_code * 1e6 + 0.5)
+        self._off_uv = int(self.v_offset * 1e6 + 0.5)
+        self._min_uv = int(self.v_min * 1e6 + 0.5)
+        self._max_uv = int(self.v_max * 1e6 + 0.5)
         self.readback_offset_v = 0.0
         self.bus_errors = 0
 
@@ -266,6 +295,28 @@ class SimBiasSupply:
 
     def limits(self):
         return (self.v_min, self.v_max)
+
+    # Integer twins (hot: the 500 ms bias update).  The DAC side is integer arithmetic
+    # here as on the board; the monitor's noise and injected offset are the world's
+    # floats, made inside a physics bracket (counted apart, World.physics_alloc).
+    def set_uv(self, uv):
+        if not self._min_uv <= uv <= self._max_uv:
+            raise ValueError("bias volts out of range")
+        upc = self._upc
+        code = (uv - self._off_uv + (upc >> 1)) // upc
+        if self.bus_errors:
+            self.bus_errors -= 1
+            raise BusError("injected bias DAC error")
+        self._code = code
+        return self._off_uv + code * upc
+
+    def read_back_uv(self):
+        w = self.world
+        uv = self._off_uv + self._code * self._upc if w.bias_powered() else 0
+        t0 = w.physics_begin()
+        e = int((self.readback_offset_v + w.readback_noise()) * 1e6)
+        w.physics_end(t0)
+        return uv + e
 
 
 class SimComparatorDac:

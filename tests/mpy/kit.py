@@ -296,6 +296,12 @@ class FakeSupply:
             raise SensorError("monitor over range")
         return self.v + self.readback_offset
 
+    def set_uv(self, uv):  # the HAL's integer twins (flight/bias.py uses them)
+        return int(round(self.set_volts(uv / 1000000) * 1e6))
+
+    def read_back_uv(self):
+        return int(round(self.read_back_v() * 1e6))
+
 
 class QuietSupply:
     """A bias supply that keeps the float it is given and allocates nothing of its own
@@ -303,9 +309,11 @@ class QuietSupply:
 
     def __init__(self):
         self.v = 15.0
+        self.uv = 15000000
 
     def init(self):
         self.v = 15.0
+        self.uv = 15000000
 
     def set_volts(self, v):
         self.v = v
@@ -313,6 +321,13 @@ class QuietSupply:
 
     def read_back_v(self):
         return self.v
+
+    def set_uv(self, uv):
+        self.uv = uv
+        return uv
+
+    def read_back_uv(self):
+        return self.uv
 
     def limits(self):
         return (15.0, 40.0)

@@ -2,8 +2,8 @@
 fixed point (flight/bias.py) on every interpreter: the k_T line through the knees, its
 quality, the refusal of an implausible or imprecise fit, when a tracking knee is due; the
 law against the float formula, and what one 500 ms update allocates (MicroPython floats
-are boxed: only the command out and the read-back in, the supply's float interface, may
-make one; the sensor selection and cross-check run under ``micropython.heap_lock()``).
+are boxed: nothing, the HAL's integer calls in and out; the sensor selection and
+cross-check run under ``micropython.heap_lock()``).
 """
 
 import gc
@@ -124,9 +124,9 @@ def test_the_fixed_point_law_matches_the_float_formula():
     assert abs(b.v_target - 28.321) < 5e-6
 
 
-def test_one_update_allocates_only_its_two_supply_conversions():
+def test_one_update_allocates_nothing():
     b = bias_update_rig({"bias_ff_tau_s": 3.0}).bias
-    readings = [25.0 + 0.05 * i for i in range(40)]
+    readings = [to_q(25.0 + 0.05 * i) for i in range(40)]  # (1/4096 K, as the HAL's read_q)
     it = [0]
 
     def reading():  # (the sensor selection is flight/thermal_sensors.py's, apart)
@@ -137,7 +137,7 @@ def test_one_update_allocates_only_its_two_supply_conversions():
     for _ in range(12):
         b.update()
     assert b.state == B.ACTIVE and b.readback_bad == 0
-    assert abs(b.dtdt - 0.1) < 0.01 and abs(b.t_est - (readings[it[0]] + 0.3)) < 0.01
+    assert abs(b.dtdt - 0.1) < 0.01 and abs(b.t_est - (readings[it[0]] / 4096 + 0.3)) < 0.01
     if micropython is None:
         return  # (CPython has no gc.mem_alloc: the count is MicroPython's)
     x = 1.5
@@ -152,7 +152,7 @@ def test_one_update_allocates_only_its_two_supply_conversions():
     finally:
         gc.enable()
     assert y == 4.5 and one > 0
-    assert used <= 2 * one, (used, one)  # the command out, the read-back in
+    assert used == 0, (used, one)  # integers out and back (BiasSupply.set_uv, read_back_uv)
 
 
 def test_a_reading_to_fixed_point_is_int_of_t_times_4096():
@@ -177,7 +177,7 @@ def test_the_sensor_selection_allocates_nothing():
         ts[0].t = ramp[k]
         ts[1].t = ramp2[k]
         i[0] = k + 1
-        assert sel.select(None) is ramp[k]
+        assert sel.select(None) == to_q(ramp[k])  # (1/4096 K: an int, no float made)
 
     b.sensors.start()
     for _ in range(4):  # the baseline, the first anchor (and its lists) outside the lock

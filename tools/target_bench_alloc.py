@@ -50,7 +50,7 @@ _emit0 = app.events.emit
 
 def _emit_count(ev_id, args=None, detail=""):
     p = world.physics_begin()  # (the count is the bench's: bracketed, not flight's)
-    k = "0x%02x %s" % (ev_id, detail if isinstance(detail, str) else "")
+    k = "0x%%02x %%s" %% (ev_id, detail if isinstance(detail, str) else "")
     EVN[k] = EVN.get(k, 0) + 1
     world.physics_end(p)
     return _emit0(ev_id, args, detail)

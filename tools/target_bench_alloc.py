@@ -25,6 +25,7 @@ def _wrap(t):
     def run():
         p0 = world.physics_alloc
         gc.disable()
+        m0 = mem_current()
         a0 = gc.mem_alloc()
         try:
             fn()
@@ -38,8 +39,10 @@ def _wrap(t):
             s[1] += a
             if a > s[2]:
                 s[2] = a
-            # the simulated devices' own allocation inside the run, apart (simulator cost)
-            s[3] += world.physics_alloc - p0
+            # the simulated devices' own allocation inside the run, apart (simulator cost):
+            # all octets allocated (mem_current: a collection of the simulator's garbage
+            # inside a physics bracket does not lower it) less the flight's
+            s[3] += _since(m0, mem_current()) - a
             if a > 0 and len(TOP) < 24:
                 TOP.append([a, t.name])
     t.fn = run
@@ -57,10 +60,7 @@ def _emit_count(ev_id, args=None, detail=""):
 
 
 app.events.emit = _emit_count
-# Half a second before the count: the bench's stats reset between phases re-arms the
-# first-time-only events (TASK_OVERRUN: once a boot on the board), and the first one
-# after the switch to this phase's clock fell in the count (tc 832 B, hk 1 kB sending
-# and persisting it: 14 and 8 B a run of the 2 s means, no steady-state garbage).
+# Half a second before the count (one-time effects of the phase switch).
 for k in range(50):
     app.run_for(10000)
 board.link.take()

@@ -69,8 +69,15 @@ EVN.clear()
 TOP[:] = []
 
 
+BUD = {}
 for t in app.sched.tasks:
     _wrap(t)
+    # No budgets while counting: the counting's own heap walks (gc.mem_alloc, ~1.2 M
+    # instructions each, several in an APT run with its physics brackets) took the APT
+    # over its budget, and the once-a-boot TASK_OVERRUN event it raised was sent (tc
+    # 832 B) and persisted (hk 1 kB) in the count: no flight garbage of a pass.
+    BUD[t.name] = t.budget_us
+    t.budget_us = 0
 for k in range(%(alloc_s)d * 100):
     app.run_for(10000)
     if k %% 100 == 99:
@@ -91,5 +98,7 @@ for k in range(%(alloc_s)d * 100):
 world.mem_alloc = None
 out('task_alloc_flood', AL)
 out('alloc_events_flood', EVN)
+for t in app.sched.tasks:
+    t.budget_us = BUD.get(t.name, t.budget_us)
 app.events.emit = _emit0
 """

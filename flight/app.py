@@ -29,7 +29,7 @@ from flight.context import Context
 from flight.events import SEV_ERROR, SEV_INFO, Event, EventLog, table
 from flight.keystore import BackupMirror, adopt
 from flight import lazy
-from flight.lazy import EV_MODULE_LOAD_FAILED
+from flight.lazy import EV_BUFFER_ALLOC_FAILED, EV_MODULE_LOAD_FAILED
 from flight.limits import LimitCheck
 from flight.modes import ModeManager
 from flight.params import (EV_PARAM_INVALID, EV_PARAMS_CORRUPT, EV_PARAMS_DEFAULTS,
@@ -62,6 +62,9 @@ EVENTS = (
     Event(EV_MODULE_LOAD_FAILED, "MODULE_LOAD_FAILED", SEV_ERROR,
           "code loaded on first use (flight/lazy.py) could not be imported: heap "
           "exhausted (the module in the text); what needed it is refused or skipped"),
+    Event(EV_BUFFER_ALLOC_FAILED, "BUFFER_ALLOC_FAILED", SEV_ERROR,
+          "a buffer allocated when its phase begins (flight/lazy.py) found no block in the "
+          "heap (the buffer in the text; 1st, 101st, ... time): retried at the next run"),
 ) + corecmds.EVENTS
 
 PARAMS = (

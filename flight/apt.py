@@ -157,9 +157,7 @@ class Apt:
         self.cal = NO_CAL  # the FSM calibration (flight/apt_calib.py FsmCal) sets itself here
         self.search = Search(self)
         self.exposure = Exposure(camera)
-        # Frame buffers and result arrays (preallocated once: the tick allocates nothing);
-        # ACQUIRE's window is the SEARCH strip buffer (never in use at the same time).
-        self._acq_buf = self.search.shared_buf(ACQ_WIN * ACQ_WIN)
+        # TRACK's buffers preallocated; the other states' window: Search.window (issue 11)
         self.trk_buf = array("H", bytes(2 * TRACK_WIN * TRACK_WIN))
         self._meta = self.law.meta = array("i", [0, 0, 0])  # (the predictor: exposure)
         self._cen = array("i", [0] * px.CEN_LEN)  # centroid results
@@ -267,7 +265,7 @@ class Apt:
         old = self.state
         self.state = state
         self.state_ticks = self.good_run = self.bad_run = 0
-        self.search.restart()
+        self.search.restart(state)
         if state == TRACK:
             self.search.verified = True  # it reached the boresight under control: real
             self.acquisitions += 1
@@ -336,7 +334,9 @@ class Apt:
             self.search.step()
             return
         size = TRACK_WIN if st == TRACK else ACQ_WIN
-        buf = self.trk_buf if st == TRACK else self._acq_buf
+        buf = self.trk_buf if st == TRACK else self.search.window(ACQ_WIN * ACQ_WIN)
+        if buf is None:
+            return  # no heap for the window yet (counted, reported): the next tick asks
         ok = False
         try:
             if not self.camera.frame_ready():

@@ -21,12 +21,15 @@ frame) and masked before a strip's maximum is taken.  :class:`Search` works on i
 from array import array
 
 from flight import apt_pixels as px
+from flight import lazy
 from flight.apt_control import EXPOSURES_US
 from hal.compat import const
+from hal.interfaces import APT_IDLE, APT_SEARCH, APT_TRACK
 
 SEARCH_BIN = const(8)  # 1280x1024 → 160x128 binned pixels
 SEARCH_STRIP_ROWS = const(16)  # binned rows per tick: 8 ticks per full frame
 TRACK_WIN = const(16)  # the full-resolution look at a candidate: one TRACK window
+ACQ_PIX = const(32 * 32)  # ACQUIRE's and LOST's window (flight/apt.py ACQ_WIN)
 DARK_FRAMES = const(8)  # dark frames of the TRACK window at session start
 DARK_HOT_DN = const(8)  # excess over the window median at 9 ms that marks a hot pixel
 DARK_MAX_HOT = const(16)  # hot pixels remembered in the TRACK window
@@ -40,10 +43,10 @@ class Search:
     def __init__(self, apt):
         self.apt = apt
         self.cols = apt.camera.width // SEARCH_BIN  # binned columns
-        # (from bytes: [0] * n would be a transient list 4-8x the array's size, 20 KiB on
-        # a 64-bit port, on a heap that may be fragmented by then)
-        self.buf = array("H", bytes(2 * self.cols * SEARCH_STRIP_ROWS))
-        self.dark_min = array("H", bytes(2 * TRACK_WIN * TRACK_WIN))
+        # The strip buffer (SEARCH) or the 32 px window (ACQUIRE, LOST), one at a time,
+        # held only in those states (see phase): None in TRACK and IDLE.
+        self.buf = None
+        self.dark_min = None  # the dark calibration's per-pixel minimum, while it runs
         self.dark_n = DARK_FRAMES
         self.dark_skip = 0
         self.saved_exp = 0
@@ -64,11 +67,19 @@ class Search:
         self.u0y = 0
         self._du = array("i", [0, 0])
 
-    def shared_buf(self, n):
-        """A buffer of at least ``n`` pixels for another state's window (ACQUIRE): the
-        strip buffer, whose content SEARCH reads anew at each strip (2 kB of heap saved,
-        issue 11), or one of its own when the strip is smaller."""
-        return self.buf if len(self.buf) >= n else array("H", bytes(2 * n))
+    def window(self, n):
+        """The buffer of the states that are not TRACK: at least ``n`` pixels (the strip,
+        or ACQUIRE's and LOST's window, which reuses the strip where SEARCH left one).
+        Allocated when such a state begins and dropped in TRACK and IDLE (issue 11: 5 kB
+        idle in TRACK), so it is asked for at a state change, never in steady state; None
+        while the heap has no block for it (flight.lazy.buffer: counted, reported), and
+        the tick skips its frame and asks again at the next one."""
+        b = self.buf
+        if b is not None and len(b) >= n:
+            return b
+        self.buf = None  # (the smaller one: its block may make room)
+        b = self.buf = lazy.buffer(n, "apt window", self.apt.ctx.emit)
+        return b
 
     def start(self):
         """A new session: forget the false targets, dark calibration first."""
@@ -76,10 +87,14 @@ class Search:
             del lst[:]
         self.dark_n = -1
 
-    def restart(self):
-        """Every state change: a new frame scan, no candidate."""
+    def restart(self, state=APT_SEARCH):
+        """Every state change: a new frame scan, no candidate; the state's buffer."""
         self.strip = 0
         self.best_peak = 0
+        if state == APT_TRACK or state == APT_IDLE:
+            self.buf = self.dark_min = None  # (garbage at the next idle collection)
+        else:
+            self.window(self.cols * SEARCH_STRIP_ROWS if state == APT_SEARCH else ACQ_PIX)
 
     def step(self):
         """The SEARCH tick: a dark frame while the calibration runs, else one strip."""
@@ -92,6 +107,10 @@ class Search:
     def _dark_step(self):
         apt = self.apt
         if self.dark_n < 0:
+            if self.dark_min is None:
+                self.dark_min = lazy.buffer(TRACK_WIN * TRACK_WIN, "apt dark", apt.ctx.emit)
+                if self.dark_min is None:
+                    return  # no heap yet: the calibration starts at a later tick
             px.dark_reset(self.dark_min)
             self.saved_exp = apt.exposure.idx
             apt.exposure.set(DARK_EXP)
@@ -109,6 +128,7 @@ class Search:
         if self.dark_n < DARK_FRAMES:
             return
         self.hot = px.classify_dark(self.dark_min, TRACK_WIN, DARK_HOT_DN, DARK_MAX_HOT)
+        self.dark_min = None  # done: its 0.5 kB is not held through the pass
         self.hot_pixels = len(self.hot) // 2
         apt.exposure.set(self.saved_exp)
         apt.dark_calibrated(self.hot_pixels)
@@ -116,7 +136,9 @@ class Search:
     # ------------------------------------------------------------------ strips
     def _strip_step(self):
         apt = self.apt
-        buf = self.buf
+        buf = self.window(self.cols * SEARCH_STRIP_ROWS)
+        if buf is None:
+            return  # no heap for the strip yet (counted, reported): next tick
         y0 = self.strip * SEARCH_STRIP_ROWS * SEARCH_BIN
         cols = self.cols
         ok = apt.read(0, y0, cols, SEARCH_STRIP_ROWS, SEARCH_BIN, buf)

@@ -14,15 +14,26 @@ A MemoryError while loading is its own event, ``MODULE_LOAD_FAILED`` (the core's
 0x05: the module's name as the text, no argument to build), counted in
 :data:`failures`, and :class:`LoadFailed` (preallocated, raised without the heap) tells
 the caller, which degrades as its docstring says; nothing else is caught here.
+
+Buffers only some phases use (the APT's SEARCH strip, its ACQUIRE/LOST window) are
+allocated by :func:`buffer` when the phase begins and dropped when it ends: a MemoryError
+there (a fixed heap too full or too fragmented for the block) is its own event too,
+``BUFFER_ALLOC_FAILED`` (0x06, the buffer's name as the text), counted in
+:data:`alloc_failures`; the caller gets None and tries again at its next run (the
+scheduler's idle-time collection makes room meanwhile).
 """
 
 import sys
+from array import array
 
 from hal.compat import const
 
 EV_MODULE_LOAD_FAILED = const(0x05)  # declared with the core's events (flight/app.py)
+EV_BUFFER_ALLOC_FAILED = const(0x06)  # (ditto)
+_REPORT_EVERY = const(100)  # a failing buffer is reported on its 1st, 101st, ... try
 
 failures = [0]  # loads that failed for lack of heap (a list: updated in place)
+alloc_failures = [0]  # buffers that found no block (ditto)
 
 
 class LoadFailed(Exception):
@@ -81,3 +92,18 @@ def release(name):
             delattr(parent, leaf)
         except (AttributeError, TypeError):  # a built-in package: nothing held there
             pass
+
+
+def buffer(n, name, emit=None):
+    """A zeroed ``array('H')`` of ``n`` items, or None where the heap has no block for
+    it: counted, and on the 1st, 101st, ... failure ``emit(EV_BUFFER_ALLOC_FAILED, None,
+    name)`` (nothing allocated: ``name`` is a constant)."""
+    try:
+        # (from bytes: [0] * n would be a transient list 4-8x the array's size)
+        return array("H", bytes(2 * n))
+    except MemoryError:
+        k = alloc_failures[0] + 1
+        alloc_failures[0] = k
+        if emit is not None and k % _REPORT_EVERY == 1:
+            emit(EV_BUFFER_ALLOC_FAILED, None, name)
+        return None

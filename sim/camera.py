@@ -351,9 +351,8 @@ class Camera:
                 dst = self._mv[0]
             elif buf is src[1]:
                 dst = self._mv[1]
-            else:  # new buffer: remember it in place of the older one
-                src[1] = src[0]
-                self._mv[1] = self._mv[0]
+            else:  # new buffer: remember it alone (a flight buffer dropped, e.g. SEARCH's
+                src[1] = self._mv[1] = None  # in TRACK, must not be kept alive here)
                 src[0] = buf
                 dst = memoryview(buf)
                 self._mv[0] = dst

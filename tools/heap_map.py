@@ -45,6 +45,7 @@ bench's.
 import argparse
 import ast
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -56,8 +57,20 @@ ROOT = firmware.ROOT
 # Declaration-record constructors, by the names the declaration blocks call them.
 DECL_CALLS = ("Event", "ParamDef", "P", "HkField", "F", "Command", "Arg", "A", "Rule")
 
-def script(track=True):
-    body = SCRIPT % {"track": 1 if track else 0}
+def heap_range(elf):
+    """(first, end) address of the image's GC heap (the qemu port's static ``gc_heap``),
+    (0, 0) where nm cannot tell: an object elsewhere is a constant frozen in flash."""
+    try:
+        out = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True,
+                             text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return 0, 0
+    lo = firmware.parse_nm_symbols(out, ("gc_heap",)).get("gc_heap")
+    return (lo, lo + firmware.QEMU_HEAP_BYTES) if lo else (0, 0)
+
+
+def script(track=True, heap=(0, 0)):
+    body = SCRIPT % {"track": 1 if track else 0, "heap_lo": heap[0], "heap_hi": heap[1]}
     head, _, rest = body.partition("R = {'phase': 'start', 'errors': []}\n")
     indented = "\n".join(("    " + ln) if ln.strip() else "" for ln in rest.splitlines())
     return head + "R = {'phase': 'start', 'errors': []}\n" + WRAPPER % {"body": indented}
@@ -178,7 +191,7 @@ def table(f, top=25):
 
 def run(elf=None, track=True, timeout=1800):
     elf = target.ensure_image() if elf is None else elf
-    out, err = target.run_script(script(track), elf=elf, timeout=timeout)
+    out, err = target.run_script(script(track, heap_range(elf)), elf=elf, timeout=timeout)
     if err.strip():
         raise target.TargetError("heap map failed:\n" + err)
     return figures(parse_result(out))

@@ -11,6 +11,7 @@ from hal.sim import session
 
 R = {'phase': 'start', 'errors': []}
 SIM_GC_FREE = 196608
+HEAP_LO, HEAP_HI = %(heap_lo)d, %(heap_hi)d  # the GC heap's addresses (the ELF's gc_heap)
 
 
 def live():
@@ -110,6 +111,8 @@ def est(v, seen, depth=0, sim=False):
     i = id(v)
     if i in seen:
         return 0
+    if HEAP_HI and not HEAP_LO <= i < HEAP_HI:
+        return 0  # frozen: a constant in flash (and all it holds), no heap
     seen.add(i)
     t = type(v)
     if t.__name__ == 'bound_method':

@@ -205,7 +205,8 @@ class FlightApp:
         for t in self.sched.tasks:
             if t.critical:
                 self._safe_causes[t.name] = "critical task %s fault" % t.name
-        self.hk_diag_packer = self._packer("HK_DIAG", "hk_diag")
+        self.hk_diag_packer = p = self._packer("HK_DIAG", "hk_diag")
+        p.values = p.buf = None  # made for each packet (send_hk_diag): 1 kB not held
         for _name, mod in components.modules():
             fields = getattr(mod, "ADCS", None)
             if fields is not None:
@@ -456,9 +457,14 @@ class FlightApp:
             self.events.flush()
 
     def send_hk_diag(self):
-        """Send one diagnostic housekeeping packet (APID 0x0A5); its body octets."""
-        body = self.hk_diag_packer.pack()
+        """Send one diagnostic housekeeping packet (APID 0x0A5); its body octets (its
+        values and buffer made for it, not held: a long packet allocates anyway)."""
+        p = self.hk_diag_packer
+        p.values = [0] * p.n
+        p.buf = bytearray(p.size)
+        body = p.pack()
         self.tm.send_raw(APID_HK_DIAG, body)
+        p.values = p.buf = None
         return len(body)
 
     def hk(self, values, i):

@@ -146,6 +146,9 @@ def figures(r):
             if d:
                 diff.append({"attr": a, "type": t, "len": n, "bytes": d})
         f["track_minus_boot"] = sorted(diff, key=lambda x: -x["bytes"])
+    if r.get("module_data"):
+        f["module_data"] = [{"module": m, "name": k, "len": n, "bytes": b}
+                            for m, k, n, b in sorted(r["module_data"], key=lambda x: -x[3])]
     sim = r.get("sim_growth")
     if sim is not None:
         f["sim_growth"] = [{"attr": a, "bytes": b} for a, b in sorted(sim, key=lambda x: -x[1])]
@@ -179,6 +182,13 @@ def table(f, top=25):
         lines.append(key + " (bytes freed when dropped alone)")
         for x in rows[:top]:
             lines.append("  %-40s %-12s %6s %7d" % (x["attr"], x["type"],
+                                                    "" if x["len"] is None else x["len"],
+                                                    x["bytes"]))
+    if f.get("module_data"):
+        lines.append("")
+        lines.append("module_data (held modules: globals dict slots, data their top level built)")
+        for x in f["module_data"][:top]:
+            lines.append("  %-28s %-24s %6s %7d" % (x["module"], x["name"],
                                                     "" if x["len"] is None else x["len"],
                                                     x["bytes"]))
     if f.get("sim_growth"):

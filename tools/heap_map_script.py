@@ -318,6 +318,33 @@ if %(track)d:
         s1 = None
     R['phase'] = 'track'
 R['modules_in_track'] = sorted(k for k in sys.modules if k.startswith('flight'))
+
+
+def module_data():
+    # What each held flight module's globals hold on the heap besides its functions and
+    # classes (tables and objects its top level built; a frozen constant costs nothing),
+    # and the slots of its globals dict.
+    out = []
+    seen = set()
+    for mname in R['modules_in_track']:
+        m = sys.modules[mname]
+        d = m.__dict__
+        out.append([mname, '(globals)', len(d), 16 + _blk(8 * _alloc(len(d)))])
+        for k in list(d.keys()):
+            v = d[k]
+            if isinstance(v, type) or type(v).__name__ in ('function', 'module', 'bound_method'):
+                continue
+            n = est(v, seen)
+            if n >= 32:
+                out.append([mname, k, _size_of(v), n])
+    return out
+
+
+try:
+    gc.collect()
+    R['module_data'] = module_data()
+except MemoryError:
+    R['module_data'] = None
 R['records'] = [[names[i], kinds[i], incl[i], excl[i], count[i]] for i in range(used[0])]
 """
 

@@ -206,7 +206,7 @@ class FlightApp:
             if t.critical:
                 self._safe_causes[t.name] = "critical task %s fault" % t.name
         self.hk_diag_packer = p = self._packer("HK_DIAG", "hk_diag")
-        p.values = p.buf = None  # made for each packet (send_hk_diag): 1 kB not held
+        p.values = p.buf = None  # type: ignore[assignment]  # made per packet (send_hk_diag)
         for _name, mod in components.modules():
             fields = getattr(mod, "ADCS", None)
             if fields is not None:
@@ -464,7 +464,7 @@ class FlightApp:
         p.buf = bytearray(p.size)
         body = p.pack()
         self.tm.send_raw(APID_HK_DIAG, body)
-        p.values = p.buf = None
+        p.values = p.buf = None  # type: ignore[assignment]
         return len(body)
 
     def hk(self, values, i):

@@ -13,7 +13,9 @@ nothing) under ``-icount shift=0`` (1 instruction = 1 ns: ``ticks_us`` counts th
 of instructions, deterministic): instructions a call of each part, heap-locked as the
 tick runs it, and of the centroid and the law's step unlocked on a heap fragmented on
 purpose (1-block holes below the free space, as the pass world leaves it) — the cause of
-the bimodal APT runs.  Figures in README.md (target figures) and docs/design.md §3.3.
+the bimodal APT runs.  Then the same with the reaction-wheel line canceller on (four
+lines: ``*_wheels``, ``lines_step_on``; ``lines_step_off``: its step with no speeds).
+Figures in README.md (target figures), docs/design.md §3.3 and docs/apt-loop.md §4.
 """
 
 import json
@@ -74,6 +76,30 @@ R['patch_hot'] = run(lambda: px.patch_hot(buf, apt.search.hot, apt.exposure.dark
                      True)
 R['command'] = run(apt._command_mirror, False)
 R['exposure'] = run(lambda: apt.exposure.update(apt.peak, apt._peak_lo, apt._peak_hi), False)
+# The reaction-wheel lines (flight/apt_wheels.py): inactive above (no speeds); now the
+# seed-1 wheels (four lines), fresh, the predictor settled.
+ln = law.lines
+lt = [0]
+
+
+def lines_step():
+    lt[0] += 10000
+    ln.step(lt[0], law.pred.c, law.pred.lad)
+
+
+R['lines_step_off'] = run(lines_step, True)
+ln.set_speeds([33.7, 65.12])
+ln.k[1] = 1  # (K_ON: the pointahead task's)
+for _ in range(60):
+    apt.tick()
+R['lines'] = ln.k[3]
+R['lines_step_on'] = run(lines_step, True)
+R['tick_wheels'] = run(apt.tick, False)
+R['law_step_wheels'] = run(lambda: law.step(10, -10, apt.cal), True)
+R['command_wheels'] = run(apt._command_mirror, False)
+ln.set_speeds([0.0, 0.0])  # (inactive again for the fragmented-heap figures below)
+ln.k[1] = 0
+ln.k[2] = 0
 # A fragmented heap: 1-block holes below the free space (every other small object freed).
 gc.collect()
 keep = [bytearray(8) for _ in range(4000)]
@@ -99,7 +125,8 @@ def measure():
 
             d = ast.literal_eval(line[7:])
             res = {"apt_tick_m7_%s_instr" % k: v for k, v in d.items()
-                   if k not in ("state", "hot_pixels")}
+                   if k not in ("state", "hot_pixels", "lines")}
+            res["apt_tick_m7_lines"] = d["lines"]
             res["apt_tick_m7_flight_instr"] = d["tick"] - d["replay_copy"]
             res["apt_tick_m7_state"] = d["state"]
             res["apt_tick_m7_hot_pixels"] = d["hot_pixels"]

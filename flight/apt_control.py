@@ -52,9 +52,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from flight.apt_exposure import EXP_START, EXPOSURES_US, Exposure  # noqa: F401  (re-export)
 from flight.apt_predict import C_PLAY, C_UX, C_UY, Predictor
+from flight.apt_wheels import Lines
 from flight.params import ParamDef
 from hal.compat import const, ticks_diff
-from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_LSB_RAD
+from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_LSB_RAD, FSM_WAVE_PERIOD_US
 
 E_CLAMP = const(1 << 20)  # |error| in q8 codes (~4100 codes, ~4.4 mrad) before the gains
 U_MAX = FSM_CODE_MAX << 8  # mirror command range, q8
@@ -125,6 +126,9 @@ class ControlLaw:
         self.n00 = self.n01 = self.n10 = self.n11 = 0  # FSM command -> camera, Q12
         self.frame_us = 10000
         self.pred = Predictor()
+        # The reaction-wheel lines added to the predictor's waveform (flight/apt_wheels.py;
+        # the speeds from the OBC's NAV_STATE through flight/pointahead.py)
+        self.lines = Lines()
         # Attached by the APT (absent in unit rigs: one frame period between steps).
         self.frame_task = None  # type: Any
         self.meta = None  # type: Any
@@ -159,6 +163,8 @@ class ControlLaw:
         self.n11 = _q12(c * gy)
         self.frame_us = period_us
         self.pred.configure(p, period_us, self.slew)
+        self.lines.configure(period_us, FSM_WAVE_PERIOD_US, p["apt_kf_lead_us"],
+                             p["apt_frame_delay_us"], self.pred.m)
         self.pred.set_mapping(self.px2code_q8, self.sign_x, self.sign_y, self.m00, self.m01,
                               self.m10, self.m11, E_CLAMP)
 
@@ -213,6 +219,7 @@ class ControlLaw:
         c = pr.c
         self.u_x = c[C_UX]
         self.u_y = c[C_UY]
+        self.lines.step(t, c, pr.lad)
 
     def command(self, fsm, d_x, d_y):
         """Send the command to the mirror (plus the FSM calibration's step, codes): the
@@ -220,7 +227,7 @@ class ControlLaw:
         if self.mode == 0 or not self.pred.c[C_PLAY]:
             fsm.set_codes((self.u_x >> 8) + d_x, (self.u_y >> 8) + d_y)
         else:
-            self.pred.play(fsm, d_x, d_y)
+            self.pred.play(fsm, d_x, d_y, self.lines)
 
     # ------------------------------------------------------------------ legacy PI law
     def _step_pi(self, dx_q6, dy_q6):

@@ -231,15 +231,18 @@ class Predictor:
         c[C_M00], c[C_M01] = m00, m01
         c[C_M10], c[C_M11] = m10, m11
 
-    def play(self, fsm, d_x, d_y):
-        """The waveform in codes (plus the FSM calibration's step ``d_x``/``d_y``) to the
-        mirror driver, in the buffer it is not reading.  Raises HalError."""
+    def play(self, fsm, d_x, d_y, lines=None):
+        """The waveform in codes (plus the FSM calibration's step ``d_x``/``d_y`` and the
+        wheel ``lines``, flight/apt_wheels.py) to the mirror driver, in the buffer it is
+        not reading.  Raises HalError."""
         c = self.c
         b = c[C_BUF] ^ 1
         c[C_BUF] = b
         c[C_DX] = d_x
         c[C_DY] = d_y
         _codes(self.arrs, c)
+        if lines is not None:
+            lines.codes(self.arrs, c)
         fsm.play_wave(self.wx[b], self.wy[b], N_WAVE)
 
 

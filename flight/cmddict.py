@@ -301,7 +301,10 @@ COMMANDS = (
                 for a in "xyz")
       + tuple(Arg("q" + a, "float", "", -1.001, 1.001,
                   "payload-frame attitude quaternion (scalar first, v_P = A(q) v_ECI), " + a)
-              for a in "wxyz"),
+              for a in "wxyz")
+      + tuple(Arg(n, "float", "Hz", -250.0, 250.0, "reaction wheel speed (optional: the APT's "
+                  "wheel-line canceller, docs/apt-loop.md §4)", required=False)
+              for n in ("rw1_hz", "rw2_hz", "rw3_hz", "rw4_hz")),
       ALL_MODES, "OBC navigation state for the point-ahead: sent by the OBC at 1 Hz from 10 s "
       "before SESSION_START to SESSION_END (latency <= 0.5 s); refused BAD_ARG when not a "
       "plausible LEO state, |q| != 1, ahead of the onboard clock, stale or not newer."),

@@ -35,6 +35,7 @@ def install(app):
         app.add_module("apt", apt)
         pa = PointAhead(ctx)  # point-ahead + TX boresight: the APT's reference offset
         apt.ref_off = pa.offset
+        pa.lines = apt.law.lines  # the OBC's wheel speeds to the APT's line canceller
         app.add_module("pointahead", pa)
         app.add_module("aptcal", FsmCal(ctx, apt))  # FSM calibration (sets apt.cal)
     if fc is not None:

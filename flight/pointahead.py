@@ -41,6 +41,7 @@ import math
 import struct
 from array import array
 
+from flight.apt_wheels import RW_EVENTS, RW_PARAMS
 from flight.cmddict import BadArg
 from flight.events import SEV_INFO, SEV_WARN, Event
 from flight.params import ParamDef
@@ -98,7 +99,7 @@ EVENTS = (
           "APT predictor's innovations beyond its design (a mirror gain error?): robust "
           "gains until the estimate is reset or a parameter changes",
           (("count", "int"), ("innov_urad", "float"))),
-)
+) + RW_EVENTS  # (the wheel-line canceller's: its speeds arrive with NAV_STATE)
 
 P = ParamDef
 PARAMS = (
@@ -115,7 +116,7 @@ PARAMS = (
       "point-ahead without any input, payload y"),
     P("pa_mismatch_urad", "float", 5.0, 0.5, 60.0, "urad",
       "OBC vs profile difference (either axis) reported as PA_MISMATCH"),
-)
+) + RW_PARAMS
 
 F = HkField
 HK = (  # 1 Hz: 7 octets (the rest in the diagnostic set)
@@ -225,6 +226,9 @@ class PointAhead:
         self._last_us = None
         self._us_acc = 0
         self.in_session = False
+        self.lines = None  # the APT's wheel-line canceller (flight/apt_wheels.py), if any
+        self._rw_age = _AGE_CAP  # age of the wheel speeds (ms)
+        self._rw_on = -1  # the canceller's input state last reported (-1: none yet)
         self._task = Task("pointahead", period_us, self.tick, offset_us=9000,
                           budget_us=period_us // 20)
         ctx.params.listeners.append(self._load_params)
@@ -244,6 +248,7 @@ class PointAhead:
         self._def_x = _u(p["pa_default_x_urad"])
         self._def_y = _u(p["pa_default_y_urad"])
         self._max_age = int(p["pa_nav_max_age_s"] * 1000)
+        self._rw_max = int(p["apt_rw_max_age_s"] * 1000) if p["apt_rw_cancel"] else -1
         self._mismatch = _u(p["pa_mismatch_urad"])
         self._ifov = max(1, _u(p["apt_ifov_urad"]))
         # Payload (FSM) axes -> camera axes: the camera-to-FSM rotation of the APT law,
@@ -261,6 +266,8 @@ class PointAhead:
         self.tick()
         self.in_session = True
         self._report(-1)
+        self._rw_on = -1
+        self._rw_tick()
 
     def stop_session(self):
         self.in_session = False
@@ -310,7 +317,13 @@ class PointAhead:
         self._nav_ry = ry
         self._nav_age = max(0, int((self.ctx.now() - t) * 1000))
         self.nav_accepted += 1
-        return {"pa_x_urad": x * 1e6, "pa_y_urad": y * 1e6}
+        out = {"pa_x_urad": x * 1e6, "pa_y_urad": y * 1e6}
+        hz = [args.get(n) for n in ("rw1_hz", "rw2_hz", "rw3_hz", "rw4_hz")]
+        if self.lines is not None and hz != [None] * 4:  # the OBC sent its wheel speeds
+            self._rw_age = self._nav_age
+            out["rw_lines"] = self.lines.set_speeds(hz)
+            self._rw_tick()
+        return out
 
     def _check_profile(self, args):
         s = args["samples"]
@@ -378,6 +391,9 @@ class PointAhead:
         self._us_acc -= d * 1000
         if self._nav_age < _AGE_CAP:
             self._nav_age = min(_AGE_CAP, self._nav_age + d)
+        if self._rw_age < _AGE_CAP:
+            self._rw_age = min(_AGE_CAP, self._rw_age + d)
+        self._rw_tick()
         if self.profile_n:
             self._prof_ms = min(_AGE_CAP, self._prof_ms + d)
         have_prof = self._profile()
@@ -416,6 +432,12 @@ class PointAhead:
             old = self.source
             self.source = src
             self._report(old)
+
+    def _rw_tick(self):
+        """The wheel-line canceller's input: fresh speeds (and enabled) or not."""
+        if self.lines is not None:
+            self._rw_on = self.lines.feed(self._rw_age, self._rw_max, self._rw_on,
+                                          self.ctx if self.in_session else None)
 
     def _report(self, old):
         if not self.in_session:

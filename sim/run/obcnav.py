@@ -5,6 +5,8 @@
   time of validity on the payload's clock, sent every ``NAV_PERIOD_S`` from
   ``NAV_LEAD_S`` before SESSION_START to SESSION_END, each state ``NAV_LATENCY_S`` old when
   sent, with navigation and attitude-knowledge errors and bus losses.
+  With it the reaction wheels' speeds (``rw1_hz``, ``rw2_hz``: the ADCS knows them from
+  its wheel tachometers) for the APT's wheel-line canceller (flight/apt_wheels.py).
 * :func:`profile_args` — the ground's ``PA_PROFILE`` for the pass, predicted from the
   pass plan with an orbit-prediction time error.
 * :func:`boresight_args` — the ground-calibrated transmitter boresight (truth in camera
@@ -21,6 +23,7 @@ so switching them does not change any other random process of the world.
 import math
 
 from sim import pointahead
+from sim.pointing import RW_AMP_RAD
 from sim.rng import Rng
 
 from flight.cmddict import BY_NAME
@@ -55,6 +58,9 @@ PROFILE_TIME_ERROR_S = 0.5
 # (collimator, the flight camera's centroid at ~1/50 px of 100 µrad) plus launch and
 # thermal shift not seen on the bench: 2 µrad per axis, 1 sigma.
 TX_BORE_CAL_SIGMA_RAD = 2e-6
+# Assumed: a wheel tachometer (hall sensors or back-EMF, CubeSat wheel class) resolves the
+# speed to ~0.1 rpm, 1 sigma (0.0017 Hz: a phase drift of 0.01 rad/s at the wheel rate).
+RW_SPEED_SIGMA_HZ = 0.1 / 60.0
 _SALT = 0x0BC1
 
 
@@ -119,6 +125,13 @@ class NavSender:
         # [(start, end, field, value)] world s: the OBC sends a corrupted field (tests)
         self.faults = list(sc.get("nav_faults", ()))
         self.enabled = sc.get("obc_nav", True) and not world.ideal
+        # the wheel speeds: sent unless "obc_wheels" is False; (start, duration) world s of
+        # "rw_outage": NAV_STATE without them (tests: the canceller fades out)
+        self.wheels = sc.get("obc_wheels", True)
+        self.rw_outage = sc.get("rw_outage")
+        nh = len(RW_AMP_RAD)  # lines per wheel (sim/pointing.py reaction_wheel_lines)
+        self.rw_hz = [ln[1] for ln in world.platform.lines[::nh]]
+        self.rw_rng = Rng((world.seed * 40503 + _SALT + 2) % (1 << 30))  # (its own stream)
         self.rng = Rng((world.seed * 40503 + _SALT) % (1 << 30))
         self.next_t = self.t0
         self.sent = self.lost = 0
@@ -141,6 +154,10 @@ class NavSender:
             a["v" + k] = v[i] + r.gauss(0.0, NAV_VEL_SIGMA_M_S)
         for i, k in enumerate("wxyz"):
             a["q" + k] = q[i] / n
+        o = self.rw_outage
+        if self.wheels and not (o is not None and o[0] <= t_world < o[0] + o[1]):
+            for i, f in enumerate(self.rw_hz[:4]):
+                a["rw%d_hz" % (i + 1)] = f + self.rw_rng.gauss(0.0, RW_SPEED_SIGMA_HZ)
         return a
 
     def tick(self, t):

@@ -1,0 +1,226 @@
+"""The wheel-line canceller's per-frame loops as MicroPython viper code (DESIGN §3.3).
+
+Twins of flight/apt_wheels.py ``step_py`` and ``codes_py`` (same results:
+tests/mpy/test_wheels_mpy.py): as bytecode the lines' frame step costs ~100 k
+instructions on the Cortex-M7 image (20 samples × 2 axes × 4 lines), as viper a few k.
+Indices are literals (viper code cannot read another module's constants at no cost):
+flight/apt_wheels.py's S_* (slot stride LS = 14 + 2 × 36 = 86), K_* and the predictor's
+A_*/C_* named there.  Every product stays below 2**30 by apt_wheels' clamps.  Like
+flight/predict_viper.py, 32-bit ports only (ptr32 loads sign-extend there).
+"""
+
+import sys
+
+import micropython
+
+if sys.maxsize > 0x7FFFFFFF:
+    raise ImportError("wheels_viper: 64-bit port")
+
+
+@micropython.viper
+def step(L, k, pc, lad, lx, ly) -> int:
+    """See apt_wheels.step_py."""
+    lp = ptr32(L)  # type: ignore[name-defined]  # noqa: F821  (viper built-in)
+    kp = ptr32(k)  # type: ignore[name-defined]  # noqa: F821
+    cp = ptr32(pc)  # type: ignore[name-defined]  # noqa: F821
+    dp = ptr32(lad)  # type: ignore[name-defined]  # noqa: F821
+    ox = ptr32(lx)  # type: ignore[name-defined]  # noqa: F821
+    oy = ptr32(ly)  # type: ignore[name-defined]  # noqa: F821
+    j = 0
+    while j < 20:
+        ox[j] = 0
+        oy[j] = 0
+        j += 1
+    dt = int(kp[0])
+    on = int(kp[1])
+    g = int(kp[2])
+    gs = 16384 // 50  # ONE // FADE_FRAMES
+    if on != 0 and int(kp[3]) != 0:
+        if g < 16384 - gs:
+            g = g + gs
+        else:
+            g = 16384
+    else:
+        if g > gs:
+            g = g - gs
+        else:
+            g = 0
+    kp[2] = g
+    frame = int(kp[4])
+    wave = int(kp[5])
+    lost = 0
+    if dt < 0 or dt > 100 * frame:
+        lost = 1
+        kp[7] = int(kp[7]) + 1
+    adapt = 0
+    if on != 0 and int(cp[37]) >= 50 and int(cp[6]) != 0:
+        adapt = 1
+    nux = int(cp[38])
+    nuy = int(cp[39])
+    gate = 100 << 8
+    if nux > gate or nux < 0 - gate or nuy > gate or nuy < 0 - gate:
+        adapt = 0
+    e = int(cp[1])
+    nl = int(cp[18])
+    lo = 0
+    hi = nl - 1
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if int(dp[mid]) <= e:
+            lo = mid
+        else:
+            hi = mid
+    ei = lo
+    if int(dp[hi]) - e < e - int(dp[lo]):
+        ei = hi
+    if adapt != 0:
+        kp[6] = int(kp[6]) + 1
+    zmax = 40000
+    s = 0
+    while s < 8:
+        o = s * 86
+        if int(lp[o]) == 0:
+            s += 1
+            continue
+        pr = int(lp[o + 8])
+        pi = int(lp[o + 9])
+        if lost != 0 or g == 0:
+            if lost != 0:
+                pr = 16384
+                pi = 0
+            lp[o + 10] = 0
+            lp[o + 11] = 0
+            lp[o + 12] = 0
+            lp[o + 13] = 0
+        if lost == 0:
+            n = dt // frame
+            r = dt - n * frame
+            m = r // wave
+            r = r - m * wave
+            fc = int(lp[o + 3])
+            fs = int(lp[o + 4])
+            while n > 0:
+                a = ((pr * fc) >> 14) - ((pi * fs) >> 14)
+                pi = ((pr * fs) >> 14) + ((pi * fc) >> 14)
+                pr = a
+                n -= 1
+            fc = int(lp[o + 1])
+            fs = int(lp[o + 2])
+            while m > 0:
+                a = ((pr * fc) >> 14) - ((pi * fs) >> 14)
+                pi = ((pr * fs) >> 14) + ((pi * fc) >> 14)
+                pr = a
+                m -= 1
+            if r > 0:
+                th = (int(lp[o + 5]) * r) >> 10
+                t2 = (th * th) >> 14
+                t3 = (th * t2) >> 14
+                cr = 16384 - (t2 >> 1) + ((t2 * t2) >> 14) // 24
+                ci = th - t3 // 6 + ((t3 * t2) >> 14) // 120
+                a = ((pr * cr) >> 14) - ((pi * ci) >> 14)
+                pi = ((pr * ci) >> 14) + ((pi * cr) >> 14)
+                pr = a
+            nn = ((pr * pr) >> 14) + ((pi * pi) >> 14)
+            f = (3 * 16384 - nn) >> 1
+            pr = (pr * f) >> 14
+            pi = (pi * f) >> 14
+        lp[o + 8] = pr
+        lp[o + 9] = pi
+        if g == 0:
+            s += 1
+            continue
+        if adapt != 0:
+            fr = int(lp[o + 14 + 2 * ei])
+            fi = int(lp[o + 15 + 2 * ei])
+            br = ((pr * fr) >> 14) - ((pi * fi) >> 14)
+            bi = ((pr * fi) >> 14) + ((pi * fr) >> 14)
+            i = o + 10
+            while i <= o + 12:
+                nu = nux
+                if i != o + 10:
+                    nu = nuy
+                v = int(lp[i]) + ((((nu * br) >> 14) * 40) >> 10)  # MU_Q12 = 40
+                if v > zmax:
+                    v = zmax
+                elif v < 0 - zmax:
+                    v = 0 - zmax
+                lp[i] = v
+                v = int(lp[i + 1]) - ((((nu * bi) >> 14) * 40) >> 10)
+                if v > zmax:
+                    v = zmax
+                elif v < 0 - zmax:
+                    v = 0 - zmax
+                lp[i + 1] = v
+                i += 2
+        lc = int(lp[o + 6])
+        ls = int(lp[o + 7])
+        qr = ((pr * lc) >> 14) - ((pi * ls) >> 14)
+        qi = ((pr * ls) >> 14) + ((pi * lc) >> 14)
+        rc = int(lp[o + 1])
+        rs = int(lp[o + 2])
+        q1r = ((qr * rc) >> 14) - ((qi * rs) >> 14)
+        q1i = ((qr * rs) >> 14) + ((qi * rc) >> 14)
+        zr = int(lp[o + 10])
+        zi = int(lp[o + 11])
+        v0 = ((zr * qr) >> 14) - ((zi * qi) >> 14)
+        v1 = ((zr * q1r) >> 14) - ((zi * q1i) >> 14)
+        ox[0] = int(ox[0]) + ((v0 * g) >> 16)
+        ox[1] = int(ox[1]) + ((v1 * g) >> 16)
+        j = 2
+        while j < 20:
+            v = ((rc * v1) >> 13) - v0
+            v0 = v1
+            v1 = v
+            ox[j] = int(ox[j]) + ((v * g) >> 16)
+            j += 1
+        zr = int(lp[o + 12])
+        zi = int(lp[o + 13])
+        v0 = ((zr * qr) >> 14) - ((zi * qi) >> 14)
+        v1 = ((zr * q1r) >> 14) - ((zi * q1i) >> 14)
+        oy[0] = int(oy[0]) + ((v0 * g) >> 16)
+        oy[1] = int(oy[1]) + ((v1 * g) >> 16)
+        j = 2
+        while j < 20:
+            v = ((rc * v1) >> 13) - v0
+            v0 = v1
+            v1 = v
+            oy[j] = int(oy[j]) + ((v * g) >> 16)
+            j += 1
+        s += 1
+    return 0
+
+
+@micropython.viper
+def codes(A, c, lx, ly) -> int:
+    """See apt_wheels.codes_py."""
+    cp = ptr32(c)  # type: ignore[name-defined]  # noqa: F821
+    qx = ptr32(A[6])  # type: ignore[name-defined]  # noqa: F821
+    qy = ptr32(A[7])  # type: ignore[name-defined]  # noqa: F821
+    lxp = ptr32(lx)  # type: ignore[name-defined]  # noqa: F821
+    lyp = ptr32(ly)  # type: ignore[name-defined]  # noqa: F821
+    b = int(cp[23])
+    wx = ptr16(A[9])  # type: ignore[name-defined]  # noqa: F821
+    wy = ptr16(A[10])  # type: ignore[name-defined]  # noqa: F821
+    if b != 0:
+        wx = ptr16(A[11])  # type: ignore[name-defined]  # noqa: F821
+        wy = ptr16(A[12])  # type: ignore[name-defined]  # noqa: F821
+    dx = int(cp[21])
+    dy = int(cp[22])
+    cmax = int(cp[34])
+    cmin = int(cp[35])
+    j = 0
+    while j < 20:
+        v = ((int(qx[j]) + int(lxp[j])) >> 8) + dx
+        if v > cmax:
+            v = cmax
+        elif v < cmin:
+            v = cmin
+        wx[j] = v
+        v = ((int(qy[j]) + int(lyp[j])) >> 8) + dy
+        if v > cmax:
+            v = cmax
+        elif v < cmin:
+            v = cmin
+        wy[j] = v
+        j += 1
+    return 0

@@ -1,0 +1,102 @@
+"""The reaction-wheel line canceller (issue 14, control v2; flight/apt_wheels.py,
+docs/apt-loop.md §4 "Wheel lines"): the OBC's wheel speeds in NAV_STATE (declared in the
+ground dictionary, optional), the canceller converging in closed loop on a world with the
+wheel lines, and stale or missing speeds fading it out with its event."""
+
+import math
+
+import pytest
+
+from flight import apt_wheels as W
+from flight.cmddict import BY_NAME, BadArg, validate
+from ground_tools import dictionary
+from sim.run import metrics, passsim
+
+RW = ("rw1_hz", "rw2_hz", "rw3_hz", "rw4_hz")
+
+
+def test_the_ground_dictionary_declares_the_wheel_speeds_in_nav_state():
+    d = dictionary.build_dictionary()
+    nav = [c for c in d["commands"] if c["name"] == "NAV_STATE"]
+    assert len(nav) == 1 and nav[0]["opcode"] == 0x60  # the same packet, extended
+    args = {a["name"]: a for a in nav[0]["args"]}
+    for n in RW:
+        a = args[n]
+        assert (a["type"], a["unit"], a["required"]) == ("float", "Hz", False)
+        assert a["min"] == -250.0 and a["max"] == 250.0
+    ev = {e["name"] for e in d["events"]}
+    assert {"APT_RW_STALE", "APT_RW_LINES"} <= ev
+    names = {p["name"] for p in d["parameters"]}
+    assert {"apt_rw_max_age_s", "apt_rw_cancel"} <= names
+    # an OBC that does not send them is still understood; a wrong speed is refused
+    base = {"t": 1.0, "px": 0.0, "py": 0.0, "pz": 6.9e6, "vx": 7580.0, "vy": 0.0, "vz": 0.0,
+            "qw": 1.0, "qx": 0.0, "qy": 0.0, "qz": 0.0}
+    cmd = BY_NAME["NAV_STATE"]
+    assert "rw1_hz" not in validate(cmd, base)
+    assert validate(cmd, dict(base, rw1_hz=45.5, rw2_hz=-60.0))["rw2_hz"] == -60.0
+    with pytest.raises(BadArg):
+        validate(cmd, dict(base, rw3_hz=300.0))
+
+
+def test_lines_aliased_where_the_predictor_turns_them_are_left_to_it():
+    ln = W.Lines()
+    ln.configure(10000, 1000, 1750, 500)
+    # 45 Hz: alias 45 (cancelled); its 2nd harmonic 90 Hz aliases to 10 Hz (left);
+    # 34 Hz and 68 Hz (alias 32): both cancelled; 36 Hz's 72 Hz (alias 28) is left; a
+    # stopped wheel has no line
+    assert ln.set_speeds([45.0, -34.0, 0.0, None]) == 3
+    assert sorted(ln.frequencies()) == [34.0, 45.0, 68.0]
+    assert ln.set_speeds([45.005, -34.0]) == 3  # within 0.01 Hz: no redesign
+    assert ln.hz[0] == 45.0
+    assert ln.set_speeds([45.0, 36.0]) == 2 and sorted(ln.frequencies()) == [36.0, 45.0]
+
+
+def _fly(dur, **ov):
+    res = passsim.fly("nominal", seed=1, duration_s=dur, overrides=ov)
+    return res, metrics.compute(res), res.apps[0].payload["apt"].law.lines
+
+
+def _names(res):
+    return [e["name"] for _t, _b, e in res.obc.events]
+
+
+def test_the_canceller_converges_on_a_world_with_wheel_lines():
+    """Honest world, seed 1 (wheels at 33.7 and 65.1 Hz: the fundamentals and the 67.4 Hz
+    harmonic, alias 32.6 Hz, cancelled), 60 s: with the speeds the residual in TRACK falls
+    most of the way to the world without wheel lines."""
+    res, m, ln = _fly(60.0)
+    _r0, m0, ln0 = _fly(60.0, obc_wheels=False)
+    _r1, m1, _l1 = _fly(60.0, reaction_wheels=False)
+    assert ln.k[W.K_ACT] == 3 and ln.k[W.K_G] == W.ONE and ln.k[W.K_UPD] > 3000
+    assert ln0.k[W.K_G] == 0 and ln0.k[W.K_ACT] == 0
+    with_, without, none = (x["track_residual_rms_urad"] for x in (m, m0, m1))
+    # (the line-free world's is no strict floor: a 60 s segment's own noise is ±0.2 urad)
+    assert none < without and with_ < without - 0.7 * (without - none), (with_, without, none)
+    assert "APT_RW_LINES" in _names(res) and "APT_RW_STALE" not in _names(res)
+    assert "APT_RW_STALE" in _names(_r0)  # missing speeds: an event, not a silent zero
+    # the estimates: every cancelled line has an amplitude of the wheel lines' class
+    # (0.5-1.5 urad per line, each split by its direction over the two axes)
+    lsb = 1.0652644360316953  # urad per FSM code (hal.interfaces.FSM_LSB_RAD)
+    for s in range(W.N_SLOT):
+        o = s * W.LS
+        if ln.L[o + W.S_ON]:
+            a = [math.hypot(ln.L[o + i], ln.L[o + i + 1]) * lsb / 1024 for i in (W.S_XR, W.S_YR)]
+            assert 0.2 < math.hypot(*a) < 3.0, (s, a)
+
+
+def test_stale_wheel_speeds_fade_the_canceller_out_with_its_event():
+    """The OBC stops sending the speeds at 30 s (its NAV_STATE goes on): after
+    apt_rw_max_age_s (3 s) APT_RW_STALE, the output fades to zero in 0.5 s and the
+    estimates are forgotten; the speeds again at 45 s: APT_RW_LINES, the canceller adapts
+    again from zero."""
+    res, _m, ln = _fly(40.0, rw_outage=(30.0, 15.0))
+    assert ln.k[W.K_ON] == 0 and ln.k[W.K_G] == 0 and ln.k[W.K_ACT] == 3
+    assert all(ln.L[s * W.LS + i] == 0 for s in range(W.N_SLOT)
+               for i in (W.S_XR, W.S_XI, W.S_YR, W.S_YI))
+    assert list(ln.lx) == [0] * 20 and list(ln.ly) == [0] * 20
+    ev = [(t, e) for t, _b, e in res.obc.events if e["name"] == "APT_RW_STALE"]
+    assert len(ev) == 1 and 32.5 < ev[0][0] < 35.0 and ev[0][1]["args"][0] >= 3.0
+    res2, _m2, ln2 = _fly(52.0, rw_outage=(30.0, 15.0))
+    names = _names(res2)
+    assert names.count("APT_RW_LINES") == 2 and names.count("APT_RW_STALE") == 1
+    assert ln2.k[W.K_G] == W.ONE and ln2.k[W.K_ON] == 1

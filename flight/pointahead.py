@@ -41,7 +41,7 @@ import math
 import struct
 from array import array
 
-from flight.apt_wheels import RW_EVENTS, RW_PARAMS
+from flight.apt_wheels import EV_APT_RW_LINES, EV_APT_RW_STALE, RW_EVENTS, RW_PARAMS  # noqa: F401
 from flight.cmddict import BadArg
 from flight.events import SEV_INFO, SEV_WARN, Event
 from flight.params import ParamDef

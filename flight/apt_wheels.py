@@ -56,6 +56,7 @@ from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN
 MAX_WHEELS = const(4)  # NAV_STATE's rw1_hz .. rw4_hz
 N_SLOT = const(8)  # lines: fundamental and 2nd harmonic per wheel
 ALIAS_MIN_HZ = 31.0  # lines aliased lower are left to the predictor (the module doc)
+TABLE_HZ = 1.0  # a line's exposure tables are redone when it moved this far (Hz)
 LINE_MAX_HZ = 150.0  # the fraction-of-a-ms rotation's Taylor series holds to 0.9 rad
 ONE = const(16384)  # Q14
 Z_MAX = const(40000)  # amplitude clamp per component, q10 codes (~42 urad): |z| Q14
@@ -125,6 +126,7 @@ class Lines:
         self.k[K_FRAME] = 10000
         self.k[K_WAVE] = 1000
         self.hz = [0.0] * MAX_WHEELS  # the speeds in use (Hz; 0: no wheel)
+        self.f_tab = [0.0] * N_SLOT  # each line's frequency when its tables were made
         self.lead_us = 1750
         self.ro_us = 500
         self.m = None  # the predictor's Q12 matrices (apt_predict.Predictor.m)
@@ -154,7 +156,7 @@ class Lines:
                 self.hz[i] = v
                 ch = True
         if ch:
-            self._design()
+            self._design(False)
         return self.k[K_ACT]
 
     def feed(self, age_ms, max_ms, was, ctx):
@@ -183,7 +185,11 @@ class Lines:
                     out.append(self.hz[w] * (h + 1))
         return out
 
-    def _design(self):
+    def _design(self, full=True):
+        """The lines' rotations; their exposure tables and innovation turn too when
+        ``full`` or a line moved by more than TABLE_HZ since its tables (those change by
+        < 2° per Hz: a wheel's slow drift redoes only the rotations, ~4 sin/cos a line
+        where the tables cost ~0.9 M instructions a line on the Cortex-M7)."""
         L = self.L
         k = self.k
         fr = 1e6 / k[K_FRAME]
@@ -207,6 +213,9 @@ class Lines:
                 L[o + S_FC], L[o + S_FS] = _rot(wu * k[K_FRAME])
                 L[o + S_W] = int(wu * (1 << 24) + 0.5)
                 L[o + S_LC], L[o + S_LS] = _rot(wu * self.lead_us)
+                if not full and abs(f - self.f_tab[2 * w + h]) <= TABLE_HZ:
+                    continue
+                self.f_tab[2 * w + h] = f
                 # the predictor's innovation turns the line by arg S at its alias: the
                 # LMS's basis turns with it (its gain is the LMS step's)
                 sp = 0.0 if self.m is None else _innovation_arg(self.m, wu * k[K_FRAME])

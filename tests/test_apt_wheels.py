@@ -48,6 +48,12 @@ def test_lines_aliased_where_the_predictor_turns_them_are_left_to_it():
     assert sorted(ln.frequencies()) == [34.0, 45.0, 68.0]
     assert ln.set_speeds([45.005, -34.0]) == 3  # within 0.01 Hz: no redesign
     assert ln.hz[0] == 45.0
+    t = list(ln.L)
+    ln.set_speeds([45.5, -34.0])  # a slow drift: the rotations, not the exposure tables
+    tab = slice(W.S_F, W.LS)  # (the 45 Hz wheel's fundamental: slot 0)
+    assert ln.L[W.S_FC] != t[W.S_FC] and list(ln.L[tab]) == t[tab]
+    ln.set_speeds([46.2, -34.0])  # 1.2 Hz from the tables' frequency: the tables too
+    assert list(ln.L[tab]) != t[tab] and ln.f_tab[0] == 46.2
     assert ln.set_speeds([45.0, 36.0]) == 2 and sorted(ln.frequencies()) == [36.0, 45.0]
 
 

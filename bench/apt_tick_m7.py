@@ -88,7 +88,18 @@ def lines_step():
 
 
 R['lines_step_off'] = run(lines_step, True)
-ln.set_speeds([33.7, 65.12])
+t0 = ticks_us()
+ln.set_speeds([33.7, 65.12])  # (the NAV_STATE handler: rotations, the tables queued)
+R['lines_set_speeds'] = ticks_diff(ticks_us(), t0) * 1000
+piece = 0
+while True:  # the tables, one piece per pointahead run (flight/apt_wheels.py service)
+    t0 = ticks_us()
+    busy = ln.service()
+    dt = ticks_diff(ticks_us(), t0) * 1000
+    if not busy:
+        break
+    piece = max(piece, dt)
+R['lines_design_piece_max'] = piece
 ln.k[1] = 1  # (K_ON: the pointahead task's)
 for _ in range(60):
     apt.tick()

@@ -48,6 +48,7 @@ import math
 from array import array
 
 from flight.apt_exposure import EXPOSURES_US
+from flight.wheels_design import eliminate, innovation_arg, innovation_setup
 from flight.events import SEV_INFO, SEV_WARN, Event
 from flight.params import ParamDef
 from hal.compat import const, ticks_diff
@@ -57,6 +58,9 @@ MAX_WHEELS = const(4)  # NAV_STATE's rw1_hz .. rw4_hz
 N_SLOT = const(8)  # lines: fundamental and 2nd harmonic per wheel
 ALIAS_MIN_HZ = 31.0  # lines aliased lower are left to the predictor (the module doc)
 TABLE_HZ = 1.0  # a line's exposure tables are redone when it moved this far (Hz)
+PEND_ARG = const(1)  # Lines.pend: the innovation turn's 3 pieces, then the rungs'
+PEND_RUNGS = const(4)
+RUNG_CHUNK = const(9)  # exposure rungs designed per Lines.service call
 LINE_MAX_HZ = 150.0  # the fraction-of-a-ms rotation's Taylor series holds to 0.9 rad
 ONE = const(16384)  # Q14
 Z_MAX = const(40000)  # amplitude clamp per component, q10 codes (~42 urad): |z| Q14
@@ -130,6 +134,14 @@ class Lines:
         self.lead_us = 1750
         self.ro_us = 500
         self.m = None  # the predictor's Q12 matrices (apt_predict.Predictor.m)
+        # A line's tables are designed piece by piece, one piece per :meth:`service` call
+        # (the pointahead task, 10 Hz): 0 none pending, PEND_ARG .. PEND_RUNGS - 1 its innovation turn, then
+        # the exposure ladder in RUNG_CHUNK rungs a piece (one piece ~0.2-0.45 M
+        # instructions on the Cortex-M7, where a whole line is ~0.9 M: a task's single run
+        # stays inside half an APT period, issue 11).
+        self.pend = array("b", [0] * N_SLOT)
+        self.sp = [0.0] * N_SLOT  # each line's innovation turn (rad) while designed
+        self._solve = None  # its complex system between pieces
         self.t0 = 0
         self.started = False  # the phasors are running (a frame step since the start)
 
@@ -177,35 +189,35 @@ class Lines:
         return on
 
     def frequencies(self):
-        """The cancelled lines' frequencies (Hz; telemetry, events, tests)."""
+        """The cancelled lines' frequencies, those being designed included (Hz;
+        telemetry, events, tests)."""
         out = []
         for w in range(MAX_WHEELS):
             for h in range(2):
-                if self.L[(2 * w + h) * LS + S_ON]:
+                if self.L[(2 * w + h) * LS + S_ON] or self.pend[2 * w + h]:
                     out.append(self.hz[w] * (h + 1))
         return out
 
     def _design(self, full=True):
-        """The lines' rotations; their exposure tables and innovation turn too when
-        ``full`` or a line moved by more than TABLE_HZ since its tables (those change by
-        < 2° per Hz: a wheel's slow drift redoes only the rotations, ~4 sin/cos a line
-        where the tables cost ~0.9 M instructions a line on the Cortex-M7)."""
+        """The lines' rotations now (~4 sin/cos a line); their exposure tables and
+        innovation turn queued for :meth:`service` when ``full``, for a new line, or when
+        a line moved by more than TABLE_HZ since its tables (those change by < 2° per Hz:
+        a wheel's slow drift redoes only the rotations).  A new line is cancelled once its
+        tables are complete; a line that moved keeps its old tables meanwhile."""
         L = self.L
         k = self.k
+        pend = self.pend
         fr = 1e6 / k[K_FRAME]
         act = 0
         for w in range(MAX_WHEELS):
             for h in range(2):
-                o = (2 * w + h) * LS
+                s = 2 * w + h
+                o = s * LS
                 f = self.hz[w] * (h + 1)
                 al = abs(f - round(f / fr) * fr)
-                on = 1 if (f >= 1.0 and al >= ALIAS_MIN_HZ and f <= LINE_MAX_HZ) else 0
-                if on and not L[o + S_ON]:  # a new line: its estimate starts from zero
-                    for i in range(S_PC, S_F):
-                        L[o + i] = 0
-                    L[o + S_PC] = ONE
-                L[o + S_ON] = on
-                if not on:
+                if not (f >= 1.0 and al >= ALIAS_MIN_HZ and f <= LINE_MAX_HZ):
+                    L[o + S_ON] = 0
+                    pend[s] = 0
                     continue
                 act += 1
                 wu = 2.0 * math.pi * f * 1e-6  # rad / µs
@@ -213,20 +225,72 @@ class Lines:
                 L[o + S_FC], L[o + S_FS] = _rot(wu * k[K_FRAME])
                 L[o + S_W] = int(wu * (1 << 24) + 0.5)
                 L[o + S_LC], L[o + S_LS] = _rot(wu * self.lead_us)
-                if not full and abs(f - self.f_tab[2 * w + h]) <= TABLE_HZ:
-                    continue
-                self.f_tab[2 * w + h] = f
-                # the predictor's innovation turns the line by arg S at its alias: the
-                # LMS's basis turns with it (its gain is the LMS step's)
-                sp = 0.0 if self.m is None else _innovation_arg(self.m, wu * k[K_FRAME])
-                for i in range(NLAD):
-                    e = EXPOSURES_US[i]
-                    x = 0.5 * wu * e
-                    s = math.sin(x) / x
-                    ph = sp - wu * (self.ro_us + 0.5 * e)
-                    L[o + S_F + 2 * i] = _q14(s * math.cos(ph))
-                    L[o + S_F + 2 * i + 1] = _q14(s * math.sin(ph))
+                if full or (not L[o + S_ON] and not pend[s]) or \
+                        abs(f - self.f_tab[s]) > TABLE_HZ:
+                    self.f_tab[s] = f
+                    pend[s] = PEND_ARG
         k[K_ACT] = act
+
+    def pending(self):
+        """Lines whose tables are still being designed."""
+        return sum(1 for p in self.pend if p)
+
+    def service(self):
+        """One piece of a queued line design (the pointahead task, each run): the line's
+        innovation turn, or RUNG_CHUNK rungs of its exposure table; the last piece starts
+        a new line (its estimate from zero).  False when nothing was pending."""
+        pend = self.pend
+        for s in range(N_SLOT):
+            p = pend[s]
+            if p:
+                break
+        else:
+            return False
+        L = self.L
+        o = s * LS
+        wu = 2.0 * math.pi * self.f_tab[s] * 1e-6
+        if p < PEND_RUNGS:
+            # the predictor's innovation turns the line by arg S at its alias: the LMS's
+            # basis turns with it (its gain is the LMS step's); three pieces
+            if self.m is None:
+                self.sp[s] = 0.0
+                pend[s] = PEND_RUNGS
+                return True
+            if p == PEND_ARG:
+                self._solve = innovation_setup(self.m, wu * self.k[K_FRAME])
+            elif p == PEND_ARG + 1:
+                eliminate(self._solve[0], 0, 3)
+            else:
+                eliminate(self._solve[0], 3, 6)
+                self.sp[s] = innovation_arg(self._solve[0], self._solve[1])
+                self._solve = None
+            pend[s] = p + 1
+            return True
+        i0 = (p - PEND_RUNGS) * RUNG_CHUNK
+        sp = self.sp[s]
+        for i in range(i0, min(NLAD, i0 + RUNG_CHUNK)):
+            e = EXPOSURES_US[i]
+            x = 0.5 * wu * e
+            sc = math.sin(x) / x
+            ph = sp - wu * (self.ro_us + 0.5 * e)
+            L[o + S_F + 2 * i] = _q14(sc * math.cos(ph))
+            L[o + S_F + 2 * i + 1] = _q14(sc * math.sin(ph))
+        if i0 + RUNG_CHUNK < NLAD:
+            pend[s] = p + 1
+            return True
+        pend[s] = 0
+        if not L[o + S_ON]:  # a new line: its estimate starts from zero
+            for i in range(S_PC, S_F):
+                L[o + i] = 0
+            L[o + S_PC] = ONE
+            L[o + S_ON] = 1
+        return True
+
+    def complete(self):
+        """Every queued design at once (tests, benches and the ground's tools: on the
+        board the pointahead task spreads them over its runs)."""
+        while self.service():
+            pass
 
     # ------------------------------------------------------------------ per frame
     def step(self, t, pc, lad):
@@ -246,34 +310,6 @@ class Lines:
         (``Predictor.play``, after its codes kernel)."""
         if self.k[K_G] != 0:
             _codes(A, c, self.lx, self.ly)
-
-
-def _innovation_arg(m, om):
-    """arg S(e^{j om}) (rad): the transfer from the measurement to the innovation of the
-    predictor's frame filter, x(n+1) = Phi (I - K h) x(n) + Phi K y(n), nu = y - h x, from
-    its Q12 matrices (apt_predict M_PHI 0, the nominal gain of the 2 ms class at M_GAIN 36
-    + 6, h of the 2153 µs exposure at M_H 60 + 27 * 6; the other classes' differ by < 1°):
-    S = 1 - h (zI - Phi (I - K h))^-1 Phi K, a 6 x 6 complex solve (floats: at design)."""
-    n = 6
-    kk = [m[42 + i] / 4096.0 for i in range(n)]
-    h = [1.0] + [m[60 + 27 * n + j] / 4096.0 for j in range(1, n)]
-    ph = [[m[i * n + j] / 4096.0 for j in range(n)] for i in range(n)]
-    pk = [sum(ph[i][j] * kk[j] for j in range(n)) for i in range(n)]
-    z = complex(math.cos(om), math.sin(om))
-    a = [[(z if i == j else 0.0) - ph[i][j] + pk[i] * h[j] for j in range(n)] + [pk[i]]
-         for i in range(n)]
-    for c in range(n):  # Gaussian elimination, partial pivoting
-        p = max(range(c, n), key=lambda r: abs(a[r][c]))
-        a[c], a[p] = a[p], a[c]
-        for r in range(c + 1, n):
-            f = a[r][c] / a[c][c]
-            for j in range(c, n + 1):
-                a[r][j] -= f * a[c][j]
-    x = [0.0] * n
-    for r in range(n - 1, -1, -1):
-        x[r] = (a[r][n] - sum(a[r][j] * x[j] for j in range(r + 1, n))) / a[r][r]
-    s = 1.0 - sum(h[i] * x[i] for i in range(n))
-    return math.atan2(s.imag, s.real)
 
 
 def _q14(v):

@@ -382,7 +382,8 @@ class PointAhead:
         return True
 
     def tick(self):
-        """Advance the input ages, choose the source, publish the offset (no allocation)."""
+        """Advance the input ages, choose the source, publish the offset (no allocation
+        unless a wheel-line design is queued)."""
         now = self._task.last_start
         if self._last_us is not None:
             self._us_acc += ticks_diff(now, self._last_us)
@@ -394,6 +395,10 @@ class PointAhead:
         if self._rw_age < _AGE_CAP:
             self._rw_age = min(_AGE_CAP, self._rw_age + d)
         self._rw_tick()
+        if self.lines is not None:
+            # one piece of a queued wheel-line design (floats: only while one is queued;
+            # the NAV_STATE handler only queues it, flight/apt_wheels.py Lines.service)
+            self.lines.service()
         if self.profile_n:
             self._prof_ms = min(_AGE_CAP, self._prof_ms + d)
         have_prof = self._profile()

@@ -46,6 +46,13 @@ def test_lines_aliased_where_the_predictor_turns_them_are_left_to_it():
     # stopped wheel has no line
     assert ln.set_speeds([45.0, -34.0, 0.0, None]) == 3
     assert sorted(ln.frequencies()) == [34.0, 45.0, 68.0]
+    assert ln.pending() == 3 and not any(ln.L[s * W.LS + W.S_ON] for s in range(W.N_SLOT))
+    pieces = 0
+    while ln.service():  # the pointahead task's runs: one bounded piece each
+        pieces += 1
+    arg = 1 if ln.m is None else W.PEND_RUNGS - W.PEND_ARG  # (no predictor here: S = 1)
+    assert pieces == 3 * (arg + -(-W.NLAD // W.RUNG_CHUNK)) and ln.pending() == 0
+    assert sum(ln.L[s * W.LS + W.S_ON] for s in range(W.N_SLOT)) == 3
     assert ln.set_speeds([45.005, -34.0]) == 3  # within 0.01 Hz: no redesign
     assert ln.hz[0] == 45.0
     t = list(ln.L)
@@ -53,6 +60,9 @@ def test_lines_aliased_where_the_predictor_turns_them_are_left_to_it():
     tab = slice(W.S_F, W.LS)  # (the 45 Hz wheel's fundamental: slot 0)
     assert ln.L[W.S_FC] != t[W.S_FC] and list(ln.L[tab]) == t[tab]
     ln.set_speeds([46.2, -34.0])  # 1.2 Hz from the tables' frequency: the tables too
+    assert ln.pending() == 1 and ln.L[W.S_ON] == 1  # (queued; the old tables meanwhile)
+    assert list(ln.L[tab]) == t[tab]
+    ln.complete()
     assert list(ln.L[tab]) != t[tab] and ln.f_tab[0] == 46.2
     assert ln.set_speeds([45.0, 36.0]) == 2 and sorted(ln.frequencies()) == [36.0, 45.0]
 
@@ -106,3 +116,35 @@ def test_stale_wheel_speeds_fade_the_canceller_out_with_its_event():
     names = _names(res2)
     assert names.count("APT_RW_LINES") == 2 and names.count("APT_RW_STALE") == 1
     assert ln2.k[W.K_G] == W.ONE and ln2.k[W.K_ON] == 1
+
+
+def test_the_innovation_turn_designed_in_pieces_is_numpy_s():
+    """The predictor's innovation transfer at a line's alias, built over three bounded
+    pieces of Lines.service (flight/wheels_design.py), equals numpy's solve of
+    S = 1 - h (zI - Phi (I - K h))^-1 Phi K from the same Q12 matrices."""
+    import numpy as np
+
+    from flight import apt as A
+    from flight.apt_control import ControlLaw
+    from flight.params import P_DEFAULT, P_NAME
+
+    law = ControlLaw()
+    law.configure({d[P_NAME]: d[P_DEFAULT] for d in A.PARAMS}, 10000)
+    ln = law.lines
+    assert ln.m is not None
+    ln.set_speeds([33.7])
+    steps = 0
+    while ln.pend[0] and ln.pend[0] < W.PEND_RUNGS:
+        ln.service()
+        steps += 1
+    assert steps == W.PEND_RUNGS - W.PEND_ARG
+    m = ln.m
+    n = 6
+    phi = np.array([[m[i * n + j] / 4096.0 for j in range(n)] for i in range(n)])
+    k = np.array([m[42 + i] / 4096.0 for i in range(n)])
+    h = np.array([1.0] + [m[60 + 27 * n + j] / 4096.0 for j in range(1, n)])
+    z = np.exp(1j * 2 * np.pi * 33.7 * 0.01)
+    s = 1 - h @ np.linalg.solve(z * np.eye(n) - phi @ (np.eye(n) - np.outer(k, h)), phi @ k)
+    assert abs(ln.sp[0] - np.angle(s)) < 1e-9
+    ln.complete()
+    assert ln.pending() == 0 and ln.L[W.S_ON] == 1

@@ -37,6 +37,7 @@ def test_the_lines_kernels_match_their_plain_python_twins():
     ln = law.lines
     assert W.LS == 86  # (wheels_viper's literal stride)
     assert ln.set_speeds([33.7, -65.12, 47.0, 0.0]) == 4  # (130.2 and 94 Hz: aliased low)
+    ln.complete()
     pr = law.pred
     x = 11
     for case in range(20):
@@ -98,6 +99,7 @@ def test_predictor_ticks_with_the_wheel_lines_allocate_nothing():
     r.fsm.record = False
     r.until(A.TRACK, 80)
     assert ln.set_speeds([45.3, 58.1]) == 2  # (floats: the TC path, outside the lock)
+    ln.complete()
     ln.k[W.K_ON] = 1
     r.tick(60)  # the predictor settled (ARM frames): the LMS adapts
     r.cam.replay = array("H", apt.trk_buf)

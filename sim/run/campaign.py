@@ -397,6 +397,8 @@ def build_parser():
                    help="exit 1 when a pass raised or missed a goal")
     p.add_argument("--quiet", action="store_true", help="no per-pass progress lines")
     p.add_argument("--duration", type=float, help=argparse.SUPPRESS)  # tests: short passes
+    p.add_argument("--only", metavar="I,J,...",
+                   help="fly only these pass indices of the --passes draws (same draws)")
     return p
 
 
@@ -411,7 +413,10 @@ def main(argv=None):
         return 2
     specs = draw_specs(args.passes, args.seed, args.scenario, args.duration,
                        charge_cpu=args.charge_cpu, ideal=args.ideal)
-    workers = min(args.workers, args.passes)
+    if args.only:  # chosen draws of the same campaign (e.g. its failing passes)
+        keep = set(int(i) for i in args.only.split(","))
+        specs = [s for s in specs if s["index"] in keep]
+    workers = min(args.workers, len(specs))
     if not args.quiet:
         sys.stderr.write("campaign: %d passes of %r in %d worker%s (draw seed %d)\n" % (
             args.passes, args.scenario, workers, "" if workers == 1 else "s", args.seed))

@@ -26,14 +26,14 @@ from flight.cmddict import Busy
 from hal.compat import const
 from flight.events import SEV_INFO, SEV_WARN, Event
 from flight import comparator_sweep as sweep
-from flight.framer_ctl import W_CRC, W_CV, W_OK, W_PRE, W_TRIG
+from flight import comparator_track as track
+from flight.framer_ctl import W_CRC, W_OK, W_TRIG
 from flight.params import ParamDef
 from flight.scheduler import Task
 from flight.telemetry import HkField
 from hal.errors import HalError
 from hal.interfaces import (COMP_NOISE_SWEEP, COMP_OFF, COMP_STATE_NAMES, COMP_SWEEP,
-                            COMP_TRACK, COMP_WAIT_SIGNAL, PREAMBLE_BITS,
-                            ComparatorDac)
+                            COMP_TRACK, COMP_WAIT_SIGNAL, ComparatorDac)
 
 OFF = COMP_OFF
 NOISE_SWEEP = COMP_NOISE_SWEEP
@@ -43,11 +43,6 @@ TRACK = COMP_TRACK
 STATE_NAMES = COMP_STATE_NAMES
 
 _MIN_PACKETS = const(50)  # packets in a window before its BER means anything
-# Errors (violations, else preamble errors) a dither decision sums, cycles adding up (at
-# least 20 after _MAX_CYCLES): on ~30 a cycle (high power) the ratio-1.5 rule walked the
-# level on Poisson noise (±50 codes: BER ratio 1.2 at 2 µW).
-_MIN_DECIDE = const(100)
-_MAX_CYCLES = const(10)  # dither cycles whose error counts may add up to one decision
 _ERR_REPORT = const(100)  # a repeated DAC error is reported on its 1st, 101st, ... time
 _NONE_U16 = const(65535)  # "no value" in a u16 housekeeping field
 _CODE_MAX = ComparatorDac.code_max  # the DAC's full scale bounds the level parameters
@@ -175,6 +170,13 @@ class ComparatorControl:
         self._acq = [0, 0.0, 0.0, 0.0, 0]  # start-level acquisition (comparator_sweep)
         self._acq_n = 0  # the rate its next window measures (0: not started)
         self._amp = 0  # dither amplitude and step unit in use (codes)
+        self._light_trig = self._recal_q = 0  # integer thresholds (comparator_track.py)
+        track.thresholds(self)
+        ctx.params.listeners.append(self._param_changed)
+
+    def _param_changed(self, name, value):
+        if name is None or name in ("comp_light_hz", "comp_ber_recal"):
+            track.thresholds(self)
 
     def cmd_calibrate(self, args, tc):
         # The window the comparator reads next was counted at the old level: skip it.
@@ -192,6 +194,7 @@ class ComparatorControl:
     # ------------------------------------------------------------------ session hooks
     def start_session(self):
         self._apriori = None
+        track.thresholds(self)
         self.dac.init()
         self.noise_floor = 0
         self._lo = 0
@@ -320,7 +323,7 @@ class ComparatorControl:
         self._settle = settle
 
     def _light(self, w):
-        return w[W_TRIG] * 1000000 / self.period_us > self.ctx.params["comp_light_hz"]
+        return track.light(self, w)
 
     def _sweep_step(self, w, packets):
         if packets < _MIN_PACKETS and not self._light(w):
@@ -370,17 +373,7 @@ class ComparatorControl:
         self.calibrations += 1
         self.cal_duration_s = self.ctx.now() - self.cal_start_s
         self.state = TRACK
-        self._dither_phase = 0
-        self._dither_n = 0
-        self._reset_acc()
-        self._run = 0
-        self._bad_windows = 0
-        self._center = chosen
-        self._calibrated = chosen
-        # The dither starts at once on its low side (phase 0 measures centre - d).
-        self._amp = self.ctx.params["comp_dither_codes"]
-        self._set(chosen - self._amp)
-        self._settle = 1
+        track.enter(self, chosen)
         try:  # the next session (and a re-calibration) starts from here
             self.ctx.params.set("comp_start_code", chosen)
         except ValueError:
@@ -389,90 +382,10 @@ class ComparatorControl:
                       "%s in %.1f s" % (how, self.cal_duration_s))
 
     def _track_step(self, w, packets):
-        p = self.ctx.params
-        ber = w[W_PRE] / (PREAMBLE_BITS * packets) if packets >= _MIN_PACKETS else None
-        if ber is None and not self._light(w):
-            return  # no light (beacon/uplink lost): hold the level, no dither, no verdict
-        if ber is None or ber > p["comp_ber_recal"]:
-            self._bad_windows += 1
-            if self._bad_windows >= p["comp_recal_windows"]:
-                self._begin_sweep("BER degraded")
-                return
-        else:
-            self._bad_windows = 0
-        if ber is None:
-            return
-        # Dither: phase 0 measures at centre - d, phase 1 at centre + d.
-        k = self._dither_phase * 2
-        self._acc[k] += w[W_PRE]
-        self._acc[k + 1] += PREAMBLE_BITS * packets
-        self._acc[4 + self._dither_phase] += w[W_CV]
-        self._dither_n += 1
-        d = self._amp
-        if self._dither_n < p["comp_dither_windows"]:
-            return
-        self._dither_n = 0
-        if self._dither_phase == 0:
-            self._dither_phase = 1
-            self._set(self._center + d)
-            self._settle = 1
-            return
-        e_lo, b_lo, e_hi, b_hi, v_lo, v_hi = self._acc
-        self._dither_phase = 0
-        self._cycles += 1
-        if v_lo + v_hi >= 20:
-            # Code violations count every bit (~2 x BER x 50 Mbit/s), the preamble 64 of
-            # 2616: the same test on 40x the errors decides within seconds at 1e-6.
-            e_lo = v_lo
-            e_hi = v_hi
-        # Step only on a statistically significant difference: error counts are Poisson,
-        # so the side with fewer errors (per bit) must be ahead by 3 standard deviations
-        # of the difference.  At a low BER (high power: ~0.1 error per window) the
-        # counts of several cycles add up until there are enough (at most _MAX_CYCLES).
-        n = e_lo + e_hi
-        if b_lo and b_hi and (n >= _MIN_DECIDE or (n >= 20 and self._cycles >= _MAX_CYCLES)):
-            step = d if d < p["comp_dither_codes"] else p["comp_dither_codes"]
-            self._amp = sweep.dither_amplitude(p["comp_dither_codes"], v_lo + v_hi,
-                                               (e_lo + e_hi) // self._cycles)
-            self._reset_acc()
-            self._cycles = 0
-            # A run of moves the same way lengthens the step (×2, ×3, ×4 the dither):
-            # after the start from the a-priori level the optimum may lie ~100 codes
-            # away at low power (Fig. A1's window is narrowest there), where counts are
-            # plentiful and every 0.6 s cycle decides.
-            go = sweep.dither_direction(e_lo, b_lo, e_hi, b_hi)
-            if go > 0:
-                self._run = self._run + 1 if self._run > 0 else 1
-                self._center += step * (self._run if self._run < 4 else 4)
-                self.dither_moves += 1
-            elif go < 0:
-                self._run = self._run - 1 if self._run < 0 else -1
-                self._center -= step * (-self._run if self._run > -4 else 4)
-                self.dither_moves += 1
-            else:
-                self._run = 0
-        elif self._cycles >= _MAX_CYCLES:
-            self._reset_acc()
-        d = self._amp
-        lo = d if d > self.noise_floor else self.noise_floor
-        hi = self.code_max - d
-        # The optimum hardly moves with power (Fig. A1): the tracker stays within
-        # comp_track_range_codes of the calibrated level, so a run of unlucky error counts
-        # cannot walk it away.
-        r = p["comp_track_range_codes"]
-        if self._calibrated - r > lo:
-            lo = self._calibrated - r
-        if self._calibrated + r < hi:
-            hi = self._calibrated + r
-        self._center = lo if self._center < lo else (hi if self._center > hi else self._center)
-        self._set(self._center - d)
-        self._settle = 1
+        track.step(self, w, packets)
 
     def _reset_acc(self):
-        a = self._acc
-        for i in range(len(a)):
-            a[i] = 0
-        self._cycles = 0
+        track.reset_acc(self)
 
     def tracking_level(self):
         """The level the tracker is centred on (what the dither oscillates around)."""

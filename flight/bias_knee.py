@@ -80,9 +80,9 @@ EVENTS = (
 P = ParamDef
 PARAMS = (
     P("bias_knee_auto", "int", 1, 0, 1, "", "knee sweep at every session start (0: off)"),
-    P("bias_knee_level_codes", "int", 150, 1, 4095, "codes",
-      "comparator level held during the sweep (~3.9 sigma of the electronics' noise, "
-      "below 5 % occupancy up to ~2.1 V over)"),
+    P("bias_knee_level_codes", "int", 130, 1, 4095, "codes",
+      "comparator level held during the sweep (~3.3 sigma of the electronics' noise, "
+      "below 5 % occupancy up to ~2.0 V over; 150: 5x fewer counts near breakdown)"),
     P("bias_knee_retries", "int", 1, 0, 5, "",
       "automatic sweeps repeated after an abort while the session starts"),
     P("bias_knee_exponent", "float", 2.0, 0.5, 4.0, "",
@@ -434,7 +434,8 @@ class BiasKnee:
         if not self._first:
             self._se_codes = self._level_codes()
         k = p["bias_knee_exponent"]
-        fit = fit_knee(self._v25, self._sig, se, k, p["bias_knee_min_ratio"])
+        fit = fit_knee(self._v25, self._sig, se, k, p["bias_knee_min_ratio"],
+                       self._level_codes() * self.dac.volts_per_code)
         self.sweeps += 1
         t = self.bias.t_est
         if fit is None:

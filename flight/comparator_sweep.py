@@ -21,7 +21,9 @@ from hal.compat import const
 from hal.interfaces import CHIP_RATE_HZ, PREAMBLE_BITS
 
 _ACQ_MIN_CV = const(200)  # violations in a window before their log means anything (7 %)
-_ACQ_SHIFTS = const(2)  # steps the acquisition's triple may move when it brackets nothing
+# Steps the acquisition's triple may move when it brackets nothing (3: a-priori levels
+# up to ~200 codes from a fog pass's first optimum end bracketed; 2 left 1.1-1.5x).
+_ACQ_SHIFTS = const(3)
 _FINE_CV = const(8000)  # violations in a dither decision for the half-amplitude dither
 _SCARCE = const(100)  # errors per dither cycle below which the dither doubles
 
@@ -244,8 +246,13 @@ def acquire(c, w, packets):
         acquire_next(c, a, d)
         return
     lo, mid, hi = a[1], a[2], a[3]
-    if a[4] < _ACQ_SHIFTS and not lo * hi > mid * mid and (lo < mid or hi < mid):
-        # Not bracketed (log BER concave there): one step toward the lower rates.
+    if a[4] < _ACQ_SHIFTS and (lo < mid or hi < mid) and (
+            not lo * hi > mid * mid or abs(vertex(a[0], d, lo, mid, hi) - a[0]) > d):
+        # Not bracketed (log BER concave there, or its vertex beyond the triple): one
+        # step toward the lower rates.  An extrapolated vertex is not trusted: log BER
+        # rises far more steeply on the noise side than on the signal side, so from a
+        # triple above a fog pass's optimum it overshot to the 2-step clamp (0.12 µW,
+        # a-priori 525: 428 for 469, 1.18× the best BER; sim/receiver.py's curves).
         a[4] += 1
         if lo <= hi:
             a[0] -= d

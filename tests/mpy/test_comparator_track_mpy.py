@@ -136,14 +136,14 @@ def test_the_weighted_knee_fit_is_not_moved_by_the_first_points_count_noise():
 def _equal_weights(vs, sig, se):
     xs = []
     us = []
-    for v, s in zip(vs, sig):
-        y = s * s - se * se
+    for i in range(len(vs)):
+        y = sig[i] * sig[i] - se * se
         if y > 0.15 * se * se:
-            xs.append(v)
+            xs.append(vs[i])
             us.append(math.pow(y, 0.25))
     n = len(xs)
     mx = sum(xs) / n
     mu = sum(us) / n
     sxx = sum((x - mx) ** 2 for x in xs)
-    sxu = sum((x - mx) * (u - mu) for x, u in zip(xs, us))
+    sxu = sum((xs[i] - mx) * (us[i] - mu) for i in range(n))
     return mx - mu / (sxu / sxx)

@@ -15,8 +15,9 @@ received power changes ×10 over a pass.
    COMP_CALIBRATE skips the first window (counted at the old level); a sweep that loses
    the light goes back to WAIT_SIGNAL at the level in use before it.
 4. TRACK (flight/comparator_track.py, allocation-free): dither ±``comp_dither_codes``
-   (``comp_dither_windows`` windows a side); the centre steps toward the side with significantly fewer errors (code violations when
-   there are enough, else preamble errors summed over up to 10 cycles), within
+   (``comp_dither_windows`` windows a side); the centre steps toward the side with
+   significantly fewer errors (code violations when there are enough, else preamble
+   errors summed over up to 10 cycles), within
    ``comp_track_range_codes`` of where it started.  BER above ``comp_ber_recal`` — or
    light without packets — for ``comp_recal_windows`` windows re-calibrates.  Without
    light the level is held.

@@ -128,7 +128,7 @@ class FlightApp:
         backup = BackupMirror(getattr(board, "backup", None))
         self.keyring = adopt(keyring, self.storage, backup, self.emit)
         self.replay = ReplayGuard(self.storage, backup, self.emit, getattr(board, "rng", None))
-        self.limits = TcLimits(self.emit, self.clock.now_us, MIN_TC_LEN)
+        self.limits = TcLimits(self.emit, self.clock, MIN_TC_LEN)  # its task time (tclimit)
         self.tm = TmSender(board.link, emit=self.emit)
         self.modes = ModeManager(board.power, self.emit, self.now_s)
         self.limit_check = LimitCheck(board, self.params, self.modes, self.emit)
@@ -147,6 +147,7 @@ class FlightApp:
         self._last_mode = None
         self.deframer = Deframer(max_frame=1024)
         self.tc.deframer = self.deframer
+        self.deframer.screen = self.tc.screen  # garbage rejected in place (0 B, flight/tc.py)
         self.tc.limit = self.limits.summary
         self.tc.repeat = self.repeat
         # Bound methods cached once: taking one allocates on MicroPython (tc/hk tasks: 0 B)
@@ -411,6 +412,8 @@ class FlightApp:
                 return
             self.tm.send(APID_EVENT, ev.to_map(e))
             n -= 1
+            if self.limits.budget.over_time():  # (one a tick at least: ~150 k instr each)
+                return
 
     def _apt_may_run(self):
         return self.modes.mode == SESSION

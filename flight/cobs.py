@@ -158,7 +158,8 @@ class Deframer:
       decodes to more than ``max_frame`` octets, is dropped: counted in ``oversize``;
       the octets are discarded up to the next 0x00 (the buffer never grows).
     - A block that does not decode is dropped and counted in ``decode_errors``.
-    - Good packets are counted in ``frames``.
+    - Good packets are counted in ``frames``; one the ``screen`` hook takes (rejected
+      in place) is not returned.
 
     Any corrupted, lost or inserted octet therefore costs at most the frames it
     touches: reception restarts cleanly after the next 0x00.
@@ -179,6 +180,10 @@ class Deframer:
         self.frames = 0
         self.oversize = 0
         self.decode_errors = 0
+        # screen(buf, n): a hook that may take a decoded packet still in the receive
+        # buffer (True: taken, no ``bytes`` made).  The TC pipeline rejects garbage there
+        # (flight/tc.py TcPipeline.screen), so a flood allocates nothing.
+        self.screen = None
 
     def reset(self):
         """Discard any partial frame (counters are kept)."""
@@ -274,6 +279,9 @@ class Deframer:
                 dst[w] = 0
                 w += 1
         self.frames += 1
+        scr = self.screen
+        if scr is not None and scr(dst, w):
+            return None
         return bytes(self._dec_mv[:w])
 
 

@@ -189,27 +189,49 @@ class TcPipeline:
         self.tm.send(APID_VERIFY, body)
 
     # ------------------------------------------------------------------ pipeline
-    def process(self, packet):
-        """Handle one deframed packet.  Returns the rejection reason, or None if accepted."""
+    def screen(self, buf, n):
+        """The deframer's hook (flight/cobs.py ``Deframer.screen``) on a frame still in its
+        buffer, ``buf[0:n]``.  True when the frame fails the length, CRC or header check
+        and its rejection is one the budget summarises (flight/tclimit.py: past the
+        interval's individual reports and first offender): it is counted there, in place,
+        with no ``bytes`` object, no frame of the tick's budget and no heap — what a flood
+        of garbage costs (issue 11).  False: a candidate TC, or a rejection that gets its
+        report with its detail: the deframer makes it a packet for :meth:`process`."""
+        why = ccsds.check_packet(buf, n, ccsds.TYPE_TC, APID_TC)
+        lim = self.limit
+        if why is None or lim is None or lim.wants_detail(why):
+            return False
+        self._garbage(why, buf, n)
+        return True
+
+    def _garbage(self, why, buf, n):
+        # Garbage (line noise, a flood: LENGTH, CRC, HEADER) is counted without a heap
+        # object (issue 11: the flood's allocation made the scheduler walk the heap in
+        # SESSION); the detail text is built only for a rejection that gets its report
+        # or is the interval's first offender in the summary (flight/tclimit.py).
         apid = -1
         seq = -1
-        n = len(packet)
         if n >= ccsds.HEADER_LEN:
             # From the octets: unpack_header's tuple would be a heap object per frame.
-            apid = ((packet[0] << 8) | packet[1]) & ccsds.MAX_APID
-            seq = ((packet[2] << 8) | packet[3]) & ccsds.MAX_SEQ_COUNT
+            apid = ((buf[0] << 8) | buf[1]) & ccsds.MAX_APID
+            seq = ((buf[2] << 8) | buf[3]) & ccsds.MAX_SEQ_COUNT
+        self.rejected[why] += 1
+        lim = self.limit
+        detail = ""
+        if lim is None or lim.wants_detail(why):
+            detail = _detail(buf)
+        if lim is None or lim.allow(why, apid, seq, detail):
+            self.report("accept", False, why, apid, seq, detail)
+
+    def process(self, packet):
+        """Handle one deframed packet.  Returns the rejection reason, or None if accepted."""
+        n = len(packet)
         why = ccsds.check_packet(packet, n, ccsds.TYPE_TC, APID_TC)
         if why is not None:
-            # Garbage (line noise, a flood: LENGTH, CRC, HEADER) is counted without a heap
-            # object (issue 11: the flood's allocation made the scheduler walk the heap in
-            # SESSION); the detail text is built only for a rejection that gets its report
-            # or is the interval's first offender in the summary (flight/tclimit.py).
-            self.rejected[why] += 1
-            lim = self.limit
-            detail = _detail(packet) if lim is None or lim.wants_detail(why) else ""
-            if lim is None or lim.allow(why, apid, seq, detail):
-                self.report("accept", False, why, apid, seq, detail)
+            self._garbage(why, packet, n)
             return why
+        apid = ((packet[0] << 8) | packet[1]) & ccsds.MAX_APID
+        seq = ((packet[2] << 8) | packet[3]) & ccsds.MAX_SEQ_COUNT
         try:
             cmd, args, kid, counter = self._verify(packet)
         except Reject as r:

@@ -28,6 +28,12 @@ from flight.events import SEV_INFO, SEV_WARN, Event
 from flight.telemetry import HkField
 from hal.compat import const, ticks_diff, ticks_us
 
+# The tc task's time for frames and events in one tick, board µs (DESIGN §3.1: no run
+# over half the APT period, 5 ms at 100 M instructions/s): 1.5 ms = 150 k instructions,
+# plus the one frame and the one event begun before it ran out (a reported rejection or
+# an event: ~100-200 k each, their CBOR) and the TM pump.
+TICK_US = const(1500)
+
 # Reasons anyone can produce without the key (at line rate).
 UNAUTHENTICATED = ("CRC", "LENGTH", "HEADER", "AUTH", "REPLAY")
 
@@ -120,12 +126,19 @@ class TcBudget:
 
     A frame shorter than ``min_len`` (no room for a header, a body and the security
     trailer: rejected LENGTH before any MAC) costs no frame of the budget, only time: an
-    empty-frame flood then costs the tick little and cannot crowd a genuine TC out."""
+    empty-frame flood then costs the tick little and cannot crowd a genuine TC out.
 
-    def __init__(self, max_frames=8, max_us=5000, backlog=8, now_us=ticks_us, min_len=0):
-        # now_us: the board clock's (a simulated clock does not move inside a task, so
-        # tests see the frame bound only, whatever the host's load)
+    Time is the task's own, in the board's µs, from ``clock`` (the scheduler's): its
+    ``cpu_now_us`` — the board's ticks_us; on a simulated clock that charges the flight's
+    measured CPU to virtual time after the task (``charge_cpu``: the target bench) that
+    CPU time times ``cpu_scale``, whose virtual ``now_us`` does not move inside a task
+    (issue 11: the bound never fired there and a tick decoded what the UART held).
+    Without a clock, ``now_us`` (tests)."""
+
+    def __init__(self, max_frames=8, max_us=TICK_US, backlog=8, now_us=ticks_us, min_len=0,
+                 clock=None):
         self.now_us = now_us
+        self.clock = clock
         self.min_len = min_len
         self.max_frames = max_frames
         self.max_us = max_us
@@ -135,13 +148,32 @@ class TcBudget:
         self.deferred = 0
         self._t0 = 0
         self._n = 0
+        self._scale = 1
 
     def start(self):
-        self._t0 = self.now_us()
+        c = self.clock
+        sc = 1
+        if c is not None and getattr(c, "charge_cpu", False):
+            # (an int of the float: no float made per tick)
+            sc = int(c.cpu_scale) or 1
+        self._scale = sc
+        self._t0 = self._now()
         self._n = 0
 
+    def _now(self):
+        c = self.clock  # (looked up each time: a simulated world installs its own)
+        return self.now_us() if c is None else c.cpu_now_us()
+
+    def spent_us(self):
+        """The task's time since :meth:`start`, board µs."""
+        return ticks_diff(self._now(), self._t0) * self._scale
+
+    def over_time(self):
+        """The tick's time is spent (the tc task then sends no further event)."""
+        return self.spent_us() >= self.max_us
+
     def exhausted(self):
-        return self._n >= self.max_frames or ticks_diff(self.now_us(), self._t0) >= self.max_us
+        return self._n >= self.max_frames or self.spent_us() >= self.max_us
 
     def run(self, process):
         """Process queued packets while the budget lasts; True if budget remains."""
@@ -173,9 +205,14 @@ class TcBudget:
 class TcLimits:
     """The flood limits of one application (component ``tclimit``: its housekeeping)."""
 
-    def __init__(self, emit, now_us=ticks_us, min_len=0):
+    def __init__(self, emit, clock=ticks_us, min_len=0):
+        # ``clock``: the scheduler's clock (its task CPU time: TcBudget), or a function
+        # giving µs (ticks)
         self.summary = RejectSummary(emit)
-        self.budget = TcBudget(now_us=now_us, min_len=min_len)
+        if hasattr(clock, "cpu_now_us"):
+            self.budget = TcBudget(min_len=min_len, clock=clock)
+        else:
+            self.budget = TcBudget(now_us=clock, min_len=min_len)
 
     def hk(self, values, i):
         values[i] = self.budget.dropped

@@ -17,6 +17,16 @@ import struct
 from flight import cbor, ccsds, cobs
 from flight.crc16 import crc16_range
 from hal.compat import const
+
+try:
+    from micropython import heap_lock, heap_unlock  # type: ignore[import-not-found]
+except ImportError:  # CPython: nothing to lock
+
+    def heap_lock():  # type: ignore[no-redef,misc]
+        pass
+
+    def heap_unlock():  # type: ignore[no-redef,misc]
+        pass
 from flight.events import SEV_WARN, Event
 from flight.telemetry import F_NAME, F_TYPE, HkField
 
@@ -90,19 +100,37 @@ class TmSender:
         if plen > cobs.SHORT_MAX:  # long packets (diagnostic HK, dumps): built apart
             pkt = ccsds.build_packet(ccsds.TYPE_TM, apid, self.next_seq(apid), body)
             return self._send_frame(apid, cobs.encode(pkt) + b"\x00", True)
+        if not 0 <= apid <= ccsds.MAX_APID:
+            raise ValueError("APID out of range")
         frame = self._frames.get(apid)
         if frame is None or len(frame) != plen + 2:
             frame = bytearray(plen + 2)
             self._frames[apid] = frame
-        ccsds.pack_header_into(frame, 1, ccsds.TYPE_TM, apid, self.next_seq(apid),
-                               n + ccsds.PEC_LEN - 1)
-        h = 1 + ccsds.HEADER_LEN
-        if n:
-            frame[h:h + n] = body
-        crc = crc16_range(frame, 1, h + n)
-        frame[h + n] = crc >> 8
-        frame[h + n + 1] = crc & 0xFF
-        cobs.stuff_short(frame, plen)
+        seq = self.next_seq(apid)
+        dl = n + ccsds.PEC_LEN - 1  # (< 0x100: plen <= SHORT_MAX)
+        # The frame is built with the heap locked (it allocates nothing): the calls'
+        # frames then go on the C stack, not each through a first-fit scan of the heap
+        # (issue 11: the adcs_feedback task, the tc task's reports).  Sending, which may
+        # queue a copy, is unlocked.
+        heap_lock()
+        try:
+            # TM, no secondary header, unsegmented; version 0 (ccsds.pack_header_into's
+            # fields, written straight: the values are ours and in range)
+            frame[1] = apid >> 8
+            frame[2] = apid & 0xFF
+            frame[3] = 0xC0 | (seq >> 8)
+            frame[4] = seq & 0xFF
+            frame[5] = dl >> 8
+            frame[6] = dl & 0xFF
+            h = 1 + ccsds.HEADER_LEN
+            if n:
+                frame[h:h + n] = body
+            crc = crc16_range(frame, 1, h + n)
+            frame[h + n] = crc >> 8
+            frame[h + n + 1] = crc & 0xFF
+            cobs.stuff_short(frame, plen)
+        finally:
+            heap_unlock()
         return self._send_frame(apid, frame, False)
 
     def _send_frame(self, apid, frame, owned):

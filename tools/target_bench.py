@@ -33,10 +33,10 @@ agree within 0.3 %; before, 0.31-0.41 on one commit):
   collections the flight's own garbage forces on the board are reported apart
   (``flight_alloc_bytes_per_s``, ``flight_gc_interval_s``: one every ~80 s of a pass).
 * ``ticks_us`` of the QEMU port reads the millisecond count, then the SysTick counter:
-  read just after the counter wrapped and before its interrupt, it is 1000 µs short
-  (11 in 200 000 readings).  One such reading added or removed 1 M instructions to a
-  task run (the 1.1-1.5 M ``task_instr_max`` outliers).  Every timing here takes two
-  readings and keeps the one that is not behind (``now_us``).
+  in the 40 instructions after the wrap interrupt, while the counter still reads 0, it
+  is 999 µs AHEAD.  Such a reading at a task's end (or a physics bracket's start) added
+  1 M instructions (or the bracket's physics) to a run.  Every timing here takes two
+  readings and keeps the consistent one (``now_us``; ``ticks_us_glitches`` counts them).
 * The scheduler's idle work is flight code too: its heap walks (``gc.mem_free``, 1.16 M
   instructions on the 480 KiB heap, each one longer than an APT period at 100 M/s) are
   timed and charged to virtual time like its collections, and the simulator's
@@ -359,6 +359,7 @@ out('gc_idle_max_us', tgc.max_us)
 # Collections the scheduler made in quiet time (SESSION) because the floor forced them
 # (GC_IN_PASS), and early ones in idle windows long enough, over the whole run.
 out('sched_gc', [app.sched.gc_runs, app.sched.gc_pass_runs, app.sched.gc_early_runs])
+out('ticks_us_glitches', GLITCH[0])  # ticks_us readings 999 us ahead, corrected
 out('heap_largest_free_bytes', largest_free())
 out('heap_size_bytes', gc.mem_free() + gc.mem_alloc())
 

@@ -29,6 +29,7 @@ def figures(r):
          "task_faults_warm": r.get("task_faults_warm"),
          "task_errors_warm": r.get("task_errors_warm"),
          "phase_reached": r.get("phase"),
+         "ticks_us_glitches": r.get("ticks_us_glitches"),  # corrected (now_us)
          "errors": r.get("errors", []),
          "time_base": "qemu -icount shift=0 (1 instruction = 1 ns); task cost x cpu_scale "
                       "charged to virtual time (10 at 100 M instr/s, 20 at 50 M)"}

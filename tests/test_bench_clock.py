@@ -5,9 +5,10 @@ counted the millisecond, while the counter still reads 0, a reading is 999 µs A
 one is off; the bench keeps the consistent one and counts the correction.  The old rule
 kept the later-looking one: the glitched reading, +1 M instructions on a task run."""
 
+from hal.compat import TICKS_PERIOD
 from tools.target_bench_parts import HELPERS
 
-_MASK = (1 << 30) - 1
+_MASK = TICKS_PERIOD - 1  # MicroPython's ticks wrap
 
 
 def _now_us(readings):
@@ -16,7 +17,7 @@ def _now_us(readings):
 
     def ticks_diff(a, b):
         d = (a - b) & _MASK
-        return d - (1 << 30) if d >= 1 << 29 else d
+        return d - TICKS_PERIOD if d >= TICKS_PERIOD // 2 else d
 
     ns = {"ticks_us": lambda: next(it), "ticks_diff": ticks_diff}
     exec(src, ns)

@@ -7,11 +7,10 @@ fired); and garbage that decodes as COBS is rejected with the heap locked (0 byt
 Time is a fake CPU counter installed as the clock's ``cpu_now_us`` (as hal/sim/world.py
 installs the flight CPU), moved by the work the test wraps: no wall clock anywhere."""
 
-from flight import ccsds, cobs
+from flight import cobs
 from flight.app import FlightApp
 from flight.keys import DEV_KEY_ID, Keyring
 from flight.tc import encode_tc
-from flight.tm import APID_TC
 from hal.clock import VirtualClock
 from hal.interfaces import Board
 from hal.sim.power import SimPower
@@ -213,4 +212,3 @@ def test_screen_passes_candidates_and_reported_rejections():
         tc.process(short)
     n0 = tc.rejected["LENGTH"]
     assert tc.screen(buf, 4) is True and tc.rejected["LENGTH"] == n0 + 1
-    assert ccsds.HEADER_LEN == 6 and APID_TC == 0x0A0

@@ -128,12 +128,13 @@ class TcBudget:
     trailer: rejected LENGTH before any MAC) costs no frame of the budget, only time: an
     empty-frame flood then costs the tick little and cannot crowd a genuine TC out.
 
-    Time is the task's own, in the board's µs, from ``clock`` (the scheduler's): its
-    ``cpu_now_us`` — the board's ticks_us; on a simulated clock that charges the flight's
-    measured CPU to virtual time after the task (``charge_cpu``: the target bench) that
-    CPU time times ``cpu_scale``, whose virtual ``now_us`` does not move inside a task
-    (issue 11: the bound never fired there and a tick decoded what the UART held).
-    Without a clock, ``now_us`` (tests)."""
+    Time is the task's own, in the board's µs, from ``clock`` (the scheduler's): the
+    board's ``cpu_now_us`` (ticks_us); on a simulated clock that charges the flight's
+    measured CPU to virtual time after the task (``charge_cpu``: the target bench), that
+    CPU time times ``cpu_scale`` — its virtual ``now_us`` does not move inside a task
+    (issue 11: the bound never fired there and a tick decoded what the UART held); on a
+    simulated clock that charges nothing, its virtual time (what a test advances; a host's
+    speed is not the board's).  Without a clock, ``now_us`` (tests)."""
 
     def __init__(self, max_frames=8, max_us=TICK_US, backlog=8, now_us=ticks_us, min_len=0,
                  clock=None):
@@ -149,20 +150,28 @@ class TcBudget:
         self._t0 = 0
         self._n = 0
         self._scale = 1
+        self._cpu = False
 
     def start(self):
         c = self.clock
         sc = 1
-        if c is not None and getattr(c, "charge_cpu", False):
-            # (an int of the float: no float made per tick)
-            sc = int(c.cpu_scale) or 1
+        cpu = c is not None
+        if cpu:
+            ch = getattr(c, "charge_cpu", None)
+            if ch:  # (an int of the float: no float made per tick)
+                sc = int(c.cpu_scale) or 1
+            elif ch is not None:  # a virtual clock that charges nothing: its own time
+                cpu = False
         self._scale = sc
+        self._cpu = cpu
         self._t0 = self._now()
         self._n = 0
 
     def _now(self):
         c = self.clock  # (looked up each time: a simulated world installs its own)
-        return self.now_us() if c is None else c.cpu_now_us()
+        if c is None:
+            return self.now_us()
+        return c.cpu_now_us() if self._cpu else c.now_us()
 
     def spent_us(self):
         """The task's time since :meth:`start`, board µs."""

@@ -412,7 +412,7 @@ class FlightApp:
                 return
             self.tm.send(APID_EVENT, ev.to_map(e))
             n -= 1
-            if self.limits.budget.over_time():  # (one a tick at least: ~150 k instr each)
+            if self.limits.budget.over_time():  # (one a tick at least: ~0.1 M instr each)
                 return
 
     def _apt_may_run(self):

@@ -128,7 +128,7 @@ class FlightApp:
         backup = BackupMirror(getattr(board, "backup", None))
         self.keyring = adopt(keyring, self.storage, backup, self.emit)
         self.replay = ReplayGuard(self.storage, backup, self.emit, getattr(board, "rng", None))
-        self.limits = TcLimits(self.emit, self.clock, MIN_TC_LEN)  # its task time (tclimit)
+        self.limits = TcLimits(self.emit, self.clock.now_us, MIN_TC_LEN)
         self.tm = TmSender(board.link, emit=self.emit)
         self.modes = ModeManager(board.power, self.emit, self.now_s)
         self.limit_check = LimitCheck(board, self.params, self.modes, self.emit)

@@ -128,13 +128,13 @@ class TcBudget:
     trailer: rejected LENGTH before any MAC) costs no frame of the budget, only time: an
     empty-frame flood then costs the tick little and cannot crowd a genuine TC out.
 
-    Time is the task's own, in the board's µs, from ``clock`` (the scheduler's): the
-    board's ``cpu_now_us`` (ticks_us); on a simulated clock that charges the flight's
-    measured CPU to virtual time after the task (``charge_cpu``: the target bench), that
-    CPU time times ``cpu_scale`` — its virtual ``now_us`` does not move inside a task
-    (issue 11: the bound never fired there and a tick decoded what the UART held); on a
-    simulated clock that charges nothing, its virtual time (what a test advances; a host's
-    speed is not the board's).  Without a clock, ``now_us`` (tests)."""
+    Time is ``now_us`` (the app's clock: on the board ticks_us, the task's own time), or,
+    when a ``clock`` is set (the target bench sets its own), that clock's: on one that
+    charges the flight's measured CPU to virtual time after the task (``charge_cpu``),
+    that CPU (``cpu_now_us``) times ``cpu_scale`` — its virtual ``now_us`` does not move
+    inside a task (issue 11: the bound never fired on the bench and a tick decoded what
+    the UART held).  (Not by default on a simulated clock: sim/run/costmodel.py counts
+    the calls of ``cpu_now_us``, two a task.)"""
 
     def __init__(self, max_frames=8, max_us=TICK_US, backlog=8, now_us=ticks_us, min_len=0,
                  clock=None):

@@ -226,6 +226,7 @@ from flight.app import FlightApp
 from flight.keys import Keyring
 out('heap_code_bytes', flight_live())
 app = FlightApp(board, keyring=Keyring())
+app.limits.budget.clock = clock  # the tc tick's bound on the charged flight CPU (tclimit)
 simgc.sched = app.sched
 session.relay(world, app)  # bracketed as physics: not flight code, excluded
 # The simulated UART copies what it moves (its Python buffers): the board's UART driver

@@ -82,6 +82,7 @@ def _app():
     clock.charge_cpu = True
     clock.cpu_scale = 10.0
     clock.cpu_now_us = lambda: cpu[0]
+    app.limits.budget.clock = clock  # as the target bench hands it its charging clock
     return app, board, cpu
 
 

@@ -1,16 +1,10 @@
 """The flight application: wires scheduler, telecommand/telemetry, modes, parameters,
 events and the payload modules onto one HAL board (DESIGN §3).
 
-Core tasks (periods are parameters of construction):
-
-=========  ========  ========  =====================================================
-task       period    critical  what
-=========  ========  ========  =====================================================
-tc         20 ms     yes       drain UART, deframe, verify, dispatch; events → TM
-health     100 ms    yes       limits/FDIR, session sequencing, time-tagged commands
-hk         20 ms     no        housekeeping packet every 1000 ms, in four steps
-                               (collect, encode, send, event log to flash)
-=========  ========  ========  =====================================================
+Core tasks (periods are parameters of construction): ``tc`` (20 ms, critical: drain the
+UART, deframe, verify, dispatch; events → TM), ``health`` (100 ms, critical: limits/FDIR,
+session sequencing, time-tagged commands), ``hk`` (20 ms: the housekeeping packet every
+1000 ms in four steps: collect, encode, send, event log to flash).
 
 Every command, event, parameter and housekeeping field is declared by the module that
 owns it (flight/components.py lists them); the app builds its tables from those

@@ -141,7 +141,7 @@ class Lines:
         # stays inside half an APT period, issue 11).
         self.pend = array("b", [0] * N_SLOT)
         self.sp = [0.0] * N_SLOT  # each line's innovation turn (rad) while designed
-        self._solve = None  # its complex system between pieces
+        self._solve = []  # type: list  # its complex system between pieces
         self.t0 = 0
         self.started = False  # the phasors are running (a frame step since the start)
 
@@ -263,7 +263,7 @@ class Lines:
             else:
                 eliminate(self._solve[0], 3, 6)
                 self.sp[s] = innovation_arg(self._solve[0], self._solve[1])
-                self._solve = None
+                self._solve = []
             pend[s] = p + 1
             return True
         i0 = (p - PEND_RUNGS) * RUNG_CHUNK

@@ -148,3 +148,14 @@ def test_the_innovation_turn_designed_in_pieces_is_numpy_s():
     assert abs(ln.sp[0] - np.angle(s)) < 1e-9
     ln.complete()
     assert ln.pending() == 0 and ln.L[W.S_ON] == 1
+
+
+def test_a_line_aliased_near_the_frames_nyquist_is_left_alone():
+    """A wheel at 49.9 Hz is seen at nearly the same phase every 10 ms frame: its
+    quadrature part is unobservable for seconds, so it is not cancelled (it drifted into
+    the waveform: campaign draw 32 of seed 11, 6.9 -> 14.9 urad); at 48 Hz it is."""
+    ln = W.Lines()
+    ln.configure(10000, 1000, 1750, 500)
+    assert ln.set_speeds([49.9]) == 0 and ln.frequencies() == []
+    assert ln.set_speeds([51.2]) == 0  # (alias 48.8 Hz)
+    assert ln.set_speeds([48.0]) == 1 and ln.frequencies() == [48.0]

@@ -403,8 +403,8 @@ class Scheduler:
         """True if idle work of ``dur`` µs (a heap walk, a collection) starting ``now``
         lets every enabled hard task whose release falls inside it still finish by its
         deadline (its release plus its period), counting the runs of the tasks queued
-        ahead of it and its own (rate-monotonic order: ``self.tasks`` is sorted by priority).  No allocation while
-        the CPU-time sums are small ints."""
+        ahead of it and its own (rate-monotonic order: ``self.tasks`` is sorted by
+        priority). No allocation while the CPU-time sums are small ints."""
         clock = self.clock
         scale = int(clock.cpu_scale) if getattr(clock, "charge_cpu", False) else 1
         end = ticks_add(now, dur)

@@ -320,6 +320,11 @@ def run():
 
 
 if __name__ == "__main__":  # python -m bench.flight_mpy: the raw numbers too
+    import argparse
+
+    # No options: --help prints what is measured instead of starting the VMs.
+    argparse.ArgumentParser(description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     fz = measure_frozen()
     res = measure()
     print(json.dumps({k: v for k, v in res.items() if k not in ("samples", "allocs")},

@@ -9,7 +9,7 @@ with a supply that allocates nothing, readings stepping by the TMP117's 1/128 K,
 ``-icount shift=0`` (1 instruction = 1 ns: ``ticks_us`` counts thousands of instructions,
 deterministic): instructions and octets per call of the whole update, of the sensor
 selection inside it (flight/thermal_sensors.py), and of the rest (the law, the read-back
-check).  Figures in README.md ("Flight software on the target").
+check).  Figures in docs/firmware.md (§4 "Per-task costs").
 """
 
 import json
@@ -71,5 +71,10 @@ def measure():
 
 
 if __name__ == "__main__":
+    import argparse
+
+    # No options: --help prints what the bench measures instead of starting QEMU.
+    argparse.ArgumentParser(description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     json.dump(measure(), sys.stdout, indent=1)
     print()

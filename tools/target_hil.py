@@ -247,6 +247,12 @@ class QemuBench(Bench):
 
 
 def main(argv=None):
+    import argparse
+
+    # No options: --help prints the usage instead of booting QEMU.
+    argparse.ArgumentParser(prog="python -m tools.target_hil", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter
+                            ).parse_args(argv)
     bench = QemuBench()
     print("firmware payload (QEMU Cortex-M7) running; ground port: %s" % bench.port,
           flush=True)

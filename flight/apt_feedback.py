@@ -17,7 +17,7 @@ from flight.tm import MapPacker
 from hal.compat import const
 from hal.interfaces import APT_ACQUIRE as ACQUIRE, APT_TRACK as TRACK, FSM_LSB_RAD
 
-Q = const(8)  # fixed point of the values: 1/256 µrad
+_Q = const(8)  # fixed point of the values: 1/256 µrad
 # Mirror: µrad per FSM code in 2**-16 µrad (2**-8 would be 0.1 % off: 28 µrad at full
 # deflection), used as its high and low octets so no product passes 2**30.
 _LSB_Q16 = int(FSM_LSB_RAD * 1e6 * 65536 + 0.5)
@@ -74,13 +74,13 @@ class Feedback:
             ex += law.sign_x * (((apt.spot_x - apt.ref_x) * self._ifov_q) >> 6)
             ey += law.sign_y * (((apt.spot_y - apt.ref_y) * self._ifov_q) >> 6)
         r = self.rec
-        r.set_q(self.k_ex, ex, Q)
-        r.set_q(self.k_ey, ey, Q)
+        r.set_q(self.k_ex, ex, _Q)
+        r.set_q(self.k_ey, ey, _Q)
         r.set_small(self.k_valid, valid)
         r.set_small(self.k_state, st)
         r.set_small(self.k_offload, offload)
-        r.set_q(self.k_fx, fx, Q)
-        r.set_q(self.k_fy, fy, Q)
+        r.set_q(self.k_fx, fx, _Q)
+        r.set_q(self.k_fy, fy, _Q)
         return go
 
 

@@ -33,35 +33,38 @@ The Earth's rotation (station velocity, ≤ 3.1 µrad) is not in the OBC computa
 ground profile can carry it (docs/design.md §3.8).
 
 Per tick (:meth:`PointAhead.tick`, 10 Hz, and the APT reading ``dx_q6``): small-int maths
-only, no allocation (tests/mpy/test_pointahead_mpy.py runs it heap-locked).  Floats are
-used where a packet arrives (the TC path allocates anyway).
+only, no allocation, run with the heap locked (tests/mpy/test_pointahead_mpy.py runs it
+heap-locked too); the events and a queued wheel-line design's piece after, unlocked, only
+when due.  Floats are used where a packet arrives (the TC path allocates anyway:
+flight/pointahead_nav.py).
 """
 
-import math
-import struct
 from array import array
 
-from flight.apt_wheels import EV_APT_RW_LINES, EV_APT_RW_STALE, RW_EVENTS, RW_PARAMS  # noqa: F401
+from flight import pointahead_nav as nav
 from flight.cmddict import BadArg
 from flight.events import SEV_INFO, SEV_WARN, Event
-from flight.params import ParamDef
+from flight.params import ParamDef as P
+from flight.pointahead_nav import PROFILE_MAX, pack_profile  # noqa: F401  (the ground's)
 from flight.scheduler import Task
-from flight.telemetry import HkField
+from flight.telemetry import HkField as F
 from hal.compat import const, ticks_diff
 
-C_M_S = 299792458.0  # speed of light (exact, SI)
-MU_M3_S2 = 3.986004418e14  # Earth's gravitational parameter (IERS / WGS 84)
-R_MIN_M = 6.5e6  # a LEO state: |r| between ~120 km and ~2,000 km altitude
-R_MAX_M = 8.4e6
-ENERGY_TOL = 0.10  # |v|^2 |r| / mu within 10 % of 1: a near-circular orbit
-RADIAL_TOL = 0.05  # |r.v| / (|r||v|): flight-path angle under ~3 deg (e < ~0.05)
-Q_NORM_TOL = 1e-3  # |q| within 0.1 % of 1 (a single-precision quaternion passes)
-NAV_AHEAD_S = 1.0  # a state up to 1 s ahead of the onboard clock (time-sync tolerance)
-PA_MAX_U = const(6000)  # |point-ahead| bound in 10 nrad units: 2 * 8.5 km/s / c = 57 µrad
-PROFILE_MAX = const(64)  # samples of a profile (256 octets: the TC's bytes limit)
-RATE_MAX_U = const(200)  # |d point-ahead / dt| bound, 10 nrad/s: 2 µrad/s (≥ 5× a pass's)
+try:  # the tick's maths runs with the heap locked (PointAhead.tick)
+    from micropython import heap_lock, heap_unlock  # type: ignore[import-not-found]
+except ImportError:  # CPython: no heap to lock
+    def heap_lock():  # type: ignore[no-redef,misc]
+        pass
+
+    def heap_unlock():  # type: ignore[no-redef,misc]
+        pass
+
 _AGE_CAP = const(4000000)  # ages saturate at 4000 s (small ints; a profile spans <= 3780 s)
-_ROT_ONE = const(16384)  # rotation coefficients q14
+# PointAhead._advance's result: what its run does after, with the heap unlocked
+_DUE_RW = const(1)  # the canceller's input state changed: its event
+_DUE_DESIGN = const(2)  # a wheel-line design queued: one piece of it
+_DUE_MISMATCH = const(4)  # an OBC vs profile mismatch to report
+_DUE_SOURCE = const(8)  # the source changed: its event
 
 SRC_NONE = const(0)
 SRC_OBC = const(1)
@@ -77,6 +80,10 @@ EV_PA_BORESIGHT = const(0xA5)
 # The APT predictor's supervisor (flight/apt_predict.py): declared here, in the pointing
 # component this helper owns, while flight/apt.py has no line left for it (500).
 EV_APT_PREDICT_ROBUST = const(0x59)
+# The APT's wheel-line canceller (flight/apt_wheels.py): its input, the wheel speeds,
+# arrives here with NAV_STATE, and this task reports its state.
+EV_APT_RW_STALE = const(0xA6)
+EV_APT_RW_LINES = const(0xA7)
 
 EVENTS = (
     Event(EV_PA_SOURCE, "PA_SOURCE", SEV_INFO, "point-ahead from the OBC navigation state",
@@ -99,9 +106,14 @@ EVENTS = (
           "APT predictor's innovations beyond its design (a mirror gain error?): robust "
           "gains until the estimate is reset or a parameter changes",
           (("count", "int"), ("innov_urad", "float"))),
-) + RW_EVENTS  # (the wheel-line canceller's: its speeds arrive with NAV_STATE)
+    Event(EV_APT_RW_STALE, "APT_RW_STALE", SEV_WARN,
+          "reaction-wheel speeds stale or missing (or the canceller disabled): the APT's "
+          "wheel-line canceller fades out and forgets its lines", (("age_s", "float"),)),
+    Event(EV_APT_RW_LINES, "APT_RW_LINES", SEV_INFO,
+          "reaction-wheel speeds fresh: the APT's wheel-line canceller adapts",
+          (("lines", "int"),)),
+)
 
-P = ParamDef
 PARAMS = (
     P("pa_tx_bore_x_urad", "float", 0.0, -200.0, 200.0, "urad",
       "transmitter minus camera boresight, camera x (ground-calibrated; docs/point-ahead.md)"),
@@ -116,9 +128,12 @@ PARAMS = (
       "point-ahead without any input, payload y"),
     P("pa_mismatch_urad", "float", 5.0, 0.5, 60.0, "urad",
       "OBC vs profile difference (either axis) reported as PA_MISMATCH"),
-) + RW_PARAMS
+    P("apt_rw_max_age_s", "float", 3.0, 0.5, 60.0, "s",
+      "wheel speeds (NAV_STATE rw*_hz) older than this are stale: the canceller fades"),
+    P("apt_rw_cancel", "int", 1, 0, 1, "",
+      "1: cancel the reaction-wheel lines (apt_law 1; docs/apt-loop.md §4)"),
+)
 
-F = HkField
 HK = (  # 1 Hz: 7 octets (the rest in the diagnostic set)
     F("pa_source", "u8", enum=SOURCE_NAMES, description="point-ahead source"),
     F("pa_off_x", "i16", "urad", 0.01,
@@ -150,56 +165,6 @@ class Offset:
 NO_OFFSET = Offset()  # the APT's offset until a PointAhead is installed
 
 
-def _u(v):
-    """µrad (float) -> 10 nrad units (int, rounded)."""
-    return int(v * 100.0 + (0.5 if v >= 0 else -0.5))
-
-
-def point_ahead_rad(v, q):
-    """(x, y) point-ahead [rad] in the payload frame from the ECI velocity ``v`` (m/s) and
-    the payload attitude ``q`` = (w, x, y, z), scalar first, ``v_P = A(q) v_I``
-    (Markley's attitude matrix; q normalised here).  Line of sight on the payload z."""
-    w, x, y, z = q
-    n = math.sqrt(w * w + x * x + y * y + z * z)
-    w /= n
-    x /= n
-    y /= n
-    z /= n
-    vx, vy, vz = v
-    # rows 0 and 1 of A(q): the payload's x and y axes in ECI
-    px = (1 - 2 * (y * y + z * z)) * vx + 2 * (x * y + w * z) * vy + 2 * (x * z - w * y) * vz
-    py = 2 * (x * y - w * z) * vx + (1 - 2 * (x * x + z * z)) * vy + 2 * (y * z + w * x) * vz
-    k = -2.0 / C_M_S
-    return px * k, py * k
-
-
-def check_nav(a):
-    """Physical plausibility of a NAV_STATE argument map: BadArg names the field."""
-    r = math.sqrt(a["px"] ** 2 + a["py"] ** 2 + a["pz"] ** 2)
-    if not R_MIN_M <= r <= R_MAX_M:
-        raise BadArg("p: |r| %.0f m is no LEO state" % r)
-    v2 = a["vx"] ** 2 + a["vy"] ** 2 + a["vz"] ** 2
-    e = v2 * r / MU_M3_S2
-    if not 1.0 - ENERGY_TOL <= e <= 1.0 + ENERGY_TOL:
-        raise BadArg("v: |v| %.1f m/s not orbital at |r| %.0f m" % (math.sqrt(v2), r))
-    rv = a["px"] * a["vx"] + a["py"] * a["vy"] + a["pz"] * a["vz"]
-    if abs(rv) > RADIAL_TOL * r * math.sqrt(v2):
-        raise BadArg("v: radial part %.3f of |v|: not a near-circular orbit"
-                     % (rv / (r * math.sqrt(v2))))
-    qn = math.sqrt(a["qw"] ** 2 + a["qx"] ** 2 + a["qy"] ** 2 + a["qz"] ** 2)
-    if abs(qn - 1.0) > Q_NORM_TOL:
-        raise BadArg("q: norm %.4f is not 1" % qn)
-
-
-def pack_profile(samples_urad):
-    """PA_PROFILE ``samples`` octets from [(x, y) µrad]: big-endian int16 pairs, 0.01 µrad
-    (the ground tool and the simulated OBC build the command with this)."""
-    out = bytearray()
-    for x, y in samples_urad:
-        out += struct.pack(">hh", _u(x), _u(y))
-    return bytes(out)
-
-
 class PointAhead:
     name = "pointahead"
 
@@ -229,6 +194,8 @@ class PointAhead:
         self.lines = None  # the APT's wheel-line canceller (flight/apt_wheels.py), if any
         self._rw_age = _AGE_CAP  # age of the wheel speeds (ms)
         self._rw_on = -1  # the canceller's input state last reported (-1: none yet)
+        self._mismatch_d = 0  # the last mismatch reported (10 nrad), for its event
+        self._source_was = SRC_NONE  # the source before a change, for its event
         self._task = Task("pointahead", period_us, self.tick, offset_us=9000,
                           budget_us=period_us // 20)
         ctx.params.listeners.append(self._load_params)
@@ -243,20 +210,18 @@ class PointAhead:
         by = p["pa_tx_bore_y_urad"]
         if name in ("pa_tx_bore_x_urad", "pa_tx_bore_y_urad"):
             self.ctx.emit(EV_PA_BORESIGHT, [bx, by], "TX boresight (%.2f, %.2f) urad" % (bx, by))
-        self._bore_x = _u(bx)
-        self._bore_y = _u(by)
-        self._def_x = _u(p["pa_default_x_urad"])
-        self._def_y = _u(p["pa_default_y_urad"])
+        u = nav.urad_u
+        self._bore_x = u(bx)
+        self._bore_y = u(by)
+        self._def_x = u(p["pa_default_x_urad"])
+        self._def_y = u(p["pa_default_y_urad"])
         self._max_age = int(p["pa_nav_max_age_s"] * 1000)
         self._rw_max = int(p["apt_rw_max_age_s"] * 1000) if p["apt_rw_cancel"] else -1
-        self._mismatch = _u(p["pa_mismatch_urad"])
-        self._ifov = max(1, _u(p["apt_ifov_urad"]))
+        self._mismatch = u(p["pa_mismatch_urad"])
+        self._ifov = max(1, u(p["apt_ifov_urad"]))
         # Payload (FSM) axes -> camera axes: the camera-to-FSM rotation of the APT law,
         # when declared (issue 14 calibration), else none.
-        a = p.values.get("apt_cam_rot_mrad", 0.0) * 1e-3
-        self._rc = int(math.cos(a) * _ROT_ONE + 0.5)
-        s = math.sin(a) * _ROT_ONE
-        self._rs = int(s + (0.5 if s >= 0 else -0.5))
+        self._rc, self._rs = nav.rotation_q14(p.values.get("apt_cam_rot_mrad", 0.0) * 1e-3)
 
     # ------------------------------------------------------------------ scheduling
     def tasks(self):
@@ -278,18 +243,18 @@ class PointAhead:
     def check_command(self, cmd, args):
         if cmd.name != "NAV_STATE":
             if cmd.name == "PA_PROFILE":
-                self._check_profile(args)
+                nav.check_profile(args)
             return
         try:
             t = args["t"]
             now = self.ctx.now()
-            if t > now + NAV_AHEAD_S:
+            if t > now + nav.NAV_AHEAD_S:
                 raise BadArg("t: %.3f s ahead of the onboard clock" % (t - now))
             if now - t > self._max_age * 1e-3:
                 raise BadArg("t: stale by %.3f s" % (now - t))
             if t <= self._nav_t:
                 raise BadArg("t: not after the last state (%.3f s)" % self._nav_t)
-            check_nav(args)
+            nav.check_nav(args)
         except BadArg as e:
             self.nav_rejected += 1
             if self.nav_rejected <= 10 or self.nav_rejected % 100 == 0:
@@ -298,17 +263,19 @@ class PointAhead:
 
     def cmd_nav_state(self, args, tc):
         t = args["t"]
-        x, y = point_ahead_rad((args["vx"], args["vy"], args["vz"]),
-                               (args["qw"], args["qx"], args["qy"], args["qz"]))
+        x, y = nav.point_ahead_rad((args["vx"], args["vy"], args["vz"]),
+                                   (args["qw"], args["qx"], args["qy"], args["qz"]))
         # |v| is bounded by check_nav (<= 57 µrad); the clamp keeps the tick's ints small
-        ux = max(-PA_MAX_U, min(PA_MAX_U, _u(x * 1e6)))
-        uy = max(-PA_MAX_U, min(PA_MAX_U, _u(y * 1e6)))
+        pm = nav.PA_MAX_U
+        ux = max(-pm, min(pm, nav.urad_u(x * 1e6)))
+        uy = max(-pm, min(pm, nav.urad_u(y * 1e6)))
         rx = ry = 0
         prev = self._nav_prev
         if prev is not None and 0.2 <= t - prev[0] <= self._max_age * 1e-3:
             dt = t - prev[0]
-            rx = max(-RATE_MAX_U, min(RATE_MAX_U, int((ux - prev[1]) / dt)))
-            ry = max(-RATE_MAX_U, min(RATE_MAX_U, int((uy - prev[2]) / dt)))
+            rm = nav.RATE_MAX_U
+            rx = max(-rm, min(rm, int((ux - prev[1]) / dt)))
+            ry = max(-rm, min(rm, int((uy - prev[2]) / dt)))
         self._nav_prev = (t, ux, uy)
         self._nav_t = t
         self._nav_x = ux
@@ -325,29 +292,8 @@ class PointAhead:
             self._rw_tick()
         return out
 
-    def _check_profile(self, args):
-        s = args["samples"]
-        n = len(s) // 4
-        if len(s) % 4 or n < 2 or n > PROFILE_MAX:
-            raise BadArg("samples: 2..%d pairs of int16 (4 octets each)" % PROFILE_MAX)
-        dt = args["dt"]
-        last = None
-        for i in range(n):
-            x, y = struct.unpack_from(">hh", s, 4 * i)
-            if abs(x) > PA_MAX_U or abs(y) > PA_MAX_U:
-                raise BadArg("samples: %d out of the point-ahead bound" % i)
-            if last is not None and (abs(x - last[0]) > RATE_MAX_U * dt
-                                     or abs(y - last[1]) > RATE_MAX_U * dt):
-                raise BadArg("samples: step %d faster than %d urad/s" % (i, RATE_MAX_U // 100))
-            last = (x, y)
-
     def cmd_profile(self, args, tc):
-        s = args["samples"]
-        n = len(s) // 4
-        for i in range(n):
-            x, y = struct.unpack_from(">hh", s, 4 * i)
-            self._prof[2 * i] = x
-            self._prof[2 * i + 1] = y
+        n = nav.unpack_profile(args["samples"], self._prof)
         self._prof_dt = int(args["dt"] * 1000)
         self._prof_t0 = args["t0"]
         self._prof_ms = int((self.ctx.now() - args["t0"]) * 1000)
@@ -382,8 +328,22 @@ class PointAhead:
         return True
 
     def tick(self):
-        """Advance the input ages, choose the source, publish the offset (no allocation
-        unless a wheel-line design is queued)."""
+        """The task's run: the inputs' ages, the source and the offset with the heap
+        locked (small ints, no allocation: the calls' frames then go on the C stack, not
+        each through a first-fit scan of a fragmented heap, ~0.3 M instructions a run
+        there; bench/apt_wheels_m7.py), then, unlocked and only when due, what allocates:
+        the events, a queued wheel-line design's piece."""
+        heap_lock()
+        try:
+            due = self._advance()
+        finally:
+            heap_unlock()
+        if due:
+            self._due(due)
+
+    def _advance(self):
+        """Advance the input ages, choose the source, publish the offset (allocates
+        nothing).  Returns what is due after (_DUE_* bits)."""
         now = self._task.last_start
         if self._last_us is not None:
             self._us_acc += ticks_diff(now, self._last_us)
@@ -394,11 +354,13 @@ class PointAhead:
             self._nav_age = min(_AGE_CAP, self._nav_age + d)
         if self._rw_age < _AGE_CAP:
             self._rw_age = min(_AGE_CAP, self._rw_age + d)
-        self._rw_tick()
-        if self.lines is not None:
-            # one piece of a queued wheel-line design (floats: only while one is queued;
-            # the NAV_STATE handler only queues it, flight/apt_wheels.py Lines.service)
-            self.lines.service()
+        due = 0
+        ln = self.lines
+        if ln is not None:
+            if ln.feed(self._rw_age, self._rw_max) != self._rw_on and self.in_session:
+                due = _DUE_RW
+            if ln.queued:  # (nothing queued: no call, no work)
+                due |= _DUE_DESIGN
         if self.profile_n:
             self._prof_ms = min(_AGE_CAP, self._prof_ms + d)
         have_prof = self._profile()
@@ -412,7 +374,10 @@ class PointAhead:
                 ey = y - self._py
                 if ex > self._mismatch or -ex > self._mismatch or ey > self._mismatch \
                         or -ey > self._mismatch:
-                    self._mismatch_seen(ex, ey)
+                    self.mismatches += 1
+                    if self.mismatches == 1 or self.mismatches % 100 == 0:
+                        self._mismatch_d = max(abs(ex), abs(ey))
+                        due |= _DUE_MISMATCH
         elif have_prof:
             src = SRC_PROFILE
             x = self._px
@@ -434,15 +399,45 @@ class PointAhead:
         o.dx_q6 = (cx * 128 + f) // (2 * f)  # rounded to the nearest 1/64 px
         o.dy_q6 = (cy * 128 + f) // (2 * f)
         if src != self.source:
-            old = self.source
+            self._source_was = self.source
             self.source = src
-            self._report(old)
+            due |= _DUE_SOURCE
+        return due
+
+    def _due(self, due):
+        """What a run found due (``_advance``), in the order the events were seen."""
+        if due & _DUE_RW:
+            self._rw_tick()
+        ln = self.lines
+        if due & _DUE_DESIGN and ln is not None:
+            # one piece of a queued wheel-line design (floats: only while one is queued;
+            # the NAV_STATE handler only queues it, flight/apt_wheels.py Lines.service)
+            ln.service()
+        if due & _DUE_MISMATCH:
+            d = self._mismatch_d / 100.0
+            self.ctx.emit(EV_PA_MISMATCH, [self.mismatches, d], "OBC vs profile %.1f urad" % d)
+        if due & _DUE_SOURCE:
+            self._report(self._source_was)
 
     def _rw_tick(self):
-        """The wheel-line canceller's input: fresh speeds (and enabled) or not."""
-        if self.lines is not None:
-            self._rw_on = self.lines.feed(self._rw_age, self._rw_max, self._rw_on,
-                                          self.ctx if self.in_session else None)
+        """The wheel-line canceller's input (fresh speeds and enabled, or not) and, in
+        session, its change reported."""
+        ln = self.lines
+        if ln is None:
+            return
+        on = ln.feed(self._rw_age, self._rw_max)
+        if on == self._rw_on or not self.in_session:
+            return
+        self._rw_on = on
+        if on:
+            f = ln.frequencies()
+            self.ctx.emit(EV_APT_RW_LINES, [len(f)], "wheel lines %s Hz" % ", ".join(
+                "%.1f" % x for x in f))
+        else:
+            age = self._rw_age
+            a = age * 1e-3
+            self.ctx.emit(EV_APT_RW_STALE, [a], "wheel speeds %s: the lines fade out" % (
+                "missing" if age >= _AGE_CAP else "%.1f s old" % a))
 
     def _report(self, old):
         if not self.in_session:
@@ -457,13 +452,6 @@ class PointAhead:
             "missing" if self._nav_age >= _AGE_CAP else "%.1f s old" % age,
             "the profile" if src == SRC_PROFILE else "the default (%.1f, %.1f) urad" % (
                 self._def_x / 100.0, self._def_y / 100.0)))
-
-    def _mismatch_seen(self, ex, ey):
-        self.mismatches += 1
-        if self.mismatches == 1 or self.mismatches % 100 == 0:
-            d = max(abs(ex), abs(ey)) / 100.0
-            self.ctx.emit(EV_PA_MISMATCH, [self.mismatches, d],
-                          "OBC vs profile %.1f urad" % d)
 
     # ------------------------------------------------------------------ telemetry
     def hk(self, values, i):

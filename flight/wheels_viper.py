@@ -18,9 +18,10 @@ if sys.maxsize > 0x7FFFFFFF:
 
 
 @micropython.viper
-def step(L, k, pc, lad, lx, ly) -> int:
-    """See apt_wheels.step_py."""
-    lp = ptr32(L)  # type: ignore[name-defined]  # noqa: F821  (viper built-in)
+def step(T, Z, k, pc, lad, lx, ly) -> int:
+    """See wheels_py.step_py."""
+    tp = ptr16(T)  # type: ignore[name-defined]  # noqa: F821  (viper built-in)
+    zp = ptr32(Z)  # type: ignore[name-defined]  # noqa: F821
     kp = ptr32(k)  # type: ignore[name-defined]  # noqa: F821
     cp = ptr32(pc)  # type: ignore[name-defined]  # noqa: F821
     dp = ptr32(lad)  # type: ignore[name-defined]  # noqa: F821
@@ -78,41 +79,42 @@ def step(L, k, pc, lad, lx, ly) -> int:
     zmax = 40000
     s = 0
     while s < 8:
-        o = s * 86
-        if int(lp[o]) == 0:
+        o = s * 80
+        z = s * 6
+        if int(tp[o]) == 0:
             s += 1
             continue
-        pr = int(lp[o + 8])
-        pi = int(lp[o + 9])
+        pr = int(zp[z])
+        pi = int(zp[z + 1])
         if lost != 0 or g == 0:
             if lost != 0:
                 pr = 16384
                 pi = 0
-            lp[o + 10] = 0
-            lp[o + 11] = 0
-            lp[o + 12] = 0
-            lp[o + 13] = 0
+            zp[z + 2] = 0
+            zp[z + 3] = 0
+            zp[z + 4] = 0
+            zp[z + 5] = 0
         if lost == 0:
             n = dt // frame
             r = dt - n * frame
             m = r // wave
             r = r - m * wave
-            fc = int(lp[o + 3])
-            fs = int(lp[o + 4])
+            fc = (int(tp[o + 3]) ^ 0x8000) - 0x8000
+            fs = (int(tp[o + 4]) ^ 0x8000) - 0x8000
             while n > 0:
                 a = ((pr * fc) >> 14) - ((pi * fs) >> 14)
                 pi = ((pr * fs) >> 14) + ((pi * fc) >> 14)
                 pr = a
                 n -= 1
-            fc = int(lp[o + 1])
-            fs = int(lp[o + 2])
+            fc = (int(tp[o + 1]) ^ 0x8000) - 0x8000
+            fs = (int(tp[o + 2]) ^ 0x8000) - 0x8000
             while m > 0:
                 a = ((pr * fc) >> 14) - ((pi * fs) >> 14)
                 pi = ((pr * fs) >> 14) + ((pi * fc) >> 14)
                 pr = a
                 m -= 1
             if r > 0:
-                th = (int(lp[o + 5]) * r) >> 10
+                th = (int(tp[o + 5]) * r) >> 10  # (omega: 0 .. 15 813, no sign)
                 t2 = (th * th) >> 14
                 t3 = (th * t2) >> 14
                 cr = 16384 - (t2 >> 1) + ((t2 * t2) >> 14) // 24
@@ -124,44 +126,44 @@ def step(L, k, pc, lad, lx, ly) -> int:
             f = (3 * 16384 - nn) >> 1
             pr = (pr * f) >> 14
             pi = (pi * f) >> 14
-        lp[o + 8] = pr
-        lp[o + 9] = pi
+        zp[z] = pr
+        zp[z + 1] = pi
         if g == 0:
             s += 1
             continue
         if adapt != 0:
-            fr = int(lp[o + 14 + 2 * ei])
-            fi = int(lp[o + 15 + 2 * ei])
+            fr = (int(tp[o + 8 + 2 * ei]) ^ 0x8000) - 0x8000
+            fi = (int(tp[o + 9 + 2 * ei]) ^ 0x8000) - 0x8000
             br = ((pr * fr) >> 14) - ((pi * fi) >> 14)
             bi = ((pr * fi) >> 14) + ((pi * fr) >> 14)
-            i = o + 10
-            while i <= o + 12:
+            i = z + 2
+            while i <= z + 4:
                 nu = nux
-                if i != o + 10:
+                if i != z + 2:
                     nu = nuy
-                v = int(lp[i]) + ((((nu * br) >> 14) * 40) >> 10)  # MU_Q12 = 40
+                v = int(zp[i]) + ((((nu * br) >> 14) * 40) >> 10)  # MU_Q12 = 40
                 if v > zmax:
                     v = zmax
                 elif v < 0 - zmax:
                     v = 0 - zmax
-                lp[i] = v
-                v = int(lp[i + 1]) - ((((nu * bi) >> 14) * 40) >> 10)
+                zp[i] = v
+                v = int(zp[i + 1]) - ((((nu * bi) >> 14) * 40) >> 10)
                 if v > zmax:
                     v = zmax
                 elif v < 0 - zmax:
                     v = 0 - zmax
-                lp[i + 1] = v
+                zp[i + 1] = v
                 i += 2
-        lc = int(lp[o + 6])
-        ls = int(lp[o + 7])
+        lc = (int(tp[o + 6]) ^ 0x8000) - 0x8000
+        ls = (int(tp[o + 7]) ^ 0x8000) - 0x8000
         qr = ((pr * lc) >> 14) - ((pi * ls) >> 14)
         qi = ((pr * ls) >> 14) + ((pi * lc) >> 14)
-        rc = int(lp[o + 1])
-        rs = int(lp[o + 2])
+        rc = (int(tp[o + 1]) ^ 0x8000) - 0x8000
+        rs = (int(tp[o + 2]) ^ 0x8000) - 0x8000
         q1r = ((qr * rc) >> 14) - ((qi * rs) >> 14)
         q1i = ((qr * rs) >> 14) + ((qi * rc) >> 14)
-        zr = int(lp[o + 10])
-        zi = int(lp[o + 11])
+        zr = int(zp[z + 2])
+        zi = int(zp[z + 3])
         v0 = ((zr * qr) >> 14) - ((zi * qi) >> 14)
         v1 = ((zr * q1r) >> 14) - ((zi * q1i) >> 14)
         ox[0] = int(ox[0]) + ((v0 * g) >> 16)
@@ -173,8 +175,8 @@ def step(L, k, pc, lad, lx, ly) -> int:
             v1 = v
             ox[j] = int(ox[j]) + ((v * g) >> 16)
             j += 1
-        zr = int(lp[o + 12])
-        zi = int(lp[o + 13])
+        zr = int(zp[z + 4])
+        zi = int(zp[z + 5])
         v0 = ((zr * qr) >> 14) - ((zi * qi) >> 14)
         v1 = ((zr * q1r) >> 14) - ((zi * q1i) >> 14)
         oy[0] = int(oy[0]) + ((v0 * g) >> 16)
@@ -192,7 +194,7 @@ def step(L, k, pc, lad, lx, ly) -> int:
 
 @micropython.viper
 def codes(A, c, lx, ly) -> int:
-    """See apt_wheels.codes_py."""
+    """See wheels_py.codes_py."""
     cp = ptr32(c)  # type: ignore[name-defined]  # noqa: F821
     qx = ptr32(A[6])  # type: ignore[name-defined]  # noqa: F821
     qy = ptr32(A[7])  # type: ignore[name-defined]  # noqa: F821

@@ -46,24 +46,24 @@ def test_lines_aliased_where_the_predictor_turns_them_are_left_to_it():
     # stopped wheel has no line
     assert ln.set_speeds([45.0, -34.0, 0.0, None]) == 3
     assert sorted(ln.frequencies()) == [34.0, 45.0, 68.0]
-    assert ln.pending() == 3 and not any(ln.L[s * W.LS + W.S_ON] for s in range(W.N_SLOT))
+    assert ln.pending() == 3 and not any(ln.T[s * W.TS + W.T_ON] for s in range(W.N_SLOT))
     pieces = 0
     while ln.service():  # the pointahead task's runs: one bounded piece each
         pieces += 1
     arg = 1 if ln.m is None else W.PEND_RUNGS - W.PEND_ARG  # (no predictor here: S = 1)
     assert pieces == 3 * (arg + -(-W.NLAD // W.RUNG_CHUNK)) and ln.pending() == 0
-    assert sum(ln.L[s * W.LS + W.S_ON] for s in range(W.N_SLOT)) == 3
+    assert sum(ln.T[s * W.TS + W.T_ON] for s in range(W.N_SLOT)) == 3
     assert ln.set_speeds([45.005, -34.0]) == 3  # within 0.01 Hz: no redesign
     assert ln.hz[0] == 45.0
-    t = list(ln.L)
+    t = list(ln.T)
     ln.set_speeds([45.5, -34.0])  # a slow drift: the rotations, not the exposure tables
-    tab = slice(W.S_F, W.LS)  # (the 45 Hz wheel's fundamental: slot 0)
-    assert ln.L[W.S_FC] != t[W.S_FC] and list(ln.L[tab]) == t[tab]
+    tab = slice(W.T_F, W.TS)  # (the 45 Hz wheel's fundamental: slot 0)
+    assert ln.T[W.T_FC] != t[W.T_FC] and list(ln.T[tab]) == t[tab]
     ln.set_speeds([46.2, -34.0])  # 1.2 Hz from the tables' frequency: the tables too
-    assert ln.pending() == 1 and ln.L[W.S_ON] == 1  # (queued; the old tables meanwhile)
-    assert list(ln.L[tab]) == t[tab]
+    assert ln.pending() == 1 and ln.T[W.T_ON] == 1  # (queued; the old tables meanwhile)
+    assert list(ln.T[tab]) == t[tab]
     ln.complete()
-    assert list(ln.L[tab]) != t[tab] and ln.f_tab[0] == 46.2
+    assert list(ln.T[tab]) != t[tab] and ln.f_tab[0] == 46.2
     assert ln.set_speeds([45.0, 36.0]) == 2 and sorted(ln.frequencies()) == [36.0, 45.0]
 
 
@@ -94,9 +94,9 @@ def test_the_canceller_converges_on_a_world_with_wheel_lines():
     # (0.5-1.5 urad per line, each split by its direction over the two axes)
     lsb = 1.0652644360316953  # urad per FSM code (hal.interfaces.FSM_LSB_RAD)
     for s in range(W.N_SLOT):
-        o = s * W.LS
-        if ln.L[o + W.S_ON]:
-            a = [math.hypot(ln.L[o + i], ln.L[o + i + 1]) * lsb / 1024 for i in (W.S_XR, W.S_YR)]
+        z = s * W.ZS
+        if ln.T[s * W.TS + W.T_ON]:
+            a = [math.hypot(ln.Z[z + i], ln.Z[z + i + 1]) * lsb / 1024 for i in (W.Z_XR, W.Z_YR)]
             assert 0.2 < math.hypot(*a) < 3.0, (s, a)
 
 
@@ -107,8 +107,8 @@ def test_stale_wheel_speeds_fade_the_canceller_out_with_its_event():
     again from zero."""
     res, _m, ln = _fly(40.0, rw_outage=(30.0, 15.0))
     assert ln.k[W.K_ON] == 0 and ln.k[W.K_G] == 0 and ln.k[W.K_ACT] == 3
-    assert all(ln.L[s * W.LS + i] == 0 for s in range(W.N_SLOT)
-               for i in (W.S_XR, W.S_XI, W.S_YR, W.S_YI))
+    assert all(ln.Z[s * W.ZS + i] == 0 for s in range(W.N_SLOT)
+               for i in (W.Z_XR, W.Z_XI, W.Z_YR, W.Z_YI))
     assert list(ln.lx) == [0] * 20 and list(ln.ly) == [0] * 20
     ev = [(t, e) for t, _b, e in res.obc.events if e["name"] == "APT_RW_STALE"]
     assert len(ev) == 1 and 32.5 < ev[0][0] < 35.0 and ev[0][1]["args"][0] >= 3.0
@@ -147,7 +147,7 @@ def test_the_innovation_turn_designed_in_pieces_is_numpy_s():
     s = 1 - h @ np.linalg.solve(z * np.eye(n) - phi @ (np.eye(n) - np.outer(k, h)), phi @ k)
     assert abs(ln.sp[0] - np.angle(s)) < 1e-9
     ln.complete()
-    assert ln.pending() == 0 and ln.L[W.S_ON] == 1
+    assert ln.pending() == 0 and ln.T[W.T_ON] == 1
 
 
 def test_a_line_aliased_near_the_frames_nyquist_is_left_alone():
@@ -159,3 +159,86 @@ def test_a_line_aliased_near_the_frames_nyquist_is_left_alone():
     assert ln.set_speeds([49.9]) == 0 and ln.frequencies() == []
     assert ln.set_speeds([51.2]) == 0  # (alias 48.8 Hz)
     assert ln.set_speeds([48.0]) == 1 and ln.frequencies() == [48.0]
+
+
+def _q14(v):
+    return int(v * W.ONE + (0.5 if v >= 0 else -0.5))
+
+
+def test_the_16_bit_design_table_holds_the_designs_values_exactly():
+    """Lines.T is an array('h') (it was 'i'): every entry the design writes is a Q14
+    cosine or sine, a sinc times one, or omega (rad/us * 2**24) below 150 Hz, so 16 bits
+    hold it.  Recomputed here from the formulas (what the 32-bit table held), for lines
+    up to the canceller's 150 Hz limit and a real predictor's innovation turn: equal,
+    entry by entry, and within int16 with room (|T| <= 16384, omega <= 15 814)."""
+    from flight import apt as A
+    from flight.apt_control import ControlLaw
+    from flight.apt_exposure import EXPOSURES_US
+    from flight.params import P_DEFAULT, P_NAME
+
+    assert len(EXPOSURES_US) == W.NLAD and W.TS == W.T_F + 2 * W.NLAD == 80  # (kernels)
+    law = ControlLaw()
+    law.configure({d[P_NAME]: d[P_DEFAULT] for d in A.PARAMS}, 10000)
+    ln = law.lines
+    assert ln.T.typecode == "h" and ln.Z.typecode == "i"
+    # 33.7 Hz and its 67.4 (alias 32.6); 74 Hz (alias 26: left) and its 148 (alias 48);
+    # 133 Hz (alias 33; its 266 Hz above the limit)
+    assert ln.set_speeds([33.7, 74.0, -133.0, 0.0]) == 4
+    ln.complete()
+    frame, wave, lead, ro = 10000, 1000, ln.lead_us, ln.ro_us
+    seen = 0
+    for s in range(W.N_SLOT):
+        o = s * W.TS
+        if not ln.T[o + W.T_ON]:
+            continue
+        seen += 1
+        f = ln.hz[s // 2] * (s % 2 + 1)
+        wu = 2.0 * math.pi * f * 1e-6
+        want = [1]
+        for a in (wu * wave, wu * frame):
+            want += [_q14(math.cos(a)), _q14(math.sin(a))]
+        want += [int(wu * (1 << 24) + 0.5), _q14(math.cos(wu * lead)), _q14(math.sin(wu * lead))]
+        for e in EXPOSURES_US:
+            x = 0.5 * wu * e
+            ph = ln.sp[s] - wu * (ro + 0.5 * e)
+            want += [_q14(math.sin(x) / x * math.cos(ph)), _q14(math.sin(x) / x * math.sin(ph))]
+        assert list(ln.T[o:o + W.TS]) == want, s
+    assert seen == 4 and max(ln.frequencies()) == 148.0
+    assert max(abs(v) for v in ln.T) <= W.ONE
+    assert 2 * math.pi * 150e-6 * (1 << 24) + 0.5 < 15814  # omega at LINE_MAX_HZ
+
+
+def test_no_design_queued_costs_the_pointahead_run_nothing_and_a_queued_one_completes():
+    """Lines.queued counts the lines being designed: while it is 0 the pointahead task's
+    runs do not call Lines.service at all; speeds that queue designs are served one piece
+    a run until complete, and then the runs stop calling again."""
+    from flight import apt as A
+    from flight import pointahead as PA
+    from tests.mpy.kit import FakeCtx
+
+    ctx = FakeCtx(A, PA)
+    pa = PA.PointAhead(ctx)
+    ln = W.Lines()
+    ln.configure(10000, 1000, 1750, 500)
+    pa.lines = ln
+    calls = []
+    serve = ln.service
+    ln.service = lambda: calls.append(1) or serve()
+
+    def runs(n):
+        for _ in range(n):
+            pa._task.last_start += 100000
+            pa.tick()
+
+    runs(20)
+    assert ln.queued == 0 and calls == [] and serve() is False
+    assert ln.set_speeds([45.0, -34.0]) == 3 and ln.queued == 3
+    runs(200)
+    pieces = 3 * (1 + -(-W.NLAD // W.RUNG_CHUNK))  # (no predictor: S = 1, one piece)
+    assert len(calls) == pieces and ln.queued == 0 and ln.pending() == 0
+    assert sum(ln.T[s * W.TS + W.T_ON] for s in range(W.N_SLOT)) == 3
+    assert all(ln.Z[s * W.ZS + W.Z_PC] == W.ONE for s in range(W.N_SLOT)
+               if ln.T[s * W.TS + W.T_ON])
+    ln.set_speeds([45.005, -34.0])  # (within 0.01 Hz: nothing queued)
+    runs(5)
+    assert len(calls) == pieces

@@ -8,6 +8,7 @@ import struct
 import pytest
 
 from flight import pointahead as PA
+from flight import pointahead_nav as PN
 from flight.cmddict import BY_NAME
 from flight.tm import APID_HK
 from sim import geometry, pointahead as truth
@@ -47,18 +48,18 @@ def test_point_ahead_formula_matches_the_world_geometry():
             rows = obcnav.payload_frame(w, tp)
             q = obcnav._quat_from_rows(*rows)
             _s, _p, v = truth.state(p, tp)
-            x, y = PA.point_ahead_rad(v, q)
+            x, y = PN.point_ahead_rad(v, q)
             tx, ty = truth.point_ahead_rad(p, tp)
             assert x == pytest.approx(tx, abs=1e-9) and y == pytest.approx(ty, abs=1e-9)
-    x, y = PA.point_ahead_rad((V, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0))
-    assert x == pytest.approx(-2 * V / PA.C_M_S) and y == 0.0
+    x, y = PN.point_ahead_rad((V, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0))
+    assert x == pytest.approx(-2 * V / PN.C_M_S) and y == 0.0
 
 
 def test_nav_state_from_the_obc_sets_the_reference_offset():
     r, o, pa = _rig()
     t = r.app.now_s()
     rep = ok_pair(o.send(NAV, nav(t - 0.1)))
-    assert rep["result"]["pa_x_urad"] == pytest.approx(-2e6 * V / PA.C_M_S, abs=0.01)
+    assert rep["result"]["pa_x_urad"] == pytest.approx(-2e6 * V / PN.C_M_S, abs=0.01)
     o.run(300000)
     assert pa.source == PA.SRC_OBC
     # offset = point-ahead (-50.57 µrad along x) at 100 µrad/px -> -0.5057 px -> -32 q6

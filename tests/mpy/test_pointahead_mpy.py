@@ -6,6 +6,7 @@ from array import array
 
 from flight import apt as A
 from flight import pointahead as PA
+from flight import pointahead_nav as PN
 
 from kit import FakeCtx, locked, rig
 
@@ -24,11 +25,11 @@ def _nav(t):
 
 
 def test_point_ahead_of_a_rotated_frame():
-    x, y = PA.point_ahead_rad((V, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0))
-    assert abs(x + 2 * V / PA.C_M_S) < 1e-12 and y == 0.0
+    x, y = PN.point_ahead_rad((V, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0))
+    assert abs(x + 2 * V / PN.C_M_S) < 1e-12 and y == 0.0
     c = 0.7071067811865476  # 90 deg about z: the payload x axis is ECI y
-    x, y = PA.point_ahead_rad((V, 0.0, 0.0), (c, 0.0, 0.0, c))
-    assert abs(x) < 1e-12 and abs(y - 2 * V / PA.C_M_S) < 1e-12
+    x, y = PN.point_ahead_rad((V, 0.0, 0.0), (c, 0.0, 0.0, c))
+    assert abs(x) < 1e-12 and abs(y - 2 * V / PN.C_M_S) < 1e-12
 
 
 def _pa():

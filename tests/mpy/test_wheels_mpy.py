@@ -8,6 +8,7 @@ from array import array
 from flight import apt as A
 from flight import apt_predict as ap
 from flight import apt_wheels as W
+from flight import wheels_py as WP
 from flight.apt_control import ControlLaw
 from flight.params import P_DEFAULT, P_NAME
 
@@ -35,21 +36,28 @@ def _lcg(x):
 def test_the_lines_kernels_match_their_plain_python_twins():
     law = _law()
     ln = law.lines
-    assert W.LS == 86  # (wheels_viper's literal stride)
+    assert W.TS == 80 and W.ZS == 6  # (wheels_viper's and wheels_py's literal strides)
     assert ln.set_speeds([33.7, -65.12, 47.0, 0.0]) == 4  # (130.2 and 94 Hz: aliased low)
     ln.complete()
     pr = law.pred
     x = 11
     for case in range(20):
-        L = array("i", ln.L)
+        T = array("h", ln.T)
+        if case % 4 == 1:  # the 16-bit table's whole range (the viper loads sign-extend)
+            for s in range(W.N_SLOT):
+                o = s * W.TS
+                for i in range(W.T_F, W.TS):
+                    x = _lcg(x)
+                    T[o + i] = (x >> 8) % 32769 - 16384
+        Z = array("i", ln.Z)
         for s in range(W.N_SLOT):
-            o = s * W.LS
-            for i in (W.S_XR, W.S_XI, W.S_YR, W.S_YI):
+            z = s * W.ZS
+            for i in (W.Z_XR, W.Z_XI, W.Z_YR, W.Z_YI):
                 x = _lcg(x)
-                L[o + i] = (x >> 8) % 80001 - 40000
+                Z[z + i] = (x >> 8) % 80001 - 40000
             x = _lcg(x)
-            L[o + W.S_PC] = (x >> 8) % 32769 - 16384
-            L[o + W.S_PS] = 16000 - case * 700
+            Z[z + W.Z_PC] = (x >> 8) % 32769 - 16384
+            Z[z + W.Z_PS] = 16000 - case * 700
         k = array("i", ln.k)
         # normal frames, a missed one, odd tick spacings, the first step, a lost clock;
         # speeds fresh or stale, the fade at its ends and between
@@ -63,14 +71,15 @@ def test_the_lines_kernels_match_their_plain_python_twins():
         c[ap.C_PLAY] = 1
         c[ap.C_NUPX] = (x >> 8) % 60001 - 30000 if case != 9 else 40000  # (beyond the gate)
         c[ap.C_NUPY] = (x >> 12) % 20001 - 10000
-        L2 = array("i", L)
+        Z2 = array("i", Z)
         k2 = array("i", k)
         lx = array("i", [7] * 20)
         ly = array("i", [7] * 20)
         lx2 = array("i", lx)
         ly2 = array("i", ly)
-        assert W._step(L, k, c, pr.lad, lx, ly) == W.step_py(L2, k2, c, pr.lad, lx2, ly2) == 0
-        assert list(L) == list(L2) and list(k) == list(k2), case
+        assert W._step(T, Z, k, c, pr.lad, lx, ly) == WP.step_py(T, Z2, k2, c, pr.lad, lx2,
+                                                                 ly2) == 0
+        assert list(Z) == list(Z2) and list(k) == list(k2), case
         assert list(lx) == list(lx2) and list(ly) == list(ly2), case
     # the codes: the predictor's waveform plus the lines, the calibration's step, saturated
     arrs = pr.arrs
@@ -86,7 +95,7 @@ def test_the_lines_kernels_match_their_plain_python_twins():
         c[ap.C_DY] = -40
         W._codes(arrs, c, lx, ly)
         w1 = (list(arrs[ap.A_WX0 + 2 * b]), list(arrs[ap.A_WX0 + 2 * b + 1]))
-        W.codes_py(arrs, c, lx, ly)
+        WP.codes_py(arrs, c, lx, ly)
         assert w1 == (list(arrs[ap.A_WX0 + 2 * b]), list(arrs[ap.A_WX0 + 2 * b + 1])), b
         assert w1[0][1] == ((arrs[ap.A_QX][1] + lx[1]) >> 8) + 5
         assert w1[1][1] == ((arrs[ap.A_QY][1] + ly[1]) >> 8) - 40

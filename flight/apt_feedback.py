@@ -14,15 +14,13 @@ for an IFOV up to 256 µrad (default 100).
 """
 
 from flight.tm import MapPacker
-from hal.compat import const
 from hal.interfaces import APT_ACQUIRE as ACQUIRE, APT_TRACK as TRACK, FSM_LSB_RAD
 
-_Q = const(8)  # fixed point of the values: 1/256 µrad
-# Mirror: µrad per FSM code in 2**-16 µrad (2**-8 would be 0.1 % off: 28 µrad at full
-# deflection), used as its high and low octets so no product passes 2**30.
+# The values' fixed point, Q: 1/256 µrad (the 8 of MapPacker.set_q's calls below: a
+# literal, no globals entry).  Mirror: µrad per FSM code in 2**-16 µrad (2**-8 would be
+# 0.1 % off: 28 µrad at full deflection), used as its high and low octets so no product
+# passes 2**30.
 _LSB_Q16 = int(FSM_LSB_RAD * 1e6 * 65536 + 0.5)
-_LSB_HI = _LSB_Q16 >> 8
-_LSB_LO = _LSB_Q16 & 0xFF
 
 
 class Feedback:
@@ -74,13 +72,13 @@ class Feedback:
             ex += law.sign_x * (((apt.spot_x - apt.ref_x) * self._ifov_q) >> 6)
             ey += law.sign_y * (((apt.spot_y - apt.ref_y) * self._ifov_q) >> 6)
         r = self.rec
-        r.set_q(self.k_ex, ex, _Q)
-        r.set_q(self.k_ey, ey, _Q)
+        r.set_q(self.k_ex, ex, 8)
+        r.set_q(self.k_ey, ey, 8)
         r.set_small(self.k_valid, valid)
         r.set_small(self.k_state, st)
         r.set_small(self.k_offload, offload)
-        r.set_q(self.k_fx, fx, _Q)
-        r.set_q(self.k_fy, fy, _Q)
+        r.set_q(self.k_fx, fx, 8)
+        r.set_q(self.k_fy, fy, 8)
         return go
 
 
@@ -90,7 +88,8 @@ def _mirror_q(u):
     if n:
         u = -u
     code = u >> 8
-    m = code * _LSB_HI + ((code * _LSB_LO) >> 8) + (((u & 0xFF) * _LSB_Q16) >> 16)
+    lsb = _LSB_Q16
+    m = code * (lsb >> 8) + ((code * (lsb & 0xFF)) >> 8) + (((u & 0xFF) * lsb) >> 16)
     return -m if n else m
 
 

@@ -14,8 +14,8 @@ from hal.compat import const
 
 C_M_S = 299792458.0  # speed of light (exact, SI)
 MU_M3_S2 = 3.986004418e14  # Earth's gravitational parameter (IERS / WGS 84)
-R_MIN_M = 6.5e6  # a LEO state: |r| between ~120 km and ~2,000 km altitude
-R_MAX_M = 8.4e6
+_R_MIN_M = const(6500000)  # a LEO state: |r| between ~120 km and ~2,000 km altitude (m)
+_R_MAX_M = const(8400000)
 ENERGY_TOL = 0.10  # |v|^2 |r| / mu within 10 % of 1: a near-circular orbit
 RADIAL_TOL = 0.05  # |r.v| / (|r||v|): flight-path angle under ~3 deg (e < ~0.05)
 Q_NORM_TOL = 1e-3  # |q| within 0.1 % of 1 (a single-precision quaternion passes)
@@ -51,7 +51,7 @@ def point_ahead_rad(v, q):
 def check_nav(a):
     """Physical plausibility of a NAV_STATE argument map: BadArg names the field."""
     r = math.sqrt(a["px"] ** 2 + a["py"] ** 2 + a["pz"] ** 2)
-    if not R_MIN_M <= r <= R_MAX_M:
+    if not _R_MIN_M <= r <= _R_MAX_M:
         raise BadArg("p: |r| %.0f m is no LEO state" % r)
     v2 = a["vx"] ** 2 + a["vy"] ** 2 + a["vz"] ** 2
     e = v2 * r / MU_M3_S2

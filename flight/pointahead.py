@@ -181,8 +181,9 @@ class PointAhead:
         self._nav_t = -1.0  # time of validity of the last state used (onboard s)
         self._nav_prev = None  # (t, x, y) of the previous state (the rate)
         self.nav_accepted = self.nav_rejected = self.mismatches = 0
-        # Profile: samples (10 nrad, x y interleaved), step (ms), time since sample 0 (ms)
-        self._prof = array("h", [0] * (2 * PROFILE_MAX))
+        # Profile: samples (10 nrad, x y interleaved; made at the first PA_PROFILE, kept:
+        # a fallback most passes never load), step (ms), time since sample 0 (ms)
+        self._prof = None  # type: array | None
         self.profile_n = 0
         self._prof_dt = 1000
         self._prof_ms = 0
@@ -293,7 +294,10 @@ class PointAhead:
         return out
 
     def cmd_profile(self, args, tc):
-        n = nav.unpack_profile(args["samples"], self._prof)
+        p = self._prof
+        if p is None:
+            p = self._prof = array("h", bytes(4 * PROFILE_MAX))
+        n = nav.unpack_profile(args["samples"], p)
         self._prof_dt = int(args["dt"] * 1000)
         self._prof_t0 = args["t0"]
         self._prof_ms = int((self.ctx.now() - args["t0"]) * 1000)
@@ -314,13 +318,13 @@ class PointAhead:
         n = self.profile_n
         ms = self._prof_ms
         dt = self._prof_dt
-        if n < 2 or ms < 0 or ms > (n - 1) * dt:
+        p = self._prof
+        if n < 2 or ms < 0 or ms > (n - 1) * dt or p is None:
             return False
         i = ms // dt
         if i >= n - 1:
             i = n - 2
         f = ms - i * dt
-        p = self._prof
         x0 = p[2 * i]
         y0 = p[2 * i + 1]
         self._px = x0 + (p[2 * i + 2] - x0) * f // dt

@@ -146,13 +146,18 @@ def test_profile_checks_and_clear():
     assert "faster" in o.send(PROFILE, fast)[0]["detail"]
     big = {"t0": t, "dt": 5.0, "samples": struct.pack(">hhhh", 9000, 0, 9000, 0)}
     assert "bound" in o.send(PROFILE, big)[0]["detail"]
+    assert pa._prof is None  # (no table until a profile is loaded: refused ones make none)
     ok_pair(o.send(PROFILE, _profile(t, 5.0, [(-30.0, 0.0)] * 4)))
     o.run(200000)
     assert pa.profile_n == 4 and pa.source == PA.SRC_PROFILE
+    table = pa._prof
+    assert list(table[:8]) == [-3000, 0] * 4 and len(table) == 2 * PN.PROFILE_MAX
     ok_pair(o.send(CLEAR))
     o.run(200000)
     assert pa.profile_n == 0 and pa.source == PA.SRC_NONE
-    assert [e[1][0] for e in r.events if e[0] == PA.EV_PA_PROFILE_LOADED] == [4, 0]
+    ok_pair(o.send(PROFILE, _profile(r.app.now_s(), 5.0, [(-20.0, 1.0)] * 3)))
+    assert pa._prof is table and list(table[:6]) == [-2000, 100] * 3  # (kept, reused)
+    assert [e[1][0] for e in r.events if e[0] == PA.EV_PA_PROFILE_LOADED] == [4, 0, 3]
 
 
 # ---------------------------------------------------------------- closed loop

@@ -37,7 +37,6 @@ r.tick(10)
 r.cam.replay = array("H", apt.trk_buf)
 apt.tick()
 buf = apt.trk_buf
-o = apt._cen
 N = 100
 NOP = lambda: None
 
@@ -61,16 +60,13 @@ def run(f, lock):
     return (dt - d0) * 1000 // N
 
 
-thr = o[px.CEN_BG] + ((o[px.CEN_PEAK] - o[px.CEN_BG]) >> 2)
 law = apt.law
 R = {}
 R['tick'] = run(apt.tick, False)
 R['replay_copy'] = run(lambda: r.cam.read_roi(apt.win_x0, apt.win_y0, 16, 16, 1, buf, apt._meta),
                        True)
 R['centroid'] = run(lambda: apt.centroid(buf, 16), True)
-R['peak'] = run(lambda: px._peak(buf, 16, o), True)
-R['sums'] = run(lambda: px._sums(buf, 16, thr, o), True)
-R['wcog'] = run(lambda: px.wcog(buf, 16, o[px.CEN_BG], 8 << 6, 8 << 6, o), True)
+R['centroid_kernel'] = run(lambda: px.centroid_k(apt._cen_args), True)
 R['law_step'] = run(lambda: law.step(10, -10, apt.cal), True)
 R['patch_hot'] = run(lambda: px.patch_hot(buf, apt.search.hot, apt.exposure.dark(), 9000),
                      True)

@@ -25,11 +25,10 @@ from flight.params import ParamDef
 from flight.scheduler import Task
 from flight.telemetry import HkField
 from hal.errors import HalError
-from hal.interfaces import (APT_ACQUIRE, APT_IDLE, APT_LOST, APT_SEARCH, APT_STATE_NAMES,
-                            APT_TRACK, FSM_LSB_RAD, SW_CAMERA, SW_LASER_525, SW_LASER_850)
-
-IDLE, SEARCH, ACQUIRE, TRACK, LOST = APT_IDLE, APT_SEARCH, APT_ACQUIRE, APT_TRACK, APT_LOST
-STATE_NAMES = APT_STATE_NAMES
+# (the states under their short names: an ``as`` import is one globals entry, not two)
+from hal.interfaces import APT_ACQUIRE as ACQUIRE, APT_IDLE as IDLE, APT_LOST as LOST
+from hal.interfaces import APT_SEARCH as SEARCH, APT_STATE_NAMES as STATE_NAMES
+from hal.interfaces import APT_TRACK as TRACK, FSM_LSB_RAD, SW_CAMERA, SW_LASER_525, SW_LASER_850
 
 ACQ_WIN = const(32)
 TRACK_WIN = const(16)
@@ -102,7 +101,7 @@ _NO_YES = ("NO", "YES")
 _URAD_CODE = FSM_LSB_RAD * 1e6  # µrad per FSM code
 F = HkField
 HK = (  # 1 Hz: 21 octets
-    F("apt_state", "u8", enum=APT_STATE_NAMES, description="fine-pointing state"),
+    F("apt_state", "u8", enum=STATE_NAMES, description="fine-pointing state"),
     F("apt_valid", "u8", enum=_NO_YES, description="spot found in the last frame"),
     F("apt_laser850", "u8", enum=("OFF", "ON"), description="downlink laser switch"),
     F("apt_res_x", "i16", "urad", 0.1, warn=(-150.0, 150.0), description="spot - boresight, x"),
@@ -135,7 +134,7 @@ ADCS = (  # the feedback map (APID 0x0A4, 5 Hz): keys and raw values as declared
     F("err_x_urad", "f32", "urad", description="line-of-sight error x (mirror + residual)"),
     F("err_y_urad", "f32", "urad", description="line-of-sight error y (mirror + residual)"),
     F("valid", "u8", enum=_NO_YES, description="a spot was measured in the last frame"),
-    F("state", "u8", enum=APT_STATE_NAMES, description="fine-pointing state"),
+    F("state", "u8", enum=STATE_NAMES, description="fine-pointing state"),
     F("offload", "u8", enum=_NO_YES, description="mirror near its range: please offload"),
     F("fsm_x_urad", "f32", "urad", description="mirror deflection x"),
     F("fsm_y_urad", "f32", "urad", description="mirror deflection y"),
@@ -160,7 +159,8 @@ class Apt:
         # TRACK's buffers preallocated; the other states' window: Search.window (issue 11)
         self.trk_buf = array("H", bytes(2 * TRACK_WIN * TRACK_WIN))
         self._meta = self.law.meta = array("i", [0, 0, 0])  # (the predictor: exposure)
-        self._cen = array("i", [0] * px.CEN_LEN)  # centroid results
+        self._cen = array("i", [0] * px.CEN_LEN)  # centroid inputs, results
+        self._cen_args = [self.trk_buf, self._cen, px._WTAB]  # (px.centroid_k's argument)
         self.spot_x = self.spot_y = 0  # last spot, q6 px
         self.peak = self.bg = self.spot_px = self.win_x0 = self.win_y0 = 0
         self.valid = False
@@ -192,6 +192,8 @@ class Apt:
         self._thr_min = p["apt_thr_min_dn"]
         self._max_spot_px = p["apt_max_spot_px"]
         self._min_spot_px = p["apt_min_spot_px"]
+        px.limits(self._cen, self._snr_min, self._thr_min, self._min_spot_px,
+                  self._max_spot_px)  # (the centroid kernel's inputs)
         self._lost_frames = p["apt_lost_frames"]
         self._track_frames = p["apt_track_frames"]
         self._track_err_q6 = int(p["apt_track_err_px"] * 64)
@@ -304,18 +306,8 @@ class Apt:
 
     def centroid(self, buf, size):
         """The spot in a window at (win_x0, win_y0): sets spot_x/spot_y (q6 sensor px,
-        when valid), peak, bg, spot_px; returns validity (see apt_pixels.centroid)."""
-        o = self._cen
-        ok = px.centroid(buf, size, self.win_x0, self.win_y0, self._snr_min, self._thr_min,
-                         self._min_spot_px, self._max_spot_px, o)
-        self.peak = o[px.CEN_PEAK]
-        self.bg = o[px.CEN_BG]
-        self.spot_px = o[px.CEN_PX]
-        if ok:
-            self.spot_x = o[px.CEN_X]
-            self.spot_y = o[px.CEN_Y]
-            self.valid = True
-        return ok
+        when valid), peak, bg, spot_px; returns validity, 1 or 0 (apt_pixels.spot)."""
+        return px.spot(self, buf, size)
 
     # ------------------------------------------------------------------ the 100 Hz tick
     def tick(self):
@@ -333,16 +325,21 @@ class Apt:
         if st == SEARCH:
             self.search.step()
             return
-        size = TRACK_WIN if st == TRACK else ACQ_WIN
-        buf = self.trk_buf if st == TRACK else self.search.window(ACQ_WIN * ACQ_WIN)
-        if buf is None:
-            return  # no heap for the window yet (counted, reported): the next tick asks
+        if st == TRACK:
+            size = TRACK_WIN
+            buf = self.trk_buf
+        else:
+            size = ACQ_WIN
+            buf = self.search.window(ACQ_WIN * ACQ_WIN)
+            if buf is None:
+                return  # no heap for the window yet (counted, reported): the next tick asks
         ok = False
         try:
-            if not self.camera.frame_ready():
+            cam = self.camera
+            if not cam.frame_ready():
                 self.stale_frames += 1
                 return
-            ok = self.camera.read_roi(self.win_x0, self.win_y0, size, size, 1, buf, self._meta)
+            ok = cam.read_roi(self.win_x0, self.win_y0, size, size, 1, buf, self._meta)
         except HalError as e:  # (anything else is no camera error: see read())
             self._camera_error(e)
         self.frames += 1
@@ -356,12 +353,14 @@ class Apt:
             busy = getattr(self.cal, "busy", True)  # (a stand-in without it: always)
             px.heap_lock()
             try:
-                if size == TRACK_WIN:
-                    px.patch_hot(buf, self.search.hot, self.exposure.dark(),
-                                 EXPOSURES_US[DARK_EXP])
-                ok = self.centroid(buf, size)
-                if ok and not busy:
-                    self._step(False)
+                hot = self.search.hot if st == TRACK else None  # (none: no patch to do)
+                if hot:
+                    px.patch_hot(buf, hot, self.exposure.dark(), EXPOSURES_US[DARK_EXP])
+                ok = px.spot(self, buf, size)  # (Apt.centroid)
+                if ok and not busy:  # (_step(False), inline: a call less a frame)
+                    o = self.ref_off
+                    self.law.step(self.spot_x - self.ref_x - o.dx_q6,
+                                  self.spot_y - self.ref_y - o.dy_q6, self.cal)
             finally:
                 px.heap_unlock()
             if ok and busy:

@@ -21,23 +21,33 @@ except ImportError:  # CPython: no heap to lock
     def heap_unlock():  # type: ignore[no-redef,misc]
         pass
 
-# Indices of the ``out`` array filled by :func:`centroid` (array("i", [0] * CEN_LEN)).
+# Indices of the ``out`` array of :func:`centroid` (array("i", [0] * CEN_LEN)).
 CEN_X = const(0)  # spot column, 1/64 sensor px ("q6"); written only when the spot is valid
 CEN_Y = const(1)  # spot row, q6
 CEN_PEAK = const(2)  # brightest pixel of the window, DN
 CEN_BG = const(3)  # background (mean of the first and last rows), DN
 CEN_PX = const(4)  # pixels counted in the spot
-CEN_SW = const(5)  # scratch: the thresholded sums (sums_py / apt_viper.sums)
+_CEN_SW = const(5)  # scratch: the thresholded sums (sums_py), the weighted ones (wsums_py)
 CEN_SX = const(6)
 CEN_SY = const(7)
-CEN_LEN = const(8)
+# The one-call kernel's inputs (centroid_py, flight/apt_viper.centroid): the window and
+# the limits of :func:`centroid`'s arguments; then its weighted steps' scratch (7 + 7).
+CEN_SIZE = const(8)
+CEN_X0 = const(9)
+CEN_Y0 = const(10)
+_CEN_SNR = const(11)
+_CEN_THR = const(12)
+_CEN_MIN_PX = const(13)
+_CEN_MAX_PX = const(14)
+CEN_LEN = const(29)
+_WCOG_ITER = const(2)  # Gaussian-weighted steps of the centroid (see _WTAB below)
 
 
 def sums_py(buf, size, thr, out):
     """Sums over a ``size``×``size`` window of v = pixel − ``thr`` for the pixels above
     ``thr`` that have a row neighbour above it too: Σv, Σv·column, Σv·row into
-    ``out[CEN_SW]``, ``out[CEN_SX]``, ``out[CEN_SY]``; returns how many pixels counted.
-    (The plain-Python twin of flight/apt_viper.sums: same results.)"""
+    ``out[_CEN_SW]``, ``out[CEN_SX]``, ``out[CEN_SY]``; returns how many pixels counted.
+    (A step of :func:`centroid`; flight/apt_viper.centroid does the same.)"""
     sw = 0
     sx = 0
     sy = 0
@@ -61,7 +71,7 @@ def sums_py(buf, size, thr, out):
             c += 1
             i += 1
         r += 1
-    out[CEN_SW] = sw
+    out[_CEN_SW] = sw
     out[CEN_SX] = sx
     out[CEN_SY] = sy
     return cnt
@@ -70,7 +80,7 @@ def sums_py(buf, size, thr, out):
 def peak_py(buf, size, out):
     """The brightest pixel of the ``size``×``size`` window at the start of ``buf`` into
     ``out[CEN_PEAK]``; returns the sum of the window's first and last rows (the
-    background).  (The plain-Python twin of flight/apt_viper.peak: same results.)"""
+    background).  (A step of :func:`centroid`, as in flight/apt_viper.centroid.)"""
     n = size * size
     if len(buf) == n:
         mx = max(buf)
@@ -90,15 +100,6 @@ def peak_py(buf, size, out):
     return s
 
 
-# The viper kernels where the port compiles them (Cortex-M7 firmware, unix port), else the
-# twins: the VM's compiler refuses the decorator (SyntaxError), CPython has no micropython.
-try:
-    from flight.apt_viper import peak as _peak, sums as _sums
-except (ImportError, SyntaxError, ValueError):
-    _peak = peak_py
-    _sums = sums_py
-
-
 def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out):
     """Background-subtracted, thresholded centre of gravity of a ``size``×``size`` window
     whose top-left sensor pixel is (x0, y0).
@@ -109,7 +110,7 @@ def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out):
     May mask (set to the background) up to two isolated bright pixels of ``buf``.
     """
     # Background: mean of the first and last rows (the spot sits inside the window).
-    bg = _peak(buf, size, out) // (2 * size)
+    bg = peak_py(buf, size, out) // (2 * size)
     mx = out[CEN_PEAK]
     out[CEN_BG] = bg
     retries = 0
@@ -120,7 +121,7 @@ def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out):
         thr = bg + (amp >> 2)  # 25 % of the peak above background
         if thr < bg + thr_min:
             thr = bg + thr_min
-        cnt = _sums(buf, size, thr, out)
+        cnt = sums_py(buf, size, thr, out)
         if cnt >= min_px or retries >= 2:
             break
         # No spot: the peak that set the threshold may be a hot pixel brighter than
@@ -128,7 +129,7 @@ def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out):
         # failure path, never in steady TRACK.
         buf[index_of(buf, mx)] = bg
         pk = out[CEN_PEAK]  # (the reported peak stays the window's first one)
-        _peak(buf, size, out)
+        peak_py(buf, size, out)
         mx = out[CEN_PEAK]
         out[CEN_PEAK] = pk
         retries += 1
@@ -136,13 +137,13 @@ def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out):
     if cnt < min_px or cnt > max_px:
         return False
     # Start: the thresholded centre of gravity (sx/sw + 0.5, window px, q6, rounded).
-    sw = out[CEN_SW]
+    sw = out[_CEN_SW]
     cx = _div_q6(out[CEN_SX], sw) + 32
     cy = _div_q6(out[CEN_SY], sw) + 32
     # Then the Gaussian-weighted centre of gravity (near the Cramér-Rao bound).
     k = 0
-    while k < WCOG_ITER:
-        if not _wcog(buf, size, bg, cx, cy, _WTAB, _WX, _WY, out):
+    while k < _WCOG_ITER:
+        if not wcog_py(buf, size, bg, cx, cy, _WTAB, _WX, _WY, out):
             break
         cx = out[CEN_SX]
         cy = out[CEN_SY]
@@ -167,7 +168,6 @@ def _div_q6(num, den):
 # no bias towards a pixel centre); the weight keeps the far, noise-only pixels out.  Measured
 # on sim/camera.py spots (tests/test_apt.py): 0.9 urad per axis at 1 ms exposure (the
 # Cramér-Rao bound 0.67) against 2.3 urad for the thresholded centre of gravity alone.
-WCOG_ITER = const(2)
 _HALF = const(3)  # box half-width, px
 # weight(d) at d = k/64 px (the estimate's q6 step: a coarser step would lock the estimate
 # to its grid), k = 0..256, Q6 (64 = 1): 64·exp(-(k/64)²/2)
@@ -180,7 +180,7 @@ _WY = array("i", [0] * (2 * _HALF + 1))  # and row weights
 def wsums_py(buf, size, bg, c0, r0, wx, wy, out):
     """Σw·v, Σw·v·(column - box centre), Σw·v·(row - box centre) over the 7 × 7 box at
     (c0, r0) with w = wx[i]·wy[j], v = pixel - bg, into out[CEN_SX - 1 .. CEN_SY]
-    (the plain-Python twin of flight/apt_viper.wsums: same results)."""
+    (a step of :func:`wcog_py`)."""
     s = 0
     sx = 0
     sy = 0
@@ -203,16 +203,10 @@ def wsums_py(buf, size, bg, c0, r0, wx, wy, out):
             sx += wyj * rsx
             sy += wyj * rs * (j - 3)
         j += 1
-    out[CEN_SW] = s
+    out[_CEN_SW] = s
     out[CEN_SX] = sx
     out[CEN_SY] = sy
     return 0
-
-
-try:
-    from flight.apt_viper import wsums as _wsums
-except (ImportError, SyntaxError, ValueError):
-    _wsums = wsums_py
 
 
 def wcog_py(buf, size, bg, cx, cy, wtab, wx, wy, out):
@@ -220,8 +214,8 @@ def wcog_py(buf, size, bg, cx, cy, wtab, wx, wy, out):
     the new estimate into ``out[CEN_SX]``, ``out[CEN_SY]`` (q6); False when the box holds
     no signal (the estimate stays).  ``wtab``: the weights (_WTAB); ``wx``, ``wy``:
     scratch for the box's column and row weights.  Integer maths, every product below
-    2**30 (2**31 for the viper kernel's machine words).  (The plain-Python twin of
-    flight/apt_viper.wcog, which does it all in one call: same results.)"""
+    2**30 (2**31 for the viper kernel's machine words).  (A step of :func:`centroid`,
+    as in flight/apt_viper.centroid.)"""
     c0 = (cx >> 6) - _HALF
     r0 = (cy >> 6) - _HALF
     i = 0
@@ -233,8 +227,8 @@ def wcog_py(buf, size, bg, cx, cy, wtab, wx, wy, out):
         d = -d if d < 0 else d
         wy[i] = wtab[d] if d <= 256 and 0 <= r0 + i < size else 0
         i += 1
-    _wsums(buf, size, bg, c0, r0, wx, wy, out)
-    s = out[CEN_SW]
+    wsums_py(buf, size, bg, c0, r0, wx, wy, out)
+    s = out[_CEN_SW]
     sx = out[CEN_SX]
     sy = out[CEN_SY]
     if s <= 0:
@@ -248,15 +242,58 @@ def wcog_py(buf, size, bg, cx, cy, wtab, wx, wy, out):
     return True
 
 
-try:
-    from flight.apt_viper import wcog as _wcog
-except (ImportError, SyntaxError, ValueError):
-    _wcog = wcog_py
-
-
 def wcog(buf, size, bg, cx, cy, out):
     """One weighted step (see :func:`wcog_py`) with the module's weights and scratch."""
-    return _wcog(buf, size, bg, cx, cy, _WTAB, _WX, _WY, out)
+    return wcog_py(buf, size, bg, cx, cy, _WTAB, _WX, _WY, out)
+
+
+def centroid_py(A):
+    """:func:`centroid` with its inputs in one list, ``A`` = [buf, out, wtab]: ``out``
+    (CEN_LEN items) holds the window's size and origin and the limits at CEN_SIZE ..
+    _CEN_MAX_PX and receives the results; ``wtab``: the weights (_WTAB).  Returns 1 for a
+    valid spot, else 0.  (The plain-Python twin of flight/apt_viper.centroid, the APT
+    tick's one call: same results and buffer, tests/mpy/test_apt_kernels_mpy.py.)"""
+    o = A[1]
+    return 1 if centroid(A[0], o[CEN_SIZE], o[CEN_X0], o[CEN_Y0], o[_CEN_SNR], o[_CEN_THR],
+                         o[_CEN_MIN_PX], o[_CEN_MAX_PX], o) else 0
+
+
+# The viper kernel where the port compiles it (Cortex-M7 firmware, unix port), else the
+# twin: the VM's compiler refuses the decorator (SyntaxError), CPython has no micropython.
+try:
+    from flight.apt_viper import centroid as centroid_k
+except (ImportError, SyntaxError, ValueError):
+    centroid_k = centroid_py
+
+
+def limits(out, snr_min, thr_min, min_px, max_px):
+    """:func:`centroid`'s limits into the kernel's ``out`` (at parameter load)."""
+    out[_CEN_SNR] = snr_min
+    out[_CEN_THR] = thr_min
+    out[_CEN_MIN_PX] = min_px
+    out[_CEN_MAX_PX] = max_px
+
+
+def spot(apt, buf, size):
+    """flight.apt.Apt.centroid (the tick calls it here: the CEN_* indices fold): the spot
+    in ``apt``'s window at (win_x0, win_y0) of ``buf`` by one call of the kernel on
+    ``apt._cen_args`` = [buf, apt._cen, _WTAB]; sets apt.spot_x/spot_y (q6 sensor px, when
+    valid), peak, bg, spot_px, valid; returns validity, 1 or 0.  Allocates nothing."""
+    o = apt._cen
+    a = apt._cen_args
+    a[0] = buf
+    o[CEN_SIZE] = size
+    o[CEN_X0] = apt.win_x0
+    o[CEN_Y0] = apt.win_y0
+    ok = centroid_k(a)
+    apt.peak = o[CEN_PEAK]
+    apt.bg = o[CEN_BG]
+    apt.spot_px = o[CEN_PX]
+    if ok:
+        apt.spot_x = o[CEN_X]
+        apt.spot_y = o[CEN_Y]
+        apt.valid = True
+    return ok
 
 
 def index_of(buf, value):

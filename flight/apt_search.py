@@ -26,15 +26,15 @@ from flight.apt_control import EXPOSURES_US
 from hal.compat import const
 from hal.interfaces import APT_IDLE, APT_SEARCH, APT_TRACK
 
-SEARCH_BIN = const(8)  # 1280x1024 → 160x128 binned pixels
-SEARCH_STRIP_ROWS = const(16)  # binned rows per tick: 8 ticks per full frame
-TRACK_WIN = const(16)  # the full-resolution look at a candidate: one TRACK window
-ACQ_PIX = const(32 * 32)  # ACQUIRE's and LOST's window (flight/apt.py ACQ_WIN)
+_SEARCH_BIN = const(8)  # 1280x1024 → 160x128 binned pixels
+_SEARCH_STRIP_ROWS = const(16)  # binned rows per tick: 8 ticks per full frame
+_TRACK_WIN = const(16)  # the full-resolution look at a candidate: one TRACK window
+_ACQ_PIX = const(32 * 32)  # ACQUIRE's and LOST's window (flight/apt.py ACQ_WIN)
 DARK_FRAMES = const(8)  # dark frames of the TRACK window at session start
-DARK_HOT_DN = const(8)  # excess over the window median at 9 ms that marks a hot pixel
-DARK_MAX_HOT = const(16)  # hot pixels remembered in the TRACK window
+_DARK_HOT_DN = const(8)  # excess over the window median at 9 ms that marks a hot pixel
+_DARK_MAX_HOT = const(16)  # hot pixels remembered in the TRACK window
 DARK_EXP = len(EXPOSURES_US) - 1  # the dark frames' exposure: the hot-pixel excess unit
-REJECT_MAX = const(128)  # false-target cells remembered per SEARCH strip
+_REJECT_MAX = const(128)  # false-target cells remembered per SEARCH strip
 SEARCH_MAX_EXP_US = const(4305)  # longest SEARCH exposure (see Search.step)
 SEARCH_MAX_GAIN = const(6)  # GAINS_X16 index: x2.8, the highest SEARCH gain (Search.step)
 
@@ -42,7 +42,7 @@ SEARCH_MAX_GAIN = const(6)  # GAINS_X16 index: x2.8, the highest SEARCH gain (Se
 class Search:
     def __init__(self, apt):
         self.apt = apt
-        self.cols = apt.camera.width // SEARCH_BIN  # binned columns
+        self.cols = apt.camera.width // _SEARCH_BIN  # binned columns
         # The strip buffer (SEARCH) or the 32 px window (ACQUIRE, LOST), one at a time,
         # held only in those states (see phase): None in TRACK and IDLE.
         self.buf = None
@@ -53,7 +53,7 @@ class Search:
         self.hot = []  # TRACK window hot pixels: [index, excess DN at 9 ms, ...]
         self.hot_pixels = 0
         # Per strip, the indices (in the strip buffer) of rejected cells, this session.
-        strips = apt.camera.height // (SEARCH_STRIP_ROWS * SEARCH_BIN)
+        strips = apt.camera.height // (_SEARCH_STRIP_ROWS * _SEARCH_BIN)
         self.rejected = [[] for _ in range(strips)]  # type: list
         self.rejections = 0
         self.strip = 0
@@ -94,7 +94,7 @@ class Search:
         if state == APT_TRACK or state == APT_IDLE:
             self.buf = self.dark_min = None  # (garbage at the next idle collection)
         else:
-            self.window(self.cols * SEARCH_STRIP_ROWS if state == APT_SEARCH else ACQ_PIX)
+            self.window(self.cols * _SEARCH_STRIP_ROWS if state == APT_SEARCH else _ACQ_PIX)
 
     def step(self):
         """The SEARCH tick: a dark frame while the calibration runs, else one strip."""
@@ -108,7 +108,7 @@ class Search:
         apt = self.apt
         if self.dark_n < 0:
             if self.dark_min is None:
-                self.dark_min = lazy.buffer(TRACK_WIN * TRACK_WIN, "apt dark", apt.ctx.emit)
+                self.dark_min = lazy.buffer(_TRACK_WIN * _TRACK_WIN, "apt dark", apt.ctx.emit)
                 if self.dark_min is None:
                     return  # no heap yet: the calibration starts at a later tick
             px.dark_reset(self.dark_min)
@@ -121,13 +121,13 @@ class Search:
             self.dark_skip -= 1
             return
         buf = apt.trk_buf
-        if apt.read((apt.ref_x >> 6) - TRACK_WIN // 2, (apt.ref_y >> 6) - TRACK_WIN // 2,
-                    TRACK_WIN, TRACK_WIN, 1, buf):
+        if apt.read((apt.ref_x >> 6) - _TRACK_WIN // 2, (apt.ref_y >> 6) - _TRACK_WIN // 2,
+                    _TRACK_WIN, _TRACK_WIN, 1, buf):
             px.dark_accumulate(buf, self.dark_min)
         self.dark_n += 1
         if self.dark_n < DARK_FRAMES:
             return
-        self.hot = px.classify_dark(self.dark_min, TRACK_WIN, DARK_HOT_DN, DARK_MAX_HOT)
+        self.hot = px.classify_dark(self.dark_min, _TRACK_WIN, _DARK_HOT_DN, _DARK_MAX_HOT)
         self.dark_min = None  # done: its 0.5 kB is not held through the pass
         self.hot_pixels = len(self.hot) // 2
         apt.exposure.set(self.saved_exp)
@@ -136,12 +136,12 @@ class Search:
     # ------------------------------------------------------------------ strips
     def _strip_step(self):
         apt = self.apt
-        buf = self.window(self.cols * SEARCH_STRIP_ROWS)
+        buf = self.window(self.cols * _SEARCH_STRIP_ROWS)
         if buf is None:
             return  # no heap for the strip yet (counted, reported): next tick
-        y0 = self.strip * SEARCH_STRIP_ROWS * SEARCH_BIN
+        y0 = self.strip * _SEARCH_STRIP_ROWS * _SEARCH_BIN
         cols = self.cols
-        ok = apt.read(0, y0, cols, SEARCH_STRIP_ROWS, SEARCH_BIN, buf)
+        ok = apt.read(0, y0, cols, _SEARCH_STRIP_ROWS, _SEARCH_BIN, buf)
         apt.frames += 1
         if ok:
             bg = px.strip_background(buf, self.rejected[self.strip])
@@ -150,17 +150,17 @@ class Search:
             while mx - bg >= apt.search_snr and mx > self.best_peak and tries < 8:
                 i = px.index_of(buf, mx)
                 cx = i % cols
-                if not self._looks_like_spot(cx, (y0 // SEARCH_BIN) + i // cols):
+                if not self._looks_like_spot(cx, (y0 // _SEARCH_BIN) + i // cols):
                     buf[i] = bg  # mask the rejected target, look again
                     mx = max(buf)
                     tries += 1
                     continue
                 self.best_peak = mx
-                self.best_x = cx * SEARCH_BIN + SEARCH_BIN // 2
-                self.best_y = y0 + (i // cols) * SEARCH_BIN + SEARCH_BIN // 2
+                self.best_x = cx * _SEARCH_BIN + _SEARCH_BIN // 2
+                self.best_y = y0 + (i // cols) * _SEARCH_BIN + _SEARCH_BIN // 2
                 break
         self.strip += 1
-        if self.strip * SEARCH_STRIP_ROWS * SEARCH_BIN < apt.camera.height:
+        if self.strip * _SEARCH_STRIP_ROWS * _SEARCH_BIN < apt.camera.height:
             return
         self.strip = 0
         if self.best_peak:
@@ -188,16 +188,16 @@ class Search:
         """A binned candidate seen at full resolution (one 16x16 read, rare: only for a
         bin above the search threshold).  A failing cell is remembered."""
         apt = self.apt
-        x0 = px.clamp(cx * SEARCH_BIN + SEARCH_BIN // 2 - TRACK_WIN // 2, 0,
-                      apt.camera.width - TRACK_WIN)
-        y0 = px.clamp(cy * SEARCH_BIN + SEARCH_BIN // 2 - TRACK_WIN // 2, 0,
-                      apt.camera.height - TRACK_WIN)
+        x0 = px.clamp(cx * _SEARCH_BIN + _SEARCH_BIN // 2 - _TRACK_WIN // 2, 0,
+                      apt.camera.width - _TRACK_WIN)
+        y0 = px.clamp(cy * _SEARCH_BIN + _SEARCH_BIN // 2 - _TRACK_WIN // 2, 0,
+                      apt.camera.height - _TRACK_WIN)
         buf = apt.trk_buf
-        if not apt.read(x0, y0, TRACK_WIN, TRACK_WIN, 1, buf):
+        if not apt.read(x0, y0, _TRACK_WIN, _TRACK_WIN, 1, buf):
             return True  # cannot tell: let ACQUIRE judge
         apt.win_x0 = x0
         apt.win_y0 = y0
-        if apt.centroid(buf, TRACK_WIN):
+        if apt.centroid(buf, _TRACK_WIN):
             return True
         self.remember(cx, cy)
         return False
@@ -205,15 +205,15 @@ class Search:
     def remember(self, cx, cy):
         """A false target at binned cell (cx, cy): masked for the rest of the session."""
         self.rejections += 1
-        strip = cy // SEARCH_STRIP_ROWS
+        strip = cy // _SEARCH_STRIP_ROWS
         if 0 <= strip < len(self.rejected):
             lst = self.rejected[strip]
-            i = (cy % SEARCH_STRIP_ROWS) * self.cols + cx
-            if len(lst) < REJECT_MAX and i not in lst:
+            i = (cy % _SEARCH_STRIP_ROWS) * self.cols + cx
+            if len(lst) < _REJECT_MAX and i not in lst:
                 lst.append(i)
 
     def reject_candidate(self):
-        self.remember(self.best_x // SEARCH_BIN, self.best_y // SEARCH_BIN)
+        self.remember(self.best_x // _SEARCH_BIN, self.best_y // _SEARCH_BIN)
 
     # ------------------------------------------------------------------ ACQUIRE
     def acquire_check(self, law, spot_x, spot_y):

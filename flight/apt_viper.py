@@ -1,176 +1,198 @@
-"""The APT centroid's inner loops as MicroPython viper code (DESIGN §3.3).
+# ruff: noqa: F821
+# mypy: disable-error-code="name-defined"
+# (ptr16, ptr32: viper built-ins, cast operators the native compiler resolves)
+"""The APT centroid as one MicroPython viper kernel (DESIGN §3.3).
 
-Measured on the Cortex-M7 image (16×16 TRACK window, instructions a call): the
-thresholded sums ~286 k as bytecode, ~13 k as viper (machine ints, no boxing, no
-allocation); the peak and background ``peak`` ~11 k (``max(buf)``, which boxes every
-pixel through the iterator, cost 30 k); one Gaussian-weighted step ``wcog`` — weights,
-sums and division in one call — ~7 k (31 k with its weights and division in Python around
-the viper sums).  Ports without a native emitter (the WebAssembly VM) refuse the
-decorator at compile time and CPython has no ``micropython`` module: flight/apt_pixels.py
-then uses the plain-Python twins (``sums_py``, ``peak_py``, ``wcog_py``), which give the
-same results (tests/mpy/test_apt_kernels_mpy.py).
+:func:`centroid` does all of flight/apt_pixels.centroid in one call: the peak and the
+background, the thresholded sums with the neighbour rule (and the masking retries of a
+hot pixel brighter than the spot), the thresholded centre of gravity and the two
+Gaussian-weighted steps.  Measured on the Cortex-M7 image (the kit's 16×16 TRACK frame,
+``python -m bench.apt_tick_m7``): 25.0 k instructions a call, where the four kernels it
+replaces (peak, sums, two weighted steps) and the Python between them cost 48.9 k; as
+bytecode the sums alone cost ~286 k.  What pays: no bytecode between the steps (each
+bytecode operation costs 150-250 instructions on the image); the pixel loops' address in
+a machine register — the native emitter keeps the first locals of a viper function in
+registers, arguments first (py/emitnative.c ``MAX_REGS_FOR_LOCAL_VARS``: two in frozen
+code, which mpy-cross compiles), so the kernel takes its arguments in one list and names
+the address first; the peak's loop two pixels a turn.  A register local is never a ptr
+index: 1.27's Thumb emitter shifts an index register in place (py/asmthumb.h
+``ASM_LOAD16_REG_REG_REG``), which corrupts a local held in one (measured: loops that
+skip items).
+
+Ports without a native emitter (the WebAssembly VM) refuse the decorator at compile time
+and CPython has no ``micropython`` module: flight/apt_pixels.py then uses its plain-Python
+twin (``centroid_py``: the same results, tests/mpy/test_apt_kernels_mpy.py).  Every value
+the kernel reads back is non-negative (a 64-bit port's ptr32 loads do not sign-extend)
+and every sum stays below 2**31.
 """
 
 import micropython
 
 
 @micropython.viper
-def peak(buf, size: int, out) -> int:
-    """See apt_pixels.peak_py: the window's brightest pixel into out[2] (CEN_PEAK),
-    returns the sum of its first and last rows."""
-    p = ptr16(buf)  # type: ignore[name-defined]  # noqa: F821  (viper built-in)
-    o = ptr32(out)  # type: ignore[name-defined]  # noqa: F821
-    n = size * size
-    mx = 0
-    i = 0
-    while i < n:
-        v = int(p[i])
-        if v > mx:
-            mx = v
-        i += 1
-    last = n - size
+def centroid(A) -> int:
+    """See apt_pixels.centroid: ``A`` = [buf, out, wtab] (apt_pixels.centroid_py);
+    ``out`` (array 'i', apt_pixels' CEN_* indices: literals here, viper code cannot read
+    another module's constants at no cost) holds the window size, its origin and the
+    limits, receives the results; out[15..28] are the weighted steps' scratch.  Returns 1
+    for a valid spot, else 0."""
+    a = 0  # local 1, a register: the address of the pixel in the loops
+    t = 0  # the loops' comparand (the running peak, the threshold)
+    o = ptr32(A[1])
+    wt = ptr16(A[2])
+    p0 = int(ptr16(A[0]))  # the window's first pixel
+    size = int(o[8])
+    n2 = (size * size) << 1
+    end = p0 + n2
+    # 1. peak and background (the first and last rows); two pixels a turn (the loop's
+    # test costs as much as a pixel's), the odd window's last one alone
+    a = p0
+    while a < end - 2:
+        if int(ptr16(a)[0]) > t:
+            t = int(ptr16(a)[0])
+        if int(ptr16(a)[1]) > t:
+            t = int(ptr16(a)[1])
+        a += 4
+    if a < end and int(ptr16(a)[0]) > t:
+        t = int(ptr16(a)[0])
+    mx = t
     s = 0
-    i = 0
-    while i < size:
-        s += int(p[i]) + int(p[last + i])
-        i += 1
+    a = p0
+    lastrow = n2 - (size << 1)
+    while a < p0 + (size << 1):
+        s += int(ptr16(a)[0]) + int(ptr16(a + lastrow)[0])
+        a += 2
+    bg = s // (2 * size)
     o[2] = mx
-    return s
-
-
-@micropython.viper
-def sums(buf, size: int, thr: int, out) -> int:
-    """See apt_pixels.sums_py: the same sums into out[5..7] (CEN_SW, CEN_SX, CEN_SY),
-    returns the pixel count."""
-    p = ptr16(buf)  # type: ignore[name-defined]  # noqa: F821  (viper built-in)
-    o = ptr32(out)  # type: ignore[name-defined]  # noqa: F821
+    o[3] = bg
+    snr = int(o[11])
+    thrmin = int(o[12])
+    minpx = int(o[13])
+    retries = 0
+    cnt = 0
     sw = 0
     sx = 0
     sy = 0
-    cnt = 0
-    last = size - 1
-    i = 0
-    r = 0
-    while r < size:
-        c = 0
-        while c < size:
-            v = int(p[i]) - thr
-            if v > 0:
-                if (c > 0 and int(p[i - 1]) > thr) or (c < last and int(p[i + 1]) > thr):
-                    sw += v
-                    sx += v * c
-                    sy += v * r
-                    cnt += 1
-            c += 1
-            i += 1
-        r += 1
-    o[5] = sw
-    o[6] = sx
-    o[7] = sy
-    return cnt
-
-
-@micropython.viper
-def wsums(buf, size: int, bg: int, c0: int, r0: int, wx, wy, out) -> int:
-    """See apt_pixels.wsums_py: the Gaussian-weighted sums over the 7 × 7 box into
-    out[5..7] (CEN_SW, CEN_SX, CEN_SY; every sum below 2**31)."""
-    p = ptr16(buf)  # type: ignore[name-defined]  # noqa: F821
-    x = ptr32(wx)  # type: ignore[name-defined]  # noqa: F821
-    y = ptr32(wy)  # type: ignore[name-defined]  # noqa: F821
-    o = ptr32(out)  # type: ignore[name-defined]  # noqa: F821
-    s = 0
-    sx = 0
-    sy = 0
-    j = 0
-    while j < 7:
-        wyj = int(y[j])
-        if wyj != 0:
-            rs = 0
-            rsx = 0
-            base = (r0 + j) * size + c0
-            i = 0
-            while i < 7:
-                w = int(x[i])
-                if w != 0:
-                    v = (int(p[base + i]) - bg) * w
-                    rs += v
-                    rsx += v * (i - 3)
-                i += 1
-            s += wyj * rs
-            sx += wyj * rsx
-            sy += wyj * rs * (j - 3)
-        j += 1
-    o[5] = s
-    o[6] = sx
-    o[7] = sy
-    return 0
-
-
-@micropython.viper
-def wcog(buf, size: int, bg: int, cx: int, cy: int, wtab, wx, wy, out) -> int:
-    """See apt_pixels.wcog_py: one Gaussian-weighted centre-of-gravity step around
-    (cx, cy) (window px, q6) in one call — the box's weights from ``wtab`` (into the
-    scratch arrays ``wx``, ``wy``), the sums (as ``wsums``), the new estimate into
-    out[6], out[7] (CEN_SX, CEN_SY); returns 0 when the box holds no signal."""
-    p = ptr16(buf)  # type: ignore[name-defined]  # noqa: F821
-    t = ptr16(wtab)  # type: ignore[name-defined]  # noqa: F821
-    x = ptr32(wx)  # type: ignore[name-defined]  # noqa: F821
-    y = ptr32(wy)  # type: ignore[name-defined]  # noqa: F821
-    o = ptr32(out)  # type: ignore[name-defined]  # noqa: F821
-    c0 = (cx >> 6) - 3
-    r0 = (cy >> 6) - 3
-    i = 0
-    while i < 7:
-        d = ((c0 + i) << 6) + 32 - cx  # pixel centre - estimate, q6
-        if d < 0:
-            d = 0 - d
-        w = 0
-        if d <= 256 and c0 + i >= 0 and c0 + i < size:
-            w = int(t[d])
-        x[i] = w
-        d = ((r0 + i) << 6) + 32 - cy
-        if d < 0:
-            d = 0 - d
-        w = 0
-        if d <= 256 and r0 + i >= 0 and r0 + i < size:
-            w = int(t[d])
-        y[i] = w
-        i += 1
-    s = 0
-    sx = 0
-    sy = 0
-    j = 0
-    while j < 7:
-        wyj = int(y[j])
-        if wyj != 0:
-            rs = 0
-            rsx = 0
-            base = (r0 + j) * size + c0
-            i = 0
-            while i < 7:
-                w = int(x[i])
-                if w != 0:
-                    v = (int(p[base + i]) - bg) * w
-                    rs += v
-                    rsx += v * (i - 3)
-                i += 1
-            s += wyj * rs
-            sx += wyj * rsx
-            sy += wyj * rs * (j - 3)
-        j += 1
-    o[5] = s
-    o[6] = sx
-    o[7] = sy
-    if s <= 0:
+    while True:
+        amp = mx - bg
+        if amp < snr:
+            return 0
+        t = bg + (amp >> 2)
+        if t < bg + thrmin:
+            t = bg + thrmin
+        # 2. the thresholded sums (the neighbour rule of apt_pixels.sums_py)
+        sw = 0
+        sx = 0
+        sy = 0
+        cnt = 0
+        r = 0
+        row = p0
+        while r < size:
+            rend = row + (size << 1)
+            a = row
+            while a < rend:
+                if int(ptr16(a)[0]) > t:
+                    if (a > row and int(ptr16(a - 2)[0]) > t) or \
+                            (a + 2 < rend and int(ptr16(a + 2)[0]) > t):
+                        v = int(ptr16(a)[0]) - t
+                        sw += v
+                        sx += v * ((a - row) >> 1)
+                        sy += v * r
+                        cnt += 1
+                a += 2
+            row = rend
+            r += 1
+        o[5] = sw
+        o[6] = sx
+        o[7] = sy
+        if cnt >= minpx or retries >= 2:
+            break
+        # mask the peak's first pixel (to the background), the peak again
+        a = p0
+        while int(ptr16(a)[0]) != mx:
+            a += 2
+        ptr16(a)[0] = bg
+        t = 0
+        a = p0
+        while a < end:
+            if int(ptr16(a)[0]) > t:
+                t = int(ptr16(a)[0])
+            a += 2
+        mx = t
+        retries += 1
+    o[4] = cnt
+    if cnt < minpx or cnt > int(o[14]):
         return 0
-    while s >= 4194304:  # 1 << 22: the division's steps as in apt_pixels._div_q6
-        s >>= 1
-        sx >>= 1
-        sy >>= 1
-    q = sx // s
-    r = sx - q * s
-    o[6] = ((c0 + 3) << 6) + 32 + (q << 6) + ((((r << 7) // s) + 1) >> 1)
-    q = sy // s
-    r = sy - q * s
-    o[7] = ((r0 + 3) << 6) + 32 + (q << 6) + ((((r << 7) // s) + 1) >> 1)
+    # 3. the thresholded centre of gravity (q6, rounded; apt_pixels._div_q6)
+    q = sx // sw
+    rr = sx - q * sw
+    cx = (q << 6) + ((((rr << 7) // sw) + 1) >> 1) + 32
+    q = sy // sw
+    rr = sy - q * sw
+    cy = (q << 6) + ((((rr << 7) // sw) + 1) >> 1) + 32
+    # 4. WCOG_ITER Gaussian-weighted steps (apt_pixels.wcog_py; weights in out[15..28])
+    k = 0
+    while k < 2:
+        c0 = (cx >> 6) - 3
+        r0 = (cy >> 6) - 3
+        i = 0
+        while i < 7:
+            d = ((c0 + i) << 6) + 32 - cx
+            if d < 0:
+                d = 0 - d
+            w = 0
+            if d <= 256 and c0 + i >= 0 and c0 + i < size:
+                w = int(wt[d])
+            o[15 + i] = w
+            d = ((r0 + i) << 6) + 32 - cy
+            if d < 0:
+                d = 0 - d
+            w = 0
+            if d <= 256 and r0 + i >= 0 and r0 + i < size:
+                w = int(wt[d])
+            o[22 + i] = w
+            i += 1
+        s = 0
+        sx = 0
+        sy = 0
+        j = 0
+        while j < 7:
+            wyj = int(o[22 + j])
+            if wyj != 0:
+                rs = 0
+                rsx = 0
+                a = p0 + (((r0 + j) * size + c0) << 1)
+                i = 0
+                while i < 7:
+                    w = int(o[15 + i])
+                    if w != 0:
+                        v = (int(ptr16(a)[0]) - bg) * w
+                        rs += v
+                        rsx += v * (i - 3)
+                    a += 2
+                    i += 1
+                s += wyj * rs
+                sx += wyj * rsx
+                sy += wyj * rs * (j - 3)
+            j += 1
+        o[5] = s
+        o[6] = sx
+        o[7] = sy
+        if s <= 0:
+            break
+        while s >= 4194304:
+            s >>= 1
+            sx >>= 1
+            sy >>= 1
+        q = sx // s
+        rr = sx - q * s
+        cx = ((c0 + 3) << 6) + 32 + (q << 6) + ((((rr << 7) // s) + 1) >> 1)
+        q = sy // s
+        rr = sy - q * s
+        cy = ((r0 + 3) << 6) + 32 + (q << 6) + ((((rr << 7) // s) + 1) >> 1)
+        o[6] = cx
+        o[7] = cy
+        k += 1
+    o[0] = (int(o[9]) << 6) + cx
+    o[1] = (int(o[10]) << 6) + cy
     return 1

@@ -1,103 +1,103 @@
-"""The APT centroid's viper kernel against its plain-Python twin (flight/apt_viper.py,
-flight/apt_pixels.sums_py): same sums and counts on every interpreter (CPython and the
-VM run the twin twice; the Cortex-M7 image and the unix port compare viper with it)."""
+"""The APT centroid's viper kernel against its plain-Python twin (flight/apt_viper.py
+``centroid``, flight/apt_pixels.py ``centroid_py`` = ``centroid``): the same validity,
+results, scratch sums and masked buffer on every interpreter (CPython and the VM run the
+twin twice; the Cortex-M7 image and the unix port compare viper with it)."""
 
 from array import array
 
 from flight import apt_pixels as px
 
 
-def _window(seed, size):
-    # A spot, a hot pixel, noise and edge pixels: every branch of the neighbour rule.
-    buf = array("H", [0] * (size * size))
-    x = seed
-    for i in range(size * size):
-        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
-        buf[i] = 30 + (x >> 16) % 8
-    c = size // 2 + seed % 3 - 1
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            buf[(c + dy) * size + c + dx] += 400 // (1 + dx * dx + dy * dy)
-    buf[size * size - 1] = 900  # isolated hot pixel on the last column
-    buf[size] = 800  # and one on the first column
-    buf[size + 1] = 790  # ... with a neighbour: counts
+def _lcg(x):
+    return (x * 1103515245 + 12345) & 0x7FFFFFFF
+
+
+def _window(seed, size, n_extra=0):
+    """A noisy window with a spot (bright, faint, wide or none), hot pixels (isolated,
+    paired, brighter than the spot) at the edges and inside: every branch of the
+    neighbour rule, the masking retries and the weighted steps' edge cuts."""
+    n = size * size
+    buf = array("H", [0] * (n + n_extra))
+    x = seed * 7919 + 1
+    bg = 20 + seed % 40
+    for i in range(n + n_extra):
+        x = _lcg(x)
+        buf[i] = bg + (x >> 16) % (3 + seed % 9)
+    kind = seed % 8
+    x = _lcg(x)
+    cx = (x >> 12) % size
+    x = _lcg(x)
+    cy = (x >> 12) % size
+    amp = (900, 300, 60, 25, 1023, 0, 200, 500)[kind]
+    r = 1 if kind != 6 else 4  # (kind 6: wide, beyond apt_max_spot_px for some limits)
+    for dy in range(-r - 1, r + 2):
+        for dx in range(-r - 1, r + 2):
+            c = cx + dx
+            w = cy + dy
+            if 0 <= c < size and 0 <= w < size:
+                v = buf[w * size + c] + amp // (1 + dx * dx + dy * dy)
+                buf[w * size + c] = v if v < 1023 else 1023
+    x = _lcg(x)
+    if seed % 3 == 0:  # an isolated hot pixel brighter than the spot
+        buf[(x >> 9) % n] = 1000
+    if seed % 5 == 1:  # hot pixels on the first and last columns, one with a neighbour
+        buf[size] = 800
+        buf[size + 1] = 790
+        buf[n - 1] = 1010
+    if seed % 7 == 2:  # two isolated hot pixels: both masked, then no more retries
+        buf[3 * size + 3] = 990
+        buf[(size - 4) * size + size - 5] = 995
     return buf
 
 
-def test_viper_centroid_sums_match_the_plain_python_twin():
+def _pair(buf, size, x0, y0, limits):
+    """The kernel's and the twin's results on copies of ``buf``."""
+    outs = []
+    for k in (px.centroid_k, px.centroid_py):
+        b = array("H", buf)
+        o = array("i", [0] * px.CEN_LEN)
+        px.limits(o, limits[0], limits[1], limits[2], limits[3])
+        o[px.CEN_SIZE] = size
+        o[px.CEN_X0] = x0
+        o[px.CEN_Y0] = y0
+        ok = k([b, o, px._WTAB])
+        outs.append((ok, list(o)[:px.CEN_SY + 1], list(b)))
+    return outs
+
+
+def test_viper_centroid_matches_the_plain_python_twin():
+    valid = retried = rejected = 0
     for size in (16, 32):
-        for seed in range(5):
-            buf = _window(seed, size)
-            for thr in (40, 100, 300, 1000):
-                a = array("i", [0] * px.CEN_LEN)
-                b = array("i", [0] * px.CEN_LEN)
-                ca = px._sums(buf, size, thr, a)
-                cb = px.sums_py(buf, size, thr, b)
-                assert ca == cb, (size, seed, thr)
-                assert list(a) == list(b), (size, seed, thr)
-                if thr == 40:
-                    assert cb >= 9 and b[px.CEN_SW] > 0  # the spot counted
+        for seed in range(40):
+            for extra in (0, 64):  # (ACQUIRE's window in the longer SEARCH strip buffer)
+                buf = _window(seed, size, extra)
+                for limits in ((20, 12, 4, 80), (6, 1, 1, 1024), (100, 50, 9, 12), (6, 1, 1, 5)):
+                    x0 = 600 + seed
+                    y0 = 500 - seed
+                    a, b = _pair(buf, size, x0, y0, limits)
+                    assert a == b, (size, seed, extra, limits)
+                    valid += a[0]
+                    retried += a[2] != list(buf)
+                    rejected += a[0] == 0 and a[1][px.CEN_PX] > limits[3]
+    # every path was taken: valid spots, masked hot pixels, spots too large
+    assert valid > 100 and retried > 10 and rejected > 5, (valid, retried, rejected)
 
 
-def test_viper_weighted_sums_match_the_plain_python_twin():
-    # Gaussian-weighted sums: boxes inside the window and cut by its edges, saturated
-    # pixels (the largest sums), background above some pixels (negative terms).
+def test_viper_centroid_on_saturated_and_dark_windows():
+    # The largest sums (a saturated window: every weighted sum near its 2**31 bound) and
+    # a window with no signal at all (no spot, no division by zero).
     for size in (16, 32):
-        for seed in range(4):
-            buf = _window(seed, size)
-            c = size // 2
-            for cx, cy in ((c << 6, c << 6), ((c << 6) + 21, (c << 6) - 40), (64, 90),
-                           (((size - 1) << 6) + 10, (size - 2) << 6)):
-                for bg in (30, 34):
-                    a = array("i", [0] * px.CEN_LEN)
-                    b = array("i", [0] * px.CEN_LEN)
-                    ra = px.wcog(buf, size, bg, cx, cy, a)
-                    saved = px._wsums
-                    px._wsums = px.wsums_py
-                    try:
-                        rb = px.wcog(buf, size, bg, cx, cy, b)
-                    finally:
-                        px._wsums = saved
-                    assert ra == rb and list(a) == list(b), (size, seed, cx, cy, bg)
-    sat = array("H", [1023] * 256)
-    a = array("i", [0] * px.CEN_LEN)
-    b = array("i", [0] * px.CEN_LEN)
-    px._wsums(sat, 16, 0, 5, 5, array("i", [64] * 7), array("i", [64] * 7), a)
-    px.wsums_py(sat, 16, 0, 5, 5, array("i", [64] * 7), array("i", [64] * 7), b)
-    assert list(a) == list(b) and a[px.CEN_SW] == 1023 * 64 * 64 * 49
-
-
-def test_viper_weighted_step_and_peak_match_the_plain_python_twins():
-    # One weighted centre-of-gravity step in one viper call (weights, sums, division)
-    # against the Python step over the Python sums; the peak and background kernel
-    # against its twin, on a window alone and at the start of a longer buffer.
-    for size in (16, 32):
-        for seed in range(4):
-            buf = _window(seed, size)
-            c = size // 2
-            for cx, cy in ((c << 6, c << 6), ((c << 6) + 21, (c << 6) - 40), (64, 90),
-                           (((size - 1) << 6) + 10, (size - 2) << 6), (-200, 40)):
-                for bg in (30, 34, 2000):
-                    a = array("i", [0] * px.CEN_LEN)
-                    b = array("i", [0] * px.CEN_LEN)
-                    saved = px._wsums
-                    px._wsums = px.wsums_py
-                    try:
-                        rb = px.wcog_py(buf, size, bg, cx, cy, px._WTAB, array("i", [0] * 7),
-                                        array("i", [0] * 7), b)
-                    finally:
-                        px._wsums = saved
-                    ra = px._wcog(buf, size, bg, cx, cy, px._WTAB, px._WX, px._WY, a)
-                    assert bool(ra) == bool(rb), (size, seed, cx, cy, bg)
-                    if rb:
-                        assert list(a) == list(b), (size, seed, cx, cy, bg)
-            a = array("i", [0] * px.CEN_LEN)
-            b = array("i", [0] * px.CEN_LEN)
-            assert px._peak(buf, size, a) == px.peak_py(buf, size, b)
-            assert a[px.CEN_PEAK] == b[px.CEN_PEAK] == max(buf)
-            longer = array("H", list(buf) + [1000] * 64)  # a tail that is no pixel
-            assert px._peak(longer, size, a) == px.peak_py(longer, size, b)
-            assert a[px.CEN_PEAK] == b[px.CEN_PEAK] == max(buf)
+        for fill in (1023, 0, 7):
+            buf = array("H", [fill] * (size * size))
+            buf[size * size // 2 + size // 2] = 1023 if fill != 1023 else 1000
+            a, b = _pair(buf, size, 0, 0, (0, 1, 1, 1024))
+            assert a == b, (size, fill)
+    buf = array("H", [1023] * 256)
+    for i in range(16):
+        buf[i] = 0
+        buf[240 + i] = 0
+    a, b = _pair(buf, 16, 3, 4, (1, 1, 1, 1024))
+    assert a == b and a[0] == 1
 
 
 def test_centroid_kernel_is_viper_where_the_port_has_it():
@@ -105,9 +105,6 @@ def test_centroid_kernel_is_viper_where_the_port_has_it():
 
     impl = sys.implementation.name
     if impl == "micropython" and sys.platform != "webassembly":
-        assert px._sums is not px.sums_py  # the firmware and the unix port run viper
-        assert px._wsums is not px.wsums_py
-        assert px._wcog is not px.wcog_py and px._peak is not px.peak_py
+        assert px.centroid_k is not px.centroid_py  # the firmware and the unix port
     elif impl != "micropython":
-        assert px._sums is px.sums_py and px._wsums is px.wsums_py
-        assert px._wcog is px.wcog_py and px._peak is px.peak_py
+        assert px.centroid_k is px.centroid_py

@@ -204,30 +204,39 @@ class ControlLaw:
             self._step_pi(dx_q6, dy_q6)
             return
         # (the predictor's kernel maps the offset into FSM units: set_mapping in configure)
+        pr = self.pred
+        c = pr.c
         ft = self.frame_task
         if ft is None:  # a rig without the scheduler: one frame per step
             self._t += self.frame_us
             t = self._t
         else:
             t = ft.last_start
-            if self.pred.c[C_PLAY] and ticks_diff(t, self.pred.t0) <= 0:
-                t = self.pred.t0 + self.frame_us  # (the tick called outside its task)
+            if c[C_PLAY] and ticks_diff(t, pr.t0) <= 0:
+                t = pr.t0 + self.frame_us  # (the tick called outside its task)
         meta = self.meta
-        pr = self.pred
         pr.step(dx_q6, dy_q6, t, meta[_META_EXPOSURE] if meta is not None else 1000,
                 self.u_x, self.u_y, 1)  # (1: the kernel maps the offset into FSM units)
-        c = pr.c
         self.u_x = c[C_UX]
         self.u_y = c[C_UY]
-        self.lines.step(t, c, pr.lad)
+        lines = self.lines
+        lines.step(t, c, pr.lad)
+        # The waveform's codes now, with the calibration's step (what command() adds):
+        # the tick's locked section, where a call's frame costs no heap scan.
+        if cal is None:
+            pr.fill(0, 0, lines)
+        else:
+            pr.fill(cal.d_x, cal.d_y, lines)
 
     def command(self, fsm, d_x, d_y):
-        """Send the command to the mirror (plus the FSM calibration's step, codes): the
-        PI law's (or a held) command, or the predictor's waveform.  Raises HalError."""
+        """Send the command to the mirror (plus the FSM calibration's step ``d_x``/``d_y``,
+        codes): the PI law's (or a held) command, or the predictor's waveform, whose codes
+        :meth:`step` made with its ``cal``'s step (the same: flight/apt.py passes the
+        calibration's to both).  Raises HalError."""
         if self.mode == 0 or not self.pred.c[C_PLAY]:
             fsm.set_codes((self.u_x >> 8) + d_x, (self.u_y >> 8) + d_y)
         else:
-            self.pred.play(fsm, d_x, d_y, self.lines)
+            self.pred.send(fsm)
 
     # ------------------------------------------------------------------ legacy PI law
     def _step_pi(self, dx_q6, dy_q6):

@@ -1,27 +1,20 @@
 """The APT predictor (``apt_law`` = 1; DESIGN §3.3, docs/apt-loop.md §4): a steady-state
 Kalman filter of the line of sight and a mirror waveform per frame.
 
-Each frame, per FSM axis:
-
-1. **Measure the disturbance.**  The camera error mapped into mirror units (q8 codes,
-   flight/apt_control.py) plus the mirror command that was in effect during the exposure
-   (a 1-sample-period command history shifted by the mirror's delay ``apt_fsm_delay_us``)
-   is a measurement of the disturbance d, averaged over the exposure.
-2. **Estimate** d's state (drift position and rate, 4 jitter states: the model of
-   flight/apt_kalman.py): propagate over the frames since the last update, correct with
-   the steady-state gain of the frame's exposure class.  A large innovation (pull-in,
-   re-acquisition, a fast ramp) is an alpha-beta step on the level and rate instead, the
-   jitter states cleared.
-3. **Predict** d over the next ``N_WAVE`` waveform samples (two frames: a missed frame is
-   bridged) and hand them to the mirror driver (``Fsm.play_wave``), which outputs one
-   every ``FSM_WAVE_PERIOD_US`` by itself (timer-driven DAC on the board; the simulated
-   world applies each at its time).  No bytecode task runs between frames.
+Each frame, per FSM axis: **measure** the disturbance (the camera error mapped into mirror
+units, flight/apt_control.py, plus the mirror command in effect during the exposure: a
+1-sample-period command history shifted by ``apt_fsm_delay_us``); **estimate** its state
+(drift position and rate, 4 jitter states: flight/apt_kalman.py's model; a large
+innovation is an alpha-beta pull-in instead); **predict** it over the next ``N_WAVE``
+samples (two frames: a missed frame is bridged) and hand them to the mirror driver
+(``Fsm.play_wave``), which outputs one every ``FSM_WAVE_PERIOD_US`` by itself.
 
 Fixed point: states in q8 FSM codes (the rate per frame), coefficients Q12; every product
 is taken >> 12 on its own, so no sum leaves MicroPython's small ints (jitter states are
-clamped to ±``J_MAX``).  The frame step allocates nothing: one call of the frame kernel
+clamped to ±``_J_MAX``).  The frame step allocates nothing: one call of the frame kernel
 (flight/predict_viper.py, viper on the 32-bit firmware; :func:`frame_py` its twin) and
-one of the codes kernel per frame, the arrays in one tuple, the small ints in ``c``.
+one of the codes kernel per frame, the arrays in one tuple, the small ints in ``c``
+(indices no other module reads are private consts: no globals entry on the board).
 """
 
 from array import array
@@ -34,24 +27,21 @@ from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_LSB_RAD, FSM_WAVE_PER
 
 N_WAVE = const(20)  # samples per frame's waveform (20 ms at 1 kHz: two frames; the
 # driver holds up to hal.interfaces.FSM_WAVE_MAX)
-RING = const(32)  # command history, samples (>= 9 ms exposure + read-out + mirror delay)
+_RING = const(32)  # command history, samples (>= 9 ms exposure + read-out + mirror delay)
 _RMASK = const(31)
-NU_GATE = const(100 << 8)  # innovation (q8) beyond which the estimate is pulled in (~107 urad)
-V_MAX = const(1 << 15)  # rate clamp, q8 codes/frame (~13 mrad/s at 100 Hz)
-J_MAX = const(1 << 16)  # jitter state clamp, q8 codes (~270 urad)
+_NU_GATE = const(100 << 8)  # innovation (q8) beyond which the estimate is pulled in (~107 urad)
+_V_MAX = const(1 << 15)  # rate clamp, q8 codes/frame (~13 mrad/s at 100 Hz)
+_J_MAX = const(1 << 16)  # jitter state clamp, q8 codes (~270 urad)
 _NS = const(6)  # states per axis
 _NG = const(4)  # gain classes (flight/apt_kalman.py GAIN_CLASSES_US)
 M_PHI = const(0)  # offsets in Predictor.m
 M_GAIN = const(36)
 M_H = const(60)
-U_MAX = FSM_CODE_MAX << 8
-_URAD_Q8 = FSM_LSB_RAD * 1e6 / 256  # urad per q8 code
-U_MIN = FSM_CODE_MIN << 8
 # The kernels' arrays, in Predictor.arrs (a tuple: one argument for all of them).
-A_M = const(0)  # phi, gains, H (Q12)
-A_ROWS = const(1)  # waveform rows (Q12)
+_A_M = const(0)  # phi, gains, H (Q12)
+_A_ROWS = const(1)  # waveform rows (Q12)
 A_S = const(2)  # states: x axis, then y
-A_TMP = const(3)
+_A_TMP = const(3)
 A_HX = const(4)  # command history rings (q8), x and y
 A_HY = const(5)
 A_QX = const(6)  # the last waveform (q8), x and y
@@ -71,15 +61,15 @@ C_N = const(8)  # ring index of the newest history sample
 C_PDX = const(9)  # the FSM calibration's step played with the last waveform (codes)
 C_PDY = const(10)
 C_PULLS = const(11)  # counters: pull-ins, frames propagated without a measurement
-C_STALE = const(12)
-C_X0 = const(13)  # read-out + mirror delay (µs)
-C_WAVE = const(14)  # waveform sample period (µs)
-C_FRAME = const(15)  # frame period (µs)
-C_SLEW = const(16)  # largest step between samples (q8)
-C_KEND = const(17)  # index of the waveform's sample at the next frame tick
+_C_STALE = const(12)
+_C_X0 = const(13)  # read-out + mirror delay (µs)
+_C_WAVE = const(14)  # waveform sample period (µs)
+_C_FRAME = const(15)  # frame period (µs)
+_C_SLEW = const(16)  # largest step between samples (q8)
+_C_KEND = const(17)  # index of the waveform's sample at the next frame tick
 C_NL = const(18)  # ladder length
-C_LASTX = const(19)  # out: the sample in effect at the frame tick (q8)
-C_LASTY = const(20)
+_C_LASTX = const(19)  # out: the sample in effect at the frame tick (q8)
+_C_LASTY = const(20)
 C_DX = const(21)  # codes kernel, in: the FSM calibration's step to add (codes)
 C_DY = const(22)
 C_BUF = const(23)  # the driver buffer written last
@@ -96,19 +86,19 @@ C_M11 = const(31)
 C_ECL = const(32)  # |error| clamp, q8 codes (apt_control.E_CLAMP)
 C_QL = const(33)  # |offset| clamp, q6 px, beyond which the error is clamped anyway (the
 # product with C_K then stays in 32 bits: viper's machine ints)
-C_CMAX = const(34)  # the mirror's code range (hal.interfaces), for the codes kernel
-C_CMIN = const(35)
+_C_CMAX = const(34)  # the mirror's code range (hal.interfaces), for the codes kernel
+_C_CMIN = const(35)
 C_GOFF = const(36)  # the gain block in use: M_GAIN, or the robust gains (Predictor.m_gr)
 C_NF = const(37)  # frames updated since the estimate (re)started (capped at 30000)
 C_NUPX = const(38)  # the last innovation (q8), x and y
 C_NUPY = const(39)
 C_NUAX = const(40)  # the supervisor's monitors: |innovation's change| (q8, clipped at
-C_NUAY = const(41)  # NU_CLIP) low-passed 1/16 a frame, x and y
-C_LEN = const(42)
-# The supervisor: the monitor beyond TRIP_Q8 (~30 urad) ARM_N frames after a restart (an
+C_NUAY = const(41)  # _NU_CLIP) low-passed 1/16 a frame, x and y
+_C_LEN = const(42)
+# The supervisor: the monitor beyond _TRIP_Q8 (~30 urad) ARM_N frames after a restart (an
 # oscillating loop; a ramp's innovations keep their sign): the robust gains take over.
-TRIP_Q8 = const(7200)
-NU_CLIP = const(12800)  # ~53 urad: a pull-in's one step stays under the trip
+_TRIP_Q8 = const(7200)
+_NU_CLIP = const(12800)  # ~53 urad: a pull-in's one step stays under the trip
 ARM_N = const(50)
 
 
@@ -127,8 +117,8 @@ class Predictor:
             self.lad[i] = EXPOSURES_US[i]
         self.rows = array("i", [0] * (N_WAVE * n))  # waveform rows, Q12
         self.s = array("i", [0] * (2 * n))  # x axis states, then y
-        self.hist_x = array("i", [0] * RING)  # q8 command of each past sample period
-        self.hist_y = array("i", [0] * RING)
+        self.hist_x = array("i", [0] * _RING)  # q8 command of each past sample period
+        self.hist_y = array("i", [0] * _RING)
         self.wq_x = array("i", [0] * N_WAVE)  # the last waveform, q8
         self.wq_y = array("i", [0] * N_WAVE)
         # Waveforms in codes, double-buffered: the driver may read a buffer until the
@@ -138,15 +128,15 @@ class Predictor:
         self.arrs = (self.m, self.rows, self.s, array("i", [0] * n), self.hist_x,
                      self.hist_y, self.wq_x, self.wq_y, self.lad, self.wx[0], self.wy[0],
                      self.wx[1], self.wy[1])
-        c = self.c = array("i", [0] * C_LEN)
+        c = self.c = array("i", [0] * _C_LEN)
         c[C_FRESH] = 1
         c[C_GOFF] = M_GAIN
-        c[C_WAVE] = FSM_WAVE_PERIOD_US
-        c[C_FRAME] = 10000
-        c[C_KEND] = 9
+        c[_C_WAVE] = FSM_WAVE_PERIOD_US
+        c[_C_FRAME] = 10000
+        c[_C_KEND] = 9
         c[C_NL] = nl
-        c[C_CMAX] = FSM_CODE_MAX
-        c[C_CMIN] = FSM_CODE_MIN
+        c[_C_CMAX] = FSM_CODE_MAX
+        c[_C_CMIN] = FSM_CODE_MIN
         self.t0 = 0  # ticks of the last waveform's start
         self.key = None  # design inputs of the matrices above
         self.fallbacks = 0  # the supervisor's switches to the robust gains
@@ -156,7 +146,7 @@ class Predictor:
     playing = property(lambda self: self.c[C_PLAY] != 0)
     fresh = property(lambda self: self.c[C_FRESH] != 0)
     pulls = property(lambda self: self.c[C_PULLS])
-    stale = property(lambda self: self.c[C_STALE])
+    stale = property(lambda self: self.c[_C_STALE])
     robust = property(lambda self: self.c[C_GOFF] != M_GAIN)  # the supervisor fell back
 
     # ------------------------------------------------------------------ design
@@ -165,12 +155,12 @@ class Predictor:
         design is redone only when one of its inputs changed.  ``slew``: the largest
         mirror step per frame (q8 codes)."""
         c = self.c
-        c[C_FRAME] = frame_us
-        c[C_SLEW] = slew * FSM_WAVE_PERIOD_US // frame_us
+        c[_C_FRAME] = frame_us
+        c[_C_SLEW] = slew * FSM_WAVE_PERIOD_US // frame_us
         k = frame_us // FSM_WAVE_PERIOD_US - 1
-        c[C_KEND] = 0 if k < 0 else (N_WAVE - 1 if k >= N_WAVE else k)
+        c[_C_KEND] = 0 if k < 0 else (N_WAVE - 1 if k >= N_WAVE else k)
         ro = p["apt_frame_delay_us"]
-        c[C_X0] = ro + p["apt_fsm_delay_us"]
+        c[_C_X0] = ro + p["apt_fsm_delay_us"]
         key = (p["apt_kf_jitter_urad"], p["apt_kf_jitter_hz"], p["apt_kf_noise_urad"],
                p["apt_kf_drift"], frame_us, ro, p["apt_kf_lead_us"])
         if key == self.key:
@@ -203,10 +193,8 @@ class Predictor:
         c[C_UX] = ux
         c[C_UY] = uy
         c[C_MAP] = mapped
-        _frame(self.arrs, c)
         self.t0 = t
-        if (c[C_NUAX] > TRIP_Q8 or c[C_NUAY] > TRIP_Q8) and c[C_NF] >= ARM_N \
-                and c[C_GOFF] == M_GAIN:
+        if _frame(self.arrs, c):  # (1: the supervisor's trip, see frame_py)
             self._robust()
 
     def _robust(self):
@@ -216,7 +204,7 @@ class Predictor:
         c[C_GOFF] = self.m_gr
         self.fallbacks += 1
         if self._emit is not None:
-            u = max(c[C_NUAX], c[C_NUAY]) * _URAD_Q8
+            u = max(c[C_NUAX], c[C_NUAY]) * (FSM_LSB_RAD * 1e6 / 256)  # (q8 -> urad)
             self._emit(EV_APT_PREDICT_ROBUST, [self.fallbacks, u],
                        "innovation changes ~%d urad: robust predictor gains" % u)
 
@@ -231,19 +219,26 @@ class Predictor:
         c[C_M00], c[C_M01] = m00, m01
         c[C_M10], c[C_M11] = m10, m11
 
-    def play(self, fsm, d_x, d_y, lines=None):
-        """The waveform in codes (plus the FSM calibration's step ``d_x``/``d_y`` and the
-        wheel ``lines``, flight/apt_wheels.py) to the mirror driver, in the buffer it is
-        not reading.  Raises HalError."""
+    def fill(self, d_x, d_y, lines=None):
+        """The last waveform in codes (plus the FSM calibration's step ``d_x``/``d_y`` and
+        the wheel ``lines``, flight/apt_wheels.py) into the driver buffer it is not
+        reading; :meth:`send` plays it.  Allocates nothing (the tick's locked section)."""
         c = self.c
-        b = c[C_BUF] ^ 1
-        c[C_BUF] = b
-        c[C_DX] = d_x
-        c[C_DY] = d_y
+        c[C_BUF] ^= 1
+        c[C_DX], c[C_DY] = d_x, d_y  # (2: no tuple made)
         _codes(self.arrs, c)
         if lines is not None:
             lines.codes(self.arrs, c)
+
+    def send(self, fsm):
+        """The buffer :meth:`fill` wrote to the mirror driver.  Raises HalError."""
+        b = self.c[C_BUF]
         fsm.play_wave(self.wx[b], self.wy[b], N_WAVE)
+
+    def play(self, fsm, d_x, d_y, lines=None):
+        """:meth:`fill`, then :meth:`send`.  Raises HalError."""
+        self.fill(d_x, d_y, lines)
+        self.send(fsm)
 
 
 # ---------------------------------------------------------------------- the kernels
@@ -253,17 +248,17 @@ def frame_py(A, c):
     the C_* indices): the last waveform's played samples into the history, the mean
     command over the exposure, propagate over the frames since the last update and
     correct with the gain of the exposure's class (a pull-in beyond the gate), the next
-    waveform.  Returns 0."""
-    m = A[A_M]
-    rows = A[A_ROWS]
+    waveform.  Returns 1 when the supervisor trips (Predictor._robust), else 0."""
+    m = A[_A_M]
+    rows = A[_A_ROWS]
     s = A[A_S]
-    tmp = A[A_TMP]
+    tmp = A[_A_TMP]
     hx = A[A_HX]
     hy = A[A_HY]
     qx = A[A_QX]
     qy = A[A_QY]
     lad = A[A_LAD]
-    wave = c[C_WAVE]
+    wave = c[_C_WAVE]
     dt = c[C_DT]
     playing = c[C_PLAY]
     if c[C_MAP] != 0:  # 0. the camera -> FSM mapping (apt_control.ControlLaw.step's)
@@ -298,10 +293,10 @@ def frame_py(A, c):
             qx[j] = ux
             qy[j] = uy
             j += 1
-        mm = RING
+        mm = _RING
     else:
         mm = dt // wave if dt > 0 else 0
-    cnt = mm if mm < RING else RING
+    cnt = mm if mm < _RING else _RING
     offx = c[C_PDX] << 8
     offy = c[C_PDY] << 8
     r = c[C_N]
@@ -331,7 +326,7 @@ def frame_py(A, c):
     cls = lad[nl + ei]
     # 3. The mean command over [now - x0 - e, now - x0]: the sample b periods back
     # (b >= 1) was output over [-b P, -(b-1) P], weighted by its overlap (8 µs units).
-    w0 = c[C_X0]
+    w0 = c[_C_X0]
     w1 = w0 + e
     refx = hx[r]
     refy = hy[r]
@@ -339,7 +334,7 @@ def frame_py(A, c):
     accy = 0
     tot = 0
     b = w0 // wave + 1
-    while b <= RING:
+    while b <= _RING:
         lo = b * wave
         hi = lo - wave
         if hi >= w1:
@@ -359,7 +354,7 @@ def frame_py(A, c):
         ux += accx // tot if accx >= 0 else -((-accx) // tot)
         uy += accy // tot if accy >= 0 else -((-accy) // tot)
     # 4. The filter.
-    frame = c[C_FRAME]
+    frame = c[_C_FRAME]
     nf = dt + (frame >> 1)
     nf = nf // frame if nf > 0 else 0
     if c[C_FRESH] != 0 or playing == 0 or nf > 3:
@@ -375,7 +370,7 @@ def frame_py(A, c):
         c[C_NUAY] = 0
     else:
         if nf > 1:
-            c[C_STALE] += nf - 1
+            c[_C_STALE] += nf - 1
         ho = M_H + ei * _NS
         ko = c[C_GOFF] + cls * _NS
         o = 0
@@ -410,14 +405,14 @@ def frame_py(A, c):
             v = nu - c[i] if nu > c[i] else c[i] - nu
             c[i] = nu
             i += 2  # C_NUAX / C_NUAY
-            c[i] += ((v if v < NU_CLIP else NU_CLIP) - c[i]) >> 4
-            if nu > NU_GATE or nu < -NU_GATE:
+            c[i] += ((v if v < _NU_CLIP else _NU_CLIP) - c[i]) >> 4
+            if nu > _NU_GATE or nu < -_NU_GATE:
                 # Pull-in (acquisition, a ramp the drift does not expect): an alpha-beta
                 # step on level and rate (10/16, 9/32: Benedict-Bordner), the jitter states
                 # forgotten, the rate kept (the ADCS's offload ramp: docs/apt-loop.md §4).
                 s[o] += (nu * 10) >> 4
                 v = s[o + 1] + ((nu * 9) >> 5)
-                s[o + 1] = V_MAX if v > V_MAX else (-V_MAX if v < -V_MAX else v)
+                s[o + 1] = _V_MAX if v > _V_MAX else (-_V_MAX if v < -_V_MAX else v)
                 j = 2
                 while j < _NS:
                     s[o + j] = 0
@@ -426,17 +421,19 @@ def frame_py(A, c):
             else:
                 s[o] += (m[ko] * nu) >> 12
                 v = s[o + 1] + ((m[ko + 1] * nu) >> 12)
-                s[o + 1] = V_MAX if v > V_MAX else (-V_MAX if v < -V_MAX else v)
+                s[o + 1] = _V_MAX if v > _V_MAX else (-_V_MAX if v < -_V_MAX else v)
                 j = 2
                 while j < _NS:
                     v = s[o + j] + ((m[ko + j] * nu) >> 12)
-                    s[o + j] = J_MAX if v > J_MAX else (-J_MAX if v < -J_MAX else v)
+                    s[o + j] = _J_MAX if v > _J_MAX else (-_J_MAX if v < -_J_MAX else v)
                     j += 1
             o += _NS
         c[C_NF] += 1 if c[C_NF] < 30000 else 0
     # 5. The waveform: row j times the states (the level's coefficient is 1), each sample
     # within the slew limit of the one before (from the sample in effect now), saturated.
-    sl = c[C_SLEW]
+    sl = c[_C_SLEW]
+    umax = FSM_CODE_MAX << 8  # (the mirror's range, q8)
+    umin = FSM_CODE_MIN << 8
     o = 0
     while o < 2 * _NS:
         q = qx if o == 0 else qy
@@ -450,17 +447,22 @@ def frame_py(A, c):
                 v += (rows[i + i2] * s[o + i2]) >> 12
                 i2 += 1
             v = p + sl if v > p + sl else (p - sl if v < p - sl else v)
-            v = U_MAX if v > U_MAX else (U_MIN if v < U_MIN else v)
+            v = umax if v > umax else (umin if v < umin else v)
             q[j] = v
             p = v
             j += 1
         o += _NS
-    k = c[C_KEND]
+    k = c[_C_KEND]
     c[C_UX] = qx[k]  # the command at the frame's end: what the next frame sees
     c[C_UY] = qy[k]
-    c[C_LASTX] = lastx
-    c[C_LASTY] = lasty
+    c[_C_LASTX] = lastx
+    c[_C_LASTY] = lasty
     c[C_PLAY] = 1
+    # The supervisor's trip: a monitor beyond _TRIP_Q8 ARM_N frames or more after the
+    # restart, with the nominal gains (Predictor._robust switches them).
+    if (c[C_NUAX] > _TRIP_Q8 or c[C_NUAY] > _TRIP_Q8) and c[C_NF] >= ARM_N \
+            and c[C_GOFF] == M_GAIN:
+        return 1
     return 0
 
 

@@ -20,7 +20,7 @@ import micropython
 
 from hal.compat import const
 
-_V_MAX = const(1 << 15)  # apt_predict.V_MAX: the rate clamp, q8 codes/frame
+_V_MAX = const(1 << 15)  # apt_predict._V_MAX: the rate clamp, q8 codes/frame
 
 # A ptr32 load is not sign-extended on a 64-bit port (the unix port reads -209 as
 # 4294967087): the kernels hold negative numbers, so they run only where a machine word
@@ -228,7 +228,7 @@ def frame(A, c) -> int:
             cp[i] = nu
             if a < 0:
                 a = 0 - a
-            if a > 12800:  # apt_predict.NU_CLIP
+            if a > 12800:  # apt_predict._NU_CLIP
                 a = 12800
             i += 2
             cp[i] = int(cp[i]) + ((a - int(cp[i])) >> 4)
@@ -305,6 +305,10 @@ def frame(A, c) -> int:
     cp[19] = lastx
     cp[20] = lasty
     cp[6] = 1
+    # the supervisor's trip (apt_predict _TRIP_Q8 7200, ARM_N 50, M_GAIN 36)
+    if (int(cp[40]) > 7200 or int(cp[41]) > 7200) and int(cp[37]) >= 50 \
+            and int(cp[36]) == 36:
+        return 1
     return 0
 
 

@@ -170,8 +170,8 @@ def _div_q6(num, den):
 # Cramér-Rao bound 0.67) against 2.3 urad for the thresholded centre of gravity alone.
 _HALF = const(3)  # box half-width, px
 # weight(d) at d = k/64 px (the estimate's q6 step: a coarser step would lock the estimate
-# to its grid), k = 0..256, Q6 (64 = 1): 64·exp(-(k/64)²/2)
-_WTAB = array("H", [int(64.0 * 2.718281828459045 ** (-0.5 * (k / 64.0) ** 2) + 0.5)
+# to its grid), k = 0..256, Q6 (64 = 1): 64·exp(-(k/64)²/2), octets (half the 16-bit table)
+_WTAB = array("B", [int(64.0 * 2.718281828459045 ** (-0.5 * (k / 64.0) ** 2) + 0.5)
                     for k in range(257)])
 _WX = array("i", [0] * (2 * _HALF + 1))  # the box's column weights (preallocated)
 _WY = array("i", [0] * (2 * _HALF + 1))  # and row weights
@@ -316,12 +316,6 @@ def patch_hot(buf, hot, exposure_us, ref_exposure_us):
         v = buf[i] - (hot[k + 1] * exposure_us) // ref_exposure_us
         buf[i] = v if v > 0 else 0
         k += 2
-
-
-def dark_reset(dark_min):
-    """Start a per-pixel minimum (every pixel at the 16-bit maximum)."""
-    for i in range(len(dark_min)):
-        dark_min[i] = 65535
 
 
 def dark_accumulate(buf, dark_min):

@@ -111,7 +111,9 @@ class Search:
                 self.dark_min = lazy.buffer(_TRACK_WIN * _TRACK_WIN, "apt dark", apt.ctx.emit)
                 if self.dark_min is None:
                     return  # no heap yet: the calibration starts at a later tick
-            px.dark_reset(self.dark_min)
+            d = self.dark_min  # a per-pixel minimum: every pixel at the 16-bit maximum
+            for i in range(len(d)):
+                d[i] = 65535
             self.saved_exp = apt.exposure.idx
             apt.exposure.set(DARK_EXP)
             self.dark_n = 0

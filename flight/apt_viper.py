@@ -1,6 +1,6 @@
 # ruff: noqa: F821
 # mypy: disable-error-code="name-defined"
-# (ptr16, ptr32: viper built-ins, cast operators the native compiler resolves)
+# (ptr8, ptr16, ptr32: viper built-ins, cast operators the native compiler resolves)
 """The APT centroid as one MicroPython viper kernel (DESIGN §3.3).
 
 :func:`centroid` does all of flight/apt_pixels.centroid in one call: the peak and the
@@ -39,7 +39,7 @@ def centroid(A) -> int:
     a = 0  # local 1, a register: the address of the pixel in the loops
     t = 0  # the loops' comparand (the running peak, the threshold)
     o = ptr32(A[1])
-    wt = ptr16(A[2])
+    wt = ptr8(A[2])  # (the weights, 0..64: octets)
     p0 = int(ptr16(A[0]))  # the window's first pixel
     size = int(o[8])
     n2 = (size * size) << 1

@@ -35,10 +35,12 @@ TASK_INSTR = {
     "sipm_bias": 186142,
     "apt": 214991,  # issue 14.2 weighted centroid, PI law (apt_law 0): make target-bench mean
     # The predictor (apt_law 1, flight/apt_predict.py with its viper kernels): make
-    # target-bench mean on the predict branch, a TRACK frame's.  Charged for the ticks the
-    # law runs in (ACQUIRE/TRACK, CostModel._task_key); IDLE and SEARCH ticks run no law
-    # and cost what law 0's entry says, whichever law is set.
-    "apt_predict": 304000,
+    # target-bench task_instr_mean.apt, TRACK frames (issue 11's APT-CPU work, branch
+    # aptcpu: one centroid kernel, the codes in the locked step; 202 k on main 38fcd3e,
+    # 304 k on the predict branch before).  Charged for the ticks the law runs in
+    # (ACQUIRE/TRACK, CostModel._task_key); IDLE and SEARCH ticks run no law and cost what
+    # law 0's entry says, whichever law is set.
+    "apt_predict": 158449,
     "framer": 44245,
     "tc": 21642,  # issue 11 budget work
     "comparator": 17872,

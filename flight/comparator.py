@@ -11,7 +11,10 @@ received power changes ×10 over a pass.
    ``comp_acquire_codes``, TRACK from the vertex of their logarithms (the optimum moves
    ~150 codes between 0.1 and 0.4 µW, Fig. A1's narrowest windows).  Light the level
    does not decode (triggers above ``comp_light_hz``) for ``comp_presweep_windows``: SWEEP.
-3. SWEEP: coarse, then fine BER sweep (flight/comparator_sweep.py chooses the level);
+3. SWEEP: coarse, then fine BER sweep (flight/comparator_sweep.py chooses the level;
+   its code is loaded (flight/lazy.py) at the session's start and for a sweep, and
+   released once TRACK begins: no heap for it is MODULE_LOAD_FAILED, and the level stays
+   where it is — TRACK from the a-priori level, or the tracked one kept);
    COMP_CALIBRATE skips the first window (counted at the old level); a sweep that loses
    the light goes back to WAIT_SIGNAL at the level in use before it.
 4. TRACK (flight/comparator_track.py, allocation-free): dither ±``comp_dither_codes``
@@ -23,11 +26,19 @@ received power changes ×10 over a pass.
    light the level is held.
 """
 
+try:
+    from typing import TYPE_CHECKING
+except ImportError:  # MicroPython
+    TYPE_CHECKING = False
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any  # noqa: F401  (type comments)
+
 from flight.cmddict import Busy
 from hal.compat import const
 from flight.events import SEV_INFO, SEV_WARN, Event
-from flight import comparator_sweep as sweep
 from flight import comparator_track as track
+from flight import lazy
 from flight.framer_ctl import W_CRC, W_OK, W_TRIG
 from flight.params import ParamDef
 from flight.scheduler import Task
@@ -47,6 +58,7 @@ _MIN_PACKETS = const(50)  # packets in a window before its BER means anything
 _ERR_REPORT = const(100)  # a repeated DAC error is reported on its 1st, 101st, ... time
 _NONE_U16 = const(65535)  # "no value" in a u16 housekeeping field
 _CODE_MAX = ComparatorDac.code_max  # the DAC's full scale bounds the level parameters
+_SWEEP = "flight.comparator_sweep"  # loaded while the level is being chosen
 
 EV_COMP_CALIBRATED = const(0x70)
 EV_COMP_RECAL = const(0x71)
@@ -144,11 +156,10 @@ class ComparatorControl:
         self.code = 0
         self.noise_floor = 0
         self._lo = self._hi = self._settle = self._sweep_i = 0
-        self._sweep_codes = []
-        self._sweep_ber = []
+        self._sw = None  # type: Any  # flight.comparator_sweep while loaded (:meth:`_sweep`)
+        # A sweep's levels and error rates (lists while it runs; () otherwise)
+        self._sweep_codes = self._sweep_ber = self._coarse_codes = self._coarse_ber = ()  # type: Any
         self._fine = False
-        self._coarse_codes = []
-        self._coarse_ber = []
         self._center = 0
         self._prior = 0
         self.window_lo = self.window_hi = self.best_code = None
@@ -168,7 +179,7 @@ class ComparatorControl:
         self._run = 0  # consecutive dither moves: + up, - down
         self._apriori = None  # a-priori level from the breakdown sweep's noise, if fresh
         self.knee = None  # flight/bias_knee.py: its noise at the operating point, if fresh
-        self._acq = [0, 0.0, 0.0, 0.0, 0]  # start-level acquisition (comparator_sweep)
+        self._acq = None  # start-level acquisition (comparator_sweep; a list while it runs)
         self._acq_n = 0  # the rate its next window measures (0: not started)
         self._amp = 0  # dither amplitude and step unit in use (codes)
         self._light_trig = self._recal_q = 0  # integer thresholds (comparator_track.py)
@@ -202,12 +213,14 @@ class ComparatorControl:
         self._hi = self.code_max
         self._settle = 1
         knee = self.knee
-        if knee is not None and knee.floor_sigma is not None:
+        sigma = knee.floor_sigma if knee is not None else None
+        sw = self._sweep() if sigma is not None else None
+        if sw is not None:
             # The breakdown sweep just measured the noise at the operating point: the
             # floor follows without a sweep of its own (DESIGN §3.5).
             p = self.ctx.params
-            self.noise_floor, self._apriori = sweep.noise_levels(
-                knee.floor_sigma / self.dac.volts_per_code, p["comp_noise_max_hz"],
+            self.noise_floor, self._apriori = sw.noise_levels(
+                sigma / self.dac.volts_per_code, p["comp_noise_max_hz"],
                 p["comp_start_noise_hz"], self.code_max)
             self._wait_signal()
             return
@@ -216,9 +229,41 @@ class ComparatorControl:
 
     def stop_session(self):
         self.state = OFF
+        self._drop_sweep()
 
     def safe(self):
         self.state = OFF
+        self._drop_sweep()
+
+    def _sweep(self):
+        """flight.comparator_sweep, loaded if it is not (None: no heap for it, reported
+        by flight/lazy.py as MODULE_LOAD_FAILED)."""
+        sw = self._sw
+        if sw is None:
+            try:
+                sw = self._sw = lazy.load(_SWEEP, self.ctx.emit)
+            except lazy.LoadFailed:
+                return None
+        return sw
+
+    def _drop_sweep(self):
+        """The level is chosen (or the session over): the sweep's code and state go."""
+        self._sweep_codes = self._sweep_ber = self._coarse_codes = self._coarse_ber = ()
+        self._acq = None
+        if self._sw is not None:
+            self._sw = None
+            lazy.release(_SWEEP)
+
+    def _no_sweep(self, what):
+        """No heap for the sweep's code: the level stays — tracked where it was, or
+        tracked from the level in use (the a-priori one) with the calibration refused."""
+        if self.state == TRACK:
+            self._bad_windows = 0  # (a degraded BER asks again after as many windows)
+            return
+        self.cal_start_s = self.ctx.now()
+        self._prior = self.code
+        self.window_lo = self.window_hi = None
+        self._enter_track(self.code, "level in use (no heap for the %s)" % what)
 
     def _mid(self):
         return (self._lo + self._hi) // 2
@@ -250,7 +295,13 @@ class ComparatorControl:
             if packets >= _MIN_PACKETS or self._light(w):
                 self._seen += 1
                 if not self.ctx.params["comp_start_sweep"] and packets >= _MIN_PACKETS:
-                    sweep.acquire(self, w, packets)
+                    sw = self._sweep()
+                    if sw is None:
+                        self._no_sweep("acquisition")
+                        return
+                    if self._acq is None:
+                        self._acq = [0, 0.0, 0.0, 0.0, 0]
+                    sw.acquire(self, w, packets)
                 elif self._seen >= self.ctx.params["comp_presweep_windows"]:
                     self._begin_sweep("signal")
             else:
@@ -310,6 +361,10 @@ class ComparatorControl:
 
     def _begin_sweep(self, why, settle=0):
         p = self.ctx.params
+        sweep = self._sweep()
+        if sweep is None:
+            self._no_sweep("sweep")
+            return
         self._sweep_codes = sweep.levels(self.noise_floor, self.code_max, p["comp_coarse_steps"])
         self._sweep_ber = []
         self._sweep_i = 0
@@ -337,6 +392,7 @@ class ComparatorControl:
             self._set(self._prior)
             return
         p = self.ctx.params
+        sweep = self._sw  # (loaded by _begin_sweep)
         self._sweep_ber.append(sweep.window_ber(w, packets) if packets >= _MIN_PACKETS else 0.5)
         self._sweep_i += 1
         if self._sweep_i < len(self._sweep_codes) and not (
@@ -363,7 +419,7 @@ class ComparatorControl:
 
     def _choose(self, codes, bers):
         p = self.ctx.params
-        chosen, ib, self.window_lo, self.window_hi = sweep.choose_level(
+        chosen, ib, self.window_lo, self.window_hi = self._sw.choose_level(
             codes, bers, p["comp_ber_target"], self._prior, self._coarse_codes,
             self._coarse_ber, p["comp_wide_codes"])
         self.best_code = codes[ib]
@@ -374,6 +430,7 @@ class ComparatorControl:
         self.calibrations += 1
         self.cal_duration_s = self.ctx.now() - self.cal_start_s
         self.state = TRACK
+        self._drop_sweep()  # (also from inside the acquisition: the caller holds its code)
         track.enter(self, chosen)
         try:  # the next session (and a re-calibration) starts from here
             self.ctx.params.set("comp_start_code", chosen)

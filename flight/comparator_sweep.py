@@ -1,6 +1,7 @@
-"""The comparator's BER sweep, its start-level acquisition and its dither decision, as
-functions over the levels and their error counts (DESIGN §3.5, paper App. A Fig. A1);
-flight/comparator.py runs them.
+"""The comparator's BER sweep and its start-level acquisition, as functions over the
+levels and their error counts (DESIGN §3.5, paper App. A Fig. A1); flight/comparator.py
+runs them.  Loaded (flight/lazy.py) at a session's start and for a sweep, released once
+the level is chosen: TRACK runs without it (its dither: flight/comparator_track.py).
 
 SWEEP's choice (:func:`choose_level`): equal best values (a high-power window whose bottom
 counts no error in 100 ms) say nothing about the optimum: the one nearest the level in
@@ -24,8 +25,6 @@ _ACQ_MIN_CV = const(200)  # violations in a window before their log means anythi
 # Steps the acquisition's triple may move when it brackets nothing (3: a-priori levels
 # up to ~200 codes from a fog pass's first optimum end bracketed; 2 left 1.1-1.5x).
 _ACQ_SHIFTS = const(3)
-_FINE_CV = const(8000)  # violations in a dither decision for the half-amplitude dither
-_SCARCE = const(100)  # errors per dither cycle below which the dither doubles
 
 
 def levels(lo, hi, n):
@@ -130,69 +129,6 @@ def noise_levels(sigma_codes, noise_max_hz, start_noise_hz, code_max):
     apriori = int(sigma_codes * q_inv(start_noise_hz / CHIP_RATE_HZ) + 0.5)
     return min(floor, code_max), min(apriori, code_max)
 
-
-
-def dither_direction(e_lo, b_lo, e_hi, b_hi):
-    """+1 (up), -1 (down) or 0: the side of the dither with significantly fewer errors
-    per bit (``e_*`` errors in ``b_*`` bits at centre - d and centre + d).
-
-    Error counts are Poisson, so the side with fewer errors (per bit) must be ahead by 3
-    standard deviations of the difference — or by a ratio of 1.5: with few errors the
-    counts can be lopsided yet below 3 sigma, and one dither step is cheap.
-
-    Small integers only (every 0.6-6 s in TRACK; no heap on the target): the counts are
-    halved together above 2^16 (the ratio kept, the significance understated — at such
-    counts 3 sigma is ~1 %), the bits reduced to 12-bit fractions q of the larger, each
-    side's errors times the other's q; the variance bounded by 4096 × their sum (q ≤
-    4096: conservative by the bits' ratio, ~1)."""
-    while e_lo > 0x10000 or e_hi > 0x10000:
-        e_lo >>= 1
-        e_hi >>= 1
-    m = b_lo if b_lo > b_hi else b_hi
-    if m <= 0:
-        return 0
-    while m > 0x40000:  # b * 4096 stays a small integer
-        m >>= 1
-        b_lo >>= 1
-        b_hi >>= 1
-    x_lo = e_lo * ((b_hi * 4096) // m)  # errors scaled to the same number of bits
-    x_hi = e_hi * ((b_lo * 4096) // m)
-    s3 = 192 * _isqrt(x_lo + x_hi)  # 3 sigma: 3 * sqrt(4096 * (x_lo + x_hi))
-    if x_lo - x_hi > s3 or 2 * x_lo > 3 * x_hi:
-        return 1
-    if x_hi - x_lo > s3 or 2 * x_hi > 3 * x_lo:
-        return -1
-    return 0
-
-
-def _isqrt(n):
-    """floor(sqrt(n)) of a small non-negative integer (Newton; no float)."""
-    if n < 2:
-        return n
-    x = n
-    y = (x + 1) >> 1
-    while y < x:
-        x = y
-        y = (x + n // x) >> 1
-    return x
-
-
-def dither_amplitude(d, violations, per_cycle):
-    """The dither amplitude for the next cycles (``d``: ``comp_dither_codes``) from the
-    decision just made: ``violations`` it summed, ``per_cycle`` errors per cycle.
-
-    Plenty of violations (low power, BER ~1e-3): half the dither resolves the side (3σ of
-    1e4 counts: ~13 codes from the optimum) and costs a quarter of its excursions' extra
-    errors, which near BER 1e-3 are what keeps the link above it.  Scarce errors (high
-    power, ~1e-6: the BER floor is wide and flat): twice the dither, so the two sides
-    differ enough to be told apart within a few cycles while the optimum moves ~100 codes
-    down between 0.5 and 2 µW — with ±d a side ~100 codes off reads only ~20 % worse, not
-    significant on ~25 errors a side.  The step unit stays ≤ d (flight/comparator.py)."""
-    if violations >= _FINE_CV:
-        return (d + 1) // 2
-    if per_cycle < _SCARCE:
-        return 2 * d
-    return d
 
 
 def vertex(level, step, r_lo, r_mid, r_hi):

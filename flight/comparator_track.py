@@ -1,7 +1,7 @@
 """TRACK, the comparator level's steady state (DESIGN §3.5; flight/comparator.py runs it
-every 100 ms window; its maths in flight/comparator_sweep.py): the dither that follows
-the optimum as the received power changes over a pass, and the re-calibration when the
-BER stays degraded.
+every 100 ms window; the sweep's maths, not loaded in TRACK, in
+flight/comparator_sweep.py): the dither that follows the optimum as the received power
+changes over a pass, and the re-calibration when the BER stays degraded.
 
 Dither: phase 0 reads the error counts at centre − d, phase 1 at centre + d
 (``comp_dither_windows`` windows a side, a settling window after each level change); the
@@ -13,11 +13,10 @@ Allocation-free per window (the target's heap, ``make target-bench``
 task_alloc_bytes_mean.comparator): integers only — the BER and light tests compare
 counts against integer thresholds the parameters' listener keeps
 (:func:`thresholds`), and the dither decision is integer
-(comparator_sweep.dither_direction).  Floats and strings only when the level is chosen
+(:func:`dither_direction`).  Floats and strings only when the level is chosen
 again (a calibration).
 """
 
-from flight import comparator_sweep as sweep
 from flight.framer_ctl import W_CV, W_PRE, W_TRIG
 from hal.compat import const
 from hal.interfaces import PREAMBLE_BITS
@@ -29,6 +28,8 @@ _MIN_PACKETS = const(50)  # packets in a window before its BER means anything
 _MIN_DECIDE = const(100)
 _MAX_CYCLES = const(10)  # dither cycles whose error counts may add up to one decision
 _RECAL_SHIFT = const(12)  # BER threshold in 1/(PREAMBLE_BITS * 4096) per packet
+_FINE_CV = const(8000)  # violations in a dither decision for the half-amplitude dither
+_SCARCE = const(100)  # errors per dither cycle below which the dither doubles
 
 
 def thresholds(c):
@@ -114,7 +115,7 @@ def _decide(c, p):
         # 2616: the same test on 40x the errors decides within seconds at 1e-6.
         e_lo = v_lo
         e_hi = v_hi
-    # Step only on a significant difference (comparator_sweep.dither_direction).  At a
+    # Step only on a significant difference (:func:`dither_direction`).  At a
     # low BER (high power: ~0.1 error per window) the counts of several cycles add up
     # until there are enough (at most _MAX_CYCLES).
     n = e_lo + e_hi
@@ -125,13 +126,13 @@ def _decide(c, p):
     d = c._amp
     dc = p["comp_dither_codes"]
     unit = d if d < dc else dc
-    c._amp = sweep.dither_amplitude(dc, v_lo + v_hi, n // c._cycles)
+    c._amp = dither_amplitude(dc, v_lo + v_hi, n // c._cycles)
     reset_acc(c)
     # A run of moves the same way lengthens the step (×2, ×3, ×4 the dither): after the
     # start from the a-priori level the optimum may lie ~100 codes away at low power
     # (Fig. A1's window is narrowest there), where counts are plentiful and every 0.6 s
     # cycle decides.
-    go = sweep.dither_direction(e_lo, b_lo, e_hi, b_hi)
+    go = dither_direction(e_lo, b_lo, e_hi, b_hi)
     if go > 0:
         c._run = c._run + 1 if c._run > 0 else 1
         c._center += unit * (c._run if c._run < 4 else 4)
@@ -157,3 +158,66 @@ def _bound(c, p):
     if c._calibrated + r < hi:
         hi = c._calibrated + r
     c._center = lo if c._center < lo else (hi if c._center > hi else c._center)
+
+
+def dither_direction(e_lo, b_lo, e_hi, b_hi):
+    """+1 (up), -1 (down) or 0: the side of the dither with significantly fewer errors
+    per bit (``e_*`` errors in ``b_*`` bits at centre - d and centre + d).
+
+    Error counts are Poisson, so the side with fewer errors (per bit) must be ahead by 3
+    standard deviations of the difference — or by a ratio of 1.5: with few errors the
+    counts can be lopsided yet below 3 sigma, and one dither step is cheap.
+
+    Small integers only (every 0.6-6 s in TRACK; no heap on the target): the counts are
+    halved together above 2^16 (the ratio kept, the significance understated — at such
+    counts 3 sigma is ~1 %), the bits reduced to 12-bit fractions q of the larger, each
+    side's errors times the other's q; the variance bounded by 4096 × their sum (q ≤
+    4096: conservative by the bits' ratio, ~1)."""
+    while e_lo > 0x10000 or e_hi > 0x10000:
+        e_lo >>= 1
+        e_hi >>= 1
+    m = b_lo if b_lo > b_hi else b_hi
+    if m <= 0:
+        return 0
+    while m > 0x40000:  # b * 4096 stays a small integer
+        m >>= 1
+        b_lo >>= 1
+        b_hi >>= 1
+    x_lo = e_lo * ((b_hi * 4096) // m)  # errors scaled to the same number of bits
+    x_hi = e_hi * ((b_lo * 4096) // m)
+    s3 = 192 * _isqrt(x_lo + x_hi)  # 3 sigma: 3 * sqrt(4096 * (x_lo + x_hi))
+    if x_lo - x_hi > s3 or 2 * x_lo > 3 * x_hi:
+        return 1
+    if x_hi - x_lo > s3 or 2 * x_hi > 3 * x_lo:
+        return -1
+    return 0
+
+
+def _isqrt(n):
+    """floor(sqrt(n)) of a small non-negative integer (Newton; no float)."""
+    if n < 2:
+        return n
+    x = n
+    y = (x + 1) >> 1
+    while y < x:
+        x = y
+        y = (x + n // x) >> 1
+    return x
+
+
+def dither_amplitude(d, violations, per_cycle):
+    """The dither amplitude for the next cycles (``d``: ``comp_dither_codes``) from the
+    decision just made: ``violations`` it summed, ``per_cycle`` errors per cycle.
+
+    Plenty of violations (low power, BER ~1e-3): half the dither resolves the side (3σ of
+    1e4 counts: ~13 codes from the optimum) and costs a quarter of its excursions' extra
+    errors, which near BER 1e-3 are what keeps the link above it.  Scarce errors (high
+    power, ~1e-6: the BER floor is wide and flat): twice the dither, so the two sides
+    differ enough to be told apart within a few cycles while the optimum moves ~100 codes
+    down between 0.5 and 2 µW — with ±d a side ~100 codes off reads only ~20 % worse, not
+    significant on ~25 errors a side.  The step unit stays ≤ d (flight/comparator.py)."""
+    if violations >= _FINE_CV:
+        return (d + 1) // 2
+    if per_cycle < _SCARCE:
+        return 2 * d
+    return d

@@ -60,6 +60,22 @@ def load(name, emit=None):
         raise _FAILED
 
 
+def make(name, attr, emit, *args):
+    """An object of the class ``attr`` of the module ``name``, loaded (:func:`load`) for
+    it: ``attr(*args)``.  A MemoryError while building it is a failed load like one
+    while importing (counted, MODULE_LOAD_FAILED, the module released, LoadFailed):
+    the object is the code's state, useless without it."""
+    m = load(name, emit)
+    try:
+        return getattr(m, attr)(*args)
+    except MemoryError:
+        failures[0] += 1
+        release(name)
+        if emit is not None:
+            emit(EV_MODULE_LOAD_FAILED, None, name)
+        raise _FAILED
+
+
 def done(name):
     """After a use of ``name``: released (:func:`release`) where its code is frozen in
     the firmware (no file behind it: loading it again is only its import, the code

@@ -9,7 +9,7 @@ commands then complete UNAVAILABLE).  Each module gets the app's narrow context
 """
 
 from flight.apt import Apt
-from flight.apt_calib import FsmCal
+from flight.apt_calib import FsmCalOwner
 from flight.bias import BiasControl
 from flight.bias_knee import BiasKnee
 from flight.comparator import ComparatorControl
@@ -37,7 +37,7 @@ def install(app):
         apt.ref_off = pa.offset
         pa.lines = apt.law.lines  # the OBC's wheel speeds to the APT's line canceller
         app.add_module("pointahead", pa)
-        app.add_module("aptcal", FsmCal(ctx, apt))  # FSM calibration (sets apt.cal)
+        app.add_module("aptcal", FsmCalOwner(ctx, apt))  # FSM calibration (apt.cal while armed)
     if fc is not None:
         app.add_module("framer", fc)
         if b.comparator is not None:

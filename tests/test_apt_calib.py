@@ -24,7 +24,7 @@ class _Law:
 
 
 class Plant:
-    """An APT in TRACK around one FsmCal: frames ``y = c·M·(p − v_seen)`` (q6 px, c the
+    """An APT in TRACK around one FsmCalOwner (its run, FsmCal, as ``cal`` while armed): frames ``y = c·M·(p − v_seen)`` (q6 px, c the
     nominal q6 per code), ``v_seen = alpha·v_last + (1 − alpha)·v_before``, a simple
     integrating loop on the error minus the calibration's feed-forward."""
 
@@ -51,7 +51,9 @@ class Plant:
         self.law = _Law()
         self.law.u_x = 200 << 8
         self.law.u_y = -300 << 8
-        self.cal = K.FsmCal(self.ctx, self)
+        self.cal = K.NO_CAL  # the run sets itself here while armed (flight/apt_calib_run.py)
+        self.owner = K.FsmCalOwner(self.ctx, self)
+        self.last = None  # the last run seen (dropped by the owner once it ended)
         self.v_last = self.v_before = (200, -300)
         self.k = 0
         self.spot_lost = False
@@ -81,6 +83,8 @@ class Plant:
         dx = int(round(Q6_PER_CODE * (m[0] * ex + m[1] * ey) + self.rng.gauss(0, self.noise)))
         dy = int(round(Q6_PER_CODE * (m[2] * ex + m[3] * ey) + self.rng.gauss(0, self.noise)))
         c = self.cal
+        if c is not K.NO_CAL:
+            self.last = c
         if c.busy or not self.busy_only:  # (the APT tick calls it only while busy)
             c.frame(dx, dy)
         law = self.law  # an integrator of gain ~0.7 in nominal units
@@ -93,7 +97,7 @@ class Plant:
         for i in range(ticks):
             self.tick()
             if i % 10 == 9:
-                self.cal.update()  # the 10 Hz task
+                self.owner.update()  # the 10 Hz task
 
     def events(self, ev):
         return [e for e in self.ctx.events if e[0] == ev]
@@ -125,8 +129,8 @@ def test_calibration_recovers_gain_rotation_and_cross_coupling(gx, gy, rot, cxy,
     assert p["apt_cam_rot_mrad"] == pytest.approx(tth * 1e3, abs=6.0)
     assert done[1][3] == pytest.approx(tcross, abs=0.006)
     assert p["apt_cal_valid"] is True
-    assert 0 < done[1][4] < 0.01 and done[1][5] == pl.cal.n_steps == 1280  # resid, steps
-    assert pl.cal.state == 2 and pl.cal.accepted == 1
+    assert 0 < done[1][4] < 0.01 and done[1][5] == pl.owner.raw[5] == 1280  # resid, steps
+    assert pl.owner.state == 2 and pl.owner.accepted == 1
     assert pl.cal.d_x == pl.cal.d_y == 0  # the mirror is back to the loop alone
     # Once per session while valid: no second automatic run.
     pl.run(800)
@@ -146,7 +150,7 @@ def test_the_hook_only_while_busy_changes_nothing():
         for i in range(STEPS + 600):
             pl.tick()
             if i % 10 == 9:
-                pl.cal.update()
+                pl.owner.update()
             c = pl.cal
             trace.append((pl.law.u_x, pl.law.u_y, c.d_x, c.d_y, c.ff_x, c.ff_y, c.run))
         runs.append((trace, [e[:2] for e in pl.ctx.events], pl.cal.busy))
@@ -162,7 +166,7 @@ def test_without_the_two_tap_model_a_long_exposure_would_bias_the_gain():
     m = true_matrix(0.0, 0.0, 0.0)
     pl = Plant(m, alpha=0.8, params={"apt_cal_resid_max": 0.5})
     pl.run(STEPS + 300)
-    sm = list(pl.cal.sums)
+    sm = list(pl.last.sums)
     for b in (0, fit.HALF):  # keep only the last command's instruments and regressors
         for i in range(fit.HALF):
             col = i % 4 if i < 8 else (i - 8) % 4
@@ -185,7 +189,7 @@ def test_an_implausible_result_is_refused_and_the_parameters_stay():
     p = pl.ctx.params
     assert (p["apt_fsm_gain_x"], p["apt_fsm_gain_y"], p["apt_cam_rot_mrad"],
             p["apt_cal_valid"]) == (1.0, 1.0, 0.0, False)
-    assert pl.cal.state == 3 and pl.cal.refused == 1 and not pl.events(K.EV_APT_CAL_DONE)
+    assert pl.owner.state == 3 and pl.owner.refused == 1 and not pl.events(K.EV_APT_CAL_DONE)
     # rotation beyond 100 mrad and a poor fit are refused too
     pl = Plant(true_matrix(0.0, 0.0, 0.15))
     pl.run(STEPS + 300)
@@ -205,7 +209,7 @@ def test_a_lost_spot_mid_calibration_aborts_cleanly():
     pl.run(10)
     (ev,) = pl.events(K.EV_APT_CAL_ABORTED)
     assert ev[1][0] == "spot lost" and 100 < ev[1][1] < 1280
-    assert pl.cal.run == K.RUN_IDLE and pl.cal.state == 4 and pl.cal.aborted == 1
+    assert pl.cal.run == K.RUN_IDLE and pl.owner.state == 4 and pl.owner.aborted == 1
     assert pl.cal.d_x == pl.cal.d_y == 0
     assert pl.ctx.params["apt_fsm_gain_x"] == 1.0 and not pl.events(K.EV_APT_CAL_DONE)
     # The automatic attempt of this session is spent; the spot returns: no restart...
@@ -215,7 +219,7 @@ def test_a_lost_spot_mid_calibration_aborts_cleanly():
     assert len(pl.events(K.EV_APT_CAL_START)) == 1
     # ... until a new session (APT idle in between).
     pl.state = A.IDLE
-    pl.cal.update()
+    pl.owner.update()
     pl.state = APT_TRACK
     pl.run(120)
     assert len(pl.events(K.EV_APT_CAL_START)) == 2
@@ -245,7 +249,7 @@ def test_other_aborts(why, act):
     pl.run(200)
     assert pl.cal.run == K.RUN_INJECT
     act(pl)
-    pl.cal.update()
+    pl.owner.update()
     assert pl.events(K.EV_APT_CAL_ABORTED)[0][1][0] == why
     assert pl.cal.d_x == 0 and pl.ctx.params["apt_cal_valid"] is False
 
@@ -258,8 +262,8 @@ def test_commanded_calibration_waits_for_track_and_is_busy_while_running():
     assert (cmd.owner, cmd.handler, cmd.modes) == ("aptcal", "cmd_fsm_calibrate", ("SESSION",))
     pl.state = A.ACQUIRE
     pl.state_ticks = 0
-    pl.cal.check_command(cmd, {})
-    assert pl.cal.cmd_fsm_calibrate({}, None) == {"armed": True, "tracking": False}
+    pl.owner.check_command(cmd, {})
+    assert pl.owner.cmd_fsm_calibrate({}, None) == {"armed": True, "tracking": False}
     pl.run(50)
     assert not pl.events(K.EV_APT_CAL_START)  # not in TRACK
     pl.state = APT_TRACK
@@ -270,7 +274,7 @@ def test_commanded_calibration_waits_for_track_and_is_busy_while_running():
     (ev,) = pl.events(K.EV_APT_CAL_START)
     assert ev[1] == [1, 20, 1280]  # trigger TC, step, steps
     with pytest.raises(Busy):
-        pl.cal.check_command(cmd, {})
+        pl.owner.check_command(cmd, {})
     pl.run(STEPS + 100)
     assert pl.events(K.EV_APT_CAL_DONE)
 
@@ -278,12 +282,12 @@ def test_commanded_calibration_waits_for_track_and_is_busy_while_running():
 def test_hk_reports_state_and_the_last_result():
     pl = Plant(true_matrix(0.03, -0.02, 0.01))
     v = [None] * 12
-    pl.cal.hk(v, 0)
+    pl.owner.hk(v, 0)
     assert v[:2] == [0, 0]
     pl.run(STEPS + 300)
-    pl.cal.hk(v, 0)
+    pl.owner.hk(v, 0)
     assert v[:2] == [2, 1]  # ACCEPTED, one accepted
-    pl.cal.hk_diag(v, 2)
+    pl.owner.hk_diag(v, 2)
     gx = pl.ctx.params["apt_fsm_gain_x"]
     assert v[2] == round(gx * 1e4) and v[4] == round(pl.ctx.params["apt_cam_rot_mrad"] * 100)
     assert v[7] == 1280 and v[8:10] == [0, 0]

@@ -7,10 +7,14 @@ the windows the comparator reads.
 """
 
 import math
+import sys
 
 import pytest
 
 from flight import comparator as C
+from flight import lazy
+from flight import comparator_sweep as S
+from flight import comparator_track as T
 from flight.cmddict import BY_NAME
 from flight.keys import DEV_KEY, DEV_KEY_ID, Keyring
 from sim.rng import Rng
@@ -165,11 +169,23 @@ def calibrated(start=2000, **kw):
     # The a-priori level (the last calibration's optimum) lies in the window: the link
     # locks on it while waiting for the sweep (Fig. A1: the optimum hardly moves).
     rig = Rig(signal=False, params={"comp_start_code": start}, **kw)
+    comp = rig.comp
+    drop = comp._drop_sweep
+    rig.coarse = rig.coarse_ber = None
+
+    def keep():  # the coarse sweep, seen as the controller drops it entering TRACK
+        if comp._coarse_codes:
+            rig.coarse, rig.coarse_ber = comp._coarse_codes, comp._coarse_ber
+        drop()
+    comp._drop_sweep = keep
     rig.start()
     rig.until(C.WAIT_SIGNAL, 40)
     rig.ch.signal = True
     rig.until(C.SWEEP, 20)
     rig.until(C.TRACK, 100)
+    # TRACK holds nothing of the sweep: its code released (flight/lazy.py), its lists gone
+    assert comp._sw is None and "flight.comparator_sweep" not in sys.modules
+    assert comp._coarse_codes == comp._sweep_ber == () and comp._acq is None
     return rig
 
 
@@ -223,8 +239,8 @@ def test_sweep_levels_run_from_the_floor_toward_full_scale():
     # ever-worse levels) the rest of the scale is not scanned.
     rig = calibrated(c0=2000)
     p = rig.params
-    coarse = rig.comp._coarse_codes
-    bers = rig.comp._coarse_ber
+    coarse = rig.coarse
+    bers = rig.coarse_ber
     step = (4095 - 1234) / (p["comp_coarse_steps"] - 1)
     assert coarse[0] == 1234
     assert all(abs((b - a) - step) <= 1 for a, b in zip(coarse, coarse[1:], strict=False))
@@ -431,10 +447,10 @@ def test_coarse_sweep_stops_past_the_upper_edge():
     # A narrow window low on the scale: the BER keeps rising above it, the coarse sweep
     # ends three levels later instead of scanning to full scale.
     rig = calibrated(start=600, c0=600, scale=100.0, floor=300)
-    coarse = rig.comp._coarse_codes
+    coarse = rig.coarse
     n = rig.params["comp_coarse_steps"]
-    assert len(rig.comp._coarse_ber) < n
-    assert max(c for c in coarse[:len(rig.comp._coarse_ber)]) < 2000
+    assert len(rig.coarse_ber) < n
+    assert max(c for c in coarse[:len(rig.coarse_ber)]) < 2000
     assert abs(rig.comp.tracking_level() - 600) <= 60
 
 
@@ -509,20 +525,20 @@ def test_vertex_of_three_log_rates():
     # an exact parabola in log: the vertex, wherever it lies within two steps
     for c0 in (950, 1000, 1031, 1090):
         r = [10 ** (((x - c0) / 60.0) ** 2) for x in (952, 1000, 1048)]
-        assert abs(C.sweep.vertex(1000, 48, *r) - c0) <= 1  # rounded to a code
-    assert C.sweep.vertex(1000, 48, *[10 ** (((x - 1300) / 60.0) ** 2)
+        assert abs(S.vertex(1000, 48, *r) - c0) <= 1  # rounded to a code
+    assert S.vertex(1000, 48, *[10 ** (((x - 1300) / 60.0) ** 2)
                                       for x in (952, 1000, 1048)]) == 1096  # 2 steps at most
     # no minimum bracketed (a slope, or flat): the lowest of the three
-    assert C.sweep.vertex(1000, 48, 3.0, 2.0, 1.0) == 1048
-    assert C.sweep.vertex(1000, 48, 1.0, 2.0, 3.0) == 952
-    assert C.sweep.vertex(1000, 48, 1.0, 1.0, 1.0) == 1000
+    assert S.vertex(1000, 48, 3.0, 2.0, 1.0) == 1048
+    assert S.vertex(1000, 48, 1.0, 2.0, 3.0) == 952
+    assert S.vertex(1000, 48, 1.0, 1.0, 1.0) == 1000
 
 
 def test_dither_direction_needs_a_significant_difference():
-    assert C.sweep.dither_direction(1000, 10 ** 6, 500, 10 ** 6) == 1  # fewer above: up
-    assert C.sweep.dither_direction(500, 10 ** 6, 1000, 10 ** 6) == -1
-    assert C.sweep.dither_direction(1000, 10 ** 6, 960, 10 ** 6) == 0  # within 3 sigma
-    assert C.sweep.dither_direction(1000, 10 ** 6, 2000, 2 * 10 ** 6) == 0  # per bit: equal
+    assert T.dither_direction(1000, 10 ** 6, 500, 10 ** 6) == 1  # fewer above: up
+    assert T.dither_direction(500, 10 ** 6, 1000, 10 ** 6) == -1
+    assert T.dither_direction(1000, 10 ** 6, 960, 10 ** 6) == 0  # within 3 sigma
+    assert T.dither_direction(1000, 10 ** 6, 2000, 2 * 10 ** 6) == 0  # per bit: equal
 
 
 def _acquiring_rig(c0, **ch):
@@ -613,3 +629,38 @@ def test_half_amplitude_dither_when_violations_are_plentiful():
     lo.ch.bmin = 1e-7
     lo.window(40)
     assert lo.comp.state == C.TRACK and lo.comp._amp == d
+
+
+class _NoHeap:
+    """flight.lazy as the comparator sees it with the heap exhausted at the import."""
+
+    LoadFailed = lazy.LoadFailed
+
+    def __init__(self):
+        self.tried = 0
+
+    def load(self, name, emit=None):
+        self.tried += 1
+        emit(lazy.EV_MODULE_LOAD_FAILED, None, name)
+        raise lazy.LoadFailed("heap exhausted")
+
+    def release(self, name):
+        pass
+
+
+def test_no_heap_for_the_sweep_tracks_from_the_level_in_use_and_says_why(monkeypatch):
+    r = _acquiring_rig(1980)
+    fake = _NoHeap()
+    monkeypatch.setattr(C, "lazy", fake)
+    r.until(C.TRACK, 10)  # the acquisition cannot load: TRACK at the a-priori level
+    assert r.comp.tracking_level() == 1980 and r.comp.calibrations == 1
+    assert r.named(lazy.EV_MODULE_LOAD_FAILED) == ["flight.comparator_sweep"]
+    assert "no heap for the acquisition" in r.named(C.EV_COMP_CALIBRATED)[0]
+    # a commanded re-calibration is refused the same way: the level is kept, tracked
+    r.comp.cmd_calibrate({}, None)
+    assert r.comp.state == C.TRACK and fake.tried == 2 and r.comp.tracking_level() == 1980
+    monkeypatch.undo()  # the heap back: the next re-calibration sweeps
+    r.comp.cmd_calibrate({}, None)
+    assert r.comp.state == C.SWEEP and r.comp._sw is not None
+    r.until(C.TRACK, 100)
+    assert r.comp._sw is None and r.comp.calibrations == 2

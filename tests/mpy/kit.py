@@ -474,8 +474,8 @@ def rig(*kinds, params=None, err=(0.0, 0.0), seed=3, t=25.0, session=True, **cam
     pointing error the camera shows (rad); ``t``: the temperature of both sensors (the
     second reads 0.05 K more); ``session``: start the modules' sessions (in the flight
     order: bias, apt, framer, comparator).  Returns a :class:`Rig` with the fakes and
-    modules as attributes (power, fsm, cam, temps, supply, hal, dac; apt, cal, bias, fc,
-    comp) and ``ctx``."""
+    modules as attributes (power, fsm, cam, temps, supply, hal, dac; apt, owner, bias,
+    fc, comp) and ``ctx``."""
     from flight import apt, bias, comparator, framer_ctl, thermal_sensors
 
     if "comparator" in kinds and "framer" not in kinds:
@@ -495,7 +495,7 @@ def rig(*kinds, params=None, err=(0.0, 0.0), seed=3, t=25.0, session=True, **cam
     r.ctx = FakeCtx(*mods, params=params)
     r.events = r.ctx.events
     r.power = FakePower()
-    r.apt = r.cal = r.bias = r.fc = r.comp = None
+    r.apt = r.owner = r.bias = r.fc = r.comp = None
     order = []
     if "bias" in kinds:
         r.temps = [FakeTemp(t), FakeTemp(t + 0.05)]
@@ -507,8 +507,8 @@ def rig(*kinds, params=None, err=(0.0, 0.0), seed=3, t=25.0, session=True, **cam
         r.cam = FakeCamera(r.fsm, err=err, seed=seed, **camera_kw)
         r.apt = apt.Apt(r.ctx, r.cam, r.fsm, r.power)
         order.append(r.apt)
-    if "aptcal" in kinds:  # the FSM calibration rides on the APT (apt.cal); no session
-        r.cal = decl["aptcal"].FsmCal(r.ctx, r.apt)
+    if "aptcal" in kinds:  # the FSM calibration's owner; its run rides on the APT (apt.cal)
+        r.owner = decl["aptcal"].FsmCalOwner(r.ctx, r.apt)  # while armed; no session
     if "framer" in kinds:
         r.hal = FakeFramerHal()
         r.fc = framer_ctl.FramerControl(r.ctx, r.hal, r.power)

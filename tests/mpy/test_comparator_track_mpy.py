@@ -9,7 +9,7 @@ import math
 
 from flight import bias_knee_fit as K
 from flight import comparator as C
-from flight import comparator_sweep as S
+from flight import comparator_track as T
 from flight.framer_ctl import W_CRC, W_CV, W_OK, W_PRE, W_TRIG
 from kit import FakeDac, locked, rig
 
@@ -90,16 +90,16 @@ def test_a_degraded_ber_recalibrates_without_allocating_before():
 
 def test_the_integer_dither_decision_matches_the_poisson_rule():
     # 3 sigma of the difference, or a ratio of 1.5, per bit
-    assert S.dither_direction(1000, 1000000, 500, 1000000) == 1
-    assert S.dither_direction(500, 1000000, 1000, 1000000) == -1
-    assert S.dither_direction(1000, 1000000, 960, 1000000) == 0  # 0.9 sigma
-    assert S.dither_direction(1000, 1000000, 850, 1000000) == 1  # 3.5 sigma
-    assert S.dither_direction(1000, 1000000, 2000, 2000000) == 0  # equal per bit
-    assert S.dither_direction(3, 1000000, 1, 1000000) == 1  # lopsided few: the ratio
-    assert S.dither_direction(0, 0, 0, 0) == 0
+    assert T.dither_direction(1000, 1000000, 500, 1000000) == 1
+    assert T.dither_direction(500, 1000000, 1000, 1000000) == -1
+    assert T.dither_direction(1000, 1000000, 960, 1000000) == 0  # 0.9 sigma
+    assert T.dither_direction(1000, 1000000, 850, 1000000) == 1  # 3.5 sigma
+    assert T.dither_direction(1000, 1000000, 2000, 2000000) == 0  # equal per bit
+    assert T.dither_direction(3, 1000000, 1, 1000000) == 1  # lopsided few: the ratio
+    assert T.dither_direction(0, 0, 0, 0) == 0
     # large counts (BER ~1e-2 over a 10-cycle decision): no big integers, same verdict
-    assert S.dither_direction(900000, 23000000, 800000, 23000000) == 1
-    assert S.dither_direction(800000, 23000000, 801000, 23000000) == 0
+    assert T.dither_direction(900000, 23000000, 800000, 23000000) == 1
+    assert T.dither_direction(800000, 23000000, 801000, 23000000) == 0
 
 
 def _sigmas(vbr, vs, se, level, off):

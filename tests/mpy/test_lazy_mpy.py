@@ -25,6 +25,7 @@ except ImportError:  # CPython: no heap lock
 
 PARAM_SET = BY_NAME["PARAM_SET"].opcode
 FIT = "flight.apt_calib_fit"
+RUN = K.RUN_MODULE  # the calibration's run: loaded while armed
 RULES = "flight.param_rules"
 
 
@@ -48,21 +49,25 @@ class NoHeapLazy:
     def done(self, name):
         pass
 
+    def make(self, name, attr, emit, *args):
+        return getattr(self.load(name, emit), attr)(*args)
+
 
 def _tracking(steps=32):
     r = cal_rig({"apt_cal_settle_s": 0.0, "apt_cal_auto": 0, "apt_cal_steps": steps})
-    return r.ctx, r.apt, r.cal
+    return r.ctx, r.apt, r.owner
 
 
 def _calibrate(apt, cal):
+    """Command a calibration (``cal``: the owner) and run the APT until it has ended."""
     cal.cmd_fsm_calibrate({}, None)
     for _ in range(400):
         apt.tick()
         if _ % 10 == 0:
             cal.update()
-        if cal.state not in (0, 1) and cal.run == K.RUN_IDLE:
+        if cal.state not in (0, 1) and cal.cal is None:
             return
-    raise AssertionError("calibration did not finish: state %d run %d" % (cal.state, cal.run))
+    raise AssertionError("calibration did not finish: state %d" % cal.state)
 
 
 def test_a_tracking_apt_holds_no_fit_until_a_calibration_ends():
@@ -83,16 +88,82 @@ def test_a_tracking_apt_holds_no_fit_until_a_calibration_ends():
 
 def test_no_heap_for_the_fit_aborts_the_calibration_with_its_own_event():
     ctx, apt, cal = _tracking()
-    real = K.lazy
-    K.lazy = fake = NoHeapLazy()
+    from flight import apt_calib_run as R  # (loaded: the owner finds it, with its fake)
+
+    real = R.lazy
+    R.lazy = fake = NoHeapLazy()
     try:
         _calibrate(apt, cal)
     finally:
-        K.lazy = real
+        R.lazy = real
+        del R
     assert fake.tried == [FIT]
     assert ctx.named(EV_MODULE_LOAD_FAILED) == [FIT]
     assert ctx.args(K.EV_APT_CAL_ABORTED) == [["no heap for the fit", 32]]
     assert cal.state == 4 and cal.aborted == 1 and not ctx.params["apt_cal_valid"]
+
+
+def test_tracking_holds_no_calibration_run_and_a_command_loads_it_again():
+    lazy.release(RUN)
+    ctx, apt, cal = _tracking()
+    listeners = len(ctx.params.listeners)
+    for _ in range(100):
+        apt.tick()
+        if _ % 10 == 0:
+            cal.update()
+    assert RUN not in sys.modules and apt.cal is K.NO_CAL  # not armed: not loaded
+    for n in (1, 2):  # the first calibration, then a commanded re-calibration
+        _calibrate(apt, cal)
+        assert len(ctx.named(K.EV_APT_CAL_START)) == n
+        assert cal.accepted + cal.refused == n and cal.raw[5] == 32
+        # ended: its code, its object and its parameter listener are gone
+        assert RUN not in sys.modules and FIT not in sys.modules
+        assert cal.cal is None and apt.cal is K.NO_CAL
+        assert len(ctx.params.listeners) == listeners
+    v = [None] * 10
+    cal.hk(v, 0)
+    cal.hk_diag(v, 2)
+    assert v[0] in (2, 3) and v[1] == cal.accepted and v[7] == 32  # the last result stays
+    assert not ctx.named(EV_MODULE_LOAD_FAILED)
+
+
+def test_no_heap_for_the_run_aborts_the_calibration_with_its_own_event():
+    ctx, apt, cal = _tracking()
+    real = K.lazy
+    K.lazy = fake = NoHeapLazy()
+    try:
+        cal.cmd_fsm_calibrate({}, None)
+        for _ in range(30):
+            apt.tick()
+            if _ % 10 == 0:
+                cal.update()
+    finally:
+        K.lazy = real
+    assert fake.tried == [RUN]  # tried once: the command is spent, not retried each run
+    assert ctx.named(EV_MODULE_LOAD_FAILED) == [RUN]
+    assert ctx.args(K.EV_APT_CAL_ABORTED) == [["no heap for the calibration", 0]]
+    assert cal.state == 4 and cal.aborted == 1 and cal.cal is None and apt.cal is K.NO_CAL
+    assert not ctx.named(K.EV_APT_CAL_START) and not ctx.params["apt_cal_valid"]
+
+
+def _no_heap_for_the_object(*args):
+    raise MemoryError("the object's own allocation")
+
+
+def test_a_memory_error_while_building_the_object_is_a_failed_load():
+    m = lazy.load(RUN)
+    m.NoHeap = _no_heap_for_the_object  # a class whose construction finds no heap
+    n = lazy.failures[0]
+    got = []
+    try:
+        lazy.make(RUN, "NoHeap", lambda ev, a=None, d="": got.append((ev, d)), 1, 2)
+        raise AssertionError("built without a heap")
+    except lazy.LoadFailed:
+        pass
+    assert lazy.failures[0] == n + 1 and got == [(EV_MODULE_LOAD_FAILED, RUN)]
+    assert RUN not in sys.modules  # released: the next load is a fresh import
+    assert not hasattr(lazy.load(RUN), "NoHeap")
+    lazy.release(RUN)
 
 
 def test_parameter_rules_loaded_on_first_use_apply_at_param_set():

@@ -1,6 +1,6 @@
 """The breakdown estimator (flight/bias_knee.py, bias_knee_fit.py) and the comparator's
-start-level and dither maths (comparator_sweep.py) on every interpreter: the Gaussian tail
-and its inverse, σ from code violations, the knee of an exact power law, the vertex of
+start-level and dither maths (comparator_sweep.py, comparator_track.py) on every
+interpreter: the Gaussian tail and its inverse, σ from code violations, the knee of an exact power law, the vertex of
 three log rates (MicroPython floats are single precision on the board: the tolerances
 allow for it)."""
 
@@ -40,8 +40,9 @@ def test_sigma_from_the_code_violations():
 
 def test_vertex_and_dither_direction():
     from flight import comparator_sweep as S
+    from flight import comparator_track as T
     r = [10 ** (((x - 1031) / 60.0) ** 2) for x in (952, 1000, 1048)]
     assert abs(S.vertex(1000, 48, r[0], r[1], r[2]) - 1031) <= 1
     assert S.vertex(1000, 48, 3.0, 2.0, 1.0) == 1048
-    assert S.dither_direction(1000, 1000000, 500, 1000000) == 1
-    assert S.dither_direction(1000, 1000000, 980, 1000000) == 0
+    assert T.dither_direction(1000, 1000000, 500, 1000000) == 1
+    assert T.dither_direction(1000, 1000000, 980, 1000000) == 0

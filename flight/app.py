@@ -126,6 +126,7 @@ class FlightApp:
         self.tm = TmSender(board.link, emit=self.emit)
         self.modes = ModeManager(board.power, self.emit, self.now_s)
         self.limit_check = LimitCheck(board, self.params, self.modes, self.emit)
+        self._check_limits = self.limit_check.check  # (bound once: no frame of its own)
         self.dispatch = Dispatcher()
         self.tc = TcPipeline(self.dispatch, self.keyring, self.replay, self.tm,
                              self._mode, self.emit, self.storage_error)
@@ -422,9 +423,6 @@ class FlightApp:
         self._check_limits()
         if len(self.timetags):  # reading the time makes a float: only when one is queued
             self.timetags.run_due(self.tc, self.modes.mode)
-
-    def _check_limits(self):
-        self.limit_check.check()
 
     @property
     def limit_violations(self):

@@ -59,6 +59,7 @@ _ERR_REPORT = const(100)  # a repeated DAC error is reported on its 1st, 101st, 
 _NONE_U16 = const(65535)  # "no value" in a u16 housekeeping field
 _CODE_MAX = ComparatorDac.code_max  # the DAC's full scale bounds the level parameters
 _SWEEP = "flight.comparator_sweep"  # loaded while the level is being chosen
+_SWEEP_USES = "flight.bias_knee_fit"  # what it imports (q_inv) and TRACK does not hold
 
 EV_COMP_CALIBRATED = const(0x70)
 EV_COMP_RECAL = const(0x71)
@@ -253,6 +254,7 @@ class ComparatorControl:
         if self._sw is not None:
             self._sw = None
             lazy.release(_SWEEP)
+            lazy.done(_SWEEP_USES)  # (where frozen: the knee's owner loads it again)
 
     def _no_sweep(self, what):
         """No heap for the sweep's code: the level stays — tracked where it was, or

@@ -76,24 +76,28 @@ def make(name, attr, emit, *args):
         raise _FAILED
 
 
-def done(name):
-    """After a use of ``name``: released (:func:`release`) where its code is frozen in
-    the firmware (no file behind it: loading it again is only its import, the code
-    stays in flash); held where it was loaded from a file (the VM, the unix port,
-    CPython), whose reload would put its code on the heap again."""
+def frozen(name):
+    """The loaded module ``name`` has no file behind it: its code is frozen in the
+    firmware (loading it again is only its import, the code stays in flash)."""
     m = sys.modules.get(name)
-    if m is None:
-        return
-    f = getattr(m, "__file__", None)
+    f = getattr(m, "__file__", None) if m is not None else None
     if f is not None:
         try:
             import os
 
             os.stat(f)
-            return  # a file: held
+            return False  # a file
         except (OSError, ImportError):  # no such file, or no file system: frozen
             pass
-    release(name)
+    return True
+
+
+def done(name):
+    """After a use of ``name``: released (:func:`release`) where its code is frozen in
+    the firmware (:func:`frozen`); held where it was loaded from a file (the VM, the
+    unix port, CPython), whose reload would put its code on the heap again."""
+    if name in sys.modules and frozen(name):
+        release(name)
 
 
 def release(name):

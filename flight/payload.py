@@ -2,7 +2,8 @@
 
 Session start order (flight.modes): SiPM bias ramp → APT (camera, mirror, beacon laser;
 the downlink laser and the framer's transmitter once APT tracks) → framer → SiPM
-breakdown sweep (flight.bias_knee) → comparator.
+breakdown sweep (flight.bias_knee, held only while it is needed: flight.knee_owner)
+→ comparator.
 Modules whose devices the board lacks are left out (a core board runs TC/TM only; their
 commands then complete UNAVAILABLE).  Each module gets the app's narrow context
 (flight.context.Context), never the app.
@@ -11,9 +12,9 @@ commands then complete UNAVAILABLE).  Each module gets the app's narrow context
 from flight.apt import Apt
 from flight.apt_calib import FsmCalOwner
 from flight.bias import BiasControl
-from flight.bias_knee import BiasKnee
 from flight.comparator import ComparatorControl
 from flight.framer_ctl import FramerControl
+from flight.knee_owner import KneeOwner
 from flight.pointahead import PointAhead
 
 
@@ -43,7 +44,7 @@ def install(app):
         if b.comparator is not None:
             comp = ComparatorControl(ctx, b.comparator, fc)
             if bias is not None:  # the breakdown sweep precedes the comparator's start
-                comp.knee = BiasKnee(ctx, bias, fc, b.comparator, comp)
+                comp.knee = KneeOwner(ctx, bias, fc, b.comparator, comp)  # (flight.bias_knee)
                 app.add_module("bias_knee", comp.knee)
             app.add_module("comparator", comp)
     return app.payload

@@ -166,6 +166,44 @@ def test_a_memory_error_while_building_the_object_is_a_failed_load():
     lazy.release(RUN)
 
 
+def test_the_breakdown_sweep_is_built_on_use_and_dropped_when_idle():
+    from flight import knee_owner as KO
+    from flight.cmddict import BY_NAME, Busy, WrongMode
+    from kit import app_rig
+
+    r = app_rig("bias", "comparator")
+    k = r.app.payload["bias_knee"]
+    assert r.comp.knee is k and k.knee is None and k.state == 0 and k.floor_sigma is None
+    k.hold = False  # as where its code is frozen (the flight image): dropped when idle
+    k.update()  # the task's first run: the boot's import (declarations) released
+    assert KO.KNEE not in sys.modules and "flight.bias_kt" not in sys.modules
+    cmd = BY_NAME["BIAS_KNEE_CALIBRATE"]
+    try:
+        k.check_command(cmd, {})  # built for the knee's own check: SAFE, bias not ACTIVE
+        raise AssertionError("accepted in SAFE")
+    except WrongMode:
+        pass
+    assert k.knee is not None and KO.KNEE in sys.modules and k.sweeps == 0
+    k.update()  # idle, no session: dropped, its code released
+    assert k.knee is None and KO.KNEE not in sys.modules and k.result == 0
+    v = [None] * 11
+    k.hk(v, 0)
+    k.hk_diag(v, 5)
+    assert v == [0] * 11  # what a new knee reports
+    real = KO.lazy
+    KO.lazy = fake = NoHeapLazy()
+    try:
+        try:
+            k.check_command(cmd, {})
+            raise AssertionError("accepted without its code")
+        except Busy as e:
+            assert "no heap" in str(e)
+    finally:
+        KO.lazy = real
+    assert fake.tried == [KO.KNEE] and k.knee is None
+    assert [e[2] for e in r.events if e[0] == EV_MODULE_LOAD_FAILED] == [KO.KNEE]
+
+
 def test_parameter_rules_loaded_on_first_use_apply_at_param_set():
     o = Obc()
     o.settle()

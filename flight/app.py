@@ -15,7 +15,7 @@ handlers of its dictionary entries, ``check_command(cmd, args)`` and the mode ho
 :mod:`flight.modes`; it sees the rest only through its flight.context.Context.
 """
 
-from flight import cbor, components, corecmds
+from flight import cbor, corecmds
 from flight.cmddict import SESSION, Dispatcher
 from flight.cobs import Deframer
 from hal.compat import const, heap_size
@@ -107,6 +107,7 @@ def parse_boot_record(raw):
 class FlightApp:
     def __init__(self, board, keyring=None, tc_period_us=20000, health_period_us=100000,
                  hk_period_us=1000000, watchdog_timeout_ms=2000, install_payload=True):
+        from flight import components  # (boot only: released once wired, see _wire)
         self.board = board
         self.clock = board.clock
         self.storage = board.storage
@@ -194,23 +195,26 @@ class FlightApp:
         if self._wired:
             return
         self._wired = True
+        from flight import components
         for name, obj in self.owners.items():
             self.dispatch.register(name, obj)
         self.dispatch.verify(absent=components.PAYLOAD)
-        self.hk_packer = self._packer("HK", "hk")
+        mods = components.modules()
+        self.hk_packer = self._packer(mods, "HK", "hk")
         for t in self.sched.tasks:
             if t.critical:
                 self._safe_causes[t.name] = "critical task %s fault" % t.name
-        self.hk_diag_packer = p = self._packer("HK_DIAG", "hk_diag")
+        self.hk_diag_packer = p = self._packer(mods, "HK_DIAG", "hk_diag")
         p.values = p.buf = None  # type: ignore[assignment]  # made per packet (send_hk_diag)
-        for _name, mod in components.modules():
+        for _name, mod in mods:
             fields = getattr(mod, "ADCS", None)
             if fields is not None:
                 self._adcs_packer = MapPacker(fields)
+        lazy.release("flight.components")  # the component list: read at boot only
 
-    def _packer(self, attr, method):
+    def _packer(self, mods, attr, method):
         sections = []
-        for name, mod in components.modules():
+        for name, mod in mods:
             fields = getattr(mod, attr, None)
             if fields is None:
                 continue

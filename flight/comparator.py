@@ -12,9 +12,11 @@ received power changes ×10 over a pass.
    ~150 codes between 0.1 and 0.4 µW, Fig. A1's narrowest windows).  Light the level
    does not decode (triggers above ``comp_light_hz``) for ``comp_presweep_windows``: SWEEP.
 3. SWEEP: coarse, then fine BER sweep (flight/comparator_sweep.py chooses the level;
-   its code is loaded (flight/lazy.py) at the session's start and for a sweep, and
-   released once TRACK begins: no heap for it is MODULE_LOAD_FAILED, and the level stays
-   where it is — TRACK from the a-priori level, or the tracked one kept);
+   its code is loaded (flight/lazy.py) for the breakdown sweep's noise levels, the
+   start-level acquisition and a sweep, and released after each (TRACK and a
+   WAIT_SIGNAL without light hold none of it): no heap for it is MODULE_LOAD_FAILED,
+   and the level stays where it is — TRACK from the a-priori level, or the tracked one
+   kept);
    COMP_CALIBRATE skips the first window (counted at the old level); a sweep that loses
    the light goes back to WAIT_SIGNAL at the level in use before it.
 4. TRACK (flight/comparator_track.py, allocation-free): dither ±``comp_dither_codes``
@@ -223,6 +225,7 @@ class ComparatorControl:
             self.noise_floor, self._apriori = sw.noise_levels(
                 sigma / self.dac.volts_per_code, p["comp_noise_max_hz"],
                 p["comp_start_noise_hz"], self.code_max)
+            self._drop_sweep()  # (loaded again when the light comes: WAIT_SIGNAL may last)
             self._wait_signal()
             return
         self.state = NOISE_SWEEP
@@ -310,6 +313,7 @@ class ComparatorControl:
                 self._seen = 0
                 if self._acq_n:  # the light went during the acquisition: start again
                     self._acq_n = 0
+                    self._drop_sweep()
                     self._set(self._prior)
         elif st == SWEEP:
             self._sweep_step(w, packets)
@@ -391,6 +395,7 @@ class ComparatorControl:
             self.ctx.emit(EV_COMP_SWEEP_ABANDONED)
             self.state = WAIT_SIGNAL
             self._seen = self._acq_n = 0
+            self._drop_sweep()
             self._set(self._prior)
             return
         p = self.ctx.params

@@ -664,3 +664,24 @@ def test_no_heap_for_the_sweep_tracks_from_the_level_in_use_and_says_why(monkeyp
     assert r.comp.state == C.SWEEP and r.comp._sw is not None
     r.until(C.TRACK, 100)
     assert r.comp._sw is None and r.comp.calibrations == 2
+
+
+class _Knee:
+    """The breakdown sweep as the comparator sees it: idle, with its noise measured."""
+
+    state = 0
+    floor_sigma = 0.004  # V RMS at the operating point
+
+
+def test_the_noise_levels_from_the_knee_leave_no_sweep_code_while_waiting():
+    r = Rig(signal=False)
+    r.comp.knee = _Knee()
+    r.dac.volts_per_code = 1.0 / 4095  # (the kit's DAC has no scale: the simulated one's)
+    r.fc.start_session()
+    r.comp.start_session()
+    assert r.comp.state == C.WAIT_SIGNAL and r.comp._apriori is not None
+    assert r.comp.noise_floor > 0  # from the knee's noise, without a noise sweep
+    # WAIT_SIGNAL may last the pass's first minutes: nothing of the sweep held meanwhile
+    assert r.comp._sw is None and "flight.comparator_sweep" not in sys.modules
+    r.window(3)
+    assert r.comp._sw is None and r.comp.state == C.WAIT_SIGNAL

@@ -192,11 +192,16 @@ def _write(path, text):
     return True
 
 
-def stage(dest, root=ROOT):
+def stage(dest, root=ROOT, trimmed=None):
     """Copy what the manifests read to ``dest``, the flight modules' declaration blocks as
-    constants.  Returns {module: [names made constant]}."""
+    constants and their globals trimmed (tools/freeze_trim.py: what each dropped or
+    renamed goes to ``trimmed``, {module: {kind: [names]}}, when given).  Returns
+    {module: [names made constant]}."""
+    from tools import freeze_trim
+
     dest = Path(dest)
     types = record_types()
+    refs = freeze_trim.Refs(root)
     wanted = set()
     report = {}
     for rel in _files(root):
@@ -212,6 +217,9 @@ def stage(dest, root=ROOT):
                 text, names = transform(text, mod, types)
                 if names:
                     report[name] = names
+            text, cut = freeze_trim.trim(text, name, rel.as_posix(), refs)
+            if trimmed is not None and (cut["vocabulary"] or cut["private"]):
+                trimmed[name] = cut
         _write(dest / rel, text)
     for f in sorted(dest.rglob("*"), reverse=True):  # a module deleted in the repository
         if f.is_file() and f.relative_to(dest) not in wanted:
@@ -222,9 +230,13 @@ def stage(dest, root=ROOT):
 def main(argv=None):
     args = sys.argv[1:] if argv is None else argv
     dest = Path(args[0]) if args else ROOT / ".micropython" / "build" / "src"
-    report = stage(dest)
+    trimmed = {}
+    report = stage(dest, trimmed=trimmed)
     for name in sorted(report):
         print("%-28s %s" % (name, " ".join(report[name])))
+    for name in sorted(trimmed):
+        cut = trimmed[name]
+        print("%-28s trimmed: %s" % (name, " ".join(cut["vocabulary"] + cut["private"])))
     print("staged in %s" % dest)
     return 0
 

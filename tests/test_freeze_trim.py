@@ -1,0 +1,101 @@
+"""tools/freeze_trim.py: the staged flight modules bind fewer globals (issue 11) and still
+mean the same: the vocabulary only the frozen declaration blocks used is dropped, public
+constants nobody else reads become private; names read elsewhere stay."""
+
+from tools import freeze_trim as ft
+
+
+class _Refs(ft.Refs):
+    """References given by hand: ``pairs`` imported/read elsewhere, ``texts`` of the
+    other files."""
+
+    def __init__(self, pairs=(), texts=None):
+        self.pairs = set(pairs)
+        self.texts = dict(texts or {})
+        self.unparsed = []
+
+
+SOURCE = '''"""Doc: W_A is a window index."""
+from flight.events import SEV_INFO, SEV_WARN, Event
+from flight.telemetry import HkField
+from hal.compat import const
+
+F = HkField
+W_A = const(3)
+W_B = const(4)
+W_SHARED = const(5)
+EV_X = const(0x80)
+EVENTS = ((128, 'X', 1, 'x', ()),)
+HK = (('a', 'u8', '', '', None),)
+
+
+def f(v):
+    return v[W_A] + v[W_B] + v[W_SHARED] + SEV_INFO
+
+
+def g(x):
+    return x.W_B
+'''
+
+
+def _run(src, refs, module="flight.m", rel="flight/m.py"):
+    out, cut = ft.trim(src, module, rel, refs)
+    assert len(out.splitlines()) == len(src.splitlines())
+    compile(out, rel, "exec")
+    return out, cut
+
+
+def test_vocabulary_dropped_where_unread_and_the_import_kept_in_order():
+    out, cut = _run(SOURCE, _Refs(texts={"tests/t.py": "W_SHARED EV_X"}))
+    assert cut["vocabulary"] == ["Event", "F", "HkField", "SEV_WARN"]
+    lines = out.splitlines()
+    assert lines[1] == "from flight.events import SEV_INFO"  # read by f()
+    assert lines[2] == "__import__('flight.telemetry')"  # still imported, binds nothing
+    assert lines[5] == ""  # F = HkField
+
+
+def test_public_constants_read_nowhere_else_become_private():
+    out, cut = _run(SOURCE, _Refs(texts={"tests/t.py": "W_SHARED EV_X"}))
+    # W_B is also an attribute name in g(): left alone; W_SHARED, EV_X read elsewhere
+    assert cut["private"] == ["W_A"]
+    assert "_W_A = const(3)" in out and "v[_W_A]" in out
+    assert "W_B = const(4)" in out and "x.W_B" in out
+    assert "W_SHARED = const(5)" in out and "EV_X = const(0x80)" in out
+    assert out.splitlines()[0] == '"""Doc: W_A is a window index."""'  # docstring as is
+    ns = {"const": lambda v: v}
+    exec(compile(out.replace("from hal.compat import const\n", "\n"), "m", "exec"), ns)
+    assert ns["f"]([0, 0, 0, 10, 20, 30]) == 60 and "W_A" not in ns and ns["_W_A"] == 3
+
+
+def test_names_imported_from_the_module_elsewhere_stay():
+    refs = _Refs(pairs={("flight.m", "Event"), ("flight.m", "F")},
+                 texts={"tests/t.py": "W_A W_SHARED EV_X"})
+    out, cut = _run(SOURCE, refs)
+    assert "Event" not in cut["vocabulary"] and "F" not in cut["vocabulary"]
+    assert "F = HkField" in out and "from flight.telemetry import HkField" in out
+    assert cut["private"] == []
+
+
+def test_a_constant_used_above_its_definition_stays_public():
+    src = "from hal.compat import const\n\n\ndef f():\n    return LATE\n\n\nLATE = const(1)\n"
+    out, cut = _run(src, _Refs())
+    assert cut["private"] == [] and out == src
+
+
+def test_a_constant_named_in_a_code_string_stays_public():
+    src = ("from hal.compat import const\nK = const(1)\n\n\ndef f(o):\n"
+           "    return getattr(o, 'K', K)\n")
+    assert _run(src, _Refs())[1]["private"] == []
+
+
+def test_refs_read_imports_and_module_attributes(tmp_path):
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "t.py").write_text(
+        "from flight.a import X\nfrom flight import b as B\nimport flight.c as C\n"
+        "import flight\nB.Y\nC.Z\nflight.d.W\n")
+    refs = ft.Refs(tmp_path)
+    for pair in (("flight.a", "X"), ("flight.b", "Y"), ("flight.c", "Z"), ("flight.d", "W")):
+        assert refs.read_elsewhere(*pair), pair
+    assert not refs.read_elsewhere("flight.a", "Y")
+    assert refs.mentioned_elsewhere("flight/a.py", "Z")
+    assert not refs.mentioned_elsewhere("tests/t.py", "Z")

@@ -1,0 +1,254 @@
+"""Globals the frozen flight modules need not hold (issue 11), trimmed in the staged copy.
+
+A MicroPython module's globals dict is a hash table on the heap, 8 octets a slot, grown
+to the next size of ``py/map.c`` (…, 12, 17, 23, 29, 37, 47, 59, 73) when full: every
+name a module binds costs its slot, and a name more can cost a whole step.  Two kinds of
+names are bound on the board for nothing once :mod:`tools.freeze_decl` has written the
+declaration blocks as literals:
+
+* **the declaration vocabulary** — ``Event``, ``ParamDef``, ``HkField``, ``Command``,
+  ``Arg``, the ``SEV_*`` levels, and their short aliases (``F = HkField``): imported
+  only to write the blocks, which are constants now.  Such an import is dropped where
+  the module no longer reads the name and no other file imports it from this module
+  (``from flight.m import Event``, ``m.Event``); a statement left with no name becomes
+  ``__import__("m")``, so the modules are still imported in the same order.
+* **public constants nobody else reads** — ``NAME = const(v)`` is a globals entry as well
+  as folded by the compiler; ``_NAME = const(v)`` is folded only.  A ``NAME`` that no other
+  file of the repository mentions (flight, hal, sim, tools, tests, ground_tools, bench,
+  board: any text, scripts sent to the target included) is renamed ``_NAME`` in its own
+  module, where every use follows the definition (a use above it would be a run-time
+  global lookup).
+
+The repository's sources keep their names (the ground tools and the tests read them on
+CPython); line counts are kept, so tracebacks still point at the repository's lines.
+"""
+
+import ast
+import io
+import re
+import tokenize
+from pathlib import Path
+
+# Where a name may be read from outside its module.
+SCANNED = ("flight", "hal", "sim", "tools", "tests", "ground_tools", "bench", "board")
+VOCAB = frozenset(("Event", "ParamDef", "HkField", "Command", "Arg", "SEV_DEBUG",
+                   "SEV_INFO", "SEV_WARN", "SEV_ERROR", "SEV_CRITICAL"))
+
+
+class Refs:
+    """What the repository's files read of the flight modules: ``(module, name)`` pairs
+    imported or read as an attribute of the module, and every file's text."""
+
+    def __init__(self, root):
+        root = Path(root)
+        self.texts = {}
+        self.pairs = set()
+        self.unparsed = []  # files no ast reads: every word of them counts (textual)
+        for top in SCANNED:
+            base = root / top
+            if not base.exists():
+                continue
+            for f in sorted(base.rglob("*.py")):
+                if "__pycache__" in f.parts:
+                    continue
+                rel = f.relative_to(root).as_posix()
+                text = f.read_text(errors="replace")
+                self.texts[rel] = text
+                try:
+                    tree = ast.parse(text)
+                except SyntaxError:
+                    self.unparsed.append(rel)
+                    continue
+                self._pairs(tree)
+
+    def _pairs(self, tree):
+        alias = {}  # local name -> flight module
+        for n in ast.walk(tree):
+            if isinstance(n, ast.ImportFrom) and n.module:
+                for a in n.names:
+                    if n.module == "flight":
+                        alias[a.asname or a.name] = "flight." + a.name
+                    else:
+                        self.pairs.add((n.module, a.name))
+            elif isinstance(n, ast.Import):
+                for a in n.names:
+                    if a.asname and a.name.startswith("flight."):
+                        alias[a.asname] = a.name
+        for n in ast.walk(tree):
+            if isinstance(n, ast.Attribute):
+                v = n.value
+                if isinstance(v, ast.Name) and v.id in alias:
+                    self.pairs.add((alias[v.id], n.attr))
+                elif (isinstance(v, ast.Attribute) and isinstance(v.value, ast.Name)
+                      and v.value.id == "flight"):
+                    self.pairs.add(("flight." + v.attr, n.attr))
+
+    def read_elsewhere(self, module, name):
+        """``name`` of ``module`` imported or read as its attribute by some file."""
+        if (module, name) in self.pairs:
+            return True
+        word = re.compile(r"\b%s\b" % re.escape(name))
+        return any(word.search(self.texts[r]) for r in self.unparsed)
+
+    def mentioned_elsewhere(self, rel, name):
+        """``name`` written anywhere in a file other than ``rel``."""
+        word = re.compile(r"\b%s\b" % re.escape(name))
+        return any(word.search(t) for r, t in self.texts.items() if r != rel)
+
+
+def _loads(tree, skip=()):
+    """Names read anywhere in ``tree``, the nodes in ``skip`` left out."""
+    out = set()
+    stack = [n for n in tree.body if n not in skip]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Store):
+            out.add(n.id)
+        stack.extend(ast.iter_child_nodes(n))
+    return out
+
+
+def _alone(lines, node):
+    tail = lines[node.end_lineno - 1][node.end_col_offset:].strip()
+    return node.col_offset == 0 and (not tail or tail.startswith("#"))
+
+
+def _blank(lines, node, first=""):
+    a, b = node.lineno - 1, node.end_lineno - 1
+    lines[a:b + 1] = [first + "\n"] + ["\n"] * (b - a)
+
+
+def drop_vocabulary(text, module, refs):
+    """(text, [names dropped]): the declaration vocabulary ``module`` no longer reads."""
+    dropped = []
+    while True:
+        tree = ast.parse(text)
+        lines = text.splitlines(keepends=True)
+        # top-level aliases of a bound name: F = HkField
+        aliases = [n for n in tree.body if isinstance(n, ast.Assign) and len(n.targets) == 1
+                   and isinstance(n.targets[0], ast.Name) and isinstance(n.value, ast.Name)]
+        imports = [n for n in tree.body if isinstance(n, ast.ImportFrom) and n.module
+                   and n.level == 0]
+        vocab = {a.asname or a.name for n in imports for a in n.names if a.name in VOCAB}
+        bound_twice = _bound_more_than_once(tree)
+        gone_alias = [n for n in aliases if n.value.id in vocab
+                      and n.targets[0].id not in bound_twice
+                      and n.targets[0].id not in _loads(tree, skip=(n,))
+                      and not refs.read_elsewhere(module, n.targets[0].id)
+                      and _alone(lines, n)]
+        if gone_alias:
+            for n in sorted(gone_alias, key=lambda n: -n.lineno):
+                _blank(lines, n)
+                dropped.append(n.targets[0].id)
+            text = "".join(lines)
+            continue
+        loads = _loads(tree)
+        changed = False
+        for n in sorted(imports, key=lambda n: -n.lineno):
+            keep = [a for a in n.names if not (
+                a.name in VOCAB and (a.asname or a.name) not in loads
+                and (a.asname or a.name) not in bound_twice
+                and not refs.read_elsewhere(module, a.asname or a.name))]
+            if len(keep) == len(n.names) or not _alone(lines, n):
+                continue
+            dropped.extend(a.asname or a.name for a in n.names if a not in keep)
+            if keep:
+                names = ", ".join(a.name + (" as " + a.asname if a.asname else "")
+                                  for a in keep)
+                _blank(lines, n, "from %s import %s" % (n.module, names))
+            else:  # imported still, in the same order: binding nothing
+                _blank(lines, n, "__import__(%r)" % n.module)
+            changed = True
+        text = "".join(lines)
+        if not changed:
+            return text, sorted(dropped)
+
+
+def _bound_more_than_once(tree):
+    count = {}
+    for n in ast.walk(tree):
+        names = []
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            names = [n.id]
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            names = [(a.asname or a.name).split(".")[0] for a in n.names]
+        elif isinstance(n, (ast.FunctionDef, ast.ClassDef)):
+            names = [n.name]
+        elif isinstance(n, (ast.Global, ast.Nonlocal)):
+            names = list(n.names) * 2
+        for x in names:
+            count[x] = count.get(x, 0) + 1
+    return {k for k, v in count.items() if v > 1}
+
+
+def _const_defs(tree):
+    """{name: line} of the top-level ``NAME = const(...)`` of a public name."""
+    out = {}
+    for n in tree.body:
+        if (isinstance(n, ast.Assign) and len(n.targets) == 1
+                and isinstance(n.targets[0], ast.Name) and isinstance(n.value, ast.Call)
+                and isinstance(n.value.func, ast.Name) and n.value.func.id == "const"
+                and not n.targets[0].id.startswith("_")):
+            out[n.targets[0].id] = n.lineno
+    return out
+
+
+def privatize_consts(text, rel, refs):
+    """(text, [names renamed]): public constants no other file mentions, as ``_NAME``."""
+    tree = ast.parse(text)
+    defs = _const_defs(tree)
+    bound_twice = _bound_more_than_once(tree)
+    toks = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    where = {}  # name -> [(row, col)] of its NAME tokens; None: not renamable
+    strings = "".join(t.string for t in toks if t.type == tokenize.STRING)
+    depth = 0
+    for k, t in enumerate(toks):
+        if t.type == tokenize.OP and t.string in "([{":
+            depth += 1
+        elif t.type == tokenize.OP and t.string in ")]}":
+            depth -= 1
+        if t.type != tokenize.NAME or t.string not in defs:
+            continue
+        spots = where.setdefault(t.string, [])
+        if spots is None:
+            continue
+        prev = toks[k - 1].string if k else ""
+        nxt = toks[k + 1].string if k + 1 < len(toks) else ""
+        if prev == "." or (depth and nxt == "=") or t.start[0] < defs[t.string]:
+            where[t.string] = None  # an attribute, a keyword, a use above the definition
+        else:
+            spots.append(t.start)
+    renamed = []
+    edits = []
+    for name, spots in where.items():
+        if (spots is None or name in bound_twice or "_" + name in text
+                or re.search(r"\b%s\b" % name, strings) and _in_code_string(tree, name)
+                or refs.mentioned_elsewhere(rel, name)):
+            continue
+        renamed.append(name)
+        edits.extend((row, col, name) for row, col in spots)
+    lines = text.splitlines(keepends=True)
+    for row, col, _name in sorted(edits, reverse=True):
+        ln = lines[row - 1]
+        lines[row - 1] = ln[:col] + "_" + ln[col:]
+    return "".join(lines), sorted(renamed)
+
+
+def _in_code_string(tree, name):
+    """``name`` inside a string constant other than a docstring (getattr(x, "NAME"))."""
+    docs = set()
+    for n in ast.walk(tree):
+        if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            b = n.body
+            if b and isinstance(b[0], ast.Expr) and isinstance(b[0].value, ast.Constant):
+                docs.add(id(b[0].value))
+    word = re.compile(r"\b%s\b" % name)
+    return any(isinstance(n, ast.Constant) and isinstance(n.value, str)
+               and id(n) not in docs and word.search(n.value) for n in ast.walk(tree))
+
+
+def trim(text, module, rel, refs):
+    """(text, {"vocabulary": [...], "private": [...]}) of flight module ``module``."""
+    text, dropped = drop_vocabulary(text, module, refs)
+    text, renamed = privatize_consts(text, rel, refs)
+    return text, {"vocabulary": dropped, "private": renamed}

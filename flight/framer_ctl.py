@@ -54,6 +54,10 @@ W_PRBS_BITS = const(5)
 W_TRIG = const(6)
 W_CV = const(7)
 W_LEN = const(8)
+# The ring keeps the first _SUMMED counts of each window (W_OK .. W_PRBS_BITS: what the
+# sliding BER and PER sum); triggers and code violations are read from the last window
+# only (1.2 kB of ring, not 1.6: issue 11).
+_SUMMED = const(6)
 _MAX_WINDOWS = const(50)
 _BER_SHIFT = const(16)  # the BER limit's fixed point in _update_link (2^16 x 64 bits)
 _ERR_REPORT = const(100)  # a repeated read error is reported on its 1st, 101st, ... time
@@ -119,10 +123,11 @@ class FramerControl:
         self._cur = array("i", [0] * N_COUNTERS)
         self._prev = array("i", [0] * N_COUNTERS)
         self._have_prev = False
-        # The windows, W_LEN counts each (W_* layout), in one flat array: fifty arrays of
-        # eight cost 2.6 kB of heap on the target, this one 1.6 kB (issue 11).
-        self._ring = array("i", bytes(4 * W_LEN * _MAX_WINDOWS))
-        self._s = [0] * W_LEN  # _sums' result (reused: no list per call)
+        # The windows, their first _SUMMED counts each (W_* layout), in one flat array:
+        # fifty arrays of eight cost 2.6 kB of heap on the target, this one 1.2 kB
+        # (issue 11).  'i': a count is a 30-bit counter difference (COUNTER_MASK).
+        self._ring = array("i", bytes(4 * _SUMMED * _MAX_WINDOWS))
+        self._s = [0] * _SUMMED  # _sums' result (reused: no list per call)
         self._head = 0
         self._filled = 0
         self.last_window = array("i", [0] * W_LEN)
@@ -220,11 +225,12 @@ class FramerControl:
             return
         if self._have_prev:
             w = self._ring
-            o = self._head * W_LEN
+            o = self._head * _SUMMED
             for k in range(W_LEN):
                 c = _WINDOW_CTRS[k]
                 d = (cur[c] - prev[c]) & COUNTER_MASK
-                w[o + k] = d
+                if k < _SUMMED:
+                    w[o + k] = d
                 self.last_window[k] = d
                 self.totals[k] += d
             self._head = (self._head + 1) % _MAX_WINDOWS
@@ -243,14 +249,14 @@ class FramerControl:
         if n > self._filled:
             n = self._filled
         s = self._s
-        for k in range(W_LEN):
+        for k in range(_SUMMED):
             s[k] = 0
         i = self._head
         w = self._ring
         for _ in range(n):
             i = (i - 1) % _MAX_WINDOWS
-            o = i * W_LEN
-            for k in range(W_LEN):
+            o = i * _SUMMED
+            for k in range(_SUMMED):
                 s[k] += w[o + k]
         return s
 

@@ -131,6 +131,28 @@ def test_ring_keeps_the_last_50_windows():
     assert rig.fc.ber() == pytest.approx(100 / (64.0 * 50000))
 
 
+def test_ring_holds_the_summed_counts_and_the_last_window_all_eight():
+    """The ring keeps the six counts the sliding BER/PER sum (wrapping over 50 windows,
+    full 30-bit differences); triggers and violations reach last_window and totals."""
+    rig = Rig(params={"framer_windows": 50})
+    assert rig.fc.cmd_set_mode({"mode": "PRBS"}, None) == {"mode": "PRBS"}
+    start(rig)
+    big = MASK  # the largest difference a window can hold
+    for i in range(53):
+        window(rig, ok=1000 + i, crc=i, gaps=2 * i, pre=3 * i, prbs_err=5 + i,
+               prbs_bits=big if i == 52 else 1000, trig=7 * i, cv=11 * i)
+    seen = range(3, 53)  # the last 50
+    assert rig.fc.ber() == (sum(5 + i for i in seen)
+                            / float(sum(big if i == 52 else 1000 for i in seen)))
+    total = sum(1000 + i + i + 2 * i for i in seen)
+    assert rig.fc.per() == sum(i + 2 * i for i in seen) / float(total)
+    w = rig.fc.last_window
+    assert (w[F.W_OK], w[F.W_PRBS_BITS], w[F.W_TRIG], w[F.W_CV]) == (1052, big, 364, 572)
+    assert rig.fc.totals[F.W_TRIG] == sum(7 * i for i in range(53))
+    assert rig.fc.totals[F.W_CV] == sum(11 * i for i in range(53))
+    assert len(rig.fc._ring) == 6 * 50
+
+
 def test_prbs_mode_uses_the_payload_bits():
     rig = Rig()
     assert rig.fc.cmd_set_mode({"mode": "PRBS"}, None) == {"mode": "PRBS"}

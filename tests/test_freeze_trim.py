@@ -45,13 +45,25 @@ def _run(src, refs, module="flight.m", rel="flight/m.py"):
     return out, cut
 
 
-def test_vocabulary_dropped_where_unread_and_the_import_kept_in_order():
+def test_unread_names_dropped_and_the_imports_kept_in_order():
     out, cut = _run(SOURCE, _Refs(texts={"tests/t.py": "W_SHARED EV_X"}))
-    assert cut["vocabulary"] == ["Event", "F", "HkField", "SEV_WARN"]
+    assert cut["unread"] == ["Event", "F", "HkField", "SEV_WARN", "const"]
     lines = out.splitlines()
     assert lines[1] == "from flight.events import SEV_INFO"  # read by f()
     assert lines[2] == "__import__('flight.telemetry')"  # still imported, binds nothing
+    assert lines[3] == "__import__('hal.compat')"  # every const() folded by the compiler
     assert lines[5] == ""  # F = HkField
+
+
+def test_const_dropped_where_every_use_is_folded_and_other_names_by_mention():
+    src = ("from hal.compat import const\nfrom hal.interfaces import A, B, C\n"
+           "X = const(1)\nY = A\n\n\ndef f():\n    return X + C\n")
+    out, cut = _run(src, _Refs(texts={"tests/t.py": "B"}))
+    assert cut["unread"] == ["A", "Y", "const"]  # B: mentioned in another file
+    assert out.splitlines()[:4] == ["__import__('hal.compat')",
+                                    "from hal.interfaces import B, C", "_X = const(1)", ""]
+    src2 = src.replace("return X + C", "return const(2) + C")  # a call not folded
+    assert "const" not in _run(src2, _Refs(texts={"tests/t.py": "B"}))[1]["unread"]
 
 
 def test_public_constants_read_nowhere_else_become_private():
@@ -71,7 +83,7 @@ def test_names_imported_from_the_module_elsewhere_stay():
     refs = _Refs(pairs={("flight.m", "Event"), ("flight.m", "F")},
                  texts={"tests/t.py": "W_A W_SHARED EV_X"})
     out, cut = _run(SOURCE, refs)
-    assert "Event" not in cut["vocabulary"] and "F" not in cut["vocabulary"]
+    assert "Event" not in cut["unread"] and "F" not in cut["unread"]
     assert "F = HkField" in out and "from flight.telemetry import HkField" in out
     assert cut["private"] == []
 
@@ -79,7 +91,7 @@ def test_names_imported_from_the_module_elsewhere_stay():
 def test_a_constant_used_above_its_definition_stays_public():
     src = "from hal.compat import const\n\n\ndef f():\n    return LATE\n\n\nLATE = const(1)\n"
     out, cut = _run(src, _Refs())
-    assert cut["private"] == [] and out == src
+    assert cut["private"] == [] and out.splitlines()[1:] == src.splitlines()[1:]
 
 
 def test_a_constant_named_in_a_code_string_stays_public():

@@ -6,12 +6,15 @@ name a module binds costs its slot, and a name more can cost a whole step.  Two 
 names are bound on the board for nothing once :mod:`tools.freeze_decl` has written the
 declaration blocks as literals:
 
-* **the declaration vocabulary** — ``Event``, ``ParamDef``, ``HkField``, ``Command``,
-  ``Arg``, the ``SEV_*`` levels, and their short aliases (``F = HkField``): imported
-  only to write the blocks, which are constants now.  Such an import is dropped where
-  the module no longer reads the name and no other file imports it from this module
-  (``from flight.m import Event``, ``m.Event``); a statement left with no name becomes
-  ``__import__("m")``, so the modules are still imported in the same order.
+* **imported names nothing reads** — the declaration vocabulary (``Event``,
+  ``ParamDef``, ``HkField``, ``Command``, ``Arg``, the ``SEV_*`` levels, and short aliases
+  such as ``F = HkField``) imported only to write the blocks, which are constants now;
+  ``const``, where every ``NAME = const(v)`` is folded by the compiler (py/parse.c: the
+  name is never looked up); other imports the module no longer reads.  A name is dropped
+  where the module does not read it and no other file reads it from this module (the
+  vocabulary: ``from flight.m import Event`` or ``m.Event``; any other name: no other
+  file mentions it at all); a statement left with no name becomes ``__import__("m")``,
+  so the modules are still imported in the same order.
 * **public constants nobody else reads** — ``NAME = const(v)`` is a globals entry as well
   as folded by the compiler; ``_NAME = const(v)`` is folded only.  A ``NAME`` that no other
   file of the repository mentions (flight, hal, sim, tools, tests, ground_tools, bench,
@@ -118,38 +121,62 @@ def _blank(lines, node, first=""):
     lines[a:b + 1] = [first + "\n"] + ["\n"] * (b - a)
 
 
-def drop_vocabulary(text, module, refs):
-    """(text, [names dropped]): the declaration vocabulary ``module`` no longer reads."""
+def _const_folded(tree):
+    """Every ``const(...)`` of the module is the value of a ``NAME = const(...)``, which
+    the compiler folds (py/parse.c): the name ``const`` is then never looked up."""
+    folded = set()  # the ``const`` names of folded calls
+    for n in ast.walk(tree):
+        if (isinstance(n, ast.Assign) and len(n.targets) == 1
+                and isinstance(n.targets[0], ast.Name) and isinstance(n.value, ast.Call)
+                and isinstance(n.value.func, ast.Name)):
+            folded.add(id(n.value.func))
+    return all(id(n) in folded for n in ast.walk(tree) if isinstance(n, ast.Name)
+               and n.id == "const" and not isinstance(n.ctx, ast.Store))
+
+
+def drop_unread(text, module, rel, refs):
+    """(text, [names dropped]): the imported names (and aliases of them) ``module`` no
+    longer reads and nothing else reads from it: the declaration vocabulary (no other
+    file imports it from this module), ``const`` where every use is folded, any other
+    name no other file mentions at all."""
     dropped = []
     while True:
         tree = ast.parse(text)
         lines = text.splitlines(keepends=True)
-        # top-level aliases of a bound name: F = HkField
-        aliases = [n for n in tree.body if isinstance(n, ast.Assign) and len(n.targets) == 1
-                   and isinstance(n.targets[0], ast.Name) and isinstance(n.value, ast.Name)]
+        bound_twice = _bound_more_than_once(tree)
+        folded = _const_folded(tree)
+
+        def unread(name, real, skip=()):
+            if name in bound_twice or _in_code_string(tree, name):
+                return False
+            if real == "const" and name == "const":
+                return folded
+            if name in _loads(tree, skip):
+                return False
+            if real in VOCAB:
+                return not refs.read_elsewhere(module, name)
+            return not refs.mentioned_elsewhere(rel, name)
+
         imports = [n for n in tree.body if isinstance(n, ast.ImportFrom) and n.module
                    and n.level == 0]
-        vocab = {a.asname or a.name for n in imports for a in n.names if a.name in VOCAB}
-        bound_twice = _bound_more_than_once(tree)
-        gone_alias = [n for n in aliases if n.value.id in vocab
-                      and n.targets[0].id not in bound_twice
-                      and n.targets[0].id not in _loads(tree, skip=(n,))
-                      and not refs.read_elsewhere(module, n.targets[0].id)
-                      and _alone(lines, n)]
-        if gone_alias:
-            for n in sorted(gone_alias, key=lambda n: -n.lineno):
+        bound = {a.asname or a.name: a.name for n in imports for a in n.names}
+        # top-level aliases of an imported name: F = HkField
+        aliases = [n for n in tree.body if isinstance(n, ast.Assign) and len(n.targets) == 1
+                   and isinstance(n.targets[0], ast.Name) and isinstance(n.value, ast.Name)
+                   and n.value.id in bound and _alone(lines, n)
+                   and unread(n.targets[0].id, bound[n.value.id], skip=(n,))]
+        if aliases:
+            for n in sorted(aliases, key=lambda n: -n.lineno):
                 _blank(lines, n)
                 dropped.append(n.targets[0].id)
             text = "".join(lines)
             continue
-        loads = _loads(tree)
         changed = False
         for n in sorted(imports, key=lambda n: -n.lineno):
-            keep = [a for a in n.names if not (
-                a.name in VOCAB and (a.asname or a.name) not in loads
-                and (a.asname or a.name) not in bound_twice
-                and not refs.read_elsewhere(module, a.asname or a.name))]
-            if len(keep) == len(n.names) or not _alone(lines, n):
+            if n.module == "__future__" or not _alone(lines, n):
+                continue
+            keep = [a for a in n.names if not unread(a.asname or a.name, a.name)]
+            if len(keep) == len(n.names):
                 continue
             dropped.extend(a.asname or a.name for a in n.names if a not in keep)
             if keep:
@@ -248,7 +275,8 @@ def _in_code_string(tree, name):
 
 
 def trim(text, module, rel, refs):
-    """(text, {"vocabulary": [...], "private": [...]}) of flight module ``module``."""
-    text, dropped = drop_vocabulary(text, module, refs)
+    """(text, {"unread": [...], "private": [...]}) of flight module ``module`` (file
+    ``rel``): the names dropped, the constants made private."""
+    text, dropped = drop_unread(text, module, rel, refs)
     text, renamed = privatize_consts(text, rel, refs)
-    return text, {"vocabulary": dropped, "private": renamed}
+    return text, {"unread": dropped, "private": renamed}

@@ -134,6 +134,20 @@ def _const_folded(tree):
                and n.id == "const" and not isinstance(n.ctx, ast.Store))
 
 
+def _unread(name, real, skip, tree, bound_twice, folded, module, rel, refs):
+    """Bound name ``name`` (of imported ``real``) is read neither by the module (the nodes
+    in ``skip`` apart) nor from it by any other file."""
+    if name in bound_twice or _in_code_string(tree, name):
+        return False
+    if real == "const" and name == "const":
+        return folded
+    if name in _loads(tree, skip):
+        return False
+    if real in VOCAB:
+        return not refs.read_elsewhere(module, name)
+    return not refs.mentioned_elsewhere(rel, name)
+
+
 def drop_unread(text, module, rel, refs):
     """(text, [names dropped]): the imported names (and aliases of them) ``module`` no
     longer reads and nothing else reads from it: the declaration vocabulary (no other
@@ -146,16 +160,8 @@ def drop_unread(text, module, rel, refs):
         bound_twice = _bound_more_than_once(tree)
         folded = _const_folded(tree)
 
-        def unread(name, real, skip=()):
-            if name in bound_twice or _in_code_string(tree, name):
-                return False
-            if real == "const" and name == "const":
-                return folded
-            if name in _loads(tree, skip):
-                return False
-            if real in VOCAB:
-                return not refs.read_elsewhere(module, name)
-            return not refs.mentioned_elsewhere(rel, name)
+        def unread(name, real, skip=(), tree=tree, twice=bound_twice, folded=folded):
+            return _unread(name, real, skip, tree, twice, folded, module, rel, refs)
 
         imports = [n for n in tree.body if isinstance(n, ast.ImportFrom) and n.module
                    and n.level == 0]

@@ -46,7 +46,7 @@ def _run(src, refs, module="flight.m", rel="flight/m.py"):
 
 
 def test_unread_names_dropped_and_the_imports_kept_in_order():
-    out, cut = _run(SOURCE, _Refs(texts={"tests/t.py": "W_SHARED EV_X"}))
+    out, cut = _run(SOURCE, _Refs(texts={"tests/t.py": "W_SHARED EV_X", "flight/components.py": "EVENTS HK"}))
     assert cut["unread"] == ["Event", "F", "HkField", "SEV_WARN", "const"]
     lines = out.splitlines()
     assert lines[1] == "from flight.events import SEV_INFO"  # read by f()
@@ -67,7 +67,7 @@ def test_const_dropped_where_every_use_is_folded_and_other_names_by_mention():
 
 
 def test_public_constants_read_nowhere_else_become_private():
-    out, cut = _run(SOURCE, _Refs(texts={"tests/t.py": "W_SHARED EV_X"}))
+    out, cut = _run(SOURCE, _Refs(texts={"tests/t.py": "W_SHARED EV_X", "flight/components.py": "EVENTS HK"}))
     # W_B is also an attribute name in g(): left alone; W_SHARED, EV_X read elsewhere
     assert cut["private"] == ["W_A"]
     assert "_W_A = const(3)" in out and "v[_W_A]" in out
@@ -81,7 +81,7 @@ def test_public_constants_read_nowhere_else_become_private():
 
 def test_names_imported_from_the_module_elsewhere_stay():
     refs = _Refs(pairs={("flight.m", "Event"), ("flight.m", "F")},
-                 texts={"tests/t.py": "W_A W_SHARED EV_X"})
+                 texts={"tests/t.py": "W_A W_SHARED EV_X", "flight/components.py": "EVENTS HK"})
     out, cut = _run(SOURCE, refs)
     assert "Event" not in cut["unread"] and "F" not in cut["unread"]
     assert "F = HkField" in out and "from flight.telemetry import HkField" in out
@@ -111,3 +111,27 @@ def test_refs_read_imports_and_module_attributes(tmp_path):
     assert not refs.read_elsewhere("flight.a", "Y")
     assert refs.mentioned_elsewhere("flight/a.py", "Z")
     assert not refs.mentioned_elsewhere("tests/t.py", "Z")
+
+
+def test_literal_tables_read_nowhere_else_are_folded_into_the_code():
+    src = ('"""Doc."""\n_NAMES = ("a", "b")\nPUBLIC = (1, -2, b"x")\nSHARED = ("s",)\n'
+           'LIST = [1]\nF = -0.5\nBIG = 0xFFFFFFFFFFFFFFFF\n\n\ndef f(i):\n'
+           '    return _NAMES[i] + str(PUBLIC[i]) + SHARED[0] + str(LIST) + str(F) + str(BIG)\n')
+    out, cut = _run(src, _Refs(texts={"tests/t.py": "SHARED"}))
+    assert cut["folded"] == ["BIG", "PUBLIC", "_NAMES"]
+    assert cut["private"] == ["BIG", "PUBLIC"]
+    lines = out.splitlines()
+    assert lines[1:4] == ['_NAMES = const(("a", "b"))', '_PUBLIC = const((1, -2, b"x"))',
+                          'SHARED = ("s",)']  # SHARED: read in another file
+    assert lines[4:7] == ["LIST = [1]", "F = -0.5", "_BIG = const(0xFFFFFFFFFFFFFFFF)"]
+    ns = {"const": lambda v: v}
+    exec(compile(out, "m", "exec"), ns)
+    assert ns["f"](1) == "b-2s[1]-0.5" + str(0xFFFFFFFFFFFFFFFF)
+
+
+def test_a_literal_used_above_its_definition_or_rebound_is_left_alone():
+    src = ("def f():\n    return _EARLY\n\n\n_EARLY = (1, 2)\n_TWICE = 'a'\n_TWICE = 'b'\n"
+           "_NONASCII = ('µrad',)  # ok\n\n\ndef g():\n    return _TWICE + _NONASCII[0]\n")
+    out, cut = _run(src, _Refs())
+    assert cut["folded"] == ["_NONASCII"]
+    assert "_NONASCII = const(('µrad',))  # ok" in out

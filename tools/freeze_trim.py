@@ -226,14 +226,12 @@ def _const_defs(tree):
     return out
 
 
-def privatize_consts(text, rel, refs):
-    """(text, [names renamed]): public constants no other file mentions, as ``_NAME``."""
-    tree = ast.parse(text)
-    defs = _const_defs(tree)
-    bound_twice = _bound_more_than_once(tree)
+def _uses(text, defs):
+    """{name: [(row, col)] of its NAME tokens, or None where it cannot be renamed or
+    folded: read as an attribute, passed as a keyword, or used above its definition
+    (``defs``: {name: line}) — a run-time global lookup there."""
     toks = list(tokenize.generate_tokens(io.StringIO(text).readline))
-    where = {}  # name -> [(row, col)] of its NAME tokens; None: not renamable
-    strings = "".join(t.string for t in toks if t.type == tokenize.STRING)
+    where = {}
     depth = 0
     for k, t in enumerate(toks):
         if t.type == tokenize.OP and t.string in "([{":
@@ -248,23 +246,78 @@ def privatize_consts(text, rel, refs):
         prev = toks[k - 1].string if k else ""
         nxt = toks[k + 1].string if k + 1 < len(toks) else ""
         if prev == "." or (depth and nxt == "=") or t.start[0] < defs[t.string]:
-            where[t.string] = None  # an attribute, a keyword, a use above the definition
+            where[t.string] = None
         else:
             spots.append(t.start)
+    return where
+
+
+def _foldable(tree, name, rel, refs, bound_twice, text):
+    return not (name in bound_twice or (not name.startswith("_") and "_" + name in text)
+                or _in_code_string(tree, name) or refs.mentioned_elsewhere(rel, name))
+
+
+def privatize_consts(text, rel, refs):
+    """(text, [names renamed]): public constants no other file mentions, as ``_NAME``."""
+    tree = ast.parse(text)
+    defs = _const_defs(tree)
+    bound_twice = _bound_more_than_once(tree)
     renamed = []
     edits = []
-    for name, spots in where.items():
-        if (spots is None or name in bound_twice or "_" + name in text
-                or re.search(r"\b%s\b" % name, strings) and _in_code_string(tree, name)
-                or refs.mentioned_elsewhere(rel, name)):
+    for name, spots in _uses(text, defs).items():
+        if spots is None or not _foldable(tree, name, rel, refs, bound_twice, text):
             continue
         renamed.append(name)
-        edits.extend((row, col, name) for row, col in spots)
+        edits.extend(spots)
     lines = text.splitlines(keepends=True)
-    for row, col, _name in sorted(edits, reverse=True):
+    for row, col in sorted(edits, reverse=True):
         ln = lines[row - 1]
         lines[row - 1] = ln[:col] + "_" + ln[col:]
     return "".join(lines), sorted(renamed)
+
+
+def _literal(v):
+    """A value MicroPython's ``const()`` takes (py/parse.c mp_parse_node_is_const): a
+    number, string, bytes, bool, None, or a tuple of them (folded to one constant)."""
+    if isinstance(v, ast.Constant):
+        return v.value is not Ellipsis
+    if (isinstance(v, ast.UnaryOp) and isinstance(v.op, ast.USub)
+            and isinstance(v.operand, ast.Constant) and type(v.operand.value) is int):
+        return True  # (the parser folds a negative int, not a negative float)
+    if isinstance(v, ast.Tuple):
+        return all(_literal(e) for e in v.elts)
+    return False
+
+
+def _char_col(line, col):
+    """The character index of UTF-8 byte offset ``col`` (ast's) in ``line``."""
+    return len(line.encode("utf-8")[:col].decode("utf-8", errors="ignore"))
+
+
+def fold_literals(text, rel, refs):
+    """(text, [names folded]): top-level names bound once to a literal (a table of
+    numbers or strings) and read nowhere else, written ``NAME = const(literal)``: the
+    compiler puts the value in the code's constants and, once the name is private
+    (:func:`privatize_consts`), binds no global."""
+    tree = ast.parse(text)
+    bound_twice = _bound_more_than_once(tree)
+    nodes = {n.targets[0].id: n for n in tree.body if isinstance(n, ast.Assign)
+             and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)
+             and not n.targets[0].id.startswith("__") and _literal(n.value)}
+    uses = _uses(text, {k: n.lineno for k, n in nodes.items()})
+    lines = text.splitlines(keepends=True)
+    folded = []
+    for name, n in sorted(nodes.items(), key=lambda kv: -kv[1].lineno):
+        if uses.get(name) is None or not _foldable(tree, name, rel, refs, bound_twice, text):
+            continue
+        v = n.value
+        a, b = v.lineno - 1, v.end_lineno - 1
+        end = _char_col(lines[b], v.end_col_offset)
+        lines[b] = lines[b][:end] + ")" + lines[b][end:]
+        start = _char_col(lines[a], v.col_offset)
+        lines[a] = lines[a][:start] + "const(" + lines[a][start:]
+        folded.append(name)
+    return "".join(lines), sorted(folded)
 
 
 def _in_code_string(tree, name):
@@ -281,8 +334,10 @@ def _in_code_string(tree, name):
 
 
 def trim(text, module, rel, refs):
-    """(text, {"unread": [...], "private": [...]}) of flight module ``module`` (file
-    ``rel``): the names dropped, the constants made private."""
+    """(text, {"unread": [...], "folded": [...], "private": [...]}) of flight module
+    ``module`` (file ``rel``): the names dropped, the literals made constants, the
+    constants made private."""
     text, dropped = drop_unread(text, module, rel, refs)
+    text, folded = fold_literals(text, rel, refs)
     text, renamed = privatize_consts(text, rel, refs)
-    return text, {"unread": dropped, "private": renamed}
+    return text, {"unread": dropped, "folded": folded, "private": renamed}

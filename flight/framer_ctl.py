@@ -27,24 +27,24 @@ from flight.params import ParamDef
 from flight.scheduler import Task
 from flight.telemetry import HkField
 from hal.errors import HalError
-from hal.interfaces import (COUNTER_MASK, CTR_CODE_VIOLATIONS, CTR_CRC_ERRORS, CTR_LOCKED,
-                            CTR_PACKETS_OK, CTR_PREAMBLE_BIT_ERRORS, CTR_PRBS_BIT_ERRORS, CTR_PRBS_BITS,
-                            CTR_SERIAL_GAPS, CTR_SNAPSHOT, CTR_TRIGGERS, FRAMER_MODE_NAMES,
-                            LINK_DEGRADED, LINK_LOCKED, LINK_OFF, LINK_SEARCHING,
-                            LINK_STATE_NAMES, MODE_DATA, N_COUNTERS, PREAMBLE_BITS,
-                            SW_FRAMER)
+from hal import interfaces as _hw
+# (what only the declarations below read comes through _hw: a name imported is a slot of
+# this module's globals on the target, issue 11)
+from hal.interfaces import (COUNTER_MASK, CTR_LOCKED, CTR_SNAPSHOT, MODE_DATA, N_COUNTERS,
+                            PREAMBLE_BITS, SW_FRAMER)
 
-L_OFF = LINK_OFF
-L_SEARCHING = LINK_SEARCHING
-L_LOCKED = LINK_LOCKED
-L_DEGRADED = LINK_DEGRADED
-LINK_NAMES = LINK_STATE_NAMES
-MODE_NAMES = FRAMER_MODE_NAMES
+L_OFF = _hw.LINK_OFF
+L_SEARCHING = _hw.LINK_SEARCHING
+L_LOCKED = _hw.LINK_LOCKED
+L_DEGRADED = _hw.LINK_DEGRADED
+LINK_NAMES = _hw.LINK_STATE_NAMES
+MODE_NAMES = _hw.FRAMER_MODE_NAMES
 
 # A window: the differences of these counters between two snapshots, in this order
 # (W_* index the window arrays; the comparator reads them through last_window).
-_WINDOW_CTRS = (CTR_PACKETS_OK, CTR_CRC_ERRORS, CTR_SERIAL_GAPS, CTR_PREAMBLE_BIT_ERRORS,
-                CTR_PRBS_BIT_ERRORS, CTR_PRBS_BITS, CTR_TRIGGERS, CTR_CODE_VIOLATIONS)
+_WINDOW_CTRS = (_hw.CTR_PACKETS_OK, _hw.CTR_CRC_ERRORS, _hw.CTR_SERIAL_GAPS,
+                _hw.CTR_PREAMBLE_BIT_ERRORS, _hw.CTR_PRBS_BIT_ERRORS, _hw.CTR_PRBS_BITS,
+                _hw.CTR_TRIGGERS, _hw.CTR_CODE_VIOLATIONS)
 W_OK = const(0)
 W_CRC = const(1)
 W_GAPS = const(2)
@@ -89,8 +89,8 @@ PARAMS = (
 
 F = HkField
 HK = (  # 1 Hz: 11 octets
-    F("framer_link", "u8", enum=LINK_STATE_NAMES, description="uplink state"),
-    F("framer_mode", "u8", enum=FRAMER_MODE_NAMES, description="framer mode"),
+    F("framer_link", "u8", enum=LINK_NAMES, description="uplink state"),
+    F("framer_mode", "u8", enum=MODE_NAMES, description="framer mode"),
     F("framer_ber", "f32", warn=(0.0, 2e-3), description="sliding BER (-1: no data)"),
     F("framer_per", "u16", "", 0.0001, description="sliding packet error rate (65535: no data)"),
     F("framer_read_errors", "u16", warn=(0, 0), description="counter reads that failed"),

@@ -28,8 +28,7 @@ from flight.crc16 import crc16
 # The declarations (severities, the Event record, the table) live in flight/eventdecl.py;
 # modules declare with ``flight.events.Event`` as before.
 from flight.eventdecl import (E_NAME, E_SEVERITY, E_TEXT, SEV_CRITICAL, SEV_ERROR,  # noqa: F401
-                              SEV_INFO, SEV_WARN, SEVERITY_NAMES, Event, Table, event_map,
-                              table)
+                              SEV_INFO, SEV_WARN, SEVERITY_NAMES, Event, event_map, table)
 from hal.compat import const
 
 DEFER_SLOTS = const(8)  # events held without allocating while the heap is exhausted

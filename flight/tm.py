@@ -36,7 +36,6 @@ APID_EVENT = const(0x0A2)
 APID_VERIFY = const(0x0A3)
 APID_ADCS = const(0x0A4)
 APID_HK_DIAG = const(0x0A5)
-TM_APIDS = (APID_HK, APID_EVENT, APID_VERIFY, APID_ADCS, APID_HK_DIAG)
 APID_NAMES = {APID_TC: "tc", APID_HK: "hk", APID_EVENT: "event", APID_VERIFY: "verify",
               APID_ADCS: "adcs", APID_HK_DIAG: "hk_diag"}
 

@@ -121,7 +121,7 @@ def damage(storage, name, how):
 def newest(storage, name="replay"):
     st = SlotStore(storage, name)
     st.load()
-    return st.names[st.used], st.names[1 - st.used]
+    return st.blob(st.used), st.blob(1 - st.used)
 
 
 @pytest.mark.parametrize("how", ["delete", "empty", "truncate", "bitflip", "garbage"])

@@ -29,7 +29,7 @@ def newest(storage, name):
     """The blob name of the newest valid slot of the record ``name``."""
     st = SlotStore(storage, name)
     st.load()
-    return st.names[st.used]
+    return st.blob(st.used)
 
 
 @pytest.mark.parametrize("damage", ["flip", "torn", "garbage"])
@@ -154,3 +154,26 @@ def test_a_parameter_says_when_it_takes_effect():
     assert params["timetag_capacity"]["applies"] == "now"
     assert all(p["applies"] in ("now", "calibration", "session", "reboot")
                for p in params.values())
+
+
+def test_slot_blob_names_are_made_on_use_and_a_clean_load_holds_no_list():
+    """The store keeps its record name only (the blob names are made when a slot is read
+    or written); ``rejected`` is the empty tuple after a clean load, the list of what
+    was rejected otherwise."""
+    from hal.sim.storage import MemStorage
+
+    storage = MemStorage()
+    st = SlotStore(storage, "rec")
+    assert (st.blob(0), st.blob(1)) == ("rec.a", "rec.b") and st.rejected == ()
+    st.save(b"one")
+    st.save(b"two")
+    assert sorted(storage.blobs) == ["rec.a", "rec.b"]
+    st2 = SlotStore(storage, "rec")
+    assert st2.load() == b"two" and st2.rejected == [(0, 1, "older")]
+    storage.write("rec.a", b"garbage")
+    st3 = SlotStore(storage, "rec")
+    assert st3.load() == b"two" and st3.fallback and st3.rejected[0][0] == 0
+    assert st3.describe().startswith("rec.a rejected (")
+    storage.delete("rec.a")
+    st4 = SlotStore(storage, "rec")
+    assert st4.load() == b"two" and st4.rejected == () and not st4.fallback

@@ -32,6 +32,7 @@ from flight.eventdecl import (E_NAME, E_SEVERITY, E_TEXT, SEV_CRITICAL, SEV_ERRO
 from hal.compat import const
 
 DEFER_SLOTS = const(8)  # events held without allocating while the heap is exhausted
+_DEFER_FIELDS = const(5)  # a deferred event in _deferred: seq, severity, id, text, args
 
 # Keys of an event TM map (APID 0x0A2) and of a persistent-log dump entry ("n": running
 # number across reboots, "dump": true).  "text" is the instance's detail, or the
@@ -85,11 +86,8 @@ class EventLog:
         # events at the next pop() (their time is then the time they were queued);
         # ``deferred`` counts them and ``released`` those queued since the owner last
         # reported them (the app: an event of its own, EVENTS_DEFERRED).
-        self._d_seq = [0] * DEFER_SLOTS
-        self._d_sev = [0] * DEFER_SLOTS
-        self._d_id = [0] * DEFER_SLOTS
-        self._d_text = [""] * DEFER_SLOTS
-        self._d_args = [None] * DEFER_SLOTS
+        # (one flat list, _DEFER_FIELDS a slot: five lists cost ~0.1 kB more, issue 11)
+        self._deferred = [None] * (_DEFER_FIELDS * DEFER_SLOTS)  # type: list
         self._d_n = 0
         self.deferred = 0
         self.released = 0
@@ -126,26 +124,29 @@ class EventLog:
         if k >= DEFER_SLOTS:
             self.dropped += 1
             return
-        self._d_seq[k] = seq
-        self._d_sev[k] = sev
-        self._d_id[k] = ev_id
-        self._d_text[k] = text
-        self._d_args[k] = args
+        d = self._deferred
+        o = k * _DEFER_FIELDS
+        d[o] = seq
+        d[o + 1] = sev
+        d[o + 2] = ev_id
+        d[o + 3] = text
+        d[o + 4] = args
         self._d_n = k + 1
 
     def _release_deferred(self):
         """Queue the deferred events (when the heap has room again), then their report."""
         n = self._d_n
+        d = self._deferred
         try:
             t = self.time_fn()
-            entries = [(self._d_seq[k], t, self._d_sev[k], self._d_id[k], self._d_text[k],
-                        self._d_args[k]) for k in range(n)]
+            entries = [(d[o], t, d[o + 1], d[o + 2], d[o + 3], d[o + 4])
+                       for o in range(0, n * _DEFER_FIELDS, _DEFER_FIELDS)]
         except MemoryError:
             return  # still no room: they wait
         self._d_n = 0
+        for k in range(n * _DEFER_FIELDS):
+            d[k] = None  # (what the slots held is not kept alive)
         for k in range(n):
-            self._d_text[k] = ""
-            self._d_args[k] = None
             self._store(entries[k], entries[k][2])
         self.released += n
 

@@ -95,7 +95,6 @@ class Scheduler:
         self.current_release = 0
         # Global counters.
         self.dispatches = 0
-        self.idle_calls = 0
         self.gc_runs = 0
         self.gc_pass_runs = 0  # collections the floor forced in quiet time (GC_IN_PASS)
         self.gc_early_runs = 0  # collections in quiet time in an idle window long enough
@@ -308,7 +307,6 @@ class Scheduler:
             self._event(EV_WATCHDOG_FAULT, [self.watchdog_faults], repr(e))
 
     def _idle(self):
-        self.idle_calls += 1
         wd = self.watchdog
         if wd is not None:
             stalled = self.stalled_task()

@@ -218,7 +218,7 @@ def stage(dest, root=ROOT, trimmed=None):
                 if names:
                     report[name] = names
             text, cut = freeze_trim.trim(text, name, rel.as_posix(), refs)
-            if trimmed is not None and (cut["unread"] or cut["folded"] or cut["private"]):
+            if trimmed is not None and any(cut.values()):
                 trimmed[name] = cut
         _write(dest / rel, text)
     for f in sorted(dest.rglob("*"), reverse=True):  # a module deleted in the repository
@@ -236,8 +236,8 @@ def main(argv=None):
         print("%-28s %s" % (name, " ".join(report[name])))
     for name in sorted(trimmed):
         cut = trimmed[name]
-        print("%-28s trimmed: %s | folded: %s" % (name, " ".join(cut["unread"] + cut["private"]),
-                                                  " ".join(cut["folded"])))
+        print("%-28s %s" % (name, "; ".join("%s: %s" % (k, " ".join(v))
+                                            for k, v in cut.items() if v)))
     print("staged in %s" % dest)
     return 0
 

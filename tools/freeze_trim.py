@@ -44,6 +44,7 @@ class Refs:
 
     def __init__(self, root):
         root = Path(root)
+        self.root = root
         self.texts = {}
         self.pairs = set()
         self.unparsed = []  # files no ast reads: every word of them counts (textual)
@@ -92,6 +93,11 @@ class Refs:
             return True
         word = re.compile(r"\b%s\b" % re.escape(name))
         return any(word.search(self.texts[r]) for r in self.unparsed)
+
+    def assigned_anywhere(self, name):
+        """Some file assigns an attribute ``name`` (``m.NAME = ...``: a patched value)."""
+        pat = re.compile(r"\.%s\s*(=[^=]|\+=|-=)" % re.escape(name))
+        return any(pat.search(t) for t in self.texts.values())
 
     def mentioned_elsewhere(self, rel, name):
         """``name`` written anywhere in a file other than ``rel``."""
@@ -333,11 +339,123 @@ def _in_code_string(tree, name):
                and id(n) not in docs and word.search(n.value) for n in ast.walk(tree))
 
 
-def trim(text, module, rel, refs):
-    """(text, {"unread": [...], "folded": [...], "private": [...]}) of flight module
-    ``module`` (file ``rel``): the names dropped, the literals made constants, the
-    constants made private."""
+_INT_OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
+            ast.Mult: lambda a, b: a * b, ast.LShift: lambda a, b: a << b,
+            ast.RShift: lambda a, b: a >> b, ast.BitOr: lambda a, b: a | b,
+            ast.BitAnd: lambda a, b: a & b, ast.BitXor: lambda a, b: a ^ b,
+            ast.FloorDiv: lambda a, b: a // b}
+
+
+def _int_literal(v):
+    """The value of an integer expression of literals (``(1 << 30) - 1``), else None."""
+    if isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "const" \
+            and len(v.args) == 1 and not v.keywords:
+        return _int_literal(v.args[0])
+    if isinstance(v, ast.Constant):
+        return v.value if type(v.value) is int else None
+    if isinstance(v, ast.UnaryOp) and isinstance(v.op, (ast.USub, ast.Invert, ast.UAdd)):
+        x = _int_literal(v.operand)
+        if x is None:
+            return None
+        return -x if isinstance(v.op, ast.USub) else ~x if isinstance(v.op, ast.Invert) else x
+    if isinstance(v, ast.BinOp) and type(v.op) in _INT_OPS:
+        a, b = _int_literal(v.left), _int_literal(v.right)
+        if a is None or b is None or (isinstance(v.op, ast.FloorDiv) and b == 0) \
+                or (isinstance(v.op, (ast.LShift, ast.RShift)) and not 0 <= b < 64):
+            return None
+        return _INT_OPS[type(v.op)](a, b)
+    return None
+
+
+def int_constant(root, module, name, depth=0):
+    """The integer ``module.name`` is defined as in the sources under ``root``: a single
+    top-level ``name = <integer expression of literals>`` (or ``const(...)`` of one),
+    followed through re-exports (``from m import name``); None when it is anything else
+    (computed, bound twice, platform-dependent)."""
+    if depth > 8:
+        return None
+    base = Path(root) / module.replace(".", "/")
+    path = base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"
+    if not path.exists():
+        return None
+    tree = _parsed(path)
+    if name in _bound_more_than_once(tree):
+        return None
+    for n in tree.body:
+        if (isinstance(n, ast.Assign) and len(n.targets) == 1
+                and isinstance(n.targets[0], ast.Name) and n.targets[0].id == name):
+            return _int_literal(n.value)
+        if isinstance(n, ast.ImportFrom) and n.module and n.level == 0:
+            for a in n.names:
+                if (a.asname or a.name) == name:
+                    return int_constant(root, n.module, a.name, depth + 1)
+    return None
+
+
+_PARSED = {}
+
+
+def _parsed(path):
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _PARSED:
+        _PARSED[key] = ast.parse(path.read_text())
+    return _PARSED[key]
+
+
+def inline_imported_ints(text, module, rel, refs, root):
+    """(text, [names inlined]): integer constants imported from another module
+    (``from hal.interfaces import CTR_LOCKED``) written as private constants of this one
+    (``_CTR_LOCKED = const(7)``, on the import's line): the compiler folds every use, and
+    the name is no global here.  Left alone: a name other files read from this module
+    (a re-export), one assigned anywhere (``x.NAME = ...``), one used above the import."""
+    tree = ast.parse(text)
+    lines = text.splitlines(keepends=True)
+    bound_twice = _bound_more_than_once(tree)
+    modbase = module.rsplit(".", 1)[-1]
+    found = {}  # bound name -> (import node, value)
+    for n in tree.body:
+        if not (isinstance(n, ast.ImportFrom) and n.module and n.level == 0
+                and _alone(lines, n)):
+            continue
+        for a in n.names:
+            name = a.asname or a.name
+            if (name in bound_twice or "_" + name in text or _in_code_string(tree, name)
+                    or refs.read_elsewhere(module, name)
+                    or refs.assigned_anywhere(a.name)
+                    or refs.mentioned_elsewhere(rel, "%s.%s" % (modbase, name))):
+                continue
+            v = int_constant(root, n.module, a.name)
+            if v is not None:
+                found[name] = (n, v)
+    uses = _uses(text, {k: n.lineno for k, (n, _v) in found.items()})
+    inlined = {k: x for k, x in found.items() if uses.get(k) is not None}
+    edits = []
+    for k, (n, _v) in inlined.items():
+        edits.extend(p for p in uses[k] if not n.lineno <= p[0] <= n.end_lineno)
+    for row, col in sorted(edits, reverse=True):
+        ln = lines[row - 1]
+        lines[row - 1] = ln[:col] + "_" + ln[col:]
+    for n in sorted({id(n): n for n, _v in inlined.values()}.values(), key=lambda n: -n.lineno):
+        keep = [a for a in n.names if (a.asname or a.name) not in inlined]
+        if keep:
+            head = "from %s import %s" % (n.module, ", ".join(
+                a.name + (" as " + a.asname if a.asname else "") for a in keep))
+        else:
+            head = "__import__(%r)" % n.module
+        consts = ["_%s = const(%d)" % (a.asname or a.name, inlined[a.asname or a.name][1])
+                  for a in n.names if (a.asname or a.name) in inlined]
+        _blank(lines, n, "; ".join([head] + consts))
+    return "".join(lines), sorted(inlined)
+
+
+def trim(text, module, rel, refs, root=None):
+    """(text, {"unread": [...], "inlined": [...], "folded": [...], "private": [...]}) of
+    flight module ``module`` (file ``rel``): the names dropped, the imported integers
+    made constants of its own, the literals made constants, the constants made
+    private."""
     text, dropped = drop_unread(text, module, rel, refs)
+    text, inlined = inline_imported_ints(text, module, rel, refs, root or refs.root)
     text, folded = fold_literals(text, rel, refs)
     text, renamed = privatize_consts(text, rel, refs)
-    return text, {"unread": dropped, "folded": folded, "private": renamed}
+    return text, {"unread": dropped, "inlined": inlined, "folded": folded,
+                  "private": renamed}

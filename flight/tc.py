@@ -42,9 +42,7 @@ MIN_BODY_LEN = const(1)
 # The shortest frame that can carry a TC: header, one body octet, trailer, CRC.
 MIN_TC_LEN = ccsds.HEADER_LEN + MIN_BODY_LEN + TRAILER_LEN + ccsds.PEC_LEN
 RESYNC_DETAIL = "resync needed"
-# The MAC key when none is usable: same cost, never matches a TC.  A literal (a constant
-# in flash on the firmware), not bytes(32) made on the heap at import.
-_NO_KEY = b"\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+_NO_KEY = bytes(32)  # the MAC key when none is usable: same cost, never matches a TC
 
 EV_TC_REJECTED_AUTH = const(0x20)
 EV_KEY_ROTATED = const(0x21)

@@ -200,15 +200,9 @@ class HkPacker:
         self.size = size
         # encode() packs _CHUNK fields a call (one pack_into a field cost ~2 k instructions
         # on the target: hk's encode step 294 k): their formats, and what is left over.
-        # Equal formats are one string (the diagnostic set repeats its per-task fields:
-        # 14 distinct of 19, ~32 B of heap each).
         full = n - n % _CHUNK
-        fmts = {}  # type: dict  # (construction only)
-        cfmt = []
-        for k in range(0, full, _CHUNK):
-            f = ">" + "".join(_K_CODE[t][1:] for t in self._kind[k:k + _CHUNK])
-            cfmt.append(fmts.setdefault(f, f))
-        self._cfmt = tuple(cfmt)
+        self._cfmt = tuple(">" + "".join(_K_CODE[t][1:] for t in self._kind[k:k + _CHUNK])
+                           for k in range(0, full, _CHUNK))
         self._csize = bytes(struct.calcsize(f) for f in self._cfmt)
         self.values = [0] * n
         self.buf = bytearray(size)

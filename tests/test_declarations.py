@@ -190,26 +190,6 @@ def test_hk_packer_saturates_and_survives_a_failing_owner():
     assert p.errors == 1
 
 
-def test_hk_packer_shares_equal_chunk_formats_and_packs_as_struct_does():
-    """Equal eight-field chunks share one format string; the packet is the fields packed
-    big-endian in order whatever the sharing."""
-    import struct
-
-    task = (telemetry.HkField("r", "u32"), telemetry.HkField("m", "u16"),
-            telemetry.HkField("x", "u8"), telemetry.HkField("y", "i8"))
-    fields = task * 4 + (telemetry.HkField("z", "f32"),) + task * 2 + (telemetry.HkField("w", "u8"),)
-
-    def fill(values, i):
-        for k in range(len(fields)):
-            values[i + k] = (k * 37) % 100 if fields[k][1] != "f32" else 0.25
-
-    p = telemetry.HkPacker([(fields, fill)])
-    assert len(p._cfmt) == 3 and p._cfmt[0] is p._cfmt[1] and p._cfmt[1] != p._cfmt[2]
-    body = bytes(p.pack())
-    assert body == struct.pack(telemetry.fmt(fields), *p.values)
-    assert telemetry.unpack(fields, body) == [v for v in p.values]
-
-
 # --------------------------------------------------------------------- events
 def _declared_events():
     return [(owner, e) for owner, decl in components.declared("EVENTS") for e in decl]

@@ -15,7 +15,7 @@ tick runs it, and of the centroid and the law's step unlocked on a heap fragment
 purpose (1-block holes below the free space, as the pass world leaves it) — the cause of
 the bimodal APT runs.  Then the same with the reaction-wheel line canceller on (four
 lines: ``*_wheels``, ``lines_step_on``; ``lines_step_off``: its step with no speeds).
-Figures in README.md (target figures), docs/design.md §3.3 and docs/apt-loop.md §4.
+Figures in README.md (target figures), docs/firmware.md §4, docs/design.md §3.3 and docs/apt-loop.md §4.
 """
 
 import json

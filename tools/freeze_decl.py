@@ -229,6 +229,10 @@ def stage(dest, root=ROOT, trimmed=None):
 
 def main(argv=None):
     args = sys.argv[1:] if argv is None else argv
+    if any(a.startswith("-") for a in args) or len(args) > 1:
+        # Only DEST is accepted: an option must not become a folder named after it.
+        print(__doc__.strip().splitlines()[-1].strip())
+        return 0 if args in (["-h"], ["--help"]) else 2
     dest = Path(args[0]) if args else ROOT / ".micropython" / "build" / "src"
     trimmed = {}
     report = stage(dest, trimmed=trimmed)

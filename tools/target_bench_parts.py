@@ -214,20 +214,20 @@ if PROFILE:
     def _restore():
         memoryview(buf)[:] = memoryview(saved)
 
-    def _centroid():
+    def _centroid_k():
         _restore()
-        px.centroid(buf, 16, apt.win_x0, apt.win_y0, apt._snr_min, apt._thr_min,
-                    apt._min_spot_px, apt._max_spot_px, apt._cen)
+        px.centroid_k(apt._cen_args)
+
+    def _centroid_py():
+        _restore()
+        px.centroid_py(apt._cen_args)
 
     o = apt._cen
     _time('restore (subtract)', _restore)
-    _time('px.centroid', _centroid)
-    thr = o[px.CEN_BG] + ((o[px.CEN_PEAK] - o[px.CEN_BG]) >> 2)
-    _time('  px._sums (viper kernel)', px._sums, buf, 16, thr, o)
-    _time('  px.wcog (one of 2: Python + viper wsums)', px.wcog, buf, 16, o[px.CEN_BG],
+    _time('px.centroid_k (the one viper kernel, as the tick calls it)', _centroid_k)
+    _time('  px.centroid_py (its plain-Python twin)', _centroid_py)
+    _time('  px.wcog (one of 2 weighted steps, Python)', px.wcog, buf, 16, o[px.CEN_BG],
           8 << 6, 8 << 6, o)
-    _time('    px._wsums (viper kernel)', px._wsums, buf, 16, o[px.CEN_BG], 0, 0, px._WX,
-          px._WY, o)
     _time('  max(buf)', max, buf)
     _time('px.patch_hot', px.patch_hot, buf, apt.search.hot, apt.exposure.dark(), 1000)
     _time('apt.camera.frame_ready (sim HAL)', apt.camera.frame_ready)

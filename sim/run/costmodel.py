@@ -14,7 +14,7 @@ Where the numbers come from (docs/simulator.md "Timing"): ``task_instr_mean`` of
 ``out/target.json`` written by the firmware issue's ``make target-bench`` (issue 11,
 tools/target_bench.py, run on the architecture landing with packed housekeeping and the
 viper centroid; the tasks marked below re-measured on issue 11's budget work: housekeeping
-in 20 ms steps, allocation-free telemetry path, viper CRC; README "Firmware" figures):
+in 20 ms steps, allocation-free telemetry path, viper CRC; docs/firmware.md §4 figures):
 the FlightApp and the pass world in the QEMU MPS2-AN500 Cortex-M7 image under ``-icount shift=0``, guest instructions per dispatch,
 the simulated devices' physics excluded) - every task of the flight application is
 measured there.  A newer ``out/target.json`` should replace this table (same keys).

@@ -24,7 +24,7 @@ looked at most every ``gc_check_period_us``, and walked (``gc.mem_free``: 1.16 M
 instructions on the target's heap) only when the port's O(1) allocation count
 (``micropython.mem_current``) cannot show that it is still above the floor, and then only
 at an idle step where a walk as long as the last one ends early enough for every hard
-task released meanwhile to still finish by its deadline (:meth:`_walk_fits`; a walk
+task released meanwhile to still finish by its deadline (:meth:`_fits`; a walk
 is longer than the APT's 10 ms period at 100 M/s, so this is the step just after the
 APT ran).  A walk is deferred at most ``gc_defer_max_us``; after that it runs anyway (a
 task that never leaves room must not switch the floor off).  A walk that finds the heap
@@ -44,13 +44,15 @@ Events go out through ``on_event(ev_id, args, detail)`` (declared in :data:`EVEN
 import gc
 
 from hal.compat import const, ticks_add, ticks_diff
-from flight.task import Task  # noqa: F401  (re-exported: modules import Task from here)
-# The scheduler's declarations and telemetry, re-exported (one import for its users).
+# The scheduler's Task, declarations and telemetry, re-exported (one import for its
+# users), and the layout of a task's statistics row (Task.row).
 from flight.scheduler_telemetry import (  # noqa: F401
     EV_CRITICAL_TASK_DISABLED, EV_DEADLINE_MISS, EV_TASK_DISABLED, EV_TASK_FAULT,
     EV_GC_IN_PASS, EV_TASK_OUT_OF_MEMORY, EV_TASK_OVERRUN, EV_WATCHDOG_FAULT,
-    EV_WATCHDOG_WITHHELD, EVENTS,
-    HK, HK_DIAG, TASK_NAMES, pack_hk, pack_hk_diag)
+    EV_WATCHDOG_WITHHELD, EVENTS, HK, HK_DIAG, TASK_NAMES, Task, pack_hk, pack_hk_diag,
+    S_CONSECUTIVE_FAULTS, S_CPU_US, S_CRITICAL, S_DEADLINE_MISSES, S_FAULTS, S_LAST_ERROR,
+    S_LATE_STARTS, S_MAX_CPU_US, S_MAX_FAULTS, S_MAX_LATE_US, S_NAME, S_OVERRUNS, S_RUNS,
+    S_PERIOD_US, S_SKIPPED, S_SOFT)
 
 GC_FLOOR_BYTES = const(16384)  # free heap below which idle time always collects
 _SPAN = const(1 << 28)  # longest run_for span: well inside ticks_diff's half period
@@ -121,40 +123,44 @@ class Scheduler:
 
     # ----------------------------------------------------------------- configuration
     def add(self, task):
+        row = task.row
         for t in self.tasks:
-            if t.name == task.name:
+            if t.row[S_NAME] == row[S_NAME]:
                 raise ValueError("duplicate task name")
         # Insert after every task whose period is <= this one: stable rate-monotonic order.
         i = 0
-        while i < len(self.tasks) and self.tasks[i].period_us <= task.period_us:
+        while i < len(self.tasks) and self.tasks[i].row[S_PERIOD_US] <= row[S_PERIOD_US]:
             i += 1
         self.tasks.insert(i, task)
-        if self._started:
-            task.next_release = ticks_add(self.clock.now_us(), task.offset_us)
+        if self._started:  # (next_release: the offset until now, Task.__init__)
+            task.next_release = ticks_add(self.clock.now_us(), task.next_release)
             task.last_start = task.next_release
         return task
 
     def task(self, name):
         for t in self.tasks:
-            if t.name == name:
+            if t.row[S_NAME] == name:
                 return t
         raise KeyError(name)
 
     def enable(self, name, on=True):
         t = self.task(name)
         if on and not t.enabled:
-            t.consecutive_faults = 0
-            # Resume on the grid from now, not with a burst of missed releases.
-            t.next_release = self.clock.now_us()
-            t.last_start = t.next_release
+            t.row[S_CONSECUTIVE_FAULTS] = 0
+            if self._started:  # (before, next_release still holds the offset)
+                # Resume on the grid from now, not with a burst of missed releases.
+                t.next_release = self.clock.now_us()
+                t.last_start = t.next_release
         t.enabled = on
 
     def start(self):
-        """Anchor every task's first release at now + offset."""
+        """Anchor every task's first release at now + its offset (once)."""
+        if self._started:  # (the offsets are releases now)
+            return
         now = self.clock.now_us()
         self._start = now
         for t in self.tasks:
-            t.next_release = ticks_add(now, t.offset_us)
+            t.next_release = ticks_add(now, t.next_release)
             t.last_start = t.next_release
         self._started = True
 
@@ -206,12 +212,13 @@ class Scheduler:
         return t
 
     def _dispatch(self, t, now):
+        st = t.row  # the statistics (items, not attributes: flight/scheduler_telemetry.py)
         release = t.next_release
         late = ticks_diff(now, release)
         if late > self.late_tolerance_us:
-            t.late_starts += 1
-        if late > t.max_late_us:
-            t.max_late_us = late
+            st[S_LATE_STARTS] += 1
+        if late > st[S_MAX_LATE_US]:
+            st[S_MAX_LATE_US] = late
         clock = self.clock
         self.current = t
         self.current_release = release
@@ -219,7 +226,7 @@ class Scheduler:
         c0 = clock.cpu_now_us()
         try:
             t.fn()
-            t.consecutive_faults = 0
+            st[S_CONSECUTIVE_FAULTS] = 0
         except Exception as e:  # contained: counted, reported, maybe disabled
             self._fault(t, e)
         cost = ticks_diff(clock.cpu_now_us(), c0)
@@ -229,29 +236,29 @@ class Scheduler:
             clock.advance(int(cost * clock.cpu_scale))
         self.current = None
         self.dispatches += 1
-        t.runs += 1
-        t.cpu_us += cost
-        if cost > t.max_cpu_us:
-            t.max_cpu_us = cost
+        st[S_RUNS] += 1
+        st[S_CPU_US] += cost
+        if cost > st[S_MAX_CPU_US]:
+            st[S_MAX_CPU_US] = cost
         if t.budget_us and cost > t.budget_us:
-            t.overruns += 1
-            if t.overruns == 1:  # first time only: a periodic overrun must not flood events
-                self._event(EV_TASK_OVERRUN, [cost], t.name)
+            st[S_OVERRUNS] += 1
+            if st[S_OVERRUNS] == 1:  # first time only: a periodic overrun must not flood events
+                self._event(EV_TASK_OVERRUN, [cost], st[S_NAME])
         # Absolute release grid: the next release does not depend on when this one ran.
-        period = t.period_us
+        period = st[S_PERIOD_US]
         nxt = ticks_add(release, period)
         end = clock.now_us()
         if ticks_diff(end, nxt) > 0:
-            if t.soft:
-                t.skipped += 1
+            if st[S_SOFT]:
+                st[S_SKIPPED] += 1
             else:
-                t.deadline_misses += 1
-            if t.deadline_misses == 1 and not t.soft:
-                self._event(EV_DEADLINE_MISS, [ticks_diff(end, release)], t.name)
+                st[S_DEADLINE_MISSES] += 1
+                if st[S_DEADLINE_MISSES] == 1:
+                    self._event(EV_DEADLINE_MISS, [ticks_diff(end, release)], st[S_NAME])
             # Releases that already passed entirely are skipped, not run back to back.
             while ticks_diff(end, ticks_add(nxt, period)) >= 0:
                 nxt = ticks_add(nxt, period)
-                t.skipped += 1
+                st[S_SKIPPED] += 1
         t.next_release = nxt
 
     def _fault(self, t, e):
@@ -259,26 +266,28 @@ class Scheduler:
         # MemoryError is its own event with no text to format (repr() needs the heap
         # that just ran out); other reports are built inside try (the event sink keeps
         # its argument list, so none can be shared and preallocated).
-        t.faults += 1
-        t.consecutive_faults += 1
-        t.last_error = e
+        st = t.row
+        st[S_FAULTS] += 1
+        st[S_CONSECUTIVE_FAULTS] += 1
+        st[S_LAST_ERROR] = e
         if isinstance(e, MemoryError):
-            self._event(EV_TASK_OUT_OF_MEMORY, None, t.name)
+            self._event(EV_TASK_OUT_OF_MEMORY, None, st[S_NAME])
         else:
             try:
                 args = [repr(e)]
             except MemoryError:
                 args = None
-            self._event(EV_TASK_FAULT, args, t.name)
-        if t.consecutive_faults >= t.max_faults:
+            self._event(EV_TASK_FAULT, args, st[S_NAME])
+        critical = st[S_CRITICAL]
+        if st[S_CONSECUTIVE_FAULTS] >= st[S_MAX_FAULTS]:
             t.enabled = False
             try:
-                args = [t.faults]
+                args = [st[S_FAULTS]]
             except MemoryError:
                 args = None
-            self._event(EV_CRITICAL_TASK_DISABLED if t.critical else EV_TASK_DISABLED,
-                        args, t.name)
-        if t.critical and self.on_safe is not None:
+            self._event(EV_CRITICAL_TASK_DISABLED if critical else EV_TASK_DISABLED,
+                        args, st[S_NAME])
+        if critical and self.on_safe is not None:
             try:
                 self.on_safe(t)
             except Exception:
@@ -289,16 +298,13 @@ class Scheduler:
         if now is None:
             now = self.clock.now_us()
         for t in self.tasks:
-            if t.critical:
+            row = t.row
+            if row[S_CRITICAL]:
                 if not t.enabled:
                     return t
-                if ticks_diff(now, t.last_start) > 2 * t.period_us:
+                if ticks_diff(now, t.last_start) > 2 * row[S_PERIOD_US]:
                     return t
         return None
-
-    def critical_tasks_alive(self, now=None):
-        """True when every critical task started within twice its period."""
-        return self.stalled_task(now) is None
 
     def watchdog_fault(self, e):
         """A watchdog start or feed failed: counted; the first few are reported."""
@@ -321,7 +327,8 @@ class Scheduler:
                 self.watchdog_withheld += 1
                 if not self._withholding:  # once per stall: the reset follows
                     self._withholding = True
-                    self._event(EV_WATCHDOG_WITHHELD, [stalled.name], stalled.name)
+                    name = stalled.row[S_NAME]
+                    self._event(EV_WATCHDOG_WITHHELD, [name], name)
         now = self.clock.now_us()
         if self._gc_asked or self._walk_wanted or \
                 ticks_diff(now, self._last_gc_check) >= self.gc_check_period_us:
@@ -345,7 +352,7 @@ class Scheduler:
                 if not self._walk_wanted:
                     self._walk_wanted = True
                     self._walk_since = now
-                if not self._walk_fits(now):
+                if not self._fits(now, self.walk_us):
                     if ticks_diff(now, self._walk_since) < self.gc_defer_max_us:
                         self.walk_deferrals += 1
                         return
@@ -394,9 +401,6 @@ class Scheduler:
             self.walk_us = ticks_diff(clock.now_us(), t0)
         return free
 
-    def _walk_fits(self, now):
-        return self._fits(now, self.walk_us)
-
     def _fits(self, now, dur):
         """True if idle work of ``dur`` µs (a heap walk, a collection) starting ``now``
         lets every enabled hard task whose release falls inside it still finish by its
@@ -416,13 +420,14 @@ class Scheduler:
             # Twice the task's mean run, capped at its worst: the worst alone, raised once
             # by an outlier (a collection inside a task, +1 M from a ticks_us glitch on
             # QEMU), would leave no room for the rest of the pass and force every walk.
-            c = t.max_cpu_us
-            if t.runs:
-                m = 2 * (t.cpu_us // t.runs)
+            st = t.row
+            c = st[S_MAX_CPU_US]
+            if st[S_RUNS]:
+                m = 2 * (st[S_CPU_US] // st[S_RUNS])
                 if m < c:
                     c = m
             busy += c * scale
-            if not t.soft and dur + busy > d + t.period_us:
+            if not st[S_SOFT] and dur + busy > d + st[S_PERIOD_US]:
                 return False
         return True
 

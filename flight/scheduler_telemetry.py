@@ -1,16 +1,123 @@
-"""What the scheduler declares and reports (DESIGN §3.7): its events, its housekeeping
-fields, the per-task diagnostic set (APID 0x0A5) and the functions that fill them from
-a :class:`flight.scheduler.Scheduler`'s counters, in declared order.
+"""What the scheduler declares and reports (DESIGN §3.7): the :class:`Task` and its run
+statistics, the scheduler's events, its housekeeping fields, the per-task diagnostic set
+(APID 0x0A5) and the functions that fill them from a :class:`flight.scheduler.Scheduler`'s
+counters, in declared order.
 
 The scheduler (flight/scheduler.py) re-exports every name here: modules and the ground
-export keep reading them as ``flight.scheduler.EVENTS``, ``HK``, ``HK_DIAG`` and
+export keep reading them as ``flight.scheduler.Task``, ``EVENTS``, ``HK``, ``HK_DIAG`` and
 ``TASK_NAMES``, and the Scheduler's ``hk`` / ``hk_diag`` methods are :func:`pack_hk` /
 :func:`pack_hk_diag`.
+
+Heap (issue 11): an instance attribute costs an 8-octet slot of the instance's hash table
+(grown through 8, 10, 12, 17, 23 slots), a list item 4 octets.  A task's run statistics
+and the declaration only the scheduler reads are therefore the items of one list,
+``Task.row``, indexed by the ``S_*`` constants (the scheduler and the packers below index
+it directly: no allocation, no attribute lookup); a Task's six attributes (a 6-slot
+table) are what is read on every dispatch or written from outside (``fn``,
+``budget_us``, ``enabled``, ``next_release``, ``last_start``, ``row``).  ``task.name``,
+``task.runs`` and the row's other names still read as attributes
+(:meth:`Task.__getattr__`: tests, benches, ground tools, never a hot path); write them
+through ``row``.  Until the scheduler starts, ``next_release`` holds the task's offset
+from the start (``offset_us``), which the start (or a later ``add``) turns into the
+first release: the offset is needed once.  The layout lives here,
+with the scheduler's other declarations, so that one module's globals hold it (a
+public constant is a globals slot in the module defining it; its importers fold it).
 """
 
 from hal.compat import const
 from flight.events import SEV_CRITICAL, SEV_ERROR, SEV_WARN, Event
 from flight.telemetry import HkField
+
+_BIG = const(1 << 29)  # longest period/offset: well inside ticks_diff's half period
+
+# ``Task.row``: the run statistics (reset by reset_stats), then the declaration.
+S_RUNS = const(0)
+S_CPU_US = const(1)
+S_MAX_CPU_US = const(2)
+S_OVERRUNS = const(3)
+S_LATE_STARTS = const(4)
+S_MAX_LATE_US = const(5)
+S_DEADLINE_MISSES = const(6)
+S_SKIPPED = const(7)
+S_FAULTS = const(8)
+S_CONSECUTIVE_FAULTS = const(9)
+S_LAST_ERROR = const(10)
+S_NAME = const(11)
+S_PERIOD_US = const(12)
+S_MAX_FAULTS = const(13)
+S_CRITICAL = const(14)
+S_SOFT = const(15)
+_ROW_LEN = const(16)
+
+# The attribute names of the row's items, in row order (Task.__getattr__).
+_ROW_NAMES = ("runs", "cpu_us", "max_cpu_us", "overruns", "late_starts", "max_late_us",
+              "deadline_misses", "skipped", "faults", "consecutive_faults", "last_error",
+              "name", "period_us", "max_faults", "critical", "soft")
+
+
+class Task:
+    """One periodic task of the scheduler (DESIGN §3.1): its period, offset, budget,
+    criticality and run statistics.  ``fn()`` takes no argument; it reads time from the
+    clock.
+
+    ``soft``: a release that passed behind a longer task is skipped (counted in
+    ``skipped``), never a deadline miss (the APT's 1 kHz mirror task: the mirror holds
+    its last command, the next run catches up)."""
+
+    def __init__(self, name, period_us, fn, offset_us=0, budget_us=0, critical=False,
+                 max_faults=3, soft=False):
+        if period_us <= 0 or period_us >= _BIG:
+            raise ValueError("period_us out of range")
+        if offset_us < 0 or offset_us >= _BIG:
+            raise ValueError("offset_us out of range")
+        if budget_us < 0:
+            raise ValueError("budget_us must be >= 0 (0: no budget)")
+        if max_faults < 1:
+            raise ValueError("max_faults must be >= 1")
+        row = [0] * _ROW_LEN  # type: list  # (exactly _ROW_LEN items: one 64-octet block)
+        row[S_LAST_ERROR] = None
+        row[S_NAME] = name
+        row[S_PERIOD_US] = int(period_us)
+        row[S_MAX_FAULTS] = max_faults
+        row[S_CRITICAL] = critical
+        row[S_SOFT] = soft
+        self.row = row
+        self.fn = fn
+        self.budget_us = int(budget_us)
+        self.enabled = True
+        self.next_release = int(offset_us)  # (the offset until the scheduler starts)
+        self.last_start = 0
+
+    def __getattr__(self, attr):
+        # Only for names no attribute holds: the row's items (``task.runs``).
+        if attr == "row" or attr not in _ROW_NAMES:
+            raise AttributeError(attr)
+        return self.row[_ROW_NAMES.index(attr)]
+
+    def reset_stats(self):
+        row = self.row
+        for k in range(S_LAST_ERROR):
+            row[k] = 0
+        row[S_LAST_ERROR] = None
+
+    def stats(self):
+        """Statistics as a dict (housekeeping; allocates, so not for the hot path)."""
+        row = self.row
+        return {
+            "name": row[S_NAME],
+            "period_us": row[S_PERIOD_US],
+            "enabled": self.enabled,
+            "runs": row[S_RUNS],
+            "cpu_us": row[S_CPU_US],
+            "max_cpu_us": row[S_MAX_CPU_US],
+            "overruns": row[S_OVERRUNS],
+            "late_starts": row[S_LATE_STARTS],
+            "max_late_us": row[S_MAX_LATE_US],
+            "deadline_misses": row[S_DEADLINE_MISSES],
+            "skipped": row[S_SKIPPED],
+            "faults": row[S_FAULTS],
+        }
+
 
 EV_TASK_FAULT = const(0x10)
 EV_TASK_DISABLED = const(0x11)
@@ -111,9 +218,10 @@ def pack_hk(sched, values, i):
     """The HK fields of ``sched`` into ``values[i:]`` (its ``hk`` method)."""
     ov = dm = fa = dis = 0
     for t in sched.tasks:
-        ov += t.overruns
-        dm += t.deadline_misses
-        fa += t.faults
+        st = t.row  # (the statistics: Task.row)
+        ov += st[S_OVERRUNS]
+        dm += st[S_DEADLINE_MISSES]
+        fa += st[S_FAULTS]
         if not t.enabled:
             dis += 1
     values[i] = ov
@@ -133,19 +241,20 @@ def pack_hk_diag(sched, values, i):
         j = i + k * n
         t = None
         for x in sched.tasks:
-            if x.name == TASK_NAMES[k]:
+            if x.row[S_NAME] == TASK_NAMES[k]:
                 t = x
         if t is None:  # not on this board
             for m in range(n):
                 values[j + m] = 0
             continue
-        values[j] = t.runs
-        values[j + 1] = t.cpu_us // 1000
-        values[j + 2] = t.max_cpu_us
-        values[j + 3] = t.overruns
-        values[j + 4] = t.late_starts
-        values[j + 5] = t.max_late_us
-        values[j + 6] = t.deadline_misses
-        values[j + 7] = t.skipped
-        values[j + 8] = t.faults
+        st = t.row
+        values[j] = st[S_RUNS]
+        values[j + 1] = st[S_CPU_US] // 1000
+        values[j + 2] = st[S_MAX_CPU_US]
+        values[j + 3] = st[S_OVERRUNS]
+        values[j + 4] = st[S_LATE_STARTS]
+        values[j + 5] = st[S_MAX_LATE_US]
+        values[j + 6] = st[S_DEADLINE_MISSES]
+        values[j + 7] = st[S_SKIPPED]
+        values[j + 8] = st[S_FAULTS]
         values[j + 9] = 1 if t.enabled else 0

@@ -12,6 +12,11 @@ TIMETAG_DROPPED with the count and the entries.  Entries are not re-queued: onbo
 restarts at a reset (SET_TIME is RAM), so their times no longer mean what the ground
 meant.  Lowering ``timetag_capacity`` (effective at once) below the queued count drops
 the latest entries, also with TIMETAG_DROPPED.
+
+Heap (issue 11): the queue is held all session and is empty nearly always, so an empty
+queue holds no list (``()``, in flash) and the storage record is a :class:`SlotStore`
+made for each load or save (a save finds the generation in the slots themselves), not
+one held for good.
 """
 
 from flight import cbor
@@ -57,10 +62,11 @@ class TimeTagQueue:
         self.dispatch = dispatch
         self.now = now
         self.emit = emit
-        self._q = []  # [time_s, cmd, args, (apid, seq)]
+        # [(time_s, cmd, args, (apid, seq))], sorted: a list while one is queued
+        self._q = ()  # type: tuple | list
         self.executed = 0
         self.dropped = 0
-        self.store = SlotStore(storage, "timetag") if storage is not None else None
+        self.storage = storage  # the mirror's SlotStore "timetag" is made on use (_store)
         self.storage_error = storage_error  # fn(what, exc): the app's STORAGE_ERROR
 
     def __len__(self):
@@ -72,34 +78,44 @@ class TimeTagQueue:
     def push(self, t, cmd, args, tc):
         if self.full():
             raise OverflowError("time-tag queue full")
-        i = len(self._q)
-        while i > 0 and self._q[i - 1][0] > t:
+        q = self._q
+        if not isinstance(q, list):
+            q = self._q = []
+        i = len(q)
+        while i > 0 and q[i - 1][0] > t:
             i -= 1
-        self._q.insert(i, (t, cmd, args, tc))
+        q.insert(i, (t, cmd, args, tc))
         self._persist()
 
     def pop_due(self, now):
         """The earliest entry due at ``now``, or None."""
-        if self._q and self._q[0][0] <= now:
+        q = self._q
+        if isinstance(q, list) and q and q[0][0] <= now:
             self.executed += 1
-            e = self._q.pop(0)
+            e = q.pop(0)
+            if not q:
+                self._q = ()
             self._persist()
             return e
         return None
 
     def clear(self):
         n = len(self._q)
-        self._q = []
+        self._q = ()
         if n:
             self._persist()
         return n
 
     # ------------------------------------------------------------------ persistence
+    def _store(self):
+        return SlotStore(self.storage, "timetag") if self.storage is not None else None
+
     def _persist(self):
-        if self.store is None:
+        store = self._store()
+        if store is None:
             return
         try:
-            self.store.save(cbor.encode([[e[0], e[1].opcode] for e in self._q]))
+            store.save(cbor.encode([[e[0], e[1].opcode] for e in self._q]))
         except Exception as e:  # the queue itself is unaffected: reported, not raised
             if self.storage_error is not None:
                 self.storage_error("timetag", e)
@@ -107,16 +123,17 @@ class TimeTagQueue:
     def restore(self):
         """At boot: report what the last reset lost (TIMETAG_DROPPED), then an empty
         record.  Returns the number of entries lost."""
-        if self.store is None:
+        store = self._store()
+        if store is None:
             return 0
         try:
-            lost = self.store.load(parse=_parse)
+            lost = store.load(parse=_parse)
         except Exception as e:
             if self.storage_error is not None:
                 self.storage_error("timetag", e)
             return 0
-        if self.store.fallback and self.emit is not None:
-            self.emit(EV_STORE_FALLBACK, ["timetag"], self.store.describe())
+        if store.fallback and self.emit is not None:
+            self.emit(EV_STORE_FALLBACK, ["timetag"], store.describe())
         if not lost:
             return 0
         names = []
@@ -138,9 +155,10 @@ class TimeTagQueue:
     def set_capacity(self, capacity):
         """New capacity; the latest entries over it are lost (reported)."""
         self.capacity = capacity
-        n = len(self._q) - capacity
-        if n > 0:
-            del self._q[capacity:]
+        q = self._q
+        n = len(q) - capacity
+        if n > 0 and isinstance(q, list):  # (n > 0: a list; capacity >= 1: it stays one)
+            del q[capacity:]
             self._persist()
             self._dropped(n, "capacity lowered to %d" % capacity)
 

@@ -53,11 +53,12 @@ SAFE_OFF_ORDER = (SW_LASER_850, SW_LASER_525, SW_FRAMER, SW_CAMERA, SW_SIPM_BIAS
 
 
 class ModeManager:
-    def __init__(self, power, emit, time_fn):
-        # emit(ev_id, args=None, detail=""), time_fn() -> onboard seconds
+    def __init__(self, power, emit, time_fn=None):
+        # emit(ev_id, args=None, detail="").  time_fn (onboard seconds) is not held: nothing
+        # here reads the time (a held bound method and a boxed start time cost ~50 B of
+        # heap all session, issue 11); the parameter stays for the callers.
         self.power = power
         self.emit = emit
-        self.time_fn = time_fn
         self.mode = SAFE
         self.modules = []
         self.transitions = 0
@@ -65,7 +66,6 @@ class ModeManager:
         self.last_safe_cause = ""
         self._starting = -1  # index of the module being started, -1 when idle
         self._called = -1  # index of the last module whose start_session was called
-        self.session_start_time = None
 
     def add_module(self, m):
         self.modules.append(m)
@@ -128,7 +128,6 @@ class ModeManager:
             self._call(mods[k], "safe")
         self._off(SAFE_OFF_ORDER)
         self._starting = -1
-        self.session_start_time = None
         self.safe_entries += 1
         self.last_safe_cause = cause
         if self.mode != SAFE:
@@ -152,7 +151,6 @@ class ModeManager:
             if cur != STANDBY:
                 return "SESSION only from STANDBY"
             self._set(SESSION, cause)
-            self.session_start_time = self.time_fn()
             self._starting = 0
             self._called = -1
             self.tick()
@@ -163,7 +161,6 @@ class ModeManager:
         for m in reversed(self.modules):
             self._call(m, "stop_session")
         self._starting = -1
-        self.session_start_time = None
 
     def starting(self):
         return self._starting >= 0

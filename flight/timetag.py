@@ -66,7 +66,7 @@ class TimeTagQueue:
         self._q = ()  # type: tuple | list
         self.executed = 0
         self.dropped = 0
-        self.storage = storage  # the mirror's SlotStore "timetag" is made on use (_store)
+        self.storage = storage  # the mirror's SlotStore "timetag" is made on use
         self.storage_error = storage_error  # fn(what, exc): the app's STORAGE_ERROR
 
     def __len__(self):
@@ -107,13 +107,10 @@ class TimeTagQueue:
         return n
 
     # ------------------------------------------------------------------ persistence
-    def _store(self):
-        return SlotStore(self.storage, "timetag") if self.storage is not None else None
-
     def _persist(self):
-        store = self._store()
-        if store is None:
+        if self.storage is None:
             return
+        store = SlotStore(self.storage, "timetag")  # (made per use: see the module's doc)
         try:
             store.save(cbor.encode([[e[0], e[1].opcode] for e in self._q]))
         except Exception as e:  # the queue itself is unaffected: reported, not raised
@@ -123,9 +120,9 @@ class TimeTagQueue:
     def restore(self):
         """At boot: report what the last reset lost (TIMETAG_DROPPED), then an empty
         record.  Returns the number of entries lost."""
-        store = self._store()
-        if store is None:
+        if self.storage is None:
             return 0
+        store = SlotStore(self.storage, "timetag")
         try:
             lost = store.load(parse=_parse)
         except Exception as e:

@@ -1,14 +1,14 @@
 """Cooperative, fixed-rate, rate-monotonic scheduler (DESIGN §3.1).
 
-Tasks run to completion and never block.  Release times are absolute
-(``release += period``), so there is no cumulative drift whatever each run costs.  When
-several tasks are due, the one with the shorter period runs first (ties: the order they
-were added).  All times are integer MicroPython ticks in µs and are compared only through
-``ticks_diff``, so the schedule survives the ticks wrap-around.
+Tasks run to completion and never block.  Release times are absolute (``release +=
+period``), so there is no cumulative drift whatever each run costs.  When several tasks are
+due, the one with the shorter period runs first (ties: the order they were added).  All
+times are integer MicroPython ticks in µs compared only through ``ticks_diff``, so the
+schedule survives the ticks wrap-around.
 
 Per task: runs, CPU time, overruns (cost above budget), late starts (start more than
-``late_tolerance_us`` after release), max lateness, deadline misses (finished after the
-next release), skipped releases, faults.
+``late_tolerance_us`` after release), max lateness, deadline misses (finished after the next
+release), skipped releases, faults.
 
 Fault containment: an exception in a task is caught, counted and reported through
 ``on_event``; after ``max_faults`` consecutive faults the task is disabled.  A fault in a
@@ -44,8 +44,7 @@ Events go out through ``on_event(ev_id, args, detail)`` (declared in :data:`EVEN
 import gc
 
 from hal.compat import const, ticks_add, ticks_diff
-# The scheduler's Task, declarations and telemetry, re-exported (one import for its
-# users), and the layout of a task's statistics row (Task.row).
+# Task, declarations, telemetry (re-exported: one import for its users), the Task.row layout.
 from flight.scheduler_telemetry import (  # noqa: F401
     EV_CRITICAL_TASK_DISABLED, EV_DEADLINE_MISS, EV_TASK_DISABLED, EV_TASK_FAULT,
     EV_GC_IN_PASS, EV_TASK_OUT_OF_MEMORY, EV_TASK_OVERRUN, EV_WATCHDOG_FAULT,
@@ -84,12 +83,15 @@ class Scheduler:
         self.gc_relaxed = 0  # free-heap floor outside quiet time (gc_quiet() false)
         self.gc_quiet = None  # callable: True while a collection would delay the APT
         self._gc_asked = False
+        if late_tolerance_us < 0:
+            raise ValueError("late_tolerance_us must be >= 0")
         self.late_tolerance_us = late_tolerance_us
         # gc.mem_free() walks the heap's allocation table (hundreds of µs on a board):
         # look at it at most once per gc_check_period_us of idle time.
         self.gc_check_period_us = gc_check_period_us
         self._last_gc_check = clock.now_us()
         self.tasks = []  # sorted by period (rate-monotonic priority), stable
+        self._critical = ()  # type: tuple  # the critical ones in that order (stalled_task)
         self._start = clock.now_us()
         self._started = False
         self.running = False
@@ -102,7 +104,6 @@ class Scheduler:
         self.gc_early_runs = 0  # collections in quiet time in an idle window long enough
         self.gc_us = 0  # how long the last collection took on this clock (µs)
         self.gc_us_max = 0
-        self.watchdog_feeds = 0
         self.watchdog_withheld = 0
         self.watchdog_faults = 0
         self.heap_free = 0
@@ -132,6 +133,8 @@ class Scheduler:
         while i < len(self.tasks) and self.tasks[i].row[S_PERIOD_US] <= row[S_PERIOD_US]:
             i += 1
         self.tasks.insert(i, task)
+        if row[S_CRITICAL]:
+            self._critical = tuple(t for t in self.tasks if t.row[S_CRITICAL])
         if self._started:  # (next_release: the offset until now, Task.__init__)
             task.next_release = ticks_add(self.clock.now_us(), task.next_release)
             task.last_start = task.next_release
@@ -215,10 +218,11 @@ class Scheduler:
         st = t.row  # the statistics (items, not attributes: flight/scheduler_telemetry.py)
         release = t.next_release
         late = ticks_diff(now, release)
-        if late > self.late_tolerance_us:
-            st[S_LATE_STARTS] += 1
-        if late > st[S_MAX_LATE_US]:
-            st[S_MAX_LATE_US] = late
+        if late > 0:  # (on time, the common case, reads nothing more: tolerance >= 0)
+            if late > self.late_tolerance_us:
+                st[S_LATE_STARTS] += 1
+            if late > st[S_MAX_LATE_US]:
+                st[S_MAX_LATE_US] = late
         clock = self.clock
         self.current = t
         self.current_release = release
@@ -240,7 +244,8 @@ class Scheduler:
         st[S_CPU_US] += cost
         if cost > st[S_MAX_CPU_US]:
             st[S_MAX_CPU_US] = cost
-        if t.budget_us and cost > t.budget_us:
+        budget = t.budget_us
+        if budget and cost > budget:
             st[S_OVERRUNS] += 1
             if st[S_OVERRUNS] == 1:  # first time only: a periodic overrun must not flood events
                 self._event(EV_TASK_OVERRUN, [cost], st[S_NAME])
@@ -278,16 +283,15 @@ class Scheduler:
             except MemoryError:
                 args = None
             self._event(EV_TASK_FAULT, args, st[S_NAME])
-        critical = st[S_CRITICAL]
         if st[S_CONSECUTIVE_FAULTS] >= st[S_MAX_FAULTS]:
             t.enabled = False
             try:
                 args = [st[S_FAULTS]]
             except MemoryError:
                 args = None
-            self._event(EV_CRITICAL_TASK_DISABLED if critical else EV_TASK_DISABLED,
+            self._event(EV_CRITICAL_TASK_DISABLED if st[S_CRITICAL] else EV_TASK_DISABLED,
                         args, st[S_NAME])
-        if critical and self.on_safe is not None:
+        if st[S_CRITICAL] and self.on_safe is not None:
             try:
                 self.on_safe(t)
             except Exception:
@@ -297,13 +301,11 @@ class Scheduler:
         """The first critical task disabled or not started within twice its period."""
         if now is None:
             now = self.clock.now_us()
-        for t in self.tasks:
-            row = t.row
-            if row[S_CRITICAL]:
-                if not t.enabled:
-                    return t
-                if ticks_diff(now, t.last_start) > 2 * row[S_PERIOD_US]:
-                    return t
+        for t in self._critical:
+            if not t.enabled:
+                return t
+            if ticks_diff(now, t.last_start) > 2 * t.row[S_PERIOD_US]:
+                return t
         return None
 
     def watchdog_fault(self, e):
@@ -319,10 +321,10 @@ class Scheduler:
             if stalled is None:
                 try:
                     wd.feed()
-                    self.watchdog_feeds += 1
                 except Exception as e:
                     self.watchdog_fault(e)
-                self._withholding = False
+                if self._withholding:  # (a load, not a store, every idle step)
+                    self._withholding = False
             else:
                 self.watchdog_withheld += 1
                 if not self._withholding:  # once per stall: the reset follows

@@ -110,3 +110,27 @@ def test_a_task_costs_six_attributes_and_one_sixteen_item_row():
     # items 64 = 144 (208 with the 22 attributes it had).
     assert 0 < each <= ref, (each, ref)
     assert ts[7].budget_us == 500 and ts[7].next_release == 1000
+
+
+def test_the_watchdog_looks_at_the_critical_tasks_in_priority_order():
+    clock = VirtualClock()
+    s = Scheduler(clock)
+    try:
+        Scheduler(clock, late_tolerance_us=-1)
+        raise AssertionError("a negative tolerance must be refused")
+    except ValueError:
+        pass
+    slow = s.add(Task("slow", 100000, _nothing, critical=True))
+    s.add(Task("plain", 1000, _nothing))
+    s.start()
+    assert s.stalled_task() is None
+    fast = s.add(Task("fast", 10000, _nothing, critical=True))  # after the start
+    clock.advance(250000)  # nothing ran: both stalled, the shorter period first
+    assert s.stalled_task() is fast
+    s.enable("fast", False)
+    assert s.stalled_task() is fast  # disabled: still the first
+    fast.last_start = slow.last_start = clock.now_us()
+    s.enable("fast")
+    assert s.stalled_task() is None
+    s.enable("plain", False)  # not critical: not the watchdog's concern
+    assert s.stalled_task() is None

@@ -7,6 +7,9 @@ from flight.timetag import EV_TIMETAG_DROPPED, TimeTagQueue
 from hal.sim.storage import MemStorage
 
 
+_SRC = 7  # (the TC's APID, kept with the entry for its completion report: opaque here)
+
+
 class _Cmd:
     def __init__(self, name, opcode):
         self.name = name
@@ -39,16 +42,16 @@ def test_an_empty_queue_holds_no_list_and_no_store_yet_mirrors_every_change():
     assert _holds_nothing(q) and len(q) == 0 and not q.full()
     assert q.pop_due(1e9) is None and q.clear() == 0 and storage.writes == 0
     ping, noop = q.dispatch.lookup(0x01), q.dispatch.lookup(0x02)
-    q.push(20.0, noop, {}, (0x0A1, 2))
-    q.push(10.0, ping, {}, (0x0A1, 1))
+    q.push(20.0, noop, {}, (_SRC, 2))
+    q.push(10.0, ping, {}, (_SRC, 1))
     assert len(q) == 2 and storage.writes == 2  # each change mirrored
     assert [e[1].name for e in q._q] == ["PING", "NOOP"]  # sorted by time
     assert q.pop_due(15.0)[1] is ping and len(q) == 1
     assert q.pop_due(15.0) is None
     assert q.pop_due(25.0)[1] is noop
     assert _holds_nothing(q) and q.executed == 2 and storage.writes == 4
-    q.push(30.0, ping, {}, (0x0A1, 3))
-    q.push(40.0, noop, {}, (0x0A1, 4))
+    q.push(30.0, ping, {}, (_SRC, 3))
+    q.push(40.0, noop, {}, (_SRC, 4))
     q.set_capacity(1)  # the latest entry is dropped, reported
     assert len(q) == 1 and q.dropped == 1 and events[-1][0] == EV_TIMETAG_DROPPED
     # A reset loses the queue: the next boot reads the mirror and reports the entry.

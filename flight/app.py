@@ -9,35 +9,21 @@ session sequencing, time-tagged commands), ``hk`` (20 ms: the housekeeping packe
 Every command, event, parameter and housekeeping field is declared by the module that
 owns it (flight/components.py lists them); the app builds its tables from those
 declarations, registers the command owners with the dispatcher and checks the binding
-at construction (``Dispatcher.verify``).  Payload modules are added by flight.payload
+at boot (``Dispatcher.verify``; the boot's code is flight/app_boot.py, not held after).  Payload modules are added by flight.payload
 with ``add_module``: a module may have ``tasks()``, ``hk(values, i)``, the ``cmd_*``
 handlers of its dictionary entries, ``check_command(cmd, args)`` and the mode hooks of
 :mod:`flight.modes`; it sees the rest only through its flight.context.Context.
 """
 
-from flight import cbor, corecmds
-from flight.cmddict import SESSION, Dispatcher
-from flight.cobs import Deframer
-from hal.compat import const, heap_size
-from flight.context import Context
-from flight.events import SEV_ERROR, SEV_INFO, Event, EventLog, table
-from flight.keystore import BackupMirror, adopt
+from flight import corecmds
+from flight.cmddict import SESSION
+from hal.compat import const
+from flight.events import SEV_ERROR, SEV_INFO, Event
 from flight import lazy
 from flight.lazy import EV_BUFFER_ALLOC_FAILED, EV_MODULE_LOAD_FAILED
-from flight.limits import LimitCheck
-from flight.modes import ModeManager
-from flight.params import (EV_PARAM_INVALID, EV_PARAMS_CORRUPT, EV_PARAMS_DEFAULTS,
-                           EV_REPLAY_STATE_CORRUPT, EV_STORAGE_ERROR, EV_STORE_FALLBACK,
-                           ParamDef, Params)
-from flight.replay import ReplayGuard
-from flight.scheduler import Scheduler, Task
-from flight.slotstore import SlotStore
-from flight.tc import EV_DEV_KEY_IN_USE, MIN_TC_LEN, TcPipeline
-from flight.tclimit import TcLimits
-from flight.telemetry import HkField, HkPacker
-from flight.timetag import TimeTagQueue
-from flight.uptime import Uptime
-from flight.tm import APID_ADCS, APID_EVENT, APID_HK, APID_HK_DIAG, MapPacker, TmSender
+from flight.params import EV_STORAGE_ERROR, ParamDef
+from flight.telemetry import HkField
+from flight.tm import APID_ADCS, APID_EVENT, APID_HK, APID_HK_DIAG, MapPacker
 
 HK_STEP_US = const(20000)  # housekeeping step spacing (see _task_hk)
 HK_STEPS = const(4)  # collect, encode, send, event log
@@ -93,21 +79,29 @@ HK = (
 HK_DIAG = HK[:3]  # time, time_ms, uptime: the diagnostic packet carries its own time
 
 
-def parse_boot_record(raw):
-    """The boot count of a boot record, checked field by field: a CRC-valid record with
-    a wrong type ("x", NaN, a list, a bool, out of range) is unusable like a bit flip and
-    never raises out of boot() (issue 12 item 6: a boot loop).  ValueError if unusable."""
-    d = cbor.decode(raw, max_depth=2, max_items=8, max_str=32)
-    n = d.get("boot_count") if isinstance(d, dict) else None
-    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n < 0xFFFF:
-        raise ValueError("boot record: boot_count %r" % (n,))
-    return n
-
-
 class FlightApp:
     def __init__(self, board, keyring=None, tc_period_us=20000, health_period_us=100000,
                  hk_period_us=1000000, watchdog_timeout_ms=2000, install_payload=True):
-        from flight import components  # (boot only: released once wired, see _wire)
+        # The parts' classes are imported here, not at module level: a module global is
+        # a slot held for ever in the module's dictionary (~8 B each, issue 11).
+        from flight import components  # (boot only: released once wired, flight/app_boot.py)
+        from flight.cobs import Deframer
+        from flight.cmddict import Dispatcher
+        from flight.context import Context
+        from flight.events import EventLog, table
+        from flight.keystore import BackupMirror, adopt
+        from flight.limits import LimitCheck
+        from flight.modes import ModeManager
+        from flight.params import Params
+        from flight.replay import ReplayGuard
+        from flight.scheduler import Scheduler, Task
+        from flight.tc import MIN_TC_LEN, TcPipeline
+        from flight.tclimit import TcLimits
+        from flight.telemetry import HkPacker
+        from flight.timetag import TimeTagQueue
+        from flight.tm import TmSender
+        from flight.uptime import Uptime
+        from hal.compat import heap_size
         self.board = board
         self.clock = board.clock
         self.storage = board.storage
@@ -153,7 +147,7 @@ class FlightApp:
         self._rx = bytearray(256)
         self.ctx = Context(self.params, self.emit, self.now_s, self.modes.request,
                            self.send_adcs)
-        self.modules = []
+        self.modules = self.modes.modules  # the payload modules (one list: the mode manager's)
         self.boot_count = 0
         self.reset_cause = "POWER_ON"
         self.reboot_requested = False
@@ -162,7 +156,6 @@ class FlightApp:
         self._diag_ticks = 0
         self.diag_requested = False  # HK_DIAG_REQUEST: sent at the end of the tc tick
         self.watchdog_timeout_ms = watchdog_timeout_ms
-        self._boot_store = SlotStore(self.storage, "boot") if self.storage is not None else None
         self.sched.add(Task("tc", tc_period_us, self._task_tc, budget_us=tc_period_us // 2,
                             critical=True))
         self.sched.add(Task("health", health_period_us, self._task_health, offset_us=5000,
@@ -173,54 +166,20 @@ class FlightApp:
         self._hk_steps = hk_period_us // step
         self._hk_step = 0
         self.sched.add(Task("hk", step, self._task_hk, offset_us=7000, budget_us=step // 2))
-        self.owners = {"core": corecmds.CoreCommands(self), "scheduler": self.sched, "tc": self.tc,
-                       "timetag": self.timetags, "params": self.params,
-                       "modes": self.modes, "tm": self.tm, "keys": self.keyring,
-                       "replay": self.replay, "tclimit": self.limits}
-        self.payload = {}
+        # The command owners, held once: the dispatcher's own dict (checked at boot)
+        self.dispatch.owners = {"core": corecmds.CoreCommands(self), "scheduler": self.sched,
+                                "tc": self.tc, "timetag": self.timetags, "params": self.params,
+                                "modes": self.modes, "tm": self.tm, "keys": self.keyring,
+                                "replay": self.replay, "tclimit": self.limits}
         self._wired = False
-        self._adcs_packer = None  # the declared ADCS feedback map (_wire)
-        self._safe_causes = {}  # critical task name -> SAFE cause (see _critical_fault)
-        self.hk_packer = HkPacker([])  # the declared sets, built at boot (_wire)
+        self._adcs_packer = None  # the declared ADCS feedback map (at boot)
+        self.hk_packer = HkPacker([])  # the declared sets, built at boot (flight/app_boot.py)
         self.hk_diag_packer = HkPacker([])
         if install_payload:
             from flight import payload
 
             payload.install(self)
             lazy.release("flight.payload")  # boot-only wiring: not held after (issue 11)
-
-    def _wire(self):
-        """Bind the command owners (boot check: ValueError names a command without its
-        handler or a handler without its entry) and build the housekeeping packers."""
-        if self._wired:
-            return
-        self._wired = True
-        from flight import components
-        for name, obj in self.owners.items():
-            self.dispatch.register(name, obj)
-        self.dispatch.verify(absent=components.PAYLOAD)
-        mods = components.modules()
-        self.hk_packer = self._packer(mods, "HK", "hk")
-        for t in self.sched.tasks:
-            if t.critical:
-                self._safe_causes[t.name] = "critical task %s fault" % t.name
-        self.hk_diag_packer = p = self._packer(mods, "HK_DIAG", "hk_diag")
-        p.values = p.buf = None  # type: ignore[assignment]  # made per packet (send_hk_diag)
-        for _name, mod in mods:
-            fields = getattr(mod, "ADCS", None)
-            if fields is not None:
-                self._adcs_packer = MapPacker(fields)
-        lazy.release("flight.components")  # the component list: read at boot only
-
-    def _packer(self, mods, attr, method):
-        sections = []
-        for name, mod in mods:
-            fields = getattr(mod, attr, None)
-            if fields is None:
-                continue
-            obj = self if name == "core" else self.owners.get(name)  # core HK: the app's
-            sections.append((fields, getattr(obj, method, None) if obj is not None else None))
-        return HkPacker(sections)
 
     # ------------------------------------------------------------------ plumbing
     def emit(self, ev_id, args=None, detail=""):
@@ -251,14 +210,17 @@ class FlightApp:
 
     def add_module(self, name, m):
         """A payload module: owner ``name`` of its commands, HK and events (before boot)."""
-        self.modules.append(m)
-        self.modes.add_module(m)
-        self.owners[name] = m
-        self.payload[name] = m
+        self.modes.add_module(m)  # (appended to self.modules: the same list)
+        self.dispatch.owners[name] = m
         tasks = getattr(m, "tasks", None)
         if tasks is not None:
             for t in tasks():
                 self.sched.add(t)
+
+    @property
+    def payload(self):
+        """{name: payload module} (built on each read: the simulator, tests)."""
+        return {n: m for n, m in self.dispatch.owners.items() if m in self.modules}
 
     def send_adcs(self, values):
         """Pointing feedback for the platform ADCS (APID 0x0A4, relayed by the OBC)."""
@@ -285,78 +247,27 @@ class FlightApp:
             self.timetags.set_capacity(self.params["timetag_capacity"])
 
     def _critical_fault(self, task):
-        # The cause text is built at boot: the fault may be a MemoryError with the heap
-        # exhausted, and SAFE must be entered all the same.
-        cause = self._safe_causes.get(task.name)
-        if cause is None:
+        # The core's causes are literals (no heap, no table held): the fault may be a
+        # MemoryError with the heap exhausted, and SAFE must be entered all the same.
+        name = task.name
+        if name == "tc" or name == "health":
+            cause = "critical task tc fault" if name == "tc" else "critical task health fault"
+        else:
             try:
-                cause = "critical task %s fault" % task.name
+                cause = "critical task %s fault" % name
             except MemoryError:
                 cause = "critical task fault"
         self.modes.enter_safe(cause)
 
     # ------------------------------------------------------------------ boot
     def boot(self, reset_cause=None):
-        self._wire()
-        n = None
-        if self._boot_store is not None:
-            try:
-                n = self._boot_store.load(parse_boot_record)
-                if self._boot_store.fallback:  # boot count may repeat: said so
-                    self.emit(EV_STORE_FALLBACK, ["boot"], self._boot_store.describe())
-            except Exception as e:
-                self.storage_error("boot record", e)
-        self.boot_count = (n if n is not None else 0) + 1
-        # keys, the active and the retired ids: the key store's, never this record's
-        # (losing it must not undo a rotation: issue 12 item 5)
-        self.keyring.load()
-        self.save_boot_record()
-        wd = self.board.watchdog
-        if reset_cause is None and wd is not None:
-            try:
-                reset_cause = RESET_CAUSES[wd.reset_cause()]
-            except Exception:
-                reset_cause = "OTHER"
-        self.reset_cause = reset_cause or "POWER_ON"
-        if self.events.damaged:
-            self.emit(EV_STORE_FALLBACK, ["evlog"], self.events.damaged)
-        self.timetags.restore()  # what the last reset lost: TIMETAG_DROPPED
+        """Wire (the boot check, the housekeeping packers), restore the stored state and
+        start: flight/app_boot.py, loaded for it (flight/lazy.py) and released after."""
+        m = lazy.load("flight.app_boot", self.emit)
         try:
-            how = self.params.load(emit=lambda text: self.emit(EV_PARAM_INVALID, None, text))
-        except Exception as e:
-            self.storage_error("params", e)
-            self.params.load_defaults()
-            how = "corrupt"
-        if how == "corrupt":
-            self.emit(EV_PARAMS_CORRUPT, None, "parameter store corrupt: defaults loaded")
-        elif how == "empty":
-            self.emit(EV_PARAMS_DEFAULTS, None, "no stored parameters")
-        try:
-            self.replay.load()
-        except Exception as e:  # fail secure: a mark not known to be current is RESYNC
-            self.storage_error("replay", e)
-            self.replay.enter_resync("anti-replay load failed: %r" % (e,))
-        if self.replay.corrupt:
-            self.emit(EV_REPLAY_STATE_CORRUPT, None, "anti-replay state unreadable")
-        self.emit(EV_BOOT, [self.boot_count], "boot %d, reset cause %s, v%s" % (
-            self.boot_count, self.reset_cause, corecmds.VERSION))
-        if self.keyring.is_dev():
-            self.emit(EV_DEV_KEY_IN_USE, None, "DEVELOPMENT KEY loaded: not for flight")
-        self.modes.enter_safe("boot")
-        if wd is not None:
-            try:
-                wd.start(self.watchdog_timeout_ms)
-            except Exception as e:
-                self.sched.watchdog_fault(e)
-        self.sched.start()
-
-    def save_boot_record(self):
-        if self._boot_store is None:
-            return
-        try:
-            self._boot_store.save(cbor.encode({"boot_count": self.boot_count}))
-        except Exception as e:
-            self.storage_error("boot record", e)
+            m.boot(self, reset_cause)
+        finally:
+            lazy.done("flight.app_boot")  # boot code: not held in a pass (issue 11)
 
     def run_for(self, duration_us):
         self.sched.run_for(duration_us)

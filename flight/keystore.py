@@ -27,9 +27,9 @@ Rules (each one closes an attack of issue 12):
 Key material is never sent in telemetry or events; events name key ids only.
 """
 
-from flight import cbor
+from flight import cbor, lazy
 from flight.events import SEV_CRITICAL, SEV_ERROR, SEV_INFO, Event
-from flight.keys import DEV_KEY, KEY_LEN
+from flight.keys import DEV_KEY
 from flight.slotstore import SlotStore
 from flight.telemetry import HkField
 from hal.compat import const
@@ -134,46 +134,6 @@ def check_key_file(raw, dev_allowed=False):
     return keys, None
 
 
-def _is_int(v):
-    # bool is an int subclass on CPython (not on MicroPython): refuse it explicitly.
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _key_id(v):
-    if not _is_int(v) or not 1 <= v <= 255:
-        raise ValueError("key id %r" % (v,))
-    return v
-
-
-def parse_record(raw):
-    """The key-store record from slot payload ``raw``, checked field by field:
-    ``{"keys": {id: bytes}, "active": id or 0, "retired": [ids]}``; ValueError if not."""
-    d = cbor.decode(raw, max_depth=3, max_items=1100, max_str=64)
-    if not isinstance(d, dict) or d.get("v") != 1:
-        raise ValueError("record version")
-    keys = d.get("keys")
-    if not isinstance(keys, dict):
-        raise ValueError("keys")
-    out = {}
-    for kid, key in keys.items():
-        _key_id(kid)
-        if not isinstance(key, (bytes, bytearray)) or len(key) != KEY_LEN:
-            raise ValueError("key %r material" % (kid,))
-        out[kid] = bytes(key)
-    retired = d.get("retired")
-    if not isinstance(retired, list):
-        raise ValueError("retired")
-    ret = []
-    for kid in retired:
-        ret.append(_key_id(kid))
-    active = d.get("active", -1)
-    if not _is_int(active) or not 0 <= active <= 255:
-        raise ValueError("active")
-    if active and (active not in out or active in ret):
-        raise ValueError("active key %d unusable" % active)
-    return {"keys": out, "active": active, "retired": ret}
-
-
 # ---------------------------------------------------------------------- the store
 class KeyStore:
     """The keyring of the TC path (``active``, ``key(kid)``, ``is_dev()``) made fail
@@ -233,97 +193,21 @@ class KeyStore:
         already parsed by :func:`flight.keys.parse_key_file`) or report ``file_error``
         (text: the key file exists but is unusable).  Returns :meth:`usable`.  Only the
         first call of an instance does anything (board/main.py loads the store before the
-        application exists; the application's boot then finds it loaded)."""
+        application exists; the application's boot then finds it loaded).  The code runs
+        once a boot: flight/keystore_load.py, loaded for it and released after (issue
+        11); with no heap for it (MODULE_LOAD_FAILED) no key is usable (fail secure)."""
         if self.loaded:
             return self.usable()
-        self.loaded = True
-        if file_keys is None and self.provided is not None:
-            file_keys = self.provided[0]
-        rec = None
-        if self.store is not None:
-            try:
-                rec = self.store.load(parse_record)
-            except Exception as e:  # both slots unreadable: the key file may still help
-                self.fallback = "key store unreadable: %r" % (e,)
-            else:
-                if self.store.fallback:
-                    self.fallback = self.store.describe()
-            if self.fallback:
-                self.emit(EV_KEY_STORE_FALLBACK, None, self.fallback)
-        if rec is not None:
-            self.keys = rec["keys"]
-            self.retired = rec["retired"]
-            self.active = rec["active"]
-        if file_error:
-            self.emit(EV_KEY_FILE_REJECTED, None, file_error)
-        changed = False
-        fresh = not self.keys
-        if file_keys:
-            changed = self.provision(file_keys)
-            p = self.provided
-            if fresh and p is not None and p[1] in self.keys and p[1] not in self.retired \
-                    and p[1] >= self.floor():
-                self.active = p[1]  # a keyring handed over with its active id
-        if not self.keys and not file_keys and not file_error and self.dev_allowed:
-            # the bench provisioning: deliberate (flag file), never a fallback
-            self.keys = {1: DEV_KEY}
-            self.active = 1
-            changed = True
-        changed = self._apply_rules() or changed
-        if changed:
-            try:
-                self.save()
-            except Exception as e:  # the RAM keys serve this boot; said loudly
-                self.emit(EV_KEY_STORE_FALLBACK, None, "key store not saved: %r" % (e,))
-        if not self.usable():
+        try:
+            m = lazy.load("flight.keystore_load", self.emit)
+        except lazy.LoadFailed:  # (not loaded: a later call tries again)
             self.active = 0
-            self.emit(EV_NO_USABLE_KEY, None, "at boot")
-        return self.usable()
-
-    def provision(self, file_keys):
-        """Add the key file's ids the store does not know and that are not retired."""
-        added = 0
-        for kid, key in file_keys.items():
-            if kid in self.keys or kid in self.retired or kid < self.floor():
-                continue
-            if len(key) != KEY_LEN:
-                continue
-            self.keys[kid] = bytes(key)
-            added += 1
-        if added:
-            if not self.active:
-                cands = [k for k in self.keys if k not in self.retired and k >= self.floor()]
-                self.active = min(cands) if cands else 0
-            self.emit(EV_KEYS_PROVISIONED, [added, self.active], "")
-        return added > 0
-
-    def _apply_rules(self):
-        """Retire what must be retired (below the mirrored floor; the development key
-        without the bench flag).  True if the record changed."""
-        changed = False
-        floor = self.floor()
-        if not self.dev_allowed:
-            for kid in list(self.keys):
-                if self.keys[kid] == DEV_KEY:
-                    self.emit(EV_KEY_FILE_REJECTED, None,
-                              "development key id %d refused: no bench flag" % kid)
-                    del self.keys[kid]
-                    if kid not in self.retired:
-                        self.retired.append(kid)
-                    changed = True
-        for kid in list(self.keys):
-            if kid < floor and kid not in self.retired:
-                self.retired.append(kid)
-                changed = True
-        if self.active and (self.active in self.retired or self.active not in self.keys):
-            # the active key was retired (rollback of the record) or dropped: the next
-            # usable id at or above the floor, if there is one
-            cands = [k for k in self.keys if k not in self.retired and k > self.active]
-            self.active = min(cands) if cands else 0
-            changed = True
-        if self.active and self.active > floor:
-            self.mirror.put(BK_KEY_FLOOR, self.active)
-        return changed
+            self.emit(EV_NO_USABLE_KEY, None, "at boot: no heap for the key store's code")
+            return False
+        try:
+            return m.load(self, file_keys, file_error)
+        finally:
+            lazy.done("flight.keystore_load")
 
     # ------------------------------------------------------------ KEY_ROTATE
     def check_rotate(self, kid):

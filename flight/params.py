@@ -61,7 +61,8 @@ APPLIES = ("now", "calibration", "session", "reboot")  # when a new value takes 
 # tuples in flash (tools/freeze_decl.py: no heap, where ~110 namedtuples cost ~5.8 KiB,
 # issue 11); on MicroPython :func:`ParamDef` returns the same plain tuple, on CPython a
 # namedtuple.  ``Params.defs[name]`` gives a namedtuple view on every interpreter (read
-# by attribute: ``.lo``, ``.default``), built on each look-up.
+# by attribute: ``.lo``, ``.default``), built on each look-up; on MicroPython its type
+# too (a namedtuple type is ~110 B of heap held for ever: issue 11; a look-up is rare).
 P_NAME = const(0)
 P_TYPE = const(1)
 P_DEFAULT = const(2)
@@ -70,18 +71,25 @@ P_HI = const(4)
 P_UNIT = const(5)
 P_DESCRIPTION = const(6)
 P_APPLIES = const(7)
-_ParamDef = namedtuple(  # type: ignore[name-match]  # shown as what it declares
-    "ParamDef", ("name", "ptype", "default", "lo", "hi", "unit", "description", "applies"))
+
+
+def _view_type():
+    return namedtuple(  # type: ignore[name-match]  # shown as what it declares
+        "ParamDef", ("name", "ptype", "default", "lo", "hi", "unit", "description", "applies"))
+
+
+_ParamDef = None if IS_MICROPYTHON else _view_type()
 
 
 def _record(*fields):
-    return fields if IS_MICROPYTHON else _ParamDef(*fields)
+    return fields if _ParamDef is None else _ParamDef(*fields)
 
 
 def view(d):
     """Parameter record ``d`` readable by attribute (a namedtuple; ``d`` itself if it is
     one)."""
-    return d if type(d) is _ParamDef else _ParamDef(*d)
+    t = _ParamDef if _ParamDef is not None else _view_type()
+    return d if type(d) is t else t(*d)
 
 
 def ParamDef(name, ptype, default, lo, hi, unit, description, applies="now"):

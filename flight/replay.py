@@ -64,8 +64,8 @@ like a factory-fresh board (marks 0).  A flash record forged with a valid CRC ca
 from flight import cbor
 from flight.cmddict import BadArg, CmdFailed
 from flight.events import SEV_ERROR, SEV_WARN, Event
-from flight.keystore import (BK_REPLAY_GEN, BK_REPLAY_KID, BK_REPLAY_MARK, PAIR_BLANK,
-                             PAIR_CORRUPT, BackupMirror)
+from flight import lazy
+from flight.keystore import BK_REPLAY_GEN, BK_REPLAY_KID, BK_REPLAY_MARK, BackupMirror
 from flight.slotstore import SlotStore
 from flight.telemetry import HkField
 from hal.compat import const
@@ -112,38 +112,6 @@ HK_DIAG = (
 )
 
 
-def _is_u32(v):
-    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= COUNTER_MAX
-
-
-def parse_record(raw):
-    """({key id: reservation}, {key id: base}) from a slot payload, checked field by field
-    (ValueError if not).  A version-1 record (marks only, saved at every TC) reads as
-    reservations with their base at the reservation: no backup mark below it is trusted."""
-    d = cbor.decode(raw, max_depth=3, max_items=1200, max_str=16)
-    if not isinstance(d, dict) or d.get("v") not in (1, 2) or \
-            not isinstance(d.get("marks"), dict):
-        raise ValueError("replay record")
-    out = {}
-    for kid, mark in d["marks"].items():
-        if not _is_u32(kid) or not 1 <= kid <= 255 or not _is_u32(mark):
-            raise ValueError("replay mark %r" % (kid,))
-        out[kid] = mark
-    base = {}
-    if d["v"] == 2:
-        b = d.get("base")
-        if not isinstance(b, dict):
-            raise ValueError("replay record base")
-        for kid, v in b.items():
-            if not _is_u32(v) or kid not in out or v > out[kid]:
-                raise ValueError("replay base %r" % (kid,))
-            base[kid] = v
-    for kid in out:
-        if kid not in base:
-            base[kid] = out[kid]
-    return out, base
-
-
 def default_rng(n):
     import os
 
@@ -185,92 +153,21 @@ class ReplayGuard:
 
     # ------------------------------------------------------------ boot
     def load(self):
-        """Restore the marks; enter RESYNC when they are not known to be current."""
+        """Restore the marks; enter RESYNC when they are not known to be current.  The
+        code runs once a boot: flight/replay_load.py, loaded for it and released after
+        (issue 11); with no heap for it (MODULE_LOAD_FAILED) the marks are not known to
+        be current: RESYNC (fail secure)."""
         if self.store is None:
             return
-        why = ""
-        rec = None
         try:
-            rec = self.store.load(parse_record)
-        except Exception as e:
-            why = "anti-replay store unreadable: %r" % (e,)
-        b = self.mirror.get(BK_REPLAY_GEN)
-        gen = self.store.generation
-        if b > self._bgen:
-            self._bgen = b
-        if why:
-            pass
-        elif b == PAIR_CORRUPT:
-            why = "backup generation unreadable or corrupt"
-        elif rec is None:
-            if self.store.corrupt_slots:
-                why = "no valid slot: " + self.store.describe()
-            elif b > 0:
-                why = "both slots missing, backup generation %d" % b
-        elif b > 0 and gen < b:
-            why = "state generation %d older than backup generation %d (rollback or lost " \
-                  "newest slot)" % (gen, b)
-        elif self.store.fallback and b == PAIR_BLANK:
-            why = "newest slot damaged, no backup generation to vouch for the older: " + \
-                  self.store.describe()
-        if rec is not None:
-            self.reserved, self.base = rec
-            self.hwm = dict(self.reserved)  # kept as a lower bound even in RESYNC
-        if why:
-            self._backup_floor()
-            self.enter_resync(why)
+            m = lazy.load("flight.replay_load", self.emit)
+        except lazy.LoadFailed:
+            self.enter_resync("anti-replay load: no heap for its code")
             return
-        self._restore_exact()
-        if self.store.fallback:
-            self.emit(EV_REPLAY_STORE_FALLBACK, None, self.store.describe())
-        if rec is not None and gen != b:
-            if b == PAIR_BLANK and self.mirror.dev is not None:
-                self.emit(EV_REPLAY_STORE_FALLBACK, None,
-                          "backup generation blank: re-armed at %d" % gen)
-            self.mirror.put(BK_REPLAY_GEN, gen)
-        for kid in self.hwm:
-            self._check_exhaustion(kid)
-
-    def _backup_mark(self):
-        """``(kid, mark)`` of the exact mark in the backup registers, or None when they
-        are absent, unreadable, blank or damaged."""
-        m = self.mirror
-        if m.dev is None:
-            return None
         try:
-            w = m.dev.read(BK_REPLAY_KID)
-        except Exception:
-            m.errors += 1
-            return None
-        kid = w & 0xFF
-        if w >> 16 or kid == 0 or (w >> 8) != kid ^ 0xFF:
-            return None
-        mark = m.get(BK_REPLAY_MARK)
-        if mark < 0:
-            return None
-        return kid, mark
-
-    def _backup_floor(self):
-        """Entering RESYNC: the backup registers' exact mark, whatever the flash says,
-        is a counter accepted before, so it joins the floor COUNTER_RESYNC cannot go
-        below (it can only raise a mark: fail secure even if the words are stale)."""
-        km = self._backup_mark()
-        if km is not None and km[1] > self.hwm.get(km[0], 0):
-            self.hwm[km[0]] = km[1]
-
-    def _restore_exact(self):
-        """The exact mark from the backup registers instead of the reservation, where it
-        is trusted (module docstring); never below a counter accepted before."""
-        km = self._backup_mark()
-        if km is None:
-            return  # blank or damaged: the reservations stand
-        kid, mark = km
-        self._bk_kid = kid
-        res = self.reserved.get(kid)
-        if res is None or mark > res:
-            self.hwm[kid] = mark  # the flash lost its newest write: the higher one
-        elif mark >= self.base.get(kid, res):
-            self.hwm[kid] = mark
+            m.load(self)
+        finally:
+            lazy.done("flight.replay_load")
 
     def enter_resync(self, why):
         self.state = RESYNC

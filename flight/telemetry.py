@@ -112,38 +112,40 @@ def more(f):
     return NO_MORE if m is None else m
 
 
-def field_map(f, owner, offset_bytes):
-    """The exported dictionary's entry of one field."""
-    scale, offset, warn, alarm, enum = more(f)
-    return {"name": f[F_NAME], "owner": owner, "type": f[F_TYPE], "unit": f[F_UNIT],
-            "scale": scale, "offset": offset,
-            "warn": list(warn) if warn is not None else None,
-            "alarm": list(alarm) if alarm is not None else None,
-            "enum": list(enum) if enum is not None else None,
-            "description": f[F_DESCRIPTION], "offset_bytes": offset_bytes}
-
-
 def fmt(fields):
     """The ``struct`` format of a field list (big-endian, no padding)."""
     return ">" + "".join(TYPES[f[F_TYPE]][0] for f in fields)
 
 
-def size(fields):
-    n = 0
-    for f in fields:
-        n += TYPES[f[F_TYPE]][1]
-    return n
+# The ground's export of the declarations (ground_tools/dictionary.py): not defined on
+# MicroPython, where three function objects and their globals slots would be heap held
+# for nothing (issue 11).
+if not IS_MICROPYTHON:
+    def field_map(f, owner, offset_bytes):
+        """The exported dictionary's entry of one field."""
+        scale, offset, warn, alarm, enum = more(f)
+        return {"name": f[F_NAME], "owner": owner, "type": f[F_TYPE], "unit": f[F_UNIT],
+                "scale": scale, "offset": offset,
+                "warn": list(warn) if warn is not None else None,
+                "alarm": list(alarm) if alarm is not None else None,
+                "enum": list(enum) if enum is not None else None,
+                "description": f[F_DESCRIPTION], "offset_bytes": offset_bytes}
 
-
-def layout(sections):
-    """Field maps of the export: ``sections`` is ``[(owner, fields), ...]`` in order."""
-    out = []
-    off = 0
-    for owner, fields in sections:
+    def size(fields):
+        n = 0
         for f in fields:
-            out.append(field_map(f, owner, off))
-            off += TYPES[f[F_TYPE]][1]
-    return out
+            n += TYPES[f[F_TYPE]][1]
+        return n
+
+    def layout(sections):
+        """Field maps of the export: ``sections`` is ``[(owner, fields), ...]`` in order."""
+        out = []
+        off = 0
+        for owner, fields in sections:
+            for f in fields:
+                out.append(field_map(f, owner, off))
+                off += TYPES[f[F_TYPE]][1]
+        return out
 
 
 # The packer's per-type tables, indexed by a type's number (its position in _KINDS):
@@ -166,12 +168,16 @@ _CHUNK = const(8)  # fields packed by one struct call (encode() names eight argu
 class HkPacker:
     """Packs the raw values of ``sections`` — ``[(fields, fill or None), ...]`` in order,
     ``fill(values, i)`` the owner's hk method (None: owner absent on this board, its
-    fields stay 0) — into one preallocated buffer."""
+    fields stay 0) — into one preallocated buffer.  With ``method`` ("hk" or "hk_diag")
+    a section's ``fill`` is the owner itself and :meth:`collect` calls ``fill.hk(values,
+    i)`` (resp. ``hk_diag``): a method call allocates nothing, where a bound method held
+    per owner is 16 B (+ its slot) on the target (~30 in the two packers: issue 11)."""
 
-    def __init__(self, sections):
-        # The owners' fill methods (only those present) and the index of each one's
-        # first field: a tuple and an array, not a (first, count, fill) tuple a section
+    def __init__(self, sections, method=None):
+        # The owners' fills (only those present) and the index of each one's first
+        # field: a tuple and an array, not a (first, count, fill) tuple a section
         # (~32 B each on the target, ~30 sections in the two packers: issue 11).
+        self._how = (None, "hk", "hk_diag").index(method)  # ValueError: another method
         at = []
         fills = []
         n = 0
@@ -221,9 +227,15 @@ class HkPacker:
         values = self.values
         at = self._at
         fills = self._fills
+        how = self._how
         for j in range(len(fills)):
             try:
-                fills[j](values, at[j])
+                if how == 1:
+                    fills[j].hk(values, at[j])
+                elif how == 2:
+                    fills[j].hk_diag(values, at[j])
+                else:
+                    fills[j](values, at[j])
             except Exception:  # one owner's bug must not cost the whole packet
                 self.errors += 1
 

@@ -29,3 +29,20 @@ def test_the_diagnostic_set_is_built_per_packet_not_held():
     o.run(3100000)
     assert 2 <= len(o.of(APID_HK_DIAG)) <= 4  # periodic: the same packet each time
     assert p.values is None and p.buf is None
+
+
+def test_the_app_holds_its_owners_once_and_no_bound_hk_methods():
+    # (issue 11) one owner table (the dispatcher's), the packers call owner.hk /
+    # owner.hk_diag: what they hold are the owners, not a bound method each
+    o = Obc()
+    o.run(100000)
+    app = o.app
+    assert not hasattr(app, "owners") and app.dispatch.owners["params"] is app.params
+    owners = list(app.dispatch.owners.values()) + [app]
+    for p in (app.hk_packer, app.hk_diag_packer):
+        assert p._fills and all(f in owners for f in p._fills)
+    pl = app.payload  # (built when read: each payload module under its owner name)
+    assert len(pl) == len(app.modules)
+    for name in pl:
+        assert pl[name] is app.dispatch.owners[name] and pl[name] in app.modules
+    assert app.hk_packer.errors == 0

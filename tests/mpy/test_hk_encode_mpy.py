@@ -88,3 +88,52 @@ def test_the_packer_keeps_one_fill_per_present_owner_and_counts_a_failing_one():
     assert not hasattr(p, "sections")
     got = bytes(p.pack())
     assert got == bytes([0, 0, 7, 0, 0, 0, 0, 0, 0, 9, 0, 0]) and p.errors == 1
+
+
+class _Owner:
+    def __init__(self, k):
+        self.k = k
+
+    def hk(self, values, i):
+        values[i] = self.k
+
+    def hk_diag(self, values, i):
+        values[i] = 100 + self.k
+
+
+class _NoDiag(_Owner):
+    def hk_diag(self, values, i):
+        raise ValueError("owner bug")
+
+
+def test_a_packer_of_owners_calls_their_method_and_holds_no_bound_method():
+    # (issue 11) with ``method`` the sections name the owners: collect() calls
+    # owner.hk / owner.hk_diag, no bound method is held per owner
+    f = [HkField("x", "u8")]
+    owners = (_Owner(1), _Owner(2), _NoDiag(3))
+    for method, want in (("hk", b"\x01\x00\x02\x03"), ("hk_diag", b"\x65\x00\x66\x00")):
+        p = HkPacker([(f, owners[0]), (f, None), (f, owners[1]), (f, owners[2])], method)
+        assert p._fills == owners  # the owners themselves
+        assert bytes(p.pack()) == want
+        assert p.errors == (1 if method == "hk_diag" else 0)  # _NoDiag's bug: counted
+    try:
+        HkPacker([(f, owners[0])], "cmd_ping")
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a packer calls hk or hk_diag only")
+
+
+def test_the_grounds_export_helpers_are_not_defined_on_micropython():
+    # (issue 11) field_map/size/layout serve the ground's export only: on MicroPython
+    # (the firmware) no function objects are held for them; on CPython they export
+    import sys
+
+    from flight import telemetry
+
+    on_mpy = sys.implementation.name == "micropython"
+    for name in ("field_map", "size", "layout"):
+        assert hasattr(telemetry, name) is not on_mpy, name
+    if not on_mpy:
+        f = [HkField("a", "u16"), HkField("b", "f32")]
+        assert telemetry.size(f) == 6 and telemetry.layout([("o", f)])[1]["offset_bytes"] == 2

@@ -298,3 +298,130 @@ def test_a_memory_error_while_importing_is_counted_and_reported_without_the_heap
     assert lazy.load(FIT, emit).HALF == K.HALF  # and it loads once the heap is back
     lazy.release(FIT)
     assert FIT not in sys.modules
+
+
+# ------------------------------------------------------------ boot code (issue 11)
+BOOT = "flight.app_boot"  # the application's boot: wiring check, stores, start
+REPLAY_LOAD = "flight.replay_load"  # the anti-replay marks restored at boot
+
+
+def test_a_booted_app_holds_no_boot_code_where_it_is_frozen():
+    # Frozen (the Cortex-M7 image): the boot's and the anti-replay load's code are not
+    # held once the app runs; loaded from a file they stay (a reload would load it again)
+    o = Obc()
+    o.settle()
+    assert o.app.hk_packer.n > 0 and o.app.boot_count >= 1  # booted: wired and counted
+    assert (BOOT in sys.modules) == _has_file(P)
+    assert (REPLAY_LOAD in sys.modules) == _has_file(P)
+    r = o.send(PARAM_SET, {"name": "temp_min_c", "value": 37.0})  # TCs accepted after it
+    assert r[-1]["ok"] is True, r
+
+
+def _replay_guard(storage, backup, events):
+    from flight.replay import ReplayGuard
+
+    return ReplayGuard(storage, backup, lambda i, a=None, d="": events.append((i, a, d)),
+                       rng=lambda n: bytes([9, 8, 7, 6][:n]))
+
+
+def test_anti_replay_marks_restored_again_after_their_code_was_released():
+    from hal.sim.backup import MemBackup
+    from hal.sim.storage import MemStorage
+
+    s = MemStorage()
+    b = MemBackup()
+    ev = []
+    g = _replay_guard(s, b, ev)
+    g.load()
+    g.advance(3, 500)
+    for _ in range(2):  # twice: the second load finds the code released (frozen) or held
+        g2 = _replay_guard(s, b, ev)
+        g2.load()
+        assert g2.synced() and g2.last(3) == 500
+        assert g2.check(3, 500) is not None and g2.check(3, 501) is None  # replay refused
+        assert (REPLAY_LOAD in sys.modules) == _has_file(P)
+    assert not [e for e in ev if e[0] == EV_MODULE_LOAD_FAILED]
+
+
+def test_no_heap_for_the_anti_replay_load_is_resync_fail_secure():
+    from flight import replay as R
+    from hal.sim.backup import MemBackup
+    from hal.sim.storage import MemStorage
+
+    s = MemStorage()
+    b = MemBackup()
+    ev = []
+    g = _replay_guard(s, b, ev)
+    g.load()
+    g.advance(3, 500)
+    g2 = _replay_guard(s, b, ev)
+    real = R.lazy
+    R.lazy = fake = NoHeapLazy()
+    try:
+        g2.load()
+    finally:
+        R.lazy = real
+    assert fake.tried == [REPLAY_LOAD]
+    assert [e for e in ev if e[0] == EV_MODULE_LOAD_FAILED] == [
+        (EV_MODULE_LOAD_FAILED, None, REPLAY_LOAD)]
+    # the marks are not known: every ordinary TC refused, only COUNTER_RESYNC
+    assert not g2.synced() and g2.nonce == 0x09080706
+    assert g2.check(3, 501) == "resync needed" and g2.check(3, 1) == "resync needed"
+    assert g2.resync(3, 1, 0x09080706, 20) == 20 and g2.synced()  # (resident code)
+    assert g2.check(3, 20) is not None and g2.check(3, 21) is None
+
+
+def test_no_heap_for_the_boot_code_refuses_the_boot():
+    # MODULE_LOAD_FAILED (emitted by flight/lazy.py) and LoadFailed out of boot(): the
+    # application does not start half-wired (board/main.py then resets)
+    from flight import app as A
+    from flight.app import FlightApp
+
+    from obc import core_board
+
+    app = FlightApp(core_board())
+    real = A.lazy
+    A.lazy = fake = NoHeapLazy()
+    try:
+        app.boot()
+    except lazy.LoadFailed:
+        pass
+    else:
+        raise AssertionError("booted without its boot code")
+    finally:
+        A.lazy = real
+    assert fake.tried == [BOOT]
+    assert app.boot_count == 0 and app.hk_packer.n == 0  # neither counted nor wired
+    app.boot()  # the heap back: it boots
+    assert app.boot_count == 1 and app.hk_packer.n > 0
+
+
+KEYS_LOAD = "flight.keystore_load"  # the key store's restore at boot
+
+
+def test_no_heap_for_the_key_store_load_is_no_usable_key_fail_secure():
+    from flight import keystore as KS
+    from flight.keystore import EV_NO_USABLE_KEY, KeyStore
+    from hal.sim.backup import MemBackup
+    from hal.sim.storage import MemStorage
+
+    k2 = bytes(range(32))
+    s = MemStorage()
+    b = MemBackup()
+    ks = KeyStore(s, b)
+    assert ks.load({2: k2}) is True and ks.key(2) == k2  # stored
+    assert (KEYS_LOAD in sys.modules) == _has_file(P)  # released where frozen
+    ev = []
+    ks2 = KeyStore(s, b, lambda i, a=None, d="": ev.append((i, a, d)))
+    real = KS.lazy
+    KS.lazy = fake = NoHeapLazy()
+    try:
+        assert ks2.load({2: k2}) is False
+    finally:
+        KS.lazy = real
+    assert fake.tried == [KEYS_LOAD]
+    assert [e[0] for e in ev] == [EV_MODULE_LOAD_FAILED, EV_NO_USABLE_KEY]
+    assert not ks2.usable() and ks2.key(2) is None and ks2.active == 0  # no TC accepted
+    assert ks2.load({2: k2}) is True and ks2.key(2) == k2  # the heap back: loaded now
+    ks3 = KeyStore(s, b)  # the next boot: the stored key, nothing retired
+    assert ks3.load() is True and ks3.key(2) == k2 and ks3.active == 2

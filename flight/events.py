@@ -249,8 +249,12 @@ class EventLog:
         return out
 
     def _read_all(self, damage=None):
-        """[(blob records)] of every blob (a read error propagates)."""
-        return [self._read_blob(i, damage) for i in range(_N_BLOBS)]
+        """[(blob records)] of every blob (a read error propagates).  The CBOR decoder is
+        released after (flight/cbor.py ``done``: it is loaded for the reading)."""
+        try:
+            return [self._read_blob(i, damage) for i in range(_N_BLOBS)]
+        finally:
+            cbor.done()
 
     def _merged(self, lists):
         """The entries of all blobs, each once (by running number), oldest first, the

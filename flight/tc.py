@@ -98,12 +98,9 @@ def encode_tc(key, key_id, counter, opcode, args, seq=0, apid=APID_TC):
 
 
 def _detail(packet):
-    """The text of a LENGTH, CRC or HEADER rejection (ccsds.parse_packet's message)."""
-    try:
-        ccsds.parse_packet(packet, ptype=ccsds.TYPE_TC, apid=APID_TC)
-    except ccsds.CcsdsError as e:
-        return str(e)
-    return ""
+    """The text of a LENGTH, CRC or HEADER rejection (ccsds.parse_packet's message; the
+    codec is loaded for it and released: only a reported rejection pays for it)."""
+    return ccsds.reject_detail(packet, ccsds.TYPE_TC, APID_TC)
 
 
 class TcPipeline:
@@ -279,10 +276,9 @@ class TcPipeline:
         self.report("complete", reason is None, reason, apid, seq, detail, x)
 
     def _verify(self, packet):
-        try:
-            h, data = ccsds.parse_packet(packet, ptype=ccsds.TYPE_TC, apid=APID_TC)
-        except ccsds.CcsdsError as e:
-            raise Reject(e.reason, str(e))
+        # (``packet`` passed ccsds.check_packet in process(): parse_packet's checks, so its
+        # data field is read in place, without the codec, a copy or a header tuple)
+        data = memoryview(packet)[ccsds.HEADER_LEN:len(packet) - ccsds.PEC_LEN]
         n = len(data)
         if n < TRAILER_LEN + MIN_BODY_LEN:
             raise Reject("LENGTH", "data field of %d octets, no room for body and trailer" % n)
@@ -295,7 +291,7 @@ class TcPipeline:
         ring = self.keyring
         active = ring.active or 0
         key = ring.key(active) if active else None
-        mv = memoryview(data)
+        mv = data
         calc = self._hmac(active, key if key is not None else _NO_KEY).mac(
             [packet[:ccsds.HEADER_LEN], mv[:body_end], mv[body_end:body_end + 5]])
         if (not mac.equal_ct(calc, tag)) | (kid != active) | (key is None):
@@ -317,6 +313,8 @@ class TcPipeline:
             obj = cbor.decode(mv[:body_end], max_depth=4, max_items=32, max_str=256)
         except ValueError as e:
             raise Reject("REPLAY", RESYNC_DETAIL) if resync else Reject("DECODE", str(e))
+        finally:
+            cbor.done()  # (the decoder is loaded for a TC and released after: flight/cbor.py)
         if not isinstance(obj, list) or len(obj) != 2 or not isinstance(obj[0], int) \
                 or isinstance(obj[0], bool) or not isinstance(obj[1], dict):
             raise Reject("REPLAY", RESYNC_DETAIL) if resync else \

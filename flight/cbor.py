@@ -266,7 +266,7 @@ def _flat(out, d):
 # --------------------------------------------------------------------------- decode
 
 # The decoder (flight/cbor_decode.py) is loaded on use: see :func:`decode` and :func:`done`.
-_DECODER = "flight.cbor_decode"
+_CBOR_DECODER = "flight.cbor_decode"
 
 
 def utf8_error(b, start, end):
@@ -330,10 +330,10 @@ def decode(data, max_depth=DEFAULT_MAX_DEPTH, max_items=DEFAULT_MAX_ITEMS,
 
     The decoder module is loaded if it is not (flight/lazy.py: a MemoryError there is
     LoadFailed, counted) and stays loaded until :func:`done`."""
-    return lazy.load(_DECODER).decode(data, max_depth, max_items, max_str)
+    return lazy.load(_CBOR_DECODER).decode(data, max_depth, max_items, max_str)
 
 
 def done():
     """The caller's decoding is over for now: the decoder is released where it is frozen
     (flight/lazy.py ``done``; a later :func:`decode` loads it again)."""
-    lazy.done(_DECODER)
+    lazy.done(_CBOR_DECODER)

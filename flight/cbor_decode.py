@@ -12,7 +12,7 @@ import struct
 
 from flight.cbor import CborError, utf8_error
 
-_U32_LIMIT = 0x100000000
+_2_POW_32 = 0x100000000
 
 
 def _half_to_float(h):
@@ -80,7 +80,7 @@ class _Decoder:
             hi, lo = struct.unpack_from(">II", b, p)
             arg = (hi << 32) | lo
             p += 8
-            if arg < _U32_LIMIT:
+            if arg < _2_POW_32:
                 raise CborError("non-minimal encoding of %d" % arg, start)
         elif ai == 31:
             if major >= 2:

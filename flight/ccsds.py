@@ -91,17 +91,33 @@ def __getattr__(name):
     return v
 
 
-def reject_detail(packet, ptype=None, apid=None):
-    """The message of :func:`parse_packet`'s rejection of ``packet`` ("" if it passes, or
-    when there is no heap for the codec: counted by flight/lazy.py).  The codec is loaded
-    for it and released after where it is frozen (flight/lazy.py ``done``): the receive
-    path builds the text only for a rejection it reports (flight/tc.py)."""
-    try:
-        lazy.load(_CODEC).parse_packet(packet, ptype=ptype, apid=apid)
-    except ValueError as e:  # CcsdsError
-        return str(e)
-    except lazy.LoadFailed:
-        return ""
-    finally:
-        lazy.done(_CODEC)
+def reject_detail(packet, ptype=None, apid=None, sec_hdr=0, seq_flags=SEQ_UNSEGMENTED):
+    """The message of :func:`parse_packet`'s rejection of ``packet`` (its checks, in its
+    order), or "" if it passes.  Resident and without an exception: the receive path
+    builds the text of a rejection it reports with it (flight/tc.py) and needs no codec
+    for it (a frozen module's import is ~0.1 M instructions on the target: a flood would
+    pay it per report); parse_packet raises with this text (one home of the messages)."""
+    n = len(packet)
+    if n < MIN_PACKET_LEN:
+        return "LENGTH: packet of %d octets, minimum %d" % (n, MIN_PACKET_LEN)
+    dl = (packet[4] << 8) | packet[5]
+    expect = HEADER_LEN + dl + 1
+    if n != expect:
+        return "LENGTH: data_len field %d implies %d octets, packet has %d" % (dl, expect, n)
+    calc = crc16_range(packet, 0, n - PEC_LEN)
+    got = (packet[n - 2] << 8) | packet[n - 1]
+    if calc != got:
+        return "CRC: packet error control 0x%04x, computed 0x%04x" % (got, calc)
+    b0 = packet[0]
+    if b0 >> 5 != 0:
+        return "HEADER: version %d, expected 0" % (b0 >> 5)
+    if ptype is not None and (b0 >> 4) & 1 != ptype:
+        return "HEADER: type %d, expected %d" % ((b0 >> 4) & 1, ptype)
+    a = ((b0 << 8) | packet[1]) & MAX_APID
+    if apid is not None and a != apid:
+        return "HEADER: apid 0x%03x, expected 0x%03x" % (a, apid)
+    if sec_hdr is not None and (b0 >> 3) & 1 != sec_hdr:
+        return "HEADER: sec_hdr %d, expected %d" % ((b0 >> 3) & 1, sec_hdr)
+    if seq_flags is not None and packet[2] >> 6 != seq_flags:
+        return "HEADER: seq_flags %d, expected %d" % (packet[2] >> 6, seq_flags)
     return ""

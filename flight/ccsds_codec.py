@@ -5,13 +5,13 @@ module's ``__getattr__`` loads this one), so the ground, the tests and flight co
 one name for each.  Flight's steady state needs none of it: the receive path screens
 with :func:`flight.ccsds.check_packet` and telemetry writes its headers in place
 (flight/tm.py), so frozen in the firmware these classes and functions are not held on
-the heap (issue 11); a rejection's detail text loads it (flight/tc.py) and releases it.
+the heap (issue 11): a rejection's detail text is ccsds.reject_detail's, resident.
 """
 
 import struct
 
-from flight.ccsds import (HEADER_LEN, MAX_APID, MAX_BODY_LEN, MAX_SEQ_COUNT, MIN_PACKET_LEN,
-                          PEC_LEN, SEQ_UNSEGMENTED)
+from flight.ccsds import (HEADER_LEN, MAX_APID, MAX_BODY_LEN, MAX_SEQ_COUNT, PEC_LEN,
+                          SEQ_UNSEGMENTED, reject_detail)
 from flight.crc16 import crc16
 
 
@@ -127,28 +127,7 @@ def parse_packet(packet, ptype=None, apid=None, sec_hdr=0, seq_flags=SEQ_UNSEGME
     The CRC is checked before the header fields because it covers them: a header
     field can only be blamed once the CRC says the octets arrived as sent.
     """
-    n = len(packet)
-    if n < MIN_PACKET_LEN:
-        raise LengthError("LENGTH: packet of %d octets, minimum %d" % (n, MIN_PACKET_LEN))
-    h = unpack_header(packet)
-    expect = HEADER_LEN + h[6] + 1
-    if n != expect:
-        raise LengthError(
-            "LENGTH: data_len field %d implies %d octets, packet has %d" % (h[6], expect, n)
-        )
-    mv = memoryview(packet)
-    calc = crc16(mv[: n - PEC_LEN])
-    got = (packet[n - 2] << 8) | packet[n - 1]
-    if calc != got:
-        raise CrcError("CRC: packet error control 0x%04x, computed 0x%04x" % (got, calc))
-    if h[0] != 0:
-        raise HeaderError("HEADER: version %d, expected 0" % h[0])
-    if ptype is not None and h[1] != ptype:
-        raise HeaderError("HEADER: type %d, expected %d" % (h[1], ptype))
-    if apid is not None and h[3] != apid:
-        raise HeaderError("HEADER: apid 0x%03x, expected 0x%03x" % (h[3], apid))
-    if sec_hdr is not None and h[2] != sec_hdr:
-        raise HeaderError("HEADER: sec_hdr %d, expected %d" % (h[2], sec_hdr))
-    if seq_flags is not None and h[4] != seq_flags:
-        raise HeaderError("HEADER: seq_flags %d, expected %d" % (h[4], seq_flags))
-    return h, bytes(mv[HEADER_LEN : n - PEC_LEN])
+    msg = reject_detail(packet, ptype, apid, sec_hdr, seq_flags)
+    if msg:  # (the reason heads the message)
+        raise (LengthError if msg[0] == "L" else CrcError if msg[0] == "C" else HeaderError)(msg)
+    return unpack_header(packet), bytes(memoryview(packet)[HEADER_LEN:len(packet) - PEC_LEN])

@@ -92,8 +92,8 @@ def encode_tc(key, key_id, counter, opcode, args, seq=0, apid=APID_TC):
 
 
 def _detail(packet):
-    """The text of a LENGTH, CRC or HEADER rejection (ccsds.parse_packet's message; the
-    codec is loaded for it and released: only a reported rejection pays for it)."""
+    """The text of a LENGTH, CRC or HEADER rejection (ccsds.parse_packet's message, built
+    by ccsds.reject_detail without the codec)."""
     return ccsds.reject_detail(packet, ccsds.TYPE_TC, APID_TC)
 
 

@@ -40,16 +40,6 @@ SEQ_UNSEGMENTED = const(3)
 MAX_APID = const(0x7FF)
 MAX_SEQ_COUNT = const(0x3FFF)
 
-# Indices into the tuple returned by unpack_header / parse_packet.
-H_VERSION = const(0)
-H_TYPE = const(1)
-H_SEC_HDR = const(2)
-H_APID = const(3)
-H_SEQ_FLAGS = const(4)
-H_SEQ_COUNT = const(5)
-H_DATA_LEN = const(6)
-
-
 def check_packet(packet, n, ptype=None, apid=None, sec_hdr=0, seq_flags=SEQ_UNSEGMENTED):
     """:func:`parse_packet`'s checks on ``packet[0:n]``, in its order, without allocating:
     the reason ("LENGTH", "CRC", "HEADER") of the first that fails, or None.
@@ -82,7 +72,8 @@ _CODEC = "flight.ccsds_codec"
 
 def __getattr__(name):
     """The codec's names (flight/ccsds_codec.py: errors, pack_header*, unpack_header,
-    build_packet, parse_packet), loaded on first use (flight/lazy.py)."""
+    build_packet, parse_packet, the H_* indices of its header tuple), loaded on first use
+    (flight/lazy.py)."""
     if name.startswith("__"):  # (the interpreter's own look-ups: __file__, __path__, ...)
         raise AttributeError(name)
     v = getattr(lazy.load(_CODEC), name, None)

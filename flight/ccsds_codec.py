@@ -13,6 +13,17 @@ import struct
 from flight.ccsds import (HEADER_LEN, MAX_APID, MAX_BODY_LEN, MAX_SEQ_COUNT, PEC_LEN,
                           SEQ_UNSEGMENTED, reject_detail)
 from flight.crc16 import crc16
+from hal.compat import const
+
+
+# Indices into the tuple returned by unpack_header / parse_packet.
+H_VERSION = const(0)
+H_TYPE = const(1)
+H_SEC_HDR = const(2)
+H_APID = const(3)
+H_SEQ_FLAGS = const(4)
+H_SEQ_COUNT = const(5)
+H_DATA_LEN = const(6)
 
 
 class CcsdsError(ValueError):

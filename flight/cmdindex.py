@@ -10,9 +10,9 @@ from flight.cmddict import view
 
 
 class ByKey:
-    """The commands by opcode (``key`` C_OPCODE) or name (C_NAME), read like a dict
-    (``get``, ``[k]``, ``in``, iteration, ``items``) and searched in place: no index
-    dicts kept in RAM (issue 11).  Values are namedtuple views (:func:`view`)."""
+    """The commands by opcode or by name (``key``: the record position of either), read
+    like a dict (``get``, ``[k]``, ``in``, iteration, ``items``) and searched in place: no
+    index dicts kept in RAM (issue 11).  Values are namedtuple views (:func:`view`)."""
 
     def __init__(self, commands, key):
         self._commands = commands

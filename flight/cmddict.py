@@ -349,7 +349,7 @@ def __getattr__(name):
     if name == "BY_OPCODE" or name == "BY_NAME":
         from flight.cmdindex import ByKey
 
-        return ByKey(COMMANDS, C_OPCODE if name == "BY_OPCODE" else C_NAME)
+        return ByKey(COMMANDS, C_OPCODE if name == "BY_OPCODE" else C_NAME, view)
     raise AttributeError(name)
 
 

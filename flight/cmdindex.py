@@ -6,17 +6,16 @@ only by opcode (:meth:`flight.cmddict.Dispatcher.lookup`, a search of the table)
 frozen in the firmware this class is not held on the heap (issue 11).
 """
 
-from flight.cmddict import view
-
-
 class ByKey:
     """The commands by opcode or by name (``key``: the record position of either), read
     like a dict (``get``, ``[k]``, ``in``, iteration, ``items``) and searched in place: no
-    index dicts kept in RAM (issue 11).  Values are namedtuple views (:func:`view`)."""
+    index dicts kept in RAM (issue 11).  Values are ``view(record)`` (flight.cmddict's
+    namedtuple views, handed in: this module imports nothing of flight.cmddict)."""
 
-    def __init__(self, commands, key):
+    def __init__(self, commands, key, view):
         self._commands = commands
         self._key = key
+        self._view = view
 
     def find(self, k):
         """The record (not a view) with key ``k``, or None."""
@@ -28,13 +27,13 @@ class ByKey:
 
     def get(self, k, default=None):
         c = self.find(k)
-        return default if c is None else view(c)
+        return default if c is None else self._view(c)
 
     def __getitem__(self, k):
         c = self.find(k)
         if c is None:
             raise KeyError(k)
-        return view(c)
+        return self._view(c)
 
     def __contains__(self, k):
         return self.find(k) is not None
@@ -50,7 +49,7 @@ class ByKey:
         return list(self)
 
     def values(self):
-        return [view(c) for c in self._commands]
+        return [self._view(c) for c in self._commands]
 
     def items(self):
-        return [(c[self._key], view(c)) for c in self._commands]
+        return [(c[self._key], self._view(c)) for c in self._commands]

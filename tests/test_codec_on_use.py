@@ -10,6 +10,7 @@ import pytest
 
 from flight import cbor, ccsds, cmddict, lazy, tm
 from flight.cmddict import COMMANDS, Dispatcher
+from flight.tm import APID_HK, APID_HK_DIAG, APID_TC
 from tests.mpy.obc import Obc, fix_crc, ok_pair
 
 ON_USE = ("flight.cbor_decode", "flight.ccsds_codec", "flight.cmdindex")
@@ -64,7 +65,7 @@ def test_a_rejections_detail_needs_no_codec(monkeypatch):
     o = Obc()
     bad = bytearray(o.packet(PING, {}))
     bad[-1] ^= 1
-    want = ccsds.reject_detail(bytes(bad), ccsds.TYPE_TC, 0x0A0)
+    want = ccsds.reject_detail(bytes(bad), ccsds.TYPE_TC, APID_TC)
     monkeypatch.setattr(lazy, "load", no_load)
     o.send_raw(bytes(bad))
     o.app.run_for(40000)
@@ -76,15 +77,16 @@ def test_a_rejections_detail_needs_no_codec(monkeypatch):
 
 
 def test_reject_detail_is_parse_packets_message():
-    pkt = ccsds.build_packet(ccsds.TYPE_TC, 0x0A0, 1, b"abc")
-    assert ccsds.reject_detail(pkt, ccsds.TYPE_TC, 0x0A0) == ""
+    pkt = ccsds.build_packet(ccsds.TYPE_TC, APID_TC, 1, b"abc")
+    assert ccsds.reject_detail(pkt, ccsds.TYPE_TC, APID_TC) == ""
     crc_bad = bytearray(pkt)
     crc_bad[-1] ^= 1
     cases = [(pkt[:-1], {}, ccsds.LengthError, "LENGTH: data_len field 4 implies 11 octets, "
               "packet has 10"),
              (pkt[:5], {}, ccsds.LengthError, "LENGTH: packet of 5 octets, minimum 8"),
              (bytes(crc_bad), {}, ccsds.CrcError, "CRC: packet error control"),
-             (pkt, {"apid": 0x0A1}, ccsds.HeaderError, "HEADER: apid 0x0a0, expected 0x0a1"),
+             (pkt, {"apid": APID_HK}, ccsds.HeaderError,
+              "HEADER: apid 0x%03x, expected 0x%03x" % (APID_TC, APID_HK)),
              (pkt, {"ptype": 0}, ccsds.HeaderError, "HEADER: type 1, expected 0"),
              (pkt, {"sec_hdr": 1}, ccsds.HeaderError, "HEADER: sec_hdr 0, expected 1"),
              (pkt, {"seq_flags": 1}, ccsds.HeaderError, "HEADER: seq_flags 3, expected 1")]
@@ -94,7 +96,7 @@ def test_reject_detail_is_parse_packets_message():
             ccsds.parse_packet(bad, **kw)
         assert str(e.value).startswith(text) and e.value.reason == text.split(":")[0]
         assert ccsds.reject_detail(bad, **kw) == str(e.value)
-    assert ccsds.check_packet(pkt, len(pkt), ccsds.TYPE_TC, 0x0A1) == "HEADER"
+    assert ccsds.check_packet(pkt, len(pkt), ccsds.TYPE_TC, APID_HK) == "HEADER"
 
 
 def test_codec_names_read_through_the_module():
@@ -102,7 +104,7 @@ def test_codec_names_read_through_the_module():
     assert ccsds.CrcError.reason == "CRC" and ccsds.HeaderError.reason == "HEADER"
     from flight.ccsds import unpack_header  # (an import reads them the same way)
 
-    assert unpack_header(ccsds.pack_header(1, 0x0A0, 5, 9))[5] == 5
+    assert unpack_header(ccsds.pack_header(1, APID_TC, 5, 9))[5] == 5
     with pytest.raises(AttributeError):
         ccsds.no_such_name  # noqa: B018
     with pytest.raises(AttributeError):
@@ -137,10 +139,10 @@ def test_tm_packets_are_build_packets_octets(n):
             return len(frame)
 
     s = tm.TmSender(Link())
-    assert s.send_raw(0x0A5, body)
+    assert s.send_raw(APID_HK_DIAG, body)
     from flight import cobs
 
-    assert cobs.decode(out[0][:-1]) == ccsds.build_packet(ccsds.TYPE_TM, 0x0A5, 0, body)
+    assert cobs.decode(out[0][:-1]) == ccsds.build_packet(ccsds.TYPE_TM, APID_HK_DIAG, 0, body)
     with pytest.raises(ValueError):
         s.send_raw(0x800, body)
 
@@ -157,6 +159,6 @@ def test_decode_loads_the_decoder_until_done(frozen):
 
 def test_fix_crc_helper_still_builds_header_rejections():
     """(tests/mpy/obc.py's helpers read the codec through flight.ccsds too)"""
-    pkt = bytearray(ccsds.build_packet(ccsds.TYPE_TC, 0x0A0, 1, b"xy"))
+    pkt = bytearray(ccsds.build_packet(ccsds.TYPE_TC, APID_TC, 1, b"xy"))
     pkt[0] |= 0x20  # version 1
-    assert ccsds.check_packet(fix_crc(pkt), len(pkt), ccsds.TYPE_TC, 0x0A0) == "HEADER"
+    assert ccsds.check_packet(fix_crc(pkt), len(pkt), ccsds.TYPE_TC, APID_TC) == "HEADER"

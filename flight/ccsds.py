@@ -18,12 +18,15 @@ Errors are :class:`CcsdsError` (a ``ValueError``) subclasses whose class attribu
 ``reason`` is the verification-report reason: :class:`LengthError` ("LENGTH"),
 :class:`CrcError` ("CRC"), :class:`HeaderError` ("HEADER").  Messages start with the
 reason and name the offending field.
+
+The errors, the header packing and :func:`parse_packet` live in flight/ccsds_codec.py and
+are read here as attributes (``ccsds.parse_packet``), loaded on first use: flight's
+steady state needs only the constants and :func:`check_packet` (issue 11).
 """
 
-import struct
-
+from flight import lazy
+from flight.crc16 import crc16_range
 from hal.compat import const
-from flight.crc16 import crc16, crc16_range
 
 HEADER_LEN = const(6)
 PEC_LEN = const(2)
@@ -36,114 +39,6 @@ SEQ_UNSEGMENTED = const(3)
 
 MAX_APID = const(0x7FF)
 MAX_SEQ_COUNT = const(0x3FFF)
-
-# Indices into the tuple returned by unpack_header / parse_packet.
-H_VERSION = const(0)
-H_TYPE = const(1)
-H_SEC_HDR = const(2)
-H_APID = const(3)
-H_SEQ_FLAGS = const(4)
-H_SEQ_COUNT = const(5)
-H_DATA_LEN = const(6)
-
-
-class CcsdsError(ValueError):
-    """Base of the packet errors; ``reason`` is the verification-report reason."""
-
-    reason = "HEADER"
-
-
-class HeaderError(CcsdsError):
-    """A header field is out of range or not the expected value."""
-
-    reason = "HEADER"
-
-
-class LengthError(CcsdsError):
-    """Packet too short/long, or its length disagrees with the data length field."""
-
-    reason = "LENGTH"
-
-
-class CrcError(CcsdsError):
-    """The packet error control field does not match the packet."""
-
-    reason = "CRC"
-
-
-def _check(name, value, hi):
-    # bool is accepted as 0/1 (on MicroPython bool is not an int subclass).
-    if value is True or value is False:
-        return
-    if not isinstance(value, int) or value < 0 or value > hi:
-        raise HeaderError("HEADER: %s out of range 0..%d: %r" % (name, hi, value))
-
-
-def pack_header_into(buf, offset, ptype, apid, seq_count, data_len, sec_hdr=0,
-                     seq_flags=SEQ_UNSEGMENTED, version=0):
-    """Write a primary header into ``buf[offset:offset+6]``; validates every field."""
-    _check("version", version, 7)
-    _check("type", ptype, 1)
-    _check("sec_hdr", sec_hdr, 1)
-    _check("apid", apid, MAX_APID)
-    _check("seq_flags", seq_flags, 3)
-    _check("seq_count", seq_count, MAX_SEQ_COUNT)
-    _check("data_len", data_len, 0xFFFF)
-    if sec_hdr is True or sec_hdr is False:
-        sec_hdr = 1 if sec_hdr else 0
-    if ptype is True or ptype is False:
-        ptype = 1 if ptype else 0
-    struct.pack_into(
-        ">HHH",
-        buf,
-        offset,
-        (version << 13) | (ptype << 12) | (sec_hdr << 11) | apid,
-        (seq_flags << 14) | seq_count,
-        data_len,
-    )
-
-
-def pack_header(ptype, apid, seq_count, data_len, sec_hdr=0, seq_flags=SEQ_UNSEGMENTED,
-                version=0):
-    """Return the 6-octet primary header; ``data_len`` is the raw field value."""
-    buf = bytearray(HEADER_LEN)
-    pack_header_into(buf, 0, ptype, apid, seq_count, data_len, sec_hdr, seq_flags, version)
-    return bytes(buf)
-
-
-def unpack_header(buf, offset=0):
-    """Decode the primary header at ``buf[offset:]``.
-
-    Returns ``(version, type, sec_hdr, apid, seq_flags, seq_count, data_len)`` (see
-    the ``H_*`` index constants).  Only the length is checked here (LengthError if
-    fewer than 6 octets); field policy is :func:`parse_packet`'s job.
-    """
-    if len(buf) - offset < HEADER_LEN:
-        raise LengthError(
-            "LENGTH: primary header needs 6 octets, %d present" % (len(buf) - offset)
-        )
-    w0, w1, w2 = struct.unpack_from(">HHH", buf, offset)
-    return (w0 >> 13, (w0 >> 12) & 1, (w0 >> 11) & 1, w0 & 0x7FF, w1 >> 14, w1 & 0x3FFF, w2)
-
-
-def build_packet(ptype, apid, seq_count, body, sec_hdr=0, seq_flags=SEQ_UNSEGMENTED):
-    """Return ``header || body || CRC-16`` as bytes.
-
-    ``body`` is bytes-like (may be empty).  LengthError if it exceeds
-    ``MAX_BODY_LEN``; HeaderError if a field is out of range.
-    """
-    n = len(body)
-    if n > MAX_BODY_LEN:
-        raise LengthError("LENGTH: body of %d octets exceeds %d" % (n, MAX_BODY_LEN))
-    total = HEADER_LEN + n + PEC_LEN
-    out = bytearray(total)
-    pack_header_into(out, 0, ptype, apid, seq_count, n + PEC_LEN - 1, sec_hdr, seq_flags)
-    mv = memoryview(out)
-    if n:
-        mv[HEADER_LEN : HEADER_LEN + n] = body
-    struct.pack_into(">H", out, total - PEC_LEN, crc16(mv[: total - PEC_LEN]))
-    return bytes(out)
-
 
 def check_packet(packet, n, ptype=None, apid=None, sec_hdr=0, seq_flags=SEQ_UNSEGMENTED):
     """:func:`parse_packet`'s checks on ``packet[0:n]``, in its order, without allocating:
@@ -171,42 +66,49 @@ def check_packet(packet, n, ptype=None, apid=None, sec_hdr=0, seq_flags=SEQ_UNSE
     return None
 
 
-def parse_packet(packet, ptype=None, apid=None, sec_hdr=0, seq_flags=SEQ_UNSEGMENTED):
-    """Verify one complete packet; return ``(header_tuple, body_bytes)``.
 
-    Checks, in this order (the first failure is raised):
+_CODEC = "flight.ccsds_codec"
 
-    1. LENGTH: at least 8 octets, and exactly ``6 + data_len + 1`` octets.
-    2. CRC: the last two octets equal the CRC-16 of everything before them.
-    3. HEADER: version 0; and, unless the argument is None, packet type ``ptype``,
-       APID ``apid``, secondary header flag ``sec_hdr`` (default 0) and sequence
-       flags ``seq_flags`` (default 0b11).
 
-    The CRC is checked before the header fields because it covers them: a header
-    field can only be blamed once the CRC says the octets arrived as sent.
-    """
+def __getattr__(name):
+    """The codec's names (flight/ccsds_codec.py: errors, pack_header*, unpack_header,
+    build_packet, parse_packet, the H_* indices of its header tuple), loaded on first use
+    (flight/lazy.py)."""
+    if name.startswith("__"):  # (the interpreter's own look-ups: __file__, __path__, ...)
+        raise AttributeError(name)
+    v = getattr(lazy.load(_CODEC), name, None)
+    if v is None:
+        raise AttributeError(name)
+    return v
+
+
+def reject_detail(packet, ptype=None, apid=None, sec_hdr=0, seq_flags=SEQ_UNSEGMENTED):
+    """The message of :func:`parse_packet`'s rejection of ``packet`` (its checks, in its
+    order), or "" if it passes.  Resident and without an exception: the receive path
+    builds the text of a rejection it reports with it (flight/tc.py) and needs no codec
+    for it (a frozen module's import is ~0.1 M instructions on the target: a flood would
+    pay it per report); parse_packet raises with this text (one home of the messages)."""
     n = len(packet)
     if n < MIN_PACKET_LEN:
-        raise LengthError("LENGTH: packet of %d octets, minimum %d" % (n, MIN_PACKET_LEN))
-    h = unpack_header(packet)
-    expect = HEADER_LEN + h[6] + 1
+        return "LENGTH: packet of %d octets, minimum %d" % (n, MIN_PACKET_LEN)
+    dl = (packet[4] << 8) | packet[5]
+    expect = HEADER_LEN + dl + 1
     if n != expect:
-        raise LengthError(
-            "LENGTH: data_len field %d implies %d octets, packet has %d" % (h[6], expect, n)
-        )
-    mv = memoryview(packet)
-    calc = crc16(mv[: n - PEC_LEN])
+        return "LENGTH: data_len field %d implies %d octets, packet has %d" % (dl, expect, n)
+    calc = crc16_range(packet, 0, n - PEC_LEN)
     got = (packet[n - 2] << 8) | packet[n - 1]
     if calc != got:
-        raise CrcError("CRC: packet error control 0x%04x, computed 0x%04x" % (got, calc))
-    if h[0] != 0:
-        raise HeaderError("HEADER: version %d, expected 0" % h[0])
-    if ptype is not None and h[1] != ptype:
-        raise HeaderError("HEADER: type %d, expected %d" % (h[1], ptype))
-    if apid is not None and h[3] != apid:
-        raise HeaderError("HEADER: apid 0x%03x, expected 0x%03x" % (h[3], apid))
-    if sec_hdr is not None and h[2] != sec_hdr:
-        raise HeaderError("HEADER: sec_hdr %d, expected %d" % (h[2], sec_hdr))
-    if seq_flags is not None and h[4] != seq_flags:
-        raise HeaderError("HEADER: seq_flags %d, expected %d" % (h[4], seq_flags))
-    return h, bytes(mv[HEADER_LEN : n - PEC_LEN])
+        return "CRC: packet error control 0x%04x, computed 0x%04x" % (got, calc)
+    b0 = packet[0]
+    if b0 >> 5 != 0:
+        return "HEADER: version %d, expected 0" % (b0 >> 5)
+    if ptype is not None and (b0 >> 4) & 1 != ptype:
+        return "HEADER: type %d, expected %d" % ((b0 >> 4) & 1, ptype)
+    a = ((b0 << 8) | packet[1]) & MAX_APID
+    if apid is not None and a != apid:
+        return "HEADER: apid 0x%03x, expected 0x%03x" % (a, apid)
+    if sec_hdr is not None and (b0 >> 3) & 1 != sec_hdr:
+        return "HEADER: sec_hdr %d, expected %d" % ((b0 >> 3) & 1, sec_hdr)
+    if seq_flags is not None and packet[2] >> 6 != seq_flags:
+        return "HEADER: seq_flags %d, expected %d" % (packet[2] >> 6, seq_flags)
+    return ""

@@ -331,60 +331,26 @@ def _check_unique(commands):
         names.add(c[C_NAME])
 
 
-class ByKey:
-    """The commands by opcode (``key`` C_OPCODE) or name (C_NAME), read like a dict
-    (``get``, ``[k]``, ``in``, iteration, ``items``) and searched in place: no index
-    dicts kept in RAM (issue 11).  Values are namedtuple views (:func:`view`)."""
-
-    def __init__(self, commands, key):
-        self._commands = commands
-        self._key = key
-
-    def find(self, k):
-        """The record (not a view) with key ``k``, or None."""
-        key = self._key
-        for c in self._commands:
-            if c[key] == k:
-                return c
-        return None
-
-    def get(self, k, default=None):
-        c = self.find(k)
-        return default if c is None else view(c)
-
-    def __getitem__(self, k):
-        c = self.find(k)
-        if c is None:
-            raise KeyError(k)
-        return view(c)
-
-    def __contains__(self, k):
-        return self.find(k) is not None
-
-    def __iter__(self):
-        for c in self._commands:
-            yield c[self._key]
-
-    def __len__(self):
-        return len(self._commands)
-
-    def keys(self):
-        return list(self)
-
-    def values(self):
-        return [view(c) for c in self._commands]
-
-    def items(self):
-        return [(c[self._key], view(c)) for c in self._commands]
+def _find(commands, key, k):
+    """The record (not a view) of ``commands`` whose field ``key`` (C_OPCODE, C_NAME) is
+    ``k``, or None: searched in place, no index dict kept in RAM (issue 11)."""
+    for c in commands:
+        if c[key] == k:
+            return c
+    return None
 
 
-def _index(commands):
-    """(by opcode, by name) of ``commands``; ValueError on a duplicate opcode or name."""
-    _check_unique(commands)
-    return ByKey(commands, C_OPCODE), ByKey(commands, C_NAME)
+_check_unique(COMMANDS)
 
 
-BY_OPCODE, BY_NAME = _index(COMMANDS)
+def __getattr__(name):
+    """``BY_OPCODE`` and ``BY_NAME``: the commands by opcode and by name, read like dicts
+    (flight/cmdindex.py ``ByKey``, loaded on first use: flight needs neither)."""
+    if name == "BY_OPCODE" or name == "BY_NAME":
+        from flight.cmdindex import ByKey
+
+        return ByKey(COMMANDS, C_OPCODE if name == "BY_OPCODE" else C_NAME, view)
+    raise AttributeError(name)
 
 
 class Dispatcher:
@@ -392,10 +358,8 @@ class Dispatcher:
 
     def __init__(self, commands=COMMANDS):
         self.commands = commands
-        if commands is COMMANDS:  # the module's tables: no second copy of them
-            self.by_opcode, self.by_name = BY_OPCODE, BY_NAME
-        else:
-            self.by_opcode, self.by_name = _index(commands)
+        if commands is not COMMANDS:  # (the module's own was checked at its import)
+            _check_unique(commands)
         self.owners = {}  # owner name -> object
         # Handlers and owner checks are looked up when a TC runs (getattr: one bound
         # method per TC), not kept bound in dicts (~1 KiB of heap, issue 11).
@@ -435,7 +399,8 @@ class Dispatcher:
 
     def lookup(self, opcode):
         """The command (a namedtuple :func:`view`) of ``opcode``, or None."""
-        return self.by_opcode.get(opcode)
+        c = _find(self.commands, C_OPCODE, opcode)
+        return None if c is None else view(c)
 
     def check(self, cmd, args, mode, queued=False):
         """The validated argument map, or BadArg / WrongMode / Busy.

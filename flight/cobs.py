@@ -16,18 +16,16 @@ non-zero octets encode to 255 octets (no trailing empty block).
 
 :func:`decode` rejects, with :class:`CobsError` (a ``ValueError``): empty input, a zero
 octet anywhere in the input, and a block whose code announces more octets than remain.
+Both live in flight/cobs_decode.py and are read here (``cobs.decode``), loaded on use.
 """
 
+from flight import lazy
 from hal.compat import const
 
 _BLOCK = const(254)  # data octets in a full (code 0xFF) block
 _ZERO = b"\x00"
 
 DEFAULT_MAX_FRAME = const(1024)  # Deframer default bound on a decoded frame, octets
-
-
-class CobsError(ValueError):
-    """Malformed COBS input."""
 
 
 def max_encoded_len(n):
@@ -94,55 +92,15 @@ def stuff_short(frame, n):
     frame[end] = 0
 
 
-def _decode_into(src, n, dst, cap):
-    """Decode ``src[0:n]`` (zero-free) into ``dst``; returns the decoded length.
-
-    Returns -1 when the output would exceed ``cap`` octets.  Raises CobsError on a
-    truncated block.  The caller guarantees ``src`` holds no 0x00 octet.
-    """
-    r = 0
-    w = 0
-    while r < n:
-        code = src[r]
-        end = r + code
-        if end > n:
-            raise CobsError(
-                "truncated block at offset %d: code 0x%02x needs %d octets, %d left"
-                % (r, code, code - 1, n - r - 1)
-            )
-        k = code - 1
-        if k:
-            if w + k > cap:
-                return -1
-            dst[w : w + k] = src[r + 1 : end]
-            w += k
-        r = end
-        if code != 0xFF and r < n:
-            if w >= cap:
-                return -1
-            dst[w] = 0
-            w += 1
-    return w
+_COBS_DECODER = "flight.cobs_decode"
 
 
-def decode(data):
-    """Decode one COBS block (without its 0x00 delimiter); returns bytes.
-
-    Raises :class:`CobsError` on empty input, on a 0x00 octet in the input, or on a
-    truncated block.
-    """
-    if not isinstance(data, (bytes, bytearray)):
-        data = bytes(data)
-    n = len(data)
-    if n == 0:
-        raise CobsError("empty input")
-    z = data.find(_ZERO)
-    if z >= 0:
-        raise CobsError("zero octet at offset %d" % z)
-    out = bytearray(n)
-    dst = memoryview(out)
-    w = _decode_into(memoryview(data), n, dst, n)
-    return bytes(dst[:w])
+def __getattr__(name):
+    """:func:`decode` and :class:`CobsError` (flight/cobs_decode.py), loaded on first use:
+    the ground decodes whole blocks; flight only encodes and deframes (issue 11)."""
+    if name == "decode" or name == "CobsError":
+        return getattr(lazy.load(_COBS_DECODER), name)
+    raise AttributeError(name)
 
 
 class Deframer:

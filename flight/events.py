@@ -23,7 +23,7 @@ declaring modules and the app builds the log's table from them (:func:`table`, i
 flight/eventdecl.py with the :func:`Event` record).
 """
 
-from flight import cbor
+from flight import cbor, lazy
 from flight.crc16 import crc16
 # The declarations (severities, the Event record, the table) live in flight/eventdecl.py;
 # modules declare with ``flight.events.Event`` as before.
@@ -41,11 +41,13 @@ TM_KEYS = ("seq", "time", "severity", "id", "name", "text", "args", "n", "dump")
 
 # One persistent-log entry on flash: magic | length u16 | CBOR record | CRC-16 (of all
 # before it).  The magic lets the reader find the next entry after a damaged one.
-_FRAME_MAGIC = const(0xE5)
-_FRAME_OVERHEAD = const(5)
+FRAME_MAGIC = const(0xE5)
+FRAME_OVERHEAD = const(5)
+# The reading side (boot, EVENT_LOG_DUMP), loaded on use (issue 11).
+_EVLOG_READER = "flight.evlog_read"
 # Three blobs: the closed half, the active half, and the one a flush writes (the active
 # half's next copy), so no write ever overwrites an entry that is stored only there.
-_N_BLOBS = const(3)
+N_BLOBS = const(3)
 
 
 class EventLog:
@@ -72,7 +74,7 @@ class EventLog:
         self.counts = [0, 0, 0, 0]  # per severity
         self._active = -1  # blob with the present copy of the active (newest) half
         self._closed = -1  # blob with the closed (older) half
-        self._newest_n = [-1] * _N_BLOBS  # newest running number per blob
+        self._newest_n = [-1] * N_BLOBS  # newest running number per blob
         # The active half as its framed octets, one bytes per entry (a flush writes them
         # joined: entries are framed once, when they join the half, not re-encoded at
         # every flush: the housekeeping step stays short as the half fills), and the
@@ -209,120 +211,37 @@ class EventLog:
     def _blob(self, i):
         return "%s%d" % (self.persist_name, i)
 
-    def _read_blob(self, i, damage=None):
-        """The well-formed records of blob ``i`` (a torn or corrupt blob gives fewer);
-        ``damage`` (a list) receives the octets that were not a good entry."""
-        raw = self.storage.read(self._blob(i))
-        if not raw:
-            return []
-        if 0x80 <= raw[0] <= 0x9F:  # a CBOR list: the format before framed entries
-            old = _old_blob(raw)
-            if old is not None:
-                return old
-        out = []
-        n = len(raw)
-        pos = 0
-        lost = 0
-        mv = memoryview(raw)
-        while pos < n:
-            end = -1
-            if raw[pos] == _FRAME_MAGIC and pos + _FRAME_OVERHEAD <= n:
-                ln = (raw[pos + 1] << 8) | raw[pos + 2]
-                end = pos + 3 + ln + 2
-                if end > n or crc16(mv[pos:end - 2]) != (raw[end - 2] << 8) | raw[end - 1]:
-                    end = -1
-            if end < 0:  # torn or flipped: try the next octet as a frame start
-                pos += 1
-                lost += 1
-                continue
-            try:
-                r = cbor.decode(bytes(mv[pos + 3:end - 2]))
-            except ValueError:
-                r = None
-            if _good(r):
-                out.append(r)
-            else:
-                lost += end - pos
-            pos = end
-        if lost and damage is not None:
-            damage.append("%s: %d octets unreadable" % (self._blob(i), lost))
-        return out
-
-    def _read_all(self, damage=None):
-        """[(blob records)] of every blob (a read error propagates)."""
-        return [self._read_blob(i, damage) for i in range(_N_BLOBS)]
-
-    def _merged(self, lists):
-        """The entries of all blobs, each once (by running number), oldest first, the
-        newest ``persist_capacity`` of them."""
-        seen = {}
-        for lst in lists:
-            for r in lst:
-                seen[r[0]] = r
-        out = [seen[n] for n in sorted(seen)]
-        return out[-self.persist_capacity:]
-
     def _load_persistent(self):
-        damage = []  # type: list
+        # (the reading side is loaded for it and released: flight/evlog_read.py)
         try:
-            lists = self._read_all(damage)
-        except Exception as e:
+            lazy.load(_EVLOG_READER).load(self)
+        except lazy.LoadFailed:  # no heap at boot: counted there; the log starts empty
             self.persist_errors += 1
-            self.damaged = "event log unreadable: %r" % (e,)
-            return
-        self.damaged = ", ".join(damage)
-        newest = [_newest(lst) for lst in lists]
-        # The active half: the blob holding the newest entry; the closed half: the
-        # newest blob entirely older than the active one (a torn copy of the active half
-        # overlaps it and is neither).
-        act = 0
-        for i in range(_N_BLOBS):
-            if newest[i] > newest[act]:
-                act = i
-        if newest[act] < 0:
-            return
-        first = lists[act][0][0]
-        for r in lists[act]:
-            if r[0] < first:
-                first = r[0]
-        closed = -1
-        for i in range(_N_BLOBS):
-            if i != act and 0 <= newest[i] < first and (closed < 0 or newest[i] > newest[closed]):
-                closed = i
-        self._active = act
-        self._closed = closed
-        self._active_frames = [_frame(r) for r in lists[act]]
-        self._active_n = lists[act][-1][0]
-        self._newest_n = newest
-        self._boot_base = newest[act] + 1
-
-    def _record(self, e):
-        return [self._boot_base + e[0], e[1], e[2], e[3], e[4], e[5] if e[5] is not None else []]
+            self.damaged = "event log unread: no heap for its reader"
+        finally:
+            lazy.done(_EVLOG_READER)
 
     def persistent_log(self):
         """Entries of the persistent log, oldest first, as maps (dump / TM).
 
         Includes the entries still waiting for the next :meth:`flush`, so a dump right
-        after an event shows it.
+        after an event shows it (flight/evlog_read.py, loaded for it: LoadFailed when
+        the heap has no room for it).
         """
         try:
-            recs = self._merged(self._read_all())
-        except Exception:
-            self.persist_errors += 1
-            recs = []
-        out = []
-        for rec in recs + [self._record(e) for e in self._unpersisted]:
-            out.append({"n": rec[0], "time": rec[1], "severity": SEVERITY_NAMES[rec[2]],
-                        "id": rec[3], "name": self.name(rec[3]),
-                        "text": self.text(rec[3], rec[4]), "args": rec[5]})
-        return out
+            return lazy.load(_EVLOG_READER).persistent_log(self)
+        finally:
+            lazy.done(_EVLOG_READER)
+
+    def _record(self, e):
+        return [self._boot_base + e[0], e[1], e[2], e[3], e[4], e[5] if e[5] is not None else []]
 
     def _spare(self, closed, active):
         """The blob a write may overwrite: neither the closed half nor the present copy
         of the active half (so a torn write loses nothing already persisted) — of the
         two others, the one with the oldest entries."""
         best = -1
-        for i in range(_N_BLOBS):
+        for i in range(N_BLOBS):
             if i != closed and i != active and (
                     best < 0 or self._newest_n[i] < self._newest_n[best]):
                 best = i
@@ -378,34 +297,14 @@ class EventLog:
         return t
 
 
-def _is_int(v):
-    # bool is not an int on MicroPython but is one on CPython: exclude it on both.
-    return isinstance(v, int) and v is not True and v is not False
-
-
-def _newest(lst):
-    n = -1
-    for r in lst:
-        if r[0] > n:
-            n = r[0]
-    return n
-
-
-def _good(r):
-    # Flash may hold anything (bit rot, an older format): keep only records of the
-    # expected shape, so a bad entry costs itself, never the boot.
-    return isinstance(r, list) and len(r) == 6 and _is_int(r[0]) and _is_int(r[2]) \
-        and 0 <= r[2] <= SEV_CRITICAL and _is_int(r[3])
-
-
 def _frame(r):
     """One entry framed on its own: magic | length | CBOR record | CRC-16 (a blob is its
     entries' frames, oldest first, so a write torn at any octet leaves every older entry
     whole)."""
     body = cbor.encode(r)
     ln = len(body)
-    out = bytearray(ln + _FRAME_OVERHEAD)
-    out[0] = _FRAME_MAGIC
+    out = bytearray(ln + FRAME_OVERHEAD)
+    out[0] = FRAME_MAGIC
     out[1] = ln >> 8
     out[2] = ln & 0xFF
     out[3:3 + ln] = body
@@ -413,19 +312,3 @@ def _frame(r):
     out[3 + ln] = c >> 8
     out[4 + ln] = c & 0xFF
     return bytes(out)
-
-
-def _frames(entries):
-    """The blob of ``entries`` (see :func:`_frame`)."""
-    return b"".join([_frame(r) for r in entries])
-
-
-def _old_blob(raw):
-    """A blob of the earlier format (one CBOR list of every entry), or None."""
-    try:
-        rec = cbor.decode(raw)
-    except ValueError:
-        return None
-    if not isinstance(rec, list):
-        return None
-    return [r for r in rec if _good(r)]

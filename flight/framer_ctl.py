@@ -30,8 +30,10 @@ from hal.errors import HalError
 from hal import interfaces as _hw
 # (what only the declarations below read comes through _hw: a name imported is a slot of
 # this module's globals on the target, issue 11)
-from hal.interfaces import (COUNTER_MASK, CTR_LOCKED, CTR_SNAPSHOT, MODE_DATA, N_COUNTERS,
-                            PREAMBLE_BITS, SW_FRAMER)
+from hal.interfaces import (COUNTER_MASK, CTR_CODE_VIOLATIONS, CTR_CRC_ERRORS, CTR_LOCKED,
+                            CTR_PACKETS_OK, CTR_PREAMBLE_BIT_ERRORS, CTR_PRBS_BIT_ERRORS,
+                            CTR_PRBS_BITS, CTR_SERIAL_GAPS, CTR_SNAPSHOT, CTR_TRIGGERS,
+                            MODE_DATA, N_COUNTERS, PREAMBLE_BITS, SW_FRAMER)
 
 L_OFF = _hw.LINK_OFF
 L_SEARCHING = _hw.LINK_SEARCHING
@@ -41,10 +43,11 @@ LINK_NAMES = _hw.LINK_STATE_NAMES
 MODE_NAMES = _hw.FRAMER_MODE_NAMES
 
 # A window: the differences of these counters between two snapshots, in this order
-# (W_* index the window arrays; the comparator reads them through last_window).
-_WINDOW_CTRS = (_hw.CTR_PACKETS_OK, _hw.CTR_CRC_ERRORS, _hw.CTR_SERIAL_GAPS,
-                _hw.CTR_PREAMBLE_BIT_ERRORS, _hw.CTR_PRBS_BIT_ERRORS, _hw.CTR_PRBS_BITS,
-                _hw.CTR_TRIGGERS, _hw.CTR_CODE_VIOLATIONS)
+# (W_* index the window arrays; the comparator reads them through last_window).  Names
+# imported, not read from _hw: the firmware build makes them constants
+# (tools/freeze_trim.py), so this tuple is one in flash, not a heap object (issue 11).
+_WINDOW_CTRS = (CTR_PACKETS_OK, CTR_CRC_ERRORS, CTR_SERIAL_GAPS, CTR_PREAMBLE_BIT_ERRORS,
+                CTR_PRBS_BIT_ERRORS, CTR_PRBS_BITS, CTR_TRIGGERS, CTR_CODE_VIOLATIONS)
 W_OK = const(0)
 W_CRC = const(1)
 W_GAPS = const(2)
@@ -56,8 +59,13 @@ W_CV = const(7)
 W_LEN = const(8)
 # The ring keeps the first _SUMMED counts of each window (W_OK .. W_PRBS_BITS: what the
 # sliding BER and PER sum); triggers and code violations are read from the last window
-# only (1.2 kB of ring, not 1.6: issue 11).
+# only (1.2 kB of ring, not 1.6: issue 11).  The first _NARROW of them (packets ok, CRC
+# errors, serial gaps) count packets: at most ~1 900 a 100 ms window at 50 Mbit/s, kept
+# in 16 bits (saturated at 0xFFFF: only a window over ~3.4 s of stale snapshots could
+# reach it, its PER counts then capped); the others (bits) in 32: 0.9 kB, not 1.2.
 _SUMMED = const(6)
+_NARROW = const(3)
+_WIDE = const(3)  # _SUMMED - _NARROW
 _MAX_WINDOWS = const(50)
 _BER_SHIFT = const(16)  # the BER limit's fixed point in _update_link (2^16 x 64 bits)
 _ERR_REPORT = const(100)  # a repeated read error is reported on its 1st, 101st, ... time
@@ -123,10 +131,12 @@ class FramerControl:
         self._cur = array("i", [0] * N_COUNTERS)
         self._prev = array("i", [0] * N_COUNTERS)
         self._have_prev = False
-        # The windows, their first _SUMMED counts each (W_* layout), in one flat array:
-        # fifty arrays of eight cost 2.6 kB of heap on the target, this one 1.2 kB
-        # (issue 11).  'i': a count is a 30-bit counter difference (COUNTER_MASK).
-        self._ring = array("i", bytes(4 * _SUMMED * _MAX_WINDOWS))
+        # The windows, their first _SUMMED counts each (W_* layout), in two flat arrays:
+        # fifty arrays of eight cost 2.6 kB of heap on the target, these 0.9 kB (issue 11).
+        # 'H': the _NARROW packet counts (saturated); 'i': the bit counts, 30-bit counter
+        # differences (COUNTER_MASK).
+        self._ring16 = array("H", bytes(2 * _NARROW * _MAX_WINDOWS))
+        self._ring = array("i", bytes(4 * _WIDE * _MAX_WINDOWS))
         self._s = [0] * _SUMMED  # _sums' result (reused: no list per call)
         self._head = 0
         self._filled = 0
@@ -224,12 +234,16 @@ class FramerControl:
             self.stale += 1
             return
         if self._have_prev:
+            w16 = self._ring16
             w = self._ring
-            o = self._head * _SUMMED
+            o16 = self._head * _NARROW
+            o = self._head * _WIDE - _NARROW
             for k in range(W_LEN):
                 c = _WINDOW_CTRS[k]
                 d = (cur[c] - prev[c]) & COUNTER_MASK
-                if k < _SUMMED:
+                if k < _NARROW:
+                    w16[o16 + k] = d if d <= 0xFFFF else 0xFFFF
+                elif k < _SUMMED:
                     w[o + k] = d
                 self.last_window[k] = d
                 self.totals[k] += d
@@ -252,11 +266,15 @@ class FramerControl:
         for k in range(_SUMMED):
             s[k] = 0
         i = self._head
+        w16 = self._ring16
         w = self._ring
         for _ in range(n):
             i = (i - 1) % _MAX_WINDOWS
-            o = i * _SUMMED
-            for k in range(_SUMMED):
+            o = i * _NARROW
+            for k in range(_NARROW):
+                s[k] += w16[o + k]
+            o = i * _WIDE - _NARROW
+            for k in range(_NARROW, _SUMMED):
                 s[k] += w[o + k]
         return s
 

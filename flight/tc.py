@@ -42,7 +42,9 @@ MIN_BODY_LEN = const(1)
 # The shortest frame that can carry a TC: header, one body octet, trailer, CRC.
 MIN_TC_LEN = ccsds.HEADER_LEN + MIN_BODY_LEN + TRAILER_LEN + ccsds.PEC_LEN
 RESYNC_DETAIL = "resync needed"
-_NO_KEY = bytes(32)  # the MAC key when none is usable: same cost, never matches a TC
+# The MAC key when none is usable: same cost, never matches a TC (a literal: in flash).
+_NO_KEY = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"  \
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
 
 EV_TC_REJECTED_AUTH = const(0x20)
 EV_KEY_ROTATED = const(0x21)
@@ -79,14 +81,6 @@ HK = (
                   description="TCs rejected at acceptance: " + r) for r in ACCEPT_REASONS)
 
 
-class Reject(Exception):
-    def __init__(self, reason, detail=""):
-        # super(), not Exception.__init__: MicroPython's Exception has no __init__ attribute.
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
-
-
 def encode_tc(key, key_id, counter, opcode, args, seq=0, apid=APID_TC):
     """Build one authenticated TC packet (used by tests and the ground tool's encoder)."""
     body = cbor.encode([opcode, args])
@@ -98,12 +92,9 @@ def encode_tc(key, key_id, counter, opcode, args, seq=0, apid=APID_TC):
 
 
 def _detail(packet):
-    """The text of a LENGTH, CRC or HEADER rejection (ccsds.parse_packet's message)."""
-    try:
-        ccsds.parse_packet(packet, ptype=ccsds.TYPE_TC, apid=APID_TC)
-    except ccsds.CcsdsError as e:
-        return str(e)
-    return ""
+    """The text of a LENGTH, CRC or HEADER rejection (ccsds.parse_packet's message, built
+    by ccsds.reject_detail without the codec)."""
+    return ccsds.reject_detail(packet, ccsds.TYPE_TC, APID_TC)
 
 
 class TcPipeline:
@@ -232,16 +223,15 @@ class TcPipeline:
             return why
         apid = ((packet[0] << 8) | packet[1]) & ccsds.MAX_APID
         seq = ((packet[2] << 8) | packet[3]) & ccsds.MAX_SEQ_COUNT
-        try:
-            cmd, args, kid, counter = self._verify(packet)
-        except Reject as r:
-            self.rejected[r.reason] += 1
-            if r.reason == "AUTH":
+        cmd, args = self._verify(packet)
+        if type(cmd) is str:  # rejected: (reason, detail)
+            self.rejected[cmd] += 1
+            if cmd == "AUTH":
                 self._auth_failure()
             lim = self.limit
-            if lim is None or lim.allow(r.reason, apid, seq, r.detail):
-                self.report("accept", False, r.reason, apid, seq, r.detail)
-            return r.reason
+            if lim is None or lim.allow(cmd, apid, seq, args):
+                self.report("accept", False, cmd, apid, seq, args)
+            return cmd
         # ---- accepted (the anti-replay mark already moved on authentication)
         self.accepted += 1
         self.last_seq = seq
@@ -279,13 +269,14 @@ class TcPipeline:
         self.report("complete", reason is None, reason, apid, seq, detail, x)
 
     def _verify(self, packet):
-        try:
-            h, data = ccsds.parse_packet(packet, ptype=ccsds.TYPE_TC, apid=APID_TC)
-        except ccsds.CcsdsError as e:
-            raise Reject(e.reason, str(e))
+        """``(cmd, args)`` of an accepted TC, or ``(reason, detail)`` of its rejection (a
+        reason is a str, a command never: no exception class kept for it, issue 11)."""
+        # (``packet`` passed ccsds.check_packet in process(): parse_packet's checks, so its
+        # data field is read in place, without the codec, a copy or a header tuple)
+        data = memoryview(packet)[ccsds.HEADER_LEN:len(packet) - ccsds.PEC_LEN]
         n = len(data)
         if n < TRAILER_LEN + MIN_BODY_LEN:
-            raise Reject("LENGTH", "data field of %d octets, no room for body and trailer" % n)
+            return "LENGTH", "data field of %d octets, no room for body and trailer" % n
         body_end = n - TRAILER_LEN
         kid = data[body_end]
         counter = struct.unpack_from(">I", data, body_end + 1)[0]
@@ -295,17 +286,17 @@ class TcPipeline:
         ring = self.keyring
         active = ring.active or 0
         key = ring.key(active) if active else None
-        mv = memoryview(data)
+        mv = data
         calc = self._hmac(active, key if key is not None else _NO_KEY).mac(
             [packet[:ccsds.HEADER_LEN], mv[:body_end], mv[body_end:body_end + 5]])
         if (not mac.equal_ct(calc, tag)) | (kid != active) | (key is None):
-            raise Reject("AUTH")
+            return "AUTH", ""
         g = self.replay
         resync = not g.synced()
         if not resync:
             why = g.check(kid, counter)
             if why:
-                raise Reject("REPLAY", why)
+                return "REPLAY", why
             try:  # SDLS: the mark moves on authentication, whatever happens next
                 g.advance(kid, counter)
             except Exception as e:  # flash failure: the RAM mark protects until reboot
@@ -316,22 +307,24 @@ class TcPipeline:
         try:
             obj = cbor.decode(mv[:body_end], max_depth=4, max_items=32, max_str=256)
         except ValueError as e:
-            raise Reject("REPLAY", RESYNC_DETAIL) if resync else Reject("DECODE", str(e))
+            return ("REPLAY", RESYNC_DETAIL) if resync else ("DECODE", str(e))
+        finally:
+            cbor.done()  # (the decoder is loaded for a TC and released after: flight/cbor.py)
         if not isinstance(obj, list) or len(obj) != 2 or not isinstance(obj[0], int) \
                 or isinstance(obj[0], bool) or not isinstance(obj[1], dict):
-            raise Reject("REPLAY", RESYNC_DETAIL) if resync else \
-                Reject("DECODE", "body is not [opcode, {args}]")
+            return ("REPLAY", RESYNC_DETAIL) if resync else \
+                ("DECODE", "body is not [opcode, {args}]")
         cmd = self.dispatch.lookup(obj[0])
         if resync and (cmd is None or cmd.name != "COUNTER_RESYNC"):
-            raise Reject("REPLAY", RESYNC_DETAIL)
+            return "REPLAY", RESYNC_DETAIL
         if cmd is None:
-            raise Reject("UNKNOWN_OPCODE", "opcode %r" % (obj[0],))
+            return "UNKNOWN_OPCODE", "opcode %r" % (obj[0],)
         try:
             args = self.dispatch.check(cmd, obj[1], self.mode())
         except BadArg as e:
-            raise Reject("BAD_ARG", str(e))
+            return "BAD_ARG", str(e)
         except WrongMode as e:
-            raise Reject("WRONG_MODE", str(e))
+            return "WRONG_MODE", str(e)
         except Busy as e:
-            raise Reject("BUSY", str(e))
-        return cmd, args, kid, counter
+            return "BUSY", str(e)
+        return cmd, args

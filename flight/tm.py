@@ -96,37 +96,26 @@ class TmSender:
         """
         n = len(body)
         plen = ccsds.HEADER_LEN + n + ccsds.PEC_LEN
-        if plen > cobs.SHORT_MAX:  # long packets (diagnostic HK, dumps): built apart
-            pkt = ccsds.build_packet(ccsds.TYPE_TM, apid, self.next_seq(apid), body)
-            return self._send_frame(apid, cobs.encode(pkt) + b"\x00", True)
         if not 0 <= apid <= ccsds.MAX_APID:
             raise ValueError("APID out of range")
+        if plen > cobs.SHORT_MAX:  # long packets (diagnostic HK, dumps): built apart
+            if n > ccsds.MAX_BODY_LEN:
+                raise ValueError("TM body of %d octets" % n)
+            pkt = bytearray(plen)
+            _packet(pkt, 0, apid, self.next_seq(apid), body, n)
+            return self._send_frame(apid, cobs.encode(pkt) + b"\x00", True)
         frame = self._frames.get(apid)
         if frame is None or len(frame) != plen + 2:
             frame = bytearray(plen + 2)
             self._frames[apid] = frame
         seq = self.next_seq(apid)
-        dl = n + ccsds.PEC_LEN - 1  # (< 0x100: plen <= SHORT_MAX)
         # The frame is built with the heap locked (it allocates nothing): the calls'
         # frames then go on the C stack, not each through a first-fit scan of the heap
         # (issue 11: the adcs_feedback task, the tc task's reports).  Sending, which may
         # queue a copy, is unlocked.
         heap_lock()
         try:
-            # TM, no secondary header, unsegmented; version 0 (ccsds.pack_header_into's
-            # fields, written straight: the values are ours and in range)
-            frame[1] = apid >> 8
-            frame[2] = apid & 0xFF
-            frame[3] = 0xC0 | (seq >> 8)
-            frame[4] = seq & 0xFF
-            frame[5] = dl >> 8
-            frame[6] = dl & 0xFF
-            h = 1 + ccsds.HEADER_LEN
-            if n:
-                frame[h:h + n] = body
-            crc = crc16_range(frame, 1, h + n)
-            frame[h + n] = crc >> 8
-            frame[h + n + 1] = crc & 0xFF
+            _packet(frame, 1, apid, seq, body, n)
             cobs.stuff_short(frame, plen)
         finally:
             heap_unlock()
@@ -203,6 +192,26 @@ class TmSender:
         values[i + 1] = self.dropped
         values[i + 2] = self._queued
         values[i + 3] = self.link_errors
+
+
+def _packet(buf, o, apid, seq, body, n):
+    """The TM packet of the ``n`` octets ``body`` written at ``buf[o:]``: primary header
+    (TM, no secondary header, unsegmented, version 0: ccsds.pack_header_into's fields,
+    written straight, the values are ours and in range), body, CRC-16.  Allocates
+    nothing, and needs no codec (flight/ccsds_codec.py stays unloaded)."""
+    dl = n + ccsds.PEC_LEN - 1
+    buf[o] = apid >> 8
+    buf[o + 1] = apid & 0xFF
+    buf[o + 2] = 0xC0 | (seq >> 8)
+    buf[o + 3] = seq & 0xFF
+    buf[o + 4] = dl >> 8
+    buf[o + 5] = dl & 0xFF
+    h = o + ccsds.HEADER_LEN
+    if n:
+        buf[h:h + n] = body
+    crc = crc16_range(buf, o, h + n)
+    buf[h + n] = crc >> 8
+    buf[h + n + 1] = crc & 0xFF
 
 
 class MapPacker:

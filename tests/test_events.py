@@ -3,7 +3,7 @@ survives reboot, tolerates torn/corrupt flash, and is returned by EVENT_LOG_DUMP
 
 import pytest
 
-from flight import cbor, events
+from flight import cbor, events, evlog_read
 from flight.cmddict import BY_NAME
 from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, EventLog
 from flight.tm import APID_EVENT, APID_HK
@@ -112,7 +112,7 @@ def test_persistent_log_is_bounded_and_keeps_the_newest(flush_every):
         assert t == ["w%d" % i for i in range(100 - len(t), 100)]
     assert set(s.blobs) == {"evlog0", "evlog1", "evlog2"}
     for i in range(3):
-        assert len(log._read_blob(i)) <= cap // 2
+        assert len(evlog_read.read_blob(log, i)) <= cap // 2
 
 
 def test_unflushed_backlog_is_bounded_and_counted():
@@ -318,3 +318,40 @@ def test_a_flush_encodes_only_the_new_entries_and_the_half_reads_back(monkeypatc
     log2.emit_sev(SEV_WARN, 0x02, None, "after")
     log2.flush()
     assert texts(EventLog(Clock(), storage=s))[-2:] == ["w19", "after"]
+
+
+def test_the_reader_is_loaded_for_the_boot_and_the_dump_only(monkeypatch):
+    """flight/evlog_read.py (issue 11: not resident) is loaded to read the log at boot and
+    for a dump, and released after both where it is frozen (as in the firmware)."""
+    import sys
+
+    from flight import lazy
+
+    monkeypatch.setattr(lazy, "frozen", lambda name: True)
+    s = MemStorage()
+    log = EventLog(Clock(), storage=s, persist_capacity=8)
+    log.emit_sev(SEV_WARN, 0x02, None, "kept")
+    log.flush()
+    sys.modules.pop("flight.evlog_read", None)
+    again = EventLog(Clock(), storage=s, persist_capacity=8)
+    assert "flight.evlog_read" not in sys.modules
+    assert [e["text"] for e in again.persistent_log()] == ["kept"]
+    assert "flight.evlog_read" not in sys.modules and again.persist_errors == 0
+
+
+def test_no_heap_for_the_reader_is_a_counted_store_error(monkeypatch):
+    from flight import lazy
+
+    s = MemStorage()
+    log = EventLog(Clock(), storage=s, persist_capacity=8)
+    log.emit_sev(SEV_WARN, 0x02, None, "kept")
+    log.flush()
+
+    def no_heap(name, emit=None):
+        raise lazy.LoadFailed()
+
+    monkeypatch.setattr(lazy, "load", no_heap)
+    again = EventLog(Clock(), storage=s, persist_capacity=8)
+    assert again.persist_errors == 1 and "no heap" in again.damaged
+    with pytest.raises(lazy.LoadFailed):
+        again.persistent_log()

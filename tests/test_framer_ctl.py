@@ -150,7 +150,22 @@ def test_ring_holds_the_summed_counts_and_the_last_window_all_eight():
     assert (w[F.W_OK], w[F.W_PRBS_BITS], w[F.W_TRIG], w[F.W_CV]) == (1052, big, 364, 572)
     assert rig.fc.totals[F.W_TRIG] == sum(7 * i for i in range(53))
     assert rig.fc.totals[F.W_CV] == sum(11 * i for i in range(53))
-    assert len(rig.fc._ring) == 6 * 50
+    assert len(rig.fc._ring16) + len(rig.fc._ring) == 6 * 50
+
+
+def test_ring_packet_counts_are_16_bits_saturated_the_bit_counts_30():
+    """A window's packet counts (ok, CRC errors, gaps: <= ~1 900 in 100 ms at 50 Mbit/s)
+    are kept in 16 bits, capped at 0xFFFF (a window over ~3.4 s of stale snapshots); the
+    bit counts keep their 30-bit differences."""
+    rig = Rig(params={"framer_windows": 2})
+    start(rig)
+    window(rig, ok=70000, crc=65535, gaps=1, pre=MASK)
+    window(rig, ok=1911, crc=0, gaps=65536, pre=5)
+    s = rig.fc._sums()
+    assert (s[F.W_OK], s[F.W_CRC], s[F.W_GAPS]) == (65535 + 1911, 65535, 1 + 65535)
+    assert s[F.W_PRE] == MASK + 5
+    assert rig.fc.last_window[F.W_OK] == 1911 and rig.fc.totals[F.W_OK] == 71911
+    assert rig.fc._ring16.typecode == "H" and rig.fc._ring.typecode == "i"
 
 
 def test_prbs_mode_uses_the_payload_bits():

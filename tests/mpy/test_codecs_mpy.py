@@ -361,3 +361,27 @@ def test_equal_ct():
     assert not mac.equal_ct(b"abc", b"abd")
     assert not mac.equal_ct(b"abc", b"abcd")
     assert mac.equal_ct(b"", b"")
+
+
+def test_codecs_loaded_on_use_are_released_where_frozen():
+    """The CCSDS codec and the CBOR decoder (issue 11: loaded on use, flight/lazy.py) read
+    as before through their modules; the decoder is released after a use where the code
+    is frozen (the firmware), held where it was loaded from a file."""
+    import sys
+
+    from flight import lazy
+
+    pkt = ccsds.build_packet(1, 0x0A0, 1, b"ab")
+    assert issubclass(ccsds.CrcError, ccsds.CcsdsError)
+    lazy.release("flight.ccsds_codec")
+    bad = bytearray(pkt)
+    bad[-1] ^= 1
+    # (a reported rejection's text needs no codec: nothing loaded for it)
+    assert ccsds.reject_detail(bytes(bad), 1, 0x0A0).startswith("CRC: packet error control")
+    assert ccsds.reject_detail(pkt, 1, 0x0A0) == ""
+    assert "flight.ccsds_codec" not in sys.modules
+    assert cbor.decode(H("820102")) == [1, 2]
+    frozen = lazy.frozen("flight.cbor_decode")
+    cbor.done()
+    assert ("flight.cbor_decode" in sys.modules) is not frozen
+    assert cbor.decode(H("a0")) == {}

@@ -19,7 +19,7 @@ one of the codes kernel per frame, the arrays in one tuple, the small ints in ``
 
 from array import array
 
-from flight import apt_kalman as kd
+from flight import lazy
 from flight.apt_exposure import EXPOSURES_US
 from hal.compat import const, ticks_diff
 from flight.pointahead import EV_APT_PREDICT_ROBUST
@@ -34,6 +34,7 @@ _V_MAX = const(1 << 15)  # rate clamp, q8 codes/frame (~13 mrad/s at 100 Hz)
 _J_MAX = const(1 << 16)  # jitter state clamp, q8 codes (~270 urad)
 _NS = const(6)  # states per axis
 _NG = const(4)  # gain classes (flight/apt_kalman.py GAIN_CLASSES_US)
+_KALMAN = "flight.apt_kalman"  # the design's module: loaded for a design (configure)
 M_PHI = const(0)  # offsets in Predictor.m
 M_GAIN = const(36)
 M_H = const(60)
@@ -46,8 +47,9 @@ A_HX = const(4)  # command history rings (q8), x and y
 A_HY = const(5)
 A_QX = const(6)  # the last waveform (q8), x and y
 A_QY = const(7)
-A_LAD = const(8)  # the exposure ladder (µs), then each entry's gain class
+A_LAD = const(8)  # the exposure ladder (µs: apt_exposure.EXPOSURES_US, 'H')
 A_WX0 = const(9)  # the driver's buffers (codes): x and y of buffer 0, then of buffer 1
+_A_CLS = const(13)  # each ladder entry's gain class (a bytearray: 0 .. _NG - 1)
 # Predictor.c: the frame kernel's small ints (in: the frame's inputs; state; out).
 C_DT = const(0)  # in: ticks since the last waveform's start (µs)
 C_E = const(1)  # in: the frame's exposure (µs)
@@ -112,9 +114,10 @@ class Predictor:
         # at M_GAIN, H per ladder exposure (Q12) at M_H.
         self.m_gr = M_H + nl * n  # the robust gains (the supervisor's fallback)
         self.m = array("i", [0] * (self.m_gr + _NG * n))
-        self.lad = array("i", [0] * (2 * nl))  # ladder (µs), then gain class per entry
-        for i in range(nl):
-            self.lad[i] = EXPOSURES_US[i]
+        # The ladder (µs) is the exposure module's own array ('H': its entries, 20-9000
+        # µs, are below 2**16); each entry's gain class (0 .. _NG - 1) in a bytearray.
+        self.lad = EXPOSURES_US
+        self.cls = bytearray(nl)
         self.rows = array("i", [0] * (N_WAVE * n))  # waveform rows, Q12
         self.s = array("i", [0] * (2 * n))  # x axis states, then y
         self.hist_x = array("i", [0] * _RING)  # q8 command of each past sample period
@@ -127,7 +130,7 @@ class Predictor:
         self.wy = (array("h", [0] * N_WAVE), array("h", [0] * N_WAVE))
         self.arrs = (self.m, self.rows, self.s, array("i", [0] * n), self.hist_x,
                      self.hist_y, self.wq_x, self.wq_y, self.lad, self.wx[0], self.wy[0],
-                     self.wx[1], self.wy[1])
+                     self.wx[1], self.wy[1], self.cls)
         c = self.c = array("i", [0] * _C_LEN)
         c[C_FRESH] = 1
         c[C_GOFF] = M_GAIN
@@ -139,6 +142,7 @@ class Predictor:
         c[_C_CMIN] = FSM_CODE_MIN
         self.t0 = 0  # ticks of the last waveform's start
         self.key = None  # design inputs of the matrices above
+        self.designed = False  # the matrices hold a design (else the law runs PI)
         self.fallbacks = 0  # the supervisor's switches to the robust gains
         self._emit = None
 
@@ -153,7 +157,7 @@ class Predictor:
     def configure(self, p, frame_us, slew):
         """Matrices from the parameters (floats, allocates: at parameter load).  The
         design is redone only when one of its inputs changed.  ``slew``: the largest
-        mirror step per frame (q8 codes)."""
+        mirror step per frame (q8 codes).  True while the matrices hold a design."""
         c = self.c
         c[_C_FRAME] = frame_us
         c[_C_SLEW] = slew * FSM_WAVE_PERIOD_US // frame_us
@@ -164,13 +168,29 @@ class Predictor:
         key = (p["apt_kf_jitter_urad"], p["apt_kf_jitter_hz"], p["apt_kf_noise_urad"],
                p["apt_kf_drift"], frame_us, ro, p["apt_kf_lead_us"])
         if key == self.key:
-            return
-        self.key = key
+            return self.designed
         self._emit = getattr(p, "emit", None)  # (the app's, for the supervisor's event)
-        d = kd.design(key[0], key[1], key[2], key[3], frame_us, ro, FSM_WAVE_PERIOD_US,
-                      key[6], N_WAVE)
-        kd.to_fixed(d, frame_us, ro, EXPOSURES_US, self.m, M_GAIN, M_H, self.m_gr,
-                    self.rows, self.lad)
+        # The design's code (floats and lists) is loaded for it and released after
+        # (flight/lazy.py): a tracking APT holds none of it.  No heap to load it:
+        # MODULE_LOAD_FAILED (counted, emitted by lazy), the matrices unchanged (the last
+        # design, or none: the law then runs PI), the design tried again at the next
+        # parameter load (the key stays unset).
+        try:
+            kd = lazy.load(_KALMAN, self._emit)
+        except lazy.LoadFailed:
+            self.key = None
+            return self.designed
+        try:
+            d = kd.design(key[0], key[1], key[2], key[3], frame_us, ro, FSM_WAVE_PERIOD_US,
+                          key[6], N_WAVE)
+            kd.to_fixed(d, frame_us, ro, EXPOSURES_US, self.m, M_GAIN, M_H, self.m_gr,
+                        self.rows, self.cls)
+        finally:
+            kd = d = None
+            lazy.done(_KALMAN)
+        self.key = key
+        self.designed = True
+        return True
 
     def reset(self):
         """A new start: the next measurement restarts the estimate, the nominal gains."""
@@ -323,7 +343,7 @@ def frame_py(A, c):
         else:
             hi = mid
     ei = hi if lad[hi] - e < e - lad[lo] else lo
-    cls = lad[nl + ei]
+    cls = A[_A_CLS][ei]
     # 3. The mean command over [now - x0 - e, now - x0]: the sample b periods back
     # (b >= 1) was output over [-b P, -(b-1) P], weighted by its overlap (8 µs units).
     w0 = c[_C_X0]

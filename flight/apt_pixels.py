@@ -349,14 +349,17 @@ def classify_dark(dark_min, width, hot_dn, max_hot):
 
 
 # ---------------------------------------------------------------------- SEARCH strips
-def strip_background(buf, rejected):
-    """Mean of a binned strip, after setting its known false targets (``rejected``:
-    indices in the strip) to that mean, so they never win the strip's maximum."""
-    bg = sum(buf) // len(buf)
-    k = 0
-    while k < len(rejected):
-        buf[rejected[k]] = bg
-        k += 1
+def strip_background(buf, rejected, base):
+    """Mean of a binned strip (cells ``base`` .. ``base + len(buf) - 1`` of the binned
+    frame), after setting its known false targets (``rejected``: binned cells of the
+    frame, or None) to that mean, so they never win the strip's maximum."""
+    n = len(buf)
+    bg = sum(buf) // n
+    if rejected is not None:
+        for i in rejected:
+            i -= base
+            if 0 <= i < n:
+                buf[i] = bg
     return bg
 
 

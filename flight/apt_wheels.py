@@ -125,8 +125,10 @@ class Lines:
         self.ly = array("i", bytes(80))
         self.k[_K_FRAME] = 10000
         self.k[_K_WAVE] = 1000
-        self.hz = [0.0] * _MAX_WHEELS  # the speeds in use (Hz; 0: no wheel)
-        self.f_tab = [0.0] * N_SLOT  # each line's frequency when its tables were made
+        # Floats in arrays 'd' (the same doubles, unboxed: a list holds each float as a
+        # 16-octet object on the board's heap, issue 11)
+        self.hz = array("d", bytes(8 * _MAX_WHEELS))  # the speeds in use (Hz; 0: no wheel)
+        self.f_tab = array("d", bytes(8 * N_SLOT))  # each line's frequency at its tables
         self.lead_us = 1750
         self.ro_us = 500
         self.m = None  # the predictor's Q12 matrices (apt_predict.Predictor.m)
@@ -138,7 +140,7 @@ class Lines:
         # lines pending, so that the task's runs cost nothing here while none is.
         self.pend = array("b", bytes(N_SLOT))
         self.queued = 0
-        self.sp = [0.0] * N_SLOT  # each line's innovation turn (rad) while designed
+        self.sp = array("d", bytes(8 * N_SLOT))  # each line's innovation turn (rad)
         self._solve = []  # type: list  # its complex system between pieces
         self.t0 = 0
         self.started = False  # the phasors are running (a frame step since the start)

@@ -108,6 +108,11 @@ _K_WAVE = const(5)  # waveform sample period, µs
 K_UPD = const(6)  # counters: LMS updates, resets (phasor lost)
 _K_RST = const(7)
 _K_LEN = const(8)
+# Lines.fl: the floats (speeds, tables' frequencies, innovation turns)
+_FL_HZ = const(0)
+_FL_TAB = const(4)  # (_MAX_WHEELS)
+_FL_SP = const(12)  # (_FL_TAB + N_SLOT)
+_FL_LEN = const(20)
 
 # Its events (APT_RW_STALE, APT_RW_LINES) and parameters (apt_rw_*) are declared in
 # flight/pointahead.py: the pointing component that receives the speeds and reports the
@@ -125,10 +130,11 @@ class Lines:
         self.ly = array("i", bytes(80))
         self.k[_K_FRAME] = 10000
         self.k[_K_WAVE] = 1000
-        # Floats in arrays 'd' (the same doubles, unboxed: a list holds each float as a
-        # 16-octet object on the board's heap, issue 11)
-        self.hz = array("d", bytes(8 * _MAX_WHEELS))  # the speeds in use (Hz; 0: no wheel)
-        self.f_tab = array("d", bytes(8 * N_SLOT))  # each line's frequency at its tables
+        # The floats (an array 'd', filled with the first speeds: empty before, and unboxed
+        # where a list holds each float as a 16-octet object on the board, issue 11): the
+        # speeds in use (Hz; 0: no wheel) at _FL_HZ, each line's frequency when its tables
+        # were made at _FL_TAB, each line's innovation turn (rad) at _FL_SP.
+        self.fl = array("d")
         self.lead_us = 1750
         self.ro_us = 500
         self.m = None  # the predictor's Q12 matrices (apt_predict.Predictor.m)
@@ -140,7 +146,6 @@ class Lines:
         # lines pending, so that the task's runs cost nothing here while none is.
         self.pend = array("b", bytes(N_SLOT))
         self.queued = 0
-        self.sp = array("d", bytes(8 * N_SLOT))  # each line's innovation turn (rad)
         self._solve = []  # type: list  # its complex system between pieces
         self.t0 = 0
         self.started = False  # the phasors are running (a frame step since the start)
@@ -162,10 +167,13 @@ class Lines:
         OBC: the tables are redone when a speed moved by more than 0.01 Hz (a phase error
         the LMS follows: 0.06 rad/s).  Returns the number of lines cancelled."""
         ch = False
+        fl = self.fl
         for i in range(_MAX_WHEELS):
             v = abs(hz[i]) if i < len(hz) and hz[i] is not None else 0.0
-            if abs(v - self.hz[i]) > 0.01:
-                self.hz[i] = v
+            if abs(v - (fl[_FL_HZ + i] if fl else 0.0)) > 0.01:
+                if not fl:  # (the TC path: it may allocate)
+                    fl = self.fl = array("d", bytes(8 * _FL_LEN))
+                fl[_FL_HZ + i] = v
                 ch = True
         if ch:
             self._design(False)
@@ -186,7 +194,7 @@ class Lines:
         for w in range(_MAX_WHEELS):
             for h in range(2):
                 if self.T[(2 * w + h) * TS + T_ON] or self.pend[2 * w + h]:
-                    out.append(self.hz[w] * (h + 1))
+                    out.append(self.fl[_FL_HZ + w] * (h + 1))
         return out
 
     def _design(self, full=True):
@@ -199,12 +207,13 @@ class Lines:
         k = self.k
         pend = self.pend
         fr = 1e6 / k[_K_FRAME]
+        fl = self.fl
         act = 0
         for w in range(_MAX_WHEELS):
             for h in range(2):
                 s = 2 * w + h
                 o = s * TS
-                f = self.hz[w] * (h + 1)
+                f = fl[_FL_HZ + w] * (h + 1) if fl else 0.0  # (no speeds yet: 0)
                 al = abs(f - round(f / fr) * fr)
                 if not (f >= 1.0 and _ALIAS_MIN_HZ <= al <= ALIAS_MAX_HZ and f <= _LINE_MAX_HZ):
                     T[o + T_ON] = 0
@@ -218,8 +227,8 @@ class Lines:
                     T[o + i + 1] = _q14(math.sin(a))
                 T[o + _T_W] = int(wu * (1 << 24) + 0.5)
                 if full or (not T[o + T_ON] and not pend[s]) or \
-                        abs(f - self.f_tab[s]) > _TABLE_HZ:
-                    self.f_tab[s] = f
+                        abs(f - fl[_FL_TAB + s]) > _TABLE_HZ:
+                    fl[_FL_TAB + s] = f
                     pend[s] = PEND_ARG
         k[K_ACT] = act
         self.queued = self.pending()
@@ -245,13 +254,14 @@ class Lines:
             return False
         T = self.T
         o = s * TS
-        wu = 2.0 * math.pi * self.f_tab[s] * 1e-6
+        fl = self.fl  # (a line is pending: the speeds came)
+        wu = 2.0 * math.pi * fl[_FL_TAB + s] * 1e-6
         if p < PEND_RUNGS:
             # the predictor's innovation turns the line by arg S at its alias: the LMS's
             # basis turns with it (its gain is the LMS step's); three pieces (floats and
             # lists: imported at the first design, never in the APT tick)
             if self.m is None:
-                self.sp[s] = 0.0
+                fl[_FL_SP + s] = 0.0
                 pend[s] = PEND_RUNGS
                 return True
             from flight import wheels_design as wd
@@ -262,12 +272,12 @@ class Lines:
                 wd.eliminate(self._solve[0], 0, 3)
             else:
                 wd.eliminate(self._solve[0], 3, 6)
-                self.sp[s] = wd.innovation_arg(self._solve[0], self._solve[1])
+                fl[_FL_SP + s] = wd.innovation_arg(self._solve[0], self._solve[1])
                 self._solve = []
             pend[s] = p + 1
             return True
         i0 = (p - PEND_RUNGS) * RUNG_CHUNK
-        sp = self.sp[s]
+        sp = fl[_FL_SP + s]
         for i in range(i0, min(NLAD, i0 + RUNG_CHUNK)):
             e = EXPOSURES_US[i]
             x = 0.5 * wu * e

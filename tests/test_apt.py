@@ -566,3 +566,11 @@ def test_strip_background_masks_the_rejected_cells_of_its_strip_only():
     assert bg == 20 and list(buf) == [10, 10, 10, 20, 10, 10, 10, 10]
     buf[3] = 90
     assert px.strip_background(buf, None, 16) == 20 and buf[3] == 90
+
+
+def test_centroid_weight_table_is_the_gaussian_it_documents():
+    # (a bytes literal so that the firmware keeps it in flash: its values are the formula's)
+    w = px._WTAB
+    assert isinstance(w, bytes) and len(w) == 257
+    for k in range(257):
+        assert w[k] == int(64.0 * 2.718281828459045 ** (-0.5 * (k / 64.0) ** 2) + 0.5), k

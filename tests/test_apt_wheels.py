@@ -41,6 +41,8 @@ def test_the_ground_dictionary_declares_the_wheel_speeds_in_nav_state():
 def test_lines_aliased_where_the_predictor_turns_them_are_left_to_it():
     ln = W.Lines()
     ln.configure(10000, 1000, 1750, 500)
+    # no speeds yet (stopped wheels too): no line and no float store held (issue 11)
+    assert ln.set_speeds([0.0, None]) == 0 and len(ln.fl) == 0 and ln.frequencies() == []
     # 45 Hz: alias 45 (cancelled); its 2nd harmonic 90 Hz aliases to 10 Hz (left);
     # 34 Hz and 68 Hz (alias 32): both cancelled; 36 Hz's 72 Hz (alias 28) is left; a
     # stopped wheel has no line
@@ -54,7 +56,7 @@ def test_lines_aliased_where_the_predictor_turns_them_are_left_to_it():
     assert pieces == 3 * (arg + -(-W.NLAD // W.RUNG_CHUNK)) and ln.pending() == 0
     assert sum(ln.T[s * W.TS + W.T_ON] for s in range(W.N_SLOT)) == 3
     assert ln.set_speeds([45.005, -34.0]) == 3  # within 0.01 Hz: no redesign
-    assert ln.hz[0] == 45.0
+    assert ln.fl[W._FL_HZ] == 45.0
     t = list(ln.T)
     ln.set_speeds([45.5, -34.0])  # a slow drift: the rotations, not the exposure tables
     tab = slice(W.T_F, W.TS)  # (the 45 Hz wheel's fundamental: slot 0)
@@ -63,7 +65,7 @@ def test_lines_aliased_where_the_predictor_turns_them_are_left_to_it():
     assert ln.pending() == 1 and ln.T[W.T_ON] == 1  # (queued; the old tables meanwhile)
     assert list(ln.T[tab]) == t[tab]
     ln.complete()
-    assert list(ln.T[tab]) != t[tab] and ln.f_tab[0] == 46.2
+    assert list(ln.T[tab]) != t[tab] and ln.fl[W._FL_TAB] == 46.2
     assert ln.set_speeds([45.0, 36.0]) == 2 and sorted(ln.frequencies()) == [36.0, 45.0]
 
 
@@ -145,7 +147,7 @@ def test_the_innovation_turn_designed_in_pieces_is_numpy_s():
     h = np.array([1.0] + [m[60 + 27 * n + j] / 4096.0 for j in range(1, n)])
     z = np.exp(1j * 2 * np.pi * 33.7 * 0.01)
     s = 1 - h @ np.linalg.solve(z * np.eye(n) - phi @ (np.eye(n) - np.outer(k, h)), phi @ k)
-    assert abs(ln.sp[0] - np.angle(s)) < 1e-9
+    assert abs(ln.fl[W._FL_SP] - np.angle(s)) < 1e-9
     ln.complete()
     assert ln.pending() == 0 and ln.T[W.T_ON] == 1
 
@@ -192,7 +194,7 @@ def test_the_16_bit_design_table_holds_the_designs_values_exactly():
         if not ln.T[o + W.T_ON]:
             continue
         seen += 1
-        f = ln.hz[s // 2] * (s % 2 + 1)
+        f = ln.fl[W._FL_HZ + s // 2] * (s % 2 + 1)
         wu = 2.0 * math.pi * f * 1e-6
         want = [1]
         for a in (wu * wave, wu * frame):
@@ -200,7 +202,7 @@ def test_the_16_bit_design_table_holds_the_designs_values_exactly():
         want += [int(wu * (1 << 24) + 0.5), _q14(math.cos(wu * lead)), _q14(math.sin(wu * lead))]
         for e in EXPOSURES_US:
             x = 0.5 * wu * e
-            ph = ln.sp[s] - wu * (ro + 0.5 * e)
+            ph = ln.fl[W._FL_SP + s] - wu * (ro + 0.5 * e)
             want += [_q14(math.sin(x) / x * math.cos(ph)), _q14(math.sin(x) / x * math.sin(ph))]
         assert list(ln.T[o:o + W.TS]) == want, s
     assert seen == 4 and max(ln.frequencies()) == 148.0

@@ -17,9 +17,7 @@ from flight import apt_pixels as px
 from flight.apt_calib import NO_CAL
 from flight import apt_feedback as afb
 from flight.apt_control import EXPOSURES_US, ControlLaw, Exposure
-# (imported under private names: read only by the declarations, which the firmware
-# freezes as constants, so no global is left on the board: tools/freeze_trim.py)
-from flight.apt_control import LAW_PARAMS as _LAW_PARAMS
+from flight.apt_control import LAW_PARAMS as _LAW_PARAMS  # (_: no global, freeze_trim)
 from flight.apt_search import DARK_EXP, Search
 from flight.pointahead import NO_OFFSET
 from hal.compat import const
@@ -31,9 +29,8 @@ from hal.errors import HalError
 # (the states under their short names: an ``as`` import is one globals entry, not two)
 from hal.interfaces import APT_ACQUIRE as ACQUIRE, APT_IDLE as IDLE, APT_LOST as LOST
 from hal.interfaces import APT_SEARCH as SEARCH, APT_STATE_NAMES as STATE_NAMES
-from hal.interfaces import APT_TRACK as TRACK, FSM_CODE_MAX, SW_CAMERA
-from hal.interfaces import FSM_LSB_RAD as _FSM_LSB_RAD
-from hal.interfaces import SW_LASER_525, SW_LASER_850
+from hal.interfaces import APT_TRACK as TRACK, FSM_CODE_MAX, FSM_LSB_RAD as _FSM_LSB_RAD
+from hal.interfaces import SW_CAMERA, SW_LASER_525, SW_LASER_850
 
 ACQ_WIN = const(32)
 TRACK_WIN = const(16)
@@ -110,9 +107,7 @@ HK = (  # 1 Hz: 21 octets
     F("apt_laser850", "u8", enum=("OFF", "ON"), description="downlink laser switch"),
     F("apt_res_x", "i16", "urad", 0.1, warn=(-150.0, 150.0), description="spot - boresight, x"),
     F("apt_res_y", "i16", "urad", 0.1, warn=(-150.0, 150.0), description="spot - boresight, y"),
-    # (µrad per code, rounded to 1e-12: a float the freezer writes exactly, %.16g, so the
-    # block is one constant in flash; the exact product needs 17 digits and was built at
-    # import, 224 octets held: tools/freeze_decl.py)
+    # (µrad per code to 1e-12: exact in %.16g, so the block is a flash constant, freeze_decl)
     F("apt_fsm_x", "i16", "urad", round(_FSM_LSB_RAD * 1e6, 12), description="mirror command, x"),
     F("apt_fsm_y", "i16", "urad", round(_FSM_LSB_RAD * 1e6, 12), description="mirror command, y"),
     F("apt_exposure", "u16", "us", description="camera exposure"),

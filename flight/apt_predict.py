@@ -34,7 +34,6 @@ _V_MAX = const(1 << 15)  # rate clamp, q8 codes/frame (~13 mrad/s at 100 Hz)
 _J_MAX = const(1 << 16)  # jitter state clamp, q8 codes (~270 urad)
 _NS = const(6)  # states per axis
 _NG = const(4)  # gain classes (flight/apt_kalman.py GAIN_CLASSES_US)
-_KALMAN = "flight.apt_kalman"  # the design's module: loaded for a design (configure)
 M_PHI = const(0)  # offsets in Predictor.m
 M_GAIN = const(36)
 M_H = const(60)
@@ -114,10 +113,8 @@ class Predictor:
         # at M_GAIN, H per ladder exposure (Q12) at M_H.
         self.m_gr = M_H + nl * n  # the robust gains (the supervisor's fallback)
         self.m = array("i", [0] * (self.m_gr + _NG * n))
-        # The ladder (µs) is the exposure module's own array ('H': its entries, 20-9000
-        # µs, are below 2**16); each entry's gain class (0 .. _NG - 1) in a bytearray.
-        self.lad = EXPOSURES_US
-        self.cls = bytearray(nl)
+        self.lad = EXPOSURES_US  # the ladder (µs): apt_exposure's own array 'H' (<= 9000)
+        self.cls = bytearray(nl)  # each ladder entry's gain class (0 .. _NG - 1)
         self.rows = array("i", [0] * (N_WAVE * n))  # waveform rows, Q12
         self.s = array("i", [0] * (2 * n))  # x axis states, then y
         self.hist_x = array("i", [0] * _RING)  # q8 command of each past sample period
@@ -170,13 +167,11 @@ class Predictor:
         if key == self.key:
             return self.designed
         self._emit = getattr(p, "emit", None)  # (the app's, for the supervisor's event)
-        # The design's code (floats and lists) is loaded for it and released after
-        # (flight/lazy.py): a tracking APT holds none of it.  No heap to load it:
-        # MODULE_LOAD_FAILED (counted, emitted by lazy), the matrices unchanged (the last
-        # design, or none: the law then runs PI), the design tried again at the next
-        # parameter load (the key stays unset).
+        # The design's code is loaded for it and released after (flight/lazy.py).  No heap
+        # for it: MODULE_LOAD_FAILED, the matrices unchanged (the last design, or none: the
+        # law runs PI), a new try at the next parameter load (the key stays unset).
         try:
-            kd = lazy.load(_KALMAN, self._emit)
+            kd = lazy.load("flight.apt_kalman", self._emit)
         except lazy.LoadFailed:
             self.key = None
             return self.designed
@@ -186,8 +181,7 @@ class Predictor:
             kd.to_fixed(d, frame_us, ro, EXPOSURES_US, self.m, M_GAIN, M_H, self.m_gr,
                         self.rows, self.cls)
         finally:
-            kd = d = None
-            lazy.done(_KALMAN)
+            lazy.done("flight.apt_kalman")
         self.key = key
         self.designed = True
         return True
@@ -203,7 +197,7 @@ class Predictor:
         """One frame: the error ``fx``, ``fy`` (q8 FSM codes; with ``mapped`` 1 the spot's
         offset in q6 px, which the kernel maps with :meth:`set_mapping`'s mapping), the
         frame tick ``t`` (ticks µs), the frame's exposure ``e`` (µs), the command in effect
-        (q8) → the next waveform (q8, :meth:`play` sends it); its sample at the next
+        (q8) → the next waveform (q8; :meth:`fill`, :meth:`send`); its sample at the next
         frame tick in ``c[C_UX]``/``c[C_UY]``.  One kernel call.  Allocates nothing."""
         c = self.c
         c[C_DT] = ticks_diff(t, self.t0)
@@ -255,11 +249,6 @@ class Predictor:
         b = self.c[C_BUF]
         fsm.play_wave(self.wx[b], self.wy[b], N_WAVE)
 
-    def play(self, fsm, d_x, d_y, lines=None):
-        """:meth:`fill`, then :meth:`send`.  Raises HalError."""
-        self.fill(d_x, d_y, lines)
-        self.send(fsm)
-
 
 # ---------------------------------------------------------------------- the kernels
 # Plain-Python twins of flight/predict_viper.py (same results; CPython and the VM).
@@ -308,11 +297,9 @@ def frame_py(A, c):
         c[C_PDY] = 0
         ux = c[C_UX]
         uy = c[C_UY]
-        j = 0
-        while j < N_WAVE:
+        for j in range(N_WAVE):
             qx[j] = ux
             qy[j] = uy
-            j += 1
         mm = _RING
     else:
         mm = dt // wave if dt > 0 else 0
@@ -378,10 +365,8 @@ def frame_py(A, c):
     nf = dt + (frame >> 1)
     nf = nf // frame if nf > 0 else 0
     if c[C_FRESH] != 0 or playing == 0 or nf > 3:
-        i = 0
-        while i < 2 * _NS:
+        for i in range(2 * _NS):
             s[i] = 0
-            i += 1
         s[0] = c[C_FX] + ux
         s[_NS] = c[C_FY] + uy
         c[C_FRESH] = 0
@@ -411,16 +396,12 @@ def frame_py(A, c):
                         j += 1
                     tmp[i] = acc
                     i += 1
-                i = 0
-                while i < _NS:
+                for i in range(_NS):
                     s[o + i] = tmp[i]
-                    i += 1
                 n -= 1
             nu = y - s[o]  # H[0] = 1 (the drift position is the measurement's own level)
-            j = 1
-            while j < _NS:
+            for j in range(1, _NS):
                 nu -= (m[ho + j] * s[o + j]) >> 12
-                j += 1
             i = C_NUPX if o == 0 else C_NUPY  # the supervisor's monitor of this axis
             v = nu - c[i] if nu > c[i] else c[i] - nu
             c[i] = nu
@@ -433,10 +414,8 @@ def frame_py(A, c):
                 s[o] += (nu * 10) >> 4
                 v = s[o + 1] + ((nu * 9) >> 5)
                 s[o + 1] = _V_MAX if v > _V_MAX else (-_V_MAX if v < -_V_MAX else v)
-                j = 2
-                while j < _NS:
+                for j in range(2, _NS):
                     s[o + j] = 0
-                    j += 1
                 c[C_PULLS] += 1
             else:
                 s[o] += (m[ko] * nu) >> 12

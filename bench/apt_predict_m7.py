@@ -49,7 +49,8 @@ def frame():
 
 for _ in range(60):  # past the restart and the supervisor's arming
     frame()
-    pr.play(fsm, 0, 0)
+    pr.fill(0, 0)
+    pr.send(fsm)
 arrs = pr.arrs
 c = pr.c
 saved = array('i', c)
@@ -83,7 +84,14 @@ loop = run(lambda: None)
 rs = run(restore)
 st_ = run(frame)
 ke = run(kernel)
-pl = run(lambda: pr.play(fsm, 0, 0))
+
+
+def play():  # (the waveform's codes, then the driver: what the tick's command does)
+    pr.fill(0, 0)
+    pr.send(fsm)
+
+
+pl = run(play)
 print('RESULT', {'step': (st_[0] - loop[0], st_[1]), 'kernel': (ke[0] - rs[0], ke[1]),
                  'play': (pl[0] - loop[0], pl[1]), 'viper': ap._frame is not ap.frame_py,
                  'robust': pr.robust})

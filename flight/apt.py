@@ -16,7 +16,8 @@ from array import array
 from flight import apt_pixels as px
 from flight.apt_calib import NO_CAL
 from flight import apt_feedback as afb
-from flight.apt_control import EXPOSURES_US, LAW_PARAMS, U_MAX, ControlLaw, Exposure
+from flight.apt_control import EXPOSURES_US, ControlLaw, Exposure
+from flight.apt_control import LAW_PARAMS as _LAW_PARAMS  # (_: no global, freeze_trim)
 from flight.apt_search import DARK_EXP, Search
 from flight.pointahead import NO_OFFSET
 from hal.compat import const
@@ -28,7 +29,8 @@ from hal.errors import HalError
 # (the states under their short names: an ``as`` import is one globals entry, not two)
 from hal.interfaces import APT_ACQUIRE as ACQUIRE, APT_IDLE as IDLE, APT_LOST as LOST
 from hal.interfaces import APT_SEARCH as SEARCH, APT_STATE_NAMES as STATE_NAMES
-from hal.interfaces import APT_TRACK as TRACK, FSM_LSB_RAD, SW_CAMERA, SW_LASER_525, SW_LASER_850
+from hal.interfaces import APT_TRACK as TRACK, FSM_CODE_MAX, FSM_LSB_RAD as _FSM_LSB_RAD
+from hal.interfaces import SW_CAMERA, SW_LASER_525, SW_LASER_850
 
 ACQ_WIN = const(32)
 TRACK_WIN = const(16)
@@ -95,10 +97,9 @@ PARAMS = (
     P("apt_peak_hi_dn", "int", 750, 20, 1022, "DN", "auto-exposure band high"),
     P("apt_offload_frac", "float", 0.5, 0.05, 0.95, "",
       "FSM range fraction that triggers an offload request"),
-) + LAW_PARAMS  # the control law's own (flight/apt_control.py)
+) + _LAW_PARAMS  # the control law's own (flight/apt_control.py)
 
 _NO_YES = ("NO", "YES")
-_URAD_CODE = FSM_LSB_RAD * 1e6  # µrad per FSM code
 F = HkField
 HK = (  # 1 Hz: 21 octets
     F("apt_state", "u8", enum=STATE_NAMES, description="fine-pointing state"),
@@ -106,8 +107,9 @@ HK = (  # 1 Hz: 21 octets
     F("apt_laser850", "u8", enum=("OFF", "ON"), description="downlink laser switch"),
     F("apt_res_x", "i16", "urad", 0.1, warn=(-150.0, 150.0), description="spot - boresight, x"),
     F("apt_res_y", "i16", "urad", 0.1, warn=(-150.0, 150.0), description="spot - boresight, y"),
-    F("apt_fsm_x", "i16", "urad", _URAD_CODE, description="mirror command, x"),
-    F("apt_fsm_y", "i16", "urad", _URAD_CODE, description="mirror command, y"),
+    # (µrad per code to 1e-12: exact in %.16g, so the block is a flash constant, freeze_decl)
+    F("apt_fsm_x", "i16", "urad", round(_FSM_LSB_RAD * 1e6, 12), description="mirror command, x"),
+    F("apt_fsm_y", "i16", "urad", round(_FSM_LSB_RAD * 1e6, 12), description="mirror command, y"),
     F("apt_exposure", "u16", "us", description="camera exposure"),
     F("apt_peak", "u16", "DN", description="spot peak (brightest pixel of the window)"),
     F("apt_camera_errors", "u16", warn=(0, 0), description="camera reads that failed"),
@@ -201,7 +203,7 @@ class Apt:
         self._search_timeout_us = p["apt_search_timeout_s"] * 1e6
         self._peak_lo = p["apt_peak_lo_dn"]
         self._peak_hi = p["apt_peak_hi_dn"]
-        self._offload_lim = p["apt_offload_frac"] * U_MAX
+        self._offload_lim = p["apt_offload_frac"] * (FSM_CODE_MAX << 8)  # (q8: U_MAX)
 
     def cmd_set_gains(self, args, tc):
         self.ctx.params.set("apt_kp", args["kp"])

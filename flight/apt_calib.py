@@ -102,7 +102,7 @@ PARAMS = (
 )
 
 # Calibration states (HK enum): RUNNING, or the outcome of the last one.
-CAL_STATES = ("NONE", "RUNNING", "ACCEPTED", "REFUSED", "ABORTED")
+_CAL_STATES = ("NONE", "RUNNING", "ACCEPTED", "REFUSED", "ABORTED")  # (the HK enum only)
 _NONE = const(0)
 RUNNING = const(1)  # (set by the run, flight/apt_calib_run.py)
 ACCEPTED = const(2)  # (set by the fit)
@@ -111,7 +111,7 @@ ABORTED = const(4)
 
 F = HkField
 HK = (
-    F("apt_cal_state", "u8", enum=CAL_STATES,
+    F("apt_cal_state", "u8", enum=_CAL_STATES,
       description="FSM calibration running, or the outcome of the last one"),
     F("apt_cal_count", "u8", description="FSM calibrations accepted this boot"),
 )

@@ -145,9 +145,12 @@ class ControlLaw:
         self.slew = int(p["apt_slew_urad"] * 1e-6 / FSM_LSB_RAD * 256)
         self.sign_x = -1 if p["apt_sign_x"] < 0 else 1
         self.sign_y = -1 if p["apt_sign_y"] < 0 else 1
-        if p["apt_law"] != self.mode:
+        # (the predictor only with a design: none yet, the design's code not loaded for
+        # lack of heap, flight/apt_predict.py, and the PI law runs until one is made)
+        law = p["apt_law"] if self.pred.configure(p, period_us, self.slew) else 0
+        if law != self.mode:
             self.pred.reset()
-        self.mode = p["apt_law"]
+        self.mode = law
         gx = p["apt_fsm_gain_x"]
         gy = p["apt_fsm_gain_y"]
         rot = p["apt_cam_rot_mrad"] * 1e-3
@@ -162,7 +165,6 @@ class ControlLaw:
         self.n10 = _q12(-s * gx)
         self.n11 = _q12(c * gy)
         self.frame_us = period_us
-        self.pred.configure(p, period_us, self.slew)
         self.lines.configure(period_us, FSM_WAVE_PERIOD_US, p["apt_kf_lead_us"],
                              p["apt_frame_delay_us"], self.pred.m)
         self.pred.set_mapping(self.px2code_q8, self.sign_x, self.sign_y, self.m00, self.m01,

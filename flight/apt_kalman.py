@@ -218,11 +218,11 @@ def _q12(v):
     return int(v * 4096 + (0.5 if v >= 0 else -0.5))
 
 
-def to_fixed(d, frame_us, ro_us, ladder, m, m_gain, m_h, m_gr, rows, lad):
+def to_fixed(d, frame_us, ro_us, ladder, m, m_gain, m_h, m_gr, rows, cls):
     """``d`` (:func:`design`, with ``gains_r``) into the runtime's Q12 arrays: ``m`` (Phi
     at 0, the gains of each class at ``m_gain``, H of each ladder exposure at ``m_h``, the
-    robust gains at ``m_gr``), ``rows`` (the waveform), ``lad[len(ladder):]`` (each ladder
-    entry's gain class, the nearest in ratio).  Runtime units: q8 codes for every state,
+    robust gains at ``m_gr``), ``rows`` (the waveform), ``cls`` (each ladder entry's gain
+    class, the nearest in ratio).  Runtime units: q8 codes for every state,
     the rate per frame instead of per ms: x' = D x, D = diag(1, T, 1, 1, 1, 1)."""
     n = N_STATES
     tf = frame_us / 1000.0
@@ -250,4 +250,4 @@ def to_fixed(d, frame_us, ro_us, ladder, m, m_gain, m_h, m_gr, rows, lad):
         for g in range(len(classes)):
             if abs(e - classes[g]) * classes[best] < abs(e - classes[best]) * classes[g]:
                 best = g
-        lad[nl + li] = best
+        cls[li] = best

@@ -170,9 +170,23 @@ def _div_q6(num, den):
 # Cramér-Rao bound 0.67) against 2.3 urad for the thresholded centre of gravity alone.
 _HALF = const(3)  # box half-width, px
 # weight(d) at d = k/64 px (the estimate's q6 step: a coarser step would lock the estimate
-# to its grid), k = 0..256, Q6 (64 = 1): 64·exp(-(k/64)²/2), octets (half the 16-bit table)
-_WTAB = array("B", [int(64.0 * 2.718281828459045 ** (-0.5 * (k / 64.0) ** 2) + 0.5)
-                    for k in range(257)])
+# to its grid), k = 0..256, Q6 (64 = 1): int(64·exp(-(k/64)²/2) + 0.5), octets (half the
+# 16-bit table).  A bytes literal: frozen, it stays in flash (built at import it held 288
+# octets of heap, issue 11); tests/test_apt.py checks it against the formula.
+_WTAB = (
+    b"\x40\x40\x40\x40\x40\x40\x40\x40\x40\x3f\x3f\x3f\x3f\x3f\x3e\x3e\x3e\x3e\x3e\x3d\x3d\x3d"
+    b"\x3c\x3c\x3c\x3b\x3b\x3b\x3a\x3a\x39\x39\x38\x38\x38\x37\x37\x36\x36\x35\x35\x34\x34\x33"
+    b"\x33\x32\x31\x31\x30\x30\x2f\x2f\x2e\x2d\x2d\x2c\x2c\x2b\x2a\x2a\x29\x29\x28\x27\x27\x26"
+    b"\x26\x25\x24\x24\x23\x23\x22\x21\x21\x20\x20\x1f\x1e\x1e\x1d\x1d\x1c\x1c\x1b\x1a\x1a\x19"
+    b"\x19\x18\x18\x17\x17\x16\x16\x15\x15\x14\x14\x13\x13\x12\x12\x12\x11\x11\x10\x10\x0f\x0f"
+    b"\x0f\x0e\x0e\x0d\x0d\x0d\x0c\x0c\x0c\x0b\x0b\x0b\x0a\x0a\x0a\x0a\x09\x09\x09\x08\x08\x08"
+    b"\x08\x07\x07\x07\x07\x06\x06\x06\x06\x06\x05\x05\x05\x05\x05\x05\x04\x04\x04\x04\x04\x04"
+    b"\x04\x03\x03\x03\x03\x03\x03\x03\x03\x02\x02\x02\x02\x02\x02\x02\x02\x02\x02\x02\x02\x02"
+    b"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01"
+    b"\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+)
 _WX = array("i", [0] * (2 * _HALF + 1))  # the box's column weights (preallocated)
 _WY = array("i", [0] * (2 * _HALF + 1))  # and row weights
 
@@ -349,14 +363,17 @@ def classify_dark(dark_min, width, hot_dn, max_hot):
 
 
 # ---------------------------------------------------------------------- SEARCH strips
-def strip_background(buf, rejected):
-    """Mean of a binned strip, after setting its known false targets (``rejected``:
-    indices in the strip) to that mean, so they never win the strip's maximum."""
-    bg = sum(buf) // len(buf)
-    k = 0
-    while k < len(rejected):
-        buf[rejected[k]] = bg
-        k += 1
+def strip_background(buf, rejected, base):
+    """Mean of a binned strip (cells ``base`` .. ``base + len(buf) - 1`` of the binned
+    frame), after setting its known false targets (``rejected``: binned cells of the
+    frame, or None) to that mean, so they never win the strip's maximum."""
+    n = len(buf)
+    bg = sum(buf) // n
+    if rejected is not None:
+        for i in rejected:
+            i -= base
+            if 0 <= i < n:
+                buf[i] = bg
     return bg
 
 

@@ -19,7 +19,7 @@ one of the codes kernel per frame, the arrays in one tuple, the small ints in ``
 
 from array import array
 
-from flight import apt_kalman as kd
+from flight import lazy
 from flight.apt_exposure import EXPOSURES_US
 from hal.compat import const, ticks_diff
 from flight.pointahead import EV_APT_PREDICT_ROBUST
@@ -46,8 +46,9 @@ A_HX = const(4)  # command history rings (q8), x and y
 A_HY = const(5)
 A_QX = const(6)  # the last waveform (q8), x and y
 A_QY = const(7)
-A_LAD = const(8)  # the exposure ladder (µs), then each entry's gain class
+A_LAD = const(8)  # the exposure ladder (µs: apt_exposure.EXPOSURES_US, 'H')
 A_WX0 = const(9)  # the driver's buffers (codes): x and y of buffer 0, then of buffer 1
+_A_CLS = const(13)  # each ladder entry's gain class (a bytearray: 0 .. _NG - 1)
 # Predictor.c: the frame kernel's small ints (in: the frame's inputs; state; out).
 C_DT = const(0)  # in: ticks since the last waveform's start (µs)
 C_E = const(1)  # in: the frame's exposure (µs)
@@ -112,9 +113,8 @@ class Predictor:
         # at M_GAIN, H per ladder exposure (Q12) at M_H.
         self.m_gr = M_H + nl * n  # the robust gains (the supervisor's fallback)
         self.m = array("i", [0] * (self.m_gr + _NG * n))
-        self.lad = array("i", [0] * (2 * nl))  # ladder (µs), then gain class per entry
-        for i in range(nl):
-            self.lad[i] = EXPOSURES_US[i]
+        self.lad = EXPOSURES_US  # the ladder (µs): apt_exposure's own array 'H' (<= 9000)
+        self.cls = bytearray(nl)  # each ladder entry's gain class (0 .. _NG - 1)
         self.rows = array("i", [0] * (N_WAVE * n))  # waveform rows, Q12
         self.s = array("i", [0] * (2 * n))  # x axis states, then y
         self.hist_x = array("i", [0] * _RING)  # q8 command of each past sample period
@@ -127,7 +127,7 @@ class Predictor:
         self.wy = (array("h", [0] * N_WAVE), array("h", [0] * N_WAVE))
         self.arrs = (self.m, self.rows, self.s, array("i", [0] * n), self.hist_x,
                      self.hist_y, self.wq_x, self.wq_y, self.lad, self.wx[0], self.wy[0],
-                     self.wx[1], self.wy[1])
+                     self.wx[1], self.wy[1], self.cls)
         c = self.c = array("i", [0] * _C_LEN)
         c[C_FRESH] = 1
         c[C_GOFF] = M_GAIN
@@ -139,6 +139,7 @@ class Predictor:
         c[_C_CMIN] = FSM_CODE_MIN
         self.t0 = 0  # ticks of the last waveform's start
         self.key = None  # design inputs of the matrices above
+        self.designed = False  # the matrices hold a design (else the law runs PI)
         self.fallbacks = 0  # the supervisor's switches to the robust gains
         self._emit = None
 
@@ -153,7 +154,7 @@ class Predictor:
     def configure(self, p, frame_us, slew):
         """Matrices from the parameters (floats, allocates: at parameter load).  The
         design is redone only when one of its inputs changed.  ``slew``: the largest
-        mirror step per frame (q8 codes)."""
+        mirror step per frame (q8 codes).  True while the matrices hold a design."""
         c = self.c
         c[_C_FRAME] = frame_us
         c[_C_SLEW] = slew * FSM_WAVE_PERIOD_US // frame_us
@@ -164,13 +165,26 @@ class Predictor:
         key = (p["apt_kf_jitter_urad"], p["apt_kf_jitter_hz"], p["apt_kf_noise_urad"],
                p["apt_kf_drift"], frame_us, ro, p["apt_kf_lead_us"])
         if key == self.key:
-            return
-        self.key = key
+            return self.designed
         self._emit = getattr(p, "emit", None)  # (the app's, for the supervisor's event)
-        d = kd.design(key[0], key[1], key[2], key[3], frame_us, ro, FSM_WAVE_PERIOD_US,
-                      key[6], N_WAVE)
-        kd.to_fixed(d, frame_us, ro, EXPOSURES_US, self.m, M_GAIN, M_H, self.m_gr,
-                    self.rows, self.lad)
+        # The design's code is loaded for it and released after (flight/lazy.py).  No heap
+        # for it: MODULE_LOAD_FAILED, the matrices unchanged (the last design, or none: the
+        # law runs PI), a new try at the next parameter load (the key stays unset).
+        try:
+            kd = lazy.load("flight.apt_kalman", self._emit)
+        except lazy.LoadFailed:
+            self.key = None
+            return self.designed
+        try:
+            d = kd.design(key[0], key[1], key[2], key[3], frame_us, ro, FSM_WAVE_PERIOD_US,
+                          key[6], N_WAVE)
+            kd.to_fixed(d, frame_us, ro, EXPOSURES_US, self.m, M_GAIN, M_H, self.m_gr,
+                        self.rows, self.cls)
+        finally:
+            lazy.done("flight.apt_kalman")
+        self.key = key
+        self.designed = True
+        return True
 
     def reset(self):
         """A new start: the next measurement restarts the estimate, the nominal gains."""
@@ -183,7 +197,7 @@ class Predictor:
         """One frame: the error ``fx``, ``fy`` (q8 FSM codes; with ``mapped`` 1 the spot's
         offset in q6 px, which the kernel maps with :meth:`set_mapping`'s mapping), the
         frame tick ``t`` (ticks µs), the frame's exposure ``e`` (µs), the command in effect
-        (q8) → the next waveform (q8, :meth:`play` sends it); its sample at the next
+        (q8) → the next waveform (q8; :meth:`fill`, :meth:`send`); its sample at the next
         frame tick in ``c[C_UX]``/``c[C_UY]``.  One kernel call.  Allocates nothing."""
         c = self.c
         c[C_DT] = ticks_diff(t, self.t0)
@@ -235,11 +249,6 @@ class Predictor:
         b = self.c[C_BUF]
         fsm.play_wave(self.wx[b], self.wy[b], N_WAVE)
 
-    def play(self, fsm, d_x, d_y, lines=None):
-        """:meth:`fill`, then :meth:`send`.  Raises HalError."""
-        self.fill(d_x, d_y, lines)
-        self.send(fsm)
-
 
 # ---------------------------------------------------------------------- the kernels
 # Plain-Python twins of flight/predict_viper.py (same results; CPython and the VM).
@@ -288,11 +297,9 @@ def frame_py(A, c):
         c[C_PDY] = 0
         ux = c[C_UX]
         uy = c[C_UY]
-        j = 0
-        while j < N_WAVE:
+        for j in range(N_WAVE):
             qx[j] = ux
             qy[j] = uy
-            j += 1
         mm = _RING
     else:
         mm = dt // wave if dt > 0 else 0
@@ -323,7 +330,7 @@ def frame_py(A, c):
         else:
             hi = mid
     ei = hi if lad[hi] - e < e - lad[lo] else lo
-    cls = lad[nl + ei]
+    cls = A[_A_CLS][ei]
     # 3. The mean command over [now - x0 - e, now - x0]: the sample b periods back
     # (b >= 1) was output over [-b P, -(b-1) P], weighted by its overlap (8 µs units).
     w0 = c[_C_X0]
@@ -358,10 +365,8 @@ def frame_py(A, c):
     nf = dt + (frame >> 1)
     nf = nf // frame if nf > 0 else 0
     if c[C_FRESH] != 0 or playing == 0 or nf > 3:
-        i = 0
-        while i < 2 * _NS:
+        for i in range(2 * _NS):
             s[i] = 0
-            i += 1
         s[0] = c[C_FX] + ux
         s[_NS] = c[C_FY] + uy
         c[C_FRESH] = 0
@@ -391,16 +396,12 @@ def frame_py(A, c):
                         j += 1
                     tmp[i] = acc
                     i += 1
-                i = 0
-                while i < _NS:
+                for i in range(_NS):
                     s[o + i] = tmp[i]
-                    i += 1
                 n -= 1
             nu = y - s[o]  # H[0] = 1 (the drift position is the measurement's own level)
-            j = 1
-            while j < _NS:
+            for j in range(1, _NS):
                 nu -= (m[ho + j] * s[o + j]) >> 12
-                j += 1
             i = C_NUPX if o == 0 else C_NUPY  # the supervisor's monitor of this axis
             v = nu - c[i] if nu > c[i] else c[i] - nu
             c[i] = nu
@@ -413,10 +414,8 @@ def frame_py(A, c):
                 s[o] += (nu * 10) >> 4
                 v = s[o + 1] + ((nu * 9) >> 5)
                 s[o + 1] = _V_MAX if v > _V_MAX else (-_V_MAX if v < -_V_MAX else v)
-                j = 2
-                while j < _NS:
+                for j in range(2, _NS):
                     s[o + j] = 0
-                    j += 1
                 c[C_PULLS] += 1
             else:
                 s[o] += (m[ko] * nu) >> 12

@@ -34,7 +34,7 @@ DARK_FRAMES = const(8)  # dark frames of the TRACK window at session start
 _DARK_HOT_DN = const(8)  # excess over the window median at 9 ms that marks a hot pixel
 _DARK_MAX_HOT = const(16)  # hot pixels remembered in the TRACK window
 DARK_EXP = len(EXPOSURES_US) - 1  # the dark frames' exposure: the hot-pixel excess unit
-_REJECT_MAX = const(128)  # false-target cells remembered per SEARCH strip
+_REJECT_MAX = const(1024)  # false-target cells remembered a session (128 a strip)
 SEARCH_MAX_EXP_US = const(4305)  # longest SEARCH exposure (see Search.step)
 SEARCH_MAX_GAIN = const(6)  # GAINS_X16 index: x2.8, the highest SEARCH gain (Search.step)
 
@@ -52,9 +52,9 @@ class Search:
         self.saved_exp = 0
         self.hot = []  # TRACK window hot pixels: [index, excess DN at 9 ms, ...]
         self.hot_pixels = 0
-        # Per strip, the indices (in the strip buffer) of rejected cells, this session.
-        strips = apt.camera.height // (_SEARCH_STRIP_ROWS * _SEARCH_BIN)
-        self.rejected = [[] for _ in range(strips)]  # type: list
+        # The rejected cells (binned: row * cols + column) this session; None until the
+        # first (a list a strip held ~300 octets through every pass, issue 11).
+        self.rejected = None  # type: list | None
         self.rejections = 0
         self.strip = 0
         self.best_peak = 0
@@ -83,8 +83,7 @@ class Search:
 
     def start(self):
         """A new session: forget the false targets, dark calibration first."""
-        for lst in self.rejected:
-            del lst[:]
+        self.rejected = None
         self.dark_n = -1
 
     def restart(self, state=APT_SEARCH):
@@ -146,7 +145,7 @@ class Search:
         ok = apt.read(0, y0, cols, _SEARCH_STRIP_ROWS, _SEARCH_BIN, buf)
         apt.frames += 1
         if ok:
-            bg = px.strip_background(buf, self.rejected[self.strip])
+            bg = px.strip_background(buf, self.rejected, (y0 // _SEARCH_BIN) * cols)
             mx = max(buf)
             tries = 0
             while mx - bg >= apt.search_snr and mx > self.best_peak and tries < 8:
@@ -207,12 +206,12 @@ class Search:
     def remember(self, cx, cy):
         """A false target at binned cell (cx, cy): masked for the rest of the session."""
         self.rejections += 1
-        strip = cy // _SEARCH_STRIP_ROWS
-        if 0 <= strip < len(self.rejected):
-            lst = self.rejected[strip]
-            i = (cy % _SEARCH_STRIP_ROWS) * self.cols + cx
-            if len(lst) < _REJECT_MAX and i not in lst:
-                lst.append(i)
+        lst = self.rejected
+        if lst is None:
+            lst = self.rejected = []
+        i = cy * self.cols + cx
+        if 0 <= cx < self.cols and 0 <= i and len(lst) < _REJECT_MAX and i not in lst:
+            lst.append(i)
 
     def reject_candidate(self):
         self.remember(self.best_x // _SEARCH_BIN, self.best_y // _SEARCH_BIN)

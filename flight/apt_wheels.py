@@ -66,9 +66,9 @@ _ALIAS_MIN_HZ = const(31)  # lines aliased lower are left to the predictor (the 
 # (campaign draw 32 of seed 11, a wheel at 49.9999 Hz: 6.9 -> 14.9 urad).  Left alone.
 ALIAS_MAX_HZ = 48.5
 _TABLE_HZ = const(1)  # a line's exposure tables are redone when it moved this far (Hz)
-PEND_ARG = const(1)  # Lines.pend: the innovation turn's 3 pieces, then the rungs'
-PEND_RUNGS = const(4)
-RUNG_CHUNK = const(9)  # exposure rungs designed per Lines.service call
+_PEND_ARG = const(1)  # Lines.pend: the innovation turn's 3 pieces, then the rungs'
+_PEND_RUNGS = const(4)
+_RUNG_CHUNK = const(9)  # exposure rungs designed per Lines.service call
 _LINE_MAX_HZ = const(150)  # the fraction-of-a-ms rotation's Taylor series holds to 0.9 rad
 ONE = const(16384)  # Q14
 _Z_MAX = const(40000)  # amplitude clamp per component, q10 codes (~42 urad): |z| Q14
@@ -78,18 +78,18 @@ _Z_MAX = const(40000)  # amplitude clamp per component, q10 codes (~42 urad): |z
 # used) and MU_Q12 (40: the LMS step, z (q10) += (nu * b >> 14) * 4 * MU / 4096 a frame;
 # innovation gain ~2.75, |F_e| ~1: a time constant of ~1 / (2.75 / 2 * 40 / 4096) ~ 75
 # frames) are the frame step's literals (flight/wheels_py.py, flight/wheels_viper.py).
-NLAD = const(36)  # len(EXPOSURES_US): the kernels' literal strides (a test checks)
+_NLAD = const(36)  # len(EXPOSURES_US): the kernels' literal strides (a test checks)
 # Per slot, in Lines.T (array 'h': read-only for the frame step), stride TS:
-T_ON = const(0)  # 1: the slot's line is cancelled
+_T_ON = const(0)  # 1: the slot's line is cancelled
 _T_RC = const(1)  # rotation over one waveform period (1 ms), Q14
 _T_RS = const(2)
-T_FC = const(3)  # rotation over one frame period, Q14
+_T_FC = const(3)  # rotation over one frame period, Q14
 _T_FS = const(4)
 _T_W = const(5)  # omega, rad/us * 2**24 (the fraction of a ms)
 _T_LC = const(6)  # rotation over the lead (sample -> line of sight), Q14
 _T_LS = const(7)
 T_F = const(8)  # the exposure boxcar per ladder entry (Q14 re, im)
-TS = const(80)  # 8 + 2 * NLAD
+TS = const(80)  # 8 + 2 * _NLAD
 # Per slot, in Lines.Z (array 'i': the frame step's state), stride ZS:
 Z_PC = const(0)  # the phasor exp(j omega t) at the last frame tick, Q14
 Z_PS = const(1)
@@ -102,12 +102,17 @@ ZS = const(6)
 K_DT = const(0)  # in: µs since the last frame step
 K_ON = const(1)  # in: 1 while the speeds are fresh and the canceller enabled
 K_G = const(2)  # output gain, Q14 (the fade)
-K_ACT = const(3)  # slots on
+_K_ACT = const(3)  # slots on
 _K_FRAME = const(4)  # frame period, µs
 _K_WAVE = const(5)  # waveform sample period, µs
 K_UPD = const(6)  # counters: LMS updates, resets (phasor lost)
 _K_RST = const(7)
 _K_LEN = const(8)
+# Lines.fl: the floats (speeds, tables' frequencies, innovation turns)
+_FL_HZ = const(0)
+_FL_TAB = const(4)  # (_MAX_WHEELS)
+_FL_SP = const(12)  # (_FL_TAB + N_SLOT)
+_FL_LEN = const(20)
 
 # Its events (APT_RW_STALE, APT_RW_LINES) and parameters (apt_rw_*) are declared in
 # flight/pointahead.py: the pointing component that receives the speeds and reports the
@@ -125,20 +130,22 @@ class Lines:
         self.ly = array("i", bytes(80))
         self.k[_K_FRAME] = 10000
         self.k[_K_WAVE] = 1000
-        self.hz = [0.0] * _MAX_WHEELS  # the speeds in use (Hz; 0: no wheel)
-        self.f_tab = [0.0] * N_SLOT  # each line's frequency when its tables were made
+        # The floats (an array 'd', filled with the first speeds: empty before, and unboxed
+        # where a list holds each float as a 16-octet object on the board, issue 11): the
+        # speeds in use (Hz; 0: no wheel) at _FL_HZ, each line's frequency when its tables
+        # were made at _FL_TAB, each line's innovation turn (rad) at _FL_SP.
+        self.fl = array("d")
         self.lead_us = 1750
         self.ro_us = 500
         self.m = None  # the predictor's Q12 matrices (apt_predict.Predictor.m)
         # A line's tables are designed piece by piece, one piece per :meth:`service` call
-        # (the pointahead task, 10 Hz): 0 none pending, PEND_ARG .. PEND_RUNGS - 1 its
-        # innovation turn, then the exposure ladder in RUNG_CHUNK rungs a piece (one piece
+        # (the pointahead task, 10 Hz): 0 none pending, _PEND_ARG .. _PEND_RUNGS - 1 its
+        # innovation turn, then the exposure ladder in _RUNG_CHUNK rungs a piece (one piece
         # ~0.2-0.45 M instructions on the Cortex-M7, where a whole line is ~0.9 M: a
         # task's single run stays inside half an APT period, issue 11).  ``queued``: the
         # lines pending, so that the task's runs cost nothing here while none is.
         self.pend = array("b", bytes(N_SLOT))
         self.queued = 0
-        self.sp = [0.0] * N_SLOT  # each line's innovation turn (rad) while designed
         self._solve = []  # type: list  # its complex system between pieces
         self.t0 = 0
         self.started = False  # the phasors are running (a frame step since the start)
@@ -160,14 +167,17 @@ class Lines:
         OBC: the tables are redone when a speed moved by more than 0.01 Hz (a phase error
         the LMS follows: 0.06 rad/s).  Returns the number of lines cancelled."""
         ch = False
+        fl = self.fl
         for i in range(_MAX_WHEELS):
             v = abs(hz[i]) if i < len(hz) and hz[i] is not None else 0.0
-            if abs(v - self.hz[i]) > 0.01:
-                self.hz[i] = v
+            if abs(v - (fl[_FL_HZ + i] if fl else 0.0)) > 0.01:
+                if not fl:  # (the TC path: it may allocate)
+                    fl = self.fl = array("d", bytes(8 * _FL_LEN))
+                fl[_FL_HZ + i] = v
                 ch = True
         if ch:
             self._design(False)
-        return self.k[K_ACT]
+        return self.k[_K_ACT]
 
     def feed(self, age_ms, max_ms):
         """The input state from the pointahead task, each run (heap-locked: allocates
@@ -183,8 +193,8 @@ class Lines:
         out = []
         for w in range(_MAX_WHEELS):
             for h in range(2):
-                if self.T[(2 * w + h) * TS + T_ON] or self.pend[2 * w + h]:
-                    out.append(self.hz[w] * (h + 1))
+                if self.T[(2 * w + h) * TS + _T_ON] or self.pend[2 * w + h]:
+                    out.append(self.fl[_FL_HZ + w] * (h + 1))
         return out
 
     def _design(self, full=True):
@@ -197,29 +207,30 @@ class Lines:
         k = self.k
         pend = self.pend
         fr = 1e6 / k[_K_FRAME]
+        fl = self.fl
         act = 0
         for w in range(_MAX_WHEELS):
             for h in range(2):
                 s = 2 * w + h
                 o = s * TS
-                f = self.hz[w] * (h + 1)
+                f = fl[_FL_HZ + w] * (h + 1) if fl else 0.0  # (no speeds yet: 0)
                 al = abs(f - round(f / fr) * fr)
                 if not (f >= 1.0 and _ALIAS_MIN_HZ <= al <= ALIAS_MAX_HZ and f <= _LINE_MAX_HZ):
-                    T[o + T_ON] = 0
+                    T[o + _T_ON] = 0
                     pend[s] = 0
                     continue
                 act += 1
                 wu = 2.0 * math.pi * f * 1e-6  # rad / µs
-                for i, a in ((_T_RC, wu * k[_K_WAVE]), (T_FC, wu * k[_K_FRAME]),
+                for i, a in ((_T_RC, wu * k[_K_WAVE]), (_T_FC, wu * k[_K_FRAME]),
                              (_T_LC, wu * self.lead_us)):  # the rotations, Q14
                     T[o + i] = _q14(math.cos(a))
                     T[o + i + 1] = _q14(math.sin(a))
                 T[o + _T_W] = int(wu * (1 << 24) + 0.5)
-                if full or (not T[o + T_ON] and not pend[s]) or \
-                        abs(f - self.f_tab[s]) > _TABLE_HZ:
-                    self.f_tab[s] = f
-                    pend[s] = PEND_ARG
-        k[K_ACT] = act
+                if full or (not T[o + _T_ON] and not pend[s]) or \
+                        abs(f - fl[_FL_TAB + s]) > _TABLE_HZ:
+                    fl[_FL_TAB + s] = f
+                    pend[s] = _PEND_ARG
+        k[_K_ACT] = act
         self.queued = self.pending()
 
     def pending(self):
@@ -228,7 +239,7 @@ class Lines:
 
     def service(self):
         """One piece of a queued line design (the pointahead task, each run while
-        ``queued``): the line's innovation turn, or RUNG_CHUNK rungs of its exposure
+        ``queued``): the line's innovation turn, or _RUNG_CHUNK rungs of its exposure
         table; the last piece starts a new line (its estimate from zero).  False when
         nothing was pending."""
         if not self.queued:
@@ -243,47 +254,48 @@ class Lines:
             return False
         T = self.T
         o = s * TS
-        wu = 2.0 * math.pi * self.f_tab[s] * 1e-6
-        if p < PEND_RUNGS:
+        fl = self.fl  # (a line is pending: the speeds came)
+        wu = 2.0 * math.pi * fl[_FL_TAB + s] * 1e-6
+        if p < _PEND_RUNGS:
             # the predictor's innovation turns the line by arg S at its alias: the LMS's
             # basis turns with it (its gain is the LMS step's); three pieces (floats and
             # lists: imported at the first design, never in the APT tick)
             if self.m is None:
-                self.sp[s] = 0.0
-                pend[s] = PEND_RUNGS
+                fl[_FL_SP + s] = 0.0
+                pend[s] = _PEND_RUNGS
                 return True
             from flight import wheels_design as wd
 
-            if p == PEND_ARG:
+            if p == _PEND_ARG:
                 self._solve = wd.innovation_setup(self.m, wu * self.k[_K_FRAME])
-            elif p == PEND_ARG + 1:
+            elif p == _PEND_ARG + 1:
                 wd.eliminate(self._solve[0], 0, 3)
             else:
                 wd.eliminate(self._solve[0], 3, 6)
-                self.sp[s] = wd.innovation_arg(self._solve[0], self._solve[1])
+                fl[_FL_SP + s] = wd.innovation_arg(self._solve[0], self._solve[1])
                 self._solve = []
             pend[s] = p + 1
             return True
-        i0 = (p - PEND_RUNGS) * RUNG_CHUNK
-        sp = self.sp[s]
-        for i in range(i0, min(NLAD, i0 + RUNG_CHUNK)):
+        i0 = (p - _PEND_RUNGS) * _RUNG_CHUNK
+        sp = fl[_FL_SP + s]
+        for i in range(i0, min(_NLAD, i0 + _RUNG_CHUNK)):
             e = EXPOSURES_US[i]
             x = 0.5 * wu * e
             sc = math.sin(x) / x
             ph = sp - wu * (self.ro_us + 0.5 * e)
             T[o + T_F + 2 * i] = _q14(sc * math.cos(ph))
             T[o + T_F + 2 * i + 1] = _q14(sc * math.sin(ph))
-        if i0 + RUNG_CHUNK < NLAD:
+        if i0 + _RUNG_CHUNK < _NLAD:
             pend[s] = p + 1
             return True
         pend[s] = 0
         self.queued -= 1
-        if not T[o + T_ON]:  # a new line: its estimate starts from zero
+        if not T[o + _T_ON]:  # a new line: its estimate starts from zero
             z = s * ZS
             for i in range(ZS):
                 self.Z[z + i] = 0
             self.Z[z + Z_PC] = ONE
-            T[o + T_ON] = 1
+            T[o + _T_ON] = 1
         return True
 
     def complete(self):
@@ -297,7 +309,7 @@ class Lines:
         """After the predictor's frame step (``pc``: its ``c``, ``lad``: its ladder) at
         tick ``t``: advance, adapt, the lines' waveform.  Allocates nothing."""
         k = self.k
-        if k[K_G] == 0 and (k[K_ON] == 0 or k[K_ACT] == 0):  # off: nothing to play
+        if k[K_G] == 0 and (k[K_ON] == 0 or k[_K_ACT] == 0):  # off: nothing to play
             self.started = False  # (on again: the phasors restart, the estimates at 0)
             return
         k[K_DT] = ticks_diff(t, self.t0) if self.started else -1

@@ -33,9 +33,13 @@ from flight.telemetry import HkField
 from flight.thermal_sensors import (EV_BIAS_HOLD, EV_BIAS_RECOVERED,  # noqa: F401
                                     EV_BIAS_SENSOR, SensorCheck, ThermalSensors)
 from hal.errors import HalError
-from hal.interfaces import (BIAS_ACTIVE, BIAS_FAULT, BIAS_HOLD, BIAS_OFF, BIAS_RAMP,
-                            BIAS_STATE_NAMES, SIPM_VBR25_MAX_V, SIPM_VBR25_MIN_V,
-                            SW_SIPM_BIAS)
+# (the states under their short names: an ``as`` import is one globals entry, not two;
+# the sensor's limits under private ones: read only by the declarations, which the
+# firmware freezes as constants, so they leave no global there: tools/freeze_trim.py)
+from hal.interfaces import BIAS_ACTIVE as ACTIVE, BIAS_FAULT as FAULT, BIAS_HOLD as HOLD
+from hal.interfaces import BIAS_OFF as OFF, BIAS_RAMP as RAMP, SW_SIPM_BIAS
+from hal.interfaces import BIAS_STATE_NAMES as STATE_NAMES
+from hal.interfaces import SIPM_VBR25_MAX_V as _VBR25_MAX_V, SIPM_VBR25_MIN_V as _VBR25_MIN_V
 
 try:
     from typing import TYPE_CHECKING
@@ -45,12 +49,6 @@ except ImportError:  # MicroPython
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any  # noqa: F401  (type comments)
 
-OFF = BIAS_OFF
-RAMP = BIAS_RAMP
-ACTIVE = BIAS_ACTIVE
-HOLD = BIAS_HOLD
-FAULT = BIAS_FAULT
-STATE_NAMES = BIAS_STATE_NAMES
 T_Q = const(4096)  # temperature fixed point: 1/4096 K (the knee's due check uses it too)
 _T25_Q = const(102400)  # 25 degC in 1/4096 K
 _SQ = const(16)  # slope fixed point: 1/(4096 x 16) K per update
@@ -78,7 +76,7 @@ EVENTS = (
 P = ParamDef
 PARAMS = (
     # The part's spread (hal/interfaces.py) widened by 1 V for calibration and ageing.
-    P("bias_vbr25_v", "float", 24.55, SIPM_VBR25_MIN_V - 1.0, SIPM_VBR25_MAX_V + 1.0, "V",
+    P("bias_vbr25_v", "float", 24.55, _VBR25_MIN_V - 1.0, _VBR25_MAX_V + 1.0, "V",
       "SiPM breakdown voltage at 25 degC (calibration)"),
     P("bias_kt_mv_per_k", "float", 21.5, 10.0, 40.0, "mV/K",
       "breakdown temperature coefficient (paper App. A: 21.5; 10-40 brackets SiPMs)"),
@@ -97,14 +95,14 @@ PARAMS = (
       "hold-last-good time before safe bias and FAULT"),
     P("bias_ramp_v_per_s", "float", 8.0, 0.1, 50.0, "V/s", "bias slew limit"),
     P("bias_readback_tol_v", "float", 0.05, 0.001, 2.0, "V", "read-back tolerance"),
-    P("bias_safe_v", "float", 21.0, 0.0, SIPM_VBR25_MIN_V, "V",
+    P("bias_safe_v", "float", 21.0, 0.0, _VBR25_MIN_V, "V",
       "safe bias, below breakdown at any plausible temperature "
       "(rule safe_bias_below_breakdown, flight/param_rules.py)"),
 )
 
 F = HkField
 HK = (  # 1 Hz: 10 octets
-    F("bias_state", "u8", enum=BIAS_STATE_NAMES, alarm=(0, 3), description="bias control state"),
+    F("bias_state", "u8", enum=STATE_NAMES, alarm=(0, 3), description="bias control state"),
     F("bias_v_cmd", "u16", "V", 0.001, description="bias commanded to the supply"),
     F("bias_readback_err", "i16", "V", 0.001, warn=(-0.05, 0.05),
       description="monitor minus command (0 when unknown)"),

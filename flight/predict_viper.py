@@ -40,7 +40,8 @@ def frame(A, c) -> int:
     hy = ptr32(A[5])  # type: ignore[name-defined]  # noqa: F821
     qx = ptr32(A[6])  # type: ignore[name-defined]  # noqa: F821
     qy = ptr32(A[7])  # type: ignore[name-defined]  # noqa: F821
-    lp = ptr32(A[8])  # type: ignore[name-defined]  # noqa: F821
+    lp = ptr16(A[8])  # type: ignore[name-defined]  # noqa: F821  (the ladder, 'H')
+    gp = ptr8(A[13])  # type: ignore[name-defined]  # noqa: F821  (its gain classes)
     cp = ptr32(c)  # type: ignore[name-defined]  # noqa: F821
     wave = int(cp[14])
     dt = int(cp[0])
@@ -129,7 +130,7 @@ def frame(A, c) -> int:
     ei = lo
     if int(lp[hi]) - e < e - int(lp[lo]):
         ei = hi
-    cls = int(lp[nl + ei])
+    cls = int(gp[ei])
     # 3. the mean command over the exposure
     w0 = int(cp[13])
     w1 = w0 + e

@@ -24,7 +24,7 @@ def step(T, Z, k, pc, lad, lx, ly) -> int:
     zp = ptr32(Z)  # type: ignore[name-defined]  # noqa: F821
     kp = ptr32(k)  # type: ignore[name-defined]  # noqa: F821
     cp = ptr32(pc)  # type: ignore[name-defined]  # noqa: F821
-    dp = ptr32(lad)  # type: ignore[name-defined]  # noqa: F821
+    dp = ptr16(lad)  # type: ignore[name-defined]  # noqa: F821  (the ladder, 'H')
     ox = ptr32(lx)  # type: ignore[name-defined]  # noqa: F821
     oy = ptr32(ly)  # type: ignore[name-defined]  # noqa: F821
     j = 0

@@ -551,3 +551,26 @@ def test_a_static_target_is_rejected_and_the_beacon_found():
     assert abs(x - 300) <= 8 and abs(y - 200) <= 8  # the cluster's cell
     rx, ry = rig.cam.residual_urad()
     assert abs(rx) < 30 and abs(ry) < 30  # tracking the beacon, not the cluster
+    # the cluster's binned cell is remembered for the session (one list, made at the first
+    # rejection), and masked in its strip; a new session forgets it
+    s = rig.apt.search
+    assert any(abs(i % s.cols - 300 // 8) <= 1 and abs(i // s.cols - 200 // 8) <= 1
+               for i in s.rejected)
+    s.start()
+    assert s.rejected is None
+
+
+def test_strip_background_masks_the_rejected_cells_of_its_strip_only():
+    buf = array("H", [10, 10, 10, 90, 10, 10, 10, 10])  # cells 16 .. 23 of the frame
+    bg = px.strip_background(buf, [3, 19, 24, 15], 16)  # (19: the strip's 4th cell)
+    assert bg == 20 and list(buf) == [10, 10, 10, 20, 10, 10, 10, 10]
+    buf[3] = 90
+    assert px.strip_background(buf, None, 16) == 20 and buf[3] == 90
+
+
+def test_centroid_weight_table_is_the_gaussian_it_documents():
+    # (a bytes literal so that the firmware keeps it in flash: its values are the formula's)
+    w = px._WTAB
+    assert isinstance(w, bytes) and len(w) == 257
+    for k in range(257):
+        assert w[k] == int(64.0 * 2.718281828459045 ** (-0.5 * (k / 64.0) ** 2) + 0.5), k

@@ -12,6 +12,7 @@ from flight import apt as A
 from flight import apt_calib as K
 from flight import apt_calib_fit as fit
 from flight.cmddict import BY_NAME, Busy
+from flight.telemetry import more
 from hal.interfaces import APT_TRACK, FSM_LSB_RAD
 from tests.mpy.kit import FakeCtx
 
@@ -292,4 +293,4 @@ def test_hk_reports_state_and_the_last_result():
     assert v[2] == round(gx * 1e4) and v[4] == round(pl.ctx.params["apt_cam_rot_mrad"] * 100)
     assert v[7] == 1280 and v[8:10] == [0, 0]
     assert [f.name for f in K.HK] == ["apt_cal_state", "apt_cal_count"]
-    assert len(K.HK_DIAG) == 8 and K.CAL_STATES[v[0]] == "ACCEPTED"
+    assert len(K.HK_DIAG) == 8 and more(K.HK[0])[4][v[0]] == "ACCEPTED"  # (its enum)

@@ -3,10 +3,12 @@ docs/apt-loop.md): known spots against the centroid, the camera → FSM mapping 
 predictor's waveform, gain error and missed frames: tests/test_apt_wave.py)."""
 
 import math
+import sys
 from array import array
 
 
 from flight import apt as A
+from flight import lazy
 from flight import apt_pixels as px
 from flight.apt_control import ControlLaw
 from sim.camera import Camera
@@ -117,3 +119,51 @@ def test_pi_law_uses_the_mapping():
     law.step(64, 0)  # 1 px on camera x: FSM x and y (rotated by 50 mrad)
     assert law.u_x > 0 and law.u_y > 0
     assert abs(law.u_y / law.u_x - math.tan(0.05)) < 0.01
+
+
+# ---------------------------------------------------------------------- design on use
+class _Params(dict):
+    """Parameters with the app's ``emit`` (what Predictor.configure reports through)."""
+
+    def __init__(self, **kw):
+        super().__init__(_params(**kw))
+        self.events = []
+        self.emit = lambda ev, args=None, text=None: self.events.append((ev, text))
+
+
+def test_predictor_design_code_is_loaded_for_a_design_and_released(monkeypatch):
+    # Where the code is frozen (lazy.frozen: the firmware) the design's module is not held
+    # once the matrices are made: a tracking APT holds none of it (issue 11).
+    monkeypatch.setattr(lazy, "frozen", lambda name: True)
+    law = ControlLaw()
+    law.configure(_Params(), 10000)
+    assert law.pred.designed and law.mode == 1
+    assert "flight.apt_kalman" not in sys.modules
+    assert law.pred.m[0] == 4096  # (Phi's drift position: 1 in Q12)
+    # a parameter that does not change the design does not load it
+    loads = []
+    real = lazy.load
+    monkeypatch.setattr(lazy, "load", lambda *a: loads.append(a[0]) or real(*a))
+    law.configure(_Params(apt_fsm_gain_x=1.1), 10000)
+    assert loads == [] and law.mode == 1
+
+
+def test_predictor_design_without_heap_is_its_event_and_the_pi_law_runs(monkeypatch):
+    def no_heap(name, *a):
+        if name == "flight.apt_kalman":
+            raise MemoryError
+        return __import__(name, *a)
+
+    sys.modules.pop("flight.apt_kalman", None)
+    monkeypatch.setattr(lazy, "__import__", no_heap, raising=False)
+    n0 = lazy.failures[0]
+    p = _Params()
+    law = ControlLaw()
+    law.configure(p, 10000)  # no exception: the law degrades
+    assert lazy.failures[0] == n0 + 1
+    assert p.events == [(lazy.EV_MODULE_LOAD_FAILED, "flight.apt_kalman")]
+    assert not law.pred.designed and law.pred.key is None
+    assert law.mode == 0 and not any(law.pred.m)  # PI: no predictor without matrices
+    monkeypatch.undo()
+    law.configure(p, 10000)  # the next parameter load designs it
+    assert law.pred.designed and law.mode == 1 and law.pred.m[0] == 4096

@@ -41,29 +41,31 @@ def test_the_ground_dictionary_declares_the_wheel_speeds_in_nav_state():
 def test_lines_aliased_where_the_predictor_turns_them_are_left_to_it():
     ln = W.Lines()
     ln.configure(10000, 1000, 1750, 500)
+    # no speeds yet (stopped wheels too): no line and no float store held (issue 11)
+    assert ln.set_speeds([0.0, None]) == 0 and len(ln.fl) == 0 and ln.frequencies() == []
     # 45 Hz: alias 45 (cancelled); its 2nd harmonic 90 Hz aliases to 10 Hz (left);
     # 34 Hz and 68 Hz (alias 32): both cancelled; 36 Hz's 72 Hz (alias 28) is left; a
     # stopped wheel has no line
     assert ln.set_speeds([45.0, -34.0, 0.0, None]) == 3
     assert sorted(ln.frequencies()) == [34.0, 45.0, 68.0]
-    assert ln.pending() == 3 and not any(ln.T[s * W.TS + W.T_ON] for s in range(W.N_SLOT))
+    assert ln.pending() == 3 and not any(ln.T[s * W.TS + W._T_ON] for s in range(W.N_SLOT))
     pieces = 0
     while ln.service():  # the pointahead task's runs: one bounded piece each
         pieces += 1
-    arg = 1 if ln.m is None else W.PEND_RUNGS - W.PEND_ARG  # (no predictor here: S = 1)
-    assert pieces == 3 * (arg + -(-W.NLAD // W.RUNG_CHUNK)) and ln.pending() == 0
-    assert sum(ln.T[s * W.TS + W.T_ON] for s in range(W.N_SLOT)) == 3
+    arg = 1 if ln.m is None else W._PEND_RUNGS - W._PEND_ARG  # (no predictor here: S = 1)
+    assert pieces == 3 * (arg + -(-W._NLAD // W._RUNG_CHUNK)) and ln.pending() == 0
+    assert sum(ln.T[s * W.TS + W._T_ON] for s in range(W.N_SLOT)) == 3
     assert ln.set_speeds([45.005, -34.0]) == 3  # within 0.01 Hz: no redesign
-    assert ln.hz[0] == 45.0
+    assert ln.fl[W._FL_HZ] == 45.0
     t = list(ln.T)
     ln.set_speeds([45.5, -34.0])  # a slow drift: the rotations, not the exposure tables
     tab = slice(W.T_F, W.TS)  # (the 45 Hz wheel's fundamental: slot 0)
-    assert ln.T[W.T_FC] != t[W.T_FC] and list(ln.T[tab]) == t[tab]
+    assert ln.T[W._T_FC] != t[W._T_FC] and list(ln.T[tab]) == t[tab]
     ln.set_speeds([46.2, -34.0])  # 1.2 Hz from the tables' frequency: the tables too
-    assert ln.pending() == 1 and ln.T[W.T_ON] == 1  # (queued; the old tables meanwhile)
+    assert ln.pending() == 1 and ln.T[W._T_ON] == 1  # (queued; the old tables meanwhile)
     assert list(ln.T[tab]) == t[tab]
     ln.complete()
-    assert list(ln.T[tab]) != t[tab] and ln.f_tab[0] == 46.2
+    assert list(ln.T[tab]) != t[tab] and ln.fl[W._FL_TAB] == 46.2
     assert ln.set_speeds([45.0, 36.0]) == 2 and sorted(ln.frequencies()) == [36.0, 45.0]
 
 
@@ -83,8 +85,8 @@ def test_the_canceller_converges_on_a_world_with_wheel_lines():
     res, m, ln = _fly(60.0)
     _r0, m0, ln0 = _fly(60.0, obc_wheels=False)
     _r1, m1, _l1 = _fly(60.0, reaction_wheels=False)
-    assert ln.k[W.K_ACT] == 3 and ln.k[W.K_G] == W.ONE and ln.k[W.K_UPD] > 3000
-    assert ln0.k[W.K_G] == 0 and ln0.k[W.K_ACT] == 0
+    assert ln.k[W._K_ACT] == 3 and ln.k[W.K_G] == W.ONE and ln.k[W.K_UPD] > 3000
+    assert ln0.k[W.K_G] == 0 and ln0.k[W._K_ACT] == 0
     with_, without, none = (x["track_residual_rms_urad"] for x in (m, m0, m1))
     # (the line-free world's is no strict floor: a 60 s segment's own noise is ±0.2 urad)
     assert none < without and with_ < without - 0.7 * (without - none), (with_, without, none)
@@ -95,7 +97,7 @@ def test_the_canceller_converges_on_a_world_with_wheel_lines():
     lsb = 1.0652644360316953  # urad per FSM code (hal.interfaces.FSM_LSB_RAD)
     for s in range(W.N_SLOT):
         z = s * W.ZS
-        if ln.T[s * W.TS + W.T_ON]:
+        if ln.T[s * W.TS + W._T_ON]:
             a = [math.hypot(ln.Z[z + i], ln.Z[z + i + 1]) * lsb / 1024 for i in (W.Z_XR, W.Z_YR)]
             assert 0.2 < math.hypot(*a) < 3.0, (s, a)
 
@@ -106,7 +108,7 @@ def test_stale_wheel_speeds_fade_the_canceller_out_with_its_event():
     estimates are forgotten; the speeds again at 45 s: APT_RW_LINES, the canceller adapts
     again from zero."""
     res, _m, ln = _fly(40.0, rw_outage=(30.0, 15.0))
-    assert ln.k[W.K_ON] == 0 and ln.k[W.K_G] == 0 and ln.k[W.K_ACT] == 3
+    assert ln.k[W.K_ON] == 0 and ln.k[W.K_G] == 0 and ln.k[W._K_ACT] == 3
     assert all(ln.Z[s * W.ZS + i] == 0 for s in range(W.N_SLOT)
                for i in (W.Z_XR, W.Z_XI, W.Z_YR, W.Z_YI))
     assert list(ln.lx) == [0] * 20 and list(ln.ly) == [0] * 20
@@ -134,10 +136,10 @@ def test_the_innovation_turn_designed_in_pieces_is_numpy_s():
     assert ln.m is not None
     ln.set_speeds([33.7])
     steps = 0
-    while ln.pend[0] and ln.pend[0] < W.PEND_RUNGS:
+    while ln.pend[0] and ln.pend[0] < W._PEND_RUNGS:
         ln.service()
         steps += 1
-    assert steps == W.PEND_RUNGS - W.PEND_ARG
+    assert steps == W._PEND_RUNGS - W._PEND_ARG
     m = ln.m
     n = 6
     phi = np.array([[m[i * n + j] / 4096.0 for j in range(n)] for i in range(n)])
@@ -145,9 +147,9 @@ def test_the_innovation_turn_designed_in_pieces_is_numpy_s():
     h = np.array([1.0] + [m[60 + 27 * n + j] / 4096.0 for j in range(1, n)])
     z = np.exp(1j * 2 * np.pi * 33.7 * 0.01)
     s = 1 - h @ np.linalg.solve(z * np.eye(n) - phi @ (np.eye(n) - np.outer(k, h)), phi @ k)
-    assert abs(ln.sp[0] - np.angle(s)) < 1e-9
+    assert abs(ln.fl[W._FL_SP] - np.angle(s)) < 1e-9
     ln.complete()
-    assert ln.pending() == 0 and ln.T[W.T_ON] == 1
+    assert ln.pending() == 0 and ln.T[W._T_ON] == 1
 
 
 def test_a_line_aliased_near_the_frames_nyquist_is_left_alone():
@@ -176,7 +178,7 @@ def test_the_16_bit_design_table_holds_the_designs_values_exactly():
     from flight.apt_exposure import EXPOSURES_US
     from flight.params import P_DEFAULT, P_NAME
 
-    assert len(EXPOSURES_US) == W.NLAD and W.TS == W.T_F + 2 * W.NLAD == 80  # (kernels)
+    assert len(EXPOSURES_US) == W._NLAD and W.TS == W.T_F + 2 * W._NLAD == 80  # (kernels)
     law = ControlLaw()
     law.configure({d[P_NAME]: d[P_DEFAULT] for d in A.PARAMS}, 10000)
     ln = law.lines
@@ -189,10 +191,10 @@ def test_the_16_bit_design_table_holds_the_designs_values_exactly():
     seen = 0
     for s in range(W.N_SLOT):
         o = s * W.TS
-        if not ln.T[o + W.T_ON]:
+        if not ln.T[o + W._T_ON]:
             continue
         seen += 1
-        f = ln.hz[s // 2] * (s % 2 + 1)
+        f = ln.fl[W._FL_HZ + s // 2] * (s % 2 + 1)
         wu = 2.0 * math.pi * f * 1e-6
         want = [1]
         for a in (wu * wave, wu * frame):
@@ -200,7 +202,7 @@ def test_the_16_bit_design_table_holds_the_designs_values_exactly():
         want += [int(wu * (1 << 24) + 0.5), _q14(math.cos(wu * lead)), _q14(math.sin(wu * lead))]
         for e in EXPOSURES_US:
             x = 0.5 * wu * e
-            ph = ln.sp[s] - wu * (ro + 0.5 * e)
+            ph = ln.fl[W._FL_SP + s] - wu * (ro + 0.5 * e)
             want += [_q14(math.sin(x) / x * math.cos(ph)), _q14(math.sin(x) / x * math.sin(ph))]
         assert list(ln.T[o:o + W.TS]) == want, s
     assert seen == 4 and max(ln.frequencies()) == 148.0
@@ -234,11 +236,11 @@ def test_no_design_queued_costs_the_pointahead_run_nothing_and_a_queued_one_comp
     assert ln.queued == 0 and calls == [] and serve() is False
     assert ln.set_speeds([45.0, -34.0]) == 3 and ln.queued == 3
     runs(200)
-    pieces = 3 * (1 + -(-W.NLAD // W.RUNG_CHUNK))  # (no predictor: S = 1, one piece)
+    pieces = 3 * (1 + -(-W._NLAD // W._RUNG_CHUNK))  # (no predictor: S = 1, one piece)
     assert len(calls) == pieces and ln.queued == 0 and ln.pending() == 0
-    assert sum(ln.T[s * W.TS + W.T_ON] for s in range(W.N_SLOT)) == 3
+    assert sum(ln.T[s * W.TS + W._T_ON] for s in range(W.N_SLOT)) == 3
     assert all(ln.Z[s * W.ZS + W.Z_PC] == W.ONE for s in range(W.N_SLOT)
-               if ln.T[s * W.TS + W.T_ON])
+               if ln.T[s * W.TS + W._T_ON])
     ln.set_speeds([45.005, -34.0])  # (within 0.01 Hz: nothing queued)
     runs(5)
     assert len(calls) == pieces

@@ -7,6 +7,7 @@ from array import array
 
 from flight import apt as A
 from flight import apt_predict as ap
+from flight.apt_exposure import EXPOSURES_US
 from flight.params import P_DEFAULT, P_NAME
 
 
@@ -24,8 +25,19 @@ def _lcg(x):
 
 
 def _dup(arrs):
-    """A copy of the kernels' arrays (the driver buffers 'h', the others 'i')."""
-    return tuple(array("h" if i >= ap.A_WX0 else "i", arrs[i]) for i in range(len(arrs)))
+    """A copy of the kernels' arrays, each of its type (the driver buffers 'h', the gain
+    classes a bytearray, the others 'i'); the ladder, read-only, is the exposure module's
+    own array (shared)."""
+    out = []
+    for i in range(len(arrs)):
+        a = arrs[i]
+        if a is EXPOSURES_US:
+            out.append(a)
+        elif isinstance(a, bytearray):
+            out.append(bytearray(a))
+        else:
+            out.append(array("h" if i >= ap.A_WX0 else "i", a))
+    return tuple(out)
 
 
 def _copy(pr):

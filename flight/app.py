@@ -95,7 +95,7 @@ class FlightApp:
         from flight.params import Params
         from flight.replay import ReplayGuard
         from flight.scheduler import Scheduler, Task
-        from flight.tc import MIN_TC_LEN, TcPipeline
+        from flight.tc import MAX_TC_LEN, MIN_TC_LEN, TcPipeline
         from flight.tclimit import TcLimits
         from flight.telemetry import HkPacker
         from flight.timetag import TimeTagQueue
@@ -135,7 +135,7 @@ class FlightApp:
         self.sched.gc_quiet = self._apt_may_run
         self.sched.gc_relaxed = heap_size() // 2
         self._last_mode = None
-        self.deframer = Deframer(max_frame=1024)
+        self.deframer = Deframer(max_frame=MAX_TC_LEN)
         self.tc.deframer = self.deframer
         self.deframer.screen = self.tc.screen  # garbage rejected in place (0 B, flight/tc.py)
         self.tc.limit = self.limits.summary

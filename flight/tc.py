@@ -41,6 +41,12 @@ TRAILER_LEN = const(21)
 MIN_BODY_LEN = const(1)
 # The shortest frame that can carry a TC: header, one body octet, trailer, CRC.
 MIN_TC_LEN = ccsds.HEADER_LEN + MIN_BODY_LEN + TRAILER_LEN + ccsds.PEC_LEN
+# The longest frame the TC deframer takes (issue 11: its decode buffer is flight heap,
+# ~1.03 octets a frame octet).  The longest legal TC is 353 octets — a TIMETAG carrying
+# a PA_PROFILE of 256 sample octets, every argument at its dictionary maximum
+# (tests/test_tc_max_len.py builds it from the dictionary); the ground encoder refuses
+# anything longer (ground_tools/commands.py), the deframer drops it as oversize.
+MAX_TC_LEN = const(512)
 RESYNC_DETAIL = "resync needed"
 # The MAC key when none is usable: same cost, never matches a TC (a literal: in flash).
 _NO_KEY = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"  \

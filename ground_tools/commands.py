@@ -294,7 +294,22 @@ def check_args(cmd, values):
             check_args(inner, values.get("args", {}))
         except ArgError as e:
             raise ArgError("TIMETAG: args: %s" % e) from None
-    return {a.name: values[a.name] for a in cmd.args if a.name in values}
+    out = {a.name: values[a.name] for a in cmd.args if a.name in values}
+    _check_length(cmd, out)
+    return out
+
+
+def _check_length(cmd, values):
+    """The packet must fit the payload's TC deframer (``flight.tc.MAX_TC_LEN``): a longer
+    one is dropped on board as oversize, with no verification to tell the operator."""
+    from flight.tc import MAX_TC_LEN
+    from ground_tools import wire
+
+    n = wire.HEADER_LEN + len(wire.tc_body(cmd.opcode, values)) + wire.TRAILER_LEN \
+        + wire.PEC_LEN
+    if n > MAX_TC_LEN:
+        raise ArgError("%s: the packet would be %d octets; the payload takes at most %d "
+                       "(flight/tc.py MAX_TC_LEN)" % (cmd.name, n, MAX_TC_LEN))
 
 
 def _show(v):

@@ -29,6 +29,7 @@ Model (docs/physics-platform.md §1):
 """
 
 import math
+from array import array
 
 try:
     from sim.rng import Rng
@@ -36,6 +37,11 @@ except ImportError:  # pragma: no cover - flat layout on a board
     from rng import Rng
 
 _DEG = math.pi / 180.0
+# The ADCS lag factors cached per step length (the world's 1 kHz sub-steps alternate a
+# few lengths).  A fixed table, not a dict that grows: the world's heap must not grow as
+# it runs, or the target bench (which counts what is allocated after its baseline as
+# flight memory, issue 11) reads the cache's sawtooth as the flight's heap.
+_LAG_SLOTS = 8
 
 # --- reference values -------------------------------------------------------------------
 # Paper §2.1: "The platform is expected to provide at least sub-1.5 deg coarse pointing";
@@ -189,7 +195,9 @@ class Platform:
         self.offload_count = 0
         self._lag_dt = -1.0
         self._lag_a = 0.0
-        self._lag_cache = {}
+        self._lag_dts = array("d", [-1.0] * _LAG_SLOTS)  # step lengths cached (s)
+        self._lag_as = array("d", [0.0] * _LAG_SLOTS)  # their factors
+        self._lag_next = 0  # the slot the next new length replaces
         # jitter filter (per axis: 10 state values, see _filt)
         self.jitter_rms = jitter_rms_rad
         self._h = jitter_step_s
@@ -271,13 +279,7 @@ class Platform:
         dy = self.c_cmd_y - self.c_act_y
         if dx != 0.0 or dy != 0.0:
             if dt != self._lag_dt:
-                # the world's 1 kHz sub-steps alternate a few lengths: cache the factors
-                a = self._lag_cache.get(dt)
-                if a is None:
-                    a = 1.0 - math.exp(-dt / self.adcs_tau_s)
-                    if len(self._lag_cache) >= 64:
-                        self._lag_cache.clear()
-                    self._lag_cache[dt] = a
+                a = self._lag_factor(dt)
                 self._lag_dt = dt
                 self._lag_a = a
             a = self._lag_a
@@ -295,6 +297,19 @@ class Platform:
             self.c_act_x += mx
             self.c_act_y += my
         self._update_error()
+
+    def _lag_factor(self, dt):
+        """1 - exp(-dt / tau) for a step of ``dt`` s, from the fixed cache (_LAG_SLOTS)."""
+        dts = self._lag_dts
+        for i in range(_LAG_SLOTS):
+            if dts[i] == dt:
+                return self._lag_as[i]
+        a = 1.0 - math.exp(-dt / self.adcs_tau_s)
+        i = self._lag_next
+        dts[i] = dt
+        self._lag_as[i] = a
+        self._lag_next = (i + 1) % _LAG_SLOTS
+        return a
 
     def _update_error(self):
         t = self.t

@@ -276,6 +276,23 @@ def test_target_bench_script_compiles_and_reports_even_after_a_failure():
     assert target_bench.parse_result('x\nRESULT{"phase": "done"}\n') == {"phase": "done"}
 
 
+
+def test_target_bench_binds_its_own_globals_and_keys_before_the_baseline():
+    """The bench's own bookkeeping (its globals, the result's keys) must not grow a table
+    after the baseline, where the growth would count as flight heap."""
+    s = target_bench.script(measure_s=1)
+    head, _, tail = s.partition("    " + target_bench.BASELINE)
+    pre = head.rstrip().splitlines()
+    bound = pre[-3]  # "a = b = ... = None", then the keys' loop
+    names = set(bound.strip().split(" = ")[:-1])
+    assert {"app", "apt", "comp", "measure"} <= names  # bound first after the baseline
+    assert not names & {"gc", "live", "R", "flight_live", "world", "board"}  # before it
+    keys = pre[-2]
+    assert "'heap_live_track_bytes'" in keys and "'trace_" not in keys
+    # the TRACK heap is measured before the bench's diagnostics of that phase
+    assert tail.index("'heap_live_track_bytes'") < tail.index("'task_faults_warm'")
+
+
 # ---------------------------------------------------------------- known failures
 
 

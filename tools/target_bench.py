@@ -83,7 +83,9 @@ with ``tools/heap_map.py``.
 """
 
 import argparse
+import ast
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -97,6 +99,8 @@ ROOT = firmware.ROOT
 MEASURE_S = 10
 LINE_BYTES_PER_10MS = 115  # 115200 Bd, 10 bits a byte
 TASKS = ("apt", "tc", "hk", "health", "framer", "comparator", "sipm_bias", "adcs_feedback")
+BASELINE = "base = live()\n"  # the script's baseline: what is live before the flight
+PRESIZE = "#PRESIZE\n"  # where presize() puts its lines (before BASELINE)
 
 # Runs on the target (compiled there from this text; the flight code itself is frozen).
 SCRIPT = r"""
@@ -203,32 +207,6 @@ def table_bytes():
     return noise_table_bytes(cam)
 
 
-base = live()
-tb0 = table_bytes()
-out('heap_base_world_bytes', base)
-# The flight modules are imported after the baseline, the scheduler (whose idle
-# collections are timed) included: its import is flight memory.
-import flight.scheduler as _sched
-_sched.gc = tgc
-
-
-def flight_live(key=None):
-    # The flight's live heap: less the baseline (world, board), the camera model's noise
-    # tables and the simulator's state grown since (session.sim_bytes: measured by
-    # setting it aside for one collection), reported apart under key.
-    s = session.sim_bytes(board)
-    if key is not None:
-        out(key, s)
-    return live() - base - (table_bytes() - tb0) - s
-
-
-from flight.app import FlightApp
-from flight.keys import Keyring
-out('heap_code_bytes', flight_live())
-app = FlightApp(board, keyring=Keyring())
-app.limits.budget.clock = clock  # the tc tick's bound on the charged flight CPU (tclimit)
-simgc.sched = app.sched
-session.relay(world, app)  # bracketed as physics: not flight code, excluded
 # The simulated UART copies what it moves (its Python buffers): the board's UART driver
 # (hal/real/uart_link.py) allocates nothing, so the copy is the simulator's, bracketed
 # as physics (time and allocation excluded from the flight figures).
@@ -252,13 +230,16 @@ def _link_read(b):
 
 board.link.write = _link_write
 board.link.read_into = _link_read
-session.boot(app, board)
-out('heap_live_boot_bytes', flight_live('heap_sim_boot_bytes'))
-apt = app.payload['apt']
-comp = app.payload['comparator']
-R['phase'] = 'warm'
-out('warm_s', session.to_track(app, board, clock) / 1e6)
-out('task_faults_warm', dict((t.name, t.faults) for t in app.sched.tasks))
+
+
+def flight_live(key=None):
+    # The flight's live heap: less the baseline (world, board), the camera model's noise
+    # tables and the simulator's state grown since (session.sim_bytes: measured by
+    # setting it aside for one collection), reported apart under key.
+    s = session.sim_bytes(board)
+    if key is not None:
+        out(key, s)
+    return live() - base - (table_bytes() - tb0) - s
 
 
 def _tb(e):
@@ -268,6 +249,34 @@ def _tb(e):
     return b.getvalue()
 
 
+# What the script itself binds later (its globals, the result's keys) is bound now, so
+# that neither table grows after the baseline: the bench's bookkeeping is not flight heap.
+%(presize)s
+base = live()
+tb0 = table_bytes()
+out('heap_base_world_bytes', base)
+# The flight modules are imported after the baseline, the scheduler (whose idle
+# collections are timed) included: its import is flight memory.
+import flight.scheduler as _sched
+_sched.gc = tgc
+
+
+from flight.app import FlightApp
+from flight.keys import Keyring
+out('heap_code_bytes', flight_live())
+app = FlightApp(board, keyring=Keyring())
+app.limits.budget.clock = clock  # the tc tick's bound on the charged flight CPU (tclimit)
+simgc.sched = app.sched
+session.relay(world, app)  # bracketed as physics: not flight code, excluded
+session.boot(app, board)
+out('heap_live_boot_bytes', flight_live('heap_sim_boot_bytes'))
+apt = app.payload['apt']
+comp = app.payload['comparator']
+R['phase'] = 'warm'
+out('warm_s', session.to_track(app, board, clock) / 1e6)
+# The TRACK heap first: the diagnostics below are the bench's, not the flight's.
+out('heap_live_track_bytes', flight_live('heap_sim_bytes'))
+out('task_faults_warm', dict((t.name, t.faults) for t in app.sched.tasks))
 out('task_errors_warm', dict((t.name, _tb(t.last_error)) for t in app.sched.tasks
                              if t.last_error is not None))
 out('apt_state_warm', apt.state)
@@ -276,7 +285,6 @@ out('apt_state_warm', apt.state)
 # of the simulated sensor's noise.
 out('apt_hot_pixels', len(apt.search.hot) // 2)
 out('comparator_state_warm', comp.state)
-out('heap_live_track_bytes', flight_live('heap_sim_bytes'))
 
 
 
@@ -384,16 +392,52 @@ except Exception as _e:
 gc.collect()
 for _k in [k for k in R if k.startswith('trace_') or k.startswith('prof')]:
     print('RESULTPART ' + _k + ' ' + json.dumps(R.pop(_k)))
+for _k in [k for k in R if R[k] is None]:  # (bound before the baseline, never set)
+    R.pop(_k)
 print('RESULT' + json.dumps(R))
 """
+
+
+def _globals_bound(code):
+    """Names the top level of ``code`` binds (compound statements entered, function and
+    class bodies not: their names are their frames')."""
+    names = set()
+    stack = list(ast.parse(code).body)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (ast.FunctionDef, ast.ClassDef)):
+            names.add(n.name)
+            continue
+        if isinstance(n, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in n.names)
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            names.add(n.id)
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            names.add(n.name)
+        stack.extend(ast.iter_child_nodes(n))
+    return names
+
+
+def presize(body, anchor=BASELINE):
+    """Lines binding, before the baseline (``anchor``), every global the script binds
+    first after it, to None, and every result key written in its main flow: the
+    script's globals dict and ``R`` reach their final size before the baseline, so that
+    neither grows (a rehash: hundreds of octets) inside the flight's figures."""
+    head, _, tail = body.replace(PRESIZE, "").partition(anchor)
+    names = sorted(_globals_bound(anchor + tail) - _globals_bound(head))
+    keys = sorted(set(re.findall(r"(?:out\(|R\[)'(\w+)'", tail))
+                  - set(re.findall(r"'(\w+)'", head)))  # (not the keys R starts with)
+    keys = [k for k in keys if not k.startswith(("trace_", "prof"))]  # (--trace, --profile)
+    return "%s = None\nfor _k in %r:\n    R[_k] = None\n" % (" = ".join(names), tuple(keys))
 
 
 def script(measure_s=MEASURE_S, trace=False, profile=False):
     d = {"flood_bytes": LINE_BYTES_PER_10MS, "measure_s": measure_s, "alloc_s": ALLOC_S,
          "trace": 1 if trace else 0, "profile": 1 if profile else 0}
     d.update(helpers=HELPERS, trace_block=TRACE_BLOCK % d, profile_block=PROFILE_BLOCK % d,
-             alloc_block=ALLOC_BLOCK % d)
+             alloc_block=ALLOC_BLOCK % d, presize=PRESIZE)
     body = SCRIPT % d
+    body = body.replace(PRESIZE, presize(body))
     # The script's own top-level statements inside one try: a MemoryError or failure
     # still reports what was measured up to it.
     header, _, rest = body.partition("R = {'phase': 'start', 'errors': []}\n")

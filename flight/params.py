@@ -15,7 +15,7 @@ names the rule).
 from collections import namedtuple
 
 from flight import cbor
-from flight.cmddict import C_NAME, BadArg, CmdFailed
+from flight.cmddict import C_NAME, BadArg, CmdFailed, Refused
 from hal.compat import IS_MICROPYTHON, const
 from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event
 from flight import lazy
@@ -50,8 +50,10 @@ TYPES = ("int", "float", "bool")
 _INF = float("inf")
 
 
-class ParamError(BadArg):
-    """A value that does not fit its parameter (a PARAM_SET of it is BAD_ARG)."""
+def ParamError(detail):
+    """A value that does not fit its parameter (a PARAM_SET of it is BAD_ARG): a
+    cmddict.Refused, caught as one (a function, not a class: issue 11)."""
+    return BadArg(detail)
 
 
 APPLIES = ("now", "calibration", "session", "reboot")  # when a new value takes effect
@@ -247,7 +249,7 @@ class Params:
         stored set as it is: every value is still within its own range."""
         try:
             rules = self._load_rules()
-        except ParamError:
+        except Refused:  # (ParamError)
             return
         try:
             self._enforce(rules, emit)

@@ -42,7 +42,7 @@ flight/pointahead_nav.py).
 from array import array
 
 from flight import pointahead_nav as nav
-from flight.cmddict import BadArg
+from flight.cmddict import BadArg, Refused
 from flight.events import SEV_INFO, SEV_WARN, Event
 from flight.params import ParamDef as P
 from flight.pointahead_nav import PROFILE_MAX, pack_profile  # noqa: F401  (the ground's)
@@ -256,7 +256,7 @@ class PointAhead:
             if t <= self._nav_t:
                 raise BadArg("t: not after the last state (%.3f s)" % self._nav_t)
             nav.check_nav(args)
-        except BadArg as e:
+        except Refused as e:  # (BAD_ARG: the checks above and nav.check_nav)
             self.nav_rejected += 1
             if self.nav_rejected <= 10 or self.nav_rejected % 100 == 0:
                 self.ctx.emit(EV_PA_NAV_REJECTED, [self.nav_rejected], str(e))

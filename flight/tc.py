@@ -31,7 +31,7 @@ give the same AUTH report, without detail (nothing that helps a forger).
 import struct
 
 from flight import cbor, ccsds, mac
-from flight.cmddict import ACCEPT_REASONS, BadArg, Busy, CmdFailed, WrongMode
+from flight.cmddict import ACCEPT_REASONS, CmdFailed, Refused
 from hal.compat import const
 from flight.events import SEV_INFO, SEV_WARN, Event
 from flight.telemetry import HkField
@@ -327,10 +327,6 @@ class TcPipeline:
             return "UNKNOWN_OPCODE", "opcode %r" % (obj[0],)
         try:
             args = self.dispatch.check(cmd, obj[1], self.mode())
-        except BadArg as e:
-            return "BAD_ARG", str(e)
-        except WrongMode as e:
-            return "WRONG_MODE", str(e)
-        except Busy as e:
-            return "BUSY", str(e)
+        except Refused as e:
+            return e.reason, str(e)
         return cmd, args

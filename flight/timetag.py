@@ -20,7 +20,7 @@ one held for good.
 """
 
 from flight import cbor
-from flight.cmddict import BadArg, Busy, WrongMode
+from flight.cmddict import BadArg, Busy, Refused
 from hal.compat import const
 from flight.events import SEV_INFO, SEV_WARN, Event
 from flight.params import EV_STORE_FALLBACK, ParamDef
@@ -179,14 +179,8 @@ class TimeTagQueue:
             x = {"timetag": True}
             try:
                 self.dispatch.check(cmd, args, mode)
-            except WrongMode as err:
-                tc.completed(cmd, "WRONG_MODE", apid, seq, None, x, str(err))
-                continue
-            except Busy as err:
-                tc.completed(cmd, "BUSY", apid, seq, None, x, str(err))
-                continue
-            except BadArg as err:
-                tc.completed(cmd, "BAD_ARG", apid, seq, None, x, str(err))
+            except Refused as err:
+                tc.completed(cmd, err.reason, apid, seq, None, x, str(err))
                 continue
             tc.complete(cmd, args, apid, seq, x)
 

@@ -11,7 +11,7 @@ import pytest
 from flight import apt as A
 from flight import apt_calib as K
 from flight import apt_calib_fit as fit
-from flight.cmddict import BY_NAME, Busy
+from flight.cmddict import BY_NAME, Refused
 from flight.telemetry import more
 from hal.interfaces import APT_TRACK, FSM_LSB_RAD
 from tests.mpy.kit import FakeCtx
@@ -274,8 +274,9 @@ def test_commanded_calibration_waits_for_track_and_is_busy_while_running():
     pl.run(30)
     (ev,) = pl.events(K.EV_APT_CAL_START)
     assert ev[1] == [1, 20, 1280]  # trigger TC, step, steps
-    with pytest.raises(Busy):
+    with pytest.raises(Refused) as refused:
         pl.owner.check_command(cmd, {})
+    assert refused.value.reason == "BUSY"
     pl.run(STEPS + 100)
     assert pl.events(K.EV_APT_CAL_DONE)
 

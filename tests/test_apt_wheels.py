@@ -8,7 +8,7 @@ import math
 import pytest
 
 from flight import apt_wheels as W
-from flight.cmddict import BY_NAME, BadArg, validate
+from flight.cmddict import BY_NAME, Refused, validate
 from ground_tools import dictionary
 from sim.run import metrics, passsim
 
@@ -34,8 +34,9 @@ def test_the_ground_dictionary_declares_the_wheel_speeds_in_nav_state():
     cmd = BY_NAME["NAV_STATE"]
     assert "rw1_hz" not in validate(cmd, base)
     assert validate(cmd, dict(base, rw1_hz=45.5, rw2_hz=-60.0))["rw2_hz"] == -60.0
-    with pytest.raises(BadArg):
+    with pytest.raises(Refused) as refused:
         validate(cmd, dict(base, rw3_hz=300.0))
+    assert refused.value.reason == "BAD_ARG"
 
 
 def test_lines_aliased_where_the_predictor_turns_them_are_left_to_it():

@@ -209,7 +209,7 @@ def test_k_t_from_two_knees_at_different_temperatures(plausible):
 
 
 def test_commanded_sweep_pauses_and_resumes_the_comparator():
-    from flight.cmddict import BY_NAME, Busy, WrongMode
+    from flight.cmddict import BY_NAME, Refused
 
     res = fly("nominal", seed=1, duration_s=12.0)
     app = res.apps[0]
@@ -220,8 +220,9 @@ def test_commanded_sweep_pauses_and_resumes_the_comparator():
     k.check_command(cmd, {})  # bias ACTIVE, no sweep: accepted
     k.cmd_knee_calibrate({}, None)
     assert k.state == K.SWEEP and comp.state == 0  # the comparator paused (OFF)
-    with pytest.raises(Busy):
+    with pytest.raises(Refused) as refused:
         k.check_command(cmd, {})
+    assert refused.value.reason == "BUSY"
     app.run_for(2500000)
     # The uplink is on in mid-pass: the sweep reads the code violations; the comparator
     # starts again afterwards from the new noise floor.
@@ -232,8 +233,9 @@ def test_commanded_sweep_pauses_and_resumes_the_comparator():
     eff = _effective_vbr25(res.world, app.params["bias_kt_mv_per_k"] * 1e-3)
     assert abs(k.vbr25 - eff) < 0.03
     app.payload["bias"].state = 3  # HOLD: no sweep without a trusted temperature
-    with pytest.raises(WrongMode):
+    with pytest.raises(Refused) as refused:
         k.check_command(cmd, {})
+    assert refused.value.reason == "WRONG_MODE"
 
 
 def test_no_sweep_without_a_trusted_temperature_reports_the_reused_breakdown():

@@ -475,15 +475,16 @@ def test_dac_write_failures_are_counted_and_reported_once():
 
 
 def test_calibrate_is_busy_only_while_calibrating():
-    from flight.cmddict import BY_NAME, Busy
+    from flight.cmddict import BY_NAME, Refused
 
     cmd = BY_NAME["COMP_CALIBRATE"]
     rig = calibrated(c0=2000)
     rig.comp.check_command(cmd, {})  # TRACK: accepted
     rig.comp.cmd_calibrate({}, None)
     assert rig.comp.state == C.SWEEP
-    with pytest.raises(Busy):
+    with pytest.raises(Refused) as refused:
         rig.comp.check_command(cmd, {})
+    assert refused.value.reason == "BUSY"
     rig.comp.check_command(BY_NAME["PING"], {})  # (other commands are not its business)
 
 

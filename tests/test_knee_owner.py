@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from flight import lazy
-from flight.cmddict import BY_NAME, Busy
+from flight.cmddict import BY_NAME, Refused
 from sim.run.passsim import fly
 
 KNEE_CODE = ("flight.bias_knee", "flight.bias_kt", "flight.bias_knee_fit",
@@ -69,5 +69,6 @@ def test_no_heap_for_the_knee_is_its_own_event_and_the_pass_goes_on(frozen, monk
     assert not _events(res, "BIAS_KNEE_SWEEP") and k.knee is None and k.result == 0
     # the comparator found its floor by its own noise sweep and tracks
     assert app.payload["comparator"].state == 4
-    with pytest.raises(Busy):
+    with pytest.raises(Refused) as refused:
         k.check_command(BY_NAME["BIAS_KNEE_CALIBRATE"], {})
+    assert refused.value.reason == "BUSY"

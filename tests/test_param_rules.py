@@ -10,9 +10,8 @@ import pytest
 
 from flight import cbor
 from flight.app import FlightApp
-from flight.cmddict import BY_NAME
+from flight.cmddict import BY_NAME, Refused
 from flight.param_rules import RULES
-from flight.params import ParamError
 from flight.slotstore import SlotStore
 from hal.sim.storage import MemStorage
 from tests.mpy.obc import Obc, core_board, ok_pair
@@ -81,9 +80,10 @@ def test_limit_range_stays_ordered():
 
 def test_a_module_setting_a_learned_value_is_held_to_the_rules_too():
     o = Obc()
-    with pytest.raises(ParamError, match="rule safe_bias_below_breakdown"):
+    with pytest.raises(Refused, match="rule safe_bias_below_breakdown") as refused:
         o.app.ctx.params.set("bias_vbr25_v", 23.3)  # 23.3 - 1.61 = 21.69 ... fine
         o.app.ctx.params.set("bias_safe_v", 21.9)  # above 21.69: refused
+    assert refused.value.reason == "BAD_ARG"
     assert o.app.params["bias_safe_v"] == 21.0
 
 

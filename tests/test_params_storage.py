@@ -12,8 +12,8 @@ import pytest
 
 from flight import cbor
 from flight.app import FlightApp
-from flight.cmddict import BY_NAME
-from flight.params import ParamDef, ParamError, Params
+from flight.cmddict import BY_NAME, Refused
+from flight.params import ParamDef, Params
 from flight.slotstore import SlotStore, decode_slot, encode_slot
 from flight.replay import RESERVE, ReplayGuard
 from hal.errors import StorageError
@@ -372,15 +372,17 @@ def test_param_definitions_and_checks():
         p.declare((ParamDef("g", "float", 0.5, 0.0, 1.0, "", ""),))
     with pytest.raises(ValueError):
         ParamDef("s", "str", "x", 0, 1, "", "")
-    with pytest.raises(ParamError):
+    with pytest.raises(Refused) as refused:
         ParamDef("bad", "int", 11, 1, 10, "", "")  # default out of range
+    assert refused.value.reason == "BAD_ARG"
     assert p.set("g", 1) == 1.0 and isinstance(p["g"], float)
     assert p.set("n", 4.0) == 4 and isinstance(p["n"], int)
     for name, v in (("n", 4.5), ("n", True), ("n", float("inf")), ("n", float("nan")),
                     ("g", float("nan")), ("g", -math.inf), ("g", 1.5), ("b", 1), ("g", "1"),
                     ("zz", 1)):
-        with pytest.raises(ParamError):
+        with pytest.raises(Refused) as refused:
             p.set(name, v)
+        assert refused.value.reason == "BAD_ARG"
     assert (p["g"], p["n"], p["b"]) == (1.0, 4, False)
     seen = []
     p.listeners.append(lambda n, v: seen.append((n, v)))

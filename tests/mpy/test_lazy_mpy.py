@@ -168,7 +168,7 @@ def test_a_memory_error_while_building_the_object_is_a_failed_load():
 
 def test_the_breakdown_sweep_is_built_on_use_and_dropped_when_idle():
     from flight import knee_owner as KO
-    from flight.cmddict import BY_NAME, Busy, WrongMode
+    from flight.cmddict import BY_NAME, Refused
     from kit import app_rig
 
     r = app_rig("bias", "comparator")
@@ -181,8 +181,8 @@ def test_the_breakdown_sweep_is_built_on_use_and_dropped_when_idle():
     try:
         k.check_command(cmd, {})  # built for the knee's own check: SAFE, bias not ACTIVE
         raise AssertionError("accepted in SAFE")
-    except WrongMode:
-        pass
+    except Refused as e:
+        assert e.reason == "WRONG_MODE", e.reason
     assert k.knee is not None and KO.KNEE in sys.modules and k.sweeps == 0
     k.update()  # idle, no session: dropped, its code released
     assert k.knee is None and KO.KNEE not in sys.modules and k.result == 0
@@ -196,8 +196,8 @@ def test_the_breakdown_sweep_is_built_on_use_and_dropped_when_idle():
         try:
             k.check_command(cmd, {})
             raise AssertionError("accepted without its code")
-        except Busy as e:
-            assert "no heap" in str(e)
+        except Refused as e:
+            assert e.reason == "BUSY" and "no heap" in str(e)
     finally:
         KO.lazy = real
     assert fake.tried == [KO.KNEE] and k.knee is None
@@ -251,8 +251,8 @@ def test_no_heap_for_the_rules_refuses_a_change_with_its_own_event():
         try:
             p.set("temp_max_c", 50.0)
             raise AssertionError("a change was made without its rules")
-        except P.ParamError as e:
-            assert "heap exhausted" in str(e)
+        except P.Refused as e:
+            assert e.reason == "BAD_ARG" and "heap exhausted" in str(e)
     finally:
         P.lazy = real
     assert events == [(EV_MODULE_LOAD_FAILED, RULES)]

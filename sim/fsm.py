@@ -23,6 +23,7 @@ the mirror return to rest (driver output off).
 """
 
 import math
+from array import array
 
 # DESIGN §5: FSM +/-2 deg optical range.
 FSM_RANGE_RAD = 2.0 * math.pi / 180.0
@@ -34,6 +35,12 @@ FSM_ZETA = 0.7
 # hal/interfaces.py Fsm: signed 16-bit code per axis over the full +/-2 deg (DESIGN §5 asks
 # for DAC quantisation).
 FSM_DAC_BITS = 16
+# The discretisation coefficients cached per step length (the world's 1 kHz sub-steps
+# alternate a few lengths).  A fixed table, not a dict that grows: the world's heap must
+# not grow as it runs, or the target bench (which counts what is allocated after its
+# baseline as flight memory, issue 11) reads the cache (up to 7.7 kB, cleared at 64
+# lengths) as the flight's heap.
+_COEF_SLOTS = 8
 
 
 class Fsm:
@@ -49,7 +56,9 @@ class Fsm:
         self.code_min = -(1 << (self.dac_bits - 1))
         self.lsb_rad = self.range_rad / (1 << (self.dac_bits - 1))
         self.gain_matrix = (1.0, 0.0, 0.0, 1.0)  # set_gain_matrix (calibration error)
-        self._ccache = {}  # dt -> discretisation coefficients (step)
+        self._c_dt = array("d", [-1.0] * _COEF_SLOTS)  # step lengths cached (s)
+        self._c_tab = array("d", [0.0] * (4 * _COEF_SLOTS))  # their (ee, ev, ve, vv)
+        self._c_next = 0  # the slot the next new length replaces
         self.gain_x = float(optical_gain[0])
         self.gain_y = float(optical_gain[1])
         self.code_x = 0  # DAC registers
@@ -199,21 +208,29 @@ class Fsm:
         self._dt = dt
         self._c = (ee, ev, ve, vv)
 
+    def _use_coeffs(self, dt):
+        """``_c`` for a step of ``dt`` s: from the fixed cache, or computed and cached."""
+        dts = self._c_dt
+        tab = self._c_tab
+        for i in range(_COEF_SLOTS):
+            if dts[i] == dt:
+                o = 4 * i
+                self._dt = dt
+                self._c = (tab[o], tab[o + 1], tab[o + 2], tab[o + 3])
+                return
+        self._coeffs(dt)
+        i = self._c_next
+        dts[i] = dt
+        o = 4 * i
+        tab[o], tab[o + 1], tab[o + 2], tab[o + 3] = self._c
+        self._c_next = (i + 1) % _COEF_SLOTS
+
     def step(self, dt):
         """Advance the mirror by dt seconds with the DAC output held."""
         if dt <= 0.0:
             return
         if dt != self._dt:
-            # the 1 kHz sub-steps of the world alternate a few step lengths: cache them
-            c = self._ccache.get(dt)
-            if c is None:
-                self._coeffs(dt)
-                if len(self._ccache) >= 64:
-                    self._ccache.clear()
-                self._ccache[dt] = self._c
-            else:
-                self._dt = dt
-                self._c = c
+            self._use_coeffs(dt)
         ee, ev, ve, vv = self._c
         r = self.range_rad
         # x (the simulator's most frequent call, ~1,400 per simulated second: G*u once)

@@ -303,3 +303,23 @@ def test_an_attribute_read_of_a_module_got_at_run_time_keeps_the_import(tmp_path
     assert inlined("import lazy\nx = lazy.load('flight.user').K\n") == ["J"]
     assert inlined("x = getattr(m, 'K')\n") == ["J"]
     assert inlined("from flight import user as u\nx = u.K\n") == ["J"]  # a re-export
+
+
+def test_an_integer_attribute_of_an_imported_module_is_written_as_its_value(tmp_path):
+    _tree(tmp_path, {"flight/b.py": "K = 6\nNEG = -3\nF = 0.5\nP = 9\n",
+                     "tests/mpy/t.py": "from flight import b\nb.P = 1\n"})
+    src = ("from flight import b as B\n\n\n"
+           "def f(x):\n"
+           "    return (B.K + 1, B.K.bit_length(), B.NEG ** 2, x * B.NEG, -B.NEG,\n"
+           "            B.F, B.P, f'{B.K}')\n\n\n"
+           "L = B.K\n")
+    out, cut = _run(src, _Refs(texts={"tests/mpy/t.py": "from flight import b\nb.P = 1\n"},
+                               root=tmp_path))
+    assert cut["attributes"] == ["B.K", "B.NEG"]  # F: a float; P: patched on the board
+    lines = out.splitlines()
+    assert lines[4] == "    return (6 + 1, (6).bit_length(), (-3) ** 2, x * (-3), -(-3),"
+    assert lines[5] == "            B.F, B.P, f'{B.K}')"  # (in an f-string: left alone)
+    assert lines[8] == "_L = const(6)"  # then a literal read nowhere else: folded
+    ns = {"B": type("B", (), {"K": 6, "NEG": -3, "F": 0.5, "P": 9}), "const": lambda v: v}
+    exec(compile(out.replace("from flight import b as B", ""), "m", "exec"), ns)
+    assert ns["f"](2) == (7, 3, 9, -6, 3, 0.5, 9, "6")

@@ -26,6 +26,8 @@ literals:
   (``x.NAME``), passed as a keyword, named in a code string or an f-string, used above
   the import, read from the importer by other board code (a re-export) or assigned
   (patched) by it; an import inside a function (it binds no global of the importer).
+  An integer constant read as an attribute of an imported module (``ccsds.HEADER_LEN``)
+  is written as its value (``6``) the same way, unless board code patches it.
 * **public constants nobody else reads** — ``NAME = const(v)`` is a globals entry as well
   as folded by the compiler; ``_NAME = const(v)`` is folded only.  A ``NAME`` nothing else
   on the board mentions is renamed ``_NAME`` in its own module, where every use follows
@@ -376,19 +378,77 @@ def inline_imported_ints(text, module, rel, refs, root):
     return "".join(lines), sorted(inlined)
 
 
-KINDS = ("unread", "inlined", "folded", "private")
+def _module_aliases(tree, bound_twice):
+    """{local name: module} of the module's top-level ``from P import m [as a]`` and
+    ``import P.m as a`` (bound once; ``m`` may be no module: int_constant then finds
+    nothing)."""
+    alias = {}
+    for n in tree.body:
+        if isinstance(n, ast.ImportFrom) and n.module and n.level == 0:
+            alias.update({a.asname or a.name: n.module + "." + a.name for a in n.names})
+        elif isinstance(n, ast.Import):
+            alias.update({a.asname: a.name for a in n.names if a.asname})
+    return {k: v for k, v in alias.items() if k not in bound_twice}
+
+
+def fold_module_attributes(text, rel, refs, root):
+    """(text, ["m.NAME" folded]): an integer constant read as an attribute of an imported
+    module (``ccsds.HEADER_LEN``) written as its value, ``6``: no attribute look-up,
+    and the home module's ``NAME`` no longer read from here.  Left alone: a name some
+    board code assigns (``m.NAME = ...``: patched), a store, a read inside an f-string
+    (its columns are not the source's before Python 3.12), one spread over lines."""
+    tree = _parse(text)
+    alias = _module_aliases(tree, _bound_twice(tree))
+    in_fstring = {id(x) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr)
+                  for x in ast.walk(n)}
+    parent = {id(c): n for n in ast.walk(tree) for c in ast.iter_child_nodes(n)}
+    edits = []
+    for n in ast.walk(tree):
+        if not (isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load)
+                and isinstance(n.value, ast.Name) and n.value.id in alias
+                and n.lineno == n.end_lineno and id(n) not in in_fstring):
+            continue
+        v = int_constant(root, alias[n.value.id], n.attr)
+        if v is not None and not refs.assigned_anywhere(n.attr):
+            edits.append((n.lineno, n.col_offset, n.end_col_offset,
+                          _int_atom(v, n, parent.get(id(n))), "%s.%s" % (n.value.id, n.attr)))
+    lines = text.splitlines(keepends=True)
+    for row, a, b, v, _name in sorted(edits, reverse=True):
+        ln = lines[row - 1]
+        a, b = _char_col(ln, a), _char_col(ln, b)
+        lines[row - 1] = ln[:a] + v + ln[b:]
+    return "".join(lines), sorted({e[4] for e in edits})
+
+
+def _int_atom(v, node, parent):
+    """``v`` written where ``node`` was: bare where that means the same (``NAME = 6``
+    stays a statement ``const()`` can fold), in parentheses where the attribute was an
+    operand that binds tighter (``(6).bit_length()``, ``(-3) ** 2``, ``x * (-3)``)."""
+    tight = isinstance(parent, (ast.Attribute, ast.Subscript, ast.Call)) and \
+        getattr(parent, "value", getattr(parent, "func", None)) is node
+    if tight or (isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Pow)
+                 and parent.left is node):
+        return "(%d)" % v
+    if v < 0 and isinstance(parent, (ast.BinOp, ast.UnaryOp)):
+        return "(%d)" % v
+    return "%d" % v
+
+
+KINDS = ("unread", "inlined", "folded", "private", "attributes")
 
 
 def trim(text, module, rel, refs, root=None):
-    """(text, {"unread": [...], "inlined": [...], "folded": [...], "private": [...]}) of
-    flight module ``module`` (file ``rel``): the names dropped, the imported integers
-    made constants of its own, the literals made constants, the constants made
-    private."""
+    """(text, {"unread": [...], "inlined": [...], "folded": [...], "private": [...],
+    "attributes": [...]}) of flight module ``module`` (file ``rel``): the names dropped,
+    the imported integers made constants of its own, the literals made constants, the
+    constants made private, the integer attributes of modules written as values."""
+    root = root or refs.root
     text, dropped = drop_unread(text, module, rel, refs)
-    text, inlined = inline_imported_ints(text, module, rel, refs, root or refs.root)
+    text, inlined = inline_imported_ints(text, module, rel, refs, root)
+    text, attrs = fold_module_attributes(text, rel, refs, root)
     text, folded = fold_literals(text, rel, refs)
     text, renamed = privatize_consts(text, rel, refs)
-    return text, dict(zip(KINDS, (dropped, inlined, folded, renamed), strict=True))
+    return text, dict(zip(KINDS, (dropped, inlined, folded, renamed, attrs), strict=True))
 
 
 def trim_modules(texts, refs, root=None):

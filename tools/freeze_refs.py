@@ -75,21 +75,29 @@ def _on_board(rel, board):
 def string_text(tree):
     """Every string literal of ``tree`` but the docstrings, NUL between two: what a host
     file can send to the image."""
-    docs = {id(d) for d in _docstrings(tree)}
-    return "\0".join(n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
-                      and isinstance(n.value, str) and id(n) not in docs)
+    docs, strings = set(), []
+    for n in ast.walk(tree):  # (one walk: the heaviest part of staging)
+        if isinstance(n, ast.Constant):
+            if isinstance(n.value, str):
+                strings.append(n)
+        elif isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            docs.update(id(d) for d in _docstrings_of(n))
+    return "\0".join(n.value for n in strings if id(n) not in docs)
+
+
+def _docstrings_of(n):
+    b = n.body
+    if b and isinstance(b[0], ast.Expr) and isinstance(b[0].value, ast.Constant) \
+            and isinstance(b[0].value.value, str):
+        return [b[0].value]
+    return []
 
 
 def _docstrings(tree):
     """The docstring constants of ``tree`` (a module's, a class's, a function's)."""
-    out = []
-    for n in ast.walk(tree):
-        if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            b = n.body
-            if b and isinstance(b[0], ast.Expr) and isinstance(b[0].value, ast.Constant) \
-                    and isinstance(b[0].value.value, str):
-                out.append(b[0].value)
-    return out
+    return [d for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            for d in _docstrings_of(n)]
 
 
 def code_text(text, tree):

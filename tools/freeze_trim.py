@@ -399,14 +399,17 @@ def fold_module_attributes(text, rel, refs, root):
     (its columns are not the source's before Python 3.12), one spread over lines."""
     tree = _parse(text)
     alias = _module_aliases(tree, _bound_twice(tree))
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+             and isinstance(n.value, ast.Name) and n.value.id in alias] if alias else []
+    if not found:
+        return text, []
     in_fstring = {id(x) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr)
                   for x in ast.walk(n)}
     parent = {id(c): n for n in ast.walk(tree) for c in ast.iter_child_nodes(n)}
     edits = []
-    for n in ast.walk(tree):
-        if not (isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load)
-                and isinstance(n.value, ast.Name) and n.value.id in alias
-                and n.lineno == n.end_lineno and id(n) not in in_fstring):
+    for n in found:
+        if not (isinstance(n.ctx, ast.Load) and n.lineno == n.end_lineno
+                and id(n) not in in_fstring):
             continue
         v = int_constant(root, alias[n.value.id], n.attr)
         if v is not None and not refs.assigned_anywhere(n.attr):

@@ -100,8 +100,14 @@ def staged(manifest, log=print):
     """``manifest`` (a repository path) in the staged copy, staged now."""
     from tools import freeze_decl
 
-    report = freeze_decl.stage(STAGE_DIR)
+    trimmed = {}
+    report = freeze_decl.stage(STAGE_DIR, trimmed=trimmed)
     log("firmware: declarations frozen as constants in %d modules" % len(report))
+    # (tools/freeze_trim.py: the globals entries the flight modules no longer bind; a
+    # public literal folded is counted as made private)
+    cut = sum(len([n for n in v if k != "folded" or n.startswith("_")])
+              for kinds in trimmed.values() for k, v in kinds.items() if k != "attributes")
+    log("firmware: globals trimmed: %d names in %d modules" % (cut, len(trimmed)))
     return STAGE_DIR / Path(manifest).resolve().relative_to(ROOT)
 
 

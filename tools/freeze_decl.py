@@ -201,11 +201,10 @@ def stage(dest, root=ROOT, trimmed=None):
 
     dest = Path(dest)
     types = record_types()
-    refs = freeze_trim.Refs(root)
-    wanted = set()
+    staged = {}
+    flight = {}  # the flight modules' texts, trimmed together (what one folds, another loses)
     report = {}
     for rel in _files(root):
-        wanted.add(rel)
         text = (root / rel).read_text()
         name = module_name(rel)
         if name is not None:
@@ -217,10 +216,17 @@ def stage(dest, root=ROOT, trimmed=None):
                 text, names = transform(text, mod, types)
                 if names:
                     report[name] = names
-            text, cut = freeze_trim.trim(text, name, rel.as_posix(), refs)
+            flight[rel.as_posix()] = text
+        staged[rel] = text
+    texts, cuts = freeze_trim.trim_modules(flight, freeze_trim.Refs(root), root)
+    for rel, text in staged.items():
+        cut = cuts.get(rel.as_posix())
+        if cut is not None:
+            text = texts[rel.as_posix()]
             if trimmed is not None and any(cut.values()):
-                trimmed[name] = cut
+                trimmed[module_name(rel)] = cut
         _write(dest / rel, text)
+    wanted = set(staged)
     for f in sorted(dest.rglob("*"), reverse=True):  # a module deleted in the repository
         if f.is_file() and f.relative_to(dest) not in wanted:
             f.unlink()

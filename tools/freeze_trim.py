@@ -2,111 +2,89 @@
 
 A MicroPython module's globals dict is a hash table on the heap, 8 octets a slot, grown
 to the next size of ``py/map.c`` (…, 12, 17, 23, 29, 37, 47, 59, 73) when full: every
-name a module binds costs its slot, and a name more can cost a whole step.  Two kinds of
-names are bound on the board for nothing once :mod:`tools.freeze_decl` has written the
-declaration blocks as literals:
+name a module binds costs its slot, and a name more can cost a whole step.  Names bound on
+the board for nothing once :mod:`tools.freeze_decl` has written the declaration blocks as
+literals:
 
 * **imported names nothing reads** — the declaration vocabulary (``Event``,
   ``ParamDef``, ``HkField``, ``Command``, ``Arg``, the ``SEV_*`` levels, and short aliases
   such as ``F = HkField``) imported only to write the blocks, which are constants now;
   ``const``, where every ``NAME = const(v)`` is folded by the compiler (py/parse.c: the
   name is never looked up); other imports the module no longer reads.  A name is dropped
-  where the module does not read it and no other file reads it from this module (the
-  vocabulary: ``from flight.m import Event`` or ``m.Event``; any other name: no other
-  file mentions it at all); a statement left with no name becomes ``__import__("m")``,
-  so the modules are still imported in the same order.
+  where the module does not read it and nothing on the board reads it from this module
+  (the vocabulary: ``from flight.m import Event`` or ``m.Event``; any other name: nothing
+  on the board mentions it at all); a statement left with no name becomes
+  ``__import__("m")``, so the modules are still imported in the same order.
+* **imported integer constants** (cross-module folding) — ``from flight.m import NAME``
+  is a run-time look-up in ``m``'s globals even where ``m`` wrote ``NAME = const(7)``
+  (the compiler folds a constant inside its own module only).  Where the value is certain
+  from the text (:mod:`tools.freeze_fold`: integer literals and expressions of ``m``'s
+  own such constants, through re-exports) the importer gets it as a private constant on
+  the import's line (``from flight.m import f; _NAME = const(7)``) and its uses are
+  renamed ``_NAME``: folded, no global.  Left alone: a name bound again anywhere in the
+  importer (a parameter, a local, ``global``: shadowing), read as an attribute
+  (``x.NAME``), passed as a keyword, named in a code string or an f-string, used above
+  the import, read from the importer by other board code (a re-export) or assigned
+  (patched) by it; an import inside a function (it binds no global of the importer).
+  An integer constant read as an attribute of an imported module (``ccsds.HEADER_LEN``)
+  is written as its value (``6``) the same way, unless board code patches it.
 * **public constants nobody else reads** — ``NAME = const(v)`` is a globals entry as well
-  as folded by the compiler; ``_NAME = const(v)`` is folded only.  A ``NAME`` that no other
-  file of the repository mentions (flight, hal, sim, tools, tests, ground_tools, bench,
-  board: any text, scripts sent to the target included) is renamed ``_NAME`` in its own
-  module, where every use follows the definition (a use above it would be a run-time
-  global lookup).
+  as folded by the compiler; ``_NAME = const(v)`` is folded only.  A ``NAME`` nothing else
+  on the board mentions is renamed ``_NAME`` in its own module, where every use follows
+  the definition (a use above it would be a run-time global lookup); literal tables read
+  nowhere else become ``_NAME = const(literal)`` the same way.
+
+**What reads on the board** (:mod:`tools.freeze_refs`): the code of the files the images
+freeze (the manifests and tests/mpy), comments apart, the flight modules with their
+*staged* text, and every string literal of the host files (the scripts tools/ and bench/
+send to the image are strings); the host files' code runs on CPython with the
+repository's sources and reads nothing of the image.  So an exporter loses ``NAME`` once
+every flight importer has folded it and no tests/mpy module, hal or sim module or sent
+script names it: :func:`trim_modules` trims every flight module, hands the staged texts
+to the references and goes again until nothing changes (a pass only ever removes
+mentions, so what an earlier pass decided still holds).
 
 The repository's sources keep their names (the ground tools and the tests read them on
 CPython); line counts are kept, so tracebacks still point at the repository's lines.
 """
 
 import ast
+import functools
 import io
 import re
 import tokenize
-from pathlib import Path
 
-# Where a name may be read from outside its module.
-SCANNED = ("flight", "hal", "sim", "tools", "tests", "ground_tools", "bench", "board")
+from tools.freeze_fold import bound_more_than_once, int_constant
+from tools.freeze_refs import SCANNED, Refs, string_text  # noqa: F401 (Refs re-exported)
+
+# What inline_imported_ints writes after an import on its line (a later pass keeps it).
+_CONST_TAIL = re.compile(r"((?:;\s*_\w+ = const\(-?\d+\))+)\s*(#.*)?$")
+# Passes of trim_modules at most (two or three suffice: a re-export folded, then its home).
+MAX_PASSES = 6
 VOCAB = frozenset(("Event", "ParamDef", "HkField", "Command", "Arg", "SEV_DEBUG",
                    "SEV_INFO", "SEV_WARN", "SEV_ERROR", "SEV_CRITICAL"))
+_FSTRING = re.compile(r"[rRbBuU]*[fF]")
 
 
-class Refs:
-    """What the repository's files read of the flight modules: ``(module, name)`` pairs
-    imported or read as an attribute of the module, and every file's text."""
+# The steps parse the same text again and again (each pass of trim_modules, each step of
+# trim): one tree a text, and what is read off a tree kept for the last tree asked about.
+_parse = functools.lru_cache(maxsize=512)(ast.parse)
+_LAST_BOUND = [None, frozenset()]
 
-    def __init__(self, root):
-        root = Path(root)
-        self.root = root
-        self.texts = {}
-        self.pairs = set()
-        self.unparsed = []  # files no ast reads: every word of them counts (textual)
-        for top in SCANNED:
-            base = root / top
-            if not base.exists():
-                continue
-            for f in sorted(base.rglob("*.py")):
-                if "__pycache__" in f.parts:
-                    continue
-                rel = f.relative_to(root).as_posix()
-                text = f.read_text(errors="replace")
-                self.texts[rel] = text
-                try:
-                    tree = ast.parse(text)
-                except SyntaxError:
-                    self.unparsed.append(rel)
-                    continue
-                self._pairs(tree)
 
-    def _pairs(self, tree):
-        alias = {}  # local name -> flight module
-        for n in ast.walk(tree):
-            if isinstance(n, ast.ImportFrom) and n.module:
-                for a in n.names:
-                    if n.module == "flight":
-                        alias[a.asname or a.name] = "flight." + a.name
-                    else:
-                        self.pairs.add((n.module, a.name))
-            elif isinstance(n, ast.Import):
-                for a in n.names:
-                    if a.asname and a.name.startswith("flight."):
-                        alias[a.asname] = a.name
-        for n in ast.walk(tree):
-            if isinstance(n, ast.Attribute):
-                v = n.value
-                if isinstance(v, ast.Name) and v.id in alias:
-                    self.pairs.add((alias[v.id], n.attr))
-                elif (isinstance(v, ast.Attribute) and isinstance(v.value, ast.Name)
-                      and v.value.id == "flight"):
-                    self.pairs.add(("flight." + v.attr, n.attr))
+def _bound_twice(tree):
+    if _LAST_BOUND[0] is not tree:
+        _LAST_BOUND[:] = [tree, bound_more_than_once(tree)]
+    return _LAST_BOUND[1]
 
-    def read_elsewhere(self, module, name):
-        """``name`` of ``module`` imported or read as its attribute by some file."""
-        if (module, name) in self.pairs:
-            return True
-        word = re.compile(r"\b%s\b" % re.escape(name))
-        return any(word.search(self.texts[r]) for r in self.unparsed)
 
-    def assigned_anywhere(self, name):
-        """Some file assigns an attribute ``name`` (``m.NAME = ...``: a patched value)."""
-        pat = re.compile(r"\.%s\s*(=[^=]|\+=|-=)" % re.escape(name))
-        return any(pat.search(t) for t in self.texts.values())
-
-    def mentioned_elsewhere(self, rel, name):
-        """``name`` written anywhere in a file other than ``rel``."""
-        word = re.compile(r"\b%s\b" % re.escape(name))
-        return any(word.search(t) for r, t in self.texts.items() if r != rel)
+_LAST_LOADS = [None, frozenset()]  # (tree, _loads(tree)): one tree at a time
 
 
 def _loads(tree, skip=()):
     """Names read anywhere in ``tree``, the nodes in ``skip`` left out."""
+    if not skip and _LAST_LOADS[0] is tree:
+        return _LAST_LOADS[1]
     out = set()
     stack = [n for n in tree.body if n not in skip]
     while stack:
@@ -114,17 +92,44 @@ def _loads(tree, skip=()):
         if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Store):
             out.add(n.id)
         stack.extend(ast.iter_child_nodes(n))
+    if not skip:
+        _LAST_LOADS[:] = [tree, out]
     return out
 
 
-def _alone(lines, node):
+def _tail(lines, node):
+    """What must stay after ``node`` on its last line when it is rewritten: "" (nothing
+    or a comment) or the constants :func:`inline_imported_ints` put there in an earlier
+    pass; None when the line holds another statement (or ``node`` is indented)."""
+    if node.col_offset != 0:
+        return None
     tail = lines[node.end_lineno - 1][node.end_col_offset:].strip()
-    return node.col_offset == 0 and (not tail or tail.startswith("#"))
+    if not tail or tail.startswith("#"):
+        return ""
+    m = _CONST_TAIL.match(tail)
+    return m.group(1) if m else None
+
+
+def _alone(lines, node):
+    return _tail(lines, node) == ""
 
 
 def _blank(lines, node, first=""):
     a, b = node.lineno - 1, node.end_lineno - 1
     lines[a:b + 1] = [first + "\n"] + ["\n"] * (b - a)
+
+
+def _import_head(node, keep):
+    """``from m import <keep>``; ``__import__("m")`` when nothing is kept: the module is
+    still imported, in the same order, binding nothing."""
+    if not keep:
+        return "__import__(%r)" % node.module
+    return "from %s import %s" % (node.module, ", ".join(
+        a.name + (" as " + a.asname if a.asname else "") for a in keep))
+
+
+def _word_in(name, text):
+    return re.search(r"\b%s\b" % re.escape(name), text) is not None
 
 
 def _const_folded(tree):
@@ -161,9 +166,9 @@ def drop_unread(text, module, rel, refs):
     name no other file mentions at all."""
     dropped = []
     while True:
-        tree = ast.parse(text)
+        tree = _parse(text)
         lines = text.splitlines(keepends=True)
-        bound_twice = _bound_more_than_once(tree)
+        bound_twice = _bound_twice(tree)
         folded = _const_folded(tree)
 
         def unread(name, real, skip=(), tree=tree, twice=bound_twice, folded=folded):
@@ -185,39 +190,18 @@ def drop_unread(text, module, rel, refs):
             continue
         changed = False
         for n in sorted(imports, key=lambda n: -n.lineno):
-            if n.module == "__future__" or not _alone(lines, n):
+            tail = _tail(lines, n)
+            if n.module == "__future__" or tail is None:
                 continue
             keep = [a for a in n.names if not unread(a.asname or a.name, a.name)]
             if len(keep) == len(n.names):
                 continue
             dropped.extend(a.asname or a.name for a in n.names if a not in keep)
-            if keep:
-                names = ", ".join(a.name + (" as " + a.asname if a.asname else "")
-                                  for a in keep)
-                _blank(lines, n, "from %s import %s" % (n.module, names))
-            else:  # imported still, in the same order: binding nothing
-                _blank(lines, n, "__import__(%r)" % n.module)
+            _blank(lines, n, _import_head(n, keep) + tail)
             changed = True
         text = "".join(lines)
         if not changed:
             return text, sorted(dropped)
-
-
-def _bound_more_than_once(tree):
-    count = {}
-    for n in ast.walk(tree):
-        names = []
-        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
-            names = [n.id]
-        elif isinstance(n, (ast.Import, ast.ImportFrom)):
-            names = [(a.asname or a.name).split(".")[0] for a in n.names]
-        elif isinstance(n, (ast.FunctionDef, ast.ClassDef)):
-            names = [n.name]
-        elif isinstance(n, (ast.Global, ast.Nonlocal)):
-            names = list(n.names) * 2
-        for x in names:
-            count[x] = count.get(x, 0) + 1
-    return {k for k, v in count.items() if v > 1}
 
 
 def _const_defs(tree):
@@ -234,8 +218,10 @@ def _const_defs(tree):
 
 def _uses(text, defs):
     """{name: [(row, col)] of its NAME tokens, or None where it cannot be renamed or
-    folded: read as an attribute, passed as a keyword, or used above its definition
-    (``defs``: {name: line}) — a run-time global lookup there."""
+    folded: read as an attribute, passed as a keyword, used above its definition
+    (``defs``: {name: line}) — a run-time global lookup there — or in an f-string."""
+    if not defs:
+        return {}
     toks = list(tokenize.generate_tokens(io.StringIO(text).readline))
     where = {}
     depth = 0
@@ -244,6 +230,13 @@ def _uses(text, defs):
             depth += 1
         elif t.type == tokenize.OP and t.string in ")]}":
             depth -= 1
+        if t.type == tokenize.STRING and _FSTRING.match(t.string):
+            # (before Python 3.12 an f-string is one token: a use inside it would not be
+            # renamed)
+            for name in defs:
+                if _word_in(name, t.string):
+                    where[name] = None
+            continue
         if t.type != tokenize.NAME or t.string not in defs:
             continue
         spots = where.setdefault(t.string, [])
@@ -259,15 +252,15 @@ def _uses(text, defs):
 
 
 def _foldable(tree, name, rel, refs, bound_twice, text):
-    return not (name in bound_twice or (not name.startswith("_") and "_" + name in text)
+    return not (name in bound_twice or _word_in("_" + name, text)
                 or _in_code_string(tree, name) or refs.mentioned_elsewhere(rel, name))
 
 
 def privatize_consts(text, rel, refs):
     """(text, [names renamed]): public constants no other file mentions, as ``_NAME``."""
-    tree = ast.parse(text)
+    tree = _parse(text)
     defs = _const_defs(tree)
-    bound_twice = _bound_more_than_once(tree)
+    bound_twice = _bound_twice(tree)
     renamed = []
     edits = []
     for name, spots in _uses(text, defs).items():
@@ -305,8 +298,8 @@ def fold_literals(text, rel, refs):
     numbers or strings) and read nowhere else, written ``NAME = const(literal)``: the
     compiler puts the value in the code's constants and, once the name is private
     (:func:`privatize_consts`), binds no global."""
-    tree = ast.parse(text)
-    bound_twice = _bound_more_than_once(tree)
+    tree = _parse(text)
+    bound_twice = _bound_twice(tree)
     nodes = {n.targets[0].id: n for n in tree.body if isinstance(n, ast.Assign)
              and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)
              and not n.targets[0].id.startswith("__") and _literal(n.value)}
@@ -326,103 +319,44 @@ def fold_literals(text, rel, refs):
     return "".join(lines), sorted(folded)
 
 
+_LAST_STRINGS = [None, frozenset()]  # (tree, its code strings' words): one tree at a time
+
+
 def _in_code_string(tree, name):
     """``name`` inside a string constant other than a docstring (getattr(x, "NAME"))."""
-    docs = set()
-    for n in ast.walk(tree):
-        if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            b = n.body
-            if b and isinstance(b[0], ast.Expr) and isinstance(b[0].value, ast.Constant):
-                docs.add(id(b[0].value))
-    word = re.compile(r"\b%s\b" % name)
-    return any(isinstance(n, ast.Constant) and isinstance(n.value, str)
-               and id(n) not in docs and word.search(n.value) for n in ast.walk(tree))
+    if _LAST_STRINGS[0] is not tree:
+        _LAST_STRINGS[:] = [tree, frozenset(re.findall(r"\w+", string_text(tree)))]
+    return name in _LAST_STRINGS[1]
 
 
-_INT_OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
-            ast.Mult: lambda a, b: a * b, ast.LShift: lambda a, b: a << b,
-            ast.RShift: lambda a, b: a >> b, ast.BitOr: lambda a, b: a | b,
-            ast.BitAnd: lambda a, b: a & b, ast.BitXor: lambda a, b: a ^ b,
-            ast.FloorDiv: lambda a, b: a // b}
-
-
-def _int_literal(v):
-    """The value of an integer expression of literals (``(1 << 30) - 1``), else None."""
-    if isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "const" \
-            and len(v.args) == 1 and not v.keywords:
-        return _int_literal(v.args[0])
-    if isinstance(v, ast.Constant):
-        return v.value if type(v.value) is int else None
-    if isinstance(v, ast.UnaryOp) and isinstance(v.op, (ast.USub, ast.Invert, ast.UAdd)):
-        x = _int_literal(v.operand)
-        if x is None:
-            return None
-        return -x if isinstance(v.op, ast.USub) else ~x if isinstance(v.op, ast.Invert) else x
-    if isinstance(v, ast.BinOp) and type(v.op) in _INT_OPS:
-        a, b = _int_literal(v.left), _int_literal(v.right)
-        if a is None or b is None or (isinstance(v.op, ast.FloorDiv) and b == 0) \
-                or (isinstance(v.op, (ast.LShift, ast.RShift)) and not 0 <= b < 64):
-            return None
-        return _INT_OPS[type(v.op)](a, b)
-    return None
-
-
-def int_constant(root, module, name, depth=0):
-    """The integer ``module.name`` is defined as in the sources under ``root``: a single
-    top-level ``name = <integer expression of literals>`` (or ``const(...)`` of one),
-    followed through re-exports (``from m import name``); None when it is anything else
-    (computed, bound twice, platform-dependent)."""
-    if depth > 8:
-        return None
-    base = Path(root) / module.replace(".", "/")
-    path = base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"
-    if not path.exists():
-        return None
-    tree = _parsed(path)
-    if name in _bound_more_than_once(tree):
-        return None
-    for n in tree.body:
-        if (isinstance(n, ast.Assign) and len(n.targets) == 1
-                and isinstance(n.targets[0], ast.Name) and n.targets[0].id == name):
-            return _int_literal(n.value)
-        if isinstance(n, ast.ImportFrom) and n.module and n.level == 0:
-            for a in n.names:
-                if (a.asname or a.name) == name:
-                    return int_constant(root, n.module, a.name, depth + 1)
-    return None
-
-
-_PARSED = {}
-
-
-def _parsed(path):
-    key = (str(path), path.stat().st_mtime_ns)
-    if key not in _PARSED:
-        _PARSED[key] = ast.parse(path.read_text())
-    return _PARSED[key]
+def _inlinable(name, real, text, tree, bound_twice, module, rel, refs):
+    """Imported ``name`` (``real`` in its home) may become a constant of this module: not
+    bound again here (shadowing), no ``_name`` here already, in no code string, not read
+    from this module on the board (a re-export: imported from it, or any attribute
+    ``.name`` elsewhere — ``lazy.load("flight.m").name`` reads it too) nor patched there."""
+    return not (name in bound_twice or _word_in("_" + name, text)
+                or _in_code_string(tree, name) or refs.read_elsewhere(module, name)
+                or refs.assigned_anywhere(real) or refs.attribute_elsewhere(rel, name))
 
 
 def inline_imported_ints(text, module, rel, refs, root):
     """(text, [names inlined]): integer constants imported from another module
     (``from hal.interfaces import CTR_LOCKED``) written as private constants of this one
     (``_CTR_LOCKED = const(7)``, on the import's line): the compiler folds every use, and
-    the name is no global here.  Left alone: a name other files read from this module
-    (a re-export), one assigned anywhere (``x.NAME = ...``), one used above the import."""
-    tree = ast.parse(text)
+    the name is no global here (see :func:`_inlinable` and :func:`_uses` for what is left
+    alone: shadowed, re-exported, patched, an attribute or keyword, used above the
+    import).  Imports of the module's top level only: one in a function binds a local."""
+    tree = _parse(text)
     lines = text.splitlines(keepends=True)
-    bound_twice = _bound_more_than_once(tree)
-    modbase = module.rsplit(".", 1)[-1]
+    bound_twice = _bound_twice(tree)
     found = {}  # bound name -> (import node, value)
     for n in tree.body:
         if not (isinstance(n, ast.ImportFrom) and n.module and n.level == 0
-                and _alone(lines, n)):
+                and _tail(lines, n) is not None):
             continue
         for a in n.names:
             name = a.asname or a.name
-            if (name in bound_twice or "_" + name in text or _in_code_string(tree, name)
-                    or refs.read_elsewhere(module, name)
-                    or refs.assigned_anywhere(a.name)
-                    or refs.mentioned_elsewhere(rel, "%s.%s" % (modbase, name))):
+            if not _inlinable(name, a.name, text, tree, bound_twice, module, rel, refs):
                 continue
             v = int_constant(root, n.module, a.name)
             if v is not None:
@@ -436,26 +370,110 @@ def inline_imported_ints(text, module, rel, refs, root):
         ln = lines[row - 1]
         lines[row - 1] = ln[:col] + "_" + ln[col:]
     for n in sorted({id(n): n for n, _v in inlined.values()}.values(), key=lambda n: -n.lineno):
+        tail = _tail(lines, n)  # the constants an earlier pass wrote stay
         keep = [a for a in n.names if (a.asname or a.name) not in inlined]
-        if keep:
-            head = "from %s import %s" % (n.module, ", ".join(
-                a.name + (" as " + a.asname if a.asname else "") for a in keep))
-        else:
-            head = "__import__(%r)" % n.module
         consts = ["_%s = const(%d)" % (a.asname or a.name, inlined[a.asname or a.name][1])
                   for a in n.names if (a.asname or a.name) in inlined]
-        _blank(lines, n, "; ".join([head] + consts))
+        _blank(lines, n, "; ".join([_import_head(n, keep) + tail] + consts))
     return "".join(lines), sorted(inlined)
 
 
+def _module_aliases(tree, bound_twice):
+    """{local name: module} of the module's top-level ``from P import m [as a]`` and
+    ``import P.m as a`` (bound once; ``m`` may be no module: int_constant then finds
+    nothing)."""
+    alias = {}
+    for n in tree.body:
+        if isinstance(n, ast.ImportFrom) and n.module and n.level == 0:
+            alias.update({a.asname or a.name: n.module + "." + a.name for a in n.names})
+        elif isinstance(n, ast.Import):
+            alias.update({a.asname: a.name for a in n.names if a.asname})
+    return {k: v for k, v in alias.items() if k not in bound_twice}
+
+
+def fold_module_attributes(text, rel, refs, root):
+    """(text, ["m.NAME" folded]): an integer constant read as an attribute of an imported
+    module (``ccsds.HEADER_LEN``) written as its value, ``6``: no attribute look-up,
+    and the home module's ``NAME`` no longer read from here.  Left alone: a name some
+    board code assigns (``m.NAME = ...``: patched), a store, a read inside an f-string
+    (its columns are not the source's before Python 3.12), one spread over lines."""
+    tree = _parse(text)
+    alias = _module_aliases(tree, _bound_twice(tree))
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+             and isinstance(n.value, ast.Name) and n.value.id in alias] if alias else []
+    if not found:
+        return text, []
+    in_fstring = {id(x) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr)
+                  for x in ast.walk(n)}
+    parent = {id(c): n for n in ast.walk(tree) for c in ast.iter_child_nodes(n)}
+    edits = []
+    for n in found:
+        if not (isinstance(n.ctx, ast.Load) and n.lineno == n.end_lineno
+                and id(n) not in in_fstring):
+            continue
+        v = int_constant(root, alias[n.value.id], n.attr)
+        if v is not None and not refs.assigned_anywhere(n.attr):
+            edits.append((n.lineno, n.col_offset, n.end_col_offset,
+                          _int_atom(v, n, parent.get(id(n))), "%s.%s" % (n.value.id, n.attr)))
+    lines = text.splitlines(keepends=True)
+    for row, a, b, v, _name in sorted(edits, reverse=True):
+        ln = lines[row - 1]
+        a, b = _char_col(ln, a), _char_col(ln, b)
+        lines[row - 1] = ln[:a] + v + ln[b:]
+    return "".join(lines), sorted({e[4] for e in edits})
+
+
+def _int_atom(v, node, parent):
+    """``v`` written where ``node`` was: bare where that means the same (``NAME = 6``
+    stays a statement ``const()`` can fold), in parentheses where the attribute was an
+    operand that binds tighter (``(6).bit_length()``, ``(-3) ** 2``, ``x * (-3)``)."""
+    tight = isinstance(parent, (ast.Attribute, ast.Subscript, ast.Call)) and \
+        getattr(parent, "value", getattr(parent, "func", None)) is node
+    if tight or (isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Pow)
+                 and parent.left is node):
+        return "(%d)" % v
+    if v < 0 and isinstance(parent, (ast.BinOp, ast.UnaryOp)):
+        return "(%d)" % v
+    return "%d" % v
+
+
+KINDS = ("unread", "inlined", "folded", "private", "attributes")
+
+
 def trim(text, module, rel, refs, root=None):
-    """(text, {"unread": [...], "inlined": [...], "folded": [...], "private": [...]}) of
-    flight module ``module`` (file ``rel``): the names dropped, the imported integers
-    made constants of its own, the literals made constants, the constants made
-    private."""
+    """(text, {"unread": [...], "inlined": [...], "folded": [...], "private": [...],
+    "attributes": [...]}) of flight module ``module`` (file ``rel``): the names dropped,
+    the imported integers made constants of its own, the literals made constants, the
+    constants made private, the integer attributes of modules written as values."""
+    root = root or refs.root
     text, dropped = drop_unread(text, module, rel, refs)
-    text, inlined = inline_imported_ints(text, module, rel, refs, root or refs.root)
+    text, inlined = inline_imported_ints(text, module, rel, refs, root)
+    text, attrs = fold_module_attributes(text, rel, refs, root)
     text, folded = fold_literals(text, rel, refs)
     text, renamed = privatize_consts(text, rel, refs)
-    return text, {"unread": dropped, "inlined": inlined, "folded": folded,
-                  "private": renamed}
+    return text, dict(zip(KINDS, (dropped, inlined, folded, renamed, attrs), strict=True))
+
+
+def trim_modules(texts, refs, root=None):
+    """({rel: text}, {rel: {kind: [names]}}) of the flight modules ``texts`` ({"flight/m.py":
+    text}) trimmed together: ``refs`` learns each module's staged text and every module is
+    trimmed again until none changes (a name one module folds or stops reading may leave
+    its home module's globals in the next pass)."""
+    texts = dict(texts)
+    cuts = {rel: {k: [] for k in KINDS} for rel in texts}
+    for rel, text in texts.items():
+        refs.update(rel, text)  # (the declaration blocks written as literals read nothing)
+    for _ in range(MAX_PASSES):
+        changed = False
+        for rel in sorted(texts):
+            module = rel[:-len(".py")].replace("/", ".")
+            text, cut = trim(texts[rel], module, rel, refs, root)
+            for k in KINDS:
+                cuts[rel][k] = sorted(cuts[rel][k] + cut[k])
+            if text != texts[rel]:
+                texts[rel] = text
+                refs.update(rel, text)
+                changed = True
+        if not changed:
+            break
+    return texts, cuts

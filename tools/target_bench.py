@@ -78,7 +78,7 @@ reported apart as ``heap_sim_bytes``.  The APT's frame buffers the simulated cam
 keeps views of stay counted: they are the flight's.  What is left of the simulator in
 the figure is ~1 kB (``python -m tools.heap_map``: ``sim_growth``: the FSM waveform
 queue, floats its models re-box), counted against the flight.  The script's own globals
-and result keys are bound before the baseline (:func:`presize`).  The session itself (rig,
+and result keys are bound before the baseline (tools/script_presize.py).  The session itself (rig,
 boot, STANDBY → SESSION → TRACK + comparator lock) is ``hal/sim/session.py``, shared
 with ``tools/heap_map.py``.
 
@@ -86,9 +86,7 @@ with ``tools/heap_map.py``.
 """
 
 import argparse
-import ast
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -97,13 +95,12 @@ from tools import firmware, target
 from tools.target_bench_figures import ALLOC_S, _instr, figures  # noqa: F401 (re-exported)
 from tools.target_bench_alloc import ALLOC_BLOCK
 from tools.target_bench_parts import HELPERS, PROFILE_BLOCK, TRACE_BLOCK
+from tools.script_presize import BASELINE, PRESIZE, presize  # noqa: F401 (BASELINE: tests)
 
 ROOT = firmware.ROOT
 MEASURE_S = 10
 LINE_BYTES_PER_10MS = 115  # 115200 Bd, 10 bits a byte
 TASKS = ("apt", "tc", "hk", "health", "framer", "comparator", "sipm_bias", "adcs_feedback")
-BASELINE = "base = live()\n"  # the script's baseline: what is live before the flight
-PRESIZE = "#PRESIZE\n"  # where presize() puts its lines (before BASELINE)
 
 # Runs on the target (compiled there from this text; the flight code itself is frozen).
 SCRIPT = r"""
@@ -399,39 +396,6 @@ for _k in [k for k in R if R[k] is None]:  # (bound before the baseline, never s
     R.pop(_k)
 print('RESULT' + json.dumps(R))
 """
-
-
-def _globals_bound(code):
-    """Names the top level of ``code`` binds (compound statements entered, function and
-    class bodies not: their names are their frames')."""
-    names = set()
-    stack = list(ast.parse(code).body)
-    while stack:
-        n = stack.pop()
-        if isinstance(n, (ast.FunctionDef, ast.ClassDef)):
-            names.add(n.name)
-            continue
-        if isinstance(n, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in n.names)
-        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
-            names.add(n.id)
-        elif isinstance(n, ast.ExceptHandler) and n.name:
-            names.add(n.name)
-        stack.extend(ast.iter_child_nodes(n))
-    return names
-
-
-def presize(body, anchor=BASELINE):
-    """Lines binding, before the baseline (``anchor``), every global the script binds
-    first after it, to None, and every result key written in its main flow: the
-    script's globals dict and ``R`` reach their final size before the baseline, so that
-    neither grows (a rehash: hundreds of octets) inside the flight's figures."""
-    head, _, tail = body.replace(PRESIZE, "").partition(anchor)
-    names = sorted(_globals_bound(anchor + tail) - _globals_bound(head))
-    keys = sorted(set(re.findall(r"(?:out\(|R\[)'(\w+)'", tail))
-                  - set(re.findall(r"'(\w+)'", head)))  # (not the keys R starts with)
-    keys = [k for k in keys if not k.startswith(("trace_", "prof"))]  # (--trace, --profile)
-    return "%s = None\nfor _k in %r:\n    R[_k] = None\n" % (" = ".join(names), tuple(keys))
 
 
 def script(measure_s=MEASURE_S, trace=False, profile=False):

@@ -85,6 +85,11 @@ HK = (
             description="frames dropped: oversize or bad COBS"),
 ) + tuple(HkField("tc_rej_" + r.lower(), "u16", warn=(0, 0),
                   description="TCs rejected at acceptance: " + r) for r in ACCEPT_REASONS)
+# deframer_errors apart, each kind its own count (diagnostic set).
+HK_DIAG = (
+    HkField("deframer_oversize", "u32", description="frames dropped: longer than MAX_TC_LEN"),
+    HkField("deframer_bad_cobs", "u32", description="frames dropped: undecodable COBS"),
+)
 
 
 def encode_tc(key, key_id, counter, opcode, args, seq=0, apid=APID_TC):
@@ -174,6 +179,11 @@ class TcPipeline:
         for r in ACCEPT_REASONS:
             values[i] = self.rejected[r]
             i += 1
+
+    def hk_diag(self, values, i):
+        d = self.deframer
+        values[i] = d.oversize if d is not None else 0
+        values[i + 1] = d.decode_errors if d is not None else 0
 
     # ------------------------------------------------------------------ reports
     def report(self, stage, ok, reason, apid, seq, detail="", extra=None):

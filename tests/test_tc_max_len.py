@@ -94,6 +94,10 @@ def test_deframer_bound_is_max_tc_len(extra):
     h.send_raw(b"\x01" * (MAX_TC_LEN + extra))
     h.run(20000)
     assert (d.frames, d.oversize) == ((1, 0) if extra == 0 else (0, 1))
+    # reported as its own kind in the diagnostic set (flight/tc.py HK_DIAG), not as bad COBS
+    v = [None, None]
+    h.app.tc.hk_diag(v, 0)
+    assert v == [extra, 0]
 
 
 def test_ground_refuses_a_command_over_the_bound(monkeypatch):

@@ -324,16 +324,22 @@ def _replay_guard(storage, backup, events):
                        rng=lambda n: bytes([9, 8, 7, 6][:n]))
 
 
-def test_anti_replay_marks_restored_again_after_their_code_was_released():
+def _marked_stores(ev):
+    """(storage, backup) holding key 3's anti-replay mark 500, written by a loaded guard."""
     from hal.sim.backup import MemBackup
     from hal.sim.storage import MemStorage
 
     s = MemStorage()
     b = MemBackup()
-    ev = []
     g = _replay_guard(s, b, ev)
     g.load()
     g.advance(3, 500)
+    return s, b
+
+
+def test_anti_replay_marks_restored_again_after_their_code_was_released():
+    ev = []
+    s, b = _marked_stores(ev)
     for _ in range(2):  # twice: the second load finds the code released (frozen) or held
         g2 = _replay_guard(s, b, ev)
         g2.load()
@@ -345,15 +351,9 @@ def test_anti_replay_marks_restored_again_after_their_code_was_released():
 
 def test_no_heap_for_the_anti_replay_load_is_resync_fail_secure():
     from flight import replay as R
-    from hal.sim.backup import MemBackup
-    from hal.sim.storage import MemStorage
 
-    s = MemStorage()
-    b = MemBackup()
     ev = []
-    g = _replay_guard(s, b, ev)
-    g.load()
-    g.advance(3, 500)
+    s, b = _marked_stores(ev)
     g2 = _replay_guard(s, b, ev)
     real = R.lazy
     R.lazy = fake = NoHeapLazy()

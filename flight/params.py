@@ -50,10 +50,9 @@ TYPES = ("int", "float", "bool")
 _INF = float("inf")
 
 
-def ParamError(detail):
-    """A value that does not fit its parameter (a PARAM_SET of it is BAD_ARG): a
-    cmddict.Refused, caught as one (a function, not a class: issue 11)."""
-    return BadArg(detail)
+# A value that does not fit its parameter (a PARAM_SET of it is BAD_ARG): a
+# cmddict.Refused, caught as one (the BAD_ARG constructor itself, not a class: issue 11).
+ParamError = BadArg
 
 
 APPLIES = ("now", "calibration", "session", "reboot")  # when a new value takes effect

@@ -23,7 +23,11 @@ the mirror return to rest (driver output off).
 """
 
 import math
-from array import array
+
+try:
+    from sim.stepcache import StepCache
+except ImportError:  # pragma: no cover - flat layout on a board
+    from stepcache import StepCache
 
 # DESIGN §5: FSM +/-2 deg optical range.
 FSM_RANGE_RAD = 2.0 * math.pi / 180.0
@@ -35,12 +39,6 @@ FSM_ZETA = 0.7
 # hal/interfaces.py Fsm: signed 16-bit code per axis over the full +/-2 deg (DESIGN §5 asks
 # for DAC quantisation).
 FSM_DAC_BITS = 16
-# The discretisation coefficients cached per step length (the world's 1 kHz sub-steps
-# alternate a few lengths).  A fixed table, not a dict that grows: the world's heap must
-# not grow as it runs, or the target bench (which counts what is allocated after its
-# baseline as flight memory, issue 11) reads the cache (up to 7.7 kB, cleared at 64
-# lengths) as the flight's heap.
-_COEF_SLOTS = 8
 
 
 class Fsm:
@@ -56,9 +54,7 @@ class Fsm:
         self.code_min = -(1 << (self.dac_bits - 1))
         self.lsb_rad = self.range_rad / (1 << (self.dac_bits - 1))
         self.gain_matrix = (1.0, 0.0, 0.0, 1.0)  # set_gain_matrix (calibration error)
-        self._c_dt = array("d", [-1.0] * _COEF_SLOTS)  # step lengths cached (s)
-        self._c_tab = array("d", [0.0] * (4 * _COEF_SLOTS))  # their (ee, ev, ve, vv)
-        self._c_next = 0  # the slot the next new length replaces
+        self._cache = StepCache(4)  # (ee, ev, ve, vv) per step length (sim/stepcache.py)
         self.gain_x = float(optical_gain[0])
         self.gain_y = float(optical_gain[1])
         self.code_x = 0  # DAC registers
@@ -209,21 +205,17 @@ class Fsm:
         self._c = (ee, ev, ve, vv)
 
     def _use_coeffs(self, dt):
-        """``_c`` for a step of ``dt`` s: from the fixed cache, or computed and cached."""
-        dts = self._c_dt
-        tab = self._c_tab
-        for i in range(_COEF_SLOTS):
-            if dts[i] == dt:
-                o = 4 * i
-                self._dt = dt
-                self._c = (tab[o], tab[o + 1], tab[o + 2], tab[o + 3])
-                return
+        """``_c`` for a step of ``dt`` s: from the cache, or computed and cached."""
+        c = self._cache
+        tab = c.values
+        o = c.find(dt)
+        if o >= 0:
+            self._dt = dt
+            self._c = (tab[o], tab[o + 1], tab[o + 2], tab[o + 3])
+            return
         self._coeffs(dt)
-        i = self._c_next
-        dts[i] = dt
-        o = 4 * i
+        o = c.put(dt)
         tab[o], tab[o + 1], tab[o + 2], tab[o + 3] = self._c
-        self._c_next = (i + 1) % _COEF_SLOTS
 
     def step(self, dt):
         """Advance the mirror by dt seconds with the DAC output held."""

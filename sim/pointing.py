@@ -29,19 +29,15 @@ Model (docs/physics-platform.md §1):
 """
 
 import math
-from array import array
 
 try:
     from sim.rng import Rng
+    from sim.stepcache import StepCache
 except ImportError:  # pragma: no cover - flat layout on a board
     from rng import Rng
+    from stepcache import StepCache
 
 _DEG = math.pi / 180.0
-# The ADCS lag factors cached per step length (the world's 1 kHz sub-steps alternate a
-# few lengths).  A fixed table, not a dict that grows: the world's heap must not grow as
-# it runs, or the target bench (which counts what is allocated after its baseline as
-# flight memory, issue 11) reads the cache's sawtooth as the flight's heap.
-_LAG_SLOTS = 8
 
 # --- reference values -------------------------------------------------------------------
 # Paper §2.1: "The platform is expected to provide at least sub-1.5 deg coarse pointing";
@@ -195,9 +191,7 @@ class Platform:
         self.offload_count = 0
         self._lag_dt = -1.0
         self._lag_a = 0.0
-        self._lag_dts = array("d", [-1.0] * _LAG_SLOTS)  # step lengths cached (s)
-        self._lag_as = array("d", [0.0] * _LAG_SLOTS)  # their factors
-        self._lag_next = 0  # the slot the next new length replaces
+        self._lag_cache = StepCache(1)  # the lag factor per step length (sim/stepcache.py)
         # jitter filter (per axis: 10 state values, see _filt)
         self.jitter_rms = jitter_rms_rad
         self._h = jitter_step_s
@@ -299,17 +293,13 @@ class Platform:
         self._update_error()
 
     def _lag_factor(self, dt):
-        """1 - exp(-dt / tau) for a step of ``dt`` s, from the fixed cache (_LAG_SLOTS)."""
-        dts = self._lag_dts
-        for i in range(_LAG_SLOTS):
-            if dts[i] == dt:
-                return self._lag_as[i]
-        a = 1.0 - math.exp(-dt / self.adcs_tau_s)
-        i = self._lag_next
-        dts[i] = dt
-        self._lag_as[i] = a
-        self._lag_next = (i + 1) % _LAG_SLOTS
-        return a
+        """1 - exp(-dt / tau) for a step of ``dt`` s, from the cache."""
+        c = self._lag_cache
+        o = c.find(dt)
+        if o < 0:
+            o = c.put(dt)
+            c.values[o] = 1.0 - math.exp(-dt / self.adcs_tau_s)
+        return c.values[o]
 
     def _update_error(self):
         t = self.t

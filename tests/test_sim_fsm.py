@@ -193,3 +193,27 @@ def test_step_timing_print():
     us = (time.perf_counter() - t0) / n * 1e6
     print("\nfsm_command_and_step_us=%.2f" % us)
     assert us > 0.0
+
+
+def test_step_cache_is_fixed_and_replaces_the_oldest_length():
+    """sim/stepcache.py: the models' per-step-length values in fixed arrays (the world's
+    heap must not grow as it runs: issue 11), the oldest length replaced first."""
+    from sim.stepcache import StepCache
+
+    c = StepCache(2, slots=3)
+    sizes = (len(c.dts), len(c.values))
+    assert c.find(0.001) == -1
+    offs = [c.put(dt) for dt in (0.001, 0.002, 0.003)]
+    assert offs == [0, 2, 4] and [c.find(dt) for dt in (0.001, 0.002, 0.003)] == offs
+    assert c.put(0.004) == 0  # the oldest slot (0.001's) is reused
+    assert c.find(0.001) == -1 and c.find(0.004) == 0
+    assert (len(c.dts), len(c.values)) == sizes  # nothing grew
+
+
+def test_fsm_coefficients_from_the_cache_equal_fresh_ones():
+    f = Fsm()
+    for dt in (0.001, 0.0005, 0.001, 0.00025, 0.0005) * 3 + tuple(k * 1e-4 for k in range(1, 12)):
+        f._use_coeffs(dt)
+        cached = f._c
+        f._coeffs(dt)
+        assert cached == f._c and f._dt == dt

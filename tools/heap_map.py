@@ -37,10 +37,10 @@ simulated board and pass world of hal/sim, as in ``make target-bench``; every fi
 
 Prints a table (largest first), ~1 min wall.  The world's own heap (hal/sim, sim/, the
 camera model's noise tables) is the baseline taken before the first flight import, as the
-target bench does.  The measurement's own bookkeeping is preallocated, and the boot's attribute rows are
-printed and dropped before TRACK (held, they were ~5.9 kB of the TRACK figure until stop
-24); the import and construction records are live during the TRACK figure: ~1 kB above
-the bench's.
+target bench does.  The measurement's own bookkeeping is preallocated, and the boot's
+attribute rows are printed and dropped before TRACK (held, they were ~5.9 kB of the
+TRACK figure until stop 24); the import and construction records are live during the
+TRACK figure: ~1 kB above the bench's.
 """
 
 import argparse

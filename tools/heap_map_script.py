@@ -284,8 +284,6 @@ def attributes():
     return out
 
 
-
-
 def emit(key):
     # A list of results printed now (the host reads it as at the end) and dropped: what
     # the map holds must not be live in the TRACK figure (the boot's rows: kB).

@@ -70,17 +70,17 @@ The simulator's share, kept out (issue 11: the budget is the flight's).  The wor
 board and the camera model's noise tables are allocated before the baseline, and the
 world's 1 kHz residual history is a ring allocated with it (hal/sim/finetruth.py), so
 none of them grows the heap after; the models' step caches are fixed tables for that
-reason (sim/fsm.py, sim/pointing.py: as dicts cleared at 64 entries they swung the
-figure by up to 7.7 kB from run to run).  What does grow is the simulated flash's blobs (on
-the board: flash, no heap), measured on the target by ``hal/sim/session.py``
+reason (sim/stepcache.py: as dicts cleared at 64 entries they swung the figure by up
+to 7.7 kB from run to run).  What does grow is the simulated flash's blobs (on the
+board: flash, no heap), measured on the target by ``hal/sim/session.py``
 ``sim_bytes`` (the allocation of an equal copy of each blob and of the blob dict) and
 reported apart as ``heap_sim_bytes``.  The APT's frame buffers the simulated camera
 keeps views of stay counted: they are the flight's.  What is left of the simulator in
 the figure is ~1 kB (``python -m tools.heap_map``: ``sim_growth``: the FSM waveform
-queue, floats its models re-box), counted against the flight.  The script's own globals
-and result keys are bound before the baseline (tools/script_presize.py).  The session itself (rig,
-boot, STANDBY → SESSION → TRACK + comparator lock) is ``hal/sim/session.py``, shared
-with ``tools/heap_map.py``.
+queue, floats its models re-box), counted against the flight.  The script's own
+globals and result keys are bound before the baseline (tools/script_presize.py).  The
+session itself (rig, boot, STANDBY → SESSION → TRACK + comparator lock) is
+``hal/sim/session.py``, shared with ``tools/heap_map.py``.
 
     python -m tools.target_bench [--out out/target.json] [--trace] [--profile]
 """

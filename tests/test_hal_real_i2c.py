@@ -13,9 +13,13 @@ from hal.real.power import GpioPower, Ina3221
 from hal.real.tmp117 import Tmp117
 
 try:  # tests/ on sys.path (pytest rootdir-less import) or the repository root
-    from fakebus import FakeI2C, FakeI2CDevice, FakePin, FakeSPI, ScriptedSpiDevice
+    from fakebus_i2c import FakeI2C, FakeI2CDevice
+    from fakebus_pin import FakePin
+    from fakebus_spi import FakeSPI, ScriptedSpiDevice
 except ImportError:  # pragma: no cover
-    from tests.fakebus import FakeI2C, FakeI2CDevice, FakePin, FakeSPI, ScriptedSpiDevice
+    from tests.fakebus_i2c import FakeI2C, FakeI2CDevice
+    from tests.fakebus_pin import FakePin
+    from tests.fakebus_spi import FakeSPI, ScriptedSpiDevice
 
 
 def be16(v):

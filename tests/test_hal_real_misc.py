@@ -16,9 +16,15 @@ from hal.real.uart_link import UartLink
 from hal.real.watchdog import MachineWatchdog
 
 try:  # tests/ on sys.path (pytest rootdir-less import) or the repository root
-    from fakebus import FakePin, FakeUART, FpgaRegDevice, make_fake_machine
+    from fakebus_machine import make_fake_machine
+    from fakebus_pin import FakePin
+    from fakebus_spi import FpgaRegDevice
+    from fakebus_uart import FakeUART
 except ImportError:  # pragma: no cover
-    from tests.fakebus import FakePin, FakeUART, FpgaRegDevice, make_fake_machine
+    from tests.fakebus_machine import make_fake_machine
+    from tests.fakebus_pin import FakePin
+    from tests.fakebus_spi import FpgaRegDevice
+    from tests.fakebus_uart import FakeUART
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -1,0 +1,76 @@
+"""A fake MicroPython ``machine`` module for CPython tests of hal/real/board.py and
+watchdog.py.
+
+:class:`FakeWDT`, and :func:`make_fake_machine` building a ``machine`` module (to inject
+with ``monkeypatch.setitem(sys.modules, "machine", ...)``) whose Pin, SPI, I2C, UART
+and WDT are the fakes of tests/fakebus_*.py and which remembers what it made."""
+
+import types
+
+try:  # tests/ on sys.path (pytest rootdir-less import) or the repository root
+    from fakebus_i2c import FakeI2C
+    from fakebus_pin import FakePin
+    from fakebus_spi import FakeSPI
+    from fakebus_uart import FakeUART
+except ImportError:  # pragma: no cover
+    from tests.fakebus_i2c import FakeI2C
+    from tests.fakebus_pin import FakePin
+    from tests.fakebus_spi import FakeSPI
+    from tests.fakebus_uart import FakeUART
+
+
+class FakeWDT:
+    def __init__(self, *, id=0, timeout=5000):
+        self.id = id
+        self.timeout = timeout
+        self.feeds = 0
+
+    def feed(self):
+        self.feeds += 1
+
+
+def make_fake_machine(reset_cause=1):
+    """A fake ``machine`` module; ``m.created[kind]`` lists the objects it made
+    (``m.created["Pin"]`` maps pin id -> FakePin)."""
+    m = types.ModuleType("machine")
+    m.created = {"SPI": [], "I2C": [], "UART": [], "Pin": {}, "WDT": []}
+    # Reset-cause values as on the stm32 port (machine.pyi).
+    m.SOFT_RESET = 0
+    m.PWRON_RESET = 1
+    m.HARD_RESET = 2
+    m.WDT_RESET = 3
+    m.DEEPSLEEP_RESET = 4
+    m._reset_cause = reset_cause
+
+    class Pin(FakePin):
+        def __init__(self, id=None, *args, **kwargs):
+            super().__init__(id, *args, **kwargs)
+            m.created["Pin"][id] = self
+
+    class SPI(FakeSPI):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            m.created["SPI"].append(self)
+
+    class I2C(FakeI2C):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            m.created["I2C"].append(self)
+
+    class UART(FakeUART):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            m.created["UART"].append(self)
+
+    class WDT(FakeWDT):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            m.created["WDT"].append(self)
+
+    m.Pin = Pin
+    m.SPI = SPI
+    m.I2C = I2C
+    m.UART = UART
+    m.WDT = WDT
+    m.reset_cause = lambda: m._reset_cause
+    return m

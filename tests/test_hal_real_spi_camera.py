@@ -1,0 +1,287 @@
+"""hal/real/camera.py against a fake FPGA camera block: init and ID check, exact ROI
+command bytes, binned pixels and metadata, window and buffer validation, status,
+exposure/gain, bus errors, and no transfer clocked without chip select."""
+
+import errno
+import struct
+from array import array
+
+import pytest
+
+from hal.errors import BusError, DeviceFault, HalError, SensorError
+from hal.interfaces import META_EXPOSURE_US, META_FRAME_COUNTER, META_GAIN_X16, META_LEN
+from hal.real.camera import CAMERA_ID, FpgaCamera
+
+try:  # tests/ on sys.path (pytest rootdir-less import) or the repository root
+    from fakebus_pin import FakePin
+    from fakebus_spi import FakeSPI, FpgaRegDevice, SpiDevice
+except ImportError:  # pragma: no cover
+    from tests.fakebus_pin import FakePin
+    from tests.fakebus_spi import FakeSPI, FpgaRegDevice, SpiDevice
+
+
+def be32(*words):
+    return b"".join(w.to_bytes(4, "big") for w in words)
+
+
+# =============================================================================== camera
+
+W, H = 1280, 1024
+
+
+def scene(x, y):
+    """Synthetic 10-bit frame: a gradient plus a bright spot at (700, 300)."""
+    v = (x * 3 + y * 5) % 200
+    if abs(x - 700) < 4 and abs(y - 300) < 4:
+        v = 1000
+    return v
+
+
+class CameraModel(FpgaRegDevice):
+    """FPGA camera block: latches a frame and streams the binned window on WIN_CMD."""
+
+    def __init__(self):
+        super().__init__(
+            "camera",
+            regs={0x00: CAMERA_ID, 0x01: 0x00010002, 0x02: 0, 0x03: 0x03, 0x04: 1000, 0x05: 16},
+        )
+        self.frame_counter = 41
+        self.bad = False
+        self.on_write[0x09] = self._latch
+
+    def _latch(self, value):
+        assert value == 1
+        x0, y0 = self.regs[0x06] >> 16, self.regs[0x06] & 0xFFFF
+        w, h = self.regs[0x07] >> 16, self.regs[0x07] & 0xFFFF
+        b = 1 << self.regs[0x08]
+        self.frame_counter = (self.frame_counter + 1) & 0xFFFF
+        self.regs[0x03] &= ~0x01
+        hdr = be32(
+            (0x5643 << 16) | self.frame_counter,
+            self.regs[0x04],
+            ((1 if self.bad else 0) << 16) | self.regs[0x05],
+        )
+        px = bytearray()
+        for r in range(h):
+            for c in range(w):
+                s = 0
+                for dy in range(b):
+                    for dx in range(b):
+                        s += scene(x0 + c * b + dx, y0 + r * b + dy)
+                px += struct.pack("<H", s // (b * b))
+        self.stream = bytearray(hdr + px)
+
+
+def expected_window(x0, y0, w, h, b):
+    out = []
+    for r in range(h):
+        for c in range(w):
+            s = sum(scene(x0 + c * b + dx, y0 + r * b + dy) for dy in range(b) for dx in range(b))
+            out.append(s // (b * b))
+    return out
+
+
+@pytest.fixture
+def cam():
+    spi = FakeSPI(1)
+    cs = FakePin("A4", FakePin.OUT, value=1)
+    model = spi.attach(cs, CameraModel())
+    camera = FpgaCamera(spi, cs, exposure_us=1500, gain=2.0)
+    return camera, model, spi
+
+
+def test_camera_init_checks_id_and_configures(cam):
+    camera, model, spi = cam
+    camera.init()
+    # Stop, exposure, gain, read back exposure, run.
+    assert model.writes == [(0x02, 0), (0x04, 1500), (0x05, 32), (0x02, 1)]
+    assert spi.mosi()[0] == bytes([0x00, 0x00, 0, 0, 0, 0])  # ID read
+    assert spi.mosi()[1] == bytes([0x82, 0, 0, 0, 0])
+    assert spi.mosi()[2] == bytes([0x84, 0, 0, 0x05, 0xDC])
+    assert spi.mosi()[3] == bytes([0x85, 0, 0, 0, 0x20])
+    assert spi.mosi()[-1] == bytes([0x82, 0, 0, 0, 1])
+
+
+def test_camera_init_id_mismatch(cam):
+    camera, model, spi = cam
+    model.regs[0x00] = 0x12345678
+    with pytest.raises(SensorError, match="ID"):
+        camera.init()
+    assert model.writes == []  # nothing configured on a foreign device
+
+
+def test_camera_not_responding_floating_miso():
+    spi = FakeSPI(1)
+    cs = FakePin("A4", FakePin.OUT, value=1)
+    spi.attach(cs, SpiDevice("camera", fill=0xFF))
+    camera = FpgaCamera(spi, cs)
+    with pytest.raises(SensorError):
+        camera.init()
+    with pytest.raises(BusError, match="STATUS"):
+        camera.frame_ready()
+    buf, meta = array("H", bytes(2 * 16)), [0] * META_LEN
+    with pytest.raises(BusError, match="header"):
+        camera.read_roi(0, 0, 4, 4, 1, buf, meta)
+
+
+def test_camera_read_roi_exact_bytes_and_pixels(cam):
+    camera, model, spi = cam
+    buf = array("H", [0xAAAA] * 64)
+    meta = [0, 0, 0]
+    spi.clear()
+    ok = camera.read_roi(696, 296, 8, 6, 1, buf, meta)
+    assert ok is True
+    cmd, stream = spi.mosi()
+    assert cmd == bytes(
+        [0x86, 0x02, 0xB8, 0x01, 0x28, 0x00, 0x08, 0x00, 0x06, 0, 0, 0, 0, 0, 0, 0, 1]
+    )
+    assert stream == bytes([0x7F, 0x00]) + bytes(12 + 2 * 48)
+    assert list(buf[:48]) == expected_window(696, 296, 8, 6, 1)
+    assert list(buf[48:]) == [0xAAAA] * 16  # beyond the window untouched
+    assert meta[META_FRAME_COUNTER] == 42
+    assert meta[META_EXPOSURE_US] == 1000
+    assert meta[META_GAIN_X16] == 16
+    assert max(buf[:48]) == 1000
+
+
+@pytest.mark.parametrize("b", [2, 4, 8, 16])
+def test_camera_binning_register_and_mean(cam, b):
+    camera, model, spi = cam
+    w, h = 4, 3
+    buf = array("H", bytes(2 * w * h))
+    camera.read_roi(640, 256, w, h, b, buf, [0, 0, 0])
+    lb = {2: 1, 4: 2, 8: 3, 16: 4}[b]
+    assert spi.mosi()[-2][9:13] == bytes([0, 0, 0, lb])
+    assert list(buf) == expected_window(640, 256, w, h, b)
+
+
+def test_camera_bytearray_buffer_gets_little_endian_words(cam):
+    camera, model, spi = cam
+    buf = bytearray(2 * 9)
+    camera.read_roi(10, 20, 3, 3, 1, buf, [0, 0, 0])
+    assert list(struct.unpack("<9H", buf)) == expected_window(10, 20, 3, 3, 1)
+
+
+def test_camera_meta_array_and_bad_frame_flag(cam):
+    camera, model, spi = cam
+    meta = array("i", [0, 0, 0])
+    model.bad = True
+    model.regs[0x04] = 2500
+    model.regs[0x05] = 40
+    assert camera.read_roi(0, 0, 2, 2, 1, array("H", bytes(8)), meta) is False
+    assert list(meta) == [42, 2500, 40]
+
+
+def test_camera_frame_counter_wraps(cam):
+    camera, model, spi = cam
+    model.frame_counter = 0xFFFE
+    meta = [0, 0, 0]
+    buf = array("H", bytes(2))
+    camera.read_roi(0, 0, 1, 1, 1, buf, meta)
+    assert meta[0] == 0xFFFF
+    camera.read_roi(0, 0, 1, 1, 1, buf, meta)
+    assert meta[0] == 0
+
+
+def test_camera_view_cache_follows_buffer_and_size(cam):
+    camera, model, spi = cam
+    a = array("H", bytes(2 * 16))
+    b = array("H", bytes(2 * 16))
+    camera.read_roi(700, 300, 4, 4, 1, a, [0, 0, 0])
+    camera.read_roi(0, 0, 2, 2, 1, b, [0, 0, 0])
+    assert list(b[:4]) == expected_window(0, 0, 2, 2, 1)
+    assert list(a) == expected_window(700, 300, 4, 4, 1)  # a not overwritten
+    camera.read_roi(0, 0, 4, 4, 1, b, [0, 0, 0])
+    assert list(b) == expected_window(0, 0, 4, 4, 1)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (0, 0, 4, 4, 3),  # binning not a power of two
+        (0, 0, 4, 4, 32),  # binning too large
+        (0, 0, 4, 4, 0),
+        (-1, 0, 4, 4, 1),
+        (0, -1, 4, 4, 1),
+        (0, 0, 0, 4, 1),
+        (0, 0, 4, 0, 1),
+        (1277, 0, 4, 1, 1),  # past the right edge
+        (0, 1021, 1, 4, 1),  # past the bottom
+        (0, 0, 161, 1, 8),  # 161 * 8 > 1280
+        (0, 0, 256, 256, 1),  # more than max_window_px
+    ],
+)
+def test_camera_read_roi_rejects_bad_windows(cam, args):
+    camera, model, spi = cam
+    spi.clear()
+    with pytest.raises(ValueError):
+        camera.read_roi(*args, array("H", bytes(2 * 65536)), [0, 0, 0])
+    assert spi.transactions == []  # nothing sent
+
+
+def test_camera_read_roi_rejects_small_buffers(cam):
+    camera, model, spi = cam
+    with pytest.raises(ValueError):
+        camera.read_roi(0, 0, 4, 4, 1, array("H", bytes(2 * 15)), [0, 0, 0])
+    with pytest.raises(ValueError):
+        camera.read_roi(0, 0, 4, 4, 1, bytearray(31), [0, 0, 0])
+
+
+def test_camera_full_frame_binned_search_window(cam):
+    camera, model, spi = cam
+    buf = array("H", bytes(2 * 160 * 128))
+    camera.read_roi(0, 0, 160, 128, 8, buf, [0, 0, 0])
+    # The bright spot at (700, 300) lands in binned pixel (87, 37).
+    i = max(range(len(buf)), key=buf.__getitem__)
+    assert (i % 160, i // 160) == (87, 37)
+
+
+def test_camera_frame_ready_and_sensor_error(cam):
+    camera, model, spi = cam
+    model.regs[0x03] = 0x03
+    assert camera.frame_ready() is True
+    assert camera.sensor_ok() is True
+    assert spi.mosi()[0] == bytes([0x03, 0x00, 0, 0, 0, 0])
+    camera.read_roi(0, 0, 1, 1, 1, array("H", [0]), [0, 0, 0])
+    assert camera.frame_ready() is False  # latched by WIN_CMD
+    model.regs[0x03] = 0x04
+    with pytest.raises(DeviceFault):
+        camera.frame_ready()
+    model.regs[0x03] = 0x80  # undefined bit set: not a camera status
+    with pytest.raises(BusError):
+        camera.frame_ready()
+
+
+def test_camera_exposure_and_gain(cam):
+    camera, model, spi = cam
+    assert camera.set_exposure(10) == 10
+    assert camera.set_exposure(9000) == 9000
+    assert model.regs[0x04] == 9000
+    for bad in (9, 9001, -5):
+        with pytest.raises(ValueError):
+            camera.set_exposure(bad)
+    assert camera.set_gain(1.0) == 1.0
+    assert camera.set_gain(2.53) == pytest.approx(2.5)  # quantised to 1/16: 40.48 -> 40
+    assert model.regs[0x05] == 40
+    assert camera.set_gain(8.0) == 8.0 and model.regs[0x05] == 128
+    for bad in (0.5, 8.1):
+        with pytest.raises(ValueError):
+            camera.set_gain(bad)
+
+
+def test_camera_bus_error_mid_read(cam):
+    camera, model, spi = cam
+    spi.fail_next(OSError(errno.EIO, "EIO"))
+    with pytest.raises(HalError):
+        camera.read_roi(0, 0, 2, 2, 1, array("H", bytes(8)), [0, 0, 0])
+
+
+def test_no_transfer_without_chip_select():
+    """Every driver above framed its transfers: nothing was clocked with CS high."""
+    spi = FakeSPI(1)
+    cs = FakePin("A4", FakePin.OUT, value=1)
+    spi.attach(cs, CameraModel())
+    cam = FpgaCamera(spi, cs)
+    cam.init()
+    cam.read_roi(0, 0, 2, 2, 1, array("H", bytes(8)), [0, 0, 0])
+    assert all(t.name == "camera" and t.closed for t in spi.transactions)

@@ -7,7 +7,7 @@ ends the session.  The camera sees the beacon *behind* the FSM; the loop drives 
 onto the reference: the boresight pixel (``apt_ref_x/y``) plus ``ref_off`` (point-ahead and
 TX boresight, flight/pointahead.py; ``apt_res_*`` stay spot − boresight).  Elsewhere:
 pixels (apt_pixels.py), control law (apt_control.py), finding the beacon (apt_search.py),
-FSM calibration (apt_calib.py).  Hot path (:meth:`Apt.tick`, 100 Hz in ACQUIRE/TRACK):
+FSM calibration (apt_calib.py).  Hot path (:meth:`Apt.tick`, once a camera frame in ACQUIRE/TRACK):
 integer maths, preallocated buffers, no tuples, floats or events — it allocates nothing.
 """
 
@@ -18,7 +18,7 @@ from flight.apt_calib import NO_CAL
 from flight import apt_feedback as afb
 from flight.apt_control import EXPOSURES_US, ControlLaw, Exposure
 from flight.apt_control import LAW_PARAMS as _LAW_PARAMS  # (_: no global, freeze_trim)
-from flight.apt_search import DARK_EXP, Search
+from flight.apt_search import Search
 from flight.pointahead import NO_OFFSET
 from hal.compat import const
 from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event
@@ -146,12 +146,12 @@ ADCS = (  # the feedback map (APID 0x0A4, 5 Hz): keys and raw values as declared
 class Apt:
     name = "apt"
 
-    def __init__(self, ctx, camera, fsm, power, period_us=10000):
+    def __init__(self, ctx, camera, fsm, power):
         self.ctx = ctx
         self.camera = camera
         self.fsm = fsm
         self.power = power
-        self.period_us = period_us
+        self.period_us = camera.frame_period_us  # one tick a frame (hal check_frame_period)
         self._fb = None  # the ADCS feedback map (flight.apt_feedback), made at first use
         self.state = IDLE
         self.law = ControlLaw()
@@ -311,7 +311,7 @@ class Apt:
         when valid), peak, bg, spot_px; returns validity, 1 or 0 (apt_pixels.spot)."""
         return px.spot(self, buf, size)
 
-    # ------------------------------------------------------------------ the 100 Hz tick
+    # ------------------------------------------------------------------ the frame tick
     def tick(self):
         st = self.state
         if st == IDLE:
@@ -357,7 +357,7 @@ class Apt:
             try:
                 hot = self.search.hot if st == TRACK else None  # (none: no patch to do)
                 if hot:
-                    px.patch_hot(buf, hot, self.exposure.dark(), EXPOSURES_US[DARK_EXP])
+                    px.patch_hot(buf, hot, self.exposure.dark(), EXPOSURES_US[self.exposure.top])
                 ok = px.spot(self, buf, size)  # (Apt.centroid)
                 if ok and not busy:  # (_step(False), inline: a call less a frame)
                     o = self.ref_off

@@ -35,16 +35,22 @@ class Exposure:
 
     def __init__(self, camera):
         self.camera = camera
-        self.idx = EXP_START
+        # The ladder's top: the camera's longest exposure (its frame less the gap between
+        # frames, hal.interfaces CAMERA_EXPOSURE_GAP_US; all 9 ms of it at 10 ms frames).
+        top = len(EXPOSURES_US) - 1
+        while top and EXPOSURES_US[top] > camera.exposure_max_us:
+            top -= 1
+        self.top = top
+        self.idx = EXP_START if EXP_START < top else top
         self.gain = 0  # index into GAINS_X16
-        self.max_idx = len(EXPOSURES_US) - 1  # longest exposure before the gain rises
+        self.max_idx = top  # longest exposure before the gain rises
         self.wait = 0  # frames before the next step (a change shows a frame or two later)
         self.saturated = 0  # frames with the peak at full scale
 
     def configure(self, max_us):
         """The longest exposure the auto-exposure uses before raising the gain."""
         i = 0
-        while i + 1 < len(EXPOSURES_US) and EXPOSURES_US[i + 1] <= max_us:
+        while i < self.top and EXPOSURES_US[i + 1] <= max_us:
             i += 1
         self.max_idx = i
 
@@ -55,8 +61,7 @@ class Exposure:
         self._set(idx)
 
     def _set(self, idx):
-        self.idx = 0 if idx < 0 else (len(EXPOSURES_US) - 1 if idx >= len(EXPOSURES_US)
-                                      else idx)
+        self.idx = 0 if idx < 0 else (self.top if idx >= self.top else idx)
         self.camera.set_exposure(EXPOSURES_US[self.idx])
 
     def _set_gain(self, g):
@@ -99,7 +104,7 @@ class Exposure:
                 self._set(self.idx + 1)
             elif self.gain < len(GAINS_X16) - 1:
                 self._set_gain(self.gain + 1)
-            elif self.idx < len(EXPOSURES_US) - 1:  # at the largest gain: longer again
+            elif self.idx < self.top:  # at the largest gain: longer again
                 self._set(self.idx + 1)
             else:
                 return

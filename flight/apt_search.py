@@ -33,7 +33,7 @@ _ACQ_PIX = const(32 * 32)  # ACQUIRE's and LOST's window (flight/apt.py ACQ_WIN)
 DARK_FRAMES = const(8)  # dark frames of the TRACK window at session start
 _DARK_HOT_DN = const(8)  # excess over the window median at 9 ms that marks a hot pixel
 _DARK_MAX_HOT = const(16)  # hot pixels remembered in the TRACK window
-DARK_EXP = len(EXPOSURES_US) - 1  # the dark frames' exposure: the hot-pixel excess unit
+DARK_EXP = len(EXPOSURES_US) - 1  # the dark frames': the camera's longest (Exposure.top)
 _REJECT_MAX = const(1024)  # false-target cells remembered a session (128 a strip)
 SEARCH_MAX_EXP_US = const(4305)  # longest SEARCH exposure (see Search.step)
 SEARCH_MAX_GAIN = const(6)  # GAINS_X16 index: x2.8, the highest SEARCH gain (Search.step)
@@ -174,7 +174,7 @@ class Search:
         # the search threshold, while a beacon at 18 deg in fog gives ~8 DN; the few hot
         # pixels that still pass are told apart by ACQUIRE's first frames at full
         # resolution (a hot pixel is no spot: rejected in 3 frames).
-        if apt.exposure.us() < SEARCH_MAX_EXP_US:
+        if apt.exposure.us() < SEARCH_MAX_EXP_US and apt.exposure.idx < apt.exposure.top:
             apt.exposure.set(apt.exposure.idx + 2)
         else:
             # A beacon in fog below 20 deg elevation gives ~5 DN over the background in the

@@ -49,7 +49,9 @@ class Camera(Device):
         exposure_min_us, exposure_max_us (int): 10 .. 9000.
         gain_min, gain_max (float): analog gain range, 1.0 .. 8.0.
         max_window_px (int): most pixels one :meth:`read_roi` may return, 32768.
-        frame_period_us (int): sensor frame period, 10000.
+        frame_period_us (int): sensor frame period, 10000; the APT ticks once a frame
+            (hal.interfaces.check_frame_period says which periods a backend may declare;
+            exposure_max_us is the period less CAMERA_EXPOSURE_GAP_US).
     """
 
     width = 1280

@@ -95,6 +95,15 @@ META_LEN = 3
 #: Allowed binning factors (square b x b blocks, pixel value = mean of the block).
 BINNINGS = (1, 2, 4, 8, 16)
 
+#: Frame timing (``Camera.frame_period_us``, ``exposure_max_us``): the APT runs one tick
+#: per camera frame, so the period must be whole mirror-waveform samples, 2 ..
+#: FSM_WAVE_MAX of them (the waveform covers a frame; flight/apt_predict.py).  The
+#: longest exposure is the period less the sensor's gap between frames (the reference
+#: sensor: 9 ms in its 10 ms frame, hal/contracts.py Camera).  The reference camera runs
+#: 10 ms: a faster ROI rate costs the APT tick's CPU once more per frame (docs/apt-loop.md
+#: §5 "A faster camera").
+CAMERA_EXPOSURE_GAP_US = 1000
+
 
 # --------------------------------------------------------------------------------------
 # Fast steering mirror -- DESIGN 3.3, 5 (+-2 deg optical)
@@ -114,6 +123,15 @@ FSM_LSB_RAD = FSM_RANGE_DEG * 3.141592653589793 / 180.0 / (FSM_CODE_MAX + 1)
 FSM_WAVE_PERIOD_US = 1000
 #: Most samples one waveform may hold (the driver's sample buffer).
 FSM_WAVE_MAX = 32
+
+
+def check_frame_period(us):
+    """The frame periods a camera backend may declare (``Camera.frame_period_us``): whole
+    waveform samples, 2 .. FSM_WAVE_MAX of them (ValueError otherwise).  Returns ``us``."""
+    if us % FSM_WAVE_PERIOD_US or not 2 <= us // FSM_WAVE_PERIOD_US <= FSM_WAVE_MAX:
+        raise ValueError("camera frame period %r us: not 2 .. %d whole %d us waveform samples"
+                         % (us, FSM_WAVE_MAX, FSM_WAVE_PERIOD_US))
+    return us
 
 
 def check_wave(xs, ys, n):

@@ -7,7 +7,9 @@ documented on each class) and driven by the world's scenario timeline or by test
 
 from hal.errors import BusError, DeviceFault, SensorError
 from hal.interfaces import (
+    check_frame_period,
     check_wave,
+    CAMERA_EXPOSURE_GAP_US,
     FSM_CODE_MAX,
     FSM_CODE_MIN,
     FSM_WAVE_PERIOD_US,
@@ -48,6 +50,11 @@ class SimCamera(Camera):
     def __init__(self, world, model):
         self.world = world
         self.model = model
+        # The world's frame rate (scenario ``frame_rate_hz``; the reference 100 Hz), and the
+        # longest exposure such a frame leaves (9 ms at 100 Hz, as the reference sensor).
+        self.frame_period_us = check_frame_period(world.frame_us)
+        self.exposure_max_us = min(Camera.exposure_max_us,
+                                   world.frame_us - CAMERA_EXPOSURE_GAP_US)
         self.exposure_us = 1000
         self.gain_x16 = 16
         self.frame = 0  # frame counter of the latest complete frame

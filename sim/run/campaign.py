@@ -2,6 +2,7 @@
 
     python -m sim.campaign --passes N --workers K [--seed S] [--out DIR]
                            [--scenario NAME] [--charge-cpu] [--ideal] [--strict]
+                           [--frame-rate HZ]
 
 Each pass draws, from one random generator seeded with ``S`` (so a campaign is
 reproducible in its choices):
@@ -45,7 +46,7 @@ import time
 import traceback
 
 from sim import scenarios
-from sim.run import metrics
+from sim.run import cli, metrics
 
 WEATHERS = ("clear", "fog")  # paper §3.2 / sim.linkbudget KAPPA_*
 MAX_ELEVATION_RANGE_DEG = (30.0, 90.0)  # assumed, see the module docstring
@@ -393,6 +394,8 @@ def build_parser():
     p.add_argument("--deterministic", action="store_true",
                    help="accepted for old scripts: the default is deterministic now")
     p.add_argument("--ideal", action="store_true", help="fly the idealised world (sim --ideal)")
+    p.add_argument("--frame-rate", type=float, metavar="HZ",
+                   help="every pass at this camera frame rate (sim --frame-rate; the same draws)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when a pass raised or missed a goal")
     p.add_argument("--quiet", action="store_true", help="no per-pass progress lines")
@@ -413,6 +416,14 @@ def main(argv=None):
         return 2
     specs = draw_specs(args.passes, args.seed, args.scenario, args.duration,
                        charge_cpu=args.charge_cpu, ideal=args.ideal)
+    if args.frame_rate is not None:  # (checked as sim's --frame-rate is)
+        ov, err = cli.overrides_from(cli.build_parser().parse_args(
+            ["--frame-rate", repr(args.frame_rate)]))
+        if err:
+            sys.stderr.write("error: %s\n" % err)
+            return 2
+        for s in specs:
+            s["overrides"].update(ov)
     if args.only:  # chosen draws of the same campaign (e.g. its failing passes)
         keep = set(int(i) for i in args.only.split(","))
         specs = [s for s in specs if s["index"] in keep]
@@ -432,7 +443,8 @@ def main(argv=None):
     doc = {
         "passes": args.passes, "workers": workers, "seed": args.seed,
         "scenario": args.scenario, "duration_limit_s": args.duration,
-        "charge_cpu": args.charge_cpu, "ideal": args.ideal, "wall_s": wall,
+        "charge_cpu": args.charge_cpu, "ideal": args.ideal, "frame_rate_hz": args.frame_rate,
+        "wall_s": wall,
         "draws": {"weather": list(WEATHERS), "max_elevation_deg": list(MAX_ELEVATION_RANGE_DEG),
                   "coarse_error_deg": list(COARSE_ERROR_RANGE_DEG),
                   "jitter_rms_urad": list(JITTER_RMS_RANGE_URAD),

@@ -2,6 +2,7 @@
 
     python -m sim --scenario NAME [--seed N] [--json FILE] [--plots DIR] [--report FILE]
                   [--max-elevation DEG] [--weather clear|fog] [--coarse-error DEG]
+                  [--jitter-rms URAD] [--fsm-latency US] [--frame-rate HZ]
                   [--quiet] [--strict] [--charge-cpu] [--ideal] [--list]
 
 Flies the real flight application on the simulated board (sim/run/passsim.py) with a progress
@@ -23,6 +24,7 @@ import os
 import sys
 import traceback
 
+from hal.interfaces import check_frame_period
 from sim import scenarios
 
 
@@ -46,6 +48,10 @@ def build_parser():
                    help="override the platform's broadband jitter RMS (0 .. 200 urad)")
     p.add_argument("--fsm-latency", type=int, metavar="US",
                    help="override the FSM command latency (0 .. 10000 us)")
+    p.add_argument("--frame-rate", type=float, metavar="HZ",
+                   help="override the beacon camera's frame rate (the APT ticks once a frame; "
+                        "the period a whole number of ms, 2 .. 32: e.g. 100, 125, 200, 250, "
+                        "500; docs/apt-loop.md §5)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar and no table: only the VERDICT line")
     p.add_argument("--strict", action="store_true", help="exit 1 when a goal fails")
@@ -86,6 +92,14 @@ def overrides_from(args):
         if not 0 <= args.fsm_latency <= 10000:
             return None, "--fsm-latency must be within 0 .. 10000 us, got %d" % args.fsm_latency
         ov["fsm_latency_us"] = args.fsm_latency
+    if args.frame_rate is not None:
+        us = 1e6 / args.frame_rate if args.frame_rate > 0 else 0.0
+        try:
+            check_frame_period(int(round(us)) if abs(us - round(us)) < 1e-6 else -1)
+        except ValueError:
+            return None, ("--frame-rate must give a frame period of a whole number of ms, "
+                          "2 .. 32 (e.g. 100, 125, 200, 250, 500 Hz), got %g" % args.frame_rate)
+        ov["frame_rate_hz"] = args.frame_rate
     return ov, None
 
 

@@ -31,7 +31,7 @@ from flight.param_rules import RULES
 from flight.slotstore import SlotStore, encode_slot
 from hal.sim.storage import MemStorage
 from tests.mpy.obc import Obc, ok_pair
-from tests.test_tc_robustness import OPS, Pipe, cbor_values
+from tests.tc_robust_pipe import OPS, Pipe, cbor_values
 
 PARAM_SET = BY_NAME["PARAM_SET"].opcode
 TIMETAG = BY_NAME["TIMETAG"].opcode

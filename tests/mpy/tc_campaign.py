@@ -1,53 +1,20 @@
-"""Robustness of the telecommand pipeline under MicroPython: ≥ 5,000 random and mutated
-frames through the whole pipeline (UART → tc task → deframer → pipeline → reports), with
-the simulator's seeded generator, sim/rng.py (MicroPython's ``random`` seeds differently).
+"""The telecommand mutation campaign under MicroPython (MicroPython-clean; CPython too):
+≥ 5,000 random and mutated frames through the whole pipeline (UART → tc task → deframer
+→ pipeline → reports), with the simulator's seeded generator, sim/rng.py (MicroPython's
+``random`` seeds differently).  Used by tests/mpy/test_tc_robust_frames_mpy.py (every
+frame counted) and tests/mpy/test_tc_robust_heap_mpy.py (no heap growth).
 
-Per injection: no exception escapes; every non-empty 0x00-delimited block is a deframer
-drop or a frame delivered to the pipeline; every delivered frame is counted once as
-accepted or rejected with a reason, and gets exactly one acceptance report; nothing
-accepted → ``app.snapshot()`` unchanged, but for the anti-replay marks of TCs rejected
-after their authentication (CCSDS SDLS, issue 12 item 3), which only rise.  The flood
-limits (flight/tclimit.py) are opened wide so every frame is accounted for one by one;
-they have their own tests.
-
-Heap growth.  ``gc.collect(); gc.mem_alloc()`` measures the live heap only where
-``gc.collect()`` really collects (a board, the unix port).  In the WebAssembly VM the
-tests run in, the heap grows automatically and ``gc.collect()`` only marks a collection
-as pending until control returns to JavaScript (ports/webassembly/main.c,
-MICROPY_GC_SPLIT_HEAP_AUTO), so inside one test the figure only ever rises.  Hence:
-
-* ``test_no_heap_growth`` measures ``gc.mem_alloc()`` when the collector is effective
-  (probed), and in every interpreter measures what the application *retains*: the size
-  of the object graph reachable from the FlightApp (containers, strings, buffers), which
-  is where a leak would have to live;
-* ``heap_phases`` runs the same campaign in 500-frame chunks chained by
-  ``js.setTimeout``, so each chunk ends with a real collection at top level (as a board
-  collects in idle time) and the figures follow such collections:
-  tests/test_tc_robustness.py runs it in the VM and checks ``gc.mem_alloc()`` there.
-
-The persistent event log keeps the active half of its entries in RAM, and the AUTH audit
-entry written every hundredth forged frame fills it until it switches blobs: bounded
-(tests/test_events.py) but up to ~10 KiB at the default 128 entries, which would hide a
-leak.  The heap runs therefore configure the log at ``HEAP_LOG_CAPACITY`` = 4 entries,
-and turn a mutation that spells REBOOT into an unknown opcode (a reboot leaves a whole
-dead app that one stale word can keep; reboots are covered by the counting run and the
-CPython campaign); everything else is the flight configuration.
-
-Slack (``HEAP_SLACK`` 3 KiB, ``RETAINED_SLACK`` 1 KiB): at both measurement points the
-time-tag queue is cleared, the event ring drained to TM, the TM taken and the frame
-buffers scrubbed, but bounded stores still differ in content: the event log's active
-blob (0-1 entries of ~100 octets in RAM and in the simulated flash; which events land
-there, e.g. a task overrun, depends on the host's speed), the replay and parameter
-records (a few octets with the counter's CBOR width and the values), the scheduler's
-statistics.  MicroPython's collector is also conservative: a stale word in a live buffer
-(a MAC, a record) that looks like a heap address keeps a dead block, until that buffer
-is rewritten: so the end figure is the lowest of the last three chunk marks (a leak rises
-in every chunk, such a false retention does not last).  Measured in the VM: +0.6 to
-+1.3 KiB over 5,000 frames.  A leak of a single 16-octet heap block per frame would add
-80 KiB: 26 times the slack.
+:class:`Pipe` audits every injection: no exception escapes; every non-empty
+0x00-delimited block is a deframer drop or a frame delivered to the pipeline; every
+delivered frame is counted once as accepted or rejected with a reason, and gets exactly
+one acceptance report; nothing accepted → ``app.snapshot()`` unchanged, but for the
+anti-replay marks of TCs rejected after their authentication (CCSDS SDLS, issue 12 item
+3), which only rise.  The flood limits (flight/tclimit.py) are opened wide so every frame
+is accounted for one by one; they have their own tests.  ``log_capacity`` and
+``allow_reboot`` (no REBOOT spelled by a mutation) and :meth:`Pipe.quiesce` serve the
+heap runs: see tests/mpy/test_tc_robust_heap_mpy.py.
 """
 
-import gc
 import struct
 
 from obc import fix_crc
@@ -65,24 +32,12 @@ from hal.sim.link import MemLink
 from hal.sim.power import SimPower
 from hal.sim.storage import MemStorage
 from hal.sim.watchdog import SimWatchdog
-from sim.rng import Rng
-
-try:
-    import micropython
-except ImportError:  # CPython: nothing to lock
-    micropython = None
 
 OP = {}
 for _c in COMMANDS:  # records by position: (opcode, name, ...) (flight.cmddict C_*)
     OP[_c[1]] = _c[0]
 REBOOT_HEAD = cbor.encode([OP["REBOOT"], {}])[:3]  # a CBOR body that spells REBOOT
 N_FRAMES = 5000
-WARMUP = 600
-HEAP_SLACK = 3072
-HEAP_FRAMES = 15000  # heap_phases: 30 chunks, so that its second half is past the fill-up
-HEAP_FILL = 4 * HEAP_SLACK  # bounded stores filling up in the first half (see above)
-RETAINED_SLACK = 1024
-HEAP_LOG_CAPACITY = 4  # persistent event log entries in the heap runs (see above)
 KEY2 = bytes(range(3, 35))
 
 
@@ -383,185 +338,3 @@ def campaign(pipe, rng, n_frames):
         if pipe.injections % 400 == 0:
             pipe.tick(300000)
     return n
-
-
-# ------------------------------------------------------------------------- retained size
-def _retained(root):
-    """Octets (approximate) of the object graph reachable from ``root``: strings and
-    buffers by length, containers by slots, instances through their ``__dict__``."""
-    # The ids seen, in 64 small sets rather than one large one: a set of a few thousand
-    # ids grows by doubling into one contiguous block, which a fixed, fragmented heap
-    # (unix port, firmware) may not have although it has plenty of room.
-    seen = [set() for _ in range(64)]
-    stack = [root]
-    total = 0
-    while stack:
-        x = stack.pop()
-        i = id(x)
-        bucket = seen[(i >> 4) & 63]
-        if i in bucket:
-            continue
-        bucket.add(i)
-        if isinstance(x, (bytes, bytearray, str)):
-            total += len(x) + 8
-        elif isinstance(x, (list, tuple)):
-            total += 4 * len(x) + 8
-            stack.extend(x)
-        elif isinstance(x, dict):
-            total += 8 * len(x) + 8
-            for k in x:
-                stack.append(k)
-                stack.append(x[k])
-        elif isinstance(x, (int, float, bool)) or x is None:
-            total += 8
-        elif isinstance(x, type) or callable(x):
-            continue  # code, classes and bound methods: not per-frame data
-        else:
-            d = getattr(x, "__dict__", None)
-            if isinstance(d, dict):
-                total += 16
-                stack.append(d)
-    return total
-
-
-def _gc_effective():
-    gc.collect()
-    a0 = gc.mem_alloc()
-    # 16 KiB, not more: on a fixed heap (unix port, firmware) after the campaign a larger
-    # contiguous block may not exist although the heap has room.
-    junk = bytearray(16384)
-    junk = None  # noqa: F841
-    gc.collect()
-    return gc.mem_alloc() < a0 + 8192
-
-
-# ------------------------------------------------------------------------- tests
-def test_5000_mutated_frames_all_counted_no_state_change():
-    pipe = Pipe()
-    rng = Rng(0x5EED)
-    n = campaign(pipe, rng, N_FRAMES)
-    assert n >= N_FRAMES and pipe.blocks >= N_FRAMES
-    assert pipe.delivered + pipe.dropped == pipe.blocks
-    total_rej = 0
-    for r in REASONS:
-        total_rej += pipe.rejected[r]
-    assert pipe.accepted + total_rej == pipe.delivered
-    a = pipe.app  # (this boot's counters)
-    assert a.tc.accepted + a.tc.rejected_total() == a.deframer.frames
-    # The campaign reached every stage of the pipeline.
-    for r in REASONS:
-        assert pipe.rejected[r] > 0, r
-    assert pipe.accepted > 100 and pipe.dropped > 0
-    assert pipe.state_checks > pipe.injections // 2
-
-
-def test_no_heap_growth():
-    pipe = Pipe(log_capacity=HEAP_LOG_CAPACITY, allow_reboot=False)
-    rng = Rng(0xC0FFEE)
-    campaign(pipe, rng, WARMUP)
-    pipe.quiesce()
-    r0 = _retained(pipe.app)
-    measure = hasattr(gc, "mem_alloc") and _gc_effective()
-    if measure:
-        gc.collect()
-        a0 = gc.mem_alloc()
-    n = campaign(pipe, rng, N_FRAMES)
-    pipe.quiesce()
-    if measure:
-        gc.collect()
-        grown = gc.mem_alloc() - a0
-        assert grown <= HEAP_SLACK, grown
-    r1 = _retained(pipe.app)
-    assert n >= N_FRAMES
-    assert r1 - r0 <= RETAINED_SLACK, (r0, r1)
-    assert r0 > 10000  # the walk saw the application (buffers, tables, storage)
-
-
-def heap_phases(report, chunk=500):
-    """Warm-up, then N_FRAMES in chunks of ``chunk`` frames; every chunk ends at the VM's
-    top level (``js.setTimeout``), where the collection really runs, as a board collects
-    in idle time; the figures are taken after such collections.  Calls ``report(dict)``.
-    """
-    import js
-
-    st = {"pipe": Pipe(log_capacity=HEAP_LOG_CAPACITY, allow_reboot=False),
-          "rng": Rng(0xC0FFEE), "n": 0, "marks": []}
-
-    def step():
-        a = gc.mem_alloc()  # first: nothing allocated since the collection
-        st["marks"].append(a)
-        if len(st["marks"]) == 1:
-            st["a0"] = a
-            st["r0"] = _retained(st["pipe"].app)
-        if st["n"] >= HEAP_FRAMES:
-            # The end figure is the lowest of the last three marks: a dead block kept by
-            # a stale word is let go once that buffer is rewritten, a leak is not.  The
-            # half-way figure likewise, from the three marks around the middle.
-            marks = st["marks"]
-            mid = len(marks) // 2
-            report({"a0": st["a0"], "a1": min(marks[-3:]), "ahalf": min(marks[mid - 1:mid + 2]),
-                    "r0": st["r0"], "r1": _retained(st["pipe"].app), "frames": st["n"],
-                    "slack": HEAP_SLACK, "fill": HEAP_FILL, "marks": marks})
-            return
-        st["n"] += campaign(st["pipe"], st["rng"], chunk)
-        st["pipe"].quiesce()
-        gc.collect()
-        js.setTimeout(step, 0)
-
-    campaign(st["pipe"], st["rng"], WARMUP)
-    st["pipe"].quiesce()
-    gc.collect()
-    js.setTimeout(step, 0)
-
-
-def _garbage_kinds():
-    """One packet per rejection that line noise can produce (issue 11): each already
-    past the pipeline's deframer, so the test feeds the pipeline itself."""
-    good = encode_tc(DEV_KEY, DEV_KEY_ID, 1, OP["REBOOT"], {}, seq=1)
-    bad_crc = bytearray(good)
-    bad_crc[-1] ^= 1
-    bad_hdr = bytearray(good)
-    bad_hdr[1] ^= 1  # another APID, the CRC fixed: a HEADER rejection
-    return (("LENGTH", bytes(b"\x18\x00\x00")),  # shorter than a header and its CRC
-            ("LENGTH", good + b"\x01"),  # the data length field disagrees
-            ("CRC", bytes(bad_crc)),
-            ("HEADER", fix_crc(bytes(bad_hdr))))
-
-
-def test_garbage_is_rejected_and_counted_with_the_heap_locked():
-    # Issue 11: under a TC flood (line-rate garbage) the tc path allocated ~1.3 kB per
-    # frame that decoded as COBS (a header tuple, two exceptions, a formatted message),
-    # which made the scheduler walk the heap in SESSION (one APT deadline per walk).  Past
-    # the interval's individual reports (flight/tclimit.py), a LENGTH, CRC or HEADER
-    # rejection and a frame that is not COBS allocate nothing: each still counted, by
-    # reason, and summarised (TC_REJECTIONS).
-    pipe = Pipe()
-    app = pipe.app
-    app.tc.limit = app.limits.summary  # the flight configuration: reports budgeted
-    kinds = _garbage_kinds()
-    for _ in range(3):  # the interval's individual reports and its first offender
-        for reason, pkt in kinds:
-            assert app.tc.process(pkt) == reason
-    noise = bytearray(b"\x05abc\x00\x09\x01\x02\x00")  # truncated COBS blocks
-    rej0 = dict(app.tc.rejected)
-    sup0 = app.limits.summary.suppressed
-    err0 = app.deframer.decode_errors
-    ok = 0  # (a small int: a list growing under the lock would allocate)
-    if micropython is not None:
-        micropython.heap_lock()
-    try:
-        for _ in range(50):
-            for reason, pkt in kinds:
-                if app.tc.process(pkt) == reason:
-                    ok += 1
-            if len(app.deframer.feed(noise, len(noise))) == 0:
-                ok += 1
-    finally:
-        if micropython is not None:
-            micropython.heap_unlock()
-    assert ok == 250, ok
-    rej = app.tc.rejected
-    assert rej["LENGTH"] - rej0["LENGTH"] == 100
-    assert rej["CRC"] - rej0["CRC"] == 50 and rej["HEADER"] - rej0["HEADER"] == 50
-    assert app.limits.summary.suppressed - sup0 == 200
-    assert app.deframer.decode_errors - err0 == 100

@@ -1,28 +1,9 @@
-"""Robustness of the telecommand pipeline (issue 3): ≥ 100,000 random and mutated frames.
-
-Frames go through the *whole* pipeline — MemLink → the tc task (``FlightApp._task_tc``:
-UART drain, COBS deframer, CRC, header, authentication, anti-replay, CBOR, dictionary,
-arguments, mode, busy, execute, verification reports → TM on the link).  The tc task is
-called directly between injections (not through the scheduler, which would contain an
-exception as a task fault): any exception escaping the pipeline fails the test.  Every
-few hundred injections the scheduler runs for a while, so time-tagged commands execute,
-housekeeping is sent and the event log is flushed.
-
-For every injection:
-
-* each non-empty 0x00-delimited block on the wire is either a deframer drop (oversize or
-  COBS error) or a frame delivered to the pipeline; every delivered frame is counted once,
-  as accepted or as rejected with a reason: Δ(accepted) + Σ Δ(rejected[reason]) ==
-  Δ(deframer.frames) and Δ(frames) + Δ(drops) == blocks sent;
-* the TM carries exactly one acceptance report per delivered frame, with the reasons the
-  counters say, and one completion report per accepted frame;
-* when nothing was accepted, ``app.snapshot()`` (storage blobs included) is unchanged,
-  but for the anti-replay marks of TCs rejected after their authentication (CCSDS SDLS,
-  issue 12 item 3): those only rise, to the highest counter of such a TC.
-
-The flood limits (flight/tclimit.py: per-tick frame budget, budgeted reports of
-unauthenticated rejections) are opened wide here, so every frame is accounted for one by
-one; they have their own tests (tests/test_tclimit.py, tests/test_security_tc.py).
+"""Robustness of the telecommand pipeline (issue 3): ≥ 100,000 random and mutated frames,
+each injection audited by tests/tc_robust_pipe.py ``Pipe.inject`` (every block a deframer
+drop or a frame counted once, accepted or rejected with a reason, with its reports; no
+state change when nothing was accepted, but rising anti-replay marks).  Every few hundred
+injections the scheduler runs for a while, so time-tagged commands execute, housekeeping
+is sent and the event log is flushed.
 
 The seeded mutator starts from valid, authenticated TCs (random commands, random and
 sometimes invalid arguments) and applies: bit flips, octet overwrites, truncation,
@@ -39,174 +20,20 @@ import random
 import struct
 import time
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from flight import cbor, ccsds, cobs
-from flight.keys import DEV_KEY, DEV_KEY_ID
+from flight.keys import DEV_KEY
 from flight.cmddict import ACCEPT_REASONS as REASONS
 from flight.cmddict import BY_NAME, MODES
 from flight.tm import APID_HK, APID_TC, APID_VERIFY
 from hal.interfaces import FRAMER_MODE_NAMES
-from tests.mpy.obc import Obc, fix_crc, sign_body
+from tests.mpy.obc import fix_crc, sign_body
+from tests.tc_robust_pipe import KEY2, KEYS, OPS, Pipe
 
-KEY2 = bytes(range(7, 39))
-KEYS = {DEV_KEY_ID: DEV_KEY, 2: KEY2}
 N_FRAMES = 100000
 
-OPS = [0x01, 0x02, 0x03, 0x10, 0x11, 0x12, 0x13, 0x20, 0x30, 0x31, 0x32, 0x40, 0x50, 0x51,
-       0x52, 0x53, 0x54, 0x55]
 PARAMS = {"temp_max_c": (-40.0, 125.0), "temp_min_c": (-60.0, 40.0),
           "current_max_ma": (10, 5000), "limit_persist": (1, 50),
           "timetag_capacity": (1, 64), "tm_events_per_tick": (1, 32)}
-
-
-AUTHENTIC = ("DECODE", "UNKNOWN_OPCODE", "BAD_ARG", "WRONG_MODE", "BUSY")
-
-
-def unlimited(h):
-    """``h`` with the flood limits opened wide (every frame processed and reported)."""
-    h.app.tc.limit = None
-    h.app.limits.budget.max_frames = 1 << 20
-    h.app.limits.budget.backlog = 1 << 20
-    return h
-
-
-def without_replay(snap):
-    snap = dict(snap)
-    snap.pop("replay")
-    snap["storage"] = {k: v for k, v in snap["storage"].items() if not k.startswith("replay.")}
-    return snap
-
-
-def marks_rose(before, after):
-    """The anti-replay marks only went up (an authentic rejected TC spent its counter)."""
-    b, a = before["replay"], after["replay"]
-    assert set(b) <= set(a) and all(a[k] >= b[k] for k in b), (b, a)
-    assert a != b
-
-
-class Pipe:
-    """A booted payload plus the OBC side; injects wire bytes and audits each injection."""
-
-    def __init__(self, rng):
-        self.rng = rng
-        self.h = unlimited(Obc(keys=dict(KEYS)))
-        self.tm_deframer = cobs.Deframer(max_frame=65536)
-        self.accepted_packets = []
-        # Totals over every boot of the campaign.
-        self.blocks = 0
-        self.delivered = 0
-        self.dropped = 0
-        self.accepted = 0
-        self.rejected = dict.fromkeys(REASONS, 0)
-        self.injections = 0
-        self.reboots = 0
-        self.state_checks = 0
-
-    @property
-    def app(self):
-        return self.h.app
-
-    # ------------------------------------------------------------------ OBC side
-    def next_counter(self):
-        self.h.counter += 1
-        return self.h.counter
-
-    def valid(self, opcode, args, counter=None):
-        kid = self.app.keyring.active
-        if counter is None:
-            counter = self.next_counter()
-        self.h.seq = (self.h.seq + 1) & 0x3FFF
-        return sign_body(KEYS[kid], kid, counter, cbor.encode([opcode, args]), seq=self.h.seq)
-
-    def signed_body(self, body):
-        kid = self.app.keyring.active
-        self.h.seq = (self.h.seq + 1) & 0x3FFF
-        return sign_body(KEYS[kid], kid, self.next_counter(), body, seq=self.h.seq)
-
-    def take_tm(self):
-        out = []
-        for pkt in self.tm_deframer.feed(self.h.board.link.take()):
-            hdr, body = ccsds.parse_packet(pkt, ptype=ccsds.TYPE_TM)
-            if hdr[ccsds.H_APID] == APID_VERIFY:
-                out.append(cbor.decode(body))
-        return out
-
-    # ------------------------------------------------------------------ audit
-    def counters(self):
-        a = self.app
-        d = a.deframer
-        return (a.tc.accepted, dict(a.tc.rejected), d.frames, d.oversize + d.decode_errors)
-
-    def inject(self, wire):
-        """Send ``wire`` (ends with 0x00), run the tc task, check every invariant."""
-        assert wire.endswith(b"\x00")
-        app = self.app
-        blocks = sum(1 for b in wire.split(b"\x00")[:-1] if b)
-        before = app.snapshot()
-        acc0, rej0, fr0, dr0 = self.counters()
-        self.h.board.link.inject(wire)
-        app._task_tc()
-        while app.board.link.rx_pending():  # more than one tick's worth of octets
-            app._task_tc()
-        acc1, rej1, fr1, dr1 = self.counters()
-        d_acc = acc1 - acc0
-        d_rej = {r: rej1[r] - rej0[r] for r in REASONS}
-        d_fr = fr1 - fr0
-        assert d_fr + (dr1 - dr0) == blocks, (wire, d_fr, dr1 - dr0, blocks)
-        assert d_acc + sum(d_rej.values()) == d_fr
-        reps = self.take_tm()
-        acc_reps = [r for r in reps if r["stage"] == "accept"]
-        assert len(acc_reps) == d_fr
-        got = {}
-        for r in acc_reps:
-            if not r["ok"]:
-                assert r["reason"] in REASONS
-                got[r["reason"]] = got.get(r["reason"], 0) + 1
-        assert got == {k: v for k, v in d_rej.items() if v}
-        assert sum(1 for r in acc_reps if r["ok"]) == d_acc
-        assert sum(1 for r in reps if r["stage"] == "complete") == d_acc
-        if d_acc == 0:
-            after = app.snapshot()
-            if any(d_rej[r] for r in AUTHENTIC):
-                marks_rose(before, after)
-                before, after = without_replay(before), without_replay(after)
-            assert after == before
-            self.state_checks += 1
-        self.blocks += blocks
-        self.delivered += d_fr
-        self.dropped += dr1 - dr0
-        self.accepted += d_acc
-        for r in REASONS:
-            self.rejected[r] += d_rej[r]
-        self.injections += 1
-        if app.reboot_requested:
-            self.reboot()
-        return d_acc
-
-    def send(self, packets):
-        wire = b"".join(cobs.encode(p) + b"\x00" for p in packets)
-        return self.inject(wire)
-
-    def run_scheduler(self, us):
-        self.app.run_for(us)
-        self.take_tm()
-        assert self.app.sched.task("tc").faults == 0
-        if self.app.reboot_requested:  # a time-tagged REBOOT
-            self.reboot()
-
-    def reboot(self):
-        counter = self.h.counter
-        self.h = unlimited(self.h.reboot())
-        self.h.counter = counter
-        self.tm_deframer = cobs.Deframer(max_frame=65536)
-        self.reboots += 1
-        self.accepted_packets = self.accepted_packets[-50:]
-
-    def totals_consistent(self):
-        assert self.delivered + self.dropped == self.blocks
-        assert self.accepted + sum(self.rejected.values()) == self.delivered
 
 
 # --------------------------------------------------------------------------- generators
@@ -444,97 +271,3 @@ def test_hundred_thousand_mutated_frames():
           "rejected %r, %d reboots, %.1f s CPU" % (pipe.blocks, pipe.delivered, pipe.dropped,
                                                    pipe.accepted, pipe.rejected, pipe.reboots,
                                                    dt))
-
-
-# --------------------------------------------------------------------------- hypothesis
-_HYP = settings(max_examples=1500, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
-
-@_HYP
-@given(wire=st.binary(max_size=400))
-def test_hypothesis_raw_wire_bytes(wire):
-    pipe = Pipe(random.Random(0))
-    pipe.inject(wire + b"\x00")
-    pipe.totals_consistent()
-
-
-cbor_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2 ** 64), 2 ** 64 - 1)
-    | st.floats(allow_nan=True) | st.text(max_size=12) | st.binary(max_size=12),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text(max_size=6) | st.integers(-5, 5), inner, max_size=4),
-    max_leaves=12)
-
-
-@_HYP
-@given(opcode=st.sampled_from(OPS) | st.integers(-(2 ** 64), 2 ** 64 - 1),
-       args=st.dictionaries(st.sampled_from(["time", "mode", "name", "value", "max", "key_id",
-                                             "opcode", "args", "kp", "ki", "volts", "x"]),
-                            cbor_values, max_size=4))
-def test_hypothesis_authentic_commands_with_arbitrary_arguments(opcode, args):
-    pipe = Pipe(random.Random(0))
-    pipe.send([pipe.valid(opcode, args)])
-    pipe.totals_consistent()
-
-
-@_HYP
-@given(body=cbor_values)
-def test_hypothesis_authentic_arbitrary_bodies(body):
-    pipe = Pipe(random.Random(0))
-    pipe.send([pipe.signed_body(cbor.encode(body))])
-    pipe.totals_consistent()
-
-
-@_HYP
-@given(data=st.data())
-def test_hypothesis_mutations_of_a_valid_tc(data):
-    pipe = Pipe(random.Random(0))
-    p = bytearray(pipe.valid(BY_NAME["PARAM_SET"].opcode, {"name": "limit_persist", "value": 4}))
-    for _ in range(data.draw(st.integers(1, 4))):
-        i = data.draw(st.integers(0, len(p) - 1))
-        p[i] = data.draw(st.integers(0, 255))
-    if data.draw(st.booleans()):
-        p = bytearray(fix_crc(bytes(p)))
-    cut = data.draw(st.integers(0, len(p)))
-    pipe.send([bytes(p[:cut])])
-    pipe.totals_consistent()
-
-
-# --------------------------------------------------------------------------- MicroPython heap
-_HEAP_JOB = """
-import sys, json
-sys.path.insert(0, '/proj')
-sys.path.insert(0, '/proj/tests/mpy')
-import test_tc_robust_mpy as m
-
-def report(d):
-    print('HEAP' + json.dumps(d))
-
-m.heap_phases(report)
-"""
-
-
-def test_mpy_heap_does_not_grow_across_real_collections():
-    """The MicroPython heap over 15,000 more frames (flat over the second half), each
-    figure taken after a real collection: the WebAssembly VM collects only at top level, so the campaign in
-    tests/mpy/test_tc_robust_mpy.py runs in 500-frame chunks chained by js.setTimeout
-    (see heap_phases there for the slack)."""
-    import json
-
-    from tools import mpyvm
-
-    rc, out, err = mpyvm.run_job(_HEAP_JOB)
-    assert rc == 0, err
-    lines = [ln for ln in out.splitlines() if ln.startswith("HEAP")]
-    assert len(lines) == 1, out + err
-    d = json.loads(lines[0][4:])
-    print("mpy heap: %r" % (d,))
-    assert d["frames"] >= 15000
-    assert d["a0"] > 50000  # a real live-heap figure: the app and its modules
-    assert len(d["marks"]) >= 30  # a figure after every 500-frame chunk
-    # flat over the second half (a leak rises in every chunk); bounded over the whole run
-    # (stores filling up: see the docstring of tests/mpy/test_tc_robust_mpy.py)
-    assert d["a1"] - d["ahalf"] <= d["slack"], d
-    assert d["a1"] - d["a0"] <= d["fill"], d
-    assert d["r1"] - d["r0"] <= d["slack"], d

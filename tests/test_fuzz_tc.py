@@ -4,7 +4,7 @@ seconds in ``make test``).
 
 Through the real pipeline (MemLink → tc task → COBS → CCSDS → MAC → anti-replay → CBOR →
 dictionary → owner → verification TM), audited after every injection by
-tests/test_tc_robustness.py ``Pipe.inject``: no exception escapes, every frame is one
+tests/test_tc_robust_campaign.py ``Pipe.inject``: no exception escapes, every frame is one
 acceptance report and one counted reason, a rejection changes nothing
 (``app.snapshot()``, storage included).  On top of the single-frame properties there:
 

@@ -31,7 +31,8 @@ SCRIPT = r"""
 import gc, micropython
 from array import array
 from time import ticks_us, ticks_diff
-from kit import FakeCtx, rig
+from fakes import FakeCtx
+from kit import rig
 import flight.apt as A
 from flight import pointahead as PA
 

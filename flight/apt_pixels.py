@@ -166,13 +166,13 @@ def _div_q6(num, den):
 # SPOT_SIGMA_PX; the camera is defocused to it), over a 7 × 7 box.  With the weight centred
 # on the estimate the fixed point is the spot's centre whatever the noise (no threshold, so
 # no bias towards a pixel centre); the weight keeps the far, noise-only pixels out.  Measured
-# on sim/camera.py spots (tests/test_apt.py): 0.9 urad per axis at 1 ms exposure (the
+# on sim/camera.py spots (tests/test_apt_pixels.py): 0.9 urad per axis at 1 ms exposure (the
 # Cramér-Rao bound 0.67) against 2.3 urad for the thresholded centre of gravity alone.
 _HALF = const(3)  # box half-width, px
 # weight(d) at d = k/64 px (the estimate's q6 step: a coarser step would lock the estimate
 # to its grid), k = 0..256, Q6 (64 = 1): int(64·exp(-(k/64)²/2) + 0.5), octets (half the
 # 16-bit table).  A bytes literal: frozen, it stays in flash (built at import it held 288
-# octets of heap, issue 11); tests/test_apt.py checks it against the formula.
+# octets of heap, issue 11); tests/test_apt_pixels.py checks it against the formula.
 _WTAB = (
     b"\x40\x40\x40\x40\x40\x40\x40\x40\x40\x3f\x3f\x3f\x3f\x3f\x3e\x3e\x3e\x3e\x3e\x3d\x3d\x3d"
     b"\x3c\x3c\x3c\x3b\x3b\x3b\x3a\x3a\x39\x39\x38\x38\x38\x37\x37\x36\x36\x35\x35\x34\x34\x33"

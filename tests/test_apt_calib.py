@@ -14,7 +14,7 @@ from flight import apt_calib_fit as fit
 from flight.cmddict import BY_NAME, Refused
 from flight.telemetry import more
 from hal.interfaces import APT_TRACK, FSM_LSB_RAD
-from tests.mpy.kit import FakeCtx
+from tests.mpy.fakes import FakeCtx
 
 STEPS = 1280  # the plant's calibration length (below)
 Q6_PER_CODE = 64.0 * FSM_LSB_RAD * 1e6 / 100.0  # nominal: 100 urad per pixel

@@ -217,7 +217,7 @@ def test_no_design_queued_costs_the_pointahead_run_nothing_and_a_queued_one_comp
     a run until complete, and then the runs stop calling again."""
     from flight import apt as A
     from flight import pointahead as PA
-    from tests.mpy.kit import FakeCtx
+    from tests.mpy.fakes import FakeCtx
 
     ctx = FakeCtx(A, PA)
     pa = PA.PointAhead(ctx)

@@ -8,7 +8,7 @@ import pytest
 
 from flight import comparator as C
 from sim import receiver
-from tests.test_comparator import Channel, Rig
+from tests.comparator_rig import Channel, Rig
 
 
 class _SimChannel(Channel):

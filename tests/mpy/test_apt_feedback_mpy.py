@@ -11,7 +11,7 @@ from flight.apt import ADCS
 from flight.tm import APID_ADCS, TmSender
 from hal.interfaces import APT_ACQUIRE, APT_LOST, APT_TRACK
 from hal.sim.link import MemLink
-from kit import locked
+from heaplock import locked
 from test_budget_mpy import feedback_in_track
 
 # The map of the state below, as the encoder before the heap-locked fill wrote it (and

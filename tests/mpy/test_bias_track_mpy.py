@@ -15,7 +15,9 @@ from flight.bias_kt import KtTrack, line_fit
 
 from flight import thermal_sensors as TS
 from flight.thermal_sensors import to_q
-from kit import FakeCtx, bias_update_rig, locked, rig
+from fakes import FakeCtx
+from heaplock import locked
+from kit import bias_update_rig, rig
 from test_budget_mpy import ConstTemp
 
 try:

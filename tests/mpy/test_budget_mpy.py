@@ -26,7 +26,7 @@ from hal.sim.link import MemLink
 from hal.sim.power import SimPower
 from hal.sim.storage import MemStorage
 from hal.sim.watchdog import SimWatchdog
-from kit import locked
+from heaplock import locked
 
 try:
     import micropython

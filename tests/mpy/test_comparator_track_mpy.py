@@ -11,7 +11,9 @@ from flight import bias_knee_fit as K
 from flight import comparator as C
 from flight import comparator_track as T
 from flight.framer_ctl import W_CRC, W_CV, W_OK, W_PRE, W_TRIG
-from kit import FakeDac, locked, rig
+from fakes import FakeDac
+from heaplock import locked
+from kit import rig
 
 
 class _QuietDac(FakeDac):

@@ -17,7 +17,8 @@ from flight import framer_ctl as F
 from flight.apt_search import DARK_FRAMES
 from hal.interfaces import COUNTER_MASK, CTR_PACKETS_OK
 
-from kit import FakeCtx, rig
+from fakes import FakeCtx
+from kit import rig
 
 try:
     import micropython

@@ -8,7 +8,9 @@ from flight import apt as A
 from flight import pointahead as PA
 from flight import pointahead_nav as PN
 
-from kit import FakeCtx, locked, rig
+from fakes import FakeCtx
+from heaplock import locked
+from kit import rig
 
 try:
     import micropython

@@ -13,7 +13,8 @@ import gc
 
 from flight import bias as B
 from flight import framer_ctl as F
-from kit import bias_update_rig, locked, rig
+from heaplock import locked
+from kit import bias_update_rig, rig
 from hal.real.bias import Ads1115, Dac8551, SipmBias
 from hal.real.tmp117 import Tmp117
 

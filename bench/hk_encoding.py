@@ -37,12 +37,13 @@ def measure(now_us, mem_alloc):
     import gc
 
     from flight import cbor
+    from flight.telemetry import F_NAME
 
     app = make()
     p = app.hk_packer
     p.pack()  # fills p.values
     values = list(p.values)
-    names = [f.name for f in p.fields]
+    names = [f[F_NAME] for f in p.fields]  # (a plain tuple on MicroPython)
     keyed = {}
     for k in range(len(names)):
         keyed[names[k]] = values[k]
@@ -86,7 +87,7 @@ print('RESULT' + json.dumps(r))
 def micropython():
     from tools import mpyvm
 
-    files = mpyvm.project_files(dirs=mpyvm.SOURCE_DIRS + ("bench",))
+    files = mpyvm.project_files(extra_dirs=("bench",))
     rc, out, err = mpyvm.run_job(_MPY, files=files, heapsize=1024 * 1024)
     if rc != 0:
         raise RuntimeError("MicroPython bench failed:\n" + err)

@@ -156,9 +156,11 @@ class FakeCamera:
     exposure; ``replay`` (an array) is copied instead of rendering: no float maths, no
     allocation — what a DMA'd frame costs the flight code."""
 
-    width = 1280
+    width = 1280  # (the reference sensor's figures: hal.contracts Camera)
     height = 1024
     pixel_max = 1023
+    frame_period_us = 10000
+    exposure_max_us = 9000
 
     def __init__(self, fsm, err=(0.0, 0.0), seed=3, hot=None, **model_kw):
         from sim.camera import Camera

@@ -55,7 +55,7 @@ def _ints(text, what):
 
 
 def main(argv=None):
-    from hal.interfaces import check_frame_period
+    from hal.sim.world import frame_period_us
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", default="1,2,3")
@@ -67,7 +67,7 @@ def main(argv=None):
     rates = _ints(a.rates, "--rates")
     for r in rates:
         try:
-            check_frame_period(1000000 // r if r > 0 and 1000000 % r == 0 else -1)
+            frame_period_us(r)
         except ValueError as e:
             raise SystemExit("error: --rates %d: %s" % (r, e)) from None
     jobs = [(s, r) for s in seeds for r in rates]

@@ -22,7 +22,6 @@ from array import array
 
 from flight import apt_pixels as px
 from flight import lazy
-from flight.apt_control import EXPOSURES_US
 from hal.compat import const
 from hal.interfaces import APT_IDLE, APT_SEARCH, APT_TRACK
 
@@ -33,7 +32,6 @@ _ACQ_PIX = const(32 * 32)  # ACQUIRE's and LOST's window (flight/apt.py ACQ_WIN)
 DARK_FRAMES = const(8)  # dark frames of the TRACK window at session start
 _DARK_HOT_DN = const(8)  # excess over the window median at 9 ms that marks a hot pixel
 _DARK_MAX_HOT = const(16)  # hot pixels remembered in the TRACK window
-DARK_EXP = len(EXPOSURES_US) - 1  # the dark frames': the camera's longest (Exposure.top)
 _REJECT_MAX = const(1024)  # false-target cells remembered a session (128 a strip)
 SEARCH_MAX_EXP_US = const(4305)  # longest SEARCH exposure (see Search.step)
 SEARCH_MAX_GAIN = const(6)  # GAINS_X16 index: x2.8, the highest SEARCH gain (Search.step)
@@ -114,7 +112,7 @@ class Search:
             for i in range(len(d)):
                 d[i] = 65535
             self.saved_exp = apt.exposure.idx
-            apt.exposure.set(DARK_EXP)
+            apt.exposure.set(apt.exposure.top)  # the camera's longest: the hot-pixel unit
             self.dark_n = 0
             self.dark_skip = 1  # the new exposure shows on a following frame
             return

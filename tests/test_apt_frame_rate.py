@@ -6,7 +6,6 @@ cut at the camera's longest, and the simulator's ``--frame-rate``."""
 import pytest
 
 from flight.apt_exposure import EXPOSURES_US, GAINS_X16, Exposure
-from flight.apt_search import DARK_EXP
 from hal.interfaces import (CAMERA_EXPOSURE_GAP_US, FSM_WAVE_MAX, FSM_WAVE_PERIOD_US, Camera,
                             check_frame_period)
 from hal.sim.world import make_world
@@ -73,7 +72,7 @@ def test_the_exposure_ladder_stops_at_the_cameras_longest_exposure():
     assert EXPOSURES_US[e.top] <= 4000 < EXPOSURES_US[e.top + 1]
     e.configure(9000)  # apt_exp_max_us above what the camera can: the camera's longest
     assert e.max_idx == e.top
-    e.set(DARK_EXP)  # the dark frames' exposure: the camera's longest
+    e.set(len(EXPOSURES_US) - 1)  # the ladder's last: the camera's longest instead
     assert cam.set_us[-1] == EXPOSURES_US[e.top]
     for _ in range(200):  # a faint spot: longer, then the gain, never past the camera
         e.update(0, 100, 800)
@@ -116,3 +115,12 @@ def test_the_sim_cli_refuses_an_unusable_frame_rate(capsys):
 
     assert cli.main(["--frame-rate", "300", "--quiet"]) == 2
     assert "--frame-rate" in capsys.readouterr().err
+
+
+def test_the_campaign_refuses_an_unusable_frame_rate_before_flying(capsys, tmp_path):
+    from sim.run import campaign
+
+    assert campaign.main(["--passes", "1", "--frame-rate", "300", "--quiet",
+                          "--out", str(tmp_path)]) == 2
+    assert "frame period" in capsys.readouterr().err
+    assert not (tmp_path / "campaign.json").exists()

@@ -7,7 +7,6 @@ documented on each class) and driven by the world's scenario timeline or by test
 
 from hal.errors import BusError, DeviceFault, SensorError
 from hal.interfaces import (
-    check_frame_period,
     check_wave,
     CAMERA_EXPOSURE_GAP_US,
     FSM_CODE_MAX,
@@ -50,9 +49,10 @@ class SimCamera(Camera):
     def __init__(self, world, model):
         self.world = world
         self.model = model
-        # The world's frame rate (scenario ``frame_rate_hz``; the reference 100 Hz), and the
-        # longest exposure such a frame leaves (9 ms at 100 Hz, as the reference sensor).
-        self.frame_period_us = check_frame_period(world.frame_us)
+        # The world's frame period (scenario ``frame_rate_hz``, checked by the world's
+        # frame_period_us; the reference 10 ms), and the longest exposure such a frame
+        # leaves (9 ms at 100 Hz, as the reference sensor).
+        self.frame_period_us = world.frame_us
         self.exposure_max_us = min(Camera.exposure_max_us,
                                    world.frame_us - CAMERA_EXPOSURE_GAP_US)
         self.exposure_us = 1000

@@ -59,7 +59,7 @@ from sim.rng import Rng
 from sim.sipm import K_T_V_PER_K, V_BR25_V, breakdown_voltage
 from sim.thermal import TempSensor, ThermalScenario
 
-from hal.interfaces import SW_CAMERA, SW_FRAMER, SW_SIPM_BIAS
+from hal.interfaces import SW_CAMERA, SW_FRAMER, SW_SIPM_BIAS, check_frame_period
 from hal.sim.finetruth import FineTruth, new_hist
 from hal.sim.devices import (
     SimBiasSupply,
@@ -167,7 +167,7 @@ class World(FineTruth):
         # Camera timing: frame rate (the APT runs at 100 Hz), ROI read-out delay and the
         # exposure integration (honest world: the frame is the mean residual over the
         # exposure that ended ``readout_us`` before the frame is ready).
-        self.frame_us = int(1000000 // sc.get("frame_rate_hz", FRAME_RATE_HZ))
+        self.frame_us = frame_period_us(sc.get("frame_rate_hz", FRAME_RATE_HZ))
         self.readout_us = 0 if self.ideal else int(sc.get("roi_readout_us", ROI_READOUT_US))
         self.fsm_latency_us = 0 if self.ideal else int(sc.get("fsm_latency_us",
                                                               FSM_LATENCY_US))
@@ -442,6 +442,18 @@ class World(FineTruth):
             self.reset_requested = True
         else:
             raise ValueError("unknown fault %r" % (kind,))
+
+
+def frame_period_us(rate_hz):
+    """The camera frame period (µs) of a frame rate (scenario ``frame_rate_hz``, ``python -m
+    sim --frame-rate``): a whole number of µs that hal.interfaces.check_frame_period accepts
+    (ValueError otherwise, naming the rule)."""
+    us = 1e6 / rate_hz if rate_hz > 0 else 0.0
+    p = int(round(us))
+    if abs(us - p) > 1e-6:
+        raise ValueError("camera frame period %g us (%g Hz): not a whole number of us"
+                         % (us, rate_hz))
+    return check_frame_period(p)
 
 
 def make_world(name_or_scenario, seed=1, **overrides):

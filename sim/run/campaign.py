@@ -46,7 +46,7 @@ import time
 import traceback
 
 from sim import scenarios
-from sim.run import cli, metrics
+from sim.run import metrics
 
 WEATHERS = ("clear", "fog")  # paper §3.2 / sim.linkbudget KAPPA_*
 MAX_ELEVATION_RANGE_DEG = (30.0, 90.0)  # assumed, see the module docstring
@@ -416,14 +416,16 @@ def main(argv=None):
         return 2
     specs = draw_specs(args.passes, args.seed, args.scenario, args.duration,
                        charge_cpu=args.charge_cpu, ideal=args.ideal)
-    if args.frame_rate is not None:  # (checked as sim's --frame-rate is)
-        ov, err = cli.overrides_from(cli.build_parser().parse_args(
-            ["--frame-rate", repr(args.frame_rate)]))
-        if err:
-            sys.stderr.write("error: %s\n" % err)
+    if args.frame_rate is not None:
+        from hal.sim.world import frame_period_us
+
+        try:
+            frame_period_us(args.frame_rate)
+        except ValueError as e:
+            sys.stderr.write("error: --frame-rate %g: %s\n" % (args.frame_rate, e))
             return 2
         for s in specs:
-            s["overrides"].update(ov)
+            s["overrides"]["frame_rate_hz"] = args.frame_rate
     if args.only:  # chosen draws of the same campaign (e.g. its failing passes)
         keep = set(int(i) for i in args.only.split(","))
         specs = [s for s in specs if s["index"] in keep]

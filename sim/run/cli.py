@@ -24,7 +24,7 @@ import os
 import sys
 import traceback
 
-from hal.interfaces import check_frame_period
+from hal.sim.world import frame_period_us
 from sim import scenarios
 
 
@@ -93,9 +93,8 @@ def overrides_from(args):
             return None, "--fsm-latency must be within 0 .. 10000 us, got %d" % args.fsm_latency
         ov["fsm_latency_us"] = args.fsm_latency
     if args.frame_rate is not None:
-        us = 1e6 / args.frame_rate if args.frame_rate > 0 else 0.0
         try:
-            check_frame_period(int(round(us)) if abs(us - round(us)) < 1e-6 else -1)
+            frame_period_us(args.frame_rate)
         except ValueError:
             return None, ("--frame-rate must give a frame period of a whole number of ms, "
                           "2 .. 32 (e.g. 100, 125, 200, 250, 500 Hz), got %g" % args.frame_rate)

@@ -331,6 +331,16 @@ COMMANDS = (
       "OBC state is stale; `vector-tc pa-profile` computes it)."),
     C(0x62, "PA_PROFILE_CLEAR", "pointahead", "cmd_profile_clear", (), ALL_MODES,
       "Drop the point-ahead profile."),
+    C(0x63, "PA_BORE_SCAN", "borescan", "cmd_scan",
+      (Arg("step_urad", "float", "urad", 2.0, 40.0, "trial boresight step (20: -0.8 dB "
+           "on the downlink while it lasts)"),
+       Arg("dwell_s", "float", "s", 0.5, 10.0, "time on each trial"),
+       Arg("cycles", "int", "", 2, 16, "cycles of 8 dwells (+x -x -x +x +y -y -y +y)")),
+      (SESSION,), "Scan the transmitter boresight by trial steps while the station logs "
+      "the downlink power (starts in TRACK; BUSY while one runs): PA_BORE_SCAN_STARTED "
+      "gives the schedule, `vector-tc bore-fit` the correction (docs/point-ahead.md)."),
+    C(0x64, "PA_BORE_SCAN_STOP", "borescan", "cmd_stop", (), ALL_MODES,
+      "Stop a boresight scan (the trial back to zero at once: PA_BORE_SCAN_ABORTED)."),
 )
 
 

@@ -30,10 +30,11 @@ COMPONENTS = (
     ("bias_knee", "flight.bias_knee"),
     ("comparator", "flight.comparator"),
     ("pointahead", "flight.pointahead"),
+    ("borescan", "flight.bore_scan"),
 )
 
 PAYLOAD = ("bias", "thermal", "apt", "aptcal", "framer", "bias_knee", "comparator",
-           "pointahead")  # absent on a core board
+           "pointahead", "borescan")  # absent on a core board
 
 
 def modules():

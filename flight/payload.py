@@ -11,6 +11,7 @@ commands then complete UNAVAILABLE).  Each module gets the app's narrow context
 
 from flight.apt import Apt
 from flight.apt_calib import FsmCalOwner
+from flight.bore_scan import BoreScan
 from flight.bias import BiasControl
 from flight.comparator import ComparatorControl
 from flight.framer_ctl import FramerControl
@@ -38,6 +39,8 @@ def install(app):
         apt.ref_off = pa.offset
         pa.lines = apt.law.lines  # the OBC's wheel speeds to the APT's line canceller
         app.add_module("pointahead", pa)
+        pa.scan = BoreScan(ctx, apt)  # on-orbit TX boresight scan: trials on the boresight
+        app.add_module("borescan", pa.scan)
         app.add_module("aptcal", FsmCalOwner(ctx, apt))  # FSM calibration (apt.cal while armed)
     if fc is not None:
         app.add_module("framer", fc)

@@ -42,6 +42,7 @@ flight/pointahead_nav.py).
 from array import array
 
 from flight import pointahead_nav as nav
+from flight.bore_scan import NO_SCAN
 from flight.cmddict import BadArg, Refused
 from flight.events import SEV_INFO, SEV_WARN, Event
 from flight.params import ParamDef as P
@@ -65,6 +66,7 @@ _DUE_RW = const(1)  # the canceller's input state changed: its event
 _DUE_DESIGN = const(2)  # a wheel-line design queued: one piece of it
 _DUE_MISMATCH = const(4)  # an OBC vs profile mismatch to report
 _DUE_SOURCE = const(8)  # the source changed: its event
+_DUE_SCAN = const(16)  # the boresight scan started, ended or aborted: its event
 
 SRC_NONE = const(0)
 SRC_OBC = const(1)
@@ -193,6 +195,7 @@ class PointAhead:
         self._us_acc = 0
         self.in_session = False
         self.lines = None  # the APT's wheel-line canceller (flight/apt_wheels.py), if any
+        self.scan = NO_SCAN  # the boresight scan's trial (flight/bore_scan.py)
         self._rw_age = _AGE_CAP  # age of the wheel speeds (ms)
         self._rw_on = -1  # the canceller's input state last reported (-1: none yet)
         self._mismatch_d = 0  # the last mismatch reported (10 nrad), for its event
@@ -392,8 +395,11 @@ class PointAhead:
             y = self._def_y
         self.pa_x = x
         self.pa_y = y
-        ox = x - self._bore_x
-        oy = y - self._bore_y
+        sc = self.scan
+        if sc.advance(d):
+            due |= _DUE_SCAN
+        ox = x - self._bore_x - sc.tx
+        oy = y - self._bore_y - sc.ty
         cx = (self._rc * ox + self._rs * oy) >> 14
         cy = (self._rc * oy - self._rs * ox) >> 14
         self.off_x = cx
@@ -412,6 +418,8 @@ class PointAhead:
         """What a run found due (``_advance``), in the order the events were seen."""
         if due & _DUE_RW:
             self._rw_tick()
+        if due & _DUE_SCAN:
+            self.scan.report()
         ln = self.lines
         if due & _DUE_DESIGN and ln is not None:
             # one piece of a queued wheel-line design (floats: only while one is queued;

@@ -305,7 +305,9 @@ def _min_el(v):
 
 
 def add_parsers(sub, port_parent, keys_parent):
-    from ground_tools import plan
+    from ground_tools import borefit, plan
+
+    borefit.add_parser(sub)
 
     p = sub.add_parser("plan", help="next passes over the ground station (SGP4)",
                        description="Predict the passes of the satellite of a TLE over the "

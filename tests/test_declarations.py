@@ -99,7 +99,7 @@ def test_every_declared_command_has_its_handler_on_a_full_board():
     assert set(d.owners) >= {c.owner for c in cmddict.COMMANDS}
     assert sorted(set(c.owner for c in cmddict.COMMANDS)) == sorted(
         {"core", "modes", "params", "timetag", "replay", "apt", "aptcal", "bias", "bias_knee",
-         "comparator", "framer", "pointahead"})
+         "comparator", "framer", "pointahead", "borescan"})
 
 
 def test_reasons_are_declared_once():

@@ -2,7 +2,7 @@
 
     python -m sim.campaign --passes N --workers K [--seed S] [--out DIR]
                            [--scenario NAME] [--charge-cpu] [--ideal] [--strict]
-                           [--frame-rate HZ]
+                           [--frame-rate HZ] [--bore-scan]
 
 Each pass draws, from one random generator seeded with ``S`` (so a campaign is
 reproducible in its choices):
@@ -88,6 +88,12 @@ DIST_KEYS = (
     # issue 14.3: the FSM calibration (flight/apt_calib.py)
     "fsm_cal_resid",
     "fsm_cal_rot_error_mrad",
+    # the on-orbit boresight scan (--bore-scan; sim/run/bore_ground.py)
+    "track_aim_bias_urad",
+    "bore_error_before_urad",
+    "bore_error_after_urad",
+    "bore_scan_se_urad",
+    "bore_scan_pointing_loss_db",
 )
 HIGHER_IS_BETTER = frozenset(("packets_ok", "sim_speed_x_realtime", "sim_speed_x_realtime_cpu",
                               "track_fraction", "point_ahead_urad_min"))
@@ -396,6 +402,8 @@ def build_parser():
     p.add_argument("--ideal", action="store_true", help="fly the idealised world (sim --ideal)")
     p.add_argument("--frame-rate", type=float, metavar="HZ",
                    help="every pass at this camera frame rate (sim --frame-rate; the same draws)")
+    p.add_argument("--bore-scan", action="store_true",
+                   help="every pass refines its transmitter boresight (sim --bore-scan)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when a pass raised or missed a goal")
     p.add_argument("--quiet", action="store_true", help="no per-pass progress lines")
@@ -426,6 +434,12 @@ def main(argv=None):
             return 2
         for s in specs:
             s["overrides"]["frame_rate_hz"] = args.frame_rate
+    if args.bore_scan and args.ideal:
+        sys.stderr.write("error: --bore-scan needs the honest world (not --ideal)\n")
+        return 2
+    if args.bore_scan:  # every pass refines its boresight (sim --bore-scan; the same draws)
+        for s in specs:
+            s["overrides"]["bore_scan"] = {}
     if args.only:  # chosen draws of the same campaign (e.g. its failing passes)
         keep = set(int(i) for i in args.only.split(","))
         specs = [s for s in specs if s["index"] in keep]
@@ -446,6 +460,7 @@ def main(argv=None):
         "passes": args.passes, "workers": workers, "seed": args.seed,
         "scenario": args.scenario, "duration_limit_s": args.duration,
         "charge_cpu": args.charge_cpu, "ideal": args.ideal, "frame_rate_hz": args.frame_rate,
+        "bore_scan": args.bore_scan,
         "wall_s": wall,
         "draws": {"weather": list(WEATHERS), "max_elevation_deg": list(MAX_ELEVATION_RANGE_DEG),
                   "coarse_error_deg": list(COARSE_ERROR_RANGE_DEG),

@@ -2,7 +2,7 @@
 
     python -m sim --scenario NAME [--seed N] [--json FILE] [--plots DIR] [--report FILE]
                   [--max-elevation DEG] [--weather clear|fog] [--coarse-error DEG]
-                  [--jitter-rms URAD] [--fsm-latency US] [--frame-rate HZ]
+                  [--jitter-rms URAD] [--fsm-latency US] [--frame-rate HZ] [--bore-scan]
                   [--quiet] [--strict] [--charge-cpu] [--ideal] [--list]
 
 Flies the real flight application on the simulated board (sim/run/passsim.py) with a progress
@@ -52,6 +52,10 @@ def build_parser():
                    help="override the beacon camera's frame rate (the APT ticks once a frame; "
                         "the period a whole number of ms, 2 .. 32: e.g. 100, 125, 200, 250, "
                         "500; docs/apt-loop.md §5)")
+    p.add_argument("--bore-scan", action="store_true",
+                   help="the station refines the transmitter boresight in the pass: "
+                        "PA_BORE_SCAN 20 s into TRACK, the received power fitted "
+                        "(vector-tc bore-fit), the correction sent (docs/point-ahead.md)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar and no table: only the VERDICT line")
     p.add_argument("--strict", action="store_true", help="exit 1 when a goal fails")
@@ -99,6 +103,11 @@ def overrides_from(args):
             return None, ("--frame-rate must give a frame period of a whole number of ms, "
                           "2 .. 32 (e.g. 100, 125, 200, 250, 500 Hz), got %g" % args.frame_rate)
         ov["frame_rate_hz"] = args.frame_rate
+    if getattr(args, "bore_scan", False):
+        if getattr(args, "ideal", False):
+            return None, ("--bore-scan needs the honest world (the idealised one has no "
+                          "boresight error to find)")
+        ov["bore_scan"] = {}  # (sim/run/bore_ground.py DEFAULTS)
     return ov, None
 
 

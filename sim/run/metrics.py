@@ -17,6 +17,8 @@ the OBC saw in telemetry, sim/run/recorder.py):
   ``_frames``: the same at the camera frames only (the pre-issue-13 sampling); ``_beacon``: the beacon residual alone (the pre-issue-13 definition,
   what the camera can see).  ``--ideal``: aim error = beacon residual, frame-sampled
   (no 1 kHz truth), i.e. the figures of before issue 13.
+* ``track_aim_bias_urad``: magnitude of the mean of the same 1 kHz aim error: its constant
+  part (mostly the transmitter boresight's calibration error: ``--bore-scan``).
 * ``point_ahead_urad_max`` / ``_min``: magnitude of the point-ahead over the frames with
   the beacon in view (2 v⊥ / c: 50.6 µrad at zenith, 24.6 µrad at 20° for 560 km).
 * ``track_residual_rms_urad_loop_off``: the same frames with the fine-pointing loop open
@@ -42,6 +44,10 @@ the OBC saw in telemetry, sim/run/recorder.py):
 * ``packets_ok`` / ``packets_crc_error``: framer counts over the run.
 * ``fsm_cal_*``: the FSM calibration's outcome and result from its events, and its
   rotation's error (magnitude) against the unit's truth (:func:`_fsm_calibration`).
+* ``bore_*``: the on-orbit transmitter boresight scan (``--bore-scan``; :func:`_bore_scan`);
+  while it runs the aim is off by its trials on purpose, so the TRACK residual figures
+  above (and the pointing loss) leave its window out; ``bore_scan_pointing_loss_db`` is
+  the scan's own cost.
 * ``deadline_misses``: sum over every task of every boot (each boot's last housekeeping).
 * ``sim_speed_x_realtime``: simulated seconds per wall-clock second;
   ``sim_speed_x_realtime_cpu`` per second of the process's CPU time (the figure that does
@@ -106,28 +112,34 @@ def _rms(xs):
     return math.sqrt(sum(x * x for x in xs) / len(xs)) if xs else None
 
 
-def _continuous_rms(fine):
-    """Radial RMS [rad] of the 1 kHz aim error in TRACK, skipping 0.5 s after each entry."""
+def _continuous_rms(fine, skip=(0.0, 0.0)):
+    """(radial RMS, magnitude of the mean) [rad] of the 1 kHz aim error in TRACK, skipping
+    0.5 s after each entry and the world-time window ``skip`` (a boresight scan's: the aim
+    off on purpose); None when there is none."""
     if not fine or not len(fine[0]):
         return None
     ts, xs, ys, st = fine
     acc = 0.0
+    sx = sy = 0.0
     n = 0
     entered = None
     prev = None
+    s0, s1 = skip
     for i in range(len(ts)):
         a = st[i]
         if a == APT_TRACK:
             t = ts[i]
             if prev != APT_TRACK:
                 entered = t
-            if t - entered >= 0.5:
+            if t - entered >= 0.5 and not s0 <= t < s1:
                 x = xs[i]
                 y = ys[i]
                 acc += x * x + y * y
+                sx += x
+                sy += y
                 n += 1
         prev = a
-    return math.sqrt(acc / n) if n else None
+    return (math.sqrt(acc / n), math.hypot(sx / n, sy / n)) if n else None
 
 
 def compute(res):
@@ -153,11 +165,13 @@ def compute(res):
     pa = []
     entered = None
     prev = None
+    scan = getattr(res, "bore_scan", None) or {}
+    skip = scan.get("window_s") or (0.0, 0.0)  # a boresight scan: the aim off on purpose
     for f in frames:
         if f[F_APT] == APT_TRACK:
             if prev != APT_TRACK:
                 entered = f[F_T]
-            if f[F_T] - entered >= 0.5:
+            if f[F_T] - entered >= 0.5 and not skip[0] <= f[F_T] < skip[1]:
                 res_sq.append(f[F_AX] * f[F_AX] + f[F_AY] * f[F_AY])
                 bea_sq.append(f[F_RX] * f[F_RX] + f[F_RY] * f[F_RY])
                 ox = f[F_RX] + f[F_FX]
@@ -175,10 +189,12 @@ def compute(res):
     rms = math.sqrt(sum(res_sq) / len(res_sq)) if res_sq else None
     m["track_residual_rms_urad"] = rms * 1e6 if rms is not None else None
     m["track_residual_rms_urad_frames"] = m["track_residual_rms_urad"]
-    cont = _continuous_rms(rec.fine)
+    cont = _continuous_rms(rec.fine, skip)
+    m["track_aim_bias_urad"] = None
     if cont is not None:  # the 1 kHz truth (empty in the idealised world)
-        rms = cont
-        m["track_residual_rms_urad"] = cont * 1e6
+        rms = cont[0]
+        m["track_residual_rms_urad"] = rms * 1e6
+        m["track_aim_bias_urad"] = cont[1] * 1e6  # its constant part (the boresight's)
     m["track_residual_rms_urad_beacon"] = (math.sqrt(sum(bea_sq) / len(bea_sq)) * 1e6
                                            if bea_sq else None)
     jr = metrics_link.rms(jit_sq)
@@ -278,6 +294,7 @@ def compute(res):
     m["packets_ok"] = ok_total
     m["packets_crc_error"] = crc_total
     _fsm_calibration(res, m)
+    _bore_scan(res, m)
     # ------------------------------------------------------------ scheduler
     m["deadline_misses"] = view.deadline_misses
     m["task_faults"] = view.task_faults
@@ -320,6 +337,32 @@ def _fsm_calibration(res, m):
         m21 = -s * g[0] + c * g[2]
         th = math.atan2(m12 - m21, c * g[0] + s * g[2] + (-s * g[1] + c * g[3]))
         m["fsm_cal_rot_error_mrad"] = abs(a[2] - th * 1e3)
+
+
+def _bore_scan(res, m):
+    """The on-orbit boresight scan of the pass (``--bore-scan``, sim/run/bore_ground.py):
+    its outcome (ACCEPTED, REFUSED, ABORTED, or None: not asked or not reached), the
+    boresight parameter's error against the unit's truth before and after (µrad, radial),
+    the fit's correction and standard error, the scan's length and its own pointing loss
+    (Eq. 2 over the scan's window: what the trials cost the downlink while they last)."""
+    b = getattr(res, "bore_scan", None) or {}
+    fit = b.get("fit") or {}
+    win = b.get("window_s")
+    m["bore_scan_result"] = b.get("result")
+    m["bore_error_before_urad"] = b.get("error_before_urad")
+    m["bore_error_after_urad"] = b.get("error_after_urad")
+    m["bore_scan_dx_urad"] = fit.get("dx_urad")
+    m["bore_scan_dy_urad"] = fit.get("dy_urad")
+    se = [v for v in (fit.get("se_x_urad"), fit.get("se_y_urad")) if v is not None]
+    m["bore_scan_se_urad"] = max(se) if se else None
+    m["bore_scan_s"] = (win[1] - win[0]) if win else None
+    m["bore_scan_pointing_loss_db"] = None
+    if win:
+        ts, xs, ys, _st = res.rec.fine
+        v = [xs[i] * xs[i] + ys[i] * ys[i] for i in range(len(ts)) if win[0] <= ts[i] < win[1]]
+        if v:
+            m["bore_scan_pointing_loss_db"] = linkbudget.pointing_loss_db(
+                math.sqrt(sum(v) / len(v)), linkbudget.DOWNLINK.divergence_rad)
 
 
 # The bars of the control-v2 issue (14), measured with the honest simulator: key -> (op,

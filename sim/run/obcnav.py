@@ -197,16 +197,23 @@ def profile_args(world, obc, t_from, t_to):
             "samples": pack_profile([(x * 1e6, y * 1e6) for x, y in pts])}
 
 
-def boresight_args(world):
-    """[PARAM_SET args] of the transmitter boresight as calibrated on the ground: the
-    truth (sim/calib.py, pointing frame) in camera axes plus the calibration error."""
+def boresight_truth_urad(world):
+    """The unit's transmitter boresight (sim/calib.py, pointing frame) in camera axes, µrad:
+    the ``pa_tx_bore_x/y_urad`` a perfect calibration would set."""
     cal = world.calib
-    r = Rng((world.seed * 69069 + _SALT + 1) % (1 << 30))
     bx = cal["tx_bore_x_rad"]
     by = cal["tx_bore_y_rad"]
     c = world._rot_c
     s = world._rot_s
-    cx = c * bx + s * by + r.gauss(0.0, TX_BORE_CAL_SIGMA_RAD)
-    cy = c * by - s * bx + r.gauss(0.0, TX_BORE_CAL_SIGMA_RAD)
-    return [{"name": "pa_tx_bore_x_urad", "value": cx * 1e6},
-            {"name": "pa_tx_bore_y_urad", "value": cy * 1e6}]
+    return ((c * bx + s * by) * 1e6, (c * by - s * bx) * 1e6)
+
+
+def boresight_args(world):
+    """[PARAM_SET args] of the transmitter boresight as calibrated on the ground: the
+    truth in camera axes plus the calibration error."""
+    r = Rng((world.seed * 69069 + _SALT + 1) % (1 << 30))
+    tx, ty = boresight_truth_urad(world)
+    cx = tx + r.gauss(0.0, TX_BORE_CAL_SIGMA_RAD) * 1e6
+    cy = ty + r.gauss(0.0, TX_BORE_CAL_SIGMA_RAD) * 1e6
+    return [{"name": "pa_tx_bore_x_urad", "value": cx},
+            {"name": "pa_tx_bore_y_urad", "value": cy}]

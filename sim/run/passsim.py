@@ -40,6 +40,7 @@ from flight.tc import encode_tc
 from hal.clock import VirtualClock
 from hal.sim.board import make_board
 from hal.sim.world import make_world
+from sim.run.bore_ground import BoreScanGround
 from sim.run.obcnav import NAV_LEAD_S, NavSender, boresight_args, profile_args
 from sim.run.recorder import FlightView, Recorder
 from sim.run.tmview import (
@@ -143,6 +144,7 @@ class PassResult:
         self.boot_times = boot_times  # simulated time at which each boot's clock read zero
         self.view = FlightView(obc, boot_times, sim_s)
         self.rec = rec.join(self.view)
+        self.bore_scan = None  # the station's boresight scan (sim/run/bore_ground.py)
 
 
 def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=False,
@@ -195,6 +197,7 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
 
     app = boot()
     obc.nav = nav = NavSender(obc, world, (t_session - NAV_LEAD_S, t_end_session))
+    ground = None  # the station's boresight scan (sim/run/bore_ground.py), when asked
 
     def profile():  # computed when sent: it needs the payload's clock (housekeeping)
         # (from now at the latest: after a payload reset its clock starts again at zero)
@@ -205,7 +208,11 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
     if world.ideal:
         pre = [(1.2, OP_PARAM_SET, {"name": "pa_default_x_urad", "value": 0.0})]
     else:
-        pre = [(1.2 + 0.1 * i, OP_PARAM_SET, a) for i, a in enumerate(boresight_args(world))]
+        bore = boresight_args(world)
+        pre = [(1.2 + 0.1 * i, OP_PARAM_SET, a) for i, a in enumerate(bore)]
+        if sc.get("bore_scan") is not None:
+            ground = BoreScanGround(world, obc, boot_times, [a["value"] for a in bore],
+                                    sc["bore_scan"])
         pre += [(1.4, OP_PARAM_SAVE, None)]
         if sc.get("pa_profile", True):
             pre += [(2.0, OP_PA_PROFILE, profile)]
@@ -224,6 +231,8 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
                     continue
             obc.send(world.t, op, args)
         nav.tick(world.t)
+        if ground is not None:
+            ground.tick(world.t)
         app.run_for(step_us)
         if world.reset_requested or board.watchdog.expired() or app.reboot_requested:
             world.reset_requested = False
@@ -256,7 +265,9 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
         app.run_for(10000)
     wall = time.perf_counter() - wall0
     cpu = time.process_time() - cpu0
-    return PassResult(world, obc, apps, wall, t_end, sc, rec, boot_times, cpu_s=cpu, cost=cost)
+    res = PassResult(world, obc, apps, wall, t_end, sc, rec, boot_times, cpu_s=cpu, cost=cost)
+    res.bore_scan = ground.result if ground is not None else None
+    return res
 
 
 def _progress(pct, world, hk, tty=True):

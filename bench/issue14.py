@@ -25,6 +25,9 @@ FIGURES = (
     ("overvoltage_error_rms_mv", "mV"),
     ("overvoltage_error_max_mv", "mV"),
     ("ber_ratio_chosen_to_best_max", "x"),
+    # not a figure of the table: the aim error's constant part (the boresight's
+    # calibration error; docs/point-ahead.md "Step 3"), beside the residual it is in
+    ("track_aim_bias_urad", "urad"),
 )
 
 

@@ -5,7 +5,7 @@ octets, ground time (UTC seconds), APID, sequence count, kind, ``ok`` and the de
 values as JSON.  A frame that does not decode (bad COBS, CRC, header, unknown APID) is
 stored raw with ``ok = 0`` and the error text, never dropped.  ``commands`` is the command
 history (who sent what when, and the verification outcome, updated as the reports
-arrive).  Packet ids are assigned by the gateway (``next_id``) so they are stable event ids
+arrive).  Packet ids are assigned by the gateway (``stamp``) so they are stable event ids
 for live clients and keep increasing across gateway restarts.
 
 Durability: WAL journal with ``synchronous=NORMAL`` survives a crash of the gateway
@@ -19,6 +19,7 @@ import json
 import queue
 import sqlite3
 import threading
+import time
 from flight.tm import APID_HK
 
 SCHEMA = """
@@ -70,11 +71,13 @@ class Archive:
         self._thread = threading.Thread(target=self._run, name="archive", daemon=True)
         self._thread.start()
 
-    def next_id(self):
+    def stamp(self):
+        """(packet id, time): taken together, so the archive's time order is its id order
+        whatever the threads (TM reader, TC senders) interleave."""
         with self._ids:
             n = self._next
             self._next += 1
-            return n
+            return n, time.time()
 
     def next_command_id(self):
         with self._ids:

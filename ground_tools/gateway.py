@@ -184,7 +184,6 @@ class Gateway:
             self._buf = bytearray()
 
     def _frame(self, block):
-        t = time.time()
         try:
             pkt = cobs.decode(block)
         except cobs.DecodeError as e:
@@ -194,10 +193,10 @@ class Gateway:
         else:
             rec = tmadapter.decode_packet(pkt, self.dictionary)
             raw = pkt
-        self.record_tm(t, raw, rec)
+        self.record_tm(raw, rec)
 
-    def record_tm(self, t, raw, dec):
-        pid = self.archive.next_id()
+    def record_tm(self, raw, dec):
+        pid, t = self.archive.stamp()  # (its arrival: the decode took microseconds)
         ok = bool(dec.get("ok"))
         row = {"id": pid, "t": t, "dir": "tm", "apid": dec.get("apid"), "seq": dec.get("seq"),
                "kind": dec.get("kind"), "ok": ok, "error": dec.get("error"), "raw": raw,
@@ -258,15 +257,14 @@ class Gateway:
             key_id, counter = tr[0], int.from_bytes(tr[1:5], "big")
         if self.ser is None:
             raise link.LinkError("link %s is down: %s" % (self.port, self.state_detail))
-        t = time.time()
         with self._wlock:
+            pid, t = self.archive.stamp()  # (id and time together: the archive's order)
             try:
                 self.ser.write(wire.frame(pkt))
                 self.ser.flush()
             except Exception as e:  # noqa: BLE001
                 raise link.LinkError("write to %s failed: %s" % (self.port, e)) from None
         self.tcs_out += 1
-        pid = self.archive.next_id()
         row = {"id": pid, "t": t, "dir": "tc", "apid": apid, "seq": seq, "kind": "tc",
                "ok": True, "error": None, "raw": pkt,
                "decoded": {"fields": None, "body": {"name": name, "args": args,

@@ -134,3 +134,14 @@ def test_the_command_lines_refuse_the_scan_in_the_idealised_world(capsys):
     assert "honest world" in capsys.readouterr().err
     assert campaign.main(["--bore-scan", "--ideal", "--passes", "1", "--quiet"]) == 2
     assert "honest world" in capsys.readouterr().err
+
+
+def test_the_summary_table_shows_the_scan_and_the_aim_bias(scanned):
+    from sim.run import report
+
+    _res, m = scanned
+    text = report.summary_table(m)
+    assert "boresight scan: result" in text and "ACCEPTED / 64 s" in text
+    assert "%.2f -> %.2f" % (m["bore_error_before_urad"], m["bore_error_after_urad"]) in text
+    assert m["track_aim_bias_urad"] is not None and "its constant part" in text
+    assert "boresight scan" not in report.summary_table(dict(m, bore_scan_result=None))

@@ -136,6 +136,7 @@ def summary_rows(m):
         ("  at the frames / beacon residual only",
          "%s / %s" % (_f(m.get("track_residual_rms_urad_frames"), "%.2f"),
                       _f(m.get("track_residual_rms_urad_beacon"), "%.2f", " µrad"))),
+        ("  its constant part (the aim's mean)", _f(m.get("track_aim_bias_urad"), "%.2f", " µrad")),
         ("point-ahead min / max",
          "%s / %s" % (_f(m.get("point_ahead_urad_min"), "%.1f"),
                       _f(m.get("point_ahead_urad_max"), "%.1f", " µrad"))),
@@ -145,6 +146,16 @@ def summary_rows(m):
                            _f(m.get("track_residual_rms_urad_loop_off_jitter"), "%.1f"),
                            _f(m.get("track_residual_rms_urad_loop_off_coarse"), "%.0f",
                               " µrad"))),
+    ]
+    if m.get("bore_scan_result") is not None:  # --bore-scan (sim/run/bore_ground.py)
+        rows.append(("boresight scan: result / its length / its pointing loss",
+                     "%s / %s / %s" % (m["bore_scan_result"], _f(m.get("bore_scan_s"), "%.0f", " s"),
+                                       _f(m.get("bore_scan_pointing_loss_db"), "%.2f", " dB"))))
+        rows.append(("  boresight error before -> after (fit's standard error)",
+                     "%s -> %s (%s)" % (_f(m.get("bore_error_before_urad"), "%.2f"),
+                                        _f(m.get("bore_error_after_urad"), "%.2f"),
+                                        _f(m.get("bore_scan_se_urad"), "%.2f", " µrad"))))
+    rows += [
         ("re-acquisitions: count / worst",
          "%s / %s" % (_f(len(m.get("reacquisition_times_s") or ()), "%d"),
                       _f(m.get("reacquisition_time_max_s"), "%.2f", " s"))),

@@ -22,3 +22,19 @@ def locked(fn, n):
     finally:
         if micropython is not None:
             micropython.heap_unlock()
+
+
+def task_ticks(owner, n, heap_locked=True, us=100000):
+    """``n`` runs of a module's periodic task (``owner._task``, run by ``owner.tick()``),
+    its start time advanced by ``us`` by hand each run; heap-locked unless told not to
+    (a run that emits an event allocates)."""
+    task = owner._task
+
+    def one():
+        task.last_start += us
+        owner.tick()
+    if heap_locked:
+        locked(one, n)
+    else:
+        for _ in range(n):
+            one()

@@ -9,7 +9,7 @@ from flight import pointahead as PA
 from hal.interfaces import APT_ACQUIRE, APT_TRACK
 
 from fakes import FakeCtx
-from heaplock import locked
+from heaplock import task_ticks
 
 PATTERN = ((1, 0), (-1, 0), (-1, 0), (1, 0), (0, 1), (0, -1), (0, -1), (0, 1))
 
@@ -38,16 +38,7 @@ def _scan(step=20.0, dwell=1.0, cycles=2, state=APT_TRACK):
 
 
 def _ticks(pa, n, heap_locked=False):
-    task = pa._task
-
-    def one():
-        task.last_start += 100000
-        pa.tick()
-    if heap_locked:
-        locked(one, n)
-    else:
-        for _ in range(n):
-            one()
+    task_ticks(pa, n, heap_locked)
 
 
 def test_the_schedule_is_abba_on_each_axis_then_zero():

@@ -9,7 +9,7 @@ from flight import pointahead as PA
 from flight import pointahead_nav as PN
 
 from fakes import FakeCtx
-from heaplock import locked
+from heaplock import locked, task_ticks
 from kit import rig
 
 try:
@@ -41,38 +41,24 @@ def _pa():
     return ctx, pa
 
 
-def _steps(pa, n, heap_locked=True, us=100000):
-    """``n`` 10 Hz ticks (the scheduler's start time advanced by hand)."""
-    task = pa._task
-
-    def one():
-        task.last_start += us
-        pa.tick()
-    if heap_locked:
-        locked(one, n)
-    else:
-        for _ in range(n):
-            one()
-
-
 def test_tick_allocates_nothing_for_each_source():
     ctx, pa = _pa()
     ctx.t = 100.0
     pa.check_command(_FakeCmd("NAV_STATE"), _nav(99.9))
     pa.cmd_nav_state(_nav(99.9), None)
     pa.tick()  # first tick: the source change (an event) outside the lock
-    _steps(pa, 20)
+    task_ticks(pa, 20)
     assert pa.source == PA.SRC_OBC and pa.offset.dx_q6 == -32
     samples = PA.pack_profile([(-30.0, 5.0), (-31.0, 5.5), (-32.0, 6.0)])
     prof = {"t0": 100.0, "dt": 10.0, "samples": samples}
     pa.check_command(_FakeCmd("PA_PROFILE"), prof)
     pa.cmd_profile(prof, None)
-    _steps(pa, 31, heap_locked=False)  # 3.1 s: the OBC state goes stale (an event)
-    _steps(pa, 30)
+    task_ticks(pa, 31, heap_locked=False)  # 3.1 s: the OBC state goes stale (an event)
+    task_ticks(pa, 30)
     assert pa.source == PA.SRC_PROFILE
     assert -3200 < pa.pa_x < -3000 and 500 < pa.pa_y < 600
-    _steps(pa, 200, heap_locked=False)  # past the profile's end (an event)
-    _steps(pa, 20)
+    task_ticks(pa, 200, heap_locked=False)  # past the profile's end (an event)
+    task_ticks(pa, 20)
     assert pa.source == PA.SRC_NONE and pa.pa_x == -3750
     kinds = [e[0] for e in ctx.events]
     assert PA.EV_PA_INPUT_DEGRADED in kinds and PA.EV_PA_PROFILE_LOADED in kinds

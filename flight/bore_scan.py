@@ -92,6 +92,7 @@ class ScanHook:
     rig without :class:`BoreScan`): no trial, nothing to report."""
 
     tx = ty = 0
+    active = False  # armed or scanning: only then does the tick call advance()
 
     def advance(self, d_ms):
         return 0
@@ -135,6 +136,7 @@ class BoreScan(ScanHook):
         self._n = 8 * args["cycles"]
         self.dwell = 0
         self.state = ST_ARMED
+        self.active = True
         return {"armed": True, "tracking": self.apt.state == APT_TRACK,
                 "duration_s": self._n * self._dwell_ms / 1000.0}
 
@@ -158,6 +160,7 @@ class BoreScan(ScanHook):
             k = ms // self._dwell_ms
             if k >= self._n:
                 self.state = ST_DONE
+                self.active = False
                 self.tx = self.ty = 0
                 self._due |= _DUE_DONE
                 return self._due
@@ -181,6 +184,7 @@ class BoreScan(ScanHook):
 
     def _abort(self, why):
         self._done_n = self.dwell if self.state == ST_SCAN else 0  # whole dwells done
+        self.active = False
         self.tx = self.ty = 0
         self._why = why
         self.state = ST_ABORTED

@@ -396,7 +396,7 @@ class PointAhead:
         self.pa_x = x
         self.pa_y = y
         sc = self.scan
-        if sc.advance(d):
+        if sc.active and sc.advance(d):  # (an attribute test: no call while idle)
             due |= _DUE_SCAN
         ox = x - self._bore_x - sc.tx
         oy = y - self._bore_y - sc.ty

@@ -55,7 +55,7 @@ def test_the_schedule_is_abba_on_each_axis_then_zero():
     for k in range(16):
         px, py = PATTERN[k % 8]
         assert seen[k] == (k, 2000 * px, 2000 * py), (k, seen[k])
-    assert sc.state == BS.ST_DONE and sc.tx == 0 and sc.ty == 0
+    assert sc.state == BS.ST_DONE and sc.tx == 0 and sc.ty == 0 and not sc.active
     assert ctx.args(BS.EV_BORE_SCAN_DONE)[0][0] == 16
 
 
@@ -83,13 +83,14 @@ def test_armed_until_track_then_aborted_when_track_is_lost():
     ctx, apt, pa, sc, rep = _scan(state=APT_ACQUIRE)
     assert not rep["tracking"]
     _ticks(pa, 5)
-    assert sc.state == BS.ST_ARMED and sc.tx == 0
+    assert sc.state == BS.ST_ARMED and sc.tx == 0 and sc.active
+    assert not BS.NO_SCAN.active  # (the point-ahead tick calls nothing without a scan)
     apt.state = APT_TRACK
     _ticks(pa, 25)  # 2.5 s of 1 s dwells: dwell 2
     assert sc.state == BS.ST_SCAN and sc.dwell == 2 and sc.tx == -2000
     apt.state = APT_ACQUIRE
     _ticks(pa, 1)
-    assert sc.state == BS.ST_ABORTED and sc.tx == 0 and sc.ty == 0
+    assert sc.state == BS.ST_ABORTED and sc.tx == 0 and sc.ty == 0 and not sc.active
     assert ctx.args(BS.EV_BORE_SCAN_ABORTED) == [[BS.WHY_TRACK, 2]]
 
 

@@ -7,7 +7,6 @@ that TRACK ticks can run under ``micropython.heap_lock()``: the hot path allocat
 nothing (DESIGN §2).
 """
 
-import math
 from array import array
 
 from flight import apt as A
@@ -200,67 +199,3 @@ def test_apt_search_survives_a_memory_error_in_the_camera_model():
         cm.table_buffer = real
     assert oom == 1 and calls[0] > 1
     assert r.apt.state == A.TRACK and r.apt.valid
-
-
-def _faults(app):
-    """The tasks that faulted and each one's last exception with its traceback (the
-    failure message of the closed-loop tests: what a TASK_FAULT event does not carry)."""
-    import io
-    import sys
-
-    lines = []
-    for t in app.sched.tasks:
-        if t.last_error is not None:
-            lines.append("task %s: %d faults, enabled %s" % (t.name, t.faults, t.enabled))
-            pe = getattr(sys, "print_exception", None)
-            if pe is not None:  # MicroPython
-                b = io.StringIO()
-                pe(t.last_error, b)
-                lines.append(b.getvalue())
-            else:
-                import traceback
-
-                lines.append("".join(traceback.format_exception(t.last_error)))
-    return "\n".join(lines) or "no task faulted"
-
-
-def test_flight_app_on_the_pass_world_reaches_track_and_lock():
-    """The pass world (hal/sim/world.py and its sim/ models) runs here too: a session
-    with the beacon in view acquires, tracks and locks the link within a few seconds."""
-    from flight.app import FlightApp
-    from flight.keys import Keyring
-    from hal.clock import VirtualClock
-    from hal.sim.board import make_board
-    from hal.sim.world import make_world
-
-    class FrameLog:  # the world's truth observer (the pass runner's recorder, reduced)
-        def __init__(self):
-            self.frames = 0
-
-        def frame(self, w):
-            self.frames += 1
-
-        def window(self, w, counts):
-            pass
-
-    world = make_world("nominal", seed=2, pass_start_s=-150.0, session_start_s=1.0)
-    log = FrameLog()
-    world.recorder = log
-    clock = VirtualClock()
-    board = make_board(clock=clock, world=world)
-    app = FlightApp(board, keyring=Keyring())
-    app.boot(reset_cause="POWER_ON")
-    app.run_for(500000)
-    app.modes.request("STANDBY")
-    app.modes.request("SESSION")
-    apt = app.payload["apt"]
-    fc = app.payload["framer"]
-    for _ in range(60):
-        app.run_for(100000)
-        if apt.state == A.TRACK and fc.link == F.L_LOCKED:
-            break
-    assert apt.state == A.TRACK and fc.link == F.L_LOCKED, _faults(app)
-    assert app.payload["bias"].state == B.ACTIVE
-    rx, ry = world.residual()
-    assert math.sqrt(rx * rx + ry * ry) < 50e-6  # rad: the fine loop holds the beacon
-    assert log.frames > 100 and log.frames == world.camera.frame

@@ -35,15 +35,10 @@ _BIN_EPS = 1e-6  # assumed: of a sample period; keeps a 1 ms grid time accumulat
 # floating point (20.009999...) in its own averaging bin
 
 
-def pass_time(world, t_world_s):
-    """Seconds from the culmination at world time ``t`` (hal/sim/world.py pass_time)."""
-    return t_world_s - world.pass_start - world.duration_s / 2.0
-
-
 def link_w(world, t_world_s):
     """Mean downlink power [W] at the OGS detector at world time ``t`` with a perfect aim
     (sim/linkbudget; 0 below the horizon)."""
-    return linkbudget.downlink_received_power_w(world.pass_, pass_time(world, t_world_s),
+    return linkbudget.downlink_received_power_w(world.pass_, world.pass_time(t_world_s),
                                                 world.kappa_db, residual_rms_rad=0.0)
 
 
@@ -53,19 +48,6 @@ def aim_fraction(ax_rad, ay_rad):
     ax = np.asarray(ax_rad, dtype=float)
     ay = np.asarray(ay_rad, dtype=float)
     return np.exp(-2.0 * (ax * ax + ay * ay) / (th * th))
-
-
-def received_w(world, t_world_s, ax_rad, ay_rad):
-    """Mean downlink power [W] at the OGS detector at world time ``t`` for the aim error
-    ``(ax, ay)`` [rad]: the link budget times ``exp(-2 |a|^2 / theta^2)``.  Scalars give a
-    float; arrays (broadcast together) an array."""
-    if np.ndim(t_world_s) == 0:
-        base = link_w(world, float(t_world_s))
-    else:
-        t = np.asarray(t_world_s, dtype=float)
-        base = np.array([link_w(world, float(x)) for x in t.ravel()]).reshape(t.shape)
-    p = base * aim_fraction(ax_rad, ay_rad)
-    return float(p) if np.ndim(p) == 0 else p
 
 
 class PowerMeter:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ground_tools import borefit
+from hal.sim.world import World
 from sim import geometry, linkbudget, ogs_power
 
 THETA = linkbudget.DOWNLINK.divergence_rad
@@ -22,6 +23,8 @@ class FakeWorld:
         self.pass_start = 20.0
         self.kappa_db = linkbudget.KAPPA_CLEAR_DB
 
+    pass_time = World.pass_time  # (the world's own: t is always given here)
+
 
 def grid(t0, seconds):
     """The world's 1 kHz aim-error grid (hal/sim/world.py FINE_US), as the recorder has
@@ -29,20 +32,20 @@ def grid(t0, seconds):
     return t0 + np.arange(int(round(seconds * 1000))) * 1e-3
 
 
-def test_received_w_is_the_link_budget_times_the_aim_loss():
+def test_the_model_is_the_link_budget_times_the_aim_loss():
     w = FakeWorld()
     t = w.pass_start + w.duration_s / 2 + 30.0  # 30 s after the culmination
     link = linkbudget.downlink_received_power_w(w.pass_, 30.0, w.kappa_db, 0.0)
     assert link > 0
-    assert ogs_power.received_w(w, t, 0.0, 0.0) == pytest.approx(link, rel=1e-12)
+    assert ogs_power.link_w(w, t) == pytest.approx(link, rel=1e-12)
     a = (3e-6, -4e-6)  # |a| = 5 µrad
-    assert ogs_power.received_w(w, t, *a) == pytest.approx(
-        link * math.exp(-2 * 25e-12 / THETA ** 2), rel=1e-12)
-    arr = ogs_power.received_w(w, np.array([t, t]), np.array([0.0, 3e-6]),
-                               np.array([0.0, -4e-6]))
-    assert arr.shape == (2,) and arr[1] == pytest.approx(ogs_power.received_w(w, t, *a))
+    assert ogs_power.aim_fraction(*a) == pytest.approx(math.exp(-2 * 25e-12 / THETA ** 2),
+                                                       rel=1e-12)
+    arr = ogs_power.aim_fraction(np.array([0.0, 3e-6]), np.array([0.0, -4e-6]))
+    assert arr.shape == (2,) and arr[0] == 1.0 and arr[1] == pytest.approx(
+        ogs_power.aim_fraction(*a))
     # below the horizon: no power
-    assert ogs_power.received_w(w, w.pass_start - 600.0, 0.0, 0.0) == 0.0
+    assert ogs_power.link_w(w, w.pass_start - 600.0) == 0.0
 
 
 def test_meter_without_scintillation_or_noise_is_the_mean_of_the_model():
@@ -58,12 +61,14 @@ def test_meter_without_scintillation_or_noise_is_the_mean_of_the_model():
     assert np.allclose(tm, ts.reshape(200, 10).mean(axis=1))
     # the mean over each sample's ten 1 ms points; the meter takes the link budget once, at
     # the sample's mean time (the geometry's change in 10 ms: < 1e-5 of the power here)
-    ref = ogs_power.received_w(w, ts, ax, ay).reshape(200, 10).mean(axis=1)
+    model = np.array([ogs_power.link_w(w, t) for t in ts]) * ogs_power.aim_fraction(ax, ay)
+    ref = model.reshape(200, 10).mean(axis=1)
     assert np.allclose(p, ref, rtol=1e-5, atol=0)
     # a steady aim: exactly the model at the sample's time
     a = np.full(len(ts), 4e-6)
     tm, p = ogs_power.PowerMeter(w, seed=1, scint_index=0.0, rel_noise=0.0).samples(ts, a, -a)
-    assert np.allclose(p, ogs_power.received_w(w, tm, 4e-6, -4e-6), rtol=1e-12, atol=0)
+    model = np.array([ogs_power.link_w(w, t) for t in tm]) * ogs_power.aim_fraction(4e-6, -4e-6)
+    assert np.allclose(p, model, rtol=1e-12, atol=0)
     assert np.allclose(p, np.array([linkbudget.downlink_received_power_w(
         w.pass_, x - w.pass_start - w.duration_s / 2, w.kappa_db, 0.0) for x in tm])
         * np.exp(-2 * 32e-12 / THETA ** 2), rtol=1e-12, atol=0)

@@ -297,9 +297,9 @@ class World(FineTruth):
         return self._rb_rng.gauss() * 0.002  # assumed ADC monitor noise, 2 mV RMS
 
     # ------------------------------------------------------------------ truth
-    def pass_time(self):
-        """Seconds from the culmination (sim.geometry.Pass time)."""
-        return self.t - self.pass_start - self.duration_s / 2
+    def pass_time(self, t=None):
+        """Seconds from the culmination (sim.geometry.Pass time) now, or at world time t."""
+        return (self.t if t is None else t) - self.pass_start - self.duration_s / 2
 
     def elevation_deg(self):
         return self.pass_.elevation_deg(self.pass_time())

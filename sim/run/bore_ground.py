@@ -11,8 +11,7 @@ is accepted, sends the corrected ``pa_tx_bore_x/y_urad`` (PARAM_SET, then PARAM_
 
 The outcome (``result``) goes to the pass's metrics (sim/run/metrics.py ``bore_*``): the
 boresight parameter's error against the unit's truth before and after, the fit, and the
-scan's window (the aim is off on purpose there: the residual figures leave it out, as
-they leave the FSM calibration's steps in, since those are the loop's own business).
+scan's window (the aim is off on purpose there: the residual figures leave it out).
 """
 
 import bisect

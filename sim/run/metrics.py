@@ -54,6 +54,7 @@ the OBC saw in telemetry, sim/run/recorder.py):
   not depend on how many other jobs share the host).
 """
 
+import bisect
 import math
 
 from sim import linkbudget, receiver
@@ -359,7 +360,8 @@ def _bore_scan(res, m):
     m["bore_scan_pointing_loss_db"] = None
     if win:
         ts, xs, ys, _st = res.rec.fine
-        v = [xs[i] * xs[i] + ys[i] * ys[i] for i in range(len(ts)) if win[0] <= ts[i] < win[1]]
+        v = [xs[i] * xs[i] + ys[i] * ys[i]  # (the 1 kHz times are sorted: the window's span)
+             for i in range(bisect.bisect_left(ts, win[0]), bisect.bisect_left(ts, win[1]))]
         if v:
             m["bore_scan_pointing_loss_db"] = linkbudget.pointing_loss_db(
                 math.sqrt(sum(v) / len(v)), linkbudget.DOWNLINK.divergence_rad)

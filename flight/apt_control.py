@@ -81,9 +81,9 @@ LAW_PARAMS = (
       "predictor model: platform jitter RMS per axis (DESIGN §5: 20 urad)"),
     P("apt_kf_jitter_hz", "float", 10.0, 2.0, 40.0, "Hz",
       "predictor model: jitter band edge (4th-order; DESIGN §5: 10 Hz)"),
-    P("apt_kf_noise_urad", "float", 2.0, 0.1, 50.0, "urad",
-      "predictor model: measurement noise per axis (centroid, unmodelled lines); "
-      "larger = smoother, more gain margin"),
+    P("apt_kf_noise_urad", "float", 1.5, 0.1, 50.0, "urad",
+      "predictor model: measurement noise per axis (centroid ~1 urad in the pass, "
+      "unmodelled lines); larger = smoother (docs/apt-loop.md §4)"),
     P("apt_kf_drift", "float", 1e-4, 0.0, 1.0, "urad2/ms3",
       "predictor model: drift-rate random walk (ADCS error changes)"),
     P("apt_kf_lead_us", "int", 1750, 0, 10000, "us",

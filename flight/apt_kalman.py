@@ -38,8 +38,11 @@ _Q1 = 0.5411961001461969  # 1 / (2 cos(pi/8)): Butterworth 4th order, first sect
 _Q2 = 1.3065629648763766  # 1 / (2 cos(3 pi/8))
 RICCATI_ITER = 150  # frames: the gain converges in ~20-40 (checked in tests)
 # The robust gains' centroid noise, × the design's: 3 (2 -> 6 µrad) keeps the loop bounded
-# up to a mirror gain error of ×2.2 (bench/apt_predict_margin.py; docs/apt-loop.md §4).
+# up to a mirror gain error of ×2.2 (bench/apt_predict_margin.py; docs/apt-loop.md §4);
+# never below 6 µrad: a design for a quieter centroid (the default 1.5 µrad) keeps the
+# same fallback, so the margin does not shrink with it (×1.9 at 4.5 µrad, measured).
 ROBUST_NOISE = 3.0
+ROBUST_NOISE_MIN_URAD = 6.0
 
 
 def _zeros(n, m):
@@ -190,9 +193,9 @@ def design(jit_urad, jit_hz, noise_urad, drift_q, frame_us, ro_us, wave_us, lead
     """The predictor's matrices (floats, µrad and ms units) for the runtime:
 
     ``phi`` (one frame), ``gains`` (one per :data:`GAIN_CLASSES_US`), ``gains_r`` (the
-    same for ``robust`` × the centroid noise: the fallback of flight/apt_predict.py's
-    supervisor), ``a``/``c`` (for :func:`h_row`), ``rows`` (n_wave waveform rows:
-    C exp(A (j·P + lead)))."""
+    same for ``robust`` × the centroid noise, at least ROBUST_NOISE_MIN_URAD: the
+    fallback of flight/apt_predict.py's supervisor), ``a``/``c`` (for :func:`h_row`),
+    ``rows`` (n_wave waveform rows: C exp(A (j·P + lead)))."""
     a, c = model(jit_hz)
     n = N_STATES
     qc = _zeros(n, n)
@@ -204,7 +207,8 @@ def design(jit_urad, jit_hz, noise_urad, drift_q, frame_us, ro_us, wave_us, lead
     ro = ro_us / 1000.0
     hs = [h_row(a, c, ro, e / 1000.0) for e in GAIN_CLASSES_US]
     gains = [steady_gain(phi, qd, h, r) for h in hs]
-    gains_r = [steady_gain(phi, qd, h, r * robust * robust) for h in hs]
+    rr = max(noise_urad * robust, ROBUST_NOISE_MIN_URAD)
+    gains_r = [steady_gain(phi, qd, h, rr * rr) for h in hs]
     rows = []
     step = expm(_scale(a, wave_us / 1000.0))
     m = expm(_scale(a, lead_us / 1000.0))

@@ -140,7 +140,7 @@ def test_centroid_weight_table_is_the_gaussian_it_documents():
     w = px._WTAB
     assert isinstance(w, bytes) and len(w) == 257
     for k in range(257):
-        assert w[k] == int(64.0 * 2.718281828459045 ** (-0.5 * (k / 64.0) ** 2) + 0.5), k
+        assert w[k] == int(64.0 * 2.718281828459045 ** (-0.5 * (k / 64.0 / 1.75) ** 2) + 0.5), k
 
 
 # ---------------------------------------------------------------------- hot pixels

@@ -44,8 +44,8 @@ def _loop(k, seconds=6.0, **kw):
 
 
 def test_the_supervisor_keeps_a_doubled_mirror_gain_bounded():
-    # The nominal design alone diverges at a mirror gain of x1.6 and beyond (docs: x1.5
-    # margin); the supervisor's robust gains hold the loop up to x2.2 (bench x2.2).
+    # The nominal design alone has a x1.5 upward margin (docs/apt-loop.md §4); the
+    # supervisor's robust gains hold the loop up to x2.2 (bench x2.2).
     r1, pr1 = _loop(1.0)
     assert pr1.fallbacks == 0 and not pr1.robust  # no false trip at the design's gain
     r2, pr2 = _loop(2.0)
@@ -159,3 +159,19 @@ def test_the_cost_model_charges_the_predictor_only_where_its_law_runs():
     assert one() == 3040  # the predictor's frame
     App.params["apt_law"] = 0
     assert one() == 2150
+
+
+def test_the_robust_gains_never_assume_less_than_6_urad_of_centroid_noise():
+    # 3 x the design's noise, but at least 6 urad: the default 1.5 urad design falls back
+    # to the same robust gains as the former 2 urad one (x2.2 margin; 4.5 urad gave x1.9).
+    from flight import apt_kalman as kd
+    args = (20.0, 10.0)
+    rest = (1e-4, 10000, 500, 1000, 1750, 4)
+    quiet = kd.design(*(args + (1.5,) + rest))
+    former = kd.design(*(args + (2.0,) + rest))
+    loud = kd.design(*(args + (4.0,) + rest))
+    assert kd.ROBUST_NOISE_MIN_URAD == 6.0
+    assert quiet["gains_r"] == former["gains_r"]  # both designed at 6 urad
+    assert quiet["gains"] != former["gains"]  # the nominal gains follow the design
+    assert loud["gains_r"] != former["gains_r"]  # 3 x 4 = 12 urad: above the floor
+    assert kd.design(*(args + (12.0,) + rest))["gains"] == loud["gains_r"]

@@ -17,6 +17,9 @@ m.heap_phases(report)
 """
 
 
+_MEDIAN_RISE = 96  # octets a 500-frame chunk, the median over the second half
+
+
 def test_mpy_heap_does_not_grow_across_real_collections():
     """The MicroPython heap over 15,000 more frames (flat over the second half), each
     figure taken after a real collection: the WebAssembly VM collects only at top level, so the campaign in
@@ -35,8 +38,15 @@ def test_mpy_heap_does_not_grow_across_real_collections():
     assert d["frames"] >= 15000
     assert d["a0"] > 50000  # a real live-heap figure: the app and its modules
     assert len(d["marks"]) >= 30  # a figure after every 500-frame chunk
-    # flat over the second half (a leak rises in every chunk); bounded over the whole run
-    # (stores filling up: see the docstring of tests/mpy/test_tc_robust_heap_mpy.py)
-    assert d["a1"] - d["ahalf"] <= d["slack"], d
+    # A leak rises in every chunk: over the second half the median rise from one chunk to
+    # the next is about zero (the marks' noise is ±200 octets; a leak of one 16-octet block
+    # per 80 frames would add 100 a chunk).  The VM's heap also takes two steps of ~2.9 KiB
+    # each, once, at a chunk that moves with the heap's layout (chunks 8 and 13 on main at
+    # stop 26, 28 and 30 after a change of two constants; flat after them over 45 000
+    # frames): they are bounded by the whole run's fill, not taken for a leak.
+    marks = d["marks"]
+    half = marks[len(marks) // 2:]
+    rises = sorted(half[i + 1] - half[i] for i in range(len(half) - 1))
+    assert rises[len(rises) // 2] <= _MEDIAN_RISE, d
     assert d["a1"] - d["a0"] <= d["fill"], d
     assert d["r1"] - d["r0"] <= d["slack"], d

@@ -46,8 +46,8 @@ from sim.rng import Rng
 
 WARMUP = 600
 HEAP_SLACK = 3072
-HEAP_FRAMES = 15000  # heap_phases: 30 chunks, so that its second half is past the fill-up
-HEAP_FILL = 4 * HEAP_SLACK  # bounded stores filling up in the first half (see above)
+HEAP_FRAMES = 15000  # heap_phases: 30 chunks (a leak rises in each of the second half's)
+HEAP_FILL = 4 * HEAP_SLACK  # bounded stores filling up over the run (see above)
 RETAINED_SLACK = 1024
 HEAP_LOG_CAPACITY = 4  # persistent event log entries in the heap runs (see above)
 

@@ -398,10 +398,10 @@ class PointAhead:
         sc = self.scan
         if sc.active and sc.advance(d):  # (an attribute test: no call while idle)
             due |= _DUE_SCAN
-        ox = x - self._bore_x - sc.tx
-        oy = y - self._bore_y - sc.ty
-        cx = (self._rc * ox + self._rs * oy) >> 14
-        cy = (self._rc * oy - self._rs * ox) >> 14
+        # The point-ahead into camera axes, then the boresight (and the scan's trial),
+        # which are camera axes already (design.md §3.8: R·pa − bore).
+        cx = ((self._rc * x + self._rs * y) >> 14) - self._bore_x - sc.tx
+        cy = ((self._rc * y - self._rs * x) >> 14) - self._bore_y - sc.ty
         self.off_x = cx
         self.off_y = cy
         f = self._ifov

@@ -70,6 +70,19 @@ def test_nav_state_from_the_obc_sets_the_reference_offset():
     o.run(200000)
     assert pa.offset.dx_q6 == round((-50.57 - 20.0) * 0.64)
     assert [e[1] for e in r.events if e[0] == PA.EV_PA_BORESIGHT] == [[20.0, 0.0]]
+    # With a camera rotation (the FSM calibration's, 100 mrad here) the point-ahead turns
+    # into camera axes and the boresight, camera axes already, does not:
+    # offset = R·pa − bore (design.md §3.8), not R·(pa − bore)
+    ok_pair(o.send(PSET, {"name": "apt_cam_rot_mrad", "value": 100.0}))
+    ok_pair(o.send(PSET, {"name": "pa_tx_bore_x_urad", "value": 0.0}))
+    ok_pair(o.send(PSET, {"name": "pa_tx_bore_y_urad", "value": 40.0}))
+    o.run(200000)
+    c, s_ = math.cos(0.1), math.sin(0.1)
+    pax = -2e6 * V / PN.C_M_S
+    ox, oy = c * pax, -s_ * pax - 40.0  # rotated point-ahead, minus the boresight
+    assert abs(pa.offset.dx_q6 - ox * 0.64) <= 0.5 and abs(pa.offset.dy_q6 - oy * 0.64) <= 0.5
+    # (rotating the boresight too would put x at (c·pax − s·40)·0.64: 2.5 q6 away)
+    assert abs(pa.offset.dx_q6 - (c * pax - s_ * 40.0) * 0.64) > 2
 
 
 @pytest.mark.parametrize("field,value,why", [

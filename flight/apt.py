@@ -25,7 +25,7 @@ from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event
 from flight.params import ParamDef
 from flight.scheduler import Task
 from flight.telemetry import HkField
-from hal.errors import HalError
+from hal.errors import HalError, SensorError
 # (the states under their short names: an ``as`` import is one globals entry, not two)
 from hal.interfaces import APT_ACQUIRE as ACQUIRE, APT_IDLE as IDLE, APT_LOST as LOST
 from hal.interfaces import APT_SEARCH as SEARCH, APT_STATE_NAMES as STATE_NAMES
@@ -35,6 +35,7 @@ from hal.interfaces import SW_CAMERA, SW_LASER_525, SW_LASER_850
 ACQ_WIN = const(32)
 TRACK_WIN = const(16)
 _ERR_REPORT = const(100)  # a repeated device error is reported on its 1st, 101st, ... time
+_OVER_FULL_SCALE = SensorError("pixel above the camera's full scale")  # (no heap per frame)
 
 EV_APT_STATE = const(0x50)
 EV_APT_FSM_FAULT = const(0x51)
@@ -166,8 +167,7 @@ class Apt:
         self.spot_x = self.spot_y = 0  # last spot, q6 px
         self.peak = self.bg = self.spot_px = self.win_x0 = self.win_y0 = 0
         self.valid = False
-        self.good_run = self.bad_run = self.state_ticks = 0
-        # Counters (housekeeping).
+        self.good_run = self.bad_run = self.state_ticks = 0  # (then the HK counters)
         self.frames = self.valid_frames = self.invalid_frames = self.stale_frames = 0
         self.camera_errors = self.fsm_errors = self.fsm_faults = self.laser_faults = 0
         self.acquisitions = self.losses = self.offload_requests = 0
@@ -195,7 +195,7 @@ class Apt:
         self._max_spot_px = p["apt_max_spot_px"]
         self._min_spot_px = p["apt_min_spot_px"]
         px.limits(self._cen, self._snr_min, self._thr_min, self._min_spot_px,
-                  self._max_spot_px)  # (the centroid kernel's inputs)
+                  self._max_spot_px, self.camera.pixel_max)  # (the centroid kernel's inputs)
         self._lost_frames = p["apt_lost_frames"]
         self._track_frames = p["apt_track_frames"]
         self._track_err_q6 = int(p["apt_track_err_px"] * 64)
@@ -307,9 +307,11 @@ class Apt:
             self.ctx.emit(EV_APT_CAMERA_ERROR, [self.camera_errors], repr(e))
 
     def centroid(self, buf, size):
-        """The spot in a window at (win_x0, win_y0): sets spot_x/spot_y (q6 sensor px,
-        when valid), peak, bg, spot_px; returns validity, 1 or 0 (apt_pixels.spot)."""
-        return px.spot(self, buf, size)
+        """apt_pixels.spot: the spot in ``buf`` at (win_x0, win_y0); validity, 1 or 0."""
+        ok = px.spot(self, buf, size)
+        if not ok and px.over_full_scale(self):  # a corrupted read, not "no spot"
+            self._camera_error(_OVER_FULL_SCALE)
+        return ok
 
     # ------------------------------------------------------------------ the frame tick
     def tick(self):
@@ -346,11 +348,8 @@ class Apt:
             self._camera_error(e)
         self.frames += 1
         if ok:
-            # The pixel and control maths with the heap locked: it allocates nothing, and
-            # a locked heap puts each call's frame on the C stack — MicroPython allocates
-            # a frame over 11 words on the heap and frees it after the call (py/objfun.c),
-            # and the allocator's first-fit scan of a fragmented heap cost 10-100 k
-            # instructions a call on the Cortex-M7: the APT's bimodal run times.  The FSM
+            # The pixel and control maths with the heap locked: no allocation, and each
+            # call's frame on the C stack (design.md §3.3: the bimodal run times).  The FSM
             # calibration's hook may emit events: it runs unlocked, only while it is busy.
             busy = getattr(self.cal, "busy", True)  # (a stand-in without it: always)
             px.heap_lock()
@@ -382,6 +381,8 @@ class Apt:
         self.invalid_frames += 1
         self.bad_run += 1
         self.valid = False
+        if px.over_full_scale(self):  # a corrupted read (its sums never ran), not "no spot"
+            self._camera_error(_OVER_FULL_SCALE)
         if st == TRACK:
             if self.bad_run >= self._lost_frames:
                 self._enter(LOST)
@@ -474,9 +475,8 @@ class Apt:
         return fx + law.sign_x * rx, fy + law.sign_y * ry
 
     def feedback(self):
-        # The maths with the heap locked (flight/apt_feedback.py), for the tick's reason
-        # (above): its calls' frames go on the C stack, not each through a first-fit scan of
-        # a fragmented heap (the task's 441-560 k instruction runs).  Sends/events unlocked.
+        # The maths with the heap locked, for the tick's reason (the task's 441-560 k
+        # instruction runs on a fragmented heap); sends and events unlocked.
         fb = self._fb
         if fb is None or fb.ifov is not self._ifov_urad:  # first use, a new IFOV
             if fb is None:

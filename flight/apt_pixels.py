@@ -39,7 +39,9 @@ _CEN_SNR = const(11)
 _CEN_THR = const(12)
 _CEN_MIN_PX = const(13)
 _CEN_MAX_PX = const(14)
-CEN_LEN = const(29)
+# (15 .. 28: the weighted steps' scratch)
+_CEN_PIXEL_MAX = const(29)  # the camera's full scale: a higher pixel is no valid frame
+CEN_LEN = const(30)
 _WCOG_ITER = const(2)  # Gaussian-weighted steps of the centroid (see _WTAB below)
 
 
@@ -100,7 +102,7 @@ def peak_py(buf, size, out):
     return s
 
 
-def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out):
+def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out, pixel_max=0xFFFF):
     """Background-subtracted, thresholded centre of gravity of a ``size``×``size`` window
     whose top-left sensor pixel is (x0, y0).
 
@@ -108,11 +110,16 @@ def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out):
     the peak at least ``snr_min`` DN above the background and between ``min_px`` and
     ``max_px`` pixels above the threshold (25 % of the peak, at least ``thr_min``).
     May mask (set to the background) up to two isolated bright pixels of ``buf``.
+    A pixel above ``pixel_max`` (the camera's full scale) makes the frame invalid before
+    any sum: a corrupted read, which :func:`spot`'s caller reports (out[CEN_PEAK] holds it;
+    the weighted sums' bound, 2**29, holds for pixels up to the 10-bit full scale).
     """
     # Background: mean of the first and last rows (the spot sits inside the window).
     bg = peak_py(buf, size, out) // (2 * size)
     mx = out[CEN_PEAK]
     out[CEN_BG] = bg
+    if mx > pixel_max:
+        return False
     retries = 0
     while True:
         amp = mx - bg
@@ -275,7 +282,7 @@ def centroid_py(A):
     tick's one call: same results and buffer, tests/mpy/test_apt_kernels_mpy.py.)"""
     o = A[1]
     return 1 if centroid(A[0], o[CEN_SIZE], o[CEN_X0], o[CEN_Y0], o[_CEN_SNR], o[_CEN_THR],
-                         o[_CEN_MIN_PX], o[_CEN_MAX_PX], o) else 0
+                         o[_CEN_MIN_PX], o[_CEN_MAX_PX], o, o[_CEN_PIXEL_MAX]) else 0
 
 
 # The viper kernel where the port compiles it (Cortex-M7 firmware, unix port), else the
@@ -286,12 +293,21 @@ except (ImportError, SyntaxError, ValueError):
     centroid_k = centroid_py
 
 
-def limits(out, snr_min, thr_min, min_px, max_px):
-    """:func:`centroid`'s limits into the kernel's ``out`` (at parameter load)."""
+def limits(out, snr_min, thr_min, min_px, max_px, pixel_max):
+    """:func:`centroid`'s limits into the kernel's ``out`` (at parameter load);
+    ``pixel_max``: the camera's full scale (hal.contracts Camera.pixel_max)."""
     out[_CEN_SNR] = snr_min
     out[_CEN_THR] = thr_min
     out[_CEN_MIN_PX] = min_px
     out[_CEN_MAX_PX] = max_px
+    out[_CEN_PIXEL_MAX] = pixel_max
+
+
+def over_full_scale(apt):
+    """True when the last centroid found no spot because a pixel of the window was above
+    the camera's full scale (a corrupted read: flight/apt.py reports it as a camera
+    error)."""
+    return apt._cen[CEN_PEAK] > apt._cen[_CEN_PIXEL_MAX]
 
 
 def spot(apt, buf, size):

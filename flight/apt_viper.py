@@ -34,8 +34,9 @@ def centroid(A) -> int:
     """See apt_pixels.centroid: ``A`` = [buf, out, wtab] (apt_pixels.centroid_py);
     ``out`` (array 'i', apt_pixels' CEN_* indices: literals here, viper code cannot read
     another module's constants at no cost) holds the window size, its origin and the
-    limits, receives the results; out[15..28] are the weighted steps' scratch.  Returns 1
-    for a valid spot, else 0."""
+    limits, receives the results; out[15..28] are the weighted steps' scratch, out[29] the
+    camera's full scale (a higher peak: 0 at once, the peak in out[2]).  Returns 1 for a
+    valid spot, else 0."""
     a = 0  # local 1, a register: the address of the pixel in the loops
     t = 0  # the loops' comparand (the running peak, the threshold)
     o = ptr32(A[1])
@@ -65,6 +66,8 @@ def centroid(A) -> int:
     bg = s // (2 * size)
     o[2] = mx
     o[3] = bg
+    if mx > int(o[29]):  # a pixel above the camera's full scale: a corrupted read
+        return 0
     snr = int(o[11])
     thrmin = int(o[12])
     minpx = int(o[13])

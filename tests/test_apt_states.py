@@ -1,7 +1,10 @@
 """The APT state machine (flight/apt.py) on the APT rig (tests/apt_rig.py): SEARCH ->
 ACQUIRE -> TRACK with the laser only in TRACK, LOST and the timeouts, HK, and the faults
-(camera errors, stale frames, memory errors, FSM errors and faults, the laser switch).
+(camera errors, corrupted reads, stale frames, memory errors, FSM errors and faults, the
+laser switch).
 """
+
+from array import array
 
 import pytest
 
@@ -183,6 +186,30 @@ def test_camera_errors_and_stale_frames_are_counted_not_fatal():
     rig.tick(5)
     assert rig.apt.valid and rig.apt.state == A.TRACK
     assert rig.hk("apt")["apt_camera_errors"] == 3
+
+
+def test_a_pixel_above_full_scale_is_a_camera_error_not_a_measurement():
+    # A corrupted read (one pixel at 0xFFFF in the 10-bit window): the frame is invalid
+    # before any sum (apt_pixels.centroid), the law does not step on it, and it is counted
+    # and reported as a camera error, not as a lost spot.
+    rig = Rig(err=(0.001, 0.001))
+    rig.until(A.TRACK, 80)
+    rig.tick(5)
+    a = rig.apt
+    invalid, errors, ux = a.invalid_frames, a.camera_errors, a.law.u_x
+    rig.cam.corrupt_next = 1
+    rig.tick()
+    assert a.invalid_frames == invalid + 1 and a.camera_errors == errors + 1
+    assert not a.valid and a.peak == 0xFFFF and a.state == A.TRACK
+    assert "full scale" in rig.named(A.EV_APT_CAMERA_ERROR)[-1]
+    assert a.law.u_x == ux  # (the predictor's waveform plays on: no new step)
+    rig.tick(3)
+    assert a.valid and a.state == A.TRACK and a.camera_errors == errors + 1
+    # A SEARCH candidate read corrupted at full resolution is reported the same way
+    a.win_x0, a.win_y0 = 632, 504
+    buf = array("H", [40] * 256)
+    buf[120] = 2000
+    assert not a.centroid(buf, 16) and a.camera_errors == errors + 2
 
 
 def test_a_memory_error_is_no_camera_error():

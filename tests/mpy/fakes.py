@@ -172,6 +172,7 @@ class FakeCamera:
         self.ready = True
         self.raise_next = 0
         self.oom_next = 0
+        self.corrupt_next = 0
         self.hot = hot or {}
         self.replay = None
         self.exposure_us = 1000
@@ -217,6 +218,9 @@ class FakeCamera:
                 i = ((y - y0) // b) * w + (x - x0) // b
                 v = buf[i] + self.hot[xy] * self.exposure_us // 9000 // (b * b)
                 buf[i] = v if v < 1023 else 1023
+        if self.corrupt_next:  # a corrupted stream: one pixel beyond the 10-bit full scale
+            self.corrupt_next -= 1
+            buf[(w * h) >> 1] = 0xFFFF
         return True
 
     def residual_urad(self):

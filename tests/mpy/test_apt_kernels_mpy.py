@@ -56,7 +56,8 @@ def _pair(buf, size, x0, y0, limits):
     for k in (px.centroid_k, px.centroid_py):
         b = array("H", buf)
         o = array("i", [0] * px.CEN_LEN)
-        px.limits(o, limits[0], limits[1], limits[2], limits[3])
+        px.limits(o, limits[0], limits[1], limits[2], limits[3],
+                  limits[4] if len(limits) > 4 else 1023)
         o[px.CEN_SIZE] = size
         o[px.CEN_X0] = x0
         o[px.CEN_Y0] = y0
@@ -98,6 +99,37 @@ def test_viper_centroid_on_saturated_and_dark_windows():
         buf[240 + i] = 0
     a, b = _pair(buf, 16, 3, 4, (1, 1, 1, 1024))
     assert a == b and a[0] == 1
+
+
+def test_a_pixel_above_full_scale_invalidates_the_frame_before_any_sum():
+    # A corrupted read (16-bit garbage from the camera's stream) never reaches the sums:
+    # with 65535 DN pixels the weighted sums would pass 2**31 (the viper kernel's machine
+    # words wrap, the twin's integers would need the heap, which the tick holds locked).
+    for size in (16, 32):
+        for seed in range(6):
+            good = _window(seed, size, 0)
+            for bad in (1024, 4095, 65535):
+                buf = array("H", good)
+                buf[(seed * 37) % (size * size)] = bad
+                garbage = array("H", [(bad * (i + 1) * 2654435761 >> 7) & 0xFFFF
+                                      for i in range(size * size)])
+                for b in (buf, garbage):
+                    for k in (px.centroid_k, px.centroid_py):
+                        o = array("i", [0] * px.CEN_LEN)
+                        px.limits(o, 6, 1, 1, 1024, 1023)
+                        o[px.CEN_SIZE] = size
+                        args = [array("H", b), o, px._WTAB]
+                        px.heap_lock()  # (the tick's condition: nothing may allocate)
+                        try:
+                            ok = k(args)
+                        finally:
+                            px.heap_unlock()
+                        assert ok == 0 and o[px.CEN_PEAK] == max(b) > 1023, (size, seed, bad)
+    # a window at full scale exactly is a frame like any other (saturation: apt_exposure)
+    buf = _window(1, 16, 0)
+    buf[100] = 1023
+    a, t = _pair(buf, 16, 0, 0, (6, 1, 1, 1024, 1023))
+    assert a == t and a[1][px.CEN_PEAK] == 1023
 
 
 def test_centroid_kernel_is_viper_where_the_port_has_it():

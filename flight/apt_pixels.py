@@ -306,8 +306,13 @@ def limits(out, snr_min, thr_min, min_px, max_px, pixel_max):
 def over_full_scale(apt):
     """True when the last centroid found no spot because a pixel of the window was above
     the camera's full scale (a corrupted read: flight/apt.py reports it as a camera
-    error)."""
-    return apt._cen[CEN_PEAK] > apt._cen[_CEN_PIXEL_MAX]
+    error).  True once per such frame: the kernel's peak is cleared here, so a later frame
+    whose read fails (no centroid run) is not taken for it."""
+    o = apt._cen
+    if o[CEN_PEAK] > o[_CEN_PIXEL_MAX]:
+        o[CEN_PEAK] = 0
+        return True
+    return False
 
 
 def spot(apt, buf, size):

@@ -203,13 +203,17 @@ def test_a_pixel_above_full_scale_is_a_camera_error_not_a_measurement():
     assert not a.valid and a.peak == 0xFFFF and a.state == A.TRACK
     assert "full scale" in rig.named(A.EV_APT_CAMERA_ERROR)[-1]
     assert a.law.u_x == ux  # (the predictor's waveform plays on: no new step)
+    # a failed read right after it is one camera error, not the corrupted frame again
+    rig.cam.raise_next = 1
+    rig.tick()
+    assert a.camera_errors == errors + 2
     rig.tick(3)
-    assert a.valid and a.state == A.TRACK and a.camera_errors == errors + 1
+    assert a.valid and a.state == A.TRACK and a.camera_errors == errors + 2
     # A SEARCH candidate read corrupted at full resolution is reported the same way
     a.win_x0, a.win_y0 = 632, 504
     buf = array("H", [40] * 256)
     buf[120] = 2000
-    assert not a.centroid(buf, 16) and a.camera_errors == errors + 2
+    assert not a.centroid(buf, 16) and a.camera_errors == errors + 3
 
 
 def test_a_memory_error_is_no_camera_error():

@@ -50,8 +50,9 @@ def _window(seed, size, n_extra=0):
     return buf
 
 
-def _pair(buf, size, x0, y0, limits):
-    """The kernel's and the twin's results on copies of ``buf``."""
+def _pair(buf, size, x0, y0, limits, locked=False):
+    """The kernel's and the twin's results on copies of ``buf``; ``locked``: each call
+    with the heap locked (the tick's condition: nothing may allocate)."""
     outs = []
     for k in (px.centroid_k, px.centroid_py):
         b = array("H", buf)
@@ -61,7 +62,14 @@ def _pair(buf, size, x0, y0, limits):
         o[px.CEN_SIZE] = size
         o[px.CEN_X0] = x0
         o[px.CEN_Y0] = y0
-        ok = k([b, o, px._WTAB])
+        args = [b, o, px._WTAB]
+        if locked:
+            px.heap_lock()
+        try:
+            ok = k(args)
+        finally:
+            if locked:
+                px.heap_unlock()
         outs.append((ok, list(o)[:px.CEN_SY + 1], list(b)))
     return outs
 
@@ -114,17 +122,9 @@ def test_a_pixel_above_full_scale_invalidates_the_frame_before_any_sum():
                 garbage = array("H", [(bad * (i + 1) * 2654435761 >> 7) & 0xFFFF
                                       for i in range(size * size)])
                 for b in (buf, garbage):
-                    for k in (px.centroid_k, px.centroid_py):
-                        o = array("i", [0] * px.CEN_LEN)
-                        px.limits(o, 6, 1, 1, 1024, 1023)
-                        o[px.CEN_SIZE] = size
-                        args = [array("H", b), o, px._WTAB]
-                        px.heap_lock()  # (the tick's condition: nothing may allocate)
-                        try:
-                            ok = k(args)
-                        finally:
-                            px.heap_unlock()
-                        assert ok == 0 and o[px.CEN_PEAK] == max(b) > 1023, (size, seed, bad)
+                    a, t = _pair(b, size, 0, 0, (6, 1, 1, 1024, 1023), locked=True)
+                    assert a == t and a[0] == 0, (size, seed, bad)
+                    assert a[1][px.CEN_PEAK] == max(b) > 1023, (size, seed, bad)
     # a window at full scale exactly is a frame like any other (saturation: apt_exposure)
     buf = _window(1, 16, 0)
     buf[100] = 1023

@@ -460,7 +460,7 @@ class BiasKnee:
             return
         kt = p["bias_kt_mv_per_k"]
         vbr_t = vbr25 + kt * 1e-3 * (t - 25.0)  # the breakdown measured, at its temperature
-        vbr25 = self.kt.accept_report(self.ctx, p, t, vbr_t, kt)
+        vbr25 = self.kt.accept_report(self.ctx, p, t, vbr_t, kt, self.light)
         self.vbr25 = vbr25
         # Noise at the operating point: the comparator's noise floor without a sweep.
         vov = p["bias_vov_v"]
@@ -468,6 +468,7 @@ class BiasKnee:
         p.set("bias_vbr25_v", vbr25)
         p.set("bias_knee_last_t_c", t)
         p.set("bias_knee_last_vbr_v", vbr_t)
+        p.set("bias_knee_last_light", self.light)
         self.result = R_OK
         self._auto = False
         self._release()

@@ -12,6 +12,13 @@ is now, and the knees together give the unit's own k_T:
 * the least-squares line of V_br(T) through this session's accepted knees (with fewer
   than two, the last accepted knee of an earlier session, ``bias_knee_last_t_c`` /
   ``_vbr_v``, when ``bias_knee_kt_min_dk`` away);
+* of one kind only, the latest knee's: dark knees (the trigger rate, the uplink off) with
+  dark ones, light knees (the code violations, the uplink on) with light ones — a light
+  knee's breakdown lies ~10 mV below a dark knee's at the same temperature (the signal's
+  on-chips missed at the sweep's low over-voltages count as noise), and a line through a
+  dark first knee and light later ones came out 1–3 mV/K low (measured,
+  docs/calibration.md "Commissioning"); ``bias_knee_last_light`` says which the saved
+  knee was;
 * its quality: the slope's standard error, from the knees' scatter about the line (at
   least ``bias_knee_vbr_err_v``, the repeatability of one knee, with two knees the only
   figure there is) over the spread of their temperatures;
@@ -76,6 +83,8 @@ KT_PARAMS = (  # the breakdown module's (flight/bias_knee.py PARAMS adds them)
       "temperature of the last accepted knee (-273: none)"),
     P("bias_knee_last_vbr_v", "float", 0.0, 0.0, 80.0, "V",
       "V_br measured at bias_knee_last_t_c"),
+    P("bias_knee_last_light", "bool", False, False, True, "",
+      "the last accepted knee was read with the uplink on (paired with its kind only)"),
 )
 
 _BLOCK = 50  # framer windows (5 s) of the link's BER before a tracking knee
@@ -88,6 +97,7 @@ class KtTrack:
     def __init__(self):
         self.ts = []  # knee temperatures (bias loop estimate, degC)
         self.vs = []  # V_br measured at them (V)
+        self.ks = []  # their kinds: True read with the uplink on (light), False dark
         self.kt_sigma = None  # standard error of the last fitted k_T (mV/K), or None
         self.kt_fit = None  # the last fitted k_T (mV/K), accepted or not
         self.tracks = 0  # knees started by the temperature this session
@@ -102,6 +112,7 @@ class KtTrack:
         """A new session: no knee yet."""
         del self.ts[:]
         del self.vs[:]
+        del self.ks[:]
         self.tracks = 0
         self._armed = False
         self._pre = self._pk = self._n = 0
@@ -130,13 +141,16 @@ class KtTrack:
         comparisons with thresholds set by :meth:`add`, no float made.)"""
         return self._armed and self.tracks < self._max and (t_q >= self._hi or t_q <= self._lo)
 
-    def add(self, p, t, v):
-        """An accepted knee: V_br ``v`` at ``t``; the next is due ±dk from here."""
+    def add(self, p, t, v, light=False):
+        """An accepted knee: V_br ``v`` at ``t`` (``light``: read with the uplink on);
+        the next is due ±dk from here."""
         if len(self.ts) >= _MAX_KNEES:
             self.ts.pop(0)
             self.vs.pop(0)
+            self.ks.pop(0)
         self.ts.append(t)
         self.vs.append(v)
+        self.ks.append(bool(light))
         dk = p["bias_knee_track_dk"]
         self._armed = dk > 0.0
         self._ber_min = p["bias_knee_track_ber_min"]
@@ -145,43 +159,47 @@ class KtTrack:
         self._lo = int((t - dk) * T_Q)
 
     def fit(self, p):
-        """(k_T mV/K, σ mV/K, knees, mean T, mean V_br) of the line through the knees
-        (:func:`line_fit`), or None when
-        fewer than two knees span ``bias_knee_kt_min_dk`` (this session) — then, with one
-        knee this session, through it and the last knee of an earlier session."""
-        ts = self.ts
-        vs = self.vs
+        """(k_T mV/K, σ mV/K, knees, mean T, mean V_br) of the line through this
+        session's knees of the latest knee's kind (:func:`line_fit`), or None when fewer
+        than two of them span ``bias_knee_track_min_span`` — then, with one of them, through
+        it and the last knee of an earlier session when that was of the same kind and
+        ``bias_knee_kt_min_dk`` away."""
+        kind = self.ks[-1]
+        ts = [self.ts[i] for i in range(len(self.ts)) if self.ks[i] == kind]
+        vs = [self.vs[i] for i in range(len(self.vs)) if self.ks[i] == kind]
         n = len(ts)
+        min_dk = p["bias_knee_track_min_span"]
         t0 = p["bias_knee_last_t_c"]
-        if n == 1 and t0 > -200.0 and abs(ts[0] - t0) >= p["bias_knee_kt_min_dk"]:
+        if n == 1 and t0 > -200.0 and bool(p["bias_knee_last_light"]) == kind \
+                and abs(ts[0] - t0) >= p["bias_knee_kt_min_dk"]:
             ts = [t0, ts[0]]
             vs = [p["bias_knee_last_vbr_v"], vs[0]]
             n = 2
+            min_dk = p["bias_knee_kt_min_dk"]
         if n < 2:
             return None
         lo = hi = ts[0]
         for t in ts:
             lo = t if t < lo else lo
             hi = t if t > hi else hi
-        min_dk = p["bias_knee_track_min_span"] if ts is self.ts else p["bias_knee_kt_min_dk"]
         if hi - lo < min_dk:
             return None
         return line_fit(ts, vs, p["bias_knee_vbr_err_v"])
 
 
-    def accept_report(self, ctx, p, t, vbr_t, kt):
+    def accept_report(self, ctx, p, t, vbr_t, kt, light=False):
         """:meth:`accept`, and the k_T fit's event when there is one: V_br25."""
-        vbr25, f, ok = self.accept(p, t, vbr_t, kt)
+        vbr25, f, ok = self.accept(p, t, vbr_t, kt, light)
         if f is not None:
             ctx.emit(EV_KNEE_KT, [f[0], ok, f[1], f[2]], "k_T %.2f +/- %.2f mV/K from %d "
                      "knees%s" % (f[0], f[1], f[2], "" if ok else ": refused, kept"))
         return vbr25
 
-    def accept(self, p, t, vbr_t, kt):
-        """(V_br25, fit or None, accepted) after a knee measuring ``vbr_t`` at ``t``:
-        from the line when its k_T is accepted (``bias_kt_mv_per_k`` set), else from
-        this knee with ``kt``, the k_T in use."""
-        self.add(p, t, vbr_t)
+    def accept(self, p, t, vbr_t, kt, light=False):
+        """(V_br25, fit or None, accepted) after a knee measuring ``vbr_t`` at ``t``
+        (``light``: read with the uplink on): from the line when its k_T is accepted
+        (``bias_kt_mv_per_k`` set), else from this knee with ``kt``, the k_T in use."""
+        self.add(p, t, vbr_t, light)
         f = self.fit(p)
         if f is None:
             return vbr_t - kt * 1e-3 * (t - 25.0), None, False

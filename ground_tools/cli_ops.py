@@ -165,7 +165,13 @@ def cmd_plan(args):
         station = plan.parse_station(args.station) if args.station else plan.OGS
         start = plan.parse_time(args.start)
         epoch = plan.parse_time(args.epoch)
-        planner = plan.Planner(args.tle, station, args.min_el)
+        if not 0.0 <= args.beacon_el <= args.min_el:
+            raise plan.PlanError("--beacon-el %g: must be within 0 .. --min-el (%g deg)"
+                                 % (args.beacon_el, args.min_el))
+        if not 0.0 <= args.session_lead <= 600.0:
+            raise plan.PlanError("--session-lead %g: must be within 0 .. 600 s"
+                                 % args.session_lead)
+        planner = plan.Planner(args.tle, station, args.min_el, args.beacon_el)
         passes = planner.passes(start, args.hours)
     except plan.PlanError as e:
         raise Fail(str(e)) from None
@@ -181,7 +187,8 @@ def cmd_plan(args):
         if not args.script:
             print(prof)
     if args.script:
-        text = plan.session_script(passes, planner.name, epoch, args.lead, args.min_el)
+        text = plan.session_script(passes, planner.name, epoch, args.lead, args.min_el,
+                                   args.session_lead)
         if prof:
             text = text.replace("\n# pass 1:", "\n# point-ahead profile of pass 1 "
                                 "(the fallback for a stale OBC state)\n" + prof + "\n# pass 1:", 1)
@@ -331,8 +338,15 @@ def add_parsers(sub, port_parent, keys_parent):
                    help="also compute the point-ahead profile of the first pass (PA_PROFILE; "
                    "printed, and sent first by the script)")
     p.add_argument("--lead", type=float, default=120.0,
-                   help="seconds before the rise to power up (STANDBY), and after the set "
-                   "to return to SAFE (default 120)")
+                   help="seconds before the session to power up (STANDBY), and after the "
+                   "set to return to SAFE (default 120)")
+    p.add_argument("--beacon-el", type=float, default=plan.DEFAULT_BEACON_EL,
+                   help="elevation in degrees where the station switches its beacon and "
+                   "uplink on (default %g)" % plan.DEFAULT_BEACON_EL)
+    p.add_argument("--session-lead", type=float, default=plan.DEFAULT_SESSION_LEAD_S,
+                   help="seconds from SESSION_START to the beacon coming on: the payload's "
+                   "breakdown sweep starts in the dark (default %g)"
+                   % plan.DEFAULT_SESSION_LEAD_S)
     p.set_defaults(fn=cmd_plan)
 
     p = sub.add_parser("serve",

@@ -9,7 +9,12 @@ the printed times are limited by the orbit model, not by the search.
 
 A pass is reported when its elevation exceeds ``min_el`` (default 20°: the session
 threshold of the paper, below which the link budget does not close); ``rise`` and ``set``
-are the crossings of ``min_el``, not of the horizon.
+are the crossings of ``min_el``, not of the horizon; ``beacon_on`` the earlier crossing of
+``beacon_el`` (default 18°), where the station switches its beacon and uplink on.  The
+session script starts the session ``session_lead_s`` (2.4 s) before that, on every pass:
+the payload's breakdown sweep then starts in the dark (docs/calibration.md), and the
+uplink finds the comparator ready — a session started at the 20° rise found the uplink
+on already, and the sweep with it cost the link ~1.5 s.
 """
 
 import datetime as _dt
@@ -18,6 +23,12 @@ import math
 # The paper's optical ground station (Zvenigorod): 55°41′56″N 36°45′32″E, 180 m.
 OGS = (55 + 41 / 60 + 56 / 3600, 36 + 45 / 60 + 32 / 3600, 180.0)
 DEFAULT_MIN_EL = 20.0
+# The station switches its beacon and uplink on at this elevation (assumed; the simulator's
+# sim/scenarios.py ``beacon_min_el_deg``).
+DEFAULT_BEACON_EL = 18.0
+# SESSION_START before the beacon comes on: the simulator's zenith pass (session at 5 s, 18°
+# at 7.4 s): the bias ramp and the breakdown sweep's first second in the dark.
+DEFAULT_SESSION_LEAD_S = 2.4
 _TOL_S = 0.005  # refinement tolerance of the crossing / culmination times
 _DAY_S = 86400.0
 
@@ -92,7 +103,8 @@ def _iso(t):
 
 
 class Planner:
-    def __init__(self, tle_path, station=OGS, min_el=DEFAULT_MIN_EL):
+    def __init__(self, tle_path, station=OGS, min_el=DEFAULT_MIN_EL,
+                 beacon_el=DEFAULT_BEACON_EL):
         from skyfield.api import EarthSatellite, load, wgs84
 
         self.ts = load.timescale(builtin=True)  # no download: tables ship with skyfield
@@ -103,6 +115,7 @@ class Planner:
             raise PlanError("TLE %s: %s" % (tle_path, e)) from None
         self.station = station
         self.min_el = float(min_el)
+        self.beacon_el = min(float(beacon_el), self.min_el)
         lat, lon, alt = station
         self.topos = wgs84.latlon(lat, lon, elevation_m=alt)
         self._diff = self.sat - self.topos
@@ -115,16 +128,18 @@ class Planner:
     def _at(self, tt):
         return self.ts.tt_jd(tt)
 
-    def _refine_crossing(self, tt, rising):
-        """Bisect the ``min_el`` crossing near TT Julian date ``tt`` (±2 s bracket)."""
-        a, b = tt - 2 / _DAY_S, tt + 2 / _DAY_S
-        fa = self.elevation(self._at(a)) - self.min_el
-        fb = self.elevation(self._at(b)) - self.min_el
+    def _refine_crossing(self, tt, rising, el=None, before_s=2.0):
+        """Bisect the crossing of ``el`` (default ``min_el``) within ``before_s`` before
+        and 2 s after TT Julian date ``tt``."""
+        el = self.min_el if el is None else el
+        a, b = tt - before_s / _DAY_S, tt + 2 / _DAY_S
+        fa = self.elevation(self._at(a)) - el
+        fb = self.elevation(self._at(b)) - el
         if fa * fb > 0:
             return tt  # bracket lost (grazing pass): keep skyfield's estimate
         while (b - a) * _DAY_S > _TOL_S:
             m = (a + b) / 2
-            fm = self.elevation(self._at(m)) - self.min_el
+            fm = self.elevation(self._at(m)) - el
             if (fm < 0) == (fa < 0):
                 a, fa = m, fm
             else:
@@ -177,11 +192,14 @@ class Planner:
 
     def _row(self, tr, tc, ts_, el):
         r, c, s = self._at(tr), self._at(tc), self._at(ts_)
+        # The beacon's crossing: the satellite climbs 2° within ~1-2 minutes of the rise.
+        b = self._at(self._refine_crossing(tr, True, self.beacon_el, 300.0)
+                     if self.beacon_el < self.min_el else tr)
         return {"rise": _iso(r), "culmination": _iso(c), "set": _iso(s),
                 "max_elevation_deg": round(el, 3),
-                "duration_s": round((ts_ - tr) * _DAY_S, 1),
+                "duration_s": round((ts_ - tr) * _DAY_S, 1), "beacon_on": _iso(b),
                 "_rise": r.utc_datetime(), "_culmination": c.utc_datetime(),
-                "_set": s.utc_datetime()}
+                "_set": s.utc_datetime(), "_beacon_on": b.utc_datetime()}
 
 
 def public(p):
@@ -200,13 +218,15 @@ def format_passes(passes, name, station, min_el):
     return "\n".join(lines)
 
 
-def session_script(passes, name, epoch, lead_s=120.0, min_el=DEFAULT_MIN_EL):
+def session_script(passes, name, epoch, lead_s=120.0, min_el=DEFAULT_MIN_EL,
+                   session_lead_s=DEFAULT_SESSION_LEAD_S):
     """A ``vector-tc run`` script queuing each pass as time-tagged commands.
 
     Onboard time is seconds since ``epoch`` (aware datetime; the clock is set with
-    SET_TIME before the pass).  Per pass: SET_MODE STANDBY ``lead_s`` before the rise
+    SET_TIME before the pass).  Per pass: SET_MODE STANDBY ``lead_s`` before the session
     (the payload powers up and the bias settles before the link can close), SESSION_START
-    at the ``min_el`` rise, SESSION_END at the ``min_el`` set, SET_MODE SAFE ``lead_s``
+    ``session_lead_s`` before the station's beacon and uplink come on (``beacon_on``; the
+    module's doc says why), SESSION_END at the ``min_el`` set, SET_MODE SAFE ``lead_s``
     later.
     """
     def onboard(d):
@@ -215,17 +235,20 @@ def session_script(passes, name, epoch, lead_s=120.0, min_el=DEFAULT_MIN_EL):
     lines = ["# pass plan for %s generated by vector-tc plan" % name,
              "# onboard time = seconds since %s (sync it with SET_TIME first)"
              % epoch.strftime("%Y-%m-%dT%H:%M:%SZ"),
-             "# rise/set are the %g deg elevation crossings" % min_el,
+             "# rise/set are the %g deg elevation crossings; each session starts %g s "
+             "before the station's beacon and uplink come on" % (min_el, session_lead_s),
              "send PING"]
     for i, p in enumerate(passes):
-        up = p["_rise"] - _dt.timedelta(seconds=lead_s)
+        start = p.get("_beacon_on", p["_rise"]) - _dt.timedelta(seconds=session_lead_s)
+        up = start - _dt.timedelta(seconds=lead_s)
         down = p["_set"] + _dt.timedelta(seconds=lead_s)
         lines += [
             "",
-            "# pass %d: rise %s, culmination %s at %.2f deg, set %s" % (
-                i + 1, p["rise"], p["culmination"], p["max_elevation_deg"], p["set"]),
+            "# pass %d: beacon on %s, rise %s, culmination %s at %.2f deg, set %s" % (
+                i + 1, p.get("beacon_on", p["rise"]), p["rise"], p["culmination"],
+                p["max_elevation_deg"], p["set"]),
             "send TIMETAG time=%s opcode=SET_MODE args='{\"mode\": \"STANDBY\"}'" % onboard(up),
-            "send TIMETAG time=%s opcode=SESSION_START" % onboard(p["_rise"]),
+            "send TIMETAG time=%s opcode=SESSION_START" % onboard(start),
             "send TIMETAG time=%s opcode=SESSION_END" % onboard(p["_set"]),
             "send TIMETAG time=%s opcode=SET_MODE args='{\"mode\": \"SAFE\"}'" % onboard(down),
         ]

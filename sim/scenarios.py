@@ -3,9 +3,10 @@ simulator (sim/run/passsim.py).
 
 Times are seconds of simulated time from the payload's boot.  The nominal timeline: the
 OBC commands STANDBY at 1 s and SESSION_START at ``session_start_s`` = 5 s; the satellite
-rises through 20° at ``pass_start_s`` = 20 s; the ground beacon and uplink come on at
-18° elevation; the pass ends (20° setting) at ``pass_start_s`` + 327.4 s (zenith); the
-OBC ends the session 5 s later.  Fault entries are ``(t, kind, arg)``; see
+rises through 20° at ``pass_start_s`` = 20 s on the zenith pass (a lower pass later: its
+beacon comes on at the same time after the session start, the operator's plan); the ground
+beacon and uplink come on at 18° elevation; the pass ends (20° setting) at ``pass_start_s``
++ 327.4 s (zenith); the OBC ends the session 5 s later.  Fault entries are ``(t, kind, arg)``; see
 ``World._apply_fault``.
 """
 
@@ -15,9 +16,12 @@ NOMINAL = {
     "coarse_error_deg": None,  # None: DESIGN §5 reference, 1.5 deg
     "adcs_feedback": True,
     "session_start_s": 5.0,
-    "pass_start_s": 20.0,
+    # None: planned (hal/sim/world.py planned_pass_start): the zenith pass rises through 20°
+    # at 20 s; a lower one later, so its beacon comes on as long after the session's start.
+    "pass_start_s": None,
     # Assumed: the OGS acquires the satellite and switches its beacon and uplink on at 18 deg,
-    # a few seconds after the payload's session started (17.7 deg at 5 s).
+    # a few seconds after the payload's session started (2.4 s: 17.7 deg at 5 s on the
+    # zenith pass; as long on every planned pass, ``pass_start_s`` None).
     "beacon_min_el_deg": 18.0,
     "end_margin_s": 5.0,
     "faults": [],

@@ -140,12 +140,37 @@ def test_plan_json_cli_and_script(tmp_path, capsys, monkeypatch):
     tt = [ln for ln in text.splitlines() if ln.startswith("send TIMETAG")]
     assert len(tt) == 4 * len(passes)
     first = passes[0]
+    # the session starts 2.4 s before the station's beacon and uplink come on (18°, a
+    # minute or two before the 20° rise): the breakdown sweep starts in the dark
     start_tag = next(ln for ln in tt if "opcode=SESSION_START" in ln)
-    assert float(start_tag.split("time=")[1].split()[0]) == pytest.approx(
-        _unix(first["rise"]), abs=0.1)
+    t_start = float(start_tag.split("time=")[1].split()[0])
+    assert t_start == pytest.approx(_unix(first["beacon_on"]) - 2.4, abs=0.1)
+    assert 10.0 < _unix(first["rise"]) - _unix(first["beacon_on"]) < 300.0
     up = next(ln for ln in tt if "STANDBY" in ln)
-    assert float(up.split("time=")[1].split()[0]) < _unix(first["rise"])
+    assert float(up.split("time=")[1].split()[0]) == pytest.approx(t_start - 120.0, abs=0.1)
     assert steps
+
+
+def test_the_beacon_crossing_is_at_the_beacon_elevation():
+    planner = plan.Planner(TLE, plan.OGS, 20.0, 15.0)
+    for p in planner.passes(plan.parse_time(START), 24.0):
+        t = planner.ts.from_datetime(p["_beacon_on"])
+        assert float(planner.elevation(t)) == pytest.approx(15.0, abs=0.01)
+        assert float(planner.elevation(planner.ts.from_datetime(p["_rise"]))) == \
+            pytest.approx(20.0, abs=0.01)
+    text = plan.session_script(planner.passes(plan.parse_time(START), 24.0), "sat",
+                               plan.parse_time("1970-01-01T00:00:00Z"), session_lead_s=10.0)
+    assert "starts 10 s before the station's beacon" in text
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["--beacon-el", "25"], "--beacon-el 25: must be within 0 .. --min-el"),
+    (["--session-lead", "-1"], "--session-lead -1: must be within 0 .. 600 s"),
+])
+def test_plan_refuses_a_beacon_above_the_threshold_or_a_negative_lead(capsys, argv, msg):
+    rc = main(["plan", "--tle", str(TLE), "--from", START] + argv)
+    err = capsys.readouterr().err
+    assert rc != 0 and msg in err
 
 
 def test_default_station_is_the_ogs_and_min_el_is_the_threshold(capsys):

@@ -2,7 +2,7 @@
 
     python -m sim.campaign --passes N --workers K [--seed S] [--out DIR]
                            [--scenario NAME] [--charge-cpu] [--ideal] [--strict]
-                           [--frame-rate HZ] [--bore-scan]
+                           [--frame-rate HZ] [--bore-scan] [--commissioned]
 
 Each pass draws, from one random generator seeded with ``S`` (so a campaign is
 reproducible in its choices):
@@ -94,6 +94,9 @@ DIST_KEYS = (
     "bore_error_after_urad",
     "bore_scan_se_urad",
     "bore_scan_pointing_loss_db",
+    # a commissioned unit (--commissioned; sim/run/commission.py)
+    "commission_bore_error_urad",
+    "commission_kt_mv_per_k",
 )
 HIGHER_IS_BETTER = frozenset(("packets_ok", "sim_speed_x_realtime", "sim_speed_x_realtime_cpu",
                               "track_fraction", "point_ahead_urad_min"))
@@ -404,6 +407,9 @@ def build_parser():
                    help="every pass at this camera frame rate (sim --frame-rate; the same draws)")
     p.add_argument("--bore-scan", action="store_true",
                    help="every pass refines its transmitter boresight (sim --bore-scan)")
+    p.add_argument("--commissioned", action="store_true",
+                   help="every unit flies its commissioning pass first and the drawn pass "
+                        "with its saved parameters (sim --commissioned; twice the time)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when a pass raised or missed a goal")
     p.add_argument("--quiet", action="store_true", help="no per-pass progress lines")
@@ -434,12 +440,16 @@ def main(argv=None):
             return 2
         for s in specs:
             s["overrides"]["frame_rate_hz"] = args.frame_rate
-    if args.bore_scan and args.ideal:
-        sys.stderr.write("error: --bore-scan needs the honest world (not --ideal)\n")
-        return 2
+    for flag, on in (("--bore-scan", args.bore_scan), ("--commissioned", args.commissioned)):
+        if on and args.ideal:
+            sys.stderr.write("error: %s needs the honest world (not --ideal)\n" % flag)
+            return 2
     if args.bore_scan:  # every pass refines its boresight (sim --bore-scan; the same draws)
         for s in specs:
             s["overrides"]["bore_scan"] = {}
+    if args.commissioned:  # every unit commissioned first (sim --commissioned)
+        for s in specs:
+            s["overrides"]["commissioned"] = {}
     if args.only:  # chosen draws of the same campaign (e.g. its failing passes)
         keep = set(int(i) for i in args.only.split(","))
         specs = [s for s in specs if s["index"] in keep]
@@ -460,7 +470,7 @@ def main(argv=None):
         "passes": args.passes, "workers": workers, "seed": args.seed,
         "scenario": args.scenario, "duration_limit_s": args.duration,
         "charge_cpu": args.charge_cpu, "ideal": args.ideal, "frame_rate_hz": args.frame_rate,
-        "bore_scan": args.bore_scan,
+        "bore_scan": args.bore_scan, "commissioned": args.commissioned,
         "wall_s": wall,
         "draws": {"weather": list(WEATHERS), "max_elevation_deg": list(MAX_ELEVATION_RANGE_DEG),
                   "coarse_error_deg": list(COARSE_ERROR_RANGE_DEG),

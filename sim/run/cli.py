@@ -3,7 +3,7 @@
     python -m sim --scenario NAME [--seed N] [--json FILE] [--plots DIR] [--report FILE]
                   [--max-elevation DEG] [--weather clear|fog] [--coarse-error DEG]
                   [--jitter-rms URAD] [--fsm-latency US] [--frame-rate HZ] [--bore-scan]
-                  [--quiet] [--strict] [--charge-cpu] [--ideal] [--list]
+                  [--commissioned] [--quiet] [--strict] [--charge-cpu] [--ideal] [--list]
 
 Flies the real flight application on the simulated board (sim/run/passsim.py) with a progress
 bar in simulated time on stderr, then prints a summary table, one verdict line per goal
@@ -56,6 +56,10 @@ def build_parser():
                    help="the station refines the transmitter boresight in the pass: "
                         "PA_BORE_SCAN 20 s into TRACK, the received power fitted "
                         "(vector-tc bore-fit), the correction sent (docs/point-ahead.md)")
+    p.add_argument("--commissioned", action="store_true",
+                   help="fly the unit's commissioning pass first (boresight scan, tracking "
+                        "knees, PARAM_SAVE) and this pass with its saved parameters "
+                        "(sim/run/commission.py; twice the time)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar and no table: only the VERDICT line")
     p.add_argument("--strict", action="store_true", help="exit 1 when a goal fails")
@@ -108,6 +112,11 @@ def overrides_from(args):
             return None, ("--bore-scan needs the honest world (the idealised one has no "
                           "boresight error to find)")
         ov["bore_scan"] = {}  # (sim/run/bore_ground.py DEFAULTS)
+    if getattr(args, "commissioned", False):
+        if getattr(args, "ideal", False):
+            return None, ("--commissioned needs the honest world (the idealised one has no "
+                          "calibration errors to commission away)")
+        ov["commissioned"] = {}  # (sim/run/commission.py)
     return ov, None
 
 

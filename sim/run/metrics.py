@@ -296,6 +296,7 @@ def compute(res):
     m["packets_crc_error"] = crc_total
     _fsm_calibration(res, m)
     _bore_scan(res, m)
+    _commissioning(res, m)
     # ------------------------------------------------------------ scheduler
     m["deadline_misses"] = view.deadline_misses
     m["task_faults"] = view.task_faults
@@ -338,6 +339,21 @@ def _fsm_calibration(res, m):
         m21 = -s * g[0] + c * g[2]
         th = math.atan2(m12 - m21, c * g[0] + s * g[2] + (-s * g[1] + c * g[3]))
         m["fsm_cal_rot_error_mrad"] = abs(a[2] - th * 1e3)
+
+
+def _commissioning(res, m):
+    """What the unit's commissioning pass measured (``--commissioned``,
+    sim/run/commission.py; None without one): its boresight scan's outcome, the
+    boresight's error before / after it and the one the unit keeps (µrad), the k_T its knees fitted (mV/K),
+    whether the flight accepted it, and the unit's true k_T."""
+    c = getattr(res, "commissioning", None) or {}
+    m["commission_bore_scan_result"] = c.get("bore_scan_result")
+    m["commission_bore_error_before_urad"] = c.get("bore_error_before_urad")
+    m["commission_bore_error_after_urad"] = c.get("bore_error_after_urad")
+    m["commission_bore_error_urad"] = c.get("bore_error_urad")
+    m["commission_kt_mv_per_k"] = c.get("kt_mv_per_k")
+    m["commission_kt_accepted"] = c.get("kt_accepted")
+    m["commission_kt_truth_mv_per_k"] = c.get("kt_truth_mv_per_k")
 
 
 def _bore_scan(res, m):

@@ -41,6 +41,7 @@ from hal.clock import VirtualClock
 from hal.sim.board import make_board
 from hal.sim.world import make_world
 from sim.run.bore_ground import BoreScanGround
+from sim.run.commission import commission
 from sim.run.obcnav import NAV_LEAD_S, NavSender, boresight_args, profile_args
 from sim.run.recorder import FlightView, Recorder
 from sim.run.tmview import (
@@ -145,19 +146,27 @@ class PassResult:
         self.view = FlightView(obc, boot_times, sim_s)
         self.rec = rec.join(self.view)
         self.bore_scan = None  # the station's boresight scan (sim/run/bore_ground.py)
+        self.commissioning = None  # the unit's commissioning pass (sim/run/commission.py)
 
 
 def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=False,
-        app_hook=None, duration_s=None, ideal=False, charge_cost=None):
+        app_hook=None, duration_s=None, ideal=False, charge_cost=None, plan_hook=None):
     """Fly one pass; returns a :class:`PassResult`.
 
     ``charge_cpu``: charge host CPU time (not reproducible); otherwise the declared cost
-    model, charged when ``charge_cost`` (default: unless ``ideal``; module docstring)."""
+    model, charged when ``charge_cost`` (default: unless ``ideal``; module docstring).
+    ``plan_hook(world, t_session, t_end_session)``: more OBC commands, [(time, opcode,
+    args)].
+    The scenario key ``commissioned`` (``--commissioned``) flies the unit's commissioning
+    pass first and boots this one with its saved parameters (sim/run/commission.py)."""
     if charge_cost is None:
         charge_cost = not ideal
     ov = dict(overrides or {})
     if ideal:
         ov["ideal"] = True
+    comm = None
+    if ov.get("commissioned") is not None and not ideal:
+        comm = commission(fly, scenario, seed, ov, charge_cpu=charge_cpu)
     world = make_world(scenario, seed=seed, **ov)
     rec = Recorder()
     world.recorder = rec
@@ -166,7 +175,8 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
     obc = Obc(None, world)
     link = TmTap(world, obc.on_packet)
     obc.link = link
-    board = make_board(clock=clock, world=world, link=link)
+    board = make_board(clock=clock, world=world, link=link,
+                       storage=comm.storage() if comm is not None else None)
     cost = None
     if not charge_cpu:
         cost = CostModel(clock)
@@ -204,9 +214,12 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
         return profile_args(world, obc, max(world.pass_start - 5.0, world.t), t_end_session)
 
     # Before the pass: the ground-calibrated TX boresight (persisted) and the point-ahead
-    # profile; the idealised world has no point-ahead: its default is set to zero.
+    # profile; the idealised world has no point-ahead: its default is set to zero.  A
+    # commissioned unit has its boresight from the scan in its saved parameters.
     if world.ideal:
         pre = [(1.2, OP_PARAM_SET, {"name": "pa_default_x_urad", "value": 0.0})]
+    elif comm is not None:
+        pre = []
     else:
         bore = boresight_args(world)
         pre = [(1.2 + 0.1 * i, OP_PARAM_SET, a) for i, a in enumerate(bore)]
@@ -214,11 +227,14 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
             ground = BoreScanGround(world, obc, boot_times, [a["value"] for a in bore],
                                     sc["bore_scan"])
         pre += [(1.4, OP_PARAM_SAVE, None)]
+    if not world.ideal:
         if sc.get("pa_profile", True):
             pre += [(2.0, OP_PA_PROFILE, profile)]
     # OBC timeline: (time, opcode, args); re-planned after a payload reset.
     plan = [(0.5,) + DIAG_ON, (1.0, OP_SET_MODE, {"mode": STANDBY})] + pre + \
            [(t_session, OP_SESSION_START, None), (t_end_session, OP_SESSION_END, None)]
+    if plan_hook is not None:
+        plan = sorted(plan + plan_hook(world, t_session, t_end_session), key=lambda e: e[0])
     step_us = 100000
     last_pct = -1
     tty = progress and sys.stderr.isatty()
@@ -267,6 +283,7 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
     cpu = time.process_time() - cpu0
     res = PassResult(world, obc, apps, wall, t_end, sc, rec, boot_times, cpu_s=cpu, cost=cost)
     res.bore_scan = ground.result if ground is not None else None
+    res.commissioning = comm.summary if comm is not None else None
     return res
 
 

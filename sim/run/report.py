@@ -155,6 +155,15 @@ def summary_rows(m):
                      "%s -> %s (%s)" % (_f(m.get("bore_error_before_urad"), "%.2f"),
                                         _f(m.get("bore_error_after_urad"), "%.2f"),
                                         _f(m.get("bore_scan_se_urad"), "%.2f", " µrad"))))
+    if m.get("commission_kt_truth_mv_per_k") is not None:  # --commissioned (commission.py)
+        rows.append(("commissioning: boresight scan / boresight error kept",
+                     "%s / %s" % (m.get("commission_bore_scan_result"),
+                                  _f(m.get("commission_bore_error_urad"), "%.2f", " µrad"))))
+        rows.append(("  k_T fitted (accepted) / the unit's true k_T",
+                     "%s (%s) / %s" % (_f(m.get("commission_kt_mv_per_k"), "%.2f"),
+                                       m.get("commission_kt_accepted"),
+                                       _f(m.get("commission_kt_truth_mv_per_k"), "%.2f",
+                                          " mV/K"))))
     rows += [
         ("re-acquisitions: count / worst",
          "%s / %s" % (_f(len(m.get("reacquisition_times_s") or ()), "%d"),

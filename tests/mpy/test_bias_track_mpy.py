@@ -109,6 +109,39 @@ def test_an_earlier_sessions_knee_pairs_with_the_first_of_this_one():
     assert abs(vbr25 - 24.30) < 1e-4
 
 
+def test_knees_of_one_kind_only_make_the_line():
+    """A light knee reads the breakdown ~10 mV below a dark one (docs/calibration.md
+    "Commissioning"): a dark first knee and light later ones would tilt the line."""
+    p = _params()
+    kt0 = p["bias_kt_mv_per_k"]
+    tr = KtTrack()
+    law = 0.0225  # the unit's own k_T (V/K); light knees 10 mV low
+
+    def vbr(t, light):
+        return 24.30 + law * (t - 25.0) - (0.010 if light else 0.0)
+    assert tr.accept(p, 18.0, vbr(18.0, False), kt0)[1] is None  # one knee: no line
+    # one light knee 4 K warmer: not paired with the dark one (a mixed line: 20.0 mV/K)
+    assert tr.accept(p, 22.0, vbr(22.0, True), kt0, True)[1] is None
+    vbr25, f, ok = tr.accept(p, 26.0, vbr(26.0, True), kt0, True)
+    assert f is not None and f[2] == 2 and abs(f[0] - 22.5) < 0.01
+    vbr25, f, ok = tr.accept(p, 30.0, vbr(30.0, True), kt0, True)
+    assert ok and f[2] == 3 and abs(p["bias_kt_mv_per_k"] - 22.5) < 0.01
+    assert abs(vbr25 - (24.30 - 0.010)) < 1e-4  # the light knees' line at 25 degC
+    # a dark knee after them: its own kind has it and the first one (12 K apart)
+    vbr25, f, ok = tr.accept(p, 30.0, vbr(30.0, False), kt0, False)
+    assert ok and f[2] == 2 and abs(f[0] - 22.5) < 0.01 and abs(vbr25 - 24.30) < 1e-4
+
+
+def test_an_earlier_sessions_knee_pairs_only_with_its_own_kind():
+    last = 24.30 + 0.0225 * -20.0
+    for saved_light, this_light, pairs in ((False, False, True), (True, True, True),
+                                           (True, False, False), (False, True, False)):
+        p = _params(bias_knee_last_t_c=5.0, bias_knee_last_vbr_v=last,
+                    bias_knee_last_light=saved_light)
+        f = KtTrack().accept(p, 20.0, 24.30 + 0.0225 * -5.0, 21.5, this_light)[1]
+        assert (f is not None) == pairs, (saved_light, this_light)
+
+
 def test_the_fixed_point_law_matches_the_float_formula():
     r = rig("bias", params={"bias_ff_tau_s": 0.0, "bias_kt_mv_per_k": 23.37,
                             "bias_vbr25_v": 24.321}, session=False)

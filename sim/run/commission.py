@@ -1,0 +1,127 @@
+"""A commissioned unit: the pass flown after the unit's commissioning pass
+(``python -m sim --commissioned``, ``python -m sim.campaign --commissioned``; issue 14,
+docs/simulator.md "A commissioned unit").
+
+Every other pass the simulator flies is the unit's first: its transmitter boresight as
+calibrated on the ground (2 µrad per axis off, sim/run/obcnav.py) and its SiPM's k_T the
+family's default (the unit ~1 mV/K off, sim/calib.py).  The on-orbit calibrations of
+issue 14 exist to remove those errors once, in commissioning, for every pass after it.
+This module flies that procedure for the same unit (the same seed: sim/calib.py draws the
+unit's truth from it) and hands the measured pass what the payload kept of it — its saved
+parameter table, nothing else (no truth, no simulator state):
+
+1. A commissioning pass, planned as the operator procedures say: a clear pass at
+   :data:`PASS_ELEVATION_DEG` (docs/point-ahead.md "Step 3": the boresight scan in a
+   clear pass, away from the lowest elevations), the platform's own jitter, coarse error
+   and mirror latency (they belong to the satellite, not to the pass).  The station flies
+   the boresight scan (sim/run/bore_ground.py: fit, PARAM_SET, PARAM_SAVE when accepted).
+   The session is kept :data:`END_MARGIN_S` after the 20° set — past the station's
+   uplink going off at 18° — and the OBC commands ``BIAS_KNEE_CALIBRATE`` in that dark,
+   the die now 10–15 K warmer than at the session's first knee: the two dark knees give
+   the unit's k_T (flight/bias_kt.py; docs/calibration.md "Commissioning"); then
+   ``PARAM_SAVE``.  (Tracking knees, the in-pass alternative, read the noise with the
+   uplink on: their breakdown lies ~10 mV below a dark knee's, and a line through a dark
+   first knee and light later ones came out 1–3 mV/K low — measured, docs/calibration.md.)
+2. The measured pass boots with the parameter table's blobs (``params.a``/``.b``) of the
+   commissioning pass's flash; the OBC does not upload the ground boresight again (the
+   saved one is the scan's).
+
+What the commissioning pass measured goes to the metrics under ``commission_*``
+(sim/run/metrics.py).
+"""
+
+from flight.cmddict import BY_NAME
+from hal.sim.storage import MemStorage
+
+OP_KNEE = BY_NAME["BIAS_KNEE_CALIBRATE"].opcode
+OP_PARAM_SAVE = BY_NAME["PARAM_SAVE"].opcode
+
+# Assumed (operator's choice, docs/point-ahead.md "Step 3"): a clear 70° pass.
+PASS_ELEVATION_DEG = 70.0
+# The session kept after the 20° set: the uplink goes off at 18° (12.8 s later on a 70°
+# pass), then 1 s, the dark knee (~1.2 s) and a margin.
+END_MARGIN_S = 18.0
+KNEE_AFTER_UPLINK_S = 1.0
+# The unit's and the platform's own properties: kept from the measured pass's draw.
+UNIT_KEYS = ("jitter_rms_urad", "coarse_error_deg", "fsm_latency_us", "frame_rate_hz",
+             "reaction_wheels", "obc_wheels", "thermal")
+# The flight's parameter table on the flash (flight/params.py, flight/slotstore.py).
+PARAM_BLOBS = ("params.a", "params.b")
+
+
+def commissioning_overrides(overrides):
+    """The commissioning pass's overrides from the measured pass's."""
+    ov = {k: v for k, v in (overrides or {}).items() if k in UNIT_KEYS}
+    ov.update({"weather": "clear", "max_elevation_deg": PASS_ELEVATION_DEG, "bore_scan": {},
+               "end_margin_s": END_MARGIN_S})
+    return ov
+
+
+def plan(world, t_session, t_end_session):
+    """The OBC's extra commands of the commissioning pass: (time, opcode, args): the dark
+    knee once the station's uplink is off, PARAM_SAVE after the session."""
+    p = world.pass_
+    set_20 = world.pass_start + world.duration_s
+    uplink_off = set_20 + p.time_at_elevation_s(world.beacon_min_el) \
+        - p.time_at_elevation_s(20.0)
+    return [(uplink_off + KNEE_AFTER_UPLINK_S, OP_KNEE, None),
+            (t_end_session + 0.5, OP_PARAM_SAVE, None)]
+
+
+class Commissioned:
+    """The outcome of a commissioning pass: the saved parameter table and a summary."""
+
+    def __init__(self, blobs, summary):
+        self.blobs = blobs
+        self.summary = summary
+
+    def storage(self):
+        """A fresh simulated flash holding the saved parameter table."""
+        s = MemStorage()
+        for name, b in self.blobs.items():
+            s.blobs[name] = bytes(b)
+        return s
+
+
+def commission(fly, scenario, seed, overrides, charge_cpu=False):
+    """Fly the unit's commissioning pass (``fly``: sim/run/passsim.py's) and return
+    :class:`Commissioned`.  ValueError when the pass saved no parameter table."""
+    res = fly(scenario, seed=seed, overrides=commissioning_overrides(overrides),
+              charge_cpu=charge_cpu, plan_hook=plan)
+    flash = res.apps[-1].storage.blobs
+    blobs = {n: flash[n] for n in PARAM_BLOBS if n in flash}
+    if not blobs:
+        raise ValueError("the commissioning pass saved no parameter table")
+    return Commissioned(blobs, summary(res))
+
+
+def summary(res):
+    """What the commissioning pass measured (JSON-ready)."""
+    kt = None
+    knees = []  # the temperatures (°C) of the accepted knees
+    for _t, _boot, ev in res.obc.events:
+        name = ev.get("name")
+        if name == "BIAS_KNEE_KT":
+            kt = ev.get("args")
+        elif name == "BIAS_KNEE_CALIBRATED":
+            knees.append(ev.get("args")[2])
+    bore = res.bore_scan or {}
+    p = res.apps[-1].params
+    out = {"bore_param_urad": [p["pa_tx_bore_x_urad"], p["pa_tx_bore_y_urad"]],"bore_scan_result": bore.get("result"),
+           "bore_error_before_urad": bore.get("error_before_urad"),
+           "bore_error_after_urad": bore.get("error_after_urad"),
+           # the boresight the unit carries out of commissioning (a refused scan: kept)
+           "bore_error_urad": bore.get("error_after_urad") if bore.get("result") == "ACCEPTED"
+           else bore.get("error_before_urad"),
+           "knee_t_c": knees, "kt_mv_per_k": None, "kt_accepted": None, "kt_sigma_mv_per_k": None,
+           "kt_truth_mv_per_k": _kt_truth(res.world)}
+    if kt:
+        out["kt_mv_per_k"] = kt[0]
+        out["kt_accepted"] = bool(kt[1])
+        out["kt_sigma_mv_per_k"] = kt[2] if len(kt) > 2 else None
+    return out
+
+
+def _kt_truth(world):
+    """The unit's true k_T (mV/K; hal/sim/world.py ``k_t``), for the report."""
+    return world.k_t * 1e3

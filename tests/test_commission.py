@@ -1,0 +1,100 @@
+"""A commissioned unit (sim/run/commission.py, ``--commissioned``): the commissioning
+pass's calibrations reach the measured pass through the payload's saved parameters, and
+through nothing else."""
+
+import math
+
+import pytest
+
+from sim.run import commission, metrics, passsim
+from sim.run.obcnav import boresight_args, boresight_truth_urad
+
+# The unit of tests/test_bore_scan.py: its ground calibration is 4.4 µrad off (draw 3 of
+# `python -m sim.campaign --seed 11`).
+FAR_SEED = 1321910848
+FAR = {"weather": "fog", "max_elevation_deg": 41.0, "coarse_error_deg": 1.281,
+       "jitter_rms_urad": 11.26, "fsm_latency_us": 236}
+
+
+@pytest.fixture(scope="module")
+def flown():
+    booted = {}
+
+    def at_boot(app):  # the parameters the measured pass boots with
+        booted.update((k, app.params[k]) for k in (
+            "pa_tx_bore_x_urad", "pa_tx_bore_y_urad", "bias_kt_mv_per_k",
+            "bias_knee_last_t_c", "bias_vbr25_v"))
+
+    res = passsim.fly("nominal", seed=FAR_SEED, duration_s=12.0,
+                      overrides=dict(FAR, commissioned={}), app_hook=at_boot)
+    return res, metrics.compute(res), booted
+
+
+def test_the_commissioning_pass_is_planned_for_the_unit_not_the_pass():
+    ov = commission.commissioning_overrides(dict(FAR, commissioned={}, bore_scan=None,
+                                                 end_margin_s=5.0))
+    # the satellite's own properties stay; the pass is the operator's clear high one
+    assert ov["jitter_rms_urad"] == FAR["jitter_rms_urad"]
+    assert ov["fsm_latency_us"] == FAR["fsm_latency_us"]
+    assert ov["coarse_error_deg"] == FAR["coarse_error_deg"]
+    assert ov["weather"] == "clear" and ov["max_elevation_deg"] == commission.PASS_ELEVATION_DEG
+    assert ov["bore_scan"] == {} and "commissioned" not in ov
+    # the session kept past the uplink's end for the dark knee
+    assert ov["end_margin_s"] == commission.END_MARGIN_S > 12.8
+
+
+def test_the_commissioned_unit_flies_on_its_saved_calibration(flown):
+    res, m, booted = flown
+    c = res.commissioning
+    # the scan in the commissioning pass found the ground calibration's 4.4 µrad
+    assert c["bore_scan_result"] == "ACCEPTED", c
+    assert c["bore_error_before_urad"] > 4.0
+    assert c["bore_error_urad"] < 0.25 * c["bore_error_before_urad"]
+    kept = [booted["pa_tx_bore_x_urad"], booted["pa_tx_bore_y_urad"]]
+    assert kept == pytest.approx(c["bore_param_urad"])
+    ground = [a["value"] for a in boresight_args(res.world)]
+    truth = boresight_truth_urad(res.world)
+    assert math.hypot(kept[0] - truth[0], kept[1] - truth[1]) == pytest.approx(
+        c["bore_error_urad"])
+    assert math.hypot(kept[0] - ground[0], kept[1] - ground[1]) > 3.0
+    # the OBC did not upload the ground value again: no boresight change this pass
+    names = [e.get("name") for _t, _b, e in res.obc.events]
+    assert "PA_TX_BORESIGHT" not in names
+    # two dark knees, at the session's start and after the uplink went off, ~10 K apart:
+    # the unit's k_T, accepted and saved; the measured pass boots with it
+    t0, t1 = c["knee_t_c"]
+    assert t1 - t0 > 8.0
+    assert c["kt_accepted"] is True
+    assert abs(c["kt_mv_per_k"] - c["kt_truth_mv_per_k"]) < 1.0
+    assert booted["bias_kt_mv_per_k"] == pytest.approx(c["kt_mv_per_k"])
+    assert booted["bias_knee_last_t_c"] == pytest.approx(t1, abs=0.01)
+    assert m["commission_kt_accepted"] is True
+    assert m["commission_kt_truth_mv_per_k"] == pytest.approx(res.world.k_t * 1e3)
+
+
+def test_the_summary_table_shows_the_commissioning(flown):
+    from sim.run import report
+
+    _res, m, _booted = flown
+    text = report.summary_table(m)
+    assert "commissioning: boresight scan" in text and "ACCEPTED / %.2f" % (
+        m["commission_bore_error_urad"]) in text
+    assert "commissioning" not in report.summary_table(
+        dict(m, commission_kt_truth_mv_per_k=None))
+
+
+def test_without_the_option_the_unit_is_new():
+    res = passsim.fly("nominal", seed=FAR_SEED, duration_s=3.0, overrides=FAR)
+    assert res.commissioning is None
+    p = res.apps[-1].params
+    ground = [a["value"] for a in boresight_args(res.world)]
+    assert [p["pa_tx_bore_x_urad"], p["pa_tx_bore_y_urad"]] == pytest.approx(ground)
+
+
+def test_the_command_lines_refuse_commissioning_in_the_idealised_world(capsys):
+    from sim.run import campaign, cli
+
+    assert cli.main(["--commissioned", "--ideal", "--quiet"]) == 2
+    assert "honest world" in capsys.readouterr().err
+    assert campaign.main(["--commissioned", "--ideal", "--passes", "1", "--quiet"]) == 2
+    assert "honest world" in capsys.readouterr().err

@@ -130,6 +130,12 @@ class Pass:
             c = 1.0
         return math.acos(c) / self.omega
 
+    def climb_s(self, from_deg, to_deg=20.0):
+        """Seconds the rising satellite takes from ``from_deg`` to ``to_deg`` elevation
+        (0 when it never reaches ``from_deg`` or ``from_deg`` is not below ``to_deg``)."""
+        t = self.time_at_elevation_s(from_deg)
+        return 0.0 if t is None or from_deg >= to_deg else t - self.time_at_elevation_s(to_deg)
+
     def duration_above_s(self, el_deg=20.0):
         """Time [s] the satellite spends above ``el_deg`` (0 if it never gets there).
 
@@ -137,3 +143,16 @@ class Pass:
         """
         t = self.time_at_elevation_s(el_deg)
         return 0.0 if t is None else 2.0 * t
+
+
+# DESIGN §5 timeline: the zenith pass rises through 20° at 20 s (the session starts at 5 s).
+ZENITH_RISE_S = 20.0
+
+
+def planned_rise_s(pass_, beacon_el):
+    """The 20° rise of a pass planned like the zenith pass (sim/scenarios.py
+    ``pass_start_s`` None; ground_tools/plan.py plans the same): the station's beacon and
+    uplink come on (the ``beacon_el`` crossing) as long after the session's start as on
+    the zenith pass (2.4 s), so the payload's breakdown sweep starts in the dark on every
+    pass (docs/simulator.md "Scenarios")."""
+    return ZENITH_RISE_S + pass_.climb_s(beacon_el) - Pass(90.0).climb_s(beacon_el)

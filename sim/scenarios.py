@@ -16,7 +16,7 @@ NOMINAL = {
     "coarse_error_deg": None,  # None: DESIGN §5 reference, 1.5 deg
     "adcs_feedback": True,
     "session_start_s": 5.0,
-    # None: planned (hal/sim/world.py planned_pass_start): the zenith pass rises through 20°
+    # None: planned (sim/geometry.py planned_rise_s): the zenith pass rises through 20°
     # at 20 s; a lower one later, so its beacon comes on as long after the session's start.
     "pass_start_s": None,
     # Assumed: the OGS acquires the satellite and switches its beacon and uplink on at 18 deg,

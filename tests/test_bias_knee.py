@@ -290,7 +290,10 @@ def test_tracking_knees_follow_the_warming_die_and_fit_the_units_k_t():
         assert abs(k.kt.vs[i] - _true_vbr(w, ts[i])) < 0.02, (i, ts[i])
     assert ts[2] - ts[0] > 6.5
     kt_ev = _events(res, "BIAS_KNEE_KT")
-    assert [e["args"][3] for e in kt_ev] == [2, 3]  # fitted through 2, then 3 knees
+    # fitted through the two light knees only: the dark first one is of another kind (a
+    # light knee reads ~10 mV lower: a mixed line tilts, docs/calibration.md)
+    assert k.kt.ks == [False, True, True]
+    assert [e["args"][3] for e in kt_ev] == [2]
     assert all(e["args"][2] > 0.0 for e in kt_ev)  # with its standard error (quality)
     assert k.kt.tracks == 2 and not _events(res, "BIAS_KNEE_ABORTED")
     # the comparator held during the tracking knees and tracks on (no new acquisition)
@@ -308,15 +311,15 @@ def test_an_implausible_k_t_from_the_tracking_knees_is_refused():
         app.params.set("bias_knee_kt_max_err", 5.0)  # any precision will do here ...
         app.params.set("bias_knee_kt_max", 16.0)  # ... but 16 mV/K is the most plausible
 
-    res = fly("nominal", seed=SEED_KT_HIGH, duration_s=36.0, app_hook=hook)
+    res = fly("nominal", seed=SEED_KT_HIGH, duration_s=72.0, app_hook=hook)
     app = res.apps[0]
     k = _knee(res)
     kt_ev = _events(res, "BIAS_KNEE_KT")
     assert len(kt_ev) == 1 and kt_ev[0]["args"][1] is False and kt_ev[0]["args"][0] > 16.0
     assert "refused" in kt_ev[0]["text"]
     assert app.params["bias_kt_mv_per_k"] == 21.5  # kept
-    # the tracking knee itself still re-anchors V_br (with the k_T in use)
-    assert len(_events(res, "BIAS_KNEE_CALIBRATED")) == 2
+    # the tracking knees themselves still re-anchor V_br (with the k_T in use)
+    assert len(_events(res, "BIAS_KNEE_CALIBRATED")) == 3
     assert app.params["bias_vbr25_v"] == k.vbr25
     t = k.kt.ts[-1]
     assert k.vbr25 == pytest.approx(k.kt.vs[-1] - 0.0215 * (t - 25.0), abs=1e-9)

@@ -84,8 +84,6 @@ ROI_READOUT_US = 500
 # starts to move; its bandwidth is sim/fsm.py's 300 Hz second-order response.
 FSM_LATENCY_US = 500
 _TICKS_MASK = TICKS_PERIOD - 1
-# DESIGN §5 timeline: the zenith pass rises through 20° at 20 s (the session starts at 5 s).
-ZENITH_PASS_START_S = 20.0
 # Noise tables of the camera model (sim/camera.py, ~11 kB each) allocated with the world:
 # the session start renders three settings (dark frames, SEARCH strips, the windows).
 RESERVED_TABLES = 3
@@ -128,8 +126,8 @@ class World(FineTruth):
         self.pass_ = geometry.Pass(sc.get("max_elevation_deg", 90.0))
         self.duration_s = self.pass_.duration_above_s(20.0)
         self.beacon_min_el = sc.get("beacon_min_el_deg", 15.0)
-        ps = sc.get("pass_start_s", ZENITH_PASS_START_S)
-        self.pass_start = planned_pass_start(self.pass_, self.beacon_min_el) if ps is None \
+        ps = sc.get("pass_start_s", 20.0)  # None: planned (sim/geometry.py planned_rise_s)
+        self.pass_start = geometry.planned_rise_s(self.pass_, self.beacon_min_el) if ps is None \
             else ps
         self.kappa_db = linkbudget.KAPPA_FOG_DB if sc.get("weather") == "fog" \
             else linkbudget.KAPPA_CLEAR_DB
@@ -458,21 +456,6 @@ def frame_period_us(rate_hz):
         raise ValueError("camera frame period %g us (%g Hz): not a whole number of us"
                          % (us, rate_hz))
     return check_frame_period(p)
-
-
-def planned_pass_start(pass_, beacon_el):
-    """The 20° rise of a pass planned like the zenith pass (scenario ``pass_start_s``
-    None; ground_tools/plan.py plans the same): the station's beacon and uplink come on
-    (the ``beacon_el`` crossing) as long after the session's start as on the zenith pass
-    (2.4 s), so the payload's breakdown sweep starts in the dark on every pass — a lower
-    pass climbs more slowly, and with a fixed 20° rise its uplink came on before the
-    session even started (below ~40°: docs/calibration.md)."""
-    zenith = geometry.Pass(90.0)
-
-    def climb(p):  # seconds from the beacon's crossing to the 20° one
-        t = p.time_at_elevation_s(beacon_el)
-        return 0.0 if t is None or beacon_el >= 20.0 else t - p.time_at_elevation_s(20.0)
-    return ZENITH_PASS_START_S + climb(pass_) - climb(zenith)
 
 
 def make_world(name_or_scenario, seed=1, **overrides):

@@ -94,8 +94,7 @@ DIST_KEYS = (
     "bore_error_after_urad",
     "bore_scan_se_urad",
     "bore_scan_pointing_loss_db",
-    # a commissioned unit (--commissioned; sim/run/commission.py)
-    "commission_bore_error_urad",
+    "commission_bore_error_urad",  # a commissioned unit (--commissioned)
     "commission_kt_mv_per_k",
 )
 HIGHER_IS_BETTER = frozenset(("packets_ok", "sim_speed_x_realtime", "sim_speed_x_realtime_cpu",
@@ -440,16 +439,14 @@ def main(argv=None):
             return 2
         for s in specs:
             s["overrides"]["frame_rate_hz"] = args.frame_rate
-    for flag, on in (("--bore-scan", args.bore_scan), ("--commissioned", args.commissioned)):
+    # every pass refines its boresight, every unit commissioned first (the same draws)
+    for flag, key, on in (("--bore-scan", "bore_scan", args.bore_scan),
+                          ("--commissioned", "commissioned", args.commissioned)):
         if on and args.ideal:
             sys.stderr.write("error: %s needs the honest world (not --ideal)\n" % flag)
             return 2
-    if args.bore_scan:  # every pass refines its boresight (sim --bore-scan; the same draws)
-        for s in specs:
-            s["overrides"]["bore_scan"] = {}
-    if args.commissioned:  # every unit commissioned first (sim --commissioned)
-        for s in specs:
-            s["overrides"]["commissioned"] = {}
+        for s in specs if on else ():
+            s["overrides"][key] = {}
     if args.only:  # chosen draws of the same campaign (e.g. its failing passes)
         keep = set(int(i) for i in args.only.split(","))
         specs = [s for s in specs if s["index"] in keep]

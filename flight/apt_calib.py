@@ -177,6 +177,15 @@ class FsmCalOwner:
             self.cal.requested = True
         return {"armed": True, "tracking": self.apt.state == APT_TRACK}
 
+    def stop_session(self):
+        """A request does not outlive its session (one armed while the APT was still
+        IDLE at the session's start waits for TRACK: it was dropped there before)."""
+        self.requested = False
+        self._tried = False
+
+    def safe(self):
+        self.stop_session()
+
     # ------------------------------------------------------------------ the 10 Hz task
     def tasks(self):
         return [Task("apt_calib", self.period_us, self.update, offset_us=6000,
@@ -186,9 +195,8 @@ class FsmCalOwner:
         c = self.cal
         if c is None:
             st = self.apt.state
-            if st == APT_IDLE:  # no session: the next one may calibrate again
-                self._tried = False
-                self.requested = False
+            if st == APT_IDLE:  # no session (or not started): the next may calibrate again
+                self._tried = False  # (a TC's request stands until the session ends)
                 return
             # (inline: a call costs ~1.4 k instructions, and this runs at 10 Hz in TRACK)
             if st != APT_TRACK or not (self.requested or (not self._tried and self._due())):

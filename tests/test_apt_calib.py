@@ -281,6 +281,32 @@ def test_commanded_calibration_waits_for_track_and_is_busy_while_running():
     assert pl.events(K.EV_APT_CAL_DONE)
 
 
+def test_a_calibration_armed_before_the_apt_starts_waits_for_track_until_the_session_ends():
+    """APT_FSM_CALIBRATE sent right after SESSION_START finds the APT still IDLE (it
+    starts a second later): the request stands until TRACK (it was dropped there)."""
+    pl = Plant(true_matrix(0.0, 0.0, 0.0), params={"apt_cal_auto": 0, "apt_cal_settle_s": 1.0})
+    pl.state = A.IDLE
+    assert pl.owner.cmd_fsm_calibrate({}, None) == {"armed": True, "tracking": False}
+    pl.owner.update()  # the 10 Hz task with the APT IDLE
+    assert pl.owner.requested
+    pl.state = APT_TRACK
+    pl.state_ticks = 0
+    pl.run(120)
+    (ev,) = pl.events(K.EV_APT_CAL_START)
+    assert ev[1][0] == 1  # trigger: the TC
+    pl.run(STEPS + 100)
+    assert pl.events(K.EV_APT_CAL_DONE)
+    # a request left over at the session's end does not carry into the next session
+    pl2 = Plant(true_matrix(0.0, 0.0, 0.0), params={"apt_cal_auto": 0})
+    pl2.state = A.IDLE
+    pl2.owner.cmd_fsm_calibrate({}, None)
+    pl2.owner.stop_session()
+    pl2.state = APT_TRACK
+    pl2.state_ticks = 0
+    pl2.run(200)
+    assert not pl2.events(K.EV_APT_CAL_START) and not pl2.owner.requested
+
+
 def test_hk_reports_state_and_the_last_result():
     pl = Plant(true_matrix(0.03, -0.02, 0.01))
     v = [None] * 12

@@ -23,7 +23,8 @@ def flown():
     def at_boot(app):  # the parameters the measured pass boots with
         booted.update((k, app.params[k]) for k in (
             "pa_tx_bore_x_urad", "pa_tx_bore_y_urad", "bias_kt_mv_per_k",
-            "bias_knee_last_t_c", "bias_vbr25_v"))
+            "bias_knee_last_t_c", "bias_vbr25_v", "apt_cal_valid", "apt_fsm_gain_x",
+            "apt_fsm_gain_y", "apt_cam_rot_mrad"))
 
     res = passsim.fly("nominal", seed=FAR_SEED, duration_s=12.0,
                       overrides=dict(FAR, commissioned={}), app_hook=at_boot)
@@ -38,7 +39,8 @@ def test_the_commissioning_pass_is_planned_for_the_unit_not_the_pass():
     assert ov["fsm_latency_us"] == FAR["fsm_latency_us"]
     assert ov["coarse_error_deg"] == FAR["coarse_error_deg"]
     assert ov["weather"] == "clear" and ov["max_elevation_deg"] == commission.PASS_ELEVATION_DEG
-    assert ov["bore_scan"] == {} and "commissioned" not in ov
+    assert ov["bore_scan"] == {"after_track_s": commission.SCAN_AFTER_TRACK_S}
+    assert "commissioned" not in ov
     # the session kept past the uplink's end for the dark knee
     assert ov["end_margin_s"] == commission.END_MARGIN_S > 12.8
 
@@ -68,6 +70,12 @@ def test_the_commissioned_unit_flies_on_its_saved_calibration(flown):
     assert abs(c["kt_mv_per_k"] - c["kt_truth_mv_per_k"]) < 1.0
     assert booted["bias_kt_mv_per_k"] == pytest.approx(c["kt_mv_per_k"])
     assert booted["bias_knee_last_t_c"] == pytest.approx(t1, abs=0.01)
+    # the FSM calibration of commissioning: done, its result kept, not repeated
+    assert c["fsm_cal_result"] == "DONE" and c["fsm_cal_rot_error_mrad"] < 20.0
+    assert booted["apt_cal_valid"] is True
+    assert booted["apt_cam_rot_mrad"] != 0.0 and booted["apt_fsm_gain_x"] != 1.0
+    assert "APT_CAL_START" not in names
+    assert m["commission_fsm_cal_result"] == "DONE"
     assert m["commission_kt_accepted"] is True
     assert m["commission_kt_truth_mv_per_k"] == pytest.approx(res.world.k_t * 1e3)
 

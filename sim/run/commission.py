@@ -15,7 +15,9 @@ parameter table, nothing else (no truth, no simulator state):
    clear pass, away from the lowest elevations), the platform's own jitter, coarse error
    and mirror latency (they belong to the satellite, not to the pass).  The station flies
    the boresight scan (sim/run/bore_ground.py: fit, PARAM_SET, PARAM_SAVE when accepted).
-   The session is kept :data:`END_MARGIN_S` after the 20° set — past the station's
+   ``APT_FSM_CALIBRATE`` is armed at the session's start (docs/fsm-calibration.md
+   "Procedure for a new unit": it runs ~8 s into TRACK, 10.3 s of mirror steps; the scan
+   waits :data:`SCAN_AFTER_TRACK_S` so the two do not overlap).  The session is kept :data:`END_MARGIN_S` after the 20° set — past the station's
    uplink going off at 18° — and the OBC commands ``BIAS_KNEE_CALIBRATE`` in that dark,
    the die now 10–15 K warmer than at the session's first knee: the two dark knees give
    the unit's k_T (flight/bias_kt.py; docs/calibration.md "Commissioning"); then
@@ -32,8 +34,10 @@ What the commissioning pass measured goes to the metrics under ``commission_*``
 
 from flight.cmddict import BY_NAME
 from hal.sim.storage import MemStorage
+from sim.run.metrics import fsm_calibration
 
 OP_KNEE = BY_NAME["BIAS_KNEE_CALIBRATE"].opcode
+OP_FSM_CAL = BY_NAME["APT_FSM_CALIBRATE"].opcode
 OP_PARAM_SAVE = BY_NAME["PARAM_SAVE"].opcode
 
 # Assumed (operator's choice, docs/point-ahead.md "Step 3"): a clear 70° pass.
@@ -42,6 +46,8 @@ PASS_ELEVATION_DEG = 70.0
 # pass), then 1 s, the dark knee (~1.2 s) and a margin.
 END_MARGIN_S = 18.0
 KNEE_AFTER_UPLINK_S = 1.0
+# The boresight scan after the FSM calibration (~8-18.3 s into TRACK) is over.
+SCAN_AFTER_TRACK_S = 30.0
 # The unit's and the platform's own properties: kept from the measured pass's draw.
 UNIT_KEYS = ("jitter_rms_urad", "coarse_error_deg", "fsm_latency_us", "frame_rate_hz",
              "reaction_wheels", "obc_wheels", "thermal")
@@ -52,19 +58,21 @@ PARAM_BLOBS = ("params.a", "params.b")
 def commissioning_overrides(overrides):
     """The commissioning pass's overrides from the measured pass's."""
     ov = {k: v for k, v in (overrides or {}).items() if k in UNIT_KEYS}
-    ov.update({"weather": "clear", "max_elevation_deg": PASS_ELEVATION_DEG, "bore_scan": {},
-               "end_margin_s": END_MARGIN_S})
+    ov.update({"weather": "clear", "max_elevation_deg": PASS_ELEVATION_DEG,
+               "bore_scan": {"after_track_s": SCAN_AFTER_TRACK_S}, "end_margin_s": END_MARGIN_S})
     return ov
 
 
 def plan(world, t_session, t_end_session):
-    """The OBC's extra commands of the commissioning pass: (time, opcode, args): the dark
-    knee once the station's uplink is off, PARAM_SAVE after the session."""
+    """The OBC's extra commands of the commissioning pass: (time, opcode, args): the FSM
+    calibration armed, the dark knee once the station's uplink is off, PARAM_SAVE after
+    the session."""
     p = world.pass_
     set_20 = world.pass_start + world.duration_s
     uplink_off = set_20 + p.time_at_elevation_s(world.beacon_min_el) \
         - p.time_at_elevation_s(20.0)
-    return [(uplink_off + KNEE_AFTER_UPLINK_S, OP_KNEE, None),
+    return [(t_session + 0.5, OP_FSM_CAL, None),
+            (uplink_off + KNEE_AFTER_UPLINK_S, OP_KNEE, None),
             (t_end_session + 0.5, OP_PARAM_SAVE, None)]
 
 
@@ -115,6 +123,10 @@ def summary(res):
            else bore.get("error_before_urad"),
            "knee_t_c": knees, "kt_mv_per_k": None, "kt_accepted": None, "kt_sigma_mv_per_k": None,
            "kt_truth_mv_per_k": _kt_truth(res.world)}
+    cal = {}
+    fsm_calibration(res, cal)
+    out["fsm_cal_result"] = cal["fsm_cal_result"]
+    out["fsm_cal_rot_error_mrad"] = cal["fsm_cal_rot_error_mrad"]
     if kt:
         out["kt_mv_per_k"] = kt[0]
         out["kt_accepted"] = bool(kt[1])

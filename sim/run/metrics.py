@@ -43,7 +43,7 @@ the OBC saw in telemetry, sim/run/recorder.py):
   ``ber_ratio_session_with_sweeps``: see sim/run/metrics_link.py.
 * ``packets_ok`` / ``packets_crc_error``: framer counts over the run.
 * ``fsm_cal_*``: the FSM calibration's outcome and result from its events, and its
-  rotation's error (magnitude) against the unit's truth (:func:`_fsm_calibration`).
+  rotation's error (magnitude) against the unit's truth (:func:`fsm_calibration`).
 * ``bore_*``: the on-orbit transmitter boresight scan (``--bore-scan``; :func:`_bore_scan`);
   while it runs the aim is off by its trials on purpose, so the TRACK residual figures
   above (and the pointing loss) leave its window out; ``bore_scan_pointing_loss_db`` is
@@ -294,7 +294,7 @@ def compute(res):
     m["reacquisition_time_max_s"] = max(re_t) if re_t else None
     m["packets_ok"] = ok_total
     m["packets_crc_error"] = crc_total
-    _fsm_calibration(res, m)
+    fsm_calibration(res, m)
     _bore_scan(res, m)
     _commissioning(res, m)
     # ------------------------------------------------------------ scheduler
@@ -311,7 +311,7 @@ def compute(res):
     return m
 
 
-def _fsm_calibration(res, m):
+def fsm_calibration(res, m):
     """The FSM calibration of the pass (flight/apt_calib.py), from its events: the outcome
     of the last one (``fsm_cal_result``: DONE, REFUSED, ABORTED or None), its gains,
     rotation and fit residual, and the rotation's error against the unit's truth
@@ -345,7 +345,8 @@ def _commissioning(res, m):
     """What the unit's commissioning pass measured (``--commissioned``,
     sim/run/commission.py; None without one): its boresight scan's outcome, the
     boresight's error before / after it and the one the unit keeps (µrad), the k_T its knees fitted (mV/K),
-    whether the flight accepted it, and the unit's true k_T."""
+    whether the flight accepted it, the unit's true k_T, and its FSM calibration's outcome
+    and rotation error (as :func:`fsm_calibration`)."""
     c = getattr(res, "commissioning", None) or {}
     m["commission_bore_scan_result"] = c.get("bore_scan_result")
     m["commission_bore_error_before_urad"] = c.get("bore_error_before_urad")
@@ -354,6 +355,8 @@ def _commissioning(res, m):
     m["commission_kt_mv_per_k"] = c.get("kt_mv_per_k")
     m["commission_kt_accepted"] = c.get("kt_accepted")
     m["commission_kt_truth_mv_per_k"] = c.get("kt_truth_mv_per_k")
+    m["commission_fsm_cal_result"] = c.get("fsm_cal_result")
+    m["commission_fsm_cal_rot_error_mrad"] = c.get("fsm_cal_rot_error_mrad")
 
 
 def _bore_scan(res, m):

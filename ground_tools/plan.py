@@ -239,13 +239,13 @@ def session_script(passes, name, epoch, lead_s=120.0, min_el=DEFAULT_MIN_EL,
              "before the station's beacon and uplink come on" % (min_el, session_lead_s),
              "send PING"]
     for i, p in enumerate(passes):
-        start = p.get("_beacon_on", p["_rise"]) - _dt.timedelta(seconds=session_lead_s)
+        start = p["_beacon_on"] - _dt.timedelta(seconds=session_lead_s)
         up = start - _dt.timedelta(seconds=lead_s)
         down = p["_set"] + _dt.timedelta(seconds=lead_s)
         lines += [
             "",
             "# pass %d: beacon on %s, rise %s, culmination %s at %.2f deg, set %s" % (
-                i + 1, p.get("beacon_on", p["rise"]), p["rise"], p["culmination"],
+                i + 1, p["beacon_on"], p["rise"], p["culmination"],
                 p["max_elevation_deg"], p["set"]),
             "send TIMETAG time=%s opcode=SET_MODE args='{\"mode\": \"STANDBY\"}'" % onboard(up),
             "send TIMETAG time=%s opcode=SESSION_START" % onboard(start),

@@ -57,8 +57,9 @@ def build_parser():
                         "PA_BORE_SCAN 20 s into TRACK, the received power fitted "
                         "(vector-tc bore-fit), the correction sent (docs/point-ahead.md)")
     p.add_argument("--commissioned", action="store_true",
-                   help="fly the unit's commissioning pass first (boresight scan, tracking "
-                        "knees, PARAM_SAVE) and this pass with its saved parameters "
+                   help="fly the unit's commissioning pass first (FSM calibration, boresight "
+                        "scan, k_T from two dark knees, PARAM_SAVE) and this pass with its "
+                        "saved parameters "
                         "(sim/run/commission.py; twice the time)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar and no table: only the VERDICT line")

@@ -17,8 +17,8 @@ parameter table, nothing else (no truth, no simulator state):
    the boresight scan (sim/run/bore_ground.py: fit, PARAM_SET, PARAM_SAVE when accepted).
    ``APT_FSM_CALIBRATE`` is armed at the session's start (docs/fsm-calibration.md
    "Procedure for a new unit": it runs ~8 s into TRACK, 10.3 s of mirror steps; the scan
-   waits :data:`SCAN_AFTER_TRACK_S` so the two do not overlap).  The session is kept :data:`END_MARGIN_S` after the 20° set — past the station's
-   uplink going off at 18° — and the OBC commands ``BIAS_KNEE_CALIBRATE`` in that dark,
+   waits :data:`SCAN_AFTER_TRACK_S` so the two do not overlap).  The session is kept
+   :data:`END_MARGIN_S` after the 20° set — past the station's uplink going off at 18° — and the OBC commands ``BIAS_KNEE_CALIBRATE`` in that dark,
    the die now 10–15 K warmer than at the session's first knee: the two dark knees give
    the unit's k_T (flight/bias_kt.py; docs/calibration.md "Commissioning"); then
    ``PARAM_SAVE``.  (Tracking knees, the in-pass alternative, read the noise with the
@@ -67,10 +67,8 @@ def plan(world, t_session, t_end_session):
     """The OBC's extra commands of the commissioning pass: (time, opcode, args): the FSM
     calibration armed, the dark knee once the station's uplink is off, PARAM_SAVE after
     the session."""
-    p = world.pass_
-    set_20 = world.pass_start + world.duration_s
-    uplink_off = set_20 + p.time_at_elevation_s(world.beacon_min_el) \
-        - p.time_at_elevation_s(20.0)
+    # (the pass is symmetric: it sets from 20° to the beacon's elevation as it climbed)
+    uplink_off = world.pass_start + world.duration_s + world.pass_.climb_s(world.beacon_min_el)
     return [(t_session + 0.5, OP_FSM_CAL, None),
             (uplink_off + KNEE_AFTER_UPLINK_S, OP_KNEE, None),
             (t_end_session + 0.5, OP_PARAM_SAVE, None)]

@@ -344,9 +344,9 @@ def fsm_calibration(res, m):
 def _commissioning(res, m):
     """What the unit's commissioning pass measured (``--commissioned``,
     sim/run/commission.py; None without one): its boresight scan's outcome, the
-    boresight's error before / after it and the one the unit keeps (µrad), the k_T its knees fitted (mV/K),
-    whether the flight accepted it, the unit's true k_T, and its FSM calibration's outcome
-    and rotation error (as :func:`fsm_calibration`)."""
+    boresight's error before / after it and the one the unit keeps (µrad), the k_T its
+    knees fitted (mV/K), whether the flight accepted it, the unit's true k_T, and its FSM
+    calibration's outcome and rotation error (as :func:`fsm_calibration`)."""
     c = getattr(res, "commissioning", None) or {}
     m["commission_bore_scan_result"] = c.get("bore_scan_result")
     m["commission_bore_error_before_urad"] = c.get("bore_error_before_urad")

@@ -218,16 +218,15 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
     # commissioned unit has its boresight from the scan in its saved parameters.
     if world.ideal:
         pre = [(1.2, OP_PARAM_SET, {"name": "pa_default_x_urad", "value": 0.0})]
-    elif comm is not None:
-        pre = []
     else:
-        bore = boresight_args(world)
-        pre = [(1.2 + 0.1 * i, OP_PARAM_SET, a) for i, a in enumerate(bore)]
-        if sc.get("bore_scan") is not None:
-            ground = BoreScanGround(world, obc, boot_times, [a["value"] for a in bore],
-                                    sc["bore_scan"])
-        pre += [(1.4, OP_PARAM_SAVE, None)]
-    if not world.ideal:
+        pre = []
+        if comm is None:
+            bore = boresight_args(world)
+            pre = [(1.2 + 0.1 * i, OP_PARAM_SET, a) for i, a in enumerate(bore)]
+            if sc.get("bore_scan") is not None:
+                ground = BoreScanGround(world, obc, boot_times, [a["value"] for a in bore],
+                                        sc["bore_scan"])
+            pre += [(1.4, OP_PARAM_SAVE, None)]
         if sc.get("pa_profile", True):
             pre += [(2.0, OP_PA_PROFILE, profile)]
     # OBC timeline: (time, opcode, args); re-planned after a payload reset.

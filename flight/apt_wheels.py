@@ -60,11 +60,15 @@ from hal.compat import const, ticks_diff
 _MAX_WHEELS = const(4)  # NAV_STATE's rw1_hz .. rw4_hz
 N_SLOT = const(8)  # lines: fundamental and 2nd harmonic per wheel
 _ALIAS_MIN_HZ = const(31)  # lines aliased lower are left to the predictor (the module doc)
-# A line aliased within 1.5 Hz of the frames' Nyquist frequency (50 Hz) is seen at nearly
-# the same phase every frame: its quadrature part shows only over the 1 / (2 (50 - alias))
-# beat, slower than the LMS (~0.75 s), and would drift unobserved into the waveform
-# (campaign draw 32 of seed 11, a wheel at 49.9999 Hz: 6.9 -> 14.9 urad).  Left alone.
-ALIAS_MAX_HZ = 48.5
+# A line aliased near the frames' Nyquist frequency is seen at nearly the same phase every
+# frame: its quadrature part shows only as the line's phase walks against the frames, once
+# per 1 / (Nyquist - alias).  Within ALIAS_GUARD_HZ of Nyquist (a walk slower than 10 s)
+# it is left alone: there the LMS's estimate drifts unobserved into the waveform (a line
+# at 50.001 Hz in 100 Hz frames: 5.0 -> 6.0 urad with it).  Measured (seed 1 with a
+# 1.5 urad wheel line at 49.6 .. 50.1 Hz, two phases; docs/apt-loop.md §4): a line 0.03 ..
+# 0.4 Hz from Nyquist is cancelled as well as one at 40 Hz (5.6 -> 4.8 urad).  Relative to
+# the frame rate, so a faster camera cancels its own band.
+ALIAS_GUARD_HZ = 0.1
 _TABLE_HZ = const(1)  # a line's exposure tables are redone when it moved this far (Hz)
 _PEND_ARG = const(1)  # Lines.pend: the innovation turn's 3 pieces, then the rungs'
 _PEND_RUNGS = const(4)
@@ -207,6 +211,7 @@ class Lines:
         k = self.k
         pend = self.pend
         fr = 1e6 / k[_K_FRAME]
+        al_max = 0.5 * fr - ALIAS_GUARD_HZ
         fl = self.fl
         act = 0
         for w in range(_MAX_WHEELS):
@@ -215,7 +220,7 @@ class Lines:
                 o = s * TS
                 f = fl[_FL_HZ + w] * (h + 1) if fl else 0.0  # (no speeds yet: 0)
                 al = abs(f - round(f / fr) * fr)
-                if not (f >= 1.0 and _ALIAS_MIN_HZ <= al <= ALIAS_MAX_HZ and f <= _LINE_MAX_HZ):
+                if not (f >= 1.0 and _ALIAS_MIN_HZ <= al <= al_max and f <= _LINE_MAX_HZ):
                     T[o + _T_ON] = 0
                     pend[s] = 0
                     continue

@@ -154,14 +154,40 @@ def test_the_innovation_turn_designed_in_pieces_is_numpy_s():
 
 
 def test_a_line_aliased_near_the_frames_nyquist_is_left_alone():
-    """A wheel at 49.9 Hz is seen at nearly the same phase every 10 ms frame: its
-    quadrature part is unobservable for seconds, so it is not cancelled (it drifted into
-    the waveform: campaign draw 32 of seed 11, 6.9 -> 14.9 urad); at 48 Hz it is."""
+    """A wheel within ALIAS_GUARD_HZ (0.1 Hz) of the frames' Nyquist frequency is seen at
+    nearly the same phase every frame: its quadrature part is unobservable for longer than
+    10 s, so it is not cancelled; 0.15 Hz away it is.  The limit follows the frame rate:
+    at 200 Hz frames a 60 Hz wheel is its own alias, cancelled (and its 120 Hz, alias 80)."""
     ln = W.Lines()
     ln.configure(10000, 1000, 1750, 500)
-    assert ln.set_speeds([49.9]) == 0 and ln.frequencies() == []
-    assert ln.set_speeds([51.2]) == 0  # (alias 48.8 Hz)
-    assert ln.set_speeds([48.0]) == 1 and ln.frequencies() == [48.0]
+    assert ln.set_speeds([49.95]) == 0 and ln.frequencies() == []
+    assert ln.set_speeds([50.05]) == 0  # (alias 49.95 Hz)
+    assert ln.set_speeds([49.85]) == 1 and ln.frequencies() == [49.85]
+    assert ln.set_speeds([51.2]) == 1 and ln.frequencies() == [51.2]  # (alias 48.8 Hz)
+    fast = W.Lines()
+    fast.configure(5000, 1000, 1750, 500)
+    assert fast.set_speeds([60.0]) == 2 and sorted(fast.frequencies()) == [60.0, 120.0]
+    assert fast.set_speeds([99.95]) == 0  # (its 199.9 Hz above the 150 Hz limit)
+
+
+def test_a_wheel_near_the_frames_nyquist_is_cancelled(monkeypatch):
+    """Honest world, seed 1, with one wheel at 49.6 Hz (0.4 Hz from the 100 Hz frames'
+    Nyquist; 1.5 urad, its 2nd harmonic at 99.2 Hz aliased to 0.8 Hz is the predictor's),
+    60 s: the predictor alone amplifies the line (innovation gain ~2.7 at 50 Hz); with the
+    OBC's speeds the canceller takes most of it out (it was left alone within 1.5 Hz of
+    Nyquist: campaign draw 26 of seed 11, two wheels at 49.2 and 51.3 Hz, 5.45 -> 3.99
+    urad)."""
+    import hal.sim.world as HW
+
+    monkeypatch.setattr(HW, "reaction_wheel_lines",
+                        lambda seed: [(1.5e-6, 49.6, 0.3, 0.7), (0.5e-6, 99.2, 1.1, 0.7)])
+    _res, m, ln = _fly(60.0)
+    _r0, m0, _l0 = _fly(60.0, obc_wheels=False)
+    _r1, m1, _l1 = _fly(60.0, reaction_wheels=False)
+    assert [round(f, 1) for f in ln.frequencies()] == [49.6] and ln.T[W._T_ON] == 1 and ln.k[W.K_UPD] > 3000
+    with_, without, none = (x["track_residual_rms_urad"] for x in (m, m0, m1))
+    assert without > none + 0.4 and with_ < without - 0.7 * (without - none), \
+        (with_, without, none)
 
 
 def _q14(v):

@@ -106,3 +106,18 @@ def test_the_command_lines_refuse_commissioning_in_the_idealised_world(capsys):
     assert "honest world" in capsys.readouterr().err
     assert campaign.main(["--commissioned", "--ideal", "--passes", "1", "--quiet"]) == 2
     assert "honest world" in capsys.readouterr().err
+
+
+def test_the_plans_extra_commands_survive_a_payload_reset():
+    """A payload reset mid-session re-plans the OBC's timeline (a new SESSION_START): the
+    extra commands of ``plan_hook`` still due (the commissioning's dark knee and
+    PARAM_SAVE) are kept with SESSION_END, not dropped."""
+    def hook(world, t_session, t_end_session):
+        return [(t_session + 14.0, passsim.OP_PARAM_SET,
+                 {"name": "hk_diag_period_s", "value": 3})]
+
+    res = passsim.fly("nominal", seed=1, duration_s=26.0, plan_hook=hook,
+                      overrides={"faults": [(12.0, "reset")]})
+    assert len(res.apps) == 2 and res.boot_times[1] >= 12.0
+    # (the re-plan's DIAG_ON set 1 after the reset; the hook's command came later)
+    assert res.apps[-1].params["hk_diag_period_s"] == 3

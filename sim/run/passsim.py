@@ -232,8 +232,8 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
     # OBC timeline: (time, opcode, args); re-planned after a payload reset.
     plan = [(0.5,) + DIAG_ON, (1.0, OP_SET_MODE, {"mode": STANDBY})] + pre + \
            [(t_session, OP_SESSION_START, None), (t_end_session, OP_SESSION_END, None)]
-    if plan_hook is not None:
-        plan = sorted(plan + plan_hook(world, t_session, t_end_session), key=lambda e: e[0])
+    hooked = plan_hook(world, t_session, t_end_session) if plan_hook is not None else []
+    plan = sorted(plan + hooked, key=lambda e: e[0])
     step_us = 100000
     last_pct = -1
     tty = progress and sys.stderr.isatty()
@@ -256,10 +256,12 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
             if world.t < t_end_session:
                 again = [(world.t + 1.2, OP_PA_PROFILE, profile)] \
                     if not world.ideal and sc.get("pa_profile", True) else []
-                plan = [(world.t + 0.5,) + DIAG_ON,
-                        (world.t + 1.0, OP_SET_MODE, {"mode": STANDBY})] + again + \
-                       [(world.t + 1.5, OP_SESSION_START, None)] + \
-                       [p for p in plan if p[1] == OP_SESSION_END]
+                plan = sorted([(world.t + 0.5,) + DIAG_ON,
+                               (world.t + 1.0, OP_SET_MODE, {"mode": STANDBY})] + again +
+                              [(world.t + 1.5, OP_SESSION_START, None)] +
+                              [p for p in plan if p[1] == OP_SESSION_END or
+                               any(p is h for h in hooked)],  # (the hook's, still due)
+                              key=lambda e: e[0])
         if progress:
             # On a terminal the bar redraws every 1 %; in a log, a line every 10 %.
             pct = int(100 * world.t / t_stop)

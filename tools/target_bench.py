@@ -91,6 +91,7 @@ import sys
 import time
 from pathlib import Path
 
+from hal.sim.world import frame_period_us
 from tools import firmware, target
 from tools.target_bench_figures import ALLOC_S, _instr, figures  # noqa: F401 (re-exported)
 from tools.target_bench_alloc import ALLOC_BLOCK
@@ -165,7 +166,7 @@ def _cpu(w):
 
 
 # The pass world, clock and board (hal/sim/session.py).
-world, clock, board = session.make_rig(_clock, _cpu, reserve=False)
+world, clock, board = session.make_rig(_clock, _cpu, reserve=False, frame_rate_hz=%(frame_rate)s)
 _world_step = clock.step_hook  # World.step, at every move of the virtual clock
 _physics_end = world.physics_end
 
@@ -398,9 +399,10 @@ print('RESULT' + json.dumps(R))
 """
 
 
-def script(measure_s=MEASURE_S, trace=False, profile=False):
+def script(measure_s=MEASURE_S, trace=False, profile=False, frame_rate=None):
     d = {"flood_bytes": LINE_BYTES_PER_10MS, "measure_s": measure_s, "alloc_s": ALLOC_S,
-         "trace": 1 if trace else 0, "profile": 1 if profile else 0}
+         "trace": 1 if trace else 0, "profile": 1 if profile else 0,
+         "frame_rate": "None" if frame_rate is None else repr(float(frame_rate))}
     d.update(helpers=HELPERS, trace_block=TRACE_BLOCK % d, profile_block=PROFILE_BLOCK % d,
              alloc_block=ALLOC_BLOCK % d, presize=PRESIZE)
     body = SCRIPT % d
@@ -425,10 +427,12 @@ def parse_result(output):
     return r
 
 
-def run(elf=None, timeout=3600, log=print, measure_s=MEASURE_S, trace=False, profile=False):
+def run(elf=None, timeout=3600, log=print, measure_s=MEASURE_S, trace=False, profile=False,
+        frame_rate=None):
     elf = target.ensure_image() if elf is None else elf
     t0 = time.monotonic()
-    out, err = target.run_script(script(measure_s, trace, profile), elf=elf, timeout=timeout, icount_shift=0)
+    out, err = target.run_script(script(measure_s, trace, profile, frame_rate), elf=elf,
+                                 timeout=timeout, icount_shift=0)
     if err.strip():
         raise target.TargetError("target bench failed:\n" + err)
     r = parse_result(out)
@@ -437,6 +441,8 @@ def run(elf=None, timeout=3600, log=print, measure_s=MEASURE_S, trace=False, pro
         if k.startswith("trace_") or k.startswith("prof"):
             f[k] = v
     f["bench_wall_s"] = round(time.monotonic() - t0, 1)
+    if frame_rate is not None:  # (a what-if camera: docs/apt-loop.md §5 "A faster camera")
+        f["camera_frame_rate_hz"] = float(frame_rate)
     log("target bench: %.0f s wall" % f["bench_wall_s"])
     return f
 
@@ -452,10 +458,18 @@ def main(argv=None):
                     help="diagnostic: per-run costs and collections inside flight calls")
     ap.add_argument("--profile", action="store_true",
                     help="diagnostic: where the tasks' flight time goes (wrapped callables)")
+    ap.add_argument("--frame-rate", type=float, metavar="HZ",
+                    help="what-if: the simulated camera at this frame rate (a whole number "
+                         "of ms a frame, 2 .. 32; default: the reference camera's 100 Hz)")
     args = ap.parse_args(argv)
+    if args.frame_rate is not None:
+        try:
+            frame_period_us(args.frame_rate)
+        except ValueError as e:
+            ap.error("--frame-rate: %s" % e)
     try:
         f = run(elf=args.elf, measure_s=args.measure_s, trace=args.trace,
-                profile=args.profile)
+                profile=args.profile, frame_rate=args.frame_rate)
     except (target.TargetError, firmware.FirmwareError) as e:
         print("error:", e, file=sys.stderr)
         return 2

@@ -16,15 +16,18 @@ COMP_LOCKED = 4  # flight/comparator.py's LOCKED state
 WARM_LIMIT_US = 30000000  # the issue's bound on SESSION → TRACK + LOCKED (simulated)
 
 
-def make_rig(make_clock, world_hook=None, reserve=True):
+def make_rig(make_clock, world_hook=None, reserve=True, frame_rate_hz=None):
     """(world, clock, board): the nominal pass (seed 1) with the beacon in view one second
     into the session, on the clock ``make_clock()`` (made after the world, as the benches
     always did: the heap's layout, and with it its largest free block, follows the order
     of these allocations).  ``world_hook(world)`` before the clock.  The truth records are
     off (they grow the heap and are no flight memory).  ``reserve``: the camera model's
     noise tables allocated now (else :func:`reserve_tables` later), on the heap before
-    the simulator's garbage fragments it (a ~11 kB block asked for mid-pass can fail)."""
-    world = make_world("nominal", seed=1, pass_start_s=-150.0, session_start_s=1.0)
+    the simulator's garbage fragments it (a ~11 kB block asked for mid-pass can fail).
+    ``frame_rate_hz``: the camera's frame rate (the world's ``frame_rate_hz``; None: the
+    reference camera's)."""
+    ov = {} if frame_rate_hz is None else {"frame_rate_hz": frame_rate_hz}
+    world = make_world("nominal", seed=1, pass_start_s=-150.0, session_start_s=1.0, **ov)
     rec = getattr(world, "rec", None)
     if rec is not None:
         rec.enabled = False

@@ -65,7 +65,7 @@ _ALIAS_MIN_HZ = const(31)  # lines aliased lower are left to the predictor (the 
 # per 1 / (Nyquist - alias).  Within ALIAS_GUARD_HZ of Nyquist (a walk slower than 10 s)
 # it is left alone: there the LMS's estimate drifts unobserved into the waveform (a line
 # at 50.001 Hz in 100 Hz frames: 5.0 -> 6.0 urad with it).  Measured (seed 1 with a
-# 1.5 urad wheel line at 49.6 .. 50.1 Hz, two phases; docs/apt-loop.md §4): a line 0.03 ..
+# 1.5 urad wheel line at 49.6 .. 50.2 Hz, two phases; docs/apt-loop.md §4): a line 0.03 ..
 # 0.4 Hz from Nyquist is cancelled as well as one at 40 Hz (5.6 -> 4.8 urad).  Relative to
 # the frame rate, so a faster camera cancels its own band.
 ALIAS_GUARD_HZ = 0.1

@@ -17,8 +17,9 @@ import argparse
 import json
 import sys
 
+from sim.pointing import RW_AMP_RAD  # the world's wheel lines: fundamental, 2nd harmonic
+
 OTHER_WHEEL_HZ = 40.3  # aliased at 40.3 Hz: cancelled under either rule
-RW_AMP_RAD = (1.5e-6, 0.5e-6)  # sim/pointing.py RW_AMP_RAD: fundamental, 2nd harmonic
 
 
 def _lines(f, phase):

@@ -25,6 +25,8 @@ resolves 1/128 K: its readings are exact), the slope in 1/65536 K per update, vo
 (``v_cmd``, ``readback_v``, ``t_used``, ``t_est``) are made when read.
 """
 
+from array import array
+
 from hal.compat import const
 from flight.events import SEV_ERROR, SEV_WARN, Event
 from flight.params import ParamDef
@@ -54,6 +56,9 @@ _T25_Q = const(102400)  # 25 degC in 1/4096 K
 _SQ = const(16)  # slope fixed point: 1/(4096 x 16) K per update
 N_SENSORS = const(2)  # sensors in housekeeping (the board has a primary and a redundant one)
 _ERR_REPORT = const(100)  # a repeated device error is reported on its 1st, 101st, ... time
+# Readings kept for the hindsight estimate (:meth:`BiasControl.hindsight`): a reading and
+# the two on either side of it.
+_RING = const(5)
 
 EV_BIAS_FAULT = const(0x62)
 EV_BIAS_READBACK = const(0x63)
@@ -143,6 +148,9 @@ class BiasControl:
         self._dtdt_q = 0  # filtered slope, 1/65536 K per update
         self._t_prev = None  # type: Any  # last reading, 1/4096 K
         self._gap = 0
+        self._ring = array("i", [0] * _RING)  # the last good readings, 1/4096 K
+        self.readings = 0  # good readings this session (the ring's next index, mod _RING)
+        self._run0 = 0  # the first reading of the current unbroken run (no hold, no switch)
         self.hold_s = 0.0
         self.readback_bad = 0
         self._rb_uv = None  # type: Any  # the last read-back, µV
@@ -201,6 +209,25 @@ class BiasControl:
         """Filtered temperature slope, K/s."""
         return self._dtdt_q / (T_Q * _SQ * self._dt)
 
+    def hindsight(self, n):
+        """The die temperature at good reading ``n`` of this session (degC) in hindsight,
+        once two more readings exist: ``T = s_n + τ·(s_(n+2) − s_(n−2)) / (4·dt)``, the
+        sensor's first-order lag inverted with a centred slope (one-sided where the run
+        starts after n − 2).  Why: :attr:`t_est` can only use a slope filtered from the
+        past, so just after power-on, while the die's warming is still reaching the sensor
+        and the filter, it lags the die by ~0.1 K (~3 mV of V_br; docs/calibration.md
+        "The knee's temperature in hindsight").  None when reading ``n + 2`` does not
+        exist yet or the run broke (a hold, a sensor switch) around ``n``."""
+        hi = n + 2
+        lo = n - 2
+        if lo < self._run0:
+            lo = self._run0
+        if hi >= self.readings or lo < self.readings - _RING or n < lo:
+            return None  # (the ring holds readings ``readings - _RING`` ... ``readings - 1``)
+        r = self._ring
+        slope = (r[hi % _RING] - r[lo % _RING]) / ((hi - lo) * self._dt)
+        return (r[n % _RING] + self.ctx.params["bias_ff_tau_s"] * slope) / T_Q
+
     @property
     def v_target(self):
         u = self._target_uv
@@ -245,6 +272,8 @@ class BiasControl:
         self._v_uv = self._lo_uv
         self._t_prev = None
         self._gap = 0
+        self.readings = 0
+        self._run0 = 0
         self._t_used_q = None  # never hold a temperature from an earlier session
         self.t_est_q = None
         self.source = -1
@@ -286,6 +315,7 @@ class BiasControl:
         self.source = self.sensors.source
         if self.sensors.switched:
             self._t_prev = None  # no slope across two sensors' offsets
+            self._run0 = self.readings
         return t
 
     def update(self):
@@ -298,6 +328,7 @@ class BiasControl:
             if self.state == FAULT:
                 return
             self.hold_s += self._dt
+            self._run0 = self.readings  # (no hindsight across the gap)
             if self._t_used_q is None or self.hold_s >= p["bias_hold_max_s"]:
                 self._fault("temperature unavailable for %.1f s" % self.hold_s)
                 self.sensors.lost(self.hold_s)  # no thermal knowledge: SAFE
@@ -316,6 +347,8 @@ class BiasControl:
                 slope = (t_q - prev) * _SQ // self._gap  # a hold spans several updates
                 self._dtdt_q += (self._a8 * (slope - self._dtdt_q)) >> 8
             self._t_prev = t_q
+            self._ring[self.readings % _RING] = t_q
+            self.readings += 1
             self._gap = 0
             self._t_used_q = t
             t_q += (self._ff8 * self._dtdt_q) >> 12  # + τ·dT/dt (>> 8 of τ, >> 4 of slope)

@@ -31,7 +31,8 @@ from flight import lazy
 from flight.bias_knee_fit import (BIT_RATE_HZ, LIGHT_PARAMS, fit_knee, n_above,  # noqa: F401
                                    q_inv, q_tail, sigma_from_rate, sigma_from_violations)
 from flight.bias_knee_fit import u16 as _u16
-from flight.bias_kt import EV_KNEE_KT, KT_EVENTS, KT_PARAMS, KtTrack  # noqa: F401
+from flight.bias_kt import (EV_KNEE_HINDSIGHT, EV_KNEE_KT, KT_EVENTS, KT_PARAMS,  # noqa: F401
+                            KtTrack)
 from flight.framer_ctl import W_CRC, W_CV, W_OK, W_TRIG
 from flight.params import ParamDef
 from flight.scheduler import Task
@@ -291,6 +292,7 @@ class BiasKnee:
     def update(self):
         if not self.fc.window_valid:
             return
+        self.kt.refine(self)  # (a knee's temperature in hindsight, 1 s after it)
         if self.state != SWEEP:
             b = self.bias
             c = self.comparator  # tracking or waiting for light, not in a sweep of its own
@@ -460,7 +462,8 @@ class BiasKnee:
             return
         kt = p["bias_kt_mv_per_k"]
         vbr_t = vbr25 + kt * 1e-3 * (t - 25.0)  # the breakdown measured, at its temperature
-        vbr25 = self.kt.accept_report(self.ctx, p, t, vbr_t, kt, self.light)
+        vbr25 = self.kt.accept_report(self.ctx, p, t, vbr_t, kt, self.light,
+                                      self.bias.readings - 1)
         self.vbr25 = vbr25
         # Noise at the operating point: the comparator's noise floor without a sweep.
         vov = p["bias_vov_v"]

@@ -51,12 +51,18 @@ from flight.params import ParamDef
 from hal.compat import const
 
 EV_KNEE_KT = const(0x6E)
+EV_KNEE_HINDSIGHT = const(0x75)
 KT_EVENTS = (  # the breakdown module's (flight/bias_knee.py EVENTS adds it)
     Event(EV_KNEE_KT, "BIAS_KNEE_KT", SEV_INFO,
           "breakdown temperature coefficient from the knees at several temperatures "
           "(refused: outside bias_knee_kt_min..max or sigma above bias_knee_kt_max_err)",
           (("kt_mv_per_k", "float"), ("accepted", "bool"), ("sigma_mv_per_k", "float"),
            ("knees", "int"))),
+    Event(EV_KNEE_HINDSIGHT, "BIAS_KNEE_HINDSIGHT", SEV_INFO,
+          "the last knee's temperature re-read in hindsight, 1 s later (the sensor's lag "
+          "inverted with the readings after it): V_br25 (and k_T) from it; refused: the "
+          "correction beyond bias_knee_hindsight_max_k, the knee kept as it was",
+          (("dt_k", "float"), ("accepted", "bool"), ("vbr25_v", "float"), ("t_c", "float"))),
 )
 
 P = ParamDef
@@ -79,6 +85,8 @@ KT_PARAMS = (  # the breakdown module's (flight/bias_knee.py PARAMS adds them)
       "repeatability of one knee (least scatter assumed in the k_T fit's sigma)"),
     P("bias_knee_kt_max_err", "float", 1.0, 0.05, 10.0, "mV/K",
       "largest sigma of a fitted k_T accepted (the default's own spread: 1 mV/K)"),
+    P("bias_knee_hindsight_max_k", "float", 1.0, 0.0, 10.0, "K",
+      "largest plausible hindsight correction of a knee's temperature (0: none made)"),
     P("bias_knee_last_t_c", "float", -273.0, -273.0, 150.0, "degC",
       "temperature of the last accepted knee (-273: none)"),
     P("bias_knee_last_vbr_v", "float", 0.0, 0.0, 80.0, "V",
@@ -107,9 +115,13 @@ class KtTrack:
         self._pre = self._pk = self._n = 0  # the link's preamble errors, packets, windows
         self._link_ok = False
         self._ber_min = 0.0
+        self._ref_n = -1  # the bias loop's reading of the latest knee, its hindsight due
+        self._ref_t = 0.0  # that knee's temperature as estimated then (degC)
+        self._ref_last = None  # the earlier session's knee as it was then (fit's ``last``)
 
     def start(self):
         """A new session: no knee yet."""
+        self._ref_n = -1
         del self.ts[:]
         del self.vs[:]
         del self.ks[:]
@@ -144,6 +156,7 @@ class KtTrack:
     def add(self, p, t, v, light=False):
         """An accepted knee: V_br ``v`` at ``t`` (``light``: read with the uplink on);
         the next is due ±dk from here."""
+        self._ref_n = -1  # (a hindsight still due was for the knee before)
         if len(self.ts) >= _MAX_KNEES:
             self.ts.pop(0)
             self.vs.pop(0)
@@ -151,29 +164,35 @@ class KtTrack:
         self.ts.append(t)
         self.vs.append(v)
         self.ks.append(bool(light))
-        dk = p["bias_knee_track_dk"]
-        self._armed = dk > 0.0
         self._ber_min = p["bias_knee_track_ber_min"]
         self._max = p["bias_knee_track_max"]
+        self._due_from(p, t)
+
+    def _due_from(self, p, t):
+        dk = p["bias_knee_track_dk"]
+        self._armed = dk > 0.0
         self._hi = int((t + dk) * T_Q)
         self._lo = int((t - dk) * T_Q)
 
-    def fit(self, p):
+    def fit(self, p, last=None):
         """(k_T mV/K, σ mV/K, knees, mean T, mean V_br) of the line through this
         session's knees of the latest knee's kind (:func:`line_fit`), or None when fewer
         than two of them span ``bias_knee_track_min_span`` — then, with one of them, through
         it and the last knee of an earlier session when that was of the same kind and
-        ``bias_knee_kt_min_dk`` away."""
+        ``bias_knee_kt_min_dk`` away (``last``: that knee as (T, V_br, light); None: from
+        the parameters)."""
         kind = self.ks[-1]
         ts = [self.ts[i] for i in range(len(self.ts)) if self.ks[i] == kind]
         vs = [self.vs[i] for i in range(len(self.vs)) if self.ks[i] == kind]
         n = len(ts)
         min_dk = p["bias_knee_track_min_span"]
-        t0 = p["bias_knee_last_t_c"]
-        if n == 1 and t0 > -200.0 and bool(p["bias_knee_last_light"]) == kind \
+        if last is None:
+            last = (p["bias_knee_last_t_c"], p["bias_knee_last_vbr_v"], p["bias_knee_last_light"])
+        t0 = last[0]
+        if n == 1 and t0 > -200.0 and bool(last[2]) == kind \
                 and abs(ts[0] - t0) >= p["bias_knee_kt_min_dk"]:
             ts = [t0, ts[0]]
-            vs = [p["bias_knee_last_vbr_v"], vs[0]]
+            vs = [last[1], vs[0]]
             n = 2
             min_dk = p["bias_knee_kt_min_dk"]
         if n < 2:
@@ -187,20 +206,66 @@ class KtTrack:
         return line_fit(ts, vs, p["bias_knee_vbr_err_v"])
 
 
-    def accept_report(self, ctx, p, t, vbr_t, kt, light=False):
-        """:meth:`accept`, and the k_T fit's event when there is one: V_br25."""
+    def accept_report(self, ctx, p, t, vbr_t, kt, light=False, reading=-1):
+        """:meth:`accept`, and the k_T fit's event when there is one: V_br25.
+        ``reading``: the bias loop's reading ``t`` was estimated from (its hindsight,
+        :meth:`refine`, then due; -1: none)."""
         vbr25, f, ok = self.accept(p, t, vbr_t, kt, light)
-        if f is not None:
-            ctx.emit(EV_KNEE_KT, [f[0], ok, f[1], f[2]], "k_T %.2f +/- %.2f mV/K from %d "
-                     "knees%s" % (f[0], f[1], f[2], "" if ok else ": refused, kept"))
+        _report_kt(ctx, f, ok)
+        if reading >= 0 and p["bias_knee_hindsight_max_k"] > 0.0:
+            self._ref_n = reading
+            self._ref_t = t
+            # (the earlier session's knee, before this one replaces it in the parameters)
+            self._ref_last = (p["bias_knee_last_t_c"], p["bias_knee_last_vbr_v"],
+                              p["bias_knee_last_light"])
         return vbr25
+
+    def refine(self, knee):
+        """Every framer window: once the bias loop (``knee.bias``) has two readings past
+        the latest knee's, that knee's temperature in hindsight
+        (:meth:`flight.bias.BiasControl.hindsight`) replaces the estimate of the moment,
+        and V_br25 — and k_T, when this session's knees give one — follow from it
+        (event ``BIAS_KNEE_HINDSIGHT``).  Why: the session's first knee runs 1–3 s after
+        power-on, while the die warms at ~0.17 K/s and the bias loop's estimate still lags
+        it by ~0.1 K more than at rest: V_br25 read ~3 mV high, and a k_T through that
+        knee and one 10 K warmer ~0.3 mV/K low (docs/calibration.md "The knee's
+        temperature in hindsight")."""
+        n = self._ref_n
+        if n < 0 or knee.bias.readings < n + 3:
+            return
+        self._ref_n = -1
+        b = knee.bias
+        t_h = b.hindsight(n)
+        if t_h is None or not self.ts:
+            return  # (the run broke around the knee: a hold, a sensor switch)
+        ctx = knee.ctx
+        p = ctx.params
+        d = t_h - self._ref_t
+        if not -p["bias_knee_hindsight_max_k"] <= d <= p["bias_knee_hindsight_max_k"]:
+            ctx.emit(EV_KNEE_HINDSIGHT, [d, False, p["bias_vbr25_v"], self._ref_t],
+                     "knee temperature %+.3f K in hindsight: implausible, kept" % d)
+            return
+        self.ts[-1] = t_h
+        self._due_from(p, t_h)
+        vbr25, f, ok = self._from_line(p, t_h, self.vs[-1], p["bias_kt_mv_per_k"],
+                                       self._ref_last)
+        _report_kt(ctx, f, ok, " (knee in hindsight)")
+        p.set("bias_vbr25_v", vbr25)
+        p.set("bias_knee_last_t_c", t_h)
+        knee.vbr25 = vbr25
+        ctx.emit(EV_KNEE_HINDSIGHT, [d, True, vbr25, t_h],
+                 "knee temperature %+.3f K in hindsight: V_br25 %.4f V" % (d, vbr25))
 
     def accept(self, p, t, vbr_t, kt, light=False):
         """(V_br25, fit or None, accepted) after a knee measuring ``vbr_t`` at ``t``
         (``light``: read with the uplink on): from the line when its k_T is accepted
         (``bias_kt_mv_per_k`` set), else from this knee with ``kt``, the k_T in use."""
         self.add(p, t, vbr_t, light)
-        f = self.fit(p)
+        return self._from_line(p, t, vbr_t, kt)
+
+    def _from_line(self, p, t, vbr_t, kt, last=None):
+        """:meth:`accept`'s result for this session's knees as they stand."""
+        f = self.fit(p, last)
         if f is None:
             return vbr_t - kt * 1e-3 * (t - 25.0), None, False
         new, sig, n, mt, mv = f
@@ -216,6 +281,13 @@ class KtTrack:
         if not ok:
             return vbr_t - kt * 1e-3 * (t - 25.0), f, False
         return mv + new * 1e-3 * (25.0 - mt), f, True
+
+
+def _report_kt(ctx, f, ok, why=""):
+    """The k_T fit's event, when there is a fit."""
+    if f is not None:
+        ctx.emit(EV_KNEE_KT, [f[0], ok, f[1], f[2]], "k_T %.2f +/- %.2f mV/K from %d "
+                 "knees%s%s" % (f[0], f[1], f[2], why, "" if ok else ": refused, kept"))
 
 
 def line_fit(ts, vs, v_err):

@@ -236,10 +236,12 @@ class KtTrack:
         self._ref_n = -1
         b = knee.bias
         t_h = b.hindsight(n)
-        if t_h is None or not self.ts:
-            return  # (the run broke around the knee: a hold, a sensor switch)
         ctx = knee.ctx
         p = ctx.params
+        if t_h is None or not self.ts:  # the run broke around the knee (a hold, a switch)
+            ctx.emit(EV_KNEE_HINDSIGHT, [0.0, False, p["bias_vbr25_v"], self._ref_t],
+                     "no hindsight: a temperature reading lost within 1 s of the knee, kept")
+            return
         d = t_h - self._ref_t
         if not -p["bias_knee_hindsight_max_k"] <= d <= p["bias_knee_hindsight_max_k"]:
             ctx.emit(EV_KNEE_HINDSIGHT, [d, False, p["bias_vbr25_v"], self._ref_t],

@@ -130,7 +130,7 @@ def test_refine_moves_the_knee_and_refits_v_br25_and_k_t():
     assert abs(p["bias_kt_mv_per_k"] - 22.5) < 1e-6  # without the hindsight: 22.23
 
 
-def test_an_implausible_correction_is_refused_and_none_is_made_when_switched_off():
+def test_an_implausible_or_impossible_correction_is_refused_and_none_made_when_off():
     knee = _Knee(22.5)  # 2.5 K: beyond bias_knee_hindsight_max_k (1 K)
     p = knee.ctx.params
     tr = KtTrack()
@@ -140,6 +140,16 @@ def test_an_implausible_correction_is_refused_and_none_is_made_when_switched_off
     tr.refine(knee)
     (ev,) = knee.ctx.args(EV_KNEE_HINDSIGHT)
     assert ev[1] is False and tr.ts == [20.0] and p["bias_vbr25_v"] == vbr25
+    lost = _Knee(None)  # a reading lost (or a sensor switch) around the knee: said, kept
+    tr = KtTrack()
+    tr.accept_report(lost.ctx, lost.ctx.params, 20.0, 24.19, 21.5, False, reading=4)
+    vbr25 = lost.ctx.params["bias_vbr25_v"]
+    lost.bias.readings = 7
+    tr.refine(lost)
+    (ev,) = lost.ctx.args(EV_KNEE_HINDSIGHT)
+    assert ev[0] == 0.0 and ev[1] is False and tr.ts == [20.0]
+    assert lost.ctx.params["bias_vbr25_v"] == vbr25
+    assert "lost" in lost.ctx.named(EV_KNEE_HINDSIGHT)[0]
     off = _Knee(20.1, bias_knee_hindsight_max_k=0.0)
     tr = KtTrack()
     tr.accept_report(off.ctx, off.ctx.params, 20.0, 24.19, 21.5, False, reading=4)

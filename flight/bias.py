@@ -225,8 +225,9 @@ class BiasControl:
         if hi >= self.readings or lo < self.readings - _RING or n < lo:
             return None  # (the ring holds readings ``readings - _RING`` ... ``readings - 1``)
         r = self._ring
-        slope = (r[hi % _RING] - r[lo % _RING]) / ((hi - lo) * self._dt)
-        return (r[n % _RING] + self.ctx.params["bias_ff_tau_s"] * slope) / T_Q
+        # (τ in updates, as the loop's feed-forward holds it: ``_ff8`` / 256)
+        lead = self._ff8 * (r[hi % _RING] - r[lo % _RING]) / (256 * (hi - lo))
+        return (r[n % _RING] + lead) / T_Q
 
     @property
     def v_target(self):

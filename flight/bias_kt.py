@@ -60,8 +60,9 @@ KT_EVENTS = (  # the breakdown module's (flight/bias_knee.py EVENTS adds it)
            ("knees", "int"))),
     Event(EV_KNEE_HINDSIGHT, "BIAS_KNEE_HINDSIGHT", SEV_INFO,
           "the last knee's temperature re-read in hindsight, 1 s later (the sensor's lag "
-          "inverted with the readings after it): V_br25 (and k_T) from it; refused: the "
-          "correction beyond bias_knee_hindsight_max_k, the knee kept as it was",
+          "inverted with the readings around it): V_br25 (and k_T) from it; refused: the "
+          "correction beyond bias_knee_hindsight_max_k, or 0 with a reading lost around "
+          "the knee — the knee kept as it was",
           (("dt_k", "float"), ("accepted", "bool"), ("vbr25_v", "float"), ("t_c", "float"))),
 )
 
@@ -234,11 +235,10 @@ class KtTrack:
         if n < 0 or knee.bias.readings < n + 3:
             return
         self._ref_n = -1
-        b = knee.bias
-        t_h = b.hindsight(n)
+        t_h = knee.bias.hindsight(n)
         ctx = knee.ctx
         p = ctx.params
-        if t_h is None or not self.ts:  # the run broke around the knee (a hold, a switch)
+        if t_h is None:  # the run broke around the knee (a hold, a sensor switch)
             ctx.emit(EV_KNEE_HINDSIGHT, [0.0, False, p["bias_vbr25_v"], self._ref_t],
                      "no hindsight: a temperature reading lost within 1 s of the knee, kept")
             return

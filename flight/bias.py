@@ -56,9 +56,9 @@ _T25_Q = const(102400)  # 25 degC in 1/4096 K
 _SQ = const(16)  # slope fixed point: 1/(4096 x 16) K per update
 N_SENSORS = const(2)  # sensors in housekeeping (the board has a primary and a redundant one)
 _ERR_REPORT = const(100)  # a repeated device error is reported on its 1st, 101st, ... time
-# Readings kept for the hindsight estimate (:meth:`BiasControl.hindsight`): a reading and
-# the two on either side of it.
-_RING = const(5)
+# Readings kept for the hindsight estimate (:meth:`BiasControl.hindsight`): a knee sweep's
+# points (~2 s of readings) and two on either side, until 2 s after its end (8 s).
+_RING = const(16)
 
 EV_BIAS_FAULT = const(0x62)
 EV_BIAS_READBACK = const(0x63)

@@ -241,6 +241,7 @@ class BiasKnee:
             i += 1
         self._v25 = []
         self._sig = []
+        self.kt.sweep_start()
         self._codes = p["bias_knee_light_codes"]
         self._norm = False
         self._probe = self.light and p["bias_knee_light_probe_max"] > 0.0
@@ -393,6 +394,7 @@ class BiasKnee:
         b = self.bias
         self._v25.append(b.v_cmd - self.ctx.params["bias_kt_mv_per_k"] * 1e-3 * (b.t_est - 25.0))
         self._sig.append(s)
+        self.kt.point(self)  # (referred again in hindsight, KtTrack.refine)
 
     def _release(self):
         lazy.release("flight.bias_knee_light")
@@ -436,8 +438,8 @@ class BiasKnee:
         if not self._first:
             self._se_codes = self._level_codes()
         k = p["bias_knee_exponent"]
-        fit = fit_knee(self._v25, self._sig, se, k, p["bias_knee_min_ratio"],
-                       self._level_codes() * self.dac.volts_per_code)
+        inputs = (se, k, p["bias_knee_min_ratio"], self._level_codes() * self.dac.volts_per_code)
+        fit = fit_knee(self._v25, self._sig, *inputs)
         self.sweeps += 1
         t = self.bias.t_est
         if fit is None:
@@ -463,7 +465,7 @@ class BiasKnee:
         kt = p["bias_kt_mv_per_k"]
         vbr_t = vbr25 + kt * 1e-3 * (t - 25.0)  # the breakdown measured, at its temperature
         vbr25 = self.kt.accept_report(self.ctx, p, t, vbr_t, kt, self.light,
-                                      self.bias.readings - 1)
+                                      self.bias.readings - 1, (self._sig,) + inputs)
         self.vbr25 = vbr25
         # Noise at the operating point: the comparator's noise floor without a sweep.
         vov = p["bias_vov_v"]

@@ -15,8 +15,9 @@ pulse rate both ∝ gain); V_br is per unit.  Then ``σ_s^(1/k)`` is a straight 
 crossing zero at V_br: a least-squares line through the sweep's points gives the knee.
 
 Each point is referred to 25 °C with the die-temperature estimate of the bias loop at
-its window (``V − k_T·(T − 25)``), so the power-on heating during the sweep does not
-bend the line; the sensor's offset and the die gradient, constant over a session, are
+its window (``V − k_T·(T − 25)``; 1–1.5 s later again with the die's temperature in
+hindsight, flight/bias_kt.py ``refine``), so the power-on heating during the sweep does
+not bend the line; the sensor's offset and the die gradient, constant over a session, are
 absorbed into V_br25 — what the bias loop needs, since it works from the same sensors.
 
 Float maths and short lists: they run every 100 ms during a sweep, never in a fast tick.

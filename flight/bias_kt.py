@@ -44,6 +44,7 @@ RMS, sweeps 6.4x: not enough for the default either).
 import math
 
 from flight.bias import T_Q
+from flight.bias_knee_fit import fit_knee
 from flight.events import SEV_INFO, Event
 from flight.framer_ctl import W_CRC, W_OK, W_PRE
 from hal.interfaces import PREAMBLE_BITS
@@ -59,10 +60,11 @@ KT_EVENTS = (  # the breakdown module's (flight/bias_knee.py EVENTS adds it)
           (("kt_mv_per_k", "float"), ("accepted", "bool"), ("sigma_mv_per_k", "float"),
            ("knees", "int"))),
     Event(EV_KNEE_HINDSIGHT, "BIAS_KNEE_HINDSIGHT", SEV_INFO,
-          "the last knee's temperature re-read in hindsight, 1 s later (the sensor's lag "
-          "inverted with the readings around it): V_br25 (and k_T) from it; refused: the "
-          "correction beyond bias_knee_hindsight_max_k, or 0 with a reading lost around "
-          "the knee — the knee kept as it was",
+          "the last knee's temperature and its points re-read in hindsight, 1-2 s later "
+          "(the sensor's lag inverted with the readings around each): V_br25 (and k_T) "
+          "from the points refitted; refused: a correction beyond "
+          "bias_knee_hindsight_max_k, 0 with a reading lost around the knee, or the "
+          "points' refit lost, failed or implausible — the knee kept as it was",
           (("dt_k", "float"), ("accepted", "bool"), ("vbr25_v", "float"), ("t_c", "float"))),
 )
 
@@ -118,7 +120,14 @@ class KtTrack:
         self._ber_min = 0.0
         self._ref_n = -1  # the bias loop's reading of the latest knee, its hindsight due
         self._ref_t = 0.0  # that knee's temperature as estimated then (degC)
+        self._ref_kt = 0.0  # the k_T in use before it (mV/K)
         self._ref_last = None  # the earlier session's knee as it was then (fit's ``last``)
+        self._ref_fit = None  # its sweep's points and fit inputs, refitted in hindsight
+        self.sweep_start()  # (the sweep's points: bias, estimate, place)
+        self._rd = -1  # the bias loop's readings count at the last window, and the
+        self._wj = 0  # windows since it last changed (a point's place between readings)
+
+    pending = property(lambda self: self._ref_n >= 0)  # a knee's hindsight is still due
 
     def start(self):
         """A new session: no knee yet."""
@@ -130,6 +139,14 @@ class KtTrack:
         self._armed = False
         self._pre = self._pk = self._n = 0
         self._link_ok = False
+
+    def stop(self, ctx):
+        """The session is over (or safe): a knee's hindsight still due cannot come (no
+        more readings); said, the knee kept as it was."""
+        if self._ref_n >= 0:
+            self._ref_n = -1
+            ctx.emit(EV_KNEE_HINDSIGHT, [0.0, False, ctx.params["bias_vbr25_v"], self._ref_t],
+                     "no hindsight: the session ended first, kept")
 
     def ready(self, w, t_q):
         """Every framer window while no sweep runs (``w``: its counts): a tracking knee
@@ -207,15 +224,38 @@ class KtTrack:
         return line_fit(ts, vs, p["bias_knee_vbr_err_v"])
 
 
-    def accept_report(self, ctx, p, t, vbr_t, kt, light=False, reading=-1):
+    def sweep_start(self):
+        """A sweep's points begin (again): none recorded."""
+        self._pv = []  # bias commanded (V)
+        self._pt = []  # the die estimate it was referred to 25 degC with (degC)
+        self._pp = []  # its place in the bias loop's readings (index + fraction)
+
+    def point(self, knee):
+        """A sweep point above breakdown was referred to 25 degC with the bias loop's
+        estimate of the moment: what :meth:`refine` needs to refer it again in hindsight
+        — the bias, that estimate, and when in the readings its window was (the windows
+        since the last reading, from :meth:`refine`'s count, at ``period_us`` each)."""
+        b = knee.bias
+        self._pv.append(b.v_cmd)
+        self._pt.append(b.t_est)
+        f = self._wj * knee.period_us / b.period_us
+        self._pp.append(b.readings - 1 + (f if f < 1.0 else 1.0))
+
+    def accept_report(self, ctx, p, t, vbr_t, kt, light=False, reading=-1, fit=None):
         """:meth:`accept`, and the k_T fit's event when there is one: V_br25.
         ``reading``: the bias loop's reading ``t`` was estimated from (its hindsight,
-        :meth:`refine`, then due; -1: none)."""
+        :meth:`refine`, then due; -1: none); ``fit``: the sweep's σ and
+        :func:`flight.bias_knee_fit.fit_knee`'s other inputs (σ_e, k, min_ratio, level),
+        its points refitted then in hindsight too (with ``kt``, they were referred with)."""
         vbr25, f, ok = self.accept(p, t, vbr_t, kt, light)
         _report_kt(ctx, f, ok)
         if reading >= 0 and p["bias_knee_hindsight_max_k"] > 0.0:
             self._ref_n = reading
             self._ref_t = t
+            self._ref_kt = kt
+            self._ref_fit = None
+            if fit is not None and len(self._pv) == len(fit[0]):
+                self._ref_fit = (self._pv, self._pt, self._pp, kt) + tuple(fit)
             # (the earlier session's knee, before this one replaces it in the parameters)
             self._ref_last = (p["bias_knee_last_t_c"], p["bias_knee_last_vbr_v"],
                               p["bias_knee_last_light"])
@@ -223,19 +263,29 @@ class KtTrack:
 
     def refine(self, knee):
         """Every framer window: once the bias loop (``knee.bias``) has two readings past
-        the latest knee's, that knee's temperature in hindsight
-        (:meth:`flight.bias.BiasControl.hindsight`) replaces the estimate of the moment,
-        and V_br25 — and k_T, when this session's knees give one — follow from it
-        (event ``BIAS_KNEE_HINDSIGHT``).  Why: the session's first knee runs 1–3 s after
-        power-on, while the die warms at ~0.17 K/s and the bias loop's estimate still lags
-        it by ~0.1 K more than at rest: V_br25 read ~3 mV high, and a k_T through that
-        knee and one 10 K warmer ~0.3 mV/K low (docs/calibration.md "The knee's
-        temperature in hindsight")."""
+        the latest knee's (three with its sweep's points), that knee's temperature in
+        hindsight (:meth:`flight.bias.BiasControl.hindsight`) replaces the estimate of
+        the moment, its points are referred to 25 degC again with the die's temperature
+        in hindsight at each and refitted, and V_br25 — and k_T, when this session's
+        knees give one — follow (event ``BIAS_KNEE_HINDSIGHT``).  Why: the session's
+        first knee runs 1–3 s after power-on, while the die warms at ~0.17 K/s and the
+        bias loop's estimate lags it by ~0.1 K more than at rest, and each point carries
+        that estimate's noise (its slope's lead): V_br25 read ~2.3 mV high and scattered
+        5.4 mV RMS, and a k_T through that knee and one 10 K warmer ~0.3 mV/K low
+        (docs/calibration.md "The knee's temperature in hindsight")."""
+        b = knee.bias
+        if b.readings != self._rd:
+            self._rd = b.readings
+            self._wj = 0
+        else:
+            self._wj += 1
         n = self._ref_n
-        if n < 0 or knee.bias.readings < n + 3:
+        pts = self._ref_fit
+        if n < 0 or b.readings < n + (4 if pts is not None else 3):
             return
         self._ref_n = -1
-        t_h = knee.bias.hindsight(n)
+        self._ref_fit = None
+        t_h = b.hindsight(n)
         ctx = knee.ctx
         p = ctx.params
         if t_h is None:  # the run broke around the knee (a hold, a sensor switch)
@@ -243,20 +293,38 @@ class KtTrack:
                      "no hindsight: a temperature reading lost within 1 s of the knee, kept")
             return
         d = t_h - self._ref_t
-        if not -p["bias_knee_hindsight_max_k"] <= d <= p["bias_knee_hindsight_max_k"]:
+        max_k = p["bias_knee_hindsight_max_k"]
+        if not -max_k <= d <= max_k:
             ctx.emit(EV_KNEE_HINDSIGHT, [d, False, p["bias_vbr25_v"], self._ref_t],
                      "knee temperature %+.3f K in hindsight: implausible, kept" % d)
             return
+        vbr_t = self.vs[-1]
+        if pts is not None:
+            v25, why = _refit(b, pts, max_k)
+            if why is None and not (p["bias_knee_vbr25_min"] <= v25[0] <= p["bias_knee_vbr25_max"]
+                                    and v25[2] <= p["bias_knee_max_resid_v"]):
+                why = "V_br25 %.4f V, residual %.1f mV: refused" % (v25[0], v25[2] * 1e3)
+            if why is not None:
+                ctx.emit(EV_KNEE_HINDSIGHT, [d, False, p["bias_vbr25_v"], self._ref_t],
+                         "knee's points in hindsight: %s, kept" % why)
+                return
+            vbr_t = v25[0] + pts[3] * 1e-3 * (t_h - 25.0)
+            self.vs[-1] = vbr_t
         self.ts[-1] = t_h
         self._due_from(p, t_h)
-        vbr25, f, ok = self._from_line(p, t_h, self.vs[-1], p["bias_kt_mv_per_k"],
-                                       self._ref_last)
+        # The knee's outcome decided again from before it: the k_T its first reading may
+        # have fitted undone (at 10.02 K from an earlier session's knee, it can lie 9.92
+        # in hindsight: no k_T from it then — campaign draw 34 ran 1 mV/K off).
+        p.set("bias_kt_mv_per_k", self._ref_kt)
+        vbr25, f, ok = self._from_line(p, t_h, vbr_t, self._ref_kt, self._ref_last)
         _report_kt(ctx, f, ok, " (knee in hindsight)")
         p.set("bias_vbr25_v", vbr25)
         p.set("bias_knee_last_t_c", t_h)
+        p.set("bias_knee_last_vbr_v", vbr_t)  # (the pair an earlier-session knee is for k_T)
         knee.vbr25 = vbr25
         ctx.emit(EV_KNEE_HINDSIGHT, [d, True, vbr25, t_h],
-                 "knee temperature %+.3f K in hindsight: V_br25 %.4f V" % (d, vbr25))
+                 "knee temperature %+.3f K in hindsight: V_br25 %.4f V, k_T %.2f mV/K"
+                 % (d, vbr25, p["bias_kt_mv_per_k"]))
 
     def accept(self, p, t, vbr_t, kt, light=False):
         """(V_br25, fit or None, accepted) after a knee measuring ``vbr_t`` at ``t``
@@ -283,6 +351,29 @@ class KtTrack:
         if not ok:
             return vbr_t - kt * 1e-3 * (t - 25.0), f, False
         return mv + new * 1e-3 * (25.0 - mt), f, True
+
+
+def _refit(bias, pts, max_k):
+    """(fit, None) of a knee's points referred to 25 degC with the die's temperature in
+    hindsight at each (between the readings around it, by its place;
+    :func:`flight.bias_knee_fit.fit_knee`'s result), or (None, why): a reading lost, a
+    correction beyond ``max_k``, no fit.  ``pts``: ``KtTrack._ref_fit``."""
+    vs, ts, places, kt, sig, se, k, min_ratio, level = pts
+    v25 = []
+    for i in range(len(vs)):
+        m = int(places[i])
+        t = bias.hindsight(m)
+        f = places[i] - m
+        if t is not None and f > 0.0:
+            t2 = bias.hindsight(m + 1)
+            t = None if t2 is None else t + f * (t2 - t)
+        if t is None:
+            return None, "a reading lost"
+        if not -max_k <= t - ts[i] <= max_k:
+            return None, "%+.3f K at a point: implausible" % (t - ts[i])
+        v25.append(vs[i] - kt * 1e-3 * (t - 25.0))
+    fit = fit_knee(v25, sig, se, k, min_ratio, level)
+    return fit, None if fit is not None else "no fit"
 
 
 def _report_kt(ctx, f, ok, why=""):

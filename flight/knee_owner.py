@@ -95,9 +95,10 @@ class KneeOwner:
 
     def _drop(self):
         """An idle knee not needed until the next sweep: its outcome kept, the object and
-        its code released (a ``gc.collect()`` frees them)."""
+        its code released (a ``gc.collect()`` frees them).  Kept while its last knee's
+        hindsight is due (1–1.5 s after it: flight/bias_kt.py ``KtTrack.refine``)."""
         k = self.knee
-        if k is None or self.hold or k.state != 0 or self._tracking():
+        if k is None or self.hold or k.state != 0 or self._tracking() or k.kt.pending:
             return
         kept = self._kept
         for i in range(len(_CARRIED)):
@@ -153,6 +154,7 @@ class KneeOwner:
         k = self.knee
         if k is not None:
             k.stop_session()
+            k.kt.stop(self.ctx)
             self._drop()
 
     def safe(self):
@@ -160,6 +162,7 @@ class KneeOwner:
         k = self.knee
         if k is not None:
             k.safe()
+            k.kt.stop(self.ctx)
             self._drop()
 
     def update(self):

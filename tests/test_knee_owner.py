@@ -37,6 +37,9 @@ def test_tracking_holds_no_knee_and_a_command_builds_it_again(frozen):
     assert k.knee is None and [m for m in KNEE_CODE if m in sys.modules] == []
     assert k.result == 1 and k.sweeps == 1 and k.state == 0
     assert k.vbr25 == app.params["bias_vbr25_v"] and k.floor_sigma is not None
+    # ... once its hindsight was made (the knee held until then: flight/bias_kt.py)
+    (hind,) = _events(res, "BIAS_KNEE_HINDSIGHT")
+    assert hind["args"][1] is True and hind["args"][2] == k.vbr25
     v = [None] * 11
     k.hk(v, 0)
     k.hk_diag(v, 5)
@@ -48,6 +51,9 @@ def test_tracking_holds_no_knee_and_a_command_builds_it_again(frozen):
     assert k.knee is not None and k.state == 1 and comp.state == 0  # SWEEP; comparator paused
     app.run_for(2500000)
     assert len(_events(res, "BIAS_KNEE_CALIBRATED")) == 2 and k.result == 1
+    assert k.knee is not None and k.state == 0  # idle, its hindsight due
+    app.run_for(1500000)
+    assert len(_events(res, "BIAS_KNEE_HINDSIGHT")) == 2
     assert k.knee is None and k.sweeps == 2 and comp.state != 0
     assert "flight.bias_knee" not in sys.modules
     assert not _events(res, "MODULE_LOAD_FAILED")

@@ -43,7 +43,8 @@ OP_PARAM_SAVE = BY_NAME["PARAM_SAVE"].opcode
 # Assumed (operator's choice, docs/point-ahead.md "Step 3"): a clear 70° pass.
 PASS_ELEVATION_DEG = 70.0
 # The session kept after the 20° set: the uplink goes off at 18° (12.8 s later on a 70°
-# pass), then 1 s, the dark knee (~1.2 s) and a margin.
+# pass), then 1 s, the dark knee (~1.2 s), its hindsight (1-1.5 s later,
+# flight/bias_kt.py) and a margin.
 END_MARGIN_S = 18.0
 KNEE_AFTER_UPLINK_S = 1.0
 # The boresight scan after the FSM calibration (~8-18.3 s into TRACK) is over.

@@ -154,7 +154,8 @@ def _framer_check(probe):
     preamble bits / the packets counted) over the same sliding windows.
 
     Returns per estimate kind: (windows checked, within 20 %, worst |relative dev|, worst
-    |dev| in sigmas among those beyond 20 %, whole-pass relative bias)."""
+    |dev| in sigmas among those beyond 20 %, whole-pass relative bias, the whole pass's
+    expected count)."""
     out = {}
     hist = []
     acc = {"ber": [], "per": []}
@@ -190,7 +191,7 @@ def _framer_check(probe):
         outside = [z for d, z in rows if abs(d) > 0.2]  # in sigmas
         out[k] = (len(rows), within, max(abs(d) for d, z in rows),
                   max(abs(z) for z in outside) if outside else 0.0,
-                  tot[k][0] / tot[k][1] - 1.0)
+                  tot[k][0] / tot[k][1] - 1.0, tot[k][1])
     return out
 
 
@@ -208,16 +209,20 @@ def test_framer_per_and_ber_estimates_match_the_truth(seed):
     (strongly correlated, overlapping) sliding windows near it fall outside by chance.
     The check: every such window within 20 % of the truth or, where the count cannot
     support 20 % (fewer than ~500 errors), within 4.5 sigma of its binomial expectation;
-    and no bias over the pass (< 2 %).  (Measured: 89-100 % of the windows within 20 %.)
+    and no bias over the pass beyond its own count's noise (3 sigma of the whole pass's
+    expected count: ~4500 preamble errors on seed 2 are 1.5 % — a fixed 2 % bound was
+    1.3 sigma and failed at 2.2 % when a change of the bias loop drew other counts).
+    (Measured: 89-100 % of the windows within 20 %.)
     The pass is flown without charging host CPU time, so the windows drawn are the same on
     a busy machine (a host-timing-dependent pass once put one window at 4.6 sigma)."""
     _, _, probe = _fly("nominal", seed, charge_cpu=False)
     res = _framer_check(probe)
     for kind in ("ber", "per"):
-        n, within, worst, worst_sigma, bias = res[kind]
+        n, within, worst, worst_sigma, bias, expected = res[kind]
         assert n >= 20, (kind, n)
         assert within == n or worst_sigma <= 4.5, (kind, res[kind])
-        assert abs(bias) < 0.02, (kind, res[kind])
+        assert expected >= 1000, (kind, res[kind])  # (a bias bound of <= 10 %)
+        assert abs(bias) < 3.0 / math.sqrt(expected), (kind, res[kind])
 
 
 # ---------------------------------------------------------------------- TM-observed states

@@ -145,8 +145,7 @@ class KtTrack:
         more readings); said, the knee kept as it was."""
         if self._ref_n >= 0:
             self._ref_n = -1
-            ctx.emit(EV_KNEE_HINDSIGHT, [0.0, False, ctx.params["bias_vbr25_v"], self._ref_t],
-                     "no hindsight: the session ended first, kept")
+            self._kept(ctx, 0.0, "no hindsight: the session ended first")
 
     def ready(self, w, t_q):
         """Every framer window while no sweep runs (``w``: its counts): a tracking knee
@@ -255,7 +254,7 @@ class KtTrack:
             self._ref_kt = kt
             self._ref_fit = None
             if fit is not None and len(self._pv) == len(fit[0]):
-                self._ref_fit = (self._pv, self._pt, self._pp, kt) + tuple(fit)
+                self._ref_fit = (self._pv, self._pt, self._pp) + tuple(fit)
             # (the earlier session's knee, before this one replaces it in the parameters)
             self._ref_last = (p["bias_knee_last_t_c"], p["bias_knee_last_vbr_v"],
                               p["bias_knee_last_light"])
@@ -289,26 +288,23 @@ class KtTrack:
         ctx = knee.ctx
         p = ctx.params
         if t_h is None:  # the run broke around the knee (a hold, a sensor switch)
-            ctx.emit(EV_KNEE_HINDSIGHT, [0.0, False, p["bias_vbr25_v"], self._ref_t],
-                     "no hindsight: a temperature reading lost within 1 s of the knee, kept")
+            self._kept(ctx, 0.0, "no hindsight: a temperature reading lost within 1 s of the knee")
             return
         d = t_h - self._ref_t
         max_k = p["bias_knee_hindsight_max_k"]
         if not -max_k <= d <= max_k:
-            ctx.emit(EV_KNEE_HINDSIGHT, [d, False, p["bias_vbr25_v"], self._ref_t],
-                     "knee temperature %+.3f K in hindsight: implausible, kept" % d)
+            self._kept(ctx, d, "knee temperature %+.3f K in hindsight: implausible" % d)
             return
         vbr_t = self.vs[-1]
         if pts is not None:
-            v25, why = _refit(b, pts, max_k)
+            v25, why = _refit(b, pts, self._ref_kt, max_k)
             if why is None and not (p["bias_knee_vbr25_min"] <= v25[0] <= p["bias_knee_vbr25_max"]
                                     and v25[2] <= p["bias_knee_max_resid_v"]):
                 why = "V_br25 %.4f V, residual %.1f mV: refused" % (v25[0], v25[2] * 1e3)
             if why is not None:
-                ctx.emit(EV_KNEE_HINDSIGHT, [d, False, p["bias_vbr25_v"], self._ref_t],
-                         "knee's points in hindsight: %s, kept" % why)
+                self._kept(ctx, d, "knee's points in hindsight: " + why)
                 return
-            vbr_t = v25[0] + pts[3] * 1e-3 * (t_h - 25.0)
+            vbr_t = v25[0] + self._ref_kt * 1e-3 * (t_h - 25.0)
             self.vs[-1] = vbr_t
         self.ts[-1] = t_h
         self._due_from(p, t_h)
@@ -325,6 +321,12 @@ class KtTrack:
         ctx.emit(EV_KNEE_HINDSIGHT, [d, True, vbr25, t_h],
                  "knee temperature %+.3f K in hindsight: V_br25 %.4f V, k_T %.2f mV/K"
                  % (d, vbr25, p["bias_kt_mv_per_k"]))
+
+    def _kept(self, ctx, d, why):
+        """A hindsight refused (``d``: the knee temperature's correction, K): said, the
+        knee kept as it was."""
+        ctx.emit(EV_KNEE_HINDSIGHT, [d, False, ctx.params["bias_vbr25_v"], self._ref_t],
+                 why + ", kept")
 
     def accept(self, p, t, vbr_t, kt, light=False):
         """(V_br25, fit or None, accepted) after a knee measuring ``vbr_t`` at ``t``
@@ -353,12 +355,13 @@ class KtTrack:
         return mv + new * 1e-3 * (25.0 - mt), f, True
 
 
-def _refit(bias, pts, max_k):
+def _refit(bias, pts, kt, max_k):
     """(fit, None) of a knee's points referred to 25 degC with the die's temperature in
     hindsight at each (between the readings around it, by its place;
     :func:`flight.bias_knee_fit.fit_knee`'s result), or (None, why): a reading lost, a
-    correction beyond ``max_k``, no fit.  ``pts``: ``KtTrack._ref_fit``."""
-    vs, ts, places, kt, sig, se, k, min_ratio, level = pts
+    correction beyond ``max_k``, no fit.  ``pts``: ``KtTrack._ref_fit``; ``kt``: the k_T
+    the points were referred with."""
+    vs, ts, places, sig, se, k, min_ratio, level = pts
     v25 = []
     for i in range(len(vs)):
         m = int(places[i])

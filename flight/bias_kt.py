@@ -44,6 +44,7 @@ RMS, sweeps 6.4x: not enough for the default either).
 import math
 
 from flight.bias import T_Q
+from flight import bias_kt_line as L
 from flight.bias_knee_fit import fit_knee
 from flight.events import SEV_INFO, Event
 from flight.framer_ctl import W_CRC, W_OK, W_PRE
@@ -53,6 +54,7 @@ from hal.compat import const
 
 EV_KNEE_KT = const(0x6E)
 EV_KNEE_HINDSIGHT = const(0x75)
+EV_KNEE_LINE = const(0x76)
 KT_EVENTS = (  # the breakdown module's (flight/bias_knee.py EVENTS adds it)
     Event(EV_KNEE_KT, "BIAS_KNEE_KT", SEV_INFO,
           "breakdown temperature coefficient from the knees at several temperatures "
@@ -66,6 +68,11 @@ KT_EVENTS = (  # the breakdown module's (flight/bias_knee.py EVENTS adds it)
           "bias_knee_hindsight_max_k, 0 with a reading lost around the knee, or the "
           "points' refit lost, failed or implausible — the knee kept as it was",
           (("dt_k", "float"), ("accepted", "bool"), ("vbr25_v", "float"), ("t_c", "float"))),
+    Event(EV_KNEE_LINE, "BIAS_KNEE_LINE", SEV_INFO,
+          "the unit's V_br(T) line across sessions (bias_kt_line_*) after a dark knee: "
+          "its knees, and whether it was kept (not kept: the k_T through it refused — "
+          "this session's knees stay out of it)",
+          (("knees", "int"), ("kept", "bool"))),
 )
 
 P = ParamDef
@@ -96,7 +103,7 @@ KT_PARAMS = (  # the breakdown module's (flight/bias_knee.py PARAMS adds them)
       "V_br measured at bias_knee_last_t_c"),
     P("bias_knee_last_light", "bool", False, False, True, "",
       "the last accepted knee was read with the uplink on (paired with its kind only)"),
-)
+) + L.LINE_PARAMS
 
 _BLOCK = 50  # framer windows (5 s) of the link's BER before a tracking knee
 _MAX_KNEES = 8  # knees a session keeps (the oldest dropped): the due rule makes ≤ 4
@@ -112,6 +119,8 @@ class KtTrack:
         self.kt_sigma = None  # standard error of the last fitted k_T (mV/K), or None
         self.kt_fit = None  # the last fitted k_T (mV/K), accepted or not
         self.tracks = 0  # knees started by the temperature this session
+        self._prior = None  # the unit's line (bias_kt_line) as the session found it
+        self._line = None  # (knees, kept) of the line after the last dark knee, for its event
         self._armed = False
         self._max = 0
         self._hi = self._lo = 0
@@ -132,6 +141,7 @@ class KtTrack:
     def start(self):
         """A new session: no knee yet."""
         self._ref_n = -1
+        self._prior = None
         del self.ts[:]
         del self.vs[:]
         del self.ks[:]
@@ -174,10 +184,13 @@ class KtTrack:
         """An accepted knee: V_br ``v`` at ``t`` (``light``: read with the uplink on);
         the next is due ±dk from here."""
         self._ref_n = -1  # (a hindsight still due was for the knee before)
+        if self._prior is None:  # the session's first knee: the unit's line before it
+            self._prior = L.load(p)
         if len(self.ts) >= _MAX_KNEES:
-            self.ts.pop(0)
-            self.vs.pop(0)
-            self.ks.pop(0)
+            t0 = self.ts.pop(0)
+            v0 = self.vs.pop(0)
+            if not self.ks.pop(0):  # (a dark knee dropped stays in the line)
+                self._prior = L.merge(self._prior, L.group([t0], [v0]))
         self.ts.append(t)
         self.vs.append(v)
         self.ks.append(bool(light))
@@ -193,16 +206,29 @@ class KtTrack:
 
     def fit(self, p, last=None):
         """(k_T mV/K, σ mV/K, knees, mean T, mean V_br) of the line through this
-        session's knees of the latest knee's kind (:func:`line_fit`), or None when fewer
-        than two of them span ``bias_knee_track_min_span`` — then, with one of them, through
-        it and the last knee of an earlier session when that was of the same kind and
-        ``bias_knee_kt_min_dk`` away (``last``: that knee as (T, V_br, light); None: from
-        the parameters)."""
+        session's knees of the latest knee's kind, or None when there is none.
+
+        Dark (``self._line`` set): the unit's line across sessions
+        (:mod:`flight.bias_kt_line`, as the session's first knee found it) with this
+        session's dark knees — fitted when these span ``bias_knee_track_min_span`` or
+        all of them spread as two knees ``bias_knee_kt_min_dk`` apart do (S_tt ≥
+        dk²/2: a first knee that far from the unit's one earlier knee).  Light: this
+        session's light knees when they span ``bias_knee_track_min_span`` — with one of
+        them, through it and the last knee of an earlier session when that was light
+        and ``bias_knee_kt_min_dk`` away (``last``: that knee as (T, V_br, light); None:
+        from the parameters)."""
         kind = self.ks[-1]
         ts = [self.ts[i] for i in range(len(self.ts)) if self.ks[i] == kind]
         vs = [self.vs[i] for i in range(len(self.vs)) if self.ks[i] == kind]
         n = len(ts)
         min_dk = p["bias_knee_track_min_span"]
+        if not kind:
+            g = L.merge(self._prior or L.EMPTY, L.group(ts, vs))
+            self._line = (g[0], False)
+            dk = p["bias_knee_kt_min_dk"]
+            if (n < 2 or _span(ts) < min_dk) and g[3] < 0.5 * dk * dk:
+                return None
+            return L.line(g, p["bias_knee_vbr_err_v"])
         if last is None:
             last = (p["bias_knee_last_t_c"], p["bias_knee_last_vbr_v"], p["bias_knee_last_light"])
         t0 = last[0]
@@ -212,13 +238,7 @@ class KtTrack:
             vs = [last[1], vs[0]]
             n = 2
             min_dk = p["bias_knee_kt_min_dk"]
-        if n < 2:
-            return None
-        lo = hi = ts[0]
-        for t in ts:
-            lo = t if t < lo else lo
-            hi = t if t > hi else hi
-        if hi - lo < min_dk:
+        if n < 2 or _span(ts) < min_dk:
             return None
         return line_fit(ts, vs, p["bias_knee_vbr_err_v"])
 
@@ -247,7 +267,7 @@ class KtTrack:
         :func:`flight.bias_knee_fit.fit_knee`'s other inputs (σ_e, k, min_ratio, level),
         its points refitted then in hindsight too (with ``kt``, they were referred with)."""
         vbr25, f, ok = self.accept(p, t, vbr_t, kt, light)
-        _report_kt(ctx, f, ok)
+        self._report(ctx, f, ok)
         if reading >= 0 and p["bias_knee_hindsight_max_k"] > 0.0:
             self._ref_n = reading
             self._ref_t = t
@@ -313,7 +333,7 @@ class KtTrack:
         # in hindsight: no k_T from it then — campaign draw 34 ran 1 mV/K off).
         p.set("bias_kt_mv_per_k", self._ref_kt)
         vbr25, f, ok = self._from_line(p, t_h, vbr_t, self._ref_kt, self._ref_last)
-        _report_kt(ctx, f, ok, " (knee in hindsight)")
+        self._report(ctx, f, ok, " (knee in hindsight)")
         p.set("bias_vbr25_v", vbr25)
         p.set("bias_knee_last_t_c", t_h)
         p.set("bias_knee_last_vbr_v", vbr_t)  # (the pair an earlier-session knee is for k_T)
@@ -337,6 +357,7 @@ class KtTrack:
 
     def _from_line(self, p, t, vbr_t, kt, last=None):
         """:meth:`accept`'s result for this session's knees as they stand."""
+        self._line = None
         f = self.fit(p, last)
         if f is None:
             return vbr_t - kt * 1e-3 * (t - 25.0), None, False
@@ -350,9 +371,31 @@ class KtTrack:
                 p.set("bias_kt_mv_per_k", new)
             except ValueError:
                 ok = False
+        if self._line is not None:  # a dark knee: the line kept with it, or as it was
+            g = L.merge(self._prior or L.EMPTY, L.group(*self._dark()))
+            kept = ok and L.save(p, g)
+            if not kept:
+                L.save(p, self._prior or L.EMPTY)
+            self._line = (g[0], kept)
         if not ok:
             return vbr_t - kt * 1e-3 * (t - 25.0), f, False
         return mv + new * 1e-3 * (25.0 - mt), f, True
+
+    def _dark(self):
+        """This session's dark knees: (temperatures, V_br)."""
+        ts = [self.ts[i] for i in range(len(self.ts)) if not self.ks[i]]
+        vs = [self.vs[i] for i in range(len(self.vs)) if not self.ks[i]]
+        return ts, vs
+
+    def _report(self, ctx, f, ok, why=""):
+        """The k_T fit's event when there is a fit; the line's after a dark one."""
+        if f is not None:
+            ctx.emit(EV_KNEE_KT, [f[0], ok, f[1], f[2]], "k_T %.2f +/- %.2f mV/K from %d "
+                     "knees%s%s" % (f[0], f[1], f[2], why, "" if ok else ": refused, kept"))
+        ln = self._line
+        if f is not None and ln is not None:
+            ctx.emit(EV_KNEE_LINE, [ln[0], ln[1]], "the unit's V_br(T) line: %d dark knees, %s"
+                     % (ln[0], "kept" if ln[1] else "not kept (k_T refused): as it was"))
 
 
 def _refit(bias, pts, kt, max_k):
@@ -379,11 +422,13 @@ def _refit(bias, pts, kt, max_k):
     return fit, None if fit is not None else "no fit"
 
 
-def _report_kt(ctx, f, ok, why=""):
-    """The k_T fit's event, when there is a fit."""
-    if f is not None:
-        ctx.emit(EV_KNEE_KT, [f[0], ok, f[1], f[2]], "k_T %.2f +/- %.2f mV/K from %d "
-                 "knees%s%s" % (f[0], f[1], f[2], why, "" if ok else ": refused, kept"))
+def _span(ts):
+    """The spread of temperatures ``ts`` (K)."""
+    lo = hi = ts[0]
+    for t in ts:
+        lo = t if t < lo else lo
+        hi = t if t > hi else hi
+    return hi - lo
 
 
 def line_fit(ts, vs, v_err):

@@ -24,7 +24,7 @@ def flown():
         booted.update((k, app.params[k]) for k in (
             "pa_tx_bore_x_urad", "pa_tx_bore_y_urad", "bias_kt_mv_per_k",
             "bias_knee_last_t_c", "bias_vbr25_v", "apt_cal_valid", "apt_fsm_gain_x",
-            "apt_fsm_gain_y", "apt_cam_rot_mrad"))
+            "apt_fsm_gain_y", "apt_cam_rot_mrad", "bias_kt_line_n", "bias_kt_line_t_c"))
 
     res = passsim.fly("nominal", seed=FAR_SEED, duration_s=12.0,
                       overrides=dict(FAR, commissioned={}), app_hook=at_boot)
@@ -70,6 +70,15 @@ def test_the_commissioned_unit_flies_on_its_saved_calibration(flown):
     assert abs(c["kt_mv_per_k"] - c["kt_truth_mv_per_k"]) < 1.0
     assert booted["bias_kt_mv_per_k"] == pytest.approx(c["kt_mv_per_k"])
     assert booted["bias_knee_last_t_c"] == pytest.approx(t1, abs=0.01)
+    # ... and the unit's V_br(T) line through both (flight/bias_kt_line.py), which the
+    # measured pass's first knee joins: k_T through three knees, the line kept
+    assert booted["bias_kt_line_n"] == 2
+    assert booted["bias_kt_line_t_c"] == pytest.approx((t0 + t1) / 2, abs=0.5)
+    lines = [e.get("args") for _t, _b, e in res.obc.events if e.get("name") == "BIAS_KNEE_LINE"]
+    assert lines and lines[-1] == [3, True], lines
+    assert m["kt_truth_mv_per_k"] == pytest.approx(res.world.k_t * 1e3)
+    assert m["kt_error_mv_per_k"] == pytest.approx(abs(m["kt_mv_per_k"] - m["kt_truth_mv_per_k"]))
+    assert m["kt_mv_per_k"] != pytest.approx(c["kt_mv_per_k"], abs=1e-6)  # fitted again
     # the FSM calibration of commissioning: done, its result kept, not repeated
     assert c["fsm_cal_result"] == "DONE" and c["fsm_cal_rot_error_mrad"] < 20.0
     assert booted["apt_cal_valid"] is True
@@ -87,6 +96,7 @@ def test_the_summary_table_shows_the_commissioning(flown):
     text = report.summary_table(m)
     assert "commissioning: boresight scan" in text and "ACCEPTED / %.2f" % (
         m["commission_bore_error_urad"]) in text
+    assert "k_T in use at the end / the unit's" in text
     assert "commissioning" not in report.summary_table(
         dict(m, commission_kt_truth_mv_per_k=None))
 

@@ -297,6 +297,7 @@ def compute(res):
     fsm_calibration(res, m)
     _bore_scan(res, m)
     _commissioning(res, m)
+    _kt_in_use(res, m)
     # ------------------------------------------------------------ scheduler
     m["deadline_misses"] = view.deadline_misses
     m["task_faults"] = view.task_faults
@@ -339,6 +340,19 @@ def fsm_calibration(res, m):
         m21 = -s * g[0] + c * g[2]
         th = math.atan2(m12 - m21, c * g[0] + s * g[2] + (-s * g[1] + c * g[3]))
         m["fsm_cal_rot_error_mrad"] = abs(a[2] - th * 1e3)
+
+
+def _kt_in_use(res, m):
+    """The breakdown's temperature coefficient the flight holds at the pass's end (mV/K:
+    the default, or fitted by its knees, flight/bias_kt.py), the unit's true one
+    (hal/sim/world.py ``k_t``) and the error between them; None where either is unknown."""
+    apps = getattr(res, "apps", None) or ()
+    world = getattr(res, "world", None)
+    kt = apps[-1].params["bias_kt_mv_per_k"] if apps else None
+    truth = world.k_t * 1e3 if world is not None and hasattr(world, "k_t") else None
+    m["kt_mv_per_k"] = kt
+    m["kt_truth_mv_per_k"] = truth
+    m["kt_error_mv_per_k"] = abs(kt - truth) if kt is not None and truth is not None else None
 
 
 def _commissioning(res, m):

@@ -164,6 +164,10 @@ def summary_rows(m):
                                        m.get("commission_kt_accepted"),
                                        _f(m.get("commission_kt_truth_mv_per_k"), "%.2f",
                                           " mV/K"))))
+    if m.get("kt_truth_mv_per_k") is not None:
+        rows.append(("k_T in use at the end / the unit's",
+                     "%s / %s" % (_f(m.get("kt_mv_per_k"), "%.2f"),
+                                  _f(m.get("kt_truth_mv_per_k"), "%.2f", " mV/K"))))
     rows += [
         ("re-acquisitions: count / worst",
          "%s / %s" % (_f(len(m.get("reacquisition_times_s") or ()), "%d"),

@@ -1,0 +1,121 @@
+"""The unit's breakdown line V_br(T), kept across sessions (issue 14.3; DESIGN §3.4.1;
+docs/calibration.md "The k_T line across sessions").
+
+Why: a session's k_T from its own dark knees — or from its first knee and the last one of
+an earlier session — rests on two or three knees of ~3 mV repeatability each, 10–15 K
+apart: ±0.35–0.5 mV/K, 4–8 mV of over-voltage at the end of a pass.  The unit's V_br(T)
+does not change from pass to pass, so every accepted dark knee of every session is a
+point on the same line: kept as the line's sufficient statistics in the parameter table
+(saved with it by ``PARAM_SAVE``), each session's knees merge with it and the slope's
+error falls as 1/sqrt(knees) (0.37 → 0.30 mV/K over four sessions, where the pair of
+one earlier knee and this session's stays at 0.37: docs/calibration.md).
+
+Dark knees only: a light knee's breakdown lies ~10 mV below a dark one's at the same
+temperature (flight/bias_kt.py), and a line mixing them comes out 1–3 mV/K low.
+
+The statistics (n, mean T, mean V_br, S_tt, S_tv, S_vv — sums of products of deviations
+from the means) merge exactly (the pairwise update of Chan et al.), so no knee list is
+kept and the table holds six numbers whatever the count.  A unit with ``_n`` 0 but a
+dark last knee (``bias_knee_last_t_c``/``_vbr_v``: a table saved before this line
+existed) starts from that knee.  ``bias_kt_line_n`` 0 and ``bias_knee_last_t_c`` -273 by
+``PARAM_SET`` forget the line (a unit replaced, docs/calibration.md).
+"""
+
+import math
+
+from flight.params import ParamDef as P
+
+LINE_PARAMS = (  # the breakdown module's (flight/bias_kt.py KT_PARAMS adds them)
+    P("bias_kt_line_n", "int", 0, 0, 100000, "",
+      "dark knees in the unit's V_br(T) line across sessions (0: none)"),
+    P("bias_kt_line_t_c", "float", 25.0, -100.0, 150.0, "degC",
+      "mean temperature of the line's knees"),
+    P("bias_kt_line_vbr_v", "float", 0.0, 0.0, 80.0, "V", "mean V_br of the line's knees"),
+    P("bias_kt_line_stt", "float", 0.0, 0.0, 1e9, "K^2",
+      "sum of the knees' squared temperature deviations from their mean"),
+    P("bias_kt_line_stv", "float", 0.0, -1e7, 1e7, "K V",
+      "sum of the knees' temperature times V_br deviations"),
+    P("bias_kt_line_svv", "float", 0.0, 0.0, 1e7, "V^2",
+      "sum of the knees' squared V_br deviations"),
+)
+_NAMES = ("bias_kt_line_n", "bias_kt_line_t_c", "bias_kt_line_vbr_v",
+          "bias_kt_line_stt", "bias_kt_line_stv", "bias_kt_line_svv")
+
+EMPTY = (0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def group(ts, vs):
+    """The statistics (n, mean T, mean V, S_tt, S_tv, S_vv) of knees at ``ts`` (degC)
+    measuring ``vs`` (V)."""
+    n = len(ts)
+    if n == 0:
+        return EMPTY
+    mt = sum(ts) / n
+    mv = sum(vs) / n
+    stt = stv = svv = 0.0
+    for i in range(n):
+        dt = ts[i] - mt
+        dv = vs[i] - mv
+        stt += dt * dt
+        stv += dt * dv
+        svv += dv * dv
+    return (n, mt, mv, stt, stv, svv)
+
+
+def merge(a, b):
+    """The statistics of two groups of knees taken together (exact)."""
+    na = a[0]
+    nb = b[0]
+    if na == 0:
+        return b
+    if nb == 0:
+        return a
+    n = na + nb
+    dt = b[1] - a[1]
+    dv = b[2] - a[2]
+    w = na * nb / n
+    return (n, a[1] + dt * nb / n, a[2] + dv * nb / n, a[3] + b[3] + dt * dt * w,
+            a[4] + b[4] + dt * dv * w, a[5] + b[5] + dv * dv * w)
+
+
+def line(g, v_err):
+    """(slope mV/K, its standard error mV/K, n, mean T, mean V) of the line through the
+    knees of ``g``, or None with fewer than two or no spread of temperature; the scatter
+    about it is taken as at least ``v_err`` volts per knee (with two knees, the only
+    figure there is)."""
+    n, mt, mv, stt, stv, svv = g
+    if n < 2 or stt <= 0.0:
+        return None
+    k = stv / stt
+    s2 = v_err * v_err
+    if n > 2:
+        r = (svv - k * stv) / (n - 2)  # the residuals' sum of squares, per degree of freedom
+        s2 = r if r > s2 else s2
+    return k * 1e3, math.sqrt(s2 / stt) * 1e3, n, mt, mv
+
+
+def load(p):
+    """The unit's saved line; with none, its last dark knee alone (a table from before the
+    line), or :data:`EMPTY`."""
+    n = p["bias_kt_line_n"]
+    if n > 0:
+        return (n, p["bias_kt_line_t_c"], p["bias_kt_line_vbr_v"], p["bias_kt_line_stt"],
+                p["bias_kt_line_stv"], p["bias_kt_line_svv"])
+    t = p["bias_knee_last_t_c"]
+    if t > -200.0 and not p["bias_knee_last_light"]:
+        return (1, t, p["bias_knee_last_vbr_v"], 0.0, 0.0, 0.0)
+    return EMPTY
+
+
+def save(p, g):
+    """The line ``g`` into the parameter table (kept by the next ``PARAM_SAVE``); False,
+    nothing changed, when a value lies outside its parameter's range."""
+    old = [p[k] for k in _NAMES]
+    try:
+        for i in range(6):
+            p.set(_NAMES[i], g[i] if i else int(g[0]))
+    except ValueError:
+        for i in range(6):
+            p.set(_NAMES[i], old[i])
+        return False
+    return True

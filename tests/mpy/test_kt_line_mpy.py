@@ -1,0 +1,155 @@
+"""The unit's V_br(T) line across sessions (flight/bias_kt_line.py, its use in
+flight/bias_kt.py; docs/calibration.md "The k_T line across sessions") on every
+interpreter: the statistics merge exactly, a session's dark knees join the saved line
+when the k_T through it is accepted and stay out when refused, the next session's first
+knee fits through the line, light knees never enter it, a table from before the line
+starts from its last dark knee, an out-of-range save changes nothing."""
+
+from flight import bias as B
+from flight import bias_knee as K
+from flight import bias_kt_line as L
+from flight.bias_kt import EV_KNEE_KT, EV_KNEE_LINE, KtTrack, line_fit
+from fakes import FakeCtx
+
+KT = 22.5  # mV/K: the unit's (the flight default is 21.5)
+VBR25 = 24.30
+
+
+def _vbr(t, kt=KT):
+    return VBR25 + kt * 1e-3 * (t - 25.0)
+
+
+def _ctx(**kw):
+    return FakeCtx(K, B, params=kw)
+
+
+def _close(a, b, tol):
+    return abs(a - b) <= tol
+
+
+def test_merged_statistics_equal_those_of_all_the_knees_at_once():
+    ts = [5.0, 12.5, 20.0, 21.0, 33.0]
+    noise = (0.002, -0.003, 0.001, 0.0, -0.001)
+    vs = [_vbr(ts[i]) + noise[i] for i in range(len(ts))]
+    whole = L.group(ts, vs)
+    parts = L.merge(L.merge(L.group(ts[:2], vs[:2]), L.group(ts[2:3], vs[2:3])),
+                    L.group(ts[3:], vs[3:]))
+    assert whole[0] == parts[0] == 5
+    for i in range(1, 6):
+        assert _close(whole[i], parts[i], 1e-9 + 1e-6 * abs(whole[i])), (i, whole, parts)
+    assert L.merge(L.EMPTY, whole) == whole and L.merge(whole, L.EMPTY) == whole
+    # the line through the statistics is the least-squares line of the points
+    a = L.line(parts, 0.003)
+    b = line_fit(ts, vs, 0.003)
+    for i in range(5):
+        assert _close(a[i], b[i], 1e-3 + 1e-4 * abs(b[i])), (i, a, b)
+    assert L.line(L.group([20.0], [24.2]), 0.003) is None
+    assert L.line(L.group([20.0, 20.0], [24.2, 24.21]), 0.003) is None  # no spread
+
+
+def test_a_sessions_dark_knees_join_the_line_and_the_next_session_fits_through_it():
+    ctx = _ctx()
+    p = ctx.params
+    tr = KtTrack()
+    kt0 = p["bias_kt_mv_per_k"]
+    tr.start()
+    tr.accept_report(ctx, p, 20.0, _vbr(20.0), kt0)  # the session's first knee: no fit
+    assert ctx.args(EV_KNEE_LINE) == [] and p["bias_kt_line_n"] == 0
+    tr.accept_report(ctx, p, 33.0, _vbr(33.0), kt0)  # the dark knee at the pass's end
+    assert ctx.args(EV_KNEE_LINE) == [[2, True]]
+    assert p["bias_kt_line_n"] == 2 and _close(p["bias_kt_line_t_c"], 26.5, 1e-6)
+    assert _close(p["bias_kt_line_stt"], 84.5, 1e-4)  # 6.5² x 2
+    assert _close(p["bias_kt_mv_per_k"], KT, 0.01)
+    # the next session: its first knee, at 18 degC, is a third point on the same line
+    tr.start()
+    v = _vbr(18.0) + 0.002
+    vbr25 = tr.accept_report(ctx, p, 18.0, v, p["bias_kt_mv_per_k"])
+    kt_args = ctx.args(EV_KNEE_KT)[-1]
+    assert kt_args[1] and kt_args[3] == 3, kt_args
+    assert ctx.args(EV_KNEE_LINE)[-1] == [3, True]
+    g = L.group([20.0, 33.0, 18.0], [_vbr(20.0), _vbr(33.0), v])
+    want = L.line(g, p["bias_knee_vbr_err_v"])
+    assert _close(p["bias_kt_mv_per_k"], want[0], 1e-3)
+    assert _close(vbr25, want[4] + want[0] * 1e-3 * (25.0 - want[3]), 1e-5)
+    assert p["bias_kt_line_n"] == 3 and _close(p["bias_kt_line_stt"], g[3], 1e-3)
+
+
+def test_a_refused_k_t_keeps_the_sessions_knees_out_of_the_line():
+    ctx = _ctx()
+    p = ctx.params
+    tr = KtTrack()
+    kt0 = p["bias_kt_mv_per_k"]
+    tr.accept_report(ctx, p, 20.0, _vbr(20.0), kt0)
+    tr.accept_report(ctx, p, 32.0, _vbr(32.0), kt0)
+    saved = [p[k] for k in L._NAMES]
+    assert saved[0] == 2
+    tr.start()  # a knee 40 mV off the line: k_T through it implausible
+    tr.accept_report(ctx, p, 5.0, _vbr(5.0) + 0.40, p["bias_kt_mv_per_k"])
+    assert not ctx.args(EV_KNEE_KT)[-1][1]
+    assert ctx.args(EV_KNEE_LINE)[-1] == [3, False]
+    assert [p[k] for k in L._NAMES] == saved
+    assert ctx.named(EV_KNEE_LINE)[-1].endswith("as it was")
+
+
+def test_light_knees_never_enter_the_line():
+    ctx = _ctx()
+    p = ctx.params
+    tr = KtTrack()
+    kt0 = p["bias_kt_mv_per_k"]
+    for t in (20.0, 24.0, 28.0):  # a session of light knees (10 mV below dark ones)
+        tr.accept_report(ctx, p, t, _vbr(t) - 0.010, kt0, True)
+    assert ctx.args(EV_KNEE_KT)[-1][1]  # the light line fitted and accepted ...
+    assert ctx.args(EV_KNEE_LINE) == [] and p["bias_kt_line_n"] == 0  # ... not the unit's
+
+
+def test_a_table_from_before_the_line_starts_from_its_last_dark_knee():
+    ctx = _ctx(bias_knee_last_t_c=5.0, bias_knee_last_vbr_v=_vbr(5.0))
+    p = ctx.params
+    assert L.load(p) == (1, 5.0, _vbr(5.0), 0.0, 0.0, 0.0)
+    tr = KtTrack()
+    tr.accept_report(ctx, p, 20.0, _vbr(20.0), 21.5)
+    assert ctx.args(EV_KNEE_LINE) == [[2, True]] and _close(p["bias_kt_mv_per_k"], KT, 0.01)
+    # a light last knee does not seed the dark line; 9 K is not enough for a pair either
+    p2 = _ctx(bias_knee_last_t_c=5.0, bias_knee_last_vbr_v=_vbr(5.0),
+              bias_knee_last_light=True).params
+    assert L.load(p2) == L.EMPTY
+    ctx3 = _ctx(bias_knee_last_t_c=11.0, bias_knee_last_vbr_v=_vbr(11.0))
+    KtTrack().accept_report(ctx3, ctx3.params, 20.0, _vbr(20.0), 21.5)
+    assert ctx3.args(EV_KNEE_KT) == [] and ctx3.params["bias_kt_line_n"] == 0
+
+
+def test_setting_the_count_to_zero_forgets_the_line():
+    ctx = _ctx()
+    p = ctx.params
+    tr = KtTrack()
+    tr.accept_report(ctx, p, 20.0, _vbr(20.0), 21.5)
+    tr.accept_report(ctx, p, 32.0, _vbr(32.0), 21.5)
+    assert L.load(p)[0] == 2
+    p.set("bias_knee_last_t_c", 32.0)  # (flight/bias_knee.py keeps the last knee)
+    p.set("bias_knee_last_vbr_v", _vbr(32.0))
+    p.set("bias_kt_line_n", 0)  # the line forgotten: the last knee would seed it again ...
+    assert L.load(p) == (1, 32.0, _vbr(32.0), 0.0, 0.0, 0.0)
+    p.set("bias_knee_last_t_c", -273.0)  # ... unless it is forgotten too (a unit replaced)
+    assert L.load(p) == L.EMPTY
+
+
+def test_an_out_of_range_save_changes_nothing():
+    p = _ctx().params
+    good = L.group([20.0, 30.0], [_vbr(20.0), _vbr(30.0)])
+    assert L.save(p, good) and p["bias_kt_line_n"] == 2
+    before = [p[k] for k in L._NAMES]
+    bad = (3, 26.0, 24.3, 2e9, 1.0, 1.0)  # S_tt beyond its parameter's range
+    assert not L.save(p, bad)
+    assert [p[k] for k in L._NAMES] == before
+
+
+def test_a_dark_knee_dropped_from_a_long_session_stays_in_the_line():
+    ctx = _ctx(bias_knee_track_min_span=1.0)
+    p = ctx.params
+    tr = KtTrack()
+    ts = [10.0 + 2.0 * i for i in range(10)]  # more knees than a session keeps
+    for t in ts:
+        tr.accept_report(ctx, p, t, _vbr(t), p["bias_kt_mv_per_k"])
+    assert len(tr.ts) < len(ts)
+    assert ctx.args(EV_KNEE_LINE)[-1] == [10, True] and p["bias_kt_line_n"] == 10
+    assert _close(p["bias_kt_line_t_c"], sum(ts) / len(ts), 1e-4)

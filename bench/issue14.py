@@ -28,6 +28,9 @@ FIGURES = (
     # not a figure of the table: the aim error's constant part (the boresight's
     # calibration error; docs/point-ahead.md "Step 3"), beside the residual it is in
     ("track_aim_bias_urad", "urad"),
+    # nor this: the k_T the flight holds at the pass's end against the unit's, what the
+    # over-voltage's drift over a pass comes from (docs/calibration.md "The k_T line")
+    ("kt_error_mv_per_k", "mV/K"),
 )
 
 

@@ -161,6 +161,8 @@ def add_capture_gen(sub):
 def cmd_plan(args):
     from ground_tools import plan
 
+    if args.dark_knee and not args.script:
+        raise Fail("--dark-knee: only with --script (it plans the session's commands)")
     try:
         station = plan.parse_station(args.station) if args.station else plan.OGS
         start = plan.parse_time(args.start)
@@ -188,7 +190,7 @@ def cmd_plan(args):
             print(prof)
     if args.script:
         text = plan.session_script(passes, planner.name, epoch, args.lead, args.min_el,
-                                   args.session_lead)
+                                   args.session_lead, args.dark_knee)
         if prof:
             text = text.replace("\n# pass 1:", "\n# point-ahead profile of pass 1 "
                                 "(the fallback for a stale OBC state)\n" + prof + "\n# pass 1:", 1)
@@ -347,6 +349,10 @@ def add_parsers(sub, port_parent, keys_parent):
                    help="seconds from SESSION_START to the beacon coming on: the payload's "
                    "breakdown sweep starts in the dark (default %g)"
                    % plan.DEFAULT_SESSION_LEAD_S)
+    p.add_argument("--dark-knee", action="store_true",
+                   help="keep each session past the uplink's end for a breakdown sweep in "
+                   "the dark (BIAS_KNEE_CALIBRATE), then PARAM_SAVE: every pass adds a warm "
+                   "knee to the unit's V_br(T) line (docs/calibration.md)")
     p.set_defaults(fn=cmd_plan)
 
     p = sub.add_parser("serve",

@@ -29,6 +29,14 @@ DEFAULT_BEACON_EL = 18.0
 # SESSION_START before the beacon comes on: the simulator's zenith pass (session at 5 s, 18°
 # at 7.4 s): the bias ramp and the breakdown sweep's first second in the dark.
 DEFAULT_SESSION_LEAD_S = 2.4
+# --dark-knee (docs/calibration.md "The k_T line across sessions"): the breakdown sweep
+# commanded this long after the station's uplink goes off (its set crossing of the beacon
+# elevation: the light gone from the receiver, the framer's last windows over), and the
+# session ended this long after the command: the sweep (~1.2 s), its hindsight 1-1.5 s
+# later (flight/bias_kt.py) and a margin; PARAM_SAVE this long after the session's end.
+DARK_KNEE_AFTER_UPLINK_S = 1.0
+DARK_KNEE_SESSION_S = 5.0
+DARK_KNEE_SAVE_AFTER_S = 1.0
 _TOL_S = 0.005  # refinement tolerance of the crossing / culmination times
 _DAY_S = 86400.0
 
@@ -192,14 +200,19 @@ class Planner:
 
     def _row(self, tr, tc, ts_, el):
         r, c, s = self._at(tr), self._at(tc), self._at(ts_)
-        # The beacon's crossing: the satellite climbs 2° within ~1-2 minutes of the rise.
-        b = self._at(self._refine_crossing(tr, True, self.beacon_el, 300.0)
-                     if self.beacon_el < self.min_el else tr)
+        # The beacon's crossings: the satellite climbs 2° within ~1-2 minutes of the rise,
+        # and sinks as much after the set (the uplink goes off there).
+        low = self.beacon_el < self.min_el
+        b = self._at(self._refine_crossing(tr, True, self.beacon_el, 300.0) if low else tr)
+        bo = self._at(self._refine_crossing(ts_ + 300.0 / _DAY_S, False, self.beacon_el, 302.0)
+                      if low else ts_)
         return {"rise": _iso(r), "culmination": _iso(c), "set": _iso(s),
                 "max_elevation_deg": round(el, 3),
                 "duration_s": round((ts_ - tr) * _DAY_S, 1), "beacon_on": _iso(b),
+                "beacon_off": _iso(bo),
                 "_rise": r.utc_datetime(), "_culmination": c.utc_datetime(),
-                "_set": s.utc_datetime(), "_beacon_on": b.utc_datetime()}
+                "_set": s.utc_datetime(), "_beacon_on": b.utc_datetime(),
+                "_beacon_off": bo.utc_datetime()}
 
 
 def public(p):
@@ -219,7 +232,7 @@ def format_passes(passes, name, station, min_el):
 
 
 def session_script(passes, name, epoch, lead_s=120.0, min_el=DEFAULT_MIN_EL,
-                   session_lead_s=DEFAULT_SESSION_LEAD_S):
+                   session_lead_s=DEFAULT_SESSION_LEAD_S, dark_knee=False):
     """A ``vector-tc run`` script queuing each pass as time-tagged commands.
 
     Onboard time is seconds since ``epoch`` (aware datetime; the clock is set with
@@ -227,7 +240,10 @@ def session_script(passes, name, epoch, lead_s=120.0, min_el=DEFAULT_MIN_EL,
     (the payload powers up and the bias settles before the link can close), SESSION_START
     ``session_lead_s`` before the station's beacon and uplink come on (``beacon_on``; the
     module's doc says why), SESSION_END at the ``min_el`` set, SET_MODE SAFE ``lead_s``
-    later.
+    later.  ``dark_knee``: the session kept past the uplink's end (``beacon_off``) for a
+    breakdown sweep in the dark, BIAS_KNEE_CALIBRATE :data:`DARK_KNEE_AFTER_UPLINK_S`
+    after it, SESSION_END :data:`DARK_KNEE_SESSION_S` after that, then PARAM_SAVE: the
+    pass's warm knee joins the unit's V_br(T) line (docs/calibration.md).
     """
     def onboard(d):
         return "%.1f" % (d - epoch).total_seconds()
@@ -238,10 +254,20 @@ def session_script(passes, name, epoch, lead_s=120.0, min_el=DEFAULT_MIN_EL,
              "# rise/set are the %g deg elevation crossings; each session starts %g s "
              "before the station's beacon and uplink come on" % (min_el, session_lead_s),
              "send PING"]
+    if dark_knee:
+        lines.insert(3, "# each session kept past the uplink's end for a dark breakdown sweep, "
+                     "then PARAM_SAVE (--dark-knee)")
     for i, p in enumerate(passes):
         start = p["_beacon_on"] - _dt.timedelta(seconds=session_lead_s)
         up = start - _dt.timedelta(seconds=lead_s)
-        down = p["_set"] + _dt.timedelta(seconds=lead_s)
+        end = p["_set"]
+        knee = []
+        if dark_knee:
+            t_knee = p["_beacon_off"] + _dt.timedelta(seconds=DARK_KNEE_AFTER_UPLINK_S)
+            end = t_knee + _dt.timedelta(seconds=DARK_KNEE_SESSION_S)
+            knee = ["send TIMETAG time=%s opcode=BIAS_KNEE_CALIBRATE" % onboard(t_knee)]
+        down = max(p["_set"] + _dt.timedelta(seconds=lead_s),
+                   end + _dt.timedelta(seconds=DARK_KNEE_SAVE_AFTER_S + 1.0))
         lines += [
             "",
             "# pass %d: beacon on %s, rise %s, culmination %s at %.2f deg, set %s" % (
@@ -249,8 +275,11 @@ def session_script(passes, name, epoch, lead_s=120.0, min_el=DEFAULT_MIN_EL,
                 p["max_elevation_deg"], p["set"]),
             "send TIMETAG time=%s opcode=SET_MODE args='{\"mode\": \"STANDBY\"}'" % onboard(up),
             "send TIMETAG time=%s opcode=SESSION_START" % onboard(start),
-            "send TIMETAG time=%s opcode=SESSION_END" % onboard(p["_set"]),
-            "send TIMETAG time=%s opcode=SET_MODE args='{\"mode\": \"SAFE\"}'" % onboard(down),
-        ]
+        ] + knee + ["send TIMETAG time=%s opcode=SESSION_END" % onboard(end)]
+        if dark_knee:
+            lines.append("send TIMETAG time=%s opcode=PARAM_SAVE" % onboard(
+                end + _dt.timedelta(seconds=DARK_KNEE_SAVE_AFTER_S)))
+        lines.append("send TIMETAG time=%s opcode=SET_MODE args='{\"mode\": \"SAFE\"}'"
+                     % onboard(down))
     lines.append("echo %d pass(es) queued" % len(passes))
     return "\n".join(lines) + "\n"

@@ -193,6 +193,7 @@ def test_default_station_is_the_ogs_and_min_el_is_the_threshold(capsys):
 @pytest.mark.parametrize("argv, msg", [
     (["--station", "95,0,0"], "latitude"),
     (["--from", "yesterday"], "ISO 8601"),
+    (["--dark-knee"], "--dark-knee: only with --script"),
 ])
 def test_plan_bad_input_is_one_line(capsys, argv, msg):
     rc = main(["plan", "--tle", str(TLE)] + argv)
@@ -207,3 +208,45 @@ def test_bad_tle_is_refused(tmp_path, capsys):
     rc = main(["plan", "--tle", str(bad)])
     _, err = capsys.readouterr()
     assert rc == 2 and "checksum" in err
+
+
+def _tags(text):
+    """[(onboard time, the rest of the line)] of a script's TIMETAG lines."""
+    out = []
+    for ln in text.splitlines():
+        if ln.startswith("send TIMETAG"):
+            rest = ln.split("time=")[1]
+            out.append((float(rest.split()[0]), rest.split(None, 1)[1]))
+    return out
+
+
+def test_dark_knee_keeps_each_session_past_the_uplinks_end(tmp_path, capsys):
+    script = tmp_path / "pass.tc"
+    rc = main(["plan", "--tle", str(TLE), "--from", START, "--hours", "12", "--json",
+               "--script", str(script), "--dark-knee"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    passes = json.loads(out)
+    text = script.read_text()
+    assert parse_script(text)
+    tags = _tags(text)
+    assert len(tags) == 6 * len(passes)
+    planner = plan.Planner(TLE, plan.OGS, 20.0, 18.0)
+    for i, p in enumerate(passes):
+        # the uplink goes off at the set's 18° crossing, after the 20° set
+        off = _unix(p["beacon_off"])
+        assert 5.0 < off - _unix(p["set"]) < 300.0
+        el = planner.elevation(planner.ts.from_datetime(plan.parse_time(p["beacon_off"])))
+        assert float(el) == pytest.approx(18.0, abs=0.01)
+        mine = tags[6 * i:6 * i + 6]
+        names = [r.split()[0] for _t, r in mine]
+        assert names == ["opcode=SET_MODE", "opcode=SESSION_START", "opcode=BIAS_KNEE_CALIBRATE",
+                         "opcode=SESSION_END", "opcode=PARAM_SAVE", "opcode=SET_MODE"], names
+        t = [x for x, _r in mine]
+        assert t == sorted(t)
+        assert t[2] == pytest.approx(off + plan.DARK_KNEE_AFTER_UPLINK_S, abs=0.1)
+        assert t[3] == pytest.approx(t[2] + plan.DARK_KNEE_SESSION_S, abs=0.1)
+        assert t[4] > t[3] and "SAFE" in mine[5][1]
+    # without the option: the session ends at the set, nothing saved
+    assert "BIAS_KNEE_CALIBRATE" not in plan.session_script(
+        planner.passes(plan.parse_time(START), 12.0), "sat", plan.parse_time(START))

@@ -33,6 +33,7 @@ What the commissioning pass measured goes to the metrics under ``commission_*``
 """
 
 from flight.cmddict import BY_NAME
+from ground_tools.plan import DARK_KNEE_AFTER_UPLINK_S
 from hal.sim.storage import MemStorage
 from sim.run.metrics import fsm_calibration
 
@@ -46,7 +47,7 @@ PASS_ELEVATION_DEG = 70.0
 # pass), then 1 s, the dark knee (~1.2 s), its hindsight (1-1.5 s later,
 # flight/bias_kt.py) and a margin.
 END_MARGIN_S = 18.0
-KNEE_AFTER_UPLINK_S = 1.0
+KNEE_AFTER_UPLINK_S = DARK_KNEE_AFTER_UPLINK_S  # (as `vector-tc plan --dark-knee` plans it)
 # The boresight scan after the FSM calibration (~8-18.3 s into TRACK) is over.
 SCAN_AFTER_TRACK_S = 30.0
 # The unit's and the platform's own properties: kept from the measured pass's draw.

@@ -9,9 +9,11 @@ a pass for the units 1.5–2.5 σ off, with every knee before exact.  Each furth
 temperature ``bias_knee_track_dk`` away from the last one re-anchors V_br where the die
 is now, and the knees together give the unit's own k_T:
 
-* the least-squares line of V_br(T) through this session's accepted knees (with fewer
-  than two, the last accepted knee of an earlier session, ``bias_knee_last_t_c`` /
-  ``_vbr_v``, when ``bias_knee_kt_min_dk`` away);
+* the least-squares line of V_br(T) through this session's accepted knees — dark ones
+  with the unit's line across sessions (flight/bias_kt_line.py: every accepted dark knee
+  of earlier sessions); light ones alone, or with fewer than two the last accepted knee
+  of an earlier session, ``bias_knee_last_t_c`` / ``_vbr_v``, when light and
+  ``bias_knee_kt_min_dk`` away;
 * of one kind only, the latest knee's: dark knees (the trigger rate, the uplink off) with
   dark ones, light knees (the code violations, the uplink on) with light ones — a light
   knee's breakdown lies ~10 mV below a dark knee's at the same temperature (the signal's

@@ -117,12 +117,13 @@ class KtTrack:
     def __init__(self):
         self.ts = []  # knee temperatures (bias loop estimate, degC)
         self.vs = []  # V_br measured at them (V)
-        self.ks = []  # their kinds: True read with the uplink on (light), False dark
+        self.ks = []  # their kinds: True read with the uplink on (light), False dark, None
+        # a dark knee too far off the unit's line to join it (fitted with none)
         self.kt_sigma = None  # standard error of the last fitted k_T (mV/K), or None
         self.kt_fit = None  # the last fitted k_T (mV/K), accepted or not
         self.tracks = 0  # knees started by the temperature this session
         self._prior = None  # the unit's line (bias_kt_line) as the session found it
-        self._line = None  # (knees, kept) of the line after the last dark knee, for its event
+        self._line = None  # (knees, kept, why) of the line after the last dark knee: its event
         self._armed = False
         self._max = 0
         self._hi = self._lo = 0
@@ -191,7 +192,7 @@ class KtTrack:
         if len(self.ts) >= _MAX_KNEES:
             t0 = self.ts.pop(0)
             v0 = self.vs.pop(0)
-            if not self.ks.pop(0):  # (a dark knee dropped stays in the line)
+            if self.ks.pop(0) is False:  # (a dark knee dropped stays in the line)
                 self._prior = L.merge(self._prior, L.group([t0], [v0]))
         self.ts.append(t)
         self.vs.append(v)
@@ -206,7 +207,7 @@ class KtTrack:
         self._hi = int((t + dk) * T_Q)
         self._lo = int((t - dk) * T_Q)
 
-    def fit(self, p, last=None):
+    def fit(self, p, last=None, check=False):
         """(k_T mV/K, σ mV/K, knees, mean T, mean V_br) of the line through this
         session's knees of the latest knee's kind, or None when there is none.
 
@@ -218,15 +219,29 @@ class KtTrack:
         session's light knees when they span ``bias_knee_track_min_span`` — with one of
         them, through it and the last knee of an earlier session when that was light
         and ``bias_knee_kt_min_dk`` away (``last``: that knee as (T, V_br, light); None:
-        from the parameters)."""
+        from the parameters).
+
+        ``check`` (a knee just accepted): a dark knee farther from the line's prediction
+        than :func:`_off_line` allows is kept out of the line for the session (its kind
+        None) and nothing is fitted: one bad knee saved into the line would tilt every
+        later session's k_T."""
         kind = self.ks[-1]
+        if kind is None:
+            return None
         ts = [self.ts[i] for i in range(len(self.ts)) if self.ks[i] == kind]
         vs = [self.vs[i] for i in range(len(self.vs)) if self.ks[i] == kind]
         n = len(ts)
         min_dk = p["bias_knee_track_min_span"]
         if not kind:
+            if check:
+                base = L.merge(self._prior or L.EMPTY, L.group(ts[:-1], vs[:-1]))
+                why = _off_line(p, base, ts[-1], vs[-1])
+                if why is not None:
+                    self.ks[-1] = None
+                    self._line = (base[0], False, why)
+                    return None
             g = L.merge(self._prior or L.EMPTY, L.group(ts, vs))
-            self._line = (g[0], False)
+            self._line = (g[0], False, None)
             dk = p["bias_knee_kt_min_dk"]
             if (n < 2 or _span(ts) < min_dk) and g[3] < 0.5 * dk * dk:
                 return None
@@ -355,12 +370,12 @@ class KtTrack:
         (``light``: read with the uplink on): from the line when its k_T is accepted
         (``bias_kt_mv_per_k`` set), else from this knee with ``kt``, the k_T in use."""
         self.add(p, t, vbr_t, light)
-        return self._from_line(p, t, vbr_t, kt)
+        return self._from_line(p, t, vbr_t, kt, None, True)
 
-    def _from_line(self, p, t, vbr_t, kt, last=None):
+    def _from_line(self, p, t, vbr_t, kt, last=None, check=False):
         """:meth:`accept`'s result for this session's knees as they stand."""
         self._line = None
-        f = self.fit(p, last)
+        f = self.fit(p, last, check)
         if f is None:
             return vbr_t - kt * 1e-3 * (t - 25.0), None, False
         new, sig, n, mt, mv = f
@@ -378,15 +393,15 @@ class KtTrack:
             kept = ok and L.save(p, g)
             if not kept:
                 L.save(p, self._prior or L.EMPTY)
-            self._line = (g[0], kept)
+            self._line = (g[0], kept, None)
         if not ok:
             return vbr_t - kt * 1e-3 * (t - 25.0), f, False
         return mv + new * 1e-3 * (25.0 - mt), f, True
 
     def _dark(self):
         """This session's dark knees: (temperatures, V_br)."""
-        ts = [self.ts[i] for i in range(len(self.ts)) if not self.ks[i]]
-        vs = [self.vs[i] for i in range(len(self.vs)) if not self.ks[i]]
+        ts = [self.ts[i] for i in range(len(self.ts)) if self.ks[i] is False]
+        vs = [self.vs[i] for i in range(len(self.vs)) if self.ks[i] is False]
         return ts, vs
 
     def _report(self, ctx, f, ok, why=""):
@@ -395,9 +410,24 @@ class KtTrack:
             ctx.emit(EV_KNEE_KT, [f[0], ok, f[1], f[2]], "k_T %.2f +/- %.2f mV/K from %d "
                      "knees%s%s" % (f[0], f[1], f[2], why, "" if ok else ": refused, kept"))
         ln = self._line
-        if f is not None and ln is not None:
+        if ln is not None and (f is not None or ln[2] is not None):
             ctx.emit(EV_KNEE_LINE, [ln[0], ln[1]], "the unit's V_br(T) line: %d dark knees, %s"
-                     % (ln[0], "kept" if ln[1] else "not kept (k_T refused): as it was"))
+                     % (ln[0], "kept" if ln[1] else ln[2] or "not kept (k_T refused): as it was"))
+
+
+def _off_line(p, g, t, v):
+    """Why a dark knee measuring ``v`` (V) at ``t`` (degC) may not join the line ``g``:
+    farther from its prediction than ``bias_kt_line_max_off_v`` plus 3 σ of the
+    prediction; None when it may, or when ``g`` predicts nothing yet."""
+    pr = L.predict(g, t, p["bias_knee_vbr_err_v"])
+    if pr is None:
+        return None
+    lim = p["bias_kt_line_max_off_v"] + 3.0 * pr[1]
+    off = v - pr[0]
+    if -lim <= off <= lim:
+        return None
+    return "knee %+.1f mV off the line's %.4f V at %.2f degC (allowed %.1f): kept out of it" \
+        % (off * 1e3, pr[0], t, lim * 1e3)
 
 
 def _refit(bias, pts, kt, max_k):

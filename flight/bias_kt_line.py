@@ -37,6 +37,9 @@ LINE_PARAMS = (  # the breakdown module's (flight/bias_kt.py KT_PARAMS adds them
       "sum of the knees' temperature times V_br deviations"),
     P("bias_kt_line_svv", "float", 0.0, 0.0, 1e7, "V^2",
       "sum of the knees' squared V_br deviations"),
+    P("bias_kt_line_max_off_v", "float", 0.015, 0.001, 1.0, "V",
+      "farthest a dark knee may lie from the line's prediction, beyond 3 sigma of it, "
+      "and join it (a knee's own scatter: ~4 mV RMS)"),
 )
 _NAMES = ("bias_kt_line_n", "bias_kt_line_t_c", "bias_kt_line_vbr_v",
           "bias_kt_line_stt", "bias_kt_line_stv", "bias_kt_line_svv")
@@ -92,6 +95,18 @@ def line(g, v_err):
         r = (svv - k * stv) / (n - 2)  # the residuals' sum of squares, per degree of freedom
         s2 = r if r > s2 else s2
     return k * 1e3, math.sqrt(s2 / stt) * 1e3, n, mt, mv
+
+
+def predict(g, t, v_err):
+    """(V_br, its standard error) the line ``g`` predicts at ``t`` (degC) — the line's
+    scatter (at least ``v_err`` a knee) carried to ``t`` — or None with no line yet."""
+    f = line(g, v_err)
+    if f is None:
+        return None
+    n, mt, mv, stt = g[0], g[1], g[2], g[3]
+    s2 = (f[1] * 1e-3) * (f[1] * 1e-3) * stt  # (the scatter per knee, V²)
+    dt = t - mt
+    return mv + f[0] * 1e-3 * dt, math.sqrt(s2 * (1.0 / n + dt * dt / stt))
 
 
 def load(p):

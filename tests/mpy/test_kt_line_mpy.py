@@ -2,8 +2,9 @@
 flight/bias_kt.py; docs/calibration.md "The k_T line across sessions") on every
 interpreter: the statistics merge exactly, a session's dark knees join the saved line
 when the k_T through it is accepted and stay out when refused, the next session's first
-knee fits through the line, light knees never enter it, a table from before the line
-starts from its last dark knee, an out-of-range save changes nothing."""
+knee fits through the line, a knee far off the line's prediction stays out of it, light
+knees never enter it, a table from before the line starts from its last dark knee, an
+out-of-range save changes nothing."""
 
 from flight import bias as B
 from flight import bias_knee as K
@@ -83,8 +84,9 @@ def test_a_refused_k_t_keeps_the_sessions_knees_out_of_the_line():
     tr.accept_report(ctx, p, 32.0, _vbr(32.0), kt0)
     saved = [p[k] for k in L._NAMES]
     assert saved[0] == 2
-    tr.start()  # a knee 40 mV off the line: k_T through it implausible
-    tr.accept_report(ctx, p, 5.0, _vbr(5.0) + 0.40, p["bias_kt_mv_per_k"])
+    p.set("bias_knee_kt_max", 22.0)  # the unit's 22.5 mV/K now beyond the plausible
+    tr.start()
+    tr.accept_report(ctx, p, 5.0, _vbr(5.0), p["bias_kt_mv_per_k"])
     assert not ctx.args(EV_KNEE_KT)[-1][1]
     assert ctx.args(EV_KNEE_LINE)[-1] == [3, False]
     assert [p[k] for k in L._NAMES] == saved
@@ -153,3 +155,44 @@ def test_a_dark_knee_dropped_from_a_long_session_stays_in_the_line():
     assert len(tr.ts) < len(ts)
     assert ctx.args(EV_KNEE_LINE)[-1] == [10, True] and p["bias_kt_line_n"] == 10
     assert _close(p["bias_kt_line_t_c"], sum(ts) / len(ts), 1e-4)
+
+
+def test_the_line_predicts_with_its_own_scatter_carried_to_the_temperature():
+    g = L.group([20.0, 30.0], [_vbr(20.0), _vbr(30.0)])
+    v, se = L.predict(g, 40.0, 0.003)
+    assert _close(v, _vbr(40.0), 1e-6)
+    # two knees: 3 mV each, at 15 K from their mean (S_tt 50 K²): 3 sqrt(1/2 + 225/50)
+    assert _close(se, 0.003 * (0.5 + 4.5) ** 0.5, 1e-6), se
+    assert L.predict(L.group([20.0], [24.2]), 25.0, 0.003) is None
+
+
+def test_a_knee_far_off_the_line_stays_out_of_it_and_fits_nothing():
+    ctx = _ctx()
+    p = ctx.params
+    tr = KtTrack()
+    kt0 = p["bias_kt_mv_per_k"]
+    tr.accept_report(ctx, p, 20.0, _vbr(20.0), kt0)
+    tr.accept_report(ctx, p, 32.0, _vbr(32.0), kt0)
+    saved = [p[k] for k in L._NAMES]
+    kt = p["bias_kt_mv_per_k"]
+    n_kt = len(ctx.args(EV_KNEE_KT))
+    tr.start()  # the next session's first knee reads 40 mV high (a sensor jump, say)
+    v = _vbr(21.0) + 0.040
+    vbr25 = tr.accept_report(ctx, p, 21.0, v, kt)
+    assert ctx.args(EV_KNEE_LINE)[-1] == [2, False]
+    assert "off the line" in ctx.named(EV_KNEE_LINE)[-1]
+    assert len(ctx.args(EV_KNEE_KT)) == n_kt  # no k_T fitted through it
+    assert [p[k] for k in L._NAMES] == saved and p["bias_kt_mv_per_k"] == kt
+    assert _close(vbr25, v - kt * 1e-3 * (21.0 - 25.0), 1e-6)  # the knee itself re-anchors
+    # the session's next dark knee, on the line, fits through the line without it
+    tr.accept_report(ctx, p, 26.0, _vbr(26.0), kt)
+    assert ctx.args(EV_KNEE_KT)[-1][3] == 3 and ctx.args(EV_KNEE_LINE)[-1] == [3, True]
+    assert p["bias_kt_line_n"] == 3 and _close(p["bias_kt_mv_per_k"], KT, 0.01)
+    # the same knee 10 mV high (within 15 mV and 3 sigma of the prediction) joins
+    ctx2 = _ctx()
+    tr2 = KtTrack()
+    tr2.accept_report(ctx2, ctx2.params, 20.0, _vbr(20.0), kt0)
+    tr2.accept_report(ctx2, ctx2.params, 32.0, _vbr(32.0), kt0)
+    tr2.start()
+    tr2.accept_report(ctx2, ctx2.params, 21.0, _vbr(21.0) + 0.010, kt0)
+    assert ctx2.args(EV_KNEE_LINE)[-1] == [3, True]

@@ -28,6 +28,16 @@ def _close(a, b, tol):
     return abs(a - b) <= tol
 
 
+def _commissioned():
+    """(ctx, its KtTrack) after a session's two dark knees, 20 and 32 degC: the line's
+    first two knees, k_T the unit's."""
+    ctx = _ctx()
+    tr = KtTrack()
+    for t in (20.0, 32.0):
+        tr.accept_report(ctx, ctx.params, t, _vbr(t), ctx.params["bias_kt_mv_per_k"])
+    return ctx, tr
+
+
 def test_merged_statistics_equal_those_of_all_the_knees_at_once():
     ts = [5.0, 12.5, 20.0, 21.0, 33.0]
     noise = (0.002, -0.003, 0.001, 0.0, -0.001)
@@ -76,12 +86,8 @@ def test_a_sessions_dark_knees_join_the_line_and_the_next_session_fits_through_i
 
 
 def test_a_refused_k_t_keeps_the_sessions_knees_out_of_the_line():
-    ctx = _ctx()
+    ctx, tr = _commissioned()
     p = ctx.params
-    tr = KtTrack()
-    kt0 = p["bias_kt_mv_per_k"]
-    tr.accept_report(ctx, p, 20.0, _vbr(20.0), kt0)
-    tr.accept_report(ctx, p, 32.0, _vbr(32.0), kt0)
     saved = [p[k] for k in L._NAMES]
     assert saved[0] == 2
     p.set("bias_knee_kt_max", 22.0)  # the unit's 22.5 mV/K now beyond the plausible
@@ -121,11 +127,8 @@ def test_a_table_from_before_the_line_starts_from_its_last_dark_knee():
 
 
 def test_setting_the_count_to_zero_forgets_the_line():
-    ctx = _ctx()
+    ctx, _tr = _commissioned()
     p = ctx.params
-    tr = KtTrack()
-    tr.accept_report(ctx, p, 20.0, _vbr(20.0), 21.5)
-    tr.accept_report(ctx, p, 32.0, _vbr(32.0), 21.5)
     assert L.load(p)[0] == 2
     p.set("bias_knee_last_t_c", 32.0)  # (flight/bias_knee.py keeps the last knee)
     p.set("bias_knee_last_vbr_v", _vbr(32.0))
@@ -167,12 +170,8 @@ def test_the_line_predicts_with_its_own_scatter_carried_to_the_temperature():
 
 
 def test_a_knee_far_off_the_line_stays_out_of_it_and_fits_nothing():
-    ctx = _ctx()
+    ctx, tr = _commissioned()
     p = ctx.params
-    tr = KtTrack()
-    kt0 = p["bias_kt_mv_per_k"]
-    tr.accept_report(ctx, p, 20.0, _vbr(20.0), kt0)
-    tr.accept_report(ctx, p, 32.0, _vbr(32.0), kt0)
     saved = [p[k] for k in L._NAMES]
     kt = p["bias_kt_mv_per_k"]
     n_kt = len(ctx.args(EV_KNEE_KT))
@@ -189,10 +188,7 @@ def test_a_knee_far_off_the_line_stays_out_of_it_and_fits_nothing():
     assert ctx.args(EV_KNEE_KT)[-1][3] == 3 and ctx.args(EV_KNEE_LINE)[-1] == [3, True]
     assert p["bias_kt_line_n"] == 3 and _close(p["bias_kt_mv_per_k"], KT, 0.01)
     # the same knee 10 mV high (within 15 mV and 3 sigma of the prediction) joins
-    ctx2 = _ctx()
-    tr2 = KtTrack()
-    tr2.accept_report(ctx2, ctx2.params, 20.0, _vbr(20.0), kt0)
-    tr2.accept_report(ctx2, ctx2.params, 32.0, _vbr(32.0), kt0)
+    ctx2, tr2 = _commissioned()
     tr2.start()
-    tr2.accept_report(ctx2, ctx2.params, 21.0, _vbr(21.0) + 0.010, kt0)
+    tr2.accept_report(ctx2, ctx2.params, 21.0, _vbr(21.0) + 0.010, kt)
     assert ctx2.args(EV_KNEE_LINE)[-1] == [3, True]

@@ -43,8 +43,6 @@ lets the knees run only while the link is poor anyway (at 3e-5 on the nominal pa
 RMS, sweeps 6.4x: not enough for the default either).
 """
 
-import math
-
 from flight.bias import T_Q
 from flight import bias_kt_line as L
 from flight.bias_knee_fit import fit_knee
@@ -123,7 +121,7 @@ class KtTrack:
         self.kt_fit = None  # the last fitted k_T (mV/K), accepted or not
         self.tracks = 0  # knees started by the temperature this session
         self._prior = None  # the unit's line (bias_kt_line) as the session found it
-        self._line = None  # (knees, kept, why) of the line after the last dark knee: its event
+        self._line = None  # (line, kept, why) after the last dark knee's fit: its event
         self._armed = False
         self._max = 0
         self._hi = self._lo = 0
@@ -234,14 +232,14 @@ class KtTrack:
         min_dk = p["bias_knee_track_min_span"]
         if not kind:
             if check:
-                base = L.merge(self._prior or L.EMPTY, L.group(ts[:-1], vs[:-1]))
+                base = L.merge(self._prior, L.group(ts[:-1], vs[:-1]))
                 why = _off_line(p, base, ts[-1], vs[-1])
                 if why is not None:
                     self.ks[-1] = None
-                    self._line = (base[0], False, why)
+                    self._line = (base, False, why)
                     return None
-            g = L.merge(self._prior or L.EMPTY, L.group(ts, vs))
-            self._line = (g[0], False, None)
+            g = L.merge(self._prior, L.group(ts, vs))
+            self._line = (g, False, None)
             dk = p["bias_knee_kt_min_dk"]
             if (n < 2 or _span(ts) < min_dk) and g[3] < 0.5 * dk * dk:
                 return None
@@ -389,20 +387,14 @@ class KtTrack:
             except ValueError:
                 ok = False
         if self._line is not None:  # a dark knee: the line kept with it, or as it was
-            g = L.merge(self._prior or L.EMPTY, L.group(*self._dark()))
+            g = self._line[0]
             kept = ok and L.save(p, g)
             if not kept:
-                L.save(p, self._prior or L.EMPTY)
-            self._line = (g[0], kept, None)
+                L.save(p, self._prior)
+            self._line = (g, kept, None)
         if not ok:
             return vbr_t - kt * 1e-3 * (t - 25.0), f, False
         return mv + new * 1e-3 * (25.0 - mt), f, True
-
-    def _dark(self):
-        """This session's dark knees: (temperatures, V_br)."""
-        ts = [self.ts[i] for i in range(len(self.ts)) if self.ks[i] is False]
-        vs = [self.vs[i] for i in range(len(self.vs)) if self.ks[i] is False]
-        return ts, vs
 
     def _report(self, ctx, f, ok, why=""):
         """The k_T fit's event when there is a fit; the line's after a dark one."""
@@ -411,8 +403,9 @@ class KtTrack:
                      "knees%s%s" % (f[0], f[1], f[2], why, "" if ok else ": refused, kept"))
         ln = self._line
         if ln is not None and (f is not None or ln[2] is not None):
-            ctx.emit(EV_KNEE_LINE, [ln[0], ln[1]], "the unit's V_br(T) line: %d dark knees, %s"
-                     % (ln[0], "kept" if ln[1] else ln[2] or "not kept (k_T refused): as it was"))
+            n = ln[0][0]
+            ctx.emit(EV_KNEE_LINE, [n, ln[1]], "the unit's V_br(T) line: %d dark knees, %s"
+                     % (n, "kept" if ln[1] else ln[2] or "not kept (k_T refused): as it was"))
 
 
 def _off_line(p, g, t, v):
@@ -464,24 +457,7 @@ def _span(ts):
 
 
 def line_fit(ts, vs, v_err):
-    """(slope mV/K, its standard error mV/K, n, mean T, mean V) of V(T) by least squares;
-    the scatter is taken as at least ``v_err`` volts per point."""
-    n = len(ts)
-    mt = sum(ts) / n
-    mv = sum(vs) / n
-    stt = 0.0
-    stv = 0.0
-    for i in range(n):
-        dt = ts[i] - mt
-        stt += dt * dt
-        stv += dt * (vs[i] - mv)
-    k = stv / stt
-    s2 = v_err * v_err
-    if n > 2:
-        r = 0.0
-        for i in range(n):
-            d = vs[i] - mv - k * (ts[i] - mt)
-            r += d * d
-        r /= n - 2
-        s2 = r if r > s2 else s2
-    return k * 1e3, math.sqrt(s2 / stt) * 1e3, n, mt, mv
+    """(slope mV/K, its standard error mV/K, n, mean T, mean V) of V(T) by least squares
+    (two or more points at different temperatures); the scatter is taken as at least
+    ``v_err`` volts per point (:func:`flight.bias_kt_line.line`)."""
+    return L.line(L.group(ts, vs), v_err)

@@ -49,11 +49,19 @@ def test_merged_statistics_equal_those_of_all_the_knees_at_once():
     for i in range(1, 6):
         assert _close(whole[i], parts[i], 1e-9 + 1e-6 * abs(whole[i])), (i, whole, parts)
     assert L.merge(L.EMPTY, whole) == whole and L.merge(whole, L.EMPTY) == whole
-    # the line through the statistics is the least-squares line of the points
+    # the line through the statistics is the least-squares line of the points (each
+    # sum formed directly, the residuals' scatter from the points themselves)
     a = L.line(parts, 0.003)
-    b = line_fit(ts, vs, 0.003)
+    n = len(ts)
+    mt = sum(ts) / n
+    mv = sum(vs) / n
+    stt = sum((t - mt) ** 2 for t in ts)
+    k = sum((ts[i] - mt) * (vs[i] - mv) for i in range(n)) / stt
+    r = sum((vs[i] - mv - k * (ts[i] - mt)) ** 2 for i in range(n)) / (n - 2)
+    b = (k * 1e3, (max(r, 0.003 ** 2) / stt) ** 0.5 * 1e3, n, mt, mv)
     for i in range(5):
         assert _close(a[i], b[i], 1e-3 + 1e-4 * abs(b[i])), (i, a, b)
+    assert line_fit(ts, vs, 0.003) == L.line(whole, 0.003)  # (the session's own line)
     assert L.line(L.group([20.0], [24.2]), 0.003) is None
     assert L.line(L.group([20.0, 20.0], [24.2, 24.21]), 0.003) is None  # no spread
 

@@ -46,7 +46,7 @@ RMS, sweeps 6.4x: not enough for the default either).
 from flight.bias import T_Q
 from flight import bias_kt_line as L
 from flight.bias_knee_fit import fit_knee
-from flight.events import SEV_INFO, Event
+from flight.events import SEV_INFO, SEV_WARN, Event
 from flight.framer_ctl import W_CRC, W_OK, W_PRE
 from hal.interfaces import PREAMBLE_BITS
 from flight.params import ParamDef
@@ -55,6 +55,7 @@ from hal.compat import const
 EV_KNEE_KT = const(0x6E)
 EV_KNEE_HINDSIGHT = const(0x75)
 EV_KNEE_LINE = const(0x76)
+EV_KNEE_LINE_RESTART = const(0x77)
 KT_EVENTS = (  # the breakdown module's (flight/bias_knee.py EVENTS adds it)
     Event(EV_KNEE_KT, "BIAS_KNEE_KT", SEV_INFO,
           "breakdown temperature coefficient from the knees at several temperatures "
@@ -73,6 +74,10 @@ KT_EVENTS = (  # the breakdown module's (flight/bias_knee.py EVENTS adds it)
           "its knees, and whether it was kept (not kept: the k_T through it refused — "
           "this session's knees stay out of it)",
           (("knees", "int"), ("kept", "bool"))),
+    Event(EV_KNEE_LINE_RESTART, "BIAS_KNEE_LINE_RESTART", SEV_WARN,
+          "the unit's V_br(T) line no longer fits it: bias_kt_line_restart_n dark knees in "
+          "a row off it, agreeing with each other, became the line (the old one dropped)",
+          (("old_knees", "int"), ("knees", "int"))),
 )
 
 P = ParamDef
@@ -122,6 +127,7 @@ class KtTrack:
         self.tracks = 0  # knees started by the temperature this session
         self._prior = None  # the unit's line (bias_kt_line) as the session found it
         self._line = None  # (line, kept, why) after the last dark knee's fit: its event
+        self.restarted = None  # (old knees, new knees) of a line restarted, its event due
         self._armed = False
         self._max = 0
         self._hi = self._lo = 0
@@ -199,6 +205,18 @@ class KtTrack:
         self._max = p["bias_knee_track_max"]
         self._due_from(p, t)
 
+    def _restart(self, p, old, off):
+        """The knees off the line ``old`` (``off``, this one the last of them) become the
+        unit's line: saved now, whatever the k_T through it; this session's knees that
+        joined the old line leave the fits (they are its knees, not the unit's now)."""
+        for i in range(len(self.ks)):
+            if self.ks[i] is False or i == len(self.ks) - 1:
+                self.ks[i] = None
+        self._prior = off
+        L.save(p, off)
+        L.off_clear(p)
+        self.restarted = (old[0], off[0])
+
     def _due_from(self, p, t):
         dk = p["bias_knee_track_dk"]
         self._armed = dk > 0.0
@@ -220,9 +238,11 @@ class KtTrack:
         from the parameters).
 
         ``check`` (a knee just accepted): a dark knee farther from the line's prediction
-        than :func:`_off_line` allows is kept out of the line for the session (its kind
-        None) and nothing is fitted: one bad knee saved into the line would tilt every
-        later session's k_T."""
+        than :func:`flight.bias_kt_line.off_line` allows is kept out of the line for the
+        session (its kind None) and nothing is fitted: one bad knee saved into the line
+        would tilt every later session's k_T.  It joins the knees off the line instead
+        (:func:`flight.bias_kt_line.off_add`); ``bias_kt_line_restart_n`` of them in a row
+        restart the line from them (:meth:`_restart`), fitted as the line is."""
         kind = self.ks[-1]
         if kind is None:
             return None
@@ -233,11 +253,20 @@ class KtTrack:
         if not kind:
             if check:
                 base = L.merge(self._prior, L.group(ts[:-1], vs[:-1]))
-                why = _off_line(p, base, ts[-1], vs[-1])
-                if why is not None:
-                    self.ks[-1] = None
-                    self._line = (base, False, why)
-                    return None
+                why = L.off_line(p, base, ts[-1], vs[-1])
+                if why is None:
+                    L.off_clear(p)
+                else:
+                    off = L.off_add(p, ts[-1], vs[-1], p["bias_kt_mv_per_k"],
+                                    p["bias_knee_vbr_err_v"])
+                    m = p["bias_kt_line_restart_n"]
+                    if not 0 < m <= off[0]:
+                        self.ks[-1] = None
+                        self._line = (base, False, "%s (%d off it in a row)" % (why, off[0]))
+                        return None
+                    self._restart(p, base, off)
+                    ts = vs = ()
+                    n = 0
             g = L.merge(self._prior, L.group(ts, vs))
             self._line = (g, False, None)
             dk = p["bias_knee_kt_min_dk"]
@@ -401,26 +430,17 @@ class KtTrack:
         if f is not None:
             ctx.emit(EV_KNEE_KT, [f[0], ok, f[1], f[2]], "k_T %.2f +/- %.2f mV/K from %d "
                      "knees%s%s" % (f[0], f[1], f[2], why, "" if ok else ": refused, kept"))
+        r = self.restarted
+        if r is not None:
+            self.restarted = None
+            ctx.emit(EV_KNEE_LINE_RESTART, [r[0], r[1]], "the unit's V_br(T) line no longer "
+                     "fits it: %d dark knees in a row off it are the line now (the old "
+                     "line's %d dropped)" % (r[1], r[0]))
         ln = self._line
         if ln is not None and (f is not None or ln[2] is not None):
             n = ln[0][0]
             ctx.emit(EV_KNEE_LINE, [n, ln[1]], "the unit's V_br(T) line: %d dark knees, %s"
                      % (n, "kept" if ln[1] else ln[2] or "not kept (k_T refused): as it was"))
-
-
-def _off_line(p, g, t, v):
-    """Why a dark knee measuring ``v`` (V) at ``t`` (degC) may not join the line ``g``:
-    farther from its prediction than ``bias_kt_line_max_off_v`` plus 3 σ of the
-    prediction; None when it may, or when ``g`` predicts nothing yet."""
-    pr = L.predict(g, t, p["bias_knee_vbr_err_v"])
-    if pr is None:
-        return None
-    lim = p["bias_kt_line_max_off_v"] + 3.0 * pr[1]
-    off = v - pr[0]
-    if -lim <= off <= lim:
-        return None
-    return "knee %+.1f mV off the line's %.4f V at %.2f degC (allowed %.1f): kept out of it" \
-        % (off * 1e3, pr[0], t, lim * 1e3)
 
 
 def _refit(bias, pts, kt, max_k):

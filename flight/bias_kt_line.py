@@ -19,6 +19,15 @@ kept and the table holds six numbers whatever the count.  A unit with ``_n`` 0 b
 dark last knee (``bias_knee_last_t_c``/``_vbr_v``: a table saved before this line
 existed) starts from that knee.  ``bias_kt_line_n`` 0 and ``bias_knee_last_t_c`` -273 by
 ``PARAM_SET`` forget the line (a unit replaced, docs/calibration.md).
+
+A line that no longer fits its unit (the unit replaced, its breakdown drifted with age)
+restarts by itself: a dark knee kept out of the line as too far off it is kept instead in
+a second group, ``bias_kt_line_off_*`` (the same six statistics), which a knee agreeing
+with it joins and a knee on the line clears; ``bias_kt_line_restart_n`` such knees in a
+row (3: a knee's own scatter puts one beyond the limit about once in 10^4 knees, so three
+are never chance) become the unit's line.  Why: without it, every later session of such a
+unit keeps its knee out and k_T would never learn again (docs/calibration.md "A line that
+stops fitting").
 """
 
 import math
@@ -40,9 +49,26 @@ LINE_PARAMS = (  # the breakdown module's (flight/bias_kt.py KT_PARAMS adds them
     P("bias_kt_line_max_off_v", "float", 0.015, 0.001, 1.0, "V",
       "farthest a dark knee may lie from the line's prediction, beyond 3 sigma of it, "
       "and join it (a knee's own scatter: ~4 mV RMS)"),
+    P("bias_kt_line_restart_n", "int", 3, 0, 20, "",
+      "dark knees in a row off the line, agreeing with each other, that restart it "
+      "(0: never)"),
+    P("bias_kt_line_off_n", "int", 0, 0, 20, "",
+      "dark knees in a row kept out of the line (their own statistics: bias_kt_line_off_*)"),
+    P("bias_kt_line_off_t_c", "float", 25.0, -100.0, 150.0, "degC",
+      "mean temperature of the knees off the line"),
+    P("bias_kt_line_off_vbr_v", "float", 0.0, 0.0, 80.0, "V",
+      "mean V_br of the knees off the line"),
+    P("bias_kt_line_off_stt", "float", 0.0, 0.0, 1e9, "K^2",
+      "S_tt of the knees off the line"),
+    P("bias_kt_line_off_stv", "float", 0.0, -1e7, 1e7, "K V",
+      "S_tv of the knees off the line"),
+    P("bias_kt_line_off_svv", "float", 0.0, 0.0, 1e7, "V^2",
+      "S_vv of the knees off the line"),
 )
 _NAMES = ("bias_kt_line_n", "bias_kt_line_t_c", "bias_kt_line_vbr_v",
           "bias_kt_line_stt", "bias_kt_line_stv", "bias_kt_line_svv")
+OFF_NAMES = ("bias_kt_line_off_n", "bias_kt_line_off_t_c", "bias_kt_line_off_vbr_v",
+             "bias_kt_line_off_stt", "bias_kt_line_off_stv", "bias_kt_line_off_svv")
 
 EMPTY = (0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
@@ -109,6 +135,21 @@ def predict(g, t, v_err):
     return mv + f[0] * 1e-3 * dt, math.sqrt(s2 * (1.0 / n + dt * dt / stt))
 
 
+def off_line(p, g, t, v):
+    """Why a dark knee measuring ``v`` (V) at ``t`` (degC) may not join the line ``g``:
+    farther from its prediction than ``bias_kt_line_max_off_v`` plus 3 σ of the
+    prediction; None when it may, or when ``g`` predicts nothing yet."""
+    pr = predict(g, t, p["bias_knee_vbr_err_v"])
+    if pr is None:
+        return None
+    lim = p["bias_kt_line_max_off_v"] + 3.0 * pr[1]
+    off = v - pr[0]
+    if -lim <= off <= lim:
+        return None
+    return "knee %+.1f mV off the line's %.4f V at %.2f degC (allowed %.1f): kept out of it" \
+        % (off * 1e3, pr[0], t, lim * 1e3)
+
+
 def load(p):
     """The unit's saved line; with none, its last dark knee alone (a table from before the
     line), or :data:`EMPTY`."""
@@ -122,15 +163,44 @@ def load(p):
     return EMPTY
 
 
-def save(p, g):
+def save(p, g, names=_NAMES):
     """The line ``g`` into the parameter table (kept by the next ``PARAM_SAVE``); False,
-    nothing changed, when a value lies outside its parameter's range."""
-    old = [p[k] for k in _NAMES]
+    nothing changed, when a value lies outside its parameter's range.  (``names``:
+    :data:`OFF_NAMES` for the knees off the line.)"""
+    old = [p[k] for k in names]
     try:
         for i in range(6):
-            p.set(_NAMES[i], g[i] if i else int(g[0]))
+            p.set(names[i], g[i] if i else int(g[0]))
     except ValueError:
         for i in range(6):
-            p.set(_NAMES[i], old[i])
+            p.set(names[i], old[i])
         return False
     return True
+
+
+def off_add(p, t, v, kt, v_err):
+    """A dark knee measuring ``v`` (V) at ``t`` (degC) kept out of the line: into the
+    group of the knees off it, which it joins when it agrees with them — within
+    ``bias_kt_line_max_off_v`` plus 3 sigma (``v_err`` a knee) of their mean, referred
+    to ``t`` with ``kt`` (mV/K, the k_T in use) — or starts afresh (so too when the
+    group would not fit its parameters' ranges).  The group as it now stands."""
+    n = p["bias_kt_line_off_n"]
+    one = group([t], [v])
+    g = one
+    if n > 0:
+        mt = p["bias_kt_line_off_t_c"]
+        ref = p["bias_kt_line_off_vbr_v"] + kt * 1e-3 * (t - mt)
+        lim = p["bias_kt_line_max_off_v"] + 3.0 * v_err * math.sqrt(1.0 + 1.0 / n)
+        if -lim <= v - ref <= lim:
+            g = merge((n, mt, p["bias_kt_line_off_vbr_v"], p["bias_kt_line_off_stt"],
+                       p["bias_kt_line_off_stv"], p["bias_kt_line_off_svv"]), one)
+    if not save(p, g, OFF_NAMES):
+        save(p, one, OFF_NAMES)
+        return one
+    return g
+
+
+def off_clear(p):
+    """A dark knee on the line: the knees off it were not a trend."""
+    if p["bias_kt_line_off_n"]:
+        save(p, EMPTY, OFF_NAMES)

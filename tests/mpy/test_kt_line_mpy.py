@@ -9,7 +9,7 @@ out-of-range save changes nothing."""
 from flight import bias as B
 from flight import bias_knee as K
 from flight import bias_kt_line as L
-from flight.bias_kt import EV_KNEE_KT, EV_KNEE_LINE, KtTrack, line_fit
+from flight.bias_kt import EV_KNEE_KT, EV_KNEE_LINE, EV_KNEE_LINE_RESTART, KtTrack, line_fit
 from fakes import FakeCtx
 
 KT = 22.5  # mV/K: the unit's (the flight default is 21.5)
@@ -200,3 +200,74 @@ def test_a_knee_far_off_the_line_stays_out_of_it_and_fits_nothing():
     tr2.start()
     tr2.accept_report(ctx2, ctx2.params, 21.0, _vbr(21.0) + 0.010, kt)
     assert ctx2.args(EV_KNEE_LINE)[-1] == [3, True]
+
+
+def _session(ctx, tr, t, v):
+    """A new session's first knee: V_br ``v`` at ``t``."""
+    tr.start()
+    return tr.accept_report(ctx, ctx.params, t, v, ctx.params["bias_kt_mv_per_k"])
+
+
+def test_a_unit_replaced_restarts_the_line_after_three_knees_off_it():
+    ctx, tr = _commissioned()
+    p = ctx.params
+    old = [p[k] for k in L._NAMES]
+    kt_new, vbr25_new = 20.0, VBR25 + 0.050  # the unit in the slot now
+
+    def knee(t):
+        return vbr25_new + kt_new * 1e-3 * (t - 25.0)
+
+    for i, t in enumerate((21.0, 23.0)):  # two sessions: each knee kept out, counted
+        vbr25 = _session(ctx, tr, t, knee(t))
+        assert ctx.args(EV_KNEE_LINE)[-1] == [2, False]
+        assert "(%d off it in a row)" % (i + 1) in ctx.named(EV_KNEE_LINE)[-1]
+        assert p["bias_kt_line_off_n"] == i + 1
+        assert [p[k] for k in L._NAMES] == old  # the line as it was ...
+        assert _close(vbr25, knee(t) - KT * 1e-3 * (t - 25.0), 1e-6)  # ... the knee anchors
+    assert not ctx.args(EV_KNEE_LINE_RESTART)
+    _session(ctx, tr, 20.0, knee(20.0))  # the third in a row: the line restarts from them
+    assert ctx.args(EV_KNEE_LINE_RESTART) == [[2, 3]]
+    assert p["bias_kt_line_n"] == 3 and p["bias_kt_line_off_n"] == 0
+    assert _close(p["bias_kt_line_t_c"], (21.0 + 23.0 + 20.0) / 3, 1e-4)
+    assert _close(p["bias_kt_line_vbr_v"], (knee(21.0) + knee(23.0) + knee(20.0)) / 3, 1e-6)
+    # the next session's knees join the new line, and k_T is the new unit's once they
+    # spread (its first knee, then one 12 K warmer)
+    n_line = len(ctx.args(EV_KNEE_LINE))
+    _session(ctx, tr, 22.0, knee(22.0))  # (no spread yet: nothing fitted, nothing said)
+    assert len(ctx.args(EV_KNEE_LINE)) == n_line and p["bias_kt_line_off_n"] == 0
+    vbr25 = tr.accept_report(ctx, p, 34.0, knee(34.0), p["bias_kt_mv_per_k"])
+    assert ctx.args(EV_KNEE_LINE)[-1] == [5, True]
+    assert _close(p["bias_kt_mv_per_k"], kt_new, 0.01), p["bias_kt_mv_per_k"]
+    assert _close(vbr25, vbr25_new, 1e-4), vbr25
+
+
+def test_a_knee_on_the_line_clears_the_knees_off_it():
+    ctx, tr = _commissioned()
+    p = ctx.params
+    _session(ctx, tr, 21.0, _vbr(21.0) + 0.040)  # one bad knee ...
+    assert p["bias_kt_line_off_n"] == 1
+    _session(ctx, tr, 22.0, _vbr(22.0))  # ... then the unit as the line knows it
+    assert p["bias_kt_line_off_n"] == 0
+    for t in (21.0, 23.0):  # two more bad ones: two in a row, not three
+        _session(ctx, tr, t, _vbr(t) + 0.040)
+    assert p["bias_kt_line_off_n"] == 2 and not ctx.args(EV_KNEE_LINE_RESTART)
+    assert p["bias_kt_line_n"] == 3
+
+
+def test_knees_off_the_line_that_disagree_with_each_other_start_afresh():
+    ctx, tr = _commissioned()
+    p = ctx.params
+    for sign in (1, -1, 1, -1):  # erratic knees, 40 mV either side: no trend to follow
+        _session(ctx, tr, 21.0, _vbr(21.0) + sign * 0.040)
+        assert p["bias_kt_line_off_n"] == 1
+    assert not ctx.args(EV_KNEE_LINE_RESTART) and p["bias_kt_line_n"] == 2
+
+
+def test_a_restart_count_of_zero_never_restarts_the_line():
+    ctx, tr = _commissioned()
+    p = ctx.params
+    p.set("bias_kt_line_restart_n", 0)
+    for t in (21.0, 23.0, 20.0, 22.0):
+        _session(ctx, tr, t, _vbr(t) + 0.040)
+    assert not ctx.args(EV_KNEE_LINE_RESTART)
+    assert p["bias_kt_line_n"] == 2 and p["bias_kt_line_off_n"] == 4

@@ -32,7 +32,7 @@ from flight.bias_knee_fit import (BIT_RATE_HZ, LIGHT_PARAMS, fit_knee, n_above, 
                                    q_inv, q_tail, sigma_from_rate, sigma_from_violations)
 from flight.bias_knee_fit import u16 as _u16
 from flight.bias_kt import (EV_KNEE_HINDSIGHT, EV_KNEE_KT, EV_KNEE_LINE,  # noqa: F401
-                            KT_EVENTS, KT_PARAMS, KtTrack)
+                            EV_KNEE_LINE_RESTART, KT_EVENTS, KT_PARAMS, KtTrack)
 from flight.framer_ctl import W_CRC, W_CV, W_OK, W_TRIG
 from flight.params import ParamDef
 from flight.scheduler import Task

@@ -24,7 +24,7 @@ A line that no longer fits its unit (the unit replaced, its breakdown drifted wi
 restarts by itself: a dark knee kept out of the line as too far off it is kept instead in
 a second group, ``bias_kt_line_off_*`` (the same six statistics), which a knee agreeing
 with it joins and a knee on the line clears; ``bias_kt_line_restart_n`` such knees in a
-row (3: a knee's own scatter puts one beyond the limit about once in 10^4 knees, so three
+row (3: a knee's own scatter puts one beyond the limit less than once in 10^4 knees, so three
 are never chance) become the unit's line.  Why: without it, every later session of such a
 unit keeps its knee out and k_T would never learn again (docs/calibration.md "A line that
 stops fitting").

@@ -265,7 +265,8 @@ class KtTrack:
                         self._line = (base, False, "%s (%d off it in a row)" % (why, off[0]))
                         return None
                     self._restart(p, base, off)
-                    ts = vs = ()
+                    ts = []
+                    vs = []
                     n = 0
             g = L.merge(self._prior, L.group(ts, vs))
             self._line = (g, False, None)

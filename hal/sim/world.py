@@ -152,7 +152,9 @@ class World(FineTruth):
         self.ideal = bool(sc.get("ideal", False))
         cal = calib.ideal() if self.ideal else calib.draw(seed)
         self.calib = cal
-        self.v_br25 = V_BR25_V + cal["v_br25_v"]
+        # (``vbr_shift_v``: the breakdown aged since the unit was calibrated, e.g. a later
+        # pass of tests/test_kt_line_restart.py; default none)
+        self.v_br25 = V_BR25_V + cal["v_br25_v"] + float(sc.get("vbr_shift_v") or 0.0)
         self.k_t = K_T_V_PER_K + cal["k_t_v_per_k"]
         self._rot_c = math.cos(cal["cam_fsm_rot_rad"])
         self._rot_s = math.sin(cal["cam_fsm_rot_rad"])

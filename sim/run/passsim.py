@@ -150,7 +150,8 @@ class PassResult:
 
 
 def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=False,
-        app_hook=None, duration_s=None, ideal=False, charge_cost=None, plan_hook=None):
+        app_hook=None, duration_s=None, ideal=False, charge_cost=None, plan_hook=None,
+        storage=None):
     """Fly one pass; returns a :class:`PassResult`.
 
     ``charge_cpu``: charge host CPU time (not reproducible); otherwise the declared cost
@@ -158,7 +159,9 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
     ``plan_hook(world, t_session, t_end_session)``: more OBC commands, [(time, opcode,
     args)].
     The scenario key ``commissioned`` (``--commissioned``) flies the unit's commissioning
-    pass first and boots this one with its saved parameters (sim/run/commission.py)."""
+    pass first and boots this one with its saved parameters (sim/run/commission.py);
+    ``storage``: the flash to boot with instead (an earlier pass's: a unit's sessions in
+    a row), else a fresh one."""
     if charge_cost is None:
         charge_cost = not ideal
     ov = dict(overrides or {})
@@ -176,7 +179,8 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
     link = TmTap(world, obc.on_packet)
     obc.link = link
     board = make_board(clock=clock, world=world, link=link,
-                       storage=comm.storage() if comm is not None else None)
+                       storage=storage if storage is not None
+                       else comm.storage() if comm is not None else None)
     cost = None
     if not charge_cpu:
         cost = CostModel(clock)

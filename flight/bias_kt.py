@@ -257,8 +257,7 @@ class KtTrack:
                 if why is None:
                     L.off_clear(p)
                 else:
-                    off = L.off_add(p, ts[-1], vs[-1], p["bias_kt_mv_per_k"],
-                                    p["bias_knee_vbr_err_v"])
+                    off = L.off_add(p, ts[-1], vs[-1])
                     m = p["bias_kt_line_restart_n"]
                     if not 0 < m <= off[0]:
                         self.ks[-1] = None

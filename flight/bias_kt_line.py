@@ -24,8 +24,8 @@ A line that no longer fits its unit (the unit replaced, its breakdown drifted wi
 restarts by itself: a dark knee kept out of the line as too far off it is kept instead in
 a second group, ``bias_kt_line_off_*`` (the same six statistics), which a knee agreeing
 with it joins and a knee on the line clears; ``bias_kt_line_restart_n`` such knees in a
-row (3: a knee's own scatter puts one beyond the limit less than once in 10^4 knees, so three
-are never chance) become the unit's line.  Why: without it, every later session of such a
+row (3: a knee's own scatter puts one beyond the limit less than once in 10^4 knees, so
+three are never chance) become the unit's line.  Why: without it, every later session of such a
 unit keeps its knee out and k_T would never learn again (docs/calibration.md "A line that
 stops fitting").
 """
@@ -153,14 +153,17 @@ def off_line(p, g, t, v):
 def load(p):
     """The unit's saved line; with none, its last dark knee alone (a table from before the
     line), or :data:`EMPTY`."""
-    n = p["bias_kt_line_n"]
-    if n > 0:
-        return (n, p["bias_kt_line_t_c"], p["bias_kt_line_vbr_v"], p["bias_kt_line_stt"],
-                p["bias_kt_line_stv"], p["bias_kt_line_svv"])
+    if p["bias_kt_line_n"] > 0:
+        return _stats(p, _NAMES)
     t = p["bias_knee_last_t_c"]
     if t > -200.0 and not p["bias_knee_last_light"]:
         return (1, t, p["bias_knee_last_vbr_v"], 0.0, 0.0, 0.0)
     return EMPTY
+
+
+def _stats(p, names):
+    """The six statistics kept under ``names`` in the parameter table."""
+    return tuple([p[k] for k in names])
 
 
 def save(p, g, names=_NAMES):
@@ -178,22 +181,22 @@ def save(p, g, names=_NAMES):
     return True
 
 
-def off_add(p, t, v, kt, v_err):
+def off_add(p, t, v):
     """A dark knee measuring ``v`` (V) at ``t`` (degC) kept out of the line: into the
     group of the knees off it, which it joins when it agrees with them — within
-    ``bias_kt_line_max_off_v`` plus 3 sigma (``v_err`` a knee) of their mean, referred
-    to ``t`` with ``kt`` (mV/K, the k_T in use) — or starts afresh (so too when the
-    group would not fit its parameters' ranges).  The group as it now stands."""
-    n = p["bias_kt_line_off_n"]
+    ``bias_kt_line_max_off_v`` plus 3 sigma (``bias_knee_vbr_err_v`` a knee) of their
+    mean, referred to ``t`` with the k_T in use — or starts afresh (so too when the group
+    would not fit its parameters' ranges).  The group as it now stands."""
+    off = _stats(p, OFF_NAMES)
+    n = off[0]
     one = group([t], [v])
     g = one
     if n > 0:
-        mt = p["bias_kt_line_off_t_c"]
-        ref = p["bias_kt_line_off_vbr_v"] + kt * 1e-3 * (t - mt)
-        lim = p["bias_kt_line_max_off_v"] + 3.0 * v_err * math.sqrt(1.0 + 1.0 / n)
+        ref = off[2] + p["bias_kt_mv_per_k"] * 1e-3 * (t - off[1])
+        lim = p["bias_kt_line_max_off_v"] + \
+            3.0 * p["bias_knee_vbr_err_v"] * math.sqrt(1.0 + 1.0 / n)
         if -lim <= v - ref <= lim:
-            g = merge((n, mt, p["bias_kt_line_off_vbr_v"], p["bias_kt_line_off_stt"],
-                       p["bias_kt_line_off_stv"], p["bias_kt_line_off_svv"]), one)
+            g = merge(off, one)
     if not save(p, g, OFF_NAMES):
         save(p, one, OFF_NAMES)
         return one

@@ -25,16 +25,21 @@ def _save_plan(world, t_session, t_end):
     return [(t_session + SAVE_AFTER_S, OP_PARAM_SAVE, None)]
 
 
+def _flash(app):
+    """A fresh flash holding the parameter table ``app`` saved (what the next boot reads)."""
+    out = MemStorage()
+    for name in PARAM_BLOBS:
+        if name in app.storage.blobs:
+            out.blobs[name] = bytes(app.storage.blobs[name])
+    return out
+
+
 def _session(storage, shift_v=0.0, hook=None):
     """(result, the flash the next session boots with) of one session's start."""
     res = passsim.fly("nominal", seed=SEED, overrides={"vbr_shift_v": shift_v},
                       app_hook=hook, plan_hook=_save_plan, duration_s=DURATION_S,
                       storage=storage)
-    flash = res.apps[-1].storage.blobs
-    nxt = MemStorage()
-    for name in PARAM_BLOBS:
-        if name in flash:
-            nxt.blobs[name] = bytes(flash[name])
+    nxt = _flash(res.apps[-1])
     assert nxt.blobs, "the session saved no parameter table"
     return res, nxt
 
@@ -65,11 +70,7 @@ def _commissioned():
 
     app = passsim.fly("nominal", seed=SEED, app_hook=seed, duration_s=0.5,
                       storage=flash).apps[-1]
-    flash = MemStorage()
-    for name in PARAM_BLOBS:
-        if name in app.storage.blobs:
-            flash.blobs[name] = bytes(app.storage.blobs[name])
-    return flash, vbr25
+    return _flash(app), vbr25
 
 
 def test_a_moved_breakdown_restarts_the_line_in_the_third_session_and_the_fourth_joins_it():

@@ -19,8 +19,8 @@ restarts it in the light mode (once).  Aborted (event says why, parameters uncha
 bias loop not ACTIVE, a failed write, the light going, the session's end; retried
 (``bias_knee_retries``) at session start, then BIAS_KNEE_REUSED.  Refused (event):
 outside ``bias_knee_vbr25_min/max`` or a poor fit.  Accepted: ``bias_vbr25_v`` set, k_T
-tracked (flight/bias_kt.py; *tracking knees*, off by default, from
-``+bias_knee_track_lo_v`` when the die moved ``bias_knee_track_dk``).
+tracked (flight/bias_kt.py; further knees from ``+bias_knee_track_lo_v`` when the die
+moved — dark before the uplink, light with it: flight/bias_kt_due.py).
 """
 
 import math
@@ -32,14 +32,14 @@ from flight.bias_knee_fit import (BIT_RATE_HZ, LIGHT_PARAMS, fit_knee, n_above, 
                                    q_inv, q_tail, sigma_from_rate, sigma_from_violations)
 from flight.bias_knee_fit import u16 as _u16
 from flight.bias_kt import (EV_KNEE_HINDSIGHT, EV_KNEE_KT, EV_KNEE_LINE,  # noqa: F401
-                            EV_KNEE_LINE_RESTART, KT_EVENTS, KT_PARAMS, KtTrack)
+                            EV_KNEE_LINE_RESTART, KT_EVENTS, KT_PARAMS, MIN_PACKETS, KtTrack)
 from flight.framer_ctl import W_CRC, W_CV, W_OK, W_TRIG
 from flight.params import ParamDef
 from flight.scheduler import Task
 from flight.telemetry import HkField
 from hal.compat import const
 from hal.errors import HalError
-from hal.interfaces import BIAS_ACTIVE, COMP_OFF, COMP_TRACK, COMP_WAIT_SIGNAL
+from hal.interfaces import BIAS_ACTIVE, COMP_OFF, COMP_SWEEP, COMP_TRACK, COMP_WAIT_SIGNAL
 
 IDLE = const(0)
 SWEEP = const(1)
@@ -50,7 +50,6 @@ R_OK = const(1)
 R_REFUSED = const(2)
 R_ABORTED = const(3)
 _N_BELOW = const(3)  # windows measuring the electronics' noise below breakdown
-_MIN_PACKETS = const(50)  # packets in a window before it counts as light (comparator's)
 
 EV_KNEE_DONE = const(0x67)
 EV_KNEE_REFUSED = const(0x68)
@@ -207,7 +206,7 @@ class BiasKnee:
     def _light_now(self):
         """The framer's last window had packets: the uplink is on."""
         w = self.fc.last_window
-        return self.fc.window_valid and w[W_OK] + w[W_CRC] >= _MIN_PACKETS
+        return self.fc.window_valid and w[W_OK] + w[W_CRC] >= MIN_PACKETS
 
     def _begin(self, why, track):
         p = self.ctx.params
@@ -293,18 +292,17 @@ class BiasKnee:
     def update(self):
         if not self.fc.window_valid:
             return
+        c = self.comparator  # (the uplink seen, by its packets or the comparator's light)
+        self.kt.see(self.fc.last_window, c is not None and c.state >= COMP_SWEEP)
         self.kt.refine(self)  # (a knee's temperature in hindsight, 1 s after it)
         if self.state != SWEEP:
-            b = self.bias
-            c = self.comparator  # tracking or waiting for light, not in a sweep of its own
+            b = self.bias  # (the comparator tracking or waiting, not in a sweep of its own)
             if b.state == BIAS_ACTIVE and self.kt.ready(self.fc.last_window, b.t_est_q) \
                     and self.sigma_e is not None \
                     and (c is None or c.state == COMP_TRACK or c.state == COMP_WAIT_SIGNAL):
-                self.kt.tracks += 1
                 self._auto = False
                 self._resume = False
-                self._begin("temperature %.1f K from the last knee"
-                            % (b.t_est - self.kt.ts[-1]), True)
+                self._begin(self.kt.started(b.t_est), True)
             return
         if self.bias.state != BIAS_ACTIVE:
             self._abort("bias loop not ACTIVE (temperature)")
@@ -313,7 +311,7 @@ class BiasKnee:
         packets = w[W_OK] + w[W_CRC]
         if self._settle > 0:
             self._settle -= 1
-            if self._i == 0 and not self.light and packets >= _MIN_PACKETS \
+            if self._i == 0 and not self.light and packets >= MIN_PACKETS \
                     and self.ctx.params["bias_knee_light"]:
                 # The window before the step down (operating bias) had packets: the
                 # uplink is on — the light level from the first point on.
@@ -325,7 +323,7 @@ class BiasKnee:
             self._probe = False
             lt = self._lt()
             if lt is not None:
-                lt.probed(self, w[W_CV], packets >= _MIN_PACKETS and self.fc.locked_hw)
+                lt.probed(self, w[W_CV], packets >= MIN_PACKETS and self.fc.locked_hw)
             return
         level = self._level_codes() * self.dac.volts_per_code
         if self._i == 0 or not self.light:
@@ -355,7 +353,7 @@ class BiasKnee:
                 self._abort("trigger rate %d per window outside the noise model" % w[W_TRIG])
                 return
         else:
-            if packets < _MIN_PACKETS or not self.fc.locked_hw:
+            if packets < MIN_PACKETS or not self.fc.locked_hw:
                 if packets == 0 and w[W_TRIG] == 0:
                     self._abort("light: the uplink went during the sweep")
                     return

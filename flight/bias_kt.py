@@ -1,6 +1,5 @@
 """Breakdown tracked against temperature (issue 14.3; DESIGN §3.4.1; operator procedure in
-docs/calibration.md): the knees of a session, the k_T fitted through them, and when the
-next knee is due.
+docs/calibration.md): the knees of a session and the k_T fitted through them.
 
 Why: one knee fixes V_br at the sweep's temperature only; a unit's k_T differs from the
 flight default by ~1 mV/K (σ), and a pass warms the die by 10–15 K after the session
@@ -32,23 +31,16 @@ Accepted: ``bias_kt_mv_per_k`` and ``bias_vbr25_v`` from the line (the line, not
 knee alone, averages the knees' errors); else ``bias_vbr25_v`` from the latest knee with
 the k_T in use.  Short lists of floats: a knee is accepted a few times per session.
 
-Off by default (``bias_knee_track_dk`` 0): with the uplink on, a knee's points are read
-from the off-chips the noise sets high — bit errors by construction (~1e5 a knee, and
-the first one at the light level measures σ_e below breakdown: 0.4 s without the link).
-Where the link runs at 1e-6..1e-7 that multiplies the session's errors (nominal pass:
-error-weighted BER incl. sweeps 1.06 → 8.2 for 3 tracking knees, the bar is 2), while the
-over-voltage gains 7.3 → 5.7 mV RMS there and the k_T tails come under 20 mV.  Which to
-favour is the operator's choice per pass (docs/calibration.md); ``bias_knee_track_ber_min``
-lets the knees run only while the link is poor anyway (at 3e-5 on the nominal pass: 3.0 mV
-RMS, sweeps 6.4x: not enough for the default either).
+When the next knee is due — before the link (*pre-link knees*, dark, on by default: a
+session started ahead of the uplink warms the payload first, docs/calibration.md "A
+warm-up before the link") and with it (*tracking knees*, light, off by default: the link
+pays for them) — is :mod:`flight.bias_kt_due`'s.
 """
 
-from flight.bias import T_Q
 from flight import bias_kt_line as L
+from flight.bias_kt_due import DUE_PARAMS, MIN_PACKETS, KneeDue  # noqa: F401 (bias_knee's)
 from flight.bias_knee_fit import fit_knee
 from flight.events import SEV_INFO, SEV_WARN, Event
-from flight.framer_ctl import W_CRC, W_OK, W_PRE
-from hal.interfaces import PREAMBLE_BITS
 from flight.params import ParamDef
 from hal.compat import const
 
@@ -86,12 +78,6 @@ KT_PARAMS = (  # the breakdown module's (flight/bias_knee.py PARAMS adds them)
     P("bias_knee_kt_max", "float", 28.0, 0.0, 100.0, "mV/K", "plausible k_T, high"),
     P("bias_knee_kt_min_dk", "float", 10.0, 1.0, 100.0, "K",
       "temperature distance of this session's knee from an earlier session's for k_T"),
-    P("bias_knee_track_dk", "float", 0.0, 0.0, 50.0, "K",
-      "die temperature change from the last knee that starts a tracking knee (0: off; "
-      "3.5 fixes the k_T tails at a cost to the link, docs/calibration.md)"),
-    P("bias_knee_track_max", "int", 4, 0, 20, "", "tracking knees per session"),
-    P("bias_knee_track_ber_min", "float", 0.0, 0.0, 0.5, "",
-      "link BER (preamble, last 5 s) at or above which a tracking knee may run (0: any)"),
     P("bias_knee_track_lo_v", "float", 1.1, 0.3, 3.0, "V",
       "first point of a tracking knee above the breakdown (known then to a few mV)"),
     P("bias_knee_track_min_span", "float", 3.0, 0.5, 100.0, "K",
@@ -108,32 +94,26 @@ KT_PARAMS = (  # the breakdown module's (flight/bias_knee.py PARAMS adds them)
       "V_br measured at bias_knee_last_t_c"),
     P("bias_knee_last_light", "bool", False, False, True, "",
       "the last accepted knee was read with the uplink on (paired with its kind only)"),
-) + L.LINE_PARAMS
+) + DUE_PARAMS + L.LINE_PARAMS
 
-_BLOCK = 50  # framer windows (5 s) of the link's BER before a tracking knee
-_MAX_KNEES = 8  # knees a session keeps (the oldest dropped): the due rule makes ≤ 4
+_MAX_KNEES = 8  # knees a session keeps (the oldest dropped): the due rules make ≤ 9
 
 
-class KtTrack:
-    """The accepted knees of one session and the k_T through them."""
+class KtTrack(KneeDue):
+    """The accepted knees of one session and the k_T through them (when the next is due:
+    :class:`flight.bias_kt_due.KneeDue`)."""
 
     def __init__(self):
+        KneeDue.__init__(self)
         self.ts = []  # knee temperatures (bias loop estimate, degC)
         self.vs = []  # V_br measured at them (V)
         self.ks = []  # their kinds: True read with the uplink on (light), False dark, None
         # a dark knee too far off the unit's line to join it (fitted with none)
         self.kt_sigma = None  # standard error of the last fitted k_T (mV/K), or None
         self.kt_fit = None  # the last fitted k_T (mV/K), accepted or not
-        self.tracks = 0  # knees started by the temperature this session
         self._prior = None  # the unit's line (bias_kt_line) as the session found it
         self._line = None  # (line, kept, why) after the last dark knee's fit: its event
         self.restarted = None  # (old knees, new knees) of a line restarted, its event due
-        self._armed = False
-        self._max = 0
-        self._hi = self._lo = 0
-        self._pre = self._pk = self._n = 0  # the link's preamble errors, packets, windows
-        self._link_ok = False
-        self._ber_min = 0.0
         self._ref_n = -1  # the bias loop's reading of the latest knee, its hindsight due
         self._ref_t = 0.0  # that knee's temperature as estimated then (degC)
         self._ref_kt = 0.0  # the k_T in use before it (mV/K)
@@ -152,10 +132,7 @@ class KtTrack:
         del self.ts[:]
         del self.vs[:]
         del self.ks[:]
-        self.tracks = 0
-        self._armed = False
-        self._pre = self._pk = self._n = 0
-        self._link_ok = False
+        self.due_start()
 
     def stop(self, ctx):
         """The session is over (or safe): a knee's hindsight still due cannot come (no
@@ -163,29 +140,6 @@ class KtTrack:
         if self._ref_n >= 0:
             self._ref_n = -1
             self._kept(ctx, 0.0, "no hindsight: the session ended first")
-
-    def ready(self, w, t_q):
-        """Every framer window while no sweep runs (``w``: its counts): a tracking knee
-        is :meth:`due` and the link's BER over the last block is at least
-        ``bias_knee_track_ber_min``.  Why: a knee's points read the noise from the
-        off-chips read high — ~3e4 bit errors — what the link loses in ~10 s at 1e-4 but
-        in hours at 1e-7: where the link is good, its sweep would multiply the session's
-        errors (the issue's bar: within 2x the best level's).  Integer sums per window;
-        the comparison once per block of ``_BLOCK`` windows."""
-        self._pre += w[W_PRE]
-        self._pk += w[W_OK] + w[W_CRC]
-        self._n += 1
-        if self._n >= _BLOCK:
-            self._link_ok = self._pre >= self._pk * PREAMBLE_BITS * self._ber_min
-            self._pre = self._pk = self._n = 0
-        return self._link_ok and self.due(t_q)
-
-    def due(self, t_q):
-        """A knee is due: this session has one, the die (``t_q``: the bias loop's
-        estimate in 1/``T_Q`` K) has moved ``bias_knee_track_dk`` from the latest, and fewer
-        than ``bias_knee_track_max`` were started for it.  (Asked every 100 ms: integer
-        comparisons with thresholds set by :meth:`add`, no float made.)"""
-        return self._armed and self.tracks < self._max and (t_q >= self._hi or t_q <= self._lo)
 
     def add(self, p, t, v, light=False):
         """An accepted knee: V_br ``v`` at ``t`` (``light``: read with the uplink on);
@@ -201,9 +155,7 @@ class KtTrack:
         self.ts.append(t)
         self.vs.append(v)
         self.ks.append(bool(light))
-        self._ber_min = p["bias_knee_track_ber_min"]
-        self._max = p["bias_knee_track_max"]
-        self._due_from(p, t)
+        self.due_from(p, t)
 
     def _restart(self, p, old, off):
         """The knees off the line ``old`` (``off``, this one the last of them) become the
@@ -216,12 +168,6 @@ class KtTrack:
         L.save(p, off)
         L.off_clear(p)
         self.restarted = (old[0], off[0])
-
-    def _due_from(self, p, t):
-        dk = p["bias_knee_track_dk"]
-        self._armed = dk > 0.0
-        self._hi = int((t + dk) * T_Q)
-        self._lo = int((t - dk) * T_Q)
 
     def fit(self, p, last=None, check=False):
         """(k_T mV/K, σ mV/K, knees, mean T, mean V_br) of the line through this
@@ -371,7 +317,7 @@ class KtTrack:
             vbr_t = v25[0] + self._ref_kt * 1e-3 * (t_h - 25.0)
             self.vs[-1] = vbr_t
         self.ts[-1] = t_h
-        self._due_from(p, t_h)
+        self.due_from(p, t_h)
         # The knee's outcome decided again from before it: the k_T its first reading may
         # have fitted undone (at 10.02 K from an earlier session's knee, it can lie 9.92
         # in hindsight: no k_T from it then — campaign draw 34 ran 1 mV/K off).

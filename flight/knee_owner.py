@@ -3,7 +3,7 @@ is needed (issue 11).  A sweep runs at a session's start (``bias_knee_auto``) or
 BIAS_KNEE_CALIBRATE; between them a tracking pass holds none of its code (bias_knee,
 bias_knee_fit, bias_kt: ~3 kB of heap) nor its object (~1 kB), unless k_T tracking is on
 (``bias_knee_track_dk`` > 0: its knees are started by the temperature, any time in the
-session).
+session) or the uplink has not come yet (a pre-link knee may: flight/bias_kt_due.py).
 
 The :class:`flight.bias_knee.BiasKnee` is built (flight/lazy.py ``make``) when a sweep
 may start and dropped, its modules released, once it is idle again.  Its outcome lives
@@ -25,7 +25,7 @@ from flight.scheduler import Task
 KNEE = "flight.bias_knee"
 # What the knee's code imports that nothing else holds in TRACK (the comparator's sweep,
 # which uses bias_knee_fit, is released there too): released with it.
-_WITH = ("flight.bias_kt", "flight.bias_knee_fit")
+_WITH = ("flight.bias_kt", "flight.bias_kt_due", "flight.bias_kt_line", "flight.bias_knee_fit")
 # A knee's state that outlives it (its last outcome, counts, the noise it measured),
 # and of its k_T track, the last fit (the session's knees are held with tracking only).
 _CARRIED = ("result", "vbr25", "resid_v", "sweeps", "aborts", "n_fit", "sigma_e",
@@ -96,9 +96,11 @@ class KneeOwner:
     def _drop(self):
         """An idle knee not needed until the next sweep: its outcome kept, the object and
         its code released (a ``gc.collect()`` frees them).  Kept while its last knee's
-        hindsight is due (1–1.5 s after it: flight/bias_kt.py ``KtTrack.refine``)."""
+        hindsight is due (1–1.5 s after it: flight/bias_kt.py ``KtTrack.refine``), and
+        while a pre-link knee may still come (flight/bias_kt_due.py ``waiting``)."""
         k = self.knee
-        if k is None or self.hold or k.state != 0 or self._tracking() or k.kt.pending:
+        if k is None or self.hold or k.state != 0 or self._tracking() or k.kt.pending \
+                or k.kt.waiting:
             return
         kept = self._kept
         for i in range(len(_CARRIED)):

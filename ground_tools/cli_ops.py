@@ -161,8 +161,9 @@ def add_capture_gen(sub):
 def cmd_plan(args):
     from ground_tools import plan
 
-    if args.dark_knee and not args.script:
-        raise Fail("--dark-knee: only with --script (it plans the session's commands)")
+    for flag, on in (("--dark-knee", args.dark_knee), ("--warm-up", args.warm_up)):
+        if on and not args.script:
+            raise Fail("%s: only with --script (it plans the session's commands)" % flag)
     try:
         station = plan.parse_station(args.station) if args.station else plan.OGS
         start = plan.parse_time(args.start)
@@ -170,9 +171,17 @@ def cmd_plan(args):
         if not 0.0 <= args.beacon_el <= args.min_el:
             raise plan.PlanError("--beacon-el %g: must be within 0 .. --min-el (%g deg)"
                                  % (args.beacon_el, args.min_el))
+        if args.session_lead is None:
+            args.session_lead = plan.WARM_UP_LEAD_S if args.warm_up \
+                else plan.DEFAULT_SESSION_LEAD_S
         if not 0.0 <= args.session_lead <= 600.0:
             raise plan.PlanError("--session-lead %g: must be within 0 .. 600 s"
                                  % args.session_lead)
+        if args.session_lead > plan.search_limit_s():
+            sys.stderr.write("warning: --session-lead %g s: the payload's APT ends a session "
+                             "that finds no beacon after apt_search_timeout_s (%g s with the "
+                             "margin): PARAM_SET it above the lead first\n"
+                             % (args.session_lead, plan.search_limit_s()))
         planner = plan.Planner(args.tle, station, args.min_el, args.beacon_el)
         passes = planner.passes(start, args.hours)
     except plan.PlanError as e:
@@ -190,7 +199,7 @@ def cmd_plan(args):
             print(prof)
     if args.script:
         text = plan.session_script(passes, planner.name, epoch, args.lead, args.min_el,
-                                   args.session_lead, args.dark_knee)
+                                   args.session_lead, args.dark_knee, args.warm_up)
         if prof:
             text = text.replace("\n# pass 1:", "\n# point-ahead profile of pass 1 "
                                 "(the fallback for a stale OBC state)\n" + prof + "\n# pass 1:", 1)
@@ -345,10 +354,15 @@ def add_parsers(sub, port_parent, keys_parent):
     p.add_argument("--beacon-el", type=float, default=plan.DEFAULT_BEACON_EL,
                    help="elevation in degrees where the station switches its beacon and "
                    "uplink on (default %g)" % plan.DEFAULT_BEACON_EL)
-    p.add_argument("--session-lead", type=float, default=plan.DEFAULT_SESSION_LEAD_S,
+    p.add_argument("--session-lead", type=float, default=None,
                    help="seconds from SESSION_START to the beacon coming on: the payload's "
-                   "breakdown sweep starts in the dark (default %g)"
-                   % plan.DEFAULT_SESSION_LEAD_S)
+                   "breakdown sweep starts in the dark (default %g; %g with --warm-up)"
+                   % (plan.DEFAULT_SESSION_LEAD_S, plan.WARM_UP_LEAD_S))
+    p.add_argument("--warm-up", action="store_true",
+                   help="a unit's first pass: each session starts %g s before the beacon "
+                   "(unless --session-lead), the payload warming in the dark reads the "
+                   "unit's k_T from dark knees before the link, PARAM_SAVE after the "
+                   "session keeps it (docs/calibration.md)" % plan.WARM_UP_LEAD_S)
     p.add_argument("--dark-knee", action="store_true",
                    help="keep each session past the uplink's end for a breakdown sweep in "
                    "the dark (BIAS_KNEE_CALIBRATE), then PARAM_SAVE: every pass adds a warm "

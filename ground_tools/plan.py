@@ -29,6 +29,14 @@ DEFAULT_BEACON_EL = 18.0
 # SESSION_START before the beacon comes on: the simulator's zenith pass (session at 5 s, 18°
 # at 7.4 s): the bias ramp and the breakdown sweep's first second in the dark.
 DEFAULT_SESSION_LEAD_S = 2.4
+# --warm-up (docs/calibration.md "A warm-up before the link"): the session started this long
+# before the beacon, the payload warms ~10 K in the dark (its power-on heating, ~90 s time
+# constant) and reads a dark knee every 3 K of it (flight/bias_kt_due.py): the unit's k_T
+# before the link; PARAM_SAVE after the session keeps it.
+WARM_UP_LEAD_S = 100.0
+# The APT ends a session that finds no beacon after ``apt_search_timeout_s`` (flight/apt.py);
+# a longer session lead needs that parameter raised first.  Margin for the acquisition:
+SEARCH_MARGIN_S = 5.0
 # --dark-knee (docs/calibration.md "The k_T line across sessions"): the breakdown sweep
 # commanded this long after the station's uplink goes off (its set crossing of the beacon
 # elevation: the light gone from the receiver, the framer's last windows over), and the
@@ -39,6 +47,14 @@ DARK_KNEE_SESSION_S = 5.0
 DARK_KNEE_SAVE_AFTER_S = 1.0
 _TOL_S = 0.005  # refinement tolerance of the crossing / culmination times
 _DAY_S = 86400.0
+
+
+def search_limit_s():
+    """The longest session lead the payload's default APT search allows (s)."""
+    from flight import apt
+
+    timeout = [d[2] for d in apt.PARAMS if d[0] == "apt_search_timeout_s"][0]
+    return timeout - SEARCH_MARGIN_S
 
 
 class PlanError(ValueError):
@@ -232,7 +248,7 @@ def format_passes(passes, name, station, min_el):
 
 
 def session_script(passes, name, epoch, lead_s=120.0, min_el=DEFAULT_MIN_EL,
-                   session_lead_s=DEFAULT_SESSION_LEAD_S, dark_knee=False):
+                   session_lead_s=DEFAULT_SESSION_LEAD_S, dark_knee=False, save=False):
     """A ``vector-tc run`` script queuing each pass as time-tagged commands.
 
     Onboard time is seconds since ``epoch`` (aware datetime; the clock is set with
@@ -243,7 +259,8 @@ def session_script(passes, name, epoch, lead_s=120.0, min_el=DEFAULT_MIN_EL,
     later.  ``dark_knee``: the session kept past the uplink's end (``beacon_off``) for a
     breakdown sweep in the dark, BIAS_KNEE_CALIBRATE :data:`DARK_KNEE_AFTER_UPLINK_S`
     after it, SESSION_END :data:`DARK_KNEE_SESSION_S` after that, then PARAM_SAVE: the
-    pass's warm knee joins the unit's V_br(T) line (docs/calibration.md).
+    pass's warm knee joins the unit's V_br(T) line (docs/calibration.md).  ``save``: PARAM_SAVE
+    after each session (``--warm-up``: the k_T its pre-link knees gave kept).
     """
     def onboard(d):
         return "%.1f" % (d - epoch).total_seconds()
@@ -257,6 +274,12 @@ def session_script(passes, name, epoch, lead_s=120.0, min_el=DEFAULT_MIN_EL,
     if dark_knee:
         lines.insert(3, "# each session kept past the uplink's end for a dark breakdown sweep, "
                      "then PARAM_SAVE (--dark-knee)")
+    elif save:
+        lines.insert(3, "# PARAM_SAVE after each session: the unit's k_T from the warm-up's "
+                     "dark knees kept (--warm-up)")
+    if session_lead_s > search_limit_s():
+        lines.insert(3, "# WARNING: a session lead of %g s outlasts the APT's search "
+                     "(apt_search_timeout_s): PARAM_SET it above the lead first" % session_lead_s)
     for i, p in enumerate(passes):
         start = p["_beacon_on"] - _dt.timedelta(seconds=session_lead_s)
         up = start - _dt.timedelta(seconds=lead_s)
@@ -276,7 +299,7 @@ def session_script(passes, name, epoch, lead_s=120.0, min_el=DEFAULT_MIN_EL,
             "send TIMETAG time=%s opcode=SET_MODE args='{\"mode\": \"STANDBY\"}'" % onboard(up),
             "send TIMETAG time=%s opcode=SESSION_START" % onboard(start),
         ] + knee + ["send TIMETAG time=%s opcode=SESSION_END" % onboard(end)]
-        if dark_knee:
+        if dark_knee or save:
             lines.append("send TIMETAG time=%s opcode=PARAM_SAVE" % onboard(
                 end + _dt.timedelta(seconds=DARK_KNEE_SAVE_AFTER_S)))
         lines.append("send TIMETAG time=%s opcode=SET_MODE args='{\"mode\": \"SAFE\"}'"

@@ -149,10 +149,14 @@ class Pass:
 ZENITH_RISE_S = 20.0
 
 
-def planned_rise_s(pass_, beacon_el):
+def planned_rise_s(pass_, beacon_el, session_start_s=None, session_lead_s=None):
     """The 20° rise of a pass planned like the zenith pass (sim/scenarios.py
     ``pass_start_s`` None; ground_tools/plan.py plans the same): the station's beacon and
     uplink come on (the ``beacon_el`` crossing) as long after the session's start as on
     the zenith pass (2.4 s), so the payload's breakdown sweep starts in the dark on every
-    pass (docs/simulator.md "Scenarios")."""
+    pass (docs/simulator.md "Scenarios").  ``session_lead_s`` (with ``session_start_s``):
+    that long instead (`vector-tc plan --session-lead`; a warm-up before the link,
+    docs/calibration.md)."""
+    if session_lead_s is not None:
+        return session_start_s + session_lead_s + pass_.climb_s(beacon_el)
     return ZENITH_RISE_S + pass_.climb_s(beacon_el) - Pass(90.0).climb_s(beacon_el)

@@ -194,6 +194,7 @@ def test_default_station_is_the_ogs_and_min_el_is_the_threshold(capsys):
     (["--station", "95,0,0"], "latitude"),
     (["--from", "yesterday"], "ISO 8601"),
     (["--dark-knee"], "--dark-knee: only with --script"),
+    (["--warm-up"], "--warm-up: only with --script"),
 ])
 def test_plan_bad_input_is_one_line(capsys, argv, msg):
     rc = main(["plan", "--tle", str(TLE)] + argv)
@@ -250,3 +251,33 @@ def test_dark_knee_keeps_each_session_past_the_uplinks_end(tmp_path, capsys):
     # without the option: the session ends at the set, nothing saved
     assert "BIAS_KNEE_CALIBRATE" not in plan.session_script(
         planner.passes(plan.parse_time(START), 12.0), "sat", plan.parse_time(START))
+
+
+def test_warm_up_starts_each_session_100_s_before_the_beacon_and_saves_after(tmp_path, capsys):
+    script = tmp_path / "pass.tc"
+    rc = main(["plan", "--tle", str(TLE), "--from", START, "--hours", "12", "--json",
+               "--script", str(script), "--warm-up"])
+    out, err = capsys.readouterr()
+    assert rc == 0 and "warning" not in err, err
+    passes = json.loads(out)
+    text = script.read_text()
+    assert parse_script(text) and "(--warm-up)" in text
+    tags = _tags(text)
+    assert len(tags) == 5 * len(passes)
+    for i, p in enumerate(passes):
+        mine = tags[5 * i:5 * i + 5]
+        names = [r.split()[0] for _t, r in mine]
+        assert names == ["opcode=SET_MODE", "opcode=SESSION_START", "opcode=SESSION_END",
+                         "opcode=PARAM_SAVE", "opcode=SET_MODE"], names
+        t = [x for x, _r in mine]
+        # (onboard time: seconds since the epoch, 1970 by default)
+        assert t[1] == pytest.approx(_unix(p["beacon_on"]) - plan.WARM_UP_LEAD_S, abs=0.1)
+        assert t[2] == pytest.approx(_unix(p["set"]), abs=0.1) and t[3] > t[2]
+    # an explicit lead wins over the warm-up's; past the APT's search: warned, in the script
+    rc = main(["plan", "--tle", str(TLE), "--from", START, "--hours", "12",
+               "--script", str(script), "--warm-up", "--session-lead", "150"])
+    _, err = capsys.readouterr()
+    assert rc == 0 and "warning: --session-lead 150 s" in err and "apt_search_timeout_s" in err
+    text = script.read_text()
+    assert "# WARNING: a session lead of 150 s" in text
+    assert "starts 150 s before the station's beacon" in text

@@ -12,7 +12,8 @@ from flight import lazy
 from flight.cmddict import BY_NAME, Refused
 from sim.run.passsim import fly
 
-KNEE_CODE = ("flight.bias_knee", "flight.bias_kt", "flight.bias_knee_fit",
+KNEE_CODE = ("flight.bias_knee", "flight.bias_kt", "flight.bias_kt_due", "flight.bias_kt_line",
+             "flight.bias_knee_fit",
              "flight.bias_knee_light", "flight.comparator_sweep", "flight.apt_calib_run")
 
 

@@ -127,8 +127,9 @@ class World(FineTruth):
         self.duration_s = self.pass_.duration_above_s(20.0)
         self.beacon_min_el = sc.get("beacon_min_el_deg", 15.0)
         ps = sc.get("pass_start_s", 20.0)  # None: planned (sim/geometry.py planned_rise_s)
-        self.pass_start = geometry.planned_rise_s(self.pass_, self.beacon_min_el) if ps is None \
-            else ps
+        self.pass_start = ps if ps is not None else geometry.planned_rise_s(
+            self.pass_, self.beacon_min_el, sc.get("session_start_s", 5.0),
+            sc.get("session_lead_s"))
         self.kappa_db = linkbudget.KAPPA_FOG_DB if sc.get("weather") == "fog" \
             else linkbudget.KAPPA_CLEAR_DB
         # Platform pointing (DESIGN §5 reference: 1.5 deg coarse error, drift, jitter).

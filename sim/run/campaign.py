@@ -2,7 +2,8 @@
 
     python -m sim.campaign --passes N --workers K [--seed S] [--out DIR]
                            [--scenario NAME] [--charge-cpu] [--ideal] [--strict]
-                           [--frame-rate HZ] [--bore-scan] [--commissioned]
+                           [--frame-rate HZ] [--session-lead S] [--bore-scan]
+                           [--commissioned]
 
 Each pass draws, from one random generator seeded with ``S`` (so a campaign is
 reproducible in its choices):
@@ -47,6 +48,7 @@ import traceback
 
 from sim import scenarios
 from sim.run import metrics
+from sim.run.cli import planning_overrides
 
 WEATHERS = ("clear", "fog")  # paper §3.2 / sim.linkbudget KAPPA_*
 MAX_ELEVATION_RANGE_DEG = (30.0, 90.0)  # assumed, see the module docstring
@@ -404,6 +406,8 @@ def build_parser():
     p.add_argument("--ideal", action="store_true", help="fly the idealised world (sim --ideal)")
     p.add_argument("--frame-rate", type=float, metavar="HZ",
                    help="every pass at this camera frame rate (sim --frame-rate; the same draws)")
+    p.add_argument("--session-lead", type=float, metavar="S",
+                   help="every session starts S s before the beacon (sim --session-lead)")
     p.add_argument("--bore-scan", action="store_true",
                    help="every pass refines its transmitter boresight (sim --bore-scan)")
     p.add_argument("--commissioned", action="store_true",
@@ -429,16 +433,12 @@ def main(argv=None):
         return 2
     specs = draw_specs(args.passes, args.seed, args.scenario, args.duration,
                        charge_cpu=args.charge_cpu, ideal=args.ideal)
-    if args.frame_rate is not None:
-        from hal.sim.world import frame_period_us
-
-        try:
-            frame_period_us(args.frame_rate)
-        except ValueError as e:
-            sys.stderr.write("error: --frame-rate %g: %s\n" % (args.frame_rate, e))
-            return 2
-        for s in specs:
-            s["overrides"]["frame_rate_hz"] = args.frame_rate
+    planned, err = planning_overrides(args)  # (--frame-rate, --session-lead)
+    if err:
+        sys.stderr.write("error: %s\n" % err)
+        return 2
+    for s in specs:
+        s["overrides"].update(planned)
     # every pass refines its boresight, every unit commissioned first (the same draws)
     for flag, key, on in (("--bore-scan", "bore_scan", args.bore_scan),
                           ("--commissioned", "commissioned", args.commissioned)):
@@ -467,7 +467,7 @@ def main(argv=None):
         "passes": args.passes, "workers": workers, "seed": args.seed,
         "scenario": args.scenario, "duration_limit_s": args.duration,
         "charge_cpu": args.charge_cpu, "ideal": args.ideal, "frame_rate_hz": args.frame_rate,
-        "bore_scan": args.bore_scan, "commissioned": args.commissioned,
+        "session_lead_s": args.session_lead, "bore_scan": args.bore_scan, "commissioned": args.commissioned,
         "wall_s": wall,
         "draws": {"weather": list(WEATHERS), "max_elevation_deg": list(MAX_ELEVATION_RANGE_DEG),
                   "coarse_error_deg": list(COARSE_ERROR_RANGE_DEG),

@@ -2,7 +2,7 @@
 
     python -m sim --scenario NAME [--seed N] [--json FILE] [--plots DIR] [--report FILE]
                   [--max-elevation DEG] [--weather clear|fog] [--coarse-error DEG]
-                  [--jitter-rms URAD] [--fsm-latency US] [--frame-rate HZ] [--bore-scan]
+                  [--jitter-rms URAD] [--fsm-latency US] [--frame-rate HZ] [--session-lead S] [--bore-scan]
                   [--commissioned] [--quiet] [--strict] [--charge-cpu] [--ideal] [--list]
 
 Flies the real flight application on the simulated board (sim/run/passsim.py) with a progress
@@ -52,6 +52,10 @@ def build_parser():
                    help="override the beacon camera's frame rate (the APT ticks once a frame; "
                         "the period a whole number of ms, 2 .. 32: e.g. 100, 125, 200, 250, "
                         "500; docs/apt-loop.md §5)")
+    p.add_argument("--session-lead", type=float, metavar="S",
+                   help="start the session S seconds before the station's beacon and uplink "
+                        "come on (default: the plan's 2.4 s; 100: a warm-up before the link, "
+                        "the unit's k_T from dark knees as it warms, docs/calibration.md)")
     p.add_argument("--bore-scan", action="store_true",
                    help="the station refines the transmitter boresight in the pass: "
                         "PA_BORE_SCAN 20 s into TRACK, the received power fitted "
@@ -79,6 +83,29 @@ def build_parser():
     return p
 
 
+def planning_overrides(args):
+    """The overrides of ``--frame-rate`` and ``--session-lead`` (a campaign applies them to
+    every draw too); (dict, error text or None)."""
+    ov = {}
+    if getattr(args, "frame_rate", None) is not None:
+        try:
+            frame_period_us(args.frame_rate)
+        except ValueError:
+            return None, ("--frame-rate must give a frame period of a whole number of ms, "
+                          "2 .. 32 (e.g. 100, 125, 200, 250, 500 Hz), got %g" % args.frame_rate)
+        ov["frame_rate_hz"] = args.frame_rate
+    lead = getattr(args, "session_lead", None)
+    if lead is not None:
+        from ground_tools.plan import search_limit_s
+
+        if not 0.0 <= lead <= search_limit_s():
+            return None, ("--session-lead must be within 0 .. %g s (the APT ends a session "
+                          "that finds no beacon after apt_search_timeout_s), got %g"
+                          % (search_limit_s(), lead))
+        ov["session_lead_s"] = lead
+    return ov, None
+
+
 def overrides_from(args):
     """fly() overrides from the command line; (dict, error text or None)."""
     ov = {}
@@ -101,13 +128,10 @@ def overrides_from(args):
         if not 0 <= args.fsm_latency <= 10000:
             return None, "--fsm-latency must be within 0 .. 10000 us, got %d" % args.fsm_latency
         ov["fsm_latency_us"] = args.fsm_latency
-    if args.frame_rate is not None:
-        try:
-            frame_period_us(args.frame_rate)
-        except ValueError:
-            return None, ("--frame-rate must give a frame period of a whole number of ms, "
-                          "2 .. 32 (e.g. 100, 125, 200, 250, 500 Hz), got %g" % args.frame_rate)
-        ov["frame_rate_hz"] = args.frame_rate
+    planned, err = planning_overrides(args)
+    if err:
+        return None, err
+    ov.update(planned)
     if getattr(args, "bore_scan", False):
         if getattr(args, "ideal", False):
             return None, ("--bore-scan needs the honest world (the idealised one has no "

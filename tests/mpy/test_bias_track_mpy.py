@@ -44,10 +44,17 @@ def test_line_fit_gives_the_slope_and_its_standard_error():
     assert line_fit(ts, vs, 0.003)[1] > 2 * sig
 
 
+def _window(packets):
+    w = [0] * F.W_LEN
+    w[F.W_OK] = packets
+    return w
+
+
 def test_a_tracking_knee_is_due_when_the_die_moved_enough():
     p = _params(bias_knee_track_dk=3.5)  # (off by default: the link pays for a knee)
     tr = KtTrack()
-    assert not tr.due(30 * B.T_Q)  # no knee this session yet
+    tr.see(_window(K.MIN_PACKETS))  # the uplink seen: tracking knees from now on
+    assert tr.lit and not tr.due(30 * B.T_Q)  # no knee this session yet
     tr.add(p, 20.0, 24.35)
     dk = p["bias_knee_track_dk"]
     assert not tr.due(int((20.0 + dk - 0.05) * B.T_Q))
@@ -58,8 +65,55 @@ def test_a_tracking_knee_is_due_when_the_die_moved_enough():
     tr.start()
     assert not tr.due(int((20.0 + 2 * dk) * B.T_Q)) and tr.tracks == 0
     p2 = _params()  # tracking off: the default
+    tr.see(_window(K.MIN_PACKETS))
     tr.add(p2, 20.0, 24.35)
     assert not tr.due(60 * B.T_Q)
+
+
+def test_pre_link_knees_are_due_in_the_dark_until_the_uplink_is_seen():
+    p = _params()  # (on by default: before the link a dark knee costs it nothing)
+    dk = p["bias_knee_prelink_dk"]
+    assert dk == 3.0 and p["bias_knee_track_dk"] == 0.0
+    tr = KtTrack()
+    assert not tr.waiting and not tr.due(30 * B.T_Q)  # no knee this session yet
+    tr.add(p, 20.0, 24.35)
+    assert tr.waiting
+    assert not tr.ready(_window(0), int((20.0 + dk - 0.05) * B.T_Q))
+    hot = int((20.0 + dk + 0.05) * B.T_Q)
+    assert tr.ready(_window(0), hot) and tr.due(int((20.0 - dk - 0.05) * B.T_Q))
+    why = tr.started(23.2)
+    assert why == "temperature 3.2 K from the last knee, before the uplink", why
+    assert tr.tracks == 1 and tr.prelinks == 1
+    # a few packets are not the uplink (noise, a stray reflection) ...
+    tr.see(_window(K.MIN_PACKETS - 1))
+    assert not tr.lit and tr.due(hot)
+    # ... a window of them is: no more pre-link knees, and tracking is off by default
+    tr.see(_window(K.MIN_PACKETS))
+    assert tr.lit and not tr.waiting and not tr.ready(_window(2000), 60 * B.T_Q)
+    # the session's pre-link knees spent: none due, however warm
+    tr.start()
+    assert not tr.lit and tr.prelinks == 0
+    tr.add(p, 20.0, 24.35)
+    for i in range(p["bias_knee_prelink_max"]):
+        t = 20.0 + (i + 1) * (dk + 0.1)
+        assert tr.due(int(t * B.T_Q)), i
+        tr.started(t)
+        tr.add(p, t, 24.35 + 0.0215 * (t - 20.0))
+    assert not tr.waiting and not tr.due(80 * B.T_Q)
+    # tracking knees count apart: all four still to come once the uplink is on
+    p3 = _params(bias_knee_track_dk=3.5)
+    tr.add(p3, 35.0, 24.67)
+    tr.see(_window(2000))
+    assert tr.due(int(38.6 * B.T_Q))
+    # light the comparator saw (a link too weak for packets) ends them too
+    tr.start()
+    tr.add(p, 20.0, 24.35)
+    tr.see(_window(0), True)
+    assert tr.lit and not tr.waiting and not tr.due(40 * B.T_Q)
+    # off: none before the link
+    tr.start()
+    tr.add(_params(bias_knee_prelink_dk=0.0), 20.0, 24.35)
+    assert not tr.waiting and not tr.due(40 * B.T_Q)
 
 
 def test_kt_from_three_knees_is_accepted_and_sets_the_parameters():
@@ -228,6 +282,7 @@ def test_a_tracking_knee_waits_for_a_link_bad_enough_to_pay_for_it():
     p = _params(bias_knee_track_dk=3.5, bias_knee_track_ber_min=1e-4)
     tr = KtTrack()
     tr.add(p, 20.0, 24.35)
+    tr.see(_window(2000))  # the uplink on
     hot = 30 * B.T_Q
     good = [0] * F.W_LEN
     good[F.W_OK] = 2000  # 2000 packets, 10 preamble errors: BER 7.8e-5

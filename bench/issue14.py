@@ -69,4 +69,10 @@ def campaign_rows(path=CAMPAIGN_JSON):
     n = doc.get("completed")
     if isinstance(n, int):
         rows.append(("issue14_campaign_passes", n, "", None, None))
+    # how it was flown: commissioned units, or first passes with a warm-up's session lead
+    rows.append(("issue14_campaign_commissioned", int(bool(doc.get("commissioned"))), "",
+                 None, None))
+    lead = doc.get("session_lead_s")
+    if isinstance(lead, (int, float)):
+        rows.append(("issue14_campaign_session_lead_s", lead, "s", None, None))
     return rows

@@ -109,3 +109,24 @@ def test_the_sim_and_the_campaign_refuse_a_lead_the_apt_search_cannot_wait(capsy
                           "--out", str(tmp_path)]) == 2
     assert "--session-lead must be within 0 .. 115 s" in capsys.readouterr().err
     assert not (tmp_path / "campaign.json").exists()
+
+
+def test_the_bench_says_how_the_campaign_it_reports_was_flown(tmp_path):
+    import json
+
+    from bench import issue14
+
+    path = tmp_path / "campaign.json"
+    doc = {"completed": 2, "commissioned": False, "session_lead_s": LEAD_S,
+           "distributions": {"overvoltage_error_rms_mv": {"median": 2.8, "p95": 8.1,
+                                                          "worst": 8.9}}}
+    path.write_text(json.dumps(doc))
+    rows = {r[0]: r[1] for r in issue14.campaign_rows(path)}
+    assert rows["issue14_campaign_worst_overvoltage_error_rms_mv"] == 8.9
+    assert rows["issue14_campaign_session_lead_s"] == LEAD_S
+    assert rows["issue14_campaign_commissioned"] == 0
+    doc.update(commissioned=True, session_lead_s=None)
+    path.write_text(json.dumps(doc))
+    rows = {r[0]: r[1] for r in issue14.campaign_rows(path)}
+    assert rows["issue14_campaign_commissioned"] == 1
+    assert "issue14_campaign_session_lead_s" not in rows

@@ -130,3 +130,20 @@ def test_the_bench_says_how_the_campaign_it_reports_was_flown(tmp_path):
     rows = {r[0]: r[1] for r in issue14.campaign_rows(path)}
     assert rows["issue14_campaign_commissioned"] == 1
     assert "issue14_campaign_session_lead_s" not in rows
+
+
+def test_an_uplink_that_comes_during_a_pre_link_knee_costs_the_link_a_moment_not_the_knee():
+    # the second knee starts 27.5 s after boot; the uplink comes 0.2 s into it
+    res = _fly(lead=22.7, duration=50.0)
+    starts = [ev["args"][0] for _t, ev in _events(res, "BIAS_KNEE_SWEEP")]
+    assert len(starts) == 2 and starts[1].endswith("before the uplink")
+    assert not _events(res, "BIAS_KNEE_ABORTED") and not _events(res, "BIAS_KNEE_REFUSED")
+    done = _events(res, "BIAS_KNEE_CALIBRATED")
+    # it went on in the light mode (the dark sweep's first point had the uplink's packets)
+    assert len(done) == 2 and not done[0][1]["args"][3] and done[1][1]["args"][3]
+    knee = res.apps[-1].payload["bias_knee"]
+    assert knee.kt.lit and knee.kt.prelinks == 1 and not knee.kt.waiting
+    cal = _events(res, "COMP_CALIBRATED")
+    assert len(cal) == 1 and cal[0][0] > done[1][0]  # acquired after the knee, once
+    links = [ev["text"] for _t, ev in _events(res, "LINK_STATE")]
+    assert links[-1].endswith("-> LOCKED")

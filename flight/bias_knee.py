@@ -119,7 +119,8 @@ HK_DIAG = (
     F("knee_points", "u8", description="points in the last fit"),
     F("knee_sigma_e", "u16", "mV", 0.01, description="electronics noise RMS at the comparator"),
     F("knee_kt_fit", "u16", "mV/K", 0.01, description="last fitted k_T, accepted or not (0: none)"),
-    F("knee_tracks", "u8", description="tracking knees started this session"),
+    F("knee_tracks", "u8",
+      description="knees started by the temperature this session (pre-link and tracking)"),
 )
 
 

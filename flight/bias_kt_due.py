@@ -49,22 +49,19 @@ class KneeDue:
     """The session's knees started by the temperature, and when the next one is due."""
 
     def __init__(self):
-        self.tracks = 0  # knees started by the temperature this session (both kinds)
-        self.prelinks = 0  # ... of them before the uplink was first seen
-        self.lit = False  # the uplink seen this session (a window of MIN_PACKETS)
-        self._armed = self._parmed = False
-        self._max = self._pmax = 0
-        self._hi = self._lo = self._phi = self._plo = 0
+        self._max = self._pmax = 0  # the caps, tracking and pre-link (set with a knee)
+        self._hi = self._lo = self._phi = self._plo = 0  # their thresholds, 1/T_Q K
         self._t_last = 0.0  # the latest knee's temperature (degC)
-        self._pre = self._pk = self._n = 0  # the link's preamble errors, packets, windows
-        self._link_ok = False
         self._ber_min = 0.0
+        self.due_start()
 
     def due_start(self):
         """A new session: no knee yet, the uplink not seen."""
-        self.tracks = self.prelinks = 0
-        self.lit = self._armed = self._parmed = False
-        self._pre = self._pk = self._n = 0
+        self.tracks = 0  # knees started by the temperature this session (both kinds)
+        self.prelinks = 0  # ... of them before the uplink was first seen
+        self.lit = False  # the uplink seen this session (a window of MIN_PACKETS)
+        self._armed = self._parmed = False  # a tracking / pre-link knee may come
+        self._pre = self._pk = self._n = 0  # the link's preamble errors, packets, windows
         self._link_ok = False
 
     def due_from(self, p, t):

@@ -52,8 +52,9 @@ _DAY_S = 86400.0
 def search_limit_s():
     """The longest session lead the payload's default APT search allows (s)."""
     from flight import apt
+    from flight.params import P_DEFAULT, P_NAME
 
-    timeout = [d[2] for d in apt.PARAMS if d[0] == "apt_search_timeout_s"][0]
+    timeout = [d[P_DEFAULT] for d in apt.PARAMS if d[P_NAME] == "apt_search_timeout_s"][0]
     return timeout - SEARCH_MARGIN_S
 
 

@@ -83,8 +83,12 @@ def test_campaign_command_two_passes_two_workers(tmp_path, capsys):
     assert doc["passes"] == 2 and doc["workers"] == 2 and doc["completed"] == 2
     assert [r["index"] for r in doc["runs"]] == [0, 1]
     specs = campaign.draw_specs(2, seed=5)
+    # first passes: each flown with the first pass's warm-up plan (the session 100 s early)
+    assert doc["session_lead_s"] == campaign.FIRST_PASS_LEAD_S == 100.0
+    assert doc["usual_plan"] is False and "first passes: the warm-up" in cap.err
     for r, s in zip(doc["runs"], specs, strict=True):
-        assert r["seed"] == s["seed"] and r["overrides"] == s["overrides"]
+        assert r["seed"] == s["seed"]
+        assert r["overrides"] == dict(s["overrides"], session_lead_s=100.0)
         assert r["error"] is None
         assert r["metrics"]["sim_duration_s"] == pytest.approx(25.0, abs=0.2)
         assert set(metrics.GOALS) <= set(r["verdict"]["goals"])
@@ -100,3 +104,27 @@ def test_campaign_rejects_bad_arguments(capsys):
     assert campaign.main(["--passes", "0"]) == 2
     assert campaign.main(["--scenario", "nope", "--passes", "1"]) == 2
     assert "known scenarios" in capsys.readouterr().err
+    assert campaign.main(["--usual-plan", "--session-lead", "30", "--passes", "1"]) == 2
+    assert "two plans" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, lead", [
+    ([], 100.0),  # a unit's first pass: the warm-up (docs/calibration.md)
+    (["--usual-plan"], None),  # the usual plan, as the campaigns before stop 36
+    (["--commissioned"], None),  # a commissioned unit knows its k_T: the usual plan
+    (["--session-lead", "30"], 30.0),
+    (["--commissioned", "--session-lead", "100"], 100.0),
+])
+def test_the_campaigns_session_plan(argv, lead):
+    args = campaign.build_parser().parse_args(argv)
+    assert campaign.session_lead_s(args) == lead
+
+
+def test_usual_plan_flies_the_draws_unchanged(tmp_path, capsys):
+    out = tmp_path / "usual"
+    assert campaign.main(["--passes", "1", "--workers", "1", "--seed", "5", "--out", str(out),
+                          "--duration", "3", "--usual-plan"]) == 0
+    assert "planned the usual way" in capsys.readouterr().err
+    doc = json.loads((out / "campaign.json").read_text())
+    assert doc["session_lead_s"] is None and doc["usual_plan"] is True
+    assert doc["runs"][0]["overrides"] == campaign.draw_specs(1, seed=5)[0]["overrides"]

@@ -2,8 +2,8 @@
 
     python -m sim.campaign --passes N --workers K [--seed S] [--out DIR]
                            [--scenario NAME] [--charge-cpu] [--ideal] [--strict]
-                           [--frame-rate HZ] [--session-lead S] [--bore-scan]
-                           [--commissioned]
+                           [--frame-rate HZ] [--session-lead S | --usual-plan]
+                           [--bore-scan] [--commissioned]
 
 Each pass draws, from one random generator seeded with ``S`` (so a campaign is
 reproducible in its choices):
@@ -25,7 +25,12 @@ seed, sim/calib.py and sim/pointing.py) and flies ``--scenario`` (default nomina
 those overrides on a ``dask.distributed`` cluster: a ``LocalCluster`` of ``K`` single-thread
 worker processes by default, or the existing cluster at ``--scheduler ADDRESS`` (e.g.
 ``tcp://10.0.0.5:8786``, workers started with ``dask worker ADDRESS`` in this repository's
-environment on any number of machines).  A pass that raises is recorded with its error and traceback;
+environment on any number of machines).  Each draw is a unit's first pass, planned as
+operations plan one (docs/calibration.md "A warm-up before the link"): the session starts
+``FIRST_PASS_LEAD_S`` (100 s) before the beacon, so the payload's pre-link knees fit the
+unit's k_T before the link; ``--commissioned`` units and ``--usual-plan`` fly the usual plan
+(2.4 s on the zenith pass; the campaigns of the docs before stop 36), ``--session-lead S``
+any other lead.  A pass that raises is recorded with its error and traceback;
 the campaign goes on.
 
 Writes ``DIR/campaign.json`` (the draws, every pass's metrics and verdict, and the
@@ -46,8 +51,10 @@ import sys
 import time
 import traceback
 
+from ground_tools.plan import WARM_UP_LEAD_S
 from sim import scenarios
 from sim.run import metrics
+from sim.run.campaign_hist import write_histograms
 from sim.run.cli import planning_overrides
 
 WEATHERS = ("clear", "fog")  # paper §3.2 / sim.linkbudget KAPPA_*
@@ -55,6 +62,8 @@ MAX_ELEVATION_RANGE_DEG = (30.0, 90.0)  # assumed, see the module docstring
 COARSE_ERROR_RANGE_DEG = (0.2, 1.5)  # DESIGN §5 "up to 1.5 deg"; 0.2 assumed best case
 JITTER_RMS_RANGE_URAD = (10.0, 30.0)  # assumed: DESIGN §5 20 urad reference +/- 50 %
 FSM_LATENCY_RANGE_US = (200, 1000)  # assumed, around hal/sim/world.py FSM_LATENCY_US
+# A first pass's session lead (s): the warm-up's, as `vector-tc plan --warm-up` plans it.
+FIRST_PASS_LEAD_S = WARM_UP_LEAD_S
 
 # Figures summarised (sim/run/metrics.py keys plus the packet error rate computed here).
 DIST_KEYS = (
@@ -101,13 +110,6 @@ DIST_KEYS = (
 )
 HIGHER_IS_BETTER = frozenset(("packets_ok", "sim_speed_x_realtime", "sim_speed_x_realtime_cpu",
                               "track_fraction", "point_ahead_urad_min"))
-
-# Panels of the histogram figure: the goals, then a few context figures.
-HIST_KEYS = tuple(metrics.GOALS) + tuple(
-    k for k in ("packet_error_rate", "coarse_below_0p25deg_s", "track_residual_rms_urad_beacon",
-                "reacquisition_time_max_s", "sim_speed_x_realtime_cpu")
-    if k not in metrics.GOALS)
-
 
 # ============================================================================ draws
 def draw_specs(n, seed, scenario="nominal", duration_s=None, charge_cpu=False, ideal=False):
@@ -249,85 +251,6 @@ def table(dist, n_ok):
     return "\n".join(lines)
 
 
-def write_histograms(runs, dist, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = HIST_KEYS
-    ncol = 4
-    nrow = int(math.ceil(len(keys) / float(ncol)))
-    fig, axs = plt.subplots(nrow, ncol, figsize=(4.0 * ncol, 2.9 * nrow), dpi=90)
-    flat = [a for row in axs for a in row] if nrow > 1 else list(axs)
-    n_ok = sum(1 for r in runs if r.get("metrics") is not None)
-    for ax, k in zip(flat, keys, strict=False):
-        vals = [r["metrics"].get(k) for r in runs if r.get("metrics") is not None]
-        missing = len(vals)
-        vals = [v for v in vals if isinstance(v, (int, float)) and math.isfinite(v)]
-        missing -= len(vals)
-        goal = metrics.GOALS.get(k)
-        title = k
-        off_scale = False
-        if vals:
-            lo, hi = min(vals), max(vals)
-            log = lo > 0 and hi / lo > 50.0
-            if k in ("deadline_misses", "boots", "task_faults"):
-                bins = [b - 0.4 + 0.8 * j for b in range(int(lo), int(hi) + 1) for j in (0, 1)]
-                ax.set_xlim(int(lo) - 1.5, max(int(hi), int(lo) + 2) + 1.5)
-            elif log:
-                bins = [lo * (hi / lo) ** (i / 20.0) for i in range(21)]
-                ax.set_xscale("log")
-            elif hi - lo > 1e-9 * max(1.0, abs(hi)):
-                bins = 20
-            else:  # every pass gave the same value: one narrow bar in a wider view
-                view = max(abs(lo) * 0.2, 0.5)
-                bins = [lo - view / 40.0, lo + view / 40.0]
-                ax.set_xlim(lo - view, lo + view)
-            ax.hist(vals, bins=bins, color="tab:blue", alpha=0.8)
-            d = dist.get(k, {})
-            if d.get("median") is not None:
-                ax.axvline(d["median"], color="k", lw=1.0, label="median")
-            if d.get("p95") is not None:
-                ax.axvline(d["p95"], color="k", ls="--", lw=1.0, label="p95")
-            if goal is not None:
-                # The goal is always drawn on scale: the view widens to include it.
-                g = goal[1]
-                x0, x1 = ax.get_xlim()
-                if log and g > 0:
-                    x0, x1 = min(x0, g / 1.5), max(x1, g * 1.5)
-                elif not log:
-                    pad = 0.05 * (max(x1, g) - min(x0, g) or 1.0)
-                    x0, x1 = min(x0, g - pad), max(x1, g + pad)
-                else:  # a goal <= 0 cannot sit on a log axis
-                    off_scale = True
-                ax.set_xlim(x0, x1)
-                if not off_scale:
-                    ax.axvline(g, color="tab:red", lw=1.5, label="goal %s %g" % goal)
-        else:
-            ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
-        if goal is not None:
-            met = dist.get(k, {}).get("met")
-            title += "\ngoal %s %g%s: met by %s/%d passes" % (
-                goal[0], goal[1], " (off scale)" if off_scale else "", met, n_ok)
-        if missing:
-            title += " (%d n/a)" % missing
-        ax.set_title(title, fontsize=8)
-        ax.set_ylabel("passes (count)", fontsize=7)
-        ax.yaxis.get_major_locator().set_params(integer=True)
-        ax.tick_params(labelsize=7)
-        ax.grid(True, alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=6, loc="upper right")
-    for ax in flat[len(keys):]:
-        ax.axis("off")
-    fig.suptitle("Monte-Carlo campaign: %d passes (%d completed)" % (len(runs), n_ok), fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
 def _progress_line(done, total, r, t0):
     el = time.perf_counter() - t0
     eta = el / done * (total - done) if done else 0.0
@@ -386,6 +309,30 @@ def run_campaign(specs, workers, progress=True, stream=None, scheduler=None):
     return runs
 
 
+def session_lead_s(args):
+    """How long before the beacon each drawn pass's session starts (s; None: the usual plan).
+
+    A campaign of first passes flies what operations fly on a unit's first pass: the
+    warm-up (docs/calibration.md "A warm-up before the link"; `vector-tc plan --warm-up`),
+    whose pre-link knees give the unit its own k_T before the link.  A commissioned unit
+    keeps the usual plan (its k_T is known), and so does ``--usual-plan``."""
+    if args.session_lead is not None:
+        return args.session_lead
+    if args.commissioned or args.usual_plan:
+        return None
+    return FIRST_PASS_LEAD_S
+
+
+def plan_text(args):
+    """The campaign's session plan in words (its first progress line)."""
+    if args.session_lead is None:
+        return "sessions planned the usual way (2.4 s before the beacon at zenith)"
+    first = not args.commissioned and not args.usual_plan
+    return "sessions %g s before the beacon%s" % (
+        args.session_lead, " (first passes: the warm-up; --usual-plan for the usual plan)"
+        if first and args.session_lead == FIRST_PASS_LEAD_S else "")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m sim.campaign",
                                 description="Monte-Carlo campaign of simulated passes.")
@@ -407,7 +354,13 @@ def build_parser():
     p.add_argument("--frame-rate", type=float, metavar="HZ",
                    help="every pass at this camera frame rate (sim --frame-rate; the same draws)")
     p.add_argument("--session-lead", type=float, metavar="S",
-                   help="every session starts S s before the beacon (sim --session-lead)")
+                   help="every session starts S s before the beacon (sim --session-lead; "
+                        "default: first passes %g s, the first pass's warm-up; commissioned "
+                        "units the usual plan)" % FIRST_PASS_LEAD_S)
+    p.add_argument("--usual-plan", action="store_true",
+                   help="first passes planned the usual way too (the session 2.4 s before "
+                        "the beacon on the zenith pass, as before stop 36), not with the "
+                        "warm-up")
     p.add_argument("--bore-scan", action="store_true",
                    help="every pass refines its transmitter boresight (sim --bore-scan)")
     p.add_argument("--commissioned", action="store_true",
@@ -433,6 +386,10 @@ def main(argv=None):
         return 2
     specs = draw_specs(args.passes, args.seed, args.scenario, args.duration,
                        charge_cpu=args.charge_cpu, ideal=args.ideal)
+    if args.usual_plan and args.session_lead is not None:
+        sys.stderr.write("error: --usual-plan and --session-lead are two plans: give one\n")
+        return 2
+    args.session_lead = session_lead_s(args)
     planned, err = planning_overrides(args)  # (--frame-rate, --session-lead)
     if err:
         sys.stderr.write("error: %s\n" % err)
@@ -452,8 +409,9 @@ def main(argv=None):
         specs = [s for s in specs if s["index"] in keep]
     workers = min(args.workers, len(specs))
     if not args.quiet:
-        sys.stderr.write("campaign: %d passes of %r in %d worker%s (draw seed %d)\n" % (
-            args.passes, args.scenario, workers, "" if workers == 1 else "s", args.seed))
+        sys.stderr.write("campaign: %d passes of %r in %d worker%s (draw seed %d); %s\n" % (
+            args.passes, args.scenario, workers, "" if workers == 1 else "s", args.seed,
+            plan_text(args)))
     t0 = time.perf_counter()
     runs = run_campaign(specs, workers, progress=not args.quiet, scheduler=args.scheduler)
     wall = time.perf_counter() - t0
@@ -467,7 +425,8 @@ def main(argv=None):
         "passes": args.passes, "workers": workers, "seed": args.seed,
         "scenario": args.scenario, "duration_limit_s": args.duration,
         "charge_cpu": args.charge_cpu, "ideal": args.ideal, "frame_rate_hz": args.frame_rate,
-        "session_lead_s": args.session_lead, "bore_scan": args.bore_scan, "commissioned": args.commissioned,
+        "session_lead_s": args.session_lead, "usual_plan": args.usual_plan,
+        "bore_scan": args.bore_scan, "commissioned": args.commissioned,
         "wall_s": wall,
         "draws": {"weather": list(WEATHERS), "max_elevation_deg": list(MAX_ELEVATION_RANGE_DEG),
                   "coarse_error_deg": list(COARSE_ERROR_RANGE_DEG),

@@ -106,6 +106,10 @@ def test_campaign_rejects_bad_arguments(capsys):
     assert "known scenarios" in capsys.readouterr().err
     assert campaign.main(["--usual-plan", "--session-lead", "30", "--passes", "1"]) == 2
     assert "two plans" in capsys.readouterr().err
+    for only in ("5", "x", "1,-1", "0,"):  # not an index of the 2 draws: none flown
+        assert campaign.main(["--passes", "2", "--only", only, "--quiet"]) == 2, only
+    assert "--only takes pass indices 0 .. 1" in capsys.readouterr().err
+    assert campaign.only_indices("1,0,1", 2) == {0, 1}
 
 
 @pytest.mark.parametrize("argv, lead", [

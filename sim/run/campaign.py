@@ -309,6 +309,21 @@ def run_campaign(specs, workers, progress=True, stream=None, scheduler=None):
     return runs
 
 
+def only_indices(text, passes):
+    """The set of pass indices in ``--only`` text ("3,17"), or None when one is not an
+    index of the ``passes`` draws."""
+    keep = set()
+    for part in text.split(","):
+        try:
+            i = int(part)
+        except ValueError:
+            return None
+        if not 0 <= i < passes:
+            return None
+        keep.add(i)
+    return keep
+
+
 def session_lead_s(args):
     """How long before the beacon each drawn pass's session starts (s; None: the usual plan).
 
@@ -405,7 +420,11 @@ def main(argv=None):
         for s in specs if on else ():
             s["overrides"][key] = {}
     if args.only:  # chosen draws of the same campaign (e.g. its failing passes)
-        keep = set(int(i) for i in args.only.split(","))
+        keep = only_indices(args.only, args.passes)
+        if keep is None:
+            sys.stderr.write("error: --only takes pass indices 0 .. %d, comma-separated "
+                             "(e.g. 3,17), got %r\n" % (args.passes - 1, args.only))
+            return 2
         specs = [s for s in specs if s["index"] in keep]
     workers = min(args.workers, len(specs))
     if not args.quiet:

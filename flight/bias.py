@@ -41,7 +41,6 @@ from hal.errors import HalError
 from hal.interfaces import BIAS_ACTIVE as ACTIVE, BIAS_FAULT as FAULT, BIAS_HOLD as HOLD
 from hal.interfaces import BIAS_OFF as OFF, BIAS_RAMP as RAMP, SW_SIPM_BIAS
 from hal.interfaces import BIAS_STATE_NAMES as STATE_NAMES
-from hal.interfaces import SIPM_KT_MV_PER_K as _KT_MV_PER_K
 from hal.interfaces import SIPM_VBR25_MAX_V as _VBR25_MAX_V, SIPM_VBR25_MIN_V as _VBR25_MIN_V
 
 try:
@@ -84,7 +83,7 @@ PARAMS = (
     # The part's spread (hal/interfaces.py) widened by 1 V for calibration and ageing.
     P("bias_vbr25_v", "float", 24.55, _VBR25_MIN_V - 1.0, _VBR25_MAX_V + 1.0, "V",
       "SiPM breakdown voltage at 25 degC (calibration)"),
-    P("bias_kt_mv_per_k", "float", _KT_MV_PER_K, 10.0, 40.0, "mV/K",
+    P("bias_kt_mv_per_k", "float", 21.5, 10.0, 40.0, "mV/K",
       "breakdown temperature coefficient (paper App. A: 21.5; 10-40 brackets SiPMs)"),
     P("bias_vov_v", "float", 3.0, 0.5, 6.0, "V", "over-voltage target"),
     P("bias_ff_tau_s", "float", 3.0, 0.0, 60.0, "s",

@@ -25,16 +25,10 @@ is now, and the knees together give the unit's own k_T:
   figure there is) over the spread of their temperatures;
 * refused (the default or earlier k_T kept, event says why) when the slope lies outside
   ``bias_knee_kt_min..max`` or its standard error exceeds ``bias_knee_kt_max_err`` (the
-  prior's own uncertainty: a worse estimate would not help);
-* accepted, weighted with a prior when one is set (:func:`with_prior`; off by default):
-  the units' k_T (``bias_knee_kt_prior``, 21.5 mV/K) and their spread about it
-  (``bias_knee_kt_prior_sd``) — the least expected error for a lot whose spread is known,
-  but at the units' assumed 1 mV/K it pulled the tails' precise fits back (measured:
-  docs/calibration.md "The fit weighted with a prior").
+  prior's own uncertainty: a worse estimate would not help).
 
-Accepted: ``bias_kt_mv_per_k`` (the slope, weighted when a prior is set) and
-``bias_vbr25_v`` from the line through the knees' mean with it (the line, not the last knee alone, averages the knees'
-errors); else ``bias_vbr25_v`` from the latest knee with
+Accepted: ``bias_kt_mv_per_k`` and ``bias_vbr25_v`` from the line (the line, not the last
+knee alone, averages the knees' errors); else ``bias_vbr25_v`` from the latest knee with
 the k_T in use.  Short lists of floats: a knee is accepted a few times per session.
 
 When the next knee is due — before the link (*pre-link knees*, dark, on by default: a
@@ -49,7 +43,6 @@ from flight.bias_knee_fit import fit_knee
 from flight.events import SEV_INFO, SEV_WARN, Event
 from flight.params import ParamDef
 from hal.compat import const
-from hal.interfaces import SIPM_KT_MV_PER_K as _KT_PRIOR
 
 EV_KNEE_KT = const(0x6E)
 EV_KNEE_HINDSIGHT = const(0x75)
@@ -93,10 +86,6 @@ KT_PARAMS = (  # the breakdown module's (flight/bias_knee.py PARAMS adds them)
       "repeatability of one knee (least scatter assumed in the k_T fit's sigma)"),
     P("bias_knee_kt_max_err", "float", 1.0, 0.05, 10.0, "mV/K",
       "largest sigma of a fitted k_T accepted (the default's own spread: 1 mV/K)"),
-    P("bias_knee_kt_prior", "float", _KT_PRIOR, 10.0, 40.0, "mV/K",
-      "the units' k_T before any knee (the prior a fitted k_T is weighted with)"),
-    P("bias_knee_kt_prior_sd", "float", 0.0, 0.0, 10.0, "mV/K",
-      "the units' k_T spread about bias_knee_kt_prior, a fit weighted with it (0: off)"),
     P("bias_knee_hindsight_max_k", "float", 1.0, 0.0, 10.0, "K",
       "largest plausible hindsight correction of a knee's temperature (0: none made)"),
     P("bias_knee_last_t_c", "float", -273.0, -273.0, 150.0, "degC",
@@ -368,7 +357,6 @@ class KtTrack(KneeDue):
         ok = p["bias_knee_kt_min"] <= new <= p["bias_knee_kt_max"] \
             and sig <= p["bias_knee_kt_max_err"]
         if ok:
-            new = with_prior(p, new, sig)
             try:  # (the plausible bounds are parameters: one set wider than k_T's range)
                 p.set("bias_kt_mv_per_k", new)
             except ValueError:
@@ -386,14 +374,8 @@ class KtTrack(KneeDue):
     def _report(self, ctx, f, ok, why=""):
         """The k_T fit's event when there is a fit; the line's after a dark one."""
         if f is not None:
-            p = ctx.params
             ctx.emit(EV_KNEE_KT, [f[0], ok, f[1], f[2]], "k_T %.2f +/- %.2f mV/K from %d "
-                     "knees%s%s" % (f[0], f[1], f[2], why, (
-                         "; %.2f in use with the prior %.2f +/- %.2f" % (
-                             p["bias_kt_mv_per_k"], p["bias_knee_kt_prior"],
-                             p["bias_knee_kt_prior_sd"])
-                         if p["bias_knee_kt_prior_sd"] > 0.0 else "") if ok
-                     else ": refused, kept"))
+                     "knees%s%s" % (f[0], f[1], f[2], why, "" if ok else ": refused, kept"))
         r = self.restarted
         if r is not None:
             self.restarted = None
@@ -405,19 +387,6 @@ class KtTrack(KneeDue):
             n = ln[0][0]
             ctx.emit(EV_KNEE_LINE, [n, ln[1]], "the unit's V_br(T) line: %d dark knees, %s"
                      % (n, "kept" if ln[1] else ln[2] or "not kept (k_T refused): as it was"))
-
-
-def with_prior(p, kt, sigma):
-    """The k_T (mV/K) fitted as ``kt`` with standard error ``sigma``, weighted with the
-    units' prior (``bias_knee_kt_prior`` ± ``bias_knee_kt_prior_sd``; unchanged when that
-    is 0, the default): the inverse-variance mean of the two, which pulls a fit towards
-    the prior by σ²/(σ² + sd²) — at sd 1 mV/K 17–33 % for the ±0.45–0.7 mV/K of a first
-    pass's knees, ~11 % for commissioning's two knees 10 K apart."""
-    sd = p["bias_knee_kt_prior_sd"]
-    if sd <= 0.0:
-        return kt
-    v = sigma * sigma
-    return kt + v / (v + sd * sd) * (p["bias_knee_kt_prior"] - kt)
 
 
 def _refit(bias, pts, kt, max_k):

@@ -323,7 +323,6 @@ COMP_STATE_NAMES = ("OFF", "NOISE_SWEEP", "WAIT_SIGNAL", "SWEEP", "TRACK")
 # spread (datasheet 24.2-24.7 V) and its temperature coefficient (21.5 mV/K, paper App. A).
 SIPM_VBR25_MIN_V = 24.2
 SIPM_VBR25_MAX_V = 24.7
-SIPM_KT_MV_PER_K = 21.5
 
 BIAS_OFF = 0
 BIAS_RAMP = 1

@@ -23,9 +23,8 @@ KNEE_MV = 3.0
 KT_SIGMA = 1.0  # mV/K, the family's spread (sim/calib.py)
 
 
-def _errors(seed=5, prior_sd=0.0):
-    """RMS k_T error (mV/K) after each session: (with the line, the pair before it).
-    ``prior_sd``: ``bias_knee_kt_prior_sd`` (0: the fit alone, as the pair's line_fit)."""
+def _errors(seed=5):
+    """RMS k_T error (mV/K) after each session: (with the line, the pair before it)."""
     rng = random.Random(seed)
     line_sq = [0.0] * SESSIONS
     pair_sq = [0.0] * SESSIONS
@@ -38,7 +37,6 @@ def _errors(seed=5, prior_sd=0.0):
 
         ctx = FakeCtx(K, B)
         p = ctx.params
-        p.set("bias_knee_kt_prior_sd", prior_sd)
         tr = KtTrack()
         last = None
         kt_pair = 0.0
@@ -74,16 +72,3 @@ def test_the_line_across_sessions_brings_k_t_closer_each_session():
     # units an RMS is known to ~4 %; the expected gain here is ~20 %
     assert line[-1] < 0.88 * line[0], line
     assert line[-1] < 0.88 * pair[-1], (line, pair)
-
-
-def test_the_prior_keeps_the_line_as_good_and_the_commissioning_pair_better():
-    """The fit weighted with the units' prior (flight/bias_kt.py with_prior, on by
-    default): the commissioning pass's pair of knees (σ ~0.35 mV/K against the spread's 1)
-    gains most, the line's later sessions (σ falling) keep their gain."""
-    alone, _ = _errors()
-    weighted, _ = _errors(prior_sd=KT_SIGMA)
-    print("k_T RMS error per session, the fit alone:", ["%.3f" % x for x in alone],
-          "weighted with the prior:", ["%.3f" % x for x in weighted])
-    assert weighted[0] < 0.97 * alone[0], (weighted, alone)
-    for s in range(SESSIONS):
-        assert weighted[s] < alone[s], (s, weighted, alone)

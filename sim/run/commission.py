@@ -131,8 +131,6 @@ def summary(res):
         out["kt_mv_per_k"] = kt[0]
         out["kt_accepted"] = bool(kt[1])
         out["kt_sigma_mv_per_k"] = kt[2] if len(kt) > 2 else None
-    # what the unit keeps: the fit weighted with the units' prior (flight/bias_kt.py)
-    out["kt_in_use_mv_per_k"] = p["bias_kt_mv_per_k"]
     return out
 
 

@@ -10,7 +10,6 @@ from flight import bias as B
 from flight import bias_knee as K
 from flight import bias_kt_line as L
 from flight.bias_kt import EV_KNEE_KT, EV_KNEE_LINE, EV_KNEE_LINE_RESTART, KtTrack, line_fit
-from flight.bias_kt import with_prior
 from fakes import FakeCtx
 
 KT = 22.5  # mV/K: the unit's (the flight default is 21.5)
@@ -37,33 +36,6 @@ def _commissioned():
     for t in (20.0, 32.0):
         tr.accept_report(ctx, ctx.params, t, _vbr(t), ctx.params["bias_kt_mv_per_k"])
     return ctx, tr
-
-
-def test_the_fitted_k_t_in_use_is_weighted_with_the_units_prior():
-    """Set (flight/bias_kt.py with_prior; off by default): the parameter is the
-    inverse-variance mean of the line's k_T and the prior (21.5 ± 1 mV/K), V_br25 the line
-    through the knees' mean with it; the event's k_T and σ are the fit's own; the saved
-    line is the knees' (a later fit weighs the prior once, not again on top)."""
-    ctx = _ctx(bias_knee_kt_prior_sd=1.0)
-    p = ctx.params
-    tr = KtTrack()
-    for t in (20.0, 32.0):
-        vbr25 = tr.accept_report(ctx, p, t, _vbr(t), p["bias_kt_mv_per_k"])
-    kt_fit, ok, sigma = ctx.args(EV_KNEE_KT)[-1][:3]
-    assert ok and _close(kt_fit, KT, 1e-3), kt_fit  # two exact knees: the unit's k_T
-    w = sigma * sigma / (sigma * sigma + 1.0)  # σ from the knees' 3 mV floor: ~0.35
-    assert 0.05 < w < 0.2, (sigma, w)
-    used = p["bias_kt_mv_per_k"]
-    assert _close(used, KT + w * (21.5 - KT), 1e-6), (used, w)
-    assert _close(used, with_prior(p, kt_fit, sigma), 1e-9)
-    # V_br25: the line through the knees' mean (26 degC) with the weighted slope
-    assert _close(vbr25, _vbr(26.0) + used * 1e-3 * (25.0 - 26.0), 1e-6)
-    assert "in use with the prior 21.50 +/- 1.00" in ctx.named(EV_KNEE_KT)[-1]
-    g = L.load(p)
-    assert g[0] == 2 and _close(L.line(g, 0.003)[0], KT, 1e-3)  # the knees' own line
-    # off (bias_knee_kt_prior_sd 0): the fit alone
-    p.set("bias_knee_kt_prior_sd", 0.0)
-    assert with_prior(p, kt_fit, sigma) == kt_fit
 
 
 def test_merged_statistics_equal_those_of_all_the_knees_at_once():

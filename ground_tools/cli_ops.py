@@ -164,6 +164,7 @@ def cmd_plan(args):
     for flag, on in (("--dark-knee", args.dark_knee), ("--warm-up", args.warm_up)):
         if on and not args.script:
             raise Fail("%s: only with --script (it plans the session's commands)" % flag)
+    notes = _warm_up_choice(args)
     try:
         station = plan.parse_station(args.station) if args.station else plan.OGS
         start = plan.parse_time(args.start)
@@ -199,7 +200,7 @@ def cmd_plan(args):
             print(prof)
     if args.script:
         text = plan.session_script(passes, planner.name, epoch, args.lead, args.min_el,
-                                   args.session_lead, args.dark_knee, args.warm_up)
+                                   args.session_lead, args.dark_knee, args.warm_up, notes)
         if prof:
             text = text.replace("\n# pass 1:", "\n# point-ahead profile of pass 1 "
                                 "(the fallback for a stale OBC state)\n" + prof + "\n# pass 1:", 1)
@@ -210,6 +211,31 @@ def cmd_plan(args):
             raise Fail("cannot write %s: %s" % (args.script, e.strerror)) from None
         note("%d pass(es) -> run script %s" % (len(passes), args.script))
     return EXIT_OK
+
+
+def _warm_up_choice(args):
+    """``--warm-up`` (bare: yes) or ``--warm-up auto`` (from the archive at ``--db``:
+    ground_tools/warmup.py) made a bool in ``args.warm_up``; the script's notes on it."""
+    if args.warm_up not in (None, "yes", "auto"):
+        raise Fail("--warm-up %s: give no value (a warm-up) or auto (decided from --db)"
+                   % args.warm_up)
+    if args.warm_up != "auto":
+        if args.db:
+            raise Fail("--db: only with --warm-up auto")
+        args.warm_up = args.warm_up == "yes"
+        return ()
+    if not args.db:
+        raise Fail("--warm-up auto: give --db ARCHIVE (the gateway's, vector-tc serve --db)")
+    from ground_tools import warmup
+
+    try:
+        need, why = warmup.decide(args.db)
+    except warmup.ArchiveError as e:
+        raise Fail(str(e)) from None
+    args.warm_up = need
+    text = "--warm-up auto: %s (%s)" % ("the warm-up" if need else "the usual plan", why)
+    note(text)
+    return (text,)
 
 
 # ---------------------------------------------------------------------- serve
@@ -358,11 +384,15 @@ def add_parsers(sub, port_parent, keys_parent):
                    help="seconds from SESSION_START to the beacon coming on: the payload's "
                    "breakdown sweep starts in the dark (default %g; %g with --warm-up)"
                    % (plan.DEFAULT_SESSION_LEAD_S, plan.WARM_UP_LEAD_S))
-    p.add_argument("--warm-up", action="store_true",
+    p.add_argument("--warm-up", nargs="?", const="yes", metavar="auto",
                    help="a unit's first pass: each session starts %g s before the beacon "
                    "(unless --session-lead), the payload warming in the dark reads the "
                    "unit's k_T from dark knees before the link, PARAM_SAVE after the "
-                   "session keeps it (docs/calibration.md)" % plan.WARM_UP_LEAD_S)
+                   "session keeps it (docs/calibration.md); '--warm-up auto --db ARCHIVE': "
+                   "only when the gateway's archive shows no saved V_br(T) line for the "
+                   "unit" % plan.WARM_UP_LEAD_S)
+    p.add_argument("--db", metavar="ARCHIVE",
+                   help="the gateway's archive (vector-tc serve --db) for --warm-up auto")
     p.add_argument("--dark-knee", action="store_true",
                    help="keep each session past the uplink's end for a breakdown sweep in "
                    "the dark (BIAS_KNEE_CALIBRATE), then PARAM_SAVE: every pass adds a warm "

@@ -249,7 +249,8 @@ def format_passes(passes, name, station, min_el):
 
 
 def session_script(passes, name, epoch, lead_s=120.0, min_el=DEFAULT_MIN_EL,
-                   session_lead_s=DEFAULT_SESSION_LEAD_S, dark_knee=False, save=False):
+                   session_lead_s=DEFAULT_SESSION_LEAD_S, dark_knee=False, save=False,
+                   notes=()):
     """A ``vector-tc run`` script queuing each pass as time-tagged commands.
 
     Onboard time is seconds since ``epoch`` (aware datetime; the clock is set with
@@ -261,7 +262,8 @@ def session_script(passes, name, epoch, lead_s=120.0, min_el=DEFAULT_MIN_EL,
     breakdown sweep in the dark, BIAS_KNEE_CALIBRATE :data:`DARK_KNEE_AFTER_UPLINK_S`
     after it, SESSION_END :data:`DARK_KNEE_SESSION_S` after that, then PARAM_SAVE: the
     pass's warm knee joins the unit's V_br(T) line (docs/calibration.md).  ``save``: PARAM_SAVE
-    after each session (``--warm-up``: the k_T its pre-link knees gave kept).
+    after each session (``--warm-up``: the k_T its pre-link knees gave kept).  ``notes``:
+    comment lines for the script's head (why it was planned so).
     """
     def onboard(d):
         return "%.1f" % (d - epoch).total_seconds()
@@ -272,6 +274,8 @@ def session_script(passes, name, epoch, lead_s=120.0, min_el=DEFAULT_MIN_EL,
              "# rise/set are the %g deg elevation crossings; each session starts %g s "
              "before the station's beacon and uplink come on" % (min_el, session_lead_s),
              "send PING"]
+    for n in reversed(notes):
+        lines.insert(3, "# " + n)
     if dark_knee:
         lines.insert(3, "# each session kept past the uplink's end for a dark breakdown sweep, "
                      "then PARAM_SAVE (--dark-knee)")

@@ -27,7 +27,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from ground_tools.archive import iso as _iso
+from ground_tools import archive
 
 LINE_KEPT_MIN_KNEES = 2  # a line's k_T needs two knees (flight/bias_kt_line.py)
 _LOST = ("PARAMS_DEFAULTS", "PARAMS_CORRUPT")  # and STORE_FALLBACK of "params"
@@ -44,20 +44,10 @@ def _open(path):
         db = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=ro", uri=True)
         db.execute("SELECT t, kind, dir, ok, decoded FROM packets LIMIT 1").fetchall()
         db.execute("SELECT t, name, status, complete_t FROM commands LIMIT 1").fetchall()
+        # (archive.connect would create an archive where there is none: opened read-only)
     except sqlite3.Error as e:
         raise ArchiveError("archive %s: not readable as an archive (%s)" % (path, e)) from None
     return db
-
-
-def _events(db):
-    """(ground time, name, args) of the archived events, in the archive's order."""
-    for t, dec in db.execute("SELECT t, decoded FROM packets WHERE kind = 'event' AND "
-                             "dir = 'tm' AND ok = 1 ORDER BY id"):
-        try:
-            body = (json.loads(dec) or {}).get("body") or {}
-        except ValueError:
-            continue
-        yield t, body.get("name"), body.get("args")
 
 
 def _line_kept(name, args):
@@ -75,7 +65,8 @@ def decide(path):
     db = _open(path)
     try:
         line_t = saved_t = lost = None
-        for t, name, args in _events(db):
+        for ev in archive.events(db):  # (ground times: ISO, ordered as they sort)
+            t, name, args = ev["ground_time"], ev["name"], json.loads(ev["args"])
             if _line_kept(name, args):
                 line_t, saved_t, lost = t, None, None
             elif name == "PARAMS_SAVED" and line_t is not None:
@@ -84,19 +75,18 @@ def decide(path):
                     name == "STORE_FALLBACK" and args == ["params"])):
                 lost = (t, name)
         if line_t is not None and saved_t is not None and lost is None:
-            row = db.execute("SELECT max(complete_t) FROM commands WHERE name = "
-                             "'PARAM_LOAD_DEFAULTS' AND status = 'completed' AND "
-                             "complete_t > ?", (saved_t,)).fetchone()
-            if row and row[0] is not None:
-                lost = (row[0], "PARAM_LOAD_DEFAULTS")
+            for c in archive.commands(db):
+                if c["name"] == "PARAM_LOAD_DEFAULTS" and c["status"] == "completed" \
+                        and c["completed"] > saved_t:
+                    lost = (c["completed"], "PARAM_LOAD_DEFAULTS")
     finally:
         db.close()
     if line_t is None:
         return True, "no V_br(T) line kept in the archive (BIAS_KNEE_LINE kept): a first pass"
     if saved_t is None:
-        return True, "the line kept at %s was not saved (no PARAMS_SAVED after it)" % _iso(line_t)
+        return True, "the line kept at %s was not saved (no PARAMS_SAVED after it)" % line_t
     if lost is not None:
         return True, "the parameters saved at %s were lost since (%s at %s)" % (
-            _iso(saved_t), lost[1], _iso(lost[0]))
-    return False, "the unit's line kept at %s, saved at %s" % (_iso(line_t), _iso(saved_t))
+            saved_t, lost[1], lost[0])
+    return False, "the unit's line kept at %s, saved at %s" % (line_t, saved_t)
 

@@ -293,8 +293,7 @@ class Apt:
         self.win_y0 = px.clamp((cy_q6 >> 6) - (size >> 1), 0, self.camera.height - size)
 
     def read(self, x0, y0, w, h, binning, buf):
-        """One camera window; False when the camera fails (a HalError: counted, reported).
-        Anything else (MemoryError, a bug) propagates: the scheduler's TASK_FAULT."""
+        """One camera window; False on a HalError (counted, reported); others propagate."""
         try:
             return self.camera.read_roi(x0, y0, w, h, binning, buf, self._meta)
         except HalError as e:
@@ -330,6 +329,8 @@ class Apt:
             self.search.step()
             return
         if st == TRACK:
+            if self.search.survey.due(getattr(self.cal, "busy", True)):
+                return  # (this frame was the look around the target: flight/apt_survey.py)
             size = TRACK_WIN
             buf = self.trk_buf
         else:
@@ -475,8 +476,7 @@ class Apt:
         return fx + law.sign_x * rx, fy + law.sign_y * ry
 
     def feedback(self):
-        # The maths with the heap locked, for the tick's reason (the task's 441-560 k
-        # instruction runs on a fragmented heap); sends and events unlocked.
+        # The maths heap-locked, as the tick's (fragmented heap); sends, events unlocked.
         fb = self._fb
         if fb is None or fb.ifov is not self._ifov_urad:  # first use, a new IFOV
             if fb is None:

@@ -22,6 +22,7 @@ from array import array
 
 from flight import apt_pixels as px
 from flight import lazy
+from flight.apt_survey import Survey
 from hal.compat import const
 from hal.interfaces import APT_IDLE, APT_SEARCH, APT_TRACK
 
@@ -64,6 +65,7 @@ class Search:
         self.u0x = 0
         self.u0y = 0
         self._du = array("i", [0, 0])
+        self.survey = Survey(apt)  # TRACK's look for a brighter spot (flight/apt_survey.py)
 
     def window(self, n):
         """The buffer of the states that are not TRACK: at least ``n`` pixels (the strip,
@@ -88,6 +90,7 @@ class Search:
         """Every state change: a new frame scan, no candidate; the state's buffer."""
         self.strip = 0
         self.best_peak = 0
+        self.survey.count = 0  # (TRACK's first look apt_survey_frames frames in)
         if state == APT_TRACK or state == APT_IDLE:
             self.buf = self.dark_min = None  # (garbage at the next idle collection)
         else:

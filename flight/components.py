@@ -26,6 +26,7 @@ COMPONENTS = (
     ("thermal", "flight.thermal_sensors"),  # the bias module's sensor selection
     ("apt", "flight.apt"),
     ("aptcal", "flight.apt_calib"),
+    ("aptsurvey", "flight.apt_survey"),
     ("framer", "flight.framer_ctl"),
     ("bias_knee", "flight.bias_knee"),
     ("comparator", "flight.comparator"),
@@ -33,8 +34,8 @@ COMPONENTS = (
     ("borescan", "flight.bore_scan"),
 )
 
-PAYLOAD = ("bias", "thermal", "apt", "aptcal", "framer", "bias_knee", "comparator",
-           "pointahead", "borescan")  # absent on a core board
+PAYLOAD = ("bias", "thermal", "apt", "aptcal", "aptsurvey", "framer", "bias_knee",
+           "comparator", "pointahead", "borescan")  # absent on a core board
 
 
 def modules():

@@ -44,6 +44,8 @@ def install(app):
         app.add_module("aptcal", FsmCalOwner(ctx, apt))  # FSM calibration (apt.cal while armed)
     if fc is not None:
         app.add_module("framer", fc)
+        if b.camera is not None and b.fsm is not None:  # the survey's cadence (apt_survey.py)
+            apt.search.survey.framer = fc
         if b.comparator is not None:
             comp = ComparatorControl(ctx, b.comparator, fc)
             if bias is not None:  # the breakdown sweep precedes the comparator's start

@@ -7,8 +7,9 @@ adds, on top of a rendered ROI, what the ground around the station looks like:
 * ``city``: point-like lights (street/building clusters) fixed on the ground around the
   station, so they move on the sensor with the pointing exactly like the beacon.  ASSUMED
   figures (no measurement for this station): 8 lights within ±40 px (±4 mrad, ±2-5 km at
-  the pass ranges) of the beacon, each 1-30 % of the beacon's zenith flux (3e7 e-/s,
-  sim/camera.py), log-uniform, same 1 px spot sigma as the beacon.
+  the pass ranges) of the beacon, each 1-30 % of the beacon's flux at the same range
+  and transmission (3e7 e-/s at zenith, sim/camera.py), log-uniform, same 1 px spot sigma
+  as the beacon; there whether the beacon is on or not.
 * ``sunlit``: sunlit ground through the 671 nm filter: a uniform 1e5 e-/s per pixel
   (ASSUMED: ~50x the night background of sim/camera.py) with a ±30 % linear gradient
   across the sensor (terrain albedo).
@@ -18,13 +19,16 @@ MicroPython-clean: ``math`` and sim.rng only.
 
 import math
 
+from sim.camera import _erf  # (math.erf, or its fallback on a MicroPython without it)
 from sim.rng import Rng
 
 CITY_LIGHTS = 8
 CITY_SPREAD_PX = 40.0
 CITY_FLUX_RANGE = (0.01, 0.30)  # fraction of the beacon's zenith flux
+LIGHT_SIGMA_PX = 1.0  # as the beacon spot (sim/camera_sensor.py SPOT_SIGMA_PX)
 SUNLIT_E_S = 1.0e5
 SUNLIT_GRADIENT = 0.30
+_SQRT1_2 = 0.7071067811865476
 
 
 class Background:
@@ -42,46 +46,73 @@ class Background:
                                     r.uniform(-CITY_SPREAD_PX, CITY_SPREAD_PX),
                                     math.exp(r.uniform(lo, hi))))
         self.grad_dir = r.uniform(0.0, 2.0 * math.pi)
+        self.rng = r  # the shot noise of what it adds (its own stream: the camera's unmoved)
 
     def add(self, cam, buf, x0, y0, w, h, b):
-        """Add the background's mean signal (DN) to a rendered ROI ``buf`` (w x h output
-        pixels of ``b`` x ``b`` sensor pixels from sensor pixel (x0, y0))."""
-        k = cam.conversion_dn_per_e() * cam.exposure_s
+        """Add the background's signal (DN) to a rendered ROI ``buf`` (w x h output
+        pixels of ``b`` x ``b`` sensor pixels from sensor pixel (x0, y0)).
+
+        An output pixel is the *average* of its b x b sensor pixels (sim/camera.py,
+        hal/interfaces.py: digital binning keeping the 0..1023 scale), so a bin gets the
+        mean of what falls on its sensor pixels: a uniform background the same level at
+        every binning, a light the electrons in the bin / b^2 — as the camera renders
+        the beacon (its pixel-integrated Gaussian, ``Camera._spot``).  Both with their
+        shot noise (the sunlit ground's ~30 e- RMS per pixel at 9 ms is 3x the read
+        noise); the full well and the ADC range cap a pixel as in the camera."""
+        gdn = cam.conversion_dn_per_e() / (b * b)  # DN per electron in a bin
+        fw_cap = cam.full_well_e * b * b
         cap = cam.adc_max
+        t = cam.exposure_s
+        # The shot noise's deviates: the camera's table of standard normals (sim/camera.py,
+        # 4096 of them) from an offset of this background's own stream — a Box-Muller pair
+        # a pixel made the sunlit SEARCH strips 5x slower.
+        z = cam._z
+        zi = self.rng.randbelow(len(z))
+        zn = len(z)
         if self.kind == "sunlit":
             cx = 0.5 * cam.width
             cy = 0.5 * cam.height
             gx = math.cos(self.grad_dir) * SUNLIT_GRADIENT / cx
             gy = math.sin(self.grad_dir) * SUNLIT_GRADIENT / cy
-            base = SUNLIT_E_S * k * b * b
+            base = SUNLIT_E_S * t * b * b  # electrons in a bin, without the gradient
             for j in range(h):
                 yy = y0 + (j + 0.5) * b - cy
                 row = j * w
                 for i in range(w):
                     xx = x0 + (i + 0.5) * b - cx
-                    v = buf[row + i] + int(base * (1.0 + gx * xx + gy * yy))
-                    buf[row + i] = v if v < cap else cap
+                    m = base * (1.0 + gx * xx + gy * yy)
+                    zi = zi + 1 if zi + 1 < zn else 0
+                    _add(buf, row + i, m + math.sqrt(m) * z[zi], gdn, fw_cap, cap)
             return
         sx, sy = cam.spot_px()
         q = cam.range_ref_m / cam.range_m if cam.range_m > 0 else 0.0
-        flux0 = cam.flux_ref_e_s * cam.transmission * q * q
-        sig = 1.0  # px, as the beacon spot (sim/camera.py SPOT_SIGMA_PX)
+        flux0 = cam.flux_ref_e_s * cam.transmission * q * q  # the beacon's, e-/s
+        k = _SQRT1_2 / LIGHT_SIGMA_PX
         for dx, dy, frac in self.lights:
             lx = sx + dx
             ly = sy + dy
-            e = frac * flux0 * k
-            # 3-sigma box in output pixels
-            i0 = int((lx - 3.0 - x0) // b)
-            i1 = int((lx + 3.0 - x0) // b)
-            j0 = int((ly - 3.0 - y0) // b)
-            j1 = int((ly + 3.0 - y0) // b)
-            if i1 < 0 or j1 < 0 or i0 >= w or j0 >= h:
-                continue
-            for j in range(max(0, j0), min(h - 1, j1) + 1):
-                py = y0 + (j + 0.5) * b - ly
-                fy = math.exp(-0.5 * py * py / (sig * sig))
-                for i in range(max(0, i0), min(w - 1, i1) + 1):
-                    px = x0 + (i + 0.5) * b - lx
-                    f = fy * math.exp(-0.5 * px * px / (sig * sig))
-                    v = buf[j * w + i] + int(e * f * b * b / (2.0 * math.pi * sig * sig))
-                    buf[j * w + i] = v if v < cap else cap
+            amp = frac * flux0 * t  # the light's electrons this frame
+            # its 3-sigma box, in output pixels, clipped to the window
+            i0 = max(int((lx - 3.0 * LIGHT_SIGMA_PX - x0) // b), 0)
+            i1 = min(int((lx + 3.0 * LIGHT_SIGMA_PX - x0) // b), w - 1)
+            j0 = max(int((ly - 3.0 * LIGHT_SIGMA_PX - y0) // b), 0)
+            j1 = min(int((ly + 3.0 * LIGHT_SIGMA_PX - y0) // b), h - 1)
+            for j in range(j0, j1 + 1):
+                fy = 0.5 * (_erf((y0 + (j + 1) * b - ly) * k) - _erf((y0 + j * b - ly) * k))
+                for i in range(i0, i1 + 1):
+                    fx = 0.5 * (_erf((x0 + (i + 1) * b - lx) * k)
+                                - _erf((x0 + i * b - lx) * k))
+                    m = amp * fx * fy
+                    if m > 0.0:
+                        zi = zi + 1 if zi + 1 < zn else 0
+                        _add(buf, j * w + i, m + math.sqrt(m) * z[zi], gdn, fw_cap, cap)
+
+
+def _add(buf, i, e, gdn, fw_cap, cap):
+    """``e`` electrons (capped at the bin's full well) added to output pixel ``i``."""
+    if e <= 0.0:
+        return
+    if e > fw_cap:
+        e = fw_cap
+    v = buf[i] + int(e * gdn + 0.5)
+    buf[i] = v if v < cap else cap

@@ -113,7 +113,7 @@ def _track(err=(0.001, -0.0005), **params):
 
 
 def test_predictor_tracks_a_ramp_with_a_waveform_between_frames():
-    r = _track()
+    r = _track(apt_survey_frames=0)  # (a waveform every frame: no survey look's frame)
     apt = r.apt
     n0 = r.fsm.waves
     slopes = []
@@ -227,7 +227,8 @@ def test_stale_inputs_restart_the_estimate_and_the_mirror_holds():
 @pytest.mark.parametrize("k", [0.7, 1.3])
 def test_predictor_converges_with_a_mirror_gain_error(k):
     # The measured gain margin is below x1.5 (docs/apt-loop.md §4): +-30 % converges.
-    r = rig("apt", err=(0.002, -0.0015), params={"apt_law": 1})
+    # (every frame a measurement: a survey look is a missed frame, flight/apt_survey.py)
+    r = rig("apt", err=(0.002, -0.0015), params={"apt_law": 1, "apt_survey_frames": 0})
     fsm = r.fsm
 
     class Scaled:

@@ -4,10 +4,12 @@ Definitions (all from the simulator's truth, not from what the flight code measu
 flight states that select the samples - APT in TRACK, bias loop ACTIVE, ... - are the ones
 the OBC saw in telemetry, sim/run/recorder.py):
 
-* ``acquisition_time_s``: first TRACK minus the moment the beacon was in view of a
-  running APT: the later of beacon-on and the APT's first SEARCH (the camera is powered
-  only after the SiPM bias ramp — DESIGN §3.2's safe power order — so a beacon already in
-  view at session start is "in view" for the APT from its first frame).
+* ``acquisition_time_s``: first TRACK *on the beacon* (its residual within
+  ``ON_BEACON_RAD``: not a light near the station, `city-lights`) minus the moment the
+  beacon was in view of a running APT: the later of beacon-on and the APT's first SEARCH
+  (the camera is powered only after the SiPM bias ramp — DESIGN §3.2's safe power order —
+  so a beacon already in view at session start is "in view" for the APT from its first
+  frame).
 * ``track_residual_rms_urad``: radial RMS of the true **aim error** - the downlink's
   direction minus the direction in which it must leave to reach the station: the beacon
   residual (pointing error − FSM deflection) plus the transmitter's boresight offset minus
@@ -107,6 +109,9 @@ BER_USABLE = 1e-3
 # The receiver model means something only above breakdown (hal/sim/world.py reports BER 0.5
 # below this over-voltage).
 VOV_MIN_V = 0.05
+# TRACK on the beacon, for the acquisition time: its residual within 5 px (500 µrad; a
+# TRACK on the beacon keeps it within ~0.05 mrad, a light near the station is px away).
+ON_BEACON_RAD = 500e-6
 
 
 def _rms(xs):
@@ -155,7 +160,8 @@ def compute(res):
     for f in frames:
         if t_vis is None and f[F_VIS] and f[F_T] >= t_session and f[F_APT] >= 1:  # beacon + APT on
             t_vis = f[F_T]
-        if t_track is None and f[F_APT] == APT_TRACK:
+        if (t_track is None and t_vis is not None and f[F_APT] == APT_TRACK
+                and f[F_RX] * f[F_RX] + f[F_RY] * f[F_RY] < ON_BEACON_RAD * ON_BEACON_RAD):
             t_track = f[F_T]
     m["acquisition_time_s"] = (t_track - t_vis) if (t_track is not None and t_vis is not None) else None
     res_sq = []

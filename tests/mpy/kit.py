@@ -94,6 +94,10 @@ def rig(*kinds, params=None, err=(0.0, 0.0), seed=3, t=25.0, session=True, **cam
     mods = [decl[k] for k in ("bias", "apt", "aptcal", "framer", "comparator") if k in kinds]
     if "bias" in kinds:
         mods.insert(1, thermal_sensors)  # the bias module's sensor selection
+    if "apt" in kinds:  # the APT's look for a brighter spot declares its own parameters
+        from flight import apt_survey
+
+        mods.insert(mods.index(apt) + 1, apt_survey)
     r.ctx = FakeCtx(*mods, params=params)
     r.events = r.ctx.events
     r.power = FakePower()

@@ -199,3 +199,26 @@ def test_apt_search_survives_a_memory_error_in_the_camera_model():
         cm.table_buffer = real
     assert oom == 1 and calls[0] > 1
     assert r.apt.state == A.TRACK and r.apt.valid
+
+
+def test_apt_survey_look_allocates_nothing():
+    # TRACK's look for a brighter spot (flight/apt_survey.py): a 16x16 read binned 16 into
+    # TRACK's buffer and integer sums, heap-locked (here the replayed TRACK frame: one spot
+    # in the middle, the tracked one — no switch, which would emit an event).
+    r = rig("apt", err=(0.001, 0.001))
+    apt = r.apt
+    r.fsm.record = False
+    r.until(A.TRACK, 80)
+    r.tick(10)
+    r.cam.replay = array("H", apt.trk_buf)
+    sv = apt.search.survey
+    n0 = sv.looks
+    if micropython is not None:
+        micropython.heap_lock()
+    try:
+        for _ in range(5):
+            sv.look()
+    finally:
+        if micropython is not None:
+            micropython.heap_unlock()
+    assert sv.looks == n0 + 5 and sv.switches == 0 and apt.state == A.TRACK

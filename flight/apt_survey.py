@@ -1,0 +1,155 @@
+"""The APT's look around its target in TRACK (DESIGN §3.3; docs/apt-loop.md §6 "A light
+near the station"): is there a brighter spot than the one it tracks?
+
+Why: SEARCH starts ACQUIRE on the brightest spot it sees, and a session starts before the
+station's beacon is on (the usual plan 2.4 s before it, the warm-up 100 s).  At night the
+lights of a town near the station are spots too; fixed on the ground, they move with the
+pointing as the beacon does, so ACQUIRE's target check ("it moves against the mirror")
+passes them, and TRACK would hold one for the whole pass with the downlink a few mrad off
+the station (the `city-lights` scenario: 3.8 mrad, before this).  Once on, the beacon is
+the brightest light of the station's scene — the station is built so (a 671 nm laser into
+the payload's aperture; the simulator's lights are 1-30 % of it).
+
+How: one TRACK frame now and then reads the 256 x 256 px around the tracked spot binned
+16 x 16 (into TRACK's own 16 x 16 buffer: nothing allocated).  The tracked spot's 3 x 3
+cells and those around the brightest other cell are summed, each less the square's mean;
+a spot ``apt_survey_ratio`` times brighter than the tracked one is the beacon:
+APT_TARGET_SWITCH, and ACQUIRE on it (the downlink laser off until TRACK again).  The
+survey's frame is a missed frame for the loop — the predictor's waveform bridges it
+(flight/apt_predict.py) at a cost to the aim (docs/apt-loop.md §6: +5 % of aim error at
+one frame in 50) — so its cadence follows the uplink, which the station switches on with
+its beacon: every ``apt_survey_frames`` (50) TRACK frames while the framer is not locked
+(no station, or not yet: a light is what there is to track), one more that many frames
+after it locks (the beacon is on now), then every ``apt_survey_locked_frames`` (1000,
+10 s): a safety net.  Not while the FSM calibration runs (its regression counts on every
+frame).  It sees ±12.8 mrad around the target: a brighter spot beyond is not looked for.
+"""
+
+from flight import apt_pixels as px
+from flight.events import SEV_WARN, Event
+from flight.params import ParamDef
+from hal.compat import const
+from hal.interfaces import LINK_DEGRADED, LINK_LOCKED
+
+EV_APT_TARGET_SWITCH = const(0x5A)
+_BIN = const(16)  # the survey's binning: 16 x 16 cells of 16 x 16 px
+_CELLS = const(16)  # cells a side (TRACK's buffer: flight/apt.py TRACK_WIN)
+_SIDE = const(256)  # px a side
+
+EVENTS = (
+    Event(EV_APT_TARGET_SWITCH, "APT_TARGET_SWITCH", SEV_WARN,
+          "a spot brighter than the tracked one near it: ACQUIRE on it",
+          (("x_px", "int"), ("y_px", "int"), ("ratio_x10", "int"))),
+)
+
+PARAMS = (
+    ParamDef("apt_survey_frames", "int", 50, 0, 6000, "frames",
+             "TRACK frames between looks for a brighter spot around the target while the "
+             "uplink is not locked (0: none)"),
+    ParamDef("apt_survey_locked_frames", "int", 1000, 0, 60000, "frames",
+             "the same while the uplink is locked, after a first look (0: none)"),
+    ParamDef("apt_survey_ratio", "float", 1.5, 1.2, 20.0, "",
+             "how much brighter a spot near the target must be to be taken for the beacon"),
+)
+
+
+class Survey:
+    """The look of one :class:`flight.apt.Apt` (``apt.search.survey``; its count restarts
+    with every state change, flight/apt_search.py ``Search.restart``)."""
+
+    def __init__(self, apt):
+        self.apt = apt
+        self.count = 0  # TRACK frames since the last look (or TRACK's start)
+        self.looks = 0
+        self.switches = 0
+        self.framer = None  # flight.framer_ctl.FramerControl (flight/payload.py), or None
+        self.locked = False  # the uplink at the last tick
+        self.fast = False  # the link has locked since the last look: look at once
+        apt.ctx.params.listeners.append(self._load_params)
+        self._load_params()
+
+    def _load_params(self, name=None, value=None):
+        if name is not None and not name.startswith("apt_survey"):
+            return
+        p = self.apt.ctx.params
+        self.every = p["apt_survey_frames"]
+        self.every_locked = p["apt_survey_locked_frames"]
+        self.ratio_q4 = int(p["apt_survey_ratio"] * 16 + 0.5)
+
+    def due(self, cal_busy):
+        """Once a TRACK tick, before its frame: True when this tick's frame was the
+        survey's (the tick does nothing else).  Integers only, nothing allocated."""
+        fr = self.framer
+        locked = fr is not None and (fr.link == LINK_LOCKED or fr.link == LINK_DEGRADED)
+        if locked and not self.locked:
+            self.fast = True  # the station's uplink, so its beacon, came on
+        self.locked = locked
+        every = self.every_locked if locked and not self.fast else self.every
+        if every <= 0 or cal_busy:
+            return False
+        self.count += 1
+        if self.count < every:
+            return False
+        apt = self.apt
+        if not apt.camera.frame_ready():
+            apt.stale_frames += 1
+            return True  # (the look at the next tick)
+        self.count = 0
+        self.fast = False
+        self.look()
+        return True
+
+    def look(self):
+        apt = self.apt
+        buf = apt.trk_buf
+        sx = apt.spot_x >> 6
+        sy = apt.spot_y >> 6
+        x0 = px.clamp(sx - _SIDE // 2, 0, apt.camera.width - _SIDE)
+        y0 = px.clamp(sy - _SIDE // 2, 0, apt.camera.height - _SIDE)
+        ok = apt.read(x0, y0, _CELLS, _CELLS, _BIN, buf)  # (a camera error: counted there)
+        apt.frames += 1
+        if not ok:
+            return
+        self.looks += 1
+        bg = px.strip_background(buf, None, 0)  # the square's mean
+        ci = px.clamp((sx - x0) // _BIN, 1, _CELLS - 2)  # the tracked spot's cell
+        cj = px.clamp((sy - y0) // _BIN, 1, _CELLS - 2)
+        own = _sum9(buf, ci, cj) - 9 * bg
+        for j in range(cj - 1, cj + 2):  # out of the maximum: the tracked spot
+            for i in range(ci - 1, ci + 2):
+                buf[j * _CELLS + i] = bg
+        mx = max(buf)
+        if mx <= bg:
+            return
+        k = px.index_of(buf, mx)
+        ki = px.clamp(k % _CELLS, 1, _CELLS - 2)
+        kj = px.clamp(k // _CELLS, 1, _CELLS - 2)
+        other = _sum9(buf, ki, kj) - 9 * bg
+        if other < apt.search_snr or other * 16 < self.ratio_q4 * own:
+            return
+        self.switch(x0 + (k % _CELLS) * _BIN + _BIN // 2, y0 + (k // _CELLS) * _BIN + _BIN // 2,
+                    other, own)
+
+    def switch(self, x, y, other, own):
+        """The brighter spot at sensor (x, y) px: reported, and ACQUIRE on it."""
+        self.switches += 1
+        r10 = (10 * other) // own if own > 0 else 9999
+        r10 = r10 if r10 < 9999 else 9999
+        apt = self.apt
+        apt.ctx.emit(EV_APT_TARGET_SWITCH, [x, y, r10],
+                     "a spot %d.%dx brighter at (%d, %d) px: ACQUIRE on it"
+                     % (r10 // 10, r10 % 10, x, y))
+        s = apt.search
+        s.best_x = x  # (ACQUIRE's rejection, if it comes, names this target)
+        s.best_y = y
+        apt.candidate_found(x, y)
+
+
+
+def _sum9(buf, ci, cj):
+    """Sum of the 3 x 3 cells around (ci, cj) (1 .. _CELLS - 2 each)."""
+    k = (cj - 1) * _CELLS + ci - 1
+    m = k + _CELLS
+    n = m + _CELLS
+    return (buf[k] + buf[k + 1] + buf[k + 2] + buf[m] + buf[m + 1] + buf[m + 2]
+            + buf[n] + buf[n + 1] + buf[n + 2])

@@ -1,0 +1,127 @@
+"""TRACK's look for a brighter spot (flight/apt_survey.py, docs/apt-loop.md §6): a light
+near the station taken before the beacon came on is left for the beacon once it is on;
+a dimmer neighbour is not; the cadence follows the uplink; nothing while the FSM
+calibration runs; the survey's frame allocates nothing (tests/mpy/test_control_mpy.py)."""
+
+from flight import apt as A
+from flight import apt_survey as S
+from hal.interfaces import LINK_LOCKED, LINK_SEARCHING
+from sim.background import Background
+from tests.mpy.fakes import FakeCamera
+from tests.mpy.kit import rig
+
+
+class LitCamera(FakeCamera):
+    """The kit's camera with lights on the ground near the beacon (sim/background.py's
+    rendering: a bin the mean of its pixels): ``lights`` [(dx px, dy px, fraction of the
+    beacon's flux)]."""
+
+    def __init__(self, fsm, lights, **kw):
+        super().__init__(fsm, **kw)
+        self.bg = Background("city", seed=1)
+        self.bg.lights = list(lights)
+
+    def read_roi(self, x0, y0, w, h, b, buf, meta):
+        ok = super().read_roi(x0, y0, w, h, b, buf, meta)
+        if ok and self.replay is None:
+            self.model.set_beacon(self.beacon)
+            self.bg.add(self.model, buf, x0, y0, w, h, b)
+        return ok
+
+
+class Link:
+    link = LINK_SEARCHING
+
+
+def _rig(lights, params=None, beacon=False, link=None):
+    r = rig("apt", err=(0.004, -0.003), params=params, session=False)
+    r.cam = LitCamera(r.fsm, lights, err=(0.004, -0.003), seed=3)
+    r.apt = A.Apt(r.ctx, r.cam, r.fsm, r.power)
+    r.apt.search.survey.framer = link
+    r.cam.beacon = beacon
+    r.apt.start_session()
+    return r
+
+
+def _beacon_residual(r):
+    rx, ry = r.cam.residual_urad()
+    return (rx * rx + ry * ry) ** 0.5
+
+
+LIGHT = [(30.0, -20.0, 0.25)]  # 3.6 mrad from the station, a quarter of its beacon
+
+
+def test_a_light_taken_before_the_beacon_is_left_for_the_beacon():
+    r = _rig(LIGHT)
+    r.until(A.TRACK, 200)  # on the light: the beacon is off
+    assert _beacon_residual(r) > 3000
+    r.tick(120)  # looks at the light's neighbourhood: nothing brighter
+    assert r.apt.state == A.TRACK and r.apt.search.survey.looks >= 2
+    assert r.args(S.EV_APT_TARGET_SWITCH) == []
+    r.cam.beacon = True
+    n = r.until(A.ACQUIRE, 60)  # the next look sees it
+    assert n <= 51
+    (x, y, r10), = r.args(S.EV_APT_TARGET_SWITCH)
+    assert r10 >= 20  # ~4x: the beacon against a quarter of it
+    sx, sy = r.cam.model.spot_px()
+    assert abs(x - sx) <= 16 and abs(y - sy) <= 16  # where the beacon is (a survey cell)
+    r.until(A.TRACK, 100)
+    r.tick(60)
+    assert r.apt.state == A.TRACK
+    assert _beacon_residual(r) < 20  # on the beacon now
+    assert r.apt.search.survey.switches == 1
+
+
+def test_with_the_beacon_on_the_apt_ends_on_it_and_stays():
+    # SEARCH compares binned cells' peaks: a light at 0.6 of the beacon, centred in its
+    # cell while the beacon's light is split over four, may win there; the look's 3 x 3
+    # sums see the beacon 1.67x brighter (> apt_survey_ratio, 1.5) and take it
+    r = _rig([(30.0, -20.0, 0.6)], beacon=True)  # the beacon on from the start
+    r.until(A.TRACK, 200)
+    r.tick(400)
+    n = len(r.args(S.EV_APT_TARGET_SWITCH))
+    r.until(A.TRACK, 100)
+    r.tick(300)
+    assert r.apt.state == A.TRACK and r.apt.search.survey.looks >= 8
+    assert _beacon_residual(r) < 20
+    assert n <= 1 and len(r.args(S.EV_APT_TARGET_SWITCH)) == n  # and stays
+
+
+def test_a_spot_brighter_but_within_the_ratio_is_kept():
+    # a light 1.3x the beacon: below apt_survey_ratio (1.5) — no switch either way
+    r = _rig([(30.0, -20.0, 1.3)], beacon=True)
+    r.until(A.TRACK, 200)
+    first = _beacon_residual(r)
+    r.tick(300)
+    assert r.apt.search.survey.looks >= 5
+    assert r.args(S.EV_APT_TARGET_SWITCH) == []
+    assert (_beacon_residual(r) < 20) == (first < 20)
+
+
+def test_the_cadence_follows_the_uplink():
+    link = Link()
+    r = _rig(LIGHT, beacon=True, link=link)
+    r.until(A.TRACK, 200)
+    sv = r.apt.search.survey
+    r.tick(200)  # unlocked: a look every apt_survey_frames (50)
+    assert sv.looks == 4
+    link.link = LINK_LOCKED
+    r.tick(50)  # locked: one more look at once ...
+    assert sv.looks == 5
+    r.tick(500)  # ... then every apt_survey_locked_frames (1000)
+    assert sv.looks == 5
+    r.tick(500)
+    assert sv.looks == 6
+    assert r.apt.frames >= 1250 and r.apt.state == A.TRACK
+
+
+def test_no_look_while_the_fsm_calibration_runs_nor_when_off():
+    r = _rig(LIGHT, beacon=True, params={"apt_survey_frames": 0})
+    r.until(A.TRACK, 200)
+    r.tick(300)
+    assert r.apt.search.survey.looks == 0
+    sv = r.apt.search.survey
+    r.ctx.params.set("apt_survey_frames", 10)  # the listener reads it at once
+    assert sv.due(True) is False and sv.count == 0  # calibration busy: never counted
+    r.tick(30)
+    assert sv.looks == 3

@@ -74,6 +74,9 @@ class Survey:
         p = self.apt.ctx.params
         self.every = p["apt_survey_frames"]
         self.every_locked = p["apt_survey_locked_frames"]
+        cam = self.apt.camera
+        if cam.width < _SIDE or cam.height < _SIDE:  # no room for the square: no looks
+            self.every = self.every_locked = 0
         self.ratio_q4 = int(p["apt_survey_ratio"] * 16 + 0.5)
 
     def due(self, cal_busy):

@@ -114,10 +114,13 @@ class Survey:
         if not ok:
             return
         self.looks += 1
-        bg = px.strip_background(buf, None, 0)  # the square's mean
+        # Sums against the square's exact mean, in 1/256 DN (its 256 cells: no division,
+        # whose floor would add up to 9 DN to both sums and pull their ratio towards 1)
+        tot = sum(buf)
+        bg = tot >> 8  # (whole DN: only to mask the tracked spot with)
         ci = px.clamp((sx - x0) // _BIN, 1, _CELLS - 2)  # the tracked spot's cell
         cj = px.clamp((sy - y0) // _BIN, 1, _CELLS - 2)
-        own = _sum9(buf, ci, cj) - 9 * bg
+        own = (_sum9(buf, ci, cj) << 8) - 9 * tot
         for j in range(cj - 1, cj + 2):  # out of the maximum: the tracked spot
             for i in range(ci - 1, ci + 2):
                 buf[j * _CELLS + i] = bg
@@ -127,9 +130,9 @@ class Survey:
         k = px.index_of(buf, mx)
         ki = px.clamp(k % _CELLS, 1, _CELLS - 2)
         kj = px.clamp(k // _CELLS, 1, _CELLS - 2)
-        other = _sum9(buf, ki, kj) - 9 * bg
-        if other < apt.search_snr or other * 16 < self.ratio_q4 * own:
-            return
+        other = (_sum9(buf, ki, kj) << 8) - 9 * tot
+        if other < apt.search_snr << 8 or other * 16 < self.ratio_q4 * own:
+            return  # (< 2^30: 9 x 1023 x 256 x 320)
         self.switch(x0 + (k % _CELLS) * _BIN + _BIN // 2, y0 + (k // _CELLS) * _BIN + _BIN // 2,
                     other, own)
 
@@ -146,7 +149,6 @@ class Survey:
         s.best_x = x  # (ACQUIRE's rejection, if it comes, names this target)
         s.best_y = y
         apt.candidate_found(x, y)
-
 
 
 def _sum9(buf, ci, cj):

@@ -73,10 +73,10 @@ def test_a_light_taken_before_the_beacon_is_left_for_the_beacon():
 
 
 def test_with_the_beacon_on_the_apt_ends_on_it_and_stays():
-    # SEARCH compares binned cells' peaks: a light at 0.6 of the beacon, centred in its
+    # SEARCH compares binned cells' peaks: a light at 0.55 of the beacon, centred in its
     # cell while the beacon's light is split over four, may win there; the look's 3 x 3
-    # sums see the beacon 1.67x brighter (> apt_survey_ratio, 1.5) and take it
-    r = _rig([(30.0, -20.0, 0.6)], beacon=True)  # the beacon on from the start
+    # sums see the beacon ~1.8x brighter (> apt_survey_ratio, 1.5) and take it
+    r = _rig([(30.0, -20.0, 0.55)], beacon=True)  # the beacon on from the start
     r.until(A.TRACK, 200)
     r.tick(400)
     n = len(r.args(S.EV_APT_TARGET_SWITCH))

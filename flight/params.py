@@ -160,6 +160,8 @@ class Params:
         # firmware: 0.8 kB of heap not held); held where it is loaded from a file (the
         # VM's .mpy loads left more behind than the module holds).
         self.rules = rules
+        self._hold = False  # hold_rules: a batch of changes keeps the loaded rules
+        self._held = None
         self.storage_error = storage_error
         # [(component, its PARAMS tuple)]: the declarations, searched in place (no
         # {name: ParamDef} dict of ~110 entries kept in RAM, ~1.2 KiB: issue 11; read at
@@ -231,10 +233,25 @@ class Params:
         MODULE_LOAD_FAILED) is refused, since it could break one."""
         if self.rules is not None:
             return self.rules
+        if self._held is not None:
+            return self._held
         try:
-            return lazy.load("flight.param_rules", self.emit).RULES
+            r = lazy.load("flight.param_rules", self.emit).RULES
         except lazy.LoadFailed:
             raise ParamError("rules unavailable (heap exhausted): not changed")
+        if self._hold:
+            self._held = r
+        return r
+
+    def hold_rules(self, on):
+        """While ``on``, the rules a change loads stay loaded for the next: a batch of
+        changes (a knee's report sets ~15 parameters in one run of its task, each an
+        import of the rules on the board) loads them once; off, they go as after one
+        change."""
+        self._hold = on
+        if not on and self._held is not None:
+            self._held = None
+            self._rules_done()
 
     def _applies(self, rule):
         for n in rule.params:
@@ -258,7 +275,7 @@ class Params:
     def _rules_done(self):
         # Lazily loaded rules are released where their code is frozen (flight/lazy.py
         # done: a reload is only an import); held where a reload would load it again.
-        if self.rules is None:
+        if self.rules is None and not self._hold:
             lazy.done("flight.param_rules")
 
     def _enforce(self, rules, emit):

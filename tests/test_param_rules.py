@@ -115,3 +115,38 @@ def test_the_defaults_satisfy_every_rule_and_every_rule_names_declared_parameter
         for n in r.params:
             assert n in app.params.defs, (r.name, n)
         assert r.check(app.params.values) is None, r.name
+
+
+def test_a_batch_of_changes_loads_the_rules_once(monkeypatch):
+    # On the board each change imports the rules (flight/lazy.py) and releases them; a
+    # knee's report sets ~15 parameters in one run of its task (flight/knee_owner.py
+    # holds them for it): one import for the batch, and still checked at every change.
+    from flight import lazy
+
+    app = FlightApp(core_board())
+    p = app.params
+    p.rules = None  # as on the firmware: loaded for each change
+    loads = []
+    real = lazy.load
+
+    def counting(name, emit=None):
+        if name == "flight.param_rules":
+            loads.append(name)
+        return real(name, emit)
+
+    monkeypatch.setattr(lazy, "load", counting)
+    p.set("bias_vov_v", 3.0)
+    p.set("bias_vov_v", 2.9)
+    assert len(loads) == 2  # one import a change
+    loads.clear()
+    p.hold_rules(True)
+    try:
+        for v in (3.0, 2.9, 3.1, 3.0):
+            p.set("bias_vov_v", v)
+        with pytest.raises(Refused, match="rule"):  # the rules still apply within the batch
+            p.set("apt_sign_x", 0)
+    finally:
+        p.hold_rules(False)
+    assert len(loads) == 1 and p._held is None
+    p.set("bias_vov_v", 3.0)
+    assert len(loads) == 2  # after the batch: one a change again

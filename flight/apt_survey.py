@@ -87,7 +87,9 @@ class Survey:
         if locked and not self.locked:
             self.fast = True  # the station's uplink, so its beacon, came on
         self.locked = locked
-        every = self.every_locked if locked and not self.fast else self.every
+        every = self.every  # (after a lock, one look at this cadence unless it is off)
+        if locked and (not self.fast or every <= 0):
+            every = self.every_locked
         if every <= 0 or cal_busy:
             return False
         self.count += 1

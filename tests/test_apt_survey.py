@@ -125,3 +125,18 @@ def test_no_look_while_the_fsm_calibration_runs_nor_when_off():
     assert sv.due(True) is False and sv.count == 0  # calibration busy: never counted
     r.tick(30)
     assert sv.looks == 3
+
+
+def test_locked_looks_without_unlocked_ones():
+    # apt_survey_frames 0 (no looks while unlocked) leaves the locked cadence working
+    link = Link()
+    r = _rig(LIGHT, beacon=True, link=link,
+             params={"apt_survey_frames": 0, "apt_survey_locked_frames": 100})
+    r.until(A.TRACK, 200)
+    sv = r.apt.search.survey
+    r.tick(300)
+    assert sv.looks == 0
+    link.link = LINK_LOCKED
+    r.tick(250)
+    assert sv.looks == 2
+

@@ -44,7 +44,7 @@ from tc_campaign import N_FRAMES, Pipe, campaign
 
 from sim.rng import Rng
 
-WARMUP = 600
+WARMUP = 2000
 HEAP_SLACK = 3072
 HEAP_FRAMES = 15000  # heap_phases: 30 chunks (a leak rises in each of the second half's)
 HEAP_FILL = 4 * HEAP_SLACK  # bounded stores filling up over the run (see above)

@@ -328,8 +328,9 @@ class Apt:
         if st == SEARCH:
             self.search.step()
             return
+        busy = getattr(self.cal, "busy", True)  # (a stand-in without it: always)
         if st == TRACK:
-            if self.search.survey.due(getattr(self.cal, "busy", True)):
+            if self.search.survey.due(busy):
                 return  # (this frame was the look around the target: flight/apt_survey.py)
             size = TRACK_WIN
             buf = self.trk_buf
@@ -352,7 +353,6 @@ class Apt:
             # The pixel and control maths with the heap locked: no allocation, and each
             # call's frame on the C stack (design.md §3.3: the bimodal run times).  The FSM
             # calibration's hook may emit events: it runs unlocked, only while it is busy.
-            busy = getattr(self.cal, "busy", True)  # (a stand-in without it: always)
             px.heap_lock()
             try:
                 hot = self.search.hot if st == TRACK else None  # (none: no patch to do)

@@ -19,16 +19,16 @@ MicroPython-clean: ``math`` and sim.rng only.
 
 import math
 
-from sim.camera import _erf  # (math.erf, or its fallback on a MicroPython without it)
+from sim.camera import _SQRT1_2, _erf  # (math.erf, or its fallback on a MicroPython)
+from sim.camera_sensor import SPOT_SIGMA_PX
 from sim.rng import Rng
 
 CITY_LIGHTS = 8
 CITY_SPREAD_PX = 40.0
 CITY_FLUX_RANGE = (0.01, 0.30)  # fraction of the beacon's zenith flux
-LIGHT_SIGMA_PX = 1.0  # as the beacon spot (sim/camera_sensor.py SPOT_SIGMA_PX)
+LIGHT_SIGMA_PX = SPOT_SIGMA_PX  # a light is a point as the beacon is
 SUNLIT_E_S = 1.0e5
 SUNLIT_GRADIENT = 0.30
-_SQRT1_2 = 0.7071067811865476
 
 
 class Background:
@@ -58,10 +58,9 @@ class Background:
         every binning, a light the electrons in the bin / b^2 — as the camera renders
         the beacon (its pixel-integrated Gaussian, ``Camera._spot``).  Both with their
         shot noise (the sunlit ground's ~30 e- RMS per pixel at 9 ms is 3x the read
-        noise); the full well and the ADC range cap a pixel as in the camera."""
+        noise); each added as the camera adds a pixel (Camera._add: full well, ADC range)."""
         gdn = cam.conversion_dn_per_e() / (b * b)  # DN per electron in a bin
         fw_cap = cam.full_well_e * b * b
-        cap = cam.adc_max
         t = cam.exposure_s
         # The shot noise's deviates: the camera's table of standard normals (sim/camera.py,
         # 4096 of them) from an offset of this background's own stream — a Box-Muller pair
@@ -82,7 +81,7 @@ class Background:
                     xx = x0 + (i + 0.5) * b - cx
                     m = base * (1.0 + gx * xx + gy * yy)
                     zi = zi + 1 if zi + 1 < zn else 0
-                    _add(buf, row + i, m + math.sqrt(m) * z[zi], gdn, fw_cap, cap)
+                    cam._add(buf, row + i, m + math.sqrt(m) * z[zi], gdn, fw_cap, False)
             return
         sx, sy = cam.spot_px()
         q = cam.range_ref_m / cam.range_m if cam.range_m > 0 else 0.0
@@ -105,14 +104,5 @@ class Background:
                     m = amp * fx * fy
                     if m > 0.0:
                         zi = zi + 1 if zi + 1 < zn else 0
-                        _add(buf, j * w + i, m + math.sqrt(m) * z[zi], gdn, fw_cap, cap)
+                        cam._add(buf, j * w + i, m + math.sqrt(m) * z[zi], gdn, fw_cap, False)
 
-
-def _add(buf, i, e, gdn, fw_cap, cap):
-    """``e`` electrons (capped at the bin's full well) added to output pixel ``i``."""
-    if e <= 0.0:
-        return
-    if e > fw_cap:
-        e = fw_cap
-    v = buf[i] + int(e * gdn + 0.5)
-    buf[i] = v if v < cap else cap

@@ -27,9 +27,13 @@ simulated board and pass world of hal/sim, as in ``make target-bench``; every fi
   world, before the baseline), measured as the target bench does (hal/sim/session.py
   ``sim_bytes``: the allocation of an equal copy) and left out of
   ``heap_live_boot_bytes``/``heap_live_track_bytes``, which are the flight's alone.
-  **sim_growth** (estimated) — the same per attribute of the world and the board's
-  devices, a cross-check: what the flight reaches is walked first and not counted (the
-  simulated camera keeps views of the APT's frame buffers, which are flight memory).
+  **sim_growth** (estimated) — the simulator's state per attribute of the world and the
+  board's devices, its growth since the baseline (hal/sim/heap_est.py, shared with the
+  target bench: the FSM waveform queue, floats the models re-box): what the flight
+  reaches is walked first and not counted (the simulated camera keeps views of the APT's
+  frame buffers, which are flight memory).  Its net sum but the blobs (measured above) is
+  ``heap_sim_growth_boot_bytes``/``heap_sim_growth_bytes``, also left out of the live
+  figures (a walk that finds no heap: ``sim_growth_*skipped``, nothing left out).
 * **modules held in TRACK** — which flight modules a TRACK session holds: a module
   imported on first use and released after (flight/lazy.py) is ``released``.
 
@@ -114,7 +118,9 @@ def figures(r):
     f = {k: r.get(k) for k in ("heap_base_world_bytes", "heap_code_bytes",
                                "heap_app_built_bytes", "heap_live_boot_bytes",
                                "heap_live_track_bytes", "heap_sim_boot_bytes",
-                               "heap_sim_bytes", "sim_growth_skipped", "apt_state",
+                               "heap_sim_bytes", "heap_sim_growth_boot_bytes",
+                               "heap_sim_growth_bytes", "sim_growth_boot_skipped",
+                               "sim_growth_skipped", "apt_state",
                                "comparator_state",
                                "modules_after_app_import", "modules_in_track", "phase",
                                "errors")}
@@ -162,7 +168,7 @@ def table(f, top=25):
     lines = []
     for k in ("heap_code_bytes", "heap_app_built_bytes", "heap_live_boot_bytes",
               "heap_live_track_bytes", "heap_sim_boot_bytes", "heap_sim_bytes",
-              "sim_growth_bytes_est"):
+              "heap_sim_growth_boot_bytes", "heap_sim_growth_bytes", "sim_growth_bytes_est"):
         lines.append("%-28s %s" % (k, f.get(k)))
     lines.append("")
     lines.append("imports (%d modules, %d B)  self  inclusive  defs classes decls  held"

@@ -8,10 +8,13 @@ from array import array
 from hal.clock import VirtualClock
 from hal.sim.world import noise_table_bytes
 from hal.sim import session
+from hal.sim import heap_est
+from hal.sim.heap_est import blk, est, slots
 
 R = {'phase': 'start', 'errors': []}
 SIM_GC_FREE = 196608
 HEAP_LO, HEAP_HI = %(heap_lo)d, %(heap_hi)d  # the GC heap's addresses (the ELF's gc_heap)
+heap_est.set_heap(HEAP_LO, HEAP_HI)  # (an object outside: a constant frozen in flash)
 
 
 def live():
@@ -91,104 +94,37 @@ def _size_of(v):
         return None
 
 
-SIZES = (0, 2, 4, 6, 8, 10, 12, 17, 23, 29, 37, 47, 59, 73, 97, 127, 167, 223, 293, 389, 521)
+def emit(key):
+    # A list of results printed now (the host reads it as at the end) and dropped: what
+    # the map holds must not be live in the TRACK figure (the boot's rows: kB).
+    v = R.pop(key)
+    print('RESULTL' + key)
+    for x in v:
+        print('RESULTI' + json.dumps(x))
 
 
-def _blk(n):
-    return (n + 15) & ~15
+def sim_grown(rows_key=None):
+    # Octets the simulator's state grew since SIM0 (hal/sim/heap_est.py: the flash blobs
+    # apart, measured by sim_bytes), subtracted from the live figure, as the target bench
+    # does; its rows printed under rows_key; None when the walk's id sets find no block on
+    # the heap: then nothing is subtracted.  (Its dicts and sets live in this frame only:
+    # garbage for the live() reading after.)
+    try:
+        n, rows = heap_est.sim_growth(SIM0, heap_est.sim_parts(world, board, app))
+    except MemoryError:
+        return None
+    if rows_key is not None:
+        R[rows_key] = rows
+        rows = None
+        emit(rows_key)
+    return n
 
 
-def _alloc(n):  # a hash table's slots: grown by py/map.c's sizes when full
-    for a in SIZES:
-        if a >= n:
-            return a
-    return n + n // 3
-
-
-def est(v, seen, depth=0, sim=False):
-    # Estimated heap bytes of v and what it alone reaches (the first owner walked counts
-    # a shared object; functions, classes and modules are import memory, not counted).
-    i = id(v)
-    if i in seen:
-        return 0
-    if HEAP_HI and not HEAP_LO <= i < HEAP_HI:
-        return 0  # frozen: a constant in flash (and all it holds), no heap
-    seen.add(i)
-    t = type(v)
-    if t.__name__ == 'bound_method':
-        return 16
-    if v is None or t in (bool, int, str, type) or callable(v) and not hasattr(v, '__dict__'):
-        return 0
-    if t is float:
-        return 16
-    if t in (bytearray, array):
-        return 16 + _blk(len(v) * (1 if t is bytearray else _isz(v)))
-    if t is bytes:
-        return _blk(16 + len(v))
-    if t is memoryview:
-        return 16
-    if t is tuple:
-        return _blk(8 + 4 * len(v)) + sum(est(x, seen, depth + 1, sim) for x in v)
-    if t is list:
-        return 16 + _blk(4 * max(4, len(v))) + sum(est(x, seen, depth + 1, sim) for x in v)
-    if t is dict:
-        return 16 + _blk(8 * _alloc(len(v))) + sum(est(k, seen, depth + 1, sim) + est(x, seen, depth + 1, sim)
-                                                   for k, x in v.items())
-    d = getattr(v, '__dict__', None)
-    if d is None or t.__name__ == 'module':
-        return 16
-    if not sim and not getattr(t, '__module__', 'flight').startswith('flight'):
-        return 0  # the simulated board and world: not flight memory
-    return 16 + _blk(8 * _alloc(len(d))) + sum(est(x, seen, depth + 1, sim) for x in d.values())
-
-
-def _isz(a):
-    return len(bytes(a[:1])) if len(a) else 4
-
-
-def _flight_buffers(v, seen, vis, depth):
-    # The buffers (arrays, bytearrays, lists) the flight objects hold, down to the
-    # payload modules' parts, into seen (a full walk's id set needs a block the heap may
-    # not have in TRACK; the flight objects visited go to vis, dropped after).
-    d = getattr(v, '__dict__', None)
-    if d is None or id(v) in vis or not getattr(type(v), '__module__', '').startswith('flight'):
-        return
-    vis.add(id(v))
-    for x in list(d.values()) + (list(v.payload.values()) if depth == 0 else []):
-        if type(x) in (bytearray, array, list, memoryview):
-            seen.add(id(x))
-        elif depth < 3:
-            _flight_buffers(x, seen, vis, depth + 1)
-
-
-def sim_parts():
-    # The simulator's own state, estimated per attribute of the world, the board and
-    # their devices.  What the flight reaches is walked first and left out: a flight
-    # buffer the simulated camera keeps a view of (its _mv_src) is flight memory.
-    gc.collect()
-    tops = [world, board] + list(board.__dict__.values()) + list(world.__dict__.values())
-    seen = set(id(v) for v in tops)
-    if 'app' in globals():
-        vis = set(seen)  # (the simulator's devices: not entered)
-        _flight_buffers(app, seen, vis, 0)  # the flight's own buffers: not the simulator's
-        vis = None
-        gc.collect()
-    for v in tops[2:]:
-        seen.discard(id(v))
-    out = {}
-    for k, v in list(board.__dict__.items()):
-        if hasattr(v, '__dict__') and not isinstance(v, type):
-            seen.add(id(v))
-            for k2, v2 in list(v.__dict__.items()):
-                out['board.' + k + '.' + k2] = est(v2, seen, 0, True)
-        else:
-            out['board.' + k] = est(v, seen, 0, True)
-    for k, v in list(world.__dict__.items()):
-        out['world.' + k] = est(v, seen, 0, True)
-    return out
-
-
-SIM0 = sim_parts()  # (its own garbage is collected before the baseline below)
+# The simulator's state estimated per part (hal/sim/heap_est.py, as the target bench): its
+# growth since here is the simulator's, not the flight's.  (The walk's own garbage is
+# collected before the baseline below.)
+SIM0 = heap_est.sim_parts(world, board)
+app = _g = None  # (bound before the baseline: bound below)
 base = live()
 R['heap_base_world_bytes'] = base
 builtins.__import__ = _import
@@ -251,8 +187,14 @@ R['heap_app_built_bytes'] = live() - t0
 session.relay(world, app, bracket=False)
 session.boot(app, board, _unwrap)  # the boot's constructions measured, not the run's
 R['heap_sim_boot_bytes'] = session.sim_bytes(board)
+
+
+_g = sim_grown()
+if _g is None:
+    R['sim_growth_boot_skipped'] = 'MemoryError'
+R['heap_sim_growth_boot_bytes'] = _g
 R['heap_live_boot_bytes'] = live() - base - (noise_table_bytes(cam) - tb0) \
-    - R['heap_sim_boot_bytes']
+    - R['heap_sim_boot_bytes'] - (_g or 0)
 R['phase'] = 'boot'
 
 
@@ -271,7 +213,7 @@ def attributes():
         seen = set(roots)  # per component (a fragmented heap in TRACK: keep sets small)
         gc.collect()
         d = c.__dict__
-        total = 16 + _blk(8 * _alloc(len(d)))
+        total = 16 + blk(8 * slots(len(d)))
         rows = []
         for k in list(d.keys()):
             v = d[k]
@@ -282,15 +224,6 @@ def attributes():
         out.append([name, type(c).__name__, None, total])
         out.extend(rows)
     return out
-
-
-def emit(key):
-    # A list of results printed now (the host reads it as at the end) and dropped: what
-    # the map holds must not be live in the TRACK figure (the boot's rows: kB).
-    v = R.pop(key)
-    print('RESULTL' + key)
-    for x in v:
-        print('RESULTI' + json.dumps(x))
 
 
 R['attributes_boot'] = attributes()
@@ -315,17 +248,13 @@ if %(track)d:
     R['apt_state'] = apt.state
     R['comparator_state'] = comp.state
     R['heap_sim_bytes'] = session.sim_bytes(board)
+    _g = sim_grown('sim_growth')  # (its rows printed and dropped before the figure)
+    if _g is None:
+        R['sim_growth_skipped'] = 'MemoryError'
+    R['heap_sim_growth_bytes'] = _g
     R['heap_live_track_bytes'] = live() - base - (noise_table_bytes(cam) - tb0) \
-        - R['heap_sim_bytes']
+        - R['heap_sim_bytes'] - (_g or 0)
     R['attributes_track'] = attributes()
-    if SIM0 is not None:
-        try:  # (an estimate: its walk's id set may find no block on the TRACK heap)
-            s1 = sim_parts()
-            R['sim_growth'] = [[k, s1[k] - SIM0.get(k, 0)] for k in s1
-                               if s1[k] != SIM0.get(k, 0)]
-        except MemoryError:
-            R['sim_growth_skipped'] = 'MemoryError'
-        s1 = None
     R['phase'] = 'track'
 R['modules_in_track'] = sorted(k for k in sys.modules if k.startswith('flight'))
 
@@ -339,7 +268,7 @@ def module_data():
     for mname in R['modules_in_track']:
         m = sys.modules[mname]
         d = m.__dict__
-        out.append([mname, '(globals)', len(d), 16 + _blk(8 * _alloc(len(d)))])
+        out.append([mname, '(globals)', len(d), 16 + blk(8 * slots(len(d)))])
         for k in list(d.keys()):
             v = d[k]
             if isinstance(v, type) or type(v).__name__ in ('function', 'module', 'bound_method'):

@@ -61,9 +61,11 @@ tracks and the comparator locks (≤ 30 s simulated); then 10 s at 100 M instruc
 each task's own allocation per run (``task_alloc_bytes_*``, ``flight_alloc_bytes_per_s``,
 ``flight_gc_interval_s``).  Heap: live after boot and in TRACK, the flight's alone
 (``gc.mem_alloc()`` after a collection, minus the world/board baseline, the camera
-model's cached noise tables and ``heap_sim_boot_bytes``/``heap_sim_bytes``), peak of the
-live heap sampled after a collection each simulated second of the measured phases
-(``heap_alloc_peak_bytes_*``: the same before the collection, garbage included), largest
+model's cached noise tables, ``heap_sim_boot_bytes``/``heap_sim_bytes`` and
+``heap_sim_growth_boot_bytes``/``heap_sim_growth_bytes``: below), peak of the
+live heap sampled after a collection each simulated second of the measured phases (the
+estimated growth not taken out: upper bounds; ``heap_alloc_peak_bytes_*``: the same
+before the collection, garbage included), largest
 free block (bisected allocation).
 
 The simulator's share, kept out (issue 11: the budget is the flight's).  The world, the
@@ -74,10 +76,16 @@ reason (sim/stepcache.py: as dicts cleared at 64 entries they swung the figure b
 to 7.7 kB from run to run).  What does grow is the simulated flash's blobs (on the
 board: flash, no heap), measured on the target by ``hal/sim/session.py``
 ``sim_bytes`` (the allocation of an equal copy of each blob and of the blob dict) and
-reported apart as ``heap_sim_bytes``.  The APT's frame buffers the simulated camera
-keeps views of stay counted: they are the flight's.  What is left of the simulator in
-the figure is ~1 kB (``python -m tools.heap_map``: ``sim_growth``: the FSM waveform
-queue, floats its models re-box), counted against the flight.  The script's own
+reported apart as ``heap_sim_bytes``.  The rest of the simulator's growth (~1.3 kB in
+TRACK: the FSM waveform queue, the sensors' and models' floats re-boxed) is estimated
+part by part, from MicroPython's layouts, by the walk the heap map uses
+(hal/sim/heap_est.py ``sim_parts``, taken at the baseline and again just before each
+figure, the walk's garbage collected by its reading), and left out too:
+``heap_sim_growth_boot_bytes``/``heap_sim_growth_bytes`` (net, the blobs apart: nothing
+is subtracted twice).  The flight's buffers the simulated camera keeps views of, and
+any flight object a device holds, stay counted: they are the flight's.  A walk that
+finds no heap (``heap_sim_growth_*skipped``) subtracts nothing: the figure is then an
+upper bound, never an understated one.  The script's own
 globals and result keys are bound before the baseline (tools/script_presize.py).  The
 session itself (rig, boot, STANDBY → SESSION → TRACK + comparator lock) is
 ``hal/sim/session.py``, shared with ``tools/heap_map.py``.
@@ -93,6 +101,7 @@ from pathlib import Path
 
 from hal.sim.world import frame_period_us
 from tools import firmware, target
+from tools.heap_map import heap_range
 from tools.target_bench_figures import ALLOC_S, _instr, figures  # noqa: F401 (re-exported)
 from tools.target_bench_alloc import ALLOC_BLOCK
 from tools.target_bench_parts import HELPERS, PROFILE_BLOCK, TRACE_BLOCK
@@ -109,7 +118,7 @@ import gc, json, sys, time, micropython
 from time import ticks_us, ticks_diff
 from hal.clock import VirtualClock
 from hal.sim.world import noise_table_bytes
-from hal.sim import session
+from hal.sim import session, heap_est
 
 # The simulator's garbage is collected outside flight time, uncharged: at every move of
 # the virtual clock (between any two flight calls) and at the end of every physics
@@ -137,21 +146,6 @@ def live():
     gc.collect()
     simgc.after()
     return gc.mem_alloc()
-
-
-def largest_free():
-    # Largest block the heap can still give: bisect on a bytearray allocation.
-    gc.collect()
-    lo, hi = 0, gc.mem_free()
-    while hi - lo > 64:
-        mid = (lo + hi) // 2
-        try:
-            b = bytearray(mid)
-            b = None
-            lo = mid
-        except MemoryError:
-            hi = mid
-    return lo
 
 
 %(helpers)s
@@ -233,14 +227,15 @@ board.link.write = _link_write
 board.link.read_into = _link_read
 
 
-def flight_live(key=None):
+def flight_live(key=None, grown=0):
     # The flight's live heap: less the baseline (world, board), the camera model's noise
-    # tables and the simulator's state grown since (session.sim_bytes: measured by
-    # setting it aside for one collection), reported apart under key.
+    # tables and the simulator's state grown since: the flash blobs (session.sim_bytes:
+    # measured by setting them aside for one collection), reported apart under key, and
+    # the rest estimated (``grown``: sim_grown()).
     s = session.sim_bytes(board)
     if key is not None:
         out(key, s)
-    return live() - base - (table_bytes() - tb0) - s
+    return live() - base - (table_bytes() - tb0) - s - grown
 
 
 def _tb(e):
@@ -252,6 +247,8 @@ def _tb(e):
 
 # What the script itself binds later (its globals, the result's keys) is bound now, so
 # that neither table grows after the baseline: the bench's bookkeeping is not flight heap.
+heap_est.set_heap(%(heap_lo)d, %(heap_hi)d)  # the GC heap (outside: frozen in flash)
+SIM0 = sim_state()  # the simulator's state at the baseline, estimated (sim_grown)
 %(presize)s
 base = live()
 tb0 = table_bytes()
@@ -270,13 +267,21 @@ app.limits.budget.clock = clock  # the tc tick's bound on the charged flight CPU
 simgc.sched = app.sched
 session.relay(world, app)  # bracketed as physics: not flight code, excluded
 session.boot(app, board)
-out('heap_live_boot_bytes', flight_live('heap_sim_boot_bytes'))
+g = sim_grown()  # (None: its walk found no heap; nothing subtracted then)
+if g is None:
+    out('heap_sim_growth_boot_skipped', 'MemoryError')
+out('heap_sim_growth_boot_bytes', g)
+out('heap_live_boot_bytes', flight_live('heap_sim_boot_bytes', g or 0))
 apt = app.payload['apt']
 comp = app.payload['comparator']
 R['phase'] = 'warm'
 out('warm_s', session.to_track(app, board, clock) / 1e6)
 # The TRACK heap first: the diagnostics below are the bench's, not the flight's.
-out('heap_live_track_bytes', flight_live('heap_sim_bytes'))
+g = sim_grown()
+if g is None:
+    out('heap_sim_growth_skipped', 'MemoryError')
+out('heap_sim_growth_bytes', g)
+out('heap_live_track_bytes', flight_live('heap_sim_bytes', g or 0))
 out('task_faults_warm', dict((t.name, t.faults) for t in app.sched.tasks))
 out('task_errors_warm', dict((t.name, _tb(t.last_error)) for t in app.sched.tasks
                              if t.last_error is not None))
@@ -399,8 +404,9 @@ print('RESULT' + json.dumps(R))
 """
 
 
-def script(measure_s=MEASURE_S, trace=False, profile=False, frame_rate=None):
+def script(measure_s=MEASURE_S, trace=False, profile=False, frame_rate=None, heap=(0, 0)):
     d = {"flood_bytes": LINE_BYTES_PER_10MS, "measure_s": measure_s, "alloc_s": ALLOC_S,
+         "heap_lo": heap[0], "heap_hi": heap[1],
          "trace": 1 if trace else 0, "profile": 1 if profile else 0,
          "frame_rate": "None" if frame_rate is None else repr(float(frame_rate))}
     d.update(helpers=HELPERS, trace_block=TRACE_BLOCK % d, profile_block=PROFILE_BLOCK % d,
@@ -431,8 +437,8 @@ def run(elf=None, timeout=3600, log=print, measure_s=MEASURE_S, trace=False, pro
         frame_rate=None):
     elf = target.ensure_image() if elf is None else elf
     t0 = time.monotonic()
-    out, err = target.run_script(script(measure_s, trace, profile, frame_rate), elf=elf,
-                                 timeout=timeout, icount_shift=0)
+    out, err = target.run_script(script(measure_s, trace, profile, frame_rate, heap_range(elf)),
+                                 elf=elf, timeout=timeout, icount_shift=0)
     if err.strip():
         raise target.TargetError("target bench failed:\n" + err)
     r = parse_result(out)

@@ -18,10 +18,13 @@ def figures(r):
          "heap_largest_free_bytes": r.get("heap_largest_free_bytes"),
          "heap_code_bytes": r.get("heap_code_bytes"),
          "heap_base_world_bytes": r.get("heap_base_world_bytes"),
-         # the simulator's state grown since the baseline, measured and left out of the
-         # live figures above (hal/sim/session.py sim_bytes)
+         # the simulator's state grown since the baseline, left out of the live figures
+         # above: the flash blobs measured (hal/sim/session.py sim_bytes), the rest
+         # estimated (hal/sim/heap_est.py sim_growth)
          "heap_sim_boot_bytes": r.get("heap_sim_boot_bytes"),
          "heap_sim_bytes": r.get("heap_sim_bytes"),
+         "heap_sim_growth_boot_bytes": r.get("heap_sim_growth_boot_bytes"),
+         "heap_sim_growth_bytes": r.get("heap_sim_growth_bytes"),
          "apt_state_reached": r.get("apt_state_warm"),
          "tracking": r.get("apt_state_warm") == 3,
          "apt_hot_pixels": r.get("apt_hot_pixels"),
@@ -103,6 +106,9 @@ def figures(r):
         ratef = f.get("flight_alloc_bytes_per_s_flood")
         if ratef:
             f["flight_gc_interval_s_flood"] = round(free / ratef, 1)
+    for k in ("heap_sim_growth_boot_skipped", "heap_sim_growth_skipped"):
+        if k in r:  # (the walk found no heap: nothing subtracted from that figure)
+            f[k] = r[k]
     _gc_pass(f, r)
     for key in ("nominal_100", "nominal_50", "flood_100"):
         if r.get(key):

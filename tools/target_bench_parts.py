@@ -119,6 +119,40 @@ class SimGc:
 
 simgc = SimGc()
 
+
+def largest_free():
+    # Largest block the heap can still give: bisect on a bytearray allocation.
+    gc.collect()
+    lo, hi = 0, gc.mem_free()
+    while hi - lo > 64:
+        mid = (lo + hi) // 2
+        try:
+            b = bytearray(mid)
+            b = None
+            lo = mid
+        except MemoryError:
+            hi = mid
+    return lo
+
+
+def sim_state(a=None):
+    # The simulator's state (the world, the board, their devices) estimated part by part
+    # (hal/sim/heap_est.py), less the flash blobs (measured apart: session.sim_bytes); the
+    # flight's buffers and objects reached from ``a`` (the application) left to the
+    # flight.  The walk's dicts and id sets live in this call's frame only: garbage for
+    # the live() reading after (one number kept: no names held at the baseline).
+    return heap_est.sim_total(heap_est.sim_parts(world, board, a))
+
+
+def sim_grown():
+    # What the simulator's state grew since the baseline (SIM0), subtracted from the
+    # flight's live figure; None when the walk finds no block on the heap: then nothing
+    # is subtracted (never an understated flight figure).
+    try:
+        return sim_state(app) - SIM0
+    except MemoryError:
+        return None
+
 """
 
 TRACE_BLOCK = r"""

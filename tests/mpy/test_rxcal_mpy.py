@@ -18,6 +18,24 @@ def test_tail_and_inverse():
     assert K.sigma_from_rate(0, 0.04) is None
 
 
+def test_the_inverse_is_the_tails_root_from_one_count_to_half():
+    # q_inv: a rational start and three Newton steps (was 40 bisection steps, ~475 k
+    # instructions a sweep point on the M7): the root of q_tail itself, to the float's
+    # precision, from one count a session (1e-15) to half the samples; monotone; its
+    # ends as the bisection's were (0 at p >= 0.5, 12 where no z < 12 has Q(z) <= p).
+    rel = 1e-9 if 1.0 + 1e-12 != 1.0 else 2e-5  # (double here, single on some boards)
+    prev = 13.0
+    for i in range(61):
+        p = 10.0 ** (-15.0 + i * 0.24)  # ... 0.40
+        z = K.q_inv(p)
+        assert abs(K.q_tail(z) - p) <= rel * p * (1.0 + z * z), (p, z)
+        assert z < prev
+        prev = z
+    assert K.q_inv(0.5) == 0.0 and K.q_inv(0.7) == 0.0
+    assert K.q_inv(0.0) == 12.0 and K.q_inv(-1.0) == 12.0
+    assert K.q_inv(1e-40) == 12.0
+
+
 def test_knee_of_a_power_law():
     vbr = 24.4
     se = 0.0095

@@ -166,14 +166,24 @@ class BiasControl:
         """The law's parameters in its integer units (also the parameter listener)."""
         if name is not None and (not name.startswith("bias_") or name.startswith("bias_knee")):
             return
+        # One change reloads its own field only (a knee's report sets V_br25 and k_T:
+        # the seven reloads were ~33 k instructions a change on the Cortex-M7).
         p = self.ctx.params
-        self._vbr25_uv = _r(p["bias_vbr25_v"] * 1e6)
-        self._kt_uv = _r(p["bias_kt_mv_per_k"] * 1e3)  # µV/K
-        self._vov_uv = _r(p["bias_vov_v"] * 1e6)
-        self._ff8 = _r(p["bias_ff_tau_s"] / self._dt * 256)  # τ in updates, 1/256
-        self._a8 = _r(p["bias_ff_filter"] * 256)
-        self._ramp_uv = _r(p["bias_ramp_v_per_s"] * self._dt * 1e6)  # per update
-        self._tol_uv = _r(p["bias_readback_tol_v"] * 1e6)
+        every = name is None
+        if every or name == "bias_vbr25_v":
+            self._vbr25_uv = _r(p["bias_vbr25_v"] * 1e6)
+        if every or name == "bias_kt_mv_per_k":
+            self._kt_uv = _r(p["bias_kt_mv_per_k"] * 1e3)  # µV/K
+        if every or name == "bias_vov_v":
+            self._vov_uv = _r(p["bias_vov_v"] * 1e6)
+        if every or name == "bias_ff_tau_s":
+            self._ff8 = _r(p["bias_ff_tau_s"] / self._dt * 256)  # τ in updates, 1/256
+        if every or name == "bias_ff_filter":
+            self._a8 = _r(p["bias_ff_filter"] * 256)
+        if every or name == "bias_ramp_v_per_s":
+            self._ramp_uv = _r(p["bias_ramp_v_per_s"] * self._dt * 1e6)  # per update
+        if every or name == "bias_readback_tol_v":
+            self._tol_uv = _r(p["bias_readback_tol_v"] * 1e6)
 
     def _lim_uv(self, lim):
         self._lim = lim

@@ -31,6 +31,9 @@ from flight import lazy
 from flight.bias_knee_fit import (BIT_RATE_HZ, LIGHT_PARAMS, fit_knee, n_above,  # noqa: F401
                                    q_inv, q_tail, sigma_from_rate, sigma_from_violations)
 from flight.bias_knee_fit import u16 as _u16
+from flight.bias_knee_report import (EV_KNEE_DONE, EV_KNEE_REFUSED, R_ABORTED,  # noqa: F401
+                                      R_NONE, R_OK, R_REFUSED, REPORT_EVENTS, RESULT_NAMES,
+                                      report)
 from flight.bias_kt import (EV_KNEE_HINDSIGHT, EV_KNEE_KT, EV_KNEE_LINE,  # noqa: F401
                             EV_KNEE_LINE_RESTART, KT_EVENTS, KT_PARAMS, MIN_PACKETS, KtTrack)
 from flight.framer_ctl import W_CRC, W_CV, W_OK, W_TRIG
@@ -44,27 +47,14 @@ from hal.interfaces import BIAS_ACTIVE, COMP_OFF, COMP_SWEEP, COMP_TRACK, COMP_W
 IDLE = const(0)
 SWEEP = const(1)
 STATE_NAMES = ("IDLE", "SWEEP")
-RESULT_NAMES = ("NONE", "OK", "REFUSED", "ABORTED")
-R_NONE = const(0)
-R_OK = const(1)
-R_REFUSED = const(2)
-R_ABORTED = const(3)
 _N_BELOW = const(3)  # windows measuring the electronics' noise below breakdown
 
-EV_KNEE_DONE = const(0x67)
-EV_KNEE_REFUSED = const(0x68)
 EV_KNEE_ABORTED = const(0x69)
 EV_KNEE_START = const(0x6F)
 # The bias range 0x6_ is full: the knee's later events continue at 0x9_.
 EV_KNEE_REUSED = const(0x90)
 
-EVENTS = (
-    Event(EV_KNEE_DONE, "BIAS_KNEE_CALIBRATED", SEV_INFO,
-          "SiPM breakdown calibrated from the noise knee",
-          (("vbr25_v", "float"), ("resid_mv", "float"), ("t_c", "float"), ("light", "bool"))),
-    Event(EV_KNEE_REFUSED, "BIAS_KNEE_REFUSED", SEV_WARN,
-          "knee result implausible or poor fit: parameters unchanged",
-          (("vbr25_v", "float"), ("resid_mv", "float"))),
+EVENTS = REPORT_EVENTS + (
     Event(EV_KNEE_ABORTED, "BIAS_KNEE_ABORTED", SEV_WARN,
           "knee sweep aborted (light, no lock, sensor fault, write error, session end)",
           (("why", "str"),)),
@@ -156,6 +146,7 @@ class BiasKnee:
         self._se_codes = -1  # the level σ_e was measured at (a comparator offset scales σ)
         self._codes = self._hi = 0  # this light sweep's level; the high one moved this session
         self._probe = self._norm = False  # probe window next; level to move (hi_level)
+        self._job = None  # a report in progress (a generator: _finish, KtTrack.refine)
 
     # ------------------------------------------------------------------ commands
     def check_command(self, cmd, args):
@@ -395,10 +386,13 @@ class BiasKnee:
         self._sig.append(s)
         self.kt.point(self)  # (referred again in hindsight, KtTrack.refine)
 
-    def _release(self):
+    def _release(self, bias=True):
+        """The sweep's hold ends (``bias``: the bias back to its loop too; a report holds
+        it at the knee's operating point until V_br25 is set: flight/bias_knee_report.py)."""
         lazy.release("flight.bias_knee_light")
         self.state = IDLE
-        self.bias.override(None)
+        if bias:
+            self.bias.override(None)
         c = self.comparator
         if self._track and c is not None and c.state != COMP_OFF:
             c._settle = 1  # it held meanwhile: its level back, the next window mixed
@@ -431,54 +425,8 @@ class BiasKnee:
                       % (p["bias_vbr25_v"], p["bias_knee_last_t_c"], why))
 
     def _finish(self):
-        p = self.ctx.params
-        se = self._se()
-        self.sigma_e = se
-        if not self._first:
-            self._se_codes = self._level_codes()
-        k = p["bias_knee_exponent"]
-        inputs = (se, k, p["bias_knee_min_ratio"], self._level_codes() * self.dac.volts_per_code)
-        fit = fit_knee(self._v25, self._sig, *inputs)
-        self.sweeps += 1
-        t = self.bias.t_est
-        if fit is None:
-            self.result = R_REFUSED
-            self._release()
-            self.ctx.emit(EV_KNEE_REFUSED, [0.0, 0.0], "no knee: too few points above noise")
-            if self._auto:
-                self._reused("refused: too few points")
-            return
-        vbr25, slope, resid, n = fit
-        self.n_fit = n
-        self.vbr25 = vbr25
-        self.resid_v = resid
-        if not (p["bias_knee_vbr25_min"] <= vbr25 <= p["bias_knee_vbr25_max"]) \
-                or resid > p["bias_knee_max_resid_v"]:
-            self.result = R_REFUSED
-            self._release()
-            self.ctx.emit(EV_KNEE_REFUSED, [vbr25, resid * 1e3],
-                          "V_br25 %.3f V, residual %.1f mV: refused" % (vbr25, resid * 1e3))
-            if self._auto:
-                self._reused("refused")
-            return
-        kt = p["bias_kt_mv_per_k"]
-        vbr_t = vbr25 + kt * 1e-3 * (t - 25.0)  # the breakdown measured, at its temperature
-        vbr25 = self.kt.accept_report(self.ctx, p, t, vbr_t, kt, self.light,
-                                      self.bias.readings - 1, (self._sig,) + inputs)
-        self.vbr25 = vbr25
-        # Noise at the operating point: the comparator's noise floor without a sweep.
-        vov = p["bias_vov_v"]
-        self.floor_sigma = math.sqrt(se * se + math.pow(slope * vov, 2.0 * k))
-        p.set("bias_vbr25_v", vbr25)
-        p.set("bias_knee_last_t_c", t)
-        p.set("bias_knee_last_vbr_v", vbr_t)
-        p.set("bias_knee_last_light", self.light)
-        self.result = R_OK
-        self._auto = False
-        self._release()
-        self.ctx.emit(EV_KNEE_DONE, [vbr25, resid * 1e3, t, self.light],
-                      "V_br25 %.3f V (%d points%s, residual %.1f mV) at %.2f degC"
-                      % (vbr25, n, ", uplink on" if self.light else "", resid * 1e3, t))
+        """The fit and its report, a stage a framer window (flight/bias_knee_report.py)."""
+        self._job = report(self)
 
     # ------------------------------------------------------------------ telemetry
     def hk(self, values, i):

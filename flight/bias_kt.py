@@ -294,6 +294,13 @@ class KtTrack(KneeDue):
             return
         self._ref_n = -1
         self._ref_fit = None
+        knee._job = self._hindsight(knee, n, pts)
+
+    def _hindsight(self, knee, n, pts):
+        """:meth:`refine`'s work, a stage a framer window as a sweep's report is
+        (flight/bias_knee_report.py: one run was ~1.1 M instructions on the Cortex-M7):
+        the refit; V_br25 and k_T; the knee's record and the events."""
+        b = knee.bias
         t_h = b.hindsight(n)
         ctx = knee.ctx
         p = ctx.params
@@ -315,7 +322,8 @@ class KtTrack(KneeDue):
                 self._kept(ctx, d, "knee's points in hindsight: " + why)
                 return
             vbr_t = v25[0] + self._ref_kt * 1e-3 * (t_h - 25.0)
-            self.vs[-1] = vbr_t
+        yield  # (the next window: the knee decided again, its parameters and events)
+        self.vs[-1] = vbr_t
         self.ts[-1] = t_h
         self.due_from(p, t_h)
         # The knee's outcome decided again from before it: the k_T its first reading may
@@ -323,8 +331,9 @@ class KtTrack(KneeDue):
         # in hindsight: no k_T from it then — campaign draw 34 ran 1 mV/K off).
         p.set("bias_kt_mv_per_k", self._ref_kt)
         vbr25, f, ok = self._from_line(p, t_h, vbr_t, self._ref_kt, self._ref_last)
+        p.set("bias_vbr25_v", vbr25)  # (with k_T: the bias loop's pair, set together)
+        yield  # (the next: the knee's record, the events)
         self._report(ctx, f, ok, " (knee in hindsight)")
-        p.set("bias_vbr25_v", vbr25)
         p.set("bias_knee_last_t_c", t_h)
         p.set("bias_knee_last_vbr_v", vbr_t)  # (the pair an earlier-session knee is for k_T)
         knee.vbr25 = vbr25

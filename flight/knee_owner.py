@@ -25,7 +25,8 @@ from flight.scheduler import Task
 KNEE = "flight.bias_knee"
 # What the knee's code imports that nothing else holds in TRACK (the comparator's sweep,
 # which uses bias_knee_fit, is released there too): released with it.
-_WITH = ("flight.bias_kt", "flight.bias_kt_due", "flight.bias_kt_line", "flight.bias_knee_fit")
+_WITH = ("flight.bias_kt", "flight.bias_kt_due", "flight.bias_kt_line", "flight.bias_knee_fit",
+         "flight.bias_knee_report")
 # A knee's state that outlives it (its last outcome, counts, the noise it measured),
 # and of its k_T track, the last fit (the session's knees are held with tracking only).
 _CARRIED = ("result", "vbr25", "resid_v", "sweeps", "aborts", "n_fit", "sigma_e",
@@ -99,8 +100,8 @@ class KneeOwner:
         hindsight is due (1–1.5 s after it: flight/bias_kt.py ``KtTrack.refine``), and
         while a pre-link knee may still come (flight/bias_kt_due.py ``waiting``)."""
         k = self.knee
-        if k is None or self.hold or k.state != 0 or self._tracking() or k.kt.pending \
-                or k.kt.waiting:
+        if k is None or self.hold or k.state != 0 or k._job is not None or self._tracking() \
+                or k.kt.pending or k.kt.waiting:
             return
         kept = self._kept
         for i in range(len(_CARRIED)):
@@ -123,6 +124,8 @@ class KneeOwner:
         k = self._get()
         if k is None:
             raise Busy("no heap for the knee sweep's code")
+        if k._job is not None:
+            raise Busy("knee report in progress (~0.3 s)")
         k.check_command(cmd, args)
 
     def cmd_knee_calibrate(self, args, tc):
@@ -144,6 +147,7 @@ class KneeOwner:
         if k is None:
             self._kept[7] = None  # no noise measured this session
             return
+        self._drain(k)  # (a report left by a session never stopped: whole, before)
         k.start_session()
         self._drop()  # (no sweep started: bias loop not ACTIVE)
 
@@ -155,6 +159,7 @@ class KneeOwner:
         self._session = False
         k = self.knee
         if k is not None:
+            self._drain(k)
             k.stop_session()
             k.kt.stop(self.ctx)
             self._drop()
@@ -163,6 +168,7 @@ class KneeOwner:
         self._session = False
         k = self.knee
         if k is not None:
+            self._drain(k)
             k.safe()
             k.kt.stop(self.ctx)
             self._drop()
@@ -175,13 +181,49 @@ class KneeOwner:
                 if not self.hold:
                     self._release()
             return
+        if k._job is None and k.state == 0 and not self.hold:
+            self._drop()  # (idle since the last run: a run of its own, ~130 k)
+            if self.knee is None:
+                return
         p = self.ctx.params
         p.hold_rules(True)  # (a knee's report: ~15 changes, the rules imported once)
         try:
-            k.update()
+            if k._job is None:
+                k.update()
+            if k._job is not None:  # a report: its first stage in the run that made it
+                self._stage(k)
+        finally:
+            if k._job is None:  # (held across a report's stages: one import, ~90 k)
+                p.hold_rules(False)
+
+    def _stage(self, k):
+        """One stage of the knee's report in progress (flight/bias_knee_report.py)."""
+        done = True
+        try:
+            next(k._job)
+            done = False
+        except StopIteration:
+            pass
+        except Exception:  # the task's fault; the report not retried, the hardware back
+            k._release()
+            raise
+        finally:
+            if done:
+                k._job = None
+
+    def _drain(self, k):
+        """What is left of a report, now: the session ends (or SAFE) with it whole."""
+        p = self.ctx.params
+        p.hold_rules(True)
+        try:
+            while k._job is not None:
+                try:
+                    self._stage(k)
+                except Exception as e:  # (never out of a session's end or SAFE)
+                    k._auto = False  # (no retry: the session is ending)
+                    k._abort("report: %r" % (e,))
         finally:
             p.hold_rules(False)
-        self._drop()
 
     # ------------------------------------------------------------------ telemetry
     def hk(self, values, i):

@@ -102,6 +102,18 @@ class _Knee:
         self.ctx = FakeCtx(K, B, params=params)
         self.bias = _Bias(t_h)
         self.vbr25 = None
+        self.stages = 0
+
+    # A hindsight refine starts: its stages run as the knee's owner runs them (a framer
+    # window each, flight/knee_owner.py), all at once here; ``stages`` counts them.
+    _job = property(lambda self: None)
+
+    @_job.setter
+    def _job(self, job):
+        self.stages = 0
+        for _ in job:
+            self.stages += 1
+        self.stages += 1
 
 
 def test_refine_moves_the_knee_and_refits_v_br25_and_k_t():
@@ -117,7 +129,7 @@ def test_refine_moves_the_knee_and_refits_v_br25_and_k_t():
     assert tr.ts == [20.0] and knee.ctx.args(EV_KNEE_HINDSIGHT) == []
     knee.bias.readings = 7
     tr.refine(knee)
-    assert tr.ts == [20.12]
+    assert tr.ts == [20.12] and knee.stages == 3  # (three framer windows)
     (ev,) = knee.ctx.args(EV_KNEE_HINDSIGHT)
     assert abs(ev[0] - 0.12) < 1e-9 and ev[1] is True
     want = v1 - kt0 * 1e-3 * (20.12 - 25.0)
@@ -300,3 +312,42 @@ def test_a_k_t_fitted_at_the_knee_but_not_in_hindsight_is_undone():
     want = 24.21 - kt0 * 1e-3 * (19.59 - 25.0)
     assert abs(p["bias_vbr25_v"] - want) < 1e-9
     assert "k_T %.2f" % kt0 in knee.ctx.named(EV_KNEE_HINDSIGHT)[0]
+
+
+class _StepKnee(_Knee):
+    job = None
+    _job = property(lambda self: self.job)
+
+    @_job.setter
+    def _job(self, job):  # (kept: the test steps it)
+        self.job = job
+
+
+def test_a_hindsights_first_window_computes_and_the_next_two_write():
+    # One run was ~1.1 M instructions on the M7 (the refit, ~5 parameter changes, the
+    # events) against the knee task's 500 k: the refit in the window it is due, V_br25
+    # and k_T in the next, the knee's record and event in the one after
+    # (flight/knee_owner.py runs the stages).
+    knee = _StepKnee(20.12)
+    p = knee.ctx.params
+    kt0 = p["bias_kt_mv_per_k"]
+    tr = KtTrack()
+    tr.accept_report(knee.ctx, p, 20.0, 24.30 + 0.0225 * (20.12 - 25.0), kt0, False, reading=4)
+    v0 = p["bias_vbr25_v"]
+    knee.bias.readings = 7
+    tr.refine(knee)
+    job = knee.job
+    assert job is not None and not tr.pending
+    next(job)  # the window it was due: computed, nothing written
+    assert p["bias_vbr25_v"] == v0 and tr.ts == [20.0]
+    assert knee.ctx.args(EV_KNEE_HINDSIGHT) == []
+    next(job)  # the next: the knee moved, V_br25 and k_T set together, no event yet
+    assert tr.ts == [20.12] and p["bias_vbr25_v"] != v0
+    assert knee.ctx.args(EV_KNEE_HINDSIGHT) == [] and p["bias_knee_last_t_c"] != 20.12
+    done = False
+    try:
+        next(job)  # the last: the knee's record, the event
+    except StopIteration:
+        done = True
+    assert done and p["bias_knee_last_t_c"] == 20.12
+    assert len(knee.ctx.args(EV_KNEE_HINDSIGHT)) == 1

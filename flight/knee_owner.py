@@ -125,7 +125,7 @@ class KneeOwner:
         if k is None:
             raise Busy("no heap for the knee sweep's code")
         if k._job is not None:
-            raise Busy("knee report in progress (~0.3 s)")
+            raise Busy("knee report in progress (~0.4 s)")
         k.check_command(cmd, args)
 
     def cmd_knee_calibrate(self, args, tc):

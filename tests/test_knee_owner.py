@@ -149,16 +149,21 @@ def test_a_session_ending_mid_report_reports_the_knee_whole_at_once(frozen):
     assert app.params["bias_vbr25_v"] == knee.vbr25 and knee.bias._override is None
 
 
-def test_a_report_stage_that_fails_gives_the_hardware_back_and_is_the_tasks_fault(frozen):
-    from flight.bias_knee import EV_KNEE_DONE
-
+def _stage_2_broken():
+    """:func:`_commanded_knee` with the report's second stage (k_T, the line) raising."""
     res, app, k, ids = _commanded_knee()
-    knee = k.knee
 
     def broken(*a):
         raise ValueError("stage 2 broken")
 
-    knee.kt.accept_report = broken
+    k.knee.kt.accept_report = broken
+    return app, k, k.knee, ids
+
+
+def test_a_report_stage_that_fails_gives_the_hardware_back_and_is_the_tasks_fault(frozen):
+    from flight.bias_knee import EV_KNEE_DONE
+
+    app, k, knee, ids = _stage_2_broken()
     row = app.sched.task("bias_knee").row
     faults = row[S_FAULTS]
     app.run_for(100000)
@@ -169,13 +174,7 @@ def test_a_report_stage_that_fails_gives_the_hardware_back_and_is_the_tasks_faul
 def test_a_report_stage_failing_at_the_sessions_end_is_an_abort_not_an_exception(frozen):
     from flight.bias_knee import EV_KNEE_ABORTED, EV_KNEE_DONE
 
-    res, app, k, ids = _commanded_knee()
-    knee = k.knee
-
-    def broken(*a):
-        raise ValueError("stage 2 broken")
-
-    knee.kt.accept_report = broken
+    app, k, knee, ids = _stage_2_broken()
     app.modes.request("STANDBY")  # the drain meets the failure: reported, the mode changes
     assert app.modes.mode == "STANDBY"
     assert knee._job is None and knee.bias._override is None

@@ -6,8 +6,8 @@ the Cortex-M7 (``python -m tools.target_bench``: ``task_instr_max``), three time
 500 k a run may take (half the APT period: a longer run delays an APT tick past its
 release).  :func:`report` is a generator; flight/knee_owner.py runs its first stage in the
 run that ended the sweep and one more each framer window after (``KneeOwner._stage``),
-the parameter rules held loaded across them, none over the budget (each measured on the
-image, calls wrapped: 0.55 / 0.22 / 0.32 M; the record and the event were 0.66 M in one):
+the parameter rules held loaded across them, none over the budget (measured on the image,
+docs/firmware.md §9.1: 329 / 130 / 355 / 151 / 324 k instructions):
 
 1. the fit and its bounds (refused: released, reported, done); the noise floor; the bias
    held at this knee's operating point and the rest of the hardware released — the

@@ -7,7 +7,7 @@ the Cortex-M7 (``python -m tools.target_bench``: ``task_instr_max``), three time
 release).  :func:`report` is a generator; flight/knee_owner.py runs its first stage in the
 run that ended the sweep and one more each framer window after (``KneeOwner._stage``),
 the parameter rules held loaded across them, none over the budget (measured on the image,
-docs/firmware.md §9.1: 329 / 130 / 355 / 151 / 324 k instructions):
+``python -m tools.knee_runs``: 313 / 113 / 198 / 121 / 196 k instructions):
 
 1. the fit and its bounds (refused: released, reported, done); the noise floor; the bias
    held at this knee's operating point and the rest of the hardware released — the

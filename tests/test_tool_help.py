@@ -24,7 +24,8 @@ def test_freeze_decl_options_are_not_folders(tmp_path, opt, rc):
     assert list(tmp_path.iterdir()) == []  # nothing staged, no folder named after the option
 
 
-@pytest.mark.parametrize("mod", ["bench.sipm_bias_m7", "bench.flight_mpy", "tools.target_hil"])
+@pytest.mark.parametrize("mod", ["bench.sipm_bias_m7", "bench.flight_mpy", "tools.target_hil",
+                                 "tools.knee_runs"])
 def test_target_tools_print_usage(tmp_path, mod):
     r = _run(tmp_path, mod, "--help")
     assert r.returncode == 0, r.stderr

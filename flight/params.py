@@ -203,6 +203,8 @@ class Params:
 
     def find(self, name):
         """The declaration record of parameter ``name`` (P_* positions), or None."""
+        if not isinstance(name, str):  # (an argument off the bus: nothing to hash)
+            return None
         key = self._hkey
         key[0] = hash(name) & 0xFF
         hs = self._hashes

@@ -45,6 +45,7 @@ def test_every_name_is_found_as_the_walk_finds_it_collisions_included():
 def test_an_unknown_name_is_none_and_a_wrong_table_still_finds_every_name():
     p = _table()
     assert p.find("own9_param_00") is None and p.find("") is None
+    assert p.find(5) is None and p.find([1]) is None and p.find(None) is None  # (off the bus)
     p._hashes = bytes(len(p._hashes))  # every byte 0: a hash the table was not built with
     for name in p.order:
         assert p.find(name) is _walk(p, name)

@@ -266,12 +266,14 @@ class BiasKnee:
 
     def _bias(self, dv):
         """Bias ``dv`` over the prior V_br at t_est; False (aborted) when refused."""
-        p = self.ctx.params
-        why = self.bias.override(p["bias_vbr25_v"] + dv
-                                 + p["bias_kt_mv_per_k"] * 1e-3 * (self.bias.t_est - 25.0))
+        why = self.bias.override(self._volts(self.ctx.params["bias_vbr25_v"], dv))
         if why:
             self._abort(why)
         return not why
+
+    def _volts(self, vbr25, dv):
+        """The bias ``dv`` over a breakdown of ``vbr25`` (at 25 degC) at t_est."""
+        return vbr25 + dv + self.ctx.params["bias_kt_mv_per_k"] * 1e-3 * (self.bias.t_est - 25.0)
 
     def _go(self):
         """Bias to the next point.  The next window holds a few ms of the previous one:

@@ -57,7 +57,7 @@ def q_inv(p):
     Newton steps on Q(z) - p (dQ/dz = -phi(z)): the error squares at each, to the root of
     :func:`q_tail` itself within ~1e-12.  Why not bisection: 40 steps of ``q_tail`` were
     ~475 k instructions a sweep point on the Cortex-M7 (the knee task's 500 k budget);
-    three are ~45 k (``python -m tools.target_bench``: ``task_instr_max``)."""
+    three are ~50 k (``python -m tools.knee_runs``)."""
     if p >= 0.5:
         return 0.0
     if p <= _Q_12:

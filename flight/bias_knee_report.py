@@ -64,11 +64,7 @@ def report(knee):
     t = knee.bias.t_est  # (the knee's temperature, and its reading: as at its last point)
     reading = knee.bias.readings - 1
     if fit is None:
-        knee.result = R_REFUSED
-        knee._release()
-        ctx.emit(EV_KNEE_REFUSED, [0.0, 0.0], "no knee: too few points above noise")
-        if knee._auto:
-            knee._reused("refused: too few points")
+        _refused(knee, [0.0, 0.0], "no knee: too few points above noise", "too few points")
         return
     vbr25, slope, resid, n = fit
     knee.n_fit = n
@@ -76,12 +72,8 @@ def report(knee):
     knee.resid_v = resid
     if not (p["bias_knee_vbr25_min"] <= vbr25 <= p["bias_knee_vbr25_max"]) \
             or resid > p["bias_knee_max_resid_v"]:
-        knee.result = R_REFUSED
-        knee._release()
-        ctx.emit(EV_KNEE_REFUSED, [vbr25, resid * 1e3],
-                 "V_br25 %.3f V, residual %.1f mV: refused" % (vbr25, resid * 1e3))
-        if knee._auto:
-            knee._reused("refused")
+        _refused(knee, [vbr25, resid * 1e3],
+                 "V_br25 %.3f V, residual %.1f mV: refused" % (vbr25, resid * 1e3), "")
         return
     # Noise at the operating point: the comparator's noise floor without a sweep.
     vov = p["bias_vov_v"]
@@ -90,7 +82,7 @@ def report(knee):
     # sweep's last point costs the link its BER each window; the prior V_br25 may be
     # 250 mV off).  Refused (the loop not ACTIVE, the supply's range): the last point's
     # bias until the release, two windows on.
-    knee.bias.override(vbr25 + vov + p["bias_kt_mv_per_k"] * 1e-3 * (t - 25.0))
+    knee.bias.override(knee._volts(vbr25, vov))
     knee._release(bias=False)  # (the comparator back: its level, the session ready)
     yield  # (the next window: k_T and the line, their parameters and events)
     kt = p["bias_kt_mv_per_k"]
@@ -112,3 +104,12 @@ def report(knee):
     ctx.emit(EV_KNEE_DONE, [vbr25, resid * 1e3, t, light],
              "V_br25 %.3f V (%d points%s, residual %.1f mV) at %.2f degC"
              % (vbr25, n, ", uplink on" if light else "", resid * 1e3, t))
+
+
+def _refused(knee, args, text, why):
+    """The fit refused: the sweep released, said; an automatic one reports REUSED."""
+    knee.result = R_REFUSED
+    knee._release()
+    knee.ctx.emit(EV_KNEE_REFUSED, args, text)
+    if knee._auto:
+        knee._reused("refused: " + why if why else "refused")

@@ -181,10 +181,9 @@ class KneeOwner:
                 if not self.hold:
                     self._release()
             return
-        if k._job is None and k.state == 0 and not self.hold:
-            self._drop()  # (idle since the last run: a run of its own, ~130 k)
-            if self.knee is None:
-                return
+        self._drop()  # (idle since the last run: dropped in a run of its own, ~130 k)
+        if self.knee is None:
+            return
         p = self.ctx.params
         p.hold_rules(True)  # (a knee's report: ~15 changes, the rules imported once)
         try:

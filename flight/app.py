@@ -76,7 +76,15 @@ HK = (
     HkField("hk_errors", "u8", alarm=(0, 0), description="hk() fill methods that raised"),
 )
 
-HK_DIAG = HK[:3]  # time, time_ms, uptime: the diagnostic packet carries its own time
+HK_DIAG = HK[:3] + (  # time, time_ms, uptime: the diagnostic packet carries its own time
+    # The persistent event log's faults (flight/events.py): each of its own kind.
+    HkField("evlog_write_errors", "u16", warn=(0, 0),
+            description="event-log flushes that failed (entries kept pending, retried)"),
+    HkField("evlog_lost", "u16", warn=(0, 0),
+            description="WARN+ events not persisted: backlog full while flash failed"),
+    HkField("evlog_salvaged", "u16", warn=(0, 0),
+            description="event-log copies read back damaged: their standing entries kept"),
+)
 
 
 class FlightApp:
@@ -380,7 +388,7 @@ class FlightApp:
     def hk(self, values, i):
         """The core's own housekeeping fields (:data:`HK`)."""
         rc = self.reset_cause
-        self.hk_diag(values, i)  # time, time_ms, uptime
+        self._time.fill(values, i)  # time, time_ms, uptime
         values[i + 3] = self.boot_count
         values[i + 4] = RESET_CAUSES.index(rc) if rc in RESET_CAUSES else len(RESET_CAUSES) - 1
         values[i + 5] = self.storage_errors
@@ -390,8 +398,13 @@ class FlightApp:
         values[i + 9] = self.hk_packer.errors
 
     def hk_diag(self, values, i):
-        """The diagnostic set's time fields (:data:`HK_DIAG`), in integers (no float)."""
+        """The diagnostic set (:data:`HK_DIAG`): time fields in integers (no float),
+        then the persistent event log's counters."""
         self._time.fill(values, i)
+        ev = self.events
+        values[i + 3] = ev.persist_errors
+        values[i + 4] = ev.persist_dropped
+        values[i + 5] = ev.persist_salvaged
 
     # ------------------------------------------------------------------ snapshot
     def snapshot(self):

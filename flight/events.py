@@ -75,12 +75,12 @@ class EventLog:
         self._active = -1  # blob with the present copy of the active (newest) half
         self._closed = -1  # blob with the closed (older) half
         self._newest_n = [-1] * N_BLOBS  # newest running number per blob
-        # The active half as its framed octets, one bytes per entry (a flush writes them
-        # joined: entries are framed once, when they join the half, not re-encoded at
-        # every flush: the housekeeping step stays short as the half fills), and the
-        # running number of its newest entry.
-        self._active_frames = []  # type: list
+        # The active half: the running number of its newest entry.  Its framed octets
+        # stay on flash: a flush reads the copy back and appends (:meth:`_present`),
+        # where holding them took up to half the log (~3 kB at 128) of live heap,
+        # growing with the event history (stop 39).
         self._active_n = -1
+        self.persist_salvaged = 0  # present copies read back damaged: their frames kept
         self._boot_base = 0
         self.damaged = ""  # what the load could not read (torn write, bit flip), or ""
         # Events emitted while the heap is exhausted (a MemoryError building the entry):
@@ -252,7 +252,9 @@ class EventLog:
 
         The new state is committed only once every write succeeded: a failed or torn
         write leaves the entries pending for the next flush, never duplicated, and never
-        touches a blob holding persisted entries (see :meth:`_spare`).
+        touches a blob holding persisted entries (see :meth:`_spare`).  The active
+        half's present copy is read back from flash and extended (a read error: pending,
+        as a failed write; a copy damaged since: its frames that stand, :meth:`_present`).
         """
         if self.storage is None or not self._unpersisted:
             return 0
@@ -260,11 +262,11 @@ class EventLog:
         closed = self._closed
         active = self._active
         newest = list(self._newest_n)
-        frames = list(self._active_frames)
         last = self._active_n
         try:
+            frames, count = self._present(active)
             for e in self._unpersisted:
-                if len(frames) >= half:
+                if count >= half:
                     # The active half is complete: written whole, it becomes the closed
                     # half, and a new active half starts on the oldest blob.
                     if active < 0 or newest[active] != last:
@@ -272,8 +274,10 @@ class EventLog:
                     closed = active
                     active = -1
                     frames = []
+                    count = 0
                 rec = self._record(e)
                 frames.append(_frame(rec))
+                count += 1
                 last = rec[0]
             active = self._write(closed, active, frames, last, newest)
         except Exception:
@@ -282,11 +286,31 @@ class EventLog:
         self._closed = closed
         self._active = active
         self._newest_n = newest
-        self._active_frames = frames
         self._active_n = last
         written = len(self._unpersisted)
         self._unpersisted = []
         return written
+
+    def _present(self, active):
+        """The active half's present copy as stored: (its octets as a list of parts,
+        its entries; ([], 0) when there is none).  Each frame is taken on its magic and
+        length when the next one starts right after it (~10 bytecodes an entry, where
+        a CRC is ~250 instructions an octet on the Cortex-M7), else on its CRC; octets
+        that are neither (flash damaged since, or at boot) are skipped as the reader
+        does, the frames that stand kept, and the copy counted in ``persist_salvaged``:
+        a bit flip costs the one entry it hits, as on any blob (module doc)."""
+        if active < 0:
+            return [], 0
+        raw = self.storage.read(self._blob(active))  # (an error: the caller counts it)
+        if not raw:
+            return [], 0
+        k = _frames(raw, None)
+        if k >= 0:
+            return [raw], k
+        self.persist_salvaged += 1
+        parts = []  # type: list
+        _frames(raw, parts)
+        return parts, len(parts)
 
     def _write(self, closed, active, frames, last, newest):
         t = self._spare(closed, active)
@@ -295,6 +319,35 @@ class EventLog:
         self.storage.write(self._blob(t), b"".join(frames))
         newest[t] = last
         return t
+
+
+def _frames(raw, keep):
+    """The entries of ``raw`` (a blob's octets) framed end to end: their count, or -1
+    at the first octet that is not a frame's start.  With ``keep`` (a list) the walk
+    goes on past such octets, resynchronised on the magic as the reader does, and
+    appends each frame that stands (bytes).  A frame stands on its magic and length
+    when the next frame (or the blob's end) follows it, else on its CRC."""
+    mv = memoryview(raw)
+    n = len(raw)
+    pos = 0
+    k = 0
+    while pos < n:
+        end = -1
+        if raw[pos] == FRAME_MAGIC and pos + FRAME_OVERHEAD <= n:
+            end = pos + FRAME_OVERHEAD + ((raw[pos + 1] << 8) | raw[pos + 2])
+            if end > n or (end < n and raw[end] != FRAME_MAGIC
+                           and crc16(mv[pos:end - 2]) != (raw[end - 2] << 8) | raw[end - 1]):
+                end = -1
+        if end < 0:
+            if keep is None:
+                return -1
+            pos += 1
+            continue
+        if keep is not None:
+            keep.append(bytes(mv[pos:end]))
+        k += 1
+        pos = end
+    return k
 
 
 def _frame(r):

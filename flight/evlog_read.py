@@ -7,7 +7,7 @@ rules are described in flight/events.py.
 from flight import cbor
 from flight.crc16 import crc16
 from flight.eventdecl import SEV_CRITICAL, SEVERITY_NAMES
-from flight.events import FRAME_MAGIC, FRAME_OVERHEAD, N_BLOBS, _frame
+from flight.events import FRAME_MAGIC, FRAME_OVERHEAD, N_BLOBS
 
 
 def read_blob(log, i, damage=None):
@@ -100,8 +100,13 @@ def load(log):
             closed = i
     log._active = act
     log._closed = closed
-    log._active_frames = [_frame(r) for r in lists[act]]
     log._active_n = lists[act][-1][0]
+    if _old_format(log, act):
+        # The format before framed entries: it stays as it is, as the closed half, and
+        # the next flush starts a new active half (a flush extends the stored copy's
+        # frames: events.py ``_present``).
+        log._closed = act
+        log._active = -1
     log._newest_n = newest
     log._boot_base = newest[act] + 1
 
@@ -143,6 +148,14 @@ def _good(r):
     # expected shape, so a bad entry costs itself, never the boot.
     return isinstance(r, list) and len(r) == 6 and _is_int(r[0]) and _is_int(r[2]) \
         and 0 <= r[2] <= SEV_CRITICAL and _is_int(r[3])
+
+
+def _old_format(log, i):
+    try:
+        raw = log.storage.read(log._blob(i))
+    except Exception:  # read a moment ago: the flush will meet it again and count it
+        return False
+    return bool(raw) and 0x80 <= raw[0] <= 0x9F
 
 
 def _old_blob(raw):

@@ -432,3 +432,32 @@ def test_equal_field_attributes_share_one_tuple_and_keep_their_types():
     assert a.more is b.more
     assert c.more is not a.more and telemetry.more(c)[0] == 1.0
     assert isinstance(telemetry.more(c)[0], float) and isinstance(telemetry.more(a)[0], int)
+
+
+def test_diagnostic_hk_reports_the_event_logs_faults_each_of_its_own_kind():
+    # The persistent event log's counters reach the ground (they were counted, unsent):
+    # a copy found damaged (salvaged), failed writes (pending), a full backlog (lost).
+    o = Obc()
+    o.run(1000000)
+    ev = o.app.events
+    rep = ok_pair(o.send(BY_NAME["HK_DIAG_REQUEST"].opcode))
+    assert rep["result"]["octets"] > 0
+    (d,) = o.of(APID_HK_DIAG)
+    assert (d["evlog_write_errors"], d["evlog_lost"], d["evlog_salvaged"]) == (0, 0, 0)
+    ev.emit_sev(events.SEV_WARN, 0x02, None, "a")
+    assert ev.flush() == 1
+    name = ev._blob(ev._active)
+    o.storage.blobs[name] = o.storage.blobs[name][:-2]  # flash lost its tail since
+    ev.emit_sev(events.SEV_WARN, 0x02, None, "b")
+    assert ev.flush() == 1
+    o.storage.fail_writes = True
+    for _ in range(ev.persist_capacity + 3):
+        ev.emit_sev(events.SEV_WARN, 0x02, None, "c")
+    o.run(1000000)  # the housekeeping's flush fails: kept pending, counted
+    o.storage.fail_writes = False
+    o.tm = []
+    ok_pair(o.send(BY_NAME["HK_DIAG_REQUEST"].opcode))
+    (d,) = o.of(APID_HK_DIAG)
+    assert d["evlog_salvaged"] == 1
+    assert d["evlog_write_errors"] == ev.persist_errors >= 1
+    assert d["evlog_lost"] == ev.persist_dropped >= 3

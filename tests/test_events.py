@@ -195,6 +195,13 @@ def test_one_bit_flip_anywhere_in_the_event_log_costs_at_most_one_entry():
                 assert len(t) >= len(want) - 1 and set(t) <= set(want), (name, i, bit, t)
                 if len(t) < len(want):
                     assert lg.damaged and name in lg.damaged  # reported, not silent
+                # ... and a flush after it extends the log without copying the damage
+                # into a second entry lost (the active half is read back: stop 39).
+                lg.emit_sev(SEV_WARN, 0x02, None, "new")
+                assert lg.flush() == 1 and lg.persist_errors == 0, (name, i, bit)
+                t2 = texts(EventLog(Clock(), storage=s, persist_capacity=8))
+                assert t2[-1] == "new" and set(t2[:-1]) <= set(want), (name, i, bit, t2)
+                assert len(t2) - 1 >= min(len(t), 3), (name, i, bit, t2)
 
 
 def test_a_damaged_event_log_is_reported_at_boot():
@@ -355,3 +362,111 @@ def test_no_heap_for_the_reader_is_a_counted_store_error(monkeypatch):
     assert again.persist_errors == 1 and "no heap" in again.damaged
     with pytest.raises(lazy.LoadFailed):
         again.persistent_log()
+
+
+def _state_octets(log):
+    # The octets the log's own state holds in bytes-like objects and lists (its storage,
+    # clock and declarations apart): what grows with the persisted history if anything.
+    n = 0
+    for k, v in log.__dict__.items():
+        if k in ("storage", "time_fn", "decl"):
+            continue
+        if isinstance(v, (bytes, bytearray)):
+            n += len(v)
+        elif isinstance(v, list):
+            n += 8 * len(v) + sum(len(x) for x in v if isinstance(x, (bytes, bytearray)))
+    return n
+
+
+def test_the_active_half_stays_on_flash_not_in_the_heap():
+    # Stop 39: the active half was held as framed octets (up to half the log, ~3 kB at
+    # 128 entries, growing with the event history); a flush now reads its copy back.
+    s = MemStorage()
+    log = EventLog(Clock(), storage=s, decl=DECL, persist_capacity=128)
+    log.emit_sev(SEV_WARN, 0x02, None, "first")
+    log.flush()
+    one = _state_octets(log)
+    for k in range(60):
+        log.emit_sev(SEV_WARN, 0x02, [k, k * 1000], "a longer detail text %d" % k)
+        log.flush()
+    assert _state_octets(log) == one  # the ring's slots and the blob ledger only
+    assert log._present(log._active)[1] == 61 and log.persist_errors == 0
+    assert texts(EventLog(Clock(), storage=s)) == ["first"] + [
+        "a longer detail text %d" % k for k in range(60)]
+
+
+def _two_flushed(cap=8):
+    s = MemStorage()
+    log = EventLog(Clock(), storage=s, persist_capacity=cap)
+    for i in range(2):
+        log.emit_sev(SEV_WARN, 0x02, None, "a%d" % i)
+    log.flush()
+    return s, log, "evlog%d" % log._active
+
+
+@pytest.mark.parametrize("damage,kept", [("truncated", ["a0"]), ("length", ["a1"]),
+                                         ("magic", ["a1"]), ("erased", [])])
+def test_a_present_copy_damaged_since_keeps_the_frames_that_stand(damage, kept):
+    # The flush reads the active half back (stop 39): what flash lost since its write
+    # costs the entries it hit, is counted (persist_salvaged), and is not copied on.
+    s, log, name = _two_flushed()
+    raw = bytearray(s.blobs[name])
+    if damage == "truncated":  # its last entry torn
+        s.blobs[name] = bytes(raw[:-3])
+    elif damage == "length":  # the first frame's length: it ends inside the second
+        raw[2] ^= 0x10
+        s.blobs[name] = bytes(raw)
+    elif damage == "magic":
+        raw[0] ^= 0x01
+        s.blobs[name] = bytes(raw)
+    else:
+        del s.blobs[name]
+    log.emit_sev(SEV_WARN, 0x02, None, "b0")
+    assert log.flush() == 1 and log.persist_errors == 0
+    assert log.persist_salvaged == (0 if damage == "erased" else 1)
+    assert "evlog%d" % log._active != name
+    assert texts(EventLog(Clock(), storage=s, persist_capacity=8)) == kept + ["b0"]
+    log.emit_sev(SEV_WARN, 0x02, None, "b1")
+    assert log.flush() == 1  # the new copy extends cleanly: counted once
+    assert log.persist_salvaged == (0 if damage == "erased" else 1)
+    assert texts(EventLog(Clock(), storage=s, persist_capacity=8)) == kept + ["b0", "b1"]
+
+
+def test_a_read_error_at_flush_leaves_the_entries_pending():
+    s, log, name = _two_flushed()
+    log.emit_sev(SEV_WARN, 0x02, None, "b0")
+    s.fail_reads = True
+    assert log.flush() == 0 and log.persist_errors == 1
+    s.fail_reads = False
+    assert log.flush() == 1 and log.persist_errors == 1
+    assert texts(EventLog(Clock(), storage=s, persist_capacity=8)) == ["a0", "a1", "b0"]
+
+
+def test_a_bit_flip_inside_an_entry_is_carried_and_costs_that_entry_alone():
+    # The walk checks the frames' magic and lengths, not each CRC (module doc): a flip in
+    # an entry's body is copied by the next flush and loses that one entry, as on a blob.
+    s, log, name = _two_flushed()
+    raw = bytearray(s.blobs[name])
+    raw[6] ^= 0x04  # inside the first entry's CBOR body
+    s.blobs[name] = bytes(raw)
+    log.emit_sev(SEV_WARN, 0x02, None, "b0")
+    assert log.flush() == 1 and log.persist_errors == 0
+    assert texts(EventLog(Clock(), storage=s, persist_capacity=8)) == ["a1", "b0"]
+
+
+@pytest.mark.parametrize("old_format", [False, True])
+def test_a_damaged_active_half_at_boot_is_extended_without_a_flush_error(old_format):
+    s, log, name = _two_flushed()
+    if old_format:  # the format before framed entries (one CBOR list): kept as closed
+        s.blobs = {name: cbor.encode([[0, 1.0, SEV_WARN, 2, "a0", []],
+                                      [1, 2.0, SEV_WARN, 2, "a1", []]])}
+    else:
+        s.blobs[name] = s.blobs[name][:-3]  # its last entry torn
+    lg = EventLog(Clock(), storage=s, persist_capacity=8)
+    before = texts(lg)
+    assert before == (["a0", "a1"] if old_format else ["a0"])
+    assert lg.damaged or old_format  # the torn one reported at boot
+    lg.emit_sev(SEV_WARN, 0x02, None, "b0")
+    assert lg.flush() == 1 and lg.persist_errors == 0
+    assert lg.persist_salvaged == (0 if old_format else 1)
+    assert texts(EventLog(Clock(), storage=s, persist_capacity=8)) == before + ["b0"]

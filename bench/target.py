@@ -37,6 +37,7 @@ def run():
     for key in ("apt_deadline_misses_100mips", "apt_deadline_misses_50mips",
                 "apt_deadline_misses_flood_100mips", "flight_cpu_load_100mips",
                 "gc_collect_instr_max", "heap_live_boot_bytes", "heap_live_track_bytes",
+                "heap_live_track_start_bytes",
                 "heap_largest_free_bytes", "heap_size_bytes"):
         if isinstance(f.get(key), (int, float)):
             rows.append(("target_" + key, f[key], "", LIMITS.get(key)))

@@ -315,8 +315,70 @@ def test_target_bench_binds_its_own_globals_and_keys_before_the_baseline():
     assert not names & {"gc", "live", "R", "flight_live", "world", "board"}  # before it
     keys = pre[-2]
     assert "'heap_live_track_bytes'" in keys and "'trace_" not in keys
-    # the TRACK heap is measured before the bench's diagnostics of that phase
-    assert tail.index("'heap_live_track_bytes'") < tail.index("'task_faults_warm'")
+    assert "'heap_live_track_start_bytes'" in keys and "'knee_busy_at_track'" in keys
+    # the TRACK heap at its start is measured before the bench's diagnostics of that
+    # phase, steady TRACK's (the budget's) after the measured phases, before the
+    # allocation phase's bookkeeping
+    assert tail.index("'heap_live_track_start_bytes'") < tail.index("'task_faults_warm'")
+    steady = tail.index("'heap_live_track_bytes'")
+    assert tail.index("measure(name, scale, flood)") < tail.index("session.settle(") < steady
+    assert steady < tail.index("R['phase'] = 'gc'")
+
+
+class _Owner:
+    def __init__(self, runs_left):
+        self.knee = object() if runs_left else None
+        self.left = runs_left
+
+
+class _App:
+    def __init__(self, owner, clock):
+        self.payload = {} if owner is None else {"bias_knee": owner}
+        self.clock = clock
+        self.runs = 0
+
+    def run_for(self, us):
+        self.runs += 1
+        self.clock.elapsed_us += us
+        o = self.payload.get("bias_knee")
+        if o is not None and o.knee is not None:
+            o.left -= 1
+            if o.left <= 0:
+                o.knee = None  # the knee's report done, its code released
+
+
+class _Clock:
+    elapsed_us = 0
+
+
+class _Link:
+    def take(self):
+        return b""
+
+
+class _Board:
+    link = _Link()
+
+
+def test_settle_runs_on_until_the_knee_is_released_and_no_longer():
+    from hal.sim import session
+
+    for left, runs in ((0, 0), (7, 7)):
+        clock = _Clock()
+        app = _App(_Owner(left), clock)
+        assert session.knee_busy(app) == (left > 0)
+        seen = []  # type: list
+        took = session.settle(app, _Board(), clock, lambda s=seen: s.append(1))
+        assert app.runs == runs == len(seen) and took == 100000 * runs
+        assert not session.knee_busy(app)
+    # a board without the knee: nothing to wait for; a knee that never ends: bounded
+    clock = _Clock()
+    assert session.settle(_App(None, clock), _Board(), clock) == 0
+    clock = _Clock()
+    app = _App(_Owner(10 ** 9), clock)
+    took = session.settle(app, _Board(), clock)
+    assert session.SETTLE_LIMIT_US < took <= session.SETTLE_LIMIT_US + 100000
+    assert session.knee_busy(app)  # (the bench then reports steady TRACK with the knee)
 
 
 # ---------------------------------------------------------------- known failures

@@ -16,7 +16,8 @@ simulated board and pass world of hal/sim, as in ``make target-bench``; every fi
 * **objects** — the ``__init__`` of every flight class is wrapped while the application
   is built and booted: bytes left live by each construction, per class (``self``: its
   own, the objects it built through other wrapped classes apart; ``n``: how many).
-* **attributes** (estimated) — at boot and in TRACK, each component (the app's flight
+* **attributes** (estimated) — at boot and in TRACK (steady: the session start's knee
+  calibration done and its code released, hal/sim/session.py ``settle``), each component (the app's flight
   objects, each payload module) with its own data, and its attributes ≥ 64 B: sizes from
   MicroPython's layouts (16-octet blocks; an instance or dict is its hash table,
   ``py/map.c``'s sizes; an array its items); the walk stops at the other components and

@@ -240,6 +240,7 @@ if %(track)d:
     comp = app.payload['comparator']
     R['phase'] = 'warm'
     session.to_track(app, board, clock, _sim_gc)
+    session.settle(app, board, clock, _sim_gc)  # steady TRACK: the knee's code released
     for k in range(200):  # 2 s in TRACK
         app.run_for(10000)
         if gc.mem_free() < SIM_GC_FREE:

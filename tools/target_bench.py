@@ -59,7 +59,10 @@ tracks and the comparator locks (≤ 30 s simulated); then 10 s at 100 M instruc
 10 s at 50 M, and 10 s at 100 M with line-rate garbage (115200 Bd, 8N1: 115 bytes per
 10 ms) injected into the TC link (the security issue's flood case); then 2 s measuring
 each task's own allocation per run (``task_alloc_bytes_*``, ``flight_alloc_bytes_per_s``,
-``flight_gc_interval_s``).  Heap: live after boot and in TRACK, the flight's alone
+``flight_gc_interval_s``).  Heap: live after boot, at TRACK's start
+(``heap_live_track_start_bytes``: the session start's knee calibration may still hold its
+code, ``knee_busy_at_track``) and in steady TRACK after the phases, the knee's code
+released (``heap_live_track_bytes``, the budget's: hal/sim/session.py ``settle``), the flight's alone
 (``gc.mem_alloc()`` after a collection, minus the world/board baseline, the camera
 model's cached noise tables, ``heap_sim_boot_bytes``/``heap_sim_bytes`` and
 ``heap_sim_growth_boot_bytes``/``heap_sim_growth_bytes``: below), peak of the
@@ -102,7 +105,7 @@ from pathlib import Path
 from hal.sim.world import frame_period_us
 from tools import firmware, target
 from tools.heap_map import heap_range
-from tools.target_bench_figures import ALLOC_S, _instr, figures  # noqa: F401 (re-exported)
+from tools.target_bench_figures import ALLOC_S, _instr, figures, parse_result  # noqa: F401
 from tools.target_bench_alloc import ALLOC_BLOCK
 from tools.target_bench_parts import HELPERS, PROFILE_BLOCK, TRACE_BLOCK
 from tools.script_presize import BASELINE, PRESIZE, presize  # noqa: F401 (BASELINE: tests)
@@ -276,12 +279,15 @@ apt = app.payload['apt']
 comp = app.payload['comparator']
 R['phase'] = 'warm'
 out('warm_s', session.to_track(app, board, clock) / 1e6)
-# The TRACK heap first: the diagnostics below are the bench's, not the flight's.
+# The TRACK heap at its start first: the diagnostics below are the bench's, not the
+# flight's.  The session start's knee calibration may still hold its code here
+# (knee_busy_at_track); steady TRACK's figure, the budget's, comes after the phases.
 g = sim_grown()
 if g is None:
-    out('heap_sim_growth_skipped', 'MemoryError')
-out('heap_sim_growth_bytes', g)
-out('heap_live_track_bytes', flight_live('heap_sim_bytes', g or 0))
+    out('heap_sim_growth_start_skipped', 'MemoryError')
+out('heap_sim_growth_start_bytes', g)
+out('heap_live_track_start_bytes', flight_live('heap_sim_start_bytes', g or 0))
+out('knee_busy_at_track', session.knee_busy(app))
 out('task_faults_warm', dict((t.name, t.faults) for t in app.sched.tasks))
 out('task_errors_warm', dict((t.name, _tb(t.last_error)) for t in app.sched.tasks
                              if t.last_error is not None))
@@ -364,6 +370,17 @@ for name, scale, flood in (('nominal_100', 10.0, False), ('nominal_50', 20.0, Fa
     if TRACE:
         _trace_take(name)
 
+# Steady TRACK (the session start's calibrations done, their code released: hal/sim/
+# session.py settle): the heap budget's figure.
+R['phase'] = 'steady'
+out('steady_wait_s', session.settle(app, board, clock) / 1e6)
+g = sim_grown()
+if g is None:
+    out('heap_sim_growth_skipped', 'MemoryError')
+out('heap_sim_growth_bytes', g)
+out('heap_live_track_bytes', flight_live('heap_sim_bytes', g or 0))
+out('apt_state_steady', apt.state)
+
 %(alloc_block)s
 
 R['phase'] = 'gc'
@@ -418,19 +435,6 @@ def script(measure_s=MEASURE_S, trace=False, profile=False, frame_rate=None, hea
     header, _, rest = body.partition("R = {'phase': 'start', 'errors': []}\n")
     indented = "\n".join(("    " + ln) if ln.strip() else "" for ln in rest.splitlines())
     return header + "R = {'phase': 'start', 'errors': []}\n" + WRAPPER % {"body": indented}
-
-
-def parse_result(output):
-    lines = [ln for ln in output.splitlines()
-             if ln.startswith("RESULT") and not ln.startswith("RESULTPART ")]
-    if not lines:
-        raise target.TargetError("no RESULT line from the target bench:\n" + output[-3000:])
-    r = json.loads(lines[-1][len("RESULT"):])
-    for ln in output.splitlines():
-        if ln.startswith("RESULTPART "):
-            key, _, text = ln[len("RESULTPART "):].partition(" ")
-            r[key] = json.loads(text)
-    return r
 
 
 def run(elf=None, timeout=3600, log=print, measure_s=MEASURE_S, trace=False, profile=False,

@@ -1,6 +1,9 @@
 """The target bench's raw result (tools/target_bench.py) → the out/target.json figures."""
 
+import json
+
 from flight.scheduler import GC_FLOOR_BYTES  # the scheduler's collection floor in a pass
+from tools import target
 
 ALLOC_S = 2  # simulated seconds of the per-task allocation phase
 PASS_S = 330  # a pass (the pass segment of docs/design.md: 5.5 min above the horizon mask)
@@ -14,7 +17,13 @@ def figures(r):
     """The raw target result → out/target.json figures (issue 11 keys first)."""
     f = {"heap_size_bytes": r.get("heap_size_bytes"),
          "heap_live_boot_bytes": r.get("heap_live_boot_bytes"),
+         # steady TRACK (the session start's calibrations done: the budget's figure),
+         # and TRACK's first instant, where the knee's code may still be held
          "heap_live_track_bytes": r.get("heap_live_track_bytes"),
+         "heap_live_track_start_bytes": r.get("heap_live_track_start_bytes"),
+         "knee_busy_at_track": r.get("knee_busy_at_track"),
+         "steady_wait_s": r.get("steady_wait_s"),
+         "apt_state_steady": r.get("apt_state_steady"),
          "heap_largest_free_bytes": r.get("heap_largest_free_bytes"),
          "heap_code_bytes": r.get("heap_code_bytes"),
          "heap_base_world_bytes": r.get("heap_base_world_bytes"),
@@ -25,6 +34,8 @@ def figures(r):
          "heap_sim_bytes": r.get("heap_sim_bytes"),
          "heap_sim_growth_boot_bytes": r.get("heap_sim_growth_boot_bytes"),
          "heap_sim_growth_bytes": r.get("heap_sim_growth_bytes"),
+         "heap_sim_start_bytes": r.get("heap_sim_start_bytes"),
+         "heap_sim_growth_start_bytes": r.get("heap_sim_growth_start_bytes"),
          "apt_state_reached": r.get("apt_state_warm"),
          "tracking": r.get("apt_state_warm") == 3,
          "apt_hot_pixels": r.get("apt_hot_pixels"),
@@ -106,7 +117,8 @@ def figures(r):
         ratef = f.get("flight_alloc_bytes_per_s_flood")
         if ratef:
             f["flight_gc_interval_s_flood"] = round(free / ratef, 1)
-    for k in ("heap_sim_growth_boot_skipped", "heap_sim_growth_skipped"):
+    for k in ("heap_sim_growth_boot_skipped", "heap_sim_growth_skipped",
+              "heap_sim_growth_start_skipped"):
         if k in r:  # (the walk found no heap: nothing subtracted from that figure)
             f[k] = r[k]
     _gc_pass(f, r)
@@ -154,3 +166,16 @@ def _gc_pass(f, r):
     g = r.get("sched_gc")
     if g:
         f["sched_gc_runs"], f["sched_gc_pass_runs"], f["sched_gc_early_runs"] = g
+
+
+def parse_result(output):
+    lines = [ln for ln in output.splitlines()
+             if ln.startswith("RESULT") and not ln.startswith("RESULTPART ")]
+    if not lines:
+        raise target.TargetError("no RESULT line from the target bench:\n" + output[-3000:])
+    r = json.loads(lines[-1][len("RESULT"):])
+    for ln in output.splitlines():
+        if ln.startswith("RESULTPART "):
+            key, _, text = ln[len("RESULTPART "):].partition(" ")
+            r[key] = json.loads(text)
+    return r

@@ -35,10 +35,17 @@ def test_the_bench_takes_the_simulator_at_its_baseline_and_subtracts_its_growth(
         assert "'%s'" % k in pre, k
     assert "flight_live('heap_sim_boot_bytes', g or 0)" in tail
     assert "flight_live('heap_sim_bytes', g or 0)" in tail
-    # the walk before each figure's reading, the figure before the bench's diagnostics
-    assert tail.index("g = sim_grown()") < tail.index("'heap_live_boot_bytes'") \
-        < tail.index("g = sim_grown()", tail.index("'heap_live_boot_bytes'")) \
-        < tail.index("'heap_live_track_bytes'") < tail.index("'task_faults_warm'")
+    assert "flight_live('heap_sim_start_bytes', g or 0)" in tail
+    for k in ("heap_sim_growth_start_bytes", "heap_sim_growth_start_skipped"):
+        assert "'%s'" % k in pre, k
+    # the walk before each figure's reading, TRACK's start before the bench's diagnostics,
+    # steady TRACK's after the measured phases (hal/sim/session.py settle)
+    boot = tail.index("'heap_live_boot_bytes'")
+    start = tail.index("'heap_live_track_start_bytes'")
+    steady = tail.index("'heap_live_track_bytes'")
+    assert tail.index("g = sim_grown()") < boot < tail.index("g = sim_grown()", boot) \
+        < start < tail.index("'task_faults_warm'") < tail.index("session.settle(") \
+        < tail.index("g = sim_grown()", start) < steady
 
 
 def _helpers(**ns):

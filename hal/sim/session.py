@@ -101,9 +101,9 @@ def settle(app, board, clock, each=None):
     """After :func:`to_track`: on until the session start's calibrations are done (the
     knee's code released, :func:`knee_busy`), at most SETTLE_LIMIT_US simulated;
     ``each()`` after every 100 ms.  Returns the simulated microseconds it took.  The
-    TRACK heap of the budget is steady TRACK's: the knee's code (~5-10 kB, loaded for
-    the calibration and released after, flight/lazy.py) still runs for a few seconds
-    of some sessions' TRACK, and is reported apart by the benches."""
+    TRACK heap of the budget is steady TRACK's: the knee's code and state (~4.3 kB on
+    the target bench, loaded for the calibration and released after, flight/lazy.py)
+    are still held for a few seconds of some sessions' TRACK, reported apart."""
     t0 = clock.elapsed_us
     while knee_busy(app) and clock.elapsed_us - t0 <= SETTLE_LIMIT_US:
         app.run_for(100000)

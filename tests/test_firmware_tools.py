@@ -321,8 +321,11 @@ def test_target_bench_binds_its_own_globals_and_keys_before_the_baseline():
     # allocation phase's bookkeeping
     assert tail.index("'heap_live_track_start_bytes'") < tail.index("'task_faults_warm'")
     steady = tail.index("'heap_live_track_bytes'")
-    assert tail.index("measure(name, scale, flood)") < tail.index("set_aside(") \
-        < tail.index("session.settle(") < steady
+    loop = tail.index("in zip(PHASES")
+    call = tail.index("measure(name, scale, flood)\n", loop)
+    assert loop < tail.index("set_aside(records())", loop) < call  # each phase alone
+    assert call < tail.index("set_aside(records())", call) < tail.index("session.settle(") \
+        < steady
     assert steady < tail.index("R['phase'] = 'gc'")
 
 

@@ -361,8 +361,8 @@ def measure(name, scale, flood):
                'comp_state': comp.state}
 
 
-PHASES = ('nominal_100', 'nominal_50', 'flood_100')
 for name, scale, flood in zip(PHASES, (10.0, 20.0, 10.0), (False, False, True)):
+    set_aside(records())  # (the phase's live samples without the phases' before it)
     R['phase'] = name
     measure(name, scale, flood)
     board.link.take()
@@ -373,7 +373,7 @@ for name, scale, flood in zip(PHASES, (10.0, 20.0, 10.0), (False, False, True)):
 # Steady TRACK (the session start's calibrations done, their code released: hal/sim/
 # session.py settle): the heap budget's figure.
 R['phase'] = 'steady'
-set_aside([k for k in R if k in PHASES or k.startswith('trace_')])
+set_aside(records())
 out('steady_wait_s', session.settle(app, board, clock) / 1e6)
 g = sim_grown()
 if g is None:

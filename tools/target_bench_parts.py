@@ -154,6 +154,14 @@ def sim_grown():
         return None
 
 
+PHASES = ('nominal_100', 'nominal_50', 'flood_100')  # the measured phases
+
+
+def records():
+    # The bench's own records so far: the measured phases' and the --trace ones.
+    return [k for k in R if k in PHASES or k.startswith('trace_')]
+
+
 def set_aside(keys):
     # The bench's own records (a measured phase's statistics and samples: ~1 kB each,
     # the --trace records) sent now, one RESULTPART line each (parse_result merges them

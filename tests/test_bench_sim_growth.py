@@ -36,7 +36,8 @@ def test_the_bench_takes_the_simulator_at_its_baseline_and_subtracts_its_growth(
     assert "flight_live('heap_sim_boot_bytes', g or 0)" in tail
     assert "flight_live('heap_sim_bytes', g or 0)" in tail
     assert "flight_live('heap_sim_start_bytes', g or 0)" in tail
-    for k in ("heap_sim_growth_start_bytes", "heap_sim_growth_start_skipped"):
+    for k in ("heap_sim_growth_start_bytes", "heap_sim_growth_start_skipped",
+              "heap_sim_boot_bytes", "heap_sim_bytes", "heap_sim_start_bytes"):
         assert "'%s'" % k in pre, k
     # the walk before each figure's reading, TRACK's start before the bench's diagnostics,
     # steady TRACK's after the measured phases (hal/sim/session.py settle)

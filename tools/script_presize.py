@@ -42,7 +42,8 @@ def presize(body, anchor=BASELINE):
     neither grows (a rehash: hundreds of octets) inside the flight's figures."""
     head, _, tail = body.replace(PRESIZE, "").partition(anchor)
     names = sorted(_globals_bound(anchor + tail) - _globals_bound(head))
-    keys = sorted(set(re.findall(r"(?:out\(|R\[)'(\w+)'", tail))
+    # (flight_live(key, ...) writes its key too: the target bench's heap figures)
+    keys = sorted(set(re.findall(r"(?:out\(|R\[|flight_live\()'(\w+)'", tail))
                   - set(re.findall(r"'(\w+)'", head)))  # (not the keys R starts with)
     keys = [k for k in keys if not k.startswith(("trace_", "prof"))]  # (--trace, --profile)
     return "%s = None\nfor _k in %r:\n    R[_k] = None\n" % (" = ".join(names), tuple(keys))

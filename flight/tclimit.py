@@ -30,8 +30,9 @@ from hal.compat import const, ticks_diff, ticks_us
 
 # The tc task's time for frames and events in one tick, board µs (DESIGN §3.1: no run
 # over half the APT period, 5 ms at 100 M instructions/s): 1.5 ms = 150 k instructions,
-# plus the one frame and the one event begun before it ran out (a reported rejection or
-# an event: ~100-200 k each, their CBOR) and the TM pump.
+# plus the one frame or the one event begun before it ran out (a reported rejection or
+# an event: ~100-200 k each, their CBOR) and the TM pump — never both: a tick whose
+# frames spent it leaves its events to the next (flight/app.py ``_task_tc``).
 TICK_US = const(1500)
 
 # Reasons anyone can produce without the key (at line rate).

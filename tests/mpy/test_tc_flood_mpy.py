@@ -11,6 +11,7 @@ from flight import cobs
 from flight.app import FlightApp
 from flight.keys import DEV_KEY_ID, Keyring
 from flight.tc import encode_tc
+from flight.tm import APID_EVENT
 from hal.clock import VirtualClock
 from hal.interfaces import Board
 from hal.sim.power import SimPower
@@ -213,3 +214,49 @@ def test_screen_passes_candidates_and_reported_rejections():
         tc.process(short)
     n0 = tc.rejected["LENGTH"]
     assert tc.screen(buf, 4) is True and tc.rejected["LENGTH"] == n0 + 1
+
+
+def test_a_tick_whose_frames_spent_its_time_leaves_its_events_to_the_next():
+    # A frame begun at the budget's end (a MAC: ~160 k instructions) and an event after
+    # it (~100-200 k) made tc runs of 550-630 k under the target bench's flood, over half
+    # the APT period: such a tick now sends no event, and the next sends one first.
+    app, board, cpu = _app()
+    TICK_US = app.limits.budget.max_us
+    n = _count_calls(app, cpu, 50)  # 500 board µs a frame
+    send = app.tm.send
+    sent = []
+
+    def slow_send(apid, body):
+        if apid == APID_EVENT:  # (the rejections' reports are frames' work)
+            sent.append(n[0])  # the frames processed before this event
+            cpu[0] += 100  # 1000 board µs an event
+        return send(apid, body)
+
+    app.tm.send = slow_send
+    app.emit(0x25, [1], "uart: test")  # an event waiting
+    board.link.inject(_forged(20))
+    app._task_tc()
+    k = -(-TICK_US // 500)
+    assert n[0] == k and sent == []  # frames to the budget's end, then no event
+    assert app._events_owed
+    app._task_tc()
+    # the next tick: the owed event first (1000 µs), then frames in what is left
+    assert sent and sent[0] == k, sent
+    assert n[0] == k + -(-(TICK_US - 1000) // 500), n[0]
+    assert not app._events_owed or app.events.pending() > 0
+    # without frames, the events go as before: within the tick's time
+    board2_app, board2, cpu2 = _app()
+    sent2 = []
+    s2 = board2_app.tm.send
+
+    def slow2(apid, body):
+        if apid == APID_EVENT:
+            sent2.append(1)
+            cpu2[0] += 100
+        return s2(apid, body)
+
+    board2_app.tm.send = slow2
+    for i in range(5):
+        board2_app.emit(0x25, [i], "uart: test")
+    board2_app._task_tc()
+    assert len(sent2) == -(-TICK_US // 1000) and not board2_app._events_owed

@@ -321,12 +321,13 @@ class EventLog:
         return t
 
 
-def _frames(raw, keep):
+def _frames(raw, keep, crc=False):
     """The entries of ``raw`` (a blob's octets) framed end to end: their count, or -1
     at the first octet that is not a frame's start.  With ``keep`` (a list) the walk
-    goes on past such octets, resynchronised on the magic as the reader does, and
-    appends each frame that stands (bytes).  A frame stands on its magic and length
-    when the next frame (or the blob's end) follows it, else on its CRC."""
+    goes on past such octets, resynchronised on the magic, and appends each frame that
+    stands (bytes).  A frame stands on its magic and length when the next frame (or the
+    blob's end) follows it, else on its CRC; with ``crc`` on its CRC always (the reader,
+    flight/evlog_read.py, which keeps only what it can vouch for)."""
     mv = memoryview(raw)
     n = len(raw)
     pos = 0
@@ -335,7 +336,7 @@ def _frames(raw, keep):
         end = -1
         if raw[pos] == FRAME_MAGIC and pos + FRAME_OVERHEAD <= n:
             end = pos + FRAME_OVERHEAD + ((raw[pos + 1] << 8) | raw[pos + 2])
-            if end > n or (end < n and raw[end] != FRAME_MAGIC
+            if end > n or ((crc or (end < n and raw[end] != FRAME_MAGIC))
                            and crc16(mv[pos:end - 2]) != (raw[end - 2] << 8) | raw[end - 1]):
                 end = -1
         if end < 0:

@@ -5,9 +5,8 @@ rules are described in flight/events.py.
 """
 
 from flight import cbor
-from flight.crc16 import crc16
 from flight.eventdecl import SEV_CRITICAL, SEVERITY_NAMES
-from flight.events import FRAME_MAGIC, FRAME_OVERHEAD, N_BLOBS
+from flight.events import N_BLOBS, _frames
 
 
 def read_blob(log, i, damage=None):
@@ -20,31 +19,18 @@ def read_blob(log, i, damage=None):
         old = _old_blob(raw)
         if old is not None:
             return old
+    frames = []  # type: list
+    _frames(raw, frames, True)  # every frame whose CRC holds, resynchronised past damage
+    lost = len(raw)
     out = []
-    n = len(raw)
-    pos = 0
-    lost = 0
-    mv = memoryview(raw)
-    while pos < n:
-        end = -1
-        if raw[pos] == FRAME_MAGIC and pos + FRAME_OVERHEAD <= n:
-            ln = (raw[pos + 1] << 8) | raw[pos + 2]
-            end = pos + 3 + ln + 2
-            if end > n or crc16(mv[pos:end - 2]) != (raw[end - 2] << 8) | raw[end - 1]:
-                end = -1
-        if end < 0:  # torn or flipped: try the next octet as a frame start
-            pos += 1
-            lost += 1
-            continue
+    for f in frames:
         try:
-            r = cbor.decode(bytes(mv[pos + 3:end - 2]))
+            r = cbor.decode(f[3:-2])
         except ValueError:
             r = None
         if _good(r):
             out.append(r)
-        else:
-            lost += end - pos
-        pos = end
+            lost -= len(f)
     if lost and damage is not None:
         damage.append("%s: %d octets unreadable" % (log._blob(i), lost))
     return out

@@ -93,7 +93,7 @@ def to_track(app, board, clock, each=None):
 def knee_busy(app):
     """The session start's breakdown-knee calibration still holds its code (its sweep,
     report or hindsight: flight/knee_owner.py ``knee``; False on a board without it)."""
-    owner = app.payload.get("bias_knee") if hasattr(app, "payload") else None
+    owner = app.payload.get("bias_knee")
     return owner is not None and owner.knee is not None
 
 

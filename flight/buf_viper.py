@@ -4,11 +4,13 @@
   bytecode the 152-octet housekeeping packet costs ~250 k instructions on the Cortex-M7
   image, half the per-task budget;
 * ``copy``: octets from one buffer range to another without slicing (a slice of a buffer
-  is a new heap object on MicroPython): the TC deframer's accumulation (flight/cobs.py).
+  is a new heap object on MicroPython): the TC deframer's accumulation (flight/cobs.py);
+* ``put_ascii``: an ASCII str's octets into a buffer without a bytes object: event texts
+  and names encoded in place (flight/cbor.py flat_into).
 
 Ports without a native emitter refuse the decorator and CPython has no ``micropython``
 module: the importers then use plain-Python twins (flight/crc16.crc16_range_py,
-flight/cobs.copy_py) with the same results (tests/mpy/test_budget_mpy.py).
+flight/cobs.copy_py, flight/cbor.put_ascii_py) with the same results (tests/mpy/test_budget_mpy.py).
 """
 
 import micropython
@@ -41,3 +43,22 @@ def copy(dst, doff: int, src, soff: int, n: int):
     while i < n:
         d[doff + i] = s[soff + i]
         i += 1
+
+
+@micropython.viper
+def put_ascii(dst, doff: int, text, n: int) -> int:
+    """dst[doff:doff+n] = the octets of the ``n``-character str ``text`` if it is ASCII:
+    1, else 0 (a non-ASCII character's first octet, >= 0x80, comes within the first
+    ``n``: its UTF-8 is longer than its characters, so reading ``n`` octets stays inside
+    it).  Without a bytes object: the telemetry path encodes event texts in place
+    (flight/cbor.py flat_into)."""
+    d = ptr8(dst)  # type: ignore[name-defined]  # noqa: F821
+    s = ptr8(text)  # type: ignore[name-defined]  # noqa: F821
+    i = 0
+    while i < n:
+        c = int(s[i])
+        if c >= 0x80:
+            return 0
+        d[doff + i] = c
+        i += 1
+    return 1

@@ -178,78 +178,108 @@ def _enc(out, obj, depth):
         raise CborError("cannot encode type %s" % _type_name(obj))
 
 
+_FLAT_MAX = const(256)  # encode()'s buffer for a flat map; a longer one: the general path
+
+
 def encode(obj, max_depth=DEFAULT_MAX_DEPTH):
     """Encode ``obj`` to CBOR bytes; CborError for unsupported types/values."""
-    out = bytearray()
-    if type(obj) is dict and max_depth >= 2 and _flat(out, obj):
-        return bytes(out)
+    if type(obj) is dict and max_depth >= 2:
+        buf = bytearray(_FLAT_MAX)  # (one buffer, not one grown octet by octet)
+        n = flat_into(buf, 0, obj, _FLAT_MAX)
+        if n >= 0:
+            return bytes(memoryview(buf)[:n])
     out = bytearray()
     _enc(out, obj, max_depth)
     return bytes(out)
 
 
-def _flat(out, d):
-    """A map of scalars (and lists of them) — every TM report and event — encoded in one
-    call, without a call per item: the same octets as _enc, or False (``out`` then holds
-    a partial encoding) for anything else: a long map or list, an int outside
-    -24..2**32-1, non-ASCII or long text, bytes, a nested map.  Issue 11: an event map
-    was ~165 k instructions on the M7 through _enc (a Python call and heap-placed frame
-    per item), and the tc task sends several a tick."""
+def flat_into(buf, w, d, end):
+    """Write the map ``d`` of scalars (and lists of them) — every TM report and event —
+    into ``buf[w:end]``: the index after it, or -1 (``buf[w:end]`` then holds a partial
+    encoding) for anything else: a long map or list, an int outside -24..2**32-1,
+    non-ASCII or long text, bytes, a nested map, or a map longer than the room.  The
+    same octets as :func:`encode`'s general path.
+
+    One call for the whole map, without a call per item, and without allocating: the
+    telemetry sender encodes events and verification reports straight into its frame
+    buffer with the heap locked (flight/tm.py ``send``).  Issue 11: an event map was
+    ~165 k instructions on the M7 through _enc (a Python call and heap-placed frame per
+    item); stop 40: ~110 k through a bytearray grown octet by octet, 234 k with a dense
+    heap below it (each growth a first-fit scan), and the tc task sends several a tick.
+    """
     n = len(d)
-    if n > 23:
-        return False
-    out.append(0xA0 | n)
-    for k, v in d.items():
+    if n > 23 or w >= end:
+        return -1
+    buf[w] = 0xA0 | n
+    w += 1
+    for k in d:  # (not d.items(): a tuple per pair would be a heap object)
         tk = type(k)
         if tk is not str and tk is not int:
-            return False
+            return -1
+        v = d[k]
         x = k
         lst = None  # the list being written (a value), and its index
         i = 0
         while True:
+            if w >= end:  # (every item takes an octet; longer heads check their room)
+                return -1
             t = type(x)
             if t is int:
                 if 0 <= x < 24:
-                    out.append(x)
+                    buf[w] = x
+                    w += 1
                 elif -24 <= x < 0:
-                    out.append(0x1F - x)  # major 1, -1 - x
-                elif 0 <= x < 0x100:
-                    out.append(0x18)
-                    out.append(x)
-                elif 0 <= x < 0x10000:
-                    out.append(0x19)
-                    out.append(x >> 8)
-                    out.append(x & 0xFF)
-                elif 0 <= x < _U32_LIMIT:
-                    out.extend(struct.pack(">BI", 0x1A, x))
-                else:
-                    return False
+                    buf[w] = 0x1F - x  # major 1, -1 - x
+                    w += 1
+                elif 0 <= x < 0x100 and w + 2 <= end:
+                    buf[w] = 0x18
+                    buf[w + 1] = x
+                    w += 2
+                elif 0 <= x < 0x10000 and w + 3 <= end:
+                    buf[w] = 0x19
+                    buf[w + 1] = x >> 8
+                    buf[w + 2] = x & 0xFF
+                    w += 3
+                elif 0 <= x < _U32_LIMIT and w + 5 <= end:
+                    struct.pack_into(">BI", buf, w, 0x1A, x)
+                    w += 5
+                else:  # (out of range, or no room)
+                    return -1
             elif t is str:
-                b = x.encode()
-                m = len(b)
-                if m != len(x) or m > 0xFF:  # non-ASCII, long: the general path
-                    return False
+                m = len(x)  # characters: the octets too if it is ASCII (_put_ascii checks)
+                if m > 0xFF or w + (1 if m < 24 else 2) + m > end:
+                    return -1
                 if m < 24:
-                    out.append(0x60 | m)
+                    buf[w] = 0x60 | m
+                    w += 1
                 else:
-                    out.append(0x78)
-                    out.append(m)
-                out.extend(b)
+                    buf[w] = 0x78
+                    buf[w + 1] = m
+                    w += 2
+                if not _put_ascii(buf, w, x, m):  # non-ASCII: the general path
+                    return -1
+                w += m
             elif x is None:
-                out.append(0xF6)
+                buf[w] = 0xF6
+                w += 1
             elif x is True:
-                out.append(0xF5)
+                buf[w] = 0xF5
+                w += 1
             elif x is False:
-                out.append(0xF4)
+                buf[w] = 0xF4
+                w += 1
             elif t is float:
-                out.append(0xFB)
-                out.extend(struct.pack(">d", x))
+                if w + 9 > end:
+                    return -1
+                struct.pack_into(">Bd", buf, w, 0xFB, x)
+                w += 9
             elif (t is list or t is tuple) and lst is None and x is v and len(x) < 24:
-                out.append(0x80 | len(x))
+                buf[w] = 0x80 | len(x)
+                w += 1
                 lst = x
                 i = 0
             else:
-                return False
+                return -1
             if lst is not None:
                 if i >= len(lst):
                     break
@@ -260,7 +290,33 @@ def _flat(out, d):
             else:
                 x = v
                 i = 1
-    return True
+    return w
+
+
+def put_ascii_py(dst, doff, text, n):
+    """Write the ``n``-character ``text`` at ``dst[doff:]`` if it is ASCII (its octets
+    are then its ``n`` characters): 1, else 0 and nothing promised about ``dst``.  The
+    plain-Python twin of flight/buf_viper.put_ascii (which does it without a bytes
+    object)."""
+    try:
+        b = text.encode()
+    except UnicodeError:  # (CPython: a lone surrogate)
+        return 0
+    if len(b) != n:  # (UTF-8 takes two octets or more for any other character)
+        return 0
+    dst[doff:doff + n] = b
+    return 1
+
+
+# TEXT_IN_PLACE: flat_into allocates nothing (a port with the viper kernel: the firmware,
+# the unix port); the twin makes a bytes object per text.
+try:  # the viper kernel where the port compiles it (firmware, unix port), else the twin
+    from flight.buf_viper import put_ascii as _put_ascii
+
+    TEXT_IN_PLACE = True
+except (ImportError, SyntaxError, ValueError):
+    _put_ascii = put_ascii_py
+    TEXT_IN_PLACE = False
 
 
 # --------------------------------------------------------------------------- decode

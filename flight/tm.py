@@ -45,6 +45,9 @@ VERIFY_KEYS = ("stage", "ok", "reason", "tc_apid", "tc_seq", "detail", "name", "
 
 EV_TM_OVERFLOW = const(0x44)
 
+_BODY_AT = const(7)  # a short frame's body: after the COBS code octet and the header
+_SHORT_BODY_MAX = const(245)  # cobs.SHORT_MAX less the header and the PEC
+
 EVENTS = (
     Event(EV_TM_OVERFLOW, "TM_OVERFLOW", SEV_WARN,
           "the TM output queue was full: packets dropped (once per overflow episode)",
@@ -75,6 +78,10 @@ class TmSender:
         self.link_errors = 0
         self.per_apid = {}
         self._frames = {}  # APID -> its last frame buffer (short packets: see send_raw)
+        # The frame of a map encoded in place (send): one for every APID, free again when
+        # send returns (a frame the link does not take at once is copied to the queue).
+        self._shared = bytearray(cobs.SHORT_MAX + 2)
+        self._shared_mv = memoryview(self._shared)
 
     def next_seq(self, apid):
         s = self._seq.get(apid, 0)
@@ -82,8 +89,47 @@ class TmSender:
         return s
 
     def send(self, apid, body_obj):
-        """Queue one packet with a CBOR body; False (counted) when the queue is full."""
+        """Queue one packet with a CBOR body; False (counted) when the queue is full.
+
+        A flat map short enough for one COBS block (every event and verification report:
+        cbor.flat_into) is encoded, framed and stuffed in the shared frame buffer with
+        the heap locked, and written through a view of it: no bytes object of the body,
+        packet or frame (stop 40: an event's send was ~150 k instructions on the M7
+        image, ~315 k with a dense heap below it, each of its allocations a first-fit
+        scan).  Anything else is encoded the general way (:meth:`send_raw`).
+        """
+        if type(body_obj) is dict:
+            size = self._frame_map(apid, body_obj)
+            if size:
+                return self._send_frame(apid, self._shared_mv[:size], False)
         return self.send_raw(apid, cbor.encode(body_obj))
+
+    def _frame_map(self, apid, d):
+        """The frame of the map ``d`` built in the shared buffer: its length, or 0 when
+        the map is not flat or does not fit a short packet (nothing consumed then)."""
+        buf = self._shared
+        lock = cbor.TEXT_IN_PLACE  # (a port without the viper kernel allocates its texts)
+        if lock:
+            heap_lock()
+        try:
+            end = cbor.flat_into(buf, _BODY_AT, d, _BODY_AT + _SHORT_BODY_MAX)
+        except MemoryError:  # (an object of a kind flat_into does not expect)
+            end = -1
+        finally:
+            if lock:
+                heap_unlock()
+        if end < 0:
+            return 0
+        n = end - _BODY_AT
+        plen = ccsds.HEADER_LEN + n + ccsds.PEC_LEN
+        seq = self.next_seq(apid)  # (unlocked: an APID's first packet adds its count)
+        heap_lock()
+        try:
+            _packet(buf, 1, apid, seq, None, n)
+            cobs.stuff_short(buf, plen)
+        finally:
+            heap_unlock()
+        return plen + 2
 
     def send_raw(self, apid, body):
         """Queue one packet around the octets ``body``; False when the queue is full.
@@ -151,8 +197,12 @@ class TmSender:
                 return True
             if w > 0:
                 self.sent_bytes += w
-        # The link is busy: the rest waits in the queue (a copy: the buffer is reused).
-        rest = frame[w:] if (w or not owned) else frame
+        # The link is busy: the rest waits in the queue (a copy: the buffer is reused; a
+        # view of the shared buffer is copied through bytes, its slice being a view too).
+        if not owned:
+            rest = bytes(frame[w:])
+        else:
+            rest = frame[w:] if w else frame
         self._queue.append(rest)
         self._queued += len(rest)
         if w == 0:
@@ -195,7 +245,8 @@ class TmSender:
 
 
 def _packet(buf, o, apid, seq, body, n):
-    """The TM packet of the ``n`` octets ``body`` written at ``buf[o:]``: primary header
+    """The TM packet of the ``n`` octets ``body`` (None: already in place after the
+    header) written at ``buf[o:]``: primary header
     (TM, no secondary header, unsegmented, version 0: ccsds.pack_header_into's fields,
     written straight, the values are ours and in range), body, CRC-16.  Allocates
     nothing, and needs no codec (flight/ccsds_codec.py stays unloaded)."""
@@ -207,7 +258,7 @@ def _packet(buf, o, apid, seq, body, n):
     buf[o + 4] = dl >> 8
     buf[o + 5] = dl & 0xFF
     h = o + ccsds.HEADER_LEN
-    if n:
+    if n and body is not None:
         buf[h:h + n] = body
     crc = crc16_range(buf, o, h + n)
     buf[h + n] = crc >> 8

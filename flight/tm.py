@@ -77,11 +77,12 @@ class TmSender:
         self.dropped = 0
         self.link_errors = 0
         self.per_apid = {}
-        self._frames = {}  # APID -> its last frame buffer (short packets: see send_raw)
-        # The frame of a map encoded in place (send): one for every APID, free again when
-        # send returns (a frame the link does not take at once is copied to the queue).
+        # Every short frame is built here (send, send_raw): one buffer for every APID,
+        # free again when the send returns (a frame the link does not take at once is
+        # copied to the queue).  Per APID, the view of it at that APID's last length.
         self._shared = bytearray(cobs.SHORT_MAX + 2)
         self._shared_mv = memoryview(self._shared)
+        self._views = {}
 
     def next_seq(self, apid):
         s = self._seq.get(apid, 0)
@@ -101,7 +102,7 @@ class TmSender:
         if type(body_obj) is dict:
             size = self._frame_map(apid, body_obj)
             if size:
-                return self._send_frame(apid, self._shared_mv[:size], False)
+                return self._send_frame(apid, self._view(apid, size), False)
         return self.send_raw(apid, cbor.encode(body_obj))
 
     def _frame_map(self, apid, d):
@@ -135,8 +136,8 @@ class TmSender:
         """Queue one packet around the octets ``body``; False when the queue is full.
 
         Packets shorter than a COBS block (housekeeping, ADCS feedback, most reports) are
-        built and stuffed in place in a frame buffer kept per APID (reallocated only when
-        that APID's length changes) and written straight to the link when nothing waits
+        built and stuffed in place in the shared frame buffer and written straight to
+        the link, through a view of it kept per APID (:meth:`_view`), when nothing waits
         before them: the steady-state path allocates nothing (DESIGN §3.1).  Only a frame
         the link does not take at once is copied into the queue.
         """
@@ -150,22 +151,30 @@ class TmSender:
             pkt = bytearray(plen)
             _packet(pkt, 0, apid, self.next_seq(apid), body, n)
             return self._send_frame(apid, cobs.encode(pkt) + b"\x00", True)
-        frame = self._frames.get(apid)
-        if frame is None or len(frame) != plen + 2:
-            frame = bytearray(plen + 2)
-            self._frames[apid] = frame
         seq = self.next_seq(apid)
+        buf = self._shared
         # The frame is built with the heap locked (it allocates nothing): the calls'
         # frames then go on the C stack, not each through a first-fit scan of the heap
         # (issue 11: the adcs_feedback task, the tc task's reports).  Sending, which may
         # queue a copy, is unlocked.
         heap_lock()
         try:
-            _packet(frame, 1, apid, seq, body, n)
-            cobs.stuff_short(frame, plen)
+            _packet(buf, 1, apid, seq, body, n)
+            cobs.stuff_short(buf, plen)
         finally:
             heap_unlock()
-        return self._send_frame(apid, frame, False)
+        return self._send_frame(apid, self._view(apid, plen + 2), False)
+
+    def _view(self, apid, size):
+        """The shared frame buffer's first ``size`` octets, as a view kept per APID: an
+        APID whose packets keep their length (housekeeping, ADCS feedback) reuses its
+        view and allocates nothing; a new length costs one small view object, where it
+        cost a frame buffer of its own until stop 40."""
+        v = self._views.get(apid)
+        if v is None or len(v) != size:
+            v = self._shared_mv[:size]
+            self._views[apid] = v
+        return v
 
     def _send_frame(self, apid, frame, owned):
         """``frame`` (delimiter included) to the link, or to the queue behind the frames

@@ -93,3 +93,48 @@ def test_a_queued_frame_is_a_copy_the_next_map_does_not_change():
     got += link.take()
     assert got == _frame(APID_EVENT, 0, a) + _frame(APID_EVENT, 1, b)
     assert tm.queued_bytes() == 0 and tm.sent_packets == 2
+
+
+class RecordingLink:
+    """A UART that keeps every octet in a buffer made beforehand: its writes allocate
+    nothing (MemLink makes a bytes object per write), so a heap-locked send can run."""
+
+    def __init__(self, cap=4096):
+        self.buf = bytearray(cap)
+        self.n = 0
+
+    def write(self, data):
+        buf = self.buf
+        o = self.n
+        m = len(data)
+        for i in range(m):
+            buf[o + i] = data[i]
+        self.n = o + m
+        return m
+
+    def take(self):
+        out = bytes(self.buf[:self.n])
+        self.n = 0
+        return out
+
+
+def test_short_packets_of_every_apid_share_one_buffer_each_apid_its_view():
+    """Housekeeping-like fixed-length packets between events of changing lengths: every
+    frame right, and the fixed-length APID's send allocates nothing once its view is
+    made (its length unchanged by the events built in the same buffer between)."""
+    link = RecordingLink()
+    tm = TmSender(link)
+    hk = bytes(range(1, 150))
+    seq_hk = 0
+    for k in range(4):
+        assert tm.send_raw(0x0A1, hk)
+        assert link.take() == cobs.encode(
+            ccsds.build_packet(ccsds.TYPE_TM, 0x0A1, seq_hk, hk)) + b"\x00"
+        seq_hk += 1
+        d = _event(k, "x" * (10 + 17 * k))
+        assert tm.send(APID_EVENT, d) and link.take() == _frame(APID_EVENT, k, d)
+    locked(lambda: tm.send_raw(0x0A1, hk), 3)
+    want = b""
+    for s in range(seq_hk, seq_hk + 3):
+        want += cobs.encode(ccsds.build_packet(ccsds.TYPE_TM, 0x0A1, s, hk)) + b"\x00"
+    assert link.take() == want and tm.link_errors == 0 and tm.queued_bytes() == 0

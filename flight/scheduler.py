@@ -64,7 +64,7 @@ def _mem_free():
 
 # Octets allocated minus octets freed explicitly, O(1), where the port counts them
 # (MICROPY_MEM_STATS: the QEMU image); sweeps do not lower it.  gc.mem_free() walks the
-# heap: 1.16 M instructions on the 480 KiB heap, longer than an APT period at 100 M/s.
+# heap: 1.16 M instructions on a 480 KiB heap, longer than an APT period at 100 M/s.
 try:
     from micropython import mem_current as _mem_current  # type: ignore[import-not-found,attr-defined]
 except ImportError:

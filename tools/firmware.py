@@ -52,11 +52,14 @@ BUILD_ENV = {
 QEMU_BOARD = "MPS2_AN500"
 STM32_BOARD = "NUCLEO_H743ZI_NONET"
 # The QEMU image's GC heap, sized like the payload computer's: on the NUCLEO-H743ZI image
-# MicroPython's heap is the STM32H743's 512 KiB AXI SRAM less .data/.bss (~9 KiB) and the
-# 16 KiB stack: 497152 bytes (`heap_of_stm32_elf`, printed by every build).  Rounded down
-# to 480 KiB so nothing passes on the emulator that would lack memory on the board (the
-# QEMU image also carries the simulated world, which the board does not).
-QEMU_HEAP_BYTES = 480 * 1024
+# MicroPython's heap is the STM32H743's 512 KiB AXI SRAM less .data/.bss (~19 KiB, the
+# Python stack's 8 KiB and the port's own 1.5 KiB one among them) and the 16 KiB stack:
+# 487408 bytes (`heap_of_stm32_elf`, printed by every build; 497152 before the Python
+# stack, stop 40).  Rounded down to 472 KiB so nothing passes on the emulator that would
+# lack memory on the board (the QEMU image also carries the simulated world, which the
+# board does not).
+QEMU_HEAP_BYTES = 472 * 1024
+BOARD_HEAP_BYTES = 487408  # the board image's heap as built (the build warns below it)
 # The board's port leaves MICROPY_MEM_STATS off (py/mpconfig.h default; the qemu port's
 # mpconfigport.h turns it on): without it ``micropython.mem_current`` does not exist and
 # the scheduler's O(1) heap estimate falls back to a heap walk at every idle check
@@ -64,6 +67,9 @@ QEMU_HEAP_BYTES = 480 * 1024
 # allocated size passed to free/realloc (py/malloc.c refuses it otherwise).
 STM32_CFLAGS_EXTRA = "-DMICROPY_MEM_STATS=1 -DMICROPY_MALLOC_USES_ALLOCATED_SIZE=1"
 TESTS_MPY = ROOT / "tests" / "mpy"
+# The firmware's own C (USER_C_MODULES): the Python stack apart from the GC heap
+# (board/cmodules/vector_pystack, docs/firmware.md "The Python stack"), in both images.
+USER_C_MODULES = ROOT / "board" / "cmodules"
 # Manifests: the project's one board manifest (what ships) and the test manifest (that
 # plus the simulated backend and the sim physics), both in MicroPython's manifest form.
 BOARD_MANIFESTS = (ROOT / "board" / "manifest.py",)
@@ -226,6 +232,7 @@ def qemu_make_command(mpy_dir, manifest, heap=QEMU_HEAP_BYTES):
     return ["make", "-C", str(Path(mpy_dir) / "ports" / "qemu"), "-j" + jobs(),
             "BOARD=" + QEMU_BOARD, "BUILD=" + str(qemu_build_dir(heap)),
             "MICROPY_HEAP_SIZE=%d" % heap, "FROZEN_MANIFEST=" + str(Path(manifest).resolve()),
+            "USER_C_MODULES=" + str(USER_C_MODULES),
             "MICROPY_MPYCROSS=" + str(Path(mpy_dir) / "mpy-cross" / "build" / "mpy-cross")]
 
 
@@ -234,6 +241,7 @@ def stm32_make_command(mpy_dir, manifest):
             "BOARD=" + STM32_BOARD, "BUILD=" + str(stm32_build_dir()),
             "CFLAGS_EXTRA=" + STM32_CFLAGS_EXTRA,
             "FROZEN_MANIFEST=" + str(Path(manifest).resolve()),
+            "USER_C_MODULES=" + str(USER_C_MODULES),
             "MICROPY_MPYCROSS=" + str(Path(mpy_dir) / "mpy-cross" / "build" / "mpy-cross")]
 
 
@@ -277,7 +285,7 @@ def build_qemu(heap=QEMU_HEAP_BYTES, log=print):
         mpy = micropython_dir(log=log)
         _mpy_cross(mpy, log)
         bdir = qemu_build_dir(heap)
-        bdir.mkdir(parents=True, exist_ok=True)
+        _flags_stamp(bdir, c_modules_digest(), log)
         manifest = bdir / "vector_manifest.py"
         text = qemu_manifest_text(staged(test_manifest(), log))
         if not manifest.exists() or manifest.read_text() != text:
@@ -291,15 +299,25 @@ def build_stm32(log=print):
     with build_lock():
         mpy = micropython_dir(log=log)
         _mpy_cross(mpy, log)
-        _flags_stamp(stm32_build_dir(), STM32_CFLAGS_EXTRA, log)
+        _flags_stamp(stm32_build_dir(), STM32_CFLAGS_EXTRA + " " + c_modules_digest(), log)
         dt = _run(stm32_make_command(mpy, staged(board_manifest(), log)), log,
                   "stm32 %s" % STM32_BOARD)
         return stm32_build_dir() / "firmware.elf", dt
 
 
+def c_modules_digest():
+    """sha256 over the firmware's C modules (names and contents): make does not rebuild
+    the port's objects when the header force-included into all of them changes."""
+    h = hashlib.sha256()
+    for f in sorted(USER_C_MODULES.rglob("*")):
+        if f.is_file():
+            h.update(str(f.relative_to(USER_C_MODULES)).encode() + b"\0" + f.read_bytes())
+    return "cmodules " + h.hexdigest()
+
+
 def _flags_stamp(bdir, flags, log):
     """make does not notice changed CFLAGS_EXTRA: a build folder made with other flags
-    is emptied first (its stamp file names the flags it was built with)."""
+    (or C modules) is emptied first (its stamp file names what it was built with)."""
     stamp = bdir / "vector_cflags.txt"
     if bdir.exists() and (not stamp.exists() or stamp.read_text() != flags):
         log("firmware: %s built with other flags: rebuilt from clean" % bdir.name)
@@ -399,6 +417,9 @@ def main(argv=None):
                 print("warning: the board's heap (%d) is below the QEMU image's (%d): the "
                       "target tests run on more heap than the board has" % (heap,
                                                                          QEMU_HEAP_BYTES))
+            elif heap is not None and heap != BOARD_HEAP_BYTES:
+                print("note: the board's heap is %d, BOARD_HEAP_BYTES says %d: update it"
+                      % (heap, BOARD_HEAP_BYTES))
         data["micropython"] = VERSION
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

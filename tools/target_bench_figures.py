@@ -25,6 +25,9 @@ def figures(r):
          "steady_wait_s": r.get("steady_wait_s"),
          "apt_state_steady": r.get("apt_state_steady"),
          "heap_largest_free_bytes": r.get("heap_largest_free_bytes"),
+         # the Python stack (calls' state, apart from the heap): its high-water mark
+         "pystack_peak_bytes": r.get("pystack_peak_bytes"),
+         "pystack_bytes": r.get("pystack_bytes"),
          "heap_code_bytes": r.get("heap_code_bytes"),
          "heap_base_world_bytes": r.get("heap_base_world_bytes"),
          # the simulator's state grown since the baseline, left out of the live figures

@@ -171,6 +171,17 @@ def set_aside(keys):
         if k in R:
             print('RESULTPART ' + k + ' ' + json.dumps(R.pop(k)))
 
+
+def pystack_figures():
+    # The Python stack's high-water mark over the whole run and its size (the
+    # firmware's C module board/cmodules/vector_pystack; absent from other images).
+    try:
+        import vector_pystack
+    except ImportError:
+        return
+    out('pystack_peak_bytes', vector_pystack.peak())
+    out('pystack_bytes', vector_pystack.size())
+
 """
 
 TRACE_BLOCK = r"""

@@ -11,7 +11,7 @@ built in the same buffer does not change it.
 """
 
 from flight import cbor, ccsds, cobs
-from flight.tm import APID_EVENT, APID_VERIFY, TmSender
+from flight.tm import APID_EVENT, APID_HK, APID_VERIFY, TmSender
 from hal.sim.link import MemLink
 from heaplock import locked
 
@@ -127,14 +127,14 @@ def test_short_packets_of_every_apid_share_one_buffer_each_apid_its_view():
     hk = bytes(range(1, 150))
     seq_hk = 0
     for k in range(4):
-        assert tm.send_raw(0x0A1, hk)
+        assert tm.send_raw(APID_HK, hk)
         assert link.take() == cobs.encode(
-            ccsds.build_packet(ccsds.TYPE_TM, 0x0A1, seq_hk, hk)) + b"\x00"
+            ccsds.build_packet(ccsds.TYPE_TM, APID_HK, seq_hk, hk)) + b"\x00"
         seq_hk += 1
         d = _event(k, "x" * (10 + 17 * k))
         assert tm.send(APID_EVENT, d) and link.take() == _frame(APID_EVENT, k, d)
-    locked(lambda: tm.send_raw(0x0A1, hk), 3)
+    locked(lambda: tm.send_raw(APID_HK, hk), 3)
     want = b""
     for s in range(seq_hk, seq_hk + 3):
-        want += cobs.encode(ccsds.build_packet(ccsds.TYPE_TM, 0x0A1, s, hk)) + b"\x00"
+        want += cobs.encode(ccsds.build_packet(ccsds.TYPE_TM, APID_HK, s, hk)) + b"\x00"
     assert link.take() == want and tm.link_errors == 0 and tm.queued_bytes() == 0

@@ -121,13 +121,20 @@ class TmSender:
                 heap_unlock()
         if end < 0:
             return 0
-        n = end - _BODY_AT
+        return self._build_short(apid, None, end - _BODY_AT)
+
+    def _build_short(self, apid, body, n):
+        """The short frame of the ``n`` octets ``body`` (None: already in place) built in
+        the shared buffer, delimiter included: its length.  With the heap locked: it
+        allocates nothing, and an allocation slipped in would fail in every test
+        (without the firmware's Python stack the lock also put the calls' state on the
+        C stack instead of each through a first-fit scan of the heap, issue 11)."""
         plen = ccsds.HEADER_LEN + n + ccsds.PEC_LEN
         seq = self.next_seq(apid)  # (unlocked: an APID's first packet adds its count)
         heap_lock()
         try:
-            _packet(buf, 1, apid, seq, None, n)
-            cobs.stuff_short(buf, plen)
+            _packet(self._shared, 1, apid, seq, body, n)
+            cobs.stuff_short(self._shared, plen)
         finally:
             heap_unlock()
         return plen + 2
@@ -151,19 +158,9 @@ class TmSender:
             pkt = bytearray(plen)
             _packet(pkt, 0, apid, self.next_seq(apid), body, n)
             return self._send_frame(apid, cobs.encode(pkt) + b"\x00", True)
-        seq = self.next_seq(apid)
-        buf = self._shared
-        # The frame is built with the heap locked (it allocates nothing): the calls'
-        # frames then go on the C stack, not each through a first-fit scan of the heap
-        # (issue 11: the adcs_feedback task, the tc task's reports).  Sending, which may
-        # queue a copy, is unlocked.
-        heap_lock()
-        try:
-            _packet(buf, 1, apid, seq, body, n)
-            cobs.stuff_short(buf, plen)
-        finally:
-            heap_unlock()
-        return self._send_frame(apid, self._view(apid, plen + 2), False)
+        # (sending, which may queue a copy, is unlocked)
+        size = self._build_short(apid, body, n)
+        return self._send_frame(apid, self._view(apid, size), False)
 
     def _view(self, apid, size):
         """The shared frame buffer's first ``size`` octets, as a view kept per APID: an

@@ -11,13 +11,12 @@ stated instruction rate - so the timing is deterministic and still charged to vi
 ``--charge-cpu`` restores the host measurement.
 
 Where the numbers come from (docs/simulator.md "Timing"): ``task_instr_mean`` of
-``out/target.json`` written by the firmware issue's ``make target-bench`` (issue 11,
-tools/target_bench.py, run on the architecture landing with packed housekeeping and the
-viper centroid; the tasks marked below re-measured on issue 11's budget work: housekeeping
-in 20 ms steps, allocation-free telemetry path, viper CRC; docs/firmware.md §4 figures):
-the FlightApp and the pass world in the QEMU MPS2-AN500 Cortex-M7 image under ``-icount shift=0``, guest instructions per dispatch,
-the simulated devices' physics excluded) - every task of the flight application is
-measured there.  A newer ``out/target.json`` should replace this table (same keys).
+``out/target.json`` written by the firmware issue's ``make target-bench``
+(tools/target_bench.py: the FlightApp and the pass world in the QEMU MPS2-AN500 Cortex-M7
+image under ``-icount shift=0``, guest instructions per dispatch, the simulated devices'
+physics excluded), every task of the flight application measured there; re-measured at
+stop 40 on the firmware with its Python stack (the means of three runs; the entries say
+which are older).  A newer ``out/target.json`` should replace this table (same keys).
 
 The instruction rate is the firmware bench's payload-computer figure, 100 M guest
 instructions per second (``apt_deadline_misses_100mips``: the QEMU count ×10 charged to
@@ -28,32 +27,34 @@ from hal.compat import TICKS_PERIOD
 from hal.interfaces import APT_ACQUIRE, APT_TRACK
 
 # Guest instructions per dispatch (see module docstring for the source of each entry).
+# Stop 40: the means of three `make target-bench` runs on the firmware with its Python
+# stack (docs/firmware.md "The Python stack": calls' state off the heap), 100 M phase.
 TASK_INSTR = {
-    "hk": 18188,  # issue 11 budget work (20 ms steps)
-    "adcs_feedback": 130680,  # issue 11 budget work
-    "health": 88564,  # issue 11 budget work
-    "sipm_bias": 186142,
-    "apt": 214991,  # issue 14.2 weighted centroid, PI law (apt_law 0): make target-bench mean
-    # The predictor (apt_law 1, flight/apt_predict.py with its viper kernels): make
-    # target-bench task_instr_mean.apt, TRACK frames (issue 11's APT-CPU work, branch
-    # aptcpu: one centroid kernel, the codes in the locked step; 202 k on main 38fcd3e,
-    # 304 k on the predict branch before).  Charged for the ticks the law runs in
-    # (ACQUIRE/TRACK, CostModel._task_key); IDLE and SEARCH ticks run no law and cost what
-    # law 0's entry says, whichever law is set.
-    "apt_predict": 158449,
-    "framer": 44245,
-    "tc": 21642,  # issue 11 budget work
-    "comparator": 17872,
-
-    # ESTIMATE (issue 14, not yet in out/target.json): the 10 Hz point-ahead tick is ~60
-    # small-int operations and no call into the HAL, taken as ~the comparator's dispatch.
-    "pointahead": 15000,
-    # ESTIMATE (not in the firmware bench yet): the FSM calibration's 10 Hz task is idle
-    # but for a few attribute tests, like the comparator's tracking dispatch above; its
-    # one evaluation (a few hundred float operations) is rare.
-    "apt_calib": 17872,
+    "hk": 19783,
+    "adcs_feedback": 101340,
+    "health": 76093,
+    "sipm_bias": 117417,
+    # The APT's ticks outside the control law (IDLE, SEARCH) and law 0: the PI law's
+    # TRACK mean at issue 14.2 (weighted centroid), before the Python stack; the bench
+    # runs law 1 in TRACK, so this entry is not re-measured (an upper bound).
+    "apt": 214991,
+    # The predictor (apt_law 1, flight/apt_predict.py with its viper kernels): the
+    # bench's task_instr_mean.apt, TRACK frames (158 449 at issue 11's APT-CPU work, 202 k
+    # on main 38fcd3e, 304 k on the predict branch before).  Charged for the ticks the
+    # law runs in (ACQUIRE/TRACK, CostModel._task_key); IDLE and SEARCH ticks run no law
+    # and cost what law 0's entry says, whichever law is set.
+    "apt_predict": 147652,
+    "framer": 46117,
+    "tc": 50643,
+    "comparator": 17910,
+    "pointahead": 24277,
+    "apt_calib": 8613,
+    # The breakdown-knee task (flight/knee_owner.py): its mean over a run, the session
+    # start's sweep and report included (until stop 40 not in the table: charged
+    # DEFAULT_INSTR, 200 k, every 100 ms).
+    "bias_knee": 13587,
 }
-DEFAULT_INSTR = 200000  # ESTIMATE for a task not in the table (none today)
+DEFAULT_INSTR = 200000  # ESTIMATE for a task not in the table (none today: tests' tasks)
 MIPS = 100.0  # payload computer, M guest instructions per second (firmware bench, 100 M)
 
 _MASK = TICKS_PERIOD - 1  # the virtual clock's ticks wrap with hal.compat's period

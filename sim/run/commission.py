@@ -113,6 +113,10 @@ def summary(res):
             kt = ev.get("args")
         elif name == "BIAS_KNEE_CALIBRATED":
             knees.append(ev.get("args")[2])
+        elif name == "BIAS_KNEE_HINDSIGHT" and knees and ev.get("args")[1]:
+            # the last knee's temperature as corrected in hindsight (flight/bias_kt.py):
+            # the one its record (bias_knee_last_t_c) and the V_br(T) line keep
+            knees[-1] = ev.get("args")[3]
     bore = res.bore_scan or {}
     p = res.apps[-1].params
     out = {"bore_param_urad": [p["pa_tx_bore_x_urad"], p["pa_tx_bore_y_urad"]],"bore_scan_result": bore.get("result"),

@@ -41,8 +41,19 @@ _CEN_MIN_PX = const(13)
 _CEN_MAX_PX = const(14)
 # (15 .. 28: the weighted steps' scratch)
 _CEN_PIXEL_MAX = const(29)  # the camera's full scale: a higher pixel is no valid frame
-CEN_LEN = const(30)
+CEN_DEV4 = const(30)  # the background rows' noise: 4 x their mean |pixel - background|, DN
+CEN_LEN = const(31)
 _WCOG_ITER = const(2)  # Gaussian-weighted steps of the centroid (see _WTAB below)
+# The background's own noise sets floors under the spot test (docs/apt-loop.md §2 "A bright
+# background"): with MAD the background rows' mean absolute deviation (σ ≈ 1.25 MAD for
+# Gaussian noise), a spot's peak is at least 8 MAD (~6.4 σ: a 32×32 window of noise alone
+# reaches it once in ~1e7 frames) above the background, and the threshold of its sums at
+# least 4 MAD (~3.2 σ).  At night (σ ~1-3 DN) the fixed limits and 25 % of the peak are the
+# higher ones; in daylight (σ ~5-25 DN) these are: without them the shot noise of a
+# background 50x the night's passed for a spot (the sunlit-ground scenario held ACQUIRE on
+# noise all pass).  Each pixel's deviation is capped at _DEV_CAP_DN (a hot pixel or the
+# spot's edge in a background row would lift the floors ~10 DN; the noise never nears it).
+_DEV_CAP_DN = const(64)
 
 
 def sums_py(buf, size, thr, out):
@@ -107,8 +118,9 @@ def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out, pixel_max
     whose top-left sensor pixel is (x0, y0).
 
     Fills ``out`` (CEN_* indices; the position only when valid) and returns validity:
-    the peak at least ``snr_min`` DN above the background and between ``min_px`` and
-    ``max_px`` pixels above the threshold (25 % of the peak, at least ``thr_min``).
+    the peak at least ``snr_min`` DN and 8 MAD of the background rows' noise above the
+    background, and between ``min_px`` and ``max_px`` pixels above the threshold (25 % of
+    the peak, at least ``thr_min`` and 4 MAD: _DEV_CAP_DN above).
     May mask (set to the background) up to two isolated bright pixels of ``buf``.
     A pixel above ``pixel_max`` (the camera's full scale) makes the frame invalid before
     any sum: a corrupted read, which :func:`spot`'s caller reports (out[CEN_PEAK] holds it;
@@ -118,16 +130,19 @@ def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out, pixel_max
     bg = peak_py(buf, size, out) // (2 * size)
     mx = out[CEN_PEAK]
     out[CEN_BG] = bg
+    dev4 = border_dev4(buf, size, bg)
+    out[CEN_DEV4] = dev4
     if mx > pixel_max:
         return False
+    thr_floor = thr_min if thr_min > dev4 else dev4  # (dev4 = 4 MAD: _DEV_CAP_DN above)
     retries = 0
     while True:
         amp = mx - bg
-        if amp < snr_min:
+        if amp < snr_min or amp < (dev4 << 1):  # (8 MAD)
             return False
         thr = bg + (amp >> 2)  # 25 % of the peak above background
-        if thr < bg + thr_min:
-            thr = bg + thr_min
+        if thr < bg + thr_floor:
+            thr = bg + thr_floor
         cnt = sums_py(buf, size, thr, out)
         if cnt >= min_px or retries >= 2:
             break
@@ -158,6 +173,24 @@ def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out, pixel_max
     out[CEN_X] = (x0 << 6) + cx
     out[CEN_Y] = (y0 << 6) + cy
     return True
+
+
+def border_dev4(buf, size, bg):
+    """4 x the mean absolute deviation from ``bg`` of the window's first and last rows,
+    each pixel's capped at _DEV_CAP_DN (DN; a step of :func:`centroid`, as in
+    flight/apt_viper.centroid)."""
+    n = size * size
+    s = 0
+    i = 0
+    while i < size:
+        d = buf[i] - bg
+        d = -d if d < 0 else d
+        s += d if d < _DEV_CAP_DN else _DEV_CAP_DN
+        d = buf[n - size + i] - bg
+        d = -d if d < 0 else d
+        s += d if d < _DEV_CAP_DN else _DEV_CAP_DN
+        i += 1
+    return (s << 2) // (2 * size)
 
 
 def _div_q6(num, den):
@@ -390,6 +423,40 @@ def classify_dark(dark_min, width, hot_dn, max_hot):
 
 
 # ---------------------------------------------------------------------- SEARCH strips
+def strip_highpass_py(buf, cols, n):
+    """Each binned cell of the strip's first ``n`` cells (rows of ``cols``) less the mean
+    of the cells two to its left and two to its right in its row (one side at the row's
+    ends; rows under 5 cells: 0), clipped at 0, in place.  A background's gradient
+    (sunlit ground: ±30 % over the frame, ~10 DN across a strip) is then no candidate,
+    and the spot (one or two cells wide) keeps its height over its neighbours
+    (docs/apt-loop.md §2 "A bright background").  (The twin of
+    flight/apt_viper.strip_highpass.)"""
+    if cols < 5:
+        for i in range(n):
+            buf[i] = 0
+        return 0
+    r = 0
+    while r < n:
+        end = r + cols
+        p2 = 0  # the originals of the cells one and two to the left
+        p1 = 0
+        c = r
+        while c < end:
+            v = buf[c]
+            if c + 2 < end:
+                right = buf[c + 2]
+                left = p2 if c - 2 >= r else right
+            else:
+                left = right = p2
+            loc = (left + right) >> 1
+            buf[c] = v - loc if v > loc else 0
+            p2 = p1
+            p1 = v
+            c += 1
+        r = end
+    return 0
+
+
 def strip_background(buf, rejected, base):
     """Mean of a binned strip (cells ``base`` .. ``base + len(buf) - 1`` of the binned
     frame), after setting its known false targets (``rejected``: binned cells of the
@@ -402,6 +469,24 @@ def strip_background(buf, rejected, base):
             if 0 <= i < n:
                 buf[i] = bg
     return bg
+
+
+try:
+    from flight.apt_viper import strip_highpass as _strip_highpass_v
+
+    _HP_ARGS = [None, 0, 0]  # the kernel's argument list, reused (nothing allocated a call)
+
+    def strip_highpass_k(buf, cols, n):
+        """The viper kernel over ``buf``: see :func:`strip_highpass_py`."""
+        a = _HP_ARGS
+        a[0] = buf
+        a[1] = cols
+        a[2] = n
+        _strip_highpass_v(a)
+        a[0] = None  # (the strip is not held here between ticks)
+        return 0
+except (ImportError, SyntaxError, ValueError):
+    strip_highpass_k = strip_highpass_py
 
 
 def clamp(v, lo, hi):

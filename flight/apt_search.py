@@ -6,7 +6,8 @@
   centroid: a hot pixel beside the spot would otherwise pull the centroid by a tenth of a
   pixel (10 µrad) at long exposures.  (Replacing the pixel by its neighbours' mean
   instead biases the centroid when the hot pixel sits on the spot.)
-* SEARCH: one horizontal strip of the 8×8-binned full frame per tick (8 ticks a frame);
+* SEARCH: one horizontal strip of the 8×8-binned full frame per tick (8 ticks a frame),
+  each bin taken over its row's neighbours (a bright background's gradient is no spot);
   a bin above the search threshold is looked at in full resolution (a hot pixel is a
   single pixel there and fails the spot test); the brightest real spot of a frame
   starts ACQUIRE.
@@ -146,6 +147,9 @@ class Search:
         ok = apt.read(0, y0, cols, _SEARCH_STRIP_ROWS, _SEARCH_BIN, buf)
         apt.frames += 1
         if ok:
+            # Each cell over its row's neighbours: a bright background's gradient is no
+            # candidate (the sunlit ground's bright end beat the beacon), then the strip.
+            px.strip_highpass_k(buf, cols, cols * _SEARCH_STRIP_ROWS)
             bg = px.strip_background(buf, self.rejected, (y0 // _SEARCH_BIN) * cols)
             mx = max(buf)
             tries = 0

@@ -11,7 +11,9 @@ the brightest light of the station's scene — the station is built so (a 671 nm
 the payload's aperture; the simulator's lights are 1-30 % of it).
 
 How: one TRACK frame now and then reads the 256 x 256 px around the tracked spot binned
-16 x 16 (into TRACK's own 16 x 16 buffer: nothing allocated).  The tracked spot's 3 x 3
+16 x 16 (into TRACK's own 16 x 16 buffer: nothing allocated).  Each cell is taken over
+its row's neighbours (flight/apt_pixels.py ``strip_highpass_py``: a bright background's
+gradient is no spot), then the tracked spot's 3 x 3
 cells and those around the brightest other cell are summed, each less the square's mean;
 a spot ``apt_survey_ratio`` times brighter than the tracked one is the beacon:
 APT_TARGET_SWITCH, and ACQUIRE on it (the downlink laser off until TRACK again).  The
@@ -116,6 +118,9 @@ class Survey:
         if not ok:
             return
         self.looks += 1
+        # Each cell over its row's neighbours first: a bright background's gradient (the
+        # sunlit ground: its far corner ~20x "brighter" than the beacon) is no spot.
+        px.strip_highpass_k(buf, _CELLS, _CELLS * _CELLS)
         # Sums against the square's exact mean, in 1/256 DN (its 256 cells: no division,
         # whose floor would add up to 9 DN to both sums and pull their ratio towards 1)
         tot = sum(buf)

@@ -70,7 +70,7 @@ def _pair(buf, size, x0, y0, limits, locked=False):
         finally:
             if locked:
                 px.heap_unlock()
-        outs.append((ok, list(o)[:px.CEN_SY + 1], list(b)))
+        outs.append((ok, list(o)[:px.CEN_SY + 1] + [o[px.CEN_DEV4]], list(b)))
     return outs
 
 
@@ -132,11 +132,78 @@ def test_a_pixel_above_full_scale_invalidates_the_frame_before_any_sum():
     assert a == t and a[1][px.CEN_PEAK] == 1023
 
 
+def _bright(seed, size, amp):
+    """A daylight window: ~150-250 DN of background with up to ±40 DN of noise (the noise
+    floors bind), a spot of ``amp`` DN (0: none) and a gradient."""
+    n = size * size
+    buf = array("H", [0] * n)
+    x = seed * 104729 + 7
+    bg = 150 + seed % 100
+    spread = 8 + seed % 33
+    for i in range(n):
+        x = _lcg(x)
+        buf[i] = bg + (i % size) // 4 + (x >> 16) % spread
+    if amp:
+        c = size // 2 + seed % 5 - 2
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                k = (c + dy) * size + c + dx
+                v = buf[k] + amp // (1 + 3 * (dx * dx + dy * dy))
+                buf[k] = v if v < 1023 else 1023
+    return buf
+
+
+def test_viper_centroid_with_its_noise_floors_on_bright_windows():
+    floors = valid = 0
+    for size in (16, 32):
+        for seed in range(30):
+            for amp in (0, 30, 90, 400):
+                buf = _bright(seed, size, amp)
+                a, b = _pair(buf, size, 10, 20, (20, 12, 4, 80))
+                assert a == b, (size, seed, amp)
+                dev4 = a[1][-1]
+                floors += dev4 > 12  # 4 MAD above apt_thr_min_dn: the floors bound
+                valid += a[0]
+                if amp == 0:
+                    assert a[0] == 0, (size, seed)
+    assert floors > 60 and valid > 30, (floors, valid)
+
+
+def _strip(seed, cols, rows):
+    x = seed * 7 + 3
+    out = array("H", [0] * (cols * rows))
+    for i in range(cols * rows):
+        x = _lcg(x)
+        out[i] = 40 + seed * (i % cols) // 8 + (x >> 16) % (2 + seed % 13)
+    x = _lcg(x)
+    out[(x >> 8) % (cols * rows)] = 900  # a spot (or a hot pixel's bin)
+    return out
+
+
+def test_the_strip_highpass_kernel_matches_its_twin():
+    for seed in range(12):
+        for cols, rows in ((160, 16), (16, 16), (5, 3), (3, 2)):
+            src = _strip(seed, cols, rows)
+            a = array("H", src)
+            b = array("H", src)
+            px.heap_lock()
+            try:
+                px.strip_highpass_k(a, cols, cols * rows)
+                px.strip_highpass_py(b, cols, cols * rows)
+            finally:
+                px.heap_unlock()
+            assert list(a) == list(b), (seed, cols, rows)
+            if cols >= 5:
+                assert 500 < max(a) < max(src)  # the spot (900) over its neighbours (<= 350)
+
+
 def test_centroid_kernel_is_viper_where_the_port_has_it():
     import sys
 
     impl = sys.implementation.name
     if impl == "micropython" and sys.platform != "webassembly":
         assert px.centroid_k is not px.centroid_py  # the firmware and the unix port
+        assert px.strip_highpass_k is not px.strip_highpass_py
     elif impl != "micropython":
         assert px.centroid_k is px.centroid_py
+        assert px.strip_highpass_k is px.strip_highpass_py

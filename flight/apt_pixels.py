@@ -130,7 +130,19 @@ def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out, pixel_max
     bg = peak_py(buf, size, out) // (2 * size)
     mx = out[CEN_PEAK]
     out[CEN_BG] = bg
-    dev4 = border_dev4(buf, size, bg)
+    # The background rows' noise: 4 MAD, each pixel's deviation capped (as the kernel)
+    n = size * size
+    s = 0
+    i = 0
+    while i < size:
+        d = buf[i] - bg
+        d = -d if d < 0 else d
+        s += d if d < _DEV_CAP_DN else _DEV_CAP_DN
+        d = buf[n - size + i] - bg
+        d = -d if d < 0 else d
+        s += d if d < _DEV_CAP_DN else _DEV_CAP_DN
+        i += 1
+    dev4 = (s << 2) // (2 * size)
     out[CEN_DEV4] = dev4
     if mx > pixel_max:
         return False
@@ -173,24 +185,6 @@ def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out, pixel_max
     out[CEN_X] = (x0 << 6) + cx
     out[CEN_Y] = (y0 << 6) + cy
     return True
-
-
-def border_dev4(buf, size, bg):
-    """4 x the mean absolute deviation from ``bg`` of the window's first and last rows,
-    each pixel's capped at _DEV_CAP_DN (DN; a step of :func:`centroid`, as in
-    flight/apt_viper.centroid)."""
-    n = size * size
-    s = 0
-    i = 0
-    while i < size:
-        d = buf[i] - bg
-        d = -d if d < 0 else d
-        s += d if d < _DEV_CAP_DN else _DEV_CAP_DN
-        d = buf[n - size + i] - bg
-        d = -d if d < 0 else d
-        s += d if d < _DEV_CAP_DN else _DEV_CAP_DN
-        i += 1
-    return (s << 2) // (2 * size)
 
 
 def _div_q6(num, den):
@@ -423,20 +417,21 @@ def classify_dark(dark_min, width, hot_dn, max_hot):
 
 
 # ---------------------------------------------------------------------- SEARCH strips
-def strip_highpass_py(buf, cols, n):
-    """Each binned cell of the strip's first ``n`` cells (rows of ``cols``) less the mean
-    of the cells two to its left and two to its right in its row (one side at the row's
-    ends; rows under 5 cells: 0), clipped at 0, in place.  A background's gradient
+def strip_highpass_py(a, buf, cols, n):
+    """Each binned cell of the strip's cells ``a`` .. ``n - 1`` (rows of ``cols`` from cell
+    ``a``) less the mean of the cells two to its left and two to its right in its row (one
+    side at the row's ends; rows under 5 cells: 0), clipped at 0, in place; whole rows
+    only (a last part-row before ``n`` is left as it is).  A background's gradient
     (sunlit ground: ±30 % over the frame, ~10 DN across a strip) is then no candidate,
     and the spot (one or two cells wide) keeps its height over its neighbours
     (docs/apt-loop.md §2 "A bright background").  (The twin of
     flight/apt_viper.strip_highpass.)"""
     if cols < 5:
-        for i in range(n):
+        for i in range(a, n):
             buf[i] = 0
         return 0
-    r = 0
-    while r < n:
+    r = a
+    while r + cols <= n:
         end = r + cols
         p2 = 0  # the originals of the cells one and two to the left
         p1 = 0
@@ -472,19 +467,7 @@ def strip_background(buf, rejected, base):
 
 
 try:
-    from flight.apt_viper import strip_highpass as _strip_highpass_v
-
-    _HP_ARGS = [None, 0, 0]  # the kernel's argument list, reused (nothing allocated a call)
-
-    def strip_highpass_k(buf, cols, n):
-        """The viper kernel over ``buf``: see :func:`strip_highpass_py`."""
-        a = _HP_ARGS
-        a[0] = buf
-        a[1] = cols
-        a[2] = n
-        _strip_highpass_v(a)
-        a[0] = None  # (the strip is not held here between ticks)
-        return 0
+    from flight.apt_viper import strip_highpass as strip_highpass_k
 except (ImportError, SyntaxError, ValueError):
     strip_highpass_k = strip_highpass_py
 

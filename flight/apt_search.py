@@ -149,7 +149,7 @@ class Search:
         if ok:
             # Each cell over its row's neighbours: a bright background's gradient is no
             # candidate (the sunlit ground's bright end beat the beacon), then the strip.
-            px.strip_highpass_k(buf, cols, cols * _SEARCH_STRIP_ROWS)
+            px.strip_highpass_k(0, buf, cols, cols * _SEARCH_STRIP_ROWS)
             bg = px.strip_background(buf, self.rejected, (y0 // _SEARCH_BIN) * cols)
             mx = max(buf)
             tries = 0

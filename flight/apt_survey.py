@@ -120,7 +120,7 @@ class Survey:
         self.looks += 1
         # Each cell over its row's neighbours first: a bright background's gradient (the
         # sunlit ground: its far corner ~20x "brighter" than the beacon) is no spot.
-        px.strip_highpass_k(buf, _CELLS, _CELLS * _CELLS)
+        px.strip_highpass_k(0, buf, _CELLS, _CELLS * _CELLS)
         # Sums against the square's exact mean, in 1/256 DN (its 256 cells: no division,
         # whose floor would add up to 9 DN to both sums and pull their ratio towards 1)
         tot = sum(buf)

@@ -227,27 +227,26 @@ def centroid(A) -> int:
 
 
 @micropython.viper
-def strip_highpass(A) -> int:
-    """apt_pixels.strip_highpass_py in place: ``A`` = [strip, cols, n] (array 'H', rows of
-    ``cols`` cells, the first ``n`` cells): each cell less the mean of the cells two to
-    its left and right (one side at the row's ends; rows under 5 cells: 0), clipped at
-    0.  The cell's address is the second local (a register, as in :func:`centroid`),
-    walked in octets; a row's two first and two last cells apart, so the inner loop has
-    no edge test: 115 k instructions a 2 560-cell strip on the Cortex-M7 image (190 k with
-    the test in the loop)."""
-    a = 0
-    p0 = int(ptr16(A[0]))
-    cols = int(A[1])
-    end = p0 + (int(A[2]) << 1)
-    row = p0
+def strip_highpass(a: int, b, cols: int, n: int) -> int:
+    """apt_pixels.strip_highpass_py in place over cells ``a`` .. ``n - 1`` of ``b`` (array
+    'H', rows of ``cols`` cells from cell ``a``): each cell less the mean of the cells two
+    to its left and right (one side at the row's ends; rows under 5 cells: 0), clipped at
+    0; whole rows only.  ``a`` is the first local, a register (as in :func:`centroid`):
+    it becomes the cell's address, walked in octets; a row's two first and two last cells
+    apart, so the inner loop has no edge test: 115 k instructions a 2 560-cell strip on
+    the Cortex-M7 image (190 k with the test in the loop, 256 k with the address off the
+    registers)."""
+    p0 = int(ptr16(b))
+    end = p0 + (n << 1)
+    row = p0 + (a << 1)
     if cols < 5:
-        a = p0
+        a = row
         while a < end:
             ptr16(a)[0] = 0
             a += 2
         return 0
     cols2 = cols << 1
-    while row < end:
+    while row + cols2 <= end:  # (whole rows only)
         rend = row + cols2
         p2 = int(ptr16(row)[0])  # the originals two and one cells to the left
         p1 = int(ptr16(row)[1])

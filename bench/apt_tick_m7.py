@@ -14,7 +14,9 @@ of instructions, deterministic): instructions a call of each part, heap-locked a
 tick runs it, and of the centroid and the law's step unlocked on a heap fragmented on
 purpose (1-block holes below the free space, as the pass world leaves it) — the cause of
 the bimodal APT runs.  Then the same with the reaction-wheel line canceller on (four
-lines: ``*_wheels``, ``lines_step_on``; ``lines_step_off``: its step with no speeds).
+lines: ``*_wheels``, ``lines_step_on``; ``lines_step_off``: its step with no speeds), and a
+SEARCH tick on a replayed binned strip (``search_flight``: the tick less the replay's copy;
+``strip_highpass``: the strip's row high-pass alone).
 Figures in README.md (target figures), docs/firmware.md §4, docs/design.md §3.3 and docs/apt-loop.md §4.
 """
 
@@ -118,6 +120,27 @@ R['centroid_locked_fragmented'] = run(lambda: apt.centroid(buf, 16), True)
 R['tick_fragmented'] = run(apt.tick, False)
 R['state'] = apt.state
 R['hot_pixels'] = len(apt.search.hot) // 2
+# A SEARCH tick (flight/apt_search.py): one 160 x 16 strip of the 8 x 8-binned frame, the
+# night's flat background replayed (no candidate: the tick's whole strip work), the dark
+# calibration done; then the strip's row high-pass alone.
+del keep
+gc.collect()
+apt._enter(A.SEARCH)
+apt.search.dark_n = 1 << 20  # (past the dark frames)
+# At the ladder's end (apt_search SEARCH_MAX_EXP_US 4305, SEARCH_MAX_GAIN 6: constants the
+# firmware folds): no camera setting (the fake's model re-tables, not flight work) in the
+# ticks.
+while apt.exposure.us() < 4305:
+    apt.exposure.set(apt.exposure.idx + 1)
+apt.exposure.raise_gain(99, 6)
+r.cam.replay = array("H", [33 + (i * 7919) % 3 for i in range(160 * 16)])
+sbuf = apt.search.buf
+R['search_tick'] = run(apt.tick, False)
+R['search_replay_copy'] = run(lambda: r.cam.read_roi(0, 0, 160, 16, 8, sbuf, apt._meta), True)
+R['strip_highpass'] = run(lambda: px.strip_highpass_k(0, sbuf, 160, 160 * 16), True)
+R['strip_sum'] = run(lambda: sum(sbuf), True)  # (what the strip's mean cost before)
+R['strip_max'] = run(lambda: max(sbuf), True)  # (and its maximum: the kernel's now)
+R['search_state'] = apt.state
 print('RESULT', R)
 """
 
@@ -132,7 +155,9 @@ def measure():
 
             d = ast.literal_eval(line[7:])
             res = {"apt_tick_m7_%s_instr" % k: v for k, v in d.items()
-                   if k not in ("state", "hot_pixels", "lines")}
+                   if k not in ("state", "hot_pixels", "lines", "search_state")}
+            res["apt_tick_m7_search_flight_instr"] = d["search_tick"] - d["search_replay_copy"]
+            res["apt_tick_m7_search_state"] = d["search_state"]
             res["apt_tick_m7_lines"] = d["lines"]
             res["apt_tick_m7_flight_instr"] = d["tick"] - d["replay_copy"]
             res["apt_tick_m7_state"] = d["state"]

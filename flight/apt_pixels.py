@@ -421,15 +421,18 @@ def strip_highpass_py(a, buf, cols, n):
     """Each binned cell of the strip's cells ``a`` .. ``n - 1`` (rows of ``cols`` from cell
     ``a``) less the mean of the cells two to its left and two to its right in its row (one
     side at the row's ends; rows under 5 cells: 0), clipped at 0, in place; whole rows
-    only (a last part-row before ``n`` is left as it is).  A background's gradient
-    (sunlit ground: ±30 % over the frame, ~10 DN across a strip) is then no candidate,
-    and the spot (one or two cells wide) keeps its height over its neighbours
-    (docs/apt-loop.md §2 "A bright background").  (The twin of
+    only (a last part-row before ``n`` is left as it is).  Returns the index of the first
+    highest cell written (``a`` when none).  A background's gradient (sunlit ground: ±30 %
+    over the frame, ~10 DN across a strip) is then no candidate, and the spot (one or two
+    cells wide) keeps its height over its neighbours: each cell is its excess over its
+    local background (docs/apt-loop.md §2 "A bright background").  (The twin of
     flight/apt_viper.strip_highpass.)"""
+    best = a
+    top = 0
     if cols < 5:
         for i in range(a, n):
             buf[i] = 0
-        return 0
+        return best
     r = a
     while r + cols <= n:
         end = r + cols
@@ -444,26 +447,31 @@ def strip_highpass_py(a, buf, cols, n):
             else:
                 left = right = p2
             loc = (left + right) >> 1
-            buf[c] = v - loc if v > loc else 0
+            d = v - loc if v > loc else 0
+            buf[c] = d
+            if d > top:
+                top = d
+                best = c
             p2 = p1
             p1 = v
             c += 1
         r = end
-    return 0
+    return best
 
 
-def strip_background(buf, rejected, base):
-    """Mean of a binned strip (cells ``base`` .. ``base + len(buf) - 1`` of the binned
-    frame), after setting its known false targets (``rejected``: binned cells of the
-    frame, or None) to that mean, so they never win the strip's maximum."""
-    n = len(buf)
-    bg = sum(buf) // n
+def mask_rejected(buf, rejected, base):
+    """Zero the known false targets (``rejected``: binned cells of the frame, or None) that
+    fall in the high-passed strip of cells ``base`` .. ``base + len(buf) - 1`` (0: no
+    excess over their neighbours), so they never win the strip; returns how many."""
+    k = 0
     if rejected is not None:
+        n = len(buf)
         for i in rejected:
             i -= base
             if 0 <= i < n:
-                buf[i] = bg
-    return bg
+                buf[i] = 0
+                k += 1
+    return k
 
 
 try:

@@ -231,56 +231,75 @@ def strip_highpass(a: int, b, cols: int, n: int) -> int:
     """apt_pixels.strip_highpass_py in place over cells ``a`` .. ``n - 1`` of ``b`` (array
     'H', rows of ``cols`` cells from cell ``a``): each cell less the mean of the cells two
     to its left and right (one side at the row's ends; rows under 5 cells: 0), clipped at
-    0; whole rows only.  ``a`` is the first local, a register (as in :func:`centroid`):
-    it becomes the cell's address, walked in octets; a row's two first and two last cells
-    apart, so the inner loop has no edge test: 115 k instructions a 2 560-cell strip on
-    the Cortex-M7 image (190 k with the test in the loop, 256 k with the address off the
-    registers)."""
+    0; whole rows only.  Returns the index of the first highest cell written (``a`` when
+    none).  ``a`` is the first local, a register (as in :func:`centroid`): it becomes the
+    cell's address, walked in octets; a row's two first and two last cells apart, so the
+    inner loop has no edge test: 115 k instructions a 2 560-cell strip on the Cortex-M7
+    image (190 k with the test in the loop, 256 k with the address off the registers).
+    The highest cell costs the loop a compare; ``max()`` of the strip cost 293 k."""
     p0 = int(ptr16(b))
     end = p0 + (n << 1)
     row = p0 + (a << 1)
+    best = row  # the highest cell's address and value
+    top = 0
     if cols < 5:
         a = row
         while a < end:
             ptr16(a)[0] = 0
             a += 2
-        return 0
+        return (best - p0) >> 1
     cols2 = cols << 1
     while row + cols2 <= end:  # (whole rows only)
         rend = row + cols2
         p2 = int(ptr16(row)[0])  # the originals two and one cells to the left
         p1 = int(ptr16(row)[1])
         v = int(ptr16(row)[2])  # cells 0 and 1: their right neighbours alone
+        d = 0
         if p2 > v:
-            ptr16(row)[0] = p2 - v
-        else:
-            ptr16(row)[0] = 0
+            d = p2 - v
+        ptr16(row)[0] = d
+        if d > top:
+            top = d
+            best = row
         v = int(ptr16(row)[3])
+        d = 0
         if p1 > v:
-            ptr16(row)[1] = p1 - v
-        else:
-            ptr16(row)[1] = 0
+            d = p1 - v
+        ptr16(row)[1] = d
+        if d > top:
+            top = d
+            best = row + 2
         a = row + 4
         last = rend - 4
         while a < last:
             v = int(ptr16(a)[0])
             loc = (p2 + int(ptr16(a)[2])) >> 1
             if v > loc:
-                ptr16(a)[0] = v - loc
+                d = v - loc
+                ptr16(a)[0] = d
+                if d > top:
+                    top = d
+                    best = a
             else:
                 ptr16(a)[0] = 0
             p2 = p1
             p1 = v
             a += 2
         v = int(ptr16(a)[0])  # the last two cells: their left neighbours alone
+        d = 0
         if v > p2:
-            ptr16(a)[0] = v - p2
-        else:
-            ptr16(a)[0] = 0
+            d = v - p2
+        ptr16(a)[0] = d
+        if d > top:
+            top = d
+            best = a
         v = int(ptr16(a)[1])
+        d = 0
         if v > p1:
-            ptr16(a)[1] = v - p1
-        else:
-            ptr16(a)[1] = 0
+            d = v - p1
+        ptr16(a)[1] = d
+        if d > top:
+            top = d
+            best = a + 2
         row = rend
-    return 0
+    return (best - p0) >> 1

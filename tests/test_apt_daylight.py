@@ -36,7 +36,7 @@ def test_the_row_highpass_flattens_a_gradient_and_keeps_a_spot():
     buf[cols + 17] += 50  # a spot one cell wide, row 1
     buf[2 * cols + 8] += 30  # and one two cells wide, row 2
     buf[2 * cols + 9] += 30
-    px.strip_highpass_py(0, buf, cols, cols * rows)
+    assert px.strip_highpass_py(0, buf, cols, cols * rows) == cols + 17  # the highest
     spot = {cols + 17: 50, 2 * cols + 8: 30, 2 * cols + 9: 30}
     for i, v in enumerate(buf):
         if i in spot:
@@ -50,14 +50,15 @@ def test_the_row_highpass_flattens_a_gradient_and_keeps_a_spot():
 
 def test_the_row_highpass_ends_take_one_side_and_clip_at_zero():
     buf = array("H", [10, 20, 30, 40, 50, 5])
-    px.strip_highpass_py(0, buf, 6, 6)
+    assert px.strip_highpass_py(0, buf, 6, 6) == 3
     # cell 0: right neighbour only (30) -> 0; 1: 40 -> 0; 2: (10+50)/2 = 30 -> 0;
     # 3: (20+5)/2 = 12 -> 28; 4: left only (30) -> 20; 5: left only (40) -> 0
     assert list(buf) == [0, 0, 0, 28, 20, 0]
     # from cell a on: the cells before it are not touched, its rows start there
     buf = array("H", [7, 10, 20, 30, 40, 50, 5])
-    px.strip_highpass_py(1, buf, 6, 7)
+    assert px.strip_highpass_py(1, buf, 6, 7) == 4
     assert list(buf) == [7, 0, 0, 0, 28, 20, 0]
+    assert px.strip_highpass_py(2, array("H", [5] * 9), 6, 9) == 2  # all 0: the first
 
 
 # ---------------------------------------------------------------------- the centroid

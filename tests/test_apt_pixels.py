@@ -196,9 +196,9 @@ def test_a_static_target_is_rejected_and_the_beacon_found():
     assert s.rejected is None
 
 
-def test_strip_background_masks_the_rejected_cells_of_its_strip_only():
+def test_mask_rejected_zeroes_the_rejected_cells_of_its_strip_only():
     buf = array("H", [10, 10, 10, 90, 10, 10, 10, 10])  # cells 16 .. 23 of the frame
-    bg = px.strip_background(buf, [3, 19, 24, 15], 16)  # (19: the strip's 4th cell)
-    assert bg == 20 and list(buf) == [10, 10, 10, 20, 10, 10, 10, 10]
+    assert px.mask_rejected(buf, [3, 19, 24, 15], 16) == 1  # (19: the strip's 4th cell)
+    assert list(buf) == [10, 10, 10, 0, 10, 10, 10, 10]
     buf[3] = 90
-    assert px.strip_background(buf, None, 16) == 20 and buf[3] == 90
+    assert px.mask_rejected(buf, None, 16) == 0 and buf[3] == 90

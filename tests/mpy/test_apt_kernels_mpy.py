@@ -189,11 +189,16 @@ def test_the_strip_highpass_kernel_matches_its_twin():
             start = seed % 3  # (the rows from cell `start` on; the cells before untouched)
             px.heap_lock()
             try:
-                px.strip_highpass_k(start, a, cols, cols * rows)
-                px.strip_highpass_py(start, b, cols, cols * rows)
+                ka = px.strip_highpass_k(start, a, cols, cols * rows)
+                kb = px.strip_highpass_py(start, b, cols, cols * rows)
             finally:
                 px.heap_unlock()
             assert list(a) == list(b), (seed, cols, rows)
+            assert ka == kb and start <= ka < cols * rows, (seed, cols, rows, ka, kb)
+            done = list(a)[start:start + cols * ((cols * rows - start) // cols)]  # whole rows
+            top = max(done) if done else 0
+            assert a[ka] == top or not done, (seed, cols, rows)
+            assert top == 0 or start + done.index(top) == ka
             assert list(a)[:start] == list(src)[:start]
             if cols >= 5 and start == 0:
                 assert 500 < max(a) < max(src)  # the spot (900) over its neighbours (<= 350)

@@ -94,9 +94,12 @@ def test_the_ground_dictionary_declares_the_scan():
 
 
 def test_a_correction_within_the_noise_is_not_applied():
-    """Seed 1's ground calibration is off by only 1.38 µrad: the scan's fit is within two
-    standard errors of zero, refused, and the parameters stay as the ground set them."""
-    res = passsim.fly("nominal", seed=1, duration_s=85.0, overrides={"bore_scan": SCAN})
+    """Seed 33's ground calibration is off by only 0.72 µrad (of the 40 first seeds the
+    least): the scan's fit (0.4 µrad) is well within two standard errors of zero, refused,
+    and the parameters stay as the ground set them.  (Seed 1's, off by 1.38 µrad, fits at
+    the rule's edge — 1.25 against 1.29 µrad until stop 41, 1.29 after it moved SEARCH's
+    noise draws — so its verdict is the camera noise's, not this rule's.)"""
+    res = passsim.fly("nominal", seed=33, duration_s=85.0, overrides={"bore_scan": SCAN})
     m = metrics.compute(res)
     assert m["bore_scan_result"] == "REFUSED"
     assert "within the scan's noise" in res.bore_scan["fit"]["why"]

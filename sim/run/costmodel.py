@@ -36,7 +36,9 @@ TASK_INSTR = {
     "sipm_bias": 117417,
     # The APT's ticks outside the control law (IDLE, SEARCH) and law 0: the PI law's
     # TRACK mean at issue 14.2 (weighted centroid), before the Python stack; the bench
-    # runs law 1 in TRACK, so this entry is not re-measured (an upper bound).
+    # runs law 1 in TRACK, so this entry is not re-measured (an upper bound).  A SEARCH
+    # tick alone (`python -m bench.apt_tick_m7`, search_flight): 138 k since stop 41's
+    # strip kernel, 591 k before it (docs/firmware.md §4); kept, the passes' timing with it.
     "apt": 214991,
     # The predictor (apt_law 1, flight/apt_predict.py with its viper kernels): the
     # bench's task_instr_mean.apt, TRACK frames (158 449 at issue 11's APT-CPU work, 202 k

@@ -459,17 +459,22 @@ def strip_highpass_py(a, buf, cols, n):
     return best
 
 
-def mask_rejected(buf, rejected, base):
-    """Zero the known false targets (``rejected``: binned cells of the frame, or None) that
-    fall in the high-passed strip of cells ``base`` .. ``base + len(buf) - 1`` (0: no
-    excess over their neighbours), so they never win the strip; returns how many."""
+def mask_rejected(buf, rejected, base, cols):
+    """Before the strip's high-pass: each known false target (``rejected``: binned cells
+    of the frame, or None) that falls in the strip of cells ``base`` .. ``base + len(buf)
+    - 1`` (rows of ``cols``) takes the value of the cell two from it in its row (to the
+    left, or at the row's start to the right): its local background.  So it has no excess
+    after the high-pass and never wins the strip, and it bends no neighbour's background
+    (a 0 there would lift its neighbours by half the background).  Returns how many."""
     k = 0
     if rejected is not None:
         n = len(buf)
         for i in rejected:
             i -= base
             if 0 <= i < n:
-                buf[i] = 0
+                j = i - 2 if i % cols >= 2 else i + 2
+                if 0 <= j < n:
+                    buf[i] = buf[j]
                 k += 1
     return k
 

@@ -147,14 +147,13 @@ class Search:
         ok = apt.read(0, y0, cols, _SEARCH_STRIP_ROWS, _SEARCH_BIN, buf)
         apt.frames += 1
         if ok:
-            # Each cell over its row's neighbours (its local background): a bright
-            # background's gradient is no candidate (the sunlit ground's bright end beat
-            # the beacon); the kernel finds the highest cell in the same pass (max() and
-            # the strip's mean cost 290 k instructions each on the Cortex-M7).
+            # The known false targets as their local background, then each cell over its
+            # row's neighbours (that background): a bright background's gradient is no
+            # candidate (the sunlit ground's bright end beat the beacon); the kernel finds
+            # the highest cell in the same pass (max() and the strip's mean cost 290 k
+            # instructions each on the Cortex-M7).
+            px.mask_rejected(buf, self.rejected, (y0 // _SEARCH_BIN) * cols, cols)
             i = px.strip_highpass_k(0, buf, cols, cols * _SEARCH_STRIP_ROWS)
-            if px.mask_rejected(buf, self.rejected, (y0 // _SEARCH_BIN) * cols) and \
-                    buf[i] == 0:  # (the highest was a known false target: the next one)
-                i = px.index_of(buf, max(buf))
             mx = buf[i]
             tries = 0
             while mx >= apt.search_snr and mx > self.best_peak and tries < 8:

@@ -196,9 +196,14 @@ def test_a_static_target_is_rejected_and_the_beacon_found():
     assert s.rejected is None
 
 
-def test_mask_rejected_zeroes_the_rejected_cells_of_its_strip_only():
-    buf = array("H", [10, 10, 10, 90, 10, 10, 10, 10])  # cells 16 .. 23 of the frame
-    assert px.mask_rejected(buf, [3, 19, 24, 15], 16) == 1  # (19: the strip's 4th cell)
-    assert list(buf) == [10, 10, 10, 0, 10, 10, 10, 10]
-    buf[3] = 90
-    assert px.mask_rejected(buf, None, 16) == 0 and buf[3] == 90
+def test_mask_rejected_gives_the_strip_s_false_targets_their_local_background():
+    # cells 16 .. 31 of the frame, rows of 8: 19 is the strip's 4th cell, 24 the second
+    # row's first (its background from the right), 15 and 40 outside the strip
+    buf = array("H", [10, 11, 12, 90, 14, 15, 16, 17, 80, 21, 22, 23, 24, 25, 26, 27])
+    assert px.mask_rejected(buf, [3, 19, 24, 15, 40], 16, 8) == 2
+    assert buf[3] == 11 and buf[8] == 22  # two cells away in the row
+    assert list(buf)[:3] == [10, 11, 12] and list(buf)[9:] == [21, 22, 23, 24, 25, 26, 27]
+    # after the high-pass they hold no excess, and neither do their neighbours
+    k = px.strip_highpass_py(0, buf, 8, 16)
+    assert buf[3] == 0 and buf[8] == 0 and max(buf) < 3 and buf[k] == max(buf)
+    assert px.mask_rejected(buf, None, 16, 8) == 0

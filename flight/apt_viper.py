@@ -253,7 +253,9 @@ def strip_highpass(a: int, b, cols: int, n: int) -> int:
         rend = row + cols2
         p2 = int(ptr16(row)[0])  # the originals two and one cells to the left
         p1 = int(ptr16(row)[1])
-        v = int(ptr16(row)[2])  # cells 0 and 1: their right neighbours alone
+        # Cells 0 and 1: their right neighbours alone (the four edge cells written out,
+        # as the last two below: a viper call costs more than the cell it would do).
+        v = int(ptr16(row)[2])
         d = 0
         if p2 > v:
             d = p2 - v

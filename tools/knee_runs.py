@@ -10,7 +10,7 @@ stages up to twice as long — and prints each run of more than ``--min-k`` thou
 instructions: when (simulated ms), the knee's state before it (-1: none built), the
 events it emitted, and the longest.  The budget is 500 k a run (docs/firmware.md §4).
 
-    python -m tools.knee_runs [--measure-s 3] [--min-k 100] [--json F]
+    python -m tools.knee_runs [--measure-s 3] [--min-k 100] [--json F] [--start-shift N]
 """
 
 import argparse
@@ -56,8 +56,8 @@ _kr_task.fn = _kr_run
 _ANCHOR = "app = FlightApp(board, keyring=Keyring())\n"
 
 
-def script(measure_s=3, min_k=100):
-    s = tb.script(measure_s)
+def script(measure_s=3, min_k=100, start_shift=0):
+    s = tb.script(measure_s, start_shift=start_shift)
     i = s.index(_ANCHOR)
     indent = s[s.rfind("\n", 0, i) + 1:i]
     block = "".join(indent + ln + "\n" if ln.strip() else "\n"
@@ -82,9 +82,14 @@ def main(argv=None):
     ap.add_argument("--min-k", type=int, default=100,
                     help="print runs of at least this many thousand instructions (100)")
     ap.add_argument("--json", help="write the runs here as JSON")
+    ap.add_argument("--start-shift", type=int, default=0, metavar="N",
+                    help="N loop iterations first: the session at another timing phase "
+                         "(python -m tools.target_bench --start-shift; 0 .. 100000)")
     args = ap.parse_args(argv)
+    if not 0 <= args.start_shift <= 100000:
+        ap.error("--start-shift: %d is outside 0 .. 100000" % args.start_shift)
     try:
-        out, err = target.run_script(script(args.measure_s, args.min_k),
+        out, err = target.run_script(script(args.measure_s, args.min_k, args.start_shift),
                                      elf=target.ensure_image(), timeout=3600, icount_shift=0)
         runs = parse(out)
     except (target.TargetError, firmware.FirmwareError) as e:

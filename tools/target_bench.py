@@ -107,7 +107,7 @@ from tools import firmware, target
 from tools.heap_map import heap_range
 from tools.target_bench_figures import ALLOC_S, _instr, figures, parse_result  # noqa: F401
 from tools.target_bench_alloc import ALLOC_BLOCK
-from tools.target_bench_parts import HELPERS, PROFILE_BLOCK, TRACE_BLOCK
+from tools.target_bench_parts import HELPERS, PROFILE_BLOCK, START_SHIFT, TRACE_BLOCK
 from tools.script_presize import BASELINE, PRESIZE, presize  # noqa: F401 (BASELINE: tests)
 
 ROOT = firmware.ROOT
@@ -137,19 +137,15 @@ SIM_GC_MARGIN = 32768
 
 R = {'phase': 'start', 'errors': []}
 
-
 def out(k, v):
     R[k] = v
 
-
 out('heap_size_bytes', gc.mem_free() + gc.mem_alloc())
-
 
 def live():
     gc.collect()
     simgc.after()
     return gc.mem_alloc()
-
 
 %(helpers)s
 def _clock():
@@ -157,16 +153,13 @@ def _clock():
     tgc.clock = c
     return c
 
-
 def _cpu(w):
     w.cpu_us = now_us
-
 
 # The pass world, clock and board (hal/sim/session.py).
 world, clock, board = session.make_rig(_clock, _cpu, reserve=False, frame_rate_hz=%(frame_rate)s)
 _world_step = clock.step_hook  # World.step, at every move of the virtual clock
 _physics_end = world.physics_end
-
 
 def _physics_end_collect(t0):
     # The end of a physics computation inside a flight call (a render can leave the
@@ -174,12 +167,9 @@ def _physics_end_collect(t0):
     simgc.step()
     _physics_end(t0)
 
-
 world.physics_end = _physics_end_collect
 
-
 STEP = [0]  # ticks of the step hooks (in physics_us too)
-
 
 def _step(dt):
     # The world's step and the simulator's collections: physics, outside flight calls.
@@ -190,7 +180,6 @@ def _step(dt):
     _physics_end(t)
     STEP[0] += (world.physics_us - p) & 0x3FFFFFFF
 
-
 clock.step_hook = _step
 cam = world.cam_model
 # The camera model's noise-table buffers (sim/camera.py: 8 slots of 10.7 kB, allocated at
@@ -199,11 +188,9 @@ cam = world.cam_model
 # the APT (the real sensor has no such tables; they are the world's, outside the figures).
 session.reserve_tables(world)
 
-
 def table_bytes():
     # The camera model's noise-table cache (sim/camera.py): the world's, not flight heap.
     return noise_table_bytes(cam)
-
 
 # The simulated UART copies what it moves (its Python buffers): the board's UART driver
 # (hal/real/uart_link.py) allocates nothing, so the copy is the simulator's, bracketed
@@ -211,13 +198,11 @@ def table_bytes():
 _lw = board.link.write
 _lr = board.link.read_into
 
-
 def _link_write(data):
     t = world.physics_begin()
     n = _lw(data)
     world.physics_end(t)
     return n
-
 
 def _link_read(b):
     t = world.physics_begin()
@@ -225,10 +210,8 @@ def _link_read(b):
     world.physics_end(t)
     return n
 
-
 board.link.write = _link_write
 board.link.read_into = _link_read
-
 
 def flight_live(key=None, grown=0):
     # The flight's live heap: less the baseline (world, board), the camera model's noise
@@ -240,13 +223,11 @@ def flight_live(key=None, grown=0):
         out(key, s)
     return live() - base - (table_bytes() - tb0) - s - grown
 
-
 def _tb(e):
     import io
     b = io.StringIO()
     sys.print_exception(e, b)
     return b.getvalue()
-
 
 # What the script itself binds later (its globals, the result's keys) is bound now, so
 # that neither table grows after the baseline: the bench's bookkeeping is not flight heap.
@@ -261,7 +242,6 @@ out('heap_base_world_bytes', base)
 # collections are timed) included: its import is flight memory.
 import flight.scheduler as _sched
 _sched.gc = tgc
-
 
 from flight.app import FlightApp
 from flight.keys import Keyring
@@ -298,12 +278,8 @@ out('apt_state_warm', apt.state)
 # of the simulated sensor's noise.
 out('apt_hot_pixels', len(apt.search.hot) // 2)
 out('comparator_state_warm', comp.state)
-
-
-
 %(trace_block)s
 from flight.scheduler_telemetry import S_OVERRUNS
-
 
 def measure(name, scale, flood):
     clock.cpu_scale = scale
@@ -360,7 +336,6 @@ def measure(name, scale, flood):
                               apt.stale_frames - f0[2]],
                'live_samples': samples, 'alloc_samples': allocs, 'apt_state': apt.state,
                'comp_state': comp.state}
-
 
 for name, scale, flood in zip(PHASES, (10.0, 20.0, 10.0), (False, False, True)):
     set_aside(records())  # (the phase's live samples without the phases' before it)
@@ -424,7 +399,8 @@ print('RESULT' + json.dumps(R))
 """
 
 
-def script(measure_s=MEASURE_S, trace=False, profile=False, frame_rate=None, heap=(0, 0)):
+def script(measure_s=MEASURE_S, trace=False, profile=False, frame_rate=None, heap=(0, 0),
+           start_shift=0):
     d = {"flood_bytes": LINE_BYTES_PER_10MS, "measure_s": measure_s, "alloc_s": ALLOC_S,
          "heap_lo": heap[0], "heap_hi": heap[1],
          "trace": 1 if trace else 0, "profile": 1 if profile else 0,
@@ -437,14 +413,16 @@ def script(measure_s=MEASURE_S, trace=False, profile=False, frame_rate=None, hea
     # still reports what was measured up to it.
     header, _, rest = body.partition("R = {'phase': 'start', 'errors': []}\n")
     indented = "\n".join(("    " + ln) if ln.strip() else "" for ln in rest.splitlines())
-    return header + "R = {'phase': 'start', 'errors': []}\n" + WRAPPER % {"body": indented}
+    return ((START_SHIFT % start_shift if start_shift else "") + header
+            + "R = {'phase': 'start', 'errors': []}\n" + WRAPPER % {"body": indented})
 
 
 def run(elf=None, timeout=3600, log=print, measure_s=MEASURE_S, trace=False, profile=False,
-        frame_rate=None):
+        frame_rate=None, start_shift=0):
     elf = target.ensure_image() if elf is None else elf
     t0 = time.monotonic()
-    out, err = target.run_script(script(measure_s, trace, profile, frame_rate, heap_range(elf)),
+    out, err = target.run_script(script(measure_s, trace, profile, frame_rate, heap_range(elf),
+                                        start_shift),
                                  elf=elf, timeout=timeout, icount_shift=0)
     if err.strip():
         raise target.TargetError("target bench failed:\n" + err)
@@ -456,6 +434,8 @@ def run(elf=None, timeout=3600, log=print, measure_s=MEASURE_S, trace=False, pro
     f["bench_wall_s"] = round(time.monotonic() - t0, 1)
     if frame_rate is not None:  # (a what-if camera: docs/apt-loop.md §5 "A faster camera")
         f["camera_frame_rate_hz"] = float(frame_rate)
+    if start_shift:
+        f["start_shift"] = start_shift
     log("target bench: %.0f s wall" % f["bench_wall_s"])
     return f
 
@@ -474,7 +454,12 @@ def main(argv=None):
     ap.add_argument("--frame-rate", type=float, metavar="HZ",
                     help="what-if: the simulated camera at this frame rate (a whole number "
                          "of ms a frame, 2 .. 32; default: the reference camera's 100 Hz)")
+    ap.add_argument("--start-shift", type=int, default=0, metavar="N",
+                    help="diagnostic: N loop iterations before the session (0 .. 100000) "
+                         "shift its timing: the figures' spread (docs/firmware.md §9)")
     args = ap.parse_args(argv)
+    if not 0 <= args.start_shift <= 100000:
+        ap.error("--start-shift: %d is outside 0 .. 100000" % args.start_shift)
     if args.frame_rate is not None:
         try:
             frame_period_us(args.frame_rate)
@@ -482,7 +467,7 @@ def main(argv=None):
             ap.error("--frame-rate: %s" % e)
     try:
         f = run(elf=args.elf, measure_s=args.measure_s, trace=args.trace,
-                profile=args.profile, frame_rate=args.frame_rate)
+                profile=args.profile, frame_rate=args.frame_rate, start_shift=args.start_shift)
     except (target.TargetError, firmware.FirmwareError) as e:
         print("error:", e, file=sys.stderr)
         return 2

@@ -304,3 +304,9 @@ if PROFILE:
     out('prof', PF)
     out('prof_apt_state', apt.state)
 """
+
+# --start-shift N (a diagnostic): N loop iterations before anything else, so the session
+# starts at another phase of the simulated clock's microsecond; which flight call meets a
+# fragmented stretch of the simulator's heap then moves (docs/firmware.md §9, the
+# figures' spread).
+START_SHIFT = "_i = 0\nwhile _i < %d:\n    _i += 1\n"

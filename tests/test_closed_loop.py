@@ -139,8 +139,15 @@ def test_reboot_mid_pass_restores_the_session_and_track():
     assert app.payload["framer"].link == F.L_LOCKED
     frames = res.rec.frames
     t_reset = 150.0
-    t_track = min(f[0] for f in frames if f[0] > t_reset + 0.5 and f[3] == A.TRACK)
-    assert t_track - t_reset <= 10.0  # OBC restarts the session 1.5 s after the reset
+    # While the payload computer restarts, nothing tracks: the record says so (its APT
+    # state is the new boot's, idle from the reset), and the aim error in TRACK leaves
+    # the reset's ~1 mrad out (before the record kept order: counted as TRACK, the full
+    # honest pass read 102 µrad RMS; this idealised one reads ~12, its re-acquisition in).
+    down = [f for f in frames if t_reset < f[0] < t_reset + 1.0]
+    assert down and all(f[3] != A.TRACK for f in down)
+    t_track = min(f[0] for f in frames if f[0] > t_reset and f[3] == A.TRACK)
+    assert 1.5 < t_track - t_reset <= 10.0  # OBC restarts the session 1.5 s after the reset
+    assert m["track_residual_rms_urad"] < 20.0
     assert m["deadline_misses"] == 0
 
 

@@ -152,6 +152,17 @@ def test_steps_before_each_is_before(points):
     assert s.before_each(ts) == [s.before(t) for t in ts]
 
 
+def test_steps_keep_time_order_when_a_later_boot_is_added_first():
+    # FlightView adds every boot's start (APT idle) before the events: a reboot's idle
+    # must hold from the reset until the new boot's first change, not the old TRACK.
+    s = Steps(default=-7)
+    for t, v in [(0.0, 0), (150.0, 0), (5.0, 1), (7.8, 3), (150.0, 1), (152.8, 3)]:
+        s.add(t, v)
+    assert s.t == sorted(s.t)
+    assert [s.before(t) for t in (1.0, 6.0, 100.0, 150.0, 151.0, 153.0)] == [0, 1, 3, 3, 1, 3]
+    assert s.before_each([100.0, 150.2, 152.0, 160.0]) == [3, 1, 1, 3]
+
+
 # ---------------------------------------------------------------------------- camera
 def _spot_reference(self, buf, amp, x0, y0, cols, rows, b, gdn, fw_cap, wide):
     """sim/camera.py _spot before the speed work (one _add call per pixel)."""

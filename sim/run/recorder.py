@@ -141,6 +141,13 @@ class Steps:
         self.default = default
 
     def add(self, t, v):
+        """A change point; kept in time order (a later boot's start is added before the
+        earlier boot's events: FlightView), after any point at the same instant."""
+        if self.t and t < self.t[-1]:
+            i = bisect_right(self.t, t)
+            self.t.insert(i, t)
+            self.v.insert(i, v)
+            return
         self.t.append(t)
         self.v.append(v)
 
@@ -151,11 +158,9 @@ class Steps:
 
     def before_each(self, ts):
         """``[before(t) for t in ts]`` for the 1 kHz samples (~350,000 a pass): one walk
-        when both the change points and ``ts`` are in time order, else a search each."""
+        while ``ts`` is in time order (the change points always are: :meth:`add`)."""
         st = self.t
         n = len(st)
-        if any(st[i] > st[i + 1] for i in range(n - 1)):  # (after a reboot, unsorted)
-            return [self.before(t) for t in ts]
         v = self.v
         d = self.default
         out = []

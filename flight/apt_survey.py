@@ -13,16 +13,17 @@ the payload's aperture; the simulator's lights are 1-30 % of it).
 How: one TRACK frame now and then reads the 256 x 256 px around the tracked spot binned
 16 x 16 (into TRACK's own 16 x 16 buffer: nothing allocated).  Each cell is taken over
 its row's neighbours (flight/apt_pixels.py ``strip_highpass_py``: a bright background's
-gradient is no spot), then the tracked spot's 3 x 3
-cells and those around the brightest other cell are summed, each less the square's mean;
+gradient is no spot).  The square is laid out with the tracked spot at a cell's centre:
+the cells its 3-sigma box touches (one, but at the sensor's edges) are its sum, and the
+3 x 3 cells around the brightest other cell the other's, each less the square's mean;
 a spot ``apt_survey_ratio`` times brighter than the tracked one is the beacon:
 APT_TARGET_SWITCH, and ACQUIRE on it (the downlink laser off until TRACK again).  The
 survey's frame is a missed frame for the loop — the predictor's waveform bridges it
 (flight/apt_predict.py) at a cost to the aim (docs/apt-loop.md §6: +5 % of aim error at
 one frame in 50) — so its cadence follows the uplink, which the station switches on with
 its beacon: every ``apt_survey_frames`` (50) TRACK frames while the framer is not locked
-(no station, or not yet: a light is what there is to track), one more that many frames
-after it locks (the beacon is on now), then every ``apt_survey_locked_frames`` (1000,
+(no station, or not yet: a light is what there is to track), one at the next frame
+after it locks (the beacon came on with it), then every ``apt_survey_locked_frames`` (1000,
 10 s): a safety net.  Not while the FSM calibration runs (its regression counts on every
 frame).  It sees ±12.8 mrad around the target: a brighter spot beyond is not looked for.
 """
@@ -37,6 +38,16 @@ EV_APT_TARGET_SWITCH = const(0x5A)
 _BIN = const(16)  # the survey's binning: 16 x 16 cells of 16 x 16 px
 _CELLS = const(16)  # cells a side (TRACK's buffer: flight/apt.py TRACK_WIN)
 _SIDE = const(256)  # px a side
+# The tracked spot's half-width in px: 3 sigma of the ~1 px spot (DESIGN §3.3; the
+# centroid's window holds it so, flight/apt_pixels.py).  The square is laid out with the
+# spot at a cell's centre, so it is one cell, and only the cells it touches are its own:
+# a light 9 px (0.9 mrad) or more from it is another spot (city-lights seed 3: the beacon
+# 1.9 mrad from the light tracked, inside the 3 x 3 cells counted as the light's before).
+_SPOT_PX = const(3)
+# TRACK frames from the uplink's lock to the look it asks for, at most: the next frame (the
+# beacon came on with the uplink, ~10 ms before the framer locked; a light tracked since
+# before costs the downlink until the look: 0.1 s of it read 72-77 µrad RMS on the pass).
+_LOCK_GAP = const(1)
 
 EVENTS = (
     Event(EV_APT_TARGET_SWITCH, "APT_TARGET_SWITCH", SEV_WARN,
@@ -66,7 +77,7 @@ class Survey:
         self.switches = 0
         self.framer = None  # flight.framer_ctl.FramerControl (flight/payload.py), or None
         self.locked = False  # the uplink at the last tick
-        self.fast = False  # the link has locked since the last look: look at once
+        self.fast = False  # the link has locked since the last look: one within _LOCK_GAP
         apt.ctx.params.listeners.append(self._load_params)
         self._load_params()
 
@@ -86,12 +97,17 @@ class Survey:
         survey's (the tick does nothing else).  Integers only, nothing allocated."""
         fr = self.framer
         locked = fr is not None and (fr.link == LINK_LOCKED or fr.link == LINK_DEGRADED)
-        if locked and not self.locked:
-            self.fast = True  # the station's uplink, so its beacon, came on
+        fast = self.every if self.every > 0 else _LOCK_GAP  # the cadence of that look
+        if locked and not self.locked and (self.every > 0 or self.every_locked > 0):
+            # The station's uplink, so its beacon, came on: a look at the next frame.
+            self.fast = True
+            if self.count < fast - _LOCK_GAP:
+                self.count = fast - _LOCK_GAP
         self.locked = locked
-        every = self.every  # (after a lock, one look at this cadence unless it is off)
-        if locked and (not self.fast or every <= 0):
-            every = self.every_locked
+        if self.fast:
+            every = fast
+        else:
+            every = self.every_locked if locked else self.every
         if every <= 0 or cal_busy:
             return False
         self.count += 1
@@ -111,8 +127,9 @@ class Survey:
         buf = apt.trk_buf
         sx = apt.spot_x >> 6
         sy = apt.spot_y >> 6
-        x0 = px.clamp(sx - _SIDE // 2, 0, apt.camera.width - _SIDE)
-        y0 = px.clamp(sy - _SIDE // 2, 0, apt.camera.height - _SIDE)
+        # the spot at the centre of cell 8 (but for the sensor's edges)
+        x0 = px.clamp(sx - _SIDE // 2 - _BIN // 2, 0, apt.camera.width - _SIDE)
+        y0 = px.clamp(sy - _SIDE // 2 - _BIN // 2, 0, apt.camera.height - _SIDE)
         ok = apt.read(x0, y0, _CELLS, _CELLS, _BIN, buf)  # (a camera error: counted there)
         apt.frames += 1
         if not ok:
@@ -125,12 +142,17 @@ class Survey:
         # whose floor would add up to 9 DN to both sums and pull their ratio towards 1)
         tot = sum(buf)
         bg = tot >> 8  # (whole DN: only to mask the tracked spot with)
-        ci = px.clamp((sx - x0) // _BIN, 1, _CELLS - 2)  # the tracked spot's cell
-        cj = px.clamp((sy - y0) // _BIN, 1, _CELLS - 2)
-        own = (_sum9(buf, ci, cj) << 8) - 9 * tot
-        for j in range(cj - 1, cj + 2):  # out of the maximum: the tracked spot
-            for i in range(ci - 1, ci + 2):
-                buf[j * _CELLS + i] = bg
+        # the tracked spot's cells: those its 3-sigma box touches (one, but at an edge)
+        i0 = px.clamp((sx - _SPOT_PX - x0) // _BIN, 0, _CELLS - 1)
+        i1 = px.clamp((sx + _SPOT_PX - x0) // _BIN, 0, _CELLS - 1)
+        j0 = px.clamp((sy - _SPOT_PX - y0) // _BIN, 0, _CELLS - 1)
+        j1 = px.clamp((sy + _SPOT_PX - y0) // _BIN, 0, _CELLS - 1)
+        own = 0
+        for j in range(j0, j1 + 1):  # summed, then out of the maximum
+            for i in range(i0, i1 + 1):
+                k = j * _CELLS + i
+                own += (buf[k] << 8) - tot
+                buf[k] = bg
         mx = max(buf)
         if mx <= bg:
             return

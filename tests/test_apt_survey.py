@@ -3,6 +3,8 @@ near the station taken before the beacon came on is left for the beacon once it 
 a dimmer neighbour is not; the cadence follows the uplink; nothing while the FSM
 calibration runs; the survey's frame allocates nothing (tests/mpy/test_control_mpy.py)."""
 
+import pytest
+
 from flight import apt as A
 from flight import apt_survey as S
 from hal.interfaces import LINK_LOCKED, LINK_SEARCHING
@@ -72,6 +74,29 @@ def test_a_light_taken_before_the_beacon_is_left_for_the_beacon():
     assert r.apt.search.survey.switches == 1
 
 
+@pytest.mark.parametrize("light", [(-11.9, -14.4, 0.2), (10.0, 0.0, 0.25)])
+def test_a_light_close_to_the_beacon_is_left_for_it_too(light):
+    # 1.9 and 1.0 mrad from the station: inside the 3 x 3 cells (±24 px) the look used to
+    # count as the tracked spot's, so the beacon was never seen (city-lights seed 3 kept
+    # its light for the whole pass); the tracked spot is one cell now, at its centre
+    r = _rig([light])
+    r.until(A.TRACK, 200)  # on the light: the beacon is off
+    assert _beacon_residual(r) > 900
+    r.tick(60)
+    assert r.args(S.EV_APT_TARGET_SWITCH) == []
+    r.cam.beacon = True
+    n = r.until(A.ACQUIRE, 60)  # the next look sees it
+    assert n <= 51
+    (x, y, r10), = r.args(S.EV_APT_TARGET_SWITCH)
+    assert r10 >= 20  # the beacon against a fifth / a quarter of it
+    sx, sy = r.cam.model.spot_px()
+    assert abs(x - sx) <= 8 and abs(y - sy) <= 8  # the beacon's cell
+    r.until(A.TRACK, 100)
+    r.tick(60)
+    assert r.apt.state == A.TRACK and _beacon_residual(r) < 20
+    assert r.apt.search.survey.switches == 1
+
+
 def test_with_the_beacon_on_the_apt_ends_on_it_and_stays():
     # SEARCH compares binned cells' peaks: a light at 0.55 of the beacon, centred in its
     # cell while the beacon's light is split over four, may win there; the look's 3 x 3
@@ -103,14 +128,14 @@ def test_the_cadence_follows_the_uplink():
     r = _rig(LIGHT, beacon=True, link=link)
     r.until(A.TRACK, 200)
     sv = r.apt.search.survey
-    r.tick(200)  # unlocked: a look every apt_survey_frames (50)
+    r.tick(220)  # unlocked: a look every apt_survey_frames (50)
     assert sv.looks == 4
     link.link = LINK_LOCKED
-    r.tick(50)  # locked: one more look at once ...
-    assert sv.looks == 5
+    r.tick(1)  # locked: one more look at the next frame (the beacon came on with the
+    assert sv.looks == 5  # uplink), not the unlocked cadence's next (30 frames on)
     r.tick(500)  # ... then every apt_survey_locked_frames (1000)
     assert sv.looks == 5
-    r.tick(500)
+    r.tick(510)
     assert sv.looks == 6
     assert r.apt.frames >= 1250 and r.apt.state == A.TRACK
 
@@ -137,6 +162,6 @@ def test_locked_looks_without_unlocked_ones():
     r.tick(300)
     assert sv.looks == 0
     link.link = LINK_LOCKED
-    r.tick(250)
-    assert sv.looks == 2
+    r.tick(250)  # the lock's look at the next frame, then one every 100
+    assert sv.looks == 3
 

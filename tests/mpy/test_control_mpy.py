@@ -203,14 +203,17 @@ def test_apt_search_survives_a_memory_error_in_the_camera_model():
 
 def test_apt_survey_look_allocates_nothing():
     # TRACK's look for a brighter spot (flight/apt_survey.py): a 16x16 read binned 16 into
-    # TRACK's buffer and integer sums, heap-locked (here the replayed TRACK frame: one spot
-    # in the middle, the tracked one — no switch, which would emit an event).
+    # TRACK's buffer and integer sums, heap-locked (here a replayed square: a 20 DN floor,
+    # the tracked spot alone in the middle cell, where the look lays it — no switch, which
+    # would emit an event).
     r = rig("apt", err=(0.001, 0.001))
     apt = r.apt
     r.fsm.record = False
     r.until(A.TRACK, 80)
     r.tick(10)
-    r.cam.replay = array("H", apt.trk_buf)
+    square = array("H", [20] * 256)
+    square[8 * 16 + 8] = 200
+    r.cam.replay = square
     sv = apt.search.survey
     n0 = sv.looks
     if micropython is not None:

@@ -99,9 +99,12 @@ class Survey:
         locked = fr is not None and (fr.link == LINK_LOCKED or fr.link == LINK_DEGRADED)
         fast = self.every if self.every > 0 else _LOCK_GAP  # the cadence of that look
         if locked and not self.locked and (self.every > 0 or self.every_locked > 0):
-            # The station's uplink, so its beacon, came on: a look at the next frame.
+            # The station's uplink, so its beacon, came on: a look at the next frame if
+            # TRACK is older than that cadence (a light taken before the beacon was on);
+            # a younger TRACK keeps its first look that many frames in (a look in the
+            # pull-in's first frames cost the nominal pass ~280 µrad for a few frames).
             self.fast = True
-            if self.count < fast - _LOCK_GAP:
+            if self.apt.state_ticks >= fast and self.count < fast - _LOCK_GAP:
                 self.count = fast - _LOCK_GAP
         self.locked = locked
         if self.fast:

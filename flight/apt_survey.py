@@ -23,8 +23,8 @@ survey's frame is a missed frame for the loop — the predictor's waveform bridg
 one frame in 50) — so its cadence follows the uplink, which the station switches on with
 its beacon: every ``apt_survey_frames`` (50) TRACK frames while the framer is not locked
 (no station, or not yet: a light is what there is to track), one at the next frame
-after it locks (the beacon came on with it), then every ``apt_survey_locked_frames`` (1000,
-10 s): a safety net.  Not while the FSM calibration runs (its regression counts on every
+after it locks if TRACK is older than that (the beacon came on with it), then every
+``apt_survey_locked_frames`` (1000, 10 s): a safety net.  Not while the FSM calibration runs (its regression counts on every
 frame).  It sees ±12.8 mrad around the target: a brighter spot beyond is not looked for.
 """
 

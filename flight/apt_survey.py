@@ -23,9 +23,10 @@ survey's frame is a missed frame for the loop — the predictor's waveform bridg
 one frame in 50) — so its cadence follows the uplink, which the station switches on with
 its beacon: every ``apt_survey_frames`` (50) TRACK frames while the framer is not locked
 (no station, or not yet: a light is what there is to track), one at the next frame
-after it locks if TRACK is older than that (the beacon came on with it), then every
-``apt_survey_locked_frames`` (1000, 10 s): a safety net.  Not while the FSM calibration runs (its regression counts on every
-frame).  It sees ±12.8 mrad around the target: a brighter spot beyond is not looked for.
+after it locks if TRACK is past its pull-in (the beacon came on with the uplink), then
+every ``apt_survey_locked_frames`` (1000, 10 s): a safety net.  Not while the FSM
+calibration runs (its regression counts on every frame).  It sees ±12.8 mrad around the
+target: a brighter spot beyond is not looked for.
 """
 
 from flight import apt_pixels as px
@@ -48,6 +49,10 @@ _SPOT_PX = const(3)
 # beacon came on with the uplink, ~10 ms before the framer locked; a light tracked since
 # before costs the downlink until the look: 0.1 s of it read 72-77 µrad RMS on the pass).
 _LOCK_GAP = const(1)
+# TRACK frames before the lock's look may come at once: past the pull-in (a frame missed in
+# its first frames cost the nominal pass ~280 µrad for a few frames); a younger TRACK has
+# its look this many frames after the lock, or at its cadence's first look.
+_PULL_IN = const(50)
 
 EVENTS = (
     Event(EV_APT_TARGET_SWITCH, "APT_TARGET_SWITCH", SEV_WARN,
@@ -97,14 +102,12 @@ class Survey:
         survey's (the tick does nothing else).  Integers only, nothing allocated."""
         fr = self.framer
         locked = fr is not None and (fr.link == LINK_LOCKED or fr.link == LINK_DEGRADED)
-        fast = self.every if self.every > 0 else _LOCK_GAP  # the cadence of that look
+        fast = self.every if self.every > 0 else _PULL_IN  # the cadence of that look
         if locked and not self.locked and (self.every > 0 or self.every_locked > 0):
             # The station's uplink, so its beacon, came on: a look at the next frame if
-            # TRACK is older than that cadence (a light taken before the beacon was on);
-            # a younger TRACK keeps its first look that many frames in (a look in the
-            # pull-in's first frames cost the nominal pass ~280 µrad for a few frames).
+            # TRACK is past its pull-in (a light taken before the beacon was on).
             self.fast = True
-            if self.apt.state_ticks >= fast and self.count < fast - _LOCK_GAP:
+            if self.apt.state_ticks >= _PULL_IN and self.count < fast - _LOCK_GAP:
                 self.count = fast - _LOCK_GAP
         self.locked = locked
         if self.fast:

@@ -140,6 +140,21 @@ def test_the_cadence_follows_the_uplink():
     assert r.apt.frames >= 1250 and r.apt.state == A.TRACK
 
 
+@pytest.mark.parametrize("params", [None, {"apt_survey_frames": 0}])
+def test_a_lock_as_track_begins_leaves_the_pull_in_alone(params):
+    # the uplink locked before TRACK: no look in the pull-in's first 50 frames (a missed
+    # frame there cost the nominal pass ~280 µrad), then TRACK's look 50 frames in
+    link = Link()
+    link.link = LINK_LOCKED
+    r = _rig(LIGHT, beacon=True, link=link, params=params)
+    r.until(A.TRACK, 200)
+    sv = r.apt.search.survey
+    r.tick(48)
+    assert sv.looks == 0
+    r.tick(3)
+    assert sv.looks == 1
+
+
 def test_no_look_while_the_fsm_calibration_runs_nor_when_off():
     r = _rig(LIGHT, beacon=True, params={"apt_survey_frames": 0})
     r.until(A.TRACK, 200)

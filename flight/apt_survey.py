@@ -95,6 +95,8 @@ class Survey:
         cam = self.apt.camera
         if cam.width < _SIDE or cam.height < _SIDE:  # no room for the square: no looks
             self.every = self.every_locked = 0
+        # the cadence of the look a lock asks for (due: the unlocked one, or the pull-in's)
+        self.every_lock = self.every if self.every > 0 else _PULL_IN
         self.ratio_q4 = int(p["apt_survey_ratio"] * 16 + 0.5)
 
     def due(self, cal_busy):
@@ -102,7 +104,7 @@ class Survey:
         survey's (the tick does nothing else).  Integers only, nothing allocated."""
         fr = self.framer
         locked = fr is not None and (fr.link == LINK_LOCKED or fr.link == LINK_DEGRADED)
-        fast = self.every if self.every > 0 else _PULL_IN  # the cadence of that look
+        fast = self.every_lock
         if locked and not self.locked and (self.every > 0 or self.every_locked > 0):
             # The station's uplink, so its beacon, came on: a look at the next frame if
             # TRACK is past its pull-in (a light taken before the beacon was on).

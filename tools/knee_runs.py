@@ -82,12 +82,10 @@ def main(argv=None):
     ap.add_argument("--min-k", type=int, default=100,
                     help="print runs of at least this many thousand instructions (100)")
     ap.add_argument("--json", help="write the runs here as JSON")
-    ap.add_argument("--start-shift", type=int, default=0, metavar="N",
+    ap.add_argument("--start-shift", type=tb.start_shift_arg, default=0, metavar="N",
                     help="N loop iterations first: the session at another timing phase "
                          "(python -m tools.target_bench --start-shift; 0 .. 100000)")
     args = ap.parse_args(argv)
-    if not 0 <= args.start_shift <= 100000:
-        ap.error("--start-shift: %d is outside 0 .. 100000" % args.start_shift)
     try:
         out, err = target.run_script(script(args.measure_s, args.min_k, args.start_shift),
                                      elf=target.ensure_image(), timeout=3600, icount_shift=0)

@@ -440,6 +440,14 @@ def run(elf=None, timeout=3600, log=print, measure_s=MEASURE_S, trace=False, pro
     return f
 
 
+def start_shift_arg(text):
+    """argparse type of --start-shift (here and tools/knee_runs.py): 0 .. 100000."""
+    n = int(text)
+    if not 0 <= n <= 100000:
+        raise argparse.ArgumentTypeError("%d is outside 0 .. 100000" % n)
+    return n
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m tools.target_bench",
                                  description=__doc__.splitlines()[0])
@@ -454,12 +462,10 @@ def main(argv=None):
     ap.add_argument("--frame-rate", type=float, metavar="HZ",
                     help="what-if: the simulated camera at this frame rate (a whole number "
                          "of ms a frame, 2 .. 32; default: the reference camera's 100 Hz)")
-    ap.add_argument("--start-shift", type=int, default=0, metavar="N",
+    ap.add_argument("--start-shift", type=start_shift_arg, default=0, metavar="N",
                     help="diagnostic: N loop iterations before the session (0 .. 100000) "
-                         "shift its timing: the figures' spread (docs/firmware.md §9)")
+                         "shift its timing: the figures' spread (docs/firmware.md §3)")
     args = ap.parse_args(argv)
-    if not 0 <= args.start_shift <= 100000:
-        ap.error("--start-shift: %d is outside 0 .. 100000" % args.start_shift)
     if args.frame_rate is not None:
         try:
             frame_period_us(args.frame_rate)

@@ -20,7 +20,7 @@ import micropython
 
 from hal.compat import const
 
-_V_MAX = const(1 << 15)  # apt_predict._V_MAX: the rate clamp, q8 codes/frame
+_V_MAX = const(1 << 15)  # predict_py._V_MAX: the rate clamp, q8 codes/frame
 
 # A ptr32 load is not sign-extended on a 64-bit port (the unix port reads -209 as
 # 4294967087): the kernels hold negative numbers, so they run only where a machine word
@@ -46,6 +46,7 @@ def frame(A, c) -> int:
     wave = int(cp[14])
     dt = int(cp[0])
     playing = int(cp[6])
+    sat = 0  # 1: the error was clamped
     if int(cp[24]) != 0:  # 0. the camera -> FSM mapping
         k = int(cp[25])
         ql = int(cp[33])
@@ -74,6 +75,8 @@ def frame(A, c) -> int:
             ey = lim
         elif ey < 0 - lim:
             ey = 0 - lim
+        if ex == lim or ex == 0 - lim or ey == lim or ey == 0 - lim:
+            sat = 1
         ex = ex >> 4
         ey = ey >> 4
         cp[2] = (int(cp[28]) * ex + int(cp[29]) * ey) >> 8
@@ -176,14 +179,14 @@ def frame(A, c) -> int:
         nf = nf // frm
     else:
         nf = 0
-    if int(cp[7]) != 0 or playing == 0 or nf > 3:
+    if int(cp[7]) != 0 or playing == 0 or nf > 3 or sat != 0:
         i = 0
         while i < 12:
             sp[i] = 0
             i += 1
         sp[0] = int(cp[2]) + ux
         sp[6] = int(cp[3]) + uy
-        cp[7] = 0
+        cp[7] = sat
         cp[37] = 0
         cp[40] = 0
         cp[41] = 0
@@ -229,7 +232,7 @@ def frame(A, c) -> int:
             cp[i] = nu
             if a < 0:
                 a = 0 - a
-            if a > 12800:  # apt_predict._NU_CLIP
+            if a > 12800:  # predict_py._NU_CLIP
                 a = 12800
             i += 2
             cp[i] = int(cp[i]) + ((a - int(cp[i])) >> 4)

@@ -197,3 +197,15 @@ def test_predictor_design_without_heap_is_its_event_and_the_pi_law_runs(monkeypa
     monkeypatch.undo()
     law.configure(p, 10000)  # the next parameter load designs it
     assert law.pred.designed and law.mode == 1 and law.pred.m[0] == 4096
+
+
+def test_the_twin_kernels_layout_is_the_predictors():
+    # flight/predict_py.py repeats apt_predict's layout (private consts have no globals
+    # entry on a MicroPython port to read): every name both define holds the same value.
+    from flight import apt_predict as ap
+    from flight import predict_py as pp
+
+    shared = [n for n in dir(pp) if n.isupper() or (n.startswith("_") and n[1:].isupper())]
+    shared = [n for n in shared if hasattr(ap, n) and isinstance(getattr(pp, n), int)]
+    assert len(shared) >= 50
+    assert [n for n in shared if getattr(pp, n) != getattr(ap, n)] == []

@@ -5,6 +5,7 @@ charging the predictor's frame only where its law runs."""
 
 from flight import apt as A
 from flight import apt_predict as ap
+from flight import predict_py as pp
 from flight.pointahead import EV_APT_PREDICT_ROBUST
 from hal.interfaces import APT_IDLE, APT_SEARCH, APT_TRACK, FSM_LSB_RAD
 from sim.run import costmodel
@@ -82,7 +83,7 @@ def test_the_supervisor_trips_once_reports_it_and_is_re_armed():
     pr = ap.Predictor()
     pr.configure(p, 10000, 24000)
     _oscillating(pr, 40)  # not armed yet: the pull-in's first frames after a restart
-    assert not pr.robust and pr.c[ap.C_NF] < ap.ARM_N + 1
+    assert not pr.robust and pr.c[ap.C_NF] < pp.ARM_N + 1
     _oscillating(pr, 80)
     assert pr.robust and pr.fallbacks == 1
     assert pr.c[ap.C_GOFF] == pr.m_gr

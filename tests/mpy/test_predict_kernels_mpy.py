@@ -1,5 +1,5 @@
 """The APT predictor's viper kernels against their plain-Python twins
-(flight/predict_viper.py, flight/apt_predict.frame_py/codes_py): same states, history,
+(flight/predict_viper.py, flight/predict_py.py frame_py/codes_py): same states, history,
 waveforms and counters on every interpreter (CPython and the VM run the twins twice; the
 Cortex-M7 image compares viper with them)."""
 
@@ -7,6 +7,7 @@ from array import array
 
 from flight import apt as A
 from flight import apt_predict as ap
+from flight import predict_py as pp
 from flight.apt_exposure import EXPOSURES_US
 from flight.params import P_DEFAULT, P_NAME
 
@@ -113,7 +114,7 @@ def test_frame_kernel_matches_the_plain_python_twin():
         arrs2 = _dup(arrs)
         c2 = array("i", c)
         trip = ap._frame(arrs, c)
-        assert trip == ap.frame_py(arrs2, c2), case
+        assert trip == pp.frame_py(arrs2, c2), case
         assert _same(arrs, arrs2) == -1 and list(c) == list(c2), case
         trips.append(trip)
     # the supervisor's trip (the kernel's return): some cases, not all
@@ -131,7 +132,7 @@ def test_frame_kernel_matches_the_plain_python_twin():
             c[ap.C_DY] = d[1]
             c2 = array("i", c)
             ap._codes(arrs, c)
-            ap.codes_py(arrs2, c2)
+            pp.codes_py(arrs2, c2)
             assert _same(arrs, arrs2) == -1 and list(c) == list(c2), (b, d)
             assert c[ap.C_PDX] == d[0]
             if d[0] == 5:  # saturated at the code range
@@ -173,6 +174,6 @@ def test_predictor_kernels_are_viper_where_the_port_has_it():
     if impl == "micropython" and sys.platform != "webassembly" and sys.maxsize <= 0x7FFFFFFF:
         # the firmware (32-bit) runs viper; a 64-bit port the twins (ptr32 loads there
         # do not sign-extend: flight/predict_viper.py)
-        assert ap._frame is not ap.frame_py and ap._codes is not ap.codes_py
+        assert ap._frame is not pp.frame_py and ap._codes is not pp.codes_py
     elif impl != "micropython" or sys.maxsize > 0x7FFFFFFF:
-        assert ap._frame is ap.frame_py and ap._codes is ap.codes_py
+        assert ap._frame is pp.frame_py and ap._codes is pp.codes_py

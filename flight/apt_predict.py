@@ -5,8 +5,8 @@ Each frame, per FSM axis: **measure** the disturbance (the camera error mapped i
 units, flight/apt_control.py, plus the mirror command in effect during the exposure: a
 1-sample-period command history shifted by ``apt_fsm_delay_us``); **estimate** its state
 (drift position and rate, 4 jitter states: flight/apt_kalman.py's model; a large
-innovation is an alpha-beta pull-in instead, a clamped error a restart:
-flight/predict_py.py); **predict** it over the next ``N_WAVE``
+innovation is an alpha-beta pull-in instead, a clamped error a restart, a sustained mean
+of the innovations a rate correction: flight/predict_py.py); **predict** it over the next ``N_WAVE``
 samples (two frames: a missed frame is bridged) and hand them to the mirror driver
 (``Fsm.play_wave``), which outputs one every ``FSM_WAVE_PERIOD_US`` by itself.
 
@@ -92,7 +92,10 @@ C_NUPX = const(38)  # the last innovation (q8), x and y
 C_NUPY = const(39)
 C_NUAX = const(40)  # the supervisor's monitors: |innovation's change| (q8, clipped at
 C_NUAY = const(41)  # predict_py._NU_CLIP) low-passed 1/16 a frame, x and y
-_C_LEN = const(42)
+C_NUMX = const(42)  # the innovation's mean (q8), low-passed 1/8 a frame, x and y
+C_NUMY = const(43)
+_C_MANS = const(44)  # counter: the manoeuvre detector's rate corrections (predict_py)
+_C_LEN = const(45)
 
 
 class Predictor:
@@ -140,6 +143,7 @@ class Predictor:
     fresh = property(lambda self: self.c[C_FRESH] != 0)
     pulls = property(lambda self: self.c[C_PULLS])
     stale = property(lambda self: self.c[_C_STALE])
+    manoeuvres = property(lambda self: self.c[_C_MANS])  # the detector's rate corrections
     robust = property(lambda self: self.c[C_GOFF] != M_GAIN)  # the supervisor fell back
 
     # ------------------------------------------------------------------ design

@@ -17,6 +17,13 @@ _RMASK = const(31)
 _NU_GATE = const(100 << 8)  # innovation (q8) beyond which the estimate is pulled in (~107 urad)
 _V_MAX = const(1 << 15)  # rate clamp, q8 codes/frame (~13 mrad/s at 100 Hz)
 _J_MAX = const(1 << 16)  # jitter state clamp, q8 codes (~270 urad)
+# The manoeuvre detector: the innovations of a filter that models its input have no mean;
+# one beyond _MAN_Q8 (~15 urad; steady TRACK's stays under ~1 600 q8) is an input the
+# drift model lags (the ADCS's offload slew starting): the rate takes the mean.  Only in
+# the first _MAN_N frames of an estimate (later, a loop near its gain margin rings with a
+# mean of its own: tests/test_apt_wave.py's x1.3 mirror).
+_MAN_Q8 = const(3500)
+_MAN_N = const(100)
 # The supervisor: the monitor beyond _TRIP_Q8 (~30 urad) ARM_N frames after a restart (an
 # oscillating loop; a ramp's innovations keep their sign): the robust gains take over.
 _TRIP_Q8 = const(7200)
@@ -80,6 +87,9 @@ C_NUPX = const(38)
 C_NUPY = const(39)
 C_NUAX = const(40)
 C_NUAY = const(41)
+C_NUMX = const(42)
+C_NUMY = const(43)
+_C_MANS = const(44)
 
 
 def frame_py(A, c):
@@ -206,6 +216,8 @@ def frame_py(A, c):
         c[C_NF] = 0
         c[C_NUAX] = 0
         c[C_NUAY] = 0
+        c[C_NUMX] = 0
+        c[C_NUMY] = 0
     else:
         if nf > 1:
             c[_C_STALE] += nf - 1
@@ -250,6 +262,7 @@ def frame_py(A, c):
                 for j in range(2, _NS):
                     s[o + j] = 0
                 c[C_PULLS] += 1
+                c[C_NUMX if o == 0 else C_NUMY] = 0
             else:
                 s[o] += (m[ko] * nu) >> 12
                 v = s[o + 1] + ((m[ko + 1] * nu) >> 12)
@@ -259,6 +272,14 @@ def frame_py(A, c):
                     v = s[o + j] + ((m[ko + j] * nu) >> 12)
                     s[o + j] = _J_MAX if v > _J_MAX else (-_J_MAX if v < -_J_MAX else v)
                     j += 1
+                i = C_NUMX if o == 0 else C_NUMY  # the manoeuvre detector (_MAN_Q8)
+                v = c[i] + ((nu - c[i]) >> 3)
+                if (v > _MAN_Q8 or v < -_MAN_Q8) and c[C_NF] < _MAN_N:
+                    v += s[o + 1]
+                    s[o + 1] = _V_MAX if v > _V_MAX else (-_V_MAX if v < -_V_MAX else v)
+                    v = 0  # (the mean restarts: one correction per detection)
+                    c[_C_MANS] += 1
+                c[i] = v
             o += _NS
         c[C_NF] += 1 if c[C_NF] < 30000 else 0
     # 5. The waveform: row j times the states (the level's coefficient is 1), each sample

@@ -190,6 +190,8 @@ def frame(A, c) -> int:
         cp[37] = 0
         cp[40] = 0
         cp[41] = 0
+        cp[42] = 0
+        cp[43] = 0
     else:
         if nf > 1:
             cp[12] = int(cp[12]) + nf - 1
@@ -249,6 +251,10 @@ def frame(A, c) -> int:
                     sp[o + j] = 0
                     j += 1
                 cp[11] = int(cp[11]) + 1
+                if o != 0:  # (the manoeuvre detector's mean restarts)
+                    cp[43] = 0
+                else:
+                    cp[42] = 0
             else:
                 sp[o] = int(sp[o]) + ((int(mp[ko]) * nu) >> 12)
                 v = int(sp[o + 1]) + ((int(mp[ko + 1]) * nu) >> 12)
@@ -266,6 +272,20 @@ def frame(A, c) -> int:
                         v = 0 - 65536
                     sp[o + j] = v
                     j += 1
+                i = 42  # the manoeuvre detector (apt_predict C_NUMX/Y; predict_py _MAN_Q8,
+                if o != 0:  # _MAN_N)
+                    i = 43
+                v = int(cp[i]) + ((nu - int(cp[i])) >> 3)
+                if (v > 3500 or v < 0 - 3500) and int(cp[37]) < 100:
+                    v += int(sp[o + 1])
+                    if v > _V_MAX:
+                        v = _V_MAX
+                    elif v < 0 - _V_MAX:
+                        v = 0 - _V_MAX
+                    sp[o + 1] = v
+                    v = 0
+                    cp[44] = int(cp[44]) + 1
+                cp[i] = v
             o += 6
         if int(cp[37]) < 30000:
             cp[37] = int(cp[37]) + 1

@@ -8,6 +8,7 @@ import pytest
 
 from flight import apt as A
 from flight import apt_kalman as kd
+from flight import apt_predict as ap
 from flight.apt_predict import N_WAVE, Predictor
 from flight.apt_search import DARK_FRAMES
 from hal.interfaces import FSM_LSB_RAD, FSM_WAVE_MAX, FSM_WAVE_PERIOD_US
@@ -186,6 +187,29 @@ def test_predictor_pulls_in_on_a_fast_ramp_and_keeps_its_rate():
     assert pulls == 0 and max(abs(v) for v in res[300:]) < 5.0
 
 
+def _ramp_rms(rate_rad_s):
+    """RMS (urad) 0.1-0.4 s after a rate step of the line of sight (no position step)."""
+    res, pulls = _ramp_residual(rate_rad_s, 0.0)
+    seg = res[100:400]
+    return math.sqrt(sum(v * v for v in seg) / len(seg)), pulls
+
+
+def test_the_manoeuvre_detector_takes_a_rate_step_the_drift_model_lags(monkeypatch):
+    # The ADCS's offload slew starts as a rate step a few frames into an estimate
+    # (flight/predict_py.py _MAN_Q8): the innovations' mean corrects the rate.  Against
+    # the same loop with the detector out of reach (CPython: the twin reads its module's
+    # constant at run time).
+    from flight import predict_py as pp
+
+    on = {r: _ramp_rms(r) for r in (2e-3, 5e-3, -5e-3, 8e-3)}
+    monkeypatch.setattr(pp, "_MAN_Q8", 1 << 29)
+    off = {r: _ramp_rms(r) for r in on}
+    for r in (5e-3, -5e-3, 8e-3):  # (before: 15.5, 15.5, 25.7 urad; now ~10, 10, 12)
+        assert on[r][0] < 0.75 * off[r][0], (r, on[r], off[r])
+        assert on[r][1] == off[r][1] == 0  # (under the pull-in gate throughout)
+    assert abs(on[2e-3][0] - off[2e-3][0]) < 1e-9  # a slow one stays under the threshold
+
+
 def test_a_missed_frame_is_bridged_and_propagated():
     r = _track()
     apt = r.apt
@@ -250,6 +274,11 @@ def test_predictor_converges_with_a_mirror_gain_error(k):
                               r.cam.err[1] - r.cam.fsm.cy * FSM_LSB_RAD) * 1e6)
     assert r.apt.state == A.TRACK
     assert sum(res[-50:]) / 50.0 < 10.0 and max(res[-50:]) < 20.0  # converged, stable
+    # (the manoeuvre detector acts only while the estimate is young: none after it)
+    pr = r.apt.law.pred
+    n = pr.manoeuvres
+    r.tick(150)
+    assert pr.c[ap.C_NF] > 200 and pr.manoeuvres == n
 
 
 def test_predictor_beats_the_jitter_in_the_linear_loop_and_its_margin_holds():

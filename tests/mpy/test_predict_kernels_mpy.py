@@ -57,8 +57,10 @@ def _same(a, b):
 
 def test_frame_kernel_matches_the_plain_python_twin():
     pr = _pred()
+    rd = ap.Predictor()
     x = 7
     trips = []
+    mans = []
     for case in range(24):
         arrs, c = _copy(pr)
         s = arrs[ap.A_S]
@@ -98,6 +100,9 @@ def test_frame_kernel_matches_the_plain_python_twin():
         c[ap.C_NUPY] = c[ap.C_FY] - case * 5003
         c[ap.C_NUAX] = case * 611
         c[ap.C_NUAY] = 12800 - case * 400
+        # the manoeuvre detector's means, some near its threshold (predict_py._MAN_Q8)
+        c[ap.C_NUMX] = (1 if case % 2 else -1) * (3000 + case * 100)
+        c[ap.C_NUMY] = 4200 - case * 350
         if case % 5 == 2:  # the kernel maps the spot's offset (q6 px) into FSM units
             c[ap.C_MAP] = 1
             c[ap.C_FX] = (x >> 8) % 4000 - 2000 if case != 7 else 80000  # (80000: clamped)
@@ -113,12 +118,17 @@ def test_frame_kernel_matches_the_plain_python_twin():
             c[ap.C_QL] = (c[ap.C_ECL] << 6) // c[ap.C_K] + 1
         arrs2 = _dup(arrs)
         c2 = array("i", c)
+        rd.c = c  # (a reader of the counter: the property, the index being private)
+        m0 = rd.manoeuvres
         trip = ap._frame(arrs, c)
         assert trip == pp.frame_py(arrs2, c2), case
         assert _same(arrs, arrs2) == -1 and list(c) == list(c2), case
         trips.append(trip)
-    # the supervisor's trip (the kernel's return): some cases, not all
+        mans.append(rd.manoeuvres - m0)
+    # the supervisor's trip (the kernel's return), the detector's rate corrections: some
+    # cases, not all
     assert 1 in trips and 0 in trips, trips
+    assert 0 in mans and max(mans) > 0, mans
     # the FSM calibration's step and saturation of the codes, both buffers
     arrs, c = _copy(pr)
     for j in range(20):

@@ -92,9 +92,10 @@ C_NUPX = const(38)  # the last innovation (q8), x and y
 C_NUPY = const(39)
 C_NUAX = const(40)  # the supervisor's monitors: |innovation's change| (q8, clipped at
 C_NUAY = const(41)  # predict_py._NU_CLIP) low-passed 1/16 a frame, x and y
-C_NUMX = const(42)  # the innovation's mean (q8), low-passed 1/8 a frame, x and y
-C_NUMY = const(43)
-_C_MANS = const(44)  # counter: the manoeuvre detector's rate corrections (predict_py)
+_C_NUMX = const(42)  # the innovation's mean (q8), low-passed 1/8 a frame, x and y
+_C_NUMY = const(43)
+_C_MANS = const(44)  # counter: the manoeuvre detector's rate corrections (predict_py; no
+# property for it: a class attribute is heap on the board, tests read c[C_NUAY + 3])
 _C_LEN = const(45)
 
 
@@ -143,7 +144,6 @@ class Predictor:
     fresh = property(lambda self: self.c[C_FRESH] != 0)
     pulls = property(lambda self: self.c[C_PULLS])
     stale = property(lambda self: self.c[_C_STALE])
-    manoeuvres = property(lambda self: self.c[_C_MANS])  # the detector's rate corrections
     robust = property(lambda self: self.c[C_GOFF] != M_GAIN)  # the supervisor fell back
 
     # ------------------------------------------------------------------ design

@@ -87,8 +87,8 @@ C_NUPX = const(38)
 C_NUPY = const(39)
 C_NUAX = const(40)
 C_NUAY = const(41)
-C_NUMX = const(42)
-C_NUMY = const(43)
+_C_NUMX = const(42)
+_C_NUMY = const(43)
 _C_MANS = const(44)
 
 
@@ -216,8 +216,8 @@ def frame_py(A, c):
         c[C_NF] = 0
         c[C_NUAX] = 0
         c[C_NUAY] = 0
-        c[C_NUMX] = 0
-        c[C_NUMY] = 0
+        c[_C_NUMX] = 0
+        c[_C_NUMY] = 0
     else:
         if nf > 1:
             c[_C_STALE] += nf - 1
@@ -262,7 +262,7 @@ def frame_py(A, c):
                 for j in range(2, _NS):
                     s[o + j] = 0
                 c[C_PULLS] += 1
-                c[C_NUMX if o == 0 else C_NUMY] = 0
+                c[_C_NUMX if o == 0 else _C_NUMY] = 0
             else:
                 s[o] += (m[ko] * nu) >> 12
                 v = s[o + 1] + ((m[ko + 1] * nu) >> 12)
@@ -272,7 +272,7 @@ def frame_py(A, c):
                     v = s[o + j] + ((m[ko + j] * nu) >> 12)
                     s[o + j] = _J_MAX if v > _J_MAX else (-_J_MAX if v < -_J_MAX else v)
                     j += 1
-                i = C_NUMX if o == 0 else C_NUMY  # the manoeuvre detector (_MAN_Q8)
+                i = _C_NUMX if o == 0 else _C_NUMY  # the manoeuvre detector (_MAN_Q8)
                 v = c[i] + ((nu - c[i]) >> 3)
                 if (v > _MAN_Q8 or v < -_MAN_Q8) and c[C_NF] < _MAN_N:
                     v += s[o + 1]

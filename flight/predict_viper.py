@@ -272,7 +272,7 @@ def frame(A, c) -> int:
                         v = 0 - 65536
                     sp[o + j] = v
                     j += 1
-                i = 42  # the manoeuvre detector (apt_predict C_NUMX/Y; predict_py _MAN_Q8,
+                i = 42  # the manoeuvre detector (apt_predict _C_NUMX/Y; predict_py _MAN_Q8,
                 if o != 0:  # _MAN_N)
                     i = 43
                 v = int(cp[i]) + ((nu - int(cp[i])) >> 3)

@@ -209,3 +209,5 @@ def test_the_twin_kernels_layout_is_the_predictors():
     shared = [n for n in shared if hasattr(ap, n) and isinstance(getattr(pp, n), int)]
     assert len(shared) >= 50
     assert [n for n in shared if getattr(pp, n) != getattr(ap, n)] == []
+    # (the tests read the private counters by their place after C_NUAY)
+    assert (pp._C_NUMX, pp._C_NUMY, pp._C_MANS) == tuple(ap.C_NUAY + i for i in (1, 2, 3))

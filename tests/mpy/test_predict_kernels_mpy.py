@@ -57,7 +57,6 @@ def _same(a, b):
 
 def test_frame_kernel_matches_the_plain_python_twin():
     pr = _pred()
-    rd = ap.Predictor()
     x = 7
     trips = []
     mans = []
@@ -100,9 +99,10 @@ def test_frame_kernel_matches_the_plain_python_twin():
         c[ap.C_NUPY] = c[ap.C_FY] - case * 5003
         c[ap.C_NUAX] = case * 611
         c[ap.C_NUAY] = 12800 - case * 400
-        # the manoeuvre detector's means, some near its threshold (predict_py._MAN_Q8)
-        c[ap.C_NUMX] = (1 if case % 2 else -1) * (3000 + case * 100)
-        c[ap.C_NUMY] = 4200 - case * 350
+        # the manoeuvre detector's means (apt_predict._C_NUMX/Y, after C_NUAY: private), some
+        # near its threshold (predict_py._MAN_Q8)
+        c[ap.C_NUAY + 1] = (1 if case % 2 else -1) * (3000 + case * 100)
+        c[ap.C_NUAY + 2] = 4200 - case * 350
         if case % 5 == 2:  # the kernel maps the spot's offset (q6 px) into FSM units
             c[ap.C_MAP] = 1
             c[ap.C_FX] = (x >> 8) % 4000 - 2000 if case != 7 else 80000  # (80000: clamped)
@@ -118,13 +118,12 @@ def test_frame_kernel_matches_the_plain_python_twin():
             c[ap.C_QL] = (c[ap.C_ECL] << 6) // c[ap.C_K] + 1
         arrs2 = _dup(arrs)
         c2 = array("i", c)
-        rd.c = c  # (a reader of the counter: the property, the index being private)
-        m0 = rd.manoeuvres
+        m0 = c[ap.C_NUAY + 3]  # (the detector's counter, apt_predict._C_MANS: private)
         trip = ap._frame(arrs, c)
         assert trip == pp.frame_py(arrs2, c2), case
         assert _same(arrs, arrs2) == -1 and list(c) == list(c2), case
         trips.append(trip)
-        mans.append(rd.manoeuvres - m0)
+        mans.append(c[ap.C_NUAY + 3] - m0)
     # the supervisor's trip (the kernel's return), the detector's rate corrections: some
     # cases, not all
     assert 1 in trips and 0 in trips, trips

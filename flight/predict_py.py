@@ -272,14 +272,15 @@ def frame_py(A, c):
                     v = s[o + j] + ((m[ko + j] * nu) >> 12)
                     s[o + j] = _J_MAX if v > _J_MAX else (-_J_MAX if v < -_J_MAX else v)
                     j += 1
-                i = _C_NUMX if o == 0 else _C_NUMY  # the manoeuvre detector (_MAN_Q8)
-                v = c[i] + ((nu - c[i]) >> 3)
-                if (v > _MAN_Q8 or v < -_MAN_Q8) and c[C_NF] < _MAN_N:
-                    v += s[o + 1]
-                    s[o + 1] = _V_MAX if v > _V_MAX else (-_V_MAX if v < -_V_MAX else v)
-                    v = 0  # (the mean restarts: one correction per detection)
-                    c[_C_MANS] += 1
-                c[i] = v
+                if c[C_NF] < _MAN_N:  # the manoeuvre detector (_MAN_Q8; its mean
+                    i = _C_NUMX if o == 0 else _C_NUMY  # unused later: not kept)
+                    v = c[i] + ((nu - c[i]) >> 3)
+                    if v > _MAN_Q8 or v < -_MAN_Q8:
+                        v += s[o + 1]
+                        s[o + 1] = _V_MAX if v > _V_MAX else (-_V_MAX if v < -_V_MAX else v)
+                        v = 0  # (the mean restarts: one correction per detection)
+                        c[_C_MANS] += 1
+                    c[i] = v
             o += _NS
         c[C_NF] += 1 if c[C_NF] < 30000 else 0
     # 5. The waveform: row j times the states (the level's coefficient is 1), each sample

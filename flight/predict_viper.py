@@ -272,20 +272,21 @@ def frame(A, c) -> int:
                         v = 0 - 65536
                     sp[o + j] = v
                     j += 1
-                i = 42  # the manoeuvre detector (apt_predict _C_NUMX/Y; predict_py _MAN_Q8,
-                if o != 0:  # _MAN_N)
-                    i = 43
-                v = int(cp[i]) + ((nu - int(cp[i])) >> 3)
-                if (v > 3500 or v < 0 - 3500) and int(cp[37]) < 100:
-                    v += int(sp[o + 1])
-                    if v > _V_MAX:
-                        v = _V_MAX
-                    elif v < 0 - _V_MAX:
-                        v = 0 - _V_MAX
-                    sp[o + 1] = v
-                    v = 0
-                    cp[44] = int(cp[44]) + 1
-                cp[i] = v
+                if int(cp[37]) < 100:  # the manoeuvre detector (predict_py _MAN_N,
+                    i = 42  # _MAN_Q8; apt_predict _C_NUMX/Y)
+                    if o != 0:
+                        i = 43
+                    v = int(cp[i]) + ((nu - int(cp[i])) >> 3)
+                    if v > 3500 or v < 0 - 3500:
+                        v += int(sp[o + 1])
+                        if v > _V_MAX:
+                            v = _V_MAX
+                        elif v < 0 - _V_MAX:
+                            v = 0 - _V_MAX
+                        sp[o + 1] = v
+                        v = 0
+                        cp[44] = int(cp[44]) + 1
+                    cp[i] = v
             o += 6
         if int(cp[37]) < 30000:
             cp[37] = int(cp[37]) + 1

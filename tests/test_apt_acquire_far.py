@@ -15,12 +15,8 @@ import math
 
 from flight import apt as A
 from flight import apt_predict as ap
-from flight.app import FlightApp
 from flight.apt_control import E_CLAMP
-from flight.keys import Keyring
-from hal.clock import VirtualClock
-from hal.sim.board import make_board
-from hal.sim.world import make_world
+from tests.mpy.test_pass_world_mpy import boot_pass_world
 
 
 def _params(**kw):
@@ -70,13 +66,7 @@ def _fly_from_far(drop_at=None, seed=2):
     to TRACK's start, the worst aim error after that arrival until TRACK, the worst in the
     40 frames after the drop, the predictor's pull-ins until TRACK, the farthest offset
     seen in ACQUIRE in µrad)."""
-    world = make_world("nominal", seed=seed, pass_start_s=-150.0, session_start_s=1.0)
-    board = make_board(clock=VirtualClock(), world=world)
-    app = FlightApp(board, keyring=Keyring())
-    app.boot(reset_cause="POWER_ON")
-    app.run_for(500000)
-    app.modes.request("STANDBY")
-    app.modes.request("SESSION")
+    app, world = boot_pass_world(seed)
     apt = app.payload["apt"]
     pr = apt.law.pred
     arrived = None

@@ -39,14 +39,31 @@ def _faults(app):
     return "\n".join(lines) or "no task faulted"
 
 
-def test_flight_app_on_the_pass_world_reaches_track_and_lock():
-    """The pass world (hal/sim/world.py and its sim/ models) runs here too: a session
-    with the beacon in view acquires, tracks and locks the link within a few seconds."""
+def boot_pass_world(seed=2, recorder=None):
+    """The flight application on the pass world, the session 1 s before the pass (seed 2:
+    SEARCH finds the beacon 26 mrad off, beyond the error clamp), booted and in SESSION;
+    ``recorder``: the world's truth observer.  Returns (app, world).  (Also the world of
+    the CPython tests/test_apt_acquire_far.py.)"""
     from flight.app import FlightApp
     from flight.keys import Keyring
     from hal.clock import VirtualClock
     from hal.sim.board import make_board
     from hal.sim.world import make_world
+
+    world = make_world("nominal", seed=seed, pass_start_s=-150.0, session_start_s=1.0)
+    world.recorder = recorder
+    board = make_board(clock=VirtualClock(), world=world)
+    app = FlightApp(board, keyring=Keyring())
+    app.boot(reset_cause="POWER_ON")
+    app.run_for(500000)
+    app.modes.request("STANDBY")
+    app.modes.request("SESSION")
+    return app, world
+
+
+def test_flight_app_on_the_pass_world_reaches_track_and_lock():
+    """The pass world (hal/sim/world.py and its sim/ models) runs here too: a session
+    with the beacon in view acquires, tracks and locks the link within a few seconds."""
 
     class FrameLog:  # the world's truth observer (the pass runner's recorder, reduced)
         def __init__(self):
@@ -58,16 +75,8 @@ def test_flight_app_on_the_pass_world_reaches_track_and_lock():
         def window(self, w, counts):
             pass
 
-    world = make_world("nominal", seed=2, pass_start_s=-150.0, session_start_s=1.0)
     log = FrameLog()
-    world.recorder = log
-    clock = VirtualClock()
-    board = make_board(clock=clock, world=world)
-    app = FlightApp(board, keyring=Keyring())
-    app.boot(reset_cause="POWER_ON")
-    app.run_for(500000)
-    app.modes.request("STANDBY")
-    app.modes.request("SESSION")
+    app, world = boot_pass_world(2, log)
     apt = app.payload["apt"]
     fc = app.payload["framer"]
     for _ in range(60):

@@ -1,6 +1,6 @@
 """The APT predictor's gain margin, measured on the flight law (docs/apt-loop.md §4).
 
-    .venv/bin/python -m bench.apt_predict_margin [--exposure-us 2000] [--seconds 20]
+    .venv/bin/python -m bench.apt_predict_margin [--exposure-us 2000] [--seconds 20] [--period-us 7000]
                                                 [--param name=value ...]
 
 Closes the loop of flight/apt_predict.py (the flight code, fixed point) around a linear
@@ -18,23 +18,25 @@ import math
 
 from flight import apt as A
 from flight.apt_predict import Predictor
-from hal.interfaces import FSM_LSB_RAD
+from hal.interfaces import CAMERA_FRAME_PERIOD_US, FSM_LSB_RAD
 from sim.fsm import Fsm
 from sim.pointing import JITTER_GRID_OFFSET_S, Platform, reaction_wheel_lines
 from sim.rng import Rng
 
 
 def residual(k, params, exposure_us=2000, seconds=20.0, noise_urad=1.0, seed=1,
-             latency_us=500, per_frame=False):
+             latency_us=500, per_frame=False, period_us=10000):
     """Residual RMS (urad, one axis) of the predictor with the mirror gain × ``k``.
     ``per_frame``: the mirror updated once a frame (the waveform's sample for the frame's
     middle held for the whole frame) instead of every sample period: what the sub-frame
-    updates gain."""
+    updates gain.  ``period_us``: the camera's frame (10 ms the sensor's reference, the
+    figures of docs/apt-loop.md §4; the board's 7 ms, hal.interfaces, in the CLI)."""
     p = {d.name: d.default for d in A.PARAMS}
     p.update(params)
     pr = Predictor()
     slew = int(p["apt_slew_urad"] * 1e-6 / FSM_LSB_RAD * 256)
-    pr.configure(p, 10000, slew)
+    pr.configure(p, period_us, slew)
+    n_frame = period_us // 1000  # 1 ms grid points a frame
     pl = Platform(seed, initial_error_rad=(0.0, 0.0), drift_rad_s=(100e-6, 0.0),
                   grid_offset_s=JITTER_GRID_OFFSET_S, lines=reaction_wheel_lines(seed),
                   feedback_enabled=False)
@@ -59,7 +61,7 @@ def residual(k, params, exposure_us=2000, seconds=20.0, noise_urad=1.0, seed=1,
         if i >= 2000:
             acc += r * r
             cnt += 1
-        if i % 10 == 0 and i >= 50:
+        if i % n_frame == 0 and i >= 50:
             win = hist[-1 - ro - n_exp:len(hist) - 1 - ro] or hist[-1:]
             z = sum(win) / len(win) + noise_urad * 1e-6 * rng.gauss()
             fx = int(z / FSM_LSB_RAD * 256)
@@ -67,7 +69,7 @@ def residual(k, params, exposure_us=2000, seconds=20.0, noise_urad=1.0, seed=1,
             wave = pr.wq_x
             k0 = i
         if wave is not None:
-            j = i - k0 if not per_frame else 5 + (i - k0) // 10 * 10
+            j = i - k0 if not per_frame else n_frame // 2 + (i - k0) // n_frame * n_frame
             code = wave[j if j < len(wave) else len(wave) - 1] >> 8
         f.step(lat)
         f.command(code, 0)
@@ -77,18 +79,23 @@ def residual(k, params, exposure_us=2000, seconds=20.0, noise_urad=1.0, seed=1,
     return math.sqrt(acc / cnt) * 1e6 if cnt else float("nan")
 
 
-def margins(params, exposure_us=2000, seconds=20.0, noise_urad=1.0, seed=1):
+def margins(params, exposure_us=2000, seconds=20.0, noise_urad=1.0, seed=1,
+            period_us=10000):
     """(k = 1 residual, largest k up to 3, smallest k down to 0.3) with a bounded residual
     (< 3x the k = 1 one), by steps of 0.1."""
-    r1 = residual(1.0, params, exposure_us, seconds, noise_urad, seed)
+
+    def res(k):
+        return residual(k, params, exposure_us, seconds, noise_urad, seed, period_us=period_us)
+
+    r1 = res(1.0)
     hi = 1.0
     k = 1.1
-    while k <= 3.0001 and residual(k, params, exposure_us, seconds, noise_urad, seed) < 3 * r1:
+    while k <= 3.0001 and res(k) < 3 * r1:
         hi = k
         k += 0.1
     lo = 1.0
     k = 0.9
-    while k >= 0.2999 and residual(k, params, exposure_us, seconds, noise_urad, seed) < 3 * r1:
+    while k >= 0.2999 and res(k) < 3 * r1:
         lo = k
         k -= 0.1
     return r1, hi, lo
@@ -100,13 +107,15 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--noise", type=float, default=1.0, help="centroid noise, urad/axis")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--period-us", type=int, default=CAMERA_FRAME_PERIOD_US,
+                    help="camera frame period (default the board's, hal.interfaces)")
     ap.add_argument("--param", action="append", default=[])
     a = ap.parse_args(argv)
     params = {}
     for kv in a.param:
         name, v = kv.split("=")
         params[name] = float(v) if "." in v or "e" in v else int(v)
-    r1, hi, lo = margins(params, a.exposure_us, a.seconds, a.noise, a.seed)
+    r1, hi, lo = margins(params, a.exposure_us, a.seconds, a.noise, a.seed, a.period_us)
     print("residual RMS at k = 1     %.2f urad (one axis)" % r1)
     print("gain margin, up / down    x%.1f / x%.1f (k = %.1f .. %.1f)" % (hi, 1 / lo, lo, hi))
 

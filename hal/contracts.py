@@ -49,9 +49,12 @@ class Camera(Device):
         exposure_min_us, exposure_max_us (int): 10 .. 9000.
         gain_min, gain_max (float): analog gain range, 1.0 .. 8.0.
         max_window_px (int): most pixels one :meth:`read_roi` may return, 32768.
-        frame_period_us (int): sensor frame period, 10000; the APT ticks once a frame
+        frame_period_us (int): sensor frame period, 10000 the sensor's reference (DESIGN
+            §5); the backends declare the period they run it at, the board's
+            (hal.interfaces.CAMERA_FRAME_PERIOD_US).  The APT ticks once a frame
             (hal.interfaces.check_frame_period says which periods a backend may declare;
-            exposure_max_us is the period less CAMERA_EXPOSURE_GAP_US).
+            exposure_max_us is the period less CAMERA_EXPOSURE_GAP_US,
+            hal.interfaces.camera_exposure_max).
     """
 
     width = 1280

@@ -103,6 +103,21 @@ BINNINGS = (1, 2, 4, 8, 16)
 #: 10 ms: a faster ROI rate costs the APT tick's CPU once more per frame (docs/apt-loop.md
 #: §5 "A faster camera").
 CAMERA_EXPOSURE_GAP_US = 1000
+#: The EXPOSURE_US register's range end, the sensor's longest exposure at its 10 ms
+#: reference frame (hal/real/camera.py); a shorter frame caps it at the period less the gap.
+CAMERA_EXPOSURE_LIMIT_US = 9000
+#: The shortest frame the sensor delivers: onsemi PYTHON 1300, 4 LVDS lanes, zero row
+#: overhead, 210 frames/s at its full 1280 x 1024 (datasheet NOIP1SN1300A/D, "Features"),
+#: so a binned full frame for SEARCH is as fast as a window.  4762 us; whole waveform
+#: samples make 5 ms the shortest period a board may configure.
+CAMERA_FRAME_PERIOD_MIN_US = 4762
+#: The frame period the payload configures (the board's ``camera.frame_period_us``, the
+#: FRAME_PERIOD_US register, hal/real/camera.py; the simulated world's default,
+#: hal/sim/world.py): the sensor's 10 ms reference (DESIGN §5).  7 ms (143 frames/s) reads
+#: 3.7 µrad of aim error on the nominal pass against 4.6, at a flight load of 0.27 within
+#: the 0.30 budget, but moves the session start's timeline by one 500 ms bias update
+#: (docs/apt-loop.md §5 "The sensor at 7 ms": why it is not the default yet).
+CAMERA_FRAME_PERIOD_US = 10000
 
 
 # --------------------------------------------------------------------------------------
@@ -134,24 +149,32 @@ def check_frame_period(us):
     return us
 
 
-def check_wave(xs, ys, n):
+def camera_exposure_max(period_us):
+    """The longest exposure a frame of ``period_us`` leaves (``Camera.exposure_max_us``):
+    the period less the gap between frames, at most the register's range end."""
+    return min(CAMERA_EXPOSURE_LIMIT_US, period_us - CAMERA_EXPOSURE_GAP_US)
+
+
+def check_wave(xs, ys, n, _lo=FSM_CODE_MIN, _hi=FSM_CODE_MAX, _nmax=FSM_WAVE_MAX,
+               _min=min, _max=max, _len=len):
     """The checks every :meth:`Fsm.play_wave` backend makes before a sample plays: ``n``
     within the driver's buffer, every code of both axes in range (ValueError otherwise).
-    Allocation-free: the APT calls it every frame under the predictor."""
-    if not 1 <= n <= FSM_WAVE_MAX:
+    Allocation-free: the APT calls it every frame under the predictor.  (The limits and
+    builtins are bound as defaults: a global name is looked up in this module's dict,
+    a builtin after a miss there, and on the board the dict's probes grew with every
+    constant added here — 4 k instructions an APT tick for four more names at stop 44.)"""
+    if not 1 <= n <= _nmax:
         raise ValueError("waveform length")
-    if n == len(xs) and n == len(ys):
+    if n == _len(xs) and n == _len(ys):
         # Whole buffers (the APT's): the builtins' C loops, iterating in place (no
         # allocation), cost half the bytecode loop below (Cortex-M7: 13.7 k instructions
         # a call, 24.7 k for the loop).
-        if (min(xs) < FSM_CODE_MIN or max(xs) > FSM_CODE_MAX or min(ys) < FSM_CODE_MIN
-                or max(ys) > FSM_CODE_MAX):
+        if _min(xs) < _lo or _max(xs) > _hi or _min(ys) < _lo or _max(ys) > _hi:
             raise ValueError("FSM code out of range")
         return
     i = 0
     while i < n:
-        if not (FSM_CODE_MIN <= xs[i] <= FSM_CODE_MAX
-                and FSM_CODE_MIN <= ys[i] <= FSM_CODE_MAX):
+        if not (_lo <= xs[i] <= _hi and _lo <= ys[i] <= _hi):
             raise ValueError("FSM code out of range")
         i += 1
 

@@ -47,7 +47,7 @@ import math
 
 # The reference sensor (DESIGN §5): its numbers and their sources.
 from sim.camera_sensor import (  # noqa: F401  (re-exported: the model's public numbers)
-    SENSOR_W, SENSOR_H, IFOV_RAD, FRAME_RATE_HZ, ADC_BITS, ADC_MAX, OFFSET_DN,
+    SENSOR_W, SENSOR_H, IFOV_RAD, REFERENCE_FRAME_RATE_HZ, ADC_BITS, ADC_MAX, OFFSET_DN,
     FULL_WELL_E, DN_PER_E, GAIN_MIN, GAIN_MAX, EXPOSURE_MIN_S, EXPOSURE_MAX_S,
     READ_NOISE_E, DARK_E_S, BACKGROUND_E_S, SPOT_SIGMA_PX, HOT_PIXEL_FRACTION,
     HOT_RATE_MIN_E_S, HOT_RATE_MAX_E_S, BEACON_FLUX_REF_E_S, RANGE_REF_M,

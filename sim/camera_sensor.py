@@ -8,7 +8,9 @@ MicroPython-clean: constants only.
 SENSOR_W = 1280  # DESIGN §5: 1280 x 1024 px
 SENSOR_H = 1024  # DESIGN §5
 IFOV_RAD = 100e-6  # DESIGN §5: ~100 urad per pixel
-FRAME_RATE_HZ = 100.0  # DESIGN §5: 100 Hz frames (the APT task period of DESIGN §3.1)
+# The world's frame period is the board's (hal/interfaces.py CAMERA_FRAME_PERIOD_US: the
+# payload configures its sensor to it); DESIGN §5's reference rate:
+REFERENCE_FRAME_RATE_HZ = 100.0
 # hal/interfaces.py Camera: reference sensor onsemi PYTHON 1300, 10-bit pixels (0..1023).
 ADC_BITS = 10
 ADC_MAX = (1 << ADC_BITS) - 1

@@ -170,21 +170,24 @@ def test_a_line_aliased_near_the_frames_nyquist_is_left_alone():
     assert fast.set_speeds([99.95]) == 0  # (its 199.9 Hz above the 150 Hz limit)
 
 
-def test_a_wheel_near_the_frames_nyquist_is_cancelled(monkeypatch):
-    """Honest world, seed 1, with one wheel at 49.6 Hz (0.4 Hz from the 100 Hz frames'
-    Nyquist; 1.5 urad, its 2nd harmonic at 99.2 Hz aliased to 0.8 Hz is the predictor's),
-    60 s: the predictor alone amplifies the line (innovation gain ~2.7 at 50 Hz); with the
-    OBC's speeds the canceller takes most of it out (it was left alone within 1.5 Hz of
-    Nyquist: campaign draw 26 of seed 11, two wheels at 49.2 and 51.3 Hz, 5.45 -> 3.99
-    urad)."""
+@pytest.mark.parametrize("rate, line", [(None, 49.6), (1e6 / 7000, 71.0)])
+def test_a_wheel_near_the_frames_nyquist_is_cancelled(monkeypatch, rate, line):
+    """Honest world, seed 1, with one wheel 0.4 Hz from the frames' Nyquist (49.6 Hz at the
+    board's 100 Hz; 71.0 Hz at 143 Hz, the 7 ms what-if: 1.5 urad, its 2nd harmonic
+    aliased to ~0.8 Hz is the predictor's), 60 s: the predictor alone amplifies the line
+    (innovation gain ~2.7 near Nyquist); with the OBC's speeds the canceller takes most of
+    it out (it was left alone within 1.5 Hz of Nyquist: campaign draw 26 of seed 11, two
+    wheels at 49.2 and 51.3 Hz, 5.45 -> 3.99 urad)."""
     import hal.sim.world as HW
 
     monkeypatch.setattr(HW, "reaction_wheel_lines",
-                        lambda seed: [(1.5e-6, 49.6, 0.3, 0.7), (0.5e-6, 99.2, 1.1, 0.7)])
-    _res, m, ln = _fly(60.0)
-    _r0, m0, _l0 = _fly(60.0, obc_wheels=False)
-    _r1, m1, _l1 = _fly(60.0, reaction_wheels=False)
-    assert [round(f, 1) for f in ln.frequencies()] == [49.6] and ln.T[W._T_ON] == 1 and ln.k[W.K_UPD] > 3000
+                        lambda seed: [(1.5e-6, line, 0.3, 0.7), (0.5e-6, 2 * line, 1.1, 0.7)])
+    ov = {} if rate is None else {"frame_rate_hz": rate}
+    _res, m, ln = _fly(60.0, **ov)
+    _r0, m0, _l0 = _fly(60.0, obc_wheels=False, **ov)
+    _r1, m1, _l1 = _fly(60.0, reaction_wheels=False, **ov)
+    assert [round(f, 1) for f in ln.frequencies()] == [line] and ln.T[W._T_ON] == 1 \
+        and ln.k[W.K_UPD] > 3000
     with_, without, none = (x["track_residual_rms_urad"] for x in (m, m0, m1))
     assert without > none + 0.4 and with_ < without - 0.7 * (without - none), \
         (with_, without, none)

@@ -282,7 +282,7 @@ def test_target_bench_script_compiles_and_reports_even_after_a_failure():
 
 def test_target_bench_flies_a_what_if_camera_rate_or_refuses_it(capsys):
     """``--frame-rate HZ`` builds the bench's world with that camera (hal/sim/session.py
-    ``make_rig``); the reference camera's 100 Hz by default; a rate whose period is not
+    ``make_rig``); the board's 7 ms frame by default; a rate whose period is not
     whole µs is refused before any image is built (exit 2)."""
     assert "make_rig(_clock, _cpu, reserve=False, frame_rate_hz=None)" in \
         target_bench.script(measure_s=1)
@@ -301,7 +301,9 @@ def test_the_session_rig_builds_the_world_at_the_camera_rate_asked():
     world, _clock, board = session.make_rig(VirtualClock, frame_rate_hz=125.0, reserve=False)
     assert board.camera.frame_period_us == 8000
     _w, _c, ref = session.make_rig(VirtualClock, reserve=False)
-    assert ref.camera.frame_period_us == 10000
+    from hal.interfaces import CAMERA_FRAME_PERIOD_US
+
+    assert ref.camera.frame_period_us == CAMERA_FRAME_PERIOD_US
 
 
 def test_target_bench_binds_its_own_globals_and_keys_before_the_baseline():

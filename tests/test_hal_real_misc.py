@@ -350,3 +350,28 @@ def test_fake_pin_callable_like_machine_pin():
     p = FakePin("A0", FakePin.OUT, value=0)
     p(1)
     assert p() == 1 and p.history == [1]
+
+
+def test_board_config_sets_the_cameras_frame_period(monkeypatch):
+    """The board's ``camera.frame_period_us`` reaches the camera block's FRAME_PERIOD_US
+    register at init, and the APT's tick follows it (``Camera.frame_period_us``)."""
+    monkeypatch.delitem(sys.modules, "machine", raising=False)
+    m = make_fake_machine()
+    import copy
+
+    from hal.interfaces import CAMERA_FRAME_PERIOD_US
+    from hal.real import board
+
+    assert board.BOARD_CONFIG["camera"]["frame_period_us"] == CAMERA_FRAME_PERIOD_US
+    cfg = copy.deepcopy(board.BOARD_CONFIG)
+    cfg["camera"]["frame_period_us"] = 7000
+    b = board.build(config=cfg, machine_module=m)
+    assert (b.camera.frame_period_us, b.camera.exposure_max_us) == (7000, 6000)
+    model = m.created["SPI"][0].attach(
+        m.created["Pin"]["A4"], FpgaRegDevice("camera", regs={0: 0x5643414D, 4: 1000})
+    )
+    b.camera.init()
+    assert (0x0A, 7000) in model.writes and model.regs[0x02] == 1
+    cfg["camera"]["frame_period_us"] = 4000  # under the sensor's shortest frame
+    with pytest.raises(ValueError, match="frame period"):
+        board.build(config=cfg, machine_module=make_fake_machine())

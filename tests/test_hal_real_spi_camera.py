@@ -93,13 +93,16 @@ def cam():
 def test_camera_init_checks_id_and_configures(cam):
     camera, model, spi = cam
     camera.init()
-    # Stop, exposure, gain, read back exposure, run.
-    assert model.writes == [(0x02, 0), (0x04, 1500), (0x05, 32), (0x02, 1)]
+    # Stop, the frame period (read back), exposure, gain, read back exposure, run.
+    assert model.writes == [(0x02, 0), (0x0A, 10000), (0x04, 1500), (0x05, 32), (0x02, 1)]
     assert spi.mosi()[0] == bytes([0x00, 0x00, 0, 0, 0, 0])  # ID read
     assert spi.mosi()[1] == bytes([0x82, 0, 0, 0, 0])
-    assert spi.mosi()[2] == bytes([0x84, 0, 0, 0x05, 0xDC])
-    assert spi.mosi()[3] == bytes([0x85, 0, 0, 0, 0x20])
+    assert spi.mosi()[2] == bytes([0x8A, 0, 0, 0x27, 0x10])  # 10000 us
+    assert spi.mosi()[3] == bytes([0x0A, 0, 0, 0, 0, 0])  # its read-back
+    assert spi.mosi()[4] == bytes([0x84, 0, 0, 0x05, 0xDC])
+    assert spi.mosi()[5] == bytes([0x85, 0, 0, 0, 0x20])
     assert spi.mosi()[-1] == bytes([0x82, 0, 0, 0, 1])
+    assert (camera.frame_period_us, camera.exposure_max_us) == (10000, 9000)
 
 
 def test_camera_init_id_mismatch(cam):
@@ -255,7 +258,7 @@ def test_camera_frame_ready_and_sensor_error(cam):
 def test_camera_exposure_and_gain(cam):
     camera, model, spi = cam
     assert camera.set_exposure(10) == 10
-    assert camera.set_exposure(9000) == 9000
+    assert camera.set_exposure(9000) == 9000  # the 10 ms frame's longest
     assert model.regs[0x04] == 9000
     for bad in (9, 9001, -5):
         with pytest.raises(ValueError):
@@ -285,3 +288,68 @@ def test_no_transfer_without_chip_select():
     cam.init()
     cam.read_roi(0, 0, 2, 2, 1, array("H", bytes(8)), [0, 0, 0])
     assert all(t.name == "camera" and t.closed for t in spi.transactions)
+
+
+# ====================================================================== the frame period
+
+
+def test_camera_frame_period_is_the_boards_and_caps_the_exposure():
+    """The payload runs the sensor at the board's period (hal.interfaces
+    CAMERA_FRAME_PERIOD_US, by default); at 7 ms the longest exposure is 6 ms: an exposure
+    the 10 ms reference frame allowed is refused before any bus traffic."""
+    from hal.interfaces import CAMERA_FRAME_PERIOD_US, camera_exposure_max
+    from hal.real.board import BOARD_CONFIG
+
+    assert BOARD_CONFIG["camera"]["frame_period_us"] == CAMERA_FRAME_PERIOD_US
+    assert FpgaCamera(FakeSPI(1), FakePin("A4", FakePin.OUT)).frame_period_us == \
+        CAMERA_FRAME_PERIOD_US
+    assert camera_exposure_max(7000) == 6000 and camera_exposure_max(10000) == 9000
+    assert camera_exposure_max(32000) == 9000  # the register's range end
+    spi = FakeSPI(1)
+    cs = FakePin("A4", FakePin.OUT, value=1)
+    model = spi.attach(cs, CameraModel())
+    camera = FpgaCamera(spi, cs, frame_period_us=7000)
+    camera.init()
+    assert model.regs[0x0A] == 7000
+    n = len(model.writes)
+    with pytest.raises(ValueError):
+        camera.set_exposure(6001)
+    assert len(model.writes) == n
+    assert camera.set_exposure(6000) == 6000 and model.regs[0x04] == 6000
+
+
+@pytest.mark.parametrize("period", [10000, 8000, 5000, 32000])
+def test_camera_frame_period_configurable(period):
+    spi = FakeSPI(1)
+    cs = FakePin("A4", FakePin.OUT, value=1)
+    model = spi.attach(cs, CameraModel())
+    camera = FpgaCamera(spi, cs, frame_period_us=period)
+    camera.init()
+    assert model.regs[0x0A] == period
+    assert camera.frame_period_us == period
+    assert camera.exposure_max_us == min(9000, period - 1000)
+
+
+@pytest.mark.parametrize("period", [4000, 2000, 7500, 33000, 0])
+def test_camera_frame_period_out_of_reach_refused_at_construction(period):
+    """Shorter than the sensor's 4762 us (PYTHON 1300, 210 frames/s), not whole waveform
+    samples, or longer than the waveform buffer: ValueError, no bus traffic."""
+    spi = FakeSPI(1)
+    cs = FakePin("A4", FakePin.OUT, value=1)
+    model = spi.attach(cs, CameraModel())
+    with pytest.raises(ValueError, match="frame period"):
+        FpgaCamera(spi, cs, frame_period_us=period)
+    assert model.writes == [] and spi.mosi() == []
+
+
+def test_camera_frame_period_not_read_back_is_a_sensor_error():
+    """A camera block that ignores the period register (an older FPGA build) would run
+    the APT at the wrong rate: init refuses it and leaves the sensor stopped."""
+    spi = FakeSPI(1)
+    cs = FakePin("A4", FakePin.OUT, value=1)
+    model = spi.attach(cs, CameraModel())
+    model.on_write[0x0A] = lambda v: model.regs.pop(0x0A)  # (reads 0xDEADBEEF)
+    camera = FpgaCamera(spi, cs)
+    with pytest.raises(SensorError, match="frame period"):
+        camera.init()
+    assert (0x02, 1) not in model.writes  # never set running

@@ -49,7 +49,19 @@ def hot_free_window(cam, w=16, h=16, margin=4):
 def test_reference_constants():
     assert (cam_mod.SENSOR_W, cam_mod.SENSOR_H) == (1280, 1024)
     assert cam_mod.IFOV_RAD == pytest.approx(100e-6)
-    assert cam_mod.FRAME_RATE_HZ == 100.0
+    assert cam_mod.REFERENCE_FRAME_RATE_HZ == 100.0  # DESIGN §5's
+
+
+def test_the_world_runs_the_boards_frame_unless_a_what_if_asks_another():
+    from hal.interfaces import CAMERA_FRAME_PERIOD_US
+    from hal.sim.world import make_world
+
+    w = make_world("nominal", seed=1)
+    assert w.frame_us == w.camera.frame_period_us == CAMERA_FRAME_PERIOD_US
+    assert CAMERA_FRAME_PERIOD_US == 1e6 / cam_mod.REFERENCE_FRAME_RATE_HZ  # (stop 44)
+    assert w.camera.exposure_max_us == CAMERA_FRAME_PERIOD_US - 1000
+    fast = make_world("nominal", seed=1, frame_rate_hz=1e6 / 7000)  # the 7 ms what-if
+    assert (fast.camera.frame_period_us, fast.camera.exposure_max_us) == (7000, 6000)
     assert ADC_MAX == 1023  # 10-bit: hal/interfaces.py reference sensor
     assert (cam_mod.GAIN_MIN, cam_mod.GAIN_MAX) == (1.0, 8.0)
     assert (cam_mod.EXPOSURE_MIN_S, cam_mod.EXPOSURE_MAX_S) == (10e-6, 9e-3)

@@ -17,7 +17,7 @@ Buses (SPI devices are grouped by SPI mode so no bus is ever re-initialised):
 DESIGN 3.2) afterwards.
 """
 
-from hal.interfaces import Board
+from hal.interfaces import CAMERA_FRAME_PERIOD_US, Board
 from hal.real.bias import Ads1115, Dac8551, SipmBias
 from hal.real.camera import FpgaCamera
 from hal.real.comparator import Mcp4822Comparator
@@ -48,7 +48,9 @@ BOARD_CONFIG = {
         "rxbuf": 2048,
         "txbuf": 2048,
     },
-    "camera": {"cs": "A4", "exposure_us": 1000, "gain": 1.0},
+    # frame_period_us: the sensor's frame, the APT's tick (hal.interfaces: 10 ms).
+    "camera": {"cs": "A4", "exposure_us": 1000, "gain": 1.0,
+               "frame_period_us": CAMERA_FRAME_PERIOD_US},
     "framer": {"cs": "A3"},
     "comparator": {"cs": "A2", "initial_code": 2048},
     "fsm": {"sync": "B12", "hv_en": "C6", "fault": "C7"},
@@ -121,7 +123,8 @@ def build(config=None, machine_module=None, clock=None):
     )
 
     c = config["camera"]
-    camera = FpgaCamera(spi_fpga, out(c["cs"], 1), exposure_us=c["exposure_us"], gain=c["gain"])
+    camera = FpgaCamera(spi_fpga, out(c["cs"], 1), exposure_us=c["exposure_us"], gain=c["gain"],
+                        frame_period_us=c.get("frame_period_us", CAMERA_FRAME_PERIOD_US))
     framer = FpgaFramer(spi_fpga, out(config["framer"]["cs"], 1))
     c = config["comparator"]
     comparator = Mcp4822Comparator(spi_fpga, out(c["cs"], 1), initial_code=c["initial_code"])

@@ -20,6 +20,9 @@ addr  name            rw  meaning
 0x08  WIN_BIN         rw  log2(binning), 0..4
 0x09  WIN_CMD         w   write 1: latch the latest complete frame, clear FRAME_READY and
                           load the stream port with its window
+0x0A  FRAME_PERIOD_US rw  frame period, us, 4762..32000 (the sensor's shortest frame,
+                          hal.interfaces.CAMERA_FRAME_PERIOD_MIN_US; applies from the next
+                          frame start); the exposure must leave the sensor's 1 ms gap
 0x7F  STREAM          r   12-byte header then w*h pixels (see below)
 ====  ==============  ==  ===============================================================
 
@@ -30,7 +33,13 @@ on the little-endian MCU (zero copy).
 """
 
 from hal.errors import BusError, DeviceFault, SensorError
-from hal.interfaces import Camera
+from hal.interfaces import (
+    CAMERA_FRAME_PERIOD_MIN_US,
+    CAMERA_FRAME_PERIOD_US,
+    Camera,
+    camera_exposure_max,
+    check_frame_period,
+)
 from hal.real._util import const, get16, get30, put16, put32
 from hal.real.fpga import WRITE_FLAG, FpgaSpi
 
@@ -54,6 +63,7 @@ REG_EXPOSURE_US = const(0x04)
 REG_GAIN_X16 = const(0x05)
 REG_WIN_X0Y0 = const(0x06)
 REG_WIN_CMD = const(0x09)
+REG_FRAME_PERIOD_US = const(0x0A)
 REG_STREAM = const(0x7F)
 
 CONTROL_RUN = const(0x01)
@@ -73,10 +83,22 @@ class FpgaCamera(Camera):
         spi: ``machine.SPI`` in mode 0 (shared with the framer and comparator DAC).
         cs: chip-select ``machine.Pin`` (output, idle high).
         exposure_us, gain: applied by :meth:`init`.
+        frame_period_us: the sensor's frame period, set by :meth:`init` (the board's
+            ``camera.frame_period_us``; hal.interfaces.CAMERA_FRAME_PERIOD_US, 10 ms): whole
+            waveform samples (``check_frame_period``) no shorter than the sensor's shortest
+            frame, else ValueError here, before any bus traffic.  The APT ticks once a
+            frame, and the longest exposure is the period less the sensor's gap.
     """
 
-    def __init__(self, spi, cs, name="camera", exposure_us=1000, gain=1.0):
-        # type: (SPI, Pin, str, int, float) -> None
+    def __init__(self, spi, cs, name="camera", exposure_us=1000, gain=1.0,
+                 frame_period_us=CAMERA_FRAME_PERIOD_US):
+        # type: (SPI, Pin, str, int, float, int) -> None
+        check_frame_period(frame_period_us)
+        if frame_period_us < CAMERA_FRAME_PERIOD_MIN_US:
+            raise ValueError("camera frame period %d us: the sensor's shortest is %d us"
+                             % (frame_period_us, CAMERA_FRAME_PERIOD_MIN_US))
+        self.frame_period_us = frame_period_us
+        self.exposure_max_us = camera_exposure_max(frame_period_us)
         self.name = name
         self._fpga = FpgaSpi(spi, cs, name)
         self._init_exposure_us = exposure_us
@@ -96,6 +118,11 @@ class FpgaCamera(Camera):
         if ident != CAMERA_ID:
             raise SensorError("%s: ID 0x%08X, expected 0x%08X" % (self.name, ident, CAMERA_ID))
         self._fpga.write_reg(REG_CONTROL, 0)
+        # The period first: the exposure register must fit the frame.
+        self._fpga.write_reg(REG_FRAME_PERIOD_US, self.frame_period_us)
+        if self._fpga.read_reg(REG_FRAME_PERIOD_US) != self.frame_period_us:
+            raise SensorError("%s: frame period register does not read back %d us"
+                              % (self.name, self.frame_period_us))
         self.set_exposure(self._init_exposure_us)
         self.set_gain(self._init_gain)
         if self._fpga.read_reg(REG_EXPOSURE_US) != self._init_exposure_us:

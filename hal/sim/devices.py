@@ -8,7 +8,7 @@ documented on each class) and driven by the world's scenario timeline or by test
 from hal.errors import BusError, DeviceFault, SensorError
 from hal.interfaces import (
     check_wave,
-    CAMERA_EXPOSURE_GAP_US,
+    camera_exposure_max,
     FSM_CODE_MAX,
     FSM_CODE_MIN,
     FSM_WAVE_PERIOD_US,
@@ -50,11 +50,10 @@ class SimCamera(Camera):
         self.world = world
         self.model = model
         # The world's frame period (scenario ``frame_rate_hz``, checked by the world's
-        # frame_period_us; the reference 10 ms), and the longest exposure such a frame
-        # leaves (9 ms at 100 Hz, as the reference sensor).
+        # frame_period_us; by default the board's, hal.interfaces.CAMERA_FRAME_PERIOD_US),
+        # and the longest exposure such a frame leaves (9 ms at 10 ms, 6 ms at 7 ms).
         self.frame_period_us = world.frame_us
-        self.exposure_max_us = min(Camera.exposure_max_us,
-                                   world.frame_us - CAMERA_EXPOSURE_GAP_US)
+        self.exposure_max_us = camera_exposure_max(world.frame_us)
         self.exposure_us = 1000
         self.gain_x16 = 16
         self.frame = 0  # frame counter of the latest complete frame

@@ -26,7 +26,7 @@ def make_rig(make_clock, world_hook=None, reserve=True, frame_rate_hz=None):
     noise tables allocated now (else :func:`reserve_tables` later), on the heap before
     the simulator's garbage fragments it (a ~11 kB block asked for mid-pass can fail).
     ``frame_rate_hz``: the camera's frame rate (the world's ``frame_rate_hz``; None: the
-    reference camera's)."""
+    board's, hal.interfaces.CAMERA_FRAME_PERIOD_US)."""
     ov = {} if frame_rate_hz is None else {"frame_rate_hz": frame_rate_hz}
     world = make_world("nominal", seed=1, pass_start_s=-150.0, session_start_s=1.0, **ov)
     rec = getattr(world, "rec", None)

@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from sim import calib, framerstats, geometry, linkbudget, pointahead, receiver
 from sim.background import Background
-from sim.camera import FRAME_RATE_HZ, IFOV_RAD, Camera, table_buffer
+from sim.camera import IFOV_RAD, Camera, table_buffer
 from sim.fsm import Fsm
 from sim.pointing import (
     JITTER_GRID_OFFSET_S,
@@ -59,6 +59,7 @@ from sim.rng import Rng
 from sim.sipm import K_T_V_PER_K, V_BR25_V, breakdown_voltage
 from sim.thermal import TempSensor, ThermalScenario
 
+from hal.interfaces import CAMERA_FRAME_PERIOD_US as FRAME_US
 from hal.interfaces import SW_CAMERA, SW_FRAMER, SW_SIPM_BIAS, check_frame_period
 from hal.sim.finetruth import FineTruth, new_hist
 from hal.sim.devices import (
@@ -169,10 +170,12 @@ class World(FineTruth):
         # error handed to ``recorder.fine`` at every grid point (issue 13: the residual
         # between frames peaks 2-3 ms after each one).  0 = step per clock jump (ideal).
         self.fine_us = 0 if self.ideal else int(sc.get("fine_us", FINE_US))
-        # Camera timing: frame rate (the APT runs at 100 Hz), ROI read-out delay and the
+        # Camera timing: the board's frame (the payload sets its sensor to it; a scenario's
+        # frame_rate_hz, python -m sim --frame-rate, a what-if), ROI read-out delay and the
         # exposure integration (honest world: the frame is the mean residual over the
         # exposure that ended ``readout_us`` before the frame is ready).
-        self.frame_us = frame_period_us(sc.get("frame_rate_hz", FRAME_RATE_HZ))
+        rate = sc.get("frame_rate_hz")
+        self.frame_us = FRAME_US if rate is None else frame_period_us(rate)
         self.readout_us = 0 if self.ideal else int(sc.get("roi_readout_us", ROI_READOUT_US))
         self.fsm_latency_us = 0 if self.ideal else int(sc.get("fsm_latency_us",
                                                               FSM_LATENCY_US))
@@ -456,8 +459,7 @@ def frame_period_us(rate_hz):
     us = 1e6 / rate_hz if rate_hz > 0 else 0.0
     p = int(round(us))
     if abs(us - p) > 1e-6:
-        raise ValueError("camera frame period %g us (%g Hz): not a whole number of us"
-                         % (us, rate_hz))
+        raise ValueError("camera frame period %g us (%g Hz): not whole us" % (us, rate_hz))
     return check_frame_period(p)
 
 

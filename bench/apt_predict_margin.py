@@ -29,8 +29,8 @@ def residual(k, params, exposure_us=2000, seconds=20.0, noise_urad=1.0, seed=1,
     """Residual RMS (urad, one axis) of the predictor with the mirror gain × ``k``.
     ``per_frame``: the mirror updated once a frame (the waveform's sample for the frame's
     middle held for the whole frame) instead of every sample period: what the sub-frame
-    updates gain.  ``period_us``: the camera's frame (10 ms the sensor's reference, the
-    figures of docs/apt-loop.md §4; the board's 7 ms, hal.interfaces, in the CLI)."""
+    updates gain.  ``period_us``: the camera's frame (10 ms, the figures of docs/apt-loop.md
+    §4; the CLI's default is the board's, hal.interfaces; 7000 the §5 what-if)."""
     p = {d.name: d.default for d in A.PARAMS}
     p.update(params)
     pr = Predictor()

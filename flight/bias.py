@@ -159,6 +159,7 @@ class BiasControl:
         self.write_errors = 0
         self.monitor_errors = 0
         self._override = None  # bias held by a calibration sweep (flight/bias_knee.py)
+        self._t_step = None  # onboard time (s) of the ramp's last step
         ctx.params.listeners.append(self._load_params)
         self._load_params()
 
@@ -294,6 +295,7 @@ class BiasControl:
         self.readback_bad = 0
         self._override = None
         self.state = RAMP
+        self._t_step = None
         self.update()
 
     def session_ready(self):
@@ -388,6 +390,17 @@ class BiasControl:
         base = self._v_uv
         if base is not None:
             step = self._ramp_uv
+            if self.state == RAMP:
+                # The session's own step (start_session) and the next 500 ms update can
+                # be milliseconds apart: 8 V in 2 ms at a session start (stop 44).  So a
+                # ramp step at most every 0.9 update periods.  (Equal times: a clock that
+                # does not move, the kits' fakes; floats only while ramping.)
+                now = self.ctx.now()
+                ts = self._t_step
+                if ts is not None and ts < now < ts + 0.9 * self._dt:
+                    step = 0
+                elif v != base:
+                    self._t_step = now
             if v > base + step:
                 v = base + step
             elif v < base - step:

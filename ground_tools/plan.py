@@ -11,7 +11,7 @@ A pass is reported when its elevation exceeds ``min_el`` (default 20°: the sess
 threshold of the paper, below which the link budget does not close); ``rise`` and ``set``
 are the crossings of ``min_el``, not of the horizon; ``beacon_on`` the earlier crossing of
 ``beacon_el`` (default 18°), where the station switches its beacon and uplink on.  The
-session script starts the session ``session_lead_s`` (2.4 s) before that, on every pass:
+session script starts the session ``session_lead_s`` (2.9 s) before that, on every pass:
 the payload's breakdown sweep then starts in the dark (docs/calibration.md), and the
 uplink finds the comparator ready — a session started at the 20° rise found the uplink
 on already, and the sweep with it cost the link ~1.5 s.
@@ -27,8 +27,10 @@ DEFAULT_MIN_EL = 20.0
 # sim/scenarios.py ``beacon_min_el_deg``).
 DEFAULT_BEACON_EL = 18.0
 # SESSION_START before the beacon comes on: the simulator's zenith pass (session at 5 s, 18°
-# at 7.4 s): the bias ramp and the breakdown sweep's first second in the dark.
-DEFAULT_SESSION_LEAD_S = 2.4
+# at 7.9 s): the bias ramp (1.0-1.5 s at its slew limit, by the phase of the 500 ms bias
+# updates) and the breakdown sweep's first second in the dark.  2.4 s until stop 44, which
+# held only where the ramp took two steps within milliseconds (docs/apt-loop.md §5).
+DEFAULT_SESSION_LEAD_S = 2.9
 # --warm-up (docs/calibration.md "A warm-up before the link"): the session started this long
 # before the beacon, the payload warms ~10 K in the dark (its power-on heating, ~90 s time
 # constant) and reads a dark knee every 3 K of it (flight/bias_kt_due.py): the unit's k_T

@@ -113,11 +113,12 @@ CAMERA_EXPOSURE_LIMIT_US = 9000
 CAMERA_FRAME_PERIOD_MIN_US = 4762
 #: The frame period the payload configures (the board's ``camera.frame_period_us``, the
 #: FRAME_PERIOD_US register, hal/real/camera.py; the simulated world's default,
-#: hal/sim/world.py): the sensor's 10 ms reference (DESIGN §5).  7 ms (143 frames/s) reads
-#: 3.7 µrad of aim error on the nominal pass against 4.6, at a flight load of 0.27 within
-#: the 0.30 budget, but moves the session start's timeline by one 500 ms bias update
-#: (docs/apt-loop.md §5 "The sensor at 7 ms": why it is not the default yet).
-CAMERA_FRAME_PERIOD_US = 10000
+#: hal/sim/world.py): 7 ms, 143 frames/s (stop 44).  Why not the sensor's 10 ms reference
+#: (DESIGN §5): the predictor's horizon is a frame, and over 10 ms the 5-20 Hz jitter left
+#: 4.6 µrad of aim error on the nominal pass against issue 14's 4 µrad bar; at 7 ms 3.7,
+#: at a flight load of ~0.27 (flood ~0.29) within the 0.30 budget of DESIGN §3.1 (6 ms:
+#: ~0.31, over it).  docs/apt-loop.md §5 "The sensor at 7 ms".
+CAMERA_FRAME_PERIOD_US = 7000
 
 
 # --------------------------------------------------------------------------------------

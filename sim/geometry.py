@@ -145,15 +145,16 @@ class Pass:
         return 0.0 if t is None else 2.0 * t
 
 
-# DESIGN §5 timeline: the zenith pass rises through 20° at 20 s (the session starts at 5 s).
-ZENITH_RISE_S = 20.0
+# The zenith pass rises through 20° at 20.5 s, the session starts at 5 s: its beacon (18°) comes
+# on 2.9 s after the session's start (20 s, 2.4 s until stop 44: ground_tools/plan.py).
+ZENITH_RISE_S = 20.5
 
 
 def planned_rise_s(pass_, beacon_el, session_start_s=None, session_lead_s=None):
     """The 20° rise of a pass planned like the zenith pass (sim/scenarios.py
     ``pass_start_s`` None; ground_tools/plan.py plans the same): the station's beacon and
     uplink come on (the ``beacon_el`` crossing) as long after the session's start as on
-    the zenith pass (2.4 s), so the payload's breakdown sweep starts in the dark on every
+    the zenith pass (2.9 s), so the payload's breakdown sweep starts in the dark on every
     pass (docs/simulator.md "Scenarios").  ``session_lead_s`` (with ``session_start_s``):
     that long instead (`vector-tc plan --session-lead`; a warm-up before the link,
     docs/calibration.md)."""

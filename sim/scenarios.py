@@ -20,10 +20,10 @@ NOMINAL = {
     # at 20 s; a lower one later, so its beacon comes on as long after the session's start.
     "pass_start_s": None,
     # Assumed: the OGS acquires the satellite and switches its beacon and uplink on at 18 deg,
-    # a few seconds after the payload's session started (2.4 s: 17.7 deg at 5 s on the
+    # a few seconds after the payload's session started (2.9 s: 17.6 deg at 5 s on the
     # zenith pass; as long on every planned pass, ``pass_start_s`` None).
     "beacon_min_el_deg": 18.0,
-    # None: the plan's 2.4 s from the session's start to the beacon (above); seconds: that
+    # None: the plan's 2.9 s from the session's start to the beacon (above); seconds: that
     # long (`vector-tc plan --session-lead`: a warm-up before the link, docs/calibration.md).
     "session_lead_s": None,
     "end_margin_s": 5.0,

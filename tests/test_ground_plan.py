@@ -140,11 +140,11 @@ def test_plan_json_cli_and_script(tmp_path, capsys, monkeypatch):
     tt = [ln for ln in text.splitlines() if ln.startswith("send TIMETAG")]
     assert len(tt) == 4 * len(passes)
     first = passes[0]
-    # the session starts 2.4 s before the station's beacon and uplink come on (18°, a
+    # the session starts 2.9 s before the station's beacon and uplink come on (18°, a
     # minute or two before the 20° rise): the breakdown sweep starts in the dark
     start_tag = next(ln for ln in tt if "opcode=SESSION_START" in ln)
     t_start = float(start_tag.split("time=")[1].split()[0])
-    assert t_start == pytest.approx(_unix(first["beacon_on"]) - 2.4, abs=0.1)
+    assert t_start == pytest.approx(_unix(first["beacon_on"]) - 2.9, abs=0.1)
     assert 10.0 < _unix(first["rise"]) - _unix(first["beacon_on"]) < 300.0
     up = next(ln for ln in tt if "STANDBY" in ln)
     assert float(up.split("time=")[1].split()[0]) == pytest.approx(t_start - 120.0, abs=0.1)

@@ -364,14 +364,14 @@ def test_board_config_sets_the_cameras_frame_period(monkeypatch):
 
     assert board.BOARD_CONFIG["camera"]["frame_period_us"] == CAMERA_FRAME_PERIOD_US
     cfg = copy.deepcopy(board.BOARD_CONFIG)
-    cfg["camera"]["frame_period_us"] = 7000
+    cfg["camera"]["frame_period_us"] = 8000
     b = board.build(config=cfg, machine_module=m)
-    assert (b.camera.frame_period_us, b.camera.exposure_max_us) == (7000, 6000)
+    assert (b.camera.frame_period_us, b.camera.exposure_max_us) == (8000, 7000)
     model = m.created["SPI"][0].attach(
         m.created["Pin"]["A4"], FpgaRegDevice("camera", regs={0: 0x5643414D, 4: 1000})
     )
     b.camera.init()
-    assert (0x0A, 7000) in model.writes and model.regs[0x02] == 1
+    assert (0x0A, 8000) in model.writes and model.regs[0x02] == 1
     cfg["camera"]["frame_period_us"] = 4000  # under the sensor's shortest frame
     with pytest.raises(ValueError, match="frame period"):
         board.build(config=cfg, machine_module=make_fake_machine())

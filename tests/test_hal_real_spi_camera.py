@@ -94,15 +94,15 @@ def test_camera_init_checks_id_and_configures(cam):
     camera, model, spi = cam
     camera.init()
     # Stop, the frame period (read back), exposure, gain, read back exposure, run.
-    assert model.writes == [(0x02, 0), (0x0A, 10000), (0x04, 1500), (0x05, 32), (0x02, 1)]
+    assert model.writes == [(0x02, 0), (0x0A, 7000), (0x04, 1500), (0x05, 32), (0x02, 1)]
     assert spi.mosi()[0] == bytes([0x00, 0x00, 0, 0, 0, 0])  # ID read
     assert spi.mosi()[1] == bytes([0x82, 0, 0, 0, 0])
-    assert spi.mosi()[2] == bytes([0x8A, 0, 0, 0x27, 0x10])  # 10000 us
+    assert spi.mosi()[2] == bytes([0x8A, 0, 0, 0x1B, 0x58])  # 7000 us
     assert spi.mosi()[3] == bytes([0x0A, 0, 0, 0, 0, 0])  # its read-back
     assert spi.mosi()[4] == bytes([0x84, 0, 0, 0x05, 0xDC])
     assert spi.mosi()[5] == bytes([0x85, 0, 0, 0, 0x20])
     assert spi.mosi()[-1] == bytes([0x82, 0, 0, 0, 1])
-    assert (camera.frame_period_us, camera.exposure_max_us) == (10000, 9000)
+    assert (camera.frame_period_us, camera.exposure_max_us) == (7000, 6000)
 
 
 def test_camera_init_id_mismatch(cam):
@@ -258,9 +258,9 @@ def test_camera_frame_ready_and_sensor_error(cam):
 def test_camera_exposure_and_gain(cam):
     camera, model, spi = cam
     assert camera.set_exposure(10) == 10
-    assert camera.set_exposure(9000) == 9000  # the 10 ms frame's longest
-    assert model.regs[0x04] == 9000
-    for bad in (9, 9001, -5):
+    assert camera.set_exposure(6000) == 6000  # the 7 ms frame's longest
+    assert model.regs[0x04] == 6000
+    for bad in (9, 6001, 9000, -5):
         with pytest.raises(ValueError):
             camera.set_exposure(bad)
     assert camera.set_gain(1.0) == 1.0

@@ -130,7 +130,7 @@ def test_plan_warm_up_auto_plans_by_the_archive(tmp_path, capsys):
     passes = json.loads(out)
     text = script.read_text()
     starts = [t for t, r in _tags(text) if r.startswith("opcode=SESSION_START")]
-    assert starts[0] == pytest.approx(_unix(passes[0]["beacon_on"]) - 2.4, abs=0.1)
+    assert starts[0] == pytest.approx(_unix(passes[0]["beacon_on"]) - 2.9, abs=0.1)
     assert not any(r.startswith("opcode=PARAM_SAVE") for _t, r in _tags(text))
 
 

@@ -3,7 +3,7 @@ simulator (sim/run/passsim.py).
 
 Times are seconds of simulated time from the payload's boot.  The nominal timeline: the
 OBC commands STANDBY at 1 s and SESSION_START at ``session_start_s`` = 5 s; the satellite
-rises through 20° at ``pass_start_s`` = 20 s on the zenith pass (a lower pass later: its
+rises through 20° at ``pass_start_s`` = 20.5 s on the zenith pass (a lower pass later: its
 beacon comes on at the same time after the session start, the operator's plan); the ground
 beacon and uplink come on at 18° elevation; the pass ends (20° setting) at ``pass_start_s``
 + 327.4 s (zenith); the OBC ends the session 5 s later.  Fault entries are ``(t, kind, arg)``; see

@@ -197,4 +197,9 @@ def test_the_city_lights_pass_ends_on_the_beacon(seed):
     names = [e["name"] for _t, _boot, e in res.obc.events]
     assert names.count("APT_TARGET_SWITCH") == 1 == apt.search.survey.switches
     assert apt.state == A.TRACK
-    assert m["track_residual_rms_urad"] < 10.0  # on the beacon: a night pass's ~5 µrad
+    # On the beacon from the switch on: the last 10 s's aim error, a night pass's ~5 µrad.
+    # (Not the pass's whole figure: it counts the light's TRACK from 0.5 s after its entry,
+    # so the few frames between the beacon coming on and the survey's switch, ~4 mrad off,
+    # read 230-410 µrad on the 7 ms timeline, none on the 10 ms one: docs/apt-loop.md §6.)
+    rms, _bias = metrics._continuous_rms(res.rec.fine, skip=(0.0, 10.0))
+    assert rms * 1e6 < 10.0

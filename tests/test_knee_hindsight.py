@@ -39,9 +39,11 @@ def test_the_first_knees_temperature_in_hindsight_is_closer_to_the_die(monkeypat
     die, off, _ = log[n]
     causal = t_then - (die + off)
     hindsight = t_h - (die + off)
-    # (seed 1: -0.153 K then, -0.034 in hindsight; the truth itself is known to ~0.02 K
-    # here: the die logged at the task's run, the sensor's noise 0.01 K)
-    assert causal < -0.1 and abs(hindsight) < abs(causal) / 3, (n, causal, hindsight)
+    # (seed 1: -0.121 K then, -0.044 in hindsight; -0.153 / -0.034 before stop 44's 7 ms
+    # frames and slew-limited bias ramp started the knee 0.5 s later; the truth itself is
+    # known to ~0.02 K here: the die logged at the task's run, the sensor's noise 0.01 K)
+    assert causal < -0.1 and abs(hindsight) < min(abs(causal) / 2, 0.05), \
+        (n, causal, hindsight)
 
 
 def _knee_errors(monkeypatch, seeds, params):
@@ -82,6 +84,8 @@ def test_the_knees_points_in_hindsight_bring_its_breakdown_to_the_units(monkeypa
     then = _knee_errors(monkeypatch, seeds, {"bias_knee_hindsight_max_k": 0.0})
     mean_abs = [sum(abs(e) for e in errs) / len(errs) for errs in (now, then)]
     assert mean_abs[0] < 0.7 * mean_abs[1], (now, then)
-    assert max(abs(e) for e in now) < 5.0, now  # (seed 1-4: 2.7, 3.9, 3.5, -2.1 mV)
+    # (seeds 1-4: 5.4, 2.3, 4.1, -0.2 mV; 2.7, 3.9, 3.5, -2.1 before stop 44's timeline:
+    # the 40 draws' RMS is 4.0 mV)
+    assert max(abs(e) for e in now) < 6.0, now
     assert sum(then) / len(then) > 2.0  # the lag reads every knee high ...
     assert abs(sum(now) / len(now)) < 0.5 * sum(then) / len(then)  # ... not in hindsight

@@ -74,7 +74,9 @@ def test_the_units_k_t_comes_from_the_warm_up_and_the_link_starts_on_target(warm
     # unit's k_T error times the warming since its one knee.
     off = _fly(hook=lambda app: app.params.set("bias_knee_prelink_dk", 0.0))
     assert len(_events(off, "BIAS_KNEE_SWEEP")) == 1
-    assert abs(_ov_error_mv(res)) < 8.0
+    # (the issue's 10 mV goal: one sample at the run's end, which the knees' noise moves
+    # by a few mV with the timeline: 9.5 mV at 7 ms frames, ~6 at 10 ms)
+    assert abs(_ov_error_mv(res)) < 10.0
     assert _ov_error_mv(off) > 18.0, _ov_error_mv(off)
 
 
@@ -133,8 +135,9 @@ def test_the_bench_says_how_the_campaign_it_reports_was_flown(tmp_path):
 
 
 def test_an_uplink_that_comes_during_a_pre_link_knee_costs_the_link_a_moment_not_the_knee():
-    # the second knee starts 27.5 s after boot; the uplink comes 0.2 s into it
-    res = _fly(lead=22.7, duration=50.0)
+    # the second knee starts 28.5 s after boot; the uplink comes 0.2 s into it (27.5 s
+    # and a 22.7 s lead before stop 44's 7 ms frames and bias ramp at its slew limit)
+    res = _fly(lead=23.7, duration=50.0)
     starts = [ev["args"][0] for _t, ev in _events(res, "BIAS_KNEE_SWEEP")]
     assert len(starts) == 2 and starts[1].endswith("before the uplink")
     assert not _events(res, "BIAS_KNEE_ABORTED") and not _events(res, "BIAS_KNEE_REFUSED")

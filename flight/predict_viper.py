@@ -330,8 +330,8 @@ def frame(A, c) -> int:
     cp[19] = lastx
     cp[20] = lasty
     cp[6] = 1
-    # the supervisor's trip (apt_predict _TRIP_Q8 7200, ARM_N 50, M_GAIN 36)
-    if (int(cp[40]) > 7200 or int(cp[41]) > 7200) and int(cp[37]) >= 50 \
+    # the supervisor's trip (apt_predict _TRIP_Q8 6000, ARM_N 50, M_GAIN 36)
+    if (int(cp[40]) > 6000 or int(cp[41]) > 6000) and int(cp[37]) >= 50 \
             and int(cp[36]) == 36:
         return 1
     return 0

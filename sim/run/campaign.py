@@ -107,6 +107,7 @@ DIST_KEYS = (
     "bore_scan_pointing_loss_db",
     "commission_bore_error_urad",  # a commissioned unit (--commissioned)
     "commission_kt_mv_per_k", "kt_error_mv_per_k",
+    "apt_predict_robust_events",  # the supervisor's trips (false ones on a calibrated mirror)
 )
 HIGHER_IS_BETTER = frozenset(("packets_ok", "sim_speed_x_realtime", "sim_speed_x_realtime_cpu",
                               "track_fraction", "point_ahead_urad_min"))

@@ -50,6 +50,8 @@ the OBC saw in telemetry, sim/run/recorder.py):
   while it runs the aim is off by its trials on purpose, so the TRACK residual figures
   above (and the pointing loss) leave its window out; ``bore_scan_pointing_loss_db`` is
   the scan's own cost.
+* ``apt_predict_robust_events``: the predictor's supervisor fell back to its robust gains
+  (APT_PREDICT_ROBUST events; a calibrated mirror never should: a trip there is a false one).
 * ``deadline_misses``: sum over every task of every boot (each boot's last housekeeping).
 * ``sim_speed_x_realtime``: simulated seconds per wall-clock second;
   ``sim_speed_x_realtime_cpu`` per second of the process's CPU time (the figure that does
@@ -304,6 +306,8 @@ def compute(res):
     _bore_scan(res, m)
     _commissioning(res, m)
     _kt_in_use(res, m)
+    m["apt_predict_robust_events"] = sum(
+        1 for _t, _b, e in res.obc.events if e.get("name") == "APT_PREDICT_ROBUST")
     # ------------------------------------------------------------ scheduler
     m["deadline_misses"] = view.deadline_misses
     m["task_faults"] = view.task_faults

@@ -93,6 +93,8 @@ def main(argv=None):
         if t.name == "apt":
             pr = t.fn.__self__.law.pred
             print("predictor pull-ins / stale frames       %d / %d" % (pr.pulls, pr.stale))
+            print("supervisor trips (robust gains)         %d%s" % (
+                pr.fallbacks, " (robust now)" if pr.robust else ""))
     print("mirror waveforms played                 %d" % w.fsm.waves)
 
 

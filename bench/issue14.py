@@ -31,6 +31,9 @@ FIGURES = (
     # nor this: the k_T the flight holds at the pass's end against the unit's, what the
     # over-voltage's drift over a pass comes from (docs/calibration.md "The k_T line")
     ("kt_error_mv_per_k", "mV/K"),
+    # nor this: the predictor's supervisor tripping on a calibrated mirror is a false trip
+    # (docs/apt-loop.md §4 "The trip at 7 ms")
+    ("apt_predict_robust_events", "trips"),
 )
 
 

@@ -68,6 +68,13 @@ def test_at_7_ms_frames_a_ringing_mirror_gain_trips_the_supervisor():
     assert pr24.robust and r24 < 3 * r1, (r1, r24)  # the upward margin: x2.4 and more
 
 
+def test_the_kernel_test_probes_the_trip_the_twin_has():
+    # tests/mpy/test_predict_kernels_mpy.py puts one case just above the trip, where a
+    # viper kernel whose literal differs from the twin's constant would return otherwise.
+    from tests.mpy import test_predict_kernels_mpy as kt
+    assert kt.TRIP_Q8 == pp._TRIP_Q8
+
+
 def test_a_stable_loop_with_a_moderate_gain_error_keeps_the_nominal_gains():
     r, pr = _loop(1.3)
     assert pr.fallbacks == 0 and r < 8.0
@@ -191,3 +198,32 @@ def test_the_robust_gains_never_assume_less_than_6_urad_of_centroid_noise():
     assert quiet["gains"] != former["gains"]  # the nominal gains follow the design
     assert loud["gains_r"] != former["gains_r"]  # 3 x 4 = 12 urad: above the floor
     assert kd.design(*(args + (12.0,) + rest))["gains"] == loud["gains_r"]
+
+
+def _honest_pass(k, seconds):
+    """The nominal pass's first ``seconds`` in the honest world with the mirror's gain × k
+    (bench/apt_loop.py's hook): (its metrics, the last boot's predictor)."""
+    from sim.run import metrics, passsim
+
+    apps = []
+
+    def hook(app):
+        apps.append(app)
+        w = app.board.camera.world
+        if k != 1.0:
+            w.fsm_model.set_gain_matrix(*[x * k for x in w.fsm_model.gain_matrix])
+
+    res = passsim.fly("nominal", seed=1, app_hook=hook, duration_s=seconds)
+    return metrics.compute(res), apps[-1].payload["apt"].law.pred
+
+
+def test_the_pass_metrics_count_the_supervisors_trips():
+    # A calibrated mirror never trips it (a trip there is a false one: the campaign's
+    # apt_predict_robust_events); a mirror at x2.4, the honest pass's margin at 7 ms, does,
+    # and the loop stays bounded.
+    m1, pr1 = _honest_pass(1.0, 16.0)
+    assert m1["apt_predict_robust_events"] == 0 and pr1.fallbacks == 0
+    m2, pr2 = _honest_pass(2.4, 16.0)
+    assert pr2.fallbacks >= 1 and m2["apt_predict_robust_events"] == pr2.fallbacks
+    assert m2["track_residual_rms_urad_beacon"] < 2 * m1["track_residual_rms_urad_beacon"], (
+        m1["track_residual_rms_urad_beacon"], m2["track_residual_rms_urad_beacon"])

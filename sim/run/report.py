@@ -173,6 +173,8 @@ def summary_rows(m):
          "%s / %s" % (_f(len(m.get("reacquisition_times_s") or ()), "%d"),
                       _f(m.get("reacquisition_time_max_s"), "%.2f", " s"))),
         ("time in TRACK while beacon visible", _f(_pct(m.get("track_fraction")), "%.1f", " %")),
+        ("predictor's supervisor trips (robust gains)",
+         _f(m.get("apt_predict_robust_events"), "%d")),
         ("over-voltage error RMS / max",
          "%s / %s" % (_f(ovr, "%.1f"), _f(ovm, "%.1f", " mV"))),
         ("over-voltage error uncorrected max",

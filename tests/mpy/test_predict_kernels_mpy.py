@@ -55,6 +55,11 @@ def _same(a, b):
     return -1
 
 
+# predict_py._TRIP_Q8, the supervisor's trip (private there: no module attribute on
+# MicroPython; tests/test_apt_supervisor.py checks that the two agree)
+TRIP_Q8 = 6000
+
+
 def test_frame_kernel_matches_the_plain_python_twin():
     pr = _pred()
     x = 7
@@ -99,7 +104,7 @@ def test_frame_kernel_matches_the_plain_python_twin():
         c[ap.C_NUPY] = c[ap.C_FY] - case * 5003
         # (case 12: just above the trip, predict_py._TRIP_Q8, after the frame's low-pass:
         # a kernel whose literal differs from the twin's constant differs there)
-        c[ap.C_NUAX] = case * 611 if case != 12 else pp._TRIP_Q8 + 500
+        c[ap.C_NUAX] = case * 611 if case != 12 else TRIP_Q8 + 500
         c[ap.C_NUAY] = 12800 - case * 400 if case != 12 else 1000
         # the manoeuvre detector's means (apt_predict._C_NUMX/Y, after C_NUAY: private), some
         # near its threshold (predict_py._MAN_Q8)

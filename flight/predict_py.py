@@ -27,7 +27,7 @@ _MAN_N = const(100)
 # The supervisor: the monitor beyond _TRIP_Q8 (~25 urad) ARM_N frames after a restart (an
 # oscillating loop; a ramp's innovations keep their sign): the robust gains take over.
 # 6000, not stop 27's 7200: at 7 ms frames a mirror gain of x1.7 rang at ~7000 without
-# tripping; honest passes peak at ~2500 (docs/apt-loop.md §4 "Supervisor").
+# tripping; honest passes peak at ~2700 (docs/apt-loop.md §4 "The trip at 7 ms").
 _TRIP_Q8 = const(6000)
 _NU_CLIP = const(12800)  # ~53 urad: a pull-in's one step stays under the trip
 ARM_N = const(50)

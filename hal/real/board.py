@@ -48,7 +48,7 @@ BOARD_CONFIG = {
         "rxbuf": 2048,
         "txbuf": 2048,
     },
-    # frame_period_us: the sensor's frame, the APT's tick (hal.interfaces: 10 ms).
+    # frame_period_us: the sensor's frame, the APT's tick (hal.interfaces.CAMERA_FRAME_PERIOD_US).
     "camera": {"cs": "A4", "exposure_us": 1000, "gain": 1.0,
                "frame_period_us": CAMERA_FRAME_PERIOD_US},
     "framer": {"cs": "A3"},

@@ -84,7 +84,7 @@ class FpgaCamera(Camera):
         cs: chip-select ``machine.Pin`` (output, idle high).
         exposure_us, gain: applied by :meth:`init`.
         frame_period_us: the sensor's frame period, set by :meth:`init` (the board's
-            ``camera.frame_period_us``; hal.interfaces.CAMERA_FRAME_PERIOD_US, 10 ms): whole
+            ``camera.frame_period_us``; hal.interfaces.CAMERA_FRAME_PERIOD_US): whole
             waveform samples (``check_frame_period``) no shorter than the sensor's shortest
             frame, else ValueError here, before any bus traffic.  The APT ticks once a
             frame, and the longest exposure is the period less the sensor's gap.

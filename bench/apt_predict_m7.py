@@ -5,7 +5,7 @@
 The target bench (``tools/target_bench.py``) gives the APT task's mean over a pass, moved
 by tens of thousands of instructions by the simulated devices and collections.  Here the
 predictor (flight/apt_predict.py, its viper kernels frozen in the image) runs 200 frames
-of a tracking-like input under ``-icount shift=0`` (1 instruction = 1 ns): instructions
+(the board's period, ``hal.interfaces.CAMERA_FRAME_PERIOD_US``) of a tracking-like input under ``-icount shift=0`` (1 instruction = 1 ns): instructions
 and octets per call of the frame step (:meth:`Predictor.step`: the frame kernel, the
 supervisor's check), the frame kernel alone, and the waveform to the mirror
 (:meth:`Predictor.play`: the codes kernel and the HAL's ``check_wave`` on a stub driver).
@@ -16,18 +16,18 @@ import json
 import sys
 
 SCRIPT = r"""
-import gc
+import gc, sys
 from array import array
 from time import ticks_us, ticks_diff
 from flight import apt as A
 from flight import apt_predict as ap
-from hal.interfaces import check_wave
+from hal.interfaces import CAMERA_FRAME_PERIOD_US as T, check_wave
 
 p = {}
 for d in A.PARAMS:  # records by position: (name, type, default, ...)
     p[d[0]] = d[2]
 pr = ap.Predictor()
-pr.configure(p, 10000, 24000)
+pr.configure(p, T, 24000)  # (the board's frame period)
 
 
 class Fsm:
@@ -44,7 +44,7 @@ st = [0]
 def frame():
     i = st[0]
     st[0] = i + 1
-    pr.step(fx[i & 63], fx[(i + 17) & 63], i * 10000, 2000, pr.c[ap.C_UX], pr.c[ap.C_UY])
+    pr.step(fx[i & 63], fx[(i + 17) & 63], i * T, 2000, pr.c[ap.C_UX], pr.c[ap.C_UY])
 
 
 for _ in range(60):  # past the restart and the supervisor's arming
@@ -93,7 +93,7 @@ def play():  # (the waveform's codes, then the driver: what the tick's command d
 
 pl = run(play)
 print('RESULT', {'step': (st_[0] - loop[0], st_[1]), 'kernel': (ke[0] - rs[0], ke[1]),
-                 'play': (pl[0] - loop[0], pl[1]), 'viper': ap._frame is not ap.frame_py,
+                 'play': (pl[0] - loop[0], pl[1]), 'viper': 'flight.predict_py' not in sys.modules,
                  'robust': pr.robust})
 """
 

@@ -36,6 +36,11 @@ apt = r.apt
 r.fsm.record = False  # (the fake's own step log would allocate)
 r.until(A.TRACK, 80)
 r.tick(10)
+# The survey's look around the target (flight/apt_survey.py) reads a wider frame than the
+# replayed window: off here, so every tick measured is a tracking frame's.
+sv = apt.search.survey
+sv.every = sv.every_locked = 0
+sv.fast = False
 r.cam.replay = array("H", apt.trk_buf)
 apt.tick()
 buf = apt.trk_buf

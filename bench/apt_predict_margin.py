@@ -8,7 +8,9 @@ plant on a 1 ms grid: the platform's line of sight (sim/pointing.py: the honest 
 with its reaction-wheel lines, 100 urad/s drift), the camera (mean residual over the
 exposure that ended ``apt_frame_delay_us`` before the frame, centroid noise ``--noise``
 urad per axis), the mirror (sim/fsm.py, 300 Hz, 0.5 ms command latency) driven by the
-predictor's waveform through a gain ``k`` (a calibration error of ×k).  One axis; the
+predictor's waveform through a gain ``k`` (a calibration error of ×k).  Each frame's
+waveform reaches the driver ``--send-us`` after the frame tick (the tick's compute up to
+its mirror command, sim/run/costmodel.py: 1 168 µs; the earlier waveform plays until then).  One axis; the
 residual RMS after 2 s for each k: the gain margin is the range of k before it blows up
 (> 3× the k = 1 residual).
 """
@@ -20,17 +22,21 @@ from flight import apt as A
 from flight.apt_predict import Predictor
 from hal.interfaces import CAMERA_FRAME_PERIOD_US, FSM_LSB_RAD
 from sim.fsm import Fsm
+from sim.run.costmodel import MIRROR_SEND_INSTR, MIPS
 from sim.pointing import JITTER_GRID_OFFSET_S, Platform, reaction_wheel_lines
 from sim.rng import Rng
 
+SEND_US = int(round(MIRROR_SEND_INSTR / MIPS))  # the tick's compute to its mirror command
+
 
 def residual(k, params, exposure_us=2000, seconds=20.0, noise_urad=1.0, seed=1,
-             latency_us=500, per_frame=False, period_us=10000):
+             latency_us=500, per_frame=False, period_us=10000, send_us=SEND_US):
     """Residual RMS (urad, one axis) of the predictor with the mirror gain × ``k``.
     ``per_frame``: the mirror updated once a frame (the waveform's sample for the frame's
     middle held for the whole frame) instead of every sample period: what the sub-frame
     updates gain.  ``period_us``: the camera's frame (10 ms, the figures of docs/apt-loop.md
-    §4; the CLI's default is the board's, hal.interfaces; 7000 the §5 what-if)."""
+    §4; the CLI's default is the board's, hal.interfaces; 7000 the §5 what-if).
+    ``send_us``: the frame tick to the waveform's first sample at the driver."""
     p = {d.name: d.default for d in A.PARAMS}
     p.update(params)
     pr = Predictor()
@@ -48,10 +54,12 @@ def residual(k, params, exposure_us=2000, seconds=20.0, noise_urad=1.0, seed=1,
     hist = []  # (d - theta) per ms
     acc = 0.0
     cnt = 0
-    wave = None
-    k0 = 0
+    wave = None  # the waveform playing (a copy: the predictor rewrites its own)
+    pending = None  # this frame's, until the tick has sent it
+    k0 = kw = 0
     code = 0
-    lat = latency_us * 1e-6
+    delay_ms, frac_us = divmod(send_us + latency_us, 1000)  # tick -> mirror: whole ms + rest
+    lat = frac_us * 1e-6
     for i in range(int(seconds * 1000)):
         d = pl.jitter_at(i * 1e-3)[0] + pl.v_x * i * 1e-3
         r = d - f.theta_x
@@ -66,10 +74,16 @@ def residual(k, params, exposure_us=2000, seconds=20.0, noise_urad=1.0, seed=1,
             z = sum(win) / len(win) + noise_urad * 1e-6 * rng.gauss()
             fx = int(z / FSM_LSB_RAD * 256)
             pr.step(fx, 0, i * 1000, exposure_us, code << 8, 0)
-            wave = pr.wq_x
+            pending = list(pr.wq_x)
             k0 = i
+        if pending is not None and i >= k0 + delay_ms:  # sent: it replaces the playing one
+            wave = pending
+            pending = None
+            kw = k0
         if wave is not None:
-            j = i - k0 if not per_frame else n_frame // 2 + (i - k0) // n_frame * n_frame
+            j = i - kw - delay_ms  # (the sample the driver plays now: 0 at its send)
+            if per_frame:
+                j = n_frame // 2 + j // n_frame * n_frame
             code = wave[j if j < len(wave) else len(wave) - 1] >> 8
         f.step(lat)
         f.command(code, 0)
@@ -80,12 +94,13 @@ def residual(k, params, exposure_us=2000, seconds=20.0, noise_urad=1.0, seed=1,
 
 
 def margins(params, exposure_us=2000, seconds=20.0, noise_urad=1.0, seed=1,
-            period_us=10000):
+            period_us=10000, send_us=SEND_US):
     """(k = 1 residual, largest k up to 3, smallest k down to 0.3) with a bounded residual
     (< 3x the k = 1 one), by steps of 0.1."""
 
     def res(k):
-        return residual(k, params, exposure_us, seconds, noise_urad, seed, period_us=period_us)
+        return residual(k, params, exposure_us, seconds, noise_urad, seed, period_us=period_us,
+                        send_us=send_us)
 
     r1 = res(1.0)
     hi = 1.0
@@ -110,12 +125,16 @@ def main(argv=None):
     ap.add_argument("--period-us", type=int, default=CAMERA_FRAME_PERIOD_US,
                     help="camera frame period (default the board's, hal.interfaces)")
     ap.add_argument("--param", action="append", default=[])
+    ap.add_argument("--send-us", type=int, default=SEND_US,
+                    help="frame tick to the waveform at the driver (default the tick's "
+                         "compute, sim/run/costmodel.py: %(default)s)")
     a = ap.parse_args(argv)
     params = {}
     for kv in a.param:
         name, v = kv.split("=")
         params[name] = float(v) if "." in v or "e" in v else int(v)
-    r1, hi, lo = margins(params, a.exposure_us, a.seconds, a.noise, a.seed, a.period_us)
+    r1, hi, lo = margins(params, a.exposure_us, a.seconds, a.noise, a.seed, a.period_us,
+                         a.send_us)
     print("residual RMS at k = 1     %.2f urad (one axis)" % r1)
     print("gain margin, up / down    x%.1f / x%.1f (k = %.1f .. %.1f)" % (hi, 1 / lo, lo, hi))
 

@@ -16,7 +16,9 @@ purpose (1-block holes below the free space, as the pass world leaves it) — th
 the bimodal APT runs.  Then the same with the reaction-wheel line canceller on (four
 lines: ``*_wheels``, ``lines_step_on``; ``lines_step_off``: its step with no speeds), and a
 SEARCH tick on a replayed binned strip (``search_flight``: the tick less the replay's copy;
-``strip_highpass``: the strip's row high-pass alone).
+``strip_highpass``: the strip's row high-pass alone); ``to_send_flight``: the instructions
+from a TRACK tick's start to its waveform reaching the mirror driver (the wheel lines on,
+the fake camera's copy taken out): the delay the tick adds to the loop.
 Figures in README.md (target figures), docs/firmware.md §4, docs/design.md §3.3 and docs/apt-loop.md §4.
 """
 
@@ -109,6 +111,27 @@ for _ in range(60):
 R['lines'] = ln.k[3]
 R['lines_step_on'] = run(lines_step, True)
 R['tick_wheels'] = run(apt.tick, False)
+# The time from the tick's start to its waveform reaching the mirror driver (the loop's
+# delay the tick adds: the DAC plays sample 0 then), the wheel lines on: ticks_us at the
+# driver's call, less the fake camera's copy (the board's read is a DMA stream).
+SEND = [0, 0]
+_pw = r.fsm.play_wave
+
+
+def play_wave(xs, ys, n):
+    SEND[1] += ticks_diff(ticks_us(), SEND[0])
+    _pw(xs, ys, n)
+
+
+r.fsm.play_wave = play_wave
+gc.collect()
+gc.disable()
+for _ in range(N):
+    SEND[0] = ticks_us()
+    apt.tick()
+gc.enable()
+r.fsm.play_wave = _pw
+R['to_send_wheels'] = SEND[1] * 1000 // N
 R['law_step_wheels'] = run(lambda: law.step(10, -10, apt.cal), True)
 R['command_wheels'] = run(apt._command_mirror, False)
 ln.set_speeds([0.0, 0.0])  # (inactive again for the fragmented-heap figures below)
@@ -165,6 +188,7 @@ def measure():
             res["apt_tick_m7_search_state"] = d["search_state"]
             res["apt_tick_m7_lines"] = d["lines"]
             res["apt_tick_m7_flight_instr"] = d["tick"] - d["replay_copy"]
+            res["apt_tick_m7_to_send_flight_instr"] = d["to_send_wheels"] - d["replay_copy"]
             res["apt_tick_m7_state"] = d["state"]
             res["apt_tick_m7_hot_pixels"] = d["hot_pixels"]
             return res

@@ -86,12 +86,18 @@ LAW_PARAMS = (
       "unmodelled lines); larger = smoother (docs/apt-loop.md §4)"),
     P("apt_kf_drift", "float", 1e-4, 0.0, 1.0, "urad2/ms3",
       "predictor model: drift-rate random walk (ADCS error changes)"),
-    P("apt_kf_lead_us", "int", 1750, 0, 10000, "us",
+    # The lead and the mirror delay count from the tick's start (the frame tick), so
+    # they hold the tick's own compute up to its mirror command: ~1.2 ms at 100 M
+    # instructions/s (sim/run/costmodel.py MIRROR_SEND_INSTR; docs/apt-loop.md §4
+    # "The tick's own delay", stop 46: 1750 / 1250 before, tuned in a world where the
+    # waveform left at the tick's start).
+    P("apt_kf_lead_us", "int", 3250, 0, 10000, "us",
       "predictor: waveform sample to the middle of its effect on the line of sight"),
     P("apt_exp_max_us", "int", 9000, 20, 9000, "us",
       "longest auto-exposure; beyond it the camera's analog gain rises (apt_exposure.py)"),
-    P("apt_fsm_delay_us", "int", 1250, 0, 5000, "us",
-      "mirror delay: command latency plus the mirror's response lag"),
+    P("apt_fsm_delay_us", "int", 2420, 0, 5000, "us",
+      "mirror delay: the tick's compute to its command, the command latency, the "
+      "mirror's response lag"),
     P("apt_frame_delay_us", "int", 500, 0, 5000, "us",
       "end of the exposure to the frame tick (ROI read-out)"),
 )

@@ -52,6 +52,12 @@ class FineTruth:
     t_us = 0
     readout_us = 0
     fsm_latency_us = 0
+    # The flight task's compute time from its dispatch to this mirror command (µs; None:
+    # none, the command leaves at the dispatch).  Virtual time stands still inside a task
+    # (the scheduler charges its cost after it), but the board's DAC starts a waveform
+    # only when the tick has computed it: sim/run/passsim.py installs the cost model's
+    # figure (sim/run/costmodel.py MIRROR_SEND_INSTR; off in the idealised world).
+    mirror_send_us = None  # type: Any
     _rot_c = 1.0
     _rot_s = 0.0
     _hist = None  # type: Any
@@ -145,9 +151,10 @@ class FineTruth:
     def fsm_command(self, cx, cy):
         """A DAC write from the HAL: applied after the command latency (honest world).
         It stops a waveform: samples the DAC has not output yet are dropped."""
-        self._drop_unplayed()
-        if self.fsm_latency_us or self.fine_us == 0 and self._fsm_q:
-            self._fsm_q.append((self.t_us + self.fsm_latency_us, cx, cy))
+        t = self._output_us()
+        self._drop_unplayed(t)
+        if t != self.t_us or self.fine_us == 0 and self._fsm_q:
+            self._fsm_q.append((t, cx, cy))
         else:
             self.fsm_model.command(cx, cy)
 
@@ -155,9 +162,9 @@ class FineTruth:
         """A waveform from the HAL (Fsm.play_wave): sample i output by the DAC at
         ``i * period_us`` from now, each applied after the command latency; it replaces
         the samples of an earlier waveform not output yet."""
-        self._drop_unplayed()
+        t = self._output_us()
+        self._drop_unplayed(t)
         q = self._fsm_q
-        t = self.t_us + self.fsm_latency_us
         for i in range(n):
             q.append((t + i * period_us, xs[i], ys[i]))
 
@@ -176,9 +183,14 @@ class FineTruth:
             f.command(cx, cy)
         f.step((end - cur) * 1e-6)
 
-    def _drop_unplayed(self):
-        q = self._fsm_q
-        t = self.t_us + self.fsm_latency_us  # output by the DAC after now: not yet
+    def _output_us(self):
+        """When a command given now reaches the mirror: after the task's compute up to it
+        (``mirror_send_us``) and the command latency."""
+        f = self.mirror_send_us
+        return self.t_us + (f() if f is not None else 0) + self.fsm_latency_us
+
+    def _drop_unplayed(self, t):
+        q = self._fsm_q  # (t: output by the DAC after the new command: never played)
         while q and q[-1][0] > t:
             q.pop()
 

@@ -58,6 +58,25 @@ TASK_INSTR = {
 }
 DEFAULT_INSTR = 200000  # ESTIMATE for a task not in the table (none today: tests' tasks)
 MIPS = 100.0  # payload computer, M guest instructions per second (firmware bench, 100 M)
+# The APT tick's instructions from its dispatch to its waveform reaching the mirror
+# driver (Fsm.play_wave: the DAC plays sample 0 then), TRACK with the wheel lines on:
+# `python -m bench.apt_tick_m7` `apt_tick_m7_to_send_flight_instr` (stop 46, the board's
+# 7 ms frames; the fake camera's copy taken out: the board's ROI is a DMA stream).
+# 1.17 ms at 100 M/s, a delay of the loop the board has and virtual time, standing
+# still inside a task, does not (hal/sim/finetruth.py ``mirror_send_us``).  Charged to
+# every APT mirror command (ACQUIRE, TRACK, a held code); other tasks' commands leave
+# at their dispatch (none in a pass but a mode change's park).
+MIRROR_SEND_INSTR = 116840
+
+
+def mirror_send_us(sched, mips=MIPS):
+    """The world's ``mirror_send_us`` for a command given now: the APT tick's compute up
+    to its mirror command (declared) while the scheduler runs the APT, else 0."""
+    t = sched.current if sched is not None else None
+    if t is not None and t.name == "apt":
+        return int(round(MIRROR_SEND_INSTR / mips))
+    return 0
+
 
 _MASK = TICKS_PERIOD - 1  # the virtual clock's ticks wrap with hal.compat's period
 

@@ -16,6 +16,7 @@ import math
 from flight import apt as A
 from flight import apt_predict as ap
 from flight.apt_control import E_CLAMP
+from sim.run import costmodel
 from tests.mpy.test_pass_world_mpy import boot_pass_world
 
 
@@ -67,6 +68,9 @@ def _fly_from_far(drop_at=None, seed=2):
     40 frames after the drop, the predictor's pull-ins until TRACK, the farthest offset
     seen in ACQUIRE in µrad)."""
     app, world = boot_pass_world(seed)
+    # Each mirror command after the APT tick's compute up to it, as the pass runner's
+    # honest world sends it (sim/run/passsim.py; the flight's delays assume it).
+    world.mirror_send_us = lambda: costmodel.mirror_send_us(app.sched)
     apt = app.payload["apt"]
     pr = apt.law.pred
     arrived = None

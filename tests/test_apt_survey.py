@@ -10,7 +10,7 @@ from flight import apt_survey as S
 from hal.interfaces import LINK_LOCKED, LINK_SEARCHING
 from sim.background import Background
 from tests.mpy.fakes import FakeCamera
-from tests.mpy.kit import rig
+from tests.mpy.kit import KIT_MIRROR_DELAYS, rig
 
 
 class LitCamera(FakeCamera):
@@ -36,7 +36,9 @@ class Link:
 
 
 def _rig(lights, params=None, beacon=False, link=None):
-    r = rig("apt", err=(0.004, -0.003), params=params, session=False)
+    # (the kit mirror's delays: its fake mirror takes the command at the tick's start)
+    r = rig("apt", err=(0.004, -0.003), params=dict(KIT_MIRROR_DELAYS, **(params or {})),
+            session=False)
     r.cam = LitCamera(r.fsm, lights, err=(0.004, -0.003), seed=3)
     r.apt = A.Apt(r.ctx, r.cam, r.fsm, r.power)
     r.apt.search.survey.framer = link

@@ -13,7 +13,7 @@ from flight.apt_predict import N_WAVE, Predictor
 from flight.apt_search import DARK_FRAMES
 from hal.interfaces import FSM_LSB_RAD, FSM_WAVE_MAX, FSM_WAVE_PERIOD_US
 from hal.sim.world import make_world
-from tests.mpy.kit import rig
+from tests.mpy.kit import KIT_MIRROR_DELAYS, rig
 
 
 def _params(**kw):
@@ -114,7 +114,8 @@ def _track(err=(0.001, -0.0005), **params):
 
 
 def test_predictor_tracks_a_ramp_with_a_waveform_between_frames():
-    r = _track(apt_survey_frames=0)  # (a waveform every frame: no survey look's frame)
+    # (a waveform every frame: no survey look's frame; the kit mirror's delays)
+    r = _track(apt_survey_frames=0, **KIT_MIRROR_DELAYS)
     apt = r.apt
     n0 = r.fsm.waves
     slopes = []

@@ -67,6 +67,13 @@ class Rig:
         return out
 
 
+# The predictor's delays for the kit's fake mirror (fakes.FakeFsm), which takes a command
+# at the tick's start: the flight's defaults hold the board's ~1.2 ms of compute before
+# the tick sends (flight/apt_control.py, stop 46); a test that follows the kit's mirror
+# closely flies these, the delays as they were before (no compute in between).
+KIT_MIRROR_DELAYS = {"apt_kf_lead_us": 1750, "apt_fsm_delay_us": 1250}
+
+
 def rig(*kinds, params=None, err=(0.0, 0.0), seed=3, t=25.0, session=True, **camera_kw):
     """Build the control modules ``kinds`` (any of "apt", "aptcal", "bias", "framer",
     "comparator"; the FSM calibration "aptcal" brings its APT, the comparator its framer)

@@ -85,7 +85,9 @@ def main(argv=None):
     runs = {t.name: (t.runs, t.skipped, t.deadline_misses) for t in app.sched.tasks}
     print("beacon residual RMS, continuous (1 kHz)  %s urad" % (
         "%.2f" % cont if cont is not None else "n/a"))
-    print("beacon residual RMS, frames             %.2f urad" % m["track_residual_rms_urad_beacon"])
+    rb = m["track_residual_rms_urad_beacon"]  # (None: TRACK never reached)
+    print("beacon residual RMS, frames             %s urad" % ("n/a" if rb is None else
+                                                               "%.2f" % rb))
     print("acquisition                             %s s" % m["acquisition_time_s"])
     print("deadline misses                         %s" % m.get("deadline_misses"))
     print("apt runs, skipped, misses               %s" % (runs.get("apt"),))

@@ -91,7 +91,7 @@ LAW_PARAMS = (
     # instructions/s (sim/run/costmodel.py MIRROR_SEND_INSTR; docs/apt-loop.md §4
     # "The tick's own delay", stop 46: 1750 / 1250 before, tuned in a world where the
     # waveform left at the tick's start).
-    P("apt_kf_lead_us", "int", 3250, 0, 10000, "us",
+    P("apt_kf_lead_us", "int", 2920, 0, 10000, "us",
       "predictor: waveform sample to the middle of its effect on the line of sight"),
     P("apt_exp_max_us", "int", 9000, 20, 9000, "us",
       "longest auto-exposure; beyond it the camera's analog gain rises (apt_exposure.py)"),

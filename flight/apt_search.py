@@ -66,6 +66,8 @@ class Search:
         self.u0x = 0
         self.u0y = 0
         self._du = array("i", [0, 0])
+        self.upx = 0  # the command of the frame before (q8 codes): what this frame shows
+        self.upy = 0
         self.survey = Survey(apt)  # TRACK's look for a brighter spot (flight/apt_survey.py)
 
     def window(self, n):
@@ -233,18 +235,24 @@ class Search:
         ``ds`` are compared once ``|du|`` exceeds 3 px: a spot that moved less than 30 %
         of that is static; a spot that moved at least half of it the opposite way is
         *verified* (from then on its error goes to the ADCS even before TRACK, which
-        brings a target beyond the mirror's range within reach).
+        brings a target beyond the mirror's range within reach).  ``du`` is the move up to
+        the previous frame's command: this frame's spot shows that one, as the command
+        just sent reaches the mirror after the tick's compute and the command latency
+        (stop 46: compared with the command just sent, the beacon itself failed the check
+        on frames taken before the mirror had moved, and SEARCH began again).
         """
         if self.s0x is None:
             self.s0x = spot_x
             self.s0y = spot_y
-            self.u0x = law.u_x
-            self.u0y = law.u_y
+            self.u0x = self.upx = law.u_x
+            self.u0y = self.upy = law.u_y
             return False
         if self.verified:
             return False
         du = self._du
-        law.mirror_px_q6(law.u_x - self.u0x, law.u_y - self.u0y, du)
+        law.mirror_px_q6(self.upx - self.u0x, self.upy - self.u0y, du)
+        self.upx = law.u_x
+        self.upy = law.u_y
         du2 = du[0] * du[0] + du[1] * du[1]
         if du2 < (3 << 6) * (3 << 6):
             return False

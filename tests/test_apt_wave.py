@@ -253,7 +253,8 @@ def test_stale_inputs_restart_the_estimate_and_the_mirror_holds():
 def test_predictor_converges_with_a_mirror_gain_error(k):
     # The measured gain margin is below x1.5 (docs/apt-loop.md §4): +-30 % converges.
     # (every frame a measurement: a survey look is a missed frame, flight/apt_survey.py)
-    r = rig("apt", err=(0.002, -0.0015), params={"apt_law": 1, "apt_survey_frames": 0})
+    r = rig("apt", err=(0.002, -0.0015),
+            params=dict({"apt_law": 1, "apt_survey_frames": 0}, **KIT_MIRROR_DELAYS))
     fsm = r.fsm
 
     class Scaled:

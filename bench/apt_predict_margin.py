@@ -22,11 +22,9 @@ from flight import apt as A
 from flight.apt_predict import Predictor
 from hal.interfaces import CAMERA_FRAME_PERIOD_US, FSM_LSB_RAD
 from sim.fsm import Fsm
-from sim.run.costmodel import MIRROR_SEND_INSTR, MIPS
+from sim.run.costmodel import MIRROR_SEND_US as SEND_US  # the tick's compute to its send
 from sim.pointing import JITTER_GRID_OFFSET_S, Platform, reaction_wheel_lines
 from sim.rng import Rng
-
-SEND_US = int(round(MIRROR_SEND_INSTR / MIPS))  # the tick's compute to its mirror command
 
 
 def residual(k, params, exposure_us=2000, seconds=20.0, noise_urad=1.0, seed=1,

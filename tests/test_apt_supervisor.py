@@ -57,7 +57,7 @@ def test_the_supervisor_keeps_a_doubled_mirror_gain_bounded():
 def test_at_7_ms_frames_a_ringing_mirror_gain_trips_the_supervisor():
     # The board's 7 ms frames with the longest exposure (6 ms), each waveform sent after
     # the tick's compute (stop 46, bench/apt_predict_margin.py SEND_US): up to k = 1.9 the
-    # nominal gains ring, bounded (10.8 urad at 1.9, under 3x the k = 1 residual); from
+    # nominal gains ring, bounded (10.1 urad at 1.9, under 3x the k = 1 residual); from
     # k = 2.0 they would not stay bounded, and the monitor trips.  Tripped, the robust
     # gains hold it near the k = 1 figure (docs/apt-loop.md §4 "Supervisor").  (At stop 45,
     # the waveform sent at the tick's start, k = 1.7 rang at 11.2 urad under stop 27's

@@ -67,15 +67,14 @@ MIPS = 100.0  # payload computer, M guest instructions per second (firmware benc
 # every APT mirror command (ACQUIRE, TRACK, a held code); other tasks' commands leave
 # at their dispatch (none in a pass but a mode change's park).
 MIRROR_SEND_INSTR = 116840
+MIRROR_SEND_US = int(round(MIRROR_SEND_INSTR / MIPS))  # 1 168 µs
 
 
-def mirror_send_us(sched, mips=MIPS):
+def mirror_send_us(sched):
     """The world's ``mirror_send_us`` for a command given now: the APT tick's compute up
     to its mirror command (declared) while the scheduler runs the APT, else 0."""
     t = sched.current if sched is not None else None
-    if t is not None and t.name == "apt":
-        return int(round(MIRROR_SEND_INSTR / mips))
-    return 0
+    return MIRROR_SEND_US if t is not None and t.name == "apt" else 0
 
 
 _MASK = TICKS_PERIOD - 1  # the virtual clock's ticks wrap with hal.compat's period

@@ -70,7 +70,7 @@ def _fly_from_far(drop_at=None, seed=2):
     app, world = boot_pass_world(seed)
     # Each mirror command after the APT tick's compute up to it, as the pass runner's
     # honest world sends it (sim/run/passsim.py; the flight's delays assume it).
-    world.mirror_send_us = lambda: costmodel.mirror_send_us(app.sched)
+    costmodel.send_after_compute(world, lambda: app)
     apt = app.payload["apt"]
     pr = apt.law.pred
     arrived = None

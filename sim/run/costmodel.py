@@ -77,6 +77,13 @@ def mirror_send_us(sched):
     return MIRROR_SEND_US if t is not None and t.name == "apt" else 0
 
 
+def send_after_compute(world, current_app):
+    """The honest world's mirror: each command leaves after the APT tick's compute up to
+    it (:func:`mirror_send_us`; the flight's delays assume it).  ``current_app()``: the
+    flight app running now (a new one after every reboot)."""
+    world.mirror_send_us = lambda: mirror_send_us(current_app().sched)
+
+
 _MASK = TICKS_PERIOD - 1  # the virtual clock's ticks wrap with hal.compat's period
 
 

@@ -30,7 +30,7 @@ old behaviour: realistic only on an idle host, never reproducible).  ``ideal=Tru
 import sys
 import time
 
-from sim.run.costmodel import CostModel, mirror_send_us
+from sim.run.costmodel import CostModel, send_after_compute
 
 from flight import cobs
 from flight.app import FlightApp
@@ -211,7 +211,7 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
 
     app = boot()
     if not world.ideal:  # (the APT's compute before its mirror command: the board's delay)
-        world.mirror_send_us = lambda: mirror_send_us(apps[-1].sched)
+        send_after_compute(world, lambda: apps[-1])
     obc.nav = nav = NavSender(obc, world, (t_session - NAV_LEAD_S, t_end_session))
     ground = None  # the station's boresight scan (sim/run/bore_ground.py), when asked
 

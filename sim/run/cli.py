@@ -2,7 +2,8 @@
 
     python -m sim --scenario NAME [--seed N] [--json FILE] [--plots DIR] [--report FILE]
                   [--max-elevation DEG] [--weather clear|fog] [--coarse-error DEG]
-                  [--jitter-rms URAD] [--fsm-latency US] [--frame-rate HZ] [--session-lead S] [--bore-scan]
+                  [--jitter-rms URAD] [--fsm-latency US] [--tick-send US] [--frame-rate HZ]
+                  [--session-lead S] [--bore-scan]
                   [--commissioned] [--quiet] [--strict] [--charge-cpu] [--ideal] [--list]
 
 Flies the real flight application on the simulated board (sim/run/passsim.py) with a progress
@@ -48,6 +49,11 @@ def build_parser():
                    help="override the platform's broadband jitter RMS (0 .. 200 urad)")
     p.add_argument("--fsm-latency", type=int, metavar="US",
                    help="override the FSM command latency (0 .. 10000 us)")
+    p.add_argument("--tick-send", type=int, metavar="US",
+                   help="override the APT tick's compute before its mirror command (0 .. "
+                        "10000 us; default the cost model's, sim/run/costmodel.py: a board "
+                        "slower or faster to its send than the flight's delays assume, "
+                        "docs/apt-loop.md §4 \"Which way to err\")")
     p.add_argument("--frame-rate", type=float, metavar="HZ",
                    help="override the beacon camera's frame rate (the APT ticks once a frame; "
                         "the period a whole number of ms, 2 .. 32: e.g. 100, 125, 200, 250, "
@@ -128,6 +134,13 @@ def overrides_from(args):
         if not 0 <= args.fsm_latency <= 10000:
             return None, "--fsm-latency must be within 0 .. 10000 us, got %d" % args.fsm_latency
         ov["fsm_latency_us"] = args.fsm_latency
+    if args.tick_send is not None:
+        if not 0 <= args.tick_send <= 10000:
+            return None, "--tick-send must be within 0 .. 10000 us, got %d" % args.tick_send
+        if getattr(args, "ideal", False):
+            return None, ("--tick-send needs the honest world (the idealised one sends each "
+                          "mirror command at the task's dispatch)")
+        ov["tick_send_us"] = args.tick_send
     planned, err = planning_overrides(args)
     if err:
         return None, err

@@ -52,7 +52,7 @@ KNEE_AFTER_UPLINK_S = DARK_KNEE_AFTER_UPLINK_S  # (as `vector-tc plan --dark-kne
 SCAN_AFTER_TRACK_S = 30.0
 # The unit's and the platform's own properties: kept from the measured pass's draw.
 UNIT_KEYS = ("jitter_rms_urad", "coarse_error_deg", "fsm_latency_us", "frame_rate_hz",
-             "reaction_wheels", "obc_wheels", "thermal")
+             "reaction_wheels", "obc_wheels", "thermal", "tick_send_us")
 # The flight's parameter table on the flash (flight/params.py, flight/slotstore.py).
 PARAM_BLOBS = ("params.a", "params.b")
 

@@ -70,18 +70,21 @@ MIRROR_SEND_INSTR = 116840
 MIRROR_SEND_US = int(round(MIRROR_SEND_INSTR / MIPS))  # 1 168 µs
 
 
-def mirror_send_us(sched):
+def mirror_send_us(sched, send_us=MIRROR_SEND_US):
     """The world's ``mirror_send_us`` for a command given now: the APT tick's compute up
-    to its mirror command (declared) while the scheduler runs the APT, else 0."""
+    to its mirror command (``send_us``, by default the declared) while the scheduler runs
+    the APT, else 0."""
     t = sched.current if sched is not None else None
-    return MIRROR_SEND_US if t is not None and t.name == "apt" else 0
+    return send_us if t is not None and t.name == "apt" else 0
 
 
-def send_after_compute(world, current_app):
+def send_after_compute(world, current_app, send_us=None):
     """The honest world's mirror: each command leaves after the APT tick's compute up to
     it (:func:`mirror_send_us`; the flight's delays assume it).  ``current_app()``: the
-    flight app running now (a new one after every reboot)."""
-    world.mirror_send_us = lambda: mirror_send_us(current_app().sched)
+    flight app running now (a new one after every reboot); ``send_us``: another board's
+    compute (``python -m sim --tick-send``), None the declared."""
+    us = MIRROR_SEND_US if send_us is None else send_us
+    world.mirror_send_us = lambda: mirror_send_us(current_app().sched, us)
 
 
 _MASK = TICKS_PERIOD - 1  # the virtual clock's ticks wrap with hal.compat's period

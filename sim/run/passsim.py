@@ -159,7 +159,9 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
     ``plan_hook(world, t_session, t_end_session)``: more OBC commands, [(time, opcode,
     args)].
     The scenario key ``commissioned`` (``--commissioned``) flies the unit's commissioning
-    pass first and boots this one with its saved parameters (sim/run/commission.py);
+    pass first and boots this one with its saved parameters (sim/run/commission.py).
+    The key ``tick_send_us`` (``--tick-send``): the APT tick's compute before its mirror
+    command on this board, µs (default the cost model's, sim/run/costmodel.py);
     ``storage``: the flash to boot with instead (an earlier pass's: a unit's sessions in
     a row), else a fresh one."""
     if charge_cost is None:
@@ -170,6 +172,7 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
     comm = None
     if ov.get("commissioned") is not None and not ideal:
         comm = commission(fly, scenario, seed, ov, charge_cpu=charge_cpu)
+    send_us = ov.pop("tick_send_us", None)  # (the board's compute: the pass runner's, below)
     world = make_world(scenario, seed=seed, **ov)
     rec = Recorder()
     world.recorder = rec
@@ -211,7 +214,7 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
 
     app = boot()
     if not world.ideal:  # (the APT's compute before its mirror command: the board's delay)
-        send_after_compute(world, lambda: apps[-1])
+        send_after_compute(world, lambda: apps[-1], send_us)
     obc.nav = nav = NavSender(obc, world, (t_session - NAV_LEAD_S, t_end_session))
     ground = None  # the station's boresight scan (sim/run/bore_ground.py), when asked
 

@@ -1,0 +1,90 @@
+"""The APT tick's own delay in the honest world (docs/apt-loop.md §4 "The tick's own
+delay"): a mirror command reaches the mirror after the tick's compute up to it and the
+command latency; the earlier waveform plays until then.  And the pass runner's install of
+it, with ``python -m sim --tick-send`` for a board slower or faster than modelled."""
+
+from array import array
+
+import pytest
+
+from hal.interfaces import FSM_WAVE_PERIOD_US
+from hal.sim.world import make_world
+from sim.run import cli, costmodel, passsim
+
+LATENCY_US = 500
+
+
+def _world(send_us):
+    w = make_world("nominal", seed=1, fine_us=1000, fsm_latency_us=LATENCY_US)
+    w.board = None
+    w.mirror_send_us = None if send_us is None else (lambda: send_us)
+    return w
+
+
+@pytest.mark.parametrize("send_us", [None, 0, 1168, 2500])
+def test_a_waveform_starts_after_the_compute_and_the_latency(send_us):
+    w = _world(send_us)
+    w.fsm.play_wave(array("h", [10, 20, 30]), array("h", [0, 0, 0]), 3)
+    t0 = LATENCY_US + (send_us or 0)
+    assert [q[0] for q in w._fsm_q] == [t0 + i * FSM_WAVE_PERIOD_US for i in range(3)]
+
+
+def test_the_earlier_waveform_plays_until_the_new_one_is_sent():
+    w = _world(1168)
+    w.fsm.play_wave(array("h", list(range(1, 21))), array("h", [0] * 20), 20)
+    w.step(10000)  # the next frame's tick: samples due by 10 ms are out
+    w.fsm.play_wave(array("h", [99] * 4), array("h", [99] * 4), 4)
+    sent = 10000 + 1168 + LATENCY_US  # the new waveform's first sample reaches the mirror
+    due = [q[0] for q in w._fsm_q]
+    # the old samples due after this tick and up to the new send still play; none after
+    first = 1168 + LATENCY_US
+    old = [q[0] for q in w._fsm_q if q[1] != 99]
+    assert old == [first + i * FSM_WAVE_PERIOD_US for i in range(20)
+                   if 10000 < first + i * FSM_WAVE_PERIOD_US <= sent]
+    assert len(old) == 2
+    assert due[len(old):] == [sent + i * FSM_WAVE_PERIOD_US for i in range(4)]
+    # (with the send at the tick, the same command would have dropped them all)
+    w2 = _world(None)
+    w2.fsm.play_wave(array("h", list(range(1, 21))), array("h", [0] * 20), 20)
+    w2.step(10000)
+    w2.fsm.play_wave(array("h", [99] * 4), array("h", [99] * 4), 4)
+    assert [q[1] for q in w2._fsm_q if q[1] != 99] == [11]  # (the one the DAC outputs now)
+
+
+def test_a_set_codes_command_leaves_after_the_compute_too():
+    w = _world(1168)
+    w.fsm.set_codes(123, -45)
+    assert [q[:3] for q in w._fsm_q] == [(1168 + LATENCY_US, 123, -45)]
+
+
+def _sent_by_apt(res):
+    """The world's send time for a command the APT task would give now."""
+    app = res.apps[-1]
+    sched = app.sched
+    sched.current = sched.task("apt")
+    try:
+        return res.world.mirror_send_us()
+    finally:
+        sched.current = None
+
+
+def test_the_pass_runner_charges_the_declared_compute_to_the_apt_alone():
+    res = passsim.fly("nominal", seed=1, duration_s=2.0)
+    assert _sent_by_apt(res) == costmodel.MIRROR_SEND_US
+    assert res.world.mirror_send_us() == 0  # (no task running: no compute before it)
+    assert passsim.fly("nominal", seed=1, duration_s=2.0, ideal=True).world.mirror_send_us \
+        is None
+
+
+def test_tick_send_option_reaches_the_world():
+    ov, err = cli.overrides_from(cli.build_parser().parse_args(["--tick-send", "1800"]))
+    assert err is None and ov == {"tick_send_us": 1800}
+    res = passsim.fly("nominal", seed=1, overrides=ov, duration_s=2.0)
+    assert _sent_by_apt(res) == 1800
+
+
+@pytest.mark.parametrize("argv", [["--tick-send", "-1"], ["--tick-send", "10001"],
+                                  ["--tick-send", "900", "--ideal"]])
+def test_tick_send_out_of_range_or_without_the_honest_world_is_a_usage_error(argv, capsys):
+    assert cli.main(["--scenario", "nominal", "--quiet"] + argv) == 2
+    assert "--tick-send" in capsys.readouterr().err

@@ -5,6 +5,7 @@ bench's figures, the known-failures list."""
 import hashlib
 import io
 import json
+import sys
 import tarfile
 from pathlib import Path
 
@@ -163,6 +164,41 @@ def test_raw_repl_incomplete_output_is_an_error():
         target.parse_raw_repl(b"OKhalf an output")
     with pytest.raises(target.TargetError, match="no OK"):
         target.parse_raw_repl(b"MicroPython v1.27.0\r\n>>> ")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl: Linux only")
+def test_an_emulator_dies_with_the_process_that_started_it():
+    """A bench killed outright (SIGKILL runs no ``finally``) takes its QEMU with it:
+    ``die_with_parent`` is the emulators' ``preexec_fn`` (stop 47 found three orphans)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    parent = subprocess.Popen(
+        [sys.executable, "-c",
+         "import subprocess, sys, time\n"
+         "from tools import target\n"
+         "c = subprocess.Popen(['sleep', '300'], preexec_fn=target.die_with_parent)\n"
+         "print(c.pid, flush=True)\n"
+         "time.sleep(300)\n"],
+        cwd=str(ROOT), stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    os.kill(child, 0)  # alive while its parent is
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    gone = False
+    for _ in range(200):  # (the kernel's signal is prompt; 20 s is a hang, not a load)
+        try:  # gone, or a zombie (dead, its reaper not yet run)
+            gone = Path("/proc/%d/stat" % child).read_text().split(")")[-1].split()[0] == "Z"
+        except OSError:
+            gone = True
+        if gone:
+            break
+        time.sleep(0.1)
+    if not gone:
+        os.kill(child, signal.SIGKILL)
+    assert gone, "the child outlived its killed parent"
 
 
 def test_harness_results_are_parsed_per_test():

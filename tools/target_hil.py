@@ -185,7 +185,8 @@ class QemuPayload:
         # (LF -> CR LF) and corrupt the binary TM.
         self.proc = subprocess.Popen(target.qemu_command(elf, serial="pty"),
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT,
+                                     preexec_fn=target.die_with_parent)
         line = b""
         end = time.monotonic() + boot_timeout
         while b"/dev/pts/" not in line:

@@ -111,7 +111,7 @@ class ControlLaw:
     """Both axes of the mirror loop: gains and mapping (set by :meth:`configure`), the
     PI law's state, the predictor (flight/apt_predict.py)."""
 
-    def __init__(self):
+    def __init__(self, fsm=None):
         self.u_x = 0  # mirror command, q8 codes (the predictor: its waveform's first sample)
         self.u_y = 0
         self.e_x = 0  # PI: last error, q8 codes
@@ -132,6 +132,8 @@ class ControlLaw:
         self.n00 = self.n01 = self.n10 = self.n11 = 0  # FSM command -> camera, Q12
         self.frame_us = 10000
         self.pred = Predictor()
+        if fsm is not None:  # (the APT's driver; unit rigs pass none)
+            self.pred.register(fsm)
         # The reaction-wheel lines added to the predictor's waveform (flight/apt_wheels.py;
         # the speeds from the OBC's NAV_STATE through flight/pointahead.py)
         self.lines = Lines()
@@ -240,11 +242,15 @@ class ControlLaw:
         """Send the command to the mirror (plus the FSM calibration's step ``d_x``/``d_y``,
         codes): the PI law's (or a held) command, or the predictor's waveform, whose codes
         :meth:`step` made with its ``cal``'s step (the same: flight/apt.py passes the
-        calibration's to both).  Raises HalError."""
+        calibration's to both).  Raises HalError.  After the send, unlocked: the
+        predictor's supervisor reports a trip of the locked step (the next frame's, if
+        the send raised)."""
         if self.mode == 0 or not self.pred.c[C_PLAY]:
             fsm.set_codes((self.u_x >> 8) + d_x, (self.u_y >> 8) + d_y)
         else:
             self.pred.send(fsm)
+        if self.pred.robust_due_q8:
+            self.pred.report()
 
     # ------------------------------------------------------------------ legacy PI law
     def _step_pi(self, dx_q6, dy_q6):

@@ -137,6 +137,9 @@ class Predictor:
         self.key = None  # design inputs of the matrices above
         self.designed = False  # the matrices hold a design (else the law runs PI)
         self.fallbacks = 0  # the supervisor's switches to the robust gains
+        # A trip's event waits for :meth:`report` (its monitor, q8; 0: none due): the
+        # trip comes in the tick's heap-locked section, and an event allocates.
+        self.robust_due_q8 = 0
         self._emit = None
 
     # Read-outs (telemetry, tests, benches; the tick reads ``c``).
@@ -209,12 +212,25 @@ class Predictor:
 
     def _robust(self):
         """The supervisor: the loop oscillates (a mirror gain error beyond the design's
-        ×1.5): robust gains (×2.2) until a reset or parameter change; an event."""
+        ×1.5): robust gains (×2.2) until a reset or parameter change; an event, which
+        :meth:`report` gives once the tick's heap is unlocked.  Allocates nothing (it
+        runs in the tick's locked section: emitting here raised MemoryError there, the
+        tick aborted and the event lost — stop 48, the target bench at 6 ms frames)."""
         c = self.c
         c[C_GOFF] = self.m_gr
         self.fallbacks += 1
-        if self._emit is not None:
-            u = max(c[C_NUAX], c[C_NUAY]) * (FSM_LSB_RAD * 1e6 / 256)  # (q8 -> urad)
+        a = c[C_NUAX]
+        b = c[C_NUAY]
+        self.robust_due_q8 = (a if a > b else b) or 1  # (an int store: no allocation)
+
+    def report(self):
+        """The supervisor's event for a trip :meth:`_robust` made (APT_PREDICT_ROBUST:
+        the trips so far, the monitor in µrad).  Allocates: outside the tick's locked
+        section (ControlLaw.command, every frame)."""
+        q8 = self.robust_due_q8
+        self.robust_due_q8 = 0
+        if q8 and self._emit is not None:
+            u = q8 * (FSM_LSB_RAD * 1e6 / 256)  # (q8 -> urad)
             self._emit(EV_APT_PREDICT_ROBUST, [self.fallbacks, u],
                        "innovation changes ~%d urad: robust predictor gains" % u)
 
@@ -239,6 +255,15 @@ class Predictor:
         _codes(self.arrs, c)
         if lines is not None:
             lines.codes(self.arrs, c)
+
+    def register(self, fsm):
+        """The waveform buffers with the mirror driver (``Fsm.register_wave_buffers``):
+        int16 storage, so its ``play_wave`` checks ``n`` alone, not every sample (12.2 k
+        instructions a frame on the loop's path: docs/apt-loop.md §4).  A stand-in
+        without the method keeps the per-sample check."""
+        reg = getattr(fsm, "register_wave_buffers", None)
+        if reg is not None:
+            reg(self.wx[0], self.wy[0], self.wx[1], self.wy[1])
 
     def send(self, fsm):
         """The buffer :meth:`fill` wrote to the mirror driver.  Raises HalError."""

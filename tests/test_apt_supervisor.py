@@ -113,14 +113,21 @@ def test_the_supervisor_trips_once_reports_it_and_is_re_armed():
     _oscillating(pr, 80)
     assert pr.robust and pr.fallbacks == 1
     assert pr.c[ap.C_GOFF] == pr.m_gr
+    # The trip comes in the tick's heap-locked section: its event waits for report()
+    # (ControlLaw.command, unlocked; an event allocates)
+    assert p.events == [] and pr.robust_due_q8 > 0
+    pr.report()
+    assert pr.robust_due_q8 == 0
     assert len(p.events) == 1 and p.events[0][0] == EV_APT_PREDICT_ROBUST
     trip_urad = pp._TRIP_Q8 * FSM_LSB_RAD * 1e6 / 256  # (~25 urad)
     assert p.events[0][1][0] == 1 and p.events[0][1][1] > trip_urad  # count, urad
     _oscillating(pr, 40)
+    pr.report()
     assert pr.fallbacks == 1 and len(p.events) == 1  # latched: one event
     pr.reset()  # a new acquisition or session: the nominal gains again
     assert not pr.robust
     _oscillating(pr, 200)
+    pr.report()
     assert pr.fallbacks == 2 and len(p.events) == 2
     pr.set_mapping(24031, 1, 1, 4096, 0, 0, 4096, 1 << 20)  # a parameter change
     assert not pr.robust

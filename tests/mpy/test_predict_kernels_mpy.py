@@ -193,3 +193,48 @@ def test_predictor_kernels_are_viper_where_the_port_has_it():
         assert ap._frame is not pp.frame_py and ap._codes is not pp.codes_py
     elif impl != "micropython" or sys.maxsize > 0x7FFFFFFF:
         assert ap._frame is pp.frame_py and ap._codes is pp.codes_py
+
+
+class _EmitParams:
+    """The parameters with the app's ``emit`` (the supervisor's event goes there)."""
+
+    def __init__(self, p):
+        self.p = p
+        self.events = []
+
+    def __getitem__(self, name):
+        return self.p[name]
+
+    def emit(self, ev_id, args=None, detail=""):
+        self.events.append(ev_id)
+
+
+def test_a_supervisor_trip_in_the_locked_step_allocates_nothing_and_reports_after():
+    """The trip comes inside the APT tick's heap-locked section: its gains switch and
+    count there, its event (which allocates) waits for ``report`` (ControlLaw.command,
+    unlocked).  Emitting inside raised MemoryError on the board: the tick aborted, the
+    event lost (stop 48, the target bench at 6 ms frames)."""
+    from heaplock import locked
+
+    p = {}
+    for d in A.PARAMS:
+        p[d[0]] = d[2]
+    ps = _EmitParams(p)
+    pr = ap.Predictor()
+    pr.configure(ps, 10000, 24000)
+    amp = 80 * 256  # ~80 urad of innovation changing sign every frame (q8 codes)
+    st = [0]
+
+    def frame():
+        i = st[0]
+        st[0] = i + 1
+        f = amp if i % 2 else -amp
+        pr.step(f, -f, i * 10000, 2000, 0, 0)
+
+    locked(frame, 200)  # armed, then oscillating: the trip, all under the heap lock
+    assert pr.fallbacks == 1 and pr.robust, pr.fallbacks
+    assert ps.events == [] and pr.robust_due_q8 > TRIP_Q8 // 2
+    pr.report()
+    assert len(ps.events) == 1 and pr.robust_due_q8 == 0
+    pr.report()  # nothing due: nothing more
+    assert len(ps.events) == 1

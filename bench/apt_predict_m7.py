@@ -8,7 +8,8 @@ predictor (flight/apt_predict.py, its viper kernels frozen in the image) runs 20
 (the board's period, ``hal.interfaces.CAMERA_FRAME_PERIOD_US``) of a tracking-like input under ``-icount shift=0`` (1 instruction = 1 ns): instructions
 and octets per call of the frame step (:meth:`Predictor.step`: the frame kernel, the
 supervisor's check), the frame kernel alone, and the waveform to the mirror
-(:meth:`Predictor.play`: the codes kernel and the HAL's ``check_wave`` on a stub driver).
+(:meth:`Predictor.play`: the codes kernel and the HAL's checks on a stub driver, its
+buffers registered as the APT's are: ``hal.interfaces.WaveBuffers``).
 Figures in docs/apt-loop.md §4 ("CPU").
 """
 
@@ -21,7 +22,7 @@ from array import array
 from time import ticks_us, ticks_diff
 from flight import apt as A
 from flight import apt_predict as ap
-from hal.interfaces import CAMERA_FRAME_PERIOD_US as T, check_wave
+from hal.interfaces import CAMERA_FRAME_PERIOD_US as T, WaveBuffers
 
 p = {}
 for d in A.PARAMS:  # records by position: (name, type, default, ...)
@@ -30,12 +31,19 @@ pr = ap.Predictor()
 pr.configure(p, T, 24000)  # (the board's frame period)
 
 
-class Fsm:
+class Fsm:  # the board driver's checks (hal/real/fsm.py), no bus
+    def __init__(self):
+        self._waves = WaveBuffers()
+
+    def register_wave_buffers(self, x0, y0, x1, y1):
+        self._waves.register(x0, y0, x1, y1)
+
     def play_wave(self, xs, ys, n):
-        check_wave(xs, ys, n)
+        self._waves.check(xs, ys, n)
 
 
 fsm = Fsm()
+pr.register(fsm)  # (as ControlLaw does with the APT's driver)
 N = 200
 fx = array('i', [((i * 7919) % 4001 - 2000) * 3 for i in range(64)])
 st = [0]

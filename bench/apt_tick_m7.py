@@ -18,7 +18,13 @@ lines: ``*_wheels``, ``lines_step_on``; ``lines_step_off``: its step with no spe
 SEARCH tick on a replayed binned strip (``search_flight``: the tick less the replay's copy;
 ``strip_highpass``: the strip's row high-pass alone); ``to_send_flight``: the instructions
 from a TRACK tick's start to its waveform reaching the mirror driver (the wheel lines on,
-the fake camera's copy taken out): the delay the tick adds to the loop.
+the fake camera's copy taken out): the delay the tick adds to the loop.  ``wave_check_*``:
+the board's mirror driver's checks of the predictor's waveform, its buffers registered
+(``hal.interfaces.WaveBuffers``) and not (``check_wave``, every sample);
+``board_play_wave``: the driver's call to sample 0's DAC frames (its bus's C calls stood
+in for by C builtins); ``board_wave_sample``: one later sample, the driver's timer
+callback (1 kHz on the board), and from it ``fsm_timer_load_100mips``: the timer's share
+of the CPU in TRACK, which no task's figure holds (:func:`timer_load`).
 Figures in README.md (target figures), docs/firmware.md §4, docs/design.md §3.3 and docs/apt-loop.md §4.
 """
 
@@ -137,6 +143,41 @@ R['command_wheels'] = run(apt._command_mirror, False)
 ln.set_speeds([0.0, 0.0])  # (inactive again for the fragmented-heap figures below)
 ln.k[1] = 0
 ln.k[2] = 0
+# The board's mirror driver (hal/real/fsm.py) on the predictor's buffers, its bus's C
+# calls (machine.SPI.write, Pin.value) stood in for by C builtins (len, abs): its checks,
+# the predictor's pairs registered (hal.interfaces.WaveBuffers) and not (check_wave: every
+# sample), and its play_wave to sample 0's DAC frames (no timer).
+from hal.real.fsm import Ad5664Fsm
+from hal.interfaces import check_wave
+
+
+class _Pin:
+    value = abs  # (a C call, as the board's; builtins do not bind to the instance)
+
+
+class _Spi:
+    write = len
+
+
+bfsm = Ad5664Fsm(_Spi(), _Pin(), _Pin())
+pred = law.pred
+law.pred.register(bfsm)
+wx, wy = pred.wx[0], pred.wy[0]
+NW = len(wx)
+R['wave_check_registered'] = run(lambda: bfsm._waves.check(wx, wy, NW), True)
+R['wave_check_unregistered'] = run(lambda: check_wave(wx, wy, NW), True)
+R['board_play_wave'] = run(lambda: bfsm.play_wave(wx, wy, NW), True)
+# One sample of a waveform playing: the driver's timer callback (1 kHz on the board), a
+# DAC write outside any task (the pass world's simulated driver has none to charge).
+bfsm._wx, bfsm._wy, bfsm._wn = wx, wy, NW
+
+
+def wave_sample():
+    bfsm._wi = 1  # (an attribute store, ~0.2 k, in the figure)
+    bfsm._next(None)
+
+
+R['board_wave_sample'] = run(wave_sample, True)
 # A fragmented heap: 1-block holes below the free space (every other small object freed).
 gc.collect()
 keep = [bytearray(8) for _ in range(4000)]
@@ -173,6 +214,21 @@ print('RESULT', R)
 """
 
 
+def timer_load(sample_instr, frame_us=None):
+    """The board's mirror timer: in TRACK each frame's waveform plays its samples 1 .. k-1
+    by the driver's timer callback (sample 0 in the tick's play_wave) before the next
+    frame's replaces it, k = the frame's whole waveform samples: outside every task, so
+    outside the target bench's flight CPU load (its simulated driver plays them in the
+    world).  Their share of the CPU at the payload computer's 100 M instructions/s."""
+    from hal.interfaces import CAMERA_FRAME_PERIOD_US, FSM_WAVE_PERIOD_US
+    from sim.run.costmodel import MIPS
+
+    frame_us = frame_us or CAMERA_FRAME_PERIOD_US
+    per_s = (frame_us // FSM_WAVE_PERIOD_US - 1) * 1e6 / frame_us
+    return {"apt_tick_m7_fsm_timer_samples_per_s": round(per_s, 1),
+            "apt_tick_m7_fsm_timer_load_100mips": round(per_s * sample_instr / (MIPS * 1e6), 4)}
+
+
 def measure():
     from tools import target
 
@@ -191,6 +247,7 @@ def measure():
             res["apt_tick_m7_to_send_flight_instr"] = d["to_send_wheels"] - d["replay_copy"]
             res["apt_tick_m7_state"] = d["state"]
             res["apt_tick_m7_hot_pixels"] = d["hot_pixels"]
+            res.update(timer_load(d["board_wave_sample"]))
             return res
     raise RuntimeError("no result from the target: %s %s" % (out, err))
 

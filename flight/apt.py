@@ -155,7 +155,7 @@ class Apt:
         self.period_us = camera.frame_period_us  # one tick a frame (hal check_frame_period)
         self._fb = None  # the ADCS feedback map (flight.apt_feedback), made at first use
         self.state = IDLE
-        self.law = ControlLaw()
+        self.law = ControlLaw(fsm)  # (the predictor's buffers registered with the driver)
         self.cal = NO_CAL  # the FSM calibration (flight/apt_calib.py FsmCal) sets itself here
         self.search = Search(self)
         self.exposure = Exposure(camera)

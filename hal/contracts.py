@@ -150,7 +150,17 @@ class Fsm(Device):
         :meth:`set_codes` stops one. The driver may read the buffers until the next
         ``play_wave``/``set_codes`` call returns (flight alternates two pairs).
         ``1 <= n <= FSM_WAVE_MAX``. Raises ValueError (a code out of range, ``n``),
-        BusError."""
+        BusError.  Buffers registered with :meth:`register_wave_buffers` skip the
+        per-sample check (their storage cannot hold a code out of range)."""
+        raise NotImplementedError
+
+    def register_wave_buffers(self, x0, y0, x1, y1):
+        # type: (Any, Any, Any, Any) -> None
+        """The two pairs of buffers the caller will play (flight: the predictor's,
+        once at start-up): storage that holds only valid codes (``array('h')``) is
+        trusted, and :meth:`play_wave` with one of these pairs checks only ``n``
+        (``hal.interfaces.WaveBuffers``).  ValueError when a buffer could hold a code
+        out of range (nothing trusted: every waveform keeps the per-sample check)."""
         raise NotImplementedError
 
     def fault(self):

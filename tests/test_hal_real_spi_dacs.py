@@ -127,6 +127,17 @@ def test_fsm_bus_error(fsm):
     spi.fail_next(OSError(errno.ETIMEDOUT, "x"))
     with pytest.raises(BusError, match="fsm"):
         dev.set_codes(1, 1)
+    # SYNC idles high after a failed frame (the DAC takes no partial word), the codes
+    # reported stay the last written; any other failure is passed on, SYNC high too
+    assert dev._sync.value() == 1 and dev.codes() == (0, 0)
+    spi.fail_next(RuntimeError("driver"))
+    with pytest.raises(RuntimeError):
+        dev.set_codes(2, 2)
+    assert dev._sync.value() == 1 and dev.codes() == (0, 0)
+    dev.set_codes(3, -3)  # and the next write is whole: four frames, SYNC framing each
+    assert dev.codes() == (3, -3) and dev._sync.value() == 1
+    assert spi.mosi()[-4:] == [bytes([0x00, 0x80, 0x03]), bytes([0x01, 0x7F, 0xFC]),
+                               bytes([0x02, 0x7F, 0xFD]), bytes([0x13, 0x80, 0x02])]
 
 
 # =============================================================================== MCP4822

@@ -30,7 +30,7 @@ by it. Without a timer a waveform writes only its first sample (held, as ``set_c
 """
 
 from hal.errors import DeviceFault
-from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_WAVE_PERIOD_US, Fsm, check_wave
+from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_WAVE_PERIOD_US, Fsm, WaveBuffers
 from hal.real._util import bus_error, const
 
 try:
@@ -73,6 +73,7 @@ class Ad5664Fsm(Fsm):
         self._wn = 0  # samples of the waveform playing
         self._wi = 0  # next sample to write
         self.wave_errors = 0  # samples the timer could not write (bus error)
+        self._waves = WaveBuffers()  # the pairs play_wave trusts (register_wave_buffers)
         self._tick = self._next  # (bound once: the callback allocates nothing)
         self._spi = spi
         self._sync = sync
@@ -131,9 +132,13 @@ class Ad5664Fsm(Fsm):
         self._wn = 0  # stops a waveform
         self._write(cx, cy)
 
+    def register_wave_buffers(self, x0, y0, x1, y1):
+        # type: (Any, Any, Any, Any) -> None
+        self._waves.register(x0, y0, x1, y1)
+
     def play_wave(self, xs, ys, n):
         # type: (Any, Any, int) -> None
-        check_wave(xs, ys, n)
+        self._waves.check(xs, ys, n)
         self._wn = 0  # (the callback stays off while the buffers change)
         self._write(xs[0], ys[0])
         t = self._timer
@@ -160,21 +165,46 @@ class Ad5664Fsm(Fsm):
 
     def _write(self, cx, cy):
         # type: (int, int) -> None
+        """Both axes to the DAC: four 24-bit frames, each framed by SYNC, the last one
+        updating all outputs.  Written out in one function (no call a frame): the timer
+        plays a sample with it every millisecond, outside any task (docs/firmware.md §4,
+        "The mirror's timer")."""
         buf = self._buf
         p = cx + 32768
-        buf[1] = p >> 8
-        buf[2] = p & 0xFF
-        buf[4] = (p >> 8) ^ 0xFF
-        buf[5] = (p & 0xFF) ^ 0xFF
+        hi = p >> 8
+        lo = p & 0xFF
+        buf[1] = hi
+        buf[2] = lo
+        buf[4] = hi ^ 0xFF
+        buf[5] = lo ^ 0xFF
         p = cy + 32768
-        buf[7] = p >> 8
-        buf[8] = p & 0xFF
-        buf[10] = (p >> 8) ^ 0xFF
-        buf[11] = (p & 0xFF) ^ 0xFF
-        self._frame(self._f0)
-        self._frame(self._f1)
-        self._frame(self._f2)
-        self._frame(self._f3)
+        hi = p >> 8
+        lo = p & 0xFF
+        buf[7] = hi
+        buf[8] = lo
+        buf[10] = hi ^ 0xFF
+        buf[11] = lo ^ 0xFF
+        sync = self._sync
+        spi = self._spi
+        try:
+            sync.value(0)
+            spi.write(self._f0)
+            sync.value(1)
+            sync.value(0)
+            spi.write(self._f1)
+            sync.value(1)
+            sync.value(0)
+            spi.write(self._f2)
+            sync.value(1)
+            sync.value(0)
+            spi.write(self._f3)
+            sync.value(1)
+        except OSError as e:
+            sync.value(1)  # (SYNC idles high whatever failed, as in _frame)
+            raise bus_error(self.name, "SPI write", e)  # noqa: B904
+        except BaseException:
+            sync.value(1)
+            raise
         self._cx = cx
         self._cy = cy
 

@@ -7,7 +7,7 @@ documented on each class) and driven by the world's scenario timeline or by test
 
 from hal.errors import BusError, DeviceFault, SensorError
 from hal.interfaces import (
-    check_wave,
+    WaveBuffers,
     camera_exposure_max,
     FSM_CODE_MAX,
     FSM_CODE_MIN,
@@ -133,6 +133,7 @@ class SimFsm:
         self.enabled = False
         self.bus_errors = 0
         self.waves = 0  # waveforms played
+        self._waves = WaveBuffers()  # the pairs play_wave trusts (register_wave_buffers)
 
     def init(self):
         self.model.set_enabled(False)
@@ -167,8 +168,11 @@ class SimFsm:
         w.fsm_command(cx, cy)  # after the world's command latency (honest world)
         w.physics_end(t0)
 
+    def register_wave_buffers(self, x0, y0, x1, y1):
+        self._waves.register(x0, y0, x1, y1)
+
     def play_wave(self, xs, ys, n):
-        check_wave(xs, ys, n)
+        self._waves.check(xs, ys, n)
         if self.bus_errors:
             self.bus_errors -= 1
             raise BusError("injected FSM bus error")

@@ -67,6 +67,7 @@ def test_base_methods_are_abstract():
         (interfaces.Camera(), "read_roi", (0, 0, 1, 1, 1, array("H", [0]), [0, 0, 0])),
         (interfaces.Fsm(), "set_codes", (0, 0)),
         (interfaces.Fsm(), "fault", ()),
+        (interfaces.Fsm(), "register_wave_buffers", (array("h", [0]),) * 4),
         (interfaces.TempSensor(), "read_c", ()),
         (interfaces.BiasSupply(), "set_volts", (1.0,)),
         (interfaces.BiasSupply(), "read_back_v", ()),
@@ -280,6 +281,46 @@ def test_fsm_and_comparator_allocation_free():
     # Last frame: write input D (Y-) and update all, 65535 - (32767 + 32768) = 0.
     assert bytes(spi.last[:3]) == b"\x13\x00\x00"
     assert dac.code() == 2100
+
+
+def test_fsm_registered_waveform_allocation_free():
+    """The predictor's int16 pairs, registered once (``Fsm.register_wave_buffers``),
+    play with ``n`` checked alone and nothing allocated; a wider buffer is refused (this
+    port wraps a store into a narrow array: the probe reads it back changed)."""
+    fsm = Ad5664Fsm(Spi([bytearray(1)]), Pin(), Pin(0))
+    bufs = [array("h", [i] * 20) for i in range(4)]
+    for tc, ok in (("h", True), ("b", True), ("H", False), ("i", False)):
+        a = array(tc, [7, 8])
+        assert interfaces.holds_codes_only(a) is ok, tc
+        assert a[0] == 7
+    assert not interfaces.holds_codes_only([7, 8])
+    fsm.register_wave_buffers(bufs[0], bufs[1], bufs[2], bufs[3])
+    _heap_lock()
+    try:
+        fsm.play_wave(bufs[2], bufs[3], 20)
+        fsm.play_wave(bufs[0], bufs[1], 1)
+    finally:
+        _heap_unlock()
+    assert fsm.codes() == (0, 1)
+    for n in (0, 21):
+        try:
+            fsm.play_wave(bufs[0], bufs[1], n)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("n %d played" % n)
+    try:
+        fsm.register_wave_buffers(bufs[0], bufs[1], bufs[2], array("i", [0] * 20))
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("an int32 buffer trusted")
+    try:  # nothing trusted now: the per-sample check again
+        fsm.play_wave(bufs[0], array("i", [0] * 19 + [40000]), 20)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a code out of range played")
 
 
 def test_power_currents_and_uart_allocation_free():

@@ -41,11 +41,12 @@ TASK_INSTR = {
     # strip kernel, 591 k before it (docs/firmware.md §4); kept, the passes' timing with it.
     "apt": 214991,
     # The predictor (apt_law 1, flight/apt_predict.py with its viper kernels): the
-    # bench's task_instr_mean.apt, TRACK frames (158 449 at issue 11's APT-CPU work, 202 k
-    # on main 38fcd3e, 304 k on the predict branch before).  Charged for the ticks the
+    # bench's task_instr_mean.apt, TRACK frames: 133 624 at stop 48, the mirror driver's
+    # per-sample check gone (147 652 since stop 40, 158 449 at issue 11's APT-CPU work,
+    # 202 k on main 38fcd3e, 304 k on the predict branch before).  Charged for the ticks the
     # law runs in (ACQUIRE/TRACK, CostModel._task_key); IDLE and SEARCH ticks run no law
     # and cost what law 0's entry says, whichever law is set.
-    "apt_predict": 147652,
+    "apt_predict": 133624,
     "framer": 46117,
     "tc": 50643,
     "comparator": 17910,
@@ -58,16 +59,21 @@ TASK_INSTR = {
 }
 DEFAULT_INSTR = 200000  # ESTIMATE for a task not in the table (none today: tests' tasks)
 MIPS = 100.0  # payload computer, M guest instructions per second (firmware bench, 100 M)
-# The APT tick's instructions from its dispatch to its waveform reaching the mirror
-# driver (Fsm.play_wave: the DAC plays sample 0 then), TRACK with the wheel lines on:
-# `python -m bench.apt_tick_m7` `apt_tick_m7_to_send_flight_instr` (stop 46, the board's
-# 7 ms frames; the fake camera's copy taken out: the board's ROI is a DMA stream).
-# 1.17 ms at 100 M/s, a delay of the loop the board has and virtual time, standing
-# still inside a task, does not (hal/sim/finetruth.py ``mirror_send_us``).  Charged to
-# every APT mirror command (ACQUIRE, TRACK, a held code); other tasks' commands leave
-# at their dispatch (none in a pass but a mode change's park).
-MIRROR_SEND_INSTR = 116840
-MIRROR_SEND_US = int(round(MIRROR_SEND_INSTR / MIPS))  # 1 168 µs
+# The APT tick's instructions from its dispatch to sample 0 of its waveform leaving the
+# board's mirror driver for the DAC, TRACK with the wheel lines on (`python -m
+# bench.apt_tick_m7`): the tick to its Fsm.play_wave call, `apt_tick_m7_to_send_flight_instr`
+# 114 820 (the fake camera's copy taken out: the board's ROI is a DMA stream), plus the
+# board driver's play_wave to sample 0's DAC frames, `apt_tick_m7_board_play_wave_instr`
+# 13 060 (hal/real/fsm.py, its bus's C calls stood in for by C builtins; the predictor's
+# buffers registered, hal.interfaces.WaveBuffers).  Until stop 48 this figure left the
+# driver out (116 840); the driver then took 28.7 k (every sample checked, a call a DAC
+# frame).  1.28 ms at 100 M/s, a delay of the loop the board has and virtual time,
+# standing still inside a task, does not (hal/sim/finetruth.py ``mirror_send_us``).
+# Charged to every APT mirror command (ACQUIRE, TRACK, a held code); other tasks'
+# commands leave at their dispatch (none in a pass but a mode change's park).
+# docs/apt-loop.md §4 "The mirror's range check".
+MIRROR_SEND_INSTR = 127880
+MIRROR_SEND_US = int(round(MIRROR_SEND_INSTR / MIPS))  # 1 279 µs
 
 
 def mirror_send_us(sched, send_us=MIRROR_SEND_US):

@@ -170,6 +170,8 @@ class Ad5664Fsm(Fsm):
         plays a sample with it every millisecond, outside any task (docs/firmware.md §4,
         "The mirror's timer")."""
         buf = self._buf
+        # x then y, the same four stores each: unrolled, as the frames below (a helper's
+        # call would cost more than the stores it makes)
         p = cx + 32768
         hi = p >> 8
         lo = p & 0xFF

@@ -169,23 +169,7 @@ class Ad5664Fsm(Fsm):
         updating all outputs.  Written out in one function (no call a frame): the timer
         plays a sample with it every millisecond, outside any task (docs/firmware.md §4,
         "The mirror's timer")."""
-        buf = self._buf
-        # x then y, the same four stores each: unrolled, as the frames below (a helper's
-        # call would cost more than the stores it makes)
-        p = cx + 32768
-        hi = p >> 8
-        lo = p & 0xFF
-        buf[1] = hi
-        buf[2] = lo
-        buf[4] = hi ^ 0xFF
-        buf[5] = lo ^ 0xFF
-        p = cy + 32768
-        hi = p >> 8
-        lo = p & 0xFF
-        buf[7] = hi
-        buf[8] = lo
-        buf[10] = hi ^ 0xFF
-        buf[11] = lo ^ 0xFF
+        _octets(self._buf, cx, cy)
         sync = self._sync
         spi = self._spi
         try:
@@ -237,3 +221,32 @@ class Ad5664Fsm(Fsm):
         # type: () -> bool
         f = self._fault
         return f is not None and f.value() == 0
+
+
+def dac_octets_py(buf, cx, cy):
+    """The four DAC frames' data octets of codes ``cx``, ``cy`` into ``buf`` (the
+    driver's 12-octet frame buffer; its command octets 0, 3, 6, 9 untouched): channel
+    A = X+ = ``cx + 32768``, B = X- its complement, C = Y+, D = Y-, big-endian.  The
+    plain-Python twin of hal/real/fsm_viper.py ``dac_octets``."""
+    p = cx + 32768
+    hi = p >> 8
+    lo = p & 0xFF
+    buf[1] = hi
+    buf[2] = lo
+    buf[4] = hi ^ 0xFF
+    buf[5] = lo ^ 0xFF
+    p = cy + 32768
+    hi = p >> 8
+    lo = p & 0xFF
+    buf[7] = hi
+    buf[8] = lo
+    buf[10] = hi ^ 0xFF
+    buf[11] = lo ^ 0xFF
+
+
+# The viper kernel where the port compiles it (the board), else the twin: the VM's
+# compiler refuses the decorator, CPython has no micropython.
+try:
+    from hal.real.fsm_viper import dac_octets as _octets
+except (ImportError, SyntaxError, ValueError):
+    _octets = dac_octets_py

@@ -323,6 +323,28 @@ def test_fsm_registered_waveform_allocation_free():
         raise AssertionError("a code out of range played")
 
 
+def test_fsm_dac_octets_kernel_is_its_twin():
+    """The driver's DAC octets (viper on a port with a native emitter: the board) give
+    its plain-Python twin's octets for codes across the range, command octets kept."""
+    import sys
+
+    from hal.real import fsm as fsm_mod
+
+    a = bytearray(b"\x10" * 12)
+    b = bytearray(b"\x10" * 12)
+    for cx, cy in ((0, 0), (32767, -32768), (-32768, 32767), (1, -1), (1000, -2000),
+                   (-12345, 23456)):
+        fsm_mod._octets(a, cx, cy)
+        fsm_mod.dac_octets_py(b, cx, cy)
+        assert a == b, (cx, cy)
+        assert a[0] == a[3] == a[6] == a[9] == 0x10
+        assert (a[1] << 8 | a[2]) == cx + 32768 and (a[4] << 8 | a[5]) == 32767 - cx
+    if sys.implementation.name == "micropython" and sys.platform != "webassembly":
+        assert fsm_mod._octets is not fsm_mod.dac_octets_py  # the viper kernel
+    elif sys.implementation.name != "micropython":
+        assert fsm_mod._octets is fsm_mod.dac_octets_py
+
+
 def test_power_currents_and_uart_allocation_free():
     regs = {}
     for addr in (0x40, 0x41):

@@ -186,7 +186,8 @@ def holds_codes_only(buf):
     """True when ``buf`` cannot hold a value outside ``FSM_CODE_MIN .. FSM_CODE_MAX``: a
     value one past either end, stored in item 0, does not read back (an ``array('h')``,
     or narrower, wraps it in MicroPython and refuses it in CPython; a list or a wider
-    array keeps it).  Item 0 is restored.  Allocates nothing (the probes are small ints)."""
+    array keeps it).  Item 0 is restored.  Called once a driver, at start-up (its probe
+    tuple allocates; the check a frame, :meth:`WaveBuffers.check`, does not)."""
     if len(buf) < 1:
         return False
     v = buf[0]

@@ -22,9 +22,13 @@ the fake camera's copy taken out): the delay the tick adds to the loop.  ``wave_
 the board's mirror driver's checks of the predictor's waveform, its buffers registered
 (``hal.interfaces.WaveBuffers``) and not (``check_wave``, every sample);
 ``board_play_wave``: the driver's call to sample 0's DAC frames (its bus's C calls stood
-in for by C builtins); ``board_wave_sample``: one later sample, the driver's timer
-callback (1 kHz on the board), and from it ``fsm_timer_load_100mips``: the timer's share
-of the CPU in TRACK, which no task's figure holds (:func:`timer_load`).
+in for by C builtins; ``_timed``: the whole call, the timer armed after the frames);
+``board_wave_sample``: one later sample, the driver's timer callback (1 kHz on the
+board; ``board_wave_first``: a waveform's first callback, which reads the clock, writing
+a sample; ``board_wave_idle``: one that finds nothing to write), and from them
+``fsm_timer_load_100mips``: the timer's share of the CPU in TRACK, which no task's figure
+holds (:func:`timer_load`); ``fsm_driver_load_100mips``: the board driver's play_wave
+beyond the simulated one's, a frame (:func:`driver_load`).
 Figures in README.md (target figures), docs/firmware.md §4, docs/design.md §3.3 and docs/apt-loop.md §4.
 """
 
@@ -144,7 +148,8 @@ ln.set_speeds([0.0, 0.0])  # (inactive again for the fragmented-heap figures bel
 ln.k[1] = 0
 ln.k[2] = 0
 # The board's mirror driver (hal/real/fsm.py) on the predictor's buffers, its bus's C
-# calls (machine.SPI.write, Pin.value) stood in for by C builtins (len, abs): its checks,
+# calls (machine.SPI.write, Pin.__call__ for SYNC, Pin.value) stood in for by C builtins
+# (len, abs): its checks,
 # the predictor's pairs registered (hal.interfaces.WaveBuffers) and not (check_wave: every
 # sample), and its play_wave to sample 0's DAC frames (no timer).
 from hal.real.fsm import Ad5664Fsm
@@ -159,25 +164,49 @@ class _Spi:
     write = len
 
 
-bfsm = Ad5664Fsm(_Spi(), _Pin(), _Pin())
+class _Timer:  # (machine.Timer's init / deinit are C calls: these Python ones cost more)
+    def init(self, freq, callback):
+        pass
+
+    def deinit(self):
+        pass
+
+
+bfsm = Ad5664Fsm(_Spi(), abs, _Pin(), timer=_Timer())  # (SYNC: the driver calls the pin)
+bfsm0 = Ad5664Fsm(_Spi(), abs, _Pin())  # (no timer: play_wave returns at sample 0's frames)
 pred = law.pred
 law.pred.register(bfsm)
 wx, wy = pred.wx[0], pred.wy[0]
 NW = len(wx)
 R['wave_check_registered'] = run(lambda: bfsm._waves.check(wx, wy, NW), True)
 R['wave_check_unregistered'] = run(lambda: check_wave(wx, wy, NW), True)
-R['board_play_wave'] = run(lambda: bfsm.play_wave(wx, wy, NW), True)
+law.pred.register(bfsm0)
+R['board_play_wave'] = run(lambda: bfsm0.play_wave(wx, wy, NW), True)
+R['board_play_wave_timed'] = run(lambda: bfsm.play_wave(wx, wy, NW), True)
 # One sample of a waveform playing: the driver's timer callback (1 kHz on the board), a
-# DAC write outside any task (the pass world's simulated driver has none to charge).
-bfsm._wx, bfsm._wy, bfsm._wn = wx, wy, NW
+# DAC write outside any task (the pass world's simulated driver has none to charge): a
+# later callback (the next sample), a waveform's first callback (it reads the clock: a
+# period after sample 0, it writes sample 1; 0.3 periods after, nothing), each less the
+# set-up that puts the driver there.
+bfsm._wn = NW
+SETUP = [0]  # (the first callback's time from sample 0, µs; 0: a later callback)
+
+
+def wave_setup():
+    bfsm._wi = 0
+    d = SETUP[0]
+    bfsm._first = d != 0
+    bfsm._t0 = ticks_us() - d
 
 
 def wave_sample():
-    bfsm._wi = 1  # (an attribute store, ~0.2 k, in the figure)
+    wave_setup()
     bfsm._next(None)
 
 
-R['board_wave_sample'] = run(wave_sample, True)
+for key, d in (('board_wave_sample', 0), ('board_wave_first', 1000), ('board_wave_idle', 300)):
+    SETUP[0] = d
+    R[key] = run(wave_sample, True) - run(wave_setup, True)
 # A fragmented heap: 1-block holes below the free space (every other small object freed).
 gc.collect()
 keep = [bytearray(8) for _ in range(4000)]
@@ -214,19 +243,42 @@ print('RESULT', R)
 """
 
 
-def timer_load(sample_instr, frame_us=None):
+def timer_load(sample_instr, first_instr, idle_instr, frame_us=None):
     """The board's mirror timer: in TRACK each frame's waveform plays its samples 1 .. k-1
     by the driver's timer callback (sample 0 in the tick's play_wave) before the next
     frame's replaces it, k = the frame's whole waveform samples: outside every task, so
     outside the target bench's flight CPU load (its simulated driver plays them in the
-    world).  Their share of the CPU at the payload computer's 100 M instructions/s."""
+    world).  The timer fires on the MCU's millisecond tick, whose phase against sample 0
+    is uniform: in half the frames the first callback (it reads the clock) finds sample 0
+    still the nearest and writes nothing (``idle_instr``), then k - 1 later callbacks
+    write a sample each (``sample_instr``); in the other half the first writes sample 1
+    (``first_instr``) and k - 2 later ones the rest (hal/real/fsm.py).  Their share of the
+    CPU at the payload computer's 100 M instructions/s."""
     from hal.interfaces import CAMERA_FRAME_PERIOD_US, FSM_WAVE_PERIOD_US
     from sim.run.costmodel import MIPS
 
     frame_us = frame_us or CAMERA_FRAME_PERIOD_US
-    per_s = (frame_us // FSM_WAVE_PERIOD_US - 1) * 1e6 / frame_us
-    return {"apt_tick_m7_fsm_timer_samples_per_s": round(per_s, 1),
-            "apt_tick_m7_fsm_timer_load_100mips": round(per_s * sample_instr / (MIPS * 1e6), 4)}
+    frames_per_s = 1e6 / frame_us
+    k = frame_us // FSM_WAVE_PERIOD_US
+    per_frame = 0.5 * (idle_instr + (k - 1) * sample_instr) + \
+        0.5 * (first_instr + (k - 2) * sample_instr)
+    return {"apt_tick_m7_fsm_timer_samples_per_s": round((k - 1) * frames_per_s, 1),
+            "apt_tick_m7_fsm_timer_load_100mips": round(per_frame * frames_per_s / (MIPS * 1e6),
+                                                        4)}
+
+
+def driver_load(play_instr, sim_instr, frame_us=None):
+    """The board's mirror driver in the APT's task, beyond what the target bench counts:
+    its play_wave once a frame (sample 0's frames, the clock's read, the timer armed:
+    ``play_instr``) less the simulated driver's flight-side work the bench's APT already
+    holds (the same registered-buffer check: ``sim_instr``), at the payload computer's
+    100 M instructions/s."""
+    from hal.interfaces import CAMERA_FRAME_PERIOD_US
+    from sim.run.costmodel import MIPS
+
+    frame_us = frame_us or CAMERA_FRAME_PERIOD_US
+    per_s = (play_instr - sim_instr) * 1e6 / frame_us
+    return {"apt_tick_m7_fsm_driver_load_100mips": round(per_s / (MIPS * 1e6), 4)}
 
 
 def measure():
@@ -247,7 +299,9 @@ def measure():
             res["apt_tick_m7_to_send_flight_instr"] = d["to_send_wheels"] - d["replay_copy"]
             res["apt_tick_m7_state"] = d["state"]
             res["apt_tick_m7_hot_pixels"] = d["hot_pixels"]
-            res.update(timer_load(d["board_wave_sample"]))
+            res.update(timer_load(d["board_wave_sample"], d["board_wave_first"],
+                                  d["board_wave_idle"]))
+            res.update(driver_load(d["board_play_wave_timed"], d["wave_check_registered"]))
             return res
     raise RuntimeError("no result from the target: %s %s" % (out, err))
 

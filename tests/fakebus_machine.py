@@ -33,7 +33,7 @@ def make_fake_machine(reset_cause=1):
     """A fake ``machine`` module; ``m.created[kind]`` lists the objects it made
     (``m.created["Pin"]`` maps pin id -> FakePin)."""
     m = types.ModuleType("machine")
-    m.created = {"SPI": [], "I2C": [], "UART": [], "Pin": {}, "WDT": []}
+    m.created = {"SPI": [], "I2C": [], "UART": [], "Pin": {}, "WDT": [], "Timer": []}
     # Reset-cause values as on the stm32 port (machine.pyi).
     m.SOFT_RESET = 0
     m.PWRON_RESET = 1
@@ -67,6 +67,28 @@ def make_fake_machine(reset_cause=1):
             super().__init__(*args, **kwargs)
             m.created["WDT"].append(self)
 
+    class Timer:
+        """``machine.Timer``: ``init(freq=, callback=)``, ``deinit()``; the test fires it."""
+
+        def __init__(self, id=-1):
+            self.id = id
+            self.freq = None
+            self.callback = None
+            self.running = False
+            m.created["Timer"].append(self)
+
+        def init(self, freq=None, callback=None):
+            self.freq = freq
+            self.callback = callback
+            self.running = True
+
+        def deinit(self):
+            self.running = False
+
+        def fire(self):
+            self.callback(self)
+
+    m.Timer = Timer
     m.Pin = Pin
     m.SPI = SPI
     m.I2C = I2C

@@ -23,8 +23,8 @@ def _params(**kw):
 
 
 # ---------------------------------------------------------------------- the HAL
-def _world():
-    w = make_world("nominal", seed=1, fine_us=1000, fsm_latency_us=500)
+def _world(seed=1, **kw):
+    w = make_world("nominal", seed=seed, fine_us=1000, fsm_latency_us=500, **kw)
     w.board = None
     return w
 
@@ -32,7 +32,8 @@ def _world():
 def test_sim_world_plays_each_sample_at_its_time_after_the_latency():
     from array import array
 
-    w = _world()
+    w = _world(wave_timing="exact")  # (idealised timing; the board's tick: below)
+    assert w.wave_tick_us == 0.0
     xs = array("h", [100 * (i + 1) for i in range(10)])
     ys = array("h", [-5] * 10)
     w.fsm.play_wave(xs, ys, 10)
@@ -56,6 +57,72 @@ def test_sim_world_plays_each_sample_at_its_time_after_the_latency():
     with pytest.raises(ValueError):
         w.fsm.play_wave(array("i", [0, 5, 0]), array("i", [0, 40000, 0]), 2)
     w.fsm.play_wave(array("i", [0, 5, 40000]), array("i", [0, 0, 0]), 2)  # (unplayed)
+
+
+def test_sim_world_plays_the_samples_as_the_boards_driver_writes_them():
+    """The honest world's waveform timing is the board driver's (hal/real/fsm.py): the
+    real driver, its timer fired on an MCU tick of a given phase and period, writes the
+    same samples at the same instants as the world queues (after the latency) — a tick
+    just after sample 0 writes nothing, then a sample a tick to the last; the default
+    tick is the millisecond off by the clock's error."""
+    from array import array
+
+    from hal.real.fsm import Ad5664Fsm
+    from hal.sim.world import MCU_CLOCK_PPM
+
+    w0 = _world()
+    assert w0.wave_tick_us == pytest.approx(FSM_WAVE_PERIOD_US / (1 + MCU_CLOCK_PPM * 1e-6))
+    assert 0.0 <= w0.wave_tick_phase_us < FSM_WAVE_PERIOD_US
+    assert _world(seed=2).wave_tick_phase_us != w0.wave_tick_phase_us
+
+    class Pin:
+        def __call__(self, v=None):
+            pass
+
+        value = __call__
+
+    class Spi:
+        def write(self, b):
+            pass
+
+    class Timer:
+        def init(self, freq, callback):
+            self.on = True
+
+        def deinit(self):
+            self.on = False
+
+    n = 7
+    xs = array("h", [10 * (i + 1) for i in range(n)])
+    ys = array("h", [-(i + 1) for i in range(n)])
+    cases = 0
+    for tick in (1000.0, 1000.0 / (1 + 20e-6), 1100.0, 930.0):
+        for phase in (0.0, 300.0, 499.0, 500.0, 700.0, 999.0):
+            w = _world()
+            w.wave_tick_us, w.wave_tick_phase_us = tick, phase
+            w.fsm.play_wave(xs, ys, n)
+            world = [(t - 500, x) for t, x, _ in w._fsm_q]
+            now = [0]
+            tim = Timer()
+            drv = Ad5664Fsm(Spi(), Pin(), Pin(), timer=tim, clock_us=lambda now=now: now[0])
+            drv.play_wave(xs, ys, n)
+            board = [(0, xs[0])]
+            k = 1 if phase == 0.0 else 0  # (the tick at 0 is sample 0's own instant)
+            while tim.on:
+                now[0] = int(phase + k * tick + 0.5)
+                before = drv.codes()
+                drv._tick(tim)
+                if drv.codes() != before:
+                    board.append((now[0], drv.codes()[0]))
+                k += 1
+            assert world == board, (tick, phase)
+            assert [x for _, x in board] == list(xs)  # every sample, in turn
+            err = [t - FSM_WAVE_PERIOD_US * (x // 10 - 1) for t, x in board]
+            if tick == 1000.0:  # every sample the tick's phase off its time: <= half a period
+                off = phase if phase < 500 else phase - 1000
+                assert err[1:] == [off] * (n - 1), (phase, err)
+            cases += 1
+    assert cases == 24
 
 
 def test_idealised_world_plays_the_waveform_too():

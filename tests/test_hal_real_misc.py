@@ -18,12 +18,12 @@ from hal.real.watchdog import MachineWatchdog
 try:  # tests/ on sys.path (pytest rootdir-less import) or the repository root
     from fakebus_machine import make_fake_machine
     from fakebus_pin import FakePin
-    from fakebus_spi import FpgaRegDevice
+    from fakebus_spi import FpgaRegDevice, ScriptedSpiDevice
     from fakebus_uart import FakeUART
 except ImportError:  # pragma: no cover
     from tests.fakebus_machine import make_fake_machine
     from tests.fakebus_pin import FakePin
-    from tests.fakebus_spi import FpgaRegDevice
+    from tests.fakebus_spi import FpgaRegDevice, ScriptedSpiDevice
     from tests.fakebus_uart import FakeUART
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -266,9 +266,12 @@ def test_board_build_wires_everything(fake_machine):
 
     b = board.build(clock="CLOCK")
     m = fake_machine
-    spi_fpga, spi_dac = m.created["SPI"]
+    spi_fpga, spi_dac, spi_fsm = m.created["SPI"]
     assert (spi_fpga.id, spi_fpga.polarity, spi_fpga.phase) == (1, 0, 0)
     assert (spi_dac.id, spi_dac.polarity, spi_dac.phase) == (2, 0, 1)
+    assert (spi_fsm.id, spi_fsm.polarity, spi_fsm.phase) == (3, 0, 1)
+    (timer,) = m.created["Timer"]
+    assert timer.id == -1 and b.fsm._timer is timer  # the waveform plays on the board
     (i2c,) = m.created["I2C"]
     assert (i2c.id, i2c.freq) == (1, 400000)
     (uart,) = m.created["UART"]
@@ -310,6 +313,50 @@ def test_board_build_with_injected_module_and_camera_on_its_select(monkeypatch):
     )
     b.camera.init()
     assert model.regs[0x02] == 1  # running
+
+
+def test_board_mirror_dac_alone_on_its_bus_and_its_waveform_plays(monkeypatch):
+    """The mirror's timer writes a sample a millisecond from a soft callback that may run
+    between any two bytecodes: the AD5664 is the only device on its SPI bus (no other
+    driver's transfer can be cut into), and the built board's waveform reaches the DAC
+    sample by sample on that bus, every frame framed by its own SYNC."""
+    from array import array
+
+    from hal.interfaces import FSM_WAVE_PERIOD_US
+    from hal.real import board
+
+    monkeypatch.delitem(sys.modules, "machine", raising=False)
+    m = make_fake_machine()
+    b = board.build(machine_module=m)
+    spi_fsm = b.fsm._spi
+    assert b.fsm._spi_write == spi_fsm.write
+
+    def buses(obj, depth=2):  # the SPI objects a driver holds, through its helpers
+        found = [v for v in vars(obj).values() if isinstance(v, m.SPI)]
+        if depth:
+            for v in vars(obj).values():
+                if hasattr(v, "__dict__") and not isinstance(v, (m.SPI, m.Pin)):
+                    found += buses(v, depth - 1)
+        return found
+
+    others = [b.camera, b.framer, b.comparator, b.bias, b.power, b.link]
+    assert buses(b.camera) and buses(b.bias)  # (the search finds a driver's bus)
+    assert all(spi_fsm not in buses(d) for d in others)
+    spi_fsm.attach(m.created["Pin"]["B12"], ScriptedSpiDevice("ad5664", fill=0))
+    (timer,) = m.created["Timer"]
+    now = [0]
+    b.fsm._clock_us = lambda: now[0]  # (the board's is time.ticks_us)
+    xs, ys = array("h", [10, 20, 30]), array("h", [-1, -2, -3])
+    b.fsm.play_wave(xs, ys, 3)
+    assert timer.running and timer.freq == 1000000 // FSM_WAVE_PERIOD_US
+    for _ in range(3):
+        now[0] += FSM_WAVE_PERIOD_US
+        timer.fire()  # samples 1, 2 (the last: stopped, the mirror holds it)
+    assert not timer.running and b.fsm.codes() == (30, -3)
+    frames = [bytes(t.mosi) for t in spi_fsm.transactions]
+    assert len(frames) == 3 * 4 and all(len(f) == 3 for f in frames)
+    plus_x = [(f[1] << 8 | f[2]) - 32768 for f in frames[0::4]]
+    assert plus_x == [10, 20, 30]
 
 
 def test_board_config_is_consistent():

@@ -212,6 +212,10 @@ class _FakeTimer:
 
 
 def test_fsm_play_wave_writes_each_sample_on_the_timer():
+    """The waveform's first timer callback writes the sample nearest its time from sample
+    0 (none while that is sample 0: the board's millisecond tick may fire just after it;
+    a later one if the callback came late), each later callback the next sample; the timer
+    stops with the last sample, the mirror holds it."""
     from array import array
 
     from hal.interfaces import FSM_WAVE_PERIOD_US
@@ -220,23 +224,43 @@ def test_fsm_play_wave_writes_each_sample_on_the_timer():
     sync = FakePin("B12", FakePin.OUT, value=1)
     spi.attach(sync, ScriptedSpiDevice("ad5664", fill=0))
     tim = _FakeTimer()
-    dev = Ad5664Fsm(spi, sync, FakePin("C6", FakePin.OUT, value=0), timer=tim)
-    dev.play_wave(array("h", [10, 20, 30]), array("h", [-1, -2, -3]), 3)
-    assert dev.codes() == (10, -1) and tim.running and tim.freq == 1000000 // FSM_WAVE_PERIOD_US
-    tim.fire()
-    assert dev.codes() == (20, -2)
-    tim.fire()
-    assert dev.codes() == (30, -3)
-    tim.fire()  # past the last sample: the timer stops, the mirror holds
-    assert not tim.running and dev.codes() == (30, -3)
+    now = [1000]
+    dev = Ad5664Fsm(spi, sync, FakePin("C6", FakePin.OUT, value=0), timer=tim,
+                    clock_us=lambda: now[0])
+    xs, ys = array("h", [10, 20, 30, 40, 50]), array("h", [-1, -2, -3, -4, -5])
+    period = FSM_WAVE_PERIOD_US
+
+    def play(times):
+        dev.play_wave(xs, ys, 5)
+        assert dev.codes() == (10, -1) and tim.running
+        seen = []
+        for t in times:  # callback times, periods after sample 0
+            now[0] += int(t * period)
+            n0 = len(spi.transactions)
+            tim.fire()
+            now[0] -= int(t * period)
+            seen.append((dev.codes()[0], (len(spi.transactions) - n0) // 4, tim.running))
+        return seen
+
+    assert tim.freq is None
+    # the tick 0.4 periods after sample 0: nothing, then samples 1 .. 4 a tick each
+    assert play((0.4, 1.4, 2.4, 3.4, 4.4)) == [
+        (10, 0, True), (20, 1, True), (30, 1, True), (40, 1, True), (50, 1, False)]
+    assert tim.freq == 1000000 // period
+    # the tick 0.7 periods after: sample 1 at once (0.3 early), the last a tick earlier
+    assert play((0.7, 1.7, 2.7, 3.7, 4.7)) == [
+        (20, 1, True), (30, 1, True), (40, 1, True), (50, 1, False), (50, 0, False)]
+    # a first callback 2.6 periods late (a long native call): sample 3 (1 and 2 are stale)
+    assert play((2.6, 3.6, 4.6)) == [(40, 1, True), (50, 1, False), (50, 0, False)]
     # set_codes stops a waveform playing
     dev.play_wave(array("h", [1, 2, 3]), array("h", [0, 0, 0]), 3)
     dev.set_codes(7, 7)
+    now[0] += 5 * period
     tim.fire()
     assert dev.codes() == (7, 7) and not tim.running
     with pytest.raises(ValueError):
         dev.play_wave(array("h", [1]), array("h", [0]), 0)
     # without a timer: the first sample only
-    dev2, _, _, _ = (Ad5664Fsm(spi, sync, FakePin("C6", FakePin.OUT, value=0)), 0, 0, 0)
+    dev2 = Ad5664Fsm(spi, sync, FakePin("C6", FakePin.OUT, value=0))
     dev2.play_wave(array("h", [5, 6]), array("h", [5, 6]), 2)
     assert dev2.codes() == (5, 5)

@@ -9,7 +9,12 @@ Buses (SPI devices are grouped by SPI mode so no bus is ever re-initialised):
 
 * SPI1, mode 0, 21 MHz: FPGA camera block (CS PA4), FPGA framer block (CS PA3),
   MCP4822 comparator DAC (CS PA2).
-* SPI2, mode 1, 10.5 MHz: AD5664 FSM DAC (SYNC PB12), DAC8551 bias DAC (SYNC PB11).
+* SPI2, mode 1, 10.5 MHz: DAC8551 bias DAC (SYNC PB11).
+* SPI3, mode 1, 21 MHz: AD5664 FSM DAC (SYNC PB12), alone: the mirror's waveform timer
+  (``machine.Timer(-1)``, a soft timer: its callback runs between any two bytecodes)
+  writes a sample a millisecond, so no other device's transfer may share the bus (a
+  callback between a bias write's SYNC low and its octets would clock the mirror's
+  frames into the bias DAC).
 * I2C1, 400 kHz: TMP117 0x48 and 0x49, ADS1115 0x4A, INA3221 0x40 and 0x41.
 * UART2, 115200 8N1: OBC link.
 
@@ -41,6 +46,8 @@ BOARD_CONFIG = {
     "name": "vector-pcu-rev-a",
     "spi_fpga": {"id": 1, "baudrate": 21000000, "polarity": 0, "phase": 0},
     "spi_dac": {"id": 2, "baudrate": 10500000, "polarity": 0, "phase": 1},
+    # The mirror's DAC alone (see the module's docstring); the AD5664 clocks to 50 MHz.
+    "spi_fsm": {"id": 3, "baudrate": 21000000, "polarity": 0, "phase": 1},
     "i2c": {"id": 1, "freq": 400000},
     "uart": {
         "id": 2,
@@ -53,7 +60,9 @@ BOARD_CONFIG = {
                "frame_period_us": CAMERA_FRAME_PERIOD_US},
     "framer": {"cs": "A3"},
     "comparator": {"cs": "A2", "initial_code": 2048},
-    "fsm": {"sync": "B12", "hv_en": "C6", "fault": "C7"},
+    # timer: the waveform's sample timer, machine.Timer(-1) (the stm32 port's soft timer,
+    # whole milliseconds: hal.interfaces.FSM_WAVE_PERIOD_US); None: first sample only.
+    "fsm": {"sync": "B12", "hv_en": "C6", "fault": "C7", "timer": -1},
     "bias": {
         "sync": "B11",
         "adc_addr": 0x4A,
@@ -110,6 +119,8 @@ def build(config=None, machine_module=None, clock=None):
     spi_fpga = m.SPI(c["id"], baudrate=c["baudrate"], polarity=c["polarity"], phase=c["phase"])
     c = config["spi_dac"]
     spi_dac = m.SPI(c["id"], baudrate=c["baudrate"], polarity=c["polarity"], phase=c["phase"])
+    c = config["spi_fsm"]
+    spi_fsm = m.SPI(c["id"], baudrate=c["baudrate"], polarity=c["polarity"], phase=c["phase"])
     c = config["i2c"]
     i2c = m.I2C(c["id"], freq=c["freq"])
     c = config["uart"]
@@ -130,7 +141,7 @@ def build(config=None, machine_module=None, clock=None):
     comparator = Mcp4822Comparator(spi_fpga, out(c["cs"], 1), initial_code=c["initial_code"])
     c = config["fsm"]
     fsm = Ad5664Fsm(
-        spi_dac,
+        spi_fsm,
         out(c["sync"], 1),
         out(c["hv_en"], 0),
         inp(c["fault"]) if c.get("fault") else None,

@@ -22,16 +22,29 @@ the differences X+ - X-, Y+ - Y-). A signed command ``c`` in -32768..32767 becom
 full scale -> 65535 / 0. ``set_codes`` writes input registers A, B, C, then D with
 "update all", so all four outputs change together (no transient single-ended pull).
 
-Waveform (``play_wave``): sample 0 is written at once, the others by a timer callback every
-``FSM_WAVE_PERIOD_US`` (``timer``: a ``machine.Timer``-like object, ``init(freq=,
-callback=)`` / ``deinit()``). The callback runs between bytecodes, so the DAC's SPI bus
-must be its own (or its DMA): a transfer of another device on a shared bus could be cut
-by it. Without a timer a waveform writes only its first sample (held, as ``set_codes``).
+Waveform (``play_wave``): sample 0 is written at once, the others by a timer callback
+(``timer``: a ``machine.Timer``-like object, ``init(freq=, callback=)`` / ``deinit()``)
+firing every ``FSM_WAVE_PERIOD_US``. The callback runs between bytecodes, so the DAC's SPI
+bus must be its own: a transfer of another device on a shared bus could be cut by it.
+Without a timer a waveform writes only its first sample (held, as ``set_codes``).
+
+Sample ``i`` is due ``i`` periods after sample 0 was written, and the board's soft timer
+fires on its millisecond tick, whose phase against sample 0 is anywhere in 0..1 ms (the
+stm32 port's ``machine.Timer(-1)``: ``init`` arms it for the next tick). So the first
+callback of a waveform reads the clock and writes the sample nearest its time from sample
+0 (none if that is still sample 0), and each later callback, a tick later, the next
+sample: every sample within half a period of its time, where counting callbacks alone
+would play each up to a period early (half a period on average). One clock read a
+waveform, not one a sample: the callbacks are the board's CPU (docs/firmware.md §4 "The
+mirror's timer"). The simulator's world plays the samples the same way
+(hal/sim/finetruth.py ``fsm_wave``).
 """
 
+from hal.compat import ticks_diff, ticks_us
 from hal.errors import DeviceFault
 from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_WAVE_PERIOD_US, Fsm, WaveBuffers
 from hal.real._util import bus_error, const
+
 
 try:
     from typing import TYPE_CHECKING
@@ -52,36 +65,129 @@ ADDR_A = const(0)
 ADDR_B = const(1)
 ADDR_C = const(2)
 ADDR_D = const(3)
+_HALF_PERIOD_US = FSM_WAVE_PERIOD_US // 2  # sample i is the nearest from (i - 1/2) periods on
+
+
+def dac_octets_py(buf, cx, cy):
+    """The four DAC frames' data octets of codes ``cx``, ``cy`` into ``buf`` (the
+    driver's 12-octet frame buffer; its command octets 0, 3, 6, 9 untouched): channel
+    A = X+ = ``cx + 32768``, B = X- its complement, C = Y+, D = Y-, big-endian.  The
+    plain-Python twin of hal/real/fsm_viper.py ``dac_octets``."""
+    p = cx + 32768
+    hi = p >> 8
+    lo = p & 0xFF
+    buf[1] = hi
+    buf[2] = lo
+    buf[4] = hi ^ 0xFF
+    buf[5] = lo ^ 0xFF
+    p = cy + 32768
+    hi = p >> 8
+    lo = p & 0xFF
+    buf[7] = hi
+    buf[8] = lo
+    buf[10] = hi ^ 0xFF
+    buf[11] = lo ^ 0xFF
+
+
+def wave_sample_py(self, _timer):
+    # type: (Any, Any) -> None
+    """The driver's timer callback (``Ad5664Fsm._next``): the waveform's first callback
+    the sample nearest its time from sample 0 (none while that is sample 0), each later
+    one the next sample (the module's docstring); the timer off once the last one is
+    written or the waveform stopped.  ``_wi``: the sample last written; ``_first``: the
+    first callback of the waveform still to come.  The write is
+    :meth:`Ad5664Fsm._write`'s frames again (no call, no ``_cx``/``_cy`` store:
+    :meth:`Ad5664Fsm.codes` reads the sample): it runs once a millisecond outside every
+    task (docs/firmware.md §4 "The mirror's timer").  A failed sample is counted in
+    ``wave_errors`` (a callback must not raise) with SYNC left high.  The plain-Python
+    twin of hal/real/fsm_viper.py ``wave_sample``."""
+    n = self._wn
+    i = self._wi
+    if i >= n - 1:  # stopped (set_codes, a new waveform arming) or the last one written
+        self._timer.deinit()
+        return
+    if self._first:
+        self._first = False
+        e = ticks_diff(self._clock_us(), self._t0) - _HALF_PERIOD_US
+        if e < 0:
+            return  # (sample 0 still the nearest: the tick came early in its period)
+        i += 1
+        while e >= FSM_WAVE_PERIOD_US and i < n - 1:  # (a late first callback)
+            i += 1
+            e -= FSM_WAVE_PERIOD_US
+    else:
+        i += 1
+    self._wi = i
+    if i == n - 1:
+        self._timer.deinit()  # (the last sample: it holds till the next frame's)
+    _octets(self._buf, self._wx[i], self._wy[i])
+    sync = self._sync
+    write = self._spi_write
+    try:
+        sync(0)
+        write(self._f0)
+        sync(1)
+        sync(0)
+        write(self._f1)
+        sync(1)
+        sync(0)
+        write(self._f2)
+        sync(1)
+        sync(0)
+        write(self._f3)
+        sync(1)
+    except Exception:  # noqa: BLE001 - a callback must not raise: counted
+        sync(1)
+        self.wave_errors += 1
+
+
+# The viper kernels where the port compiles them (the board), else the twins: the VM's
+# compiler refuses the decorator, CPython has no micropython.
+try:
+    from hal.real.fsm_viper import dac_octets as _octets
+    from hal.real.fsm_viper import wave_sample as _wave_sample
+except (ImportError, SyntaxError, ValueError):
+    _octets = dac_octets_py
+    _wave_sample = wave_sample_py
 
 
 class Ad5664Fsm(Fsm):
     """:class:`hal.interfaces.Fsm` on an AD5664 + HV amplifier.
 
     Args:
-        spi: ``machine.SPI`` in mode 1 (CPOL 0, CPHA 1), shared with the bias DAC.
+        spi: ``machine.SPI`` in mode 1 (CPOL 0, CPHA 1), the DAC's own bus (the timer's
+            callback may run between any two bytecodes of another driver's transfer).
         sync: AD5664 SYNC pin (output, idle high).
         hv_en: amplifier high-voltage enable (output, active high, low at reset).
         fault_pin: amplifier fault output (input, active low, open drain) or None.
     """
 
-    def __init__(self, spi, sync, hv_en, fault_pin=None, name="fsm", timer=None):
-        # type: (SPI, Pin, Pin, Optional[Pin], str, Any) -> None
+    def __init__(self, spi, sync, hv_en, fault_pin=None, name="fsm", timer=None,
+                 clock_us=None):
+        # type: (SPI, Pin, Pin, Optional[Pin], str, Any, Any) -> None
         self.name = name
         self._timer = timer
+        # the microsecond clock the timer's samples are timed by (time.ticks_us; a test's)
+        self._clock_us = ticks_us if clock_us is None else clock_us
         self._wx = None  # type: Any
         self._wy = None  # type: Any
-        self._wn = 0  # samples of the waveform playing
-        self._wi = 0  # next sample to write
+        self._wn = 0  # samples of the waveform playing (0: none)
+        self._wi = 0  # the sample last written
+        self._t0 = 0  # when sample 0 was written (clock_us)
+        self._first = False  # the waveform's first callback to come (it reads the clock)
         self.wave_errors = 0  # samples the timer could not write (bus error)
         self._waves = WaveBuffers()  # the pairs play_wave trusts (register_wave_buffers)
         self._tick = self._next  # (bound once: the callback allocates nothing)
         self._spi = spi
+        # Bound once (the timer's path calls it four times a sample, no lookup); SYNC is
+        # driven by calling the pin (``Pin.__call__``, machine's fast shortcut for value).
+        self._spi_write = spi.write
         self._sync = sync
         self._hv = hv_en
         self._fault = fault_pin
         self._enabled = False
         hv_en.value(0)
-        sync.value(1)
+        sync(1)
         buf = bytearray(12)
         buf[0] = (CMD_WRITE_INPUT << 3) | ADDR_A
         buf[3] = (CMD_WRITE_INPUT << 3) | ADDR_B
@@ -100,13 +206,13 @@ class Ad5664Fsm(Fsm):
     def _frame(self, frame):
         # type: (memoryview | bytearray) -> None
         sync = self._sync
-        sync.value(0)
+        sync(0)
         try:
-            self._spi.write(frame)
+            self._spi_write(frame)
         except OSError as e:
             raise bus_error(self.name, "SPI write", e)  # noqa: B904
         finally:
-            sync.value(1)
+            sync(1)
 
     def _command(self, cmd, addr, data):
         # type: (int, int, int) -> None
@@ -144,59 +250,56 @@ class Ad5664Fsm(Fsm):
         t = self._timer
         if t is None or n == 1:
             return
+        self._t0 = self._clock_us()  # (sample 0's frames are out: the waveform's time 0)
         self._wx = xs
         self._wy = ys
-        self._wi = 1
-        self._wn = n
+        self._wi = 0
+        self._first = True
+        self._wn = n  # (last: the callback plays nothing while the others change)
         t.init(freq=1000000 // FSM_WAVE_PERIOD_US, callback=self._tick)
 
-    def _next(self, _timer):
-        # type: (Any) -> None
-        """Timer callback: the next sample, or the timer off after the last one."""
-        i = self._wi
-        if i >= self._wn:
-            self._timer.deinit()
-            return
-        self._wi = i + 1
-        try:
-            self._write(self._wx[i], self._wy[i])
-        except Exception:  # noqa: BLE001 - a callback must not raise: counted
-            self.wave_errors += 1
+    # The timer callback: the next sample, or the timer off after the last one
+    # (:func:`wave_sample_py`; viper on the board).
+    _next = _wave_sample
 
     def _write(self, cx, cy):
         # type: (int, int) -> None
         """Both axes to the DAC: four 24-bit frames, each framed by SYNC, the last one
-        updating all outputs.  Written out in one function (no call a frame): the timer
-        plays a sample with it every millisecond, outside any task (docs/firmware.md §4,
-        "The mirror's timer")."""
+        updating all outputs.  Written out in one function (no call a frame): the tick's
+        sample 0 (``play_wave``) and ``set_codes``; the timer's samples are the same frames
+        in :func:`wave_sample_py` (docs/firmware.md §4, "The mirror's timer")."""
         _octets(self._buf, cx, cy)
         sync = self._sync
-        spi = self._spi
+        write = self._spi_write
         try:
-            sync.value(0)
-            spi.write(self._f0)
-            sync.value(1)
-            sync.value(0)
-            spi.write(self._f1)
-            sync.value(1)
-            sync.value(0)
-            spi.write(self._f2)
-            sync.value(1)
-            sync.value(0)
-            spi.write(self._f3)
-            sync.value(1)
+            sync(0)
+            write(self._f0)
+            sync(1)
+            sync(0)
+            write(self._f1)
+            sync(1)
+            sync(0)
+            write(self._f2)
+            sync(1)
+            sync(0)
+            write(self._f3)
+            sync(1)
         except OSError as e:
-            sync.value(1)  # (SYNC idles high whatever failed, as in _frame)
+            sync(1)  # (SYNC idles high whatever failed, as in _frame)
             raise bus_error(self.name, "SPI write", e)  # noqa: B904
         except BaseException:
-            sync.value(1)
+            sync(1)
             raise
         self._cx = cx
         self._cy = cy
 
     def codes(self):
         # type: () -> tuple[int, int]
-        """The last codes written (cx, cy)."""
+        """The last codes written (cx, cy): a waveform's last sample the timer wrote
+        (its callback stores no codes of its own), else the last ``_write``'s."""
+        if self._wn:
+            i = self._wi
+            return (self._wx[i], self._wy[i])
         return (self._cx, self._cy)
 
     def enable(self, on):
@@ -221,32 +324,3 @@ class Ad5664Fsm(Fsm):
         # type: () -> bool
         f = self._fault
         return f is not None and f.value() == 0
-
-
-def dac_octets_py(buf, cx, cy):
-    """The four DAC frames' data octets of codes ``cx``, ``cy`` into ``buf`` (the
-    driver's 12-octet frame buffer; its command octets 0, 3, 6, 9 untouched): channel
-    A = X+ = ``cx + 32768``, B = X- its complement, C = Y+, D = Y-, big-endian.  The
-    plain-Python twin of hal/real/fsm_viper.py ``dac_octets``."""
-    p = cx + 32768
-    hi = p >> 8
-    lo = p & 0xFF
-    buf[1] = hi
-    buf[2] = lo
-    buf[4] = hi ^ 0xFF
-    buf[5] = lo ^ 0xFF
-    p = cy + 32768
-    hi = p >> 8
-    lo = p & 0xFF
-    buf[7] = hi
-    buf[8] = lo
-    buf[10] = hi ^ 0xFF
-    buf[11] = lo ^ 0xFF
-
-
-# The viper kernel where the port compiles it (the board), else the twin: the VM's
-# compiler refuses the decorator, CPython has no micropython.
-try:
-    from hal.real.fsm_viper import dac_octets as _octets
-except (ImportError, SyntaxError, ValueError):
-    _octets = dac_octets_py

@@ -1,15 +1,20 @@
-"""The AD5664 mirror driver's DAC octets as MicroPython viper code (hal/real/fsm.py).
+"""The AD5664 mirror driver's viper kernels (hal/real/fsm.py): its DAC octets, and its
+timer callback whole.
 
 The driver's timer writes one waveform sample a millisecond, outside every task
-(docs/firmware.md §4 "The mirror's timer"); the sample's eight octets cost ~3 k
-instructions as bytecode on the Cortex-M7 image, a viper call less.  Ports without a
-native emitter refuse the decorator and CPython has no ``micropython`` module: the driver
-then uses its plain-Python twin (``hal.real.fsm.dac_octets_py``, the same octets:
-tests/mpy/test_hal_interfaces_mpy.py).  Every value stored is an octet of a code offset
-into 0 .. 65535: no sign, the same on 32- and 64-bit ports.
+(docs/firmware.md §4 "The mirror's timer"); as bytecode on the Cortex-M7 image the
+sample's eight octets cost ~3 k instructions and the callback ~6 k, as viper code a call
+~0.7 k and ~4 k (``python -m bench.apt_tick_m7``).  Ports without a native emitter refuse
+the decorator and CPython has no ``micropython`` module: the driver then uses the
+plain-Python twins (``hal.real.fsm.dac_octets_py``, ``wave_sample_py``: the same octets,
+the same frames on the bus: tests/mpy/test_hal_interfaces_mpy.py).  Every value stored is
+an octet of a code offset into 0 .. 65535: no sign, the same on 32- and 64-bit ports.
 """
 
 import micropython
+
+from hal.compat import ticks_diff
+from hal.interfaces import FSM_WAVE_PERIOD_US
 
 
 @micropython.viper
@@ -30,3 +35,63 @@ def dac_octets(buf, cx: int, cy: int):
     b[8] = lo
     b[10] = hi ^ 0xFF
     b[11] = lo ^ 0xFF
+
+
+@micropython.viper
+def wave_sample(self, _timer):
+    """See hal.real.fsm.wave_sample_py (the driver's timer callback, bound as
+    ``Ad5664Fsm._next``): the octets inline, the clock's and the bus's calls through the
+    runtime."""
+    n = int(self._wn)
+    i = int(self._wi)
+    if i >= n - 1:
+        self._timer.deinit()
+        return
+    if self._first:
+        self._first = False
+        period = int(FSM_WAVE_PERIOD_US)
+        e = int(ticks_diff(self._clock_us(), self._t0)) - (period >> 1)
+        if e < 0:
+            return
+        i += 1
+        while e >= period and i < n - 1:
+            i += 1
+            e -= period
+    else:
+        i += 1
+    self._wi = i
+    if i == n - 1:
+        self._timer.deinit()
+    b = ptr8(self._buf)  # type: ignore[name-defined]  # noqa: F821  (viper built-in)
+    p = int(self._wx[i]) + 32768
+    hi = p >> 8
+    lo = p & 0xFF
+    b[1] = hi
+    b[2] = lo
+    b[4] = hi ^ 0xFF
+    b[5] = lo ^ 0xFF
+    p = int(self._wy[i]) + 32768
+    hi = p >> 8
+    lo = p & 0xFF
+    b[7] = hi
+    b[8] = lo
+    b[10] = hi ^ 0xFF
+    b[11] = lo ^ 0xFF
+    sync = self._sync
+    write = self._spi_write
+    try:
+        sync(0)
+        write(self._f0)
+        sync(1)
+        sync(0)
+        write(self._f1)
+        sync(1)
+        sync(0)
+        write(self._f2)
+        sync(1)
+        sync(0)
+        write(self._f3)
+        sync(1)
+    except Exception:  # noqa: BLE001 - a callback must not raise: counted
+        sync(1)
+        self.wave_errors = int(self.wave_errors) + 1

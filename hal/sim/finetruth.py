@@ -52,6 +52,10 @@ class FineTruth:
     t_us = 0
     readout_us = 0
     fsm_latency_us = 0
+    # The board's mirror timer (hal/real/fsm.py): the MCU tick its callbacks fire on (µs of
+    # this world; 0: samples exactly on their period) and that tick's phase.
+    wave_tick_us = 0.0
+    wave_tick_phase_us = 0.0
     # The flight task's compute time from its dispatch to this mirror command (µs; None:
     # none, the command leaves at the dispatch).  Virtual time stands still inside a task
     # (the scheduler charges its cost after it), but the board's DAC starts a waveform
@@ -159,14 +163,35 @@ class FineTruth:
             self.fsm_model.command(cx, cy)
 
     def fsm_wave(self, xs, ys, n, period_us):
-        """A waveform from the HAL (Fsm.play_wave): sample i output by the DAC at
-        ``i * period_us`` from now, each applied after the command latency; it replaces
-        the samples of an earlier waveform not output yet."""
+        """A waveform from the HAL (Fsm.play_wave): sample 0 written now, the others as
+        the board's driver writes them (hal/real/fsm.py): on the MCU's tick
+        (``wave_tick_us``, phase ``wave_tick_phase_us``), the first tick after sample 0
+        the sample nearest its time from it (none while that is sample 0), each later tick
+        the next one, up to the last; every write applied after the command latency.
+        ``wave_tick_us`` 0: sample i exactly ``i * period_us`` after sample 0
+        (idealised).  It replaces the samples of an earlier waveform not output yet."""
         t = self._output_us()
         self._drop_unplayed(t)
         q = self._fsm_q
-        for i in range(n):
-            q.append((t + i * period_us, xs[i], ys[i]))
+        q.append((t, xs[0], ys[0]))
+        tick = self.wave_tick_us
+        if not tick:
+            for i in range(1, n):
+                q.append((t + i * period_us, xs[i], ys[i]))
+            return
+        lat = self.fsm_latency_us
+        tw = t - lat  # sample 0's write
+        ph = self.wave_tick_phase_us
+        k = (tw - ph) // tick + 1  # the first tick after it
+        tk = int(ph + k * tick + 0.5)  # (the MCU's clock counts whole microseconds)
+        # 0 or 1: the first tick is at most one after the write (the driver's rounding)
+        i = int((tk - tw + period_us // 2) // period_us)
+        while i < n:
+            if i:
+                q.append((tk + lat, xs[i], ys[i]))
+            k += 1
+            tk = int(ph + k * tick + 0.5)
+            i += 1
 
     def _coarse_fsm_step(self, dt_us):
         """The idealised world's step of the mirror: queued samples applied at their

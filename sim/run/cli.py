@@ -54,6 +54,10 @@ def build_parser():
                         "10000 us; default the cost model's, sim/run/costmodel.py: a board "
                         "slower or faster to its send than the flight's delays assume, "
                         "docs/apt-loop.md §4 \"Which way to err\")")
+    p.add_argument("--exact-wave", action="store_true",
+                   help="idealise the mirror's waveform timing: every sample exactly on its "
+                        "period (default: on the board's millisecond tick, each the sample "
+                        "nearest its time, hal/real/fsm.py)")
     p.add_argument("--frame-rate", type=float, metavar="HZ",
                    help="override the beacon camera's frame rate (the APT ticks once a frame; "
                         "the period a whole number of ms, 2 .. 32: e.g. 100, 125, 200, 250, "
@@ -134,6 +138,8 @@ def overrides_from(args):
         if not 0 <= args.fsm_latency <= 10000:
             return None, "--fsm-latency must be within 0 .. 10000 us, got %d" % args.fsm_latency
         ov["fsm_latency_us"] = args.fsm_latency
+    if getattr(args, "exact_wave", False):
+        ov["wave_timing"] = "exact"
     if args.tick_send is not None:
         if not 0 <= args.tick_send <= 10000:
             return None, "--tick-send must be within 0 .. 10000 us, got %d" % args.tick_send

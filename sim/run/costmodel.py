@@ -62,18 +62,20 @@ MIPS = 100.0  # payload computer, M guest instructions per second (firmware benc
 # The APT tick's instructions from its dispatch to sample 0 of its waveform leaving the
 # board's mirror driver for the DAC, TRACK with the wheel lines on (`python -m
 # bench.apt_tick_m7`): the tick to its Fsm.play_wave call, `apt_tick_m7_to_send_flight_instr`
-# 114 820 (the fake camera's copy taken out: the board's ROI is a DMA stream), plus the
+# 116 500 (the fake camera's copy taken out: the board's ROI is a DMA stream), plus the
 # board driver's play_wave to sample 0's DAC frames, `apt_tick_m7_board_play_wave_instr`
-# 10 820 (hal/real/fsm.py, its bus's C calls stood in for by C builtins; the predictor's
-# buffers registered, hal.interfaces.WaveBuffers; the octets by hal/real/fsm_viper.py).
-# Until stop 48 this figure left the driver out (116 840); the driver then took 28.7 k
-# (every sample checked, a call a DAC frame).  1.26 ms at 100 M/s, a delay of the loop
-# the board has and virtual time, standing still inside a task, does not
-# (hal/sim/finetruth.py ``mirror_send_us``).  Charged to every APT mirror command
-# (ACQUIRE, TRACK, a held code); other tasks' commands leave at their dispatch (none in a
-# pass but a mode change's park).  docs/apt-loop.md §4 "The mirror's range check".
-MIRROR_SEND_INSTR = 125640
-MIRROR_SEND_US = int(round(MIRROR_SEND_INSTR / MIPS))  # 1 256 µs
+# 7 740 (hal/real/fsm.py, its bus's C calls stood in for by C builtins; the predictor's
+# buffers registered, hal.interfaces.WaveBuffers; the octets by hal/real/fsm_viper.py;
+# the clock's read and the timer's arming come after the frames).  Until stop 48 this
+# figure left the driver out (116 840); the driver then took 28.7 k (every sample checked,
+# a call a DAC frame), at stop 48 10.8 k (125 640, the tick then measured at 114 820).
+# 1.24 ms at 100 M/s, a delay of the loop the board has and virtual time, standing still
+# inside a task, does not (hal/sim/finetruth.py ``mirror_send_us``).  Charged to every APT
+# mirror command (ACQUIRE, TRACK, a held code); other tasks' commands leave at their
+# dispatch (none in a pass but a mode change's park).  docs/apt-loop.md §4 "The mirror's
+# range check".
+MIRROR_SEND_INSTR = 124240
+MIRROR_SEND_US = int(round(MIRROR_SEND_INSTR / MIPS))  # 1 242 µs
 
 
 def mirror_send_us(sched, send_us=MIRROR_SEND_US):

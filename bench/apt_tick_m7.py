@@ -24,8 +24,8 @@ the board's mirror driver's checks of the predictor's waveform, its buffers regi
 ``board_play_wave``: the driver's call to sample 0's DAC frames (its bus's C calls stood
 in for by C builtins; ``_timed``: the whole call, the timer armed after the frames);
 ``board_wave_sample``: one later sample, the driver's timer callback (1 kHz on the
-board; ``board_wave_first``: a waveform's first callback, which reads the clock, writing
-a sample; ``board_wave_idle``: one that finds nothing to write), and from them
+board; ``board_wave_first``: a waveform's first callback, which reads the clock,
+writing a sample; ``board_wave_idle``: one that finds nothing to write), and from them
 ``fsm_timer_load_100mips``: the timer's share of the CPU in TRACK, which no task's figure
 holds (:func:`timer_load`); ``fsm_driver_load_100mips``: the board driver's play_wave
 beyond the simulated one's, a frame (:func:`driver_load`).

@@ -160,6 +160,9 @@ class Ad5664Fsm(Fsm):
         sync: AD5664 SYNC pin (output, idle high).
         hv_en: amplifier high-voltage enable (output, active high, low at reset).
         fault_pin: amplifier fault output (input, active low, open drain) or None.
+        timer: the waveform's sample timer (``machine.Timer``-like) or None.
+        clock_us: the microsecond clock the timer's first callback reads
+            (``hal.compat.ticks_us``; a test's).
     """
 
     def __init__(self, spi, sync, hv_en, fault_pin=None, name="fsm", timer=None,

@@ -21,7 +21,8 @@ def test_sub_frame_updates_beat_one_mirror_update_a_frame():
 
 
 def _played(jumps):
-    w = make_world("nominal", seed=1, fine_us=1000, fsm_latency_us=500)
+    w = make_world("nominal", seed=1, fine_us=1000, fsm_latency_us=500,
+                   wave_timing="exact")  # (the board's tick: tests/test_apt_wave.py)
     w.board = None
     xs = array("h", [1000, 3000, -2000, 500])
     w.fsm.play_wave(xs, array("h", [0, -700, 700, 0]), 4)

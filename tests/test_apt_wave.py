@@ -68,7 +68,7 @@ def test_sim_world_plays_the_samples_as_the_boards_driver_writes_them():
     from array import array
 
     from hal.real.fsm import Ad5664Fsm
-    from hal.sim.world import MCU_CLOCK_PPM
+    from hal.sim.finetruth import MCU_CLOCK_PPM
 
     w0 = _world()
     assert w0.wave_tick_us == pytest.approx(FSM_WAVE_PERIOD_US / (1 + MCU_CLOCK_PPM * 1e-6))

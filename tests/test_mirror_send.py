@@ -15,7 +15,8 @@ LATENCY_US = 500
 
 
 def _world(send_us):
-    w = make_world("nominal", seed=1, fine_us=1000, fsm_latency_us=LATENCY_US)
+    w = make_world("nominal", seed=1, fine_us=1000, fsm_latency_us=LATENCY_US,
+                   wave_timing="exact")  # (the board's tick: tests/test_apt_wave.py)
     w.board = None
     w.mirror_send_us = None if send_us is None else (lambda: send_us)
     return w

@@ -400,7 +400,7 @@ def test_auto_exposure_nudges_reuse_noise_tables():
 
 
 def test_table_bytes_counts_the_noise_table_buffers():
-    from hal.sim.world import noise_table_bytes
+    from hal.sim.heap_est import noise_table_bytes
 
     # The benches subtract this from the flight software's heap: it must be what the
     # cache really holds (memoryviews of bytearrays or of arrays, whatever their kind).

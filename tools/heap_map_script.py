@@ -6,7 +6,7 @@ SCRIPT = r"""
 import gc, json, sys, builtins
 from array import array
 from hal.clock import VirtualClock
-from hal.sim.world import noise_table_bytes
+from hal.sim.heap_est import noise_table_bytes
 from hal.sim import session
 from hal.sim import heap_est
 from hal.sim.heap_est import blk, est, slots

@@ -121,7 +121,7 @@ SCRIPT = r"""
 import gc, json, sys, time, micropython
 from time import ticks_us, ticks_diff
 from hal.clock import VirtualClock
-from hal.sim.world import noise_table_bytes
+from hal.sim.heap_est import noise_table_bytes
 from hal.sim import session, heap_est
 
 # The simulator's garbage is collected outside flight time, uncharged: at every move of

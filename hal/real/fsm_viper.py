@@ -7,7 +7,8 @@ sample's eight octets cost ~3 k instructions and the callback ~6 k, as viper cod
 ~0.7 k and ~4 k (``python -m bench.apt_tick_m7``).  Ports without a native emitter refuse
 the decorator and CPython has no ``micropython`` module: the driver then uses the
 plain-Python twins (``hal.real.fsm.dac_octets_py``, ``wave_sample_py``: the same octets,
-the same frames on the bus: tests/mpy/test_hal_interfaces_mpy.py).  Every value stored is
+the same frames on the bus: tests/mpy/test_hal_interfaces_mpy.py,
+test_fsm_timer_mpy.py).  Every value stored is
 an octet of a code offset into 0 .. 65535: no sign, the same on 32- and 64-bit ports.
 """
 

@@ -15,6 +15,9 @@ MicroPython: plain Python (``typing`` only for the checker).
 
 from array import array
 
+from hal.interfaces import FSM_WAVE_PERIOD_US
+from sim.rng import Rng
+
 try:
     from typing import TYPE_CHECKING
 except ImportError:  # MicroPython
@@ -22,6 +25,12 @@ except ImportError:  # MicroPython
 
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any  # noqa: F401  (type comments)
+
+# Assumed: the payload computer's clock against the camera's (the FPGA's own oscillator),
+# parts per million: the STM32's HSE crystal, a common +/-20 ppm grade.  It moves the
+# millisecond tick the board's mirror timer fires on (hal/real/fsm.py) across the frames:
+# ~1 ms of phase every 50 s (:meth:`FineTruth.fsm_wave`).
+MCU_CLOCK_PPM = 20.0
 
 _HIST = 24  # 1 kHz camera-frame residual samples needed (>= 9 ms exposure + read-out)
 # Samples the ring holds: twice the need (the list it replaced kept 24 to 48).  A ring of
@@ -36,6 +45,17 @@ def new_hist():
     """An empty residual history: [times, x, y, samples held, next slot]."""
     return [array("d", [0.0] * HIST_N), array("d", [0.0] * HIST_N),
             array("d", [0.0] * HIST_N), 0, 0]
+
+
+def wave_tick(sc, seed, ideal):
+    """The board's mirror timer for a scenario: (the MCU tick its callbacks fire on, in µs
+    of the world: the millisecond off by the clock's error; 0.0: every sample exactly on
+    its period, idealised, scenario "wave_timing": "exact", ``--exact-wave``; that tick's
+    phase, per seed)."""
+    exact = ideal or sc.get("wave_timing", "board") == "exact"
+    ppm = float(sc.get("mcu_clock_ppm", MCU_CLOCK_PPM))
+    tick = 0.0 if exact else FSM_WAVE_PERIOD_US / (1.0 + ppm * 1e-6)
+    return tick, Rng(seed * 23 + 9).uniform() * FSM_WAVE_PERIOD_US
 
 
 class FineTruth:

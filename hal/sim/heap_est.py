@@ -116,7 +116,7 @@ def sim_parts(world, board, app=None):
     world, of the board and of the board's devices.  What the flight reaches is walked
     first and left out: a flight buffer the simulated camera keeps a view of (its
     ``_mv_src``) is flight memory, and so is a flight object.  The camera model's noise
-    tables are left out too (the benches count them apart: world.noise_table_bytes).
+    tables are left out too (the benches count them apart: :func:`noise_table_bytes`).
     Collect after: the walk's id sets are garbage."""
     import gc
 
@@ -174,3 +174,16 @@ def sim_growth(before, after):
             if k not in MEASURED:
                 n -= before[k]
     return n, rows
+
+
+def noise_table_bytes(cam):
+    """Heap octets held by a camera model's noise-table cache (sim/camera.py ``_table``:
+    per slot in use a memoryview of a bytearray (kind "B") or of an ``array('H')``, or a
+    list of small ints): the simulator's memory, which the benches subtract from the
+    flight software's heap."""
+    n = 0
+    for sl in cam._slots:
+        t = sl[4]
+        if t is not None:
+            n += 4 * len(t) if isinstance(t, list) else len(t) * (1 if sl[1] == "B" else 2)
+    return n

@@ -60,8 +60,8 @@ from sim.sipm import K_T_V_PER_K, V_BR25_V, breakdown_voltage
 from sim.thermal import TempSensor, ThermalScenario
 
 from hal.interfaces import CAMERA_FRAME_PERIOD_US as FRAME_US
-from hal.interfaces import FSM_WAVE_PERIOD_US, SW_CAMERA, SW_FRAMER, SW_SIPM_BIAS, check_frame_period
-from hal.sim.finetruth import FineTruth, new_hist
+from hal.interfaces import SW_CAMERA, SW_FRAMER, SW_SIPM_BIAS, check_frame_period
+from hal.sim.finetruth import FineTruth, new_hist, wave_tick
 from hal.sim.devices import (
     SimBiasSupply,
     SimCamera,
@@ -84,11 +84,6 @@ ROI_READOUT_US = 500
 # Assumed: FSM command latency (SPI DAC write, driver input filter) before the mirror
 # starts to move; its bandwidth is sim/fsm.py's 300 Hz second-order response.
 FSM_LATENCY_US = 500
-# Assumed: the payload computer's clock against the camera's (the FPGA's own oscillator),
-# parts per million: the STM32's HSE crystal, a common +/-20 ppm grade.  It moves the
-# millisecond tick the board's mirror timer fires on (hal/real/fsm.py) across the frames:
-# ~1 ms of phase every 50 s (hal/sim/finetruth.py fsm_wave).
-MCU_CLOCK_PPM = 20.0
 _TICKS_MASK = TICKS_PERIOD - 1
 # Noise tables of the camera model (sim/camera.py, ~11 kB each) allocated with the world:
 # the session start renders three settings (dark frames, SEARCH strips, the windows).
@@ -184,14 +179,8 @@ class World(FineTruth):
         self.readout_us = 0 if self.ideal else int(sc.get("roi_readout_us", ROI_READOUT_US))
         self.fsm_latency_us = 0 if self.ideal else int(sc.get("fsm_latency_us",
                                                               FSM_LATENCY_US))
-        # The board's mirror timer (hal/real/fsm.py): a waveform's samples 1.. are written
-        # on the MCU's millisecond tick, each the sample nearest its time from sample 0;
-        # the tick's phase per seed, its period off by the clock's error.  0: every sample
-        # exactly on its period (idealised; scenario "wave_timing": "exact", --exact-wave).
-        exact = self.ideal or sc.get("wave_timing", "board") == "exact"
-        ppm = float(sc.get("mcu_clock_ppm", MCU_CLOCK_PPM))
-        self.wave_tick_us = 0.0 if exact else FSM_WAVE_PERIOD_US / (1.0 + ppm * 1e-6)
-        self.wave_tick_phase_us = Rng(seed * 23 + 9).uniform() * FSM_WAVE_PERIOD_US
+        # The board's mirror timer: its MCU tick (hal/sim/finetruth.py wave_tick).
+        self.wave_tick_us, self.wave_tick_phase_us = wave_tick(sc, seed, self.ideal)
         # (t_us, camera-frame residual x, y) at the 1 kHz grid: a ring preallocated here
         # (hal/sim/finetruth.py new_hist), so the pass adds nothing to the heap
         self._hist = new_hist()
@@ -487,19 +476,6 @@ def make_world(name_or_scenario, seed=1, **overrides):
     sc["seed"] = seed
     sc.update(overrides)
     return World(sc)
-
-
-def noise_table_bytes(cam):
-    """Heap octets held by a camera model's noise-table cache (sim/camera.py ``_table``:
-    per slot in use a memoryview of a bytearray (kind "B") or of an ``array('H')``, or a
-    list of small ints): the simulator's memory, which the benches subtract from the
-    flight software's heap."""
-    n = 0
-    for sl in cam._slots:
-        t = sl[4]
-        if t is not None:
-            n += 4 * len(t) if isinstance(t, list) else len(t) * (1 if sl[1] == "B" else 2)
-    return n
 
 
 def reserve_noise_tables(cam, kind, k):

@@ -12,9 +12,11 @@ from hal.real.comparator import Mcp4822Comparator
 from hal.real.fsm import Ad5664Fsm
 
 try:  # tests/ on sys.path (pytest rootdir-less import) or the repository root
+    from fakebus_machine import make_fake_machine
     from fakebus_pin import FakePin
     from fakebus_spi import FakeSPI, ScriptedSpiDevice
 except ImportError:  # pragma: no cover
+    from tests.fakebus_machine import make_fake_machine
     from tests.fakebus_pin import FakePin
     from tests.fakebus_spi import FakeSPI, ScriptedSpiDevice
 
@@ -193,24 +195,6 @@ def test_dac8551_frames():
             dac.write(*bad)
 
 
-class _FakeTimer:
-    def __init__(self):
-        self.freq = None
-        self.cb = None
-        self.running = False
-
-    def init(self, freq, callback):
-        self.freq = freq
-        self.cb = callback
-        self.running = True
-
-    def deinit(self):
-        self.running = False
-
-    def fire(self):
-        self.cb(self)
-
-
 def test_fsm_play_wave_writes_each_sample_on_the_timer():
     """The waveform's first timer callback writes the sample nearest its time from sample
     0 (none while that is sample 0: the board's millisecond tick may fire just after it;
@@ -223,7 +207,7 @@ def test_fsm_play_wave_writes_each_sample_on_the_timer():
     spi = FakeSPI(2, phase=1)
     sync = FakePin("B12", FakePin.OUT, value=1)
     spi.attach(sync, ScriptedSpiDevice("ad5664", fill=0))
-    tim = _FakeTimer()
+    tim = make_fake_machine().Timer(-1)
     now = [1000]
     dev = Ad5664Fsm(spi, sync, FakePin("C6", FakePin.OUT, value=0), timer=tim,
                     clock_us=lambda: now[0])

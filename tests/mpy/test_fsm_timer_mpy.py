@@ -5,20 +5,9 @@ heap locked (any allocation fails).  Runs under CPython and in every MicroPython
 
 from array import array
 
+from heaplock import locked
+
 from hal.real.fsm import Ad5664Fsm
-
-try:
-    import micropython
-
-    _heap_lock = micropython.heap_lock
-    _heap_unlock = micropython.heap_unlock
-except (ImportError, AttributeError):  # CPython: nothing to lock
-
-    def _heap_lock():
-        return 0
-
-    def _heap_unlock():
-        return 0
 
 
 class _HvPin:  # (the amplifier's enable: set once, at construction)
@@ -102,14 +91,10 @@ def test_fsm_timer_callback_kernel_is_its_twin():
                 bus.fail = True  # (the last event: sample 1 on a failing bus)
             now[0] = 50000 + t
             n0 = bus.n
-            _heap_lock()
-            try:
-                if kernel is None:
-                    fsm._tick(tim)  # the bound callback the timer holds
-                else:
-                    kernel(fsm, tim)
-            finally:
-                _heap_unlock()
+            if kernel is None:  # the bound callback the timer holds
+                locked(lambda f=fsm, t=tim: f._tick(t), 1)
+            else:
+                locked(lambda f=fsm, t=tim, k=kernel: k(f, t), 1)
             n_end = bus.n
             written.append((bus.n - n0) // 20)
             codes.append(fsm.codes()[0])

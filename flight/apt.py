@@ -5,10 +5,9 @@ the spot) → TRACK (16 px window on the reference) → LOST (mirror held) → A
 beacon returns, SEARCH after ``apt_lost_timeout_s``; SEARCH beyond ``apt_search_timeout_s``
 ends the session.  The camera sees the beacon *behind* the FSM; the loop drives the spot
 onto the reference: the boresight pixel (``apt_ref_x/y``) plus ``ref_off`` (point-ahead and
-TX boresight, flight/pointahead.py; ``apt_res_*`` stay spot − boresight).  Elsewhere:
-pixels (apt_pixels.py), control law (apt_control.py), finding the beacon (apt_search.py),
-FSM calibration (apt_calib.py).  Hot path (:meth:`Apt.tick`, once a camera frame in ACQUIRE/TRACK):
-integer maths, preallocated buffers, no tuples, floats or events — it allocates nothing.
+TX boresight, flight/pointahead.py; ``apt_res_*`` stay spot − boresight).  Elsewhere: pixels
+(apt_pixels.py), control law (apt_control.py), beacon search (apt_search.py), FSM calibration
+(apt_calib.py).  Hot path (:meth:`Apt.tick` in ACQUIRE/TRACK): integer maths, no allocation.
 """
 
 from array import array
@@ -48,7 +47,7 @@ EV_APT_LASER_FAULT = const(0x57)
 EV_APT_DARK_CALIBRATED = const(0x58)
 
 E = Event
-EVENTS = (
+EVENTS = afb.EVENTS + (
     E(EV_APT_STATE, "APT_STATE", SEV_INFO, "fine-pointing state changed", (("from", "int"),
                                                                           ("to", "int"))),
     E(EV_APT_FSM_FAULT, "APT_FSM_FAULT", SEV_ERROR, "mirror driver fault: parked, APT idle"),
@@ -132,6 +131,7 @@ HK_DIAG = (
     F("apt_verified", "u8", enum=_NO_YES, description="ACQUIRE target moved with the mirror"),
     F("apt_fsm_faults", "u8", description="mirror driver faults (each parked the mirror)"),
     F("apt_laser_faults", "u8", description="downlink laser switch failures"),
+    F("apt_fsm_wave_errors", "u16", warn=(0, 0), description="wave samples the timer missed"),
 )
 ADCS = (  # the feedback map (APID 0x0A4, 5 Hz): keys and raw values as declared
     F("err_x_urad", "f32", "urad", description="line-of-sight error x (mirror + residual)"),
@@ -170,7 +170,7 @@ class Apt:
         self.good_run = self.bad_run = self.state_ticks = 0  # (then the HK counters)
         self.frames = self.valid_frames = self.invalid_frames = self.stale_frames = 0
         self.camera_errors = self.fsm_errors = self.fsm_faults = self.laser_faults = 0
-        self.acquisitions = self.losses = self.offload_requests = 0
+        self.acquisitions = self.losses = self.offload_requests = self.wave_errors_seen = 0
         self.laser_on = False
         self.on_laser = None  # fn(on): the framer's transmitter follows the laser
         self.ref_off = NO_OFFSET  # .dx_q6/.dy_q6 added to the reference (flight.payload)

@@ -13,8 +13,21 @@ before scaling, |spot − ref| < 2**14 (q6 pixels) times the scaled IFOV stays b
 for an IFOV up to 256 µrad (default 100).
 """
 
+from flight.events import SEV_WARN, Event
 from flight.tm import MapPacker
+from hal.compat import const
 from hal.interfaces import APT_ACQUIRE as ACQUIRE, APT_TRACK as TRACK, FSM_LSB_RAD
+
+# The mirror driver's own failures: the board's waveform timer cannot raise, so a sample
+# it could not write is only counted by the driver (Fsm.wave_errors); the APT's
+# housekeeping reads that count each second and reports its growth (:func:`hk`; the count
+# in HK_DIAG apt_fsm_wave_errors, flight/apt.py).  Part of flight/apt.py's EVENTS.
+EV_APT_FSM_WAVE_ERROR = const(0x5B)
+EVENTS = (
+    Event(EV_APT_FSM_WAVE_ERROR, "APT_FSM_WAVE_ERROR", SEV_WARN,
+          "mirror timer's samples not written (bus errors) since the last report",
+          (("new", "int"), ("count", "int"))),
+)
 
 # The values' fixed point, Q: 1/256 µrad (the 8 of MapPacker.set_q's calls below: a
 # literal, no globals entry).  Mirror: µrad per FSM code in 2**-16 µrad (2**-8 would be
@@ -110,6 +123,11 @@ def hk(apt, values, i):
     values[i + 10] = apt.fsm_errors
     values[i + 11] = apt.acquisitions
     values[i + 12] = apt.losses
+    # (each second: the event for the timer's failed samples, HK_DIAG's count below)
+    n = apt.fsm.wave_errors()  # (the driver's own count: its timer cannot raise)
+    if n != apt.wave_errors_seen:
+        apt.ctx.emit(EV_APT_FSM_WAVE_ERROR, [n - apt.wave_errors_seen, n])
+        apt.wave_errors_seen = n
 
 
 def hk_diag(apt, values, i):
@@ -128,3 +146,5 @@ def hk_diag(apt, values, i):
     values[i + 10] = int(s.verified)
     values[i + 11] = apt.fsm_faults
     values[i + 12] = apt.laser_faults
+    n = apt.wave_errors_seen  # (Fsm.wave_errors as the last HK read it: hk above)
+    values[i + 13] = n if n < 0xFFFF else 0xFFFF

@@ -169,6 +169,13 @@ class Fsm(Device):
         / over-current). Flight parks and disables the mirror on a persistent fault."""
         raise NotImplementedError
 
+    def wave_errors(self):
+        # type: () -> int
+        """Waveform samples the driver could not write by itself since start-up (the
+        board's timer, which cannot raise: a bus error there is only counted). Never
+        decreases."""
+        raise NotImplementedError
+
 
 # --------------------------------------------------------------------------------------
 # Temperature -- DESIGN 3.4 (two sensors on the SiPM board for redundancy)

@@ -188,6 +188,34 @@ def test_camera_errors_and_stale_frames_are_counted_not_fatal():
     assert rig.hk("apt")["apt_camera_errors"] == 3
 
 
+def test_the_mirror_timers_failed_samples_are_reported_in_housekeeping():
+    """The board's waveform timer cannot raise: its failed samples are the driver's count
+    (``Fsm.wave_errors``).  The APT's 1 Hz housekeeping reads it and reports each growth
+    as its own event, with how many are new — not as a mirror command's error, and not
+    again while the count stands; the diagnostic housekeeping carries the count
+    (``apt_fsm_wave_errors``, a warning limit at 0)."""
+    from flight import apt_feedback as afb
+
+    rig = Rig(err=(0.001, 0.001))
+    rig.until(A.TRACK, 80)
+    rig.hk("apt")
+    assert rig.hk("apt", diag=True)["apt_fsm_wave_errors"] == 0
+    assert rig.args(afb.EV_APT_FSM_WAVE_ERROR) == []
+    rig.fsm.wave_fail = 5
+    rig.hk("apt")
+    rig.hk("apt")  # (a second second: no new event)
+    assert rig.hk("apt", diag=True)["apt_fsm_wave_errors"] == 5
+    rig.fsm.wave_fail = 7
+    rig.hk("apt")
+    assert rig.args(afb.EV_APT_FSM_WAVE_ERROR) == [[5, 5], [2, 7]]
+    assert rig.apt.fsm_errors == 0 and rig.args(A.EV_APT_FSM_ERROR) == []
+    rig.fsm.wave_fail = 70000
+    rig.hk("apt")
+    assert rig.hk("apt", diag=True)["apt_fsm_wave_errors"] == 0xFFFF  # (u16: held full)
+    (field,) = [f for f in A.HK_DIAG if f.name == "apt_fsm_wave_errors"]
+    assert A.EV_APT_FSM_ERROR != afb.EV_APT_FSM_WAVE_ERROR
+
+
 def test_a_pixel_above_full_scale_is_a_camera_error_not_a_measurement():
     # A corrupted read (one pixel at 0xFFFF in the 10-bit window): the frame is invalid
     # before any sum (apt_pixels.centroid), the law does not step on it, and it is counted

@@ -125,6 +125,24 @@ def test_sim_world_plays_the_samples_as_the_boards_driver_writes_them():
     assert cases == 24
 
 
+def test_a_failing_timer_plays_sample_0_alone_and_is_counted():
+    """The simulated driver's ``wave_faults``: the board's timer failing on its bus for a
+    waveform — sample 0 (the tick's own write) plays, the later samples do not, and the
+    driver counts them (``wave_errors``) without raising; the next waveform is whole."""
+    from array import array
+
+    w = _world(wave_timing="exact")
+    xs = array("h", [10 * (i + 1) for i in range(7)])
+    ys = array("h", [0] * 7)
+    w.fsm.wave_faults = 1
+    w.fsm.play_wave(xs, ys, 7)
+    assert [q[1] for q in w._fsm_q] == [10] and w.fsm.wave_errors() == 6
+    w.step(7000)
+    w.fsm.play_wave(xs, ys, 7)
+    assert [q[1] for q in w._fsm_q] == [10 * (i + 1) for i in range(7)]
+    assert w.fsm.wave_errors() == 6 and w.fsm.wave_faults == 0
+
+
 def test_idealised_world_plays_the_waveform_too():
     from array import array
 

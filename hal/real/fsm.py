@@ -99,7 +99,8 @@ def wave_sample_py(self, _timer):
     :meth:`Ad5664Fsm._write`'s frames again (no call, no ``_cx``/``_cy`` store:
     :meth:`Ad5664Fsm.codes` reads the sample): it runs once a millisecond outside every
     task (docs/firmware.md §4 "The mirror's timer").  A failed sample is counted in
-    ``wave_errors`` (a callback must not raise) with SYNC left high.  The plain-Python
+    ``_wave_errors`` (a callback must not raise; :meth:`Ad5664Fsm.wave_errors`) with SYNC
+    left high.  The plain-Python
     twin of hal/real/fsm_viper.py ``wave_sample``."""
     n = self._wn
     i = self._wi
@@ -138,7 +139,7 @@ def wave_sample_py(self, _timer):
         sync(1)
     except Exception:  # noqa: BLE001 - a callback must not raise: counted
         sync(1)
-        self.wave_errors += 1
+        self._wave_errors += 1
 
 
 # The viper kernels where the port compiles them (the board), else the twins: the VM's
@@ -178,7 +179,7 @@ class Ad5664Fsm(Fsm):
         self._wi = 0  # the sample last written
         self._t0 = 0  # when sample 0 was written (clock_us)
         self._first = False  # the waveform's first callback to come (it reads the clock)
-        self.wave_errors = 0  # samples the timer could not write (bus error)
+        self._wave_errors = 0  # samples the timer could not write (bus error)
         self._waves = WaveBuffers()  # the pairs play_wave trusts (register_wave_buffers)
         self._tick = self._next  # (bound once: the callback allocates nothing)
         self._spi = spi
@@ -327,3 +328,7 @@ class Ad5664Fsm(Fsm):
         # type: () -> bool
         f = self._fault
         return f is not None and f.value() == 0
+
+    def wave_errors(self):
+        # type: () -> int
+        return self._wave_errors

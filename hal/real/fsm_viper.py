@@ -95,4 +95,4 @@ def wave_sample(self, _timer):
         sync(1)
     except Exception:  # noqa: BLE001 - a callback must not raise: counted
         sync(1)
-        self.wave_errors = int(self.wave_errors) + 1
+        self._wave_errors = int(self._wave_errors) + 1

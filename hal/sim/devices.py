@@ -117,7 +117,9 @@ class SimCamera(Camera):
 
 
 class SimFsm:
-    """Fast steering mirror driver.  Faults: ``set_driver_fault(on)``; ``bus_errors``.
+    """Fast steering mirror driver.  Faults: ``set_driver_fault(on)``; ``bus_errors``;
+    ``wave_faults``: that many next waveforms lose their later samples (the board's timer
+    failing on its bus: counted in :meth:`wave_errors`, never raised).
     ``play_wave``: the world applies each sample at its time, after the command latency
     (a timer-paced DAC on the board).
 
@@ -132,6 +134,8 @@ class SimFsm:
         self.world = world
         self.enabled = False
         self.bus_errors = 0
+        self.wave_faults = 0
+        self._wave_errors = 0
         self.waves = 0  # waveforms played
         self._waves = WaveBuffers()  # the pairs play_wave trusts (register_wave_buffers)
 
@@ -181,9 +185,16 @@ class SimFsm:
         if w is None:  # no timeline: the first sample (a unit rig's one-frame plant)
             self.model.command(xs[0], ys[0])
             return
+        if self.wave_faults and n > 1:  # (the timer's writes fail: sample 0 alone plays)
+            self.wave_faults -= 1
+            self._wave_errors += n - 1
+            n = 1
         t0 = w.physics_begin()
         w.fsm_wave(xs, ys, n, FSM_WAVE_PERIOD_US)  # each sample at its time (the world)
         w.physics_end(t0)
+
+    def wave_errors(self):
+        return self._wave_errors
 
     def fault(self):
         return self.model.fault

@@ -105,6 +105,7 @@ class FakeFsm:
         self.wave_x = self.wave_y = None  # the last play_wave's buffers and length
         self.wave_n = 0
         self.waves = 0
+        self.wave_fail = 0
 
     def init(self):
         self.cx = 0
@@ -144,6 +145,9 @@ class FakeFsm:
 
     def fault(self):
         return self.faulted
+
+    def wave_errors(self):
+        return self.wave_fail  # (set by a test: the board timer's failed samples)
 
 
 class FakeCamera:

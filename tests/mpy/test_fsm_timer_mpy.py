@@ -101,7 +101,7 @@ def test_fsm_timer_callback_kernel_is_its_twin():
         assert written == [e[2] for e in events[:9]] + [0], written
         assert codes == [100, -32768, 32767, 3, 4, 5, 6, 6, 3, -32768], codes
         assert tim.deinits == 2 and tim.inits == 3, (tim.deinits, tim.inits)
-        assert fsm.wave_errors == 1 and bus.rec[bus.n - 1] == 0xF1  # SYNC high again
+        assert fsm.wave_errors() == 1 and bus.rec[bus.n - 1] == 0xF1  # SYNC high again
         out.append(bytes(bus.rec[:bus.n]))
     assert out[0] == out[1]
     rec = out[0]

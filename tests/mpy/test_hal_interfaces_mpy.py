@@ -67,6 +67,7 @@ def test_base_methods_are_abstract():
         (interfaces.Camera(), "read_roi", (0, 0, 1, 1, 1, array("H", [0]), [0, 0, 0])),
         (interfaces.Fsm(), "set_codes", (0, 0)),
         (interfaces.Fsm(), "fault", ()),
+        (interfaces.Fsm(), "wave_errors", ()),
         (interfaces.Fsm(), "register_wave_buffers", (array("h", [0]),) * 4),
         (interfaces.TempSensor(), "read_c", ()),
         (interfaces.BiasSupply(), "set_volts", (1.0,)),

@@ -293,7 +293,10 @@ class FlightApp:
         link = self.board.link
         budget = self.limits.budget
         budget.start()
-        if self._events_owed:  # (the last tick's frames spent its time: events first)
+        # busy: work done since start() -- only then can the budget be spent (a quiet tick
+        # reads nothing and skips the budget's clock checks: ~10 k instructions a tick)
+        busy = self._events_owed
+        if busy:  # (the last tick's frames spent its time: events first)
             self._events_owed = False
             self._drain_events(1)
         if link is not None:
@@ -303,9 +306,11 @@ class FlightApp:
             # delayed; what overflows the UART in a flood is lost there); the frames of the
             # read in progress wait in a small backlog, or are dropped and counted.
             process = self._process_tc
-            budget.run(process)
+            if budget.pending():
+                budget.run(process)
+                busy = True
             got = 0
-            while got < 1024 and not budget.exhausted():  # ~51 kB/s, above any bus rate
+            while got < 1024 and not (busy and budget.exhausted()):  # ~51 kB/s, > any bus
                 try:
                     n = link.read_into(self._rx)
                 except Exception as e:
@@ -314,12 +319,13 @@ class FlightApp:
                 if not n:
                     break
                 got += n
+                busy = True
                 for pkt in self.deframer.feed(self._rx, n):  # in place: no slice
                     budget.offer(pkt, process)
         if self.diag_requested:
             self.diag_requested = False
             self.send_hk_diag()
-        if link is not None and budget.over_time():
+        if busy and budget.over_time():
             # The frames spent the tick's time (the one begun at its end, a MAC: up to
             # ~160 k instructions past it): an event now too made runs of 550-630 k
             # under the target bench's flood, over half the APT period.  Next tick.

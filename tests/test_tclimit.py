@@ -50,3 +50,38 @@ def test_budget_bounds_frames_and_time_and_keeps_order():
     b.offer(9, slow)
     b.offer(10, slow)  # the time bound (1000 us) is used up after two
     assert done[-2:] == [8, 9] and b.pending() == 1
+
+
+def test_a_quiet_tc_tick_checks_no_budget_time_and_a_busy_one_does():
+    """The tc task checks its flood budget's time only when it has done work since the
+    budget's start (a backlog run, octets read, an event owed): a quiet tick, 50 a
+    second, reads the clock once (the budget's start: ~20 k instructions a tick fewer on
+    the target than with the three checks); octets on the link bring the checks back,
+    and the octets are still read."""
+    from tests.mpy.kit import app_rig
+
+    r = app_rig("apt")
+    app = r.app
+    budget = app.limits.budget
+    reads = [0]
+    clock_now = budget._now
+
+    def counting_now():
+        reads[0] += 1
+        return clock_now()
+
+    budget._now = counting_now
+    for _ in range(50):  # (the boot's events drained: each one checks the time)
+        app._task_tc()
+    assert app.events.pending() == 0
+    reads[0] = 0
+    for _ in range(5):
+        app._task_tc()
+    assert reads[0] == 5 and budget.pending() == 0  # (start() alone, once a tick)
+    r.link.inject(b"\x00garbage\x00")  # (a delimited frame: screened, rejected)
+    reads[0] = 0
+    app._task_tc()
+    assert reads[0] > 1 and r.link.rx_pending() == 0  # (read: the budget checked)
+    reads[0] = 0
+    app._task_tc()
+    assert reads[0] == 1

@@ -45,7 +45,6 @@ from hal.errors import DeviceFault
 from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_WAVE_PERIOD_US, Fsm, WaveBuffers
 from hal.real._util import bus_error, const
 
-
 try:
     from typing import TYPE_CHECKING
 except ImportError:  # MicroPython
@@ -95,13 +94,11 @@ def wave_sample_py(self, _timer):
     the sample nearest its time from sample 0 (none while that is sample 0), each later
     one the next sample (the module's docstring); the timer off once the last one is
     written or the waveform stopped.  ``_wi``: the sample last written; ``_first``: the
-    first callback of the waveform still to come.  The write is
-    :meth:`Ad5664Fsm._write`'s frames again (no call, no ``_cx``/``_cy`` store:
-    :meth:`Ad5664Fsm.codes` reads the sample): it runs once a millisecond outside every
-    task (docs/firmware.md §4 "The mirror's timer").  A failed sample is counted in
-    ``_wave_errors`` (a callback must not raise; :meth:`Ad5664Fsm.wave_errors`) with SYNC
-    left high.  The plain-Python
-    twin of hal/real/fsm_viper.py ``wave_sample``."""
+    first callback of the waveform still to come.  A failed sample is counted in
+    ``_wave_errors`` (a callback must not raise; :meth:`Ad5664Fsm.wave_errors`), SYNC left
+    high by :meth:`Ad5664Fsm._write`.  The plain-Python twin of hal/real/fsm_viper.py
+    ``wave_sample``, for ports without a native emitter (not the board): it writes by
+    ``_write``, where the kernel writes the same frames inline."""
     n = self._wn
     i = self._wi
     if i >= n - 1:  # stopped (set_codes, a new waveform arming) or the last one written
@@ -121,24 +118,9 @@ def wave_sample_py(self, _timer):
     self._wi = i
     if i == n - 1:
         self._timer.deinit()  # (the last sample: it holds till the next frame's)
-    _octets(self._buf, self._wx[i], self._wy[i])
-    sync = self._sync
-    write = self._spi_write
     try:
-        sync(0)
-        write(self._f0)
-        sync(1)
-        sync(0)
-        write(self._f1)
-        sync(1)
-        sync(0)
-        write(self._f2)
-        sync(1)
-        sync(0)
-        write(self._f3)
-        sync(1)
+        self._write(self._wx[i], self._wy[i])
     except Exception:  # noqa: BLE001 - a callback must not raise: counted
-        sync(1)
         self._wave_errors += 1
 
 
@@ -270,8 +252,9 @@ class Ad5664Fsm(Fsm):
         # type: (int, int) -> None
         """Both axes to the DAC: four 24-bit frames, each framed by SYNC, the last one
         updating all outputs.  Written out in one function (no call a frame): the tick's
-        sample 0 (``play_wave``) and ``set_codes``; the timer's samples are the same frames
-        in :func:`wave_sample_py` (docs/firmware.md §4, "The mirror's timer")."""
+        sample 0 (``play_wave``), ``set_codes`` and the twin callback's samples; on the
+        board the timer's samples are the same frames in hal/real/fsm_viper.py
+        ``wave_sample`` (docs/firmware.md §4, "The mirror's timer")."""
         _octets(self._buf, cx, cy)
         sync = self._sync
         write = self._spi_write

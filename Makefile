@@ -34,7 +34,7 @@ help:
 	@echo "make deploy-dry print the mpremote commands deploy would run"
 	@echo "make hil PORT=/dev/ttyUSB0      HIL suite against a real payload computer"
 	@echo "make setup-target  Arm toolchain + QEMU (Debian packages, apt-get as root)"
-	@echo "make firmware   MicroPython firmware: QEMU Cortex-M7 image + NUCLEO-H743ZI image"
+	@echo "make firmware   MicroPython firmware: QEMU Cortex-M7 image + the payload computer's (STM32H743, board/stm32/VECTOR_PCU)"
 	@echo "make target-test  tests/mpy on the QEMU Cortex-M7 image ([m7] items)"
 	@echo "make target-bench flight budget on the QEMU image -> out/target.json"
 	@echo "make typecheck  mypy over flight/ hal/ against the MicroPython stubs"

@@ -362,6 +362,38 @@ RESET_OTHER = 4
 
 
 # --------------------------------------------------------------------------------------
+# The payload computer's SPI buses -- hal/real/board.py wires them; the firmware's board
+# definition (board/stm32/VECTOR_PCU/mpconfigboard.h) gives their pins and clock tree
+# --------------------------------------------------------------------------------------
+
+#: The STM32H743's SPI1-3 kernel clock, Hz: pll1_q_ck (HSE 8 MHz / PLLM 4 x PLLN 400 /
+#: PLLQ 4), the reset selection the stm32 port leaves.  The port divides it by a power of
+#: two, 2 .. 256 (:func:`spi_rate_hz`): a rate that is not one of the quotients runs
+#: slower than asked (the F405-era 21 MHz ran at 12.5 MHz, 10.5 at 6.25).
+MCU_SPI_KERNEL_HZ = 200000000
+#: The buses' rates, each a quotient of the kernel clock (tests/test_board_definition.py).
+SPI_FPGA_HZ = 25000000  # the payload FPGA's camera, framer and comparator port, mode 0
+SPI_BIAS_DAC_HZ = 12500000  # DAC8551, mode 1 (its SCLK to 30 MHz)
+SPI_FSM_DAC_HZ = 25000000  # AD5664, mode 1 (its SCLK to 50 MHz), alone on its bus
+
+
+def spi_rate_hz(asked, kernel_hz=MCU_SPI_KERNEL_HZ):
+    """The SPI clock the stm32 port runs for ``asked`` Hz: the kernel clock over the
+    smallest power-of-two divider, 2 .. 256, that does not exceed it
+    (ports/stm32/spi.c ``spi_set_params``)."""
+    div = 2
+    while div < 256 and div * asked < kernel_hz:
+        div *= 2
+    return kernel_hz // div
+
+
+def spi_transfer_us(octets, rate_hz):
+    """The time ``octets`` take on an SPI bus at ``rate_hz``, µs (the clock alone: the
+    blocking transfer holds the CPU at least that long)."""
+    return octets * 8000000 // rate_hz
+
+
+# --------------------------------------------------------------------------------------
 # Power switches -- DESIGN 3.2 (safe power order), FDIR
 # --------------------------------------------------------------------------------------
 

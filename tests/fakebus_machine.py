@@ -8,11 +8,13 @@ and WDT are the fakes of tests/fakebus_*.py and which remembers what it made."""
 import types
 
 try:  # tests/ on sys.path (pytest rootdir-less import) or the repository root
+    import pcu_board
     from fakebus_i2c import FakeI2C
     from fakebus_pin import FakePin
     from fakebus_spi import FakeSPI
     from fakebus_uart import FakeUART
 except ImportError:  # pragma: no cover
+    from tests import pcu_board
     from tests.fakebus_i2c import FakeI2C
     from tests.fakebus_pin import FakePin
     from tests.fakebus_spi import FakeSPI
@@ -29,11 +31,40 @@ class FakeWDT:
         self.feeds += 1
 
 
+class _CpuPins:
+    """``machine.Pin.cpu`` of the payload computer's image: an attribute per CPU pin
+    its pins.csv makes available (the value: the name, so ``created["Pin"]`` stays keyed
+    by it); any other is an AttributeError, as on the board.  ``looked_up`` lists the
+    names asked for."""
+
+    def __init__(self, names):
+        self._names = frozenset(names)
+        self.looked_up = []
+
+    def __getattr__(self, name):
+        if name.startswith("_") or name not in self._names:
+            raise AttributeError(name)
+        self.looked_up.append(name)
+        return name
+
+
+def _bus_check(kind, defined):
+    """The stm32 port's refusal of a bus its board does not define."""
+    def check(id):
+        if (kind, id) not in defined:
+            raise ValueError("%s(%d) doesn't exist" % (kind, id))
+    return check
+
+
 def make_fake_machine(reset_cause=1):
-    """A fake ``machine`` module; ``m.created[kind]`` lists the objects it made
-    (``m.created["Pin"]`` maps pin id -> FakePin)."""
+    """A fake ``machine`` module of the payload computer's image (tests/pcu_board.py:
+    the SPI, I2C and UART buses its board definition defines, ``Pin.cpu`` its available
+    CPU pins); ``m.created[kind]`` lists the objects it made (``m.created["Pin"]`` maps
+    pin id -> FakePin)."""
     m = types.ModuleType("machine")
     m.created = {"SPI": [], "I2C": [], "UART": [], "Pin": {}, "WDT": [], "Timer": []}
+    defined = pcu_board.buses()
+    spi_ok, i2c_ok, uart_ok = (_bus_check(k, defined) for k in ("SPI", "I2C", "UART"))
     # Reset-cause values as on the stm32 port (machine.pyi).
     m.SOFT_RESET = 0
     m.PWRON_RESET = 1
@@ -43,22 +74,27 @@ def make_fake_machine(reset_cause=1):
     m._reset_cause = reset_cause
 
     class Pin(FakePin):
+        cpu = _CpuPins(pcu_board.available_cpu_pins())
+
         def __init__(self, id=None, *args, **kwargs):
             super().__init__(id, *args, **kwargs)
             m.created["Pin"][id] = self
 
     class SPI(FakeSPI):
         def __init__(self, *args, **kwargs):
+            spi_ok(args[0] if args else kwargs.get("id", 1))
             super().__init__(*args, **kwargs)
             m.created["SPI"].append(self)
 
     class I2C(FakeI2C):
         def __init__(self, *args, **kwargs):
+            i2c_ok(args[0] if args else kwargs.get("id", 1))
             super().__init__(*args, **kwargs)
             m.created["I2C"].append(self)
 
     class UART(FakeUART):
         def __init__(self, *args, **kwargs):
+            uart_ok(args[0] if args else kwargs.get("id", 1))
             super().__init__(*args, **kwargs)
             m.created["UART"].append(self)
 

@@ -277,11 +277,11 @@ def test_board_build_wires_everything(fake_machine):
     (uart,) = m.created["UART"]
     assert (uart.id, uart.baudrate, uart.timeout, uart.timeout_char) == (2, 115200, 0, 0)
     pins = m.created["Pin"]
-    for cs in ("A4", "A3", "A2", "B12", "B11"):
+    for cs in ("A4", "A3", "D14", "D11", "B11"):
         assert pins[cs].mode == m.Pin.OUT and pins[cs].level == 1  # selects idle high
-    for en in ("C0", "C1", "C2", "C3", "C4", "C6"):
+    for en in ("E2", "E3", "E4", "E5", "E6", "D12"):
         assert pins[en].level == 0  # loads and mirror HV off at build
-    assert pins["C7"].mode == m.Pin.IN
+    assert pins["D13"].mode == m.Pin.IN
     assert [t.name for t in b.temps] == ["tmp117@0x48", "tmp117@0x49"]
     assert b.clock == "CLOCK" and b.name == "vector-pcu-rev-a"
     assert b.bias.limits() == (0.0, 32.0)
@@ -342,7 +342,7 @@ def test_board_mirror_dac_alone_on_its_bus_and_its_waveform_plays(monkeypatch):
     others = [b.camera, b.framer, b.comparator, b.bias, b.power, b.link]
     assert buses(b.camera) and buses(b.bias)  # (the search finds a driver's bus)
     assert all(spi_fsm not in buses(d) for d in others)
-    spi_fsm.attach(m.created["Pin"]["B12"], ScriptedSpiDevice("ad5664", fill=0))
+    spi_fsm.attach(m.created["Pin"]["D11"], ScriptedSpiDevice("ad5664", fill=0))
     (timer,) = m.created["Timer"]
     now = [0]
     b.fsm._clock_us = lambda: now[0]  # (the board's is time.ticks_us)

@@ -7,8 +7,10 @@ Builds, from the project's manifests (MicroPython manifest form):
   with hal/sim, the sim physics modules) plus the ``tests/mpy`` modules, on a fixed
   heap of :data:`QEMU_HEAP_BYTES` (see README "Firmware": the heap MicroPython gets on the
   NUCLEO-H743ZI, rounded down);
-* the payload-computer image — ``ports/stm32`` board ``NUCLEO_H743ZI_NONET``
-  (STM32H743) with the board manifest (the flight application only).
+* the payload-computer image — ``ports/stm32`` with the project's board definition
+  ``board/stm32/VECTOR_PCU`` (STM32H743: the NUCLEO-H743ZI's MCU settings plus the
+  payload's three SPI buses, no SD card; docs/firmware.md §1) and the board manifest (the
+  flight application only).  It runs on a NUCLEO-H743ZI too (HIL).
 
 Both freeze a staged copy of the sources (``.micropython/build/src``) in which the flight
 modules' declaration blocks (HK, PARAMS, EVENTS, COMMANDS...) are written as constant
@@ -50,16 +52,18 @@ BUILD_ENV = {
     "SOURCE_DATE_EPOCH": "1765291456",
 }
 QEMU_BOARD = "MPS2_AN500"
-STM32_BOARD = "NUCLEO_H743ZI_NONET"
-# The QEMU image's GC heap, sized like the payload computer's: on the NUCLEO-H743ZI image
+STM32_BOARD = "VECTOR_PCU"
+# The payload computer's board definition (out of MicroPython's tree: BOARD_DIR=).
+STM32_BOARD_DIR = ROOT / "board" / "stm32" / STM32_BOARD
+# The QEMU image's GC heap, sized like the payload computer's: on the VECTOR_PCU image
 # MicroPython's heap is the STM32H743's 512 KiB AXI SRAM less .data/.bss (~19 KiB, the
 # Python stack's 8 KiB and the port's own 1.5 KiB one among them) and the 16 KiB stack:
-# 487408 bytes (`heap_of_stm32_elf`, printed by every build; 497152 before the Python
-# stack, stop 40).  Rounded down to 472 KiB so nothing passes on the emulator that would
-# lack memory on the board (the QEMU image also carries the simulated world, which the
-# board does not).
+# 487264 bytes (`heap_of_stm32_elf`, printed by every build; 487408 on the NUCLEO's
+# image, without SPI1/SPI2; 497152 before the Python stack, stop 40).  Rounded down to
+# 472 KiB so nothing passes on the emulator that would lack memory on the board (the QEMU
+# image also carries the simulated world, which the board does not).
 QEMU_HEAP_BYTES = 472 * 1024
-BOARD_HEAP_BYTES = 487408  # the board image's heap as built (the build warns below it)
+BOARD_HEAP_BYTES = 487264  # the board image's heap as built (the build warns below it)
 # The board's port leaves MICROPY_MEM_STATS off (py/mpconfig.h default; the qemu port's
 # mpconfigport.h turns it on): without it ``micropython.mem_current`` does not exist and
 # the scheduler's O(1) heap estimate falls back to a heap walk at every idle check
@@ -238,7 +242,7 @@ def qemu_make_command(mpy_dir, manifest, heap=QEMU_HEAP_BYTES):
 
 def stm32_make_command(mpy_dir, manifest):
     return ["make", "-C", str(Path(mpy_dir) / "ports" / "stm32"), "-j" + jobs(),
-            "BOARD=" + STM32_BOARD, "BUILD=" + str(stm32_build_dir()),
+            "BOARD_DIR=" + str(STM32_BOARD_DIR), "BUILD=" + str(stm32_build_dir()),
             "CFLAGS_EXTRA=" + STM32_CFLAGS_EXTRA,
             "FROZEN_MANIFEST=" + str(Path(manifest).resolve()),
             "USER_C_MODULES=" + str(USER_C_MODULES),
@@ -299,19 +303,23 @@ def build_stm32(log=print):
     with build_lock():
         mpy = micropython_dir(log=log)
         _mpy_cross(mpy, log)
-        _flags_stamp(stm32_build_dir(), STM32_CFLAGS_EXTRA + " " + c_modules_digest(), log)
+        # (the board definition's headers in the stamp too: make tracks mpconfigboard.h
+        # for the qstrs alone, not every object that includes it)
+        _flags_stamp(stm32_build_dir(), STM32_CFLAGS_EXTRA + " " + c_modules_digest(
+            (USER_C_MODULES, STM32_BOARD_DIR)), log)
         dt = _run(stm32_make_command(mpy, staged(board_manifest(), log)), log,
                   "stm32 %s" % STM32_BOARD)
         return stm32_build_dir() / "firmware.elf", dt
 
 
-def c_modules_digest():
+def c_modules_digest(roots=(USER_C_MODULES,)):
     """sha256 over the firmware's C modules (names and contents): make does not rebuild
     the port's objects when the header force-included into all of them changes."""
     h = hashlib.sha256()
-    for f in sorted(USER_C_MODULES.rglob("*")):
-        if f.is_file():
-            h.update(str(f.relative_to(USER_C_MODULES)).encode() + b"\0" + f.read_bytes())
+    for root in roots:
+        for f in sorted(Path(root).rglob("*")):
+            if f.is_file():
+                h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
     return "cmodules " + h.hexdigest()
 
 

@@ -1,28 +1,41 @@
-"""Wiring of the payload computer (STM32F405-class MCU running MicroPython) and the
-factory that builds the real HAL from it.
+"""Wiring of the payload computer (STM32H743 MCU running MicroPython: the firmware's board
+definition board/stm32/VECTOR_PCU) and the factory that builds the real HAL from it.
 
 Every pin and bus number is in :data:`BOARD_CONFIG`; drivers receive bus and pin objects
 (never create them), so they can be tested against fake buses. Pin names are STM32 CPU
-pin names as ``machine.Pin`` accepts them on the stm32 port ("A4" = PA4).
+pin names ("A4" = PA4), looked up as CPU pins (``machine.Pin.cpu``): the stm32 port
+resolves a name among the board's labels first, and on a NUCLEO-H743ZI image "A4" is the
+Arduino A4, PC2.  A pin the image does not make available is an AttributeError at build.
 
-Buses (SPI devices are grouped by SPI mode so no bus is ever re-initialised):
+Buses (SPI devices are grouped by SPI mode so no bus is ever re-initialised; each rate a
+quotient of the MCU's 200 MHz SPI kernel clock, hal.interfaces ``spi_rate_hz``, so the
+bus runs at the rate stated):
 
-* SPI1, mode 0, 21 MHz: FPGA camera block (CS PA4), FPGA framer block (CS PA3),
-  MCP4822 comparator DAC (CS PA2).
-* SPI2, mode 1, 10.5 MHz: DAC8551 bias DAC (SYNC PB11).
-* SPI3, mode 1, 21 MHz: AD5664 FSM DAC (SYNC PB12), alone: the mirror's waveform timer
-  (``machine.Timer(-1)``, a soft timer: its callback runs between any two bytecodes)
-  writes a sample a millisecond, so no other device's transfer may share the bus (a
-  callback between a bias write's SYNC low and its octets would clock the mirror's
-  frames into the bias DAC).
-* I2C1, 400 kHz: TMP117 0x48 and 0x49, ADS1115 0x4A, INA3221 0x40 and 0x41.
-* UART2, 115200 8N1: OBC link.
+* SPI1 (PA5 / PA6 / PB5), mode 0, 25 MHz: FPGA camera block (CS PA4), FPGA framer block
+  (CS PA3), MCP4822 comparator DAC (CS PD14).
+* SPI2 (PB10 / PB14 / PB15), mode 1, 12.5 MHz: DAC8551 bias DAC (SYNC PB11).
+* SPI3 (PC10 / PC11 / PC12), mode 1, 25 MHz: AD5664 FSM DAC (SYNC PD11), alone: the
+  mirror's waveform timer (``machine.Timer(-1)``, a soft timer: its callback runs between
+  any two bytecodes) writes a sample a millisecond, so no other device's transfer may
+  share the bus (a callback between a bias write's SYNC low and its octets would clock
+  the mirror's frames into the bias DAC).
+* I2C1 (PB8 / PB9), 400 kHz: TMP117 0x48 and 0x49, ADS1115 0x4A, INA3221 0x40 and 0x41.
+* UART2 (PD5 / PD6), 115200 8N1: OBC link.
+
+The bus pins are the board definition's (mpconfigboard.h); no pin here is one of them or
+one the image's C code drives (tests/test_board_definition.py).
 
 ``build()`` does no bus traffic: call each device's ``init()`` (in the power order of
 DESIGN 3.2) afterwards.
 """
 
-from hal.interfaces import CAMERA_FRAME_PERIOD_US, Board
+from hal.interfaces import (
+    CAMERA_FRAME_PERIOD_US,
+    SPI_BIAS_DAC_HZ,
+    SPI_FPGA_HZ,
+    SPI_FSM_DAC_HZ,
+    Board,
+)
 from hal.real.bias import Ads1115, Dac8551, SipmBias
 from hal.real.camera import FpgaCamera
 from hal.real.comparator import Mcp4822Comparator
@@ -44,10 +57,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 BOARD_CONFIG = {
     "name": "vector-pcu-rev-a",
-    "spi_fpga": {"id": 1, "baudrate": 21000000, "polarity": 0, "phase": 0},
-    "spi_dac": {"id": 2, "baudrate": 10500000, "polarity": 0, "phase": 1},
-    # The mirror's DAC alone (see the module's docstring); the AD5664 clocks to 50 MHz.
-    "spi_fsm": {"id": 3, "baudrate": 21000000, "polarity": 0, "phase": 1},
+    "spi_fpga": {"id": 1, "baudrate": SPI_FPGA_HZ, "polarity": 0, "phase": 0},
+    "spi_dac": {"id": 2, "baudrate": SPI_BIAS_DAC_HZ, "polarity": 0, "phase": 1},
+    # The mirror's DAC alone (see the module's docstring).
+    "spi_fsm": {"id": 3, "baudrate": SPI_FSM_DAC_HZ, "polarity": 0, "phase": 1},
     "i2c": {"id": 1, "freq": 400000},
     "uart": {
         "id": 2,
@@ -59,10 +72,10 @@ BOARD_CONFIG = {
     "camera": {"cs": "A4", "exposure_us": 1000, "gain": 1.0,
                "frame_period_us": CAMERA_FRAME_PERIOD_US},
     "framer": {"cs": "A3"},
-    "comparator": {"cs": "A2", "initial_code": 2048},
+    "comparator": {"cs": "D14", "initial_code": 2048},
     # timer: the waveform's sample timer, machine.Timer(-1) (the stm32 port's soft timer,
     # whole milliseconds: hal.interfaces.FSM_WAVE_PERIOD_US); None: first sample only.
-    "fsm": {"sync": "B12", "hv_en": "C6", "fault": "C7", "timer": -1},
+    "fsm": {"sync": "D11", "hv_en": "D12", "fault": "D13", "timer": -1},
     "bias": {
         "sync": "B11",
         "adc_addr": 0x4A,
@@ -78,8 +91,8 @@ BOARD_CONFIG = {
     "temps": [0x48, 0x49],
     "power": {
         # Index = SW_LASER_850, SW_LASER_525, SW_CAMERA, SW_SIPM_BIAS, SW_FRAMER.
-        "en": ["C0", "C1", "C2", "C3", "C4"],
-        "fault": ["B0", "B1", "B2", "B4", "B5"],
+        "en": ["E2", "E3", "E4", "E5", "E6"],
+        "fault": ["F11", "F12", "F13", "G0", "G1"],
         "monitors": [0x40, 0x41],
         "channels": [(0, 1), (0, 2), (0, 3), (1, 1), (1, 2)],
         "shunt_mohm": [100, 100, 100, 100, 100],
@@ -106,14 +119,24 @@ def build(config=None, machine_module=None, clock=None):
 
         m = machine
     Pin = m.Pin
+    cpu = getattr(Pin, "cpu", None)  # the stm32 port's CPU pins (see the module's doc)
+
+    def cpu_pin(name):
+        # type: (str) -> Any
+        if cpu is None:  # (a port without the namespace: the name as it is)
+            return name
+        try:
+            return getattr(cpu, name)
+        except AttributeError:
+            raise ValueError("pin %s: not a CPU pin of this image" % name)
 
     def out(name, level):
         # type: (Any, int) -> Any
-        return Pin(name, Pin.OUT, value=level)
+        return Pin(cpu_pin(name), Pin.OUT, value=level)
 
     def inp(name):
         # type: (Any) -> Any
-        return Pin(name, Pin.IN, Pin.PULL_UP)
+        return Pin(cpu_pin(name), Pin.IN, Pin.PULL_UP)
 
     c = config["spi_fpga"]
     spi_fpga = m.SPI(c["id"], baudrate=c["baudrate"], polarity=c["polarity"], phase=c["phase"])

@@ -74,6 +74,17 @@ _STATUS_DEFINED = const(0x07)
 HDR_TAG = const(0x5643)
 HDR_LEN = const(12)
 FLAG_BAD_FRAME = const(0x01)
+WIN_BURST_LEN = const(17)  # the window command's write burst: X0Y0, WH, BIN, CMD
+_READ_CMD_LEN = const(2)  # a read burst's address and turnaround octets (hal/real/fpga.py)
+
+
+def frame_octets(w, h):
+    """The octets one frame of a ``w`` × ``h`` window moves on the FPGA's bus: the STATUS
+    read of :meth:`FpgaCamera.frame_ready`, the window burst and the stream read of
+    :meth:`FpgaCamera.read_roi` (header and 16-bit pixels).  The APT waits for them
+    before its centroid (the simulator's send, sim/run/costmodel.py; the board's bus
+    time, bench/apt_tick_m7.py)."""
+    return _READ_CMD_LEN + 4 + WIN_BURST_LEN + _READ_CMD_LEN + HDR_LEN + 2 * w * h
 
 
 class FpgaCamera(Camera):
@@ -104,7 +115,7 @@ class FpgaCamera(Camera):
         self._init_exposure_us = exposure_us
         self._init_gain = gain
         # Window command: X0Y0, WH, BIN, CMD in one write burst.
-        self._win = bytearray(17)
+        self._win = bytearray(WIN_BURST_LEN)
         self._win[0] = WRITE_FLAG | REG_WIN_X0Y0
         self._hdr = bytearray(HDR_LEN)
         # Cached byte view of the caller's pixel buffer (rebuilt only when it changes).

@@ -64,6 +64,7 @@ ADDR_A = const(0)
 ADDR_B = const(1)
 ADDR_C = const(2)
 ADDR_D = const(3)
+SAMPLE_OCTETS = const(12)  # a sample on the bus: four 24-bit DAC frames, one a channel
 _HALF_PERIOD_US = FSM_WAVE_PERIOD_US // 2  # sample i is the nearest from (i - 1/2) periods on
 
 
@@ -174,7 +175,7 @@ class Ad5664Fsm(Fsm):
         self._enabled = False
         hv_en.value(0)
         sync(1)
-        buf = bytearray(12)
+        buf = bytearray(SAMPLE_OCTETS)
         buf[0] = (CMD_WRITE_INPUT << 3) | ADDR_A
         buf[3] = (CMD_WRITE_INPUT << 3) | ADDR_B
         buf[6] = (CMD_WRITE_INPUT << 3) | ADDR_C

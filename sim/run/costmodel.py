@@ -23,8 +23,17 @@ instructions per second (``apt_deadline_misses_100mips``: the QEMU count ×10 ch
 the virtual clock).  Unknown task names cost ``DEFAULT_INSTR``.
 """
 
+from flight.apt import TRACK_WIN
 from hal.compat import TICKS_PERIOD
-from hal.interfaces import APT_ACQUIRE, APT_TRACK
+from hal.interfaces import (
+    APT_ACQUIRE,
+    APT_TRACK,
+    SPI_FPGA_HZ,
+    SPI_FSM_DAC_HZ,
+    spi_transfer_us,
+)
+from hal.real.camera import frame_octets
+from hal.real.fsm import SAMPLE_OCTETS
 
 # Guest instructions per dispatch (see module docstring for the source of each entry).
 # Stop 40: the means of three `make target-bench` runs on the firmware with its Python
@@ -78,7 +87,16 @@ MIPS = 100.0  # payload computer, M guest instructions per second (firmware benc
 # dispatch (none in a pass but a mode change's park).  docs/apt-loop.md §4 "The mirror's
 # range check".
 MIRROR_SEND_INSTR = 124240
-MIRROR_SEND_US = int(round(MIRROR_SEND_INSTR / MIPS))  # 1 242 µs
+# ... and the time on the buses the instructions do not count (the QEMU bench's simulated
+# HAL moves no bits; a blocking transfer holds the tick, DMA or not): the TRACK frame's
+# pixels before the centroid — frame_ready's status read, read_roi's window burst and its
+# stream, hal.real.camera.frame_octets(16, 16) = 549 octets at the FPGA port's 25 MHz
+# (hal.interfaces.SPI_FPGA_HZ): 175 µs — and sample 0's four DAC frames (12 octets at
+# SPI_FSM_DAC_HZ, 25 MHz: 3 µs).  Left out until stop 50 ("the board's ROI is a DMA
+# stream": its copy costs no instructions, but the centroid waits for its last pixel).
+MIRROR_SEND_BUS_US = (spi_transfer_us(frame_octets(TRACK_WIN, TRACK_WIN), SPI_FPGA_HZ)
+                      + spi_transfer_us(SAMPLE_OCTETS, SPI_FSM_DAC_HZ))  # 178 µs
+MIRROR_SEND_US = int(round(MIRROR_SEND_INSTR / MIPS)) + MIRROR_SEND_BUS_US  # 1 420 µs
 
 
 def mirror_send_us(sched, send_us=MIRROR_SEND_US):

@@ -28,7 +28,9 @@ board; ``board_wave_first``: a waveform's first callback, which reads the clock,
 writing a sample; ``board_wave_idle``: one that finds nothing to write), and from them
 ``fsm_timer_load_100mips``: the timer's share of the CPU in TRACK, which no task's figure
 holds (:func:`timer_load`); ``fsm_driver_load_100mips``: the board driver's play_wave
-beyond the simulated one's, a frame (:func:`driver_load`).
+beyond the simulated one's, a frame (:func:`driver_load`); ``spi_bus_load``: the time
+TRACK's transfers hold the CPU on the board's buses, which no instruction count holds
+(:func:`bus_load`).
 Figures in README.md (target figures), docs/firmware.md §4, docs/design.md §3.3 and docs/apt-loop.md §4.
 """
 
@@ -278,6 +280,28 @@ def driver_load(play_instr, sim_instr, frame_us=None):
     return {"apt_tick_m7_fsm_driver_load_100mips": round(per_s / (MIPS * 1e6), 4)}
 
 
+def bus_load(frame_us=None):
+    """The board's SPI transfers in TRACK, in no instruction count (the QEMU bench's
+    simulated HAL moves no bits; MicroPython's SPI calls block until the last octet, DMA
+    or not): each frame's status read, window burst and stream on the FPGA's bus
+    (``hal.real.camera.frame_octets``, the 16 px TRACK window, at ``SPI_FPGA_HZ``) and
+    each of its waveform samples' four DAC frames on the mirror's (sample 0 in the tick,
+    the others from the timer, at ``SPI_FSM_DAC_HZ``): their share of the time.  The
+    slower tasks' transfers (bias, comparator, framer counters, I2C sensors: a few to 20
+    a second) are not in it."""
+    from flight.apt import TRACK_WIN
+    from hal.interfaces import (CAMERA_FRAME_PERIOD_US, FSM_WAVE_PERIOD_US, SPI_FPGA_HZ,
+                                SPI_FSM_DAC_HZ)
+    from hal.real.camera import frame_octets
+    from hal.real.fsm import SAMPLE_OCTETS
+
+    frame_us = frame_us or CAMERA_FRAME_PERIOD_US
+    k = frame_us // FSM_WAVE_PERIOD_US
+    bits = 8.0 * frame_octets(TRACK_WIN, TRACK_WIN)
+    per_frame_us = bits * 1e6 / SPI_FPGA_HZ + k * 8.0 * SAMPLE_OCTETS * 1e6 / SPI_FSM_DAC_HZ
+    return {"apt_tick_m7_spi_bus_load": round(per_frame_us / frame_us, 4)}
+
+
 def measure():
     from tools import target
 
@@ -299,6 +323,7 @@ def measure():
             res.update(timer_load(d["board_wave_sample"], d["board_wave_first"],
                                   d["board_wave_idle"]))
             res.update(driver_load(d["board_play_wave_timed"], d["wave_check_registered"]))
+            res.update(bus_load())
             return res
     raise RuntimeError("no result from the target: %s %s" % (out, err))
 

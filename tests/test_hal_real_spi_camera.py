@@ -353,3 +353,16 @@ def test_camera_frame_period_not_read_back_is_a_sensor_error():
     with pytest.raises(SensorError, match="frame period"):
         camera.init()
     assert (0x02, 1) not in model.writes  # never set running
+
+
+def test_frame_octets_is_what_a_frame_moves_on_the_bus(cam):
+    """``frame_octets`` (the simulator's send and the board's bus share: stop 50) counts
+    the octets frame_ready and read_roi clock for a window, on the fake bus."""
+    from hal.real.camera import frame_octets
+
+    camera, model, spi = cam
+    for w, h in ((16, 16), (32, 32), (8, 6)):
+        spi.clear()
+        camera.frame_ready()
+        camera.read_roi(600, 400, w, h, 1, array("H", bytes(2 * w * h)), [0, 0, 0])
+        assert sum(len(m) for m in spi.mosi()) == frame_octets(w, h)

@@ -89,3 +89,29 @@ def test_tick_send_option_reaches_the_world():
 def test_tick_send_out_of_range_or_without_the_honest_world_is_a_usage_error(argv, capsys):
     assert cli.main(["--scenario", "nominal", "--quiet"] + argv) == 2
     assert "--tick-send" in capsys.readouterr().err
+
+
+def test_the_send_holds_the_buses_time_of_a_track_frame_and_sample_0():
+    """Sample 0 waits for the TRACK frame's pixels on the FPGA's bus and its own frames on
+    the mirror's (stop 50): the octets the real drivers move, at the board's rates."""
+    from flight.apt import TRACK_WIN
+    from hal.interfaces import SPI_FPGA_HZ, SPI_FSM_DAC_HZ
+    from hal.real import camera, fsm
+
+    # the camera driver's transfers for one frame: STATUS read (2 + 4), window burst, the
+    # stream (2 + header + pixels)
+    assert camera.frame_octets(TRACK_WIN, TRACK_WIN) == 6 + 17 + 2 + 12 + 2 * 16 * 16 == 549
+    assert fsm.SAMPLE_OCTETS == 12
+    bus = 549 * 8 * 1000000 // SPI_FPGA_HZ + 12 * 8 * 1000000 // SPI_FSM_DAC_HZ
+    assert costmodel.MIRROR_SEND_BUS_US == bus == 178
+    assert costmodel.MIRROR_SEND_US == round(costmodel.MIRROR_SEND_INSTR / costmodel.MIPS) + bus
+
+
+def test_the_boards_bus_share_in_track():
+    """bench.apt_tick_m7.bus_load: the TRACK frames' and waveform samples' bus time over
+    the frame period (7 samples a 7 ms frame)."""
+    from bench.apt_tick_m7 import bus_load
+
+    want = (549 * 8 / 25e6 + 7 * 12 * 8 / 25e6) / 7e-3
+    assert bus_load(7000)["apt_tick_m7_spi_bus_load"] == round(want, 4) == 0.0289
+    assert bus_load(6000)["apt_tick_m7_spi_bus_load"] > bus_load(10000)["apt_tick_m7_spi_bus_load"]

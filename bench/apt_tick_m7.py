@@ -182,6 +182,59 @@ R['wave_check_unregistered'] = run(lambda: check_wave(wx, wy, NW), True)
 law.pred.register(bfsm0)
 R['board_play_wave'] = run(lambda: bfsm0.play_wave(wx, wy, NW), True)
 R['board_play_wave_timed'] = run(lambda: bfsm.play_wave(wx, wy, NW), True)
+# The board's camera driver (hal/real/camera.py): a TRACK frame's frame_ready and
+# read_roi, the bus's calls stood in for (SPI.write by a C builtin; readinto(buf, 0) by a
+# Python no-op: no C builtin takes a buffer and an int without a type check, and a Python
+# call costs about what the port's C call does before its DMA).  The tick's figures above
+# take the fake camera's whole read out (replay_copy): this is the board's read instead.
+from hal.real.camera import FpgaCamera, HDR_TAG
+
+
+class _CamSpi:
+    write = len
+    readinto = staticmethod(lambda b, w: None)
+
+
+bcam = FpgaCamera(_CamSpi(), _Pin())
+bcam._hdr[0] = HDR_TAG >> 8  # (the stand-in moves no octets: the stream's tag pre-set)
+bcam._hdr[1] = HDR_TAG & 255
+bmeta = array('i', [0, 0, 0])
+
+
+def board_read():
+    bcam.frame_ready()
+    bcam.read_roi(apt.win_x0, apt.win_y0, 16, 16, 1, buf, bmeta)
+
+
+board_read()  # (its first call caches a view of the buffer)
+R['board_read_roi'] = run(board_read, True)
+R['kit_frame_ready'] = run(r.cam.frame_ready, True)  # (in the tick's figures: the kit's)
+# The simulated driver's own part of a read (hal/sim/devices.py SimCamera: its checks and
+# the meta; the render is physics, which the target bench takes out): what the target
+# bench's APT holds of a read, against the board's above.
+from hal.sim.devices import SimCamera
+
+
+class _World:
+    frame_us = 7000
+    camera_powered = staticmethod(lambda: True)
+    physics_begin = staticmethod(lambda: 0)
+    physics_end = staticmethod(lambda t0: None)
+
+
+class _Model:
+    read = staticmethod(lambda b, x0, y0, w, h, k: None)
+
+
+scam = SimCamera(_World(), _Model())
+
+
+def sim_read():
+    scam.frame_ready()
+    scam.read_roi(apt.win_x0, apt.win_y0, 16, 16, 1, buf, bmeta)
+
+
+R['sim_read_roi'] = run(sim_read, True)
 # One sample of a waveform playing: the driver's timer callback (1 kHz on the board), a
 # DAC write outside any task (the pass world's simulated driver has none to charge): a
 # later callback (the next sample), a waveform's first callback (it reads the clock: a
@@ -280,6 +333,19 @@ def driver_load(play_instr, sim_instr, frame_us=None):
     return {"apt_tick_m7_fsm_driver_load_100mips": round(per_s / (MIPS * 1e6), 4)}
 
 
+def camera_driver_load(board_instr, sim_instr, frame_us=None):
+    """The board's camera driver in the APT's task, beyond what the target bench counts:
+    its frame_ready and read_roi a frame (``board_instr``) less the simulated driver's
+    part the bench's APT holds (``sim_instr``: its checks and meta; the render is physics),
+    at the payload computer's 100 M instructions/s."""
+    from hal.interfaces import CAMERA_FRAME_PERIOD_US
+    from sim.run.costmodel import MIPS
+
+    frame_us = frame_us or CAMERA_FRAME_PERIOD_US
+    per_s = (board_instr - sim_instr) * 1e6 / frame_us
+    return {"apt_tick_m7_camera_driver_load_100mips": round(per_s / (MIPS * 1e6), 4)}
+
+
 def bus_load(frame_us=None):
     """The board's SPI transfers in TRACK, in no instruction count (the QEMU bench's
     simulated HAL moves no bits; MicroPython's SPI calls block until the last octet, DMA
@@ -318,12 +384,19 @@ def measure():
             res["apt_tick_m7_lines"] = d["lines"]
             res["apt_tick_m7_flight_instr"] = d["tick"] - d["replay_copy"]
             res["apt_tick_m7_to_send_flight_instr"] = d["to_send_wheels"] - d["replay_copy"]
+            # The board's: the tick to the driver's call with the board's camera read in
+            # place of the kit's, and the driver to sample 0's DAC frames
+            # (sim/run/costmodel.py MIRROR_SEND_INSTR).
+            res["apt_tick_m7_to_send_board_instr"] = (
+                res["apt_tick_m7_to_send_flight_instr"] + d["board_read_roi"]
+                - d["kit_frame_ready"] + d["board_play_wave"])
             res["apt_tick_m7_state"] = d["state"]
             res["apt_tick_m7_hot_pixels"] = d["hot_pixels"]
             res.update(timer_load(d["board_wave_sample"], d["board_wave_first"],
                                   d["board_wave_idle"]))
             res.update(driver_load(d["board_play_wave_timed"], d["wave_check_registered"]))
             res.update(bus_load())
+            res.update(camera_driver_load(d["board_read_roi"], d["sim_read_roi"]))
             return res
     raise RuntimeError("no result from the target: %s %s" % (out, err))
 

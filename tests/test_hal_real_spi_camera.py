@@ -366,3 +366,26 @@ def test_frame_octets_is_what_a_frame_moves_on_the_bus(cam):
         camera.frame_ready()
         camera.read_roi(600, 400, w, h, 1, array("H", bytes(2 * w * h)), [0, 0, 0])
         assert sum(len(m) for m in spi.mosi()) == frame_octets(w, h)
+
+
+def test_the_window_burst_follows_every_change_of_the_window(cam):
+    """The burst's bytes are rebuilt only when the window changes (stop 50): each read's
+    burst is its own window's, whichever of x0, y0, w, h or the binning changed, and the
+    same window again sends the same bytes."""
+    camera, model, spi = cam
+
+    def burst(x0, y0, w, h, b):
+        spi.clear()
+        camera.read_roi(x0, y0, w, h, b, array("H", bytes(2 * w * h)), [0, 0, 0])
+        return spi.mosi()[0]
+
+    def want(x0, y0, w, h, lb):
+        return bytes([0x86, x0 >> 8, x0 & 255, y0 >> 8, y0 & 255, w >> 8, w & 255,
+                      h >> 8, h & 255, 0, 0, 0, lb, 0, 0, 0, 1])
+
+    seq = [(600, 400, 16, 16, 1), (600, 400, 16, 16, 1), (601, 400, 16, 16, 1),
+           (601, 401, 16, 16, 1), (601, 401, 8, 32, 1), (601, 401, 32, 8, 1),
+           (600, 400, 16, 16, 2), (600, 400, 16, 16, 1), (0, 0, 160, 128, 8)]
+    for x0, y0, w, h, b in seq:
+        assert burst(x0, y0, w, h, b) == want(x0, y0, w, h, b.bit_length() - 1)
+        assert model.regs[0x06] == (x0 << 16) | y0 and model.regs[0x07] == (w << 16) | h

@@ -28,7 +28,12 @@ board; ``board_wave_first``: a waveform's first callback, which reads the clock,
 writing a sample; ``board_wave_idle``: one that finds nothing to write), and from them
 ``fsm_timer_load_100mips``: the timer's share of the CPU in TRACK, which no task's figure
 holds (:func:`timer_load`); ``fsm_driver_load_100mips``: the board driver's play_wave
-beyond the simulated one's, a frame (:func:`driver_load`); ``spi_bus_load``: the time
+beyond the simulated one's, a frame (:func:`driver_load`); ``board_read_roi``: the board's
+camera driver's frame_ready and read_roi (hal/real/camera.py, the bus's calls stood in
+for), ``sim_read_roi`` the simulated driver's part of the same (the target bench's APT
+holds it), ``camera_driver_load_100mips`` the board's excess (:func:`camera_driver_load`),
+``to_send_board``: the tick to sample 0's DAC frames with the board's drivers
+(sim/run/costmodel.py MIRROR_SEND_INSTR); ``spi_bus_load``: the time
 TRACK's transfers hold the CPU on the board's buses, which no instruction count holds
 (:func:`bus_load`).
 Figures in README.md (target figures), docs/firmware.md §4, docs/design.md §3.3 and docs/apt-loop.md §4.

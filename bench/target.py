@@ -43,23 +43,26 @@ def run():
             rows.append(("target_" + key, f[key], "", LIMITS.get(key)))
     # The board's mirror driver: its timer (a DAC write a waveform sample, outside every
     # task) and its play_wave's work beyond the simulated driver's (in the APT's task):
-    # the bench's simulated driver has neither; and TRACK's time on the SPI buses, which
-    # no instruction count holds (stop 50).  Their shares, and the board's load.
+    # the bench's simulated driver has neither; the board's camera driver beyond the
+    # simulated one's part; and TRACK's time on the SPI buses, which no instruction count
+    # holds (stop 50).  Their shares, and the board's load.
     from bench import apt_tick_m7
 
     m = apt_tick_m7.measure()
     timer = m["apt_tick_m7_fsm_timer_load_100mips"]
     driver = m["apt_tick_m7_fsm_driver_load_100mips"]
     bus = m["apt_tick_m7_spi_bus_load"]
+    cam = m["apt_tick_m7_camera_driver_load_100mips"]
     rows.append(("target_fsm_timer_load_100mips", timer, "", None))
     rows.append(("target_fsm_driver_load_100mips", driver, "", None))
+    rows.append(("target_camera_driver_load_100mips", cam, "", None))
     rows.append(("target_spi_bus_load_track", bus, "", None))
     # (the budget is the nominal load's; the TC flood's is reported beside it)
     for key, lim in (("flight_cpu_load_100mips", ("<=", 0.30)),
                      ("flight_cpu_load_flood_100mips", None)):
         if isinstance(f.get(key), (int, float)):
             rows.append(("target_" + key.replace("load", "load_board"),
-                         round(f[key] + timer + driver + bus, 4), "", lim))
+                         round(f[key] + timer + driver + cam + bus, 4), "", lim))
     for task, v in sorted(f.get("task_instr_max", {}).items()):
         rows.append(("target_task_instr_max_" + task, v, "instr", ("<=", 500000)))
     # Steady-state flight allocation (DESIGN §3.1: none in the core tasks, so no

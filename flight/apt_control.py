@@ -90,9 +90,9 @@ LAW_PARAMS = (
     # they hold the tick's own compute up to its mirror command: ~1.2 ms at 100 M
     # instructions/s (sim/run/costmodel.py MIRROR_SEND_INSTR; docs/apt-loop.md §4
     # "The tick's own delay", stop 46: 1750 / 1250 before, tuned in a world where the
-    # waveform left at the tick's start).  The board's send also waits ~0.18 ms for the
-    # SPI buses (stop 50): left out here, short as §4 "Which way to err" advises (moved
-    # by it, the 40 first passes gained nothing clear).
+    # waveform left at the tick's start).  The board's send, measured at stop 50, is
+    # ~0.44 ms longer (its camera driver's read, the SPI buses): these are re-tuned with
+    # the simulator's move to it (docs/apt-loop.md §4 "The board's send").
     P("apt_kf_lead_us", "int", 2920, 0, 10000, "us",
       "predictor: waveform sample to the middle of its effect on the line of sight"),
     P("apt_exp_max_us", "int", 9000, 20, 9000, "us",

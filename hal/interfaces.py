@@ -371,10 +371,13 @@ RESET_OTHER = 4
 #: two, 2 .. 256 (:func:`spi_rate_hz`): a rate that is not one of the quotients runs
 #: slower than asked (the F405-era 21 MHz ran at 12.5 MHz, 10.5 at 6.25).
 MCU_SPI_KERNEL_HZ = 200000000
-#: The buses' rates, each a quotient of the kernel clock (tests/test_board_definition.py).
-SPI_FPGA_HZ = 25000000  # the payload FPGA's camera, framer and comparator port, mode 0
-SPI_BIAS_DAC_HZ = 12500000  # DAC8551, mode 1 (its SCLK to 30 MHz)
-SPI_FSM_DAC_HZ = 25000000  # AD5664, mode 1 (its SCLK to 50 MHz), alone on its bus
+#: SPI4/5's: rcc_pclk2, 100 MHz (HCLK 200 / APB2 2).
+MCU_SPI45_KERNEL_HZ = 100000000
+#: The buses' rates, each a quotient of its kernel clock (tests/test_board_definition.py).
+SPI_FPGA_HZ = 25000000  # SPI1: the payload FPGA's camera and framer port, mode 0
+SPI_BIAS_DAC_HZ = 12500000  # SPI2: DAC8551, mode 1 (its SCLK to 30 MHz)
+SPI_FSM_DAC_HZ = 25000000  # SPI3: AD5664, mode 1 (its SCLK to 50 MHz), alone on its bus
+SPI_COMPARATOR_DAC_HZ = 12500000  # SPI4: MCP4822, mode 0 (its SCK to 20 MHz), alone
 
 
 def spi_rate_hz(asked, kernel_hz=MCU_SPI_KERNEL_HZ):

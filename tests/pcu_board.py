@@ -71,7 +71,21 @@ def board_labels():
 
 
 def spi_kernel_hz(defines=None):
-    """pll1_q_ck from the header's PLL: HSE / PLLM x PLLN / PLLQ."""
+    """pll1_q_ck from the header's PLL: HSE / PLLM x PLLN / PLLQ (SPI1-3)."""
     d = defines if defines is not None else header()[0]
     return HSE_HZ // int(d["MICROPY_HW_CLK_PLLM"]) * int(d["MICROPY_HW_CLK_PLLN"]) \
         // int(d["MICROPY_HW_CLK_PLLQ"])
+
+
+def _div(v):
+    """The divider of ``RCC_HCLK_DIV2``, ``RCC_APB2_DIV4``...: its trailing number."""
+    return int(re.search(r"DIV(\d+)$", v).group(1))
+
+
+def spi45_kernel_hz(defines=None):
+    """rcc_pclk2 from the header's PLL and dividers: SYSCLK (HSE / PLLM x PLLN / PLLP)
+    / AHB / APB2 (SPI4 and 5)."""
+    d = defines if defines is not None else header()[0]
+    sysclk = HSE_HZ // int(d["MICROPY_HW_CLK_PLLM"]) * int(d["MICROPY_HW_CLK_PLLN"]) \
+        // int(d["MICROPY_HW_CLK_PLLP"])
+    return sysclk // _div(d["MICROPY_HW_CLK_AHB_DIV"]) // _div(d["MICROPY_HW_CLK_APB2_DIV"])

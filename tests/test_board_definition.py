@@ -25,7 +25,8 @@ from fakebus_machine import make_fake_machine  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 CFG = board.BOARD_CONFIG
 WIRED_BUSES = {  # BOARD_CONFIG key -> the bus kind
-    "spi_fpga": "SPI", "spi_dac": "SPI", "spi_fsm": "SPI", "i2c": "I2C", "uart": "UART"}
+    "spi_fpga": "SPI", "spi_dac": "SPI", "spi_fsm": "SPI", "spi_comp": "SPI", "i2c": "I2C",
+    "uart": "UART"}
 BUS_SIGNALS = {"SPI": ("SCK", "MISO", "MOSI"), "I2C": ("SCL", "SDA"), "UART": ("TX", "RX")}
 
 
@@ -61,11 +62,21 @@ def test_every_wired_bus_exists_in_the_image():
 
 
 def test_the_spi_rates_are_what_the_port_runs():
-    """Each SPI rate is a quotient of the kernel clock, which the header's PLL gives."""
+    """Each SPI rate is a quotient of its bus's kernel clock, which the header's clock
+    tree gives (SPI1-3: PLL1Q; SPI4: APB2), and within its device's limit."""
     assert pcu_board.spi_kernel_hz() == itf.MCU_SPI_KERNEL_HZ == 200000000
-    for key in ("spi_fpga", "spi_dac", "spi_fsm"):
+    assert pcu_board.spi45_kernel_hz() == itf.MCU_SPI45_KERNEL_HZ == 100000000
+    for key in ("spi_fpga", "spi_dac", "spi_fsm", "spi_comp"):
         asked = CFG[key]["baudrate"]
-        assert itf.spi_rate_hz(asked) == asked, key
+        kernel = itf.MCU_SPI_KERNEL_HZ if CFG[key]["id"] <= 3 else itf.MCU_SPI45_KERNEL_HZ
+        assert itf.spi_rate_hz(asked, kernel) == asked, key
+    # the data sheets' clock limits: DAC8551 30 MHz, AD5664 50 MHz, MCP4822 20 MHz
+    assert CFG["spi_dac"]["baudrate"] <= 30000000 and CFG["spi_fsm"]["baudrate"] <= 50000000
+    assert CFG["spi_comp"]["baudrate"] <= 20000000
+    comp = board.BOARD_CONFIG["comparator"]["cs"]
+    m = make_fake_machine()
+    b = board.build(machine_module=m)
+    assert b.comparator._spi.id == 4 and m.created["Pin"][comp].level == 1
     # the port's rule (ports/stm32/spi.c): the F405-era rates ran slower than stated
     assert itf.spi_rate_hz(21000000) == 12500000 and itf.spi_rate_hz(10500000) == 6250000
     assert itf.spi_rate_hz(200000000) == 100000000 and itf.spi_rate_hz(1) == 781250
@@ -103,8 +114,8 @@ def test_build_looks_every_pin_up_as_a_cpu_pin_and_refuses_one_the_image_lacks()
     with pytest.raises(ValueError, match="K15"):
         board.build(config=cfg, machine_module=make_fake_machine())
     cfg = copy.deepcopy(CFG)
-    cfg["spi_dac"]["id"] = 4  # a bus the image does not define: the port's refusal
-    with pytest.raises(ValueError, match=r"SPI\(4\) doesn't exist"):
+    cfg["spi_dac"]["id"] = 5  # a bus the image does not define: the port's refusal
+    with pytest.raises(ValueError, match=r"SPI\(5\) doesn't exist"):
         board.build(config=cfg, machine_module=make_fake_machine())
 
 

@@ -266,10 +266,11 @@ def test_board_build_wires_everything(fake_machine):
 
     b = board.build(clock="CLOCK")
     m = fake_machine
-    spi_fpga, spi_dac, spi_fsm = m.created["SPI"]
+    spi_fpga, spi_dac, spi_fsm, spi_comp = m.created["SPI"]
     assert (spi_fpga.id, spi_fpga.polarity, spi_fpga.phase) == (1, 0, 0)
     assert (spi_dac.id, spi_dac.polarity, spi_dac.phase) == (2, 0, 1)
     assert (spi_fsm.id, spi_fsm.polarity, spi_fsm.phase) == (3, 0, 1)
+    assert (spi_comp.id, spi_comp.polarity, spi_comp.phase) == (4, 0, 0)
     (timer,) = m.created["Timer"]
     assert timer.id == -1 and b.fsm._timer is timer  # the waveform plays on the board
     (i2c,) = m.created["I2C"]

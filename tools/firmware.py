@@ -9,7 +9,7 @@ Builds, from the project's manifests (MicroPython manifest form):
   NUCLEO-H743ZI, rounded down);
 * the payload-computer image — ``ports/stm32`` with the project's board definition
   ``board/stm32/VECTOR_PCU`` (STM32H743: the NUCLEO-H743ZI's MCU settings plus the
-  payload's three SPI buses, no SD card; docs/firmware.md §1) and the board manifest (the
+  payload's four SPI buses, no SD card; docs/firmware.md §1) and the board manifest (the
   flight application only).  It runs on a NUCLEO-H743ZI too (HIL).
 
 Both freeze a staged copy of the sources (``.micropython/build/src``) in which the flight
@@ -58,12 +58,12 @@ STM32_BOARD_DIR = ROOT / "board" / "stm32" / STM32_BOARD
 # The QEMU image's GC heap, sized like the payload computer's: on the VECTOR_PCU image
 # MicroPython's heap is the STM32H743's 512 KiB AXI SRAM less .data/.bss (~19 KiB, the
 # Python stack's 8 KiB and the port's own 1.5 KiB one among them) and the 16 KiB stack:
-# 487264 bytes (`heap_of_stm32_elf`, printed by every build; 487408 on the NUCLEO's
-# image, without SPI1/SPI2; 497152 before the Python stack, stop 40).  Rounded down to
+# 487128 bytes (`heap_of_stm32_elf`, printed by every build; 487408 on the NUCLEO's
+# image, without SPI1, SPI2 and SPI4; 497152 before the Python stack, stop 40).  Rounded down to
 # 472 KiB so nothing passes on the emulator that would lack memory on the board (the QEMU
 # image also carries the simulated world, which the board does not).
 QEMU_HEAP_BYTES = 472 * 1024
-BOARD_HEAP_BYTES = 487264  # the board image's heap as built (the build warns below it)
+BOARD_HEAP_BYTES = 487128  # the board image's heap as built (the build warns below it)
 # The board's port leaves MICROPY_MEM_STATS off (py/mpconfig.h default; the qemu port's
 # mpconfigport.h turns it on): without it ``micropython.mem_current`` does not exist and
 # the scheduler's O(1) heap estimate falls back to a heap walk at every idle check

@@ -5,20 +5,23 @@ Every pin and bus number is in :data:`BOARD_CONFIG`; drivers receive bus and pin
 (never create them), so they can be tested against fake buses. Pin names are STM32 CPU
 pin names ("A4" = PA4), looked up as CPU pins (``machine.Pin.cpu``): the stm32 port
 resolves a name among the board's labels first, and on a NUCLEO-H743ZI image "A4" is the
-Arduino A4, PC2.  A pin the image does not make available is an AttributeError at build.
+Arduino A4, PC2.  A pin the image does not make available is a ValueError at build.
 
 Buses (SPI devices are grouped by SPI mode so no bus is ever re-initialised; each rate a
-quotient of the MCU's 200 MHz SPI kernel clock, hal.interfaces ``spi_rate_hz``, so the
-bus runs at the rate stated):
+quotient of the MCU's SPI kernel clock — 200 MHz for SPI1-3, 100 MHz for SPI4 —
+hal.interfaces ``spi_rate_hz``, so the bus runs at the rate stated):
 
 * SPI1 (PA5 / PA6 / PB5), mode 0, 25 MHz: FPGA camera block (CS PA4), FPGA framer block
-  (CS PA3), MCP4822 comparator DAC (CS PD14).
+  (CS PA3).
 * SPI2 (PB10 / PB14 / PB15), mode 1, 12.5 MHz: DAC8551 bias DAC (SYNC PB11).
 * SPI3 (PC10 / PC11 / PC12), mode 1, 25 MHz: AD5664 FSM DAC (SYNC PD11), alone: the
   mirror's waveform timer (``machine.Timer(-1)``, a soft timer: its callback runs between
   any two bytecodes) writes a sample a millisecond, so no other device's transfer may
   share the bus (a callback between a bias write's SYNC low and its octets would clock
   the mirror's frames into the bias DAC).
+* SPI4 (PE12 / PE13 / PE14), mode 0, 12.5 MHz: MCP4822 comparator DAC (CS PD14) alone:
+  its SCK is specified to 20 MHz, and the FPGA's bus runs faster (SPI4's kernel clock is
+  100 MHz, hal.interfaces ``MCU_SPI45_KERNEL_HZ``).
 * I2C1 (PB8 / PB9), 400 kHz: TMP117 0x48 and 0x49, ADS1115 0x4A, INA3221 0x40 and 0x41.
 * UART2 (PD5 / PD6), 115200 8N1: OBC link.
 
@@ -32,6 +35,7 @@ DESIGN 3.2) afterwards.
 from hal.interfaces import (
     CAMERA_FRAME_PERIOD_US,
     SPI_BIAS_DAC_HZ,
+    SPI_COMPARATOR_DAC_HZ,
     SPI_FPGA_HZ,
     SPI_FSM_DAC_HZ,
     Board,
@@ -61,6 +65,8 @@ BOARD_CONFIG = {
     "spi_dac": {"id": 2, "baudrate": SPI_BIAS_DAC_HZ, "polarity": 0, "phase": 1},
     # The mirror's DAC alone (see the module's docstring).
     "spi_fsm": {"id": 3, "baudrate": SPI_FSM_DAC_HZ, "polarity": 0, "phase": 1},
+    # The comparator's DAC alone (the MCP4822 clocks to 20 MHz; the FPGA's bus faster).
+    "spi_comp": {"id": 4, "baudrate": SPI_COMPARATOR_DAC_HZ, "polarity": 0, "phase": 0},
     "i2c": {"id": 1, "freq": 400000},
     "uart": {
         "id": 2,
@@ -144,6 +150,8 @@ def build(config=None, machine_module=None, clock=None):
     spi_dac = m.SPI(c["id"], baudrate=c["baudrate"], polarity=c["polarity"], phase=c["phase"])
     c = config["spi_fsm"]
     spi_fsm = m.SPI(c["id"], baudrate=c["baudrate"], polarity=c["polarity"], phase=c["phase"])
+    c = config["spi_comp"]
+    spi_comp = m.SPI(c["id"], baudrate=c["baudrate"], polarity=c["polarity"], phase=c["phase"])
     c = config["i2c"]
     i2c = m.I2C(c["id"], freq=c["freq"])
     c = config["uart"]
@@ -161,7 +169,7 @@ def build(config=None, machine_module=None, clock=None):
                         frame_period_us=c.get("frame_period_us", CAMERA_FRAME_PERIOD_US))
     framer = FpgaFramer(spi_fpga, out(config["framer"]["cs"], 1))
     c = config["comparator"]
-    comparator = Mcp4822Comparator(spi_fpga, out(c["cs"], 1), initial_code=c["initial_code"])
+    comparator = Mcp4822Comparator(spi_comp, out(c["cs"], 1), initial_code=c["initial_code"])
     c = config["fsm"]
     fsm = Ad5664Fsm(
         spi_fsm,

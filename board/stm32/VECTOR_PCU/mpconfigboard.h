@@ -6,7 +6,7 @@
 // whose MCU and 8 MHz HSE the PCU shares, so the same image runs on a NUCLEO-H743ZI for
 // hardware-in-the-loop tests.  What differs is stated here, and only here:
 //
-// * the three SPI buses the payload's devices sit on (the NUCLEO's image has SPI3
+// * the four SPI buses the payload's devices sit on (the NUCLEO's image has SPI3
 //   alone: machine.SPI(1) and (2) raised "SPI(1) doesn't exist" at boot);
 // * no SD card (the NUCLEO's image mounts one and may boot from it: the PCU boots
 //   from its internal flash only, and the SD pins carry SPI3);
@@ -29,6 +29,14 @@
 #define MICROPY_HW_CLK_PLLN         (400)
 #define MICROPY_HW_CLK_PLLP         (2)
 #define MICROPY_HW_CLK_PLLQ         (4)
+// The bus dividers (the port's H7 defaults, restated: they must be given together): HCLK
+// 200 MHz, APB2 100 MHz — rcc_pclk2, the SPI4/5 kernel clock at SPI45SEL's reset
+// selection: 50, 25, 12.5 MHz ...  hal/interfaces.py MCU_SPI45_KERNEL_HZ.
+#define MICROPY_HW_CLK_AHB_DIV      (RCC_HCLK_DIV2)
+#define MICROPY_HW_CLK_APB1_DIV     (RCC_APB1_DIV2)
+#define MICROPY_HW_CLK_APB2_DIV     (RCC_APB2_DIV2)
+#define MICROPY_HW_CLK_APB3_DIV     (RCC_APB3_DIV2)
+#define MICROPY_HW_CLK_APB4_DIV     (RCC_APB4_DIV2)
 
 // No SD card: boot from the internal flash only.
 #undef MICROPY_HW_ENABLE_SDCARD
@@ -40,8 +48,8 @@
 // No LED3: PB14 is SPI2's MISO.
 #undef MICROPY_HW_LED3
 
-// SPI1, mode 0, 25 MHz: the payload FPGA (camera and framer blocks) and the comparator
-// DAC.  PA5 / PA6 / PB5: the NUCLEO's Arduino SPI header (D13 / D12 / D11).
+// SPI1, mode 0, 25 MHz: the payload FPGA (camera and framer blocks).  PA5 / PA6 / PB5:
+// the NUCLEO's Arduino SPI header (D13 / D12 / D11).
 #define MICROPY_HW_SPI1_SCK         (pin_A5)
 #define MICROPY_HW_SPI1_MISO        (pin_A6)
 #define MICROPY_HW_SPI1_MOSI        (pin_B5)
@@ -62,6 +70,12 @@
 #define MICROPY_HW_SPI3_SCK         (pin_C10)
 #define MICROPY_HW_SPI3_MISO        (pin_C11)
 #define MICROPY_HW_SPI3_MOSI        (pin_C12)
+
+// SPI4, mode 0, 12.5 MHz: the comparator DAC (MCP4822, its SCK to 20 MHz) alone, so that
+// the FPGA's bus can run faster than it.
+#define MICROPY_HW_SPI4_SCK         (pin_E12)
+#define MICROPY_HW_SPI4_MISO        (pin_E13)
+#define MICROPY_HW_SPI4_MOSI        (pin_E14)
 
 // I2C1, 400 kHz: the temperature sensors, the bias monitor ADC, the power monitors.
 // UART2, 115200 8N1: the OBC.  The NUCLEO's pins, restated so that every bus the payload

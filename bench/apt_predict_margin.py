@@ -9,9 +9,9 @@ with its reaction-wheel lines, 100 urad/s drift), the camera (mean residual over
 exposure that ended ``apt_frame_delay_us`` before the frame, centroid noise ``--noise``
 urad per axis), the mirror (sim/fsm.py, 300 Hz, 0.5 ms command latency) driven by the
 predictor's waveform through a gain ``k`` (a calibration error of ×k).  Each frame's
-waveform reaches the driver ``--send-us`` after the frame tick (the tick's compute up to
-its mirror command, sim/run/costmodel.py: 1 168 µs; the earlier waveform plays until then).  One axis; the
-residual RMS after 2 s for each k: the gain margin is the range of k before it blows up
+waveform reaches the driver ``--send-us`` after the frame tick (the tick's compute and
+bus time up to its mirror command, sim/run/costmodel.py MIRROR_SEND_US: the board's
+1 680 µs; the earlier waveform plays until then).  One axis; the residual RMS after 2 s for each k: the gain margin is the range of k before it blows up
 (> 3× the k = 1 residual).
 """
 

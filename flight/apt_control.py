@@ -87,17 +87,16 @@ LAW_PARAMS = (
     P("apt_kf_drift", "float", 1e-4, 0.0, 1.0, "urad2/ms3",
       "predictor model: drift-rate random walk (ADCS error changes)"),
     # The lead and the mirror delay count from the tick's start (the frame tick), so
-    # they hold the tick's own compute up to its mirror command: ~1.2 ms at 100 M
-    # instructions/s (sim/run/costmodel.py MIRROR_SEND_INSTR; docs/apt-loop.md §4
-    # "The tick's own delay", stop 46: 1750 / 1250 before, tuned in a world where the
-    # waveform left at the tick's start).  The board's send, measured at stop 50, is
-    # ~0.44 ms longer (its camera driver's read, the SPI buses): these are re-tuned with
-    # the simulator's move to it (docs/apt-loop.md §4 "The board's send").
-    P("apt_kf_lead_us", "int", 2920, 0, 10000, "us",
+    # they hold the tick's own compute and bus time up to its mirror command: the board's
+    # send, 1.68 ms (sim/run/costmodel.py BOARD_SEND_US, stop 50).  Tuned on campaigns
+    # (docs/apt-loop.md §4 "The board's send"): +400 µs on the 2920 / 2420 set for the
+    # kit's 1.24 ms send (stop 46), which at 1.68 ms let one campaign unit in 40 trip
+    # its supervisor.
+    P("apt_kf_lead_us", "int", 3320, 0, 10000, "us",
       "predictor: waveform sample to the middle of its effect on the line of sight"),
     P("apt_exp_max_us", "int", 9000, 20, 9000, "us",
       "longest auto-exposure; beyond it the camera's analog gain rises (apt_exposure.py)"),
-    P("apt_fsm_delay_us", "int", 2420, 0, 5000, "us",
+    P("apt_fsm_delay_us", "int", 2820, 0, 5000, "us",
       "mirror delay: the tick's compute to its command, the command latency, the "
       "mirror's response lag"),
     P("apt_frame_delay_us", "int", 500, 0, 5000, "us",

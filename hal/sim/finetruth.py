@@ -76,11 +76,11 @@ class FineTruth:
     # this world; 0: samples exactly on their period) and that tick's phase.
     wave_tick_us = 0.0
     wave_tick_phase_us = 0.0
-    # The flight task's compute time from its dispatch to this mirror command (µs; None:
-    # none, the command leaves at the dispatch).  Virtual time stands still inside a task
-    # (the scheduler charges its cost after it), but the board's DAC starts a waveform
-    # only when the tick has computed it: sim/run/passsim.py installs the cost model's
-    # figure (sim/run/costmodel.py MIRROR_SEND_INSTR; off in the idealised world).
+    # The flight task's time from its dispatch to this mirror command (µs; None: none,
+    # the command leaves at the dispatch).  Virtual time stands still inside a task (the
+    # scheduler charges its cost after it), but the board's DAC starts a waveform only
+    # when the tick has read its frame and computed it: sim/run/passsim.py installs the
+    # board's send (sim/run/costmodel.py MIRROR_SEND_US; off in the idealised world).
     mirror_send_us = None  # type: Any
     _rot_c = 1.0
     _rot_s = 0.0

@@ -51,9 +51,9 @@ def build_parser():
                    help="override the FSM command latency (0 .. 10000 us)")
     p.add_argument("--tick-send", type=int, metavar="US",
                    help="override the APT tick's time before its mirror command (0 .. "
-                        "10000 us; default the cost model's 1242; the board's measured "
-                        "send with its camera read and buses is 1680, "
-                        "sim/run/costmodel.py BOARD_SEND_US: a board "
+                        "10000 us; default the board's measured send with its camera "
+                        "read and buses, 1680, sim/run/costmodel.py MIRROR_SEND_US; "
+                        "the kit's, without them, 1242: a board "
                         "slower or faster to its send than the flight's delays assume, "
                         "docs/apt-loop.md §4 \"Which way to err\")")
     p.add_argument("--exact-wave", action="store_true",

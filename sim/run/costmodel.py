@@ -81,30 +81,29 @@ MIPS = 100.0  # payload computer, M guest instructions per second (firmware benc
 # the timer's arming come after the frames).  Until stop 48 this figure left the driver
 # out (116 840); the driver then took 28.7 k (every sample checked, a call a DAC frame),
 # at stop 48 10.8 k (125 640, the tick then measured at 114 820).
-# 1.24 ms at 100 M/s, a delay of the loop the board has and virtual time, standing still
-# inside a task, does not (hal/sim/finetruth.py ``mirror_send_us``).  Charged to every APT
-# mirror command (ACQUIRE, TRACK, a held code); other tasks' commands leave at their
-# dispatch (none in a pass but a mode change's park).  docs/apt-loop.md §4 "The mirror's
-# range check".
+# 1.24 ms at 100 M/s: the kit's send, the simulator's default until stop 51.
 MIRROR_SEND_INSTR = 124240
-MIRROR_SEND_US = int(round(MIRROR_SEND_INSTR / MIPS))  # 1 242 µs
-# THE BOARD'S SEND, measured at stop 50 and not yet flown by default (`python -m sim
-# --tick-send 1680` flies it): the figure above leaves out (a) the board's camera driver,
-# which the kit's fake read took out with it — frame_ready and read_roi, 26.2 k
-# instructions a frame (`apt_tick_m7_board_read_roi_instr`; 36.5 k before stop 50's window
-# cache): the board's whole `apt_tick_m7_to_send_board_instr`, 150 200 — and (b) the time
-# on the buses, which no instruction count holds (a blocking transfer holds the tick, DMA
-# or not): the TRACK frame's status read, window burst and stream,
-# hal.real.camera.frame_octets(16, 16) = 549 octets at the FPGA port's 25 MHz
-# (hal.interfaces.SPI_FPGA_HZ), 175 µs, and sample 0's four DAC frames (12 octets at
-# SPI_FSM_DAC_HZ: 3 µs).  Flown with them the loop's margins move (one campaign unit in 40
-# trips its supervisor at the flight's lead; the supervisor's and the wheel lines' tests
-# were set at 1 242 µs): the lead, the delay and those tests are re-tuned with the
-# default's move (docs/apt-loop.md §4 "The board's send").
+KIT_SEND_US = int(round(MIRROR_SEND_INSTR / MIPS))  # 1 242 µs
+# THE BOARD'S SEND, measured at stop 50, flown by default since stop 51: the figure above
+# leaves out (a) the board's camera driver, which the kit's fake read took out with it —
+# frame_ready and read_roi, 26.2 k instructions a frame (`apt_tick_m7_board_read_roi_instr`;
+# 36.5 k before stop 50's window cache): the board's whole
+# `apt_tick_m7_to_send_board_instr`, 150 200 — and (b) the time on the buses, which no
+# instruction count holds (a blocking transfer holds the tick, DMA or not): the TRACK
+# frame's status read, window burst and stream, hal.real.camera.frame_octets(16, 16) = 549
+# octets at the FPGA port's 25 MHz (hal.interfaces.SPI_FPGA_HZ), 175 µs, and sample 0's
+# four DAC frames (12 octets at SPI_FSM_DAC_HZ: 3 µs).
 BOARD_SEND_INSTR = 150200
 MIRROR_SEND_BUS_US = (spi_transfer_us(frame_octets(TRACK_WIN, TRACK_WIN), SPI_FPGA_HZ)
                       + spi_transfer_us(SAMPLE_OCTETS, SPI_FSM_DAC_HZ))  # 178 µs
 BOARD_SEND_US = int(round(BOARD_SEND_INSTR / MIPS)) + MIRROR_SEND_BUS_US  # 1 680 µs
+# The send every APT mirror command waits in the honest world (ACQUIRE, TRACK, a held
+# code; other tasks' commands leave at their dispatch: none in a pass but a mode change's
+# park): the board's, a delay of the loop the board has and virtual time, standing still
+# inside a task, does not (hal/sim/finetruth.py ``mirror_send_us``).  The flight's lead
+# and mirror delay are tuned on it (flight/apt_control.py; docs/apt-loop.md §4 "The
+# board's send"); `python -m sim --tick-send US` flies another board.
+MIRROR_SEND_US = BOARD_SEND_US
 
 
 def mirror_send_us(sched, send_us=MIRROR_SEND_US):

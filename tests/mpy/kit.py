@@ -68,8 +68,8 @@ class Rig:
 
 
 # The predictor's delays for the kit's fake mirror (fakes.FakeFsm), which takes a command
-# at the tick's start: the flight's defaults hold the board's ~1.2 ms of compute before
-# the tick sends (flight/apt_control.py, stop 46); a test that follows the kit's mirror
+# at the tick's start: the flight's defaults hold the board's ~1.7 ms of compute and bus
+# time before the tick sends (flight/apt_control.py, stops 46 and 51); a test that follows the kit's mirror
 # closely flies these, the delays as they were before (no compute in between).
 KIT_MIRROR_DELAYS = {"apt_kf_lead_us": 1750, "apt_fsm_delay_us": 1250}
 

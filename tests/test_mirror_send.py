@@ -121,3 +121,17 @@ def test_the_boards_bus_share_in_track():
     want = (549 * 8 / 25e6 + 7 * 12 * 8 / 25e6) / 7e-3
     assert bus_load(7000)["apt_tick_m7_spi_bus_load"] == round(want, 4) == 0.0289
     assert bus_load(6000)["apt_tick_m7_spi_bus_load"] > bus_load(10000)["apt_tick_m7_spi_bus_load"]
+
+
+def test_the_flights_lead_and_delay_hold_the_default_send_erring_short():
+    """The predictor's lead and mirror delay count from the frame tick, so each is its
+    design value with the mirror commanded at the tick (1 750 / 1 250 µs, stops 27-45)
+    plus the send: never more (a lead longer than the board's delay is a cliff: campaign
+    draw 7 rang at 23.7 urad 330 µs long), at most 300 µs less (docs/apt-loop.md §4 "Which
+    way to err", "The board's send").  A send moved without them fails here."""
+    from flight import apt as A
+
+    p = {d.name: d.default for d in A.PARAMS}
+    for name, at_tick in (("apt_kf_lead_us", 1750), ("apt_fsm_delay_us", 1250)):
+        short = at_tick + costmodel.MIRROR_SEND_US - p[name]
+        assert 0 <= short <= 300, (name, p[name], short)

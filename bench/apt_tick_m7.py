@@ -245,14 +245,15 @@ R['sim_read_roi'] = run(sim_read, True)
 # later callback (the next sample), a waveform's first callback (it reads the clock: a
 # period after sample 0, it writes sample 1; 0.3 periods after, nothing), each less the
 # set-up that puts the driver there.
-bfsm._wn = NW
+bfsm._ws[0] = NW  # (hal/real/fsm.py _WS_N)
 SETUP = [0]  # (the first callback's time from sample 0, µs; 0: a later callback)
 
 
 def wave_setup():
-    bfsm._wi = 0
+    ws = bfsm._ws
+    ws[1] = 0  # _WS_I
     d = SETUP[0]
-    bfsm._first = d != 0
+    ws[2] = 1 if d != 0 else 0  # _WS_FIRST
     bfsm._t0 = ticks_us() - d
 
 

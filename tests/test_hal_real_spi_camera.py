@@ -222,6 +222,46 @@ def test_camera_read_roi_rejects_bad_windows(cam, args):
     assert spi.transactions == []  # nothing sent
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        (0, 2048, 4, 4, 1),  # y0 into x0's bits: (x0 << 11 | y0) of (1, 0), the last read
+        (1, 0, 4, 4, 3),  # the last read's window with a bad binning
+        (1, 0, 4, 1025, 1),  # ... past the bottom
+        (1, 0, 2048, 4, 1),  # ... w into the packed key's other half
+    ],
+)
+def test_a_read_after_a_good_one_is_checked_unless_the_same_window(cam, args):
+    """A read skips its window's checks only for the very window and buffer checked by
+    the last read (docs/firmware.md §4 "The camera's read"): a window that differs in
+    anything, however its numbers pack, is checked and refused; nothing is sent; the last
+    window is kept and reads as before."""
+    camera, model, spi = cam
+    buf = array("H", bytes(2 * 65536))
+    camera.read_roi(1, 0, 4, 4, 1, buf, [0, 0, 0])
+    spi.clear()
+    with pytest.raises(ValueError):
+        camera.read_roi(*args, buf, [0, 0, 0])
+    assert spi.transactions == []
+    camera.read_roi(1, 0, 4, 4, 1, buf, [0, 0, 0])
+    assert spi.mosi()[0][1:9] == bytes([0, 1, 0, 0, 0, 4, 0, 4])
+    assert list(buf[:16]) == expected_window(1, 0, 4, 4, 1)
+
+
+def test_the_same_window_into_another_buffer_lands_there(cam):
+    """The window unchanged, the buffer new: the pixels land in the new buffer (its own
+    view, its size checked), the old one keeps the last read's."""
+    camera, model, spi = cam
+    a = array("H", bytes(2 * 16))
+    b = array("H", bytes(2 * 16))
+    camera.read_roi(700, 300, 4, 4, 1, a, [0, 0, 0])
+    before = list(a)
+    camera.read_roi(700, 300, 4, 4, 1, b, [0, 0, 0])
+    assert list(b) == expected_window(700, 300, 4, 4, 1) and list(a) == before
+    with pytest.raises(ValueError):  # the same window, a buffer too small for it
+        camera.read_roi(700, 300, 4, 4, 1, array("H", bytes(2 * 15)), [0, 0, 0])
+
+
 def test_camera_read_roi_rejects_small_buffers(cam):
     camera, model, spi = cam
     with pytest.raises(ValueError):

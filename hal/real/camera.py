@@ -116,17 +116,18 @@ class FpgaCamera(Camera):
         self._fpga = FpgaSpi(spi, cs, name)
         self._init_exposure_us = exposure_us
         self._init_gain = gain
-        # Window command: X0Y0, WH, BIN, CMD in one write burst, sent whole every frame,
-        # its bytes rebuilt only when the window changes (_win_at/_win_size: the window
-        # they hold, -1 none; TRACK reads one window all pass: 9.6 k instructions a frame
-        # of byte packing saved on the image, docs/firmware.md §4 "The camera's read").
+        # Window command: X0Y0, WH, BIN, CMD in one write burst, sent whole every frame.
+        # A read's window and buffer are checked, its burst's bytes packed and the
+        # buffer's byte view made only when one of them changed since the last read
+        # (:meth:`_window`; TRACK reads one window all pass: docs/firmware.md §4 "The
+        # camera's read").  The last window checked: _rx0 .. _rbin (-1: none yet), set
+        # once every check has passed; its buffer is _view_src.
         self._win = bytearray(WIN_BURST_LEN)
         self._win[0] = WRITE_FLAG | REG_WIN_X0Y0
         self._win[WIN_BURST_LEN - 1] = 1  # CMD = 1: latch the latest frame
-        self._win_at = -1  # x0 << 11 | y0
-        self._win_size = -1  # (w << 11 | h) << 3 | log2(binning)
+        self._rx0 = self._ry0 = self._rw = self._rh = self._rbin = -1
         self._hdr = bytearray(HDR_LEN)
-        # Cached byte view of the caller's pixel buffer (rebuilt only when it changes).
+        # The byte view of the caller's pixel buffer (_view_src), its _view_n pixels.
         self._view_src = None  # type: Any
         self._view_n = -1
         self._view = None  # type: Any
@@ -190,6 +191,23 @@ class FpgaCamera(Camera):
 
     def read_roi(self, x0, y0, w, h, binning, buf, meta):
         # type: (int, int, int, int, int, AnyWritableBuf, Any) -> bool
+        if (buf is not self._view_src or x0 != self._rx0 or y0 != self._ry0
+                or w != self._rw or h != self._rh or binning != self._rbin):
+            self._window(x0, y0, w, h, binning, buf)  # (raises ValueError: nothing sent)
+        hdr = self._hdr
+        self._fpga.write_then_read(self._win, REG_STREAM, hdr, self._view)
+        # The header's words inline (get16 / get30 of hal/real/_util.py: a call each).
+        if hdr[0] != _TAG_HI or hdr[1] != _TAG_LO:
+            raise BusError("%s: bad stream header" % self.name)
+        meta[0] = (hdr[2] << 8) | hdr[3]
+        meta[1] = ((hdr[4] & 0x3F) << 24) | (hdr[5] << 16) | (hdr[6] << 8) | hdr[7]
+        meta[2] = (hdr[10] << 8) | hdr[11]
+        return not (hdr[9] & FLAG_BAD_FRAME)
+
+    def _window(self, x0, y0, w, h, binning, buf):
+        # type: (int, int, int, int, int, AnyWritableBuf) -> None
+        """A read's new window or buffer: checked (ValueError, the last window kept),
+        its burst packed, the buffer's byte view made, then remembered."""
         # log2 of the binning, validated without allocating.
         lb = 0
         b = binning
@@ -210,34 +228,22 @@ class FpgaCamera(Camera):
         n = w * h
         if n > self.max_window_px:
             raise ValueError("window too large")
-        if buf is not self._view_src or n != self._view_n:
-            if isinstance(buf, bytearray):
-                need = 2 * n
-            else:
-                need = n
+        if buf is not self._view_src or n != self._view_n:  # (ACQUIRE's moving window:
+            # a new position, the same view; a view allocates)
+            need = 2 * n if isinstance(buf, bytearray) else n
             if len(buf) < need:
                 raise ValueError("buffer too small")
             self._view = memoryview(buf)[:need]
             self._view_src = buf
             self._view_n = n
         win = self._win
-        at = (x0 << 11) | y0  # (the sensor's 1280 x 1024: each key a small int)
-        size = (((w << 11) | h) << 3) | lb
-        if at != self._win_at or size != self._win_size:
-            put16(win, 1, x0)
-            put16(win, 3, y0)
-            put16(win, 5, w)
-            put16(win, 7, h)
-            put32(win, 9, lb)
-            self._win_at = at
-            self._win_size = size
-        self._fpga.write(win)
-        hdr = self._hdr
-        self._fpga.read_into(REG_STREAM, hdr, self._view)
-        # The header's words inline (get16 / get30 of hal/real/_util.py: a call each).
-        if hdr[0] != _TAG_HI or hdr[1] != _TAG_LO:
-            raise BusError("%s: bad stream header" % self.name)
-        meta[0] = (hdr[2] << 8) | hdr[3]
-        meta[1] = ((hdr[4] & 0x3F) << 24) | (hdr[5] << 16) | (hdr[6] << 8) | hdr[7]
-        meta[2] = (hdr[10] << 8) | hdr[11]
-        return not (hdr[9] & FLAG_BAD_FRAME)
+        put16(win, 1, x0)
+        put16(win, 3, y0)
+        put16(win, 5, w)
+        put16(win, 7, h)
+        put32(win, 9, lb)
+        self._rx0 = x0
+        self._ry0 = y0
+        self._rw = w
+        self._rh = h
+        self._rbin = binning

@@ -61,10 +61,13 @@ class FpgaSpi:
         put32(w, 1, value)
         self.write(w)
 
-    def read_into(self, addr, buf, buf2=None):
-        # type: (int, AnyWritableBuf, AnyWritableBuf | None) -> None
-        """Read burst from ``addr`` into ``buf`` (len multiple of 4), and, in the same
-        chip-select cycle, on into ``buf2`` if given (stream reads: header + payload)."""
+    def read_into(self, addr, buf=None, buf2=None):
+        # type: (int, AnyWritableBuf | None, AnyWritableBuf | None) -> AnyWritableBuf
+        """Read burst from ``addr`` into ``buf`` (len multiple of 4; None: the internal
+        4-byte buffer) and, in the same chip-select cycle, on into ``buf2`` if given
+        (stream reads: header + payload).  Returns ``buf``."""
+        if buf is None:
+            buf = self._r4
         cmd = self._cmd
         cmd[0] = addr & 0x7F
         cmd[1] = 0
@@ -80,6 +83,7 @@ class FpgaSpi:
             raise bus_error(self.name, "SPI read", e)  # noqa: B904
         finally:
             cs.value(1)
+        return buf
 
     def read_reg(self, addr):
         # type: (int) -> int
@@ -88,9 +92,36 @@ class FpgaSpi:
         self.read_into(addr, self._r4)
         return get32(self._r4, 0)
 
-    def read_reg_buf(self, addr):
-        # type: (int) -> bytearray
-        """Read one register into the internal 4-byte buffer and return that buffer
-        (valid until the next call; allocation-free)."""
-        self.read_into(addr, self._r4)
-        return self._r4
+    # ``read_reg_buf(addr)``: one register into the internal 4-byte buffer, that buffer
+    # returned (valid until the next call; allocation-free) -- :meth:`read_into` itself,
+    # so the camera's STATUS read every APT frame is one call, not two (a Python call is
+    # ~1 k instructions on the board: docs/firmware.md §4 "The tick's calls").
+    read_reg_buf = read_into
+
+    def write_then_read(self, frame, addr, buf, buf2):
+        # type: (AnyReadableBuf, int, AnyWritableBuf, AnyWritableBuf) -> None
+        """A prepared write burst (:meth:`write`), then a read burst from ``addr`` into
+        ``buf`` and on into ``buf2`` (:meth:`read_into`): two chip-select cycles in one
+        call — the camera's frame, its window command then its stream, on the APT's path
+        to the mirror."""
+        cs = self._cs
+        spi = self._spi
+        cs.value(0)
+        try:
+            spi.write(frame)
+        except OSError as e:
+            raise bus_error(self.name, "SPI write", e)  # noqa: B904
+        finally:
+            cs.value(1)
+        cmd = self._cmd
+        cmd[0] = addr & 0x7F
+        cmd[1] = 0
+        cs.value(0)
+        try:
+            spi.write(cmd)
+            spi.readinto(buf, 0)
+            spi.readinto(buf2, 0)
+        except OSError as e:
+            raise bus_error(self.name, "SPI read", e)  # noqa: B904
+        finally:
+            cs.value(1)

@@ -40,6 +40,8 @@ mirror's timer"). The simulator's world plays the samples the same way
 (hal/sim/finetruth.py ``fsm_wave``).
 """
 
+from array import array
+
 from hal.compat import ticks_diff, ticks_us
 from hal.errors import DeviceFault
 from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_WAVE_PERIOD_US, Fsm, WaveBuffers
@@ -66,6 +68,12 @@ ADDR_C = const(2)
 ADDR_D = const(3)
 SAMPLE_OCTETS = const(12)  # a sample on the bus: four 24-bit DAC frames, one a channel
 _HALF_PERIOD_US = FSM_WAVE_PERIOD_US // 2  # sample i is the nearest from (i - 1/2) periods on
+# The waveform's state the timer callback reads and writes (``Ad5664Fsm._ws``, an
+# array('i'): the viper callback reads it by a pointer, not three attribute lookups).
+# Literals in hal/real/fsm_viper.py.
+_WS_N = const(0)  # samples of the waveform playing (0: none)
+_WS_I = const(1)  # the sample last written
+_WS_FIRST = const(2)  # 1: the waveform's first callback is still to come (it reads the clock)
 
 
 def dac_octets_py(buf, cx, cy):
@@ -94,19 +102,21 @@ def wave_sample_py(self, _timer):
     """The driver's timer callback (``Ad5664Fsm._next``): the waveform's first callback
     the sample nearest its time from sample 0 (none while that is sample 0), each later
     one the next sample (the module's docstring); the timer off once the last one is
-    written or the waveform stopped.  ``_wi``: the sample last written; ``_first``: the
-    first callback of the waveform still to come.  A failed sample is counted in
-    ``_wave_errors`` (a callback must not raise; :meth:`Ad5664Fsm.wave_errors`), SYNC left
-    high by :meth:`Ad5664Fsm._write`.  The plain-Python twin of hal/real/fsm_viper.py
-    ``wave_sample``, for ports without a native emitter (not the board): it writes by
-    ``_write``, where the kernel writes the same frames inline."""
-    n = self._wn
-    i = self._wi
+    written or the waveform stopped.  ``_ws``: [samples of the waveform playing (0: none),
+    the sample last written, 1 while the waveform's first callback is still to come].  A
+    failed sample is counted in ``_wave_errors`` (a callback must not raise;
+    :meth:`Ad5664Fsm.wave_errors`), SYNC left high by :meth:`Ad5664Fsm._write`.  The
+    plain-Python twin of hal/real/fsm_viper.py ``wave_sample``, for ports without a native
+    emitter (not the board): it writes by ``_write``, where the kernel writes the same
+    frames inline."""
+    ws = self._ws
+    n = ws[_WS_N]
+    i = ws[_WS_I]
     if i >= n - 1:  # stopped (set_codes, a new waveform arming) or the last one written
         self._timer.deinit()
         return
-    if self._first:
-        self._first = False
+    if ws[_WS_FIRST]:
+        ws[_WS_FIRST] = 0
         e = ticks_diff(self._clock_us(), self._t0) - _HALF_PERIOD_US
         if e < 0:
             return  # (sample 0 still the nearest: the tick came early in its period)
@@ -116,7 +126,7 @@ def wave_sample_py(self, _timer):
             e -= FSM_WAVE_PERIOD_US
     else:
         i += 1
-    self._wi = i
+    ws[_WS_I] = i
     if i == n - 1:
         self._timer.deinit()  # (the last sample: it holds till the next frame's)
     try:
@@ -158,10 +168,8 @@ class Ad5664Fsm(Fsm):
         self._clock_us = ticks_us if clock_us is None else clock_us
         self._wx = None  # type: Any
         self._wy = None  # type: Any
-        self._wn = 0  # samples of the waveform playing (0: none)
-        self._wi = 0  # the sample last written
+        self._ws = array("i", [0, 0, 0])  # _WS_N, _WS_I, _WS_FIRST
         self._t0 = 0  # when sample 0 was written (clock_us)
-        self._first = False  # the waveform's first callback to come (it reads the clock)
         self._wave_errors = 0  # samples the timer could not write (bus error)
         self._waves = WaveBuffers()  # the pairs play_wave trusts (register_wave_buffers)
         self._tick = self._next  # (bound once: the callback allocates nothing)
@@ -186,6 +194,9 @@ class Ad5664Fsm(Fsm):
         self._f1 = mv[3:6]
         self._f2 = mv[6:9]
         self._f3 = mv[9:12]
+        # What the viper callback writes with, in one lookup: SYNC, the bus's write, the
+        # four frames.
+        self._io = (sync, self._spi_write, self._f0, self._f1, self._f2, self._f3)
         self._ctl = bytearray(3)
         self._cx = 0
         self._cy = 0
@@ -222,7 +233,7 @@ class Ad5664Fsm(Fsm):
         # type: (int, int) -> None
         if not (FSM_CODE_MIN <= cx <= FSM_CODE_MAX and FSM_CODE_MIN <= cy <= FSM_CODE_MAX):
             raise ValueError("FSM code out of range")
-        self._wn = 0  # stops a waveform
+        self._ws[_WS_N] = 0  # stops a waveform
         self._write(cx, cy)
 
     def register_wave_buffers(self, x0, y0, x1, y1):
@@ -232,7 +243,8 @@ class Ad5664Fsm(Fsm):
     def play_wave(self, xs, ys, n):
         # type: (Any, Any, int) -> None
         self._waves.check(xs, ys, n)
-        self._wn = 0  # (the callback stays off while the buffers change)
+        ws = self._ws
+        ws[_WS_N] = 0  # (the callback stays off while the buffers change)
         self._write(xs[0], ys[0])
         t = self._timer
         if t is None or n == 1:
@@ -240,9 +252,9 @@ class Ad5664Fsm(Fsm):
         self._t0 = self._clock_us()  # (sample 0's frames are out: the waveform's time 0)
         self._wx = xs
         self._wy = ys
-        self._wi = 0
-        self._first = True
-        self._wn = n  # (last: the callback plays nothing while the others change)
+        ws[_WS_I] = 0
+        ws[_WS_FIRST] = 1
+        ws[_WS_N] = n  # (last: the callback plays nothing while the others change)
         t.init(freq=1000000 // FSM_WAVE_PERIOD_US, callback=self._tick)
 
     # The timer callback: the next sample, or the timer off after the last one
@@ -285,8 +297,8 @@ class Ad5664Fsm(Fsm):
         # type: () -> tuple[int, int]
         """The last codes written (cx, cy): a waveform's last sample the timer wrote
         (its callback stores no codes of its own), else the last ``_write``'s."""
-        if self._wn:
-            i = self._wi
+        if self._ws[_WS_N]:
+            i = self._ws[_WS_I]
             return (self._wx[i], self._wy[i])
         return (self._cx, self._cy)
 

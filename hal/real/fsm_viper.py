@@ -42,14 +42,17 @@ def dac_octets(buf, cx: int, cy: int):
 def wave_sample(self, _timer):
     """See hal.real.fsm.wave_sample_py (the driver's timer callback, bound as
     ``Ad5664Fsm._next``): the octets inline, the clock's and the bus's calls through the
-    runtime."""
-    n = int(self._wn)
-    i = int(self._wi)
+    runtime.  The waveform's state by a pointer into ``_ws`` (hal/real/fsm.py ``_WS_N``,
+    ``_WS_I``, ``_WS_FIRST``: 0, 1, 2 here), what it writes with from ``_io`` (SYNC, the
+    bus's write, the four frames): two lookups where there were eleven."""
+    ws = ptr32(self._ws)  # type: ignore[name-defined]  # noqa: F821  (viper built-in)
+    n = int(ws[0])
+    i = int(ws[1])
     if i >= n - 1:
         self._timer.deinit()
         return
-    if self._first:
-        self._first = False
+    if ws[2] != 0:
+        ws[2] = 0
         period = int(FSM_WAVE_PERIOD_US)
         e = int(ticks_diff(self._clock_us(), self._t0)) - (period >> 1)
         if e < 0:
@@ -60,7 +63,7 @@ def wave_sample(self, _timer):
             e -= period
     else:
         i += 1
-    self._wi = i
+    ws[1] = i
     if i == n - 1:
         self._timer.deinit()
     b = ptr8(self._buf)  # type: ignore[name-defined]  # noqa: F821  (viper built-in)
@@ -78,20 +81,21 @@ def wave_sample(self, _timer):
     b[8] = lo
     b[10] = hi ^ 0xFF
     b[11] = lo ^ 0xFF
-    sync = self._sync
-    write = self._spi_write
+    io = self._io
+    sync = io[0]
+    write = io[1]
     try:
         sync(0)
-        write(self._f0)
+        write(io[2])
         sync(1)
         sync(0)
-        write(self._f1)
+        write(io[3])
         sync(1)
         sync(0)
-        write(self._f2)
+        write(io[4])
         sync(1)
         sync(0)
-        write(self._f3)
+        write(io[5])
         sync(1)
     except Exception:  # noqa: BLE001 - a callback must not raise: counted
         sync(1)

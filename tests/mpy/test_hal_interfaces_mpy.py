@@ -245,6 +245,16 @@ def test_camera_read_roi_allocation_free():
     assert meta == [7, 1000, 16]
     assert buf[0] == 0 and buf[255] == 765
     assert spi.last_len == 2  # the stream command, after the 17-byte window command
+    # ACQUIRE's window moves every frame: its burst is packed again, its checks run
+    # again, the buffer's view is kept -- still nothing allocated.
+    writes = spi.writes
+    _heap_lock()
+    try:
+        ok = cam.read_roi(601, 499, 16, 16, 1, buf, meta)
+    finally:
+        _heap_unlock()
+    assert ok is True and spi.writes == writes + 2
+    assert cam._win[1:5] == bytearray(b"\x02\x59\x01\xf3")  # x0 601, y0 499
 
 
 def test_framer_read_counters_allocation_free():

@@ -11,7 +11,7 @@ urad per axis), the mirror (sim/fsm.py, 300 Hz, 0.5 ms command latency) driven b
 predictor's waveform through a gain ``k`` (a calibration error of ×k).  Each frame's
 waveform reaches the driver ``--send-us`` after the frame tick (the tick's compute and
 bus time up to its mirror command, sim/run/costmodel.py MIRROR_SEND_US: the board's
-1 680 µs; the earlier waveform plays until then).  One axis; the residual RMS after 2 s
+1 569 µs; the earlier waveform plays until then).  One axis; the residual RMS after 2 s
 for each k: the gain margin is the range of k before it blows up (> 3× the k = 1
 residual).
 """

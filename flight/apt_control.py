@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Any  # noqa: F401  (type comments)
 
 from flight.apt_exposure import EXP_START, EXPOSURES_US, Exposure  # noqa: F401  (re-export)
-from flight.apt_predict import C_PLAY, C_UX, C_UY, Predictor
+from flight.apt_predict import C_BUF, C_PLAY, C_UX, C_UY, N_WAVE, Predictor
 from flight.apt_wheels import Lines
 from flight.params import ParamDef
 from hal.compat import const, ticks_diff
@@ -88,15 +88,16 @@ LAW_PARAMS = (
       "predictor model: drift-rate random walk (ADCS error changes)"),
     # The lead and the mirror delay count from the tick's start (the frame tick), so
     # they hold the tick's own compute and bus time up to its mirror command: the board's
-    # send, 1.68 ms (sim/run/costmodel.py BOARD_SEND_US, stop 50).  Tuned on campaigns
+    # send, 1.569 ms (sim/run/costmodel.py BOARD_SEND_US, stop 52).  Tuned on campaigns
     # (docs/apt-loop.md §4 "The board's send"): +400 µs on the 2920 / 2420 set for the
-    # kit's 1.24 ms send (stop 46), which at 1.68 ms let one campaign unit in 40 trip
-    # its supervisor.
-    P("apt_kf_lead_us", "int", 3320, 0, 10000, "us",
+    # kit's 1.24 ms send (stop 46), which at the board's 1.68 ms (stop 50) let one
+    # campaign unit in 40 trip its supervisor; -120 µs for the board's send made 115 µs
+    # shorter (stop 52), erring short as before.
+    P("apt_kf_lead_us", "int", 3200, 0, 10000, "us",
       "predictor: waveform sample to the middle of its effect on the line of sight"),
     P("apt_exp_max_us", "int", 9000, 20, 9000, "us",
       "longest auto-exposure; beyond it the camera's analog gain rises (apt_exposure.py)"),
-    P("apt_fsm_delay_us", "int", 2820, 0, 5000, "us",
+    P("apt_fsm_delay_us", "int", 2700, 0, 5000, "us",
       "mirror delay: the tick's compute to its command, the command latency, the "
       "mirror's response lag"),
     P("apt_frame_delay_us", "int", 500, 0, 5000, "us",
@@ -226,18 +227,18 @@ class ControlLaw:
             if c[C_PLAY] and ticks_diff(t, pr.t0) <= 0:
                 t = pr.t0 + self.frame_us  # (the tick called outside its task)
         meta = self.meta
-        pr.step(dx_q6, dy_q6, t, meta[_META_EXPOSURE] if meta is not None else 1000,
-                self.u_x, self.u_y, 1)  # (1: the kernel maps the offset into FSM units)
+        # The filter's frame, the wheel lines' and the waveform's codes with the
+        # calibration's step (what command() adds), in one call: the tick's locked
+        # section, where a call's frame costs no heap scan.  (1: the kernel maps the
+        # offset into FSM units.)
+        if cal is None:
+            pr.step(dx_q6, dy_q6, t, meta[_META_EXPOSURE] if meta is not None else 1000,
+                    self.u_x, self.u_y, 1, 0, 0, self.lines)
+        else:
+            pr.step(dx_q6, dy_q6, t, meta[_META_EXPOSURE] if meta is not None else 1000,
+                    self.u_x, self.u_y, 1, cal.d_x, cal.d_y, self.lines)
         self.u_x = c[C_UX]
         self.u_y = c[C_UY]
-        lines = self.lines
-        lines.step(t, c, pr.lad)
-        # The waveform's codes now, with the calibration's step (what command() adds):
-        # the tick's locked section, where a call's frame costs no heap scan.
-        if cal is None:
-            pr.fill(0, 0, lines)
-        else:
-            pr.fill(cal.d_x, cal.d_y, lines)
 
     def command(self, fsm, d_x, d_y):
         """Send the command to the mirror (plus the FSM calibration's step ``d_x``/``d_y``,
@@ -246,12 +247,15 @@ class ControlLaw:
         calibration's to both).  Raises HalError.  After the send, unlocked: the
         predictor's supervisor reports a trip of the locked step (the next frame's, if
         the send raised)."""
-        if self.mode == 0 or not self.pred.c[C_PLAY]:
+        pr = self.pred
+        c = pr.c
+        if self.mode == 0 or not c[C_PLAY]:
             fsm.set_codes((self.u_x >> 8) + d_x, (self.u_y >> 8) + d_y)
-        else:
-            self.pred.send(fsm)
-        if self.pred.robust_due_q8:
-            self.pred.report()
+        else:  # (Predictor.send, inline: a call less on the loop's path to the mirror)
+            b = c[C_BUF]
+            fsm.play_wave(pr.wx[b], pr.wy[b], N_WAVE)
+        if pr.robust_due_q8:
+            pr.report()
 
     # ------------------------------------------------------------------ legacy PI law
     def _step_pi(self, dx_q6, dy_q6):

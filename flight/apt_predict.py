@@ -192,12 +192,18 @@ class Predictor:
         self.c[C_GOFF] = M_GAIN
 
     # ------------------------------------------------------------------ frame step
-    def step(self, fx, fy, t, e, ux, uy, mapped=0):
+    def step(self, fx, fy, t, e, ux, uy, mapped=0, d_x=None, d_y=0, lines=None):
         """One frame: the error ``fx``, ``fy`` (q8 FSM codes; with ``mapped`` 1 the spot's
         offset in q6 px, which the kernel maps with :meth:`set_mapping`'s mapping), the
         frame tick ``t`` (ticks µs), the frame's exposure ``e`` (µs), the command in effect
-        (q8) → the next waveform (q8; :meth:`fill`, :meth:`send`); its sample at the next
-        frame tick in ``c[C_UX]``/``c[C_UY]``.  One kernel call.  Allocates nothing."""
+        (q8) → the next waveform (q8); its sample at the next frame tick in
+        ``c[C_UX]``/``c[C_UY]``.  With the FSM calibration's step ``d_x``, ``d_y`` (codes)
+        also the wheel ``lines``' frame (flight/apt_wheels.py) and the waveform's codes
+        into the driver buffer it is not reading (:meth:`fill`'s work): the tick's whole
+        predictor frame in this one call, as flight/apt_control.py ControlLaw.step makes it
+        (a Python call is ~2 k instructions on the board, on the loop's path to the mirror:
+        docs/firmware.md §4 "The tick's calls").  :meth:`send` plays it.  Allocates nothing
+        (the tick's locked section)."""
         c = self.c
         c[C_DT] = ticks_diff(t, self.t0)
         c[C_E] = e
@@ -207,8 +213,19 @@ class Predictor:
         c[C_UY] = uy
         c[C_MAP] = mapped
         self.t0 = t
-        if _frame(self.arrs, c):  # (1: the supervisor's trip: predict_py.frame_py)
+        A = self.arrs
+        if _frame(A, c):  # (1: the supervisor's trip: predict_py.frame_py)
             self._robust()
+        if d_x is None:
+            return
+        if lines is not None:
+            lines.step(t, c, self.lad)
+        c[C_BUF] ^= 1  # (fill, inline)
+        c[C_DX] = d_x
+        c[C_DY] = d_y
+        _codes(A, c)
+        if lines is not None:
+            lines.codes(A, c)
 
     def _robust(self):
         """The supervisor: the loop oscillates (a mirror gain error beyond the design's

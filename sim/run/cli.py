@@ -52,7 +52,7 @@ def build_parser():
     p.add_argument("--tick-send", type=int, metavar="US",
                    help="override the APT tick's time before its mirror command (0 .. "
                         "10000 us; default the board's measured send with its camera "
-                        "read and buses, 1680, sim/run/costmodel.py MIRROR_SEND_US; "
+                        "read and buses, 1569, sim/run/costmodel.py MIRROR_SEND_US; "
                         "the kit's, without them, 1242: a board "
                         "slower or faster to its send than the flight's delays assume, "
                         "docs/apt-loop.md §4 \"Which way to err\")")

@@ -199,6 +199,7 @@ class Apt:
         self._lost_frames = p["apt_lost_frames"]
         self._track_frames = p["apt_track_frames"]
         self._track_err_q6 = int(p["apt_track_err_px"] * 64)
+        self._acq_step_q6 = int(p["apt_slew_urad"] / self._ifov_urad * 64)  # (q6 px a frame)
         self._lost_timeout_us = p["apt_lost_timeout_s"] * 1e6
         self._search_timeout_us = p["apt_search_timeout_s"] * 1e6
         self._peak_lo = p["apt_peak_lo_dn"]
@@ -372,21 +373,18 @@ class Apt:
             self.bad_run = 0
             self._command_mirror()
             self.exposure.update(self.peak, self._peak_lo, self._peak_hi)
-            if st == TRACK:
-                return
             if st == LOST:
                 self._enter(ACQUIRE)
-                return
-            self._acquire_step()
+            elif st != TRACK:
+                self._acquire_step()
             return
         self.invalid_frames += 1
         self.bad_run += 1
         self.valid = False
         if px.over_full_scale(self):  # a corrupted read (its sums never ran), not "no spot"
             self._camera_error(_OVER_FULL_SCALE)
-        if st == TRACK:
-            if self.bad_run >= self._lost_frames:
-                self._enter(LOST)
+        if st == TRACK and self.bad_run >= self._lost_frames:
+            self._enter(LOST)
         elif st == ACQUIRE:
             if self.bad_run >= self._lost_frames:
                 self._enter(SEARCH)
@@ -394,9 +392,8 @@ class Apt:
                 # Not one valid frame since SEARCH picked it: the candidate is no spot
                 # (a hot pixel is a single pixel at full resolution).  Skip it from now on.
                 self._reject_candidate("no spot at full resolution")
-        elif st == LOST:
-            if self.state_ticks * self.period_us >= self._lost_timeout_us:
-                self._enter(SEARCH)
+        elif st == LOST and self.state_ticks * self.period_us >= self._lost_timeout_us:
+            self._enter(SEARCH)
 
     def _step(self, busy):
         """The control law's step on the spot's error from the reference."""
@@ -430,7 +427,9 @@ class Apt:
                 return
         else:
             self.good_run = 0
-        self._center_window(self.spot_x, self.spot_y, ACQ_WIN)
+        s = self._acq_step_q6  # the window a pull-in step ahead (docs/apt-loop.md §4
+        # "ACQUIRE's window"): a mirror x2 off leaves the spot in it, not beyond its edge
+        self._center_window(px.ahead(self.spot_x, ex, s), px.ahead(self.spot_y, ey, s), ACQ_WIN)
 
     def _command_mirror(self):
         c = self.cal  # plus the FSM calibration's step (0 unless it runs)

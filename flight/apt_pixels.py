@@ -485,6 +485,12 @@ except (ImportError, SyntaxError, ValueError):
     strip_highpass_k = strip_highpass_py
 
 
+def ahead(v, e, s):
+    """``v`` (q6 px) moved by the step a slew-limited pull-in makes on the error ``e``:
+    ``-e`` limited to ±``s`` (ACQUIRE's window a step ahead of the spot, flight/apt.py)."""
+    return v - (s if e > s else (-s if e < -s else e))
+
+
 def clamp(v, lo, hi):
     """``v`` limited to [lo, hi] (window origins: the window stays on the sensor)."""
     return lo if v < lo else (hi if v > hi else v)

@@ -324,7 +324,8 @@ class Lines:
 
     def codes(self, A, c):
         """Add the lines to the predictor's waveform in the driver buffer it fills
-        (``Predictor.play``, after its codes kernel)."""
+        (``Predictor.step`` with the calibration's step, or ``fill``: after its codes
+        kernel)."""
         if self.k[K_G] != 0:
             _codes(A, c, self.lx, self.ly)
 

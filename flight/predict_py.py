@@ -258,8 +258,15 @@ def frame_py(A, c):
                 # Pull-in (acquisition, a ramp the drift does not expect): an alpha-beta
                 # step on level and rate (10/16, 9/32: Benedict-Bordner), the jitter states
                 # forgotten, the rate kept (the ADCS's offload ramp: docs/apt-loop.md §4).
-                s[o] += (nu * 10) >> 4
-                v = s[o + 1] + ((nu * 9) >> 5)
+                # On the supervisor's robust gains, half of each: with a mirror ~x2 off
+                # the nominal step locks into a slew-limited cycle of a step each way
+                # (docs/apt-loop.md §4 "ACQUIRE's window").
+                if c[C_GOFF] == M_GAIN:
+                    s[o] += (nu * 10) >> 4
+                    v = s[o + 1] + ((nu * 9) >> 5)
+                else:
+                    s[o] += (nu * 5) >> 4
+                    v = s[o + 1] + ((nu * 9) >> 6)
                 s[o + 1] = _V_MAX if v > _V_MAX else (-_V_MAX if v < -_V_MAX else v)
                 for j in range(2, _NS):
                     s[o + j] = 0

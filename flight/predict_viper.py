@@ -239,8 +239,12 @@ def frame(A, c) -> int:
             i += 2
             cp[i] = int(cp[i]) + ((a - int(cp[i])) >> 4)
             if nu > 25600 or nu < 0 - 25600:
-                sp[o] = int(sp[o]) + ((nu * 10) >> 4)
-                v = int(sp[o + 1]) + ((nu * 9) >> 5)
+                if int(cp[36]) == 36:  # the nominal gains (apt_predict M_GAIN): 10/16, 9/32
+                    sp[o] = int(sp[o]) + ((nu * 10) >> 4)
+                    v = int(sp[o + 1]) + ((nu * 9) >> 5)
+                else:  # the supervisor's robust gains: half
+                    sp[o] = int(sp[o]) + ((nu * 5) >> 4)
+                    v = int(sp[o + 1]) + ((nu * 9) >> 6)
                 if v > _V_MAX:
                     v = _V_MAX
                 elif v < 0 - _V_MAX:

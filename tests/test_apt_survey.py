@@ -90,7 +90,12 @@ def test_a_light_close_to_the_beacon_is_left_for_it_too(light):
     n = r.until(A.ACQUIRE, 60)  # the next look sees it
     assert n <= 51
     (x, y, r10), = r.args(S.EV_APT_TARGET_SWITCH)
-    assert r10 >= 20  # the beacon against a fifth / a quarter of it
+    # The beacon against a fifth / a quarter of it, over the switch's apt_survey_ratio
+    # (1.5).  So close, the two share the look's row high-pass, and the ratio moves with
+    # the beacon's place against the 8 px cells: 1.8x or 3.0x for the 1.0 mrad light as
+    # the tracked spot sits 0.03 px one way or the other (stop 52, ACQUIRE's window a
+    # step ahead: the same TRACK, the light a few hundredths of a pixel elsewhere in it).
+    assert r10 >= 15
     sx, sy = r.cam.model.spot_px()
     assert abs(x - sx) <= 8 and abs(y - sy) <= 8  # the beacon's cell
     r.until(A.TRACK, 100)

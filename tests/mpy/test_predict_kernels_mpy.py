@@ -65,6 +65,7 @@ def test_frame_kernel_matches_the_plain_python_twin():
     x = 7
     trips = []
     mans = []
+    pulls_robust = []
     for case in range(24):
         arrs, c = _copy(pr)
         s = arrs[ap.A_S]
@@ -126,14 +127,19 @@ def test_frame_kernel_matches_the_plain_python_twin():
         arrs2 = _dup(arrs)
         c2 = array("i", c)
         m0 = c[ap.C_NUAY + 3]  # (the detector's counter, apt_predict._C_MANS: private)
+        p0 = c[ap.C_PULLS]
+        robust = c[ap.C_GOFF] != ap.M_GAIN
         trip = ap._frame(arrs, c)
+        if c[ap.C_PULLS] > p0:  # a pull-in step: the nominal one, or the robust half
+            pulls_robust.append(robust)
         assert trip == pp.frame_py(arrs2, c2), case
         assert _same(arrs, arrs2) == -1 and list(c) == list(c2), case
         trips.append(trip)
         mans.append(c[ap.C_NUAY + 3] - m0)
     # the supervisor's trip (the kernel's return), the detector's rate corrections: some
-    # cases, not all
+    # cases, not all; pull-in steps on both gain sets (the robust ones' half step)
     assert 1 in trips and 0 in trips, trips
+    assert True in pulls_robust and False in pulls_robust, pulls_robust
     assert 0 in mans and max(mans) > 0, mans
     # the FSM calibration's step and saturation of the codes, both buffers
     arrs, c = _copy(pr)

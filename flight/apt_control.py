@@ -91,7 +91,7 @@ LAW_PARAMS = (
     # send, 1.569 ms (sim/run/costmodel.py BOARD_SEND_US, stop 52).  Tuned on campaigns
     # (docs/apt-loop.md §4 "The board's send"): +400 µs on the 2920 / 2420 set for the
     # kit's 1.24 ms send (stop 46), which at the board's 1.68 ms (stop 50) let one
-    # campaign unit in 40 trip its supervisor; -120 µs for the board's send made 115 µs
+    # campaign unit in 40 trip its supervisor; -120 µs for the board's send made 111 µs
     # shorter (stop 52), erring short as before.
     P("apt_kf_lead_us", "int", 3200, 0, 10000, "us",
       "predictor: waveform sample to the middle of its effect on the line of sight"),

@@ -44,7 +44,7 @@ def wave_sample(self, _timer):
     ``Ad5664Fsm._next``): the octets inline, the clock's and the bus's calls through the
     runtime.  The waveform's state by a pointer into ``_ws`` (hal/real/fsm.py ``_WS_N``,
     ``_WS_I``, ``_WS_FIRST``: 0, 1, 2 here), what it writes with from ``_io`` (SYNC, the
-    bus's write, the four frames): two lookups where there were eleven."""
+    bus's write, the four frames): two lookups for what took ten."""
     ws = ptr32(self._ws)  # type: ignore[name-defined]  # noqa: F821  (viper built-in)
     n = int(ws[0])
     i = int(ws[1])

@@ -373,9 +373,11 @@ class Apt:
             self.bad_run = 0
             self._command_mirror()
             self.exposure.update(self.peak, self._peak_lo, self._peak_hi)
+            if st == TRACK:  # (TRACK first: one test on the loop's own frames)
+                return
             if st == LOST:
                 self._enter(ACQUIRE)
-            elif st != TRACK:
+            else:
                 self._acquire_step()
             return
         self.invalid_frames += 1
@@ -427,8 +429,7 @@ class Apt:
                 return
         else:
             self.good_run = 0
-        s = self._acq_step_q6  # the window a pull-in step ahead (docs/apt-loop.md §4
-        # "ACQUIRE's window"): a mirror x2 off leaves the spot in it, not beyond its edge
+        s = self._acq_step_q6  # the window a pull-in step ahead (apt-loop.md "ACQUIRE's window")
         self._center_window(px.ahead(self.spot_x, ex, s), px.ahead(self.spot_y, ey, s), ACQ_WIN)
 
     def _command_mirror(self):

@@ -231,12 +231,12 @@ class ControlLaw:
         # calibration's step (what command() adds), in one call: the tick's locked
         # section, where a call's frame costs no heap scan.  (1: the kernel maps the
         # offset into FSM units.)
-        if cal is None:
-            pr.step(dx_q6, dy_q6, t, meta[_META_EXPOSURE] if meta is not None else 1000,
-                    self.u_x, self.u_y, 1, 0, 0, self.lines)
-        else:
-            pr.step(dx_q6, dy_q6, t, meta[_META_EXPOSURE] if meta is not None else 1000,
-                    self.u_x, self.u_y, 1, cal.d_x, cal.d_y, self.lines)
+        d_x = d_y = 0
+        if cal is not None:
+            d_x = cal.d_x
+            d_y = cal.d_y
+        pr.step(dx_q6, dy_q6, t, meta[_META_EXPOSURE] if meta is not None else 1000,
+                self.u_x, self.u_y, 1, d_x, d_y, self.lines)
         self.u_x = c[C_UX]
         self.u_y = c[C_UY]
 

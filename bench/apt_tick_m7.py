@@ -47,9 +47,16 @@ import gc, micropython
 from array import array
 from time import ticks_us, ticks_diff
 from kit import rig
+from fakes import FakeCamera
 import flight.apt as A
 from flight import apt_pixels as px
+from hal.interfaces import CAMERA_FRAME_PERIOD_US, camera_exposure_max
 
+# The board's frame (7 ms; the kit's camera has 10 ms frames): the predictor's waveform
+# and the wheel lines' are two frames long (flight/apt_predict.py C_NW), the exposure
+# ladder ends at the board's longest.  (At 10 ms until stop 53.)
+FakeCamera.frame_period_us = CAMERA_FRAME_PERIOD_US
+FakeCamera.exposure_max_us = camera_exposure_max(CAMERA_FRAME_PERIOD_US)
 r = rig("apt", err=(0.001, 0.001))
 apt = r.apt
 r.fsm.record = False  # (the fake's own step log would allocate)
@@ -352,6 +359,21 @@ def camera_driver_load(board_instr, sim_instr, frame_us=None):
     return {"apt_tick_m7_camera_driver_load_100mips": round(per_s / (MIPS * 1e6), 4)}
 
 
+def lines_load(wheels_instr, off_instr, frame_us=None):
+    """The wheel-line canceller in the APT's task while it plays (flight/apt_wheels.py: the
+    OBC's wheel speeds in NAV_STATE, as in every simulated pass), beyond what the target
+    bench counts: its world sends no speeds, so there the canceller only checks that it
+    is off.  The law's step with the lines on (``wheels_instr``, ``law_step_wheels``) less
+    the same with them off (``off_instr``, ``law_step``), at the payload computer's 100 M
+    instructions/s."""
+    from hal.interfaces import CAMERA_FRAME_PERIOD_US
+    from sim.run.costmodel import MIPS
+
+    frame_us = frame_us or CAMERA_FRAME_PERIOD_US
+    per_s = (wheels_instr - off_instr) * 1e6 / frame_us
+    return {"apt_tick_m7_wheel_lines_load_100mips": round(per_s / (MIPS * 1e6), 4)}
+
+
 def bus_load(frame_us=None):
     """The board's SPI transfers in TRACK, in no instruction count (the QEMU bench's
     simulated HAL moves no bits; MicroPython's SPI calls block until the last octet, DMA
@@ -403,6 +425,7 @@ def measure():
             res.update(driver_load(d["board_play_wave_timed"], d["wave_check_registered"]))
             res.update(bus_load())
             res.update(camera_driver_load(d["board_read_roi"], d["sim_read_roi"]))
+            res.update(lines_load(d["law_step_wheels"], d["law_step"]))
             return res
     raise RuntimeError("no result from the target: %s %s" % (out, err))
 

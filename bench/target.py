@@ -45,7 +45,9 @@ def run():
     # task) and its play_wave's work beyond the simulated driver's (in the APT's task):
     # the bench's simulated driver has neither; the board's camera driver beyond the
     # simulated one's part; and TRACK's time on the SPI buses, which no instruction count
-    # holds (stop 50).  Their shares, and the board's load.
+    # holds (stop 50); and the wheel-line canceller's work while it plays, which the
+    # bench's world (no wheel speeds) leaves idle (stop 53).  Their shares, and the
+    # board's load.
     from bench import apt_tick_m7
 
     m = apt_tick_m7.measure()
@@ -53,16 +55,18 @@ def run():
     driver = m["apt_tick_m7_fsm_driver_load_100mips"]
     bus = m["apt_tick_m7_spi_bus_load"]
     cam = m["apt_tick_m7_camera_driver_load_100mips"]
+    lines = m["apt_tick_m7_wheel_lines_load_100mips"]
     rows.append(("target_fsm_timer_load_100mips", timer, "", None))
     rows.append(("target_fsm_driver_load_100mips", driver, "", None))
     rows.append(("target_camera_driver_load_100mips", cam, "", None))
     rows.append(("target_spi_bus_load_track", bus, "", None))
+    rows.append(("target_wheel_lines_load_100mips", lines, "", None))
     # (the budget is the nominal load's; the TC flood's is reported beside it)
     for key, lim in (("flight_cpu_load_100mips", ("<=", 0.30)),
                      ("flight_cpu_load_flood_100mips", None)):
         if isinstance(f.get(key), (int, float)):
             rows.append(("target_" + key.replace("load", "load_board"),
-                         round(f[key] + timer + driver + cam + bus, 4), "", lim))
+                         round(f[key] + timer + driver + cam + bus + lines, 4), "", lim))
     for task, v in sorted(f.get("task_instr_max", {}).items()):
         rows.append(("target_task_instr_max_" + task, v, "instr", ("<=", 500000)))
     # Steady-state flight allocation (DESIGN §3.1: none in the core tasks, so no

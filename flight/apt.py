@@ -329,7 +329,7 @@ class Apt:
         if st == SEARCH:
             self.search.step()
             return
-        busy = getattr(self.cal, "busy", True)  # (a stand-in without it: always)
+        busy = self.cal.busy  # (NO_CAL's False; a run's True while it steps)
         if st == TRACK:
             if self.search.survey.due(busy):
                 return  # (this frame was the look around the target: flight/apt_survey.py)
@@ -371,8 +371,15 @@ class Apt:
         if ok:
             self.valid_frames += 1
             self.bad_run = 0
-            self._command_mirror()
-            self.exposure.update(self.peak, self._peak_lo, self._peak_hi)
+            c = self.cal  # (_command_mirror, inline: a call less on the path to the mirror)
+            try:
+                self.law.command(self.fsm, c.d_x, c.d_y)
+            except HalError:
+                self._fsm_error()
+            ex = self.exposure  # (its update only when it acts, or counts: a call less)
+            pk = self.peak
+            if ex.wait or pk > self._peak_hi or pk < self._peak_lo or pk >= ex.sat_dn:
+                ex.update(pk, self._peak_lo, self._peak_hi)
             if st == TRACK:  # (TRACK first: one test on the loop's own frames)
                 return
             if st == LOST:
@@ -461,20 +468,6 @@ class Apt:
         self.ctx.emit(EV_APT_DARK_CALIBRATED, [hot_pixels])
 
     # ------------------------------------------------------------------ ADCS feedback
-    def _residual_urad(self):
-        """(x, y) spot − boresight in µrad, camera axes; (0, 0) without a valid spot."""
-        if not self.valid:
-            return 0.0, 0.0
-        k = self._ifov_urad / 64
-        return (self.spot_x - self.ref_x) * k, (self.spot_y - self.ref_y) * k
-
-    def error_urad(self):
-        """Line-of-sight error (µrad) = mirror + residual: what the ADCS must correct."""
-        law = self.law
-        fx, fy = law.mirror_urad()
-        rx, ry = self._residual_urad()
-        return fx + law.sign_x * rx, fy + law.sign_y * ry
-
     def feedback(self):
         # The maths heap-locked, as the tick's (fragmented heap); sends, events unlocked.
         fb = self._fb

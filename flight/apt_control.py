@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Any  # noqa: F401  (type comments)
 
 from flight.apt_exposure import EXP_START, EXPOSURES_US, Exposure  # noqa: F401  (re-export)
-from flight.apt_predict import C_BUF, C_PLAY, C_UX, C_UY, N_WAVE, Predictor
+from flight.apt_predict import C_BUF, C_NW, C_PLAY, C_UX, C_UY, Predictor
 from flight.apt_wheels import Lines
 from flight.params import ParamDef
 from hal.compat import const, ticks_diff
@@ -88,16 +88,17 @@ LAW_PARAMS = (
       "predictor model: drift-rate random walk (ADCS error changes)"),
     # The lead and the mirror delay count from the tick's start (the frame tick), so
     # they hold the tick's own compute and bus time up to its mirror command: the board's
-    # send, 1.569 ms (sim/run/costmodel.py BOARD_SEND_US, stop 52).  Tuned on campaigns
+    # send, 1.279 ms (sim/run/costmodel.py BOARD_SEND_US, stop 53).  Tuned on campaigns
     # (docs/apt-loop.md §4 "The board's send"): +400 µs on the 2920 / 2420 set for the
     # kit's 1.24 ms send (stop 46), which at the board's 1.68 ms (stop 50) let one
     # campaign unit in 40 trip its supervisor; -120 µs for the board's send made 111 µs
-    # shorter (stop 52), erring short as before.
-    P("apt_kf_lead_us", "int", 3200, 0, 10000, "us",
+    # shorter (stop 52), -290 µs for it made 290 µs shorter again (stop 53), erring
+    # short as before (119 µs).
+    P("apt_kf_lead_us", "int", 2910, 0, 10000, "us",
       "predictor: waveform sample to the middle of its effect on the line of sight"),
     P("apt_exp_max_us", "int", 9000, 20, 9000, "us",
       "longest auto-exposure; beyond it the camera's analog gain rises (apt_exposure.py)"),
-    P("apt_fsm_delay_us", "int", 2700, 0, 5000, "us",
+    P("apt_fsm_delay_us", "int", 2410, 0, 5000, "us",
       "mirror delay: the tick's compute to its command, the command latency, the "
       "mirror's response lag"),
     P("apt_frame_delay_us", "int", 500, 0, 5000, "us",
@@ -253,7 +254,7 @@ class ControlLaw:
             fsm.set_codes((self.u_x >> 8) + d_x, (self.u_y >> 8) + d_y)
         else:  # (Predictor.send, inline: a call less on the loop's path to the mirror)
             b = c[C_BUF]
-            fsm.play_wave(pr.wx[b], pr.wy[b], N_WAVE)
+            fsm.play_wave(pr.wx[b], pr.wy[b], c[C_NW])
         if pr.robust_due_q8:
             pr.report()
 

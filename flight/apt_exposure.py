@@ -46,6 +46,9 @@ class Exposure:
         self.max_idx = top  # longest exposure before the gain rises
         self.wait = 0  # frames before the next step (a change shows a frame or two later)
         self.saturated = 0  # frames with the peak at full scale
+        # (the peak counted as saturated from here: the tick calls update() only for a
+        # peak outside [lo, hi], at or above this, or while it waits)
+        self.sat_dn = camera.pixel_max - 1
 
     def configure(self, max_us):
         """The longest exposure the auto-exposure uses before raising the gain."""
@@ -91,7 +94,7 @@ class Exposure:
         if self.wait > 0:
             self.wait -= 1
             return
-        if peak >= self.camera.pixel_max - 1:
+        if peak >= self.sat_dn:
             self.saturated += 1
         if peak > hi:
             if self.gain:

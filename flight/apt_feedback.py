@@ -1,7 +1,7 @@
 """The ADCS pointing feedback (APID 0x0A4, 5 Hz), computed and encoded without allocating
 (DESIGN §3.1: no task allocates in steady state, so no collection falls in a pass).
 
-The same quantities as ``Apt.error_urad`` and ``ApertureLaw.mirror_urad`` — line-of-sight
+The same quantities as :func:`error_urad` and ``ApertureLaw.mirror_urad`` — line-of-sight
 error = mirror deflection + signed residual of the spot against the boresight, and the
 mirror deflection — but in integers, 1/256 µrad (``Q``), from the APT's integer state
 (``law.u_x``: FSM code × 256; ``spot_x - ref_x``: pixels × 64) and the camera IFOV
@@ -106,10 +106,27 @@ def _mirror_q(u):
     return -m if n else m
 
 
+def residual_urad(apt):
+    """(x, y) spot − boresight in µrad, camera axes; (0, 0) without a valid spot."""
+    if not apt.valid:
+        return 0.0, 0.0
+    k = apt._ifov_urad / 64
+    return (apt.spot_x - apt.ref_x) * k, (apt.spot_y - apt.ref_y) * k
+
+
+def error_urad(apt):
+    """Line-of-sight error (µrad) = mirror + residual: what the ADCS must correct (the
+    float reference of :meth:`Feedback.fill`'s integers)."""
+    law = apt.law
+    fx, fy = law.mirror_urad()
+    rx, ry = residual_urad(apt)
+    return fx + law.sign_x * rx, fy + law.sign_y * ry
+
+
 # ---------------------------------------------------------------------- telemetry
 def hk(apt, values, i):
     """The APT's HK values (flight/apt.py HK) from ``values[i]`` on."""
-    rx, ry = apt._residual_urad()
+    rx, ry = residual_urad(apt)
     values[i] = apt.state
     values[i + 1] = int(apt.valid)
     values[i + 2] = int(apt.laser_on)

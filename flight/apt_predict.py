@@ -6,8 +6,8 @@ units, flight/apt_control.py, plus the mirror command in effect during the expos
 1-sample-period command history shifted by ``apt_fsm_delay_us``); **estimate** its state
 (drift position and rate, 4 jitter states: flight/apt_kalman.py's model; a large
 innovation is an alpha-beta pull-in instead, a clamped error a restart, a sustained mean
-of the innovations a rate correction: flight/predict_py.py); **predict** it over the next ``N_WAVE``
-samples (two frames: a missed frame is bridged) and hand them to the mirror driver
+of the innovations a rate correction: flight/predict_py.py); **predict** it over the next ``C_NW``
+samples (two frames, at most ``N_WAVE``: a missed frame is bridged) and hand them to the mirror driver
 (``Fsm.play_wave``), which outputs one every ``FSM_WAVE_PERIOD_US`` by itself.
 
 Fixed point: states in q8 FSM codes (the rate per frame), coefficients Q12; every product
@@ -26,8 +26,9 @@ from hal.compat import const, ticks_diff
 from flight.pointahead import EV_APT_PREDICT_ROBUST
 from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_LSB_RAD, FSM_WAVE_PERIOD_US
 
-N_WAVE = const(20)  # samples per frame's waveform (20 ms at 1 kHz: two frames; the
-# driver holds up to hal.interfaces.FSM_WAVE_MAX)
+N_WAVE = const(20)  # the waveform buffers' samples (20 ms at 1 kHz: two 10 ms frames; the
+# driver holds up to hal.interfaces.FSM_WAVE_MAX); a frame's waveform is two frames of
+# them (C_NW: 14 at 7 ms frames, stop 53), what one missed frame needs
 _RING = const(32)  # command history, samples (>= 9 ms exposure + read-out + mirror delay)
 _NS = const(6)  # states per axis
 _NG = const(4)  # gain classes (flight/apt_kalman.py GAIN_CLASSES_US)
@@ -96,7 +97,29 @@ _C_NUMX = const(42)  # the innovation's mean (q8), low-passed 1/8 a frame, x and
 _C_NUMY = const(43)
 _C_MANS = const(44)  # counter: the manoeuvre detector's rate corrections (predict_py; no
 # property for it: a class attribute is heap on the board, tests read c[C_NUAY + 3])
-_C_LEN = const(45)
+_C_FSTD = const(45)  # 1: the transition has the model's structure (:func:`structured`)
+C_NW = const(46)  # the waveform's samples: two frames' (:meth:`Predictor.configure`)
+_C_LEN = const(47)
+
+
+def structured(m):
+    """1 when the transition (Q12, at M_PHI) is the model's (flight/apt_kalman.py): the
+    position gains the rate (1, 1), the rate holds (1), the four jitter states mix among
+    themselves alone, each of their terms at most 2.0 (a product with a state, clamped at
+    2**16, stays below 2**30): the viper kernel then multiplies those 16 terms alone, the
+    same integers as its every-term loop.  Else 0 (that loop)."""
+    one = 4096
+    if (m[0], m[1], m[7]) != (one, one, one):
+        return 0
+    for i in range(6):
+        for j in range(6):
+            v = m[i * 6 + j]
+            if i < 2 or j < 2:
+                if v != 0 and (i, j) not in ((0, 0), (0, 1), (1, 1)):
+                    return 0
+            elif v > 2 * one or v < -2 * one:
+                return 0
+    return 1
 
 
 class Predictor:
@@ -125,6 +148,7 @@ class Predictor:
                      self.hist_y, self.wq_x, self.wq_y, self.lad, self.wx[0], self.wy[0],
                      self.wx[1], self.wy[1], self.cls)
         c = self.c = array("i", [0] * _C_LEN)
+        c[C_NW] = N_WAVE  # (until :meth:`configure` sets the frame's)
         c[C_FRESH] = 1
         c[C_GOFF] = M_GAIN
         c[_C_WAVE] = FSM_WAVE_PERIOD_US
@@ -158,7 +182,9 @@ class Predictor:
         c[_C_FRAME] = frame_us
         c[_C_SLEW] = slew * FSM_WAVE_PERIOD_US // frame_us
         k = frame_us // FSM_WAVE_PERIOD_US - 1
-        c[_C_KEND] = 0 if k < 0 else (N_WAVE - 1 if k >= N_WAVE else k)
+        nw = 2 * (k + 1)  # two frames: the next one's waveform, or one missed frame's
+        c[C_NW] = 2 if nw < 2 else (N_WAVE if nw > N_WAVE else nw)
+        c[_C_KEND] = 0 if k < 0 else (c[C_NW] - 1 if k >= c[C_NW] else k)
         ro = p["apt_frame_delay_us"]
         c[_C_X0] = ro + p["apt_fsm_delay_us"]
         key = (p["apt_kf_jitter_urad"], p["apt_kf_jitter_hz"], p["apt_kf_noise_urad"],
@@ -181,6 +207,7 @@ class Predictor:
                         self.rows, self.cls)
         finally:
             lazy.done("flight.apt_kalman")
+        c[_C_FSTD] = structured(self.m)
         self.key = key
         self.designed = True
         return True
@@ -218,14 +245,12 @@ class Predictor:
             self._robust()
         if d_x is None:
             return
-        if lines is not None:
-            lines.step(t, c, self.lad)
-        c[C_BUF] ^= 1  # (fill, inline)
+        c[C_BUF] ^= 1  # (fill, inline; the lines' step reads none of these three)
         c[C_DX] = d_x
         c[C_DY] = d_y
-        _codes(A, c)
-        if lines is not None:
-            lines.codes(A, c)
+        # the lines' frame; while they play, they write the codes (Lines.step)
+        if lines is None or not lines.step(t, c, self.lad, A):
+            _codes(A, c)
 
     def _robust(self):
         """The supervisor: the loop oscillates (a mirror gain error beyond the design's
@@ -269,9 +294,8 @@ class Predictor:
         c = self.c
         c[C_BUF] ^= 1
         c[C_DX], c[C_DY] = d_x, d_y  # (2: no tuple made)
-        _codes(self.arrs, c)
-        if lines is not None:
-            lines.codes(self.arrs, c)
+        if lines is None or not lines.codes(self.arrs, c):
+            _codes(self.arrs, c)
 
     def register(self, fsm):
         """The waveform buffers with the mirror driver (``Fsm.register_wave_buffers``):
@@ -285,7 +309,7 @@ class Predictor:
     def send(self, fsm):
         """The buffer :meth:`fill` wrote to the mirror driver.  Raises HalError."""
         b = self.c[C_BUF]
-        fsm.play_wave(self.wx[b], self.wy[b], N_WAVE)
+        fsm.play_wave(self.wx[b], self.wy[b], self.c[C_NW])
 
 
 # The viper kernels where the port compiles them (the 32-bit firmware), else their

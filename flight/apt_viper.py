@@ -7,14 +7,19 @@
 background, the thresholded sums with the neighbour rule (and the masking retries of a
 hot pixel brighter than the spot), the thresholded centre of gravity and the two
 Gaussian-weighted steps.  Measured on the Cortex-M7 image (the kit's 16×16 TRACK frame,
-``python -m bench.apt_tick_m7``): 25.0 k instructions a call, where the four kernels it
-replaces (peak, sums, two weighted steps) and the Python between them cost 48.9 k; as
-bytecode the sums alone cost ~286 k.  What pays: no bytecode between the steps (each
-bytecode operation costs 150-250 instructions on the image); the pixel loops' address in
-a machine register — the native emitter keeps the first locals of a viper function in
-registers, arguments first (py/emitnative.c ``MAX_REGS_FOR_LOCAL_VARS``: two in frozen
-code, which mpy-cross compiles), so the kernel takes its arguments in one list and names
-the address first; the peak's loop two pixels a turn.  A register local is never a ptr
+``python -m bench.apt_tick_m7``, ``centroid_kernel``): 17.4 k instructions a call (28.2 k
+until stop 53), where the four kernels it replaced (peak, sums, two weighted steps) and
+the Python between them cost 48.9 k; as bytecode the sums alone cost ~286 k.  What pays:
+no bytecode between the steps (each bytecode operation costs 150-250 instructions on the
+image); the pixel loops' address in a machine register — the native emitter keeps the
+first locals of a viper function in registers, arguments first (py/emitnative.c
+``MAX_REGS_FOR_LOCAL_VARS``: two in frozen code, which mpy-cross compiles), so the kernel
+takes its arguments in one list and names the address first; and fewer operations, each
+of which costs the native emitter ~5-10 instructions (it keeps little in registers):
+the peak four pixels a turn on one test, the sums on the even columns only, the weighted
+rows written out (stop 53, the kernel's stages compiled on the image: the peak and
+background 5.5 → 3.5 k, the sums 7.1 → 4.6 k, the two weighted steps 12.0 → 6.8 k;
+docs/firmware.md §4).  A register local is never a ptr
 index: 1.27's Thumb emitter shifts an index register in place (py/asmthumb.h
 ``ASM_LOAD16_REG_REG_REG``), which corrupts a local held in one (measured: loops that
 skip items).
@@ -46,17 +51,29 @@ def centroid(A) -> int:
     size = int(o[8])
     n2 = (size * size) << 1
     end = p0 + n2
-    # 1. peak and background (the first and last rows); two pixels a turn (the loop's
-    # test costs as much as a pixel's), the odd window's last one alone
+    # 1. peak and background (the first and last rows).  The peak from the window's
+    # centre pixel (in TRACK the spot's), then four pixels a turn, passed on one test
+    # of their OR (at least their highest pixel) unless one may be higher: the loop's
+    # test costs as much as a pixel's.  The last pixels of a window not a multiple of
+    # four one at a time.
     a = p0
-    while a < end - 2:
+    t = int(ptr16(p0 + (((size >> 1) * size + (size >> 1)) << 1))[0])
+    e4 = end - 6
+    while a < e4:
+        if (int(ptr16(a)[0]) | int(ptr16(a)[1]) | int(ptr16(a)[2]) | int(ptr16(a)[3])) > t:
+            if int(ptr16(a)[0]) > t:
+                t = int(ptr16(a)[0])
+            if int(ptr16(a)[1]) > t:
+                t = int(ptr16(a)[1])
+            if int(ptr16(a)[2]) > t:
+                t = int(ptr16(a)[2])
+            if int(ptr16(a)[3]) > t:
+                t = int(ptr16(a)[3])
+        a += 8
+    while a < end:
         if int(ptr16(a)[0]) > t:
             t = int(ptr16(a)[0])
-        if int(ptr16(a)[1]) > t:
-            t = int(ptr16(a)[1])
-        a += 4
-    if a < end and int(ptr16(a)[0]) > t:
-        t = int(ptr16(a)[0])
+        a += 2
     mx = t
     s = 0
     a = p0
@@ -118,16 +135,36 @@ def centroid(A) -> int:
         while r < size:
             rend = row + (size << 1)
             a = row
+            # A pixel counts in a run of two or more above the threshold, and every such
+            # run holds an even column: only the even columns are looked at, and an odd
+            # one beside one above the threshold — its left odd neighbour unless the
+            # even column left of that is above too (which counted it as its right one).
+            # Half the loop's turns; the same sums as the every-pixel rule (the twin's).
             while a < rend:
                 if int(ptr16(a)[0]) > t:
-                    if (a > row and int(ptr16(a - 2)[0]) > t) or \
-                            (a + 2 < rend and int(ptr16(a + 2)[0]) > t):
+                    nb = 0  # a neighbour above the threshold
+                    if a > row and int(ptr16(a - 2)[0]) > t:
+                        nb = 1
+                        if int(ptr16(a - 4)[0]) <= t:
+                            v = int(ptr16(a - 2)[0]) - t
+                            sw += v
+                            sx += v * (((a - row) >> 1) - 1)
+                            sy += v * r
+                            cnt += 1
+                    if a + 2 < rend and int(ptr16(a + 2)[0]) > t:
+                        nb = 1
+                        v = int(ptr16(a + 2)[0]) - t
+                        sw += v
+                        sx += v * (((a - row) >> 1) + 1)
+                        sy += v * r
+                        cnt += 1
+                    if nb != 0:
                         v = int(ptr16(a)[0]) - t
                         sw += v
                         sx += v * ((a - row) >> 1)
                         sy += v * r
                         cnt += 1
-                a += 2
+                a += 4
             row = rend
             r += 1
         o[5] = sw
@@ -184,6 +221,34 @@ def centroid(A) -> int:
         sx = 0
         sy = 0
         j = 0
+        if c0 >= 0 and c0 + 7 <= size:
+            # Every column inside the window (TRACK's spot): a row's sums written out,
+            # the weights and the background's share (bg times their sums) taken out of
+            # the row — the same integers as the loop below (exact, below 2**31: the
+            # weights' sum is 448 at most), at under half its instructions.
+            w0 = int(o[15])
+            w1 = int(o[16])
+            w2 = int(o[17])
+            w3 = int(o[18])
+            w4 = int(o[19])
+            w5 = int(o[20])
+            w6 = int(o[21])
+            bw = bg * (w0 + w1 + w2 + w3 + w4 + w5 + w6)
+            bu = bg * (3 * (w6 - w0) + 2 * (w5 - w1) + w4 - w2)
+            while j < 7:
+                wyj = int(o[22 + j])
+                if wyj != 0:
+                    a = p0 + (((r0 + j) * size + c0) << 1)
+                    rs = (w0 * int(ptr16(a)[0]) + w1 * int(ptr16(a)[1]) + w2 * int(ptr16(a)[2])
+                          + w3 * int(ptr16(a)[3]) + w4 * int(ptr16(a)[4])
+                          + w5 * int(ptr16(a)[5]) + w6 * int(ptr16(a)[6]) - bw)
+                    rsx = (3 * (w6 * int(ptr16(a)[6]) - w0 * int(ptr16(a)[0]))
+                           + 2 * (w5 * int(ptr16(a)[5]) - w1 * int(ptr16(a)[1]))
+                           + w4 * int(ptr16(a)[4]) - w2 * int(ptr16(a)[2]) - bu)
+                    s += wyj * rs
+                    sx += wyj * rsx
+                    sy += wyj * rs * (j - 3)
+                j += 1
         while j < 7:
             wyj = int(o[22 + j])
             if wyj != 0:

@@ -310,24 +310,35 @@ class Lines:
             pass
 
     # ------------------------------------------------------------------ per frame
-    def step(self, t, pc, lad):
+    def step(self, t, pc, lad, A=None):
         """After the predictor's frame step (``pc``: its ``c``, ``lad``: its ladder) at
-        tick ``t``: advance, adapt, the lines' waveform.  Allocates nothing."""
+        tick ``t``: advance, adapt, the lines' waveform.  With the predictor's arrays
+        ``A`` (``Predictor.step``: its driver buffer and the calibration's step already
+        set) also :meth:`codes`' work: True when the lines wrote the waveform's codes
+        (they play), else False (the predictor's kernel writes them) — a call less a
+        frame on the loop's path.  Allocates nothing."""
         k = self.k
         if k[K_G] == 0 and (k[K_ON] == 0 or k[_K_ACT] == 0):  # off: nothing to play
             self.started = False  # (on again: the phasors restart, the estimates at 0)
-            return
+            return False
         k[K_DT] = ticks_diff(t, self.t0) if self.started else -1
         self.t0 = t
         self.started = True
         _step(self.T, self.Z, k, pc, lad, self.lx, self.ly)
+        if A is not None and k[K_G] != 0:  # (:meth:`codes`, inline)
+            _codes(A, pc, self.lx, self.ly)
+            return True
+        return False
 
     def codes(self, A, c):
-        """Add the lines to the predictor's waveform in the driver buffer it fills
-        (``Predictor.step`` with the calibration's step, or ``fill``: after its codes
-        kernel)."""
+        """While the lines play: the predictor's waveform with the lines added, in codes,
+        into the driver buffer it fills, in place of its own codes kernel
+        (``Predictor.step`` with the calibration's step, or ``fill``), and True; else
+        False (the predictor's kernel writes them: one conversion a frame either way)."""
         if self.k[K_G] != 0:
             _codes(A, c, self.lx, self.ly)
+            return True
+        return False
 
 
 def _q14(v):

@@ -27,8 +27,10 @@ _MAN_N = const(100)
 # The supervisor: the monitor beyond _TRIP_Q8 (~25 urad) ARM_N frames after a restart (an
 # oscillating loop; a ramp's innovations keep their sign): the robust gains take over.
 # 6000, not stop 27's 7200: at 7 ms frames a mirror gain of x1.7 rang at ~7000 without
-# tripping; honest passes peak at ~2700 (docs/apt-loop.md §4 "The trip at 7 ms").
-_TRIP_Q8 = const(6000)
+# tripping; honest passes peak at ~2700 (docs/apt-loop.md §4 "The trip at 7 ms").  5500
+# since stop 53: with the board's shorter send a x1.9 mirror rang, bounded, at 3x its
+# k = 1 figure under 6000.
+_TRIP_Q8 = const(5500)
 _NU_CLIP = const(12800)  # ~53 urad: a pull-in's one step stays under the trip
 ARM_N = const(50)
 # flight/apt_predict.py's layout (the meaning of each index there).
@@ -92,6 +94,7 @@ C_NUAY = const(41)
 _C_NUMX = const(42)
 _C_NUMY = const(43)
 _C_MANS = const(44)
+C_NW = const(46)  # apt_predict.C_NW: the waveform's samples (two frames, <= N_WAVE)
 
 
 def frame_py(A, c):
@@ -110,6 +113,7 @@ def frame_py(A, c):
     qy = A[A_QY]
     lad = A[A_LAD]
     wave = c[_C_WAVE]
+    nw = c[C_NW]  # (the samples a waveform holds: beyond them the driver held the last)
     dt = c[C_DT]
     playing = c[C_PLAY]
     sat = 0  # 1: the error was clamped (a bound, not a measurement: step 4)
@@ -155,12 +159,12 @@ def frame_py(A, c):
     j = 0
     while j < cnt:
         r = (r + 1) & _RMASK
-        k = j if j < N_WAVE else N_WAVE - 1
+        k = j if j < nw else nw - 1
         hx[r] = qx[k] + offx
         hy[r] = qy[k] + offy
         j += 1
     c[C_N] = r
-    k = 0 if mm < 1 else (mm - 1 if mm <= N_WAVE else N_WAVE - 1)
+    k = 0 if mm < 1 else (mm - 1 if mm <= nw else nw - 1)
     lastx = qx[k]  # in effect now: the new waveform starts from it
     lasty = qy[k]
     # 2. The ladder entry nearest the exposure (bisection) and its gain class.
@@ -302,7 +306,7 @@ def frame_py(A, c):
         q = qx if o == 0 else qy
         p = lastx if o == 0 else lasty
         j = 0
-        while j < N_WAVE:
+        while j < nw:
             i = j * _NS
             v = s[o] + ((rows[i + 1] * s[o + 1]) >> 12)
             i2 = 2
@@ -338,13 +342,14 @@ def codes_py(A, c):
     dy = c[C_DY]
     c[C_PDX] = dx
     c[C_PDY] = dy
+    nw = c[C_NW]
     o = 0
     while o < 2:
         q = A[A_QX + o]
         w = A[A_WX0 + 2 * b + o]
         d = dx if o == 0 else dy
         j = 0
-        while j < N_WAVE:
+        while j < nw:
             v = (q[j] >> 8) + d
             w[j] = FSM_CODE_MAX if v > FSM_CODE_MAX else (FSM_CODE_MIN if v < FSM_CODE_MIN else v)
             j += 1

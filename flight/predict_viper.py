@@ -44,6 +44,7 @@ def frame(A, c) -> int:
     gp = ptr8(A[13])  # type: ignore[name-defined]  # noqa: F821  (its gain classes)
     cp = ptr32(c)  # type: ignore[name-defined]  # noqa: F821
     wave = int(cp[14])
+    nw = int(cp[46])  # (C_NW: the waveform's samples, two frames)
     dt = int(cp[0])
     playing = int(cp[6])
     sat = 0  # 1: the error was clamped
@@ -106,8 +107,8 @@ def frame(A, c) -> int:
     while j < cnt:
         r = (r + 1) & 31
         k = j
-        if k > 19:
-            k = 19
+        if k > nw - 1:
+            k = nw - 1
         hx[r] = int(qx[k]) + offx
         hy[r] = int(qy[k]) + offy
         j += 1
@@ -115,8 +116,8 @@ def frame(A, c) -> int:
     k = 0
     if mm >= 1:
         k = mm - 1
-        if k > 19:
-            k = 19
+        if k > nw - 1:
+            k = nw - 1
     lastx = int(qx[k])
     lasty = int(qy[k])
     # 2. the ladder entry and its gain class
@@ -204,6 +205,22 @@ def frame(A, c) -> int:
                 y = int(cp[2]) + ux
             n = nf
             while n > 0:
+                if int(cp[45]) != 0:  # (C_FSTD: the model's structure, its 16 terms alone)
+                    s2 = int(sp[o + 2])
+                    s3 = int(sp[o + 3])
+                    s4 = int(sp[o + 4])
+                    s5 = int(sp[o + 5])
+                    sp[o] = int(sp[o]) + int(sp[o + 1])
+                    sp[o + 2] = (((int(mp[14]) * s2) >> 12) + ((int(mp[15]) * s3) >> 12)
+                                 + ((int(mp[16]) * s4) >> 12) + ((int(mp[17]) * s5) >> 12))
+                    sp[o + 3] = (((int(mp[20]) * s2) >> 12) + ((int(mp[21]) * s3) >> 12)
+                                 + ((int(mp[22]) * s4) >> 12) + ((int(mp[23]) * s5) >> 12))
+                    sp[o + 4] = (((int(mp[26]) * s2) >> 12) + ((int(mp[27]) * s3) >> 12)
+                                 + ((int(mp[28]) * s4) >> 12) + ((int(mp[29]) * s5) >> 12))
+                    sp[o + 5] = (((int(mp[32]) * s2) >> 12) + ((int(mp[33]) * s3) >> 12)
+                                 + ((int(mp[34]) * s4) >> 12) + ((int(mp[35]) * s5) >> 12))
+                    n -= 1
+                    continue
                 i = 0
                 while i < 6:
                     acc = 0
@@ -303,7 +320,7 @@ def frame(A, c) -> int:
         if o != 0:
             q = qy
             p = lasty
-        s0 = int(sp[o])  # (the states in registers: the 20 samples' products unrolled)
+        s0 = int(sp[o])  # (the states in locals: each sample's products written out)
         s1 = int(sp[o + 1])
         s2 = int(sp[o + 2])
         s3 = int(sp[o + 3])
@@ -311,7 +328,7 @@ def frame(A, c) -> int:
         s5 = int(sp[o + 5])
         j = 0
         i = 0
-        while j < 20:
+        while j < nw:
             v = (s0 + ((int(rp[i + 1]) * s1) >> 12) + ((int(rp[i + 2]) * s2) >> 12)
                  + ((int(rp[i + 3]) * s3) >> 12) + ((int(rp[i + 4]) * s4) >> 12)
                  + ((int(rp[i + 5]) * s5) >> 12))
@@ -334,8 +351,8 @@ def frame(A, c) -> int:
     cp[19] = lastx
     cp[20] = lasty
     cp[6] = 1
-    # the supervisor's trip (apt_predict _TRIP_Q8 6000, ARM_N 50, M_GAIN 36)
-    if (int(cp[40]) > 6000 or int(cp[41]) > 6000) and int(cp[37]) >= 50 \
+    # the supervisor's trip (predict_py _TRIP_Q8 5500, ARM_N 50, M_GAIN 36)
+    if (int(cp[40]) > 5500 or int(cp[41]) > 5500) and int(cp[37]) >= 50 \
             and int(cp[36]) == 36:
         return 1
     return 0
@@ -359,8 +376,9 @@ def codes(A, c) -> int:
     cmin = int(cp[35])
     cp[9] = dx
     cp[10] = dy
+    nw = int(cp[46])
     j = 0
-    while j < 20:
+    while j < nw:
         v = (int(qx[j]) >> 8) + dx
         if v > cmax:
             v = cmax

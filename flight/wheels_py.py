@@ -19,8 +19,9 @@ from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN
 
 def step_py(T, Z, k, pc, lad, lx, ly):
     """The frame step of every line (flight/apt_wheels.py's module doc).  Returns 0."""
+    nw = pc[46]  # (the predictor's C_NW: its waveform's samples)
     j = 0
-    while j < 20:
+    while j < nw:
         lx[j] = 0
         ly[j] = 0
         j += 1
@@ -140,7 +141,7 @@ def step_py(T, Z, k, pc, lad, lx, ly):
             out[0] += (v0 * g) >> 16  # (q10 -> q8, times the fade)
             out[1] += (v1 * g) >> 16
             j = 2
-            while j < 20:
+            while j < nw:
                 v = ((rc * v1) >> 13) - v0
                 v0 = v1
                 v1 = v
@@ -153,9 +154,12 @@ def step_py(T, Z, k, pc, lad, lx, ly):
 
 def codes_py(A, c, lx, ly):
     """The predictor's waveform (q8) plus the lines (q8) → codes, plus the FSM
-    calibration's step, saturated, into the driver buffer ``c[C_BUF]`` (what the
-    predictor's codes kernel wrote, with the lines).  Returns 0."""
+    calibration's step, saturated, into the driver buffer ``c[C_BUF]``: the predictor's
+    codes kernel's work with the lines, in its place (the step remembered for the
+    history too, ``C_PDX``/``C_PDY``).  Returns 0."""
     b = c[23]
+    c[9] = c[21]
+    c[10] = c[22]
     o = 0
     while o < 2:
         q = A[6 + o]
@@ -163,7 +167,7 @@ def codes_py(A, c, lx, ly):
         ln = lx if o == 0 else ly
         d = c[21] if o == 0 else c[22]
         j = 0
-        while j < 20:
+        while j < c[46]:  # (C_NW)
             v = ((q[j] + ln[j]) >> 8) + d
             w[j] = FSM_CODE_MAX if v > FSM_CODE_MAX else (FSM_CODE_MIN if v < FSM_CODE_MIN else v)
             j += 1

@@ -2,7 +2,8 @@
 
 Twins of flight/apt_wheels.py ``step_py`` and ``codes_py`` (same results:
 tests/mpy/test_wheels_mpy.py): as bytecode the lines' frame step costs ~100 k
-instructions on the Cortex-M7 image (20 samples × 2 axes × 4 lines), as viper a few k.
+instructions on the Cortex-M7 image (20 samples × 2 axes × 4 lines: the 10 ms frame's
+waveform; 14 at 7 ms, flight/apt_predict.py C_NW), as viper a few k.
 Indices are literals (viper code cannot read another module's constants at no cost):
 flight/apt_wheels.py's S_* (slot stride LS = 14 + 2 × 36 = 86), K_* and the predictor's
 A_*/C_* named there.  Every product stays below 2**30 by apt_wheels' clamps.  Like
@@ -27,8 +28,9 @@ def step(T, Z, k, pc, lad, lx, ly) -> int:
     dp = ptr16(lad)  # type: ignore[name-defined]  # noqa: F821  (the ladder, 'H')
     ox = ptr32(lx)  # type: ignore[name-defined]  # noqa: F821
     oy = ptr32(ly)  # type: ignore[name-defined]  # noqa: F821
+    nw = int(cp[46])  # (the predictor's C_NW: its waveform's samples, even: two frames)
     j = 0
-    while j < 20:
+    while j < nw:
         ox[j] = 0
         oy[j] = 0
         j += 1
@@ -162,32 +164,31 @@ def step(T, Z, k, pc, lad, lx, ly) -> int:
         rs = (int(tp[o + 2]) ^ 0x8000) - 0x8000
         q1r = ((qr * rc) >> 14) - ((qi * rs) >> 14)
         q1i = ((qr * rs) >> 14) + ((qi * rc) >> 14)
+        # Both axes' waveforms, two samples a turn: the recurrence v[j] = 2 cos(wT) v[j-1]
+        # - v[j-2] (rc: 2 cos(wT) in q13) on x0, x1 (y0, y1) in turn, with no moves.
         zr = int(zp[z + 2])
         zi = int(zp[z + 3])
-        v0 = ((zr * qr) >> 14) - ((zi * qi) >> 14)
-        v1 = ((zr * q1r) >> 14) - ((zi * q1i) >> 14)
-        ox[0] = int(ox[0]) + ((v0 * g) >> 16)
-        ox[1] = int(ox[1]) + ((v1 * g) >> 16)
-        j = 2
-        while j < 20:
-            v = ((rc * v1) >> 13) - v0
-            v0 = v1
-            v1 = v
-            ox[j] = int(ox[j]) + ((v * g) >> 16)
-            j += 1
+        x0 = ((zr * qr) >> 14) - ((zi * qi) >> 14)
+        x1 = ((zr * q1r) >> 14) - ((zi * q1i) >> 14)
         zr = int(zp[z + 4])
         zi = int(zp[z + 5])
-        v0 = ((zr * qr) >> 14) - ((zi * qi) >> 14)
-        v1 = ((zr * q1r) >> 14) - ((zi * q1i) >> 14)
-        oy[0] = int(oy[0]) + ((v0 * g) >> 16)
-        oy[1] = int(oy[1]) + ((v1 * g) >> 16)
+        y0 = ((zr * qr) >> 14) - ((zi * qi) >> 14)
+        y1 = ((zr * q1r) >> 14) - ((zi * q1i) >> 14)
+        ox[0] = int(ox[0]) + ((x0 * g) >> 16)
+        ox[1] = int(ox[1]) + ((x1 * g) >> 16)
+        oy[0] = int(oy[0]) + ((y0 * g) >> 16)
+        oy[1] = int(oy[1]) + ((y1 * g) >> 16)
         j = 2
-        while j < 20:
-            v = ((rc * v1) >> 13) - v0
-            v0 = v1
-            v1 = v
-            oy[j] = int(oy[j]) + ((v * g) >> 16)
-            j += 1
+        while j < nw:
+            x0 = ((rc * x1) >> 13) - x0
+            ox[j] = int(ox[j]) + ((x0 * g) >> 16)
+            x1 = ((rc * x0) >> 13) - x1
+            ox[j + 1] = int(ox[j + 1]) + ((x1 * g) >> 16)
+            y0 = ((rc * y1) >> 13) - y0
+            oy[j] = int(oy[j]) + ((y0 * g) >> 16)
+            y1 = ((rc * y0) >> 13) - y1
+            oy[j + 1] = int(oy[j + 1]) + ((y1 * g) >> 16)
+            j += 2
         s += 1
     return 0
 
@@ -210,8 +211,11 @@ def codes(A, c, lx, ly) -> int:
     dy = int(cp[22])
     cmax = int(cp[34])
     cmin = int(cp[35])
+    cp[9] = dx  # (C_PDX, C_PDY: the step for the history, as the predictor's codes)
+    cp[10] = dy
+    nw = int(cp[46])  # (C_NW)
     j = 0
-    while j < 20:
+    while j < nw:
         v = ((int(qx[j]) + int(lxp[j])) >> 8) + dx
         if v > cmax:
             v = cmax

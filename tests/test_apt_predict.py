@@ -6,6 +6,7 @@ import math
 import sys
 from array import array
 
+import pytest
 
 from flight import apt as A
 from flight import lazy
@@ -211,3 +212,25 @@ def test_the_twin_kernels_layout_is_the_predictors():
     assert [n for n in shared if getattr(pp, n) != getattr(ap, n)] == []
     # (the tests read the private counters by their place after C_NUAY)
     assert (pp._C_NUMX, pp._C_NUMY, pp._C_MANS) == tuple(ap.C_NUAY + i for i in (1, 2, 3))
+    assert ap._C_FSTD == ap.C_NUAY + 4  # (tests/mpy/test_predict_kernels_mpy.py reads it so)
+
+
+@pytest.mark.parametrize("frame_us", [6000, 7000, 10000])
+def test_the_transition_is_flagged_structured_only_when_it_is(frame_us):
+    # The viper kernel's 16-term path (flight/predict_viper.py) stands for its every-term
+    # loop only on the model's structure, checked at each design: every default design
+    # has it; a matrix without it (a coupling into the position, a rate that decays, a
+    # jitter term beyond 2.0) is flagged 0 and runs the loop.
+    from flight import apt_predict as ap
+
+    law = ControlLaw()
+    law.configure(_params(), frame_us)
+    m = law.pred.m
+    assert law.pred.c[ap._C_FSTD] == ap.structured(m) == 1
+    for k, v in ((2, 5), (7, 4000), (12, 1), (14, 8193), (33, -8193), (1, 4095)):
+        m2 = array("i", m)
+        m2[k] = v
+        assert ap.structured(m2) == 0, (k, v)
+    m2 = array("i", m)
+    m2[14] = 8192
+    assert ap.structured(m2) == 1

@@ -388,6 +388,7 @@ def test_the_fsm_calibration_runs_under_the_pi_law_and_the_predictor_resumes():
 
     class Stepping:  # an FsmCal injecting its steps (flight/apt_calib.py RUN_INJECT)
         run = 1
+        busy = True
         d_x = d_y = ff_x = ff_y = 0
 
         def frame(self, dx, dy):
@@ -403,3 +404,39 @@ def test_the_fsm_calibration_runs_under_the_pi_law_and_the_predictor_resumes():
     r.tick(30)
     assert law.pred.playing and r.fsm.waves == waves + 30 and apt.state == A.TRACK
     assert max(abs(v) for v in r.cam.residual_urad()) < 12.0
+
+
+@pytest.mark.parametrize("frame_us, nw", [(6000, 12), (7000, 14), (10000, 20), (12000, 20)])
+def test_a_frames_waveform_is_two_frames_of_samples(frame_us, nw):
+    # (flight/apt_predict.py C_NW, stop 53) the next frame's samples and one missed
+    # frame's: 14 at the board's 7 ms frames, where 20 (the 10 ms design's) made the
+    # kernels predict, convert and add the wheel lines to 6 samples never played; at most
+    # the buffers' N_WAVE.  The sample at the next frame tick is inside it.
+    pr = Predictor()
+    pr.configure(_params(), frame_us, 24000)
+    assert pr.c[ap.C_NW] == nw <= N_WAVE
+    assert pr.c[ap._C_KEND] == min(frame_us // FSM_WAVE_PERIOD_US, nw) - 1
+
+
+def test_at_7_ms_frames_the_mirror_plays_14_samples_and_bridges_a_missed_frame(monkeypatch):
+    from tests.mpy.fakes import FakeCamera
+
+    monkeypatch.setattr(FakeCamera, "frame_period_us", 7000)
+    monkeypatch.setattr(FakeCamera, "exposure_max_us", 6000)
+    r = _track()
+    apt = r.apt
+    assert apt.period_us == 7000 and apt.state == A.TRACK
+    for f in range(20):  # 1 mrad/s on x: a ramp within each waveform
+        r.cam.err = (0.001 + 1e-3 * f * 0.007, -0.0005)
+        r.tick()
+    assert r.fsm.wave_n == 14
+    xs = list(r.fsm.wave_x[:14])
+    assert xs[13] > xs[0]  # (a waveform: the ramp, not a held code)
+    waves = r.fsm.waves
+    r.cam.ready = False  # no new frame: the last waveform plays on, its 14 samples
+    r.tick()
+    assert r.fsm.waves == waves and apt.stale_frames == 1
+    r.cam.ready = True
+    apt.law._t += apt.law.frame_us  # (a rig's frame clock: the missed frame's period)
+    r.tick(5)
+    assert r.fsm.waves == waves + 5 and r.fsm.wave_n == 14 and apt.state == A.TRACK

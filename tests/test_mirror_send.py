@@ -106,11 +106,11 @@ def test_the_boards_send_holds_the_buses_time_of_a_track_frame_and_sample_0():
     bus = 549 * 8 * 1000000 // SPI_FPGA_HZ + 12 * 8 * 1000000 // SPI_FSM_DAC_HZ
     assert costmodel.MIRROR_SEND_BUS_US == bus == 178
     # the board's send, the simulator's default since stop 51 (the lead and delay tuned
-    # on it, docs/apt-loop.md §4 "The board's send"; 1 680 µs at stop 51, 1 569 since
-    # stop 52's cheaper camera read); the kit's, without the camera driver and the
-    # buses, `python -m sim --tick-send 1242`
+    # on it, docs/apt-loop.md §4 "The board's send"; 1 680 µs at stop 51, 1 569 at stop
+    # 52's cheaper camera read, 1 279 since stop 53's kernels); the kit's, without the
+    # camera driver and the buses, `python -m sim --tick-send 1242`
     assert costmodel.BOARD_SEND_US == round(costmodel.BOARD_SEND_INSTR / costmodel.MIPS) + bus
-    assert costmodel.BOARD_SEND_US == 1569 == costmodel.MIRROR_SEND_US
+    assert costmodel.BOARD_SEND_US == 1279 == costmodel.MIRROR_SEND_US
     assert costmodel.KIT_SEND_US == 1242
 
 

@@ -89,6 +89,27 @@ def frame_octets(w, h):
     return _READ_CMD_LEN + 4 + WIN_BURST_LEN + _READ_CMD_LEN + HDR_LEN + 2 * w * h
 
 
+def stream_header_py(hdr, meta):
+    """The stream's 12-octet header ``hdr``: -1 if its tag is not HDR_TAG (``meta``
+    untouched); else the frame counter, exposure (µs) and gain (x16) into ``meta``[0..2]
+    and 0 for a frame flagged BAD_FRAME, 1 for a good one.  (The plain-Python twin of
+    hal/real/camera_viper.py ``stream_header``, the board's.)"""
+    if hdr[0] != _TAG_HI or hdr[1] != _TAG_LO:
+        return -1
+    meta[0] = (hdr[2] << 8) | hdr[3]
+    meta[1] = ((hdr[4] & 0x3F) << 24) | (hdr[5] << 16) | (hdr[6] << 8) | hdr[7]
+    meta[2] = (hdr[10] << 8) | hdr[11]
+    return 0 if hdr[9] & FLAG_BAD_FRAME else 1
+
+
+# The viper kernel where the port compiles it (the board), else the twin (the VM refuses
+# the decorator; CPython has no micropython module).
+try:
+    from hal.real.camera_viper import stream_header as _stream_header
+except (ImportError, SyntaxError, ValueError):
+    _stream_header = stream_header_py
+
+
 class FpgaCamera(Camera):
     """:class:`hal.interfaces.Camera` over the FPGA camera block (SPI, own chip select).
 
@@ -196,13 +217,10 @@ class FpgaCamera(Camera):
             self._window(x0, y0, w, h, binning, buf)  # (raises ValueError: nothing sent)
         hdr = self._hdr
         self._fpga.write_then_read(self._win, REG_STREAM, hdr, self._view)
-        # The header's words inline (get16 / get30 of hal/real/_util.py: a call each).
-        if hdr[0] != _TAG_HI or hdr[1] != _TAG_LO:
+        ok = _stream_header(hdr, meta)  # (viper on the board: hal/real/camera_viper.py)
+        if ok < 0:
             raise BusError("%s: bad stream header" % self.name)
-        meta[0] = (hdr[2] << 8) | hdr[3]
-        meta[1] = ((hdr[4] & 0x3F) << 24) | (hdr[5] << 16) | (hdr[6] << 8) | hdr[7]
-        meta[2] = (hdr[10] << 8) | hdr[11]
-        return not (hdr[9] & FLAG_BAD_FRAME)
+        return ok == 1
 
     def _window(self, x0, y0, w, h, binning, buf):
         # type: (int, int, int, int, int, AnyWritableBuf) -> None

@@ -87,20 +87,24 @@ KIT_SEND_US = int(round(MIRROR_SEND_INSTR / MIPS))  # 1 242 µs
 # THE BOARD'S SEND, flown by default since stop 51: the figure above leaves out (a) the
 # board's camera driver, which the kit's fake read took out with it — frame_ready and
 # read_roi, `apt_tick_m7_board_read_roi_instr`: 36.5 k instructions a frame as found, 26.2 k
-# with stop 50's window cache, **18.8 k since stop 52** (a read's checks and burst only
-# for a new window, the window and stream reads in one call, the STATUS read's
-# chip-select cycle written out: docs/firmware.md §4 "The camera's read") — the board's
-# whole `apt_tick_m7_to_send_board_instr`: 150 200 at stop 50, **139 100 at stop 52**
+# with stop 50's window cache, 18.8 k at stop 52 (a read's checks and burst only for a
+# new window, the window and stream reads in one call, the STATUS read's chip-select
+# cycle written out: docs/firmware.md §4 "The camera's read"), **17.0 k since stop 53**
+# (the stream header by a viper kernel, hal/real/camera_viper.py) — the board's
+# whole `apt_tick_m7_to_send_board_instr`: 150 200 at stop 50, 139 100 at stop 52
 # (also the predictor's frame in one call and its waveform sent by ControlLaw.command
-# itself: docs/firmware.md §4 "The tick's calls") — and (b) the time on the buses, which
+# itself: docs/firmware.md §4 "The tick's calls"), **110 100 since stop 53** (the kernels'
+# operations cut: the centroid, the predictor's transition, the wheel lines, the stream
+# header; the waveform two frames long, 14 samples; measured at the board's 7 ms frames,
+# docs/firmware.md §4 "Fewer operations") — and (b) the time on the buses, which
 # no instruction count holds (a blocking transfer holds the tick, DMA or not): the TRACK
 # frame's status read, window burst and stream, hal.real.camera.frame_octets(16, 16) = 549
 # octets at the FPGA port's 25 MHz (hal.interfaces.SPI_FPGA_HZ), 175 µs, and sample 0's
 # four DAC frames (12 octets at SPI_FSM_DAC_HZ: 3 µs).
-BOARD_SEND_INSTR = 139100
+BOARD_SEND_INSTR = 110100
 MIRROR_SEND_BUS_US = (spi_transfer_us(frame_octets(TRACK_WIN, TRACK_WIN), SPI_FPGA_HZ)
                       + spi_transfer_us(SAMPLE_OCTETS, SPI_FSM_DAC_HZ))  # 178 µs
-BOARD_SEND_US = int(round(BOARD_SEND_INSTR / MIPS)) + MIRROR_SEND_BUS_US  # 1 569 µs (1 680 at stop 50)
+BOARD_SEND_US = int(round(BOARD_SEND_INSTR / MIPS)) + MIRROR_SEND_BUS_US  # 1 279 µs (1 569 at stop 52)
 # The send every APT mirror command waits in the honest world (ACQUIRE, TRACK, a held
 # code; other tasks' commands leave at their dispatch: none in a pass but a mode change's
 # park): the board's, a delay of the loop the board has and virtual time, standing still

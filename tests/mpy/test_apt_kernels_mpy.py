@@ -76,7 +76,7 @@ def _pair(buf, size, x0, y0, limits, locked=False):
 
 def test_viper_centroid_matches_the_plain_python_twin():
     valid = retried = rejected = 0
-    for size in (16, 32):
+    for size in (16, 32, 15):  # (an odd row: its last column even, no right neighbour)
         for seed in range(40):
             for extra in (0, 64):  # (ACQUIRE's window in the longer SEARCH strip buffer)
                 buf = _window(seed, size, extra)
@@ -91,6 +91,32 @@ def test_viper_centroid_matches_the_plain_python_twin():
     # every path was taken: valid spots, masked hot pixels, spots too large
     assert valid > 100 and retried > 10 and rejected > 5, (valid, retried, rejected)
 
+
+
+def test_the_neighbour_rule_on_runs_of_every_length_and_column_parity():
+    # The kernel looks at the even columns and at an odd one only beside one above the
+    # threshold (flight/apt_viper.py): runs of 1-5 pixels above it, starting on even and
+    # odd columns, at the rows' ends and across them, each counted once, as the twin's
+    # every-pixel rule counts them.
+    counted = 0
+    for size in (16, 17, 32):
+        for seed in range(24):
+            x = seed * 2654435761 + size
+            buf = array("H", [30] * (size * size))
+            for row in range(1, size - 1):  # (the first and last rows: the background)
+                c = 0
+                while c < size:
+                    x = _lcg(x)
+                    run = (x >> 8) % 6  # 0: a gap of one pixel
+                    for k in range(run if run else 1):
+                        if c + k < size:
+                            buf[row * size + c + k] = 400 + 10 * k if run else 30
+                    c += (run if run else 1) + 1
+            buf[(size // 2) * size + size // 2] = 900  # (the threshold: 25 % of it)
+            a, b = _pair(buf, size, 0, 0, (6, 1, 1, size * size))
+            assert a == b, (size, seed)
+            counted += a[1][px.CEN_PX]
+    assert counted > 2000, counted
 
 def test_viper_centroid_on_saturated_and_dark_windows():
     # The largest sums (a saturated window: every weighted sum near its 2**31 bound) and

@@ -257,6 +257,50 @@ def test_camera_read_roi_allocation_free():
     assert cam._win[1:5] == bytearray(b"\x02\x59\x01\xf3")  # x0 601, y0 499
 
 
+
+def test_the_stream_header_kernel_matches_its_twin():
+    # hal/real/camera_viper.py (the board, the unix port) against the plain-Python twin
+    # (hal/real/camera.py stream_header_py): tags right and wrong, the BAD_FRAME flag and
+    # the other flag bits, every octet's range, into a list and an array('i') meta.
+    import sys
+
+    from hal.real import camera as C
+
+    x = 12345
+    seen = {}
+    for case in range(200):
+        hdr = bytearray(12)
+        for i in range(12):
+            x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+            hdr[i] = (x >> 16) & 0xFF
+        if case % 5:  # (four in five with the tag: its octets right)
+            hdr[0], hdr[1] = 0x56, 0x43
+        elif case % 10 == 5:
+            hdr[0] = 0x56  # (only the second octet wrong)
+        for meta in ([-1, -1, -1], array("i", [-1, -1, -1])):
+            m2 = [-1, -1, -1]
+            _heap_lock()
+            try:
+                r = C._stream_header(hdr, meta)
+            finally:
+                _heap_unlock()
+            r2 = C.stream_header_py(hdr, m2)
+            assert r == r2 and list(meta) == m2, (case, bytes(hdr))
+            seen[r] = seen.get(r, 0) + 1
+            if r >= 0:
+                assert m2 == [(hdr[2] << 8) | hdr[3],
+                              ((hdr[4] & 0x3F) << 24) | (hdr[5] << 16) | (hdr[6] << 8) | hdr[7],
+                              (hdr[10] << 8) | hdr[11]]
+                assert r == 1 - (hdr[9] & 1)
+            else:
+                assert m2 == [-1, -1, -1]  # a bad tag: the meta untouched
+    assert seen.get(-1, 0) > 20 and seen.get(0, 0) > 20 and seen.get(1, 0) > 20, seen
+    impl = sys.implementation.name
+    if impl == "micropython" and sys.platform != "webassembly":
+        assert C._stream_header is not C.stream_header_py  # the board and the unix port
+    else:
+        assert C._stream_header is C.stream_header_py
+
 def test_framer_read_counters_allocation_free():
     blk = bytearray(44)
     blk[0], blk[1], blk[2], blk[3] = 0x56, 0x46, 0x00, 0x05  # tag, snapshot 5

@@ -93,13 +93,49 @@ def test_the_lines_kernels_match_their_plain_python_twins():
         c[ap.C_BUF] = b
         c[ap.C_DX] = 5
         c[ap.C_DY] = -40
+        c[ap.C_PDX] = c[ap.C_PDY] = 7
         W._codes(arrs, c, lx, ly)
         w1 = (list(arrs[ap.A_WX0 + 2 * b]), list(arrs[ap.A_WX0 + 2 * b + 1]))
+        # (in the predictor's codes kernel's place: the step remembered for the history)
+        assert (c[ap.C_PDX], c[ap.C_PDY]) == (5, -40)
+        c[ap.C_PDX] = c[ap.C_PDY] = 7
         WP.codes_py(arrs, c, lx, ly)
+        assert (c[ap.C_PDX], c[ap.C_PDY]) == (5, -40)
         assert w1 == (list(arrs[ap.A_WX0 + 2 * b]), list(arrs[ap.A_WX0 + 2 * b + 1])), b
         assert w1[0][1] == ((arrs[ap.A_QX][1] + lx[1]) >> 8) + 5
         assert w1[1][1] == ((arrs[ap.A_QY][1] + ly[1]) >> 8) - 40
 
+
+
+def test_while_the_lines_play_their_codes_replace_the_predictors():
+    # Predictor.fill (as Predictor.step): the predictor's codes kernel only while the
+    # lines are silent; while they play, theirs alone writes the buffer — what the
+    # predictor's kernel and then the lines' wrote, the step remembered as well.
+    law = _law()
+    ln = law.lines
+    pr = law.pred
+    arrs = pr.arrs
+    for j in range(20):
+        arrs[ap.A_QX][j] = j * 40000 - 300000
+        arrs[ap.A_QY][j] = 250000 - j * 31000
+        ln.lx[j] = (-1) ** j * 9000
+        ln.ly[j] = j * 700
+    for g in (0, W.ONE // 3):
+        ln.k[W.K_G] = g
+        c0 = array("i", pr.c)
+        pr.fill(6, -11, ln)
+        got = ([list(a) for a in arrs[ap.A_WX0:ap.A_WX0 + 4]], list(pr.c))
+        pr.c[:] = c0
+        pr.c[ap.C_BUF] ^= 1
+        pr.c[ap.C_DX] = 6
+        pr.c[ap.C_DY] = -11
+        ap._codes(arrs, pr.c)  # (the order before stop 53: both, the lines' last)
+        if g:
+            W._codes(arrs, pr.c, ln.lx, ln.ly)
+        assert got == ([list(a) for a in arrs[ap.A_WX0:ap.A_WX0 + 4]], list(pr.c)), g
+        assert (pr.c[ap.C_PDX], pr.c[ap.C_PDY]) == (6, -11)
+        b = pr.c[ap.C_BUF]
+        assert got[0][2 * b][1] == ((arrs[ap.A_QX][1] + (ln.lx[1] if g else 0)) >> 8) + 6
 
 def test_predictor_ticks_with_the_wheel_lines_allocate_nothing():
     r = rig("apt", err=(0.001, 0.001), params={"apt_law": 1})

@@ -332,18 +332,23 @@ def timer_load(sample_instr, first_instr, idle_instr, frame_us=None):
                                                         4)}
 
 
+def _frame_load(instr, frame_us=None):
+    """``instr`` instructions once a frame (``frame_us``, the board's by default) as a
+    share of the payload computer's 100 M instructions/s, to 4 places."""
+    from hal.interfaces import CAMERA_FRAME_PERIOD_US
+    from sim.run.costmodel import MIPS
+
+    frame_us = frame_us or CAMERA_FRAME_PERIOD_US
+    return round(instr * 1e6 / frame_us / (MIPS * 1e6), 4)
+
+
 def driver_load(play_instr, sim_instr, frame_us=None):
     """The board's mirror driver in the APT's task, beyond what the target bench counts:
     its play_wave once a frame (sample 0's frames, the clock's read, the timer armed:
     ``play_instr``) less the simulated driver's flight-side work the bench's APT already
     holds (the same registered-buffer check: ``sim_instr``), at the payload computer's
     100 M instructions/s."""
-    from hal.interfaces import CAMERA_FRAME_PERIOD_US
-    from sim.run.costmodel import MIPS
-
-    frame_us = frame_us or CAMERA_FRAME_PERIOD_US
-    per_s = (play_instr - sim_instr) * 1e6 / frame_us
-    return {"apt_tick_m7_fsm_driver_load_100mips": round(per_s / (MIPS * 1e6), 4)}
+    return {"apt_tick_m7_fsm_driver_load_100mips": _frame_load(play_instr - sim_instr, frame_us)}
 
 
 def camera_driver_load(board_instr, sim_instr, frame_us=None):
@@ -351,12 +356,7 @@ def camera_driver_load(board_instr, sim_instr, frame_us=None):
     its frame_ready and read_roi a frame (``board_instr``) less the simulated driver's
     part the bench's APT holds (``sim_instr``: its checks and meta; the render is physics),
     at the payload computer's 100 M instructions/s."""
-    from hal.interfaces import CAMERA_FRAME_PERIOD_US
-    from sim.run.costmodel import MIPS
-
-    frame_us = frame_us or CAMERA_FRAME_PERIOD_US
-    per_s = (board_instr - sim_instr) * 1e6 / frame_us
-    return {"apt_tick_m7_camera_driver_load_100mips": round(per_s / (MIPS * 1e6), 4)}
+    return {"apt_tick_m7_camera_driver_load_100mips": _frame_load(board_instr - sim_instr, frame_us)}
 
 
 def lines_load(wheels_instr, off_instr, frame_us=None):
@@ -366,12 +366,7 @@ def lines_load(wheels_instr, off_instr, frame_us=None):
     is off.  The law's step with the lines on (``wheels_instr``, ``law_step_wheels``) less
     the same with them off (``off_instr``, ``law_step``), at the payload computer's 100 M
     instructions/s."""
-    from hal.interfaces import CAMERA_FRAME_PERIOD_US
-    from sim.run.costmodel import MIPS
-
-    frame_us = frame_us or CAMERA_FRAME_PERIOD_US
-    per_s = (wheels_instr - off_instr) * 1e6 / frame_us
-    return {"apt_tick_m7_wheel_lines_load_100mips": round(per_s / (MIPS * 1e6), 4)}
+    return {"apt_tick_m7_wheel_lines_load_100mips": _frame_load(wheels_instr - off_instr, frame_us)}
 
 
 def bus_load(frame_us=None):

@@ -136,3 +136,17 @@ def test_the_flights_lead_and_delay_hold_the_default_send_erring_short():
     for name, at_tick in (("apt_kf_lead_us", 1750), ("apt_fsm_delay_us", 1250)):
         short = at_tick + costmodel.MIRROR_SEND_US - p[name]
         assert 0 <= short <= 300, (name, p[name], short)
+
+
+def test_the_boards_shares_beyond_the_bench_are_instructions_a_frame_at_100_mips():
+    """bench.apt_tick_m7's terms of the board's load (the mirror driver, the camera
+    driver, the wheel lines while they play): a frame's extra instructions at the payload
+    computer's 100 M/s; a board part cheaper than the bench's counts negative."""
+    from bench.apt_tick_m7 import camera_driver_load, driver_load, lines_load
+
+    # 7 000 instructions every 7 ms: 1 M a second, 0.01 of the CPU
+    assert lines_load(17000, 10000, 7000) == {"apt_tick_m7_wheel_lines_load_100mips": 0.01}
+    assert driver_load(27000, 6000, 7000) == {"apt_tick_m7_fsm_driver_load_100mips": 0.03}
+    assert camera_driver_load(16300, 17000, 7000) == {
+        "apt_tick_m7_camera_driver_load_100mips": -0.001}
+    assert lines_load(17000, 10000)["apt_tick_m7_wheel_lines_load_100mips"] == 0.01  # 7 ms

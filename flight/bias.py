@@ -392,14 +392,18 @@ class BiasControl:
             step = self._ramp_uv
             if self.state == RAMP:
                 # The session's own step (start_session) and the next 500 ms update can
-                # be milliseconds apart: 8 V in 2 ms at a session start (stop 44).  So a
-                # ramp step at most every 0.9 update periods.  (Equal times: a clock that
-                # does not move, the kits' fakes; floats only while ramping.)
+                # be any time apart: 8 V in 2 ms at a session start (stop 44).  So a ramp
+                # step is the slew limit times the time since the last one, at most an
+                # update's worth.  (Stop 44 skipped an update less than 0.9 periods after
+                # a step instead: the ramp then took up to 1.95 s, not 1.5, and at such
+                # phases of the session's TC the usual plan's knee met the uplink; stop
+                # 54.)  Equal times: a clock that does not move, the kits' fakes, a whole
+                # step.  Floats only while ramping.
                 now = self.ctx.now()
                 ts = self._t_step
-                if ts is not None and ts < now < ts + 0.9 * self._dt:
-                    step = 0
-                elif v != base:
+                if ts is not None and ts < now < ts + self._dt:
+                    step = int(step * (now - ts) / self._dt)
+                if v != base:
                     self._t_step = now
             if v > base + step:
                 v = base + step

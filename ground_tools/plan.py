@@ -27,8 +27,9 @@ DEFAULT_MIN_EL = 20.0
 # sim/scenarios.py ``beacon_min_el_deg``).
 DEFAULT_BEACON_EL = 18.0
 # SESSION_START before the beacon comes on: the simulator's zenith pass (session at 5 s, 18°
-# at 7.9 s): the bias ramp (1.0-1.5 s at its slew limit, by the phase of the 500 ms bias
-# updates) and the breakdown sweep's first second in the dark.  2.4 s until stop 44, which
+# at 7.9 s): the bias ramp (1.07-1.57 s at its slew limit, by the phase of the 500 ms bias
+# updates, since stop 54: up to 1.95 s before) and the breakdown sweep's first second in
+# the dark.  2.4 s until stop 44, which
 # held only where the ramp took two steps within milliseconds (docs/apt-loop.md §5).
 DEFAULT_SESSION_LEAD_S = 2.9
 # --warm-up (docs/calibration.md "A warm-up before the link"): the session started this long

@@ -305,3 +305,34 @@ def test_bias_in_the_flight_app_ramps_with_the_session():
     assert r.supply.v == pytest.approx(v_expected(25.0), abs=5e-3)
     r.app.modes.request("SAFE")
     assert r.bias.state == B.OFF and r.supply.v == pytest.approx(21.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("phase", [0.0, 0.002, 0.05, 0.1, 0.25, 0.4, 0.45, 0.499])
+def test_the_ramp_is_active_within_1_6_s_whatever_the_phase_of_the_session_start(phase):
+    """The session's TC lands at any phase of the 500 ms updates.  A ramp step is the slew
+    limit times the time since the last one (an update's 4 V at most), so the ramp is at
+    its target (15 -> 27.55 V here) 1.07-1.57 s after the session's start whatever the
+    phase: the slew's time after the session's own step, and at most an update period
+    more.  No two writes
+    are further apart than the slew allows.  Until stop 54 an update less than 0.45 s
+    after a step was skipped: from a start 0.1 s after an update the ramp took 1.9 s, and
+    the usual plan's knee met the uplink (docs/calibration.md "The session's start")."""
+    r = rig("bias", t=25.0, params={"bias_ff_tau_s": 0.0}, session=False)
+    r.ctx.t = t0 = 100.0 + phase
+    r.bias.start_session()
+    log = [(t0, r.supply.writes[-1])]
+    k = 1
+    while r.bias.state == B.RAMP and k < 10:
+        r.ctx.t = 100.0 + 0.5 * k
+        update(r)
+        log.append((r.ctx.t, r.supply.writes[-1]))
+        k += 1
+    assert r.bias.state == B.ACTIVE
+    # the slew's time after the session's own 4 V, and at most one update period more
+    assert log[-1][0] - t0 <= (v_expected(25.0) - 15.0 - 4.0) / 8.0 + 0.5 + 1e-9
+    assert r.supply.v == pytest.approx(v_expected(25.0), abs=2e-3)
+    # the slew: after the session's own step, 8 V/s between any two writes
+    for i, (ta, va) in enumerate(log):
+        for tb, vb in log[i + 1:]:
+            assert vb - va <= 8.0 * (tb - ta) + 1e-6
+    assert log[0][1] == pytest.approx(19.0, abs=1e-3)  # the session's own step: 4 V

@@ -29,7 +29,8 @@ environment on any number of machines).  Each draw is a unit's first pass, plann
 operations plan one (docs/calibration.md "A warm-up before the link"): the session starts
 ``FIRST_PASS_LEAD_S`` (100 s) before the beacon, so the payload's pre-link knees fit the
 unit's k_T before the link; ``--commissioned`` units and ``--usual-plan`` fly the usual plan
-(2.4 s on the zenith pass; the campaigns of the docs before stop 36), ``--session-lead S``
+(ground_tools/plan.py ``DEFAULT_SESSION_LEAD_S`` on the zenith pass, 2.9 s; 2.4 s until stop
+44; the campaigns of the docs before stop 36), ``--session-lead S``
 any other lead.  A pass that raises is recorded with its error and traceback;
 the campaign goes on.
 
@@ -51,7 +52,7 @@ import sys
 import time
 import traceback
 
-from ground_tools.plan import WARM_UP_LEAD_S
+from ground_tools.plan import DEFAULT_SESSION_LEAD_S, WARM_UP_LEAD_S
 from sim import scenarios
 from sim.run import metrics
 from sim.run.campaign_hist import write_histograms
@@ -342,7 +343,8 @@ def session_lead_s(args):
 def plan_text(args):
     """The campaign's session plan in words (its first progress line)."""
     if args.session_lead is None:
-        return "sessions planned the usual way (2.4 s before the beacon at zenith)"
+        return ("sessions planned the usual way (%g s before the beacon at zenith)"
+                % DEFAULT_SESSION_LEAD_S)
     first = not args.commissioned and not args.usual_plan
     return "sessions %g s before the beacon%s" % (
         args.session_lead, " (first passes: the warm-up; --usual-plan for the usual plan)"
@@ -374,9 +376,9 @@ def build_parser():
                         "default: first passes %g s, the first pass's warm-up; commissioned "
                         "units the usual plan)" % FIRST_PASS_LEAD_S)
     p.add_argument("--usual-plan", action="store_true",
-                   help="first passes planned the usual way too (the session 2.4 s before "
+                   help="first passes planned the usual way too (the session %g s before "
                         "the beacon on the zenith pass, as before stop 36), not with the "
-                        "warm-up")
+                        "warm-up" % DEFAULT_SESSION_LEAD_S)
     p.add_argument("--bore-scan", action="store_true",
                    help="every pass refines its transmitter boresight (sim --bore-scan)")
     p.add_argument("--commissioned", action="store_true",

@@ -27,6 +27,7 @@ import traceback
 
 from hal.sim.world import frame_period_us
 from sim import scenarios
+from sim.run import costmodel
 
 
 def build_parser():
@@ -52,10 +53,11 @@ def build_parser():
     p.add_argument("--tick-send", type=int, metavar="US",
                    help="override the APT tick's time before its mirror command (0 .. "
                         "10000 us; default the board's measured send with its camera "
-                        "read and buses, 1569, sim/run/costmodel.py MIRROR_SEND_US; "
-                        "the kit's, without them, 1242: a board "
+                        "read and buses, %d, sim/run/costmodel.py MIRROR_SEND_US; "
+                        "the kit's, without them, %d: a board "
                         "slower or faster to its send than the flight's delays assume, "
-                        "docs/apt-loop.md §4 \"Which way to err\")")
+                        "docs/apt-loop.md §4 \"Which way to err\")"
+                        % (costmodel.MIRROR_SEND_US, costmodel.KIT_SEND_US))
     p.add_argument("--exact-wave", action="store_true",
                    help="idealise the mirror's waveform timing: every sample exactly on its "
                         "period (default: on the board's millisecond tick, each the sample "

@@ -197,3 +197,30 @@ def test_verdict_lines_count_failures():
     assert json.loads(json.dumps(doc, allow_nan=False))["acquisition_time_s"] == 0.0
     assert report.metrics_json({"pointing_loss_db": float("nan")}, "x", 1)["pointing_loss_db"] \
         is None
+
+
+@pytest.mark.parametrize("item, why", [
+    ("apt_kf_noise_urad", "NAME=VALUE"), ("no_such_param=1", "unknown parameter"),
+    ("apt_kf_noise_urad=500", "outside"), ("apt_kf_lead_us=1.5", "expected int")])
+def test_a_bad_boot_parameter_is_refused_before_the_pass(item, why, capsys):
+    assert cli.main(["--scenario", "nominal", "--quiet", "--param", item]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --param") and why in err
+
+
+def test_boot_parameters_are_set_at_every_boot_as_param_set_sets_them(tmp_path):
+    """``--param``: a design what-if without a TC script (docs/apt-loop.md §5)."""
+    ov, err = cli.overrides_from(cli.build_parser().parse_args(
+        ["--param", "apt_kf_noise_urad=1", "--param", "apt_kf_lead_us=3010"]))
+    assert err is None
+    assert ov == {"boot_params": {"apt_kf_noise_urad": 1.0, "apt_kf_lead_us": 3010}}
+    res, _m = report.run("nominal", seed=2, overrides=dict(ov), duration_s=3.0)
+    for app in res.apps:
+        assert app.params["apt_kf_noise_urad"] == 1.0 and app.params["apt_kf_lead_us"] == 3010
+        law = app.payload["apt"].law
+        assert law.pred.key[2] == 1.0  # (the predictor designed with it: its design key)
+    j = tmp_path / "m.json"
+    assert cli.main(["--scenario", "nominal", "--duration", "3", "--quiet", "--json", str(j),
+                     "--param", "apt_kf_noise_urad=1.25"]) == 0
+    assert json.loads(j.read_text())["overrides"] == {
+        "boot_params": {"apt_kf_noise_urad": 1.25}}

@@ -58,6 +58,10 @@ def build_parser():
                         "slower or faster to its send than the flight's delays assume, "
                         "docs/apt-loop.md §4 \"Which way to err\")"
                         % (costmodel.MIRROR_SEND_US, costmodel.KIT_SEND_US))
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", default=[],
+                   help="set a flight parameter at every boot, checked as PARAM_SET checks "
+                        "it (repeatable; e.g. apt_kf_noise_urad=1.25: a design what-if, "
+                        "docs/apt-loop.md §5 \"The predictor's design, re-checked\")")
     p.add_argument("--exact-wave", action="store_true",
                    help="idealise the mirror's waveform timing: every sample exactly on its "
                         "period (default: on the board's millisecond tick, each the sample "
@@ -120,9 +124,46 @@ def planning_overrides(args):
     return ov, None
 
 
+def _number(text):
+    """A parameter value from the command line: an int, else a float, else the text."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def boot_params_from(items):
+    """{name: value} of ``--param NAME=VALUE`` items, each checked as PARAM_SET checks it
+    (a declared name, its type and range, the cross-parameter rules with those before
+    it); (dict, error text or None)."""
+    from flight import components
+    from flight.params import Params
+
+    ps = Params()
+    for owner, decl in components.declared("PARAMS"):
+        ps.declare(decl, owner)
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            return None, "--param wants NAME=VALUE, got %r" % item
+        try:
+            out[name] = ps.set(name, _number(text))
+        except Exception as e:  # noqa: BLE001 - ParamError and the checks' own: the user's
+            return None, "--param: %s" % (e,)
+    return out, None
+
+
 def overrides_from(args):
     """fly() overrides from the command line; (dict, error text or None)."""
     ov = {}
+    if getattr(args, "param", None):
+        params, err = boot_params_from(args.param)
+        if err:
+            return None, err
+        ov["boot_params"] = params
     if args.max_elevation is not None:
         if not 20.0 < args.max_elevation <= 90.0:
             return None, ("--max-elevation must be above 20 and at most 90 deg (the pass is "

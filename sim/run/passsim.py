@@ -162,6 +162,7 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
     pass first and boots this one with its saved parameters (sim/run/commission.py).
     The key ``tick_send_us`` (``--tick-send``): the APT tick's compute before its mirror
     command on this board, µs (default the cost model's, sim/run/costmodel.py);
+    ``boot_params`` (``--param``): {name: value} of flight parameters set at every boot;
     ``storage``: the flash to boot with instead (an earlier pass's: a unit's sessions in
     a row), else a fresh one."""
     if charge_cost is None:
@@ -173,6 +174,9 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
     if ov.get("commissioned") is not None and not ideal:
         comm = commission(fly, scenario, seed, ov, charge_cpu=charge_cpu)
     send_us = ov.pop("tick_send_us", None)  # (the board's compute: the pass runner's, below)
+    # flight parameters set at every boot, as PARAM_SET sets them (``--param``): checked
+    # by sim/run/cli.py boot_params_from, again by Params.set here
+    boot_params = ov.pop("boot_params", None) or {}
     world = make_world(scenario, seed=seed, **ov)
     rec = Recorder()
     world.recorder = rec
@@ -207,6 +211,8 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
         if cost is not None:
             cost.attach(app)
         app.boot(reset_cause="POWER_ON" if not apps else "WATCHDOG")
+        for name, value in boot_params.items():
+            app.params.set(name, value)
         if app_hook is not None:
             app_hook(app)
         apps.append(app)

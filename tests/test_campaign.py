@@ -132,3 +132,17 @@ def test_usual_plan_flies_the_draws_unchanged(tmp_path, capsys):
     doc = json.loads((out / "campaign.json").read_text())
     assert doc["session_lead_s"] is None and doc["usual_plan"] is True
     assert doc["runs"][0]["overrides"] == campaign.draw_specs(1, seed=5)[0]["overrides"]
+
+
+def test_a_boot_parameter_reaches_every_draw_and_a_bad_one_flies_none(tmp_path, capsys):
+    """``--param``: a design what-if on the campaign's draws (sim --param)."""
+    assert campaign.main(["--passes", "1", "--param", "apt_kf_noise_urad=0", "--quiet"]) == 2
+    assert "error: --param: apt_kf_noise_urad" in capsys.readouterr().err
+    out = tmp_path / "param"
+    assert campaign.main(["--passes", "1", "--workers", "1", "--seed", "5", "--out", str(out),
+                          "--duration", "3", "--usual-plan", "--quiet",
+                          "--param", "apt_kf_noise_urad=1.25"]) == 0
+    doc = json.loads((out / "campaign.json").read_text())
+    assert doc["runs"][0]["overrides"] == dict(campaign.draw_specs(1, seed=5)[0]["overrides"],
+                                               boot_params={"apt_kf_noise_urad": 1.25})
+    assert doc["runs"][0]["error"] is None

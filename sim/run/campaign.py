@@ -56,7 +56,7 @@ from ground_tools.plan import DEFAULT_SESSION_LEAD_S, WARM_UP_LEAD_S
 from sim import scenarios
 from sim.run import metrics
 from sim.run.campaign_hist import write_histograms
-from sim.run.cli import planning_overrides
+from sim.run.cli import boot_params_from, planning_overrides
 
 WEATHERS = ("clear", "fog")  # paper §3.2 / sim.linkbudget KAPPA_*
 MAX_ELEVATION_RANGE_DEG = (30.0, 90.0)  # assumed, see the module docstring
@@ -369,6 +369,8 @@ def build_parser():
     p.add_argument("--deterministic", action="store_true",
                    help="accepted for old scripts: the default is deterministic now")
     p.add_argument("--ideal", action="store_true", help="fly the idealised world (sim --ideal)")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", default=[],
+                   help="set a flight parameter at every boot of every pass (sim --param)")
     p.add_argument("--frame-rate", type=float, metavar="HZ",
                    help="every pass at this camera frame rate (sim --frame-rate; the same draws)")
     p.add_argument("--session-lead", type=float, metavar="S",
@@ -412,6 +414,12 @@ def main(argv=None):
     if err:
         sys.stderr.write("error: %s\n" % err)
         return 2
+    params, err = boot_params_from(args.param)  # (--param: the same on every draw)
+    if err:
+        sys.stderr.write("error: %s\n" % err)
+        return 2
+    if params:
+        planned["boot_params"] = params
     for s in specs:
         s["overrides"].update(planned)
     # every pass refines its boresight, every unit commissioned first (the same draws)

@@ -54,7 +54,7 @@ def build_parser():
                    help="override the APT tick's time before its mirror command (0 .. "
                         "10000 us; default the board's measured send with its camera "
                         "read and buses, %d, sim/run/costmodel.py MIRROR_SEND_US; "
-                        "the kit's, without them, %d: a board "
+                        "stop 51's kit send, without them, %d: a board "
                         "slower or faster to its send than the flight's delays assume, "
                         "docs/apt-loop.md §4 \"Which way to err\")"
                         % (costmodel.MIRROR_SEND_US, costmodel.KIT_SEND_US))

@@ -22,25 +22,27 @@ CHUNK = 60  # packets a read returns (a 64 KB read of ~1 kB packets)
 
 class BackloggedLink:
     """The link's inbox, mark and wait_for (GroundLink's own), fed by ``pending``: the
-    relay's backlog at once, the new boot's packets from ``new_at`` (monotonic s) on."""
+    relay's backlog at once, a chunk a poll; the new boot's packets only ``new_after``
+    empty polls after the reader first caught up (a process start takes a while; counted
+    in polls, not seconds, so that a slow host changes nothing here)."""
 
     mark = GroundLink.mark
     wait_for = GroundLink.wait_for
 
-    def __init__(self, old, new, new_after_s):
+    def __init__(self, old, new, new_after):
         self.inbox = deque(maxlen=4096)
         self.received = 0
         self.pending = deque(old)
         self.new = deque(new)
-        self.new_at = time.monotonic() + new_after_s
-        self.polls = 0
+        self.new_after = new_after
+        self.empty_polls = 0
 
     def poll(self, timeout=0.05):
-        self.polls += 1
-        if not self.pending and self.new and time.monotonic() >= self.new_at:
+        if not self.pending and self.new and self.empty_polls >= self.new_after:
             self.pending.extend(self.new)
             self.new.clear()
         if not self.pending:
+            self.empty_polls += 1
             time.sleep(timeout)
             return 0
         n = 0
@@ -68,7 +70,7 @@ def _hil(link):
 def test_a_wait_after_a_restart_counts_from_the_new_boot_not_the_old_backlog():
     old = [_hk(1, t) for t in range(384)]  # six minutes nobody read
     new = [_hk(2, t) for t in range(3)]
-    link = BackloggedLink(old, new, new_after_s=1.5)
+    link = BackloggedLink(old, new, new_after=40)  # (~2 s of 0.05 s polls)
     h = _hil(link)
     mark = h.mark_now()
     tm = h.wait_for(lambda t: t.apid == wire.APID_HK and t.body["boot_count"] == 2,
@@ -79,17 +81,17 @@ def test_a_wait_after_a_restart_counts_from_the_new_boot_not_the_old_backlog():
 
 def test_the_housekeeping_from_now_on_is_not_a_backlogged_one():
     old = [_hk(1, t) for t in range(300)]
-    link = BackloggedLink(old, [_hk(1, 300)], new_after_s=0.2)
+    link = BackloggedLink(old, [_hk(1, 300)], new_after=4)
     body = _hil(link).hk(timeout=5.0)
     assert body["time"] == 300  # the first one sent after the call, not the backlog's first
 
 
 def test_mark_now_reads_the_whole_backlog_and_is_bounded():
-    link = BackloggedLink([_hk(1, t) for t in range(1000)], [], new_after_s=0.0)
+    link = BackloggedLink([_hk(1, t) for t in range(1000)], [], new_after=0)
     h = _hil(link)
     assert h.mark_now() == 1000 and not link.pending
     # a payload that never falls quiet: the reading stops at its limit
-    endless = BackloggedLink([], [], new_after_s=0.0)
+    endless = BackloggedLink([], [], new_after=0)
     endless.poll = lambda timeout=0.05: 1000
     endless.received = 7
     assert _hil(endless).mark_now(limit_s=0.2) == 7  # (it returned: bounded)

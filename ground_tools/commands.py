@@ -111,7 +111,9 @@ def _parse_float(text):
     return v
 
 
-def _parse_scalar(text):
+def parse_scalar(text):
+    """A scalar literal: true / false, an int (0x.., 1_000), else a finite float;
+    ValueError otherwise."""
     t = text.strip()
     if t.lower() in ("true", "false"):
         return t.lower() == "true"
@@ -141,7 +143,7 @@ _PARSERS = {
     "bool": _parse_bool,
     "str": lambda s: s,
     "bytes": _parse_bytes,
-    "scalar": _parse_scalar,
+    "scalar": parse_scalar,
     "map": _parse_map,
 }
 

@@ -214,6 +214,9 @@ def test_boot_parameters_are_set_at_every_boot_as_param_set_sets_them(tmp_path):
         ["--param", "apt_kf_noise_urad=1", "--param", "apt_kf_lead_us=3010"]))
     assert err is None
     assert ov == {"boot_params": {"apt_kf_noise_urad": 1.0, "apt_kf_lead_us": 3010}}
+    # vector-tc's literals: a bool parameter takes true / false
+    assert cli.boot_params_from(["bias_knee_last_light=true"]) == (
+        {"bias_knee_last_light": True}, None)
     res, _m = report.run("nominal", seed=2, overrides=dict(ov), duration_s=3.0)
     for app in res.apps:
         assert app.params["apt_kf_noise_urad"] == 1.0 and app.params["apt_kf_lead_us"] == 3010

@@ -124,22 +124,13 @@ def planning_overrides(args):
     return ov, None
 
 
-def _number(text):
-    """A parameter value from the command line: an int, else a float, else the text."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 def boot_params_from(items):
     """{name: value} of ``--param NAME=VALUE`` items, each checked as PARAM_SET checks it
     (a declared name, its type and range, the cross-parameter rules with those before
     it); (dict, error text or None)."""
     from flight import components
     from flight.params import Params
+    from ground_tools.commands import parse_scalar
 
     ps = Params()
     for owner, decl in components.declared("PARAMS"):
@@ -150,7 +141,11 @@ def boot_params_from(items):
         if not sep or not name:
             return None, "--param wants NAME=VALUE, got %r" % item
         try:
-            out[name] = ps.set(name, _number(text))
+            value = parse_scalar(text)  # (vector-tc's literals: true/false, ints, floats)
+        except ValueError:
+            value = text  # (no scalar: Params.set names the type it wants)
+        try:
+            out[name] = ps.set(name, value)
         except Exception as e:  # noqa: BLE001 - ParamError and the checks' own: the user's
             return None, "--param: %s" % (e,)
     return out, None

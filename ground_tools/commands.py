@@ -111,9 +111,7 @@ def _parse_float(text):
     return v
 
 
-def parse_scalar(text):
-    """A scalar literal: true / false, an int (0x.., 1_000), else a finite float;
-    ValueError otherwise."""
+def _parse_scalar(text):
     t = text.strip()
     if t.lower() in ("true", "false"):
         return t.lower() == "true"
@@ -143,7 +141,7 @@ _PARSERS = {
     "bool": _parse_bool,
     "str": lambda s: s,
     "bytes": _parse_bytes,
-    "scalar": parse_scalar,
+    "scalar": _parse_scalar,
     "map": _parse_map,
 }
 

@@ -124,13 +124,28 @@ def planning_overrides(args):
     return ov, None
 
 
+def _literal(text):
+    """A parameter value as typed: true / false, an int, a float, else the text (which
+    Params.set refuses, naming the type it wants).  vector-tc reads its scalars so too
+    (ground_tools/commands.py ``_parse_scalar``), and is not imported for it: the
+    simulator's command line stays below the ground tool's."""
+    t = text.strip()
+    if t.lower() in ("true", "false"):
+        return t.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(t)
+        except ValueError:
+            pass
+    return text
+
+
 def boot_params_from(items):
     """{name: value} of ``--param NAME=VALUE`` items, each checked as PARAM_SET checks it
     (a declared name, its type and range, the cross-parameter rules with those before
     it); (dict, error text or None)."""
     from flight import components
     from flight.params import Params
-    from ground_tools.commands import parse_scalar
 
     ps = Params()
     for owner, decl in components.declared("PARAMS"):
@@ -141,11 +156,7 @@ def boot_params_from(items):
         if not sep or not name:
             return None, "--param wants NAME=VALUE, got %r" % item
         try:
-            value = parse_scalar(text)  # (vector-tc's literals: true/false, ints, floats)
-        except ValueError:
-            value = text  # (no scalar: Params.set names the type it wants)
-        try:
-            out[name] = ps.set(name, value)
+            out[name] = ps.set(name, _literal(text))
         except Exception as e:  # noqa: BLE001 - ParamError and the checks' own: the user's
             return None, "--param: %s" % (e,)
     return out, None

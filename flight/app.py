@@ -143,6 +143,7 @@ class FlightApp:
         self.sched.gc_quiet = self._apt_may_run
         self.sched.gc_relaxed = heap_size() // 2
         self._last_mode = None
+        self._sessions = 0  # modes.sessions at the last health tick
         self.deframer = Deframer(max_frame=MAX_TC_LEN)
         self.tc.deframer = self.deframer
         self.deframer.screen = self.tc.screen  # garbage rejected in place (0 B, flight/tc.py)
@@ -361,6 +362,10 @@ class FlightApp:
             self._last_mode = mode
             if mode == SESSION:
                 self.sched.request_gc()  # a pass starts with the whole heap free
+        if self.modes.sessions != self._sessions:  # a session started since the last tick
+            self._sessions = self.modes.sessions
+            from flight.scheduler import retry_disabled  # (once a session: no global)
+            retry_disabled(self.sched, self.emit)  # the tasks their faults disabled, again
         self.modes.tick()
         self._check_limits()
         if len(self.timetags):  # reading the time makes a float: only when one is queued

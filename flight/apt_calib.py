@@ -188,8 +188,24 @@ class FsmCalOwner:
 
     # ------------------------------------------------------------------ the 10 Hz task
     def tasks(self):
-        return [Task("apt_calib", self.period_us, self.update, offset_us=6000,
-                     budget_us=self.period_us // 4)]
+        t = Task("apt_calib", self.period_us, self.update, offset_us=6000,
+                 budget_us=self.period_us // 4)
+        t.on_disable = self.task_disabled
+        return [t]
+
+    def task_disabled(self):
+        """Its task disabled for its faults (``Task.on_disable``, flight/scheduler.py): a
+        run left in place would hold its step on the mirror and the APT in its
+        calibration frames for the rest of the session, so it ends, aborted for that
+        reason, the parameters unchanged; the request with it (a session retries)."""
+        c = self.cal
+        self.requested = False
+        if c is not None and c.run != RUN_IDLE:
+            self.state = ABORTED
+            self.aborted += 1
+            self.ctx.emit(EV_APT_CAL_ABORTED, ["its task was disabled", c.sent],
+                          "its task was disabled")
+        self._drop()
 
     def update(self):
         c = self.cal

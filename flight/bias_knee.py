@@ -56,7 +56,8 @@ EV_KNEE_REUSED = const(0x90)
 
 EVENTS = REPORT_EVENTS + (
     Event(EV_KNEE_ABORTED, "BIAS_KNEE_ABORTED", SEV_WARN,
-          "knee sweep aborted (light, no lock, sensor fault, write error, session end)",
+          "knee sweep aborted (light, no lock, sensor fault, write error, session end, its task "
+          "disabled)",
           (("why", "str"),)),
     Event(EV_KNEE_REUSED, "BIAS_KNEE_REUSED", SEV_WARN,
           "no breakdown sweep succeeded this session: the last accepted V_br is used, "

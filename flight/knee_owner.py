@@ -135,8 +135,23 @@ class KneeOwner:
         return k.cmd_knee_calibrate(args, tc)
 
     def tasks(self):
-        return [Task("bias_knee", self.period_us, self.update, offset_us=3000,
-                     budget_us=20000, critical=False, max_faults=5)]
+        t = Task("bias_knee", self.period_us, self.update, offset_us=3000,
+                 budget_us=20000, critical=False, max_faults=5)
+        t.on_disable = self.task_disabled
+        return [t]
+
+    def task_disabled(self):
+        """Its task disabled for its faults (``Task.on_disable``, flight/scheduler.py): a
+        sweep or report left in place would hold the bias at one of its points, the
+        comparator suspended and the session's start waiting on it for the rest of the
+        session.  It ends, aborted for that reason (the bias back to its loop, the
+        comparator resumed, the modules after it started); no retry this session."""
+        k = self.knee
+        if k is not None:
+            k._auto = False
+            if k._job is not None or k.state != 0:
+                k._job = None
+                k._abort("its task was disabled")
 
     # ------------------------------------------------------------------ session hooks
     def start_session(self):

@@ -62,6 +62,7 @@ class ModeManager:
         self.mode = SAFE
         self.modules = []
         self.transitions = 0
+        self.sessions = 0  # sessions started since boot (however fast the modes flip)
         self.safe_entries = 0
         self.last_safe_cause = ""
         self._starting = -1  # index of the module being started, -1 when idle
@@ -151,6 +152,7 @@ class ModeManager:
             if cur != STANDBY:
                 return "SESSION only from STANDBY"
             self._set(SESSION, cause)
+            self.sessions += 1
             self._starting = 0
             self._called = -1
             self.tick()

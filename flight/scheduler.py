@@ -11,8 +11,9 @@ Per task: runs, CPU time, overruns (cost above budget), late starts (start more 
 release), skipped releases, faults.
 
 Fault containment: an exception in a task is caught, counted and reported through
-``on_event``; after ``max_faults`` consecutive faults the task is disabled.  A fault in a
-*critical* task also calls ``on_safe(task)``.
+``on_event``; after ``max_faults`` consecutive faults the task is disabled and its owner's
+safe state runs (``Task.on_disable``); a session's start retries it (``retry_disabled``,
+flight/app.py).  A fault in a *critical* task also calls ``on_safe(task)``.
 
 Watchdog: ``watchdog.feed()`` is called (in idle time) only while every critical task has
 started within twice its period; a stalled or disabled critical task therefore lets the
@@ -35,7 +36,7 @@ octets a second) that the heap collected before the pass — on entering SESSION
 (:meth:`request_gc`), and outside quiet time below ``gc_relaxed`` — lasts the whole pass
 with a wide margin.  In quiet time a collection is also made early, below
 ``gc_relaxed``, when an idle window is longer than the last collection took (``gc_us``)
-before every hard task's deadline (``gc_early_runs``; none while the APT runs at 10 ms:
+before every hard task's deadline (``gc_early_runs``; none while the APT runs, at 7 ms:
 a collection takes ~4 APT periods at 100 M instructions/s).
 
 Events go out through ``on_event(ev_id, args, detail)`` (declared in :data:`EVENTS`).
@@ -47,8 +48,9 @@ from hal.compat import const, ticks_add, ticks_diff
 # Task, declarations, telemetry (re-exported: one import for its users), the Task.row layout.
 from flight.scheduler_telemetry import (  # noqa: F401
     EV_CRITICAL_TASK_DISABLED, EV_DEADLINE_MISS, EV_TASK_DISABLED, EV_TASK_FAULT,
-    EV_GC_IN_PASS, EV_TASK_OUT_OF_MEMORY, EV_TASK_OVERRUN, EV_WATCHDOG_FAULT,
-    EV_WATCHDOG_WITHHELD, EVENTS, HK, HK_DIAG, TASK_NAMES, Task, pack_hk, pack_hk_diag,
+    EV_GC_IN_PASS, EV_TASK_OUT_OF_MEMORY, EV_TASK_OVERRUN, EV_TASK_RETRIED,
+    EV_TASK_SAFING_FAILED, EV_WATCHDOG_FAULT, EV_WATCHDOG_WITHHELD, EVENTS, HK, HK_DIAG,
+    TASK_NAMES, Task, disable, pack_hk, pack_hk_diag, retry_disabled,
     S_CONSECUTIVE_FAULTS, S_CPU_US, S_CRITICAL, S_DEADLINE_MISSES, S_FAULTS, S_LAST_ERROR,
     S_LATE_STARTS, S_MAX_CPU_US, S_MAX_FAULTS, S_MAX_LATE_US, S_NAME, S_OVERRUNS, S_RUNS,
     S_PERIOD_US, S_SKIPPED, S_SOFT)
@@ -284,13 +286,7 @@ class Scheduler:
                 args = None
             self._event(EV_TASK_FAULT, args, st[S_NAME])
         if st[S_CONSECUTIVE_FAULTS] >= st[S_MAX_FAULTS]:
-            t.enabled = False
-            try:
-                args = [st[S_FAULTS]]
-            except MemoryError:
-                args = None
-            self._event(EV_CRITICAL_TASK_DISABLED if st[S_CRITICAL] else EV_TASK_DISABLED,
-                        args, st[S_NAME])
+            disable(self, t)  # (its event, then the owner's safe state: on_disable)
         if st[S_CRITICAL] and self.on_safe is not None:
             try:
                 self.on_safe(t)

@@ -28,6 +28,14 @@ from hal.compat import const
 from flight.events import SEV_CRITICAL, SEV_ERROR, SEV_WARN, Event
 from flight.telemetry import HkField
 
+try:
+    from typing import TYPE_CHECKING
+except ImportError:  # MicroPython
+    TYPE_CHECKING = False
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable, Optional  # noqa: F401  (type comments)
+
 _BIG = const(1 << 29)  # longest period/offset: well inside ticks_diff's half period
 
 # ``Task.row``: the run statistics (reset by reset_stats), then the declaration.
@@ -62,7 +70,14 @@ class Task:
 
     ``soft``: a release that passed behind a longer task is skipped (counted in
     ``skipped``), never a deadline miss (the APT's 1 kHz mirror task: the mirror holds
-    its last command, the next run catches up)."""
+    its last command, the next run catches up).
+
+    ``on_disable``: the owner's safe state, called once when the scheduler disables the
+    task for its faults (:func:`disable`).  A dead task must leave nothing acting on its
+    last state: the APT's laser, mirror and ADCS feedback (flight/apt.py).  A class
+    default: only a task with one holds the attribute."""
+
+    on_disable = None  # type: Optional[Callable[[], Any]]
 
     def __init__(self, name, period_us, fn, offset_us=0, budget_us=0, critical=False,
                  max_faults=3, soft=False):
@@ -128,6 +143,8 @@ EV_WATCHDOG_FAULT = const(0x15)
 EV_CRITICAL_TASK_DISABLED = const(0x16)
 EV_TASK_OUT_OF_MEMORY = const(0x17)
 EV_GC_IN_PASS = const(0x18)
+EV_TASK_SAFING_FAILED = const(0x19)
+EV_TASK_RETRIED = const(0x1A)
 
 EVENTS = (
     Event(EV_TASK_FAULT, "TASK_FAULT", SEV_ERROR, "a task raised (contained, counted)",
@@ -137,6 +154,12 @@ EVENTS = (
           "fragmented)", ()),
     Event(EV_TASK_DISABLED, "TASK_DISABLED", SEV_ERROR,
           "a task faulted max_faults times in a row: disabled", (("faults", "int"),)),
+    Event(EV_TASK_SAFING_FAILED, "TASK_SAFING_FAILED", SEV_CRITICAL,
+          "a disabled task's owner could not reach its safe state (Task.on_disable raised)",
+          (("error", "str"),)),
+    Event(EV_TASK_RETRIED, "TASK_RETRIED", SEV_WARN,
+          "a task its faults had disabled runs again: a session started (it is disabled "
+          "again after max_faults faults in a row)", (("faults", "int"),)),
     Event(EV_CRITICAL_TASK_DISABLED, "CRITICAL_TASK_DISABLED", SEV_CRITICAL,
           "a critical task was disabled: the watchdog will reset the payload",
           (("faults", "int"),)),
@@ -154,6 +177,44 @@ EVENTS = (
           "there, delaying the APT (the heap collected before the pass did not last it)",
           (("free_bytes", "int"), ("collect_us", "int"))),
 )
+
+
+def disable(sched, t):
+    """Disable ``t`` after its max_faults faults in a row (Scheduler._fault), report it,
+    then run its owner's safe state (``Task.on_disable``), contained: a failure there is
+    TASK_SAFING_FAILED, never an exception out of the scheduler.  Needs no heap but for
+    the events' argument lists (the scheduler, not its bound ``_event``, is passed: a
+    bound method as a value is an allocation)."""
+    row = t.row
+    t.enabled = False
+    try:
+        args = [row[S_FAULTS]]
+    except MemoryError:
+        args = None
+    sched._event(EV_CRITICAL_TASK_DISABLED if row[S_CRITICAL] else EV_TASK_DISABLED, args,
+                 row[S_NAME])
+    hook = t.on_disable
+    if hook is not None:
+        try:
+            hook()
+        except Exception as e:
+            try:
+                args = [repr(e)]
+            except MemoryError:
+                args = None
+            sched._event(EV_TASK_SAFING_FAILED, args, row[S_NAME])
+
+
+def retry_disabled(sched, emit):
+    """A session's start (flight/app.py): every task its faults disabled runs again, each
+    a TASK_RETRIED event; one that faults max_faults times in a row again is disabled
+    again.  Not the critical ones: their disabling withholds the watchdog (a reset)."""
+    for t in sched.tasks:
+        row = t.row
+        if not t.enabled and not row[S_CRITICAL] \
+                and row[S_CONSECUTIVE_FAULTS] >= row[S_MAX_FAULTS]:
+            sched.enable(row[S_NAME])
+            emit(EV_TASK_RETRIED, [row[S_FAULTS]], row[S_NAME])
 
 HK = (
     HkField("sched_overruns", "u16", warn=(0, 0), description="task budget overruns (all tasks)"),

@@ -226,6 +226,24 @@ def test_a_lost_spot_mid_calibration_aborts_cleanly():
     assert len(pl.events(K.EV_APT_CAL_START)) == 2
 
 
+def test_its_task_disabled_mid_calibration_takes_the_step_off_the_mirror():
+    # Before, a run left in place held its step on the mirror and the APT in its
+    # calibration frames for the rest of the session.  The task's safe state ends it.
+    pl = Plant(true_matrix(0.02, 0.0, 0.0))
+    pl.run(300)
+    run = pl.cal
+    assert run.run == K.RUN_INJECT and run.sent > 100 and (run.d_x != 0 or run.d_y != 0)
+    (task,) = pl.owner.tasks()
+    task.on_disable()  # what the scheduler does at the task's 5th fault in a row
+    (ev,) = pl.events(K.EV_APT_CAL_ABORTED)
+    assert ev[1] == ["its task was disabled", run.sent]
+    assert pl.cal is K.NO_CAL and not pl.cal.busy and pl.cal.d_x == pl.cal.d_y == 0
+    assert pl.owner.cal is None and pl.owner.state == 4 and pl.owner.aborted == 1
+    assert pl.ctx.params["apt_fsm_gain_x"] == 1.0 and not pl.events(K.EV_APT_CAL_DONE)
+    task.on_disable()  # nothing running: nothing to report
+    assert len(pl.events(K.EV_APT_CAL_ABORTED)) == 1
+
+
 def test_a_slewing_platform_delays_the_start_until_it_settles():
     """An ADCS slew (after an offload) moves the line of sight under the steps: early on the
     nominal pass it doubled the platform's share of the rotation's error.  A calibration

@@ -275,6 +275,46 @@ def test_a_memory_error_is_its_own_event_in_the_flight_app():
     assert len(oom) == 1 and oom[0]["text"] == "apt"
 
 
+def test_a_dead_apt_task_leaves_no_laser_no_mirror_no_feedback_and_a_session_retries_it():
+    # The apt task disabled for its faults (5 in a row) is a dead loop: before, the
+    # downlink laser stayed on, the mirror held its last command and the ADCS kept being
+    # fed TRACK's frozen error at 5 Hz for the rest of the session.  Now its safe state
+    # runs (Task.on_disable: the session's stop), and the next session retries the task.
+    from flight.scheduler import EV_TASK_DISABLED, EV_TASK_RETRIED
+
+    r = app_rig("apt", err=(0.001, 0.001))
+    fed = []
+    send = r.apt.ctx.send_adcs
+    r.apt.ctx.send_adcs = lambda rec: (fed.append(r.apt.state), send(rec))
+    r.app.modes.request("STANDBY")
+    r.app.modes.request("SESSION")
+    r.app.run_for(1000000)
+    assert r.apt.state == A.TRACK and r.power.get(SW_LASER_850) and fed
+    task = r.app.sched.task("apt")
+    r.cam.oom_next = 10 ** 6  # every frame from now on: a software fault
+    r.app.run_for(1000000)
+    assert not task.enabled and task.faults == 5
+    assert r.apt.state == A.IDLE and not r.power.get(SW_LASER_850)
+    assert not r.fsm.enabled and (r.fsm.cx, r.fsm.cy) == (0, 0)
+    assert r.app.modes.mode == "SESSION"  # the rest of the payload runs on
+    n = len(fed)
+    r.app.run_for(2000000)
+    assert len(fed) == n  # no feedback from a dead loop
+    names = [e["name"] for e in r.app.events.persistent_log()]
+    assert names[-1] == "TASK_DISABLED" and r.named(A.EV_APT_STATE)[-1] == "TRACK -> IDLE"
+    # The ground starts a new session, in one tc tick (no health tick between): retried.
+    r.cam.oom_next = 0
+    r.app.modes.request("STANDBY")
+    r.app.modes.request("SESSION")
+    r.app.run_for(3000000)
+    assert task.enabled and r.apt.state == A.TRACK and r.power.get(SW_LASER_850)
+    assert len(fed) > n
+    log = r.app.events.persistent_log()
+    retried = [e for e in log if e["id"] == EV_TASK_RETRIED]
+    assert len(retried) == 1 and retried[0]["text"] == "apt"
+    assert len([e for e in log if e["id"] == EV_TASK_DISABLED]) == 1
+
+
 def test_fsm_command_errors_are_counted_and_reported():
     rig = Rig(err=(0.001, 0.001))
     rig.until(A.TRACK, 80)

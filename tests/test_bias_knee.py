@@ -109,6 +109,31 @@ def test_session_end_aborts_the_sweep_cleanly():
     assert not _events(res, "BIAS_KNEE_REUSED")  # the session is over: nothing to say
 
 
+def test_a_knee_task_disabled_mid_sweep_gives_the_bias_back_and_the_session_goes_on():
+    # Before, the sweep kept the bias at its point and the session's start waited on the
+    # knee (session_ready) for the rest of the session: the comparator never started.
+    # Now its task's safe state aborts it.
+    res = fly("nominal", seed=1, duration_s=6.6)
+    app = res.apps[0]
+    k = _knee(res)
+    comp = app.payload["comparator"]
+    assert k.state == K.SWEEP and app.modes.starting() and comp.state == 0  # waiting on it
+
+    def broken():
+        raise ValueError("knee bug")
+
+    k.knee.update = broken  # every run of the knee's task from now on
+    app.run_for(3000000)
+    task = app.sched.task("bias_knee")
+    assert not task.enabled and task.faults == 5
+    assert k.state == K.IDLE and k.result == K.R_ABORTED
+    assert app.payload["bias"]._override is None and app.params["bias_vbr25_v"] == 24.55
+    (ab,) = _events(res, "BIAS_KNEE_ABORTED")
+    assert ab["args"] == ["its task was disabled"]
+    assert not _events(res, "BIAS_KNEE_REUSED") and len(_events(res, "BIAS_KNEE_SWEEP")) == 1
+    assert not app.modes.starting() and comp.state != 0  # the start went on
+
+
 @pytest.mark.parametrize("seed,weather", [(1, "clear"), (2, "fog")])
 def test_with_the_uplink_on_from_the_start_the_knee_reads_the_code_violations(seed, weather):
     # The uplink on before the session (a low pass): no dark window at all.  The sweep

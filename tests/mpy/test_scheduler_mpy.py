@@ -2,7 +2,8 @@
 
 from hal.compat import TICKS_PERIOD, ticks_add, ticks_diff
 from flight.scheduler import (EV_TASK_DISABLED, EV_TASK_FAULT, EV_TASK_OUT_OF_MEMORY,
-                              Scheduler, Task)
+                              EV_TASK_RETRIED, EV_TASK_SAFING_FAILED, Scheduler, Task,
+                              retry_disabled)
 
 try:
     import micropython
@@ -182,14 +183,65 @@ def test_intermittent_fault_resets_the_consecutive_count():
 
 def test_critical_fault_calls_safe_hook():
     clock, sched, events, safe = _make()
-
-    def bad():
-        raise RuntimeError("boom")
-
-    sched.add(Task("apt", 10000, bad, critical=True, max_faults=2))
+    sched.add(Task("apt", 10000, _dead, critical=True, max_faults=2))
     sched.run_for(50000)
     assert safe == ["apt", "apt"]
     assert not sched.task("apt").enabled
+
+
+def _dead():
+    raise ValueError("dead")
+
+
+def _broken():
+    raise OSError(5)
+
+
+def test_a_task_disabled_for_its_faults_runs_its_owners_safe_state_once():
+    clock, sched, events, _ = _make()
+    safed = []
+    t = sched.add(Task("loop", 10000, _dead, max_faults=3))
+    t.on_disable = lambda: safed.append(len(events))
+    sched.run_for(15000)  # two faults (at 0 and 10 ms): not yet
+    assert safed == [] and t.enabled
+    sched.run_for(100000)
+    assert not t.enabled and t.faults == 3 and [e[0] for e in events][-1] == EV_TASK_DISABLED
+    assert safed == [4]  # once, right after the three faults and TASK_DISABLED
+
+
+def test_a_safe_state_that_fails_is_its_own_event_and_the_others_run_on():
+    clock, sched, events, _ = _make()
+    log = []
+    sched.add(Task("good", 10000, Recorder(clock, "good", log)))
+    t = sched.add(Task("loop", 10000, _dead, max_faults=2))
+    t.on_disable = _broken
+    sched.run_for(100000)
+    assert [e[0] for e in events][-2:] == [EV_TASK_DISABLED, EV_TASK_SAFING_FAILED]
+    assert events[-1][2] == "loop" and "OSError" in events[-1][1][0]
+    assert len(log) == 10 and not t.enabled
+
+
+def test_a_session_start_retries_only_the_tasks_their_faults_disabled():
+    clock, sched, events, _ = _make()
+    n = [0]
+
+    def flaky():  # two faults, then well
+        n[0] += 1
+        if n[0] <= 2:
+            raise ValueError("transient")
+
+    loop = sched.add(Task("loop", 10000, flaky, max_faults=2))
+    off = sched.add(Task("off", 10000, Recorder(clock, "off", [])))
+    crit = sched.add(Task("crit", 10000, _dead, critical=True, max_faults=1))
+    sched.run_for(50000)
+    sched.enable("off", False)  # disabled on purpose, not by faults
+    assert not loop.enabled and not crit.enabled and n[0] == 2
+    got = []
+    retry_disabled(sched, lambda i, a, d: got.append((i, a, d)))
+    assert got == [(EV_TASK_RETRIED, [2], "loop")]
+    assert loop.enabled and not off.enabled and not crit.enabled
+    sched.run_for(50000)
+    assert n[0] == 7 and loop.enabled and loop.faults == 2
 
 
 def test_watchdog_fed_only_while_critical_tasks_run():
@@ -221,11 +273,7 @@ def test_watchdog_fed_only_while_critical_tasks_run():
 
 def test_watchdog_not_fed_when_critical_task_disabled():
     clock, sched, _, _ = _make()
-
-    def bad():
-        raise ValueError("x")
-
-    sched.add(Task("crit", 10000, bad, critical=True, max_faults=1))
+    sched.add(Task("crit", 10000, _dead, critical=True, max_faults=1))
     sched.add(Task("other", 10000, lambda: None))
     sched.run_for(100000)
     assert sched.watchdog.feeds == 0 or sched.watchdog.feeds <= 1

@@ -143,7 +143,7 @@ class FlightApp:
         self.sched.gc_quiet = self._apt_may_run
         self.sched.gc_relaxed = heap_size() // 2
         self._last_mode = None
-        self._sessions = 0  # modes.sessions at the last health tick
+        self.modes.on_session = self._session_started
         self.deframer = Deframer(max_frame=MAX_TC_LEN)
         self.tc.deframer = self.deframer
         self.deframer.screen = self.tc.screen  # garbage rejected in place (0 B, flight/tc.py)
@@ -353,6 +353,13 @@ class FlightApp:
             if self.limits.budget.over_time():  # (one a tick at least: ~0.1 M instr each)
                 return
 
+    def _session_started(self):
+        """Each session's start (ModeManager.on_session, however fast the modes flip):
+        the tasks their faults disabled run again, each a TASK_RETRIED
+        (flight/scheduler.py ``retry_disabled``; design.md §3.1)."""
+        from flight.scheduler_telemetry import retry_disabled  # (once a session: no global)
+        retry_disabled(self.sched, self.emit)
+
     def _apt_may_run(self):
         return self.modes.mode == SESSION
 
@@ -362,10 +369,6 @@ class FlightApp:
             self._last_mode = mode
             if mode == SESSION:
                 self.sched.request_gc()  # a pass starts with the whole heap free
-        if self.modes.sessions != self._sessions:  # a session started since the last tick
-            self._sessions = self.modes.sessions
-            from flight.scheduler import retry_disabled  # (once a session: no global)
-            retry_disabled(self.sched, self.emit)  # the tasks their faults disabled, again
         self.modes.tick()
         self._check_limits()
         if len(self.timetags):  # reading the time makes a float: only when one is queued

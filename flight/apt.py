@@ -213,13 +213,13 @@ class Apt:
 
     # ------------------------------------------------------------------ session hooks
     def tasks(self):
-        t = self.law.frame_clock(Task("apt", self.period_us, self.tick, max_faults=5,
-                                      budget_us=self.period_us // 2, critical=False))
         # Disabled for its faults, the loop is dead: nothing may act on its last state (the
         # downlink laser on, the mirror held, TRACK's frozen error fed to the ADCS).  The
         # session's own stop: lasers off, mirror parked, camera off, IDLE (design.md §3.1).
-        t.on_disable = self.stop_session
-        return [t, Task("adcs_feedback", 200000, self.feedback, offset_us=3000, budget_us=20000)]
+        return [self.law.frame_clock(Task("apt", self.period_us, self.tick, max_faults=5,
+                                          budget_us=self.period_us // 2, critical=False,
+                                          on_disable=self.stop_session)),
+                Task("adcs_feedback", 200000, self.feedback, offset_us=3000, budget_us=20000)]
 
     def start_session(self):
         self.power.set(SW_CAMERA, True)

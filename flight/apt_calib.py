@@ -188,10 +188,8 @@ class FsmCalOwner:
 
     # ------------------------------------------------------------------ the 10 Hz task
     def tasks(self):
-        t = Task("apt_calib", self.period_us, self.update, offset_us=6000,
-                 budget_us=self.period_us // 4)
-        t.on_disable = self.task_disabled
-        return [t]
+        return [Task("apt_calib", self.period_us, self.update, offset_us=6000,
+                     budget_us=self.period_us // 4, on_disable=self.task_disabled)]
 
     def task_disabled(self):
         """Its task disabled for its faults (``Task.on_disable``, flight/scheduler.py): a

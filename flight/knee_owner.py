@@ -135,10 +135,9 @@ class KneeOwner:
         return k.cmd_knee_calibrate(args, tc)
 
     def tasks(self):
-        t = Task("bias_knee", self.period_us, self.update, offset_us=3000,
-                 budget_us=20000, critical=False, max_faults=5)
-        t.on_disable = self.task_disabled
-        return [t]
+        return [Task("bias_knee", self.period_us, self.update, offset_us=3000,
+                     budget_us=20000, critical=False, max_faults=5,
+                     on_disable=self.task_disabled)]
 
     def task_disabled(self):
         """Its task disabled for its faults (``Task.on_disable``, flight/scheduler.py): a

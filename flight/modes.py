@@ -62,7 +62,7 @@ class ModeManager:
         self.mode = SAFE
         self.modules = []
         self.transitions = 0
-        self.sessions = 0  # sessions started since boot (however fast the modes flip)
+        self.on_session = None  # called at each session's start (flight/app.py: retries)
         self.safe_entries = 0
         self.last_safe_cause = ""
         self._starting = -1  # index of the module being started, -1 when idle
@@ -152,7 +152,8 @@ class ModeManager:
             if cur != STANDBY:
                 return "SESSION only from STANDBY"
             self._set(SESSION, cause)
-            self.sessions += 1
+            if self.on_session is not None:
+                self.on_session()
             self._starting = 0
             self._called = -1
             self.tick()

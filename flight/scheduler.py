@@ -12,8 +12,8 @@ release), skipped releases, faults.
 
 Fault containment: an exception in a task is caught, counted and reported through
 ``on_event``; after ``max_faults`` consecutive faults the task is disabled and its owner's
-safe state runs (``Task.on_disable``); a session's start retries it (``retry_disabled``,
-flight/app.py).  A fault in a *critical* task also calls ``on_safe(task)``.
+safe state runs (``Task.on_disable``); a session's start retries it
+(flight/scheduler_telemetry.py ``retry_disabled``, flight/app.py).  A fault in a *critical* task also calls ``on_safe(task)``.
 
 Watchdog: ``watchdog.feed()`` is called (in idle time) only while every critical task has
 started within twice its period; a stalled or disabled critical task therefore lets the
@@ -48,9 +48,8 @@ from hal.compat import const, ticks_add, ticks_diff
 # Task, declarations, telemetry (re-exported: one import for its users), the Task.row layout.
 from flight.scheduler_telemetry import (  # noqa: F401
     EV_CRITICAL_TASK_DISABLED, EV_DEADLINE_MISS, EV_TASK_DISABLED, EV_TASK_FAULT,
-    EV_GC_IN_PASS, EV_TASK_OUT_OF_MEMORY, EV_TASK_OVERRUN, EV_TASK_RETRIED,
-    EV_TASK_SAFING_FAILED, EV_WATCHDOG_FAULT, EV_WATCHDOG_WITHHELD, EVENTS, HK, HK_DIAG,
-    TASK_NAMES, Task, disable, pack_hk, pack_hk_diag, retry_disabled,
+    EV_GC_IN_PASS, EV_TASK_OUT_OF_MEMORY, EV_TASK_OVERRUN, EV_WATCHDOG_FAULT,
+    EV_WATCHDOG_WITHHELD, EVENTS, HK, HK_DIAG, TASK_NAMES, Task, disable, pack_hk, pack_hk_diag,
     S_CONSECUTIVE_FAULTS, S_CPU_US, S_CRITICAL, S_DEADLINE_MISSES, S_FAULTS, S_LAST_ERROR,
     S_LATE_STARTS, S_MAX_CPU_US, S_MAX_FAULTS, S_MAX_LATE_US, S_NAME, S_OVERRUNS, S_RUNS,
     S_PERIOD_US, S_SKIPPED, S_SOFT)

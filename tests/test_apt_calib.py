@@ -234,6 +234,7 @@ def test_its_task_disabled_mid_calibration_takes_the_step_off_the_mirror():
     run = pl.cal
     assert run.run == K.RUN_INJECT and run.sent > 100 and (run.d_x != 0 or run.d_y != 0)
     (task,) = pl.owner.tasks()
+    assert task.on_disable == pl.owner.task_disabled
     task.on_disable()  # what the scheduler does at the task's 5th fault in a row
     (ev,) = pl.events(K.EV_APT_CAL_ABORTED)
     assert ev[1] == ["its task was disabled", run.sent]

@@ -280,7 +280,7 @@ def test_a_dead_apt_task_leaves_no_laser_no_mirror_no_feedback_and_a_session_ret
     # downlink laser stayed on, the mirror held its last command and the ADCS kept being
     # fed TRACK's frozen error at 5 Hz for the rest of the session.  Now its safe state
     # runs (Task.on_disable: the session's stop), and the next session retries the task.
-    from flight.scheduler import EV_TASK_DISABLED, EV_TASK_RETRIED
+    from flight.scheduler_telemetry import EV_TASK_DISABLED, EV_TASK_RETRIED
 
     r = app_rig("apt", err=(0.001, 0.001))
     fed = []

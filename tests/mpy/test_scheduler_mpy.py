@@ -2,8 +2,8 @@
 
 from hal.compat import TICKS_PERIOD, ticks_add, ticks_diff
 from flight.scheduler import (EV_TASK_DISABLED, EV_TASK_FAULT, EV_TASK_OUT_OF_MEMORY,
-                              EV_TASK_RETRIED, EV_TASK_SAFING_FAILED, Scheduler, Task,
-                              retry_disabled)
+                              Scheduler, Task)
+from flight.scheduler_telemetry import EV_TASK_RETRIED, EV_TASK_SAFING_FAILED, retry_disabled
 
 try:
     import micropython
@@ -200,8 +200,8 @@ def _broken():
 def test_a_task_disabled_for_its_faults_runs_its_owners_safe_state_once():
     clock, sched, events, _ = _make()
     safed = []
-    t = sched.add(Task("loop", 10000, _dead, max_faults=3))
-    t.on_disable = lambda: safed.append(len(events))
+    t = sched.add(Task("loop", 10000, _dead, max_faults=3,
+                       on_disable=lambda: safed.append(len(events))))
     sched.run_for(15000)  # two faults (at 0 and 10 ms): not yet
     assert safed == [] and t.enabled
     sched.run_for(100000)
@@ -213,8 +213,7 @@ def test_a_safe_state_that_fails_is_its_own_event_and_the_others_run_on():
     clock, sched, events, _ = _make()
     log = []
     sched.add(Task("good", 10000, Recorder(clock, "good", log)))
-    t = sched.add(Task("loop", 10000, _dead, max_faults=2))
-    t.on_disable = _broken
+    t = sched.add(Task("loop", 10000, _dead, max_faults=2, on_disable=_broken))
     sched.run_for(100000)
     assert [e[0] for e in events][-2:] == [EV_TASK_DISABLED, EV_TASK_SAFING_FAILED]
     assert events[-1][2] == "loop" and "OSError" in events[-1][1][0]

@@ -102,7 +102,8 @@ sys.path.insert(0, '/proj')
 from hal.compat import ticks_us
 from hal.clock import VirtualClock
 from hal.sim.board import make_board
-from hal.sim.world import make_world, noise_table_bytes
+from hal.sim.world import make_world
+from hal.sim.heap_est import noise_table_bytes
 
 MASK = (1 << 30) - 1
 _h0 = int(hrtime.us())
@@ -121,7 +122,7 @@ cam = world.cam_model
 
 
 def table_bytes():
-    return noise_table_bytes(cam)  # the camera model's cache (hal/sim/world.py)
+    return noise_table_bytes(cam)  # the camera model's cache (hal/sim/heap_est.py)
 
 
 # Calibrate the timer: cost of one hrtime call (charged to whatever brackets it).

@@ -72,12 +72,15 @@ class LimitCheck:
         power = board.power
         if power is None or bad is not None:
             return bad
-        for sw in range(N_SWITCHES):
-            try:
-                if power.get(sw) and power.fault(sw):
-                    return "switch %d tripped" % sw
-            except Exception:
-                pass
+        try:  # (one call: a get and a fault a switch were ~30 k instructions a check)
+            trips = power.trips() & ((1 << N_SWITCHES) - 1)  # (only switches that exist)
+        except Exception:
+            trips = 0
+        if trips:
+            sw = 0
+            while not (trips >> sw) & 1:  # the first one tripped
+                sw += 1
+            return "switch %d tripped" % sw
         cur = self._currents
         try:
             power.currents(cur)

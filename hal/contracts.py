@@ -425,3 +425,11 @@ class Power(Device):
         """**hot** True while the switch reports a trip (current limit / thermal
         shutdown). Raises ValueError."""
         raise NotImplementedError
+
+    def trips(self):
+        # type: () -> int
+        """**hot** The switches that are on and report a trip, as a bit mask (bit ``i``:
+        switch ``i``; 0: none).  One call for the health task's look at every switch ten
+        times a second (flight/limits.py): a ``get`` and a ``fault`` a switch were ~30 k
+        instructions a check on the target bench."""
+        raise NotImplementedError

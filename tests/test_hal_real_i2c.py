@@ -370,6 +370,13 @@ def test_power_fault_pins(power):
     assert not any(p.fault(i) for i in range(N_SWITCHES))
     faults[SW_SIPM_BIAS].level = 0
     assert p.fault(SW_SIPM_BIAS) and not p.fault(SW_CAMERA)
+    # trips(): the same pins in one call, for the switches that are on only
+    assert p.trips() == 0  # the bias switch is off: its pin's trip is no trip of a load
+    p.set(SW_SIPM_BIAS, True)
+    p.set(SW_CAMERA, True)
+    assert p.trips() == 1 << SW_SIPM_BIAS
+    faults[SW_CAMERA].level = 0
+    assert p.trips() == (1 << SW_SIPM_BIAS) | (1 << SW_CAMERA)
 
 
 def test_power_constructor_validation():
@@ -389,3 +396,5 @@ def test_power_constructor_validation():
         Ina3221(i2c, 0x44)
     p = GpioPower(en, mons, ch, [100] * N_SWITCHES)  # no fault pins at all
     assert p.fault(0) is False
+    p.set(0, True)
+    assert p.trips() == 0

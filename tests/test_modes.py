@@ -286,9 +286,12 @@ def test_overcurrent_and_tripped_switch_go_safe():
     h.send(SET_MODE, {"mode": "STANDBY"})
     p.set(SW_FRAMER, True)
     p.tripped[SW_FRAMER] = True
+    p.tripped[SW_CAMERA] = True  # (off: a trip flag of a switch that is off is no trip)
+    assert p.trips() == 1 << SW_FRAMER
     for _ in range(h.app.params["limit_persist"]):
         h.app._check_limits()
-    assert h.app.modes.mode == "SAFE" and "tripped" in h.app.modes.last_safe_cause
+    assert h.app.modes.mode == "SAFE"
+    assert "switch %d tripped" % SW_FRAMER in h.app.modes.last_safe_cause
 
 
 def test_critical_task_fault_goes_safe():

@@ -146,3 +146,16 @@ class GpioPower(Power):
         self._check(switch)
         p = self._fault[switch]
         return p is not None and p.value() == 0
+
+    def trips(self):
+        # type: () -> int
+        m = 0
+        st = self._state
+        fp = self._fault
+        i = 0
+        while i < N_SWITCHES:
+            p = fp[i]
+            if st[i] and p is not None and p.value() == 0:
+                m |= 1 << i
+            i += 1
+        return m

@@ -42,3 +42,12 @@ class SimPower:
     def fault(self, switch):
         self._check(switch)
         return self.tripped[switch]
+
+    def trips(self):
+        m = 0
+        st = self.state
+        tr = self.tripped
+        for i in range(N_SWITCHES):
+            if st[i] and tr[i]:
+                m |= 1 << i
+        return m

@@ -86,6 +86,9 @@ class FakePower:
     def fault(self, sw):
         return self.tripped[sw]
 
+    def trips(self):
+        return sum(1 << i for i in range(N_SWITCHES) if self.state[i] and self.tripped[i])
+
     def currents(self, buf):
         for i in range(N_SWITCHES):
             buf[i] = 100 if self.state[i] else 0

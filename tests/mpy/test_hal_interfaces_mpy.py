@@ -80,6 +80,7 @@ def test_base_methods_are_abstract():
         (interfaces.Watchdog(), "feed", ()),
         (interfaces.Power(), "currents", ([0] * N_SWITCHES,)),
         (interfaces.Power(), "set", (0, True)),
+        (interfaces.Power(), "trips", ()),
         (interfaces.Device(), "init", ()),
     )
     for obj, name, args in calls:

@@ -27,6 +27,9 @@ class Power:
     def fault(self, sw):
         return self.tripped[sw]
 
+    def trips(self):
+        return sum(1 << i for i in range(5) if self.on[i] and self.tripped[i])
+
     def currents(self, buf):
         for i in range(5):
             buf[i] = self.ma[i] if self.on[i] else 0
@@ -105,6 +108,21 @@ def test_tripped_switch_comes_before_currents_and_the_last_current_over_names_th
     for _ in range(5):
         lc2.check()
     assert len(modes2.causes) == 1
+
+
+def test_the_first_switch_tripped_names_the_cause_and_a_bad_trip_mask_is_no_trip():
+    lc, board, modes, _ = _check([25.0])
+    board.power.tripped[4] = True
+    board.power.tripped[1] = True
+    for _ in range(3):
+        lc.check()
+    assert modes.causes == ["limit: switch 1 tripped"]  # the lowest of the two
+    lc2, board2, modes2, _ = _check([25.0])
+    for bad in (1 << 7, -32, "x", None):  # bits of no switch, or no mask: nothing tripped
+        board2.power.trips = lambda bad=bad: bad
+        for _ in range(3):
+            lc2.check()
+    assert modes2.causes == []
 
 
 def test_an_excluded_sensor_counts_only_without_another_reading():

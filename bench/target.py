@@ -19,6 +19,11 @@ LIMITS = {
     "apt_deadline_misses_flood_100mips": ("<=", 0),
     "flight_cpu_load_100mips": ("<=", 0.30),
     "heap_live_track_bytes": ("<=", 64 * 1024),
+    # Issue 5's heap peak (128 KiB live after collection) on the flight deployment itself:
+    # the firmware, its code in flash.  ``heap_peak_bytes_mpy`` (bench/flight_mpy.py) is the
+    # VM's figure, whose heap also holds the bytecode of every module loaded on use
+    # (README "Measured figures").
+    "heap_peak_bytes": ("<=", 128 * 1024),
 }
 # Tasks that allocate nothing per run in steady state (tests/mpy/test_budget_mpy.py).
 ZERO_ALLOC_TASKS = ("apt", "tc", "health", "adcs_feedback")
@@ -37,7 +42,7 @@ def run():
     for key in ("apt_deadline_misses_100mips", "apt_deadline_misses_50mips",
                 "apt_deadline_misses_flood_100mips", "flight_cpu_load_100mips",
                 "gc_collect_instr_max", "heap_live_boot_bytes", "heap_live_track_bytes",
-                "heap_live_track_start_bytes",
+                "heap_live_track_start_bytes", "heap_peak_bytes",
                 "heap_largest_free_bytes", "heap_size_bytes"):
         if isinstance(f.get(key), (int, float)):
             rows.append(("target_" + key, f[key], "", LIMITS.get(key)))

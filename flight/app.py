@@ -356,7 +356,7 @@ class FlightApp:
     def _session_started(self):
         """Each session's start (ModeManager.on_session, however fast the modes flip):
         the tasks their faults disabled run again, each a TASK_RETRIED
-        (flight/scheduler.py ``retry_disabled``; design.md §3.1)."""
+        (flight/scheduler_telemetry.py ``retry_disabled``; design.md §3.1)."""
         from flight.scheduler_telemetry import retry_disabled  # (once a session: no global)
         retry_disabled(self.sched, self.emit)
 

@@ -197,13 +197,18 @@ class FsmCalOwner:
         calibration frames for the rest of the session, so it ends, aborted for that
         reason, the parameters unchanged; the request with it (a session retries)."""
         c = self.cal
-        self.requested = False
         if c is not None and c.run != RUN_IDLE:
-            self.state = ABORTED
-            self.aborted += 1
-            self.ctx.emit(EV_APT_CAL_ABORTED, ["its task was disabled", c.sent],
-                          "its task was disabled")
+            self._aborted("its task was disabled", c.sent)
+        self.requested = False
         self._drop()
+
+    def _aborted(self, why, steps):
+        """An attempt the owner ends (no heap for its code, or its task disabled): counted
+        and reported as the run reports its own aborts, the request dropped with it."""
+        self.requested = False
+        self.state = ABORTED
+        self.aborted += 1
+        self.ctx.emit(EV_APT_CAL_ABORTED, [why, steps], why)
 
     def update(self):
         c = self.cal
@@ -242,12 +247,8 @@ class FsmCalOwner:
                           self.period_us)
         except lazy.LoadFailed:
             self.apt.cal = NO_CAL
-            self.requested = False
             self._tried = True  # (an automatic one is not retried every 100 ms)
-            self.state = ABORTED
-            self.aborted += 1
-            self.ctx.emit(EV_APT_CAL_ABORTED, ["no heap for the calibration", 0],
-                          "no heap for the calibration")
+            self._aborted("no heap for the calibration", 0)
             return None
         for k in _CARRIED:
             setattr(c, k, getattr(self, k))

@@ -13,7 +13,8 @@ release), skipped releases, faults.
 Fault containment: an exception in a task is caught, counted and reported through
 ``on_event``; after ``max_faults`` consecutive faults the task is disabled and its owner's
 safe state runs (``Task.on_disable``); a session's start retries it
-(flight/scheduler_telemetry.py ``retry_disabled``, flight/app.py).  A fault in a *critical* task also calls ``on_safe(task)``.
+(flight/scheduler_telemetry.py ``retry_disabled``, flight/app.py).  A fault in a
+*critical* task also calls ``on_safe(task)``.
 
 Watchdog: ``watchdog.feed()`` is called (in idle time) only while every critical task has
 started within twice its period; a stalled or disabled critical task therefore lets the

@@ -4,7 +4,11 @@
   code included): simulated seconds per wall-clock second (limit >= 30);
 * ``sim_speed_x_realtime_cpu`` — the same pass per second of the process's CPU time, the
   figure that compares on a shared host (limit >= 60: issues 13 and 14; wall time on a
-  loaded host also counts the other jobs);
+  loaded host also counts the other jobs).  Both fly the APT's kernels as their host
+  builds (sim/run/hostkernels, the simulator's default: the same pass bit for bit);
+* ``sim_speed_x_realtime_cpu_py_kernels`` — the same with the flight code's Python twins
+  of the kernels (``python -m sim --py-kernels``; what the figure was before the host
+  builds, and what it is on a host without a C compiler);
 * ``camera_render_us_cpython`` — one 16x16 TRACK window with the beacon spot rendered by
   sim.camera (what every APT tick asks of the physics);
 * ``sim_physics_step_us_cpython`` — hal.sim.world.World.step over 10 ms of virtual time
@@ -28,10 +32,10 @@ RENDERS = 5000
 STEPS = 3000  # 30 s of virtual time
 
 
-def sim_speed():
+def sim_speed(py_kernels=False):
     """(speed per wall second, per CPU second, the pass's metrics: bench/issue14.py
     reports issue 14's figures from them)."""
-    res = passsim.fly("nominal", seed=1)
+    res = passsim.fly("nominal", seed=1, py_kernels=py_kernels)
     return res.sim_s / res.wall_s, res.sim_s / res.cpu_s, metrics.compute(res)
 
 
@@ -75,6 +79,7 @@ def run():
     return [
         ("sim_speed_x_realtime", speed, "x", (">=", 30)),
         ("sim_speed_x_realtime_cpu", speed_cpu, "x", (">=", 60)),
+        ("sim_speed_x_realtime_cpu_py_kernels", sim_speed(py_kernels=True)[1], "x", None),
         ("camera_render_us_cpython", camera_render_us(), "us", None),
         ("sim_physics_step_us_cpython", physics_step_us(), "us", None),
     ] + issue14.pass_rows(m) + issue14.campaign_rows()

@@ -97,6 +97,9 @@ _SPOT_R_SIGMA = 3.5  # spot window half-width in sigmas
 _THR_E = 0.05  # skip spot pixels with fewer mean electrons than this
 _TABLE_SLOTS = 8  # noise tables kept (buffers allocated once each)
 _SQRT1_2 = 0.7071067811865476
+# The spot's pixel loops' host build (sim/run/hostkernels install() sets it for a pass on CPython:
+# the same operations in C, tests/test_hostkernels.py); None: the loops in Camera._spot.
+host_spot = None
 
 
 class Camera:
@@ -439,6 +442,10 @@ class Camera:
             e_prev = e_next
         z = self._z
         zi = self._rng.randbelow(_NZ - _MAXBOX * _MAXBOX)
+        if host_spot is not None and not wide:  # (the loops below in C: sim/run/hostkernels)
+            host_spot(buf, gx, gy, z, zi, nx, ny, j0 * cols + i0, cols, amp, gmin, gdn,
+                      fw_cap, self.adc_max)
+            return
         sqrt, thr = math.sqrt, _THR_E
         amax, add = self.adc_max, self._add
         for j in range(ny):

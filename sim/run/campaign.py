@@ -114,7 +114,8 @@ HIGHER_IS_BETTER = frozenset(("packets_ok", "sim_speed_x_realtime", "sim_speed_x
                               "track_fraction", "point_ahead_urad_min"))
 
 # ============================================================================ draws
-def draw_specs(n, seed, scenario="nominal", duration_s=None, charge_cpu=False, ideal=False):
+def draw_specs(n, seed, scenario="nominal", duration_s=None, charge_cpu=False, ideal=False,
+               py_kernels=False):
     """The N pass specifications of a campaign (deterministic in ``seed``)."""
     rng = random.Random(seed)
     specs = []
@@ -133,6 +134,7 @@ def draw_specs(n, seed, scenario="nominal", duration_s=None, charge_cpu=False, i
             "duration_s": duration_s,
             "charge_cpu": charge_cpu,
             "ideal": ideal,
+            "py_kernels": py_kernels,
         })
     return specs
 
@@ -148,7 +150,8 @@ def fly_one(spec):
         _res, m = report.run(spec["scenario"], seed=spec["seed"], overrides=spec["overrides"],
                              progress=False, duration_s=spec.get("duration_s"),
                              charge_cpu=spec.get("charge_cpu", False),
-                             ideal=spec.get("ideal", False))
+                             ideal=spec.get("ideal", False),
+                             py_kernels=spec.get("py_kernels", False))
         ok, crc = m.get("packets_ok"), m.get("packets_crc_error")
         m["packet_error_rate"] = (crc / (ok + crc)) if (ok is not None and crc is not None
                                                          and ok + crc > 0) else None
@@ -369,6 +372,8 @@ def build_parser():
     p.add_argument("--deterministic", action="store_true",
                    help="accepted for old scripts: the default is deterministic now")
     p.add_argument("--ideal", action="store_true", help="fly the idealised world (sim --ideal)")
+    p.add_argument("--py-kernels", action="store_true",
+                   help="the APT's kernels as the flight code's Python twins (sim --py-kernels)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", default=[],
                    help="set a flight parameter at every boot of every pass (sim --param)")
     p.add_argument("--frame-rate", type=float, metavar="HZ",
@@ -405,7 +410,8 @@ def main(argv=None):
                          % (args.scenario, ", ".join(scenarios.names())))
         return 2
     specs = draw_specs(args.passes, args.seed, args.scenario, args.duration,
-                       charge_cpu=args.charge_cpu, ideal=args.ideal)
+                       charge_cpu=args.charge_cpu, ideal=args.ideal,
+                       py_kernels=args.py_kernels)
     if args.usual_plan and args.session_lead is not None:
         sys.stderr.write("error: --usual-plan and --session-lead are two plans: give one\n")
         return 2

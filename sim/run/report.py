@@ -51,11 +51,12 @@ TIMELINE_MAX_ROWS = 250
 
 # ============================================================================ running
 def run(scenario="nominal", seed=1, overrides=None, progress=False, duration_s=None,
-        app_hook=None, charge_cpu=False, ideal=False):
-    """Fly one pass; (PassResult, metrics dict)."""
+        app_hook=None, charge_cpu=False, ideal=False, py_kernels=False):
+    """Fly one pass; (PassResult, metrics dict).  ``py_kernels``: the APT's kernels as the
+    flight code's Python twins, not their host builds (passsim.fly)."""
     res = passsim.fly(scenario, seed=seed, overrides=overrides or None, progress=progress,
                       charge_cpu=charge_cpu, app_hook=app_hook, duration_s=duration_s,
-                      ideal=ideal)
+                      ideal=ideal, py_kernels=py_kernels)
     return res, metrics.compute(res)
 
 

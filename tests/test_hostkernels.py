@@ -309,3 +309,23 @@ def test_the_command_lines_fly_the_twins_when_asked(hk, monkeypatch, tmp_path):
     out = campaign.fly_one(dict(campaign.draw_specs(1, 5, duration_s=2.0, py_kernels=True)[0]))
     assert out["error"] is None and seen == [frame_py]
     assert apt_predict._frame is frame_py  # (restored after each pass)
+
+
+def test_bad_arguments_are_exceptions_never_a_crash(hk):
+    c = array("i", [0] * 47)
+    with pytest.raises(TypeError):
+        hk.predict_frame((1, 2), c)  # (no arrays)
+    with pytest.raises(TypeError):
+        hk.predict_frame()
+    with pytest.raises(IndexError):
+        hk.predict_frame((), c)
+    out = array("i", [0] * 31)
+    out[CEN_SIZE] = 16
+    with pytest.raises(TypeError):  # (floats: the host build takes the flight's integer arrays only)
+        hk.centroid([array("d", [0.0] * 256), out, b"\0" * 257])
+    with pytest.raises(TypeError):  # (bytes are read-only: the twin's TypeError too)
+        hk.wheels_step(b"\0" * 1280, b"\0" * 192, b"\0" * 32, b"\0" * 188, b"\0" * 72,
+                       b"\0" * 80, b"\0" * 80)
+    with pytest.raises(TypeError):  # (integers where the camera reads floats)
+        hk.camera_spot(array("H", [0] * 256), array("i", [1] * 25), array("i", [1] * 25),
+                       array("f", [0.0] * 4096), 0, 3, 3, 0, 16, 1e4, 0.1, 0.5, 1e4, 1023)

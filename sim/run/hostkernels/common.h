@@ -129,12 +129,20 @@ static inline i64 floordiv(ctx *x, i64 a, i64 b) {
 #define LD(a, i) ld(x, &(a), (i))
 #define ST(a, i, v) st(x, &(a), (i), (v))
 
-/* The buffer of an object (an array, bytes, bytearray), held until the call returns. */
-static inline void view(ctx *x, PyObject *o, arr *a) {
-    if (x->nv >= MAX_VIEWS)
+/* The buffer of an object (an array, bytes, bytearray), held until the call returns (the
+ * buffer holds its own reference to the object).  ``owned``: the caller's reference to
+ * ``o``, dropped here whatever happens. */
+static inline void view_(ctx *x, PyObject *o, arr *a, int owned) {
+    if (x->nv >= MAX_VIEWS) {
+        if (owned)
+            Py_DECREF(o);
         fail(x, PyExc_RuntimeError, "hostkernels: too many arrays");
+    }
     Py_buffer *b = &x->views[x->nv];
-    if (PyObject_GetBuffer(o, b, PyBUF_RECORDS_RO) != 0)
+    int r = PyObject_GetBuffer(o, b, PyBUF_RECORDS_RO);
+    if (owned)
+        Py_DECREF(o);
+    if (r != 0)
         longjmp(x->jb, 1);
     x->nv++;
     const char *f = b->format ? b->format : "B";
@@ -151,6 +159,8 @@ static inline void view(ctx *x, PyObject *o, arr *a) {
     a->fl = f[0] == 'f' || f[0] == 'd';
 }
 
+static inline void view(ctx *x, PyObject *o, arr *a) { view_(x, o, a, 0); }
+
 /* Item i of a tuple or list (Python's index), as an array. */
 static inline void item(ctx *x, PyObject *seq, i64 i, arr *a) {
     Py_ssize_t n = PySequence_Size(seq);
@@ -163,8 +173,7 @@ static inline void item(ctx *x, PyObject *seq, i64 i, arr *a) {
     PyObject *o = PySequence_GetItem(seq, (Py_ssize_t)i);
     if (o == NULL)
         longjmp(x->jb, 1);
-    Py_DECREF(o); /* (held by the sequence for the call) */
-    view(x, o, a);
+    view_(x, o, a, 1);
 }
 
 static inline void release(ctx *x) {

@@ -11,18 +11,21 @@ view), on the pass world of hal/sim/world.py running inside the same VM:
   the coordinator's decision: the limit applies to the flight deployment, the firmware
   with flight/ and hal/ frozen, issue 11):
   ``heap_peak_above_imports_bytes_mpy`` (below, measured here) +
-  ``heap_import_frozen_bytes``, what importing the same modules (``flight.app``,
-  ``flight.payload``) builds in the heap when they are frozen — bytecode and constants
-  in flash — measured on the QEMU Cortex-M7 image (``tools/import_heap.py``: a fresh
-  boot, collect, ``gc.mem_alloc()``, import, collect, ``gc.mem_alloc()``).  Without the
-  Arm toolchain and QEMU (`make setup-target`) the key is omitted and the reason printed;
+  ``heap_import_frozen_bytes``, what importing the same modules builds in the heap when
+  they are frozen — bytecode and constants in flash — measured on the QEMU Cortex-M7
+  image (``tools/import_heap.py``: a fresh boot, collect, ``gc.mem_alloc()``, import,
+  collect, ``gc.mem_alloc()``).  "The same modules": those the application holds in
+  steady TRACK, ``flight.app`` and what it loaded on use (a first VM job finds them:
+  :func:`application_modules`), all at once (an upper bound: the firmware releases
+  some after use).  Without the Arm toolchain and QEMU (`make setup-target`) the key
+  is omitted and the reason printed;
 * ``heap_import_frozen_bytes`` — that import figure (absent likewise);
 * ``heap_peak_from_files_bytes_mpy`` — the largest live heap of the flight application
   after a garbage collection with the modules loaded from .mpy files, as `make deploy`
   (the development path, a stock-firmware board) puts them on the board: their
   bytecode, constants and strings are then in RAM.  No limit: a stock-firmware board
   with >= 512 KB of RAM holds it (the NUCLEO-H743ZI's MicroPython heap is 497 KB);
-* ``heap_code_bytes_mpy`` — the part of it taken by importing the flight modules from
+* ``heap_code_bytes_mpy`` — the part of it taken by importing those modules from
   .mpy files (bytecode and what the modules build at import: declarations, classes,
   functions);
 * ``heap_peak_above_imports_bytes_mpy`` — ``heap_peak_from_files_bytes_mpy`` less that:
@@ -141,8 +144,9 @@ def _chunk():
     if st['phase'] == 'base':
         st['base'] = live  # world + board + VM, before the flight application exists
         st['tb0'] = table_bytes()
-        import flight.app
-        import flight.payload  # (imported by FlightApp) the control modules
+        st['mods0'] = set(sys.modules)
+        for name in %(imports)r:  # (the application's modules: bench.flight_mpy.run)
+            __import__(name)
         st['phase'] = 'code'
     elif st['phase'] == 'code':
         st['code'] = live - st['base']  # the flight modules' code and tables
@@ -178,6 +182,10 @@ def _chunk():
             st['stats'] = [(t.name, t.runs, t.cpu_us, t.max_cpu_us, t.deadline_misses)
                            for t in app.sched.tasks]
             st['apt_state_end'] = apt.state
+            # the application's modules in steady TRACK (flight/, hal/) that the world
+            # and board had not loaded: what the code phase should have imported
+            st['loaded'] = sorted(m for m in sys.modules if m not in st['mods0'] and
+                                  m.split('.')[0] in ('flight', 'hal'))
             st['phase'] = 'done'
     board.link.take()  # the OBC drains the telemetry
     st['chunks'] += 1
@@ -217,13 +225,15 @@ out = {
     'allocs': allocs, 'hr_call_us': HR_CALL_US, 'warm_s': st['warm_s'],
     'apt_state_end': st['apt_state_end'], 'apt_state_alloc': apt.state,
     'base_bytes': st['base'], 'chunks': st['chunks'], 'code_bytes': st['code'],
+    'loaded': st['loaded'],
 }
 print('RESULT' + json.dumps(out))
 """
 
 
-def measure():
-    """Run the budget job in the VM; returns the raw result dict."""
+def measure(imports=("flight.app", "flight.payload")):
+    """Run the budget job in the VM, its code phase importing ``imports``; returns the raw
+    result dict (``loaded``: the application's modules loaded in steady TRACK)."""
     mpyvm.check_runtime()
     with tempfile.TemporaryDirectory(prefix="flight_mpy_build_") as build_dir:
         # The deployed form (`make mpy`): .mpy bytecode, whose loaded code is smaller
@@ -240,7 +250,8 @@ def measure():
     job = {
         "files": [[p, base64.b64encode(b).decode("ascii")] for p, b in files],
         "setup": _SETUP,
-        "chunk": _CHUNK % {"chunk_us": CHUNK_MS * 1000, "session_us": SESSION_S * 1000000},
+        "chunk": _CHUNK % {"chunk_us": CHUNK_MS * 1000, "session_us": SESSION_S * 1000000,
+                           "imports": list(imports)},
         "repeat": n_chunks + 300,
         "finish": _FINISH % {"alloc_ticks": ALLOC_TICKS},
         "heapsize": 1024 * 1024,
@@ -285,16 +296,22 @@ def figures(r, frozen=None):
     return f
 
 
-def measure_frozen(log=None):
-    """tools.import_heap's result on the QEMU image, or None (the reason printed) when the
-    target cannot run here."""
+def measure_frozen(modules=import_heap.MODULES, log=None):
+    """tools.import_heap's result on the QEMU image for ``modules``, or None (the reason
+    printed) when the target cannot run here."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
     reason = target.unavailable_reason()
     if reason:
         log("bench.flight_mpy: heap_peak_bytes_mpy skipped: the frozen import is measured "
             "on the QEMU image and %s (make setup-target)" % reason)
         return None
-    return import_heap.measure()
+    return import_heap.measure(modules=modules)
+
+
+def application_modules(r):
+    """The modules the application holds in steady TRACK (a job's ``loaded``), flight.app
+    first: what both sides of ``heap_peak_bytes_mpy`` import."""
+    return ("flight.app",) + tuple(m for m in r["loaded"] if m != "flight.app")
 
 
 # (key, unit, limit) in the order `make bench` prints them; absent keys are left out.
@@ -312,10 +329,20 @@ ROWS = (
 
 
 def run():
-    frozen = measure_frozen()  # first: a target failure fails fast
-    r = measure()
+    # Which modules the application holds in steady TRACK: those loaded on use (the boot's,
+    # the knee's, the key store's and anti-replay loaders...) besides flight.app's imports,
+    # less those released (flight.payload after the boot).  The measured job then imports
+    # exactly those as its code, and the target the same frozen: the application's heap
+    # above them is the same whichever way the code was loaded (stop 56; before, the
+    # modules loaded on use counted as the application's heap with their bytecode).
+    mods = application_modules(measure())
+    frozen = measure_frozen(mods)
+    r = measure(mods)
     if r["apt_state_end"] != 3 or r["apt_state_alloc"] != 3:
         raise RuntimeError("APT not tracking during the measurement (%r)" % (r,))
+    more = sorted(set(r["loaded"]) - set(mods))
+    if more:
+        raise RuntimeError("the application loaded %s beyond the first job's modules" % more)
     f = figures(r, frozen)
     return [(key, f[key], unit, limit) for key, unit, limit in ROWS if key in f]
 
@@ -326,8 +353,9 @@ if __name__ == "__main__":  # python -m bench.flight_mpy: the raw numbers too
     # No options: --help prints what is measured instead of starting the VMs.
     argparse.ArgumentParser(description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
-    fz = measure_frozen()
-    res = measure()
+    mods = application_modules(measure())
+    fz = measure_frozen(mods)
+    res = measure(mods)
     print(json.dumps({k: v for k, v in res.items() if k not in ("samples", "allocs")},
                      indent=1))
     print(json.dumps(figures(res, fz), indent=1))

@@ -48,10 +48,11 @@ def parse(out):
     raise target.TargetError("no import-heap result from the target:\n%s" % out[-2000:])
 
 
-def measure(elf=None, timeout=300):
-    """{'import_bytes': heap the frozen imports built, 'heap_bytes': the heap's size}."""
+def measure(elf=None, timeout=300, modules=MODULES):
+    """{'import_bytes': heap the frozen imports of ``modules`` built, 'heap_bytes': the
+    heap's size}."""
     elf = target.ensure_image() if elf is None else elf
-    out, err = target.run_script(script(), elf=elf, timeout=timeout)
+    out, err = target.run_script(script(modules), elf=elf, timeout=timeout)
     if err.strip():
         raise target.TargetError("import on the target failed:\n" + err)
     return parse(out)

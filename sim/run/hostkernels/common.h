@@ -182,6 +182,20 @@ static inline void release(ctx *x) {
     x->nv = 0;
 }
 
+/* The exposure ladder's entry nearest ``e`` (bisection over its ``nl`` rungs), as both
+ * twins find it (flight/predict_py.py frame_py step 2, flight/wheels_py.py step_py). */
+static inline i64 nearest_rung(ctx *x, const arr *lad, i64 e, i64 nl) {
+    i64 lo = 0, hi = nl - 1;
+    while (hi - lo > 1) {
+        i64 mid = (lo + hi) >> 1;
+        if (ld(x, lad, mid) <= e)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return ld(x, lad, hi) - e < e - ld(x, lad, lo) ? hi : lo;
+}
+
 /* The kernels (one file each: predict.c, wheels.c, pixels.c, camera.c; their Python
  * entries in module.c).  Each raises through ctx (longjmp) as its twin would. */
 i64 hk_frame(ctx *x, PyObject *A, const arr *cp);

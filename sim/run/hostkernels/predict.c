@@ -65,15 +65,7 @@ i64 hk_frame(ctx *x, PyObject *A, const arr *cp) {
     i64 lastx = LD(qx, k), lasty = LD(qy, k);
     /* 2. The ladder entry nearest the exposure and its gain class. */
     i64 e = LD(c, P_C_E), nl = LD(c, P_C_NL);
-    i64 lo = 0, hi = nl - 1;
-    while (hi - lo > 1) {
-        i64 mid = (lo + hi) >> 1;
-        if (LD(lad, mid) <= e)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    i64 ei = LD(lad, hi) - e < e - LD(lad, lo) ? hi : lo;
+    i64 ei = nearest_rung(x, &lad, e, nl);
     item(x, A, P_A_CLS, &cls);
     i64 cl = LD(cls, ei);
     /* 3. The mean command over the exposure. */

@@ -27,15 +27,7 @@ i64 hk_wstep(ctx *x, const arr *Tp, const arr *Zp, const arr *kp, const arr *pcp
     if (nux > gate || nux < -gate || nuy > gate || nuy < -gate)
         adapt = 0;
     i64 e = LD(pc, P_C_E), nl = LD(pc, P_C_NL);
-    i64 lo = 0, hi = nl - 1;
-    while (hi - lo > 1) {
-        i64 mid = (lo + hi) >> 1;
-        if (LD(lad, mid) <= e)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    i64 ei = LD(lad, hi) - e < e - LD(lad, lo) ? hi : lo;
+    i64 ei = nearest_rung(x, &lad, e, nl);
     if (adapt)
         ST(k, W_K_UPD, LD(k, W_K_UPD) + 1);
     const i64 zmax = W_Z_MAX;

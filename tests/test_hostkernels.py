@@ -248,6 +248,7 @@ def test_a_pass_is_the_same_with_either(hk):
     for py in (True, False):
         res = passsim.fly("nominal", seed=2, duration_s=40.0, py_kernels=py)
         m = metrics.compute(res)
+        assert m["sim_kernels"] == ("python" if py else "host")  # (said in the metrics)
         fig.append({k: v for k, v in m.items() if k not in SPEED_KEYS})
     assert fig[0]["track_fraction"] > 0.5 and fig[0]["track_residual_rms_urad"] > 0
     assert fig[0] == fig[1]

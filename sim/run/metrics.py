@@ -319,6 +319,9 @@ def compute(res):
     cpu = getattr(res, "cpu_s", None)
     m["cpu_time_s"] = cpu
     m["sim_speed_x_realtime_cpu"] = res.sim_s / cpu if cpu else None
+    # which APT kernels flew: "host" (sim/run/hostkernels) or "python" (the flight
+    # code's twins): the same figures either way, not the same speed
+    m["sim_kernels"] = getattr(res, "kernels", None)
     return m
 
 

@@ -162,8 +162,10 @@ def fly(scenario="nominal", seed=1, overrides=None, progress=False, charge_cpu=F
     as before the host builds).  The other arguments: :func:`_fly`."""
     restore = None if py_kernels or charge_cpu else hostkernels.install()
     try:
-        return _fly(scenario, seed, overrides, progress, charge_cpu, app_hook, duration_s,
-                    ideal, charge_cost, plan_hook, storage, py_kernels)
+        res = _fly(scenario, seed, overrides, progress, charge_cpu, app_hook, duration_s,
+                   ideal, charge_cost, plan_hook, storage, py_kernels)
+        res.kernels = "python" if restore is None else "host"  # (metrics: sim_kernels)
+        return res
     finally:
         if restore is not None:
             restore()

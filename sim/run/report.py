@@ -42,7 +42,8 @@ DESIGN_KEYS = (
 
 # Host-dependent figures: written last in the metrics document; everything else is the same
 # bit for bit for the same seed and options (tests/test_sim_determinism.py).
-SPEED_KEYS = ("sim_speed_x_realtime", "sim_speed_x_realtime_cpu", "wall_time_s", "cpu_time_s")
+SPEED_KEYS = ("sim_speed_x_realtime", "sim_speed_x_realtime_cpu", "wall_time_s", "cpu_time_s",
+              "sim_kernels")
 
 # The timeline of the report lists at most this many rows (a pathological pass can emit
 # thousands of link-state events); the rest is counted.
@@ -198,8 +199,9 @@ def summary_rows(m):
          "%s / %s" % (_f(m.get("sim_duration_s"), "%.1f", " s"),
                       _f(m.get("wall_time_s"), "%.1f", " s"))),
         ("speed: wall / CPU time",
-         "%s / %s" % (_f(m.get("sim_speed_x_realtime"), "%.0f"),
-                      _f(m.get("sim_speed_x_realtime_cpu"), "%.0f", " x real time"))),
+         "%s / %s%s" % (_f(m.get("sim_speed_x_realtime"), "%.0f"),
+                        _f(m.get("sim_speed_x_realtime_cpu"), "%.0f", " x real time"),
+                        " (%s kernels)" % m["sim_kernels"] if m.get("sim_kernels") else "")),
     ]
     return rows
 

@@ -3,14 +3,12 @@ Python twins, bit for bit: every kernel on the inputs a pass gave it and on draw
 (branches a nominal pass never takes, bad indices and values: the same exception), and a
 whole pass's metrics with either (docs/simulator.md "Speed").
 
-Without a C compiler the module skips, saying so; with one, a build that fails is a
-failure here (the simulator would fall back to the twins, slower, and say so).
+Without a C compiler or Python's headers the module skips, saying which; with both, a
+build that fails is a failure here (the simulator would fall back to the twins, slower,
+and say so).
 """
 
-import os
 import random
-import shlex
-import shutil
 from array import array
 
 import pytest
@@ -23,15 +21,14 @@ from flight.predict_py import (
 from flight.wheels_py import codes_py as wcodes_py
 from flight.wheels_py import step_py
 from sim import camera
-from sim.run import hostkernels
 from sim.camera import Camera
-from sim.run import metrics, passsim
+from sim.run import hostkernels, metrics, passsim
 from sim.run.report import SPEED_KEYS
 
-_CC = shlex.split(os.environ.get("CC") or "cc")[0]
-pytestmark = pytest.mark.skipif(shutil.which(_CC) is None,
-                                reason="no C compiler (%s): the simulator flies the Python "
-                                       "twins" % _CC)
+_MISSING = hostkernels.missing()
+pytestmark = pytest.mark.skipif(_MISSING is not None,
+                                reason="%s: the simulator flies the Python twins"
+                                       % _MISSING)
 
 
 @pytest.fixture(scope="module")
@@ -276,6 +273,17 @@ def test_without_a_build_the_sim_flies_the_twins_and_says_so_once(monkeypatch, c
     err = capsys.readouterr().err
     assert err.count("not built (no compiler (test))") == 1
     assert apt_predict._frame is frame_py
+
+
+def test_no_python_headers_is_a_reason_not_an_attempt(monkeypatch):
+    monkeypatch.setattr(hostkernels.sysconfig, "get_paths", lambda: {"include": "/nowhere"})
+    monkeypatch.setitem(hostkernels._state, "module", None)
+    monkeypatch.setitem(hostkernels._state, "why_not", None)
+    monkeypatch.setattr(hostkernels, "build", lambda: pytest.fail("no build without headers"))
+    assert hostkernels.load() is None
+    assert "no Python headers" in hostkernels.why_not()
+    monkeypatch.setenv("CC", "no-such-compiler-here")
+    assert hostkernels.missing() == "no C compiler (no-such-compiler-here)"
 
 
 def test_a_failing_compiler_is_reported_not_raised(monkeypatch, tmp_path):

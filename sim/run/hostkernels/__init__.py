@@ -14,7 +14,8 @@ The module is built on first use with the host's C compiler (``CC``, else ``cc``
 Python's headers into ``build/hostkernels/`` (~1 s), named by a hash of its sources, its
 constants and the interpreter, so an edit never loads a stale build.  Every layout
 constant comes from its home module as a ``-D`` flag (:func:`constants`).  Without a
-compiler the simulator says so once and flies the twins: the same figures, slower.
+compiler or Python's headers (:func:`missing`) the simulator says so once and flies the
+twins: the same figures, slower.
 """
 
 import hashlib
@@ -22,6 +23,7 @@ import importlib.machinery
 import importlib.util
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -64,6 +66,17 @@ def _build_id(flags):
     return "_kernels_" + h.hexdigest()[:16]
 
 
+def missing():
+    """Why this host cannot build the kernels (no C compiler, no Python headers), or None."""
+    cc = shlex.split(os.environ.get("CC") or "cc")
+    if not cc or shutil.which(cc[0]) is None:
+        return "no C compiler (%s)" % (cc[0] if cc else "CC is empty")
+    inc = Path(sysconfig.get_paths()["include"])
+    if not (inc / "Python.h").is_file():
+        return "no Python headers (%s/Python.h; Debian: python3-dev)" % inc
+    return None
+
+
 def build():
     """Compile the C files (when their build is missing) and return the built file's path.
     Raises OSError or subprocess.CalledProcessError with the compiler's message."""
@@ -95,6 +108,8 @@ def build():
 
 def load():
     """The built module, or None (the reason in :func:`why_not`)."""
+    if _state["module"] is None and _state["why_not"] is None:
+        _state["why_not"] = missing()
     if _state["module"] is None and _state["why_not"] is None:
         try:
             path, name = build()

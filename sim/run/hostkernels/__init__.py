@@ -6,9 +6,9 @@ of a simulated pass's CPU time.  The C files beside this module are the same int
 arithmetic, statement for statement: ``predict.c``, ``wheels.c``, ``pixels.c`` (and
 ``camera.c``, the simulated camera's spot loops, the same double operations), ``common.h``
 their array access with Python's rules, ``module.c`` their entries.  :func:`install` puts
-them in the twins' place for a pass; the function it returns puts the twins back.  A pass flown on it is the pass flown on
-the twins, bit for bit (tests/test_hostkernels.py); ``python -m sim --py-kernels`` flies
-the twins.
+them in the twins' place for a pass; the function it returns puts the twins back.  A pass
+flown on them is the pass flown on the twins, bit for bit (tests/test_hostkernels.py);
+``python -m sim --py-kernels`` flies the twins.
 
 The module is built on first use with the host's C compiler (``CC``, else ``cc``) and
 Python's headers into ``build/hostkernels/`` (~1 s), named by a hash of its sources, its
@@ -66,12 +66,22 @@ def _build_id(flags):
     return "_kernels_" + h.hexdigest()[:16]
 
 
+def _cc():
+    """The C compiler's command (``CC``, else ``cc``), as a list."""
+    return shlex.split(os.environ.get("CC") or "cc")
+
+
+def _include():
+    """Python's headers' folder."""
+    return Path(sysconfig.get_paths()["include"])
+
+
 def missing():
     """Why this host cannot build the kernels (no C compiler, no Python headers), or None."""
-    cc = shlex.split(os.environ.get("CC") or "cc")
+    cc = _cc()
     if not cc or shutil.which(cc[0]) is None:
         return "no C compiler (%s)" % (cc[0] if cc else "CC is empty")
-    inc = Path(sysconfig.get_paths()["include"])
+    inc = _include()
     if not (inc / "Python.h").is_file():
         return "no Python headers (%s/Python.h; Debian: python3-dev)" % inc
     return None
@@ -86,12 +96,11 @@ def build():
     if path.exists():
         return path, name
     _OUT.mkdir(parents=True, exist_ok=True)
-    cc = shlex.split(os.environ.get("CC") or "cc")
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     # (-ffp-contract=off: no fused multiply-add, the camera's doubles rounded as Python's)
-    cmd = cc + ["-O2", "-ffp-contract=off", "-shared", "-fPIC", "-Wall", "-Werror",
-                "-I", sysconfig.get_paths()["include"],
-                f"-DMODULE_NAME=\"{name}\"", f"-DMODULE_NAME_ID={name}"]
+    cmd = _cc() + ["-O2", "-ffp-contract=off", "-shared", "-fPIC", "-Wall", "-Werror",
+                   "-I", str(_include()),
+                   f"-DMODULE_NAME=\"{name}\"", f"-DMODULE_NAME_ID={name}"]
     cmd += [f"-D{k}={v}" for k, v in sorted(flags.items())]
     cmd += ["-o", str(tmp)] + [str(p) for p in sorted(_DIR.glob("*.c"))] + ["-lm"]
     try:
@@ -110,7 +119,8 @@ def load():
     """The built module, or None (the reason in :func:`why_not`)."""
     if _state["module"] is None and _state["why_not"] is None:
         _state["why_not"] = missing()
-    if _state["module"] is None and _state["why_not"] is None:
+        if _state["why_not"] is not None:
+            return None
         try:
             path, name = build()
             spec = importlib.util.spec_from_file_location(
@@ -130,18 +140,17 @@ def why_not():
     return _state["why_not"]
 
 
-# Where each kernel is called from: (module, its global, the host kernel's name).
+# Where each kernel is called from: (module, its global, the host kernel's name, the name
+# of the twin the global holds until install; None: the camera's slot holds None, its
+# loops are inline in Camera._spot).
 _SLOTS = (
-    ("flight.apt_predict", "_frame", "predict_frame"),
-    ("flight.apt_predict", "_codes", "predict_codes"),
-    ("flight.apt_wheels", "_step", "wheels_step"),
-    ("flight.apt_wheels", "_codes", "wheels_codes"),
-    ("flight.apt_pixels", "centroid_k", "centroid"),
-    ("sim.camera", "host_spot", "camera_spot"),
+    ("flight.apt_predict", "_frame", "predict_frame", "frame_py"),
+    ("flight.apt_predict", "_codes", "predict_codes", "codes_py"),
+    ("flight.apt_wheels", "_step", "wheels_step", "step_py"),
+    ("flight.apt_wheels", "_codes", "wheels_codes", "codes_py"),
+    ("flight.apt_pixels", "centroid_k", "centroid", "centroid_py"),
+    ("sim.camera", "host_spot", "camera_spot", None),
 )
-_TWINS = {"predict_frame": "frame_py", "predict_codes": "codes_py", "wheels_step": "step_py",
-          "wheels_codes": "codes_py", "centroid": "centroid_py",
-          "camera_spot": None}  # (the camera's slot holds None: its loops are inline)
 
 
 def install(quiet=False):
@@ -158,10 +167,10 @@ def install(quiet=False):
     import importlib
 
     saved = []
-    for modname, attr, kname in _SLOTS:
+    for modname, attr, kname, twin in _SLOTS:
         owner = importlib.import_module(modname)
         was = getattr(owner, attr)
-        if getattr(was, "__name__", None) != _TWINS[kname]:
+        if getattr(was, "__name__", None) != twin:
             continue
         saved.append((owner, attr, was))
         setattr(owner, attr, getattr(mod, kname))

@@ -176,6 +176,12 @@ static inline void item(ctx *x, PyObject *seq, i64 i, arr *a) {
     view_(x, o, a, 1);
 }
 
+/* The last ``n`` views released now, not held for the call (a loop's per-item arrays). */
+static inline void drop_views(ctx *x, int n) {
+    while (n-- > 0)
+        PyBuffer_Release(&x->views[--x->nv]);
+}
+
 static inline void release(ctx *x) {
     for (int i = 0; i < x->nv; i++)
         PyBuffer_Release(&x->views[i]);

@@ -218,9 +218,7 @@ i64 hk_pcodes(ctx *x, PyObject *A, const arr *cp) {
             i64 v = (LD(q, j) >> 8) + d;
             ST(w, j, CLAMP(v, (i64)FSM_CODE_MIN, (i64)FSM_CODE_MAX));
         }
-        x->nv -= 2; /* (these two views: released at once, not held for the call) */
-        PyBuffer_Release(&x->views[x->nv]);
-        PyBuffer_Release(&x->views[x->nv + 1]);
+        drop_views(x, 2);
     }
     return 0;
 }

@@ -133,9 +133,7 @@ i64 hk_wcodes(ctx *x, PyObject *A, const arr *cp, const arr *lxp, const arr *lyp
             i64 v = ((LD(q, j) + ld(x, ln, j)) >> 8) + d;
             ST(w, j, CLAMP(v, (i64)FSM_CODE_MIN, (i64)FSM_CODE_MAX));
         }
-        x->nv -= 2;
-        PyBuffer_Release(&x->views[x->nv]);
-        PyBuffer_Release(&x->views[x->nv + 1]);
+        drop_views(x, 2);
     }
     return 0;
 }

@@ -165,6 +165,7 @@ class Apt:
         self._cen = array("i", [0] * px.CEN_LEN)  # centroid inputs, results
         self._cen_args = [self.trk_buf, self._cen, px._WTAB]  # (px.centroid_k's argument)
         self.spot_x = self.spot_y = 0  # last spot, q6 px
+        self.spot_x8 = self.spot_y8 = 0  # the same, q8 px: the loop's error (apt_pixels.CEN_X8)
         self.peak = self.bg = self.spot_px = self.win_x0 = self.win_y0 = 0
         self.valid = False
         self.good_run = self.bad_run = self.state_ticks = 0  # (then the HK counters)
@@ -173,7 +174,7 @@ class Apt:
         self.acquisitions = self.losses = self.offload_requests = self.wave_errors_seen = 0
         self.laser_on = False
         self.on_laser = None  # fn(on): the framer's transmitter follows the laser
-        self.ref_off = NO_OFFSET  # .dx_q6/.dy_q6 added to the reference (flight.payload)
+        self.ref_off = NO_OFFSET  # .dx_q6/.dy_q6 (.dx_q8/.dy_q8) added to the reference
         ctx.params.listeners.append(self._load_params)
         self._load_params()
 
@@ -186,6 +187,8 @@ class Apt:
         p = self.ctx.params
         self.ref_x = int(p["apt_ref_x"] * 64 + 0.5)
         self.ref_y = int(p["apt_ref_y"] * 64 + 0.5)
+        self.ref_x8 = int(p["apt_ref_x"] * 256 + 0.5)
+        self.ref_y8 = int(p["apt_ref_y"] * 256 + 0.5)
         self._ifov_urad = p["apt_ifov_urad"]
         self.law.configure(p, self.period_us)
         self.exposure.configure(p["apt_exp_max_us"])
@@ -366,8 +369,8 @@ class Apt:
                 ok = px.spot(self, buf, size)  # (Apt.centroid)
                 if ok and not busy:  # (_step(False), inline: a call less a frame)
                     o = self.ref_off
-                    self.law.step(self.spot_x - self.ref_x - o.dx_q6,
-                                  self.spot_y - self.ref_y - o.dy_q6, self.cal)
+                    self.law.step(self.spot_x8 - self.ref_x8 - o.dx_q8,
+                                  self.spot_y8 - self.ref_y8 - o.dy_q8, self.cal)
             finally:
                 px.heap_unlock()
             if ok and busy:
@@ -411,10 +414,10 @@ class Apt:
     def _step(self, busy):
         """The control law's step on the spot's error from the reference."""
         o, c = self.ref_off, self.cal  # point-ahead + TX boresight; FSM calibration
-        ex = self.spot_x - self.ref_x - o.dx_q6
-        ey = self.spot_y - self.ref_y - o.dy_q6
-        if busy:  # its step's predicted spot move is no error (apt_calib.py)
-            c.frame(ex, ey)
+        ex = self.spot_x8 - self.ref_x8 - o.dx_q8
+        ey = self.spot_y8 - self.ref_y8 - o.dy_q8
+        if busy:  # its step's predicted spot move is no error (apt_calib.py; q6 px)
+            c.frame((ex + 2) >> 2, (ey + 2) >> 2)
         self.law.step(ex, ey, c)  # (c.ff_x/y: the step's predicted spot move)
 
     def _acquire_step(self):

@@ -2,7 +2,7 @@
 
 Two laws, chosen by ``apt_law``: the PI law (0) and the **predictor** (1, the default;
 docs/apt-loop.md has both laws' measured figures and margins).  Both map the camera error
-(q6 px) into mirror-command units by the camera → FSM 2×2 mapping (``apt_sign_x/y``, then
+(q8 px) into mirror-command units by the camera → FSM 2×2 mapping (``apt_sign_x/y``, then
 ``apt_cam_rot_mrad``, ``apt_fsm_gain_x/y``; pixel angle ``apt_ifov_urad``), the parameters
 the FSM calibration measures.
 
@@ -33,7 +33,7 @@ range, and the rate integrator stops while either limit is active (anti-windup).
 Fixed point (integer maths only: :meth:`ControlLaw.step` runs in the 100 Hz tick and
 allocates nothing):
 
-* spot offsets in 1/64 px ("q6");
+* spot offsets in 1/256 px ("q8": the centroid's own resolution, flight/apt_pixels.py);
 * mirror commands in 1/256 FSM code ("q8"); one code = 2°/32768 optical = 1.065 µrad;
 * px → q8 codes through ``px2code_q8`` = ifov / code × 256 (≈ 24 031 for 100 µrad/px).
 
@@ -81,7 +81,7 @@ LAW_PARAMS = (
       "predictor model: platform jitter RMS per axis (DESIGN §5: 20 urad)"),
     P("apt_kf_jitter_hz", "float", 10.0, 2.0, 40.0, "Hz",
       "predictor model: jitter band edge (4th-order; DESIGN §5: 10 Hz)"),
-    P("apt_kf_noise_urad", "float", 1.5, 0.1, 50.0, "urad",
+    P("apt_kf_noise_urad", "float", 1.25, 0.1, 50.0, "urad",
       "predictor model: measurement noise per axis (centroid ~1 urad in the pass, "
       "unmodelled lines); larger = smoother (docs/apt-loop.md §4)"),
     P("apt_kf_drift", "float", 1e-4, 0.0, 1.0, "urad2/ms3",
@@ -124,6 +124,7 @@ class ControlLaw:
         # Gains, mapping and limits: zero until configure() (from the APT's parameters:
         # nothing here repeats a parameter default).
         self.px2code_q8 = 0
+        self.ql8 = 0  # |offset| clamp, q8 px: the PI law's E_CLAMP before its product
         self.kp = 0
         self.kid = 0
         self.kiid = 0
@@ -150,6 +151,7 @@ class ControlLaw:
         ``period_us``).  Runs at parameter load (floats, allocates)."""
         dt_s = period_us * 1e-6
         self.px2code_q8 = int(p["apt_ifov_urad"] * 1e-6 / FSM_LSB_RAD * 256 + 0.5)
+        self.ql8 = (E_CLAMP << 8) // self.px2code_q8 + 1 if self.px2code_q8 > 0 else 0
         self.kp = int(p["apt_kp"] * 256 + 0.5)
         self.kid = int(p["apt_ki"] * dt_s * 256 + 0.5)
         self.kiid = int(p["apt_kii"] * dt_s * dt_s * 256 + 0.5)
@@ -195,8 +197,8 @@ class ControlLaw:
         return task
 
     # ------------------------------------------------------------------ frame step
-    def step(self, dx_q6, dy_q6, cal=None):
-        """One frame: the spot's offset from the reference (q6 px) → new ``u_x``/``u_y``
+    def step(self, dx_q8, dy_q8, cal=None):
+        """One frame: the spot's offset from the reference (q8 px) → new ``u_x``/``u_y``
         (q8 codes) and, with the predictor, the next waveform (:meth:`command` sends it).
         ``cal``: the FSM calibration (flight/apt_calib.py): the PI law takes its step's
         predicted spot move ``ff_x/y`` off the error (the predictor's history holds the
@@ -212,9 +214,9 @@ class ControlLaw:
                 self.r_y = pr.s[7]
                 pr.reset()
             if cal is not None:
-                dx_q6 -= cal.ff_x
-                dy_q6 -= cal.ff_y
-            self._step_pi(dx_q6, dy_q6)
+                dx_q8 -= cal.ff_x << 2  # (q6 px)
+                dy_q8 -= cal.ff_y << 2
+            self._step_pi(dx_q8, dy_q8)
             return
         # (the predictor's kernel maps the offset into FSM units: set_mapping in configure)
         pr = self.pred
@@ -236,7 +238,7 @@ class ControlLaw:
         if cal is not None:
             d_x = cal.d_x
             d_y = cal.d_y
-        pr.step(dx_q6, dy_q6, t, meta[_META_EXPOSURE] if meta is not None else 1000,
+        pr.step(dx_q8, dy_q8, t, meta[_META_EXPOSURE] if meta is not None else 1000,
                 self.u_x, self.u_y, 1, d_x, d_y, self.lines)
         self.u_x = c[C_UX]
         self.u_y = c[C_UY]
@@ -259,11 +261,14 @@ class ControlLaw:
             pr.report()
 
     # ------------------------------------------------------------------ legacy PI law
-    def _step_pi(self, dx_q6, dy_q6):
+    def _step_pi(self, dx_q8, dy_q8):
         """The PI + rate-integrator law (``apt_law`` = 0; see the module docstring)."""
         k = self.px2code_q8
-        ex = (dx_q6 * k) >> 6
-        ey = (dy_q6 * k) >> 6
+        ql = self.ql8  # (beyond it E_CLAMP clamps anyway; the product stays a small int)
+        dx_q8 = ql if dx_q8 > ql else (-ql if dx_q8 < -ql else dx_q8)
+        dy_q8 = ql if dy_q8 > ql else (-ql if dy_q8 < -ql else dy_q8)
+        ex = (dx_q8 * k) >> 8
+        ey = (dy_q8 * k) >> 8
         if self.sign_x < 0:
             ex = -ex
         if self.sign_y < 0:

@@ -10,6 +10,7 @@ object per frame).
 
 from array import array
 
+from flight.apt_weights import WEIGHTS_Q6
 from hal.compat import const
 
 try:  # the APT tick's maths runs with the heap locked (see flight/apt.py Apt.tick)
@@ -23,7 +24,7 @@ except ImportError:  # CPython: no heap to lock
 
 # Indices of the ``out`` array of :func:`centroid` (array("i", [0] * CEN_LEN)).
 CEN_X = const(0)  # spot column, 1/64 sensor px ("q6"); written only when the spot is valid
-CEN_Y = const(1)  # spot row, q6
+CEN_Y = const(1)  # spot row, q6 (both rounded from CEN_X8, CEN_Y8)
 CEN_PEAK = const(2)  # brightest pixel of the window, DN
 CEN_BG = const(3)  # background (mean of the first and last rows), DN
 CEN_PX = const(4)  # pixels counted in the spot
@@ -42,7 +43,11 @@ _CEN_MAX_PX = const(14)
 # (15 .. 28: the weighted steps' scratch)
 _CEN_PIXEL_MAX = const(29)  # the camera's full scale: a higher pixel is no valid frame
 CEN_DEV4 = const(30)  # the background rows' noise: 4 x their mean |pixel - background|, DN
-CEN_LEN = const(31)
+# The spot to 1/256 px ("q8"), the weighted steps' own resolution: the loop's error
+# (flight/apt.py; the q6 step alone was 0.45 urad of noise per axis: docs/apt-loop.md §2)
+CEN_X8 = const(31)
+CEN_Y8 = const(32)
+CEN_LEN = const(33)
 _WCOG_ITER = const(2)  # Gaussian-weighted steps of the centroid (see _WTAB below)
 # The background's own noise sets floors under the spot test (docs/apt-loop.md §2 "A bright
 # background"): with MAD the background rows' mean absolute deviation (σ ≈ 1.25 MAD for
@@ -170,11 +175,11 @@ def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out, pixel_max
     out[CEN_PX] = cnt
     if cnt < min_px or cnt > max_px:
         return False
-    # Start: the thresholded centre of gravity (sx/sw + 0.5, window px, q6, rounded).
+    # Start: the thresholded centre of gravity (sx/sw + 0.5, window px, q6, rounded), as q8.
     sw = out[_CEN_SW]
-    cx = _div_q6(out[CEN_SX], sw) + 32
-    cy = _div_q6(out[CEN_SY], sw) + 32
-    # Then the Gaussian-weighted centre of gravity (near the Cramér-Rao bound).
+    cx = (_div_round(out[CEN_SX], sw, 6) + 32) << 2
+    cy = (_div_round(out[CEN_SY], sw, 6) + 32) << 2
+    # Then the Gaussian-weighted centre of gravity (near the Cramér-Rao bound), q8.
     k = 0
     while k < _WCOG_ITER:
         if not wcog_py(buf, size, bg, cx, cy, _WTAB, _WX, _WY, out):
@@ -182,17 +187,21 @@ def centroid(buf, size, x0, y0, snr_min, thr_min, min_px, max_px, out, pixel_max
         cx = out[CEN_SX]
         cy = out[CEN_SY]
         k += 1
-    out[CEN_X] = (x0 << 6) + cx
-    out[CEN_Y] = (y0 << 6) + cy
+    cx += x0 << 8
+    cy += y0 << 8
+    out[CEN_X8] = cx
+    out[CEN_Y8] = cy
+    out[CEN_X] = (cx + 2) >> 2
+    out[CEN_Y] = (cy + 2) >> 2
     return True
 
 
-def _div_q6(num, den):
-    """round(64 · num / den) for den > 0, split so every step stays a small int
-    (|num| < 2**30, den < 2**22)."""
-    q = num // den
-    r = num - q * den  # 0 <= r < den
-    return (q << 6) + ((((r << 7) // den) + 1) >> 1)
+def _div_round(num, den, q):
+    """round(2**q · num / den) for den > 0, split so every step stays a small int
+    (|num| < 2**30, den · 2**(q + 1) < 2**30: q 6 for den < 2**23, q 8 for den < 2**21)."""
+    n = num // den
+    r = num - n * den  # 0 <= r < den
+    return (n << q) + ((((r << (q + 1)) // den) + 1) >> 1)
 
 
 # Gaussian-weighted centre of gravity (DESIGN §3.3): weights exp(-d²/2σ_w²) of the distance
@@ -202,31 +211,13 @@ def _div_q6(num, den):
 # pixels out.  σ_w = 1.75 px, wider than the spot's 1 px (sim/camera.py SPOT_SIGMA_PX; the
 # camera is defocused to it): in the pass the centroid is photon-limited, where weights of
 # the spot's own width throw away the wings' signal (1.24 urad per axis at 1 ms exposure,
-# 30 000 e-, against 0.94 at 1.75 px; the Cramér-Rao bound 0.67, the q6 output step 0.45
-# of it) and leave half the start's error each step (σ²/(σ² + σ_w²); now a quarter: two
-# steps land a noiseless spot on its q6 step at every pixel phase).  tests/test_apt_predict.py
-# (docs/apt-loop.md §2).
+# 30 000 e-, against 0.94 at 1.75 px with a q6 output, whose step alone was 0.45 of it;
+# the Cramér-Rao bound 0.67) and leave half the start's error each step (σ²/(σ² + σ_w²); now
+# a quarter: two steps land a noiseless spot within its q6 step at every pixel phase).  The
+# estimate is carried in q8 (stop 57: the q6 step was the loop's noise).
+# tests/test_apt_predict.py (docs/apt-loop.md §2).
 _HALF = const(3)  # box half-width, px
-# weight(d) at d = k/64 px (the estimate's q6 step: a coarser step would lock the estimate
-# to its grid), k = 0..256, Q6 (64 = 1): int(64·exp(-(k/64/1.75)²/2) + 0.5), octets (half
-# the 16-bit table).  A bytes literal: frozen, it stays in flash (built at import it held 288
-# octets of heap, issue 11); tests/test_apt_pixels.py checks it against the formula.  The
-# box's pixels lie within 3.5 px (224) of the estimate; its sums stay below 2**29 for
-# 10-bit pixels (49 × 64² × 1023 at most).
-_WTAB = (
-    b"\x40\x40\x40\x40\x40\x40\x40\x40\x40\x40\x40\x40\x40\x40\x40\x3f\x3f\x3f\x3f\x3f\x3f\x3f"
-    b"\x3f\x3f\x3f\x3e\x3e\x3e\x3e\x3e\x3e\x3e\x3d\x3d\x3d\x3d\x3d\x3d\x3c\x3c\x3c\x3c\x3c\x3b"
-    b"\x3b\x3b\x3b\x3b\x3a\x3a\x3a\x3a\x39\x39\x39\x39\x38\x38\x38\x38\x37\x37\x37\x37\x36\x36"
-    b"\x36\x36\x35\x35\x35\x34\x34\x34\x33\x33\x33\x33\x32\x32\x32\x31\x31\x31\x30\x30\x30\x2f"
-    b"\x2f\x2f\x2e\x2e\x2e\x2d\x2d\x2d\x2c\x2c\x2c\x2b\x2b\x2b\x2a\x2a\x2a\x29\x29\x29\x28\x28"
-    b"\x28\x27\x27\x26\x26\x26\x25\x25\x25\x24\x24\x24\x23\x23\x23\x22\x22\x22\x21\x21\x21\x20"
-    b"\x20\x20\x1f\x1f\x1f\x1e\x1e\x1e\x1d\x1d\x1d\x1c\x1c\x1c\x1b\x1b\x1b\x1a\x1a\x1a\x19\x19"
-    b"\x19\x19\x18\x18\x18\x17\x17\x17\x16\x16\x16\x16\x15\x15\x15\x15\x14\x14\x14\x13\x13\x13"
-    b"\x13\x12\x12\x12\x12\x11\x11\x11\x11\x10\x10\x10\x10\x0f\x0f\x0f\x0f\x0f\x0e\x0e\x0e\x0e"
-    b"\x0d\x0d\x0d\x0d\x0d\x0c\x0c\x0c\x0c\x0c\x0b\x0b\x0b\x0b\x0b\x0a\x0a\x0a\x0a\x0a\x0a\x09"
-    b"\x09\x09\x09\x09\x09\x09\x08\x08\x08\x08\x08\x08\x07\x07\x07\x07\x07\x07\x07\x07\x06\x06"
-    b"\x06\x06\x06\x06\x06\x06\x06\x05\x05\x05\x05\x05\x05\x05\x05"
-)
+_WTAB = WEIGHTS_Q6  # (the kernel's argument: apt.Apt._cen_args)
 _WX = array("i", [0] * (2 * _HALF + 1))  # the box's column weights (preallocated)
 _WY = array("i", [0] * (2 * _HALF + 1))  # and row weights
 
@@ -264,21 +255,21 @@ def wsums_py(buf, size, bg, c0, r0, wx, wy, out):
 
 
 def wcog_py(buf, size, bg, cx, cy, wtab, wx, wy, out):
-    """One Gaussian-weighted centre-of-gravity step around (cx, cy) (window px, q6):
-    the new estimate into ``out[CEN_SX]``, ``out[CEN_SY]`` (q6); False when the box holds
-    no signal (the estimate stays).  ``wtab``: the weights (_WTAB); ``wx``, ``wy``:
-    scratch for the box's column and row weights.  Integer maths, every product below
-    2**30 (2**31 for the viper kernel's machine words).  (A step of :func:`centroid`,
-    as in flight/apt_viper.centroid.)"""
-    c0 = (cx >> 6) - _HALF
-    r0 = (cy >> 6) - _HALF
+    """One Gaussian-weighted centre-of-gravity step around (cx, cy) (window px, q8):
+    the new estimate into ``out[CEN_SX]``, ``out[CEN_SY]`` (q8); False when the box holds
+    no signal (the estimate stays).  ``wtab``: the weights (_WTAB, at q6 distances);
+    ``wx``, ``wy``: scratch for the box's column and row weights.  Integer maths, every
+    product below 2**30 (2**31 for the viper kernel's machine words).  (A step of
+    :func:`centroid`, as in flight/apt_viper.centroid.)"""
+    c0 = (cx >> 8) - _HALF
+    r0 = (cy >> 8) - _HALF
     i = 0
     while i <= 2 * _HALF:
-        d = ((c0 + i) << 6) + 32 - cx  # pixel centre - estimate, q6
-        d = -d if d < 0 else d
+        d = ((c0 + i) << 8) + 128 - cx  # pixel centre - estimate, q8
+        d = ((-d if d < 0 else d) + 2) >> 2  # (the table's q6 step)
         wx[i] = wtab[d] if d <= 256 and 0 <= c0 + i < size else 0
-        d = ((r0 + i) << 6) + 32 - cy
-        d = -d if d < 0 else d
+        d = ((r0 + i) << 8) + 128 - cy
+        d = ((-d if d < 0 else d) + 2) >> 2
         wy[i] = wtab[d] if d <= 256 and 0 <= r0 + i < size else 0
         i += 1
     wsums_py(buf, size, bg, c0, r0, wx, wy, out)
@@ -287,12 +278,12 @@ def wcog_py(buf, size, bg, cx, cy, wtab, wx, wy, out):
     sy = out[CEN_SY]
     if s <= 0:
         return False
-    while s >= (1 << 22):  # keep the division's steps small ints (the ratios stay)
+    while s >= (1 << 21):  # keep the division's steps small ints (the ratios stay)
         s >>= 1
         sx >>= 1
         sy >>= 1
-    out[CEN_SX] = ((c0 + _HALF) << 6) + 32 + _div_q6(sx, s)
-    out[CEN_SY] = ((r0 + _HALF) << 6) + 32 + _div_q6(sy, s)
+    out[CEN_SX] = ((c0 + _HALF) << 8) + 128 + _div_round(sx, s, 8)
+    out[CEN_SY] = ((r0 + _HALF) << 8) + 128 + _div_round(sy, s, 8)
     return True
 
 
@@ -346,7 +337,7 @@ def spot(apt, buf, size):
     """flight.apt.Apt.centroid (the tick calls it here: the CEN_* indices fold): the spot
     in ``apt``'s window at (win_x0, win_y0) of ``buf`` by one call of the kernel on
     ``apt._cen_args`` = [buf, apt._cen, _WTAB]; sets apt.spot_x/spot_y (q6 sensor px, when
-    valid), peak, bg, spot_px, valid; returns validity, 1 or 0.  Allocates nothing."""
+    valid; spot_x8/spot_y8 the same in q8), peak, bg, spot_px, valid; returns validity, 1 or 0.  Allocates nothing."""
     o = apt._cen
     a = apt._cen_args
     a[0] = buf
@@ -360,6 +351,8 @@ def spot(apt, buf, size):
     if ok:
         apt.spot_x = o[CEN_X]
         apt.spot_y = o[CEN_Y]
+        apt.spot_x8 = o[CEN_X8]
+        apt.spot_y8 = o[CEN_Y8]
         apt.valid = True
     return ok
 

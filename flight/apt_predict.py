@@ -73,7 +73,7 @@ C_DX = const(21)  # codes kernel, in: the FSM calibration's step to add (codes)
 C_DY = const(22)
 C_BUF = const(23)  # the driver buffer written last
 # The camera -> FSM mapping (flight/apt_control.py) done by the kernel when C_MAP is 1:
-# C_FX/C_FY then hold the spot's offset (q6 px) and are replaced by the mapped error.
+# C_FX/C_FY then hold the spot's offset (q8 px: 1/256) and are replaced by the mapped error.
 C_MAP = const(24)
 C_K = const(25)  # px -> q8 codes (px2code_q8)
 C_SX = const(26)  # axis signs (+-1)
@@ -83,7 +83,7 @@ C_M01 = const(29)
 C_M10 = const(30)
 C_M11 = const(31)
 C_ECL = const(32)  # |error| clamp, q8 codes (apt_control.E_CLAMP)
-C_QL = const(33)  # |offset| clamp, q6 px, beyond which the error is clamped anyway (the
+C_QL = const(33)  # |offset| clamp, q8 px, beyond which the error is clamped anyway (the
 # product with C_K then stays in 32 bits: viper's machine ints)
 _C_CMAX = const(34)  # the mirror's code range (hal.interfaces), for the codes kernel
 _C_CMIN = const(35)
@@ -221,7 +221,7 @@ class Predictor:
     # ------------------------------------------------------------------ frame step
     def step(self, fx, fy, t, e, ux, uy, mapped=0, d_x=None, d_y=0, lines=None):
         """One frame: the error ``fx``, ``fy`` (q8 FSM codes; with ``mapped`` 1 the spot's
-        offset in q6 px, which the kernel maps with :meth:`set_mapping`'s mapping), the
+        offset in q8 px, which the kernel maps with :meth:`set_mapping`'s mapping), the
         frame tick ``t`` (ticks µs), the frame's exposure ``e`` (µs), the command in effect
         (q8) → the next waveform (q8); its sample at the next frame tick in
         ``c[C_UX]``/``c[C_UY]``.  With the FSM calibration's step ``d_x``, ``d_y`` (codes)
@@ -282,7 +282,7 @@ class Predictor:
         c = self.c
         c[C_GOFF] = M_GAIN  # (a parameter changed: the nominal gains again)
         c[C_ECL] = e_clamp
-        c[C_QL] = (e_clamp << 6) // k + 1 if k > 0 else 0
+        c[C_QL] = (e_clamp << 8) // k + 1 if k > 0 else 0
         c[C_K], c[C_SX], c[C_SY] = k, sx, sy  # (no more than 3: no tuple made)
         c[C_M00], c[C_M01] = m00, m01
         c[C_M10], c[C_M11] = m10, m11

@@ -188,30 +188,32 @@ def centroid(A) -> int:
     o[4] = cnt
     if cnt < minpx or cnt > int(o[14]):
         return 0
-    # 3. the thresholded centre of gravity (q6, rounded; apt_pixels._div_q6)
+    # 3. the thresholded centre of gravity (q6, rounded; apt_pixels._div_round), as q8
     q = sx // sw
     rr = sx - q * sw
-    cx = (q << 6) + ((((rr << 7) // sw) + 1) >> 1) + 32
+    cx = ((q << 6) + ((((rr << 7) // sw) + 1) >> 1) + 32) << 2
     q = sy // sw
     rr = sy - q * sw
-    cy = (q << 6) + ((((rr << 7) // sw) + 1) >> 1) + 32
-    # 4. WCOG_ITER Gaussian-weighted steps (apt_pixels.wcog_py; weights in out[15..28])
+    cy = ((q << 6) + ((((rr << 7) // sw) + 1) >> 1) + 32) << 2
+    # 4. WCOG_ITER Gaussian-weighted steps (apt_pixels.wcog_py; weights in out[15..28]), q8
     k = 0
     while k < 2:
-        c0 = (cx >> 6) - 3
-        r0 = (cy >> 6) - 3
+        c0 = (cx >> 8) - 3
+        r0 = (cy >> 8) - 3
         i = 0
         while i < 7:
-            d = ((c0 + i) << 6) + 32 - cx
+            d = ((c0 + i) << 8) + 128 - cx
             if d < 0:
                 d = 0 - d
+            d = (d + 2) >> 2
             w = 0
             if d <= 256 and c0 + i >= 0 and c0 + i < size:
                 w = int(wt[d])
             o[15 + i] = w
-            d = ((r0 + i) << 6) + 32 - cy
+            d = ((r0 + i) << 8) + 128 - cy
             if d < 0:
                 d = 0 - d
+            d = (d + 2) >> 2
             w = 0
             if d <= 256 and r0 + i >= 0 and r0 + i < size:
                 w = int(wt[d])
@@ -273,21 +275,25 @@ def centroid(A) -> int:
         o[7] = sy
         if s <= 0:
             break
-        while s >= 4194304:
+        while s >= 2097152:
             s >>= 1
             sx >>= 1
             sy >>= 1
         q = sx // s
         rr = sx - q * s
-        cx = ((c0 + 3) << 6) + 32 + (q << 6) + ((((rr << 7) // s) + 1) >> 1)
+        cx = ((c0 + 3) << 8) + 128 + (q << 8) + ((((rr << 9) // s) + 1) >> 1)
         q = sy // s
         rr = sy - q * s
-        cy = ((r0 + 3) << 6) + 32 + (q << 6) + ((((rr << 7) // s) + 1) >> 1)
+        cy = ((r0 + 3) << 8) + 128 + (q << 8) + ((((rr << 9) // s) + 1) >> 1)
         o[6] = cx
         o[7] = cy
         k += 1
-    o[0] = (int(o[9]) << 6) + cx
-    o[1] = (int(o[10]) << 6) + cy
+    cx += int(o[9]) << 8
+    cy += int(o[10]) << 8
+    o[31] = cx
+    o[32] = cy
+    o[0] = (cx + 2) >> 2
+    o[1] = (cy + 2) >> 2
     return 1
 
 

@@ -9,8 +9,8 @@ The APT tracks ``ref = camera boresight + offset`` with
 
     offset (camera axes) = R_cam · point-ahead (payload axes) − transmitter boresight
 
-published as :class:`Offset` (``dx_q6``/``dy_q6``, camera pixels × 64: the APT's fixed
-point) that apt.py adds to ``apt_ref_x/y`` every tick.
+published as :class:`Offset` (``dx_q8``/``dy_q8``, camera pixels × 256: the loop's fixed
+point; ``dx_q6``/``dy_q6``, × 64, ACQUIRE's) that apt.py adds to ``apt_ref_x/y`` every tick.
 
 Sources of the point-ahead, best first (``pa_source`` in housekeeping):
 
@@ -32,7 +32,7 @@ Sources of the point-ahead, best first (``pa_source`` in housekeeping):
 The Earth's rotation (station velocity, ≤ 3.1 µrad) is not in the OBC computation: the
 ground profile can carry it (docs/design.md §3.8).
 
-Per tick (:meth:`PointAhead.tick`, 10 Hz, and the APT reading ``dx_q6``): small-int maths
+Per tick (:meth:`PointAhead.tick`, 10 Hz, and the APT reading ``dx_q8``): small-int maths
 only, no allocation, run with the heap locked (tests/mpy/test_pointahead_mpy.py runs it
 heap-locked too); the events and a queued wheel-line design's piece after, unlocked, only
 when due.  Floats are used where a packet arrives (the TC path allocates anyway:
@@ -157,11 +157,14 @@ HK_DIAG = (
 
 
 class Offset:
-    """The reference hook the APT reads every tick: camera pixels × 64 (ints)."""
+    """The reference hook the APT reads every tick: camera pixels × 64 (ints; ACQUIRE's
+    window), and × 256 (the loop's error, at the centroid's resolution)."""
 
     def __init__(self):
         self.dx_q6 = 0
         self.dy_q6 = 0
+        self.dx_q8 = 0
+        self.dy_q8 = 0
 
 
 NO_OFFSET = Offset()  # the APT's offset until a PointAhead is installed
@@ -408,6 +411,8 @@ class PointAhead:
         o = self.offset
         o.dx_q6 = (cx * 128 + f) // (2 * f)  # rounded to the nearest 1/64 px
         o.dy_q6 = (cy * 128 + f) // (2 * f)
+        o.dx_q8 = (cx * 512 + f) // (2 * f)  # and 1/256 px
+        o.dy_q8 = (cy * 512 + f) // (2 * f)
         if src != self.source:
             self._source_was = self.source
             self.source = src

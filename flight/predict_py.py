@@ -124,8 +124,8 @@ def frame_py(A, c):
         ey = c[C_FY]
         ex = ql if ex > ql else (-ql if ex < -ql else ex)
         ey = ql if ey > ql else (-ql if ey < -ql else ey)
-        ex = (ex * k) >> 6
-        ey = (ey * k) >> 6
+        ex = (ex * k) >> 8
+        ey = (ey * k) >> 8
         if c[C_SX] < 0:
             ex = -ex
         if c[C_SY] < 0:

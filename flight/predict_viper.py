@@ -61,8 +61,8 @@ def frame(A, c) -> int:
             ey = ql
         elif ey < 0 - ql:
             ey = 0 - ql
-        ex = (ex * k) >> 6
-        ey = (ey * k) >> 6
+        ex = (ex * k) >> 8
+        ey = (ey * k) >> 8
         if int(cp[26]) < 0:
             ex = 0 - ex
         if int(cp[27]) < 0:

@@ -40,13 +40,13 @@ def test_a_clamped_error_restarts_the_estimate_and_the_first_true_one_too():
     pr.step(0, 0, t, 1000, 0, 0, 1)  # a first measurement on the beacon: level 0
     for _ in range(5):
         t += 10000
-        pr.step(30, -20, t, 1000, pr.c[ap.C_UX], pr.c[ap.C_UY], 1)
+        pr.step(120, -80, t, 1000, pr.c[ap.C_UX], pr.c[ap.C_UY], 1)  # (q8 px)
     assert pr.pulls == 0 and not pr.fresh
     # the spot 300 px off: the error is clamped, twice, while the mirror moves
     for _ in range(2):
         t += 10000
         u = pr.c[ap.C_UX]
-        pr.step(300 << 6, 0, t, 1000, u, pr.c[ap.C_UY], 1)
+        pr.step(300 << 8, 0, t, 1000, u, pr.c[ap.C_UY], 1)
         assert pr.fresh  # the next measurement restarts the estimate too
         assert pr.s[1] == 0 and list(pr.s[2:6]) == [0, 0, 0, 0]  # no rate, no jitter
         assert pr.s[0] > u  # the level moved towards the spot (by the clamped error)
@@ -54,7 +54,7 @@ def test_a_clamped_error_restarts_the_estimate_and_the_first_true_one_too():
     # the first error inside the clamp: a restart on it (level = error + command)
     t += 10000
     ux = pr.c[ap.C_UX]
-    pr.step(10 << 6, 0, t, 1000, ux, pr.c[ap.C_UY], 1)
+    pr.step(10 << 8, 0, t, 1000, ux, pr.c[ap.C_UY], 1)
     assert not pr.fresh and pr.s[1] == 0 and pr.pulls == 0
     # (the mapped error of 10 px, 240 codes, plus the mean command over the exposure)
     assert abs(pr.s[0] - (ux + ((10 * 24031) >> 4 << 4))) < 256 * 260

@@ -44,7 +44,9 @@ def _spots(exposure_s, n=300, seed=5):
         ok = px.centroid(buf, 16, 632, 504, p["apt_snr_min_dn"], p["apt_thr_min_dn"],
                          p["apt_min_spot_px"], p["apt_max_spot_px"], out)
         assert ok
-        res.append((tx, ty, out[px.CEN_X] / 64.0 - 632, out[px.CEN_Y] / 64.0 - 504))
+        assert out[px.CEN_X] == (out[px.CEN_X8] + 2) >> 2  # (q6: the q8 estimate rounded)
+        assert out[px.CEN_Y] == (out[px.CEN_Y8] + 2) >> 2
+        res.append((tx, ty, out[px.CEN_X8] / 256.0 - 632, out[px.CEN_Y8] / 256.0 - 504))
     return res
 
 
@@ -59,12 +61,14 @@ def test_centroid_is_unbiased_and_near_the_cramer_rao_bound():
     # (Fisher information of the pixel-integrated Gaussian spot under shot + read noise).
     bias, std = _bias_std(_spots(1e-3))
     assert abs(bias) < 0.002  # px: 0.2 urad (the floor division biased by -0.0078 px)
-    # px: 0.92 urad measured, 1.4x CRB incl. the q6 output step's 0.45 (weights of the
-    # spot's own 1 px width: 0.0124; the thresholded CoG alone 0.023)
-    assert std < 0.0105
-    # dim spot (0.3 ms, ~9 000 e-, CRB 0.014 px): 0.0163 measured (1 px weights 0.0193)
+    # px: 0.79 urad measured in q8, 1.2x CRB (0.92 with stop 56's q6 output, whose step
+    # alone was 0.45 of it; weights of the spot's own 1 px width: 0.0124; the thresholded
+    # CoG alone 0.023)
+    assert std < 0.0085
+    # dim spot (0.3 ms, ~9 000 e-, CRB 0.014 px): 0.0157 measured (q6 0.0163; 1 px weights
+    # 0.0193)
     bias, std = _bias_std(_spots(3e-4, n=200))
-    assert abs(bias) < 0.003 and std < 0.018
+    assert abs(bias) < 0.003 and std < 0.017
 
 
 def _render(buf, tx, ty, electrons_dn=6000, bg=32):
@@ -80,9 +84,10 @@ def _render(buf, tx, ty, electrons_dn=6000, bg=32):
 def test_centroid_of_a_noiseless_spot_has_no_pixel_phase_error():
     # The weighted steps start from the thresholded centre of gravity, whose error follows
     # the spot's phase on the pixel grid (up to ~0.1 px).  With weights 1.75x the spot's
-    # width each step leaves ~1/4 of the error (σ²/(σ² + σ_w²)), so two steps land on the
-    # spot; weights of the spot's own width left half each step: ±1 q6 step (1.56 urad)
-    # at half the phases.
+    # width each step leaves ~1/4 of the error (σ²/(σ² + σ_w²)), so two steps land within
+    # 2 q8 steps (0.78 urad) of the spot at every phase; weights of the spot's own width
+    # left half each step: ±1 q6 step (1.56 urad) at half the phases.  The q8 estimate is
+    # the loop's (stop 57); its q6 rounding ACQUIRE's.
     buf = array("H", [0] * 256)
     out = array("i", [0] * px.CEN_LEN)
     p = _params()
@@ -92,10 +97,11 @@ def test_centroid_of_a_noiseless_spot_has_no_pixel_phase_error():
         _render(buf, tx, ty)
         assert px.centroid(buf, 16, 0, 0, p["apt_snr_min_dn"], p["apt_thr_min_dn"],
                            p["apt_min_spot_px"], p["apt_max_spot_px"], out)
-        assert abs(out[px.CEN_X] - tx * 64) <= 0.5 and abs(out[px.CEN_Y] - ty * 64) <= 0.5, k
+        assert abs(out[px.CEN_X8] - tx * 256) <= 2 and abs(out[px.CEN_Y8] - ty * 256) <= 2, k
+        assert abs(out[px.CEN_X] - tx * 64) <= 1 and abs(out[px.CEN_Y] - ty * 64) <= 1, k
 
 
-def test_weighted_centroid_returns_a_noiseless_spot_to_its_q6_step():
+def test_weighted_centroid_returns_a_noiseless_spot_to_its_q8_step():
     buf = array("H", [0] * 256)
     out = array("i", [0] * px.CEN_LEN)
     for tx, ty in ((7.613, 8.2), (8.49, 7.51), (8.0, 8.0)):
@@ -103,10 +109,10 @@ def test_weighted_centroid_returns_a_noiseless_spot_to_its_q6_step():
             for c in range(16):
                 d2 = (c + 0.5 - tx) ** 2 + (r + 0.5 - ty) ** 2
                 buf[r * 16 + c] = 32 + int(round(500 * math.exp(-d2 / 2)))
-        assert px.wcog(buf, 16, 32, int(tx * 64), int(ty * 64), out)
-        assert abs(out[px.CEN_SX] - tx * 64) <= 1 and abs(out[px.CEN_SY] - ty * 64) <= 1
+        assert px.wcog(buf, 16, 32, int(tx * 256), int(ty * 256), out)  # (q8 in and out)
+        assert abs(out[px.CEN_SX] - tx * 256) <= 2 and abs(out[px.CEN_SY] - ty * 256) <= 2
     flat = array("H", [40] * 256)
-    assert not px.wcog(flat, 16, 40, 512, 512, out)  # no signal: the estimate stays
+    assert not px.wcog(flat, 16, 40, 2048, 2048, out)  # no signal: the estimate stays
 
 
 # ---------------------------------------------------------------------- mapping

@@ -290,7 +290,7 @@ if PROFILE:
     _time('px.centroid_k (the one viper kernel, as the tick calls it)', _centroid_k)
     _time('  px.centroid_py (its plain-Python twin)', _centroid_py)
     _time('  px.wcog (one of 2 weighted steps, Python)', px.wcog, buf, 16, o[px.CEN_BG],
-          8 << 6, 8 << 6, o)
+          8 << 8, 8 << 8, o)  # (q8)
     _time('  max(buf)', max, buf)
     _time('px.patch_hot', px.patch_hot, buf, apt.search.hot, apt.exposure.dark(), 1000)
     _time('apt.camera.frame_ready (sim HAL)', apt.camera.frame_ready)

@@ -70,7 +70,8 @@ def _pair(buf, size, x0, y0, limits, locked=False):
         finally:
             if locked:
                 px.heap_unlock()
-        outs.append((ok, list(o)[:px.CEN_SY + 1] + [o[px.CEN_DEV4]], list(b)))
+        outs.append((ok, list(o)[:px.CEN_SY + 1] + [o[px.CEN_DEV4], o[px.CEN_X8], o[px.CEN_Y8]],
+                     list(b)))
     return outs
 
 

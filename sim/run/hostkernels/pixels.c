@@ -48,24 +48,24 @@ static i64 peak(ctx *x, const arr *buf, i64 size, const arr *out) {
     return s;
 }
 
-/* flight/apt_pixels.py _div_q6. */
-static i64 div_q6(ctx *x, i64 num, i64 den) {
-    i64 q = floordiv(x, num, den);
-    i64 r = num - q * den;
-    return SHL(q, 6) + ((floordiv(x, SHL(r, 7), den) + 1) >> 1);
+/* flight/apt_pixels.py _div_round. */
+static i64 div_round(ctx *x, i64 num, i64 den, int q) {
+    i64 n = floordiv(x, num, den);
+    i64 r = num - n * den;
+    return SHL(n, q) + ((floordiv(x, SHL(r, q + 1), den) + 1) >> 1);
 }
 
 /* flight/apt_pixels.py wcog_py (with wsums_py): one Gaussian-weighted step. */
 static int wcog(ctx *x, const arr *buf, i64 size, i64 bg, i64 cx, i64 cy, const arr *wtab,
                 const arr *out) {
     i64 wx[2 * X_HALF + 1], wy[2 * X_HALF + 1];
-    i64 c0 = (cx >> 6) - X_HALF, r0 = (cy >> 6) - X_HALF;
+    i64 c0 = (cx >> 8) - X_HALF, r0 = (cy >> 8) - X_HALF;
     for (i64 i = 0; i <= 2 * X_HALF; i++) {
-        i64 d = SHL(c0 + i, 6) + 32 - cx;
-        d = d < 0 ? -d : d;
+        i64 d = SHL(c0 + i, 8) + 128 - cx;
+        d = ((d < 0 ? -d : d) + 2) >> 2;
         wx[i] = d <= 256 && 0 <= c0 + i && c0 + i < size ? ld(x, wtab, d) : 0;
-        d = SHL(r0 + i, 6) + 32 - cy;
-        d = d < 0 ? -d : d;
+        d = SHL(r0 + i, 8) + 128 - cy;
+        d = ((d < 0 ? -d : d) + 2) >> 2;
         wy[i] = d <= 256 && 0 <= r0 + i && r0 + i < size ? ld(x, wtab, d) : 0;
     }
     i64 s = 0, sx = 0, sy = 0;
@@ -94,13 +94,13 @@ static int wcog(ctx *x, const arr *buf, i64 size, i64 bg, i64 cx, i64 cy, const 
     sy = ld(x, out, X_CEN_SY);
     if (s <= 0)
         return 0;
-    while (s >= ((i64)1 << 22)) {
+    while (s >= ((i64)1 << 21)) {
         s >>= 1;
         sx >>= 1;
         sy >>= 1;
     }
-    st(x, out, X_CEN_SX, SHL(c0 + X_HALF, 6) + 32 + div_q6(x, sx, s));
-    st(x, out, X_CEN_SY, SHL(r0 + X_HALF, 6) + 32 + div_q6(x, sy, s));
+    st(x, out, X_CEN_SX, SHL(c0 + X_HALF, 8) + 128 + div_round(x, sx, s, 8));
+    st(x, out, X_CEN_SY, SHL(r0 + X_HALF, 8) + 128 + div_round(x, sy, s, 8));
     return 1;
 }
 
@@ -157,15 +157,19 @@ i64 hk_centroid(ctx *x, PyObject *A) {
     if (cnt < min_px || cnt > max_px)
         return 0;
     i64 sw = ld(x, o, X_CEN_SW);
-    i64 cx = div_q6(x, ld(x, o, X_CEN_SX), sw) + 32;
-    i64 cy = div_q6(x, ld(x, o, X_CEN_SY), sw) + 32;
+    i64 cx = SHL(div_round(x, ld(x, o, X_CEN_SX), sw, 6) + 32, 2);
+    i64 cy = SHL(div_round(x, ld(x, o, X_CEN_SY), sw, 6) + 32, 2);
     for (i64 k = 0; k < X_WCOG_ITER; k++) {
         if (!wcog(x, &buf, size, bg, cx, cy, &wtab, o))
             break;
         cx = ld(x, o, X_CEN_SX);
         cy = ld(x, o, X_CEN_SY);
     }
-    st(x, o, X_CEN_X, SHL(x0, 6) + cx);
-    st(x, o, X_CEN_Y, SHL(y0, 6) + cy);
+    cx += SHL(x0, 8);
+    cy += SHL(y0, 8);
+    st(x, o, X_CEN_X8, cx);
+    st(x, o, X_CEN_Y8, cy);
+    st(x, o, X_CEN_X, (cx + 2) >> 2);
+    st(x, o, X_CEN_Y, (cy + 2) >> 2);
     return 1;
 }

@@ -21,8 +21,8 @@ i64 hk_frame(ctx *x, PyObject *A, const arr *cp) {
         i64 ex = LD(c, P_C_FX), ey = LD(c, P_C_FY);
         ex = ex > ql ? ql : (ex < -ql ? -ql : ex);
         ey = ey > ql ? ql : (ey < -ql ? -ql : ey);
-        ex = (ex * k) >> 6;
-        ey = (ey * k) >> 6;
+        ex = (ex * k) >> 8;
+        ey = (ey * k) >> 8;
         if (LD(c, P_C_SX) < 0)
             ex = -ex;
         if (LD(c, P_C_SY) < 0)

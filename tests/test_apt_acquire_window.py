@@ -76,10 +76,12 @@ def test_the_robust_pull_in_ends_the_cycle_of_a_mirror_2_2x_off():
     assert m["acquisition_time_s"] is not None and m["acquisition_time_s"] <= 1.0, m
 
 
-def test_a_mirror_2_6x_off_still_reaches_track():
-    # The honest pass's margin since stop 52 (docs/apt-loop.md §4 "ACQUIRE's window"):
-    # x2.6 reaches TRACK in ~1.2 s (x2.7 in 8 s; x2.8 not: two and a half steps a frame
-    # leave the window ahead, before the supervisor arms).
-    m, _frames = _acquire(2.6, 12.0)
+def test_a_mirror_2_5x_off_still_reaches_track():
+    # The honest pass's margin (docs/apt-loop.md §4 "ACQUIRE's window"): x2.5 reaches
+    # TRACK in ~1.0 s since stop 57 (its model noise 1.25 urad: x2.6 in 4.8 s of a 25 s
+    # pass, none in a 12 s one).  Stops 52-56 (1.5 urad): x2.6 in ~1.2 s, x2.7 in 8 s;
+    # x2.8 not: two and a half steps a frame leave the window ahead, before the
+    # supervisor arms.
+    m, _frames = _acquire(2.5, 12.0)
     assert m["apt_predict_robust_events"] >= 1
     assert m["acquisition_time_s"] is not None and m["acquisition_time_s"] <= 3.0, m

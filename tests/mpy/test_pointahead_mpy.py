@@ -75,6 +75,8 @@ def test_apt_tracks_boresight_plus_offset_without_allocating():
     off = PA.Offset()
     off.dx_q6 = -48  # -0.75 px: the point-ahead minus the TX boresight, camera axes
     off.dy_q6 = 16
+    off.dx_q8 = -192  # (the same in q8: the loop's error; q6: ACQUIRE's window)
+    off.dy_q8 = 64
     apt.ref_off = off
     r.fsm.record = False
     r.until(A.TRACK, 80)

@@ -87,3 +87,45 @@ def test_apt_tracks_boresight_plus_offset_without_allocating():
     v0 = apt.valid_frames
     locked(apt.tick, 20)
     assert apt.valid_frames == v0 + 20 and apt.state == A.TRACK
+
+
+def test_the_loops_error_is_the_q8_spot_less_the_q8_reference():
+    # Since stop 57 the law's input is the centroid's q8 estimate less the boresight and
+    # the offset in q8 (docs/apt-loop.md §5 "The q8 centroid"): a step of 1/256 px reaches
+    # the law, and the q6 spot (ACQUIRE's window, the ADCS feedback) is its rounding.
+    r = rig("apt", err=(0.001, 0.001))
+    apt = r.apt
+    off = PA.Offset()
+    off.dx_q6, off.dy_q6 = -48, 16
+    off.dx_q8, off.dy_q8 = -191, 65  # (not a q6 value: it must reach the law as it is)
+    apt.ref_off = off
+    r.until(A.TRACK, 80)
+    r.tick(20)
+    law = apt.law
+    seen = array("i", [0] * 6 * 12)  # (the law runs heap-locked: nothing allocated)
+    n = [0]
+    st = (seen, n, apt, law)
+
+    def spy(dx, dy, cal=None, st=st):  # (no closure: a closure's call allocates its cells)
+        seen, n, apt, law = st
+        i = n[0]
+        if i < 72:
+            seen[i] = dx
+            seen[i + 1] = dy
+            seen[i + 2] = apt.spot_x8
+            seen[i + 3] = apt.spot_y8
+            seen[i + 4] = apt.spot_x
+            seen[i + 5] = apt.spot_y
+            n[0] = i + 6
+        law.__class__.step(law, dx, dy, cal)
+
+    law.step = spy
+    r.tick(12)
+    assert n[0] == 72 and apt.state == A.TRACK
+    fine = 0
+    for i in range(0, 72, 6):
+        dx, dy, x8, y8, x6, y6 = seen[i:i + 6]
+        assert dx == x8 - apt.ref_x8 + 191 and dy == y8 - apt.ref_y8 - 65
+        assert x6 == (x8 + 2) >> 2 and y6 == (y8 + 2) >> 2
+        fine += 1 if dx % 4 or dy % 4 else 0
+    assert fine > 0  # finer than q6 reaches the law

@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Any  # noqa: F401  (type comments)
 
 from flight.apt_exposure import EXP_START, EXPOSURES_US, Exposure  # noqa: F401  (re-export)
-from flight.apt_predict import C_BUF, C_NW, C_PLAY, C_UX, C_UY, Predictor
+from flight.apt_predict import C_BUF, C_NW, C_PLAY, C_QL, C_UX, C_UY, Predictor
 from flight.apt_wheels import Lines
 from flight.params import ParamDef
 from hal.compat import const, ticks_diff
@@ -124,7 +124,6 @@ class ControlLaw:
         # Gains, mapping and limits: zero until configure() (from the APT's parameters:
         # nothing here repeats a parameter default).
         self.px2code_q8 = 0
-        self.ql8 = 0  # |offset| clamp, q8 px: the PI law's E_CLAMP before its product
         self.kp = 0
         self.kid = 0
         self.kiid = 0
@@ -151,7 +150,6 @@ class ControlLaw:
         ``period_us``).  Runs at parameter load (floats, allocates)."""
         dt_s = period_us * 1e-6
         self.px2code_q8 = int(p["apt_ifov_urad"] * 1e-6 / FSM_LSB_RAD * 256 + 0.5)
-        self.ql8 = (E_CLAMP << 8) // self.px2code_q8 + 1 if self.px2code_q8 > 0 else 0
         self.kp = int(p["apt_kp"] * 256 + 0.5)
         self.kid = int(p["apt_ki"] * dt_s * 256 + 0.5)
         self.kiid = int(p["apt_kii"] * dt_s * dt_s * 256 + 0.5)
@@ -264,7 +262,9 @@ class ControlLaw:
     def _step_pi(self, dx_q8, dy_q8):
         """The PI + rate-integrator law (``apt_law`` = 0; see the module docstring)."""
         k = self.px2code_q8
-        ql = self.ql8  # (beyond it E_CLAMP clamps anyway; the product stays a small int)
+        # The offset's clamp of the predictor's mapping (set_mapping's, from E_CLAMP): beyond
+        # it E_CLAMP clamps anyway, and the product stays a small int.
+        ql = self.pred.c[C_QL]
         dx_q8 = ql if dx_q8 > ql else (-ql if dx_q8 < -ql else dx_q8)
         dy_q8 = ql if dy_q8 > ql else (-ql if dy_q8 < -ql else dy_q8)
         ex = (dx_q8 * k) >> 8

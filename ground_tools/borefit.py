@@ -204,7 +204,8 @@ def fit(times_s, powers_w, t0, step_urad, dwell_s, cycles, guard_s=GUARD_S,
     elif math.hypot(cx, cy) < SIGNIFICANCE * math.hypot(se[0], se[1]):
         why = ("correction (%.2f, %.2f) urad within the scan's noise (%g x its standard "
                "error, %.2f urad): the boresight is as good as this scan can tell; keep "
-               "the parameters (a longer scan resolves less)" % (
+               "the parameters (in commissioning: repeat once with twice the cycles, a "
+               "longer scan resolves a smaller correction)" % (
                    cx, cy, SIGNIFICANCE, SIGNIFICANCE * math.hypot(se[0], se[1])))
     return _result(cycles, samples_min, why, per_cycle, (cx, cy), se)
 

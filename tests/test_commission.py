@@ -39,7 +39,8 @@ def test_the_commissioning_pass_is_planned_for_the_unit_not_the_pass():
     assert ov["fsm_latency_us"] == FAR["fsm_latency_us"]
     assert ov["coarse_error_deg"] == FAR["coarse_error_deg"]
     assert ov["weather"] == "clear" and ov["max_elevation_deg"] == commission.PASS_ELEVATION_DEG
-    assert ov["bore_scan"] == {"after_track_s": commission.SCAN_AFTER_TRACK_S}
+    assert ov["bore_scan"] == {"after_track_s": commission.SCAN_AFTER_TRACK_S,
+                               "retry_cycles": commission.SCAN_RETRY_CYCLES}
     assert "commissioned" not in ov
     # the session kept past the uplink's end for the dark knee
     assert ov["end_margin_s"] == commission.END_MARGIN_S > 12.8
@@ -50,6 +51,7 @@ def test_the_commissioned_unit_flies_on_its_saved_calibration(flown):
     c = res.commissioning
     # the scan in the commissioning pass found the ground calibration's 4.4 µrad
     assert c["bore_scan_result"] == "ACCEPTED", c
+    assert c["bore_scans"] == m["commission_bore_scans"] == 1  # (accepted: no repeat)
     assert c["bore_error_before_urad"] > 4.0
     assert c["bore_error_urad"] < 0.25 * c["bore_error_before_urad"]
     kept = [booted["pa_tx_bore_x_urad"], booted["pa_tx_bore_y_urad"]]

@@ -8,10 +8,15 @@ plays the station operator: once the APT has tracked for ``after_track_s`` it se
 during the scan; at PA_BORE_SCAN_DONE the operator fits the log with the ground tool's
 own function (ground_tools/borefit.py, what ``vector-tc bore-fit`` runs) and, when the fit
 is accepted, sends the corrected ``pa_tx_bore_x/y_urad`` (PARAM_SET, then PARAM_SAVE).
+With ``retry_cycles`` (the commissioning pass's operator, sim/run/commission.py) a refused
+fit is not the end: the operator repeats the scan once with that many cycles, as the fit's
+reason says (too noisy: more cycles; within the noise: a longer scan resolves a smaller
+correction), and fits the repeat on its own.
 
 The outcome (``result``) goes to the pass's metrics (sim/run/metrics.py ``bore_*``): the
 boresight parameter's error against the unit's truth before and after, the fit, and the
-scan's window (the aim is off on purpose there: the residual figures leave it out).
+scan's window (the aim is off on purpose there: the residual figures leave it out; with
+a repeat, from the first scan's start to the repeat's end).
 """
 
 import bisect
@@ -30,9 +35,9 @@ _TRACK = APT_STATES.index("TRACK")
 # while they last, Eq. 2 at 67.6 µrad), 1 s dwells, 8 cycles (64 s: the scintillation's
 # noise falls with the scan's length, not with the dwell's; 8 cycles give the standard
 # error 7 degrees of freedom, 4 swung by 3x between meter seeds), 20 s of TRACK first
-# (the acquisition's ADCS offload settled).
+# (the acquisition's ADCS offload settled).  ``retry_cycles`` 0: a refused fit is final.
 DEFAULTS = {"after_track_s": 20.0, "step_urad": 20.0, "dwell_s": 1.0, "cycles": 8,
-            "guard_s": 0.2, "meter_seed": 7}
+            "guard_s": 0.2, "meter_seed": 7, "retry_cycles": 0}
 
 
 class BoreScanGround:
@@ -49,7 +54,10 @@ class BoreScanGround:
         truth = boresight_truth_urad(world)
         self.truth = truth
         self.result = {"result": None, "error_before_urad": _norm(self.bore, truth),
-                       "error_after_urad": None, "fit": None, "window_s": None}
+                       "error_after_urad": None, "fit": None, "window_s": None,
+                       "scans": 0, "refused_fits": []}
+        self._cycles = int(self.spec["cycles"])  # of the next scan
+        self._retry = int(self.spec["retry_cycles"])  # cycles of the repeat (0: none)
         self._track_since = None
         self._sent = None  # the boot the scan was commanded in (None: not yet)
         self._start = None  # (boot, PA_BORE_SCAN_STARTED's args)
@@ -70,8 +78,9 @@ class BoreScanGround:
                 s = self.spec
                 self.obc.send(t, OP_PA_BORE_SCAN, {"step_urad": float(s["step_urad"]),
                                                    "dwell_s": float(s["dwell_s"]),
-                                                   "cycles": int(s["cycles"])})
+                                                   "cycles": self._cycles})
                 self._sent = self.obc.boot
+                self.result["scans"] += 1
             return
         if self.obc.boot != self._sent:  # the payload rebooted: the scan went with it
             self.result["result"] = "ABORTED"
@@ -109,8 +118,16 @@ class BoreScanGround:
         fit = borefit.fit([x - off for x in tw], list(pw), t0, step, dwell, cycles,
                           guard_s=self.spec["guard_s"])
         self.result["fit"] = fit
-        self.result["window_s"] = (w0, w1)
+        first = self.result["window_s"]
+        self.result["window_s"] = (first[0] if first else w0, w1)
         if not fit["accepted"]:
+            if self._retry:  # the repeat: sent at the next tick (TRACK held since before)
+                self.result["refused_fits"].append(fit)
+                self._cycles = self._retry
+                self._retry = 0
+                self._sent = None
+                self._start = None
+                return
             self.result["result"] = "REFUSED"
             return
         new = [self.bore[0] + fit["dx_urad"], self.bore[1] + fit["dy_urad"]]

@@ -379,6 +379,7 @@ def _commissioning(res, m):
     m["commission_bore_error_before_urad"] = c.get("bore_error_before_urad")
     m["commission_bore_error_after_urad"] = c.get("bore_error_after_urad")
     m["commission_bore_error_urad"] = c.get("bore_error_urad")
+    m["commission_bore_scans"] = c.get("bore_scans")  # 2: the first refused, repeated
     m["commission_kt_mv_per_k"] = c.get("kt_mv_per_k")
     m["commission_kt_accepted"] = c.get("kt_accepted")
     m["commission_kt_truth_mv_per_k"] = c.get("kt_truth_mv_per_k")
@@ -396,6 +397,7 @@ def _bore_scan(res, m):
     fit = b.get("fit") or {}
     win = b.get("window_s")
     m["bore_scan_result"] = b.get("result")
+    m["bore_scans"] = b.get("scans")  # (a repeat after a refused fit: retry_cycles)
     m["bore_error_before_urad"] = b.get("error_before_urad")
     m["bore_error_after_urad"] = b.get("error_after_urad")
     m["bore_scan_dx_urad"] = fit.get("dx_urad")

@@ -67,7 +67,8 @@ HK = (
     HkField("time", "u32", "s", description="onboard time, whole seconds (+ time_ms)"),
     HkField("time_ms", "u16", "ms", description="onboard time, milliseconds part"),
     HkField("uptime", "u32", "s", scale=0.01, description="time since boot"),
-    HkField("boot_count", "u16", description="boots since the boot record was created"),
+    HkField("boot_count", "u16",
+            description="boots since the boot record was created (saturates at 65535)"),
     HkField("reset_cause", "u8", enum=RESET_CAUSES, description="cause of the last reset"),
     HkField("storage_errors", "u16", alarm=(0, 0), description="flash read/write failures"),
     HkField("limit_violations", "u16", warn=(0, 0), description="limit-triggered SAFE entries"),
@@ -124,7 +125,10 @@ class FlightApp:
         # beside the state directory in the simulator) that mirror their generations.
         backup = BackupMirror(getattr(board, "backup", None))
         self.keyring = adopt(keyring, self.storage, backup, self.emit)
-        self.replay = ReplayGuard(self.storage, backup, self.emit, getattr(board, "rng", None))
+        # (the key store's mirror: one count of the registers' failures, even when
+        # board/main.py built the key store before the application)
+        self.replay = ReplayGuard(self.storage, self.keyring.mirror, self.emit,
+                                  getattr(board, "rng", None))
         self.limits = TcLimits(self.emit, self.clock.now_us, MIN_TC_LEN)
         self.tm = TmSender(board.link, emit=self.emit)
         self.modes = ModeManager(board.power, self.emit, self.now_s)

@@ -13,13 +13,16 @@ from flight.telemetry import HkPacker
 from flight.tm import MapPacker
 
 
+BOOT_COUNT_MAX = 0xFFFF  # the boot count saturates here (its HK field is a u16)
+
+
 def parse_boot_record(raw):
     """The boot count of a boot record, checked field by field: a CRC-valid record with
     a wrong type ("x", NaN, a list, a bool, out of range) is unusable like a bit flip and
     never raises out of boot() (issue 12 item 6: a boot loop).  ValueError if unusable."""
     d = cbor.decode(raw, max_depth=2, max_items=8, max_str=32)
     n = d.get("boot_count") if isinstance(d, dict) else None
-    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n < 0xFFFF:
+    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= BOOT_COUNT_MAX:
         raise ValueError("boot record: boot_count %r" % (n,))
     return n
 
@@ -68,7 +71,8 @@ def boot(app, reset_cause=None):
                 app.emit(EV_STORE_FALLBACK, ["boot"], store.describe())
         except Exception as e:
             app.storage_error("boot record", e)
-    app.boot_count = (n if n is not None else 0) + 1
+    # (saturates: a watchdog boot loop of ~36 h must not make its own record unusable)
+    app.boot_count = (n if n is not None else 0) + 1 if n != BOOT_COUNT_MAX else n
     # keys, the active and the retired ids: the key store's, never this record's
     # (losing it must not undo a rotation: issue 12 item 5)
     app.keyring.load()

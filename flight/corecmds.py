@@ -65,10 +65,19 @@ class CoreCommands:
 
     def cmd_key_rotate(self, args, tc):
         app = self.app
+        kid = args["key_id"]
+        why = app.keyring.check_rotate(kid)
+        if why:  # (the acceptance checked it: the keyring changed since)
+            raise CmdFailed("BAD_ARG", why)
         try:  # retires every lower id for ever, persisted in the key store (keystore.py)
-            app.keyring.rotate(args["key_id"])
+            mirrored = app.keyring.rotate(kid)
         except Exception as e:
+            # The rotation is in force (RAM and the floor): said as it is, so the ground
+            # switches to the new key; the next boot applies the floor to the old record.
             app.storage_error("key store", e)
-            raise CmdFailed("STORAGE", "key store: %r" % (e,))
-        app.emit(EV_KEY_ROTATED, [args["key_id"]], "active key id %d" % args["key_id"])
-        return {"key_id": args["key_id"]}
+            app.emit(EV_KEY_ROTATED, [kid], "active key id %d; the key store NOT saved" % kid)
+            raise CmdFailed("STORAGE", "key id %d active, lower ids retired, but the key store "
+                            "was not saved: %r" % (kid, e))
+        app.emit(EV_KEY_ROTATED, [kid], "active key id %d%s" % (
+            kid, "" if mirrored else "; the key floor not in the backup registers"))
+        return {"key_id": kid}

@@ -34,11 +34,13 @@ from flight.slotstore import SlotStore
 from flight.telemetry import HkField
 from hal.compat import const
 
-# Events (0x28..0x2B; 0x2C..0x2F: flight/replay.py; the tc/keys range 0x2_).
+# Events (0x28..0x2B; 0x2C..0x2F: flight/replay.py; the tc/keys range 0x2_, full: the
+# backup registers' failure in storage's 0x3_).
 EV_NO_USABLE_KEY = const(0x28)
 EV_KEY_STORE_FALLBACK = const(0x29)
 EV_KEY_FILE_REJECTED = const(0x2A)
 EV_KEYS_PROVISIONED = const(0x2B)
+EV_BACKUP_FAILED = const(0x37)
 EVENTS = (
     # Repeated every housekeeping period while there is no key, at INFO (not persisted:
     # a repeat each second would flush the persistent log); the boot's one is CRITICAL.
@@ -50,6 +52,12 @@ EVENTS = (
           "key file unusable: ignored, stored keys kept"),
     Event(EV_KEYS_PROVISIONED, "KEYS_PROVISIONED", SEV_INFO, "key ids added to the key store",
           (("count", "int"), ("active", "int"))),
+    # Said at the 1st, 2nd, 4th, 8th ... failure (a failing device fails at every TC's
+    # mark: each one would flood the log); every one is counted (HK diag backup_errors).
+    Event(EV_BACKUP_FAILED, "BACKUP_REGISTERS_FAILED", SEV_ERROR,
+          "backup register read or write failed: the rollback protection of the key floor "
+          "and the anti-replay marks is weakened until it works again",
+          (("failures", "int"), ("word", "int"))),
 )
 KEY_STATES = ("OK", "DEV_KEY", "NO_KEY")
 HK = (
@@ -58,6 +66,8 @@ HK = (
 )
 HK_DIAG = (
     HkField("keys_retired", "u8", description="key ids retired (never accepted again)"),
+    HkField("backup_errors", "u16", alarm=(0, 0),
+            description="backup register reads/writes that failed (BACKUP_REGISTERS_FAILED)"),
 )
 
 # ---------------------------------------------------------------------- backup words
@@ -75,11 +85,21 @@ PAIR_CORRUPT = -2
 
 
 class BackupMirror:
-    """Monotonic values mirrored in the backup registers, read once (at construction)."""
+    """Monotonic values mirrored in the backup registers.  ``emit`` (set by the first
+    owner that has one, :class:`KeyStore`) reports a failed access."""
 
-    def __init__(self, dev):
+    def __init__(self, dev, emit=None):
         self.dev = dev
         self.errors = 0
+        self.emit = emit
+
+    def failed(self, i, op, e):
+        """Count a failed access of word ``i`` (``op`` "read" or "write") and say so at
+        the 1st, 2nd, 4th ... failure."""
+        self.errors += 1
+        n = self.errors
+        if self.emit is not None and n & (n - 1) == 0:
+            self.emit(EV_BACKUP_FAILED, [n, i], "%s: %r" % (op, e))
 
     def get(self, i):
         """The value of the pair at word ``i``, PAIR_BLANK or PAIR_CORRUPT (also when
@@ -89,8 +109,8 @@ class BackupMirror:
         try:
             v = self.dev.read(i)
             w = self.dev.read(i + 1)
-        except Exception:
-            self.errors += 1
+        except Exception as e:
+            self.failed(i, "read", e)
             return PAIR_CORRUPT
         if v == 0 and w == 0:
             return PAIR_BLANK
@@ -105,8 +125,8 @@ class BackupMirror:
         try:
             self.dev.write(i, value)
             self.dev.write(i + 1, value ^ _INV)
-        except Exception:
-            self.errors += 1
+        except Exception as e:
+            self.failed(i, "write", e)
             return False
         return True
 
@@ -142,6 +162,8 @@ class KeyStore:
     def __init__(self, storage, backup=None, emit=None, dev_allowed=False):
         self.store = SlotStore(storage, "keys") if storage is not None else None
         self.mirror = backup if isinstance(backup, BackupMirror) else BackupMirror(backup)
+        if self.mirror.emit is None:
+            self.mirror.emit = self.emit  # (held in pending until attach: board/main.py)
         self._emit = emit
         self.dev_allowed = dev_allowed
         self.keys = {}
@@ -183,8 +205,13 @@ class KeyStore:
         return False
 
     def floor(self):
-        """The highest key id ever active here (from the backup mirror), or 0."""
+        """The highest key id ever active here (from the backup mirror): 0 when the
+        registers are blank or absent, None when their pair is corrupt or unreadable —
+        nobody can tell then, and flight/keystore_load.py retires every id below the
+        highest usable one (fail secure: a lost floor never brings a retired key back)."""
         f = self.mirror.get(BK_KEY_FLOOR)
+        if f == PAIR_CORRUPT:
+            return None
         return f if f > 0 else 0
 
     # ------------------------------------------------------------ boot
@@ -219,8 +246,10 @@ class KeyStore:
         return None
 
     def rotate(self, kid):
-        """Make ``kid`` active and retire every lower id; persisted before it returns
-        (raises on a storage error: the caller reports STORAGE)."""
+        """Make ``kid`` active and retire every lower id, mirror the floor, persist; returns
+        whether the floor reached the backup registers.  A storage error is raised *after*
+        the rotation took effect (RAM and floor: the caller reports the key active but not
+        saved; the next boot applies the floor to the older record)."""
         why = self.check_rotate(kid)
         if why:
             raise ValueError(why)
@@ -228,8 +257,9 @@ class KeyStore:
             if k < kid and k not in self.retired:
                 self.retired.append(k)
         self.active = kid
-        self.mirror.put(BK_KEY_FLOOR, kid)
+        mirrored = self.mirror.put(BK_KEY_FLOOR, kid)
         self.save()
+        return mirrored
 
     def save(self):
         if self.store is None:
@@ -252,6 +282,7 @@ class KeyStore:
 
     def hk_diag(self, values, i):
         values[i] = len(self.retired)
+        values[i + 1] = self.mirror.errors
 
 
 def adopt(keyring, storage, backup, emit):

@@ -8,6 +8,8 @@ from flight.keys import DEV_KEY, KEY_LEN
 from flight.keystore import (BK_KEY_FLOOR, EV_KEY_FILE_REJECTED, EV_KEY_STORE_FALLBACK,
                              EV_KEYS_PROVISIONED, EV_NO_USABLE_KEY)
 
+_UNKNOWN = -1  # the key floor's pair corrupt or unreadable (KeyStore.floor() None)
+
 
 def _is_int(v):
     # bool is an int subclass on CPython (not on MicroPython): refuse it explicitly.
@@ -65,26 +67,33 @@ def load(ks, file_keys=None, file_error=None):
                 ks.fallback = ks.store.describe()
         if ks.fallback:
             ks.emit(EV_KEY_STORE_FALLBACK, None, ks.fallback)
+    floor = ks.floor()
+    if floor is None:
+        floor = _UNKNOWN
     if rec is not None:
         ks.keys = rec["keys"]
         ks.retired = rec["retired"]
         ks.active = rec["active"]
+    elif floor > 0 and ks.store is not None and not ks.fallback:
+        # both slots gone, yet the registers say key id `floor` was active here
+        ks.emit(EV_KEY_STORE_FALLBACK, None, "key store missing (key id %d was active): the "
+                "key file's ids at or above it only" % floor)
     if file_error:
         ks.emit(EV_KEY_FILE_REJECTED, None, file_error)
     changed = False
     fresh = not ks.keys
     if file_keys:
-        changed = provision(ks, file_keys)
+        changed = provision(ks, file_keys, floor)
         p = ks.provided
         if fresh and p is not None and p[1] in ks.keys and p[1] not in ks.retired \
-                and p[1] >= ks.floor():
+                and p[1] >= floor:
             ks.active = p[1]  # a keyring handed over with its active id
     if not ks.keys and not file_keys and not file_error and ks.dev_allowed:
         # the bench provisioning: deliberate (flag file), never a fallback
         ks.keys = {1: DEV_KEY}
         ks.active = 1
         changed = True
-    changed = _apply_rules(ks) or changed
+    changed = _apply_rules(ks, floor) or changed
     if changed:
         try:
             ks.save()
@@ -96,11 +105,13 @@ def load(ks, file_keys=None, file_error=None):
     return ks.usable()
 
 
-def provision(ks, file_keys):
-    """Add the key file's ids the store does not know and that are not retired."""
+def provision(ks, file_keys, floor=0):
+    """Add the key file's ids the store does not know, that are not retired and not below
+    the key floor (``floor``: :data:`_UNKNOWN` adds them all, the rules then retire all but
+    the highest)."""
     added = 0
     for kid, key in file_keys.items():
-        if kid in ks.keys or kid in ks.retired or kid < ks.floor():
+        if kid in ks.keys or kid in ks.retired or kid < floor:
             continue
         if len(key) != KEY_LEN:
             continue
@@ -108,17 +119,18 @@ def provision(ks, file_keys):
         added += 1
     if added:
         if not ks.active:
-            cands = [k for k in ks.keys if k not in ks.retired and k >= ks.floor()]
+            cands = [k for k in ks.keys if k not in ks.retired and k >= floor]
             ks.active = min(cands) if cands else 0
         ks.emit(EV_KEYS_PROVISIONED, [added, ks.active], "")
     return added > 0
 
 
-def _apply_rules(ks):
+def _apply_rules(ks, floor):
     """Retire what must be retired (below the mirrored floor; the development key
-    without the bench flag).  True if the record changed."""
+    without the bench flag).  True if the record changed.  A floor that cannot be read
+    (:data:`_UNKNOWN`) is taken as the highest usable id here, said, and written back."""
     changed = False
-    floor = ks.floor()
+    unknown = floor == _UNKNOWN
     if not ks.dev_allowed:
         for kid in list(ks.keys):
             if ks.keys[kid] == DEV_KEY:
@@ -128,6 +140,11 @@ def _apply_rules(ks):
                 if kid not in ks.retired:
                     ks.retired.append(kid)
                 changed = True
+    if unknown:
+        cands = [k for k in ks.keys if k not in ks.retired]
+        floor = max(cands) if cands else 0
+        ks.emit(EV_KEY_STORE_FALLBACK, None, "key floor in the backup registers corrupt or "
+                "unreadable: only the highest key id (%d) accepted, lower ids retired" % floor)
     for kid in list(ks.keys):
         if kid < floor and kid not in ks.retired:
             ks.retired.append(kid)
@@ -138,6 +155,6 @@ def _apply_rules(ks):
         cands = [k for k in ks.keys if k not in ks.retired and k > ks.active]
         ks.active = min(cands) if cands else 0
         changed = True
-    if ks.active and ks.active > floor:
-        ks.mirror.put(BK_KEY_FLOOR, ks.active)
+    if ks.active and (unknown or ks.active > floor):
+        ks.mirror.put(BK_KEY_FLOOR, ks.active)  # (a failure: BACKUP_REGISTERS_FAILED)
     return changed

@@ -148,6 +148,14 @@ def param_map(d):
             "applies": d[P_APPLIES]}
 
 
+
+def _parse_set(raw):
+    """A stored parameter set: a CBOR map (slotstore's parse: ValueError if not)."""
+    d = cbor.decode(raw)
+    if not isinstance(d, dict):
+        raise ValueError("not a parameter map")
+    return d
+
 class Params:
     """The parameter table; owner of the PARAM_* commands.  ``emit(ev_id, args,
     detail)`` and ``storage_error(what, exc)`` are the app's (None in unit tests)."""
@@ -357,19 +365,15 @@ class Params:
         """Restore the persisted set.  Returns "loaded", "empty" or "corrupt"."""
         if self.store is None:
             return "empty"
-        raw = self.store.load()
-        if raw is None:
+        # A slot whose CRC checks but whose content is not a parameter map is rejected
+        # like a damaged one, so the older valid set is used (STORE_FALLBACK), never the
+        # defaults over it (their limits may be wider than the saved ones).
+        stored = self.store.load(_parse_set)
+        if stored is None:
             self.load_defaults()
             return "corrupt" if self.store.corrupt_slots else "empty"
         if self.store.fallback and self.emit is not None:  # the newest set may be lost
             self.emit(EV_STORE_FALLBACK, ["params"], self.store.describe())
-        try:
-            stored = cbor.decode(raw)
-        except ValueError:
-            stored = None
-        if not isinstance(stored, dict):
-            self.load_defaults()
-            return "corrupt"
         self._defaults()
         index = {}  # {name: record} while loading (garbage afterwards)
         for _owner, defs in self._decls:

@@ -32,7 +32,10 @@ authenticated with an on-board key; its counter is not checked (the mark is unkn
 the nonce makes it fresh.  The mark becomes ``max(F, counter, stale mark)``, where the
 stale mark is the highest of what the flash record still held and the exact mark in the
 backup registers: a floor given too low by the ground never reopens counters accepted
-before.
+before.  The floor and the command's counter are bounded as a first counter is: at most
+``max(FIRST_MAX, stale mark + WINDOW)`` (:meth:`resync_limit`), else BAD_ARG — one
+authentic COUNTER_RESYNC with floor or counter 0xFFFFFFFF would otherwise exhaust the key
+id's counter space for good (no later TC, not even KEY_ROTATE, above the mark).
 
 **Flash wear: marks reserved in blocks.**  The OBC's NAV_STATE (0x60) is an authenticated
 TC at 1 Hz through every session; saving the mark at each TC was one flash write a second
@@ -287,18 +290,32 @@ class ReplayGuard:
             self._warned[kid] = True
             self.emit(EV_COUNTER_NEAR_EXHAUSTION, [kid, COUNTER_MAX - m], "")
 
-    def check_resync(self, nonce):
-        """None if COUNTER_RESYNC with ``nonce`` may run, else the BAD_ARG text."""
+    def check_resync(self, nonce, kid=0, counter=0, floor=0):
+        """None if COUNTER_RESYNC with ``nonce`` (from key id ``kid``, its counter
+        ``counter``, the floor ``floor``) may run, else the BAD_ARG text."""
         if self.state != RESYNC:
             return "nonce: no resync pending"
         if nonce != self.nonce:
             return "nonce: does not match the published nonce"
+        lim = self.resync_limit(kid)
+        if floor > lim:
+            return "floor: %d above the limit %d (the first-use limit or the stale mark " \
+                "+ window)" % (floor, lim)
+        if counter > lim:
+            return "counter %d above the limit %d (the first-use limit or the stale mark " \
+                "+ window)" % (counter, lim)
         return None
+
+    def resync_limit(self, kid):
+        """The highest mark COUNTER_RESYNC may set for ``kid``: a first counter's limit, or
+        the stale mark plus the window when that is higher."""
+        lim = self.hwm.get(kid, 0) + WINDOW
+        return lim if lim > FIRST_MAX else FIRST_MAX
 
     def resync(self, kid, counter, nonce, floor):
         """Execute COUNTER_RESYNC: the mark of ``kid`` becomes the highest of the floor,
         the command's own counter and the stale mark.  Returns the new mark."""
-        why = self.check_resync(nonce)
+        why = self.check_resync(nonce, kid, counter, floor)
         if why:
             raise ValueError(why)
         mark = floor
@@ -331,9 +348,11 @@ class ReplayGuard:
 
     # ------------------------------------------------------------ COUNTER_RESYNC
     def check_command(self, cmd, args):
-        """COUNTER_RESYNC only while resyncing and with the published nonce (a recorded
-        COUNTER_RESYNC of an earlier resync carries an old nonce): else BAD_ARG."""
-        why = self.check_resync(args["nonce"])
+        """COUNTER_RESYNC only while resyncing, with the published nonce (a recorded
+        COUNTER_RESYNC of an earlier resync carries an old nonce) and a floor and counter
+        within :meth:`resync_limit`: else BAD_ARG."""
+        kid, counter = self.auth
+        why = self.check_resync(args["nonce"], kid, counter, args["floor"])
         if why:
             raise BadArg(why)
 

@@ -9,6 +9,7 @@ from flight import cbor
 from flight.keys import DEV_KEY
 from flight.keystore import (
     BK_KEY_FLOOR,
+    EV_BACKUP_FAILED,
     EV_KEY_FILE_REJECTED,
     EV_KEY_STORE_FALLBACK,
     EV_NO_USABLE_KEY,
@@ -114,6 +115,59 @@ def test_rolled_back_key_record_cannot_bring_back_a_retired_key():
     s.blobs.pop("keys.b", None)
     ks3, _, _ = make(s, b, file_keys={2: K2, 3: K3})
     assert ks3.active == 3 and ks3.key(2) is None
+
+
+def test_a_corrupt_key_floor_never_brings_back_a_retired_key():
+    """One upset in the floor's pair (or an unreadable register) together with a rolled
+    back key record: the floor is unknown, so only the highest usable id is accepted
+    (said), and the pair is written back — never read as 0 and rewritten lower."""
+    s, b = MemStorage(), MemBackup()
+    make(s, b, file_keys={2: K2, 3: K3})
+    before = dict(s.blobs)
+    ks, _, _ = make(s, b)
+    ks.rotate(3)
+    s.blobs = before  # the record rolled back: active 2, nothing retired
+    b.words[BK_KEY_FLOOR] ^= 1  # the floor's pair no longer checks
+    ks2, ev, evs = make(s, b, file_keys={2: K2, 3: K3})
+    assert ks2.active == 3 and ks2.key(2) is None and 2 in ks2.retired
+    assert EV_KEY_STORE_FALLBACK in ev
+    assert any("key floor" in e[2] and "(3)" in e[2] for e in evs)
+    assert BackupMirror(b).get(BK_KEY_FLOOR) == 3  # repaired upwards
+    # a register that cannot be read at all: the same, and the failure reported
+    b.fail = True
+    ks3, ev3, _ = make(s, b, file_keys={2: K2, 3: K3})
+    assert ks3.active == 3 and ks3.key(2) is None
+    assert EV_KEY_STORE_FALLBACK in ev3 and EV_BACKUP_FAILED in ev3
+
+
+def test_a_lost_key_store_is_said_when_the_floor_knows_keys_were_active():
+    s, b = MemStorage(), MemBackup()
+    ks, _, _ = make(s, b, file_keys={2: K2, 3: K3})
+    ks.rotate(3)
+    s.blobs.clear()  # both slots gone (not damaged: nothing to fall back from)
+    ks2, ev, evs = make(s, b, file_keys={2: K2, 3: K3})
+    assert ks2.active == 3 and ks2.key(2) is None
+    assert EV_KEY_STORE_FALLBACK in ev and any("key store missing" in e[2] for e in evs)
+
+
+def test_backup_register_failures_are_counted_and_said_without_flooding():
+    b = MemBackup()
+    said = []
+    m = BackupMirror(b, emit=lambda i, a=None, d="": said.append((i, a, d)))
+    assert m.put(BK_KEY_FLOOR, 3) and said == [] and m.errors == 0
+    b.fail = True
+    for _ in range(9):
+        assert m.put(BK_KEY_FLOOR, 4) is False
+    assert m.get(BK_KEY_FLOOR) == PAIR_CORRUPT
+    assert m.errors == 10  # every failure counted (HK diag backup_errors) ...
+    # ... and said at the 1st, 2nd, 4th and 8th
+    assert [a for _i, a, _d in said] == [[1, BK_KEY_FLOOR], [2, BK_KEY_FLOOR],
+                                         [4, BK_KEY_FLOOR], [8, BK_KEY_FLOOR]]
+    assert {i for i, _a, _d in said} == {EV_BACKUP_FAILED} and "write" in said[0][2]
+    ks, _, _ = make(MemStorage(), b, file_keys={2: K2})
+    vals = [0, 0]
+    ks.hk_diag(vals, 0)
+    assert vals[1] == ks.mirror.errors > 0
 
 
 @pytest.mark.parametrize("damage", ["truncate", "bitflip", "garbage", "empty", "delete"])

@@ -207,6 +207,21 @@ def test_valid_slot_with_undecodable_or_wrong_shape_payload_is_corrupt(payload):
     assert "PARAMS_CORRUPT" in names(app)
 
 
+@pytest.mark.parametrize("payload", [b"\xff\xfe", cbor.encode([1, 2, 3]), cbor.encode(7)])
+def test_a_crc_valid_newest_slot_that_is_no_set_falls_back_to_the_older_set(payload):
+    """The newest slot's CRC checks but it holds no parameter map: the older valid set is
+    used (STORE_FALLBACK), not the defaults (their limits may be wider than the saved)."""
+    s = MemStorage()
+    app = boot(s)
+    apply(app, param_set(3))
+    app.params.save()  # generation 1, in params.a
+    s.blobs["params.b"] = encode_slot(2, payload)  # newer, and not a set
+    app2 = boot(s)
+    assert_loaded(app2, param_set(3))
+    ev = names(app2)
+    assert "STORE_FALLBACK" in ev and "PARAMS_CORRUPT" not in ev
+
+
 def test_empty_store_loads_defaults_with_an_info_event():
     app = boot(MemStorage())
     assert_loaded(app, {})
@@ -269,6 +284,19 @@ def test_storage_read_errors_at_boot_do_not_stop_the_boot():
 def test_boot_count_and_record_survive_reboots():
     s = MemStorage()
     assert [boot(s).boot_count for _ in range(3)] == [1, 2, 3]
+
+
+def test_the_boot_count_saturates_and_its_record_stays_usable():
+    s = MemStorage()
+    app = boot(s)
+    s.blobs["boot.a"] = encode_slot(50, cbor.encode({"boot_count": 0xFFFE}))
+    s.blobs.pop("boot.b", None)
+    counts = []
+    for _ in range(3):
+        a = boot(s)
+        counts.append(a.boot_count)
+        assert "STORE_FALLBACK" not in names(a)
+    assert counts == [0xFFFF, 0xFFFF, 0xFFFF] and app.boot_count == 1
 
 
 # --------------------------------------------------------------------------- slot store

@@ -15,6 +15,8 @@ from flight.replay import (
     EV_COUNTER_RESYNC_NEEDED,
     EV_COUNTER_RESYNCED,
     EV_REPLAY_STORE_FALLBACK,
+    COUNTER_MAX,
+    FIRST_MAX,
     RESERVE,
     RESYNC,
     RESYNC_EVENT_EVERY,
@@ -231,6 +233,30 @@ def test_resync_needs_the_published_nonce_and_raises_the_floor():
     assert g.check_resync(n) == "nonce: no resync pending"  # a recorded resync TC is dead
     g2, ev2 = guard(s, b)
     assert g2.state == SYNCED and g2.last(2) == f and ev2 == []
+
+
+def test_resync_cannot_exhaust_the_counter_space():
+    """One authentic COUNTER_RESYNC with floor or counter 0xFFFFFFFF would set the mark
+    at the top of the counter space for good (no later TC, not even KEY_ROTATE, above
+    it): both are bounded as a first counter is, or by the stale mark + the window."""
+    s, b = MemStorage(), MemBackup()
+    used(s, 3, b)
+    s.blobs.clear()
+    g, ev = guard(s, b, seed=5)
+    n = g.nonce
+    stale = g.last(2)
+    assert stale == C[2] and g.resync_limit(2) == FIRST_MAX
+    assert "floor: 4294967295 above the limit" in g.check_resync(n, 2, 7, 0xFFFFFFFF)
+    assert "counter 4294967295 above the limit" in g.check_resync(n, 2, 0xFFFFFFFF, 100)
+    with pytest.raises(ValueError):
+        g.resync(2, 7, n, FIRST_MAX + 1)
+    assert g.state == RESYNC and g.last(2) == stale  # nothing moved
+    assert g.check_resync(n, 2, FIRST_MAX, FIRST_MAX) is None
+    assert g.resync(2, 7, n, FIRST_MAX) == FIRST_MAX
+    assert g.check(2, FIRST_MAX + 1) is None  # the ground can go on from there
+    # a key id already used beyond the first-use limit: its stale mark + the window
+    g.hwm[3] = COUNTER_MAX - 10 * WINDOW
+    assert g.resync_limit(3) == COUNTER_MAX - 9 * WINDOW
 
 
 def test_resync_floor_never_below_the_backup_registers_exact_mark():

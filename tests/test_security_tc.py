@@ -8,7 +8,7 @@ import math
 from flight import cbor, cobs
 from flight.cmddict import COMMANDS
 from flight.keys import DEV_KEY, DEV_KEY_ID
-from flight.replay import COUNTER_MAX, RESERVE, WARN_AT
+from flight.replay import COUNTER_MAX, RESERVE, WARN_AT, WINDOW
 from flight.slotstore import decode_slot, encode_slot
 from flight.tm import APID_EVENT, APID_HK
 from hal.sim.backup import MemBackup
@@ -234,11 +234,33 @@ def test_near_exhaustion_warns_well_before_the_end():
     s.blobs.pop("replay.a", None)
     s.blobs.pop("replay.b", None)
     o2 = obc(s, b)
+    # a key id used for billions of TCs: its stale mark (the backup registers') near the
+    # top; a resync may set the mark up to the stale mark + the window (flight/replay.py)
+    o2.app.replay.hwm[DEV_KEY_ID] = WARN_AT + 1 - WINDOW
     assert resync(o2, WARN_AT + 1) == WARN_AT + 1
     o2.run(100000)
     ev = [e for e in o2.of(APID_EVENT) if e["name"] == "COUNTER_NEAR_EXHAUSTION"]
     assert ev and ev[0]["args"] == [DEV_KEY_ID, COUNTER_MAX - WARN_AT - 1]
     assert ev[0]["args"][1] > 16000000  # millions of TCs left to rotate the key
+
+
+def test_a_key_rotation_not_saved_says_the_new_key_is_in_force():
+    """KEY_ROTATE whose key-store write fails: the rotation is in force (RAM and the
+    floor), so the report says so — STORAGE naming the new active id — and KEY_ROTATED
+    is in the persistent log; the old key is refused, the new one accepted."""
+    s, b = MemStorage(), MemBackup()
+    keys = {DEV_KEY_ID: DEV_KEY, 2: KEY2}
+    o = obc(s, b, keys=keys)
+    o.run(100000)
+    s.fail_writes = True
+    reps = o.send(KEY_ROTATE, {"key_id": 2})
+    s.fail_writes = False
+    assert pairs(reps)[1][:3] == ("complete", False, "STORAGE")
+    assert "key id 2 active" in reps[1]["result"] and "not saved" in reps[1]["result"]
+    o.run(1100000)
+    ev = [e for e in o.of(APID_EVENT) if e["name"] == "KEY_ROTATED"]
+    assert ev and ev[0]["args"] == [2] and "NOT saved" in ev[0]["text"]
+    assert o.app.keyring.active == 2 and o.app.keyring.key(DEV_KEY_ID) is None
 
 
 # ------------------------------------------------ items 5, 6: key store, persisted records

@@ -302,7 +302,7 @@ COMMANDS = (
     C(0x5B, "APT_FSM_CALIBRATE", "aptcal", "cmd_fsm_calibrate", (), (SESSION,),
       "Measure the FSM gains and the camera rotation by small mirror steps in TRACK (starts "
       "once TRACK has held apt_cal_settle_s; BUSY while one runs): APT_CAL_DONE / "
-      "APT_CAL_REFUSED / APT_CAL_ABORTED (docs/operations-fsm-calibration.md)."),
+      "APT_CAL_REFUSED / APT_CAL_ABORTED (docs/fsm-calibration.md)."),
     C(0x5C, "BIAS_KNEE_CALIBRATE", "bias_knee", "cmd_knee_calibrate", (), (SESSION,),
       "Measure the SiPM breakdown from a bias sweep of the noise-trigger rate (the "
       "comparator pauses ~2 s; refused while the bias loop is not ACTIVE)."),
@@ -316,8 +316,8 @@ COMMANDS = (
       + tuple(Arg("q" + a, "float", "", -1.001, 1.001,
                   "payload-frame attitude quaternion (scalar first, v_P = A(q) v_ECI), " + a)
               for a in "wxyz")
-      + tuple(Arg(n, "float", "Hz", -250.0, 250.0, "reaction wheel speed (optional: the APT's "
-                  "wheel-line canceller, docs/apt-loop.md §4)", required=False)
+      + tuple(Arg(n, "float", "Hz", -250.0, 250.0, "reaction wheel speed, for the APT's "
+                  "wheel-line canceller (docs/apt-loop.md §4)", required=False)
               for n in ("rw1_hz", "rw2_hz", "rw3_hz", "rw4_hz")),
       ALL_MODES, "OBC navigation state for the point-ahead: sent by the OBC at 1 Hz from 10 s "
       "before SESSION_START to SESSION_END (latency <= 0.5 s); refused BAD_ARG when not a "
@@ -328,7 +328,7 @@ COMMANDS = (
        Arg("samples", "bytes", "", 8, 256,
            "2..64 (x, y) point-ahead pairs, payload axes, big-endian int16, 0.01 urad")),
       ALL_MODES, "Load the ground-computed point-ahead profile of the pass (used while the "
-      "OBC state is stale; `vector-tc pa-profile` computes it)."),
+      "OBC state is stale; `vector-tc plan --pa-profile` computes it)."),
     C(0x62, "PA_PROFILE_CLEAR", "pointahead", "cmd_profile_clear", (), ALL_MODES,
       "Drop the point-ahead profile."),
     C(0x63, "PA_BORE_SCAN", "borescan", "cmd_scan",

@@ -137,7 +137,9 @@ def check(d, value):
     lo = d[P_LO]
     hi = d[P_HI]
     if value < lo or value > hi:
-        raise ParamError("%s: %r outside [%r, %r] %s" % (name, value, lo, hi, d[P_UNIT]))
+        unit = d[P_UNIT]  # ("1": a ratio, no unit to show)
+        raise ParamError("%s: %r outside [%r, %r]%s" % (
+            name, value, lo, hi, " " + unit if unit and unit != "1" else ""))
     return value
 
 

@@ -216,7 +216,7 @@ def build_parser():
         prog=PROG, description="Ground tool of the Vector payload: encode and send "
         "telecommands, decode telemetry and link captures.",
         epilog="exit codes: 0 ok, 1 internal error, 2 bad input, 3 TC rejected, "
-        "4 completion failed, 5 timed out, 6 link error")
+        "4 completion failed, 5 timed out, 6 link error, 130 interrupted (Ctrl-C)")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     keys = argparse.ArgumentParser(add_help=False)

@@ -2,6 +2,7 @@
 gateway with its archive and web page), ``archive`` (queries) — kept out of
 ``__main__`` so each file stays readable."""
 
+import argparse
 import json
 import os
 import sys
@@ -242,7 +243,7 @@ def _warm_up_choice(args):
 def _hostport(v):
     host, _, port = v.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(v)
+        raise argparse.ArgumentTypeError("%r is not HOST:PORT (e.g. 127.0.0.1:8600)" % v)
     return host.strip("[]"), int(port)
 
 
@@ -284,6 +285,15 @@ def cmd_serve(args):
         raise Fail(str(e), EXIT_LINK) from None
     host, port = args.http
     url = "http://%s:%d" % (host if ":" not in host else "[%s]" % host, port)
+    # The web port bound before the gateway announces itself: a second `serve` whose port
+    # is taken must not replace (and, exiting, delete) the running gateway's state file.
+    try:
+        sock = _listen_socket(host, port)
+    except OSError as e:
+        gw.close()
+        arch.close()
+        raise Fail("cannot serve on %s: %s (another gateway running? `--http HOST:PORT`)"
+                   % (url, e.strerror or e)) from None
     config = uvicorn.Config(webapp.build_app(gw), host=host, port=port, log_level="warning",
                             access_log=False, lifespan="off", timeout_graceful_shutdown=3)
 
@@ -296,8 +306,14 @@ def cmd_serve(args):
     state = gateway.announce(url, args.port, os.path.abspath(args.db))
     print("gateway: %s  port %s  archive %s  (state %s)" % (url, args.port, args.db, state),
           flush=True)
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default
+    # action that killed the process before the clean-up below (the state file left,
+    # no summary): a handler of our own lets it run (a service stop exits 0).
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
         gateway.withdraw()
         gw.close()
@@ -305,6 +321,22 @@ def cmd_serve(args):
         print("gateway stopped: %d packet(s) in, %d bad frame(s), %d TC(s) out, %d archived"
               % (gw.packets_in, gw.bad_frames, gw.tcs_out, arch.written), flush=True)
     return EXIT_OK
+
+
+def _listen_socket(host, port):
+    """A TCP socket bound to ``host``:``port`` (OSError when it cannot be)."""
+    import socket
+
+    family, kind, proto, _name, addr = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 # ---------------------------------------------------------------------- archive
@@ -342,9 +374,30 @@ def cmd_archive(args):
 
 
 def _min_el(v):
-    x = float(v)
+    x = _number(v)
     if not 0 <= x < 90:
-        raise ValueError(v)
+        raise argparse.ArgumentTypeError("%s deg: must be within 0 .. 90 (below 90)" % v)
+    return x
+
+
+PLAN_HOURS_MAX = 24.0 * 30  # a month: SGP4 from one TLE is no use much beyond it
+
+
+def _hours(v):
+    x = _number(v)
+    if not 0 < x <= PLAN_HOURS_MAX:
+        raise argparse.ArgumentTypeError("%s h: must be above 0 and at most %g" % (
+            v, PLAN_HOURS_MAX))
+    return x
+
+
+def _number(v):
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a number" % v) from None
+    if x != x:
+        raise argparse.ArgumentTypeError("%r is not a number" % v)
     return x
 
 
@@ -362,7 +415,8 @@ def add_parsers(sub, port_parent, keys_parent):
                    "(default: the paper's OGS, Zvenigorod %.5f,%.5f,%.0f)" % plan.OGS)
     p.add_argument("--from", dest="start", default="now",
                    help="start of the window, ISO 8601 UTC (default now)")
-    p.add_argument("--hours", type=float, default=24.0, help="window length (default 24)")
+    p.add_argument("--hours", type=_hours, default=24.0,
+                   help="window length, 0 < HOURS <= %g (default 24)" % PLAN_HOURS_MAX)
     p.add_argument("--min-el", type=_min_el, default=plan.DEFAULT_MIN_EL,
                    help="elevation threshold in degrees (default 20: the session threshold)")
     p.add_argument("--json", action="store_true", help="print a JSON list of passes")

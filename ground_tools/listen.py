@@ -45,15 +45,24 @@ def verify_line(b):
 
 
 ADCS_SUMMARY_S = 10.0
-# Fields whose raw 0 means "not measured" (flight/scheduler.py: heap_free is 0 when the
-# port has no gc.mem_free): shown as such, not as a 0 B warning.
+# Raw values that mean "not measured", shown as such (not as a 0 B warning or a 655 %
+# packet error rate): heap_free is 0 when the port has no gc.mem_free
+# (flight/scheduler.py); framer_per 65535 and framer_ber -1 before the framer's first
+# window (flight/framer_ctl.py, their declarations).
 ZERO_UNKNOWN = {"heap_free": "n/a (port cannot tell)"}
+NO_DATA = {"heap_free": 0, "framer_per": 65535, "framer_ber": -1.0}  # raw values
+
+
+def no_data(f, name, v):
+    """True when ``v`` (the decoder's physical value) is field ``name``'s "not measured"
+    value."""
+    return name in NO_DATA and v == tmdecode.physical(f, NO_DATA[name])
 
 
 def value_text(f, name, v):
     """``value unit`` of one field as the operator reads it."""
-    if name in ZERO_UNKNOWN and v == 0:
-        return ZERO_UNKNOWN[name]
+    if no_data(f, name, v):
+        return ZERO_UNKNOWN.get(name, "n/a (no data yet)")
     return tmdecode.format_value(f, v)
 
 
@@ -79,7 +88,9 @@ def hk_line(b, kind="hk", d=None):
     parts = []
     for name, v in b.items():
         f = fields.get(name, {})
-        parts.append("%s=%s" % (name, value_text(f, name, v).replace(" ", "")))
+        # (one token a field: "12.5mV"; a field with no data reads "n/a")
+        text = "n/a" if no_data(f, name, v) else value_text(f, name, v).replace(" ", "")
+        parts.append("%s=%s" % (name, text))
     return "%s %s" % (kind.upper(), " ".join(parts))
 
 
@@ -119,7 +130,7 @@ def hk_table(hk, received, errors, diag=None, d=None, adcs=None):
             f = fields.get(name, {})
             text = value_text(f, name, v)
             style = LIMIT_STYLE.get(tmdecode.limit_state(f, v))
-            if name in ZERO_UNKNOWN and v == 0:
+            if no_data(f, name, v):
                 style = None
             if name == "mode":
                 style = {"SAFE": "bold yellow", "STANDBY": "green",

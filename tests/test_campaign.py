@@ -146,3 +146,26 @@ def test_a_boot_parameter_reaches_every_draw_and_a_bad_one_flies_none(tmp_path, 
     assert doc["runs"][0]["overrides"] == dict(campaign.draw_specs(1, seed=5)[0]["overrides"],
                                                boot_params={"apt_kf_noise_urad": 1.25})
     assert doc["runs"][0]["error"] is None
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_2(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(campaign, "SCHEDULER_TIMEOUT_S", 1)
+    rc = campaign.main(["--passes", "1", "--scheduler", "tcp://127.0.0.1:1", "--quiet",
+                        "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    assert "error: cannot reach the Dask scheduler at tcp://127.0.0.1:1" in err
+    assert not (tmp_path / "campaign.json").exists()
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296", "x"])
+def test_a_seed_outside_32_bits_is_refused_not_folded(capsys, seed):
+    """The world's generators take 32-bit seed words: -1 flew seed 4294967295's pass
+    without a word before."""
+    from sim.run import cli
+
+    for main in (cli.main, campaign.main):
+        with pytest.raises(SystemExit) as e:
+            main(["--seed", seed, "--quiet"])
+        assert e.value.code == 2
+        assert "argument --seed" in capsys.readouterr().err

@@ -257,7 +257,8 @@ def test_simbench_says_what_runs_and_cleans_up_on_ctrl_c(tmp_path):
         # it stops the payload (SIGTERM, 10 s grace) and its relay: bounded, yet slow on
         # a loaded host
         assert p.wait(GUARD_S) == 0
-        assert not os.path.exists(state)  # the temporary folder is gone
+        assert not os.path.exists(state)  # the temporary folder is gone ...
+        assert not os.path.exists(state + ".backup")  # ... and the registers' file beside it
     finally:
         if p.poll() is None:
             p.kill()
@@ -347,3 +348,78 @@ def test_serve_refuses_a_missing_or_held_port(capsys, tmp_path, fake):
     finally:
         held.close()
     assert rc == 6 and "in use by another program" in err
+
+
+def test_a_second_serve_on_a_taken_web_port_leaves_the_running_gateway_alone(
+        capsys, tmp_path, fake, monkeypatch):
+    """The web port is bound before the gateway announces itself: a second `serve`
+    whose port is taken says so (exit 2) and neither replaces nor deletes the running
+    gateway's state file (clients would lose the gateway that still runs)."""
+    import json
+    import socket
+
+    state = tmp_path / "gateway.json"
+    monkeypatch.setenv("VECTOR_TC_GATEWAY_STATE", str(state))
+    running = {"url": "http://127.0.0.1:1", "port": "x", "db": "x", "pid": 1}
+    state.write_text(json.dumps(running))
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        taken = held.getsockname()[1]
+        rc, _, err = run(capsys, "serve", "--port", fake.port, "--db",
+                         str(tmp_path / "b.db"), "--http", "127.0.0.1:%d" % taken)
+    assert rc == 2 and "cannot serve on http://127.0.0.1:%d" % taken in err
+    assert "Address already in use" in err
+    assert json.loads(state.read_text()) == running
+
+
+def test_serve_stops_cleanly_on_sigterm(tmp_path):
+    """A service stop (SIGTERM): uvicorn re-raises the signal once it has shut down; the
+    gateway still withdraws its state file, closes the archive and prints its summary."""
+    import os
+    import signal
+
+    from tests.gwutil import Served, free_port
+    from tests.procutil import ROOT
+
+    gw_state = tmp_path / "gateway.json"
+    env = dict(os.environ, VECTOR_TC_STATE=str(tmp_path / "counters.json"),
+               VECTOR_TC_GATEWAY_STATE=str(gw_state), PYTHONPATH=str(ROOT))
+    served = Served("loop://", tmp_path / "a.db", env, free_port())
+    try:
+        assert gw_state.exists()
+        served.proc.send_signal(signal.SIGTERM)
+        rc = served.proc.wait(30)
+    finally:
+        out = served.stop()  # (its output; it only signals a gateway still running)
+    assert rc == 0
+    assert "gateway stopped" in out
+    assert not gw_state.exists()
+
+
+def test_listen_lines_say_n_a_for_fields_without_data():
+    """A housekeeping line keeps one token a field, and a field's "not measured" value
+    reads n/a: framer_per's 65535 marker is no 655 % packet error rate, heap_free's 0 no
+    0 B warning."""
+    from ground_tools import listen
+
+    from ground_tools import dictionary, tmdecode
+
+    f = dictionary.hk_fields(None, "hk")
+    per = tmdecode.physical(f["framer_per"], 65535)  # what the decoder hands listen
+    line = listen.hk_line({"framer_per": per, "heap_free": 0, "framer_ber": -1.0})
+    assert line == "HK framer_per=n/a heap_free=n/a framer_ber=n/a"
+    line = listen.hk_line({"framer_per": 0.0012, "framer_ber": 1e-4})
+    assert "framer_per=0.0012" in line and "n/a" not in line
+    assert listen.value_text(f["framer_per"], "framer_per", per) == "n/a (no data yet)"
+
+
+@pytest.mark.parametrize("argv,msg", [(["--scenario", "bogus"], "unknown scenario 'bogus'"),
+                                      (["--speed", "0"], "--speed must be > 0")])
+def test_simbench_checks_its_arguments_before_announcing_itself(capsys, argv, msg):
+    from tests.hil import simbench
+
+    with pytest.raises(SystemExit) as e:
+        simbench.main(argv)
+    out, err = capsys.readouterr()
+    assert e.value.code == 2 and msg in err and "running" not in out and out == ""

@@ -31,13 +31,29 @@ from sim import scenarios
 from sim.run import costmodel
 
 
+
+SEED_MAX = 0xFFFFFFFF  # the world's generators take 32-bit seed words (sim/rng.py)
+
+
+def seed_value(v):
+    """``--seed``: an integer 0 .. SEED_MAX (a larger or negative one would be folded
+    onto another seed's world without a word)."""
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not an integer" % v) from None
+    if not 0 <= n <= SEED_MAX:
+        raise argparse.ArgumentTypeError("%s: must be within 0 .. %d" % (v, SEED_MAX))
+    return n
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="python -m sim",
         description="Fly one simulated pass with the real flight software and report it.")
     p.add_argument("--scenario", default="nominal",
                    help="scenario name (default nominal; --list shows them)")
-    p.add_argument("--seed", type=int, default=1, help="random seed of the physics (default 1)")
+    p.add_argument("--seed", type=seed_value, default=1,
+                   help="random seed of the physics, 0 .. 2^32-1 (default 1)")
     p.add_argument("--json", metavar="FILE", help="write the metrics JSON (DESIGN §7 keys)")
     p.add_argument("--plots", metavar="DIR", help="write the PNG figures into DIR")
     p.add_argument("--report", metavar="FILE",

@@ -270,6 +270,15 @@ def main(argv=None):
                     "temporary folder removed on exit")
     args = ap.parse_args(argv)
     scenario = None if (args.scenario or "none").lower() == "none" else args.scenario
+    # Checked here, before anything is announced (the flight process checks them again)
+    if not args.speed > 0:
+        ap.error("--speed must be > 0, not %g" % args.speed)
+    if scenario is not None:
+        from sim import scenarios
+
+        if scenario not in scenarios.names():
+            ap.error("unknown scenario %r; known: %s, none" % (
+                scenario, ", ".join(scenarios.names())))
     state = args.state_dir or tempfile.mkdtemp(prefix="vector-sim-")
     # SIGTERM ends like Ctrl-C: the payload stops and the temporary folder goes
     signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -293,6 +302,10 @@ def main(argv=None):
         bench.close()
         if not args.state_dir:
             shutil.rmtree(state, ignore_errors=True)
+            try:  # the backup registers' file, beside the state (hal/sim/backup.py)
+                os.unlink(state.rstrip("/") + ".backup")
+            except OSError:
+                pass
 
 
 if __name__ == "__main__":

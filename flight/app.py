@@ -138,7 +138,8 @@ class FlightApp:
         self.tc = TcPipeline(self.dispatch, self.keyring, self.replay, self.tm,
                              self._mode, self.emit, self.storage_error)
         self.timetags = TimeTagQueue(self.params["timetag_capacity"], self.dispatch,
-                                     self.now_s, self.emit, self.storage, self.storage_error)
+                                     self.now_s, self.emit, self.storage, self.storage_error,
+                                     self._tc_key_id)
         self.params.listeners.append(self._param_changed)
         self.sched = Scheduler(self.clock, watchdog=board.watchdog,
                                on_event=self.emit, on_safe=self._critical_fault)
@@ -254,6 +255,10 @@ class FlightApp:
         hook = self.adcs_hook
         if hook is not None:
             hook(values)
+
+    def _tc_key_id(self):
+        """The key id of the TC being executed (its TIMETAG entry keeps it)."""
+        return self.replay.auth[0]
 
     def storage_error(self, what, e):
         self.storage_errors += 1

@@ -72,6 +72,7 @@ class CoreCommands:
         try:  # retires every lower id for ever, persisted in the key store (keystore.py)
             mirrored = app.keyring.rotate(kid)
         except Exception as e:
+            app.timetags.drop_keys_below(kid)
             # The rotation is in force (RAM and the floor): said as it is, so the ground
             # switches to the new key; the next boot applies the floor to the old record.
             app.storage_error("key store", e)
@@ -80,4 +81,5 @@ class CoreCommands:
                             "was not saved: %r" % (kid, e))
         app.emit(EV_KEY_ROTATED, [kid], "active key id %d%s" % (
             kid, "" if mirrored else "; the key floor not in the backup registers"))
+        app.timetags.drop_keys_below(kid)  # nothing queued under a retired key runs
         return {"key_id": kid}

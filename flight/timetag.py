@@ -13,6 +13,10 @@ restarts at a reset (SET_TIME is RAM), so their times no longer mean what the gr
 meant.  Lowering ``timetag_capacity`` (effective at once) below the queued count drops
 the latest entries, also with TIMETAG_DROPPED.
 
+Key rotation: each entry keeps the key id its TIMETAG was authenticated with; a
+KEY_ROTATE drops the entries of the ids it retires (TIMETAG_DROPPED), so a key retired
+after a suspected compromise leaves nothing queued to run after its retirement.
+
 Heap (issue 11): the queue is held all session and is empty nearly always, so an empty
 queue holds no list (``()``, in flash) and the storage record is a :class:`SlotStore`
 made for each load or save (a save finds the generation in the slots themselves), not
@@ -57,13 +61,14 @@ class TimeTagQueue:
     ``emit(ev_id, args, detail)``."""
 
     def __init__(self, capacity=16, dispatch=None, now=None, emit=None, storage=None,
-                 storage_error=None):
+                 storage_error=None, key_id=None):
         self.capacity = capacity
         self.dispatch = dispatch
         self.now = now
         self.emit = emit
-        # [(time_s, cmd, args, (apid, seq))], sorted: a list while one is queued
+        # [(time_s, cmd, args, (apid, seq), key id)], sorted: a list while one is queued
         self._q = ()  # type: tuple | list
+        self.key_id = key_id  # fn() -> the key id of the TC being executed (0: none)
         self.executed = 0
         self.dropped = 0
         self.storage = storage  # the mirror's SlotStore "timetag" is made on use
@@ -75,7 +80,7 @@ class TimeTagQueue:
     def full(self):
         return len(self._q) >= self.capacity
 
-    def push(self, t, cmd, args, tc):
+    def push(self, t, cmd, args, tc, kid=0):
         if self.full():
             raise OverflowError("time-tag queue full")
         q = self._q
@@ -84,7 +89,7 @@ class TimeTagQueue:
         i = len(q)
         while i > 0 and q[i - 1][0] > t:
             i -= 1
-        q.insert(i, (t, cmd, args, tc))
+        q.insert(i, (t, cmd, args, tc, kid))
         self._persist()
 
     def pop_due(self, now):
@@ -142,6 +147,18 @@ class TimeTagQueue:
         self._persist()
         return len(lost)
 
+    def drop_keys_below(self, kid):
+        """Lose the entries queued under a key id below ``kid`` (KEY_ROTATE retired them):
+        counted and reported.  Returns how many."""
+        q = self._q
+        keep = [e for e in q if e[4] >= kid]
+        n = len(q) - len(keep)
+        if n:
+            self._q = keep if keep else ()
+            self._persist()
+            self._dropped(n, "queued under a key id retired by KEY_ROTATE %d" % kid)
+        return n
+
     def drop(self, why):
         """Lose every queued entry (a reboot): counted and reported."""
         n = self.clear()
@@ -174,7 +191,7 @@ class TimeTagQueue:
             e = self.pop_due(now)
             if e is None:
                 return
-            t, cmd, args, (apid, seq) = e
+            t, cmd, args, (apid, seq), _kid = e
             self.emit(EV_TIMETAG_EXECUTED, [t], cmd.name)
             x = {"timetag": True}
             try:
@@ -201,7 +218,8 @@ class TimeTagQueue:
 
     def cmd_timetag(self, args, tc):
         inner = self.dispatch.lookup(args["opcode"])
-        self.push(args["time"], inner, args["args"], tc)
+        self.push(args["time"], inner, args["args"], tc,
+                  self.key_id() if self.key_id is not None else 0)
         return {"queued": len(self._q)}
 
     def cmd_timetag_clear(self, args, tc):

@@ -263,6 +263,27 @@ def test_a_key_rotation_not_saved_says_the_new_key_is_in_force():
     assert o.app.keyring.active == 2 and o.app.keyring.key(DEV_KEY_ID) is None
 
 
+def test_key_rotate_drops_what_was_queued_under_the_retired_key():
+    """A time-tagged command keeps the key id its TIMETAG was authenticated with: a
+    KEY_ROTATE (say, after a suspected compromise) drops the entries of the ids it
+    retires (TIMETAG_DROPPED); what the new key queues afterwards stays."""
+    timetag = OP["TIMETAG"]
+    s, b = MemStorage(), MemBackup()
+    o = obc(s, b, keys={DEV_KEY_ID: DEV_KEY, 2: KEY2})
+    o.run(100000)
+    for i in range(3):
+        assert pairs(o.send(timetag, {"time": 500.0 + i, "opcode": PING}))[1][:2] == (
+            "complete", True)
+    assert len(o.app.timetags) == 3
+    assert pairs(o.send(KEY_ROTATE, {"key_id": 2}))[1][:2] == ("complete", True)
+    assert len(o.app.timetags) == 0
+    assert pairs(o.send(timetag, {"time": 600.0, "opcode": PING}))[1][:2] == ("complete", True)
+    o.run(1100000)
+    ev = [e for e in o.of(APID_EVENT) if e["name"] == "TIMETAG_DROPPED"]
+    assert ev and ev[0]["args"] == [3] and "retired by KEY_ROTATE 2" in ev[0]["text"]
+    assert len(o.app.timetags) == 1 and o.app.timetags._q[0][4] == 2
+
+
 # ------------------------------------------------ items 5, 6: key store, persisted records
 def test_losing_the_boot_record_does_not_undo_a_key_rotation():
     s, b = MemStorage(), MemBackup()

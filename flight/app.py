@@ -85,6 +85,8 @@ HK_DIAG = HK[:3] + (  # time, time_ms, uptime: the diagnostic packet carries its
             description="WARN+ events not persisted: backlog full while flash failed"),
     HkField("evlog_salvaged", "u16", warn=(0, 0),
             description="event-log copies read back damaged: their standing entries kept"),
+    HkField("limit_monitor_errors", "u16", alarm=(0, 0),
+            description="power monitor reads that failed (LIMIT_MONITOR_ERROR)"),
 )
 
 
@@ -435,12 +437,13 @@ class FlightApp:
 
     def hk_diag(self, values, i):
         """The diagnostic set (:data:`HK_DIAG`): time fields in integers (no float),
-        then the persistent event log's counters."""
+        then the persistent event log's counters and the limit check's monitor errors."""
         self._time.fill(values, i)
         ev = self.events
         values[i + 3] = ev.persist_errors
         values[i + 4] = ev.persist_dropped
         values[i + 5] = ev.persist_salvaged
+        values[i + 6] = self.limit_check.monitor_errors
 
     # ------------------------------------------------------------------ snapshot
     def snapshot(self):

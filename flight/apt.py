@@ -12,15 +12,18 @@ TX boresight, flight/pointahead.py; ``apt_res_*`` stay spot − boresight).  Els
 
 from array import array
 
+from flight import apt_devices as dev
 from flight import apt_pixels as px
 from flight.apt_calib import NO_CAL
 from flight import apt_feedback as afb
 from flight.apt_control import EXPOSURES_US, ControlLaw, Exposure
 from flight.apt_control import LAW_PARAMS as _LAW_PARAMS  # (_: no global, freeze_trim)
+from flight.apt_devices import (EV_APT_CAMERA_ERROR, EV_APT_FSM_ERROR,  # noqa: F401 - A.EV_*
+                                EV_APT_FSM_FAULT, EV_APT_LASER_FAULT)
 from flight.apt_search import Search
 from flight.pointahead import NO_OFFSET
 from hal.compat import const
-from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event
+from flight.events import SEV_INFO, SEV_WARN, Event
 from flight.params import ParamDef
 from flight.scheduler import Task
 from flight.telemetry import HkField
@@ -29,39 +32,27 @@ from hal.errors import HalError, SensorError
 from hal.interfaces import APT_ACQUIRE as ACQUIRE, APT_IDLE as IDLE, APT_LOST as LOST
 from hal.interfaces import APT_SEARCH as SEARCH, APT_STATE_NAMES as STATE_NAMES
 from hal.interfaces import APT_TRACK as TRACK, FSM_CODE_MAX, FSM_LSB_RAD as _FSM_LSB_RAD
-from hal.interfaces import SW_CAMERA, SW_LASER_525, SW_LASER_850
+from hal.interfaces import SW_CAMERA, SW_LASER_525
 
 ACQ_WIN = const(32)
 TRACK_WIN = const(16)
-_ERR_REPORT = const(100)  # a repeated device error is reported on its 1st, 101st, ... time
 _OVER_FULL_SCALE = SensorError("pixel above the camera's full scale")  # (no heap per frame)
 
 EV_APT_STATE = const(0x50)
-EV_APT_FSM_FAULT = const(0x51)
-EV_APT_CAMERA_ERROR = const(0x52)
 EV_APT_OFFLOAD = const(0x53)
 EV_APT_BEACON_TIMEOUT = const(0x54)
 EV_APT_TARGET_REJECTED = const(0x55)
-EV_APT_FSM_ERROR = const(0x56)
-EV_APT_LASER_FAULT = const(0x57)
 EV_APT_DARK_CALIBRATED = const(0x58)
 
 E = Event
-EVENTS = afb.EVENTS + (
+EVENTS = afb.EVENTS + dev.EVENTS + (
     E(EV_APT_STATE, "APT_STATE", SEV_INFO, "fine-pointing state changed", (("from", "int"),
                                                                           ("to", "int"))),
-    E(EV_APT_FSM_FAULT, "APT_FSM_FAULT", SEV_ERROR, "mirror driver fault: parked, APT idle"),
-    E(EV_APT_CAMERA_ERROR, "APT_CAMERA_ERROR", SEV_WARN,
-      "camera read failed, frame skipped (1st, 101st, ... time)", (("count", "int"),)),
     E(EV_APT_OFFLOAD, "APT_OFFLOAD_REQUEST", SEV_INFO,
       "mirror near its range: ADCS asked to offload (1st, 50th, ...)", (("count", "int"),)),
     E(EV_APT_BEACON_TIMEOUT, "APT_BEACON_TIMEOUT", SEV_WARN, "no beacon found: session ended"),
     E(EV_APT_TARGET_REJECTED, "APT_TARGET_REJECTED", SEV_WARN,
       "SEARCH candidate is no beacon (no spot / static)", (("x_px", "int"), ("y_px", "int"))),
-    E(EV_APT_FSM_ERROR, "APT_FSM_ERROR", SEV_WARN,
-      "mirror command failed (1st, 101st, ... time)", (("count", "int"),)),
-    E(EV_APT_LASER_FAULT, "APT_LASER_FAULT", SEV_ERROR, "downlink laser switch failed",
-      (("on", "bool"),)),
     E(EV_APT_DARK_CALIBRATED, "APT_DARK_CALIBRATED", SEV_INFO,
       "dark frames taken: hot pixels of the TRACK window", (("hot_pixels", "int"),)),
 )
@@ -92,6 +83,8 @@ PARAMS = (
       "consecutive good frames near boresight before TRACK"),
     P("apt_track_err_px", "float", 2.0, 0.1, 8.0, "px", "TRACK entry error"),
     P("apt_lost_timeout_s", "float", 10.0, 0.5, 600.0, "s", "LOST before SEARCH"),
+    P("apt_frame_timeout_ms", "int", 100, 20, 5000, "ms",  # (flight/apt_devices.py)
+      "no new camera frame this long in ACQUIRE or TRACK: LOST (APT_CAMERA_ERROR)"),
     P("apt_search_timeout_s", "float", 120.0, 1.0, 3600.0, "s", "SEARCH before the session ends"),
     P("apt_peak_lo_dn", "int", 250, 10, 1000, "DN", "auto-exposure band low"),
     P("apt_peak_hi_dn", "int", 750, 20, 1022, "DN", "auto-exposure band high"),
@@ -159,6 +152,7 @@ class Apt:
         self.cal = NO_CAL  # the FSM calibration (flight/apt_calib.py FsmCal) sets itself here
         self.search = Search(self)
         self.exposure = Exposure(camera)
+        self.exposure.on_error = self._camera_error  # (a failed write: counted, said)
         # TRACK's buffers preallocated; the other states' window: Search.window (issue 11)
         self.trk_buf = array("H", bytes(2 * TRACK_WIN * TRACK_WIN))
         self._meta = self.law.meta = array("i", [0, 0, 0])  # (the predictor: exposure)
@@ -172,7 +166,9 @@ class Apt:
         self.frames = self.valid_frames = self.invalid_frames = self.stale_frames = 0
         self.camera_errors = self.fsm_errors = self.fsm_faults = self.laser_faults = 0
         self.acquisitions = self.losses = self.offload_requests = self.wave_errors_seen = 0
-        self.laser_on = False
+        self.laser_on = self.laser_want = False  # (the switch set again until it obeys)
+        self.silent = self.fsm_fail_run = 0  # ticks without a new frame; failing commands
+        self.fsm_fail_frame = self._last_ctr = -2  # (flight/apt_devices.py)
         self.on_laser = None  # fn(on): the framer's transmitter follows the laser
         self.ref_off = NO_OFFSET  # .dx_q6/.dy_q6 (.dx_q8/.dy_q8) added to the reference
         ctx.params.listeners.append(self._load_params)
@@ -204,6 +200,7 @@ class Apt:
         self._track_err_q6 = int(p["apt_track_err_px"] * 64)
         self._acq_step_q6 = int(p["apt_slew_urad"] / self._ifov_urad * 64)  # (q6 px a frame)
         self._lost_timeout_us = p["apt_lost_timeout_s"] * 1e6
+        self.silent_max = max(1, p["apt_frame_timeout_ms"] * 1000 // self.period_us)
         self._search_timeout_us = p["apt_search_timeout_s"] * 1e6
         self._peak_lo = p["apt_peak_lo_dn"]
         self._peak_hi = p["apt_peak_hi_dn"]
@@ -256,22 +253,10 @@ class Apt:
             self._fsm_error()
 
     def _fsm_error(self):
-        self.fsm_errors += 1
-        if self.fsm_errors % _ERR_REPORT == 1:
-            self.ctx.emit(EV_APT_FSM_ERROR, [self.fsm_errors])
+        dev.fsm_error(self)
 
     def _laser(self, on):
-        if on == self.laser_on:
-            return
-        try:
-            self.power.set(SW_LASER_850, on)
-        except HalError as e:
-            self.laser_faults += 1
-            self.ctx.emit(EV_APT_LASER_FAULT, [on], "laser850: %r" % (e,))
-            return
-        self.laser_on = on
-        if self.on_laser is not None:
-            self.on_laser(on)
+        dev.laser(self, on)
 
     def _enter(self, state):
         old = self.state
@@ -309,9 +294,7 @@ class Apt:
             return False
 
     def _camera_error(self, e):
-        self.camera_errors += 1
-        if self.camera_errors % _ERR_REPORT == 1:
-            self.ctx.emit(EV_APT_CAMERA_ERROR, [self.camera_errors], repr(e))
+        dev.camera_error(self, e)
 
     def centroid(self, buf, size):
         """apt_pixels.spot: the spot in ``buf`` at (win_x0, win_y0); validity, 1 or 0."""
@@ -323,15 +306,13 @@ class Apt:
     # ------------------------------------------------------------------ the frame tick
     def tick(self):
         st = self.state
+        if self.laser_on != self.laser_want:  # (a switch that did not obey: again)
+            self._laser(self.laser_want)
         if st == IDLE:
             return
         self.state_ticks += 1
         if self.fsm.fault():
-            self.fsm_faults += 1
-            self.ctx.emit(EV_APT_FSM_FAULT)
-            self._laser(False)
-            self._park()
-            self._enter(IDLE)
+            dev.fsm_fault(self, "driver fault line")
             return
         if st == SEARCH:
             self.search.step()
@@ -351,11 +332,18 @@ class Apt:
         try:
             cam = self.camera
             if not cam.frame_ready():
-                self.stale_frames += 1
+                dev.no_new_frame(self)
                 return
             ok = cam.read_roi(self.win_x0, self.win_y0, size, size, 1, buf, self._meta)
         except HalError as e:  # (anything else is no camera error: see read())
             self._camera_error(e)
+        if ok:  # the frame counter moved, or this is the last frame again (frozen stream)
+            ctr = self._meta[0]
+            if ctr == self._last_ctr:
+                dev.no_new_frame(self)
+                return
+            self._last_ctr = ctr
+            self.silent = 0
         self.frames += 1
         if ok:
             # The pixel and control maths with the heap locked: no allocation, and each

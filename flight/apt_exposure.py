@@ -12,6 +12,8 @@ frames) returns the gain to 1.
 
 from array import array
 
+from hal.errors import HalError
+
 # Exposure ladder (µs): steps of ~2**(1/4), 20 µs .. 9 ms.  A fixed ladder keeps the
 # number of distinct settings small (the sensor re-programs, the simulator caches).
 # An array, not a tuple: frozen into firmware (mpy-tool), an int constant inside a tuple
@@ -46,6 +48,9 @@ class Exposure:
         self.max_idx = top  # longest exposure before the gain rises
         self.wait = 0  # frames before the next step (a change shows a frame or two later)
         self.saturated = 0  # frames with the peak at full scale
+        # fn(HalError): a camera write that failed (the APT's camera error: counted, said;
+        # the setting kept as it was, so flight and camera agree).  None: it propagates.
+        self.on_error = None
         # (the peak counted as saturated from here: the tick calls update() only for a
         # peak outside [lo, hi], at or above this, or while it waits)
         self.sat_dn = camera.pixel_max - 1
@@ -64,26 +69,41 @@ class Exposure:
         self._set(idx)
 
     def _set(self, idx):
-        self.idx = 0 if idx < 0 else (self.top if idx >= self.top else idx)
-        self.camera.set_exposure(EXPOSURES_US[self.idx])
+        idx = 0 if idx < 0 else (self.top if idx >= self.top else idx)
+        try:
+            self.camera.set_exposure(EXPOSURES_US[idx])
+        except HalError as e:
+            if self.on_error is None:
+                raise
+            self.on_error(e)
+            return
+        self.idx = idx
 
     def _set_gain(self, g):
+        """False when the camera refused the write (said through ``on_error``)."""
+        try:
+            self.camera.set_gain(GAINS_X16[g] / 16)  # (floats: only on a step)
+        except HalError as e:
+            if self.on_error is None:
+                raise
+            self.on_error(e)
+            return False
         self.gain = g
-        self.camera.set_gain(GAINS_X16[g] / 16)  # (floats: only on a step)
+        return True
 
     def us(self):
         return EXPOSURES_US[self.idx]
 
     def raise_gain(self, steps, top):
         """The analog gain ``steps`` up the ladder, to index ``top`` at most (SEARCH at its
-        longest exposure, flight/apt_search.py).  False when it is there already."""
+        longest exposure, flight/apt_search.py).  False when it is there already, or
+        the camera refused the write."""
         g = self.gain + steps
         if g > top:
             g = top
         if g <= self.gain:
             return False
-        self._set_gain(g)
-        return True
+        return self._set_gain(g)
 
     def dark(self):
         """The exposure x gain (µs): what a hot pixel's dark signal (DN) scales with."""

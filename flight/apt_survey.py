@@ -29,6 +29,8 @@ calibration runs (its regression counts on every frame).  It sees ±12.8 mrad ar
 target: a brighter spot beyond is not looked for.
 """
 
+from flight.apt_devices import no_new_frame
+from hal.errors import HalError
 from flight import apt_pixels as px
 from flight.events import SEV_WARN, Event
 from flight.params import ParamDef
@@ -122,8 +124,13 @@ class Survey:
         if self.count < every:
             return False
         apt = self.apt
-        if not apt.camera.frame_ready():
-            apt.stale_frames += 1
+        try:
+            ready = apt.camera.frame_ready()
+        except HalError as e:  # (counted, said: a camera error, not the task's fault)
+            apt._camera_error(e)
+            return True
+        if not ready:
+            no_new_frame(apt)  # (counted; a silent camera: LOST, flight/apt_devices.py)
             return True  # (the look at the next tick)
         self.count = 0
         self.fast = False

@@ -55,7 +55,8 @@ T_Q = const(4096)  # temperature fixed point: 1/4096 K (the knee's due check use
 _T25_Q = const(102400)  # 25 degC in 1/4096 K
 _SQ = const(16)  # slope fixed point: 1/(4096 x 16) K per update
 N_SENSORS = const(2)  # sensors in housekeeping (the board has a primary and a redundant one)
-_ERR_REPORT = const(100)  # a repeated device error is reported on its 1st, 101st, ... time
+_ERR_REPORT = const(100)
+_WRITE_FAULT_RUN = const(6)  # bias writes failing 6 updates (3 s) in a row: BIAS_FAULT  # a repeated device error is reported on its 1st, 101st, ... time
 # Readings kept for the hindsight estimate (:meth:`BiasControl.hindsight`): a knee sweep's
 # points (~2 s of readings) and two on either side, until 2 s after its end (8 s).
 _RING = const(16)
@@ -156,7 +157,7 @@ class BiasControl:
         self._rb_uv = None  # type: Any  # the last read-back, µV
         self.updates = 0
         self.faults = 0  # bias writes that failed, and FAULT entries
-        self.write_errors = 0
+        self.write_errors = self._write_run = 0  # (the run: consecutive failed writes)
         self.monitor_errors = 0
         self._override = None  # bias held by a calibration sweep (flight/bias_knee.py)
         self._t_step = None  # onboard time (s) of the ramp's last step
@@ -415,6 +416,7 @@ class BiasControl:
             self._write_error(e)
             return False
         self._v_uv = v
+        self._write_run = 0
         return True
 
     def _check_readback(self):
@@ -432,12 +434,12 @@ class BiasControl:
                 self.readback_bad = 0
                 return
         self.readback_bad += 1
-        if self.readback_bad == 3:
+        if self.readback_bad == 3 and rb is not None:  # (unreadable: its own events)
             v = self.readback_v
             self.ctx.emit(EV_BIAS_READBACK, [v, self.v_cmd],
                           "read-back %r V vs %.3f V commanded" % (v, self.v_cmd))
         if self.readback_bad >= 10:
-            self._fault("read-back mismatch")
+            self._fault("read-back mismatch" if rb is not None else "read-back unreadable")
 
     def _fault(self, why):
         self.faults += 1
@@ -451,6 +453,10 @@ class BiasControl:
         self.write_errors += 1
         if self.write_errors % _ERR_REPORT == 1:
             self.ctx.emit(EV_BIAS_WRITE_ERROR, [self.write_errors], "bias write: %r" % (e,))
+        # failing update after update, the bias is frozen while the die's temperature moves
+        self._write_run += 1
+        if self._write_run == _WRITE_FAULT_RUN and self.state != FAULT:
+            self._fault("%d bias writes in a row failed" % _WRITE_FAULT_RUN)
 
     # ------------------------------------------------------------------ telemetry
     def hk(self, values, i):  # (integers only: nothing allocated)

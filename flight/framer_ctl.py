@@ -33,7 +33,7 @@ from hal import interfaces as _hw
 from hal.interfaces import (COUNTER_MASK, CTR_CODE_VIOLATIONS, CTR_CRC_ERRORS, CTR_LOCKED,
                             CTR_PACKETS_OK, CTR_PREAMBLE_BIT_ERRORS, CTR_PRBS_BIT_ERRORS,
                             CTR_PRBS_BITS, CTR_SERIAL_GAPS, CTR_SNAPSHOT, CTR_TRIGGERS,
-                            MODE_DATA, N_COUNTERS, PREAMBLE_BITS, SW_FRAMER)
+                            CHIP_RATE_HZ, MODE_DATA, N_COUNTERS, PREAMBLE_BITS, SW_FRAMER)
 
 L_OFF = _hw.LINK_OFF
 L_SEARCHING = _hw.LINK_SEARCHING
@@ -74,6 +74,13 @@ EV_LINK_STATE = const(0x80)
 EV_FRAMER_ERROR = const(0x81)
 EV_FRAMER_MODE_FAILED = const(0x82)
 EV_FRAMER_SWITCH_FAILED = const(0x83)
+EV_FRAMER_IMPLAUSIBLE = const(0x84)
+# A counter that moved more than this between two reads is a torn or corrupted read (a
+# counter read backwards shows as ~2^30): one second of the fastest counter, the chip
+# samples (hal.interfaces CHIP_RATE_HZ), ten framer periods.  Such a read is not used;
+# _RESYNC_READS of them in a row (the FPGA restarted its counters) are the new baseline.
+_MAX_DELTA = CHIP_RATE_HZ
+_RESYNC_READS = const(3)
 
 EVENTS = (
     Event(EV_LINK_STATE, "LINK_STATE", SEV_INFO, "uplink state changed",
@@ -84,6 +91,10 @@ EVENTS = (
           "framer mode change failed", (("mode", "int"),)),
     Event(EV_FRAMER_SWITCH_FAILED, "FRAMER_SWITCH_FAILED", SEV_WARN,
           "framer receiver or transmitter switch failed", (("what", "str"), ("on", "bool"))),
+    Event(EV_FRAMER_IMPLAUSIBLE, "FRAMER_COUNTERS_IMPLAUSIBLE", SEV_WARN,
+          "framer counters moved more than possible since the last read (torn read, or the "
+          "FPGA restarted them): the read not used (1st, 2nd, 4th ... time)",
+          (("count", "int"), ("counter", "int"))),
 )
 
 PARAMS = (
@@ -112,6 +123,8 @@ HK_DIAG = (
     F("framer_serial_gaps", "u32", description="serial-number gaps (missed packets)"),
     F("framer_preamble_bit_errors", "u32", description="preamble bit errors"),
     F("framer_stale", "u32", description="snapshots that were not new"),
+    F("framer_implausible", "u16", warn=(0, 0),
+      description="counter reads not used: a counter moved more than possible"),
     F("framer_window_ber", "f32", description="BER of the last window (-1: no packet)"),
 )
 
@@ -147,6 +160,8 @@ class FramerControl:
         self.read_errors = 0
         self.switch_errors = 0  # receiver / transmitter / mode changes that failed
         self.stale = 0
+        self.implausible = 0  # reads not used (FRAMER_COUNTERS_IMPLAUSIBLE)
+        self._implausible_run = 0
         self.lock_time_s = None
         self._bad = 0  # consecutive windows with a BER above framer_ber_degraded
         self._lim_f = None  # framer_ber_degraded as last converted, and in its unit
@@ -233,6 +248,8 @@ class FramerControl:
         if self._have_prev and cur[CTR_SNAPSHOT] == prev[CTR_SNAPSHOT]:
             self.stale += 1
             return
+        if self._have_prev and self._implausible(cur, prev):
+            return
         if self._have_prev:
             w16 = self._ring16
             w = self._ring
@@ -256,6 +273,29 @@ class FramerControl:
         self._have_prev = True
         self.locked_hw = cur[CTR_LOCKED] == 1
         self._update_link()
+
+    def _implausible(self, cur, prev):
+        """True (counted, said) when a window counter moved more than _MAX_DELTA: the
+        read is not used, unless it is the _RESYNC_READS-th such in a row."""
+        for k in range(W_LEN):
+            c = _WINDOW_CTRS[k]
+            if (cur[c] - prev[c]) & COUNTER_MASK > _MAX_DELTA:
+                break
+        else:
+            self._implausible_run = 0
+            return False
+        self.implausible += 1
+        self._implausible_run += 1
+        n = self.implausible
+        if n & (n - 1) == 0:
+            self.ctx.emit(EV_FRAMER_IMPLAUSIBLE, [n, c], "counter %d: %d -> %d" % (
+                c, prev[c], cur[c]))
+        if self._implausible_run < _RESYNC_READS:
+            return True
+        self._implausible_run = 0  # the counters restarted: this read is the baseline
+        for i in range(N_COUNTERS):
+            prev[i] = cur[i]
+        return True
 
     def _sums(self, n=None):
         if n is None:
@@ -352,4 +392,5 @@ class FramerControl:
         values[i + 4] = self.totals[W_GAPS]
         values[i + 5] = self.totals[W_PRE]
         values[i + 6] = self.stale
-        values[i + 7] = wb if wb is not None else -1.0
+        values[i + 7] = self.implausible
+        values[i + 8] = wb if wb is not None else -1.0

@@ -11,10 +11,16 @@ drift must neither trip SAFE (the session would be lost to a bad sensor) nor hid
 over-temperature that the trusted sensor sees.  If no trusted sensor can be read, the
 excluded ones are read after all: a doubtful reading is better than none for a limit.
 In an undecidable disagreement (THERMAL_SENSORS_DISAGREE) no sensor is excluded, so
-every one counts (fail safe; the bias then loses its thermal knowledge anyway)."""
+every one counts (fail safe; the bias then loses its thermal knowledge anyway).
+
+The power monitor (switch trips, currents) that cannot be read is no "all clear": each
+failure is counted (``monitor_errors``) and said (LIMIT_MONITOR_ERROR at the 1st, 2nd,
+4th ... time), and a check that could not read it counts as out of limits, so a monitor
+unreadable ``limit_persist`` checks in a row sends the payload to SAFE ("power monitor
+unreadable"): the over-current protection is never blind in silence (stop 58)."""
 
 from flight.cmddict import SAFE
-from flight.modes import EV_LIMIT_VIOLATION
+from flight.modes import EV_LIMIT_MONITOR_ERROR, EV_LIMIT_VIOLATION
 from hal.interfaces import N_SWITCHES
 
 
@@ -25,6 +31,7 @@ class LimitCheck:
         self.modes = modes
         self.emit = emit
         self.violations = 0  # limit-triggered SAFE entries (core housekeeping)
+        self.monitor_errors = 0  # power monitor reads that failed
         self._count = 0  # consecutive checks out of limits
         self._currents = [0] * N_SWITCHES  # filled in place by the power device
         self.thermal = None  # the sensor cross-check (flight/thermal_sensors.py), if any
@@ -74,8 +81,8 @@ class LimitCheck:
             return bad
         try:  # (one call: a get and a fault a switch were ~30 k instructions a check)
             trips = power.trips() & ((1 << N_SWITCHES) - 1)  # (only switches that exist)
-        except Exception:
-            trips = 0
+        except Exception as e:
+            return self._monitor_failed("trips", e)
         if trips:
             sw = 0
             while not (trips >> sw) & 1:  # the first one tripped
@@ -84,13 +91,21 @@ class LimitCheck:
         cur = self._currents
         try:
             power.currents(cur)
-        except Exception:
-            return None
+        except Exception as e:
+            return self._monitor_failed("currents", e)
         i_max = params["current_max_ma"]
         for sw in range(N_SWITCHES):
             if cur[sw] > i_max:
                 bad = "switch %d current %d mA" % (sw, cur[sw])
         return bad
+
+    def _monitor_failed(self, what, e):
+        """A power monitor read failed: counted, said; the check's violation text."""
+        self.monitor_errors += 1
+        n = self.monitor_errors
+        if n & (n - 1) == 0:
+            self.emit(EV_LIMIT_MONITOR_ERROR, [n], "power %s: %r" % (what, e))
+        return "power monitor unreadable (%s)" % what
 
     def check(self):
         bad = self._first_violation()

@@ -19,10 +19,12 @@ from flight.events import SEV_ERROR, SEV_INFO, SEV_WARN, Event
 from flight.telemetry import HkField
 from hal.interfaces import SW_CAMERA, SW_FRAMER, SW_LASER_525, SW_LASER_850, SW_SIPM_BIAS
 
+START_TRIES = const(3)  # a module's start_session tried this many times, then skipped
 EV_MODE_CHANGE = const(0x40)
 EV_LIMIT_VIOLATION = const(0x41)
 EV_SAFE_ENTERED = const(0x42)
 EV_POWER_SWITCH_FAULT = const(0x43)
+EV_LIMIT_MONITOR_ERROR = const(0x45)  # (flight/limits.py raises it)
 EV_MODULE_HOOK_FAILED = const(0x46)
 
 EVENTS = (
@@ -33,6 +35,10 @@ EVENTS = (
     Event(EV_SAFE_ENTERED, "SAFE_ENTERED", SEV_WARN, "SAFE mode entered (cause in the text)"),
     Event(EV_POWER_SWITCH_FAULT, "POWER_SWITCH_FAULT", SEV_ERROR,
           "a load switch could not be set"),
+    Event(EV_LIMIT_MONITOR_ERROR, "LIMIT_MONITOR_ERROR", SEV_ERROR,
+          "the power monitor (switch trips, currents) could not be read (1st, 2nd, 4th ... "
+          "time): a limit unchecked; persisting limit_persist checks: SAFE",
+          (("count", "int"),)),
     Event(EV_MODULE_HOOK_FAILED, "MODULE_HOOK_FAILED", SEV_WARN,
           "a payload module failed a mode hook (start/stop/safe): the transition went on"),
 )
@@ -67,6 +73,7 @@ class ModeManager:
         self.last_safe_cause = ""
         self._starting = -1  # index of the module being started, -1 when idle
         self._called = -1  # index of the last module whose start_session was called
+        self._start_tries = 0  # failed start_session calls of the module being started
 
     def add_module(self, m):
         self.modules.append(m)
@@ -156,6 +163,7 @@ class ModeManager:
                 self.on_session()
             self._starting = 0
             self._called = -1
+            self._start_tries = 0
             self.tick()
             return None
         return "unknown mode %r" % (target,)
@@ -177,7 +185,20 @@ class ModeManager:
             m = mods[self._starting]
             if self._called < self._starting:
                 self._called = self._starting
-                self._call(m, "start_session")
+                if not self._call(m, "start_session"):  # it raised (MODULE_HOOK_FAILED)
+                    # Again at the next tick (a bus glitch), START_TRIES times; then the
+                    # module is skipped, said, and the next one starts: a failed hook
+                    # never holds the session's start for good (stop 58).
+                    self._start_tries += 1
+                    if self._start_tries < START_TRIES:
+                        self._called = self._starting - 1
+                        return
+                    self.emit(EV_MODULE_HOOK_FAILED, None, "%s.start_session failed %d times: "
+                              "skipped" % (getattr(m, "name", "module"), START_TRIES))
+                    self._start_tries = 0
+                    self._starting += 1
+                    continue
+                self._start_tries = 0
             if not self._call(m, "session_ready"):
                 return  # wait: the next module starts only when this one is ready
             self._starting += 1

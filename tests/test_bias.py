@@ -262,8 +262,26 @@ def test_monitor_failure_is_reported_and_counts_as_unverified():
     rig.supply.readback_fail = True
     update(rig, 3)
     assert rig.args(B.EV_BIAS_MONITOR_ERROR) == [[1]] and rig.bias.monitor_errors == 3
-    assert len(rig.named(B.EV_BIAS_READBACK)) == 1  # an unverified bias, 3 times in a row
+    # unverified, but no read-back *mismatch*: the monitor's failure is its own event
+    assert rig.named(B.EV_BIAS_READBACK) == [] and rig.bias.readback_bad == 3
     assert rig.hk("bias", diag=True)["bias_monitor_errors"] == 3
+    update(rig, 7)  # unverified ten updates in a row: the safe bias, said as it is
+    assert rig.bias.state == B.FAULT
+    assert rig.named(B.EV_BIAS_FAULT) == ["safe bias: read-back unreadable"]
+
+
+def test_bias_writes_failing_update_after_update_are_a_fault():
+    """A bias frozen while the die's temperature moves is no ACTIVE loop: six failed
+    writes in a row (3 s) are BIAS_FAULT with the reason."""
+    rig = Rig(params={"bias_ff_tau_s": 0.0})
+    update(rig, 6)
+    rig.supply.fail_writes = 1000
+    update(rig, B._WRITE_FAULT_RUN - 1)
+    assert rig.bias.state == B.ACTIVE and not rig.named(B.EV_BIAS_FAULT)
+    update(rig)
+    assert rig.bias.state == B.FAULT
+    assert rig.named(B.EV_BIAS_FAULT) == ["safe bias: %d bias writes in a row failed"
+                                          % B._WRITE_FAULT_RUN]
 
 
 def test_a_software_fault_is_no_sensor_fault():

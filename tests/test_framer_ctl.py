@@ -61,6 +61,39 @@ def test_stale_snapshot_is_not_a_window():
     assert rig.fc.window_valid and rig.fc.last_window[3] == 20
 
 
+def test_a_counter_read_backwards_is_not_a_window():
+    """One torn read (a counter going back by one: ~2^30 counts as a difference) is not
+    used: no window, no totals of a billion, no link change; counted and said
+    (FRAMER_COUNTERS_IMPLAUSIBLE); the next good read is measured from the last good one."""
+    rig = Rig()
+    start(rig)
+    window(rig, ok=1800, pre=10)
+    totals = list(rig.fc.totals)
+    good = rig.hal.k[CTR_PREAMBLE_BIT_ERRORS]
+    rig.hal.k[CTR_PREAMBLE_BIT_ERRORS] = good - 1  # read backwards
+    window(rig, ok=1800)
+    assert not rig.fc.window_valid and rig.fc.totals == totals
+    assert rig.fc.implausible == 1 and rig.ctx.args(F.EV_FRAMER_IMPLAUSIBLE) == [
+        [1, CTR_PREAMBLE_BIT_ERRORS]]
+    rig.hal.k[CTR_PREAMBLE_BIT_ERRORS] = good + 7
+    window(rig, ok=1800)
+    assert rig.fc.window_valid and rig.fc.last_window[F.W_PRE] == 7
+    assert rig.fc.last_window[F.W_OK] == 3600  # both periods' packets, from the good read
+    assert rig.hk("framer", diag=True)["framer_implausible"] == 1
+
+
+def test_counters_restarted_by_the_fpga_become_the_baseline():
+    rig = Rig()
+    start(rig)
+    window(rig, ok=1800, pre=10)
+    for i in range(F._RESYNC_READS):
+        rig.hal.k[CTR_PACKETS_OK] = 5 + i  # the FPGA restarted: far below the last read
+        window(rig)
+    assert rig.fc.implausible == F._RESYNC_READS
+    window(rig, ok=100)
+    assert rig.fc.window_valid and rig.fc.last_window[F.W_OK] == 100
+
+
 def test_read_errors_are_counted_and_reported_once():
     rig = Rig()
     start(rig)
@@ -137,7 +170,7 @@ def test_ring_holds_the_summed_counts_and_the_last_window_all_eight():
     rig = Rig(params={"framer_windows": 50})
     assert rig.fc.cmd_set_mode({"mode": "PRBS"}, None) == {"mode": "PRBS"}
     start(rig)
-    big = MASK  # the largest difference a window can hold
+    big = F._MAX_DELTA  # the largest difference a read may move (more: not used)
     for i in range(53):
         window(rig, ok=1000 + i, crc=i, gaps=2 * i, pre=3 * i, prbs_err=5 + i,
                prbs_bits=big if i == 52 else 1000, trig=7 * i, cv=11 * i)
@@ -156,14 +189,14 @@ def test_ring_holds_the_summed_counts_and_the_last_window_all_eight():
 def test_ring_packet_counts_are_16_bits_saturated_the_bit_counts_30():
     """A window's packet counts (ok, CRC errors, gaps: <= ~1 900 in 100 ms at 50 Mbit/s)
     are kept in 16 bits, capped at 0xFFFF (a window over ~3.4 s of stale snapshots); the
-    bit counts keep their 30-bit differences."""
+    bit counts keep their differences (up to _MAX_DELTA: more is an implausible read)."""
     rig = Rig(params={"framer_windows": 2})
     start(rig)
-    window(rig, ok=70000, crc=65535, gaps=1, pre=MASK)
+    window(rig, ok=70000, crc=65535, gaps=1, pre=F._MAX_DELTA)
     window(rig, ok=1911, crc=0, gaps=65536, pre=5)
     s = rig.fc._sums()
     assert (s[F.W_OK], s[F.W_CRC], s[F.W_GAPS]) == (65535 + 1911, 65535, 1 + 65535)
-    assert s[F.W_PRE] == MASK + 5
+    assert s[F.W_PRE] == F._MAX_DELTA + 5
     assert rig.fc.last_window[F.W_OK] == 1911 and rig.fc.totals[F.W_OK] == 71911
     assert rig.fc._ring16.typecode == "H" and rig.fc._ring.typecode == "i"
 

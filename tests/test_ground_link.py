@@ -106,7 +106,8 @@ def test_listen_live_table_and_coloured_events(bench):
         out = io.StringIO()
         n = listen(glink, duration=2.5, out=out, tty=True)
         guard = time.time() + GUARD_S  # a busy host slows the payload: listen on until it acts
-        while "SAFE -> STANDBY" not in out.getvalue() and time.time() < guard:
+        while ("SAFE -> STANDBY" not in out.getvalue() or "tasks" not in out.getvalue()) \
+                and time.time() < guard:  # (the mode change and the diagnostic task table)
             n += listen(glink, duration=2.5, out=out, tty=True)
         glink.send_nowait(cmddict.BY_NAME["SET_MODE"], {"mode": "SAFE"})
         glink.poll(0.5)

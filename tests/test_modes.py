@@ -2,6 +2,8 @@
 session start/stop sequencing of the module hooks, and autonomy (limits, critical task
 fault → SAFE)."""
 
+import pytest
+
 from flight import events, modes
 from flight.modes import SAFE_OFF_ORDER, ModeManager
 from flight.scheduler import Task
@@ -136,6 +138,35 @@ def test_next_module_waits_for_the_previous_to_be_ready():
     assert h.board.power.get(SW_SIPM_BIAS) and not h.board.power.get(SW_CAMERA)
     h.run(300000)
     assert h.board.power.get(SW_CAMERA) and not h.board.power.get(SW_LASER_850)
+
+
+@pytest.mark.parametrize("fails,started", [(1, True), (modes.START_TRIES, False)])
+def test_a_failed_start_hook_is_tried_again_then_skipped(fails, started):
+    """A module's start_session that raises (a bus glitch) is called again at the next
+    tick; failing START_TRIES times it is skipped, said, and the next module starts: a
+    failed hook never holds the session's start for good (it did until stop 58)."""
+    h, log = session_harness()
+    (bias,) = [m for m in h.app.modes.modules if getattr(m, "name", "") == "bias"]
+    real = bias.start_session
+    left = [fails]
+
+    def flaky():
+        if left[0]:
+            left[0] -= 1
+            raise OSError("bias supply init: I2C NACK")
+        real()
+
+    bias.start_session = flaky
+    h.send(SET_MODE, {"mode": "STANDBY"})
+    h.send(SET_MODE, {"mode": "SESSION"})
+    h.run(3000000)
+    assert h.app.modes.mode == "SESSION" and not h.app.modes.starting()
+    assert h.board.power.get(SW_CAMERA) and h.board.power.get(SW_FRAMER)  # the next ones
+    assert h.board.power.get(SW_SIPM_BIAS) == started
+    h.run(1100000)
+    texts = [e["text"] for e in h.of(APID_EVENT) if e["name"] == "MODULE_HOOK_FAILED"]
+    assert len([t for t in texts if "I2C NACK" in t]) == fails
+    assert any("skipped" in t for t in texts) == (not started)
 
 
 def test_safe_from_session_turns_the_downlink_laser_off_first():
@@ -333,3 +364,39 @@ def test_safe_event_ids_declared():
                     (modes.EV_SAFE_ENTERED, events.SEV_WARN),
                     (modes.EV_MODE_CHANGE, events.SEV_INFO)):
         assert decl[ev].severity == sev
+
+
+def test_an_unreadable_power_monitor_is_said_and_not_an_all_clear():
+    """The power monitor (trips, currents) raising is no "no trip, no over-current": each
+    failure counted and said (LIMIT_MONITOR_ERROR, 1st, 2nd, 4th ...), a check without it
+    out of limits, and limit_persist such checks in a row: SAFE."""
+    h = limit_harness([])
+    app = h.app
+    p = h.board.power
+    boom = OSError("I2C current monitor")
+
+    def fail(*_a):
+        raise boom
+
+    persist = app.params["limit_persist"]
+    p.currents = fail  # the currents first: the trips still read
+    for _ in range(persist - 1):
+        app._check_limits()
+    assert app.modes.mode == "STANDBY" and app.limit_check.monitor_errors == persist - 1
+    del p.currents
+    app._check_limits()  # read again: the count restarts
+    p.trips = fail
+    for _ in range(persist):
+        app._check_limits()
+    assert app.modes.mode == "SAFE"
+    assert app.modes.last_safe_cause == "limit: power monitor unreadable (trips)"
+    assert app.limit_check.monitor_errors == 2 * persist - 1
+    h.run(1100000)  # (the health task goes on checking: the monitor still fails)
+    said = [e for e in h.of(APID_EVENT) if e["name"] == "LIMIT_MONITOR_ERROR"]
+    n = app.limit_check.monitor_errors
+    assert n > 2 * persist
+    assert [e["args"] for e in said] == [[1 << k] for k in range(12) if 1 << k <= n]
+    assert "I2C current monitor" in said[0]["text"]
+    vals = [0] * 7
+    app.hk_diag(vals, 0)
+    assert vals[6] == n  # diagnostic HK limit_monitor_errors

@@ -424,7 +424,10 @@ class World(FineTruth):
                 cv = int(n + math.sqrt(n) * self._cv_rng.gauss() + 0.5)
                 cv = cv if cv > 0 else 0
             if self.signal and self.ber_true < 0.5:
-                triggers += int(receiver.BIT_RATE * WINDOW_US * 1e-6 / 2)
+                # the signal's own rising chip edges: Manchester random data has 0.75 a
+                # bit (the mid-bit edge of half the bits, plus a boundary edge where a
+                # "10" follows a "10": a quarter), hal.interfaces CTR_TRIGGERS
+                triggers += int(receiver.BIT_RATE * WINDOW_US * 1e-6 * 0.75)
             fr.accumulate(c, triggers, cv)
         else:
             c = None

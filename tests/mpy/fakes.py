@@ -207,6 +207,7 @@ class FakeCamera:
             self.oom_next -= 1
             raise MemoryError("injected")
         self.reads += 1
+        meta[0] = self.reads & 0xFFFF  # the frame counter (hal/contracts.py Camera.read_roi)
         src = self.replay
         if src is not None:
             n = w * h

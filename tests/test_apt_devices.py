@@ -1,0 +1,121 @@
+"""The APT's devices failing (flight/apt_devices.py, design.md §3.3 "The APT's devices
+failing"), on the APT rig: a silent camera, a frozen frame stream, mirror commands that
+keep failing, a laser switch that does not obey — each counted, said, and ending with the
+laser off and nothing valid fed to the ADCS."""
+
+from flight import apt as A
+from flight import apt_devices as D
+from hal.interfaces import SW_LASER_850
+from tests.apt_rig import Rig
+
+
+def tracking():
+    rig = Rig(err=(0.001, 0.001))
+    rig.until(A.TRACK, 80)
+    assert rig.power.get(SW_LASER_850) and rig.apt.valid
+    return rig
+
+
+def silent_ticks(rig):
+    """Frame ticks to the camera's timeout (apt_frame_timeout_ms)."""
+    return rig.apt.silent_max
+
+
+def test_a_silent_camera_takes_track_to_lost_with_the_laser_off():
+    rig = tracking()
+    rig.cam.ready = False  # the sensor stops streaming
+    n = silent_ticks(rig)
+    assert n == rig.ctx.params["apt_frame_timeout_ms"] * 1000 // rig.apt.period_us
+    rig.tick(n - 1)
+    assert rig.apt.state == A.TRACK and rig.args(A.EV_APT_CAMERA_ERROR) == []
+    rig.tick()
+    assert rig.apt.state == A.LOST and not rig.power.get(SW_LASER_850)
+    assert not rig.apt.valid  # the ADCS feedback is told: no measurement
+    (text,) = rig.named(A.EV_APT_CAMERA_ERROR)
+    assert text.startswith("no new frame for") and text.endswith("LOST")
+    assert rig.apt.camera_errors == 1 and rig.apt.stale_frames == n
+    rig.tick(3 * n)  # still silent: said once, counted as stale
+    assert len(rig.named(A.EV_APT_CAMERA_ERROR)) == 1 and rig.apt.state == A.LOST
+    rig.cam.ready = True  # frames again: the beacon is found, TRACK again
+    rig.until(A.TRACK, 80)
+    assert rig.power.get(SW_LASER_850) and rig.apt.silent == 0
+
+
+def test_a_frozen_frame_stream_is_no_new_frame():
+    """The same frame again (its counter unchanged, hal.interfaces META_FRAME_COUNTER):
+    not processed, counted as stale, and LOST at the camera's timeout."""
+    rig = tracking()
+    read = rig.cam.read_roi
+    frozen = []
+
+    def same_counter(x0, y0, w, h, b, buf, meta):
+        ok = read(x0, y0, w, h, b, buf, meta)
+        if not frozen:
+            frozen.append(meta[0])
+        meta[0] = frozen[0]
+        return ok
+
+    rig.cam.read_roi = same_counter
+    valid = rig.apt.valid_frames
+    rig.tick(silent_ticks(rig) + 1)
+    assert rig.apt.state == A.LOST and not rig.power.get(SW_LASER_850)
+    assert rig.apt.valid_frames == valid + 1  # the first of them only
+    assert rig.named(A.EV_APT_CAMERA_ERROR)[0].startswith("no new frame")
+
+
+def test_mirror_commands_failing_frame_after_frame_are_a_mirror_fault():
+    rig = tracking()
+    rig.fsm.fail = D.FSM_FAIL_RUN - 1  # a run one short: errors, no fault
+    rig.tick(D.FSM_FAIL_RUN - 1)
+    assert rig.apt.state == A.TRACK and rig.apt.fsm_faults == 0
+    rig.tick(3)  # good commands again: the run restarts
+    rig.fsm.fail = 1000
+    rig.tick(D.FSM_FAIL_RUN - 1)
+    assert rig.apt.state == A.TRACK
+    rig.tick()
+    assert rig.apt.state == A.IDLE and rig.apt.fsm_faults == 1
+    assert not rig.power.get(SW_LASER_850)
+    (text,) = rig.named(A.EV_APT_FSM_FAULT)
+    assert text == "%d mirror commands in a row failed" % D.FSM_FAIL_RUN
+    assert rig.args(A.EV_APT_FSM_ERROR) == [[1]]  # (1st, 101st, ...: counted each time)
+    assert rig.apt.fsm_errors == 2 * D.FSM_FAIL_RUN - 1
+
+
+def test_a_laser_switch_that_does_not_obey_is_set_again_every_frame():
+    rig = tracking()
+    tx = []
+    rig.apt.on_laser = tx.append
+    rig.power.fail = 3  # LOST's "off" and its next two retries fail
+    rig.cam.beacon = False
+    rig.until(A.LOST, 40)
+    assert rig.power.get(SW_LASER_850) and rig.apt.laser_on  # still on: the switch failed
+    rig.tick(2)
+    assert rig.power.get(SW_LASER_850)
+    rig.tick()
+    assert not rig.power.get(SW_LASER_850) and not rig.apt.laser_on and tx == [False]
+    assert rig.apt.laser_faults == 3
+    assert rig.args(A.EV_APT_LASER_FAULT) == [[False], [False]]  # the 1st and 2nd said
+
+
+def test_a_camera_write_that_fails_is_a_camera_error_and_the_setting_is_kept():
+    """An exposure or gain write raising (a bus error) was the APT task's fault (five of
+    them: the task disabled for the session); now it is the APT's camera error, and the
+    exposure the flight believes is the one the camera still has."""
+    from hal.errors import BusError
+
+    rig = tracking()
+    ex = rig.apt.exposure
+    idx, gain = ex.idx, ex.gain
+
+    def fail(*_a):
+        raise BusError("injected exposure write")
+
+    rig.cam.set_exposure = fail
+    rig.cam.set_gain = fail
+    ex.set(idx + 1 if idx < ex.top else idx - 1)
+    assert ex.raise_gain(1, 3) is False  # (refused by the camera, said)
+    assert (ex.idx, ex.gain) == (idx, gain)
+    assert rig.apt.camera_errors == 2
+    assert "injected exposure write" in rig.named(A.EV_APT_CAMERA_ERROR)[0]
+    rig.tick(5)
+    assert rig.apt.state == A.TRACK  # the loop goes on

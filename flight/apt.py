@@ -155,7 +155,9 @@ class Apt:
         self.exposure.on_error = self._camera_error  # (a failed write: counted, said)
         # TRACK's buffers preallocated; the other states' window: Search.window (issue 11)
         self.trk_buf = array("H", bytes(2 * TRACK_WIN * TRACK_WIN))
-        self._meta = self.law.meta = array("i", [0, 0, 0])  # (the predictor: exposure)
+        # the frame's metadata (hal.interfaces META_*; the predictor: its exposure), and in
+        # slot 3 the last frame counter seen (-2: none; flight/apt_devices.py)
+        self._meta = self.law.meta = array("i", [0, 0, 0, -2])
         self._cen = array("i", [0] * px.CEN_LEN)  # centroid inputs, results
         self._cen_args = [self.trk_buf, self._cen, px._WTAB]  # (px.centroid_k's argument)
         self.spot_x = self.spot_y = 0  # last spot, q6 px
@@ -168,7 +170,7 @@ class Apt:
         self.acquisitions = self.losses = self.offload_requests = self.wave_errors_seen = 0
         self.laser_on = self.laser_want = False  # (the switch set again until it obeys)
         self.silent = self.fsm_fail_run = 0  # ticks without a new frame; failing commands
-        self.fsm_fail_frame = self._last_ctr = -2  # (flight/apt_devices.py)
+        self.fsm_fail_frame = self._silent_since = -2  # (flight/apt_devices.py)
         self.on_laser = None  # fn(on): the framer's transmitter follows the laser
         self.ref_off = NO_OFFSET  # .dx_q6/.dy_q6 (.dx_q8/.dy_q8) added to the reference
         ctx.params.listeners.append(self._load_params)
@@ -306,8 +308,6 @@ class Apt:
     # ------------------------------------------------------------------ the frame tick
     def tick(self):
         st = self.state
-        if self.laser_on != self.laser_want:  # (a switch that did not obey: again)
-            self._laser(self.laser_want)
         if st == IDLE:
             return
         self.state_ticks += 1
@@ -338,12 +338,12 @@ class Apt:
         except HalError as e:  # (anything else is no camera error: see read())
             self._camera_error(e)
         if ok:  # the frame counter moved, or this is the last frame again (frozen stream)
-            ctr = self._meta[0]
-            if ctr == self._last_ctr:
+            m = self._meta  # (the last counter in its slot 3: array items cost less here)
+            ctr = m[0]
+            if ctr == m[3]:
                 dev.no_new_frame(self)
                 return
-            self._last_ctr = ctr
-            self.silent = 0
+            m[3] = ctr
         self.frames += 1
         if ok:
             # The pixel and control maths with the heap locked: no allocation, and each
@@ -479,6 +479,8 @@ class Apt:
             self.ctx.emit(EV_APT_OFFLOAD, [self.offload_requests])
         if go:
             self.ctx.send_adcs(fb.rec)
+        if self.laser_on != self.laser_want:  # a switch that did not obey: again, at 5 Hz
+            self._laser(self.laser_want)
 
     # ------------------------------------------------------------------ telemetry
     def hk(self, values, i):

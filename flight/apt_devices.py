@@ -3,7 +3,8 @@
 nothing acts on a dead device's last state:
 
 * **the downlink laser's switch does not obey**: APT_LASER_FAULT, and the switch is set
-  again every frame until it obeys (:func:`laser`; said at the 1st, 2nd, 4th ... failure).
+  again at every ADCS feedback tick (5 Hz, in any state) until it obeys (:func:`laser`;
+  said at the 1st, 2nd, 4th ... failure).
   Before stop 58 one failed "off" at TRACK → LOST left the laser on for good;
 * **mirror commands fail**: APT_FSM_ERROR (1st, 101st ... failure); failing on
   :data:`FSM_FAIL_RUN` frames in a row the mirror is taken for faulty, as its driver's
@@ -49,7 +50,7 @@ FSM_FAIL_RUN = const(10)
 
 def laser(apt, on):
     """Switch the downlink laser (SW_LASER_850) to ``on``; a failure is counted and said,
-    and :func:`flight.apt.Apt.tick` sets it again every frame until it obeys."""
+    and :meth:`flight.apt.Apt.feedback` (5 Hz) sets it again until it obeys."""
     apt.laser_want = on
     if on == apt.laser_on:
         return
@@ -99,6 +100,9 @@ def no_new_frame(apt):
     """A frame tick without a new frame (none ready, or the last one again); after
     ``apt_frame_timeout_ms`` of them in ACQUIRE or TRACK, the camera is silent: LOST."""
     apt.stale_frames += 1
+    if apt.frames != apt._silent_since:  # frames came since the last silence: a new one
+        apt._silent_since = apt.frames
+        apt.silent = 0
     apt.silent += 1
     st = apt.state
     if apt.silent >= apt.silent_max and (st == APT_TRACK or st == APT_ACQUIRE):

@@ -248,22 +248,25 @@ class FramerControl:
         if self._have_prev and cur[CTR_SNAPSHOT] == prev[CTR_SNAPSHOT]:
             self.stale += 1
             return
-        if self._have_prev and self._implausible(cur, prev):
-            return
         if self._have_prev:
             w16 = self._ring16
             w = self._ring
             o16 = self._head * _NARROW
             o = self._head * _WIDE - _NARROW
+            lim = _MAX_DELTA  # (a local: one global lookup, not eight)
             for k in range(W_LEN):
                 c = _WINDOW_CTRS[k]
                 d = (cur[c] - prev[c]) & COUNTER_MASK
+                if d > lim:  # (the ring's slot at the head is not yet in use)
+                    self._implausible(cur, prev, k)
+                    return
                 if k < _NARROW:
                     w16[o16 + k] = d if d <= 0xFFFF else 0xFFFF
                 elif k < _SUMMED:
                     w[o + k] = d
                 self.last_window[k] = d
                 self.totals[k] += d
+            self._implausible_run = 0
             self._head = (self._head + 1) % _MAX_WINDOWS
             if self._filled < _MAX_WINDOWS:
                 self._filled += 1
@@ -274,16 +277,13 @@ class FramerControl:
         self.locked_hw = cur[CTR_LOCKED] == 1
         self._update_link()
 
-    def _implausible(self, cur, prev):
-        """True (counted, said) when a window counter moved more than _MAX_DELTA: the
-        read is not used, unless it is the _RESYNC_READS-th such in a row."""
-        for k in range(W_LEN):
-            c = _WINDOW_CTRS[k]
-            if (cur[c] - prev[c]) & COUNTER_MASK > _MAX_DELTA:
-                break
-        else:
-            self._implausible_run = 0
-            return False
+    def _implausible(self, cur, prev, k):
+        """Window counter ``k`` moved more than _MAX_DELTA: the read is not used (the
+        totals of the counters before it taken back), counted and said; the
+        _RESYNC_READS-th such read in a row is the new baseline."""
+        for j in range(k):
+            self.totals[j] -= self.last_window[j]
+        c = _WINDOW_CTRS[k]
         self.implausible += 1
         self._implausible_run += 1
         n = self.implausible
@@ -291,11 +291,10 @@ class FramerControl:
             self.ctx.emit(EV_FRAMER_IMPLAUSIBLE, [n, c], "counter %d: %d -> %d" % (
                 c, prev[c], cur[c]))
         if self._implausible_run < _RESYNC_READS:
-            return True
+            return
         self._implausible_run = 0  # the counters restarted: this read is the baseline
         for i in range(N_COUNTERS):
             prev[i] = cur[i]
-        return True
 
     def _sums(self, n=None):
         if n is None:

@@ -118,11 +118,18 @@ def test_the_first_switch_tripped_names_the_cause_and_a_bad_trip_mask_is_no_trip
         lc.check()
     assert modes.causes == ["limit: switch 1 tripped"]  # the lowest of the two
     lc2, board2, modes2, _ = _check([25.0])
-    for bad in (1 << 7, -32, "x", None):  # bits of no switch, or no mask: nothing tripped
+    for bad in (1 << 7, -32):  # bits of no switch: nothing tripped
         board2.power.trips = lambda bad=bad: bad
         for _ in range(3):
             lc2.check()
-    assert modes2.causes == []
+    assert modes2.causes == [] and lc2.monitor_errors == 0
+    for bad in ("x", None):  # no mask at all: the monitor unreadable (stop 58), not "no trip"
+        lc3, board3, modes3, _ = _check([25.0])
+        board3.power.trips = lambda bad=bad: bad
+        for _ in range(3):
+            lc3.check()
+        assert modes3.causes == ["limit: power monitor unreadable (trips)"]
+        assert lc3.monitor_errors == 3
 
 
 def test_an_excluded_sensor_counts_only_without_another_reading():

@@ -81,6 +81,10 @@ EV_FRAMER_IMPLAUSIBLE = const(0x84)
 # _RESYNC_READS of them in a row (the FPGA restarted its counters) are the new baseline.
 _MAX_DELTA = CHIP_RATE_HZ
 _RESYNC_READS = const(3)
+# Snapshots not new this many updates in a row (1 s): the framer's counters are frozen,
+# the link's state unknown — SEARCHING, said (FRAMER_COUNTERS_IMPLAUSIBLE's sibling).
+_STALE_MAX = const(10)
+EV_FRAMER_FROZEN = const(0x85)
 
 EVENTS = (
     Event(EV_LINK_STATE, "LINK_STATE", SEV_INFO, "uplink state changed",
@@ -95,6 +99,9 @@ EVENTS = (
           "framer counters moved more than possible since the last read (torn read, or the "
           "FPGA restarted them): the read not used (1st, 2nd, 4th ... time)",
           (("count", "int"), ("counter", "int"))),
+    Event(EV_FRAMER_FROZEN, "FRAMER_SNAPSHOTS_FROZEN", SEV_WARN,
+          "no new framer snapshot for 1 s: the link's state unknown, SEARCHING",
+          (("stale", "int"),)),
 )
 
 PARAMS = (
@@ -162,6 +169,7 @@ class FramerControl:
         self.stale = 0
         self.implausible = 0  # reads not used (FRAMER_COUNTERS_IMPLAUSIBLE)
         self._implausible_run = 0
+        self._stale_run = 0  # consecutive snapshots not new
         self.lock_time_s = None
         self._bad = 0  # consecutive windows with a BER above framer_ber_degraded
         self._lim_f = None  # framer_ber_degraded as last converted, and in its unit
@@ -247,7 +255,12 @@ class FramerControl:
         prev = self._prev
         if self._have_prev and cur[CTR_SNAPSHOT] == prev[CTR_SNAPSHOT]:
             self.stale += 1
+            self._stale_run += 1
+            if self._stale_run == _STALE_MAX:  # (a stale read leaves the link as it was)
+                self.ctx.emit(EV_FRAMER_FROZEN, [self.stale])
+                self._set_link(L_SEARCHING)
             return
+        self._stale_run = 0
         if self._have_prev:
             w16 = self._ring16
             w = self._ring

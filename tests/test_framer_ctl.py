@@ -270,3 +270,20 @@ def test_framer_in_the_flight_app_locks_on_packets():
     assert r.fc.link == F.L_LOCKED and r.fc.totals[F.W_OK] >= 3 * 1800
     r.app.modes.request("SAFE")
     assert r.fc.link == F.L_OFF and not r.power.get(SW_FRAMER)
+
+
+def test_frozen_snapshots_leave_the_link_searching_after_a_second():
+    """The FPGA latching no new snapshot (its counters frozen): a stale read keeps the
+    link as it was, but ten in a row (1 s) are said and the link's state is unknown."""
+    rig = Rig()
+    start(rig)
+    window(rig, ok=1800, pre=10)
+    assert rig.fc.link == F.L_LOCKED
+    for _ in range(F._STALE_MAX - 1):
+        rig.fc.update()
+    assert rig.fc.link == F.L_LOCKED and rig.ctx.args(F.EV_FRAMER_FROZEN) == []
+    rig.fc.update()
+    assert rig.fc.link == F.L_SEARCHING
+    assert rig.ctx.args(F.EV_FRAMER_FROZEN) == [[F._STALE_MAX]]
+    window(rig, ok=1800, pre=10)  # new snapshots again
+    assert rig.fc.link == F.L_LOCKED and rig.fc._stale_run == 0

@@ -13,6 +13,7 @@ TX boresight, flight/pointahead.py; ``apt_res_*`` stay spot − boresight).  Els
 from array import array
 
 from flight import apt_devices as dev
+from flight import apt_phase as ph
 from flight import apt_pixels as px
 from flight.apt_calib import NO_CAL
 from flight import apt_feedback as afb
@@ -169,7 +170,7 @@ class Apt:
         self.camera_errors = self.fsm_errors = self.fsm_faults = self.laser_faults = 0
         self.acquisitions = self.losses = self.offload_requests = self.wave_errors_seen = 0
         self.laser_on = self.laser_want = False  # (the switch set again until it obeys)
-        self.silent = self.fsm_fail_run = 0  # ticks without a new frame; failing commands
+        self.silent = self.fsm_fail_run = self.phase_left = 0  # (apt_devices, apt_phase)
         self.fsm_fail_frame = self._silent_since = -2  # (flight/apt_devices.py)
         self.on_laser = None  # fn(on): the framer's transmitter follows the laser
         self.ref_off = NO_OFFSET  # .dx_q6/.dy_q6 (.dx_q8/.dy_q8) added to the reference
@@ -234,6 +235,7 @@ class Apt:
         self.fsm.enable(True)
         self.power.set(SW_LASER_525, True)  # our beacon for the ground station
         self.search.start()
+        ph.start(self)  # SEARCH's first ticks put the task's ticks at the frames
         self._enter(SEARCH)
 
     def stop_session(self):
@@ -315,7 +317,8 @@ class Apt:
             dev.fsm_fault(self, "driver fault line")
             return
         if st == SEARCH:
-            self.search.step()
+            if not (self.phase_left and ph.step(self)):
+                self.search.step()
             return
         busy = self.cal.busy  # (NO_CAL's False; a run's True while it steps)
         if st == TRACK:

@@ -27,6 +27,7 @@ COMPONENTS = (
     ("apt", "flight.apt"),
     ("aptcal", "flight.apt_calib"),
     ("aptsurvey", "flight.apt_survey"),
+    ("aptphase", "flight.apt_phase"),  # the frame's phase (its event in 0x9_: apt's is full)
     ("framer", "flight.framer_ctl"),
     ("bias_knee", "flight.bias_knee"),
     ("comparator", "flight.comparator"),
@@ -34,8 +35,8 @@ COMPONENTS = (
     ("borescan", "flight.bore_scan"),
 )
 
-PAYLOAD = ("bias", "thermal", "apt", "aptcal", "aptsurvey", "framer", "bias_knee",
-           "comparator", "pointahead", "borescan")  # absent on a core board
+PAYLOAD = ("bias", "thermal", "apt", "aptcal", "aptsurvey", "aptphase", "framer",
+           "bias_knee", "comparator", "pointahead", "borescan")  # absent on a core board
 
 
 def modules():

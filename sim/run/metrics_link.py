@@ -73,7 +73,8 @@ def reacquisitions(frames, i_t, i_apt, i_vis, track):
             elif t_ref is None:
                 t_ref = t
             if a == track:
-                out.append(t - t_ref)
+                if t_ref is not None:  # (TRACK regained with the beacon out of view: on
+                    out.append(t - t_ref)  # something else, no re-acquisition of it)
                 lost = False
         prev = a
     return out

@@ -169,9 +169,10 @@ class Apt:
         self.frames = self.valid_frames = self.invalid_frames = self.stale_frames = 0
         self.camera_errors = self.fsm_errors = self.fsm_faults = self.laser_faults = 0
         self.acquisitions = self.losses = self.offload_requests = self.wave_errors_seen = 0
-        self.laser_on = self.laser_want = False  # (the switch set again until it obeys)
-        self.silent = self.fsm_fail_run = self.phase_left = 0  # (apt_devices, apt_phase)
-        self.fsm_fail_frame = self._silent_since = -2  # (flight/apt_devices.py)
+        self.laser_on = False
+        # The device watch's and the phase search's state in one object: nine attributes
+        # more on this instance slowed the tick's own lookups (flight/apt_devices.py).
+        self.dv = dev.Watch()
         self.on_laser = None  # fn(on): the framer's transmitter follows the laser
         self.ref_off = NO_OFFSET  # .dx_q6/.dy_q6 (.dx_q8/.dy_q8) added to the reference
         ctx.params.listeners.append(self._load_params)
@@ -203,7 +204,7 @@ class Apt:
         self._track_err_q6 = int(p["apt_track_err_px"] * 64)
         self._acq_step_q6 = int(p["apt_slew_urad"] / self._ifov_urad * 64)  # (q6 px a frame)
         self._lost_timeout_us = p["apt_lost_timeout_s"] * 1e6
-        self.silent_max = max(1, p["apt_frame_timeout_ms"] * 1000 // self.period_us)
+        self.dv.silent_max = max(1, p["apt_frame_timeout_ms"] * 1000 // self.period_us)
         self._search_timeout_us = p["apt_search_timeout_s"] * 1e6
         self._peak_lo = p["apt_peak_lo_dn"]
         self._peak_hi = p["apt_peak_hi_dn"]
@@ -317,7 +318,7 @@ class Apt:
             dev.fsm_fault(self, "driver fault line")
             return
         if st == SEARCH:
-            if not (self.phase_left and ph.step(self)):
+            if not (self.dv.phase_left and ph.step(self)):
                 self.search.step()
             return
         busy = self.cal.busy  # (NO_CAL's False; a run's True while it steps)
@@ -482,8 +483,8 @@ class Apt:
             self.ctx.emit(EV_APT_OFFLOAD, [self.offload_requests])
         if go:
             self.ctx.send_adcs(fb.rec)
-        if self.laser_on != self.laser_want:  # a switch that did not obey: again, at 5 Hz
-            self._laser(self.laser_want)
+        if self.laser_on != self.dv.laser_want:  # a switch that did not obey: again, 5 Hz
+            self._laser(self.dv.laser_want)
 
     # ------------------------------------------------------------------ telemetry
     def hk(self, values, i):

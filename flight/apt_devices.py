@@ -42,6 +42,22 @@ EVENTS = (  # (part of flight/apt.py's EVENTS)
           (("on", "bool"),)),
 )
 
+class Watch:
+    """The state of the APT's device watch and of its frame-phase search (flight/apt_phase.py),
+    held apart from the APT's own attributes (fewer on the instance the tick reads)."""
+
+    def __init__(self):
+        self.laser_want = False  # what the laser switch was last told (set again until so)
+        self.silent = 0  # frame ticks without a new frame, since frames last came
+        self.silent_max = 1  # apt_frame_timeout_ms in frame ticks (Apt._load_params)
+        self.silent_since = -2  # Apt.frames when this silence began
+        self.fail_run = 0  # mirror commands failing on consecutive valid frames
+        self.fail_frame = -2  # Apt.valid_frames at the last failure
+        self.phase_left = 0  # the phase search's ticks left (flight/apt_phase.py)
+        self.phase_moved = 0
+        self.phase_ready = False
+
+
 ERR_REPORT = const(100)  # a repeated device error is reported on its 1st, 101st, ... time
 # Mirror commands failing on this many frames in a row: a mirror fault (assumed: 10
 # frames, 70 ms at 7 ms frames — a bus glitch fails one or two, a dead DAC all).
@@ -51,7 +67,7 @@ FSM_FAIL_RUN = const(10)
 def laser(apt, on):
     """Switch the downlink laser (SW_LASER_850) to ``on``; a failure is counted and said,
     and :meth:`flight.apt.Apt.feedback` (5 Hz) sets it again until it obeys."""
-    apt.laser_want = on
+    apt.dv.laser_want = on
     if on == apt.laser_on:
         return
     try:
@@ -74,16 +90,16 @@ def fsm_error(apt):
     if apt.fsm_errors % ERR_REPORT == 1:
         apt.ctx.emit(EV_APT_FSM_ERROR, [apt.fsm_errors])
     f = apt.valid_frames
-    apt.fsm_fail_run = apt.fsm_fail_run + 1 if f - apt.fsm_fail_frame <= 1 else 1
-    apt.fsm_fail_frame = f
-    if apt.fsm_fail_run >= FSM_FAIL_RUN and apt.state != APT_IDLE:
-        fsm_fault(apt, "%d mirror commands in a row failed" % apt.fsm_fail_run)
+    apt.dv.fail_run = apt.dv.fail_run + 1 if f - apt.dv.fail_frame <= 1 else 1
+    apt.dv.fail_frame = f
+    if apt.dv.fail_run >= FSM_FAIL_RUN and apt.state != APT_IDLE:
+        fsm_fault(apt, "%d mirror commands in a row failed" % apt.dv.fail_run)
 
 
 def fsm_fault(apt, why=""):
     """The mirror is faulty: the laser off, the mirror parked, the APT idle."""
     apt.fsm_faults += 1
-    apt.fsm_fail_run = 0
+    apt.dv.fail_run = 0
     apt.ctx.emit(EV_APT_FSM_FAULT, None, why)
     apt._laser(False)
     apt._park()
@@ -100,14 +116,14 @@ def no_new_frame(apt):
     """A frame tick without a new frame (none ready, or the last one again); after
     ``apt_frame_timeout_ms`` of them in ACQUIRE or TRACK, the camera is silent: LOST."""
     apt.stale_frames += 1
-    if apt.frames != apt._silent_since:  # frames came since the last silence: a new one
-        apt._silent_since = apt.frames
-        apt.silent = 0
-    apt.silent += 1
+    if apt.frames != apt.dv.silent_since:  # frames came since the last silence: a new one
+        apt.dv.silent_since = apt.frames
+        apt.dv.silent = 0
+    apt.dv.silent += 1
     st = apt.state
-    if apt.silent >= apt.silent_max and (st == APT_TRACK or st == APT_ACQUIRE):
+    if apt.dv.silent >= apt.dv.silent_max and (st == APT_TRACK or st == APT_ACQUIRE):
         apt.camera_errors += 1
         apt.ctx.emit(EV_APT_CAMERA_ERROR, [apt.camera_errors],
-                     "no new frame for %d ms: LOST" % (apt.silent * apt.period_us // 1000))
+                     "no new frame for %d ms: LOST" % (apt.dv.silent * apt.period_us // 1000))
         apt.valid = False  # (the ADCS feedback's last spot is no measurement now)
         apt._enter(APT_LOST)  # (LOST: the laser off; SEARCH, LOST have their own timeouts)

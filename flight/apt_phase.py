@@ -36,17 +36,17 @@ _RESTORE = const(-1)  # phase_left: the lock tick is done, the period back at th
 def start(apt):
     """Arm the search (a session's start); a rig without the scheduler has no phase."""
     task = apt.law.frame_task
-    apt.phase_left = apt.period_us // STEP_US + 2 if task is not None else 0
-    apt.phase_moved = 0
-    apt.phase_ready = False
+    apt.dv.phase_left = apt.period_us // STEP_US + 2 if task is not None else 0
+    apt.dv.phase_moved = 0
+    apt.dv.phase_ready = False
 
 
 def step(apt):
     """One SEARCH tick of the search; False when SEARCH's own step should run too."""
     row = apt.law.frame_task.row
-    if apt.phase_left == _RESTORE:
+    if apt.dv.phase_left == _RESTORE:
         row[S_PERIOD_US] = apt.period_us
-        apt.phase_left = 0
+        apt.dv.phase_left = 0
         return False
     cam = apt.camera
     try:
@@ -57,24 +57,24 @@ def step(apt):
         apt._camera_error(e)
         _end(apt, row, -1)
         return True
-    apt.phase_left -= 1
-    if apt.phase_ready and not ready:  # the next frame comes within STEP_US
+    apt.dv.phase_left -= 1
+    if apt.dv.phase_ready and not ready:  # the next frame comes within STEP_US
         row[S_PERIOD_US] = apt.period_us + STEP_US
-        apt.phase_moved -= STEP_US
-        _end(apt, row, apt.phase_moved)
-        apt.phase_left = _RESTORE
+        apt.dv.phase_moved -= STEP_US
+        _end(apt, row, apt.dv.phase_moved)
+        apt.dv.phase_left = _RESTORE
         return True
-    apt.phase_ready = ready
-    if apt.phase_left <= 0:  # no frame edge found (no frames): as it was
+    apt.dv.phase_ready = ready
+    if apt.dv.phase_left <= 0:  # no frame edge found (no frames): as it was
         _end(apt, row, -1)
         return True
     row[S_PERIOD_US] = apt.period_us - STEP_US
-    apt.phase_moved += STEP_US
+    apt.dv.phase_moved += STEP_US
     return True
 
 
 def _end(apt, row, moved):
     if moved < 0:
         row[S_PERIOD_US] = apt.period_us
-        apt.phase_left = 0
+        apt.dv.phase_left = 0
     apt.ctx.emit(EV_APT_FRAME_PHASE, [moved])

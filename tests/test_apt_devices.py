@@ -18,7 +18,7 @@ def tracking():
 
 def silent_ticks(rig):
     """Frame ticks to the camera's timeout (apt_frame_timeout_ms)."""
-    return rig.apt.silent_max
+    return rig.apt.dv.silent_max
 
 
 def test_a_silent_camera_takes_track_to_lost_with_the_laser_off():

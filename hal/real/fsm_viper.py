@@ -44,7 +44,8 @@ def wave_sample(self, _timer):
     ``Ad5664Fsm._next``): the octets inline, the clock's and the bus's calls through the
     runtime.  The waveform's state by a pointer into ``_ws`` (hal/real/fsm.py ``_WS_N``,
     ``_WS_I``, ``_WS_FIRST``: 0, 1, 2 here), what it writes with from ``_io`` (SYNC, the
-    bus's write, the four frames): two lookups for what took ten."""
+    bus's write, the four frames, the frame buffer, the waveform's x and y: hal/real/fsm.py
+    ``_IO_WX``, ``_IO_WY``, 7 and 8 here): two lookups for what took thirteen."""
     ws = ptr32(self._ws)  # type: ignore[name-defined]  # noqa: F821  (viper built-in)
     n = int(ws[0])
     i = int(ws[1])
@@ -66,22 +67,22 @@ def wave_sample(self, _timer):
     ws[1] = i
     if i == n - 1:
         self._timer.deinit()
-    b = ptr8(self._buf)  # type: ignore[name-defined]  # noqa: F821  (viper built-in)
-    p = int(self._wx[i]) + 32768
+    io = self._io  # (its items 6, 7, 8: the frame buffer, the waveform's x and y)
+    b = ptr8(io[6])  # type: ignore[name-defined]  # noqa: F821  (viper built-in)
+    p = int(io[7][i]) + 32768
     hi = p >> 8
     lo = p & 0xFF
     b[1] = hi
     b[2] = lo
     b[4] = hi ^ 0xFF
     b[5] = lo ^ 0xFF
-    p = int(self._wy[i]) + 32768
+    p = int(io[8][i]) + 32768
     hi = p >> 8
     lo = p & 0xFF
     b[7] = hi
     b[8] = lo
     b[10] = hi ^ 0xFF
     b[11] = lo ^ 0xFF
-    io = self._io
     sync = io[0]
     write = io[1]
     try:

@@ -38,7 +38,7 @@ EVENTS = (  # (part of flight/apt.py's EVENTS)
     Event(EV_APT_FSM_ERROR, "APT_FSM_ERROR", SEV_WARN,
           "mirror command failed (1st, 101st, ... time)", (("count", "int"),)),
     Event(EV_APT_LASER_FAULT, "APT_LASER_FAULT", SEV_ERROR,
-          "downlink laser switch failed (1st, 2nd, 4th ... time): set again every frame",
+          "downlink laser switch failed (1st, 2nd, 4th ... time): set again at 5 Hz",
           (("on", "bool"),)),
 )
 

@@ -156,9 +156,9 @@ class Apt:
         self.exposure.on_error = self._camera_error  # (a failed write: counted, said)
         # TRACK's buffers preallocated; the other states' window: Search.window (issue 11)
         self.trk_buf = array("H", bytes(2 * TRACK_WIN * TRACK_WIN))
-        # the frame's metadata (hal.interfaces META_*; the predictor: its exposure), and in
-        # slot 3 the last frame counter seen (-2: none; flight/apt_devices.py)
-        self._meta = self.law.meta = array("i", [0, 0, 0, -2])
+        # the frame's metadata (hal.interfaces META_*; the predictor: its exposure), then
+        # the last frame counter seen and the camera's ranges (flight/apt_devices.py)
+        self._meta = self.law.meta = dev.new_meta(camera)
         self._cen = array("i", [0] * px.CEN_LEN)  # centroid inputs, results
         self._cen_args = [self.trk_buf, self._cen, px._WTAB]  # (px.centroid_k's argument)
         self.spot_x = self.spot_y = 0  # last spot, q6 px
@@ -293,7 +293,8 @@ class Apt:
     def read(self, x0, y0, w, h, binning, buf):
         """One camera window; False on a HalError (counted, reported); others propagate."""
         try:
-            return self.camera.read_roi(x0, y0, w, h, binning, buf, self._meta)
+            return dev.checked(self, self.camera.read_roi(x0, y0, w, h, binning, buf,
+                                                          self._meta))
         except HalError as e:
             self._camera_error(e)
             return False
@@ -339,6 +340,8 @@ class Apt:
                 dev.no_new_frame(self)
                 return
             ok = cam.read_roi(self.win_x0, self.win_y0, size, size, 1, buf, self._meta)
+            if not ok:  # flagged bad by the camera: its error, not a frame without a spot
+                dev.flagged(self)
         except HalError as e:  # (anything else is no camera error: see read())
             self._camera_error(e)
         if ok:  # the frame counter moved, or this is the last frame again (frozen stream)
@@ -348,6 +351,8 @@ class Apt:
                 dev.no_new_frame(self)
                 return
             m[3] = ctr
+            if not (m[4] <= m[1] <= m[5] and m[6] <= m[2] <= m[7]):  # exposure, gain
+                ok = dev.meta_bad(self)  # (a corrupted header: its exposure unusable)
         self.frames += 1
         if ok:
             # The pixel and control maths with the heap locked: no allocation, and each

@@ -14,14 +14,25 @@ nothing acts on a dead device's last state:
   counter of the frame's metadata unchanged, hal.interfaces META_FRAME_COUNTER): after
   ``apt_frame_timeout_ms`` without a new frame in ACQUIRE or TRACK, APT_CAMERA_ERROR
   ("no new frame ...") and LOST: the laser off, nothing valid to the ADCS.  Before, a
-  silent camera left TRACK with the laser on and the ADCS fed a frozen error.
+  silent camera left TRACK with the laser on and the ADCS fed a frozen error;
+* **the camera flags a frame bad** (``read_roi`` False: a dropped line, a stream error) **or
+  its metadata is implausible** (the exposure or the gain it says the frame was taken with
+  outside the camera's own range, hal.interfaces META_EXPOSURE_US / META_GAIN_X16: a
+  corrupted header, whose exposure the predictor would use as the frame's): the frame is
+  skipped as a camera error (APT_CAMERA_ERROR, 1st, 101st ...; ``apt_camera_errors``), not
+  taken for a frame without the beacon (:func:`checked`, :func:`meta_bad`).  A camera that
+  flags every frame still ends in LOST after ``apt_lost_frames``: there is no measurement.
+  Before stop 59 a flagged frame counted only as a frame without a spot, and a header's
+  exposure went to the predictor unchecked.
 
 Only the error paths run here: the frame tick's own path stays in flight/apt.py.
 """
 
+from array import array
+
 from flight.events import SEV_ERROR, SEV_WARN, Event
 from hal.compat import const
-from hal.errors import HalError
+from hal.errors import HalError, SensorError
 from hal.interfaces import APT_ACQUIRE, APT_IDLE, APT_LOST, APT_TRACK, SW_LASER_850
 
 EV_APT_FSM_FAULT = const(0x51)
@@ -33,8 +44,9 @@ EVENTS = (  # (part of flight/apt.py's EVENTS)
           "mirror fault (its driver's fault line, or its commands failing frame after "
           "frame): parked, APT idle"),
     Event(EV_APT_CAMERA_ERROR, "APT_CAMERA_ERROR", SEV_WARN,
-          "camera read failed, frame skipped (1st, 101st, ... time); or no new frame for "
-          "apt_frame_timeout_ms: LOST", (("count", "int"),)),
+          "camera read failed, or the frame flagged bad or its metadata implausible: "
+          "frame skipped (1st, 101st, ... time); or no new frame for apt_frame_timeout_ms: "
+          "LOST", (("count", "int"),)),
     Event(EV_APT_FSM_ERROR, "APT_FSM_ERROR", SEV_WARN,
           "mirror command failed (1st, 101st, ... time)", (("count", "int"),)),
     Event(EV_APT_LASER_FAULT, "APT_LASER_FAULT", SEV_ERROR,
@@ -56,6 +68,56 @@ class Watch:
         self.phase_left = 0  # the phase search's ticks left (flight/apt_phase.py)
         self.phase_moved = 0
         self.phase_ready = False
+
+
+# The meta array's slots after the camera's three (hal.interfaces META_*): the last frame
+# counter seen (-2: none), then the camera's exposure (µs) and gain (x16) ranges, there so
+# the tick checks a frame's metadata with array reads only (no attribute lookup a frame).
+M_LAST = const(3)
+M_EXP_LO = const(4)
+M_EXP_HI = const(5)
+M_GAIN_LO = const(6)
+M_GAIN_HI = const(7)
+_FLAGGED = SensorError("the camera flagged the frame bad")  # (made once: no heap a frame)
+
+
+def new_meta(camera):
+    """The APT's metadata array for ``camera``: its three fields, the last counter, and
+    the ranges a frame's exposure and gain must lie in (the camera's own, hal.contracts
+    Camera: ``exposure_min_us`` .. ``exposure_max_us``, ``gain_min`` .. ``gain_max``)."""
+    return array("i", [0, 0, 0, -2, int(camera.exposure_min_us), int(camera.exposure_max_us),
+                       int(camera.gain_min * 16 + 0.5), int(camera.gain_max * 16 + 0.5)])
+
+
+def checked(apt, ok):
+    """A window read's result (``read_roi``'s ``ok``) with the frame checked: False, as a
+    camera error, when the camera flagged it bad or its metadata is implausible."""
+    if not ok:
+        flagged(apt)
+        return False
+    m = apt._meta
+    if m[M_EXP_LO] <= m[1] <= m[M_EXP_HI] and m[M_GAIN_LO] <= m[2] <= m[M_GAIN_HI]:
+        return True
+    return meta_bad(apt)
+
+
+def flagged(apt):
+    """The camera flagged the frame bad: a camera error, not a frame without the beacon."""
+    camera_error(apt, _FLAGGED)
+
+
+def meta_bad(apt):
+    """The frame's exposure or gain is outside the camera's range: a corrupted header, the
+    frame skipped as a camera error (its values said).  False: the frame is not used."""
+    apt.camera_errors += 1
+    if apt.camera_errors % ERR_REPORT == 1:
+        m = apt._meta
+        apt.ctx.emit(EV_APT_CAMERA_ERROR, [apt.camera_errors],
+                     "frame %d's metadata implausible (exposure %d us, gain x16 %d; the "
+                     "camera's %d..%d us, %d..%d): frame skipped" % (
+                         m[0], m[1], m[2], m[M_EXP_LO], m[M_EXP_HI], m[M_GAIN_LO],
+                         m[M_GAIN_HI]))
+    return False
 
 
 ERR_REPORT = const(100)  # a repeated device error is reported on its 1st, 101st, ... time

@@ -70,25 +70,26 @@ class Exposure:
 
     def _set(self, idx):
         idx = 0 if idx < 0 else (self.top if idx >= self.top else idx)
-        try:
-            self.camera.set_exposure(EXPOSURES_US[idx])
-        except HalError as e:
-            if self.on_error is None:
-                raise
-            self.on_error(e)
-            return
-        self.idx = idx
+        if self._write(self.camera.set_exposure, EXPOSURES_US[idx]):
+            self.idx = idx
 
     def _set_gain(self, g):
         """False when the camera refused the write (said through ``on_error``)."""
+        if not self._write(self.camera.set_gain, GAINS_X16[g] / 16):  # (floats: a step's)
+            return False
+        self.gain = g
+        return True
+
+    def _write(self, setter, value):
+        """A camera setting written; False when it failed (a HalError said through
+        ``on_error``, the setting kept as it was; with no ``on_error`` it propagates)."""
         try:
-            self.camera.set_gain(GAINS_X16[g] / 16)  # (floats: only on a step)
+            setter(value)
         except HalError as e:
             if self.on_error is None:
                 raise
             self.on_error(e)
             return False
-        self.gain = g
         return True
 
     def us(self):

@@ -14,7 +14,8 @@ usable sensor the last good temperature is held (event); no usable sensor for
 ``bias_hold_max_s`` sets a safe bias below breakdown, the module to FAULT, and — thermal
 knowledge lost — requests SAFE (THERMAL_LOST).
 A read-back off by more than ``bias_readback_tol_v`` for 3 checks in a row raises an
-event; for 10, FAULT.
+event; for 10, FAULT.  A safe bias that cannot be written (FAULT) switches the supply
+off, the session's end always (flight/bias_safe.py, the base class: BIAS_SUPPLY_CUT).
 
 Fixed point (the 500 ms update allocates nothing, issue 11: MicroPython boxes every
 float): the HAL's integer calls — ``TempSensor.read_q`` in, ``BiasSupply.set_uv`` and
@@ -31,6 +32,8 @@ from hal.compat import const
 from flight.events import SEV_ERROR, SEV_WARN, Event
 from flight.params import ParamDef
 from flight.scheduler import Task
+# (the safe states are the base class's; the events it emits are declared here)
+from flight.bias_safe import EV_BIAS_FAULT, EV_BIAS_SUPPLY_CUT, EV_BIAS_WRITE_ERROR, BiasSafe
 from flight.telemetry import HkField
 from flight.thermal_sensors import (EV_BIAS_HOLD, EV_BIAS_RECOVERED,  # noqa: F401
                                     EV_BIAS_SENSOR, SensorCheck, ThermalSensors)
@@ -55,15 +58,12 @@ T_Q = const(4096)  # temperature fixed point: 1/4096 K (the knee's due check use
 _T25_Q = const(102400)  # 25 degC in 1/4096 K
 _SQ = const(16)  # slope fixed point: 1/(4096 x 16) K per update
 N_SENSORS = const(2)  # sensors in housekeeping (the board has a primary and a redundant one)
-_ERR_REPORT = const(100)
-_WRITE_FAULT_RUN = const(6)  # bias writes failing 6 updates (3 s) in a row: BIAS_FAULT  # a repeated device error is reported on its 1st, 101st, ... time
+_ERR_REPORT = const(100)  # a repeated device error is reported on its 1st, 101st, ... time
 # Readings kept for the hindsight estimate (:meth:`BiasControl.hindsight`): a knee sweep's
 # points (~2 s of readings) and two on either side, until 2 s after its end (8 s).
 _RING = const(16)
 
-EV_BIAS_FAULT = const(0x62)
 EV_BIAS_READBACK = const(0x63)
-EV_BIAS_WRITE_ERROR = const(0x65)
 EV_BIAS_MONITOR_ERROR = const(0x66)
 
 EVENTS = (
@@ -77,6 +77,9 @@ EVENTS = (
           (("count", "int"),)),
     Event(EV_BIAS_MONITOR_ERROR, "BIAS_MONITOR_ERROR", SEV_WARN,
           "bias read-back monitor failed (1st, 101st, ... time)", (("count", "int"),)),
+    Event(EV_BIAS_SUPPLY_CUT, "BIAS_SUPPLY_CUT", SEV_ERROR,
+          "the safe bias could not be written: the SiPM supply switched off (cut), or "
+          "switching it off failed too", (("cut", "bool"),)),
 )
 
 P = ParamDef
@@ -85,7 +88,8 @@ PARAMS = (
     P("bias_vbr25_v", "float", 24.55, _VBR25_MIN_V - 1.0, _VBR25_MAX_V + 1.0, "V",
       "SiPM breakdown voltage at 25 degC (calibration)"),
     P("bias_kt_mv_per_k", "float", 21.5, 10.0, 40.0, "mV/K",
-      "breakdown temperature coefficient (paper App. A: 21.5; 10-40 brackets SiPMs)"),
+      "breakdown temperature coefficient (onsemi J-series: 21.5, DESIGN §5; 10-40 "
+      "brackets SiPMs)"),
     P("bias_vov_v", "float", 3.0, 0.5, 6.0, "V", "over-voltage target"),
     P("bias_ff_tau_s", "float", 3.0, 0.0, 60.0, "s",
       "sensor lag compensated by dT/dt feed-forward (0: off)"),
@@ -127,21 +131,19 @@ HK_DIAG = (
           for k in range(N_SENSORS))
 
 
-class BiasControl:
+class BiasControl(BiasSafe):
+    """The 500 ms loop (the safe states, FAULT and the write errors: the base,
+    flight/bias_safe.py)."""
+
     name = "bias"
 
     def __init__(self, ctx, supply, temps, power, period_us=500000):
-        self.ctx = ctx
-        self.supply = supply
+        BiasSafe.__init__(self, ctx, supply, power)  # (state OFF, no command yet)
         self.sensors = ThermalSensors(ctx, temps)  # which sensor to trust
         self.checks = self.sensors.checks
-        self.power = power
         self.period_us = period_us
         self._dt = period_us * 1e-6  # the update's step, s (one float, made once)
         self._lim_uv(supply.limits())  # the supply's range: fixed, read once per session
-        self.state = OFF
-        self._cmd_uv = None  # type: Any  # µV commanded (what the supply returned)
-        self._v_uv = None  # type: Any  # the same requested, µV (the slew's base)
         self._target_uv = None  # type: Any
         self._t_used_q = None  # type: Any  # the last good reading in use, 1/4096 K
         self.t_est_q = None  # type: Any  # die temperature estimate, 1/4096 K
@@ -156,10 +158,7 @@ class BiasControl:
         self.readback_bad = 0
         self._rb_uv = None  # type: Any  # the last read-back, µV
         self.updates = 0
-        self.faults = 0  # bias writes that failed, and FAULT entries
-        self.write_errors = self._write_run = 0  # (the run: consecutive failed writes)
         self.monitor_errors = 0
-        self._override = None  # bias held by a calibration sweep (flight/bias_knee.py)
         self._t_step = None  # onboard time (s) of the ramp's last step
         ctx.params.listeners.append(self._load_params)
         self._load_params()
@@ -302,26 +301,7 @@ class BiasControl:
     def session_ready(self):
         return self.state in (ACTIVE, HOLD, FAULT)
 
-    def stop_session(self):
-        self._safe_bias()
-        try:
-            self.power.set(SW_SIPM_BIAS, False)
-        finally:
-            self.state = OFF
-
-    def safe(self):
-        self.stop_session()
-
-    def _safe_bias(self):
-        lo, hi = self.supply.limits()
-        v = self.ctx.params["bias_safe_v"]
-        v = lo if v < lo else (hi if v > hi else v)
-        try:
-            u = _r(v * 1e6)
-            self._cmd_uv = self.supply.set_uv(u)
-            self._v_uv = u
-        except HalError as e:
-            self._write_error(e)
+    # (stop_session, safe: flight/bias_safe.py)
 
     # ------------------------------------------------------------------ 500 ms update
     def _temperature(self):
@@ -440,23 +420,6 @@ class BiasControl:
                           "read-back %r V vs %.3f V commanded" % (v, self.v_cmd))
         if self.readback_bad >= 10:
             self._fault("read-back mismatch" if rb is not None else "read-back unreadable")
-
-    def _fault(self, why):
-        self.faults += 1
-        self._override = None
-        self._safe_bias()
-        self.state = FAULT
-        self.ctx.emit(EV_BIAS_FAULT, None, "safe bias: " + why)
-
-    def _write_error(self, e):
-        self.faults += 1
-        self.write_errors += 1
-        if self.write_errors % _ERR_REPORT == 1:
-            self.ctx.emit(EV_BIAS_WRITE_ERROR, [self.write_errors], "bias write: %r" % (e,))
-        # failing update after update, the bias is frozen while the die's temperature moves
-        self._write_run += 1
-        if self._write_run == _WRITE_FAULT_RUN and self.state != FAULT:
-            self._fault("%d bias writes in a row failed" % _WRITE_FAULT_RUN)
 
     # ------------------------------------------------------------------ telemetry
     def hk(self, values, i):  # (integers only: nothing allocated)

@@ -321,7 +321,9 @@ COMMANDS = (
               for n in ("rw1_hz", "rw2_hz", "rw3_hz", "rw4_hz")),
       ALL_MODES, "OBC navigation state for the point-ahead: sent by the OBC at 1 Hz from 10 s "
       "before SESSION_START to SESSION_END (latency <= 0.5 s); refused BAD_ARG when not a "
-      "plausible LEO state, |q| != 1, ahead of the onboard clock, stale or not newer."),
+      "plausible LEO state, |q| != 1, its line of sight (payload -z) off the Earth, its "
+      "point-ahead jumping from the last state's, ahead of the onboard clock, stale or not "
+      "newer (docs/point-ahead.md)."),
     C(0x61, "PA_PROFILE", "pointahead", "cmd_profile",
       (Arg("t0", "float", "s", _TIME[0], _TIME[1], "onboard time of the first sample"),
        Arg("dt", "float", "s", 1.0, 60.0, "sample step"),

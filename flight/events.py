@@ -19,8 +19,9 @@ Events are declared as module-level data in the module that owns them
 (``EVENTS = (Event(...), ...)`` beside ``EV_X = const(0x..)``; one id range per owner:
 0x0_ app, 0x1_ scheduler, 0x2_ tc/keys/time-tags, 0x3_ storage/params, 0x4_ modes/FDIR/
 tm, 0x5_ apt, 0x6_ bias, 0x7_ comparator, 0x8_ framer, 0x9_ what full ranges cannot
-take: the knee's reuse 0x90, the APT's frame phase 0x91); flight/components.py lists the
-declaring modules and the app builds the log's table from them (:func:`table`, in
+take: the knee's reuse 0x90, the APT's frame phase 0x91, the thermal sensors'
+plausibility edges 0x92/0x93, the bias supply's cut 0x94); flight/components.py lists
+the declaring modules and the app builds the log's table from them (:func:`table`, in
 flight/eventdecl.py with the :func:`Event` record).
 """
 

@@ -4,14 +4,22 @@ load switches and switch currents against their parameters.  A violation that pe
 that cannot be read is the bias module's business (flight/thermal_sensors.py), not a
 limit.  Its own module so the application stays a wiring of parts.
 
-Temperatures: the limit trusts what the sensor cross-check trusts (``thermal``, the bias
-module's :class:`flight.thermal_sensors.ThermalSensors`, wired by flight/payload.py).  A
-sensor the cross-check excluded is not read while another sensor gives a reading: its
-drift must neither trip SAFE (the session would be lost to a bad sensor) nor hide a real
-over-temperature that the trusted sensor sees.  If no trusted sensor can be read, the
-excluded ones are read after all: a doubtful reading is better than none for a limit.
-In an undecidable disagreement (THERMAL_SENSORS_DISAGREE) no sensor is excluded, so
-every one counts (fail safe; the bias then loses its thermal knowledge anyway).
+Temperatures: the limit trusts what the bias module's sensor selection trusts
+(``thermal``, its :class:`flight.thermal_sensors.ThermalSensors`, wired by
+flight/payload.py).  Doubtful, and not read while another sensor gives a reading: a
+sensor the cross-check excluded (``excluded``), one whose reading the last bias update
+rejected — out of range, a step, stuck (``rejected``, THERMAL_SENSOR_BAD) — and a
+reading out of the plausible range (``lo_c``..``hi_c``) at once: the bias rejects it at
+its next update, up to 500 ms later, when ``limit_persist`` checks of 100 ms could
+already have tripped (half the phases of a sensor failing to 200 degC did).  A bad
+sensor must neither trip SAFE (the session would be lost to it: one reading 200 degC
+beside one at 25) nor hide a real over-temperature that the trusted sensor sees.  If no
+trusted sensor gives a reading, the doubtful ones count after all (the cause says so): a
+doubtful reading is better than none for a limit, and sensors that all read over it are
+no bad sensor.  In an undecidable disagreement (THERMAL_SENSORS_DISAGREE) no sensor is
+excluded, so every plausible one counts (fail safe; the bias then loses its thermal
+knowledge anyway).  A sensor stepping within the plausible range is doubted from the
+next bias update only; between sessions ``rejected`` is the last session's.
 
 The power monitor (switch trips, currents) that cannot be read is no "all clear": each
 failure is counted (``monitor_errors``) and said (LIMIT_MONITOR_ERROR at the 1st, 2nd,
@@ -22,6 +30,14 @@ unreadable"): the over-current protection is never blind in silence (stop 58).""
 from flight.cmddict import SAFE
 from flight.modes import EV_LIMIT_MONITOR_ERROR, EV_LIMIT_VIOLATION
 from hal.interfaces import N_SWITCHES
+
+try:
+    from typing import TYPE_CHECKING
+except ImportError:  # MicroPython
+    TYPE_CHECKING = False
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any  # noqa: F401  (type comments)
 
 
 class LimitCheck:
@@ -37,17 +53,25 @@ class LimitCheck:
         self.thermal = None  # the sensor cross-check (flight/thermal_sensors.py), if any
 
     def _temperature_violation(self, params):
-        """The first temperature out of limits, as text, or None.  Sensors the cross-check
-        excluded are skipped unless no other sensor gives a reading (module docstring)."""
+        """The first temperature out of limits, as text, or None.  Doubtful sensors
+        (excluded, rejected, implausible now) count only when no other sensor gives a
+        reading (module docstring)."""
         temps = self.board.temps
         thermal = self.thermal
-        excluded = thermal.excluded if thermal is not None else None
+        excluded = rejected = lo = hi = None  # type: Any
+        if thermal is not None:  # (attributes and indexing: no call per sensor)
+            excluded = thermal.excluded
+            rejected = thermal.rejected
+            lo = thermal.lo_c
+            hi = thermal.hi_c
         bad = None
         read = 0
+        odd = -1  # a sensor over the limit but out of the plausible range: its reading
+        t_odd = 0.0
         t_max = params["temp_max_c"]  # (each lookup is a method call: once a check)
         t_min = params["temp_min_c"]
         for i in range(len(temps)):  # (no enumerate: its iterator is a heap object)
-            if excluded is not None and excluded[i]:
+            if excluded is not None and (excluded[i] or rejected[i]):
                 continue
             try:
                 t = temps[i].read_c()
@@ -55,20 +79,28 @@ class LimitCheck:
                 continue
             if t != t:  # NaN: no reading
                 continue
+            if lo is not None and (t < lo or t > hi):  # the bias's next update rejects it
+                if t > t_max or t < t_min:
+                    odd = i
+                    t_odd = t
+                continue
             read += 1
             if t > t_max or t < t_min:
                 bad = "temperature %d: %.1f degC" % (i, t)
         if read or excluded is None:
             return bad
-        for i in range(len(temps)):  # no trusted reading: the excluded sensors after all
-            if not excluded[i]:
+        if odd >= 0:  # (made here only: no text per check while a trusted sensor reads)
+            bad = "temperature %d (implausible, no other reading): %.1f degC" % (odd, t_odd)
+        for i in range(len(temps)):  # no trusted reading: the doubtful sensors after all
+            if not (excluded[i] or rejected[i]):
                 continue
             try:
                 t = temps[i].read_c()
             except Exception:
                 continue
             if t > t_max or t < t_min:
-                bad = "temperature %d (excluded, no other reading): %.1f degC" % (i, t)
+                bad = "temperature %d (%s, no other reading): %.1f degC" % (
+                    i, "excluded" if excluded[i] else "rejected", t)
         return bad
 
     def _first_violation(self):

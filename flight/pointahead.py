@@ -20,8 +20,9 @@ Sources of the point-ahead, best first (``pa_source`` in housekeeping):
   camera's boresight, on the beacon while tracking) ``point-ahead = −2 (v_P.x, v_P.y)/c``.
   Used while younger than ``pa_nav_max_age_s``, extrapolated with the rate between the
   last two states.  Every field is checked (ranges, finite, |q| = 1, a near-circular LEO
-  state, time not ahead of the onboard clock, not stale, after the last one): a refused
-  state is BAD_ARG and counted (PA_NAV_REJECTED).
+  state, the line of sight within the Earth's limb, time not ahead of the onboard clock,
+  not stale, after the last one, the point-ahead no faster than a pass's from the last
+  one): a refused state is BAD_ARG and counted (PA_NAV_REJECTED).
 * **PROFILE** — a ground-uploaded table for the pass (``PA_PROFILE``: start time, step,
   up to 64 samples), linearly interpolated, used when the OBC state is stale or missing
   and the profile covers the onboard time.
@@ -262,7 +263,8 @@ class PointAhead:
             if t <= self._nav_t:
                 raise BadArg("t: not after the last state (%.3f s)" % self._nav_t)
             nav.check_nav(args)
-        except Refused as e:  # (BAD_ARG: the checks above and nav.check_nav)
+            nav.check_step(self._nav_prev, t, args, self._max_age * 1e-3)
+        except Refused as e:  # (BAD_ARG: the checks above, nav.check_nav and check_step)
             self.nav_rejected += 1
             if self.nav_rejected <= 10 or self.nav_rejected % 100 == 0:
                 self.ctx.emit(EV_PA_NAV_REJECTED, [self.nav_rejected], str(e))
@@ -270,16 +272,15 @@ class PointAhead:
 
     def cmd_nav_state(self, args, tc):
         t = args["t"]
-        x, y = nav.point_ahead_rad((args["vx"], args["vy"], args["vz"]),
-                                   (args["qw"], args["qx"], args["qy"], args["qz"]))
-        # |v| is bounded by check_nav (<= 57 µrad); the clamp keeps the tick's ints small
-        pm = nav.PA_MAX_U
-        ux = max(-pm, min(pm, nav.urad_u(x * 1e6)))
-        uy = max(-pm, min(pm, nav.urad_u(y * 1e6)))
+        x, y, ux, uy = nav.point_ahead_u(args)
         rx = ry = 0
         prev = self._nav_prev
         if prev is not None and 0.2 <= t - prev[0] <= self._max_age * 1e-3:
             dt = t - prev[0]
+            # The clamp never clips a real rate: check_step refused a step beyond
+            # RATE_MAX_U * dt + JUMP_NOISE_U, so it takes off <= JUMP_NOISE_U / dt (1 µrad/s
+            # at 1 Hz, 5 at 0.2 s) and only of a rate no pass has (RATE_MAX_U >= 4x): the
+            # rate it leaves is nearer the truth (docs/point-ahead.md "NAV_STATE")
             rm = nav.RATE_MAX_U
             rx = max(-rm, min(rm, int((ux - prev[1]) / dt)))
             ry = max(-rm, min(rm, int((uy - prev[2]) / dt)))

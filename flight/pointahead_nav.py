@@ -22,7 +22,21 @@ Q_NORM_TOL = 1e-3  # |q| within 0.1 % of 1 (a single-precision quaternion passes
 NAV_AHEAD_S = 1.0  # a state up to 1 s ahead of the onboard clock (time-sync tolerance)
 PA_MAX_U = const(6000)  # |point-ahead| bound in 10 nrad units: 2 * 8.5 km/s / c = 57 µrad
 PROFILE_MAX = const(64)  # samples of a profile (256 octets: the TC's bytes limit)
-RATE_MAX_U = const(200)  # |d point-ahead / dt| bound, 10 nrad/s: 2 µrad/s (≥ 5× a pass's)
+RATE_MAX_U = const(200)  # |d point-ahead / dt| bound, 10 nrad/s: 2 µrad/s (≥ 4× a pass's)
+R_E_M = 6378137.0  # WGS-84 equatorial radius (m): the largest Earth, the widest limb
+# The line of sight may lie this far beyond the limb: a station on the horizon is on the
+# limb itself (and a mountain site above the ellipsoid), and the platform's coarse pointing
+# is off the station by up to ~1.5 deg when the session starts (the simulated pass's
+# acquisition).  A line of sight turned round is 180 - 2 x limb beyond it: 46 deg at
+# 560 km, 22 deg at the lowest |r| accepted.
+LIMB_MARGIN_RAD = 2.0 * math.pi / 180.0
+# Point-ahead step allowed beyond RATE_MAX_U * dt between two states (10 nrad: 1 µrad).
+# The OBC's errors move the point-ahead by nanoradians (sim/run/obcnav.py: GNSS velocity
+# 0.1 m/s -> 2 * 0.1 / c = 0.7 nrad; star-tracker attitude 10 arcsec across and 40 about
+# the boresight -> 50 µrad * 2e-4 rad = 10 nrad), plus the 0.5-unit roundings: 1 µrad
+# passes all of it at any dt, and a wrong attitude (a sign flip: 2 * 25..51 µrad) never.
+JUMP_NOISE_U = const(100)
+_DEG = 180.0 / math.pi
 
 
 def urad_u(v):
@@ -48,6 +62,15 @@ def point_ahead_rad(v, q):
     return px * k, py * k
 
 
+def point_ahead_u(a):
+    """(x, y) point-ahead of a NAV_STATE argument map: rad (floats) and 10 nrad units
+    (ints, clamped to PA_MAX_U: |v| is bounded by check_nav, <= 57 µrad, and the clamp
+    keeps the tick's ints small whatever arrives).  Returns (x, y, ux, uy)."""
+    x, y = point_ahead_rad((a["vx"], a["vy"], a["vz"]), (a["qw"], a["qx"], a["qy"], a["qz"]))
+    pm = PA_MAX_U
+    return (x, y, max(-pm, min(pm, urad_u(x * 1e6))), max(-pm, min(pm, urad_u(y * 1e6))))
+
+
 def check_nav(a):
     """Physical plausibility of a NAV_STATE argument map: BadArg names the field."""
     r = math.sqrt(a["px"] ** 2 + a["py"] ** 2 + a["pz"] ** 2)
@@ -64,6 +87,48 @@ def check_nav(a):
     qn = math.sqrt(a["qw"] ** 2 + a["qx"] ** 2 + a["qy"] ** 2 + a["qz"] ** 2)
     if abs(qn - 1.0) > Q_NORM_TOL:
         raise BadArg("q: norm %.4f is not 1" % qn)
+    # The line of sight to the station must meet the Earth: the point-ahead formula holds
+    # for a line of sight on the station, and an attitude turned round (180 deg about x
+    # or y) flips the sign of one of its axes.  The payload z (row 2 of A(q)) points from
+    # the station to the satellite (docs/point-ahead.md "The payload frame"): the line of
+    # sight to the station is -z, so cos(line of sight, nadir -p/|p|) = z.p / |p|.
+    # Cosines are compared (no asin on the accepting path).
+    w = a["qw"] / qn
+    x = a["qx"] / qn
+    y = a["qy"] / qn
+    z = a["qz"] / qn
+    c = (2 * (x * z + w * y) * a["px"] + 2 * (y * z - w * x) * a["py"]
+         + (1 - 2 * (x * x + y * y)) * a["pz"]) / r
+    s = R_E_M / r  # sin of the limb's angle from nadir (r >= _R_MIN_M > R_E_M)
+    m = LIMB_MARGIN_RAD
+    if c < math.sqrt(1.0 - s * s) * math.cos(m) - s * math.sin(m):
+        raise BadArg("q: line of sight %.1f deg from nadir, beyond the Earth's limb (%.1f deg)"
+                     % (math.acos(max(-1.0, min(1.0, c))) * _DEG, math.asin(s) * _DEG))
+
+
+def check_step(prev, t, a, max_age_s):
+    """The point-ahead of state ``a`` (time ``t``) against ``prev`` = (t, ux, uy) of the
+    last accepted one (None: none), whose ``t`` is before: BadArg when it moved more than
+    any pass's rate (RATE_MAX_U * dt) plus the OBC's noise (JUMP_NOISE_U) on either axis.
+
+    Catches what the single-state checks cannot: the attitude turned 180 deg about the line
+    of sight (or the velocity reversed: a retrograde orbit is as plausible) flips the
+    point-ahead's sign.  Only against a state within ``max_age_s``: one older is stale
+    anyway, and a wrong *first* state (which the rest would be refused against, since a
+    refused state does not replace it) stops counting after that time, so the next good
+    state is accepted fresh."""
+    if prev is None:
+        return
+    dt = t - prev[0]
+    if dt > max_age_s:
+        return
+    ux, uy = point_ahead_u(a)[2:]
+    lim = RATE_MAX_U * dt + JUMP_NOISE_U
+    d = max(abs(ux - prev[1]), abs(uy - prev[2]))
+    if d > lim:
+        raise BadArg("q: point-ahead moved %.1f urad in %.2f s (at most %.1f): attitude "
+                     "or velocity inconsistent with the last state" % (d / 100.0, dt,
+                                                                      lim / 100.0))
 
 
 def pack_profile(samples_urad):

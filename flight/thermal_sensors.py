@@ -3,8 +3,15 @@
 Each 500 ms bias update reads every sensor (flight/bias.py ``BiasControl._temperature``
 calls :meth:`ThermalSensors.select`):
 
-1. **Plausibility, one sensor at a time** (:class:`SensorCheck`): read error, NaN, out of
-   the plausible range, a step larger than the die can make, stuck.
+1. **Plausibility, one sensor at a time** (:class:`SensorCheck`, flight/thermal_check.py):
+   read error, NaN, out of the plausible range, a step larger than the die can make,
+   stuck.  A sensor going from usable to rejected in an update (after a stepped one the
+   other sensor confirms is re-accepted) is THERMAL_SENSOR_BAD with its reason, whichever
+   sensor it is — the redundant one too, whose failure selects nothing else; accepted
+   again, THERMAL_SENSOR_GOOD.  A flapping sensor is said at its 1st, 2nd, 4th, 8th ...
+   rejection only, and GOOD only after a BAD that was said.  ``rejected`` holds which
+   sensors the last update rejected, ``lo_c``..``hi_c`` the plausible range: the
+   temperature limit distrusts them too (flight/limits.py).
 2. **Cross-check, the sensors against each other and against their trend.**  Two healthy
    sensors on one board differ by their static offsets only.  The offset at the first
    agreeing reading of a session is the *baseline*; while the sensors keep to it (within
@@ -35,13 +42,13 @@ the comparisons, means, offsets and the slope are integers.  Floats are made onl
 event's arguments and text, when it is emitted.
 """
 
-from struct import pack_into
-
 from hal.compat import const
 from flight.cmddict import SAFE
 from flight.events import SEV_CRITICAL, SEV_ERROR, SEV_INFO, SEV_WARN, Event
 from flight.params import ParamDef
-from hal.errors import HalError
+# Step 1, one sensor's plausibility, is flight/thermal_check.py's (re-exported: the tests
+# and the bias module import SensorCheck and to_q from here).
+from flight.thermal_check import SensorCheck, _ceil_q, to_q  # noqa: F401
 
 try:
     from typing import TYPE_CHECKING
@@ -52,7 +59,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Any  # noqa: F401  (type comments)
 
 # The sensor events keep the bias module's id range (0x6_): the selection is the bias
-# module's, in its own file.
+# module's, in its own file.  That range is full: the plausibility edges take the
+# overflow range 0x9_ (flight/events.py).
 EV_BIAS_SENSOR = const(0x60)
 EV_BIAS_HOLD = const(0x61)
 EV_BIAS_RECOVERED = const(0x64)
@@ -60,6 +68,8 @@ EV_THERMAL_EXCLUDED = const(0x6A)
 EV_THERMAL_READMITTED = const(0x6B)
 EV_THERMAL_DISAGREE = const(0x6C)
 EV_THERMAL_LOST = const(0x6D)
+EV_THERMAL_BAD = const(0x92)
+EV_THERMAL_GOOD = const(0x93)
 
 EVENTS = (
     Event(EV_BIAS_SENSOR, "BIAS_SENSOR_FAULT", SEV_WARN,
@@ -79,6 +89,12 @@ EVENTS = (
     Event(EV_THERMAL_LOST, "THERMAL_LOST", SEV_CRITICAL,
           "no usable temperature sensor for bias_hold_max_s: SAFE requested",
           (("held_s", "float"),)),
+    Event(EV_THERMAL_BAD, "THERMAL_SENSOR_BAD", SEV_WARN,
+          "a temperature sensor fails its plausibility check (1st, 2nd, 4th ... time)",
+          (("sensor", "int"), ("count", "int"))),
+    Event(EV_THERMAL_GOOD, "THERMAL_SENSOR_GOOD", SEV_INFO,
+          "a temperature sensor said bad passes its plausibility check again",
+          (("sensor", "int"),)),
 )
 
 PARAMS = (
@@ -99,28 +115,6 @@ _QUIET_Q = const(409)  # 0.1 K in 1/4096 K (a spread is an integer: <= 409.6 is 
 _SLOPE_N = const(20)
 _Q = const(4096)  # temperatures in 1/4096 K; the slope in 1/(4096 x 16) K per update
 _SQ = const(16)
-_FB = bytearray(8)  # to_q's scratch: the reading's 8 octets
-
-
-def to_q(t):
-    """``int(t * 4096.0)`` (truncated, as int() does) without making a float: the bits of
-    the double, |t| < 512 K (the readings are range-checked first)."""
-    pack_into("<d", _FB, 0, t)
-    b = _FB
-    e = ((b[7] & 0x7F) << 4 | b[6] >> 4) - 1023  # t = 1.m x 2^e
-    if e < -12:
-        return 0  # below 1/4096 K (or zero)
-    if e > 8:
-        return int(t * 4096.0)  # (out of any plausible range: never in flight)
-    # the mantissa's top 20 bits and its leading one: t x 4096 = m x 2^(e - 8), floored
-    v = ((b[6] & 15) << 16 | b[5] << 8 | b[4] | 0x100000) >> (8 - e)
-    return -v if b[7] & 0x80 else v
-def _ceil_q(x):
-    """The smallest integer n with n / 4096 >= x (a limit in K → 1/4096 K)."""
-    n = int(x * _Q)
-    return n + 1 if n < x * _Q else n
-
-
 # Updates (500 ms) an excluded sensor must agree with the trusted one to be used again:
 # 10 s, longer than any glitch the step check lets through.
 _READMIT_N = const(20)
@@ -141,84 +135,6 @@ def _spread(vals, base, idx, n):
     return hi - lo
 
 
-class SensorCheck:
-    """Plausibility of one temperature sensor: range, step, stuck.
-
-    Step: the die cannot change by more than ``max_step`` per update, so a larger jump
-    from the last accepted reading is a fault (a glitch, or an offset that persists).  The
-    allowance grows with the updates the sensor had no plausible reading (an outage), not
-    while it is rejected for a step — a persistent offset would otherwise be accepted
-    after a few updates.  A stepped sensor (``suspect``) is re-accepted when its reading
-    is back within the allowance, or when another sensor confirms it (:meth:`rebase`).
-    """
-
-    def __init__(self, sensor):
-        self.sensor = sensor
-        # The HAL's integer reading (hal/interfaces.py TempSensor.read_q: no float made);
-        # a sensor without one (a test's stand-in) is read as a float and converted here.
-        self._read_q = getattr(sensor, "read_q", None)
-        self.last = None  # the last accepted reading, 1/4096 K (None: none yet)
-        self.age = 1  # updates since the last accepted reading, counting outages only
-        self.same = 0
-        self.faults = 0
-        self.reason = ""
-        self.raw = None  # the last plausible (in range) reading, accepted or not, 1/4096 K
-        self.raw_q = 0  # the same (0 when None)
-        self.last_q = 0  # ``last`` (0 when None)
-        self.suspect = False
-
-    def read(self, lo_q, hi_q, step_q, stuck_n):
-        """The temperature in 1/4096 K, or None (``reason`` says why); ``lo_q``..``hi_q``
-        the plausible range and ``step_q`` the largest plausible step per update, in
-        1/4096 K.  Integers only: nothing allocated on a good reading."""
-        self.raw = None
-        rq = self._read_q
-        try:
-            if rq is not None:
-                q = rq()
-            else:
-                t = self.sensor.read_c()
-                q = to_q(t) if t == t and -512.0 < t < 512.0 else None
-        except HalError as e:  # (a software fault is no sensor fault: it propagates)
-            self.age += 1
-            return self._bad("read error %r" % (e,))
-        if q is None or q < lo_q or q > hi_q:  # NaN or out of range
-            self.age += 1
-            return self._bad("implausible %r" % (t if q is None else q / _Q,))
-        self.raw = q
-        self.raw_q = q
-        prev = self.last
-        if prev is not None and abs(q - prev) > step_q * self.age:
-            self.suspect = True
-            self.same = 0
-            return self._bad("step %.2f K" % ((q - prev) / _Q))
-        if prev is not None and q == prev:
-            self.same += 1
-            if self.same >= stuck_n:
-                return self._bad("stuck at %.3f" % (q / _Q))
-        else:
-            self.same = 0
-        return self._accept(q)
-
-    def rebase(self):
-        """Accept the present (stepped) reading: another sensor agrees with it."""
-        self.same = 0
-        return self._accept(self.raw_q)
-
-    def _accept(self, q):
-        self.last = q
-        self.last_q = q
-        self.age = 1
-        self.suspect = False
-        self.reason = ""
-        return q
-
-    def _bad(self, why):
-        self.faults += 1
-        self.reason = why
-        return None
-
-
 class ThermalSensors:
     """The sensor selection of one bias module (``ctx``: flight.context.Context)."""
 
@@ -235,9 +151,12 @@ class ThermalSensors:
         self._base = [0] * n  # offsets to the first sensor at the first agreement, 1/4096 K
         self._anchor = [0] * n  # readings at the last quiet update, 1/4096 K
         self._step_f = None  # type: Any  # the limits as last converted (float, 1/4096 K)
-        self._lo_f = None  # type: Any
+        # The plausible range, degC, as last read (None before the first update): public
+        # for the limit check, which doubts a reading outside it at once — its checks
+        # (100 ms) would otherwise trip SAFE before the next update rejects the sensor.
+        self.lo_c = None  # type: Any
         self._lo_q = 0
-        self._hi_f = None  # type: Any
+        self.hi_c = None  # type: Any
         self._hi_q = 0
         self._step_q = 0
         self._tol_f = None  # type: Any
@@ -247,6 +166,11 @@ class ThermalSensors:
         self._n_ok = 0
         self._n_tr = 0
         self.exclusions = 0  # sensors excluded by the cross-check (all sessions)
+        # The plausibility edges (THERMAL_SENSOR_BAD/GOOD), kept across sessions: an
+        # edge is the sensor's change, and a GOOD owed is owed still.
+        self.rejected = bytearray(n)  # 1: the last update rejected the sensor's reading
+        self._rejections = [0] * n  # its usable → rejected edges (the 1, 2, 4 ... rule)
+        self._said = bytearray(n)  # 1: its last rejection was said (a GOOD owed)
         self.source = -1  # sensor in use, -1 none
         self.switched = False  # the last select() changed to another sensor
         self.disagree = False  # in an undecidable disagreement
@@ -283,12 +207,12 @@ class ThermalSensors:
         ``switched``."""
         p = self.ctx.params
         lo = p["bias_t_min_c"]
-        if lo is not self._lo_f:  # (each converted when its parameter changes only)
-            self._lo_f = lo
+        if lo is not self.lo_c:  # (each converted when its parameter changes only)
+            self.lo_c = lo
             self._lo_q = _ceil_q(lo)  # (an integer reading is >= lo iff >= this)
         hi = p["bias_t_max_c"]
-        if hi is not self._hi_f:
-            self._hi_f = hi
+        if hi is not self.hi_c:
+            self.hi_c = hi
             self._hi_q = -_ceil_q(-hi)
         step = p["bias_max_step_c"]
         if step is not self._step_f:
@@ -321,6 +245,7 @@ class ThermalSensors:
                         vals[i] = chk.rebase()
                         qs[i] = chk.last_q
                         break
+        self._edges(vals)  # (after the re-accept: a confirmed step is no rejection)
         self._cross_check(vals, qs, self._tol_q)
         self.switched = False
         for i in range(n):
@@ -345,6 +270,31 @@ class ThermalSensors:
             self.source = -1
             self._held = True
         return None
+
+    def _edges(self, vals):
+        """Say a sensor's plausibility changing (integers and octets: nothing allocated
+        unless an event is emitted).  A sensor flapping between good and bad would fill
+        the event log: its rejections are said at the 1st, 2nd, 4th, 8th ... time, and
+        its return only when that rejection was said."""
+        rej = self.rejected
+        said = self._said
+        for i in range(len(vals)):
+            if vals[i] is None:
+                if rej[i]:
+                    continue
+                rej[i] = 1
+                c = self._rejections[i] + 1
+                self._rejections[i] = c
+                if c & (c - 1) == 0:
+                    said[i] = 1
+                    self.ctx.emit(EV_THERMAL_BAD, [i, c], "sensor %d rejected: %s (rejection "
+                                  "%d; said at the 1st, 2nd, 4th ...)"
+                                  % (i, self.checks[i].reason, c))
+            elif rej[i]:
+                rej[i] = 0
+                if said[i]:
+                    said[i] = 0
+                    self.ctx.emit(EV_THERMAL_GOOD, [i], "sensor %d plausible again" % i)
 
     def _why(self, i):
         if self.excluded[i]:

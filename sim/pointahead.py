@@ -15,8 +15,8 @@ does not move in that time and the light-time terms reduce exactly to the aberra
 terms above.  The Earth's rotation (station speed 465 m/s × cos(latitude)) would add up to
 2 × 465 / c = 3.1 µrad; it is not modelled (stated in docs/physics-platform.md).
 
-Figures (560 km): 2 v / c = 50.6 µrad at zenith (v = 7.58 km/s); 24.6 µrad at 20°
-elevation of a zenith pass.
+Figures (560 km): 2 v / c = 50.6 µrad at zenith (v = 7.58 km/s); 25.5 µrad at 20°
+elevation of a zenith pass (24.6 µrad at 18°, where the nominal pass's beacon comes on).
 
 Frame: the 2-axis pointing frame of sim.pointing (x, y) has z on the line of sight, y the
 orbit normal projected normal to the line of sight, x = y × z (along-track).  For a zenith

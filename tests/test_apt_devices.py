@@ -3,6 +3,8 @@ failing"), on the APT rig: a silent camera, a frozen frame stream, mirror comman
 keep failing, a laser switch that does not obey — each counted, said, and ending with the
 laser off and nothing valid fed to the ADCS."""
 
+from array import array
+
 from flight import apt as A
 from flight import apt_devices as D
 from hal.interfaces import SW_LASER_850
@@ -126,3 +128,57 @@ def test_a_camera_write_that_fails_is_a_camera_error_and_the_setting_is_kept():
     assert "injected exposure write" in rig.named(A.EV_APT_CAMERA_ERROR)[0]
     rig.tick(5)
     assert rig.apt.state == A.TRACK  # the loop goes on
+
+
+def test_a_frame_the_camera_flags_bad_is_a_camera_error_not_a_lost_beacon_frame():
+    """read_roi False (a dropped line, a stream error: hal.contracts Camera.read_roi): the
+    frame is skipped as a camera error and said; a short run of them keeps TRACK, a camera
+    that flags every frame ends in LOST (no measurement) with its cause said."""
+    rig = tracking()
+    errors, steps = rig.apt.camera_errors, []
+    law_step = rig.apt.law.step
+    rig.apt.law.step = lambda *a: (steps.append(1), law_step(*a))
+    rig.cam.flag_next = 2
+    rig.tick(2)
+    assert rig.apt.camera_errors == errors + 2 and steps == []
+    assert rig.named(A.EV_APT_CAMERA_ERROR) == ["SensorError('the camera flagged the frame bad')"]
+    assert rig.apt.state == A.TRACK
+    rig.tick()
+    assert steps == [1] and rig.apt.valid  # the next good frame is used
+    rig.cam.flag_next = 10 ** 6
+    rig.tick(rig.ctx.params["apt_lost_frames"])
+    assert rig.apt.state == A.LOST and not rig.power.get(SW_LASER_850)
+    assert rig.apt.camera_errors == errors + 2 + rig.ctx.params["apt_lost_frames"]
+
+
+def test_a_frame_whose_metadata_is_implausible_is_skipped_as_a_camera_error():
+    """The exposure or gain a frame's header gives outside the camera's range (a corrupted
+    header): the frame is not used — its exposure would have gone to the predictor — and
+    the camera error says the values."""
+    rig = tracking()
+    seen = []
+    law_step = rig.apt.law.step
+    rig.apt.law.step = lambda *a: (seen.append(rig.apt._meta[1]), law_step(*a))
+    errors = rig.apt.camera_errors
+    for bad in ((-1, 16), (rig.cam.exposure_max_us + 1, 16), (1000, 15), (1000, 129)):
+        rig.cam.meta_next = bad
+        rig.tick()
+        assert rig.apt.state == A.TRACK
+    assert seen == [] and rig.apt.camera_errors == errors + 4
+    (text,) = rig.named(A.EV_APT_CAMERA_ERROR)  # (said at the 1st, 101st ... error)
+    assert "metadata implausible (exposure -1 us, gain x16 16" in text
+    rig.cam.meta_next = (rig.cam.exposure_max_us, 128)  # the range's ends are valid
+    rig.tick()
+    assert seen == [rig.cam.exposure_max_us] and rig.apt.camera_errors == errors + 4
+
+
+def test_the_search_path_checks_the_frame_too():
+    rig = Rig(err=(0.001, 0.001))
+    buf = array("H", bytes(2 * 256))
+    rig.cam.flag_next = 1
+    errors = rig.apt.camera_errors
+    assert rig.apt.read(0, 0, 16, 16, 1, buf) is False
+    rig.cam.meta_next = (1000, 200)
+    assert rig.apt.read(0, 0, 16, 16, 1, buf) is False
+    assert rig.apt.read(0, 0, 16, 16, 1, buf) is True
+    assert rig.apt.camera_errors == errors + 2

@@ -6,6 +6,7 @@ sensors, a fake supply, a FakeCtx recording events; the 500 ms update is called 
 import pytest
 
 from flight import bias as B
+from flight import bias_safe as S
 from hal.interfaces import SW_SIPM_BIAS
 from tests.mpy.kit import app_rig, rig
 
@@ -276,12 +277,66 @@ def test_bias_writes_failing_update_after_update_are_a_fault():
     rig = Rig(params={"bias_ff_tau_s": 0.0})
     update(rig, 6)
     rig.supply.fail_writes = 1000
-    update(rig, B._WRITE_FAULT_RUN - 1)
+    update(rig, S._WRITE_FAULT_RUN - 1)
     assert rig.bias.state == B.ACTIVE and not rig.named(B.EV_BIAS_FAULT)
     update(rig)
     assert rig.bias.state == B.FAULT
     assert rig.named(B.EV_BIAS_FAULT) == ["safe bias: %d bias writes in a row failed"
-                                          % B._WRITE_FAULT_RUN]
+                                          % S._WRITE_FAULT_RUN]
+
+
+def test_a_fault_whose_safe_bias_cannot_be_written_switches_the_supply_off():
+    """The DAC takes no write: six failed writes are FAULT, whose safe bias fails too.
+    Before, the supply stayed at its last command — above breakdown — with only the
+    write error said; now its switch is opened (BIAS_SUPPLY_CUT, cut)."""
+    rig = Rig(params={"bias_ff_tau_s": 0.0})
+    update(rig, 6)
+    v_last = rig.supply.v
+    assert v_last > 24.55 and rig.power.get(SW_SIPM_BIAS)  # above breakdown
+    rig.supply.fail_writes = 1000
+    update(rig, S._WRITE_FAULT_RUN)
+    assert rig.bias.state == B.FAULT and len(rig.named(B.EV_BIAS_FAULT)) == 1
+    assert rig.supply.v == v_last  # the safe bias never reached the supply ...
+    assert not rig.power.get(SW_SIPM_BIAS)  # ... so the supply is off
+    assert rig.args(B.EV_BIAS_SUPPLY_CUT) == [[True]]
+    assert "switched off" in rig.named(B.EV_BIAS_SUPPLY_CUT)[0]
+    update(rig, 3)  # FAULT: nothing more written, nothing switched on
+    assert not rig.power.get(SW_SIPM_BIAS) and len(rig.named(B.EV_BIAS_SUPPLY_CUT)) == 1
+    rig.bias.start_session()  # a new session powers the supply again
+    assert rig.power.get(SW_SIPM_BIAS)
+
+
+def test_a_fault_whose_safe_bias_and_supply_switch_both_fail_is_said():
+    rig = Rig(params={"bias_ff_tau_s": 0.0, "bias_hold_max_s": 0.5})
+    update(rig, 6)
+    rig.supply.fail_writes = 1000
+    rig.power.fail = 1
+    rig.temps[0].mode = rig.temps[1].mode = "error"
+    faults = rig.bias.faults
+    update(rig, 2)  # no temperature for bias_hold_max_s: FAULT, nothing works
+    assert rig.bias.state == B.FAULT and rig.args(B.EV_BIAS_SUPPLY_CUT) == [[False]]
+    assert "failed too" in rig.named(B.EV_BIAS_SUPPLY_CUT)[0]
+    assert rig.power.get(SW_SIPM_BIAS)  # (the fake's switch did not move)
+    # counted: the failed writes (the update's, the safe bias), the FAULT, the switch
+    assert rig.bias.faults >= faults + 3 and rig.hk("bias")["bias_faults"] == rig.bias.faults
+
+
+def test_stop_session_with_a_failing_supply_switch_does_not_raise():
+    """The switch's HalError was raised out of stop_session (the mode change said only
+    MODULE_HOOK_FAILED); now counted, said (BIAS_SUPPLY_CUT, not cut), and OFF."""
+    rig = Rig(params={"bias_ff_tau_s": 0.0})
+    update(rig, 6)
+    faults = rig.bias.faults
+    rig.power.fail = 1
+    rig.bias.stop_session()
+    assert rig.bias.state == B.OFF and rig.bias.faults == faults + 1
+    assert rig.args(B.EV_BIAS_SUPPLY_CUT) == [[False]]
+    assert rig.supply.v == pytest.approx(21.0, abs=1e-3)  # the safe bias was written
+    rig.supply.fail_writes = 1
+    rig.power.fail = 1
+    rig.bias.stop_session()  # both fail: said so
+    assert rig.bias.state == B.OFF and "safe bias unwritten" in rig.named(
+        B.EV_BIAS_SUPPLY_CUT)[-1]
 
 
 def test_a_software_fault_is_no_sensor_fault():

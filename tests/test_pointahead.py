@@ -26,7 +26,9 @@ R = 6378137.0 + 560e3
 
 
 def nav(t, **kw):
-    """A plausible state: on +z, moving +x, payload frame = ECI (q = 1)."""
+    """A plausible state: on +z, moving +x, payload frame = ECI (q = 1): the payload z
+    points from the station to the satellite (docs/point-ahead.md "The payload frame"), so
+    this is the attitude at the zenith of a pass, the line of sight (-z) on nadir."""
     a = {"t": t, "px": 0.0, "py": 0.0, "pz": R, "vx": V, "vy": 0.0, "vz": 0.0,
          "qw": 1.0, "qx": 0.0, "qy": 0.0, "qz": 0.0}
     a.update(kw)
@@ -118,6 +120,131 @@ def test_nav_timestamps_ahead_stale_or_not_newer_are_refused_and_counted():
     o.run(1100000)
     hk = [b for a, s, b in o.tm if a == APID_HK][-1]
     assert hk["pa_nav_rejected"] == 3 and hk["pa_source"] == "OBC"
+
+
+# ---------------------------------------------------------------- attitude plausibility
+TURNED_X = {"qw": 0.0, "qx": 1.0}  # 180 deg about x: z to nadir, the line of sight to the sky
+ROLLED = {"qw": 0.0, "qz": 1.0}  # 180 deg about the line of sight: the point-ahead flips
+
+
+def _refused(reps, why):
+    assert reps[0]["ok"] is False and reps[0]["reason"] == "BAD_ARG", reps
+    assert why in reps[0]["detail"], reps
+    return reps[0]["detail"]
+
+
+def _tilted(deg):
+    """q = 1 turned ``deg`` about y: the line of sight ``deg`` from nadir."""
+    h = math.radians(deg) / 2
+    return {"qw": math.cos(h), "qy": math.sin(h)}
+
+
+def test_a_line_of_sight_beyond_the_earths_limb_is_refused():
+    """Review finding: an attitude turned 180 deg about x (the OBC's sign error, a wrong
+    frame) was accepted.  The line of sight (-z) must meet the Earth: within its limb
+    seen from p (66.8 deg from nadir at 560 km) plus a 2 deg margin."""
+    r, o, pa = _rig()
+    t = r.app.now_s()
+    d = _refused(o.send(NAV, nav(t - 0.1, **TURNED_X)), "limb")
+    assert d.startswith("q: line of sight 180.0 deg from nadir") and "(66.8 deg)" in d
+    d = _refused(o.send(NAV, nav(t - 0.05, **_tilted(69.0))), "limb")
+    assert "69.0 deg from nadir" in d
+    assert pa.nav_rejected == 2 and pa.nav_accepted == 0
+    assert len([e for e in r.events if e[0] == PA.EV_PA_NAV_REJECTED]) == 2
+    # a station on the horizon (the limb) and a platform 1.5 deg off it: accepted
+    ok_pair(o.send(NAV, nav(r.app.now_s(), **_tilted(68.3))))
+    assert pa.nav_accepted == 1
+
+
+@pytest.mark.parametrize("turn", [ROLLED, {"vx": -V}], ids=["rolled", "v_reversed"])
+def test_a_point_ahead_that_jumps_from_the_last_state_is_refused(turn):
+    """Turned 180 deg about the line of sight (or the velocity reversed: a retrograde
+    orbit passes every single-state check), the point-ahead flips sign: -50.6 -> +50.6
+    µrad in 1 s, where a pass moves it <= 0.46 µrad/s.  Refused and counted; the point-ahead
+    the payload applies stays the last good one, and the next good state is accepted."""
+    r, o, pa = _rig()
+    ok_pair(o.send(NAV, nav(r.app.now_s() - 0.1)))
+    o.run(1000000 - 40000)  # (the send ran 40 ms)
+    x0, off0, ev0 = pa.pa_x, pa.offset.dx_q8, len(r.events)
+    assert pa.source == PA.SRC_OBC and x0 == -5057
+    t1 = r.app.now_s() - 0.1
+    d = _refused(o.send(NAV, nav(t1, **turn)), "moved")
+    assert d == ("q: point-ahead moved 101.1 urad in 1.00 s (at most 3.0): attitude or "
+                 "velocity inconsistent with the last state")
+    assert pa.nav_rejected == 1 and pa.nav_accepted == 1
+    assert [e[1:] for e in r.events[ev0:] if e[0] == PA.EV_PA_NAV_REJECTED] == [([1], d)]
+    o.run(200000)
+    assert pa.source == PA.SRC_OBC and pa.pa_x == x0 and pa.offset.dx_q8 == off0
+    assert pa._nav_prev[1:] == (-5057, 0)
+    ok_pair(o.send(NAV, nav(t1 + 0.5)))  # (checked against the last *accepted* state)
+    assert pa.nav_accepted == 2 and pa.nav_rejected == 1
+
+
+def test_a_wrong_first_state_ages_out_and_the_next_good_state_is_accepted():
+    """With nothing before it, a rolled first state passes (its line of sight is right);
+    the good states after are refused against it until it is older than
+    ``pa_nav_max_age_s`` (3 s): a refused state never replaces the last accepted one, so
+    the next good state is then accepted fresh, and the OBC source comes back."""
+    r, o, pa = _rig()
+    t0 = r.app.now_s() - 0.1
+    ok_pair(o.send(NAV, nav(t0, **ROLLED)))
+    assert pa._nav_prev[1:] == (5057, 0)
+    for dt, accepted in ((1.0, False), (2.0, False), (2.9, False), (3.2, True)):
+        o.run(int((t0 + dt + 0.1 - r.app.now_s()) * 1e6))
+        reps = o.send(NAV, nav(t0 + dt))
+        if accepted:
+            ok_pair(reps)
+        else:
+            _refused(reps, "moved")
+    assert pa.nav_rejected == 3 and pa.nav_accepted == 2
+    o.run(200000)
+    assert pa.source == PA.SRC_OBC and pa.pa_x == -5057 and pa._nav_rx == 0
+
+
+@pytest.mark.parametrize("el", [90.0, 40.0, 10.0])
+def test_states_along_a_real_pass_are_all_accepted(el):
+    """The OBC's states 1 s apart along a whole pass, horizon to horizon, with its noise
+    (sim/run/obcnav.py: GNSS 10 m, 0.1 m/s; star tracker 10 and 40 arcsec) and the
+    platform 1.5 deg off the station (as at acquisition): every one accepted, the step
+    between them far inside the jump check's bound and the line of sight inside the limb."""
+    import random
+
+    rnd = random.Random(int(el))
+    g = rnd.gauss
+    p = geometry.Pass(el)
+    w = type("W", (), {"pass_": p})()
+    r, o, pa = _rig()
+    t_end = p.time_at_elevation_s(0.0)  # (the pass is symmetric about t = 0)
+    tp = -t_end
+    last = None
+    steps = []
+    n = 0
+    while tp <= t_end:
+        _s, pos, v = truth.state(p, tp)
+        q = obcnav._quat_from_rows(*obcnav.payload_frame(w, tp, (0.026, 0.0)))
+        e = (1.0, 0.5 * g(0.0, obcnav.ATT_CROSS_SIGMA_RAD),
+             0.5 * g(0.0, obcnav.ATT_CROSS_SIGMA_RAD), 0.5 * g(0.0, obcnav.ATT_ROLL_SIGMA_RAD))
+        q = obcnav._qmul(e, q)
+        qn = math.sqrt(sum(c * c for c in q))
+        a = {"t": r.app.now_s() - 0.15}
+        for i, k in enumerate("xyz"):
+            a["p" + k] = pos[i] + g(0.0, obcnav.NAV_POS_SIGMA_M)
+            a["v" + k] = v[i] + g(0.0, obcnav.NAV_VEL_SIGMA_M_S)
+        for i, k in enumerate("wxyz"):
+            a["q" + k] = q[i] / qn
+        rep = ok_pair(o.send(NAV, a))
+        ux, uy = PN.point_ahead_u(a)[2:]
+        assert rep["result"]["pa_x_urad"] == pytest.approx(ux / 100.0, abs=0.01)
+        if last is not None:
+            steps.append(max(abs(ux - last[0]), abs(uy - last[1])))
+        last = (ux, uy)
+        n += 1
+        o.run(1000000 - 40000)
+        tp += 1.0
+    assert n == int(2 * t_end) + 1 and pa.nav_rejected == 0 and pa.nav_accepted == n
+    # a pass moves the point-ahead by <= 0.46 µrad/s (0.44 in these): within a
+    # fifth of the bound at 1 s, the OBC's noise included
+    assert max(steps) <= (PN.RATE_MAX_U + PN.JUMP_NOISE_U) // 5
 
 
 def _profile(t0, dt, pts):

@@ -266,3 +266,21 @@ def test_with_no_trusted_reading_the_excluded_sensor_still_counts():
     r.app.run_for(1000000)
     assert r.app.modes.mode == SAFE and r.app.limit_violations == 1
     assert "temperature 0 (excluded, no other reading)" in r.app.modes.last_safe_cause
+
+
+@pytest.mark.parametrize("phase_ms", [0, 100, 200, 300, 400])
+def test_an_implausible_sensor_does_not_trip_the_temperature_limit(phase_ms):
+    """Sensor 1 fails to 200 degC (beyond bias_t_max_c) while sensor 0 reads 25: the
+    bias rejects it (THERMAL_SENSOR_BAD) and the session goes on, at any phase of the
+    failure against the 500 ms bias update (the health task checks every 100 ms).  Before,
+    the limit read it: SAFE, the pass lost to a bad sensor."""
+    r = _session_with_limit(60.0)
+    r.app.run_for(phase_ms * 1000)
+    r.temps[1].t = r.truth[1] = 200.0
+    _drift(r, 5.0, (0.0, 0.0))
+    assert r.app.modes.mode == "SESSION" and r.app.limit_violations == 0
+    assert r.bias.sensors.rejected[1] == 1 and r.args(TS.EV_THERMAL_BAD) == [[1, 1]]
+    r.truth[0] = 200.0  # both read it: no bad sensor, the limit trips
+    _drift(r, 2.0, (0.0, 0.0))
+    assert r.app.modes.mode == SAFE and r.app.limit_violations == 1
+    assert "no other reading" in r.app.modes.last_safe_cause

@@ -22,7 +22,8 @@ the OBC saw in telemetry, sim/run/recorder.py):
 * ``track_aim_bias_urad``: magnitude of the mean of the same 1 kHz aim error: its constant
   part (mostly the transmitter boresight's calibration error: ``--bore-scan``).
 * ``point_ahead_urad_max`` / ``_min``: magnitude of the point-ahead over the frames with
-  the beacon in view (2 v⊥ / c: 50.6 µrad at zenith, 24.6 µrad at 20° for 560 km).
+  the beacon in view (2 v⊥ / c: 50.6 µrad at zenith, 25.5 µrad at 20° for 560 km;
+  24.6 at 18°, where the nominal pass's beacon comes on).
 * ``track_residual_rms_urad_loop_off``: the same frames with the fine-pointing loop open
   (FSM parked): the platform's line-of-sight error, i.e. what the loop removed.
 * ``pointing_loss_db``: Eq. 2 with ``track_residual_rms_urad`` and the 67.6 µrad downlink

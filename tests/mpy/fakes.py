@@ -167,7 +167,11 @@ class FakeCamera:
     height = 1024
     pixel_max = 1023
     frame_period_us = 10000
+    exposure_min_us = 0  # (the kit's plant: see read_roi's header)
     exposure_max_us = 9000
+    gain_min = 1.0
+    gain_max = 8.0
+    plant_exposure_us = 0
 
     def __init__(self, fsm, err=(0.0, 0.0), seed=3, hot=None, **model_kw):
         from sim.camera import Camera
@@ -183,13 +187,18 @@ class FakeCamera:
         self.hot = hot or {}
         self.replay = None
         self.exposure_us = 1000
+        self.gain_x16 = 16
         self.reads = 0
+        self.flag_next = 0  # that many next reads flagged bad by the camera (False)
+        self.meta_next = None  # (exposure us, gain x16) the next read's header says, once
 
     def init(self):
         pass
 
     def set_gain(self, g):
-        return self.model.set_gain(g)
+        g = self.model.set_gain(g)
+        self.gain_x16 = int(g * 16 + 0.5)
+        return g
 
     def set_exposure(self, us):
         self.exposure_us = us
@@ -208,6 +217,18 @@ class FakeCamera:
             raise MemoryError("injected")
         self.reads += 1
         meta[0] = self.reads & 0xFFFF  # the frame counter (hal/contracts.py Camera.read_roi)
+        # The header's exposure: the kit's plant samples the mirror at the frame's instant
+        # (no mirror motion during an exposure: 0 µs to the predictor's model of the
+        # command history, and within this camera's range); the rendered spot's signal
+        # follows ``exposure_us``.
+        meta[1] = self.plant_exposure_us
+        meta[2] = self.gain_x16
+        if self.meta_next is not None:
+            meta[1], meta[2] = self.meta_next
+            self.meta_next = None
+        if self.flag_next:
+            self.flag_next -= 1
+            return False
         src = self.replay
         if src is not None:
             n = w * h

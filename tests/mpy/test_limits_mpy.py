@@ -52,21 +52,28 @@ class Modes:
 
 
 class Thermal:
-    def __init__(self, excluded):
+    """The bias's sensor selection as the limit reads it (flight/thermal_sensors.py):
+    excluded by the cross-check, rejected by the plausibility check (1), the plausible
+    range (None: no bias update yet)."""
+
+    def __init__(self, excluded, rejected=None, lo_c=None, hi_c=None):
         self.excluded = excluded
+        self.rejected = bytearray(rejected if rejected is not None else len(excluded))
+        self.lo_c = lo_c
+        self.hi_c = hi_c
 
 
 PARAMS = {"temp_max_c": 60.0, "temp_min_c": -20.0, "current_max_ma": 800,
           "limit_persist": 3}
 
 
-def _check(temps, excluded=None):
+def _check(temps, excluded=None, rejected=None, plausible=(None, None)):
     board = Board([Temp(t) for t in temps])
     modes = Modes()
     events = []
     lc = LimitCheck(board, PARAMS, modes, lambda ev, args, detail: events.append((ev, detail)))
     if excluded is not None:
-        lc.thermal = Thermal(excluded)
+        lc.thermal = Thermal(excluded, rejected, plausible[0], plausible[1])
     return lc, board, modes, events
 
 
@@ -141,3 +148,40 @@ def test_an_excluded_sensor_counts_only_without_another_reading():
     for _ in range(3):
         lc.check()
     assert modes.causes == ["limit: temperature 1 (excluded, no other reading): 90.0 degC"]
+
+
+def test_a_rejected_sensor_counts_only_without_another_reading():
+    # Sensor 1 failed the bias's plausibility check (200 degC): not trusted while sensor 0
+    # reads; the trusted sensor still guards the limit.  Before: SAFE for sensor 1.
+    lc, board, modes, _ = _check([25.0, 200.0], excluded=[False, False], rejected=[0, 1])
+    for _ in range(5):
+        lc.check()
+    assert modes.causes == [] and lc.violations == 0
+    board.temps[0].t = 61.0
+    for _ in range(3):
+        lc.check()
+    assert modes.causes == ["limit: temperature 0: 61.0 degC"]
+    # both doubtful (the plausibility check rejects both over its range): read after all
+    lc2, board2, modes2, _ = _check([150.0, 200.0], excluded=[False, True], rejected=[1, 0])
+    for _ in range(3):
+        lc2.check()
+    assert modes2.causes == ["limit: temperature 1 (excluded, no other reading): 200.0 degC"]
+    board2.temps[1].t = None
+    modes2.mode = "SESSION"
+    for _ in range(3):
+        lc2.check()
+    assert modes2.causes[-1] == "limit: temperature 0 (rejected, no other reading): 150.0 degC"
+
+
+def test_a_reading_out_of_the_plausible_range_is_doubted_before_the_bias_rejects_it():
+    # The bias rejects it at its next update (500 ms): three checks (300 ms) could trip
+    # SAFE first.  Out of the plausible range it is doubted at once, counted only alone.
+    lc, board, modes, _ = _check([25.0, 200.0], excluded=[False, False],
+                                 plausible=(-50.0, 100.0))
+    for _ in range(5):
+        lc.check()
+    assert modes.causes == []
+    board.temps[0].t = None  # no trusted reading: the implausible one counts after all
+    for _ in range(3):
+        lc.check()
+    assert modes.causes == ["limit: temperature 1 (implausible, no other reading): 200.0 degC"]

@@ -1,4 +1,5 @@
-"""Point-ahead (flight/pointahead.py) under MicroPython: the formula, the 10 Hz tick
+"""Point-ahead (flight/pointahead.py) under MicroPython: the formula, the NAV_STATE
+attitude checks (the Earth's limb, the jump from the last state), the 10 Hz tick
 heap-locked for each source (OBC, PROFILE, NONE), and the APT tracking onto
 ``boresight + offset`` through the reference hook, heap-locked too (DESIGN §3.8)."""
 
@@ -7,6 +8,7 @@ from array import array
 from flight import apt as A
 from flight import pointahead as PA
 from flight import pointahead_nav as PN
+from flight.cmddict import Refused
 
 from fakes import FakeCtx
 from heaplock import locked, task_ticks
@@ -67,6 +69,47 @@ def test_tick_allocates_nothing_for_each_source():
 class _FakeCmd:
     def __init__(self, name):
         self.name = name
+
+
+def _refusal(pa, a):
+    """The detail of check_command's refusal of NAV_STATE ``a`` (None: accepted)."""
+    try:
+        pa.check_command(_FakeCmd("NAV_STATE"), a)
+    except Refused as e:
+        assert e.reason == "BAD_ARG"
+        return str(e)
+    return None
+
+
+def test_an_attitude_turned_round_or_jumping_is_refused():
+    # The payload z points from the station to the satellite: q = 1 at +z is the zenith
+    # of a pass (line of sight -z on nadir); turned 180 deg about x it looks at the sky.
+    ctx, pa = _pa()
+    ctx.t = 100.0
+    flipped = _nav(99.9)
+    flipped["qw"], flipped["qx"] = 0.0, 1.0
+    assert "beyond the Earth's limb (66.8 deg)" in _refusal(pa, flipped)
+    assert _refusal(pa, _nav(99.9)) is None
+    pa.cmd_nav_state(_nav(99.9), None)
+    # turned about the line of sight 1 s later: the point-ahead flips (-50.57 -> +50.57)
+    ctx.t = 101.0
+    rolled = _nav(100.9)
+    rolled["qw"], rolled["qz"] = 0.0, 1.0
+    assert "moved 101.1 urad in 1.00 s (at most 3.0)" in _refusal(pa, rolled)
+    assert pa.nav_rejected == 2 and len(ctx.named(PA.EV_PA_NAV_REJECTED)) == 2
+    # the bound on either axis: RATE_MAX_U * dt + JUMP_NOISE_U (10 nrad units)
+    a = _nav(10.5)
+    ux = PN.point_ahead_u(a)[2]
+    lim = PN.RATE_MAX_U // 2 + PN.JUMP_NOISE_U
+    PN.check_step((10.0, ux - lim, 0), 10.5, a, 3.0)  # at the bound: accepted
+    for p in ((10.0, ux - lim - 1, 0), (10.0, ux, lim + 1)):
+        try:
+            PN.check_step(p, 10.5, a, 3.0)
+        except Refused as e:
+            assert "moved" in str(e)
+        else:
+            raise AssertionError(p)
+    PN.check_step((7.4, -ux, 0), 10.5, a, 3.0)  # older than pa_nav_max_age_s: not compared
 
 
 def test_apt_tracks_boresight_plus_offset_without_allocating():

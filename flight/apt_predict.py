@@ -254,7 +254,8 @@ class Predictor:
 
     def _robust(self):
         """The supervisor: the loop oscillates (a mirror gain error beyond the design's
-        ×1.5): robust gains (×2.2) until a reset or parameter change; an event, which
+        ×1.5): robust gains (×2.2) until a reset (a session's start, the mirror parked, a
+        rejected candidate, a target switch) or parameter change; an event, which
         :meth:`report` gives once the tick's heap is unlocked.  Allocates nothing (it
         runs in the tick's locked section: emitting here raised MemoryError there, the
         tick aborted and the event lost — stop 48, the target bench at 6 ms frames)."""

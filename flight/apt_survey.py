@@ -192,6 +192,11 @@ class Survey:
         s = apt.search
         s.best_x = x  # (ACQUIRE's rejection, if it comes, names this target)
         s.best_y = y
+        # A new target: the predictor's estimate restarts at its first frame, on the
+        # nominal gains (the mirror's command is kept).  The old target's level, rate and
+        # jitter states are no prediction of it: carried over, its ~mrad step tripped the
+        # supervisor (robust gains for the rest of the pass: stop 58's city-lights).
+        apt.law.pred.reset()
         apt.candidate_found(x, y)
 
 

@@ -189,7 +189,7 @@ def test_locked_looks_without_unlocked_ones():
 
 
 
-@pytest.mark.parametrize("seed", [3, 7])
+@pytest.mark.parametrize("seed", [1, 3, 7])
 def test_the_city_lights_pass_ends_on_the_beacon(seed):
     # Closed loop (sim/background.py's lights, the real flight software): on these seeds
     # SEARCH takes a light before the beacon is on, one 0.9-2.4 mrad from the station, and
@@ -210,3 +210,26 @@ def test_the_city_lights_pass_ends_on_the_beacon(seed):
     # read 230-410 µrad on the 7 ms timeline, none on the 10 ms one: docs/apt-loop.md §6.)
     rms, _bias = metrics._continuous_rms(res.rec.fine, skip=(0.0, 10.0))
     assert rms * 1e6 < 10.0
+    # The switch restarted the predictor's estimate: its step to the new target is no
+    # oscillation (seed 1 until stop 59: APT_PREDICT_ROBUST 40 ms after the switch, and
+    # the robust gains' ~7 µrad for the rest of the pass).
+    assert "APT_PREDICT_ROBUST" not in names and not apt.law.pred.robust
+
+
+def test_a_target_switch_restarts_the_predictor_on_its_nominal_gains():
+    """The brighter spot is a new target: the estimate of the old one (its level, rate,
+    jitter states, and a supervisor's robust gains) is not carried over; the mirror's
+    command is (ACQUIRE starts from where the mirror points)."""
+    r = _rig([], beacon=True)
+    r.until(A.TRACK, 200)
+    r.tick(60)
+    law = r.apt.law
+    pred = law.pred
+    assert pred.playing and not pred.fresh
+    pred._robust()  # as if the supervisor had tripped
+    assert pred.robust
+    u = (law.u_x, law.u_y)
+    r.apt.search.survey.switch(600, 500, 4000, 1000)
+    assert r.apt.state == A.ACQUIRE
+    assert pred.fresh and not pred.playing and not pred.robust
+    assert (law.u_x, law.u_y) == u

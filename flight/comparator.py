@@ -18,7 +18,7 @@ received power changes ×10 over a pass.
    and the level stays where it is — TRACK from the a-priori level, or the tracked one
    kept);
    COMP_CALIBRATE skips the first window (counted at the old level); a sweep that loses
-   the light goes back to WAIT_SIGNAL at the level in use before it.
+   the light (or the framer's windows, 1 s) goes back to WAIT_SIGNAL at the level before.
 4. TRACK (flight/comparator_track.py, allocation-free): dither ±``comp_dither_codes``
    (``comp_dither_windows`` windows a side); the centre steps toward the side with
    significantly fewer errors (code violations when there are enough, else preamble
@@ -26,6 +26,7 @@ received power changes ×10 over a pass.
    ``comp_track_range_codes`` of where it started.  BER above ``comp_ber_recal`` — or
    light without packets — for ``comp_recal_windows`` windows re-calibrates.  Without
    light the level is held.
+No state judges a window while a DAC write fails (retried) nor a loopback one: DESIGN §3.5.
 """
 
 try:
@@ -68,6 +69,7 @@ EV_COMP_RECAL = const(0x71)
 EV_COMP_DAC_ERROR = const(0x72)
 EV_COMP_FLOOR_UNKNOWN = const(0x73)
 EV_COMP_SWEEP_ABANDONED = const(0x74)
+EV_COMP_BLIND = const(0x78)  # (0x75-0x77: flight/bias_kt.py's)
 
 EVENTS = (
     Event(EV_COMP_CALIBRATED, "COMP_CALIBRATED", SEV_INFO, "comparator level calibrated",
@@ -81,6 +83,8 @@ EVENTS = (
           (("level", "int"),)),
     Event(EV_COMP_SWEEP_ABANDONED, "COMP_SWEEP_ABANDONED", SEV_WARN,
           "the light went during a sweep: back to waiting for signal"),
+    Event(EV_COMP_BLIND, "COMP_CHOICE_BLIND", SEV_WARN, "no framer window for 1 s while the "
+          "level was being chosen: back to the level in use before it", (("count", "int"),)),
 )
 
 P = ParamDef
@@ -168,8 +172,7 @@ class ComparatorControl:
         self.window_lo = self.window_hi = self.best_code = None
         self.cal_start_s = self.cal_duration_s = None
         self.calibrations = 0
-        self._dither_phase = 0
-        self._dither_n = 0
+        self._dither_phase = self._dither_n = 0
         self._acc = [0, 0, 0, 0, 0, 0]  # errors-, bits-, errors+, bits+, violations-, +
         self._cycles = 0
         self._bad_windows = 0
@@ -180,6 +183,8 @@ class ComparatorControl:
         self.sweeps_abandoned = 0
         self.floor_unknown = 0  # noise sweeps that saw light
         self._run = 0  # consecutive dither moves: + up, - down
+        self._pending = -1  # a level whose DAC write failed, retried before any window
+        self._blind = self.sweeps_blind = 0  # updates without a window (comparator_sweep)
         self._apriori = None  # a-priori level from the breakdown sweep's noise, if fresh
         self.knee = None  # flight/bias_knee.py: its noise at the operating point, if fresh
         self._acq = None  # start-level acquisition (comparator_sweep; a list while it runs)
@@ -199,8 +204,13 @@ class ComparatorControl:
         return None
 
     def check_command(self, cmd, args):
-        if cmd.name == "COMP_CALIBRATE" and self.state in (NOISE_SWEEP, SWEEP):
+        if cmd.name != "COMP_CALIBRATE":
+            return
+        if self.state in (NOISE_SWEEP, SWEEP):
             raise Busy("comparator calibration in progress")
+        # Not started, or paused by a breakdown sweep (its level held: not moved under it)
+        if self.state == OFF or (self.knee is not None and self.knee.state):
+            raise Busy("comparator level held (not started, or a breakdown sweep)")
 
     def tasks(self):
         return [Task("comparator", self.period_us, self.update, offset_us=4000,
@@ -209,8 +219,10 @@ class ComparatorControl:
     # ------------------------------------------------------------------ session hooks
     def start_session(self):
         self._apriori = None
+        self._pending = -1
         track.thresholds(self)
         self.dac.init()
+        self.code = self.dac.code()  # (init sets its own level: what HK says until a write)
         self.noise_floor = 0
         self._lo = 0
         self._hi = self.code_max
@@ -233,10 +245,12 @@ class ComparatorControl:
 
     def stop_session(self):
         self.state = OFF
+        self._pending = -1
         self._drop_sweep()
 
     def safe(self):
         self.state = OFF
+        self._pending = -1
         self._drop_sweep()
 
     def _sweep(self):
@@ -278,7 +292,11 @@ class ComparatorControl:
         try:
             self.dac.set_code(code)
             self.code = code
+            self._pending = -1
         except HalError as e:
+            # The DAC keeps the last level it took (``code``): :meth:`update` retries and
+            # judges no window until then (a sweep filed the old level's BER under the new).
+            self._pending = code
             self.dac_errors += 1
             if self.dac_errors % _ERR_REPORT == 1:
                 self.ctx.emit(EV_COMP_DAC_ERROR, [self.dac_errors], "DAC: %r" % (e,))
@@ -286,9 +304,20 @@ class ComparatorControl:
     # ------------------------------------------------------------------ 100 ms update
     def update(self):
         st = self.state
-        if st == OFF or not self.fc.window_valid or (self.knee is not None and self.knee.state):
+        fc = self.fc
+        if st == OFF or (self.knee is not None and self.knee.state):
             return  # (a breakdown sweep holds the level meanwhile: flight/bias_knee.py)
-        w = self.fc.last_window
+        if not fc.window_valid:
+            if self._sw is not None and self._sw.no_window(self):  # a choice blind 1 s: back
+                self.ctx.emit(EV_COMP_BLIND, [self.sweeps_blind])
+            return
+        self._blind = 0
+        if not fc.window_optical:
+            return  # a loopback window (or one across a mode change): not the comparator's
+        if self._pending >= 0:  # the next window counts as its caller asked (settling)
+            self._set(self._pending)
+            return
+        w = fc.last_window
         packets = w[W_OK] + w[W_CRC]
         if self._settle > 0:  # the first window after a level change is mixed
             self._settle -= 1
@@ -311,10 +340,8 @@ class ComparatorControl:
                     self._begin_sweep("signal")
             else:
                 self._seen = 0
-                if self._acq_n:  # the light went during the acquisition: start again
-                    self._acq_n = 0
-                    self._drop_sweep()
-                    self._set(self._prior)
+                if self._acq_n and self._sw is not None:  # the light went: start again
+                    self._sw.back(self)
         elif st == SWEEP:
             self._sweep_step(w, packets)
         elif st == TRACK:
@@ -393,10 +420,7 @@ class ComparatorControl:
             # when it is back, from the level in use before the sweep.
             self.sweeps_abandoned += 1
             self.ctx.emit(EV_COMP_SWEEP_ABANDONED)
-            self.state = WAIT_SIGNAL
-            self._seen = self._acq_n = 0
-            self._drop_sweep()
-            self._set(self._prior)
+            self._sw.back(self)
             return
         p = self.ctx.params
         sweep = self._sw  # (loaded by _begin_sweep)

@@ -11,6 +11,9 @@ The whole coarse window is not used: it is strongly asymmetric (the upper edge l
 several times further from the optimum than the lower one), so its centre costs ~2× the
 best BER.
 
+A choice that ends without a level (the light gone, the framer blind for 1 s) goes
+:func:`back` to the level in use before it.
+
 Float maths and small lists: a sweep step runs every 100 ms, never in the 100 Hz tick.
 """
 
@@ -19,12 +22,13 @@ import math
 from flight.bias_knee_fit import q_inv
 from flight.framer_ctl import W_CV, W_GAPS, W_PRE
 from hal.compat import const
-from hal.interfaces import CHIP_RATE_HZ, PREAMBLE_BITS
+from hal.interfaces import CHIP_RATE_HZ, COMP_WAIT_SIGNAL, PREAMBLE_BITS
 
 _ACQ_MIN_CV = const(200)  # violations in a window before their log means anything (7 %)
 # Steps the acquisition's triple may move when it brackets nothing (3: a-priori levels
 # up to ~200 codes from a fog pass's first optimum end bracketed; 2 left 1.1-1.5x).
 _ACQ_SHIFTS = const(3)
+_BLIND_MAX = const(10)  # updates without a framer window (1 s) before a choice ends
 
 
 def levels(lo, hi, n):
@@ -214,3 +218,27 @@ def acquire_next(c, a, d):
     c._acq_n = k
     c._set(a[0] + (k - 2) * d)
     c._settle = 1
+
+
+def back(c):
+    """The level being chosen (a sweep, the start-level acquisition; ``c``: the
+    controller) ends without one: back to the level in use before it, waiting for signal
+    again."""
+    c.state = COMP_WAIT_SIGNAL
+    c._seen = c._acq_n = c._blind = 0
+    c._drop_sweep()
+    c._set(c._prior)
+
+
+def no_window(c):
+    """An update without a framer window while the level is being chosen: the
+    _BLIND_MAX-th in a row (the framer unreadable, frozen, its reads implausible) goes
+    :func:`back` and returns True (the caller says it: COMP_CHOICE_BLIND) — before, a
+    sweep held at its far levels, where the uplink does not decode, as long as the
+    framer stayed blind."""
+    c._blind += 1
+    if c._blind < _BLIND_MAX:
+        return False
+    c.sweeps_blind += 1
+    back(c)
+    return True

@@ -69,13 +69,25 @@ class CoreCommands:
         why = app.keyring.check_rotate(kid)
         if why:  # (the acceptance checked it: the keyring changed since)
             raise CmdFailed("BAD_ARG", why)
+        ks = app.keyring
+        old = ks.active
+        errors = ks.mirror.errors  # (rotate's floor write, if it fails, counts one)
         try:  # retires every lower id for ever, persisted in the key store (keystore.py)
-            mirrored = app.keyring.rotate(kid)
+            mirrored = ks.rotate(kid)
         except Exception as e:
             app.timetags.drop_keys_below(kid)
+            app.storage_error("key store", e)
+            if ks.mirror.dev is None or ks.mirror.errors != errors:
+                # Neither the record nor the floor: the next boot reads the old record
+                # with the old floor, and key `old` is active again.  Said so (it said
+                # "lower ids retired"): the ground rotates again after that boot.
+                app.emit(EV_KEY_ROTATED, [kid], "active key id %d until the next boot only: "
+                         "neither the key store nor the key floor saved" % kid)
+                raise CmdFailed("STORAGE", "key id %d active until the next boot only: "
+                                "neither the key store nor the key floor was saved, a reboot "
+                                "brings back key id %d: %r" % (kid, old, e))
             # The rotation is in force (RAM and the floor): said as it is, so the ground
             # switches to the new key; the next boot applies the floor to the old record.
-            app.storage_error("key store", e)
             app.emit(EV_KEY_ROTATED, [kid], "active key id %d; the key store NOT saved" % kid)
             raise CmdFailed("STORAGE", "key id %d active, lower ids retired, but the key store "
                             "was not saved: %r" % (kid, e))

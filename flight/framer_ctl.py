@@ -15,7 +15,8 @@ windows, not the sliding average, so it reacts within 100 ms when the comparator
 good level.  BER, not PER, is the criterion: at the paper's working point (BER 1e-3)
 93 % of the 2,616-bit packets fail their CRC, yet the link is usable with error
 correction on top (paper §4).  The comparator module reads the last window
-(``last_window``, W_* layout, valid when ``window_valid``).
+(``last_window``, W_* layout, valid when ``window_valid``; through the optics alone when
+``window_optical``).  Implausible reads are not used (:meth:`FramerControl.update`).
 """
 
 from array import array
@@ -26,14 +27,15 @@ from flight.events import SEV_INFO, SEV_WARN, Event
 from flight.params import ParamDef
 from flight.scheduler import Task
 from flight.telemetry import HkField
-from hal.errors import HalError
+from hal.errors import DeviceFault, HalError
 from hal import interfaces as _hw
 # (what only the declarations below read comes through _hw: a name imported is a slot of
 # this module's globals on the target, issue 11)
 from hal.interfaces import (COUNTER_MASK, CTR_CODE_VIOLATIONS, CTR_CRC_ERRORS, CTR_LOCKED,
                             CTR_PACKETS_OK, CTR_PREAMBLE_BIT_ERRORS, CTR_PRBS_BIT_ERRORS,
                             CTR_PRBS_BITS, CTR_SERIAL_GAPS, CTR_SNAPSHOT, CTR_TRIGGERS,
-                            CHIP_RATE_HZ, MODE_DATA, N_COUNTERS, PREAMBLE_BITS, SW_FRAMER)
+                            CHIP_RATE_HZ, MODE_DATA, MODE_LOOPBACK, N_COUNTERS, PREAMBLE_BITS,
+                            SW_FRAMER)
 
 L_OFF = _hw.LINK_OFF
 L_SEARCHING = _hw.LINK_SEARCHING
@@ -75,16 +77,31 @@ EV_FRAMER_ERROR = const(0x81)
 EV_FRAMER_MODE_FAILED = const(0x82)
 EV_FRAMER_SWITCH_FAILED = const(0x83)
 EV_FRAMER_IMPLAUSIBLE = const(0x84)
-# A counter that moved more than this between two reads is a torn or corrupted read (a
-# counter read backwards shows as ~2^30): one second of the fastest counter, the chip
-# samples (hal.interfaces CHIP_RATE_HZ), ten framer periods.  Such a read is not used;
-# _RESYNC_READS of them in a row (the FPGA restarted its counters) are the new baseline.
+# A counter that moved more than this per update since the last read used is a torn or
+# corrupted read (a counter read backwards shows as ~2^30): one second of the fastest
+# counter, the chip samples (hal.interfaces CHIP_RATE_HZ), ten framer periods; at most
+# _DELTA_CAP, half the counters' wrap, so a read backwards still shows (a bound not scaled
+# took 2 s of unreadable counters with the light on for implausible reads: the triggers).
+# Such a read is not used; _RESYNC_READS of them in a row (the FPGA restarted its
+# counters) are the new baseline.
 _MAX_DELTA = CHIP_RATE_HZ
+_DELTA_CAP = const(0x20000000)
+_DELTA_PERIODS = const(5)  # the last factor under the cap (no big integer on the target)
 _RESYNC_READS = const(3)
 # Snapshots not new this many updates in a row (1 s): the framer's counters are frozen,
 # the link's state unknown — SEARCHING, said (FRAMER_COUNTERS_IMPLAUSIBLE's sibling).
+# As many updates in a row without a window for any reason (counters unreadable, stale,
+# implausible): SEARCHING too — a lock the framer no longer shows is not acted on (the
+# APT's survey cadence follows the link).
 _STALE_MAX = const(10)
+# Packets (good + CRC errors) a window may hold per update period since the last read
+# used: ten periods of the line's 18,011 packets/s (DESIGN §3.6) — the margin a late or
+# skipped release of this task needs.  More is a corrupted read (_MAX_DELTA alone let a
+# flipped bit below 2^27 through: a million packets made a window's BER ~0).
+_PACKETS_PER_S = const(18012)
+_PERIODS_MAX = const(30000)  # (the factor saturates where _DELTA_CAP takes over)
 EV_FRAMER_FROZEN = const(0x85)
+EV_FRAMER_FAULT = const(0x86)
 
 EVENTS = (
     Event(EV_LINK_STATE, "LINK_STATE", SEV_INFO, "uplink state changed",
@@ -96,12 +113,17 @@ EVENTS = (
     Event(EV_FRAMER_SWITCH_FAILED, "FRAMER_SWITCH_FAILED", SEV_WARN,
           "framer receiver or transmitter switch failed", (("what", "str"), ("on", "bool"))),
     Event(EV_FRAMER_IMPLAUSIBLE, "FRAMER_COUNTERS_IMPLAUSIBLE", SEV_WARN,
-          "framer counters moved more than possible since the last read (torn read, or the "
-          "FPGA restarted them): the read not used (1st, 2nd, 4th ... time)",
-          (("count", "int"), ("counter", "int"))),
+          "framer counters implausible: moved more than possible since the last read (torn "
+          "read, or the FPGA restarted them), more packets than the line carries, more "
+          "errors than bits, or a lock state neither 0 nor 1: the read not used (1st, 2nd, "
+          "4th ... time)", (("count", "int"), ("counter", "int"))),
     Event(EV_FRAMER_FROZEN, "FRAMER_SNAPSHOTS_FROZEN", SEV_WARN,
           "no new framer snapshot for 1 s: the link's state unknown, SEARCHING",
           (("stale", "int"),)),
+    Event(EV_FRAMER_FAULT, "FRAMER_FPGA_FAULT", SEV_WARN,
+          "the framer FPGA reports a fault of its own (configuration upset found by its "
+          "scrubber, or its PLL unlocked): counters not read (1st, 2nd, 4th ... onset)",
+          (("count", "int"),)),
 )
 
 PARAMS = (
@@ -169,7 +191,17 @@ class FramerControl:
         self.stale = 0
         self.implausible = 0  # reads not used (FRAMER_COUNTERS_IMPLAUSIBLE)
         self._implausible_run = 0
+        self.fault_onsets = 0  # runs of reads failing on the FPGA's own fault
+        self._faulted = False  # the last read failed so
         self._stale_run = 0  # consecutive snapshots not new
+        self._blind = 0  # consecutive updates without a window (any reason)
+        self._periods = 0  # updates since the last read used (the packet bound's factor)
+        self._pkt_lim = _PACKETS_PER_S * (period_us // 1000) // 100  # a period's bound
+        # The last window came through the optical channel alone (DATA or PRBS all along):
+        # a loopback window, or one across a mode change, says nothing of the comparator's
+        # level (flight/comparator.py holds on it).
+        self.window_optical = False
+        self._switched = False  # the mode changed since the last read used
         self.lock_time_s = None
         self._bad = 0  # consecutive windows with a BER above framer_ber_degraded
         self._lim_f = None  # framer_ber_degraded as last converted, and in its unit
@@ -183,6 +215,8 @@ class FramerControl:
             self.switch_errors += 1
             self.ctx.emit(EV_FRAMER_MODE_FAILED, [m], repr(e))
             raise CmdFailed("HAL", repr(e))  # noqa: B904 (no exception chaining on MicroPython)
+        if m != self.mode:
+            self._switched = True  # the next window holds both modes
         self.mode = m
         return {"mode": args["mode"]}
 
@@ -199,10 +233,12 @@ class FramerControl:
         self.rx_on = True
         self._have_prev = False
         self._filled = 0
+        self._blind = 0
         self.lock_time_s = None
         self._set_link(L_SEARCHING)
 
     def stop_session(self):
+        self.window_valid = False  # (also the safe state of a task disabled mid-update)
         self.enable_tx(False)
         try:
             self.framer.enable_rx(False)
@@ -245,69 +281,115 @@ class FramerControl:
         if not self.rx_on:
             return
         cur = self._cur
+        if self._periods < _PERIODS_MAX:
+            self._periods += 1
         try:
             self.framer.read_counters(cur)
         except HalError as e:
             self.read_errors += 1
             if self.read_errors % _ERR_REPORT == 1:
                 self.ctx.emit(EV_FRAMER_ERROR, [self.read_errors], "counters: %r" % (e,))
+            if isinstance(e, DeviceFault) and not self._faulted:
+                # The FPGA's own fault is said at its onset, whatever the read errors
+                # before (FRAMER_ERROR alone said it at the 1st, 101st ... read failing).
+                self._faulted = True
+                self.fault_onsets += 1
+                n = self.fault_onsets
+                if n & (n - 1) == 0:
+                    self.ctx.emit(EV_FRAMER_FAULT, [n], repr(e))
+            self._no_window()
             return
+        self._faulted = False
         prev = self._prev
         if self._have_prev and cur[CTR_SNAPSHOT] == prev[CTR_SNAPSHOT]:
             self.stale += 1
             self._stale_run += 1
             if self._stale_run == _STALE_MAX:  # (a stale read leaves the link as it was)
                 self.ctx.emit(EV_FRAMER_FROZEN, [self.stale])
-                self._set_link(L_SEARCHING)
+            self._no_window()
             return
         self._stale_run = 0
-        if self._have_prev:
-            w16 = self._ring16
-            w = self._ring
-            o16 = self._head * _NARROW
-            o = self._head * _WIDE - _NARROW
-            lim = _MAX_DELTA  # (a local: one global lookup, not eight)
-            for k in range(W_LEN):
-                c = _WINDOW_CTRS[k]
-                d = (cur[c] - prev[c]) & COUNTER_MASK
-                if d > lim:  # (the ring's slot at the head is not yet in use)
-                    self._implausible(cur, prev, k)
-                    return
-                if k < _NARROW:
-                    w16[o16 + k] = d if d <= 0xFFFF else 0xFFFF
-                elif k < _SUMMED:
-                    w[o + k] = d
-                self.last_window[k] = d
-                self.totals[k] += d
-            self._implausible_run = 0
-            self._head = (self._head + 1) % _MAX_WINDOWS
-            if self._filled < _MAX_WINDOWS:
-                self._filled += 1
-            self.window_valid = True
-        for i in range(N_COUNTERS):
-            prev[i] = cur[i]
-        self._have_prev = True
+        if not self._have_prev:  # the baseline: no window, the link judged on the next
+            self._baseline(cur, prev)
+            self._have_prev = True
+            self.locked_hw = cur[CTR_LOCKED] == 1
+            return
+        w = self.last_window  # (read only while window_valid: filled before it is judged)
+        n = self._periods
+        lim = _MAX_DELTA * n if n <= _DELTA_PERIODS else _DELTA_CAP  # (a local, not 8 lookups)
+        for k in range(W_LEN):
+            c = _WINDOW_CTRS[k]
+            d = (cur[c] - prev[c]) & COUNTER_MASK
+            if d > lim:
+                self._implausible(cur, prev, c, "moved more than possible")
+                return
+            w[k] = d
+        # Counts that cannot be together (integers: nothing allocated; a preamble error
+        # may belong to a packet the snapshot caught in flight, hence // PREAMBLE_BITS).
+        pk = w[W_OK] + w[W_CRC]
+        if cur[CTR_LOCKED] != 0 and cur[CTR_LOCKED] != 1:
+            self._implausible(cur, prev, CTR_LOCKED, "lock state undefined")
+            return
+        if pk > self._pkt_lim * n:
+            self._implausible(cur, prev, CTR_PACKETS_OK, "more packets than the line carries")
+            return
+        if w[W_PRE] // PREAMBLE_BITS > pk:
+            self._implausible(cur, prev, CTR_PREAMBLE_BIT_ERRORS, "more errors than bits")
+            return
+        if w[W_PRBS_ERR] > w[W_PRBS_BITS]:
+            self._implausible(cur, prev, CTR_PRBS_BIT_ERRORS, "more errors than bits")
+            return
+        w16 = self._ring16
+        r = self._ring
+        o16 = self._head * _NARROW
+        o = self._head * _WIDE - _NARROW
+        t = self.totals
+        for k in range(W_LEN):
+            d = w[k]
+            if k < _NARROW:
+                w16[o16 + k] = d if d <= 0xFFFF else 0xFFFF
+            elif k < _SUMMED:
+                r[o + k] = d
+            t[k] += d
+        self._implausible_run = 0
+        self._head = (self._head + 1) % _MAX_WINDOWS
+        if self._filled < _MAX_WINDOWS:
+            self._filled += 1
+        self.window_optical = not self._switched and self.mode != MODE_LOOPBACK
+        self._baseline(cur, prev)
+        self._blind = 0
         self.locked_hw = cur[CTR_LOCKED] == 1
         self._update_link()
+        self.window_valid = True  # (last: an update that raised leaves no window)
 
-    def _implausible(self, cur, prev, k):
-        """Window counter ``k`` moved more than _MAX_DELTA: the read is not used (the
-        totals of the counters before it taken back), counted and said; the
-        _RESYNC_READS-th such read in a row is the new baseline."""
-        for j in range(k):
-            self.totals[j] -= self.last_window[j]
-        c = _WINDOW_CTRS[k]
+    def _baseline(self, cur, prev):
+        """``cur`` is the read the next window is measured from."""
+        for i in range(N_COUNTERS):
+            prev[i] = cur[i]
+        self._periods = 0
+        self._switched = False
+
+    def _no_window(self):
+        """An update without a window: the _STALE_MAX-th in a row leaves the link
+        SEARCHING (its state unknown: nothing acts on a lock seen a second ago)."""
+        self._blind += 1
+        if self._blind == _STALE_MAX:
+            self._set_link(L_SEARCHING)
+
+    def _implausible(self, cur, prev, c, why):
+        """Counter ``c`` of the read cannot be (``why``): the read is not used, counted
+        and said; the _RESYNC_READS-th such read in a row is the new baseline."""
         self.implausible += 1
         self._implausible_run += 1
         n = self.implausible
         if n & (n - 1) == 0:
-            self.ctx.emit(EV_FRAMER_IMPLAUSIBLE, [n, c], "counter %d: %d -> %d" % (
-                c, prev[c], cur[c]))
+            self.ctx.emit(EV_FRAMER_IMPLAUSIBLE, [n, c], "counter %d %s: %d -> %d" % (
+                c, why, prev[c], cur[c]))
+        self._no_window()  # (a stream of them, resynchronised or not, is no window)
         if self._implausible_run < _RESYNC_READS:
             return
         self._implausible_run = 0  # the counters restarted: this read is the baseline
-        for i in range(N_COUNTERS):
-            prev[i] = cur[i]
+        self._baseline(cur, prev)
 
     def _sums(self, n=None):
         if n is None:

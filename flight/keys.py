@@ -28,31 +28,55 @@ class KeyFileError(ValueError):
     pass
 
 
+_DIGITS = "0123456789"
+_HEX = "0123456789abcdefABCDEF"
+
+
+def _only(text, chars):
+    for c in text:
+        if c not in chars:
+            return False
+    return True
+
+
+def _ascii(line):
+    # printable ASCII and the whitespace both interpreters' str.split() split on
+    for c in line:
+        if not (" " <= c <= "~" or c in "\t\r\x0b\x0c"):
+            return False
+    return True
+
+
 def parse_key_file(text):
     """{key_id: key bytes} from key-file text; KeyFileError names the bad line."""
     keys = {}
     lineno = 0
     for line in text.split("\n"):
         lineno += 1
-        line = line.split("#", 1)[0].strip()
-        if not line:
+        line = line.split("#", 1)[0]
+        # Checked before split() and int(), whose rules differ: CPython splits
+        # on "\xa0" and "\x1c" and int() takes "\u0661", MicroPython does neither, and
+        # its int() takes "f_" in hex — the file tools/deploy.py (CPython) passed was
+        # not the file the board (MicroPython) read.  int() also takes "+5", "1_0", and
+        # "+f" or "-0" as hex: a damaged file must not become another key.
+        if not _ascii(line):
+            raise KeyFileError("line %d: not ASCII text" % lineno)
+        parts = line.split()  # (not strip(): MicroPython's keeps "\x0b")
+        if not parts:
             continue
-        parts = line.split()
         if len(parts) != 2:
             raise KeyFileError("line %d: expected '<key_id> <64 hex chars>'" % lineno)
-        try:
-            kid = int(parts[0])
-        except ValueError:
+        if not _only(parts[0], _DIGITS):
             raise KeyFileError("line %d: key id %r is not an integer" % (lineno, parts[0]))
+        kid = int(parts[0])
         if kid < 1 or kid > 255:
             raise KeyFileError("line %d: key id %d outside 1..255" % (lineno, kid))
         hexkey = parts[1]
         if len(hexkey) != 2 * KEY_LEN:
             raise KeyFileError("line %d: key must be %d hex chars" % (lineno, 2 * KEY_LEN))
-        try:
-            key = bytes(int(hexkey[i:i + 2], 16) for i in range(0, len(hexkey), 2))
-        except ValueError:
+        if not _only(hexkey, _HEX):
             raise KeyFileError("line %d: key is not hexadecimal" % lineno)
+        key = bytes(int(hexkey[i:i + 2], 16) for i in range(0, len(hexkey), 2))
         if kid in keys:
             raise KeyFileError("line %d: key id %d given twice" % (lineno, kid))
         keys[kid] = key

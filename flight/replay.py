@@ -30,9 +30,10 @@ It then publishes a fresh random 32-bit nonce (housekeeping and the event
 COUNTER_RESYNC_NEEDED) and accepts one command only: ``COUNTER_RESYNC nonce=N floor=F``,
 authenticated with an on-board key; its counter is not checked (the mark is unknown),
 the nonce makes it fresh.  The mark becomes ``max(F, counter, stale mark)``, where the
-stale mark is the highest of what the flash record still held and the exact mark in the
-backup registers: a floor given too low by the ground never reopens counters accepted
-before.  The floor and the command's counter are bounded as a first counter is: at most
+stale mark is the highest of what the flash record still held, the exact mark in the
+backup registers and the counters of the authentic TCs refused "resync needed" since the
+boot (:meth:`spent_in_resync`): a floor given too low by the ground never reopens
+counters accepted before, nor one authenticated during the RESYNC.  The floor and the command's counter are bounded as a first counter is: at most
 ``max(FIRST_MAX, stale mark + WINDOW)`` (:meth:`resync_limit`), else BAD_ARG — one
 authentic COUNTER_RESYNC with floor or counter 0xFFFFFFFF would otherwise exhaust the key
 id's counter space for good (no later TC, not even KEY_ROTATE, above the mark).
@@ -210,6 +211,44 @@ class ReplayGuard:
             return "counter %d beyond the window: %d + %d" % (counter, mark, WINDOW)
         return None
 
+    def spent_in_resync(self, kid, counter):
+        """RESYNC, an authentic TC (flight/tc.py, before it is decided): the stale mark
+        COUNTER_RESYNC cannot go below takes
+
+        * the backup registers' exact mark, whatever path entered RESYNC (with no heap
+          for flight/replay_load.py nothing was read: a low floor reopened counters
+          accepted before the reboot);
+        * this TC's counter — refused "resync needed", it still spends it (SDLS: the
+          mark moves on authentication; with a floor and a counter of COUNTER_RESYNC
+          below it, the TC recorded on the link was accepted after the resync).  Only
+          up to :meth:`resync_limit` (one far counter must not exhaust the space), and
+          in RAM: a reboot before the resync forgets it (the operator's floor, the
+          highest counter the ground used, covers it then)."""
+        km = self.backup_exact()
+        if km is not None and km[1] > self.hwm.get(km[0], 0):
+            self.hwm[km[0]] = km[1]
+        if self.hwm.get(kid, 0) < counter <= self.resync_limit(kid):
+            self.hwm[kid] = counter
+
+    def backup_exact(self):
+        """``(kid, mark)``: the exact mark in the backup registers, or None when they
+        are absent, unreadable, blank or damaged."""
+        m = self.mirror
+        if m.dev is None:
+            return None
+        try:
+            w = m.dev.read(BK_REPLAY_KID)
+        except Exception:
+            m.errors += 1
+            return None
+        kid = w & 0xFF
+        if w >> 16 or kid == 0 or (w >> 8) != kid ^ 0xFF:
+            return None
+        mark = m.get(BK_REPLAY_MARK)
+        if mark < 0:
+            return None
+        return kid, mark
+
     def advance(self, kid, counter):
         """Record ``counter`` as authenticated: RAM first (protects until reboot), then
         the exact mark in the backup registers, then — only when the counter passes the
@@ -358,10 +397,14 @@ class ReplayGuard:
 
     def cmd_counter_resync(self, args, tc):
         kid, counter = self.auth
+        # Checked here, apart from the save: a storage failure that is a ValueError (a
+        # slot generation exhausted) was reported BAD_ARG — "refused, nothing changed" —
+        # while the resync had taken effect.
+        why = self.check_resync(args["nonce"], kid, counter, args["floor"])
+        if why:  # the nonce changed since the acceptance check
+            raise CmdFailed("BAD_ARG", why)
         try:
             mark = self.resync(kid, counter, args["nonce"], args["floor"])
-        except ValueError as e:  # the nonce changed since the acceptance check
-            raise CmdFailed("BAD_ARG", str(e))
         except Exception as e:  # flash: the RAM mark is set and protects until reboot
             raise CmdFailed("STORAGE", "anti-replay record not saved: %r" % (e,))
         return {"key_id": kid, "mark": mark}

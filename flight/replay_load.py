@@ -4,7 +4,7 @@ docstring).  Run once a boot: loaded for it (flight/lazy.py) and released after 
 its code is frozen, so a pass does not hold it (issue 11)."""
 
 from flight import cbor
-from flight.keystore import BK_REPLAY_GEN, BK_REPLAY_KID, BK_REPLAY_MARK, PAIR_BLANK, PAIR_CORRUPT
+from flight.keystore import BK_REPLAY_GEN, PAIR_BLANK, PAIR_CORRUPT
 from flight.replay import COUNTER_MAX, EV_REPLAY_STORE_FALLBACK
 
 
@@ -87,31 +87,11 @@ def load(g):
         g._check_exhaustion(kid)
 
 
-def _backup_mark(g):
-    """``(kid, mark)`` of the exact mark in the backup registers, or None when they
-    are absent, unreadable, blank or damaged."""
-    m = g.mirror
-    if m.dev is None:
-        return None
-    try:
-        w = m.dev.read(BK_REPLAY_KID)
-    except Exception:
-        m.errors += 1
-        return None
-    kid = w & 0xFF
-    if w >> 16 or kid == 0 or (w >> 8) != kid ^ 0xFF:
-        return None
-    mark = m.get(BK_REPLAY_MARK)
-    if mark < 0:
-        return None
-    return kid, mark
-
-
 def _backup_floor(g):
     """Entering RESYNC: the backup registers' exact mark, whatever the flash says,
     is a counter accepted before, so it joins the floor COUNTER_RESYNC cannot go
     below (it can only raise a mark: fail secure even if the words are stale)."""
-    km = _backup_mark(g)
+    km = g.backup_exact()
     if km is not None and km[1] > g.hwm.get(km[0], 0):
         g.hwm[km[0]] = km[1]
 
@@ -119,7 +99,7 @@ def _backup_floor(g):
 def _restore_exact(g):
     """The exact mark from the backup registers instead of the reservation, where it
     is trusted (module docstring); never below a counter accepted before."""
-    km = _backup_mark(g)
+    km = g.backup_exact()
     if km is None:
         return  # blank or damaged: the reservations stand
     kid, mark = km

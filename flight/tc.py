@@ -15,7 +15,8 @@ an authentic TC rejected later — DECODE, UNKNOWN_OPCODE, BAD_ARG, WRONG_MODE, 
 can never be replayed).
 
 While the anti-replay state is lost (RESYNC, flight/replay.py) every TC but a
-COUNTER_RESYNC is rejected REPLAY with detail "resync needed".
+COUNTER_RESYNC is rejected REPLAY with detail "resync needed"; an authentic one still
+spends its counter (the resync's mark is never below it: ``spent_in_resync``).
 
 Security trailer at the end of the data field (after the CBOR body)::
 
@@ -317,6 +318,8 @@ class TcPipeline:
                 g.advance(kid, counter)
             except Exception as e:  # flash failure: the RAM mark protects until reboot
                 self.storage_error("replay", e)
+        else:
+            g.spent_in_resync(kid, counter)  # (never below it after COUNTER_RESYNC)
         g.auth = (kid, counter)
         # In RESYNC the mark is unknown: only COUNTER_RESYNC (its nonce makes it fresh);
         # anything else, even undecodable, is REPLAY "resync needed".

@@ -185,7 +185,11 @@ class TimeTagQueue:
         return [(e[0], e[1].name, dict(e[2]), e[3]) for e in self._q]
 
     def run_due(self, tc, mode):
-        """Run every entry due now through ``tc`` (flight.tc.TcPipeline) in ``mode``."""
+        """Run every entry due now through ``tc`` (flight.tc.TcPipeline); ``mode`` is the
+        mode as the run starts.  Each later entry is checked against the mode read again
+        (``tc.mode()``) after the one before it ran: entries due together (in one health
+        tick) were checked against the mode before the first, so a SET_MODE SESSION
+        followed by a REBOOT ran the REBOOT in SESSION, where it is refused."""
         now = self.now()
         while True:
             e = self.pop_due(now)
@@ -200,6 +204,7 @@ class TimeTagQueue:
                 tc.completed(cmd, err.reason, apid, seq, None, x, str(err))
                 continue
             tc.complete(cmd, args, apid, seq, x)
+            mode = tc.mode()  # (this entry may have changed it: SET_MODE, a fault to SAFE)
 
     # ------------------------------------------------------------------ commands
     def check_command(self, cmd, args):

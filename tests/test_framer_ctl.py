@@ -5,7 +5,8 @@ import pytest
 
 from flight import framer_ctl as F
 from flight.cmddict import CmdFailed
-from hal.interfaces import (COUNTER_MASK, CTR_PACKETS_OK, CTR_PREAMBLE_BIT_ERRORS, CTR_TRIGGERS,
+from hal.interfaces import (COUNTER_MASK, CTR_LOCKED, CTR_PACKETS_OK, CTR_PRBS_BIT_ERRORS,
+                            CTR_PREAMBLE_BIT_ERRORS, CTR_TRIGGERS,
                             MODE_PRBS, SW_FRAMER)
 from tests.mpy.kit import app_rig, rig
 
@@ -189,14 +190,17 @@ def test_ring_holds_the_summed_counts_and_the_last_window_all_eight():
 def test_ring_packet_counts_are_16_bits_saturated_the_bit_counts_30():
     """A window's packet counts (ok, CRC errors, gaps: <= ~1 900 in 100 ms at 50 Mbit/s)
     are kept in 16 bits, capped at 0xFFFF (a window over ~3.4 s of stale snapshots); the
-    bit counts keep their differences (up to _MAX_DELTA: more is an implausible read)."""
+    bit counts keep their differences (up to _MAX_DELTA a period since the last read used:
+    more is an implausible read)."""
     rig = Rig(params={"framer_windows": 2})
     start(rig)
-    window(rig, ok=70000, crc=65535, gaps=1, pre=F._MAX_DELTA)
-    window(rig, ok=1911, crc=0, gaps=65536, pre=5)
+    for _ in range(7):  # (135 535 packets: a window 8 periods long may hold them)
+        rig.fc.update()
+    window(rig, ok=70000, crc=65535, gaps=1, prbs_bits=F._MAX_DELTA)
+    window(rig, ok=1911, crc=0, gaps=65536, prbs_bits=5)
     s = rig.fc._sums()
     assert (s[F.W_OK], s[F.W_CRC], s[F.W_GAPS]) == (65535 + 1911, 65535, 1 + 65535)
-    assert s[F.W_PRE] == F._MAX_DELTA + 5
+    assert s[F.W_PRBS_BITS] == F._MAX_DELTA + 5
     assert rig.fc.last_window[F.W_OK] == 1911 and rig.fc.totals[F.W_OK] == 71911
     assert rig.fc._ring16.typecode == "H" and rig.fc._ring.typecode == "i"
 
@@ -287,3 +291,159 @@ def test_frozen_snapshots_leave_the_link_searching_after_a_second():
     assert rig.ctx.args(F.EV_FRAMER_FROZEN) == [[F._STALE_MAX]]
     window(rig, ok=1800, pre=10)  # new snapshots again
     assert rig.fc.link == F.L_LOCKED and rig.fc._stale_run == 0
+
+
+# ---------------------------------------------------------------------- outside probe
+def test_unreadable_counters_leave_the_link_searching_after_a_second():
+    """Before: reads failing for good left the link LOCKED (the APT's survey cadence
+    follows it); one second of them (as of frozen snapshots) and its state is unknown."""
+    rig = Rig()
+    start(rig)
+    window(rig, ok=1800, pre=10)
+    rig.hal.fail = 10 ** 6
+    for _ in range(F._STALE_MAX - 1):
+        window(rig, ok=1800, pre=10)
+    assert rig.fc.link == F.L_LOCKED  # a glitch under a second is tolerated
+    window(rig, ok=1800, pre=10)
+    assert rig.fc.link == F.L_SEARCHING and rig.args(F.EV_FRAMER_ERROR) == [[1]]
+    assert rig.named(F.EV_LINK_STATE)[-1] == "LOCKED -> SEARCHING"
+    rig.hal.fail = 0
+    window(rig, ok=1800, pre=10)
+    assert rig.fc.link == F.L_LOCKED and rig.fc.window_valid
+
+
+def test_an_undefined_lock_state_is_an_implausible_read():
+    """Before: a lock flag neither 0 nor 1 read as "not locked", silently."""
+    rig = Rig()
+    start(rig)
+    window(rig, ok=1800, pre=10)
+    totals = list(rig.fc.totals)
+    rig.hal.add(ok=1800, pre=10)
+    rig.hal.k[CTR_LOCKED] = 2
+    rig.fc.update()
+    assert not rig.fc.window_valid and rig.fc.totals == totals
+    assert rig.fc.link == F.L_LOCKED  # (not a verdict on the link)
+    assert rig.args(F.EV_FRAMER_IMPLAUSIBLE) == [[1, CTR_LOCKED]]
+    for _ in range(F._STALE_MAX - 1):  # stuck there: resynchronised, still no window
+        rig.hal.add(ok=1800, pre=10)
+        rig.hal.k[CTR_LOCKED] = 0xFF
+        rig.fc.update()
+    assert rig.fc.link == F.L_SEARCHING and rig.fc.implausible == F._STALE_MAX
+    window(rig, ok=1800, pre=10)
+    assert rig.fc.window_valid and rig.fc.link == F.L_LOCKED
+
+
+def test_more_errors_than_bits_is_an_implausible_read():
+    """Before: 100 000 preamble errors on 10 packets made a window BER of 156 (HK
+    framer_window_ber) and, three of them, the link DEGRADED."""
+    rig = Rig()
+    start(rig)
+    window(rig, ok=1800, pre=10)
+    for _ in range(3):
+        window(rig, ok=10, pre=100000)
+        assert not rig.fc.window_valid
+    assert rig.fc.link == F.L_LOCKED and rig.fc.ber() < 1e-3
+    assert rig.args(F.EV_FRAMER_IMPLAUSIBLE) == [[1, CTR_PREAMBLE_BIT_ERRORS],
+                                                 [2, CTR_PREAMBLE_BIT_ERRORS]]
+    window(rig, ok=10, pre=64 * 10 + 63)  # a packet caught in flight: its preamble counted
+    assert rig.fc.window_valid
+    window(rig, ok=1800, prbs_err=1001, prbs_bits=1000)
+    assert not rig.fc.window_valid and rig.fc.implausible == 4
+    assert rig.ctx.args(F.EV_FRAMER_IMPLAUSIBLE)[-1] == [4, CTR_PRBS_BIT_ERRORS]
+
+
+def test_more_packets_than_the_line_carries_is_an_implausible_read():
+    """Before: a packet counter jumping by 2^20 (under _MAX_DELTA) was a window of a
+    million packets: HK totals off by as much, a window BER of ~0 for the comparator."""
+    rig = Rig()
+    start(rig)
+    window(rig, ok=1800, pre=10)
+    rig.hal.add(ok=1800, pre=10)
+    rig.hal.k[CTR_PACKETS_OK] += 1 << 20  # a bit of the read flipped
+    rig.fc.update()
+    assert not rig.fc.window_valid and rig.fc.totals[F.W_OK] == 1800
+    assert rig.args(F.EV_FRAMER_IMPLAUSIBLE) == [[1, CTR_PACKETS_OK]]
+    rig.hal.k[CTR_PACKETS_OK] -= 1 << 20
+    window(rig, ok=1801)  # measured from the last good read: both periods' packets
+    assert rig.fc.window_valid and rig.fc.last_window[F.W_OK] == 1800 + 1801
+    # after 3 s of read errors the window spans them all: plausible
+    rig = Rig()
+    start(rig)
+    rig.hal.fail = 30
+    for _ in range(31):
+        window(rig, ok=1802, pre=10)
+    assert rig.fc.window_valid and rig.fc.last_window[F.W_OK] == 31 * 1802
+
+
+def test_a_sessions_first_read_is_no_verdict_on_the_link():
+    """Before: the first read of a session judged the link on the last session's window
+    (LOCKED at once, without a packet of this session)."""
+    rig = Rig()
+    start(rig)
+    window(rig, ok=1800, pre=10)
+    rig.fc.stop_session()
+    start(rig)  # the FPGA still shows its lock; no window of this session yet
+    assert rig.fc.link == F.L_SEARCHING and not rig.fc.window_valid
+    window(rig, ok=1800, pre=10)
+    assert rig.fc.link == F.L_LOCKED
+
+
+def test_windows_through_the_optics_only():
+    """window_optical: DATA and PRBS windows come through the comparator; a loopback
+    window, or one across a mode change, does not (flight/comparator.py holds on it)."""
+    rig = Rig()
+    start(rig)
+    seen = []
+    for mode in ("DATA", "PRBS", "PRBS", "LOOPBACK", "LOOPBACK", "DATA", "DATA"):
+        rig.fc.cmd_set_mode({"mode": mode}, None)
+        window(rig, ok=1800)
+        seen.append(rig.fc.window_optical)
+    assert seen == [True, False, True, False, False, False, True]
+
+
+def test_an_fpga_fault_is_said_at_its_onset_whatever_the_read_errors_before():
+    """Before: the FPGA's own fault (DeviceFault: configuration upset, PLL unlocked) was
+    one more FRAMER_ERROR, said only at the 1st, 101st ... read failing of any kind."""
+    from hal.errors import DeviceFault
+
+    rig = Rig()
+    start(rig)
+    window(rig, ok=1800, pre=10)
+    rig.hal.fail = 1
+    window(rig, ok=1800)  # a bus glitch: FRAMER_ERROR [1]
+    good = rig.hal.read_counters
+    onsets = []
+
+    def faulty(buf):
+        raise DeviceFault("framer: FPGA fault")
+
+    for _onset in range(4):
+        rig.hal.read_counters = faulty
+        for _ in range(3):
+            window(rig, ok=1800)
+        rig.hal.read_counters = good
+        window(rig, ok=1800)
+        assert rig.fc.window_valid
+        onsets.append(rig.fc.fault_onsets)
+    assert onsets == [1, 2, 3, 4] and rig.fc.read_errors == 13
+    assert rig.args(F.EV_FRAMER_FAULT) == [[1], [2], [4]]
+    assert rig.args(F.EV_FRAMER_ERROR) == [[1]]
+
+
+def test_seconds_of_unreadable_counters_are_no_implausible_read():
+    """Before: the movement bound did not grow with the time since the last read used:
+    after 3 s of read errors with the light on (triggers ~3.75e7/s) three reads were not
+    used and said as implausible counters (the simulated pass's framer_bus fault)."""
+    rig = Rig()
+    start(rig)
+    rig.hal.fail = 30
+    for _ in range(31):
+        window(rig, ok=1801, pre=10, trig=3750000, cv=1000)
+    assert rig.fc.window_valid and rig.fc.implausible == 0
+    assert rig.fc.last_window[F.W_TRIG] == 31 * 3750000
+    rig.hal.fail = 100  # 10 s: the bound at its cap, half the wrap
+    for _ in range(100):
+        rig.fc.update()
+    rig.hal.k[CTR_TRIGGERS] = (rig.fc._prev[CTR_TRIGGERS] - 1) & MASK  # read backwards
+    window(rig, ok=1801)
+    assert not rig.fc.window_valid and rig.args(F.EV_FRAMER_IMPLAUSIBLE) == [[1, CTR_TRIGGERS]]

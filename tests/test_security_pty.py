@@ -120,8 +120,9 @@ def test_lost_and_rolled_back_anti_replay_state_needs_the_ground_tools_resync(tm
         nonce = hk["replay_nonce"]
         assert nonce != 0
         assert [e["args"] for e in events(tm, "COUNTER_RESYNC_NEEDED")] == [[nonce]]
-        w.send(*(recorded + [tc(4, seq=4),
-                             tc(0x10000, opcode=SET_MODE, args={"mode": "STANDBY"}, seq=5)]))
+        # authentic, refused "resync needed": each still spends its counter (audit A2)
+        in_resync = tc(0x10000, opcode=SET_MODE, args={"mode": "STANDBY"}, seq=5)
+        w.send(*(recorded + [tc(4, seq=4), in_resync]))
         tm = w.collect(2, reports=4,
                        until=lambda t: any(a == APID_HK and b["tc_rej_replay"] == 5
                                            for a, b in t))
@@ -137,9 +138,12 @@ def test_lost_and_rolled_back_anti_replay_state_needs_the_ground_tools_resync(tm
                           "--floor", "3"]) == 0
         w = Wire(bench.port)
         w.collect(1)
-        w.send(*recorded)  # still refused: below the new mark
-        tm = w.collect(2, reports=3)
-        assert [v[2] for v in verify(tm)] == ["REPLAY"] * 3
+        # still refused: below the new mark — the SET_MODE refused in RESYNC too, though
+        # the floor given was 3 (the mark is its counter, 0x10000)
+        w.send(*(recorded + [in_resync]))
+        tm = w.collect(2, reports=4)
+        assert [v[:3] for v in verify(tm)] == [("accept", False, "REPLAY")] * 4
+        assert verify(tm)[-1][3] == "counter 65536 not above 65536"
         assert [b["replay_nonce"] for a, b in tm if a == APID_HK][-1] == 0
         w.close()
         w = None
@@ -152,7 +156,7 @@ def test_lost_and_rolled_back_anti_replay_state_needs_the_ground_tools_resync(tm
         w.collect(1)
         # recorded after the copy, past the flash reservation (flight/replay.py RESERVE)
         # so the record on the flash moves on: the restored copy is then older
-        later = [tc(c + RESERVE, seq=c) for c in (20, 21)]
+        later = [tc(c + 0x10000 + RESERVE, seq=c) for c in (20, 21)]
         w.send(*later)
         assert [v[:3] for v in verify(w.collect(2, reports=4))] == [("accept", True, None),
                                                                     ("complete", True, None)] * 2

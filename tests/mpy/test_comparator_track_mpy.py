@@ -12,6 +12,7 @@ from flight import comparator as C
 from flight import comparator_track as T
 from flight.framer_ctl import W_CRC, W_CV, W_OK, W_PRE, W_TRIG
 from fakes import FakeDac
+from hal.errors import BusError
 from heaplock import locked
 from kit import rig
 
@@ -22,6 +23,9 @@ class _QuietDac(FakeDac):
     def set_code(self, c):
         if not 0 <= c <= self.code_max:
             raise ValueError("DAC code")
+        if self.fail:
+            self.fail -= 1
+            raise BusError("dac")
         self.value = c
 
 
@@ -32,6 +36,7 @@ def _tracking(c0):
     r.comp.cal_start_s = r.ctx.now()
     r.comp._enter_track(c0, "test")  # (floats and a string: outside the lock)
     r.fc.window_valid = True
+    r.fc.window_optical = True  # (a DATA window, as the framer's update marks it)
     return r
 
 
@@ -88,6 +93,41 @@ def test_a_degraded_ber_recalibrates_without_allocating_before():
     for _ in range(2):
         bad()
     assert comp.state == C.SWEEP  # the recalibration (strings: outside the lock)
+
+
+def test_windows_not_at_the_chosen_level_are_held_without_allocating():
+    """A loopback window (not through the optics): not judged, nothing allocated.  A DAC
+    write failing: no window judged, the level retried every window (the failing DAC's
+    exception allocates: outside the lock), the dither going on once the DAC takes it."""
+    r = _tracking(1000)
+    comp = r.comp
+    r.fc.window_optical = False
+
+    def one():
+        _window(r, 1100)
+        comp.update()
+
+    one()
+    before = (comp._dither_n, comp._dither_phase, comp._acc[4], comp._settle)
+    locked(one, 30)
+    assert (comp._dither_n, comp._dither_phase, comp._acc[4], comp._settle) == before
+    r.fc.window_optical = True
+    while comp._dither_n == 0:  # (the window after the enter's level change: settling)
+        one()
+    r.dac.fail = 1000
+    while comp._dither_phase == 0:  # to the phase's end: the write to the high side fails
+        one()
+    assert comp._pending == 1000 + comp._amp and r.dac.value == 1000 - comp._amp
+    errors = comp.dac_errors
+    before = (comp._dither_n, comp._dither_phase, comp._acc[5], comp._center)
+    for _ in range(20):
+        one()
+    assert (comp._dither_n, comp._dither_phase, comp._acc[5], comp._center) == before
+    assert comp.dac_errors == errors + 20
+    r.dac.fail = 0
+    one()
+    assert comp._pending < 0 and r.dac.value == 1000 + comp._amp
+    assert comp.state == C.TRACK
 
 
 def test_the_integer_dither_decision_matches_the_poisson_rule():

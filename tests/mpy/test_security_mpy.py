@@ -24,6 +24,18 @@ def test_key_file_checked_as_a_whole():
         assert keys is None and why
 
 
+def test_key_file_verdict_does_not_depend_on_the_interpreter():
+    # int() and str.split() differ between CPython (tools/deploy.py) and MicroPython (the
+    # board): ASCII digits and hex digits only, the same verdict on both
+    h = K2.hex()
+    keys, why = check_key_file((" 2\t" + h + "\r\n# cl\u00e9\n").encode())
+    assert why is None and keys == {2: K2}
+    for bad in ("\u0661 " + h, "2\xa0" + h, "2\x1c" + h, "1_0 " + h, "+2 " + h,
+                "2 " + "+f" * 32, "2 " + "-0" * 32, "2 " + "f_" * 32):
+        keys, why = check_key_file(bad.encode())
+        assert keys is None and why, bad
+
+
 def test_keystore_fail_secure_and_rotation():
     s = MemStorage()
     b = MemBackup()

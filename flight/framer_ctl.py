@@ -69,6 +69,9 @@ _SUMMED = const(6)
 _NARROW = const(3)
 _WIDE = const(3)  # _SUMMED - _NARROW
 _MAX_WINDOWS = const(50)
+# The ring holds one slot more than the windows it sums: the slot at the head is written
+# while a read is checked, never summed (a refused read leaves every window as it was).
+_SLOTS = const(51)
 _BER_SHIFT = const(16)  # the BER limit's fixed point in _update_link (2^16 x 64 bits)
 _ERR_REPORT = const(100)  # a repeated read error is reported on its 1st, 101st, ... time
 
@@ -177,8 +180,8 @@ class FramerControl:
         # fifty arrays of eight cost 2.6 kB of heap on the target, these 0.9 kB (issue 11).
         # 'H': the _NARROW packet counts (saturated); 'i': the bit counts, 30-bit counter
         # differences (COUNTER_MASK).
-        self._ring16 = array("H", bytes(2 * _NARROW * _MAX_WINDOWS))
-        self._ring = array("i", bytes(4 * _WIDE * _MAX_WINDOWS))
+        self._ring16 = array("H", bytes(2 * _NARROW * _SLOTS))
+        self._ring = array("i", bytes(4 * _WIDE * _SLOTS))
         self._s = [0] * _SUMMED  # _sums' result (reused: no list per call)
         self._head = 0
         self._filled = 0
@@ -317,42 +320,43 @@ class FramerControl:
         w = self.last_window  # (read only while window_valid: filled before it is judged)
         n = self._periods
         lim = _MAX_DELTA * n if n <= _DELTA_PERIODS else _DELTA_CAP  # (a local, not 8 lookups)
+        w16 = self._ring16
+        r = self._ring
+        t = self.totals
+        o16 = self._head * _NARROW
+        o = self._head * _WIDE - _NARROW
         for k in range(W_LEN):
             c = _WINDOW_CTRS[k]
             d = (cur[c] - prev[c]) & COUNTER_MASK
             if d > lim:
-                self._implausible(cur, prev, c, "moved more than possible")
+                self._implausible(cur, prev, c, "moved more than possible", k)
                 return
             w[k] = d
-        # Counts that cannot be together (integers: nothing allocated; a preamble error
-        # may belong to a packet the snapshot caught in flight, hence // PREAMBLE_BITS).
-        pk = w[W_OK] + w[W_CRC]
-        if cur[CTR_LOCKED] != 0 and cur[CTR_LOCKED] != 1:
-            self._implausible(cur, prev, CTR_LOCKED, "lock state undefined")
-            return
-        if pk > self._pkt_lim * n:
-            self._implausible(cur, prev, CTR_PACKETS_OK, "more packets than the line carries")
-            return
-        if w[W_PRE] // PREAMBLE_BITS > pk:
-            self._implausible(cur, prev, CTR_PREAMBLE_BIT_ERRORS, "more errors than bits")
-            return
-        if w[W_PRBS_ERR] > w[W_PRBS_BITS]:
-            self._implausible(cur, prev, CTR_PRBS_BIT_ERRORS, "more errors than bits")
-            return
-        w16 = self._ring16
-        r = self._ring
-        o16 = self._head * _NARROW
-        o = self._head * _WIDE - _NARROW
-        t = self.totals
-        for k in range(W_LEN):
-            d = w[k]
+            # (One loop: the ring's slot at the head is summed once the head moved past it,
+            # _SLOTS, and a refused read's counts are taken back out of the totals.)
             if k < _NARROW:
                 w16[o16 + k] = d if d <= 0xFFFF else 0xFFFF
             elif k < _SUMMED:
                 r[o + k] = d
-            t[k] += d
+            t[k] += d  # (taken back by _refuse if the read is refused)
+        # Counts that cannot be together (integers: nothing allocated; a preamble error
+        # may belong to a packet the snapshot caught in flight, hence // PREAMBLE_BITS).
+        pk = w[W_OK] + w[W_CRC]
+        if cur[CTR_LOCKED] != 0 and cur[CTR_LOCKED] != 1:
+            self._implausible(cur, prev, CTR_LOCKED, "lock state undefined", W_LEN)
+            return
+        if pk > self._pkt_lim * n:
+            self._implausible(cur, prev, CTR_PACKETS_OK, "more packets than the line carries",
+                              W_LEN)
+            return
+        if w[W_PRE] // PREAMBLE_BITS > pk:
+            self._implausible(cur, prev, CTR_PREAMBLE_BIT_ERRORS, "more errors than bits", W_LEN)
+            return
+        if w[W_PRBS_ERR] > w[W_PRBS_BITS]:
+            self._implausible(cur, prev, CTR_PRBS_BIT_ERRORS, "more errors than bits", W_LEN)
+            return
         self._implausible_run = 0
-        self._head = (self._head + 1) % _MAX_WINDOWS
+        self._head = (self._head + 1) % _SLOTS
         if self._filled < _MAX_WINDOWS:
             self._filled += 1
         self.window_optical = not self._switched and self.mode != MODE_LOOPBACK
@@ -376,9 +380,14 @@ class FramerControl:
         if self._blind == _STALE_MAX:
             self._set_link(L_SEARCHING)
 
-    def _implausible(self, cur, prev, c, why):
+    def _implausible(self, cur, prev, c, why, added):
         """Counter ``c`` of the read cannot be (``why``): the read is not used, counted
-        and said; the _RESYNC_READS-th such read in a row is the new baseline."""
+        and said; the _RESYNC_READS-th such read in a row is the new baseline.  Its first
+        ``added`` window counts are taken back out of the totals."""
+        t = self.totals
+        w = self.last_window
+        for k in range(added):
+            t[k] -= w[k]
         self.implausible += 1
         self._implausible_run += 1
         n = self.implausible
@@ -403,7 +412,7 @@ class FramerControl:
         w16 = self._ring16
         w = self._ring
         for _ in range(n):
-            i = (i - 1) % _MAX_WINDOWS
+            i = (i - 1) % _SLOTS
             o = i * _NARROW
             for k in range(_NARROW):
                 s[k] += w16[o + k]

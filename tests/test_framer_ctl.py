@@ -184,7 +184,7 @@ def test_ring_holds_the_summed_counts_and_the_last_window_all_eight():
     assert (w[F.W_OK], w[F.W_PRBS_BITS], w[F.W_TRIG], w[F.W_CV]) == (1052, big, 364, 572)
     assert rig.fc.totals[F.W_TRIG] == sum(7 * i for i in range(53))
     assert rig.fc.totals[F.W_CV] == sum(11 * i for i in range(53))
-    assert len(rig.fc._ring16) + len(rig.fc._ring) == 6 * 50
+    assert len(rig.fc._ring16) + len(rig.fc._ring) == 6 * F._SLOTS  # (50 windows + a spare)
 
 
 def test_ring_packet_counts_are_16_bits_saturated_the_bit_counts_30():
@@ -447,3 +447,19 @@ def test_seconds_of_unreadable_counters_are_no_implausible_read():
     rig.hal.k[CTR_TRIGGERS] = (rig.fc._prev[CTR_TRIGGERS] - 1) & MASK  # read backwards
     window(rig, ok=1801)
     assert not rig.fc.window_valid and rig.args(F.EV_FRAMER_IMPLAUSIBLE) == [[1, CTR_TRIGGERS]]
+
+
+def test_a_refused_read_leaves_a_full_ring_of_windows_as_it_was():
+    """The read is written into the ring's spare slot at the head while it is checked: with
+    all 50 windows summed (framer_windows at its maximum), a refused read changes no sum."""
+    rig = Rig(params={"framer_windows": F._MAX_WINDOWS})
+    start(rig)
+    for i in range(F._MAX_WINDOWS + 3):
+        window(rig, ok=1800, crc=i % 7, pre=10 + i)
+    before = list(rig.fc._sums())
+    ber = rig.fc.ber()
+    window(rig, ok=10, pre=100000)  # more errors than bits: refused
+    assert not rig.fc.window_valid
+    assert list(rig.fc._sums()) == before and rig.fc.ber() == ber
+    window(rig, ok=1800, crc=0, pre=10)  # the next good read replaces the oldest window
+    assert rig.fc.window_valid and list(rig.fc._sums()) != before

@@ -351,7 +351,7 @@ class Apt:
                 dev.no_new_frame(self)
                 return
             m[3] = ctr
-            if not (m[4] <= m[1] <= m[5] and m[6] <= m[2] <= m[7]):  # exposure, gain
+            if not (m[4] <= m[1] <= m[5] and m[6] <= m[2] <= m[7]):  # dev.checked's, inline
                 ok = dev.meta_bad(self)  # (a corrupted header: its exposure unusable)
         self.frames += 1
         if ok:

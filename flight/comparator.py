@@ -248,10 +248,7 @@ class ComparatorControl:
         self._pending = -1
         self._drop_sweep()
 
-    def safe(self):
-        self.state = OFF
-        self._pending = -1
-        self._drop_sweep()
+    safe = stop_session
 
     def _sweep(self):
         """flight.comparator_sweep, loaded if it is not (None: no heap for it, reported

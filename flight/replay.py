@@ -262,6 +262,38 @@ class ReplayGuard:
         self._check_exhaustion(kid)
         self._reserve(kid, counter)
 
+    def advance_held(self, kid, counter):
+        """Spend ``counter`` of an authentic TC signed with a key id that is held for a
+        later KEY_ROTATE but not active (flight/tc.py refuses it AUTH): as an accepted
+        counter is spent — RAM, then the flash reservation — so that TC, recorded on the
+        link, is REPLAY once KEY_ROTATE makes the id active (docs/security.md "Keys",
+        audit O1).  Never the backup registers: they hold the active id's exact mark,
+        which this must not displace; a boot therefore restores a held id's reservation
+        (fail secure: the ground's next counter of that id may be refused once, "not
+        above N").  Call after :meth:`check` passed.  Raises on a storage error (the RAM
+        mark protects until reboot)."""
+        if counter <= self.hwm.get(kid, 0):
+            return
+        self.hwm[kid] = counter
+        self._check_exhaustion(kid)
+        res = self.reserved.get(kid, 0)
+        if counter <= res:
+            return  # inside the reservation: no flash write
+        base = self.base.get(kid, res)
+        new = counter + RESERVE if counter < COUNTER_MAX - RESERVE else COUNTER_MAX
+        self.reserved[kid] = new
+        self.base[kid] = new  # (no exact mark of this id in the registers to trust)
+        try:
+            self._persist()
+        except Exception:
+            if res:
+                self.reserved[kid] = res
+                self.base[kid] = base
+            else:
+                del self.reserved[kid]
+                del self.base[kid]
+            raise
+
     def _reserve(self, kid, mark, renew=False):
         """``mark`` in the registers; in the flash when it passes the reservation (or
         ``renew``: a new reservation from ``mark`` whatever the old one)."""

@@ -24,9 +24,13 @@ Security trailer at the end of the data field (after the CBOR body)::
     primary header || CBOR body || key id || counter
 
 The MAC is checked before the counter, so a forged packet is AUTH whatever its
-counter, and a genuine packet sent again is REPLAY.  The MAC is always computed with the
-active key: a wrong key id, a wrong MAC and "no usable key" cost the same computation and
-give the same AUTH report, without detail (nothing that helps a forger).
+counter, and a genuine packet sent again is REPLAY.  The MAC is computed with the active
+key, or with the key of the TC's id when that id is *held* (provisioned above the active
+one, for a later KEY_ROTATE): a wrong key id, a wrong MAC and "no usable key" cost the
+same computation and give the same AUTH report, without detail (nothing that helps a
+forger).  An authentic TC of a held id is refused AUTH too, and spends its counter
+(TC_KEY_HELD): recorded on the link, it is REPLAY once KEY_ROTATE makes the id active
+(docs/security.md, audit O1).
 """
 
 import struct
@@ -57,6 +61,7 @@ EV_TC_REJECTED_AUTH = const(0x20)
 EV_KEY_ROTATED = const(0x21)
 EV_DEV_KEY_IN_USE = const(0x22)
 EV_UART_ERROR = const(0x25)
+EV_TC_KEY_HELD = const(0x95)  # (0x2_ is full: events.py's overflow range)
 
 EVENTS = (
     Event(EV_TC_REJECTED_AUTH, "TC_REJECTED_AUTH", SEV_INFO,
@@ -71,6 +76,11 @@ EVENTS = (
           "the OBC link (UART) read failed (first 10 of a boot; then every 100th, not "
           "persisted: line noise must not flush the persistent log)",
           (("errors", "int"),)),
+    Event(EV_TC_KEY_HELD, "TC_KEY_HELD", SEV_WARN,
+          "an authentic TC signed with a key id held for a later KEY_ROTATE, not active: "
+          "refused AUTH, its counter spent (it cannot be replayed once the id is active; "
+          "the first 10 of a boot, then every 100th not persisted)",
+          (("key_id", "int"), ("counter", "int"))),
 )
 
 HK = (
@@ -133,6 +143,7 @@ class TcPipeline:
         self.last_seq = -1
         self.last_opcode = -1
         self.auth_failures = 0
+        self.held_tcs = 0  # authentic TCs of a held key id (TC_KEY_HELD)
         self.uart_errors = 0
         self.deframer = None  # flight.cobs.Deframer of the OBC link (housekeeping)
         self.limit = None  # flight.tclimit.RejectSummary (set by the app): report budget
@@ -285,6 +296,30 @@ class TcPipeline:
                 x[k] = extra[k]
         self.report("complete", reason is None, reason, apid, seq, detail, x)
 
+    def _spend_held(self, kid, counter):
+        """An authentic TC of held key id ``kid`` (not active: refused AUTH): its counter
+        spent as an accepted one's is (flight/replay.py ``advance_held``; in RESYNC
+        ``spent_in_resync``), said by TC_KEY_HELD — the first 10 of a boot persisted, then
+        every 100th not (an OBC signing its 1 Hz NAV_STATE with the held id must not
+        flush the persistent log).  A replay of it, or a counter outside the window,
+        spends and says nothing."""
+        g = self.replay
+        if not g.synced():
+            g.spent_in_resync(kid, counter)
+            return
+        if g.check(kid, counter):
+            return
+        try:
+            g.advance_held(kid, counter)
+        except Exception as e:  # flash failure: the RAM mark protects until reboot
+            self.storage_error("replay", e)
+        self.held_tcs += 1
+        n = self.held_tcs
+        if n <= 10:
+            self.emit(EV_TC_KEY_HELD, [kid, counter], "")
+        elif n % 100 == 0:
+            (self.repeat or self.emit)(EV_TC_KEY_HELD, [kid, counter], "%d so far" % n)
+
     def _verify(self, packet):
         """``(cmd, args)`` of an accepted TC, or ``(reason, detail)`` of its rejection (a
         reason is a str, a command never: no exception class kept for it, issue 11)."""
@@ -299,14 +334,22 @@ class TcPipeline:
         counter = struct.unpack_from(">I", data, body_end + 1)[0]
         tag = data[body_end + 5:]
         # One path whatever is wrong (key id, MAC, no usable key): the MAC is always
-        # computed, with the active key, and the report says AUTH and nothing more.
+        # computed — with the active key, or the key of a held id above it (a TC signed
+        # before its KEY_ROTATE: its counter is spent, module docstring) — and the
+        # report says AUTH and nothing more.
         ring = self.keyring
         active = ring.active or 0
-        key = ring.key(active) if active else None
+        use = active
+        if active and kid > active and ring.key(kid) is not None:
+            use = kid
+        key = ring.key(use) if use else None
         mv = data
-        calc = self._hmac(active, key if key is not None else _NO_KEY).mac(
+        calc = self._hmac(use, key if key is not None else _NO_KEY).mac(
             [packet[:ccsds.HEADER_LEN], mv[:body_end], mv[body_end:body_end + 5]])
-        if (not mac.equal_ct(calc, tag)) | (kid != active) | (key is None):
+        if (not mac.equal_ct(calc, tag)) | (kid != use) | (key is None):
+            return "AUTH", ""
+        if use != active:
+            self._spend_held(kid, counter)
             return "AUTH", ""
         g = self.replay
         resync = not g.synced()

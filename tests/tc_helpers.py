@@ -69,9 +69,11 @@ def without_replay(snap):
     return snap
 
 
-def check_rejected(h, packet, reason):
+def check_rejected(h, packet, reason, held=False):
     """Send ``packet``; assert one rejection report with ``reason`` and no state change
-    (but the anti-replay mark, for a TC rejected after authentication)."""
+    (but the anti-replay mark, for a TC rejected after authentication; ``held``: an
+    authentic TC of a held key id, refused AUTH, its counter spent and TC_KEY_HELD in
+    the persistent log — docs/security.md audit O1)."""
     app = h.app
     h.settle()
     before, ev_before = state(app)
@@ -92,7 +94,7 @@ def check_rejected(h, packet, reason):
     else:
         assert (r["tc_apid"], r["tc_seq"]) == (-1, -1)
     after, ev_after = state(app)
-    if reason in AUTHENTIC:
+    if held or reason in AUTHENTIC:
         assert without_replay(after) == without_replay(before)
         kid, counter = packet[-23], struct.unpack(">I", packet[-22:-18])[0]
         assert after["replay"][kid] == counter  # the authentic TC is spent
@@ -104,6 +106,10 @@ def check_rejected(h, packet, reason):
     assert app.tc.accepted == n_acc
     assert app.tc.completed_ok + app.tc.completed_fail == n_done
     log_after = app.events.persistent_log()
+    if held:  # (its one event: an authentic TC, which no forger can repeat)
+        assert [e["name"] for e in log_after[len(log_before):]] == ["TC_KEY_HELD"]
+        assert log_after[:len(log_before)] == log_before
+        return r
     assert ev_after == ev_before  # a rejection persists nothing (issue 12 item 9)
     assert log_after == log_before
     return r

@@ -354,12 +354,13 @@ def test_wrong_key_id_and_wrong_mac_look_the_same():
         return h(kid, key)
 
     o.app.tc._hmac = counting
-    a = o.send(PING, key_id=2)  # in the ring, not active
+    a = o.send(PING, key_id=2)  # in the ring, not active (authentic: audit O1)
     b = o.send(PING, key=bytes(32))  # forged MAC, active id
     c = o.send(PING, key_id=77, key=KEY2)  # unknown id
-    assert pairs(a) == pairs(b) == pairs(c) == [("accept", False, "AUTH", None)]
-    # one MAC computation each, always with the active key: no shortcut to time
-    assert calls == [DEV_KEY_ID] * 3
+    d = o.send(PING, key_id=2, key=bytes(32))  # forged MAC, held id
+    assert pairs(a) == pairs(b) == pairs(c) == pairs(d) == [("accept", False, "AUTH", None)]
+    # one MAC computation each, with the active key or the held id's: no shortcut to time
+    assert calls == [2, DEV_KEY_ID, DEV_KEY_ID, 2]
     o.run(1100000)
     ev = [e for e in o.of(APID_EVENT) if e["name"] == "TC_REJECTED_AUTH"]
     assert ev and all("key" not in e["text"].split(":")[-1] for e in ev)

@@ -127,8 +127,11 @@ CASES = [
     ("auth_zero_mac", "AUTH", None,
      lambda h: fix_crc(h.packet(PING)[:-18] + bytes(16) + b"\0\0"), True),
     ("auth_unknown_key_id", "AUTH", None, lambda h: _mac_over(h, PING, {}, 7, KEY3), True),
-    ("auth_inactive_key_id", "AUTH", None,
+    ("auth_inactive_key_id", "AUTH", None,  # authentic, held: its counter spent (O1)
      lambda h: _mac_over(h, PING, {}, 2, KEY2), True),
+    ("auth_held_key_id_forged", "AUTH", None, lambda h: _mac_over(h, PING, {}, 2, KEY3), True),
+    ("auth_held_key_id_signed_by_active", "AUTH", None,
+     lambda h: _mac_over(h, PING, {}, 2, DEV_KEY), True),
     ("auth_forged_with_active_id", "AUTH", None,
      lambda h: _mac_over(h, PING, {}, DEV_KEY_ID, KEY2), True),
     ("auth_header_seq_changed", "AUTH", None,
@@ -261,7 +264,7 @@ def test_rejection(case):
     if setup is not None:
         setup(h)
     packet = make(h)
-    r = check_rejected(h, packet, reason)
+    r = check_rejected(h, packet, reason, held=case[0] == "auth_inactive_key_id")
     if reason == "AUTH":
         assert not r.get("detail"), r  # nothing that helps a forger (issue 12 item 15)
     else:

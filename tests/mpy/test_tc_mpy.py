@@ -36,7 +36,7 @@ def signed(o, body):
 
 
 
-def reject(o, packet, reason):
+def reject(o, packet, reason, authentic=False):
     o.run(1100000)  # settle: boot events flushed
     o.reports()
     before = o.app.snapshot()
@@ -51,8 +51,9 @@ def reject(o, packet, reason):
     assert r["stage"] == "accept" and r["ok"] is False and r["reason"] == reason, r
     assert o.app.tc.rejected[reason] == n + 1
     after = o.app.snapshot()
-    if reason in ("DECODE", "UNKNOWN_OPCODE", "BAD_ARG", "WRONG_MODE", "BUSY"):
+    if authentic or reason in ("DECODE", "UNKNOWN_OPCODE", "BAD_ARG", "WRONG_MODE", "BUSY"):
         # authentic: the anti-replay mark moved (SDLS, issue 12 item 3), nothing else
+        # (an authentic TC of a held key id too, refused AUTH: audit O1)
         assert after["replay"] != before["replay"]
         for snap in (after, before):
             snap.pop("replay")
@@ -94,7 +95,7 @@ def test_every_rejection_reason_changes_nothing():
     ]
     seen = set()
     for reason, pkt in cases:
-        reject(o, pkt, reason)
+        reject(o, pkt, reason, authentic=pkt is cases[5][1])
         seen.add(reason)
     # Replay: the same genuine TC twice.
     p = o.packet(PING)
@@ -134,6 +135,20 @@ def test_key_rotate_persists():
     assert o2.app.keyring.active == 2
     reject(o2, o2.packet(PING, key_id=DEV_KEY_ID), "AUTH")
     ok_pair(o2.send(PING, key_id=2))
+
+
+def test_a_tc_signed_before_its_key_rotation_stays_spent():
+    # audit O1 (docs/security.md "Keys"): key 2 held, not active: its authentic TC is
+    # AUTH and spends its counter, so after KEY_ROTATE 2 and a power cycle it is REPLAY
+    o = Obc(keys={DEV_KEY_ID: DEV_KEY, 2: KEY2})
+    early = o.packet(PING, key_id=2)
+    reject(o, early, "AUTH", authentic=True)
+    assert o.app.replay.last(2) == o.counter
+    o2 = o.reboot()
+    assert o2.app.replay.last(2) >= o.counter
+    ok_pair(o2.send(KEY_ROTATE, {"key_id": 2}))
+    reject(o2, early, "REPLAY")
+    ok_pair(o2.send(PING, counter=o2.app.replay.last(2) + 1))
 
 
 def test_reboot_command_stops_after_the_report():

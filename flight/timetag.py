@@ -2,8 +2,11 @@
 
 Entries are kept sorted by execution time; equal times keep their arrival order.  A
 queued command's arguments and semantics are checked when it is queued; its mode and
-busy checks when it comes due (the health task calls :meth:`TimeTagQueue.run_due`),
-where a refusal is its completion report (WRONG_MODE, BUSY, BAD_ARG).
+busy checks when it runs (the health task calls :meth:`TimeTagQueue.run_due`), where a
+refusal is its completion report (WRONG_MODE, BUSY, BAD_ARG).  At most ``RUN_MAX``
+entries run in one health tick (audit O2): entries due together — a SET_TIME forward
+releases the whole queue at once — run over the following ticks, in order, each a tick
+or more after its time.
 
 The queue runs in RAM; what it holds (time and opcode of each entry) is mirrored on
 storage (a :class:`SlotStore` ``timetag``) at every change, so the boot after any reset
@@ -30,6 +33,15 @@ from flight.events import SEV_INFO, SEV_WARN, Event
 from flight.params import EV_STORE_FALLBACK, ParamDef
 from flight.slotstore import SlotStore
 from flight.telemetry import HkField
+
+# At most RUN_MAX due entries run in one health tick (docs/security.md audit O2).  Each
+# is a full command (PARAM_SAVE or KEY_ROTATE a flash write, EVENT_LOG_DUMP up to 256
+# events): 2 bounds the health task's worst tick at two commands (it was the whole queue,
+# up to 64; the tc task's is its 1.5 ms plus one), yet a pair queued for one time
+# (SET_MODE STANDBY, SESSION_START) still runs in one tick; a full queue drains in 3.2 s.
+# A constant, not a parameter, like the tc task's frame bound: it bounds the schedule,
+# not an operation.
+RUN_MAX = const(2)
 
 EV_TIMETAG_EXECUTED = const(0x23)
 EV_TIMETAG_DROPPED = const(0x24)
@@ -185,16 +197,25 @@ class TimeTagQueue:
         return [(e[0], e[1].name, dict(e[2]), e[3]) for e in self._q]
 
     def run_due(self, tc, mode):
-        """Run every entry due now through ``tc`` (flight.tc.TcPipeline); ``mode`` is the
-        mode as the run starts.  Each later entry is checked against the mode read again
-        (``tc.mode()``) after the one before it ran: entries due together (in one health
-        tick) were checked against the mode before the first, so a SET_MODE SESSION
-        followed by a REBOOT ran the REBOOT in SESSION, where it is refused."""
+        """Run the entries due now through ``tc`` (flight.tc.TcPipeline), the earliest
+        first and at most ``RUN_MAX`` of them (audit O2): the others stay queued, in order
+        and mirrored, and run in the next ticks (each checked then, against the mode of
+        that moment; a SET_TIME backward makes them wait for their time again).
+
+        ``mode`` is the mode as the run starts (the health task reads it each tick).  The
+        next entry of the same run is checked against the mode read again (``tc.mode()``)
+        after the one before it ran: entries due together were checked against the mode
+        before the first, so a SET_MODE SESSION followed by a REBOOT ran the REBOOT in
+        SESSION, where it is refused (audit A1).  An entry may change the queue itself
+        (REBOOT empties it, KEY_ROTATE drops retired ids' entries): each is popped from
+        the queue as it stands."""
         now = self.now()
-        while True:
+        n = RUN_MAX  # (a constant: no attribute in the queue's dict, held all session)
+        while n > 0:
             e = self.pop_due(now)
             if e is None:
                 return
+            n -= 1
             t, cmd, args, (apid, seq), _kid = e
             self.emit(EV_TIMETAG_EXECUTED, [t], cmd.name)
             x = {"timetag": True}

@@ -36,7 +36,7 @@ from flight.keys import DEV_KEY, DEV_KEY_ID
 from flight.cmddict import ACCEPT_REASONS as REASONS
 from flight.tm import APID_VERIFY
 from tests.mpy.obc import Obc, sign_body
-from tests.tc_helpers import AUTHENTIC, without_replay
+from tests.tc_helpers import AUTHENTIC, EVLOG_BLOBS, without_replay
 
 KEY2 = bytes(range(7, 39))
 KEYS = {DEV_KEY_ID: DEV_KEY, 2: KEY2}
@@ -120,6 +120,7 @@ class Pipe:
         blocks = sum(1 for b in wire.split(b"\x00")[:-1] if b)
         before = app.snapshot()
         acc0, rej0, fr0, dr0 = self.counters()
+        held0 = app.tc.held_tcs
         self.h.board.link.inject(wire)
         app._task_tc()
         while app.board.link.rx_pending():  # more than one tick's worth of octets
@@ -143,9 +144,14 @@ class Pipe:
         assert sum(1 for r in reps if r["stage"] == "complete") == d_acc
         if d_acc == 0:
             after = app.snapshot()
-            if any(d_rej[r] for r in AUTHENTIC):
+            held = app.tc.held_tcs != held0  # (authentic, of a held key id: AUTH, spent)
+            if held or any(d_rej[r] for r in AUTHENTIC):
                 marks_rose(before, after)
                 before, after = without_replay(before), without_replay(after)
+            if held:  # (and its TC_KEY_HELD in the persistent log: docs/security.md O1)
+                for snap in (before, after):
+                    for k in EVLOG_BLOBS:
+                        snap["storage"].pop(k, None)
             assert after == before
             self.state_checks += 1
         self.blocks += blocks

@@ -149,6 +149,7 @@ class Pipe:
         nb = blocks_in(wire)
         before = app.snapshot()
         rej0 = dict(app.tc.rejected)
+        held0 = app.tc.held_tcs
         acc0, nrej0, fr0, dr0 = self.counts()
         self.board.link.inject(wire)
         app._task_tc()
@@ -186,10 +187,15 @@ class Pipe:
             authentic = 0
             for r in AUTHENTIC:
                 authentic += app.tc.rejected[r] - rej0[r]
-            if authentic:
+            held = app.tc.held_tcs != held0  # (authentic, of a held key id: AUTH, spent)
+            if authentic or held:
                 marks_rose(before, after)
                 before = without_replay(before)
                 after = without_replay(after)
+            if held:  # (and its TC_KEY_HELD in the persistent log: docs/security.md O1)
+                for snap in (before, after):
+                    for k in ("evlog0", "evlog1", "evlog2"):
+                        snap["storage"].pop(k, None)
             assert after == before
             self.state_checks += 1
         self.blocks += nb

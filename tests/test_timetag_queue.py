@@ -3,7 +3,7 @@ empty nearly always) — no list, no SlotStore — and still mirrors every chang
 so the boot after a reset reports what the reset lost.  Entries due together run at most
 RUN_MAX a health tick (docs/security.md audit O2), each in the mode of its moment."""
 
-from flight.cmddict import WrongMode
+from flight.cmddict import MODES, WrongMode
 from flight.slotstore import SlotStore
 from flight.timetag import (EV_TIMETAG_DROPPED, EV_TIMETAG_EXECUTED, RUN_MAX, TimeTagQueue,
                             _parse)
@@ -70,7 +70,7 @@ def test_an_empty_queue_holds_no_list_and_no_store_yet_mirrors_every_change():
 # the rest stay queued in order (and mirrored) for the next ticks.  Each test below
 # failed on the code before the bound (every due entry ran in the first tick).
 
-ALL = ("SAFE", "STANDBY", "SESSION")
+ALL = MODES
 
 
 class _ModedCmd(_Cmd):

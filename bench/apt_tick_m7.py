@@ -50,7 +50,7 @@ from kit import rig
 from fakes import FakeCamera
 import flight.apt as A
 from flight import apt_pixels as px
-from hal.interfaces import CAMERA_FRAME_PERIOD_US, camera_exposure_max
+from hal.interfaces import CAMERA_FRAME_PERIOD_US, META_LEN, camera_exposure_max
 
 # The board's frame (7 ms; the kit's camera has 10 ms frames): the predictor's waveform
 # and the wheel lines' are two frames long (flight/apt_predict.py C_NW), the exposure
@@ -208,9 +208,9 @@ class _CamSpi:
 
 
 bcam = FpgaCamera(_CamSpi(), _Pin())
-bcam._hdr[0] = HDR_TAG >> 8  # (the stand-in moves no octets: the stream's tag pre-set)
-bcam._hdr[1] = HDR_TAG & 255
-bmeta = array('i', [0, 0, 0])
+bcam._hdr[0] = HDR_TAG >> 8  # (the stand-in moves no octets: the stream's tag pre-set;
+bcam._hdr[1] = HDR_TAG & 255  # the age word's reserved half reads 0)
+bmeta = array('i', [0] * META_LEN)
 
 
 def board_read():
@@ -225,10 +225,13 @@ R['kit_frame_ready'] = run(r.cam.frame_ready, True)  # (in the tick's figures: t
 # the meta; the render is physics, which the target bench takes out): what the target
 # bench's APT holds of a read, against the board's above.
 from hal.sim.devices import SimCamera
+from hal.sim.frameclock import FrameClock
 
 
 class _World:
     frame_us = 7000
+    t_us = 0  # (the frame's age the driver reports: the world's frame clock, below)
+    frame_clock = FrameClock(7000, 1)
     camera_powered = staticmethod(lambda: True)
     physics_begin = staticmethod(lambda: 0)
     physics_end = staticmethod(lambda t0: None)

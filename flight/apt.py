@@ -170,8 +170,7 @@ class Apt:
         self.camera_errors = self.fsm_errors = self.fsm_faults = self.laser_faults = 0
         self.acquisitions = self.losses = self.offload_requests = self.wave_errors_seen = 0
         self.laser_on = False
-        # The device watch's and the phase search's state in one object: nine attributes
-        # more on this instance slowed the tick's own lookups (flight/apt_devices.py).
+        # The device watch's and the phase's state in one object (apt_devices.py: speed).
         self.dv = dev.Watch()
         self.on_laser = None  # fn(on): the framer's transmitter follows the laser
         self.ref_off = NO_OFFSET  # .dx_q6/.dy_q6 (.dx_q8/.dy_q8) added to the reference
@@ -223,7 +222,8 @@ class Apt:
         return [self.law.frame_clock(Task("apt", self.period_us, self.tick, max_faults=5,
                                           budget_us=self.period_us // 2, critical=False,
                                           on_disable=self.stop_session)),
-                Task("adcs_feedback", 200000, self.feedback, offset_us=3000, budget_us=20000)]
+                Task("adcs_feedback", ph.FOLLOW_US, self.feedback, offset_us=3000,
+                     budget_us=20000)]
 
     def start_session(self):
         self.power.set(SW_CAMERA, True)
@@ -345,13 +345,13 @@ class Apt:
         except HalError as e:  # (anything else is no camera error: see read())
             self._camera_error(e)
         if ok:  # the frame counter moved, or this is the last frame again (frozen stream)
-            m = self._meta  # (the last counter in its slot 3: array items cost less here)
+            m = self._meta  # (the last counter in its slot 4: array items cost less here)
             ctr = m[0]
-            if ctr == m[3]:
+            if ctr == m[4]:
                 dev.no_new_frame(self)
                 return
-            m[3] = ctr
-            if not (m[4] <= m[1] <= m[5] and m[6] <= m[2] <= m[7]):  # dev.checked's, inline
+            m[4] = ctr
+            if not (m[5] <= m[1] <= m[6] and m[7] <= m[2] <= m[8]):  # dev.checked's, inline
                 ok = dev.meta_bad(self)  # (a corrupted header: its exposure unusable)
         self.frames += 1
         if ok:
@@ -472,8 +472,8 @@ class Apt:
         self.ctx.emit(EV_APT_DARK_CALIBRATED, [hot_pixels])
 
     # ------------------------------------------------------------------ ADCS feedback
-    def feedback(self):
-        # The maths heap-locked, as the tick's (fragmented heap); sends, events unlocked.
+    def feedback(self):  # (its maths heap-locked as the tick's; sends, events unlocked)
+        ph.follow(self)  # (the frames' phase: flight/apt_phase.py)
         fb = self._fb
         if fb is None or fb.ifov is not self._ifov_urad:  # first use, a new IFOV
             if fb is None:

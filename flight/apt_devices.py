@@ -68,24 +68,28 @@ class Watch:
         self.phase_left = 0  # the phase search's ticks left (flight/apt_phase.py)
         self.phase_moved = 0
         self.phase_ready = False
+        self.phase_ctr = -1  # the frame counter the follow last looked at
+        self.phase_far = False  # the follow's last error was >= 1 ms (said once)
+        self.phase_i = 0  # the follow's learnt rate, q4 µs a tick (flight/apt_phase.py)
+        self.phase_last = 0  # the follow's last correction, µs a tick
 
 
-# The meta array's slots after the camera's three (hal.interfaces META_*): the last frame
+# The meta array's slots after the camera's four (hal.interfaces META_*): the last frame
 # counter seen (-2: none), then the camera's exposure (µs) and gain (x16) ranges, there so
 # the tick checks a frame's metadata with array reads only (no attribute lookup a frame).
-M_LAST = const(3)
-M_EXP_LO = const(4)
-M_EXP_HI = const(5)
-M_GAIN_LO = const(6)
-M_GAIN_HI = const(7)
+M_LAST = const(4)
+M_EXP_LO = const(5)
+M_EXP_HI = const(6)
+M_GAIN_LO = const(7)
+M_GAIN_HI = const(8)
 _FLAGGED = SensorError("the camera flagged the frame bad")  # (made once: no heap a frame)
 
 
 def new_meta(camera):
-    """The APT's metadata array for ``camera``: its three fields, the last counter, and
+    """The APT's metadata array for ``camera``: its four fields, the last counter, and
     the ranges a frame's exposure and gain must lie in (the camera's own, hal.contracts
     Camera: ``exposure_min_us`` .. ``exposure_max_us``, ``gain_min`` .. ``gain_max``)."""
-    return array("i", [0, 0, 0, -2, int(camera.exposure_min_us), int(camera.exposure_max_us),
+    return array("i", [0, 0, 0, 0, -2, int(camera.exposure_min_us), int(camera.exposure_max_us),
                        int(camera.gain_min * 16 + 0.5), int(camera.gain_max * 16 + 0.5)])
 
 

@@ -101,7 +101,9 @@ class Camera(Device):
                 ``buf[r*w + c]``), or a ``bytearray`` with ``len >= 2*w*h`` receiving the
                 same pixels as little-endian 16-bit words.
             meta: caller-owned list or ``array('i')`` with ``len >= META_LEN``; receives
-                frame counter, exposure (us) and gain (x16) of *that* frame.
+                frame counter, exposure (us) and gain (x16) of *that* frame, and its age
+                at the read (us from its completion to the read's latch, on the camera's
+                own clock, saturating at 65535: :data:`META_FRAME_AGE_US`).
 
         Returns:
             True if the pixels are valid; False if the camera flagged the frame as bad

@@ -90,18 +90,19 @@ TEMP_Q = 4096
 META_FRAME_COUNTER = 0  # frame counter of the frame read, 0..65535, +1 per sensor frame
 META_EXPOSURE_US = 1  # exposure that frame was taken with, us
 META_GAIN_X16 = 2  # analog gain that frame was taken with, x16 (16 = gain 1.0)
-META_LEN = 3
+# us from the frame's completion to the read's latch, 0..65535 (saturating), counted by the
+# camera's own clock: the APT keeps its ticks at the frames with it (flight/apt_phase.py)
+META_FRAME_AGE_US = 3
+META_LEN = 4
 
 #: Allowed binning factors (square b x b blocks, pixel value = mean of the block).
 BINNINGS = (1, 2, 4, 8, 16)
 
-#: Frame timing (``Camera.frame_period_us``, ``exposure_max_us``): the APT runs one tick
-#: per camera frame, so the period must be whole mirror-waveform samples, 2 ..
-#: FSM_WAVE_MAX of them (the waveform covers a frame; flight/apt_predict.py).  The
-#: longest exposure is the period less the sensor's gap between frames (the reference
-#: sensor: 9 ms in its 10 ms frame, hal/contracts.py Camera).  The reference camera runs
-#: 10 ms: a faster ROI rate costs the APT tick's CPU once more per frame (docs/apt-loop.md
-#: §5 "A faster camera").
+#: Frame timing (``Camera.frame_period_us``, ``exposure_max_us``): one APT tick a frame,
+#: so the period is whole mirror-waveform samples, 2 .. FSM_WAVE_MAX of them
+#: (flight/apt_predict.py).  The longest exposure is the period less the sensor's gap
+#: (its 10 ms reference frame: 9 ms, hal/contracts.py Camera); a faster ROI rate costs
+#: the APT tick once more per frame (docs/apt-loop.md §5 "A faster camera").
 CAMERA_EXPOSURE_GAP_US = 1000
 #: The EXPOSURE_US register's range end, the sensor's longest exposure at its 10 ms
 #: reference frame (hal/real/camera.py); a shorter frame caps it at the period less the gap.

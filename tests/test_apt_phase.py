@@ -16,7 +16,26 @@ from sim.run.tmview import APT_TRACK
 
 @pytest.fixture(scope="module")
 def restarted():
-    return passsim.fly("reboot-mid-pass", seed=1, duration_s=185.0)
+    """The pass with its reset, and the frame ages (µs, hal.interfaces META_FRAME_AGE_US)
+    of the APT's 16 x 16 reads as (time, age)."""
+    from hal.sim import devices
+
+    read = devices.SimCamera.read_roi
+    ages = []
+
+    def watched(self, x0, y0, w, h, b, buf, meta):
+        ok = read(self, x0, y0, w, h, b, buf, meta)
+        if w == 16:
+            ages.append((self.world.t, meta[3]))
+        return ok
+
+    devices.SimCamera.read_roi = watched
+    try:
+        res = passsim.fly("reboot-mid-pass", seed=1, duration_s=185.0)
+    finally:
+        devices.SimCamera.read_roi = read
+    res.ages = ages
+    return res
 
 
 def phases(res, boot):
@@ -32,19 +51,31 @@ def rms_urad(res, t0, t1):
     return math.sqrt(sum(v) / len(v)) * 1e6
 
 
-def test_a_first_boot_is_already_at_the_frames(restarted):
-    assert phases(restarted, 0) == [0]  # (the simulator's first boot: aligned)
+def median_age(res, t0, t1):
+    a = sorted(age for t, age in res.ages if t0 <= t < t1)
+    assert len(a) > 500
+    return a[len(a) // 2]
 
 
-def test_a_restarted_payload_moves_its_ticks_onto_the_frames(restarted):
-    (moved,) = phases(restarted, 1)
-    # the new scheduler's grid lies 6 174 us after the frames (the reset at 150.002174 s,
-    # frames every 7 ms from 0): moved earlier by that, to within a step
-    late = round((restarted.boot_times[1] * 1e6) % 7000)
-    assert late - apt_phase.STEP_US < moved <= late
+def test_each_session_moves_its_ticks_onto_the_camera_s_frames(restarted):
+    # the camera starts its frames at a phase of its own at each session's start
+    # (hal/sim/frameclock.py): each boot's search moves the ticks by what it finds, once,
+    # and the ticks then read each frame within ~0.1 ms of its completion (the follow
+    # keeps them there: TARGET_AGE_US)
+    for boot, (t0, t1) in ((0, (30.0, 150.0)), (1, (160.0, 185.0))):
+        (moved,) = phases(restarted, boot)
+        assert 0 <= moved < 7000
+        assert median_age(restarted, t0, t1) < 2 * apt_phase.TARGET_AGE_US + 50
+
+
+def test_a_restarted_payload_is_at_the_frames_again(restarted):
+    # the new scheduler's grid bears no relation to the camera's frames (restarted by
+    # the new session): before the search, a tick 6.2 ms after the frames did not hold
+    # the loop (stop 57); the search, then the follow, keep the period the frame's
+    assert restarted.boot_times[1] == pytest.approx(150.0, abs=0.01)
     task = restarted.apps[-1].sched.tasks
     (apt_task,) = [t for t in task if t.name == "apt"]
-    assert apt_task.period_us == 7000  # the frame's period again after the search
+    assert abs(apt_task.period_us - 7000) <= 3  # (the follow's change a tick, 20 ppm)
 
 
 def test_the_loop_holds_after_the_restart(restarted):

@@ -1,6 +1,7 @@
 """hal/real/camera.py against a fake FPGA camera block: init and ID check, exact ROI
-command bytes, binned pixels and metadata, window and buffer validation, status,
-exposure/gain, bus errors, and no transfer clocked without chip select."""
+command bytes, binned pixels and metadata (the frame's age at the latch included), the
+stream header's checks, window and buffer validation, status, exposure/gain, bus errors,
+and no transfer clocked without chip select."""
 
 import errno
 import struct
@@ -9,8 +10,14 @@ from array import array
 import pytest
 
 from hal.errors import BusError, DeviceFault, HalError, SensorError
-from hal.interfaces import META_EXPOSURE_US, META_FRAME_COUNTER, META_GAIN_X16, META_LEN
-from hal.real.camera import CAMERA_ID, FpgaCamera
+from hal.interfaces import (
+    META_EXPOSURE_US,
+    META_FRAME_AGE_US,
+    META_FRAME_COUNTER,
+    META_GAIN_X16,
+    META_LEN,
+)
+from hal.real.camera import CAMERA_ID, HDR_LEN, FpgaCamera
 
 try:  # tests/ on sys.path (pytest rootdir-less import) or the repository root
     from fakebus_pin import FakePin
@@ -38,7 +45,9 @@ def scene(x, y):
 
 
 class CameraModel(FpgaRegDevice):
-    """FPGA camera block: latches a frame and streams the binned window on WIN_CMD."""
+    """FPGA camera block: latches a frame and streams the binned window on WIN_CMD, its
+    header's fourth word the latched frame's age (``age_us``) under a reserved upper half
+    that reads 0 (``reserved``: what a misframed stream would put there)."""
 
     def __init__(self):
         super().__init__(
@@ -47,6 +56,8 @@ class CameraModel(FpgaRegDevice):
         )
         self.frame_counter = 41
         self.bad = False
+        self.age_us = 1234
+        self.reserved = 0
         self.on_write[0x09] = self._latch
 
     def _latch(self, value):
@@ -60,6 +71,7 @@ class CameraModel(FpgaRegDevice):
             (0x5643 << 16) | self.frame_counter,
             self.regs[0x04],
             ((1 if self.bad else 0) << 16) | self.regs[0x05],
+            (self.reserved << 16) | self.age_us,
         )
         px = bytearray()
         for r in range(h):
@@ -130,7 +142,7 @@ def test_camera_not_responding_floating_miso():
 def test_camera_read_roi_exact_bytes_and_pixels(cam):
     camera, model, spi = cam
     buf = array("H", [0xAAAA] * 64)
-    meta = [0, 0, 0]
+    meta = [0] * META_LEN
     spi.clear()
     ok = camera.read_roi(696, 296, 8, 6, 1, buf, meta)
     assert ok is True
@@ -138,12 +150,13 @@ def test_camera_read_roi_exact_bytes_and_pixels(cam):
     assert cmd == bytes(
         [0x86, 0x02, 0xB8, 0x01, 0x28, 0x00, 0x08, 0x00, 0x06, 0, 0, 0, 0, 0, 0, 0, 1]
     )
-    assert stream == bytes([0x7F, 0x00]) + bytes(12 + 2 * 48)
+    assert stream == bytes([0x7F, 0x00]) + bytes(16 + 2 * 48)  # (the header: four words)
     assert list(buf[:48]) == expected_window(696, 296, 8, 6, 1)
     assert list(buf[48:]) == [0xAAAA] * 16  # beyond the window untouched
     assert meta[META_FRAME_COUNTER] == 42
     assert meta[META_EXPOSURE_US] == 1000
     assert meta[META_GAIN_X16] == 16
+    assert meta[META_FRAME_AGE_US] == 1234
     assert max(buf[:48]) == 1000
 
 
@@ -152,7 +165,7 @@ def test_camera_binning_register_and_mean(cam, b):
     camera, model, spi = cam
     w, h = 4, 3
     buf = array("H", bytes(2 * w * h))
-    camera.read_roi(640, 256, w, h, b, buf, [0, 0, 0])
+    camera.read_roi(640, 256, w, h, b, buf, [0] * META_LEN)
     lb = {2: 1, 4: 2, 8: 3, 16: 4}[b]
     assert spi.mosi()[-2][9:13] == bytes([0, 0, 0, lb])
     assert list(buf) == expected_window(640, 256, w, h, b)
@@ -161,24 +174,25 @@ def test_camera_binning_register_and_mean(cam, b):
 def test_camera_bytearray_buffer_gets_little_endian_words(cam):
     camera, model, spi = cam
     buf = bytearray(2 * 9)
-    camera.read_roi(10, 20, 3, 3, 1, buf, [0, 0, 0])
+    camera.read_roi(10, 20, 3, 3, 1, buf, [0] * META_LEN)
     assert list(struct.unpack("<9H", buf)) == expected_window(10, 20, 3, 3, 1)
 
 
 def test_camera_meta_array_and_bad_frame_flag(cam):
     camera, model, spi = cam
-    meta = array("i", [0, 0, 0])
+    meta = array("i", [0] * META_LEN)
     model.bad = True
     model.regs[0x04] = 2500
     model.regs[0x05] = 40
+    model.age_us = 777
     assert camera.read_roi(0, 0, 2, 2, 1, array("H", bytes(8)), meta) is False
-    assert list(meta) == [42, 2500, 40]
+    assert list(meta) == [42, 2500, 40, 777]
 
 
 def test_camera_frame_counter_wraps(cam):
     camera, model, spi = cam
     model.frame_counter = 0xFFFE
-    meta = [0, 0, 0]
+    meta = [0] * META_LEN
     buf = array("H", bytes(2))
     camera.read_roi(0, 0, 1, 1, 1, buf, meta)
     assert meta[0] == 0xFFFF
@@ -186,15 +200,52 @@ def test_camera_frame_counter_wraps(cam):
     assert meta[0] == 0
 
 
+@pytest.mark.parametrize("age", [0, 3517, 0xFFFF])
+def test_camera_frame_age_into_the_meta(cam, age):
+    """The header's fourth word (``age_us``: the latched frame's completion to the
+    WIN_CMD latch, the camera's clock, saturating at 0xFFFF) lands in
+    meta[META_FRAME_AGE_US], the other slots and the good/bad answer as before."""
+    camera, model, spi = cam
+    assert HDR_LEN == 16 and META_LEN == 4
+    model.age_us = age
+    meta = [-1] * META_LEN
+    assert camera.read_roi(0, 0, 2, 2, 1, array("H", bytes(8)), meta) is True
+    assert meta == [42, 1000, 16, age]
+    model.bad = True
+    meta = array("i", [-1] * META_LEN)
+    assert camera.read_roi(0, 0, 2, 2, 1, array("H", bytes(8)), meta) is False
+    assert list(meta) == [43, 1000, 16, age]
+
+
+@pytest.mark.parametrize("reserved", [0x0001, 0x0100, 0x8000, 0xFFFF])
+@pytest.mark.parametrize("bad", [False, True])
+def test_a_reserved_age_half_not_0_is_a_bad_stream_header(cam, reserved, bad):
+    """The age word's upper half is reserved and reads 0: anything else is a misframed
+    stream, a BusError like a wrong tag, whether the frame is flagged BAD_FRAME or not,
+    with ``meta`` untouched; the next good header reads as ever (the BAD_FRAME flag
+    still answers False, a good frame True)."""
+    camera, model, spi = cam
+    buf = array("H", bytes(8))
+    model.bad = bad
+    model.reserved = reserved
+    meta = [-1] * META_LEN
+    with pytest.raises(BusError, match="header"):
+        camera.read_roi(0, 0, 2, 2, 1, buf, meta)
+    assert meta == [-1] * META_LEN
+    model.reserved = 0
+    assert camera.read_roi(0, 0, 2, 2, 1, buf, meta) is (not bad)
+    assert meta == [43, 1000, 16, 1234]
+
+
 def test_camera_view_cache_follows_buffer_and_size(cam):
     camera, model, spi = cam
     a = array("H", bytes(2 * 16))
     b = array("H", bytes(2 * 16))
-    camera.read_roi(700, 300, 4, 4, 1, a, [0, 0, 0])
-    camera.read_roi(0, 0, 2, 2, 1, b, [0, 0, 0])
+    camera.read_roi(700, 300, 4, 4, 1, a, [0] * META_LEN)
+    camera.read_roi(0, 0, 2, 2, 1, b, [0] * META_LEN)
     assert list(b[:4]) == expected_window(0, 0, 2, 2, 1)
     assert list(a) == expected_window(700, 300, 4, 4, 1)  # a not overwritten
-    camera.read_roi(0, 0, 4, 4, 1, b, [0, 0, 0])
+    camera.read_roi(0, 0, 4, 4, 1, b, [0] * META_LEN)
     assert list(b) == expected_window(0, 0, 4, 4, 1)
 
 
@@ -218,7 +269,7 @@ def test_camera_read_roi_rejects_bad_windows(cam, args):
     camera, model, spi = cam
     spi.clear()
     with pytest.raises(ValueError):
-        camera.read_roi(*args, array("H", bytes(2 * 65536)), [0, 0, 0])
+        camera.read_roi(*args, array("H", bytes(2 * 65536)), [0] * META_LEN)
     assert spi.transactions == []  # nothing sent
 
 
@@ -238,12 +289,12 @@ def test_a_read_after_a_good_one_is_checked_unless_the_same_window(cam, args):
     window is kept and reads as before."""
     camera, model, spi = cam
     buf = array("H", bytes(2 * 65536))
-    camera.read_roi(1, 0, 4, 4, 1, buf, [0, 0, 0])
+    camera.read_roi(1, 0, 4, 4, 1, buf, [0] * META_LEN)
     spi.clear()
     with pytest.raises(ValueError):
-        camera.read_roi(*args, buf, [0, 0, 0])
+        camera.read_roi(*args, buf, [0] * META_LEN)
     assert spi.transactions == []
-    camera.read_roi(1, 0, 4, 4, 1, buf, [0, 0, 0])
+    camera.read_roi(1, 0, 4, 4, 1, buf, [0] * META_LEN)
     assert spi.mosi()[0][1:9] == bytes([0, 1, 0, 0, 0, 4, 0, 4])
     assert list(buf[:16]) == expected_window(1, 0, 4, 4, 1)
 
@@ -254,26 +305,26 @@ def test_the_same_window_into_another_buffer_lands_there(cam):
     camera, model, spi = cam
     a = array("H", bytes(2 * 16))
     b = array("H", bytes(2 * 16))
-    camera.read_roi(700, 300, 4, 4, 1, a, [0, 0, 0])
+    camera.read_roi(700, 300, 4, 4, 1, a, [0] * META_LEN)
     before = list(a)
-    camera.read_roi(700, 300, 4, 4, 1, b, [0, 0, 0])
+    camera.read_roi(700, 300, 4, 4, 1, b, [0] * META_LEN)
     assert list(b) == expected_window(700, 300, 4, 4, 1) and list(a) == before
     with pytest.raises(ValueError):  # the same window, a buffer too small for it
-        camera.read_roi(700, 300, 4, 4, 1, array("H", bytes(2 * 15)), [0, 0, 0])
+        camera.read_roi(700, 300, 4, 4, 1, array("H", bytes(2 * 15)), [0] * META_LEN)
 
 
 def test_camera_read_roi_rejects_small_buffers(cam):
     camera, model, spi = cam
     with pytest.raises(ValueError):
-        camera.read_roi(0, 0, 4, 4, 1, array("H", bytes(2 * 15)), [0, 0, 0])
+        camera.read_roi(0, 0, 4, 4, 1, array("H", bytes(2 * 15)), [0] * META_LEN)
     with pytest.raises(ValueError):
-        camera.read_roi(0, 0, 4, 4, 1, bytearray(31), [0, 0, 0])
+        camera.read_roi(0, 0, 4, 4, 1, bytearray(31), [0] * META_LEN)
 
 
 def test_camera_full_frame_binned_search_window(cam):
     camera, model, spi = cam
     buf = array("H", bytes(2 * 160 * 128))
-    camera.read_roi(0, 0, 160, 128, 8, buf, [0, 0, 0])
+    camera.read_roi(0, 0, 160, 128, 8, buf, [0] * META_LEN)
     # The bright spot at (700, 300) lands in binned pixel (87, 37).
     i = max(range(len(buf)), key=buf.__getitem__)
     assert (i % 160, i // 160) == (87, 37)
@@ -285,7 +336,7 @@ def test_camera_frame_ready_and_sensor_error(cam):
     assert camera.frame_ready() is True
     assert camera.sensor_ok() is True
     assert spi.mosi()[0] == bytes([0x03, 0x00, 0, 0, 0, 0])
-    camera.read_roi(0, 0, 1, 1, 1, array("H", [0]), [0, 0, 0])
+    camera.read_roi(0, 0, 1, 1, 1, array("H", [0]), [0] * META_LEN)
     assert camera.frame_ready() is False  # latched by WIN_CMD
     model.regs[0x03] = 0x04
     with pytest.raises(DeviceFault):
@@ -316,7 +367,7 @@ def test_camera_bus_error_mid_read(cam):
     camera, model, spi = cam
     spi.fail_next(OSError(errno.EIO, "EIO"))
     with pytest.raises(HalError):
-        camera.read_roi(0, 0, 2, 2, 1, array("H", bytes(8)), [0, 0, 0])
+        camera.read_roi(0, 0, 2, 2, 1, array("H", bytes(8)), [0] * META_LEN)
 
 
 def test_no_transfer_without_chip_select():
@@ -326,7 +377,7 @@ def test_no_transfer_without_chip_select():
     spi.attach(cs, CameraModel())
     cam = FpgaCamera(spi, cs)
     cam.init()
-    cam.read_roi(0, 0, 2, 2, 1, array("H", bytes(8)), [0, 0, 0])
+    cam.read_roi(0, 0, 2, 2, 1, array("H", bytes(8)), [0] * META_LEN)
     assert all(t.name == "camera" and t.closed for t in spi.transactions)
 
 
@@ -404,7 +455,7 @@ def test_frame_octets_is_what_a_frame_moves_on_the_bus(cam):
     for w, h in ((16, 16), (32, 32), (8, 6)):
         spi.clear()
         camera.frame_ready()
-        camera.read_roi(600, 400, w, h, 1, array("H", bytes(2 * w * h)), [0, 0, 0])
+        camera.read_roi(600, 400, w, h, 1, array("H", bytes(2 * w * h)), [0] * META_LEN)
         assert sum(len(m) for m in spi.mosi()) == frame_octets(w, h)
 
 
@@ -416,7 +467,7 @@ def test_the_window_burst_follows_every_change_of_the_window(cam):
 
     def burst(x0, y0, w, h, b):
         spi.clear()
-        camera.read_roi(x0, y0, w, h, b, array("H", bytes(2 * w * h)), [0, 0, 0])
+        camera.read_roi(x0, y0, w, h, b, array("H", bytes(2 * w * h)), [0] * META_LEN)
         return spi.mosi()[0]
 
     def want(x0, y0, w, h, lb):

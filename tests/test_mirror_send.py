@@ -100,17 +100,19 @@ def test_the_boards_send_holds_the_buses_time_of_a_track_frame_and_sample_0():
     from hal.real import camera, fsm
 
     # the camera driver's transfers for one frame: STATUS read (2 + 4), window burst, the
-    # stream (2 + header + pixels)
-    assert camera.frame_octets(TRACK_WIN, TRACK_WIN) == 6 + 17 + 2 + 12 + 2 * 16 * 16 == 549
+    # stream (2 + header + pixels; the header four words since its age word: 549 octets,
+    # 178 µs before)
+    assert camera.frame_octets(TRACK_WIN, TRACK_WIN) == 6 + 17 + 2 + 16 + 2 * 16 * 16 == 553
     assert fsm.SAMPLE_OCTETS == 12
-    bus = 549 * 8 * 1000000 // SPI_FPGA_HZ + 12 * 8 * 1000000 // SPI_FSM_DAC_HZ
-    assert costmodel.MIRROR_SEND_BUS_US == bus == 178
+    bus = 553 * 8 * 1000000 // SPI_FPGA_HZ + 12 * 8 * 1000000 // SPI_FSM_DAC_HZ
+    assert costmodel.MIRROR_SEND_BUS_US == bus == 179
     # the board's send, the simulator's default since stop 51 (the lead and delay tuned
     # on it, docs/apt-loop.md §4 "The board's send"; 1 680 µs at stop 51, 1 569 at stop
-    # 52's cheaper camera read, 1 279 since stop 53's kernels); the kit's, without the
-    # camera driver and the buses, `python -m sim --tick-send 1242`
+    # 52's cheaper camera read, 1 279 since stop 53's kernels, 1 280 with the stream
+    # header's age word); the kit's, without the camera driver and the buses,
+    # `python -m sim --tick-send 1242`
     assert costmodel.BOARD_SEND_US == round(costmodel.BOARD_SEND_INSTR / costmodel.MIPS) + bus
-    assert costmodel.BOARD_SEND_US == 1279 == costmodel.MIRROR_SEND_US
+    assert costmodel.BOARD_SEND_US == 1280 == costmodel.MIRROR_SEND_US
     assert costmodel.KIT_SEND_US == 1242
 
 
@@ -119,8 +121,9 @@ def test_the_boards_bus_share_in_track():
     the frame period (7 samples a 7 ms frame)."""
     from bench.apt_tick_m7 import bus_load
 
-    want = (549 * 8 / 25e6 + 7 * 12 * 8 / 25e6) / 7e-3
-    assert bus_load(7000)["apt_tick_m7_spi_bus_load"] == round(want, 4) == 0.0289
+    # (the frame's 553 octets since the stream header's age word: 549, 0.0289, before)
+    want = (553 * 8 / 25e6 + 7 * 12 * 8 / 25e6) / 7e-3
+    assert bus_load(7000)["apt_tick_m7_spi_bus_load"] == round(want, 4) == 0.0291
     assert bus_load(6000)["apt_tick_m7_spi_bus_load"] > bus_load(10000)["apt_tick_m7_spi_bus_load"]
 
 

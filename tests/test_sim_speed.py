@@ -73,20 +73,32 @@ def _fine_step_reference(w, dt_us):
         del w.ref_hist[:len(w.ref_hist) - 24]
 
 
-def _exposed_reference(w):
-    t1 = w.t_us - w.readout_us
+def _exposed_reference(w, t_frame):
+    """The exposure's mean as the integral of the samples joined by lines, held flat
+    beyond the oldest and newest, over [t0, t1]: the trapezoids between the window's
+    ends and every sample inside it (stop 60: no longer the mean of the samples in it)."""
+    t1 = t_frame - w.readout_us
     t0 = t1 - w.camera.exposure_us
+    pts = [p for p in w.ref_hist]
+    if not [p for p in pts if p[0] <= t1]:
+        return None
+
+    def at(t):
+        if t <= pts[0][0]:
+            return pts[0][1:]
+        for (ta, xa, ya), (tb, xb, yb) in zip(pts, pts[1:], strict=False):
+            if ta <= t <= tb:
+                f = (t - ta) / (tb - ta)
+                return xa + (xb - xa) * f, ya + (yb - ya) * f
+        return pts[-1][1:]
+
+    ts = [t0] + [p[0] for p in pts if t0 < p[0] < t1] + [t1]
     sx = sy = 0.0
-    n = 0
-    last = None
-    for t, x, y in w.ref_hist:
-        if t <= t1:
-            last = (x, y)
-            if t > t0:
-                sx += x
-                sy += y
-                n += 1
-    return (sx / n, sy / n) if n else last
+    for ta, tb in zip(ts, ts[1:], strict=False):
+        (xa, ya), (xb, yb) = at(ta), at(tb)
+        sx += (xa + xb) * (tb - ta) / 2
+        sy += (ya + yb) * (tb - ta) / 2
+    return sx / (t1 - t0), sy / (t1 - t0)
 
 
 def test_world_fine_step_is_the_per_point_reference_bit_for_bit():
@@ -121,7 +133,11 @@ def test_world_fine_step_is_the_per_point_reference_bit_for_bit():
         assert got[len(got) - len(ref.ref_hist):] == ref.ref_hist
         for exp in (10, 1000, 4300, 9000):
             fast.camera.exposure_us = ref.camera.exposure_us = exp
-            assert fast._exposed_residual() == _exposed_reference(ref)
+            for tf in (fast.t_us, fast.t_us - 333.25):
+                got, want = fast._exposed_residual(tf), _exposed_reference(ref, tf)
+                assert (got is None) == (want is None)
+                if got is not None:
+                    assert got == pytest.approx(want, rel=1e-9, abs=1e-15)
     fa, ra = fast.recorder, ref.recorder
     assert len(fa.fine_t) > 10000
     assert (fa.fine_t, fa.fine_ax, fa.fine_ay) == (ra.fine_t, ra.fine_ax, ra.fine_ay)

@@ -23,13 +23,18 @@ addr  name            rw  meaning
 0x0A  FRAME_PERIOD_US rw  frame period, us, 4762..32000 (the sensor's shortest frame,
                           hal.interfaces.CAMERA_FRAME_PERIOD_MIN_US; applies from the next
                           frame start); the exposure must leave the sensor's 1 ms gap
-0x7F  STREAM          r   12-byte header then w*h pixels (see below)
+0x7F  STREAM          r   16-byte header then w*h pixels (see below)
 ====  ==============  ==  ===============================================================
 
-Stream: header words (big-endian, like registers): ``0x5643 << 16 | frame_counter``,
-``exposure_us``, ``flags << 16 | gain_x16`` (flags bit0 BAD_FRAME); then pixels row-major,
-16 bits each, **little-endian** so that the SPI burst lands directly in an ``array('H')``
-on the little-endian MCU (zero copy).
+Stream: four header words (big-endian, like registers): ``0x5643 << 16 | frame_counter``,
+``exposure_us``, ``flags << 16 | gain_x16`` (flags bit0 BAD_FRAME), ``age_us``: the µs
+from the latched frame's completion (the instant FRAME_READY was set for it) to the
+WIN_CMD latch, counted by the FPGA on the camera's own oscillator, saturating at 0xFFFF
+(bits 31..16 reserved, read 0: not 0, a misframed stream, BusError like a wrong tag);
+then pixels row-major, 16 bits each, **little-endian** so that the SPI burst lands
+directly in an ``array('H')`` on the little-endian MCU (zero copy).  The age lets the APT
+keep its ticks at the frames as the camera's clock and the MCU's drift apart
+(``hal.interfaces.META_FRAME_AGE_US``; flight/apt_phase.py).
 """
 
 from hal.errors import BusError, DeviceFault, SensorError
@@ -74,7 +79,7 @@ _STATUS_DEFINED = const(0x07)
 HDR_TAG = const(0x5643)
 _TAG_HI = const(0x56)  # HDR_TAG's octets, big-endian
 _TAG_LO = const(0x43)
-HDR_LEN = const(12)
+HDR_LEN = const(16)  # four words: tag | counter, exposure, flags | gain, age (0 | us)
 FLAG_BAD_FRAME = const(0x01)
 WIN_BURST_LEN = const(17)  # the window command's write burst: X0Y0, WH, BIN, CMD
 _READ_CMD_LEN = const(2)  # a read burst's address and turnaround octets (hal/real/fpga.py)
@@ -90,15 +95,18 @@ def frame_octets(w, h):
 
 
 def stream_header_py(hdr, meta):
-    """The stream's 12-octet header ``hdr``: -1 if its tag is not HDR_TAG (``meta``
-    untouched); else the frame counter, exposure (µs) and gain (x16) into ``meta``[0..2]
-    and 0 for a frame flagged BAD_FRAME, 1 for a good one.  (The plain-Python twin of
-    hal/real/camera_viper.py ``stream_header``, the board's.)"""
-    if hdr[0] != _TAG_HI or hdr[1] != _TAG_LO:
+    """The stream's 16-octet header ``hdr``: -1 if its tag is not HDR_TAG or the age
+    word's reserved upper half is not 0 (a misframed stream; ``meta`` untouched); else
+    the frame counter, exposure (µs), gain (x16) and the frame's age at the latch (µs)
+    into ``meta``[0..3] (hal.interfaces META_*) and 0 for a frame flagged BAD_FRAME, 1 for
+    a good one.  (The plain-Python twin of hal/real/camera_viper.py ``stream_header``, the
+    board's.)"""
+    if hdr[0] != _TAG_HI or hdr[1] != _TAG_LO or hdr[12] or hdr[13]:
         return -1
     meta[0] = (hdr[2] << 8) | hdr[3]
     meta[1] = ((hdr[4] & 0x3F) << 24) | (hdr[5] << 16) | (hdr[6] << 8) | hdr[7]
     meta[2] = (hdr[10] << 8) | hdr[11]
+    meta[3] = (hdr[14] << 8) | hdr[15]
     return 0 if hdr[9] & FLAG_BAD_FRAME else 1
 
 

@@ -26,6 +26,7 @@ from hal.interfaces import (
     COUNTER_MASK,
     FRAMER_MODES,
     META_EXPOSURE_US,
+    META_FRAME_AGE_US,
     META_FRAME_COUNTER,
     META_GAIN_X16,
     N_COUNTERS,
@@ -64,6 +65,7 @@ class SimCamera(Camera):
 
     def init(self):
         self._returned = -1
+        self.world.frame_clock.restart(self.world.t_us)  # (the sensor starts its frames)
 
     def set_exposure(self, us):
         us = int(us)
@@ -103,6 +105,7 @@ class SimCamera(Camera):
         meta[META_FRAME_COUNTER] = self.frame & 0xFFFF
         meta[META_EXPOSURE_US] = self.exposure_us
         meta[META_GAIN_X16] = self.gain_x16
+        meta[META_FRAME_AGE_US] = self.world.frame_clock.age_us(self.world.t_us)
         self._returned = self.frame
         if self.drop_frames:
             self.drop_frames -= 1

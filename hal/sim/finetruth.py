@@ -7,7 +7,8 @@
   the aim error (to the recorder's ``fine``).
 * :meth:`FineTruth.fsm_command`: DAC writes applied after the command latency.
 * :meth:`FineTruth._exposed_residual`: the camera-frame residual averaged over the
-  exposure that ended one ROI read-out before the frame.
+  exposure that ended one ROI read-out before the frame's instant (its own clock,
+  hal/sim/frameclock.py).
 * :meth:`FineTruth.aim_error`: the downlink's direction error from the beacon residual.
 
 MicroPython: plain Python (``typing`` only for the checker).
@@ -26,12 +27,6 @@ except ImportError:  # MicroPython
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any  # noqa: F401  (type comments)
 
-# Assumed: the payload computer's clock against the camera's (the FPGA's own oscillator),
-# parts per million: the STM32's HSE crystal, a common +/-20 ppm grade.  It moves the
-# millisecond tick the board's mirror timer fires on (hal/real/fsm.py) across the frames:
-# ~1 ms of phase every 50 s (:meth:`FineTruth.fsm_wave`).
-MCU_CLOCK_PPM = 20.0
-
 _HIST = 24  # 1 kHz camera-frame residual samples needed (>= 9 ms exposure + read-out)
 # Samples the ring holds: twice the need (the list it replaced kept 24 to 48).  A ring of
 # preallocated arrays, not a list of tuples: on the target the history is then allocated
@@ -49,12 +44,14 @@ def new_hist():
 
 def wave_tick(sc, seed, ideal):
     """The board's mirror timer for a scenario: (the MCU tick its callbacks fire on, in µs
-    of the world: the millisecond off by the clock's error; 0.0: every sample exactly on
-    its period, idealised, scenario "wave_timing": "exact", ``--exact-wave``; that tick's
-    phase, per seed)."""
+    of the world — the computer's own clock, so exactly the millisecond; the camera's
+    frames drift across it, hal/sim/frameclock.py — 0.0: every sample exactly on its
+    period, idealised, scenario "wave_timing": "exact", ``--exact-wave``; that tick's
+    phase, per seed).  (Until stop 60 the world ran on the camera's clock and this tick
+    was the millisecond off by the computer's error, MCU_CLOCK_PPM: the same drift of the
+    tick across the frames.)"""
     exact = ideal or sc.get("wave_timing", "board") == "exact"
-    ppm = float(sc.get("mcu_clock_ppm", MCU_CLOCK_PPM))
-    tick = 0.0 if exact else FSM_WAVE_PERIOD_US / (1.0 + ppm * 1e-6)
+    tick = 0.0 if exact else float(FSM_WAVE_PERIOD_US)
     return tick, Rng(seed * 23 + 9).uniform() * FSM_WAVE_PERIOD_US
 
 
@@ -239,29 +236,54 @@ class FineTruth:
         while q and q[-1][0] > t:
             q.pop()
 
-    def _exposed_residual(self):
-        """Mean camera-frame residual over the exposure that ended read-out ago."""
-        t1 = self.t_us - self.readout_us
+    def _exposed_residual(self, t_frame_us):
+        """Mean camera-frame residual over the exposure that ended read-out before the
+        frame was complete at ``t_frame_us`` (hal/sim/frameclock.py): the integral of the
+        1 kHz samples joined by straight lines over exactly [t0, t1], held flat past the
+        newest (a frame completes between grid points: its instants are the camera's
+        clock's).  Until stop 60 the frames sat on the grid and this was the mean of the
+        samples in (t0, t1] — an exposure 0.5 ms younger on average than its window."""
+        t1 = t_frame_us - self.readout_us
         t0 = t1 - self.camera.exposure_us
         ht, hx, hy, n, j = self._hist
         base = j - n  # sample k (0 the oldest held) is in slot (base + k) % HIST_N
-        # The samples are in time order: find those in (t0, t1] from the end (an exposure
-        # holds a few of the ~24 needed), then add them up oldest first.
+        # b: one past the newest sample at or before t1; a: the newest at or before t0
         b = n
         while b and ht[(base + b - 1) % HIST_N] > t1:
             b -= 1
         if not b:
             return None
-        a = b
-        while a and ht[(base + a - 1) % HIST_N] > t0:
+        a = b - 1
+        while a and ht[(base + a) % HIST_N] > t0:
             a -= 1
-        if a == b:
-            i = (base + b - 1) % HIST_N
-            return (hx[i], hy[i])
+        i = (base + a) % HIST_N
+        tp, xp, yp = ht[i], hx[i], hy[i]
+        if tp < t0 and a + 1 < n:  # the window's start, on the line to the next sample
+            k = (base + a + 1) % HIST_N
+            f = (t0 - tp) / (ht[k] - tp)
+            xp += (hx[k] - xp) * f
+            yp += (hy[k] - yp) * f
         sx = sy = 0.0
-        for k in range(a, b):
-            i = (base + k) % HIST_N
-            sx += hx[i]
-            sy += hy[i]
-        m = b - a
-        return sx / m, sy / m
+        if tp > t0:  # (no sample before the window: the oldest held back to its start)
+            sx = 2.0 * xp * (tp - t0)
+            sy = 2.0 * yp * (tp - t0)
+        tp = t0 if tp < t0 else tp
+        for m in range(a + 1, n):
+            k = (base + m) % HIST_N
+            tk = ht[k]
+            if tk >= t1:  # the window's end, on this line
+                f = (t1 - tp) / (tk - tp)
+                xk = xp + (hx[k] - xp) * f
+                yk = yp + (hy[k] - yp) * f
+                sx += (xp + xk) * (t1 - tp)
+                sy += (yp + yk) * (t1 - tp)
+                tp = t1
+                break
+            sx += (xp + hx[k]) * (tk - tp)
+            sy += (yp + hy[k]) * (tk - tp)
+            tp, xp, yp = tk, hx[k], hy[k]
+        if tp < t1:  # past the newest sample: held
+            sx += 2.0 * xp * (t1 - tp)
+            sy += 2.0 * yp * (t1 - tp)
+        w = 2.0 * (t1 - t0)
+        return sx / w, sy / w

@@ -62,6 +62,7 @@ from sim.thermal import TempSensor, ThermalScenario
 from hal.interfaces import CAMERA_FRAME_PERIOD_US as FRAME_US
 from hal.interfaces import SW_CAMERA, SW_FRAMER, SW_SIPM_BIAS, check_frame_period
 from hal.sim.finetruth import FineTruth, new_hist, wave_tick
+from hal.sim.frameclock import MCU_CLOCK_PPM, FrameClock
 from hal.sim.devices import (
     SimBiasSupply,
     SimCamera,
@@ -176,6 +177,11 @@ class World(FineTruth):
         # exposure that ended ``readout_us`` before the frame is ready).
         rate = sc.get("frame_rate_hz")
         self.frame_us = FRAME_US if rate is None else frame_period_us(rate)
+        # The camera's frames on its own oscillator, started at a phase of its own
+        # (hal/sim/frameclock.py; "aligned": on this clock's grid, an idealisation).
+        self.frame_clock = FrameClock(
+            self.frame_us, seed, float(sc.get("mcu_clock_ppm", MCU_CLOCK_PPM)),
+            aligned=self.ideal or sc.get("frame_clock", "board") == "aligned")
         self.readout_us = 0 if self.ideal else int(sc.get("roi_readout_us", ROI_READOUT_US))
         self.fsm_latency_us = 0 if self.ideal else int(sc.get("fsm_latency_us",
                                                               FSM_LATENCY_US))
@@ -222,7 +228,6 @@ class World(FineTruth):
         # Observer of the truth (the pass runner's recorder, sim/run/recorder.py):
         # ``frame(world)`` every camera frame, ``window(world, counts)`` every framer window.
         self.recorder = None  # type: Any
-        self._frame_acc = 0
         self._win_acc = 0
         self._th_acc = 0.0
         self.beacon_forced_off_until = -1.0
@@ -350,13 +355,10 @@ class World(FineTruth):
                 s.step(th)
             th = 0.0
         self._th_acc = th
-        fa = self._frame_acc + dt_us
-        if fa >= self.frame_us:
-            fa -= self.frame_us
-            self._frame_acc = fa
-            self._frame()
-        else:
-            self._frame_acc = fa
+        tf = self.frame_clock.due(t_us)
+        while tf >= 0.0:
+            self._frame(tf)
+            tf = self.frame_clock.due(t_us)
         wa = self._win_acc + dt_us
         if wa >= WINDOW_US:
             self._win_acc = wa - WINDOW_US
@@ -368,12 +370,12 @@ class World(FineTruth):
             self._apply_fault(self.faults[fi])
             self._fault_i = fi + 1
 
-    def _frame(self):
+    def _frame(self, t_frame_us):
         p = self.platform
         f = self.fsm_model
         cam = self.cam_model
         # The camera's axes are rotated from the FSM's by the mounting error (calib).
-        e = self._exposed_residual() if self.fine_us else None
+        e = self._exposed_residual(t_frame_us) if self.fine_us else None
         if e is None:
             rx = p.err_x - f.theta_x
             ry = p.err_y - f.theta_y
@@ -435,6 +437,11 @@ class World(FineTruth):
             self.recorder.window(self, c)
 
     # ------------------------------------------------------------------ faults
+    def next_fault_s(self):
+        """The time of the next scheduled fault (s), or None."""
+        fi = self._fault_i
+        return self.faults[fi][0] if fi < len(self.faults) else None
+
     def _apply_fault(self, f):
         kind = f[1]
         arg = f[2] if len(f) > 2 else None  # type: Any

@@ -83,6 +83,10 @@ def build_parser():
                    help="idealise the mirror's waveform timing: every sample exactly on its "
                         "period (default: on the board's millisecond tick, each the sample "
                         "nearest its time, hal/real/fsm.py)")
+    p.add_argument("--aligned-frames", action="store_true",
+                   help="idealise the camera's frame clock: its frames on the payload "
+                        "computer's grid from time 0 (default: the camera's own oscillator, "
+                        "20 ppm off, started at a phase of its own, hal/sim/frameclock.py)")
     p.add_argument("--frame-rate", type=float, metavar="HZ",
                    help="override the beacon camera's frame rate (the APT ticks once a frame; "
                         "the period a whole number of ms, 2 .. 32: e.g. 100, 125, 200, 250, "
@@ -212,6 +216,8 @@ def overrides_from(args):
         ov["fsm_latency_us"] = args.fsm_latency
     if getattr(args, "exact_wave", False):
         ov["wave_timing"] = "exact"
+    if getattr(args, "aligned_frames", False):
+        ov["frame_clock"] = "aligned"
     if args.tick_send is not None:
         if not 0 <= args.tick_send <= 10000:
             return None, "--tick-send must be within 0 .. 10000 us, got %d" % args.tick_send

@@ -98,13 +98,14 @@ KIT_SEND_US = int(round(MIRROR_SEND_INSTR / MIPS))  # 1 242 µs
 # header; the waveform two frames long, 14 samples; measured at the board's 7 ms frames,
 # docs/firmware.md §4 "Fewer operations") — and (b) the time on the buses, which
 # no instruction count holds (a blocking transfer holds the tick, DMA or not): the TRACK
-# frame's status read, window burst and stream, hal.real.camera.frame_octets(16, 16) = 549
-# octets at the FPGA port's 25 MHz (hal.interfaces.SPI_FPGA_HZ), 175 µs, and sample 0's
+# frame's status read, window burst and stream, hal.real.camera.frame_octets(16, 16) = 553
+# octets (549 before the header's age word, stop 60) at the FPGA port's 25 MHz
+# (hal.interfaces.SPI_FPGA_HZ), 176 µs, and sample 0's
 # four DAC frames (12 octets at SPI_FSM_DAC_HZ: 3 µs).
 BOARD_SEND_INSTR = 110100
 MIRROR_SEND_BUS_US = (spi_transfer_us(frame_octets(TRACK_WIN, TRACK_WIN), SPI_FPGA_HZ)
-                      + spi_transfer_us(SAMPLE_OCTETS, SPI_FSM_DAC_HZ))  # 178 µs
-BOARD_SEND_US = int(round(BOARD_SEND_INSTR / MIPS)) + MIRROR_SEND_BUS_US  # 1 279 µs (1 569 at stop 52)
+                      + spi_transfer_us(SAMPLE_OCTETS, SPI_FSM_DAC_HZ))  # 179 µs
+BOARD_SEND_US = int(round(BOARD_SEND_INSTR / MIPS)) + MIRROR_SEND_BUS_US  # 1 280 µs (1 569 at stop 52)
 # The send every APT mirror command waits in the honest world (ACQUIRE, TRACK, a held
 # code; other tasks' commands leave at their dispatch: none in a pass but a mode change's
 # park): the board's, a delay of the loop the board has and virtual time, standing still

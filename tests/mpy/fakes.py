@@ -191,6 +191,7 @@ class FakeCamera:
         self.reads = 0
         self.flag_next = 0  # that many next reads flagged bad by the camera (False)
         self.meta_next = None  # (exposure us, gain x16) the next read's header says, once
+        self.frame_age_us = 0  # the frame's age at the read (hal.interfaces META_FRAME_AGE_US)
 
     def init(self):
         pass
@@ -223,6 +224,7 @@ class FakeCamera:
         # follows ``exposure_us``.
         meta[1] = self.plant_exposure_us
         meta[2] = self.gain_x16
+        meta[3] = self.frame_age_us  # (the kit's ticks read each frame as it completes)
         if self.meta_next is not None:
             meta[1], meta[2] = self.meta_next
             self.meta_next = None

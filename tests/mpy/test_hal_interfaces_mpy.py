@@ -64,7 +64,7 @@ def test_base_methods_are_abstract():
     calls = (
         (interfaces.Camera(), "frame_ready", ()),
         (interfaces.Camera(), "set_exposure", (100,)),
-        (interfaces.Camera(), "read_roi", (0, 0, 1, 1, 1, array("H", [0]), [0, 0, 0])),
+        (interfaces.Camera(), "read_roi", (0, 0, 1, 1, 1, array("H", [0]), [0] * 4)),
         (interfaces.Fsm(), "set_codes", (0, 0)),
         (interfaces.Fsm(), "fault", ()),
         (interfaces.Fsm(), "wave_errors", ()),
@@ -119,7 +119,10 @@ def test_constants_are_consistent():
     assert interfaces.Framer.MODE_LOOPBACK == interfaces.MODE_LOOPBACK
     assert len(set(interfaces.FRAMER_MODES)) == 3
     assert interfaces.FSM_CODE_MIN == -32768 and interfaces.FSM_CODE_MAX == 32767
-    assert interfaces.META_LEN == 3
+    assert interfaces.META_LEN == 4
+    meta = (interfaces.META_FRAME_COUNTER, interfaces.META_EXPOSURE_US,
+            interfaces.META_GAIN_X16, interfaces.META_FRAME_AGE_US)
+    assert sorted(meta) == list(range(interfaces.META_LEN))
     assert interfaces.BINNINGS == (1, 2, 4, 8, 16)
 
 
@@ -229,12 +232,13 @@ class Uart:
 
 
 def test_camera_read_roi_allocation_free():
-    hdr = bytearray(b"\x56\x43\x00\x07\x00\x00\x03\xe8\x00\x00\x00\x10")  # fc 7, 1000 us, x1
+    # fc 7, 1000 us, x1, the frame 3 000 us old at the latch
+    hdr = bytearray(b"\x56\x43\x00\x07\x00\x00\x03\xe8\x00\x00\x00\x10\x00\x00\x0b\xb8")
     pixels = array("H", [i * 3 for i in range(256)])
     spi = Spi([hdr, pixels])
     cam = FpgaCamera(spi, Pin())
     buf = array("H", [0] * 256)
-    meta = [0, 0, 0]
+    meta = [0] * interfaces.META_LEN
     assert cam.read_roi(600, 500, 16, 16, 1, buf, meta)  # first call builds the view
     ok = False
     _heap_lock()
@@ -243,7 +247,7 @@ def test_camera_read_roi_allocation_free():
     finally:
         _heap_unlock()
     assert ok is True
-    assert meta == [7, 1000, 16]
+    assert meta == [7, 1000, 16, 3000]
     assert buf[0] == 0 and buf[255] == 765
     assert spi.last_len == 2  # the stream command, after the 17-byte window command
     # ACQUIRE's window moves every frame: its burst is packed again, its checks run
@@ -261,25 +265,40 @@ def test_camera_read_roi_allocation_free():
 
 def test_the_stream_header_kernel_matches_its_twin():
     # hal/real/camera_viper.py (the board, the unix port) against the plain-Python twin
-    # (hal/real/camera.py stream_header_py): tags right and wrong, the BAD_FRAME flag and
-    # the other flag bits, every octet's range, into a list and an array('i') meta.
+    # (hal/real/camera.py stream_header_py) on 16-octet headers: tags right and wrong, the
+    # age word's reserved half 0 and not (either octet), the BAD_FRAME flag and the other
+    # flag bits, every octet's range, ages 0 and 0xFFFF among them, into a list and an
+    # array('i') meta.
     import sys
 
     from hal.real import camera as C
 
+    assert C.HDR_LEN == 16
     x = 12345
     seen = {}
-    for case in range(200):
-        hdr = bytearray(12)
-        for i in range(12):
+    ages = {}
+    for case in range(300):
+        hdr = bytearray(16)
+        for i in range(16):
             x = (x * 1103515245 + 12345) & 0x7FFFFFFF
             hdr[i] = (x >> 16) & 0xFF
         if case % 5:  # (four in five with the tag: its octets right)
             hdr[0], hdr[1] = 0x56, 0x43
         elif case % 10 == 5:
             hdr[0] = 0x56  # (only the second octet wrong)
-        for meta in ([-1, -1, -1], array("i", [-1, -1, -1])):
-            m2 = [-1, -1, -1]
+        k = case % 7  # the reserved half: 0 five in seven, else one octet of it set
+        if k == 5:
+            hdr[12], hdr[13] = 0, hdr[13] | 1
+        elif k == 6:
+            hdr[12], hdr[13] = hdr[12] | 0x80, 0
+        else:
+            hdr[12] = hdr[13] = 0
+        if case % 11 == 1:
+            hdr[14] = hdr[15] = 0xFF  # (the age saturated)
+        elif case % 11 == 2:
+            hdr[14] = hdr[15] = 0
+        for meta in ([-1, -1, -1, -1], array("i", [-1, -1, -1, -1])):
+            m2 = [-1, -1, -1, -1]
             _heap_lock()
             try:
                 r = C._stream_header(hdr, meta)
@@ -288,19 +307,28 @@ def test_the_stream_header_kernel_matches_its_twin():
             r2 = C.stream_header_py(hdr, m2)
             assert r == r2 and list(meta) == m2, (case, bytes(hdr))
             seen[r] = seen.get(r, 0) + 1
+            tagged = hdr[0] == 0x56 and hdr[1] == 0x43
             if r >= 0:
+                assert tagged and hdr[12] == 0 and hdr[13] == 0
                 assert m2 == [(hdr[2] << 8) | hdr[3],
                               ((hdr[4] & 0x3F) << 24) | (hdr[5] << 16) | (hdr[6] << 8) | hdr[7],
-                              (hdr[10] << 8) | hdr[11]]
+                              (hdr[10] << 8) | hdr[11],
+                              (hdr[14] << 8) | hdr[15]]
                 assert r == 1 - (hdr[9] & 1)
+                ages[m2[3]] = 1  # (0 and 0xFFFF among them, below)
             else:
-                assert m2 == [-1, -1, -1]  # a bad tag: the meta untouched
+                assert not tagged or hdr[12] or hdr[13]
+                assert m2 == [-1, -1, -1, -1]  # a bad header: the meta untouched
+                if tagged:
+                    seen["reserved"] = seen.get("reserved", 0) + 1
     assert seen.get(-1, 0) > 20 and seen.get(0, 0) > 20 and seen.get(1, 0) > 20, seen
+    assert seen.get("reserved", 0) > 20 and 0 in ages and 0xFFFF in ages, (seen, ages)
     impl = sys.implementation.name
     if impl == "micropython" and sys.platform != "webassembly":
         assert C._stream_header is not C.stream_header_py  # the board and the unix port
     else:
         assert C._stream_header is C.stream_header_py
+
 
 def test_framer_read_counters_allocation_free():
     blk = bytearray(44)

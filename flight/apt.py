@@ -126,6 +126,8 @@ HK_DIAG = (
     F("apt_fsm_faults", "u8", description="mirror driver faults (each parked the mirror)"),
     F("apt_laser_faults", "u8", description="downlink laser switch failures"),
     F("apt_fsm_wave_errors", "u16", warn=(0, 0), description="wave samples the timer missed"),
+    F("apt_frame_age_us", "u16", "us", description="the last read's frame age (the follow: 50)"),
+    F("apt_period_us", "u16", "us", description="the APT task's period as the follow sets it"),
 )
 ADCS = (  # the feedback map (APID 0x0A4, 5 Hz): keys and raw values as declared
     F("err_x_urad", "f32", "urad", description="line-of-sight error x (mirror + residual)"),
@@ -156,8 +158,7 @@ class Apt:
         self.exposure.on_error = self._camera_error  # (a failed write: counted, said)
         # TRACK's buffers preallocated; the other states' window: Search.window (issue 11)
         self.trk_buf = array("H", bytes(2 * TRACK_WIN * TRACK_WIN))
-        # the frame's metadata (hal.interfaces META_*; the predictor: its exposure), then
-        # the last frame counter seen and the camera's ranges (flight/apt_devices.py)
+        # the frame's metadata, its last counter, the camera's ranges (apt_devices.py)
         self._meta = self.law.meta = dev.new_meta(camera)
         self._cen = array("i", [0] * px.CEN_LEN)  # centroid inputs, results
         self._cen_args = [self.trk_buf, self._cen, px._WTAB]  # (px.centroid_k's argument)
@@ -216,9 +217,8 @@ class Apt:
 
     # ------------------------------------------------------------------ session hooks
     def tasks(self):
-        # Disabled for its faults, the loop is dead: nothing may act on its last state (the
-        # downlink laser on, the mirror held, TRACK's frozen error fed to the ADCS).  The
-        # session's own stop: lasers off, mirror parked, camera off, IDLE (design.md §3.1).
+        # Disabled for its faults, nothing may act on its last state (laser on, mirror held,
+        # frozen error to the ADCS): the session's own stop (design.md §3.1).
         return [self.law.frame_clock(Task("apt", self.period_us, self.tick, max_faults=5,
                                           budget_us=self.period_us // 2, critical=False,
                                           on_disable=self.stop_session)),

@@ -165,3 +165,6 @@ def hk_diag(apt, values, i):
     values[i + 12] = apt.laser_faults
     n = apt.wave_errors_seen  # (Fsm.wave_errors as the last HK read it: hk above)
     values[i + 13] = n if n < 0xFFFF else 0xFFFF
+    values[i + 14] = apt._meta[3]  # (hal.interfaces META_FRAME_AGE_US; flight/apt_phase.py)
+    t = apt.law.frame_task
+    values[i + 15] = t.row[12] if t is not None else apt.period_us  # (S_PERIOD_US)

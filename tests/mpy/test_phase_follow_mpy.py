@@ -136,3 +136,15 @@ def test_a_steady_drift_is_learnt_as_a_rate():
     assert apt.dv.phase_i <= -16  # (q4: 1 µs a tick or more learnt, the longer way)
     assert sum(periods[-10:]) == 10 * (P + 3)  # (on average the camera's own period)
     assert max(abs(e) for e in errs[-10:]) <= 2 * N
+
+
+def test_the_follow_is_in_the_diagnostic_housekeeping():
+    # the operator's view of it: the last read's frame age and the period it set
+    r, apt, t = _apt()
+    _read(apt, t, TARGET_AGE_US + 300)
+    ph.follow(apt)
+    d = r.hk("apt", diag=True)
+    assert d["apt_frame_age_us"] == TARGET_AGE_US + 300
+    assert d["apt_period_us"] == P - _d(300) == t.row[S_PERIOD_US]
+    apt.law.frame_task = None  # (a rig without the scheduler: the frame's period)
+    assert r.hk("apt", diag=True)["apt_period_us"] == P

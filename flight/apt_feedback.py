@@ -16,7 +16,8 @@ for an IFOV up to 256 µrad (default 100).
 from flight.events import SEV_WARN, Event
 from flight.tm import MapPacker
 from hal.compat import const
-from hal.interfaces import APT_ACQUIRE as ACQUIRE, APT_TRACK as TRACK, FSM_LSB_RAD
+from flight.scheduler_telemetry import S_PERIOD_US
+from hal.interfaces import APT_ACQUIRE as ACQUIRE, APT_TRACK as TRACK, FSM_LSB_RAD, META_FRAME_AGE_US
 
 # The mirror driver's own failures: the board's waveform timer cannot raise, so a sample
 # it could not write is only counted by the driver (Fsm.wave_errors); the APT's
@@ -165,6 +166,6 @@ def hk_diag(apt, values, i):
     values[i + 12] = apt.laser_faults
     n = apt.wave_errors_seen  # (Fsm.wave_errors as the last HK read it: hk above)
     values[i + 13] = n if n < 0xFFFF else 0xFFFF
-    values[i + 14] = apt._meta[3]  # (hal.interfaces META_FRAME_AGE_US; flight/apt_phase.py)
+    values[i + 14] = apt._meta[META_FRAME_AGE_US]  # (held by flight/apt_phase.py follow)
     t = apt.law.frame_task
-    values[i + 15] = t.row[12] if t is not None else apt.period_us  # (S_PERIOD_US)
+    values[i + 15] = t.row[S_PERIOD_US] if t is not None else apt.period_us

@@ -286,7 +286,12 @@ class ReplayGuard:
         try:
             self._persist()
         except Exception:
-            self._take_back(kid, res, base)
+            if res:
+                self.reserved[kid] = res
+                self.base[kid] = base
+            else:
+                del self.reserved[kid]
+                del self.base[kid]
             raise
 
     def _reserve(self, kid, mark, renew=False):
@@ -307,18 +312,13 @@ class ReplayGuard:
             self._persist()
         except Exception:
             # Not on the flash: the next advance tries again (the RAM mark protects)
-            self._take_back(kid, res, base)
+            if kid in self.reserved and not res:
+                del self.reserved[kid]
+                del self.base[kid]
+            else:
+                self.reserved[kid] = res
+                self.base[kid] = base
             raise
-
-    def _take_back(self, kid, res, base):
-        """A reservation the flash did not take: ``kid``'s back to ``res`` and ``base``
-        (res 0: it had none)."""
-        if res:
-            self.reserved[kid] = res
-            self.base[kid] = base
-        else:
-            self.reserved.pop(kid, None)
-            self.base.pop(kid, None)
 
     def _put_exact(self, kid, mark):
         """The exact mark in the backup registers; False if it could not be written."""

@@ -4,7 +4,7 @@ events and the payload modules onto one HAL board (DESIGN §3).
 Core tasks (periods are parameters of construction): ``tc`` (20 ms, critical: drain the
 UART, deframe, verify, dispatch; events → TM), ``health`` (100 ms, critical: limits/FDIR,
 session sequencing, time-tagged commands), ``hk`` (20 ms: the housekeeping packet every
-1000 ms in four steps: collect, encode, send, event log to flash).
+1000 ms in six steps: collect and encode in halves, send, event log to flash).
 
 Every command, event, parameter and housekeeping field is declared by the module that
 owns it (flight/components.py lists them); the app builds its tables from those
@@ -26,7 +26,9 @@ from flight.telemetry import HkField
 from flight.tm import APID_ADCS, APID_EVENT, APID_HK, APID_HK_DIAG, MapPacker
 
 HK_STEP_US = const(20000)  # housekeeping step spacing (see _task_hk)
-HK_STEPS = const(4)  # collect, encode, send, event log
+# collect and encode each in halves (each ~240 k instructions whole: 4.8 ms at 50 M, an APT
+# frame late behind it; docs/firmware.md §4), send, event log
+HK_STEPS = const(6)
 RESET_CAUSES = ("POWER_ON", "WATCHDOG", "SOFT", "HARD", "OTHER")  # hal.interfaces RESET_*
 
 EV_BOOT = const(0x01)
@@ -394,11 +396,11 @@ class FlightApp:
     def _task_hk(self):
         k = self._hk_step
         self._hk_step = k + 1 if k + 1 < self._hk_steps else 0
-        if k == 0:
-            self.hk_packer.collect()  # one snapshot of every owner's fields
-        elif k == 1:
-            self.hk_packer.encode()
-        elif k == 2:
+        if k < 2:
+            self.hk_packer.collect(k, 2)  # every owner's fields, in two halves 20 ms apart
+        elif k < 4:
+            self.hk_packer.encode(k - 2, 2)
+        elif k == 4:
             self.tm.send_raw(APID_HK, self.hk_packer.buf)
             period = self.params["hk_diag_period_s"]
             if period:
@@ -408,7 +410,7 @@ class FlightApp:
                 if self._diag_ticks >= period:
                     self._diag_ticks = 0
                     self.send_hk_diag()
-        elif k == 3:
+        elif k == 5:
             self.keyring.hk_tick(self._repeat)  # NO_USABLE_KEY again while there is no key
             self.replay.hk_tick(self._repeat)  # COUNTER_RESYNC_NEEDED again while resyncing
             self.limits.summary.end_interval(self._uptime)  # rejections of the interval

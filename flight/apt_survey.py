@@ -35,7 +35,7 @@ from flight import apt_pixels as px
 from flight.events import SEV_WARN, Event
 from flight.params import ParamDef
 from hal.compat import const
-from hal.interfaces import LINK_DEGRADED, LINK_LOCKED
+from hal.interfaces import LINK_DEGRADED, LINK_LOCKED, MODE_LOOPBACK
 
 EV_APT_TARGET_SWITCH = const(0x5A)
 _BIN = const(16)  # the survey's binning: 16 x 16 cells of 16 x 16 px
@@ -105,7 +105,9 @@ class Survey:
         """Once a TRACK tick, before its frame: True when this tick's frame was the
         survey's (the tick does nothing else).  Integers only, nothing allocated."""
         fr = self.framer
-        locked = fr is not None and (fr.link == LINK_LOCKED or fr.link == LINK_DEGRADED)
+        # (a LOOPBACK framer locks on its own packets: not the station's uplink, stop 61)
+        locked = fr is not None and (fr.link == LINK_LOCKED or fr.link == LINK_DEGRADED) \
+            and fr.mode != MODE_LOOPBACK
         fast = self.every_lock
         if locked and not self.locked and (self.every > 0 or self.every_locked > 0):
             # The station's uplink, so its beacon, came on: a look at the next frame if

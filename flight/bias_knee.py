@@ -42,7 +42,8 @@ from flight.scheduler import Task
 from flight.telemetry import HkField
 from hal.compat import const
 from hal.errors import HalError
-from hal.interfaces import BIAS_ACTIVE, COMP_OFF, COMP_SWEEP, COMP_TRACK, COMP_WAIT_SIGNAL
+from hal.interfaces import (BIAS_ACTIVE, COMP_OFF, COMP_SWEEP, COMP_TRACK, COMP_WAIT_SIGNAL,
+                            MODE_LOOPBACK)
 
 IDLE = const(0)
 SWEEP = const(1)
@@ -197,9 +198,10 @@ class BiasKnee:
         self.stop_session()
 
     def _light_now(self):
-        """The framer's last window had packets: the uplink is on."""
+        """The framer's last window had packets through the optics: the uplink is on."""
         w = self.fc.last_window
-        return self.fc.window_valid and w[W_OK] + w[W_CRC] >= MIN_PACKETS
+        return self.fc.window_valid and self.fc.window_optical \
+            and w[W_OK] + w[W_CRC] >= MIN_PACKETS
 
     def _begin(self, why, track):
         p = self.ctx.params
@@ -285,7 +287,16 @@ class BiasKnee:
         self._settle = 1 if self._i == 0 or ((self.light or self._first) and self._i == 1) else 0
 
     def update(self):
-        if not self.fc.window_valid:
+        fc = self.fc
+        if not fc.window_valid:
+            return
+        if not fc.window_optical:
+            # LOOPBACK's packets are the FPGA's own, not the uplink's light, and its code
+            # violations not the SiPM's noise (a window across a mode change is both): no
+            # knee's window.  A sweep in LOOPBACK ends, not retried: every window of the
+            # session may be one (before stop 61 it read the packets as the uplink).
+            if self.state == SWEEP and fc.mode == MODE_LOOPBACK:
+                self._abort("framer in LOOPBACK: no optical window", False)
             return
         c = self.comparator  # (the uplink seen, by its packets or the comparator's light)
         self.kt.see(self.fc.last_window, c is not None and c.state >= COMP_SWEEP)
@@ -407,13 +418,13 @@ class BiasKnee:
             self._resume = False
             self.comparator.start_session()
 
-    def _abort(self, why):
+    def _abort(self, why, retry=True):
         self.aborts += 1
         self.result = R_ABORTED
         self._release()
         self.ctx.emit(EV_KNEE_ABORTED, [why], "knee sweep aborted: " + why)
         if self._auto:
-            if self._tries <= self.ctx.params["bias_knee_retries"] \
+            if retry and self._tries <= self.ctx.params["bias_knee_retries"] \
                     and self.bias.state == BIAS_ACTIVE:
                 self._begin("retry", False)
             else:

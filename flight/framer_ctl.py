@@ -28,9 +28,7 @@ from flight.params import ParamDef
 from flight.scheduler import Task
 from flight.telemetry import HkField
 from hal.errors import DeviceFault, HalError
-from hal import interfaces as _hw
-# (what only the declarations below read comes through _hw: a name imported is a slot of
-# this module's globals on the target, issue 11)
+from hal import interfaces as _hw  # (names only declarations read: not a global slot each)
 from hal.interfaces import (COUNTER_MASK, CTR_CODE_VIOLATIONS, CTR_CRC_ERRORS, CTR_LOCKED,
                             CTR_PACKETS_OK, CTR_PREAMBLE_BIT_ERRORS, CTR_PRBS_BIT_ERRORS,
                             CTR_PRBS_BITS, CTR_SERIAL_GAPS, CTR_SNAPSHOT, CTR_TRIGGERS,
@@ -68,6 +66,10 @@ W_LEN = const(8)
 _SUMMED = const(6)
 _NARROW = const(3)
 _WIDE = const(3)  # _SUMMED - _NARROW
+# The session's totals: W_OK .. W_PRE (HK_DIAG), far inside a small int for a pass.  Bit
+# counts are not totalled: the triggers pass 2^30 on the 32-bit target in a minute, and
+# each addition then allocated a long int (32 B a window: docs/design.md §3.6).
+_TOTALLED = const(4)
 _MAX_WINDOWS = const(50)
 # The ring holds one slot more than the windows it sums: the slot at the head is written
 # while a read is checked, never summed (a refused read leaves every window as it was).
@@ -81,26 +83,20 @@ EV_FRAMER_MODE_FAILED = const(0x82)
 EV_FRAMER_SWITCH_FAILED = const(0x83)
 EV_FRAMER_IMPLAUSIBLE = const(0x84)
 # A counter that moved more than this per update since the last read used is a torn or
-# corrupted read (a counter read backwards shows as ~2^30): one second of the fastest
-# counter, the chip samples (hal.interfaces CHIP_RATE_HZ), ten framer periods; at most
-# _DELTA_CAP, half the counters' wrap, so a read backwards still shows (a bound not scaled
-# took 2 s of unreadable counters with the light on for implausible reads: the triggers).
-# Such a read is not used; _RESYNC_READS of them in a row (the FPGA restarted its
-# counters) are the new baseline.
+# corrupted read (read backwards it shows as ~2^30): one second of the chip samples (the
+# fastest counter, CHIP_RATE_HZ), at most _DELTA_CAP, half the wrap; not used, and
+# _RESYNC_READS in a row (the FPGA restarted its counters) are the new baseline.
 _MAX_DELTA = CHIP_RATE_HZ
 _DELTA_CAP = const(0x20000000)
 _DELTA_PERIODS = const(5)  # the last factor under the cap (no big integer on the target)
 _RESYNC_READS = const(3)
-# Snapshots not new this many updates in a row (1 s): the framer's counters are frozen,
-# the link's state unknown — SEARCHING, said (FRAMER_COUNTERS_IMPLAUSIBLE's sibling).
-# As many updates in a row without a window for any reason (counters unreadable, stale,
-# implausible): SEARCHING too — a lock the framer no longer shows is not acted on (the
-# APT's survey cadence follows the link).
+# Snapshots not new this many updates in a row (1 s): the counters are frozen, the link's
+# state unknown — SEARCHING, said; as many updates without a window for any reason:
+# SEARCHING too (a lock the framer no longer shows is not acted on).
 _STALE_MAX = const(10)
 # Packets (good + CRC errors) a window may hold per update period since the last read
-# used: ten periods of the line's 18,011 packets/s (DESIGN §3.6) — the margin a late or
-# skipped release of this task needs.  More is a corrupted read (_MAX_DELTA alone let a
-# flipped bit below 2^27 through: a million packets made a window's BER ~0).
+# used: ten periods of the line's 18,011 packets/s (DESIGN §3.6), a late release's margin;
+# more is a corrupted read (a flipped bit below 2^27 would make a window's BER ~0).
 _PACKETS_PER_S = const(18012)
 _PERIODS_MAX = const(30000)  # (the factor saturates where _DELTA_CAP takes over)
 EV_FRAMER_FROZEN = const(0x85)
@@ -188,7 +184,7 @@ class FramerControl:
         self.last_window = array("i", [0] * W_LEN)
         self.window_valid = False
         self.locked_hw = False
-        self.totals = [0] * W_LEN
+        self.totals = [0] * _TOTALLED  # this session's (reset by start_session)
         self.read_errors = 0
         self.switch_errors = 0  # receiver / transmitter / mode changes that failed
         self.stale = 0
@@ -238,6 +234,9 @@ class FramerControl:
         self._filled = 0
         self._blind = 0
         self.lock_time_s = None
+        t = self.totals
+        for k in range(_TOTALLED):
+            t[k] = 0
         self._set_link(L_SEARCHING)
 
     def stop_session(self):
@@ -338,7 +337,8 @@ class FramerControl:
                 w16[o16 + k] = d if d <= 0xFFFF else 0xFFFF
             elif k < _SUMMED:
                 r[o + k] = d
-            t[k] += d  # (taken back by _refuse if the read is refused)
+            if k < _TOTALLED:
+                t[k] += d  # (taken back by _implausible if the read is refused)
         # Counts that cannot be together (integers: nothing allocated; a preamble error
         # may belong to a packet the snapshot caught in flight, hence // PREAMBLE_BITS).
         pk = w[W_OK] + w[W_CRC]
@@ -386,7 +386,7 @@ class FramerControl:
         ``added`` window counts are taken back out of the totals."""
         t = self.totals
         w = self.last_window
-        for k in range(added):
+        for k in range(added if added < _TOTALLED else _TOTALLED):
             t[k] -= w[k]
         self.implausible += 1
         self._implausible_run += 1

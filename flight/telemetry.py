@@ -222,13 +222,15 @@ class HkPacker:
             out.extend(flds)
         return out
 
-    def collect(self):
-        """Ask every owner for its raw values."""
+    def collect(self, part=0, parts=1):
+        """Ask every owner for its raw values (or the ``part``-th of ``parts`` shares of the
+        owners: the hk task's steps, flight/app.py)."""
         values = self.values
         at = self._at
         fills = self._fills
         how = self._how
-        for j in range(len(fills)):
+        n = len(fills)
+        for j in range(n * part // parts, n * (part + 1) // parts):
             try:
                 if how == 1:
                     fills[j].hk(values, at[j])
@@ -245,16 +247,22 @@ class HkPacker:
         self.collect()
         return self.encode()
 
-    def encode(self):
-        """Pack the current raw values into the buffer (no collection).  Integer fields
-        are clamped to their type's range in ``values`` itself, a None becomes 0 (no
-        list is made: the values go to one pack_into as its arguments)."""
+    def encode(self, part=0, parts=1):
+        """Pack the current raw values into the buffer (no collection; or the ``part``-th
+        of ``parts`` shares of its chunks, the last with the fields left over).  Integer
+        fields are clamped to their type's range in ``values`` itself, a None becomes 0
+        (no list is made: the values go to one pack_into as its arguments)."""
         values = self.values
         kind = self._kind
         isf = _K_FLOAT
         los = _K_LO
         his = _K_HI
-        for k in range(self.n):
+        sizes = self._csize
+        nc = len(sizes)
+        c0 = nc * part // parts
+        c1 = nc * (part + 1) // parts
+        end = self.n if part == parts - 1 else c1 * _CHUNK
+        for k in range(c0 * _CHUNK, end):
             v = values[k]
             if v is None:
                 values[k] = 0
@@ -271,17 +279,18 @@ class HkPacker:
         # Fixed arity (no argument list on the heap: the hk task runs with it locked).
         buf = self.buf
         pack_into = struct.pack_into
-        sizes = self._csize
         off = 0
-        k = 0
-        for c in range(len(sizes)):
+        for c in range(c0):
+            off += sizes[c]
+        k = c0 * _CHUNK
+        for c in range(c0, c1):
             pack_into(self._cfmt[c], buf, off, values[k], values[k + 1], values[k + 2],
                       values[k + 3], values[k + 4], values[k + 5], values[k + 6],
                       values[k + 7])
             off += sizes[c]
             k += _CHUNK
         codes = _K_CODE
-        while k < self.n:
+        while k < end:
             t = kind[k]
             pack_into(codes[t], buf, off, values[k])
             off += _K_SIZE[t]

@@ -7,7 +7,7 @@ import pytest
 
 from flight import apt as A
 from flight import apt_survey as S
-from hal.interfaces import LINK_LOCKED, LINK_SEARCHING
+from hal.interfaces import LINK_LOCKED, LINK_SEARCHING, MODE_DATA, MODE_LOOPBACK
 from sim.background import Background
 from tests.mpy.fakes import FakeCamera
 from tests.mpy.kit import KIT_MIRROR_DELAYS, rig
@@ -33,6 +33,7 @@ class LitCamera(FakeCamera):
 
 class Link:
     link = LINK_SEARCHING
+    mode = MODE_DATA
 
 
 def _rig(lights, params=None, beacon=False, link=None):
@@ -186,6 +187,24 @@ def test_locked_looks_without_unlocked_ones():
     link.link = LINK_LOCKED
     r.tick(250)  # the lock's look at the next frame, then one every 100
     assert sv.looks == 3
+
+
+def test_a_loopback_lock_is_not_the_stations_uplink():
+    # the framer in LOOPBACK locks on its own packets: the survey keeps the unlocked
+    # cadence (none here), until the mode is DATA again (before stop 61 it took the
+    # loop's lock for the station's uplink)
+    link = Link()
+    link.link = LINK_LOCKED
+    link.mode = MODE_LOOPBACK
+    r = _rig(LIGHT, beacon=True, link=link,
+             params={"apt_survey_frames": 0, "apt_survey_locked_frames": 100})
+    r.until(A.TRACK, 200)
+    sv = r.apt.search.survey
+    r.tick(300)
+    assert sv.looks == 0 and not sv.locked
+    link.mode = MODE_DATA
+    r.tick(250)
+    assert sv.looks == 3 and sv.locked
 
 
 

@@ -190,6 +190,41 @@ def test_without_the_light_mode_an_aborted_sweep_is_retried_then_the_last_vbr_is
     assert app.payload["comparator"].state != 0  # the session went on
 
 
+def _loopback(app):
+    app.payload["framer"].cmd_set_mode({"mode": "LOOPBACK"}, None)
+
+
+def test_a_session_in_loopback_keeps_the_breakdown_and_says_why():
+    """The framer in LOOPBACK counts its own packets: not the uplink's light.  The
+    session's sweep ends at its first window, not retried, V_br25 kept (before stop 61
+    the sweep read the loop's packets as the uplink: "light: packets during the sweep",
+    twice, and the light mode's points from the loop's code violations)."""
+    res = fly("nominal", seed=1, duration_s=10.0, app_hook=_loopback)
+    app = res.apps[0]
+    k = _knee(res)
+    aborted = _events(res, "BIAS_KNEE_ABORTED")
+    assert [e["args"][0] for e in aborted] == ["framer in LOOPBACK: no optical window"]
+    assert [e["args"][0] for e in _events(res, "BIAS_KNEE_SWEEP")] == ["session start"]
+    reused = _events(res, "BIAS_KNEE_REUSED")
+    assert len(reused) == 1 and "LOOPBACK" in reused[0]["args"][2]
+    assert app.params["bias_vbr25_v"] == 24.55 and k.aborts == 1 and not k.light
+    assert k.state == K.IDLE and app.payload["bias"]._override is None
+
+
+def test_loopback_commanded_mid_sweep_ends_it():
+    res = fly("nominal", seed=1, duration_s=6.6)
+    app = res.apps[0]
+    k = _knee(res)
+    assert k.state == K.SWEEP and k._i > 0  # a dark sweep under way, its points taken
+    _loopback(app)
+    app.run_for(500000)
+    assert k.state == K.IDLE and k.result == K.R_ABORTED
+    assert [e["args"][0] for e in _events(res, "BIAS_KNEE_ABORTED")] == [
+        "framer in LOOPBACK: no optical window"]
+    assert len(_events(res, "BIAS_KNEE_SWEEP")) == 1  # not retried
+    assert app.params["bias_vbr25_v"] == 24.55 and app.payload["bias"]._override is None
+
+
 def test_a_commanded_sweep_is_neither_retried_nor_reported_as_reused():
     res = fly("nominal", seed=1, duration_s=12.0)
     app = res.apps[0]

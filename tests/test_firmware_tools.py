@@ -302,6 +302,10 @@ def test_target_bench_counts_the_scheduler_and_separates_diagnostic_lines():
     r = target_bench.parse_result('RESULTPART trace_x {"apt": 1}\nRESULT{"phase": "done"}\n'
                                   'RESULTPART prof {"a": 2}\n')
     assert r == {"phase": "done", "trace_x": {"apt": 1}, "prof": {"a": 2}}
+    # a trace a task a line (one JSON text of a phase's trace found no block: stop 61)
+    r = target_bench.parse_result('RESULTPART trace_x/apt {"n": 1}\n'
+                                  'RESULTPART trace_x/hk {"n": 2}\nRESULT{"phase": "done"}\n')
+    assert r == {"phase": "done", "trace_x": {"apt": {"n": 1}, "hk": {"n": 2}}}
     s = target_bench.script(measure_s=1, trace=True, profile=True)
     compile(s, "bench", "exec")
     assert "TRACE = 1" in s and "PROFILE = 1" in s and "SIM_GC_MARGIN" in s
@@ -310,7 +314,7 @@ def test_target_bench_counts_the_scheduler_and_separates_diagnostic_lines():
 def test_target_bench_script_compiles_and_reports_even_after_a_failure():
     s = target_bench.script(measure_s=1)
     compile(s, "bench", "exec")
-    assert "except Exception" in s and "print('RESULT'" in s
+    assert "except Exception" in s and "sys.stdout.write('RESULT')" in s
     with pytest.raises(target.TargetError, match="no RESULT"):
         target_bench.parse_result("MemoryError\r\n")
     assert target_bench.parse_result('x\nRESULT{"phase": "done"}\n') == {"phase": "done"}

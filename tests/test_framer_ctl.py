@@ -182,8 +182,11 @@ def test_ring_holds_the_summed_counts_and_the_last_window_all_eight():
     assert rig.fc.per() == sum(i + 2 * i for i in seen) / float(total)
     w = rig.fc.last_window
     assert (w[F.W_OK], w[F.W_PRBS_BITS], w[F.W_TRIG], w[F.W_CV]) == (1052, big, 364, 572)
-    assert rig.fc.totals[F.W_TRIG] == sum(7 * i for i in range(53))
-    assert rig.fc.totals[F.W_CV] == sum(11 * i for i in range(53))
+    # the session's totals are the four housekeeping reports (packets, CRC errors, gaps,
+    # preamble errors); triggers and violations are the last window's only
+    assert len(rig.fc.totals) == 4
+    assert rig.fc.totals[F.W_OK] == sum(1000 + i for i in range(53))
+    assert rig.fc.totals[F.W_PRE] == sum(3 * i for i in range(53))
     assert len(rig.fc._ring16) + len(rig.fc._ring) == 6 * F._SLOTS  # (50 windows + a spare)
 
 
@@ -262,6 +265,21 @@ def test_hk_no_data_values_and_diag():
     diag = rig.hk("framer", diag=True)
     assert diag["framer_rx"] == 1 and diag["framer_packets_ok"] == 1700
     assert diag["framer_window_ber"] == pytest.approx(64 / (64 * 1800))
+
+
+def test_diag_totals_are_the_sessions():
+    """framer_packets_ok .. framer_preamble_bit_errors say "this session": a new session
+    starts them from 0 (before, they ran on from the first session since boot)."""
+    rig = Rig()
+    start(rig)
+    window(rig, ok=1700, crc=100, gaps=2, pre=64)
+    assert list(rig.fc.totals) == [1700, 100, 2, 64]
+    rig.fc.stop_session()
+    start(rig)
+    assert list(rig.fc.totals) == [0, 0, 0, 0]
+    window(rig, ok=1500, pre=7)
+    diag = rig.hk("framer", diag=True)
+    assert (diag["framer_packets_ok"], diag["framer_preamble_bit_errors"]) == (1500, 7)
 
 
 def test_framer_in_the_flight_app_locks_on_packets():

@@ -118,8 +118,10 @@ def test_a_replay_of_a_held_tc_says_nothing_more():
     for _ in range(5):
         o.send_raw(rec[0])
     o.run(1100000)
-    # (the interval's report budget, 4, then a summary: flight/tclimit.py)
-    assert [r["reason"] for r in o.reports()] == ["AUTH"] * 3
+    # (the interval's report budget, 4, then a summary: flight/tclimit.py; 3 or 4 of the
+    # five reported, as the interval's end falls before or after them)
+    reasons = [r["reason"] for r in o.reports()]
+    assert set(reasons) == {"AUTH"} and 3 <= len(reasons) <= 4, reasons
     assert o.app.tc.rejected["AUTH"] == 6
     assert len(held_events(o)) == 1 and o.app.replay.saves == saves
     assert o.app.replay.last(2) == o.counter

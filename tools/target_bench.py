@@ -50,48 +50,44 @@ agree within 0.3 %; before, 0.31-0.41 on one commit):
   invalid (``apt_frames_valid_invalid_stale_*``; an invalid frame retries the centroid
   and costs ~2x).  Compare APT figures at equal frame mixes.
 
-Diagnostics: ``--trace`` records each run's cost per task (histogram, longest runs, APT
-state, collections detected inside a call); ``--profile`` times the APT tick's parts
-alone on the tracking state at the end of the run.
+Diagnostics: ``--trace``, each run's cost per task (histogram, longest runs, APT state,
+collections inside a call); ``--profile``, the APT tick's parts alone at the run's end.
 
 Phases, one QEMU boot: boot → STANDBY → SESSION with the beacon in view, until the APT
-tracks and the comparator locks (≤ 30 s simulated); then 10 s at 100 M instructions/s,
-10 s at 50 M, and 10 s at 100 M with line-rate garbage (115200 Bd, 8N1: 115 bytes per
-10 ms) injected into the TC link (the security issue's flood case); then 2 s measuring
-each task's own allocation per run (``task_alloc_bytes_*``, ``flight_alloc_bytes_per_s``,
-``flight_gc_interval_s``).  Heap: live after boot, at TRACK's start
+tracks and the comparator locks (≤ 30 s simulated); then 10 s at 100 M instructions/s, 10 s
+at 50 M, and 10 s at 100 M with line-rate garbage (115200 Bd, 8N1: 115 bytes per 10 ms)
+injected into the TC link (the security issue's flood case); then 2 s measuring each task's
+own allocation per run (``task_alloc_bytes_*``, ``flight_alloc_bytes_per_s``,
+``flight_gc_interval_s``). Heap: live after boot, at TRACK's start
 (``heap_live_track_start_bytes``: the session start's knee calibration may still hold its
-code, ``knee_busy_at_track``) and in steady TRACK after the phases, the knee's code
-released (``heap_live_track_bytes``, the budget's: hal/sim/session.py ``settle``), the flight's alone
-(``gc.mem_alloc()`` after a collection, minus the world/board baseline, the camera
-model's cached noise tables, ``heap_sim_boot_bytes``/``heap_sim_bytes`` and
-``heap_sim_growth_boot_bytes``/``heap_sim_growth_bytes``: below), peak of the
-live heap sampled after a collection each simulated second of the measured phases (the
-estimated growth not taken out: upper bounds; ``heap_alloc_peak_bytes_*``: the same
-before the collection, garbage included), largest
-free block (bisected allocation).
+code, ``knee_busy_at_track``) and in steady TRACK after the phases, the knee's code released
+(``heap_live_track_bytes``, the budget's: hal/sim/session.py ``settle``), the flight's alone
+(``gc.mem_alloc()`` after a collection, minus the world/board baseline, the camera model's
+cached noise tables, ``heap_sim_boot_bytes``/``heap_sim_bytes`` and
+``heap_sim_growth_boot_bytes``/``heap_sim_growth_bytes``: below), peak of the live heap
+sampled after a collection each simulated second of the measured phases (the estimated
+growth not taken out: upper bounds; ``heap_alloc_peak_bytes_*``: the same before the
+collection, garbage included), largest free block (bisected allocation).
 
-The simulator's share, kept out (issue 11: the budget is the flight's).  The world, the
-board and the camera model's noise tables are allocated before the baseline, and the
-world's 1 kHz residual history is a ring allocated with it (hal/sim/finetruth.py), so
-none of them grows the heap after; the models' step caches are fixed tables for that
-reason (sim/stepcache.py: as dicts cleared at 64 entries they swung the figure by up
-to 7.7 kB from run to run).  What does grow is the simulated flash's blobs (on the
-board: flash, no heap), measured on the target by ``hal/sim/session.py``
-``sim_bytes`` (the allocation of an equal copy of each blob and of the blob dict) and
-reported apart as ``heap_sim_bytes``.  The rest of the simulator's growth (~1.3 kB in
-TRACK: the FSM waveform queue, the sensors' and models' floats re-boxed) is estimated
-part by part, from MicroPython's layouts, by the walk the heap map uses
-(hal/sim/heap_est.py ``sim_parts``, taken at the baseline and again just before each
-figure, the walk's garbage collected by its reading), and left out too:
-``heap_sim_growth_boot_bytes``/``heap_sim_growth_bytes`` (net, the blobs apart: nothing
-is subtracted twice).  The flight's buffers the simulated camera keeps views of, and
-any flight object a device holds, stay counted: they are the flight's.  A walk that
-finds no heap (``heap_sim_growth_*skipped``) subtracts nothing: the figure is then an
-upper bound, never an understated one.  The script's own
-globals and result keys are bound before the baseline (tools/script_presize.py).  The
-session itself (rig, boot, STANDBY → SESSION → TRACK + comparator lock) is
-``hal/sim/session.py``, shared with ``tools/heap_map.py``.
+The simulator's share, kept out (issue 11: the budget is the flight's). The world, the board
+and the camera model's noise tables are allocated before the baseline, and the world's 1 kHz
+residual history is a ring allocated with it (hal/sim/finetruth.py), so none of them grows
+the heap after; the models' step caches are fixed tables for that reason (sim/stepcache.py:
+as dicts cleared at 64 entries they swung the figure by up to 7.7 kB from run to run). What
+does grow is the simulated flash's blobs (on the board: flash, no heap), measured on the
+target by ``hal/sim/session.py`` ``sim_bytes`` (the allocation of an equal copy of each blob
+and of the blob dict) and reported apart as ``heap_sim_bytes``. The rest of the simulator's
+growth (~1.3 kB in TRACK: the FSM waveform queue, the sensors' and models' floats re-boxed)
+is estimated part by part, from MicroPython's layouts, by the walk the heap map uses
+(hal/sim/heap_est.py ``sim_parts``, taken at the baseline and again just before each figure,
+the walk's garbage collected by its reading), and left out too:
+``heap_sim_growth_boot_bytes``/``heap_sim_growth_bytes`` (net, the blobs apart: nothing is
+subtracted twice). The flight's buffers the simulated camera keeps views of, and any flight
+object a device holds, stay counted: they are the flight's. A walk that finds no heap
+(``heap_sim_growth_*skipped``) subtracts nothing: the figure is then an upper bound, never
+an understated one. The script's own globals and result keys are bound before the baseline
+(tools/script_presize.py). The session itself (rig, boot, STANDBY → SESSION → TRACK +
+comparator lock) is ``hal/sim/session.py``, shared with ``tools/heap_map.py``.
 
     python -m tools.target_bench [--out out/target.json] [--trace] [--profile]
 """
@@ -396,14 +392,21 @@ except Exception as _e:
     _b = io.StringIO()
     sys.print_exception(_e, _b)
     R['errors'].append(_b.getvalue())
-# The diagnostic figures (--trace, --profile) one line each: one JSON text of them all
-# may not find its block on the fragmented heap.
+# The diagnostic figures (--trace, --profile) a line each (a trace a line a task), and the
+# result, written as encoded: one ~2 kB JSON text may find no block on the fragmented heap.
 gc.collect()
 for _k in [k for k in R if k.startswith('trace_') or k.startswith('prof')]:
-    print('RESULTPART ' + _k + ' ' + json.dumps(R.pop(_k)))
+    _v = R.pop(_k)
+    for _t in (list(_v) if _k.startswith('trace_') else [None]):
+        sys.stdout.write('RESULTPART ' + _k + ('' if _t is None else '/' + _t) + ' ')
+        json.dump(_v if _t is None else _v.pop(_t), sys.stdout)
+        print()
+        gc.collect()
 for _k in [k for k in R if R[k] is None]:  # (bound before the baseline, never set)
     R.pop(_k)
-print('RESULT' + json.dumps(R))
+sys.stdout.write('RESULT')
+json.dump(R, sys.stdout)
+print()
 """
 
 

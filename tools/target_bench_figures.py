@@ -180,5 +180,9 @@ def parse_result(output):
     for ln in output.splitlines():
         if ln.startswith("RESULTPART "):
             key, _, text = ln[len("RESULTPART "):].partition(" ")
-            r[key] = json.loads(text)
+            key, _, task = key.partition("/")  # ("trace_PHASE/TASK": a trace a task a line)
+            if task:
+                r.setdefault(key, {})[task] = json.loads(text)
+            else:
+                r[key] = json.loads(text)
     return r

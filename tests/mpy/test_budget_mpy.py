@@ -85,7 +85,7 @@ def test_hk_health_and_idle_tc_tasks_allocate_nothing():
         fn()  # the first calls build the per-APID frame buffers
     w0 = link.writes
     e0 = (app.hk_packer.errors, app.tm.link_errors, app.tm.dropped, app.events.persist_errors)
-    steps = app._hk_steps  # one packet per cycle of steps (collect, encode, send, log)
+    steps = app._hk_steps  # one packet per cycle of steps (collect, encode: halves; send, log)
     locked(hk, 2 * steps)
     locked(health, 20)
     locked(tc, 20)

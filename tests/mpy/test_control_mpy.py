@@ -17,6 +17,7 @@ from flight.apt_search import DARK_FRAMES
 from hal.interfaces import COUNTER_MASK, CTR_PACKETS_OK
 
 from fakes import FakeCtx
+from heaplock import locked
 from kit import rig
 
 try:
@@ -248,3 +249,24 @@ def test_apt_survey_look_allocates_nothing():
         if micropython is not None:
             micropython.heap_unlock()
     assert sv.looks == n0 + 5 and sv.switches == 0 and apt.state == A.TRACK
+
+
+def test_framer_update_allocates_nothing_at_the_triggers_rate():
+    """Every window heap-locked for 140 windows of 10^7 triggers (a tenth of the chip
+    rate, 100 ms each): the session passes 2^30 triggers at the 108th.  Until stop 61
+    the totals summed the triggers too, and from there each update allocated a long int
+    on a 32-bit port (the target bench's 32 B a framer run; [m7] and [mpy] fail on it)."""
+    r = rig("framer", session=False)
+    hal = r.hal
+    fc = r.fc
+    fc.start_session()
+    fc.update()  # the baseline
+    hal.add(ok=1801, pre=100, trig=10000000, cv=3)
+    fc.update()  # the first window: LINK_STATE SEARCHING -> LOCKED said (allocates)
+    assert fc.link == F.L_LOCKED
+    for _ in range(140):
+        hal.add(ok=1801, pre=100, trig=10000000, cv=3)
+        locked(fc.update, 1)
+    w = fc.last_window
+    assert fc.window_valid and (w[F.W_OK], w[F.W_TRIG], w[F.W_CV]) == (1801, 10000000, 3)
+    assert fc.link == F.L_LOCKED and list(fc.totals) == [141 * 1801, 0, 0, 141 * 100]

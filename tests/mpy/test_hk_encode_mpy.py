@@ -48,6 +48,42 @@ def test_chunked_encode_equals_one_pack_a_field_for_any_count():
             assert bytes(p.encode()) == want
 
 
+def test_encode_in_shares_equals_one_encode():
+    """The hk task encodes in halves (flight/app.py HK_STEPS): any split of the chunks,
+    the last share with the fields left over, gives the whole packet's octets."""
+    for n in (0, 1, 7, 8, 9, 16, 19, 33, 250):
+        fields = [HkField("f%d" % i, _KINDS[i % len(_KINDS)]) for i in range(n)]
+        values = _values(n, n)
+        want = _reference(fields, values)
+        for parts in (1, 2, 3, 5):
+            p = HkPacker([(fields, None)])
+            for i in range(n):
+                p.values[i] = values[i]
+            for part in range(parts):
+                p.encode(part, parts)
+            assert bytes(p.buf) == want, (n, parts)
+
+
+def test_collect_in_shares_asks_every_owner_once():
+    calls = []
+
+    def fill(j):
+        def f(values, i):
+            calls.append(j)
+            values[i] = j + 1
+        return f
+
+    sections = [([HkField("s%d" % j, "u8")], fill(j)) for j in range(7)]
+    sections.insert(3, ([HkField("absent", "u8")], None))
+    for parts in (1, 2, 3):
+        calls[:] = []
+        p = HkPacker(sections)
+        for part in range(parts):
+            p.collect(part, parts)
+        assert calls == list(range(7)), parts
+        assert p.values == [1, 2, 3, 0, 4, 5, 6, 7]
+
+
 def test_encode_fills_from_the_owners_sections_in_order():
     a = [HkField("a%d" % i, "u16") for i in range(5)]
     b = [HkField("b%d" % i, "i8") for i in range(6)]

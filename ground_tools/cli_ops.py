@@ -250,11 +250,16 @@ def _hostport(v):
 def cmd_serve(args):
     import uvicorn
 
-    from ground_tools import gateway, tmadapter, webapp
+    from ground_tools import gateway, tmadapter, webapp, webguard
     from ground_tools.archive import Archive
     from ground_tools.link import LinkError
     from ground_tools.state import CounterStore, KeyLoadError, load_key
 
+    host, port = args.http
+    try:  # before anything is opened: a gateway that cannot be served safely never starts
+        token, allowed = webguard.settings(host, args.token_file, args.allow_host or ())
+    except webguard.GuardError as e:
+        raise Fail(str(e)) from None
     if args.dict:
         try:
             with open(args.dict) as f:
@@ -283,7 +288,6 @@ def cmd_serve(args):
     except LinkError as e:
         arch.close()
         raise Fail(str(e), EXIT_LINK) from None
-    host, port = args.http
     url = "http://%s:%d" % (host if ":" not in host else "[%s]" % host, port)
     # The web port bound before the gateway announces itself: a second `serve` whose port
     # is taken must not replace (and, exiting, delete) the running gateway's state file.
@@ -294,7 +298,8 @@ def cmd_serve(args):
         arch.close()
         raise Fail("cannot serve on %s: %s (another gateway running? `--http HOST:PORT`)"
                    % (url, e.strerror or e)) from None
-    config = uvicorn.Config(webapp.build_app(gw), host=host, port=port, log_level="warning",
+    app = webapp.build_app(gw, token, allowed)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                             access_log=False, lifespan="off", timeout_graceful_shutdown=3)
 
     class Server(uvicorn.Server):
@@ -304,8 +309,8 @@ def cmd_serve(args):
 
     server = Server(config)
     state = gateway.announce(url, args.port, os.path.abspath(args.db))
-    print("gateway: %s  port %s  archive %s  (state %s)" % (url, args.port, args.db, state),
-          flush=True)
+    print("gateway: %s  port %s  archive %s  (state %s)%s" % (
+        url, args.port, args.db, state, "  token required" if token else ""), flush=True)
     # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default
     # action that killed the process before the clean-up below (the state file left,
     # no summary): a handler of our own lets it run (a service stop exits 0).
@@ -319,7 +324,9 @@ def cmd_serve(args):
         gw.close()
         arch.close()
         print("gateway stopped: %d packet(s) in, %d bad frame(s), %d TC(s) out, %d archived"
-              % (gw.packets_in, gw.bad_frames, gw.tcs_out, arch.written), flush=True)
+              "%s" % (gw.packets_in, gw.bad_frames, gw.tcs_out, arch.written,
+                      "".join("; %d refused: %s" % (n, why)
+                              for why, n in sorted(app.refused.items()))), flush=True)
     return EXIT_OK
 
 
@@ -470,6 +477,11 @@ def add_parsers(sub, port_parent, keys_parent):
     p.add_argument("--state-file", help="counter state file (shared with the CLI)")
     p.add_argument("--dev-key", action="store_true",
                    help="allow the development key on a real device")
+    p.add_argument("--token-file", help="every HTTP client must give this file's token "
+                   "(default $VECTOR_TC_GATEWAY_TOKEN_FILE; required beyond 127.0.0.1)")
+    p.add_argument("--allow-host", action="append", metavar="NAME",
+                   help="a Host name clients may use besides the loopback's and the "
+                   "served address (repeatable)")
     p.set_defaults(fn=cmd_serve)
 
     p = sub.add_parser("archive", help="query / export the gateway's archive")

@@ -33,7 +33,24 @@ def _tc_header(pkt):
     return ((pkt[0] << 8) | pkt[1]) & 0x7FF, ((pkt[2] << 8) | pkt[3]) & 0x3FFF
 
 
-def _tc_command(pkt):
+def tc_packet_problem(pkt):
+    """Why ``pkt`` is not a TC packet worth the uplink, or None. Only its shape: a wrong
+    APID, MAC or CRC still goes (the payload's own checks are what tests exercise), but
+    not an oversized one (the payload drops it, after it held the link: 100 kOctets are
+    ~9 s at 115 200 Bd) nor one that is no TC packet at all."""
+    from flight.tc import MAX_TC_LEN
+
+    if not 6 <= len(pkt) <= MAX_TC_LEN:
+        return "a TC packet is 6..%d octets, not %d" % (MAX_TC_LEN, len(pkt))
+    if pkt[0] >> 5 or not pkt[0] & 0x10:
+        return "not a version-0 CCSDS packet of type TC"
+    if ((pkt[4] << 8) | pkt[5]) + 7 != len(pkt):
+        return "its length field says %d octets, it has %d" % (
+            ((pkt[4] << 8) | pkt[5]) + 7, len(pkt))
+    return None
+
+
+def tc_command(pkt):
     """(name, args) of a TC packet's CBOR body, for the history (None when unreadable)."""
     import cbor2
 
@@ -67,7 +84,7 @@ def decode_tc(frame):
     if wire.crc16(pkt) != 0:
         out.update(ok=False, error="CRC: packet error control does not match")
         return out
-    name, args = _tc_command(pkt)
+    name, args = tc_command(pkt)
     if name is None:
         out.update(ok=False, error="DECODE: the body is not CBOR [opcode, {args}]")
         return out
@@ -251,7 +268,7 @@ class Gateway:
         pkt = bytes(pkt)
         apid, seq = _tc_header(pkt)
         if name is None:
-            name, args = _tc_command(pkt)
+            name, args = tc_command(pkt)
         if counter is None and len(pkt) >= wire.TRAILER_LEN + wire.PEC_LEN + 6:
             tr = pkt[-(wire.TRAILER_LEN + wire.PEC_LEN):]
             key_id, counter = tr[0], int.from_bytes(tr[1:5], "big")

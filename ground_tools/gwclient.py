@@ -7,6 +7,10 @@ server-sent events carrying each packet's raw octets, which are parsed exactly a
 port.  So ``send``, ``listen`` and ``run`` behave the same with or without a gateway, and
 any number of them run at once.
 
+A gateway with a token (``vector-tc serve --token-file``) is reached with the same file:
+``$VECTOR_TC_GATEWAY_TOKEN_FILE`` (ground_tools/webguard.py); its refusal is an error that
+says so, never a silent retry.
+
 The event stream is read by a thread; when the gateway goes away the thread reconnects
 (``after=`` the last packet id seen), so a gateway restart costs no packet the new gateway
 archived, and ``send`` waits through it within its timeout.
@@ -19,16 +23,28 @@ import time
 import urllib.error
 import urllib.request
 
-from ground_tools import link, wire
+from ground_tools import link, webguard, wire
 
 
 class GatewayError(link.LinkError):
     pass
 
 
+def _headers():
+    """The request headers: JSON, and the gateway's token when the client has one."""
+    try:
+        tok = webguard.client_token()
+    except webguard.GuardError as e:
+        raise GatewayError(str(e)) from None
+    h = {"Content-Type": "application/json"}
+    if tok:
+        h["Authorization"] = "Bearer " + tok
+    return h
+
+
 def _req(url, payload=None, timeout=10.0):
     data = None if payload is None else json.dumps(payload).encode()
-    r = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    r = urllib.request.Request(url, data=data, headers=_headers())
     try:
         with urllib.request.urlopen(r, timeout=timeout) as resp:
             return json.loads(resp.read().decode())
@@ -87,6 +103,8 @@ class EventStream:
         self.reconnect_s = reconnect_s
         self._stop = False
         self._resp = None
+        self.refused = None  # the gateway's refusal (401/403): no retry makes it pass
+        self._auth = {k: v for k, v in _headers().items() if k == "Authorization"}
         self._thread = threading.Thread(target=self._run, name="gw-events", daemon=True)
         self._thread.start()
 
@@ -97,13 +115,26 @@ class EventStream:
         if self.kinds:
             q.append("kinds=" + ",".join(self.kinds))
         url = self.url + "/api/stream" + ("?" + "&".join(q) if q else "")
-        return urllib.request.urlopen(url, timeout=30)
+        return urllib.request.urlopen(urllib.request.Request(url, headers=self._auth),
+                                      timeout=30)
 
     def _run(self):
         first = True
         while not self._stop:
             try:
                 self._resp = self._open()
+            except urllib.error.HTTPError as e:
+                if e.code in (401, 403):
+                    try:
+                        why = json.loads(e.read().decode()).get("error")
+                    except (ValueError, AttributeError, OSError):
+                        why = None
+                    self.refused = "gateway %s refused the event stream: %s" % (
+                        self.url, why or "HTTP %d" % e.code)
+                    return
+                self.connected.clear()
+                time.sleep(self.reconnect_s)
+                continue
             except (urllib.error.URLError, OSError, ValueError):
                 self.connected.clear()
                 time.sleep(self.reconnect_s)
@@ -165,9 +196,12 @@ class GatewayLink(link.GroundLink):
         self.gw_status = status(self.url)  # fails early, with the URL, when none runs
         super().__init__(self.url, key, store, apid=apid, ser=_NoPort())
         self.events = EventStream(self.url, kinds=None)
-        if not self.events.connected.wait(wait_s):
-            self.events.close()
-            raise GatewayError("gateway %s: no event stream within %g s" % (self.url, wait_s))
+        end = time.monotonic() + wait_s
+        while not self.events.connected.wait(0.05):
+            if self.events.refused or time.monotonic() >= end:
+                self.events.close()
+                raise GatewayError(self.events.refused or "gateway %s: no event stream "
+                                   "within %g s" % (self.url, wait_s))
 
     def close(self):
         self.events.close()

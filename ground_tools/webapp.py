@@ -11,8 +11,11 @@
 ``POST /api/command``  ``{"name", "args": {name: text}, "confirm", "client"}``: checked with
                        the CLI's own argument rules, hazardous ones need ``confirm``, signed by
                        the gateway
-``GET /api/commands``  the command history (newest last)
+``GET /api/commands``  the command history (newest last; ``?n=N``, 1..500)
 =====================  =====================================================================
+
+Every request passes :class:`ground_tools.webguard.Guard` first (the Host, the token, a
+foreign page's requests); a malformed query or body is a 400 that says what was expected.
 """
 
 import asyncio
@@ -26,7 +29,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ground_tools import archive as _archive
-from ground_tools import link, safety
+from ground_tools import gateway as _gateway
+from ground_tools import link, safety, webguard
 
 WEB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")
 _KEEPALIVE_S = 5.0
@@ -37,7 +41,23 @@ def _sse(etype, payload, pid=None):
     return "%sevent: %s\ndata: %s\n\n" % (head, etype, json.dumps(payload, default=str))
 
 
-def build_app(gw):
+def _int_query(q, name, default, lo, hi):
+    """An integer query parameter within lo..hi; ValueError (a 400) otherwise."""
+    v = q.get(name)
+    if v in (None, ""):
+        return default
+    if not v.strip().lstrip("-").isdigit() or not lo <= int(v) <= hi:
+        raise ValueError("%s=%s: expected an integer %d..%d" % (name, v, lo, hi))
+    return int(v)
+
+
+def _bad(e):
+    return JSONResponse({"error": str(e)}, status_code=400)
+
+
+def build_app(gw, token=None, allowed_hosts=None):
+    """The gateway's ASGI app behind its guard (``token``, ``allowed_hosts``:
+    :func:`ground_tools.webguard.settings`)."""
     async def index(request):
         return FileResponse(os.path.join(WEB, "index.html"))
 
@@ -51,7 +71,11 @@ def build_app(gw):
         return JSONResponse(annotated)
 
     async def commands(request):
-        return JSONResponse(list(gw.cmds.values())[-int(request.query_params.get("n", 100)):])
+        try:
+            n = _int_query(request.query_params, "n", 100, 1, 500)
+        except ValueError as e:
+            return _bad(e)
+        return JSONResponse(list(gw.cmds.values())[-n:])
 
     def _backlog(after):
         """Archived packets newer than ``after`` that the live ring no longer holds."""
@@ -82,7 +106,10 @@ def build_app(gw):
         pos = gw.head()
         backlog = []
         if after not in (None, ""):
-            after = int(after)
+            try:
+                after = _int_query({"after": after}, "after", 0, 0, 2 ** 63 - 1)
+            except ValueError as e:
+                return _bad(e)
             backlog = await run_in_threadpool(_backlog, after)
             pos = 0  # the ring's packets newer than `after` come next, in order
         else:
@@ -132,9 +159,16 @@ def build_app(gw):
             pkt = bytes.fromhex(body["packet"])
         except (ValueError, KeyError, TypeError):
             return JSONResponse({"error": "expected {\"packet\": hex}"}, status_code=400)
+        why = _gateway.tc_packet_problem(pkt)
+        if why:
+            return _bad("not forwarded: " + why)
+        # The history names what the packet carries: a client's claim only when it agrees
+        name, args = _gateway.tc_command(pkt)
+        if body.get("name") == name and isinstance(body.get("args"), dict):
+            args = body["args"]
         try:
-            rec = await run_in_threadpool(gw.send_packet, pkt, str(body.get("client", "")),
-                                          body.get("name"), body.get("args"))
+            rec = await run_in_threadpool(gw.send_packet, pkt, _client(body.get("client")),
+                                          name, args)
         except link.LinkError as e:
             return JSONResponse({"error": str(e)}, status_code=503)
         return JSONResponse(rec)
@@ -161,7 +195,7 @@ def build_app(gw):
                 cmd.name, why), "hazardous": True}, status_code=409)
         try:
             rec = await run_in_threadpool(gw.send_command, cmd, args,
-                                          str(body.get("client") or "web"))
+                                          _client(body.get("client")) or "web")
         except link.LinkError as e:
             return JSONResponse({"error": str(e)}, status_code=503)
         return JSONResponse(rec)
@@ -176,4 +210,9 @@ def build_app(gw):
         Route("/api/command", post_command, methods=["POST"]),
         Mount("/static", StaticFiles(directory=WEB), name="static"),
     ]
-    return Starlette(routes=routes)
+    return webguard.Guard(Starlette(routes=routes), token, allowed_hosts)
+
+
+def _client(v):
+    """Who sent it, for the history: text, at most 80 characters."""
+    return ("" if v is None else str(v))[:80]

@@ -206,3 +206,52 @@ def test_hazardous_command_needs_confirmation_and_bad_values_are_refused(page):
     _wait(drv, lambda d: "unknown parameter" in d.find_element(By.ID, "cmd-result").text)
     # none reached the payload
     assert len(drv.find_elements(By.CSS_SELECTOR, "#history tbody tr")) == n_hist
+
+
+def test_a_token_gateways_page_signs_in_once_and_a_foreign_page_cannot_command(page):
+    """The page of a gateway with a token (ground_tools/webguard.py): opened once with
+    /?token=, its live stream and commands go on the cookie alone; the first gateway's
+    page (another origin) cannot command it, with or without the token's cookie."""
+    from selenium.webdriver.common.by import By
+
+    from ground_tools import webguard
+
+    drv, tmp = page["driver"], page["tmp"]
+    token = "web-token-0123456789abcdef"
+    (tmp / "token").write_text(token + "\n")
+    env = dict(page["served"].env, VECTOR_TC_GATEWAY_STATE=str(tmp / "gw2.json"))
+    bench = SimBench(str(tmp / "state2"), speed=5.0)
+    served = None
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv(webguard.TOKEN_ENV, str(tmp / "token"))  # the readiness check's
+            served = Served(bench.port, tmp / "b.db", env, free_port(),
+                            extra=["--token-file", str(tmp / "token")])
+        drv.get(served.url + "/")  # without the token: refused, nothing live
+        assert "needs its token" in drv.find_element(By.TAG_NAME, "body").text
+        drv.get(served.url + "/?token=" + token)
+        assert drv.current_url.rstrip("/") == served.url  # the token left the address
+        _wait(drv, lambda d: _row(d, "mode"))  # the stream, on the cookie
+        send = ("const r = await fetch(arguments[0] + '/api/command', {method: 'POST', "
+                "headers: {'Content-Type': 'application/json'}, body: JSON.stringify("
+                "{name: 'PING', args: {}})}).catch(e => null); return r ? r.status : 0;")
+        assert drv.execute_script("return (async () => {%s})();" % send, served.url) == 200
+        # The first gateway's page, another origin: its request never reaches a route
+        drv.get(page["served"].url + "/")
+        _wait(drv, lambda d: _row(d, "mode"))
+        before = json.loads(_get_status(served, token))["link"]["tcs_out"]
+        drv.execute_script("return (async () => {%s})();" % send, served.url)
+        assert json.loads(_get_status(served, token))["link"]["tcs_out"] == before
+    finally:
+        if served is not None:
+            served.stop()
+        bench.close()
+
+
+def _get_status(served, token):
+    import urllib.request
+
+    r = urllib.request.Request(served.url + "/api/status",
+                               headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(r, timeout=GUARD_S) as resp:
+        return resp.read().decode()

@@ -11,7 +11,8 @@ from ground_tools.link import EXIT_OK
 def cmd_plan(args):
     from ground_tools import plan
 
-    for flag, on in (("--dark-knee", args.dark_knee), ("--warm-up", args.warm_up)):
+    for flag, on in (("--dark-knee", args.dark_knee), ("--warm-up", args.warm_up),
+                     ("--bore-scan", args.bore_scan is not None)):
         if on and not args.script:
             raise Fail("%s: only with --script (it plans the session's commands)" % flag)
     notes = _warm_up_choice(args)
@@ -49,8 +50,20 @@ def cmd_plan(args):
         if not args.script:
             print(prof)
     if args.script:
+        scan = None
+        if args.bore_scan is not None:
+            scan = plan.bore_scan_pass(passes, args.bore_scan)
+            if scan is None:
+                note("--bore-scan: no pass reaches %g deg in the window: no boresight scan "
+                     "planned" % args.bore_scan)
+                notes = tuple(notes) + ("--bore-scan: no pass reaches %g deg: no scan"
+                                        % args.bore_scan,)
+            else:
+                note("--bore-scan: pass %d (%.1f deg) scans the transmitter boresight"
+                     % (scan + 1, passes[scan]["max_elevation_deg"]))
         text = plan.session_script(passes, planner.name, epoch, args.lead, args.min_el,
-                                   args.session_lead, args.dark_knee, args.warm_up, notes)
+                                   args.session_lead, args.dark_knee, args.warm_up, notes,
+                                   scan)
         if prof:
             text = text.replace("\n# pass 1:", "\n# point-ahead profile of pass 1 "
                                 "(the fallback for a stale OBC state)\n" + prof + "\n# pass 1:", 1)
@@ -164,4 +177,11 @@ def add_parser(sub):
                    help="keep each session past the uplink's end for a breakdown sweep in "
                    "the dark (BIAS_KNEE_CALIBRATE), then PARAM_SAVE: every pass adds a warm "
                    "knee to the unit's V_br(T) line (docs/calibration.md)")
+    p.add_argument("--bore-scan", nargs="?", type=_min_el, const=plan.BORE_SCAN_MIN_EL,
+                   metavar="MIN_EL", help="the highest pass reaching MIN_EL degrees "
+                   "(default %g) scans the transmitter boresight (PA_BORE_SCAN %s) around "
+                   "its culmination, for the station's power log and `vector-tc bore-fit` "
+                   "(docs/point-ahead.md \"Step 3\")" % (
+                       plan.BORE_SCAN_MIN_EL, " ".join("%s=%g" % kv for kv in
+                                                       plan.BORE_SCAN_ARGS.items())))
     p.set_defaults(fn=cmd_plan)

@@ -48,6 +48,13 @@ SEARCH_MARGIN_S = 5.0
 DARK_KNEE_AFTER_UPLINK_S = 1.0
 DARK_KNEE_SESSION_S = 5.0
 DARK_KNEE_SAVE_AFTER_S = 1.0
+# --bore-scan (docs/point-ahead.md "Step 3"): the transmitter boresight scan with the
+# procedure's default arguments (a 20 µrad step, -0.8 dB while it lasts; 1 s dwells; 8
+# cycles of 8 dwells: 64 s), centred on the culmination of the highest pass of the window
+# at or above this elevation ("away from the lowest elevations": the station's power log is
+# the measurement, and a long air path scatters it more; assumed, 45°).
+BORE_SCAN_ARGS = {"step_urad": 20.0, "dwell_s": 1.0, "cycles": 8}
+BORE_SCAN_MIN_EL = 45.0
 _TOL_S = 0.005  # refinement tolerance of the crossing / culmination times
 _DAY_S = 86400.0
 
@@ -251,9 +258,35 @@ def format_passes(passes, name, station, min_el):
     return "\n".join(lines)
 
 
+def bore_scan_pass(passes, min_el=BORE_SCAN_MIN_EL):
+    """The index of the pass for the boresight scan: the highest at or above ``min_el``
+    (the first of equals), or None."""
+    best = None
+    for i, p in enumerate(passes):
+        if p["max_elevation_deg"] >= min_el and (
+                best is None or p["max_elevation_deg"] > passes[best]["max_elevation_deg"]):
+            best = i
+    return best
+
+
+def bore_scan_lines(p, onboard):
+    """The script lines of a boresight scan centred on pass ``p``'s culmination."""
+    a = BORE_SCAN_ARGS
+    length_s = 8 * a["dwell_s"] * a["cycles"]
+    t = p["_culmination"] - _dt.timedelta(seconds=length_s / 2.0)
+    log = [(t + _dt.timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%SZ")
+           for s in (-10.0, length_s + 10.0)]  # (10 s of margin: the TRACK it may wait for)
+    return [
+        "# boresight scan (--bore-scan; docs/point-ahead.md \"Step 3\"): log the station's "
+        "850 nm power (t_s,power_w, >= 100 Hz) from %s to %s; PA_BORE_SCAN_STARTED gives "
+        "t0 for vector-tc bore-fit" % (log[0], log[1]),
+        "send TIMETAG time=%s opcode=PA_BORE_SCAN args='{\"step_urad\": %g, \"dwell_s\": "
+        "%g, \"cycles\": %d}'" % (onboard(t), a["step_urad"], a["dwell_s"], a["cycles"])]
+
+
 def session_script(passes, name, epoch, lead_s=120.0, min_el=DEFAULT_MIN_EL,
                    session_lead_s=DEFAULT_SESSION_LEAD_S, dark_knee=False, save=False,
-                   notes=()):
+                   notes=(), bore_scan=None):
     """A ``vector-tc run`` script queuing each pass as time-tagged commands.
 
     Onboard time is seconds since ``epoch`` (aware datetime; the clock is set with
@@ -266,7 +299,9 @@ def session_script(passes, name, epoch, lead_s=120.0, min_el=DEFAULT_MIN_EL,
     after it, SESSION_END :data:`DARK_KNEE_SESSION_S` after that, then PARAM_SAVE: the
     pass's warm knee joins the unit's V_br(T) line (docs/calibration.md).  ``save``: PARAM_SAVE
     after each session (``--warm-up``: the k_T its pre-link knees gave kept).  ``notes``:
-    comment lines for the script's head (why it was planned so).
+    comment lines for the script's head (why it was planned so).  ``bore_scan``: the index
+    of the pass that scans the transmitter boresight (:func:`bore_scan_pass`), its
+    PA_BORE_SCAN centred on the culmination (it waits for TRACK if sent before).
     """
     def onboard(d):
         return "%.1f" % (d - epoch).total_seconds()
@@ -306,7 +341,8 @@ def session_script(passes, name, epoch, lead_s=120.0, min_el=DEFAULT_MIN_EL,
                 p["max_elevation_deg"], p["set"]),
             "send TIMETAG time=%s opcode=SET_MODE args='{\"mode\": \"STANDBY\"}'" % onboard(up),
             "send TIMETAG time=%s opcode=SESSION_START" % onboard(start),
-        ] + knee + ["send TIMETAG time=%s opcode=SESSION_END" % onboard(end)]
+        ] + (bore_scan_lines(p, onboard) if i == bore_scan else []) + knee + [
+            "send TIMETAG time=%s opcode=SESSION_END" % onboard(end)]
         if dark_knee or save:
             lines.append("send TIMETAG time=%s opcode=PARAM_SAVE" % onboard(
                 end + _dt.timedelta(seconds=DARK_KNEE_SAVE_AFTER_S)))

@@ -281,3 +281,51 @@ def test_warm_up_starts_each_session_100_s_before_the_beacon_and_saves_after(tmp
     text = script.read_text()
     assert "# WARNING: a session lead of 150 s" in text
     assert "starts 150 s before the station's beacon" in text
+
+
+def test_bore_scan_centres_the_scan_on_the_highest_passs_culmination(tmp_path, capsys):
+    script = tmp_path / "pass.tc"
+    rc = main(["plan", "--tle", str(TLE), "--from", START, "--hours", "48", "--json",
+               "--script", str(script), "--bore-scan"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    passes = json.loads(out)
+    high = [p["max_elevation_deg"] for p in passes if p["max_elevation_deg"] >= 45.0]
+    assert high and len(high) < len(passes)  # the window has passes both sides of 45°
+    best = max(range(len(passes)), key=lambda i: passes[i]["max_elevation_deg"])
+    assert "pass %d (%.1f deg)" % (best + 1, passes[best]["max_elevation_deg"]) in err
+    text = script.read_text()
+    steps = parse_script(text)  # every line, the scan's arguments inside TIMETAG included
+    from flight.cmddict import BY_NAME
+
+    scans = [s for s in steps if s.kind == "send" and s.cmd.name == "TIMETAG"
+             and s.args["opcode"] == BY_NAME["PA_BORE_SCAN"].opcode]
+    assert len(scans) == 1 and scans[0].args["args"] == a_scan()
+    tags = _tags(text)
+    i = [k for k, (_t, r) in enumerate(tags) if "PA_BORE_SCAN" in r]
+    assert len(i) == 1
+    t_scan = tags[i[0]][0]
+    a = a_scan()
+    assert t_scan == pytest.approx(
+        _unix(passes[best]["culmination"]) - 4 * a["dwell_s"] * a["cycles"], abs=0.1)
+    # inside that pass's session: after its SESSION_START, before its SESSION_END
+    before = [r.split()[0] for _t, r in tags[:i[0]]]
+    after = [r.split()[0] for _t, r in tags[i[0] + 1:]]
+    assert before.count("opcode=SESSION_START") == best + 1
+    assert before.count("opcode=SESSION_END") == best and after[0] == "opcode=SESSION_END"
+    assert '"step_urad": 20, "dwell_s": 1, "cycles": 8' in tags[i[0]][1]
+    # a threshold no pass reaches: no scan, said on stderr and in the script
+    rc = main(["plan", "--tle", str(TLE), "--from", START, "--hours", "48",
+               "--script", str(script), "--bore-scan", "89.5"])
+    _, err = capsys.readouterr()
+    assert rc == 0 and "no pass reaches 89.5 deg" in err
+    assert "PA_BORE_SCAN" not in script.read_text().replace("# --bore-scan", "")
+    assert "no pass reaches 89.5 deg" in script.read_text()
+    # only with a script
+    rc = main(["plan", "--tle", str(TLE), "--from", START, "--bore-scan"])
+    _, err = capsys.readouterr()
+    assert rc == 2 and "--bore-scan: only with --script" in err
+
+
+def a_scan():
+    return dict(plan.BORE_SCAN_ARGS)

@@ -191,6 +191,9 @@ def cmd_serve(args):
         key = load_key(args.key_file, args.key_id)
     except KeyLoadError as e:
         raise Fail(str(e)) from None
+    for why in (key.warning, webguard.token_warning(args.token_file)):
+        if why:
+            note(why)
     from ground_tools.link import is_simulated_port
 
     if key.is_dev and not is_simulated_port(args.port) and not args.dev_key:

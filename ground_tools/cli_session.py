@@ -19,9 +19,12 @@ def _key(args):
     from ground_tools.state import KeyLoadError, load_key
 
     try:
-        return load_key(args.key_file, args.key_id)
+        key = load_key(args.key_file, args.key_id)
     except KeyLoadError as e:
         raise Fail(str(e)) from None
+    if key.warning:
+        _note(key.warning)
+    return key
 
 
 def _store(args):

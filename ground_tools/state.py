@@ -55,11 +55,25 @@ def fingerprint(key):
     return hashlib.sha256(key).hexdigest()[:16]
 
 
+def exposed_to_others(path):
+    """A warning when the secret file ``path`` may be read by other users of this machine
+    (any group or other permission bit, as ssh refuses a private key so), else None."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if os.name != "posix" or not mode & 0o077:
+        return None
+    return "warning: %s is readable by other users of this machine (mode %03o): " \
+        "chmod 600 %s" % (path, mode & 0o777, path)
+
+
 class Key:
-    def __init__(self, key_id, key, source):
+    def __init__(self, key_id, key, source, warning=None):
         self.key_id = key_id
         self.key = key
         self.source = source
+        self.warning = warning  # the key file's permissions (exposed_to_others)
 
     @property
     def is_dev(self):
@@ -97,7 +111,7 @@ def load_key(key_file=None, key_id=None):
     if key_id not in keys:
         raise KeyLoadError("key file %s has no key id %d (it has %s)" % (
             path, key_id, ", ".join(str(k) for k in sorted(keys))))
-    return Key(key_id, keys[key_id], path)
+    return Key(key_id, keys[key_id], path, exposed_to_others(os.path.expanduser(path)))
 
 
 def state_path(explicit=None):

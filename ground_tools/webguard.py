@@ -62,6 +62,14 @@ def read_token(path):
     return tok
 
 
+def token_warning(token_file=None):
+    """The token file's permissions warning (``--token-file`` or the environment's)."""
+    from ground_tools.state import exposed_to_others
+
+    path = token_file or os.environ.get(TOKEN_ENV)
+    return exposed_to_others(path) if path else None
+
+
 def client_token():
     """The token a client sends (``$VECTOR_TC_GATEWAY_TOKEN_FILE``), or None."""
     path = os.environ.get(TOKEN_ENV)

@@ -33,6 +33,7 @@ def state(tmp_path, monkeypatch):
 def keyfile(tmp_path):
     f = tmp_path / "keys.txt"
     f.write_text("# test keys\n3 %s\n9 %s\n" % (KEY.hex(), bytes(32).hex()))
+    f.chmod(0o600)  # as a key file is kept (others' read: a warning, test_security_ground)
     return f
 
 

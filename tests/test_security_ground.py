@@ -1,6 +1,8 @@
 """Issue 12 item 4, ground side: the ground tool refuses an explicit counter it already
 used and one beyond the payload's anti-replay window, unless forced."""
 
+import os
+
 import pytest
 
 from flight.replay import WINDOW
@@ -62,3 +64,26 @@ def test_resync_command_is_in_the_tool_and_does_nothing_when_synced(tmp_path, ca
         assert CounterStore(st).last(load_key(None)) == 0  # no counter spent
     finally:
         bench.close()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX's")
+def test_a_key_or_token_file_others_can_read_is_said(tmp_path, capsys, monkeypatch):
+    from ground_tools import webguard
+
+    monkeypatch.delenv(webguard.TOKEN_ENV, raising=False)
+    key = tmp_path / "keys.txt"
+    key.write_text("7 " + "ab" * 32 + "\n")
+    st = str(tmp_path / "c.json")
+    for mode, said in ((0o644, True), (0o640, True), (0o600, False)):
+        os.chmod(key, mode)
+        assert main(["encode", "PING", "--key-file", str(key), "--state-file", st]) == 0
+        err = capsys.readouterr().err
+        assert ("readable by other users" in err and "chmod 600" in err) == said, (mode, err)
+        assert (load_key(str(key)).warning is not None) == said
+    tok = tmp_path / "token"
+    tok.write_text("t" * 20 + "\n")
+    os.chmod(tok, 0o604)
+    assert "mode 604" in webguard.token_warning(str(tok))
+    os.chmod(tok, 0o600)
+    assert webguard.token_warning(str(tok)) is None
+    assert webguard.token_warning(None) is None

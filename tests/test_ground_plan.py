@@ -221,15 +221,20 @@ def _tags(text):
     return out
 
 
-def test_dark_knee_keeps_each_session_past_the_uplinks_end(tmp_path, capsys):
+def _planned(tmp_path, capsys, hours, *flags):
+    """(passes, the script's text, stderr) of `plan --json --script` with ``flags``."""
     script = tmp_path / "pass.tc"
-    rc = main(["plan", "--tle", str(TLE), "--from", START, "--hours", "12", "--json",
-               "--script", str(script), "--dark-knee"])
+    rc = main(["plan", "--tle", str(TLE), "--from", START, "--hours", str(hours), "--json",
+               "--script", str(script)] + list(flags))
     out, err = capsys.readouterr()
     assert rc == 0, err
-    passes = json.loads(out)
     text = script.read_text()
     assert parse_script(text)
+    return json.loads(out), text, err
+
+
+def test_dark_knee_keeps_each_session_past_the_uplinks_end(tmp_path, capsys):
+    passes, text, _err = _planned(tmp_path, capsys, 12, "--dark-knee")
     tags = _tags(text)
     assert len(tags) == 6 * len(passes)
     planner = plan.Planner(TLE, plan.OGS, 20.0, 18.0)
@@ -284,17 +289,12 @@ def test_warm_up_starts_each_session_100_s_before_the_beacon_and_saves_after(tmp
 
 
 def test_bore_scan_centres_the_scan_on_the_highest_passs_culmination(tmp_path, capsys):
+    passes, text, err = _planned(tmp_path, capsys, 48, "--bore-scan")
     script = tmp_path / "pass.tc"
-    rc = main(["plan", "--tle", str(TLE), "--from", START, "--hours", "48", "--json",
-               "--script", str(script), "--bore-scan"])
-    out, err = capsys.readouterr()
-    assert rc == 0, err
-    passes = json.loads(out)
     high = [p["max_elevation_deg"] for p in passes if p["max_elevation_deg"] >= 45.0]
     assert high and len(high) < len(passes)  # the window has passes both sides of 45°
     best = max(range(len(passes)), key=lambda i: passes[i]["max_elevation_deg"])
     assert "pass %d (%.1f deg)" % (best + 1, passes[best]["max_elevation_deg"]) in err
-    text = script.read_text()
     steps = parse_script(text)  # every line, the scan's arguments inside TIMETAG included
     from flight.cmddict import BY_NAME
 

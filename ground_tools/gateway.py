@@ -33,6 +33,16 @@ def _tc_header(pkt):
     return ((pkt[0] << 8) | pkt[1]) & 0x7FF, ((pkt[2] << 8) | pkt[3]) & 0x3FFF
 
 
+def _is_tc(pkt):
+    """A version-0 CCSDS packet header of type TC."""
+    return len(pkt) >= 6 and pkt[0] & 0x10 and not pkt[0] >> 5
+
+
+def _stated_len(pkt):
+    """The packet's length as its header states it (octets)."""
+    return 7 + ((pkt[4] << 8) | pkt[5])
+
+
 def tc_packet_problem(pkt):
     """Why ``pkt`` is not a TC packet worth the uplink, or None. Only its shape: a wrong
     APID, MAC or CRC still goes (the payload's own checks are what tests exercise), but
@@ -42,11 +52,10 @@ def tc_packet_problem(pkt):
 
     if not 6 <= len(pkt) <= MAX_TC_LEN:
         return "a TC packet is 6..%d octets, not %d" % (MAX_TC_LEN, len(pkt))
-    if pkt[0] >> 5 or not pkt[0] & 0x10:
+    if not _is_tc(pkt):
         return "not a version-0 CCSDS packet of type TC"
-    if ((pkt[4] << 8) | pkt[5]) + 7 != len(pkt):
-        return "its length field says %d octets, it has %d" % (
-            ((pkt[4] << 8) | pkt[5]) + 7, len(pkt))
+    if _stated_len(pkt) != len(pkt):
+        return "its length field says %d octets, it has %d" % (_stated_len(pkt), len(pkt))
     return None
 
 
@@ -73,13 +82,13 @@ def decode_tc(frame):
         pkt = cobs.decode(frame)
     except cobs.DecodeError:
         return None
-    if len(pkt) < 6 or not pkt[0] & 0x10 or pkt[0] >> 5:
+    if not _is_tc(pkt):
         return None  # not a version-0 packet of type TC
     apid, seq = _tc_header(pkt)
     out = {"kind": "tc", "apid": apid, "seq": seq, "ok": True}
-    if len(pkt) != 7 + ((pkt[4] << 8) | pkt[5]):
+    if len(pkt) != _stated_len(pkt):
         out.update(ok=False, error="LENGTH: header says %d octets, packet has %d" % (
-            7 + ((pkt[4] << 8) | pkt[5]), len(pkt)))
+            _stated_len(pkt), len(pkt)))
         return out
     if wire.crc16(pkt) != 0:
         out.update(ok=False, error="CRC: packet error control does not match")

@@ -30,21 +30,19 @@ class GatewayError(link.LinkError):
     pass
 
 
-def _headers():
-    """The request headers: JSON, and the gateway's token when the client has one."""
+def _auth():
+    """The gateway's token as a request header, when the client has one."""
     try:
         tok = webguard.client_token()
     except webguard.GuardError as e:
         raise GatewayError(str(e)) from None
-    h = {"Content-Type": "application/json"}
-    if tok:
-        h["Authorization"] = "Bearer " + tok
-    return h
+    return {"Authorization": "Bearer " + tok} if tok else {}
 
 
 def _req(url, payload=None, timeout=10.0):
     data = None if payload is None else json.dumps(payload).encode()
-    r = urllib.request.Request(url, data=data, headers=_headers())
+    r = urllib.request.Request(url, data=data,
+                               headers=dict(_auth(), **{"Content-Type": "application/json"}))
     try:
         with urllib.request.urlopen(r, timeout=timeout) as resp:
             return json.loads(resp.read().decode())
@@ -104,7 +102,7 @@ class EventStream:
         self._stop = False
         self._resp = None
         self.refused = None  # the gateway's refusal (401/403): no retry makes it pass
-        self._auth = {k: v for k, v in _headers().items() if k == "Authorization"}
+        self._auth = _auth()
         self._thread = threading.Thread(target=self._run, name="gw-events", daemon=True)
         self._thread.start()
 

@@ -271,8 +271,10 @@ def bore_scan_pass(passes, min_el=BORE_SCAN_MIN_EL):
 
 def bore_scan_lines(p, onboard):
     """The script lines of a boresight scan centred on pass ``p``'s culmination."""
+    from ground_tools.borefit import schedule
+
     a = BORE_SCAN_ARGS
-    length_s = 8 * a["dwell_s"] * a["cycles"]
+    length_s = schedule(0.0, a["step_urad"], a["dwell_s"], a["cycles"])[-1][1]  # its end
     t = p["_culmination"] - _dt.timedelta(seconds=length_s / 2.0)
     log = [(t + _dt.timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%SZ")
            for s in (-10.0, length_s + 10.0)]  # (10 s of margin: the TRACK it may wait for)

@@ -41,9 +41,9 @@ def _sse(etype, payload, pid=None):
     return "%sevent: %s\ndata: %s\n\n" % (head, etype, json.dumps(payload, default=str))
 
 
-def _int_query(q, name, default, lo, hi):
-    """An integer query parameter within lo..hi; ValueError (a 400) otherwise."""
-    v = q.get(name)
+def _int_query(name, v, default, lo, hi):
+    """Query parameter ``name``'s text ``v`` as an integer within lo..hi (``default`` when
+    absent); ValueError (a 400) otherwise."""
     if v in (None, ""):
         return default
     if not v.strip().lstrip("-").isdigit() or not lo <= int(v) <= hi:
@@ -72,7 +72,7 @@ def build_app(gw, token=None, allowed_hosts=None):
 
     async def commands(request):
         try:
-            n = _int_query(request.query_params, "n", 100, 1, 500)
+            n = _int_query("n", request.query_params.get("n"), 100, 1, 500)
         except ValueError as e:
             return _bad(e)
         return JSONResponse(list(gw.cmds.values())[-n:])
@@ -107,7 +107,7 @@ def build_app(gw, token=None, allowed_hosts=None):
         backlog = []
         if after not in (None, ""):
             try:
-                after = _int_query({"after": after}, "after", 0, 0, 2 ** 63 - 1)
+                after = _int_query("after", after, 0, 0, 2 ** 63 - 1)
             except ValueError as e:
                 return _bad(e)
             backlog = await run_in_threadpool(_backlog, after)

@@ -62,24 +62,30 @@ def read_token(path):
     return tok
 
 
+def token_path(token_file=None):
+    """The token file in force: ``token_file``, else ``$VECTOR_TC_GATEWAY_TOKEN_FILE``'s
+    (None: no token)."""
+    return token_file or os.environ.get(TOKEN_ENV) or None
+
+
 def token_warning(token_file=None):
     """The token file's permissions warning (``--token-file`` or the environment's)."""
     from ground_tools.state import exposed_to_others
 
-    path = token_file or os.environ.get(TOKEN_ENV)
+    path = token_path(token_file)
     return exposed_to_others(path) if path else None
 
 
 def client_token():
     """The token a client sends (``$VECTOR_TC_GATEWAY_TOKEN_FILE``), or None."""
-    path = os.environ.get(TOKEN_ENV)
+    path = token_path()
     return read_token(path) if path else None
 
 
 def settings(bind_host, token_file=None, allow_hosts=()):
     """(token, allowed Host names or None for any) for a gateway serving on
     ``bind_host``; GuardError when it would serve beyond the loopback without a token."""
-    path = token_file or os.environ.get(TOKEN_ENV)
+    path = token_path(token_file)
     token = read_token(path) if path else None
     if not is_loopback(bind_host) and token is None:
         raise GuardError("serving on %s reaches beyond this machine: give --token-file FILE "

@@ -21,7 +21,7 @@ from flight.apt_control import EXPOSURES_US, ControlLaw, Exposure
 from flight.apt_control import LAW_PARAMS as _LAW_PARAMS  # (_: no global, freeze_trim)
 from flight.apt_devices import (EV_APT_CAMERA_ERROR, EV_APT_FSM_ERROR,  # noqa: F401 - A.EV_*
                                 EV_APT_FSM_FAULT, EV_APT_LASER_FAULT)
-from flight.apt_search import Search
+from flight.apt_search import TRACK_WIN, Search
 from flight.pointahead import NO_OFFSET
 from hal.compat import const
 from flight.events import SEV_INFO, SEV_WARN, Event
@@ -36,7 +36,7 @@ from hal.interfaces import APT_TRACK as TRACK, FSM_CODE_MAX, FSM_LSB_RAD as _FSM
 from hal.interfaces import SW_CAMERA, SW_LASER_525
 
 ACQ_WIN = const(32)
-TRACK_WIN = const(16)
+_TRK_BUF_PX = const(256)  # TRACK's window and the 16 x 16 looks sharing it (apt_search, _survey)
 _OVER_FULL_SCALE = SensorError("pixel above the camera's full scale")  # (no heap per frame)
 
 EV_APT_STATE = const(0x50)
@@ -157,7 +157,7 @@ class Apt:
         self.exposure = Exposure(camera)
         self.exposure.on_error = self._camera_error  # (a failed write: counted, said)
         # TRACK's buffers preallocated; the other states' window: Search.window (issue 11)
-        self.trk_buf = array("H", bytes(2 * TRACK_WIN * TRACK_WIN))
+        self.trk_buf = array("H", bytes(2 * _TRK_BUF_PX))
         # the frame's metadata, its last counter, the camera's ranges (apt_devices.py)
         self._meta = self.law.meta = dev.new_meta(camera)
         self._cen = array("i", [0] * px.CEN_LEN)  # centroid inputs, results
@@ -334,23 +334,24 @@ class Apt:
             if buf is None:
                 return  # no heap for the window yet (counted, reported): the next tick asks
         ok = False
+        m = self._meta  # (the last counter in its slot 4: array items cost less here)
         try:
+            # The window at once: its counter says whether the frame is new, so a frame
+            # costs no STATUS read; only when none came is the status asked, so that a
+            # stream error stays its own fault (docs/apt-loop.md §4 "The frame's read").
             cam = self.camera
-            if not cam.frame_ready():
-                dev.no_new_frame(self)
-                return
-            ok = cam.read_roi(self.win_x0, self.win_y0, size, size, 1, buf, self._meta)
+            ok = cam.read_roi(self.win_x0, self.win_y0, size, size, 1, buf, m)
             if not ok:  # flagged bad by the camera: its error, not a frame without a spot
                 dev.flagged(self)
-        except HalError as e:  # (anything else is no camera error: see read())
-            self._camera_error(e)
-        if ok:  # the frame counter moved, or this is the last frame again (frozen stream)
-            m = self._meta  # (the last counter in its slot 4: array items cost less here)
-            ctr = m[0]
-            if ctr == m[4]:
+            elif m[0] == m[4]:  # the last frame again: none new yet (or a frozen stream)
+                cam.frame_ready()
                 dev.no_new_frame(self)
                 return
-            m[4] = ctr
+        except HalError as e:  # (anything else is no camera error: see read())
+            self._camera_error(e)
+            ok = False
+        if ok:
+            m[4] = m[0]
             if not (m[5] <= m[1] <= m[6] and m[7] <= m[2] <= m[8]):  # dev.checked's, inline
                 ok = dev.meta_bad(self)  # (a corrupted header: its exposure unusable)
         self.frames += 1

@@ -88,17 +88,19 @@ LAW_PARAMS = (
       "predictor model: drift-rate random walk (ADCS error changes)"),
     # The lead and the mirror delay count from the tick's start (the frame tick), so
     # they hold the tick's own compute and bus time up to its mirror command: the board's
-    # send, 1.279 ms (sim/run/costmodel.py BOARD_SEND_US, stop 53).  Tuned on campaigns
+    # send, 1.066 ms (sim/run/costmodel.py BOARD_SEND_US, stop 63).  Tuned on campaigns
     # (docs/apt-loop.md §4 "The board's send"): +400 µs on the 2920 / 2420 set for the
     # kit's 1.24 ms send (stop 46), which at the board's 1.68 ms (stop 50) let one
     # campaign unit in 40 trip its supervisor; -120 µs for the board's send made 111 µs
     # shorter (stop 52), -290 µs for it made 290 µs shorter again (stop 53), erring
-    # short as before (119 µs).
-    P("apt_kf_lead_us", "int", 2910, 0, 10000, "us",
+    # short as before (119 µs); -210 µs for the 8 px TRACK window read without STATUS
+    # (stop 63: its send 214 µs shorter; 116 µs short.  -280 tripped a 27 µrad-jitter
+    # campaign unit's supervisor: docs/apt-loop.md §5 "6 ms frames (stop 63)").
+    P("apt_kf_lead_us", "int", 2700, 0, 10000, "us",
       "predictor: waveform sample to the middle of its effect on the line of sight"),
     P("apt_exp_max_us", "int", 9000, 20, 9000, "us",
       "longest auto-exposure; beyond it the camera's analog gain rises (apt_exposure.py)"),
-    P("apt_fsm_delay_us", "int", 2410, 0, 5000, "us",
+    P("apt_fsm_delay_us", "int", 2200, 0, 5000, "us",
       "mirror delay: the tick's compute to its command, the command latency, the "
       "mirror's response lag"),
     P("apt_frame_delay_us", "int", 500, 0, 5000, "us",

@@ -29,7 +29,12 @@ from hal.interfaces import APT_IDLE, APT_SEARCH, APT_TRACK
 
 _SEARCH_BIN = const(8)  # 1280x1024 → 160x128 binned pixels
 _SEARCH_STRIP_ROWS = const(16)  # binned rows per tick: 8 ticks per full frame
-_TRACK_WIN = const(16)  # the full-resolution look at a candidate: one TRACK window
+# TRACK's window, px a side (flight/apt.py reads it; the dark look below finds its hot
+# pixels).  8: the ~1 px spot (DESIGN §5) sits within a pixel of its centre in TRACK,
+# its edge rows (the background) 3-4 sigma out, the centroid's 7 x 7 weighted box
+# inside; a 16 px window cost 124 µs more of bus a frame (docs/apt-loop.md §5, stop 63).
+TRACK_WIN = const(8)
+_LOOK_WIN = const(16)  # the full-resolution look at a candidate: its 8x8 bin and around
 _ACQ_PIX = const(32 * 32)  # ACQUIRE's and LOST's window (flight/apt.py ACQ_WIN)
 DARK_FRAMES = const(8)  # dark frames of the TRACK window at session start
 _DARK_HOT_DN = const(8)  # excess over the window median at 9 ms that marks a hot pixel
@@ -111,7 +116,7 @@ class Search:
         apt = self.apt
         if self.dark_n < 0:
             if self.dark_min is None:
-                self.dark_min = lazy.buffer(_TRACK_WIN * _TRACK_WIN, "apt dark", apt.ctx.emit)
+                self.dark_min = lazy.buffer(TRACK_WIN * TRACK_WIN, "apt dark", apt.ctx.emit)
                 if self.dark_min is None:
                     return  # no heap yet: the calibration starts at a later tick
             d = self.dark_min  # a per-pixel minimum: every pixel at the 16-bit maximum
@@ -126,14 +131,14 @@ class Search:
             self.dark_skip -= 1
             return
         buf = apt.trk_buf
-        if apt.read((apt.ref_x >> 6) - _TRACK_WIN // 2, (apt.ref_y >> 6) - _TRACK_WIN // 2,
-                    _TRACK_WIN, _TRACK_WIN, 1, buf):
+        if apt.read((apt.ref_x >> 6) - TRACK_WIN // 2, (apt.ref_y >> 6) - TRACK_WIN // 2,
+                    TRACK_WIN, TRACK_WIN, 1, buf):
             px.dark_accumulate(buf, self.dark_min)
         self.dark_n += 1
         if self.dark_n < DARK_FRAMES:
             return
-        self.hot = px.classify_dark(self.dark_min, _TRACK_WIN, _DARK_HOT_DN, _DARK_MAX_HOT)
-        self.dark_min = None  # done: its 0.5 kB is not held through the pass
+        self.hot = px.classify_dark(self.dark_min, TRACK_WIN, _DARK_HOT_DN, _DARK_MAX_HOT)
+        self.dark_min = None  # done: its 128 B are not held through the pass
         self.hot_pixels = len(self.hot) // 2
         apt.exposure.set(self.saved_exp)
         apt.dark_calibrated(self.hot_pixels)
@@ -199,16 +204,16 @@ class Search:
         """A binned candidate seen at full resolution (one 16x16 read, rare: only for a
         bin above the search threshold).  A failing cell is remembered."""
         apt = self.apt
-        x0 = px.clamp(cx * _SEARCH_BIN + _SEARCH_BIN // 2 - _TRACK_WIN // 2, 0,
-                      apt.camera.width - _TRACK_WIN)
-        y0 = px.clamp(cy * _SEARCH_BIN + _SEARCH_BIN // 2 - _TRACK_WIN // 2, 0,
-                      apt.camera.height - _TRACK_WIN)
+        x0 = px.clamp(cx * _SEARCH_BIN + _SEARCH_BIN // 2 - _LOOK_WIN // 2, 0,
+                      apt.camera.width - _LOOK_WIN)
+        y0 = px.clamp(cy * _SEARCH_BIN + _SEARCH_BIN // 2 - _LOOK_WIN // 2, 0,
+                      apt.camera.height - _LOOK_WIN)
         buf = apt.trk_buf
-        if not apt.read(x0, y0, _TRACK_WIN, _TRACK_WIN, 1, buf):
+        if not apt.read(x0, y0, _LOOK_WIN, _LOOK_WIN, 1, buf):
             return True  # cannot tell: let ACQUIRE judge
         apt.win_x0 = x0
         apt.win_y0 = y0
-        if apt.centroid(buf, _TRACK_WIN):
+        if apt.centroid(buf, _LOOK_WIN):
             return True
         self.remember(cx, cy)
         return False

@@ -39,7 +39,7 @@ from hal.interfaces import LINK_DEGRADED, LINK_LOCKED, MODE_LOOPBACK
 
 EV_APT_TARGET_SWITCH = const(0x5A)
 _BIN = const(16)  # the survey's binning: 16 x 16 cells of 16 x 16 px
-_CELLS = const(16)  # cells a side (TRACK's buffer: flight/apt.py TRACK_WIN)
+_CELLS = const(16)  # cells a side (in TRACK's buffer: flight/apt.py _TRK_BUF_PX)
 _SIDE = const(256)  # px a side
 # The tracked spot's half-width in px: 3 sigma of the ~1 px spot (DESIGN §3.3; the
 # centroid's window holds it so, flight/apt_pixels.py).  The square is laid out with the

@@ -114,14 +114,13 @@ CAMERA_EXPOSURE_LIMIT_US = 9000
 CAMERA_FRAME_PERIOD_MIN_US = 4762
 #: The frame period the payload configures (the board's ``camera.frame_period_us``, the
 #: FRAME_PERIOD_US register, hal/real/camera.py; the simulated world's default,
-#: hal/sim/world.py): 7 ms, 143 frames/s (stop 44).  Why not the sensor's 10 ms reference
-#: (DESIGN §5): the predictor's horizon is a frame, and over 10 ms the 5-20 Hz jitter left
-#: 4.6 µrad of aim error on the nominal pass against issue 14's 4 µrad bar; at 7 ms 3.7,
-#: at a flight load of ~0.25 (flood ~0.27, stop 48) within the 0.30 budget of DESIGN §3.1
-#: (6 ms: 0.28, flood 0.30, no margin, and 8 APT deadline misses at 50 M).  The board's
-#: mirror timer comes on top of these: docs/firmware.md §4 "The mirror's timer".
-#: docs/apt-loop.md §5 "The sensor at 7 ms".
-CAMERA_FRAME_PERIOD_US = 7000
+#: hal/sim/world.py): 6 ms, 167 frames/s (7 ms from stop 44, 6 ms since stop 63).  Why not
+#: the sensor's 10 ms reference (DESIGN §5): the predictor's horizon is a frame, and the
+#: 5-20 Hz jitter left 4.6 µrad of aim error at 10 ms, ~4.0 at 7 ms, ~3.7 at 6 ms against
+#: issue 14's 4 µrad bar; 6 ms fits the 0.30 CPU budget of DESIGN §3.1 with the board's
+#: timer, drivers and buses counted once TRACK's window is 8 px and its read needs no
+#: STATUS (docs/apt-loop.md §5 "6 ms frames (stop 63)"; "The sensor at 7 ms" before).
+CAMERA_FRAME_PERIOD_US = 6000
 
 
 # --------------------------------------------------------------------------------------

@@ -107,7 +107,10 @@ def test_an_acquisition_from_beyond_the_clamp_arrives_without_overshoot():
     frames, overshoot, _, pulls, far = _fly_from_far()
     assert far > 5000.0  # (the case: ACQUIRE began beyond the ~4.4 mrad clamp)
     assert pulls == 0  # (before: 26 alpha-beta pull-ins)
-    assert overshoot < 60.0  # µrad, after first coming within 100 (before: 460)
+    # µrad, after first coming within 100 (before: 460).  One trajectory: at the board's
+    # 7 ms frames it read 21; at 6 ms (stop 63) 45 on stop 62's loop and 57 / 98 / 81 with
+    # the lead at 2 630 / 2 700 (the default) / 2 770 µs (docs/apt-loop.md §5 "6 ms frames")
+    assert overshoot < 120.0
     assert frames <= 15  # TRACK's 10 good frames follow the arrival (before: 18)
 
 

@@ -182,3 +182,48 @@ def test_the_search_path_checks_the_frame_too():
     assert rig.apt.read(0, 0, 16, 16, 1, buf) is False
     assert rig.apt.read(0, 0, 16, 16, 1, buf) is True
     assert rig.apt.camera_errors == errors + 2
+
+
+def _no_survey(rig):
+    """The survey's look around the target (flight/apt_survey.py) asks the camera's
+    status on its own frames: off, so every tick here is a tracking frame's."""
+    sv = rig.apt.search.survey
+    sv.every = sv.every_locked = 0
+    sv.fast = False
+
+
+def test_a_tracking_frame_is_read_without_a_status_read():
+    """The window is read straight away and its counter says whether the frame is new:
+    a tracking frame costs no STATUS read (docs/apt-loop.md §4 "The frame's read"); only
+    a tick that finds the last frame again asks the status, and counts it stale."""
+    rig = tracking()
+    _no_survey(rig)
+    asked = []
+    ready = rig.cam.frame_ready
+    rig.cam.frame_ready = lambda: asked.append(1) or ready()
+    stale, frames = rig.apt.stale_frames, rig.cam.frames
+    rig.tick(20)
+    assert asked == [] and rig.cam.frames == frames + 20 and rig.apt.stale_frames == stale
+    assert rig.apt.state == A.TRACK
+    rig.cam.ready = False  # no new frame: the stream's counter stands
+    rig.tick(3)
+    assert len(asked) == 3 and rig.apt.stale_frames == stale + 3 and rig.apt.state == A.TRACK
+
+
+def test_a_sensor_stream_error_stays_its_own_camera_error():
+    """Frames stop and the status says why: the sensor's stream error is a camera error
+    of its own text, not a stale frame, as when the status was read every frame."""
+    from hal.errors import DeviceFault
+
+    rig = tracking()
+    _no_survey(rig)
+    rig.cam.ready = False
+
+    def status():
+        raise DeviceFault("fake-camera: sensor stream error")
+
+    rig.cam.frame_ready = status
+    errors, stale = rig.apt.camera_errors, rig.apt.stale_frames
+    rig.tick()
+    assert rig.apt.camera_errors == errors + 1 and rig.apt.stale_frames == stale
+    assert "sensor stream error" in rig.named(A.EV_APT_CAMERA_ERROR)[-1]

@@ -10,6 +10,8 @@ import math
 import pytest
 
 from flight import apt_phase
+from flight.apt_search import TRACK_WIN
+from hal.interfaces import CAMERA_FRAME_PERIOD_US
 from sim.run import passsim
 from sim.run.tmview import APT_TRACK
 
@@ -25,7 +27,7 @@ def restarted():
 
     def watched(self, x0, y0, w, h, b, buf, meta):
         ok = read(self, x0, y0, w, h, b, buf, meta)
-        if w == 16:
+        if w == TRACK_WIN:
             ages.append((self.world.t, meta[3]))
         return ok
 
@@ -64,7 +66,7 @@ def test_each_session_moves_its_ticks_onto_the_camera_s_frames(restarted):
     # keeps them there: TARGET_AGE_US)
     for boot, (t0, t1) in ((0, (30.0, 150.0)), (1, (160.0, 185.0))):
         (moved,) = phases(restarted, boot)
-        assert 0 <= moved < 7000
+        assert 0 <= moved < CAMERA_FRAME_PERIOD_US
         assert median_age(restarted, t0, t1) < 2 * apt_phase.TARGET_AGE_US + 50
 
 
@@ -75,7 +77,7 @@ def test_a_restarted_payload_is_at_the_frames_again(restarted):
     assert restarted.boot_times[1] == pytest.approx(150.0, abs=0.01)
     task = restarted.apps[-1].sched.tasks
     (apt_task,) = [t for t in task if t.name == "apt"]
-    assert abs(apt_task.period_us - 7000) <= 3  # (the follow's change a tick, 20 ppm)
+    assert abs(apt_task.period_us - CAMERA_FRAME_PERIOD_US) <= 3  # (the follow's change a tick, 20 ppm)
 
 
 def test_the_loop_holds_after_the_restart(restarted):

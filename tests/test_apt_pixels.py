@@ -154,7 +154,8 @@ def test_dark_calibration_removes_a_hot_pixel_beside_the_boresight():
     rig.tick(DARK_FRAMES + 2)
     s = rig.apt.search
     assert s.hot_pixels == 1 and rig.args(A.EV_APT_DARK_CALIBRATED) == [[1]]
-    assert s.hot[0] == (512 - 504) * 16 + (641 - 632)
+    # its index in TRACK's 8 px window at the boresight (636 .. 643, 508 .. 515)
+    assert A.TRACK_WIN == 8 and s.hot[0] == (512 - 508) * 8 + (641 - 636)
     assert 500 < s.hot[1] <= 610  # 600 DN injected, plus the dark frames' noise
     rig.cam.beacon = True
     rig.until(A.TRACK, 200)

@@ -54,33 +54,37 @@ def test_the_supervisor_keeps_a_doubled_mirror_gain_bounded():
     assert r2 < 3 * r1 and r2 < 12.0, (r1, r2)
 
 
-def test_at_7_ms_frames_a_ringing_mirror_gain_trips_the_supervisor(monkeypatch):
-    # The board's 7 ms frames with the longest exposure (6 ms), each waveform sent after
-    # the board's send (1.279 ms since stop 53, 1.569 at stop 52: sim/run/costmodel.py
-    # MIRROR_SEND_US, the lead and delay tuned on it): up to k = 1.7 the nominal gains
-    # ring, bounded (8.5 urad at 1.7, the k = 1 residual 4.0); at k = 1.8 the monitor
-    # trips (5 500 q8 since stop 53; with stop 56's model noise of 1.5 urad, not stop 57's
-    # 1.25, 1.8 rang bounded at 8.6 and 1.9 tripped; under 6 000 k = 1.9 rang untripped at
-    # 11.7 urad, 3.0x; it rings at 31 urad, 8x, at k = 2.0 with the trip taken away), and
-    # the robust gains hold it near the k = 1 figure (docs/apt-loop.md §4 "Supervisor").  (At
-    # the kit's 1.24 ms send, stops 46-50, 1.9 rang bounded and 2.0 tripped under 6 000.
-    # At stop 45, the waveform sent at the tick's start, k = 1.7 rang at 11.2 urad under
-    # stop 27's 7 200 q8 trip: hence 6 000.)
-    r1, pr1 = _loop(1.0, seconds=20.0, period_us=7000, exposure_us=6000)
+def test_at_the_boards_frames_a_ringing_mirror_gain_trips_the_supervisor(monkeypatch):
+    # The board's 6 ms frames with the longest exposure (5 ms), each waveform sent after
+    # the board's send (1.066 ms since stop 63: sim/run/costmodel.py MIRROR_SEND_US, the
+    # lead and delay tuned on it): up to k = 1.9 the nominal gains ring, bounded (9.0
+    # urad at 1.9, the k = 1 residual 3.5); at k = 2.0 the monitor trips (5 500 q8) and
+    # the robust gains hold it near the k = 1 figure (3.7 urad; docs/apt-loop.md §4
+    # "Supervisor").  Without the trip k = 2.0 rings at 17 urad and 2.1 at 147.  (At 7 ms
+    # frames and the 1.279 ms send, stops 53-62, 1.7 rang bounded and 1.8 tripped; at the
+    # kit's 1.24 ms send, stops 46-50, 1.9 rang bounded and 2.0 tripped under 6 000.  At
+    # stop 45, the waveform sent at the tick's start, k = 1.7 rang at 11.2 urad under
+    # stop 27's 7 200 q8 trip: hence 6 000, then 5 500.)
+    from hal.interfaces import CAMERA_FRAME_PERIOD_US, camera_exposure_max
+
+    frame = dict(seconds=20.0, period_us=CAMERA_FRAME_PERIOD_US,
+                 exposure_us=camera_exposure_max(CAMERA_FRAME_PERIOD_US))
+    assert (frame["period_us"], frame["exposure_us"]) == (6000, 5000)
+    r1, pr1 = _loop(1.0, **frame)
     assert pr1.fallbacks == 0
-    r17, pr17 = _loop(1.7, seconds=20.0, period_us=7000, exposure_us=6000)
-    assert pr17.fallbacks == 0 and r17 < 3 * r1, (r1, r17)  # ringing, bounded: no trip
-    for k in (1.8, 1.9):
-        rk, prk = _loop(k, seconds=20.0, period_us=7000, exposure_us=6000)
+    r19, pr19 = _loop(1.9, **frame)
+    assert pr19.fallbacks == 0 and r19 < 3 * r1, (r1, r19)  # ringing, bounded: no trip
+    for k in (2.0, 2.2):
+        rk, prk = _loop(k, **frame)
         assert prk.fallbacks == 1 and prk.robust, k
         assert rk < 1.5 * r1, (k, r1, rk)
-    r28, pr28 = _loop(2.8, seconds=20.0, period_us=7000, exposure_us=6000)
+    r28, pr28 = _loop(2.8, **frame)
     assert pr28.robust and r28 < 3 * r1, (r1, r28)  # the upward margin: x2.8 and more
-    # The trip is needed there: without it (a monitor never beyond the trip), k = 2.0
+    # The trip is needed there: without it (a monitor never beyond the trip), k = 2.1
     # rings on the nominal gains far beyond the robust gains' figure.
     monkeypatch.setattr(pp, "_TRIP_Q8", 1 << 30)
-    r20n, pr20n = _loop(2.0, seconds=20.0, period_us=7000, exposure_us=6000)
-    assert pr20n.fallbacks == 0 and r20n > 5 * r1, (r1, r20n)
+    r21n, pr21n = _loop(2.1, **frame)
+    assert pr21n.fallbacks == 0 and r21n > 5 * r1, (r1, r21n)
 
 
 def test_the_kernel_test_probes_the_trip_the_twin_has():

@@ -221,7 +221,11 @@ def test_the_city_lights_pass_ends_on_the_beacon(seed):
     m = metrics.compute(res)
     assert m["acquisition_time_s"] is not None and m["acquisition_time_s"] <= 1.0
     names = [e["name"] for _t, _boot, e in res.obc.events]
-    assert names.count("APT_TARGET_SWITCH") == 1 == apt.search.survey.switches
+    # (seed 3 at 6 ms frames, stop 63: the first look's brighter spot was static, so
+    # ACQUIRE's target check rejected it and a second look switched to the beacon 0.4 s
+    # later; at 7 ms one switch each.  Every switch is counted and said.)
+    switches = names.count("APT_TARGET_SWITCH")
+    assert switches == apt.search.survey.switches and 1 <= switches <= 2
     assert apt.state == A.TRACK
     # On the beacon from the switch on: the last 10 s's aim error, a night pass's ~5 µrad.
     # (Not the pass's whole figure: it counts the light's TRACK from 0.5 s after its entry,

@@ -106,15 +106,15 @@ def test_camera_init_checks_id_and_configures(cam):
     camera, model, spi = cam
     camera.init()
     # Stop, the frame period (read back), exposure, gain, read back exposure, run.
-    assert model.writes == [(0x02, 0), (0x0A, 7000), (0x04, 1500), (0x05, 32), (0x02, 1)]
+    assert model.writes == [(0x02, 0), (0x0A, 6000), (0x04, 1500), (0x05, 32), (0x02, 1)]
     assert spi.mosi()[0] == bytes([0x00, 0x00, 0, 0, 0, 0])  # ID read
     assert spi.mosi()[1] == bytes([0x82, 0, 0, 0, 0])
-    assert spi.mosi()[2] == bytes([0x8A, 0, 0, 0x1B, 0x58])  # 7000 us
+    assert spi.mosi()[2] == bytes([0x8A, 0, 0, 0x17, 0x70])  # 6000 us
     assert spi.mosi()[3] == bytes([0x0A, 0, 0, 0, 0, 0])  # its read-back
     assert spi.mosi()[4] == bytes([0x84, 0, 0, 0x05, 0xDC])
     assert spi.mosi()[5] == bytes([0x85, 0, 0, 0, 0x20])
     assert spi.mosi()[-1] == bytes([0x82, 0, 0, 0, 1])
-    assert (camera.frame_period_us, camera.exposure_max_us) == (7000, 6000)
+    assert (camera.frame_period_us, camera.exposure_max_us) == (6000, 5000)
 
 
 def test_camera_init_id_mismatch(cam):
@@ -349,9 +349,9 @@ def test_camera_frame_ready_and_sensor_error(cam):
 def test_camera_exposure_and_gain(cam):
     camera, model, spi = cam
     assert camera.set_exposure(10) == 10
-    assert camera.set_exposure(6000) == 6000  # the 7 ms frame's longest
-    assert model.regs[0x04] == 6000
-    for bad in (9, 6001, 9000, -5):
+    assert camera.set_exposure(5000) == 5000  # the 6 ms frame's longest
+    assert model.regs[0x04] == 5000
+    for bad in (9, 5001, 9000, -5):
         with pytest.raises(ValueError):
             camera.set_exposure(bad)
     assert camera.set_gain(1.0) == 1.0
@@ -448,15 +448,18 @@ def test_camera_frame_period_not_read_back_is_a_sensor_error():
 
 def test_frame_octets_is_what_a_frame_moves_on_the_bus(cam):
     """``frame_octets`` (the simulator's send and the board's bus share: stop 50) counts
-    the octets frame_ready and read_roi clock for a window, on the fake bus."""
+    the octets read_roi clocks for a window, on the fake bus: the APT's tick reads no
+    STATUS while frames come (stop 63), and a STATUS read is 6 octets more."""
     from hal.real.camera import frame_octets
 
     camera, model, spi = cam
-    for w, h in ((16, 16), (32, 32), (8, 6)):
+    for w, h in ((8, 8), (16, 16), (32, 32), (8, 6)):
         spi.clear()
-        camera.frame_ready()
         camera.read_roi(600, 400, w, h, 1, array("H", bytes(2 * w * h)), [0] * META_LEN)
         assert sum(len(m) for m in spi.mosi()) == frame_octets(w, h)
+        spi.clear()
+        camera.frame_ready()
+        assert sum(len(m) for m in spi.mosi()) == 6
 
 
 def test_the_window_burst_follows_every_change_of_the_window(cam):

@@ -99,20 +99,21 @@ def test_the_boards_send_holds_the_buses_time_of_a_track_frame_and_sample_0():
     from hal.interfaces import SPI_FPGA_HZ, SPI_FSM_DAC_HZ
     from hal.real import camera, fsm
 
-    # the camera driver's transfers for one frame: STATUS read (2 + 4), window burst, the
-    # stream (2 + header + pixels; the header four words since its age word: 549 octets,
-    # 178 µs before)
-    assert camera.frame_octets(TRACK_WIN, TRACK_WIN) == 6 + 17 + 2 + 16 + 2 * 16 * 16 == 553
+    # the camera driver's transfers for one frame: the window burst, the stream (2 +
+    # header + the 8 x 8 window's pixels); no STATUS read while frames come (stop 63: the
+    # 16 px window with the STATUS read was 553 octets, 179 µs)
+    assert TRACK_WIN == 8
+    assert camera.frame_octets(TRACK_WIN, TRACK_WIN) == 17 + 2 + 16 + 2 * 8 * 8 == 163
     assert fsm.SAMPLE_OCTETS == 12
-    bus = 553 * 8 * 1000000 // SPI_FPGA_HZ + 12 * 8 * 1000000 // SPI_FSM_DAC_HZ
-    assert costmodel.MIRROR_SEND_BUS_US == bus == 179
+    bus = 163 * 8 * 1000000 // SPI_FPGA_HZ + 12 * 8 * 1000000 // SPI_FSM_DAC_HZ
+    assert costmodel.MIRROR_SEND_BUS_US == bus == 55
     # the board's send, the simulator's default since stop 51 (the lead and delay tuned
     # on it, docs/apt-loop.md §4 "The board's send"; 1 680 µs at stop 51, 1 569 at stop
     # 52's cheaper camera read, 1 279 since stop 53's kernels, 1 280 with the stream
-    # header's age word); the kit's, without the camera driver and the buses,
-    # `python -m sim --tick-send 1242`
+    # header's age word, 1 066 since stop 63's window); the kit's, without the camera
+    # driver and the buses, `python -m sim --tick-send 1242`
     assert costmodel.BOARD_SEND_US == round(costmodel.BOARD_SEND_INSTR / costmodel.MIPS) + bus
-    assert costmodel.BOARD_SEND_US == 1280 == costmodel.MIRROR_SEND_US
+    assert costmodel.BOARD_SEND_US == 1066 == costmodel.MIRROR_SEND_US
     assert costmodel.KIT_SEND_US == 1242
 
 
@@ -121,9 +122,10 @@ def test_the_boards_bus_share_in_track():
     the frame period (7 samples a 7 ms frame)."""
     from bench.apt_tick_m7 import bus_load
 
-    # (the frame's 553 octets since the stream header's age word: 549, 0.0289, before)
-    want = (553 * 8 / 25e6 + 7 * 12 * 8 / 25e6) / 7e-3
-    assert bus_load(7000)["apt_tick_m7_spi_bus_load"] == round(want, 4) == 0.0291
+    # (the frame's 163 octets since stop 63; 553 with the 16 px window and the STATUS
+    # read: 0.0291 at 7 ms)
+    want = (163 * 8 / 25e6 + 7 * 12 * 8 / 25e6) / 7e-3
+    assert bus_load(7000)["apt_tick_m7_spi_bus_load"] == round(want, 4) == 0.0113
     assert bus_load(6000)["apt_tick_m7_spi_bus_load"] > bus_load(10000)["apt_tick_m7_spi_bus_load"]
 
 
@@ -152,4 +154,6 @@ def test_the_boards_shares_beyond_the_bench_are_instructions_a_frame_at_100_mips
     assert driver_load(27000, 6000, 7000) == {"apt_tick_m7_fsm_driver_load_100mips": 0.03}
     assert camera_driver_load(16300, 17000, 7000) == {
         "apt_tick_m7_camera_driver_load_100mips": -0.001}
-    assert lines_load(17000, 10000)["apt_tick_m7_wheel_lines_load_100mips"] == 0.01  # 7 ms
+    assert lines_load(17000, 10000, 7000)["apt_tick_m7_wheel_lines_load_100mips"] == 0.01
+    # (the board's frame by default: 6 ms since stop 63)
+    assert lines_load(16000, 10000)["apt_tick_m7_wheel_lines_load_100mips"] == 0.01

@@ -58,7 +58,7 @@ def test_the_world_runs_the_boards_frame_unless_a_what_if_asks_another():
 
     w = make_world("nominal", seed=1)
     assert w.frame_us == w.camera.frame_period_us == CAMERA_FRAME_PERIOD_US
-    assert (CAMERA_FRAME_PERIOD_US, w.camera.exposure_max_us) == (7000, 6000)  # (stop 44)
+    assert (CAMERA_FRAME_PERIOD_US, w.camera.exposure_max_us) == (6000, 5000)  # (stop 63)
     ref = make_world("nominal", seed=1, frame_rate_hz=cam_mod.REFERENCE_FRAME_RATE_HZ)
     assert (ref.camera.frame_period_us, ref.camera.exposure_max_us) == (10000, 9000)
     assert ADC_MAX == 1023  # 10-bit: hal/interfaces.py reference sensor

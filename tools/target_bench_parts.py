@@ -257,6 +257,7 @@ PROFILE = %(profile)d
 if PROFILE:
     R['phase'] = 'profile'
     from flight import apt_pixels as px
+    from flight.apt_search import TRACK_WIN as TW  # (TRACK's window, px a side)
     PF = {}
     fc = world.flight_cpu_us
 
@@ -289,8 +290,8 @@ if PROFILE:
     _time('restore (subtract)', _restore)
     _time('px.centroid_k (the one viper kernel, as the tick calls it)', _centroid_k)
     _time('  px.centroid_py (its plain-Python twin)', _centroid_py)
-    _time('  px.wcog (one of 2 weighted steps, Python)', px.wcog, buf, 16, o[px.CEN_BG],
-          8 << 8, 8 << 8, o)  # (q8)
+    _time('  px.wcog (one of 2 weighted steps, Python)', px.wcog, buf, TW, o[px.CEN_BG],
+          (TW // 2) << 8, (TW // 2) << 8, o)  # (q8)
     _time('  max(buf)', max, buf)
     _time('px.patch_hot', px.patch_hot, buf, apt.search.hot, apt.exposure.dark(), 1000)
     _time('apt.camera.frame_ready (sim HAL)', apt.camera.frame_ready)
@@ -300,7 +301,7 @@ if PROFILE:
     _time('apt.law.command (sim HAL set_codes)', apt.law.command, apt.fsm, 0, 0)
     _time('apt.exposure.update', apt.exposure.update, apt.peak, apt._peak_lo, apt._peak_hi)
     _time('apt.camera.read_roi (sim HAL, render excluded)', apt.camera.read_roi,
-          apt.win_x0, apt.win_y0, 16, 16, 1, buf, apt._meta)
+          apt.win_x0, apt.win_y0, TW, TW, 1, buf, apt._meta)
     out('prof', PF)
     out('prof_apt_state', apt.state)
 """

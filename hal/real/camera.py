@@ -86,12 +86,12 @@ _READ_CMD_LEN = const(2)  # a read burst's address and turnaround octets (hal/re
 
 
 def frame_octets(w, h):
-    """The octets one frame of a ``w`` × ``h`` window moves on the FPGA's bus: the STATUS
-    read of :meth:`FpgaCamera.frame_ready`, the window burst and the stream read of
-    :meth:`FpgaCamera.read_roi` (header and 16-bit pixels).  The APT waits for them
-    before its centroid (the simulator's send, sim/run/costmodel.py; the board's bus
+    """The octets one frame of a ``w`` × ``h`` window moves on the FPGA's bus: the window
+    burst and the stream read of :meth:`FpgaCamera.read_roi` (header and 16-bit pixels;
+    the APT's tick reads no STATUS while frames come, flight/apt.py).  The APT waits for
+    them before its centroid (the simulator's send, sim/run/costmodel.py; the board's bus
     time, bench/apt_tick_m7.py)."""
-    return _READ_CMD_LEN + 4 + WIN_BURST_LEN + _READ_CMD_LEN + HDR_LEN + 2 * w * h
+    return WIN_BURST_LEN + _READ_CMD_LEN + HDR_LEN + 2 * w * h
 
 
 def stream_header_py(hdr, meta):

@@ -23,7 +23,7 @@ instructions per second (``apt_deadline_misses_100mips``: the QEMU count ×10 ch
 the virtual clock).  Unknown task names cost ``DEFAULT_INSTR``.
 """
 
-from flight.apt import TRACK_WIN
+from flight.apt_search import TRACK_WIN
 from hal.compat import TICKS_PERIOD
 from hal.interfaces import (
     APT_ACQUIRE,
@@ -96,16 +96,18 @@ KIT_SEND_US = int(round(MIRROR_SEND_INSTR / MIPS))  # 1 242 µs
 # itself: docs/firmware.md §4 "The tick's calls"), **110 100 since stop 53** (the kernels'
 # operations cut: the centroid, the predictor's transition, the wheel lines, the stream
 # header; the waveform two frames long, 14 samples; measured at the board's 7 ms frames,
-# docs/firmware.md §4 "Fewer operations") — and (b) the time on the buses, which
-# no instruction count holds (a blocking transfer holds the tick, DMA or not): the TRACK
-# frame's status read, window burst and stream, hal.real.camera.frame_octets(16, 16) = 553
-# octets (549 before the header's age word, stop 60) at the FPGA port's 25 MHz
-# (hal.interfaces.SPI_FPGA_HZ), 176 µs, and sample 0's
-# four DAC frames (12 octets at SPI_FSM_DAC_HZ: 3 µs).
-BOARD_SEND_INSTR = 110100
+# docs/firmware.md §4 "Fewer operations"), **101 060 since stop 63** (the 8 px TRACK
+# window read without a STATUS read first, the board's read 10.1 k, a hot pixel patched,
+# 4.9 k, as the kit's 16 px window held one before; 6 ms frames, 12 samples: docs/apt-loop.md §5 "6 ms frames (stop 63)") — and (b) the time on the buses,
+# which no instruction count holds (a blocking transfer holds the tick, DMA or not): the
+# TRACK frame's window burst and stream, hal.real.camera.frame_octets(8, 8) = 163 octets
+# (553 with the 16 px window and the STATUS read until stop 63) at the FPGA port's 25 MHz
+# (hal.interfaces.SPI_FPGA_HZ), 52 µs, and sample 0's four DAC frames (12 octets at
+# SPI_FSM_DAC_HZ: 3 µs).
+BOARD_SEND_INSTR = 101060
 MIRROR_SEND_BUS_US = (spi_transfer_us(frame_octets(TRACK_WIN, TRACK_WIN), SPI_FPGA_HZ)
-                      + spi_transfer_us(SAMPLE_OCTETS, SPI_FSM_DAC_HZ))  # 179 µs
-BOARD_SEND_US = int(round(BOARD_SEND_INSTR / MIPS)) + MIRROR_SEND_BUS_US  # 1 280 µs (1 569 at stop 52)
+                      + spi_transfer_us(SAMPLE_OCTETS, SPI_FSM_DAC_HZ))  # 55 µs
+BOARD_SEND_US = int(round(BOARD_SEND_INSTR / MIPS)) + MIRROR_SEND_BUS_US  # 1 066 µs (1 280 at stop 62)
 # The send every APT mirror command waits in the honest world (ACQUIRE, TRACK, a held
 # code; other tasks' commands leave at their dispatch: none in a pass but a mode change's
 # park): the board's, a delay of the loop the board has and virtual time, standing still

@@ -157,7 +157,8 @@ class FakeCamera:
     """hal.interfaces.Camera over sim.camera.Camera: the beacon spot sits at (pointing
     error ``err`` − mirror angle), the ideal one-frame-latency plant of the APT.
 
-    ``beacon`` / ``ready`` switch the spot / new frames; ``raise_next`` makes that many
+    ``beacon`` / ``ready`` switch the spot / new frames (not ready: a read returns the
+    last frame's counter again); ``raise_next`` makes that many
     reads raise BusError, ``oom_next`` MemoryError (a software fault, not the camera's);
     ``hot`` = {(x, y): DN at 9 ms} adds hot pixels whose dark signal grows with the
     exposure; ``replay`` (an array) is copied instead of rendering: no float maths, no
@@ -189,6 +190,7 @@ class FakeCamera:
         self.exposure_us = 1000
         self.gain_x16 = 16
         self.reads = 0
+        self.frames = 0  # frames the sensor made (the counter; ``ready`` holds it)
         self.flag_next = 0  # that many next reads flagged bad by the camera (False)
         self.meta_next = None  # (exposure us, gain x16) the next read's header says, once
         self.frame_age_us = 0  # the frame's age at the read (hal.interfaces META_FRAME_AGE_US)
@@ -217,7 +219,9 @@ class FakeCamera:
             self.oom_next -= 1
             raise MemoryError("injected")
         self.reads += 1
-        meta[0] = self.reads & 0xFFFF  # the frame counter (hal/contracts.py Camera.read_roi)
+        if self.ready:  # a new frame; else the last one again, as the board's stream does
+            self.frames += 1
+        meta[0] = self.frames & 0xFFFF  # the frame counter (hal/contracts.py Camera.read_roi)
         # The header's exposure: the kit's plant samples the mirror at the frame's instant
         # (no mirror motion during an exposure: 0 µs to the predictor's model of the
         # command history, and within this camera's range); the rendered spot's signal

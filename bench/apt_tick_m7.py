@@ -375,8 +375,8 @@ def lines_load(wheels_instr, off_instr, frame_us=None):
 def bus_load(frame_us=None):
     """The board's SPI transfers in TRACK, in no instruction count (the QEMU bench's
     simulated HAL moves no bits; MicroPython's SPI calls block until the last octet, DMA
-    or not): each frame's status read, window burst and stream on the FPGA's bus
-    (``hal.real.camera.frame_octets``, TRACK's window, at ``SPI_FPGA_HZ``) and
+    or not): each frame's window burst and stream on the FPGA's bus (no STATUS read
+    while frames come: ``hal.real.camera.frame_octets``, TRACK's window, at ``SPI_FPGA_HZ``) and
     each of its waveform samples' four DAC frames on the mirror's (sample 0 in the tick,
     the others from the timer, at ``SPI_FSM_DAC_HZ``): their share of the time.  The
     slower tasks' transfers (bias, comparator, framer counters, I2C sensors: a few to 20

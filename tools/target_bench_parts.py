@@ -294,7 +294,8 @@ if PROFILE:
           (TW // 2) << 8, (TW // 2) << 8, o)  # (q8)
     _time('  max(buf)', max, buf)
     _time('px.patch_hot', px.patch_hot, buf, apt.search.hot, apt.exposure.dark(), 1000)
-    _time('apt.camera.frame_ready (sim HAL)', apt.camera.frame_ready)
+    _time('apt.camera.frame_ready (sim HAL; the tick: only without a new frame)',
+          apt.camera.frame_ready)
     _time('apt.fsm.fault (sim HAL)', apt.fsm.fault)
     _time('apt.cal.frame', apt.cal.frame, 0, 0)
     _time('apt.law.step (PI)', apt.law.step, 10, -10, apt.cal)

@@ -4,10 +4,12 @@
 
 The auto-exposure lengthens the exposure up to ``apt_exp_max_us`` and then raises the
 camera's analog gain (steps of 2**(1/4), up to the sensor's 8), lowering the gain first
-on the way back.  A long exposure averages the line of sight over most of the frame and
-makes the measurement older; the predictor (docs/apt-loop.md §4) does better with a
-shorter one and the gain's extra noise.  An exposure set explicitly (SEARCH, the dark
-frames) returns the gain to 1.
+on the way back.  An exposure over the cap, whatever set it (SEARCH's, or the cap lowered
+in TRACK), is traded down a step at a time for gain.  A long exposure averages the line of
+sight over most of the frame and makes the measurement older, a short one needs the gain
+and its shot noise: in the honest world the camera's longest wins, so the default cap is
+none (docs/apt-loop.md §6 "The exposure's cap").  An exposure set explicitly (SEARCH, the
+dark frames) returns the gain to 1.
 """
 
 from array import array
@@ -61,6 +63,22 @@ class Exposure:
         while i < self.top and EXPOSURES_US[i + 1] <= max_us:
             i += 1
         self.max_idx = i
+        self._arm_cap()
+
+    def _arm_cap(self):
+        """An exposure over the cap (SEARCH leaves its own, up to 4.3 ms, or the cap was
+        lowered) is traded down from the next frame on: the tick calls update() while
+        ``wait`` is set, and update() trades once it runs out.  (Before stop 64 the cap
+        held only on the way up: a pass that entered TRACK at SEARCH's exposure kept it,
+        whatever the cap: `--param apt_exp_max_us=100` flew campaign draw 11 to the
+        digit as 9000 did.)"""
+        if self.wait < 1 and self._over_cap():
+            self.wait = 1
+
+    def _over_cap(self):
+        """Over the cap with a gain step left (at the top gain the exposure stays: the
+        spot needs it, and the way up goes longer there too)."""
+        return self.idx > self.max_idx and self.gain < len(GAINS_X16) - 1
 
     def set(self, idx):
         """An exposure (ladder index) at gain 1."""
@@ -72,12 +90,16 @@ class Exposure:
         idx = 0 if idx < 0 else (self.top if idx >= self.top else idx)
         if self._write(self.camera.set_exposure, EXPOSURES_US[idx]):
             self.idx = idx
+            self._arm_cap()
+            return True
+        return False
 
     def _set_gain(self, g):
         """False when the camera refused the write (said through ``on_error``)."""
         if not self._write(self.camera.set_gain, GAINS_X16[g] / 16):  # (floats: a step's)
             return False
         self.gain = g
+        self._arm_cap()
         return True
 
     def _write(self, setter, value):
@@ -114,6 +136,14 @@ class Exposure:
         """One valid frame's peak (DN)."""
         if self.wait > 0:
             self.wait -= 1
+            if self.wait or peak >= self.sat_dn or not self._over_cap():
+                return
+            # One exposure step down and one gain step up (both ladders 2**(1/4): the
+            # signal kept), a trade every other frame.  A refused write (said through
+            # ``on_error``) ends the trades until the next setting changes: no retry a
+            # frame, no flood of camera errors.
+            ok = self._set_gain(self.gain + 1) and self._set(self.idx - 1)
+            self.wait = 2 if ok and self._over_cap() else 0
             return
         if peak >= self.sat_dn:
             self.saturated += 1

@@ -287,8 +287,8 @@ class Apt:
 
     # ------------------------------------------------------------------ camera, spot
     def _center_window(self, cx_q6, cy_q6, size):
-        self.win_x0 = px.clamp((cx_q6 >> 6) - (size >> 1), 0, self.camera.width - size)
-        self.win_y0 = px.clamp((cy_q6 >> 6) - (size >> 1), 0, self.camera.height - size)
+        self.win_x0 = px.window_origin(cx_q6, size, self.camera.width)
+        self.win_y0 = px.window_origin(cy_q6, size, self.camera.height)
 
     def read(self, x0, y0, w, h, binning, buf):
         """One camera window; False on a HalError (counted, reported); others propagate."""

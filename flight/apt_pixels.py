@@ -487,3 +487,11 @@ def ahead(v, e, s):
 def clamp(v, lo, hi):
     """``v`` limited to [lo, hi] (window origins: the window stays on the sensor)."""
     return lo if v < lo else (hi if v > hi else v)
+
+
+def window_origin(c_q6, size, extent):
+    """The origin (px) of a ``size`` window centred on ``c_q6`` (q6 px) on a sensor axis of
+    ``extent`` px: on the sensor even for a centre within size/2 of its edge.  TRACK's
+    window and the dark look that finds its hot pixels share it (their pixel indices are
+    the same pixels)."""
+    return clamp((c_q6 >> 6) - (size >> 1), 0, extent - size)

@@ -131,7 +131,11 @@ class Search:
             self.dark_skip -= 1
             return
         buf = apt.trk_buf
-        if apt.read((apt.ref_x >> 6) - TRACK_WIN // 2, (apt.ref_y >> 6) - TRACK_WIN // 2,
+        # TRACK's own window (Apt._center_window at the reference): on the sensor for a
+        # reference near its edge too (until stop 64 an unclamped origin there was a
+        # ValueError a frame, five task faults and the APT disabled).
+        if apt.read(px.window_origin(apt.ref_x, TRACK_WIN, apt.camera.width),
+                    px.window_origin(apt.ref_y, TRACK_WIN, apt.camera.height),
                     TRACK_WIN, TRACK_WIN, 1, buf):
             px.dark_accumulate(buf, self.dark_min)
         self.dark_n += 1

@@ -176,6 +176,35 @@ def test_dark_calibration_removes_a_hot_pixel_beside_the_boresight():
     assert abs(sum(res[100:]) / 100) > 8.0
 
 
+@pytest.mark.parametrize("ref, hot, origin", [
+    ((2.0, 1.0), (1, 2), (0, 0)),  # the reference within half a window of the corner
+    ((1278.5, 1022.0), (1276, 1020), (1272, 1016)),  # and of the far corner
+])
+def test_dark_frames_at_a_reference_by_the_sensor_edge_read_tracks_window(ref, hot, origin):
+    """The dark look reads TRACK's own window, on the sensor (until stop 64 its origin was
+    not clamped: a reference within 4 px of an edge, inside the parameter's bounds, made
+    a ValueError a frame — five task faults and the APT disabled)."""
+    rig = Rig(err=(0.0, 0.0), hot={hot: 600}, session=False)
+    rig.apt.ctx.params.set("apt_ref_x", ref[0])
+    rig.apt.ctx.params.set("apt_ref_y", ref[1])
+    rig.cam.beacon = False
+    rig.apt.start_session()
+    rig.tick(DARK_FRAMES + 2)
+    s = rig.apt.search
+    assert s.hot_pixels == 1 and rig.args(A.EV_APT_DARK_CALIBRATED) == [[1]]
+    rig.apt._center_window(rig.apt.ref_x, rig.apt.ref_y, A.TRACK_WIN)  # TRACK's window
+    assert (rig.apt.win_x0, rig.apt.win_y0) == origin
+    assert s.hot[0] == (hot[1] - origin[1]) * A.TRACK_WIN + (hot[0] - origin[0])
+    assert rig.apt.camera_errors == 0
+
+
+def test_window_origin_keeps_a_window_on_the_sensor():
+    assert px.window_origin(640 << 6, 8, 1280) == 636
+    assert px.window_origin(2 << 6, 8, 1280) == 0
+    assert px.window_origin(1279 << 6, 8, 1280) == 1272
+    assert px.window_origin(1279 << 6, 32, 1280) == 1248
+
+
 def test_a_static_target_is_rejected_and_the_beacon_found():
     # A cluster of hot pixels (looks like a spot at full resolution, brighter than the
     # beacon) does not move against the mirror: ACQUIRE rejects it, SEARCH moves on.

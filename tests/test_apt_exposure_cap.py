@@ -44,6 +44,17 @@ def _search_handover(e, gain):
     e.raise_gain(gain, TOP_GAIN)
 
 
+def _capped_with_errors(cap=2153, gain=1):
+    """An exposure capped at ``cap`` after SEARCH's hand-over; its camera errors listed."""
+    cam = _Cam()
+    e = Exposure(cam)
+    errors = []
+    e.on_error = errors.append
+    e.configure(cap)
+    _search_handover(e, gain)
+    return cam, e, errors
+
+
 def _frames(e, n, peak=500):
     """n valid frames with the peak in the band, called as the tick calls update()."""
     for _ in range(n):
@@ -99,12 +110,7 @@ def test_no_trade_on_a_saturated_frame_and_the_saturation_still_counted():
 
 
 def test_a_refused_gain_write_is_reported_and_the_exposure_kept():
-    cam = _Cam()
-    e = Exposure(cam)
-    errors = []
-    e.on_error = errors.append
-    e.configure(2153)
-    _search_handover(e, 1)
+    cam, e, errors = _capped_with_errors()
     cam.refuse_gain = True
     idx = e.idx
     _frames(e, 10)
@@ -142,12 +148,7 @@ def test_a_pass_flown_with_the_cap_tracks_at_it():
 
 
 def test_a_refused_exposure_write_ends_the_trades_without_climbing_the_gain():
-    cam = _Cam()
-    e = Exposure(cam)
-    errors = []
-    e.on_error = errors.append
-    e.configure(2153)
-    _search_handover(e, 1)
+    cam, e, errors = _capped_with_errors()
 
     def refuse(us):
         raise HalError("exposure write refused")

@@ -3,6 +3,8 @@ session into TRACK's time without a task fault: a value the store accepts is one
 flight code must live with.  (Found at stop 64: `apt_ref_x` 0 or 1279 — inside its
 bounds — read the dark frames off the sensor, five task faults and the APT disabled.)
 
+(The APT's parameters set at each bound in TRACK: tests/test_param_bounds_track.py.)
+
 A value that breaks a cross-parameter rule alone (flight/param_rules.py) is refused by the
 store, as a PARAM_SET of it would be; that refusal is checked to name its rule."""
 
@@ -63,3 +65,4 @@ def test_a_parameter_at_its_bound_flies_without_a_task_fault(name, value):
     assert ran != ((name, value) in NO_SESSION), ran  # the APT ran its session, but for those
     if not ran:
         assert app.modes.mode == ("SESSION" if name == "bias_ramp_v_per_s" else "SAFE")
+

@@ -41,12 +41,34 @@ def _ordered(lo, hi):
     return check
 
 
+def _ordered_or_equal(lo, hi):
+    def check(v):
+        if v[lo] > v[hi]:
+            return "%s %r is above %s %r" % (lo, v[lo], hi, v[hi])
+        return None
+    return check
+
+
 def _sign(name):
     def check(v):
         if v[name] not in (-1, 1):
             return "%s must be -1 or +1, not %r (0 zeroes the axis)" % (name, v[name])
         return None
     return check
+
+
+def _exposure_band(v):
+    # The auto-exposure steps by ~x1.19 (both ladders 2**(1/4), flight/apt_exposure.py): a
+    # band narrower than two steps lets a step from just outside it land outside again on
+    # the peak's noise and its swing with the spot's sub-pixel position, and the exposure
+    # hunts.  Measured (nominal seed 2, 32 s of TRACK, camera writes): 250/750 DN 10,
+    # 500/700 14, 500/640 59, 500/600 361, 500/560 867; inverted (250/20) the loop lost
+    # the beacon ten times and ended in SEARCH (stop 64).
+    lo, hi = v["apt_peak_lo_dn"], v["apt_peak_hi_dn"]
+    if 100 * hi < 141 * lo:
+        return "apt_peak_hi_dn %r is under 1.41 x apt_peak_lo_dn %r (two exposure steps)" % (
+            hi, lo)
+    return None
 
 
 RULES = (
@@ -60,4 +82,10 @@ RULES = (
          _ordered("temp_min_c", "temp_max_c"), "temp_min_c < temp_max_c"),
     Rule("apt_sign_x_nonzero", ("apt_sign_x",), _sign("apt_sign_x"), "apt_sign_x is -1 or +1"),
     Rule("apt_sign_y_nonzero", ("apt_sign_y",), _sign("apt_sign_y"), "apt_sign_y is -1 or +1"),
+    Rule("apt_exposure_band", ("apt_peak_lo_dn", "apt_peak_hi_dn"), _exposure_band,
+         "apt_peak_hi_dn >= 1.41 x apt_peak_lo_dn"),
+    # (a smallest valid spot above the largest: no spot is ever valid, the APT searches on)
+    Rule("apt_spot_size_ordered", ("apt_min_spot_px", "apt_max_spot_px"),
+         _ordered_or_equal("apt_min_spot_px", "apt_max_spot_px"),
+         "apt_min_spot_px <= apt_max_spot_px"),
 )

@@ -78,6 +78,24 @@ def test_limit_range_stays_ordered():
     assert "rule limit_range_ordered" in rejected(o, "temp_max_c", 25.0)
 
 
+def test_the_auto_exposure_band_spans_two_steps_and_stays_ordered():
+    o = Obc()
+    # An inverted band lost the beacon ten times in a pass; a narrow one hunted (a camera
+    # write every few frames): flight/param_rules.py _exposure_band.
+    assert "rule apt_exposure_band" in rejected(o, "apt_peak_hi_dn", 20)
+    assert "rule apt_exposure_band" in rejected(o, "apt_peak_hi_dn", 352)  # 1.408 x 250
+    assert "rule apt_exposure_band" in rejected(o, "apt_peak_lo_dn", 533)  # 750 / 533 < 1.41
+    ok_pair(o.send(PARAM_SET, {"name": "apt_peak_hi_dn", "value": 353}))  # 1.412 x 250
+    ok_pair(o.send(PARAM_SET, {"name": "apt_peak_lo_dn", "value": 100}))
+
+
+def test_the_smallest_valid_spot_is_not_above_the_largest():
+    o = Obc()
+    assert "rule apt_spot_size_ordered" in rejected(o, "apt_max_spot_px", 3)  # min 4
+    ok_pair(o.send(PARAM_SET, {"name": "apt_max_spot_px", "value": 4}))
+    assert "rule apt_spot_size_ordered" in rejected(o, "apt_min_spot_px", 5)
+
+
 def test_a_module_setting_a_learned_value_is_held_to_the_rules_too():
     o = Obc()
     with pytest.raises(Refused, match="rule safe_bias_below_breakdown") as refused:

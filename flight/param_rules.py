@@ -86,6 +86,9 @@ RULES = (
     # has no points above breakdown and every result is refused (stop 64).
     Rule("knee_sweep_ordered", ("bias_knee_lo_v", "bias_knee_hi_v"),
          _ordered("bias_knee_lo_v", "bias_knee_hi_v"), "bias_knee_lo_v < bias_knee_hi_v"),
+    Rule("knee_track_sweep_ordered", ("bias_knee_track_lo_v", "bias_knee_hi_v"),
+         _ordered("bias_knee_track_lo_v", "bias_knee_hi_v"),
+         "bias_knee_track_lo_v < bias_knee_hi_v"),
     Rule("knee_vbr25_window_ordered", ("bias_knee_vbr25_min", "bias_knee_vbr25_max"),
          _ordered("bias_knee_vbr25_min", "bias_knee_vbr25_max"),
          "bias_knee_vbr25_min < bias_knee_vbr25_max"),

@@ -98,6 +98,7 @@ def test_the_smallest_valid_spot_is_not_above_the_largest():
 
 @pytest.mark.parametrize("lo, hi, rule", [
     ("bias_knee_lo_v", "bias_knee_hi_v", "knee_sweep_ordered"),
+    ("bias_knee_track_lo_v", "bias_knee_hi_v", "knee_track_sweep_ordered"),
     ("bias_knee_vbr25_min", "bias_knee_vbr25_max", "knee_vbr25_window_ordered"),
     ("bias_knee_kt_min", "bias_knee_kt_max", "knee_kt_window_ordered"),
 ])

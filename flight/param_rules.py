@@ -83,17 +83,19 @@ RULES = (
     Rule("apt_sign_x_nonzero", ("apt_sign_x",), _sign("apt_sign_x"), "apt_sign_x is -1 or +1"),
     Rule("apt_sign_y_nonzero", ("apt_sign_y",), _sign("apt_sign_y"), "apt_sign_y is -1 or +1"),
     # The knee's sweep goes up, and its plausibility windows are windows: inverted, a sweep
-    # has no points above breakdown and every result is refused (stop 64).
+    # has no points above breakdown, or every result is refused (stop 64).
     Rule("knee_sweep_ordered", ("bias_knee_lo_v", "bias_knee_hi_v"),
          _ordered("bias_knee_lo_v", "bias_knee_hi_v"), "bias_knee_lo_v < bias_knee_hi_v"),
     Rule("knee_track_sweep_ordered", ("bias_knee_track_lo_v", "bias_knee_hi_v"),
          _ordered("bias_knee_track_lo_v", "bias_knee_hi_v"),
          "bias_knee_track_lo_v < bias_knee_hi_v"),
+    # (the windows are closed, min <= x <= max: a window of one value is one, not inverted)
     Rule("knee_vbr25_window_ordered", ("bias_knee_vbr25_min", "bias_knee_vbr25_max"),
-         _ordered("bias_knee_vbr25_min", "bias_knee_vbr25_max"),
-         "bias_knee_vbr25_min < bias_knee_vbr25_max"),
+         _ordered_or_equal("bias_knee_vbr25_min", "bias_knee_vbr25_max"),
+         "bias_knee_vbr25_min <= bias_knee_vbr25_max"),
     Rule("knee_kt_window_ordered", ("bias_knee_kt_min", "bias_knee_kt_max"),
-         _ordered("bias_knee_kt_min", "bias_knee_kt_max"), "bias_knee_kt_min < bias_knee_kt_max"),
+         _ordered_or_equal("bias_knee_kt_min", "bias_knee_kt_max"),
+         "bias_knee_kt_min <= bias_knee_kt_max"),
     Rule("apt_exposure_band", ("apt_peak_lo_dn", "apt_peak_hi_dn"), _exposure_band,
          "apt_peak_hi_dn >= 1.41 x apt_peak_lo_dn"),
     # (a smallest valid spot above the largest: no spot is ever valid, the APT searches on)

@@ -96,18 +96,22 @@ def test_the_smallest_valid_spot_is_not_above_the_largest():
     assert "rule apt_spot_size_ordered" in rejected(o, "apt_min_spot_px", 5)
 
 
-@pytest.mark.parametrize("lo, hi, rule", [
-    ("bias_knee_lo_v", "bias_knee_hi_v", "knee_sweep_ordered"),
-    ("bias_knee_track_lo_v", "bias_knee_hi_v", "knee_track_sweep_ordered"),
-    ("bias_knee_vbr25_min", "bias_knee_vbr25_max", "knee_vbr25_window_ordered"),
-    ("bias_knee_kt_min", "bias_knee_kt_max", "knee_kt_window_ordered"),
+@pytest.mark.parametrize("lo, hi, rule, equal_ok", [
+    ("bias_knee_lo_v", "bias_knee_hi_v", "knee_sweep_ordered", False),
+    ("bias_knee_track_lo_v", "bias_knee_hi_v", "knee_track_sweep_ordered", False),
+    ("bias_knee_vbr25_min", "bias_knee_vbr25_max", "knee_vbr25_window_ordered", True),
+    ("bias_knee_kt_min", "bias_knee_kt_max", "knee_kt_window_ordered", True),
 ])
-def test_the_knees_sweep_and_plausibility_windows_stay_ordered(lo, hi, rule):
+def test_the_knees_sweep_and_plausibility_windows_stay_ordered(lo, hi, rule, equal_ok):
     o = Obc()
     p = o.app.params
-    assert "rule " + rule in rejected(o, lo, p[hi])  # equal: an empty window
+    assert "rule " + rule in rejected(o, lo, p[hi] + 0.01)
     assert "rule " + rule in rejected(o, hi, p[lo] - 0.01)
-    ok_pair(o.send(PARAM_SET, {"name": hi, "value": p[hi] + 0.5}))
+    if equal_ok:  # a closed window of one value (a test forcing refusals uses it)
+        ok_pair(o.send(PARAM_SET, {"name": hi, "value": p[lo]}))
+    else:  # a sweep from a point to itself: one point, never a fit
+        assert "rule " + rule in rejected(o, lo, p[hi])
+    ok_pair(o.send(PARAM_SET, {"name": hi, "value": p[lo] + 0.5}))
 
 
 def test_a_module_setting_a_learned_value_is_held_to_the_rules_too():

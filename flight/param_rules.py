@@ -33,18 +33,13 @@ def _safe_below_breakdown(v):
     return None
 
 
-def _ordered(lo, hi):
-    def check(v):
-        if v[lo] >= v[hi]:
-            return "%s %r is not below %s %r" % (lo, v[lo], hi, v[hi])
-        return None
-    return check
+def _ordered(lo, hi, equal_ok=False):
+    """``lo`` below ``hi`` (``equal_ok``: at most ``hi``, a closed window of one value)."""
+    text = "%s %r is above %s %r" if equal_ok else "%s %r is not below %s %r"
 
-
-def _ordered_or_equal(lo, hi):
     def check(v):
-        if v[lo] > v[hi]:
-            return "%s %r is above %s %r" % (lo, v[lo], hi, v[hi])
+        if v[lo] > v[hi] or (v[lo] == v[hi] and not equal_ok):
+            return text % (lo, v[lo], hi, v[hi])
         return None
     return check
 
@@ -91,15 +86,15 @@ RULES = (
          "bias_knee_track_lo_v < bias_knee_hi_v"),
     # (the windows are closed, min <= x <= max: a window of one value is one, not inverted)
     Rule("knee_vbr25_window_ordered", ("bias_knee_vbr25_min", "bias_knee_vbr25_max"),
-         _ordered_or_equal("bias_knee_vbr25_min", "bias_knee_vbr25_max"),
+         _ordered("bias_knee_vbr25_min", "bias_knee_vbr25_max", True),
          "bias_knee_vbr25_min <= bias_knee_vbr25_max"),
     Rule("knee_kt_window_ordered", ("bias_knee_kt_min", "bias_knee_kt_max"),
-         _ordered_or_equal("bias_knee_kt_min", "bias_knee_kt_max"),
+         _ordered("bias_knee_kt_min", "bias_knee_kt_max", True),
          "bias_knee_kt_min <= bias_knee_kt_max"),
     Rule("apt_exposure_band", ("apt_peak_lo_dn", "apt_peak_hi_dn"), _exposure_band,
          "apt_peak_hi_dn >= 1.41 x apt_peak_lo_dn"),
     # (a smallest valid spot above the largest: no spot is ever valid, the APT searches on)
     Rule("apt_spot_size_ordered", ("apt_min_spot_px", "apt_max_spot_px"),
-         _ordered_or_equal("apt_min_spot_px", "apt_max_spot_px"),
+         _ordered("apt_min_spot_px", "apt_max_spot_px", True),
          "apt_min_spot_px <= apt_max_spot_px"),
 )

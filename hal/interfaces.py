@@ -418,7 +418,7 @@ SWITCH_NAMES = ("laser850", "laser525", "camera", "sipm_bias", "framer")
 APT_IDLE = 0  # no session
 APT_SEARCH = 1  # binned full frame, strip by strip
 APT_ACQUIRE = 2  # 32 px window following the spot
-APT_TRACK = 3  # 16 px window on the boresight: the downlink laser may be on
+APT_TRACK = 3  # 8 px window on the boresight: the downlink laser may be on
 APT_LOST = 4  # beacon gone, mirror held
 APT_STATE_NAMES = ("IDLE", "SEARCH", "ACQUIRE", "TRACK", "LOST")
 

@@ -5,6 +5,7 @@ up, and a pass that entered TRACK at SEARCH's exposure kept it (docs/apt-loop.md
 
 from flight.apt_exposure import EXPOSURES_US, GAINS_X16, Exposure
 from hal.errors import HalError
+from hal.interfaces import APT_TRACK
 
 TOP_GAIN = len(GAINS_X16) - 1
 
@@ -140,7 +141,7 @@ def test_a_pass_flown_with_the_cap_tracks_at_it():
 
     free = fly({})
     capped = fly({"apt_exp_max_us": 2153})
-    assert free.state == capped.state == 3  # TRACK
+    assert free.state == capped.state == APT_TRACK
     assert EXPOSURES_US[free.exposure.idx] == 4305
     assert EXPOSURES_US[capped.exposure.idx] == 2153
     assert capped.exposure.gain == free.exposure.gain + 4

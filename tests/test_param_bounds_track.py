@@ -4,22 +4,22 @@ at boot, every parameter: tests/test_param_bounds_fly.py)."""
 
 import pytest
 
+from flight.param_rules import RULES
+from hal.interfaces import APT_TRACK
 from sim.run import passsim
-from tests.test_param_bounds_fly import CASES
+from tests.test_param_bounds_fly import CASES, _params
 
 
 APT_CASES = [c for c in CASES if c[0].startswith("apt_")]
+SET_IN_TRACK_S = 9.5  # the nominal seed 2 tracks from ~8 s
+DEFAULTS = dict(_params().values)
 
 
 def _breaks_a_rule(name, value):
     """The value breaks a cross-parameter rule against the other parameters' defaults."""
-    from flight.param_rules import RULES
-    from tests.test_param_bounds_fly import _params
-
-    values = dict(_params().values)
+    values = dict(DEFAULTS)
     values[name] = value
     return any(r.check(values) for r in RULES if name in r.params)
-SET_IN_TRACK_S = 9.5  # the nominal seed 2 tracks from ~8 s
 
 
 @pytest.mark.parametrize("name, value", APT_CASES, ids=["%s=%s" % c for c in APT_CASES])
@@ -44,4 +44,4 @@ def test_the_changes_come_in_track():
     apps = []
     passsim.fly("nominal", seed=2, app_hook=apps.append, duration_s=SET_IN_TRACK_S)
     apt = apps[-1].payload["apt"]
-    assert apt.state == 3 and apt.valid_frames > 50  # TRACK, for a while already
+    assert apt.state == APT_TRACK and apt.valid_frames > 50  # for a while already

@@ -302,8 +302,8 @@ def _fly(scenario, seed, overrides, progress, charge_cpu, app_hook, duration_s, 
                 # all of it again (a value set but not saved is lost with the reset; until
                 # stop 64 a reset in the first 1.4 s flew the pass on the default
                 # boresight, 15.6 µrad off on nominal seed 2).
-                if any(p is q for p in plan for q in pre):
-                    again += [(world.t + 1.1 + (q[0] - 1.2), q[1], q[2])
+                if any(p is q for p in plan for q in pre):  # (as first planned, after STANDBY)
+                    again += [(world.t + 1.1 + (q[0] - pre[0][0]), q[1], q[2])
                               for q in pre if q[1] != OP_PA_PROFILE]
                 plan = sorted([(world.t + 0.5,) + DIAG_ON,
                                (world.t + 1.0, OP_SET_MODE, {"mode": STANDBY})] + again +

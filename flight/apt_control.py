@@ -51,11 +51,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Any  # noqa: F401  (type comments)
 
 from flight.apt_exposure import EXP_START, EXPOSURES_US, Exposure  # noqa: F401  (re-export)
-from flight.apt_predict import C_BUF, C_NW, C_PLAY, C_QL, C_UX, C_UY, Predictor
+from flight.apt_predict import C_BUF, C_NW, C_PLAY, C_QL, C_UX, C_UY, Predictor, mirror_timing
 from flight.apt_wheels import Lines
 from flight.params import ParamDef
 from hal.compat import const, ticks_diff
-from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_LSB_RAD, FSM_WAVE_PERIOD_US
+from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_LATENCY_US, FSM_LSB_RAD
+from hal.interfaces import FSM_WAVE_PERIOD_US
 
 E_CLAMP = const(1 << 20)  # |error| in q8 codes (~4100 codes, ~4.4 mrad) before the gains
 U_MAX = FSM_CODE_MAX << 8  # mirror command range, q8
@@ -105,6 +106,13 @@ LAW_PARAMS = (
       "mirror's response lag"),
     P("apt_frame_delay_us", "int", 500, 0, 5000, "us",
       "end of the exposure to the frame tick (ROI read-out)"),
+    # The unit's own command latency, measured at its acceptance test and uploaded with
+    # the ground calibration (docs/apt-loop.md §4 "The unit's mirror latency"): the lead
+    # and the mirror delay above are set for the reference unit's (hal.interfaces
+    # FSM_LATENCY_US) and move by the difference (flight/apt_predict.py mirror_timing).
+    P("apt_fsm_latency_us", "int", FSM_LATENCY_US, 0, 3000, "us",
+      "the mirror's command latency, DAC write to motion (ground-measured; moves the lead "
+      "and the mirror delay)"),
 )
 
 
@@ -178,7 +186,7 @@ class ControlLaw:
         self.n10 = _q12(-s * gx)
         self.n11 = _q12(c * gy)
         self.frame_us = period_us
-        self.lines.configure(period_us, FSM_WAVE_PERIOD_US, p["apt_kf_lead_us"],
+        self.lines.configure(period_us, FSM_WAVE_PERIOD_US, mirror_timing(p)[0],
                              p["apt_frame_delay_us"], self.pred.m)
         self.pred.set_mapping(self.px2code_q8, self.sign_x, self.sign_y, self.m00, self.m01,
                               self.m10, self.m11, E_CLAMP)

@@ -24,7 +24,8 @@ from flight import lazy
 from flight.apt_exposure import EXPOSURES_US
 from hal.compat import const, ticks_diff
 from flight.pointahead import EV_APT_PREDICT_ROBUST
-from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_LSB_RAD, FSM_WAVE_PERIOD_US
+from hal.interfaces import FSM_CODE_MAX, FSM_CODE_MIN, FSM_LATENCY_US, FSM_LSB_RAD
+from hal.interfaces import FSM_WAVE_PERIOD_US
 
 N_WAVE = const(20)  # the waveform buffers' samples (20 ms at 1 kHz: two 10 ms frames; the
 # driver holds up to hal.interfaces.FSM_WAVE_MAX); a frame's waveform is two frames of
@@ -122,6 +123,16 @@ def structured(m):
     return 1
 
 
+
+def mirror_timing(p):
+    """(lead, mirror delay) in µs: ``apt_kf_lead_us`` and ``apt_fsm_delay_us``, set for the
+    reference unit's command latency (hal.interfaces ``FSM_LATENCY_US``), each moved by
+    how much longer this unit's measured latency ``apt_fsm_latency_us`` is: the time from
+    a sample's DAC write to the mirror's motion adds to both (docs/apt-loop.md §4 "The
+    unit's mirror latency").  Never negative (flight/param_rules.py ``apt_mirror_timing``)."""
+    shift = p["apt_fsm_latency_us"] - FSM_LATENCY_US
+    return p["apt_kf_lead_us"] + shift, p["apt_fsm_delay_us"] + shift
+
 class Predictor:
     """Both axes' filter state, its fixed-point matrices and the waveform buffers."""
 
@@ -186,9 +197,10 @@ class Predictor:
         c[C_NW] = 2 if nw < 2 else (N_WAVE if nw > N_WAVE else nw)
         c[_C_KEND] = 0 if k < 0 else (c[C_NW] - 1 if k >= c[C_NW] else k)
         ro = p["apt_frame_delay_us"]
-        c[_C_X0] = ro + p["apt_fsm_delay_us"]
+        lead, delay = mirror_timing(p)
+        c[_C_X0] = ro + delay
         key = (p["apt_kf_jitter_urad"], p["apt_kf_jitter_hz"], p["apt_kf_noise_urad"],
-               p["apt_kf_drift"], frame_us, ro, p["apt_kf_lead_us"])
+               p["apt_kf_drift"], frame_us, ro, lead)
         if key == self.key:
             return self.designed
         self._emit = getattr(p, "emit", None)  # (the app's, for the supervisor's event)

@@ -11,7 +11,7 @@ violation (``values[name]`` gives each parameter).  flight/params.py applies the
 every change (PARAM_SET, a module's ``params.set``) with the new value in place, and at
 load (a stored set that breaks a rule has that rule's parameters reset to their
 defaults, with PARAM_INVALID naming the rule).  Every default set satisfies every rule
-(tests/test_params_rules.py).
+(tests/test_param_rules.py).
 """
 
 
@@ -66,6 +66,23 @@ def _exposure_band(v):
     return None
 
 
+def _mirror_timing(v):
+    # The lead and the mirror delay as the unit's latency moves them (flight/apt_predict.py
+    # mirror_timing) stay times after the tick: a negative delay would read the mirror's
+    # commands before they were sent (a latency under the reference's moves both down).
+    # (imported here: the store loads this module for each check, and with the import at
+    # its top and the rule's text formatted from it the firmware's heap grew by 7 008 B
+    # over tests/mpy/test_tc_robust_heap_mpy.py's TC campaign, against its 3 KiB slack)
+    from hal.interfaces import FSM_LATENCY_US
+
+    shift = v["apt_fsm_latency_us"] - FSM_LATENCY_US
+    for name in ("apt_kf_lead_us", "apt_fsm_delay_us"):
+        if v[name] + shift < 0:
+            return "%s %r moved by apt_fsm_latency_us %r to %r us, below 0" % (
+                name, v[name], v["apt_fsm_latency_us"], v[name] + shift)
+    return None
+
+
 RULES = (
     Rule("safe_bias_below_breakdown",
          ("bias_safe_v", "bias_vbr25_v", "bias_kt_mv_per_k", "bias_t_min_c"),
@@ -97,4 +114,7 @@ RULES = (
     Rule("apt_spot_size_ordered", ("apt_min_spot_px", "apt_max_spot_px"),
          _ordered("apt_min_spot_px", "apt_max_spot_px", True),
          "apt_min_spot_px <= apt_max_spot_px"),
+    Rule("apt_mirror_timing", ("apt_kf_lead_us", "apt_fsm_delay_us", "apt_fsm_latency_us"),
+         _mirror_timing, "apt_kf_lead_us and apt_fsm_delay_us each >= "
+         "hal.interfaces.FSM_LATENCY_US (500) - apt_fsm_latency_us"),
 )

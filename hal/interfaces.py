@@ -136,11 +136,13 @@ FSM_LSB_RAD = FSM_RANGE_DEG * 3.141592653589793 / 180.0 / (FSM_CODE_MAX + 1)
 #: Mirror waveform (:meth:`Fsm.play_wave`): the driver outputs one sample per period by
 #: itself (on the payload computer a timer-paced DAC write; DESIGN §3.3), so the mirror
 #: can follow a predicted line of sight between camera frames without a task per sample.
-#: 1 kHz: 10 samples per 100 Hz frame; the held sample's error at the platform jitter's
-#: rate (~1 µrad/ms RMS) is ~0.3 µrad.
+#: 1 kHz: the held sample's error at the jitter's rate (~1 µrad/ms RMS) is ~0.3 µrad.
 FSM_WAVE_PERIOD_US = 1000
 #: Most samples one waveform may hold (the driver's sample buffer).
 FSM_WAVE_MAX = 32
+#: The reference unit's command latency (DAC write, driver input filter; assumed): what the
+#: predictor's lead and delay defaults are set for (``apt_fsm_latency_us``, apt_predict.py).
+FSM_LATENCY_US = 500
 
 
 def check_frame_period(us):

@@ -7,7 +7,8 @@ import math
 import pytest
 
 from sim.run import commission, metrics, passsim
-from sim.run.obcnav import boresight_args, boresight_truth_urad
+from sim.run.obcnav import (FSM_LATENCY_MEAS_SIGMA_US, boresight_args, boresight_truth_urad,
+                            latency_args)
 
 # The unit of tests/test_bore_scan.py: its ground calibration is 4.4 µrad off (draw 3 of
 # `python -m sim.campaign --seed 11`).
@@ -24,7 +25,8 @@ def flown():
         booted.update((k, app.params[k]) for k in (
             "pa_tx_bore_x_urad", "pa_tx_bore_y_urad", "bias_kt_mv_per_k",
             "bias_knee_last_t_c", "bias_vbr25_v", "apt_cal_valid", "apt_fsm_gain_x",
-            "apt_fsm_gain_y", "apt_cam_rot_mrad", "bias_kt_line_n", "bias_kt_line_t_c"))
+            "apt_fsm_gain_y", "apt_cam_rot_mrad", "bias_kt_line_n", "bias_kt_line_t_c",
+            "apt_fsm_latency_us"))
 
     res = passsim.fly("nominal", seed=FAR_SEED, duration_s=12.0,
                       overrides=dict(FAR, commissioned={}), app_hook=at_boot)
@@ -89,6 +91,9 @@ def test_the_commissioned_unit_flies_on_its_saved_calibration(flown):
     assert m["commission_fsm_cal_result"] == "DONE"
     assert m["commission_kt_accepted"] is True
     assert m["commission_kt_truth_mv_per_k"] == pytest.approx(res.world.k_t * 1e3)
+    # the mirror's latency the ground uploaded in commissioning, saved with the rest
+    assert booted["apt_fsm_latency_us"] == latency_args(res.world)[0]["value"]
+    assert abs(booted["apt_fsm_latency_us"] - FAR["fsm_latency_us"]) <= 4 * FSM_LATENCY_MEAS_SIGMA_US
 
 
 def test_the_summary_table_shows_the_commissioning(flown):

@@ -114,6 +114,18 @@ def test_the_knees_sweep_and_plausibility_windows_stay_ordered(lo, hi, rule, equ
     ok_pair(o.send(PARAM_SET, {"name": hi, "value": p[lo] + 0.5}))
 
 
+def test_the_units_mirror_latency_keeps_the_lead_and_delay_after_the_tick():
+    o = Obc()
+    # (flight/apt_predict.py mirror_timing: each moves by the latency less 500 µs)
+    ok_pair(o.send(PARAM_SET, {"name": "apt_fsm_delay_us", "value": 300}))
+    assert "rule apt_mirror_timing" in rejected(o, "apt_fsm_latency_us", 199)  # 300 - 301
+    ok_pair(o.send(PARAM_SET, {"name": "apt_fsm_latency_us", "value": 200}))  # 300 - 300
+    assert "rule apt_mirror_timing" in rejected(o, "apt_fsm_delay_us", 299)
+    assert "rule apt_mirror_timing" in rejected(o, "apt_kf_lead_us", 299)
+    ok_pair(o.send(PARAM_SET, {"name": "apt_fsm_latency_us", "value": 3000}))  # its range end
+    assert o.app.params["apt_fsm_latency_us"] == 3000
+
+
 def test_a_module_setting_a_learned_value_is_held_to_the_rules_too():
     o = Obc()
     with pytest.raises(Refused, match="rule safe_bias_below_breakdown") as refused:

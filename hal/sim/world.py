@@ -60,6 +60,7 @@ from sim.sipm import K_T_V_PER_K, V_BR25_V, breakdown_voltage
 from sim.thermal import TempSensor, ThermalScenario
 
 from hal.interfaces import CAMERA_FRAME_PERIOD_US as FRAME_US
+from hal.interfaces import FSM_LATENCY_US  # the mirror's latency (its bandwidth: sim/fsm.py)
 from hal.interfaces import SW_CAMERA, SW_FRAMER, SW_SIPM_BIAS, check_frame_period
 from hal.sim.finetruth import FineTruth, new_hist, wave_tick
 from hal.sim.frameclock import MCU_CLOCK_PPM, FrameClock
@@ -82,9 +83,6 @@ FINE_US = 1000  # continuous-truth sampling grid, 1 kHz (issue 13: >= 1 kHz)
 # Assumed (docs/physics-platform.md §8): read-out of a small ROI of a PYTHON-1300-class
 # sensor (~32 rows at ~5 us/row plus frame overhead) - the image is this old when ready.
 ROI_READOUT_US = 500
-# Assumed: FSM command latency (SPI DAC write, driver input filter) before the mirror
-# starts to move; its bandwidth is sim/fsm.py's 300 Hz second-order response.
-FSM_LATENCY_US = 500
 _TICKS_MASK = TICKS_PERIOD - 1
 # Noise tables of the camera model (sim/camera.py, ~11 kB each) allocated with the world:
 # the session start renders three settings (dark frames, SEARCH strips, the windows).

@@ -63,7 +63,7 @@ WEATHERS = ("clear", "fog")  # paper §3.2 / sim.linkbudget KAPPA_*
 MAX_ELEVATION_RANGE_DEG = (30.0, 90.0)  # assumed, see the module docstring
 COARSE_ERROR_RANGE_DEG = (0.2, 1.5)  # DESIGN §5 "up to 1.5 deg"; 0.2 assumed best case
 JITTER_RMS_RANGE_URAD = (10.0, 30.0)  # assumed: DESIGN §5 20 urad reference +/- 50 %
-FSM_LATENCY_RANGE_US = (200, 1000)  # assumed, around hal/sim/world.py FSM_LATENCY_US
+FSM_LATENCY_RANGE_US = (200, 1000)  # assumed, around hal.interfaces FSM_LATENCY_US
 # A first pass's session lead (s): the warm-up's, as `vector-tc plan --warm-up` plans it.
 FIRST_PASS_LEAD_S = WARM_UP_LEAD_S
 

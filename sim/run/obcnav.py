@@ -10,7 +10,8 @@
 * :func:`profile_args` — the ground's ``PA_PROFILE`` for the pass, predicted from the
   pass plan with an orbit-prediction time error.
 * :func:`boresight_args` — the ground-calibrated transmitter boresight (truth in camera
-  axes plus a calibration error) the operator uploads before the pass.
+  axes plus a calibration error) the operator uploads before the pass; with it
+  :func:`latency_args`, the mirror's command latency measured at the unit's acceptance.
 
 Geometry: sim/pointahead.py (circular orbit, non-rotating Earth).  The payload frame: x, y
 the FSM axes of the 2-axis pointing frame (sim/pointing.py, sim/pointahead.py module doc),
@@ -58,6 +59,11 @@ PROFILE_TIME_ERROR_S = 0.5
 # (collimator, the flight camera's centroid at ~1/50 px of 100 µrad) plus launch and
 # thermal shift not seen on the bench: 2 µrad per axis, 1 sigma.
 TX_BORE_CAL_SIGMA_RAD = 2e-6
+# Assumed: the mirror's command latency (DAC write to motion) measured at the unit's
+# acceptance test, a DAC step timed on the mirror's position sensor sampled at ~100 kHz
+# and averaged over steps: 10 µs, 1 sigma.  It is the unit's electronics (the driver's
+# input filter), not something launch or temperature moves.
+FSM_LATENCY_MEAS_SIGMA_US = 10.0
 # Assumed: a wheel tachometer (hall sensors or back-EMF, CubeSat wheel class) resolves the
 # speed to ~0.1 rpm, 1 sigma (0.0017 Hz: a phase drift of 0.01 rad/s at the wheel rate).
 RW_SPEED_SIGMA_HZ = 0.1 / 60.0
@@ -217,3 +223,12 @@ def boresight_args(world):
     cy = ty + r.gauss(0.0, TX_BORE_CAL_SIGMA_RAD) * 1e6
     return [{"name": "pa_tx_bore_x_urad", "value": cx},
             {"name": "pa_tx_bore_y_urad", "value": cy}]
+
+
+def latency_args(world):
+    """[PARAM_SET args] of the mirror's command latency as measured at the unit's
+    acceptance (``apt_fsm_latency_us``, flight/apt_control.py): the truth plus the
+    measurement's error, whole µs."""
+    r = Rng((world.seed * 69069 + _SALT + 2) % (1 << 30))
+    v = world.fsm_latency_us + r.gauss(0.0, FSM_LATENCY_MEAS_SIGMA_US)
+    return [{"name": "apt_fsm_latency_us", "value": max(0, int(round(v)))}]

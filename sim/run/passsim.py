@@ -5,9 +5,9 @@ The flight code runs unchanged (flight.app.FlightApp with its payload modules) o
 :class:`hal.sim.world.World`.  This module plays the satellite's OBC: it sends the
 authenticated telecommands of the scenario's timeline over the simulated UART (STANDBY,
 SESSION_START, SESSION_END; again after a payload reset) and receives the telemetry.  Before
-the session it uploads the ground-calibrated transmitter boresight and the pass's
-point-ahead profile; around it, it forwards the navigation state (NAV_STATE, 1 Hz) the
-payload computes the point-ahead from (sim/run/obcnav.py, issue 14).
+the session it uploads the ground-calibrated transmitter boresight, the mirror's measured
+latency and the pass's point-ahead profile; around it, it forwards the navigation state
+(NAV_STATE, 1 Hz) the payload computes the point-ahead from (sim/run/obcnav.py, issue 14).
 
 What the runner knows of the flight software is what the OBC sees on that UART
 (sim/run/tmview.py): housekeeping, events, verification reports and the ADCS feedback.
@@ -44,7 +44,7 @@ from hal.sim.world import make_world
 from sim.run import hostkernels
 from sim.run.bore_ground import BoreScanGround
 from sim.run.commission import commission
-from sim.run.obcnav import NAV_LEAD_S, NavSender, boresight_args, profile_args
+from sim.run.obcnav import NAV_LEAD_S, NavSender, boresight_args, latency_args, profile_args
 from sim.run.recorder import FlightView, Recorder
 from sim.run.tmview import (
     APID_ADCS,
@@ -251,20 +251,22 @@ def _fly(scenario, seed, overrides, progress, charge_cpu, app_hook, duration_s, 
         # (from now at the latest: after a payload reset its clock starts again at zero)
         return profile_args(world, obc, max(world.pass_start - 5.0, world.t), t_end_session)
 
-    # Before the pass: the ground-calibrated TX boresight (persisted) and the point-ahead
-    # profile; the idealised world has no point-ahead: its default is set to zero.  A
-    # commissioned unit has its boresight from the scan in its saved parameters.
+    # Before the pass: the ground-calibrated TX boresight and the mirror's measured latency
+    # (persisted) and the point-ahead profile; the idealised world has no point-ahead: its
+    # default is set to zero.  A commissioned unit has them in its saved parameters (its
+    # boresight from the scan).
     if world.ideal:
         pre = [(1.2, OP_PARAM_SET, {"name": "pa_default_x_urad", "value": 0.0})]
     else:
         pre = []
         if comm is None:
             bore = boresight_args(world)
-            pre = [(1.2 + 0.1 * i, OP_PARAM_SET, a) for i, a in enumerate(bore)]
+            cal = bore + latency_args(world)
+            pre = [(1.2 + 0.1 * i, OP_PARAM_SET, a) for i, a in enumerate(cal)]
             if sc.get("bore_scan") is not None:
                 ground = BoreScanGround(world, obc, boot_times, [a["value"] for a in bore],
                                         sc["bore_scan"])
-            pre += [(1.4, OP_PARAM_SAVE, None)]
+            pre += [(1.2 + 0.1 * len(cal), OP_PARAM_SAVE, None)]
         if sc.get("pa_profile", True):
             pre += [(2.0, OP_PA_PROFILE, profile)]
     # OBC timeline: (time, opcode, args); re-planned after a payload reset.

@@ -123,7 +123,6 @@ def structured(m):
     return 1
 
 
-
 def mirror_timing(p):
     """(lead, mirror delay) in µs: ``apt_kf_lead_us`` and ``apt_fsm_delay_us``, set for the
     reference unit's command latency (hal.interfaces ``FSM_LATENCY_US``), each moved by
@@ -132,6 +131,7 @@ def mirror_timing(p):
     unit's mirror latency").  Never negative (flight/param_rules.py ``apt_mirror_timing``)."""
     shift = p["apt_fsm_latency_us"] - FSM_LATENCY_US
     return p["apt_kf_lead_us"] + shift, p["apt_fsm_delay_us"] + shift
+
 
 class Predictor:
     """Both axes' filter state, its fixed-point matrices and the waveform buffers."""

@@ -60,6 +60,18 @@ def _emit_count(ev_id, args=None, detail=""):
 
 
 app.events.emit = _emit_count
+BUD = {}
+for t in app.sched.tasks:
+    _wrap(t)
+    # No budgets while counting, from the half second before it on: the counting's own
+    # heap walks (gc.mem_alloc, ~1.2 M instructions each, several in an APT run with its
+    # physics brackets, world.mem_alloc above) take the APT over its budget, and the
+    # once-a-boot TASK_OVERRUN event it raised was sent (tc 832 B) and persisted (hk
+    # ~1.2 kB) in the count: no flight garbage of a pass.  Until stop 66 the budgets
+    # were lifted only after that half second, so an overrun raised in it was persisted
+    # at the window's first event-log flush, or not, by the session's phase.
+    BUD[t.name] = t.budget_us
+    t.budget_us = 0
 # Half a second before the count (one-time effects of the phase switch).
 for k in range(50):
     app.run_for(10000)
@@ -67,17 +79,6 @@ board.link.take()
 AL.clear()
 EVN.clear()
 TOP[:] = []
-
-
-BUD = {}
-for t in app.sched.tasks:
-    _wrap(t)
-    # No budgets while counting: the counting's own heap walks (gc.mem_alloc, ~1.2 M
-    # instructions each, several in an APT run with its physics brackets) took the APT
-    # over its budget, and the once-a-boot TASK_OVERRUN event it raised was sent (tc
-    # 832 B) and persisted (hk 1 kB) in the count: no flight garbage of a pass.
-    BUD[t.name] = t.budget_us
-    t.budget_us = 0
 for k in range(%(alloc_s)d * 100):
     app.run_for(10000)
     if k %% 100 == 99:

@@ -17,6 +17,7 @@ from flight import apt_phase as ph
 from flight import apt_pixels as px
 from flight.apt_calib import NO_CAL
 from flight import apt_feedback as afb
+from flight.apt_jitter import HK as _JITTER_HK, LosJitter
 from flight.apt_control import EXPOSURES_US, ControlLaw, Exposure
 from flight.apt_control import LAW_PARAMS as _LAW_PARAMS  # (_: no global, freeze_trim)
 from flight.apt_devices import (EV_APT_CAMERA_ERROR, EV_APT_FSM_ERROR,  # noqa: F401 - A.EV_*
@@ -128,7 +129,7 @@ HK_DIAG = (
     F("apt_fsm_wave_errors", "u16", warn=(0, 0), description="wave samples the timer missed"),
     F("apt_frame_age_us", "u16", "us", description="the last read's frame age (the follow: 50)"),
     F("apt_period_us", "u16", "us", description="the APT task's period as the follow sets it"),
-)
+) + _JITTER_HK
 ADCS = (  # the feedback map (APID 0x0A4, 5 Hz): keys and raw values as declared
     F("err_x_urad", "f32", "urad", description="line-of-sight error x (mirror + residual)"),
     F("err_y_urad", "f32", "urad", description="line-of-sight error y (mirror + residual)"),
@@ -152,6 +153,7 @@ class Apt:
         self._fb = None  # the ADCS feedback map (flight.apt_feedback), made at first use
         self.state = IDLE
         self.law = ControlLaw(fsm)  # (the predictor's buffers registered with the driver)
+        self.jitter = LosJitter()  # the session's line-of-sight jitter (hk: apt_jitter.py)
         self.cal = NO_CAL  # the FSM calibration (flight/apt_calib.py FsmCal) sets itself here
         self.search = Search(self)
         self.exposure = Exposure(camera)
@@ -232,6 +234,7 @@ class Apt:
         self.exposure.set(self.exposure.idx)
         self.fsm.init()
         self.law.reset()
+        self.jitter.start()
         self.fsm.set_codes(0, 0)
         self.fsm.enable(True)
         self.power.set(SW_LASER_525, True)  # our beacon for the ground station
@@ -493,8 +496,5 @@ class Apt:
             self._laser(self.dv.laser_want)
 
     # ------------------------------------------------------------------ telemetry
-    def hk(self, values, i):
-        afb.hk(self, values, i)  # (flight/apt_feedback.py)
-
-    def hk_diag(self, values, i):
-        afb.hk_diag(self, values, i)
+    hk = afb.hk  # (flight/apt_feedback.py: its functions are the methods)
+    hk_diag = afb.hk_diag

@@ -141,6 +141,8 @@ def hk(apt, values, i):
     values[i + 10] = apt.fsm_errors
     values[i + 11] = apt.acquisitions
     values[i + 12] = apt.losses
+    if apt.state == TRACK:  # (once a second, as this; HK_DIAG reports it: apt_jitter.py)
+        apt.jitter.sample(apt.law)
     # (each second: the event for the timer's failed samples, HK_DIAG's count below)
     n = apt.fsm.wave_errors()  # (the driver's own count: its timer cannot raise)
     if n != apt.wave_errors_seen:
@@ -169,3 +171,4 @@ def hk_diag(apt, values, i):
     values[i + 14] = apt._meta[META_FRAME_AGE_US]  # (held by flight/apt_phase.py follow)
     t = apt.law.frame_task
     values[i + 15] = t.row[S_PERIOD_US] if t is not None else apt.period_us
+    apt.jitter.hk(values, i + 16)

@@ -185,7 +185,7 @@ def dither_direction(e_lo, b_lo, e_hi, b_hi):
         b_hi >>= 1
     x_lo = e_lo * ((b_hi * 4096) // m)  # errors scaled to the same number of bits
     x_hi = e_hi * ((b_lo * 4096) // m)
-    s3 = 192 * _isqrt(x_lo + x_hi)  # 3 sigma: 3 * sqrt(4096 * (x_lo + x_hi))
+    s3 = 192 * isqrt(x_lo + x_hi)  # 3 sigma: 3 * sqrt(4096 * (x_lo + x_hi))
     if x_lo - x_hi > s3 or 2 * x_lo > 3 * x_hi:
         return 1
     if x_hi - x_lo > s3 or 2 * x_hi > 3 * x_lo:
@@ -193,8 +193,9 @@ def dither_direction(e_lo, b_lo, e_hi, b_hi):
     return 0
 
 
-def _isqrt(n):
-    """floor(sqrt(n)) of a small non-negative integer (Newton; no float)."""
+def isqrt(n):
+    """floor(sqrt(n)) of a small non-negative integer (Newton; no float; also
+    flight/apt_jitter.py's)."""
     if n < 2:
         return n
     x = n

@@ -303,9 +303,10 @@ def cmd_archive(args):
 
 
 def add_parsers(sub, port_parent, keys_parent):
-    from ground_tools import borefit, cli_plan
+    from ground_tools import borefit, cli_plan, noise_design
 
     borefit.add_parser(sub)
+    noise_design.add_parser(sub)
     cli_plan.add_parser(sub)
 
     p = sub.add_parser("serve",

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from ground_tools import noise_design
 from sim.run import commission, metrics, passsim
 from sim.run.obcnav import (FSM_LATENCY_MEAS_SIGMA_US, boresight_args, boresight_truth_urad,
                             latency_args)
@@ -26,7 +27,7 @@ def flown():
             "pa_tx_bore_x_urad", "pa_tx_bore_y_urad", "bias_kt_mv_per_k",
             "bias_knee_last_t_c", "bias_vbr25_v", "apt_cal_valid", "apt_fsm_gain_x",
             "apt_fsm_gain_y", "apt_cam_rot_mrad", "bias_kt_line_n", "bias_kt_line_t_c",
-            "apt_fsm_latency_us"))
+            "apt_fsm_latency_us", "apt_kf_noise_urad"))
 
     res = passsim.fly("nominal", seed=FAR_SEED, duration_s=12.0,
                       overrides=dict(FAR, commissioned={}), app_hook=at_boot)
@@ -94,6 +95,16 @@ def test_the_commissioned_unit_flies_on_its_saved_calibration(flown):
     # the mirror's latency the ground uploaded in commissioning, saved with the rest
     assert booted["apt_fsm_latency_us"] == latency_args(res.world)[0]["value"]
     assert abs(booted["apt_fsm_latency_us"] - FAR["fsm_latency_us"]) <= 4 * FSM_LATENCY_MEAS_SIGMA_US
+    # the unit's line-of-sight jitter the pass measured in TRACK (flight/apt_jitter.py: the
+    # draw's 11.26 µrad is 7.96 per axis) and the predictor's centroid noise the station
+    # designed from it (ground_tools/noise_design.py): a quiet unit, the range's top
+    per_axis = FAR["jitter_rms_urad"] / math.sqrt(2.0)
+    assert c["los_jitter_n"] >= noise_design.MIN_SAMPLES
+    assert 0.75 * per_axis < c["los_jitter_urad"] < 1.35 * per_axis, c["los_jitter_urad"]
+    assert m["commission_los_jitter_urad"] == c["los_jitter_urad"]
+    want = noise_design.design(c["los_jitter_urad"], c["los_jitter_n"])["apt_kf_noise_urad"]
+    assert want == noise_design.NOISE_RANGE_URAD[1]
+    assert booted["apt_kf_noise_urad"] == c["kf_noise_urad"] == m["commission_kf_noise_urad"] == want
 
 
 def test_the_summary_table_shows_the_commissioning(flown):
@@ -104,6 +115,8 @@ def test_the_summary_table_shows_the_commissioning(flown):
     assert "commissioning: boresight scan" in text and "ACCEPTED / %.2f" % (
         m["commission_bore_error_urad"]) in text
     assert "k_T in use at the end / the unit's" in text
+    assert "line-of-sight jitter per axis / the predictor's centroid noise set" in text
+    assert "%.1f µrad / 1.50 µrad" % m["commission_los_jitter_urad"] in text
     assert "commissioning" not in report.summary_table(
         dict(m, commission_kt_truth_mv_per_k=None))
 
@@ -129,7 +142,7 @@ def test_the_plans_extra_commands_survive_a_payload_reset():
     """A payload reset mid-session re-plans the OBC's timeline (a new SESSION_START): the
     extra commands of ``plan_hook`` still due (the commissioning's dark knee and
     PARAM_SAVE) are kept with SESSION_END, not dropped."""
-    def hook(world, t_session, t_end_session):
+    def hook(world, t_session, t_end_session, obc):
         return [(t_session + 14.0, passsim.OP_PARAM_SET,
                  {"name": "hk_diag_period_s", "value": 3})]
 

@@ -21,7 +21,7 @@ DURATION_S = 16.0  # the session's first knee (~7 s) and its hindsight (~8.5 s)
 SAVE_AFTER_S = 10.0  # PARAM_SAVE after the session's start: after the hindsight
 
 
-def _save_plan(world, t_session, t_end):
+def _save_plan(world, t_session, t_end, _obc):
     return [(t_session + SAVE_AFTER_S, OP_PARAM_SAVE, None)]
 
 

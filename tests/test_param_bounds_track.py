@@ -28,7 +28,7 @@ def _breaks_a_rule(name, value, params):
 def test_an_apt_parameter_set_to_its_bound_in_track_flies_on_without_a_task_fault(name, value):
     apps = []
 
-    def plan(world, t_session, t_end_session):
+    def plan(world, t_session, t_end_session, _obc):
         return [(SET_IN_TRACK_S, passsim.OP_PARAM_SET, {"name": name, "value": value})]
 
     passsim.fly("nominal", seed=2, app_hook=apps.append, plan_hook=plan, duration_s=12.5)

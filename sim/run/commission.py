@@ -20,8 +20,11 @@ parameter table, nothing else (no truth, no simulator state):
    waits :data:`SCAN_AFTER_TRACK_S` so the two do not overlap).  The session is kept
    :data:`END_MARGIN_S` after the 20° set — past the station's uplink going off at 18° — and the OBC commands ``BIAS_KNEE_CALIBRATE`` in that dark,
    the die now 10–15 K warmer than at the session's first knee: the two dark knees give
-   the unit's k_T (flight/bias_kt.py; docs/calibration.md "Commissioning"); then
-   ``PARAM_SAVE``.  (Tracking knees, the in-pass alternative, read the noise with the
+   the unit's k_T (flight/bias_kt.py; docs/calibration.md "Commissioning"); the station
+   reads the line-of-sight jitter the pass measured (HK_DIAG ``apt_los_jitter``,
+   flight/apt_jitter.py) and sets the unit's ``apt_kf_noise_urad`` from it with the
+   ground tool's own rule (ground_tools/noise_design.py, what ``vector-tc kf-noise`` runs;
+   a refused design sends nothing); then ``PARAM_SAVE``.  (Tracking knees, the in-pass alternative, read the noise with the
    uplink on: their breakdown lies ~10 mV below a dark knee's, and a line through a dark
    first knee and light later ones came out 1–3 mV/K low — measured, docs/calibration.md.)
 2. The measured pass boots with the parameter table's blobs (``params.a``/``.b``) of the
@@ -33,6 +36,7 @@ What the commissioning pass measured goes to the metrics under ``commission_*``
 """
 
 from flight.cmddict import BY_NAME
+from ground_tools.noise_design import design as noise_design
 from ground_tools.plan import DARK_KNEE_AFTER_UPLINK_S
 from hal.sim.storage import MemStorage
 from sim.run.metrics import fsm_calibration
@@ -40,6 +44,7 @@ from sim.run.metrics import fsm_calibration
 OP_KNEE = BY_NAME["BIAS_KNEE_CALIBRATE"].opcode
 OP_FSM_CAL = BY_NAME["APT_FSM_CALIBRATE"].opcode
 OP_PARAM_SAVE = BY_NAME["PARAM_SAVE"].opcode
+OP_PARAM_SET = BY_NAME["PARAM_SET"].opcode
 
 # Assumed (operator's choice, docs/point-ahead.md "Step 3"): a clear 70° pass.
 PASS_ELEVATION_DEG = 70.0
@@ -71,15 +76,33 @@ def commissioning_overrides(overrides):
     return ov
 
 
-def plan(world, t_session, t_end_session):
+def plan(world, t_session, t_end_session, obc):
     """The OBC's extra commands of the commissioning pass: (time, opcode, args): the FSM
-    calibration armed, the dark knee once the station's uplink is off, PARAM_SAVE after
-    the session."""
+    calibration armed, the dark knee once the station's uplink is off, the design's
+    centroid noise from the measured jitter and PARAM_SAVE after the session."""
     # (the pass is symmetric: it sets from 20° to the beacon's elevation as it climbed)
     uplink_off = world.pass_start + world.duration_s + world.pass_.climb_s(world.beacon_min_el)
     return [(t_session + 0.5, OP_FSM_CAL, None),
             (uplink_off + KNEE_AFTER_UPLINK_S, OP_KNEE, None),
+            (t_end_session + 0.3, OP_PARAM_SET, lambda: noise_param(obc)),
             (t_end_session + 0.5, OP_PARAM_SAVE, None)]
+
+
+def jitter_design(hk):
+    """The ground tool's design (ground_tools/noise_design.py) from a housekeeping dict's
+    ``apt_los_jitter``/``_n``; None without them (no HK_DIAG of this boot yet)."""
+    if not hk or hk.get("apt_los_jitter") is None:
+        return None
+    return noise_design(float(hk["apt_los_jitter"]), int(hk["apt_los_jitter_n"]))
+
+
+def noise_param(obc):
+    """PARAM_SET's arguments for the unit's ``apt_kf_noise_urad``, or None (refused, or
+    no measurement: nothing sent)."""
+    d = jitter_design(obc.latest_hk())
+    if d is None or not d["accepted"]:
+        return None
+    return {"name": "apt_kf_noise_urad", "value": d["apt_kf_noise_urad"]}
 
 
 class Commissioned:
@@ -138,6 +161,11 @@ def summary(res):
     cal = {}
     fsm_calibration(res, cal)
     out["fsm_cal_result"] = cal["fsm_cal_result"]
+    d = jitter_design(res.obc.latest_hk()) or {}  # (as the station read it: the end's HK)
+    out["los_jitter_urad"] = d.get("jitter_urad")
+    out["los_jitter_n"] = d.get("samples")
+    out["kf_noise_accepted"] = d.get("accepted")
+    out["kf_noise_urad"] = p["apt_kf_noise_urad"]  # (the saved table's)
     out["fsm_cal_rot_error_mrad"] = cal["fsm_cal_rot_error_mrad"]
     if kt:
         out["kt_mv_per_k"] = kt[0]

@@ -386,6 +386,8 @@ def _commissioning(res, m):
     m["commission_kt_truth_mv_per_k"] = c.get("kt_truth_mv_per_k")
     m["commission_fsm_cal_result"] = c.get("fsm_cal_result")
     m["commission_fsm_cal_rot_error_mrad"] = c.get("fsm_cal_rot_error_mrad")
+    m["commission_los_jitter_urad"] = c.get("los_jitter_urad")  # (flight/apt_jitter.py)
+    m["commission_kf_noise_urad"] = c.get("kf_noise_urad")  # (ground_tools/noise_design.py)
 
 
 def _bore_scan(res, m):

@@ -178,8 +178,8 @@ def _fly(scenario, seed, overrides, progress, charge_cpu, app_hook, duration_s, 
 
     ``charge_cpu``: charge host CPU time (not reproducible); otherwise the declared cost
     model, charged when ``charge_cost`` (default: unless ``ideal``; module docstring).
-    ``plan_hook(world, t_session, t_end_session)``: more OBC commands, [(time, opcode,
-    args)].
+    ``plan_hook(world, t_session, t_end_session, obc)``: more OBC commands, [(time, opcode,
+    args)] (``args`` a callable: computed when due, from ``obc``'s telemetry say).
     The scenario key ``commissioned`` (``--commissioned``) flies the unit's commissioning
     pass first and boots this one with its saved parameters (sim/run/commission.py).
     The key ``tick_send_us`` (``--tick-send``): the APT tick's compute before its mirror
@@ -272,7 +272,7 @@ def _fly(scenario, seed, overrides, progress, charge_cpu, app_hook, duration_s, 
     # OBC timeline: (time, opcode, args); re-planned after a payload reset.
     plan = [(0.5,) + DIAG_ON, (1.0, OP_SET_MODE, {"mode": STANDBY})] + pre + \
            [(t_session, OP_SESSION_START, None), (t_end_session, OP_SESSION_END, None)]
-    hooked = plan_hook(world, t_session, t_end_session) if plan_hook is not None else []
+    hooked = plan_hook(world, t_session, t_end_session, obc) if plan_hook is not None else []
     plan = sorted(plan + hooked, key=lambda e: e[0])
     step_us = 100000
     last_pct = -1

@@ -166,6 +166,9 @@ def summary_rows(m):
                                        m.get("commission_kt_accepted"),
                                        _f(m.get("commission_kt_truth_mv_per_k"), "%.2f",
                                           " mV/K"))))
+        rows.append(("  line-of-sight jitter per axis / the predictor's centroid noise set",
+                     "%s / %s" % (_f(m.get("commission_los_jitter_urad"), "%.1f", " µrad"),
+                                  _f(m.get("commission_kf_noise_urad"), "%.2f", " µrad"))))
     if m.get("kt_truth_mv_per_k") is not None:
         rows.append(("k_T in use at the end / the unit's",
                      "%s / %s" % (_f(m.get("kt_mv_per_k"), "%.2f"),

@@ -129,7 +129,10 @@ def diag_fields(packet):
     if cal is not None and cal >= 655.34:  # the field's "none" value (raw 65535)
         cal = None
     return {"bias_v_target": d.get("bias_v_target"), "bias_t_est_c": d.get("bias_t_est"),
-            "comp_cal_duration_s": cal, "sched": sched}
+            "comp_cal_duration_s": cal, "sched": sched,
+            # the line-of-sight jitter of the session (flight/apt_jitter.py; µrad, s)
+            "apt_los_jitter": d.get("apt_los_jitter"),
+            "apt_los_jitter_n": d.get("apt_los_jitter_n")}
 
 
 def adcs_fields(body):

@@ -75,7 +75,7 @@ class LosJitter:
         if self.n == 0:
             return 0
         r64 = isqrt((self.ss // (2 * self.n)) << 8)  # 1/64 code: 16 x the quarter codes
-        return (r64 * _TENTH_Q16 + 32768) >> 16
+        return ((r64 * _TENTH_Q16 >> 15) + 1) >> 1  # (rounded)
 
     def hk(self, values, i):
         """HK_DIAG's two values at ``values[i]``."""

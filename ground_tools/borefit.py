@@ -45,7 +45,6 @@ Pure Python (``math``, ``bisect``): the command line loads this module on every
 """
 
 import bisect
-import json
 import math
 import numbers
 
@@ -68,7 +67,6 @@ MAX_SE_URAD = 1.0  # assumed: half the ~2 µrad/axis ground calibration error be
 # ~the standard error), so the parameters are kept (simulated campaign, docs/point-ahead.md:
 # a 1.4 µrad error "corrected" by a 1.1 ± 0.6 µrad fit read 0.1 µrad worse in the pass).
 SIGNIFICANCE = 2.0
-EXIT_REFUSED = 4  # bore-fit: the fit ran and was refused (the JSON says why; docs/ground-tool.md)
 HEADER = "t_s,power_w"  # the power log's header (sim/ogs_power.py write_csv writes it)
 
 
@@ -261,8 +259,7 @@ def _num(v):
 def cmd_bore_fit(args):
     # cliutil pulls in the link layer: loaded only when the command runs, so the
     # simulator's import of fit() does not need it
-    from ground_tools.cliutil import Fail, note
-    from ground_tools.link import EXIT_OK
+    from ground_tools.cliutil import Fail, note, verdict
 
     if (args.bore_x is None) != (args.bore_y is None):
         raise Fail("--bore-x and --bore-y go together (the parameters in force during "
@@ -300,11 +297,7 @@ def cmd_bore_fit(args):
         note("give --bore-x/--bore-y (the parameters in force during the scan) for the "
              "new values and the commands to send")
     out["commands"] = commands
-    print(json.dumps(out, indent=1, sort_keys=True))
-    if not res["accepted"]:
-        note("fit refused: %s" % res["why"])
-        return EXIT_REFUSED
-    return EXIT_OK
+    return verdict(out, "fit")
 
 
 def add_parser(sub):

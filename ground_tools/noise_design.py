@@ -1,6 +1,6 @@
 """The unit's own predictor design from its measured line-of-sight jitter
 (``vector-tc kf-noise``; flight side flight/apt_jitter.py; docs/calibration.md
-"Commissioning", step 5; docs/apt-loop.md §4 "The unit's jitter and the design's centroid
+"Commissioning", step 3; docs/apt-loop.md §4 "The unit's jitter and the design's centroid
 noise").
 
 The predictor's centroid-noise setting ``apt_kf_noise_urad`` sets how far the loop trusts
@@ -23,14 +23,16 @@ outside :data:`JITTER_RANGE_URAD` (no platform shakes so little or so much: a br
 estimate, or the PI law flown).
 """
 
-import json
 import math
 
+from flight.apt_control import LAW_PARAMS
 from flight.apt_jitter import N_MAX
+from flight.params import view
 
-# The default setting (flight/apt_control.py) and the jitter it was tuned at: DESIGN §5's
-# 20 µrad RMS (0.1-10 Hz), 14.14 µrad per axis.
-NOMINAL_NOISE_URAD = 1.25
+# The default setting (its declaration, flight/apt_control.py) and the jitter it was
+# tuned at: DESIGN §5's 20 µrad RMS (0.1-10 Hz), 14.14 µrad per axis.
+NOMINAL_NOISE_URAD = [view(d).default for d in LAW_PARAMS
+                      if view(d).name == "apt_kf_noise_urad"][0]
 DESIGN_JITTER_URAD = 20.0 / math.sqrt(2.0)
 # The settings the campaign measured (docs/apt-loop.md §4): no extrapolation beyond them.
 NOISE_RANGE_URAD = (0.8, 1.5)
@@ -66,9 +68,7 @@ def design(jitter_urad, samples):
 
 
 def cmd_kf_noise(args):
-    from ground_tools.borefit import EXIT_REFUSED
-    from ground_tools.cliutil import Fail, note
-    from ground_tools.link import EXIT_OK
+    from ground_tools.cliutil import Fail, verdict
     try:
         res = design(args.jitter, args.samples)
     except ValueError as e:
@@ -76,11 +76,7 @@ def cmd_kf_noise(args):
     res["commands"] = ["vector-tc send PARAM_SET name=apt_kf_noise_urad value=%.2f"
                        % res["apt_kf_noise_urad"], "vector-tc send PARAM_SAVE"] \
         if res["accepted"] else []
-    print(json.dumps(res, indent=1, sort_keys=True))
-    if not res["accepted"]:
-        note("design refused: %s" % res["why"])
-        return EXIT_REFUSED
-    return EXIT_OK
+    return verdict(res, "design")
 
 
 def add_parser(sub):

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from ground_tools import borefit
+from ground_tools import borefit, cliutil
 from ground_tools.__main__ import main
 from tests.procutil import GUARD_S, ROOT
 
@@ -274,7 +274,7 @@ def test_cli_accepts_and_prints_the_commands(tmp_path, capsys):
         assert k in r
     # without the offset the log misses the scan: refused, exit 1
     rc, out, err = cli(capsys, *scan_args(path), "--bore-x", 10.0, "--bore-y", -4.0)
-    assert rc == borefit.EXIT_REFUSED == 4 and "no power sample" in json.loads(out)["why"]
+    assert rc == cliutil.EXIT_REFUSED == 4 and "no power sample" in json.loads(out)["why"]
 
 
 def test_cli_refusal_exits_1_with_why(tmp_path, capsys):
@@ -282,7 +282,7 @@ def test_cli_refusal_exits_1_with_why(tmp_path, capsys):
     path = tmp_path / "p.csv"
     write_log(path, t, p)
     rc, out, err = cli(capsys, *scan_args(path, cycles=1), "--bore-x", 0, "--bore-y", 0)
-    assert rc == borefit.EXIT_REFUSED
+    assert rc == cliutil.EXIT_REFUSED
     r = json.loads(out)
     assert not r["accepted"] and "fewer than 2 cycles" in r["why"]
     assert r["commands"] == [] and "refused" in err

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from ground_tools import borefit, noise_design as nd
+from ground_tools import cliutil, noise_design as nd
 from ground_tools.__main__ import main
 
 
@@ -65,7 +65,7 @@ def test_cli_prints_the_setting_and_the_commands(capsys):
 
 def test_cli_refusal_exits_4_and_bad_input_2(capsys):
     rc, out, err = cli(capsys, "--jitter", 17.5, "--samples", 30)
-    assert rc == borefit.EXIT_REFUSED == 4
+    assert rc == cliutil.EXIT_REFUSED == 4
     r = json.loads(out)
     assert not r["accepted"] and r["commands"] == [] and "refused" in err
     rc, out, err = cli(capsys, "--jitter", "nan", "--samples", 300)

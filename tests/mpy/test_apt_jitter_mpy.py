@@ -37,6 +37,11 @@ def test_isqrt_is_the_floor_of_the_root_up_to_the_sums_range():
     for n in list(range(0, 300)) + [2 ** 28 - 1, 2 ** 28, 2 ** 29 + 3, 10 ** 9 + 7]:
         r = aj.isqrt(n)
         assert r * r <= n < (r + 1) * (r + 1), n
+    # around each power of four: where the start (the power of two over the root) steps
+    for k in range(1, 15):
+        for n in (4 ** k - 1, 4 ** k, 4 ** k + 1, 4 ** k + 2 ** k):
+            r = aj.isqrt(n)
+            assert r * r <= n < (r + 1) * (r + 1), n
 
 
 def test_the_rms_matches_a_float_computation():

@@ -36,7 +36,8 @@ def flown():
 
 def test_the_commissioning_pass_is_planned_for_the_unit_not_the_pass():
     ov = commission.commissioning_overrides(dict(FAR, commissioned={}, bore_scan=None,
-                                                 end_margin_s=5.0))
+                                                 end_margin_s=5.0,
+                                                 boot_params={"apt_kf_noise_urad": 0.9}))
     # the satellite's own properties stay; the pass is the operator's clear high one
     assert ov["jitter_rms_urad"] == FAR["jitter_rms_urad"]
     assert ov["fsm_latency_us"] == FAR["fsm_latency_us"]
@@ -45,6 +46,9 @@ def test_the_commissioning_pass_is_planned_for_the_unit_not_the_pass():
     assert ov["bore_scan"] == {"after_track_s": commission.SCAN_AFTER_TRACK_S,
                                "retry_cycles": commission.SCAN_RETRY_CYCLES}
     assert "commissioned" not in ov
+    # --param's boot values are the measured pass's what-if (docs/simulator.md): the
+    # commissioning flies its procedure on the defaults and saves what it designed
+    assert "boot_params" not in ov
     # the session kept past the uplink's end for the dark knee
     assert ov["end_margin_s"] == commission.END_MARGIN_S > 12.8
 

@@ -27,6 +27,13 @@ _MIN_PACKETS = const(50)  # packets in a window before its BER means anything
 # level on Poisson noise (±50 codes: BER ratio 1.2 at 2 µW).
 _MIN_DECIDE = const(100)
 _MAX_CYCLES = const(10)  # dither cycles whose error counts may add up to one decision
+# An undecided difference keeps adding up, to this many errors or _MAX_HOLD cycles (~24 s
+# of 0.6 s cycles), before the counts start again: at high power (BER ~1e-6, ~30 errors
+# a cycle) the sides ±2d around a centre 90 codes off the optimum differ by ~40 %, which
+# 100 errors cannot tell from noise (3σ is 30 %) and ~400 can.  Restarting at every 100
+# held such a centre for a minute while the optimum slid away under it (BER 1.23× best).
+_MAX_ACC = const(1600)
+_MAX_HOLD = const(40)
 _RECAL_SHIFT = const(12)  # BER threshold in 1/(PREAMBLE_BITS * 4096) per packet
 _FINE_CV = const(8000)  # violations in a dither decision for the half-amplitude dither
 _SCARCE = const(100)  # errors per dither cycle below which the dither doubles
@@ -123,6 +130,9 @@ def _decide(c, p):
         if c._cycles >= _MAX_CYCLES:
             reset_acc(c)
         return
+    go = dither_direction(e_lo, b_lo, e_hi, b_hi)
+    if go == 0 and n < _MAX_ACC and c._cycles < _MAX_HOLD:
+        return  # no side ahead yet: the next cycles add to these counts (see _MAX_ACC)
     d = c._amp
     dc = p["comp_dither_codes"]
     unit = d if d < dc else dc
@@ -132,7 +142,6 @@ def _decide(c, p):
     # start from the a-priori level the optimum may lie ~100 codes away at low power
     # (Fig. A1's window is narrowest there), where counts are plentiful and every 0.6 s
     # cycle decides.
-    go = dither_direction(e_lo, b_lo, e_hi, b_hi)
     if go > 0:
         c._run = c._run + 1 if c._run > 0 else 1
         c._center += unit * (c._run if c._run < 4 else 4)

@@ -50,6 +50,23 @@ def test_dither_adds_cycles_up_at_a_low_ber():
     assert comp.dither_moves >= 2
 
 
+def test_a_slight_slope_at_a_low_ber_adds_up_until_it_is_told():
+    """High power: a flat floor (log BER a parabola 300 codes a decade) and ~40 code
+    violations a cycle.  The centre 90 codes above the optimum reads 1.2x its BER; its
+    dither's sides (±2d, the scarce errors' amplitude) differ by ~40 %, which 100 errors
+    cannot tell from noise.  The counts add up past 100 until they can
+    (comparator_track._MAX_ACC): the level follows.  (Restarting at every 100 errors,
+    before stop 68, it held the centre for good: a campaign pass's 1.23x.)"""
+    rig = calibrated(c0=2000, bmin=2e-7, parabola=300.0, cv=True)
+    comp = rig.comp
+    start = comp.tracking_level()
+    rig.ch.c0 = start - 90
+    rig.window(22 * 60)  # 60 cycles, 36 s
+    assert comp._amp == 2 * rig.params["comp_dither_codes"]  # (scarce errors: 2 d)
+    assert comp.tracking_level() <= start - 48 and comp.dither_moves >= 2
+    assert comp.tracking_level() >= start - 90 - 2 * comp._amp  # not past the optimum
+
+
 def test_dither_does_not_move_on_insignificant_differences():
     rig = calibrated(c0=2000, bmin=1e-6, scale=2000.0)  # ~no errors anywhere near
     comp = rig.comp

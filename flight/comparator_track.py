@@ -6,8 +6,9 @@ changes over a pass, and the re-calibration when the BER stays degraded.
 Dither: phase 0 reads the error counts at centre − d, phase 1 at centre + d
 (``comp_dither_windows`` windows a side, a settling window after each level change); the
 centre steps toward the side with significantly fewer errors (code violations when there
-are enough, else preamble errors summed over up to ``_MAX_CYCLES`` cycles), within
-``comp_track_range_codes`` of where TRACK started.
+are enough, else preamble errors summed over up to ``_MAX_CYCLES`` cycles; an undecided
+test keeps adding cycles up to ``_MAX_ACC`` errors), within ``comp_track_range_codes`` of
+where TRACK started.
 
 Allocation-free per window (the target's heap, ``make target-bench``
 task_alloc_bytes_mean.comparator): integers only — the BER and light tests compare

@@ -120,7 +120,9 @@ def test_the_summary_table_shows_the_commissioning(flown):
         m["commission_bore_error_urad"]) in text
     assert "k_T in use at the end / the unit's" in text
     assert "line-of-sight jitter per axis / the predictor's centroid noise set" in text
-    assert "%.1f µrad / 1.50 µrad" % m["commission_los_jitter_urad"] in text
+    assert "%.1f µrad / %.2f µrad" % (m["commission_los_jitter_urad"],
+                                      m["commission_kf_noise_urad"]) in text
+    assert m["commission_kf_noise_urad"] == noise_design.NOISE_RANGE_URAD[1]  # (draw 3: quiet)
     assert "commissioning" not in report.summary_table(
         dict(m, commission_kt_truth_mv_per_k=None))
 

@@ -48,8 +48,7 @@ class LosJitter:
     """The session's sum of squared jitter samples (both axes) and their count."""
 
     def __init__(self):
-        self.ss = 0
-        self.n = 0
+        self.start()
 
     def start(self):
         """A session's start: the statistic begins again."""

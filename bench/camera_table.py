@@ -1,18 +1,19 @@
-"""The simulated camera's noise tables against independent pixels (docs/physics-platform.md
-"The noise tables' finite length"): how far a pass's centroid noise per axis is off what
-independent pixels give, because a window reads one fixed table in contiguous runs.
+"""The simulated camera's noise table against independent pixels (docs/physics-platform.md
+"The noise table"): how far a pass's centroid noise per axis is off what independent pixels
+give, because a window reads one fixed table in contiguous runs.
 
-    python -m bench.camera_table [--seeds N]
+    python -m bench.camera_table [--seeds N] [--iid]
 
-sim/camera.py draws 4096 standard normals per camera seed (one per pass) and reads them in
-runs: the spot's shot noise row by row from a random start, the background (with the read
-noise) one table slice per row.  The table's own sample autocorrelation at short lags
-(~±1/64 at random) then correlates a row's pixels a little, fixed for the pass.  For each
-seed this prints the factor on the noise's standard deviation of the two sums a centroid
-weighs — Σ (column − c)·noise (x) and Σ (row − c)·noise (y) over a 7 × 7 box — against
-independent pixels, averaged over every start the camera can draw: for the spot (a 1 px
-Gaussian's shot noise at the box's centre, weights √mean) and for the background (flat).
-JSON on stdout: per seed and the spread over the seeds.
+sim/camera.py keeps 4096 normals per camera seed (one per pass) and reads them in runs:
+the spot's shot noise row by row from a random start, the background (with the read noise)
+one table slice per row.  For each seed this prints the factor on the noise's standard
+deviation of the two sums a centroid weighs — Σ (column − c)·noise (x) and Σ (row − c)·noise
+(y) over a 7 × 7 box — against independent pixels, averaged over every start the camera can
+draw: for the spot (a 1 px Gaussian's shot noise at the box's centre, weights √mean) and
+for the background (flat).  The camera's table has a flat sample spectrum
+(sim/noise_table.py): 1.0001 on every seed.  ``--iid`` weighs the table of independent
+normals the same draws gave before (stop 68's finding: its own sample autocorrelation of
+~±1/64 put a pass at 1.00 ± 0.04).  JSON on stdout: per seed and the spread over the seeds.
 """
 
 import argparse
@@ -44,11 +45,14 @@ def _factor(z, runs, weights):
     return math.sqrt(num / n / sum(w * w for w in weights))
 
 
-def factors(seed):
-    """{spot_x, spot_y, background_x, background_y}: the noise's std factor for one seed."""
-    from sim.camera import _ROW_STRIDE, Camera
+def factors(seed, iid=False):
+    """{spot_x, spot_y, background_x, background_y}: the noise's std factor for one seed
+    (``iid``: of the independent table the same draws give, not the camera's)."""
+    from sim.camera import _NZ, _ROW_STRIDE, Camera
+    from sim.noise_table import independent_normals
+    from sim.rng import Rng
 
-    z = list(Camera(seed=seed, hot_fraction=0.0)._z)
+    z = list(independent_normals(Rng(seed), _NZ) if iid else Camera(seed=seed, hot_fraction=0.0)._z)
     m = sum(z) / len(z)
     sd = math.sqrt(sum((v - m) ** 2 for v in z) / len(z))
     z = [(v - m) / sd for v in z]  # (the table's own level and spread are the model's)
@@ -70,12 +74,14 @@ def factors(seed):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m bench.camera_table", description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=20, help="camera seeds 1 .. N (default 20)")
+    ap.add_argument("--iid", action="store_true",
+                    help="weigh a table of independent normals (before stop 69) instead of the camera's")
     args = ap.parse_args(argv)
     if args.seeds < 1:
         ap.error("--seeds must be at least 1")
     per_seed = {}
     for s in range(1, args.seeds + 1):
-        per_seed[s] = factors(s)
+        per_seed[s] = factors(s, args.iid)
         print("seed %d: %s" % (s, per_seed[s]), file=sys.stderr, flush=True)
     spread = {}
     for key in per_seed[1]:
@@ -83,7 +89,7 @@ def main(argv=None):
         mean = sum(v) / len(v)
         spread[key] = {"mean": round(mean, 4), "sd": round(math.sqrt(sum((x - mean) ** 2 for x in v) / len(v)), 4),
                        "min": v[0], "max": v[-1]}
-    json.dump({"seeds": args.seeds, "spread": spread, "per_seed": per_seed}, sys.stdout, indent=1)
+    json.dump({"seeds": args.seeds, "table": "independent" if args.iid else "camera", "spread": spread, "per_seed": per_seed}, sys.stdout, indent=1)
     print()
     return 0
 

@@ -84,8 +84,10 @@ def table_buffer(kind, width):
 
 
 try:
+    from sim.noise_table import flat_normals
     from sim.rng import Rng
 except ImportError:  # pragma: no cover
+    from noise_table import flat_normals
     from rng import Rng
 
 # --- rendering: noise tables, spot window ---------------------------------------------------
@@ -138,13 +140,9 @@ class Camera:
         self.frame_count = 0
         rng = Rng(seed)
         self._rng = rng
-        # standard-normal table: noise tables are built from it, spot shot noise reads it
-        z = _farray(_NZ)  # compact: no boxed floats kept on the heap
-        for i in range(0, _NZ, 2):
-            a, b = rng.gauss_pair()
-            z[i] = a
-            z[i + 1] = b
-        self._z = z
+        # standard-normal table: noise tables are built from it, spot shot noise reads it;
+        # a flat sample spectrum, so its runs are uncorrelated on every pass (sim/noise_table.py)
+        self._z = flat_normals(rng, _NZ)  # array('f'): no boxed floats kept on the heap
         # hot pixels: fixed positions and rates per seed
         n_hot = int(hot_fraction * self.width * self.height + 0.5)
         hot = []

@@ -2,7 +2,7 @@
 near the station"): is there a brighter spot than the one it tracks?
 
 Why: SEARCH starts ACQUIRE on the brightest spot it sees, and a session starts before the
-station's beacon is on (the usual plan 2.4 s before it, the warm-up 100 s).  At night the
+station's beacon is on (the usual plan 2.9 s before it, the warm-up 100 s).  At night the
 lights of a town near the station are spots too; fixed on the ground, they move with the
 pointing as the beacon does, so ACQUIRE's target check ("it moves against the mirror")
 passes them, and TRACK would hold one for the whole pass with the downlink a few mrad off
@@ -27,6 +27,16 @@ after it locks if TRACK is past its pull-in (the beacon came on with the uplink)
 every ``apt_survey_locked_frames`` (1000, 10 s): a safety net.  Not while the FSM
 calibration runs (its regression counts on every frame).  It sees ±12.8 mrad around the
 target: a brighter spot beyond is not looked for.
+
+The near look (stop 69).  The cell the tracked spot sits in is its own (±8 px), and TRACK's
+8 px window sees ±4 px: a beacon 0.45–1 mrad from a light tracked before it came on was in
+neither, and TRACK kept the light for the whole pass (the downlink 0.6–0.85 mrad off the
+station).  So a look whose own cell holds at least twice the tracked spot's flux (its
+peak over the background from TRACK's frames times ``_PEAK_TO_FLUX``) asks for a near look
+two ticks later: the 32 x 32 px around the spot binned 2 x 2, where a spot
+``apt_survey_ratio`` times the tracked one's 3 x 3 bins, outside its 3-sigma box, is the
+beacon as above.  Without a second light in the cell the look never asks: nothing changes
+on a pass without one.
 """
 
 from flight.apt_devices import no_new_frame
@@ -55,6 +65,13 @@ _LOCK_GAP = const(1)
 # its first frames cost the nominal pass ~280 µrad for a few frames); a younger TRACK has
 # its look this many frames after the lock, or at its cadence's first look.
 _PULL_IN = const(50)
+# The tracked spot's flux in DN·px from its brightest pixel over the background: the DESIGN
+# §3.3 ~1 px (sigma) spot puts 11.7 % (centred on a corner) to 14.7 % (on a pixel) of its
+# light in that pixel, so x8 errs within +18 / -7 %; the near look is asked from a cell
+# holding twice that, so a second spot of >= ~1.4x the tracked one asks for it.
+_PEAK_TO_FLUX = const(8)
+_NEAR_BIN = const(2)  # the near look's binning: 16 x 16 bins of 2 x 2 px, ±16 px
+_NEAR_AFTER = const(2)  # TRACK ticks from the look to its near look (a TRACK frame between)
 
 EVENTS = (
     Event(EV_APT_TARGET_SWITCH, "APT_TARGET_SWITCH", SEV_WARN,
@@ -82,6 +99,8 @@ class Survey:
         self.count = 0  # TRACK frames since the last look (or TRACK's start)
         self.looks = 0
         self.switches = 0
+        self.near_looks = 0
+        self.near_in = 0  # TRACK ticks to the near look a look asked for (0: none asked)
         self.framer = None  # flight.framer_ctl.FramerControl (flight/payload.py), or None
         self.locked = False  # the uplink at the last tick
         self.fast = False  # the link has locked since the last look: one within _LOCK_GAP
@@ -89,7 +108,7 @@ class Survey:
         self._load_params()
 
     def _load_params(self, name=None, value=None):
-        if name is not None and not name.startswith("apt_survey"):
+        if name is not None and not name.startswith("apt_survey") and name != "apt_snr_min_dn":
             return
         p = self.apt.ctx.params
         self.every = p["apt_survey_frames"]
@@ -100,6 +119,9 @@ class Survey:
         # the cadence of the look a lock asks for (due: the unlocked one, or the pull-in's)
         self.every_lock = self.every if self.every > 0 else _PULL_IN
         self.ratio_q4 = int(p["apt_survey_ratio"] * 16 + 0.5)
+        # the near look's least spot: a spot's 3 x 3 bins hold ~2x its peak, so twice the
+        # least peak TRACK takes (flight/apt.py apt_snr_min_dn)
+        self.near_floor = 2 * p["apt_snr_min_dn"]
 
     def due(self, cal_busy):
         """Once a TRACK tick, before its frame: True when this tick's frame was the
@@ -120,11 +142,19 @@ class Survey:
             every = fast
         else:
             every = self.every_locked if locked else self.every
-        if every <= 0 or cal_busy:
+        if cal_busy:
+            self.near_in = 0
             return False
-        self.count += 1
-        if self.count < every:
-            return False
+        near = False
+        if self.near_in > 0:
+            self.near_in -= 1
+            near = self.near_in == 0
+        if not near:
+            if every <= 0:
+                return False
+            self.count += 1
+            if self.count < every:
+                return False
         apt = self.apt
         try:
             ready = apt.camera.frame_ready()
@@ -133,7 +163,12 @@ class Survey:
             return True
         if not ready:
             no_new_frame(apt)  # (counted; a silent camera: LOST, flight/apt_devices.py)
+            if near:
+                self.near_in = 1  # (the near look at the next tick)
             return True  # (the look at the next tick)
+        if near:
+            self.look_near()
+            return True
         self.count = 0
         self.fast = False
         self.look()
@@ -170,6 +205,10 @@ class Survey:
                 k = j * _CELLS + i
                 own += (buf[k] << 8) - tot
                 buf[k] = bg
+        # (own, in 1/256 DN of a cell's mean, is the cells' light in DN·px; < 2^30 as above)
+        flux = (apt.peak - apt.bg) * _PEAK_TO_FLUX
+        if flux > 0 and own >= flux << 1:
+            self.near_in = _NEAR_AFTER  # a second spot in its own cell: looked at closer
         mx = max(buf)
         if mx <= bg:
             return
@@ -178,9 +217,54 @@ class Survey:
         kj = px.clamp(k // _CELLS, 1, _CELLS - 2)
         other = (_sum9(buf, ki, kj) << 8) - 9 * tot
         if other < apt.search_snr << 8 or other * 16 < self.ratio_q4 * own:
-            return  # (< 2^30: 9 x 1023 x 256 x 320)
+            # (< 2^30: 9 x 1023 x 256 x 320.)  A spot across the own cell's edge is split
+            # between the two sums: at least half the own cells' light next to them asks
+            # for the near look too.
+            if other << 1 >= own and i0 - 2 <= k % _CELLS <= i1 + 2 \
+                    and j0 - 2 <= k // _CELLS <= j1 + 2:
+                self.near_in = _NEAR_AFTER
+            return
         self.switch(x0 + (k % _CELLS) * _BIN + _BIN // 2, y0 + (k // _CELLS) * _BIN + _BIN // 2,
                     other, own)
+
+    def look_near(self):
+        """The near look: the 32 x 32 px around the tracked spot binned 2 x 2 into TRACK's
+        16 x 16 buffer; a spot outside the tracked one's 3-sigma box ``apt_survey_ratio``
+        times brighter (3 x 3 bins each) is the beacon.  Integers only, nothing allocated."""
+        apt = self.apt
+        buf = apt.trk_buf
+        sx = apt.spot_x >> 6
+        sy = apt.spot_y >> 6
+        side = _CELLS * _NEAR_BIN
+        x0 = px.clamp(sx - side // 2, 0, apt.camera.width - side)
+        y0 = px.clamp(sy - side // 2, 0, apt.camera.height - side)
+        ok = apt.read(x0, y0, _CELLS, _CELLS, _NEAR_BIN, buf)  # (a camera error: counted there)
+        apt.frames += 1
+        if not ok:
+            return
+        self.near_looks += 1
+        px.strip_highpass_k(0, buf, _CELLS, _CELLS * _CELLS)  # each bin over its row's: >= 0
+        ti = px.clamp((sx - x0) // _NEAR_BIN, 1, _CELLS - 2)
+        tj = px.clamp((sy - y0) // _NEAR_BIN, 1, _CELLS - 2)
+        own = _sum9(buf, ti, tj)
+        i0 = px.clamp((sx - _SPOT_PX - x0) // _NEAR_BIN, 0, _CELLS - 1)
+        i1 = px.clamp((sx + _SPOT_PX - x0) // _NEAR_BIN, 0, _CELLS - 1)
+        j0 = px.clamp((sy - _SPOT_PX - y0) // _NEAR_BIN, 0, _CELLS - 1)
+        j1 = px.clamp((sy + _SPOT_PX - y0) // _NEAR_BIN, 0, _CELLS - 1)
+        for j in range(j0, j1 + 1):  # the tracked spot's bins out of the maximum
+            for i in range(i0, i1 + 1):
+                buf[j * _CELLS + i] = 0
+        mx = max(buf)
+        if mx <= 0:
+            return
+        k = px.index_of(buf, mx)
+        ki = px.clamp(k % _CELLS, 1, _CELLS - 2)
+        kj = px.clamp(k // _CELLS, 1, _CELLS - 2)
+        other = _sum9(buf, ki, kj)
+        if other < self.near_floor or other * 16 < self.ratio_q4 * own:
+            return
+        self.switch(x0 + (k % _CELLS) * _NEAR_BIN + _NEAR_BIN // 2,
+                    y0 + (k // _CELLS) * _NEAR_BIN + _NEAR_BIN // 2, other, own)
 
     def switch(self, x, y, other, own):
         """The brighter spot at sensor (x, y) px: reported, and ACQUIRE on it."""

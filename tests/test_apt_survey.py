@@ -105,6 +105,58 @@ def test_a_light_close_to_the_beacon_is_left_for_it_too(light):
     assert r.apt.search.survey.switches == 1
 
 
+# Lights 0.45-1 mrad from the station: outside TRACK's 8 px window (±4 px) and inside the
+# tracked spot's own survey cell (±8 px), or across its edge.  Until stop 69 the APT kept
+# each for the whole pass (the downlink 0.6-0.85 mrad off): the near look finds them.
+@pytest.mark.parametrize("light", [(6.0, 2.0, 0.25), (-7.0, -3.0, 0.3), (0.0, 8.5, 0.25),
+                                   (-6.5, 4.0, 0.3), (8.8, 6.6, 0.5)])
+def test_a_light_in_the_tracked_spots_own_cell_is_left_for_the_beacon(light):
+    r = _rig([light])
+    r.until(A.TRACK, 200)  # on the light: the beacon is off
+    assert _beacon_residual(r) > 450
+    r.tick(120)
+    sv = r.apt.search.survey
+    assert sv.looks >= 2 and sv.near_looks == 0  # one spot in the cell: no near look asked
+    r.cam.beacon = True
+    n = r.until(A.ACQUIRE, 60)  # the next look asks for a near look, two ticks on
+    assert n <= 53
+    assert sv.near_looks == 1 and sv.switches == 1
+    (x, y, r10), = r.args(S.EV_APT_TARGET_SWITCH)
+    assert r10 >= 15
+    bx, by = r.cam.model.spot_px()
+    assert abs(x - bx) <= 2 and abs(y - by) <= 2  # the beacon's 2 x 2 px bin
+    r.until(A.TRACK, 100)
+    r.tick(60)
+    assert r.apt.state == A.TRACK and _beacon_residual(r) < 20
+
+
+def test_a_near_look_keeps_a_neighbour_within_the_ratio():
+    # Two lights 6 px apart, the second 1.2x the tracked one: the tracked cell holds over
+    # twice the tracked spot's flux, so the looks ask for near looks; within
+    # apt_survey_ratio (1.5) the near looks keep the target
+    r = _rig([(0.0, 0.0, 0.5)])
+    r.until(A.TRACK, 200)
+    r.tick(10)
+    lights = r.cam.bg.lights
+    lights.append((lights[0][0] + 6.0, lights[0][1] + 0.0, 0.6))
+    r.tick(160)
+    sv = r.apt.search.survey
+    assert sv.near_looks >= 2 and sv.switches == 0
+    assert r.args(S.EV_APT_TARGET_SWITCH) == [] and r.apt.state == A.TRACK
+
+
+def test_a_near_look_asked_is_dropped_by_a_state_change_and_the_fsm_calibration():
+    r = _rig([], beacon=True)
+    r.until(A.TRACK, 200)
+    sv = r.apt.search.survey
+    sv.near_in = 2
+    assert not sv.due(True)  # the calibration's frames: no look of either kind
+    assert sv.near_in == 0
+    sv.near_in = 2
+    r.apt.search.restart()
+    assert sv.near_in == 0
+
+
 def test_with_the_beacon_on_the_apt_ends_on_it_and_stays():
     # SEARCH compares binned cells' peaks: a light at 0.55 of the beacon, centred in its
     # cell while the beacon's light is split over four, may win there; the look's 3 x 3

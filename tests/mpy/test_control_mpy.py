@@ -251,6 +251,37 @@ def test_apt_survey_look_allocates_nothing():
     assert sv.looks == n0 + 5 and sv.switches == 0 and apt.state == A.TRACK
 
 
+def test_apt_survey_near_look_allocates_nothing():
+    # The near look (flight/apt_survey.py): a 16x16 read binned 2 into TRACK's buffer and
+    # integer sums, heap-locked.  A replayed square: the tracked spot at the middle bin and
+    # a second spot 3 bins right, 0.75 of it (within apt_survey_ratio: no switch); first a
+    # cell look over that square asks for the near look (its own cell holds both).
+    r = rig("apt", err=(0.001, 0.001))
+    apt = r.apt
+    r.fsm.record = False
+    r.until(A.TRACK, 80)
+    r.tick(10)
+    square = array("H", [20] * 256)
+    square[8 * 16 + 8] = 200
+    square[8 * 16 + 11] = 150
+    r.cam.replay = square
+    sv = apt.search.survey
+    apt.peak, apt.bg = 60, 20  # (TRACK's last frame: a 40 DN peak, 320 DN·px of flux)
+    n0 = sv.near_looks
+    if micropython is not None:
+        micropython.heap_lock()
+    try:
+        sv.look()
+        asked = sv.near_in
+        for _ in range(5):
+            sv.look_near()
+    finally:
+        if micropython is not None:
+            micropython.heap_unlock()
+    assert asked > 0
+    assert sv.near_looks == n0 + 5 and sv.switches == 0 and apt.state == A.TRACK
+
+
 def test_framer_update_allocates_nothing_at_the_triggers_rate():
     """Every window heap-locked for 140 windows of 10^7 triggers (a tenth of the chip
     rate, 100 ms each): the session passes 2^30 triggers at the 108th.  Until stop 61

@@ -5,7 +5,8 @@ procedure: docs/fsm-calibration.md.
 
 In short: the camera sees ``y = A·p − B·v`` (spot − boresight, q6 px; ``p`` the
 platform's error, ``v`` the mirror codes).  A known step (±``apt_cal_step_codes``; each
-level held two commands: 25 Hz, above the platform jitter's 0.1–10 Hz) is added to the
+level held two commands: ~42 Hz at the board's 6 ms frames, 25 Hz at 10 ms, above the
+platform jitter's 0.1–10 Hz) is added to the
 mirror command and is the instrument of an instrumental-variables fit on first
 differences of consecutive frames, with the last command and the one before as
 regressors (a long exposure sees both)::
@@ -13,8 +14,8 @@ regressors (a long exposure sees both)::
     Δy = −B1·Δv_last − B2·Δv_before      [B1 B2] = −(Σ Δy·wᵀ)·(Σ Δv·wᵀ)⁻¹      B = B1 + B2
 
 Both axes step at once, x as + − + − …, y the same, sign flipped over the run's 2nd and
-4th quarters: orthogonal over each half, all the energy near 25 Hz (a pattern with some at
-6.25 Hz, in the jitter band, scattered the rotation by 14 mrad RMS: docs/fsm-calibration.md).
+4th quarters: orthogonal over each half, all the energy near a quarter of the frame rate
+(25 Hz at 10 ms frames; a pattern with some at 6.25 Hz there, in the jitter band, scattered the rotation by 14 mrad RMS: docs/fsm-calibration.md).
 The law is fed the error minus the spot move the step predicts (``ff_x/ff_y``).
 ``M = S·B·ifov/(64·LSB) = Rw(θ)·P`` (camera vector = Rw(θ)·mirror vector,
 ``Rw(θ) = [[cos θ, sin θ], [−sin θ, cos θ]]``, as hal/sim/world.py's

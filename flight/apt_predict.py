@@ -29,7 +29,7 @@ from hal.interfaces import FSM_WAVE_PERIOD_US
 
 N_WAVE = const(20)  # the waveform buffers' samples (20 ms at 1 kHz: two 10 ms frames; the
 # driver holds up to hal.interfaces.FSM_WAVE_MAX); a frame's waveform is two frames of
-# them (C_NW: 14 at 7 ms frames, stop 53), what one missed frame needs
+# them (C_NW: 12 at the board's 6 ms frames, 14 at 7 ms), what one missed frame needs
 _RING = const(32)  # command history, samples (>= 9 ms exposure + read-out + mirror delay)
 _NS = const(6)  # states per axis
 _NG = const(4)  # gain classes (flight/apt_kalman.py GAIN_CLASSES_US)

@@ -93,7 +93,7 @@ def build_parser():
                         "500; docs/apt-loop.md §5)")
     p.add_argument("--session-lead", type=float, metavar="S",
                    help="start the session S seconds before the station's beacon and uplink "
-                        "come on (default: the plan's 2.4 s; 100: a warm-up before the link, "
+                        "come on (default: the plan's, ground_tools/plan.py DEFAULT_SESSION_LEAD_S; 100: a warm-up before the link, "
                         "the unit's k_T from dark knees as it warms, docs/calibration.md)")
     p.add_argument("--bore-scan", action="store_true",
                    help="the station refines the transmitter boresight in the pass: "

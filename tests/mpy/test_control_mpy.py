@@ -225,61 +225,57 @@ def test_apt_search_survives_a_memory_error_in_the_camera_model():
     assert r.apt.state == A.TRACK and r.apt.valid
 
 
-def test_apt_survey_look_allocates_nothing():
-    # TRACK's look for a brighter spot (flight/apt_survey.py): a 16x16 read binned 16 into
-    # TRACK's buffer and integer sums, heap-locked (here a replayed square: a 20 DN floor,
-    # the tracked spot alone in the middle cell, where the look lays it — no switch, which
-    # would emit an event).
+def _tracking_on_a_square(spots):
+    """The kit's APT in TRACK with its camera replaying a 16 x 16 square: a 20 DN floor and
+    ``spots`` [(index, DN)]; returns (rig, survey)."""
     r = rig("apt", err=(0.001, 0.001))
-    apt = r.apt
     r.fsm.record = False
     r.until(A.TRACK, 80)
     r.tick(10)
     square = array("H", [20] * 256)
-    square[8 * 16 + 8] = 200
+    for k, v in spots:
+        square[k] = v
     r.cam.replay = square
-    sv = apt.search.survey
-    n0 = sv.looks
+    return r, r.apt.search.survey
+
+
+def _heap_locked(fn, n):
+    """``fn()`` ``n`` times under MicroPython's heap lock; the last result."""
+    out = None
     if micropython is not None:
         micropython.heap_lock()
     try:
-        for _ in range(5):
-            sv.look()
+        for _ in range(n):
+            out = fn()
     finally:
         if micropython is not None:
             micropython.heap_unlock()
-    assert sv.looks == n0 + 5 and sv.switches == 0 and apt.state == A.TRACK
+    return out
+
+
+def test_apt_survey_look_allocates_nothing():
+    # TRACK's look for a brighter spot (flight/apt_survey.py): a 16x16 read binned 16 into
+    # TRACK's buffer and integer sums, heap-locked (here a replayed square: the tracked
+    # spot alone in the middle cell, where the look lays it — no switch, which would emit
+    # an event).
+    r, sv = _tracking_on_a_square([(8 * 16 + 8, 200)])
+    n0 = sv.looks
+    _heap_locked(sv.look, 5)
+    assert sv.looks == n0 + 5 and sv.switches == 0 and r.apt.state == A.TRACK
 
 
 def test_apt_survey_near_look_allocates_nothing():
     # The near look (flight/apt_survey.py): a 16x16 read binned 2 into TRACK's buffer and
-    # integer sums, heap-locked.  A replayed square: the tracked spot at the middle bin and
-    # a second spot 3 bins right, 0.75 of it (within apt_survey_ratio: no switch); first a
-    # cell look over that square asks for the near look (its own cell holds both).
-    r = rig("apt", err=(0.001, 0.001))
-    apt = r.apt
-    r.fsm.record = False
-    r.until(A.TRACK, 80)
-    r.tick(10)
-    square = array("H", [20] * 256)
-    square[8 * 16 + 8] = 200
-    square[8 * 16 + 11] = 150
-    r.cam.replay = square
-    sv = apt.search.survey
-    apt.peak, apt.bg = 60, 20  # (TRACK's last frame: a 40 DN peak, 320 DN·px of flux)
+    # integer sums, heap-locked.  The replayed square: the tracked spot at the middle bin
+    # and a second spot 3 bins right, 0.75 of it (within apt_survey_ratio: no switch);
+    # first a cell look over that square asks for the near look (its own cell holds both).
+    r, sv = _tracking_on_a_square([(8 * 16 + 8, 200), (8 * 16 + 11, 150)])
+    r.apt.peak, r.apt.bg = 60, 20  # (TRACK's last frame: a 40 DN peak, 320 DN·px of flux)
     n0 = sv.near_looks
-    if micropython is not None:
-        micropython.heap_lock()
-    try:
-        sv.look()
-        asked = sv.near_in
-        for _ in range(5):
-            sv.look_near()
-    finally:
-        if micropython is not None:
-            micropython.heap_unlock()
-    assert asked > 0
-    assert sv.near_looks == n0 + 5 and sv.switches == 0 and apt.state == A.TRACK
+    _heap_locked(sv.look, 1)
+    assert sv.near_in > 0
+    _heap_locked(sv.look_near, 5)
+    assert sv.near_looks == n0 + 5 and sv.switches == 0 and r.apt.state == A.TRACK
 
 
 def test_framer_update_allocates_nothing_at_the_triggers_rate():

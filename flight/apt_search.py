@@ -99,7 +99,7 @@ class Search:
         self.strip = 0
         self.best_peak = 0
         self.survey.count = 0  # (TRACK's first look apt_survey_frames frames in)
-        self.survey.near_in = 0  # (a near look asked for belongs to the state left)
+        self.survey.near_next = False  # (a near look asked for belongs to the state left)
         if state == APT_TRACK or state == APT_IDLE:
             self.buf = self.dark_min = None  # (garbage at the next idle collection)
         else:

@@ -100,7 +100,7 @@ class Survey:
         self.looks = 0
         self.switches = 0
         self.near_looks = 0
-        self.near_in = 0  # TRACK ticks to the near look a look asked for (0: none asked)
+        self.near_next = False  # the last look asked for a near look (the next look is one)
         self.framer = None  # flight.framer_ctl.FramerControl (flight/payload.py), or None
         self.locked = False  # the uplink at the last tick
         self.fast = False  # the link has locked since the last look: one within _LOCK_GAP
@@ -135,6 +135,7 @@ class Survey:
             # The station's uplink, so its beacon, came on: a look at the next frame if
             # TRACK is past its pull-in (a light taken before the beacon was on).
             self.fast = True
+            self.near_next = False  # (the lock's look is a look: the beacon may be far)
             if self.apt.state_ticks >= _PULL_IN and self.count < fast - _LOCK_GAP:
                 self.count = fast - _LOCK_GAP
         self.locked = locked
@@ -143,18 +144,13 @@ class Survey:
         else:
             every = self.every_locked if locked else self.every
         if cal_busy:
-            self.near_in = 0
+            self.near_next = False  # (the calibration's frames: a near look asked is dropped)
             return False
-        near = False
-        if self.near_in > 0:
-            self.near_in -= 1
-            near = self.near_in == 0
-        if not near:
-            if every <= 0:
-                return False
-            self.count += 1
-            if self.count < every:
-                return False
+        if every <= 0:
+            return False
+        self.count += 1
+        if self.count < every:
+            return False
         apt = self.apt
         try:
             ready = apt.camera.frame_ready()
@@ -163,15 +159,17 @@ class Survey:
             return True
         if not ready:
             no_new_frame(apt)  # (counted; a silent camera: LOST, flight/apt_devices.py)
-            if near:
-                self.near_in = 1  # (the near look at the next tick)
             return True  # (the look at the next tick)
-        if near:
-            self.look_near()
-            return True
         self.count = 0
         self.fast = False
+        if self.near_next:
+            self.near_next = False
+            self.look_near()
+            return True
         self.look()
+        if self.near_next:  # asked: the near look _NEAR_AFTER ticks on, a TRACK frame between
+            # (on the cadence of the ticks to come: the lock's fast one is spent)
+            self.count = (self.every_locked if self.locked else self.every) - _NEAR_AFTER
         return True
 
     def look(self):
@@ -208,7 +206,7 @@ class Survey:
         # (own, in 1/256 DN of a cell's mean, is the cells' light in DN·px; < 2^30 as above)
         flux = (apt.peak - apt.bg) * _PEAK_TO_FLUX
         if flux > 0 and own >= flux << 1:
-            self.near_in = _NEAR_AFTER  # a second spot in its own cell: looked at closer
+            self.near_next = True  # a second spot in its own cell: looked at closer
         mx = max(buf)
         if mx <= bg:
             return
@@ -222,7 +220,7 @@ class Survey:
             # for the near look too.
             if other << 1 >= own and i0 - 2 <= k % _CELLS <= i1 + 2 \
                     and j0 - 2 <= k // _CELLS <= j1 + 2:
-                self.near_in = _NEAR_AFTER
+                self.near_next = True
             return
         self.switch(x0 + (k % _CELLS) * _BIN + _BIN // 2, y0 + (k // _CELLS) * _BIN + _BIN // 2,
                     other, own)

@@ -130,6 +130,29 @@ def test_a_light_in_the_tracked_spots_own_cell_is_left_for_the_beacon(light):
     assert r.apt.state == A.TRACK and _beacon_residual(r) < 20
 
 
+def test_the_uplinks_lock_brings_the_near_look_two_frames_after_its_look():
+    # The station switches its beacon on with its uplink: the look at the lock asks for a
+    # near look, which comes two ticks later on the lock's cadence, not the locked one's
+    # 1000 frames on
+    link = Link()
+    r = _rig([(6.0, 2.0, 0.25)], link=link)
+    r.until(A.TRACK, 200)  # on the light: the beacon and the uplink are off
+    r.tick(120)
+    sv = r.apt.search.survey
+    looks = sv.looks
+    r.cam.beacon = True
+    link.link = LINK_LOCKED
+    r.tick(1)  # the lock's look, at the next frame
+    assert sv.looks == looks + 1 and sv.near_next and sv.near_looks == 0
+    r.tick(1)  # a TRACK frame between
+    assert sv.near_looks == 0
+    n = r.until(A.ACQUIRE, 2)  # the near look: the beacon, 0.63 mrad from the light
+    assert n == 1 and sv.near_looks == 1 and sv.switches == 1
+    r.until(A.TRACK, 100)
+    r.tick(60)
+    assert _beacon_residual(r) < 20
+
+
 def test_a_near_look_keeps_a_neighbour_within_the_ratio():
     # Two lights 6 px apart, the second 1.2x the tracked one: the tracked cell holds over
     # twice the tracked spot's flux, so the looks ask for near looks; within
@@ -149,12 +172,12 @@ def test_a_near_look_asked_is_dropped_by_a_state_change_and_the_fsm_calibration(
     r = _rig([], beacon=True)
     r.until(A.TRACK, 200)
     sv = r.apt.search.survey
-    sv.near_in = 2
+    sv.near_next = True
     assert not sv.due(True)  # the calibration's frames: no look of either kind
-    assert sv.near_in == 0
-    sv.near_in = 2
+    assert not sv.near_next
+    sv.near_next = True
     r.apt.search.restart()
-    assert sv.near_in == 0
+    assert not sv.near_next
 
 
 def test_with_the_beacon_on_the_apt_ends_on_it_and_stays():

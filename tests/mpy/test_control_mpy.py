@@ -273,7 +273,7 @@ def test_apt_survey_near_look_allocates_nothing():
     r.apt.peak, r.apt.bg = 60, 20  # (TRACK's last frame: a 40 DN peak, 320 DN·px of flux)
     n0 = sv.near_looks
     _heap_locked(sv.look, 1)
-    assert sv.near_in > 0
+    assert sv.near_next
     _heap_locked(sv.look_near, 5)
     assert sv.near_looks == n0 + 5 and sv.switches == 0 and r.apt.state == A.TRACK
 

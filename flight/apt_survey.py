@@ -193,10 +193,10 @@ class Survey:
         tot = sum(buf)
         bg = tot >> 8  # (whole DN: only to mask the tracked spot with)
         # the tracked spot's cells: those its 3-sigma box touches (one, but at an edge)
-        i0 = px.clamp((sx - _SPOT_PX - x0) // _BIN, 0, _CELLS - 1)
-        i1 = px.clamp((sx + _SPOT_PX - x0) // _BIN, 0, _CELLS - 1)
-        j0 = px.clamp((sy - _SPOT_PX - y0) // _BIN, 0, _CELLS - 1)
-        j1 = px.clamp((sy + _SPOT_PX - y0) // _BIN, 0, _CELLS - 1)
+        i0 = _cell(sx - _SPOT_PX, x0, _BIN)
+        i1 = _cell(sx + _SPOT_PX, x0, _BIN)
+        j0 = _cell(sy - _SPOT_PX, y0, _BIN)
+        j1 = _cell(sy + _SPOT_PX, y0, _BIN)
         own = 0
         for j in range(j0, j1 + 1):  # summed, then out of the maximum
             for i in range(i0, i1 + 1):
@@ -211,9 +211,7 @@ class Survey:
         if mx <= bg:
             return
         k = px.index_of(buf, mx)
-        ki = px.clamp(k % _CELLS, 1, _CELLS - 2)
-        kj = px.clamp(k // _CELLS, 1, _CELLS - 2)
-        other = (_sum9(buf, ki, kj) << 8) - 9 * tot
+        other = (_sum9_at(buf, k) << 8) - 9 * tot
         if other < apt.search_snr << 8 or other * 16 < self.ratio_q4 * own:
             # (< 2^30: 9 x 1023 x 256 x 320.)  A spot across the own cell's edge is split
             # between the two sums: at least half the own cells' light next to them asks
@@ -242,13 +240,11 @@ class Survey:
             return
         self.near_looks += 1
         px.strip_highpass_k(0, buf, _CELLS, _CELLS * _CELLS)  # each bin over its row's: >= 0
-        ti = px.clamp((sx - x0) // _NEAR_BIN, 1, _CELLS - 2)
-        tj = px.clamp((sy - y0) // _NEAR_BIN, 1, _CELLS - 2)
-        own = _sum9(buf, ti, tj)
-        i0 = px.clamp((sx - _SPOT_PX - x0) // _NEAR_BIN, 0, _CELLS - 1)
-        i1 = px.clamp((sx + _SPOT_PX - x0) // _NEAR_BIN, 0, _CELLS - 1)
-        j0 = px.clamp((sy - _SPOT_PX - y0) // _NEAR_BIN, 0, _CELLS - 1)
-        j1 = px.clamp((sy + _SPOT_PX - y0) // _NEAR_BIN, 0, _CELLS - 1)
+        own = _sum9_at(buf, _cell(sy, y0, _NEAR_BIN) * _CELLS + _cell(sx, x0, _NEAR_BIN))
+        i0 = _cell(sx - _SPOT_PX, x0, _NEAR_BIN)
+        i1 = _cell(sx + _SPOT_PX, x0, _NEAR_BIN)
+        j0 = _cell(sy - _SPOT_PX, y0, _NEAR_BIN)
+        j1 = _cell(sy + _SPOT_PX, y0, _NEAR_BIN)
         for j in range(j0, j1 + 1):  # the tracked spot's bins out of the maximum
             for i in range(i0, i1 + 1):
                 buf[j * _CELLS + i] = 0
@@ -256,9 +252,7 @@ class Survey:
         if mx <= 0:
             return
         k = px.index_of(buf, mx)
-        ki = px.clamp(k % _CELLS, 1, _CELLS - 2)
-        kj = px.clamp(k // _CELLS, 1, _CELLS - 2)
-        other = _sum9(buf, ki, kj)
+        other = _sum9_at(buf, k)
         if other < self.near_floor or other * 16 < self.ratio_q4 * own:
             return
         self.switch(x0 + (k % _CELLS) * _NEAR_BIN + _NEAR_BIN // 2,
@@ -282,6 +276,17 @@ class Survey:
         # supervisor (robust gains for the rest of the pass: stop 58's city-lights).
         apt.law.pred.reset()
         apt.candidate_found(x, y)
+
+
+def _cell(p, p0, binning):
+    """The cell (0 .. _CELLS - 1) of a look's axis that sensor pixel ``p`` falls in, the
+    look's first pixel ``p0`` and its ``binning``."""
+    return px.clamp((p - p0) // binning, 0, _CELLS - 1)
+
+
+def _sum9_at(buf, k):
+    """The 3 x 3 cells around cell ``k``, moved in from the square's edge."""
+    return _sum9(buf, px.clamp(k % _CELLS, 1, _CELLS - 2), px.clamp(k // _CELLS, 1, _CELLS - 2))
 
 
 def _sum9(buf, ci, cj):

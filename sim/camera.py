@@ -71,11 +71,6 @@ except ImportError:  # pragma: no cover - MicroPython builds without special fun
         return s * y
 
 
-def _farray(n):
-    """n zero floats: an ``array('f')`` (no boxed float per element), a list without array."""
-    return _array("f", bytes(4 * n)) if _array is not None else [0.0] * n
-
-
 def table_buffer(kind, width):
     """A noise table's buffer for windows of ``kind`` (Camera._table), in one heap block."""
     n = _NZ + width  # any row (<= width) fits from any offset < _NZ
@@ -84,10 +79,10 @@ def table_buffer(kind, width):
 
 
 try:
-    from sim.noise_table import flat_normals
+    from sim.noise_table import flat_normals, floats
     from sim.rng import Rng
 except ImportError:  # pragma: no cover
-    from noise_table import flat_normals
+    from noise_table import flat_normals, floats
     from rng import Rng
 
 # --- rendering: noise tables, spot window ---------------------------------------------------
@@ -171,8 +166,8 @@ class Camera:
         self._slot_next = 0
         self.tables_built = 0  # noise tables computed so far (the cache's misses)
         # per-frame scratch (preallocated)
-        self._gx = _farray(_MAXBOX + 1)
-        self._gy = _farray(_MAXBOX + 1)
+        self._gx = floats(_MAXBOX + 1)
+        self._gy = floats(_MAXBOX + 1)
         # memoryviews of the caller's last two buffers (SEARCH and TRACK alternate two)
         self._mv_src = [None, None]
         self._mv = [None, None]

@@ -28,8 +28,8 @@ except ImportError:  # pragma: no cover - every MicroPython port has array
     _array = None
 
 
-def _floats(n):
-    """n zero floats: an ``array('f')``, a list without array."""
+def floats(n):
+    """n zero floats: an ``array('f')`` (no boxed float per element), a list without array."""
     return _array("f", bytes(4 * n)) if _array is not None else [0.0] * n
 
 
@@ -67,7 +67,7 @@ def _inverse_fft(z, m):
 
 def independent_normals(rng, n):
     """n normals as N/2 Box–Muller pairs: the table of before (bench.camera_table --iid)."""
-    z = _floats(n)
+    z = floats(n)
     for i in range(0, n, 2):
         a, b = rng.gauss_pair()
         z[i] = a
@@ -87,7 +87,7 @@ def flat_normals(rng, n):
     """
     if n < 4 or n & (n - 1):
         raise ValueError("table length")
-    z = _floats(n)
+    z = floats(n)
     m = n >> 1
     a, _ = rng.gauss_pair()
     nyquist = 1.0 if a >= 0.0 else -1.0  # X[n/2] is real: a sign
